@@ -1,0 +1,73 @@
+package api
+
+// An Rspec describes a slice's resource reservations, limits, name-space
+// assignments and privileges on one node over a time interval (paper 4.2.1).
+// The node manager stores it behind an rcap.
+//
+// Zero means "the node's default" for every limit; guarantees default to none.
+// Units are chosen so that every field is an integer a person can read.
+type Rspec struct {
+	// CPUShares is the sliver's proportional share of the CPU among active
+	// slivers (PlanetLab's cpu_share). Default 1.
+	CPUShares int64 `json:"cpu_shares,omitempty"`
+	// CPUGuarantee is reserved CPU in thousandths of the whole node (1000 =
+	// every core). The guarantees of all live rcaps never sum above 1000.
+	CPUGuarantee int64 `json:"cpu_guarantee,omitempty"`
+	// CPUCap limits the sliver to its guarantee instead of letting it share
+	// the excess (the paper's switch, 4.2.2).
+	CPUCap bool `json:"cpu_cap,omitempty"`
+
+	// MemoryMax is the sliver's memory limit in bytes; past it the kernel
+	// reclaims and then kills inside the sliver only.
+	MemoryMax int64 `json:"memory_max,omitempty"`
+	// MemoryGuarantee is memory in bytes reserved for the sliver; the
+	// guarantees of all live rcaps never exceed the node's memory.
+	MemoryGuarantee int64 `json:"memory_guarantee,omitempty"`
+
+	// DiskMax is the quota, in bytes, of the sliver's writable layer.
+	DiskMax int64 `json:"disk_max,omitempty"`
+	// DiskGuarantee is disk in bytes reserved for the sliver; the
+	// guarantees of all live rcaps never exceed the node's slice storage.
+	DiskGuarantee int64 `json:"disk_guarantee,omitempty"`
+
+	// ProcMax bounds the number of processes (and threads) in the sliver.
+	ProcMax int64 `json:"proc_max,omitempty"`
+	// OpenFileMax bounds the open files of each process in the sliver
+	// (RLIMIT_NOFILE).
+	OpenFileMax int64 `json:"openfile_max,omitempty"`
+
+	// NetMinRate and NetMaxRate are the sliver's HTB rate and ceiling in
+	// kbit/s (paper defaults 5 kbit/s and 10 Mbit/s).
+	NetMinRate int64 `json:"net_min_rate,omitempty"`
+	NetMaxRate int64 `json:"net_max_rate,omitempty"`
+	// Ports are TCP/UDP ports reserved for the slice on this node.
+	Ports []Port `json:"ports,omitempty"`
+
+	// Start and End bound the interval the rspec applies to, in Unix
+	// seconds. Start 0 means now; End 0 means no end.
+	Start int64 `json:"start,omitempty"`
+	End   int64 `json:"end,omitempty"`
+
+	// Privileges granted with the rspec.
+	Privileges Privileges `json:"privileges,omitempty"`
+}
+
+// A Port is one reserved transport port.
+type Port struct {
+	Proto string `json:"proto"` // "tcp" or "udp"
+	Port  uint16 `json:"port"`
+}
+
+// Privileges are the rights an rspec carries beyond plain resources.
+type Privileges struct {
+	// CreateSliver is the right to bind the rcap to a slice, creating its
+	// sliver (paper 4.2.1: bind requires it).
+	CreateSliver bool `json:"create_sliver,omitempty"`
+	// NodeManager lets the sliver reach the node manager's socket and call
+	// it within the rcaps it holds (a privileged slice, paper 2.3).
+	NodeManager bool `json:"node_manager,omitempty"`
+}
+
+// An Rcap is a resource capability: 128 random bits in lower-case hex, the
+// knowledge of which gives the right to the resources of its rspec.
+type Rcap string

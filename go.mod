@@ -1,0 +1,3 @@
+module github.com/orbisproject/orbis
+
+go 1.26

@@ -1,0 +1,44 @@
+// Package testutil holds helpers shared by Orbis's tests: root checks that
+// fail loudly in CI, and a slog logger that writes to t.Log.
+package testutil
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+)
+
+// RequireRoot fails the test when it does not run as root under CI (CI runs
+// as root, so a root test that cannot run there is broken), and skips it with
+// a clear reason on a developer's unprivileged machine.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("this test needs root, and CI runs as root: run it as root")
+	}
+	t.Skip("needs root (runs in CI as root)")
+}
+
+// Logger returns a logger whose records go to t.Log.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
+
+// Context returns a context cancelled when the test ends.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx
+}
