@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/node"
 	"github.com/orbisproject/orbis/internal/reexec"
 )
 
@@ -17,11 +18,15 @@ func main() {
 	if reexec.Init() {
 		return
 	}
+	node.RegisterVerbs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "orbis:", err)
-		os.Exit(cli.ExitCode(err))
+		code, print := cli.ExitCode(err)
+		if print {
+			fmt.Fprintln(os.Stderr, "orbis:", err)
+		}
+		os.Exit(code)
 	}
 }

@@ -43,13 +43,24 @@ type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
 
-// ExitCode maps an error returned by Run to a process exit status.
-func ExitCode(err error) int {
+// ExitError passes on the non-zero exit status of a command the verb ran
+// (as `orbis sliver exec` does); main exits with it and prints nothing.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("command exited with status %d", e.Code) }
+
+// ExitCode maps an error returned by Run to a process exit status, and
+// whether main should print the error.
+func ExitCode(err error) (code int, print bool) {
 	var u *UsageError
-	if errors.As(err, &u) {
-		return 2
+	var x *ExitError
+	switch {
+	case errors.As(err, &x):
+		return x.Code, false
+	case errors.As(err, &u):
+		return 2, true
 	}
-	return 1
+	return 1, true
 }
 
 // Run runs the verb named by args[0].
@@ -96,3 +107,7 @@ func subcommand(verb string, args []string, valid ...string) (string, []string, 
 	}
 	return "", nil, &UsageError{Msg: fmt.Sprintf("orbis %s: unknown subcommand %q (want %s)", verb, args[0], strings.Join(valid, ", "))}
 }
+
+// Register adds a verb implemented outside this package: the daemons and
+// the root-only node verbs, whose packages this one must not import.
+func Register(c *Command) { register(c) }

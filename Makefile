@@ -1,0 +1,41 @@
+# Orbis: everything a fresh Debian machine needs, from this file.
+# `make dev` sets the machine up and runs Orbis; `make test` runs every test.
+
+GO      ?= go
+BIN     := bin/orbis
+STATE   ?= /var/lib/orbis-dev
+# Debian packages Orbis uses at run time and in tests.
+DEBS    := busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client
+
+.PHONY: all build deps dev test vet bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/orbis
+
+# deps installs the Debian packages (once; skipped when all are present) and
+# downloads the Go modules.
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	$(GO) mod download
+
+dev: deps build
+	$(BIN) node --state $(STATE)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+test: deps vet
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench: deps build
+	$(GO) run ./bench
+
+clean:
+	rm -rf bin

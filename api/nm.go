@@ -1,0 +1,120 @@
+package api
+
+// Wire types of the node manager (paper 4.2.1), spoken as JSON over HTTP on
+// the node manager's Unix socket. Every call is a POST of one JSON object to
+// /v1/<op> (list is a GET of /v1/list); a failure is an HTTP status with an
+// NMError body. Rcaps travel only in request and response bodies, never in
+// URLs, so they stay out of logs.
+
+// NMSocket is where the node manager listens by default.
+const NMSocket = "/run/orbis/nm.sock"
+
+// NMMaxBody is the largest request body the node manager accepts.
+const NMMaxBody = 64 << 10
+
+// AcquireRequest asks for an rcap to the resources of Rspec
+// (POST /v1/acquire).
+type AcquireRequest struct {
+	Rspec Rspec `json:"rspec"`
+}
+
+// AcquireResponse carries the new rcap. It is the only time the node
+// manager reveals it: keep it secret, pass it on to whom you choose.
+type AcquireResponse struct {
+	Rcap Rcap `json:"rcap"`
+}
+
+// BindAttrs are the slice's attributes a sliver is created with.
+type BindAttrs struct {
+	// Keys are the slice users' SSH public keys, one authorized_keys line
+	// each.
+	Keys []string `json:"keys,omitempty"`
+	// InitScript is the boot script run at every start of the sliver.
+	InitScript string `json:"initscript,omitempty"`
+	// Image names the reference image; empty means the node's default.
+	Image string `json:"image,omitempty"`
+}
+
+// BindRequest binds the resources of Rcap to the sliver of Slice, creating
+// and starting it if it does not exist yet (POST /v1/bind). Binding another
+// rcap to a slice that has a sliver moves the sliver onto that rcap's
+// resources; binding the same rcap again updates the attributes.
+type BindRequest struct {
+	Slice string    `json:"slice"`
+	Rcap  Rcap      `json:"rcap"`
+	Attrs BindAttrs `json:"attrs"`
+}
+
+// SplitRequest carves Rspec out of the resources of Rcap into a new rcap
+// (POST /v1/split). The parent's guarantees shrink by exactly the child's;
+// the child's limits, privileges and time window stay within the parent's.
+// A zero limit or time in Rspec means "the parent's".
+type SplitRequest struct {
+	Rcap  Rcap  `json:"rcap"`
+	Rspec Rspec `json:"rspec"`
+}
+
+// SplitResponse carries the child rcap.
+type SplitResponse struct {
+	Rcap Rcap `json:"rcap"`
+}
+
+// RcapRequest names an rcap, for release and query (POST /v1/release,
+// POST /v1/query).
+type RcapRequest struct {
+	Rcap Rcap `json:"rcap"`
+}
+
+// QueryResponse describes what an rcap holds.
+type QueryResponse struct {
+	// ID is the rcap's public identifier, as list shows it.
+	ID string `json:"id"`
+	// Rspec is the rspec with the node's defaults filled in.
+	Rspec Rspec `json:"rspec"`
+	// Slice is the slice the rcap is bound to, if any.
+	Slice string `json:"slice,omitempty"`
+}
+
+// SliverRequest names a sliver, for start, stop and destroy
+// (POST /v1/start, /v1/stop, /v1/destroy).
+type SliverRequest struct {
+	Name string `json:"name"`
+}
+
+// NMList is the node manager's whole state as list shows it (GET /v1/list).
+type NMList struct {
+	Rcaps   []RcapInfo   `json:"rcaps"`
+	Slivers []SliverInfo `json:"slivers"`
+}
+
+// RcapInfo describes one live rcap without revealing it.
+type RcapInfo struct {
+	// ID is a short public identifier derived from the rcap's hash; it
+	// cannot be turned back into the rcap.
+	ID string `json:"id"`
+	// Parent is the ID of the rcap this one was split from, if any.
+	Parent string `json:"parent,omitempty"`
+	Rspec  Rspec  `json:"rspec"`
+	Slice  string `json:"slice,omitempty"`
+}
+
+// SliverInfo describes one sliver.
+type SliverInfo struct {
+	Name string `json:"name"`
+	// Rcap is the ID of the rcap the sliver is bound to.
+	Rcap string `json:"rcap"`
+	// State is the runtime's state (created, running, idle, stopped,
+	// failed), or the node manager's while an operation is under way
+	// (creating, updating, destroying).
+	State    string `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	Procs    int    `json:"procs"`
+	UIDBase  uint32 `json:"uid_base"`
+	UIDCount uint32 `json:"uid_count"`
+	Image    string `json:"image"`
+}
+
+// NMError is the body of every failed call.
+type NMError struct {
+	Error string `json:"error"`
+}

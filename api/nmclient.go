@@ -1,0 +1,156 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// NMClient calls a node manager over its Unix socket. The CLI, central's
+// resource manager and any broker use the same client and the same calls:
+// the node manager has no back door. It is safe for concurrent use.
+type NMClient struct {
+	http *http.Client
+}
+
+// NewNMClient returns a client of the node manager listening on socket (""
+// means NMSocket).
+func NewNMClient(socket string) *NMClient {
+	if socket == "" {
+		socket = NMSocket
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		DisableCompression: true,
+	}
+	return &NMClient{http: &http.Client{Transport: tr}}
+}
+
+// NMCallError is a call the node manager answered with an error.
+type NMCallError struct {
+	// Status is the HTTP status: 400 bad input, 403 bad rcap or missing
+	// privilege, 404 unknown sliver, 409 refused by admission control or
+	// conflicting with another operation, 413 request too large.
+	Status int
+	Msg    string
+}
+
+func (e *NMCallError) Error() string { return e.Msg }
+
+// Acquire asks for an rcap to the resources of rs.
+func (c *NMClient) Acquire(ctx context.Context, rs Rspec) (Rcap, error) {
+	var resp AcquireResponse
+	err := c.call(ctx, "acquire", AcquireRequest{Rspec: rs}, &resp)
+	return resp.Rcap, err
+}
+
+// Bind binds rcap to slice, creating and starting its sliver.
+func (c *NMClient) Bind(ctx context.Context, slice string, rcap Rcap, attrs BindAttrs) error {
+	return c.call(ctx, "bind", BindRequest{Slice: slice, Rcap: rcap, Attrs: attrs}, nil)
+}
+
+// Split carves rs out of rcap's resources and returns the new rcap.
+func (c *NMClient) Split(ctx context.Context, rcap Rcap, rs Rspec) (Rcap, error) {
+	var resp SplitResponse
+	err := c.call(ctx, "split", SplitRequest{Rcap: rcap, Rspec: rs}, &resp)
+	return resp.Rcap, err
+}
+
+// Release frees rcap's resources, destroying the sliver bound to it.
+func (c *NMClient) Release(ctx context.Context, rcap Rcap) error {
+	return c.call(ctx, "release", RcapRequest{Rcap: rcap}, nil)
+}
+
+// Query returns what rcap holds.
+func (c *NMClient) Query(ctx context.Context, rcap Rcap) (QueryResponse, error) {
+	var resp QueryResponse
+	err := c.call(ctx, "query", RcapRequest{Rcap: rcap}, &resp)
+	return resp, err
+}
+
+// List returns the node's rcaps (by ID, never the rcaps themselves) and
+// slivers.
+func (c *NMClient) List(ctx context.Context) (NMList, error) {
+	var resp NMList
+	err := c.do(ctx, http.MethodGet, "list", nil, &resp)
+	return resp, err
+}
+
+// Start starts the sliver name.
+func (c *NMClient) Start(ctx context.Context, name string) error {
+	return c.call(ctx, "start", SliverRequest{Name: name}, nil)
+}
+
+// Stop stops the sliver name; it keeps its files and resources.
+func (c *NMClient) Stop(ctx context.Context, name string) error {
+	return c.call(ctx, "stop", SliverRequest{Name: name}, nil)
+}
+
+// Destroy destroys the sliver name; its rcap stays live and unbound.
+func (c *NMClient) Destroy(ctx context.Context, name string) error {
+	return c.call(ctx, "destroy", SliverRequest{Name: name}, nil)
+}
+
+// Raw posts body, which must be a JSON object, to /v1/op and returns the
+// response body. The CLI uses it to pass the user's JSON through unchanged,
+// so the node manager's own validation speaks to the user.
+func (c *NMClient) Raw(ctx context.Context, op string, body []byte) (json.RawMessage, error) {
+	var resp json.RawMessage
+	method := http.MethodPost
+	if op == "list" {
+		method, body = http.MethodGet, nil
+	}
+	err := c.do(ctx, method, op, body, &resp)
+	return resp, err
+}
+
+func (c *NMClient) call(ctx context.Context, op string, req, resp any) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode %s request: %w", op, err)
+	}
+	return c.do(ctx, http.MethodPost, op, body, resp)
+}
+
+func (c *NMClient) do(ctx context.Context, method, op string, body []byte, resp any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://nm/v1/"+op, rd)
+	if err != nil {
+		return fmt.Errorf("node manager %s: %w", op, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("node manager %s: %w", op, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("node manager %s: read response: %w", op, err)
+	}
+	if res.StatusCode/100 != 2 {
+		var e NMError
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &NMCallError{Status: res.StatusCode, Msg: op + ": " + e.Error}
+	}
+	if resp == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return fmt.Errorf("node manager %s: decode response: %w", op, err)
+	}
+	return nil
+}

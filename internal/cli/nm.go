@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+func init() {
+	register(&Command{
+		Name:    "nm",
+		Summary: "call this node's node manager (acquire, bind, split, release, query, list, start, stop, destroy)",
+		Run:     runNM,
+	})
+}
+
+// nmStdin is where nm reads its JSON when no argument gives it.
+var nmStdin io.Reader = os.Stdin
+
+const nmUsage = `usage: orbis nm SUBCOMMAND [--socket PATH] [--json] [INPUT]
+
+INPUT is a JSON object, given as the argument or on standard input
+(give no argument, or "-"). Rcaps are secrets: pass them on standard input
+rather than as arguments, which other users can see.
+
+  acquire RSPEC                          -> {"rcap": ...}
+  bind    {"slice", "rcap", "attrs": {"keys", "initscript", "image"}}
+  split   {"rcap", "rspec"}              -> {"rcap": ...}
+  release {"rcap"}
+  query   {"rcap"}                       -> {"id", "rspec", "slice"}
+  list                                   a table; --json for JSON
+  start|stop|destroy NAME or {"name"}
+`
+
+func runNM(ctx context.Context, env *Env, args []string) error {
+	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "start", "stop", "destroy")
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("orbis nm "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	socket := fs.String("socket", api.NMSocket, "the node manager's socket")
+	asJSON := fs.Bool("json", false, "list: print JSON instead of a table")
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(env.Stdout, nmUsage)
+			return nil
+		}
+		return &UsageError{Msg: fmt.Sprintf("orbis nm %s: %v\n%s", sub, err, nmUsage)}
+	}
+	if fs.NArg() > 1 {
+		return &UsageError{Msg: fmt.Sprintf("orbis nm %s: one INPUT at most, got %d (quote the JSON)", sub, fs.NArg())}
+	}
+	c := api.NewNMClient(*socket)
+	if sub == "list" {
+		return nmList(ctx, env, c, *asJSON, fs.Args())
+	}
+	body, err := nmInput(sub, fs.Args())
+	if err != nil {
+		return err
+	}
+	resp, err := c.Raw(ctx, sub, body)
+	if err != nil {
+		return err
+	}
+	return printJSON(env.Stdout, resp)
+}
+
+// nmInput reads the subcommand's JSON and shapes it into the request body:
+// acquire wraps an rspec, and the rcap and sliver calls accept a bare rcap
+// or name.
+func nmInput(sub string, args []string) ([]byte, error) {
+	var in []byte
+	if len(args) == 1 && args[0] != "-" {
+		in = []byte(args[0])
+	} else {
+		var err error
+		if in, err = io.ReadAll(io.LimitReader(nmStdin, 1<<20)); err != nil {
+			return nil, fmt.Errorf("read standard input: %w", err)
+		}
+	}
+	in = bytes.TrimSpace(in)
+	if len(in) == 0 {
+		return nil, &UsageError{Msg: fmt.Sprintf("orbis nm %s: no input (give JSON as the argument or on standard input)\n%s", sub, nmUsage)}
+	}
+	if in[0] != '{' {
+		switch sub {
+		case "release", "query":
+			return json.Marshal(api.RcapRequest{Rcap: api.Rcap(in)})
+		case "start", "stop", "destroy":
+			return json.Marshal(api.SliverRequest{Name: string(in)})
+		}
+	}
+	if !json.Valid(in) {
+		return nil, fmt.Errorf("nm %s: input is not valid JSON", sub)
+	}
+	if sub == "acquire" {
+		return append(append([]byte(`{"rspec":`), in...), '}'), nil
+	}
+	return in, nil
+}
+
+func printJSON(w io.Writer, raw json.RawMessage) error {
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return fmt.Errorf("node manager answer: %w", err)
+	}
+	out.WriteByte('\n')
+	_, err := w.Write(out.Bytes())
+	return err
+}
+
+func nmList(ctx context.Context, env *Env, c *api.NMClient, asJSON bool, args []string) error {
+	if len(args) > 0 {
+		return &UsageError{Msg: "orbis nm list: takes no input"}
+	}
+	l, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		raw, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		return printJSON(env.Stdout, raw)
+	}
+	return printNMList(env.Stdout, l)
+}
+
+// printNMList prints the rcaps, then the slivers, as aligned tables.
+func printNMList(w io.Writer, l api.NMList) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RCAP\tSLICE\tCPU\tMEMORY\tDISK\tPORTS\tEND\tPARENT")
+	for _, r := range l.Rcaps {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Slice), r.Rspec.CPUGuarantee,
+			bytesStr(r.Rspec.MemoryGuarantee), bytesStr(r.Rspec.DiskGuarantee), portsStr(r.Rspec.Ports),
+			endStr(r.Rspec.End), dash(r.Parent))
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "SLIVER\tSTATE\tPROCS\tRCAP\tUIDS\tIMAGE")
+	for _, s := range l.Slivers {
+		state := s.State
+		if s.Reason != "" {
+			state += " (" + s.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d-%d\t%s\n", s.Name, state, s.Procs, s.Rcap,
+			s.UIDBase, uint64(s.UIDBase)+uint64(s.UIDCount)-1, s.Image)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func bytesStr(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprint(n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ci", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+func portsStr(ports []api.Port) string {
+	if len(ports) == 0 {
+		return "-"
+	}
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = fmt.Sprintf("%s/%d", p.Proto, p.Port)
+	}
+	return strings.Join(s, ",")
+}
+
+func endStr(end int64) string {
+	if end == 0 {
+		return "never"
+	}
+	return time.Unix(end, 0).UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,165 @@
+// Package node is the node agent, `orbis node`: it opens the node's
+// resources (reference images, disk quotas, cgroups), the sliver runtime
+// and the node manager, and serves the node manager on its Unix socket.
+// Restarting it never stops a sliver.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/cgroup"
+	"github.com/orbisproject/orbis/internal/disk"
+	"github.com/orbisproject/orbis/internal/nodemgr"
+	"github.com/orbisproject/orbis/internal/rootfs"
+	"github.com/orbisproject/orbis/internal/sliver"
+)
+
+// Config configures a node. Every root is a parameter so tests can run a
+// node in temporary directories.
+type Config struct {
+	// StateDir holds images, sliver state, disk and node manager records.
+	StateDir string
+	// NMSocket is the node manager's Unix socket.
+	NMSocket string
+	// CgroupRoot is where cgroup file systems are mounted.
+	CgroupRoot string
+	// CgroupParent is the node's top cgroup; slivers are below it.
+	CgroupParent string
+	// DefaultImage is the image of a sliver that names none.
+	DefaultImage string
+	// Disk tunes the disk quota mechanism.
+	Disk disk.Options
+	// Log receives the node's records.
+	Log *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/orbis"
+	}
+	if c.NMSocket == "" {
+		c.NMSocket = api.NMSocket
+	}
+	if c.CgroupRoot == "" {
+		c.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if c.CgroupParent == "" {
+		c.CgroupParent = "orbis"
+	}
+	if c.DefaultImage == "" {
+		c.DefaultImage = "busybox"
+	}
+}
+
+// Node is an opened node: its resources and its sliver runtime.
+type Node struct {
+	cfg     Config
+	Images  *rootfs.Store
+	Disk    disk.Quota
+	Slivers *sliver.Manager
+}
+
+// Open opens the node's resources and its sliver runtime, probing what the
+// kernel offers and saying clearly what it lacks.
+func Open(ctx context.Context, cfg Config) (n *Node, err error) {
+	cfg.defaults()
+	log := cfg.Log
+	n = &Node{cfg: cfg, Images: rootfs.NewStore(cfg.StateDir, rootfs.Options{}, log)}
+	n.Disk, err = disk.Open(ctx, cfg.StateDir, cfg.Disk, log)
+	if err != nil {
+		return nil, fmt.Errorf("open node disk: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			n.Disk.Close()
+		}
+	}()
+	if !n.Disk.Enforces() {
+		log.Warn("disk limits are NOT enforced on this node: rspecs with disk_max are refused", "mechanism", n.Disk.Kind())
+	}
+	cg, err := cgroup.New(cfg.CgroupRoot, cfg.CgroupParent, log)
+	if err != nil {
+		return nil, fmt.Errorf("open node cgroups: %w", err)
+	}
+	fair, err := cgroup.New(cfg.CgroupRoot, cfg.CgroupParent+"/fair", log)
+	if err != nil {
+		return nil, fmt.Errorf("open node cgroups: %w", err)
+	}
+	log.Info("node resources", "cgroups", cg.Mode(), "controllers", cg.Controllers(), "disk", n.Disk.Kind())
+	n.Slivers, err = sliver.NewManager(sliver.Options{
+		StateDir:     filepath.Join(cfg.StateDir, "slivers"),
+		Cgroups:      cg,
+		Fair:         fair,
+		Disk:         n.Disk,
+		Images:       n.Images,
+		DefaultImage: cfg.DefaultImage,
+		NumCPU:       runtime.NumCPU(),
+		Log:          log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Close releases what Open set up; slivers keep running.
+func (n *Node) Close() error { return n.Disk.Close() }
+
+// capacity is what the node can give to slivers: its memory and the free
+// space of its slice storage.
+func (n *Node) capacity() (nodemgr.Node, error) {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return nodemgr.Node{}, fmt.Errorf("node memory: %w", err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(n.cfg.StateDir, &st); err != nil {
+		return nodemgr.Node{}, fmt.Errorf("node disk: %w", err)
+	}
+	return nodemgr.Node{
+		MemoryBytes:  int64(si.Totalram) * int64(si.Unit),
+		DiskBytes:    int64(st.Blocks) * st.Bsize,
+		DefaultImage: n.cfg.DefaultImage,
+	}, nil
+}
+
+// Run opens the node and serves its node manager until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	n, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	capa, err := n.capacity()
+	if err != nil {
+		return err
+	}
+	nm, err := nodemgr.Open(ctx, nodemgr.Options{
+		StateDir: filepath.Join(cfg.StateDir, "nm"),
+		Runtime:  n.Slivers,
+		Node:     capa,
+		Log:      cfg.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("open node manager: %w", err)
+	}
+	defer nm.Close()
+	l, err := nodemgr.Listen(cfg.NMSocket)
+	if err != nil {
+		return fmt.Errorf("node manager socket: %w", err)
+	}
+	cfg.Log.Info("node manager listening", "socket", cfg.NMSocket, "state", cfg.StateDir)
+	if err := nm.Serve(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/sandbox"
+)
+
+// RegisterVerbs adds `orbis node` and `orbis sliver` to the command line.
+func RegisterVerbs() {
+	cli.Register(&cli.Command{Name: "node", Summary: "run the node agent (root)", Run: runNode})
+	cli.Register(&cli.Command{Name: "sliver", Summary: "run a command in a sliver on this node (root)", Run: runSliver})
+}
+
+func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
+	fs := flag.NewFlagSet("orbis "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := &Config{}
+	fs.StringVar(&cfg.StateDir, "state", "/var/lib/orbis", "state directory")
+	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "node manager socket")
+	fs.StringVar(&cfg.DefaultImage, "image", "busybox", "default reference image of new slivers")
+	debug := fs.Bool("debug", false, "log debug records")
+	return fs, cfg, debug
+}
+
+func logger(w io.Writer, debug bool) *slog.Logger {
+	lvl := slog.LevelInfo
+	if debug {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
+}
+
+func runNode(ctx context.Context, env *cli.Env, args []string) error {
+	fs, cfg, debug := nodeFlags("node", env.Stderr)
+	if err := fs.Parse(args); err != nil {
+		return &cli.UsageError{Msg: err.Error()}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the node agent runs as root")
+	}
+	cfg.Log = logger(env.Stderr, *debug)
+	return Run(ctx, *cfg)
+}
+
+// runSliver is `orbis sliver exec NAME -- CMD [ARGS]`: it runs a command as
+// the sliver's root, with this terminal's standard streams, and exits with
+// the command's status.
+func runSliver(ctx context.Context, env *cli.Env, args []string) error {
+	if len(args) == 0 || args[0] != "exec" {
+		return &cli.UsageError{Msg: "usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]"}
+	}
+	fs, cfg, debug := nodeFlags("sliver exec", env.Stderr)
+	if err := fs.Parse(args[1:]); err != nil {
+		return &cli.UsageError{Msg: err.Error()}
+	}
+	rest := fs.Args()
+	if len(rest) < 2 || (rest[1] == "--" && len(rest) < 3) {
+		return &cli.UsageError{Msg: "usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]"}
+	}
+	name, cmdArgs := rest[0], rest[1:]
+	if cmdArgs[0] == "--" {
+		cmdArgs = cmdArgs[1:]
+	}
+	cfg.Log = logger(env.Stderr, *debug)
+	if !*debug {
+		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	n, err := Open(ctx, *cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	p, err := n.Slivers.Exec(ctx, name, sandbox.Cmd{Args: cmdArgs, Stdin: os.Stdin, Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return err
+	}
+	code, err := p.Wait()
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return &cli.ExitError{Code: code}
+	}
+	return nil
+}

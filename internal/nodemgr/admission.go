@@ -1,0 +1,163 @@
+package nodemgr
+
+import (
+	"github.com/orbisproject/orbis/api"
+)
+
+// ledger is admission control's account of the guarantees of all live
+// rcaps and the ports they reserve. It is updated in O(1) per rcap, so
+// admission costs the same with ten thousand rcaps as with one.
+//
+// Guarantees count for the whole life of an rcap, from acquire to release
+// or expiry, whatever its start and end: a reservation for later holds its
+// resources now. That is conservative, and it never over-commits.
+type ledger struct {
+	cpu, mem, disk int64
+	ports          map[api.Port]rcapHash
+}
+
+// admit says whether rs fits beside the live rcaps, and if not, exactly
+// which resource is short and by how much.
+func (l *ledger) admit(node Node, rs api.Rspec) error {
+	if free := maxCPUGuar - l.cpu; rs.CPUGuarantee > free {
+		return refusedf("cpu_guarantee: %d requested, %d of %d free", rs.CPUGuarantee, free, maxCPUGuar)
+	}
+	if free := node.MemoryBytes - l.mem; rs.MemoryGuarantee > free {
+		return refusedf("memory_guarantee: %d requested, %d of %d free", rs.MemoryGuarantee, free, node.MemoryBytes)
+	}
+	if free := node.DiskBytes - l.disk; rs.DiskGuarantee > free {
+		return refusedf("disk_guarantee: %d requested, %d of %d free", rs.DiskGuarantee, free, node.DiskBytes)
+	}
+	for _, p := range rs.Ports {
+		if owner, taken := l.ports[p]; taken {
+			return refusedf("ports: %s is reserved by rcap %s", portString(p), owner.id())
+		}
+	}
+	return nil
+}
+
+func (l *ledger) add(h rcapHash, rs api.Rspec) {
+	l.cpu += rs.CPUGuarantee
+	l.mem += rs.MemoryGuarantee
+	l.disk += rs.DiskGuarantee
+	for _, p := range rs.Ports {
+		l.ports[p] = h
+	}
+}
+
+func (l *ledger) remove(h rcapHash, rs api.Rspec) {
+	l.cpu -= rs.CPUGuarantee
+	l.mem -= rs.MemoryGuarantee
+	l.disk -= rs.DiskGuarantee
+	for _, p := range rs.Ports {
+		if l.ports[p] == h {
+			delete(l.ports, p)
+		}
+	}
+}
+
+// splitRspec carves req out of parent. It returns the child's rspec and the
+// parent's after the split: the parent's guarantees and ports shrink by
+// exactly the child's, so the node's totals do not change. The child's
+// limits, privileges and time window stay within the parent's; a zero limit
+// or time in req means the parent's.
+func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rspec, err error) {
+	if err := checkRanges(node, req); err != nil {
+		return child, rest, err
+	}
+	child = req
+	child.Ports = clonePorts(req.Ports)
+	for _, l := range limits(&child, &parent) {
+		fill(l.child, *l.parent)
+	}
+	if err := checkWithin(parent, child); err != nil {
+		return child, rest, err
+	}
+	if err := checkRelations(child, now); err != nil {
+		return child, rest, err
+	}
+	rest = parent
+	rest.CPUGuarantee -= child.CPUGuarantee
+	rest.MemoryGuarantee -= child.MemoryGuarantee
+	rest.DiskGuarantee -= child.DiskGuarantee
+	rest.Ports = nil
+	for _, p := range parent.Ports {
+		if !hasPort(child.Ports, p) {
+			rest.Ports = append(rest.Ports, p)
+		}
+	}
+	if rest.CPUCap && rest.CPUGuarantee == 0 {
+		return child, rest, refusedf("cpu_guarantee: the parent is capped at its guarantee and must keep some of it")
+	}
+	return child, rest, nil
+}
+
+type limitPair struct {
+	name          string
+	child, parent *int64
+}
+
+// limits pairs the fields that are limits (a child may not exceed its
+// parent's, and both keep them) rather than guarantees (which move from
+// parent to child).
+func limits(c, p *api.Rspec) []limitPair {
+	return []limitPair{
+		{"cpu_shares", &c.CPUShares, &p.CPUShares},
+		{"memory_max", &c.MemoryMax, &p.MemoryMax},
+		{"disk_max", &c.DiskMax, &p.DiskMax},
+		{"proc_max", &c.ProcMax, &p.ProcMax},
+		{"openfile_max", &c.OpenFileMax, &p.OpenFileMax},
+		{"net_min_rate", &c.NetMinRate, &p.NetMinRate},
+		{"net_max_rate", &c.NetMaxRate, &p.NetMaxRate},
+		{"start", &c.Start, &p.Start},
+		{"end", &c.End, &p.End},
+	}
+}
+
+// checkWithin refuses a child that asks for more than its parent holds.
+func checkWithin(parent, child api.Rspec) error {
+	for _, g := range []struct {
+		name string
+		c, p int64
+	}{
+		{"cpu_guarantee", child.CPUGuarantee, parent.CPUGuarantee},
+		{"memory_guarantee", child.MemoryGuarantee, parent.MemoryGuarantee},
+		{"disk_guarantee", child.DiskGuarantee, parent.DiskGuarantee},
+	} {
+		if g.c > g.p {
+			return refusedf("%s: %d requested, the parent holds %d", g.name, g.c, g.p)
+		}
+	}
+	for _, l := range limits(&child, &parent) {
+		if l.name != "start" && l.name != "end" && *l.child > *l.parent {
+			return refusedf("%s: %d exceeds the parent's %d", l.name, *l.child, *l.parent)
+		}
+	}
+	switch {
+	case child.Start < parent.Start:
+		return refusedf("start: %d is before the parent's start %d", child.Start, parent.Start)
+	case parent.End != 0 && child.End > parent.End:
+		return refusedf("end: %d is after the parent's end %d", child.End, parent.End)
+	case parent.CPUCap && !child.CPUCap:
+		return refusedf("cpu_cap: the parent is capped at its guarantee, so the child must be")
+	case child.Privileges.CreateSliver && !parent.Privileges.CreateSliver:
+		return deniedf("privileges.create_sliver: the parent does not hold it")
+	case child.Privileges.NodeManager && !parent.Privileges.NodeManager:
+		return deniedf("privileges.node_manager: the parent does not hold it")
+	}
+	for _, p := range child.Ports {
+		if !hasPort(parent.Ports, p) {
+			return refusedf("ports: %s is not reserved by the parent", portString(p))
+		}
+	}
+	return nil
+}
+
+func hasPort(ports []api.Port, p api.Port) bool {
+	for _, q := range ports {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}

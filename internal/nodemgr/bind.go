@@ -1,0 +1,188 @@
+package nodemgr
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/sliver"
+)
+
+// Bind binds rc's resources to the sliver of slice. If the slice has no
+// sliver, Bind gives it a UID range and creates and starts it; if it has
+// one, the sliver gets rc's resources and attrs (a different rcap it was
+// bound to stays live, unbound). The rcap's rspec must carry
+// privileges.create_sliver and have started.
+//
+// A new sliver's record is written, in state creating, before the runtime
+// is called; after a crash Open rolls the bind back. A bind that did not
+// answer did not happen.
+func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api.BindAttrs) error {
+	if err := checkSliceName(slice); err != nil {
+		return err
+	}
+	if err := checkAttrs(attrs); err != nil {
+		return err
+	}
+	if attrs.Image == "" {
+		attrs.Image = m.node.DefaultImage
+	}
+	attrs.Keys = append([]string(nil), attrs.Keys...)
+	m.mu.Lock()
+	s, old, spec, err := m.prepareBindLocked(slice, rc, attrs)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if old == nil {
+		return m.create(ctx, s, spec)
+	}
+	return m.update(ctx, s, *old, spec)
+}
+
+// prepareBindLocked checks a bind and records its intent. For a new
+// sliver it returns its record; for an existing one also the record as it
+// was before. Either way the slice and rcaps involved are marked busy.
+func (m *Manager) prepareBindLocked(slice string, rc api.Rcap, attrs api.BindAttrs) (*sliverRecord, *sliverRecord, sliver.Spec, error) {
+	if m.closed {
+		return nil, nil, sliver.Spec{}, errClosed
+	}
+	r, err := m.lookupLocked(rc)
+	if err != nil {
+		return nil, nil, sliver.Spec{}, err
+	}
+	if err := m.checkBindLocked(slice, r); err != nil {
+		return nil, nil, sliver.Spec{}, err
+	}
+	s := m.slivers[slice]
+	if s == nil {
+		s, err = m.newSliverLocked(slice, r.Hash, attrs)
+		if err != nil {
+			return nil, nil, sliver.Spec{}, err
+		}
+		return s, nil, m.specLocked(s), nil
+	}
+	old := *s
+	n := old
+	n.Rcap, n.Attrs, n.State = r.Hash, attrs, sliverUpdating
+	if err := m.saveSliverLocked(s, n); err != nil {
+		return nil, nil, sliver.Spec{}, err
+	}
+	delete(m.boundTo, old.Rcap)
+	m.boundTo[r.Hash] = slice
+	m.busy[slice], m.busy[busyRcap(r.Hash)], m.busy[busyRcap(old.Rcap)] = true, true, true
+	return s, &old, m.specLocked(s), nil
+}
+
+func (m *Manager) checkBindLocked(slice string, r *rcapRecord) error {
+	switch {
+	case !r.Rspec.Privileges.CreateSliver:
+		return deniedf("bind: rcap %s lacks privileges.create_sliver", r.Hash.id())
+	case r.Rspec.Start > m.now():
+		return refusedf("bind: rcap %s starts at %d, it is now %d", r.Hash.id(), r.Rspec.Start, m.now())
+	case m.busy[slice]:
+		return refusedf("slice %s: another operation on it is under way", slice)
+	case m.busy[busyRcap(r.Hash)]:
+		return refusedf("rcap %s: another operation on it is under way", r.Hash.id())
+	}
+	if other, ok := m.boundTo[r.Hash]; ok && other != slice {
+		return refusedf("bind: rcap %s is bound to slice %s", r.Hash.id(), other)
+	}
+	if s := m.slivers[slice]; s != nil && s.State != sliverReady {
+		return refusedf("slice %s: its sliver is %s", slice, s.State)
+	}
+	return nil
+}
+
+// newSliverLocked allocates a UID range and writes the record of a new
+// sliver in state creating.
+func (m *Manager) newSliverLocked(slice string, h rcapHash, attrs api.BindAttrs) (*sliverRecord, error) {
+	uid, err := m.uids.alloc()
+	if err != nil {
+		return nil, err
+	}
+	s := &sliverRecord{Name: slice, Rcap: h, UIDBase: uid, Attrs: attrs, State: sliverCreating}
+	if err := m.store.put(kindSliver, slice, s); err != nil {
+		m.uids.free(uid)
+		return nil, err
+	}
+	m.slivers[slice] = s
+	m.boundTo[h] = slice
+	m.busy[slice], m.busy[busyRcap(h)] = true, true
+	return s, nil
+}
+
+// create creates and starts a new sliver; on failure it rolls back.
+func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec) error {
+	rctx := context.WithoutCancel(ctx)
+	err := m.rt.Create(rctx, spec)
+	if err != nil {
+		err = fmt.Errorf("create sliver: %w", err)
+	} else if err = m.rt.Start(rctx, s.Name); err != nil {
+		err = fmt.Errorf("start sliver: %w", err)
+	}
+	m.mu.Lock()
+	if err == nil {
+		err = m.setStateLocked(s, sliverReady)
+	}
+	if err == nil {
+		m.unbusyLocked(s.Name, busyRcap(s.Rcap))
+		m.mu.Unlock()
+		m.log.Info("sliver created", "slice", s.Name, "rcap", s.Rcap.id(), "uid_base", s.UIDBase)
+		return nil
+	}
+	m.log.Error("bind failed, rolling back", "slice", s.Name, "err", err)
+	delete(m.boundTo, s.Rcap)
+	m.unbusyLocked(busyRcap(s.Rcap))
+	if serr := m.setStateLocked(s, sliverDestroying); serr != nil {
+		m.log.Error("mark sliver destroying", "slice", s.Name, "err", serr)
+	}
+	m.mu.Unlock()
+	if terr := m.teardown(ctx, s); terr != nil {
+		err = fmt.Errorf("%w; rollback: %w", err, terr)
+	}
+	return fmt.Errorf("bind %s: %w", s.Name, err)
+}
+
+// update gives an existing sliver new resources or attributes; on failure
+// it puts the old ones back.
+func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec sliver.Spec) error {
+	rctx := context.WithoutCancel(ctx)
+	err := m.rt.Update(rctx, spec)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	defer m.unbusyLocked(s.Name, busyRcap(s.Rcap), busyRcap(old.Rcap))
+	if err == nil {
+		err = m.setStateLocked(s, sliverReady)
+	}
+	if err == nil {
+		m.log.Info("sliver updated", "slice", s.Name, "rcap", s.Rcap.id())
+		return nil
+	}
+	delete(m.boundTo, s.Rcap)
+	m.boundTo[old.Rcap] = s.Name
+	if serr := m.saveSliverLocked(s, old); serr != nil {
+		m.log.Error("restore sliver record", "slice", s.Name, "err", serr)
+	} else if uerr := m.rt.Update(rctx, m.specLocked(s)); uerr != nil {
+		m.log.Error("restore sliver limits", "slice", s.Name, "err", uerr)
+	}
+	return fmt.Errorf("bind %s: update sliver: %w", s.Name, err)
+}
+
+// specLocked is what the runtime needs to create or update s.
+func (m *Manager) specLocked(s *sliverRecord) sliver.Spec {
+	var rs api.Rspec
+	if r := m.rcaps[s.Rcap]; r != nil {
+		rs = r.Rspec
+		rs.Ports = clonePorts(rs.Ports)
+	}
+	return sliver.Spec{
+		Name:       s.Name,
+		UIDBase:    s.UIDBase,
+		UIDCount:   UIDRangeSize,
+		Image:      s.Attrs.Image,
+		Keys:       append([]string(nil), s.Attrs.Keys...),
+		InitScript: s.Attrs.InitScript,
+		Rspec:      rs,
+	}
+}

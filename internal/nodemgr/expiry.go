@@ -1,0 +1,131 @@
+package nodemgr
+
+import (
+	"container/heap"
+	"context"
+	"time"
+)
+
+// retryDelay is how long the expiry loop waits before retrying an expiry
+// that found its rcap busy, or a destroy that failed.
+const retryDelay = 10 * time.Second
+
+// expiryHeap orders live rcaps by their end. Entries are never removed
+// early: a popped entry whose rcap is gone or has another end is skipped.
+type expiryHeap []expiryEntry
+
+type expiryEntry struct {
+	end  int64
+	hash rcapHash
+}
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].end < h[j].end }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryEntry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// push schedules the expiry of rcap h at end (0: never).
+func (h *expiryHeap) push(hash rcapHash, end int64) {
+	if end != 0 {
+		heap.Push(h, expiryEntry{end: end, hash: hash})
+	}
+}
+
+// expiryLoop releases each rcap when its end passes, stopping and
+// destroying its sliver, and retries destroys that failed.
+func (m *Manager) expiryLoop(ctx context.Context) {
+	defer close(m.done)
+	for {
+		wait := m.expireDue(ctx)
+		var timer <-chan time.Time
+		if wait >= 0 {
+			timer = m.clock.After(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.wake:
+		case <-timer:
+		}
+	}
+}
+
+// expireDue releases every rcap whose end has passed and returns how long
+// to wait for the next one (-1: none).
+func (m *Manager) expireDue(ctx context.Context) time.Duration {
+	now := m.clock.Now()
+	due, retry := m.popDue(now.Unix())
+	for _, h := range due {
+		if err := m.releaseHash(ctx, h, "expired"); err != nil {
+			m.log.Error("expire rcap", "rcap", h.id(), "err", err)
+			retry = true
+		}
+	}
+	if m.retryDestroys(ctx) {
+		retry = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	wait := time.Duration(-1)
+	if len(m.expiry) > 0 {
+		wait = max(0, time.Unix(m.expiry[0].end, 0).Sub(now))
+		if m.expiry[0].end <= now.Unix() {
+			wait = time.Second // busy: the operation's end kicks us sooner
+		}
+	}
+	if retry && (wait < 0 || wait > retryDelay) {
+		wait = retryDelay
+	}
+	return wait
+}
+
+// popDue pops the rcaps whose end is at or before now. A busy one is left
+// for a retry.
+func (m *Manager) popDue(now int64) (due []rcapHash, retry bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var later []expiryEntry
+	for len(m.expiry) > 0 && m.expiry[0].end <= now {
+		e := heap.Pop(&m.expiry).(expiryEntry)
+		r := m.rcaps[e.hash]
+		switch {
+		case r == nil || r.Rspec.End != e.end:
+		case m.busy[busyRcap(e.hash)]:
+			later = append(later, e)
+		default:
+			due = append(due, e.hash)
+		}
+	}
+	for _, e := range later {
+		heap.Push(&m.expiry, e)
+	}
+	return due, len(later) > 0
+}
+
+// retryDestroys retries the destroys that failed, and reports whether some
+// still did.
+func (m *Manager) retryDestroys(ctx context.Context) bool {
+	m.mu.Lock()
+	var todo []*sliverRecord
+	for name := range m.stuck {
+		s := m.slivers[name]
+		if s != nil && s.State == sliverDestroying && !m.busy[s.Name] {
+			m.busy[s.Name] = true
+			todo = append(todo, s)
+		}
+	}
+	m.mu.Unlock()
+	failed := false
+	for _, s := range todo {
+		if m.teardown(ctx, s) != nil {
+			failed = true
+		}
+	}
+	return failed
+}

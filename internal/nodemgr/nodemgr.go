@@ -1,0 +1,194 @@
+// Package nodemgr is the node manager of paper 4.2.1: the only privileged
+// interface to a node's resources. A caller acquires an rcap (a 128-bit
+// secret) for an rspec, passes it on or splits it, and binds it to a slice,
+// which creates and starts the slice's sliver through a Runtime. Admission
+// control keeps guarantees within the node; rcaps expire on time; all state
+// is kept crash-safely in a state directory, one small file per record, and
+// reconciled with the runtime at Open.
+//
+// The Manager is reached over HTTP+JSON on a Unix socket (Serve); the wire
+// types and the Go client are in package api.
+package nodemgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// Node is the capacity and the defaults of the node the Manager runs on.
+type Node struct {
+	// MemoryBytes is the memory the node can give to slivers; the sum of
+	// memory guarantees never exceeds it.
+	MemoryBytes int64
+	// DiskBytes is the node's slice storage; the sum of disk guarantees
+	// never exceeds it.
+	DiskBytes int64
+	// DefaultMemoryMax is memory_max for an rspec that leaves it zero (0
+	// means MemoryBytes).
+	DefaultMemoryMax int64
+	// DefaultDiskMax is disk_max for an rspec that leaves it zero (0 means
+	// DiskBytes).
+	DefaultDiskMax int64
+	// DefaultImage is the reference image of a bind that names none (""
+	// means "default").
+	DefaultImage string
+}
+
+// Options configure Open.
+type Options struct {
+	// StateDir holds the Manager's records; it is created if missing and
+	// must be used by one Manager at a time (Open locks it).
+	StateDir string
+	// Runtime creates and runs slivers.
+	Runtime Runtime
+	// Node is the node's capacity.
+	Node Node
+	// Clock tells time for expiry; nil means the system clock.
+	Clock Clock
+	// Log receives one record per call and per state change; nil discards.
+	Log *slog.Logger
+	// UIDBase is the first host UID of the first slice's range (0 means
+	// 100000). Ranges are UIDRangeSize wide.
+	UIDBase uint32
+	// UIDRanges bounds how many ranges are handed out (0 means as many as
+	// fit below 2^32-1).
+	UIDRanges uint32
+}
+
+// UIDRangeSize is the width of each slice's host UID and GID range.
+const UIDRangeSize = 65536
+
+// Manager is a node manager. Its methods are safe for concurrent use.
+type Manager struct {
+	log   *slog.Logger
+	rt    Runtime
+	node  Node
+	clock Clock
+	store *store
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// mu guards the following.
+	mu      sync.Mutex
+	rcaps   map[rcapHash]*rcapRecord
+	slivers map[string]*sliverRecord
+	boundTo map[rcapHash]string // rcap -> slice of the sliver bound to it
+	busy    map[string]bool     // slices and rcaps with an operation under way
+	stuck   map[string]bool     // slivers whose destroy failed, to retry
+	ledger  ledger
+	uids    *uidAllocator
+	expiry  expiryHeap
+	closed  bool
+}
+
+// Open opens the state in opts.StateDir, reconciles it with the runtime
+// (finishing or undoing what a crash interrupted, destroying slivers no
+// record owns, leaving the rest running undisturbed), and starts the expiry
+// loop. Close stops it.
+func Open(ctx context.Context, opts Options) (*Manager, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	st, err := openStore(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	m := newManager(opts, st)
+	if err := m.load(); err != nil {
+		st.close()
+		return nil, err
+	}
+	if err := m.reconcile(ctx); err != nil {
+		st.close()
+		return nil, err
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	go m.expiryLoop(loopCtx)
+	return m, nil
+}
+
+func (o *Options) check() error {
+	switch {
+	case o.StateDir == "":
+		return errors.New("node manager: no state directory")
+	case o.Runtime == nil:
+		return errors.New("node manager: no runtime")
+	case o.Node.MemoryBytes <= 0 || o.Node.DiskBytes <= 0:
+		return fmt.Errorf("node manager: node capacity must be positive (memory %d, disk %d)", o.Node.MemoryBytes, o.Node.DiskBytes)
+	}
+	n := &o.Node
+	if n.DefaultMemoryMax <= 0 || n.DefaultMemoryMax > n.MemoryBytes {
+		n.DefaultMemoryMax = n.MemoryBytes
+	}
+	if n.DefaultDiskMax <= 0 || n.DefaultDiskMax > n.DiskBytes {
+		n.DefaultDiskMax = n.DiskBytes
+	}
+	if n.DefaultImage == "" {
+		n.DefaultImage = "default"
+	}
+	if o.Clock == nil {
+		o.Clock = SystemClock{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.UIDBase == 0 {
+		o.UIDBase = 100000
+	}
+	fit := uint32((uint64(1<<32-1) - uint64(o.UIDBase)) / UIDRangeSize)
+	if o.UIDRanges == 0 || o.UIDRanges > fit {
+		o.UIDRanges = fit
+	}
+	return nil
+}
+
+func newManager(opts Options, st *store) *Manager {
+	return &Manager{
+		log:     opts.Log,
+		rt:      opts.Runtime,
+		node:    opts.Node,
+		clock:   opts.Clock,
+		store:   st,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		rcaps:   map[rcapHash]*rcapRecord{},
+		slivers: map[string]*sliverRecord{},
+		boundTo: map[rcapHash]string{},
+		busy:    map[string]bool{},
+		stuck:   map[string]bool{},
+		ledger:  ledger{ports: map[api.Port]rcapHash{}},
+		uids:    newUIDAllocator(opts.UIDBase, opts.UIDRanges),
+	}
+}
+
+// Close stops the expiry loop and releases the state directory. Slivers
+// keep running: stopping the node manager never stops a sliver.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
+	<-m.done
+	return m.store.close()
+}
+
+// kick wakes the expiry loop to look at its deadlines again.
+func (m *Manager) kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,197 @@
+package nodemgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+var errClosed = errors.New("node manager closed")
+
+// busyRcap is the busy-map key of an rcap; slice names cannot contain ':'.
+func busyRcap(h rcapHash) string { return "rcap:" + h.String() }
+
+func (m *Manager) now() int64 { return m.clock.Now().Unix() }
+
+// unbusyLocked ends the operation on keys and wakes the expiry loop, which
+// may have an expiry waiting for one of them.
+func (m *Manager) unbusyLocked(keys ...string) {
+	for _, k := range keys {
+		delete(m.busy, k)
+	}
+	m.kick()
+}
+
+// Acquire admits rs and returns a new rcap for it. Zero fields get the
+// defaults documented at DefaultCPUShares and Node.
+func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
+	rs, err := checkRspec(m.node, rs, m.now())
+	if err != nil {
+		return "", err
+	}
+	rc, h, err := newRcap()
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", errClosed
+	}
+	if err := m.ledger.admit(m.node, rs); err != nil {
+		return "", err
+	}
+	r := &rcapRecord{Hash: h, Rspec: rs}
+	if err := m.store.put(kindRcap, h.String(), r); err != nil {
+		return "", err
+	}
+	m.rcaps[h] = r
+	m.ledger.add(h, rs)
+	m.expiry.push(h, rs.End)
+	m.kick()
+	m.log.Info("rcap acquired", "rcap", h.id(), "cpu_guarantee", rs.CPUGuarantee,
+		"memory_guarantee", rs.MemoryGuarantee, "disk_guarantee", rs.DiskGuarantee, "end", rs.End)
+	return rc, nil
+}
+
+// Query returns what rc holds and the slice it is bound to.
+func (m *Manager) Query(ctx context.Context, rc api.Rcap) (api.QueryResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, err := m.lookupLocked(rc)
+	if err != nil {
+		return api.QueryResponse{}, err
+	}
+	rs := r.Rspec
+	rs.Ports = clonePorts(rs.Ports)
+	return api.QueryResponse{ID: r.Hash.id(), Rspec: rs, Slice: m.boundTo[r.Hash]}, nil
+}
+
+// Release frees rc's resources; a sliver bound to it is stopped and
+// destroyed. Once the rcap is gone an error can still report that the
+// destroy failed; it is retried until it succeeds.
+func (m *Manager) Release(ctx context.Context, rc api.Rcap) error {
+	m.mu.Lock()
+	r, err := m.lookupLocked(rc)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return m.releaseHash(ctx, r.Hash, "released")
+}
+
+func (m *Manager) releaseHash(ctx context.Context, h rcapHash, why string) error {
+	m.mu.Lock()
+	r := m.rcaps[h]
+	if r == nil {
+		m.mu.Unlock()
+		return deniedf("rcap refused: unknown, released or expired")
+	}
+	if m.busy[busyRcap(h)] {
+		m.mu.Unlock()
+		return refusedf("rcap %s: another operation on it is under way", h.id())
+	}
+	s, err := m.dropRcapLocked(r)
+	m.mu.Unlock()
+	if s != nil {
+		// Marked destroying: tear it down even if the rcap's record
+		// could not be removed.
+		if terr := m.teardown(ctx, s); terr != nil && err == nil {
+			return fmt.Errorf("rcap %s %s, but its sliver: %w (will retry)", h.id(), why, terr)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	m.log.Info("rcap "+why, "rcap", h.id())
+	return nil
+}
+
+// dropRcapLocked removes rcap r. A sliver bound to it is marked destroying,
+// marked busy and returned, for the caller to tear down.
+func (m *Manager) dropRcapLocked(r *rcapRecord) (*sliverRecord, error) {
+	name, bound := m.boundTo[r.Hash]
+	s := m.slivers[name]
+	if bound {
+		if m.busy[name] {
+			return nil, refusedf("slice %s: another operation on it is under way", name)
+		}
+		if err := m.setStateLocked(s, sliverDestroying); err != nil {
+			return nil, err
+		}
+		m.busy[name] = true
+		delete(m.boundTo, r.Hash)
+	}
+	if err := m.store.del(kindRcap, r.Hash.String()); err != nil {
+		return s, err
+	}
+	delete(m.rcaps, r.Hash)
+	m.ledger.remove(r.Hash, r.Rspec)
+	return s, nil
+}
+
+// teardown stops and destroys sliver s, which the caller marked busy and
+// destroying, then deletes its record and frees its UID range. If the
+// runtime fails, the record stays (and the range taken) and the expiry
+// loop retries. A cancelled request does not stop a teardown half-way.
+func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := m.rt.Stop(ctx, s.Name); err != nil {
+		m.log.Warn("stop sliver before destroy", "slice", s.Name, "err", err)
+	}
+	err := m.rt.Destroy(ctx, s.Name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	defer m.unbusyLocked(s.Name)
+	if err == nil {
+		err = m.store.del(kindSliver, s.Name)
+	}
+	if err != nil {
+		m.stuck[s.Name] = true
+		m.log.Error("destroy sliver", "slice", s.Name, "err", err)
+		return fmt.Errorf("destroy sliver %s: %w", s.Name, err)
+	}
+	delete(m.slivers, s.Name)
+	delete(m.stuck, s.Name)
+	m.uids.free(s.UIDBase)
+	m.log.Info("sliver destroyed", "slice", s.Name)
+	return nil
+}
+
+// List returns every live rcap, by ID, and every sliver with the runtime's
+// view of its state.
+func (m *Manager) List(ctx context.Context) (api.NMList, error) {
+	m.mu.Lock()
+	out := api.NMList{Rcaps: []api.RcapInfo{}, Slivers: []api.SliverInfo{}}
+	for h, r := range m.rcaps {
+		rs := r.Rspec
+		rs.Ports = clonePorts(rs.Ports)
+		out.Rcaps = append(out.Rcaps, api.RcapInfo{ID: h.id(), Parent: r.Parent, Rspec: rs, Slice: m.boundTo[h]})
+	}
+	states := map[string]sliverState{}
+	for name, s := range m.slivers {
+		states[name] = s.State
+		out.Slivers = append(out.Slivers, api.SliverInfo{Name: name, Rcap: s.Rcap.id(),
+			UIDBase: s.UIDBase, UIDCount: UIDRangeSize, Image: s.Attrs.Image})
+	}
+	m.mu.Unlock()
+	for i := range out.Slivers {
+		si := &out.Slivers[i]
+		if st := states[si.Name]; st != sliverReady {
+			si.State = string(st)
+			continue
+		}
+		status, err := m.rt.Status(ctx, si.Name)
+		if err != nil {
+			si.State, si.Reason = "unknown", err.Error()
+			continue
+		}
+		si.State, si.Reason, si.Procs = string(status.State), status.Reason, status.Procs
+	}
+	sort.Slice(out.Rcaps, func(i, j int) bool { return out.Rcaps[i].ID < out.Rcaps[j].ID })
+	sort.Slice(out.Slivers, func(i, j int) bool { return out.Slivers[i].Name < out.Slivers[j].Name })
+	return out, nil
+}

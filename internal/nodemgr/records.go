@@ -1,0 +1,134 @@
+package nodemgr
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// rcapRecord is one live rcap: its hash (never the rcap), the ID of the
+// rcap it was split from, and its rspec with defaults filled in.
+type rcapRecord struct {
+	Hash   rcapHash  `json:"hash"`
+	Parent string    `json:"parent,omitempty"`
+	Rspec  api.Rspec `json:"rspec"`
+}
+
+// sliverState is where a sliver is in the node manager's own steps. Every
+// state but ready is an intent: the step it names was under way, and Open
+// finishes or undoes it after a crash.
+type sliverState string
+
+const (
+	// sliverCreating: written before the runtime creates and starts the
+	// sliver; after a crash the bind is rolled back.
+	sliverCreating sliverState = "creating"
+	// sliverReady: created and started (or stopped on purpose since).
+	sliverReady sliverState = "ready"
+	// sliverUpdating: new limits or attributes were being applied; after
+	// a crash they are applied again from the records.
+	sliverUpdating sliverState = "updating"
+	// sliverDestroying: being stopped and destroyed; after a crash or a
+	// failed destroy the destroy is retried. Its UID range stays taken
+	// until the runtime confirms the sliver is gone.
+	sliverDestroying sliverState = "destroying"
+)
+
+// sliverRecord is one sliver: its slice, the rcap it is bound to, its UID
+// range and attributes.
+type sliverRecord struct {
+	Name    string        `json:"name"`
+	Rcap    rcapHash      `json:"rcap"`
+	UIDBase uint32        `json:"uid_base"`
+	Attrs   api.BindAttrs `json:"attrs"`
+	State   sliverState   `json:"state"`
+}
+
+// splitIntent is written before a split changes any rcap record; if it
+// survives a crash, Open undoes the split: it deletes the child and puts the
+// parent's old rspec back. The caller never got the child rcap, so nothing
+// is lost.
+type splitIntent struct {
+	Child     rcapHash  `json:"child"`
+	Parent    rcapHash  `json:"parent"`
+	ParentOld api.Rspec `json:"parent_old"`
+}
+
+// MarshalText writes the hash in hex.
+func (h rcapHash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads a hash written by MarshalText.
+func (h *rcapHash) UnmarshalText(b []byte) error {
+	v, err := parseHash(string(b))
+	*h = v
+	return err
+}
+
+// load reads every record into memory and rebuilds the indexes.
+func (m *Manager) load() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	err := m.store.each(kindRcap, func(key string, data []byte) error {
+		var r rcapRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		if r.Hash.String() != key {
+			return fmt.Errorf("hash %s does not match the file name", r.Hash)
+		}
+		m.rcaps[r.Hash] = &r
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return m.store.each(kindSliver, func(key string, data []byte) error {
+		var s sliverRecord
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		if s.Name != key || checkSliceName(s.Name) != nil {
+			return fmt.Errorf("bad sliver name %q", s.Name)
+		}
+		if err := m.uids.take(s.UIDBase); err != nil {
+			return err
+		}
+		m.slivers[s.Name] = &s
+		return nil
+	})
+}
+
+// indexLocked rebuilds the bindings, the admission ledger and the expiry
+// heap from the records.
+func (m *Manager) indexLocked() {
+	m.boundTo = map[rcapHash]string{}
+	for _, s := range m.slivers {
+		if s.State != sliverDestroying && m.rcaps[s.Rcap] != nil {
+			m.boundTo[s.Rcap] = s.Name
+		}
+	}
+	m.ledger = ledger{ports: map[api.Port]rcapHash{}}
+	m.expiry = nil
+	for h, r := range m.rcaps {
+		m.ledger.add(h, r.Rspec)
+		m.expiry.push(h, r.Rspec.End)
+	}
+}
+
+// saveSliverLocked writes n as the record of s's sliver, and changes s in
+// memory only if the write succeeded.
+func (m *Manager) saveSliverLocked(s *sliverRecord, n sliverRecord) error {
+	if err := m.store.put(kindSliver, n.Name, &n); err != nil {
+		return err
+	}
+	*s = n
+	return nil
+}
+
+// setStateLocked writes s with state st.
+func (m *Manager) setStateLocked(s *sliverRecord, st sliverState) error {
+	n := *s
+	n.State = st
+	return m.saveSliverLocked(s, n)
+}

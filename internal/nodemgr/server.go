@@ -1,0 +1,189 @@
+package nodemgr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// Listen creates the node manager's Unix socket at path, readable and
+// writable by root only (mode 0600), replacing a stale socket left by an
+// earlier run. It refuses to replace anything that is not a socket.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale socket: %w", err)
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return l, nil
+}
+
+// Serve answers calls on l, HTTP+JSON as package api describes, until ctx
+// is done; then it lets calls in progress finish (for up to 10 s).
+func (m *Manager) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           m.handler(),
+		ConnContext:       withPeer,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+func (m *Manager) handler() http.Handler {
+	mux := http.NewServeMux()
+	post(m, mux, "acquire", func(ctx context.Context, req api.AcquireRequest) (any, error) {
+		rc, err := m.Acquire(ctx, req.Rspec)
+		return api.AcquireResponse{Rcap: rc}, err
+	})
+	post(m, mux, "bind", func(ctx context.Context, req api.BindRequest) (any, error) {
+		return struct{}{}, m.Bind(ctx, req.Slice, req.Rcap, req.Attrs)
+	})
+	post(m, mux, "split", func(ctx context.Context, req api.SplitRequest) (any, error) {
+		rc, err := m.Split(ctx, req.Rcap, req.Rspec)
+		return api.SplitResponse{Rcap: rc}, err
+	})
+	post(m, mux, "release", func(ctx context.Context, req api.RcapRequest) (any, error) {
+		return struct{}{}, m.Release(ctx, req.Rcap)
+	})
+	post(m, mux, "query", func(ctx context.Context, req api.RcapRequest) (any, error) {
+		return m.Query(ctx, req.Rcap)
+	})
+	post(m, mux, "start", func(ctx context.Context, req api.SliverRequest) (any, error) {
+		return struct{}{}, m.StartSliver(ctx, req.Name)
+	})
+	post(m, mux, "stop", func(ctx context.Context, req api.SliverRequest) (any, error) {
+		return struct{}{}, m.StopSliver(ctx, req.Name)
+	})
+	post(m, mux, "destroy", func(ctx context.Context, req api.SliverRequest) (any, error) {
+		return struct{}{}, m.DestroySliver(ctx, req.Name)
+	})
+	mux.HandleFunc("/v1/list", func(w http.ResponseWriter, r *http.Request) {
+		m.answer(w, r, "list", func() (any, error) {
+			if r.Method != http.MethodGet {
+				return nil, invalidf("list: method %s (want GET)", r.Method)
+			}
+			return m.List(r.Context())
+		})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		m.answer(w, r, "unknown", func() (any, error) {
+			return nil, notFoundf("no such call %s %s", r.Method, r.URL.Path)
+		})
+	})
+	return mux
+}
+
+// post routes POST /v1/op to fn with the request body decoded strictly.
+func post[Req any](m *Manager, mux *http.ServeMux, op string, fn func(context.Context, Req) (any, error)) {
+	mux.HandleFunc("/v1/"+op, func(w http.ResponseWriter, r *http.Request) {
+		m.answer(w, r, op, func() (any, error) {
+			if r.Method != http.MethodPost {
+				return nil, invalidf("%s: method %s (want POST)", op, r.Method)
+			}
+			var req Req
+			if err := decode(w, r, &req); err != nil {
+				return nil, err
+			}
+			return fn(r.Context(), req)
+		})
+	})
+}
+
+// answer runs one call, writes its result or error as JSON, and logs it
+// with the caller's credentials.
+func (m *Manager) answer(w http.ResponseWriter, r *http.Request, op string, fn func() (any, error)) {
+	start := time.Now()
+	resp, err := fn()
+	status := http.StatusOK
+	if err != nil {
+		status = httpStatus(err)
+		resp = api.NMError{Error: err.Error()}
+		if status == http.StatusInternalServerError {
+			m.log.Error("call failed", "op", op, "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(resp)
+	peer, _ := PeerFromContext(r.Context())
+	m.log.Info("call", "op", op, "status", status, "pid", peer.PID, "uid", peer.UID,
+		"gid", peer.GID, "dur", time.Since(start))
+}
+
+// decode reads exactly one JSON object of at most api.NMMaxBody bytes into
+// v, refusing unknown fields, and explains what is wrong if it cannot.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, api.NMMaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return decodeError(err)
+		}
+		return invalidf("request: trailing data after the JSON object")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var (
+		tooBig *http.MaxBytesError
+		syn    *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return &opError{kind: ErrTooLarge, msg: fmt.Sprintf("request: body over %d bytes", tooBig.Limit)}
+	case errors.Is(err, io.EOF):
+		return invalidf("request: empty body (want a JSON object)")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidf("request: malformed JSON: unexpected end of input")
+	case errors.As(err, &syn):
+		return invalidf("request: malformed JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return invalidf("request: want a JSON object, got %s", typ.Value)
+		}
+		return invalidf("request: field %s: %s does not fit %s", typ.Field, typ.Value, typ.Type)
+	}
+	return invalidf("request: %s", strings.TrimPrefix(err.Error(), "json: "))
+}

@@ -1,0 +1,149 @@
+package nodemgr
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// Split carves req out of rc's resources into a new rcap and returns it.
+// The parent's guarantees and ports shrink by exactly the child's, so a
+// split never creates resources; the child's limits, privileges and time
+// window stay within the parent's. If the parent is bound, its sliver gets
+// its new limits before Split returns; if that fails the split is undone.
+func (m *Manager) Split(ctx context.Context, rc api.Rcap, req api.Rspec) (api.Rcap, error) {
+	crc, ch, err := newRcap()
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	in, slice, err := m.splitLocked(rc, req, ch)
+	if err != nil || slice == "" {
+		m.mu.Unlock()
+		if err != nil {
+			return "", err
+		}
+		return crc, nil
+	}
+	s := m.slivers[slice]
+	if err := m.setStateLocked(s, sliverUpdating); err != nil {
+		err = m.undoSplitWithLocked(in, err)
+		m.mu.Unlock()
+		return "", err
+	}
+	keys := []string{slice, busyRcap(in.Parent), busyRcap(ch)}
+	for _, k := range keys {
+		m.busy[k] = true
+	}
+	spec := m.specLocked(s)
+	m.mu.Unlock()
+
+	err = m.rt.Update(context.WithoutCancel(ctx), spec)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	defer m.unbusyLocked(keys...)
+	if err == nil {
+		err = m.setStateLocked(s, sliverReady)
+	}
+	if err != nil {
+		return "", m.undoSplitWithLocked(in, fmt.Errorf("update sliver %s: %w", slice, err))
+	}
+	if err := m.store.del(kindSplit, ch.String()); err != nil {
+		m.log.Warn("split intent left behind", "err", err) // a restart would undo the split
+	}
+	return crc, nil
+}
+
+// splitLocked checks and records a split, with an intent that lets Open
+// undo it after a crash. It returns the intent and the slice bound to the
+// parent, whose sliver needs the parent's new limits; if none is, the split
+// is complete.
+func (m *Manager) splitLocked(rc api.Rcap, req api.Rspec, ch rcapHash) (splitIntent, string, error) {
+	if m.closed {
+		return splitIntent{}, "", errClosed
+	}
+	parent, err := m.lookupLocked(rc)
+	if err != nil {
+		return splitIntent{}, "", err
+	}
+	slice := m.boundTo[parent.Hash]
+	if m.busy[busyRcap(parent.Hash)] || (slice != "" && m.busy[slice]) {
+		return splitIntent{}, "", refusedf("rcap %s: another operation on it is under way", parent.Hash.id())
+	}
+	child, rest, err := splitRspec(m.node, parent.Rspec, req, m.now())
+	if err != nil {
+		return splitIntent{}, "", err
+	}
+	in := splitIntent{Child: ch, Parent: parent.Hash, ParentOld: parent.Rspec}
+	if err := m.store.put(kindSplit, ch.String(), &in); err != nil {
+		return in, "", err
+	}
+	cr := &rcapRecord{Hash: ch, Parent: parent.Hash.id(), Rspec: child}
+	if err := m.store.put(kindRcap, ch.String(), cr); err != nil {
+		return in, "", m.undoSplitWithLocked(in, err)
+	}
+	m.rcaps[ch] = cr
+	m.ledger.add(ch, child)
+	m.expiry.push(ch, child.End)
+	newParent := *parent
+	newParent.Rspec = rest
+	if err := m.store.put(kindRcap, parent.Hash.String(), &newParent); err != nil {
+		return in, "", m.undoSplitWithLocked(in, err)
+	}
+	m.ledger.remove(parent.Hash, parent.Rspec)
+	parent.Rspec = rest
+	m.ledger.add(parent.Hash, rest)
+	m.log.Info("rcap split", "parent", parent.Hash.id(), "child", ch.id(), "cpu_guarantee", child.CPUGuarantee,
+		"memory_guarantee", child.MemoryGuarantee, "disk_guarantee", child.DiskGuarantee)
+	if slice != "" {
+		return in, slice, nil
+	}
+	if err := m.store.del(kindSplit, ch.String()); err != nil {
+		m.log.Warn("split intent left behind", "err", err)
+	}
+	return in, "", nil
+}
+
+// undoSplitWithLocked undoes the split of in after cause and returns
+// cause; if the parent is bound, its sliver gets the old limits back.
+func (m *Manager) undoSplitWithLocked(in splitIntent, cause error) error {
+	if err := m.undoSplitLocked(in); err != nil {
+		m.log.Error("undo split", "parent", in.Parent.id(), "err", err)
+	}
+	if name, ok := m.boundTo[in.Parent]; ok {
+		if s := m.slivers[name]; s != nil && s.State == sliverUpdating {
+			spec := m.specLocked(s)
+			if err := m.rt.Update(context.Background(), spec); err != nil {
+				m.log.Error("restore sliver limits", "slice", name, "err", err)
+			} else if err := m.setStateLocked(s, sliverReady); err != nil {
+				m.log.Error("restore sliver limits", "slice", name, "err", err)
+			}
+		}
+	}
+	return cause
+}
+
+// undoSplitLocked deletes the child of in and gives the parent its old
+// rspec back, on disk and in memory; then it deletes the intent.
+func (m *Manager) undoSplitLocked(in splitIntent) error {
+	if err := m.store.del(kindRcap, in.Child.String()); err != nil {
+		return err
+	}
+	if c := m.rcaps[in.Child]; c != nil {
+		m.ledger.remove(in.Child, c.Rspec)
+		delete(m.rcaps, in.Child)
+	}
+	if p := m.rcaps[in.Parent]; p != nil {
+		restored := *p
+		restored.Rspec = in.ParentOld
+		if err := m.store.put(kindRcap, p.Hash.String(), &restored); err != nil {
+			return err
+		}
+		m.ledger.remove(p.Hash, p.Rspec)
+		p.Rspec = in.ParentOld
+		m.ledger.add(p.Hash, p.Rspec)
+	}
+	return m.store.del(kindSplit, in.Child.String())
+}

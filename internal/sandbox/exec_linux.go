@@ -1,0 +1,283 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process is a command running in a sliver.
+type Process struct {
+	// Pid is the command's pid on the host (0 if it could not be learnt).
+	Pid int
+
+	pidfd  int
+	conn   *net.UnixConn
+	stdin  io.Closer      // host end of the stdin pipe, if any
+	copies  sync.WaitGroup // stdout and stderr copying
+	pending []outCopy      // copies to start once the command runs
+
+	waitOnce sync.Once
+	code     int
+	err      error
+}
+
+// Exec runs cmd in the sliver's running init's namespaces, as a child of
+// that init: it inherits the init's cgroups, rlimits, dropped capabilities
+// and seccomp filter. It returns ErrNotRunning if the sliver has no init
+// (Start starts one). ctx bounds the start only, not the command's life.
+func Exec(ctx context.Context, cfg Config, cmd Cmd, log *slog.Logger) (*Process, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cmd.validate(&cfg); err != nil {
+		return nil, err
+	}
+	conn, err := dialInit(ctx, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := spawn(ctx, conn, &cmd)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	log.Debug("sliver exec", "slice", cfg.Name, "args", cmd.Args, "pid", p.Pid)
+	return p, nil
+}
+
+// dialInit connects to the sliver's init.
+func dialInit(ctx context.Context, cfg *Config) (*net.UnixConn, error) {
+	path := filepath.Join(cfg.RunDir, runCtl)
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unixpacket", path)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ECONNREFUSED) {
+		return nil, ErrNotRunning
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to sliver init: %w", err)
+	}
+	return c.(*net.UnixConn), nil
+}
+
+// spawn asks the init at the other end of conn to start cmd.
+func spawn(ctx context.Context, conn *net.UnixConn, cmd *Cmd) (p *Process, err error) {
+	p = &Process{pidfd: -1, conn: conn}
+	child, err := p.plumb(cmd)
+	defer closeFiles(child)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			p.abandon()
+		}
+	}()
+	env := cmd.Env
+	if env == nil {
+		env = DefaultEnv
+	}
+	req := &spawnMsg{Args: cmd.Args, Env: env, Dir: cmd.Dir, UID: cmd.UID, GID: cmd.GID, Groups: cmd.Groups, TTY: cmd.TTY != nil}
+	fds := make([]int, len(child))
+	for i, f := range child {
+		fds[i] = int(f.Fd())
+	}
+	if err := send(conn, message{Spawn: req}, fds...); err != nil {
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	closeFiles(child)
+	child = nil
+	m, got, err := recvCtx(ctx, conn)
+	if errors.Is(err, errPeerClosed) {
+		return nil, ErrNotRunning // the init was exiting: nothing was started
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spawn: %w", err)
+	}
+	if m.Error != "" || len(got) != 1 {
+		closeFDs(got)
+		return nil, fmt.Errorf("spawn %s: %s", cmd.Args[0], orDefault(m.Error, "malformed reply"))
+	}
+	p.pidfd = got[0]
+	p.Pid = pidfdPid(p.pidfd)
+	p.startCopies()
+	return p, nil
+}
+
+// pidfdPid reads the host pid behind a pidfd.
+func pidfdPid(pidfd int) int {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(pidfd))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			pid, _ := strconv.Atoi(strings.TrimSpace(v))
+			return max(pid, 0)
+		}
+	}
+	return 0
+}
+
+// Wait waits for the command to exit and for its output to be copied, and
+// returns its exit code (128+n if killed by signal n).
+func (p *Process) Wait() (int, error) {
+	p.waitOnce.Do(func() {
+		m, fds, err := recv(p.conn)
+		closeFDs(fds)
+		switch {
+		case err != nil:
+			p.code, p.err = -1, fmt.Errorf("wait: lost the sliver's init: %w", err)
+		case m.Exit == nil:
+			p.code, p.err = -1, fmt.Errorf("wait: malformed reply %q", m.Error)
+		default:
+			p.code = exitCode(syscall.WaitStatus(*m.Exit))
+		}
+		p.copies.Wait()
+		p.abandon()
+	})
+	return p.code, p.err
+}
+
+// Signal sends sig to the command.
+func (p *Process) Signal(sig syscall.Signal) error {
+	if p.pidfd < 0 {
+		return errors.New("signal: process is gone")
+	}
+	if err := unix.PidfdSendSignal(p.pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal: %w", err)
+	}
+	return nil
+}
+
+// abandon releases the process's host resources.
+func (p *Process) abandon() {
+	if p.stdin != nil {
+		p.stdin.Close()
+	}
+	for _, c := range p.pending {
+		c.r.Close()
+	}
+	p.pending = nil
+	p.conn.Close()
+	// The pidfd is kept until Wait is done; Signal after Wait fails.
+	if p.pidfd >= 0 {
+		unix.Close(p.pidfd)
+		p.pidfd = -1
+	}
+}
+
+func exitCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// plumb returns the files the command gets as stdin, stdout and stderr (or
+// the tty alone), starting pipes for readers and writers that are not files.
+func (p *Process) plumb(cmd *Cmd) ([]*os.File, error) {
+	if cmd.TTY != nil {
+		f, err := dupFile(cmd.TTY)
+		return []*os.File{f}, err
+	}
+	var child []*os.File
+	in, err := p.input(cmd.Stdin)
+	child = append(child, in)
+	for _, w := range []io.Writer{cmd.Stdout, cmd.Stderr} {
+		if err != nil {
+			break
+		}
+		var out *os.File
+		out, err = p.output(w)
+		child = append(child, out)
+	}
+	return child, err
+}
+
+func (p *Process) input(r io.Reader) (*os.File, error) {
+	if r == nil {
+		return os.Open(os.DevNull)
+	}
+	if f, ok := r.(*os.File); ok {
+		return dupFile(f)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	p.stdin = pw
+	go func() {
+		io.Copy(pw, r)
+		pw.Close()
+	}()
+	return pr, nil
+}
+
+// output returns the command's end for w; copying starts in startCopies.
+func (p *Process) output(w io.Writer) (*os.File, error) {
+	if w == nil {
+		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	}
+	if f, ok := w.(*os.File); ok {
+		return dupFile(f)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	p.pending = append(p.pending, outCopy{w: w, r: pr})
+	return pw, nil
+}
+
+// outCopy copies a command's output from the pipe r to w.
+type outCopy struct {
+	w io.Writer
+	r *os.File
+}
+
+func (p *Process) startCopies() {
+	for _, c := range p.pending {
+		p.copies.Add(1)
+		go func() {
+			defer p.copies.Done()
+			io.Copy(c.w, c.r)
+			c.r.Close()
+		}()
+	}
+	p.pending = nil
+}
+
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+func closeFiles(fs []*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,135 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/reexec"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	if reexec.Init() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+var (
+	imageOnce sync.Once
+	imageDir  string
+	imageErr  error
+)
+
+// testImage returns a root-owned busybox root shared by the package's tests
+// (made once, in a directory removed when the test binary exits... by the
+// first test's cleanup of its parent).
+func testImage(t *testing.T) string {
+	t.Helper()
+	imageOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "orbistest-image-")
+		if err != nil {
+			imageErr = err
+			return
+		}
+		imageDir = dir
+		imageErr = buildBusybox(dir)
+	})
+	if imageErr != nil {
+		t.Fatalf("busybox image (apt-get install busybox-static): %v", imageErr)
+	}
+	return imageDir
+}
+
+func buildBusybox(root string) error {
+	for _, d := range []string{"bin", "sbin", "etc", "tmp", "proc", "dev", "sys", "root", "usr/bin"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	os.Chmod(filepath.Join(root, "tmp"), 0o1777)
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), bb, 0o755); err != nil {
+		return err
+	}
+	out, err := exec.Command("/bin/busybox", "--list").Output()
+	if err != nil {
+		return err
+	}
+	for _, applet := range strings.Fields(string(out)) {
+		if applet == "busybox" {
+			continue
+		}
+		os.Symlink("busybox", filepath.Join(root, "bin", applet))
+	}
+	files := map[string]string{
+		"etc/passwd":   "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n",
+		"etc/group":    "root:x:0:\ntty:x:5:\nuser:x:1000:\n",
+		"etc/hostname": "image\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// testSliver prepares a sliver with its own directories and stops it at
+// the end of the test.
+func testSliver(t *testing.T, name string, base uint32) Config {
+	t.Helper()
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	cfg := Config{
+		Name:     name,
+		Image:    testImage(t),
+		Upper:    filepath.Join(dir, "upper"),
+		Work:     filepath.Join(dir, "work"),
+		RunDir:   filepath.Join(dir, "run"),
+		UIDBase:  base,
+		UIDCount: 65536,
+	}
+	if err := Prepare(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := Stop(ctx, cfg); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return cfg
+}
+
+// run starts a shell command in the sliver as root and waits for it.
+func run(t *testing.T, cfg Config, script string) (string, int) {
+	t.Helper()
+	return runCmd(t, cfg, Cmd{Args: []string{"/bin/sh", "-c", script}})
+}
+
+func runCmd(t *testing.T, cfg Config, cmd Cmd) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	p, err := Start(testutil.Context(t), cfg, cmd, testutil.Logger(t))
+	if err != nil {
+		t.Fatalf("start %q: %v", cmd.Args, err)
+	}
+	code, err := p.Wait()
+	if err != nil {
+		t.Fatalf("wait %q: %v", cmd.Args, err)
+	}
+	return out.String(), code
+}

@@ -1,0 +1,235 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/internal/reexec"
+)
+
+// initEntry is the hidden entry point of a sliver's init.
+const initEntry = "orbis-sandbox-init"
+
+func init() { reexec.Register(initEntry, initMain) }
+
+// The init's fds, as startInit passes them.
+const (
+	initBootFD = 3 // SOCK_SEQPACKET to the host that started it
+	initCtlFD  = 4 // listening control socket
+)
+
+// initMain is pid 1 of a sliver. It runs on one locked OS thread: the
+// capabilities it drops are per thread, and every command forks from it.
+func initMain() {
+	runtime.LockOSThread()
+	boot, err := fileConn(initBootFD)
+	if err != nil {
+		os.Exit(2)
+	}
+	if err := bootstrap(boot); err != nil {
+		send(boot, message{Error: err.Error()})
+		os.Exit(1)
+	}
+	os.Exit(serve(boot))
+}
+
+// bootstrap makes the sliver's root and confines the init.
+func bootstrap(boot *net.UnixConn) error {
+	m, fds, err := recv(boot)
+	defer closeFDs(fds)
+	if err != nil {
+		return err
+	}
+	if m.Setup == nil || len(fds) != setupFDs {
+		return errors.New("init: malformed setup")
+	}
+	if err := makeRoot(m.Setup.Name, fds); err != nil {
+		return err
+	}
+	closeFDs(fds)
+	fds = nil
+	if err := confine(m.Setup.Rlimits); err != nil {
+		return err
+	}
+	return send(boot, message{OK: true})
+}
+
+// request is a spawn request and the connection it came on.
+type request struct {
+	conn *net.UnixConn
+	msg  message
+	fds  []int
+}
+
+// serve spawns the first command (from boot), then whatever the control
+// socket asks for, reaps every child (orphans too: it is pid 1), reports
+// each command's exit to whoever asked for it, and returns when it has no
+// child left: then the sliver is idle and holds no process.
+func serve(boot *net.UnixConn) int {
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	ln, err := net.FileListener(os.NewFile(initCtlFD, "ctl"))
+	if err != nil {
+		return 1
+	}
+	reqs := make(chan request)
+	go accept(ln.(*net.UnixListener), reqs)
+	waiting := map[int]*net.UnixConn{} // pid -> who waits for its exit
+	m, fds, err := recv(boot)
+	if err != nil {
+		return 1
+	}
+	handle(request{boot, m, fds}, waiting)
+	for {
+		if !reap(waiting) {
+			break
+		}
+		select {
+		case <-sigchld:
+		case r := <-reqs:
+			handle(r, waiting)
+		}
+	}
+	// Idle. Refuse what is queued: the host starts a new init for it.
+	ln.Close()
+	for {
+		select {
+		case r := <-reqs:
+			closeFDs(r.fds)
+			r.conn.Close()
+		default:
+			return 0
+		}
+	}
+}
+
+// accept reads one spawn request from each connection to the control
+// socket. Only host root can connect: the socket is in a root-only
+// directory outside the sliver's root.
+func accept(ln *net.UnixListener, reqs chan<- request) {
+	for {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		go func() {
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			m, fds, err := recv(conn)
+			conn.SetReadDeadline(time.Time{})
+			if err != nil {
+				conn.Close()
+				return
+			}
+			reqs <- request{conn, m, fds}
+		}()
+	}
+}
+
+// reap collects every exited child and reports whether any is left.
+func reap(waiting map[int]*net.UnixConn) bool {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil: // ECHILD
+			return false
+		case pid == 0:
+			return true
+		}
+		if conn, ok := waiting[pid]; ok {
+			status := uint32(ws)
+			send(conn, message{Exit: &status})
+			conn.Close()
+			delete(waiting, pid)
+		}
+	}
+}
+
+// handle spawns one command and answers with its pidfd.
+func handle(r request, waiting map[int]*net.UnixConn) {
+	defer closeFDs(r.fds)
+	pid, pidfd, err := spawnChild(r.msg.Spawn, r.fds)
+	if err != nil {
+		send(r.conn, message{Error: err.Error()})
+		r.conn.Close()
+		return
+	}
+	defer unix.Close(pidfd)
+	waiting[pid] = r.conn
+	send(r.conn, message{Pid: pid}, pidfd)
+}
+
+// spawnChild forks and executes a command inside the sliver.
+func spawnChild(s *spawnMsg, fds []int) (pid, pidfd int, err error) {
+	if s == nil || len(s.Args) == 0 {
+		return 0, 0, errors.New("malformed request")
+	}
+	files := make([]uintptr, 0, 3)
+	for _, fd := range fds {
+		files = append(files, uintptr(fd))
+	}
+	if (s.TTY && len(files) != 1) || (!s.TTY && len(files) != 3) {
+		return 0, 0, errors.New("malformed request: stdio")
+	}
+	if s.TTY {
+		files = []uintptr{files[0], files[0], files[0]}
+	}
+	path, err := lookPath(s.Args[0], s.Env)
+	if err != nil {
+		return 0, 0, err
+	}
+	groups := make([]uint32, len(s.Groups))
+	copy(groups, s.Groups)
+	pidfd = -1
+	attr := &syscall.ProcAttr{
+		Dir:   orDefault(s.Dir, "/"),
+		Env:   s.Env,
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			Setsid:     true,
+			Setctty:    s.TTY,
+			Ctty:       0,
+			Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: groups},
+			PidFD:      &pidfd,
+		},
+	}
+	pid, err = syscall.ForkExec(path, s.Args, attr)
+	if err != nil {
+		return 0, 0, fmt.Errorf("exec %s: %w", s.Args[0], err)
+	}
+	return pid, pidfd, nil
+}
+
+// lookPath finds file in the PATH of env, inside the sliver.
+func lookPath(file string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + file
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec %s: not found in PATH", file)
+}

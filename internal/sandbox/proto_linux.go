@@ -1,0 +1,189 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The host and a sliver's init talk over SOCK_SEQPACKET Unix sockets: one
+// JSON message a packet, with file descriptors attached as SCM_RIGHTS.
+//
+//	host -> init  setup (bootstrap only; fds: idmapped image, upper, work,
+//	              lower mount point, root mount point)
+//	init -> host  ok | error
+//	host -> init  spawn (fds: stdin, stdout, stderr, or one tty)
+//	init -> host  pid (fds: a pidfd of the command) | error
+//	init -> host  exit, when the command has exited
+//
+// The init is inside the sliver, so the host treats what it says as data
+// from an untrusted peer: sizes are bounded and every field is checked.
+type message struct {
+	Setup *setupMsg `json:"setup,omitempty"`
+	Spawn *spawnMsg `json:"spawn,omitempty"`
+
+	OK    bool   `json:"ok,omitempty"`
+	Error string `json:"error,omitempty"`
+	Pid   int    `json:"pid,omitempty"`
+	// Exit is the command's raw wait status.
+	Exit *uint32 `json:"exit,omitempty"`
+}
+
+type setupMsg struct {
+	Name    string   `json:"name"`
+	Rlimits []Rlimit `json:"rlimits,omitempty"`
+}
+
+// The order of the file descriptors sent with a setupMsg.
+const (
+	setupIdmap = iota
+	setupUpper
+	setupWork
+	setupLowerMP
+	setupRootMP
+	setupFDs
+)
+
+type spawnMsg struct {
+	Args   []string `json:"args"`
+	Env    []string `json:"env"`
+	Dir    string   `json:"dir"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+	TTY    bool     `json:"tty,omitempty"`
+}
+
+const (
+	maxMessage = 256 << 10
+	maxFDs     = 8
+)
+
+// errPeerClosed is returned by recv when the other end closed the socket.
+var errPeerClosed = errors.New("peer closed the connection")
+
+// send writes one message with fds attached.
+func send(conn *net.UnixConn, m message, fds ...int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	if len(b) > maxMessage {
+		return fmt.Errorf("encode message: %d bytes is too large", len(b))
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := conn.WriteMsgUnix(b, oob, nil); err != nil {
+		return fmt.Errorf("send message: %w", err)
+	}
+	return nil
+}
+
+// recv reads one message and the fds attached to it, which the caller must
+// close. The fds are close-on-exec.
+func recv(conn *net.UnixConn) (message, []int, error) {
+	var m message
+	b := make([]byte, maxMessage+1)
+	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
+	n, oobn, flags, _, err := conn.ReadMsgUnix(b, oob)
+	fds := parseRights(oob[:oobn])
+	if err != nil {
+		closeFDs(fds)
+		if errors.Is(err, io.EOF) {
+			return m, nil, errPeerClosed
+		}
+		return m, nil, fmt.Errorf("receive message: %w", err)
+	}
+	if n == 0 {
+		closeFDs(fds)
+		return m, nil, errPeerClosed
+	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 || n > maxMessage {
+		closeFDs(fds)
+		return m, nil, errors.New("receive message: truncated")
+	}
+	if err := json.Unmarshal(b[:n], &m); err != nil {
+		closeFDs(fds)
+		return m, nil, fmt.Errorf("decode message: %w", err)
+	}
+	return m, fds, nil
+}
+
+// recvCtx is recv that gives up when ctx is done.
+func recvCtx(ctx context.Context, conn *net.UnixConn) (message, []int, error) {
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		conn.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	m, fds, err := recv(conn)
+	if !stop() {
+		<-fired
+		conn.SetReadDeadline(time.Time{})
+		if err != nil {
+			return m, fds, fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+	}
+	return m, fds, err
+}
+
+func parseRights(oob []byte) []int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil
+	}
+	var fds []int
+	for _, msg := range msgs {
+		rights, err := unix.ParseUnixRights(&msg)
+		if err == nil {
+			fds = append(fds, rights...)
+		}
+	}
+	return fds
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// fileConn turns a socket fd into a *net.UnixConn; fd is closed.
+func fileConn(fd int) (*net.UnixConn, error) {
+	f := os.NewFile(uintptr(fd), "sandbox-conn")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("socket fd %d: %w", fd, err)
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("socket fd %d: not a unix socket", fd)
+	}
+	return uc, nil
+}
+
+// socketPair returns two connected SOCK_SEQPACKET sockets: one for this
+// process and a file to hand to a child.
+func socketPair() (*net.UnixConn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	conn, err := fileConn(fds[0])
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return conn, os.NewFile(uintptr(fds[1]), "sandbox-boot"), nil
+}

@@ -1,0 +1,131 @@
+// Package sandbox is the container runtime that makes a sliver a real
+// container: its own user, mount, PID, UTS and IPC namespaces (the network
+// namespace is the node's), a host UID range, a copy-on-write root made of an
+// overlay over an idmapped, read-only reference image, and a limited root.
+//
+// A running sliver has exactly one init process: pid 1 of its PID namespace,
+// our own binary re-executed from a sealed memfd copy (so /proc/1/exe never
+// leads to the host binary, CVE-2019-5736). The init sets up the root, drops
+// what the sliver must not have (capabilities, privilege gain through exec,
+// dangerous system calls) and then spawns every command of the sliver as its
+// own child: the first one it is started with, and every later one a host
+// process asks for over a Unix socket in the sliver's host-only run
+// directory. The init exits when it has no child left, so an idle sliver
+// holds no process at all; the next Start brings a new one.
+//
+// Spawning through the init replaces the usual setns "join": a multi-threaded
+// Go process cannot setns into a user or mount namespace, and a joining
+// process would have to repeat the cgroup, rlimit, capability and seccomp
+// steps itself. Every process the init spawns inherits all of them from the
+// init, which entered its cgroups before it ran any sliver code. It is also
+// why the init can tell when the sliver is idle: every process of the
+// sliver is its descendant.
+//
+// Inside the sliver: /proc is a fresh proc of the sliver's PID namespace;
+// /dev is a small tmpfs with null, zero, full, random, urandom and tty bound
+// from the host, a devpts instance of its own (ptmx) and a tmpfs /dev/shm;
+// /sys is absent (left as the image has it), since sysfs cannot be mounted
+// without a network namespace and a bind of the host's would let a slice
+// name other slices' cgroups.
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// ErrNotRunning is returned by Exec when the sliver has no init to spawn
+// the command; Start then starts one.
+var ErrNotRunning = errors.New("sliver is not running")
+
+// Config describes one sliver's sandbox. The same Config must be passed to
+// Prepare, Start, Exec and Stop.
+type Config struct {
+	// Name is the sliver's hostname (the slice name).
+	Name string
+	// Image is the host path of the read-only, root-owned reference root
+	// file system. It is mounted idmapped for the sliver's range and
+	// read-only as the overlay's lower layer, so it is never written.
+	Image string
+	// Upper and Work are the host directories of the overlay's upper and
+	// work layers, on one file system; Prepare creates them owned by
+	// UIDBase. Their parent directories must not be writable by the sliver.
+	Upper, Work string
+	// RunDir is a host-only directory (root, mode 0700) for the sliver's
+	// control socket, pid file and mount points; Prepare creates it. It
+	// must not be inside Upper or Work.
+	RunDir string
+	// UIDBase is the first host UID and GID of the sliver's range: UID 0
+	// inside is UIDBase on the host. UIDCount is the range's size.
+	UIDBase, UIDCount uint32
+	// Rlimits are set on the init and so on every process of the sliver.
+	Rlimits []Rlimit
+	// EnterCgroup, when set, is called with the init's host pid before the
+	// init runs any sliver code; every process of the sliver inherits the
+	// cgroups it puts the init in.
+	EnterCgroup func(pid int) error
+}
+
+// Rlimit is one resource limit (unix.RLIMIT_NOFILE, unix.RLIMIT_NPROC...).
+type Rlimit struct {
+	Resource   int
+	Soft, Hard uint64
+}
+
+// Cmd is a command to run inside a sliver.
+type Cmd struct {
+	// Args is the command line; Args[0] is looked up in PATH inside the
+	// sliver when it has no slash.
+	Args []string
+	// Env is the environment; nil means DefaultEnv.
+	Env []string
+	// Dir is the working directory inside the sliver; empty means "/".
+	Dir string
+	// UID and GID are the command's IDs inside the sliver; Groups are its
+	// supplementary groups.
+	UID, GID uint32
+	Groups   []uint32
+	// Stdin, Stdout and Stderr are as in os/exec: nil means /dev/null, an
+	// *os.File is passed as it is, anything else is copied through a pipe.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// TTY, when set, is a pty slave: it becomes the command's standard
+	// input, output and error and its controlling terminal, in a new
+	// session; Stdin, Stdout and Stderr are then ignored.
+	TTY *os.File
+}
+
+// DefaultEnv is the environment of a command that sets none.
+var DefaultEnv = []string{
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"HOME=/root",
+}
+
+// Validate reports whether cfg is complete and plausible.
+func (cfg *Config) Validate() error {
+	if cfg.Name == "" || len(cfg.Name) > 64 {
+		return fmt.Errorf("sandbox config: bad name %q", cfg.Name)
+	}
+	for what, p := range map[string]string{"image": cfg.Image, "upper": cfg.Upper, "work": cfg.Work, "run dir": cfg.RunDir} {
+		if !filepath.IsAbs(p) {
+			return fmt.Errorf("sandbox config: %s path %q is not absolute", what, p)
+		}
+	}
+	if cfg.UIDBase == 0 || cfg.UIDCount == 0 || uint64(cfg.UIDBase)+uint64(cfg.UIDCount) > 1<<32-1 {
+		return fmt.Errorf("sandbox config: bad UID range %d+%d", cfg.UIDBase, cfg.UIDCount)
+	}
+	return nil
+}
+
+func (c *Cmd) validate(cfg *Config) error {
+	if len(c.Args) == 0 || c.Args[0] == "" {
+		return errors.New("command: no arguments")
+	}
+	if c.UID >= cfg.UIDCount || c.GID >= cfg.UIDCount {
+		return fmt.Errorf("command: uid %d or gid %d outside the sliver's range", c.UID, c.GID)
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"syscall"
+)
+
+var errUnsupported = errors.New("sandbox: slivers need Linux")
+
+// Process is a command running in a sliver.
+type Process struct {
+	// Pid is the command's pid on the host.
+	Pid int
+}
+
+// Wait waits for the command to exit.
+func (p *Process) Wait() (int, error) { return -1, errUnsupported }
+
+// Signal sends sig to the command.
+func (p *Process) Signal(sig syscall.Signal) error { return errUnsupported }
+
+// Prepare makes the host-side directories of a sliver.
+func Prepare(cfg Config) error { return errUnsupported }
+
+// Start runs cmd in the sliver, starting its init if needed.
+func Start(ctx context.Context, cfg Config, cmd Cmd, log *slog.Logger) (*Process, error) {
+	return nil, errUnsupported
+}
+
+// Exec runs cmd in the sliver's running init.
+func Exec(ctx context.Context, cfg Config, cmd Cmd, log *slog.Logger) (*Process, error) {
+	return nil, errUnsupported
+}
+
+// InitPid returns the host pid of the sliver's init.
+func InitPid(cfg Config) (int, bool) { return 0, false }
+
+// Stop kills every process of the sliver.
+func Stop(ctx context.Context, cfg Config) error { return errUnsupported }
+
+// KeptCaps returns the capability mask of a sliver's root.
+func KeptCaps() uint64 { return 0 }

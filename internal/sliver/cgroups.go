@@ -1,0 +1,123 @@
+package sliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/cgroup"
+	"github.com/orbisproject/orbis/internal/sandbox"
+)
+
+// How CPU shares and guarantees map onto cgroups (paper 4.2.2).
+//
+// The paper's scheduler gives each active sliver CPU in proportion to its
+// shares, and gives guarantees by admitting at most 1000 thousandths of the
+// node. Here, every sliver without a guarantee is a child of the group
+// "orbis/fair", weighted by its cpu_shares, so best-effort slivers share
+// among themselves in proportion to their shares. A sliver with a
+// guarantee g is a sibling of that group, directly under "orbis", with
+// weight g; the fair group weighs 1000 minus the sum of the guarantees.
+// Under full contention a guaranteed sliver therefore gets at least g/1000
+// of the node's CPU, and the excess is shared in proportion to those
+// weights. With cpu_cap set, a CFS quota holds it at exactly g/1000.
+//
+// cgroup weights are coarse (cgroup v2 cpu.weight tops out at 10000 = 100
+// shares), so thousandths become weights in steps of 10: a guarantee is
+// kept to within 1% of the node.
+const (
+	fairGroup   = "fair"
+	weightScale = 10 // thousandths per weight unit
+)
+
+func weightOf(thousandths int64) int64 { return max(1, (thousandths+weightScale/2)/weightScale) }
+
+// cgroupsOf is the manager whose parent holds the sliver's cgroup.
+func (m *Manager) cgroupsOf(s Spec) cgroup.Manager {
+	if s.Rspec.CPUGuarantee > 0 {
+		return m.opts.Cgroups
+	}
+	return m.opts.Fair
+}
+
+// resources turns an rspec into the sliver's cgroup settings.
+func (m *Manager) resources(r api.Rspec) cgroup.Resources {
+	res := cgroup.Resources{
+		CPUWeight: max(1, r.CPUShares),
+		MemoryMax: r.MemoryMax,
+		MemoryLow: r.MemoryGuarantee,
+		PidsMax:   r.ProcMax,
+	}
+	if r.CPUGuarantee > 0 {
+		res.CPUWeight = weightOf(r.CPUGuarantee)
+		if r.CPUCap {
+			res.CPUPeriod = cgroup.DefaultCPUPeriod
+			res.CPUQuota = r.CPUGuarantee * int64(m.opts.NumCPU) * cgroup.DefaultCPUPeriod / 1000
+		}
+	}
+	return res
+}
+
+// setCgroups puts the sliver's cgroup in the right group with the right
+// settings, moving its processes if its guarantee appeared or went away,
+// and reweighs the fair group.
+func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
+	m.mu.Lock()
+	m.guarantees[s.Name] = s.Rspec.CPUGuarantee
+	var sum int64
+	for _, g := range m.guarantees {
+		sum += g
+	}
+	m.mu.Unlock()
+	if err := m.opts.Cgroups.Set(fairGroup, cgroup.Resources{CPUWeight: weightOf(max(0, 1000-sum))}); err != nil {
+		return fmt.Errorf("fair group: %w", err)
+	}
+	to, from := m.opts.Fair, m.opts.Cgroups
+	if s.Rspec.CPUGuarantee > 0 {
+		to, from = from, to
+	}
+	if err := to.Set(s.Name, m.resources(s.Rspec)); err != nil {
+		return err
+	}
+	procs, err := from.Procs(s.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // never was in the other group
+	}
+	if err != nil {
+		return err
+	}
+	for _, pid := range procs {
+		if err := to.Enter(s.Name, pid); err != nil {
+			return fmt.Errorf("move sliver process %d: %w", pid, err)
+		}
+	}
+	return from.Remove(ctx, s.Name)
+}
+
+// enterCgroup puts a new init of the sliver in its cgroup before it runs
+// any sliver code.
+func (m *Manager) enterCgroup(s Spec, pid int) error {
+	return m.cgroupsOf(s).Enter(s.Name, pid)
+}
+
+func (m *Manager) killCgroups(ctx context.Context, name string) error {
+	return errors.Join(m.opts.Cgroups.Kill(ctx, name), m.opts.Fair.Kill(ctx, name))
+}
+
+func (m *Manager) removeCgroups(ctx context.Context, name string) error {
+	return errors.Join(m.opts.Cgroups.Remove(ctx, name), m.opts.Fair.Remove(ctx, name))
+}
+
+// rlimits are the per-process limits of the rspec; the open-file limit
+// bounds each process, and the cgroup's process limit bounds how many.
+func rlimits(r api.Rspec) []sandbox.Rlimit {
+	if r.OpenFileMax <= 0 {
+		return nil
+	}
+	n := uint64(r.OpenFileMax)
+	return []sandbox.Rlimit{{Resource: unix.RLIMIT_NOFILE, Soft: n, Hard: n}}
+}

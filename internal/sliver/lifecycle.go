@@ -1,0 +1,225 @@
+package sliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/orbisproject/orbis/internal/sandbox"
+)
+
+// Create makes the sliver of spec, not yet running: its state directory,
+// its quota'd writable layer, its cgroups, the overlay's directories and
+// the slice's keys and boot script. Creating a sliver that exists makes it
+// match spec, so a Create cut short by a crash is finished by running it
+// again.
+func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
+	if err := CheckName(spec.Name); err != nil {
+		return err
+	}
+	defer m.lock(spec.Name)()
+	log := m.opts.Log.With("slice", spec.Name)
+	if err := os.MkdirAll(m.dir(spec.Name), 0o700); err != nil {
+		return fmt.Errorf("create sliver: %w", err)
+	}
+	if err := m.writeSpec(spec); err != nil {
+		return err
+	}
+	if err := m.apply(ctx, spec); err != nil {
+		return fmt.Errorf("create sliver %s: %w", spec.Name, err)
+	}
+	log.Info("sliver created", "uid_base", spec.UIDBase, "image", m.imageName(spec))
+	return nil
+}
+
+// Update gives an existing sliver new limits, keys and boot script. The new
+// limits hold at once; a changed boot script runs at the next start.
+func (m *Manager) Update(ctx context.Context, spec Spec) error {
+	if err := CheckName(spec.Name); err != nil {
+		return err
+	}
+	defer m.lock(spec.Name)()
+	old, err := m.readSpec(spec.Name)
+	if err != nil {
+		return err
+	}
+	if old.UIDBase != spec.UIDBase || old.UIDCount != spec.UIDCount {
+		return fmt.Errorf("update sliver %s: its UID range cannot change", spec.Name)
+	}
+	if err := m.writeSpec(spec); err != nil {
+		return err
+	}
+	if err := m.apply(ctx, spec); err != nil {
+		return fmt.Errorf("update sliver %s: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// apply brings the disk, cgroups, overlay directories and files of the
+// sliver in line with spec. Every step is idempotent.
+func (m *Manager) apply(ctx context.Context, spec Spec) error {
+	if spec.Rspec.DiskMax > 0 && !m.opts.Disk.Enforces() {
+		return fmt.Errorf("disk_max: %w", m.diskUnsupported())
+	}
+	diskDir, err := m.opts.Disk.Create(spec.Name, spec.Rspec.DiskMax)
+	if err != nil {
+		return err
+	}
+	if err := m.setCgroups(ctx, spec); err != nil {
+		return err
+	}
+	cfg, err := m.sandboxConfig(spec, diskDir)
+	if err != nil {
+		return err
+	}
+	if err := sandbox.Prepare(cfg); err != nil {
+		return err
+	}
+	return installFiles(cfg.Upper, spec)
+}
+
+func (m *Manager) diskUnsupported() error {
+	return fmt.Errorf("this node cannot enforce disk limits (%s)", m.opts.Disk.Kind())
+}
+
+// config returns the spec and sandbox of an existing sliver.
+func (m *Manager) config(name string) (Spec, sandbox.Config, error) {
+	spec, err := m.readSpec(name)
+	if err != nil {
+		return spec, sandbox.Config{}, err
+	}
+	diskDir, err := m.opts.Disk.Create(name, spec.Rspec.DiskMax)
+	if err != nil {
+		return spec, sandbox.Config{}, err
+	}
+	cfg, err := m.sandboxConfig(spec, diskDir)
+	return spec, cfg, err
+}
+
+// bootCommand runs the slice's boot script, the paper's rc.vinit, with
+// its output appended to a log inside the sliver, which the slice can read
+// and whose size the sliver's own disk quota bounds.
+const bootCommand = `exec >>` + BootLog + ` 2>&1 </dev/null
+echo "== orbis: boot $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+if [ -f ` + BootScript + ` ]; then /bin/sh ` + BootScript + `; echo "== orbis: boot script exited with status $?"; fi`
+
+// Paths inside the sliver.
+const (
+	BootScript = "/etc/rc.vinit"
+	BootLog    = "/var/log/orbis-boot.log"
+)
+
+// Start starts the sliver and runs its boot script. It returns once the
+// script has started; the sliver keeps running after the caller is gone.
+func (m *Manager) Start(ctx context.Context, name string) error {
+	defer m.lock(name)()
+	_, cfg, err := m.config(name)
+	if err != nil {
+		return err
+	}
+	if err := m.setMarker(name, stoppedFile, false); err != nil {
+		return fmt.Errorf("start sliver: %w", err)
+	}
+	if err := m.setMarker(name, startedFile, true); err != nil {
+		return fmt.Errorf("start sliver: %w", err)
+	}
+	p, err := sandbox.Start(ctx, cfg, sandbox.Cmd{Args: []string{"/bin/sh", "-c", bootCommand}}, m.opts.Log)
+	if err != nil {
+		return fmt.Errorf("start sliver %s: %w", name, err)
+	}
+	go p.Wait() // reap our end; the sliver's init owns the script
+	m.opts.Log.Info("sliver started", "slice", name, "init", p.Pid)
+	return nil
+}
+
+// Exec runs cmd in the sliver, starting the sliver's init if it has none
+// (an idle sliver). A stopped sliver refuses.
+func (m *Manager) Exec(ctx context.Context, name string, cmd sandbox.Cmd) (*sandbox.Process, error) {
+	_, cfg, err := m.config(name)
+	if err != nil {
+		return nil, err
+	}
+	if m.marker(name, stoppedFile) {
+		return nil, fmt.Errorf("sliver %s: %w", name, ErrStopped)
+	}
+	return sandbox.Start(ctx, cfg, cmd, m.opts.Log)
+}
+
+// Stop kills every process of the sliver and marks it stopped. Its files
+// stay; Start brings it back.
+func (m *Manager) Stop(ctx context.Context, name string) error {
+	defer m.lock(name)()
+	return m.stopLocked(ctx, name)
+}
+
+func (m *Manager) stopLocked(ctx context.Context, name string) error {
+	_, cfg, err := m.config(name)
+	if err != nil {
+		return err
+	}
+	if err := m.setMarker(name, stoppedFile, true); err != nil {
+		return fmt.Errorf("stop sliver: %w", err)
+	}
+	if err := m.setMarker(name, startedFile, false); err != nil {
+		return fmt.Errorf("stop sliver: %w", err)
+	}
+	if err := sandbox.Stop(ctx, cfg); err != nil {
+		return err
+	}
+	// A process that escaped the init's PID namespace cannot escape its
+	// cgroup: kill what is left there too.
+	return m.killCgroups(ctx, name)
+}
+
+// Destroy removes the sliver and everything it owns. Destroying a sliver
+// that does not exist, or exists only in part, succeeds.
+func (m *Manager) Destroy(ctx context.Context, name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	defer m.lock(name)()
+	if err := m.stopLocked(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+		m.opts.Log.Warn("destroy: stop", "slice", name, "err", err)
+	}
+	if err := m.removeCgroups(ctx, name); err != nil {
+		return fmt.Errorf("destroy sliver %s: %w", name, err)
+	}
+	if err := m.opts.Disk.Remove(name); err != nil {
+		return fmt.Errorf("destroy sliver %s: %w", name, err)
+	}
+	if err := os.RemoveAll(m.dir(name)); err != nil {
+		return fmt.Errorf("destroy sliver %s: %w", name, err)
+	}
+	m.mu.Lock()
+	delete(m.guarantees, name)
+	m.mu.Unlock()
+	m.opts.Log.Info("sliver destroyed", "slice", name)
+	return nil
+}
+
+// Status reports the sliver's state and process count.
+func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
+	st := Status{Name: name}
+	spec, err := m.readSpec(name)
+	if err != nil {
+		return st, err
+	}
+	procs, err := m.cgroupsOf(spec).Procs(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return st, err
+	}
+	st.Procs = len(procs)
+	switch {
+	case m.marker(name, stoppedFile):
+		st.State = StateStopped
+	case st.Procs > 0:
+		st.State = StateRunning
+	case m.marker(name, startedFile):
+		st.State = StateIdle
+	default:
+		st.State = StateCreated
+	}
+	return st, nil
+}

@@ -1,0 +1,249 @@
+package sliver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+
+	"github.com/orbisproject/orbis/internal/cgroup"
+	"github.com/orbisproject/orbis/internal/disk"
+	"github.com/orbisproject/orbis/internal/rootfs"
+	"github.com/orbisproject/orbis/internal/sandbox"
+)
+
+// Options configure a Manager. Every root is a parameter so tests can point
+// it into a temporary directory.
+type Options struct {
+	// StateDir holds one host-only directory per sliver: its spec, its
+	// markers and the sandbox's run directory. The sliver's writable layer
+	// lives in Disk, never here.
+	StateDir string
+	// Cgroups is the node's cgroup manager (parent "orbis"); Fair is a
+	// manager one level down ("orbis/fair") for slivers without a CPU
+	// guarantee. See cpu.go.
+	Cgroups, Fair cgroup.Manager
+	// Disk gives each sliver its quota'd private directory.
+	Disk disk.Quota
+	// Images resolves image names to reference root file systems.
+	Images *rootfs.Store
+	// DefaultImage is used for a Spec that names none.
+	DefaultImage string
+	// NumCPU is the node's CPU count, for turning thousandths of the node
+	// into CFS quotas.
+	NumCPU int
+	// Log receives one record per lifecycle step.
+	Log *slog.Logger
+}
+
+// Manager creates, starts, stops and destroys the slivers of one node. It
+// implements the node manager's Runtime interface. Every step is safe to
+// run again, so a step cut short by a crash is finished by the next call.
+type Manager struct {
+	opts Options
+
+	// mu guards the following.
+	mu         sync.Mutex
+	locks      map[string]*sync.Mutex // one per sliver, so slivers proceed in parallel
+	guarantees map[string]int64       // CPU guarantee of each sliver, thousandths
+}
+
+// ErrNotFound is returned for a sliver that does not exist.
+var ErrNotFound = errors.New("no such sliver")
+
+// ErrStopped is returned by Exec for a sliver stopped on purpose.
+var ErrStopped = errors.New("sliver is stopped")
+
+// validName is PlanetLab's slice name rule, which also keeps every sliver
+// path and cgroup name safe: no '/', no leading '.', no "..".
+var validName = regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`)
+
+// CheckName reports whether name is a valid slice name for a sliver.
+func CheckName(name string) error {
+	if len(name) > 64 || !validName.MatchString(name) || name[0] == '.' {
+		return fmt.Errorf("invalid slice name %q: want <site>_<name>, at most 64 of [a-z0-9.] then [a-zA-Z0-9_.]", name)
+	}
+	return nil
+}
+
+// NewManager returns a Manager, creating StateDir if needed and reading the
+// CPU guarantees of the slivers already there.
+func NewManager(opts Options) (*Manager, error) {
+	if opts.NumCPU <= 0 {
+		return nil, errors.New("sliver manager: NumCPU must be positive")
+	}
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("sliver state dir: %w", err)
+	}
+	m := &Manager{opts: opts, locks: map[string]*sync.Mutex{}, guarantees: map[string]int64{}}
+	names, err := m.stateNames()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if s, err := m.readSpec(n); err == nil {
+			m.guarantees[n] = s.Rspec.CPUGuarantee
+		}
+	}
+	return m, nil
+}
+
+// lock serialises the operations on one sliver.
+func (m *Manager) lock(name string) func() {
+	m.mu.Lock()
+	l, ok := m.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		m.locks[name] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (m *Manager) dir(name string) string { return filepath.Join(m.opts.StateDir, name) }
+
+// Files in a sliver's host-only state directory.
+const (
+	specFile    = "spec.json"
+	startedFile = "started" // started, and not stopped since
+	stoppedFile = "stopped" // stopped on purpose: logins refused
+	runDir      = "run"     // the sandbox's run directory
+)
+
+func (m *Manager) marker(name, file string) bool {
+	_, err := os.Stat(filepath.Join(m.dir(name), file))
+	return err == nil
+}
+
+func (m *Manager) setMarker(name, file string, on bool) error {
+	p := filepath.Join(m.dir(name), file)
+	if !on {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return os.WriteFile(p, nil, 0o600)
+}
+
+func (m *Manager) readSpec(name string) (Spec, error) {
+	var s Spec
+	b, err := os.ReadFile(filepath.Join(m.dir(name), specFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, fmt.Errorf("sliver %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return s, fmt.Errorf("read sliver spec: %w", err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("read sliver spec %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// writeSpec stores spec crash-safely: a temporary file, fsync, rename.
+func (m *Manager) writeSpec(s Spec) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(m.dir(s.Name), specFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write sliver spec: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(m.dir(s.Name), specFile))
+	}
+	if err != nil {
+		return fmt.Errorf("write sliver spec: %w", err)
+	}
+	return nil
+}
+
+// sandboxConfig is the sandbox of a created sliver.
+func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) {
+	image, err := m.opts.Images.Path(m.imageName(s))
+	if err != nil {
+		return sandbox.Config{}, fmt.Errorf("sliver %s: %w", s.Name, err)
+	}
+	return sandbox.Config{
+		Name:        s.Name,
+		Image:       image,
+		Upper:       filepath.Join(diskDir, "upper"),
+		Work:        filepath.Join(diskDir, "work"),
+		RunDir:      filepath.Join(m.dir(s.Name), runDir),
+		UIDBase:     s.UIDBase,
+		UIDCount:    s.UIDCount,
+		Rlimits:     rlimits(s.Rspec),
+		EnterCgroup: func(pid int) error { return m.enterCgroup(s, pid) },
+	}, nil
+}
+
+func (m *Manager) imageName(s Spec) string {
+	if s.Image != "" {
+		return s.Image
+	}
+	return m.opts.DefaultImage
+}
+
+// stateNames lists the slivers that have a state directory.
+func (m *Manager) stateNames() ([]string, error) {
+	ents, err := os.ReadDir(m.opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("list slivers: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() && CheckName(e.Name()) == nil {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// List names every sliver found on the node: in its state directory, its
+// disk directories or its cgroups.
+func (m *Manager) List(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	names, err := m.stateNames()
+	if err != nil {
+		return nil, err
+	}
+	more, err := m.opts.Disk.List()
+	if err != nil {
+		return nil, err
+	}
+	names = append(names, more...)
+	for _, cg := range []cgroup.Manager{m.opts.Cgroups, m.opts.Fair} {
+		more, err := cg.List()
+		if err != nil {
+			return nil, err
+		}
+		names = append(names, more...)
+	}
+	var out []string
+	for _, n := range names {
+		if !seen[n] && CheckName(n) == nil {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
