@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/orbis
 STATE   ?= /var/lib/orbis-dev
 # Debian packages Orbis uses at run time and in tests.
-DEBS    := busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client
+DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client
 
 .PHONY: all build deps dev test vet bench clean
 

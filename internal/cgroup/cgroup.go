@@ -116,7 +116,7 @@ type Manager interface {
 const maxNameLen = 64
 
 // ValidName reports whether name can name a sliver's cgroup: 1 to 64
-// characters among a-z, 0-9, '.', '_' and '-', not starting with '.' or
+// characters among a-z, A-Z, 0-9, '.', '_' and '-', not starting with '.' or
 // '-'. That keeps "..", "/" and hidden names out, and every PlanetLab
 // slice name ("princeton_codeen") in.
 func ValidName(name string) error {
@@ -127,7 +127,7 @@ func ValidName(name string) error {
 		return fmt.Errorf("cgroup name %q: must not start with %q", name, name[0])
 	}
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			return fmt.Errorf("cgroup name %q: character %q not allowed", name, c)
 		}
 	}

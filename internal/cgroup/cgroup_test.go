@@ -23,7 +23,7 @@ func TestValidName(t *testing.T) {
 		{"-flag", false},
 		{"a/b", false},
 		{"../etc", false},
-		{"Princeton", false},
+		{"pl_Codeen", true},
 		{"a b", false},
 		{"a\x00b", false},
 	} {

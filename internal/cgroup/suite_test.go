@@ -30,7 +30,7 @@ func testManagerSuite(t *testing.T, m Manager, newProc func(t *testing.T) testPr
 
 func suiteBadNames(t *testing.T, m Manager) {
 	ctx := context.Background()
-	for _, name := range []string{"", "..", "a/b", "../x", "UPPER", ".hidden"} {
+	for _, name := range []string{"", "..", "a/b", "../x", ".hidden", "-dash", "a b"} {
 		errs := map[string]error{"Set": m.Set(name, Resources{}), "Enter": m.Enter(name, 1),
 			"Kill": m.Kill(ctx, name), "Remove": m.Remove(ctx, name)}
 		_, errs["Procs"] = m.Procs(name)

@@ -8,8 +8,10 @@ import (
 // Clock tells time to the expiry loop; tests use a FakeClock.
 type Clock interface {
 	Now() time.Time
-	// After sends the time once d has passed.
-	After(d time.Duration) <-chan time.Time
+	// At sends the time once the clock reaches t (at once if it has).
+	// An absolute time, so no tick can fall between reading the clock and
+	// setting the timer.
+	At(t time.Time) <-chan time.Time
 }
 
 // SystemClock is the real clock.
@@ -18,8 +20,8 @@ type SystemClock struct{}
 // Now returns time.Now().
 func (SystemClock) Now() time.Time { return time.Now() }
 
-// After is time.After.
-func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+// At is time.After(time.Until(t)).
+func (SystemClock) At(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // FakeClock is a Clock that moves only when told to.
 type FakeClock struct {
@@ -44,17 +46,17 @@ func (c *FakeClock) Now() time.Time {
 	return c.now
 }
 
-// After returns a channel that receives once Advance has moved the clock d
-// past now.
-func (c *FakeClock) After(d time.Duration) <-chan time.Time {
+// At returns a channel that receives once Advance has moved the clock to
+// t or past it.
+func (c *FakeClock) At(t time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !t.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
+	c.waiters = append(c.waiters, fakeWaiter{at: t, ch: ch})
 	return ch
 }
 

@@ -42,10 +42,10 @@ func (h *expiryHeap) push(hash rcapHash, end int64) {
 func (m *Manager) expiryLoop(ctx context.Context) {
 	defer close(m.done)
 	for {
-		wait := m.expireDue(ctx)
+		next := m.expireDue(ctx)
 		var timer <-chan time.Time
-		if wait >= 0 {
-			timer = m.clock.After(wait)
+		if !next.IsZero() {
+			timer = m.clock.At(next)
 		}
 		select {
 		case <-ctx.Done():
@@ -56,9 +56,9 @@ func (m *Manager) expiryLoop(ctx context.Context) {
 	}
 }
 
-// expireDue releases every rcap whose end has passed and returns how long
-// to wait for the next one (-1: none).
-func (m *Manager) expireDue(ctx context.Context) time.Duration {
+// expireDue releases every rcap whose end has passed and returns when to
+// look again (zero: only when kicked).
+func (m *Manager) expireDue(ctx context.Context) time.Time {
 	now := m.clock.Now()
 	due, retry := m.popDue(now.Unix())
 	for _, h := range due {
@@ -72,17 +72,17 @@ func (m *Manager) expireDue(ctx context.Context) time.Duration {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	wait := time.Duration(-1)
+	var next time.Time
 	if len(m.expiry) > 0 {
-		wait = max(0, time.Unix(m.expiry[0].end, 0).Sub(now))
-		if m.expiry[0].end <= now.Unix() {
-			wait = time.Second // busy: the operation's end kicks us sooner
+		next = time.Unix(m.expiry[0].end, 0)
+		if !next.After(now) {
+			next = now.Add(time.Second) // busy: the operation's end kicks us sooner
 		}
 	}
-	if retry && (wait < 0 || wait > retryDelay) {
-		wait = retryDelay
+	if retry && (next.IsZero() || next.After(now.Add(retryDelay))) {
+		next = now.Add(retryDelay)
 	}
-	return wait
+	return next
 }
 
 // popDue pops the rcaps whose end is at or before now. A busy one is left

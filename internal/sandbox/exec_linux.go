@@ -22,9 +22,9 @@ type Process struct {
 	// Pid is the command's pid on the host (0 if it could not be learnt).
 	Pid int
 
-	pidfd  int
-	conn   *net.UnixConn
-	stdin  io.Closer      // host end of the stdin pipe, if any
+	pidfd   int
+	conn    *net.UnixConn
+	stdin   io.Closer      // host end of the stdin pipe, if any
 	copies  sync.WaitGroup // stdout and stderr copying
 	pending []outCopy      // copies to start once the command runs
 
@@ -195,12 +195,16 @@ func (p *Process) plumb(cmd *Cmd) ([]*os.File, error) {
 	var child []*os.File
 	in, err := p.input(cmd.Stdin)
 	child = append(child, in)
-	for _, w := range []io.Writer{cmd.Stdout, cmd.Stderr} {
+	for i, w := range []io.Writer{cmd.Stdout, cmd.Stderr} {
 		if err != nil {
 			break
 		}
 		var out *os.File
-		out, err = p.output(w)
+		if i == 1 && w != nil && w == cmd.Stdout {
+			out, err = dupFile(child[1]) // one pipe, as os/exec does
+		} else {
+			out, err = p.output(w)
+		}
 		child = append(child, out)
 	}
 	return child, err

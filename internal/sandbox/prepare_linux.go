@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +10,9 @@ import (
 
 // Names inside Config.RunDir.
 const (
-	runCtl     = "ctl"      // the init's control socket
-	runPid     = "init.pid" // pid, start time and user namespace of the init
-	runLock    = "lock"     // serialises Start and Stop
-	runLowerMP = "lower"    // mount point of the idmapped image (in the init's namespace only)
-	runRootMP  = "root"     // mount point of the overlay (in the init's namespace only)
+	runCtl  = "ctl"      // the init's control socket
+	runPid  = "init.pid" // pid, start time and user namespace of the init
+	runLock = "lock"     // serialises Start and Stop
 )
 
 // Prepare makes the host-side directories of a sliver: the run directory
@@ -32,11 +29,6 @@ func Prepare(cfg Config) error {
 	}
 	if err := os.Chmod(cfg.RunDir, 0o700); err != nil {
 		return fmt.Errorf("prepare run dir: %w", err)
-	}
-	for _, mp := range []string{runLowerMP, runRootMP} {
-		if err := os.Mkdir(filepath.Join(cfg.RunDir, mp), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("prepare run dir: %w", err)
-		}
 	}
 	if err := ownedDir(cfg.Upper, cfg.UIDBase, 0o755); err != nil {
 		return fmt.Errorf("prepare upper: %w", err)
@@ -72,22 +64,17 @@ func ownedDir(path string, uid uint32, mode uint32) error {
 	return nil
 }
 
-// openOwnedDir opens path as an O_PATH fd for the init, refusing a symlink
-// and a directory not owned by uid.
-func openOwnedDir(path string, uid uint32) (int, error) {
-	parent, err := unix.Open(filepath.Dir(path), unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0)
+// openOwnedDir opens name in dir as an O_PATH fd for the init, refusing a
+// symlink and a directory not owned by uid.
+func openOwnedDir(dir int, name string, uid uint32) (int, error) {
+	fd, err := unix.Openat(dir, name, unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: filepath.Dir(path), Err: err}
-	}
-	defer unix.Close(parent)
-	fd, err := unix.Openat(parent, filepath.Base(path), unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, &os.PathError{Op: "open (no symlinks)", Path: path, Err: err}
+		return -1, &os.PathError{Op: "open (no symlinks)", Path: name, Err: err}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Uid != uid {
 		unix.Close(fd)
-		return -1, fmt.Errorf("%s: not owned by the sliver's uid %d (run Prepare)", path, uid)
+		return -1, fmt.Errorf("%s: not owned by the sliver's uid %d (run Prepare)", name, uid)
 	}
 	return fd, nil
 }

@@ -16,8 +16,8 @@ import (
 // The host and a sliver's init talk over SOCK_SEQPACKET Unix sockets: one
 // JSON message a packet, with file descriptors attached as SCM_RIGHTS.
 //
-//	host -> init  setup (bootstrap only; fds: idmapped image, upper, work,
-//	              lower mount point, root mount point)
+//	host -> init  setup (bootstrap only; fds: idmapped image, a detached
+//	              clone of the layers' directory, upper and work in it)
 //	init -> host  ok | error
 //	host -> init  spawn (fds: stdin, stdout, stderr, or one tty)
 //	init -> host  pid (fds: a pidfd of the command) | error
@@ -43,11 +43,10 @@ type setupMsg struct {
 
 // The order of the file descriptors sent with a setupMsg.
 const (
-	setupIdmap = iota
-	setupUpper
-	setupWork
-	setupLowerMP
-	setupRootMP
+	setupIdmap  = iota // detached idmapped read-only mount of the image
+	setupLayers        // detached clone of the directory of upper and work
+	setupUpper         // upper, inside the layers clone
+	setupWork          // work, inside the layers clone
 	setupFDs
 )
 

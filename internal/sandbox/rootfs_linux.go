@@ -10,27 +10,41 @@ import (
 // makeRoot builds the sliver's root in the init's new mount namespace and
 // pivots into it. Everything here runs as the sliver's root (host UIDBase,
 // with capabilities only in the sliver's user namespace), so no step can
-// write a host path that the sliver itself could not. The host paths it
-// needs come as fds; mounts target "/proc/self/fd/N" or paths resolved
-// beneath the new root with no symlinks, so a planted symlink cannot
-// redirect a mount either.
+// write a host path that the sliver itself could not. The host's paths come
+// as fds of detached mounts, which are attached beneath a staging tmpfs
+// stacked on "/" (path lookups never see it: only fds reach it); mounts
+// inside the new root go through fds opened beneath it with no symlinks,
+// so a symlink the sliver planted cannot redirect one.
 func makeRoot(name string, fds []int) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
-	// The idmapped image, detached until now, on the lower mount point.
-	if err := unix.MoveMount(fds[setupIdmap], "", fds[setupLowerMP], "",
-		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach image: move_mount: %w", err)
-	}
-	root, err := mountOverlay(fds[setupIdmap], fds[setupUpper], fds[setupWork])
+	stage, err := fsMount("tmpfs", map[string]string{"mode": "700", "size": "16k"}, unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
-		return err
+		return fmt.Errorf("staging tmpfs: %w", err)
+	}
+	defer unix.Close(stage)
+	if err := unix.MoveMount(stage, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("staging tmpfs: move_mount: %w", err)
+	}
+	if err := attachAt(stage, "lower", fds[setupIdmap]); err != nil {
+		return fmt.Errorf("attach image: %w", err)
+	}
+	if err := attachAt(stage, "layers", fds[setupLayers]); err != nil {
+		return fmt.Errorf("attach layers: %w", err)
+	}
+	root, err := fsMount("overlay", map[string]string{
+		"lowerdir":  fdPath(fds[setupIdmap]),
+		"upperdir":  fdPath(fds[setupUpper]),
+		"workdir":   fdPath(fds[setupWork]),
+		"userxattr": "",
+	}, unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
+	if err != nil {
+		return fmt.Errorf("mount overlay: %w", err)
 	}
 	defer unix.Close(root)
-	if err := unix.MoveMount(root, "", fds[setupRootMP], "",
-		unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach root: move_mount: %w", err)
+	if err := attachAt(stage, "root", root); err != nil {
+		return fmt.Errorf("attach root: %w", err)
 	}
 	if err := mountProc(root); err != nil {
 		return err
@@ -44,34 +58,46 @@ func makeRoot(name string, fds []int) error {
 	return pivot(root)
 }
 
-// mountOverlay returns a detached overlay: the image below, the sliver's
-// upper and work above. user.* xattrs, as an overlay in a user namespace
-// must (redirect_dir and metacopy are then off).
-func mountOverlay(lower, upper, work int) (int, error) {
-	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+// attachAt attaches the detached mount mnt on a new directory name in dir.
+func attachAt(dir int, name string, mnt int) error {
+	if err := unix.Mkdirat(dir, name, 0o700); err != nil {
+		return fmt.Errorf("mkdir %s: %w", name, err)
+	}
+	mp, err := unix.Openat(dir, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("mount overlay: fsopen: %w", err)
+		return fmt.Errorf("open %s: %w", name, err)
+	}
+	defer unix.Close(mp)
+	if err := unix.MoveMount(mnt, "", mp, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount: %w", err)
+	}
+	return nil
+}
+
+// fsMount makes a detached mount of a new fstype file system; an empty
+// option value sets a flag.
+func fsMount(fstype string, opts map[string]string, attrs int) (int, error) {
+	fs, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen %s: %w", fstype, err)
 	}
 	defer unix.Close(fs)
-	opts := [][2]string{
-		{"lowerdir", fdPath(lower)},
-		{"upperdir", fdPath(upper)},
-		{"workdir", fdPath(work)},
-	}
-	for _, o := range opts {
-		if err := unix.FsconfigSetString(fs, o[0], o[1]); err != nil {
-			return -1, fmt.Errorf("mount overlay: %s: %w%s", o[0], err, fsLog(fs))
+	for k, v := range opts {
+		if v == "" {
+			err = unix.FsconfigSetFlag(fs, k)
+		} else {
+			err = unix.FsconfigSetString(fs, k, v)
+		}
+		if err != nil {
+			return -1, fmt.Errorf("%s option %s: %w%s", fstype, k, err, fsLog(fs))
 		}
 	}
-	if err := unix.FsconfigSetFlag(fs, "userxattr"); err != nil {
-		return -1, fmt.Errorf("mount overlay: userxattr: %w%s", err, fsLog(fs))
-	}
 	if err := unix.FsconfigCreate(fs); err != nil {
-		return -1, fmt.Errorf("mount overlay: %w%s", err, fsLog(fs))
+		return -1, fmt.Errorf("create %s: %w%s", fstype, err, fsLog(fs))
 	}
-	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOSUID)
+	mnt, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, attrs)
 	if err != nil {
-		return -1, fmt.Errorf("mount overlay: fsmount: %w%s", err, fsLog(fs))
+		return -1, fmt.Errorf("fsmount %s: %w%s", fstype, err, fsLog(fs))
 	}
 	return mnt, nil
 }
@@ -226,4 +252,3 @@ func pivot(root int) error {
 }
 
 func fdPath(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
-

@@ -51,12 +51,13 @@ type Config struct {
 	// read-only as the overlay's lower layer, so it is never written.
 	Image string
 	// Upper and Work are the host directories of the overlay's upper and
-	// work layers, on one file system; Prepare creates them owned by
-	// UIDBase. Their parent directories must not be writable by the sliver.
+	// work layers; Prepare creates them owned by UIDBase. They must be in
+	// the same directory (overlay wants them on one mount), which the
+	// sliver must not be able to write.
 	Upper, Work string
 	// RunDir is a host-only directory (root, mode 0700) for the sliver's
-	// control socket, pid file and mount points; Prepare creates it. It
-	// must not be inside Upper or Work.
+	// control socket, pid file and lock; Prepare creates it. It must not be
+	// inside Upper or Work.
 	RunDir string
 	// UIDBase is the first host UID and GID of the sliver's range: UID 0
 	// inside is UIDBase on the host. UIDCount is the range's size.
@@ -113,6 +114,9 @@ func (cfg *Config) Validate() error {
 		if !filepath.IsAbs(p) {
 			return fmt.Errorf("sandbox config: %s path %q is not absolute", what, p)
 		}
+	}
+	if filepath.Dir(cfg.Upper) != filepath.Dir(cfg.Work) || cfg.Upper == cfg.Work {
+		return fmt.Errorf("sandbox config: upper %q and work %q must be two directories in one", cfg.Upper, cfg.Work)
 	}
 	if cfg.UIDBase == 0 || cfg.UIDCount == 0 || uint64(cfg.UIDBase)+uint64(cfg.UIDCount) > 1<<32-1 {
 		return fmt.Errorf("sandbox config: bad UID range %d+%d", cfg.UIDBase, cfg.UIDCount)

@@ -183,7 +183,10 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 }
 
 // layerFDs opens what the init needs from the host, in setupMsg fd order.
-// The init could not reach these paths itself: it is not host root.
+// The init could not reach these paths itself (it is not host root), nor
+// use fds of the host's mounts: mounts and overlay layers must be in its
+// own mount namespace. So the host sends detached mounts, which the init
+// attaches in its namespace, and fds of upper and work inside one of them.
 func layerFDs(cfg *Config, pid int) (fds []int, err error) {
 	fds = make([]int, 0, setupFDs)
 	idmap, err := idmapImage(cfg.Image, pid)
@@ -191,17 +194,15 @@ func layerFDs(cfg *Config, pid int) (fds []int, err error) {
 		return fds, err
 	}
 	fds = append(fds, idmap)
+	layers, err := unix.OpenTree(unix.AT_FDCWD, filepath.Dir(cfg.Upper), unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fds, fmt.Errorf("sliver layers: open_tree %s: %w", filepath.Dir(cfg.Upper), err)
+	}
+	fds = append(fds, layers)
 	for _, dir := range []string{cfg.Upper, cfg.Work} {
-		fd, err := openOwnedDir(dir, cfg.UIDBase)
+		fd, err := openOwnedDir(layers, filepath.Base(dir), cfg.UIDBase)
 		if err != nil {
 			return fds, fmt.Errorf("sliver layers: %w", err)
-		}
-		fds = append(fds, fd)
-	}
-	for _, mp := range []string{runLowerMP, runRootMP} {
-		fd, err := unix.Open(filepath.Join(cfg.RunDir, mp), unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fds, fmt.Errorf("sliver mount point %s (run Prepare): %w", mp, err)
 		}
 		fds = append(fds, fd)
 	}
