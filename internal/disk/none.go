@@ -123,6 +123,9 @@ func (q *none) Usage(id string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if _, err := os.Lstat(dir); err != nil {
+		return 0, fmt.Errorf("sliver %s: %w", id, err)
+	}
 	return duTree(dir)
 }
 

@@ -67,7 +67,7 @@ func (m *Manager) expireDue(ctx context.Context) time.Time {
 			retry = true
 		}
 	}
-	if m.retryDestroys(ctx) {
+	if m.retryDestroys(ctx, now) {
 		retry = true
 	}
 	m.mu.Lock()
@@ -108,20 +108,20 @@ func (m *Manager) popDue(now int64) (due []rcapHash, retry bool) {
 	return due, len(later) > 0
 }
 
-// retryDestroys retries the destroys that failed, and reports whether some
-// still did.
-func (m *Manager) retryDestroys(ctx context.Context) bool {
+// retryDestroys retries the destroys that failed and are due for a retry,
+// and reports whether some are left.
+func (m *Manager) retryDestroys(ctx context.Context, now time.Time) bool {
 	m.mu.Lock()
 	var todo []*sliverRecord
-	for name := range m.stuck {
+	for name, at := range m.stuck {
 		s := m.slivers[name]
-		if s != nil && s.State == sliverDestroying && !m.busy[s.Name] {
+		if s != nil && s.State == sliverDestroying && !m.busy[s.Name] && !at.After(now) {
 			m.busy[s.Name] = true
 			todo = append(todo, s)
 		}
 	}
+	failed := len(m.stuck) > len(todo)
 	m.mu.Unlock()
-	failed := false
 	for _, s := range todo {
 		if m.teardown(ctx, s) != nil {
 			failed = true

@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -80,9 +81,9 @@ type Manager struct {
 	mu      sync.Mutex
 	rcaps   map[rcapHash]*rcapRecord
 	slivers map[string]*sliverRecord
-	boundTo map[rcapHash]string // rcap -> slice of the sliver bound to it
-	busy    map[string]bool     // slices and rcaps with an operation under way
-	stuck   map[string]bool     // slivers whose destroy failed, to retry
+	boundTo map[rcapHash]string  // rcap -> slice of the sliver bound to it
+	busy    map[string]bool      // slices and rcaps with an operation under way
+	stuck   map[string]time.Time // slivers whose destroy failed -> when to retry
 	ledger  ledger
 	uids    *uidAllocator
 	expiry  expiryHeap
@@ -164,7 +165,7 @@ func newManager(opts Options, st *store) *Manager {
 		slivers: map[string]*sliverRecord{},
 		boundTo: map[rcapHash]string{},
 		busy:    map[string]bool{},
-		stuck:   map[string]bool{},
+		stuck:   map[string]time.Time{},
 		ledger:  ledger{ports: map[api.Port]rcapHash{}},
 		uids:    newUIDAllocator(opts.UIDBase, opts.UIDRanges),
 	}

@@ -150,7 +150,7 @@ func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
 		err = m.store.del(kindSliver, s.Name)
 	}
 	if err != nil {
-		m.stuck[s.Name] = true
+		m.stuck[s.Name] = m.clock.Now().Add(retryDelay)
 		m.log.Error("destroy sliver", "slice", s.Name, "err", err)
 		return fmt.Errorf("destroy sliver %s: %w", s.Name, err)
 	}

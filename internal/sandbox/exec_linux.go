@@ -72,8 +72,8 @@ func dialInit(ctx context.Context, cfg *Config) (*net.UnixConn, error) {
 }
 
 // spawn asks the init at the other end of conn to start cmd.
-func spawn(ctx context.Context, conn *net.UnixConn, cmd *Cmd) (p *Process, err error) {
-	p = &Process{pidfd: -1, conn: conn}
+func spawn(ctx context.Context, conn *net.UnixConn, cmd *Cmd) (_ *Process, err error) {
+	p := &Process{pidfd: -1, conn: conn}
 	child, err := p.plumb(cmd)
 	defer closeFiles(child)
 	if err != nil {
@@ -94,13 +94,18 @@ func spawn(ctx context.Context, conn *net.UnixConn, cmd *Cmd) (p *Process, err e
 		fds[i] = int(f.Fd())
 	}
 	if err := send(conn, message{Spawn: req}, fds...); err != nil {
+		if initGone(err) {
+			return nil, ErrNotRunning
+		}
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
 	closeFiles(child)
 	child = nil
 	m, got, err := recvCtx(ctx, conn)
-	if errors.Is(err, errPeerClosed) {
-		return nil, ErrNotRunning // the init was exiting: nothing was started
+	if initGone(err) {
+		// The init went idle and exited before it read the request: it
+		// answers every request it reads, so nothing was started.
+		return nil, ErrNotRunning
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spawn: %w", err)
@@ -284,4 +289,9 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// initGone reports whether err means the init closed the connection.
+func initGone(err error) bool {
+	return errors.Is(err, errPeerClosed) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)
 }

@@ -19,7 +19,26 @@ func TestMain(m *testing.M) {
 	if reexec.Init() {
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if imageDir != "" {
+		os.RemoveAll(imageDir)
+	}
+	os.Exit(code)
+}
+
+// waitIdle waits until the sliver's init has exited.
+func waitIdle(t testing.TB, cfg Config) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, running := InitPid(cfg); !running {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sliver's init did not exit")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 var (
@@ -28,10 +47,9 @@ var (
 	imageErr  error
 )
 
-// testImage returns a root-owned busybox root shared by the package's tests
-// (made once, in a directory removed when the test binary exits... by the
-// first test's cleanup of its parent).
-func testImage(t *testing.T) string {
+// testImage returns a root-owned busybox root shared by the package's
+// tests, made once; TestMain removes it.
+func testImage(t testing.TB) string {
 	t.Helper()
 	imageOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "orbistest-image-")

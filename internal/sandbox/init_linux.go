@@ -31,6 +31,10 @@ const (
 // capabilities it drops are per thread, and every command forks from it.
 func initMain() {
 	runtime.LockOSThread()
+	// os/exec passes on every fd the host process had without
+	// close-on-exec (some inherited from whatever started it): none of them
+	// may reach the sliver's commands.
+	cloexecFrom(initCtlFD + 1)
 	boot, err := fileConn(initBootFD)
 	if err != nil {
 		os.Exit(2)
@@ -77,7 +81,9 @@ type request struct {
 func serve(boot *net.UnixConn) int {
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
-	ln, err := net.FileListener(os.NewFile(initCtlFD, "ctl"))
+	lnFile := os.NewFile(initCtlFD, "ctl")
+	ln, err := net.FileListener(lnFile) // a close-on-exec dup
+	lnFile.Close()
 	if err != nil {
 		return 1
 	}
@@ -232,4 +238,18 @@ func lookPath(file string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("exec %s: not found in PATH", file)
+}
+
+// cloexecFrom marks every fd from first on close-on-exec.
+func cloexecFrom(first int) {
+	if unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	ents, _ := os.ReadDir("/proc/self/fd") // kernels before 5.11
+	for _, e := range ents {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd >= first {
+			unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
+		}
+	}
 }

@@ -12,7 +12,8 @@ import (
 // with capabilities only in the sliver's user namespace), so no step can
 // write a host path that the sliver itself could not. The host's paths come
 // as fds of detached mounts, which are attached beneath a staging tmpfs
-// stacked on "/" (path lookups never see it: only fds reach it); mounts
+// stacked on "/" (path lookups never see a mount stacked on the root, so
+// only fds reach it) until the overlay is made; mounts
 // inside the new root go through fds opened beneath it with no symlinks,
 // so a symlink the sliver planted cannot redirect one.
 func makeRoot(name string, fds []int) error {
@@ -43,8 +44,14 @@ func makeRoot(name string, fds []int) error {
 		return fmt.Errorf("mount overlay: %w", err)
 	}
 	defer unix.Close(root)
-	if err := attachAt(stage, "root", root); err != nil {
-		return fmt.Errorf("attach root: %w", err)
+	// The overlay holds its own clones of its layers: drop the stage (the
+	// topmost mount on "/"), then stack the overlay there instead, so
+	// that after pivot_root nothing but the old root sits on the new one.
+	if err := unix.Unmount("/", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach staging tmpfs: %w", err)
+	}
+	if err := unix.MoveMount(root, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach root: move_mount: %w", err)
 	}
 	if err := mountProc(root); err != nil {
 		return err
