@@ -68,6 +68,12 @@ type Config struct {
 	// init runs any sliver code; every process of the sliver inherits the
 	// cgroups it puts the init in.
 	EnterCgroup func(pid int) error
+	// Mounting, when set, is called before a new init mounts the sliver's
+	// root, and the function it returns once the root is mounted. Overlayfs
+	// recreates its work directory at every mount, and falls back to a
+	// read-only root when the sliver's disk quota is full: the disk quota
+	// lends the room for that here, while no sliver process can run.
+	Mounting func() (done func())
 }
 
 // Rlimit is one resource limit (unix.RLIMIT_NOFILE, unix.RLIMIT_NPROC...).

@@ -46,6 +46,9 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 	if err := waitOldInit(ctx, cfg); err != nil {
 		return nil, err
 	}
+	if cfg.Mounting != nil {
+		defer cfg.Mounting()()
+	}
 	ln, err := listenCtl(cfg)
 	if err != nil {
 		return nil, err

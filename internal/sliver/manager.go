@@ -192,7 +192,29 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		UIDCount:    s.UIDCount,
 		Rlimits:     rlimits(s.Rspec),
 		EnterCgroup: func(pid int) error { return m.enterCgroup(s, pid) },
+		Mounting:    func() func() { return m.lendDisk(s) },
 	}, nil
+}
+
+// mountRoom is the disk lent to a sliver while its root is mounted.
+const mountRoom = 1 << 20
+
+// lendDisk raises the sliver's disk limit for the mount of its root, so a
+// sliver that filled its quota still gets a writable root, in which it can
+// delete files.
+func (m *Manager) lendDisk(s Spec) func() {
+	limit := s.Rspec.DiskMax
+	if limit <= 0 || !m.opts.Disk.Enforces() {
+		return func() {}
+	}
+	if err := m.opts.Disk.SetLimit(s.Name, limit+mountRoom); err != nil {
+		m.opts.Log.Warn("lend disk for mount", "slice", s.Name, "err", err)
+	}
+	return func() {
+		if err := m.opts.Disk.SetLimit(s.Name, limit); err != nil {
+			m.opts.Log.Error("restore disk limit", "slice", s.Name, "err", err)
+		}
+	}
 }
 
 func (m *Manager) imageName(s Spec) string {

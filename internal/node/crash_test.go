@@ -1,0 +1,228 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/reexec"
+	"github.com/orbisproject/orbis/internal/rootfs"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+const nodeEntry = "orbis-test-node"
+
+func init() {
+	reexec.Register(nodeEntry, func() {
+		ctx := context.Background()
+		err := Run(ctx, Config{StateDir: os.Args[1], NMSocket: os.Args[2], CgroupParent: os.Args[3],
+			Log: testLog()})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "node:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	})
+}
+
+func TestMain(m *testing.M) {
+	if reexec.Init() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// testNode runs `orbis node` as a child process, so a test can SIGKILL it.
+type testNode struct {
+	t                    *testing.T
+	state, sock, cgroups string
+	cmd                  *exec.Cmd
+	client               *api.NMClient
+}
+
+func startTestNode(t *testing.T, tn *testNode) {
+	t.Helper()
+	tn.cmd = reexec.Command(nodeEntry, tn.state, tn.sock, tn.cgroups)
+	tn.cmd.Stderr = os.Stderr
+	os.Remove(tn.sock)
+	if err := tn.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tn.client = api.NewNMClient(tn.sock)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := tn.client.List(context.Background()); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node did not come up")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (tn *testNode) kill() {
+	tn.cmd.Process.Signal(syscall.SIGKILL)
+	tn.cmd.Wait()
+}
+
+// TestCrashDuringBind kills the node agent with SIGKILL at several points
+// of a bind, restarts it, and checks that every sliver is either whole and
+// known to the node manager or gone without a trace, and that slivers that
+// were running before are undisturbed.
+func TestCrashDuringBind(t *testing.T) {
+	testutil.RequireRoot(t)
+	state := t.TempDir()
+	tn := &testNode{t: t, state: state, sock: filepath.Join(state, "nm.sock"), cgroups: fmt.Sprintf("orbistest-node-%d", os.Getpid())}
+	ctx := testutil.Context(t)
+	if _, err := rootfs.NewStore(state, rootfs.Options{}, testutil.Logger(t)).Build(ctx, "busybox", "busybox", nil); err != nil {
+		t.Fatal(err)
+	}
+	startTestNode(t, tn)
+	t.Cleanup(func() { cleanupNode(t, tn) })
+
+	// A sliver that runs throughout: a crash of the agent must not touch it.
+	survivor := bind(t, tn, "pl_survivor", "exec sleep 1000")
+	_ = survivor
+	var sleepPid int
+	waitUntil(t, "survivor running", func() bool {
+		l, _ := tn.client.List(ctx)
+		for _, s := range l.Slivers {
+			if s.Name == "pl_survivor" && s.Procs > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	sleepPid = procIn(t, tn, "pl_survivor")
+
+	for i, delay := range []time.Duration{0, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {
+		name := fmt.Sprintf("pl_crash%d", i)
+		rc, err := tn.client.Acquire(ctx, api.Rspec{Privileges: api.Privileges{CreateSliver: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- tn.client.Bind(ctx, name, rc, api.BindAttrs{InitScript: "echo up"}) }()
+		time.Sleep(delay)
+		tn.kill()
+		<-done
+		startTestNode(t, tn)
+		checkConsistent(t, tn, name)
+	}
+	if err := syscall.Kill(sleepPid, 0); err != nil {
+		t.Errorf("the survivor's process died across agent crashes: %v", err)
+	}
+}
+
+func bind(t *testing.T, tn *testNode, name, script string) api.Rcap {
+	t.Helper()
+	ctx := context.Background()
+	rc, err := tn.client.Acquire(ctx, api.Rspec{Privileges: api.Privileges{CreateSliver: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.client.Bind(ctx, name, rc, api.BindAttrs{InitScript: script}); err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// checkConsistent: the node manager and the node's disk, cgroups and
+// sliver state agree on whether the sliver exists.
+func checkConsistent(t *testing.T, tn *testNode, name string) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := tn.client.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := false
+	for _, s := range l.Slivers {
+		if s.Name == name {
+			known = true
+			if s.State != "running" && s.State != "idle" {
+				t.Errorf("%s after restart: state %s (%s)", name, s.State, s.Reason)
+			}
+		}
+	}
+	traces := tracesOf(tn, name)
+	if !known && len(traces) > 0 {
+		t.Errorf("%s: node manager does not know it, but it left %v", name, traces)
+	}
+	if known && len(traces) < 3 {
+		t.Errorf("%s: node manager knows it, but only %v exist", name, traces)
+	}
+	t.Logf("%s: known=%v traces=%v", name, known, traces)
+}
+
+// tracesOf lists what of a sliver exists on the node.
+func tracesOf(tn *testNode, name string) []string {
+	var out []string
+	for what, p := range map[string]string{
+		"state dir": filepath.Join(tn.state, "slivers", name),
+		"disk dir":  filepath.Join(tn.state, "disk", "slivers", name),
+		"cgroup":    filepath.Join("/sys/fs/cgroup/pids", tn.cgroups, "fair", name),
+	} {
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, what)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func procIn(t *testing.T, tn *testNode, name string) int {
+	b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", tn.cgroups, "fair", name, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	return pid
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cleanupNode destroys every sliver through the node manager, stops the
+// agent and removes its cgroups and disk.
+func cleanupNode(t *testing.T, tn *testNode) {
+	ctx := context.Background()
+	if l, err := tn.client.List(ctx); err == nil {
+		for _, s := range l.Slivers {
+			if err := tn.client.Destroy(ctx, s.Name); err != nil {
+				t.Errorf("cleanup: destroy %s: %v", s.Name, err)
+			}
+		}
+	}
+	tn.kill()
+	n, err := Open(ctx, Config{StateDir: tn.state, CgroupParent: tn.cgroups, Log: testLog()})
+	if err == nil {
+		names, _ := n.Slivers.List(ctx)
+		for _, name := range names {
+			n.Slivers.Destroy(ctx, name)
+		}
+		n.Close()
+	}
+	for _, h := range []string{"cpu,cpuacct", "memory", "pids", "cpuset", "freezer", "unified"} {
+		os.Remove(filepath.Join("/sys/fs/cgroup", h, tn.cgroups, "fair"))
+		os.Remove(filepath.Join("/sys/fs/cgroup", h, tn.cgroups))
+	}
+	exec.Command("umount", filepath.Join(tn.state, "disk")).Run()
+}
