@@ -25,6 +25,7 @@ type Command struct {
 
 // Env is what a verb may use besides its arguments.
 type Env struct {
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -64,8 +65,8 @@ func ExitCode(err error) (code int, print bool) {
 }
 
 // Run runs the verb named by args[0].
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	env := &Env{Stdout: stdout, Stderr: stderr}
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return nil

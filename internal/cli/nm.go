@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,9 +22,6 @@ func init() {
 		Run:     runNM,
 	})
 }
-
-// nmStdin is where nm reads its JSON when no argument gives it.
-var nmStdin io.Reader = os.Stdin
 
 const nmUsage = `usage: orbis nm SUBCOMMAND [--socket PATH] [--json] [INPUT]
 
@@ -65,7 +61,7 @@ func runNM(ctx context.Context, env *Env, args []string) error {
 	if sub == "list" {
 		return nmList(ctx, env, c, *asJSON, fs.Args())
 	}
-	body, err := nmInput(sub, fs.Args())
+	body, err := nmInput(env.Stdin, sub, fs.Args())
 	if err != nil {
 		return err
 	}
@@ -79,13 +75,13 @@ func runNM(ctx context.Context, env *Env, args []string) error {
 // nmInput reads the subcommand's JSON and shapes it into the request body:
 // acquire wraps an rspec, and the rcap and sliver calls accept a bare rcap
 // or name.
-func nmInput(sub string, args []string) ([]byte, error) {
+func nmInput(stdin io.Reader, sub string, args []string) ([]byte, error) {
 	var in []byte
 	if len(args) == 1 && args[0] != "-" {
 		in = []byte(args[0])
 	} else {
 		var err error
-		if in, err = io.ReadAll(io.LimitReader(nmStdin, 1<<20)); err != nil {
+		if in, err = io.ReadAll(io.LimitReader(stdin, 1<<20)); err != nil {
 			return nil, fmt.Errorf("read standard input: %w", err)
 		}
 	}

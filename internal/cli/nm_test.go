@@ -37,9 +37,8 @@ func TestNM(t *testing.T) {
 
 	run := func(stdin string, args ...string) (string, error) {
 		t.Helper()
-		nmStdin = strings.NewReader(stdin)
 		var out bytes.Buffer
-		err := Run(context.Background(), append(append([]string{"nm"}, args[:1]...), append([]string{"--socket", sock}, args[1:]...)...), &out, &out)
+		err := Run(context.Background(), append(append([]string{"nm"}, args[:1]...), append([]string{"--socket", sock}, args[1:]...)...), strings.NewReader(stdin), &out, &out)
 		return out.String(), err
 	}
 	out, err := run("", "acquire", `{"cpu_guarantee": 250, "privileges": {"create_sliver": true}}`)

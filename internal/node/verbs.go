@@ -78,7 +78,7 @@ func runSliver(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	p, err := n.Slivers.Exec(ctx, name, sandbox.Cmd{Args: cmdArgs, Stdin: os.Stdin, Stdout: env.Stdout, Stderr: env.Stderr})
+	p, err := n.Slivers.Exec(ctx, name, sandbox.Cmd{Args: cmdArgs, Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr})
 	if err != nil {
 		return err
 	}
