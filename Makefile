@@ -3,7 +3,7 @@
 
 GO      ?= go
 BIN     := bin/orbis
-STATE   ?= /var/lib/orbis-dev
+STATE   ?= /var/lib/orbis
 # Debian packages Orbis uses at run time and in tests.
 DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client
 
@@ -25,6 +25,7 @@ deps:
 	$(GO) mod download
 
 dev: deps build
+	$(BIN) image build --state $(STATE) busybox
 	$(BIN) node --state $(STATE)
 
 vet:

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -44,6 +45,16 @@ func makeRoot(name string, fds []int) error {
 		return fmt.Errorf("mount overlay: %w", err)
 	}
 	defer unix.Close(root)
+	// Overlayfs falls back to read-only when it cannot set up its work
+	// directory (a full disk quota, say): refuse that rather than hand the
+	// sliver a root it cannot write.
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(root, &st); err != nil {
+		return fmt.Errorf("statfs overlay: %w", err)
+	}
+	if st.Flags&unix.ST_RDONLY != 0 {
+		return errors.New("mount overlay: the kernel made the root read-only (is the sliver's disk full?)")
+	}
 	// The overlay holds its own clones of its layers: drop the stage (the
 	// topmost mount on "/"), then stack the overlay there instead, so
 	// that after pivot_root nothing but the old root sits on the new one.

@@ -67,7 +67,15 @@ func TestContainment(t *testing.T) {
 		}
 		responsive("a full disk")
 		n.mustRun("pl_calm", "dd if=/dev/zero of=/root/ten bs=1M count=10 2>/dev/null")
-		n.mustRun("pl_hog", "rm /root/fill")
+		// Restarted with its disk full, the sliver still gets a writable
+		// root and can clean up.
+		if err := n.m.Stop(n.ctx, "pl_hog"); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.m.Start(n.ctx, "pl_hog"); err != nil {
+			t.Fatalf("start with a full disk: %v", err)
+		}
+		n.mustRun("pl_hog", "rm /root/fill && echo ok > /root/after")
 	})
 	t.Run("open-file hog", func(t *testing.T) {
 		// awk keeps every file it prints to open, until it runs out.

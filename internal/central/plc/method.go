@@ -1,0 +1,114 @@
+// Package plc is central's core, the paper's PlanetLab Central (4.2.3):
+// the table of API methods with their roles and policies, authentication,
+// and the translation of slices into what nodes run. The XML-RPC layer
+// (PLCAPI) and the JSON API are two encodings of the same method table.
+package plc
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// Caller is who makes a call, once authenticated.
+type Caller struct {
+	// PersonID is the calling person, 0 for a node or anonymous caller.
+	PersonID int64
+	Email    string
+	// Roles are the person's role ids (api.RoleAdmin ...).
+	Roles []int64
+	// SiteIDs are the sites the person belongs to.
+	SiteIDs []int64
+	// NodeID is the calling node, for node authentication.
+	NodeID int64
+	// Anonymous is set for the anonymous auth method.
+	Anonymous bool
+}
+
+// Has reports whether the caller holds role.
+func (c *Caller) Has(role int64) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// IsAdmin reports whether the caller is an admin.
+func (c *Caller) IsAdmin() bool { return c.Has(10) }
+
+// Fault codes of PLCAPI (../shared/PLCAPI.md).
+const (
+	FaultInvalidMethod = 100
+	FaultArgCount      = 101
+	FaultInvalidArg    = 102
+	FaultAuth          = 103
+	FaultDB            = 106
+	FaultPermission    = 108
+	FaultNotImpl       = 109
+	FaultAPI           = 111
+)
+
+// Fault is an error a caller may see: a PLCAPI fault code and a message a
+// person can act on. Every other error is reported as FaultAPI with a
+// generic message, its details logged but not shown.
+type Fault struct {
+	Code int
+	Msg  string
+}
+
+func (f *Fault) Error() string { return fmt.Sprintf("fault %d: %s", f.Code, f.Msg) }
+
+// Faultf returns a Fault with a formatted message.
+func Faultf(code int, format string, args ...any) *Fault {
+	return &Fault{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Method is one API method. Arguments arrive decoded into generic values:
+// int64, float64, string, bool, nil, []any and map[string]any, whichever
+// encoding carried them.
+type Method struct {
+	Name string
+	// Help is the method's description (system.methodHelp).
+	Help string
+	// Signature lists XML-RPC type names, the return type first, then
+	// every argument including auth (system.methodSignature).
+	Signature []string
+	// Roles may call the method: "admin", "pi", "user", "tech", "node",
+	// "anonymous". Finer checks (own site, own slice) are in Call.
+	Roles []string
+	// MinArgs and MaxArgs bound the number of arguments after auth.
+	MinArgs, MaxArgs int
+	// Call runs the method for an authenticated caller.
+	Call func(ctx context.Context, c *Caller, args []any) (any, error)
+}
+
+// Registry is a method table.
+type Registry struct {
+	methods map[string]*Method
+}
+
+// NewRegistry returns an empty table.
+func NewRegistry() *Registry { return &Registry{methods: map[string]*Method{}} }
+
+// Add puts m in the table; a duplicate name is a programming error.
+func (r *Registry) Add(m *Method) {
+	if _, dup := r.methods[m.Name]; dup {
+		panic("plc: method registered twice: " + m.Name)
+	}
+	r.methods[m.Name] = m
+}
+
+// Lookup returns the method called name, or nil.
+func (r *Registry) Lookup(name string) *Method { return r.methods[name] }
+
+// Names lists the methods in order.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.methods))
+	for n := range r.methods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

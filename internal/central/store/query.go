@@ -1,0 +1,44 @@
+package store
+
+// Query selects records of one kind: every condition must hold (AND), then
+// the result is sorted, offset and limited. It is the store-neutral form of
+// a PLCAPI filter (see ../shared/PLCAPI.md): the XML-RPC and JSON layers
+// parse filters into a Query, and each store turns it into SQL.
+type Query struct {
+	Conds []Cond
+	// Sort names fields to order by; a leading '-' sorts that field
+	// descending. Empty means by primary key.
+	Sort []string
+	// Offset and Limit page the result; Limit 0 means no limit.
+	Offset, Limit int
+}
+
+// Op compares a field with a value.
+type Op int
+
+// The comparisons of a PLCAPI filter.
+const (
+	Eq      Op = iota // field = value (or IN, if Value is a slice)
+	Ne                // field <> value (or NOT IN)
+	Lt                // <field
+	Gt                // >field
+	Le                // [field
+	Ge                // ]field
+	Like              // value with * or % wildcards
+	NotLike           // ~ with wildcards
+)
+
+// Cond is one condition on a scalar field, named as in PLCAPI (login_base,
+// hostname, name, email...). Value is an int64, float64, string or bool,
+// or a []any of them for Eq and Ne. Filtering on a list field
+// (person_ids, node_ids...) with Eq means "contains".
+type Cond struct {
+	Field string
+	Op    Op
+	Value any
+}
+
+// ByID selects one record by its primary key field (e.g. "site_id").
+func ByID(field string, id int64) Query {
+	return Query{Conds: []Cond{{Field: field, Op: Eq, Value: id}}}
+}
