@@ -1,0 +1,181 @@
+package store
+
+// Additions to the interface of central.md, announced here:
+//   - Open, OpenSQLite and OpenPostgres open a Store.
+//   - ErrInvalidField: a Query names a field the record kind does not have
+//     (the API answers fault 102); errors.Is works on the wrapped error.
+//   - SliverReportRow and Event are the rows of SliverReports and Events.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// Errors a Store returns, wrapped with detail; test them with errors.Is.
+var (
+	// ErrNotFound: no such record (or an expired session or token).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique field (login_base, email, hostname, slice
+	// name) already has that value; the wrapping message names the field
+	// and the value.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidField: a Query names an unknown field, or an operator
+	// that field does not support.
+	ErrInvalidField = errors.New("invalid field")
+)
+
+// Store keeps central's records. Every method is safe for concurrent use.
+type Store interface {
+	// Update runs fn in one read-write transaction, committed if fn
+	// returns nil. actor ("person 12", "node 3", "system") is written to
+	// the change log with every change made in it. A serialization
+	// conflict is retried, so fn must be safe to run again.
+	Update(ctx context.Context, actor string, fn func(Tx) error) error
+	// View runs fn in a read-only snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Close releases the database.
+	Close() error
+}
+
+// Tx is one transaction of a Store. In a View the mutating methods fail.
+type Tx interface {
+	// Sites lists sites; person_ids, slice_ids and node_ids are filled.
+	Sites(q Query) ([]api.Site, error)
+	// AddSite sets SiteID, DateCreated and LastUpdated.
+	AddSite(s *api.Site) error
+	// UpdateSite writes every scalar field and bumps LastUpdated.
+	UpdateSite(s *api.Site) error
+	// DeleteSite cascades: its nodes, slices and memberships.
+	DeleteSite(id int64) error
+
+	// Persons lists persons; role_ids, roles, site_ids, key_ids and
+	// slice_ids are filled.
+	Persons(q Query) ([]api.Person, error)
+	// AddPerson sets PersonID, DateCreated and LastUpdated.
+	AddPerson(p *api.Person, passwordHash string) error
+	// UpdatePerson writes every scalar field and bumps LastUpdated.
+	UpdatePerson(p *api.Person) error
+	// DeletePerson cascades: keys, memberships, sessions, tokens.
+	DeletePerson(id int64) error
+	// PasswordHash finds a person by email (case-insensitive).
+	PasswordHash(email string) (personID int64, hash string, err error)
+	// SetPasswordHash replaces a person's password hash.
+	SetPasswordHash(personID int64, hash string) error
+	// AddPersonToSite is idempotent.
+	AddPersonToSite(personID, siteID int64) error
+	// DeletePersonFromSite removes a site membership.
+	DeletePersonFromSite(personID, siteID int64) error
+	// AddRoleToPerson is idempotent.
+	AddRoleToPerson(roleID, personID int64) error
+	// DeleteRoleFromPerson removes a role.
+	DeleteRoleFromPerson(roleID, personID int64) error
+
+	// Keys lists SSH keys.
+	Keys(q Query) ([]api.Key, error)
+	// AddKey sets KeyID.
+	AddKey(k *api.Key) error
+	// DeleteKey removes a key.
+	DeleteKey(id int64) error
+
+	// Nodes lists nodes; slice_ids is filled.
+	Nodes(q Query) ([]api.Node, error)
+	// AddNode sets NodeID, DateCreated and LastUpdated.
+	AddNode(n *api.Node) error
+	// UpdateNode writes every scalar field and bumps LastUpdated.
+	UpdateNode(n *api.Node) error
+	// DeleteNode cascades: memberships, tags on that node, leases.
+	DeleteNode(id int64) error
+	// NodeSecret is the node's HMAC key, stored as is.
+	NodeSecret(nodeID int64) (string, error)
+	// SetNodeSecret replaces the node's HMAC key.
+	SetNodeSecret(nodeID int64, secret string) error
+	// AddNodeToken stores a one-time registration token (SHA-256 hex).
+	AddNodeToken(nodeID int64, tokenHash string, expires int64) error
+	// UseNodeToken deletes the token and returns its node; ErrNotFound if
+	// absent or expired.
+	UseNodeToken(tokenHash string, now int64) (nodeID int64, err error)
+
+	// Slices lists slices; node_ids, person_ids and slice_tag_ids are
+	// filled.
+	Slices(q Query) ([]api.Slice, error)
+	// AddSlice sets SliceID (and Created if 0).
+	AddSlice(s *api.Slice) error
+	// UpdateSlice writes every scalar field.
+	UpdateSlice(s *api.Slice) error
+	// DeleteSlice cascades: tags, memberships, leases.
+	DeleteSlice(id int64) error
+	// AddSliceToNodes is idempotent.
+	AddSliceToNodes(sliceID int64, nodeIDs []int64) error
+	// DeleteSliceFromNodes removes slice-node memberships.
+	DeleteSliceFromNodes(sliceID int64, nodeIDs []int64) error
+	// AddPersonToSlice is idempotent.
+	AddPersonToSlice(personID, sliceID int64) error
+	// DeletePersonFromSlice removes a slice membership.
+	DeletePersonFromSlice(personID, sliceID int64) error
+
+	// SliceTags lists slice tags.
+	SliceTags(q Query) ([]api.SliceTag, error)
+	// AddSliceTag sets SliceTagID.
+	AddSliceTag(t *api.SliceTag) error
+	// UpdateSliceTag writes every field.
+	UpdateSliceTag(t *api.SliceTag) error
+	// DeleteSliceTag removes a tag.
+	DeleteSliceTag(id int64) error
+
+	// Leases lists leases.
+	Leases(q Query) ([]api.Lease, error)
+	// AddLease sets LeaseID.
+	AddLease(l *api.Lease) error
+	// DeleteLease removes a lease.
+	DeleteLease(id int64) error
+
+	// AddSession stores a session key's hash for a person or a node.
+	AddSession(keyHash string, personID, nodeID, expires int64) error
+	// Session finds a session; ErrNotFound if absent or expired.
+	Session(keyHash string, now int64) (personID, nodeID int64, err error)
+	// DeleteSession removes a session.
+	DeleteSession(keyHash string) error
+	// AddToken stores a JSON API token's hash (SHA-256 hex).
+	AddToken(tokenHash string, personID int64, name string, expires int64) error
+	// Token finds a token; ErrNotFound if absent or expired.
+	Token(tokenHash string, now int64) (personID int64, err error)
+	// DeleteToken removes a token.
+	DeleteToken(tokenHash string) error
+
+	// SetSliverReports replaces the node's reports.
+	SetSliverReports(nodeID int64, reports []api.SliverReport, at int64) error
+	// SliverReports lists reports; fields node_id, name, state, reason,
+	// updated.
+	SliverReports(q Query) ([]SliverReportRow, error)
+	// TouchNode sets last_contact, with no change-log entry.
+	TouchNode(nodeID, lastContact int64) error
+	// BumpNodes increments each node's version: a node-visible change.
+	BumpNodes(nodeIDs []int64) error
+	// NodeVersions is the current version per node (0 if never bumped).
+	NodeVersions(nodeIDs []int64) (map[int64]int64, error)
+	// Events lists the change log; fields event_id, time, actor, action,
+	// object_type, object_id, detail.
+	Events(q Query) ([]Event, error)
+}
+
+// SliverReportRow is one node's report on one sliver.
+type SliverReportRow struct {
+	NodeID  int64  `json:"node_id"`
+	Name    string `json:"name"` // the slice name
+	State   string `json:"state"`
+	Reason  string `json:"reason"`
+	Updated int64  `json:"updated"` // Unix seconds
+}
+
+// Event is one entry of the append-only change log.
+type Event struct {
+	EventID    int64  `json:"event_id"`
+	Time       int64  `json:"time"` // Unix seconds
+	Actor      string `json:"actor"`
+	Action     string `json:"action"` // the Tx method, e.g. "AddSlice"
+	ObjectType string `json:"object_type"`
+	ObjectID   int64  `json:"object_id"`
+	Detail     string `json:"detail"` // JSON of the changed fields
+}
