@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/rootfs"
 )
 
 func init() {
@@ -137,11 +138,12 @@ func nmList(ctx context.Context, env *Env, c *api.NMClient, asJSON bool, args []
 // printNMList prints the rcaps, then the slivers, as aligned tables.
 func printNMList(w io.Writer, l api.NMList) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RCAP\tSLICE\tCPU\tMEMORY\tDISK\tPORTS\tEND\tPARENT")
+	fmt.Fprintln(tw, "RCAP\tSLICE\tSHARES\tCPU GUAR\tMEM MAX\tMEM GUAR\tDISK MAX\tDISK GUAR\tPORTS\tEND\tPARENT")
 	for _, r := range l.Rcaps {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Slice), r.Rspec.CPUGuarantee,
-			bytesStr(r.Rspec.MemoryGuarantee), bytesStr(r.Rspec.DiskGuarantee), portsStr(r.Rspec.Ports),
-			endStr(r.Rspec.End), dash(r.Parent))
+		rs := r.Rspec
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Slice), rs.CPUShares,
+			cpuStr(rs), bytesStr(rs.MemoryMax), bytesStr(rs.MemoryGuarantee), bytesStr(rs.DiskMax), bytesStr(rs.DiskGuarantee),
+			portsStr(rs.Ports), endStr(rs.End), dash(r.Parent))
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "SLIVER\tSTATE\tPROCS\tRCAP\tUIDS\tIMAGE")
@@ -163,17 +165,12 @@ func dash(s string) string {
 	return s
 }
 
+// bytesStr shows a size, or "-" for none.
 func bytesStr(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprint(n)
+	if n == 0 {
+		return "-"
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%ci", float64(n)/float64(div), "KMGTP"[exp])
+	return rootfs.HumanSize(n)
 }
 
 func portsStr(ports []api.Port) string {
@@ -192,4 +189,16 @@ func endStr(end int64) string {
 		return "never"
 	}
 	return time.Unix(end, 0).UTC().Format(time.RFC3339)
+}
+
+// cpuStr shows a CPU guarantee in thousandths of the node, and whether the
+// sliver is capped at it.
+func cpuStr(rs api.Rspec) string {
+	switch {
+	case rs.CPUGuarantee == 0:
+		return "-"
+	case rs.CPUCap:
+		return fmt.Sprintf("%d/1000 capped", rs.CPUGuarantee)
+	}
+	return fmt.Sprintf("%d/1000", rs.CPUGuarantee)
 }

@@ -37,7 +37,7 @@ type sqliteDialect struct{}
 func (sqliteDialect) name() string             { return "sqlite" }
 func (sqliteDialect) rebind(q string) string   { return q }
 func (sqliteDialect) like() string             { return "LIKE" }
-func (sqliteDialect) retryable(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_BUSY }
+func (sqliteDialect) retryable(err error) bool { return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY }
 
 func (sqliteDialect) listAgg(col, from, where string) string {
 	return "(SELECT group_concat(" + col + ") FROM " + from + " WHERE " + where + ")"
