@@ -125,9 +125,11 @@ func (n *Node) capacity() (nodemgr.Node, error) {
 		return nodemgr.Node{}, fmt.Errorf("node disk: %w", err)
 	}
 	return nodemgr.Node{
-		MemoryBytes:  int64(si.Totalram) * int64(si.Unit),
-		DiskBytes:    int64(st.Blocks) * st.Bsize,
-		DefaultImage: n.cfg.DefaultImage,
+		MemoryBytes: int64(si.Totalram) * int64(si.Unit),
+		DiskBytes:   int64(st.Blocks) * st.Bsize,
+		// PlanetLab's default disk_max: 10,000,000 KB.
+		DefaultDiskMax: 10_000_000 << 10,
+		DefaultImage:   n.cfg.DefaultImage,
 	}, nil
 }
 
