@@ -71,9 +71,10 @@ func (b *bench) close() {
 	b.cancel()
 	b.nm.Close()
 	b.node.Close()
-	for _, d := range []string{"cpu", "cpuacct", "cpu,cpuacct", "memory", "pids", "cpuset", "freezer", "unified"} {
-		os.Remove("/sys/fs/cgroup/" + d + "/orbisbench/fair")
-		os.Remove("/sys/fs/cgroup/" + d + "/orbisbench")
+	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range hierarchies {
+		os.Remove("/sys/fs/cgroup/" + h.Name() + "/orbisbench/fair")
+		os.Remove("/sys/fs/cgroup/" + h.Name() + "/orbisbench")
 	}
 	os.RemoveAll(b.state)
 }

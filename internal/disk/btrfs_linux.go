@@ -138,7 +138,7 @@ func (q *btrfsQuota) Create(id string, limit int64) (dir string, err error) {
 			return "", fmt.Errorf("chmod sliver dir: %w", err)
 		}
 	}
-	if err := qgroupLimit(fd, limit); err != nil {
+	if err := q.limit(fd, limit); err != nil {
 		return "", fmt.Errorf("limit sliver %s: %w", id, err)
 	}
 	return dir, nil
@@ -168,7 +168,16 @@ func (q *btrfsQuota) SetLimit(id string, limit int64) error {
 		return err
 	}
 	defer unix.Close(fd)
-	return qgroupLimit(fd, limit)
+	return q.limit(fd, limit)
+}
+
+// limit sets the qgroup limit of the sliver subvolume open as fd.
+func (q *btrfsQuota) limit(fd int, limit int64) error {
+	sid, err := subvolID(fd)
+	if err != nil {
+		return err
+	}
+	return qgroupLimit(q.dirfd, sid, limit)
 }
 
 func (q *btrfsQuota) Usage(id string) (int64, error) {

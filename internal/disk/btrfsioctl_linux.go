@@ -140,10 +140,13 @@ func quotaEnable(fd int, simple bool) error {
 	return nil
 }
 
-// qgroupLimit limits the referenced bytes of the subvolume open as fd
-// (0: no limit).
-func qgroupLimit(fd int, limit int64) error {
-	a := qgroupLimitArgs{flags: qgroupLimitMaxRfer, maxRfer: ^uint64(0)}
+// qgroupLimit limits the referenced bytes of subvolume id (0: no limit).
+// fd must be outside that subvolume (the slivers' directory): the kernel
+// charges the ioctl's own transaction to the subvolume of fd, and a
+// sliver at its limit would otherwise refuse every change of its limit,
+// even a raise, with EDQUOT.
+func qgroupLimit(fd int, id uint64, limit int64) error {
+	a := qgroupLimitArgs{qgroupid: id, flags: qgroupLimitMaxRfer, maxRfer: ^uint64(0)}
 	if limit > 0 {
 		a.maxRfer = uint64(limit)
 	}

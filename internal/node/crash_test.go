@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 	if reexec.Init() {
 		return
 	}
+	testutil.SweepCgroups("/sys/fs/cgroup")
 	os.Exit(m.Run())
 }
 
@@ -220,9 +221,12 @@ func cleanupNode(t *testing.T, tn *testNode) {
 		}
 		n.Close()
 	}
-	for _, h := range []string{"cpu,cpuacct", "memory", "pids", "cpuset", "freezer", "unified"} {
-		os.Remove(filepath.Join("/sys/fs/cgroup", h, tn.cgroups, "fair"))
-		os.Remove(filepath.Join("/sys/fs/cgroup", h, tn.cgroups))
+	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, h := range hierarchies {
+		os.Remove(filepath.Join("/sys/fs/cgroup", h.Name(), tn.cgroups, "fair"))
+		if err := os.Remove(filepath.Join("/sys/fs/cgroup", h.Name(), tn.cgroups)); err != nil && !os.IsNotExist(err) {
+			t.Errorf("cleanup: %v", err)
+		}
 	}
 	exec.Command("umount", filepath.Join(tn.state, "disk")).Run()
 }

@@ -23,6 +23,7 @@ func TestMain(m *testing.M) {
 	if reexec.Init() {
 		return
 	}
+	testutil.SweepCgroups("/sys/fs/cgroup")
 	os.Exit(m.Run())
 }
 

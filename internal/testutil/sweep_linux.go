@@ -1,0 +1,61 @@
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// SweepCgroups removes cgroups left behind by test runs that died before
+// their cleanup: directories named "orbistest-<what>-<pid>" in any
+// hierarchy under root, whose pid is no longer alive. Cgroups of test
+// processes still running (other packages run in parallel) are left
+// alone. It returns what it removed.
+func SweepCgroups(root string) []string {
+	var removed []string
+	hierarchies, _ := os.ReadDir(root)
+	for _, h := range hierarchies {
+		tops, _ := filepath.Glob(filepath.Join(root, h.Name(), "orbistest-*"))
+		for _, top := range tops {
+			if alive(top) {
+				continue
+			}
+			removed = append(removed, removeTree(top)...)
+		}
+	}
+	return removed
+}
+
+// alive reports whether the pid at the end of an orbistest-...-<pid> name
+// is a running process; a name without a pid counts as alive.
+func alive(path string) bool {
+	name := filepath.Base(path)
+	pid, err := strconv.Atoi(name[strings.LastIndexByte(name, '-')+1:])
+	if err != nil || pid <= 0 {
+		return true
+	}
+	_, err = os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
+}
+
+// removeTree removes a cgroup directory tree, deepest first; a cgroup
+// with processes left in it stays.
+func removeTree(top string) []string {
+	var dirs []string
+	filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	var removed []string
+	for _, d := range dirs {
+		if os.Remove(d) == nil {
+			removed = append(removed, d)
+		}
+	}
+	return removed
+}
