@@ -53,6 +53,8 @@ type Quota interface {
 	// and work/ in it) limited to limit bytes (0: no limit), and returns its
 	// path. Creating an existing sliver sets its limit and returns its path.
 	Create(id string, limit int64) (dir string, err error)
+	// Dir returns the path Create returns for id, without touching it.
+	Dir(id string) (string, error)
 	// SetLimit changes a sliver's limit (0: no limit).
 	SetLimit(id string, limit int64) error
 	// Usage returns the bytes the sliver's directory uses. On btrfs the

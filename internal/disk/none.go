@@ -24,6 +24,9 @@ func (s slivers) path(id string) (string, error) {
 	return filepath.Join(s.root, id), nil
 }
 
+// Dir returns the path of the sliver's directory, whether or not it exists.
+func (s slivers) Dir(id string) (string, error) { return s.path(id) }
+
 // List returns the ids of the sliver directories.
 func (s slivers) List() ([]string, error) {
 	ents, err := os.ReadDir(s.root)

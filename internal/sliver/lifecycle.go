@@ -90,7 +90,7 @@ func (m *Manager) config(name string) (Spec, sandbox.Config, error) {
 	if err != nil {
 		return spec, sandbox.Config{}, err
 	}
-	diskDir, err := m.opts.Disk.Create(name, spec.Rspec.DiskMax)
+	diskDir, err := m.opts.Disk.Dir(name)
 	if err != nil {
 		return spec, sandbox.Config{}, err
 	}
