@@ -37,6 +37,16 @@ type Config struct {
 	DefaultImage string
 	// Disk tunes the disk quota mechanism.
 	Disk disk.Options
+	// SSHAddr is the SSH gateway's address (see DefaultSSHAddr; ":22" in
+	// production); empty disables the gateway.
+	SSHAddr string
+	// Central is central's URL; Token is a one-time registration token
+	// from central. Once registered, the node keeps following central
+	// without them.
+	Central, Token string
+	// Hostname and IP are what the node registers as (default: the
+	// machine's host name; central's view of the address).
+	Hostname, IP string
 	// Log receives the node's records.
 	Log *slog.Logger
 }
@@ -145,6 +155,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	stopSSH, err := n.startSSH(ctx, cfg.SSHAddr)
+	if err != nil {
+		return err
+	}
+	defer stopSSH()
 	nm, err := nodemgr.Open(ctx, nodemgr.Options{
 		StateDir: filepath.Join(cfg.StateDir, "nm"),
 		Runtime:  n.Slivers,
@@ -160,6 +175,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("node manager socket: %w", err)
 	}
 	cfg.Log.Info("node manager listening", "socket", cfg.NMSocket, "state", cfg.StateDir)
+	if err := follow(ctx, cfg); err != nil {
+		l.Close()
+		return err
+	}
 	if err := nm.Serve(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

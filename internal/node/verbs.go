@@ -26,6 +26,13 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	fs.StringVar(&cfg.StateDir, "state", "/var/lib/orbis", "state directory")
 	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "node manager socket")
 	fs.StringVar(&cfg.DefaultImage, "image", "busybox", "default reference image of new slivers")
+	if name == "node" {
+		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
+		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. http://127.0.0.1:8780 (needed once, with --token)")
+		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`)")
+		fs.StringVar(&cfg.Hostname, "hostname", "", "host name to register as (default: this machine's)")
+		fs.StringVar(&cfg.IP, "ip", "", "IP address to register (default: none)")
+	}
 	debug := fs.Bool("debug", false, "log debug records")
 	return fs, cfg, debug
 }

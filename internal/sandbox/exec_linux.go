@@ -28,6 +28,9 @@ type Process struct {
 	copies  sync.WaitGroup // stdout and stderr copying
 	pending []outCopy      // copies to start once the command runs
 
+	// pidMu guards pidfd, which Wait closes while Signal may use it.
+	pidMu sync.Mutex
+
 	waitOnce sync.Once
 	code     int
 	err      error
@@ -157,11 +160,43 @@ func (p *Process) Wait() (int, error) {
 
 // Signal sends sig to the command.
 func (p *Process) Signal(sig syscall.Signal) error {
+	p.pidMu.Lock()
+	defer p.pidMu.Unlock()
 	if p.pidfd < 0 {
 		return errors.New("signal: process is gone")
 	}
 	if err := unix.PidfdSendSignal(p.pidfd, sig, nil, 0); err != nil {
 		return fmt.Errorf("signal: %w", err)
+	}
+	return nil
+}
+
+// SignalGroup sends sig to the command's process group: the init starts
+// every command in a session of its own, so the command leads a group
+// that holds its pipelines and other children. On Linux 6.9 and later it
+// works until Wait returns; on older kernels only while the command has not
+// exited, since its pid could then name some other process group.
+func (p *Process) SignalGroup(sig syscall.Signal) error {
+	p.pidMu.Lock()
+	defer p.pidMu.Unlock()
+	if p.pidfd < 0 {
+		return errors.New("signal group: process is gone")
+	}
+	err := unix.PidfdSendSignal(p.pidfd, sig, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP)
+	if err != unix.EINVAL {
+		if err != nil {
+			return fmt.Errorf("signal group: %w", err)
+		}
+		return nil
+	}
+	// Before 6.9: the leader's pid is its group's id while it lives, and
+	// the pidfd turns readable when it exits.
+	fds := []unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 0); err != nil || n > 0 || p.Pid <= 0 {
+		return errors.New("signal group: process has exited")
+	}
+	if err := unix.Kill(-p.Pid, sig); err != nil {
+		return fmt.Errorf("signal group: %w", err)
 	}
 	return nil
 }
@@ -177,10 +212,12 @@ func (p *Process) abandon() {
 	p.pending = nil
 	p.conn.Close()
 	// The pidfd is kept until Wait is done; Signal after Wait fails.
+	p.pidMu.Lock()
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)
 		p.pidfd = -1
 	}
+	p.pidMu.Unlock()
 }
 
 func exitCode(ws syscall.WaitStatus) int {

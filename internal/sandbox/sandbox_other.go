@@ -23,6 +23,9 @@ func (p *Process) Wait() (int, error) { return -1, errUnsupported }
 // Signal sends sig to the command.
 func (p *Process) Signal(sig syscall.Signal) error { return errUnsupported }
 
+// SignalGroup sends sig to the command's process group.
+func (p *Process) SignalGroup(sig syscall.Signal) error { return errUnsupported }
+
 // Prepare makes the host-side directories of a sliver.
 func Prepare(cfg Config) error { return errUnsupported }
 

@@ -1,7 +1,3 @@
-// Package plc is central's core, the paper's PlanetLab Central (4.2.3):
-// the table of API methods with their roles and policies, authentication,
-// and the translation of slices into what nodes run. The XML-RPC layer
-// (PLCAPI) and the JSON API are two encodings of the same method table.
 package plc
 
 import (
@@ -37,6 +33,52 @@ func (c *Caller) Has(role int64) bool {
 
 // IsAdmin reports whether the caller is an admin.
 func (c *Caller) IsAdmin() bool { return c.Has(10) }
+
+// Actor names the caller in the change log: "person 12", "node 3",
+// "anonymous", or "system" for central's own work (a zero Caller).
+func (c *Caller) Actor() string {
+	switch {
+	case c.PersonID != 0:
+		return fmt.Sprintf("person %d", c.PersonID)
+	case c.NodeID != 0:
+		return fmt.Sprintf("node %d", c.NodeID)
+	case c.Anonymous:
+		return "anonymous"
+	}
+	return "system"
+}
+
+// RoleNames are the names, as Method.Roles spells them, of what c is:
+// "admin", "pi", "user", "tech", "node" or "anonymous".
+func (c *Caller) RoleNames() []string {
+	var names []string
+	for _, id := range c.Roles {
+		if n, ok := roleNames[id]; ok {
+			names = append(names, n)
+		}
+	}
+	if c.NodeID != 0 {
+		names = append(names, "node")
+	}
+	if c.Anonymous {
+		names = append(names, "anonymous")
+	}
+	return names
+}
+
+var roleNames = map[int64]string{10: "admin", 20: "pi", 30: "user", 40: "tech"}
+
+// Allows reports whether c holds one of m's roles.
+func (m *Method) Allows(c *Caller) bool {
+	for _, have := range c.RoleNames() {
+		for _, want := range m.Roles {
+			if have == want {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // Fault codes of PLCAPI (../shared/PLCAPI.md).
 const (

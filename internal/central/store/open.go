@@ -21,7 +21,7 @@ import (
 // maxAttempts bounds how often Update runs fn when transactions conflict.
 const maxAttempts = 30
 
-// pruneEvery is how often stale node version rows are removed.
+// pruneEvery is how often prune runs.
 const pruneEvery = time.Minute
 
 // db is a Store over database/sql, for either dialect.
@@ -169,7 +169,8 @@ func (s *db) run(ctx context.Context, pool *sql.DB, actor string, write bool, fn
 	return nil
 }
 
-// pruneLoop removes superseded node version rows now and then.
+// pruneLoop folds node version rows and drops expired sessions and
+// tokens now and then.
 func (s *db) pruneLoop(ctx context.Context) {
 	defer s.wg.Done()
 	tick := time.NewTicker(pruneEvery)
@@ -179,8 +180,8 @@ func (s *db) pruneLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if _, err := s.w.ExecContext(ctx, pruneBumpsSQL); err != nil && ctx.Err() == nil {
-				s.log.Warn("store: prune node versions", "err", err)
+			if err := s.prune(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("store: prune", "err", err)
 			}
 		}
 	}

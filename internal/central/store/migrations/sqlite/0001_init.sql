@@ -77,12 +77,14 @@ CREATE TABLE node_tokens (
 CREATE INDEX node_tokens_node ON node_tokens (node_id);
 
 -- node_bumps is insert-only, so concurrent bumps never conflict: a node's
--- version is its largest bump_id. Superseded rows are pruned.
+-- version is the sum of n over its rows. The pruner folds a node's rows
+-- into one.
 CREATE TABLE node_bumps (
 	bump_id INTEGER PRIMARY KEY AUTOINCREMENT,
-	node_id INTEGER NOT NULL REFERENCES nodes ON DELETE CASCADE
+	node_id INTEGER NOT NULL REFERENCES nodes ON DELETE CASCADE,
+	n INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX node_bumps_node ON node_bumps (node_id, bump_id);
+CREATE INDEX node_bumps_node ON node_bumps (node_id);
 
 CREATE TABLE slices (
 	slice_id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,0 +1,187 @@
+// Package central is `orbis central`, the paper's PlanetLab Central: it
+// opens the store, builds the core service, and serves PLCAPI (XML-RPC at
+// /PLCAPI/), the JSON API (/api/v1/) and the nodes' channel
+// (/api/v1/node/) on one HTTP listener.
+package central
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/jsonapi"
+	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/push"
+	"github.com/orbisproject/orbis/internal/central/store"
+	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+)
+
+// Config configures central.
+type Config struct {
+	// Addr is where central listens (default 127.0.0.1:8780).
+	Addr string
+	// DataDir holds the SQLite database and admin.json.
+	DataDir string
+	// DB is a postgres:// URL; empty means SQLite in DataDir.
+	DB string
+	// AdminEmail names the bootstrap admin, created with a random
+	// password (written to DataDir/admin.json) if no admin exists.
+	AdminEmail string
+	// SiteShares is how many shares each site receives.
+	SiteShares int64
+	// Log receives central's records.
+	Log *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8780"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/orbis-central"
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Central is an opened central service.
+type Central struct {
+	Store   store.Store
+	Service *plc.Service
+	hub     *push.Hub
+	handler http.Handler
+	log     *slog.Logger
+}
+
+// Open opens the store and builds the service and its handlers.
+func Open(ctx context.Context, cfg Config) (*Central, error) {
+	cfg.defaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("central data dir: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DB, cfg.DataDir, cfg.Log)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	c := &Central{Store: st, log: cfg.Log}
+	src := &nodeSource{st: st}
+	c.hub = push.NewHub(src, cfg.Log)
+	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, OnChange: c.hub.Notify})
+	src.svc = c.Service
+	mux := http.NewServeMux()
+	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))
+	mux.Handle(api.NodePath, push.NewHandler(src, c.hub, push.Options{Log: cfg.Log}))
+	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, indexPage)
+	})
+	c.handler = mux
+	if cfg.AdminEmail != "" {
+		if err := c.bootstrap(ctx, cfg); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+const indexPage = `<!doctype html><title>Orbis central</title>
+<h1>Orbis central</h1>
+<ul><li><a href="/PLCAPI/">PLCAPI</a> (XML-RPC)</li><li><a href="/api/v1/">JSON API</a></li></ul>`
+
+// Handler serves every API of central.
+func (c *Central) Handler() http.Handler { return c.handler }
+
+// Serve answers requests on l until ctx is done, running the expiry loop
+// and the node channel's version poll alongside.
+func (c *Central) Serve(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.Service.ExpireLoop(ctx)
+	go c.hub.Run(ctx)
+	srv := &http.Server{
+		Handler:           c.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: nodes' long-polls last up to 25 s.
+		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer scancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+// Close closes the store.
+func (c *Central) Close() error { return c.Store.Close() }
+
+// Run opens central and serves it on cfg.Addr until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	c, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	cfg.Log.Info("central listening", "url", "http://"+l.Addr().String(), "data", cfg.DataDir)
+	if err := c.Serve(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Admin is the bootstrap admin's credentials, as admin.json holds them.
+type Admin struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Central  string `json:"central,omitempty"`
+}
+
+// AdminFile is where the bootstrap admin's credentials are kept.
+func AdminFile(dataDir string) string { return filepath.Join(dataDir, "admin.json") }
+
+// bootstrap creates the first admin, once: its password is random and
+// kept in admin.json (mode 0600) for the operator to read.
+func (c *Central) bootstrap(ctx context.Context, cfg Config) error {
+	path := AdminFile(cfg.DataDir)
+	if _, err := os.Stat(path); err == nil {
+		return nil // made by an earlier run
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	adm := Admin{Email: cfg.AdminEmail, Password: hex.EncodeToString(b), Central: "http://" + cfg.Addr}
+	if err := c.Service.Bootstrap(ctx, adm.Email, adm.Password); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	data, _ := json.MarshalIndent(adm, "", "  ")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write admin.json: %w", err)
+	}
+	return os.Rename(tmp, path)
+}

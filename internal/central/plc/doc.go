@@ -1,0 +1,77 @@
+// Package plc is central's core, the paper's PlanetLab Central (4.2.3):
+// the table of API methods with their roles and policies, authentication,
+// and the translation of slices into what nodes run. The XML-RPC layer
+// (PLCAPI) and the JSON API are two encodings of the same method table,
+// which New(Options).Registry() fills. Methods take and return generic
+// values (int64, float64, string, bool, nil, []any, map[string]any).
+//
+// # Authentication (the first argument of every XML-RPC call)
+//
+//	{"AuthMethod": "password", "Username": email, "AuthString": password}
+//	{"AuthMethod": "session", "session": key}           key from GetSession, 24 h
+//	{"AuthMethod": "hmac", "node_id": N, "value": hex}  PlanetLab's node auth
+//	{"AuthMethod": "hmac", "node_id": N, "time": T, "value": "sha256:" hex}
+//	{"AuthMethod": "anonymous"}                          GetSites, GetNodes, GetLeases, GetRoles
+//
+// Passwords are stored as argon2id hashes (see password.go); a disabled
+// person cannot log in. Failed logins are limited by token buckets per
+// username and per client address (ClientAddr): 5 attempts, then one every
+// 10 s, answered with fault 103 "too many failed attempts, retry in N s".
+// Session keys, JSON API tokens (Login, AuthenticateToken) and node
+// registration tokens are 32 random bytes in hex, stored as SHA-256.
+//
+// Node HMAC: the node's secret (RegisterNode) keys an HMAC over
+// Canonical(args) — every leaf argument after auth in Python's str() form,
+// sorted, concatenated, wrapped in "[" "]" (struct keys are left out). The
+// legacy value is PlanetLab's: hex HMAC-SHA1 of that string (LegacyHMAC).
+// Orbis nodes send "sha256:" + hex HMAC-SHA256 of method + "\n" + time +
+// "\n" + that string, with the same time (Unix seconds, within 300 s of
+// central's clock) in the struct (HMACValue, NodeAuth): it also binds the
+// method and cannot be replayed later.
+//
+// # Roles
+//
+// admin may do everything. A PI manages their sites (UpdateSite but its
+// quotas), their persons (not admins) and slices (AddSlice, DeleteSlice,
+// users, shares, max_nodes). A tech manages their sites' nodes. A user
+// works in the slices they belong to (nodes, tags, renewal). Persons see
+// themselves and the persons of their sites and slices; slices their own,
+// their sites' (PI) and their nodes' (tech). Nodes see their own slivers.
+// Faults: 102 a wrong argument (named), 103 authentication, 108
+// permission, 106 a database failure.
+//
+// # Filters
+//
+// A Get* filter is nil (all), an id, a name (login_base, email, hostname,
+// slice name, tagname), a list of ids and names, or a struct of
+// conditions, all of which must hold: "field" equals (a list: is one of;
+// a list field: contains; a string with * or %: matches), "~field" the
+// negation, "<field" ">field" "[field" "]field" compare (< > <= >=), and
+// "-SORT" (a field or list, "-field" descending), "-OFFSET", "-LIMIT" page.
+// The next argument, return_fields, lists the fields to return.
+//
+// # Policy
+//
+// Slice names are <login_base>_<name> (^[a-z0-9.]+_[a-zA-Z0-9_.]+$, at
+// most 64), the prefix an enabled site; a non-admin must be its PI and
+// stay below its max_slices (0: none). Slices expire in 2 weeks by
+// default; a non-admin may move the expiry at most 8 weeks ahead, and
+// only for a slice with a description and a URL. An expired slice is gone
+// from every Get* and from GetSlivers, and ExpireLoop bumps its nodes at
+// that instant. Only admins and PIs change max_nodes; AddSliceToNodes
+// refuses past it (and past the site's max_slivers).
+//
+// Shares: each site receives Options.SiteShares (1000) shares. Its PIs
+// hand them to its slices as Slice.Shares (a new slice takes 1); the
+// shares a site's live slices hold, less what they received from brokers,
+// never exceed the site's. A delegated slice is a broker: only an admin
+// gives it shares, outside any site's budget, and its users move them to
+// other slices with DelegateShares (never more than it holds; the slice
+// tag delegated_shares records what a slice received). A slice's shares
+// become its slivers' cpu_shares (see SliverRspec for the whole
+// translation into api.Rspec).
+//
+// Every change to what a node should run (slice membership, tags, users
+// and their keys, expiry, shares, deletion) bumps the node's version in
+// the same transaction and calls Options.OnChange after the commit.
+package plc

@@ -1,0 +1,201 @@
+package plc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/store"
+)
+
+// Limits of a node's sliver reports.
+const (
+	maxReports      = 10000
+	maxReportReason = 4096
+)
+
+func (s *Service) registerNodeChannel() {
+	s.add(method{name: "GetSlivers", roles: rolesNode, max: 1, sig: []string{"struct", "int"},
+		help: "Returns what a node should run: {timestamp, node_id, hostname, version, slivers: [{name, slice_id, instantiation, expires, keys, attributes, rspec}]}. A node asks for itself (no argument); an admin names the node (node_id or hostname).",
+		call: s.getSlivers})
+	s.add(method{name: "ReportSlivers", roles: []string{"node"}, min: 1, max: 1, sig: []string{"int", "array"},
+		help: "A node reports the state of its slivers: [{name, state, reason}]. Replaces its earlier report.",
+		call: s.reportSlivers})
+	s.add(method{name: "GetSliverReports", roles: rolesPersons, max: 2, sig: []string{"array", "struct", "array"},
+		help: "Returns what nodes reported of slivers ({node_id, name, state, reason, updated}), for the slices the caller may see: their own, their sites' for PIs, all for admins.",
+		call: s.getSliverReports})
+	s.add(method{name: "GetEvents", roles: rolesAdmin, max: 2, sig: []string{"array", "struct", "array"},
+		help: "Returns the change log ({event_id, time, actor, action, object_type, object_id, detail}) that matches the filter.",
+		call: s.getEvents})
+}
+
+func (s *Service) getSlivers(ctx context.Context, c *Caller, args []any) (any, error) {
+	nodeID := c.NodeID
+	if v := optArg(args, 0); v != nil {
+		ref, err := argRef(args, 0, "node_id_or_hostname")
+		if err != nil {
+			return nil, err
+		}
+		err = s.view(ctx, c, func(t *txn) error {
+			n, err := t.node(ref)
+			if err == nil {
+				nodeID = n.NodeID
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case nodeID == 0:
+		return nil, Faultf(FaultInvalidArg, "node_id_or_hostname: which node? (an admin names one)")
+	case !c.IsAdmin() && nodeID != c.NodeID:
+		return nil, denied("a node may only get its own slivers")
+	}
+	out, err := s.NodeSlivers(ctx, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	return Generic(out), nil
+}
+
+func (s *Service) reportSlivers(ctx context.Context, c *Caller, args []any) (any, error) {
+	list, ok := args[0].([]any)
+	if !ok {
+		return nil, badArg("reports", "an array", args[0])
+	}
+	reports := make([]api.SliverReport, 0, len(list))
+	for i := range list {
+		f, err := structArg(list, i, fmt.Sprintf("reports[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		if err := f.only("name", "state", "reason"); err != nil {
+			return nil, err
+		}
+		var r api.SliverReport
+		f.str("name", &r.Name)
+		f.str("state", &r.State)
+		f.str("reason", &r.Reason)
+		if f.err != nil {
+			return nil, f.err
+		}
+		reports = append(reports, r)
+	}
+	return int64(1), s.ReportSlivers(ctx, c.NodeID, reports)
+}
+
+// ReportSlivers replaces what node nodeID reported of its slivers, and
+// records that it was in contact now.
+func (s *Service) ReportSlivers(ctx context.Context, nodeID int64, reports []api.SliverReport) error {
+	if len(reports) > maxReports {
+		return Faultf(FaultInvalidArg, "reports: %d reports (max %d)", len(reports), maxReports)
+	}
+	for i, r := range reports {
+		if r.Name == "" || r.State == "" || len(r.Name) > 128 || len(r.State) > 64 {
+			return Faultf(FaultInvalidArg, "reports[%d]: name (max 128) and state (max 64) are required", i)
+		}
+		if len(r.Reason) > maxReportReason {
+			reports[i].Reason = r.Reason[:maxReportReason]
+		}
+	}
+	return s.update(ctx, &Caller{NodeID: nodeID}, func(t *txn) error {
+		if err := t.SetSliverReports(nodeID, reports, t.now); err != nil {
+			return err
+		}
+		return t.TouchNode(nodeID, t.now)
+	})
+}
+
+// NodeSecret returns node nodeID's HMAC key; an error wrapping
+// store.ErrNotFound if the node does not exist or never registered.
+func (s *Service) NodeSecret(ctx context.Context, nodeID int64) (string, error) {
+	var secret string
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		secret, err = tx.NodeSecret(nodeID)
+		return err
+	})
+	if err == nil && secret == "" {
+		err = fmt.Errorf("node %d has not registered: %w", nodeID, store.ErrNotFound)
+	}
+	return secret, err
+}
+
+// RegisterNode trades a one-time registration token (AddNodeToken) for the
+// node's secret: 32 random bytes in hex, replacing any earlier one. The
+// node's ip and version are recorded; the hostname an operator gave the
+// node stays (a different one is logged). A token unknown, used or
+// expired is fault 103.
+func (s *Service) RegisterNode(ctx context.Context, token string, hostname, ip, version string) (int64, string, error) {
+	if ip != "" && net.ParseIP(ip) == nil {
+		return 0, "", Faultf(FaultInvalidArg, "ip: %q is not an IP address", ip)
+	}
+	secret := randomHex(32)
+	var nodeID int64
+	err := s.update(ctx, &Caller{}, func(t *txn) error {
+		id, err := t.UseNodeToken(sha256Hex(token), t.now)
+		if errors.Is(err, store.ErrNotFound) {
+			return Faultf(FaultAuth, "registration token unknown, used or expired: ask for a new one (AddNodeToken)")
+		}
+		if err != nil {
+			return err
+		}
+		nodeID = id
+		n, err := t.node(id)
+		if err != nil {
+			return err
+		}
+		if hostname != "" && hostname != n.Hostname {
+			t.s.log.Warn("node registers under another hostname", "node", id, "hostname", n.Hostname, "says", hostname)
+		}
+		if ip != "" {
+			n.IP = ip
+		}
+		if version != "" && len(version) <= 256 {
+			n.Version = version
+		}
+		n.BootState = "boot"
+		if err := t.UpdateNode(n); err != nil {
+			return err
+		}
+		if err := t.SetNodeSecret(id, secret); err != nil {
+			return err
+		}
+		return t.TouchNode(id, t.now)
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	s.log.Info("node registered", "node", nodeID, "at", time.Unix(s.now().Unix(), 0).UTC())
+	return nodeID, secret, nil
+}
+
+func (s *Service) getSliverReports(ctx context.Context, c *Caller, args []any) (any, error) {
+	return getter(s, ctx, c, args, reportKind, func(t *txn, q store.Query) ([]store.SliverReportRow, error) { return t.SliverReports(q) },
+		func(x *store.SliverReportRow) any { return [2]any{x.NodeID, x.Name} },
+		func(t *txn) (restriction, error) {
+			ids, all, err := t.visibleSliceIDs()
+			if err != nil || all {
+				return restriction{}, err
+			}
+			if len(ids) == 0 {
+				return restriction{none: true}, nil
+			}
+			sls, err := t.Slices(condQuery("slice_id", ids))
+			names := make([]any, len(sls))
+			for i, sl := range sls {
+				names[i] = sl.Name
+			}
+			return inRestriction("name", names, false), err
+		})
+}
+
+func (s *Service) getEvents(ctx context.Context, c *Caller, args []any) (any, error) {
+	return getter(s, ctx, c, args, eventKind, func(t *txn, q store.Query) ([]store.Event, error) { return t.Events(q) },
+		func(x *store.Event) any { return x.EventID }, nil)
+}

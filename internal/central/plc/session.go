@@ -1,0 +1,42 @@
+package plc
+
+import (
+	"context"
+	"time"
+)
+
+func (s *Service) registerSession() {
+	s.add(method{name: "AuthCheck", roles: rolesAll, sig: []string{"int"},
+		help: "Returns 1 if the auth struct is good.",
+		call: func(context.Context, *Caller, []any) (any, error) { return int64(1), nil }})
+	s.add(method{name: "GetSession", roles: rolesAll, sig: []string{"string"},
+		help: "Returns a session key for {\"AuthMethod\": \"session\", \"session\": key}, good for 24 hours.",
+		call: s.getSession})
+}
+
+// getSession makes a session for the caller; only its SHA-256 is stored.
+func (s *Service) getSession(ctx context.Context, c *Caller, _ []any) (any, error) {
+	key := randomHex(32)
+	err := s.update(ctx, c, func(t *txn) error {
+		return t.AddSession(sha256Hex(key), c.PersonID, c.NodeID, t.now+int64(s.sessionTTL/time.Second))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// register fills the method table.
+func (s *Service) register() {
+	s.registerSession()
+	s.registerSites()
+	s.registerPersons()
+	s.registerKeys()
+	s.registerNodes()
+	s.registerSlices()
+	s.registerMembers()
+	s.registerShares()
+	s.registerTags()
+	s.registerLeases()
+	s.registerNodeChannel()
+}

@@ -1,0 +1,223 @@
+package plc
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/store"
+)
+
+// Rspec defaults for fields no tag sets (the paper's 5 kbit/s and 10
+// Mbit/s; the node fills the others).
+const (
+	DefaultNetMinRate = 5     // kbit/s
+	DefaultNetMaxRate = 10000 // kbit/s
+)
+
+// NodeSlivers returns what node nodeID should run, as GetSlivers does:
+// every live slice on the node except not-instantiated ones, with the
+// keys of its enabled users, its tags as attributes (a tag on this node
+// overrides global tags of its name), and the rspec SliverRspec makes.
+// Version is the node's list version in the store.
+func (s *Service) NodeSlivers(ctx context.Context, nodeID int64) (api.Slivers, error) {
+	var out api.Slivers
+	err := s.view(ctx, &Caller{NodeID: nodeID}, func(t *txn) error {
+		var err error
+		out, err = t.nodeSlivers(nodeID)
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
+	nodes, err := t.Nodes(store.ByID("node_id", nodeID))
+	if err != nil {
+		return api.Slivers{}, err
+	}
+	if len(nodes) == 0 {
+		return api.Slivers{}, fmt.Errorf("node %d: %w", nodeID, store.ErrNotFound)
+	}
+	versions, err := t.NodeVersions([]int64{nodeID})
+	if err != nil {
+		return api.Slivers{}, err
+	}
+	out := api.Slivers{Timestamp: t.now, NodeID: nodeID, Hostname: nodes[0].Hostname, Version: versions[nodeID], Slivers: []api.Sliver{}}
+	sls, err := t.Slices(store.Query{Conds: []store.Cond{
+		{Field: "node_ids", Op: store.Eq, Value: nodeID}, t.liveCond(),
+		{Field: "instantiation", Op: store.Ne, Value: "not-instantiated"},
+	}})
+	if err != nil || len(sls) == 0 {
+		return out, err
+	}
+	tags, err := t.SliceTags(store.Query{Conds: []store.Cond{{Field: "slice_id", Op: store.Eq, Value: sliceIDsOf(sls)}}, Sort: []string{"slice_tag_id"}})
+	if err != nil {
+		return out, err
+	}
+	keys, err := t.sliceKeys(sls)
+	if err != nil {
+		return out, err
+	}
+	for i := range sls {
+		out.Slivers = append(out.Slivers, sliverOf(&sls[i], nodeID, tags, keys))
+	}
+	return out, nil
+}
+
+// sliceKeys maps each person id of the slices to their keys, for enabled
+// persons only.
+func (t *txn) sliceKeys(sls []api.Slice) (map[int64][]api.SliverKey, error) {
+	set := map[int64]bool{}
+	for _, sl := range sls {
+		addAll(set, sl.PersonIDs)
+	}
+	out := map[int64][]api.SliverKey{}
+	if len(set) == 0 {
+		return out, nil
+	}
+	persons, err := t.Persons(store.Query{Conds: []store.Cond{{Field: "person_id", Op: store.Eq, Value: setList(set)}, {Field: "enabled", Op: store.Eq, Value: true}}})
+	if err != nil || len(persons) == 0 {
+		return out, err
+	}
+	ids := make([]any, len(persons))
+	for i, p := range persons {
+		ids[i] = p.PersonID
+	}
+	keys, err := t.Keys(store.Query{Conds: []store.Cond{{Field: "person_id", Op: store.Eq, Value: ids}}, Sort: []string{"key_id"}})
+	for _, k := range keys {
+		out[k.PersonID] = append(out[k.PersonID], api.SliverKey{KeyType: k.KeyType, Key: k.Key})
+	}
+	return out, err
+}
+
+func sliverOf(sl *api.Slice, nodeID int64, tags []api.SliceTag, keys map[int64][]api.SliverKey) api.Sliver {
+	var mine []api.SliceTag
+	for _, tag := range tags {
+		if tag.SliceID == sl.SliceID {
+			mine = append(mine, tag)
+		}
+	}
+	attrs := Attributes(mine, nodeID)
+	sv := api.Sliver{
+		Name: sl.Name, SliceID: sl.SliceID, Instantiation: sl.Instantiation, Expires: sl.Expires,
+		Keys: []api.SliverKey{}, Attributes: attrs, Rspec: SliverRspec(sl, attrs),
+	}
+	for _, pid := range sl.PersonIDs {
+		sv.Keys = append(sv.Keys, keys[pid]...)
+	}
+	return sv
+}
+
+// Attributes are a slice's tags as node nodeID sees them: for each
+// tagname, the tags on this node if there are any, else the global ones;
+// tags on other nodes and ReceivedSharesTag are left out. They are sorted
+// by tagname, then in the order they were added.
+func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
+	local := map[string]bool{}
+	for _, t := range tags {
+		if t.NodeID == nodeID && nodeID != 0 {
+			local[t.TagName] = true
+		}
+	}
+	var keep []api.SliceTag
+	for _, t := range tags {
+		switch {
+		case t.TagName == ReceivedSharesTag:
+		case t.NodeID != 0 && t.NodeID != nodeID:
+		case t.NodeID == 0 && local[t.TagName]:
+		default:
+			keep = append(keep, t)
+		}
+	}
+	sort.SliceStable(keep, func(i, j int) bool {
+		if keep[i].TagName != keep[j].TagName {
+			return keep[i].TagName < keep[j].TagName
+		}
+		return keep[i].SliceTagID < keep[j].SliceTagID
+	})
+	out := make([]api.Attribute, len(keep))
+	for i, t := range keep {
+		out[i] = api.Attribute{TagName: t.TagName, Value: t.Value}
+	}
+	return out
+}
+
+// SliverRspec translates a slice's shares, expiry and attributes (as
+// Attributes returns them; the last value of a tagname wins) into the
+// rspec its sliver gets on a node:
+//
+//	rspec field            from                                   default
+//	CPUShares              cpu_share tag, else the slice's shares 1 (for 0 shares)
+//	CPUGuarantee           10 × cpu_pct tag (percent → ‰ of node) 0 (none)
+//	CPUCap                 cpu_cap tag = 1 (only with a guarantee) false
+//	NetMinRate             net_min_rate tag (kbit/s)              5
+//	NetMaxRate             net_max_rate tag (kbit/s), ≥ NetMinRate 10000
+//	DiskMax                disk_max tag (KB) × 1024               0 (node's default)
+//	MemoryMax              memory tag (MB) × 2^20, else as_hard   0 (node's default)
+//	                       tag (bytes, as RLIMIT_AS counts)
+//	ProcMax                nproc_hard tag                         0 (node's default)
+//	OpenFileMax            openfd_hard tag                        0 (node's default)
+//	End                    the slice's expires                    —
+//	Privileges.CreateSliver always                                true
+//	Privileges.NodeManager instantiation nm-controller, or        false
+//	                       nm_controller tag = 1
+//
+// Every tag, these included, also reaches the node as an attribute:
+// initscript is the sliver's boot script, enabled = 0 tells the node to
+// stop the sliver and refuse logins (it stays listed, so its files stay),
+// vref names its image.
+func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
+	last := map[string]string{}
+	for _, a := range attrs {
+		last[a.TagName] = a.Value
+	}
+	num := func(name string) (int64, bool) {
+		n, err := strconv.ParseInt(last[name], 10, 64)
+		return n, err == nil && n >= 0
+	}
+	rs := api.Rspec{CPUShares: sl.Shares, End: sl.Expires, NetMinRate: DefaultNetMinRate, NetMaxRate: DefaultNetMaxRate}
+	if n, ok := num("cpu_share"); ok {
+		rs.CPUShares = n
+	}
+	rs.CPUShares = max(rs.CPUShares, 1)
+	if n, ok := num("cpu_pct"); ok {
+		rs.CPUGuarantee = 10 * min(n, 100)
+	}
+	rs.CPUCap = last["cpu_cap"] == "1" && rs.CPUGuarantee > 0
+	if n, ok := num("net_min_rate"); ok && n > 0 {
+		rs.NetMinRate = n
+	}
+	if n, ok := num("net_max_rate"); ok && n > 0 {
+		rs.NetMaxRate = n
+	}
+	rs.NetMaxRate = max(rs.NetMaxRate, rs.NetMinRate)
+	if n, ok := num("disk_max"); ok {
+		rs.DiskMax = mulSat(n, 1024)
+	}
+	if n, ok := num("as_hard"); ok {
+		rs.MemoryMax = n
+	}
+	if n, ok := num("memory"); ok {
+		rs.MemoryMax = mulSat(n, 1<<20)
+	}
+	if n, ok := num("nproc_hard"); ok {
+		rs.ProcMax = n
+	}
+	if n, ok := num("openfd_hard"); ok {
+		rs.OpenFileMax = n
+	}
+	rs.Privileges.CreateSliver = true
+	rs.Privileges.NodeManager = sl.Instantiation == "nm-controller" || last["nm_controller"] == "1"
+	return rs
+}
+
+// mulSat multiplies without overflowing.
+func mulSat(a, b int64) int64 {
+	if a > math.MaxInt64/b {
+		return math.MaxInt64
+	}
+	return a * b
+}

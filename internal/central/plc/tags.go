@@ -1,0 +1,231 @@
+package plc
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/store"
+)
+
+// Limits of slice tags.
+const (
+	maxTagValue   = 64 << 10
+	maxInitScript = 32 << 10 // the node refuses longer
+)
+
+var tagNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$`)
+
+// adminTags grant resources: only admins set them (PIs hand out resources
+// as the slice's shares). Any tag ending in _soft or _hard is one too.
+var adminTags = map[string]bool{
+	"cpu_share": true, "cpu_pct": true, "cpu_cap": true,
+	"net_min_rate": true, "net_max_rate": true, "net_share": true,
+	"net_max_kbyte": true, "net_thresh_kbyte": true,
+	"disk_max": true, "memory": true, "vsys": true, "capabilities": true,
+	"nm_controller": true,
+}
+
+// numericTags take a non-negative integer value; flagTags 0 or 1.
+var (
+	numericTags = map[string]bool{
+		"cpu_share": true, "cpu_pct": true, "net_min_rate": true, "net_max_rate": true,
+		"net_share": true, "net_max_kbyte": true, "net_thresh_kbyte": true,
+		"disk_max": true, "memory": true,
+	}
+	flagTags = map[string]bool{"enabled": true, "cpu_cap": true, "nm_controller": true}
+)
+
+func isAdminTag(name string) bool {
+	return adminTags[name] || strings.HasSuffix(name, "_soft") || strings.HasSuffix(name, "_hard")
+}
+
+func (s *Service) registerTags() {
+	s.add(method{name: "GetSliceTags", roles: rolesAll, max: 2, sig: []string{"array", "struct", "array"},
+		help: "Returns the slice tags that match the filter (an id, a tagname, a list of them, or a struct), of the slices the caller may see.",
+		call: s.getSliceTags})
+	s.add(method{name: "AddSliceTag", roles: rolesSlice, min: 3, max: 4, sig: []string{"int", "int", "string", "string", "int"},
+		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource tags (cpu_share, net_*, disk_max, memory, *_hard...) are for admins; initscript, enabled and others for the slice's users and PIs.",
+		call: s.addSliceTag})
+	s.add(method{name: "UpdateSliceTag", roles: rolesSlice, min: 2, max: 2, sig: []string{"int", "int", "string"},
+		help: "Sets a slice tag's value, with the rights of AddSliceTag.",
+		call: s.updateSliceTag})
+	s.add(method{name: "DeleteSliceTag", roles: rolesSlice, min: 1, max: 1, sig: []string{"int", "int"},
+		help: "Deletes a slice tag, with the rights of AddSliceTag.",
+		call: s.deleteSliceTag})
+}
+
+func (s *Service) getSliceTags(ctx context.Context, c *Caller, args []any) (any, error) {
+	return getter(s, ctx, c, args, tagKind, func(t *txn, q store.Query) ([]api.SliceTag, error) { return t.SliceTags(q) },
+		func(x *api.SliceTag) any { return x.SliceTagID },
+		func(t *txn) (restriction, error) {
+			ids, all, err := t.visibleSliceIDs()
+			return inRestriction("slice_id", ids, all), err
+		})
+}
+
+// tagValue reads a tag value: a string, or a number given as one.
+func tagValue(args []any, i int) (string, error) {
+	if n, ok := asInt(args[i]); ok {
+		return strconv.FormatInt(n, 10), nil
+	}
+	return argString(args, i, "value")
+}
+
+// checkTag validates a tag and the caller's right to set it on sl.
+func (t *txn) checkTag(sl *api.Slice, name, value string) error {
+	if err := t.mayTag(sl, name); err != nil {
+		return err
+	}
+	switch {
+	case !tagNameRE.MatchString(name):
+		return Faultf(FaultInvalidArg, "tagname: %q is not a tag name (^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$)", name)
+	case len(value) > maxTagValue:
+		return Faultf(FaultInvalidArg, "value: %d bytes (max %d)", len(value), maxTagValue)
+	case strings.ContainsRune(value, 0):
+		return Faultf(FaultInvalidArg, "value: contains a NUL byte")
+	case name == "initscript" && len(value) > maxInitScript:
+		return Faultf(FaultInvalidArg, "value: an initscript of %d bytes (max %d)", len(value), maxInitScript)
+	}
+	return checkTagNumber(name, value)
+}
+
+// mayTag checks the caller's right to set or delete the tag name on sl.
+func (t *txn) mayTag(sl *api.Slice, name string) error {
+	if err := t.mayUseSlice(sl, "change its tags"); err != nil {
+		return err
+	}
+	switch {
+	case name == ReceivedSharesTag:
+		return denied("tag %s is kept by DelegateShares", name)
+	case isAdminTag(name) && !t.c.IsAdmin():
+		return denied("only an admin may set the resource tag %s (PIs hand out shares with UpdateSlice)", name)
+	}
+	return nil
+}
+
+func checkTagNumber(name, value string) error {
+	isNum := numericTags[name] || strings.HasSuffix(name, "_soft") || strings.HasSuffix(name, "_hard")
+	if !isNum && !flagTags[name] {
+		return nil
+	}
+	n, err := strconv.ParseInt(value, 10, 64)
+	switch {
+	case err != nil || n < 0:
+		return Faultf(FaultInvalidArg, "value: tag %s takes a non-negative integer, not %q", name, value)
+	case flagTags[name] && n > 1:
+		return Faultf(FaultInvalidArg, "value: tag %s takes 0 or 1, not %q", name, value)
+	case name == "cpu_pct" && n > 100:
+		return Faultf(FaultInvalidArg, "value: cpu_pct is a percentage (0 to 100), not %q", value)
+	}
+	return nil
+}
+
+// bumpTag bumps the nodes a tag of sl reaches.
+func (t *txn) bumpTag(sl *api.Slice, nodeID int64) {
+	if nodeID == 0 {
+		t.bump(sl.NodeIDs...)
+	} else if contains(sl.NodeIDs, nodeID) {
+		t.bump(nodeID)
+	}
+}
+
+func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, error) {
+	sref, err := argRef(args, 0, "slice_id_or_name")
+	if err != nil {
+		return nil, err
+	}
+	name, err := argString(args, 1, "tagname")
+	if err != nil {
+		return nil, err
+	}
+	value, err := tagValue(args, 2)
+	if err != nil {
+		return nil, err
+	}
+	var nref any
+	if v := optArg(args, 3); v != nil {
+		if nref, err = argRef(args, 3, "node_id_or_hostname"); err != nil {
+			return nil, err
+		}
+	}
+	tag := api.SliceTag{TagName: name, Value: value}
+	err = s.update(ctx, c, func(t *txn) error {
+		sl, err := t.slice(sref)
+		if err != nil {
+			return err
+		}
+		if err := t.checkTag(sl, name, value); err != nil {
+			return err
+		}
+		if nref != nil {
+			n, err := t.node(nref)
+			if err != nil {
+				return err
+			}
+			tag.NodeID = n.NodeID
+		}
+		tag.SliceID = sl.SliceID
+		t.bumpTag(sl, tag.NodeID)
+		return t.AddSliceTag(&tag)
+	})
+	return tag.SliceTagID, err
+}
+
+func (s *Service) updateSliceTag(ctx context.Context, c *Caller, args []any) (any, error) {
+	id, err := argInt(args, 0, "slice_tag_id")
+	if err != nil {
+		return nil, err
+	}
+	value, err := tagValue(args, 1)
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, c, func(t *txn) error {
+		tag, sl, err := t.tagAndSlice(id)
+		if err != nil {
+			return err
+		}
+		if err := t.checkTag(sl, tag.TagName, value); err != nil {
+			return err
+		}
+		tag.Value = value
+		t.bumpTag(sl, tag.NodeID)
+		return t.UpdateSliceTag(tag)
+	})
+	return int64(1), err
+}
+
+func (s *Service) deleteSliceTag(ctx context.Context, c *Caller, args []any) (any, error) {
+	id, err := argInt(args, 0, "slice_tag_id")
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, c, func(t *txn) error {
+		tag, sl, err := t.tagAndSlice(id)
+		if err != nil {
+			return err
+		}
+		if err := t.mayTag(sl, tag.TagName); err != nil {
+			return err
+		}
+		t.bumpTag(sl, tag.NodeID)
+		return t.DeleteSliceTag(id)
+	})
+	return int64(1), err
+}
+
+// tagAndSlice finds a tag and its live slice.
+func (t *txn) tagAndSlice(id int64) (*api.SliceTag, *api.Slice, error) {
+	tag, err := t.sliceTag(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	sl, err := t.slice(tag.SliceID)
+	if err != nil {
+		return nil, nil, noSuch(tagKind, id)
+	}
+	return tag, sl, nil
+}

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// Sessions and API tokens are stored by the hash of their secret only; an
+// expiry of 0 never expires. Their change-log entries never hold a hash.
+
+// AddSession stores a session for a person (nodeID 0) or a node
+// (personID 0).
+func (t *tx) AddSession(keyHash string, personID, nodeID, expires int64) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	if personID != 0 {
+		if err := t.exists("persons", "person_id", personID); err != nil {
+			return err
+		}
+	}
+	if nodeID != 0 {
+		if err := t.exists("nodes", "node_id", nodeID); err != nil {
+			return err
+		}
+	}
+	if _, err := t.insert("sessions", "expires", []string{"key_hash", "person_id", "node_id", "expires"},
+		[]any{keyHash, nullID(personID), nullID(nodeID), expires}, fmt.Errorf("%w: session exists", ErrConflict)); err != nil {
+		return err
+	}
+	objType, objID := "person", personID
+	if personID == 0 {
+		objType, objID = "node", nodeID
+	}
+	return t.event("AddSession", objType, objID, map[string]any{"expires": expires})
+}
+
+// Session finds a live session.
+func (t *tx) Session(keyHash string, now int64) (int64, int64, error) {
+	var personID, nodeID int64
+	err := t.queryRow("SELECT COALESCE(person_id, 0), COALESCE(node_id, 0) FROM sessions "+
+		"WHERE key_hash = ? AND (expires = 0 OR expires > ?)", keyHash, now).Scan(&personID, &nodeID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("find session: %w", err)
+	}
+	return personID, nodeID, nil
+}
+
+// DeleteSession ends a session.
+func (t *tx) DeleteSession(keyHash string) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	var personID, nodeID int64
+	err := t.queryRow("DELETE FROM sessions WHERE key_hash = ? RETURNING COALESCE(person_id, 0), COALESCE(node_id, 0)",
+		keyHash).Scan(&personID, &nodeID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("session: %w", ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	objType, objID := "person", personID
+	if personID == 0 {
+		objType, objID = "node", nodeID
+	}
+	return t.event("DeleteSession", objType, objID, map[string]any{})
+}
+
+// AddToken stores a JSON API token of a person.
+func (t *tx) AddToken(tokenHash string, personID int64, name string, expires int64) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	if err := t.exists("persons", "person_id", personID); err != nil {
+		return err
+	}
+	if _, err := t.insert("api_tokens", "expires", []string{"token_hash", "person_id", "name", "expires"},
+		[]any{tokenHash, personID, name, expires}, fmt.Errorf("%w: token exists", ErrConflict)); err != nil {
+		return err
+	}
+	return t.event("AddToken", "person", personID, map[string]any{"name": name, "expires": expires})
+}
+
+// Token finds a live API token.
+func (t *tx) Token(tokenHash string, now int64) (int64, error) {
+	var personID int64
+	err := t.queryRow("SELECT person_id FROM api_tokens WHERE token_hash = ? AND (expires = 0 OR expires > ?)",
+		tokenHash, now).Scan(&personID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find token: %w", err)
+	}
+	return personID, nil
+}
+
+// DeleteToken revokes an API token.
+func (t *tx) DeleteToken(tokenHash string) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	var personID int64
+	var name string
+	err := t.queryRow("DELETE FROM api_tokens WHERE token_hash = ? RETURNING person_id, name", tokenHash).Scan(&personID, &name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("delete token: %w", err)
+	}
+	return t.event("DeleteToken", "person", personID, map[string]any{"name": name})
+}

@@ -1,0 +1,236 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+func init() {
+	register(&Command{
+		Name:    "login",
+		Summary: "log in to central and save the API token the other central verbs use",
+		Run:     runLogin,
+	})
+	register(&Command{
+		Name:    "logout",
+		Summary: "forget the API token `orbis login` saved",
+		Run:     runLogout,
+	})
+}
+
+const loginUsage = `usage: orbis login [--central URL] [--user EMAIL] [--password-stdin]
+
+Asks for the password without echo on a terminal, or reads its first line
+from standard input otherwise (or with --password-stdin), and saves the
+central, the user and the API token in ~/.config/orbis/credentials.json
+(mode 0600; $ORBIS_CONFIG names another file). The central verbs (site,
+person, key, nodes, slice) use them unless given --central and --token,
+or $ORBIS_CENTRAL and $ORBIS_TOKEN.`
+
+// credentials are what `orbis login` saves.
+type credentials struct {
+	Central string `json:"central"`
+	Token   string `json:"token"`
+	User    string `json:"user"`
+}
+
+// credentialsPath is $ORBIS_CONFIG, or credentials.json in the user's
+// configuration directory.
+func credentialsPath() (string, error) {
+	if p := os.Getenv("ORBIS_CONFIG"); p != "" {
+		return p, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("credentials file: %w (set $ORBIS_CONFIG)", err)
+	}
+	return filepath.Join(dir, "orbis", "credentials.json"), nil
+}
+
+// loadCredentials reads the saved credentials; none saved is no error.
+func loadCredentials() (credentials, error) {
+	var c credentials
+	p, err := credentialsPath()
+	if err != nil {
+		return c, err
+	}
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("read credentials: %w", err)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("read credentials %s: %w (run `orbis login` again)", p, err)
+	}
+	return c, nil
+}
+
+// saveCredentials writes c where loadCredentials reads it, readable by
+// its owner only, replacing the old file at once.
+func saveCredentials(c credentials) (string, error) {
+	p, err := credentialsPath()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", fmt.Errorf("save credentials: %w", err)
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("save credentials: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".credentials-*")
+	if err != nil {
+		return "", fmt.Errorf("save credentials: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(append(data, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o600) // CreateTemp makes 0600; keep it whatever the umask
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		return "", fmt.Errorf("save credentials: %w", err)
+	}
+	return p, nil
+}
+
+func runLogin(ctx context.Context, env *Env, args []string) error {
+	fs := flag.NewFlagSet("orbis login", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	central := fs.String("central", "", "central's URL (default: $ORBIS_CENTRAL, or the last one logged in to)")
+	user := fs.String("user", "", "your email (default: the last one logged in as)")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(env.Stdout, loginUsage)
+			return nil
+		}
+		return &UsageError{Msg: fmt.Sprintf("orbis login: %v\n%s", err, loginUsage)}
+	}
+	if fs.NArg() > 0 {
+		return &UsageError{Msg: loginUsage}
+	}
+	old, err := loadCredentials()
+	if err != nil {
+		return err
+	}
+	c := credentials{Central: firstOf(*central, os.Getenv("ORBIS_CENTRAL"), old.Central), User: firstOf(*user, old.User)}
+	if c.Central == "" {
+		return &UsageError{Msg: "orbis login: which central? give --central URL (e.g. https://plc.example.org)"}
+	}
+	if !strings.Contains(c.Central, "://") {
+		return &UsageError{Msg: fmt.Sprintf("orbis login: central %q: want a URL such as https://plc.example.org", c.Central)}
+	}
+	in := newPrompter(env, *pwStdin)
+	if c.User == "" {
+		if c.User, err = in.line("Email: "); err != nil {
+			return err
+		}
+	}
+	password, err := in.password("Password for " + c.User + ": ")
+	if err != nil {
+		return err
+	}
+	if c.Token, err = api.NewCentralClient(c.Central, "").Login(ctx, c.User, password); err != nil {
+		return err
+	}
+	p, err := saveCredentials(c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "logged in to %s as %s (token saved in %s)\n", c.Central, c.User, p)
+	return nil
+}
+
+func runLogout(_ context.Context, env *Env, args []string) error {
+	if len(args) > 0 {
+		return &UsageError{Msg: "usage: orbis logout"}
+	}
+	p, err := credentialsPath()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove credentials: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, "logged out")
+	return nil
+}
+
+// prompter reads the user's answers: from the terminal, without echo for
+// the password, or line by line from standard input.
+type prompter struct {
+	env *Env
+	tty *os.File // standard input when it is a terminal and may be used as one
+	r   *bufio.Reader
+}
+
+func newPrompter(env *Env, forceStdin bool) *prompter {
+	p := &prompter{env: env, r: bufio.NewReader(env.Stdin)}
+	if f, ok := env.Stdin.(*os.File); ok && !forceStdin && term.IsTerminal(int(f.Fd())) {
+		p.tty = f
+	}
+	return p
+}
+
+// line asks for a line of text; without a terminal it must be on
+// standard input already.
+func (p *prompter) line(prompt string) (string, error) {
+	if p.tty == nil {
+		return "", &UsageError{Msg: "orbis login: give --user EMAIL (standard input is not a terminal)"}
+	}
+	fmt.Fprint(p.env.Stderr, prompt)
+	s, err := p.r.ReadString('\n')
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", fmt.Errorf("no answer: %w", errOrEOF(err))
+	}
+	return s, nil
+}
+
+// password reads a password without echo from the terminal, or the first
+// line of standard input.
+func (p *prompter) password(prompt string) (string, error) {
+	if p.tty != nil {
+		fmt.Fprint(p.env.Stderr, prompt)
+		b, err := term.ReadPassword(int(p.tty.Fd()))
+		fmt.Fprintln(p.env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	s, err := p.r.ReadString('\n')
+	if err != nil && s == "" {
+		return "", fmt.Errorf("read password from standard input: %w", errOrEOF(err))
+	}
+	return strings.TrimRight(s, "\r\n"), nil
+}
+
+func errOrEOF(err error) error {
+	if err == nil {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,53 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/node/rm"
+)
+
+// Version is the node agent's version, as the node reports it to central.
+const Version = "orbis-0.1"
+
+// follow starts the node's resource manager, which follows central and
+// creates the slivers it lists through the node manager's socket, as any
+// broker would. A node registers once with a one-time token; later runs
+// find its credentials in the state directory, so `orbis node` restarts
+// without flags. It returns nil at once when the node follows no central.
+func follow(ctx context.Context, cfg Config) error {
+	dir := filepath.Join(cfg.StateDir, "rm")
+	creds, ok, err := rm.LoadCredentials(dir)
+	if err != nil {
+		return err
+	}
+	if cfg.Token != "" && (!ok || creds.Central != cfg.Central) {
+		host := cfg.Hostname
+		if host == "" {
+			host, _ = os.Hostname()
+		}
+		creds, err = rm.Register(ctx, dir, cfg.Central, api.NodeRegisterRequest{
+			Token: cfg.Token, Hostname: host, IP: cfg.IP, Version: Version})
+		if err != nil {
+			return fmt.Errorf("register with central %s: %w", cfg.Central, err)
+		}
+		cfg.Log.Info("registered with central", "central", cfg.Central, "node_id", creds.NodeID)
+	} else if !ok {
+		if cfg.Central != "" {
+			return fmt.Errorf("this node is not registered with %s: give it a token (`orbis nodes token HOST` at central)", cfg.Central)
+		}
+		return nil
+	}
+	go func() {
+		err := rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(cfg.NMSocket),
+			StateDir: dir, Log: cfg.Log.With("part", "rm")})
+		if err != nil && ctx.Err() == nil {
+			cfg.Log.Error("resource manager stopped", "err", err)
+		}
+	}()
+	cfg.Log.Info("following central", "central", creds.Central, "node_id", creds.NodeID)
+	return nil
+}

@@ -1,0 +1,310 @@
+package rm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// manager is one run's state; only the loop goroutine touches it.
+type manager struct {
+	opts Options
+	log  *slog.Logger
+	nm   *api.NMClient
+	list api.Slivers // the list followed
+	st   rcapState   // the rcaps held, as persisted
+	// problems says, per slice, why the last reconcile could not give it
+	// what the list asks.
+	problems map[string]string
+}
+
+// wanted returns the list's slivers that have not expired, by name.
+func (m *manager) wanted() map[string]api.Sliver {
+	now := m.opts.Now().Unix()
+	want := map[string]api.Sliver{}
+	for _, s := range m.list.Slivers {
+		if end := desiredRspec(s).End; end != 0 && end <= now {
+			continue // expired: the node manager releases it on time
+		}
+		want[s.Name] = s
+	}
+	return want
+}
+
+// reconcile makes the node manager run what the list asks: releases
+// first (they free room for admission), then each wanted sliver.
+func (m *manager) reconcile(ctx context.Context) {
+	nml, err := m.nm.List(ctx)
+	if err != nil {
+		m.log.Error("node manager unreachable; will retry", "err", err)
+		return
+	}
+	live := map[string]api.SliverInfo{}
+	for _, s := range nml.Slivers {
+		live[s.Name] = s
+	}
+	want := m.wanted()
+	m.problems = map[string]string{}
+	m.releaseOrphans(ctx)
+	for _, name := range sortedKeys(m.st.Slices) {
+		// Without any list from central (a lost state file), nothing
+		// is known to be unwanted: keep what is held.
+		if _, ok := want[name]; !ok && m.list.Version >= 0 {
+			m.remove(ctx, name)
+		}
+	}
+	for _, name := range sortedKeys(want) {
+		info, ok := live[name]
+		if err := m.ensure(ctx, want[name], info, ok); err != nil {
+			m.problems[name] = err.Error()
+			m.log.Warn("sliver not as central asks", "slice", name, "err", err)
+		}
+	}
+}
+
+func sortedKeys[V any](mp map[string]V) []string {
+	keys := make([]string, 0, len(mp))
+	for k := range mp {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ensure gives slice s its rcap, binding and state.
+func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
+	rs, attrs := desiredRspec(s), desiredAttrs(s)
+	h := m.st.Slices[s.Name]
+	if h != nil && h.Next != "" {
+		m.finishMove(ctx, s.Name, h)
+	}
+	if h != nil && !exists && h.Bound {
+		h = m.checkGone(ctx, s.Name, h)
+	}
+	switch {
+	case h == nil:
+		var err error
+		if h, err = m.acquire(ctx, s.Name, rs); err != nil {
+			return err
+		}
+	case !reflect.DeepEqual(h.Rspec, rs):
+		if err := m.move(ctx, s.Name, h, rs, attrs); err != nil {
+			return err
+		}
+	}
+	if !h.Bound || !reflect.DeepEqual(h.Attrs, attrs) {
+		if err := m.nm.Bind(ctx, s.Name, h.Rcap, attrs); err != nil {
+			return err
+		}
+		h.Attrs, h.Bound = attrs, true
+		m.save()
+		m.log.Info("sliver bound", "slice", s.Name)
+	}
+	return m.setEnabled(ctx, s, info, exists)
+}
+
+// checkGone is called for a bound slice whose sliver the node manager no
+// longer has: if its rcap is gone too (expired), the slice is held no
+// more; otherwise it is bound again.
+func (m *manager) checkGone(ctx context.Context, name string, h *held) *held {
+	_, err := m.nm.Query(ctx, h.Rcap)
+	if status(err) == http.StatusForbidden {
+		m.log.Info("rcap gone (expired or released)", "slice", name)
+		delete(m.st.Slices, name)
+		m.save()
+		return nil
+	}
+	h.Bound = false
+	return h
+}
+
+// acquire gets an rcap for a new slice and records it before any bind, so
+// a crash cannot leak it.
+func (m *manager) acquire(ctx context.Context, name string, rs api.Rspec) (*held, error) {
+	rc, err := m.nm.Acquire(ctx, rs)
+	if err != nil {
+		return nil, err
+	}
+	h := &held{Rcap: rc, Rspec: rs}
+	m.st.Slices[name] = h
+	if err := m.save(); err != nil {
+		delete(m.st.Slices, name)
+		m.release(ctx, rc)
+		return nil, err
+	}
+	m.log.Info("rcap acquired", "slice", name)
+	return h, nil
+}
+
+// move acquires rs, moves the sliver onto it and releases the old rcap.
+// The node manager needs room for both while the move is under way; if it
+// refuses, the sliver keeps its old resources.
+func (m *manager) move(ctx context.Context, name string, h *held, rs api.Rspec, attrs api.BindAttrs) error {
+	rc, err := m.nm.Acquire(ctx, rs)
+	if err != nil {
+		return fmt.Errorf("new resources refused, keeping the old: %w", err)
+	}
+	h.Next, h.NextRspec = rc, rs
+	if err := m.save(); err != nil {
+		h.Next, h.NextRspec = "", api.Rspec{}
+		m.release(ctx, rc)
+		return err
+	}
+	if err := m.nm.Bind(ctx, name, rc, attrs); err != nil {
+		m.release(ctx, rc)
+		h.Next, h.NextRspec = "", api.Rspec{}
+		m.save()
+		return fmt.Errorf("move to new resources: %w", err)
+	}
+	old := h.Rcap
+	*h = held{Rcap: rc, Rspec: rs, Attrs: attrs, Bound: true}
+	m.st.Orphans = append(m.st.Orphans, old)
+	m.save()
+	m.releaseOrphans(ctx)
+	m.log.Info("sliver moved to new resources", "slice", name)
+	return nil
+}
+
+// finishMove settles a move a crash interrupted: if the sliver is bound
+// to the new rcap the move happened, otherwise the new rcap is released.
+func (m *manager) finishMove(ctx context.Context, name string, h *held) {
+	q, err := m.nm.Query(ctx, h.Next)
+	switch {
+	case err == nil && q.Slice == name:
+		m.st.Orphans = append(m.st.Orphans, h.Rcap)
+		h.Rcap, h.Rspec, h.Bound = h.Next, h.NextRspec, false
+	case err == nil || status(err) == http.StatusForbidden:
+		m.st.Orphans = append(m.st.Orphans, h.Next)
+	default:
+		return // the node manager cannot say; try again later
+	}
+	h.Next, h.NextRspec = "", api.Rspec{}
+	m.save()
+}
+
+// remove releases the rcaps of a slice no longer listed, destroying its
+// sliver.
+func (m *manager) remove(ctx context.Context, name string) {
+	h := m.st.Slices[name]
+	if h.Next != "" {
+		m.st.Orphans = append(m.st.Orphans, h.Next)
+	}
+	m.st.Orphans = append(m.st.Orphans, h.Rcap)
+	delete(m.st.Slices, name)
+	m.save()
+	m.releaseOrphans(ctx)
+	m.log.Info("sliver released", "slice", name)
+}
+
+// releaseOrphans releases the rcaps waiting for it; those the node manager
+// could not release stay for the next reconcile.
+func (m *manager) releaseOrphans(ctx context.Context) {
+	if len(m.st.Orphans) == 0 {
+		return
+	}
+	kept := m.st.Orphans[:0]
+	for _, rc := range m.st.Orphans {
+		if !m.release(ctx, rc) {
+			kept = append(kept, rc)
+		}
+	}
+	m.st.Orphans = kept
+	m.save()
+}
+
+// release releases rc and reports whether it is gone (an rcap the node
+// manager no longer knows is gone already).
+func (m *manager) release(ctx context.Context, rc api.Rcap) bool {
+	err := m.nm.Release(ctx, rc)
+	if err == nil || status(err) == http.StatusForbidden {
+		return true
+	}
+	m.log.Warn("release rcap; will retry", "err", err)
+	return false
+}
+
+// setEnabled stops a sliver whose enabled tag is 0 and starts a stopped
+// one whose tag is not. info is the node manager's view before this
+// reconcile.
+func (m *manager) setEnabled(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
+	stopped := exists && info.State == "stopped"
+	switch enabled := attr(s, "enabled") != "0"; {
+	case !enabled && !stopped:
+		if err := m.nm.Stop(ctx, s.Name); err != nil {
+			return fmt.Errorf("disable: %w", err)
+		}
+		m.log.Info("sliver stopped (enabled=0)", "slice", s.Name)
+	case enabled && stopped:
+		if err := m.nm.Start(ctx, s.Name); err != nil {
+			return fmt.Errorf("enable: %w", err)
+		}
+		m.log.Info("sliver started (enabled)", "slice", s.Name)
+	}
+	return nil
+}
+
+// save persists the rcaps held. A failure is logged: the state in memory
+// is still right, and the next save writes it again.
+func (m *manager) save() error {
+	err := writeJSON(m.opts.StateDir, rcapsFile, m.st)
+	if err != nil {
+		m.log.Error("persist rcaps", "err", err)
+	}
+	return err
+}
+
+// status is the node manager's HTTP status of err, 0 if none.
+func status(err error) int {
+	var ce *api.NMCallError
+	if errors.As(err, &ce) {
+		return ce.Status
+	}
+	return 0
+}
+
+// desiredRspec is the rspec to acquire for s: central's, with the right
+// to create a sliver, ending when the slice expires.
+func desiredRspec(s api.Sliver) api.Rspec {
+	rs := s.Rspec
+	rs.Ports = slices.Clone(rs.Ports)
+	if len(rs.Ports) == 0 {
+		rs.Ports = nil // as it reads back from the state file
+	}
+	rs.Privileges.CreateSliver = true
+	if rs.End == 0 && s.Expires != 0 {
+		rs.End = s.Expires
+	}
+	return rs
+}
+
+// desiredAttrs are the bind attributes of s: its users' keys, one
+// authorized_keys line each, its boot script and its image.
+func desiredAttrs(s api.Sliver) api.BindAttrs {
+	a := api.BindAttrs{InitScript: attr(s, "initscript"), Image: attr(s, "image")}
+	for _, k := range s.Keys {
+		for line := range strings.Lines(k.Key) {
+			if line = strings.TrimSpace(line); line != "" && !slices.Contains(a.Keys, line) {
+				a.Keys = append(a.Keys, line)
+			}
+		}
+	}
+	return a
+}
+
+// attr is the value of s's attribute tag ("" if none).
+func attr(s api.Sliver, tag string) string {
+	for _, a := range s.Attributes {
+		if a.TagName == tag {
+			return a.Value
+		}
+	}
+	return ""
+}

@@ -1,0 +1,120 @@
+package rm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// Files in the state directory. Both are written whole, crash-safely
+// (a temporary file, fsync, rename, fsync of the directory), mode 0600:
+// the rcaps are secrets.
+const (
+	listFile  = "slivers.json" // the last list central sent
+	rcapsFile = "rcaps.json"   // the rcaps the resource manager holds
+)
+
+// held is what the resource manager holds for one slice.
+type held struct {
+	// Rcap is the rcap the slice's sliver is (or is to be) bound to.
+	Rcap api.Rcap `json:"rcap"`
+	// Rspec is the rspec Rcap was acquired with, as asked.
+	Rspec api.Rspec `json:"rspec"`
+	// Attrs are the attributes of the last bind that succeeded.
+	Attrs api.BindAttrs `json:"attrs"`
+	// Bound tells whether a bind of Rcap with Attrs succeeded.
+	Bound bool `json:"bound"`
+	// Next is a new rcap acquired to move the sliver onto, written before
+	// the move's bind so that a crash cannot leak it.
+	Next      api.Rcap  `json:"next,omitempty"`
+	NextRspec api.Rspec `json:"next_rspec,omitzero"`
+}
+
+// rcapState is the content of rcapsFile.
+type rcapState struct {
+	Slices map[string]*held `json:"slices"`
+	// Orphans are rcaps to release that a release has not freed yet.
+	Orphans []api.Rcap `json:"orphans,omitempty"`
+}
+
+// loadState reads the last list and the rcaps held; missing files are an
+// empty state (a first start).
+func loadState(dir string) (api.Slivers, rcapState, error) {
+	list := api.Slivers{Version: -1}
+	st := rcapState{Slices: map[string]*held{}}
+	if err := readJSON(filepath.Join(dir, listFile), &list); err != nil {
+		return list, st, err
+	}
+	if err := readJSON(filepath.Join(dir, rcapsFile), &st); err != nil {
+		return list, st, err
+	}
+	if st.Slices == nil {
+		st.Slices = map[string]*held{}
+	}
+	return list, st, nil
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("read state %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeJSON replaces dir/name with v, crash-safely: after a crash the file
+// is either the old one or the new one, whole.
+func writeJSON(dir, name string, v any) (err error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	tmp, err := os.CreateTemp(dir, name+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync state directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync state directory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package sshgw
+
+import (
+	"bytes"
+	"net"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// serverConfig returns the SSH configuration of the connection c. Each
+// connection has its own, so the refusal banner is sent once per
+// connection, however many keys the client offers, and refused keys are
+// counted per connection. x/crypto's MaxAuthTries lets a client probe as
+// many keys again without signatures; the count here includes the probes,
+// as OpenSSH's does, and drops the connection at the limit.
+func (s *Server) serverConfig(c net.Conn) *ssh.ServerConfig {
+	refused := 0
+	cfg := &ssh.ServerConfig{
+		MaxAuthTries: s.cfg.MaxAuthTries,
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			perms, err := s.authorize(meta, key)
+			if err == nil {
+				return perms, nil
+			}
+			if refused++; refused >= s.cfg.MaxAuthTries {
+				c.Close()
+			}
+			if refused > 1 {
+				return nil, err
+			}
+			return nil, &ssh.BannerError{Err: err, Message: Refusal}
+		},
+		ServerVersion: "SSH-2.0-orbis",
+	}
+	cfg.AddHostKey(s.hostKey)
+	return cfg
+}
+
+// authorize accepts key if it is one of the slice's users' keys. Every
+// refusal, whatever its reason, takes at least RefusalDelay, so that
+// timing tells no more than the answer: an unknown slice looks exactly
+// like a wrong key.
+func (s *Server) authorize(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	start := time.Now()
+	name := meta.User()
+	if s.keyMatches(name, key) {
+		return &ssh.Permissions{Extensions: map[string]string{
+			"slice": name,
+			"key":   ssh.FingerprintSHA256(key),
+		}}, nil
+	}
+	s.cfg.Log.Info("ssh login refused", "slice", name, "remote", meta.RemoteAddr().String(),
+		"key", ssh.FingerprintSHA256(key))
+	time.Sleep(time.Until(start.Add(s.cfg.RefusalDelay)))
+	return nil, errRefused
+}
+
+// keyMatches reports whether key is among the authorized keys of the
+// sliver name. Lines with options (command=, from=...) are skipped: the
+// gateway cannot honour them, and a key meant to be restricted must not
+// get a full login.
+func (s *Server) keyMatches(name string, key ssh.PublicKey) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	lines, err := s.cfg.Slivers.AuthorizedKeys(name)
+	if err != nil {
+		return false
+	}
+	want := key.Marshal()
+	for _, line := range lines {
+		k, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			continue
+		}
+		if len(opts) > 0 {
+			s.cfg.Log.Warn("ssh key with options skipped", "slice", name, "key", ssh.FingerprintSHA256(k))
+			continue
+		}
+		if bytes.Equal(k.Marshal(), want) {
+			return true
+		}
+	}
+	return false
+}

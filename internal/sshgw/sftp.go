@@ -1,0 +1,88 @@
+package sshgw
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/orbisproject/orbis/internal/sandbox"
+)
+
+// sftpScript runs the image's own sftp-server in the home directory, after
+// telling the gateway on standard output whether it found one, so that
+// the gateway can refuse the subsystem instead of starting it broken.
+const sftpScript = `cd "$HOME" 2>/dev/null || cd /
+for p in /usr/lib/openssh/sftp-server /usr/lib/sftp-server /usr/libexec/openssh/sftp-server /usr/libexec/sftp-server; do
+	if [ -x "$p" ]; then printf '` + sftpFound + `'; exec "$p"; fi
+done
+printf '` + sftpMissing + `'`
+
+// The markers sftpScript writes; both are of one length.
+const (
+	sftpFound   = "orbis-sftp:ok\n"
+	sftpMissing = "orbis-sftp:no\n"
+)
+
+func (s *session) subsystem(payload []byte) bool {
+	var m struct{ Name string }
+	if ssh.Unmarshal(payload, &m) != nil || s.proc != nil {
+		return false
+	}
+	if m.Name != "sftp" {
+		fmt.Fprintf(s.ch.Stderr(), "orbis: no subsystem %q here; only sftp\n", m.Name)
+		return false
+	}
+	if s.tty {
+		return false
+	}
+	return s.startSFTP()
+}
+
+// startSFTP starts sftpScript, with standard output on a pipe of its own
+// whose first line is the script's marker and the rest the sftp protocol.
+func (s *session) startSFTP() bool {
+	r, w, err := os.Pipe()
+	if err != nil {
+		s.log.Error("ssh sftp: pipe", "err", err)
+		return false
+	}
+	cmd := sandbox.Cmd{Args: []string{"/bin/sh", "-c", sftpScript}, Env: s.environ(),
+		Stdin: s.ch, Stdout: w, Stderr: s.ch.Stderr()}
+	ctx, cancel := context.WithTimeout(s.ctx, startTime)
+	defer cancel()
+	proc, err := s.srv.cfg.Slivers.Exec(ctx, s.slice, cmd)
+	w.Close() // the sliver has its own copy
+	if err != nil {
+		r.Close()
+		s.log.Warn("ssh sftp: start", "err", err)
+		fmt.Fprintf(s.ch.Stderr(), "orbis: could not start sftp in the sliver\n")
+		return false
+	}
+	r.SetReadDeadline(time.Now().Add(startTime))
+	marker := make([]byte, len(sftpFound))
+	_, err = io.ReadFull(r, marker)
+	r.SetReadDeadline(time.Time{})
+	if err != nil || !bytes.Equal(marker, []byte(sftpFound)) {
+		r.Close()
+		proc.SignalGroup(syscall.SIGKILL)
+		proc.Wait()
+		fmt.Fprintf(s.ch.Stderr(), "%v\n", ErrNoSubsystem)
+		return false
+	}
+	s.proc = proc
+	s.log.Info("ssh session", "kind", "sftp")
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(s.ch, r)
+		r.Close()
+		close(copied)
+	}()
+	go s.wait(copied)
+	return true
+}
