@@ -127,8 +127,8 @@ type connFlags struct {
 
 func addConnFlags(fs *flag.FlagSet) *connFlags {
 	c := &connFlags{}
-	fs.StringVar(&c.central, "central", "", "central's URL (default: $ORBIS_CENTRAL, or the one `orbis login` saved)")
-	fs.StringVar(&c.token, "token", "", "API token (default: $ORBIS_TOKEN, or the one `orbis login` saved)")
+	fs.StringVar(&c.central, "central", "", "central's URL (default: $ORBIS_CENTRAL, or the one saved by orbis login)")
+	fs.StringVar(&c.token, "token", "", "API token (default: $ORBIS_TOKEN, or the one saved by orbis login)")
 	return c
 }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
@@ -117,7 +118,7 @@ func nodeShow(ctx context.Context, c *centralCall) error {
 		for i, s := range slices {
 			names[i] = s.Name
 		}
-		extra = append(extra, [2]string{"slices", joinComma(names)})
+		extra = append(extra, [2]string{"slices", strings.Join(names, ", ")})
 	}
 	return writeRecord(c.env.Stdout, n, extra)
 }
@@ -164,15 +165,4 @@ func findNode(ctx context.Context, cc *api.CentralClient, arg string) (*api.Node
 		return nil, fmt.Errorf("no node %q (see `orbis nodes list`)", arg)
 	}
 	return &ns[0], nil
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -153,7 +154,7 @@ func updateRecord(ctx context.Context, c *centralCall, kind string, ff fieldFlag
 	if err := update(ctx, ref(c.args[0]), fields); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.env.Stdout, "updated %s %s: %v\n", kind, c.args[0], joinKeys(fields))
+	fmt.Fprintf(c.env.Stdout, "updated %s %s: %s\n", kind, c.args[0], strings.Join(sortedKeys(fields), ", "))
 	return nil
 }
 
@@ -164,15 +165,4 @@ func deleteRecord(ctx context.Context, c *centralCall, kind string, del func(con
 	}
 	fmt.Fprintf(c.env.Stdout, "deleted %s %s\n", kind, c.args[0])
 	return nil
-}
-
-func joinKeys(m map[string]any) string {
-	s := ""
-	for i, k := range sortedKeys(m) {
-		if i > 0 {
-			s += ", "
-		}
-		s += k
-	}
-	return s
 }

@@ -64,14 +64,27 @@
 // Shares: each site receives Options.SiteShares (1000) shares. Its PIs
 // hand them to its slices as Slice.Shares (a new slice takes 1); the
 // shares a site's live slices hold, less what they received from brokers,
-// never exceed the site's. A delegated slice is a broker: only an admin
+// never exceed the site's. A delegated slice is a broker (made by a PI, it
+// starts with 0 shares): only an admin
 // gives it shares, outside any site's budget, and its users move them to
 // other slices with DelegateShares (never more than it holds; the slice
 // tag delegated_shares records what a slice received). A slice's shares
 // become its slivers' cpu_shares (see SliverRspec for the whole
 // translation into api.Rspec).
 //
+// Slice tags that grant resources (cpu_share, cpu_pct, cpu_cap, net_*,
+// disk_max, memory, vsys, capabilities, nm_controller, *_soft, *_hard) are
+// set by admins only; initscript, enabled, vref and other tags by anyone
+// who may change the slice. Numeric tags must be non-negative integers.
+//
 // Every change to what a node should run (slice membership, tags, users
 // and their keys, expiry, shares, deletion) bumps the node's version in
 // the same transaction and calls Options.OnChange after the commit.
+//
+// # The node channel
+//
+// NodeSlivers, ReportSlivers, NodeSecret, RegisterNode and Versions serve
+// the push package: a node's list with its version, its reports, its
+// HMAC key and its one-time registration. A missing node or secret is an
+// error wrapping store.ErrNotFound; a bad registration token is fault 103.
 package plc

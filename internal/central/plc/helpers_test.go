@@ -219,11 +219,11 @@ func (e *env) node(site int64, hostname string) int64 {
 // each.
 type world struct {
 	*env
-	siteA, siteB        int64
-	piA, userA, techA   *plc.Caller
-	piB, userB          *plc.Caller
-	nodeA1, nodeA2      int64
-	nodeB1, nodeB2      int64
+	siteA, siteB      int64
+	piA, userA, techA *plc.Caller
+	piB, userB        *plc.Caller
+	nodeA1, nodeA2    int64
+	nodeB1, nodeB2    int64
 }
 
 func newWorld(t *testing.T) *world { return newWorldOn(t, sqliteStore) }

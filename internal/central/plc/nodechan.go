@@ -111,6 +111,18 @@ func (s *Service) ReportSlivers(ctx context.Context, nodeID int64, reports []api
 	})
 }
 
+// Versions returns the sliver list version of each of nodeIDs (as
+// push.VersionSource wants).
+func (s *Service) Versions(ctx context.Context, nodeIDs []int64) (map[int64]int64, error) {
+	var out map[int64]int64
+	err := s.store.View(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.NodeVersions(nodeIDs)
+		return err
+	})
+	return out, err
+}
+
 // NodeSecret returns node nodeID's HMAC key; an error wrapping
 // store.ErrNotFound if the node does not exist or never registered.
 func (s *Service) NodeSecret(ctx context.Context, nodeID int64) (string, error) {

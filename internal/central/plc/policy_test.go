@@ -20,15 +20,15 @@ func TestSliceNames(t *testing.T) {
 		code int
 	}{
 		{"alpha_ok.Name_2", 0},
-		{"alpha", plc.FaultInvalidArg},                      // no name part
-		{"Alpha_x", plc.FaultInvalidArg},                    // upper-case prefix
-		{"alpha_x-y", plc.FaultInvalidArg},                  // '-' not allowed
-		{"alpha_x y", plc.FaultInvalidArg},                  // space
+		{"alpha", plc.FaultInvalidArg},     // no name part
+		{"Alpha_x", plc.FaultInvalidArg},   // upper-case prefix
+		{"alpha_x-y", plc.FaultInvalidArg}, // '-' not allowed
+		{"alpha_x y", plc.FaultInvalidArg}, // space
 		{"alpha_" + string(make([]byte, 60)), plc.FaultInvalidArg},
 		{"alpha_" + "abcdefghij" + "abcdefghij" + "abcdefghij" + "abcdefghij" + "abcdefghij" + "abcdefghij", plc.FaultInvalidArg}, // 66 > 64
-		{"gamma_x", plc.FaultInvalidArg},                    // no such site
-		{"beta_x", plc.FaultInvalidArg},                     // disabled site
-		{"alpha_ok.Name_2", plc.FaultInvalidArg},            // exists
+		{"gamma_x", plc.FaultInvalidArg},         // no such site
+		{"beta_x", plc.FaultInvalidArg},          // disabled site
+		{"alpha_ok.Name_2", plc.FaultInvalidArg}, // exists
 	}
 	for _, tc := range cases {
 		_, err := w.call(w.admin, "AddSlice", map[string]any{"name": tc.name})
@@ -53,8 +53,11 @@ func TestMaxSlices(t *testing.T) {
 	_, err := w.call(w.piA, "AddSlice", map[string]any{"name": "alpha_sd"})
 	fault(t, err, plc.FaultInvalidArg)
 	w.must(w.admin, "AddSlice", map[string]any{"name": "alpha_admins"}) // admins are not bound
-	// Deleting one makes room; an expired one does not count.
+	// Every live slice counts, the admin's too; deleting makes room.
 	w.must(w.piA, "DeleteSlice", "alpha_sa")
+	_, err = w.call(w.piA, "AddSlice", map[string]any{"name": "alpha_sd"})
+	fault(t, err, plc.FaultInvalidArg)
+	w.must(w.piA, "DeleteSlice", "alpha_admins")
 	w.must(w.piA, "AddSlice", map[string]any{"name": "alpha_sd"})
 	w.must(w.admin, "UpdateSite", "alpha", map[string]any{"max_slices": 0})
 	_, err = w.call(w.piA, "AddSlice", map[string]any{"name": "alpha_se"})
@@ -146,7 +149,7 @@ func TestDelegatedShares(t *testing.T) {
 	w.must(w.admin, "UpdateSite", "alpha", map[string]any{"shares": 10, "max_slices": 10})
 	broker := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_broker", "instantiation": "delegated"})
 	_, err := w.call(w.piA, "UpdateSlice", broker, map[string]any{"shares": 500})
-	fault(t, err, plc.FaultPermission) // only admins fund brokers
+	fault(t, err, plc.FaultPermission)                                    // only admins fund brokers
 	w.must(w.admin, "UpdateSlice", broker, map[string]any{"shares": 500}) // beyond the site's 10
 	w.must(w.piA, "AddPersonToSlice", "user@alpha.org", broker)
 	target := w.id(w.piB, "AddSlice", map[string]any{"name": "beta_t"})
@@ -158,7 +161,7 @@ func TestDelegatedShares(t *testing.T) {
 		t.Fatalf("DelegateShares changed %v", got)
 	}
 	sl := records(t, w.must(w.admin, "GetSlices", []any{broker, target}, []any{"name", "shares"}))
-	if sl[0]["shares"] != int64(300) || sl[1]["shares"] != int64(200) {
+	if sl[0]["shares"] != int64(300) || sl[1]["shares"] != int64(201) {
 		t.Fatalf("after delegation: %v", sl)
 	}
 	_, err = w.call(w.userA, "DelegateShares", broker, target, int64(301))

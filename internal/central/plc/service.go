@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	mrand "math/rand/v2"
 	"runtime"
 	"slices"
 	"time"
@@ -28,6 +29,11 @@ type Options struct {
 	// TokenTTL is how long a JSON API token from Login lasts (default 30
 	// days).
 	TokenTTL time.Duration
+	// MaxWriters bounds the read-write transactions this service runs at
+	// once (default 4): past a few, concurrent transactions on the same
+	// slices only abort each other (PostgreSQL serialization failures) or
+	// queue for SQLite's one writer.
+	MaxWriters int
 	// OnChange is called after a commit that changed what some nodes
 	// should run, with their ids (also with the ids of deleted nodes, so
 	// their waiting requests end).
@@ -51,6 +57,8 @@ type Service struct {
 	// hashSlots bounds the password hashes computed at once: each takes
 	// argon2's memory.
 	hashSlots chan struct{}
+	// writeSlots bounds concurrent read-write transactions.
+	writeSlots chan struct{}
 	// expiryWake tells ExpireLoop that a slice's expiry changed.
 	expiryWake chan struct{}
 }
@@ -60,6 +68,7 @@ const (
 	DefaultSiteShares = 1000
 	DefaultSessionTTL = 24 * time.Hour
 	DefaultTokenTTL   = 30 * 24 * time.Hour
+	DefaultMaxWriters = 4
 )
 
 // New returns a Service over opts.Store.
@@ -77,6 +86,10 @@ func New(opts Options) *Service {
 		hashSlots:  make(chan struct{}, max(1, runtime.NumCPU())),
 		expiryWake: make(chan struct{}, 1),
 	}
+	if opts.MaxWriters <= 0 {
+		opts.MaxWriters = DefaultMaxWriters
+	}
+	s.writeSlots = make(chan struct{}, opts.MaxWriters)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -124,19 +137,29 @@ func (t *txn) bump(ids ...int64) {
 // it marked and, after the commit, tells OnChange.
 func (s *Service) update(ctx context.Context, c *Caller, fn func(t *txn) error) error {
 	var notified []int64
-	err := s.store.Update(ctx, c.Actor(), func(tx store.Tx) error {
+	run := func(tx store.Tx) error {
 		t := &txn{Tx: tx, s: s, c: c, now: s.now().Unix()}
 		if err := fn(t); err != nil {
 			return err
 		}
 		notified = dedupe(t.notified)
 		if b := dedupe(t.bumped); len(b) > 0 {
-			if err := tx.BumpNodes(b); err != nil {
-				return err
-			}
+			return tx.BumpNodes(b)
 		}
 		return nil
-	})
+	}
+	var err error
+	for round := 1; ; round++ {
+		if err = s.updateOnce(ctx, c, run); !serializationFailure(err) || round == updateRounds {
+			break
+		}
+		s.log.Warn("transaction kept conflicting, trying again", "round", round, "err", err)
+		select {
+		case <-time.After(time.Duration(round) * (20*time.Millisecond + time.Duration(mrand.Int64N(int64(80*time.Millisecond))))):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if err != nil {
 		return s.dbError(err)
 	}
@@ -144,6 +167,32 @@ func (s *Service) update(ctx context.Context, c *Caller, fn func(t *txn) error) 
 		s.onChange(notified)
 	}
 	return nil
+}
+
+// updateRounds is how many times update gives the store's own retries
+// another go when a transaction keeps failing to serialize (PostgreSQL
+// under heavy contention for the same slices).
+const updateRounds = 4
+
+// updateOnce runs one store.Update within a write slot.
+func (s *Service) updateOnce(ctx context.Context, c *Caller, run func(store.Tx) error) error {
+	select {
+	case s.writeSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writeSlots }()
+	return s.store.Update(ctx, c.Actor(), run)
+}
+
+// serializationFailure reports a PostgreSQL serialization failure or
+// deadlock (SQLSTATE 40001, 40P01) that the store's retries gave up on.
+func serializationFailure(err error) bool {
+	var st interface{ SQLState() string }
+	if err == nil || !errors.As(err, &st) {
+		return false
+	}
+	return st.SQLState() == "40001" || st.SQLState() == "40P01"
 }
 
 // view runs fn in a read-only snapshot for c.

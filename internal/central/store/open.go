@@ -18,9 +18,6 @@ import (
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
 )
 
-// maxAttempts bounds how often Update runs fn when transactions conflict.
-const maxAttempts = 30
-
 // pruneEvery is how often prune runs.
 const pruneEvery = time.Minute
 
@@ -36,14 +33,14 @@ type db struct {
 }
 
 // Open opens the store that dsn names: a postgres:// or postgresql:// URL
-// opens PostgreSQL, anything else (usually empty) the SQLite database
+// opens PostgreSQL; an empty dsn (or "sqlite") the SQLite database
 // central.db in dataDir, which is created if missing.
 func Open(ctx context.Context, dsn, dataDir string, log *slog.Logger) (Store, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		return OpenPostgres(ctx, dsn, log)
 	}
-	if dsn != "" {
-		return nil, fmt.Errorf("open store: unknown database %q (want postgres://... or empty for SQLite)", dsn)
+	if dsn != "" && dsn != "sqlite" {
+		return nil, fmt.Errorf("open store: unknown database %q (want postgres://..., or empty or \"sqlite\" for SQLite)", dsn)
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -123,24 +120,35 @@ func (s *db) closeDBs() error {
 	return err
 }
 
-// Update runs fn in a read-write transaction, retrying conflicts.
+// Update runs fn in a read-write transaction, retrying conflicts with
+// jittered exponential backoff (capped at maxBackoff a wait) for up to
+// retryBudget: under heavy contention PostgreSQL's serializable
+// transactions may conflict many times in a row.
 func (s *db) Update(ctx context.Context, actor string, fn func(Tx) error) error {
-	var err error
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		err = s.run(ctx, s.w, actor, true, fn)
+	deadline := time.Now().Add(retryBudget)
+	for attempt := 1; ; attempt++ {
+		err := s.run(ctx, s.w, actor, true, fn)
 		if err == nil || !s.d.retryable(err) {
 			return err
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("store update: gave up after %d conflicts: %w", attempt, err)
+		}
 		s.log.Debug("store: transaction conflict, retrying", "attempt", attempt, "err", err)
-		backoff := time.Duration(rand.Int64N(int64(attempt)*int64(2*time.Millisecond) + 1))
+		ceiling := min(2*time.Millisecond<<min(attempt, 8), maxBackoff)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(time.Duration(rand.Int64N(int64(ceiling)) + 1)):
 		case <-ctx.Done():
 			return fmt.Errorf("store update: %w", ctx.Err())
 		}
 	}
-	return fmt.Errorf("store update: gave up after %d conflicts: %w", maxAttempts, err)
 }
+
+// Retrying conflicting transactions.
+const (
+	retryBudget = 20 * time.Second
+	maxBackoff  = 250 * time.Millisecond
+)
 
 // View runs fn in a read-only snapshot.
 func (s *db) View(ctx context.Context, fn func(Tx) error) error {

@@ -1,10 +1,25 @@
 package store
 
 // Additions to the interface of central.md, announced here:
-//   - Open, OpenSQLite and OpenPostgres open a Store.
-//   - ErrInvalidField: a Query names a field the record kind does not have
-//     (the API answers fault 102); errors.Is works on the wrapped error.
+//   - Open(ctx, dsn, dataDir, log), OpenSQLite(ctx, path, log) and
+//     OpenPostgres(ctx, url, log) open a Store (open.go).
+//   - ErrInvalidField: a Query names a field the record kind does not have,
+//     a value of the wrong type, or an operator the field does not take
+//     (the API answers fault 102); test it with errors.Is.
 //   - SliverReportRow and Event are the rows of SliverReports and Events.
+//
+// Behaviour worth knowing:
+//   - Session, token and node token expiry: valid while now < expires;
+//     expires 0 never expires. Expired ones are pruned in the background.
+//   - Node versions count BumpNodes calls per node (0 if never bumped);
+//     they are read in the same transaction as the change they announce.
+//   - Events: every mutating method logs one event, except TouchNode;
+//     idempotent adds that changed nothing, and SetSliverReports that
+//     changed no state or reason, log nothing. Details never hold password
+//     hashes, node secrets, session keys or token hashes.
+//   - Filters on email and hostname, and patterns (Like, NotLike), are
+//     case-insensitive; other comparisons are exact.
+//   - DeleteSliceFromNodes ignores nodes the slice is not on.
 
 import (
 	"context"

@@ -1,0 +1,265 @@
+package plc_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// serve puts the service behind the real /PLCAPI/ handler.
+func (e *env) serve() string {
+	mux := http.NewServeMux()
+	mux.Handle("/PLCAPI/", xmlrpc.New(e.svc.Registry(), e.svc, testutil.Logger(e.t)))
+	srv := httptest.NewServer(mux)
+	e.t.Cleanup(srv.Close)
+	return srv.URL + "/PLCAPI/"
+}
+
+// registeredNode adds a site and a node and registers it.
+func (e *env) registeredNode() (site, node int64, secret string) {
+	e.t.Helper()
+	site = e.site("plc", 5)
+	node = e.node(site, "node1.plc.org")
+	token := e.must(e.admin, "AddNodeToken", node).(string)
+	node, secret, err := e.svc.RegisterNode(e.ctx, token, "node1.plc.org", "127.0.0.1", "test")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return site, node, secret
+}
+
+func TestXMLRPCGoClient(t *testing.T) {
+	e := newEnv(t)
+	site, node, secret := e.registeredNode()
+	other := e.node(site, "node2.plc.org")
+	url := e.serve()
+	c := xmlrpc.NewClient(url)
+	ctx := e.ctx
+	admin := xmlrpc.PasswordAuth("admin@example.org", "admin-password")
+	call := func(method string, args ...any) any {
+		t.Helper()
+		v, err := c.Call(ctx, method, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		return v
+	}
+	sl := call("AddSlice", admin, map[string]any{"name": "plc_go"}).(int64)
+	call("AddSliceToNodes", admin, sl, []any{"node1.plc.org"})
+	call("AddSliceTag", admin, sl, "cpu_share", int64(7))
+	// A node with the SHA-256 scheme, over the wire.
+	now := time.Now().Unix()
+	e.clock.Store(now)
+	sv := call("GetSlivers", plc.NodeAuth(node, secret, "GetSlivers", now, nil)).(map[string]any)
+	s0 := sv["slivers"].([]any)[0].(map[string]any)
+	if s0["name"] != "plc_go" || s0["rspec"].(map[string]any)["cpu_shares"] != int64(7) {
+		t.Fatalf("GetSlivers: %v", sv)
+	}
+	reports := []any{map[string]any{"name": "plc_go", "state": "running"}}
+	call("ReportSlivers", plc.NodeAuth(node, secret, "ReportSlivers", now, []any{reports}), reports)
+	faults := []struct {
+		code   int
+		method string
+		args   []any
+	}{
+		{plc.FaultInvalidMethod, "NoSuchMethod", []any{admin}},
+		{plc.FaultArgCount, "GetSites", []any{admin, nil, nil, nil}},
+		{plc.FaultInvalidArg, "AddSite", []any{admin, map[string]any{"name": "x", "abbreviated_name": "x", "login_base": int64(5)}}},
+		{plc.FaultAuth, "GetSites", []any{xmlrpc.PasswordAuth("admin@example.org", "wrong")}},
+		{plc.FaultPermission, "GetSlivers", []any{plc.NodeAuth(node, secret, "GetSlivers", now, []any{other}), other}},
+	}
+	for _, f := range faults {
+		_, err := c.Call(ctx, f.method, f.args...)
+		fault(t, err, f.code)
+	}
+	// A database failure is fault 106, its detail not shown.
+	e.store.Close()
+	_, err := c.Call(ctx, "AddSite", admin, map[string]any{"name": "y", "abbreviated_name": "y", "login_base": "y"})
+	if f := fault(t, err, plc.FaultDB); strings.Contains(f.Msg, "sql") {
+		t.Fatalf("106 shows internals: %q", f.Msg)
+	}
+}
+
+func TestXMLRPCPython(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal("python3 is needed for the conformance test (it is on every machine here)")
+	}
+	e := newEnv(t)
+	_, node, secret := e.registeredNode()
+	e.clock.Store(time.Now().Unix()) // the sha256 scheme checks the node's clock
+	url := e.serve()
+	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, "-c", pythonConformance, url, strconv.FormatInt(node, 10), secret).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python conformance: %v\n%s", err, out)
+	}
+	called := strings.Fields(strings.TrimSpace(string(out[strings.LastIndex(string(out), "CALLED")+6:])))
+	for _, m := range e.svc.Registry().Names() {
+		if !slices.Contains(called, m) {
+			t.Errorf("the Python client never called %s", m)
+		}
+	}
+	t.Logf("python: %s", out)
+}
+
+// pythonConformance calls every method of the table through Python's
+// xmlrpc.client, checks results and fault codes, and prints the methods
+// it called. argv: URL, node id, node secret.
+const pythonConformance = `
+import sys, time, hmac, hashlib, xmlrpc.client as x
+
+url, node_id, secret = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = x.ServerProxy(url, allow_none=True)
+called = set()
+
+def call(name, *args):
+    called.add(name)
+    return getattr(s, name)(*args)
+
+def check(got, want, what):
+    if got != want:
+        raise SystemExit("%s: got %r, want %r" % (what, got, want))
+
+def fault(code, name, *args):
+    try:
+        call(name, *args)
+    except x.Fault as f:
+        check(f.faultCode, code, "fault of %s: %s" % (name, f.faultString))
+        return f.faultString
+    raise SystemExit("no fault %d from %s" % (code, name))
+
+# PlanetLab's canonicalize() and BootAuth HMAC-SHA1, from PLCAPI's Auth.py.
+def canonicalize(args):
+    values = []
+    for arg in args:
+        if isinstance(arg, (list, tuple)):
+            values += canonicalize(arg)
+        elif isinstance(arg, dict):
+            values += canonicalize(list(arg.values()))
+        else:
+            values.append(str(arg))
+    return values
+
+def legacy(*args):
+    v = sorted(canonicalize(args))
+    msg = "[" + "".join(v) + "]"
+    return {"AuthMethod": "hmac", "node_id": node_id,
+            "value": hmac.new(secret.encode(), msg.encode(), hashlib.sha1).hexdigest()}
+
+def sha256(method, *args):
+    t = int(time.time())
+    v = sorted(canonicalize(args))
+    msg = "%s\n%d\n[%s]" % (method, t, "".join(v))
+    return {"AuthMethod": "hmac", "node_id": node_id, "time": t,
+            "value": "sha256:" + hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()}
+
+admin = {"AuthMethod": "password", "Username": "admin@example.org", "AuthString": "admin-password"}
+anon = {"AuthMethod": "anonymous"}
+check(call("AuthCheck", admin), 1, "AuthCheck")
+session = {"AuthMethod": "session", "session": call("GetSession", admin)}
+check(call("AuthCheck", session), 1, "session AuthCheck")
+check([r["name"] for r in call("GetRoles", anon)], ["admin", "pi", "user", "tech"], "GetRoles")
+
+site = call("AddSite", session, {"name": "Univ", "abbreviated_name": "U", "login_base": "univ", "max_slices": 10})
+call("UpdateSite", admin, "univ", {"url": "http://univ.edu", "latitude": 1.5})
+check(call("GetSites", anon, {"login_base": "u*"}, ["site_id", "url", "latitude"]),
+      [{"site_id": site, "url": "http://univ.edu", "latitude": 1.5}], "GetSites")
+
+pi = call("AddPerson", admin, {"first_name": "P", "last_name": "I", "email": "pi@univ.edu", "password": "pi-password"})
+call("UpdatePerson", admin, pi, {"enabled": True})
+call("AddPersonToSite", admin, "pi@univ.edu", "univ")
+call("AddRoleToPerson", admin, "pi", pi)
+call("AddRoleToPerson", admin, 30, "pi@univ.edu")
+call("DeleteRoleFromPerson", admin, "user", pi)
+piauth = {"AuthMethod": "password", "Username": "pi@univ.edu", "AuthString": "pi-password"}
+p = call("GetPersons", piauth, "pi@univ.edu")[0]
+check((p["roles"], p["site_ids"], "password" in p), (["pi"], [site], False), "GetPersons")
+u = call("AddPerson", piauth, {"first_name": "U", "last_name": "S", "email": "u@univ.edu", "password": "u-password"})
+call("AddPersonToSite", piauth, u, site)
+call("UpdatePerson", piauth, u, {"enabled": True})
+call("AddRoleToPerson", piauth, "user", u)
+uauth = {"AuthMethod": "password", "Username": "u@univ.edu", "AuthString": "u-password"}
+k = call("AddPersonKey", uauth, u, {"key_type": "ssh", "key": "ssh-ed25519 AAAAkey u@univ"})
+check([r["key_id"] for r in call("GetKeys", uauth)], [k], "GetKeys")
+
+n = call("AddNode", piauth, "univ", {"hostname": "n1.univ.edu", "node_type": "reservable"})
+call("UpdateNode", piauth, n, {"version": "7"})
+check(call("GetNodes", anon, {"node_type": "reservable"}, ["hostname", "version"]), [{"hostname": "n1.univ.edu", "version": "7"}], "GetNodes")
+check(len(call("AddNodeToken", piauth, "n1.univ.edu")), 64, "AddNodeToken")
+
+sl = call("AddSlice", piauth, {"name": "univ_exp", "url": "http://e", "description": "experiment"})
+call("AddPersonToSlice", piauth, "u@univ.edu", "univ_exp")
+call("AddSliceToNodes", uauth, "univ_exp", [n, "node1.plc.org"])
+call("DeleteSliceFromNodes", uauth, sl, ["n1.univ.edu"])
+call("UpdateSlice", uauth, sl, {"description": "experiment 2"})
+call("RenewSlice", uauth, "univ_exp", int(time.time()) + 3 * 7 * 86400)
+got = call("GetSlices", uauth, {"name": "univ_*"})[0]
+check((got["node_ids"], got["person_ids"], got["description"]), ([node_id], [u], "experiment 2"), "GetSlices")
+tag = call("AddSliceTag", uauth, sl, "initscript", "#!/bin/sh\necho hi")
+call("UpdateSliceTag", uauth, tag, "#!/bin/sh\necho bye")
+ntag = call("AddSliceTag", admin, "univ_exp", "cpu_share", 9, node_id)
+check([t["value"] for t in call("GetSliceTags", uauth, {"slice_id": sl})], ["#!/bin/sh\necho bye", "9"], "GetSliceTags")
+
+broker = call("AddSlice", admin, {"name": "univ_broker", "instantiation": "delegated", "shares": 100})
+call("AddPersonToSlice", admin, u, broker)
+call("DelegateShares", uauth, "univ_broker", "univ_exp", 40)
+check(call("GetSlices", admin, [broker, sl], ["shares"]), [{"shares": 41}, {"shares": 60}], "DelegateShares")
+
+# The node, with PlanetLab's HMAC-SHA1 and with Orbis's HMAC-SHA256.
+for auth in (legacy(), sha256("GetSlivers")):
+    sv = call("GetSlivers", auth)
+    check(sv["node_id"], node_id, "GetSlivers node")
+    mine = [v for v in sv["slivers"] if v["name"] == "univ_exp"][0]
+    check(mine["rspec"]["cpu_shares"], 9, "node tag precedence")
+    check(mine["keys"], [{"key_type": "ssh", "key": "ssh-ed25519 AAAAkey u@univ"}], "keys")
+check(call("GetSlivers", admin, node_id)["hostname"], "node1.plc.org", "admin GetSlivers")
+reports = [{"name": "univ_exp", "state": "failed", "reason": "no image"}]
+call("ReportSlivers", sha256("ReportSlivers", reports), reports)
+call("ReportSlivers", legacy(reports), reports)
+check(call("GetSliverReports", uauth)[0]["reason"], "no image", "GetSliverReports")
+
+r = call("AddLeases", uauth, [n], sl, 7200, 3 * 3600)
+check(r["errors"], [], "AddLeases errors")
+check([(l["t_from"], l["t_until"]) for l in call("GetLeases", anon, r["new_ids"])], [(7200, 10800)], "GetLeases")
+call("DeleteLeases", uauth, r["new_ids"])
+check(len(call("GetEvents", admin, {"action": "AddSlice"})) >= 2, True, "GetEvents")
+
+# Fault codes.
+fault(100, "NoSuchMethod", admin)
+fault(101, "AddSite", admin)
+fault(102, "AddSite", admin, {"name": "x", "abbreviated_name": "x", "login_base": 5})
+fault(102, "GetNodes", admin, {"nosuchfield": 1})
+fault(103, "GetSites", {"AuthMethod": "password", "Username": "pi@univ.edu", "AuthString": "wrong"})
+fault(103, "GetPersons", anon)
+fault(103, "GetSlivers", {"AuthMethod": "hmac", "node_id": node_id, "value": "00"})
+fault(108, "AddSite", uauth, {"name": "x", "abbreviated_name": "x", "login_base": "x"})
+fault(108, "DeleteSlice", uauth, sl)
+
+# Deletions, last.
+call("DeleteSliceTag", uauth, tag)
+call("DeleteSliceTag", admin, ntag)
+call("DeletePersonFromSlice", piauth, u, sl)
+call("DeleteKey", uauth, k)
+call("DeleteSlice", piauth, "univ_exp")
+call("DeleteNode", piauth, n)
+call("DeletePersonFromSite", piauth, u, site)
+call("DeletePerson", admin, u)
+call("DeleteSite", admin, "univ")
+check(call("GetSites", anon, "univ"), [], "after DeleteSite")
+for m in call("system.listMethods"):
+    if not m.startswith("system."):
+        check(len(s.system.methodHelp(m)) > 0, True, "methodHelp " + m)
+print("CALLED", " ".join(sorted(called)))
+`

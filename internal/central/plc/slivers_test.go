@@ -1,0 +1,143 @@
+package plc_test
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/store"
+)
+
+func TestSliverRspec(t *testing.T) {
+	sl := &api.Slice{Name: "a_b", Shares: 7, Expires: 2_000_000_000, Instantiation: "plc-instantiated"}
+	base := api.Rspec{CPUShares: 7, NetMinRate: 5, NetMaxRate: 10000, End: 2_000_000_000, Privileges: api.Privileges{CreateSliver: true}}
+	with := func(f func(*api.Rspec)) api.Rspec { r := base; f(&r); return r }
+	attrs := func(kv ...string) []api.Attribute {
+		var out []api.Attribute
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, api.Attribute{TagName: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	cases := []struct {
+		name  string
+		slice *api.Slice
+		attrs []api.Attribute
+		want  api.Rspec
+	}{
+		{"shares only", sl, nil, base},
+		{"no shares", &api.Slice{Expires: sl.Expires}, nil, with(func(r *api.Rspec) { r.CPUShares = 1 })},
+		{"cpu_share overrides", sl, attrs("cpu_share", "30"), with(func(r *api.Rspec) { r.CPUShares = 30 })},
+		{"last value wins", sl, attrs("cpu_share", "30", "cpu_share", "40"), with(func(r *api.Rspec) { r.CPUShares = 40 })},
+		{"cpu_pct", sl, attrs("cpu_pct", "25"), with(func(r *api.Rspec) { r.CPUGuarantee = 250 })},
+		{"cpu_cap", sl, attrs("cpu_pct", "25", "cpu_cap", "1"), with(func(r *api.Rspec) { r.CPUGuarantee = 250; r.CPUCap = true })},
+		{"cpu_cap needs a guarantee", sl, attrs("cpu_cap", "1"), base},
+		{"net rates", sl, attrs("net_min_rate", "100", "net_max_rate", "2000"), with(func(r *api.Rspec) { r.NetMinRate = 100; r.NetMaxRate = 2000 })},
+		{"min above default max", sl, attrs("net_min_rate", "20000"), with(func(r *api.Rspec) { r.NetMinRate = 20000; r.NetMaxRate = 20000 })},
+		{"disk_max KB", sl, attrs("disk_max", "1000"), with(func(r *api.Rspec) { r.DiskMax = 1024000 })},
+		{"disk_max saturates", sl, attrs("disk_max", "9223372036854775807"), with(func(r *api.Rspec) { r.DiskMax = math.MaxInt64 })},
+		{"as_hard bytes", sl, attrs("as_hard", "1048576"), with(func(r *api.Rspec) { r.MemoryMax = 1 << 20 })},
+		{"memory MB over as_hard", sl, attrs("as_hard", "1048576", "memory", "512"), with(func(r *api.Rspec) { r.MemoryMax = 512 << 20 })},
+		{"rlimits", sl, attrs("nproc_hard", "64", "openfd_hard", "256"), with(func(r *api.Rspec) { r.ProcMax = 64; r.OpenFileMax = 256 })},
+		{"nm-controller", &api.Slice{Shares: 7, Expires: sl.Expires, Instantiation: "nm-controller"}, nil, with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
+		{"nm_controller tag", sl, attrs("nm_controller", "1"), with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
+		{"junk ignored", sl, attrs("cpu_share", "lots", "disk_max", "-5", "initscript", "echo"), base},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := plc.SliverRspec(tc.slice, tc.attrs); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAttributesPrecedence(t *testing.T) {
+	tags := []api.SliceTag{
+		{SliceTagID: 1, TagName: "cpu_share", Value: "2"},
+		{SliceTagID: 2, TagName: "cpu_share", Value: "9", NodeID: 5},
+		{SliceTagID: 3, TagName: "vsys", Value: "a"},
+		{SliceTagID: 4, TagName: "vsys", Value: "b"},
+		{SliceTagID: 5, TagName: "initscript", Value: "x", NodeID: 6},
+		{SliceTagID: 6, TagName: plc.ReceivedSharesTag, Value: "100"},
+	}
+	got := plc.Attributes(tags, 5)
+	want := []api.Attribute{{TagName: "cpu_share", Value: "9"}, {TagName: "vsys", Value: "a"}, {TagName: "vsys", Value: "b"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("node 5: %v", got)
+	}
+	got = plc.Attributes(tags, 6)
+	want = []api.Attribute{{TagName: "cpu_share", Value: "2"}, {TagName: "initscript", Value: "x"}, {TagName: "vsys", Value: "a"}, {TagName: "vsys", Value: "b"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("node 6: %v", got)
+	}
+}
+
+func TestGetSliversContent(t *testing.T) {
+	w := newWorld(t)
+	sid := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_sv", "shares": 10})
+	w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_none", "instantiation": "not-instantiated"})
+	w.must(w.piA, "AddSliceToNodes", "alpha_none", []any{w.nodeA1})
+	for _, p := range []string{"user@alpha.org", "tech@alpha.org"} {
+		w.must(w.piA, "AddPersonToSlice", p, sid)
+		w.must(w.admin, "AddPersonKey", p, map[string]any{"key_type": "ssh", "key": "ssh-ed25519 KEY " + p})
+	}
+	w.must(w.admin, "UpdatePerson", "tech@alpha.org", map[string]any{"enabled": false})
+	w.must(w.piA, "AddSliceToNodes", sid, []any{w.nodeA1, w.nodeA2})
+	w.must(w.piA, "AddSliceTag", sid, "initscript", "#!/bin/sh\necho up")
+	w.must(w.admin, "AddSliceTag", sid, "cpu_share", "3")
+	w.must(w.admin, "AddSliceTag", sid, "cpu_share", "50", w.nodeA2)
+	w.must(w.piA, "AddSliceTag", sid, "enabled", "0", w.nodeA2)
+	before, _ := w.svc.NodeSlivers(w.ctx, w.nodeA1)
+
+	sv, err := w.svc.NodeSlivers(w.ctx, w.nodeA2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sv.NodeID != w.nodeA2 || sv.Hostname != "n2.alpha.org" || sv.Timestamp != t0 || len(sv.Slivers) != 1 {
+		t.Fatalf("node 2: %+v", sv)
+	}
+	s := sv.Slivers[0]
+	wantKeys := []api.SliverKey{{KeyType: "ssh", Key: "ssh-ed25519 KEY user@alpha.org"}} // tech is disabled
+	wantAttrs := []api.Attribute{{TagName: "cpu_share", Value: "50"}, {TagName: "enabled", Value: "0"}, {TagName: "initscript", Value: "#!/bin/sh\necho up"}}
+	if s.Name != "alpha_sv" || s.SliceID != sid || s.Expires != t0+14*86400 || !reflect.DeepEqual(s.Keys, wantKeys) ||
+		!reflect.DeepEqual(s.Attributes, wantAttrs) || s.Rspec.CPUShares != 50 || s.Rspec.End != s.Expires {
+		t.Fatalf("sliver on node 2: %+v", s)
+	}
+	sv, _ = w.svc.NodeSlivers(w.ctx, w.nodeA1)
+	if len(sv.Slivers) != 1 || sv.Slivers[0].Rspec.CPUShares != 3 || len(sv.Slivers[0].Attributes) != 2 {
+		t.Fatalf("node 1 (not-instantiated left out, global cpu_share): %+v", sv)
+	}
+	// Every change a node must see bumps its version.
+	w.must(w.admin, "AddPersonKey", "user@alpha.org", map[string]any{"key_type": "ssh", "key": "ssh-rsa OTHER k"})
+	after, _ := w.svc.NodeSlivers(w.ctx, w.nodeA1)
+	if after.Version <= before.Version || len(after.Slivers[0].Keys) != 2 {
+		t.Fatalf("version %d -> %d, keys %v", before.Version, after.Version, after.Slivers[0].Keys)
+	}
+	if _, err := w.svc.NodeSlivers(w.ctx, 999); err == nil {
+		t.Fatal("slivers of a node that does not exist")
+	}
+}
+
+func TestVersions(t *testing.T) {
+	w := newWorld(t)
+	v0, err := w.svc.Versions(w.ctx, []int64{w.nodeA1, w.nodeB1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_v"})
+	w.must(w.piA, "AddSliceToNodes", sid, []any{w.nodeA1})
+	v1, err := w.svc.Versions(w.ctx, []int64{w.nodeA1, w.nodeB1})
+	if err != nil || v1[w.nodeA1] <= v0[w.nodeA1] || v1[w.nodeB1] != v0[w.nodeB1] {
+		t.Fatalf("versions %v -> %v (%v)", v0, v1, err)
+	}
+	if _, err := w.svc.NodeSecret(w.ctx, w.nodeA1); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("secret of an unregistered node: %v", err)
+	}
+	if _, err := w.svc.NodeSecret(w.ctx, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("secret of no node: %v", err)
+	}
+}
