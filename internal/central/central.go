@@ -116,8 +116,11 @@ func (c *Central) Serve(ctx context.Context, l net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: nodes' long-polls last up to 25 s.
-		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
+		// No WriteTimeout: nodes' long-polls last up to 25 s. They end
+		// with ctx, through the requests' base context, so that shutting
+		// down does not wait for them.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()

@@ -22,6 +22,8 @@ type Process struct {
 	// Pid is the command's pid on the host (0 if it could not be learnt).
 	Pid int
 
+	terminal *os.File // master of the command's terminal, if it has one
+
 	pidfd   int
 	conn    *net.UnixConn
 	stdin   io.Closer      // host end of the stdin pipe, if any
@@ -91,7 +93,7 @@ func spawn(ctx context.Context, conn *net.UnixConn, cmd *Cmd) (_ *Process, err e
 	if env == nil {
 		env = DefaultEnv
 	}
-	req := &spawnMsg{Args: cmd.Args, Env: env, Dir: cmd.Dir, UID: cmd.UID, GID: cmd.GID, Groups: cmd.Groups, TTY: cmd.TTY != nil}
+	req := &spawnMsg{Args: cmd.Args, Env: env, Dir: cmd.Dir, UID: cmd.UID, GID: cmd.GID, Groups: cmd.Groups, Terminal: cmd.Terminal}
 	fds := make([]int, len(child))
 	for i, f := range child {
 		fds[i] = int(f.Fd())
@@ -113,12 +115,21 @@ func spawn(ctx context.Context, conn *net.UnixConn, cmd *Cmd) (_ *Process, err e
 	if err != nil {
 		return nil, fmt.Errorf("spawn: %w", err)
 	}
-	if m.Error != "" || len(got) != 1 {
+	want := 1
+	if cmd.Terminal != nil {
+		want = 2
+	}
+	if m.Error != "" || len(got) != want {
 		closeFDs(got)
 		return nil, fmt.Errorf("spawn %s: %s", cmd.Args[0], orDefault(m.Error, "malformed reply"))
 	}
 	p.pidfd = got[0]
 	p.Pid = pidfdPid(p.pidfd)
+	if cmd.Terminal != nil {
+		if p.terminal, err = ptyMaster(got[1]); err != nil {
+			return nil, fmt.Errorf("spawn %s: %w", cmd.Args[0], err)
+		}
+	}
 	p.startCopies()
 	return p, nil
 }
@@ -156,6 +167,34 @@ func (p *Process) Wait() (int, error) {
 		p.abandon()
 	})
 	return p.code, p.err
+}
+
+// Terminal returns the master of the command's terminal, or nil if it has
+// none (see Cmd.Terminal). The caller reads and writes it, resizes it with
+// TIOCSWINSZ, and closes it when done: closing it hangs up the terminal.
+func (p *Process) Terminal() *os.File { return p.terminal }
+
+// ptyMaster checks that fd, sent by a sliver's init, is a pty master, and
+// returns it as a file; fd is closed on error. The init is inside the
+// sliver: what it sends is checked, not trusted.
+func ptyMaster(fd int) (*os.File, error) {
+	var st unix.Stat_t
+	err := unix.Fstat(fd, &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		err = errors.New("not a character device")
+	}
+	if err == nil {
+		_, err = unix.IoctlGetUint32(fd, unix.TIOCGPTN) // masters only
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("terminal from the sliver: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("terminal from the sliver: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "pty-master"), nil
 }
 
 // Signal sends sig to the command.
@@ -227,12 +266,12 @@ func exitCode(ws syscall.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// plumb returns the files the command gets as stdin, stdout and stderr (or
-// the tty alone), starting pipes for readers and writers that are not files.
+// plumb returns the files the command gets as stdin, stdout and stderr
+// (none for a terminal, which the init makes), starting pipes for readers
+// and writers that are not files.
 func (p *Process) plumb(cmd *Cmd) ([]*os.File, error) {
-	if cmd.TTY != nil {
-		f, err := dupFile(cmd.TTY)
-		return []*os.File{f}, err
+	if cmd.Terminal != nil {
+		return nil, nil
 	}
 	var child []*os.File
 	in, err := p.input(cmd.Stdin)

@@ -162,49 +162,63 @@ func reap(waiting map[int]*net.UnixConn) bool {
 	}
 }
 
-// handle spawns one command and answers with its pidfd.
+// handle spawns one command and answers with its pidfd, and the master of
+// its terminal if it asked for one.
 func handle(r request, waiting map[int]*net.UnixConn) {
 	defer closeFDs(r.fds)
-	pid, pidfd, err := spawnChild(r.msg.Spawn, r.fds)
+	pid, reply, err := spawnChild(r.msg.Spawn, r.fds)
 	if err != nil {
 		send(r.conn, message{Error: err.Error()})
 		r.conn.Close()
 		return
 	}
-	defer unix.Close(pidfd)
+	defer closeFDs(reply)
 	waiting[pid] = r.conn
-	send(r.conn, message{Pid: pid}, pidfd)
+	send(r.conn, message{Pid: pid}, reply...)
 }
 
-// spawnChild forks and executes a command inside the sliver.
-func spawnChild(s *spawnMsg, fds []int) (pid, pidfd int, err error) {
+// spawnChild forks and executes a command inside the sliver, with fds as
+// its stdin, stdout and stderr, or on a new terminal. It returns the
+// command's pid and the fds for the host: a pidfd of the command, and the
+// terminal's master if it has one.
+func spawnChild(s *spawnMsg, fds []int) (pid int, reply []int, err error) {
 	if s == nil || len(s.Args) == 0 {
-		return 0, 0, errors.New("malformed request")
+		return 0, nil, errors.New("malformed request")
 	}
-	files := make([]uintptr, 0, 3)
-	for _, fd := range fds {
-		files = append(files, uintptr(fd))
-	}
-	if (s.TTY && len(files) != 1) || (!s.TTY && len(files) != 3) {
-		return 0, 0, errors.New("malformed request: stdio")
-	}
-	if s.TTY {
-		files = []uintptr{files[0], files[0], files[0]}
+	defer func() {
+		if err != nil {
+			closeFDs(reply)
+		}
+	}()
+	var files []uintptr
+	switch {
+	case s.Terminal != nil && len(fds) == 0:
+		master, slave, err := openTerminal(s.Terminal)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer unix.Close(slave)
+		reply = append(reply, master)
+		files = []uintptr{uintptr(slave), uintptr(slave), uintptr(slave)}
+	case s.Terminal == nil && len(fds) == 3:
+		files = []uintptr{uintptr(fds[0]), uintptr(fds[1]), uintptr(fds[2])}
+	default:
+		return 0, nil, errors.New("malformed request: stdio")
 	}
 	path, err := lookPath(s.Args[0], s.Env)
 	if err != nil {
-		return 0, 0, err
+		return 0, reply, err
 	}
 	groups := make([]uint32, len(s.Groups))
 	copy(groups, s.Groups)
-	pidfd = -1
+	pidfd := -1
 	attr := &syscall.ProcAttr{
 		Dir:   orDefault(s.Dir, "/"),
 		Env:   s.Env,
 		Files: files,
 		Sys: &syscall.SysProcAttr{
 			Setsid:     true,
-			Setctty:    s.TTY,
+			Setctty:    s.Terminal != nil,
 			Ctty:       0,
 			Credential: &syscall.Credential{Uid: s.UID, Gid: s.GID, Groups: groups},
 			PidFD:      &pidfd,
@@ -212,9 +226,36 @@ func spawnChild(s *spawnMsg, fds []int) (pid, pidfd int, err error) {
 	}
 	pid, err = syscall.ForkExec(path, s.Args, attr)
 	if err != nil {
-		return 0, 0, fmt.Errorf("exec %s: %w", s.Args[0], err)
+		return 0, reply, fmt.Errorf("exec %s: %w", s.Args[0], err)
 	}
-	return pid, pidfd, nil
+	return pid, append([]int{pidfd}, reply...), nil
+}
+
+// openTerminal opens a new pty on the sliver's own devpts, of size ws.
+// The sliver can tamper with its /dev, but the init opening it is no
+// mightier than the sliver's root, and the host checks the master it gets.
+func openTerminal(ws *Winsize) (master, slave int, err error) {
+	master, err = unix.Open("/dev/pts/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1, -1, fmt.Errorf("open terminal: %w", err)
+	}
+	size := &unix.Winsize{Row: ws.Rows, Col: ws.Cols, Xpixel: ws.Width, Ypixel: ws.Height}
+	if err = unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err == nil {
+		err = unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, size)
+	}
+	if err == nil {
+		// TIOCGPTPEER opens the slave without a path lookup the sliver
+		// could redirect.
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+		if slave, err = int(r), nil; errno != 0 {
+			err = errno
+		}
+	}
+	if err != nil {
+		unix.Close(master)
+		return -1, -1, fmt.Errorf("open terminal: %w", err)
+	}
+	return master, slave, nil
 }
 
 // lookPath finds file in the PATH of env, inside the sliver.

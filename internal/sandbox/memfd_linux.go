@@ -27,8 +27,10 @@ var sealedExe = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sealed binary: memfd_create: %w", err)
 	}
-	defer unix.Close(fd)
+	// dst owns fd: closing fd behind its back would let dst's finalizer
+	// close the number again later, when it may name another file.
 	dst := os.NewFile(uintptr(fd), "orbis-sandbox")
+	defer dst.Close()
 	if _, err := io.Copy(dst, src); err != nil {
 		return "", fmt.Errorf("sealed binary: copy: %w", err)
 	}

@@ -19,8 +19,9 @@ import (
 //	host -> init  setup (bootstrap only; fds: idmapped image, a detached
 //	              clone of the layers' directory, upper and work in it)
 //	init -> host  ok | error
-//	host -> init  spawn (fds: stdin, stdout, stderr, or one tty)
-//	init -> host  pid (fds: a pidfd of the command) | error
+//	host -> init  spawn (fds: stdin, stdout, stderr; none for a terminal)
+//	init -> host  pid (fds: a pidfd of the command, and the master of its
+//	              terminal if it asked for one) | error
 //	init -> host  exit, when the command has exited
 //
 // The init is inside the sliver, so the host treats what it says as data
@@ -57,7 +58,8 @@ type spawnMsg struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
-	TTY    bool     `json:"tty,omitempty"`
+	// Terminal asks for a new pty of this size for the command.
+	Terminal *Winsize `json:"terminal,omitempty"`
 }
 
 const (

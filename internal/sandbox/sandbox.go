@@ -33,7 +33,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 )
 
@@ -99,10 +98,18 @@ type Cmd struct {
 	// *os.File is passed as it is, anything else is copied through a pipe.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	// TTY, when set, is a pty slave: it becomes the command's standard
-	// input, output and error and its controlling terminal, in a new
-	// session; Stdin, Stdout and Stderr are then ignored.
-	TTY *os.File
+	// Terminal, when set, gives the command a new pseudo-terminal of that
+	// size as its standard input, output and error and its controlling
+	// terminal; Stdin, Stdout and Stderr are then ignored. The terminal is
+	// made by the sliver's init on the sliver's own devpts, so that the
+	// command finds itself in /dev/pts (tty(1), ttyname(3)); the host gets
+	// its master from Process.Terminal.
+	Terminal *Winsize
+}
+
+// Winsize is a terminal's size in characters and pixels.
+type Winsize struct {
+	Rows, Cols, Width, Height uint16
 }
 
 // DefaultEnv is the environment of a command that sets none.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"syscall"
 )
 
@@ -22,6 +23,9 @@ func (p *Process) Wait() (int, error) { return -1, errUnsupported }
 
 // Signal sends sig to the command.
 func (p *Process) Signal(sig syscall.Signal) error { return errUnsupported }
+
+// Terminal returns the master of the command's terminal.
+func (p *Process) Terminal() *os.File { return nil }
 
 // SignalGroup sends sig to the command's process group.
 func (p *Process) SignalGroup(sig syscall.Signal) error { return errUnsupported }

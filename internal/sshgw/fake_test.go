@@ -1,9 +1,12 @@
+//go:build linux
+
 package sshgw
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -33,8 +36,17 @@ func (f *fakeSlivers) Exec(ctx context.Context, name string, cmd sandbox.Cmd) (P
 	c := exec.Command(cmd.Args[0], cmd.Args[1:]...)
 	c.Env = cmd.Env
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if cmd.TTY != nil {
-		c.Stdin, c.Stdout, c.Stderr = cmd.TTY, cmd.TTY, cmd.TTY
+	var master *os.File
+	if cmd.Terminal != nil {
+		m, slave, err := openPTY()
+		if err != nil {
+			return nil, err
+		}
+		defer slave.Close()
+		w := cmd.Terminal
+		setWinsize(m, winsize{Rows: uint32(w.Rows), Cols: uint32(w.Cols)})
+		master = m
+		c.Stdin, c.Stdout, c.Stderr = slave, slave, slave
 		c.SysProcAttr.Setctty = true
 	} else {
 		c.Stdin, c.Stdout, c.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
@@ -42,7 +54,7 @@ func (f *fakeSlivers) Exec(ctx context.Context, name string, cmd sandbox.Cmd) (P
 	if err := c.Start(); err != nil {
 		return nil, err
 	}
-	p := &fakeProc{cmd: c, done: make(chan struct{})}
+	p := &fakeProc{cmd: c, done: make(chan struct{}), master: master}
 	go func() {
 		p.err = c.Wait()
 		close(p.done)
@@ -51,10 +63,13 @@ func (f *fakeSlivers) Exec(ctx context.Context, name string, cmd sandbox.Cmd) (P
 }
 
 type fakeProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error
+	master *os.File
 }
+
+func (p *fakeProc) Terminal() *os.File { return p.master }
 
 func (p *fakeProc) Wait() (int, error) {
 	<-p.done

@@ -7,8 +7,4 @@ import (
 	"os"
 )
 
-func openPTY() (master, slave *os.File, err error) {
-	return nil, nil, errors.New("pty: needs Linux")
-}
-
 func setWinsize(f *os.File, w winsize) error { return errors.New("pty: needs Linux") }

@@ -2,6 +2,7 @@ package sshgw
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,12 @@ const (
 // winsize is a terminal's size as SSH gives it.
 type winsize struct{ Cols, Rows, Width, Height uint32 }
 
+// sandbox returns w as the sandbox takes it, clamped to 16 bits.
+func (w winsize) sandbox() *sandbox.Winsize {
+	c := func(v uint32) uint16 { return uint16(min(v, 0xffff)) }
+	return &sandbox.Winsize{Rows: c(w.Rows), Cols: c(w.Cols), Width: c(w.Width), Height: c(w.Height)}
+}
+
 // session is one session channel: a login shell, a command or sftp.
 // Requests are handled one at a time by serve's goroutine, which owns
 // every field but done.
@@ -47,7 +54,15 @@ type session struct {
 	proc   Process
 	master *os.File      // the pty's master, if any
 	done   chan struct{} // closed when the command's end is reported
+
+	// after, if set, runs once the current request has been answered.
+	after func()
+	// over is set when the session ended without a command.
+	over bool
 }
+
+// started reports whether the session has run its command (or tried to).
+func (s *session) started() bool { return s.proc != nil || s.over }
 
 func newSession(srv *Server, ctx context.Context, conn *ssh.ServerConn, slice string, ch ssh.Channel, log *slog.Logger) *session {
 	return &session{srv: srv, ctx: ctx, conn: conn, slice: slice, ch: ch, log: log, done: make(chan struct{})}
@@ -60,6 +75,10 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 		ok := s.handle(req)
 		if req.WantReply {
 			req.Reply(ok, nil)
+		}
+		if s.after != nil {
+			s.after()
+			s.after = nil
 		}
 	}
 	if s.proc == nil {
@@ -125,7 +144,7 @@ func acceptedEnv(name string) bool {
 
 func (s *session) setEnv(payload []byte) bool {
 	var m struct{ Name, Value string }
-	if ssh.Unmarshal(payload, &m) != nil || s.proc != nil || !acceptedEnv(m.Name) ||
+	if ssh.Unmarshal(payload, &m) != nil || s.started() || !acceptedEnv(m.Name) ||
 		len(s.env) >= maxEnv || len(m.Name)+len(m.Value) > maxEnvBytes || strings.ContainsRune(m.Value, 0) {
 		return false
 	}
@@ -139,7 +158,7 @@ func (s *session) ptyReq(payload []byte) bool {
 		Cols, Rows, Width, Height uint32
 		Modes                     string
 	}
-	if ssh.Unmarshal(payload, &m) != nil || s.proc != nil || s.tty || len(m.Term) > 64 || strings.ContainsAny(m.Term, "\x00=") {
+	if ssh.Unmarshal(payload, &m) != nil || s.started() || s.tty || len(m.Term) > 64 || strings.ContainsAny(m.Term, "\x00=") {
 		return false
 	}
 	s.tty, s.term = true, m.Term
@@ -216,7 +235,7 @@ export SHELL="$shell"
 exec "$shell" -c "$1"`
 
 func (s *session) shell(payload []byte) bool {
-	if len(payload) != 0 || s.proc != nil {
+	if len(payload) != 0 || s.started() {
 		return false
 	}
 	return s.start("shell", []string{"/bin/sh", "-c", loginScript, "orbis-login"})
@@ -224,7 +243,7 @@ func (s *session) shell(payload []byte) bool {
 
 func (s *session) exec(payload []byte) bool {
 	var m struct{ Command string }
-	if ssh.Unmarshal(payload, &m) != nil || s.proc != nil || strings.ContainsRune(m.Command, 0) {
+	if ssh.Unmarshal(payload, &m) != nil || s.started() || strings.ContainsRune(m.Command, 0) {
 		return false
 	}
 	return s.start("exec", []string{"/bin/sh", "-c", loginScript, "orbis-login", m.Command})
@@ -234,34 +253,28 @@ func (s *session) exec(payload []byte) bool {
 // the channel's streams, and reports its exit when it is done.
 func (s *session) start(kind string, args []string) bool {
 	cmd := sandbox.Cmd{Args: args, Env: s.environ()}
-	var slave *os.File
 	if s.tty {
-		master, sl, err := openPTY()
-		if err != nil {
-			s.log.Error("ssh session: pty", "err", err)
-			return false
-		}
-		setWinsize(master, s.win)
-		s.master, slave, cmd.TTY = master, sl, sl
+		cmd.Terminal = s.win.sandbox()
 	} else {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = s.ch, s.ch, s.ch.Stderr()
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, startTime)
 	defer cancel()
 	proc, err := s.srv.cfg.Slivers.Exec(ctx, s.slice, cmd)
-	if slave != nil {
-		slave.Close() // the sliver has its own copy
+	if err == nil && s.tty && proc.Terminal() == nil {
+		proc.SignalGroup(syscall.SIGKILL)
+		go proc.Wait()
+		err = errors.New("no terminal")
 	}
 	if err != nil {
 		s.log.Warn("ssh session: start", "kind", kind, "err", err)
 		fmt.Fprintf(s.ch.Stderr(), "orbis: could not start the %s in the sliver\r\n", kind)
-		if s.master != nil {
-			s.master.Close()
-			s.master = nil
-		}
 		return false
 	}
 	s.proc = proc
+	if s.tty {
+		s.master = proc.Terminal()
+	}
 	s.log.Info("ssh session", "kind", kind, "tty", s.tty)
 	var copied <-chan struct{}
 	if s.master != nil {

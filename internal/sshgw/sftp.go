@@ -31,7 +31,7 @@ const (
 
 func (s *session) subsystem(payload []byte) bool {
 	var m struct{ Name string }
-	if ssh.Unmarshal(payload, &m) != nil || s.proc != nil {
+	if ssh.Unmarshal(payload, &m) != nil || s.started() {
 		return false
 	}
 	if m.Name != "sftp" {
@@ -42,6 +42,21 @@ func (s *session) subsystem(payload []byte) bool {
 		return false
 	}
 	return s.startSFTP()
+}
+
+// refuse ends the session, once the request is answered, with msg on
+// standard error and status 127, as sshd does when the subsystem's program
+// is missing. A plain refusal of the request would be clearer in
+// principle, but OpenSSH's sftp and scp exit on it before they show the
+// message.
+func (s *session) refuse(msg error) {
+	s.over = true
+	s.after = func() {
+		fmt.Fprintf(s.ch.Stderr(), "%v\n", msg)
+		s.ch.CloseWrite()
+		s.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{127}))
+		s.ch.Close()
+	}
 }
 
 // startSFTP starts sftpScript, with standard output on a pipe of its own
@@ -72,8 +87,8 @@ func (s *session) startSFTP() bool {
 		r.Close()
 		proc.SignalGroup(syscall.SIGKILL)
 		proc.Wait()
-		fmt.Fprintf(s.ch.Stderr(), "%v\n", ErrNoSubsystem)
-		return false
+		s.refuse(ErrNoSubsystem)
+		return true
 	}
 	s.proc = proc
 	s.log.Info("ssh session", "kind", "sftp")

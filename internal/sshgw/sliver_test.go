@@ -1,3 +1,5 @@
+//go:build linux
+
 package sshgw
 
 import (
@@ -128,11 +130,10 @@ func testPTY(t *testing.T, o *openSSH) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	expect("@pl_ssh")
-	fmt.Fprintf(master, "stty size; tty; echo SHELL=$0\r")
+	expect("root@pl_ssh:~# ") // the prompt that a login shell's /etc/profile sets
+	fmt.Fprintf(master, "stty size; tty; ls -l $(tty)\r")
 	expect("30 100")
-	expect("/dev/pts/")
-	expect("SHELL=-") // a login shell
+	expect("\n/dev/pts/0") // the sliver's own devpts
 	if strings.Contains(out.String(), "not a tty") {
 		t.Errorf("tty: %q", out.String())
 	}

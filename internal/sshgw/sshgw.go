@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ type Process interface {
 	// SignalGroup sends sig to the command's process group, while the
 	// command has not exited.
 	SignalGroup(sig syscall.Signal) error
+	// Terminal returns the master of the command's terminal, if it was
+	// started with one (sandbox.Cmd.Terminal).
+	Terminal() *os.File
 }
 
 // Config configures a Server. Zero limits take the defaults below.

@@ -1,0 +1,182 @@
+package central_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central"
+	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/node/rm"
+	"github.com/orbisproject/orbis/internal/nodemgr"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// testCentral runs central on a loopback port until stop is called.
+type testCentral struct {
+	url  string
+	rpc  *xmlrpc.Client
+	auth map[string]any
+	stop func()
+}
+
+func startCentral(t *testing.T) *testCentral { return startCentralB(t) }
+
+func startCentralB(t testing.TB) *testCentral {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := central.Open(ctx, central.Config{DataDir: dir, AdminEmail: "admin@orbis.test", Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { c.Serve(ctx, l); close(done) }()
+	var adm central.Admin
+	b, err := os.ReadFile(central.AdminFile(dir))
+	if err != nil || json.Unmarshal(b, &adm) != nil {
+		t.Fatalf("admin.json: %v", err)
+	}
+	tc := &testCentral{url: "http://" + l.Addr().String(), auth: xmlrpc.PasswordAuth(adm.Email, adm.Password)}
+	tc.rpc = xmlrpc.NewClient(tc.url + "/PLCAPI/")
+	stopped := false
+	tc.stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+			c.Close()
+		}
+	}
+	t.Cleanup(tc.stop)
+	return tc
+}
+
+func (tc *testCentral) call(t *testing.T, method string, args ...any) any { return tc.callB(t, method, args...) }
+
+func (tc *testCentral) callB(t testing.TB, method string, args ...any) any {
+	t.Helper()
+	r, err := tc.rpc.Call(context.Background(), method, append([]any{tc.auth}, args...)...)
+	if err != nil {
+		t.Fatalf("%s: %v", method, err)
+	}
+	return r
+}
+
+// testNode is a node manager (with a fake sliver runtime) and a resource
+// manager following central, in this process.
+type testNode struct {
+	host string
+	rt   *nodemgr.FakeRuntime
+}
+
+func startNode(t *testing.T, tc *testCentral, host, token string) *testNode {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	rt, _ := nodemgr.NewFakeRuntime("")
+	nm, err := nodemgr.Open(ctx, nodemgr.Options{StateDir: filepath.Join(dir, "nm"), Runtime: rt,
+		Node: nodemgr.Node{MemoryBytes: 1 << 30, DiskBytes: 1 << 30}, Log: testutil.Logger(t).With("node", host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "nm.sock")
+	l, err := nodemgr.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go nm.Serve(ctx, l)
+	creds, err := rm.Register(ctx, filepath.Join(dir, "rm"), tc.url, api.NodeRegisterRequest{Token: token, Hostname: host})
+	if err != nil {
+		t.Fatalf("register %s: %v", host, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(sock), StateDir: filepath.Join(dir, "rm"),
+			Every: 200 * time.Millisecond, MaxBackoff: time.Second})
+		close(done)
+	}()
+	t.Cleanup(func() { cancel(); <-done; nm.Close() })
+	return &testNode{host: host, rt: rt}
+}
+
+func (n *testNode) has(slice string) bool {
+	_, ok := n.rt.Sliver(slice)
+	return ok
+}
+
+// TestPush: a slice added to three nodes is on all of them within a
+// second; its slivers' states reach central; a node cut from central
+// keeps its sliver and still expires it on time.
+func TestPush(t *testing.T) {
+	tc := startCentral(t)
+	site := tc.call(t, "AddSite", map[string]any{"name": "Test", "abbreviated_name": "T", "login_base": "ts", "max_slices": 5, "enabled": true})
+	var nodes []*testNode
+	for i := range 3 {
+		host := fmt.Sprintf("n%d.orbis.test", i)
+		id := tc.call(t, "AddNode", site, map[string]any{"hostname": host})
+		token := tc.call(t, "AddNodeToken", id).(string)
+		nodes = append(nodes, startNode(t, tc, host, token))
+	}
+	tc.call(t, "AddSlice", map[string]any{"name": "ts_push", "url": "http://t", "description": "push test"})
+
+	t0 := time.Now()
+	tc.call(t, "AddSliceToNodes", "ts_push", []any{"n0.orbis.test", "n1.orbis.test", "n2.orbis.test"})
+	for _, n := range nodes {
+		waitFor(t, n.host+" to get the sliver", 5*time.Second, func() bool { return n.has("ts_push") })
+	}
+	took := time.Since(t0)
+	t.Logf("slice on 3 nodes after %v", took)
+	if took > time.Second {
+		t.Errorf("propagation to 3 nodes took %v, want < 1 s", took)
+	}
+	waitFor(t, "reports at central", 5*time.Second, func() bool {
+		r := tc.call(t, "GetSliverReports", map[string]any{"name": "ts_push"}).([]any)
+		running := 0
+		for _, row := range r {
+			if row.(map[string]any)["state"] == "running" {
+				running++
+			}
+		}
+		return running == 3
+	})
+
+	// Removing the slice from one node reaches it too.
+	tc.call(t, "DeleteSliceFromNodes", "ts_push", []any{"n2.orbis.test"})
+	waitFor(t, "n2 to drop the sliver", 2*time.Second, func() bool { return !nodes[2].has("ts_push") })
+
+	// Cut central off with the slice about to expire: the nodes keep the
+	// sliver until its expiry, then drop it on their own.
+	expires := time.Now().Add(3 * time.Second).Unix()
+	tc.call(t, "RenewSlice", "ts_push", expires)
+	time.Sleep(500 * time.Millisecond) // let the new expiry reach the nodes
+	tc.stop()
+	time.Sleep(time.Until(time.Unix(expires, 0)) - 500*time.Millisecond)
+	if !nodes[0].has("ts_push") || !nodes[1].has("ts_push") {
+		t.Fatalf("a node cut from central dropped its sliver before its expiry: %v", nodes[0].rt.Calls())
+	}
+	for _, n := range nodes[:2] {
+		waitFor(t, n.host+" to expire the sliver", 5*time.Second, func() bool { return !n.has("ts_push") })
+	}
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,114 @@
+//go:build linux
+
+package sshgw
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/sandbox"
+)
+
+// BenchmarkLogin times `ssh slice@node true` with OpenSSH's client: a full
+// handshake, a login and a command, into a sliver that is running. For
+// comparison, "sshd" times the same client into OpenSSH's sshd and a local
+// account (root) on this machine, if sshd is installed. Both report the
+// median as ms/login.
+func BenchmarkLogin(b *testing.B) {
+	b.Run("orbis", func(b *testing.B) {
+		n := newRealNode(b)
+		key, priv := newKeyPair(b)
+		n.create("pl_bench", key)
+		keepRunning(b, n, "pl_bench")
+		o := newOpenSSH(b, n.gw.addr, key, priv)
+		timeLogins(b, func() *exec.Cmd { return o.ssh("pl_bench", "true") })
+	})
+	b.Run("sshd", func(b *testing.B) {
+		requireTool(b, "/usr/sbin/sshd", "openssh-server")
+		key, priv := newKeyPair(b)
+		addr := startSSHD(b, authorizedLine(key))
+		o := newOpenSSH(b, addr, key, priv)
+		timeLogins(b, func() *exec.Cmd { return o.ssh("root", "true") })
+	})
+}
+
+// keepRunning starts a long sleep in the sliver, so logins find its init
+// running instead of starting one.
+func keepRunning(b *testing.B, n *realNode, name string) {
+	p, err := n.m.Exec(n.ctx, name, sandbox.Cmd{Args: []string{"sleep", "100000"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go p.Wait()
+}
+
+// timeLogins runs b.N logins and reports their median.
+func timeLogins(b *testing.B, login func() *exec.Cmd) {
+	result(b, login()) // warm up
+	var took []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if _, errOut, code := result(b, login()); code != 0 {
+			b.Fatalf("login: status %d: %s", code, errOut)
+		}
+		took = append(took, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms/login")
+	b.ReportMetric(0, "ns/op")
+}
+
+// startSSHD runs OpenSSH's sshd on a free loopback port, with its own
+// configuration and host key in a temporary directory, letting root in
+// with the key of authorized, and returns its address.
+func startSSHD(b *testing.B, authorized string) string {
+	dir := b.TempDir()
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir+"/host_key").CombinedOutput(); err != nil {
+		b.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	os.WriteFile(dir+"/authorized_keys", []byte(authorized+"\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := strings.Cut(addr, ":")
+	conf := fmt.Sprintf(`Port %s
+ListenAddress 127.0.0.1
+HostKey %s/host_key
+PidFile %s/sshd.pid
+AuthorizedKeysFile %s/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+`, port, dir, dir, dir)
+	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(conf), 0o600)
+	os.MkdirAll("/run/sshd", 0o755) // sshd's privilege separation directory
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cancel(); cmd.Wait() })
+	waitUntil(b, "sshd", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
