@@ -62,7 +62,9 @@ func startCentralB(t testing.TB) *testCentral {
 	return tc
 }
 
-func (tc *testCentral) call(t *testing.T, method string, args ...any) any { return tc.callB(t, method, args...) }
+func (tc *testCentral) call(t *testing.T, method string, args ...any) any {
+	return tc.callB(t, method, args...)
+}
 
 func (tc *testCentral) callB(t testing.TB, method string, args ...any) any {
 	t.Helper()
