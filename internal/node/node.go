@@ -47,6 +47,10 @@ type Config struct {
 	// Hostname and IP are what the node registers as (default: the
 	// machine's host name; central's view of the address).
 	Hostname, IP string
+	// SuspendOnExit kills every sliver's processes and removes their
+	// cgroups when Run returns, so that nothing of the node is left in
+	// the kernel (`orbis dev`). A production node leaves slivers running.
+	SuspendOnExit bool
 	// Log receives the node's records.
 	Log *slog.Logger
 }
@@ -117,6 +121,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.Slivers.Restore(ctx); err != nil {
+		log.Error("restore slivers", "err", err)
+	}
 	return n, nil
 }
 
@@ -151,6 +158,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer n.Close()
+	if cfg.SuspendOnExit {
+		defer func() {
+			if err := n.Slivers.Suspend(context.WithoutCancel(ctx)); err != nil {
+				cfg.Log.Error("suspend slivers", "err", err)
+			}
+		}()
+	}
 	capa, err := n.capacity()
 	if err != nil {
 		return err

@@ -85,3 +85,29 @@ func TestBadNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSuspendRestore: Suspend leaves no process and no cgroup; Restore
+// (as after a reboot) brings the cgroups back, and the sliver works with
+// its files intact.
+func TestSuspendRestore(t *testing.T) {
+	n := newNode(t)
+	n.create("pl_sus", api.Rspec{ProcMax: 32}, "")
+	n.mustRun("pl_sus", "echo kept > /root/f")
+	spawn(t, n, "pl_sus", "exec sleep 1000")
+	n.pidOf(t, "pl_sus", "sleep")
+	if err := n.m.Suspend(n.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(n.m.opts.Fair.UnifiedPath("pl_sus")); !os.IsNotExist(err) {
+		t.Errorf("cgroup left after Suspend: %v", err)
+	}
+	if err := n.m.Restore(n.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.mustRun("pl_sus", "cat /root/f; cat /proc/self/cgroup | grep -c pl_sus"); !strings.HasPrefix(got, "kept\n") {
+		t.Errorf("after Restore: %q", got)
+	}
+	if st, err := n.m.Status(n.ctx, "pl_sus"); err != nil || st.State == StateStopped {
+		t.Errorf("after Restore: %+v %v", st, err)
+	}
+}

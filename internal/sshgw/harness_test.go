@@ -200,6 +200,7 @@ type openSSH struct {
 	t       testing.TB
 	port    string
 	keyFile string
+	extra   []string // more -o options
 }
 
 func newOpenSSH(t testing.TB, addr string, key ssh.Signer, priv any) *openSSH {
@@ -218,9 +219,9 @@ func newOpenSSH(t testing.TB, addr string, key ssh.Signer, priv any) *openSSH {
 }
 
 func (o *openSSH) opts(portFlag string) []string {
-	return []string{"-F", "/dev/null", portFlag, o.port, "-i", o.keyFile,
+	return append([]string{"-F", "/dev/null", portFlag, o.port, "-i", o.keyFile,
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"}
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"}, o.extra...)
 }
 
 // ssh returns `ssh [flags] slice@127.0.0.1 args...`.
