@@ -3,7 +3,7 @@
 
 GO      ?= go
 BIN     := bin/orbis
-STATE   ?= /var/lib/orbis
+DEVDATA ?= /var/lib/orbis-dev
 # Debian packages Orbis uses at run time and in tests.
 DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client \
            python3 postgresql
@@ -26,8 +26,7 @@ deps:
 	$(GO) mod download
 
 dev: deps build
-	$(BIN) image build --state $(STATE) busybox
-	$(BIN) node --state $(STATE)
+	$(BIN) dev --data $(DEVDATA)
 
 vet:
 	$(GO) vet ./...

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orbisproject/orbis/internal/central"
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/dev"
 	"github.com/orbisproject/orbis/internal/node"
 	"github.com/orbisproject/orbis/internal/reexec"
 )
@@ -21,6 +22,7 @@ func main() {
 	}
 	node.RegisterVerbs()
 	central.RegisterVerbs()
+	dev.RegisterVerbs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

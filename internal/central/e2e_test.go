@@ -20,6 +20,8 @@ import (
 
 // testCentral runs central on a loopback port until stop is called.
 type testCentral struct {
+	c    *central.Central
+	dir  string
 	url  string
 	rpc  *xmlrpc.Client
 	auth map[string]any
@@ -28,11 +30,19 @@ type testCentral struct {
 
 func startCentral(t *testing.T) *testCentral { return startCentralB(t) }
 
-func startCentralB(t testing.TB) *testCentral {
+func startCentralB(t testing.TB) *testCentral { return startCentralWith(t, central.Config{}) }
+
+// startCentralWith is startCentralB with cfg's DB and Log (nil: to t.Log);
+// the data directory and the admin are the test's.
+func startCentralWith(t testing.TB, cfg central.Config) *testCentral {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := central.Open(ctx, central.Config{DataDir: dir, AdminEmail: "admin@orbis.test", Log: testutil.Logger(t)})
+	cfg.DataDir, cfg.AdminEmail = dir, "admin@orbis.test"
+	if cfg.Log == nil {
+		cfg.Log = testutil.Logger(t)
+	}
+	c, err := central.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +57,7 @@ func startCentralB(t testing.TB) *testCentral {
 	if err != nil || json.Unmarshal(b, &adm) != nil {
 		t.Fatalf("admin.json: %v", err)
 	}
-	tc := &testCentral{url: "http://" + l.Addr().String(), auth: xmlrpc.PasswordAuth(adm.Email, adm.Password)}
+	tc := &testCentral{c: c, dir: dir, url: "http://" + l.Addr().String(), auth: xmlrpc.PasswordAuth(adm.Email, adm.Password)}
 	tc.rpc = xmlrpc.NewClient(tc.url + "/PLCAPI/")
 	stopped := false
 	tc.stop = func() {

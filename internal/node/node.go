@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 
@@ -163,6 +164,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if err := n.Slivers.Suspend(context.WithoutCancel(ctx)); err != nil {
 				cfg.Log.Error("suspend slivers", "err", err)
 			}
+			removeParentCgroups(cfg)
 		}()
 	}
 	capa, err := n.capacity()
@@ -197,4 +199,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// removeParentCgroups removes the node's own cgroups (its parent and the
+// fair group) from every hierarchy, once no sliver is left in them.
+func removeParentCgroups(cfg Config) {
+	hierarchies, _ := os.ReadDir(cfg.CgroupRoot)
+	for _, h := range hierarchies {
+		base := filepath.Join(cfg.CgroupRoot, h.Name(), cfg.CgroupParent)
+		os.Remove(filepath.Join(base, "fair"))
+		os.Remove(base)
+	}
 }

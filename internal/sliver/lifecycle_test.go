@@ -91,7 +91,7 @@ func TestBadNames(t *testing.T) {
 // its files intact.
 func TestSuspendRestore(t *testing.T) {
 	n := newNode(t)
-	n.create("pl_sus", api.Rspec{ProcMax: 32}, "")
+	n.create("pl_sus", api.Rspec{ProcMax: 32}, "echo booted")
 	n.mustRun("pl_sus", "echo kept > /root/f")
 	spawn(t, n, "pl_sus", "exec sleep 1000")
 	n.pidOf(t, "pl_sus", "sleep")
@@ -104,8 +104,21 @@ func TestSuspendRestore(t *testing.T) {
 	if err := n.m.Restore(n.ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := n.mustRun("pl_sus", "cat /root/f; cat /proc/self/cgroup | grep -c pl_sus"); !strings.HasPrefix(got, "kept\n") {
+	if got := n.mustRun("pl_sus", "cat /root/f"); got != "kept" {
 		t.Errorf("after Restore: %q", got)
+	}
+	// Restored from nothing, as after a reboot, the sliver booted again.
+	waitFor(t, "second boot", 5*time.Second, func() bool {
+		out, _ := n.run("pl_sus", "grep -c booted "+BootLog)
+		return out == "2"
+	})
+	// A second Restore, as after a restart of the agent, boots nothing.
+	if err := n.m.Restore(n.ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if out, _ := n.run("pl_sus", "grep -c booted "+BootLog); out != "2" {
+		t.Errorf("boots after an agent restart: %s, want 2", out)
 	}
 	if st, err := n.m.Status(n.ctx, "pl_sus"); err != nil || st.State == StateStopped {
 		t.Errorf("after Restore: %+v %v", st, err)

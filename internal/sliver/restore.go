@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 
 	"github.com/orbisproject/orbis/internal/sandbox"
 )
 
 // Restore makes the kernel state of every sliver match its spec again: its
-// cgroups, which a reboot (or Suspend) removed. Running slivers are not
-// disturbed. The node calls it when it opens.
+// cgroups, which a reboot (or Suspend) removed. A sliver that was started
+// and whose cgroup was gone is started again, so its boot script runs as
+// at any start; running slivers, and idle ones after a mere restart of the
+// agent, are not disturbed. The node calls it when it opens.
 func (m *Manager) Restore(ctx context.Context) error {
 	names, err := m.stateNames()
 	if err != nil {
@@ -18,19 +21,27 @@ func (m *Manager) Restore(ctx context.Context) error {
 	}
 	var errs []error
 	for _, name := range names {
-		spec, err := m.readSpec(name)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		unlock := m.lock(name)
-		err = m.setCgroups(ctx, spec)
-		unlock()
-		if err != nil {
+		if err := m.restore(ctx, name); err != nil {
 			errs = append(errs, fmt.Errorf("restore sliver %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (m *Manager) restore(ctx context.Context, name string) error {
+	spec, err := m.readSpec(name)
+	if err != nil {
+		return err
+	}
+	unlock := m.lock(name)
+	_, err = m.cgroupsOf(spec).Procs(name)
+	gone := errors.Is(err, fs.ErrNotExist)
+	err = m.setCgroups(ctx, spec)
+	unlock()
+	if err != nil || !gone || !m.marker(name, startedFile) || m.marker(name, stoppedFile) {
+		return err
+	}
+	return m.Start(ctx, name)
 }
 
 // Suspend kills every process of every sliver and removes their cgroups,

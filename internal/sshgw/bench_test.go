@@ -26,22 +26,17 @@ import (
 // "orbis-xcrypto" logs in with x/crypto's client, in process, to leave the
 // client's own start-up out. All report the median as ms/login.
 func BenchmarkLogin(b *testing.B) {
-	var n *realNode
+	// The parent runs once; its sub-benchmarks run several times each.
 	key, priv := newKeyPair(b)
-	node := func(b *testing.B) *realNode {
-		if n == nil {
-			n = newRealNode(b)
-			n.create("pl_bench", key)
-			keepRunning(b, n, "pl_bench")
-		}
-		return n
-	}
+	n := newRealNode(b)
+	n.create("pl_bench", key)
+	keepRunning(b, n, "pl_bench")
 	b.Run("orbis", func(b *testing.B) {
-		o := newOpenSSH(b, node(b).gw.addr, key, priv)
+		o := newOpenSSH(b, n.gw.addr, key, priv)
 		timeLogins(b, func() *exec.Cmd { return o.ssh("pl_bench", "true") })
 	})
 	b.Run("orbis-xcrypto", func(b *testing.B) {
-		gw := node(b).gw
+		gw := n.gw
 		timeEach(b, func() {
 			c := gw.mustDial(b, "pl_bench", key)
 			s, _ := c.NewSession()

@@ -1,6 +1,7 @@
 package sshgw
 
 import (
+	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -27,4 +28,20 @@ func control(f *os.File, fn func(fd uintptr) error) error {
 		return err
 	}
 	return ferr
+}
+
+// quickAck turns off delayed ACKs on c for now. The handshake is a
+// ping-pong of small packets, and OpenSSH's client sends them with Nagle's
+// algorithm on: each of its second small writes then waits for our delayed
+// ACK, 40 ms, twice per login.
+func quickAck(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if rc, err := tc.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+		})
+	}
 }

@@ -4,7 +4,10 @@ package sshgw
 
 import (
 	"errors"
+	"net"
 	"os"
 )
 
 func setWinsize(f *os.File, w winsize) error { return errors.New("pty: needs Linux") }
+
+func quickAck(c net.Conn) {}

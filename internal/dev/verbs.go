@@ -1,0 +1,43 @@
+package dev
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/node"
+)
+
+// RegisterVerbs adds `orbis dev` to the command line.
+func RegisterVerbs() {
+	cli.Register(&cli.Command{Name: "dev", Summary: "run central and a node on this machine, ready to use (root)", Run: runDev})
+}
+
+func runDev(ctx context.Context, env *cli.Env, args []string) error {
+	fs := flag.NewFlagSet("orbis dev", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	host, _ := os.Hostname()
+	cfg := Config{Out: env.Stdout}
+	fs.StringVar(&cfg.DataDir, "data", "/var/lib/orbis-dev", "state of central and the node (kept across runs)")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8780", "central's address")
+	fs.StringVar(&cfg.SSHAddr, "ssh-addr", node.DefaultSSHAddr, "the node's SSH gateway address")
+	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "the node manager's socket")
+	fs.StringVar(&cfg.Hostname, "hostname", host, "the node's name at central")
+	debug := fs.Bool("debug", false, "log debug records")
+	if err := fs.Parse(args); err != nil {
+		return &cli.UsageError{Msg: err.Error()}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("orbis dev runs the node agent, which needs root")
+	}
+	lvl := slog.LevelWarn
+	if *debug {
+		lvl = slog.LevelDebug
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return Run(ctx, cfg)
+}
