@@ -10,4 +10,4 @@ import (
 
 func setWinsize(f *os.File, w winsize) error { return errors.New("pty: needs Linux") }
 
-func quickAck(c net.Conn) {}
+func quickAck(c net.Conn) net.Conn { return c }

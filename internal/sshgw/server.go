@@ -133,8 +133,7 @@ func (s *Server) handshake(c net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, 
 	}
 	defer release(s.shakes)
 	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	quickAck(c)
-	sc, chans, reqs, err := ssh.NewServerConn(c, s.serverConfig(c))
+	sc, chans, reqs, err := ssh.NewServerConn(quickAck(c), s.serverConfig(c))
 	if err != nil {
 		return nil, nil, nil, err
 	}
