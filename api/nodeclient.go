@@ -85,7 +85,10 @@ func (c *NodeClient) Slivers(ctx context.Context, since int64) (Slivers, error) 
 	// for much longer than that is dead.
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	var list Slivers
+	// An unchanged list at the end of the long-poll period comes back as
+	// 204 No Content: the answer is then the version asked about, with no
+	// slivers, and the caller keeps the list it has.
+	list := Slivers{NodeID: c.nodeID, Version: since}
 	err := c.do(ctx, http.MethodGet, op, nil, true, &list)
 	return list, err
 }
@@ -128,7 +131,7 @@ func (c *NodeClient) do(ctx context.Context, method, op string, body []byte, sig
 	if res.StatusCode/100 != 2 {
 		return &NodeCallError{Status: res.StatusCode, Msg: "central " + op + ": " + nodeErrorText(data, res.Status)}
 	}
-	if resp == nil {
+	if resp == nil || res.StatusCode == http.StatusNoContent {
 		return nil
 	}
 	if err := json.Unmarshal(data, resp); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,10 +13,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,19 +29,24 @@ import (
 )
 
 // Sizes of BenchmarkMemory: go test -bench Memory -benchtime 1x
-// ./internal/central/ -args -nodes 1000 -slices 10000.
+// ./internal/central/ -args -nodes 1000 -slices 10000 -follow 0.
+//
+// By default only 200 of the nodes follow their lists: with 100,000
+// slices central computes about 8 lists a second (each node's list query
+// scans every slice), so 10,000 nodes would take over 20 minutes.
 var (
 	memNodes  = flag.Int("nodes", 10000, "BenchmarkMemory: how many nodes")
 	memSlices = flag.Int("slices", 100000, "BenchmarkMemory: how many slices (each on 10 nodes)")
+	memFollow = flag.Int("follow", 200, "BenchmarkMemory: how many of the nodes fetch their list and long-poll (0: all)")
 )
 
 // BenchmarkMemory measures central's memory on SQLite with -nodes nodes
 // and -slices slices (each on 10 nodes, 100 sites), loaded straight
-// through the store. Then every node fetches its sliver list once, a few
-// GetSlices calls are made, every node holds a long-poll open (as nodes
-// do all the time), and finally one GetSlices of every slice. The nodes
-// are a child process, so that their side of the connections is not
-// counted. Heap is HeapInuse after a GC; RSS is VmRSS after returning
+// through the store. Then -follow of the nodes fetch their sliver lists
+// once, a few GetSlices calls are made, the same nodes hold a long-poll
+// open (as nodes do all the time), and finally one GetSlices of every
+// slice, before the long-polls' period ends. The nodes are a child
+// process, so that their side of the connections is not counted. Heap is HeapInuse after a GC; RSS is VmRSS after returning
 // freed memory to the system; peak is VmHWM.
 func BenchmarkMemory(b *testing.B) {
 	if b.N > 1 {
@@ -52,13 +60,15 @@ func BenchmarkMemory(b *testing.B) {
 	b.ReportMetric(time.Since(t0).Seconds(), "load-s")
 	loaded := readMem()
 
-	nodes := startNodeClients(b, tc.url, w)
+	follow := following(w, *memFollow)
+	nodes := startNodeClients(b, tc.url, w, follow)
 	fetch, slivers := nodes.fetched(b)
-	b.ReportMetric(float64(len(w.nodeIDs))/fetch.Seconds(), "lists/s")
-	if want := spec.slices * spec.perSlice; slivers != want {
+	b.ReportMetric(float64(len(follow))/fetch.Seconds(), "lists/s")
+	if want := w.slivers(follow); slivers != want {
 		b.Errorf("the nodes' lists hold %d slivers, want %d", slivers, want)
 	}
-	rpc, auth := sessionClient(b, tc)
+	clients, auth := sessionClients(b, tc)
+	rpc := clients[0]
 	for i := range 100 {
 		getSlices(b, rpc, auth, []any{w.names[i*len(w.names)/100]})
 	}
@@ -68,8 +78,9 @@ func BenchmarkMemory(b *testing.B) {
 	listed := readMem()
 
 	goroutines := runtime.NumGoroutine()
-	nodes.poll(b, goroutines+len(w.nodeIDs))
+	nodes.poll(b, goroutines+len(follow))
 	polling := readMem()
+	writeHeapProfile(b)
 
 	t1 := time.Now()
 	size := getSlices(b, rpc, auth)
@@ -77,14 +88,14 @@ func BenchmarkMemory(b *testing.B) {
 	peak := readMem()
 
 	db := fileSize(filepath.Join(tc.dir, "central.db")) + fileSize(filepath.Join(tc.dir, "central.db-wal"))
-	b.Logf("nodes %d, slices %d, slivers %d; GetSlices of all: %d MiB of XML in %.1f s",
-		spec.nodes, spec.slices, slivers, size>>20, all.Seconds())
+	b.Logf("nodes %d (%d following), slices %d, slivers %d listed; lists in %.1f s; GetSlices of all: %d MiB of XML in %.1f s",
+		spec.nodes, len(follow), spec.slices, slivers, fetch.Seconds(), size>>20, all.Seconds())
 	b.Logf("%-40s %10s %10s %10s", "stage", "heap MiB", "RSS MiB", "peak MiB")
 	for _, s := range []struct {
 		name string
 		m    memStats
 	}{{"before central", base}, {"loaded", loaded}, {"lists fetched, GetSlices by name/site", listed},
-		{fmt.Sprintf("%d long-polls waiting", len(w.nodeIDs)), polling}, {"after GetSlices of all", peak}} {
+		{fmt.Sprintf("%d long-polls waiting", len(follow)), polling}, {"after GetSlices of all", peak}} {
 		b.Logf("%-40s %10.1f %10.1f %10.1f", s.name, mib(s.m.heap), mib(s.m.rss), mib(s.m.hwm))
 	}
 	b.ReportMetric(mib(polling.heap), "heap-MiB")
@@ -92,6 +103,34 @@ func BenchmarkMemory(b *testing.B) {
 	b.ReportMetric(mib(peak.hwm), "peak-rss-MiB")
 	b.ReportMetric(mib(db), "db-MiB")
 	b.ReportMetric(all.Seconds(), "getslices-all-s")
+}
+
+// following returns the indexes of n nodes of w spread over all of them
+// (all of them for n 0).
+func following(w *world, n int) []int {
+	if n <= 0 || n > len(w.nodeIDs) {
+		n = len(w.nodeIDs)
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i * len(w.nodeIDs) / n
+	}
+	return out
+}
+
+// slivers counts the slivers of the nodes of w whose indexes are nodes.
+func (w *world) slivers(nodes []int) int {
+	per := make([]int, len(w.nodeIDs))
+	for i := range w.names {
+		for _, n := range w.sliceNodes(i) {
+			per[n]++
+		}
+	}
+	sum := 0
+	for _, n := range nodes {
+		sum += per[n]
+	}
+	return sum
 }
 
 // getSlices calls GetSlices with args and returns the size of the answer,
@@ -111,6 +150,21 @@ func getSlices(b *testing.B, rpc *xmlrpc.Client, auth map[string]any, args ...an
 		b.Fatalf("GetSlices: %s, %v", resp.Status, err)
 	}
 	return n
+}
+
+// writeHeapProfile writes the heap profile to $ORBIS_BENCH_HEAP, if set.
+func writeHeapProfile(b *testing.B) {
+	path := os.Getenv("ORBIS_BENCH_HEAP")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+	}
+	if err != nil {
+		b.Errorf("heap profile: %v", err)
+	}
 }
 
 type memStats struct{ heap, rss, hwm uint64 }
@@ -158,13 +212,13 @@ type nodeClients struct {
 	out *bufio.Scanner
 }
 
-// startNodeClients starts the child for w's nodes at central url; it is
-// killed when the benchmark ends.
-func startNodeClients(b *testing.B, url string, w *world) *nodeClients {
+// startNodeClients starts the child for the nodes of w whose indexes are
+// follow, at central url; it is killed when the benchmark ends.
+func startNodeClients(b *testing.B, url string, w *world, follow []int) *nodeClients {
 	list := filepath.Join(b.TempDir(), "nodes")
 	var buf bytes.Buffer
-	for i, id := range w.nodeIDs {
-		fmt.Fprintf(&buf, "%d %s\n", id, w.secrets[i])
+	for _, i := range follow {
+		fmt.Fprintf(&buf, "%d %s\n", w.nodeIDs[i], w.secrets[i])
 	}
 	if err := os.WriteFile(list, buf.Bytes(), 0o600); err != nil {
 		b.Fatal(err)
@@ -201,7 +255,8 @@ func (c *nodeClients) fetched(b *testing.B) (time.Duration, int) {
 }
 
 // poll has every node open its long-poll, and returns once this process
-// runs at least goroutines goroutines (one per request waiting).
+// runs at least goroutines goroutines (one per request) and is idle (each
+// request computes the node's list before it waits).
 func (c *nodeClients) poll(b *testing.B, goroutines int) {
 	fmt.Fprintln(c.in, "poll")
 	if !c.out.Scan() || c.out.Text() != "polling" {
@@ -214,7 +269,27 @@ func (c *nodeClients) poll(b *testing.B, goroutines int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(time.Second) // the last requests settle
+	waitIdle(b)
+}
+
+// waitIdle returns once this process uses less than a tenth of a CPU.
+func waitIdle(b *testing.B) {
+	const window = 500 * time.Millisecond
+	for start := time.Now(); time.Since(start) < time.Minute; {
+		t0 := cpuTime()
+		time.Sleep(window)
+		if cpuTime()-t0 < window/10 {
+			return
+		}
+	}
+	b.Log("central still busy after a minute")
+}
+
+// cpuTime is the user and system time this process used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // nodeClientsMain runs in the child: it reads the nodes of os.Args[2],

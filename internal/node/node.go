@@ -48,6 +48,11 @@ type Config struct {
 	// Hostname and IP are what the node registers as (default: the
 	// machine's host name; central's view of the address).
 	Hostname, IP string
+	// UIDBase is the first host UID of the node's slice ranges and
+	// UIDRanges how many ranges it hands out (0: the node manager's
+	// defaults). Nodes sharing a machine (`orbis testbed`) get disjoint
+	// ranges, so that no two slivers share host UIDs.
+	UIDBase, UIDRanges uint32
 	// SuspendOnExit kills every sliver's processes and removes their
 	// cgroups when Run returns, so that nothing of the node is left in
 	// the kernel (`orbis dev`). A production node leaves slivers running.
@@ -177,10 +182,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer stopSSH()
 	nm, err := nodemgr.Open(ctx, nodemgr.Options{
-		StateDir: filepath.Join(cfg.StateDir, "nm"),
-		Runtime:  n.Slivers,
-		Node:     capa,
-		Log:      cfg.Log,
+		StateDir:  filepath.Join(cfg.StateDir, "nm"),
+		Runtime:   n.Slivers,
+		Node:      capa,
+		Log:       cfg.Log,
+		UIDBase:   cfg.UIDBase,
+		UIDRanges: cfg.UIDRanges,
 	})
 	if err != nil {
 		return fmt.Errorf("open node manager: %w", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cli"
@@ -26,15 +27,28 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	fs.StringVar(&cfg.StateDir, "state", "/var/lib/orbis", "state directory")
 	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "node manager socket")
 	fs.StringVar(&cfg.DefaultImage, "image", "busybox", "default reference image of new slivers")
+	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup; slivers are below it")
 	if name == "node" {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
 		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. http://127.0.0.1:8780 (needed once, with --token)")
 		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`)")
 		fs.StringVar(&cfg.Hostname, "hostname", "", "host name to register as (default: this machine's)")
 		fs.StringVar(&cfg.IP, "ip", "", "IP address to register (default: none)")
+		uintVar(fs, &cfg.UIDBase, "uid-base", "first host UID of slice ranges (0: 100000)")
+		uintVar(fs, &cfg.UIDRanges, "uid-ranges", "how many slice UID ranges of 65536 to hand out (0: all that fit)")
+		fs.BoolVar(&cfg.SuspendOnExit, "suspend-on-exit", false, "stop every sliver and remove its cgroups when the agent exits (leaves nothing in the kernel)")
 	}
 	debug := fs.Bool("debug", false, "log debug records")
 	return fs, cfg, debug
+}
+
+// uintVar defines a flag for a uint32 field.
+func uintVar(fs *flag.FlagSet, p *uint32, name, usage string) {
+	fs.Func(name, usage, func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		*p = uint32(n)
+		return err
+	})
 }
 
 func logger(w io.Writer, debug bool) *slog.Logger {

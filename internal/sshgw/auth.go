@@ -2,33 +2,33 @@ package sshgw
 
 import (
 	"bytes"
-	"net"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 )
 
-// serverConfig returns the SSH configuration of the connection c. Each
-// connection has its own, so the refusal banner is sent once per
-// connection, however many keys the client offers, and refused keys are
-// counted per connection. x/crypto's MaxAuthTries lets a client probe as
-// many keys again without signatures; the count here includes the probes,
-// as OpenSSH's does, and drops the connection at the limit.
-func (s *Server) serverConfig(c net.Conn) *ssh.ServerConfig {
-	refused := 0
+// serverConfig returns the SSH configuration of one connection.
+//
+// Every key a client offers is answered "go ahead and sign" (PK_OK), and
+// the real check comes only once the client has proved that it holds the
+// private key: otherwise anyone who knows a user's public key (they are
+// public, on GitHub and elsewhere) could probe, without the private key,
+// which slices on this node accept it, and so learn that they exist.
+// Each connection has its own configuration so that the refusal banner is
+// sent once, however many keys the client tries.
+func (s *Server) serverConfig() *ssh.ServerConfig {
+	bannerSent := false
 	cfg := &ssh.ServerConfig{
 		MaxAuthTries: s.cfg.MaxAuthTries,
-		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+		PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) {
+			return &ssh.Permissions{}, nil
+		},
+		VerifiedPublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
 			perms, err := s.authorize(meta, key)
-			if err == nil {
-				return perms, nil
+			if err == nil || bannerSent {
+				return perms, err
 			}
-			if refused++; refused >= s.cfg.MaxAuthTries {
-				c.Close()
-			}
-			if refused > 1 {
-				return nil, err
-			}
+			bannerSent = true
 			return nil, &ssh.BannerError{Err: err, Message: Refusal}
 		},
 		ServerVersion: "SSH-2.0-orbis",

@@ -20,7 +20,9 @@ import (
 // BenchmarkLogin times `ssh slice@node true` with OpenSSH's client: a full
 // handshake, a login and a command, into a sliver that is running. For
 // comparison, "sshd" times the same client into OpenSSH's sshd and a local
-// account (root) on this machine, if sshd is installed: with the client's
+// account on this machine (one with /bin/sh and no dot files, made for the
+// benchmark, since root's .bashrc may be slow), if sshd is installed: with
+// the client's
 // default key exchange (sntrup761x25519 for OpenSSH 9.2, which x/crypto
 // lacks) and with curve25519-sha256, the one the gateway negotiates.
 // "orbis-xcrypto" logs in with x/crypto's client, in process, to leave the
@@ -39,7 +41,10 @@ func BenchmarkLogin(b *testing.B) {
 		gw := n.gw
 		timeEach(b, func() {
 			c := gw.mustDial(b, "pl_bench", key)
-			s, _ := c.NewSession()
+			s, err := c.NewSession()
+			if err != nil {
+				b.Fatal(err)
+			}
 			if err := s.Run("true"); err != nil {
 				b.Fatal(err)
 			}
@@ -49,12 +54,13 @@ func BenchmarkLogin(b *testing.B) {
 	for _, kex := range []string{"default", "curve25519-sha256"} {
 		b.Run("sshd-"+kex, func(b *testing.B) {
 			requireTool(b, "/usr/sbin/sshd", "openssh-server")
+			user := benchUser(b) // removed after sshd has stopped
 			addr := startSSHD(b, authorizedLine(key))
 			o := newOpenSSH(b, addr, key, priv)
 			if kex != "default" {
 				o.extra = []string{"-o", "KexAlgorithms=" + kex}
 			}
-			timeLogins(b, func() *exec.Cmd { return o.ssh("root", "true") })
+			timeLogins(b, func() *exec.Cmd { return o.ssh(user, "true") })
 		})
 	}
 }
@@ -96,14 +102,21 @@ func timeEach(b *testing.B, fn func()) {
 }
 
 // startSSHD runs OpenSSH's sshd on a free loopback port, with its own
-// configuration and host key in a temporary directory, letting root in
-// with the key of authorized, and returns its address.
+// configuration and host key in a temporary directory, letting any local
+// account in with the key of authorized, and returns its address.
 func startSSHD(b *testing.B, authorized string) string {
-	dir := b.TempDir()
+	// sshd reads authorized_keys as the user: the directory must be
+	// readable by all, which b.TempDir's parent is not.
+	dir, err := os.MkdirTemp("", "orbistest-sshd-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir+"/host_key").CombinedOutput(); err != nil {
 		b.Fatalf("ssh-keygen: %v: %s", err, out)
 	}
-	os.WriteFile(dir+"/authorized_keys", []byte(authorized+"\n"), 0o600)
+	os.WriteFile(dir+"/authorized_keys", []byte(authorized+"\n"), 0o644)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -116,7 +129,6 @@ ListenAddress 127.0.0.1
 HostKey %s/host_key
 PidFile %s/sshd.pid
 AuthorizedKeysFile %s/authorized_keys
-PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
@@ -138,4 +150,22 @@ StrictModes no
 		return err == nil
 	})
 	return addr
+}
+
+// benchUser makes a throwaway local account with /bin/sh as its shell and
+// no home directory, not locked (password "*": no password login, and
+// sshd without PAM refuses locked accounts even with a key), removed when
+// the benchmark ends.
+func benchUser(b *testing.B) string {
+	const user = "orbistest-sshbench"
+	exec.Command("userdel", user).Run() // a leftover of an interrupted run
+	if out, err := exec.Command("useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", "-p", "*", user).CombinedOutput(); err != nil {
+		b.Fatalf("useradd: %v: %s", err, out)
+	}
+	b.Cleanup(func() {
+		if out, err := exec.Command("userdel", user).CombinedOutput(); err != nil {
+			b.Errorf("userdel: %v: %s", err, out)
+		}
+	})
+	return user
 }

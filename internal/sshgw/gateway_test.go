@@ -171,6 +171,38 @@ func TestRefusalsLookAlike(t *testing.T) {
 	}
 }
 
+// probeSigner is a key whose holder refuses to sign: it records whether
+// the server asked for a signature, i.e. answered the key query with PK_OK.
+type probeSigner struct {
+	ssh.Signer
+	asked *bool
+}
+
+func (p probeSigner) Sign(io.Reader, []byte) (*ssh.Signature, error) {
+	*p.asked = true
+	return nil, errors.New("no signature from a prober")
+}
+
+// TestKeyProbe checks that a client holding only public keys learns
+// nothing: the server asks for a signature for every key, whether the
+// slice exists and takes the key or not.
+func TestKeyProbe(t *testing.T) {
+	key, other := newKey(t), newKey(t)
+	g := fakeGateway(t, Config{}, key)
+	for _, tc := range []struct {
+		user string
+		key  ssh.Signer
+	}{{"pl_fake", key}, {"pl_fake", other}, {"pl_nosuch", key}} {
+		asked := false
+		if _, err := g.dial(t, tc.user, probeSigner{tc.key, &asked}); err == nil {
+			t.Errorf("%s: login without a signature", tc.user)
+		}
+		if !asked {
+			t.Errorf("%s, key %s: the server answered the probe without asking for a signature", tc.user, ssh.FingerprintSHA256(tc.key.PublicKey()))
+		}
+	}
+}
+
 func TestMaxAuthTries(t *testing.T) {
 	key := newKey(t)
 	wrong := []ssh.Signer{newKey(t), newKey(t), newKey(t)}

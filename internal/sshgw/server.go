@@ -133,7 +133,7 @@ func (s *Server) handshake(c net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, 
 	}
 	defer release(s.shakes)
 	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	sc, chans, reqs, err := ssh.NewServerConn(quickAck(c), s.serverConfig(c))
+	sc, chans, reqs, err := ssh.NewServerConn(quickAck(c), s.serverConfig())
 	if err != nil {
 		return nil, nil, nil, err
 	}

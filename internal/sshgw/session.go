@@ -280,7 +280,7 @@ func (s *session) start(kind string, args []string) bool {
 	if s.master != nil {
 		copied = s.copyPTY()
 	}
-	go s.wait(copied)
+	s.after = func() { go s.wait(copied) } // once the request is answered
 	return true
 }
 

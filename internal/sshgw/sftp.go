@@ -98,6 +98,6 @@ func (s *session) startSFTP() bool {
 		r.Close()
 		close(copied)
 	}()
-	go s.wait(copied)
+	s.after = func() { go s.wait(copied) } // once the request is answered
 	return true
 }

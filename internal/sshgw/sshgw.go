@@ -8,7 +8,9 @@
 // takes its session's process group with it.
 //
 // The gateway never reveals which slices exist: a wrong key, an unknown
-// slice and a stopped one get the same refusal after the same delay.
+// slice and a stopped one get the same refusal after the same delay, and
+// only after the client has proved it holds the private key it offers, so
+// that a public key alone cannot be used to probe which slices take it.
 // Everything a client can fill is bounded: connections, connections still
 // in their handshake, authentication attempts, sessions per connection,
 // requests per session; channel data is bounded by the SSH window.

@@ -54,7 +54,7 @@ func (s *Service) Authenticate(ctx context.Context, auth map[string]any, method 
 // token is.
 func (s *Service) AuthenticateToken(ctx context.Context, token string) (*Caller, error) {
 	keys := addrKeys(ctx)
-	if err := s.takeAttempt(keys); err != nil {
+	if err := s.checkAttempt(keys); err != nil {
 		return nil, err
 	}
 	var c *Caller
@@ -69,9 +69,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (*Caller,
 		c, err = t.personCaller(id)
 		return err
 	})
-	if err == nil {
-		s.limiter.give(keys...)
-	}
+	s.failedAttempt(keys, err)
 	return c, err
 }
 
@@ -157,6 +155,26 @@ func (s *Service) takeAttempt(keys []string) error {
 	return Faultf(FaultAuth, "too many failed attempts, retry in %d s", int64(math.Ceil(retry.Seconds())))
 }
 
+// checkAttempt refuses a caller that has no attempt left, without taking
+// one. Session keys, API tokens and node HMACs are 256-bit secrets no one
+// guesses: a busy client (a portal, a broker) may make any number of calls
+// with them at once, and only their failures count (failedAttempt).
+func (s *Service) checkAttempt(keys []string) error {
+	if err := s.takeAttempt(keys); err != nil {
+		return err
+	}
+	s.limiter.give(keys...)
+	return nil
+}
+
+// failedAttempt charges an authentication failure to keys.
+func (s *Service) failedAttempt(keys []string, err error) {
+	var f *Fault
+	if errors.As(err, &f) && f.Code == FaultAuth {
+		s.limiter.take(s.now(), keys...)
+	}
+}
+
 // addrKeys is the rate-limit key of the client address in ctx, if any.
 func addrKeys(ctx context.Context) []string {
 	if a := ClientAddr(ctx); a != "" {
@@ -185,7 +203,7 @@ func (t *txn) personCaller(id int64) (*Caller, error) {
 // sessionAuth finds the person or node of a session key.
 func (s *Service) sessionAuth(ctx context.Context, key string) (*Caller, error) {
 	keys := addrKeys(ctx)
-	if err := s.takeAttempt(keys); err != nil {
+	if err := s.checkAttempt(keys); err != nil {
 		return nil, err
 	}
 	var c *Caller
@@ -203,9 +221,7 @@ func (s *Service) sessionAuth(ctx context.Context, key string) (*Caller, error) 
 		c = &Caller{NodeID: nid}
 		return nil
 	})
-	if err == nil {
-		s.limiter.give(keys...)
-	}
+	s.failedAttempt(keys, err)
 	return c, err
 }
 
@@ -218,17 +234,19 @@ func (s *Service) hmacAuth(ctx context.Context, auth map[string]any, method stri
 		return nil, Faultf(FaultAuth, "hmac auth: node_id (int) and value (string) are required")
 	}
 	keys := append(addrKeys(ctx), "node:"+strconv.FormatInt(nodeID, 10))
-	if err := s.takeAttempt(keys); err != nil {
+	if err := s.checkAttempt(keys); err != nil {
 		return nil, err
 	}
 	secret, err := s.NodeSecret(ctx, nodeID)
 	if err != nil {
-		return nil, Faultf(FaultAuth, "hmac auth: node %d is unknown or not registered", nodeID)
+		err = Faultf(FaultAuth, "hmac auth: node %d is unknown or not registered", nodeID)
+	} else {
+		err = checkHMAC(secret, method, auth, args, s.now().Unix())
 	}
-	if err := checkHMAC(secret, method, auth, args, s.now().Unix()); err != nil {
+	if err != nil {
+		s.failedAttempt(keys, err)
 		return nil, err
 	}
-	s.limiter.give(keys...)
 	return &Caller{NodeID: nodeID}, nil
 }
 

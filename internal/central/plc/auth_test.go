@@ -131,6 +131,38 @@ func TestRateLimitParallel(t *testing.T) {
 	}
 }
 
+// TestSessionsNotLimited: a busy client (a portal, a broker) makes many
+// calls at once with its session key from one address, and none is
+// refused; bad session keys are limited like bad passwords.
+func TestSessionsNotLimited(t *testing.T) {
+	w := newWorld(t)
+	ctx := plc.WithClientAddr(w.ctx, "192.0.2.9")
+	sess := w.must(w.userA, "GetSession").(string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	refused := 0
+	for range 40 {
+		wg.Go(func() {
+			if _, err := w.svc.Authenticate(ctx, map[string]any{"AuthMethod": "session", "session": sess}, "AuthCheck", nil); err != nil {
+				mu.Lock()
+				refused++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if refused != 0 {
+		t.Fatalf("%d of 40 parallel calls with a good session key were refused", refused)
+	}
+	for range 5 {
+		w.svc.Authenticate(ctx, map[string]any{"AuthMethod": "session", "session": "forged"}, "AuthCheck", nil)
+	}
+	_, err := w.svc.Authenticate(ctx, map[string]any{"AuthMethod": "session", "session": sess}, "AuthCheck", nil)
+	if f := fault(t, err, plc.FaultAuth); !strings.Contains(f.Msg, "too many") {
+		t.Fatalf("after 5 forged keys: %q", f.Msg)
+	}
+}
+
 func TestCanonical(t *testing.T) {
 	args := []any{int64(1), "abc", map[string]any{"x": true, "y": nil}, []any{2.5, 1e16, 0.0001, 1e-5, -3.0}, "ünï"}
 	// Both values computed by PlanetLab's own canonicalize() in Python.

@@ -162,37 +162,44 @@ func (h *Handler) slivers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
+	if wait {
+		changed, err := h.waitChange(ctx, node, since)
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil // the node went away
+		}
+		if !changed {
+			// Nothing new in the whole period: say so, without
+			// computing the list again.
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+	}
 	list, err := h.src.NodeSlivers(ctx, node)
 	if err != nil {
 		return fmt.Errorf("node %d slivers: %w", node, err)
-	}
-	if wait {
-		if list, err = h.waitChange(ctx, node, since, list); err != nil {
-			return err
-		}
-	}
-	if ctx.Err() != nil {
-		return nil // the node went away
 	}
 	writeJSON(w, http.StatusOK, list)
 	return nil
 }
 
 // waitChange waits until the node's list version differs from since, for
-// at most the long-poll period, and returns the list as it then is.
-func (h *Handler) waitChange(ctx context.Context, node, since int64, list api.Slivers) (api.Slivers, error) {
+// at most the long-poll period, and reports whether it did. Nothing is
+// held while it waits but the waiter.
+func (h *Handler) waitChange(ctx context.Context, node, since int64) (bool, error) {
+	v, err := h.src.Versions(ctx, []int64{node})
+	if err != nil {
+		return false, fmt.Errorf("node %d version: %w", node, err)
+	}
+	if v[node] != since {
+		return true, nil
+	}
 	pctx, cancel := context.WithTimeout(ctx, h.longPoll)
 	defer cancel()
-	for list.Version == since {
-		if _, err := h.hub.Wait(pctx, node, since); err != nil {
-			return list, nil // the period ended, or the node went away
-		}
-		var err error
-		if list, err = h.src.NodeSlivers(ctx, node); err != nil {
-			return list, fmt.Errorf("node %d slivers: %w", node, err)
-		}
-	}
-	return list, nil
+	_, err = h.hub.Wait(pctx, node, since)
+	return err == nil, nil // an error: the period ended, or the node went away
 }
 
 func parseSince(r *http.Request) (since int64, wait bool, err error) {

