@@ -14,6 +14,7 @@ import (
 	"github.com/orbisproject/orbis/internal/dev"
 	"github.com/orbisproject/orbis/internal/node"
 	"github.com/orbisproject/orbis/internal/reexec"
+	"github.com/orbisproject/orbis/internal/testbed"
 )
 
 func main() {
@@ -23,6 +24,7 @@ func main() {
 	node.RegisterVerbs()
 	central.RegisterVerbs()
 	dev.RegisterVerbs()
+	testbed.RegisterVerbs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -26,7 +26,8 @@ type Process struct {
 
 	pidfd   int
 	conn    *net.UnixConn
-	stdin   io.Closer      // host end of the stdin pipe, if any
+	stdin   *os.File       // host end of the stdin pipe, if any
+	stdinR  io.Reader      // what to copy into it, once the command runs
 	copies  sync.WaitGroup // stdout and stderr copying
 	pending []outCopy      // copies to start once the command runs
 
@@ -302,11 +303,10 @@ func (p *Process) input(r io.Reader) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stdin pipe: %w", err)
 	}
-	p.stdin = pw
-	go func() {
-		io.Copy(pw, r)
-		pw.Close()
-	}()
+	// The copy starts in startCopies, once the command runs: a spawn that
+	// fails (an init that went idle meanwhile) and is retried must not
+	// have consumed any of r.
+	p.stdin, p.stdinR = pw, r
 	return pr, nil
 }
 
@@ -333,6 +333,14 @@ type outCopy struct {
 }
 
 func (p *Process) startCopies() {
+	if p.stdinR != nil {
+		w, r := p.stdin, p.stdinR
+		go func() {
+			io.Copy(w, r)
+			w.Close()
+		}()
+		p.stdinR = nil
+	}
 	for _, c := range p.pending {
 		p.copies.Add(1)
 		go func() {

@@ -119,11 +119,13 @@ func (c *Config) sweep(ctx context.Context, r *Removed) error {
 	links, err := ownedLinks(c.Prefix)
 	errs = append(errs, err)
 	for _, l := range links {
+		// A veth goes with its peer's namespace, perhaps while we list.
 		err := netlink.LinkDel(l)
 		if err == nil {
 			r.Links++
+		} else if !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("delete link %s: %w", l.Attrs().Name, err))
 		}
-		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

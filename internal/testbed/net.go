@@ -25,7 +25,7 @@ func (c *Config) checkFree() error {
 	if _, err := netlink.LinkByName(c.bridge()); err == nil {
 		return fmt.Errorf("link %s already exists: another testbed uses prefix %q (`orbis testbed down` removes it)", c.bridge(), c.Prefix)
 	}
-	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("list host addresses: %w", err)
 	}
@@ -128,9 +128,8 @@ func (c *Config) configureInside(h *netlink.Handle, addr netip.Addr) error {
 }
 
 // createNetns makes a new network namespace and binds it at path, as `ip
-// netns add` does. The namespace is made on a thread of its own that is
-// never given back to the Go scheduler: it ends, and the namespace lives
-// on in the bind mount only.
+// netns add` does, on a locked thread that then returns to the host's
+// namespace (or, if it cannot, ends with its goroutine).
 func createNetns(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(path), err)
@@ -142,23 +141,37 @@ func createNetns(path string) error {
 	f.Close()
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare netns: %w", err)
-			return
-		}
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind netns at %s: %w", path, err)
-			return
-		}
-		errc <- nil
+		runtime.LockOSThread()
+		errc <- bindNewNetns(path)
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(path)
 		return err
 	}
 	return nil
+}
+
+// bindNewNetns moves the locked calling thread into a new network
+// namespace, binds it at path and moves the thread back, unlocking it
+// only then.
+func bindNewNetns(path string) error {
+	host, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return fmt.Errorf("open host netns: %w", err)
+	}
+	defer host.Close()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread() // still in the host's namespace
+		return fmt.Errorf("unshare netns: %w", err)
+	}
+	err = unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
+	if err != nil {
+		err = fmt.Errorf("bind netns at %s: %w", path, err)
+	}
+	if unix.Setns(int(host.Fd()), unix.CLONE_NEWNET) == nil {
+		runtime.UnlockOSThread()
+	}
+	return err
 }
 
 // removeNetns unbinds and removes a named network namespace; the kernel
@@ -184,9 +197,21 @@ func ownedName(name, prefix string) (int, bool) {
 	return n, err == nil && strconv.Itoa(n) == rest
 }
 
+// retryDump retries a netlink dump that the kernel interrupted because
+// the list changed meanwhile (a namespace going away takes its veth).
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	for range 10 {
+		l, err := dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return l, err
+		}
+	}
+	return dump()
+}
+
 // ownedLinks returns the host's links that belong to the prefix.
 func ownedLinks(prefix string) ([]netlink.Link, error) {
-	links, err := netlink.LinkList()
+	links, err := retryDump(netlink.LinkList)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}

@@ -152,17 +152,19 @@ func (c *Config) checkUp() error {
 
 // Names and addresses of the testbed's objects.
 
-func (c *Config) bridge() string             { return c.Prefix + "0" }
-func (c *Config) veth(i int) string          { return c.Prefix + strconv.Itoa(i) }
-func (c *Config) netnsName(i int) string     { return fmt.Sprintf("%s-n%d", c.Prefix, i) }
-func (c *Config) netnsPath(i int) string     { return filepath.Join(NetnsDir, c.netnsName(i)) }
-func (c *Config) cgroupParent(i int) string  { return fmt.Sprintf("%s-n%d", c.Prefix, i) }
-func (c *Config) nodeDir(i int) string       { return filepath.Join(c.Dir, "n"+strconv.Itoa(i)) }
-func (c *Config) centralDir() string         { return filepath.Join(c.Dir, "central") }
-func (c *Config) hostAddr() netip.Addr       { return c.Subnet.Masked().Addr().Next() }
-func (c *Config) uidBase(i int) uint32       { return c.UIDBase + uint32(i)*c.UIDRanges*nodemgr.UIDRangeSize }
-func (c *Config) centralURL() string         { return "http://" + c.centralAddr() }
-func (c *Config) centralAddr() string        { return netip.AddrPortFrom(c.hostAddr(), uint16(c.CentralPort)).String() }
+func (c *Config) bridge() string            { return c.Prefix + "0" }
+func (c *Config) veth(i int) string         { return c.Prefix + strconv.Itoa(i) }
+func (c *Config) netnsName(i int) string    { return fmt.Sprintf("%s-n%d", c.Prefix, i) }
+func (c *Config) netnsPath(i int) string    { return filepath.Join(NetnsDir, c.netnsName(i)) }
+func (c *Config) cgroupParent(i int) string { return fmt.Sprintf("%s-n%d", c.Prefix, i) }
+func (c *Config) nodeDir(i int) string      { return filepath.Join(c.Dir, "n"+strconv.Itoa(i)) }
+func (c *Config) centralDir() string        { return filepath.Join(c.Dir, "central") }
+func (c *Config) hostAddr() netip.Addr      { return c.Subnet.Masked().Addr().Next() }
+func (c *Config) uidBase(i int) uint32      { return c.UIDBase + uint32(i)*c.UIDRanges*nodemgr.UIDRangeSize }
+func (c *Config) centralURL() string        { return "http://" + c.centralAddr() }
+func (c *Config) centralAddr() string {
+	return netip.AddrPortFrom(c.hostAddr(), uint16(c.CentralPort)).String()
+}
 func (c *Config) stateFile() string          { return filepath.Join(c.Dir, "testbed.json") }
 func (c *Config) logFile(name string) string { return filepath.Join(c.Dir, name+".log") }
 

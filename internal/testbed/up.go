@@ -23,7 +23,9 @@ import (
 var ErrRunning = errors.New("a testbed is already running")
 
 // Up builds the network, starts central and cfg.Nodes nodes, registers
-// each node with central and waits until each follows it. On failure it
+// each node with central and waits until each follows it; it tells
+// cfg.Out of its progress, then prints the nodes and how to use them. On
+// failure it
 // tears down what it made. The processes keep running after Up returns,
 // until Down.
 func Up(ctx context.Context, cfg Config) (st *State, err error) {
@@ -62,6 +64,11 @@ func Up(ctx context.Context, cfg Config) (st *State, err error) {
 	if err := cfg.startNodes(ctx, st); err != nil {
 		return st, err
 	}
+	adm, err := ReadAdmin(st)
+	if err != nil {
+		return st, err
+	}
+	st.printUp(cfg.Out, adm.Email)
 	return st, nil
 }
 

@@ -1,0 +1,80 @@
+package testbed
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/cli"
+)
+
+// RegisterVerbs adds `orbis testbed` to the command line.
+func RegisterVerbs() {
+	cli.Register(&cli.Command{Name: "testbed", Summary: "several nodes on this machine in network namespaces (up|status|down) (root)", Run: run})
+}
+
+const usage = "usage: orbis testbed up --nodes N [--dir DIR] | status [--dir DIR] | down [--dir DIR]"
+
+func run(ctx context.Context, env *cli.Env, args []string) error {
+	if len(args) == 0 {
+		return &cli.UsageError{Msg: usage}
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("orbis testbed "+sub, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	cfg := Config{Out: env.Stdout}
+	fs.StringVar(&cfg.Dir, "dir", DefaultDir, "state of the testbed: central's data, each node's, the logs")
+	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "name prefix of the testbed's links, namespaces and cgroups")
+	debug := fs.Bool("debug", false, "log debug records")
+	var subnet string
+	switch sub {
+	case "up":
+		fs.IntVar(&cfg.Nodes, "nodes", 3, "how many nodes")
+		fs.StringVar(&subnet, "subnet", DefaultSubnet.String(), "the testbed's private IPv4 network (host .1, node i .10+i)")
+		fs.IntVar(&cfg.CentralPort, "central-port", DefaultCentralPort, "central's port on the host's bridge address")
+	case "status", "down":
+	default:
+		return &cli.UsageError{Msg: fmt.Sprintf("orbis testbed: unknown subcommand %q\n%s", sub, usage)}
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return &cli.UsageError{Msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &cli.UsageError{Msg: usage}
+	}
+	if subnet != "" {
+		p, err := netip.ParsePrefix(subnet)
+		if err != nil {
+			return &cli.UsageError{Msg: fmt.Sprintf("--subnet: %v", err)}
+		}
+		cfg.Subnet = p
+	}
+	lvl := slog.LevelWarn
+	if *debug {
+		lvl = slog.LevelDebug
+	}
+	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	if os.Geteuid() != 0 {
+		return errors.New("orbis testbed makes network namespaces and runs node agents: it needs root")
+	}
+	switch sub {
+	case "up":
+		_, err := Up(ctx, cfg)
+		return err
+	case "status":
+		r, err := Status(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		r.Print(env.Stdout, time.Now())
+		return nil
+	}
+	r, err := Down(ctx, cfg)
+	fmt.Fprintf(env.Stdout, "orbis testbed: down; removed %s\n", r)
+	return err
+}
