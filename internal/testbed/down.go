@@ -56,7 +56,10 @@ func (c *Config) down(ctx context.Context) (Removed, error) {
 		c.Log.Warn("unreadable testbed state; sweeping by prefix", "err", err)
 	}
 	if st != nil {
+		c.Prefix = st.Prefix // the prefix it was made with, whatever we were told
 		r.Procs += c.stopProcs(ctx, st)
+	} else if err := c.checkOwner(); err != nil {
+		return r, err
 	}
 	err = c.sweep(ctx, &r)
 	if err == nil {
@@ -65,6 +68,29 @@ func (c *Config) down(ctx context.Context) (Removed, error) {
 		}
 	}
 	return r, err
+}
+
+// checkOwner refuses to sweep a prefix whose bridge belongs to a testbed
+// in another directory that still runs.
+func (c *Config) checkOwner() error {
+	owner := c.bridgeOwner()
+	if owner == "" || owner == c.Dir {
+		return nil
+	}
+	other, err := Load(owner)
+	if err != nil || !other.running() {
+		return nil
+	}
+	return fmt.Errorf("prefix %q belongs to the testbed running in %s: give its --dir (or another --prefix)", c.Prefix, owner)
+}
+
+// running reports whether any process of the testbed runs.
+func (st *State) running() bool {
+	alive := st.Central.Alive()
+	for _, n := range st.Nodes {
+		alive = alive || n.Proc.Alive()
+	}
+	return alive
 }
 
 // stopProcs stops the nodes, all at once, then central; it returns how

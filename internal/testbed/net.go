@@ -23,7 +23,8 @@ import (
 // takes over a network it did not make.
 func (c *Config) checkFree() error {
 	if _, err := netlink.LinkByName(c.bridge()); err == nil {
-		return fmt.Errorf("link %s already exists: another testbed uses prefix %q (`orbis testbed down` removes it)", c.bridge(), c.Prefix)
+		return fmt.Errorf("link %s already exists: the testbed in %q uses prefix %q (`orbis testbed down --dir` it, or use another --prefix)",
+			c.bridge(), c.bridgeOwner(), c.Prefix)
 	}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
@@ -57,10 +58,28 @@ func (c *Config) addBridge() error {
 	if err := netlink.AddrAdd(br, addr); err != nil {
 		return fmt.Errorf("address bridge %s: %w", c.bridge(), err)
 	}
+	if err := netlink.LinkSetAlias(br, aliasPrefix+c.Dir); err != nil {
+		return fmt.Errorf("name the owner of bridge %s: %w", c.bridge(), err)
+	}
 	if err := netlink.LinkSetUp(br); err != nil {
 		return fmt.Errorf("bring up bridge %s: %w", c.bridge(), err)
 	}
 	return nil
+}
+
+// aliasPrefix starts the alias of a testbed's bridge, which names the
+// testbed's directory, so that a sweep by prefix can tell whose it is.
+const aliasPrefix = "orbis-testbed:"
+
+// bridgeOwner returns the directory of the testbed whose bridge has the
+// prefix, or "" if there is no such bridge or it names none.
+func (c *Config) bridgeOwner() string {
+	l, err := netlink.LinkByName(c.bridge())
+	if err != nil {
+		return ""
+	}
+	dir, _ := strings.CutPrefix(l.Attrs().Alias, aliasPrefix)
+	return dir
 }
 
 func ipNet(a netip.Addr, bits int) *net.IPNet {

@@ -117,7 +117,9 @@ func (r *Report) Print(w io.Writer, now time.Time) {
 	fmt.Fprintln(tw, "NODE\tADDRESS\tPID\tALIVE\tLAST CONTACT\tSLIVERS")
 	for _, n := range r.Nodes {
 		contact := "never"
-		if !n.LastContact.IsZero() {
+		if !r.CentralAlive {
+			contact = "-"
+		} else if !n.LastContact.IsZero() {
 			contact = now.Sub(n.LastContact).Round(time.Second).String() + " ago"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", n.Node.Hostname, n.Node.Addr, n.Node.Proc.Pid,

@@ -35,6 +35,16 @@ func TestTestbed(t *testing.T) {
 		t.Errorf("a second up: %v, want %v", err, testbed.ErrRunning)
 	}
 
+	// The same prefix from another directory: refused, and untouched.
+	other := cfg
+	other.Dir = t.TempDir()
+	if _, err := testbed.Up(context.Background(), other); err == nil || !strings.Contains(err.Error(), cfg.Dir) {
+		t.Errorf("up with a prefix in use elsewhere: %v, want an error naming %s", err, cfg.Dir)
+	}
+	if _, err := testbed.Down(context.Background(), other); err == nil || !strings.Contains(err.Error(), cfg.Dir) {
+		t.Errorf("down with a prefix in use elsewhere: %v, want an error naming %s", err, cfg.Dir)
+	}
+
 	p := newPLC(t, st)
 	key := newUser(t, p, "tess@orbis.test")
 	slice := testbed.Site + "_e2e"

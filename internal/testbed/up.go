@@ -79,11 +79,7 @@ func (c *Config) clearStale(ctx context.Context) error {
 	if err != nil || st == nil {
 		return err
 	}
-	alive := st.Central.Alive()
-	for _, n := range st.Nodes {
-		alive = alive || n.Proc.Alive()
-	}
-	if alive {
+	if st.running() {
 		return fmt.Errorf("%w in %s (see `orbis testbed status`; `orbis testbed down` stops it)", ErrRunning, c.Dir)
 	}
 	fmt.Fprintln(c.Out, "orbis testbed: cleaning up after a testbed that died")

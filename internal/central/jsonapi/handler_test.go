@@ -48,7 +48,7 @@ func toyRegistry() *plc.Registry {
 		return api.Site{SiteID: 1, LoginBase: "one"}, nil
 	})
 	add("WhoAmI", everyone, 0, 0, func(ctx context.Context, c *plc.Caller, _ []any) (any, error) {
-		return map[string]any{"person_id": c.PersonID, "roles": xmlrpc.RoleNames(c), "addr": xmlrpc.ClientAddr(ctx)}, nil
+		return map[string]any{"person_id": c.PersonID, "roles": c.RoleNames(), "addr": xmlrpc.ClientAddr(ctx)}, nil
 	})
 	return reg
 }

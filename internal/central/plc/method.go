@@ -1,6 +1,8 @@
 package plc
 
 import (
+	"github.com/orbisproject/orbis/api"
+
 	"context"
 	"fmt"
 	"sort"
@@ -32,7 +34,7 @@ func (c *Caller) Has(role int64) bool {
 }
 
 // IsAdmin reports whether the caller is an admin.
-func (c *Caller) IsAdmin() bool { return c.Has(10) }
+func (c *Caller) IsAdmin() bool { return c.Has(api.RoleAdmin) }
 
 // Actor names the caller in the change log: "person 12", "node 3",
 // "anonymous", or "system" for central's own work (a zero Caller).
@@ -66,7 +68,7 @@ func (c *Caller) RoleNames() []string {
 	return names
 }
 
-var roleNames = map[int64]string{10: "admin", 20: "pi", 30: "user", 40: "tech"}
+var roleNames = map[int64]string{api.RoleAdmin: "admin", api.RolePI: "pi", api.RoleUser: "user", api.RoleTech: "tech"}
 
 // Allows reports whether c holds one of m's roles.
 func (m *Method) Allows(c *Caller) bool {
@@ -80,16 +82,17 @@ func (m *Method) Allows(c *Caller) bool {
 	return false
 }
 
-// Fault codes of PLCAPI (../shared/PLCAPI.md).
+// Fault codes of PLCAPI (../shared/PLCAPI.md), as package api names them
+// for clients.
 const (
-	FaultInvalidMethod = 100
-	FaultArgCount      = 101
-	FaultInvalidArg    = 102
-	FaultAuth          = 103
-	FaultDB            = 106
-	FaultPermission    = 108
-	FaultNotImpl       = 109
-	FaultAPI           = 111
+	FaultInvalidMethod = api.FaultInvalidMethod
+	FaultArgCount      = api.FaultArgCount
+	FaultInvalidArg    = api.FaultInvalidArg
+	FaultAuth          = api.FaultAuth
+	FaultDB            = api.FaultDB
+	FaultPermission    = api.FaultPermission
+	FaultNotImpl       = api.FaultNotImpl
+	FaultAPI           = api.FaultAPI
 )
 
 // Fault is an error a caller may see: a PLCAPI fault code and a message a

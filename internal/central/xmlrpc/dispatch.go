@@ -29,37 +29,11 @@ func WithClientAddr(ctx context.Context, addr string) context.Context {
 	return plc.WithClientAddr(ctx, addr)
 }
 
-// roleNames maps PLCAPI role ids to the names in Method.Roles.
-var roleNames = map[int64]string{10: "admin", 20: "pi", 30: "user", 40: "tech"}
-
-// RoleNames returns the role names c holds, as Method.Roles names them:
-// "admin", "pi", "user", "tech" from its role ids, "node" for a node and
-// "anonymous" for the anonymous caller.
-func RoleNames(c *plc.Caller) []string {
-	var names []string
-	for _, id := range c.Roles {
-		if n, ok := roleNames[id]; ok {
-			names = append(names, n)
-		}
-	}
-	if c.NodeID != 0 {
-		names = append(names, "node")
-	}
-	if c.Anonymous {
-		names = append(names, "anonymous")
-	}
-	return names
-}
-
 // Authorize returns a permission fault (108) unless c holds one of m's
 // roles. An admin has no implicit rights here: methods list "admin".
 func Authorize(m *plc.Method, c *plc.Caller) *plc.Fault {
-	for _, have := range RoleNames(c) {
-		for _, want := range m.Roles {
-			if have == want {
-				return nil
-			}
-		}
+	if m.Allows(c) {
+		return nil
 	}
 	return plc.Faultf(plc.FaultPermission, "permission denied: %s is for %s", m.Name, strings.Join(m.Roles, ", "))
 }

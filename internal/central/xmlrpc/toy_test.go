@@ -49,7 +49,7 @@ func toyRegistry() *plc.Registry {
 		func(context.Context, *plc.Caller, []any) (any, error) { return toyRecords(), nil })
 	add("WhoAmI", "Describes the caller.", everyone, 0, 0,
 		func(ctx context.Context, c *plc.Caller, _ []any) (any, error) {
-			return map[string]any{"person_id": c.PersonID, "node_id": c.NodeID, "roles": RoleNames(c), "addr": ClientAddr(ctx)}, nil
+			return map[string]any{"person_id": c.PersonID, "node_id": c.NodeID, "roles": c.RoleNames(), "addr": ClientAddr(ctx)}, nil
 		})
 	reg.Add(&plc.Method{Name: "NoSignature", Roles: everyone, Call: func(context.Context, *plc.Caller, []any) (any, error) { return nil, nil }})
 	return reg
