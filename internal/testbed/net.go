@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -275,7 +274,3 @@ func netnsPids(path string) []int {
 	}
 	return pids
 }
-
-// validNetnsPrefix matches the namespace names of any testbed, for
-// a sweep of test runs that died.
-var validNetnsPrefix = regexp.MustCompile(`^([a-z][a-z0-9]{0,10}[a-z])-n[0-9]+$`)

@@ -75,6 +75,8 @@ func run(ctx context.Context, env *cli.Env, args []string) error {
 		return nil
 	}
 	r, err := Down(ctx, cfg)
-	fmt.Fprintf(env.Stdout, "orbis testbed: down; removed %s\n", r)
+	if err == nil || r != (Removed{}) {
+		fmt.Fprintf(env.Stdout, "orbis testbed: down; removed %s\n", r)
+	}
 	return err
 }
