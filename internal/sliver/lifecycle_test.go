@@ -92,6 +92,10 @@ func TestBadNames(t *testing.T) {
 func TestSuspendRestore(t *testing.T) {
 	n := newNode(t)
 	n.create("pl_sus", api.Rspec{ProcMax: 32}, "echo booted")
+	waitFor(t, "first boot", 10*time.Second, func() bool {
+		out, _ := n.run("pl_sus", "grep -c booted "+BootLog)
+		return out == "1"
+	})
 	n.mustRun("pl_sus", "echo kept > /root/f")
 	spawn(t, n, "pl_sus", "exec sleep 1000")
 	n.pidOf(t, "pl_sus", "sleep")
@@ -108,7 +112,7 @@ func TestSuspendRestore(t *testing.T) {
 		t.Errorf("after Restore: %q", got)
 	}
 	// Restored from nothing, as after a reboot, the sliver booted again.
-	waitFor(t, "second boot", 5*time.Second, func() bool {
+	waitFor(t, "second boot", 10*time.Second, func() bool {
 		out, _ := n.run("pl_sus", "grep -c booted "+BootLog)
 		return out == "2"
 	})
