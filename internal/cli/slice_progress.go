@@ -89,7 +89,13 @@ type sliverState struct {
 }
 
 func (s sliverState) done() bool {
-	return s.report != nil && (s.report.State == "running" || s.report.State == "failed")
+	return s.up() || s.report != nil && s.report.State == "failed"
+}
+
+// up reports whether the sliver started: it runs, or it ran its boot
+// script and has no process left (idle), which is as healthy.
+func (s sliverState) up() bool {
+	return s.report != nil && (s.report.State == "running" || s.report.State == "idle")
 }
 
 func (s sliverState) text() string {
@@ -201,7 +207,7 @@ func (w *sliverWatch) verdict(ctx context.Context, states []sliverState, pollErr
 	for i, n := range w.nodes {
 		s := states[i]
 		switch {
-		case s.done() && s.report.State == "running":
+		case s.up():
 			continue
 		case s.done():
 			bad = append(bad, fmt.Sprintf("%s: %s", n.Hostname, s.text()))

@@ -32,6 +32,8 @@ type Config struct {
 	NMSocket string
 	// Hostname is the node's name at central.
 	Hostname string
+	// CgroupParent is the node's top cgroup (default "orbis").
+	CgroupParent string
 	// Out receives the instructions for a person; Log the records.
 	Out io.Writer
 	Log *slog.Logger
@@ -78,7 +80,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	ncfg := node.Config{StateDir: nodeDir, NMSocket: cfg.NMSocket, SSHAddr: cfg.SSHAddr, Central: url,
-		Token: token, Hostname: cfg.Hostname, SuspendOnExit: true, Log: cfg.Log.With("part", "node")}
+		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, SuspendOnExit: true,
+		Log: cfg.Log.With("part", "node")}
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(ctx, ncfg) }()
 	select {

@@ -27,6 +27,7 @@ func runDev(ctx context.Context, env *cli.Env, args []string) error {
 	fs.StringVar(&cfg.SSHAddr, "ssh-addr", node.DefaultSSHAddr, "the node's SSH gateway address")
 	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "the node manager's socket")
 	fs.StringVar(&cfg.Hostname, "hostname", host, "the node's name at central")
+	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup")
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
