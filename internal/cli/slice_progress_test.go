@@ -125,7 +125,7 @@ func TestAddNodesProgress(t *testing.T) {
 func TestAddNodesAllRunning(t *testing.T) {
 	f := flippingCentral(t, map[int64][]timedReport{
 		1: {{200 * time.Millisecond, "idle", "", time.Now().Unix()}}, // booted, no process left: up too
-		2: {{-1, "running", "", time.Now().Unix() - 50}}, // already there: running is the answer
+		2: {{-1, "running", "", time.Now().Unix() - 50}},             // already there: running is the answer
 	})
 	start := time.Now()
 	out, _, err := runCLI(t, "", "slice", "add-nodes", "mit_x", "n1.example.org", "n2.example.org")
