@@ -6,8 +6,6 @@ import (
 	"net"
 	"path/filepath"
 
-	"github.com/orbisproject/orbis/internal/sandbox"
-	"github.com/orbisproject/orbis/internal/sliver"
 	"github.com/orbisproject/orbis/internal/sshgw"
 )
 
@@ -15,28 +13,6 @@ import (
 // otherwise: loopback port 2222, for development and `orbis dev`. A
 // production node sets --ssh-addr :22.
 const DefaultSSHAddr = "127.0.0.1:2222"
-
-// sshSlivers lets the SSH gateway log into the node's slivers.
-type sshSlivers struct{ m *sliver.Manager }
-
-// AuthorizedKeys returns the keys of the slice's users, or an error for a
-// sliver that does not exist or is stopped.
-func (s sshSlivers) AuthorizedKeys(name string) ([]string, error) {
-	spec, err := s.m.Login(name)
-	if err != nil {
-		return nil, err
-	}
-	return spec.Keys, nil
-}
-
-// Exec runs cmd in the sliver.
-func (s sshSlivers) Exec(ctx context.Context, name string, cmd sandbox.Cmd) (sshgw.Process, error) {
-	p, err := s.m.Exec(ctx, name, cmd)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
 
 // startSSH listens on addr and serves the SSH gateway until ctx is done or
 // stop is called; stop returns once the gateway is down. An empty addr
@@ -48,7 +24,7 @@ func (n *Node) startSSH(ctx context.Context, addr string) (stop func(), err erro
 	}
 	gw, err := sshgw.New(sshgw.Config{
 		HostKeyPath: filepath.Join(n.cfg.StateDir, "ssh", "ssh_host_ed25519_key"),
-		Slivers:     sshSlivers{n.Slivers},
+		Slivers:     sshgw.SliverManager{M: n.Slivers},
 		Log:         n.cfg.Log,
 	})
 	if err != nil {

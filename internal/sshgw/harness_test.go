@@ -11,19 +11,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/orbisproject/orbis/internal/cgroup"
-	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/reexec"
-	"github.com/orbisproject/orbis/internal/rootfs"
 	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/sliver"
+	"github.com/orbisproject/orbis/internal/sliver/slivertest"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -32,23 +29,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// managerSlivers is the gateway's view of a real sliver Manager, as the
-// node agent wires it.
-type managerSlivers struct{ m *sliver.Manager }
-
-func (s managerSlivers) AuthorizedKeys(name string) ([]string, error) {
-	spec, err := s.m.Login(name)
-	return spec.Keys, err
-}
-
-func (s managerSlivers) Exec(ctx context.Context, name string, cmd sandbox.Cmd) (Process, error) {
-	p, err := s.m.Exec(ctx, name, cmd)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // realNode is a real sliver Manager on this machine (cgroups under a
@@ -64,58 +44,11 @@ type realNode struct {
 var uidNext uint32 = 3000000
 
 func newRealNode(t testing.TB) *realNode {
-	testutil.RequireRoot(t)
-	ctx := testutil.Context(t)
-	log := testutil.Logger(t)
-	state := t.TempDir()
-	images := rootfs.NewStore(state, rootfs.Options{}, log)
-	if _, err := images.Build(ctx, "busybox", "busybox", nil); err != nil {
-		t.Fatalf("build image: %v", err)
-	}
-	dq, err := disk.Open(ctx, state, disk.Options{ImageSize: 1 << 30}, log)
-	if err != nil {
-		t.Fatalf("open disk: %v", err)
-	}
-	t.Cleanup(func() { dq.Close() })
-	parent := fmt.Sprintf("orbistest-sshgw-%d", os.Getpid())
-	cg, err := cgroup.New("/sys/fs/cgroup", parent, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fair, err := cgroup.New("/sys/fs/cgroup", parent+"/fair", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := sliver.NewManager(sliver.Options{StateDir: state + "/slivers", Cgroups: cg, Fair: fair, Disk: dq,
-		Images: images, DefaultImage: "busybox", NumCPU: runtime.NumCPU(), Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &realNode{t: t, m: m, ctx: ctx}
-	t.Cleanup(func() {
-		names, _ := m.List(context.Background())
-		for _, name := range names {
-			if err := m.Destroy(context.Background(), name); err != nil {
-				t.Errorf("cleanup: destroy %s: %v", name, err)
-			}
-		}
-		removeCgroupTree(t, parent)
-	})
-	// Registered after the node's cleanup, so it runs first.
-	n.gw = startGateway(t, Config{Slivers: managerSlivers{m}, HostKeyPath: filepath.Join(state, "ssh", "host_key")})
+	m := slivertest.NewManager(t, "sshgw")
+	n := &realNode{t: t, m: m, ctx: testutil.Context(t)}
+	// Registered after the Manager's cleanup, so it runs first.
+	n.gw = startGateway(t, Config{Slivers: SliverManager{m}, HostKeyPath: filepath.Join(t.TempDir(), "ssh", "host_key")})
 	return n
-}
-
-// removeCgroupTree removes the test's parent cgroups in every hierarchy.
-func removeCgroupTree(t testing.TB, parent string) {
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		base := "/sys/fs/cgroup/" + e.Name() + "/" + parent
-		os.Remove(base + "/fair")
-		if err := os.Remove(base); err != nil && !os.IsNotExist(err) {
-			t.Errorf("cleanup cgroup %s: %v", base, err)
-		}
-	}
 }
 
 // create makes and starts a sliver whose users hold keys.
