@@ -70,6 +70,11 @@ func (m *Manager) apply(ctx context.Context, spec Spec) error {
 	if err := m.setCgroups(ctx, spec); err != nil {
 		return err
 	}
+	if m.opts.Network != nil {
+		if err := m.opts.Network.SetSliver(ctx, m.netSliver(spec)); err != nil {
+			return err
+		}
+	}
 	cfg, err := m.sandboxConfig(spec, diskDir)
 	if err != nil {
 		return err
@@ -182,6 +187,11 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	defer m.lock(name)()
 	if err := m.stopLocked(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
 		m.opts.Log.Warn("destroy: stop", "slice", name, "err", err)
+	}
+	if m.opts.Network != nil {
+		if err := m.opts.Network.RemoveSliver(ctx, name); err != nil {
+			return fmt.Errorf("destroy sliver %s: %w", name, err)
+		}
 	}
 	if err := m.removeCgroups(ctx, name); err != nil {
 		return fmt.Errorf("destroy sliver %s: %w", name, err)

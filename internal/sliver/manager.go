@@ -39,6 +39,8 @@ type Options struct {
 	// NumCPU is the node's CPU count, for turning thousandths of the node
 	// into CFS quotas.
 	NumCPU int
+	// Network enforces the slivers' network rspecs; nil: none.
+	Network Network
 	// Log receives one record per lifecycle step.
 	Log *slog.Logger
 }
