@@ -67,13 +67,8 @@ func (m *Manager) apply(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return err
 	}
-	if err := m.setCgroups(ctx, spec); err != nil {
+	if err := m.setKernel(ctx, spec); err != nil {
 		return err
-	}
-	if m.opts.Network != nil {
-		if err := m.opts.Network.SetSliver(ctx, m.netSliver(spec)); err != nil {
-			return err
-		}
 	}
 	cfg, err := m.sandboxConfig(spec, diskDir)
 	if err != nil {
@@ -83,6 +78,18 @@ func (m *Manager) apply(ctx context.Context, spec Spec) error {
 		return err
 	}
 	return installFiles(cfg.Upper, spec)
+}
+
+// setKernel applies the sliver's cgroups and network state, which live in
+// the kernel and so vanish with a reboot.
+func (m *Manager) setKernel(ctx context.Context, spec Spec) error {
+	if err := m.setCgroups(ctx, spec); err != nil {
+		return err
+	}
+	if m.opts.Network == nil {
+		return nil
+	}
+	return m.opts.Network.SetSliver(ctx, m.netSliver(spec))
 }
 
 func (m *Manager) diskUnsupported() error {

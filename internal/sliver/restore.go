@@ -10,7 +10,7 @@ import (
 )
 
 // Restore makes the kernel state of every sliver match its spec again: its
-// cgroups, which a reboot (or Suspend) removed. A sliver that was started
+// cgroups and network state, which a reboot (or Suspend) removed. A sliver that was started
 // and whose cgroup was gone is started again, so its boot script runs as
 // at any start; running slivers, and idle ones after a mere restart of the
 // agent, are not disturbed. The node calls it when it opens.
@@ -36,7 +36,7 @@ func (m *Manager) restore(ctx context.Context, name string) error {
 	unlock := m.lock(name)
 	_, err = m.cgroupsOf(spec).Procs(name)
 	gone := errors.Is(err, fs.ErrNotExist)
-	err = m.setCgroups(ctx, spec)
+	err = m.setKernel(ctx, spec)
 	unlock()
 	if err != nil || !gone || !m.marker(name, startedFile) || m.marker(name, stoppedFile) {
 		return err
