@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/portmgr"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/rootfs"
 	"github.com/orbisproject/orbis/internal/testutil"
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	testutil.SweepCgroups("/sys/fs/cgroup")
+	testutil.SweepPins(portmgr.DefaultPinDir)
 	os.Exit(m.Run())
 }
 
@@ -213,6 +215,10 @@ func cleanupNode(t *testing.T, tn *testNode) {
 		}
 	}
 	tn.kill()
+	// The agent died without detaching its port manager: unpin it.
+	if err := os.RemoveAll(filepath.Join(portmgr.DefaultPinDir, tn.cgroups)); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
 	n, err := Open(ctx, Config{StateDir: tn.state, CgroupParent: tn.cgroups, Log: testLog()})
 	if err == nil {
 		names, _ := n.Slivers.List(ctx)

@@ -57,6 +57,9 @@ type Config struct {
 	// cgroups when Run returns, so that nothing of the node is left in
 	// the kernel (`orbis dev`). A production node leaves slivers running.
 	SuspendOnExit bool
+	// agent is set when the node agent opens the node (Run): only it
+	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
+	agent bool
 	// Log receives the node's records.
 	Log *slog.Logger
 }
@@ -85,6 +88,7 @@ type Node struct {
 	Images  *rootfs.Store
 	Disk    disk.Quota
 	Slivers *sliver.Manager
+	net     *network // nil outside the agent
 }
 
 // Open opens the node's resources and its sliver runtime, probing what the
@@ -114,7 +118,15 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("open node cgroups: %w", err)
 	}
 	log.Info("node resources", "cgroups", cg.Mode(), "controllers", cg.Controllers(), "disk", n.Disk.Kind())
+	var netw sliver.Network
+	if cfg.agent {
+		if n.net, err = openNetwork(cfg, cg); err != nil {
+			return nil, err
+		}
+		netw = n.net
+	}
 	n.Slivers, err = sliver.NewManager(sliver.Options{
+		Network:      netw,
 		StateDir:     filepath.Join(cfg.StateDir, "slivers"),
 		Cgroups:      cg,
 		Fair:         fair,
@@ -134,7 +146,13 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 }
 
 // Close releases what Open set up; slivers keep running.
-func (n *Node) Close() error { return n.Disk.Close() }
+func (n *Node) Close() error {
+	var err error
+	if n.net != nil {
+		err = n.net.Close()
+	}
+	return errors.Join(err, n.Disk.Close())
+}
 
 // capacity is what the node can give to slivers: its memory and the free
 // space of its slice storage.
@@ -159,6 +177,7 @@ func (n *Node) capacity() (nodemgr.Node, error) {
 // Run opens the node and serves its node manager until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
+	cfg.agent = true
 	n, err := Open(ctx, cfg)
 	if err != nil {
 		return err

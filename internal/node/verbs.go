@@ -18,6 +18,7 @@ import (
 func RegisterVerbs() {
 	cli.Register(&cli.Command{Name: "node", Summary: "run the node agent (root)", Run: runNode})
 	cli.Register(&cli.Command{Name: "sliver", Summary: "run a command in a sliver on this node (root)", Run: runSliver})
+	cli.Register(&cli.Command{Name: "ports", Summary: "show who owns which port on this node (root)", Run: runPorts})
 }
 
 func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
@@ -60,6 +61,9 @@ func logger(w io.Writer, debug bool) *slog.Logger {
 }
 
 func runNode(ctx context.Context, env *cli.Env, args []string) error {
+	if len(args) > 0 && args[0] == "bwcap" {
+		return runBwcap(ctx, env, args[1:])
+	}
 	fs, cfg, debug := nodeFlags("node", env.Stderr)
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}

@@ -28,6 +28,20 @@ func SweepCgroups(root string) []string {
 	return removed
 }
 
+// SweepPins removes bpffs pins left by test runs that died: directories
+// named "orbistest-<what>-<pid>" under dir whose pid is gone. Unpinning a
+// BPF link detaches its program.
+func SweepPins(dir string) []string {
+	var removed []string
+	tops, _ := filepath.Glob(filepath.Join(dir, "orbistest-*"))
+	for _, top := range tops {
+		if !alive(top) && os.RemoveAll(top) == nil {
+			removed = append(removed, top)
+		}
+	}
+	return removed
+}
+
 // alive reports whether the pid at the end of an orbistest-...-<pid> name
 // is a running process; a name without a pid counts as alive.
 func alive(path string) bool {

@@ -1,0 +1,202 @@
+package rawsock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+)
+
+// Conn is one safe raw socket: a connection to the service with one
+// binding. Its methods are safe for concurrent use.
+type Conn struct {
+	c     *net.UnixConn
+	proto uint8
+	port  uint16
+	recv  chan []byte // received packets, bounded
+	done  chan struct{}
+
+	seq     atomic.Uint32
+	dropped atomic.Uint64
+
+	// mu guards the following.
+	mu      sync.Mutex
+	pending map[uint32]chan Message
+	err     error // why the reader stopped
+}
+
+// recvQueue bounds the packets a Conn holds for a reader that is slow.
+const recvQueue = 256
+
+// Dial connects to the service at path (DefaultPath when empty) and binds
+// a raw socket to proto (ProtoTCP, ProtoUDP or ProtoICMP) and port, the
+// TCP/UDP port or ICMP echo identifier. For ProtoICMP, port 0 asks the
+// service for any free identifier: see Port.
+func Dial(ctx context.Context, path string, proto uint8, port uint16) (*Conn, error) {
+	if path == "" {
+		path = DefaultPath
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unixpacket", path)
+	if err != nil {
+		return nil, fmt.Errorf("connect to raw socket service: %w", err)
+	}
+	c := &Conn{c: nc.(*net.UnixConn), recv: make(chan []byte, recvQueue),
+		done: make(chan struct{}), pending: map[uint32]chan Message{}}
+	go c.read()
+	res, err := c.call(ctx, Message{Type: MsgBind, Body: BindBody(proto, port)})
+	if err == nil {
+		c.proto, c.port, err = ParseBind(res)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("bind raw socket: %w", err)
+	}
+	return c, nil
+}
+
+// Proto is the IP protocol the socket is bound to.
+func (c *Conn) Proto() uint8 { return c.proto }
+
+// Port is the bound TCP/UDP port or ICMP identifier.
+func (c *Conn) Port() uint16 { return c.port }
+
+// Send sends a whole IP packet, header included (IP_HDRINCL-style). The
+// service refuses, with an error matching ErrRefused, any packet that is
+// malformed, fragmented, or not from one of the node's addresses and the
+// bound port or identifier.
+func (c *Conn) Send(ctx context.Context, packet []byte) error {
+	_, err := c.call(ctx, Message{Type: MsgSend, Flags: FlagHdrIncl, Body: packet})
+	return err
+}
+
+// SendTo sends a transport segment (a TCP, UDP, ICMP or ICMPv6 header and
+// its payload) to dst with the given TTL (0: 64); the service adds the IP
+// header with the node's source address for that route, fills the
+// segment's checksum, and checks the packet as Send does.
+func (c *Conn) SendTo(ctx context.Context, dst netip.Addr, ttl uint8, segment []byte) error {
+	_, err := c.call(ctx, Message{Type: MsgSend, Body: SendTo{Dst: dst, TTL: ttl}.Marshal(segment)})
+	return err
+}
+
+// Receive returns the next packet of the binding, IP header first.
+func (c *Conn) Receive(ctx context.Context) ([]byte, error) {
+	select {
+	case p := <-c.recv:
+		return p, nil
+	case <-c.done:
+		select {
+		case p := <-c.recv:
+			return p, nil
+		default:
+		}
+		return nil, c.readErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Stats returns the service's counters for this socket; Dropped adds the
+// packets this Conn dropped because Receive was not called often enough.
+func (c *Conn) Stats(ctx context.Context) (Stats, error) {
+	res, err := c.call(ctx, Message{Type: MsgStats})
+	if err != nil {
+		return Stats{}, err
+	}
+	s, err := ParseStats(res)
+	s.Dropped += c.dropped.Load()
+	return s, err
+}
+
+// Close closes the socket; the service releases its binding.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// call sends a request and waits for its result's payload.
+func (c *Conn) call(ctx context.Context, m Message) ([]byte, error) {
+	m.Seq = c.seq.Add(1)
+	ch := make(chan Message, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.pending[m.Seq] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, m.Seq)
+		c.mu.Unlock()
+	}()
+	if _, err := c.c.Write(m.Marshal()); err != nil {
+		return nil, fmt.Errorf("write to raw socket service: %w", err)
+	}
+	select {
+	case r := <-ch:
+		return result(r)
+	case <-c.done:
+		return nil, c.readErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func result(r Message) ([]byte, error) {
+	if len(r.Body) == 0 {
+		return nil, errors.New("raw socket service: empty result")
+	}
+	if r.Body[0] != StatusOK {
+		return nil, &Error{Status: r.Body[0], Message: string(r.Body[1:])}
+	}
+	return r.Body[1:], nil
+}
+
+// read hands results to their callers and queues packets, dropping them
+// when the queue is full, until the connection ends.
+func (c *Conn) read() {
+	defer close(c.done)
+	for {
+		buf := make([]byte, MaxMessage)
+		n, err := c.c.Read(buf)
+		if err == nil && n == 0 {
+			err = errors.New("raw socket service closed the connection")
+		}
+		var m Message
+		if err == nil {
+			m, err = ParseMessage(buf[:n])
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.err = fmt.Errorf("read from raw socket service: %w", err)
+			c.mu.Unlock()
+			return
+		}
+		c.dispatch(m)
+	}
+}
+
+func (c *Conn) dispatch(m Message) {
+	switch m.Type {
+	case MsgPacket:
+		select {
+		case c.recv <- m.Body:
+		default:
+			c.dropped.Add(1)
+		}
+	case MsgResult:
+		c.mu.Lock()
+		ch := c.pending[m.Seq]
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	}
+}
+
+func (c *Conn) readErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}

@@ -1,0 +1,121 @@
+package portmgr
+
+import (
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+)
+
+// Offsets of the fields the program reads in struct bpf_sock_addr
+// (include/uapi/linux/bpf.h), the context of cgroup/bind4 and bind6.
+const (
+	ctxUserPort = 24 // __u32 user_port: the port, network byte order
+	ctxProtocol = 36 // __u32 protocol: IPPROTO_TCP, IPPROTO_UDP...
+)
+
+// Offsets in a map value (see value).
+const (
+	valCgroupID = 0 // __u64 owner's cgroup v2 id
+	valLevel    = 8 // __u32 owner's depth below the cgroup v2 root
+)
+
+// Return codes of a cgroup/bind program. retAllowNoCap also lets the
+// caller bind a port below 1024 without CAP_NET_BIND_SERVICE (Linux 5.12,
+// BPF_RET_BIND_NO_CAP_NET_BIND_SERVICE in the kernel's bit 1).
+const (
+	retDeny       = 0 // bind fails with EPERM
+	retAllow      = 1
+	retAllowNoCap = 3
+)
+
+// mapName is the name of the reservations map in the collection, in the
+// kernel and in the pin directory.
+const mapName = "orbis_ports"
+
+// Names of the programs, in the collection, the kernel and pin names of
+// their links.
+const (
+	progBind4 = "orbis_bind4"
+	progBind6 = "orbis_bind6"
+)
+
+// maxEntries bounds the number of reserved (protocol, port) pairs.
+const maxEntries = 8192
+
+// mapSpec is the reservations map: key (protocol<<16 | port) as a host
+// __u32, value the owner (see value).
+func mapSpec() *ebpf.MapSpec {
+	return &ebpf.MapSpec{
+		Name:       mapName,
+		Type:       ebpf.Hash,
+		KeySize:    4,
+		ValueSize:  valueSize,
+		MaxEntries: maxEntries,
+		Flags:      1, // BPF_F_NO_PREALLOC: a few entries in the common case
+	}
+}
+
+// instructions is the bind program, the same for bind4 and bind6: it
+// looks the (protocol, port) being bound up in the reservations map; a
+// port nobody reserved binds as usual; a reserved one binds only for a
+// task whose cgroup is the owner's cgroup or below it, and is refused
+// with EPERM to everyone else. With noCap, the owner may also bind its
+// reserved ports below 1024 without CAP_NET_BIND_SERVICE.
+//
+// Binding port 0 (the kernel picks an ephemeral port) is always allowed:
+// reserved ports are kept outside ip_local_port_range.
+func instructions(noCap bool) asm.Instructions {
+	ownerRet := int32(retAllow)
+	if noCap {
+		ownerRet = retAllowNoCap
+	}
+	return asm.Instructions{
+		// r2 = user_port in host order; r3 = protocol.
+		asm.LoadMem(asm.R2, asm.R1, ctxUserPort, asm.Word),
+		asm.HostTo(asm.BE, asm.R2, asm.Half),
+		asm.JEq.Imm(asm.R2, 0, "allow"),
+		asm.LoadMem(asm.R3, asm.R1, ctxProtocol, asm.Word),
+		asm.LSh.Imm(asm.R3, 16),
+		asm.Or.Reg(asm.R2, asm.R3),
+		// owner = ports[key], key on the stack.
+		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(mapName),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "allow"),
+		// Is the owner's cgroup the caller's, or an ancestor of it?
+		asm.Mov.Reg(asm.R6, asm.R0),
+		asm.LoadMem(asm.R1, asm.R6, valLevel, asm.Word),
+		asm.FnGetCurrentAncestorCgroupId.Call(),
+		asm.LoadMem(asm.R1, asm.R6, valCgroupID, asm.DWord),
+		asm.JEq.Reg(asm.R0, asm.R1, "owner"),
+		asm.Mov.Imm(asm.R0, retDeny),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, ownerRet).WithSymbol("owner"),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, retAllow).WithSymbol("allow"),
+		asm.Return(),
+	}
+}
+
+// collectionSpec is the map and the two programs; the programs differ
+// only in their attach type, which the verifier checks the context
+// accesses and return values against.
+func collectionSpec(noCap bool) *ebpf.CollectionSpec {
+	prog := func(name string, at ebpf.AttachType) *ebpf.ProgramSpec {
+		return &ebpf.ProgramSpec{
+			Name:         name,
+			Type:         ebpf.CGroupSockAddr,
+			AttachType:   at,
+			Instructions: instructions(noCap),
+			License:      "GPL",
+		}
+	}
+	return &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{mapName: mapSpec()},
+		Programs: map[string]*ebpf.ProgramSpec{
+			progBind4: prog(progBind4, ebpf.AttachCGroupInet4Bind),
+			progBind6: prog(progBind6, ebpf.AttachCGroupInet6Bind),
+		},
+	}
+}

@@ -1,0 +1,285 @@
+package rawsock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	wire "github.com/orbisproject/orbis/api/rawsock"
+)
+
+// session is one connection: one sliver's raw socket.
+type session struct {
+	s     *server
+	c     *net.UnixConn
+	uid   uint32
+	slice string // "" when the UID is no sliver's
+	log   *slog.Logger
+
+	b        Binding // valid once bound
+	bound    bool
+	cap      *capture
+	raw      map[int]int // address family -> IPPROTO_RAW socket
+	wg       sync.WaitGroup
+	received atomic.Uint64
+	dropped  atomic.Uint64
+	sent     atomic.Uint64
+	refused  atomic.Uint64
+}
+
+func (s *server) serveConn(ctx context.Context, c *net.UnixConn) {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	ss := &session{s: s, c: c, raw: map[int]int{}, log: s.cfg.log()}
+	uid, err := peerUID(c)
+	if err == nil {
+		ss.uid = uid
+		ss.slice, _ = s.cfg.Owner(uid)
+	}
+	ss.log = ss.log.With("uid", ss.uid, "slice", ss.slice)
+	defer ss.close()
+	buf := make([]byte, wire.MaxMessage)
+	for {
+		n, err := c.Read(buf)
+		if err != nil || n == 0 {
+			return
+		}
+		m, err := wire.ParseMessage(buf[:n])
+		if err != nil {
+			return
+		}
+		status, body := ss.handle(m)
+		res := wire.Message{Type: wire.MsgResult, Seq: m.Seq, Body: append([]byte{status}, body...)}
+		if _, err := c.Write(res.Marshal()); err != nil {
+			return
+		}
+	}
+}
+
+// handle carries out one request and returns its result.
+func (ss *session) handle(m wire.Message) (status uint8, body []byte) {
+	if ss.slice == "" {
+		return wire.StatusRefused, fmt.Appendf(nil, "uid %d is no sliver's", ss.uid)
+	}
+	var err error
+	switch m.Type {
+	case wire.MsgBind:
+		body, err = ss.bind(m.Body)
+	case wire.MsgSend:
+		err = ss.send(m)
+	case wire.MsgStats:
+		body = wire.Stats{Received: ss.received.Load(), Dropped: ss.dropped.Load(),
+			Sent: ss.sent.Load(), Refused: ss.refused.Load()}.Marshal()
+	default:
+		err = &wire.Error{Status: wire.StatusBad, Message: fmt.Sprintf("unknown message type %d", m.Type)}
+	}
+	if err == nil {
+		return wire.StatusOK, body
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return we.Status, []byte(we.Message)
+	}
+	ss.log.Warn("raw sockets: request failed", "err", err)
+	return wire.StatusInternal, []byte(err.Error())
+}
+
+func refused(format string, args ...any) error {
+	return &wire.Error{Status: wire.StatusRefused, Message: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) error {
+	return &wire.Error{Status: wire.StatusBad, Message: fmt.Sprintf(format, args...)}
+}
+
+// bind binds the session, starts its capture and takes its port away
+// from the kernel's stack.
+func (ss *session) bind(body []byte) ([]byte, error) {
+	if ss.bound {
+		return nil, badRequest("socket is already bound to %s", ss.b)
+	}
+	proto, port, err := wire.ParseBind(body)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	b := Binding{Proto: proto, Port: port}
+	name := map[uint8]string{wire.ProtoTCP: "tcp", wire.ProtoUDP: "udp", wire.ProtoICMP: "icmp"}[proto]
+	switch {
+	case name == "":
+		return nil, badRequest("protocol %d: a raw socket binds tcp, udp or icmp", proto)
+	case proto != wire.ProtoICMP && (port == 0 || !ss.s.cfg.OwnsPort(ss.slice, name, port)):
+		ss.log.Info("raw sockets: bind refused", "binding", b)
+		return nil, refused("slice %s does not own %s port %d", ss.slice, name, port)
+	}
+	if b, err = ss.s.reserve(b, ss.slice); err != nil {
+		return nil, refused("%v", err)
+	}
+	if err := ss.start(b); err != nil {
+		ss.s.release(b)
+		return nil, err
+	}
+	ss.b, ss.bound = b, true
+	ss.log.Info("raw sockets: bound", "binding", b)
+	return wire.BindBody(b.Proto, b.Port), nil
+}
+
+// start opens the capture and the relay goroutines, then drops the port
+// from the kernel's stack.
+func (ss *session) start(b Binding) (err error) {
+	if ss.cap, err = newCapture(ss.s.nsfd, b); err != nil {
+		return err
+	}
+	if err = ss.s.drop.set(b, true); err != nil {
+		ss.cap.Close()
+		ss.cap = nil
+		return err
+	}
+	queue := make(chan []byte, ss.s.cfg.queueLen())
+	ss.wg.Add(2)
+	go ss.captureLoop(b, queue)
+	go ss.relayLoop(queue)
+	return nil
+}
+
+// captureLoop reads the capture, keeps the binding's packets to the
+// node's addresses and queues them, dropping (and counting) those that
+// find the queue full.
+func (ss *session) captureLoop(b Binding, queue chan<- []byte) {
+	defer ss.wg.Done()
+	defer close(queue)
+	buf := make([]byte, 65536)
+	for {
+		n, err := ss.cap.read(buf)
+		if err != nil {
+			return
+		}
+		pkt := buf[:n]
+		p, ok := receivedIP(pkt)
+		if !ok || !Wants(pkt, b) || !isNodeAddr(p.dst, ss.s.nodeAddrs()) {
+			continue
+		}
+		select {
+		case queue <- slices.Clone(pkt):
+		default:
+			ss.dropped.Add(1)
+		}
+	}
+}
+
+// relayLoop writes queued packets to the sliver.
+func (ss *session) relayLoop(queue <-chan []byte) {
+	defer ss.wg.Done()
+	for pkt := range queue {
+		m := wire.Message{Type: wire.MsgPacket, Body: pkt}
+		if _, err := ss.c.Write(m.Marshal()); err != nil {
+			continue // keep draining until the capture ends
+		}
+		ss.received.Add(1)
+	}
+}
+
+// send checks one packet and sends it.
+func (ss *session) send(m wire.Message) error {
+	if !ss.bound {
+		return badRequest("socket is not bound")
+	}
+	pkt, err := ss.packet(m)
+	if err != nil {
+		return err
+	}
+	if err := Check(pkt, ss.b, ss.s.nodeAddrs()); err != nil {
+		ss.refused.Add(1)
+		ss.log.Info("raw sockets: packet refused", "binding", ss.b, "err", err)
+		return refused("packet refused: %v", err)
+	}
+	if err := ss.transmit(pkt); err != nil {
+		return err
+	}
+	ss.sent.Add(1)
+	return nil
+}
+
+// packet returns the whole IP packet a send asks for: as given, or built
+// around a SendTo segment with the node's source address for the route.
+func (ss *session) packet(m wire.Message) ([]byte, error) {
+	if m.Flags&wire.FlagHdrIncl != 0 {
+		return m.Body, nil
+	}
+	to, seg, err := wire.ParseSendTo(m.Body)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	dst := to.Dst.Unmap()
+	src, err := ss.s.source(dst)
+	if err != nil {
+		return nil, refused("%v", err)
+	}
+	ttl := to.TTL
+	if ttl == 0 {
+		ttl = 64
+	}
+	seg = slices.Clone(seg)
+	wire.SetChecksum(src, dst, ss.b.Proto, seg)
+	return wire.BuildIP(src, dst, ss.b.Proto, ttl, seg), nil
+}
+
+// transmit sends a checked packet on an IPPROTO_RAW socket made under
+// the sliver's UID, so the node's tagging attributes it to the slice.
+func (ss *session) transmit(pkt []byte) error {
+	family, sa := unix.AF_INET, unix.Sockaddr(nil)
+	if pkt[0]>>4 == 6 {
+		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte(pkt[24:40])}
+	} else {
+		sa = &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}
+	}
+	fd, ok := ss.raw[family]
+	if !ok {
+		err := onThread(ss.s.nsfd, ss.uid, func() (err error) {
+			fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("open raw socket: %w", err)
+		}
+		ss.raw[family] = fd
+	}
+	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
+		return fmt.Errorf("send to %s: %w", dstOf(pkt), err)
+	}
+	return nil
+}
+
+func dstOf(pkt []byte) netip.Addr {
+	if pkt[0]>>4 == 6 {
+		return netip.AddrFrom16([16]byte(pkt[24:40]))
+	}
+	return netip.AddrFrom4([4]byte(pkt[16:20]))
+}
+
+// close releases the binding: the capture and relay stop, the kernel's
+// stack gets the port back, the raw sockets close.
+func (ss *session) close() {
+	ss.c.Close() // ends a relay blocked on a sliver that does not read
+	if ss.cap != nil {
+		ss.cap.Close()
+	}
+	ss.wg.Wait()
+	if ss.bound {
+		if err := ss.s.drop.set(ss.b, false); err != nil {
+			ss.log.Warn("raw sockets: release port", "binding", ss.b, "err", err)
+		}
+		ss.s.release(ss.b)
+		ss.log.Info("raw sockets: released", "binding", ss.b)
+	}
+	for _, fd := range ss.raw {
+		unix.Close(fd)
+	}
+}

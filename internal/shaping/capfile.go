@@ -1,0 +1,114 @@
+package shaping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CapFile is where `orbis node bwcap` leaves the node's cap, under the
+// node's state directory: one line, the rate in kbit/s. The directory and
+// file are root's; the node agent applies the file when it starts and
+// whenever its content changes (WatchCap).
+const CapFile = "net/bwcap"
+
+// ParseRate reads a rate as tc writes them, "100mbit", "500kbit", "1gbit",
+// "64000bit" (bits per second, SI prefixes), into kbit/s.
+func ParseRate(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	units := []struct {
+		suffix string
+		bits   int64
+	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(t, u.suffix)
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil || f <= 0 || f*float64(u.bits) > 1e12 {
+			return 0, fmt.Errorf("rate %q: want a positive number and a unit, e.g. 100mbit", s)
+		}
+		kbit := int64(f * float64(u.bits) / 1000)
+		if kbit < 1 {
+			return 0, fmt.Errorf("rate %q: under 1kbit", s)
+		}
+		return kbit, nil
+	}
+	return 0, fmt.Errorf("rate %q: want a unit: bit, kbit, mbit or gbit (e.g. 100mbit)", s)
+}
+
+// FormatRate writes kbit/s the way ParseRate reads it.
+func FormatRate(kbit int64) string {
+	switch {
+	case kbit%1e6 == 0:
+		return fmt.Sprintf("%dgbit", kbit/1e6)
+	case kbit%1e3 == 0:
+		return fmt.Sprintf("%dmbit", kbit/1e3)
+	}
+	return fmt.Sprintf("%dkbit", kbit)
+}
+
+// WriteCap records the node's cap under stateDir, atomically.
+func WriteCap(stateDir string, kbit int64) error {
+	path := filepath.Join(stateDir, CapFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write node cap: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(kbit, 10)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write node cap: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write node cap: %w", err)
+	}
+	return nil
+}
+
+// ReadCap returns the cap recorded under stateDir; ok is false if none is.
+func ReadCap(stateDir string) (kbit int64, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, CapFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read node cap: %w", err)
+	}
+	kbit, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || kbit <= 0 {
+		return 0, false, fmt.Errorf("read node cap %s: not a positive number of kbit/s", filepath.Join(stateDir, CapFile))
+	}
+	return kbit, true, nil
+}
+
+// WatchCap applies the cap recorded under stateDir to s now and whenever it
+// changes, polling every interval until ctx ends. With no file, the cap s
+// was made with stays.
+func WatchCap(ctx context.Context, stateDir string, s *Shaper, every time.Duration, log *slog.Logger) {
+	var applied int64
+	for {
+		kbit, ok, err := ReadCap(stateDir)
+		switch {
+		case err != nil:
+			log.Warn("node cap", "err", err)
+		case ok && kbit != applied:
+			if err := s.SetCap(ctx, kbit); err != nil {
+				log.Warn("node cap", "err", err)
+			} else {
+				applied = kbit
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}
