@@ -165,13 +165,17 @@ func (n *Node) capacity() (nodemgr.Node, error) {
 	if err := unix.Statfs(n.cfg.StateDir, &st); err != nil {
 		return nodemgr.Node{}, fmt.Errorf("node disk: %w", err)
 	}
-	return nodemgr.Node{
+	node := nodemgr.Node{
 		MemoryBytes: int64(si.Totalram) * int64(si.Unit),
 		DiskBytes:   int64(st.Blocks) * st.Bsize,
 		// PlanetLab's default disk_max: 10,000,000 KB.
 		DefaultDiskMax: 10_000_000 << 10,
 		DefaultImage:   n.cfg.DefaultImage,
-	}, nil
+		NoLowPorts:     n.net == nil || n.net.ports == nil || !n.net.ports.LowPorts(),
+	}
+	b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	fmt.Sscan(string(b), &node.EphemeralLow, &node.EphemeralHigh)
+	return node, nil
 }
 
 // Run opens the node and serves its node manager until ctx is done.

@@ -94,7 +94,7 @@ func TestSplitNeverCreates(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ports []api.Port
 	for p := range 20 {
-		ports = append(ports, api.Port{Proto: []string{"tcp", "udp"}[p%2], Port: uint16(40000 + p)})
+		ports = append(ports, api.Port{Proto: []string{"tcp", "udp"}[p%2], Port: uint16(20000 + p)})
 	}
 	root := api.Rspec{CPUGuarantee: 1000, MemoryGuarantee: testNode.MemoryBytes, MemoryMax: testNode.MemoryBytes,
 		DiskGuarantee: testNode.DiskBytes, DiskMax: testNode.DiskBytes, Ports: ports, Privileges: sliverRights}

@@ -15,7 +15,8 @@ import (
 
 // testNode is the node every test runs on: 8 GiB of memory, 100 GiB of
 // slice storage.
-var testNode = Node{MemoryBytes: 8 << 30, DiskBytes: 100 << 30, DefaultMemoryMax: 1 << 30, DefaultDiskMax: 10 << 30}
+var testNode = Node{MemoryBytes: 8 << 30, DiskBytes: 100 << 30, DefaultMemoryMax: 1 << 30, DefaultDiskMax: 10 << 30,
+	EphemeralLow: 32768, EphemeralHigh: 60999}
 
 // t0 is when the fake clock starts.
 var t0 = time.Unix(1_800_000_000, 0)

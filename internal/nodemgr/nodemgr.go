@@ -39,6 +39,12 @@ type Node struct {
 	// DefaultImage is the reference image of a bind that names none (""
 	// means "default").
 	DefaultImage string
+	// EphemeralLow and EphemeralHigh are the kernel's ip_local_port_range:
+	// ports in it cannot be reserved (0: no such check).
+	EphemeralLow, EphemeralHigh uint16
+	// NoLowPorts refuses reservations of ports below 1024, on a node whose
+	// port manager cannot give them to unprivileged slivers.
+	NoLowPorts bool
 }
 
 // Options configure Open.

@@ -22,7 +22,7 @@ func TestOperationsOverSocket(t *testing.T) {
 	e.serve()
 	ctx := context.Background()
 	rs := api.Rspec{CPUGuarantee: 100, MemoryGuarantee: 64 << 20, CPUShares: 10,
-		Ports: []api.Port{{Proto: "tcp", Port: 8080}, {Proto: "udp", Port: 53000}}, Privileges: sliverRights}
+		Ports: []api.Port{{Proto: "tcp", Port: 8080}, {Proto: "udp", Port: 23000}}, Privileges: sliverRights}
 	rc, err := e.c.Acquire(ctx, rs)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func TestOperationsOverSocket(t *testing.T) {
 		t.Fatalf("list: %s", raw)
 	}
 
-	child, err := e.c.Split(ctx, rc, api.Rspec{CPUGuarantee: 30, Ports: []api.Port{{Proto: "udp", Port: 53000}}})
+	child, err := e.c.Split(ctx, rc, api.Rspec{CPUGuarantee: 30, Ports: []api.Port{{Proto: "udp", Port: 23000}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,10 +101,10 @@ func checkRanges(node Node, rs api.Rspec) error {
 			return invalidf("%s: %d exceeds %s (%d)", f.name, f.v, f.what, f.max)
 		}
 	}
-	return checkPorts(rs.Ports)
+	return checkPorts(node, rs.Ports)
 }
 
-func checkPorts(ports []api.Port) error {
+func checkPorts(node Node, ports []api.Port) error {
 	if len(ports) > maxPorts {
 		return invalidf("ports: %d ports (max %d)", len(ports), maxPorts)
 	}
@@ -117,6 +117,11 @@ func checkPorts(ports []api.Port) error {
 			return invalidf("ports: %s port 0 cannot be reserved", p.Proto)
 		case seen[p]:
 			return invalidf("ports: %s/%d listed twice", p.Proto, p.Port)
+		case node.EphemeralLow > 0 && p.Port >= node.EphemeralLow && p.Port <= node.EphemeralHigh:
+			return invalidf("ports: %s/%d is in the node's ephemeral range %d-%d, which the kernel hands out to anyone: reserve a port outside it",
+				p.Proto, p.Port, node.EphemeralLow, node.EphemeralHigh)
+		case p.Port < 1024 && node.NoLowPorts:
+			return invalidf("ports: %s/%d: this node cannot give ports below 1024 to slivers", p.Proto, p.Port)
 		}
 		seen[p] = true
 	}

@@ -81,6 +81,7 @@ func TestBadRequests(t *testing.T) {
 		{"port 0", "POST", "acquire", `{"rspec":{"ports":[{"proto":"tcp","port":0}]}}`, 400, "ports: tcp port 0 cannot be reserved"},
 		{"port proto", "POST", "acquire", `{"rspec":{"ports":[{"proto":"sctp","port":9}]}}`, 400, `ports: proto "sctp" (want tcp or udp)`},
 		{"port dup", "POST", "acquire", `{"rspec":{"ports":[{"proto":"udp","port":9},{"proto":"udp","port":9}]}}`, 400, "ports: udp/9 listed twice"},
+		{"ephemeral port", "POST", "acquire", `{"rspec":{"ports":[{"proto":"tcp","port":40000}]}}`, 400, "ports: tcp/40000 is in the node's ephemeral range 32768-60999"},
 		{"port too big", "POST", "acquire", `{"rspec":{"ports":[{"proto":"udp","port":70000}]}}`, 400, "number 70000 does not fit uint16"},
 		{"end before start", "POST", "acquire", fmt.Sprintf(`{"rspec":{"start":%d,"end":%d}}`, now+100, now+50), 400, "is not after start"},
 		{"end in past", "POST", "acquire", fmt.Sprintf(`{"rspec":{"start":%d,"end":%d}}`, now-100, now-50), 400, "is in the past"},
