@@ -1,4 +1,6 @@
-// Package nettest builds throwaway testbeds for network tests run as root:
+//go:build linux
+
+// This file builds throwaway testbeds for network tests run as root:
 // two network namespaces joined by a veth pair, a UDP sender that runs with
 // a chosen host UID inside the sending namespace (a re-exec of the test
 // binary, as a sliver's process would be), and a receiver in the peer
@@ -7,6 +9,7 @@
 //
 // A test binary that starts senders must call reexec.Init first thing in
 // TestMain.
+
 package nettest
 
 import (

@@ -1,0 +1,2 @@
+// Package nettest builds throwaway network testbeds for root tests (Linux only: see nettest_linux.go).
+package nettest
