@@ -40,6 +40,11 @@ type Rspec struct {
 	// kbit/s (paper defaults 5 kbit/s and 10 Mbit/s).
 	NetMinRate int64 `json:"net_min_rate,omitempty"`
 	NetMaxRate int64 `json:"net_max_rate,omitempty"`
+	// NetMaxKByte and NetThreshKByte are PlanetLab's daily byte cap: past
+	// NetThreshKByte KB sent in a day (UTC), the sliver's ceiling drops so
+	// that the day's total fits under NetMaxKByte. 0: no cap.
+	NetMaxKByte    int64 `json:"net_max_kbyte,omitempty"`
+	NetThreshKByte int64 `json:"net_thresh_kbyte,omitempty"`
 	// Ports are TCP/UDP ports reserved for the slice on this node.
 	Ports []Port `json:"ports,omitempty"`
 

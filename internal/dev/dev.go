@@ -34,6 +34,9 @@ type Config struct {
 	Hostname string
 	// CgroupParent is the node's top cgroup (default "orbis").
 	CgroupParent string
+	// Uplink is the interface the node shapes ("none": none, the default
+	// for a developer's machine).
+	Uplink string
 	// Out receives the instructions for a person; Log the records.
 	Out io.Writer
 	Log *slog.Logger
@@ -80,7 +83,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	ncfg := node.Config{StateDir: nodeDir, NMSocket: cfg.NMSocket, SSHAddr: cfg.SSHAddr, Central: url,
-		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, SuspendOnExit: true,
+		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, Uplink: cfg.Uplink, SuspendOnExit: true,
 		Log: cfg.Log.With("part", "node")}
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(ctx, ncfg) }()

@@ -23,7 +23,7 @@ const nodeEntry = "orbis-test-node"
 func init() {
 	reexec.Register(nodeEntry, func() {
 		ctx := context.Background()
-		err := Run(ctx, Config{StateDir: os.Args[1], NMSocket: os.Args[2], CgroupParent: os.Args[3],
+		err := Run(ctx, Config{StateDir: os.Args[1], NMSocket: os.Args[2], CgroupParent: os.Args[3], Uplink: "none",
 			Log: testLog()})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "node:", err)

@@ -8,19 +8,28 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/orbisproject/orbis/internal/cgroup"
+	"github.com/orbisproject/orbis/internal/netfilter"
 	"github.com/orbisproject/orbis/internal/portmgr"
+	"github.com/orbisproject/orbis/internal/shaping"
 	"github.com/orbisproject/orbis/internal/sliver"
 )
 
 // network is the node's network layer as the sliver runtime sees it: the
-// port manager (and, as issue 5 proceeds, tagging and shaping). Each part
-// is optional: a part the kernel cannot provide is logged at start-up and
-// left out, and the rspec fields it would enforce are not enforced.
+// tagging of slivers' packets, HTB shaping of the uplink, and the port
+// manager. Each part is optional: a part the kernel cannot provide is
+// logged at start-up and left out, and the rspec fields it would enforce
+// are not enforced.
 type network struct {
 	ports  *portmgr.Manager
 	pinDir string
+	tagger *netfilter.Tagger
+	shaper *shaping.Shaper
+	stop   context.CancelFunc // ends the cap watcher and the daily limiter
 	log    *slog.Logger
 	// detach removes the port manager's kernel state on exit (SuspendOnExit).
 	detach bool
@@ -30,8 +39,16 @@ var _ sliver.Network = (*network)(nil)
 
 // openNetwork starts the node's network layer. cg locates the cgroup v2
 // hierarchy the port manager attaches to.
-func openNetwork(cfg Config, cg cgroup.Manager) (*network, error) {
-	n := &network{log: cfg.Log, detach: cfg.SuspendOnExit}
+func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network, err error) {
+	n = &network{log: cfg.Log, detach: cfg.SuspendOnExit, stop: func() {}}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if err := n.openShaping(ctx, cfg); err != nil {
+		return nil, err
+	}
 	root := unifiedRoot(cg, cfg.CgroupParent)
 	if root == "" {
 		cfg.Log.Warn("no cgroup v2 hierarchy: reserved ports are not enforced")
@@ -51,6 +68,56 @@ func openNetwork(cfg Config, cg cgroup.Manager) (*network, error) {
 	return n, nil
 }
 
+// openShaping tags the slivers' packets by their UIDs (nftables) and
+// shapes the uplink (HTB), unless cfg.Uplink is "none".
+func (n *network) openShaping(ctx context.Context, cfg Config) error {
+	if cfg.Uplink == "none" {
+		cfg.Log.Warn("bandwidth is not shaped (--uplink none): net_min_rate and net_max_rate are not enforced")
+		return nil
+	}
+	dev := cfg.Uplink
+	if dev == "" {
+		var err error
+		if dev, err = defaultRouteDev(); err != nil {
+			cfg.Log.Warn("bandwidth is not shaped: no uplink found (give --uplink DEV)", "err", err)
+			return nil
+		}
+	}
+	tg, err := netfilter.New(netfilter.Config{Log: cfg.Log})
+	if err != nil {
+		return fmt.Errorf("packet tagging: %w", err)
+	}
+	n.tagger = tg
+	rootRate, _, _ := shaping.ReadCap(cfg.StateDir)
+	if n.shaper, err = shaping.New(dev, rootRate, cfg.Log); err != nil {
+		return fmt.Errorf("shaping %s: %w", dev, err)
+	}
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	n.stop = stop
+	go shaping.WatchCap(lctx, cfg.StateDir, n.shaper, 5*time.Second, cfg.Log)
+	go shaping.NewDailyLimiter(n.shaper, tg, shaping.SystemClock{}, cfg.Log).Run(lctx, 30*time.Second)
+	cfg.Log.Info("shaping", "uplink", dev, "cap_kbit", n.shaper.Cap())
+	return nil
+}
+
+// defaultRouteDev names the interface of the IPv4 default route.
+func defaultRouteDev() (string, error) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			l, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				return "", err
+			}
+			return l.Attrs().Name, nil
+		}
+	}
+	return "", errors.New("no default route")
+}
+
 // unifiedRoot is the root of the cgroup v2 hierarchy cg's slivers are in,
 // or "" when the node has none.
 func unifiedRoot(cg cgroup.Manager, parent string) string {
@@ -58,8 +125,19 @@ func unifiedRoot(cg cgroup.Manager, parent string) string {
 	return strings.TrimSuffix(p, "/"+parent+"/probe_probe")
 }
 
-// SetSliver reserves the sliver's ports.
+// SetSliver tags, shapes and reserves the ports of the sliver.
 func (n *network) SetSliver(ctx context.Context, s sliver.NetSliver) error {
+	if n.tagger != nil {
+		ns := netfilter.Sliver{Name: s.Name, UIDBase: s.UIDBase, UIDCount: s.UIDCount, Index: s.Index,
+			MinRate: max(s.MinRate, 1), MaxRate: max(s.MaxRate, s.MinRate, 1),
+			DailyMaxKB: s.DailyMaxKB, DailyThreshKB: s.DailyThreshKB}
+		if err := n.tagger.Set(ctx, ns); err != nil {
+			return err
+		}
+		if err := n.shaper.Set(ctx, ns); err != nil {
+			return err
+		}
+	}
 	if n.ports == nil {
 		if len(s.Ports) > 0 {
 			return errors.New("ports: this node cannot reserve ports (no cgroup v2 hierarchy)")
@@ -69,8 +147,13 @@ func (n *network) SetSliver(ctx context.Context, s sliver.NetSliver) error {
 	return n.ports.Reserve(ctx, s.Name, s.Cgroup, s.Ports)
 }
 
-// RemoveSliver frees the sliver's ports.
+// RemoveSliver undoes SetSliver.
 func (n *network) RemoveSliver(ctx context.Context, name string) error {
+	if n.tagger != nil {
+		if err := errors.Join(n.shaper.Remove(ctx, name), n.tagger.Remove(ctx, name)); err != nil {
+			return err
+		}
+	}
 	if n.ports == nil {
 		return nil
 	}
@@ -80,13 +163,18 @@ func (n *network) RemoveSliver(ctx context.Context, name string) error {
 // Close stops the network layer. Reservations stay in the kernel (pinned)
 // while slivers may run, unless the node leaves nothing behind.
 func (n *network) Close() error {
+	n.stop()
+	var err error
+	if n.detach && n.shaper != nil {
+		err = errors.Join(n.shaper.Close(), n.tagger.Close())
+	}
 	if n.ports == nil {
-		return nil
+		return err
 	}
 	if n.detach {
-		err := n.ports.Detach()
+		err = errors.Join(err, n.ports.Detach())
 		os.Remove(n.pinDir)
 		return err
 	}
-	return n.ports.Close()
+	return errors.Join(err, n.ports.Close())
 }

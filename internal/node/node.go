@@ -57,6 +57,9 @@ type Config struct {
 	// cgroups when Run returns, so that nothing of the node is left in
 	// the kernel (`orbis dev`). A production node leaves slivers running.
 	SuspendOnExit bool
+	// Uplink is the interface whose outgoing traffic is shaped (HTB);
+	// empty: the default route's; "none": no shaping.
+	Uplink string
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool
@@ -120,7 +123,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	log.Info("node resources", "cgroups", cg.Mode(), "controllers", cg.Controllers(), "disk", n.Disk.Kind())
 	var netw sliver.Network
 	if cfg.agent {
-		if n.net, err = openNetwork(cfg, cg); err != nil {
+		if n.net, err = openNetwork(ctx, cfg, cg); err != nil {
 			return nil, err
 		}
 		netw = n.net

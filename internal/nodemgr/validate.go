@@ -84,6 +84,8 @@ func fields(node Node, rs api.Rspec) []field {
 		{"openfile_max", rs.OpenFileMax, maxOpenFiles, "the kernel's limit"},
 		{"net_min_rate", rs.NetMinRate, maxNetRate, "100 Gbit/s"},
 		{"net_max_rate", rs.NetMaxRate, maxNetRate, "100 Gbit/s"},
+		{"net_max_kbyte", rs.NetMaxKByte, maxBytes >> 10, "the most a day can carry"},
+		{"net_thresh_kbyte", rs.NetThreshKByte, max(rs.NetMaxKByte, 0), "net_max_kbyte"},
 		{"start", rs.Start, maxTime, "year 9999"},
 		{"end", rs.End, maxTime, "year 9999"},
 	}

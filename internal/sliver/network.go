@@ -32,6 +32,8 @@ type NetSliver struct {
 	MinRate, MaxRate int64
 	// Ports are the transport ports reserved for the slice.
 	Ports []api.Port
+	// DailyMaxKB and DailyThreshKB are the daily byte cap (0: none).
+	DailyMaxKB, DailyThreshKB int64
 }
 
 // netSliver is the network view of a sliver.
@@ -43,9 +45,11 @@ func (m *Manager) netSliver(s Spec) NetSliver {
 		Cgroup:   m.cgroupsOf(s).UnifiedPath(s.Name),
 		// UID ranges are 65536 wide and never overlap, so their 64 Ki
 		// blocks number the slivers uniquely.
-		Index:   s.UIDBase/65536%65000 + 1,
-		MinRate: s.Rspec.NetMinRate,
-		MaxRate: s.Rspec.NetMaxRate,
-		Ports:   s.Rspec.Ports,
+		Index:         s.UIDBase/65536%32000 + 1,
+		MinRate:       s.Rspec.NetMinRate,
+		MaxRate:       s.Rspec.NetMaxRate,
+		Ports:         s.Rspec.Ports,
+		DailyMaxKB:    s.Rspec.NetMaxKByte,
+		DailyThreshKB: s.Rspec.NetThreshKByte,
 	}
 }

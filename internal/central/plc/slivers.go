@@ -194,6 +194,12 @@ func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
 		rs.NetMaxRate = n
 	}
 	rs.NetMaxRate = max(rs.NetMaxRate, rs.NetMinRate)
+	if n, ok := num("net_max_kbyte"); ok {
+		rs.NetMaxKByte = n
+	}
+	if n, ok := num("net_thresh_kbyte"); ok {
+		rs.NetThreshKByte = min(n, rs.NetMaxKByte)
+	}
 	if n, ok := num("disk_max"); ok {
 		rs.DiskMax = mulSat(n, 1024)
 	}

@@ -36,6 +36,7 @@ func TestSliverRspec(t *testing.T) {
 		{"cpu_cap", sl, attrs("cpu_pct", "25", "cpu_cap", "1"), with(func(r *api.Rspec) { r.CPUGuarantee = 250; r.CPUCap = true })},
 		{"cpu_cap needs a guarantee", sl, attrs("cpu_cap", "1"), base},
 		{"net rates", sl, attrs("net_min_rate", "100", "net_max_rate", "2000"), with(func(r *api.Rspec) { r.NetMinRate = 100; r.NetMaxRate = 2000 })},
+		{"daily byte cap", sl, attrs("net_max_kbyte", "10546875", "net_thresh_kbyte", "9492187"), with(func(r *api.Rspec) { r.NetMaxKByte = 10546875; r.NetThreshKByte = 9492187 })},
 		{"min above default max", sl, attrs("net_min_rate", "20000"), with(func(r *api.Rspec) { r.NetMinRate = 20000; r.NetMaxRate = 20000 })},
 		{"disk_max KB", sl, attrs("disk_max", "1000"), with(func(r *api.Rspec) { r.DiskMax = 1024000 })},
 		{"disk_max saturates", sl, attrs("disk_max", "9223372036854775807"), with(func(r *api.Rspec) { r.DiskMax = math.MaxInt64 })},
