@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Conn is one safe raw socket: a connection to the service with one
@@ -111,8 +112,15 @@ func (c *Conn) Stats(ctx context.Context) (Stats, error) {
 	return s, err
 }
 
-// Close closes the socket; the service releases its binding.
-func (c *Conn) Close() error { return c.c.Close() }
+// Close closes the socket. It asks the service to release the binding
+// first and waits (a second at most) until it has, so that the port or
+// identifier can be bound again at once.
+func (c *Conn) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.call(ctx, Message{Type: MsgClose})
+	return c.c.Close()
+}
 
 // call sends a request and waits for its result's payload.
 func (c *Conn) call(ctx context.Context, m Message) ([]byte, error) {

@@ -34,6 +34,7 @@ const (
 	MsgBind   uint8 = 1    // body: proto u8, 0 u8, port or ICMP id u16
 	MsgSend   uint8 = 2    // body: a packet (FlagHdrIncl) or a SendTo header and segment
 	MsgStats  uint8 = 3    // no body
+	MsgClose  uint8 = 4    // no body: release the binding, answer, hang up
 	MsgResult uint8 = 0x81 // body: status u8, then a message or a payload
 	MsgPacket uint8 = 0x82 // body: one received IP packet
 )

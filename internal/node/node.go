@@ -41,6 +41,9 @@ type Config struct {
 	// SSHAddr is the SSH gateway's address (see DefaultSSHAddr; ":22" in
 	// production); empty disables the gateway.
 	SSHAddr string
+	// SensorAddr is the sensor server's address (see DefaultSensorAddr);
+	// empty disables it.
+	SensorAddr string
 	// Central is central's URL; Token is a one-time registration token
 	// from central. Once registered, the node keeps following central
 	// without them.
@@ -92,6 +95,8 @@ type Node struct {
 	Disk    disk.Quota
 	Slivers *sliver.Manager
 	net     *network // nil outside the agent
+	// cgroups are the managers whose children are slivers' cgroups.
+	cgroups []cgroup.Manager
 }
 
 // Open opens the node's resources and its sliver runtime, probing what the
@@ -120,6 +125,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open node cgroups: %w", err)
 	}
+	n.cgroups = []cgroup.Manager{cg, fair}
 	log.Info("node resources", "cgroups", cg.Mode(), "controllers", cg.Controllers(), "disk", n.Disk.Kind())
 	var netw sliver.Network
 	if cfg.agent {
@@ -207,6 +213,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopSSH()
+	stopSensors, err := n.startSensors(ctx, cfg.SensorAddr)
+	if err != nil {
+		return err
+	}
+	defer stopSensors()
 	nm, err := nodemgr.Open(ctx, nodemgr.Options{
 		StateDir:  filepath.Join(cfg.StateDir, "nm"),
 		Runtime:   n.Slivers,

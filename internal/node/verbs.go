@@ -31,6 +31,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup; slivers are below it")
 	if name == "node" {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
+		fs.StringVar(&cfg.SensorAddr, "sensor-addr", DefaultSensorAddr, `sensor server address ("" disables it)`)
 		fs.StringVar(&cfg.Uplink, "uplink", "", `interface to shape (default: the default route's; "none": no shaping)`)
 		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. http://127.0.0.1:8780 (needed once, with --token)")
 		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`)")

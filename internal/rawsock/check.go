@@ -157,10 +157,10 @@ func parseIPv6(pkt []byte) (ipPacket, error) {
 	}
 	next, rest := pkt[6], pkt[40:]
 	for next == 0 || next == 60 { // hop-by-hop and destination options
-		if len(rest) < 8 || int(rest[1]+1)*8 > len(rest) {
+		if len(rest) < 8 || (int(rest[1])+1)*8 > len(rest) {
 			return ipPacket{}, errors.New("malformed IPv6 extension header")
 		}
-		next, rest = rest[0], rest[int(rest[1]+1)*8:]
+		next, rest = rest[0], rest[(int(rest[1])+1)*8:]
 	}
 	if next == 43 || next == 44 || next == 50 || next == 51 || next == 59 || next >= 135 {
 		return ipPacket{}, fmt.Errorf("IPv6 extension header %d is refused (routing, fragment, IPsec and others)", next)

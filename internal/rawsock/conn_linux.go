@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,6 +27,7 @@ type session struct {
 
 	b        Binding // valid once bound
 	bound    bool
+	closed   bool
 	cap      *capture
 	raw      map[int]int // address family -> IPPROTO_RAW socket
 	wg       sync.WaitGroup
@@ -36,6 +38,7 @@ type session struct {
 }
 
 func (s *server) serveConn(ctx context.Context, c *net.UnixConn) {
+	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	ss := &session{s: s, c: c, raw: map[int]int{}, log: s.cfg.log()}
@@ -56,9 +59,12 @@ func (s *server) serveConn(ctx context.Context, c *net.UnixConn) {
 		if err != nil {
 			return
 		}
+		if m.Type == wire.MsgClose {
+			ss.close()
+		}
 		status, body := ss.handle(m)
 		res := wire.Message{Type: wire.MsgResult, Seq: m.Seq, Body: append([]byte{status}, body...)}
-		if _, err := c.Write(res.Marshal()); err != nil {
+		if _, err := c.Write(res.Marshal()); err != nil || m.Type == wire.MsgClose {
 			return
 		}
 	}
@@ -75,6 +81,7 @@ func (ss *session) handle(m wire.Message) (status uint8, body []byte) {
 		body, err = ss.bind(m.Body)
 	case wire.MsgSend:
 		err = ss.send(m)
+	case wire.MsgClose: // done before the answer
 	case wire.MsgStats:
 		body = wire.Stats{Received: ss.received.Load(), Dropped: ss.dropped.Load(),
 			Sent: ss.sent.Load(), Refused: ss.refused.Load()}.Marshal()
@@ -265,13 +272,19 @@ func dstOf(pkt []byte) netip.Addr {
 }
 
 // close releases the binding: the capture and relay stop, the kernel's
-// stack gets the port back, the raw sockets close.
+// stack gets the port back, the raw sockets close. The connection stays
+// open (for the answer to MsgClose); serveConn closes it.
 func (ss *session) close() {
-	ss.c.Close() // ends a relay blocked on a sliver that does not read
+	if ss.closed {
+		return
+	}
+	ss.closed = true
+	ss.c.SetWriteDeadline(time.Now()) // ends a relay blocked on a sliver that does not read
 	if ss.cap != nil {
 		ss.cap.Close()
 	}
 	ss.wg.Wait()
+	ss.c.SetWriteDeadline(time.Time{})
 	if ss.bound {
 		if err := ss.s.drop.set(ss.b, false); err != nil {
 			ss.log.Warn("raw sockets: release port", "binding", ss.b, "err", err)

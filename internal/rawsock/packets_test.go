@@ -48,11 +48,11 @@ func ip(src, dst netip.Addr, proto uint8, seg []byte) []byte {
 }
 
 // icmpError builds an ICMP error of type typ from src to dst quoting the
-// first 28 (IPv4) or 48 (IPv6) bytes of the packet quoted.
+// packet's IP header and 8 bytes more, as a router does.
 func icmpError(src, dst netip.Addr, typ uint8, quoted []byte) []byte {
-	n := 28
-	if src.Is6() {
-		n = 48
+	n := 48
+	if !src.Is6() && len(quoted) > 0 {
+		n = int(quoted[0]&0xf)*4 + 8
 	}
 	seg := append(icmpSeg(typ, 0, 0), quoted[:min(n, len(quoted))]...)
 	return ip(src, dst, wire.ProtoICMP, seg)

@@ -52,10 +52,11 @@ type server struct {
 }
 
 // Serve runs the safe raw socket service on l (from Listen) until ctx
-// ends, then closes every connection, releases every binding and removes
-// its nftables table. Each connection is one raw socket: see
+// ends, then closes l and every connection, releases every binding and
+// removes its nftables table. Each connection is one raw socket: see
 // docs/rawsock.md for the protocol.
 func Serve(ctx context.Context, l net.Listener, cfg Config) error {
+	defer l.Close()
 	s, err := newServer(cfg)
 	if err != nil {
 		return err

@@ -53,8 +53,9 @@ type rates struct {
 
 // rate averages the counters over the last window: from the oldest point
 // not older than window before the latest, to the latest. With a single
-// point there is no rate yet: zero. A counter that went backwards (its
-// cgroup was recreated) counts as no use.
+// point there is no rate yet: zero. A point up to 1% older than the
+// window still counts, for the jitter of sampling. A counter that went
+// backwards (its cgroup was recreated) counts as no use.
 func (r *ring) rate(window time.Duration) rates {
 	last, ok := r.at(0)
 	if !ok {
@@ -63,7 +64,7 @@ func (r *ring) rate(window time.Duration) rates {
 	first := last
 	for i := 1; ; i++ {
 		p, ok := r.at(i)
-		if !ok || last.t-p.t > int64(window)+int64(window)/20 {
+		if !ok || last.t-p.t > int64(window)+int64(window)/100 {
 			break
 		}
 		first = p

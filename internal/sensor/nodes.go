@@ -3,7 +3,6 @@ package sensor
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -89,7 +88,7 @@ type CentralNodes struct {
 func NewCentralNodes(url func() string) *CentralNodes { return &CentralNodes{url: url} }
 
 // errNoCentral is the error of a node that follows no central.
-var errNoCentral = errors.New("this node follows no central")
+var errNoCentral error = &httpError{code: http.StatusServiceUnavailable, msg: "sensor nodes: this node follows no central"}
 
 // centralClient returns a client of central's current URL, kept while
 // the URL stays.

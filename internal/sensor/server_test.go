@@ -148,7 +148,7 @@ func TestSchemas(t *testing.T) {
 		{"/ports", "proto,port,slice,kind", 2, []string{`^(tcp|udp)$`, num, `.`, `.`}, []string{"tcp", "80", "princeton_codeen", "reserved"}},
 		{"/connects", join(connectsSchema), 1, []string{`^[0-9]+\.[0-9]{3}$`, `.`, `^tcp$`, `.`, num, `.`, num},
 			[]string{"1700000000.250", "princeton_codeen", "tcp", "10.0.0.1", "40000", "2001:db8::1", "80"}},
-		{"/", "name,kind,schema,description", len(s.order), []string{`^[a-z-]+$`, `^(snapshot|stream)$`, `.`, `.`}, nil},
+		{"/", "name,kind,schema,description", len(s.order), []string{`^[a-z0-9-]+$`, `^(snapshot|stream)$`, `.`, `.`}, nil},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			res, body := get(t, "GET", base+tc.path)
@@ -205,7 +205,7 @@ func TestHead(t *testing.T) {
 			if res.StatusCode != tc.code || res.Header.Get("Content-Type") == "" {
 				t.Fatalf("HEAD: %d %q, want %d and a type", res.StatusCode, res.Header.Get("Content-Type"), tc.code)
 			}
-			if strings.HasSuffix(tc.path, "-stream") {
+			if strings.Contains(tc.path, "-stream") {
 				return // a stream's length is unknown, and its GET never ends
 			}
 			gres, gbody := get(t, "GET", base+tc.path)
@@ -240,7 +240,6 @@ func TestMethodsAndErrors(t *testing.T) {
 		{"/ports", 404, "not available on this node"},
 		{"/nodes/ip/name", 404, "not available on this node"},
 		{"/connects-stream", 404, "not available on this node"},
-		{"/nodes?max-age=abc", 404, "not available"},
 	} {
 		res, body := get(t, "GET", base+tc.path)
 		if res.StatusCode != tc.code || !strings.Contains(body, tc.want) || strings.Count(body, "\n") != 1 {

@@ -1,0 +1,203 @@
+package rawsock
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	wire "github.com/orbisproject/orbis/api/rawsock"
+	"github.com/orbisproject/orbis/internal/nettest"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// TestService runs the service in namespace A of a chain A - R - B and
+// unprivileged sliver processes against it; R's capture is the wire.
+func TestService(t *testing.T) {
+	testutil.RequireRoot(t)
+	c := newChain(t)
+	dir, err := os.MkdirTemp("", "orbistest-rawsock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "rawsock.sock")
+	uidA := uint32(1_900_000_000 + os.Getpid()%100000*10)
+	startService(t, c, sock, uidA)
+	onWire := sniff(t, c.R)
+
+	t.Run("SendChecked", func(t *testing.T) {
+		out := startSliver(t, c.A, dir, uidA, sock, "send", c.a.String(), c.ra.String()).lines(t)
+		wantLines(t, out, []string{
+			"orbis-good: refused=false <nil>",
+			"orbis-forged-port: refused=true raw socket service: packet refused: source port 5001 is not the bound port 5000",
+			"orbis-forged-addr: refused=true raw socket service: packet refused: source address 10.202.1.99 is not one of this node's",
+			"orbis-sendto: refused=false <nil>",
+			"orbis-sendto-forged-port: refused=true raw socket service: packet refused: source port 5002 is not the bound port 5000",
+		})
+		for _, good := range []string{"orbis-good", "orbis-sendto"} {
+			if !onWire.waitFor(2*time.Second, udpFrom(c.a, 5000, good)) {
+				t.Errorf("%s: not seen on the wire from %s:5000", good, c.a)
+			}
+		}
+		if n := onWire.count(payload("orbis-forged")) + onWire.count(payload("forged-port")); n > 0 {
+			t.Errorf("%d refused packets reached the wire", n)
+		}
+	})
+
+	t.Run("BindNotOwned", func(t *testing.T) {
+		out := startSliver(t, c.A, dir, uidA, sock, "bind", "6000", "5001").lines(t)
+		wantLines(t, out, []string{
+			"bind udp/6000: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 6000",
+			"bind udp/5001: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 5001",
+		})
+	})
+
+	t.Run("UnknownUID", func(t *testing.T) {
+		_, err := wire.Dial(testutil.Context(t), sock, wire.ProtoUDP, 5000)
+		if !errors.Is(err, wire.ErrRefused) || !strings.Contains(err.Error(), "uid 0 is no sliver's") {
+			t.Fatalf("root (no sliver) got %v, want a refusal", err)
+		}
+	})
+
+	t.Run("Receive", func(t *testing.T) { testReceive(t, c, dir, sock, uidA, onWire) })
+
+	t.Run("Ping", func(t *testing.T) {
+		for _, dst := range []netip.Addr{c.b, c.b6} {
+			out := startSliver(t, c.A, dir, uidA, sock, "ping", dst.String()).lines(t)
+			wantLines(t, out, []string{"1 " + dst.String(), "2 " + dst.String(), "3 " + dst.String()})
+		}
+	})
+
+	t.Run("Traceroute", func(t *testing.T) {
+		for _, hops := range [][2]netip.Addr{{c.ra, c.b}, {c.ra6, c.b6}} {
+			out := startSliver(t, c.A, dir, uidA, sock, "traceroute", hops[1].String()).lines(t)
+			wantLines(t, out, []string{"1 " + hops[0].String(), "2 " + hops[1].String()})
+		}
+	})
+}
+
+// startService serves on sock in c's namespace A, for two slices: uid
+// owns udp/5000 for orbistest-a, uid+1 owns udp/6000 for orbistest-b.
+func startService(t *testing.T, c *chain, sock string, uid uint32) {
+	l, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{
+		Owner: func(u uint32) (string, bool) {
+			switch u {
+			case uid:
+				return "orbistest-a", true
+			case uid + 1:
+				return "orbistest-b", true
+			}
+			return "", false
+		},
+		OwnsPort: func(slice, proto string, port uint16) bool {
+			return proto == "udp" && (slice == "orbistest-a" && port == 5000 || slice == "orbistest-b" && port == 6000)
+		},
+		NodeAddrs: func() []netip.Addr { return []netip.Addr{c.a, c.a6} },
+		Log:       testutil.Logger(t),
+		NetNS:     c.A,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, l, cfg) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+}
+
+// testReceive: the peer sends to the bound port; the sliver gets the
+// packet with its headers and the node's kernel stays silent, until the
+// socket is closed.
+func testReceive(t *testing.T, c *chain, dir, sock string, uid uint32, onWire *sniffer) {
+	p := startSliver(t, c.A, dir, uid, sock, "recv")
+	if got := p.line(t); got != "bound" {
+		t.Fatalf("sliver said %q, want bound", got)
+	}
+	var conn *net.UDPConn
+	err := nettest.InNS(c.R, func() (err error) {
+		conn, err = net.DialUDP("udp4", &net.UDPAddr{IP: c.ra.AsSlice(), Port: 7000}, &net.UDPAddr{IP: c.a.AsSlice(), Port: 5000})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("orbis-to-sliver"))
+	pkt, err := hex.DecodeString(p.line(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.lines(t)
+	if !udpTo(c.ra, c.a, 5000, "orbis-to-sliver")(pkt) {
+		t.Fatalf("sliver received %x, want the IPv4+UDP packet from %s to %s:5000", pkt, c.ra, c.a)
+	}
+	if n := onWire.count(unreachableFrom(c.a)); n > 0 {
+		t.Fatalf("the node's kernel answered the bound port with %d ICMP unreachable", n)
+	}
+	// Once the socket is closed the kernel's stack has the port back:
+	// it answers with port unreachable (which proves the silence above
+	// was the service's doing).
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		conn.Write([]byte("orbis-after-close"))
+		if onWire.waitFor(200*time.Millisecond, unreachableFrom(c.a)) {
+			return
+		}
+	}
+	t.Fatal("after close, the node's kernel still does not answer the port")
+}
+
+func wantLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("sliver printed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// payload matches packets carrying s.
+func payload(s string) func([]byte) bool {
+	return func(p []byte) bool { return bytes.Contains(p, []byte(s)) }
+}
+
+// udpFrom matches an IPv4 UDP packet from src:sport carrying s.
+func udpFrom(src netip.Addr, sport uint16, s string) func([]byte) bool {
+	return func(p []byte) bool {
+		q, ok := receivedIP(p)
+		return ok && len(p) >= 20 && netip.AddrFrom4([4]byte(p[12:16])) == src && q.proto == 17 &&
+			len(q.l4) >= 8 && binary.BigEndian.Uint16(q.l4) == sport && bytes.Contains(q.l4[8:], []byte(s))
+	}
+}
+
+// udpTo matches an IPv4 UDP packet from src to dst:dport carrying s.
+func udpTo(src, dst netip.Addr, dport uint16, s string) func([]byte) bool {
+	return func(p []byte) bool {
+		q, ok := receivedIP(p)
+		return ok && q.proto == 17 && len(q.l4) >= 8 && q.dst == dst &&
+			binary.BigEndian.Uint16(q.l4[2:]) == dport && udpFrom(src, binary.BigEndian.Uint16(q.l4), s)(p)
+	}
+}
+
+// unreachableFrom matches an ICMP destination unreachable sent by src.
+func unreachableFrom(src netip.Addr) func([]byte) bool {
+	return func(p []byte) bool {
+		q, ok := receivedIP(p)
+		return ok && q.proto == 1 && netip.AddrFrom4([4]byte(p[12:16])) == src && len(q.l4) > 0 && q.l4[0] == 3
+	}
+}
