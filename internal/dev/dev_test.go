@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,10 +27,10 @@ func TestTour(t *testing.T) {
 	testutil.RequireRoot(t)
 	bin := buildOrbis(t)
 	data := t.TempDir()
-	addr, sshAddr := freeAddr(t), freeAddr(t)
+	addr, sshAddr, sensorAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	cgroups := fmt.Sprintf("orbistest-dev-%d", os.Getpid())
 	dev := exec.Command(bin, "dev", "--data", data, "--addr", addr, "--ssh-addr", sshAddr,
-		"--nm-socket", filepath.Join(data, "nm.sock"), "--hostname", "devtest.orbis", "--cgroup-parent", cgroups)
+		"--sensor-addr", sensorAddr, "--nm-socket", filepath.Join(data, "nm.sock"), "--hostname", "devtest.orbis", "--cgroup-parent", cgroups)
 	out, err := dev.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +88,22 @@ func TestTour(t *testing.T) {
 		t.Errorf("ssh into the sliver: %v: %q", err, o)
 	}
 
+	// The node's sensors know the slice (they sample every 5 s).
+	var body []byte
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(string(body), "\ndev_hello,") && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		resp, err := http.Get("http://" + sensorAddr + "/slices")
+		if err != nil {
+			t.Fatalf("sensor: %v", err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if !strings.HasPrefix(string(body), "slice,cpu_pct_1m") || !strings.Contains(string(body), "\ndev_hello,") {
+		t.Errorf("/slices:\n%s", body)
+	}
+
 	// Bad input ends with a clear message and a non-zero exit.
 	for _, c := range []struct {
 		args []string
@@ -93,7 +111,7 @@ func TestTour(t *testing.T) {
 	}{
 		{[]string{"slice", "add-nodes", "dev_nosuch", "devtest.orbis"}, "dev_nosuch"},
 		{[]string{"key", "add", adm.Email, "/etc/hostname"}, "key"},
-		{[]string{"dev", "--data", t.TempDir(), "--addr", addr, "--ssh-addr", freeAddr(t)}, "address already in use"},
+		{[]string{"dev", "--data", t.TempDir(), "--addr", addr, "--ssh-addr", freeAddr(t), "--sensor-addr", freeAddr(t)}, "address already in use"},
 	} {
 		o, err := cli("", c.args...)
 		if err == nil || !strings.Contains(o, c.want) {

@@ -53,16 +53,18 @@ func childMain(args []string) error {
 		return childSend(ctx, sock, rest)
 	case "bind":
 		for _, a := range rest {
-			port, _ := strconv.Atoi(a)
-			c, err := wire.Dial(ctx, sock, wire.ProtoUDP, uint16(port))
+			b := parseBinding(a)
+			c, err := wire.Dial(ctx, sock, b.Proto, b.Port)
 			if err == nil {
 				c.Close()
 			}
-			fmt.Printf("bind udp/%d: refused=%v %v\n", port, errors.Is(err, wire.ErrRefused), err)
+			fmt.Printf("bind %s: refused=%v %v\n", b, errors.Is(err, wire.ErrRefused), err)
 		}
 		return nil
-	case "recv":
-		return childRecv(ctx, sock, rest)
+	case "recv", "hold":
+		return childRecv(ctx, sock, mode, parseBinding(rest[0]))
+	case "flood":
+		return childFlood(sock)
 	case "ping", "traceroute":
 		return childTools(ctx, sock, mode, netip.MustParseAddr(rest[0]))
 	}
@@ -115,21 +117,33 @@ func childSend(ctx context.Context, sock string, args []string) error {
 	return nil
 }
 
-// childRecv binds udp/5000, says "bound", and prints the first packet
-// it receives in hex.
-func childRecv(ctx context.Context, sock string, args []string) error {
-	c, err := wire.Dial(ctx, sock, wire.ProtoUDP, 5000)
+// childRecv binds b and says "bound"; then "recv" prints the first
+// packet it receives in hex, "hold" waits for its standard input to end.
+func childRecv(ctx context.Context, sock, mode string, b Binding) error {
+	c, err := wire.Dial(ctx, sock, b.Proto, b.Port)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	fmt.Println("bound")
+	if mode == "hold" {
+		_, err := io.Copy(io.Discard, os.Stdin)
+		return err
+	}
 	p, err := c.Receive(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Println(hex.EncodeToString(p))
 	return nil
+}
+
+// parseBinding reads "udp/5000", "tcp/5000" or "icmp/77".
+func parseBinding(s string) Binding {
+	name, port, _ := strings.Cut(s, "/")
+	n, _ := strconv.Atoi(port)
+	proto := map[string]uint8{"tcp": wire.ProtoTCP, "udp": wire.ProtoUDP, "icmp": wire.ProtoICMP}[name]
+	return Binding{Proto: proto, Port: uint16(n)}
 }
 
 // childTools runs ping (3 requests) or traceroute (at most 5 hops) and
