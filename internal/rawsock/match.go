@@ -14,7 +14,7 @@ import (
 // port; for an ICMP binding, an echo reply with its identifier, or an
 // ICMP error quoting an echo request with it. IPv4 fragments and IPv6
 // packets with extension headers are not matched. The capture's BPF
-// filter (filter_linux.go) matches a superset of these packets: the
+// filter (Filter) matches a superset of these packets: the
 // service checks every captured packet here again, and that it is
 // addressed to the node, before relaying it.
 func Wants(pkt []byte, b Binding) bool {

@@ -5,7 +5,8 @@ import (
 	"net/netip"
 )
 
-// Config is what the service needs from the node.
+// Config is what the service needs from the node. Owner, OwnsPort and
+// NodeAddrs are required.
 type Config struct {
 	// Owner names the slice whose sliver runs as host UID uid (taken
 	// from SO_PEERCRED of each connection); ok is false for a UID that is

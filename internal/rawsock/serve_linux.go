@@ -62,17 +62,26 @@ func Serve(ctx context.Context, l net.Listener, cfg Config) error {
 		return err
 	}
 	defer s.close()
-	stop := context.AfterFunc(ctx, func() { l.Close() })
-	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx) // ends every session when Serve returns
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
 	for {
 		c, err := l.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		switch {
+		case ctx.Err() != nil:
+			if c != nil {
+				c.Close()
 			}
+			return nil
+		case errors.Is(err, net.ErrClosed):
 			return fmt.Errorf("accept: %w", err)
+		case err != nil: // out of file descriptors, or the like: wait
+			cfg.log().Warn("raw sockets: accept", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
 		uc, ok := c.(*net.UnixConn)
 		if !ok {

@@ -6,13 +6,20 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/nettest"
@@ -38,7 +45,17 @@ func TestService(t *testing.T) {
 	onWire := sniff(t, c.R)
 
 	t.Run("SendChecked", func(t *testing.T) {
-		out := startSliver(t, c.A, dir, uidA, sock, "send", c.a.String(), c.ra.String()).lines(t)
+		p := startSliver(t, c.A, dir, uidA, sock, "send", c.a.String(), c.ra.String())
+		var out []string
+		for range 5 {
+			out = append(out, p.line(t))
+		}
+		// The service's raw socket for this sliver belongs to its UID,
+		// so the node's per-slice tagging sees the slice's packets.
+		if owners := rawSocketOwners(t, c.A); !slices.Contains(owners, uidA) {
+			t.Errorf("raw sockets in the node belong to %v, none to the sliver's uid %d", owners, uidA)
+		}
+		p.lines(t)
 		wantLines(t, out, []string{
 			"orbis-good: refused=false <nil>",
 			"orbis-forged-port: refused=true raw socket service: packet refused: source port 5001 is not the bound port 5000",
@@ -57,7 +74,7 @@ func TestService(t *testing.T) {
 	})
 
 	t.Run("BindNotOwned", func(t *testing.T) {
-		out := startSliver(t, c.A, dir, uidA, sock, "bind", "6000", "5001").lines(t)
+		out := startSliver(t, c.A, dir, uidA, sock, "bind", "udp/6000", "udp/5001").lines(t)
 		wantLines(t, out, []string{
 			"bind udp/6000: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 6000",
 			"bind udp/5001: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 5001",
@@ -72,11 +89,43 @@ func TestService(t *testing.T) {
 	})
 
 	t.Run("Receive", func(t *testing.T) { testReceive(t, c, dir, sock, uidA, onWire) })
+	t.Run("ReceiveTCP", func(t *testing.T) { testReceiveTCP(t, c, dir, sock, uidA, onWire) })
+	t.Run("BoundedQueue", func(t *testing.T) { testFlood(t, c, dir, sock, uidA) })
+
+	t.Run("ICMPIdentifierFirstCome", func(t *testing.T) {
+		holder := startSliver(t, c.A, dir, uidA, sock, "hold", "icmp/4242")
+		if got := holder.line(t); got != "bound" {
+			t.Fatalf("holder said %q", got)
+		}
+		out := startSliver(t, c.A, dir, uidA+1, sock, "bind", "icmp/4242").lines(t)
+		wantLines(t, out, []string{"bind icmp/4242: refused=true bind raw socket: raw socket service: icmp/4242 is already bound to a raw socket"})
+		holder.lines(t)
+		out = startSliver(t, c.A, dir, uidA+1, sock, "bind", "icmp/4242").lines(t)
+		wantLines(t, out, []string{"bind icmp/4242: refused=false <nil>"})
+	})
 
 	t.Run("Ping", func(t *testing.T) {
 		for _, dst := range []netip.Addr{c.b, c.b6} {
 			out := startSliver(t, c.A, dir, uidA, sock, "ping", dst.String()).lines(t)
 			wantLines(t, out, []string{"1 " + dst.String(), "2 " + dst.String(), "3 " + dst.String()})
+		}
+	})
+
+	t.Run("PingOrbisCommand", func(t *testing.T) {
+		bin := filepath.Join(dir, "ping-orbis")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/ping-orbis")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build ping-orbis: %v: %s", err, out)
+		}
+		id := fmt.Sprint(uidA)
+		for _, args := range [][]string{{"-c", "2", "-i", "100ms"}, {"-t"}} {
+			args = append([]string{"--net=" + c.A, "--setuid=" + id, "--setgid=" + id, "--", bin, "-S", sock}, append(args, c.b.String())...)
+			out, err := exec.Command("nsenter", args...).CombinedOutput()
+			t.Logf("ping-orbis %v:\n%s", args[5:], out)
+			if err != nil || !strings.Contains(string(out), "reply from "+c.b.String()) && !strings.Contains(string(out), " 2  "+c.b.String()) {
+				t.Fatalf("ping-orbis %v: %v", args[5:], err)
+			}
 		}
 	})
 
@@ -89,7 +138,8 @@ func TestService(t *testing.T) {
 }
 
 // startService serves on sock in c's namespace A, for two slices: uid
-// owns udp/5000 for orbistest-a, uid+1 owns udp/6000 for orbistest-b.
+// is orbistest-a's and owns udp/5000 and tcp/5000, uid+1 is
+// orbistest-b's and owns udp/6000. Receive queues hold 16 packets.
 func startService(t *testing.T, c *chain, sock string, uid uint32) {
 	l, err := Listen(sock)
 	if err != nil {
@@ -106,11 +156,12 @@ func startService(t *testing.T, c *chain, sock string, uid uint32) {
 			return "", false
 		},
 		OwnsPort: func(slice, proto string, port uint16) bool {
-			return proto == "udp" && (slice == "orbistest-a" && port == 5000 || slice == "orbistest-b" && port == 6000)
+			return slice == "orbistest-a" && port == 5000 || slice == "orbistest-b" && proto == "udp" && port == 6000
 		},
 		NodeAddrs: func() []netip.Addr { return []netip.Addr{c.a, c.a6} },
 		Log:       testutil.Logger(t),
 		NetNS:     c.A,
+		QueueLen:  16,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -120,6 +171,19 @@ func startService(t *testing.T, c *chain, sock string, uid uint32) {
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		d := &dropper{nsfd: -1}
+		if err := nettest.InNS(c.A, func() error {
+			conn, err := d.conn()
+			if err != nil {
+				return err
+			}
+			if tab, err := conn.ListTableOfFamily(TableName, nftables.TableFamilyINet); err == nil && tab != nil {
+				return fmt.Errorf("nft table %s left behind", TableName)
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("after Serve: %v", err)
+		}
 	})
 }
 
@@ -127,7 +191,7 @@ func startService(t *testing.T, c *chain, sock string, uid uint32) {
 // packet with its headers and the node's kernel stays silent, until the
 // socket is closed.
 func testReceive(t *testing.T, c *chain, dir, sock string, uid uint32, onWire *sniffer) {
-	p := startSliver(t, c.A, dir, uid, sock, "recv")
+	p := startSliver(t, c.A, dir, uid, sock, "recv", "udp/5000")
 	if got := p.line(t); got != "bound" {
 		t.Fatalf("sliver said %q, want bound", got)
 	}
@@ -200,4 +264,102 @@ func unreachableFrom(src netip.Addr) func([]byte) bool {
 		q, ok := receivedIP(p)
 		return ok && q.proto == 1 && netip.AddrFrom4([4]byte(p[12:16])) == src && len(q.l4) > 0 && q.l4[0] == 3
 	}
+}
+
+// testReceiveTCP: a SYN to the bound TCP port reaches the sliver and the
+// node's kernel sends no RST, until the socket is closed.
+func testReceiveTCP(t *testing.T, c *chain, dir, sock string, uid uint32, onWire *sniffer) {
+	p := startSliver(t, c.A, dir, uid, sock, "recv", "tcp/5000")
+	if got := p.line(t); got != "bound" {
+		t.Fatalf("sliver said %q, want bound", got)
+	}
+	dial := func() error {
+		return nettest.InNS(c.R, func() error {
+			conn, err := net.DialTimeout("tcp4", netip.AddrPortFrom(c.a, 5000).String(), 300*time.Millisecond)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		})
+	}
+	if err := dial(); err == nil || strings.Contains(err.Error(), "refused") {
+		t.Fatalf("connect to the bound port: %v, want a timeout (no RST)", err)
+	}
+	pkt, err := hex.DecodeString(p.line(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.lines(t)
+	q, ok := receivedIP(pkt)
+	if !ok || q.proto != 6 || q.dst != c.a || binary.BigEndian.Uint16(q.l4[2:]) != 5000 || q.l4[13]&0x02 == 0 {
+		t.Fatalf("sliver received %x, want a SYN to %s:5000", pkt, c.a)
+	}
+	if n := onWire.count(rstFrom(c.a)); n > 0 {
+		t.Fatalf("the node's kernel sent %d RSTs for the bound port", n)
+	}
+	if err := dial(); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("connect after close: %v, want connection refused (the kernel has the port back)", err)
+	}
+}
+
+// rstFrom matches a TCP RST sent by src.
+func rstFrom(src netip.Addr) func([]byte) bool {
+	return func(p []byte) bool {
+		q, ok := receivedIP(p)
+		return ok && q.proto == 6 && netip.AddrFrom4([4]byte(p[12:16])) == src && len(q.l4) >= 20 && q.l4[13]&0x04 != 0
+	}
+}
+
+// testFlood: a sliver that does not read loses packets past its queue,
+// and the counters say how many.
+func testFlood(t *testing.T, c *chain, dir, sock string, uid uint32) {
+	const sent = 500
+	p := startSliver(t, c.A, dir, uid, sock, "flood")
+	if got := p.line(t); got != "bound" {
+		t.Fatalf("sliver said %q, want bound", got)
+	}
+	var conn *net.UDPConn
+	err := nettest.InNS(c.R, func() (err error) {
+		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: c.a.AsSlice(), Port: 5000})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for range sent {
+		conn.Write([]byte("orbis-flood"))
+	}
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(p.in, "go\n")
+	var read, received, dropped int
+	if _, err := fmt.Sscanf(p.line(t), "read=%d received=%d dropped=%d", &read, &received, &dropped); err != nil {
+		t.Fatal(err)
+	}
+	p.lines(t)
+	t.Logf("sent %d: relayed %d, dropped %d, read %d", sent, received, dropped, read)
+	if dropped == 0 || read != received || received+dropped > sent || received < 16 {
+		t.Fatalf("sent %d to a sliver that did not read: relayed %d, dropped %d, read %d", sent, received, dropped, read)
+	}
+}
+
+// rawSocketOwners returns the UIDs owning the raw sockets in netns ns.
+func rawSocketOwners(t *testing.T, ns string) []uint32 {
+	var data []byte
+	err := nettest.InNS(ns, func() (err error) {
+		data, err = os.ReadFile("/proc/thread-self/net/raw")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []uint32
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 7 {
+			uid, _ := strconv.ParseUint(f[7], 10, 32)
+			uids = append(uids, uint32(uid))
+		}
+	}
+	return uids
 }

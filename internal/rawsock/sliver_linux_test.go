@@ -86,7 +86,8 @@ func checkUnprivileged() error {
 
 // childSend sends a good packet, one with the node's address but from
 // another port, one from a forged address, and a segment the service
-// wraps: args are the node's and the peer's addresses.
+// wraps, then waits for its standard input to end: args are the node's
+// and the peer's addresses.
 func childSend(ctx context.Context, sock string, args []string) error {
 	node, peer := netip.MustParseAddr(args[0]), netip.MustParseAddr(args[1])
 	c, err := wire.Dial(ctx, sock, wire.ProtoUDP, 5000)
@@ -114,7 +115,8 @@ func childSend(ctx context.Context, sock string, args []string) error {
 		}
 		fmt.Printf("%s: refused=%v %v\n", p.name, errors.Is(err, wire.ErrRefused), err)
 	}
-	return nil
+	_, err = io.Copy(io.Discard, os.Stdin) // the test looks at the socket meanwhile
+	return err
 }
 
 // childRecv binds b and says "bound"; then "recv" prints the first
@@ -166,6 +168,7 @@ func childTools(ctx context.Context, sock, mode string, dst netip.Addr) error {
 // sliverProc is a running child.
 type sliverProc struct {
 	cmd *exec.Cmd
+	in  io.WriteCloser
 	out *bufio.Scanner
 }
 
@@ -187,6 +190,10 @@ func startSliver(t *testing.T, ns, dir string, uid uint32, args ...string) *sliv
 	if err != nil {
 		t.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start sliver: %v", err)
 	}
@@ -196,12 +203,13 @@ func startSliver(t *testing.T, ns, dir string, uid uint32, args ...string) *sliv
 			cmd.Wait()
 		}
 	})
-	return &sliverProc{cmd: cmd, out: bufio.NewScanner(out)}
+	return &sliverProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}
 }
 
 // lines reads the child's output to its end and waits for it.
 func (p *sliverProc) lines(t *testing.T) []string {
 	t.Helper()
+	p.in.Close()
 	var lines []string
 	for p.out.Scan() {
 		lines = append(lines, p.out.Text())
