@@ -53,7 +53,7 @@ func bootstrap(boot *net.UnixConn) error {
 	if err != nil {
 		return err
 	}
-	if m.Setup == nil || len(fds) != setupFDs {
+	if m.Setup == nil || len(fds) != setupFDs && len(fds) != setupFDs+1 {
 		return errors.New("init: malformed setup")
 	}
 	if err := makeRoot(m.Setup.Name, fds); err != nil {

@@ -49,6 +49,9 @@ const (
 	setupUpper         // upper, inside the layers clone
 	setupWork          // work, inside the layers clone
 	setupFDs
+	// setupShare, optional after the others: a detached read-only clone
+	// of Config.RunShare, for /run/orbis.
+	setupShare = setupFDs
 )
 
 type spawnMsg struct {

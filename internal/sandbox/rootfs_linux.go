@@ -70,6 +70,11 @@ func makeRoot(name string, fds []int) error {
 	if err := mountDev(root); err != nil {
 		return err
 	}
+	if len(fds) > setupShare {
+		if err := mountShare(root, fds[setupShare]); err != nil {
+			return err
+		}
+	}
 	if err := unix.Sethostname([]byte(name)); err != nil {
 		return fmt.Errorf("sethostname: %w", err)
 	}
@@ -218,6 +223,25 @@ func mountIn(dir int, name, fstype string, flags uintptr, data string) error {
 	defer unix.Close(fd)
 	if err := unix.Mount(fstype, fdPath(fd), fstype, flags, data); err != nil {
 		return fmt.Errorf("mount /dev/%s: %w", name, err)
+	}
+	return nil
+}
+
+// mountShare attaches the node's shared run directory (the raw socket
+// service's socket) read-only at /run/orbis.
+func mountShare(root, share int) error {
+	run, err := rootDir(root, "run", 0o755)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(run)
+	dir, err := rootDir(run, "orbis", 0o755)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	if err := unix.MoveMount(share, "", dir, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach /run/orbis: move_mount: %w", err)
 	}
 	return nil
 }

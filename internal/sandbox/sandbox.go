@@ -67,6 +67,11 @@ type Config struct {
 	// init runs any sliver code; every process of the sliver inherits the
 	// cgroups it puts the init in.
 	EnterCgroup func(pid int) error
+	// RunShare, when set, is a host directory (root's, not writable by
+	// any sliver) bind-mounted read-only at /run/orbis in the sliver: the
+	// node's services for slivers, such as the raw socket service, put
+	// their sockets there.
+	RunShare string
 	// Mounting, when set, is called before a new init mounts the sliver's
 	// root, and the function it returns once the root is mounted. Overlayfs
 	// recreates its work directory at every mount, and falls back to a

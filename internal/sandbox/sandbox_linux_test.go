@@ -308,3 +308,20 @@ func BenchmarkStart(b *testing.B) {
 	slices.Sort(times)
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
 }
+
+// TestRunShare: the node's run directory shows read-only at /run/orbis,
+// and a socket there accepts connections from the sliver's users.
+func TestRunShare(t *testing.T) {
+	cfg := testSliver(t, "orbistest-share", 200000)
+	cfg.RunShare = t.TempDir()
+	if err := os.Chmod(cfg.RunShare, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.RunShare, "hello"), []byte("from the node\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, cfg, "cat /run/orbis/hello; touch /run/orbis/x 2>/dev/null && echo WROTE; grep ' /run/orbis ' /proc/self/mountinfo | grep -c ' ro,'")
+	if code != 0 || out != "from the node\n1\n" {
+		t.Fatalf("code %d, output %q: want the host file, no write, one read-only mount", code, out)
+	}
+}

@@ -209,7 +209,28 @@ func layerFDs(cfg *Config, pid int) (fds []int, err error) {
 		}
 		fds = append(fds, fd)
 	}
+	if cfg.RunShare != "" {
+		share, err := shareMount(cfg.RunShare)
+		if err != nil {
+			return fds, err
+		}
+		fds = append(fds, share)
+	}
 	return fds, nil
+}
+
+// shareMount returns a detached, read-only clone of the host directory dir.
+func shareMount(dir string) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("run share: open_tree %s: %w", dir, err)
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("run share: mount_setattr: %w", err)
+	}
+	return fd, nil
 }
 
 // idmapImage returns a detached, read-only mount of the image, idmapped
