@@ -83,8 +83,8 @@ func TestTour(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(sshAddr)
 	ssh := exec.Command("ssh", "-p", port, "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "dev_hello@127.0.0.1", "hostname; id -u")
-	if o, err := ssh.CombinedOutput(); err != nil || string(o) != "dev_hello\n0\n" {
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "dev_hello@127.0.0.1", "hostname; id -u; test -S /run/orbis/rawsock.sock && echo rawsock")
+	if o, err := ssh.CombinedOutput(); err != nil || string(o) != "dev_hello\n0\nrawsock\n" {
 		t.Errorf("ssh into the sliver: %v: %q", err, o)
 	}
 

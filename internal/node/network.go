@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/netfilter"
 	"github.com/orbisproject/orbis/internal/portmgr"
+	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/shaping"
 	"github.com/orbisproject/orbis/internal/sliver"
 )
@@ -29,8 +32,11 @@ type network struct {
 	pinDir string
 	tagger *netfilter.Tagger
 	shaper *shaping.Shaper
-	stop   context.CancelFunc // ends the cap watcher and the daily limiter
-	log    *slog.Logger
+	stop   context.CancelFunc // ends the cap watcher, the daily limiter, the raw socket service
+	// owner names the sliver of a host UID; set once the sliver runtime
+	// exists (startServices).
+	owner func(uid uint32) (string, bool)
+	log   *slog.Logger
 	// detach removes the port manager's kernel state on exit (SuspendOnExit).
 	detach bool
 }
@@ -58,7 +64,7 @@ func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network
 	pm, err := portmgr.New(portmgr.Config{
 		CgroupRoot: root,
 		PinDir:     n.pinDir,
-		Resolve:    uidResolver(filepath.Join(cfg.StateDir, "slivers")),
+		Resolve:    n.sliceOfUID,
 		Log:        cfg.Log,
 	})
 	if err != nil {
@@ -116,6 +122,66 @@ func defaultRouteDev() (string, error) {
 		}
 	}
 	return "", errors.New("no default route")
+}
+
+// sliceOfUID names the sliver a host UID belongs to.
+func (n *network) sliceOfUID(uid uint32) (string, bool) {
+	if n.owner == nil {
+		return "", false
+	}
+	return n.owner(uid)
+}
+
+// startServices starts the services slivers reach through the share
+// directory shown at /run/orbis in each of them: the safe raw socket
+// service (paper 4.3), whose callers owner identifies.
+func (n *network) startServices(ctx context.Context, share string, owner func(uint32) (string, bool)) error {
+	n.owner = owner
+	l, err := rawsock.Listen(filepath.Join(share, "rawsock.sock"))
+	if err != nil {
+		return fmt.Errorf("raw socket service: %w", err)
+	}
+	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	prev := n.stop
+	n.stop = func() { prev(); stop() }
+	go func() {
+		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, OwnsPort: n.ownsPort, NodeAddrs: nodeAddrs, Log: n.log})
+		if err != nil && sctx.Err() == nil {
+			n.log.Error("raw socket service stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// ownsPort reports whether slice holds proto/port: reserved for it, or
+// bound by one of its sockets.
+func (n *network) ownsPort(slice, proto string, port uint16) bool {
+	if n.ports == nil {
+		return false
+	}
+	es, err := n.ports.List()
+	if err != nil {
+		return false
+	}
+	for _, e := range es {
+		if e.Owner == slice && e.Proto == proto && e.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeAddrs are the node's global addresses, which slivers' raw packets
+// may come from.
+func nodeAddrs() []netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().IsGlobalUnicast() {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
 }
 
 // unifiedRoot is the root of the cgroup v2 hierarchy cg's slivers are in,

@@ -134,8 +134,13 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 		netw = n.net
 	}
+	share := filepath.Join(cfg.StateDir, "share")
+	if err := os.MkdirAll(share, 0o755); err != nil {
+		return nil, fmt.Errorf("share directory: %w", err)
+	}
 	n.Slivers, err = sliver.NewManager(sliver.Options{
 		Network:      netw,
+		RunShare:     share,
 		StateDir:     filepath.Join(cfg.StateDir, "slivers"),
 		Cgroups:      cg,
 		Fair:         fair,
@@ -147,6 +152,11 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if n.net != nil {
+		if err := n.net.startServices(ctx, share, n.Slivers.SliceOfUID); err != nil {
+			return nil, err
+		}
 	}
 	if err := n.Slivers.Restore(ctx); err != nil {
 		log.Error("restore slivers", "err", err)

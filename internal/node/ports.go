@@ -21,7 +21,7 @@ func runPorts(ctx context.Context, env *cli.Env, args []string) error {
 	fs := flag.NewFlagSet("orbis ports", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	state := fs.String("state", "/var/lib/orbis", "state directory")
-	pins := fs.String("pin-dir", portmgr.DefaultPinDir, "the port manager's bpffs pin directory")
+	pins := fs.String("pin-dir", filepath.Join(portmgr.DefaultPinDir, "orbis"), "the port manager's bpffs pin directory (DefaultPinDir/<cgroup parent>)")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return &cli.UsageError{Msg: "usage: orbis ports [--state DIR] [--pin-dir DIR]"}
 	}

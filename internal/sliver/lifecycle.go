@@ -211,6 +211,7 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	}
 	m.mu.Lock()
 	delete(m.guarantees, name)
+	delete(m.uids, name)
 	m.mu.Unlock()
 	m.opts.Log.Info("sliver destroyed", "slice", name)
 	return nil

@@ -41,6 +41,9 @@ type Options struct {
 	NumCPU int
 	// Network enforces the slivers' network rspecs; nil: none.
 	Network Network
+	// RunShare is the node's directory shown read-only at /run/orbis in
+	// every sliver (sandbox.Config.RunShare); empty: none.
+	RunShare string
 	// Log receives one record per lifecycle step.
 	Log *slog.Logger
 }
@@ -55,6 +58,7 @@ type Manager struct {
 	mu         sync.Mutex
 	locks      map[string]*sync.Mutex // one per sliver, so slivers proceed in parallel
 	guarantees map[string]int64       // CPU guarantee of each sliver, thousandths
+	uids       map[string][2]uint32   // host UID range of each sliver: base, count
 }
 
 // ErrNotFound is returned for a sliver that does not exist.
@@ -84,7 +88,7 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sliver state dir: %w", err)
 	}
-	m := &Manager{opts: opts, locks: map[string]*sync.Mutex{}, guarantees: map[string]int64{}}
+	m := &Manager{opts: opts, locks: map[string]*sync.Mutex{}, guarantees: map[string]int64{}, uids: map[string][2]uint32{}}
 	names, err := m.stateNames()
 	if err != nil {
 		return nil, err
@@ -92,6 +96,7 @@ func NewManager(opts Options) (*Manager, error) {
 	for _, n := range names {
 		if s, err := m.readSpec(n); err == nil {
 			m.guarantees[n] = s.Rspec.CPUGuarantee
+			m.uids[n] = [2]uint32{s.UIDBase, s.UIDCount}
 		}
 	}
 	return m, nil
@@ -151,8 +156,24 @@ func (m *Manager) readSpec(name string) (Spec, error) {
 	return s, nil
 }
 
+// SliceOfUID names the sliver whose host UID range holds uid: the node's
+// services (raw sockets, port manager) learn who calls them this way.
+func (m *Manager) SliceOfUID(uid uint32) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, r := range m.uids {
+		if uid >= r[0] && uid-r[0] < r[1] {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // writeSpec stores spec crash-safely: a temporary file, fsync, rename.
 func (m *Manager) writeSpec(s Spec) error {
+	m.mu.Lock()
+	m.uids[s.Name] = [2]uint32{s.UIDBase, s.UIDCount}
+	m.mu.Unlock()
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -193,6 +214,7 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		UIDBase:     s.UIDBase,
 		UIDCount:    s.UIDCount,
 		Rlimits:     rlimits(s.Rspec),
+		RunShare:    m.opts.RunShare,
 		EnterCgroup: func(pid int) error { return m.enterCgroup(s, pid) },
 		Mounting:    func() func() { return m.lendDisk(s) },
 	}, nil

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/orbisproject/orbis/internal/portmgr"
 	"golang.org/x/sys/unix"
 )
 
@@ -135,6 +137,7 @@ func (c *Config) sweep(ctx context.Context, r *Removed) error {
 	n, err = unmountUnder(c.Dir)
 	r.Mounts += n
 	errs = append(errs, err)
+	errs = append(errs, c.sweepPins())
 	for _, ns := range ownedNetns(c.Prefix) {
 		err := removeNetns(ns)
 		if err == nil {
@@ -174,6 +177,20 @@ func killAll(ctx context.Context, pids func() []int) int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// sweepPins removes the port managers' pinned BPF programs and map of the
+// prefix's nodes (a node killed before it could detach them leaves them
+// attached); unpinning a link detaches its program.
+func (c *Config) sweepPins() error {
+	dirs, _ := filepath.Glob(filepath.Join(portmgr.DefaultPinDir, c.Prefix+"-n*"))
+	var errs []error
+	for _, d := range dirs {
+		if _, ok := ownedName(filepath.Base(d), c.Prefix+"-n"); ok {
+			errs = append(errs, os.RemoveAll(d))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sweepCgroups removes the node cgroups of the prefix in every hierarchy,
