@@ -12,8 +12,11 @@ DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 u
 
 all: build
 
+# ping-orbis is the ping and traceroute of slivers' reference images: a
+# static program of its own, as slivers never run the host's binaries.
 build:
 	$(GO) build -o $(BIN) ./cmd/orbis
+	CGO_ENABLED=0 $(GO) build -o bin/ping-orbis ./internal/rawsock/cmd/ping-orbis
 
 # deps installs the Debian packages (once; skipped when all are present) and
 # downloads the Go modules.

@@ -61,6 +61,9 @@ type Options struct {
 	Mirror string
 	// AptDir is where apt's sources are read from (default /etc/apt).
 	AptDir string
+	// NetTools is the static ping-orbis program installed as the images'
+	// ping and traceroute (default: ping-orbis beside the orbis binary).
+	NetTools string
 	// Include lists extra packages for debian images
 	// (default openssh-sftp-server, so sftp works in a sliver).
 	Include []string
@@ -94,6 +97,9 @@ func NewStore(stateDir string, opts Options, log *slog.Logger) *Store {
 	}
 	if opts.AptDir == "" {
 		opts.AptDir = "/etc/apt"
+	}
+	if opts.NetTools == "" {
+		opts.NetTools = defaultNetTools()
 	}
 	if opts.Include == nil {
 		opts.Include = []string{"openssh-sftp-server"}
@@ -200,6 +206,9 @@ func (s *Store) Build(ctx context.Context, name, kind string, progress io.Writer
 	root := filepath.Join(tmp, "rootfs")
 	if err := build(ctx, root, progress); err != nil {
 		return img, fmt.Errorf("build %s image %s: %w", kind, name, err)
+	}
+	if err := installNetTools(s.opts.NetTools, root, progress); err != nil {
+		return img, err
 	}
 	img = Image{Name: name, Kind: kind, Created: time.Now().UTC().Truncate(time.Second)}
 	if img.Size, img.Files, err = seal(root); err != nil {

@@ -47,6 +47,12 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "build orbis: %v\n%s", err, out)
 			return 1
 		}
+		tools := exec.Command(goTool(), "build", "-o", filepath.Join(dir, "ping-orbis"), "github.com/orbisproject/orbis/internal/rawsock/cmd/ping-orbis")
+		tools.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := tools.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build ping-orbis: %v\n%s", err, out)
+			return 1
+		}
 		defer downBenchTestbed()
 		return m.Run()
 	}()

@@ -75,6 +75,16 @@ func TestTestbed(t *testing.T) {
 		}
 	}
 
+	// ping and traceroute from an unprivileged user in a sliver reach a
+	// peer node, through the node's safe raw socket service. (By full
+	// path: busybox's shell runs its own applets before looking in PATH.)
+	peer := st.Nodes[1]
+	got := ssh(t, key, slice, server, "echo 'u:x:1000:1000::/tmp:/bin/sh' >> /etc/passwd; su u -c 'id -u; /usr/bin/ping -c 2 -i 0.2 "+peer.Addr+"; /usr/bin/traceroute -m 3 "+peer.Addr+"'")
+	if !strings.HasPrefix(got, "1000\n") || !strings.Contains(got, "from "+peer.Addr) || !strings.Contains(got, " "+peer.Addr) {
+		t.Errorf("ping and traceroute as an unprivileged user in a sliver on %s to %s:\n%s", server.Hostname, peer.Addr, got)
+	}
+	t.Logf("ping and traceroute in a sliver:\n%s", got)
+
 	checkStatus(t, cfg, slice)
 
 	if _, err := testbed.Down(context.Background(), cfg); err != nil {

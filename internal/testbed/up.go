@@ -212,7 +212,12 @@ func (c *Config) waitNodes(ctx context.Context, st *State) error {
 // ensureImage builds the busybox reference image in a node's state
 // directory, once.
 func ensureImage(ctx context.Context, dir string, c *Config) error {
-	images := rootfs.NewStore(dir, rootfs.Options{}, c.Log)
+	// The images' ping and traceroute: ping-orbis beside the binary.
+	tools := filepath.Join(filepath.Dir(c.Binary), rootfs.NetToolsName)
+	if _, err := os.Stat(tools); err != nil {
+		tools = ""
+	}
+	images := rootfs.NewStore(dir, rootfs.Options{NetTools: tools}, c.Log)
 	if _, err := images.Get("busybox"); err == nil {
 		return nil
 	}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,8 +32,9 @@ func main() {
 	count := flag.Int("c", 4, "echo requests to send (ping)")
 	hops := flag.Int("m", 30, "maximum number of hops (traceroute)")
 	tools := rawsock.Tools{}
-	flag.DurationVar(&tools.Interval, "i", time.Second, "interval between echo requests")
-	flag.DurationVar(&tools.Timeout, "W", 2*time.Second, "wait for each answer")
+	tools.Interval, tools.Timeout = time.Second, 2*time.Second
+	flag.Var((*seconds)(&tools.Interval), "i", "seconds between echo requests (like ping: 0.2), or a duration (200ms)")
+	flag.Var((*seconds)(&tools.Timeout), "W", "seconds to wait for each answer, or a duration")
 	flag.StringVar(&tools.Path, "S", rawsock.DefaultPath, "the raw socket service's socket")
 	flag.Parse()
 	if flag.NArg() != 1 {
@@ -88,3 +90,22 @@ func resolve(ctx context.Context, host string) (netip.Addr, error) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// seconds is a duration flag that takes ping's plain seconds ("0.2") as
+// well as Go durations ("200ms").
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+
+func (s *seconds) Set(v string) error {
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
+		*s = seconds(f * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("want seconds (0.2) or a duration (200ms)")
+	}
+	*s = seconds(d)
+	return nil
+}
