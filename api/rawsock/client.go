@@ -37,6 +37,20 @@ const recvQueue = 256
 // TCP/UDP port or ICMP echo identifier. For ProtoICMP, port 0 asks the
 // service for any free identifier: see Port.
 func Dial(ctx context.Context, path string, proto uint8, port uint16) (*Conn, error) {
+	return dial(ctx, path, 0, proto, port)
+}
+
+// Sniff connects to the service at path (DefaultPath when empty) and
+// opens a sniffer socket on proto (ProtoTCP or ProtoUDP) and port, which
+// the caller's slice must own: Receive then returns a copy of every
+// packet the node sends or receives on that port, IP header first, while
+// the port's own sockets keep working. A sniffer cannot send: Send and
+// SendTo are refused.
+func Sniff(ctx context.Context, path string, proto uint8, port uint16) (*Conn, error) {
+	return dial(ctx, path, FlagSniff, proto, port)
+}
+
+func dial(ctx context.Context, path string, flags, proto uint8, port uint16) (*Conn, error) {
 	if path == "" {
 		path = DefaultPath
 	}
@@ -48,7 +62,7 @@ func Dial(ctx context.Context, path string, proto uint8, port uint16) (*Conn, er
 	c := &Conn{c: nc.(*net.UnixConn), recv: make(chan []byte, recvQueue),
 		done: make(chan struct{}), pending: map[uint32]chan Message{}}
 	go c.read()
-	res, err := c.call(ctx, Message{Type: MsgBind, Body: BindBody(proto, port)})
+	res, err := c.call(ctx, Message{Type: MsgBind, Flags: flags, Body: BindBody(proto, port)})
 	if err == nil {
 		c.proto, c.port, err = ParseBind(res)
 	}

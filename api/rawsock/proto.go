@@ -44,6 +44,11 @@ const (
 // segment, and the service writes the IP header and transport checksum.
 const FlagHdrIncl uint8 = 1
 
+// FlagSniff on a MsgBind asks for a sniffer socket: copies of every
+// packet the node sends or receives on a TCP or UDP port the slice owns,
+// without taking the port from anyone; a sniffer cannot send.
+const FlagSniff uint8 = 2
+
 // Result statuses.
 const (
 	StatusOK       uint8 = 0 // done

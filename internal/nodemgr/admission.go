@@ -2,6 +2,7 @@ package nodemgr
 
 import (
 	"github.com/orbisproject/orbis/api"
+	"strings"
 )
 
 // ledger is admission control's account of the guarantees of all live
@@ -109,6 +110,8 @@ func limits(c, p *api.Rspec) []limitPair {
 		{"openfile_max", &c.OpenFileMax, &p.OpenFileMax},
 		{"net_min_rate", &c.NetMinRate, &p.NetMinRate},
 		{"net_max_rate", &c.NetMaxRate, &p.NetMaxRate},
+		{"net_max_kbyte", &c.NetMaxKByte, &p.NetMaxKByte},
+		{"net_thresh_kbyte", &c.NetThreshKByte, &p.NetThreshKByte},
 		{"start", &c.Start, &p.Start},
 		{"end", &c.End, &p.End},
 	}
@@ -129,7 +132,10 @@ func checkWithin(parent, child api.Rspec) error {
 		}
 	}
 	for _, l := range limits(&child, &parent) {
-		if l.name != "start" && l.name != "end" && *l.child > *l.parent {
+		if l.name == "start" || l.name == "end" || *l.parent == 0 && strings.HasSuffix(l.name, "_kbyte") {
+			continue // times are checked below; no daily cap is no limit
+		}
+		if *l.child > *l.parent {
 			return refusedf("%s: %d exceeds the parent's %d", l.name, *l.child, *l.parent)
 		}
 	}

@@ -55,7 +55,7 @@ func TestSplitRefusals(t *testing.T) {
 	e := newEnv(t)
 	end := t0.Unix() + 3600
 	parent := e.acquire(api.Rspec{CPUGuarantee: 100, CPUCap: true, MemoryMax: 1 << 20, End: end,
-		Ports: []api.Port{{Proto: "tcp", Port: 8000}}})
+		NetMaxKByte: 1000, Ports: []api.Port{{Proto: "tcp", Port: 8000}}})
 	tests := []struct {
 		rs   api.Rspec
 		kind error
@@ -66,6 +66,7 @@ func TestSplitRefusals(t *testing.T) {
 		{api.Rspec{MemoryGuarantee: 1}, ErrRefused, "memory_guarantee: 1 requested, the parent holds 0"},
 		{api.Rspec{CPUGuarantee: 10}, ErrRefused, "cpu_cap: the parent is capped"},
 		{api.Rspec{MemoryMax: 2 << 20, CPUGuarantee: 1, CPUCap: true}, ErrRefused, "memory_max: 2097152 exceeds the parent's 1048576"},
+		{api.Rspec{NetMaxKByte: 2000, CPUGuarantee: 1, CPUCap: true}, ErrRefused, "net_max_kbyte: 2000 exceeds the parent's 1000"},
 		{api.Rspec{End: end + 1, CPUGuarantee: 1, CPUCap: true}, ErrRefused, "end: " + fmt.Sprint(end+1) + " is after the parent's end"},
 		{api.Rspec{Start: t0.Unix() - 10, CPUGuarantee: 1, CPUCap: true}, ErrRefused, "is before the parent's start"},
 		{api.Rspec{Ports: []api.Port{{Proto: "tcp", Port: 8001}}, CPUGuarantee: 1, CPUCap: true}, ErrRefused, "ports: tcp/8001 is not reserved by the parent"},
@@ -81,7 +82,7 @@ func TestSplitRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	q, _ := e.m.Query(context.Background(), child)
-	if q.Rspec.End != end || q.Rspec.MemoryMax != 1<<20 || q.Rspec.Start != t0.Unix() {
+	if q.Rspec.End != end || q.Rspec.MemoryMax != 1<<20 || q.Rspec.Start != t0.Unix() || q.Rspec.NetMaxKByte != 1000 {
 		t.Fatalf("child did not inherit the parent's window and limits: %+v", q.Rspec)
 	}
 }
