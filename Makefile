@@ -6,7 +6,7 @@ BIN     := bin/orbis
 DEVDATA ?= /var/lib/orbis-dev
 # Debian packages Orbis uses at run time and in tests.
 DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client \
-           python3 postgresql openssh-sftp-server nftables
+           python3 postgresql openssh-sftp-server nftables chromium
 
 .PHONY: all build deps dev test vet bench clean
 
@@ -17,6 +17,7 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/orbis
 	CGO_ENABLED=0 $(GO) build -o bin/ping-orbis ./internal/rawsock/cmd/ping-orbis
+	CGO_ENABLED=0 $(GO) build -o bin/plabdump ./internal/rawsock/cmd/plabdump
 
 # deps installs the Debian packages (once; skipped when all are present) and
 # downloads the Go modules.

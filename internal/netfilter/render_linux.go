@@ -16,7 +16,7 @@ import (
 // needs no privilege; tests compare it with a golden file.
 func Plan(table string, slivers []Sliver) string {
 	t := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
-	byChain := map[string][]*nftables.Rule{chainOutput: outputRules(t)}
+	byChain := map[string][]*nftables.Rule{chainOutput: outputRules(t, 0)}
 	sorted := append([]Sliver(nil), slivers...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Index < sorted[j].Index })
 	var names []string
@@ -25,7 +25,7 @@ func Plan(table string, slivers []Sliver) string {
 		for _, r := range dispatchRules(t, s) {
 			byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
 		}
-		byChain[sliverChain(s.Name)] = sliverRules(t, s)
+		byChain[sliverChain(s.Name)] = sliverRules(t, s, 0)
 	}
 	var b strings.Builder
 	for _, c := range chainOrder(names) {

@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"encoding/binary"
+	"slices"
 	"sort"
 
 	"github.com/google/nftables"
@@ -33,7 +34,7 @@ func userData(name string) string { return "orbis:" + name }
 
 // addBase queues the table, its base chains and the two regular chains the
 // output chain jumps to. Adding what exists already changes nothing.
-func addBase(c *nftables.Conn, t *nftables.Table) {
+func addBase(c *nftables.Conn, t *nftables.Table, logGroup uint16) {
 	c.AddTable(t)
 	accept := nftables.ChainPolicyAccept
 	out := c.AddChain(&nftables.Chain{Name: chainOutput, Table: t, Type: nftables.ChainTypeFilter,
@@ -43,30 +44,48 @@ func addBase(c *nftables.Conn, t *nftables.Table) {
 	c.AddChain(&nftables.Chain{Name: chainByUID, Table: t})
 	c.AddChain(&nftables.Chain{Name: chainByMark, Table: t})
 	c.FlushChain(out)
-	for _, r := range outputRules(t) {
+	for _, r := range outputRules(t, logGroup) {
 		c.AddRule(r)
 	}
 }
 
-// outputRules are the output chain's: by socket UID first, then by mark.
-func outputRules(t *nftables.Table) []*nftables.Rule {
+// outputRules are the output chain's: by socket UID first, then by mark;
+// with a log group, the packets of no sliver (which come back from those
+// jumps) are logged there without a prefix.
+func outputRules(t *nftables.Table, logGroup uint16) []*nftables.Rule {
 	out := &nftables.Chain{Name: chainOutput, Table: t}
-	return []*nftables.Rule{
+	rules := []*nftables.Rule{
 		{Table: t, Chain: out, Exprs: []expr.Any{jump(chainByUID)}},
 		{Table: t, Chain: out, Exprs: []expr.Any{jump(chainByMark)}},
 	}
+	if logGroup != 0 {
+		rules = append(rules, &nftables.Rule{Table: t, Chain: out, Exprs: []expr.Any{logTo(logGroup, "")}})
+	}
+	return rules
+}
+
+// logTo is `log prefix <prefix> group <group>`: the packet's headers (up
+// to LogSnap bytes) go to the NFLOG group, a few at a time.
+func logTo(group uint16, prefix string) expr.Any {
+	l := &expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_SNAPLEN | 1<<unix.NFTA_LOG_QTHRESHOLD,
+		Group: group, Snaplen: LogSnap, QThreshold: 16}
+	if prefix != "" {
+		l.Key |= 1 << unix.NFTA_LOG_PREFIX
+		l.Data = []byte(prefix)
+	}
+	return l
 }
 
 // addSliver queues s's counters, its chain (flushed and refilled) and its
 // dispatch rules. The caller has queued the deletion of older dispatch
 // rules.
-func addSliver(c *nftables.Conn, t *nftables.Table, s Sliver) {
+func addSliver(c *nftables.Conn, t *nftables.Table, s Sliver, logGroup uint16) {
 	for _, n := range []string{"tx_" + s.Name, "rx_" + s.Name} {
 		c.AddObj(&nftables.CounterObj{Table: t, Name: n})
 	}
 	ch := c.AddChain(&nftables.Chain{Name: sliverChain(s.Name), Table: t})
 	c.FlushChain(ch)
-	for _, r := range sliverRules(t, s) {
+	for _, r := range sliverRules(t, s, logGroup) {
 		c.AddRule(r)
 	}
 	for _, r := range dispatchRules(t, s) {
@@ -74,8 +93,9 @@ func addSliver(c *nftables.Conn, t *nftables.Table, s Sliver) {
 	}
 }
 
-// sliverRules are the rules of s's own chain.
-func sliverRules(t *nftables.Table, s Sliver) []*nftables.Rule {
+// sliverRules are the rules of s's own chain; with a log group, every
+// packet is logged there with s's name as the prefix.
+func sliverRules(t *nftables.Table, s Sliver, logGroup uint16) []*nftables.Rule {
 	ch := &nftables.Chain{Name: sliverChain(s.Name), Table: t}
 	low := setPriority(LowPriority(s.Index))
 	exprss := [][]expr.Any{
@@ -86,6 +106,9 @@ func sliverRules(t *nftables.Table, s Sliver) []*nftables.Rule {
 		cat(ipv4Options(), low),                    // IPv4 header with options
 		cat(ipv6HopByHop(), low),                   // IPv6 hop-by-hop options
 		setPriority(Priority(s.Index)),
+	}
+	if logGroup != 0 {
+		exprss = slices.Insert(exprss, 2, []expr.Any{logTo(logGroup, s.Name)})
 	}
 	rules := make([]*nftables.Rule, len(exprss))
 	for i, e := range exprss {

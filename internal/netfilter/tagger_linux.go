@@ -20,12 +20,28 @@ type Config struct {
 	// /run/netns/NAME); empty means the caller's.
 	NetNS string
 	Log   *slog.Logger
+	// LogGroup, when not 0, logs every outgoing packet of the node to
+	// this NFLOG group (the administrative sniffer stream,
+	// internal/sniff): a sliver's from its chain with its slice name as
+	// the log prefix, so attributed exactly as tagged, and the packets of
+	// no sliver without a prefix. Slice names must then be at most
+	// MaxLogPrefix bytes.
+	LogGroup uint16
 }
+
+// LogSnap is how many bytes of each packet the log keeps: the IP and
+// transport headers.
+const LogSnap = 128
+
+// MaxLogPrefix is the longest log prefix the kernel keeps (NF_LOG_PREFIXLEN
+// less its NUL).
+const MaxLogPrefix = 127
 
 // Tagger keeps the table. Its methods are safe for concurrent use.
 type Tagger struct {
 	log   *slog.Logger
 	table *nftables.Table
+	group uint16   // NFLOG group, or 0
 	nsfd  *os.File // open network namespace, or nil
 
 	// mu guards the following.
@@ -45,7 +61,8 @@ func New(cfg Config) (_ *Tagger, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tagger{log: cfg.Log.With("table", cfg.Table), table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}}
+	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup,
+		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}}
 	var opts []nftables.ConnOption
 	if cfg.NetNS != "" {
 		if t.nsfd, err = os.Open(cfg.NetNS); err != nil {
@@ -61,7 +78,7 @@ func New(cfg Config) (_ *Tagger, err error) {
 	if t.conn, err = nftables.New(opts...); err != nil {
 		return nil, fmt.Errorf("nftables connection: %w", err)
 	}
-	addBase(t.conn, t.table)
+	addBase(t.conn, t.table, t.group)
 	if err := t.conn.Flush(); err != nil {
 		return nil, fmt.Errorf("create table %s: %w", cfg.Table, err)
 	}
@@ -74,12 +91,15 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
+	if t.group != 0 && len(s.Name) > MaxLogPrefix {
+		return fmt.Errorf("sliver %s: name longer than %d bytes cannot be a log prefix", s.Name, MaxLogPrefix)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.dropDispatchLocked(s.Name); err != nil {
 		return err
 	}
-	addSliver(t.conn, t.table, s)
+	addSliver(t.conn, t.table, s, t.group)
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 	}

@@ -24,7 +24,8 @@ func init() {
 	reexec.Register(nodeEntry, func() {
 		ctx := context.Background()
 		err := Run(ctx, Config{StateDir: os.Args[1], NMSocket: os.Args[2], CgroupParent: os.Args[3], Uplink: "none",
-			Log: testLog()})
+			SniffGroup: uint16(1000 + os.Getpid()%30000),
+			Log:        testLog()})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "node:", err)
 			os.Exit(1)
@@ -215,6 +216,9 @@ func cleanupNode(t *testing.T, tn *testNode) {
 		}
 	}
 	tn.kill()
+	// The agent died without removing its nft tables: remove them.
+	exec.Command("nft", "delete", "table", "inet", tn.cgroups).Run()
+	exec.Command("nft", "delete", "table", "inet", "orbis_rawsock").Run()
 	// The agent died without detaching its port manager: unpin it.
 	if err := os.RemoveAll(filepath.Join(portmgr.DefaultPinDir, tn.cgroups)); err != nil {
 		t.Errorf("cleanup: %v", err)

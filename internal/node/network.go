@@ -20,6 +20,7 @@ import (
 	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/shaping"
 	"github.com/orbisproject/orbis/internal/sliver"
+	"github.com/orbisproject/orbis/internal/sniff"
 )
 
 // network is the node's network layer as the sliver runtime sees it: the
@@ -31,7 +32,8 @@ type network struct {
 	ports  *portmgr.Manager
 	pinDir string
 	tagger *netfilter.Tagger
-	shaper *shaping.Shaper
+	shaper *shaping.Shaper    // nil: the uplink is not shaped
+	stream *sniff.Stream      // every outgoing packet with its slice
 	stop   context.CancelFunc // ends the cap watcher, the daily limiter, the raw socket service
 	// owner names the sliver of a host UID; set once the sliver runtime
 	// exists (startServices).
@@ -74,37 +76,55 @@ func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network
 	return n, nil
 }
 
-// openShaping tags the slivers' packets by their UIDs (nftables) and
-// shapes the uplink (HTB), unless cfg.Uplink is "none".
+// openShaping tags the slivers' packets by their UIDs (nftables), logs
+// every outgoing packet with its slice to the administrative sniffer
+// stream, and shapes the uplink (HTB) unless cfg.Uplink is "none".
 func (n *network) openShaping(ctx context.Context, cfg Config) error {
+	group := cfg.SniffGroup
+	if group == 0 {
+		group = DefaultSniffGroup
+	}
+	tg, err := netfilter.New(netfilter.Config{Table: cfg.CgroupParent, LogGroup: group, Log: cfg.Log})
+	if err != nil {
+		return fmt.Errorf("packet tagging: %w", err)
+	}
+	n.tagger = tg
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	n.stop = stop
+	src, err := sniff.Open(sniff.Config{Group: group, Log: cfg.Log})
+	if err != nil {
+		return fmt.Errorf("administrative sniffer: %w", err)
+	}
+	n.stream = sniff.NewStream()
+	go func() {
+		defer src.Close()
+		if err := src.Run(lctx, n.stream); err != nil && lctx.Err() == nil {
+			cfg.Log.Error("administrative sniffer stopped", "err", err)
+		}
+	}()
 	if cfg.Uplink == "none" {
 		cfg.Log.Warn("bandwidth is not shaped (--uplink none): net_min_rate and net_max_rate are not enforced")
 		return nil
 	}
 	dev := cfg.Uplink
 	if dev == "" {
-		var err error
 		if dev, err = defaultRouteDev(); err != nil {
 			cfg.Log.Warn("bandwidth is not shaped: no uplink found (give --uplink DEV)", "err", err)
 			return nil
 		}
 	}
-	tg, err := netfilter.New(netfilter.Config{Log: cfg.Log})
-	if err != nil {
-		return fmt.Errorf("packet tagging: %w", err)
-	}
-	n.tagger = tg
 	rootRate, _, _ := shaping.ReadCap(cfg.StateDir)
 	if n.shaper, err = shaping.New(dev, rootRate, cfg.Log); err != nil {
 		return fmt.Errorf("shaping %s: %w", dev, err)
 	}
-	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	n.stop = stop
 	go shaping.WatchCap(lctx, cfg.StateDir, n.shaper, 5*time.Second, cfg.Log)
 	go shaping.NewDailyLimiter(n.shaper, tg, shaping.SystemClock{}, cfg.Log).Run(lctx, 30*time.Second)
 	cfg.Log.Info("shaping", "uplink", dev, "cap_kbit", n.shaper.Cap())
 	return nil
 }
+
+// DefaultSniffGroup is the NFLOG group of the administrative sniffer.
+const DefaultSniffGroup = 5
 
 // defaultRouteDev names the interface of the IPv4 default route.
 func defaultRouteDev() (string, error) {
@@ -200,8 +220,10 @@ func (n *network) SetSliver(ctx context.Context, s sliver.NetSliver) error {
 		if err := n.tagger.Set(ctx, ns); err != nil {
 			return err
 		}
-		if err := n.shaper.Set(ctx, ns); err != nil {
-			return err
+		if n.shaper != nil {
+			if err := n.shaper.Set(ctx, ns); err != nil {
+				return err
+			}
 		}
 	}
 	if n.ports == nil {
@@ -215,8 +237,13 @@ func (n *network) SetSliver(ctx context.Context, s sliver.NetSliver) error {
 
 // RemoveSliver undoes SetSliver.
 func (n *network) RemoveSliver(ctx context.Context, name string) error {
+	if n.shaper != nil {
+		if err := n.shaper.Remove(ctx, name); err != nil {
+			return err
+		}
+	}
 	if n.tagger != nil {
-		if err := errors.Join(n.shaper.Remove(ctx, name), n.tagger.Remove(ctx, name)); err != nil {
+		if err := n.tagger.Remove(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -232,7 +259,10 @@ func (n *network) Close() error {
 	n.stop()
 	var err error
 	if n.detach && n.shaper != nil {
-		err = errors.Join(n.shaper.Close(), n.tagger.Close())
+		err = n.shaper.Close()
+	}
+	if n.detach && n.tagger != nil {
+		err = errors.Join(err, n.tagger.Close())
 	}
 	if n.ports == nil {
 		return err

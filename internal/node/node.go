@@ -63,6 +63,10 @@ type Config struct {
 	// Uplink is the interface whose outgoing traffic is shaped (HTB);
 	// empty: the default route's; "none": no shaping.
 	Uplink string
+	// SniffGroup is the NFLOG group of the administrative sniffer stream
+	// (0: DefaultSniffGroup); nodes sharing a network namespace need
+	// different groups.
+	SniffGroup uint16
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/sensor"
+	"github.com/orbisproject/orbis/internal/sniff"
 )
 
 // DefaultSensorAddr is where `orbis node` serves its sensors unless told
@@ -21,7 +23,7 @@ const DefaultSensorAddr = sensor.DefaultAddr
 // The slices' traffic comes from the packet tagger's counters and the port
 // owners from the port manager, where the node runs them; without them
 // traffic reads zero and /ports answers "not available on this node". The
-// connect calls (/connects) wait for the network layer to report them.
+// connect calls (/connects) come from the administrative sniffer stream.
 func (n *Node) startSensors(ctx context.Context, addr string) (stop func(), err error) {
 	if addr == "" {
 		n.cfg.Log.Info("sensor server disabled")
@@ -31,10 +33,11 @@ func (n *Node) startSensors(ctx context.Context, addr string) (stop func(), err 
 		ProcRoot: "/proc",
 		// "fair" is the group of best-effort slivers (see the sliver
 		// package), not a sliver.
-		Slices: &sensor.CgroupSlices{Groups: n.cgroups, Skip: []string{"fair"}, Bytes: n.sliceBytes()},
-		Nodes:  sensor.NewCentralNodes(n.centralURL),
-		Ports:  n.portOwners(),
-		Log:    n.cfg.Log.With("part", "sensor"),
+		Slices:   &sensor.CgroupSlices{Groups: n.cgroups, Skip: []string{"fair"}, Bytes: n.sliceBytes()},
+		Nodes:    sensor.NewCentralNodes(n.centralURL),
+		Ports:    n.portOwners(),
+		Connects: n.connects(),
+		Log:      n.cfg.Log.With("part", "sensor"),
 	})
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
@@ -104,4 +107,36 @@ func (n *Node) portOwners() sensor.PortSource {
 		}
 		return out, nil
 	})
+}
+
+// connects are the slivers' (and the node's) outgoing TCP connection
+// attempts, from the administrative sniffer stream; nil without one.
+func (n *Node) connects() sensor.Events {
+	if n.net == nil || n.net.stream == nil {
+		return nil
+	}
+	return connectEvents{n.net.stream}
+}
+
+type connectEvents struct{ stream *sniff.Stream }
+
+// Subscribe relays the stream's connection attempts until ctx is done.
+func (c connectEvents) Subscribe(ctx context.Context) (<-chan sensor.ConnectEvent, error) {
+	pkts, _ := c.stream.Subscribe(ctx, 1024)
+	out := make(chan sensor.ConnectEvent, 64)
+	go func() {
+		defer close(out)
+		for p := range pkts {
+			if !p.IsConnect() {
+				continue
+			}
+			ev := sensor.ConnectEvent{Time: p.Time, Slice: p.Slice, Proto: "tcp",
+				Src: netip.AddrPortFrom(p.Src, p.SrcPort), Dst: netip.AddrPortFrom(p.Dst, p.DstPort)}
+			select {
+			case out <- ev:
+			default: // the sensor is behind: drop, never block the stream
+			}
+		}
+	}()
+	return out, nil
 }

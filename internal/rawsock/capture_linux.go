@@ -18,10 +18,15 @@ type capture struct {
 }
 
 // newCapture opens a capture for b in the namespace nsfd (-1: the
-// caller's). The socket receives nothing until its filter is attached and
-// locked.
-func newCapture(nsfd int, b Binding) (*capture, error) {
-	insns, err := Filter(b)
+// caller's): of the packets to b (Filter), or for a sniffer of the
+// packets from and to b's port (SniffFilter). The socket receives
+// nothing until its filter is attached and locked.
+func newCapture(nsfd int, b Binding, sniff bool) (*capture, error) {
+	filter := Filter
+	if sniff {
+		filter = SniffFilter
+	}
+	insns, err := filter(b)
 	if err != nil {
 		return nil, err
 	}
@@ -68,25 +73,30 @@ func htons(v uint16) uint16 {
 }
 
 // read returns the next captured packet into buf; it returns an error
-// wrapping os.ErrClosed once the capture is closed.
-func (c *capture) read(buf []byte) (int, error) {
+// wrapping os.ErrClosed once the capture is closed. loopOut is true for a
+// packet sent on a loopback device, which the capture then sees again
+// as received.
+func (c *capture) read(buf []byte) (n int, loopOut bool, err error) {
 	rc, err := c.f.SyscallConn()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	var n int
+	var from unix.Sockaddr
 	var rerr error
 	err = rc.Read(func(fd uintptr) bool {
-		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_TRUNC)
+		n, from, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_TRUNC)
 		return !errors.Is(rerr, unix.EAGAIN)
 	})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if rerr != nil {
-		return 0, fmt.Errorf("read capture: %w", rerr)
+		return 0, false, fmt.Errorf("read capture: %w", rerr)
 	}
-	return min(n, len(buf)), nil
+	if ll, ok := from.(*unix.SockaddrLinklayer); ok {
+		loopOut = ll.Pkttype == unix.PACKET_OUTGOING && ll.Hatype == unix.ARPHRD_LOOPBACK
+	}
+	return min(n, len(buf)), loopOut, nil
 }
 
 // Close closes the socket, ending a blocked read.

@@ -27,6 +27,7 @@ type session struct {
 
 	b        Binding // valid once bound
 	bound    bool
+	sniff    bool // a sniffer: copies of the port's packets, no sending
 	closed   bool
 	cap      *capture
 	raw      map[int]int // address family -> IPPROTO_RAW socket
@@ -78,7 +79,7 @@ func (ss *session) handle(m wire.Message) (status uint8, body []byte) {
 	var err error
 	switch m.Type {
 	case wire.MsgBind:
-		body, err = ss.bind(m.Body)
+		body, err = ss.bind(m.Body, m.Flags&wire.FlagSniff != 0)
 	case wire.MsgSend:
 		err = ss.send(m)
 	case wire.MsgClose: // done before the answer
@@ -107,9 +108,9 @@ func badRequest(format string, args ...any) error {
 	return &wire.Error{Status: wire.StatusBad, Message: fmt.Sprintf(format, args...)}
 }
 
-// bind binds the session, starts its capture and takes its port away
-// from the kernel's stack.
-func (ss *session) bind(body []byte) ([]byte, error) {
+// bind binds the session, starts its capture and, unless it is a
+// sniffer, takes its port away from the kernel's stack.
+func (ss *session) bind(body []byte, sniff bool) ([]byte, error) {
 	if ss.bound {
 		return nil, badRequest("socket is already bound to %s", ss.b)
 	}
@@ -125,6 +126,10 @@ func (ss *session) bind(body []byte) ([]byte, error) {
 	case proto != wire.ProtoICMP && (port == 0 || !ss.s.cfg.OwnsPort(ss.slice, name, port)):
 		ss.log.Info("raw sockets: bind refused", "binding", b)
 		return nil, refused("slice %s does not own %s port %d", ss.slice, name, port)
+	case sniff && proto == wire.ProtoICMP:
+		return nil, badRequest("a sniffer binds a tcp or udp port")
+	case sniff:
+		return ss.bindSniffer(b)
 	}
 	if b, err = ss.s.reserve(b, ss.slice); err != nil {
 		return nil, refused("%v", err)
@@ -138,10 +143,23 @@ func (ss *session) bind(body []byte) ([]byte, error) {
 	return wire.BindBody(b.Proto, b.Port), nil
 }
 
+// bindSniffer makes the session a sniffer of b: any number of them may
+// watch a port, and the kernel's stack keeps it.
+func (ss *session) bindSniffer(b Binding) ([]byte, error) {
+	var err error
+	if ss.cap, err = newCapture(ss.s.nsfd, b, true); err != nil {
+		return nil, err
+	}
+	ss.b, ss.bound, ss.sniff = b, true, true
+	ss.relay(b)
+	ss.log.Info("raw sockets: sniffing", "binding", b)
+	return wire.BindBody(b.Proto, b.Port), nil
+}
+
 // start opens the capture and the relay goroutines, then drops the port
 // from the kernel's stack.
 func (ss *session) start(b Binding) (err error) {
-	if ss.cap, err = newCapture(ss.s.nsfd, b); err != nil {
+	if ss.cap, err = newCapture(ss.s.nsfd, b, false); err != nil {
 		return err
 	}
 	if err = ss.s.drop.set(b, true); err != nil {
@@ -149,28 +167,42 @@ func (ss *session) start(b Binding) (err error) {
 		ss.cap = nil
 		return err
 	}
+	ss.relay(b)
+	return nil
+}
+
+// relay starts the goroutines that capture and relay b's packets.
+func (ss *session) relay(b Binding) {
 	queue := make(chan []byte, ss.s.cfg.queueLen())
 	ss.wg.Add(2)
 	go ss.captureLoop(b, queue)
 	go ss.relayLoop(queue)
-	return nil
 }
 
-// captureLoop reads the capture, keeps the binding's packets to the
-// node's addresses and queues them, dropping (and counting) those that
-// find the queue full.
+// wants reports whether the session relays a captured packet: for a
+// sniffer, one from or to its port (Sniffs); otherwise one of its
+// binding's (Wants) addressed to the node.
+func (ss *session) wants(pkt []byte, b Binding) bool {
+	if ss.sniff {
+		return Sniffs(pkt, b, ss.s.nodeAddrs())
+	}
+	p, ok := receivedIP(pkt)
+	return ok && Wants(pkt, b) && isNodeAddr(p.dst, ss.s.nodeAddrs())
+}
+
+// captureLoop reads the capture, keeps the packets the session wants and
+// queues them, dropping (and counting) those that find the queue full.
 func (ss *session) captureLoop(b Binding, queue chan<- []byte) {
 	defer ss.wg.Done()
 	defer close(queue)
 	buf := make([]byte, 65536)
 	for {
-		n, err := ss.cap.read(buf)
+		n, loopOut, err := ss.cap.read(buf)
 		if err != nil {
 			return
 		}
 		pkt := buf[:n]
-		p, ok := receivedIP(pkt)
-		if !ok || !Wants(pkt, b) || !isNodeAddr(p.dst, ss.s.nodeAddrs()) {
+		if loopOut || !ss.wants(pkt, b) {
 			continue
 		}
 		select {
@@ -197,6 +229,10 @@ func (ss *session) relayLoop(queue <-chan []byte) {
 func (ss *session) send(m wire.Message) error {
 	if !ss.bound {
 		return badRequest("socket is not bound")
+	}
+	if ss.sniff {
+		ss.refused.Add(1)
+		return refused("a sniffer socket cannot send")
 	}
 	pkt, err := ss.packet(m)
 	if err != nil {
@@ -285,7 +321,7 @@ func (ss *session) close() {
 	}
 	ss.wg.Wait()
 	ss.c.SetWriteDeadline(time.Time{})
-	if ss.bound {
+	if ss.bound && !ss.sniff {
 		if err := ss.s.drop.set(ss.b, false); err != nil {
 			ss.log.Warn("raw sockets: release port", "binding", ss.b, "err", err)
 		}

@@ -22,6 +22,11 @@
 //     while bound, so the kernel neither answers (RST, port unreachable)
 //     nor delivers those packets.
 //
+// A sniffer socket (bind with wire.FlagSniff) gets copies of every packet
+// the node sends or receives on a port its slice owns (SniffFilter keeps
+// both PACKET_HOST and PACKET_OUTGOING), takes the port from no one, and
+// cannot send; plabdump (cmd/plabdump) writes them as pcap.
+//
 // Why relay rather than hand the sliver file descriptors (the other two
 // designs measured in MECHANISMS.md): a passed AF_PACKET socket can send
 // forged frames, and a passed raw socket relies on SO_MARK and nft rules

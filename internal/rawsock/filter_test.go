@@ -152,3 +152,38 @@ func FuzzFilter(f *testing.F) {
 		}
 	})
 }
+
+// TestSniffFilter runs a sniffer's BPF program: it keeps the port's
+// segments in both directions, received and sent, as Sniffs does.
+func TestSniffFilter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pkt  []byte
+		want bool
+	}{
+		{"udp4-to-5000", ip(peer4, node4, 17, udpSeg(53, 5000, "a")), true},
+		{"udp4-from-5000", ip(node4, peer4, 17, udpSeg(5000, 53, "a")), true},
+		{"udp6-from-5000", ip(node6, peer6, 17, udpSeg(5000, 53, "a")), true},
+		{"udp6-to-5000", ip(peer6, node6, 17, udpSeg(53, 5000, "a")), true},
+		{"udp4-5001", ip(peer4, node4, 17, udpSeg(53, 5001, "a")), false},
+		{"tcp4-to-5000", ip(peer4, node4, 6, tcpSeg(80, 5000)), false},
+		{"udp4-fragment", mutate(ip(peer4, node4, 17, udpSeg(53, 5000, "a")), func(p []byte) []byte { p[6] = 0x20; return p }), false},
+		{"echo4", ip(peer4, node4, 1, icmpSeg(0, 5000, 1)), false},
+	} {
+		prog, err := SniffFilter(udp5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Sniffs(tc.pkt, udp5000, nodes); got != tc.want {
+			t.Errorf("%s: Sniffs = %v, want %v", tc.name, got, tc.want)
+		}
+		for _, pt := range []uint32{packetHost, packetOutgoing} {
+			if got := runBPF(t, prog, tc.pkt, pt) != 0; got != tc.want {
+				t.Errorf("%s: sniff filter (packet type %d) keeps it = %v, want %v", tc.name, pt, got, tc.want)
+			}
+		}
+		if runBPF(t, prog, tc.pkt, 3 /* PACKET_OTHERHOST */) != 0 {
+			t.Errorf("%s: sniff filter keeps another host's packet", tc.name)
+		}
+	}
+}

@@ -90,6 +90,8 @@ func TestService(t *testing.T) {
 
 	t.Run("Receive", func(t *testing.T) { testReceive(t, c, dir, sock, uidA, onWire) })
 	t.Run("ReceiveTCP", func(t *testing.T) { testReceiveTCP(t, c, dir, sock, uidA, onWire) })
+	t.Run("Sniff", func(t *testing.T) { testSniff(t, c, dir, sock, uidA) })
+	t.Run("Plabdump", func(t *testing.T) { testPlabdump(t, c, dir, sock, uidA) })
 	t.Run("BoundedQueue", func(t *testing.T) { testFlood(t, c, dir, sock, uidA) })
 
 	t.Run("ICMPIdentifierFirstCome", func(t *testing.T) {

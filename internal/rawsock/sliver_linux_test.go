@@ -63,6 +63,9 @@ func childMain(args []string) error {
 		return nil
 	case "recv", "hold":
 		return childRecv(ctx, sock, mode, parseBinding(rest[0]))
+	case "sniff":
+		n, _ := strconv.Atoi(rest[1])
+		return childSniff(ctx, sock, parseBinding(rest[0]), n)
 	case "flood":
 		return childFlood(sock)
 	case "ping", "traceroute":

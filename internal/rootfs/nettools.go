@@ -15,6 +15,12 @@ import (
 // node's safe raw socket service.
 const NetToolsName = "ping-orbis"
 
+// DumpToolName is the file name of the static plabdump program
+// (internal/rawsock/cmd/plabdump): a sliver's pcap capture of a port its
+// slice owns, through the service's sniffer sockets. It is installed when
+// it is found beside NetToolsName.
+const DumpToolName = "plabdump"
+
 // defaultNetTools is ping-orbis beside the running orbis binary, where
 // `make build` puts it, or "" if it is not there.
 func defaultNetTools() string {
@@ -31,8 +37,39 @@ func defaultNetTools() string {
 
 // installNetTools puts the tools at /usr/lib/orbis/ping-orbis in the tree
 // at root and makes /usr/bin/ping and /usr/bin/traceroute (and /bin/ping,
-// /bin/traceroute where the image had them) point to it.
+// /bin/traceroute where the image had them) point to it; plabdump, when
+// it is beside ping-orbis, goes to /usr/lib/orbis/plabdump with
+// /usr/bin/plabdump pointing to it.
 func installNetTools(tools, root string, progress io.Writer) error {
+	if err := installPingTools(tools, root, progress); err != nil || tools == "" {
+		return err
+	}
+	return installDumpTool(filepath.Join(filepath.Dir(tools), DumpToolName), root, progress)
+}
+
+// installDumpTool installs plabdump from src, if it is there.
+func installDumpTool(src, root string, progress io.Writer) error {
+	if _, err := os.Stat(src); err != nil {
+		fmt.Fprintln(progress, "image: no "+DumpToolName+" beside "+NetToolsName+": slivers will have no plabdump (make build makes it)")
+		return nil
+	}
+	dst := filepath.Join(root, "usr/lib/orbis", DumpToolName)
+	if err := copyFile(src, dst, 0o755); err != nil {
+		return fmt.Errorf("install %s: %w", DumpToolName, err)
+	}
+	link := filepath.Join(root, "usr/bin", DumpToolName)
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Symlink("/usr/lib/orbis/"+DumpToolName, link); err != nil {
+		return fmt.Errorf("link %s: %w", DumpToolName, err)
+	}
+	fmt.Fprintln(progress, "image: plabdump through the node's raw socket service")
+	return nil
+}
+
+// installPingTools installs ping-orbis as ping and traceroute.
+func installPingTools(tools, root string, progress io.Writer) error {
 	if tools == "" {
 		fmt.Fprintln(progress, "image: no "+NetToolsName+" beside orbis: ping and traceroute will not work in slivers (make build makes it)")
 		return nil
