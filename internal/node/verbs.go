@@ -33,6 +33,11 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
 		fs.StringVar(&cfg.SensorAddr, "sensor-addr", DefaultSensorAddr, `sensor server address ("" disables it)`)
 		fs.StringVar(&cfg.Uplink, "uplink", "", `interface to shape (default: the default route's; "none": no shaping)`)
+		fs.Func("sniff-group", "NFLOG group of the administrative sniffer (default 5; nodes sharing a network namespace need different ones)", func(v string) error {
+			n, err := strconv.ParseUint(v, 10, 16)
+			cfg.SniffGroup = uint16(n)
+			return err
+		})
 		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. http://127.0.0.1:8780 (needed once, with --token)")
 		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`)")
 		fs.StringVar(&cfg.Hostname, "hostname", "", "host name to register as (default: this machine's)")
