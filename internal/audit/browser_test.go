@@ -1,0 +1,107 @@
+package audit
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium finds Debian's chromium: under CI a missing one fails the test,
+// elsewhere it skips it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found: install it (make deps installs Debian's chromium)")
+	}
+	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
+	return ""
+}
+
+// artifactDir is where screenshots go: $ORBIS_TEST_ARTIFACTS, or a
+// directory of the test's.
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("ORBIS_TEST_ARTIFACTS"); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// FullScreenshot(100) is a PNG (less is a JPEG).
+
+// TestBrowser loads the node's page in headless Chromium, checks that the
+// plot and tables render, clicks through to a destination and keeps
+// screenshots of both pages.
+func TestBrowser(t *testing.T) {
+	exe := chromium(t)
+	a, src := startAuditor(t, Config{})
+	send(t, a, src, twoSlices)
+	srv := httptest.NewServer(NewHandler(a, HandlerConfig{Node: "node1.example.org", Slices: testSlices,
+		ArchiveURL: "https://central.example.org/audit/"}))
+	defer srv.Close()
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+	}
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+
+	fail := func(step string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("chromium: %s: %v", step, err)
+		}
+	}
+	fail("load /", chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#plot"))))
+	count := func(sel string) int {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("`+sel+`").length`))
+		fail("count "+sel, err)
+		return n
+	}
+	layers, dstRows, sliceRows := count("#plot polygon.layer"), count("#by-dst tbody tr"), count("#by-slice tbody tr")
+	summaryPNG, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	fail("screenshot /", err)
+	fail("click a destination", chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#by-dst tbody tr:first-child a")),
+		chromedp.WaitVisible(chromedp.CSS("#addr"))))
+	addr, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#addr")))
+	fail("read the address", err)
+	firstSlice, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("section.slice .name")))
+	fail("read the first slice", err)
+	dstPNG, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	fail("screenshot the destination", err)
+	dir := artifactDir(t)
+	for name, png := range map[string][]byte{"audit-summary.png": summaryPNG, "audit-dst.png": dstPNG} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", p)
+	}
+	if layers != 2 || dstRows != 3 || sliceRows != 2 {
+		t.Errorf("summary shows %d plot layers, %d destinations, %d slices; want 2, 3, 2", layers, dstRows, sliceRows)
+	}
+	if strings.TrimSpace(addr) != "192.0.2.1" || strings.TrimSpace(firstSlice) != "alice_ping" {
+		t.Errorf("clicked through to %q, first slice %q; want 192.0.2.1 and alice_ping", addr, firstSlice)
+	}
+}
