@@ -27,8 +27,8 @@ type Config struct {
 	// DataDir holds central's database, admin.json and the node's state.
 	DataDir string
 	// Addr is central's address; SSHAddr the node's SSH gateway's;
-	// SensorAddr its sensor server's.
-	Addr, SSHAddr, SensorAddr string
+	// SensorAddr its sensor server's; AuditAddr its traffic auditor's.
+	Addr, SSHAddr, SensorAddr, AuditAddr string
 	// NMSocket is the node manager's socket.
 	NMSocket string
 	// Hostname is the node's name at central.
@@ -83,7 +83,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := ensureImage(ctx, nodeDir, cfg.Out, cfg.Log); err != nil {
 		return err
 	}
-	ncfg := node.Config{StateDir: nodeDir, NMSocket: cfg.NMSocket, SSHAddr: cfg.SSHAddr, SensorAddr: cfg.SensorAddr, Central: url,
+	ncfg := node.Config{StateDir: nodeDir, NMSocket: cfg.NMSocket, SSHAddr: cfg.SSHAddr, SensorAddr: cfg.SensorAddr, AuditAddr: cfg.AuditAddr, Central: url,
 		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, Uplink: cfg.Uplink, SuspendOnExit: true,
 		Log: cfg.Log.With("part", "node")}
 	nodeDone := make(chan error, 1)
@@ -183,6 +183,7 @@ Orbis dev is running (Ctrl-C stops it).
   node         %[5]s at site %[6]q, node manager %[7]s
   SSH gateway  %[8]s
   sensors      http://%[10]s/   (CSV: /slices, /load, /meminfo, /nodes/ip/name ...)
+  traffic      http://%[11]s/   (the last hour's outgoing traffic by destination and slice)
 
 Next, in another shell (bin/orbis if it is not on your PATH):
   orbis login --central %[1]s --user %[2]s       # the password above
@@ -191,7 +192,7 @@ Next, in another shell (bin/orbis if it is not on your PATH):
   orbis slice add-user %[6]s_hello %[2]s
   orbis slice add-nodes %[6]s_hello %[5]s
   ssh -p %[9]s %[6]s_hello@127.0.0.1
-`, url, adm.Email, adm.Password, central.AdminFile(cfg.DataDir), cfg.Hostname, Site, cfg.NMSocket, cfg.SSHAddr, port(cfg.SSHAddr), cfg.SensorAddr)
+`, url, adm.Email, adm.Password, central.AdminFile(cfg.DataDir), cfg.Hostname, Site, cfg.NMSocket, cfg.SSHAddr, port(cfg.SSHAddr), cfg.SensorAddr, cfg.AuditAddr)
 }
 
 func port(addr string) string {

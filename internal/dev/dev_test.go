@@ -27,10 +27,10 @@ func TestTour(t *testing.T) {
 	testutil.RequireRoot(t)
 	bin := buildOrbis(t)
 	data := t.TempDir()
-	addr, sshAddr, sensorAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	addr, sshAddr, sensorAddr, auditAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cgroups := fmt.Sprintf("orbistest-dev-%d", os.Getpid())
 	dev := exec.Command(bin, "dev", "--data", data, "--addr", addr, "--ssh-addr", sshAddr,
-		"--sensor-addr", sensorAddr, "--nm-socket", filepath.Join(data, "nm.sock"), "--hostname", "devtest.orbis", "--cgroup-parent", cgroups)
+		"--sensor-addr", sensorAddr, "--audit-addr", auditAddr, "--nm-socket", filepath.Join(data, "nm.sock"), "--hostname", "devtest.orbis", "--cgroup-parent", cgroups)
 	out, err := dev.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestTour(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(sshAddr)
 	ssh := exec.Command("ssh", "-p", port, "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "dev_hello@127.0.0.1", "hostname; id -u; test -S /run/orbis/rawsock.sock && echo rawsock")
+		"-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "dev_hello@127.0.0.1", "hostname; id -u; test -S /run/orbis/rawsock.sock && echo rawsock; wget -q -O /dev/null http://"+sensorAddr+"/load")
 	if o, err := ssh.CombinedOutput(); err != nil || string(o) != "dev_hello\n0\nrawsock\n" {
 		t.Errorf("ssh into the sliver: %v: %q", err, o)
 	}
@@ -104,6 +104,22 @@ func TestTour(t *testing.T) {
 		t.Errorf("/slices:\n%s", body)
 	}
 
+	// The traffic auditor saw the sliver's request to the sensors.
+	var page []byte
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(string(page), "dev_hello") && time.Now().Before(deadline) {
+		time.Sleep(300 * time.Millisecond)
+		resp, err := http.Get("http://" + auditAddr + "/")
+		if err != nil {
+			t.Fatalf("auditor page: %v", err)
+		}
+		page, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if !strings.Contains(string(page), "dev_hello") {
+		t.Errorf("the auditor's page does not show the sliver's traffic:\n%.2000s", page)
+	}
+
 	// Bad input ends with a clear message and a non-zero exit.
 	for _, c := range []struct {
 		args []string
@@ -111,7 +127,7 @@ func TestTour(t *testing.T) {
 	}{
 		{[]string{"slice", "add-nodes", "dev_nosuch", "devtest.orbis"}, "dev_nosuch"},
 		{[]string{"key", "add", adm.Email, "/etc/hostname"}, "key"},
-		{[]string{"dev", "--data", t.TempDir(), "--addr", addr, "--ssh-addr", freeAddr(t), "--sensor-addr", freeAddr(t)}, "address already in use"},
+		{[]string{"dev", "--data", t.TempDir(), "--addr", addr, "--ssh-addr", freeAddr(t), "--sensor-addr", freeAddr(t), "--audit-addr", freeAddr(t)}, "address already in use"},
 	} {
 		o, err := cli("", c.args...)
 		if err == nil || !strings.Contains(o, c.want) {

@@ -26,6 +26,7 @@ func runDev(ctx context.Context, env *cli.Env, args []string) error {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8780", "central's address")
 	fs.StringVar(&cfg.SSHAddr, "ssh-addr", node.DefaultSSHAddr, "the node's SSH gateway address")
 	fs.StringVar(&cfg.SensorAddr, "sensor-addr", node.DefaultSensorAddr, "the node's sensor server address")
+	fs.StringVar(&cfg.AuditAddr, "audit-addr", node.DefaultAuditAddr, "the node's traffic auditor pages")
 	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "the node manager's socket")
 	fs.StringVar(&cfg.Hostname, "hostname", host, "the node's name at central")
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup")

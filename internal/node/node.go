@@ -63,6 +63,9 @@ type Config struct {
 	// Uplink is the interface whose outgoing traffic is shaped (HTB);
 	// empty: the default route's; "none": no shaping.
 	Uplink string
+	// AuditAddr is where the traffic auditor's pages are served ("":
+	// none; production: ":80").
+	AuditAddr string
 	// SniffGroup is the NFLOG group of the administrative sniffer stream
 	// (0: DefaultSniffGroup); nodes sharing a network namespace need
 	// different groups.
@@ -232,6 +235,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopSensors()
+	stopAudit, err := n.startAudit(ctx, cfg.AuditAddr)
+	if err != nil {
+		return err
+	}
+	defer stopAudit()
 	nm, err := nodemgr.Open(ctx, nodemgr.Options{
 		StateDir:  filepath.Join(cfg.StateDir, "nm"),
 		Runtime:   n.Slivers,

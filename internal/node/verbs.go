@@ -32,6 +32,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	if name == "node" {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
 		fs.StringVar(&cfg.SensorAddr, "sensor-addr", DefaultSensorAddr, `sensor server address ("" disables it)`)
+		fs.StringVar(&cfg.AuditAddr, "audit-addr", DefaultAuditAddr, `traffic auditor's pages (":80" on a production node; "" disables them)`)
 		fs.StringVar(&cfg.Uplink, "uplink", "", `interface to shape (default: the default route's; "none": no shaping)`)
 		fs.Func("sniff-group", "NFLOG group of the administrative sniffer (default 5; nodes sharing a network namespace need different ones)", func(v string) error {
 			n, err := strconv.ParseUint(v, 10, 16)
