@@ -26,7 +26,7 @@ type chain struct {
 
 // newChain builds a chain; t.Cleanup deletes the namespaces (and so their
 // veths and nftables tables).
-func newChain(t *testing.T) *chain {
+func newChain(t testing.TB) *chain {
 	t.Helper()
 	id := os.Getpid()
 	name := func(n string) string { return fmt.Sprintf("orbistest-rs%s-%d", n, id) }
@@ -91,14 +91,14 @@ func newChain(t *testing.T) *chain {
 	return c
 }
 
-func ipCmd(t *testing.T, args ...string) {
+func ipCmd(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 }
 
-func waitUp(t *testing.T, ns, dev string) {
+func waitUp(t testing.TB, ns, dev string) {
 	t.Helper()
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		out, _ := exec.Command("ip", "-n", ns, "-br", "link", "show", "dev", dev).Output()

@@ -142,7 +142,7 @@ func TestService(t *testing.T) {
 // startService serves on sock in c's namespace A, for two slices: uid
 // is orbistest-a's and owns udp/5000 and tcp/5000, uid+1 is
 // orbistest-b's and owns udp/6000. Receive queues hold 16 packets.
-func startService(t *testing.T, c *chain, sock string, uid uint32) {
+func startService(t testing.TB, c *chain, sock string, uid uint32) {
 	l, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)

@@ -68,6 +68,8 @@ func childMain(args []string) error {
 		return childSniff(ctx, sock, parseBinding(rest[0]), n)
 	case "flood":
 		return childFlood(sock)
+	case "bench":
+		return childBench(ctx, sock, rest)
 	case "ping", "traceroute":
 		return childTools(ctx, sock, mode, netip.MustParseAddr(rest[0]))
 	}
@@ -179,7 +181,7 @@ type sliverProc struct {
 // capabilities, inside the node's namespace ns (as a sliver shares its
 // node's), through nsenter. The binary is copied to dir, which that UID
 // can reach.
-func startSliver(t *testing.T, ns, dir string, uid uint32, args ...string) *sliverProc {
+func startSliver(t testing.TB, ns, dir string, uid uint32, args ...string) *sliverProc {
 	t.Helper()
 	bin := filepath.Join(dir, "sliver.test")
 	if _, err := os.Stat(bin); err != nil {
@@ -210,7 +212,7 @@ func startSliver(t *testing.T, ns, dir string, uid uint32, args ...string) *sliv
 }
 
 // lines reads the child's output to its end and waits for it.
-func (p *sliverProc) lines(t *testing.T) []string {
+func (p *sliverProc) lines(t testing.TB) []string {
 	t.Helper()
 	p.in.Close()
 	var lines []string
@@ -224,7 +226,7 @@ func (p *sliverProc) lines(t *testing.T) []string {
 }
 
 // line reads one line of the child's output.
-func (p *sliverProc) line(t *testing.T) string {
+func (p *sliverProc) line(t testing.TB) string {
 	t.Helper()
 	if !p.out.Scan() {
 		t.Fatalf("sliver said nothing: %v", p.cmd.Wait())
@@ -232,7 +234,7 @@ func (p *sliverProc) line(t *testing.T) string {
 	return p.out.Text()
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	in, err := os.Open(from)
 	if err != nil {
@@ -251,7 +253,7 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
