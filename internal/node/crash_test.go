@@ -93,9 +93,7 @@ func TestCrashDuringBind(t *testing.T) {
 	t.Cleanup(func() { cleanupNode(t, tn) })
 
 	// A sliver that runs throughout: a crash of the agent must not touch it.
-	survivor := bind(t, tn, "pl_survivor", "exec sleep 1000")
-	_ = survivor
-	var sleepPid int
+	bind(t, tn, "pl_survivor", "exec sleep 1000")
 	waitUntil(t, "survivor running", func() bool {
 		l, _ := tn.client.List(ctx)
 		for _, s := range l.Slivers {
@@ -105,7 +103,7 @@ func TestCrashDuringBind(t *testing.T) {
 		}
 		return false
 	})
-	sleepPid = procIn(t, tn, "pl_survivor")
+	sleepPid := procIn(t, tn, "pl_survivor")
 
 	for i, delay := range []time.Duration{0, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond} {
 		name := fmt.Sprintf("pl_crash%d", i)
@@ -231,12 +229,6 @@ func cleanupNode(t *testing.T, tn *testNode) {
 		}
 		n.Close()
 	}
-	hierarchies, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, h := range hierarchies {
-		os.Remove(filepath.Join("/sys/fs/cgroup", h.Name(), tn.cgroups, "fair"))
-		if err := os.Remove(filepath.Join("/sys/fs/cgroup", h.Name(), tn.cgroups)); err != nil && !os.IsNotExist(err) {
-			t.Errorf("cleanup: %v", err)
-		}
-	}
+	testutil.RemoveNodeCgroups(t, "/sys/fs/cgroup", tn.cgroups)
 	exec.Command("umount", filepath.Join(tn.state, "disk")).Run()
 }

@@ -76,21 +76,9 @@ func newNode(t *testing.T) *node {
 				t.Errorf("cleanup: destroy %s: %v", name, err)
 			}
 		}
-		removeCgroupTree(t, parent)
+		testutil.RemoveNodeCgroups(t, "/sys/fs/cgroup", parent)
 	})
 	return n
-}
-
-// removeCgroupTree removes the test's parent cgroups in every hierarchy.
-func removeCgroupTree(t *testing.T, parent string) {
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		base := "/sys/fs/cgroup/" + e.Name() + "/" + parent
-		os.Remove(base + "/fair")
-		if err := os.Remove(base); err != nil && !os.IsNotExist(err) {
-			t.Errorf("cleanup cgroup %s: %v", base, err)
-		}
-	}
 }
 
 // create makes and starts a sliver with its own UID range.

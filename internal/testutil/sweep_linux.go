@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // SweepCgroups removes cgroups left behind by test runs that died before
@@ -72,4 +73,19 @@ func removeTree(top string) []string {
 		}
 	}
 	return removed
+}
+
+// RemoveNodeCgroups removes a test node's top cgroup and its "fair" group
+// from every hierarchy under root, failing the test if one cannot go
+// (a process left in it).
+func RemoveNodeCgroups(t testing.TB, root, parent string) {
+	t.Helper()
+	hierarchies, _ := os.ReadDir(root)
+	for _, h := range hierarchies {
+		base := filepath.Join(root, h.Name(), parent)
+		os.Remove(filepath.Join(base, "fair"))
+		if err := os.Remove(base); err != nil && !os.IsNotExist(err) {
+			t.Errorf("cleanup cgroup %s: %v", base, err)
+		}
+	}
 }

@@ -56,19 +56,7 @@ func NewManager(t testing.TB, what string) *sliver.Manager {
 				t.Errorf("cleanup: destroy %s: %v", name, err)
 			}
 		}
-		removeCgroups(t, parent)
+		testutil.RemoveNodeCgroups(t, "/sys/fs/cgroup", parent)
 	})
 	return m
-}
-
-// removeCgroups removes the test's parent cgroups in every hierarchy.
-func removeCgroups(t testing.TB, parent string) {
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		base := "/sys/fs/cgroup/" + e.Name() + "/" + parent
-		os.Remove(base + "/fair")
-		if err := os.Remove(base); err != nil && !os.IsNotExist(err) {
-			t.Errorf("cleanup cgroup %s: %v", base, err)
-		}
-	}
 }
