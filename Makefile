@@ -13,11 +13,15 @@ DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 u
 all: build
 
 # ping-orbis is the ping and traceroute of slivers' reference images: a
-# static program of its own, as slivers never run the host's binaries.
+# static program of its own, as slivers never run the host's binaries;
+# plabdump, orbis-lease (the lease broker, run in its own slice) and
+# orbis-admin (the admin slice's tool) likewise.
 build:
 	$(GO) build -o $(BIN) ./cmd/orbis
 	CGO_ENABLED=0 $(GO) build -o bin/ping-orbis ./internal/rawsock/cmd/ping-orbis
 	CGO_ENABLED=0 $(GO) build -o bin/plabdump ./internal/rawsock/cmd/plabdump
+	CGO_ENABLED=0 $(GO) build -o bin/orbis-lease ./internal/broker/cmd/orbis-lease
+	CGO_ENABLED=0 $(GO) build -o bin/orbis-admin ./internal/admin/cmd/orbis-admin
 
 # deps installs the Debian packages (once; skipped when all are present) and
 # downloads the Go modules.

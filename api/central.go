@@ -143,6 +143,13 @@ type Sliver struct {
 	// Rspec is what central's policy turned the slice's share, duration
 	// and tags into, for the node manager.
 	Rspec Rspec `json:"rspec"`
+	// Software is the slice's pushed tree (`orbis slice push`); nil: none.
+	Software *SliverSoftware `json:"software,omitempty"`
+	// Description, URL and Emails (of the slice's enabled users) are for
+	// the node's traffic auditor pages (paper 4.4.3), on the node channel.
+	Description string   `json:"description,omitempty"`
+	URL         string   `json:"url,omitempty"`
+	Emails      []string `json:"emails,omitempty"`
 }
 
 // SliverKey is one SSH key of a slice's users.

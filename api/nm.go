@@ -6,7 +6,7 @@ package api
 // NMError body. Rcaps travel only in request and response bodies, never in
 // URLs, so they stay out of logs.
 
-// NMSocket is where the node manager listens by default.
+// NMSocket is where the node manager listens by default on the host.
 const NMSocket = "/run/orbis/nm.sock"
 
 // NMMaxBody is the largest request body the node manager accepts.
@@ -87,16 +87,47 @@ type NMList struct {
 	Slivers []SliverInfo `json:"slivers"`
 }
 
-// RcapInfo describes one live rcap without revealing it.
+// RcapInfo describes one live rcap. List never reveals the rcap itself;
+// rcaps reveals it to its owner.
 type RcapInfo struct {
+	// Rcap is the rcap itself, in an rcaps answer only, and only when the
+	// node manager keeps it: it does for rcaps a slice owns (it made them
+	// or was handed them), not for central's, which exist as hashes only.
+	Rcap Rcap `json:"rcap,omitempty"`
 	// ID is a short public identifier derived from the rcap's hash; it
 	// cannot be turned back into the rcap.
 	ID string `json:"id"`
 	// Parent is the ID of the rcap this one was split from, if any.
 	Parent string `json:"parent,omitempty"`
 	Rspec  Rspec  `json:"rspec"`
-	Slice  string `json:"slice,omitempty"`
+	// Pool marks a broker's pool rcap: the one the node manager made from
+	// the delegation (Rspec.Delegated) of the slice that owns it.
+	Pool bool `json:"pool,omitempty"`
+	// Bound is the slice the rcap is bound to, or "".
+	Bound string `json:"bound,omitempty"`
+	// Owner is the principal that may use the rcap: "central" or
+	// "slice:<name>".
+	Owner string `json:"owner,omitempty"`
 }
+
+// NMRcaps is the answer of rcaps (POST /v1/rcaps with an empty object):
+// the rcaps the caller owns, as the peer credentials of its connection
+// name it.
+type NMRcaps struct {
+	Rcaps []RcapInfo `json:"rcaps"`
+}
+
+// PassRequest moves the ownership of Rcap to the slice To (POST /v1/pass;
+// To may also be "central"). The caller must own the rcap; afterwards it
+// works for To only, and the giver is refused.
+type PassRequest struct {
+	Rcap Rcap   `json:"rcap"`
+	To   string `json:"to"`
+}
+
+// NMSliverSocket is where a sliver of a slice with
+// Privileges.NodeManager finds the node manager.
+const NMSliverSocket = "/run/orbis-nm/nm.sock"
 
 // SliverInfo describes one sliver.
 type SliverInfo struct {

@@ -84,6 +84,20 @@ func (c *NMClient) List(ctx context.Context) (NMList, error) {
 	return resp, err
 }
 
+// Rcaps returns the rcaps the caller owns, with the rcaps themselves where
+// the node manager keeps them (see RcapInfo.Rcap).
+func (c *NMClient) Rcaps(ctx context.Context) (NMRcaps, error) {
+	var resp NMRcaps
+	err := c.call(ctx, "rcaps", struct{}{}, &resp)
+	return resp, err
+}
+
+// Pass hands rcap to the slice to (or "central"): from then on it works for
+// to only.
+func (c *NMClient) Pass(ctx context.Context, rcap Rcap, to string) error {
+	return c.call(ctx, "pass", PassRequest{Rcap: rcap, To: to}, nil)
+}
+
 // Start starts the sliver name.
 func (c *NMClient) Start(ctx context.Context, name string) error {
 	return c.call(ctx, "start", SliverRequest{Name: name}, nil)

@@ -55,6 +55,16 @@ type Rspec struct {
 
 	// Privileges granted with the rspec.
 	Privileges Privileges `json:"privileges,omitempty"`
+
+	// Delegated, for a slice with Privileges.NodeManager, is what the
+	// slice may hand out on this node: a broker's delegation from central.
+	// When the node manager binds such a sliver it gives the slice a pool
+	// rcap with this rspec (see RcapInfo.Pool), replaced when the
+	// delegation changes and released with the slice.
+	Delegated *Rspec `json:"delegated,omitempty"`
+	// Slivers, in a pool (delegated) rspec, is how many slivers may be
+	// bound from the pool and its splits at once (0: none).
+	Slivers int64 `json:"slivers,omitempty"`
 }
 
 // A Port is one reserved transport port.
@@ -71,6 +81,9 @@ type Privileges struct {
 	// NodeManager lets the sliver reach the node manager's socket and call
 	// it within the rcaps it holds (a privileged slice, paper 2.3).
 	NodeManager bool `json:"node_manager,omitempty"`
+	// Admin marks the site's admin slice (paper 4.1.2): its slivers find
+	// the admin service at /run/orbis-admin/admin.sock.
+	Admin bool `json:"admin,omitempty"`
 }
 
 // An Rcap is a resource capability: 128 random bits in lower-case hex, the

@@ -23,8 +23,9 @@ type Row struct {
 }
 
 // Archive is central's archive of the nodes' rows. Push stores a batch of
-// one node's rows; pushing the same batch twice may count it twice, so a
-// caller pushes a batch again only after an error.
+// one node's rows; a caller pushes a batch again only after an error.
+// Central's archive knows a batch by its BatchID and counts it once; a
+// MemArchive or FakeArchive may count it twice.
 type Archive interface {
 	Push(ctx context.Context, node string, rows []Row) error
 }

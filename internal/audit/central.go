@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,36 +97,15 @@ func (m *MemArchive) Query(ctx context.Context, q ArchiveQuery) ([]SliceTraffic,
 // sumRows sums rows in the query's time range by node and slice, most
 // packets first.
 func sumRows(rows []nodeRow, q ArchiveQuery) []SliceTraffic {
-	type key struct{ node, slice string }
-	sums := map[key]*SliceTraffic{}
-	ports := map[key]map[[2]uint16]uint64{}
+	sums := make([]ArchivedSum, 0, len(rows))
 	for _, r := range rows {
 		if r.Minute.Before(q.From) || !r.Minute.Before(q.To) {
 			continue
 		}
-		k := key{r.node, r.Slice}
-		st := sums[k]
-		if st == nil {
-			st = &SliceTraffic{Slice: r.Slice, Node: r.node, First: r.Minute, Last: r.Minute}
-			sums[k] = st
-			ports[k] = map[[2]uint16]uint64{}
-		}
-		st.Packets += r.Packets
-		st.Bytes += r.Bytes
-		st.TCPFlags |= r.TCPFlags
-		st.First, st.Last = minTime(st.First, r.Minute), maxTime(st.Last, r.Minute)
-		ports[k][[2]uint16{uint16(r.Proto), r.DstPort}] += r.Packets
+		sums = append(sums, ArchivedSum{Node: r.node, Slice: r.Slice, Proto: r.Proto, DstPort: r.DstPort,
+			TCPFlags: r.TCPFlags, Packets: r.Packets, Bytes: r.Bytes, First: r.Minute, Last: r.Minute})
 	}
-	out := make([]SliceTraffic, 0, len(sums))
-	for k, st := range sums {
-		st.Ports, _ = topPorts(ports[k])
-		st.Ports = st.Ports[:min(len(st.Ports), maxPortsArchived)]
-		out = append(out, *st)
-	}
-	slices.SortFunc(out, func(a, b SliceTraffic) int {
-		return cmp.Or(cmp.Compare(b.Packets, a.Packets), cmp.Compare(a.Slice, b.Slice), cmp.Compare(a.Node, b.Node))
-	})
-	return out[:min(len(out), maxQueryResults)]
+	return SumArchived(sums)
 }
 
 // CentralHandler serves central's archive page: GET ?addr=A&from=T&to=T

@@ -39,6 +39,13 @@ type Config struct {
 	AdminEmail string
 	// SiteShares is how many shares each site receives.
 	SiteShares int64
+	// SoftwareQuota bounds each slice's pushed software at central, in
+	// bytes (0: software.DefaultQuota).
+	SoftwareQuota int64
+	// TrafficDays and TrafficMaxRows bound the traffic archive (0: 30
+	// days, DefaultTrafficMaxRows rows); see archive.go.
+	TrafficDays    int
+	TrafficMaxRows int64
 	// Log receives central's records.
 	Log *slog.Logger
 }
@@ -60,6 +67,7 @@ type Central struct {
 	Store   store.Store
 	Service *plc.Service
 	hub     *push.Hub
+	archive *trafficArchive
 	handler http.Handler
 	log     *slog.Logger
 }
@@ -81,7 +89,13 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	src.svc = c.Service
 	mux := http.NewServeMux()
 	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))
-	mux.Handle(api.NodePath, push.NewHandler(src, c.hub, push.Options{Log: cfg.Log}))
+	nodeChan := push.NewHandler(src, c.hub, push.Options{Log: cfg.Log})
+	mux.Handle(api.NodePath, nodeChan)
+	if err := c.mountSoftware(mux, cfg, nodeChan); err != nil {
+		st.Close()
+		return nil, err
+	}
+	c.mountAudit(mux, cfg, src)
 	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -99,7 +113,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 
 const indexPage = `<!doctype html><title>Orbis central</title>
 <h1>Orbis central</h1>
-<ul><li><a href="/PLCAPI/">PLCAPI</a> (XML-RPC)</li><li><a href="/api/v1/">JSON API</a></li></ul>`
+<ul><li><a href="/PLCAPI/">PLCAPI</a> (XML-RPC)</li><li><a href="/api/v1/">JSON API</a></li><li><a href="/audit/">Traffic archive</a> (who sent traffic to an address)</li></ul>`
 
 // Handler serves every API of central.
 func (c *Central) Handler() http.Handler { return c.handler }
@@ -111,6 +125,7 @@ func (c *Central) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 	go c.Service.ExpireLoop(ctx)
 	go c.hub.Run(ctx)
+	go c.archive.pruneLoop(ctx)
 	srv := &http.Server{
 		Handler:           c.handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -13,8 +13,9 @@ import (
 
 // nodeSource adapts the core service and the store to the nodes' channel.
 type nodeSource struct {
-	svc *plc.Service
-	st  store.Store
+	svc     *plc.Service
+	st      store.Store
+	archive *trafficArchive // the traffic endpoint's (archive.go)
 }
 
 var _ push.Source = (*nodeSource)(nil)
@@ -29,7 +30,11 @@ func (s *nodeSource) Versions(ctx context.Context, ids []int64) (map[int64]int64
 }
 
 func (s *nodeSource) NodeSlivers(ctx context.Context, nodeID int64) (api.Slivers, error) {
-	return s.svc.NodeSlivers(ctx, nodeID)
+	list, err := s.svc.NodeSlivers(ctx, nodeID)
+	if err != nil {
+		return list, err
+	}
+	return list, s.addSliceInfo(ctx, list.Slivers) // sliverinfo.go
 }
 
 func (s *nodeSource) ReportSlivers(ctx context.Context, nodeID int64, r []api.SliverReport) error {

@@ -22,6 +22,8 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://...); empty: SQLite in the data directory")
 	fs.StringVar(&cfg.AdminEmail, "admin-email", "admin@localhost", "bootstrap admin created on first start (password in <data>/admin.json)")
 	fs.Int64Var(&cfg.SiteShares, "site-shares", 0, "shares each site receives (0: the default, 1000)")
+	fs.IntVar(&cfg.TrafficDays, "traffic-days", DefaultTrafficDays, "days the traffic archive keeps the nodes' traffic")
+	fs.Int64Var(&cfg.TrafficMaxRows, "traffic-max-rows", DefaultTrafficMaxRows, "rows the traffic archive keeps at most (the oldest go first)")
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}

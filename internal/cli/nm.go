@@ -141,7 +141,7 @@ func printNMList(w io.Writer, l api.NMList) error {
 	fmt.Fprintln(tw, "RCAP\tSLICE\tSHARES\tCPU GUAR\tMEM MAX\tMEM GUAR\tDISK MAX\tDISK GUAR\tPORTS\tEND\tPARENT")
 	for _, r := range l.Rcaps {
 		rs := r.Rspec
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Slice), rs.CPUShares,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Bound), rs.CPUShares,
 			cpuStr(rs), bytesStr(rs.MemoryMax), bytesStr(rs.MemoryGuarantee), bytesStr(rs.DiskMax), bytesStr(rs.DiskGuarantee),
 			portsStr(rs.Ports), endStr(rs.End), dash(r.Parent))
 	}

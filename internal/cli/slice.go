@@ -14,7 +14,7 @@ import (
 func init() {
 	register(&Command{
 		Name:    "slice",
-		Summary: "slices at central (list|show|create|update|delete|add-nodes|remove-nodes|add-user|remove-user|renew)",
+		Summary: "slices at central (list|show|create|update|delete|add-nodes|push|remove-nodes|add-user|remove-user|renew)",
 		Run:     centralVerb("slice", sliceSubs),
 	})
 }
@@ -70,6 +70,7 @@ var sliceSubs = []*centralSub{
 			return sliceAddNodes(ctx, c, *wait)
 		}
 	}},
+	slicePushSub,
 	{name: "remove-nodes", usage: "remove-nodes SLICE HOSTNAME...", minArgs: 2, maxArgs: -1, setup: func(*flag.FlagSet) func(context.Context, *centralCall) error {
 		return sliceRemoveNodes
 	}},

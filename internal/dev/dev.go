@@ -184,6 +184,7 @@ Orbis dev is running (Ctrl-C stops it).
   SSH gateway  %[8]s
   sensors      http://%[10]s/   (CSV: /slices, /load, /meminfo, /nodes/ip/name ...)
   traffic      http://%[11]s/   (the last hour's outgoing traffic by destination and slice)
+  archive      %[1]s/audit/   (central: which slices sent traffic to an address, older than the hour)
 
 Next, in another shell (bin/orbis if it is not on your PATH):
   orbis login --central %[1]s --user %[2]s       # the password above

@@ -119,6 +119,13 @@ func TestTour(t *testing.T) {
 	if !strings.Contains(string(page), "dev_hello") {
 		t.Errorf("the auditor's page does not show the sliver's traffic:\n%.2000s", page)
 	}
+	// Central serves its traffic archive's page (closed minutes reach it
+	// from the node a minute or so later).
+	if resp, err := http.Get("http://" + addr + "/audit/?addr=127.0.0.1"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("central's archive page: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	// Bad input ends with a clear message and a non-zero exit.
 	for _, c := range []struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/node/rm"
+	"github.com/orbisproject/orbis/internal/node/swinstall"
 )
 
 // Version is the node agent's version, as the node reports it to central.
@@ -18,7 +19,7 @@ const Version = "orbis-0.1"
 // broker would. A node registers once with a one-time token; later runs
 // find its credentials in the state directory, so `orbis node` restarts
 // without flags. It returns nil at once when the node follows no central.
-func follow(ctx context.Context, cfg Config) error {
+func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 	dir := filepath.Join(cfg.StateDir, "rm")
 	creds, ok, err := rm.LoadCredentials(dir)
 	if err != nil {
@@ -46,6 +47,13 @@ func follow(ctx context.Context, cfg Config) error {
 			StateDir: dir, Log: cfg.Log.With("part", "rm")})
 		if err != nil && ctx.Err() == nil {
 			cfg.Log.Error("resource manager stopped", "err", err)
+		}
+	}()
+	go func() {
+		err := swinstall.Run(ctx, swinstall.Options{Central: creds.Client(), Slivers: slivers,
+			StateDir: filepath.Join(cfg.StateDir, "software"), Log: cfg.Log.With("part", "software")})
+		if err != nil && ctx.Err() == nil {
+			cfg.Log.Error("software installer stopped", "err", err)
 		}
 	}()
 	cfg.Log.Info("following central", "central", creds.Central, "node_id", creds.NodeID)

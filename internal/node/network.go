@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -41,6 +42,10 @@ type network struct {
 	log   *slog.Logger
 	// detach removes the port manager's kernel state on exit (SuspendOnExit).
 	detach bool
+	// capBound is the local policy's bandwidth (kbit/s, 0: none), which
+	// bounds the node's cap; capKick tells watchCap it changed.
+	capBound atomic.Int64
+	capKick  chan struct{}
 }
 
 var _ sliver.Network = (*network)(nil)
@@ -48,7 +53,7 @@ var _ sliver.Network = (*network)(nil)
 // openNetwork starts the node's network layer. cg locates the cgroup v2
 // hierarchy the port manager attaches to.
 func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network, err error) {
-	n = &network{log: cfg.Log, detach: cfg.SuspendOnExit, stop: func() {}}
+	n = &network{log: cfg.Log, detach: cfg.SuspendOnExit, stop: func() {}, capKick: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -117,7 +122,7 @@ func (n *network) openShaping(ctx context.Context, cfg Config) error {
 	if n.shaper, err = shaping.New(dev, rootRate, cfg.Log); err != nil {
 		return fmt.Errorf("shaping %s: %w", dev, err)
 	}
-	go shaping.WatchCap(lctx, cfg.StateDir, n.shaper, 5*time.Second, cfg.Log)
+	go n.watchCap(lctx, cfg.StateDir, 5*time.Second)
 	go shaping.NewDailyLimiter(n.shaper, tg, shaping.SystemClock{}, cfg.Log).Run(lctx, 30*time.Second)
 	cfg.Log.Info("shaping", "uplink", dev, "cap_kbit", n.shaper.Cap())
 	return nil

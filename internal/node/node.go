@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -70,6 +71,11 @@ type Config struct {
 	// (0: DefaultSniffGroup); nodes sharing a network namespace need
 	// different groups.
 	SniffGroup uint16
+	// PolicyPath is the local policy file (nodemgr.Policy; flag --policy,
+	// default /etc/orbis/policy): the node's bandwidth cap, max slivers and
+	// each broker's share, reloaded when it changes or on SIGHUP. Empty:
+	// no policy.
+	PolicyPath string
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool
@@ -104,6 +110,8 @@ type Node struct {
 	net     *network // nil outside the agent
 	// cgroups are the managers whose children are slivers' cgroups.
 	cgroups []cgroup.Manager
+	// policy is the local policy in force (nil: none).
+	policy atomic.Pointer[nodemgr.Policy]
 }
 
 // Open opens the node's resources and its sliver runtime, probing what the
@@ -142,12 +150,15 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		netw = n.net
 	}
 	share := filepath.Join(cfg.StateDir, "share")
-	if err := os.MkdirAll(share, 0o755); err != nil {
-		return nil, fmt.Errorf("share directory: %w", err)
+	for _, dir := range []string{share, adminShareDir(cfg.StateDir), nmShareDir(cfg.StateDir)} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("share directory: %w", err)
+		}
 	}
 	n.Slivers, err = sliver.NewManager(sliver.Options{
 		Network:      netw,
 		RunShare:     share,
+		Shares:       sliverShares(cfg.StateDir),
 		StateDir:     filepath.Join(cfg.StateDir, "slivers"),
 		Cgroups:      cg,
 		Fair:         fair,
@@ -240,6 +251,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopAudit()
+	policy, err := n.loadPolicy()
+	if err != nil {
+		return err
+	}
+	stopAdmin, err := n.startAdmin(ctx, n.policyCap)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	nm, err := nodemgr.Open(ctx, nodemgr.Options{
 		StateDir:  filepath.Join(cfg.StateDir, "nm"),
 		Runtime:   n.Slivers,
@@ -247,17 +267,24 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:       cfg.Log,
 		UIDBase:   cfg.UIDBase,
 		UIDRanges: cfg.UIDRanges,
+		Policy:    policy,
 	})
 	if err != nil {
 		return fmt.Errorf("open node manager: %w", err)
 	}
 	defer nm.Close()
+	n.watchPolicy(ctx, nm)
+	stopSliverNM, err := serveSliverNM(ctx, cfg, nm)
+	if err != nil {
+		return err
+	}
+	defer stopSliverNM()
 	l, err := nodemgr.Listen(cfg.NMSocket)
 	if err != nil {
 		return fmt.Errorf("node manager socket: %w", err)
 	}
 	cfg.Log.Info("node manager listening", "socket", cfg.NMSocket, "state", cfg.StateDir)
-	if err := follow(ctx, cfg); err != nil {
+	if err := follow(ctx, cfg, n.Slivers); err != nil {
 		l.Close()
 		return err
 	}

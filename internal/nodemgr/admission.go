@@ -6,27 +6,38 @@ import (
 )
 
 // ledger is admission control's account of the guarantees of all live
-// rcaps and the ports they reserve. It is updated in O(1) per rcap, so
-// admission costs the same with ten thousand rcaps as with one.
+// rcaps and the ports they reserve, in total and per broker account (for
+// the local policy). It is updated in O(1) per rcap, so admission costs
+// the same with ten thousand rcaps as with one.
 //
 // Guarantees count for the whole life of an rcap, from acquire to release
 // or expiry, whatever its start and end: a reservation for later holds its
 // resources now. That is conservative, and it never over-commits.
 type ledger struct {
-	cpu, mem, disk int64
-	ports          map[api.Port]rcapHash
+	total     totals
+	byAccount map[string]*totals
+	ports     map[api.Port]rcapHash
+}
+
+// totals are the sums admission control and the policy bound.
+type totals struct {
+	cpu, mem, disk, net int64
+}
+
+func newLedger() ledger {
+	return ledger{byAccount: map[string]*totals{}, ports: map[api.Port]rcapHash{}}
 }
 
 // admit says whether rs fits beside the live rcaps, and if not, exactly
 // which resource is short and by how much.
 func (l *ledger) admit(node Node, rs api.Rspec) error {
-	if free := maxCPUGuar - l.cpu; rs.CPUGuarantee > free {
+	if free := maxCPUGuar - l.total.cpu; rs.CPUGuarantee > free {
 		return refusedf("cpu_guarantee: %d requested, %d of %d free", rs.CPUGuarantee, free, maxCPUGuar)
 	}
-	if free := node.MemoryBytes - l.mem; rs.MemoryGuarantee > free {
+	if free := node.MemoryBytes - l.total.mem; rs.MemoryGuarantee > free {
 		return refusedf("memory_guarantee: %d requested, %d of %d free", rs.MemoryGuarantee, free, node.MemoryBytes)
 	}
-	if free := node.DiskBytes - l.disk; rs.DiskGuarantee > free {
+	if free := node.DiskBytes - l.total.disk; rs.DiskGuarantee > free {
 		return refusedf("disk_guarantee: %d requested, %d of %d free", rs.DiskGuarantee, free, node.DiskBytes)
 	}
 	for _, p := range rs.Ports {
@@ -37,24 +48,70 @@ func (l *ledger) admit(node Node, rs api.Rspec) error {
 	return nil
 }
 
-func (l *ledger) add(h rcapHash, rs api.Rspec) {
-	l.cpu += rs.CPUGuarantee
-	l.mem += rs.MemoryGuarantee
-	l.disk += rs.DiskGuarantee
+// admitPolicy says whether rs, acquired for account, fits in the share
+// the local policy gives account and under the node's bandwidth cap.
+func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
+	if p == nil {
+		return nil
+	}
+	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rs.NetMinRate > free {
+		return refusedf("net_min_rate: %d kbit/s requested, %d of the node's %d kbit/s (local policy) free", rs.NetMinRate, free, p.BandwidthKbit)
+	}
+	share := p.share(account)
+	used := l.byAccount[account]
+	if used == nil {
+		used = &totals{}
+	}
+	for _, c := range []struct {
+		name       string
+		want, used int64
+		limit      int64
+	}{
+		{"cpu_guarantee", rs.CPUGuarantee, used.cpu, share.CPUGuarantee},
+		{"memory_guarantee", rs.MemoryGuarantee, used.mem, share.MemoryGuarantee},
+		{"disk_guarantee", rs.DiskGuarantee, used.disk, share.DiskGuarantee},
+		{"net_min_rate", rs.NetMinRate, used.net, share.NetMinRate},
+	} {
+		if c.limit >= 0 && c.want > c.limit-c.used {
+			return refusedf("%s: %d requested, but %s may hold %d on this node (local policy) and holds %d", c.name, c.want, account, c.limit, c.used)
+		}
+	}
+	return nil
+}
+
+func (l *ledger) add(h rcapHash, account string, rs api.Rspec) {
+	l.total.plus(rs, 1)
+	t := l.byAccount[account]
+	if t == nil {
+		t = &totals{}
+		l.byAccount[account] = t
+	}
+	t.plus(rs, 1)
 	for _, p := range rs.Ports {
 		l.ports[p] = h
 	}
 }
 
-func (l *ledger) remove(h rcapHash, rs api.Rspec) {
-	l.cpu -= rs.CPUGuarantee
-	l.mem -= rs.MemoryGuarantee
-	l.disk -= rs.DiskGuarantee
+func (l *ledger) remove(h rcapHash, account string, rs api.Rspec) {
+	l.total.plus(rs, -1)
+	if t := l.byAccount[account]; t != nil {
+		t.plus(rs, -1)
+		if *t == (totals{}) {
+			delete(l.byAccount, account)
+		}
+	}
 	for _, p := range rs.Ports {
 		if l.ports[p] == h {
 			delete(l.ports, p)
 		}
 	}
+}
+
+func (t *totals) plus(rs api.Rspec, sign int64) {
+	t.cpu += sign * rs.CPUGuarantee
+	t.mem += sign * rs.MemoryGuarantee
+	t.disk += sign * rs.DiskGuarantee
+	t.net += sign * rs.NetMinRate
 }
 
 // splitRspec carves req out of parent. It returns the child's rspec and the
@@ -68,6 +125,7 @@ func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rs
 	}
 	child = req
 	child.Ports = clonePorts(req.Ports)
+	child.Slivers = 0 // a pool's count stays with the pool
 	for _, l := range limits(&child, &parent) {
 		fill(l.child, *l.parent)
 	}
@@ -150,6 +208,10 @@ func checkWithin(parent, child api.Rspec) error {
 		return deniedf("privileges.create_sliver: the parent does not hold it")
 	case child.Privileges.NodeManager && !parent.Privileges.NodeManager:
 		return deniedf("privileges.node_manager: the parent does not hold it")
+	case child.Privileges.Admin && !parent.Privileges.Admin:
+		return deniedf("privileges.admin: the parent does not hold it")
+	case child.Delegated != nil && !child.Privileges.NodeManager:
+		return invalidf("delegated: only for an rspec with privileges.node_manager")
 	}
 	for _, p := range child.Ports {
 		if !hasPort(parent.Ports, p) {

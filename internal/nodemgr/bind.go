@@ -29,31 +29,48 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 	}
 	attrs.Keys = append([]string(nil), attrs.Keys...)
 	m.mu.Lock()
-	s, old, spec, err := m.prepareBindLocked(slice, rc, attrs)
+	s, old, spec, err := m.prepareBindLocked(ctx, slice, rc, attrs)
 	m.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	if old == nil {
-		return m.create(ctx, s, spec)
+		err = m.create(ctx, s, spec)
+	} else {
+		err = m.update(ctx, s, *old, spec)
 	}
-	return m.update(ctx, s, *old, spec)
+	if err != nil {
+		return err
+	}
+	if err := m.syncPool(ctx, slice); err != nil {
+		m.log.Error("broker's pool", "slice", slice, "err", err)
+		return fmt.Errorf("bind %s: the sliver is ready, but its delegation: %w", slice, err)
+	}
+	return nil
 }
 
 // prepareBindLocked checks a bind and records its intent. For a new
 // sliver it returns its record; for an existing one also the record as it
 // was before. Either way the slice and rcaps involved are marked busy.
-func (m *Manager) prepareBindLocked(slice string, rc api.Rcap, attrs api.BindAttrs) (*sliverRecord, *sliverRecord, sliver.Spec, error) {
+func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rcap, attrs api.BindAttrs) (*sliverRecord, *sliverRecord, sliver.Spec, error) {
 	if m.closed {
 		return nil, nil, sliver.Spec{}, errClosed
 	}
-	r, err := m.lookupLocked(rc)
+	p, r, err := m.callerLocked(ctx, rc)
 	if err != nil {
 		return nil, nil, sliver.Spec{}, err
 	}
 	if err := m.checkBindLocked(slice, r); err != nil {
 		return nil, nil, sliver.Spec{}, err
 	}
+	if err := m.mayTouchSliverLocked(p, slice); err != nil {
+		return nil, nil, sliver.Spec{}, err
+	}
+	if err := m.admitBindLocked(slice, r); err != nil {
+		m.log.Info("bind refused", "principal", p, "slice", slice, "rcap", r.Hash.id(), "err", err)
+		return nil, nil, sliver.Spec{}, err
+	}
+	m.log.Info("bind", "principal", p, "slice", slice, "rcap", r.Hash.id())
 	s := m.slivers[slice]
 	if s == nil {
 		s, err = m.newSliverLocked(slice, r.Hash, attrs)
@@ -94,6 +111,49 @@ func (m *Manager) checkBindLocked(slice string, r *rcapRecord) error {
 	return nil
 }
 
+// admitBindLocked checks the sliver counts a bind of r to slice would
+// change: the local policy's max_slivers for a new sliver, the policy's
+// slivers for r's account, and the pool's slivers for an rcap of a pool.
+func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
+	cur := m.slivers[slice]
+	var curRcap *rcapRecord
+	if cur != nil {
+		curRcap = m.rcaps[cur.Rcap]
+	}
+	if pol := m.policy; pol != nil && pol.MaxSlivers > 0 && cur == nil && int64(len(m.slivers)) >= pol.MaxSlivers {
+		return refusedf("slivers: this node runs at most %d (local policy)", pol.MaxSlivers)
+	}
+	acct := r.account()
+	if limit := m.policy.share(acct).Slivers; limit >= 0 && (curRcap == nil || curRcap.account() != acct) {
+		if n := m.accountSliversLocked(acct); n >= limit {
+			return refusedf("slivers: %s may have %d on this node (local policy) and has %d", acct, limit, n)
+		}
+	}
+	if r.Pool == "" || curRcap != nil && curRcap.Pool == r.Pool {
+		return nil
+	}
+	ph, _ := parseHash(r.Pool)
+	pool := m.rcaps[ph]
+	if pool == nil {
+		return refusedf("bind: rcap %s comes from a pool that is gone", r.Hash.id())
+	}
+	if n := m.poolSliversLocked(r.Pool, slice); n >= pool.Rspec.Slivers {
+		return refusedf("slivers: the delegation of slice %s allows %d and %d are bound", pool.PoolOf, pool.Rspec.Slivers, n)
+	}
+	return nil
+}
+
+// accountSliversLocked counts the slivers bound to rcaps of account.
+func (m *Manager) accountSliversLocked(acct string) int64 {
+	var n int64
+	for _, s := range m.slivers {
+		if r := m.rcaps[s.Rcap]; r != nil && r.account() == acct && s.State != sliverDestroying {
+			n++
+		}
+	}
+	return n
+}
+
 // newSliverLocked allocates a UID range and writes the record of a new
 // sliver in state creating.
 func (m *Manager) newSliverLocked(slice string, h rcapHash, attrs api.BindAttrs) (*sliverRecord, error) {
@@ -107,6 +167,7 @@ func (m *Manager) newSliverLocked(slice string, h rcapHash, attrs api.BindAttrs)
 		return nil, err
 	}
 	m.slivers[slice] = s
+	m.byUID[uid] = slice
 	m.boundTo[h] = slice
 	m.busy[slice], m.busy[busyRcap(h)] = true, true
 	return s, nil

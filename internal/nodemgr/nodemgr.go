@@ -7,7 +7,17 @@
 // reconciled with the runtime at Open.
 //
 // The Manager is reached over HTTP+JSON on a Unix socket (Serve); the wire
-// types and the Go client are in package api.
+// types and the Go client are in package api. The same Manager serves the
+// host's root-only socket and a second one shown to the slivers of
+// privileged slices (paper 2.3): every call is made by a principal, named
+// by the kernel's peer credentials. Host uid 0 is "central" (central's
+// resource manager, the operator); a uid in a slice's UID range is
+// "slice:<name>", which may call only while its current rspec holds
+// privileges.node_manager. Every rcap has an owner principal and works for
+// it alone; pass hands it to another. A broker slice whose rspec carries a
+// delegation (api.Rspec.Delegated) owns a pool rcap holding it, from which
+// it splits and binds, never beyond it; the local policy (Policy) bounds
+// what each broker, central included, may acquire from the node.
 package nodemgr
 
 import (
@@ -18,8 +28,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/orbisproject/orbis/api"
 )
 
 // Node is the capacity and the defaults of the node the Manager runs on.
@@ -66,6 +74,9 @@ type Options struct {
 	// UIDRanges bounds how many ranges are handed out (0 means as many as
 	// fit below 2^32-1).
 	UIDRanges uint32
+	// Policy is the local policy in force at Open (nil: none); SetPolicy
+	// replaces it.
+	Policy *Policy
 }
 
 // UIDRangeSize is the width of each slice's host UID and GID range.
@@ -88,6 +99,9 @@ type Manager struct {
 	rcaps   map[rcapHash]*rcapRecord
 	slivers map[string]*sliverRecord
 	boundTo map[rcapHash]string  // rcap -> slice of the sliver bound to it
+	byUID   map[uint32]string    // UID base -> slice of the sliver with that range
+	pools   map[string]rcapHash  // broker slice -> its pool rcap
+	policy  *Policy              // the local policy; nil: none
 	busy    map[string]bool      // slices and rcaps with an operation under way
 	stuck   map[string]time.Time // slivers whose destroy failed -> when to retry
 	ledger  ledger
@@ -170,11 +184,22 @@ func newManager(opts Options, st *store) *Manager {
 		rcaps:   map[rcapHash]*rcapRecord{},
 		slivers: map[string]*sliverRecord{},
 		boundTo: map[rcapHash]string{},
+		byUID:   map[uint32]string{},
+		pools:   map[string]rcapHash{},
 		busy:    map[string]bool{},
 		stuck:   map[string]time.Time{},
-		ledger:  ledger{ports: map[api.Port]rcapHash{}},
+		ledger:  newLedger(),
 		uids:    newUIDAllocator(opts.UIDBase, opts.UIDRanges),
+		policy:  opts.Policy,
 	}
+}
+
+// SetPolicy puts p in force for the acquires and binds that follow (nil:
+// no policy). Rcaps and slivers that exist already stay, even beyond it.
+func (m *Manager) SetPolicy(p *Policy) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policy = p
 }
 
 // Close stops the expiry loop and releases the state directory. Slivers

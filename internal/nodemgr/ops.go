@@ -25,8 +25,10 @@ func (m *Manager) unbusyLocked(keys ...string) {
 	m.kick()
 }
 
-// Acquire admits rs and returns a new rcap for it. Zero fields get the
-// defaults documented at DefaultCPUShares and Node.
+// Acquire admits rs and returns a new rcap for it, owned by the caller.
+// Zero fields get the defaults documented at DefaultCPUShares and Node. A
+// slice may acquire plain resources only (no privileges but create_sliver,
+// no delegation), within its share of the local policy.
 func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	rs, err := checkRspec(m.node, rs, m.now())
 	if err != nil {
@@ -41,33 +43,79 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	if m.closed {
 		return "", errClosed
 	}
-	if err := m.ledger.admit(m.node, rs); err != nil {
+	p, err := m.principalOfLocked(ctx)
+	if err != nil {
 		return "", err
 	}
-	r := &rcapRecord{Hash: h, Rspec: rs}
+	if err := m.admitAcquireLocked(p, rs); err != nil {
+		m.log.Info("acquire refused", "principal", p, "err", err)
+		return "", err
+	}
+	r := &rcapRecord{Hash: h, Rspec: rs, Owner: p, Account: p}
+	if p != principalCentral {
+		r.Secret = rc
+	}
 	if err := m.store.put(kindRcap, h.String(), r); err != nil {
 		return "", err
 	}
 	m.rcaps[h] = r
-	m.ledger.add(h, rs)
+	m.ledger.add(h, p, rs)
 	m.expiry.push(h, rs.End)
 	m.kick()
-	m.log.Info("rcap acquired", "rcap", h.id(), "cpu_guarantee", rs.CPUGuarantee,
+	m.log.Info("rcap acquired", "principal", p, "rcap", h.id(), "cpu_guarantee", rs.CPUGuarantee,
 		"memory_guarantee", rs.MemoryGuarantee, "disk_guarantee", rs.DiskGuarantee, "end", rs.End)
 	return rc, nil
+}
+
+// admitAcquireLocked checks what principal p may acquire: a slice plain
+// resources only; everyone within the node and the policy.
+func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
+	if p != principalCentral {
+		if err := checkSliceRspec(rs); err != nil {
+			return err
+		}
+	}
+	if err := m.ledger.admit(m.node, rs); err != nil {
+		return err
+	}
+	return m.ledger.admitPolicy(m.policy, p, rs)
+}
+
+// checkSliceRspec refuses what a slice may not ask for, whatever it holds:
+// privileges beyond create_sliver, and delegations (central's to give).
+func checkSliceRspec(rs api.Rspec) error {
+	switch {
+	case rs.Privileges.NodeManager:
+		return deniedf("privileges.node_manager: only central grants it")
+	case rs.Privileges.Admin:
+		return deniedf("privileges.admin: only central grants it")
+	case rs.Delegated != nil:
+		return deniedf("delegated: only central delegates")
+	case rs.Slivers != 0:
+		return deniedf("slivers: only a delegation (a pool) carries a sliver count")
+	}
+	return nil
 }
 
 // Query returns what rc holds and the slice it is bound to.
 func (m *Manager) Query(ctx context.Context, rc api.Rcap) (api.QueryResponse, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, err := m.lookupLocked(rc)
+	_, r, err := m.callerLocked(ctx, rc)
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
-	rs := r.Rspec
+	return api.QueryResponse{ID: r.Hash.id(), Rspec: cloneRspec(r.Rspec), Slice: m.boundTo[r.Hash]}, nil
+}
+
+// cloneRspec copies rs deeply enough that the copy shares nothing.
+func cloneRspec(rs api.Rspec) api.Rspec {
 	rs.Ports = clonePorts(rs.Ports)
-	return api.QueryResponse{ID: r.Hash.id(), Rspec: rs, Slice: m.boundTo[r.Hash]}, nil
+	if rs.Delegated != nil {
+		d := cloneRspec(*rs.Delegated)
+		rs.Delegated = &d
+	}
+	return rs
 }
 
 // Release frees rc's resources; a sliver bound to it is stopped and
@@ -75,11 +123,18 @@ func (m *Manager) Query(ctx context.Context, rc api.Rcap) (api.QueryResponse, er
 // destroy failed; it is retried until it succeeds.
 func (m *Manager) Release(ctx context.Context, rc api.Rcap) error {
 	m.mu.Lock()
-	r, err := m.lookupLocked(rc)
+	p, r, err := m.callerLocked(ctx, rc)
+	if err == nil && r.PoolOf != "" && p != principalCentral {
+		err = refusedf("rcap %s is the pool of slice %s's delegation: it goes with the slice", r.Hash.id(), r.PoolOf)
+	}
 	m.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	if r.PoolOf != "" {
+		return m.releasePool(ctx, r.PoolOf, "released by "+p)
+	}
+	m.log.Info("release", "principal", p, "rcap", r.Hash.id())
 	return m.releaseHash(ctx, r.Hash, "released")
 }
 
@@ -129,7 +184,10 @@ func (m *Manager) dropRcapLocked(r *rcapRecord) (*sliverRecord, error) {
 		return s, err
 	}
 	delete(m.rcaps, r.Hash)
-	m.ledger.remove(r.Hash, r.Rspec)
+	m.ledger.remove(r.Hash, r.account(), r.Rspec)
+	if r.PoolOf != "" && m.pools[r.PoolOf] == r.Hash {
+		delete(m.pools, r.PoolOf)
+	}
 	return s, nil
 }
 
@@ -144,7 +202,18 @@ func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
 	}
 	err := m.rt.Destroy(ctx, s.Name)
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	err = m.forgetSliverLocked(s, err)
+	_, pool := m.pools[s.Name]
+	m.mu.Unlock()
+	if err == nil && pool {
+		m.releasePool(ctx, s.Name, "its broker's sliver is gone")
+	}
+	return err
+}
+
+// forgetSliverLocked deletes the record of s once the runtime destroyed
+// it (err == nil); otherwise it schedules a retry.
+func (m *Manager) forgetSliverLocked(s *sliverRecord, err error) error {
 	defer m.unbusyLocked(s.Name)
 	if err == nil {
 		err = m.store.del(kindSliver, s.Name)
@@ -155,6 +224,7 @@ func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
 		return fmt.Errorf("destroy sliver %s: %w", s.Name, err)
 	}
 	delete(m.slivers, s.Name)
+	delete(m.byUID, s.UIDBase)
 	delete(m.stuck, s.Name)
 	m.uids.free(s.UIDBase)
 	m.log.Info("sliver destroyed", "slice", s.Name)
@@ -162,14 +232,16 @@ func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
 }
 
 // List returns every live rcap, by ID, and every sliver with the runtime's
-// view of its state.
+// view of its state. Central and privileged slices may list.
 func (m *Manager) List(ctx context.Context) (api.NMList, error) {
 	m.mu.Lock()
+	if _, err := m.principalOfLocked(ctx); err != nil {
+		m.mu.Unlock()
+		return api.NMList{}, err
+	}
 	out := api.NMList{Rcaps: []api.RcapInfo{}, Slivers: []api.SliverInfo{}}
 	for h, r := range m.rcaps {
-		rs := r.Rspec
-		rs.Ports = clonePorts(rs.Ports)
-		out.Rcaps = append(out.Rcaps, api.RcapInfo{ID: h.id(), Parent: r.Parent, Rspec: rs, Slice: m.boundTo[h]})
+		out.Rcaps = append(out.Rcaps, m.infoLocked(h, r))
 	}
 	states := map[string]sliverState{}
 	for name, s := range m.slivers {

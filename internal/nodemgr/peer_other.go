@@ -7,5 +7,8 @@ import (
 	"net"
 )
 
-// withPeer records nothing where SO_PEERCRED does not exist.
-func withPeer(ctx context.Context, c net.Conn) context.Context { return ctx }
+// withPeer records an unknown peer where SO_PEERCRED does not exist: such
+// calls are refused.
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, peerKey{}, Peer{PID: -1, UID: noPeerUID, GID: noPeerUID})
+}

@@ -7,12 +7,42 @@ import (
 	"github.com/orbisproject/orbis/api"
 )
 
-// rcapRecord is one live rcap: its hash (never the rcap), the ID of the
-// rcap it was split from, and its rspec with defaults filled in.
+// rcapRecord is one live rcap: its hash, the ID of the rcap it was split
+// from, its rspec with defaults filled in, and who owns it.
 type rcapRecord struct {
 	Hash   rcapHash  `json:"hash"`
 	Parent string    `json:"parent,omitempty"`
 	Rspec  api.Rspec `json:"rspec"`
+	// Owner is the principal that may use the rcap ("central" or
+	// "slice:<name>"); records older than owners have none: central.
+	Owner string `json:"owner,omitempty"`
+	// Account is the broker whose policy share the rcap counts against:
+	// the one that acquired it (or its ancestor); a pool counts as
+	// central's. Passing the rcap does not change it.
+	Account string `json:"account,omitempty"`
+	// Secret is the rcap itself, kept only while a slice owns it, so
+	// that rcaps can give a slice the rcaps it owns (pools it never saw,
+	// rcaps handed to it). Central's rcaps are kept as hashes only.
+	Secret api.Rcap `json:"secret,omitempty"`
+	// Pool is the hash of the pool rcap this one was split from (or the
+	// pool's own): the pool's Rspec.Slivers bounds the slivers bound to
+	// all of them together.
+	Pool string `json:"pool,omitempty"`
+	// PoolOf, for a pool rcap, is the slice whose delegation it holds;
+	// Granted is that delegation as central gave it, before defaults and
+	// splits, so a changed delegation can be told from the same one.
+	PoolOf  string     `json:"pool_of,omitempty"`
+	Granted *api.Rspec `json:"granted,omitempty"`
+}
+
+func (r *rcapRecord) owner() string   { return orCentral(r.Owner) }
+func (r *rcapRecord) account() string { return orCentral(r.Account) }
+
+func orCentral(p string) string {
+	if p == "" {
+		return principalCentral
+	}
+	return p
 }
 
 // sliverState is where a sliver is in the node manager's own steps. Every
@@ -77,6 +107,13 @@ func (m *Manager) load() error {
 		if r.Hash.String() != key {
 			return fmt.Errorf("hash %s does not match the file name", r.Hash)
 		}
+		if r.Owner == "" || r.Account == "" {
+			// Written before rcaps had owners: central's.
+			r.Owner, r.Account = r.owner(), r.account()
+			if err := m.store.put(kindRcap, key, &r); err != nil {
+				return err
+			}
+		}
 		m.rcaps[r.Hash] = &r
 		return nil
 	})
@@ -95,6 +132,7 @@ func (m *Manager) load() error {
 			return err
 		}
 		m.slivers[s.Name] = &s
+		m.byUID[s.UIDBase] = s.Name
 		return nil
 	})
 }
@@ -108,11 +146,15 @@ func (m *Manager) indexLocked() {
 			m.boundTo[s.Rcap] = s.Name
 		}
 	}
-	m.ledger = ledger{ports: map[api.Port]rcapHash{}}
+	m.ledger = newLedger()
 	m.expiry = nil
+	m.pools = map[string]rcapHash{}
 	for h, r := range m.rcaps {
-		m.ledger.add(h, r.Rspec)
+		m.ledger.add(h, r.account(), r.Rspec)
 		m.expiry.push(h, r.Rspec.End)
+		if r.PoolOf != "" {
+			m.pools[r.PoolOf] = h
+		}
 	}
 }
 

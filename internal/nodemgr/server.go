@@ -21,6 +21,19 @@ import (
 // writable by root only (mode 0600), replacing a stale socket left by an
 // earlier run. It refuses to replace anything that is not a socket.
 func Listen(path string) (net.Listener, error) {
+	return ListenMode(path, 0o600)
+}
+
+// ListenShared creates the node manager's socket for slivers at path, in a
+// directory shown to the slivers of privileged slices (/run/orbis-nm):
+// anyone may connect (mode 0666), and every call is authorized by the
+// caller's peer credentials alone.
+func ListenShared(path string) (net.Listener, error) {
+	return ListenMode(path, 0o666)
+}
+
+// ListenMode is Listen with the socket's mode.
+func ListenMode(path string, mode os.FileMode) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("socket directory: %w", err)
 	}
@@ -36,7 +49,7 @@ func Listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
@@ -84,6 +97,12 @@ func (m *Manager) handler() http.Handler {
 	})
 	post(m, mux, "query", func(ctx context.Context, req api.RcapRequest) (any, error) {
 		return m.Query(ctx, req.Rcap)
+	})
+	post(m, mux, "rcaps", func(ctx context.Context, _ struct{}) (any, error) {
+		return m.Rcaps(ctx)
+	})
+	post(m, mux, "pass", func(ctx context.Context, req api.PassRequest) (any, error) {
+		return struct{}{}, m.Pass(ctx, req.Rcap, req.To)
 	})
 	post(m, mux, "start", func(ctx context.Context, req api.SliverRequest) (any, error) {
 		return struct{}{}, m.StartSliver(ctx, req.Name)
@@ -143,7 +162,13 @@ func (m *Manager) answer(w http.ResponseWriter, r *http.Request, op string, fn f
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(resp)
 	peer, _ := PeerFromContext(r.Context())
-	m.log.Info("call", "op", op, "status", status, "pid", peer.PID, "uid", peer.UID,
+	m.mu.Lock()
+	principal, perr := m.principalOfLocked(r.Context())
+	m.mu.Unlock()
+	if perr != nil {
+		principal = "refused"
+	}
+	m.log.Info("call", "op", op, "status", status, "principal", principal, "pid", peer.PID, "uid", peer.UID,
 		"gid", peer.GID, "dur", time.Since(start))
 }
 

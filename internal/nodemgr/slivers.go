@@ -21,7 +21,7 @@ func (m *Manager) sliverOp(ctx context.Context, name, op string, fn func(context
 		return err
 	}
 	m.mu.Lock()
-	s, err := m.sliverLocked(name)
+	s, err := m.sliverOfCallerLocked(ctx, name)
 	if err == nil && s.State != sliverReady {
 		err = refusedf("sliver %s is %s", name, s.State)
 	}
@@ -50,7 +50,7 @@ func (m *Manager) DestroySliver(ctx context.Context, name string) error {
 		return err
 	}
 	m.mu.Lock()
-	s, err := m.sliverLocked(name)
+	s, err := m.sliverOfCallerLocked(ctx, name)
 	if err == nil && s.State != sliverReady && s.State != sliverDestroying {
 		err = refusedf("sliver %s is %s", name, s.State)
 	}
@@ -67,6 +67,24 @@ func (m *Manager) DestroySliver(ctx context.Context, name string) error {
 	m.busy[name] = true
 	m.mu.Unlock()
 	return m.teardown(ctx, s)
+}
+
+// sliverOfCallerLocked is sliverLocked for a caller that may touch the
+// sliver: central, or the slice that owns the rcap it is bound to.
+func (m *Manager) sliverOfCallerLocked(ctx context.Context, name string) (*sliverRecord, error) {
+	p, err := m.principalOfLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := m.sliverLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.mayTouchSliverLocked(p, name); err != nil {
+		return nil, err
+	}
+	m.log.Info("sliver call", "principal", p, "slice", name)
+	return s, nil
 }
 
 func (m *Manager) sliverLocked(name string) (*sliverRecord, error) {

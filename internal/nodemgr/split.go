@@ -18,7 +18,7 @@ func (m *Manager) Split(ctx context.Context, rc api.Rcap, req api.Rspec) (api.Rc
 		return "", err
 	}
 	m.mu.Lock()
-	in, slice, err := m.splitLocked(rc, req, ch)
+	in, slice, err := m.splitLocked(ctx, rc, req, crc, ch)
 	if err != nil || slice == "" {
 		m.mu.Unlock()
 		if err != nil {
@@ -60,13 +60,18 @@ func (m *Manager) Split(ctx context.Context, rc api.Rcap, req api.Rspec) (api.Rc
 // undo it after a crash. It returns the intent and the slice bound to the
 // parent, whose sliver needs the parent's new limits; if none is, the split
 // is complete.
-func (m *Manager) splitLocked(rc api.Rcap, req api.Rspec, ch rcapHash) (splitIntent, string, error) {
+func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, crc api.Rcap, ch rcapHash) (splitIntent, string, error) {
 	if m.closed {
 		return splitIntent{}, "", errClosed
 	}
-	parent, err := m.lookupLocked(rc)
+	p, parent, err := m.callerLocked(ctx, rc)
 	if err != nil {
 		return splitIntent{}, "", err
+	}
+	if p != principalCentral {
+		if err := checkSliceRspec(req); err != nil {
+			return splitIntent{}, "", err
+		}
 	}
 	slice := m.boundTo[parent.Hash]
 	if m.busy[busyRcap(parent.Hash)] || (slice != "" && m.busy[slice]) {
@@ -74,28 +79,33 @@ func (m *Manager) splitLocked(rc api.Rcap, req api.Rspec, ch rcapHash) (splitInt
 	}
 	child, rest, err := splitRspec(m.node, parent.Rspec, req, m.now())
 	if err != nil {
+		m.log.Info("split refused", "principal", p, "parent", parent.Hash.id(), "err", err)
 		return splitIntent{}, "", err
 	}
 	in := splitIntent{Child: ch, Parent: parent.Hash, ParentOld: parent.Rspec}
 	if err := m.store.put(kindSplit, ch.String(), &in); err != nil {
 		return in, "", err
 	}
-	cr := &rcapRecord{Hash: ch, Parent: parent.Hash.id(), Rspec: child}
+	cr := &rcapRecord{Hash: ch, Parent: parent.Hash.id(), Rspec: child, Owner: p,
+		Account: parent.account(), Pool: parent.Pool}
+	if p != principalCentral {
+		cr.Secret = crc
+	}
 	if err := m.store.put(kindRcap, ch.String(), cr); err != nil {
 		return in, "", m.undoSplitWithLocked(in, err)
 	}
 	m.rcaps[ch] = cr
-	m.ledger.add(ch, child)
+	m.ledger.add(ch, cr.account(), child)
 	m.expiry.push(ch, child.End)
 	newParent := *parent
 	newParent.Rspec = rest
 	if err := m.store.put(kindRcap, parent.Hash.String(), &newParent); err != nil {
 		return in, "", m.undoSplitWithLocked(in, err)
 	}
-	m.ledger.remove(parent.Hash, parent.Rspec)
+	m.ledger.remove(parent.Hash, parent.account(), parent.Rspec)
 	parent.Rspec = rest
-	m.ledger.add(parent.Hash, rest)
-	m.log.Info("rcap split", "parent", parent.Hash.id(), "child", ch.id(), "cpu_guarantee", child.CPUGuarantee,
+	m.ledger.add(parent.Hash, parent.account(), rest)
+	m.log.Info("rcap split", "principal", p, "parent", parent.Hash.id(), "child", ch.id(), "cpu_guarantee", child.CPUGuarantee,
 		"memory_guarantee", child.MemoryGuarantee, "disk_guarantee", child.DiskGuarantee)
 	if slice != "" {
 		return in, slice, nil
@@ -132,7 +142,7 @@ func (m *Manager) undoSplitLocked(in splitIntent) error {
 		return err
 	}
 	if c := m.rcaps[in.Child]; c != nil {
-		m.ledger.remove(in.Child, c.Rspec)
+		m.ledger.remove(in.Child, c.account(), c.Rspec)
 		delete(m.rcaps, in.Child)
 	}
 	if p := m.rcaps[in.Parent]; p != nil {
@@ -141,9 +151,9 @@ func (m *Manager) undoSplitLocked(in splitIntent) error {
 		if err := m.store.put(kindRcap, p.Hash.String(), &restored); err != nil {
 			return err
 		}
-		m.ledger.remove(p.Hash, p.Rspec)
+		m.ledger.remove(p.Hash, p.account(), p.Rspec)
 		p.Rspec = in.ParentOld
-		m.ledger.add(p.Hash, p.Rspec)
+		m.ledger.add(p.Hash, p.account(), p.Rspec)
 	}
 	return m.store.del(kindSplit, in.Child.String())
 }

@@ -55,8 +55,33 @@ func checkRspec(node Node, rs api.Rspec, now int64) (api.Rspec, error) {
 	if err := checkRelations(rs, now); err != nil {
 		return rs, err
 	}
-	rs.Ports = clonePorts(rs.Ports)
-	return rs, nil
+	if err := checkDelegation(node, rs); err != nil {
+		return rs, err
+	}
+	return cloneRspec(rs), nil
+}
+
+// checkDelegation checks an rspec's delegation: only for a slice with the
+// node manager privilege, one level deep, with sane values. Admission
+// control checks it when the pool is made, at bind.
+func checkDelegation(node Node, rs api.Rspec) error {
+	d := rs.Delegated
+	switch {
+	case rs.Slivers < 0:
+		return invalidf("slivers: negative value %d", rs.Slivers)
+	case d == nil:
+		return nil
+	case !rs.Privileges.NodeManager:
+		return invalidf("delegated: only for an rspec with privileges.node_manager")
+	case d.Delegated != nil:
+		return invalidf("delegated.delegated: a delegation cannot delegate further")
+	case d.Slivers < 0:
+		return invalidf("delegated.slivers: negative value %d", d.Slivers)
+	}
+	if err := checkRanges(node, *d); err != nil {
+		return invalidf("delegated.%v", err)
+	}
+	return nil
 }
 
 func fill(v *int64, def int64) {

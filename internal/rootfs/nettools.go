@@ -21,6 +21,13 @@ const NetToolsName = "ping-orbis"
 // it is found beside NetToolsName.
 const DumpToolName = "plabdump"
 
+// AdminToolName is the file name of the static orbis-admin program
+// (internal/admin/cmd/orbis-admin): the admin slice's client of the
+// node's admin service. Every image gets it when it is found beside
+// NetToolsName; only slivers of slices with the admin privilege find the
+// service it calls.
+const AdminToolName = "orbis-admin"
+
 // defaultNetTools is ping-orbis beside the running orbis binary, where
 // `make build` puts it, or "" if it is not there.
 func defaultNetTools() string {
@@ -39,32 +46,38 @@ func defaultNetTools() string {
 // at root and makes /usr/bin/ping and /usr/bin/traceroute (and /bin/ping,
 // /bin/traceroute where the image had them) point to it; plabdump, when
 // it is beside ping-orbis, goes to /usr/lib/orbis/plabdump with
-// /usr/bin/plabdump pointing to it.
+// /usr/bin/plabdump pointing to it, and orbis-admin likewise.
 func installNetTools(tools, root string, progress io.Writer) error {
 	if err := installPingTools(tools, root, progress); err != nil || tools == "" {
 		return err
 	}
-	return installDumpTool(filepath.Join(filepath.Dir(tools), DumpToolName), root, progress)
+	dir := filepath.Dir(tools)
+	if err := installTool(dir, DumpToolName, "plabdump through the node's raw socket service", root, progress); err != nil {
+		return err
+	}
+	return installTool(dir, AdminToolName, "orbis-admin for admin slices", root, progress)
 }
 
-// installDumpTool installs plabdump from src, if it is there.
-func installDumpTool(src, root string, progress io.Writer) error {
+// installTool installs the program name from dir, if it is there, at
+// /usr/lib/orbis/NAME with /usr/bin/NAME pointing to it.
+func installTool(dir, name, what, root string, progress io.Writer) error {
+	src := filepath.Join(dir, name)
 	if _, err := os.Stat(src); err != nil {
-		fmt.Fprintln(progress, "image: no "+DumpToolName+" beside "+NetToolsName+": slivers will have no plabdump (make build makes it)")
+		fmt.Fprintln(progress, "image: no "+name+" beside "+NetToolsName+": slivers will have no "+name+" (make build makes it)")
 		return nil
 	}
-	dst := filepath.Join(root, "usr/lib/orbis", DumpToolName)
+	dst := filepath.Join(root, "usr/lib/orbis", name)
 	if err := copyFile(src, dst, 0o755); err != nil {
-		return fmt.Errorf("install %s: %w", DumpToolName, err)
+		return fmt.Errorf("install %s: %w", name, err)
 	}
-	link := filepath.Join(root, "usr/bin", DumpToolName)
+	link := filepath.Join(root, "usr/bin", name)
 	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.Symlink("/usr/lib/orbis/"+DumpToolName, link); err != nil {
-		return fmt.Errorf("link %s: %w", DumpToolName, err)
+	if err := os.Symlink("/usr/lib/orbis/"+name, link); err != nil {
+		return fmt.Errorf("link %s: %w", name, err)
 	}
-	fmt.Fprintln(progress, "image: plabdump through the node's raw socket service")
+	fmt.Fprintln(progress, "image: "+what)
 	return nil
 }
 

@@ -8,7 +8,8 @@ import (
 )
 
 // TestInstallNetTools: ping-orbis becomes ping and traceroute, and
-// plabdump beside it is installed too; without it the image still builds.
+// plabdump and orbis-admin beside it are installed too; without them the
+// image still builds.
 func TestInstallNetTools(t *testing.T) {
 	for _, withDump := range []bool{true, false} {
 		bin, root := t.TempDir(), t.TempDir()
@@ -21,6 +22,7 @@ func TestInstallNetTools(t *testing.T) {
 		write(tools, "ping")
 		if withDump {
 			write(filepath.Join(bin, DumpToolName), "dump")
+			write(filepath.Join(bin, AdminToolName), "admin")
 		}
 		if err := installNetTools(tools, root, io.Discard); err != nil {
 			t.Fatal(err)
@@ -28,6 +30,7 @@ func TestInstallNetTools(t *testing.T) {
 		want := map[string]string{"usr/bin/ping": "ping", "usr/bin/traceroute": "ping"}
 		if withDump {
 			want["usr/bin/plabdump"] = "dump"
+			want["usr/bin/orbis-admin"] = "admin"
 		}
 		for link, content := range want {
 			got, err := os.ReadFile(filepath.Join(root, "usr/lib/orbis", filepath.Base(mustReadlink(t, filepath.Join(root, link)))))
@@ -35,8 +38,10 @@ func TestInstallNetTools(t *testing.T) {
 				t.Errorf("with plabdump %v: %s leads to %q, %v; want %q", withDump, link, got, err, content)
 			}
 		}
-		if _, err := os.Lstat(filepath.Join(root, "usr/bin/plabdump")); withDump == os.IsNotExist(err) {
-			t.Errorf("with plabdump %v: /usr/bin/plabdump: %v", withDump, err)
+		for _, tool := range []string{"usr/bin/plabdump", "usr/bin/orbis-admin"} {
+			if _, err := os.Lstat(filepath.Join(root, tool)); withDump == os.IsNotExist(err) {
+				t.Errorf("with plabdump %v: /%s: %v", withDump, tool, err)
+			}
 		}
 	}
 }

@@ -53,10 +53,10 @@ func bootstrap(boot *net.UnixConn) error {
 	if err != nil {
 		return err
 	}
-	if m.Setup == nil || len(fds) != setupFDs && len(fds) != setupFDs+1 {
+	if m.Setup == nil || len(fds) != setupFDs+len(m.Setup.Shares) {
 		return errors.New("init: malformed setup")
 	}
-	if err := makeRoot(m.Setup.Name, fds); err != nil {
+	if err := makeRoot(m.Setup.Name, m.Setup.Shares, fds); err != nil {
 		return err
 	}
 	closeFDs(fds)

@@ -40,6 +40,9 @@ type message struct {
 type setupMsg struct {
 	Name    string   `json:"name"`
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// Shares are the targets of the detached read-only mounts sent after
+	// the setupFDs layer fds, in order.
+	Shares []string `json:"shares,omitempty"`
 }
 
 // The order of the file descriptors sent with a setupMsg.
@@ -49,9 +52,8 @@ const (
 	setupUpper         // upper, inside the layers clone
 	setupWork          // work, inside the layers clone
 	setupFDs
-	// setupShare, optional after the others: a detached read-only clone
-	// of Config.RunShare, for /run/orbis.
-	setupShare = setupFDs
+	// After them come detached read-only clones of the shares (RunShare
+	// first, at /run/orbis), one per setupMsg.Shares target.
 )
 
 type spawnMsg struct {
@@ -67,7 +69,7 @@ type spawnMsg struct {
 
 const (
 	maxMessage = 256 << 10
-	maxFDs     = 8
+	maxFDs     = 12
 )
 
 // errPeerClosed is returned by recv when the other end closed the socket.

@@ -17,7 +17,7 @@ import (
 // only fds reach it) until the overlay is made; mounts
 // inside the new root go through fds opened beneath it with no symlinks,
 // so a symlink the sliver planted cannot redirect one.
-func makeRoot(name string, fds []int) error {
+func makeRoot(name string, shares []string, fds []int) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
@@ -70,8 +70,8 @@ func makeRoot(name string, fds []int) error {
 	if err := mountDev(root); err != nil {
 		return err
 	}
-	if len(fds) > setupShare {
-		if err := mountShare(root, fds[setupShare]); err != nil {
+	for i, target := range shares {
+		if err := mountShare(root, target, fds[setupFDs+i]); err != nil {
 			return err
 		}
 	}
@@ -227,21 +227,34 @@ func mountIn(dir int, name, fstype string, flags uintptr, data string) error {
 	return nil
 }
 
-// mountShare attaches the node's shared run directory (the raw socket
-// service's socket) read-only at /run/orbis.
-func mountShare(root, share int) error {
-	run, err := rootDir(root, "run", 0o755)
-	if err != nil {
-		return err
+// mountShare attaches the detached read-only mount share (a node
+// directory: the raw socket service's at /run/orbis, the node manager's at
+// /run/orbis-nm) at target, making the directories on the way as the
+// sliver's root and refusing a symlink or another mount on the way.
+func mountShare(root int, target string, share int) error {
+	parts := strings.Split(strings.TrimPrefix(target, "/"), "/")
+	if target == "" || target[0] != '/' {
+		return fmt.Errorf("share target %q is not absolute", target)
 	}
-	defer unix.Close(run)
-	dir, err := rootDir(run, "orbis", 0o755)
+	dir, err := unix.Dup(root)
 	if err != nil {
-		return err
+		return fmt.Errorf("attach %s: %w", target, err)
+	}
+	for _, p := range parts {
+		if p == "" || p == "." || p == ".." {
+			unix.Close(dir)
+			return fmt.Errorf("share target %q is not clean", target)
+		}
+		next, err := rootDir(dir, p, 0o755)
+		unix.Close(dir)
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", target, err)
+		}
+		dir = next
 	}
 	defer unix.Close(dir)
 	if err := unix.MoveMount(share, "", dir, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach /run/orbis: move_mount: %w", err)
+		return fmt.Errorf("attach %s: move_mount: %w", target, err)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 )
 
 // ErrNotRunning is returned by Exec when the sliver has no init to spawn
@@ -72,12 +73,51 @@ type Config struct {
 	// node's services for slivers, such as the raw socket service, put
 	// their sockets there.
 	RunShare string
+	// Shares are further host directories shown in the sliver, each
+	// bind-mounted read-only, nosuid, nodev and noexec at its Target
+	// (e.g. the node manager's socket directory at /run/orbis-nm, for the
+	// slivers of privileged slices only). The sandbox makes the mount
+	// point inside the sliver as the sliver's own root, refusing a
+	// symlink on the way.
+	Shares []Share
 	// Mounting, when set, is called before a new init mounts the sliver's
 	// root, and the function it returns once the root is mounted. Overlayfs
 	// recreates its work directory at every mount, and falls back to a
 	// read-only root when the sliver's disk quota is full: the disk quota
 	// lends the room for that here, while no sliver process can run.
 	Mounting func() (done func())
+}
+
+// A Share is a host directory shown read-only in a sliver.
+type Share struct {
+	// Source is the host directory: root's, and not writable by any
+	// sliver.
+	Source string `json:"source"`
+	// Target is where the sliver sees it: an absolute, clean path outside
+	// /run/orbis, /proc and /dev.
+	Target string `json:"target"`
+}
+
+// maxShares bounds Config.Shares.
+const maxShares = 4
+
+// RunShareTarget is where Config.RunShare shows in a sliver.
+const RunShareTarget = "/run/orbis"
+
+func (sh Share) validate() error {
+	t := sh.Target
+	switch {
+	case !filepath.IsAbs(sh.Source):
+		return fmt.Errorf("share source %q is not absolute", sh.Source)
+	case !filepath.IsAbs(t) || filepath.Clean(t) != t || t == "/":
+		return fmt.Errorf("share target %q must be an absolute, clean path below /", t)
+	}
+	for _, p := range []string{RunShareTarget, "/proc", "/dev"} {
+		if t == p || strings.HasPrefix(t, p+"/") {
+			return fmt.Errorf("share target %q: %s is the sandbox's own", t, p)
+		}
+	}
+	return nil
 }
 
 // Rlimit is one resource limit (unix.RLIMIT_NOFILE, unix.RLIMIT_NPROC...).
@@ -135,6 +175,19 @@ func (cfg *Config) Validate() error {
 	}
 	if filepath.Dir(cfg.Upper) != filepath.Dir(cfg.Work) || cfg.Upper == cfg.Work {
 		return fmt.Errorf("sandbox config: upper %q and work %q must be two directories in one", cfg.Upper, cfg.Work)
+	}
+	if len(cfg.Shares) > maxShares {
+		return fmt.Errorf("sandbox config: %d shares (max %d)", len(cfg.Shares), maxShares)
+	}
+	seen := map[string]bool{}
+	for _, sh := range cfg.Shares {
+		if err := sh.validate(); err != nil {
+			return fmt.Errorf("sandbox config: %w", err)
+		}
+		if seen[sh.Target] {
+			return fmt.Errorf("sandbox config: two shares at %s", sh.Target)
+		}
+		seen[sh.Target] = true
 	}
 	if cfg.UIDBase == 0 || cfg.UIDCount == 0 || uint64(cfg.UIDBase)+uint64(cfg.UIDCount) > 1<<32-1 {
 		return fmt.Errorf("sandbox config: bad UID range %d+%d", cfg.UIDBase, cfg.UIDCount)

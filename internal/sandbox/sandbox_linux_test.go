@@ -325,3 +325,47 @@ func TestRunShare(t *testing.T) {
 		t.Fatalf("code %d, output %q: want the host file, no write, one read-only mount", code, out)
 	}
 }
+
+// TestShares: a share shows read-only, nosuid, nodev and noexec at its
+// target beside /run/orbis; a sliver that planted a symlink where the
+// mount point goes is refused rather than followed; bad targets are
+// refused before anything starts.
+func TestShares(t *testing.T) {
+	cfg := testSliver(t, "orbistest-shares", 200000)
+	cfg.RunShare = t.TempDir()
+	nm := t.TempDir()
+	for _, d := range []string{cfg.RunShare, nm} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(nm, "hello"), []byte("nm\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Shares = []Share{{Source: nm, Target: "/run/orbis-nm"}}
+	out, code := run(t, cfg, "cat /run/orbis-nm/hello; touch /run/orbis-nm/x 2>/dev/null && echo WROTE; /run/orbis-nm/hello 2>/dev/null && echo EXECUTED; "+
+		"grep ' /run/orbis-nm ' /proc/self/mountinfo | grep ' ro,' | grep nosuid | grep nodev | grep -c noexec; ls /run/orbis >/dev/null && echo RUNSHARE")
+	if code != 0 || out != "nm\n1\nRUNSHARE\n" {
+		t.Fatalf("code %d, output %q: want the host file, no write, no exec, one ro/nosuid/nodev/noexec mount, and /run/orbis", code, out)
+	}
+
+	// Without the share the target is an empty directory of the sliver's.
+	cfg.Shares = nil
+	waitIdle(t, cfg)
+	if out, _ := run(t, cfg, "ls -A /run/orbis-nm; rmdir /run/orbis-nm && ln -s /etc /run/orbis-nm && echo PLANTED"); out != "PLANTED\n" {
+		t.Fatalf("without the share: %q", out)
+	}
+	waitIdle(t, cfg)
+	cfg.Shares = []Share{{Source: nm, Target: "/run/orbis-nm"}}
+	if _, err := Start(testutil.Context(t), cfg, Cmd{Args: []string{"/bin/true"}}, testutil.Logger(t)); err == nil || !strings.Contains(err.Error(), "orbis-nm") {
+		t.Fatalf("start over a planted symlink: %v, want a refusal naming /run/orbis-nm", err)
+	}
+
+	for _, target := range []string{"run/x", "/run/orbis/nm", "/run/orbis", "/proc/x", "/", "/run/../etc"} {
+		bad := cfg
+		bad.Shares = []Share{{Source: nm, Target: target}}
+		if err := bad.Validate(); err == nil {
+			t.Errorf("target %q accepted", target)
+		}
+	}
+}

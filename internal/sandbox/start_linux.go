@@ -171,6 +171,9 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 		return err
 	}
 	setup := &setupMsg{Name: cfg.Name, Rlimits: cfg.Rlimits}
+	for _, sh := range cfg.allShares() {
+		setup.Shares = append(setup.Shares, sh.Target)
+	}
 	if err := send(boot, message{Setup: setup}, fds...); err != nil {
 		return fmt.Errorf("boot init: %w", err)
 	}
@@ -209,8 +212,8 @@ func layerFDs(cfg *Config, pid int) (fds []int, err error) {
 		}
 		fds = append(fds, fd)
 	}
-	if cfg.RunShare != "" {
-		share, err := shareMount(cfg.RunShare)
+	for _, sh := range cfg.allShares() {
+		share, err := shareMount(sh.Source)
 		if err != nil {
 			return fds, err
 		}
@@ -219,16 +222,25 @@ func layerFDs(cfg *Config, pid int) (fds []int, err error) {
 	return fds, nil
 }
 
+// allShares is RunShare, at /run/orbis, then Shares.
+func (cfg *Config) allShares() []Share {
+	var all []Share
+	if cfg.RunShare != "" {
+		all = append(all, Share{Source: cfg.RunShare, Target: RunShareTarget})
+	}
+	return append(all, cfg.Shares...)
+}
+
 // shareMount returns a detached, read-only clone of the host directory dir.
 func shareMount(dir string) (int, error) {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
-		return -1, fmt.Errorf("run share: open_tree %s: %w", dir, err)
+		return -1, fmt.Errorf("share: open_tree %s: %w", dir, err)
 	}
 	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("run share: mount_setattr: %w", err)
+		return -1, fmt.Errorf("share %s: mount_setattr: %w", dir, err)
 	}
 	return fd, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/orbisproject/orbis/internal/sandbox"
 )
@@ -35,7 +36,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 }
 
 // Update gives an existing sliver new limits, keys and boot script. The new
-// limits hold at once; a changed boot script runs at the next start.
+// limits hold at once; a changed boot script runs at the next start. A
+// sliver whose shares (Options.Shares) change is restarted if it has
+// processes, since a running sliver's mounts are fixed at its start.
 func (m *Manager) Update(ctx context.Context, spec Spec) error {
 	if err := CheckName(spec.Name); err != nil {
 		return err
@@ -54,7 +57,28 @@ func (m *Manager) Update(ctx context.Context, spec Spec) error {
 	if err := m.apply(ctx, spec); err != nil {
 		return fmt.Errorf("update sliver %s: %w", spec.Name, err)
 	}
-	return nil
+	if slices.Equal(m.shares(old), m.shares(spec)) {
+		return nil
+	}
+	return m.restartLocked(ctx, spec)
+}
+
+// restartLocked stops a sliver that has processes and starts it again, so
+// that a new init mounts its shares; a sliver that is stopped, idle or
+// never started gets them at its next start anyway.
+func (m *Manager) restartLocked(ctx context.Context, spec Spec) error {
+	name := spec.Name
+	if m.marker(name, stoppedFile) || !m.marker(name, startedFile) {
+		return nil
+	}
+	if procs, err := m.cgroupsOf(spec).Procs(name); err != nil || len(procs) == 0 {
+		return nil // idle: the next login or start makes a new init
+	}
+	m.opts.Log.Info("sliver's shares changed: restarting it", "slice", name)
+	if err := m.stopLocked(ctx, name); err != nil {
+		return fmt.Errorf("restart sliver %s: %w", name, err)
+	}
+	return m.startLocked(ctx, name)
 }
 
 // apply brings the disk, cgroups, overlay directories and files of the
@@ -127,6 +151,10 @@ const (
 // script has started; the sliver keeps running after the caller is gone.
 func (m *Manager) Start(ctx context.Context, name string) error {
 	defer m.lock(name)()
+	return m.startLocked(ctx, name)
+}
+
+func (m *Manager) startLocked(ctx context.Context, name string) error {
 	_, cfg, err := m.config(name)
 	if err != nil {
 		return err

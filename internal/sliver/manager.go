@@ -44,6 +44,11 @@ type Options struct {
 	// RunShare is the node's directory shown read-only at /run/orbis in
 	// every sliver (sandbox.Config.RunShare); empty: none.
 	RunShare string
+	// Shares, when set, names further host directories to show read-only
+	// in a sliver, decided per sliver from its spec (the node manager's
+	// socket for privileged slices). A sliver whose shares change at
+	// Update is restarted, if it was running, so that it sees them.
+	Shares func(Spec) []sandbox.Share
 	// Log receives one record per lifecycle step.
 	Log *slog.Logger
 }
@@ -215,9 +220,18 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		UIDCount:    s.UIDCount,
 		Rlimits:     rlimits(s.Rspec),
 		RunShare:    m.opts.RunShare,
+		Shares:      m.shares(s),
 		EnterCgroup: func(pid int) error { return m.enterCgroup(s, pid) },
 		Mounting:    func() func() { return m.lendDisk(s) },
 	}, nil
+}
+
+// shares are the extra shares of the sliver of s.
+func (m *Manager) shares(s Spec) []sandbox.Share {
+	if m.opts.Shares == nil {
+		return nil
+	}
+	return m.opts.Shares(s)
 }
 
 // mountRoom is the disk lent to a sliver while its root is mounted.

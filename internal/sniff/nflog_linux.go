@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
-	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -24,30 +25,41 @@ type Config struct {
 	NetNS string
 	// Log receives a record when the kernel dropped packets.
 	Log *slog.Logger
+	// ReadBuffer is the size of the socket's receive buffer, where
+	// records wait while the stream is busy; 0 means DefaultReadBuffer.
+	ReadBuffer int
 }
+
+// DefaultReadBuffer is a Config's default ReadBuffer: with batches of 16
+// records charged 8 KiB each, about 8,000 records (the kernel doubles
+// it for its bookkeeping).
+const DefaultReadBuffer = 4 << 20
 
 // nfnetlink_log constants (linux/netfilter/nfnetlink_log.h).
 const (
-	subsysULOG     = 4 // NFNL_SUBSYS_ULOG
-	msgPacket      = 0 // NFULNL_MSG_PACKET
-	msgConfig      = 1 // NFULNL_MSG_CONFIG
-	cfgCmd         = 1 // NFULA_CFG_CMD
-	cfgMode        = 2 // NFULA_CFG_MODE
-	cfgNLBufSize   = 3 // NFULA_CFG_NLBUFSIZ
-	cfgTimeout     = 4 // NFULA_CFG_TIMEOUT, in 1/100 s
-	cfgQThresh     = 5 // NFULA_CFG_QTHRESH
-	cfgFlags       = 6 // NFULA_CFG_FLAGS
-	cmdBind        = 1 // NFULNL_CFG_CMD_BIND
-	cmdUnbind      = 2 // NFULNL_CFG_CMD_UNBIND
-	copyPacket     = 2 // NFULNL_COPY_PACKET
-	flagSeq        = 1 // NFULNL_CFG_F_SEQ
-	attrPayload    = 9
-	attrPrefix     = 10
-	attrSeq        = 13
-	attrTimestamp  = 3
+	subsysULOG     = 4   // NFNL_SUBSYS_ULOG
+	msgPacket      = 0   // NFULNL_MSG_PACKET
+	msgConfig      = 1   // NFULNL_MSG_CONFIG
+	cfgCmd         = 1   // NFULA_CFG_CMD
+	cfgMode        = 2   // NFULA_CFG_MODE
+	cfgNLBufSize   = 3   // NFULA_CFG_NLBUFSIZ
+	cfgTimeout     = 4   // NFULA_CFG_TIMEOUT, in 1/100 s
+	cfgQThresh     = 5   // NFULA_CFG_QTHRESH
+	cfgFlags       = 6   // NFULA_CFG_FLAGS
+	cmdBind        = 1   // NFULNL_CFG_CMD_BIND
+	cmdUnbind      = 2   // NFULNL_CFG_CMD_UNBIND
+	copyPacket     = 2   // NFULNL_COPY_PACKET
+	flagSeq        = 1   // NFULNL_CFG_F_SEQ
 	copyRange      = 128 // the headers
 	batchTimeout   = 10  // flush a partial batch after 100 ms
 	batchThreshold = 16  // or at 16 packets
+	// batchBytes is the size of the kernel's buffer for one batch: 16
+	// records of at most about 380 bytes (128 of headers, a 128-byte
+	// prefix, the attributes), and small enough that the buffer and its
+	// bookkeeping take one 8 KiB slab. The socket's receive buffer is
+	// charged that whole size per batch, so a larger one (the kernel's
+	// default is 128 KiB) would let far fewer records wait in it.
+	batchBytes = 7 << 10
 )
 
 // Source is a bound NFLOG group: from Open on, the kernel queues the
@@ -76,28 +88,54 @@ func Open(cfg Config) (*Source, error) {
 }
 
 // Run publishes the group's packets on s until ctx ends or Close, then
-// closes the source.
+// closes the source. It reads the socket directly, a whole batch a call
+// into one buffer: netlink.Conn.Receive would wait for the end of a
+// multi-part batch that a lone record (flushed by the timeout) never
+// sends, and drop what it had read when an ENOBUFS came in between.
 func (src *Source) Run(ctx context.Context, s *Stream) error {
 	defer src.c.Close()
 	stop := context.AfterFunc(ctx, func() { src.c.Close() })
 	defer stop()
-	r := reader{s: s, log: src.log}
+	rc, err := src.c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("read nflog group %d: %w", src.group, err)
+	}
+	r := newReader(s, src.log)
+	buf := make([]byte, recvBuffer)
 	for {
-		msgs, err := src.c.Receive()
+		n, err := recv(rc, buf)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, unix.ENOBUFS): // counted by the sequence gap
 			continue
-		case errors.Is(err, os.ErrClosed):
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed):
 			return nil
 		case err != nil:
 			return fmt.Errorf("read nflog group %d: %w", src.group, err)
 		}
-		for _, m := range msgs {
-			r.message(m)
-		}
+		r.batch(buf[:n], time.Now())
 	}
+}
+
+// recvBuffer holds the largest batch: the kernel builds batches within
+// the group's buffer size (cfgNLBufSize). A longer one would be cut, and
+// its lost records counted by the sequence gap.
+const recvBuffer = 256 << 10
+
+// recv reads one datagram (one batch of records) into buf, waiting for
+// it through the runtime's poller.
+func recv(rc syscall.RawConn, buf []byte) (n int, err error) {
+	rerr := rc.Read(func(fd uintptr) bool {
+		n, err = unix.Read(int(fd), buf)
+		return !errors.Is(err, unix.EAGAIN)
+	})
+	if rerr != nil {
+		return 0, rerr
+	}
+	return n, err
 }
 
 // Close releases the group, ending Run.
@@ -118,7 +156,11 @@ func dial(cfg Config) (*netlink.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	if err := c.SetReadBuffer(4 << 20); err != nil {
+	size := cfg.ReadBuffer
+	if size <= 0 {
+		size = DefaultReadBuffer
+	}
+	if err := setReadBuffer(c, size); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("size nflog buffer: %w", err)
 	}
@@ -130,7 +172,7 @@ func dial(cfg Config) (*netlink.Conn, error) {
 		attr(cfgMode, append(be32(copyRange), copyPacket, 0)),
 		attr(cfgTimeout, be32(batchTimeout)),
 		attr(cfgQThresh, be32(batchThreshold)),
-		attr(cfgNLBufSize, be32(64<<10)),
+		attr(cfgNLBufSize, be32(batchBytes)),
 		attr(cfgFlags, []byte{0, flagSeq}),
 	} {
 		if err := config(c, cfg.Group, a); err != nil {
@@ -139,6 +181,25 @@ func dial(cfg Config) (*netlink.Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// setReadBuffer sizes c's receive buffer, beyond net.core.rmem_max since
+// the node runs as root (SO_RCVBUFFORCE), or within it otherwise.
+func setReadBuffer(c *netlink.Conn, size int) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return c.SetReadBuffer(size)
+	}
+	return nil
 }
 
 // config sends one NFULNL_MSG_CONFIG with one attribute and waits for
@@ -162,51 +223,4 @@ func attr(typ uint16, v []byte) []byte {
 		b = append(b, 0)
 	}
 	return b
-}
-
-// reader turns log records into packets and counts sequence gaps.
-type reader struct {
-	s       *Stream
-	log     *slog.Logger
-	seq     uint32
-	haveSeq bool
-}
-
-func (r *reader) message(m netlink.Message) {
-	if m.Header.Type != netlink.HeaderType(subsysULOG<<8|msgPacket) || len(m.Data) < 4 {
-		return
-	}
-	ad, err := netlink.NewAttributeDecoder(m.Data[4:])
-	if err != nil {
-		return
-	}
-	p := Packet{Time: time.Now()}
-	var payload []byte
-	for ad.Next() {
-		switch ad.Type() {
-		case attrPayload:
-			payload = ad.Bytes()
-		case attrPrefix:
-			p.Slice = strings.TrimRight(string(ad.Bytes()), "\x00")
-		case attrSeq:
-			r.sequence(binary.BigEndian.Uint32(ad.Bytes()))
-		case attrTimestamp:
-			if b := ad.Bytes(); len(b) == 16 {
-				p.Time = time.Unix(int64(binary.BigEndian.Uint64(b)), int64(binary.BigEndian.Uint64(b[8:]))*1000)
-			}
-		}
-	}
-	if parse(payload, &p) {
-		r.s.Publish(p)
-	}
-}
-
-// sequence counts the records missing before seq.
-func (r *reader) sequence(seq uint32) {
-	if r.haveSeq && seq != r.seq+1 {
-		gap := seq - r.seq - 1
-		r.s.kernelDropped.Add(uint64(gap))
-		r.log.Warn("sniffer stream: the kernel dropped packets", "dropped", gap)
-	}
-	r.seq, r.haveSeq = seq, true
 }

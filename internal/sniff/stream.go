@@ -15,7 +15,8 @@
 // own bounded buffer, so a slow reader loses packets (counted) and never
 // slows the capture or the other readers. Kernel-side losses (the
 // listener's socket overflowed) are counted exactly from gaps in the
-// log's sequence numbers: KernelDropped.
+// log's sequence numbers: KernelDropped, and in each subscriber's count of
+// the packets it lost.
 package sniff
 
 import (
@@ -62,8 +63,9 @@ type Stream struct {
 }
 
 type subscriber struct {
-	ch      chan Packet
-	dropped atomic.Uint64
+	ch         chan Packet
+	dropped    atomic.Uint64
+	kernelBase uint64 // KernelDropped when it subscribed
 }
 
 // NewStream returns a stream with no subscribers.
@@ -74,9 +76,12 @@ func NewStream() *Stream {
 // Subscribe returns a channel of the packets published from now until ctx
 // ends, when the channel is closed. It holds at most buffer packets (at
 // least 1) that the subscriber has not read; packets that find it full
-// are dropped, and the returned function says how many so far.
+// are dropped. The returned function says how many packets the
+// subscriber lost so far: those dropped at its buffer, and those the
+// kernel dropped before the stream got them (KernelDropped) since it
+// subscribed.
 func (s *Stream) Subscribe(ctx context.Context, buffer int) (<-chan Packet, func() (dropped uint64)) {
-	sub := &subscriber{ch: make(chan Packet, max(buffer, 1))}
+	sub := &subscriber{ch: make(chan Packet, max(buffer, 1)), kernelBase: s.kernelDropped.Load()}
 	s.mu.Lock()
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
@@ -86,7 +91,7 @@ func (s *Stream) Subscribe(ctx context.Context, buffer int) (<-chan Packet, func
 		close(sub.ch)
 		s.mu.Unlock()
 	})
-	return sub.ch, sub.dropped.Load
+	return sub.ch, func() uint64 { return sub.dropped.Load() + s.kernelDropped.Load() - sub.kernelBase }
 }
 
 // Publish hands p to every subscriber that has room, without blocking.

@@ -104,6 +104,7 @@ func sliverOf(sl *api.Slice, nodeID int64, tags []api.SliceTag, keys map[int64][
 	sv := api.Sliver{
 		Name: sl.Name, SliceID: sl.SliceID, Instantiation: sl.Instantiation, Expires: sl.Expires,
 		Keys: []api.SliverKey{}, Attributes: attrs, Rspec: SliverRspec(sl, attrs),
+		Software: sliverSoftware(attrs),
 	}
 	for _, pid := range sl.PersonIDs {
 		sv.Keys = append(sv.Keys, keys[pid]...)
@@ -164,6 +165,16 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 //	Privileges.CreateSliver always                                true
 //	Privileges.NodeManager instantiation nm-controller, or        false
 //	                       nm_controller tag = 1
+//	Privileges.Admin       admin tag = 1 (the site's admin slice)  false
+//	Delegated              for a NodeManager slice with a          nil (no pool)
+//	                       delegate_slivers tag > 0: see below
+//
+// A broker's delegation (Rspec.Delegated, the pool the node gives it) is
+// made of the delegate_* tags, in the units of the tags they mirror:
+// delegate_slivers (slivers it may bind), delegate_cpu_shares,
+// delegate_cpu_pct (10 × percent of the node, guaranteed),
+// delegate_memory_max (MB), delegate_net_max_rate (kbit/s) and
+// delegate_disk_max (KB); it ends when the slice expires.
 //
 // Every tag, these included, also reaches the node as an attribute:
 // initscript is the sliver's boot script, enabled = 0 tells the node to
@@ -217,7 +228,37 @@ func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
 	}
 	rs.Privileges.CreateSliver = true
 	rs.Privileges.NodeManager = sl.Instantiation == "nm-controller" || last["nm_controller"] == "1"
+	rs.Privileges.Admin = last["admin"] == "1"
+	if rs.Privileges.NodeManager {
+		rs.Delegated = delegation(num, sl.Expires)
+	}
 	return rs
+}
+
+// delegation is a broker's pool from its delegate_* tags, or nil when
+// delegate_slivers is not positive.
+func delegation(num func(string) (int64, bool), expires int64) *api.Rspec {
+	n, ok := num("delegate_slivers")
+	if !ok || n == 0 {
+		return nil
+	}
+	d := &api.Rspec{Slivers: n, End: expires, Privileges: api.Privileges{CreateSliver: true}}
+	if v, ok := num("delegate_cpu_shares"); ok {
+		d.CPUShares = v
+	}
+	if v, ok := num("delegate_cpu_pct"); ok {
+		d.CPUGuarantee = 10 * min(v, 100)
+	}
+	if v, ok := num("delegate_memory_max"); ok {
+		d.MemoryMax = mulSat(v, 1<<20)
+	}
+	if v, ok := num("delegate_net_max_rate"); ok {
+		d.NetMaxRate = v
+	}
+	if v, ok := num("delegate_disk_max"); ok {
+		d.DiskMax = mulSat(v, 1024)
+	}
+	return d
 }
 
 // mulSat multiplies without overflowing.

@@ -46,6 +46,15 @@ func TestSliverRspec(t *testing.T) {
 		{"nm-controller", &api.Slice{Shares: 7, Expires: sl.Expires, Instantiation: "nm-controller"}, nil, with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
 		{"nm_controller tag", sl, attrs("nm_controller", "1"), with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
 		{"junk ignored", sl, attrs("cpu_share", "lots", "disk_max", "-5", "initscript", "echo"), base},
+		{"admin tag", sl, attrs("admin", "1"), with(func(r *api.Rspec) { r.Privileges.Admin = true })},
+		{"delegation", sl, attrs("nm_controller", "1", "delegate_slivers", "3", "delegate_cpu_shares", "4", "delegate_cpu_pct", "20",
+			"delegate_memory_max", "256", "delegate_net_max_rate", "800", "delegate_disk_max", "1000"), with(func(r *api.Rspec) {
+			r.Privileges.NodeManager = true
+			r.Delegated = &api.Rspec{Slivers: 3, CPUShares: 4, CPUGuarantee: 200, MemoryMax: 256 << 20, NetMaxRate: 800,
+				DiskMax: 1024000, End: sl.Expires, Privileges: api.Privileges{CreateSliver: true}}
+		})},
+		{"no delegation without slivers", sl, attrs("nm_controller", "1", "delegate_cpu_pct", "20"), with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
+		{"no delegation without nm_controller", sl, attrs("delegate_slivers", "3"), base},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,7 +25,9 @@ var adminTags = map[string]bool{
 	"net_min_rate": true, "net_max_rate": true, "net_share": true,
 	"net_max_kbyte": true, "net_thresh_kbyte": true,
 	"disk_max": true, "memory": true, "vsys": true, "capabilities": true,
-	"nm_controller": true,
+	"nm_controller": true, "admin": true,
+	"delegate_slivers": true, "delegate_cpu_shares": true, "delegate_cpu_pct": true,
+	"delegate_memory_max": true, "delegate_net_max_rate": true, "delegate_disk_max": true,
 }
 
 // numericTags take a non-negative integer value; flagTags 0 or 1.
@@ -34,8 +36,10 @@ var (
 		"cpu_share": true, "cpu_pct": true, "net_min_rate": true, "net_max_rate": true,
 		"net_share": true, "net_max_kbyte": true, "net_thresh_kbyte": true,
 		"disk_max": true, "memory": true,
+		"delegate_slivers": true, "delegate_cpu_shares": true, "delegate_cpu_pct": true,
+		"delegate_memory_max": true, "delegate_net_max_rate": true, "delegate_disk_max": true,
 	}
-	flagTags = map[string]bool{"enabled": true, "cpu_cap": true, "nm_controller": true}
+	flagTags = map[string]bool{"enabled": true, "cpu_cap": true, "nm_controller": true, "admin": true}
 )
 
 func isAdminTag(name string) bool {

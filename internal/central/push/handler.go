@@ -119,6 +119,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.report(w, r)
 	case op == "register" && r.Method == http.MethodPost:
 		err = h.register(w, r)
+	case op == "traffic":
+		err = h.traffic(w, r)
 	case op == "slivers" || op == "report" || op == "register":
 		err = errorf(http.StatusMethodNotAllowed, "%s: method %s not allowed", op, r.Method)
 	default:

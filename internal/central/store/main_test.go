@@ -91,6 +91,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Migrations", testMigrations},
 		{"Concurrency", testConcurrency},
 		{"Crash", testCrash},
+		{"Traffic", testTraffic},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

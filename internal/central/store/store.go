@@ -7,6 +7,8 @@ package store
 //     a value of the wrong type, or an operator the field does not take
 //     (the API answers fault 102); test it with errors.Is.
 //   - SliverReportRow and Event are the rows of SliverReports and Events.
+//   - Store.Traffic() is the traffic auditor's archive (traffic.go),
+//     outside Update/View and the change log; migration 0002_traffic.
 //
 // Behaviour worth knowing:
 //   - Session, token and node token expiry: valid while now < expires;
@@ -52,6 +54,8 @@ type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
 	// Close releases the database.
 	Close() error
+	// Traffic is the traffic auditor's archive, in the same database.
+	Traffic() TrafficArchive
 }
 
 // Tx is one transaction of a Store. In a View the mutating methods fail.

@@ -271,12 +271,22 @@ func status(err error) int {
 }
 
 // desiredRspec is the rspec to acquire for s: central's, with the right
-// to create a sliver, ending when the slice expires.
+// to create a sliver, ending when the slice expires. Central's privileges
+// (node_manager, admin) and a broker's delegation pass through unchanged:
+// the node manager makes the broker's pool from it at bind.
 func desiredRspec(s api.Sliver) api.Rspec {
 	rs := s.Rspec
 	rs.Ports = slices.Clone(rs.Ports)
 	if len(rs.Ports) == 0 {
 		rs.Ports = nil // as it reads back from the state file
+	}
+	if rs.Delegated != nil {
+		d := *rs.Delegated
+		d.Ports = slices.Clone(d.Ports)
+		if len(d.Ports) == 0 {
+			d.Ports = nil
+		}
+		rs.Delegated = &d
 	}
 	rs.Privileges.CreateSliver = true
 	if rs.End == 0 && s.Expires != 0 {

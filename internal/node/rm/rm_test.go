@@ -243,7 +243,7 @@ func TestCrashDuringMove(t *testing.T) {
 			e.startRM()
 			within(t, 2*time.Second, "one rcap of 300 left", func() bool {
 				l := e.list()
-				return len(l.Rcaps) == 1 && l.Rcaps[0].Rspec.CPUGuarantee == 300 && l.Rcaps[0].Slice == "pl_m"
+				return len(l.Rcaps) == 1 && l.Rcaps[0].Rspec.CPUGuarantee == 300 && l.Rcaps[0].Bound == "pl_m"
 			})
 			if fs, ok := e.rt.Sliver("pl_m"); !ok || fs.State != "running" {
 				t.Fatalf("sliver after recovery: %+v %v", fs, ok)

@@ -1,0 +1,141 @@
+// Package admin is the node's admin service (paper section 4.1.2, issue 7
+// item 3): the tools of a site's administrators, with less than root. A
+// slice whose rspec grants Privileges.Admin finds the service's socket at
+// /run/orbis-admin/admin.sock in its slivers (api.AdminSocket); the
+// service lists and signals any process of the node, caps the node's
+// outgoing rate, and streams the node's outgoing traffic, tcpdump-style,
+// from the administrative sniffer stream.
+//
+// Those are its only powers: it never writes into a sliver's files, opens
+// no device, and hands out no file descriptor; the admin sliver itself
+// stays an ordinary sliver. Callers are identified by the kernel
+// (SO_PEERCRED): a host UID in the range of a slice that holds the
+// privilege, or host UID 0 (the operator). Every call, refused ones
+// included, is logged with who made it (slice, UID inside the sliver,
+// PID) in the node's log and in a bounded action log under the node's
+// state directory (ReadActions; `orbis admin log`).
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/sniff"
+)
+
+// ShareDir is the directory under the node's state directory that holds
+// the service's socket, SocketName; the sandbox shows it read-only at
+// /run/orbis-admin in the slivers of admin slices.
+const (
+	ShareDir   = "admin-share"
+	SocketName = "admin.sock"
+	// SliverDir is where ShareDir appears inside an admin slice's slivers.
+	SliverDir = "/run/orbis-admin"
+)
+
+// Config configures the service. Every root is a parameter so tests can
+// run it in temporary directories.
+type Config struct {
+	// Authorize names the slice whose UID range holds a host UID and says
+	// whether its current rspec grants Privileges.Admin. Host UID 0 is
+	// always allowed and never asked about.
+	Authorize func(uid uint32) (slice string, admin bool)
+	// StateDir is the node's state directory: the bandwidth cap is
+	// recorded there (shaping.CapFile) and the action log kept under
+	// <StateDir>/admin.
+	StateDir string
+	// ProcRoot is where proc is mounted (default /proc).
+	ProcRoot string
+	// Self is the node agent's PID, which is never signalled (default:
+	// this process).
+	Self int
+	// AppliedCap returns the cap the node's shaper applies now, in kbit/s
+	// (nil or 0: the node shapes nothing).
+	AppliedCap func() int64
+	// PolicyCap returns the node's local policy bound on the cap, in
+	// kbit/s (nil or ok false: no bound).
+	PolicyCap func() (kbit int64, ok bool)
+	// Stream is the node's administrative sniffer stream (nil: watch is
+	// refused).
+	Stream *sniff.Stream
+	// WatchBuffer is how many packets a watcher may lag behind before
+	// packets are dropped for it (default 4096).
+	WatchBuffer int
+	// Log receives a record of every action.
+	Log *slog.Logger
+}
+
+// Service is the admin service.
+type Service struct {
+	cfg     Config
+	actions *actionLog
+}
+
+// New returns the service of cfg; its action log is opened lazily.
+func New(cfg Config) (*Service, error) {
+	if cfg.Authorize == nil || cfg.StateDir == "" || cfg.Log == nil {
+		return nil, errors.New("admin service: Authorize, StateDir and Log are required")
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.Self == 0 {
+		cfg.Self = os.Getpid()
+	}
+	if cfg.WatchBuffer <= 0 {
+		cfg.WatchBuffer = 4096
+	}
+	return &Service{cfg: cfg, actions: newActionLog(filepath.Join(cfg.StateDir, ActionsFile))}, nil
+}
+
+// Listen creates the service's socket at path, mode 0666 in a directory
+// of root's (0755): anyone who can reach the file may connect, and each
+// call is authorized by its peer's credentials. It replaces a stale
+// socket and refuses to replace anything else.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("admin socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale admin socket: %w", err)
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return l, nil
+}
+
+// Serve answers calls on l until ctx ends, then closes l and every
+// connection (watchers included).
+func (s *Service) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler(),
+		ConnContext:       withPeer,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	defer stop()
+	err := srv.Serve(l)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("admin service: %w", err)
+}

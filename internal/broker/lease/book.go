@@ -1,0 +1,281 @@
+package lease
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// BookFile is the name of the book in its directory.
+const BookFile = "book.json"
+
+// record is a lease as the book keeps it.
+type record struct {
+	Lease
+	// Owner is the SHA-256 of the slice name's token, in hex.
+	Owner string `json:"owner"`
+	// Rcap is the child rcap while the window is open, or until the
+	// agent has released it.
+	Rcap api.Rcap `json:"rcap,omitempty"`
+	// Attempts counts the node manager's refusals to open the lease.
+	Attempts int `json:"attempts,omitempty"`
+}
+
+// live reports whether r holds (or may hold) resources in its slots.
+func (r *record) live() bool {
+	return r.State == StateReserved || r.State == StateActive || r.Rcap != ""
+}
+
+type bookData struct {
+	Version int       `json:"version"`
+	Leases  []*record `json:"leases"`
+}
+
+// A Book holds every lease of one node, on disk in dir.
+type Book struct {
+	dir  string
+	slot int64 // seconds
+	log  *slog.Logger
+
+	mu sync.Mutex
+	// mu guards the following.
+	leases map[string]*record
+}
+
+// OpenBook loads the book in dir (creating dir and an empty book if there
+// is none). slot is the slot length, a whole number of seconds. A book
+// that cannot be read or parsed is an error: it is never overwritten.
+func OpenBook(dir string, slot time.Duration, log *slog.Logger) (*Book, error) {
+	if slot < time.Second || slot%time.Second != 0 {
+		return nil, fmt.Errorf("slot length %v: want whole seconds, at least 1s", slot)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("book directory: %w", err)
+	}
+	b := &Book{dir: dir, slot: int64(slot / time.Second), log: log, leases: map[string]*record{}}
+	data, err := os.ReadFile(filepath.Join(dir, BookFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read book: %w", err)
+	}
+	var d bookData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("parse book %s (left as it is): %w", filepath.Join(dir, BookFile), err)
+	}
+	if d.Version != schemaVersion {
+		return nil, fmt.Errorf("book %s: version %d, want %d", filepath.Join(dir, BookFile), d.Version, schemaVersion)
+	}
+	for _, r := range d.Leases {
+		if r == nil || r.ID == "" || b.leases[r.ID] != nil {
+			return nil, fmt.Errorf("book %s: a lease without an ID, or twice", filepath.Join(dir, BookFile))
+		}
+		b.leases[r.ID] = r
+	}
+	return b, nil
+}
+
+// Slot is the slot length.
+func (b *Book) Slot() time.Duration { return dur(b.slot) }
+
+// Reserve checks req against the book and c, and records the lease on
+// disk before it returns it.
+func (b *Book) Reserve(req ReserveRequest, c Capacity, now time.Time) (ReserveResponse, error) {
+	r, tok, err := b.newRecord(req, now.Unix())
+	if err != nil {
+		return ReserveResponse{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.ownerLocked(r, tok); err != nil {
+		return ReserveResponse{}, err
+	}
+	if req.Whole {
+		r.CPUShares = c.CPUShares
+	}
+	if err := b.admitLocked(r, c); err != nil {
+		return ReserveResponse{}, err
+	}
+	b.leases[r.ID] = r
+	if err := b.saveLocked(now.Unix()); err != nil {
+		delete(b.leases, r.ID)
+		return ReserveResponse{}, err
+	}
+	b.log.Info("lease reserved", "lease", r.ID, "slice", r.Slice, "start", stamp(r.Start), "end", stamp(r.End),
+		"cpu_shares", r.CPUShares, "whole", r.Whole)
+	return ReserveResponse{Lease: r.public(), Token: tok}, nil
+}
+
+// newRecord checks req's form and makes its record, with the token it
+// asks for or a new one.
+func (b *Book) newRecord(req ReserveRequest, now int64) (*record, string, error) {
+	if err := checkSlice(req.Slice); err != nil {
+		return nil, "", err
+	}
+	if err := checkKeys(req.Keys); err != nil {
+		return nil, "", err
+	}
+	if err := checkToken(req.Token); err != nil {
+		return nil, "", err
+	}
+	start, end, err := window(req, b.slot, now)
+	if err != nil {
+		return nil, "", err
+	}
+	shares, err := checkShares(req)
+	if err != nil {
+		return nil, "", err
+	}
+	id, tok := randomHex(idBytes), req.Token
+	if tok == "" {
+		tok = randomHex(tokenBytes)
+	}
+	r := &record{Lease: Lease{ID: id, Slice: req.Slice, Keys: slices.Clone(req.Keys), Start: start, End: end,
+		CPUShares: shares, Whole: req.Whole, State: StateReserved, Created: now}, Owner: hashToken(tok)}
+	return r, tok, nil
+}
+
+// ownerLocked refuses r if its slice has live leases held under another
+// token.
+func (b *Book) ownerLocked(r *record, tok string) error {
+	for _, o := range b.leases {
+		if o.Slice == r.Slice && o.live() && !sameHash(o.Owner, r.Owner) {
+			return errorf(ErrDenied, "slice %s has leases on this broker under another token", r.Slice)
+		}
+	}
+	return nil
+}
+
+// Cancel cancels a reserved or active lease; the agent releases the
+// rcap of an active one.
+func (b *Book) Cancel(req CancelRequest, now time.Time) (Lease, error) {
+	if len(req.ID) > maxIDLen {
+		return Lease{}, errorf(ErrInvalid, "id: %d characters (max %d)", len(req.ID), maxIDLen)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.leases[req.ID]
+	if r == nil {
+		return Lease{}, errorf(ErrNotFound, "lease %q: no such lease", req.ID)
+	}
+	if !sameHash(r.Owner, hashToken(req.Token)) {
+		return Lease{}, errorf(ErrDenied, "lease %s: wrong token", r.ID)
+	}
+	if r.State != StateReserved && r.State != StateActive {
+		return Lease{}, errorf(ErrRefused, "lease %s is %s already", r.ID, r.State)
+	}
+	old := *r
+	r.State, r.Reason = StateCancelled, "cancelled by its holder"
+	if err := b.saveLocked(now.Unix()); err != nil {
+		*r = old
+		return Lease{}, err
+	}
+	b.log.Info("lease cancelled", "lease", r.ID, "slice", r.Slice)
+	return r.public(), nil
+}
+
+// Leases returns every lease in the book, by start then ID.
+func (b *Book) Leases() []Lease {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Lease, 0, len(b.leases))
+	for _, r := range b.leases {
+		out = append(out, r.public())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Start != out[j].Start {
+			return out[i].Start < out[j].Start
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// public is the lease without its secrets.
+func (r *record) public() Lease {
+	l := r.Lease
+	l.Keys = slices.Clone(l.Keys)
+	return l
+}
+
+// saveLocked writes the book: a temporary file, fsync, rename, fsync of
+// the directory. Finished leases older than keepFinished slots are
+// dropped first.
+func (b *Book) saveLocked(now int64) error {
+	d := bookData{Version: schemaVersion, Leases: make([]*record, 0, len(b.leases))}
+	for id, r := range b.leases {
+		if !r.live() && r.End < now-keepFinished*b.slot {
+			delete(b.leases, id)
+			continue
+		}
+		d.Leases = append(d.Leases, r)
+	}
+	sort.Slice(d.Leases, func(i, j int) bool { return d.Leases[i].ID < d.Leases[j].ID })
+	data, err := json.MarshalIndent(d, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode book: %w", err)
+	}
+	return writeFileSync(b.dir, BookFile, data)
+}
+
+func writeFileSync(dir, name string, data []byte) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write book: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write book: %w", err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("sync book: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close book: %w", err)
+	}
+	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("rename book: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync book directory: %w", err)
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("sync book directory: %w", err)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+func hashToken(tok string) string {
+	h := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(h[:])
+}
+
+func sameHash(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

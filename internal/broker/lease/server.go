@@ -1,0 +1,166 @@
+package lease
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CapacitySource gives the delegation the server admits against: the
+// Agent, or a fixed one in tests.
+type CapacitySource interface {
+	Capacity() (Capacity, string)
+	Kick()
+}
+
+// A Server answers the broker's HTTP API.
+type Server struct {
+	Book *Book
+	Cap  CapacitySource
+	Log  *slog.Logger
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) {
+		c, problem := s.Cap.Capacity()
+		reply(w, Info{SlotSeconds: s.Book.slot, Now: s.now().Unix(), Capacity: c, Problem: problem}, nil)
+	})
+	mux.HandleFunc("GET /v1/leases", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.Book.Leases(), nil)
+	})
+	mux.HandleFunc("GET /v1/schedule", s.schedule)
+	mux.HandleFunc("POST /v1/leases", func(w http.ResponseWriter, r *http.Request) {
+		var req ReserveRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		c, problem := s.Cap.Capacity()
+		if problem != "" {
+			reply(w, nil, errorf(ErrUnavailable, "no delegation to lease from: %s", problem))
+			return
+		}
+		resp, err := s.Book.Reserve(req, c, s.now())
+		if err == nil {
+			s.Cap.Kick() // the window may be open already
+		}
+		reply(w, resp, err)
+	})
+	mux.HandleFunc("POST /v1/cancel", func(w http.ResponseWriter, r *http.Request) {
+		var req CancelRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		l, err := s.Book.Cancel(req, s.now())
+		if err == nil {
+			s.Cap.Kick()
+		}
+		reply(w, l, err)
+	})
+	return mux
+}
+
+func (s *Server) schedule(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, n := s.now().Unix(), 24
+	var err error
+	if v := q.Get("from"); v != "" {
+		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from > maxTime {
+			reply(w, nil, errorf(ErrInvalid, "from: %q is not a Unix time", v))
+			return
+		}
+	}
+	if v := q.Get("slots"); v != "" {
+		if n, err = strconv.Atoi(v); err != nil {
+			reply(w, nil, errorf(ErrInvalid, "slots: %q is not a number", v))
+			return
+		}
+	}
+	out, err := s.Book.Schedule(from, n)
+	reply(w, out, err)
+}
+
+// maxTime is 9999-12-31T23:59:59Z, the last time the API speaks of.
+const maxTime = 253402300799
+
+// decode reads one JSON object of a known shape, or answers 400 or 413
+// saying what is wrong with it.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	body := http.MaxBytesReader(w, r.Body, MaxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		if _, rerr := io.Copy(io.Discard, body); rerr != nil {
+			err = rerr
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", MaxBody))
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "malformed request: "+strings.TrimPrefix(err.Error(), "json: "))
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		writeError(w, httpStatus(err), err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(Error{Error: msg})
+}
+
+// Serve answers the API on l until ctx is done.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
+}

@@ -1,0 +1,153 @@
+package lease
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// States of a lease.
+const (
+	// StateReserved is a confirmed lease whose window has not opened.
+	StateReserved = "reserved"
+	// StateActive is a lease whose sliver is bound.
+	StateActive = "active"
+	// StateDone is a lease whose window ended and whose rcap is released.
+	StateDone = "done"
+	// StateCancelled is a lease its holder cancelled.
+	StateCancelled = "cancelled"
+	// StateFailed is a lease the node manager refused to open.
+	StateFailed = "failed"
+)
+
+// A Lease is one reservation on one node, as the broker shows it.
+type Lease struct {
+	ID    string `json:"id"`
+	Slice string `json:"slice"`
+	// Keys are the SSH public keys the sliver is bound with.
+	Keys []string `json:"keys,omitempty"`
+	// Start and End bound the window, in Unix seconds, on slot
+	// boundaries.
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+	// CPUShares is the lease's part of the delegation's CPU shares.
+	CPUShares int64 `json:"cpu_shares"`
+	// Whole is a lease of the whole delegation: its slots are its alone.
+	Whole   bool   `json:"whole,omitempty"`
+	State   string `json:"state"`
+	Reason  string `json:"reason,omitempty"`
+	Created int64  `json:"created"`
+}
+
+// ReserveRequest asks for a lease (POST /v1/leases).
+type ReserveRequest struct {
+	Slice string   `json:"slice"`
+	Keys  []string `json:"keys"`
+	// Start is the window's first slot (Unix seconds, on a slot boundary);
+	// 0 means the current slot.
+	Start int64 `json:"start,omitempty"`
+	// End is the window's end (on a slot boundary); 0 means Start plus
+	// Slots slots.
+	End   int64 `json:"end,omitempty"`
+	Slots int64 `json:"slots,omitempty"`
+	// CPUShares is the part of the delegation's CPU shares asked for
+	// (1 if 0); Whole asks for all of the delegation instead.
+	CPUShares int64 `json:"cpu_shares,omitempty"`
+	Whole     bool  `json:"whole,omitempty"`
+	// Token is the slice name's token, given by the first lease of that
+	// name; empty for a name with no live lease.
+	Token string `json:"token,omitempty"`
+}
+
+// ReserveResponse is a confirmed lease: it is in the book on disk.
+type ReserveResponse struct {
+	Lease Lease `json:"lease"`
+	// Token proves the right to the slice name on this broker: keep it
+	// to cancel, or to lease the name again while it has live leases.
+	Token string `json:"token"`
+}
+
+// CancelRequest cancels lease ID (POST /v1/cancel). An active lease's
+// sliver is destroyed.
+type CancelRequest struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+// Capacity is what the broker may hand out on this node in every slot:
+// the delegation's rspec as the pool rcap carries it.
+type Capacity struct {
+	Slivers      int64 `json:"slivers"`
+	CPUShares    int64 `json:"cpu_shares"`
+	CPUGuarantee int64 `json:"cpu_guarantee,omitempty"`
+	// Start and End bound the delegation (0: unbounded).
+	Start int64 `json:"start,omitempty"`
+	End   int64 `json:"end,omitempty"`
+}
+
+// Info describes a broker (GET /v1/info).
+type Info struct {
+	SlotSeconds int64    `json:"slot_seconds"`
+	Now         int64    `json:"now"`
+	Capacity    Capacity `json:"capacity"`
+	// Problem says why the broker has no capacity (no pool rcap, node
+	// manager unreachable), if so.
+	Problem string `json:"problem,omitempty"`
+}
+
+// SlotUse is what one slot holds (GET /v1/schedule).
+type SlotUse struct {
+	Start     int64 `json:"start"`
+	End       int64 `json:"end"`
+	Slivers   int64 `json:"slivers"`
+	CPUShares int64 `json:"cpu_shares"`
+	Whole     bool  `json:"whole,omitempty"`
+}
+
+// Error is the body of every failed call.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Kinds of failure; every error the Book returns for a request wraps one.
+var (
+	// ErrInvalid is a malformed request.
+	ErrInvalid = errors.New("invalid request")
+	// ErrDenied is a wrong token.
+	ErrDenied = errors.New("denied")
+	// ErrRefused is a request admission refused.
+	ErrRefused = errors.New("refused")
+	// ErrNotFound is an unknown lease.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable is a broker without a delegation.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+type reqError struct {
+	kind error
+	msg  string
+}
+
+func (e *reqError) Error() string { return e.msg }
+func (e *reqError) Unwrap() error { return e.kind }
+
+func errorf(kind error, format string, a ...any) error {
+	return &reqError{kind: kind, msg: fmt.Sprintf(format, a...)}
+}
+
+// httpStatus maps an error to the status the server answers with.
+func httpStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrDenied):
+		return http.StatusForbidden
+	case errors.Is(err, ErrRefused):
+		return http.StatusConflict
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}

@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/broker/lease"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// leaseBroker runs a broker API on a book in a temporary directory, with
+// a fixed capacity and one-hour slots.
+func leaseBroker(t *testing.T, c lease.Capacity) string {
+	t.Helper()
+	b, err := lease.OpenBook(t.TempDir(), time.Hour, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &lease.Server{Book: b, Cap: lease.FixedCapacity{Cap: c}, Log: testutil.Logger(t)}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func runLeaseCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := Run(context.Background(), args, strings.NewReader(""), &out, &out)
+	return out.String(), err
+}
+
+// TestLeaseVerbs reserves on two brokers, lists, refuses all or nothing
+// when one broker is full, and cancels by slice.
+func TestLeaseVerbs(t *testing.T) {
+	a := leaseBroker(t, lease.Capacity{Slivers: 1, CPUShares: 100})
+	b := leaseBroker(t, lease.Capacity{Slivers: 2, CPUShares: 100})
+	key := filepath.Join(t.TempDir(), "id.pub")
+	os.WriteFile(key, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOrbis tess@orbis.test\n"), 0o644)
+	brokers := a + "," + b
+
+	out, err := runLeaseCLI(t, "lease", "reserve", "--broker", brokers, "--slice", "site_one", "--key", key, "--start", "next", "--slots", "2", "--cpu-shares", "30")
+	if err != nil {
+		t.Fatalf("reserve: %v\n%s", err, out)
+	}
+	tok := regexp.MustCompile(`token ([0-9a-f]{32})`).FindStringSubmatch(out)
+	if tok == nil || strings.Count(out, "site_one") < 3 {
+		t.Fatalf("reserve's output lacks a token or a row per broker:\n%s", out)
+	}
+	// The first broker's only sliver is taken in that window: all or
+	// nothing cancels the lease the second granted.
+	out, err = runLeaseCLI(t, "lease", "reserve", "--broker", brokers, "--slice", "site_two", "--key", key, "--start", "next")
+	if err == nil || !strings.Contains(out, "0/1 slivers") && !strings.Contains(out, "1 of 1 slivers leased") || !strings.Contains(out, "cancelled") {
+		t.Errorf("reserve where one broker is full: %v\n%s", err, out)
+	}
+	out, err = runLeaseCLI(t, "lease", "list", "--broker", brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := regexp.MustCompile(`(?m)^\S+ +[0-9a-f]{16} +site_(one|two) .*(reserved|cancelled)`).FindAllString(out, -1)
+	if len(rows) != 3 || !regexp.MustCompile(`site_two .* cancelled `).MatchString(out) {
+		t.Errorf("list: want two reserved leases of site_one and the cancelled one of site_two:\n%s", out)
+	}
+	out, err = runLeaseCLI(t, "lease", "schedule", "--broker", a, "--start", "next", "--slots", "3")
+	if err != nil || !strings.Contains(out, "1/1") || !strings.Contains(out, "30/100") || !strings.Contains(out, "0/1") {
+		t.Errorf("schedule: %v\n%s", err, out)
+	}
+	if out, err = runLeaseCLI(t, "lease", "cancel", "--broker", brokers, "--slice", "site_one", "--token", "0000000000000000"); err == nil {
+		t.Errorf("cancel with a wrong token: %s", out)
+	}
+	out, err = runLeaseCLI(t, "lease", "cancel", "--broker", brokers, "--slice", "site_one", "--token", tok[1])
+	if err != nil || strings.Count(out, "cancelled") != 2 {
+		t.Errorf("cancel: %v\n%s", err, out)
+	}
+	if _, err := runLeaseCLI(t, "lease", "reserve", "--slice", "x"); err == nil {
+		t.Errorf("reserve without a broker")
+	}
+}

@@ -1,0 +1,106 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/orbisproject/orbis/internal/admin"
+	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/sandbox"
+	"github.com/orbisproject/orbis/internal/sliver"
+)
+
+func init() {
+	cli.Register(&cli.Command{Name: "admin", Summary: "the admin service's action log on this node (root)", Run: runAdmin})
+}
+
+// adminShareDir is the host directory of the admin service's socket,
+// shown at /run/orbis-admin in the slivers of admin slices.
+func adminShareDir(stateDir string) string { return filepath.Join(stateDir, admin.ShareDir) }
+
+// adminShares shows the admin service's directory, read-only, in the
+// slivers of slices whose rspec grants Privileges.Admin, and nothing in
+// any other sliver.
+func adminShares(stateDir string) func(sliver.Spec) []sandbox.Share {
+	dir := adminShareDir(stateDir)
+	return func(s sliver.Spec) []sandbox.Share {
+		if !s.Rspec.Privileges.Admin {
+			return nil
+		}
+		return []sandbox.Share{{Source: dir, Target: admin.SliverDir}}
+	}
+}
+
+// authorizeAdmin names the slice of a host UID and says whether its
+// current rspec grants the admin privilege.
+func (n *Node) authorizeAdmin(uid uint32) (string, bool) {
+	name, ok := n.Slivers.SliceOfUID(uid)
+	if !ok {
+		return "", false
+	}
+	spec, err := n.Slivers.Spec(name)
+	if err != nil {
+		return name, false
+	}
+	return name, spec.Rspec.Privileges.Admin
+}
+
+// startAdmin serves the admin service on <state>/admin-share/admin.sock
+// until ctx ends or the returned function is called. policyCap, when not
+// nil, bounds the cap the admin slice may set.
+func (n *Node) startAdmin(ctx context.Context, policyCap func() (int64, bool)) (stop func(), err error) {
+	cfg := admin.Config{Authorize: n.authorizeAdmin, StateDir: n.cfg.StateDir, PolicyCap: policyCap, Log: n.cfg.Log}
+	if n.net != nil {
+		cfg.Stream = n.net.stream
+		if sh := n.net.shaper; sh != nil {
+			cfg.AppliedCap = sh.Cap
+		}
+	}
+	svc, err := admin.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := admin.Listen(filepath.Join(adminShareDir(n.cfg.StateDir), admin.SocketName))
+	if err != nil {
+		return nil, fmt.Errorf("admin service: %w", err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := svc.Serve(sctx, l); err != nil {
+			n.cfg.Log.Error("admin service stopped", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// runAdmin is `orbis admin log [--state DIR]`: the admin service's
+// action log, oldest first, as an aligned table.
+func runAdmin(ctx context.Context, env *cli.Env, args []string) error {
+	if len(args) == 0 || args[0] != "log" {
+		return &cli.UsageError{Msg: "usage: orbis admin log [--state DIR]"}
+	}
+	fs := flag.NewFlagSet("orbis admin log", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	state := fs.String("state", "/var/lib/orbis", "state directory of the node")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
+		return &cli.UsageError{Msg: "usage: orbis admin log [--state DIR]"}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the admin action log is root's")
+	}
+	acts, err := admin.ReadActions(*state)
+	if err != nil {
+		return err
+	}
+	if len(acts) == 0 {
+		fmt.Fprintln(env.Stdout, "no admin actions on this node")
+		return nil
+	}
+	return admin.WriteActions(env.Stdout, acts)
+}

@@ -1,0 +1,237 @@
+package swinstall
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/manifest"
+	"github.com/orbisproject/orbis/internal/sandbox"
+	"github.com/orbisproject/orbis/internal/sliver"
+	"github.com/orbisproject/orbis/internal/sliver/slivertest"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// fakeCentral serves manifests and blobs from trees, counting what it
+// sends.
+type fakeCentral struct {
+	// mu guards the following.
+	mu        sync.Mutex
+	manifests map[string][]byte
+	blobs     map[string][]byte
+	sentBlobs []string
+	sentBytes int64
+	reports   []api.SoftwareReport
+}
+
+func newFakeCentral() *fakeCentral {
+	return &fakeCentral{manifests: map[string][]byte{}, blobs: map[string][]byte{}}
+}
+
+// push adds the tree of dir and returns its software at dest.
+func (f *fakeCentral) push(t *testing.T, dir, dest string) api.SliverSoftware {
+	t.Helper()
+	tree, err := manifest.FromDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashes, _ := tree.Manifest.Blobs()
+	need := map[string]bool{}
+	for _, h := range hashes {
+		need[h] = true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tree.EachBlob(need, func(h string, _ int64, r io.Reader) error {
+		f.blobs[h], _ = io.ReadAll(r)
+		return nil
+	})
+	data := tree.Manifest.Encode()
+	f.manifests[manifest.Hash(data)] = data
+	f.sentBlobs, f.sentBytes = nil, 0
+	return api.SliverSoftware{Manifest: manifest.Hash(data), Dest: dest}
+}
+
+func (f *fakeCentral) Slivers(ctx context.Context, since int64) (api.Slivers, error) {
+	<-ctx.Done()
+	return api.Slivers{}, ctx.Err()
+}
+
+func (f *fakeCentral) SoftwareManifest(_ context.Context, _, hash string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.manifests[hash], nil
+}
+
+func (f *fakeCentral) SoftwareBlobs(_ context.Context, _ string, hashes []string, fn func(string, int64, io.Reader) error) error {
+	for _, h := range hashes {
+		f.mu.Lock()
+		b := f.blobs[h]
+		f.sentBlobs = append(f.sentBlobs, h)
+		f.sentBytes += int64(len(b))
+		f.mu.Unlock()
+		if err := fn(h, int64(len(b)), bytes.NewReader(b)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeCentral) SoftwareReport(_ context.Context, reps []api.SoftwareReport) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reports = append(f.reports, reps...)
+	return nil
+}
+
+func (f *fakeCentral) last() api.SoftwareReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reports[len(f.reports)-1]
+}
+
+var uidNext uint32 = 3900000
+
+// newSliver makes and starts a real sliver.
+func newSliver(t *testing.T, m *sliver.Manager, name string) sliver.Spec {
+	uidNext += 65536
+	s := sliver.Spec{Name: name, UIDBase: uidNext, UIDCount: 65536}
+	ctx := testutil.Context(t)
+	if err := m.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// sh runs a shell command in the sliver as its root.
+func sh(t *testing.T, m *sliver.Manager, name, cmd string) string {
+	t.Helper()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(testutil.Context(t), 20*time.Second)
+	defer cancel()
+	p, err := m.Exec(ctx, name, sandbox.Cmd{Args: []string{"/bin/sh", "-c", cmd}, Stdout: &out, Stderr: &out})
+	if err != nil {
+		t.Fatalf("exec %q: %v", cmd, err)
+	}
+	p.Wait()
+	return out.String()
+}
+
+func write(t *testing.T, dir, rel, content string, mode os.FileMode) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p, mode)
+}
+
+// TestInstallIntoSliver pushes a tree into a real sliver, changes one
+// file and pushes again: only that blob travels, the sliver sees the new
+// content owned by its root, a removed file goes, the hook runs, and a
+// symlink the sliver planted in the tree is replaced, not followed.
+func TestInstallIntoSliver(t *testing.T) {
+	m := slivertest.NewManager(t, "swinstall")
+	const name = "orbistest_sw"
+	spec := newSliver(t, m, name)
+	fc := newFakeCentral()
+	a := &agent{opts: Options{Central: fc, Slivers: m, HookTimeout: 10 * time.Second, Log: testutil.Logger(t)}}
+	var err error
+	if a.cache, err = OpenCache(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testutil.Context(t)
+	src := t.TempDir()
+	for i := range 5 {
+		write(t, src, fmt.Sprintf("lib/f%d", i), strings.Repeat(fmt.Sprint(i), 1000), 0o644)
+	}
+	write(t, src, "bin/app", "version 1\n", 0o755)
+	write(t, src, "old", "to be removed\n", 0o644)
+	write(t, src, ".orbis/update", "#!/bin/sh\necho \"hook $ORBIS_MANIFEST\" >> /var/log/update.log\necho hook-ran\n", 0o755)
+
+	sw := fc.push(t, src, "/opt/"+name)
+	if err := a.update(ctx, name, sw); err != nil {
+		t.Fatalf("first install: %v", err)
+	}
+	if got := len(fc.sentBlobs); got != 8 {
+		t.Errorf("first push fetched %d blobs, want 8", got)
+	}
+	if out := sh(t, m, name, "cat /opt/"+name+"/bin/app; stat -c '%u %a' /opt/"+name+"/bin/app; cat /var/log/update.log"); !strings.Contains(out, "version 1\n0 755\nhook "+sw.Manifest) {
+		t.Fatalf("after the first push the sliver sees:\n%s", out)
+	}
+	if r := fc.last(); r.State != api.SoftwareInstalled || r.HookExit == nil || *r.HookExit != 0 {
+		t.Fatalf("last report %+v, want installed with hook exit 0", r)
+	}
+
+	// The sliver plants a symlink where the next version writes a file,
+	// pointing at a file of the host's that root owns.
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("host file\n"), 0o644)
+	sh(t, m, name, "rm /opt/"+name+"/lib/f0 && ln -s "+victim+" /opt/"+name+"/lib/f0")
+	// Version 2: one file changed, one removed, f0 unchanged in the tree.
+	write(t, src, "bin/app", "version 2\n", 0o755)
+	os.Remove(filepath.Join(src, "old"))
+	os.Chmod(filepath.Join(src, "lib/f0"), 0o600) // f0's mode changes: it is rewritten
+	sw2 := fc.push(t, src, "/opt/"+name)
+	if err := a.update(ctx, name, sw2); err != nil {
+		t.Fatalf("second install: %v", err)
+	}
+	if len(fc.sentBlobs) != 1 || fc.sentBytes != int64(len("version 2\n")) {
+		t.Errorf("second push fetched %d blobs, %d bytes; want only the changed file (1 blob, %d bytes)", len(fc.sentBlobs), fc.sentBytes, len("version 2\n"))
+	}
+	out := sh(t, m, name, "cd /opt/"+name+" && cat bin/app; ls; stat -c '%F' lib/f0")
+	if !strings.Contains(out, "version 2") || strings.Contains(out, "old") || !strings.Contains(out, "regular file") {
+		t.Errorf("after the second push the sliver sees:\n%s", out)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "host file\n" {
+		t.Errorf("the host file behind the planted symlink was written: %q", b)
+	}
+
+	// A symlink planted as the destination's parent is refused.
+	sh(t, m, name, "mkdir -p /srv && ln -s /etc /srv/x")
+	sw3 := sw2
+	sw3.Dest = "/srv/x/app"
+	if err := a.update(ctx, name, sw3); err == nil || !strings.Contains(err.Error(), "symlink is not followed") {
+		t.Errorf("install under a planted symlink: %v, want a refusal", err)
+	}
+	if out := sh(t, m, name, "ls /etc/app 2>&1"); !strings.Contains(out, "No such file") {
+		t.Errorf("install followed the planted symlink: %s", out)
+	}
+	_ = spec
+}
+
+// TestHookFailureAndTimeout: a failing hook is reported with its status
+// and output; a hook that hangs is killed at the timeout.
+func TestHookFailureAndTimeout(t *testing.T) {
+	m := slivertest.NewManager(t, "swhook")
+	const name = "orbistest_swhook"
+	newSliver(t, m, name)
+	fc := newFakeCentral()
+	a := &agent{opts: Options{Central: fc, Slivers: m, HookTimeout: time.Second, Log: testutil.Logger(t)}}
+	a.cache, _ = OpenCache(t.TempDir())
+	ctx := testutil.Context(t)
+	src := t.TempDir()
+	write(t, src, ".orbis/update", "#!/bin/sh\necho broken >&2\nexit 3\n", 0o755)
+	a.update(ctx, name, fc.push(t, src, "/opt/x"))
+	if r := fc.last(); r.State != api.SoftwareFailed || r.HookExit == nil || *r.HookExit != 3 || !strings.Contains(r.Reason, "broken") {
+		t.Errorf("failing hook reported %+v", r)
+	}
+	write(t, src, ".orbis/update", "#!/bin/sh\nsleep 30\n", 0o755)
+	start := time.Now()
+	a.update(ctx, name, fc.push(t, src, "/opt/x"))
+	if r := fc.last(); r.State != api.SoftwareFailed || !strings.Contains(r.Reason, "killed after") || time.Since(start) > 10*time.Second {
+		t.Errorf("hanging hook reported %+v after %v", r, time.Since(start))
+	}
+}

@@ -1,0 +1,121 @@
+package nodemgr
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+const samplePolicy = `# a site's policy
+bandwidth 50mbit
+max_slivers 3
+broker central cpu_guarantee=500 memory_guarantee=2G slivers=3
+broker pl_broker cpu_guarantee=100   # thousandths
+broker * slivers=0
+`
+
+func TestParsePolicy(t *testing.T) {
+	p, err := ParsePolicy([]byte(samplePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.BandwidthKbit != 50000 || p.MaxSlivers != 3 {
+		t.Fatalf("policy %+v", p)
+	}
+	c := p.share("central")
+	if c.CPUGuarantee != 500 || c.MemoryGuarantee != 2<<30 || c.Slivers != 3 || c.DiskGuarantee != -1 {
+		t.Fatalf("central's share %+v", c)
+	}
+	if s := p.share("slice:pl_other"); s.Slivers != 0 || s.CPUGuarantee != -1 {
+		t.Fatalf("default share %+v", s)
+	}
+	for _, bad := range []struct{ text, msg string }{
+		{"bandwidth lots", `line 1: "lots" is not a rate`},
+		{"\nbroker pl_x cpu=5", `line 2: broker pl_x: unknown key "cpu"`},
+		{"max_slivers -1", "line 1: \"-1\" is not a count"},
+		{"broker central\nbroker central", "line 2: broker central: given twice"},
+		{"broker Bad/Name", "want central, a slice name"},
+		{"limit 5", `unknown statement "limit"`},
+	} {
+		if _, err := ParsePolicy([]byte(bad.text)); err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%q: error %v, want %q", bad.text, err, bad.msg)
+		}
+	}
+}
+
+// TestPolicyEnforced: acquires beyond a broker's share, slivers beyond
+// max_slivers and beyond a broker's slivers are refused, with the policy's
+// reason.
+func TestPolicyEnforced(t *testing.T) {
+	e := newEnv(t)
+	p, err := ParsePolicy([]byte(samplePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.SetPolicy(p)
+	e.acquire(api.Rspec{CPUGuarantee: 400})
+	_, err = e.m.Acquire(context.Background(), api.Rspec{CPUGuarantee: 200})
+	wantErr(t, err, ErrRefused, "cpu_guarantee: 200 requested, but central may hold 500 on this node (local policy) and holds 400")
+	_, err = e.m.Acquire(context.Background(), api.Rspec{NetMinRate: 60000})
+	wantErr(t, err, ErrRefused, "net_min_rate")
+
+	e.broker("pl_broker", api.Rspec{Slivers: 5})
+	b := e.as("pl_broker")
+	if _, err := e.m.Acquire(b, api.Rspec{CPUGuarantee: 100, Privileges: sliverRights}); err != nil {
+		t.Fatalf("broker within its share: %v", err)
+	}
+	_, err = e.m.Acquire(b, api.Rspec{CPUGuarantee: 1})
+	wantErr(t, err, ErrRefused, "slice:pl_broker may hold 100")
+
+	e.bind("pl_two", e.acquire(api.Rspec{Privileges: sliverRights}))
+	e.bind("pl_three", e.acquire(api.Rspec{Privileges: sliverRights}))
+	err = e.m.Bind(context.Background(), "pl_four", e.acquire(api.Rspec{Privileges: sliverRights}), api.BindAttrs{})
+	wantErr(t, err, ErrRefused, "this node runs at most 3 (local policy)")
+
+	e.m.SetPolicy(nil)
+	if err := e.m.Bind(context.Background(), "pl_four", e.acquire(api.Rspec{Privileges: sliverRights}), api.BindAttrs{}); err != nil {
+		t.Fatalf("without a policy: %v", err)
+	}
+}
+
+// TestWatchPolicy: a change of the file is applied; a file that does not
+// parse leaves the last good policy; a removed file lifts it.
+func TestWatchPolicy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy")
+	os.WriteFile(path, []byte("max_slivers 7\n"), 0o644)
+	var mu sync.Mutex
+	var got []*Policy
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reload := make(chan os.Signal, 1)
+	go WatchPolicy(ctx, path, 10*time.Millisecond, reload, func(p *Policy) {
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+	}, testutil.Logger(t))
+	last := func() (*Policy, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 {
+			return nil, 0
+		}
+		return got[len(got)-1], len(got)
+	}
+	eventually(t, "the first policy", func() bool { p, _ := last(); return p != nil && p.MaxSlivers == 7 })
+	os.WriteFile(path, []byte("max_slivers lots\n"), 0o644)
+	time.Sleep(100 * time.Millisecond)
+	if p, n := last(); p.MaxSlivers != 7 || n != 1 {
+		t.Fatalf("after a bad file: %+v (%d applied)", p, n)
+	}
+	os.WriteFile(path, []byte("max_slivers 9\n"), 0o644)
+	eventually(t, "the new policy", func() bool { p, _ := last(); return p != nil && p.MaxSlivers == 9 })
+	os.Remove(path)
+	eventually(t, "no policy", func() bool { p, _ := last(); return p == nil })
+}

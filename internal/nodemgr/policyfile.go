@@ -1,0 +1,69 @@
+package nodemgr
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// LoadPolicy reads the policy file at path. A missing file is no policy
+// (nil, nil): nothing but the node's capacity bounds anyone.
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	p, err := ParsePolicy(data)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// WatchPolicy loads the policy at path, gives it to apply, and then again
+// whenever the file's contents change (looked at every interval) or a
+// value arrives on reload (SIGHUP), until ctx is done. A file that does
+// not parse is logged with the line at fault and leaves the last good
+// policy in force; a removed file lifts the policy.
+func WatchPolicy(ctx context.Context, path string, every time.Duration, reload <-chan os.Signal, apply func(*Policy), log *slog.Logger) {
+	var last []byte
+	first := true
+	for {
+		data, err := os.ReadFile(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if first || last != nil {
+				log.Info("no local policy file: only the node's capacity bounds brokers", "path", path)
+				apply(nil)
+			}
+			last = nil
+		case err != nil:
+			log.Error("read local policy; the last good one stays in force", "path", path, "err", err)
+		case first || last == nil || !bytes.Equal(data, last):
+			last = data
+			if p, err := ParsePolicy(data); err != nil {
+				log.Error("local policy does not parse; the last good one stays in force", "path", path, "err", err)
+			} else {
+				log.Info("local policy loaded", "path", path, "bandwidth_kbit", p.BandwidthKbit,
+					"max_slivers", p.MaxSlivers, "brokers", len(p.Brokers))
+				apply(p)
+			}
+		}
+		first = false
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		case <-reload:
+			last = nil // reread even if unchanged
+		}
+	}
+}

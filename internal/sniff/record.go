@@ -1,0 +1,119 @@
+package sniff
+
+import (
+	"encoding/binary"
+	"log/slog"
+	"time"
+)
+
+// nfnetlink_log message and attribute types (linux/netfilter/nfnetlink_log.h).
+const (
+	nlmsgHdrLen   = 16       // struct nlmsghdr
+	packetMsgType = 4<<8 | 0 // NFNL_SUBSYS_ULOG, NFULNL_MSG_PACKET
+	attrPayload   = 9        // NFULA_PAYLOAD
+	attrPrefix    = 10       // NFULA_PREFIX
+	attrSeq       = 12       // NFULA_SEQ: the group's own sequence number
+	attrTypeMask  = 0x3fff   // NLA_TYPE_MASK: without the nested and byte-order bits
+)
+
+// dropWarnEvery is how often at most the reader logs the kernel's drops.
+const dropWarnEvery = 10 * time.Second
+
+// reader turns batches of log records into packets and counts the records
+// the kernel dropped from gaps in their sequence numbers.
+type reader struct {
+	s   *Stream
+	log *slog.Logger
+	// next is the sequence number of the next record: a group's
+	// numbering starts at 0 when it is bound, so records lost before
+	// the first one read are counted too.
+	next  uint32
+	names map[string]string // slice names seen, so each is allocated once
+	// unlogged counts drops not logged yet; lastWarn is when they were.
+	unlogged uint64
+	lastWarn time.Time
+}
+
+func newReader(s *Stream, log *slog.Logger) *reader {
+	return &reader{s: s, log: log, names: map[string]string{}}
+}
+
+// batch handles one datagram of netlink messages, received at now.
+func (r *reader) batch(b []byte, now time.Time) {
+	for len(b) >= nlmsgHdrLen {
+		l := int(binary.NativeEndian.Uint32(b))
+		if l < nlmsgHdrLen || l > len(b) {
+			return
+		}
+		if binary.NativeEndian.Uint16(b[4:]) == packetMsgType {
+			r.message(b[nlmsgHdrLen:l], now)
+		}
+		b = b[min(align4(l), len(b)):]
+	}
+	if r.unlogged > 0 && now.Sub(r.lastWarn) >= dropWarnEvery {
+		r.log.Warn("sniffer stream: the kernel dropped packets", "dropped", r.unlogged, "total", r.s.KernelDropped())
+		r.unlogged, r.lastWarn = 0, now
+	}
+}
+
+// message publishes the packet of one record: its nfgenmsg header, then
+// its attributes.
+func (r *reader) message(data []byte, now time.Time) {
+	if len(data) < 4 {
+		return
+	}
+	p := Packet{Time: now}
+	var payload []byte
+	for a := data[4:]; len(a) >= 4; {
+		l := int(binary.NativeEndian.Uint16(a))
+		if l < 4 || l > len(a) {
+			break
+		}
+		v := a[4:l]
+		switch binary.NativeEndian.Uint16(a[2:]) & attrTypeMask {
+		case attrPayload:
+			payload = v
+		case attrPrefix:
+			p.Slice = r.name(v)
+		case attrSeq:
+			if len(v) == 4 {
+				r.sequence(binary.BigEndian.Uint32(v))
+			}
+		}
+		a = a[min(align4(l), len(a)):]
+	}
+	if parse(payload, &p) {
+		r.s.Publish(p)
+	}
+}
+
+// name returns the prefix b (NUL-terminated) as a string, allocated once
+// per distinct name.
+func (r *reader) name(b []byte) string {
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	if n, ok := r.names[string(b)]; ok {
+		return n
+	}
+	n := string(b)
+	if len(r.names) < 4096 {
+		r.names[n] = n
+	}
+	return n
+}
+
+// sequence counts the records missing before seq. A number from before
+// the expected one means the group was bound anew (its numbering
+// restarted), not a loss.
+func (r *reader) sequence(seq uint32) {
+	if gap := seq - r.next; gap != 0 && gap < 1<<31 {
+		r.s.kernelDropped.Add(uint64(gap))
+		r.unlogged += uint64(gap)
+	} else if gap != 0 {
+		r.log.Warn("sniffer stream: the log's numbering restarted", "expected", r.next, "got", seq)
+	}
+	r.next = seq + 1
+}
+
+func align4(n int) int { return (n + 3) &^ 3 }
