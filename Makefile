@@ -6,7 +6,7 @@ BIN     := bin/orbis
 DEVDATA ?= /var/lib/orbis-dev
 # Debian packages Orbis uses at run time and in tests.
 DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client \
-           python3 postgresql openssh-sftp-server nftables chromium
+           python3 postgresql openssh-sftp-server nftables tcpdump chromium
 
 .PHONY: all build deps dev test vet bench clean
 

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ type env struct {
 	sock   string
 	state  string
 	stream *sniff.Stream
-	policy int64
+	policy atomic.Int64 // the local policy's cap in kbit/s; 0: none
 }
 
 var buildOnce = sync.OnceValues(func() (string, error) {
@@ -95,7 +96,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, dir: dir, sock: filepath.Join(dir, "share", SocketName), state: filepath.Join(dir, "state"), stream: sniff.NewStream()}
 	svc, err := New(Config{Authorize: fakeAuthorize, StateDir: e.state, Stream: e.stream, WatchBuffer: 16,
 		AppliedCap: func() int64 { return 4242 },
-		PolicyCap:  func() (int64, bool) { return e.policy, e.policy > 0 },
+		PolicyCap:  func() (int64, bool) { p := e.policy.Load(); return p, p > 0 },
 		Log:        testutil.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +284,7 @@ func TestBwcap(t *testing.T) {
 	if kbit, ok, err := shaping.ReadCap(e.state); kbit != 10000 || !ok || err != nil {
 		t.Errorf("cap file: %d %v %v", kbit, ok, err)
 	}
-	e.policy = 50000
+	e.policy.Store(50000)
 	if out, err := e.run(adminBase, "bwcap", "80mbit"); err == nil || !strings.Contains(out, "80mbit is above the node's local policy cap of 50mbit") {
 		t.Errorf("bwcap above the policy: %v %q", err, out)
 	}

@@ -59,3 +59,13 @@ func TestParseStat(t *testing.T) {
 		t.Error("short stat accepted")
 	}
 }
+
+// TestPrintable: a process cannot forge lines or escapes in a listing.
+func TestPrintable(t *testing.T) {
+	if got := printable("evil\n1 0 0 - S\x1b[2J\xff ok", 200); got != "evil?1 0 0 - S?[2J? ok" {
+		t.Errorf("printable: %q", got)
+	}
+	if got := printable("abcdef", 3); got != "abc" {
+		t.Errorf("printable cut: %q", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -75,13 +76,24 @@ func (s *Service) readProcess(pid int, boot time.Time) (process, error) {
 	if c := strings.TrimSpace(string(bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))); c != "" {
 		p.Command = c
 	}
-	if len(p.Command) > maxCommand {
-		p.Command = p.Command[:maxCommand]
-	}
+	p.Command = printable(p.Command, maxCommand)
 	if p.UID != 0 {
 		p.Slice, _ = s.cfg.Authorize(p.UID)
 	}
 	return p, nil
+}
+
+// printable cuts s to n bytes and replaces control characters and invalid
+// UTF-8 with '?': a sliver names its processes, and must not be able to
+// forge lines or escape sequences in the admin's listing.
+func printable(s string, n int) string {
+	s = strings.ToValidUTF8(s[:min(len(s), n)], "?")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // parseStat reads /proc/<pid>/stat: the command (between the first "("
@@ -106,7 +118,7 @@ func parseStat(b []byte) (process, error) {
 		CPU:        time.Duration(num(14)+num(15)) * time.Second / clockTicks,
 		StartTicks: num(22),
 		RSS:        int64(num(24)) * int64(os.Getpagesize()),
-		Command:    "[" + string(b[open+1:end]) + "]",
+		Command:    "[" + printable(string(b[open+1:end]), maxCommand) + "]",
 	}}
 	p.kthread = num(9)&pfKthread != 0
 	return p, nil

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/shaping"
@@ -174,6 +173,3 @@ func writeError(w http.ResponseWriter, err error) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(api.AdminError{Error: err.Error()})
 }
-
-// itoa is strconv.Itoa, short.
-func itoa(n int) string { return strconv.Itoa(n) }

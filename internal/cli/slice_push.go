@@ -73,7 +73,16 @@ func slicePush(ctx context.Context, c *centralCall, dest string, wait time.Durat
 	if wait <= 0 || len(res.NodeIDs) == 0 {
 		return nil
 	}
-	w := &pushWatch{client: c.client, slice: slice, res: res, out: c.env.Stdout, tty: isTerminal(c.env.Stdout)}
+	w := &pushWatch{client: c.client, slice: slice, res: res, out: c.env.Stdout, tty: isTerminal(c.env.Stdout), hosts: map[int64]string{}}
+	ids := make([]any, len(res.NodeIDs))
+	for i, id := range res.NodeIDs {
+		ids[i] = id
+	}
+	if nodes, err := c.client.GetNodes(ctx, ids, "node_id", "hostname"); err == nil {
+		for _, n := range nodes {
+			w.hosts[n.NodeID] = n.Hostname
+		}
+	}
 	err = w.run(ctx, wait)
 	fmt.Fprintf(c.env.Stdout, "%d node(s), %d installed, %d failed; uploaded %s, nodes fetched %s; %.2f s\n",
 		len(res.NodeIDs), w.installed, w.failed, byteSize(uploaded), byteSize(w.fetched), time.Since(start).Seconds())
@@ -87,6 +96,7 @@ type pushWatch struct {
 	res    api.SoftwarePushResult
 	out    io.Writer
 	tty    bool
+	hosts  map[int64]string
 
 	shown             []string
 	installed, failed int
@@ -137,7 +147,10 @@ func (w *pushWatch) rows(st api.SoftwareStatus) []pushRow {
 	ids := w.res.NodeIDs
 	rows := make([]pushRow, len(ids))
 	for i, id := range ids {
-		rows[i].host = fmt.Sprintf("node %d", id)
+		rows[i].host = w.hosts[id]
+		if rows[i].host == "" {
+			rows[i].host = fmt.Sprintf("node %d", id)
+		}
 		for j := range st.Nodes {
 			n := &st.Nodes[j]
 			if n.NodeID != id {

@@ -142,7 +142,7 @@ func (b *brokerNode) bindAs(t *testing.T, slice string, rs api.Rspec) {
 // slice without the privilege has no /run/orbis-nm; a passed rcap works
 // for the receiver and not the giver; max_slivers holds.
 func TestBrokerInSliver(t *testing.T) {
-	b := startBrokerNode(t, "max_slivers 5\nbroker pl_broker cpu_guarantee=50\nbroker * cpu_guarantee=0\n")
+	b := startBrokerNode(t, "max_slivers 6\nbroker pl_broker cpu_guarantee=50\nbroker * cpu_guarantee=0\n")
 	ctx := testutil.Context(t)
 	nm := api.Privileges{NodeManager: true}
 	b.bindAs(t, "pl_broker", api.Rspec{Privileges: nm, Delegated: &api.Rspec{CPUGuarantee: 200, Slivers: 2,
@@ -195,6 +195,17 @@ func TestBrokerInSliver(t *testing.T) {
 	b.refused(t, "pl_broker", "not yours", "query", string(spare))
 	b.mustCall(t, "pl_other", "query", string(spare))
 
-	// max_slivers 5: pl_broker, pl_other, pl_plain, two customers.
-	b.refused(t, "pl_other", "at most 5 (local policy)", "bind", "pl_sixth", string(spare))
+	b.mustCall(t, "pl_other", "bind", "pl_customer_other", string(spare))
+	b.refused(t, "pl_broker", "not yours", "bind", "pl_customer_other", string(third))
+
+	// max_slivers 6: pl_broker, pl_other, pl_plain and three customers.
+	var more api.Rcap
+	json.Unmarshal([]byte(b.mustCall(t, "pl_other", "acquire", `{"privileges":{"create_sliver":true}}`)), &more)
+	b.refused(t, "pl_other", "at most 6 (local policy)", "bind", "pl_seventh", string(more))
+
+	// Granting the privilege restarts the running sliver with the share.
+	b.bindAs(t, "pl_plain", api.Rspec{Privileges: nm})
+	if out := b.mustCall(t, "pl_plain", "rcaps"); !strings.Contains(out, `"rcaps":[]`) {
+		t.Fatalf("newly privileged slice's rcaps: %s", out)
+	}
 }

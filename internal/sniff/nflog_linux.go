@@ -30,9 +30,9 @@ type Config struct {
 	ReadBuffer int
 }
 
-// DefaultReadBuffer is a Config's default ReadBuffer: with batches of 16
-// records charged 8 KiB each, about 8,000 records (the kernel doubles
-// it for its bookkeeping).
+// DefaultReadBuffer is a Config's default ReadBuffer. The kernel doubles
+// it and charges each batch of 16 records about 8.5 KiB, so about 15,000
+// records can wait.
 const DefaultReadBuffer = 4 << 20
 
 // nfnetlink_log constants (linux/netfilter/nfnetlink_log.h).

@@ -22,6 +22,7 @@ package sniff
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,7 +60,7 @@ type Stream struct {
 
 	// mu guards the following.
 	mu   sync.RWMutex
-	subs map[*subscriber]struct{}
+	subs []*subscriber // a slice, cheaper than a map to walk per packet
 }
 
 type subscriber struct {
@@ -70,7 +71,7 @@ type subscriber struct {
 
 // NewStream returns a stream with no subscribers.
 func NewStream() *Stream {
-	return &Stream{subs: map[*subscriber]struct{}{}}
+	return &Stream{}
 }
 
 // Subscribe returns a channel of the packets published from now until ctx
@@ -83,11 +84,11 @@ func NewStream() *Stream {
 func (s *Stream) Subscribe(ctx context.Context, buffer int) (<-chan Packet, func() (dropped uint64)) {
 	sub := &subscriber{ch: make(chan Packet, max(buffer, 1)), kernelBase: s.kernelDropped.Load()}
 	s.mu.Lock()
-	s.subs[sub] = struct{}{}
+	s.subs = append(s.subs, sub)
 	s.mu.Unlock()
 	context.AfterFunc(ctx, func() {
 		s.mu.Lock()
-		delete(s.subs, sub)
+		s.subs = slices.DeleteFunc(s.subs, func(o *subscriber) bool { return o == sub })
 		close(sub.ch)
 		s.mu.Unlock()
 	})
@@ -98,7 +99,7 @@ func (s *Stream) Subscribe(ctx context.Context, buffer int) (<-chan Packet, func
 func (s *Stream) Publish(p Packet) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for sub := range s.subs {
+	for _, sub := range s.subs {
 		select {
 		case sub.ch <- p:
 		default:

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -29,101 +31,135 @@ var modes = []mode{tagged, logged, audited}
 // Each iteration is a round that measures the three nodes in turn, about
 // 3 s each, so that other work on the machine disturbs them alike; the
 // best round of each is reported, with the ratio to the tagged node.
-// Run it with -benchtime 3x or more (3 rounds take about 30 s).
+// Since other work on the machine lowers those rates, the CPU time that
+// the senders (whose system calls run the tagging and logging) and this
+// process (the stream and the auditor) spend per packet, or per KiB of
+// TCP, is reported too (median of the rounds): it does not depend on the
+// machine being idle. Run it with -benchtime 3x or more (3 rounds take
+// about 30 s).
 func BenchmarkThroughput(b *testing.B) {
 	testutil.RequireRoot(b)
-	b.Run("udp", func(b *testing.B) { benchmarkRounds(b, "pkts/s", (*bed).udpRate) })
-	b.Run("tcp", func(b *testing.B) { benchmarkRounds(b, "Mbit/s", (*bed).tcpRate) })
+	b.Run("udp", func(b *testing.B) { benchmarkRounds(b, "pkts/s", "cpu-ns/pkt", (*bed).udpRound) })
+	b.Run("tcp", func(b *testing.B) { benchmarkRounds(b, "Mbit/s", "cpu-ns/KiB", (*bed).tcpRound) })
 }
 
-// benchmarkRounds runs b.N rounds of rate on a bed of each mode and
-// reports the best of each.
-func benchmarkRounds(b *testing.B, unit string, rate func(*bed, *testing.B, *sinks) (float64, float64)) {
+// round is what one measurement of a bed found.
+type round struct {
+	rate float64 // packets/s or Mbit/s
+	cost float64 // CPU ns per packet or per KiB
+	lost float64 // fraction of the packets the auditor lost
+}
+
+// benchmarkRounds runs rounds of measure on a bed of each mode and
+// reports the best rate, the median cost and the auditor's median loss.
+func benchmarkRounds(b *testing.B, unit, costUnit string, measure func(*bed, *testing.B) round) {
 	beds := map[mode]*bed{}
-	sk := map[mode]*sinks{}
 	for _, m := range modes {
 		beds[m] = newBed(b, m)
-		sk[m] = &sinks{tcp: beds[m].tcpSink(b)}
 		beds[m].udpSink(b)
+		beds[m].tcpRead = beds[m].tcpSink(b)
 	}
-	best := map[mode]float64{}
-	var lost []float64
+	rounds := map[mode][]round{}
 	for i := 0; b.Loop(); i++ {
 		for j := range modes {
 			m := modes[(i+j)%len(modes)] // each mode goes first in turn
-			r, l := rate(beds[m], b, sk[m])
-			best[m] = max(best[m], r)
-			if m == audited {
-				lost = append(lost, l)
-			}
+			rounds[m] = append(rounds[m], measure(beds[m], b))
 		}
 	}
+	best, cost := map[mode]float64{}, map[mode]float64{}
 	for _, m := range modes {
+		best[m] = slices.MaxFunc(rounds[m], func(x, y round) int { return cmp(x.rate, y.rate) }).rate
+		cost[m] = median(rounds[m], func(r round) float64 { return r.cost })
 		b.ReportMetric(best[m], m.String()+"-"+unit)
+		b.ReportMetric(cost[m], m.String()+"-"+costUnit)
 	}
+	lost := median(rounds[audited], func(r round) float64 { return r.lost })
 	b.ReportMetric(best[audited]/best[tagged], "audited/tagged")
-	b.ReportMetric(best[logged]/best[tagged], "logged/tagged")
-	slices.Sort(lost)
-	b.ReportMetric(lost[len(lost)/2], "audited-lost-fraction")
-	b.Logf("tagged %.0f %s, logged %.0f, audited %.0f: audited/tagged %.3f (best of %d rounds); the auditor lost a median %.4f of the packets",
-		best[tagged], unit, best[logged], best[audited], best[audited]/best[tagged], len(lost), lost[len(lost)/2])
+	b.ReportMetric(lost, "audited-lost-fraction")
+	b.Logf("%s: tagged %.0f, logged %.0f, audited %.0f (best of %d rounds): audited/tagged %.3f; %s: tagged %.0f, logged %.0f, audited %.0f; the auditor lost a median %.4f of the packets",
+		unit, best[tagged], best[logged], best[audited], len(rounds[audited]), best[audited]/best[tagged],
+		costUnit, cost[tagged], cost[logged], cost[audited], lost)
 }
 
-// sinks are a bed's receivers.
-type sinks struct {
-	tcp *atomic.Uint64 // bytes read
+func cmp(x, y float64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }
 
-// udpRate floods the UDP sink from loadSenders processes of the slice and
-// returns the packets per second the peer received, and the fraction of
-// the packets the auditor lost (0 without one).
-func (bed *bed) udpRate(b *testing.B, _ *sinks) (rate, lost float64) {
-	wait := bed.run(b, loadSenders, func(i int) send {
+func median(rs []round, f func(round) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// udpRound floods the UDP sink from loadSenders processes of the slice:
+// the rate is the packets per second the peer received.
+func (bed *bed) udpRound(b *testing.B) round {
+	return bed.measure(b, loadSenders, func(i int) send {
 		return send{UID: bed.slice.UIDBase + uint32(i), To: bed.udpTo(), Payload: 32}
-	})
-	defer wait()
-	return bed.measure(b, func() uint64 { return bed.rxPackets(b) }, 1)
+	}, func() uint64 { return bed.rxPackets(b) }, 1)
 }
 
-// tcpRate sends one TCP stream from the slice to the TCP sink and returns
-// the Mbit/s the peer read, and the fraction of the packets the auditor
-// lost.
-func (bed *bed) tcpRate(b *testing.B, sk *sinks) (rate, lost float64) {
-	wait := bed.run(b, 1, func(int) send {
+// tcpRound sends one TCP stream from the slice to the TCP sink: the rate
+// is the Mbit/s the peer read.
+func (bed *bed) tcpRound(b *testing.B) round {
+	r := bed.measure(b, 1, func(int) send {
 		return send{TCP: true, UID: bed.slice.UIDBase, To: bed.tcpTo(), Payload: 128 << 10}
-	})
-	defer wait()
-	return bed.measure(b, sk.tcp.Load, 8/1e6)
+	}, bed.tcpRead.Load, 8/1e6)
+	r.cost *= r.rate / (8 / 1e6) / 1024 / r.pps // per packet to per KiB
+	return r
 }
 
-// measure waits out the warm-up, then returns how fast count grew over
-// the window (times scale), and the fraction of the slice's packets the
-// auditor lost meanwhile.
-func (bed *bed) measure(b *testing.B, count func() uint64, scale float64) (rate, lost float64) {
+// measure runs n senders, mk(i) describing the i-th; after a warm-up, the
+// rate is how fast count grew over the window, times scale. The cost is
+// the CPU time of the senders and of this process per packet the slice
+// sent, over the whole run.
+func (bed *bed) measure(b *testing.B, n int, mk func(i int) send, count func() uint64, scale float64) round {
+	var before unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &before)
+	txStart := bed.sent(b)
+	var senders []func() (time.Duration, error)
+	for i := range n {
+		s := mk(i)
+		s.For = benchWarmup + benchWindow + benchTail
+		cmd := startSender(b, bed.pair.SendNS, s)
+		senders = append(senders, func() (time.Duration, error) {
+			err := cmd.Wait()
+			return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), err
+		})
+	}
 	time.Sleep(benchWarmup)
 	n0, tx0, lost0 := count(), bed.sent(b), bed.lost()
 	start := time.Now()
 	time.Sleep(benchWindow)
 	n1, tx1, lost1 := count(), bed.sent(b), bed.lost()
 	secs := time.Since(start).Seconds()
-	return float64(n1-n0) * scale / secs, float64(lost1-lost0) / float64(max(tx1-tx0, 1))
-}
-
-// run starts n senders, mk(i) describing the i-th, for the whole
-// measurement; the returned function waits for them.
-func (bed *bed) run(b *testing.B, n int, mk func(i int) send) (wait func()) {
-	var waits []func() error
-	for i := range n {
-		s := mk(i)
-		s.For = benchWarmup + benchWindow + benchTail
-		waits = append(waits, startSender(b, bed.pair.SendNS, s).Wait)
-	}
-	return func() {
-		for i, w := range waits {
-			if err := w(); err != nil {
-				b.Errorf("sender %d: %v", i, err)
-			}
+	var cpu time.Duration
+	for i, wait := range senders {
+		d, err := wait()
+		if err != nil {
+			b.Errorf("sender %d: %v", i, err)
 		}
+		cpu += d
+	}
+	time.Sleep(200 * time.Millisecond) // the stream and auditor catch up
+	var after unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &after)
+	cpu += time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	sent := max(bed.sent(b)-txStart, 1)
+	return round{
+		rate: float64(n1-n0) * scale / secs,
+		pps:  float64(tx1-tx0) / secs,
+		cost: float64(cpu.Nanoseconds()) / float64(sent),
+		lost: float64(lost1-lost0) / float64(max(tx1-tx0, 1)),
 	}
 }
 
@@ -135,3 +171,5 @@ func (bed *bed) lost() uint64 {
 	}
 	return bed.auditor.Store().Counters().Dropped()
 }
+
+var _ atomic.Uint64

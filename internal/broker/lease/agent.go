@@ -102,7 +102,11 @@ func (a *Agent) Step(ctx context.Context, now time.Time) time.Time {
 			err = a.close(ctx, t.rec, now)
 		case actMiss:
 			err = a.book.update(t.rec.ID, now.Unix(), func(r *record) {
-				r.State, r.Reason = StateFailed, "the window passed while the broker was down"
+				r.State = StateFailed
+				if r.Reason == "" {
+					r.Reason = "the window passed while the broker was down"
+				}
+				r.Reason = "the window passed unopened: " + r.Reason
 			})
 		}
 		if err != nil {

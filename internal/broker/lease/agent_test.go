@@ -222,6 +222,15 @@ func TestAgentUnreachable(t *testing.T) {
 	if l := leaseState(t, b, r.Lease.ID); l.State != StateActive {
 		t.Errorf("lease once the node manager answers: %+v", l)
 	}
+	// A window that passes while the node manager is away fails, saying
+	// why.
+	r2 := reserve(t, b, a, req("site_b", t0+3*slot, 1, 1), t0+slot+2)
+	nm.SetDown(errors.New("connection refused"))
+	a.Step(ctx, at(t0+3*slot))
+	a.Step(ctx, at(t0+4*slot))
+	if l := leaseState(t, b, r2.Lease.ID); l.State != StateFailed || !strings.Contains(l.Reason, "unopened: split the pool: connection refused") {
+		t.Errorf("a lease whose window passed without the node manager: %+v", l)
+	}
 	nm2 := NewFakeNM(api.Rspec{})
 	_, a2 := newAgent(t, t.TempDir(), nm2)
 	a2.refreshPool(ctx)

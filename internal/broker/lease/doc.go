@@ -52,4 +52,17 @@
 // Errors are a status (400 malformed, 403 bad token, 404 unknown lease,
 // 409 refused by admission, 413 too large, 503 no delegation yet) with an
 // Error body. Client speaks it; `orbis lease` is its command line.
+//
+// Trust: anyone who reaches the port may reserve (a broker's policy; a
+// market would ask for payment here); a slice name's token guards its
+// leases. The broker cannot take a slice it does not own: the node
+// manager refuses to bind a pool's split to a slice whose sliver is bound
+// to someone else's rcap (central's slices, other brokers'), so such a
+// lease fails at its window and says so. Central has no tag for reserving
+// a port to a slice, hence the high port; the broker is restarted by
+// whoever runs the slice (its initscript may start it).
+//
+// Not done: an active lease whose sliver the node manager lost (a node
+// reinstall) is not re-created; a whole lease splits the pool as it is at
+// the window's start.
 package lease

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,5 +115,50 @@ func TestServerNoDelegation(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(data), "no pool rcap") {
 		t.Errorf("reserve without a delegation: %d %s", res.StatusCode, data)
+	}
+}
+
+// TestConcurrentReservations: reservations racing over HTTP never
+// over-commit a slot, and every confirmed one is in the book on disk.
+func TestConcurrentReservations(t *testing.T) {
+	dir := t.TempDir()
+	b := openBook(t, dir)
+	srv := &Server{Book: b, Cap: FixedCapacity{Cap: Capacity{Slivers: 5, CPUShares: 100}}, Log: testutil.Logger(t), Now: func() time.Time { return at(t0) }}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	c := NewClient(ts.URL)
+	const n = 40
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.Reserve(context.Background(), req(fmt.Sprintf("site_s%d", i), t0+slot*int64(1+i%2), 1, 10))
+			if err == nil {
+				ids <- r.Lease.ID
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	confirmed := map[string]bool{}
+	for id := range ids {
+		confirmed[id] = true
+	}
+	if len(confirmed) != 10 {
+		t.Errorf("%d reservations confirmed, want 5 slivers in each of 2 slots", len(confirmed))
+	}
+	onDisk := map[string]bool{}
+	for _, l := range openBook(t, dir).Leases() {
+		onDisk[l.ID] = true
+	}
+	for id := range confirmed {
+		if !onDisk[id] {
+			t.Errorf("confirmed lease %s is not in the book on disk", id)
+		}
+	}
+	if len(onDisk) != len(confirmed) {
+		t.Errorf("%d leases on disk, %d confirmed", len(onDisk), len(confirmed))
 	}
 }

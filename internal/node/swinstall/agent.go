@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -142,6 +143,13 @@ func (a *agent) setWanted(ctx context.Context, list []api.Sliver, first bool) {
 	}
 	wanted := a.wanted
 	a.mu.Unlock()
+	// A slice that left the node loses its sliver: should it come back,
+	// its new sliver has nothing installed.
+	for _, name := range a.cache.InstalledSlices() {
+		if _, ok := wanted[name]; !ok && !slices.ContainsFunc(list, func(s api.Sliver) bool { return s.Name == name }) {
+			a.cache.Forget(name)
+		}
+	}
 	if first {
 		var reps []api.SoftwareReport
 		for name, sw := range wanted {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/orbisproject/orbis/internal/manifest"
 )
@@ -111,6 +112,18 @@ func (c *Cache) SetInstalled(slice string, in Installed) error {
 		_, err := w.Write(data)
 		return err
 	})
+}
+
+// InstalledSlices lists the slices with an install record.
+func (c *Cache) InstalledSlices() []string {
+	ents, _ := os.ReadDir(filepath.Join(c.dir, "installed"))
+	var out []string
+	for _, e := range ents {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && !strings.HasPrefix(name, ".") {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Forget drops the record of a slice whose sliver is gone.

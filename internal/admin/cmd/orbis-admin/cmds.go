@@ -12,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -79,11 +80,19 @@ func startTime(t time.Time) string {
 	return t.Local().Format("Jan02")
 }
 
+// truncate cuts s to n runes, and replaces control characters (which
+// the service already does, but a listing must never forge lines).
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	r := []rune(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s))
+	if len(r) <= n {
+		return string(r)
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
 }
 
 // kill signals one process.
