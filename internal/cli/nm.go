@@ -19,7 +19,7 @@ import (
 func init() {
 	register(&Command{
 		Name:    "nm",
-		Summary: "call this node's node manager (acquire, bind, split, release, query, list, start, stop, destroy)",
+		Summary: "call this node's node manager (acquire, bind, split, release, query, list, rcaps, pass, start, stop, destroy)",
 		Run:     runNM,
 	})
 }
@@ -36,11 +36,14 @@ rather than as arguments, which other users can see.
   release {"rcap"}
   query   {"rcap"}                       -> {"id", "rspec", "slice"}
   list                                   a table; --json for JSON
+  rcaps                                  the caller's rcaps; --json adds
+                                         the secrets of those it may see
+  pass    {"rcap", "to"}                 hand an rcap to slice "to"
   start|stop|destroy NAME or {"name"}
 `
 
 func runNM(ctx context.Context, env *Env, args []string) error {
-	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "start", "stop", "destroy")
+	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "rcaps", "pass", "start", "stop", "destroy")
 	if err != nil {
 		return err
 	}
@@ -59,8 +62,11 @@ func runNM(ctx context.Context, env *Env, args []string) error {
 		return &UsageError{Msg: fmt.Sprintf("orbis nm %s: one INPUT at most, got %d (quote the JSON)", sub, fs.NArg())}
 	}
 	c := api.NewNMClient(*socket)
-	if sub == "list" {
+	switch sub {
+	case "list":
 		return nmList(ctx, env, c, *asJSON, fs.Args())
+	case "rcaps":
+		return nmRcaps(ctx, env, c, *asJSON, fs.Args())
 	}
 	body, err := nmInput(env.Stdin, sub, fs.Args())
 	if err != nil {
@@ -133,6 +139,35 @@ func nmList(ctx context.Context, env *Env, c *api.NMClient, asJSON bool, args []
 		return printJSON(env.Stdout, raw)
 	}
 	return printNMList(env.Stdout, l)
+}
+
+func nmRcaps(ctx context.Context, env *Env, c *api.NMClient, asJSON bool, args []string) error {
+	if len(args) > 0 {
+		return &UsageError{Msg: "orbis nm rcaps: takes no input"}
+	}
+	l, err := c.Rcaps(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		raw, err := json.Marshal(l)
+		if err != nil {
+			return err
+		}
+		return printJSON(env.Stdout, raw)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RCAP\tOWNER\tPOOL\tBOUND\tSHARES\tCPU GUAR\tMEM GUAR\tSLIVERS\tEND\tPARENT")
+	for _, r := range l.Rcaps {
+		rs := r.Rspec
+		pool := "-"
+		if r.Pool {
+			pool = "pool"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", r.ID, dash(r.Owner), pool, dash(r.Bound),
+			rs.CPUShares, cpuStr(rs), bytesStr(rs.MemoryGuarantee), rs.Slivers, endStr(rs.End), dash(r.Parent))
+	}
+	return tw.Flush()
 }
 
 // printNMList prints the rcaps, then the slivers, as aligned tables.

@@ -157,10 +157,10 @@ func (n NodeReport) sliverText() string {
 func (st *State) printUp(w io.Writer, adm string) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tSSH")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSSH\tTRAFFIC PAGE")
 	hosts := make([]string, 0, len(st.Nodes))
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Hostname, n.Addr, sshCommand(n, Site+"_demo"))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Hostname, n.Addr, sshCommand(n, Site+"_demo"), n.AuditURL)
 		hosts = append(hosts, n.Hostname)
 	}
 	tw.Flush()

@@ -33,6 +33,11 @@ const (
 	DefaultPrefix      = "orbtb"
 	DefaultCentralPort = 8780
 	DefaultSSHPort     = 22
+	// DefaultAuditPort is where each node serves its traffic auditor's
+	// pages on its address, as a production node does on its public one
+	// (paper 4.4.3): anyone on the testbed's network, the host's browser
+	// included, can look up who sent them traffic.
+	DefaultAuditPort = 80
 	// DefaultUIDBase and DefaultUIDRanges give node i the host UIDs from
 	// DefaultUIDBase + i*DefaultUIDRanges*65536, 762 slice ranges each
 	// (just under 50,000,000 UIDs), disjoint from `orbis dev`'s low ones.
@@ -67,8 +72,9 @@ type Config struct {
 	// Subnet is the bridge's IPv4 network.
 	Subnet netip.Prefix
 	// CentralPort is central's port on the host's bridge address;
-	// SSHPort the nodes' SSH gateway port.
-	CentralPort, SSHPort int
+	// SSHPort the nodes' SSH gateway port; AuditPort the port of the
+	// nodes' traffic auditor pages.
+	CentralPort, SSHPort, AuditPort int
 	// UIDBase and UIDRanges lay out the nodes' host UIDs (see
 	// DefaultUIDBase).
 	UIDBase, UIDRanges uint32
@@ -106,6 +112,9 @@ func (c *Config) defaults() error {
 	}
 	if c.SSHPort == 0 {
 		c.SSHPort = DefaultSSHPort
+	}
+	if c.AuditPort == 0 {
+		c.AuditPort = DefaultAuditPort
 	}
 	if c.UIDBase == 0 {
 		c.UIDBase = DefaultUIDBase
@@ -208,8 +217,12 @@ type Node struct {
 	// Addr is the node's address; its SSH gateway is on SSHAddr.
 	Addr    string `json:"addr"`
 	SSHAddr string `json:"ssh_addr"`
-	Netns   string `json:"netns"`
-	Veth    string `json:"veth"`
+	// AuditAddr is where the node serves its traffic auditor's pages;
+	// AuditURL is their first page, for a browser on the host.
+	AuditAddr string `json:"audit_addr"`
+	AuditURL  string `json:"audit_url"`
+	Netns     string `json:"netns"`
+	Veth      string `json:"veth"`
 	// StateDir is the node's state directory; NMSocket its node
 	// manager's socket; Log its log file.
 	StateDir string `json:"state_dir"`

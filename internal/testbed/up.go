@@ -93,8 +93,10 @@ func (c *Config) newState() *State {
 	for i := 1; i <= c.Nodes; i++ {
 		addr, _ := c.nodeAddr(i)
 		dir := c.nodeDir(i)
+		audit := net.JoinHostPort(addr.String(), strconv.Itoa(c.AuditPort))
 		st.Nodes = append(st.Nodes, Node{Index: i, Hostname: Hostname(i), Addr: addr.String(),
-			SSHAddr: net.JoinHostPort(addr.String(), strconv.Itoa(c.SSHPort)), Netns: c.netnsPath(i), Veth: c.veth(i),
+			SSHAddr:   net.JoinHostPort(addr.String(), strconv.Itoa(c.SSHPort)),
+			AuditAddr: audit, AuditURL: "http://" + audit + "/", Netns: c.netnsPath(i), Veth: c.veth(i),
 			StateDir: dir, NMSocket: filepath.Join(dir, "nm.sock"), Log: c.logFile("n" + strconv.Itoa(i)),
 			CgroupParent: c.cgroupParent(i), UIDBase: c.uidBase(i)})
 	}
@@ -176,7 +178,7 @@ func (c *Config) startNodes(ctx context.Context, st *State) error {
 }
 
 func (c *Config) nodeArgs(n *Node, url, token string) []string {
-	args := []string{"node", "--state", n.StateDir, "--nm-socket", n.NMSocket, "--ssh-addr", n.SSHAddr,
+	args := []string{"node", "--state", n.StateDir, "--nm-socket", n.NMSocket, "--ssh-addr", n.SSHAddr, "--audit-addr", n.AuditAddr,
 		"--hostname", n.Hostname, "--ip", n.Addr, "--central", url, "--cgroup-parent", n.CgroupParent,
 		"--uid-base", strconv.FormatUint(uint64(n.UIDBase), 10), "--uid-ranges", strconv.FormatUint(uint64(c.UIDRanges), 10),
 		"--suspend-on-exit"}

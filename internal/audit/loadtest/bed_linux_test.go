@@ -57,6 +57,7 @@ type bed struct {
 	slice   netfilter.Sliver
 	stream  *sniff.Stream  // nil if tagged
 	auditor *audit.Auditor // nil unless audited
+	tcpRead *atomic.Uint64 // bytes its TCP sink read, once it has one
 }
 
 // newBed builds a bed; t.Cleanup takes it down. The sending namespace has

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,27 +104,25 @@ func median(rs []round, f func(round) float64) float64 {
 func (bed *bed) udpRound(b *testing.B) round {
 	return bed.measure(b, loadSenders, func(i int) send {
 		return send{UID: bed.slice.UIDBase + uint32(i), To: bed.udpTo(), Payload: 32}
-	}, func() uint64 { return bed.rxPackets(b) }, 1)
+	}, func() uint64 { return bed.rxPackets(b) }, 1, 1)
 }
 
 // tcpRound sends one TCP stream from the slice to the TCP sink: the rate
 // is the Mbit/s the peer read.
 func (bed *bed) tcpRound(b *testing.B) round {
-	r := bed.measure(b, 1, func(int) send {
+	return bed.measure(b, 1, func(int) send {
 		return send{TCP: true, UID: bed.slice.UIDBase, To: bed.tcpTo(), Payload: 128 << 10}
-	}, bed.tcpRead.Load, 8/1e6)
-	r.cost *= r.rate / (8 / 1e6) / 1024 / r.pps // per packet to per KiB
-	return r
+	}, bed.tcpRead.Load, 8/1e6, 1024)
 }
 
-// measure runs n senders, mk(i) describing the i-th; after a warm-up, the
+// measure runs n senders, mk(i) describing the i-th. After a warm-up, the
 // rate is how fast count grew over the window, times scale. The cost is
-// the CPU time of the senders and of this process per packet the slice
-// sent, over the whole run.
-func (bed *bed) measure(b *testing.B, n int, mk func(i int) send, count func() uint64, scale float64) round {
-	var before unix.Rusage
+// the CPU time of the senders and of this process per perCost of count,
+// over the whole run.
+func (bed *bed) measure(b *testing.B, n int, mk func(i int) send, count func() uint64, scale, perCost float64) round {
+	var before, after unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &before)
-	txStart := bed.sent(b)
+	first := count()
 	var senders []func() (time.Duration, error)
 	for i := range n {
 		s := mk(i)
@@ -150,15 +147,12 @@ func (bed *bed) measure(b *testing.B, n int, mk func(i int) send, count func() u
 		}
 		cpu += d
 	}
-	time.Sleep(200 * time.Millisecond) // the stream and auditor catch up
-	var after unix.Rusage
+	time.Sleep(200 * time.Millisecond) // the stream and the auditor catch up
 	unix.Getrusage(unix.RUSAGE_SELF, &after)
 	cpu += time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
-	sent := max(bed.sent(b)-txStart, 1)
 	return round{
 		rate: float64(n1-n0) * scale / secs,
-		pps:  float64(tx1-tx0) / secs,
-		cost: float64(cpu.Nanoseconds()) / float64(sent),
+		cost: float64(cpu.Nanoseconds()) * perCost / float64(max(count()-first, 1)),
 		lost: float64(lost1-lost0) / float64(max(tx1-tx0, 1)),
 	}
 }
@@ -171,5 +165,3 @@ func (bed *bed) lost() uint64 {
 	}
 	return bed.auditor.Store().Counters().Dropped()
 }
-
-var _ atomic.Uint64

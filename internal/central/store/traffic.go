@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
@@ -89,8 +90,24 @@ func (a trafficArchive) AddTraffic(ctx context.Context, nodeID int64, b api.Traf
 	return added, dup, err
 }
 
-// insert adds rows through one prepared statement.
+// trafficInsertRows is how many rows one PostgreSQL INSERT carries (9
+// values a row, under its 65535 parameters): one round trip a row would
+// cost more than the insert.
+const trafficInsertRows = 1000
+
+// insert adds rows: on PostgreSQL with multi-row statements, on SQLite
+// (in process, no round trips) through one prepared statement.
 func (a trafficArchive) insert(ctx context.Context, tx *sql.Tx, host string, rows []api.TrafficRow) error {
+	if a.s.d.name() == "postgres" {
+		for len(rows) > 0 {
+			n := min(len(rows), trafficInsertRows)
+			if err := a.insertMany(ctx, tx, host, rows[:n]); err != nil {
+				return err
+			}
+			rows = rows[n:]
+		}
+		return nil
+	}
 	stmt, err := tx.PrepareContext(ctx, a.s.d.rebind(
 		"INSERT INTO traffic (dst, minute, node, slice, proto, dport, tcp_flags, packets, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
 	if err != nil {
@@ -103,6 +120,25 @@ func (a trafficArchive) insert(ctx context.Context, tx *sql.Tx, host string, row
 		if err != nil {
 			return fmt.Errorf("add traffic rows: %w", err)
 		}
+	}
+	return nil
+}
+
+// insertMany adds rows in one statement.
+func (a trafficArchive) insertMany(ctx context.Context, tx *sql.Tx, host string, rows []api.TrafficRow) error {
+	var q strings.Builder
+	q.WriteString("INSERT INTO traffic (dst, minute, node, slice, proto, dport, tcp_flags, packets, bytes) VALUES ")
+	args := make([]any, 0, 9*len(rows))
+	for i, r := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, trafficDst(r.Dst), r.Minute, host, r.Slice, int64(r.Proto), int64(r.DstPort),
+			int64(r.TCPFlags), int64(r.Packets), int64(r.Bytes))
+	}
+	if _, err := tx.ExecContext(ctx, a.s.d.rebind(q.String()), args...); err != nil {
+		return fmt.Errorf("add traffic rows: %w", err)
 	}
 	return nil
 }
