@@ -47,7 +47,15 @@ func WatchPolicy(ctx context.Context, path string, every time.Duration, reload <
 			last = nil
 		case err != nil:
 			log.Error("read local policy; the last good one stays in force", "path", path, "err", err)
+		case len(bytes.TrimSpace(data)) == 0:
+			if !bytes.Equal(data, last) {
+				log.Error("local policy file is empty; the last good one stays in force (remove the file to drop the policy)", "path", path)
+			}
+			last = data
 		case first || last == nil || !bytes.Equal(data, last):
+			if !first && !settled(path, data) {
+				break // being written: look again next round
+			}
 			last = data
 			if p, err := ParsePolicy(data); err != nil {
 				log.Error("local policy does not parse; the last good one stays in force", "path", path, "err", err)
@@ -66,4 +74,17 @@ func WatchPolicy(ctx context.Context, path string, every time.Duration, reload <
 			last = nil // reread even if unchanged
 		}
 	}
+}
+
+// policySettle is how long a changed policy file must stay the same before
+// it is applied, so that a file caught in the middle of a write (an editor
+// that truncates and rewrites in place) is not taken for a laxer policy.
+const policySettle = 200 * time.Millisecond
+
+// settled reports whether the file at path still holds data after
+// policySettle.
+func settled(path string, data []byte) bool {
+	time.Sleep(policySettle)
+	again, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(again, data)
 }

@@ -1,0 +1,297 @@
+package testbed_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/orbisproject/orbis/internal/testbed"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// TestTrafficAttribution sends traffic from the slivers of two slices to
+// different testbed addresses and checks, through the pages themselves in
+// headless Chromium, that node 1's traffic auditor page and central's
+// archive page name the slice (and node) that sent it, and only that one.
+//
+// The nodes serve their auditor pages on their testbed address (as a
+// production node does on its public one), so Chromium runs on the host
+// like any outsider's browser. Central's archive receives a minute once it
+// closed: up to a minute, plus the auditor's grace and tick (5 s each),
+// after the traffic; the node's page is checked meanwhile.
+func TestTrafficAttribution(t *testing.T) {
+	testutil.RequireRoot(t)
+	exe := chromium(t)
+	cfg := testConfig(t, 2)
+	st, _ := up(t, cfg)
+	n1, n2 := st.Nodes[0], st.Nodes[1]
+	p := newPLC(t, st)
+	a := auditSlice{name: testbed.Site + "_auda", email: "alice@orbis.test", description: "Alice measures path latency"}
+	b := auditSlice{name: testbed.Site + "_audb", email: "bob@orbis.test", description: "Bob probes port reachability"}
+	for _, s := range []*auditSlice{&a, &b} {
+		s.key = newUser(t, p, s.email)
+		p.call("AddSlice", map[string]any{"name": s.name, "url": "http://orbis.test/" + s.name, "description": s.description})
+		p.call("AddPersonToSlice", s.email, s.name)
+	}
+	p.call("AddSliceToNodes", a.name, hostnames(st))
+	p.call("AddSliceToNodes", b.name, []any{n1.Hostname})
+	waitRunning(t, p, a.name, 2)
+	waitRunning(t, p, b.name, 1)
+
+	// Each connection attempt is a SYN the peer refuses: one packet out
+	// per attempt, to a port that says which slice sent it.
+	start := time.Now().UTC()
+	connect := func(s auditSlice, from testbed.Node, to string, port int) {
+		ssh(t, s.key, s.name, from, fmt.Sprintf("for i in 1 2 3; do nc -w 1 %s %d </dev/null; done; true", to, port))
+	}
+	connect(a, n1, n2.Addr, 7001)
+	connect(b, n1, n2.Addr, 7002)
+	connect(b, n1, st.HostAddr, 7003)
+	connect(a, n2, n1.Addr, 7004)
+	sent := time.Now().UTC()
+
+	br := newBrowser(t, exe)
+	t.Run("NodePage", func(t *testing.T) {
+		br.shot(t, n1.AuditURL, "#find", "attribution-n1-summary.png")
+		for _, c := range []struct {
+			dst       string
+			want, not auditSlice
+			port      int
+		}{{n2.Addr, a, b, 7001}, {st.HostAddr, b, a, 7003}} {
+			got := br.nodeDst(t, n1.AuditURL, c.dst, c.want.name)
+			br.save(t, "attribution-n1-dst-"+c.dst+".png")
+			checkNodeDst(t, c.dst, got, c.want, c.not, c.port)
+		}
+	})
+
+	t.Run("CentralArchive", func(t *testing.T) {
+		from, to := start.Truncate(time.Minute), sent.Truncate(time.Minute).Add(2*time.Minute)
+		// The minute of the last packet is archived once it closed.
+		deadline := sent.Truncate(time.Minute).Add(time.Minute + 30*time.Second)
+		waitArchived(t, st.CentralURL, []string{n2.Addr, st.HostAddr, n1.Addr}, from, to, deadline)
+		t.Logf("central archived the traffic %v after it was sent", time.Since(sent).Round(time.Second))
+		for _, c := range []struct {
+			dst       string
+			want, not auditSlice
+			node      testbed.Node
+		}{{n2.Addr, a, b, n1}, {st.HostAddr, b, a, n1}, {n1.Addr, a, b, n2}} {
+			rows := br.central(t, st.CentralURL, c.dst, from, to)
+			br.save(t, "attribution-central-"+c.dst+".png")
+			if !slices.Contains(rows, archiveRow{c.want.name, c.node.Hostname}) {
+				t.Errorf("central's archive for %s: %v, want %s from %s", c.dst, rows, c.want.name, c.node.Hostname)
+			}
+			for _, r := range rows {
+				if r.slice == c.not.name {
+					t.Errorf("central's archive for %s names %s, which sent nothing there: %v", c.dst, c.not.name, rows)
+				}
+			}
+		}
+		// The same address before the traffic: nothing.
+		if rows := br.central(t, st.CentralURL, n2.Addr, from.Add(-time.Hour), from); len(rows) != 0 {
+			t.Errorf("central's archive for %s in the hour before the traffic: %v, want nothing", n2.Addr, rows)
+		}
+	})
+}
+
+// auditSlice is a slice of the test with its one user.
+type auditSlice struct {
+	name, email, description, key string
+}
+
+// nodeSlice is what a node's destination page shows of one slice.
+type nodeSlice struct {
+	Slice       string   `json:"slice"`
+	Description string   `json:"description"`
+	Mails       []string `json:"mails"`
+	Ports       []string `json:"ports"`
+}
+
+// checkNodeDst checks a node's destination page: want's section, with its
+// description, a mail link to its user and the port, and no section of not.
+func checkNodeDst(t *testing.T, dst string, got []nodeSlice, want, not auditSlice, port int) {
+	t.Helper()
+	var found bool
+	for _, s := range got {
+		if s.Slice == not.name {
+			t.Errorf("node page for %s names %s, which sent nothing there: %+v", dst, not.name, got)
+		}
+		if s.Slice != want.name {
+			continue
+		}
+		found = true
+		if s.Description != want.description {
+			t.Errorf("node page for %s: %s's description %q, want %q", dst, want.name, s.Description, want.description)
+		}
+		if len(s.Mails) != 1 || !strings.HasPrefix(s.Mails[0], "mailto:"+want.email+"?subject=") {
+			t.Errorf("node page for %s: %s's mail links %q, want one to %s", dst, want.name, s.Mails, want.email)
+		}
+		if !slices.Contains(s.Ports, fmt.Sprint(port)) {
+			t.Errorf("node page for %s: %s's ports %q, want %d", dst, want.name, s.Ports, port)
+		}
+	}
+	if !found {
+		t.Errorf("node page for %s: slices %+v, want %s", dst, got, want.name)
+	}
+}
+
+// waitArchived polls central's archive (as JSON) until it has rows to
+// each address, or fails at deadline.
+func waitArchived(t *testing.T, central string, addrs []string, from, to, deadline time.Time) {
+	t.Helper()
+	for _, addr := range addrs {
+		u := archiveQuery(central, addr, from, to) + "&format=json"
+		for {
+			var body struct {
+				Results []json.RawMessage `json:"results"`
+			}
+			resp, err := http.Get(u)
+			if err == nil {
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+			}
+			if err == nil && len(body.Results) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("central's archive has nothing to %s by %s (%s): %v", addr, deadline.Format(time.TimeOnly), u, err)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+func archiveQuery(central, addr string, from, to time.Time) string {
+	return central + "/audit/?" + url.Values{"addr": {addr}, "from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}.Encode()
+}
+
+// browser is a headless Chromium for the test.
+type browser struct {
+	ctx context.Context
+	dir string // where screenshots go
+}
+
+// chromium finds Debian's chromium: under CI a missing one fails the test,
+// elsewhere it skips it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found: install it (make deps installs Debian's chromium)")
+	}
+	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
+	return ""
+}
+
+// newBrowser starts Chromium, ended with the test. Screenshots go to
+// $ORBIS_TEST_ARTIFACTS, or a directory of the test's.
+func newBrowser(t *testing.T, exe string) *browser {
+	dir := os.Getenv("ORBIS_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-proxy-server", true),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancel := context.WithTimeout(ctx, 150*time.Second)
+	t.Cleanup(func() { cancel(); cancelCtx(); cancelAlloc() })
+	return &browser{ctx: ctx, dir: dir}
+}
+
+// step fails the test if a browser step failed.
+func step(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("chromium: %s: %v", what, err)
+	}
+}
+
+// shot loads a page, waits for sel and keeps a screenshot as name.
+func (b *browser) shot(t *testing.T, u, sel, name string) {
+	t.Helper()
+	step(t, "load "+u, chromedp.Do(b.ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS(sel))))
+	b.save(t, name)
+}
+
+// save keeps a screenshot of the whole page as name.
+func (b *browser) save(t *testing.T, name string) {
+	t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	step(t, "screenshot "+name, err)
+	p := filepath.Join(b.dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+// nodeDst finds dst with the form of the node's page at u and returns the
+// slices its page shows. The sniffer stream may lag the traffic: until
+// the page shows slice, it asks again, for up to 10 s.
+func (b *browser) nodeDst(t *testing.T, u, dst, slice string) []nodeSlice {
+	t.Helper()
+	const read = `Array.from(document.querySelectorAll("section.slice")).map(s => ({
+		slice: s.dataset.slice,
+		description: (s.querySelector(".description") || {textContent: ""}).textContent,
+		mails: Array.from(s.querySelectorAll("a.mail"), a => a.getAttribute("href")),
+		ports: Array.from(s.querySelectorAll("table.ports tbody tr td:nth-child(2)"), td => td.textContent.trim()),
+	}))`
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		step(t, "find "+dst+" on "+u, chromedp.Do(b.ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS("#find")),
+			chromedp.SetValue(chromedp.CSS("#find #addr"), dst), chromedp.Click(chromedp.CSS("#find button")),
+			chromedp.WaitVisible(chromedp.CSS("h1 span#addr"))))
+		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]nodeSlice](read))
+		step(t, "read the slices to "+dst, err)
+		if slices.ContainsFunc(got, func(s nodeSlice) bool { return s.Slice == slice }) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// archiveRow is one row of central's archive page.
+type archiveRow struct{ slice, node string }
+
+// central asks central's archive page, with its form, which slices sent
+// traffic to dst in [from, to).
+func (b *browser) central(t *testing.T, central, dst string, from, to time.Time) []archiveRow {
+	t.Helper()
+	step(t, "query central for "+dst, chromedp.Do(b.ctx, chromedp.Navigate(central+"/audit/"), chromedp.WaitVisible(chromedp.CSS("#query")),
+		chromedp.SetValue(chromedp.CSS("#query #addr"), dst),
+		chromedp.SetValue(chromedp.CSS("#query #from"), from.Format(time.RFC3339)),
+		chromedp.SetValue(chromedp.CSS("#query #to"), to.Format(time.RFC3339)),
+		chromedp.Click(chromedp.CSS("#query button")), chromedp.WaitVisible(chromedp.CSS("#qaddr"))))
+	cells, err := chromedp.Run(b.ctx, chromedp.Evaluate[[][]string](`Array.from(document.querySelectorAll("#results tbody tr"),
+		tr => Array.from(tr.querySelectorAll("td"), td => td.textContent.trim()))`))
+	step(t, "read central's answer for "+dst, err)
+	var rows []archiveRow
+	for _, c := range cells {
+		if len(c) >= 2 { // "No archived traffic..." is one cell
+			rows = append(rows, archiveRow{c[0], c[1]})
+		}
+	}
+	return rows
+}
