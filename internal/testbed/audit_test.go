@@ -60,18 +60,26 @@ func TestTrafficAttribution(t *testing.T) {
 	connect(b, n1, st.HostAddr, 7003)
 	connect(a, n2, n1.Addr, 7004)
 	sent := time.Now().UTC()
+	t.Logf("traffic sent from %s to %s", start.Format(time.TimeOnly), sent.Format(time.TimeOnly))
 
 	br := newBrowser(t, exe)
+	// What each destination was sent, by which slice to which port.
+	sentTo := []struct {
+		dst  string
+		from testbed.Node
+		want map[string]int // slice: port
+		not  string         // a slice that sent nothing there
+	}{
+		{n2.Addr, n1, map[string]int{a.name: 7001, b.name: 7002}, ""},
+		{st.HostAddr, n1, map[string]int{b.name: 7003}, a.name},
+		{n1.Addr, n2, map[string]int{a.name: 7004}, b.name},
+	}
 	t.Run("NodePage", func(t *testing.T) {
 		br.shot(t, n1.AuditURL, "#find", "attribution-n1-summary.png")
-		for _, c := range []struct {
-			dst       string
-			want, not auditSlice
-			port      int
-		}{{n2.Addr, a, b, 7001}, {st.HostAddr, b, a, 7003}} {
-			got := br.nodeDst(t, n1.AuditURL, c.dst, c.want.name)
+		for _, c := range sentTo[:2] {
+			got := br.nodeDst(t, n1.AuditURL, c.dst, b.name)
 			br.save(t, "attribution-n1-dst-"+c.dst+".png")
-			checkNodeDst(t, c.dst, got, c.want, c.not, c.port)
+			checkNodeDst(t, c.dst, got, []auditSlice{a, b}, c.want, c.not)
 		}
 	})
 
@@ -81,23 +89,21 @@ func TestTrafficAttribution(t *testing.T) {
 		deadline := sent.Truncate(time.Minute).Add(time.Minute + 30*time.Second)
 		waitArchived(t, st.CentralURL, []string{n2.Addr, st.HostAddr, n1.Addr}, from, to, deadline)
 		t.Logf("central archived the traffic %v after it was sent", time.Since(sent).Round(time.Second))
-		for _, c := range []struct {
-			dst       string
-			want, not auditSlice
-			node      testbed.Node
-		}{{n2.Addr, a, b, n1}, {st.HostAddr, b, a, n1}, {n1.Addr, a, b, n2}} {
+		for _, c := range sentTo {
 			rows := br.central(t, st.CentralURL, c.dst, from, to)
 			br.save(t, "attribution-central-"+c.dst+".png")
-			if !slices.Contains(rows, archiveRow{c.want.name, c.node.Hostname}) {
-				t.Errorf("central's archive for %s: %v, want %s from %s", c.dst, rows, c.want.name, c.node.Hostname)
+			for slice, port := range c.want {
+				if w := (archiveRow{slice, c.from.Hostname, fmt.Sprintf("tcp/%d", port)}); !slices.Contains(rows, w) {
+					t.Errorf("central's archive for %s: %v, want %v", c.dst, rows, w)
+				}
 			}
 			for _, r := range rows {
-				if r.slice == c.not.name {
-					t.Errorf("central's archive for %s names %s, which sent nothing there: %v", c.dst, c.not.name, rows)
+				if r.slice == c.not {
+					t.Errorf("central's archive for %s names %s, which sent nothing there: %v", c.dst, c.not, rows)
 				}
 			}
 		}
-		// The same address before the traffic: nothing.
+		// The same address in the hour before the traffic: nothing.
 		if rows := br.central(t, st.CentralURL, n2.Addr, from.Add(-time.Hour), from); len(rows) != 0 {
 			t.Errorf("central's archive for %s in the hour before the traffic: %v, want nothing", n2.Addr, rows)
 		}
@@ -117,31 +123,31 @@ type nodeSlice struct {
 	Ports       []string `json:"ports"`
 }
 
-// checkNodeDst checks a node's destination page: want's section, with its
-// description, a mail link to its user and the port, and no section of not.
-func checkNodeDst(t *testing.T, dst string, got []nodeSlice, want, not auditSlice, port int) {
+// checkNodeDst checks a node's destination page: a section for each
+// slice that sent there, with its description, a mail link to its user
+// and the one port it sent to, and no section of the slice not.
+func checkNodeDst(t *testing.T, dst string, got []nodeSlice, all []auditSlice, want map[string]int, not string) {
 	t.Helper()
-	var found bool
-	for _, s := range got {
-		if s.Slice == not.name {
-			t.Errorf("node page for %s names %s, which sent nothing there: %+v", dst, not.name, got)
+	for _, s := range all {
+		i := slices.IndexFunc(got, func(g nodeSlice) bool { return g.Slice == s.name })
+		port, sent := want[s.name]
+		switch {
+		case i < 0 && sent:
+			t.Errorf("node page for %s: slices %+v, want %s", dst, got, s.name)
+		case i >= 0 && s.name == not:
+			t.Errorf("node page for %s names %s, which sent nothing there: %+v", dst, s.name, got)
+		case i >= 0 && sent:
+			g := got[i]
+			if g.Description != s.description {
+				t.Errorf("node page for %s: %s's description %q, want %q", dst, s.name, g.Description, s.description)
+			}
+			if len(g.Mails) != 1 || !strings.HasPrefix(g.Mails[0], "mailto:"+s.email+"?subject=") {
+				t.Errorf("node page for %s: %s's mail links %q, want one to %s", dst, s.name, g.Mails, s.email)
+			}
+			if len(g.Ports) != 1 || g.Ports[0] != fmt.Sprint(port) {
+				t.Errorf("node page for %s: %s's ports %q, want %d only", dst, s.name, g.Ports, port)
+			}
 		}
-		if s.Slice != want.name {
-			continue
-		}
-		found = true
-		if s.Description != want.description {
-			t.Errorf("node page for %s: %s's description %q, want %q", dst, want.name, s.Description, want.description)
-		}
-		if len(s.Mails) != 1 || !strings.HasPrefix(s.Mails[0], "mailto:"+want.email+"?subject=") {
-			t.Errorf("node page for %s: %s's mail links %q, want one to %s", dst, want.name, s.Mails, want.email)
-		}
-		if !slices.Contains(s.Ports, fmt.Sprint(port)) {
-			t.Errorf("node page for %s: %s's ports %q, want %d", dst, want.name, s.Ports, port)
-		}
-	}
-	if !found {
-		t.Errorf("node page for %s: slices %+v, want %s", dst, got, want.name)
 	}
 }
 
@@ -273,7 +279,7 @@ func (b *browser) nodeDst(t *testing.T, u, dst, slice string) []nodeSlice {
 }
 
 // archiveRow is one row of central's archive page.
-type archiveRow struct{ slice, node string }
+type archiveRow struct{ slice, node, ports string }
 
 // central asks central's archive page, with its form, which slices sent
 // traffic to dst in [from, to).
@@ -289,8 +295,8 @@ func (b *browser) central(t *testing.T, central, dst string, from, to time.Time)
 	step(t, "read central's answer for "+dst, err)
 	var rows []archiveRow
 	for _, c := range cells {
-		if len(c) >= 2 { // "No archived traffic..." is one cell
-			rows = append(rows, archiveRow{c[0], c[1]})
+		if len(c) >= 5 { // "No archived traffic..." is one cell
+			rows = append(rows, archiveRow{c[0], c[1], c[4]})
 		}
 	}
 	return rows

@@ -46,6 +46,7 @@ func BenchmarkThroughput(b *testing.B) {
 type round struct {
 	rate float64 // packets/s or Mbit/s
 	cost float64 // CPU ns per packet or per KiB
+	self float64 // the part of cost spent in this process (stream, auditor, sinks)
 	lost float64 // fraction of the packets the auditor lost
 }
 
@@ -65,19 +66,21 @@ func benchmarkRounds(b *testing.B, unit, costUnit string, measure func(*bed, *te
 			rounds[m] = append(rounds[m], measure(beds[m], b))
 		}
 	}
-	best, cost := map[mode]float64{}, map[mode]float64{}
+	best, cost, self := map[mode]float64{}, map[mode]float64{}, map[mode]float64{}
 	for _, m := range modes {
 		best[m] = slices.MaxFunc(rounds[m], func(x, y round) int { return cmp(x.rate, y.rate) }).rate
 		cost[m] = median(rounds[m], func(r round) float64 { return r.cost })
+		self[m] = median(rounds[m], func(r round) float64 { return r.self })
 		b.ReportMetric(best[m], m.String()+"-"+unit)
 		b.ReportMetric(cost[m], m.String()+"-"+costUnit)
 	}
 	lost := median(rounds[audited], func(r round) float64 { return r.lost })
 	b.ReportMetric(best[audited]/best[tagged], "audited/tagged")
 	b.ReportMetric(lost, "audited-lost-fraction")
-	b.Logf("%s: tagged %.0f, logged %.0f, audited %.0f (best of %d rounds): audited/tagged %.3f; %s: tagged %.0f, logged %.0f, audited %.0f; the auditor lost a median %.4f of the packets",
+	b.Logf("%s: tagged %.0f, logged %.0f, audited %.0f (best of %d rounds): audited/tagged %.3f; "+
+		"%s: tagged %.0f, logged %.0f, audited %.0f (of which in this process %.0f, %.0f, %.0f); the auditor lost a median %.4f of the packets",
 		unit, best[tagged], best[logged], best[audited], len(rounds[audited]), best[audited]/best[tagged],
-		costUnit, cost[tagged], cost[logged], cost[audited], lost)
+		costUnit, cost[tagged], cost[logged], cost[audited], self[tagged], self[logged], self[audited], lost)
 }
 
 func cmp(x, y float64) int {
@@ -149,10 +152,12 @@ func (bed *bed) measure(b *testing.B, n int, mk func(i int) send, count func() u
 	}
 	time.Sleep(200 * time.Millisecond) // the stream and the auditor catch up
 	unix.Getrusage(unix.RUSAGE_SELF, &after)
-	cpu += time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	own := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	units := float64(max(count()-first, 1)) / perCost
 	return round{
 		rate: float64(n1-n0) * scale / secs,
-		cost: float64(cpu.Nanoseconds()) * perCost / float64(max(count()-first, 1)),
+		cost: float64((cpu + own).Nanoseconds()) / units,
+		self: float64(own.Nanoseconds()) / units,
 		lost: float64(lost1-lost0) / float64(max(tx1-tx0, 1)),
 	}
 }
