@@ -43,8 +43,8 @@ const (
 	// (just under 50,000,000 UIDs), disjoint from `orbis dev`'s low ones.
 	DefaultUIDBase   = 10_000_000
 	DefaultUIDRanges = 762
-	// MaxNodes bounds a testbed's size (interface names, UID space).
-	MaxNodes = 64
+	// MaxNodes bounds a testbed's size (interface names; the subnet and the UID space are checked too).
+	MaxNodes = 200
 )
 
 // DefaultSubnet is the testbed's private network: the host is .1 on the
