@@ -62,7 +62,12 @@ func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
 		return out, err
 	}
 	for i := range sls {
-		out.Slivers = append(out.Slivers, sliverOf(&sls[i], nodeID, tags, keys))
+		sv := sliverOf(&sls[i], nodeID, tags, keys)
+		if sls[i].SiteID != nodes[0].SiteID {
+			// A site's admin slice administers its own site's nodes only.
+			sv.Rspec.Privileges.Admin = false
+		}
+		out.Slivers = append(out.Slivers, sv)
 	}
 	return out, nil
 }
@@ -165,7 +170,8 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 //	Privileges.CreateSliver always                                true
 //	Privileges.NodeManager instantiation nm-controller, or        false
 //	                       nm_controller tag = 1
-//	Privileges.Admin       admin tag = 1 (the site's admin slice)  false
+//	Privileges.Admin       admin tag = 1 (the site's admin slice), false
+//	                       on nodes of the slice's own site only
 //	Delegated              for a NodeManager slice with a          nil (no pool)
 //	                       delegate_slivers tag > 0: see below
 //

@@ -151,3 +151,27 @@ func TestVersions(t *testing.T) {
 		t.Fatalf("secret of no node: %v", err)
 	}
 }
+
+// TestAdminSliceOwnSite: a site's admin slice holds the admin privilege on
+// its own site's nodes, and is an ordinary slice on other sites' nodes.
+func TestAdminSliceOwnSite(t *testing.T) {
+	w := newWorld(t)
+	sid := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_admin"})
+	w.must(w.piA, "AddSliceToNodes", sid, []any{w.nodeA1, w.nodeB1})
+	if _, err := w.call(w.piA, "AddSliceTag", sid, "admin", "1"); err == nil {
+		t.Fatal("a PI set the admin tag")
+	}
+	w.must(w.admin, "AddSliceTag", sid, "admin", "1")
+	for _, tc := range []struct {
+		node  int64
+		admin bool
+	}{{w.nodeA1, true}, {w.nodeB1, false}} {
+		sv, err := w.svc.NodeSlivers(w.ctx, tc.node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sv.Slivers) != 1 || sv.Slivers[0].Rspec.Privileges.Admin != tc.admin {
+			t.Errorf("node %s: want admin=%v, got %+v", sv.Hostname, tc.admin, sv.Slivers)
+		}
+	}
+}
