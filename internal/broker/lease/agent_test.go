@@ -41,7 +41,7 @@ func reserve(t *testing.T, b *Book, a *Agent, r ReserveRequest, now int64) Reser
 	if problem != "" {
 		t.Fatal(problem)
 	}
-	resp, err := b.Reserve(r, c, at(now))
+	resp, err := b.Reserve(testCred, r, c, at(now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestNodeManagerRefusesBadBroker(t *testing.T) {
 	lie := Capacity{Slivers: 3, CPUShares: 100}
 	var ids []string
 	for _, r := range []ReserveRequest{req("site_a", 0, 1, 1), req("site_b", 0, 1, 1), req("site_c", 0, 1, 1), req("site_d", t0+slot, 1, 50)} {
-		resp, err := b.Reserve(r, lie, at(t0))
+		resp, err := b.Reserve(testCred, r, lie, at(t0))
 		if err != nil {
 			t.Fatal(err)
 		}

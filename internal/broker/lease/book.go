@@ -33,6 +33,9 @@ type record struct {
 	Rcap api.Rcap `json:"rcap,omitempty"`
 	// Attempts counts the node manager's refusals to open the lease.
 	Attempts int `json:"attempts,omitempty"`
+	// Account paid Cost share-slots for the lease (0 once refunded).
+	Account string `json:"account,omitempty"`
+	Cost    int64  `json:"cost,omitempty"`
 }
 
 // live reports whether r holds (or may hold) resources in its slots.
@@ -41,11 +44,13 @@ func (r *record) live() bool {
 }
 
 type bookData struct {
-	Version int       `json:"version"`
-	Leases  []*record `json:"leases"`
+	Version  int        `json:"version"`
+	Leases   []*record  `json:"leases"`
+	Accounts []*account `json:"accounts"`
 }
 
-// A Book holds every lease of one node, on disk in dir.
+// A Book holds every lease of one node and the buyers' accounts that pay
+// for them, on disk in dir: a lease and its charge are one write.
 type Book struct {
 	dir  string
 	slot int64 // seconds
@@ -53,7 +58,8 @@ type Book struct {
 
 	mu sync.Mutex
 	// mu guards the following.
-	leases map[string]*record
+	leases   map[string]*record
+	accounts map[string]*account
 }
 
 // OpenBook loads the book in dir (creating dir and an empty book if there
@@ -66,7 +72,7 @@ func OpenBook(dir string, slot time.Duration, log *slog.Logger) (*Book, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("book directory: %w", err)
 	}
-	b := &Book{dir: dir, slot: int64(slot / time.Second), log: log, leases: map[string]*record{}}
+	b := &Book{dir: dir, slot: int64(slot / time.Second), log: log, leases: map[string]*record{}, accounts: map[string]*account{}}
 	data, err := os.ReadFile(filepath.Join(dir, BookFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return b, nil
@@ -78,8 +84,14 @@ func OpenBook(dir string, slot time.Duration, log *slog.Logger) (*Book, error) {
 	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("parse book %s (left as it is): %w", filepath.Join(dir, BookFile), err)
 	}
-	if d.Version != schemaVersion {
+	if d.Version != schemaVersion && d.Version != 1 { // version 1: no accounts yet
 		return nil, fmt.Errorf("book %s: version %d, want %d", filepath.Join(dir, BookFile), d.Version, schemaVersion)
+	}
+	if err := checkAccounts(d.Accounts); err != nil {
+		return nil, fmt.Errorf("book %s: %w", filepath.Join(dir, BookFile), err)
+	}
+	for _, a := range d.Accounts {
+		b.accounts[a.Name] = a
 	}
 	for _, r := range d.Leases {
 		if r == nil || r.ID == "" || b.leases[r.ID] != nil {
@@ -93,15 +105,20 @@ func OpenBook(dir string, slot time.Duration, log *slog.Logger) (*Book, error) {
 // Slot is the slot length.
 func (b *Book) Slot() time.Duration { return dur(b.slot) }
 
-// Reserve checks req against the book and c, and records the lease on
-// disk before it returns it.
-func (b *Book) Reserve(req ReserveRequest, c Capacity, now time.Time) (ReserveResponse, error) {
+// Reserve checks the buyer's credential cred, req against the book and
+// c, and the buyer's credit; it records the lease and debits its cost on
+// disk, in one write, before it returns it.
+func (b *Book) Reserve(cred string, req ReserveRequest, c Capacity, now time.Time) (ReserveResponse, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	acct, err := b.authLocked(cred)
+	if err != nil {
+		return ReserveResponse{}, err
+	}
 	r, tok, err := b.newRecord(req, now.Unix())
 	if err != nil {
 		return ReserveResponse{}, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err := b.ownerLocked(r, tok); err != nil {
 		return ReserveResponse{}, err
 	}
@@ -111,14 +128,19 @@ func (b *Book) Reserve(req ReserveRequest, c Capacity, now time.Time) (ReserveRe
 	if err := b.admitLocked(r, c); err != nil {
 		return ReserveResponse{}, err
 	}
+	undo, err := b.chargeLocked(acct, r)
+	if err != nil {
+		return ReserveResponse{}, err
+	}
 	b.leases[r.ID] = r
 	if err := b.saveLocked(now.Unix()); err != nil {
 		delete(b.leases, r.ID)
+		undo()
 		return ReserveResponse{}, err
 	}
-	b.log.Info("lease reserved", "lease", r.ID, "slice", r.Slice, "start", stamp(r.Start), "end", stamp(r.End),
-		"cpu_shares", r.CPUShares, "whole", r.Whole)
-	return ReserveResponse{Lease: r.public(), Token: tok}, nil
+	b.log.Info("lease reserved", "lease", r.ID, "slice", r.Slice, "account", acct.Name, "start", stamp(r.Start), "end", stamp(r.End),
+		"cpu_shares", r.CPUShares, "whole", r.Whole, "share_slots", r.Cost)
+	return ReserveResponse{Lease: r.public(), Token: tok, Charged: r.Cost, CreditLeft: acct.Credit - acct.Used}, nil
 }
 
 // newRecord checks req's form and makes its record, with the token it
@@ -162,7 +184,8 @@ func (b *Book) ownerLocked(r *record, tok string) error {
 }
 
 // Cancel cancels a reserved or active lease; the agent releases the
-// rcap of an active one.
+// rcap of an active one. A lease cancelled before its window opens is
+// refunded to the account that paid for it.
 func (b *Book) Cancel(req CancelRequest, now time.Time) (Lease, error) {
 	if len(req.ID) > maxIDLen {
 		return Lease{}, errorf(ErrInvalid, "id: %d characters (max %d)", len(req.ID), maxIDLen)
@@ -179,10 +202,12 @@ func (b *Book) Cancel(req CancelRequest, now time.Time) (Lease, error) {
 	if r.State != StateReserved && r.State != StateActive {
 		return Lease{}, errorf(ErrRefused, "lease %s is %s already", r.ID, r.State)
 	}
-	old := *r
+	old := r.copy()
 	r.State, r.Reason = StateCancelled, "cancelled by its holder"
+	undo := b.settleLocked(&old, r, now.Unix())
 	if err := b.saveLocked(now.Unix()); err != nil {
 		*r = old
+		undo()
 		return Lease{}, err
 	}
 	b.log.Info("lease cancelled", "lease", r.ID, "slice", r.Slice)
@@ -217,7 +242,7 @@ func (r *record) public() Lease {
 // the directory. Finished leases older than keepFinished slots are
 // dropped first.
 func (b *Book) saveLocked(now int64) error {
-	d := bookData{Version: schemaVersion, Leases: make([]*record, 0, len(b.leases))}
+	d := bookData{Version: schemaVersion, Leases: make([]*record, 0, len(b.leases)), Accounts: make([]*account, 0, len(b.accounts))}
 	for id, r := range b.leases {
 		if !r.live() && r.End < now-keepFinished*b.slot {
 			delete(b.leases, id)
@@ -226,6 +251,10 @@ func (b *Book) saveLocked(now int64) error {
 		d.Leases = append(d.Leases, r)
 	}
 	sort.Slice(d.Leases, func(i, j int) bool { return d.Leases[i].ID < d.Leases[j].ID })
+	for _, a := range b.accounts {
+		d.Accounts = append(d.Accounts, a)
+	}
+	sort.Slice(d.Accounts, func(i, j int) bool { return d.Accounts[i].Name < d.Accounts[j].Name })
 	data, err := json.MarshalIndent(d, "", " ")
 	if err != nil {
 		return fmt.Errorf("encode book: %w", err)
@@ -256,12 +285,16 @@ func writeFileSync(dir, name string, data []byte) (err error) {
 	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("rename book: %w", err)
 	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync book directory: %w", err)
 	}
 	defer d.Close()
-	if err = d.Sync(); err != nil {
+	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync book directory: %w", err)
 	}
 	return nil

@@ -20,10 +20,18 @@ var key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOrbisOrbisOrbisOrbisOrbisOrbisOr
 
 func at(sec int64) time.Time { return time.Unix(sec, 0) }
 
+// testCred is the credential of the account every test book grants
+// ample credit to.
+const testCred = "tester:0123456789abcdef0123456789abcdef"
+
+// openBook opens the book in dir and grants testCred credit there.
 func openBook(t *testing.T, dir string) *Book {
 	t.Helper()
 	b, err := OpenBook(dir, slot*time.Second, testutil.Logger(t))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Grant(GrantRequest{Account: "tester", Credit: 1 << 30, Credential: testCred}, at(t0)); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -59,7 +67,7 @@ func TestAdmissionBySlot(t *testing.T) {
 		{"the current slot", req("site_d", 0, 1, 3), "", nil},
 	}
 	for _, st := range steps {
-		_, err := b.Reserve(st.req, c, now)
+		_, err := b.Reserve(testCred, st.req, c, now)
 		switch {
 		case st.want == "" && err != nil:
 			t.Errorf("%s: %v", st.name, err)
@@ -91,23 +99,23 @@ func TestSliceLeases(t *testing.T) {
 	b := openBook(t, t.TempDir())
 	c := Capacity{Slivers: 4, CPUShares: 10}
 	now := at(t0)
-	first, err := b.Reserve(req("site_a", t0+slot, 2, 5), c, now)
+	first, err := b.Reserve(testCred, req("site_a", t0+slot, 2, 5), c, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(first.Token) < minTokenLen || first.Lease.State != StateReserved || first.Lease.End != t0+3*slot {
 		t.Fatalf("reserved: %+v", first)
 	}
-	if _, err := b.Reserve(req("site_a", t0+2*slot, 1, 1), c, now); !errors.Is(err, ErrDenied) {
+	if _, err := b.Reserve(testCred, req("site_a", t0+2*slot, 1, 1), c, now); !errors.Is(err, ErrDenied) {
 		t.Errorf("another lease of the slice without its token: %v, want denied", err)
 	}
 	again := req("site_a", t0+2*slot, 1, 1)
 	again.Token = first.Token
-	if _, err := b.Reserve(again, c, now); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "one sliver per slice") {
+	if _, err := b.Reserve(testCred, again, c, now); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "one sliver per slice") {
 		t.Errorf("an overlapping lease of the same slice: %v, want refused", err)
 	}
 	again.Start = t0 + 3*slot
-	if _, err := b.Reserve(again, c, now); err != nil {
+	if _, err := b.Reserve(testCred, again, c, now); err != nil {
 		t.Errorf("the next window of the same slice, with the token: %v", err)
 	}
 	if _, err := b.Cancel(CancelRequest{ID: first.Lease.ID, Token: "0123456789abcdef0123"}, now); !errors.Is(err, ErrDenied) {
@@ -117,14 +125,14 @@ func TestSliceLeases(t *testing.T) {
 		t.Errorf("cancel of an unknown lease: %v", err)
 	}
 	big := req("site_b", t0+slot, 1, 10)
-	if _, err := b.Reserve(big, c, now); !errors.Is(err, ErrRefused) {
+	if _, err := b.Reserve(testCred, big, c, now); !errors.Is(err, ErrRefused) {
 		t.Errorf("ten shares beside five: %v", err)
 	}
 	l, err := b.Cancel(CancelRequest{ID: first.Lease.ID, Token: first.Token}, now)
 	if err != nil || l.State != StateCancelled {
 		t.Fatalf("cancel: %+v, %v", l, err)
 	}
-	if _, err := b.Reserve(big, c, now); err != nil {
+	if _, err := b.Reserve(testCred, big, c, now); err != nil {
 		t.Errorf("ten shares once the five are cancelled: %v", err)
 	}
 	if _, err := b.Cancel(CancelRequest{ID: first.Lease.ID, Token: first.Token}, now); !errors.Is(err, ErrRefused) {
@@ -136,14 +144,14 @@ func TestSliceLeases(t *testing.T) {
 // end, is refused.
 func TestDelegationBounds(t *testing.T) {
 	b := openBook(t, t.TempDir())
-	if _, err := b.Reserve(req("site_a", 0, 1, 1), Capacity{}, at(t0)); !errors.Is(err, ErrUnavailable) {
+	if _, err := b.Reserve(testCred, req("site_a", 0, 1, 1), Capacity{}, at(t0)); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("no delegation: %v", err)
 	}
 	c := Capacity{Slivers: 1, CPUShares: 1, End: t0 + 2*slot}
-	if _, err := b.Reserve(req("site_a", t0+slot, 2, 1), c, at(t0)); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "delegation's end") {
+	if _, err := b.Reserve(testCred, req("site_a", t0+slot, 2, 1), c, at(t0)); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "delegation's end") {
 		t.Errorf("past the delegation's end: %v", err)
 	}
-	if _, err := b.Reserve(req("site_a", t0+slot, 1, 1), c, at(t0)); err != nil {
+	if _, err := b.Reserve(testCred, req("site_a", t0+slot, 1, 1), c, at(t0)); err != nil {
 		t.Errorf("within the delegation: %v", err)
 	}
 }
@@ -184,7 +192,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"shares and whole", mod(func(r *ReserveRequest) { r.Whole = true }), "not both"},
 		{"short token", mod(func(r *ReserveRequest) { r.Token = "abc" }), "token"},
 	} {
-		_, err := b.Reserve(tc.req, c, at(t0))
+		_, err := b.Reserve(testCred, tc.req, c, at(t0))
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want invalid containing %q", tc.name, err, tc.want)
 		}
@@ -201,7 +209,7 @@ func TestBookPersists(t *testing.T) {
 	dir := t.TempDir()
 	b := openBook(t, dir)
 	c := Capacity{Slivers: 1, CPUShares: 4}
-	r, err := b.Reserve(req("site_a", t0+slot, 3, 4), c, at(t0))
+	r, err := b.Reserve(testCred, req("site_a", t0+slot, 3, 4), c, at(t0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +218,7 @@ func TestBookPersists(t *testing.T) {
 	if len(got) != 1 || got[0].ID != r.Lease.ID || got[0].Slice != "site_a" || got[0].Keys[0] != key {
 		t.Fatalf("after reopening: %+v", got)
 	}
-	if _, err := b2.Reserve(req("site_b", t0+2*slot, 1, 1), c, at(t0)); !errors.Is(err, ErrRefused) {
+	if _, err := b2.Reserve(testCred, req("site_b", t0+2*slot, 1, 1), c, at(t0)); !errors.Is(err, ErrRefused) {
 		t.Errorf("after reopening, a lease over the one on disk: %v", err)
 	}
 	if _, err := b2.Cancel(CancelRequest{ID: r.Lease.ID, Token: r.Token}, at(t0)); err != nil {
@@ -231,7 +239,7 @@ func TestBookPersists(t *testing.T) {
 	b3 := openBook(t, gone)
 	os.RemoveAll(gone)
 	os.WriteFile(gone, nil, 0o600) // a file where the directory was
-	if _, err := b3.Reserve(req("site_a", t0+slot, 1, 1), c, at(t0)); err == nil {
+	if _, err := b3.Reserve(testCred, req("site_a", t0+slot, 1, 1), c, at(t0)); err == nil {
 		t.Errorf("a reservation the book could not write was confirmed")
 	}
 	if n := len(b3.Leases()); n != 0 {
@@ -244,9 +252,9 @@ func TestBookPersists(t *testing.T) {
 func TestFinishedLeasesPruned(t *testing.T) {
 	b := openBook(t, t.TempDir())
 	c := Capacity{Slivers: 2, CPUShares: 2}
-	done, _ := b.Reserve(req("site_a", t0, 1, 1), c, at(t0))
+	done, _ := b.Reserve(testCred, req("site_a", t0, 1, 1), c, at(t0))
 	b.update(done.Lease.ID, t0+slot, func(r *record) { r.State = StateDone })
-	later, _ := b.Reserve(req("site_b", t0+slot*(keepFinished+2), 1, 1), c, at(t0+slot*(keepFinished+2)))
+	later, _ := b.Reserve(testCred, req("site_b", t0+slot*(keepFinished+2), 1, 1), c, at(t0+slot*(keepFinished+2)))
 	ids := map[string]bool{}
 	for _, l := range b.Leases() {
 		ids[l.ID] = true

@@ -16,12 +16,21 @@ import (
 // A Client calls one broker's HTTP API. It is safe for concurrent use.
 type Client struct {
 	base string
+	auth string
 	http *http.Client
 }
 
 // NewClient returns a client of the broker at base (http://host:port).
 func NewClient(base string) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// WithAuth returns a client that sends secret (a buyer's credential, or
+// the operator's secret) with every call.
+func (c *Client) WithAuth(secret string) *Client {
+	d := *c
+	d.auth = secret
+	return &d
 }
 
 // URL is the broker's base URL.
@@ -71,6 +80,27 @@ func (c *Client) Cancel(ctx context.Context, id, token string) (Lease, error) {
 	return out, err
 }
 
+// Account returns the account of the client's credential.
+func (c *Client) Account(ctx context.Context) (Account, error) {
+	var out Account
+	err := c.do(ctx, http.MethodGet, "/v1/account", nil, &out)
+	return out, err
+}
+
+// Grant opens an account or changes its credit (the operator's secret).
+func (c *Client) Grant(ctx context.Context, req GrantRequest) (GrantResponse, error) {
+	var out GrantResponse
+	err := c.do(ctx, http.MethodPost, "/v1/accounts", req, &out)
+	return out, err
+}
+
+// Accounts lists the broker's accounts (the operator's secret).
+func (c *Client) Accounts(ctx context.Context) ([]Account, error) {
+	var out []Account
+	err := c.do(ctx, http.MethodGet, "/v1/accounts", nil, &out)
+	return out, err
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -85,6 +115,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("broker %s: %w", c.base, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.auth != "" {
+		req.Header.Set("Authorization", "Bearer "+c.auth)
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("broker %s: %w", c.base, err)

@@ -59,8 +59,9 @@ func (b *Book) next(now int64) int64 {
 	return t
 }
 
-// update applies f to lease id's record and saves the book; if the save
-// fails the record is restored.
+// update applies f to lease id's record, refunds it if it failed
+// unopened, and saves the book; if the save fails the record and the
+// account are restored.
 func (b *Book) update(id string, now int64, f func(r *record)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -70,8 +71,10 @@ func (b *Book) update(id string, now int64, f func(r *record)) error {
 	}
 	old := r.copy()
 	f(r)
+	undo := b.settleLocked(&old, r, now)
 	if err := b.saveLocked(now); err != nil {
 		*r = old
+		undo()
 		return err
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 )
 
@@ -33,6 +34,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	op, err := LoadOperatorSecret(cfg.Dir)
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -45,8 +50,9 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(done)
 		agent.Run(ctx)
 	}()
-	cfg.Log.Info("lease broker serving", "addr", l.Addr().String(), "book", cfg.Dir, "slot", cfg.Slot)
-	srv := &Server{Book: book, Cap: agent, Log: cfg.Log}
+	cfg.Log.Info("lease broker serving", "addr", l.Addr().String(), "book", cfg.Dir, "slot", cfg.Slot,
+		"operator_secret", filepath.Join(cfg.Dir, OperatorFile))
+	srv := &Server{Book: book, Cap: agent, Log: cfg.Log, OperatorHash: hashToken(op)}
 	err = srv.Serve(ctx, l)
 	cancel()
 	<-done

@@ -26,6 +26,9 @@ type Server struct {
 	Book *Book
 	Cap  CapacitySource
 	Log  *slog.Logger
+	// OperatorHash is the SHA-256 (hex) of the operator's secret, which
+	// the account routes ask for; "" refuses them all.
+	OperatorHash string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
@@ -49,6 +52,11 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/schedule", s.schedule)
 	mux.HandleFunc("POST /v1/leases", func(w http.ResponseWriter, r *http.Request) {
+		cred := bearer(r)
+		if _, _, err := parseCredential(cred); err != nil {
+			reply(w, nil, err) // before reading the body
+			return
+		}
 		var req ReserveRequest
 		if !decode(w, r, &req) {
 			return
@@ -58,7 +66,7 @@ func (s *Server) Handler() http.Handler {
 			reply(w, nil, errorf(ErrUnavailable, "no delegation to lease from: %s", problem))
 			return
 		}
-		resp, err := s.Book.Reserve(req, c, s.now())
+		resp, err := s.Book.Reserve(cred, req, c, s.now())
 		if err == nil {
 			s.Cap.Kick() // the window may be open already
 		}
@@ -75,7 +83,47 @@ func (s *Server) Handler() http.Handler {
 		}
 		reply(w, l, err)
 	})
+	mux.HandleFunc("GET /v1/account", func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.Book.AccountOf(bearer(r))
+		reply(w, a, err)
+	})
+	mux.HandleFunc("GET /v1/accounts", s.operator(func(w http.ResponseWriter, r *http.Request) {
+		reply(w, s.Book.Accounts(), nil)
+	}))
+	mux.HandleFunc("POST /v1/accounts", s.operator(func(w http.ResponseWriter, r *http.Request) {
+		var req GrantRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		resp, err := s.Book.Grant(req, s.now())
+		reply(w, resp, err)
+	}))
 	return mux
+}
+
+// operator lets through requests that carry the operator's secret.
+func (s *Server) operator(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		secret := bearer(r)
+		switch {
+		case s.OperatorHash == "":
+			reply(w, nil, errorf(ErrDenied, "this broker takes no operator requests"))
+		case secret == "" || !sameHash(s.OperatorHash, hashToken(secret)):
+			s.Log.Warn("operator request refused", "path", r.URL.Path, "remote", r.RemoteAddr)
+			reply(w, nil, errorf(ErrUnauthorized, "operator secret missing or wrong (the broker keeps it in %s in its book directory)", OperatorFile))
+		default:
+			h(w, r)
+		}
+	}
+}
+
+// bearer is the request's "Authorization: Bearer" secret, or "".
+func bearer(r *http.Request) string {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(v)
 }
 
 func (s *Server) schedule(w http.ResponseWriter, r *http.Request) {
@@ -139,6 +187,9 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="orbis-lease"`)
+	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(Error{Error: msg})
 }

@@ -17,13 +17,18 @@ import (
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
+// testOperator is the operator's secret of the test servers.
+const testOperator = "00112233445566778899aabbccddeeff"
+
+// newServer serves a book in a temporary directory; the client it returns
+// carries testCred.
 func newServer(t *testing.T, c CapacitySource) (*Client, *Book) {
 	t.Helper()
 	b := openBook(t, t.TempDir())
-	srv := &Server{Book: b, Cap: c, Log: testutil.Logger(t), Now: func() time.Time { return at(t0) }}
+	srv := &Server{Book: b, Cap: c, Log: testutil.Logger(t), Now: func() time.Time { return at(t0) }, OperatorHash: hashToken(testOperator)}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return NewClient(ts.URL), b
+	return NewClient(ts.URL).WithAuth(testCred), b
 }
 
 // TestServerAPI reserves, lists, schedules and cancels through the
@@ -68,23 +73,49 @@ func TestServerHostileInput(t *testing.T) {
 		name, method, path, body string
 		status                   int
 		want                     string
+		auth                     string // testCred if ""; "-" for none
 	}{
-		{"not JSON", "POST", "/v1/leases", "slice=x", 400, "malformed request"},
-		{"unknown field", "POST", "/v1/leases", `{"slice":"site_a","rcap":"x"}`, 400, `unknown field "rcap"`},
-		{"wrong type", "POST", "/v1/leases", `{"slice":5}`, 400, "malformed request"},
-		{"two objects", "POST", "/v1/leases", `{} {}`, 400, "trailing data"},
-		{"truncated", "POST", "/v1/leases", `{"slice":"site_a"`, 400, "malformed request"},
-		{"huge", "POST", "/v1/leases", `{"slice":"` + strings.Repeat("a", MaxBody) + `"}`, 413, "over"},
-		{"empty object", "POST", "/v1/leases", `{}`, 400, "slice: empty"},
-		{"huge number", "POST", "/v1/leases", `{"slice":"site_a","start":1e300}`, 400, "malformed request"},
-		{"cancel unknown", "POST", "/v1/cancel", `{"id":"x","token":"y"}`, 404, "no such lease"},
-		{"cancel long id", "POST", "/v1/cancel", `{"id":"` + strings.Repeat("a", 100) + `"}`, 400, "id:"},
-		{"schedule from", "GET", "/v1/schedule?from=yesterday", "", 400, "from:"},
-		{"schedule far", "GET", "/v1/schedule?from=9223372036854775807", "", 400, "from:"},
-		{"schedule slots", "GET", "/v1/schedule?slots=100000", "", 400, "slots:"},
-		{"GET leases with POST verb", "PUT", "/v1/leases", "", 405, ""},
+		{"no credential", "POST", "/v1/leases", `{"slice":"site_a"}`, 401, "no credential", "-"},
+		{"no credential, bad body", "POST", "/v1/leases", `{{{`, 401, "no credential", "-"},
+		{"malformed credential", "POST", "/v1/leases", `{}`, 401, "malformed", "tester"},
+		{"short secret", "POST", "/v1/leases", `{}`, 401, "malformed", "tester:abc"},
+		{"bad account name", "POST", "/v1/leases", `{}`, 401, "malformed", "Tester/..:0123456789abcdef0123456789abcdef"},
+		{"wrong secret", "POST", "/v1/leases", `{}`, 401, "unknown account or wrong secret", "tester:ffffffffffffffffffffffffffffffff"},
+		{"unknown account", "POST", "/v1/leases", `{}`, 401, "unknown account or wrong secret", "nobody:0123456789abcdef0123456789abcdef"},
+		{"account without credential", "GET", "/v1/account", "", 401, "no credential", "-"},
+		{"accounts as a buyer", "GET", "/v1/accounts", "", 401, "operator secret", ""},
+		{"grant as a buyer", "POST", "/v1/accounts", `{"account":"eve","credit":1000000}`, 401, "operator secret", ""},
+		{"grant bad name", "POST", "/v1/accounts", `{"account":"../x","credit":1}`, 400, "not an account name", testOperator},
+		{"grant huge", "POST", "/v1/accounts", `{"account":"eve","credit":1e30}`, 400, "malformed request", testOperator},
+		{"grant over the max", "POST", "/v1/accounts", `{"account":"eve","credit":1099511627777}`, 400, "out of range", testOperator},
+		{"grant negative to new", "POST", "/v1/accounts", `{"account":"eve","credit":-5}`, 404, "no such account", testOperator},
+		{"grant below used", "POST", "/v1/accounts", `{"account":"tester","credit":-1073741825}`, 409, "below", testOperator},
+		{"grant with another's credential", "POST", "/v1/accounts", `{"account":"eve","credit":1,"credential":"` + testCred + `"}`, 400, "names account", testOperator},
+		{"grant rotate and credential", "POST", "/v1/accounts", `{"account":"tester","rotate":true,"credential":"` + testCred + `"}`, 400, "not both", testOperator},
+		{"grant unknown field", "POST", "/v1/accounts", `{"account":"eve","used":-100}`, 400, `unknown field "used"`, testOperator},
+		{"not JSON", "POST", "/v1/leases", "slice=x", 400, "malformed request", ""},
+		{"unknown field", "POST", "/v1/leases", `{"slice":"site_a","rcap":"x"}`, 400, `unknown field "rcap"`, ""},
+		{"wrong type", "POST", "/v1/leases", `{"slice":5}`, 400, "malformed request", ""},
+		{"two objects", "POST", "/v1/leases", `{} {}`, 400, "trailing data", ""},
+		{"truncated", "POST", "/v1/leases", `{"slice":"site_a"`, 400, "malformed request", ""},
+		{"huge", "POST", "/v1/leases", `{"slice":"` + strings.Repeat("a", MaxBody) + `"}`, 413, "over", ""},
+		{"empty object", "POST", "/v1/leases", `{}`, 400, "slice: empty", ""},
+		{"huge number", "POST", "/v1/leases", `{"slice":"site_a","start":1e300}`, 400, "malformed request", ""},
+		{"cancel unknown", "POST", "/v1/cancel", `{"id":"x","token":"y"}`, 404, "no such lease", ""},
+		{"cancel long id", "POST", "/v1/cancel", `{"id":"` + strings.Repeat("a", 100) + `"}`, 400, "id:", ""},
+		{"schedule from", "GET", "/v1/schedule?from=yesterday", "", 400, "from:", ""},
+		{"schedule far", "GET", "/v1/schedule?from=9223372036854775807", "", 400, "from:", ""},
+		{"schedule slots", "GET", "/v1/schedule?slots=100000", "", 400, "slots:", ""},
+		{"GET leases with POST verb", "PUT", "/v1/leases", "", 405, "", ""},
 	} {
 		rq, _ := http.NewRequest(tc.method, c.URL()+tc.path, strings.NewReader(tc.body))
+		switch tc.auth {
+		case "":
+			rq.Header.Set("Authorization", "Bearer "+testCred)
+		case "-":
+		default:
+			rq.Header.Set("Authorization", "Bearer "+tc.auth)
+		}
 		res, err := http.DefaultClient.Do(rq)
 		if err != nil {
 			t.Fatal(err)
@@ -100,6 +131,9 @@ func TestServerHostileInput(t *testing.T) {
 	if n := len(b.Leases()); n != 0 {
 		t.Errorf("%d leases after hostile requests", n)
 	}
+	if as := b.Accounts(); len(as) != 1 || as[0].Name != "tester" || as[0].Used != 0 {
+		t.Errorf("accounts after hostile requests: %+v", as)
+	}
 }
 
 // TestServerNoDelegation: without a delegation the broker answers 503 and
@@ -107,7 +141,9 @@ func TestServerHostileInput(t *testing.T) {
 func TestServerNoDelegation(t *testing.T) {
 	c, _ := newServer(t, FixedCapacity{Problem: "this slice holds no pool rcap on this node"})
 	body, _ := json.Marshal(req("site_a", 0, 1, 1))
-	res, err := http.Post(c.URL()+"/v1/leases", "application/json", bytes.NewReader(body))
+	rq, _ := http.NewRequest("POST", c.URL()+"/v1/leases", bytes.NewReader(body))
+	rq.Header.Set("Authorization", "Bearer "+testCred)
+	res, err := http.DefaultClient.Do(rq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +162,7 @@ func TestConcurrentReservations(t *testing.T) {
 	srv := &Server{Book: b, Cap: FixedCapacity{Cap: Capacity{Slivers: 5, CPUShares: 100}}, Log: testutil.Logger(t), Now: func() time.Time { return at(t0) }}
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	c := NewClient(ts.URL)
+	c := NewClient(ts.URL).WithAuth(testCred)
 	const n = 40
 	ids := make(chan string, n)
 	var wg sync.WaitGroup

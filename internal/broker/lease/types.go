@@ -65,6 +65,10 @@ type ReserveResponse struct {
 	// Token proves the right to the slice name on this broker: keep it
 	// to cancel, or to lease the name again while it has live leases.
 	Token string `json:"token"`
+	// Charged is the lease's cost in share-slots; CreditLeft what the
+	// buyer's account has left after it.
+	Charged    int64 `json:"charged"`
+	CreditLeft int64 `json:"credit_left"`
 }
 
 // CancelRequest cancels lease ID (POST /v1/cancel). An active lease's
@@ -115,6 +119,11 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrDenied is a wrong token.
 	ErrDenied = errors.New("denied")
+	// ErrUnauthorized is a missing or wrong credential (a buyer's or the
+	// operator's).
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrCredit is a lease its buyer's credit cannot pay for.
+	ErrCredit = errors.New("credit exhausted")
 	// ErrRefused is a request admission refused.
 	ErrRefused = errors.New("refused")
 	// ErrNotFound is an unknown lease.
@@ -142,6 +151,10 @@ func httpStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrDenied):
 		return http.StatusForbidden
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrCredit):
+		return http.StatusPaymentRequired
 	case errors.Is(err, ErrRefused):
 		return http.StatusConflict
 	case errors.Is(err, ErrNotFound):

@@ -29,7 +29,7 @@ const (
 	maxIDLen      = 64
 	idBytes       = 8
 	tokenBytes    = 16
-	schemaVersion = 1
+	schemaVersion = 2
 )
 
 // sliceNameRE is the node manager's rule for slice names (site_name).

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -166,6 +167,7 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 //	                       tag (bytes, as RLIMIT_AS counts)
 //	ProcMax                nproc_hard tag                         0 (node's default)
 //	OpenFileMax            openfd_hard tag                        0 (node's default)
+//	Ports                  ports tag: "tcp/61080,udp/5000"        none
 //	End                    the slice's expires                    —
 //	Privileges.CreateSliver always                                true
 //	Privileges.NodeManager instantiation nm-controller, or        false
@@ -181,6 +183,11 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 // delegate_cpu_pct (10 × percent of the node, guaranteed),
 // delegate_memory_max (MB), delegate_net_max_rate (kbit/s) and
 // delegate_disk_max (KB); it ends when the slice expires.
+//
+// The ports tag reserves transport ports for the slice on its nodes: the
+// node's port manager then refuses them to every other slice. Nodes
+// refuse ports in their ephemeral range (32768-60999 by default), so an
+// rspec holding one is refused there.
 //
 // Every tag, these included, also reaches the node as an attribute:
 // initscript is the sliver's boot script, enabled = 0 tells the node to
@@ -232,6 +239,7 @@ func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
 	if n, ok := num("openfd_hard"); ok {
 		rs.OpenFileMax = n
 	}
+	rs.Ports, _ = ParsePorts(last["ports"]) // checked when set: a bad value reserves nothing
 	rs.Privileges.CreateSliver = true
 	rs.Privileges.NodeManager = sl.Instantiation == "nm-controller" || last["nm_controller"] == "1"
 	rs.Privileges.Admin = last["admin"] == "1"
@@ -265,6 +273,41 @@ func delegation(num func(string) (int64, bool), expires int64) *api.Rspec {
 		d.DiskMax = mulSat(v, 1024)
 	}
 	return d
+}
+
+// maxPorts is the most ports one slice may reserve (the node's limit).
+const maxPorts = 256
+
+// ParsePorts reads a ports tag: comma-separated PROTO/PORT, PROTO tcp or
+// udp, PORT 1 to 65535, none twice ("" is no ports).
+func ParsePorts(v string) ([]api.Port, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	fields := strings.Split(v, ",")
+	if len(fields) > maxPorts {
+		return nil, fmt.Errorf("%d ports (max %d)", len(fields), maxPorts)
+	}
+	out := make([]api.Port, 0, len(fields))
+	seen := map[api.Port]bool{}
+	for _, f := range fields {
+		f = strings.TrimSpace(f)
+		proto, num, ok := strings.Cut(f, "/")
+		n, err := strconv.ParseUint(num, 10, 16)
+		switch {
+		case !ok || (proto != "tcp" && proto != "udp"):
+			return nil, fmt.Errorf("%q: want tcp/PORT or udp/PORT", f)
+		case err != nil || n == 0:
+			return nil, fmt.Errorf("%q: port must be 1 to 65535", f)
+		}
+		p := api.Port{Proto: proto, Port: uint16(n)}
+		if seen[p] {
+			return nil, fmt.Errorf("%q: listed twice", f)
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // mulSat multiplies without overflowing.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
@@ -55,6 +56,10 @@ func TestSliverRspec(t *testing.T) {
 		})},
 		{"no delegation without slivers", sl, attrs("nm_controller", "1", "delegate_cpu_pct", "20"), with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
 		{"no delegation without nm_controller", sl, attrs("delegate_slivers", "3"), base},
+		{"ports", sl, attrs("ports", "tcp/61080, udp/5000"), with(func(r *api.Rspec) {
+			r.Ports = []api.Port{{Proto: "tcp", Port: 61080}, {Proto: "udp", Port: 5000}}
+		})},
+		{"bad ports reserve nothing", sl, attrs("ports", "sctp/80"), base},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,6 +154,32 @@ func TestVersions(t *testing.T) {
 	}
 	if _, err := w.svc.NodeSecret(w.ctx, 999); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("secret of no node: %v", err)
+	}
+}
+
+// TestPortsTag: only an admin sets the ports tag, a bad value is a clear
+// fault, and a good one reaches the node as the rspec's ports.
+func TestPortsTag(t *testing.T) {
+	w := newWorld(t)
+	sid := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_ports"})
+	w.must(w.piA, "AddSliceToNodes", sid, []any{w.nodeA1})
+	if _, err := w.call(w.piA, "AddSliceTag", sid, "ports", "tcp/61080"); err == nil {
+		t.Fatal("a PI set the ports tag")
+	}
+	for _, bad := range []string{"tcp/0", "tcp/65536", "sctp/80", "tcp:80", "tcp/", "80", "tcp/80,tcp/80", "tcp/-1", "tcp/8o"} {
+		_, err := w.call(w.admin, "AddSliceTag", sid, "ports", bad)
+		if err == nil || !strings.Contains(err.Error(), "ports") {
+			t.Errorf("ports %q: %v, want a fault about ports", bad, err)
+		}
+	}
+	w.must(w.admin, "AddSliceTag", sid, "ports", "tcp/61080,udp/5000")
+	sv, err := w.svc.NodeSlivers(w.ctx, w.nodeA1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []api.Port{{Proto: "tcp", Port: 61080}, {Proto: "udp", Port: 5000}}
+	if len(sv.Slivers) != 1 || !reflect.DeepEqual(sv.Slivers[0].Rspec.Ports, want) {
+		t.Errorf("slivers: %+v, want ports %v", sv.Slivers, want)
 	}
 }
 

@@ -25,7 +25,7 @@ var adminTags = map[string]bool{
 	"net_min_rate": true, "net_max_rate": true, "net_share": true,
 	"net_max_kbyte": true, "net_thresh_kbyte": true,
 	"disk_max": true, "memory": true, "vsys": true, "capabilities": true,
-	"nm_controller": true, "admin": true,
+	"nm_controller": true, "admin": true, "ports": true,
 	"delegate_slivers": true, "delegate_cpu_shares": true, "delegate_cpu_pct": true,
 	"delegate_memory_max": true, "delegate_net_max_rate": true, "delegate_disk_max": true,
 }
@@ -51,7 +51,7 @@ func (s *Service) registerTags() {
 		help: "Returns the slice tags that match the filter (an id, a tagname, a list of them, or a struct), of the slices the caller may see.",
 		call: s.getSliceTags})
 	s.add(method{name: "AddSliceTag", roles: rolesSlice, min: 3, max: 4, sig: []string{"int", "int", "string", "string", "int"},
-		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource tags (cpu_share, net_*, disk_max, memory, *_hard...) are for admins; initscript, enabled and others for the slice's users and PIs.",
+		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource tags (cpu_share, net_*, disk_max, memory, ports, *_hard...) are for admins; initscript, enabled and others for the slice's users and PIs.",
 		call: s.addSliceTag})
 	s.add(method{name: "UpdateSliceTag", roles: rolesSlice, min: 2, max: 2, sig: []string{"int", "int", "string"},
 		help: "Sets a slice tag's value, with the rights of AddSliceTag.",
@@ -92,6 +92,10 @@ func (t *txn) checkTag(sl *api.Slice, name, value string) error {
 		return Faultf(FaultInvalidArg, "value: contains a NUL byte")
 	case name == "initscript" && len(value) > maxInitScript:
 		return Faultf(FaultInvalidArg, "value: an initscript of %d bytes (max %d)", len(value), maxInitScript)
+	case name == "ports":
+		if _, err := ParsePorts(value); err != nil {
+			return Faultf(FaultInvalidArg, "value: ports %v (want tcp/PORT,udp/PORT,...)", err)
+		}
 	}
 	return checkTagNumber(name, value)
 }

@@ -4,7 +4,17 @@
 // delegate_*). It is a static program, copied into the broker's slivers
 // like any slice's software.
 //
+// grant and accounts are the operator's: they call the broker with the
+// operator's secret, which serve made at its first start in its book
+// directory (mode 0600), so anyone who runs commands in the broker's
+// sliver is its operator; from elsewhere, give the secret in a file
+// (--operator-file) or $ORBIS_LEASE_OPERATOR, with --broker URL.
+//
 //	orbis-lease serve [--listen :61080] [--dir /var/lib/orbis-lease] [--slot 1h]
+//	orbis-lease grant ACCOUNT --credit N [--rotate | --credential-stdin] [--out FILE]
+//	                                 the operator opens a buyer's account or
+//	                                 changes its credit (share-slots)
+//	orbis-lease accounts [--json]    the buyers' accounts
 //	orbis-lease pool                 the rcaps this slice owns on the node
 //	orbis-lease split --cpu-shares N [--slice S --key FILE]
 //	                                 split the pool directly, around the
@@ -34,7 +44,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "orbis-lease:", err)
 		var u usageError
 		if errors.As(err, &u) {
@@ -48,18 +58,27 @@ type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
-const usage = `usage: orbis-lease serve|pool|split [FLAGS]`
+const usage = `usage: orbis-lease serve|grant|accounts|pool|split [FLAGS]`
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+// defaultDir is the book's directory in the broker's sliver.
+const defaultDir = "/var/lib/orbis-lease"
+
+func run(ctx context.Context, args []string, in io.Reader, out io.Writer) error {
 	if len(args) == 0 {
 		return usageError(usage)
+	}
+	switch args[0] {
+	case "grant":
+		return grant(ctx, args[1:], in, out)
+	case "accounts":
+		return accounts(ctx, args[1:], out)
 	}
 	fs := flag.NewFlagSet("orbis-lease "+args[0], flag.ContinueOnError)
 	nmSock := fs.String("nm", api.NMSliverSocket, "the node manager's socket")
 	switch args[0] {
 	case "serve":
 		listen := fs.String("listen", lease.DefaultListen, "TCP address of the API")
-		dir := fs.String("dir", "/var/lib/orbis-lease", "directory of the book")
+		dir := fs.String("dir", defaultDir, "directory of the book and the operator's secret")
 		slot := fs.Duration("slot", time.Hour, "slot length")
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())
