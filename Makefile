@@ -41,9 +41,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 # ORBIS_TEST_DEBIAN=1 also builds a Debian image with debootstrap (about a
-# minute, through apt's configured mirror).
+# minute, through apt's configured mirror). The browser tests keep their
+# screenshots in test-artifacts/.
 test: deps vet
-	ORBIS_TEST_DEBIAN=1 $(GO) test -count=1 -timeout 20m ./...
+	rm -rf $(CURDIR)/test-artifacts
+	ORBIS_TEST_DEBIAN=1 ORBIS_TEST_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -count=1 -timeout 20m ./...
 
 bench: deps build
 	$(GO) run ./bench

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // chromium finds Debian's chromium: under CI a missing one fails the test,
@@ -27,18 +28,6 @@ func chromium(t *testing.T) string {
 	}
 	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
 	return ""
-}
-
-// artifactDir is where screenshots go: $ORBIS_TEST_ARTIFACTS, or a
-// directory of the test's.
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("ORBIS_TEST_ARTIFACTS"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
 }
 
 // FullScreenshot(100) is a PNG (less is a JPEG).
@@ -90,7 +79,7 @@ func TestBrowser(t *testing.T) {
 	fail("read the first slice", err)
 	dstPNG, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	fail("screenshot the destination", err)
-	dir := artifactDir(t)
+	dir := testutil.ArtifactDir(t)
 	for name, png := range map[string][]byte{"audit-summary.png": summaryPNG, "audit-dst.png": dstPNG} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, png, 0o644); err != nil {

@@ -56,6 +56,9 @@ type HandlerConfig struct {
 	// ArchiveURL is central's archive page, linked for traffic older than
 	// the hour; empty means no link.
 	ArchiveURL string
+	// ArchiveURLFunc, when set, is asked for ArchiveURL at every page (a
+	// node learns central's address when it registers, after it started).
+	ArchiveURLFunc func() string
 	// Slices tells about slices; nil shows none of their details.
 	Slices Slices
 	Logger *slog.Logger
@@ -117,9 +120,17 @@ type summaryPage struct {
 	Memory   string
 }
 
+// archiveURL is central's archive page, or "" when there is none.
+func (h *Handler) archiveURL() string {
+	if h.cfg.ArchiveURLFunc != nil {
+		return h.cfg.ArchiveURLFunc()
+	}
+	return h.cfg.ArchiveURL
+}
+
 func (h *Handler) serveSummary(w http.ResponseWriter, r *http.Request) {
 	s := h.cachedSummary()
-	p := summaryPage{Node: h.cfg.Node, ArchiveURL: h.cfg.ArchiveURL, Summary: s, Plot: plot(s.Series, s.Minutes)}
+	p := summaryPage{Node: h.cfg.Node, ArchiveURL: h.archiveURL(), Summary: s, Plot: plot(s.Series, s.Minutes)}
 	for _, ss := range s.BySlice {
 		p.Held += ss.Packets
 	}
@@ -178,10 +189,10 @@ func (h *Handler) serveDst(w http.ResponseWriter, r *http.Request) {
 	}
 	d := h.a.store.Destination(addr)
 	p := dstPage{Node: h.cfg.Node, Destination: d, Info: h.sliceInfo(r.Context(), d.Slices)}
-	if h.cfg.ArchiveURL != "" {
+	if base := h.archiveURL(); base != "" {
 		q := url.Values{"addr": {addr.String()}, "to": {d.From.Format(time.RFC3339)},
 			"from": {d.From.Add(-24 * time.Hour).Format(time.RFC3339)}}
-		p.ArchiveURL = template.URL(h.cfg.ArchiveURL + "?" + q.Encode())
+		p.ArchiveURL = template.URL(base + "?" + q.Encode())
 	}
 	h.render(w, r, http.StatusOK, "dst.html", p)
 }

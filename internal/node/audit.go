@@ -78,7 +78,7 @@ func serveAudit(ctx context.Context, o auditSetup) (*auditServer, error) {
 	book := openSliceBook(rmDir, filepath.Join(o.StateDir, "audit-slices.json"), 0, log)
 	ctx, cancel := context.WithCancel(ctx)
 	srv := &http.Server{Handler: audit.NewHandler(a, audit.HandlerConfig{Node: o.Hostname, Logger: log,
-		ArchiveURL: archiveURL(rmDir), Slices: book}),
+		ArchiveURLFunc: func() string { return archiveURL(rmDir) }, Slices: book}),
 		ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	go a.Run(ctx)
 	go srv.Serve(ln)

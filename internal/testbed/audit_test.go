@@ -213,12 +213,7 @@ func chromium(t *testing.T) string {
 // newBrowser starts Chromium, ended with the test. Screenshots go to
 // $ORBIS_TEST_ARTIFACTS, or a directory of the test's.
 func newBrowser(t *testing.T, exe string) *browser {
-	dir := os.Getenv("ORBIS_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := testutil.ArtifactDir(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900),

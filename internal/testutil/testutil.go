@@ -42,3 +42,17 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// ArtifactDir is where a test keeps what a person looks at after the run
+// (screenshots): $ORBIS_TEST_ARTIFACTS (`make test` sets it to
+// test-artifacts/), or a directory removed with the test.
+func ArtifactDir(t testing.TB) string {
+	d := os.Getenv("ORBIS_TEST_ARTIFACTS")
+	if d == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
