@@ -68,8 +68,20 @@ func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network
 		return n, nil
 	}
 	n.pinDir = filepath.Join(portmgr.DefaultPinDir, cfg.CgroupParent)
+	attach := root
+	switch cfg.PortScope {
+	case "", "machine":
+	case "node":
+		attach = filepath.Join(root, cfg.CgroupParent)
+		if err := os.MkdirAll(attach, 0o755); err != nil {
+			return nil, fmt.Errorf("port manager: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("port scope %q: want machine or node", cfg.PortScope)
+	}
 	pm, err := portmgr.New(portmgr.Config{
 		CgroupRoot: root,
+		AttachAt:   attach,
 		PinDir:     n.pinDir,
 		Resolve:    n.sliceOfUID,
 		Log:        cfg.Log,

@@ -71,6 +71,10 @@ type Config struct {
 	// (0: DefaultSniffGroup); nodes sharing a network namespace need
 	// different groups.
 	SniffGroup uint16
+	// PortScope is who meets the port manager's reservations: "machine"
+	// (or empty), every process on the machine; "node", the node's own
+	// slivers only, for several nodes on one machine (a testbed).
+	PortScope string
 	// PolicyPath is the local policy file (nodemgr.Policy; flag --policy,
 	// default /etc/orbis/policy): the node's bandwidth cap, max slivers and
 	// each broker's share, reloaded when it changes or on SIGHUP. Empty:

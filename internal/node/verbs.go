@@ -40,6 +40,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 			cfg.SniffGroup = uint16(n)
 			return err
 		})
+		fs.StringVar(&cfg.PortScope, "port-scope", "machine", `who meets reserved ports: "machine" (every process) or "node" (this node's slivers only: several nodes on one machine)`)
 		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. http://127.0.0.1:8780 (needed once, with --token)")
 		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`)")
 		fs.StringVar(&cfg.Hostname, "hostname", "", "host name to register as (default: this machine's)")

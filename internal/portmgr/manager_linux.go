@@ -23,7 +23,8 @@ const rootCgroupID = 1
 // Manager owns the bind programs and the reservations map.
 type Manager struct {
 	cfg    Config
-	rootID uint64 // cgroup id of cfg.CgroupRoot
+	rootID   uint64 // cgroup id of cfg.CgroupRoot
+	attachID uint64 // cgroup id of cfg.AttachAt
 	noCap  bool   // owners may bind reserved low ports without privilege
 
 	// mu guards the following.
@@ -49,18 +50,20 @@ func New(cfg Config) (m *Manager, err error) {
 		// (bpf_get_current_ancestor_cgroup_id), so paths must start there.
 		return nil, fmt.Errorf("cgroup v2 root %s is not the root of its hierarchy (cgroup id %d)", cfg.CgroupRoot, m.rootID)
 	}
-	defer func() {
-		if err != nil {
-			m.closeLocked()
-		}
-	}()
+	if rel, err := filepath.Rel(cfg.CgroupRoot, cfg.AttachAt); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return nil, fmt.Errorf("attach point %s is not below the cgroup v2 root %s", cfg.AttachAt, cfg.CgroupRoot)
+	}
+	if m.attachID, err = cgroupID(cfg.AttachAt); err != nil {
+		return nil, fmt.Errorf("attach point: %w", err)
+	}
 	if err := m.load(); err != nil {
+		m.closeLocked()
 		return nil, err
 	}
 	if !m.noCap {
 		cfg.Log.Warn("kernel cannot let a port's owner bind below 1024 without privilege (needs Linux 5.12): low ports cannot be reserved")
 	}
-	cfg.Log.Info("port manager attached", "cgroup_root", cfg.CgroupRoot, "pin_dir", cfg.PinDir)
+	cfg.Log.Info("port manager attached", "cgroup_root", cfg.CgroupRoot, "attach_at", cfg.AttachAt, "pin_dir", cfg.PinDir)
 	return m, nil
 }
 
@@ -103,7 +106,7 @@ func (m *Manager) attachAll() error {
 		if m.pinning() {
 			pin = m.pin(h.prog)
 		}
-		l, err := attach(m.cfg.CgroupRoot, m.rootID, h.attach, m.progs[i], pin)
+		l, err := attach(m.cfg.AttachAt, m.attachID, h.attach, m.progs[i], pin)
 		if err != nil {
 			return err
 		}

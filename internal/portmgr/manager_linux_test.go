@@ -379,3 +379,31 @@ func TestNoPin(t *testing.T) {
 		t.Errorf("NoPin pinned %v", ents)
 	}
 }
+
+// TestAttachAt: programs attached at a node's own cgroup bind the node's
+// slivers only; a task outside it (another node on the same machine)
+// binds a port reserved here, and an attach point outside the root is
+// refused.
+func TestAttachAt(t *testing.T) {
+	f := newFixture(t)
+	node := filepath.Dir(f.alice)
+	outside := filepath.Join(f.root, fmt.Sprintf("orbistest-portmgr-out-%d", os.Getpid()))
+	if err := os.Mkdir(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(outside) })
+	if _, err := New(Config{CgroupRoot: f.root, AttachAt: filepath.Dir(f.root), PinDir: NoPin}); err == nil || !strings.Contains(err.Error(), "not below") {
+		t.Errorf("an attach point above the cgroup root: %v, want refused", err)
+	}
+	m, err := New(Config{CgroupRoot: f.root, AttachAt: node, PinDir: f.pins, BPFFS: f.bpffs, Resolve: f.resolve, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { m.Detach() })
+	if err := m.Reserve(testutil.Context(t), "alice", f.alice, tcpUDP(f.hi)); err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	f.expect(t, "alice", f.aliceInner, aliceUID, "ok", allKinds(f.hi)...)
+	f.expect(t, "bob (this node)", f.bob, bobUID, "EPERM", allKinds(f.hi)...)
+	f.expect(t, "bob on another node", outside, bobUID, "ok", allKinds(f.hi)...)
+}

@@ -21,7 +21,8 @@
 // Design notes and limits:
 //
 //   - Attach point: the root of the cgroup v2 hierarchy, so every task on
-//     the node, host processes and root included, meets the programs. The
+//     the node, host processes and root included, meets the programs (or
+//     Config.AttachAt, for several nodes on one machine). The
 //     owner test is bpf_get_current_ancestor_cgroup_id(owner's level) ==
 //     owner's cgroup id, so a sliver's tasks in sub-cgroups of its
 //     directory count as the owner. It is the binding task's cgroup that
@@ -69,6 +70,13 @@ type Config struct {
 	// programs are attached: /sys/fs/cgroup on a pure v2 machine,
 	// /sys/fs/cgroup/unified on a hybrid one. Sliver cgroups are below it.
 	CgroupRoot string
+	// AttachAt is the cgroup v2 directory, CgroupRoot or one below it,
+	// where the programs are attached: only tasks at or below it meet
+	// them. Empty means CgroupRoot: every task on the machine. A directory
+	// holding only the node's slivers lets many nodes share one machine
+	// (a testbed; the kernel allows 64 programs per cgroup and hook) and
+	// keeps each node's reservations to its own slivers.
+	AttachAt string
 	// PinDir is a directory on a bpffs where the links and the map are
 	// pinned (default DefaultPinDir); "none" pins nothing, and the
 	// programs are detached when the Manager is closed.
@@ -94,6 +102,9 @@ const NoPin = "none"
 func (c *Config) defaults() {
 	if c.PinDir == "" {
 		c.PinDir = DefaultPinDir
+	}
+	if c.AttachAt == "" {
+		c.AttachAt = c.CgroupRoot
 	}
 	if c.BPFFS == "" {
 		c.BPFFS = "/sys/fs/bpf"

@@ -181,7 +181,7 @@ func (c *Config) nodeArgs(n *Node, url, token string) []string {
 	args := []string{"node", "--state", n.StateDir, "--nm-socket", n.NMSocket, "--ssh-addr", n.SSHAddr, "--audit-addr", n.AuditAddr,
 		"--hostname", n.Hostname, "--ip", n.Addr, "--central", url, "--cgroup-parent", n.CgroupParent,
 		"--uid-base", strconv.FormatUint(uint64(n.UIDBase), 10), "--uid-ranges", strconv.FormatUint(uint64(c.UIDRanges), 10),
-		"--suspend-on-exit", "--policy", filepath.Join(n.StateDir, "policy")}
+		"--suspend-on-exit", "--policy", filepath.Join(n.StateDir, "policy"), "--port-scope", "node"}
 	if token != "" {
 		args = append(args, "--token", token)
 	}
