@@ -22,7 +22,7 @@ import (
 func init() {
 	register(&Command{
 		Name:    "lease",
-		Summary: "reserve a node, or a share of it, for a time window from lease brokers (reserve, list, cancel, schedule)",
+		Summary: "reserve a node, or a share of it, for a time window from lease brokers (reserve, list, cancel, schedule, account)",
 		Run:     runLease,
 	})
 }
@@ -34,6 +34,13 @@ http://NODE:61080 by default. A window is whole slots (an hour on a real
 broker): --start now (the current slot), next, +DURATION (the first slot
 boundary after), a time (RFC 3339) or Unix seconds.
 
+Brokers sell leases: reserve and account need the credential
+(ACCOUNT:SECRET) the broker's operator issued you, read from
+--credential-file FILE or $ORBIS_LEASE_CREDENTIAL (never an argument,
+which other users see). A lease of S cpu shares for N slots costs S × N
+share-slots of credit (a whole lease: all the delegation's shares);
+cancelling before the window opens gives them back.
+
   reserve --slice S --key FILE [--start T] [--slots N | --end T]
           [--cpu-shares N | --whole] [--token T] [--partial]
         reserve the window on every broker; all or nothing unless
@@ -41,13 +48,18 @@ boundary after), a time (RFC 3339) or Unix seconds.
   list [--json]                   the brokers' leases
   cancel --token T (--slice S | ID...)
   schedule [--start T] [--slots N]  what each slot holds, of what capacity
+  account                         your credit on each broker
 `
+
+// leaseCredentialEnv may hold a buyer's credential.
+const leaseCredentialEnv = "ORBIS_LEASE_CREDENTIAL"
 
 // leaseFlags are the flags of every lease subcommand.
 type leaseFlags struct {
 	fs                 *flag.FlagSet
 	brokers            []string
 	slice, key, token  string
+	credFile           string
 	start, end         string
 	slots, shares      int64
 	whole, partial, js bool
@@ -68,6 +80,7 @@ func parseLeaseFlags(sub string, args []string) (*leaseFlags, error) {
 	fs.StringVar(&f.slice, "slice", "", "slice name")
 	fs.StringVar(&f.key, "key", "", "SSH public key file")
 	fs.StringVar(&f.token, "token", "", "the slice name's token")
+	fs.StringVar(&f.credFile, "credential-file", "", "file holding your credential (default $"+leaseCredentialEnv+")")
 	fs.StringVar(&f.start, "start", "now", "window start")
 	fs.StringVar(&f.end, "end", "", "window end (instead of --slots)")
 	fs.Int64Var(&f.slots, "slots", 0, "window length in slots (default 1)")
@@ -90,7 +103,7 @@ func parseLeaseFlags(sub string, args []string) (*leaseFlags, error) {
 }
 
 func runLease(ctx context.Context, env *Env, args []string) error {
-	sub, rest, err := subcommand("lease", args, "reserve", "list", "cancel", "schedule")
+	sub, rest, err := subcommand("lease", args, "reserve", "list", "cancel", "schedule", "account")
 	if err != nil {
 		return err
 	}
@@ -109,6 +122,8 @@ func runLease(ctx context.Context, env *Env, args []string) error {
 		return leaseList(ctx, env, f)
 	case "cancel":
 		return leaseCancel(ctx, env, f)
+	case "account":
+		return leaseAccount(ctx, env, f)
 	}
 	return leaseSchedule(ctx, env, f)
 }
@@ -179,6 +194,33 @@ func newToken() string {
 
 // leaseStamp formats Unix seconds for tables.
 func leaseStamp(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-02 15:04:05") }
+
+// credential is the buyer's credential, from --credential-file or
+// $ORBIS_LEASE_CREDENTIAL.
+func (f *leaseFlags) credential(env *Env) (string, error) {
+	if f.credFile == "" {
+		if c := strings.TrimSpace(os.Getenv(leaseCredentialEnv)); c != "" {
+			return c, nil
+		}
+		return "", fmt.Errorf("no credential: give --credential-file FILE or set $%s (the broker's operator issues it with orbis-lease grant)", leaseCredentialEnv)
+	}
+	fh, err := os.Open(f.credFile)
+	if err != nil {
+		return "", fmt.Errorf("read credential: %w", err)
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(env.Stderr, "warning: credential file %s is readable by others (mode %v): chmod 600 it\n", f.credFile, st.Mode().Perm())
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, 4096))
+	if err != nil {
+		return "", fmt.Errorf("read credential: %w", err)
+	}
+	if c := strings.TrimSpace(string(data)); c != "" {
+		return c, nil
+	}
+	return "", fmt.Errorf("credential file %s is empty", f.credFile)
+}
 
 // readKey reads one public key file.
 func readKey(path string) (string, error) {

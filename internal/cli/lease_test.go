@@ -15,12 +15,19 @@ import (
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
+// leaseCred is the buyer's credential on the test brokers.
+const leaseCred = "tess:0123456789abcdef0123456789abcdef"
+
 // leaseBroker runs a broker API on a book in a temporary directory, with
-// a fixed capacity and one-hour slots.
-func leaseBroker(t *testing.T, c lease.Capacity) string {
+// a fixed capacity and one-hour slots, where leaseCred holds credit
+// share-slots.
+func leaseBroker(t *testing.T, c lease.Capacity, credit int64) string {
 	t.Helper()
 	b, err := lease.OpenBook(t.TempDir(), time.Hour, testutil.Logger(t))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Grant(lease.GrantRequest{Account: "tess", Credit: credit, Credential: leaseCred}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	srv := &lease.Server{Book: b, Cap: lease.FixedCapacity{Cap: c}, Log: testutil.Logger(t)}
@@ -39,11 +46,12 @@ func runLeaseCLI(t *testing.T, args ...string) (string, error) {
 // TestLeaseVerbs reserves on two brokers, lists, refuses all or nothing
 // when one broker is full, and cancels by slice.
 func TestLeaseVerbs(t *testing.T) {
-	a := leaseBroker(t, lease.Capacity{Slivers: 1, CPUShares: 100})
-	b := leaseBroker(t, lease.Capacity{Slivers: 2, CPUShares: 100})
+	a := leaseBroker(t, lease.Capacity{Slivers: 1, CPUShares: 100}, 1000)
+	b := leaseBroker(t, lease.Capacity{Slivers: 2, CPUShares: 100}, 1000)
 	key := filepath.Join(t.TempDir(), "id.pub")
 	os.WriteFile(key, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOrbis tess@orbis.test\n"), 0o644)
 	brokers := a + "," + b
+	t.Setenv(leaseCredentialEnv, leaseCred)
 
 	out, err := runLeaseCLI(t, "lease", "reserve", "--broker", brokers, "--slice", "site_one", "--key", key, "--start", "next", "--slots", "2", "--cpu-shares", "30")
 	if err != nil {
@@ -80,5 +88,46 @@ func TestLeaseVerbs(t *testing.T) {
 	}
 	if _, err := runLeaseCLI(t, "lease", "reserve", "--slice", "x"); err == nil {
 		t.Errorf("reserve without a broker")
+	}
+}
+
+// TestLeaseCredit: reserve needs a credential, from a file or the
+// environment; a lease beyond the credit is refused; account shows what
+// is left on each broker, and a cancel before the window refunds.
+func TestLeaseCredit(t *testing.T) {
+	a := leaseBroker(t, lease.Capacity{Slivers: 4, CPUShares: 10}, 10)
+	key := filepath.Join(t.TempDir(), "id.pub")
+	os.WriteFile(key, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOrbis tess@orbis.test\n"), 0o644)
+	t.Setenv(leaseCredentialEnv, "")
+	reserve := []string{"lease", "reserve", "--broker", a, "--key", key, "--start", "next", "--cpu-shares", "3", "--slots", "2"}
+
+	if out, err := runLeaseCLI(t, append(reserve, "--slice", "site_one")...); err == nil || !strings.Contains(out+err.Error(), "no credential") {
+		t.Errorf("reserve without a credential: %v\n%s", err, out)
+	}
+	cred := filepath.Join(t.TempDir(), "cred")
+	os.WriteFile(cred, []byte(leaseCred+"\n"), 0o600)
+	out, err := runLeaseCLI(t, append(reserve, "--slice", "site_one", "--credential-file", cred)...)
+	if err != nil || !strings.Contains(out, "6 share-slots charged, 4 left") {
+		t.Fatalf("reserve with --credential-file: %v\n%s", err, out)
+	}
+	tok := regexp.MustCompile(`token ([0-9a-f]{32})`).FindStringSubmatch(out)
+	t.Setenv(leaseCredentialEnv, leaseCred)
+	out, err = runLeaseCLI(t, append(reserve, "--slice", "site_two")...)
+	if err == nil || !strings.Contains(out, "costs 6 share-slots") || !strings.Contains(out, "4 left of 10") {
+		t.Errorf("reserve beyond the credit: %v\n%s", err, out)
+	}
+	out, err = runLeaseCLI(t, "lease", "account", "--broker", a)
+	if err != nil || !regexp.MustCompile(`(?m)^BROKER +ACCOUNT +CREDIT +USED +LEFT +LIVE_LEASES\n\S+ +tess +10 +6 +4 +1 *$`).MatchString(out) {
+		t.Errorf("account: %v\n%s", err, out)
+	}
+	if out, err := runLeaseCLI(t, "lease", "cancel", "--broker", a, "--slice", "site_one", "--token", tok[1]); err != nil {
+		t.Fatalf("cancel: %v\n%s", err, out)
+	}
+	if out, _ := runLeaseCLI(t, "lease", "account", "--broker", a); !regexp.MustCompile(`tess +10 +0 +10 +0`).MatchString(out) {
+		t.Errorf("account after a cancel before the window: want the credit back:\n%s", out)
+	}
+	t.Setenv(leaseCredentialEnv, "tess:ffffffffffffffffffffffffffffffff")
+	if out, err := runLeaseCLI(t, append(reserve, "--slice", "site_one")...); err == nil || !strings.Contains(out, "wrong secret") {
+		t.Errorf("reserve with a wrong credential: %v\n%s", err, out)
 	}
 }

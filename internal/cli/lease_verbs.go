@@ -23,6 +23,10 @@ func leaseReserve(ctx context.Context, env *Env, f *leaseFlags) error {
 	if err != nil {
 		return &UsageError{Msg: "orbis lease reserve: " + err.Error()}
 	}
+	cred, err := f.credential(env)
+	if err != nil {
+		return &UsageError{Msg: "orbis lease reserve: " + err.Error()}
+	}
 	token := f.token
 	if token == "" {
 		token = newToken() // one token for the slice on every broker
@@ -36,7 +40,7 @@ func leaseReserve(ctx context.Context, env *Env, f *leaseFlags) error {
 		if err != nil {
 			return lease.ReserveResponse{}, err
 		}
-		return c.Reserve(ctx, req)
+		return c.WithAuth(cred).Reserve(ctx, req)
 	}, func(i int, r lease.ReserveResponse, err error) {
 		name := brokerName(f.brokers[i])
 		if err != nil {
@@ -45,7 +49,8 @@ func leaseReserve(ctx context.Context, env *Env, f *leaseFlags) error {
 			return
 		}
 		granted[i] = &r
-		fmt.Fprintf(env.Stdout, "  %s: lease %s, %s to %s\n", name, r.Lease.ID, leaseStamp(r.Lease.Start), leaseStamp(r.Lease.End))
+		fmt.Fprintf(env.Stdout, "  %s: lease %s, %s to %s, %d share-slots charged, %d left\n", name, r.Lease.ID,
+			leaseStamp(r.Lease.Start), leaseStamp(r.Lease.End), r.Charged, r.CreditLeft)
 	})
 	if failed > 0 && !f.partial {
 		undoReserve(ctx, env, f.brokers, granted, token)
@@ -189,6 +194,33 @@ func leaseCancel(ctx context.Context, env *Env, f *leaseFlags) error {
 			fmt.Fprintf(env.Stdout, "  %s: %v\n", brokerName(f.brokers[i]), err)
 		}
 	})
+	return errors.Join(errs...)
+}
+
+// leaseAccount prints the buyer's account on every broker.
+func leaseAccount(ctx context.Context, env *Env, f *leaseFlags) error {
+	cred, err := f.credential(env)
+	if err != nil {
+		return &UsageError{Msg: "orbis lease account: " + err.Error()}
+	}
+	out := make([]*lease.Account, len(f.brokers))
+	var errs []error
+	eachBroker(ctx, f.brokers, func(c *lease.Client) (lease.Account, error) { return c.WithAuth(cred).Account(ctx) },
+		func(i int, a lease.Account, err error) {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", brokerName(f.brokers[i]), err))
+				return
+			}
+			out[i] = &a
+		})
+	tw := newTable(env.Stdout)
+	fmt.Fprintln(tw, "BROKER\tACCOUNT\tCREDIT\tUSED\tLEFT\tLIVE_LEASES")
+	for i, a := range out {
+		if a != nil {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", brokerName(f.brokers[i]), a.Name, a.Credit, a.Used, a.Left, a.Live)
+		}
+	}
+	tw.Flush()
 	return errors.Join(errs...)
 }
 

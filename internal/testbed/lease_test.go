@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,13 +23,16 @@ const leaseSlot = 4 * time.Second
 
 // TestLeaseBroker runs the lease broker the way its operator would: a
 // slice that central makes a node manager controller with a delegation
-// (one sliver, ten CPU shares), orbis-lease copied into its sliver over
-// SSH and started there. A user with no account at central reserves a
-// window of two slots with `orbis lease reserve`; the sliver appears when
-// the window opens (ssh works) and is gone when it ends, while a slice
-// made by central runs on the same node all along. Reservations beyond
-// the delegation are refused by the broker, and splits beyond it by the
-// node manager.
+// (one sliver, ten CPU shares) and the port tcp/61080 (tag ports, which
+// no other slice may then bind), orbis-lease copied into its sliver over
+// SSH and started there. The operator grants a buyer with no account at
+// central 30 share-slots of credit, from inside the broker's sliver; the
+// buyer, refused without the credential, reserves a window of two slots
+// of ten shares with `orbis lease reserve`; the sliver appears when the
+// window opens (ssh works) and is gone when it ends, while a slice made
+// by central runs on the same node all along. Reservations beyond the
+// delegation, or beyond the credit, are refused by the broker, and
+// splits beyond the delegation by the node manager.
 func TestLeaseBroker(t *testing.T) {
 	testutil.RequireRoot(t)
 	bin := buildLeaseBroker(t)
@@ -43,13 +47,18 @@ func TestLeaseBroker(t *testing.T) {
 	p.call("AddSliceToNodes", central, hostnames(st))
 	broker := testbed.Site + "_lease"
 	newSlice(p, broker, "broker@orbis.test")
-	for _, tag := range [][2]string{{"nm_controller", "1"}, {"delegate_slivers", "1"}, {"delegate_cpu_shares", "10"}} {
+	for _, tag := range [][2]string{{"nm_controller", "1"}, {"delegate_slivers", "1"}, {"delegate_cpu_shares", "10"}, {"ports", "tcp/" + lease.DefaultListen[1:]}} {
 		p.call("AddSliceTag", broker, tag[0], tag[1])
 	}
 	p.call("AddSliceToNodes", broker, hostnames(st))
 	waitRunning(t, p, central, 1)
 	waitRunning(t, p, broker, 1)
 	steadyPID := strings.TrimSpace(ssh(t, opKey, central, n, "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!"))
+	// The broker's port is its slice's before the broker runs: the port
+	// manager refuses it to central's slice (EPERM, not "in use").
+	if out := ssh(t, opKey, central, n, "timeout 2 nc -l -p "+lease.DefaultListen[1:]+" </dev/null 2>&1; echo rc=$?"); !strings.Contains(out, "not permitted") {
+		t.Errorf("central's slice %s binding the broker slice's reserved port: want EPERM:\n%s", central, out)
+	}
 
 	url := startBroker(t, opKey, broker, n, bin)
 	userKey := filepath.Join(t.TempDir(), "id_ed25519")
@@ -57,15 +66,35 @@ func TestLeaseBroker(t *testing.T) {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
 	leased := testbed.Site + "_leased"
-	out := orbis(t, "lease", "reserve", "--broker", url, "--slice", leased, "--key", userKey+".pub", "--start", "next", "--slots", "2", "--cpu-shares", "10")
+	reserve := []string{"lease", "reserve", "--broker", url, "--slice", leased, "--key", userKey + ".pub", "--start", "next", "--slots", "2", "--cpu-shares", "10"}
+	if out, err := orbisErr(reserve...); err == nil || !strings.Contains(out, "no credential") {
+		t.Errorf("reserve without a credential: %v\n%s", err, out)
+	}
+	if _, err := lease.NewClient(url).Reserve(context.Background(), lease.ReserveRequest{Slice: leased}); !isStatus(err, 401) {
+		t.Errorf("the broker's API, asked to reserve without a credential: %v, want 401", err)
+	}
+	credFile := grantCredit(t, opKey, broker, n, url)
+	out := orbis(t, append(reserve, "--credential-file", credFile)...)
 	t.Logf("orbis lease reserve:\n%s", out)
 	token := regexp.MustCompile(`token ([0-9a-f]{32})`).FindStringSubmatch(out)
-	if token == nil {
-		t.Fatalf("no token in reserve's output:\n%s", out)
+	if token == nil || !strings.Contains(out, "20 share-slots charged, 10 left") {
+		t.Fatalf("no token, or not 20 share-slots charged, in reserve's output:\n%s", out)
 	}
 	l := onlyLease(t, url)
 
+	cred, _ := os.ReadFile(credFile)
+	t.Setenv("ORBIS_LEASE_CREDENTIAL", strings.TrimSpace(string(cred)))
 	checkBeyondDelegation(t, url, userKey+".pub", opKey, broker, n)
+	// Within the delegation, after the leased window, but beyond the
+	// credit left: refused, and the operator's table says why.
+	out, err := orbisErr("lease", "reserve", "--broker", url, "--slice", testbed.Site+"_later", "--key", userKey+".pub",
+		"--start", strconv.FormatInt(l.End, 10), "--slots", "2", "--cpu-shares", "10")
+	if err == nil || !strings.Contains(out, "costs 20 share-slots") || !strings.Contains(out, "10 left of 30") {
+		t.Errorf("a lease beyond the credit: %v\n%s", err, out)
+	}
+	if out := ssh(t, opKey, broker, n, "/root/orbis-lease accounts"); !regexp.MustCompile(`(?m)^buyer +30 +20 +10 +1 `).MatchString(out) {
+		t.Errorf("orbis-lease accounts in the broker's sliver:\n%s", out)
+	}
 	// The broker's slice cannot bind its pool to a slice central made:
 	// that would hand central's sliver to the broker's user.
 	if out, err := sshOut(opKey, broker, n, "/root/orbis-lease split --cpu-shares 1 --slice "+central+" --key /root/key.pub"); err == nil || !strings.Contains(out, "not yours") {
@@ -102,6 +131,32 @@ func TestLeaseBroker(t *testing.T) {
 	if got := strings.TrimSpace(ssh(t, opKey, central, n, "pidof sleep")); got != steadyPID {
 		t.Errorf("the central slice's process: pidof sleep = %q, want %q", got, steadyPID)
 	}
+}
+
+// grantCredit grants a buyer 30 share-slots as the broker's operator
+// does, from inside the broker's sliver (the secret is in the book's
+// directory there), and returns a file (mode 0600) holding the
+// credential. Outside the sliver, without the secret, a grant is refused.
+func grantCredit(t *testing.T, opKey, broker string, n testbed.Node, url string) string {
+	t.Helper()
+	if _, err := lease.NewClient(url).Grant(context.Background(), lease.GrantRequest{Account: "eve", Credit: 1000}); !isStatus(err, 401) {
+		t.Errorf("a grant without the operator's secret: %v, want 401", err)
+	}
+	out := ssh(t, opKey, broker, n, "/root/orbis-lease grant buyer --credit 30")
+	m := regexp.MustCompile(`credential (buyer:[0-9a-f]{32})`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("orbis-lease grant in the broker's sliver:\n%s", out)
+	}
+	path := filepath.Join(t.TempDir(), "credential")
+	if err := os.WriteFile(path, []byte(m[1]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func isStatus(err error, status int) bool {
+	var ce *lease.CallError
+	return errors.As(err, &ce) && ce.Status == status
 }
 
 // buildLeaseBroker builds the static orbis-lease, as `make build` does.

@@ -17,11 +17,23 @@
 // In each sliver of the broker's slice, `orbis-lease serve` runs three
 // parts:
 //
-//   - The Book: every lease of this node, kept in one JSON file in the
-//     sliver's own disk, rewritten whole (temporary file, fsync, rename,
-//     fsync of the directory) before a reservation is confirmed, so a
-//     confirmed lease survives a crash. A malformed book refuses to load
+//   - The Book: every lease of this node and every buyer's account, kept
+//     in one JSON file in the sliver's own disk, rewritten whole
+//     (temporary file, fsync, rename, fsync of the directory) before a
+//     reservation or a grant is confirmed, so a confirmed lease and its
+//     charge survive a crash together. A malformed book refuses to load
 //     rather than being overwritten.
+//   - Accounts: the broker sells leases (paper 2.3: SHARP-style tickets,
+//     Bellagio's currency). The operator grants each buyer an account
+//     with a credit in share-slots; a lease of S CPU shares for N slots
+//     costs S × N (a whole lease, all the delegation's shares × N). A
+//     reservation must carry the buyer's credential (ACCOUNT:SECRET, a
+//     128-bit secret; the book keeps its SHA-256 alone and compares in
+//     constant time), and is refused (402) if the credit left cannot pay
+//     for it; the debit is in the same write as the lease. A lease
+//     cancelled before its window opens, or that fails unopened (the
+//     node manager refused it, or the window passed while the broker was
+//     down), is refunded; once its window opened, it is not.
 //   - Admission by slot: time is cut into slots of a fixed length; a lease
 //     covers whole slots; in every slot, the leases that cover it never
 //     ask for more slivers or CPU shares than the delegation holds, and a
@@ -40,27 +52,40 @@
 //     holds it within the pool: a split beyond the delegation is refused.
 //
 // The HTTP API (JSON; served on a TCP port of the node, by default 61080,
-// above the kernel's ephemeral range, taken by the first binder through
-// the port manager) is:
+// above the kernel's ephemeral range, reserved to the broker's slice by
+// central's ports tag) is:
 //
 //	GET  /v1/info                   Info: slot length, capacity, now
 //	GET  /v1/schedule?from=T&slots=N []SlotUse: what each slot holds
 //	GET  /v1/leases                 []Lease (no tokens, no rcaps)
-//	POST /v1/leases                 ReserveRequest -> ReserveResponse
+//	POST /v1/leases                 ReserveRequest -> ReserveResponse (buyer)
 //	POST /v1/cancel                 CancelRequest -> Lease
+//	GET  /v1/account                Account of the caller (buyer)
+//	GET  /v1/accounts               []Account (operator)
+//	POST /v1/accounts               GrantRequest -> GrantResponse (operator)
 //
-// Errors are a status (400 malformed, 403 bad token, 404 unknown lease,
-// 409 refused by admission, 413 too large, 503 no delegation yet) with an
+// "buyer" routes take the buyer's credential, "operator" ones the
+// operator's secret, as "Authorization: Bearer ...". Errors are a status
+// (400 malformed, 401 missing or wrong credential or operator secret,
+// 402 credit exhausted, 403 bad token, 404 unknown lease or account, 409
+// refused by admission, 413 too large, 503 no delegation yet) with an
 // Error body. Client speaks it; `orbis lease` is its command line.
 //
-// Trust: anyone who reaches the port may reserve (a broker's policy; a
-// market would ask for payment here); a slice name's token guards its
-// leases. The broker cannot take a slice it does not own: the node
-// manager refuses to bind a pool's split to a slice whose sliver is bound
-// to someone else's rcap (central's slices, other brokers'), so such a
-// lease fails at its window and says so. Central has no tag for reserving
-// a port to a slice, hence the high port; the broker is restarted by
-// whoever runs the slice (its initscript may start it).
+// Trust: a buyer's credential pays; a slice name's token guards its
+// leases (cancelling needs the token, and refunds the account that paid).
+// The operator is whoever controls the broker's slice: serve makes a
+// secret at its first start, kept in the book's directory as
+// OperatorFile (mode 0600), so anyone who runs commands in the broker's
+// sliver may grant (`orbis-lease grant`, `orbis-lease accounts`); others
+// must be given the secret. The API is plain HTTP: credentials cross the
+// network in clear (no TLS yet). The broker cannot take a
+// slice it does not own: the node manager refuses to bind a pool's split
+// to a slice whose sliver is bound to someone else's rcap (central's
+// slices, other brokers'), so such a lease fails at its window and says
+// so. Its port is its slice's if central's admin gives the slice the tag
+// ports=tcp/61080: the node's port manager then refuses it to every other
+// slice. The broker is restarted by whoever runs the slice (its
+// initscript may start it).
 //
 // Not done: an active lease whose sliver the node manager lost (a node
 // reinstall) is not re-created; a whole lease splits the pool as it is at

@@ -24,7 +24,8 @@ type Config struct {
 
 // DefaultListen is where `orbis-lease serve` listens by default: a port
 // above the kernel's ephemeral range (32768-60999), so no client socket
-// can take it first.
+// can take it first; central's tag ports=tcp/61080 reserves it to the
+// broker's slice.
 const DefaultListen = ":61080"
 
 // Run serves the broker until ctx is done: the book, its agent and the
