@@ -22,10 +22,10 @@ const rootCgroupID = 1
 
 // Manager owns the bind programs and the reservations map.
 type Manager struct {
-	cfg    Config
+	cfg      Config
 	rootID   uint64 // cgroup id of cfg.CgroupRoot
 	attachID uint64 // cgroup id of cfg.AttachAt
-	noCap  bool   // owners may bind reserved low ports without privilege
+	noCap    bool   // owners may bind reserved low ports without privilege
 
 	// mu guards the following.
 	mu     sync.Mutex
