@@ -104,6 +104,29 @@ func TestAdminSlice(t *testing.T) {
 		t.Errorf("tc classes of %s do not show the 10mbit cap:\n%s", uplink, tc)
 	}
 
+	// watch: a connection attempt from pl_victim shows, with its slice.
+	watched := make(chan string, 1)
+	go func() {
+		out, err := in("pl_adm", "/usr/bin/orbis-admin", "watch", "-c", "1", "slice pl_victim and tcp and dst port 7")
+		if err != nil {
+			out += "\n" + err.Error()
+		}
+		watched <- out
+	}()
+	var seen string
+	waitUntilFor(t, "orbis-admin watch to see pl_victim's packet", 20*time.Second, func() bool {
+		in("pl_victim", "nc", "-w", "1", "127.0.0.1", "7") // refused: the SYN is what counts
+		select {
+		case seen = <-watched:
+			return true
+		default:
+			return false
+		}
+	}, func() string { return "nothing watched" })
+	if !strings.Contains(seen, "pl_victim") || !strings.Contains(seen, "127.0.0.1") || !strings.Contains(seen, "7") {
+		t.Errorf("orbis-admin watch printed no packet of pl_victim to 127.0.0.1 port 7:\n%s", seen)
+	}
+
 	if out, err := in("pl_adm", "cat", fmt.Sprintf("/proc/%d/root/etc/hostname", sleeper)); err == nil {
 		t.Errorf("the admin sliver read another sliver's file: %q", out)
 	}
