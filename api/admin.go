@@ -2,15 +2,11 @@ package api
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -140,7 +136,7 @@ func (e *AdminCallError) Error() string { return e.Msg }
 // AdminClient calls the admin service over its Unix socket. It is safe for
 // concurrent use.
 type AdminClient struct {
-	http *http.Client
+	svc unixService
 }
 
 // NewAdminClient returns a client of the admin service at socket (""
@@ -149,14 +145,9 @@ func NewAdminClient(socket string) *AdminClient {
 	if socket == "" {
 		socket = AdminSocket
 	}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		DisableCompression: true,
-	}
-	return &AdminClient{http: &http.Client{Transport: tr}}
+	return &AdminClient{svc: newUnixService(socket, "admin", "http://admin/v1/", func(status int, msg string) error {
+		return &AdminCallError{Status: status, Msg: msg}
+	})}
 }
 
 // PS lists every process of the node.
@@ -197,13 +188,13 @@ func (c *AdminClient) Watch(ctx context.Context, filter string, fn func(AdminWat
 	if err != nil {
 		return fmt.Errorf("admin watch: %w", err)
 	}
-	res, err := c.http.Do(req)
+	res, err := c.svc.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin watch: %w", err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode/100 != 2 {
-		return adminError("watch", res)
+		return c.svc.errorOf("watch", res)
 	}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
@@ -226,39 +217,5 @@ func (c *AdminClient) Watch(ctx context.Context, filter string, fn func(AdminWat
 }
 
 func (c *AdminClient) do(ctx context.Context, method, op string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode %s request: %w", op, err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://admin/v1/"+op, body)
-	if err != nil {
-		return fmt.Errorf("admin %s: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin %s: %w", op, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode/100 != 2 {
-		return adminError(op, res)
-	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, 64<<20)).Decode(out); err != nil {
-		return fmt.Errorf("admin %s: decode response: %w", op, err)
-	}
-	return nil
-}
-
-// adminError turns an error answer into an AdminCallError.
-func adminError(op string, res *http.Response) error {
-	data, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	var e AdminError
-	if json.Unmarshal(data, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(data))
-	}
-	return &AdminCallError{Status: res.StatusCode, Msg: op + ": " + e.Error}
+	return c.svc.call(ctx, method, op, in, out)
 }

@@ -195,6 +195,25 @@ func (c *CentralClient) GetSliceTags(ctx context.Context, filter any, fields ...
 	return out, c.Call(ctx, "GetSliceTags", &out, getArgs(filter, fields)...)
 }
 
+// AddSliceTag adds a tag to a slice, on every node (node nil) or on one
+// (its id or hostname), and returns its slice_tag_id.
+func (c *CentralClient) AddSliceTag(ctx context.Context, slice any, name, value string, node any) (int64, error) {
+	if node == nil {
+		return c.add(ctx, "AddSliceTag", slice, name, value)
+	}
+	return c.add(ctx, "AddSliceTag", slice, name, value, node)
+}
+
+// UpdateSliceTag sets a slice tag's value.
+func (c *CentralClient) UpdateSliceTag(ctx context.Context, tagID int64, value string) error {
+	return c.Call(ctx, "UpdateSliceTag", nil, tagID, value)
+}
+
+// DeleteSliceTag deletes a slice tag.
+func (c *CentralClient) DeleteSliceTag(ctx context.Context, tagID int64) error {
+	return c.Call(ctx, "DeleteSliceTag", nil, tagID)
+}
+
 // GetSliverReports returns the nodes' last reports on their slivers
 // that filter (e.g. {"name": SLICE}) selects.
 func (c *CentralClient) GetSliverReports(ctx context.Context, filter any) ([]SliverReportRow, error) {

@@ -1,21 +1,16 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"strings"
 )
 
 // NMClient calls a node manager over its Unix socket. The CLI, central's
 // resource manager and any broker use the same client and the same calls:
 // the node manager has no back door. It is safe for concurrent use.
 type NMClient struct {
-	http *http.Client
+	svc unixService
 }
 
 // NewNMClient returns a client of the node manager listening on socket (""
@@ -24,14 +19,9 @@ func NewNMClient(socket string) *NMClient {
 	if socket == "" {
 		socket = NMSocket
 	}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		DisableCompression: true,
-	}
-	return &NMClient{http: &http.Client{Transport: tr}}
+	return &NMClient{svc: newUnixService(socket, "node manager", "http://nm/v1/", func(status int, msg string) error {
+		return &NMCallError{Status: status, Msg: msg}
+	})}
 }
 
 // NMCallError is a call the node manager answered with an error.
@@ -127,44 +117,9 @@ func (c *NMClient) Raw(ctx context.Context, op string, body []byte) (json.RawMes
 }
 
 func (c *NMClient) call(ctx context.Context, op string, req, resp any) error {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return fmt.Errorf("encode %s request: %w", op, err)
-	}
-	return c.do(ctx, http.MethodPost, op, body, resp)
+	return c.svc.call(ctx, http.MethodPost, op, req, resp)
 }
 
 func (c *NMClient) do(ctx context.Context, method, op string, body []byte, resp any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://nm/v1/"+op, rd)
-	if err != nil {
-		return fmt.Errorf("node manager %s: %w", op, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("node manager %s: %w", op, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("node manager %s: read response: %w", op, err)
-	}
-	if res.StatusCode/100 != 2 {
-		var e NMError
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return &NMCallError{Status: res.StatusCode, Msg: op + ": " + e.Error}
-	}
-	if resp == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, resp); err != nil {
-		return fmt.Errorf("node manager %s: decode response: %w", op, err)
-	}
-	return nil
+	return c.svc.do(ctx, method, op, body, resp)
 }

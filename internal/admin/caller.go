@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
 // Caller is who made a call, as the kernel vouches for it.
@@ -28,6 +31,17 @@ type callerKey struct{}
 func callerFromContext(ctx context.Context) (Caller, bool) {
 	c, ok := ctx.Value(callerKey{}).(Caller)
 	return c, ok
+}
+
+// withPeer records the credentials of a Unix socket's peer in the
+// connection's context; none where they cannot be read, so every call on
+// it is refused.
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	cred, err := peercred.Of(c)
+	if err != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, callerKey{}, Caller{HostUID: cred.UID, PID: int(cred.PID), UID: int(cred.UID)})
 }
 
 // uidInside maps the caller's host UID into its user namespace, through

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,29 +13,13 @@ import (
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
-// chromium finds Debian's chromium: under CI a missing one fails the test,
-// elsewhere it skips it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found: install it (make deps installs Debian's chromium)")
-	}
-	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
-	return ""
-}
-
 // FullScreenshot(100) is a PNG (less is a JPEG).
 
 // TestBrowser loads the node's page in headless Chromium, checks that the
 // plot and tables render, clicks through to a destination and keeps
 // screenshots of both pages.
 func TestBrowser(t *testing.T) {
-	exe := chromium(t)
+	exe := testutil.Chromium(t)
 	a, src := startAuditor(t, Config{})
 	send(t, a, src, twoSlices)
 	srv := httptest.NewServer(NewHandler(a, HandlerConfig{Node: "node1.example.org", Slices: testSlices,

@@ -24,6 +24,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/push"
 	"github.com/orbisproject/orbis/internal/central/store"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/httpserve"
 )
 
 // Config configures central.
@@ -137,18 +138,7 @@ func (c *Central) Serve(ctx context.Context, l net.Listener) error {
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer scancel()
-	err := srv.Shutdown(sctx)
-	<-errc
-	return err
+	return httpserve.Serve(ctx, srv, l, 5*time.Second)
 }
 
 // Close closes the store.

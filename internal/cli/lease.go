@@ -41,25 +41,43 @@ which other users see). A lease of S cpu shares for N slots costs S × N
 share-slots of credit (a whole lease: all the delegation's shares);
 cancelling before the window opens gives them back.
 
+A slice name's token guards its leases: the first reserve of the name
+sets it; cancelling, and leasing the name again while it has leases,
+need it. It too is read from --token-file FILE or $ORBIS_LEASE_TOKEN,
+never an argument. A reserve without one makes a new token: with
+--token-file FILE where FILE does not exist yet, it saves it there
+(mode 0600); else it prints it, to be kept in a file only you can read
+(chmod 600).
+
   reserve --slice S --key FILE [--start T] [--slots N | --end T]
-          [--cpu-shares N | --whole] [--token T] [--partial]
+          [--cpu-shares N | --whole] [--token-file FILE] [--partial]
         reserve the window on every broker; all or nothing unless
-        --partial; prints the token that cancels
+        --partial
   list [--json]                   the brokers' leases
-  cancel --token T (--slice S | ID...)
+  cancel [--token-file FILE] (--slice S | ID...)
   schedule [--start T] [--slots N]  what each slot holds, of what capacity
   account                         your credit on each broker
 `
 
-// leaseCredentialEnv may hold a buyer's credential.
-const leaseCredentialEnv = "ORBIS_LEASE_CREDENTIAL"
+// leaseCredentialEnv may hold a buyer's credential; leaseTokenEnv a
+// slice name's token.
+const (
+	leaseCredentialEnv = "ORBIS_LEASE_CREDENTIAL"
+	leaseTokenEnv      = "ORBIS_LEASE_TOKEN"
+)
+
+// errTokenFlag answers the --token flag, which put the token where other
+// users see it (ps, /proc/PID/cmdline).
+var errTokenFlag = errors.New("--token is gone: a token on the command line is visible to other users; " +
+	"keep it in a file only you can read and give --token-file FILE, or set $" + leaseTokenEnv)
 
 // leaseFlags are the flags of every lease subcommand.
 type leaseFlags struct {
 	fs                 *flag.FlagSet
 	brokers            []string
-	slice, key, token  string
+	slice, key         string
 	credFile           string
+	tokenFile          string
 	start, end         string
 	slots, shares      int64
 	whole, partial, js bool
@@ -79,8 +97,8 @@ func parseLeaseFlags(sub string, args []string) (*leaseFlags, error) {
 	})
 	fs.StringVar(&f.slice, "slice", "", "slice name")
 	fs.StringVar(&f.key, "key", "", "SSH public key file")
-	fs.StringVar(&f.token, "token", "", "the slice name's token")
 	fs.StringVar(&f.credFile, "credential-file", "", "file holding your credential (default $"+leaseCredentialEnv+")")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the slice name's token (default $"+leaseTokenEnv+"); reserve makes it if it does not exist")
 	fs.StringVar(&f.start, "start", "now", "window start")
 	fs.StringVar(&f.end, "end", "", "window end (instead of --slots)")
 	fs.Int64Var(&f.slots, "slots", 0, "window length in slots (default 1)")
@@ -88,6 +106,9 @@ func parseLeaseFlags(sub string, args []string) (*leaseFlags, error) {
 	fs.BoolVar(&f.whole, "whole", false, "the whole delegation")
 	fs.BoolVar(&f.partial, "partial", false, "keep the leases granted when some broker refuses")
 	fs.BoolVar(&f.js, "json", false, "print JSON")
+	if hasTokenFlag(args) {
+		return nil, errTokenFlag
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -100,6 +121,20 @@ func parseLeaseFlags(sub string, args []string) (*leaseFlags, error) {
 		}
 	}
 	return f, nil
+}
+
+// hasTokenFlag tells whether args give the old --token flag.
+func hasTokenFlag(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "token" {
+			return true
+		}
+	}
+	return false
 }
 
 func runLease(ctx context.Context, env *Env, args []string) error {
@@ -198,28 +233,87 @@ func leaseStamp(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-0
 // credential is the buyer's credential, from --credential-file or
 // $ORBIS_LEASE_CREDENTIAL.
 func (f *leaseFlags) credential(env *Env) (string, error) {
-	if f.credFile == "" {
-		if c := strings.TrimSpace(os.Getenv(leaseCredentialEnv)); c != "" {
-			return c, nil
-		}
-		return "", fmt.Errorf("no credential: give --credential-file FILE or set $%s (the broker's operator issues it with orbis-lease grant)", leaseCredentialEnv)
+	if f.credFile != "" {
+		return readSecretFile(env, "credential", f.credFile)
 	}
-	fh, err := os.Open(f.credFile)
+	if c := strings.TrimSpace(os.Getenv(leaseCredentialEnv)); c != "" {
+		return c, nil
+	}
+	return "", fmt.Errorf("no credential: give --credential-file FILE or set $%s (the broker's operator issues it with orbis-lease grant)", leaseCredentialEnv)
+}
+
+// leaseToken is a slice name's token and where it came from.
+type leaseToken struct {
+	value string
+	// from is the file or variable that holds it; "" for a new token
+	// that only the output shows.
+	from string
+	// created is set when reserve made the token and saved it in from.
+	created bool
+}
+
+// token returns the token from --token-file or $ORBIS_LEASE_TOKEN. With
+// create (reserve), a missing one is made: saved in --token-file if that
+// file does not exist yet, else left for the output to show.
+func (f *leaseFlags) token(env *Env, create bool) (leaseToken, error) {
+	if f.tokenFile != "" {
+		v, err := readSecretFile(env, "token", f.tokenFile)
+		if err == nil || !create || !errors.Is(err, os.ErrNotExist) {
+			return leaseToken{value: v, from: f.tokenFile}, err
+		}
+		v = newToken()
+		if err := writeNewSecret(f.tokenFile, v); err != nil {
+			return leaseToken{}, fmt.Errorf("save token: %w", err)
+		}
+		return leaseToken{value: v, from: f.tokenFile, created: true}, nil
+	}
+	if v := strings.TrimSpace(os.Getenv(leaseTokenEnv)); v != "" {
+		return leaseToken{value: v, from: "$" + leaseTokenEnv}, nil
+	}
+	if !create {
+		return leaseToken{}, fmt.Errorf("no token: give --token-file FILE or set $%s (the token reserve saved or printed)", leaseTokenEnv)
+	}
+	return leaseToken{value: newToken()}, nil
+}
+
+// readSecretFile reads a credential or token from a file, warning when
+// others may read it.
+func readSecretFile(env *Env, what, path string) (string, error) {
+	fh, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("read credential: %w", err)
+		return "", fmt.Errorf("read %s: %w", what, err)
 	}
 	defer fh.Close()
 	if st, err := fh.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
-		fmt.Fprintf(env.Stderr, "warning: credential file %s is readable by others (mode %v): chmod 600 it\n", f.credFile, st.Mode().Perm())
+		fmt.Fprintf(env.Stderr, "warning: %s file %s is readable by others (mode %v): chmod 600 it\n", what, path, st.Mode().Perm())
 	}
 	data, err := io.ReadAll(io.LimitReader(fh, 4096))
 	if err != nil {
-		return "", fmt.Errorf("read credential: %w", err)
+		return "", fmt.Errorf("read %s: %w", what, err)
 	}
-	if c := strings.TrimSpace(string(data)); c != "" {
-		return c, nil
+	if v := strings.TrimSpace(string(data)); v != "" {
+		return v, nil
 	}
-	return "", fmt.Errorf("credential file %s is empty", f.credFile)
+	return "", fmt.Errorf("%s file %s is empty", what, path)
+}
+
+// writeNewSecret saves v in a new file of mode 0600; it never replaces or
+// follows an existing file or symlink.
+func writeNewSecret(path, v string) error {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err = fh.WriteString(v + "\n"); err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
 }
 
 // readKey reads one public key file.

@@ -27,10 +27,14 @@ func leaseReserve(ctx context.Context, env *Env, f *leaseFlags) error {
 	if err != nil {
 		return &UsageError{Msg: "orbis lease reserve: " + err.Error()}
 	}
-	token := f.token
-	if token == "" {
-		token = newToken() // one token for the slice on every broker
+	tok, err := f.token(env, true) // one token for the slice on every broker
+	if err != nil {
+		return err
 	}
+	if tok.created {
+		fmt.Fprintf(env.Stdout, "new token saved in %s (mode 0600)\n", tok.from)
+	}
+	token := tok.value
 	now := time.Now()
 	granted := make([]*lease.ReserveResponse, len(f.brokers))
 	failed := 0
@@ -57,11 +61,23 @@ func leaseReserve(ctx context.Context, env *Env, f *leaseFlags) error {
 		return fmt.Errorf("%d of %d broker(s) refused: nothing reserved (--partial keeps what was granted)", failed, len(f.brokers))
 	}
 	printGranted(env, f.brokers, granted)
-	fmt.Fprintf(env.Stdout, "token %s (keep it: cancelling and further leases of %s need it)\n", token, f.slice)
+	printToken(env, tok, f.slice)
 	if failed > 0 {
 		return fmt.Errorf("%d of %d broker(s) refused", failed, len(f.brokers))
 	}
 	return nil
+}
+
+// printToken says where the token is kept, or shows a new one with how
+// to keep it.
+func printToken(env *Env, tok leaseToken, slice string) {
+	if tok.from != "" {
+		fmt.Fprintf(env.Stdout, "the token in %s guards these leases: cancelling and further leases of %s need it\n", tok.from, slice)
+		return
+	}
+	fmt.Fprintf(env.Stdout, "token %s (new: cancelling and further leases of %s need it)\n", tok.value, slice)
+	fmt.Fprintf(env.Stdout, "save it in a file only you can read (mode 0600) and give --token-file FILE, or set $%s;\n"+
+		"next time, --token-file NEW_FILE makes the token and saves it there\n", leaseTokenEnv)
 }
 
 // request builds the broker's request, the window in its slot length.
@@ -165,8 +181,12 @@ func leaseList(ctx context.Context, env *Env, f *leaseFlags) error {
 // on every broker.
 func leaseCancel(ctx context.Context, env *Env, f *leaseFlags) error {
 	ids := f.fs.Args()
-	if f.token == "" || (f.slice == "") == (len(ids) == 0) {
-		return &UsageError{Msg: "orbis lease cancel: --token, and --slice or lease IDs (not both)\n" + leaseUsage}
+	if (f.slice == "") == (len(ids) == 0) {
+		return &UsageError{Msg: "orbis lease cancel: --slice or lease IDs (not both)\n" + leaseUsage}
+	}
+	tok, err := f.token(env, false)
+	if err != nil {
+		return &UsageError{Msg: "orbis lease cancel: " + err.Error()}
 	}
 	var errs []error
 	eachBroker(ctx, f.brokers, func(c *lease.Client) ([]string, error) {
@@ -178,7 +198,7 @@ func leaseCancel(ctx context.Context, env *Env, f *leaseFlags) error {
 		for _, l := range ls {
 			live := l.State == lease.StateReserved || l.State == lease.StateActive
 			if live && (l.Slice == f.slice || slices.Contains(ids, l.ID)) {
-				if _, err := c.Cancel(ctx, l.ID, f.token); err != nil {
+				if _, err := c.Cancel(ctx, l.ID, tok.value); err != nil {
 					return done, fmt.Errorf("lease %s: %w", l.ID, err)
 				}
 				done = append(done, l.ID)

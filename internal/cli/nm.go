@@ -64,9 +64,9 @@ func runNM(ctx context.Context, env *Env, args []string) error {
 	c := api.NewNMClient(*socket)
 	switch sub {
 	case "list":
-		return nmList(ctx, env, c, *asJSON, fs.Args())
+		return nmShow(ctx, env, sub, *asJSON, fs.Args(), c.List, printNMList)
 	case "rcaps":
-		return nmRcaps(ctx, env, c, *asJSON, fs.Args())
+		return nmShow(ctx, env, sub, *asJSON, fs.Args(), c.Rcaps, printNMRcaps)
 	}
 	body, err := nmInput(env.Stdin, sub, fs.Args())
 	if err != nil {
@@ -123,40 +123,25 @@ func printJSON(w io.Writer, raw json.RawMessage) error {
 	return err
 }
 
-func nmList(ctx context.Context, env *Env, c *api.NMClient, asJSON bool, args []string) error {
+// nmShow prints what get returns: as JSON with asJSON, else by table.
+func nmShow[T any](ctx context.Context, env *Env, sub string, asJSON bool, args []string,
+	get func(context.Context) (T, error), table func(io.Writer, T) error) error {
 	if len(args) > 0 {
-		return &UsageError{Msg: "orbis nm list: takes no input"}
+		return &UsageError{Msg: "orbis nm " + sub + ": takes no input"}
 	}
-	l, err := c.List(ctx)
+	v, err := get(ctx)
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		raw, err := json.Marshal(l)
-		if err != nil {
-			return err
-		}
-		return printJSON(env.Stdout, raw)
+		return writeJSON(env.Stdout, v)
 	}
-	return printNMList(env.Stdout, l)
+	return table(env.Stdout, v)
 }
 
-func nmRcaps(ctx context.Context, env *Env, c *api.NMClient, asJSON bool, args []string) error {
-	if len(args) > 0 {
-		return &UsageError{Msg: "orbis nm rcaps: takes no input"}
-	}
-	l, err := c.Rcaps(ctx)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		raw, err := json.Marshal(l)
-		if err != nil {
-			return err
-		}
-		return printJSON(env.Stdout, raw)
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+// printNMRcaps prints the caller's rcaps as an aligned table.
+func printNMRcaps(w io.Writer, l api.NMRcaps) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RCAP\tOWNER\tPOOL\tBOUND\tSHARES\tCPU GUAR\tMEM GUAR\tSLIVERS\tEND\tPARENT")
 	for _, r := range l.Rcaps {
 		rs := r.Rspec

@@ -14,7 +14,7 @@ import (
 func init() {
 	register(&Command{
 		Name:    "slice",
-		Summary: "slices at central (list|show|create|update|delete|add-nodes|push|remove-nodes|add-user|remove-user|renew)",
+		Summary: "slices at central (list|show|create|update|delete|add-nodes|push|remove-nodes|add-user|remove-user|renew|tag|tags|untag)",
 		Run:     centralVerb("slice", sliceSubs),
 	})
 }
@@ -84,6 +84,9 @@ var sliceSubs = []*centralSub{
 		expires := fs.String("expires", "", "the new expiry: YYYY-MM-DD (the end of that day, UTC) or +N[wdhm] from now")
 		return func(ctx context.Context, c *centralCall) error { return sliceRenew(ctx, c, *expires) }
 	}},
+	sliceTagSub,
+	sliceTagsSub,
+	sliceUntagSub,
 }
 
 func sliceList(ctx context.Context, c *centralCall, site string) error {

@@ -174,30 +174,39 @@ func (w *sliverWatch) draw(states []sliverState) {
 	for _, n := range w.nodes {
 		width = max(width, len(n.Hostname))
 	}
-	first := w.shown == nil
-	if first {
-		w.shown = make([]string, len(w.nodes))
-	}
 	lines := make([]string, len(w.nodes))
-	changed := false
 	for i, n := range w.nodes {
 		lines[i] = fmt.Sprintf("%-*s  %s", width, n.Hostname, states[i].text())
-		if lines[i] != w.shown[i] {
+	}
+	redraw(w.out, w.tty, &w.shown, lines, func(i int) bool { return states[i].report != nil })
+}
+
+// redraw shows lines, one a node, over *shown, the lines last shown (nil
+// before the first call): on a terminal the block is redrawn in place if
+// any line changed; otherwise each changed line i is printed if logged(i).
+func redraw(out io.Writer, tty bool, shown *[]string, lines []string, logged func(i int) bool) {
+	first := *shown == nil
+	if first {
+		*shown = make([]string, len(lines))
+	}
+	changed := false
+	for i, l := range lines {
+		if l != (*shown)[i] {
 			changed = true
-			if !w.tty && states[i].report != nil {
-				fmt.Fprintln(w.out, lines[i])
+			if !tty && logged(i) {
+				fmt.Fprintln(out, l)
 			}
 		}
 	}
-	if w.tty && changed {
+	if tty && changed {
 		if !first {
-			fmt.Fprintf(w.out, "\x1b[%dA", len(lines))
+			fmt.Fprintf(out, "\x1b[%dA", len(lines))
 		}
 		for _, l := range lines {
-			fmt.Fprintf(w.out, "\r\x1b[2K%s\n", l)
+			fmt.Fprintf(out, "\r\x1b[2K%s\n", l)
 		}
 	}
-	copy(w.shown, lines)
+	copy(*shown, lines)
 }
 
 // verdict is nil if every sliver runs, or an error naming each that does

@@ -214,29 +214,13 @@ func (w *pushWatch) draw(rows []pushRow, pushedAt int64) {
 	}
 	first := w.shown == nil
 	if first {
-		w.shown = make([]string, len(rows))
 		fmt.Fprintf(w.out, "%-*s  %-9s  %10s  %7s  %s\n", width, "NODE", "BLOBS", "FETCHED", "TIME", "STATE")
 	}
 	lines := make([]string, len(rows))
-	changed := false
 	for i, r := range rows {
 		lines[i] = w.line(r, width, pushedAt)
-		if lines[i] != w.shown[i] {
-			changed = true
-			if !w.tty && (r.rep != nil || first) {
-				fmt.Fprintln(w.out, lines[i])
-			}
-		}
 	}
-	if w.tty && changed {
-		if !first {
-			fmt.Fprintf(w.out, "\x1b[%dA", len(lines))
-		}
-		for _, l := range lines {
-			fmt.Fprintf(w.out, "\r\x1b[2K%s\n", l)
-		}
-	}
-	copy(w.shown, lines)
+	redraw(w.out, w.tty, &w.shown, lines, func(i int) bool { return rows[i].rep != nil || first })
 	w.installed, w.failed, w.fetched = 0, 0, 0
 	for _, r := range rows {
 		if r.rep == nil {

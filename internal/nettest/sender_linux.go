@@ -3,6 +3,7 @@
 package nettest
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/orbisproject/orbis/internal/reexec"
 	"golang.org/x/sys/unix"
@@ -24,12 +26,14 @@ func init() { reexec.Register(senderEntry, senderMain) }
 
 // Send describes one sender process.
 type Send struct {
+	TCP     bool           // a TCP stream instead of UDP datagrams
 	UID     uint32         // host UID (and GID) to run as
 	To      netip.AddrPort // destination in the receiving namespace
 	For     time.Duration  // how long to send
-	Payload int            // bytes per datagram (default 1400)
-	Count   int            // stop after this many datagrams (0: no limit)
-	Gap     time.Duration  // pause between datagrams (0: as fast as the socket takes them)
+	Payload int            // bytes per datagram, or per write for TCP (default 1400)
+	Count   int            // stop after this many writes (0: no limit)
+	Gap     time.Duration  // pause between writes (0: as fast as the socket takes them)
+	Batch   int            // UDP datagrams per sendmmsg call (0 or 1: one write each)
 }
 
 // Start runs s as a separate process with UID s.UID inside p's sending
@@ -40,8 +44,12 @@ func Start(t testing.TB, p *Pair, s Send) *exec.Cmd {
 	if s.Payload == 0 {
 		s.Payload = 1400
 	}
-	cmd := reexec.Command(senderEntry, p.SendNS, s.To.String(), s.For.String(),
-		strconv.Itoa(s.Payload), strconv.Itoa(s.Count), s.Gap.String())
+	mode := "udp"
+	if s.TCP {
+		mode = "tcp"
+	}
+	cmd := reexec.Command(senderEntry, mode, p.SendNS, s.To.String(), s.For.String(),
+		strconv.Itoa(s.Payload), strconv.Itoa(s.Count), s.Gap.String(), strconv.Itoa(max(s.Batch, 1)))
 	cmd.Stderr = os.Stderr
 	// The process runs as the sliver's UID from its first instruction; it
 	// keeps CAP_SYS_ADMIN only to join the namespace, then drops it
@@ -63,8 +71,9 @@ func Start(t testing.TB, p *Pair, s Send) *exec.Cmd {
 	return cmd
 }
 
-// senderMain is the sender process: args are the namespace path, the
-// destination, the duration, the payload size, the count and the gap.
+// senderMain is the sender process: args are the mode (udp or tcp), the
+// namespace path, the destination, the duration, the payload size, the
+// count, the gap and the batch.
 func senderMain() {
 	if err := send(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "sender:", err)
@@ -74,37 +83,73 @@ func senderMain() {
 }
 
 func send(args []string) error {
-	if len(args) != 6 {
-		return fmt.Errorf("want 6 arguments, got %d", len(args))
+	if len(args) != 8 {
+		return fmt.Errorf("want 8 arguments, got %d", len(args))
 	}
-	dst, err := netip.ParseAddrPort(args[1])
+	dst, err := netip.ParseAddrPort(args[2])
 	if err != nil {
 		return err
 	}
-	dur, _ := time.ParseDuration(args[2])
-	size, _ := strconv.Atoi(args[3])
-	count, _ := strconv.Atoi(args[4])
-	gap, _ := time.ParseDuration(args[5])
+	dur, _ := time.ParseDuration(args[3])
+	size, _ := strconv.Atoi(args[4])
+	count, _ := strconv.Atoi(args[5])
+	gap, _ := time.ParseDuration(args[6])
+	batch, _ := strconv.Atoi(args[7])
+	typ := unix.SOCK_DGRAM
+	if args[0] == "tcp" {
+		typ = unix.SOCK_STREAM
+	}
 	runtime.LockOSThread()
-	fd, err := socketIn(args[0], dst)
+	fd, err := socketIn(args[1], typ, dst)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, size)
+	write := writer(fd, typ, size, batch)
 	end := time.Now().Add(dur)
 	for n := 0; time.Now().Before(end) && (count == 0 || n < count); n++ {
-		// Errors (ENOBUFS when the queue is full) just mean "later".
-		unix.Write(fd, buf)
+		if err := write(); err != nil {
+			return err
+		}
 		if gap > 0 {
 			time.Sleep(gap)
 		}
 	}
-	return nil
+	return unix.Close(fd)
+}
+
+// writer returns what sends one write of size bytes on the connected
+// socket fd of type typ: for UDP, batch datagrams in one sendmmsg call when
+// batch is over 1, and errors (ENOBUFS when the queue is full) just mean
+// "later"; for TCP, a failed write ends the sender.
+func writer(fd, typ, size, batch int) func() error {
+	buf := make([]byte, size)
+	if typ == unix.SOCK_STREAM {
+		return func() error {
+			if _, err := unix.Write(fd, buf); err != nil && !errors.Is(err, unix.EINTR) {
+				return fmt.Errorf("write: %w", err)
+			}
+			return nil
+		}
+	}
+	if batch <= 1 {
+		return func() error { unix.Write(fd, buf); return nil }
+	}
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(size)
+	msgs := make([]unix.Mmsghdr, batch)
+	for i := range msgs {
+		msgs[i].Hdr.Iov = &iov
+		msgs[i].Hdr.SetIovlen(1)
+	}
+	return func() error {
+		unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(batch), 0, 0, 0)
+		return nil
+	}
 }
 
 // socketIn joins the namespace at ns on this (locked) thread, drops every
-// capability, and opens a UDP socket connected to dst.
-func socketIn(ns string, dst netip.AddrPort) (int, error) {
+// capability, and opens a socket of type typ connected to dst.
+func socketIn(ns string, typ int, dst netip.AddrPort) (int, error) {
 	nsfd, err := unix.Open(ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open %s: %w", ns, err)
@@ -120,7 +165,7 @@ func socketIn(ns string, dst netip.AddrPort) (int, error) {
 	if dst.Addr().Is4() {
 		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("socket: %w", err)
 	}

@@ -1,6 +1,11 @@
 package nodemgr
 
-import "context"
+import (
+	"context"
+	"net"
+
+	"github.com/orbisproject/orbis/internal/peercred"
+)
 
 // Peer is the process at the other end of a call, as the kernel vouches
 // for it (SO_PEERCRED at connect time).
@@ -16,4 +21,16 @@ type peerKey struct{}
 func PeerFromContext(ctx context.Context) (Peer, bool) {
 	p, ok := ctx.Value(peerKey{}).(Peer)
 	return p, ok
+}
+
+// withPeer records the credentials of a Unix socket's peer in the
+// connection's context. A peer whose credentials cannot be read is
+// recorded as noPeerUID, which is refused: a connection through Serve is
+// never taken for an in-process call.
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	cred, err := peercred.Of(c)
+	if err != nil {
+		return context.WithValue(ctx, peerKey{}, Peer{PID: -1, UID: noPeerUID, GID: noPeerUID})
+	}
+	return context.WithValue(ctx, peerKey{}, Peer{PID: cred.PID, UID: cred.UID, GID: cred.GID})
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/errkind"
+	"github.com/orbisproject/orbis/internal/httpserve"
 )
 
 // Listen creates the node manager's Unix socket at path, readable and
@@ -65,18 +67,7 @@ func (m *Manager) Serve(ctx context.Context, l net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc
-	return err
+	return httpserve.Serve(ctx, srv, l, 10*time.Second)
 }
 
 func (m *Manager) handler() http.Handler {
@@ -152,7 +143,7 @@ func (m *Manager) answer(w http.ResponseWriter, r *http.Request, op string, fn f
 	resp, err := fn()
 	status := http.StatusOK
 	if err != nil {
-		status = httpStatus(err)
+		status = errkind.Status(err)
 		resp = api.NMError{Error: err.Error()}
 		if status == http.StatusInternalServerError {
 			m.log.Error("call failed", "op", op, "err", err)
@@ -197,7 +188,7 @@ func decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &tooBig):
-		return &opError{kind: ErrTooLarge, msg: fmt.Sprintf("request: body over %d bytes", tooBig.Limit)}
+		return errkind.Errorf(ErrTooLarge, "request: body over %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):
 		return invalidf("request: empty body (want a JSON object)")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
 // session is one connection: one sliver's raw socket.
@@ -43,10 +44,9 @@ func (s *server) serveConn(ctx context.Context, c *net.UnixConn) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	ss := &session{s: s, c: c, raw: map[int]int{}, log: s.cfg.log()}
-	uid, err := peerUID(c)
-	if err == nil {
-		ss.uid = uid
-		ss.slice, _ = s.cfg.Owner(uid)
+	if cred, err := peercred.Of(c); err == nil {
+		ss.uid = cred.UID
+		ss.slice, _ = s.cfg.Owner(cred.UID)
 	}
 	ss.log = ss.log.With("uid", ss.uid, "slice", ss.slice)
 	defer ss.close()

@@ -190,22 +190,3 @@ func (s *server) source(dst netip.Addr) (netip.Addr, error) {
 	}
 	return netip.Addr{}, fmt.Errorf("no source address for %s", dst)
 }
-
-// peerUID returns the UID of the process at the other end of c.
-func peerUID(c *net.UnixConn) (uint32, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := rc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if cerr != nil {
-		return 0, fmt.Errorf("SO_PEERCRED: %w", cerr)
-	}
-	return cred.Uid, nil
-}

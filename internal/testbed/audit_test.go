@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,7 +35,7 @@ import (
 // after the traffic; the node's page is checked meanwhile.
 func TestTrafficAttribution(t *testing.T) {
 	testutil.RequireRoot(t)
-	exe := chromium(t)
+	exe := testutil.Chromium(t)
 	cfg := testConfig(t, 2)
 	st, _ := up(t, cfg)
 	n1, n2 := st.Nodes[0], st.Nodes[1]
@@ -192,22 +191,6 @@ func archiveQuery(central, addr string, from, to time.Time) string {
 type browser struct {
 	ctx context.Context
 	dir string // where screenshots go
-}
-
-// chromium finds Debian's chromium: under CI a missing one fails the test,
-// elsewhere it skips it.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found: install it (make deps installs Debian's chromium)")
-	}
-	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
-	return ""
 }
 
 // newBrowser starts Chromium, ended with the test. Screenshots go to

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -55,4 +56,20 @@ func ArtifactDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// Chromium returns the path of Debian's chromium, for browser tests: under
+// CI a missing one fails the test, elsewhere it skips it.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found: install it (make deps installs Debian's chromium)")
+	}
+	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -102,19 +103,22 @@ func median(rs []round, f func(round) float64) float64 {
 	return v[len(v)/2]
 }
 
+// udpBatch is how many datagrams one sendmmsg call of a UDP sender sends.
+const udpBatch = 64
+
 // udpRound floods the UDP sink from loadSenders processes of the slice:
 // the rate is the packets per second the peer received.
 func (bed *bed) udpRound(b *testing.B) round {
-	return bed.measure(b, loadSenders, func(i int) send {
-		return send{UID: bed.slice.UIDBase + uint32(i), To: bed.udpTo(), Payload: 32}
+	return bed.measure(b, loadSenders, func(i int) nettest.Send {
+		return nettest.Send{UID: bed.slice.UIDBase + uint32(i), To: bed.udpTo(), Payload: 32, Batch: udpBatch}
 	}, func() uint64 { return bed.rxPackets(b) }, 1, 1)
 }
 
 // tcpRound sends one TCP stream from the slice to the TCP sink: the rate
 // is the Mbit/s the peer read.
 func (bed *bed) tcpRound(b *testing.B) round {
-	return bed.measure(b, 1, func(int) send {
-		return send{TCP: true, UID: bed.slice.UIDBase, To: bed.tcpTo(), Payload: 128 << 10}
+	return bed.measure(b, 1, func(int) nettest.Send {
+		return nettest.Send{TCP: true, UID: bed.slice.UIDBase, To: bed.tcpTo(), Payload: 128 << 10}
 	}, bed.tcpRead.Load, 8/1e6, 1024)
 }
 
@@ -122,7 +126,7 @@ func (bed *bed) tcpRound(b *testing.B) round {
 // rate is how fast count grew over the window, times scale. The cost is
 // the CPU time of the senders and of this process per perCost of count,
 // over the whole run.
-func (bed *bed) measure(b *testing.B, n int, mk func(i int) send, count func() uint64, scale, perCost float64) round {
+func (bed *bed) measure(b *testing.B, n int, mk func(i int) nettest.Send, count func() uint64, scale, perCost float64) round {
 	var before, after unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &before)
 	first := count()
@@ -130,7 +134,7 @@ func (bed *bed) measure(b *testing.B, n int, mk func(i int) send, count func() u
 	for i := range n {
 		s := mk(i)
 		s.For = benchWarmup + benchWindow + benchTail
-		cmd := startSender(b, bed.pair.SendNS, s)
+		cmd := nettest.Start(b, bed.pair, s)
 		senders = append(senders, func() (time.Duration, error) {
 			err := cmd.Wait()
 			return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), err

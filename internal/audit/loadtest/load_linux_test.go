@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/orbisproject/orbis/internal/audit"
+	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -56,7 +57,7 @@ func (b *bed) flood(t *testing.T) {
 	b.udpSink(t)
 	start := time.Now()
 	for i := range loadSenders {
-		cmd := startSender(t, b.pair.SendNS, send{UID: b.slice.UIDBase + uint32(i), To: b.udpTo(), For: loadFor, Payload: 32})
+		cmd := nettest.Start(t, b.pair, nettest.Send{UID: b.slice.UIDBase + uint32(i), To: b.udpTo(), For: loadFor, Payload: 32, Batch: udpBatch})
 		defer func() {
 			if err := cmd.Wait(); err != nil {
 				t.Errorf("sender %d: %v", i, err)

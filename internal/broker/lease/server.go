@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/errkind"
+	"github.com/orbisproject/orbis/internal/httpserve"
 )
 
 // CapacitySource gives the delegation the server admits against: the
@@ -178,7 +181,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 
 func reply(w http.ResponseWriter, v any, err error) {
 	if err != nil {
-		writeError(w, httpStatus(err), err.Error())
+		writeError(w, errkind.Status(err), err.Error())
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -202,16 +205,5 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ReadTimeout:       30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc
-	return err
+	return httpserve.Serve(ctx, srv, l, 5*time.Second)
 }

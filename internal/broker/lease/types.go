@@ -1,9 +1,9 @@
 package lease
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
+
+	"github.com/orbisproject/orbis/internal/errkind"
 )
 
 // States of a lease.
@@ -113,54 +113,26 @@ type Error struct {
 	Error string `json:"error"`
 }
 
-// Kinds of failure; every error the Book returns for a request wraps one.
+// Kinds of failure; every error the Book returns for a request wraps one,
+// and the server answers with its HTTP status (errkind.Status).
 var (
 	// ErrInvalid is a malformed request.
-	ErrInvalid = errors.New("invalid request")
+	ErrInvalid error = errkind.New("invalid request", http.StatusBadRequest)
 	// ErrDenied is a wrong token.
-	ErrDenied = errors.New("denied")
+	ErrDenied error = errkind.New("denied", http.StatusForbidden)
 	// ErrUnauthorized is a missing or wrong credential (a buyer's or the
 	// operator's).
-	ErrUnauthorized = errors.New("unauthorized")
+	ErrUnauthorized error = errkind.New("unauthorized", http.StatusUnauthorized)
 	// ErrCredit is a lease its buyer's credit cannot pay for.
-	ErrCredit = errors.New("credit exhausted")
+	ErrCredit error = errkind.New("credit exhausted", http.StatusPaymentRequired)
 	// ErrRefused is a request admission refused.
-	ErrRefused = errors.New("refused")
+	ErrRefused error = errkind.New("refused", http.StatusConflict)
 	// ErrNotFound is an unknown lease.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound error = errkind.New("not found", http.StatusNotFound)
 	// ErrUnavailable is a broker without a delegation.
-	ErrUnavailable = errors.New("unavailable")
+	ErrUnavailable error = errkind.New("unavailable", http.StatusServiceUnavailable)
 )
 
-type reqError struct {
-	kind error
-	msg  string
-}
-
-func (e *reqError) Error() string { return e.msg }
-func (e *reqError) Unwrap() error { return e.kind }
-
 func errorf(kind error, format string, a ...any) error {
-	return &reqError{kind: kind, msg: fmt.Sprintf(format, a...)}
-}
-
-// httpStatus maps an error to the status the server answers with.
-func httpStatus(err error) int {
-	switch {
-	case errors.Is(err, ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrDenied):
-		return http.StatusForbidden
-	case errors.Is(err, ErrUnauthorized):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrCredit):
-		return http.StatusPaymentRequired
-	case errors.Is(err, ErrRefused):
-		return http.StatusConflict
-	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
+	return errkind.Errorf(kind, format, a...)
 }

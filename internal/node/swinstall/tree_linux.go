@@ -126,10 +126,37 @@ func (t *tree) ensureDir(rel string, mode uint32) error {
 	return nil
 }
 
-// writeFile replaces rel with a new file of mode holding r's bytes: it
-// is written beside rel under a temporary name and renamed over it, so a
-// link planted at rel is replaced, never written through.
+// writeFile replaces rel with a new file of mode holding r's bytes.
 func (t *tree) writeFile(rel string, mode uint32, r io.Reader) error {
+	return t.replace(rel, "write", func(pfd int, tmp string) error {
+		fd, err := unix.Openat2(pfd, tmp, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolve})
+		if err != nil {
+			return fmt.Errorf("create: %w", err)
+		}
+		f := os.NewFile(uintptr(fd), tmp)
+		_, err = io.Copy(f, r)
+		if err == nil {
+			err = f.Chmod(os.FileMode(mode))
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+}
+
+// symlink replaces rel with a symlink to target.
+func (t *tree) symlink(rel, target string) error {
+	return t.replace(rel, "symlink", func(pfd int, tmp string) error {
+		return unix.Symlinkat(target, pfd, tmp)
+	})
+}
+
+// replace makes rel anew: create makes it under the temporary name tmp
+// in rel's directory pfd, and it is renamed over rel, so a link planted
+// at rel is replaced, never written through. On failure tmp is removed
+// and the error names op.
+func (t *tree) replace(rel, op string, create func(pfd int, tmp string) error) error {
 	dir, base := splitRel(rel)
 	pfd, err := t.openDir(dir)
 	if err != nil {
@@ -137,43 +164,13 @@ func (t *tree) writeFile(rel string, mode uint32, r io.Reader) error {
 	}
 	defer unix.Close(pfd)
 	tmp := tempName()
-	fd, err := unix.Openat2(pfd, tmp, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolve})
-	if err != nil {
-		return fmt.Errorf("create /%s: %w", rel, err)
-	}
-	f := os.NewFile(uintptr(fd), tmp)
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(os.FileMode(mode))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = create(pfd, tmp)
 	if err == nil {
 		err = t.renameOver(pfd, tmp, base)
 	}
 	if err != nil {
 		unix.Unlinkat(pfd, tmp, 0)
-		return fmt.Errorf("write /%s: %w", rel, err)
-	}
-	return nil
-}
-
-// symlink replaces rel with a symlink to target.
-func (t *tree) symlink(rel, target string) error {
-	dir, base := splitRel(rel)
-	pfd, err := t.openDir(dir)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(pfd)
-	tmp := tempName()
-	if err := unix.Symlinkat(target, pfd, tmp); err != nil {
-		return fmt.Errorf("symlink /%s: %w", rel, err)
-	}
-	if err := t.renameOver(pfd, tmp, base); err != nil {
-		unix.Unlinkat(pfd, tmp, 0)
-		return fmt.Errorf("symlink /%s: %w", rel, err)
+		return fmt.Errorf("%s /%s: %w", op, rel, err)
 	}
 	return nil
 }

@@ -133,7 +133,7 @@ func bwcap(ctx context.Context, c *api.AdminClient, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	line := rate(b.KBit)
+	line := api.FormatRate(b.KBit)
 	if !b.Set {
 		line += " (default; none set)"
 	}
@@ -141,26 +141,15 @@ func bwcap(ctx context.Context, c *api.AdminClient, args []string, stdout, stder
 	case b.AppliedKBit == 0:
 		line += ", not applied: this node shapes no uplink"
 	case b.AppliedKBit != b.KBit:
-		line += fmt.Sprintf(", not applied yet (the node applies it within seconds; now %s)", rate(b.AppliedKBit))
+		line += fmt.Sprintf(", not applied yet (the node applies it within seconds; now %s)", api.FormatRate(b.AppliedKBit))
 	default:
 		line += ", applied"
 	}
 	if b.PolicyKBit > 0 {
-		line += "; the local policy allows at most " + rate(b.PolicyKBit)
+		line += "; the local policy allows at most " + api.FormatRate(b.PolicyKBit)
 	}
 	fmt.Fprintln(stdout, line)
 	return nil
-}
-
-// rate writes kbit/s as tc does.
-func rate(kbit int64) string {
-	switch {
-	case kbit%1e6 == 0:
-		return fmt.Sprintf("%dgbit", kbit/1e6)
-	case kbit%1e3 == 0:
-		return fmt.Sprintf("%dmbit", kbit/1e3)
-	}
-	return fmt.Sprintf("%dkbit", kbit)
 }
 
 // errEnough ends a watch that printed the packets asked for.
