@@ -148,7 +148,7 @@ func TestFairShares(t *testing.T) {
 }
 
 // TestGuaranteeCap: a sliver capped at a 100-thousandths guarantee uses
-// 10% of the node, within 2 points, however hard it tries.
+// 10% of the node, 12% at most, however hard it tries.
 func TestGuaranteeCap(t *testing.T) {
 	n := newNode(t)
 	n.create("pl_capped", api.Rspec{CPUGuarantee: 100, CPUCap: true}, "")
@@ -158,7 +158,10 @@ func TestGuaranteeCap(t *testing.T) {
 	sh := cpuShare(t, n, 3*time.Second, "pl_capped")
 	node := 100 * sh[0] / float64(runtime.NumCPU())
 	t.Logf("capped sliver used %.1f%% of the node (%.3f CPUs)", node, sh[0])
-	if node < 8 || node > 12 {
-		t.Errorf("capped sliver used %.1f%% of the node, want 10 +- 2", node)
+	// The cap is the promise checked tightly; below it, processes outside
+	// Orbis (other tests on a busy machine) compete with the guarantee,
+	// which holds among slivers only.
+	if node < 6 || node > 12 {
+		t.Errorf("capped sliver used %.1f%% of the node, want 10 (at most 12, at least 6 on a busy machine)", node)
 	}
 }
