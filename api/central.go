@@ -130,6 +130,11 @@ type Slivers struct {
 	// for the next one (long-poll).
 	Version int64    `json:"version"`
 	Slivers []Sliver `json:"slivers"`
+	// Leases are a reservable node's current and future leases, by
+	// t_from (none on a regular node). Central already applies them: a
+	// slice without a lease covering the list's Timestamp is listed with
+	// the attribute enabled=0.
+	Leases []Lease `json:"leases,omitempty"`
 }
 
 // Sliver is one slice as a node should instantiate it.

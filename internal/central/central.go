@@ -119,12 +119,14 @@ const indexPage = `<!doctype html><title>Orbis central</title>
 // Handler serves every API of central.
 func (c *Central) Handler() http.Handler { return c.handler }
 
-// Serve answers requests on l until ctx is done, running the expiry loop
-// and the node channel's version poll alongside.
+// Serve answers requests on l until ctx is done, running the expiry loop,
+// the lease boundaries' loop and the node channel's version poll
+// alongside.
 func (c *Central) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.Service.ExpireLoop(ctx)
+	go c.Service.LeaseLoop(ctx)
 	go c.hub.Run(ctx)
 	go c.archive.pruneLoop(ctx)
 	srv := &http.Server{

@@ -78,8 +78,14 @@
 // who may change the slice. Numeric tags must be non-negative integers.
 //
 // Every change to what a node should run (slice membership, tags, users
-// and their keys, expiry, shares, deletion) bumps the node's version in
-// the same transaction and calls Options.OnChange after the commit.
+// and their keys, expiry, shares, deletion, its leases and node_type)
+// bumps the node's version in the same transaction and calls
+// Options.OnChange after the commit.
+//
+// Reservable nodes run a slice's sliver only while the slice holds a
+// lease there covering now: NodeSlivers lists the others with enabled=0
+// (stopped, files kept, logins refused), and LeaseLoop bumps a node at
+// each of its lease boundaries (see reservation.go).
 //
 // # The node channel
 //

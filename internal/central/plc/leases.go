@@ -113,8 +113,11 @@ func (t *txn) addLease(ref any, sliceID, from, until int64) (id int64, msg strin
 		return 0, "node " + n.Hostname + " is already leased then", nil
 	}
 	l := api.Lease{NodeID: n.NodeID, SliceID: sliceID, TFrom: from, TUntil: until}
-	err = t.AddLease(&l)
-	return l.LeaseID, "", err
+	if err := t.AddLease(&l); err != nil {
+		return 0, "", err
+	}
+	t.bumpLease(l)
+	return l.LeaseID, "", nil
 }
 
 func (s *Service) deleteLeases(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -141,10 +144,20 @@ func (s *Service) deleteLeases(ctx context.Context, c *Caller, args []any) (any,
 			if err := t.DeleteLease(id); err != nil {
 				return err
 			}
+			t.bumpLease(ls[0])
 		}
 		return nil
 	})
 	return int64(1), err
+}
+
+// bumpLease bumps the node of a lease added or deleted, unless the lease
+// is over: the node's list shows current and future leases, and a
+// current one decides which slivers run (reservation.go).
+func (t *txn) bumpLease(l api.Lease) {
+	if l.TUntil > t.now {
+		t.bump(l.NodeID)
+	}
 }
 
 // mayLease checks the rights on a lease's slice (an expired slice's

@@ -123,8 +123,12 @@ func (s *Service) updateNode(ctx context.Context, c *Caller, args []any) (any, e
 		if err := t.mayManageNodes(n.SiteID, "update node "+n.Hostname); err != nil {
 			return err
 		}
+		prevType := n.NodeType
 		if err := setNodeFields(f, n); err != nil {
 			return err
+		}
+		if n.NodeType != prevType {
+			t.bump(n.NodeID) // leases start or stop applying (reservation.go)
 		}
 		return t.UpdateNode(n)
 	})

@@ -61,6 +61,8 @@ type Service struct {
 	writeSlots chan struct{}
 	// expiryWake tells ExpireLoop that a slice's expiry changed.
 	expiryWake chan struct{}
+	// leases is LeaseTick's memory of its last pass (reservation.go).
+	leases leaseClock
 }
 
 // Defaults of Options.

@@ -23,7 +23,9 @@ const (
 // every live slice on the node except not-instantiated ones, with the
 // keys of its enabled users, its tags as attributes (a tag on this node
 // overrides global tags of its name), and the rspec SliverRspec makes.
-// Version is the node's list version in the store.
+// Version is the node's list version in the store. On a reservable node,
+// a slice without a lease there covering now is listed with enabled=0,
+// and Leases holds the node's current and future leases (reservation.go).
 func (s *Service) NodeSlivers(ctx context.Context, nodeID int64) (api.Slivers, error) {
 	var out api.Slivers
 	err := s.view(ctx, &Caller{NodeID: nodeID}, func(t *txn) error {
@@ -51,8 +53,11 @@ func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
 		{Field: "node_ids", Op: store.Eq, Value: nodeID}, t.liveCond(),
 		{Field: "instantiation", Op: store.Ne, Value: "not-instantiated"},
 	}})
-	if err != nil || len(sls) == 0 {
+	if err != nil {
 		return out, err
+	}
+	if len(sls) == 0 {
+		return out, t.applyLeases(&nodes[0], &out)
 	}
 	tags, err := t.SliceTags(store.Query{Conds: []store.Cond{{Field: "slice_id", Op: store.Eq, Value: sliceIDsOf(sls)}}, Sort: []string{"slice_tag_id"}})
 	if err != nil {
@@ -70,7 +75,7 @@ func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
 		}
 		out.Slivers = append(out.Slivers, sv)
 	}
-	return out, nil
+	return out, t.applyLeases(&nodes[0], &out)
 }
 
 // sliceKeys maps each person id of the slices to their keys, for enabled
@@ -191,7 +196,8 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 //
 // Every tag, these included, also reaches the node as an attribute:
 // initscript is the sliver's boot script, enabled = 0 tells the node to
-// stop the sliver and refuse logins (it stays listed, so its files stay),
+// stop the sliver and refuse logins (it stays listed, so its files stay;
+// on a reservable node NodeSlivers sets it outside the slice's leases),
 // vref names its image.
 func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
 	last := map[string]string{}
