@@ -20,13 +20,32 @@ type Conn struct {
 	recv  chan []byte // received packets, bounded
 	done  chan struct{}
 
-	seq     atomic.Uint32
 	dropped atomic.Uint64
+	wake    chan struct{} // tells the writer there is something to write
+	version atomic.Uint32 // the protocol version spoken; 0 until asked
+
+	helloMu sync.Mutex // serializes asking for version 2
 
 	// mu guards the following.
 	mu      sync.Mutex
 	pending map[uint32]chan Message
-	err     error // why the reader stopped
+	err     error // why the connection ended
+
+	// wmu guards the following: what goes to the service, in seq order.
+	// It is taken before mu when both are.
+	wmu      sync.Mutex
+	next     uint32        // seq of the next request or queued packet
+	out      [][]byte      // messages for the writer, in order
+	outBytes int           // bytes in out and cur
+	cur      []byte        // the batch being filled, a whole message; nil when none
+	curN     int           // entries in cur
+	curFirst uint32        // seq of cur's first entry
+	free     [][]byte      // written batch buffers to reuse
+	inflight []batchRec    // batches written or sealed, not yet acknowledged
+	unacked  int           // queued packets not yet acknowledged
+	errs     []error       // refusals of queued packets not yet returned by Flush
+	moreErrs int           // refusals past maxErrs
+	changed  chan struct{} // closed and replaced when unacked, errs or out change
 }
 
 // recvQueue bounds the packets a Conn holds for a reader that is slow.
@@ -60,8 +79,10 @@ func dial(ctx context.Context, path string, flags, proto uint8, port uint16) (*C
 		return nil, fmt.Errorf("connect to raw socket service: %w", err)
 	}
 	c := &Conn{c: nc.(*net.UnixConn), recv: make(chan []byte, recvQueue),
-		done: make(chan struct{}), pending: map[uint32]chan Message{}}
+		done: make(chan struct{}), pending: map[uint32]chan Message{},
+		wake: make(chan struct{}, 1), next: 1, changed: make(chan struct{})}
 	go c.read()
+	go c.write()
 	res, err := c.call(ctx, Message{Type: MsgBind, Flags: flags, Body: BindBody(proto, port)})
 	if err == nil {
 		c.proto, c.port, err = ParseBind(res)
@@ -138,30 +159,46 @@ func (c *Conn) Close() error {
 
 // call sends a request and waits for its result's payload.
 func (c *Conn) call(ctx context.Context, m Message) ([]byte, error) {
-	m.Seq = c.seq.Add(1)
+	_, res, err := c.request(ctx, m)
+	return res, err
+}
+
+// request sends a request after everything queued before it and waits
+// for its result's payload; it returns the seq it gave the request.
+func (c *Conn) request(ctx context.Context, m Message) (uint32, []byte, error) {
 	ch := make(chan Message, 1)
+	c.wmu.Lock()
+	m.Seq = c.next
+	c.next++
 	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return nil, c.err
+	err := c.err
+	if err == nil {
+		c.pending[m.Seq] = ch
 	}
-	c.pending[m.Seq] = ch
 	c.mu.Unlock()
+	if err != nil {
+		c.wmu.Unlock()
+		return m.Seq, nil, err
+	}
+	c.sealLocked()
+	b := m.Marshal()
+	c.out = append(c.out, b)
+	c.outBytes += len(b)
+	c.wmu.Unlock()
+	c.kick()
 	defer func() {
 		c.mu.Lock()
 		delete(c.pending, m.Seq)
 		c.mu.Unlock()
 	}()
-	if _, err := c.c.Write(m.Marshal()); err != nil {
-		return nil, fmt.Errorf("write to raw socket service: %w", err)
-	}
 	select {
 	case r := <-ch:
-		return result(r)
+		res, err := result(r)
+		return m.Seq, res, err
 	case <-c.done:
-		return nil, c.readErr()
+		return m.Seq, nil, c.readErr()
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return m.Seq, nil, ctx.Err()
 	}
 }
 
@@ -190,12 +227,19 @@ func (c *Conn) read() {
 			m, err = ParseMessage(buf[:n])
 		}
 		if err != nil {
-			c.mu.Lock()
-			c.err = fmt.Errorf("read from raw socket service: %w", err)
-			c.mu.Unlock()
+			c.fail(fmt.Errorf("read from raw socket service: %w", err))
 			return
 		}
 		c.dispatch(m)
+	}
+}
+
+// fail records why the connection ended, unless it already has a reason.
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
 	}
 }
 
@@ -213,7 +257,13 @@ func (c *Conn) dispatch(m Message) {
 		c.mu.Unlock()
 		if ch != nil {
 			ch <- m
+			return
 		}
+		if _, err := result(m); err != nil { // a queued packet the service did not send
+			c.refusedQueued(m.Seq, err)
+		}
+	case MsgAck:
+		c.acked(m.Seq)
 	}
 }
 

@@ -32,7 +32,9 @@ const (
 // socket (IPPROTO_RAW, in the same namespace) on the same path A - R:
 // Throughput sends 512-byte UDP payloads (one op = one packet), RTT
 // sends one to an echo server and waits for the reply (one op = one
-// round trip).
+// round trip). "safe" sends with Queue (protocol version 2, pipelined
+// and batched; Flush at the end, inside the timing), "safe-sync" with
+// the synchronous Send (one request and answer per packet).
 func BenchmarkRawSocket(b *testing.B) {
 	b.StopTimer()
 	c := newChain(b)
@@ -51,15 +53,21 @@ func BenchmarkRawSocket(b *testing.B) {
 	root := newRootRaw(b, c)
 
 	for _, mode := range []string{"throughput", "rtt"} {
-		b.Run(mode+"/safe", func(b *testing.B) {
-			p := startSliver(b, c.A, dir, uid, sock, "bench", mode, c.a.String(), c.ra.String(), strconv.Itoa(b.N))
-			var ns int64
-			if _, err := fmt.Sscanf(p.line(b), "elapsed=%d", &ns); err != nil {
-				b.Fatal(err)
+		for _, api := range []string{"queue", "sync"} {
+			name := mode + "/safe"
+			if api == "sync" {
+				name += "-sync"
 			}
-			p.lines(b)
-			report(b, mode, ns)
-		})
+			b.Run(name, func(b *testing.B) {
+				p := startSliver(b, c.A, dir, uid, sock, "bench", mode, api, c.a.String(), c.ra.String(), strconv.Itoa(b.N))
+				var ns int64
+				if _, err := fmt.Sscanf(p.line(b), "elapsed=%d", &ns); err != nil {
+					b.Fatal(err)
+				}
+				p.lines(b)
+				report(b, mode, ns)
+			})
+		}
 		b.Run(mode+"/root", func(b *testing.B) {
 			start := time.Now()
 			if err := root.run(mode, b.N); err != nil {
@@ -198,12 +206,12 @@ func isEcho(p []byte) bool {
 }
 
 // childBench is the sliver's side of BenchmarkRawSocket: args are the
-// mode, the node's and the peer's addresses and the count. It prints
-// the elapsed time in nanoseconds.
+// mode, the API (queue or sync), the node's and the peer's addresses and
+// the count. It prints the elapsed time in nanoseconds.
 func childBench(ctx context.Context, sock string, args []string) error {
-	mode := args[0]
-	node, peer := netip.MustParseAddr(args[1]), netip.MustParseAddr(args[2])
-	n, err := strconv.Atoi(args[3])
+	mode, api := args[0], args[1]
+	node, peer := netip.MustParseAddr(args[2]), netip.MustParseAddr(args[3])
+	n, err := strconv.Atoi(args[4])
 	if err != nil {
 		return err
 	}
@@ -217,9 +225,13 @@ func childBench(ctx context.Context, sock string, args []string) error {
 		port = benchEchoPort
 	}
 	pkt := ip(node, peer, wire.ProtoUDP, udpSeg(5000, port, strings.Repeat("o", benchPayload)))
+	send := func() error { return c.Send(ctx, pkt) }
+	if api == "queue" {
+		send = func() error { _, err := c.Queue(ctx, pkt); return err }
+	}
 	start := time.Now()
 	for range n {
-		if err := c.Send(ctx, pkt); err != nil {
+		if err := send(); err != nil {
 			return err
 		}
 		if mode != "rtt" {
@@ -234,6 +246,9 @@ func childBench(ctx context.Context, sock string, args []string) error {
 				break
 			}
 		}
+	}
+	if err := c.Flush(ctx); err != nil {
+		return err
 	}
 	fmt.Printf("elapsed=%d\n", time.Since(start).Nanoseconds())
 	return nil

@@ -28,6 +28,8 @@ type session struct {
 
 	b        Binding // valid once bound
 	bound    bool
+	version  uint16 // protocol version agreed by a hello; 0 before (version 1)
+	batch    batchState
 	sniff    bool // a sniffer: copies of the port's packets, no sending
 	closed   bool
 	cap      *capture
@@ -37,7 +39,15 @@ type session struct {
 	dropped  atomic.Uint64
 	sent     atomic.Uint64
 	refused  atomic.Uint64
+
+	// lastRefusalLog and quietRefusals bound the log a refusing sender
+	// fills: one line per refusalLogEvery, with the count in between.
+	lastRefusalLog time.Time
+	quietRefusals  uint64
 }
+
+// refusalLogEvery is how often a session logs a refused packet at most.
+const refusalLogEvery = 10 * time.Second
 
 func (s *server) serveConn(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
@@ -59,6 +69,12 @@ func (s *server) serveConn(ctx context.Context, c *net.UnixConn) {
 		m, err := wire.ParseMessage(buf[:n])
 		if err != nil {
 			return
+		}
+		if m.Type == wire.MsgSendBatch {
+			if err := ss.sendBatch(m); err != nil {
+				return
+			}
+			continue
 		}
 		if m.Type == wire.MsgClose {
 			ss.close()
@@ -82,6 +98,8 @@ func (ss *session) handle(m wire.Message) (status uint8, body []byte) {
 		body, err = ss.bind(m.Body, m.Flags&wire.FlagSniff != 0)
 	case wire.MsgSend:
 		err = ss.send(m)
+	case wire.MsgHello:
+		body, err = ss.hello(m.Body)
 	case wire.MsgClose: // done before the answer
 	case wire.MsgStats:
 		body = wire.Stats{Received: ss.received.Load(), Dropped: ss.dropped.Load(),
@@ -92,6 +110,12 @@ func (ss *session) handle(m wire.Message) (status uint8, body []byte) {
 	if err == nil {
 		return wire.StatusOK, body
 	}
+	return ss.statusOf(err)
+}
+
+// statusOf is the result status and message for a request that failed
+// with err; a failure of the node (not the request's) is logged.
+func (ss *session) statusOf(err error) (uint8, []byte) {
 	var we *wire.Error
 	if errors.As(err, &we) {
 		return we.Status, []byte(we.Message)
@@ -227,27 +251,49 @@ func (ss *session) relayLoop(queue <-chan []byte) {
 
 // send checks one packet and sends it.
 func (ss *session) send(m wire.Message) error {
-	if !ss.bound {
-		return badRequest("socket is not bound")
-	}
-	if ss.sniff {
-		ss.refused.Add(1)
-		return refused("a sniffer socket cannot send")
-	}
-	pkt, err := ss.packet(m)
+	pkt, err := ss.checked(m)
 	if err != nil {
 		return err
-	}
-	if err := Check(pkt, ss.b, ss.s.nodeAddrs()); err != nil {
-		ss.refused.Add(1)
-		ss.log.Info("raw sockets: packet refused", "binding", ss.b, "err", err)
-		return refused("packet refused: %v", err)
 	}
 	if err := ss.transmit(pkt); err != nil {
 		return err
 	}
 	ss.sent.Add(1)
 	return nil
+}
+
+// checked returns the packet a send asks for once the checker has
+// accepted it; a refusal is counted and logged.
+func (ss *session) checked(m wire.Message) ([]byte, error) {
+	if !ss.bound {
+		return nil, badRequest("socket is not bound")
+	}
+	if ss.sniff {
+		ss.refused.Add(1)
+		return nil, refused("a sniffer socket cannot send")
+	}
+	pkt, err := ss.packet(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := Check(pkt, ss.b, ss.s.nodeAddrs()); err != nil {
+		ss.refused.Add(1)
+		ss.logRefusal(err)
+		return nil, refused("packet refused: %v", err)
+	}
+	return pkt, nil
+}
+
+// logRefusal logs a refused packet, at most once per refusalLogEvery for
+// the session, with how many went unlogged since the last line.
+func (ss *session) logRefusal(err error) {
+	now := time.Now()
+	if now.Sub(ss.lastRefusalLog) < refusalLogEvery {
+		ss.quietRefusals++
+		return
+	}
+	ss.log.Info("raw sockets: packet refused", "binding", ss.b, "err", err, "refused_unlogged_before", ss.quietRefusals)
+	ss.lastRefusalLog, ss.quietRefusals = now, 0
 }
 
 // packet returns the whole IP packet a send asks for: as given, or built
@@ -274,30 +320,44 @@ func (ss *session) packet(m wire.Message) ([]byte, error) {
 	return wire.BuildIP(src, dst, ss.b.Proto, ttl, seg), nil
 }
 
-// transmit sends a checked packet on an IPPROTO_RAW socket made under
-// the sliver's UID, so the node's tagging attributes it to the slice.
+// transmit sends a checked packet on the sliver's raw socket.
 func (ss *session) transmit(pkt []byte) error {
-	family, sa := unix.AF_INET, unix.Sockaddr(nil)
-	if pkt[0]>>4 == 6 {
-		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Addr: [16]byte(pkt[24:40])}
-	} else {
-		sa = &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}
+	v6 := pkt[0]>>4 == 6
+	fd, err := ss.rawFD(v6)
+	if err != nil {
+		return err
 	}
-	fd, ok := ss.raw[family]
-	if !ok {
-		err := onThread(ss.s.nsfd, ss.uid, func() (err error) {
-			fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("open raw socket: %w", err)
-		}
-		ss.raw[family] = fd
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}
+	if v6 {
+		sa = &unix.SockaddrInet6{Addr: [16]byte(pkt[24:40])}
 	}
 	if err := unix.Sendto(fd, pkt, 0, sa); err != nil {
 		return fmt.Errorf("send to %s: %w", dstOf(pkt), err)
 	}
 	return nil
+}
+
+// rawFD returns the session's IPPROTO_RAW socket of the family, made
+// under the sliver's UID so the node's tagging attributes its packets to
+// the slice.
+func (ss *session) rawFD(v6 bool) (int, error) {
+	family := unix.AF_INET
+	if v6 {
+		family = unix.AF_INET6
+	}
+	if fd, ok := ss.raw[family]; ok {
+		return fd, nil
+	}
+	var fd int
+	err := onThread(ss.s.nsfd, ss.uid, func() (err error) {
+		fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		return err
+	})
+	if err != nil {
+		return -1, fmt.Errorf("open raw socket: %w", err)
+	}
+	ss.raw[family] = fd
+	return fd, nil
 }
 
 func dstOf(pkt []byte) netip.Addr {

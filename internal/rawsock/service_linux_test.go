@@ -73,6 +73,9 @@ func TestService(t *testing.T) {
 		}
 	})
 
+	t.Run("Queue", func(t *testing.T) { testQueue(t, c, dir, sock, uidA, onWire) })
+	t.Run("BatchProtocol", func(t *testing.T) { testBatchProtocol(t, c, dir, sock, uidA, onWire) })
+
 	t.Run("BindNotOwned", func(t *testing.T) {
 		out := startSliver(t, c.A, dir, uidA, sock, "bind", "udp/6000", "udp/5001").lines(t)
 		wantLines(t, out, []string{

@@ -68,6 +68,10 @@ func childMain(args []string) error {
 		return childSniff(ctx, sock, parseBinding(rest[0]), n)
 	case "flood":
 		return childFlood(sock)
+	case "queue":
+		return childQueue(ctx, sock, rest)
+	case "batchraw":
+		return childBatchRaw(sock, rest)
 	case "bench":
 		return childBench(ctx, sock, rest)
 	case "ping", "traceroute":
