@@ -1,7 +1,6 @@
 package rawsock
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,6 +16,7 @@ import (
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/nettest"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // childSniff opens a sniffer on b (or says why not), says "bound", tries to send on it and
@@ -120,7 +120,7 @@ func testPlabdump(t *testing.T, c *chain, dir, sock string, uid uint32) {
 	}
 	id := fmt.Sprint(uid)
 	cmd := exec.Command("nsenter", "--net="+c.A, "--setuid="+id, "--setgid="+id, "--", bin, "-S", sock, "-u", "-p", "5000", "-c", "2")
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -316,7 +315,7 @@ func TestSignals(t *testing.T) {
 	c := g.mustDial(t, "pl_fake", key)
 	for sig, want := range map[ssh.Signal]int{ssh.SIGKILL: 137, ssh.SIGINT: 130, ssh.SIGTERM: 143} {
 		s, _ := c.NewSession()
-		var out syncBuffer
+		var out testutil.Buffer
 		s.Stdout = &out
 		if err := s.Start("echo started; sleep 100; echo survived"); err != nil {
 			t.Fatal(err)
@@ -401,23 +400,4 @@ func alive(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and readers.
-type syncBuffer struct {
-	// mu guards the following.
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // newKeyPair returns a client key as a signer and as its private key.
@@ -64,7 +66,7 @@ func TestOpenSSH(t *testing.T) {
 		c := n.gw.mustDial(t, "pl_ssh", key)
 		for sig, want := range map[ssh.Signal]int{ssh.SIGKILL: 137, ssh.SIGINT: 130} {
 			s, _ := c.NewSession()
-			var out syncBuffer
+			var out testutil.Buffer
 			s.Stdout = &out
 			if err := s.Start("echo started; sleep 100; echo survived"); err != nil {
 				t.Fatal(err)
@@ -80,7 +82,7 @@ func TestOpenSSH(t *testing.T) {
 	t.Run("disconnect kills the group", func(t *testing.T) {
 		c := n.gw.mustDial(t, "pl_ssh", key)
 		s, _ := c.NewSession()
-		var out syncBuffer
+		var out testutil.Buffer
 		s.Stdout = &out
 		if err := s.Start("trap '' HUP; sleep 4242 & echo started; wait"); err != nil {
 			t.Fatal(err)
@@ -109,7 +111,7 @@ func testPTY(t *testing.T, o *openSSH) {
 		t.Fatal(err)
 	}
 	slave.Close()
-	var out syncBuffer
+	var out testutil.Buffer
 	go func() {
 		buf := make([]byte, 4096)
 		for {

@@ -3,10 +3,12 @@
 package testutil
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 )
 
@@ -72,4 +74,39 @@ func Chromium(t testing.TB) string {
 	}
 	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
 	return ""
+}
+
+// Buffer is a bytes.Buffer safe for one writer (a command's output) and
+// readers polling it meanwhile.
+type Buffer struct {
+	// mu guards the following.
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns a copy of what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Bytes returns a copy of what was written so far.
+func (b *Buffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.b.Bytes())
+}
+
+// Len is how many bytes were written so far.
+func (b *Buffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Len()
 }
