@@ -24,6 +24,11 @@ const ActionsFile = "admin/actions.log"
 // MaxActionsBytes is the size at which the action log is rotated.
 const MaxActionsBytes = 1 << 20
 
+// maxNote bounds an action's note and result: a caller chooses parts of
+// both (a filter, a signal, a rate), as it does the command lines of its
+// processes, which printable also cleans.
+const maxNote = 512
+
 // Action is one call to the admin service, as the action log keeps it.
 type Action struct {
 	Time time.Time `json:"time"`
@@ -100,9 +105,9 @@ func (s *Service) record(c Caller, op, note string, err error) {
 		c.SliverPID = sliverPID(s.cfg.ProcRoot, c.PID)
 	}
 	a := Action{Time: time.Now(), Slice: c.Slice, UID: c.UID, HostUID: c.HostUID, PID: c.PID,
-		SliverPID: c.SliverPID, Op: op, Note: note, Result: "ok"}
+		SliverPID: c.SliverPID, Op: op, Note: printable(note, maxNote), Result: "ok"}
 	if err != nil {
-		a.Result = err.Error()
+		a.Result = printable(err.Error(), maxNote)
 	}
 	s.cfg.Log.Info("admin action", "slice", a.Slice, "uid", a.UID, "host_uid", a.HostUID, "pid", a.PID,
 		"sliver_pid", a.SliverPID, "op", op, "note", note, "result", a.Result)
@@ -150,7 +155,12 @@ func WriteActions(w io.Writer, actions []Action) error {
 			pid += "/" + strconv.Itoa(a.SliverPID)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format("2006-01-02 15:04:05"),
-			slice, uid, pid, a.Op, a.Note, a.Result)
+			cell(slice), uid, pid, cell(a.Op), cell(a.Note), cell(a.Result))
 	}
 	return tw.Flush()
 }
+
+// cell is s as one cell of the table: no control character (a line, a
+// tab, an escape sequence) from a log written by an older node, or
+// edited, gets through.
+func cell(s string) string { return printable(s, len(s)) }

@@ -68,14 +68,22 @@ type Config struct {
 	// WatchBuffer is how many packets a watcher may lag behind before
 	// packets are dropped for it (default 4096).
 	WatchBuffer int
+	// MaxWatchers bounds the watchers at a time (default
+	// DefaultMaxWatchers): each holds a buffer of WatchBuffer packets, and
+	// every packet of the node is handed to each of them.
+	MaxWatchers int
 	// Log receives a record of every action.
 	Log *slog.Logger
 }
 
+// DefaultMaxWatchers is Config.MaxWatchers's default.
+const DefaultMaxWatchers = 8
+
 // Service is the admin service.
 type Service struct {
-	cfg     Config
-	actions *actionLog
+	cfg      Config
+	actions  *actionLog
+	watchers chan struct{} // a token per watcher: the semaphore MaxWatchers bounds
 }
 
 // New returns the service of cfg; its action log is opened lazily.
@@ -92,7 +100,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.WatchBuffer <= 0 {
 		cfg.WatchBuffer = 4096
 	}
-	return &Service{cfg: cfg, actions: newActionLog(filepath.Join(cfg.StateDir, ActionsFile))}, nil
+	if cfg.MaxWatchers <= 0 {
+		cfg.MaxWatchers = DefaultMaxWatchers
+	}
+	return &Service{cfg: cfg, actions: newActionLog(filepath.Join(cfg.StateDir, ActionsFile)),
+		watchers: make(chan struct{}, cfg.MaxWatchers)}, nil
 }
 
 // Listen creates the service's socket at path, mode 0666 in a directory

@@ -466,3 +466,28 @@ func TestActionLog(t *testing.T) {
 		t.Errorf("action log: %v, %v", st.Mode(), err)
 	}
 }
+
+// TestWatchersBounded: an admin slice cannot open watchers without end
+// (each holds a buffer and gets every packet of the node): past
+// MaxWatchers at a time it is refused, and room comes back when one ends.
+func TestWatchersBounded(t *testing.T) {
+	e := newEnv(t)
+	for range cap(e.svc.watchers) - 1 { // all but one taken
+		e.svc.watchers <- struct{}{}
+	}
+	c := api.NewAdminClient(e.sock)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- c.Watch(ctx, "", func(api.AdminWatchEvent) error { return nil }) }()
+	waitFor(t, func() bool { return len(e.svc.watchers) == cap(e.svc.watchers) })
+	err := c.Watch(context.Background(), "", func(api.AdminWatchEvent) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "watchers already watch this node") {
+		t.Fatalf("a watcher past the bound: %v, want refused", err)
+	}
+	cancel()
+	<-first
+	waitFor(t, func() bool { return len(e.svc.watchers) == cap(e.svc.watchers)-1 })
+	for range cap(e.svc.watchers) - 1 {
+		<-e.svc.watchers
+	}
+}

@@ -33,6 +33,15 @@ func (s *Service) handleWatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	select {
+	case s.watchers <- struct{}{}:
+		defer func() { <-s.watchers }()
+	default:
+		err = errorf(http.StatusTooManyRequests, "%d watchers already watch this node (the most it serves at a time)", cap(s.watchers))
+		s.record(c, "watch", expr, err)
+		writeError(w, err)
+		return
+	}
 	s.record(c, "watch", "start: "+expr, nil)
 	sent, dropped := s.stream(w, r, f)
 	s.record(c, "watch", fmt.Sprintf("end: %d packets sent, %d dropped", sent, dropped), nil)

@@ -29,6 +29,17 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 	}
 	attrs.Keys = append([]string(nil), attrs.Keys...)
 	m.mu.Lock()
+	made, err := m.takeOverLocked(ctx, slice, rc)
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if made != nil {
+		if err := m.teardown(ctx, made); err != nil {
+			return fmt.Errorf("bind %s: destroy the sliver %s made under this name: %w", slice, made.Maker, err)
+		}
+	}
+	m.mu.Lock()
 	s, old, spec, err := m.prepareBindLocked(ctx, slice, rc, attrs)
 	m.mu.Unlock()
 	if err != nil {
@@ -47,6 +58,38 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 		return fmt.Errorf("bind %s: the sliver is ready, but its delegation: %w", slice, err)
 	}
 	return nil
+}
+
+// takeOverLocked is the first step of central's bind to a slice whose
+// sliver a slice (a broker) made: slice names are central's, and a
+// broker's users may have left anything in that sliver's files (a login,
+// a changed program, a boot script) that must never run in central's
+// slice, which may hold privileges the broker's never had. So central
+// gets a fresh sliver: takeOverLocked marks the old one destroying and
+// busy and returns it, for Bind to tear down before it binds. Any other
+// bind returns nil, and prepareBindLocked checks it.
+func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap) (*sliverRecord, error) {
+	s := m.slivers[slice]
+	if m.closed || s == nil || s.Maker == "" {
+		return nil, nil
+	}
+	p, r, err := m.callerLocked(ctx, rc)
+	if err != nil || p != principalCentral {
+		return nil, nil // prepareBindLocked refuses or allows it
+	}
+	if err := m.checkBindLocked(slice, r); err != nil {
+		return nil, err
+	}
+	if err := m.setStateLocked(s, sliverDestroying); err != nil {
+		return nil, err
+	}
+	m.log.Warn("central binds a slice whose sliver a slice made: destroying it first", "slice", slice,
+		"maker", s.Maker, "rcap", r.Hash.id())
+	if m.boundTo[s.Rcap] == slice {
+		delete(m.boundTo, s.Rcap)
+	}
+	m.busy[slice] = true
+	return s, nil
 }
 
 // prepareBindLocked checks a bind and records its intent. For a new
@@ -73,7 +116,7 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	m.log.Info("bind", "principal", p, "slice", slice, "rcap", r.Hash.id())
 	s := m.slivers[slice]
 	if s == nil {
-		s, err = m.newSliverLocked(slice, r.Hash, attrs)
+		s, err = m.newSliverLocked(p, slice, r.Hash, attrs)
 		if err != nil {
 			return nil, nil, sliver.Spec{}, err
 		}
@@ -156,12 +199,15 @@ func (m *Manager) accountSliversLocked(acct string) int64 {
 
 // newSliverLocked allocates a UID range and writes the record of a new
 // sliver in state creating.
-func (m *Manager) newSliverLocked(slice string, h rcapHash, attrs api.BindAttrs) (*sliverRecord, error) {
+func (m *Manager) newSliverLocked(p, slice string, h rcapHash, attrs api.BindAttrs) (*sliverRecord, error) {
 	uid, err := m.uids.alloc()
 	if err != nil {
 		return nil, err
 	}
 	s := &sliverRecord{Name: slice, Rcap: h, UIDBase: uid, Attrs: attrs, State: sliverCreating}
+	if p != principalCentral {
+		s.Maker = p
+	}
 	if err := m.store.put(kindSliver, slice, s); err != nil {
 		m.uids.free(uid)
 		return nil, err

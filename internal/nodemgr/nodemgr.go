@@ -21,6 +21,7 @@
 package nodemgr
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,7 +78,15 @@ type Options struct {
 	// Policy is the local policy in force at Open (nil: none); SetPolicy
 	// replaces it.
 	Policy *Policy
+	// MaxSliceRcaps bounds the rcaps one slice may own (0 means
+	// DefaultMaxSliceRcaps): each is a record in memory and on disk, and a
+	// broker could otherwise make them without end from rspecs that
+	// guarantee nothing.
+	MaxSliceRcaps int
 }
+
+// DefaultMaxSliceRcaps is how many rcaps a slice may own at a time.
+const DefaultMaxSliceRcaps = 1024
 
 // UIDRangeSize is the width of each slice's host UID and GID range.
 const UIDRangeSize = 65536
@@ -108,6 +117,8 @@ type Manager struct {
 	uids    *uidAllocator
 	expiry  expiryHeap
 	closed  bool
+
+	maxSliceRcaps int // Options.MaxSliceRcaps; set once by Open
 }
 
 // Open opens the state in opts.StateDir, reconciles it with the runtime
@@ -191,6 +202,8 @@ func newManager(opts Options, st *store) *Manager {
 		ledger:  newLedger(),
 		uids:    newUIDAllocator(opts.UIDBase, opts.UIDRanges),
 		policy:  opts.Policy,
+
+		maxSliceRcaps: cmp.Or(opts.MaxSliceRcaps, DefaultMaxSliceRcaps),
 	}
 }
 

@@ -47,6 +47,9 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := m.roomForLocked(p); err != nil {
+		return "", err
+	}
 	if err := m.admitAcquireLocked(p, rs); err != nil {
 		m.log.Info("acquire refused", "principal", p, "err", err)
 		return "", err

@@ -242,6 +242,11 @@ func (m *Manager) Pass(ctx context.Context, rc api.Rcap, to string) error {
 	if m.busy[busyRcap(r.Hash)] {
 		return refusedf("rcap %s: another operation on it is under way", r.Hash.id())
 	}
+	if target != p {
+		if err := m.roomForLocked(target); err != nil {
+			return err
+		}
+	}
 	n := *r
 	n.Owner, n.Secret = target, ""
 	if target != principalCentral {

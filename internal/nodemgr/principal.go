@@ -99,3 +99,22 @@ func (m *Manager) mayTouchSliverLocked(principal, slice string) error {
 	}
 	return deniedf("slice %s: its sliver is bound to an rcap that is not yours (%s)", slice, principal)
 }
+
+// roomForLocked refuses one more rcap for principal p when p is a slice
+// that owns maxSliceRcaps already. Central is not bounded. The count
+// walks every rcap, which only a slice's call pays for.
+func (m *Manager) roomForLocked(p string) error {
+	if p == principalCentral {
+		return nil
+	}
+	n := 0
+	for _, r := range m.rcaps {
+		if r.owner() == p {
+			n++
+		}
+	}
+	if n >= m.maxSliceRcaps {
+		return refusedf("rcaps: %s owns %d, the most a slice may own on this node: release some first", p, n)
+	}
+	return nil
+}

@@ -73,6 +73,9 @@ type sliverRecord struct {
 	UIDBase uint32        `json:"uid_base"`
 	Attrs   api.BindAttrs `json:"attrs"`
 	State   sliverState   `json:"state"`
+	// Maker is the principal that created the sliver, when a slice did
+	// (a broker); "" for central. See Manager.takeOverLocked.
+	Maker string `json:"maker,omitempty"`
 }
 
 // splitIntent is written before a split changes any rcap record; if it

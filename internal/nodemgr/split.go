@@ -73,6 +73,9 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 			return splitIntent{}, "", err
 		}
 	}
+	if err := m.roomForLocked(p); err != nil {
+		return splitIntent{}, "", err
+	}
 	slice := m.boundTo[parent.Hash]
 	if m.busy[busyRcap(parent.Hash)] || (slice != "" && m.busy[slice]) {
 		return splitIntent{}, "", refusedf("rcap %s: another operation on it is under way", parent.Hash.id())

@@ -52,12 +52,29 @@ func (ss *session) sendBatch(m wire.Message) error {
 	}
 	tx, results, last := ss.planBatch(m)
 	results = ss.transmitBatch(tx, results)
+	defer func() { ss.batch.results = keptResults(results) }()
 	for _, r := range results {
 		if err := ss.write(r); err != nil {
 			return err
 		}
 	}
 	return ss.write(wire.Message{Type: wire.MsgAck, Seq: last})
+}
+
+// maxKeptResults bounds the results a session keeps for its next batch.
+const maxKeptResults = 64
+
+// keptResults is what a session keeps of a batch's results for the next
+// one: nothing the results point to, and no room beyond maxKeptResults.
+// A batch may hold thousands of entries a sliver made to be refused, and
+// a sliver may hold many sessions: none keeps that much memory after the
+// batch is answered.
+func keptResults(results []wire.Message) []wire.Message {
+	if cap(results) > maxKeptResults {
+		return nil
+	}
+	clear(results[:cap(results)])
+	return results[:0]
 }
 
 func (ss *session) write(m wire.Message) error {

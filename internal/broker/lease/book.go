@@ -115,6 +115,10 @@ func (b *Book) Reserve(cred string, req ReserveRequest, c Capacity, now time.Tim
 	if err != nil {
 		return ReserveResponse{}, err
 	}
+	if n := b.accountLeasesLocked(acct.Name, now.Unix()); n >= MaxAccountLeases {
+		return ReserveResponse{}, errorf(ErrRefused, "account %s has %d leases on the book, the most it may (cancelled and finished ones count until %d slots after their end)",
+			acct.Name, n, keepFinished)
+	}
 	r, tok, err := b.newRecord(req, now.Unix())
 	if err != nil {
 		return ReserveResponse{}, err
@@ -141,6 +145,18 @@ func (b *Book) Reserve(cred string, req ReserveRequest, c Capacity, now time.Tim
 	b.log.Info("lease reserved", "lease", r.ID, "slice", r.Slice, "account", acct.Name, "start", stamp(r.Start), "end", stamp(r.End),
 		"cpu_shares", r.CPUShares, "whole", r.Whole, "share_slots", r.Cost)
 	return ReserveResponse{Lease: r.public(), Token: tok, Charged: r.Cost, CreditLeft: acct.Credit - acct.Used}, nil
+}
+
+// accountLeasesLocked counts the leases of account name that the book
+// keeps (see saveLocked).
+func (b *Book) accountLeasesLocked(name string, now int64) int {
+	n := 0
+	for _, r := range b.leases {
+		if r.Account == name && (r.live() || r.End >= now-keepFinished*b.slot) {
+			n++
+		}
+	}
+	return n
 }
 
 // newRecord checks req's form and makes its record, with the token it

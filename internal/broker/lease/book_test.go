@@ -263,3 +263,33 @@ func TestFinishedLeasesPruned(t *testing.T) {
 		t.Errorf("leases after %d slots: %v; want only %s", keepFinished+2, ids, later.Lease.ID)
 	}
 }
+
+// TestAccountLeasesBounded: a lease cancelled before it opens is
+// refunded, so reserve-and-cancel costs nothing; the book still never
+// holds more than MaxAccountLeases of one account.
+func TestAccountLeasesBounded(t *testing.T) {
+	b := openBook(t, t.TempDir())
+	c := Capacity{Slivers: 1, CPUShares: 10}
+	now := at(t0 + 3)
+	for i := range MaxAccountLeases {
+		res, err := b.Reserve(testCred, req("site_a", t0+slot, 1, 1), c, now)
+		if err != nil {
+			t.Fatalf("reserve %d: %v", i, err)
+		}
+		if _, err := b.Cancel(CancelRequest{ID: res.Lease.ID, Token: res.Token}, now); err != nil {
+			t.Fatalf("cancel %d: %v", i, err)
+		}
+	}
+	_, err := b.Reserve(testCred, req("site_a", t0+slot, 1, 1), c, now)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "leases on the book") {
+		t.Fatalf("reserve past the bound: %v, want refused", err)
+	}
+	if n := len(b.Leases()); n != MaxAccountLeases {
+		t.Errorf("book holds %d leases, want %d", n, MaxAccountLeases)
+	}
+	// Once they are dropped, the account leases again.
+	later := at(t0 + (2+keepFinished+1)*slot)
+	if _, err := b.Reserve(testCred, req("site_a", t0+(2+keepFinished+1)*slot, 1, 1), c, later); err != nil {
+		t.Fatalf("reserve once the old leases are dropped: %v", err)
+	}
+}

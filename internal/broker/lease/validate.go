@@ -12,6 +12,11 @@ const (
 	MaxBody = 64 << 10
 	// MaxLeaseSlots is the longest window, in slots.
 	MaxLeaseSlots = 168
+	// MaxAccountLeases bounds the leases of one account on the book,
+	// cancelled and finished ones included until they are dropped: a
+	// lease cancelled before it opens is refunded, so without it an
+	// account could grow the book without end for the price of one.
+	MaxAccountLeases = 256
 	// MaxAheadSlots is how far ahead a window may start, in slots.
 	MaxAheadSlots = 24 * 31
 	// MaxLive is how many leases may be reserved or active at once.
