@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Software distribution (`orbis slice push`, paper 5.3): a slice's tree
@@ -27,7 +28,11 @@ import (
 //	PUT  /api/v1/software/SLICE/manifest?dest=/opt/x
 //	                                      body: the manifest (canonical JSON)
 //	                                      -> SoftwarePushResult
-//	GET  /api/v1/software/SLICE/status    -> SoftwareStatus
+//	GET  /api/v1/software/SLICE/status[?wait=DURATION]
+//	                                      -> SoftwareStatus; with wait (at most
+//	                                      MaxStatusWait), once every node of the
+//	                                      slice installed the current manifest
+//	                                      or failed, or when wait is up
 //
 // A node's calls (signed as the node channel's, for a slice on the node):
 //
@@ -142,6 +147,8 @@ const (
 	MaxManifestSize = 32 << 20
 	// MaxHashList bounds a list of hashes in one call.
 	MaxHashList = 100000
+	// MaxStatusWait bounds how long a status call waits for the nodes.
+	MaxStatusWait = 30 * time.Second
 )
 
 // WriteBlobFrame writes one blob as "HASH SIZE\n" and its bytes, copied

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 )
 
 // softwareHTTP is the client of software calls: the central client's
@@ -96,8 +97,19 @@ func (c *CentralClient) SoftwareSetManifest(ctx context.Context, slice, dest str
 
 // SoftwareStatus returns the slice's software and its nodes' reports.
 func (c *CentralClient) SoftwareStatus(ctx context.Context, slice string) (SoftwareStatus, error) {
+	return c.SoftwareStatusWait(ctx, slice, 0)
+}
+
+// SoftwareStatusWait returns the slice's software and its nodes' reports
+// once every node installed the current manifest or failed, or when wait
+// is up (0: at once). A central that does not know wait answers at once.
+func (c *CentralClient) SoftwareStatusWait(ctx context.Context, slice string, wait time.Duration) (SoftwareStatus, error) {
+	op := "status"
+	if wait > 0 {
+		op += "?wait=" + url.QueryEscape(min(wait, MaxStatusWait).String())
+	}
 	var resp SoftwareStatus
-	err := c.softwareCall(ctx, http.MethodGet, slice, "status", nil, &resp)
+	err := c.softwareCall(ctx, http.MethodGet, slice, op, nil, &resp)
 	return resp, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central"
@@ -169,5 +170,24 @@ func TestSoftwarePushCentral(t *testing.T) {
 	st, err := user.SoftwareStatus(ctx, "ts_sw")
 	if err != nil || len(st.Nodes) != 1 || st.Nodes[0].Hostname != "n0.orbis.test" || st.Nodes[0].State != api.SoftwareInstalled {
 		t.Errorf("status: %+v %v", st, err)
+	}
+	// A status call that waits answers at once when every node is
+	// done, and otherwise when the last one reports.
+	t0 := time.Now()
+	if _, err := user.SoftwareStatusWait(ctx, "ts_sw", 20*time.Second); err != nil || time.Since(t0) > 10*time.Second {
+		t.Errorf("status wait with every node done: %v after %v", err, time.Since(t0))
+	}
+	res2, err := user.SoftwareSetManifest(ctx, "ts_sw", "", tree2.Manifest.Encode())
+	if err != nil || !res2.Changed {
+		t.Fatalf("second manifest: %+v %v", res2, err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		n0.SoftwareReport(ctx, []api.SoftwareReport{{Slice: "ts_sw", Manifest: res2.Manifest, State: api.SoftwareInstalled}})
+	}()
+	t0 = time.Now()
+	st, err = user.SoftwareStatusWait(ctx, "ts_sw", 20*time.Second)
+	if took := time.Since(t0); err != nil || took < 250*time.Millisecond || took > 10*time.Second || len(st.Nodes) != 1 || st.Nodes[0].Manifest != res2.Manifest {
+		t.Errorf("status wait for the node's report: %+v %v after %v", st, err, took)
 	}
 }

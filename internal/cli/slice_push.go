@@ -24,8 +24,14 @@ var slicePushSub = &centralSub{
 	},
 }
 
-// pushPollInterval is how often `orbis slice push` asks for the nodes'
-// progress.
+// pushWaitPeriod is how long one status call of `orbis slice push` waits
+// at central for every node to finish: central answers the moment the
+// last node reports, and the progress shown is refreshed at least this
+// often.
+var pushWaitPeriod = 500 * time.Millisecond
+
+// pushPollInterval is the least time between two status calls that
+// found nodes still busy (a central that does not wait answers at once).
 var pushPollInterval = 100 * time.Millisecond
 
 // slicePush uploads what central lacks of the tree, sets it as the
@@ -118,7 +124,8 @@ func (w *pushWatch) run(ctx context.Context, wait time.Duration) error {
 	defer cancel()
 	var rows []pushRow
 	for {
-		st, err := w.client.SoftwareStatus(pctx, w.slice)
+		asked := time.Now()
+		st, err := w.client.SoftwareStatusWait(pctx, w.slice, pushWaitPeriod)
 		var unreachable *api.UnreachableError
 		switch {
 		case err == nil:
@@ -133,7 +140,7 @@ func (w *pushWatch) run(ctx context.Context, wait time.Duration) error {
 		}
 		select {
 		case <-pctx.Done():
-		case <-time.After(pushPollInterval):
+		case <-time.After(pushPollInterval - time.Since(asked)):
 		}
 	}
 	if ctx.Err() != nil {

@@ -63,9 +63,10 @@ const DefaultQuota = 1 << 30
 // Handler serves the person calls at api.SoftwarePath and the node calls
 // at api.NodeSoftwarePath.
 type Handler struct {
-	opts   Options
-	status *statusBoard
-	mux    *http.ServeMux
+	opts    Options
+	status  *statusBoard
+	answers *answers
+	mux     *http.ServeMux
 }
 
 // NewHandler returns the handler.
@@ -73,7 +74,7 @@ func NewHandler(opts Options) *Handler {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{opts: opts, status: newStatusBoard(), mux: http.NewServeMux()}
+	h := &Handler{opts: opts, status: newStatusBoard(), answers: newAnswers(), mux: http.NewServeMux()}
 	p, n := api.SoftwarePath, api.NodeSoftwarePath
 	h.mux.HandleFunc("POST "+p+"{slice}/missing", h.person(h.missing))
 	h.mux.HandleFunc("POST "+p+"{slice}/blobs", h.person(h.upload))
@@ -295,9 +296,19 @@ func CheckDest(dest string) error {
 	return nil
 }
 
-// getStatus answers the slice's software and its nodes' reports.
+// getStatus answers the slice's software and its nodes' reports; with
+// ?wait=DURATION, once every node is done with the current manifest or
+// when that time is up.
 func (h *Handler) getStatus(w http.ResponseWriter, r *http.Request, pc *personCall) error {
-	st := h.status.get(pc.slice.Name, pc.sw)
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return refuse(http.StatusBadRequest, plc.FaultInvalidArg, "wait=%q: want a duration such as 500ms", v)
+		}
+		wait = min(d, api.MaxStatusWait)
+	}
+	st := h.waitStatus(r.Context(), pc, wait)
 	st.NodeIDs = orEmpty(pc.slice.NodeIDs)
 	names, err := h.hostnames(r.Context(), st.NodeIDs)
 	if err != nil {
@@ -308,6 +319,27 @@ func (h *Handler) getStatus(w http.ResponseWriter, r *http.Request, pc *personCa
 	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
+}
+
+// waitStatus returns the slice's status once every node is done with
+// its current manifest, or when wait is up or ctx ends.
+func (h *Handler) waitStatus(ctx context.Context, pc *personCall, wait time.Duration) api.SoftwareStatus {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		changed := h.status.changed(pc.slice.Name)
+		st := h.status.get(pc.slice.Name, pc.sw)
+		if wait <= 0 || allDone(st, pc.slice.NodeIDs) {
+			return st
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			wait = 0
+		case <-ctx.Done():
+			wait = 0
+		}
+	}
 }
 
 func (h *Handler) hostnames(ctx context.Context, ids []int64) (map[int64]string, error) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -60,9 +61,10 @@ func (h *Handler) nodeManifest(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
-// nodeBlobs streams the listed blobs of a slice on the node as frames.
-// A blob central no longer has ends the stream early; the node sees the
-// missing frames and retries later.
+// nodeBlobs answers the listed blobs of a slice on the node as frames:
+// from memory if the answer is kept (see answers.go), else streamed from
+// disk, where a blob central no longer has ends the stream early; the
+// node sees the missing frames and retries later.
 func (h *Handler) nodeBlobs(w http.ResponseWriter, r *http.Request) {
 	_, sliceID, body, ok := h.nodeSlice(w, r)
 	if !ok {
@@ -74,6 +76,12 @@ func (h *Handler) nodeBlobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
+	data := h.answers.get(sliceID, hashes, func() ([]byte, error) { return h.opts.Blobs.buildAnswer(sliceID, hashes) })
+	if data != nil {
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+		return
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
 	for _, hash := range hashes {
@@ -121,6 +129,7 @@ type statusBoard struct {
 	// mu guards the following.
 	mu     sync.Mutex
 	slices map[string]*sliceStatus
+	wake   map[string]chan struct{} // closed at the slice's next change
 }
 
 type sliceStatus struct {
@@ -129,7 +138,28 @@ type sliceStatus struct {
 	nodes    map[int64]api.SoftwareNode
 }
 
-func newStatusBoard() *statusBoard { return &statusBoard{slices: map[string]*sliceStatus{}} }
+func newStatusBoard() *statusBoard {
+	return &statusBoard{slices: map[string]*sliceStatus{}, wake: map[string]chan struct{}{}}
+}
+
+// changed returns a channel closed at the slice's next push or report.
+func (b *statusBoard) changed(name string) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := b.wake[name]
+	if ch == nil {
+		ch = make(chan struct{})
+		b.wake[name] = ch
+	}
+	return ch
+}
+
+func (b *statusBoard) wakeLocked(name string) {
+	if ch := b.wake[name]; ch != nil {
+		close(ch)
+		delete(b.wake, name)
+	}
+}
 
 func (b *statusBoard) sliceLocked(name string) *sliceStatus {
 	s := b.slices[name]
@@ -147,6 +177,7 @@ func (b *statusBoard) pushed(name string, sw api.SliverSoftware, changed bool) i
 	s := b.sliceLocked(name)
 	if changed || s.sw != sw || s.pushedAt == 0 {
 		s.sw, s.pushedAt = sw, time.Now().UnixMilli()
+		b.wakeLocked(name)
 	}
 	return s.pushedAt
 }
@@ -156,6 +187,27 @@ func (b *statusBoard) report(nodeID int64, rep api.SoftwareReport) {
 	defer b.mu.Unlock()
 	s := b.sliceLocked(rep.Slice)
 	s.nodes[nodeID] = api.SoftwareNode{NodeID: nodeID, SoftwareReport: rep, Updated: time.Now().UnixMilli()}
+	b.wakeLocked(rep.Slice)
+}
+
+// allDone reports whether each of nodeIDs installed st's manifest or
+// failed it (true for a slice with no software).
+func allDone(st api.SoftwareStatus, nodeIDs []int64) bool {
+	if st.Manifest == "" {
+		return true
+	}
+	done := map[int64]bool{}
+	for _, n := range st.Nodes {
+		if n.Manifest == st.Manifest && (n.State == api.SoftwareInstalled || n.State == api.SoftwareFailed) {
+			done[n.NodeID] = true
+		}
+	}
+	for _, id := range nodeIDs {
+		if !done[id] {
+			return false
+		}
+	}
+	return true
 }
 
 // get returns the slice's status; cur is its current software at central.

@@ -5,15 +5,21 @@
 // manifest and the blobs missing from the node-wide cache in one request,
 // installs the tree into the sliver at its destination, runs the tree's
 // update hook (.orbis/update) inside the sliver as its root with a
-// timeout and bounded output, and reports each step to central.
+// timeout and bounded output, and reports its progress to central (at
+// most one report a second, and its end at once).
 //
 // The sliver is hostile: the tree is written through a directory fd of
 // the sliver's root with openat2(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), by
 // a thread whose fsuid and fsgid are the sliver's root's, so no symlink
 // it planted is followed, nothing lands outside its root, and the kernel
-// grants no more than the sliver's root could do. Files are replaced by
-// rename, never written through; only paths of the previous manifest are
-// ever removed, so files the sliver made itself are kept.
+// grants no more than the sliver's root could do. A file is made at its
+// path with O_EXCL where nothing is there, and anything there is replaced
+// by rename, never written through; only paths of the previous manifest
+// are ever removed, so files the sliver made itself are kept.
+//
+// The node-wide cache keeps a fetch's blobs in one pack file (see
+// pack.go), each checked against its hash once, as it arrives; installs
+// read them from there into every sliver that needs them.
 package swinstall
 
 import (
@@ -77,6 +83,7 @@ type agent struct {
 	wanted  map[string]api.SliverSoftware
 	busy    map[string]bool
 	retryAt map[string]time.Time
+	collect bool // an update ended or the list changed since the last Collect
 }
 
 // Run follows central's list for the node and keeps each sliver's
@@ -135,7 +142,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // restarts).
 func (a *agent) setWanted(ctx context.Context, list []api.Sliver, first bool) {
 	a.mu.Lock()
-	a.wanted = map[string]api.SliverSoftware{}
+	a.wanted, a.collect = map[string]api.SliverSoftware{}, true
 	for _, s := range list {
 		if s.Software != nil {
 			a.wanted[s.Name] = *s.Software
@@ -199,7 +206,8 @@ func (a *agent) startUpdates(ctx context.Context) {
 		a.busy[name] = true
 		go a.run(ctx, name, sw)
 	}
-	if len(a.busy) == 0 {
+	if len(a.busy) == 0 && a.collect {
+		a.collect = false
 		keep := []string{}
 		for name := range a.wanted {
 			keep = append(keep, a.cache.Installed(name).Manifest)
@@ -213,6 +221,7 @@ func (a *agent) run(ctx context.Context, name string, sw api.SliverSoftware) {
 	err := a.update(ctx, name, sw)
 	a.mu.Lock()
 	delete(a.busy, name)
+	a.collect = true
 	switch {
 	case err == nil:
 		delete(a.retryAt, name)
@@ -228,38 +237,20 @@ func (a *agent) run(ctx context.Context, name string, sw api.SliverSoftware) {
 	a.poke()
 }
 
-// progress sends reports, at most one each reportEvery unless forced.
-type progress struct {
-	a    *agent
-	ctx  context.Context
-	rep  api.SoftwareReport
-	last time.Time
-}
-
-const reportEvery = 250 * time.Millisecond
-
-func (p *progress) send(force bool) {
-	if !force && time.Since(p.last) < reportEvery {
-		return
-	}
-	p.last = time.Now()
-	if err := p.a.opts.Central.SoftwareReport(p.ctx, []api.SoftwareReport{p.rep}); err != nil {
-		p.a.opts.Log.Debug("software report", "err", err)
-	}
-}
-
 // update fetches, installs and runs the hook of one slice's software,
 // reporting each step; a failure is reported too.
 func (a *agent) update(ctx context.Context, name string, sw api.SliverSoftware) error {
-	p := &progress{a: a, ctx: ctx, rep: api.SoftwareReport{Slice: name, Manifest: sw.Manifest, State: api.SoftwareFetching}}
+	p := newProgress(ctx, a.opts.Central, a.opts.Log, api.SoftwareReport{Slice: name, Manifest: sw.Manifest, State: api.SoftwareFetching})
+	defer p.stop()
 	err := a.updateSteps(ctx, name, sw, p)
 	if err != nil {
-		if errors.Is(err, sliver.ErrNotFound) {
-			p.rep.State, p.rep.Reason = api.SoftwareFetching, "waiting for the sliver to be created"
-		} else {
-			p.rep.State, p.rep.Reason = api.SoftwareFailed, err.Error()
-		}
-		p.send(true)
+		p.set(true, func(r *api.SoftwareReport) {
+			if errors.Is(err, sliver.ErrNotFound) {
+				r.State, r.Reason = api.SoftwareFetching, "waiting for the sliver to be created"
+			} else {
+				r.State, r.Reason = api.SoftwareFailed, err.Error()
+			}
+		})
 	}
 	return err
 }
@@ -268,47 +259,58 @@ func (a *agent) updateSteps(ctx context.Context, name string, sw api.SliverSoftw
 	if _, err := a.opts.Slivers.Spec(name); err != nil {
 		return err
 	}
-	p.send(true)
+	t0 := time.Now()
 	m, err := a.fetch(ctx, name, sw.Manifest, p)
 	if err != nil {
 		return err
 	}
-	p.rep.State = api.SoftwareInstalling
-	p.send(true)
+	tFetch := time.Now()
+	p.set(false, func(r *api.SoftwareReport) { r.State = api.SoftwareInstalling })
 	in := a.cache.Installed(name)
 	var old *manifest.Manifest
 	if in.Dest == sw.Dest && in.Manifest != "" {
 		old, _ = a.cache.Manifest(in.Manifest) // unknown: every file is written again
 	}
-	if err := installTree(ctx, a.opts.Slivers, name, sw.Dest, old, m, a.cache); err != nil {
-		return fmt.Errorf("install: %w", err)
-	}
 	rec := Installed{Manifest: sw.Manifest, Dest: sw.Dest}
 	var hookErr error
-	if e := m.Lookup(manifest.HookPath); e != nil && e.Type == manifest.File {
-		p.rep.State = api.SoftwareHook
-		p.send(true)
-		code, out, err := runHook(ctx, a.opts.Slivers, name, sw.Dest, sw.Manifest, a.opts.HookTimeout)
-		rec.HookExit, p.rep.HookExit = &code, &code
-		switch {
-		case err != nil:
-			hookErr = fmt.Errorf("files installed; update hook: %w; output: %s", err, out)
-		case code != 0:
-			hookErr = fmt.Errorf("files installed; update hook exited with status %d; output: %s", code, out)
-		}
+	tInstall := time.Now()
+	err = installTree(ctx, a.opts.Slivers, name, sw.Dest, old, m, a.cache, func() {
+		tInstall = time.Now()
+		rec.HookExit, hookErr = a.hook(ctx, name, sw, m, p)
+	})
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
 	}
 	if err := a.cache.SetInstalled(name, rec); err != nil {
 		return err
 	}
 	if hookErr != nil {
-		p.rep.State, p.rep.Reason = api.SoftwareFailed, hookErr.Error()
-		p.send(true)
+		p.set(true, func(r *api.SoftwareReport) { r.State, r.Reason = api.SoftwareFailed, hookErr.Error() })
 		return nil // installed; a new push runs the hook again
 	}
-	p.rep.State = api.SoftwareInstalled
-	p.send(true)
-	a.opts.Log.Info("software installed", "slice", name, "manifest", sw.Manifest, "dest", sw.Dest, "fetched", p.rep.BytesFetched)
+	p.set(true, func(r *api.SoftwareReport) { r.State = api.SoftwareInstalled })
+	rep, sent := p.get()
+	a.opts.Log.Info("software installed", "slice", name, "manifest", sw.Manifest, "dest", sw.Dest, "fetched", rep.BytesFetched,
+		"fetch", tFetch.Sub(t0), "install", tInstall.Sub(tFetch), "hook", time.Since(tInstall), "reports", sent)
 	return nil
+}
+
+// hook runs the tree's update hook, if it has one, and returns its exit
+// status (nil: no hook) and an error if it failed.
+func (a *agent) hook(ctx context.Context, name string, sw api.SliverSoftware, m *manifest.Manifest, p *progress) (*int, error) {
+	if e := m.Lookup(manifest.HookPath); e == nil || e.Type != manifest.File {
+		return nil, nil
+	}
+	p.set(false, func(r *api.SoftwareReport) { r.State = api.SoftwareHook })
+	code, out, err := runHook(ctx, a.opts.Slivers, name, sw.Dest, sw.Manifest, a.opts.HookTimeout)
+	p.set(false, func(r *api.SoftwareReport) { r.HookExit = &code })
+	switch {
+	case err != nil:
+		return &code, fmt.Errorf("files installed; update hook: %w; output: %s", err, out)
+	case code != 0:
+		return &code, fmt.Errorf("files installed; update hook exited with status %d; output: %s", code, out)
+	}
+	return &code, nil
 }
 
 // fetch returns the manifest, with every blob of it in the cache,
@@ -320,7 +322,7 @@ func (a *agent) fetch(ctx context.Context, name, hash string, p *progress) (*man
 		if err != nil {
 			return nil, err
 		}
-		p.rep.BytesFetched += int64(len(data))
+		p.set(false, func(r *api.SoftwareReport) { r.BytesFetched += int64(len(data)) })
 		if m, err = a.cache.PutManifest(hash, data); err != nil {
 			return nil, err
 		}
@@ -332,28 +334,38 @@ func (a *agent) fetch(ctx context.Context, name, hash string, p *progress) (*man
 			missing = append(missing, h)
 		}
 	}
-	p.rep.BlobsTotal, p.rep.BlobsDone = len(hashes), len(hashes)-len(missing)
-	p.send(true)
+	p.set(false, func(r *api.SoftwareReport) { r.BlobsTotal, r.BlobsDone = len(hashes), len(hashes)-len(missing) })
 	for len(missing) > 0 {
 		batch := missing[:min(len(missing), api.MaxHashList)]
 		missing = missing[len(batch):]
-		got := 0
-		err := a.opts.Central.SoftwareBlobs(ctx, name, batch, func(h string, size int64, r io.Reader) error {
-			if err := a.cache.PutBlob(h, size, r); err != nil {
-				return err
-			}
-			got++
-			p.rep.BlobsDone++
-			p.rep.BytesFetched += size
-			p.send(false)
-			return nil
-		})
-		if err == nil && got < len(batch) {
-			err = fmt.Errorf("central sent %d of %d blobs (was the slice pushed again?)", got, len(batch))
-		}
-		if err != nil {
+		if err := a.fetchBlobs(ctx, name, batch, p); err != nil {
 			return nil, fmt.Errorf("fetch blobs: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// fetchBlobs fetches blobs into one new pack of the cache, which keeps
+// those that arrived whole even if the fetch failed.
+func (a *agent) fetchBlobs(ctx context.Context, name string, hashes []string, p *progress) error {
+	pack, err := a.cache.NewPack()
+	if err != nil {
+		return err
+	}
+	got := 0
+	err = a.opts.Central.SoftwareBlobs(ctx, name, hashes, func(h string, size int64, r io.Reader) error {
+		if err := pack.Add(h, size, r); err != nil {
+			return err
+		}
+		got++
+		p.set(false, func(r *api.SoftwareReport) { r.BlobsDone++; r.BytesFetched += size })
+		return nil
+	})
+	if cerr := pack.Commit(); err == nil {
+		err = cerr
+	}
+	if err == nil && got < len(hashes) {
+		err = fmt.Errorf("central sent %d of %d blobs (was the slice pushed again?)", got, len(hashes))
+	}
+	return err
 }

@@ -1,14 +1,13 @@
 package swinstall
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/orbisproject/orbis/internal/manifest"
 )
@@ -16,48 +15,54 @@ import (
 // Cache is the node-wide, host-only cache of blobs and manifests (so a
 // node fetches a blob once, whatever the number of slices or pushes that
 // use it) and the record of what is installed in each sliver. Every file
-// is written to a temporary name, checked against its hash, and renamed.
+// is written to a temporary name, checked against its hash, and renamed;
+// blobs are kept in packs (see pack.go). Its methods are safe for
+// concurrent use, but Collect must not run while a fetch or an install
+// does.
 type Cache struct {
 	dir string
+
+	// mu guards the following.
+	mu    sync.Mutex
+	index map[string]blobLoc            // blob -> where it is
+	packs map[string]int64              // pack -> its size
+	mans  map[string]*manifest.Manifest // decoded manifests (see keepDecoded)
 }
+
+// Decoded manifests the cache keeps in memory (read-only to every
+// caller), so that an install, the next one and Collect decode each
+// manifest once: at most keepManifests, each of at most keepEntries.
+const (
+	keepManifests = 16
+	keepEntries   = 20000
+)
 
 // OpenCache opens (creating, mode 0700) the cache in dir.
 func OpenCache(dir string) (*Cache, error) {
-	for _, sub := range []string{"blobs", "manifests", "installed"} {
+	for _, sub := range []string{"packs", "manifests", "installed"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("software cache: %w", err)
 		}
 	}
-	return &Cache{dir: dir}, nil
+	// Blobs one file each, as an earlier version kept them: fetched
+	// again when next needed.
+	os.RemoveAll(filepath.Join(dir, "blobs"))
+	c := &Cache{dir: dir, index: map[string]blobLoc{}, packs: map[string]int64{}, mans: map[string]*manifest.Manifest{}}
+	if err := c.loadPacks(); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-func (c *Cache) blobPath(h string) string { return filepath.Join(c.dir, "blobs", h) }
-
-// HasBlob reports whether the blob is cached.
-func (c *Cache) HasBlob(h string) bool {
-	_, err := os.Stat(c.blobPath(h))
-	return err == nil
-}
-
-// OpenBlob opens a cached blob.
-func (c *Cache) OpenBlob(h string) (*os.File, error) { return os.Open(c.blobPath(h)) }
-
-// PutBlob caches size bytes of r as blob h, refusing bytes of another hash.
-func (c *Cache) PutBlob(h string, size int64, r io.Reader) error {
-	sum := sha256.New()
-	return c.write(c.blobPath(h), func(w io.Writer) error {
-		if _, err := io.CopyN(io.MultiWriter(w, sum), r, size); err != nil {
-			return fmt.Errorf("blob %s: %w", h, err)
-		}
-		if got := hex.EncodeToString(sum.Sum(nil)); got != h {
-			return fmt.Errorf("blob %s: central sent bytes of hash %s", h, got)
-		}
-		return nil
-	})
-}
-
-// Manifest returns a cached manifest, nil if it is not cached.
+// Manifest returns a cached manifest, nil if it is not cached. The
+// caller must not change it.
 func (c *Cache) Manifest(h string) (*manifest.Manifest, error) {
+	c.mu.Lock()
+	m := c.mans[h]
+	c.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
 	data, err := os.ReadFile(filepath.Join(c.dir, "manifests", h))
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -69,7 +74,26 @@ func (c *Cache) Manifest(h string) (*manifest.Manifest, error) {
 	if err == nil && got != h {
 		err = fmt.Errorf("cached manifest %s has hash %s", h, got)
 	}
+	if err == nil {
+		c.keepDecoded(h, m)
+	}
 	return m, err
+}
+
+// keepDecoded keeps m in memory if it is small enough, making room.
+func (c *Cache) keepDecoded(h string, m *manifest.Manifest) {
+	if len(m.Entries) > keepEntries {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.mans {
+		if len(c.mans) < keepManifests {
+			break
+		}
+		delete(c.mans, k)
+	}
+	c.mans[h] = m
 }
 
 // PutManifest caches a manifest after checking it and its hash.
@@ -85,6 +109,9 @@ func (c *Cache) PutManifest(h string, data []byte) (*manifest.Manifest, error) {
 		_, err := w.Write(data)
 		return err
 	})
+	if err == nil {
+		c.keepDecoded(h, m)
+	}
 	return m, err
 }
 
@@ -129,7 +156,8 @@ func (c *Cache) InstalledSlices() []string {
 // Forget drops the record of a slice whose sliver is gone.
 func (c *Cache) Forget(slice string) { os.Remove(filepath.Join(c.dir, "installed", slice+".json")) }
 
-// Collect removes the blobs and manifests that no manifest in keep uses.
+// Collect removes the manifests not in keep and the blobs that no
+// manifest in keep uses.
 func (c *Cache) Collect(keep []string) {
 	used := map[string]bool{}
 	for _, h := range keep {
@@ -141,12 +169,18 @@ func (c *Cache) Collect(keep []string) {
 			}
 		}
 	}
-	for _, sub := range []string{"blobs", "manifests"} {
-		ents, _ := os.ReadDir(filepath.Join(c.dir, sub))
-		for _, e := range ents {
-			if !used[e.Name()] {
-				os.Remove(filepath.Join(c.dir, sub, e.Name()))
-			}
+	c.collectPacks(used)
+	c.mu.Lock()
+	for h := range c.mans {
+		if !used[h] {
+			delete(c.mans, h)
+		}
+	}
+	c.mu.Unlock()
+	ents, _ := os.ReadDir(filepath.Join(c.dir, "manifests"))
+	for _, e := range ents {
+		if !used[e.Name()] {
+			os.Remove(filepath.Join(c.dir, "manifests", e.Name()))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
@@ -18,7 +19,10 @@ import (
 )
 
 // installTree brings the tree at dest in the sliver from old (what was
-// installed there; nil: nothing) to new, reading blobs from the cache.
+// installed there; nil: nothing) to new, reading blobs from the cache,
+// then calls then (nil: none) while the holder still runs, so that what
+// then starts in the sliver (the update hook) joins the init the holder
+// keeps alive instead of starting one anew.
 //
 // It writes through the sliver's own view of its root (an overlay mounted
 // in its mount namespace), so the sliver sees the files at once and its
@@ -26,7 +30,7 @@ import (
 // open) keeps the sliver's init alive, and /proc/PID/root of the holder
 // is the root. The holder's pidfd, still alive after the open, proves the
 // PID named it, not some reused PID.
-func installTree(ctx context.Context, sl Slivers, name, dest string, old, new *manifest.Manifest, c *Cache) error {
+func installTree(ctx context.Context, sl Slivers, name, dest string, old, new *manifest.Manifest, c *Cache, then func()) error {
 	spec, err := sl.Spec(name)
 	if err != nil {
 		return err
@@ -38,10 +42,28 @@ func installTree(ctx context.Context, sl Slivers, name, dest string, old, new *m
 	defer stop()
 	defer unix.Close(root)
 	diff := manifest.Compare(old, new)
+	var hashes []string
+	for _, e := range diff.Write {
+		if e.Type == manifest.File {
+			hashes = append(hashes, e.SHA256)
+		}
+	}
+	blobs, err := c.OpenBlobs(hashes) // as the host's root, before the thread becomes the sliver's
+	if err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	// The thread that takes the sliver root's IDs is never given back.
-	go func() { done <- applyDiff(&tree{root: root, uid: int(spec.UIDBase)}, dest, diff, c) }()
-	return <-done // local file work: not cut short, so root stays open until it ends
+	go func() { done <- applyDiff(&tree{root: root, uid: int(spec.UIDBase)}, dest, diff, blobs) }()
+	err = <-done // local file work: not cut short, so root stays open until it ends
+	blobs.Close()
+	if err != nil {
+		return err
+	}
+	if then != nil {
+		then()
+	}
+	return nil
 }
 
 // holdRoot starts the holder and opens the sliver's root through it.
@@ -78,7 +100,7 @@ func holdRoot(ctx context.Context, sl Slivers, name string) (int, func(), error)
 
 // applyDiff writes and removes what diff says under dest, as the
 // sliver's root.
-func applyDiff(t *tree, dest string, diff manifest.Diff, c *Cache) error {
+func applyDiff(t *tree, dest string, diff manifest.Diff, blobs *BlobSet) error {
 	if err := asSliverRoot(t.uid); err != nil {
 		return err
 	}
@@ -95,10 +117,9 @@ func applyDiff(t *tree, dest string, diff manifest.Diff, c *Cache) error {
 		case manifest.Symlink:
 			err = t.symlink(rel, e.Target)
 		case manifest.File:
-			var f *os.File
-			if err = t.asHostRoot(func() (err error) { f, err = c.OpenBlob(e.SHA256); return err }); err == nil {
-				err = t.writeFile(rel, e.Mode, f)
-				f.Close()
+			var r io.Reader
+			if r, err = blobs.Reader(e.SHA256); err == nil {
+				err = t.writeFile(rel, e.Mode, r)
 			}
 		}
 		if err != nil {

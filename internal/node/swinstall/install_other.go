@@ -15,7 +15,7 @@ var errUnsupported = errors.New("software install needs Linux")
 // DefaultHookTimeout bounds the update hook.
 const DefaultHookTimeout = 60 * time.Second
 
-func installTree(context.Context, Slivers, string, string, *manifest.Manifest, *manifest.Manifest, *Cache) error {
+func installTree(context.Context, Slivers, string, string, *manifest.Manifest, *manifest.Manifest, *Cache, func()) error {
 	return errUnsupported
 }
 

@@ -180,23 +180,31 @@ func TestInstallIntoSliver(t *testing.T) {
 	victim := filepath.Join(t.TempDir(), "victim")
 	os.WriteFile(victim, []byte("host file\n"), 0o644)
 	sh(t, m, name, "rm /opt/"+name+"/lib/f0 && ln -s "+victim+" /opt/"+name+"/lib/f0")
-	// Version 2: one file changed, one removed, f0 unchanged in the tree.
+	// And a dangling one where the next version adds a file.
+	absent := filepath.Join(t.TempDir(), "absent")
+	sh(t, m, name, "ln -s "+absent+" /opt/"+name+"/bin/new")
+	// Version 2: one file changed, one added, one removed, f0 unchanged
+	// in the tree.
 	write(t, src, "bin/app", "version 2\n", 0o755)
+	write(t, src, "bin/new", "new\n", 0o644)
 	os.Remove(filepath.Join(src, "old"))
 	os.Chmod(filepath.Join(src, "lib/f0"), 0o600) // f0's mode changes: it is rewritten
 	sw2 := fc.push(t, src, "/opt/"+name)
 	if err := a.update(ctx, name, sw2); err != nil {
 		t.Fatalf("second install: %v", err)
 	}
-	if len(fc.sentBlobs) != 1 || fc.sentBytes != int64(len("version 2\n")) {
-		t.Errorf("second push fetched %d blobs, %d bytes; want only the changed file (1 blob, %d bytes)", len(fc.sentBlobs), fc.sentBytes, len("version 2\n"))
+	if want := int64(len("version 2\nnew\n")); len(fc.sentBlobs) != 2 || fc.sentBytes != want {
+		t.Errorf("second push fetched %d blobs, %d bytes; want only the changed and the new file (2 blobs, %d bytes)", len(fc.sentBlobs), fc.sentBytes, want)
 	}
-	out := sh(t, m, name, "cd /opt/"+name+" && cat bin/app; ls; stat -c '%F' lib/f0")
-	if !strings.Contains(out, "version 2") || strings.Contains(out, "old") || !strings.Contains(out, "regular file") {
+	out := sh(t, m, name, "cd /opt/"+name+" && cat bin/app bin/new; ls; stat -c '%F' lib/f0 bin/new")
+	if !strings.Contains(out, "version 2\nnew\n") || strings.Contains(out, "old") || !strings.Contains(out, "regular file\nregular file") {
 		t.Errorf("after the second push the sliver sees:\n%s", out)
 	}
 	if b, _ := os.ReadFile(victim); string(b) != "host file\n" {
 		t.Errorf("the host file behind the planted symlink was written: %q", b)
+	}
+	if _, err := os.Lstat(absent); err == nil {
+		t.Errorf("the planted dangling symlink was followed: %s exists", absent)
 	}
 
 	// A symlink planted as the destination's parent is refused.

@@ -48,17 +48,6 @@ func asSliverRoot(uid int) error {
 	return nil
 }
 
-// asHostRoot runs fn with the host root's file system IDs (to read the
-// node's cache), then returns to the sliver root's.
-func (t *tree) asHostRoot(fn func() error) error {
-	unix.Setfsuid(0)
-	unix.Setfsgid(0)
-	err := fn()
-	unix.Setfsgid(t.uid)
-	unix.Setfsuid(t.uid)
-	return err
-}
-
 // openDir opens the directory rel ("" is the root) without following any
 // symlink.
 func (t *tree) openDir(rel string) (int, error) {
@@ -126,23 +115,51 @@ func (t *tree) ensureDir(rel string, mode uint32) error {
 	return nil
 }
 
-// writeFile replaces rel with a new file of mode holding r's bytes.
+// writeFile makes rel a file of mode holding r's bytes. Where nothing is
+// at rel, the file is made there (O_EXCL: whatever the sliver puts there
+// meanwhile, a link included, makes the create fail and is never
+// followed); anything already there is replaced by rename, never written
+// through.
 func (t *tree) writeFile(rel string, mode uint32, r io.Reader) error {
-	return t.replace(rel, "write", func(pfd int, tmp string) error {
-		fd, err := unix.Openat2(pfd, tmp, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolve})
-		if err != nil {
-			return fmt.Errorf("create: %w", err)
-		}
-		f := os.NewFile(uintptr(fd), tmp)
-		_, err = io.Copy(f, r)
-		if err == nil {
-			err = f.Chmod(os.FileMode(mode))
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+	dir, base := splitRel(rel)
+	pfd, err := t.openDir(dir)
+	if err != nil {
 		return err
-	})
+	}
+	made, err := createFile(pfd, base, mode, r)
+	if err != nil && made {
+		unix.Unlinkat(pfd, base, 0)
+	}
+	unix.Close(pfd)
+	if errors.Is(err, unix.EEXIST) && !made {
+		return t.replace(rel, "write", func(pfd int, tmp string) error {
+			_, err := createFile(pfd, tmp, mode, r)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("write /%s: %w", rel, err)
+	}
+	return nil
+}
+
+// createFile makes the new file name in the directory pfd with r's bytes
+// and mode; made reports whether the file was created (it then is to be
+// removed on error).
+func createFile(pfd int, name string, mode uint32, r io.Reader) (made bool, err error) {
+	fd, err := unix.Openat2(pfd, name, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC, Mode: 0o600, Resolve: resolve})
+	if err != nil {
+		return false, fmt.Errorf("create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Chmod(os.FileMode(mode))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return true, err
 }
 
 // symlink replaces rel with a symlink to target.
