@@ -125,6 +125,15 @@ type PassRequest struct {
 	To   string `json:"to"`
 }
 
+// ReclaimRequest releases the rcap whose public ID is ID, whoever owns it
+// (POST /v1/reclaim): the operator's way (host root only) to free an rcap
+// stranded with a slice that cannot or will not release it; central
+// itself cannot use the rcaps it gave away. A sliver bound to it is
+// destroyed; a broker's pool goes with the rcaps split from it.
+type ReclaimRequest struct {
+	ID string `json:"id"`
+}
+
 // NMSliverSocket is where a sliver of a slice with
 // Privileges.NodeManager finds the node manager.
 const NMSliverSocket = "/run/orbis-nm/nm.sock"

@@ -98,6 +98,12 @@ func (c *NMClient) Stop(ctx context.Context, name string) error {
 	return c.call(ctx, "stop", SliverRequest{Name: name}, nil)
 }
 
+// Reclaim releases the rcap whose public ID is id, whoever owns it (host
+// root only).
+func (c *NMClient) Reclaim(ctx context.Context, id string) error {
+	return c.call(ctx, "reclaim", ReclaimRequest{ID: id}, nil)
+}
+
 // Destroy destroys the sliver name; its rcap stays live and unbound.
 func (c *NMClient) Destroy(ctx context.Context, name string) error {
 	return c.call(ctx, "destroy", SliverRequest{Name: name}, nil)

@@ -9,20 +9,40 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
 )
 
-// ActionsFile is the action log under the node's state directory: one
-// JSON Action a line, root's alone (mode 0600 in a 0700 directory). When
-// it passes MaxActionsBytes it becomes ActionsFile+".1" (replacing the
-// older one), so the log never holds more than twice that.
-const ActionsFile = "admin/actions.log"
+// The action log is two bounded logs under the node's state directory,
+// one JSON Action a line, root's alone (mode 0600 in a 0700 directory).
+// Each, when it passes MaxActionsBytes, becomes its name+".1" (replacing
+// the older one), so each never holds more than twice that.
+//
+// ActionsFile keeps the consequential actions, the ones that changed the
+// node: kills that sent their signal and bandwidth caps that were set.
+// Every one is written, and nothing else is, so no amount of other calls
+// can push a kill out of it: only as many later kills and caps could.
+//
+// CallsFile keeps everything else: read-only calls (ps, bwcap shown, a
+// watch's start and end), refusals and failures. Those a caller can make
+// without end, so each caller (its slice, or its host UID if in none) has
+// at most one line per op every CallLogEvery; the calls in between are
+// counted, and the count is written as a line of its own (Action.Count)
+// once the interval is over.
+const (
+	ActionsFile = "admin/actions.log"
+	CallsFile   = "admin/calls.log"
+)
 
-// MaxActionsBytes is the size at which the action log is rotated.
+// MaxActionsBytes is the size at which each log is rotated.
 const MaxActionsBytes = 1 << 20
+
+// CallLogEvery is how often, at most, one caller's calls of one op are
+// written to CallsFile (and to the node's log).
+const CallLogEvery = 10 * time.Second
 
 // maxNote bounds an action's note and result: a caller chooses parts of
 // both (a filter, a signal, a rate), as it does the command lines of its
@@ -45,6 +65,10 @@ type Action struct {
 	Note      string `json:"note,omitempty"`
 	// Result is "ok", or why the call failed or was refused.
 	Result string `json:"result"`
+	// Count, when more than 1, is how many calls of this caller and op
+	// the line stands for: calls not written one by one (CallLogEvery),
+	// the last of which it shows.
+	Count int `json:"count,omitempty"`
 }
 
 // actionLog appends Actions to a file, rotating it.
@@ -99,43 +123,38 @@ func (l *actionLog) openLocked() error {
 	return nil
 }
 
-// record logs one call in the node's log and the action log.
-func (s *Service) record(c Caller, op, note string, err error) {
-	if c.PID != 0 && c.SliverPID == 0 {
-		c.SliverPID = sliverPID(s.cfg.ProcRoot, c.PID)
-	}
-	a := Action{Time: time.Now(), Slice: c.Slice, UID: c.UID, HostUID: c.HostUID, PID: c.PID,
-		SliverPID: c.SliverPID, Op: op, Note: printable(note, maxNote), Result: "ok"}
-	if err != nil {
-		a.Result = printable(err.Error(), maxNote)
-	}
-	s.cfg.Log.Info("admin action", "slice", a.Slice, "uid", a.UID, "host_uid", a.HostUID, "pid", a.PID,
-		"sliver_pid", a.SliverPID, "op", op, "note", note, "result", a.Result)
-	if err := s.actions.append(a); err != nil {
-		s.cfg.Log.Error("admin action log", "err", err)
-	}
-}
-
-// ReadActions returns the action log under stateDir, oldest first.
+// ReadActions returns the actions and calls logged under stateDir,
+// oldest first.
 func ReadActions(stateDir string) ([]Action, error) {
 	var out []Action
-	for _, p := range []string{ActionsFile + ".1", ActionsFile} {
-		f, err := os.Open(filepath.Join(stateDir, p))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+	for _, p := range []string{ActionsFile + ".1", ActionsFile, CallsFile + ".1", CallsFile} {
+		acts, err := readActionFile(filepath.Join(stateDir, p))
 		if err != nil {
-			return nil, fmt.Errorf("read action log: %w", err)
+			return nil, err
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var a Action
-			if json.Unmarshal(sc.Bytes(), &a) == nil {
-				out = append(out, a)
-			}
+		out = append(out, acts...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+func readActionFile(path string) ([]Action, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read action log: %w", err)
+	}
+	defer f.Close()
+	var out []Action
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var a Action
+		if json.Unmarshal(sc.Bytes(), &a) == nil {
+			out = append(out, a)
 		}
-		f.Close()
 	}
 	return out, nil
 }
@@ -155,9 +174,17 @@ func WriteActions(w io.Writer, actions []Action) error {
 			pid += "/" + strconv.Itoa(a.SliverPID)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Time.Local().Format("2006-01-02 15:04:05"),
-			cell(slice), uid, pid, cell(a.Op), cell(a.Note), cell(a.Result))
+			cell(slice), uid, pid, cell(a.Op), cell(detail(a)), cell(a.Result))
 	}
 	return tw.Flush()
+}
+
+// detail is a's note, with how many calls it stands for.
+func detail(a Action) string {
+	if a.Count > 1 {
+		return fmt.Sprintf("%s (%d calls like this one, not logged one by one)", a.Note, a.Count)
+	}
+	return a.Note
 }
 
 // cell is s as one cell of the table: no control character (a line, a

@@ -12,8 +12,17 @@
 // (SO_PEERCRED): a host UID in the range of a slice that holds the
 // privilege, or host UID 0 (the operator). Every call, refused ones
 // included, is logged with who made it (slice, UID inside the sliver,
-// PID) in the node's log and in a bounded action log under the node's
-// state directory (ReadActions; `orbis admin log`).
+// PID) in the node's log and in bounded logs under the node's state
+// directory (ReadActions; `orbis admin log`).
+//
+// Those logs cannot be flushed by noise: the actions that change the node
+// (a kill that was sent, a cap that was set) go to a log of their own,
+// every one of them, and nothing else does; the rest (ps, bwcap shown,
+// watches, refusals, failures) go to another, where each caller (a slice,
+// or a host UID in none) gets one line per op every CallLogEvery and the
+// calls in between are counted (see ActionsFile). An admin slice calling
+// ps in a loop, or a refused caller, fills only the second log, and
+// slowly.
 package admin
 
 import (
@@ -27,6 +36,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/orbisproject/orbis/internal/peercred"
 	"github.com/orbisproject/orbis/internal/sniff"
 )
 
@@ -82,7 +92,10 @@ const DefaultMaxWatchers = 8
 // Service is the admin service.
 type Service struct {
 	cfg      Config
-	actions  *actionLog
+	actions  *actionLog   // ActionsFile: what changed the node
+	calls    *actionLog   // CallsFile: every other call, within limiter
+	limiter  *callLimiter // CallLogEvery per caller and op
+	now      func() time.Time
 	watchers chan struct{} // a token per watcher: the semaphore MaxWatchers bounds
 }
 
@@ -104,13 +117,16 @@ func New(cfg Config) (*Service, error) {
 		cfg.MaxWatchers = DefaultMaxWatchers
 	}
 	return &Service{cfg: cfg, actions: newActionLog(filepath.Join(cfg.StateDir, ActionsFile)),
-		watchers: make(chan struct{}, cfg.MaxWatchers)}, nil
+		calls: newActionLog(filepath.Join(cfg.StateDir, CallsFile)), limiter: newCallLimiter(CallLogEvery),
+		now: time.Now, watchers: make(chan struct{}, cfg.MaxWatchers)}, nil
 }
 
 // Listen creates the service's socket at path, mode 0666 in a directory
 // of root's (0755): anyone who can reach the file may connect, and each
-// call is authorized by its peer's credentials. It replaces a stale
-// socket and refuses to replace anything else.
+// call is authorized by its peer's credentials. Only admin slivers should
+// reach it, through the sandbox's mount of that directory: the node keeps
+// it under a state directory that is root's alone (0700). It replaces a
+// stale socket and refuses to replace anything else.
 func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("admin socket directory: %w", err)
@@ -134,17 +150,37 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
+// Bounds on the connections Serve holds: how long one may wait to send a
+// request's header, and then sit idle between requests, and how many one
+// caller (a slice, or a host UID in none; root is not bounded) may hold
+// at a time. The socket is 0666: without them any caller that reaches it
+// could hold connections without end. A watch is one request, however
+// long it streams.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 60 * time.Second
+	MaxConnsPerCaller = 32
+)
+
 // Serve answers calls on l until ctx ends, then closes l and every
-// connection (watchers included).
+// connection (watchers included). A caller holding MaxConnsPerCaller
+// connections has further ones closed at accept.
 func (s *Service) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler(),
 		ConnContext:       withPeer,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
 	}
+	l = &peercred.Limited{Listener: l, Max: MaxConnsPerCaller, Key: s.connKey, Log: s.cfg.Log}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
+	fctx, cancel := context.WithCancel(ctx)
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); s.flushLoop(fctx) }()
+	defer func() { cancel(); <-flushed }()
 	err := srv.Serve(l)
 	if ctx.Err() != nil {
 		return nil

@@ -44,6 +44,15 @@ func withPeer(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, callerKey{}, Caller{HostUID: cred.UID, PID: int(cred.PID), UID: int(cred.UID)})
 }
 
+// connKey names whom a connection counts against: the slice whose UID
+// range holds the peer's UID, or that UID.
+func (s *Service) connKey(c peercred.Cred) string {
+	if slice, _ := s.cfg.Authorize(c.UID); slice != "" {
+		return "slice:" + slice
+	}
+	return "uid:" + strconv.FormatUint(uint64(c.UID), 10)
+}
+
 // uidInside maps the caller's host UID into its user namespace, through
 // the caller's uid_map as the host reads it ("inside outside count"
 // lines); -1 if it cannot.

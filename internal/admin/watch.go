@@ -44,7 +44,7 @@ func (s *Service) handleWatch(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(c, "watch", "start: "+expr, nil)
 	sent, dropped := s.stream(w, r, f)
-	s.record(c, "watch", fmt.Sprintf("end: %d packets sent, %d dropped", sent, dropped), nil)
+	s.recordKind(c, "watch", "watch end", fmt.Sprintf("end: %d packets sent, %d dropped", sent, dropped), nil)
 }
 
 func (s *Service) checkWatch() error {

@@ -19,7 +19,7 @@ import (
 func init() {
 	register(&Command{
 		Name:    "nm",
-		Summary: "call this node's node manager (acquire, bind, split, release, query, list, rcaps, pass, start, stop, destroy)",
+		Summary: "call this node's node manager (acquire, bind, split, release, query, list, rcaps, pass, reclaim, start, stop, destroy)",
 		Run:     runNM,
 	})
 }
@@ -39,11 +39,13 @@ rather than as arguments, which other users can see.
   rcaps                                  the caller's rcaps; --json adds
                                          the secrets of those it may see
   pass    {"rcap", "to"}                 hand an rcap to slice "to"
+  reclaim ID or {"id"}                   release any rcap by its ID, whoever
+                                         owns it (root; see list)
   start|stop|destroy NAME or {"name"}
 `
 
 func runNM(ctx context.Context, env *Env, args []string) error {
-	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "rcaps", "pass", "start", "stop", "destroy")
+	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "rcaps", "pass", "reclaim", "start", "stop", "destroy")
 	if err != nil {
 		return err
 	}
@@ -102,6 +104,8 @@ func nmInput(stdin io.Reader, sub string, args []string) ([]byte, error) {
 			return json.Marshal(api.RcapRequest{Rcap: api.Rcap(in)})
 		case "start", "stop", "destroy":
 			return json.Marshal(api.SliverRequest{Name: string(in)})
+		case "reclaim":
+			return json.Marshal(api.ReclaimRequest{ID: string(in)})
 		}
 	}
 	if !json.Valid(in) {

@@ -89,3 +89,54 @@ func TestNM(t *testing.T) {
 		t.Fatal("sliver left after release")
 	}
 }
+
+// TestNMReclaim: the operator releases a slice's rcap by the ID list
+// shows, with `orbis nm reclaim ID`, destroying the sliver bound to it.
+func TestNMReclaim(t *testing.T) {
+	dir, err := os.MkdirTemp("", "orbistest-nmcli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	rt, _ := nodemgr.NewFakeRuntime("")
+	ctx := testutil.Context(t)
+	m, err := nodemgr.Open(ctx, nodemgr.Options{StateDir: filepath.Join(dir, "state"), Runtime: rt,
+		Node: nodemgr.Node{MemoryBytes: 1 << 30, DiskBytes: 1 << 30}, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	sock := filepath.Join(dir, "nm.sock")
+	l, err := nodemgr.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go m.Serve(ctx, l)
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := Run(context.Background(), append([]string{"nm", args[0], "--socket", sock}, args[1:]...), strings.NewReader(""), &out, &out)
+		return out.String(), err
+	}
+	out, err := run("acquire", `{"privileges": {"create_sliver": true}}`)
+	var acq struct{ Rcap string }
+	if err != nil || json.Unmarshal([]byte(out), &acq) != nil {
+		t.Fatalf("acquire: %v %q", err, out)
+	}
+	if _, err := run("bind", `{"slice":"orbistest_cli","rcap":"`+acq.Rcap+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run("query", acq.Rcap)
+	var q struct{ ID string }
+	if err != nil || json.Unmarshal([]byte(out), &q) != nil || len(q.ID) != 16 {
+		t.Fatalf("query: %v %q", err, out)
+	}
+	if out, err := run("reclaim", q.ID); err != nil {
+		t.Fatalf("reclaim %s: %v %q", q.ID, err, out)
+	}
+	if _, ok := rt.Sliver("orbistest_cli"); ok {
+		t.Fatal("sliver left after reclaim")
+	}
+	if _, err := run("reclaim", q.ID); err == nil || !strings.Contains(err.Error(), "no rcap "+q.ID) {
+		t.Fatalf("reclaim again: %v", err)
+	}
+}

@@ -27,7 +27,9 @@ import (
 // Config configures a node. Every root is a parameter so tests can run a
 // node in temporary directories.
 type Config struct {
-	// StateDir holds images, sliver state, disk and node manager records.
+	// StateDir holds images, sliver state, disk and node manager records,
+	// and the sockets shown to slivers; Open makes it root's alone (mode
+	// 0700).
 	StateDir string
 	// NMSocket is the node manager's Unix socket.
 	NMSocket string
@@ -123,6 +125,9 @@ type Node struct {
 func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	cfg.defaults()
 	log := cfg.Log
+	if err := secureStateDir(cfg.StateDir, log); err != nil {
+		return nil, err
+	}
 	n = &Node{cfg: cfg, Images: rootfs.NewStore(cfg.StateDir, rootfs.Options{}, log)}
 	n.Disk, err = disk.Open(ctx, cfg.StateDir, cfg.Disk, log)
 	if err != nil {

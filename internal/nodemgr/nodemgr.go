@@ -117,6 +117,9 @@ type Manager struct {
 	uids    *uidAllocator
 	expiry  expiryHeap
 	closed  bool
+	// sweeping is set while releaseStranded runs; sweepAgain asks it for
+	// another round.
+	sweeping, sweepAgain bool
 
 	maxSliceRcaps int // Options.MaxSliceRcaps; set once by Open
 }

@@ -195,7 +195,9 @@ func (m *Manager) dropRcapLocked(r *rcapRecord) (*sliverRecord, error) {
 }
 
 // teardown stops and destroys sliver s, which the caller marked busy and
-// destroying, then deletes its record and frees its UID range. If the
+// destroying, then deletes its record and frees its UID range, and
+// releases what the slice owned that no live sliver uses now
+// (releaseStranded), its pool if it was a broker included. If the
 // runtime fails, the record stays (and the range taken) and the expiry
 // loop retries. A cancelled request does not stop a teardown half-way.
 func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
@@ -206,10 +208,9 @@ func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
 	err := m.rt.Destroy(ctx, s.Name)
 	m.mu.Lock()
 	err = m.forgetSliverLocked(s, err)
-	_, pool := m.pools[s.Name]
 	m.mu.Unlock()
-	if err == nil && pool {
-		m.releasePool(ctx, s.Name, "its broker's sliver is gone")
+	if err == nil {
+		m.releaseStranded(ctx)
 	}
 	return err
 }

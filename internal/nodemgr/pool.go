@@ -16,7 +16,12 @@ import (
 // Rspec.Slivers bounds the slivers bound from the pool and its splits
 // together. The pool follows the delegation as central changes it, and
 // goes, with every rcap split from it, when the broker's sliver goes or
-// its rspec no longer delegates.
+// its rspec no longer delegates: whoever owns a split by then, and
+// whatever sliver it is bound to. So the broker's customers lose the
+// slivers it bound for them from its delegation when the broker goes, as
+// they would when the delegation ends; an rcap the broker acquired from
+// its own policy share instead is released when its sliver goes only if
+// no live sliver is bound to it (see releaseStranded).
 
 // syncPool gives slice the pool its current rspec delegates, replaces or
 // adjusts it when the delegation changed, and releases it when there is
@@ -221,7 +226,9 @@ func (m *Manager) Rcaps(ctx context.Context) (api.NMRcaps, error) {
 
 // Pass hands rc to the principal to ("central" or a slice name): from then
 // on rc works for to alone and is refused to the giver. The rcap's policy
-// account (who acquired it) does not change.
+// account (who acquired it) does not change. A slice with no sliver on
+// the node is refused as a receiver: it could never call with the rcap,
+// which would be stranded there.
 func (m *Manager) Pass(ctx context.Context, rc api.Rcap, to string) error {
 	target := principalCentral
 	if to != principalCentral {
@@ -241,6 +248,11 @@ func (m *Manager) Pass(ctx context.Context, rc api.Rcap, to string) error {
 	}
 	if m.busy[busyRcap(r.Hash)] {
 		return refusedf("rcap %s: another operation on it is under way", r.Hash.id())
+	}
+	if target != principalCentral {
+		if s := m.slivers[to]; s == nil || s.State == sliverDestroying {
+			return refusedf("pass: slice %s has no sliver on this node: it could not use the rcap", to)
+		}
 	}
 	if target != p {
 		if err := m.roomForLocked(target); err != nil {

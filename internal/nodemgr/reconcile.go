@@ -30,6 +30,7 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		m.recover(ctx, s)
 	}
 	m.destroyOrphans(ctx)
+	m.releaseStranded(ctx) // a crash may have come between a teardown and its sweep
 	return nil
 }
 

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/errkind"
 	"github.com/orbisproject/orbis/internal/httpserve"
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
 // Listen creates the node manager's Unix socket at path, readable and
@@ -28,8 +30,10 @@ func Listen(path string) (net.Listener, error) {
 
 // ListenShared creates the node manager's socket for slivers at path, in a
 // directory shown to the slivers of privileged slices (/run/orbis-nm):
-// anyone may connect (mode 0666), and every call is authorized by the
-// caller's peer credentials alone.
+// anyone who reaches it may connect (mode 0666), and every call is
+// authorized by the caller's peer credentials alone. Only slivers should
+// reach it, through the sandbox's mount of that directory: the node keeps
+// it under a state directory that is root's alone (0700).
 func ListenShared(path string) (net.Listener, error) {
 	return ListenMode(path, 0o666)
 }
@@ -58,16 +62,44 @@ func ListenMode(path string, mode os.FileMode) (net.Listener, error) {
 	return l, nil
 }
 
+// Bounds on the connections Serve holds: how long one may wait to send a
+// request's header, and then sit idle between requests, and how many one
+// caller (a slice, or a host UID in none; root is not bounded) may hold
+// at a time on one socket. The shared socket is 0666: without them any
+// caller that reaches it could hold connections, and the goroutines and
+// buffers behind them, without end.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 60 * time.Second
+	MaxConnsPerCaller = 32
+)
+
 // Serve answers calls on l, HTTP+JSON as package api describes, until ctx
-// is done; then it lets calls in progress finish (for up to 10 s).
+// is done; then it lets calls in progress finish (for up to 10 s). A
+// caller holding MaxConnsPerCaller connections has further ones closed at
+// accept.
 func (m *Manager) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           m.handler(),
 		ConnContext:       withPeer,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
 	}
-	return httpserve.Serve(ctx, srv, l, 10*time.Second)
+	ll := &peercred.Limited{Listener: l, Max: MaxConnsPerCaller, Key: m.connKey, Log: m.log}
+	return httpserve.Serve(ctx, srv, ll, 10*time.Second)
+}
+
+// connKey names whom a connection counts against: the slice whose UID
+// range holds the peer's UID, or that UID.
+func (m *Manager) connKey(c peercred.Cred) string {
+	m.mu.Lock()
+	slice := m.sliceOfUIDLocked(c.UID)
+	m.mu.Unlock()
+	if slice != "" {
+		return slicePrincipal(slice)
+	}
+	return "uid:" + strconv.FormatUint(uint64(c.UID), 10)
 }
 
 func (m *Manager) handler() http.Handler {
@@ -94,6 +126,9 @@ func (m *Manager) handler() http.Handler {
 	})
 	post(m, mux, "pass", func(ctx context.Context, req api.PassRequest) (any, error) {
 		return struct{}{}, m.Pass(ctx, req.Rcap, req.To)
+	})
+	post(m, mux, "reclaim", func(ctx context.Context, req api.ReclaimRequest) (any, error) {
+		return struct{}{}, m.Reclaim(ctx, req.ID)
 	})
 	post(m, mux, "start", func(ctx context.Context, req api.SliverRequest) (any, error) {
 		return struct{}{}, m.StartSliver(ctx, req.Name)

@@ -43,8 +43,11 @@ func (m *Manager) sliverOp(ctx context.Context, name, op string, fn func(context
 }
 
 // DestroySliver stops and destroys the sliver of slice name and frees its
-// UID range. The rcap it was bound to stays live and unbound, so the slice
-// can bind it again and get a fresh sliver.
+// UID range. The rcap it was bound to stays live and unbound, so its owner
+// can bind it again and get a fresh sliver, unless that owner is a slice
+// left with no sliver (the slice itself, say): an rcap a slice owns and
+// no live sliver uses is released with the slice's sliver
+// (releaseStranded).
 func (m *Manager) DestroySliver(ctx context.Context, name string) error {
 	if err := checkSliceName(name); err != nil {
 		return err

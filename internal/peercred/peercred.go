@@ -17,8 +17,12 @@ type Cred struct {
 }
 
 // Of returns the credentials of c's peer; an error if c is not a Unix
-// socket or they cannot be read.
+// socket (or a connection a Limited listener accepted) or they cannot be
+// read.
 func Of(c net.Conn) (Cred, error) {
+	if cc, ok := c.(*credConn); ok {
+		return cc.cred, nil
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return Cred{}, fmt.Errorf("SO_PEERCRED: %T is not a Unix socket", c)
