@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -113,8 +114,8 @@ func TestConnsPerCaller(t *testing.T) {
 }
 
 // holdConns runs connsChild as uid with n connections and returns how
-// many were answered, and its standard input: closing it ends the child
-// (and its connections), waited for at cleanup.
+// many were answered, and a closer that ends the child and waits for it,
+// so its connections are gone when Close returns.
 func holdConns(t *testing.T, sock string, uid uint32, n int) (int, io.Closer) {
 	t.Helper()
 	cmd := reexec.Command(connsChildName, sock, strconv.Itoa(n))
@@ -131,11 +132,21 @@ func holdConns(t *testing.T, sock string, uid uint32, n int) (int, io.Closer) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	var once sync.Once
+	end := closerFunc(func() error {
+		once.Do(func() { stdin.Close(); cmd.Wait() })
+		return nil
+	})
+	t.Cleanup(func() { end.Close() })
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	got, cerr := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil || cerr != nil {
 		t.Fatalf("uid %d: %q, %v", uid, line, err)
 	}
-	return got, stdin
+	return got, end
 }
+
+// closerFunc is a func as an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
