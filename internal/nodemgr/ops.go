@@ -71,11 +71,15 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 }
 
 // admitAcquireLocked checks what principal p may acquire: a slice plain
-// resources only; everyone within the node and the policy.
+// resources only, and nothing at all if the policy gives it no share;
+// everyone within the node and the policy.
 func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
 	if p != principalCentral {
 		if err := checkSliceRspec(rs); err != nil {
 			return err
+		}
+		if !m.policy.hasShare(p) {
+			return refusedf("the local policy gives slice %s no share of this node", sliceOf(p))
 		}
 	}
 	if err := m.ledger.admit(m.node, rs); err != nil {
@@ -152,8 +156,13 @@ func (m *Manager) releaseHash(ctx context.Context, h rcapHash, why string) error
 		m.mu.Unlock()
 		return refusedf("rcap %s: another operation on it is under way", h.id())
 	}
-	s, err := m.dropRcapLocked(r)
+	s, up, err := m.dropRcapLocked(r)
 	m.mu.Unlock()
+	if up != nil {
+		// Before the teardown, whose sweep of stranded rcaps may want
+		// the parent: its sliver is busy only for this update.
+		m.updateParentSliver(ctx, up)
+	}
 	if s != nil {
 		// Marked destroying: tear it down even if the rcap's record
 		// could not be removed.
@@ -168,30 +177,41 @@ func (m *Manager) releaseHash(ctx context.Context, h rcapHash, why string) error
 	return nil
 }
 
-// dropRcapLocked removes rcap r. A sliver bound to it is marked destroying,
-// marked busy and returned, for the caller to tear down.
-func (m *Manager) dropRcapLocked(r *rcapRecord) (*sliverRecord, error) {
+// dropRcapLocked removes rcap r, giving its guarantees back to the rcap it
+// was split from if that is live (see giveBack). A sliver bound to r is
+// marked destroying, marked busy and returned, for the caller to tear
+// down; so is the parent's sliver, marked updating, for the caller to
+// give it the returned guarantees.
+func (m *Manager) dropRcapLocked(r *rcapRecord) (s, up *sliverRecord, err error) {
 	name, bound := m.boundTo[r.Hash]
-	s := m.slivers[name]
+	s = m.slivers[name]
 	if bound {
 		if m.busy[name] {
-			return nil, refusedf("slice %s: another operation on it is under way", name)
+			return nil, nil, refusedf("slice %s: another operation on it is under way", name)
 		}
 		if err := m.setStateLocked(s, sliverDestroying); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		m.busy[name] = true
 		delete(m.boundTo, r.Hash)
 	}
+	g := m.giveBackLocked(r)
 	if err := m.store.del(kindRcap, r.Hash.String()); err != nil {
-		return s, err
+		if g != nil {
+			g.undoLocked(m)
+		}
+		return s, nil, err
 	}
 	delete(m.rcaps, r.Hash)
 	m.ledger.remove(r.Hash, r.account(), r.Rspec)
+	if g != nil {
+		g.finishLocked(m)
+		up = g.sliver
+	}
 	if r.PoolOf != "" && m.pools[r.PoolOf] == r.Hash {
 		delete(m.pools, r.PoolOf)
 	}
-	return s, nil
+	return s, up, nil
 }
 
 // teardown stops and destroys sliver s, which the caller marked busy and

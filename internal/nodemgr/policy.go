@@ -82,6 +82,18 @@ func (p *Policy) share(account string) BrokerShare {
 	return BrokerShare{}
 }
 
+// hasShare says whether the policy gives account a share of the node:
+// no policy, central, a slice with its own broker line, or any slice when
+// there is a "broker *" line.
+func (p *Policy) hasShare(account string) bool {
+	if p == nil || account == principalCentral {
+		return true
+	}
+	_, named := p.Brokers[strings.TrimPrefix(account, slicePrefix)]
+	_, star := p.Brokers["*"]
+	return named || star
+}
+
 // shareKeys are the keys of a broker line, and where each goes.
 var shareKeys = map[string]struct {
 	field func(*BrokerShare) *int64

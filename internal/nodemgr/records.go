@@ -33,6 +33,10 @@ type rcapRecord struct {
 	// splits, so a changed delegation can be told from the same one.
 	PoolOf  string     `json:"pool_of,omitempty"`
 	Granted *api.Rspec `json:"granted,omitempty"`
+	// Absorbed is the hash of the last child whose guarantees came back
+	// to this rcap when it was released: if that child's record is still
+	// on disk, a crash interrupted its release, and load finishes it.
+	Absorbed string `json:"absorbed,omitempty"`
 }
 
 func (r *rcapRecord) owner() string   { return orCentral(r.Owner) }
@@ -121,6 +125,9 @@ func (m *Manager) load() error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := m.finishReturnsLocked(); err != nil {
 		return err
 	}
 	return m.store.each(kindSliver, func(key string, data []byte) error {
