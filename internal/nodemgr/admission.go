@@ -54,8 +54,8 @@ func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
 	if p == nil {
 		return nil
 	}
-	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rs.NetMinRate > free {
-		return refusedf("net_min_rate: %d kbit/s requested, %d of the node's %d kbit/s (local policy) free", rs.NetMinRate, free, p.BandwidthKbit)
+	if err := l.admitBandwidth(p, rs.NetMinRate); err != nil {
+		return err
 	}
 	share := p.share(account)
 	used := l.byAccount[account]
@@ -75,6 +75,37 @@ func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
 		if c.limit >= 0 && c.want > c.limit-c.used {
 			return refusedf("%s: %d requested, but %s may hold %d on this node (local policy) and holds %d", c.name, c.want, account, c.limit, c.used)
 		}
+	}
+	return nil
+}
+
+// admitBandwidth says whether rate more kbit/s of net_min_rate fit under
+// the node's bandwidth cap in the local policy p.
+func (l *ledger) admitBandwidth(p *Policy, rate int64) error {
+	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rate > free {
+		return refusedf("net_min_rate: %d kbit/s requested, %d of the node's %d kbit/s (local policy) free", rate, free, p.BandwidthKbit)
+	}
+	return nil
+}
+
+// admitSplit says whether child, split from an rcap of account, fits in
+// the local policy. Guarantees move from parent to child, but net_min_rate
+// is a limit both keep: the child adds its net_min_rate to the node's
+// total and to account's, under the node's bandwidth cap and account's
+// share.
+func (l *ledger) admitSplit(p *Policy, account string, child api.Rspec) error {
+	if p == nil {
+		return nil
+	}
+	if err := l.admitBandwidth(p, child.NetMinRate); err != nil {
+		return err
+	}
+	var used int64
+	if t := l.byAccount[account]; t != nil {
+		used = t.net
+	}
+	if limit := p.share(account).NetMinRate; limit >= 0 && child.NetMinRate > limit-used {
+		return refusedf("net_min_rate: %d requested, but %s may hold %d on this node (local policy) and holds %d", child.NetMinRate, account, limit, used)
 	}
 	return nil
 }

@@ -3,12 +3,31 @@ package nodemgr
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"time"
 )
 
-// retryDelay is how long the expiry loop waits before retrying an expiry
-// that found its rcap busy, or a destroy that failed.
-const retryDelay = 10 * time.Second
+// retryDelay is how long the expiry loop waits before it first retries an
+// expiry or a destroy that failed; each further failure doubles the wait,
+// up to retryMaxDelay.
+const (
+	retryDelay    = time.Second
+	retryMaxDelay = time.Minute
+)
+
+// A backoff is when to retry a failed expiry or destroy, and the wait
+// that led there.
+type backoff struct {
+	at    time.Time
+	delay time.Duration
+}
+
+// next returns the backoff after one more failure at now: retryDelay the
+// first time, then twice the last wait, at most retryMaxDelay.
+func (b backoff) next(now time.Time) backoff {
+	d := min(max(2*b.delay, retryDelay), retryMaxDelay)
+	return backoff{at: now.Add(d), delay: d}
+}
 
 // expiryHeap orders live rcaps by their end. Entries are never removed
 // early: a popped entry whose rcap is gone or has another end is skipped.
@@ -56,42 +75,55 @@ func (m *Manager) expiryLoop(ctx context.Context) {
 	}
 }
 
-// expireDue releases every rcap whose end has passed and returns when to
-// look again (zero: only when kicked).
+// expireDue releases every rcap whose end has passed, retries the
+// expiries and destroys that failed and are due, and returns when to look
+// again (zero: only when kicked).
 func (m *Manager) expireDue(ctx context.Context) time.Time {
 	now := m.clock.Now()
-	due, retry := m.popDue(now.Unix())
-	for _, h := range due {
-		if err := m.releaseHash(ctx, h, "expired"); err != nil {
-			m.log.Error("expire rcap", "rcap", h.id(), "err", err)
-			retry = true
-		}
+	for _, h := range m.popDue(now) {
+		m.expire(ctx, h, now)
 	}
-	if m.retryDestroys(ctx, now) {
-		retry = true
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var next time.Time
-	if len(m.expiry) > 0 {
-		next = time.Unix(m.expiry[0].end, 0)
-		if !next.After(now) {
-			next = now.Add(time.Second) // busy: the operation's end kicks us sooner
-		}
-	}
-	if retry && (next.IsZero() || next.After(now.Add(retryDelay))) {
-		next = now.Add(retryDelay)
-	}
-	return next
+	m.retryDestroys(ctx, now)
+	return m.nextWake(now)
 }
 
-// popDue pops the rcaps whose end is at or before now. A busy one is left
-// for a retry.
-func (m *Manager) popDue(now int64) (due []rcapHash, retry bool) {
+// expire releases rcap h, whose end has passed. If the release fails and
+// the rcap is still live, it is retried with backoff until it succeeds;
+// the first failure is logged with its error, the later ones at debug
+// level. A release that dropped the rcap but failed to destroy its sliver
+// leaves the destroy to retryDestroys.
+func (m *Manager) expire(ctx context.Context, h rcapHash, now time.Time) {
+	err := m.releaseHash(ctx, h, "expired")
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	prev, failed := m.retrying[h]
+	if _, live := m.rcaps[h]; err == nil || !live {
+		delete(m.retrying, h)
+		switch {
+		case err != nil && !errors.Is(err, ErrDenied) && !failed:
+			m.log.Error("expire rcap", "rcap", h.id(), "err", err)
+		case err == nil && failed:
+			m.log.Info("rcap expired after retries", "rcap", h.id())
+		}
+		return
+	}
+	b := prev.next(now)
+	m.retrying[h] = b
+	if failed {
+		m.log.Debug("expire rcap failed again", "rcap", h.id(), "err", err, "retry_in", b.delay)
+		return
+	}
+	m.log.Error("expire rcap; will retry", "rcap", h.id(), "err", err, "retry_in", b.delay)
+}
+
+// popDue pops the rcaps whose end is at or before now, and takes the
+// failed expiries due for a retry. A busy one is left for later.
+func (m *Manager) popDue(now time.Time) []rcapHash {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var due []rcapHash
 	var later []expiryEntry
-	for len(m.expiry) > 0 && m.expiry[0].end <= now {
+	for len(m.expiry) > 0 && m.expiry[0].end <= now.Unix() {
 		e := heap.Pop(&m.expiry).(expiryEntry)
 		r := m.rcaps[e.hash]
 		switch {
@@ -105,27 +137,62 @@ func (m *Manager) popDue(now int64) (due []rcapHash, retry bool) {
 	for _, e := range later {
 		heap.Push(&m.expiry, e)
 	}
-	return due, len(later) > 0
+	for h, b := range m.retrying {
+		switch {
+		case m.rcaps[h] == nil:
+			delete(m.retrying, h)
+		case !m.busy[busyRcap(h)] && !b.at.After(now):
+			due = append(due, h)
+		}
+	}
+	return due
 }
 
-// retryDestroys retries the destroys that failed and are due for a retry,
-// and reports whether some are left.
-func (m *Manager) retryDestroys(ctx context.Context, now time.Time) bool {
+// nextWake returns when the expiry loop must look again: the next end, the
+// next retry of a failed expiry or destroy, or, for one that is due but
+// waits for a busy rcap or slice, a second from now (the operation's end
+// kicks the loop sooner). Zero: only when kicked.
+func (m *Manager) nextWake(now time.Time) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.After(now) {
+			t = now.Add(time.Second)
+		}
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if len(m.expiry) > 0 {
+		consider(time.Unix(m.expiry[0].end, 0))
+	}
+	for _, b := range m.retrying {
+		consider(b.at)
+	}
+	for _, b := range m.stuck {
+		consider(b.at)
+	}
+	return next
+}
+
+// retryDestroys retries the destroys that failed and are due for a retry;
+// a failure schedules the next (forgetSliverLocked).
+func (m *Manager) retryDestroys(ctx context.Context, now time.Time) {
 	m.mu.Lock()
 	var todo []*sliverRecord
-	for name, at := range m.stuck {
+	for name, b := range m.stuck {
 		s := m.slivers[name]
-		if s != nil && s.State == sliverDestroying && !m.busy[s.Name] && !at.After(now) {
+		switch {
+		case s == nil || s.State != sliverDestroying:
+			delete(m.stuck, name)
+		case !m.busy[s.Name] && !b.at.After(now):
 			m.busy[s.Name] = true
 			todo = append(todo, s)
 		}
 	}
-	failed := len(m.stuck) > len(todo)
 	m.mu.Unlock()
 	for _, s := range todo {
-		if m.teardown(ctx, s) != nil {
-			failed = true
-		}
+		m.teardown(ctx, s) // a failure is logged and scheduled again
 	}
-	return failed
 }

@@ -3,6 +3,7 @@ package nodemgr
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ type testEnv struct {
 	stateDir string
 	c        *api.NMClient // nil unless serve was called
 	sockPath string
+	log      *slog.Logger // nil: testutil.Logger
 }
 
 func (e *testEnv) sock() string { return e.sockPath }
@@ -47,7 +49,11 @@ func newEnv(t *testing.T) *testEnv {
 }
 
 func (e *testEnv) options() Options {
-	return Options{StateDir: e.stateDir, Runtime: e.rt, Node: testNode, Clock: e.clock, Log: testutil.Logger(e.t)}
+	log := e.log
+	if log == nil {
+		log = testutil.Logger(e.t)
+	}
+	return Options{StateDir: e.stateDir, Runtime: e.rt, Node: testNode, Clock: e.clock, Log: log}
 }
 
 func (e *testEnv) open() {

@@ -28,7 +28,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"time"
 )
 
 // Node is the capacity and the defaults of the node the Manager runs on.
@@ -107,16 +106,18 @@ type Manager struct {
 	mu      sync.Mutex
 	rcaps   map[rcapHash]*rcapRecord
 	slivers map[string]*sliverRecord
-	boundTo map[rcapHash]string  // rcap -> slice of the sliver bound to it
-	byUID   map[uint32]string    // UID base -> slice of the sliver with that range
-	pools   map[string]rcapHash  // broker slice -> its pool rcap
-	policy  *Policy              // the local policy; nil: none
-	busy    map[string]bool      // slices and rcaps with an operation under way
-	stuck   map[string]time.Time // slivers whose destroy failed -> when to retry
-	ledger  ledger
-	uids    *uidAllocator
-	expiry  expiryHeap
-	closed  bool
+	boundTo map[rcapHash]string // rcap -> slice of the sliver bound to it
+	byUID   map[uint32]string   // UID base -> slice of the sliver with that range
+	pools   map[string]rcapHash // broker slice -> its pool rcap
+	policy  *Policy             // the local policy; nil: none
+	busy    map[string]bool     // slices and rcaps with an operation under way
+	stuck   map[string]backoff  // slivers whose destroy failed -> when to retry
+	// retrying holds the rcaps whose expiry failed -> when to retry.
+	retrying map[rcapHash]backoff
+	ledger   ledger
+	uids     *uidAllocator
+	expiry   expiryHeap
+	closed   bool
 	// sweeping is set while releaseStranded runs; sweepAgain asks it for
 	// another round.
 	sweeping, sweepAgain bool
@@ -188,23 +189,24 @@ func (o *Options) check() error {
 
 func newManager(opts Options, st *store) *Manager {
 	return &Manager{
-		log:     opts.Log,
-		rt:      opts.Runtime,
-		node:    opts.Node,
-		clock:   opts.Clock,
-		store:   st,
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		rcaps:   map[rcapHash]*rcapRecord{},
-		slivers: map[string]*sliverRecord{},
-		boundTo: map[rcapHash]string{},
-		byUID:   map[uint32]string{},
-		pools:   map[string]rcapHash{},
-		busy:    map[string]bool{},
-		stuck:   map[string]time.Time{},
-		ledger:  newLedger(),
-		uids:    newUIDAllocator(opts.UIDBase, opts.UIDRanges),
-		policy:  opts.Policy,
+		log:      opts.Log,
+		rt:       opts.Runtime,
+		node:     opts.Node,
+		clock:    opts.Clock,
+		store:    st,
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		rcaps:    map[rcapHash]*rcapRecord{},
+		slivers:  map[string]*sliverRecord{},
+		boundTo:  map[rcapHash]string{},
+		byUID:    map[uint32]string{},
+		pools:    map[string]rcapHash{},
+		busy:     map[string]bool{},
+		stuck:    map[string]backoff{},
+		retrying: map[rcapHash]backoff{},
+		ledger:   newLedger(),
+		uids:     newUIDAllocator(opts.UIDBase, opts.UIDRanges),
+		policy:   opts.Policy,
 
 		maxSliceRcaps: cmp.Or(opts.MaxSliceRcaps, DefaultMaxSliceRcaps),
 	}

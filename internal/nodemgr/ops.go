@@ -236,15 +236,22 @@ func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
 }
 
 // forgetSliverLocked deletes the record of s once the runtime destroyed
-// it (err == nil); otherwise it schedules a retry.
+// it (err == nil); otherwise it schedules a retry, with backoff, and logs
+// the first failure (later ones at debug level).
 func (m *Manager) forgetSliverLocked(s *sliverRecord, err error) error {
 	defer m.unbusyLocked(s.Name)
 	if err == nil {
 		err = m.store.del(kindSliver, s.Name)
 	}
 	if err != nil {
-		m.stuck[s.Name] = m.clock.Now().Add(retryDelay)
-		m.log.Error("destroy sliver", "slice", s.Name, "err", err)
+		prev, failed := m.stuck[s.Name]
+		b := prev.next(m.clock.Now())
+		m.stuck[s.Name] = b
+		if failed {
+			m.log.Debug("destroy sliver failed again", "slice", s.Name, "err", err, "retry_in", b.delay)
+		} else {
+			m.log.Error("destroy sliver; will retry", "slice", s.Name, "err", err, "retry_in", b.delay)
+		}
 		return fmt.Errorf("destroy sliver %s: %w", s.Name, err)
 	}
 	delete(m.slivers, s.Name)

@@ -15,7 +15,8 @@ const DefaultPolicyPath = "/etc/orbis/policy"
 // A Policy is the node's local policy (paper 2.3: the site's say over its
 // own node): the node's bandwidth cap, the most slivers it runs, and how
 // much of the node each broker may acquire. The node manager enforces it
-// at acquire and bind; rcaps and slivers that exist when a stricter policy
+// at acquire, split (net_min_rate, which parent and child both keep) and
+// bind; rcaps and slivers that exist when a stricter policy
 // arrives are left alone.
 //
 // The file is plain text, one statement a line; '#' starts a comment:

@@ -119,3 +119,37 @@ func TestWatchPolicy(t *testing.T) {
 	os.Remove(path)
 	eventually(t, "no policy", func() bool { p, _ := last(); return p == nil })
 }
+
+// TestSplitPolicy: a split adds the child's net_min_rate (a limit parent
+// and child both keep) to the node's total and the account's, so it is
+// refused beyond the policy's bandwidth or the broker's net_min_rate
+// share, as an acquire would be.
+func TestSplitPolicy(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	p, err := ParsePolicy([]byte("bandwidth 100\nbroker central net_min_rate=90\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.SetPolicy(p)
+	parent := e.acquire(api.Rspec{CPUGuarantee: 100, NetMinRate: 40})
+	if _, err := e.m.Split(ctx, parent, api.Rspec{CPUGuarantee: 10, NetMinRate: 40}); err != nil {
+		t.Fatalf("split within the policy: %v", err)
+	}
+	_, err = e.m.Split(ctx, parent, api.Rspec{CPUGuarantee: 10, NetMinRate: 20})
+	wantErr(t, err, ErrRefused, "net_min_rate: 20 requested, but central may hold 90 on this node (local policy) and holds 80")
+
+	p, err = ParsePolicy([]byte("bandwidth 100\n")) // no share bounds central; the bandwidth still does
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.SetPolicy(p)
+	_, err = e.m.Split(ctx, parent, api.Rspec{CPUGuarantee: 10, NetMinRate: 40})
+	wantErr(t, err, ErrRefused, "net_min_rate: 40 kbit/s requested, 20 of the node's 100 kbit/s (local policy) free")
+	if _, err := e.m.Split(ctx, parent, api.Rspec{CPUGuarantee: 10, NetMinRate: 20}); err != nil {
+		t.Fatalf("split that fills the bandwidth: %v", err)
+	}
+	if q, err := e.m.Query(ctx, parent); err != nil || q.Rspec.CPUGuarantee != 80 {
+		t.Fatalf("parent after two splits and two refusals: %+v, %v (want cpu_guarantee 80)", q.Rspec, err)
+	}
+}

@@ -81,6 +81,9 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 		return splitIntent{}, "", refusedf("rcap %s: another operation on it is under way", parent.Hash.id())
 	}
 	child, rest, err := splitRspec(m.node, parent.Rspec, req, m.now())
+	if err == nil {
+		err = m.ledger.admitSplit(m.policy, parent.account(), child)
+	}
 	if err != nil {
 		m.log.Info("split refused", "principal", p, "parent", parent.Hash.id(), "err", err)
 		return splitIntent{}, "", err
