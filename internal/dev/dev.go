@@ -183,6 +183,7 @@ Orbis dev is running (Ctrl-C stops it).
   node         %[5]s at site %[6]q, node manager %[7]s
   SSH gateway  %[8]s
   sensors      http://%[10]s/   (CSV: /slices, /load, /meminfo, /nodes/ip/name ...)
+  sensor page  http://%[10]s/   in a browser: the node's load and the slices' CPU and traffic, plotted
   traffic      http://%[11]s/   (the last hour's outgoing traffic by destination and slice)
   archive      %[1]s/audit/   (central: which slices sent traffic to an address, older than the hour)
 

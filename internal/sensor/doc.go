@@ -48,6 +48,15 @@
 //	                  orbis_slice_procs, orbis_slice_tx_bytes_total,
 //	                  orbis_slice_rx_bytes_total
 //
+// A person gets a page instead: GET / whose Accept names text/html (a
+// browser's; */* does not count, so CSV clients are unaffected) answers an
+// HTML page, under a Content-Security-Policy allowing no script and no
+// external resource, with the node's load and memory now, inline SVG plots
+// of the last History of the load average (sampled every 10 s into a ring
+// of fixed size) and of the slices' CPU % and kbit/s sent and received
+// (the 8 slices that sent the most, the others summed; from the samples
+// above), and the /slices table.
+//
 // Times are Unix seconds with milliseconds. Rates are computed from the
 // deltas of cumulative counters that the server samples every 5 s and
 // keeps for 15 minutes (Config.SampleInterval, Config.History).

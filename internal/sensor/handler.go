@@ -99,6 +99,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == "/" {
+		w.Header().Set("Vary", "Accept")
+		if wantsHTML(r) {
+			s.servePage(w, r)
+			return
+		}
 		s.serveSnapshot(w, r, s.indexSensor(), &query{})
 		return
 	}

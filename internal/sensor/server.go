@@ -99,6 +99,7 @@ type Server struct {
 	sensors  map[string]*sensor
 	order    []*sensor
 	hist     *history
+	loads    *loadRing // the load average, for the page's plot
 	connects *eventRing
 	nodes    *cache[[]Node]
 	streams  chan struct{} // one token per stream being served
@@ -111,6 +112,7 @@ func New(cfg Config) *Server {
 		cfg:      cfg,
 		log:      cfg.Log,
 		hist:     newHistory(cfg.SampleInterval, cfg.History, cfg.MaxSlices),
+		loads:    newLoadRing(loadInterval, cfg.History),
 		connects: newEventRing(connectRing),
 		streams:  make(chan struct{}, cfg.MaxStreams),
 	}
@@ -141,6 +143,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.Slices != nil {
 		wg.Go(func() { s.sampleLoop(ctx) })
 	}
+	wg.Go(func() { s.loadLoop(ctx) })
 	if s.cfg.Connects != nil {
 		wg.Go(func() { s.pumpConnects(ctx) })
 	}

@@ -23,6 +23,11 @@ func (s *Server) slicesSnapshot(_ context.Context, q *query) (*answer, error) {
 	if err := noPath("slices", q); err != nil {
 		return nil, err
 	}
+	return csvAnswer(slicesSchema, s.sliceRows()), nil
+}
+
+// sliceRows returns the rows of /slices, by slice name.
+func (s *Server) sliceRows() [][]string {
 	stats := s.hist.stats()
 	rows := make([][]string, 0, len(stats))
 	for _, st := range stats {
@@ -32,7 +37,7 @@ func (s *Server) slicesSnapshot(_ context.Context, q *query) (*answer, error) {
 			fmtRate(st.r1.txKbps), fmtRate(st.r5.txKbps), fmtRate(st.r15.txKbps),
 			fmtRate(st.r1.rxKbps), fmtRate(st.r5.rxKbps), fmtRate(st.r15.rxKbps)})
 	}
-	return csvAnswer(slicesSchema, rows), nil
+	return rows
 }
 
 // bandwidthSnapshot is /bandwidth/SLICE, or /bandwidth for every slice.
