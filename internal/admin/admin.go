@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/orbisproject/orbis/internal/httpserve"
 	"github.com/orbisproject/orbis/internal/peercred"
 	"github.com/orbisproject/orbis/internal/sniff"
 )
@@ -128,24 +129,9 @@ func New(cfg Config) (*Service, error) {
 // it under a state directory that is root's alone (0700). It replaces a
 // stale socket and refuses to replace anything else.
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("admin socket directory: %w", err)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("listen %s: exists and is not a socket", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale admin socket: %w", err)
-		}
-	}
-	l, err := net.Listen("unix", path)
+	l, err := httpserve.ListenUnix(path, 0o666)
 	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("admin socket: %w", err)
 	}
 	return l, nil
 }
