@@ -131,6 +131,7 @@ func (n *testNode) has(slice string) bool {
 // second; its slivers' states reach central; a node cut from central
 // keeps its sliver and still expires it on time.
 func TestPush(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	tc := startCentral(t)
 	site := tc.call(t, "AddSite", map[string]any{"name": "Test", "abbreviated_name": "T", "login_base": "ts", "max_slices": 5, "enabled": true})
 	var nodes []*testNode

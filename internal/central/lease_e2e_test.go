@@ -3,12 +3,15 @@ package central_test
 import (
 	"testing"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestLeasesReachNode: on a reservable node, the sliver of a slice runs
 // only while the slice holds a lease there, and the node's resource
 // manager follows each AddLeases and DeleteLeases within seconds.
 func TestLeasesReachNode(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	tc := startCentral(t)
 	site := tc.call(t, "AddSite", map[string]any{"name": "Test", "abbreviated_name": "T", "login_base": "ts", "max_slices": 5, "enabled": true})
 	id := tc.call(t, "AddNode", site, map[string]any{"hostname": "r.orbis.test", "node_type": "reservable"})

@@ -15,6 +15,7 @@ import (
 
 // TestNM drives a node manager through `orbis nm`, JSON in and out.
 func TestNM(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	dir, err := os.MkdirTemp("", "orbistest-nmcli")
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +94,7 @@ func TestNM(t *testing.T) {
 // TestNMReclaim: the operator releases a slice's rcap by the ID list
 // shows, with `orbis nm reclaim ID`, destroying the sliver bound to it.
 func TestNMReclaim(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	dir, err := os.MkdirTemp("", "orbistest-nmcli")
 	if err != nil {
 		t.Fatal(err)

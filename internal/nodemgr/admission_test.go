@@ -7,11 +7,13 @@ import (
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestAdmissionRefusals fills each resource and checks the refusal names
 // the resource and the shortfall exactly.
 func TestAdmissionRefusals(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	e := newEnv(t)
 	ctx := context.Background()
 	big := e.acquire(api.Rspec{CPUGuarantee: 800, MemoryGuarantee: 6 << 30, MemoryMax: 6 << 30,

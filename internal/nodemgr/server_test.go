@@ -13,11 +13,13 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/sliver"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestOperationsOverSocket runs every operation through the real socket
 // and client, and checks what the runtime was asked to do.
 func TestOperationsOverSocket(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	e := newEnv(t)
 	e.serve()
 	ctx := context.Background()

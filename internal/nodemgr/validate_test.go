@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // rawClient posts raw bodies to the Manager's socket.
@@ -43,6 +44,7 @@ func rawClient(t *testing.T, e *testEnv) func(method, op, body string) (int, str
 // TestBadRequests sends malformed, negative, overflowing, unknown-field
 // and huge requests and checks each gets a clear error and its status.
 func TestBadRequests(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	e := newEnv(t)
 	post := rawClient(t, e)
 	good := e.acquire(api.Rspec{Privileges: sliverRights})

@@ -125,6 +125,7 @@ func TestHostKeyKept(t *testing.T) {
 }
 
 func TestExecAndStatus(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	key := newKey(t)
 	g := fakeGateway(t, Config{}, key)
 	c := g.mustDial(t, "pl_fake", key)

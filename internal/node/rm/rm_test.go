@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestSliverLifecycle follows one slice through what central can do to
 // it: appear, new keys, new resources, disable, enable, removal.
 func TestSliverLifecycle(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	e := newEnv(t)
 	e.startRM()
 	within(t, 2*time.Second, "first report", func() bool { _, n := e.src.Reports(nodeID); return n > 0 })
@@ -89,6 +91,7 @@ func TestSliverLifecycle(t *testing.T) {
 // refuses is reported failed with its reason, and created once room is
 // made, without a new list.
 func TestAdmissionRefusalReported(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	e := newEnv(t)
 	ctx := context.Background()
 	other, err := e.nmc.Acquire(ctx, api.Rspec{CPUGuarantee: 900}) // another broker
@@ -114,6 +117,7 @@ func TestAdmissionRefusalReported(t *testing.T) {
 // across a restart of the resource manager too, still expires them on
 // time, and reconciles when central is back.
 func TestCentralDown(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	e := newEnv(t)
 	e.startRM()
 	short := e.sliverOf("pl_short", api.Rspec{CPUGuarantee: 100}, "ssh-ed25519 AAAA a@x")
@@ -212,6 +216,7 @@ func TestDesired(t *testing.T) {
 // in the middle of a move leaves, both before and after the move's bind,
 // and checks that no rcap leaks either way.
 func TestCrashDuringMove(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
 	for _, bound := range []bool{false, true} {
 		t.Run(map[bool]string{false: "before bind", true: "after bind"}[bound], func(t *testing.T) {
 			e := newEnv(t)
