@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -161,9 +160,7 @@ func leaseList(ctx context.Context, env *Env, f *leaseFlags) error {
 		return a.Broker < b.Broker
 	})
 	if f.js {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(all); err != nil {
+		if err := writeJSON(env.Stdout, all); err != nil {
 			return err
 		}
 	} else {

@@ -13,8 +13,10 @@ import (
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
-// TestNM drives a node manager through `orbis nm`, JSON in and out.
-func TestNM(t *testing.T) {
+// startNM serves a node manager over a fake runtime on a socket in a
+// temporary directory, returning the socket and the runtime.
+func startNM(t *testing.T) (string, *nodemgr.FakeRuntime) {
+	t.Helper()
 	testutil.RequireRoot(t) // the node manager takes only host root for central
 	dir, err := os.MkdirTemp("", "orbistest-nmcli")
 	if err != nil {
@@ -35,6 +37,12 @@ func TestNM(t *testing.T) {
 		t.Fatal(err)
 	}
 	go m.Serve(ctx, l)
+	return sock, rt
+}
+
+// TestNM drives a node manager through `orbis nm`, JSON in and out.
+func TestNM(t *testing.T) {
+	sock, rt := startNM(t)
 
 	run := func(stdin string, args ...string) (string, error) {
 		t.Helper()
@@ -94,26 +102,7 @@ func TestNM(t *testing.T) {
 // TestNMReclaim: the operator releases a slice's rcap by the ID list
 // shows, with `orbis nm reclaim ID`, destroying the sliver bound to it.
 func TestNMReclaim(t *testing.T) {
-	testutil.RequireRoot(t) // the node manager takes only host root for central
-	dir, err := os.MkdirTemp("", "orbistest-nmcli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	rt, _ := nodemgr.NewFakeRuntime("")
-	ctx := testutil.Context(t)
-	m, err := nodemgr.Open(ctx, nodemgr.Options{StateDir: filepath.Join(dir, "state"), Runtime: rt,
-		Node: nodemgr.Node{MemoryBytes: 1 << 30, DiskBytes: 1 << 30}, Log: testutil.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	sock := filepath.Join(dir, "nm.sock")
-	l, err := nodemgr.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go m.Serve(ctx, l)
+	sock, rt := startNM(t)
 	run := func(args ...string) (string, error) {
 		var out bytes.Buffer
 		err := Run(context.Background(), append([]string{"nm", args[0], "--socket", sock}, args[1:]...), strings.NewReader(""), &out, &out)

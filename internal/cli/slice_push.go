@@ -80,14 +80,8 @@ func slicePush(ctx context.Context, c *centralCall, dest string, wait time.Durat
 		return nil
 	}
 	w := &pushWatch{client: c.client, slice: slice, res: res, out: c.env.Stdout, tty: isTerminal(c.env.Stdout), hosts: map[int64]string{}}
-	ids := make([]any, len(res.NodeIDs))
-	for i, id := range res.NodeIDs {
-		ids[i] = id
-	}
-	if nodes, err := c.client.GetNodes(ctx, ids, "node_id", "hostname"); err == nil {
-		for _, n := range nodes {
-			w.hosts[n.NodeID] = n.Hostname
-		}
+	if hosts, err := nodeHostnames(ctx, c.client, res.NodeIDs); err == nil {
+		w.hosts = hosts // else rows show "node ID" until the nodes report
 	}
 	err = w.run(ctx, wait)
 	fmt.Fprintf(c.env.Stdout, "%d node(s), %d installed, %d failed; uploaded %s, nodes fetched %s; %.2f s\n",

@@ -186,7 +186,7 @@ func TestAgentRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The broker dies here; another starts on the same book.
-	b2, a2 := newAgent(t, dir, nm)
+	_, a2 := newAgent(t, dir, nm)
 	a2.Step(ctx, at(t0+1))
 	if s := nm.Slivers(); len(s) != 1 || len(nm.Children()) != 1 {
 		t.Fatalf("after restart: slivers %v, children %v", s, nm.Children())
@@ -199,7 +199,6 @@ func TestAgentRestart(t *testing.T) {
 	if l := leaseState(t, b3, r.Lease.ID); l.State != StateDone {
 		t.Errorf("lease: %+v", l)
 	}
-	_ = b2
 }
 
 // TestAgentUnreachable: without the node manager the broker has no

@@ -218,12 +218,9 @@ func (b *Book) Cancel(req CancelRequest, now time.Time) (Lease, error) {
 	if r.State != StateReserved && r.State != StateActive {
 		return Lease{}, errorf(ErrRefused, "lease %s is %s already", r.ID, r.State)
 	}
-	old := r.copy()
-	r.State, r.Reason = StateCancelled, "cancelled by its holder"
-	undo := b.settleLocked(&old, r, now.Unix())
-	if err := b.saveLocked(now.Unix()); err != nil {
-		*r = old
-		undo()
+	if err := b.changeLocked(r, now.Unix(), func(r *record) {
+		r.State, r.Reason = StateCancelled, "cancelled by its holder"
+	}); err != nil {
 		return Lease{}, err
 	}
 	b.log.Info("lease cancelled", "lease", r.ID, "slice", r.Slice)

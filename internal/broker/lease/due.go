@@ -59,9 +59,7 @@ func (b *Book) next(now int64) int64 {
 	return t
 }
 
-// update applies f to lease id's record, refunds it if it failed
-// unopened, and saves the book; if the save fails the record and the
-// account are restored.
+// update applies f to lease id's record with changeLocked.
 func (b *Book) update(id string, now int64, f func(r *record)) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -69,6 +67,13 @@ func (b *Book) update(id string, now int64, f func(r *record)) error {
 	if r == nil {
 		return errorf(ErrNotFound, "lease %q: no such lease", id)
 	}
+	return b.changeLocked(r, now, f)
+}
+
+// changeLocked applies f to r, refunds r if it failed unopened or was
+// cancelled before its window, and saves the book; if the save fails r
+// and its account are restored.
+func (b *Book) changeLocked(r *record, now int64, f func(r *record)) error {
 	old := r.copy()
 	f(r)
 	undo := b.settleLocked(&old, r, now)
