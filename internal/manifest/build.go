@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -136,25 +135,20 @@ func blobFromFile(p, hash string, fn func(string, int64, io.Reader) error) error
 	if err != nil {
 		return fmt.Errorf("read blob: %w", err)
 	}
-	hr := &hashingReader{r: f, h: sha256.New()}
-	if err := fn(hash, fi.Size(), hr); err != nil {
+	return passVerified(p, hash, fi.Size(), f, fn)
+}
+
+// passVerified passes r to fn as the blob hash of size bytes, then checks
+// that what fn read has that hash: an error names src as changed if not.
+func passVerified(src, hash string, size int64, r io.Reader, fn func(string, int64, io.Reader) error) error {
+	h := sha256.New()
+	if err := fn(hash, size, io.TeeReader(r, h)); err != nil {
 		return err
 	}
-	if hex.EncodeToString(hr.h.Sum(nil)) != hash {
-		return fmt.Errorf("%s changed while it was pushed: push again", p)
+	if hex.EncodeToString(h.Sum(nil)) != hash {
+		return fmt.Errorf("%s changed while it was pushed: push again", src)
 	}
 	return nil
-}
-
-type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-}
-
-func (h *hashingReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	return n, err
 }
 
 // FromArchive builds the tree of a tar archive, gzip-compressed or not.
@@ -182,14 +176,7 @@ func FromArchive(file string) (*Tree, error) {
 				return nil
 			}
 			delete(need, e.SHA256)
-			hr := &hashingReader{r: r, h: sha256.New()}
-			if err := fn(e.SHA256, e.Size, hr); err != nil {
-				return err
-			}
-			if hex.EncodeToString(hr.h.Sum(nil)) != e.SHA256 {
-				return fmt.Errorf("%s changed while it was pushed: push again", file)
-			}
-			return nil
+			return passVerified(file, e.SHA256, e.Size, r, fn)
 		})
 		if err == nil && len(need) > 0 {
 			err = fmt.Errorf("archive %s: %d blob(s) not found on the second read: did it change?", file, len(need))

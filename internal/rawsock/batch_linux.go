@@ -47,8 +47,7 @@ func (ss *session) hello(body []byte) ([]byte, error) {
 // fails only when writing to the connection does.
 func (ss *session) sendBatch(m wire.Message) error {
 	if ss.version < 2 {
-		return ss.write(wire.Message{Type: wire.MsgResult, Seq: m.Seq,
-			Body: append([]byte{wire.StatusBad}, "a batch needs protocol version 2: send a hello first"...)})
+		return ss.write(resultMsg(m.Seq, wire.StatusBad, []byte("a batch needs protocol version 2: send a hello first")))
 	}
 	tx, results, last := ss.planBatch(m)
 	results = ss.transmitBatch(tx, results)

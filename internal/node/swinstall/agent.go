@@ -160,7 +160,7 @@ func (a *agent) setWanted(ctx context.Context, list []api.Sliver, first bool) {
 	if first {
 		var reps []api.SoftwareReport
 		for name, sw := range wanted {
-			if in := a.cache.Installed(name); in.Manifest == sw.Manifest && in.Dest == sw.Dest {
+			if in := a.cache.Installed(name); in.is(sw) {
 				reps = append(reps, api.SoftwareReport{Slice: name, Manifest: sw.Manifest, State: api.SoftwareInstalled, HookExit: in.HookExit})
 			}
 		}
@@ -194,13 +194,18 @@ func (a *agent) loop(ctx context.Context) {
 	}
 }
 
+// is reports whether the record is of the wanted software sw.
+func (in Installed) is(sw api.SliverSoftware) bool {
+	return in.Manifest == sw.Manifest && in.Dest == sw.Dest
+}
+
 func (a *agent) startUpdates(ctx context.Context) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := time.Now()
 	for name, sw := range a.wanted {
 		in := a.cache.Installed(name)
-		if a.busy[name] || (in.Manifest == sw.Manifest && in.Dest == sw.Dest) || now.Before(a.retryAt[name]) {
+		if a.busy[name] || in.is(sw) || now.Before(a.retryAt[name]) {
 			continue
 		}
 		a.busy[name] = true

@@ -48,13 +48,19 @@ func asSliverRoot(uid int) error {
 	return nil
 }
 
+// openDirAt opens the directory name beneath dirfd without following
+// any symlink.
+func openDirAt(dirfd int, name string) (int, error) {
+	return unix.Openat2(dirfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: resolve})
+}
+
 // openDir opens the directory rel ("" is the root) without following any
 // symlink.
 func (t *tree) openDir(rel string) (int, error) {
-	if rel == "" || rel == "." {
+	if rel == "" {
 		rel = "."
 	}
-	fd, err := unix.Openat2(t.root, rel, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: resolve})
+	fd, err := openDirAt(t.root, rel)
 	if err != nil {
 		return -1, &os.PathError{Op: "openat2", Path: "/" + rel, Err: err}
 	}
@@ -93,7 +99,7 @@ func (t *tree) ensureDir(rel string, mode uint32) error {
 		return err
 	}
 	defer unix.Close(pfd)
-	fd, err := unix.Openat2(pfd, base, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: resolve})
+	fd, err := openDirAt(pfd, base)
 	if err != nil {
 		if !errors.Is(err, unix.ENOENT) {
 			if err := t.removeAt(pfd, base); err != nil {
@@ -103,7 +109,7 @@ func (t *tree) ensureDir(rel string, mode uint32) error {
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("mkdir /%s: %w", rel, err)
 		}
-		fd, err = unix.Openat2(pfd, base, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: resolve})
+		fd, err = openDirAt(pfd, base)
 		if err != nil {
 			return fmt.Errorf("open /%s: %w", rel, err)
 		}
@@ -241,7 +247,7 @@ func (t *tree) removeAt(pfd int, base string) error {
 	if !errors.Is(err, unix.EISDIR) {
 		return fmt.Errorf("remove %s: %w", base, err)
 	}
-	fd, err := unix.Openat2(pfd, base, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: resolve})
+	fd, err := openDirAt(pfd, base)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", base, err)
 	}
