@@ -25,6 +25,9 @@ func TestListenUnix(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replacing a stale socket: %v", err)
 	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("replacing socket %v, %v; want 0600", fi.Mode(), err)
+	}
 	l.Close()
 	file := filepath.Join(dir, "notasocket")
 	os.WriteFile(file, []byte("keep"), 0o644)

@@ -69,15 +69,7 @@ func (r *ring) rate(window time.Duration) rates {
 		}
 		first = p
 	}
-	secs := float64(last.t-first.t) / 1e9
-	if secs <= 0 {
-		return rates{}
-	}
-	return rates{
-		cpuPct: float64(max(0, last.cpu-first.cpu)) / 1e9 / secs * 100,
-		txKbps: float64(sub(last.tx, first.tx)) * 8 / 1000 / secs,
-		rxKbps: float64(sub(last.rx, first.rx)) * 8 / 1000 / secs,
-	}
+	return rateBetween(first, last)
 }
 
 func sub(a, b uint64) uint64 {
