@@ -30,11 +30,7 @@ func (s *nodeSource) Versions(ctx context.Context, ids []int64) (map[int64]int64
 }
 
 func (s *nodeSource) NodeSlivers(ctx context.Context, nodeID int64) (api.Slivers, error) {
-	list, err := s.svc.NodeSlivers(ctx, nodeID)
-	if err != nil {
-		return list, err
-	}
-	return list, s.addSliceInfo(ctx, list.Slivers) // sliverinfo.go
+	return s.svc.NodeSlivers(ctx, nodeID)
 }
 
 func (s *nodeSource) ReportSlivers(ctx context.Context, nodeID int64, r []api.SliverReport) error {

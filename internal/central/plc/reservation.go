@@ -35,18 +35,20 @@ type leaseClock struct {
 	last int64      // the end of the last pass's window; 0 before the first
 }
 
-// applyLeases enforces node n's leases on out (n's list, built at t.now):
-// on a reservable node, every sliver whose slice holds no lease covering
-// now, except the admin slice, gets enabled=0, and out.Leases lists the
-// node's current and future leases. Other nodes are left as they are.
-// A node is sent the leases that have begun or begin within leaseHorizon,
-// at most maxNodeLeases of them in start order: the current one is always
-// first, and the list stays small however far ahead slots are booked.
+// A node is sent the leases that have begun or begin within leaseHorizon
+// (seconds), at most maxNodeLeases of them in start order: the current
+// one is always first, and the list stays small however far ahead slots
+// are booked.
 const (
 	leaseHorizon  = 7 * 24 * 3600
 	maxNodeLeases = 200
 )
 
+// applyLeases enforces node n's leases on out (n's list, built at t.now):
+// on a reservable node, every sliver whose slice holds no lease covering
+// now, except the admin slice, gets enabled=0, and out.Leases lists the
+// node's current and future leases (see leaseHorizon). Other nodes are
+// left as they are.
 func (t *txn) applyLeases(n *api.Node, out *api.Slivers) error {
 	if n.NodeType != nodeTypeReservable {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,12 +64,12 @@ func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
 	if err != nil {
 		return out, err
 	}
-	keys, err := t.sliceKeys(sls)
+	people, err := t.slicePeople(sls)
 	if err != nil {
 		return out, err
 	}
 	for i := range sls {
-		sv := sliverOf(&sls[i], nodeID, tags, keys)
+		sv := sliverOf(&sls[i], nodeID, tags, people)
 		if sls[i].SiteID != nodes[0].SiteID {
 			// A site's admin slice administers its own site's nodes only.
 			sv.Rspec.Privileges.Admin = false
@@ -78,14 +79,20 @@ func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
 	return out, t.applyLeases(&nodes[0], &out)
 }
 
-// sliceKeys maps each person id of the slices to their keys, for enabled
-// persons only.
-func (t *txn) sliceKeys(sls []api.Slice) (map[int64][]api.SliverKey, error) {
+// slicePeople is what a node is told of the enabled users of its slices:
+// their keys and emails, by person id.
+type slicePeople struct {
+	keys   map[int64][]api.SliverKey
+	emails map[int64]string
+}
+
+// slicePeople reads the keys and emails of the slices' enabled users.
+func (t *txn) slicePeople(sls []api.Slice) (slicePeople, error) {
 	set := map[int64]bool{}
 	for _, sl := range sls {
 		addAll(set, sl.PersonIDs)
 	}
-	out := map[int64][]api.SliverKey{}
+	out := slicePeople{keys: map[int64][]api.SliverKey{}, emails: map[int64]string{}}
 	if len(set) == 0 {
 		return out, nil
 	}
@@ -96,15 +103,18 @@ func (t *txn) sliceKeys(sls []api.Slice) (map[int64][]api.SliverKey, error) {
 	ids := make([]any, len(persons))
 	for i, p := range persons {
 		ids[i] = p.PersonID
+		out.emails[p.PersonID] = p.Email
 	}
 	keys, err := t.Keys(store.Query{Conds: []store.Cond{{Field: "person_id", Op: store.Eq, Value: ids}}, Sort: []string{"key_id"}})
 	for _, k := range keys {
-		out[k.PersonID] = append(out[k.PersonID], api.SliverKey{KeyType: k.KeyType, Key: k.Key})
+		out.keys[k.PersonID] = append(out.keys[k.PersonID], api.SliverKey{KeyType: k.KeyType, Key: k.Key})
 	}
 	return out, err
 }
 
-func sliverOf(sl *api.Slice, nodeID int64, tags []api.SliceTag, keys map[int64][]api.SliverKey) api.Sliver {
+// sliverOf is slice sl as node nodeID runs it, with its description, URL
+// and users' emails for the node's traffic auditor pages (paper 4.4.3).
+func sliverOf(sl *api.Slice, nodeID int64, tags []api.SliceTag, people slicePeople) api.Sliver {
 	var mine []api.SliceTag
 	for _, tag := range tags {
 		if tag.SliceID == sl.SliceID {
@@ -115,11 +125,15 @@ func sliverOf(sl *api.Slice, nodeID int64, tags []api.SliceTag, keys map[int64][
 	sv := api.Sliver{
 		Name: sl.Name, SliceID: sl.SliceID, Instantiation: sl.Instantiation, Expires: sl.Expires,
 		Keys: []api.SliverKey{}, Attributes: attrs, Rspec: SliverRspec(sl, attrs),
-		Software: sliverSoftware(attrs),
+		Software: sliverSoftware(attrs), Description: sl.Description, URL: sl.URL,
 	}
 	for _, pid := range sl.PersonIDs {
-		sv.Keys = append(sv.Keys, keys[pid]...)
+		sv.Keys = append(sv.Keys, people.keys[pid]...)
+		if e := people.emails[pid]; e != "" {
+			sv.Emails = append(sv.Emails, e)
+		}
 	}
+	slices.Sort(sv.Emails)
 	return sv
 }
 

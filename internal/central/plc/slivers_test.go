@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -121,6 +122,9 @@ func TestGetSliversContent(t *testing.T) {
 	if s.Name != "alpha_sv" || s.SliceID != sid || s.Expires != t0+14*86400 || !reflect.DeepEqual(s.Keys, wantKeys) ||
 		!reflect.DeepEqual(s.Attributes, wantAttrs) || s.Rspec.CPUShares != 50 || s.Rspec.End != s.Expires {
 		t.Fatalf("sliver on node 2: %+v", s)
+	}
+	if !slices.Contains(s.Emails, "user@alpha.org") || slices.Contains(s.Emails, "tech@alpha.org") {
+		t.Errorf("emails %v: want the enabled user's, not the disabled tech's", s.Emails)
 	}
 	sv, _ = w.svc.NodeSlivers(w.ctx, w.nodeA1)
 	if len(sv.Slivers) != 1 || sv.Slivers[0].Rspec.CPUShares != 3 || len(sv.Slivers[0].Attributes) != 2 {

@@ -170,7 +170,7 @@ func (h *Handler) person(fn func(http.ResponseWriter, *http.Request, *personCall
 }
 
 // readHashes reads a JSON list of hashes of at most api.MaxHashList.
-func readHashes(w http.ResponseWriter, r io.Reader) ([]string, error) {
+func readHashes(r io.Reader) ([]string, error) {
 	var hashes []string
 	dec := json.NewDecoder(io.LimitReader(r, api.MaxHashList*70))
 	if err := dec.Decode(&hashes); err != nil {
@@ -189,7 +189,7 @@ func readHashes(w http.ResponseWriter, r io.Reader) ([]string, error) {
 
 // missing answers which of the listed blobs central lacks.
 func (h *Handler) missing(w http.ResponseWriter, r *http.Request, pc *personCall) error {
-	hashes, err := readHashes(w, r.Body)
+	hashes, err := readHashes(r.Body)
 	if err != nil {
 		return err
 	}

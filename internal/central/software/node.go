@@ -70,7 +70,7 @@ func (h *Handler) nodeBlobs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	hashes, err := readHashes(w, bytes.NewReader(body))
+	hashes, err := readHashes(bytes.NewReader(body))
 	if err != nil {
 		h.writeError(w, r, err)
 		return

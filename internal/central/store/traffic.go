@@ -184,10 +184,10 @@ func (a trafficArchive) PruneTraffic(ctx context.Context, before, maxRows int64)
 	for {
 		n, err := a.pruneChunk(ctx, "minute < ?", before)
 		total += n
-		if err != nil || n < trafficPruneChunk {
-			if err != nil {
-				return total, err
-			}
+		if err != nil {
+			return total, err
+		}
+		if n < trafficPruneChunk {
 			break
 		}
 	}
