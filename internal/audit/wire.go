@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -21,21 +19,6 @@ func RowsToAPI(rows []Row) []api.TrafficRow {
 			Proto: r.Proto, DstPort: r.DstPort, TCPFlags: r.TCPFlags, Packets: r.Packets, Bytes: r.Bytes}
 	}
 	return out
-}
-
-// RowsFromAPI turns wire rows into rows, refusing an address that does
-// not parse.
-func RowsFromAPI(rows []api.TrafficRow) ([]Row, error) {
-	out := make([]Row, len(rows))
-	for i, r := range rows {
-		dst, err := netip.ParseAddr(r.Dst)
-		if err != nil {
-			return nil, fmt.Errorf("row %d: dst %q is not an IP address", i, r.Dst)
-		}
-		out[i] = Row{Minute: time.Unix(r.Minute, 0).UTC(), Slice: r.Slice, Dst: dst.Unmap(),
-			Proto: r.Proto, DstPort: r.DstPort, TCPFlags: r.TCPFlags, Packets: r.Packets, Bytes: r.Bytes}
-	}
-	return out, nil
 }
 
 // BatchID names a batch by its content, so that every retry of it, even
