@@ -49,7 +49,9 @@ func (l *ledger) admit(node Node, rs api.Rspec) error {
 }
 
 // admitPolicy says whether rs, acquired for account, fits in the share
-// the local policy gives account and under the node's bandwidth cap.
+// the local policy gives account and under the node's bandwidth cap. A
+// resource rs does not ask for is not checked, so an account the policy
+// left over its share (a stricter policy arrived) may still take others.
 func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
 	if p == nil {
 		return nil
@@ -72,7 +74,7 @@ func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
 		{"disk_guarantee", rs.DiskGuarantee, used.disk, share.DiskGuarantee},
 		{"net_min_rate", rs.NetMinRate, used.net, share.NetMinRate},
 	} {
-		if c.limit >= 0 && c.want > c.limit-c.used {
+		if c.want > 0 && c.limit >= 0 && c.want > c.limit-c.used {
 			return refusedf("%s: %d requested, but %s may hold %d on this node (local policy) and holds %d", c.name, c.want, account, c.limit, c.used)
 		}
 	}
@@ -82,7 +84,7 @@ func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
 // admitBandwidth says whether rate more kbit/s of net_min_rate fit under
 // the node's bandwidth cap in the local policy p.
 func (l *ledger) admitBandwidth(p *Policy, rate int64) error {
-	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rate > free {
+	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rate > 0 && rate > free {
 		return refusedf("net_min_rate: %d kbit/s requested, %d of the node's %d kbit/s (local policy) free", rate, free, p.BandwidthKbit)
 	}
 	return nil
@@ -94,20 +96,7 @@ func (l *ledger) admitBandwidth(p *Policy, rate int64) error {
 // total and to account's, under the node's bandwidth cap and account's
 // share.
 func (l *ledger) admitSplit(p *Policy, account string, child api.Rspec) error {
-	if p == nil {
-		return nil
-	}
-	if err := l.admitBandwidth(p, child.NetMinRate); err != nil {
-		return err
-	}
-	var used int64
-	if t := l.byAccount[account]; t != nil {
-		used = t.net
-	}
-	if limit := p.share(account).NetMinRate; limit >= 0 && child.NetMinRate > limit-used {
-		return refusedf("net_min_rate: %d requested, but %s may hold %d on this node (local policy) and holds %d", child.NetMinRate, account, limit, used)
-	}
-	return nil
+	return l.admitPolicy(p, account, api.Rspec{NetMinRate: child.NetMinRate})
 }
 
 func (l *ledger) add(h rcapHash, account string, rs api.Rspec) {

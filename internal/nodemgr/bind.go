@@ -166,8 +166,8 @@ func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
 	if pol := m.policy; pol != nil && pol.MaxSlivers > 0 && cur == nil && int64(len(m.slivers)) >= pol.MaxSlivers {
 		return refusedf("slivers: this node runs at most %d (local policy)", pol.MaxSlivers)
 	}
-	acct := r.account()
-	if limit := m.policy.share(acct).Slivers; limit >= 0 && (curRcap == nil || curRcap.account() != acct) {
+	acct := r.Account
+	if limit := m.policy.share(acct).Slivers; limit >= 0 && (curRcap == nil || curRcap.Account != acct) {
 		if n := m.accountSliversLocked(acct); n >= limit {
 			return refusedf("slivers: %s may have %d on this node (local policy) and has %d", acct, limit, n)
 		}
@@ -190,7 +190,7 @@ func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
 func (m *Manager) accountSliversLocked(acct string) int64 {
 	var n int64
 	for _, s := range m.slivers {
-		if r := m.rcaps[s.Rcap]; r != nil && r.account() == acct && s.State != sliverDestroying {
+		if r := m.rcaps[s.Rcap]; r != nil && r.Account == acct && s.State != sliverDestroying {
 			n++
 		}
 	}

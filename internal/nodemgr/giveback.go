@@ -99,9 +99,9 @@ func returnedRspec(parent *rcapRecord, child api.Rspec) api.Rspec {
 // finishLocked moves the parent to its new rspec in memory and in the
 // ledger, once the child's record and ledger entry are gone.
 func (g *giveBack) finishLocked(m *Manager) {
-	m.ledger.remove(g.parent.Hash, g.parent.account(), g.parent.Rspec)
+	m.ledger.remove(g.parent.Hash, g.parent.Account, g.parent.Rspec)
 	*g.parent = g.next
-	m.ledger.add(g.parent.Hash, g.parent.account(), g.parent.Rspec)
+	m.ledger.add(g.parent.Hash, g.parent.Account, g.parent.Rspec)
 	m.log.Info("released rcap's guarantees back to its parent", "parent", g.parent.Hash.id(),
 		"cpu_guarantee", g.next.Rspec.CPUGuarantee, "memory_guarantee", g.next.Rspec.MemoryGuarantee,
 		"disk_guarantee", g.next.Rspec.DiskGuarantee)

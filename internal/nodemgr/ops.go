@@ -203,7 +203,7 @@ func (m *Manager) dropRcapLocked(r *rcapRecord) (s, up *sliverRecord, err error)
 		return s, nil, err
 	}
 	delete(m.rcaps, r.Hash)
-	m.ledger.remove(r.Hash, r.account(), r.Rspec)
+	m.ledger.remove(r.Hash, r.Account, r.Rspec)
 	if g != nil {
 		g.finishLocked(m)
 		up = g.sliver

@@ -79,6 +79,19 @@ func TestPolicyEnforced(t *testing.T) {
 	err = e.m.Bind(context.Background(), "pl_four", e.acquire(api.Rspec{Privileges: sliverRights}), api.BindAttrs{})
 	wantErr(t, err, ErrRefused, "this node runs at most 3 (local policy)")
 
+	// A stricter policy leaves central over its cpu share: it may still
+	// take what the policy does not hold it over, not more cpu.
+	strict, err := ParsePolicy([]byte("broker central cpu_guarantee=100\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.SetPolicy(strict)
+	if _, err := e.m.Acquire(context.Background(), api.Rspec{DiskGuarantee: 1 << 20}); err != nil {
+		t.Fatalf("acquire no cpu while over the cpu share: %v", err)
+	}
+	_, err = e.m.Acquire(context.Background(), api.Rspec{CPUGuarantee: 1})
+	wantErr(t, err, ErrRefused, "cpu_guarantee: 1 requested, but central may hold 100")
+
 	e.m.SetPolicy(nil)
 	if err := e.m.Bind(context.Background(), "pl_four", e.acquire(api.Rspec{Privileges: sliverRights}), api.BindAttrs{}); err != nil {
 		t.Fatalf("without a policy: %v", err)

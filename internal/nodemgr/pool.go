@@ -76,7 +76,7 @@ func (m *Manager) newPoolLocked(slice string, d api.Rspec) error {
 	}
 	m.rcaps[h] = r
 	m.pools[slice] = h
-	m.ledger.add(h, r.account(), rs)
+	m.ledger.add(h, r.Account, rs)
 	m.expiry.push(h, rs.End)
 	m.kick()
 	m.log.Info("pool rcap made from the delegation", "slice", slice, "rcap", h.id(), "cpu_guarantee", rs.CPUGuarantee,
@@ -89,14 +89,7 @@ func poolRspec(node Node, d api.Rspec, now int64) (api.Rspec, error) {
 	if d.Delegated != nil || d.Privileges.NodeManager || d.Privileges.Admin {
 		return d, deniedf("delegated: a delegation carries resources and create_sliver only")
 	}
-	rs, err := checkRspec(node, d, now)
-	if err != nil {
-		return rs, err
-	}
-	if rs.Slivers < 0 {
-		return rs, invalidf("delegated.slivers: negative value %d", rs.Slivers)
-	}
-	return rs, nil
+	return checkRspec(node, d, now) // a negative slivers included
 }
 
 // regrantPoolLocked gives pool a changed delegation d: what the broker
@@ -133,7 +126,7 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 		}
 	}
 	rs.Ports = ports
-	m.ledger.remove(pool.Hash, pool.account(), pool.Rspec)
+	m.ledger.remove(pool.Hash, pool.Account, pool.Rspec)
 	err = m.ledger.admit(m.node, rs)
 	if err == nil {
 		err = m.ledger.admitPolicy(m.policy, principalCentral, rs)
@@ -145,11 +138,11 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 		err = m.store.put(kindRcap, pool.Hash.String(), &n)
 	}
 	if err != nil {
-		m.ledger.add(pool.Hash, pool.account(), pool.Rspec)
+		m.ledger.add(pool.Hash, pool.Account, pool.Rspec)
 		return err
 	}
 	*pool = n
-	m.ledger.add(pool.Hash, pool.account(), pool.Rspec)
+	m.ledger.add(pool.Hash, pool.Account, pool.Rspec)
 	m.expiry.push(pool.Hash, rs.End)
 	m.kick()
 	m.log.Info("pool rcap follows a changed delegation", "slice", pool.PoolOf, "rcap", pool.Hash.id(),
@@ -199,7 +192,7 @@ func (m *Manager) poolSliversLocked(ph, slice string) int64 {
 // infoLocked describes rcap h without its secret.
 func (m *Manager) infoLocked(h rcapHash, r *rcapRecord) api.RcapInfo {
 	return api.RcapInfo{ID: h.id(), Parent: r.Parent, Rspec: cloneRspec(r.Rspec), Pool: r.PoolOf != "",
-		Bound: m.boundTo[h], Owner: r.owner()}
+		Bound: m.boundTo[h], Owner: r.Owner}
 }
 
 // Rcaps returns the rcaps the caller owns, with the rcap itself where the
@@ -213,7 +206,7 @@ func (m *Manager) Rcaps(ctx context.Context) (api.NMRcaps, error) {
 	}
 	out := api.NMRcaps{Rcaps: []api.RcapInfo{}}
 	for h, r := range m.rcaps {
-		if r.owner() == p {
+		if r.Owner == p {
 			info := m.infoLocked(h, r)
 			info.Rcap = r.Secret
 			out.Rcaps = append(out.Rcaps, info)

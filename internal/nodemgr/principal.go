@@ -66,8 +66,8 @@ func (m *Manager) ownedLocked(principal string, rc api.Rcap) (*rcapRecord, error
 	if err != nil {
 		return nil, err
 	}
-	if r.owner() != principal {
-		m.log.Warn("rcap refused: not the caller's", "rcap", r.Hash.id(), "principal", principal, "owner", r.owner())
+	if r.Owner != principal {
+		m.log.Warn("rcap refused: not the caller's", "rcap", r.Hash.id(), "principal", principal, "owner", r.Owner)
 		return nil, deniedf("rcap refused: it is not yours (%s)", principal)
 	}
 	return r, nil
@@ -94,7 +94,7 @@ func (m *Manager) mayTouchSliverLocked(principal, slice string) error {
 	if s == nil {
 		return nil
 	}
-	if r := m.rcaps[s.Rcap]; r != nil && r.owner() == principal {
+	if r := m.rcaps[s.Rcap]; r != nil && r.Owner == principal {
 		return nil
 	}
 	return deniedf("slice %s: its sliver is bound to an rcap that is not yours (%s)", slice, principal)
@@ -109,7 +109,7 @@ func (m *Manager) roomForLocked(p string) error {
 	}
 	n := 0
 	for _, r := range m.rcaps {
-		if r.owner() == p {
+		if r.Owner == p {
 			n++
 		}
 	}

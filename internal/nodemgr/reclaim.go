@@ -70,7 +70,7 @@ func (m *Manager) stranded() (pools []string, rcaps []rcapHash) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	gone := func(r *rcapRecord) bool {
-		owner := r.owner()
+		owner := r.Owner
 		return owner != principalCentral && m.slivers[sliceOf(owner)] == nil
 	}
 	goingPools := map[string]bool{}
@@ -118,7 +118,7 @@ func (m *Manager) Reclaim(ctx context.Context, id string) error {
 		return err
 	}
 	peer, _ := PeerFromContext(ctx)
-	m.log.Warn("rcap reclaimed by the operator", "rcap", id, "owner", found.owner(), "bound", m.boundSlice(found.Hash),
+	m.log.Warn("rcap reclaimed by the operator", "rcap", id, "owner", found.Owner, "bound", m.boundSlice(found.Hash),
 		"pool_of", found.PoolOf, "pid", peer.PID, "uid", peer.UID)
 	if found.PoolOf != "" {
 		return m.releasePool(ctx, found.PoolOf, "reclaimed by the operator")

@@ -1,6 +1,7 @@
 package nodemgr
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 
@@ -14,7 +15,7 @@ type rcapRecord struct {
 	Parent string    `json:"parent,omitempty"`
 	Rspec  api.Rspec `json:"rspec"`
 	// Owner is the principal that may use the rcap ("central" or
-	// "slice:<name>"); records older than owners have none: central.
+	// "slice:<name>"); load gives records older than owners central.
 	Owner string `json:"owner,omitempty"`
 	// Account is the broker whose policy share the rcap counts against:
 	// the one that acquired it (or its ancestor); a pool counts as
@@ -37,16 +38,6 @@ type rcapRecord struct {
 	// to this rcap when it was released: if that child's record is still
 	// on disk, a crash interrupted its release, and load finishes it.
 	Absorbed string `json:"absorbed,omitempty"`
-}
-
-func (r *rcapRecord) owner() string   { return orCentral(r.Owner) }
-func (r *rcapRecord) account() string { return orCentral(r.Account) }
-
-func orCentral(p string) string {
-	if p == "" {
-		return principalCentral
-	}
-	return p
 }
 
 // sliverState is where a sliver is in the node manager's own steps. Every
@@ -116,7 +107,7 @@ func (m *Manager) load() error {
 		}
 		if r.Owner == "" || r.Account == "" {
 			// Written before rcaps had owners: central's.
-			r.Owner, r.Account = r.owner(), r.account()
+			r.Owner, r.Account = cmp.Or(r.Owner, principalCentral), cmp.Or(r.Account, principalCentral)
 			if err := m.store.put(kindRcap, key, &r); err != nil {
 				return err
 			}
@@ -160,7 +151,7 @@ func (m *Manager) indexLocked() {
 	m.expiry = nil
 	m.pools = map[string]rcapHash{}
 	for h, r := range m.rcaps {
-		m.ledger.add(h, r.account(), r.Rspec)
+		m.ledger.add(h, r.Account, r.Rspec)
 		m.expiry.push(h, r.Rspec.End)
 		if r.PoolOf != "" {
 			m.pools[r.PoolOf] = h

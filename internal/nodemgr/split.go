@@ -82,7 +82,7 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 	}
 	child, rest, err := splitRspec(m.node, parent.Rspec, req, m.now())
 	if err == nil {
-		err = m.ledger.admitSplit(m.policy, parent.account(), child)
+		err = m.ledger.admitSplit(m.policy, parent.Account, child)
 	}
 	if err != nil {
 		m.log.Info("split refused", "principal", p, "parent", parent.Hash.id(), "err", err)
@@ -93,7 +93,7 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 		return in, "", err
 	}
 	cr := &rcapRecord{Hash: ch, Parent: parent.Hash.id(), Rspec: child, Owner: p,
-		Account: parent.account(), Pool: parent.Pool}
+		Account: parent.Account, Pool: parent.Pool}
 	if p != principalCentral {
 		cr.Secret = crc
 	}
@@ -101,16 +101,16 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 		return in, "", m.undoSplitWithLocked(in, err)
 	}
 	m.rcaps[ch] = cr
-	m.ledger.add(ch, cr.account(), child)
+	m.ledger.add(ch, cr.Account, child)
 	m.expiry.push(ch, child.End)
 	newParent := *parent
 	newParent.Rspec = rest
 	if err := m.store.put(kindRcap, parent.Hash.String(), &newParent); err != nil {
 		return in, "", m.undoSplitWithLocked(in, err)
 	}
-	m.ledger.remove(parent.Hash, parent.account(), parent.Rspec)
+	m.ledger.remove(parent.Hash, parent.Account, parent.Rspec)
 	parent.Rspec = rest
-	m.ledger.add(parent.Hash, parent.account(), rest)
+	m.ledger.add(parent.Hash, parent.Account, rest)
 	m.log.Info("rcap split", "principal", p, "parent", parent.Hash.id(), "child", ch.id(), "cpu_guarantee", child.CPUGuarantee,
 		"memory_guarantee", child.MemoryGuarantee, "disk_guarantee", child.DiskGuarantee)
 	if slice != "" {
@@ -148,7 +148,7 @@ func (m *Manager) undoSplitLocked(in splitIntent) error {
 		return err
 	}
 	if c := m.rcaps[in.Child]; c != nil {
-		m.ledger.remove(in.Child, c.account(), c.Rspec)
+		m.ledger.remove(in.Child, c.Account, c.Rspec)
 		delete(m.rcaps, in.Child)
 	}
 	if p := m.rcaps[in.Parent]; p != nil {
@@ -157,9 +157,9 @@ func (m *Manager) undoSplitLocked(in splitIntent) error {
 		if err := m.store.put(kindRcap, p.Hash.String(), &restored); err != nil {
 			return err
 		}
-		m.ledger.remove(p.Hash, p.account(), p.Rspec)
+		m.ledger.remove(p.Hash, p.Account, p.Rspec)
 		p.Rspec = in.ParentOld
-		m.ledger.add(p.Hash, p.account(), p.Rspec)
+		m.ledger.add(p.Hash, p.Account, p.Rspec)
 	}
 	return m.store.del(kindSplit, in.Child.String())
 }
