@@ -6,8 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -51,17 +49,15 @@ func (s *Service) Authenticate(ctx context.Context, auth map[string]any, method 
 }
 
 // AuthenticateToken returns the person whose JSON API token (from Login)
-// token is.
+// token is. Tokens are 256-bit secrets no one guesses: they are never
+// throttled, so that a busy client is never refused.
 func (s *Service) AuthenticateToken(ctx context.Context, token string) (*Caller, error) {
-	keys := addrKeys(ctx)
-	if err := s.checkAttempt(keys); err != nil {
-		return nil, err
-	}
+	hash := sha256Hex(token)
 	var c *Caller
 	err := s.view(ctx, nil, func(t *txn) error {
-		id, err := t.Token(sha256Hex(token), t.now)
+		id, err := t.Token(hash, t.now)
 		if errors.Is(err, store.ErrNotFound) {
-			return Faultf(FaultAuth, "API token unknown or expired: log in again (orbis login)")
+			return Faultf(FaultAuth, "API token unknown, expired or revoked: log in again (orbis login)")
 		}
 		if err != nil {
 			return err
@@ -69,8 +65,11 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (*Caller,
 		c, err = t.personCaller(id)
 		return err
 	})
-	s.failedAttempt(keys, err)
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	c.tokenHash = hash
+	return c, nil
 }
 
 // Login checks a person's password and returns a new JSON API token, good
@@ -85,6 +84,15 @@ func (s *Service) Login(ctx context.Context, username, password string) (string,
 		return t.AddToken(sha256Hex(token), c.PersonID, "login", t.now+int64(s.tokenTTL/time.Second))
 	})
 	return token, err
+}
+
+// Logout revokes the JSON API token token.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	c, err := s.AuthenticateToken(ctx, token)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, c, func(t *txn) error { return t.DeleteToken(c.tokenHash) })
 }
 
 // Bootstrap makes the first admin, enabled and at no site, unless an admin
@@ -107,14 +115,10 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) error {
 	})
 }
 
-// login checks a username and password, rate-limited per username and per
-// client address.
+// login checks a username and password, throttled per source and
+// account (ratelimit.go). A password verified in the last pwCacheTTL is
+// let in at once.
 func (s *Service) login(ctx context.Context, email, pw string) (*Caller, error) {
-	userKey := "user:" + strings.ToLower(email)
-	keys := append(addrKeys(ctx), userKey)
-	if err := s.takeAttempt(keys); err != nil {
-		return nil, err
-	}
 	var id int64
 	var hash string
 	err := s.store.View(ctx, func(tx store.Tx) error {
@@ -126,18 +130,14 @@ func (s *Service) login(ctx context.Context, email, pw string) (*Caller, error) 
 	case errors.Is(err, store.ErrNotFound), err == nil && hash == "":
 		id, hash = 0, dummyHash()
 	case err != nil:
-		s.limiter.give(keys...)
 		return nil, s.dbError(err)
 	}
-	ok, err := s.checkPassword(ctx, email, hash, pw)
-	if err != nil {
-		s.log.Error("password check", "person", id, "err", err)
+	known := id != 0 && pw != ""
+	if !known || !s.pw.ok(s.pw.key(email, pw), hash, s.now()) {
+		if err := s.checkLogin(ctx, email, hash, pw, known); err != nil {
+			return nil, err
+		}
 	}
-	if !ok || id == 0 || pw == "" {
-		return nil, errBadLogin
-	}
-	s.limiter.give(keys...)
-	s.limiter.reset(userKey)
 	var c *Caller
 	err = s.view(ctx, nil, func(t *txn) error {
 		c, err = t.personCaller(id)
@@ -146,40 +146,33 @@ func (s *Service) login(ctx context.Context, email, pw string) (*Caller, error) 
 	return c, err
 }
 
-// takeAttempt takes a login attempt from each key's bucket.
-func (s *Service) takeAttempt(keys []string) error {
-	retry, ok := s.limiter.take(s.now(), keys...)
-	if ok {
-		return nil
-	}
-	return Faultf(FaultAuth, "too many failed attempts, retry in %d s", int64(math.Ceil(retry.Seconds())))
-}
-
-// checkAttempt refuses a caller that has no attempt left, without taking
-// one. Session keys, API tokens and node HMACs are 256-bit secrets no one
-// guesses: a busy client (a portal, a broker) may make any number of calls
-// with them at once, and only their failures count (failedAttempt).
-func (s *Service) checkAttempt(keys []string) error {
-	if err := s.takeAttempt(keys); err != nil {
+// checkLogin verifies pw against hash within the throttle: known is
+// whether a match would log someone in (a person who has a password).
+func (s *Service) checkLogin(ctx context.Context, email, hash, pw string, known bool) error {
+	source, account := sourceOf(ClientAddr(ctx)), strings.ToLower(email)
+	release, err := s.gates.enter(ctx, source)
+	if err != nil {
 		return err
 	}
-	s.limiter.give(keys...)
-	return nil
-}
-
-// failedAttempt charges an authentication failure to keys.
-func (s *Service) failedAttempt(keys []string, err error) {
-	var f *Fault
-	if errors.As(err, &f) && f.Code == FaultAuth {
-		s.limiter.take(s.now(), keys...)
+	defer release()
+	if known && s.pw.ok(s.pw.key(email, pw), hash, s.now()) {
+		return nil // verified by a login of this source that ran meanwhile
 	}
-}
-
-// addrKeys is the rate-limit key of the client address in ctx, if any.
-func addrKeys(ctx context.Context) []string {
-	if a := ClientAddr(ctx); a != "" {
-		return []string{"addr:" + a}
+	if err := s.limiter.allow(source, account, s.now()); err != nil {
+		return err
 	}
+	ok, err := s.checkPassword(ctx, email, hash, pw)
+	if err != nil && ctx.Err() != nil {
+		return err
+	}
+	if err != nil {
+		s.log.Error("password check", "user", email, "err", err)
+	}
+	if !ok || !known {
+		s.limiter.fail(source, account, s.now())
+		return errBadLogin
+	}
+	s.limiter.succeed(source, account)
 	return nil
 }
 
@@ -200,18 +193,16 @@ func (t *txn) personCaller(id int64) (*Caller, error) {
 	return &Caller{PersonID: p.PersonID, Email: p.Email, Roles: p.RoleIDs, SiteIDs: p.SiteIDs}, nil
 }
 
-// sessionAuth finds the person or node of a session key.
+// sessionAuth finds the person or node of a session key. Like tokens,
+// session keys are never throttled.
 func (s *Service) sessionAuth(ctx context.Context, key string) (*Caller, error) {
-	keys := addrKeys(ctx)
-	if err := s.checkAttempt(keys); err != nil {
-		return nil, err
-	}
+	hash := sha256Hex(key)
 	var c *Caller
 	err := s.view(ctx, nil, func(t *txn) error {
-		pid, nid, err := t.Session(sha256Hex(key), t.now)
+		pid, nid, err := t.Session(hash, t.now)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return Faultf(FaultAuth, "session unknown or expired: call GetSession again")
+			return Faultf(FaultAuth, "session unknown, expired or ended: call GetSession again")
 		case err != nil:
 			return err
 		case pid != 0:
@@ -221,30 +212,26 @@ func (s *Service) sessionAuth(ctx context.Context, key string) (*Caller, error) 
 		c = &Caller{NodeID: nid}
 		return nil
 	})
-	s.failedAttempt(keys, err)
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	c.sessionHash = hash
+	return c, nil
 }
 
 // hmacAuth checks a node's HMAC of the call (see HMACValue and
-// LegacyHMAC).
+// LegacyHMAC). Node secrets are 256-bit: never throttled.
 func (s *Service) hmacAuth(ctx context.Context, auth map[string]any, method string, args []any) (*Caller, error) {
 	nodeID, ok := asInt(auth["node_id"])
 	_, ok2 := auth["value"].(string)
 	if !ok || !ok2 || nodeID <= 0 {
 		return nil, Faultf(FaultAuth, "hmac auth: node_id (int) and value (string) are required")
 	}
-	keys := append(addrKeys(ctx), "node:"+strconv.FormatInt(nodeID, 10))
-	if err := s.checkAttempt(keys); err != nil {
-		return nil, err
-	}
 	secret, err := s.NodeSecret(ctx, nodeID)
 	if err != nil {
-		err = Faultf(FaultAuth, "hmac auth: node %d is unknown or not registered", nodeID)
-	} else {
-		err = checkHMAC(secret, method, auth, args, s.now().Unix())
+		return nil, Faultf(FaultAuth, "hmac auth: node %d is unknown or not registered", nodeID)
 	}
-	if err != nil {
-		s.failedAttempt(keys, err)
+	if err := checkHMAC(secret, method, auth, args, s.now().Unix()); err != nil {
 		return nil, err
 	}
 	return &Caller{NodeID: nodeID}, nil

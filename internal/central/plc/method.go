@@ -21,6 +21,11 @@ type Caller struct {
 	NodeID int64
 	// Anonymous is set for the anonymous auth method.
 	Anonymous bool
+
+	// sessionHash and tokenHash name the session or JSON API token the
+	// caller authenticated with, if any (DeleteSession, Logout, and the
+	// one kept by a self-service password change).
+	sessionHash, tokenHash string
 }
 
 // Has reports whether the caller holds role.

@@ -34,6 +34,8 @@ type Options struct {
 	// slices only abort each other (PostgreSQL serialization failures) or
 	// queue for SQLite's one writer.
 	MaxWriters int
+	// Login throttles failed password logins (see LoginLimits).
+	Login LoginLimits
 	// OnChange is called after a commit that changed what some nodes
 	// should run, with their ids (also with the ids of deleted nodes, so
 	// their waiting requests end).
@@ -53,6 +55,7 @@ type Service struct {
 	reg        *Registry
 
 	limiter *limiter
+	gates   *sourceGates
 	pw      *pwCache
 	// hashSlots bounds the password hashes computed at once: each takes
 	// argon2's memory.
@@ -83,7 +86,8 @@ func New(opts Options) *Service {
 		sessionTTL: opts.SessionTTL,
 		tokenTTL:   opts.TokenTTL,
 		onChange:   opts.OnChange,
-		limiter:    newLimiter(loginBurst, loginRefill),
+		limiter:    newLimiter(opts.Login),
+		gates:      newSourceGates(),
 		pw:         newPWCache(),
 		hashSlots:  make(chan struct{}, max(1, runtime.NumCPU())),
 		expiryWake: make(chan struct{}, 1),

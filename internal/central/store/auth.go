@@ -116,3 +116,22 @@ func (t *tx) DeleteToken(tokenHash string) error {
 	}
 	return t.event("DeleteToken", "person", personID, map[string]any{"name": name})
 }
+
+// RevokePerson ends a person's sessions and tokens but the two kept.
+func (t *tx) RevokePerson(personID int64, keepSession, keepToken string) (int64, error) {
+	if err := t.writable(); err != nil {
+		return 0, err
+	}
+	sessions, err := t.execCount("DELETE FROM sessions WHERE person_id = ? AND key_hash <> ?", personID, keepSession)
+	if err != nil {
+		return 0, fmt.Errorf("revoke sessions: %w", err)
+	}
+	tokens, err := t.execCount("DELETE FROM api_tokens WHERE person_id = ? AND token_hash <> ?", personID, keepToken)
+	if err != nil {
+		return 0, fmt.Errorf("revoke tokens: %w", err)
+	}
+	if sessions+tokens == 0 {
+		return 0, nil
+	}
+	return sessions + tokens, t.event("RevokePerson", "person", personID, map[string]any{"sessions": sessions, "tokens": tokens})
+}

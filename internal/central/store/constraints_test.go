@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -182,6 +183,70 @@ func testSessionsAndTokens(t *testing.T, b backend) {
 		}
 		if _, err := tx.Token("t1", 1); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("deleted token: %v", err)
+		}
+		return nil
+	})
+}
+
+// testRevokePerson: a person's sessions and tokens end at once, but the
+// two kept, and no one else's.
+func testRevokePerson(t *testing.T, b backend) {
+	s := b.newStore(t)
+	f := seed(t, s, "ex")
+	g := seed(t, s, "other")
+	update(t, s, func(tx store.Tx) error {
+		for _, k := range []string{"s1", "s2", "keep"} {
+			if err := tx.AddSession(k, f.person.PersonID, 0, 0); err != nil {
+				return err
+			}
+		}
+		for _, k := range []string{"t1", "t2", "tkeep"} {
+			if err := tx.AddToken(k, f.person.PersonID, "cli", 0); err != nil {
+				return err
+			}
+		}
+		if err := tx.AddSession("node", 0, f.nodes[0].NodeID, 0); err != nil {
+			return err
+		}
+		if err := tx.AddSession("g", g.person.PersonID, 0, 0); err != nil {
+			return err
+		}
+		return tx.AddToken("gt", g.person.PersonID, "cli", 0)
+	})
+	update(t, s, func(tx store.Tx) error {
+		n, err := tx.RevokePerson(f.person.PersonID, "keep", "tkeep")
+		if err == nil && n != 4 {
+			t.Errorf("revoked %d, want 4", n)
+		}
+		return err
+	})
+	alive := func(tx store.Tx) []string {
+		var out []string
+		for _, k := range []string{"s1", "s2", "keep", "node", "g"} {
+			if _, _, err := tx.Session(k, 1); err == nil {
+				out = append(out, k)
+			}
+		}
+		for _, k := range []string{"t1", "t2", "tkeep", "gt"} {
+			if _, err := tx.Token(k, 1); err == nil {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	view(t, s, func(tx store.Tx) error {
+		if got := fmt.Sprint(alive(tx)); got != "[keep node g tkeep gt]" {
+			t.Errorf("alive after revoking but two: %s", got)
+		}
+		return nil
+	})
+	update(t, s, func(tx store.Tx) error {
+		_, err := tx.RevokePerson(f.person.PersonID, "", "")
+		return err
+	})
+	view(t, s, func(tx store.Tx) error {
+		if got := fmt.Sprint(alive(tx)); got != "[node g gt]" {
+			t.Errorf("alive after revoking all: %s", got)
 		}
 		return nil
 	})

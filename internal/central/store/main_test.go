@@ -81,6 +81,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Uniques", testUniques},
 		{"Cascades", testCascades},
 		{"SessionsAndTokens", testSessionsAndTokens},
+		{"RevokePerson", testRevokePerson},
 		{"NodeTokens", testNodeTokens},
 		{"NodeVersions", testNodeVersions},
 		{"SliverReports", testSliverReports},

@@ -162,6 +162,10 @@ type Tx interface {
 	Token(tokenHash string, now int64) (personID int64, err error)
 	// DeleteToken removes a token.
 	DeleteToken(tokenHash string) error
+	// RevokePerson ends every session and token of a person except the
+	// session keepSession and the token keepToken ("" keeps none), and
+	// returns how many it ended.
+	RevokePerson(personID int64, keepSession, keepToken string) (int64, error)
 
 	// SetSliverReports replaces the node's reports.
 	SetSliverReports(nodeID int64, reports []api.SliverReport, at int64) error
