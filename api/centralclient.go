@@ -19,6 +19,8 @@ import (
 //
 //	POST /api/v1/login     {"username": EMAIL, "password": P}
 //	                       -> {"result": {"token": T}}
+//	POST /api/v1/logout    revokes the token T of "Authorization: Bearer T"
+//	                       -> {"result": 1}
 //	POST /api/v1/METHOD    a JSON array of the method's arguments after
 //	                       auth (an empty body means none), with the header
 //	                       "Authorization: Bearer T" (none: anonymous)
@@ -155,6 +157,18 @@ func (c *CentralClient) Login(ctx context.Context, user, password string) (strin
 		return "", errors.New("login: central answered without a token")
 	}
 	return resp.Result.Token, nil
+}
+
+// Logout revokes the client's token at central: it no longer works,
+// for anyone who holds a copy.
+func (c *CentralClient) Logout(ctx context.Context) error {
+	if c.token == "" {
+		return errors.New("logout: the client has no token")
+	}
+	var resp struct {
+		Result int `json:"result"`
+	}
+	return c.post(ctx, "logout", nil, &resp)
 }
 
 // post sends body to CentralPath+op and decodes a 200 answer into resp.

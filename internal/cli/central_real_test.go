@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -122,6 +123,36 @@ func TestLoginReal(t *testing.T) {
 	wantFail(t, "run `orbis login` again", "site", "create", "x", "--name", "X", "--token", "bogus")
 	orbis(t, "", "logout")
 	wantFail(t, "run `orbis login` first", "site", "create", "x", "--name", "X")
+}
+
+// TestLogoutRevokesReal: a copy of the token taken before `orbis logout`
+// is refused after it, and logging out again (the token gone) succeeds.
+func TestLogoutRevokesReal(t *testing.T) {
+	url := realCentral(t)
+	login(t, url, adminEmail, adminPW)
+	var cred map[string]string
+	data, _ := os.ReadFile(os.Getenv("ORBIS_CONFIG"))
+	if err := json.Unmarshal(data, &cred); err != nil {
+		t.Fatal(err)
+	}
+	stolen := cred["token"]
+	orbis(t, "", "site", "list", "--central", url, "--token", stolen)
+	orbis(t, "", "logout")
+	wantFail(t, "revoked", "site", "list", "--central", url, "--token", stolen)
+	err := api.NewCentralClient(url, stolen).Call(testutil.Context(t), "GetSites", nil)
+	if ce, ok := errors.AsType[*api.CentralError](err); !ok || ce.Status != 401 || ce.Code != api.FaultAuth {
+		t.Fatalf("revoked token: %v, want 401 fault 103", err)
+	}
+	orbis(t, "", "logout") // nothing saved: nothing to revoke
+	login(t, url, adminEmail, adminPW)
+	if err := os.WriteFile(os.Getenv("ORBIS_CONFIG"), []byte(`{"central": "http://127.0.0.1:1", "token": "x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantFail(t, "the credentials file is kept", "logout")
+	if _, err := os.Stat(os.Getenv("ORBIS_CONFIG")); err != nil {
+		t.Errorf("credentials removed though central could not revoke the token: %v", err)
+	}
+	orbis(t, "", "logout", "--local")
 }
 
 func TestSitePersonKeyReal(t *testing.T) {

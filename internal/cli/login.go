@@ -26,7 +26,7 @@ func init() {
 	})
 	register(&Command{
 		Name:    "logout",
-		Summary: "forget the API token `orbis login` saved",
+		Summary: "revoke the API token `orbis login` saved, at central, and forget it",
 		Run:     runLogout,
 	})
 }
@@ -163,9 +163,34 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-func runLogout(_ context.Context, env *Env, args []string) error {
-	if len(args) > 0 {
-		return &UsageError{Msg: "usage: orbis logout"}
+const logoutUsage = `usage: orbis logout [--local]
+
+Revokes the saved API token at central, so that it no longer works for
+anyone who copied it, then removes the credentials file. If central
+cannot be reached the file is kept (run it again), unless --local is
+given: then the file is removed and the token stays valid at central
+until it expires.`
+
+func runLogout(ctx context.Context, env *Env, args []string) error {
+	flags := flag.NewFlagSet("orbis logout", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	local := flags.Bool("local", false, "only remove the credentials file, even if central cannot be reached")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(env.Stdout, logoutUsage)
+			return nil
+		}
+		return &UsageError{Msg: fmt.Sprintf("orbis logout: %v\n%s", err, logoutUsage)}
+	}
+	if flags.NArg() > 0 {
+		return &UsageError{Msg: logoutUsage}
+	}
+	c, err := loadCredentials()
+	if err != nil && !*local {
+		return err
+	}
+	if err := revokeToken(ctx, c); err != nil && !*local {
+		return err
 	}
 	p, err := credentialsPath()
 	if err != nil {
@@ -175,6 +200,22 @@ func runLogout(_ context.Context, env *Env, args []string) error {
 		return fmt.Errorf("remove credentials: %w", err)
 	}
 	fmt.Fprintln(env.Stdout, "logged out")
+	return nil
+}
+
+// revokeToken revokes the saved token at central. A token central no
+// longer knows (expired, revoked) is revoked already.
+func revokeToken(ctx context.Context, c credentials) error {
+	if c.Token == "" || c.Central == "" {
+		return nil
+	}
+	err := api.NewCentralClient(c.Central, c.Token).Logout(ctx)
+	if ce, ok := errors.AsType[*api.CentralError](err); ok && ce.Code == api.FaultAuth {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("revoke the token at %s: %w (the credentials file is kept: run orbis logout again, or orbis logout --local)", c.Central, err)
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@
 //	                        (empty body: none); Authorization: Bearer <token>
 //	                        (none: the anonymous caller)
 //	POST /api/v1/login      body: {"username": ..., "password": ...}
+//	POST /api/v1/logout     revokes the bearer token (empty body)
 //	GET  /api/v1/           the methods, with help, roles and argument counts
 //	GET  /api/v1/<Method>   one method
 //
@@ -18,7 +19,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -39,6 +39,8 @@ type TokenAuthenticator interface {
 	AuthenticateToken(ctx context.Context, token string) (*plc.Caller, error)
 	// Login checks a person's password and returns a new API token.
 	Login(ctx context.Context, username, password string) (token string, err error)
+	// Logout revokes token.
+	Logout(ctx context.Context, token string) error
 }
 
 // handler serves /api/v1/.
@@ -60,7 +62,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name = name[i+len("/api/v1/"):]
 	}
 	name = strings.Trim(name, "/")
-	ctx := xmlrpc.WithClientAddr(r.Context(), clientIP(r.RemoteAddr))
+	ctx := plc.WithRequestAddr(r)
 	switch {
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		h.describe(w, name)
@@ -69,6 +71,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, plc.Faultf(plc.FaultInvalidMethod, "use POST to call a method, GET to read its description"))
 	case name == "login":
 		h.login(ctx, w, r)
+	case name == "logout":
+		h.logout(ctx, w, r)
 	default:
 		h.call(ctx, w, r, name)
 	}
@@ -126,14 +130,12 @@ func check(m *plc.Method, c *plc.Caller, nargs int) (int, *plc.Fault) {
 // caller authenticates the request's bearer token; no Authorization
 // header is the anonymous caller.
 func (h *handler) caller(ctx context.Context, r *http.Request, method string) (*plc.Caller, int, *plc.Fault) {
-	hdr := r.Header.Get("Authorization")
-	if hdr == "" {
-		return &plc.Caller{Anonymous: true}, 0, nil
+	token, status, f := bearer(r)
+	if f != nil {
+		return nil, status, f
 	}
-	scheme, token, ok := strings.Cut(hdr, " ")
-	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return nil, http.StatusUnauthorized, plc.Faultf(plc.FaultAuth, "the Authorization header must be \"Bearer <token>\"")
+	if token == "" {
+		return &plc.Caller{Anonymous: true}, 0, nil
 	}
 	c, err := h.auth.AuthenticateToken(ctx, token)
 	if err == nil && c == nil {
@@ -144,6 +146,39 @@ func (h *handler) caller(ctx context.Context, r *http.Request, method string) (*
 		return nil, statusOf(f, err), f
 	}
 	return c, 0, nil
+}
+
+// bearer returns the request's bearer token, "" if it has no
+// Authorization header.
+func bearer(r *http.Request) (string, int, *plc.Fault) {
+	hdr := r.Header.Get("Authorization")
+	if hdr == "" {
+		return "", 0, nil
+	}
+	scheme, token, ok := strings.Cut(hdr, " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", http.StatusUnauthorized, plc.Faultf(plc.FaultAuth, "the Authorization header must be \"Bearer <token>\"")
+	}
+	return token, 0, nil
+}
+
+// logout revokes the bearer token and answers {"result": 1}.
+func (h *handler) logout(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	token, status, f := bearer(r)
+	if f == nil && token == "" {
+		status, f = http.StatusUnauthorized, plc.Faultf(plc.FaultAuth, "logout revokes the token sent as Authorization: Bearer <token>")
+	}
+	if f != nil {
+		writeError(w, status, f)
+		return
+	}
+	if err := h.auth.Logout(ctx, token); err != nil {
+		f := xmlrpc.AsFault(h.log, "logout", err)
+		writeError(w, statusOf(f, err), f)
+		return
+	}
+	h.writeResult(w, "logout", 1)
 }
 
 // loginRequest is the body of POST /api/v1/login.
@@ -203,13 +238,4 @@ func (h *handler) describe(w http.ResponseWriter, name string) {
 		return
 	}
 	h.writeResult(w, name, info(m))
-}
-
-// clientIP is the host part of a request's RemoteAddr; forwarded headers
-// are not trusted.
-func clientIP(remote string) string {
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		return host
-	}
-	return remote
 }

@@ -68,6 +68,13 @@ func (fakeTokens) AuthenticateToken(_ context.Context, token string) (*plc.Calle
 	return nil, plc.Faultf(plc.FaultAuth, "unknown or expired token; run orbis login")
 }
 
+func (fakeTokens) Logout(_ context.Context, token string) error {
+	if token == "usertoken" {
+		return nil
+	}
+	return plc.Faultf(plc.FaultAuth, "unknown or expired token")
+}
+
 func (fakeTokens) Login(ctx context.Context, username, password string) (string, error) {
 	if username == "admin@x" && password == "secret" && xmlrpc.ClientAddr(ctx) == "127.0.0.1" {
 		return "admintoken", nil

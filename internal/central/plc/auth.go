@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -92,7 +93,13 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, c, func(t *txn) error { return t.DeleteToken(c.tokenHash) })
+	return s.update(ctx, c, func(t *txn) error {
+		err := t.DeleteToken(c.tokenHash)
+		if errors.Is(err, store.ErrNotFound) {
+			return Faultf(FaultAuth, "API token unknown, expired or revoked: it was revoked meanwhile")
+		}
+		return err
+	})
 }
 
 // Bootstrap makes the first admin, enabled and at no site, unless an admin
@@ -100,6 +107,9 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 func (s *Service) Bootstrap(ctx context.Context, email, password string) error {
 	if email == "" || password == "" {
 		return errors.New("bootstrap admin: email and password needed")
+	}
+	if err := checkEmail(email); err != nil {
+		return fmt.Errorf("bootstrap admin email: %w", err)
 	}
 	hash := hashPassword(password)
 	return s.update(ctx, &Caller{}, func(t *txn) error {

@@ -95,20 +95,18 @@ func setPersonFields(f *fieldSet, p *api.Person) (string, error) {
 	if f.err != nil {
 		return "", f.err
 	}
+	if f.has("email") {
+		if err := checkEmail(p.Email); err != nil {
+			return "", Faultf(FaultInvalidArg, "person_fields.email: %v", err)
+		}
+	}
 	switch {
-	case !validEmail(p.Email):
-		return "", Faultf(FaultInvalidArg, "person_fields.email: %q is not an email address", p.Email)
 	case f.has("password") && len(pw) < MinPasswordLen:
 		return "", Faultf(FaultInvalidArg, "person_fields.password: at least %d characters", MinPasswordLen)
 	case strings.TrimSpace(p.FirstName+p.LastName) == "":
 		return "", Faultf(FaultInvalidArg, "person_fields: first_name and last_name are empty")
 	}
 	return pw, nil
-}
-
-func validEmail(e string) bool {
-	local, domain, ok := strings.Cut(e, "@")
-	return ok && local != "" && domain != "" && len(e) <= 254 && !strings.ContainsAny(e, " \t\r\n<>,;\"")
 }
 
 func (s *Service) updatePerson(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -144,6 +142,9 @@ func (s *Service) updatePerson(ctx context.Context, c *Caller, args []any) (any,
 				return err
 			}
 		}
+		if err := t.revokeOnUpdate(p, pw != "", wasEnabled); err != nil {
+			return err
+		}
 		if p.Enabled != wasEnabled {
 			if err := t.bumpSlices(p.SliceIDs); err != nil {
 				return err
@@ -152,6 +153,23 @@ func (s *Service) updatePerson(ctx context.Context, c *Caller, args []any) (any,
 		return t.UpdatePerson(p)
 	})
 	return int64(1), err
+}
+
+// revokeOnUpdate ends p's sessions and API tokens when their password
+// changed or they were disabled. A person changing their own password
+// keeps the session or token they made the call with, and loses every
+// other.
+func (t *txn) revokeOnUpdate(p *api.Person, newPassword, wasEnabled bool) error {
+	disabled := wasEnabled && !p.Enabled
+	if !newPassword && !disabled {
+		return nil
+	}
+	var keepSession, keepToken string
+	if !disabled && t.c.PersonID == p.PersonID {
+		keepSession, keepToken = t.c.sessionHash, t.c.tokenHash
+	}
+	_, err := t.RevokePerson(p.PersonID, keepSession, keepToken)
+	return err
 }
 
 func (s *Service) deletePerson(ctx context.Context, c *Caller, args []any) (any, error) {

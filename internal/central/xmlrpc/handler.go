@@ -16,7 +16,6 @@ import (
 	"errors"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -84,7 +83,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeXML(w, EncodeFault(plc.Faultf(plc.FaultInvalidArg, "malformed XML-RPC request: %v", err)))
 		return
 	}
-	ctx := WithClientAddr(r.Context(), clientIP(r.RemoteAddr))
+	ctx := plc.WithRequestAddr(r)
 	writeXML(w, h.respond(ctx, method, params))
 }
 
@@ -180,13 +179,4 @@ func writeXML(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
-}
-
-// clientIP is the host part of a request's RemoteAddr. Forwarded headers
-// are not trusted: a proxy in front of central must be configured apart.
-func clientIP(remote string) string {
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		return host
-	}
-	return remote
 }
