@@ -47,6 +47,11 @@ type Config struct {
 	// days, DefaultTrafficMaxRows rows); see archive.go.
 	TrafficDays    int
 	TrafficMaxRows int64
+	// Login throttles failed password logins (zero fields: defaults).
+	Login plc.LoginLimits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (none: the TCP peer is the client).
+	TrustedProxies plc.TrustedProxies
 	// Log receives central's records.
 	Log *slog.Logger
 }
@@ -86,7 +91,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	c := &Central{Store: st, log: cfg.Log}
 	src := &nodeSource{st: st}
 	c.hub = push.NewHub(src, cfg.Log)
-	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, OnChange: c.hub.Notify})
+	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, OnChange: c.hub.Notify})
 	src.svc = c.Service
 	mux := http.NewServeMux()
 	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))
@@ -102,7 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, indexPage)
 	})
-	c.handler = mux
+	c.handler = cfg.TrustedProxies.Handler(mux)
 	if cfg.AdminEmail != "" {
 		if err := c.bootstrap(ctx, cfg); err != nil {
 			st.Close()

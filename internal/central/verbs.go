@@ -5,6 +5,7 @@ import (
 	"flag"
 	"log/slog"
 
+	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/cli"
 )
 
@@ -24,9 +25,18 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	fs.Int64Var(&cfg.SiteShares, "site-shares", 0, "shares each site receives (0: the default, 1000)")
 	fs.IntVar(&cfg.TrafficDays, "traffic-days", DefaultTrafficDays, "days the traffic archive keeps the nodes' traffic")
 	fs.Int64Var(&cfg.TrafficMaxRows, "traffic-max-rows", DefaultTrafficMaxRows, "rows the traffic archive keeps at most (the oldest go first)")
+	fs.IntVar(&cfg.Login.Burst, "login-burst", plc.DefaultLoginBurst, "failed password logins one client address may make for one account before it must wait")
+	fs.IntVar(&cfg.Login.WideBurst, "login-wide-burst", plc.DefaultLoginWideBurst, "failed password logins one client address may make over all accounts; past as many on one account from all addresses, each address's failure there costs the whole -login-burst")
+	fs.DurationVar(&cfg.Login.Refill, "login-refill", plc.DefaultLoginRefill, "how often each login throttle regains one failed login")
+	fs.IntVar(&cfg.Login.MaxTracked, "login-tracked", plc.DefaultLoginTracked, "most addresses, accounts and address-account pairs the login throttle remembers, each (the least recent are forgotten)")
+	proxies := fs.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (empty: none; the TCP peer is the client)")
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
+	}
+	var err error
+	if cfg.TrustedProxies, err = plc.ParseTrustedProxies(*proxies); err != nil {
+		return &cli.UsageError{Msg: "-trusted-proxies: " + err.Error()}
 	}
 	lvl := slog.LevelInfo
 	if *debug {

@@ -127,7 +127,9 @@ func (s *Service) Bootstrap(ctx context.Context, email, password string) error {
 
 // login checks a username and password, throttled per source and
 // account (ratelimit.go). A password verified in the last pwCacheTTL is
-// let in at once.
+// let in without verifying it again, if the throttle allows the source:
+// else a source refused could still try guesses, and learn which is
+// right.
 func (s *Service) login(ctx context.Context, email, pw string) (*Caller, error) {
 	var id int64
 	var hash string
@@ -142,11 +144,8 @@ func (s *Service) login(ctx context.Context, email, pw string) (*Caller, error) 
 	case err != nil:
 		return nil, s.dbError(err)
 	}
-	known := id != 0 && pw != ""
-	if !known || !s.pw.ok(s.pw.key(email, pw), hash, s.now()) {
-		if err := s.checkLogin(ctx, email, hash, pw, known); err != nil {
-			return nil, err
-		}
+	if err := s.checkLogin(ctx, email, hash, pw, id != 0 && pw != ""); err != nil {
+		return nil, err
 	}
 	var c *Caller
 	err = s.view(ctx, nil, func(t *txn) error {
@@ -160,16 +159,23 @@ func (s *Service) login(ctx context.Context, email, pw string) (*Caller, error) 
 // whether a match would log someone in (a person who has a password).
 func (s *Service) checkLogin(ctx context.Context, email, hash, pw string, known bool) error {
 	source, account := sourceOf(ClientAddr(ctx)), strings.ToLower(email)
+	cached := func() bool { return known && s.pw.ok(s.pw.key(email, pw), hash, s.now()) }
+	if err := s.limiter.allow(source, account, s.now()); err != nil {
+		return err
+	}
+	if cached() {
+		return nil
+	}
 	release, err := s.gates.enter(ctx, source)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if known && s.pw.ok(s.pw.key(email, pw), hash, s.now()) {
-		return nil // verified by a login of this source that ran meanwhile
-	}
 	if err := s.limiter.allow(source, account, s.now()); err != nil {
 		return err
+	}
+	if cached() {
+		return nil // verified by a login of this source that ran meanwhile
 	}
 	ok, err := s.checkPassword(ctx, email, hash, pw)
 	if err != nil && ctx.Err() != nil {

@@ -73,71 +73,18 @@ func TestLoginTokens(t *testing.T) {
 	fault(t, second(w.svc.AuthenticateToken(w.ctx, token)), plc.FaultAuth)
 }
 
-func TestRateLimit(t *testing.T) {
-	w := newWorld(t)
-	ctx := plc.WithClientAddr(w.ctx, "192.0.2.1")
-	good := pwAuth("user@alpha.org", "password-user@alpha.org")
-	bad := pwAuth("user@alpha.org", "guess")
-	for i := range 5 {
-		_, err := w.svc.Authenticate(ctx, bad, "AuthCheck", nil)
-		if f := fault(t, err, plc.FaultAuth); strings.Contains(f.Msg, "too many") {
-			t.Fatalf("attempt %d already limited", i)
-		}
-	}
-	_, err := w.svc.Authenticate(ctx, good, "AuthCheck", nil)
-	if f := fault(t, err, plc.FaultAuth); f.Msg != "too many failed attempts, retry in 10 s" {
-		t.Fatalf("6th attempt: %q", f.Msg)
-	}
-	// The username is limited from any address.
-	_, err = w.svc.Authenticate(plc.WithClientAddr(w.ctx, "192.0.2.2"), good, "AuthCheck", nil)
-	fault(t, err, plc.FaultAuth)
-	w.advance(10 * time.Second)
-	if _, err := w.svc.Authenticate(ctx, good, "AuthCheck", nil); err != nil {
-		t.Fatalf("after 10 s: %v", err)
-	}
-	// The address is limited for every username: it failed 5 times and
-	// regained 1 token, spent on the success and given back.
-	for range 2 {
-		w.svc.Authenticate(ctx, pwAuth("pi@alpha.org", "guess"), "AuthCheck", nil)
-	}
-	_, err = w.svc.Authenticate(ctx, pwAuth("pi@beta.org", "password-pi@beta.org"), "AuthCheck", nil)
-	if f := fault(t, err, plc.FaultAuth); !strings.Contains(f.Msg, "too many") {
-		t.Fatalf("address not limited: %q", f.Msg)
-	}
-	if _, err := w.svc.Authenticate(plc.WithClientAddr(w.ctx, "192.0.2.3"), pwAuth("pi@beta.org", "password-pi@beta.org"), "AuthCheck", nil); err != nil {
-		t.Fatalf("another address: %v", err)
-	}
-}
-
-// TestRateLimitParallel: guesses sent at once are counted too.
-func TestRateLimitParallel(t *testing.T) {
-	w := newWorld(t)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	checked := 0
-	for range 20 {
-		wg.Go(func() {
-			_, err := w.svc.Authenticate(w.ctx, pwAuth("user@beta.org", "guess"), "AuthCheck", nil)
-			if f := fault(t, err, plc.FaultAuth); !strings.Contains(f.Msg, "too many") {
-				mu.Lock()
-				checked++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if checked != 5 {
-		t.Fatalf("%d of 20 parallel guesses were checked, want 5", checked)
-	}
-}
-
 // TestSessionsNotLimited: a busy client (a portal, a broker) makes many
 // calls at once with its session key from one address, and none is
-// refused; bad session keys are limited like bad passwords.
+// refused, even after forged keys and wrong passwords from the same
+// address: keys are 256-bit secrets, never throttled.
 func TestSessionsNotLimited(t *testing.T) {
 	w := newWorld(t)
 	ctx := plc.WithClientAddr(w.ctx, "192.0.2.9")
 	sess := w.must(w.userA, "GetSession").(string)
+	for range 30 {
+		w.svc.Authenticate(ctx, map[string]any{"AuthMethod": "session", "session": "forged"}, "AuthCheck", nil)
+		w.svc.Authenticate(ctx, pwAuth("user@alpha.org", "guess"), "AuthCheck", nil)
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	refused := 0
@@ -153,13 +100,6 @@ func TestSessionsNotLimited(t *testing.T) {
 	wg.Wait()
 	if refused != 0 {
 		t.Fatalf("%d of 40 parallel calls with a good session key were refused", refused)
-	}
-	for range 5 {
-		w.svc.Authenticate(ctx, map[string]any{"AuthMethod": "session", "session": "forged"}, "AuthCheck", nil)
-	}
-	_, err := w.svc.Authenticate(ctx, map[string]any{"AuthMethod": "session", "session": sess}, "AuthCheck", nil)
-	if f := fault(t, err, plc.FaultAuth); !strings.Contains(f.Msg, "too many") {
-		t.Fatalf("after 5 forged keys: %q", f.Msg)
 	}
 }
 

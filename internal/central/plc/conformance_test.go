@@ -258,6 +258,10 @@ call("DeletePersonFromSite", piauth, u, site)
 call("DeletePerson", admin, u)
 call("DeleteSite", admin, "univ")
 check(call("GetSites", anon, "univ"), [], "after DeleteSite")
+# DeleteSession ends the session it is called with, as in PlanetLab.
+check(call("DeleteSession", session), 1, "DeleteSession")
+fault(103, "AuthCheck", session)
+fault(102, "DeleteSession", admin)
 for m in call("system.listMethods"):
     if not m.startswith("system."):
         check(len(s.system.methodHelp(m)) > 0, True, "methodHelp " + m)

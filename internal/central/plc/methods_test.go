@@ -12,7 +12,7 @@ var allMethods = []string{
 	"AddLeases", "AddNode", "AddNodeToken", "AddPerson", "AddPersonKey", "AddPersonToSite", "AddPersonToSlice",
 	"AddRoleToPerson", "AddSite", "AddSlice", "AddSliceTag", "AddSliceToNodes", "AuthCheck", "DelegateShares",
 	"DeleteKey", "DeleteLeases", "DeleteNode", "DeletePerson", "DeletePersonFromSite", "DeletePersonFromSlice",
-	"DeleteRoleFromPerson", "DeleteSite", "DeleteSlice", "DeleteSliceFromNodes", "DeleteSliceTag", "GetEvents",
+	"DeleteRoleFromPerson", "DeleteSession", "DeleteSite", "DeleteSlice", "DeleteSliceFromNodes", "DeleteSliceTag", "GetEvents",
 	"GetKeys", "GetLeases", "GetNodes", "GetPersons", "GetRoles", "GetSession", "GetSites", "GetSliceTags",
 	"GetSlices", "GetSliverReports", "GetSlivers", "GetEvents", "RenewSlice", "ReportSlivers", "UpdateNode",
 	"UpdatePerson", "UpdateSite", "UpdateSlice", "UpdateSliceTag",
