@@ -14,11 +14,25 @@
 //	{"AuthMethod": "anonymous"}                          GetSites, GetNodes, GetLeases, GetRoles
 //
 // Passwords are stored as argon2id hashes (see password.go); a disabled
-// person cannot log in. Failed logins are limited by token buckets per
-// username and per client address (ClientAddr): 5 attempts, then one every
-// 10 s, answered with fault 103 "too many failed attempts, retry in N s".
-// Session keys, JSON API tokens (Login, AuthenticateToken) and node
-// registration tokens are 32 random bytes in hex, stored as SHA-256.
+// person cannot log in. Failed password logins are throttled per (client
+// source, account), per source and per account (ratelimit.go): a correct
+// password is refused only after wrong ones from the same source, never
+// because of guesses from elsewhere, and a refusal (fault 103) says which
+// limit it met ("too many failed logins as <email> from your address
+// (<addr>): retry in N s"). The source is the TCP peer (its /64 for
+// IPv6); X-Forwarded-For counts only from TrustedProxies. Session keys,
+// JSON API tokens (Login, AuthenticateToken) and node registration tokens
+// are 32 random bytes in hex, stored as SHA-256, and never throttled.
+//
+// Revocation: DeleteSession ends the session a call authenticates with
+// (PlanetLab's contract; other auth methods get fault 102), Logout the
+// JSON API token (POST /api/v1/logout). Setting a person's password
+// (UpdatePerson) or disabling them ends all their sessions and tokens;
+// when a person changes their own password, the session or token making
+// the call is kept (PlanetLab kept every session; keeping the caller's
+// lets a tool change the password and go on). DeletePerson ends them too.
+// Emails are checked on the way in by one validator (email.go); stored
+// ones are never checked again, so no record is lost.
 //
 // Node HMAC: the node's secret (RegisterNode) keys an HMAC over
 // Canonical(args) — every leaf argument after auth in Python's str() form,

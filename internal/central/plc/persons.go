@@ -18,7 +18,7 @@ func (s *Service) registerPersons() {
 		help: "Adds a person (first_name, last_name and email required; new persons start disabled) and returns its person_id.",
 		call: s.addPerson})
 	s.add(method{name: "UpdatePerson", roles: rolesPersons, min: 2, max: 2, sig: []string{"int", "int", "struct"},
-		help: "Updates a person (by person_id or email): themself, a PI of their site (not for admins), or an admin. Only admins and PIs may change enabled.",
+		help: "Updates a person (by person_id or email): themself, a PI of their site (not for admins), or an admin. Only admins and PIs may change enabled. A new password, or enabled false, ends the person's sessions and API tokens (changing one's own password keeps the session or token making the call).",
 		call: s.updatePerson})
 	s.add(method{name: "DeletePerson", roles: rolesPersons, min: 1, max: 1, sig: []string{"int", "int"},
 		help: "Deletes a person, with the same rights as UpdatePerson.",
