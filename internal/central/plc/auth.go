@@ -158,7 +158,7 @@ func (s *Service) login(ctx context.Context, email, pw string) (*Caller, error) 
 // checkLogin verifies pw against hash within the throttle: known is
 // whether a match would log someone in (a person who has a password).
 func (s *Service) checkLogin(ctx context.Context, email, hash, pw string, known bool) error {
-	source, account := sourceOf(ClientAddr(ctx)), strings.ToLower(email)
+	source, account := sourceOf(ClientAddr(ctx)), accountOf(email)
 	cached := func() bool { return known && s.pw.ok(s.pw.key(email, pw), hash, s.now()) }
 	if err := s.limiter.allow(source, account, s.now()); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -19,8 +20,8 @@ import (
 //     many accounts from one place;
 //   - account: one account over every source (WideBurst): a distributed
 //     guess. It refuses no one: while it is empty, a failure costs its
-//     pair the whole burst, so that each guessing source gets one guess
-//     every Burst×Refill.
+//     pair the whole burst, so that each guessing source gets about one
+//     guess every Burst×Refill.
 //
 // A login is refused before its password is checked only when its pair or
 // its source bucket is empty: a correct password is refused only after
@@ -204,6 +205,16 @@ func (l *limiter) tracked() [bucketKinds]int {
 		n[i] = len(l.tables[i].byKey)
 	}
 	return n
+}
+
+// accountOf is the account a login names, as the throttle keys it: the
+// email in lower case, or, if longer than any email, its SHA-256 (so
+// that a 4 MiB username does not take 4 MiB of each table).
+func accountOf(email string) string {
+	if len(email) > maxEmailLen {
+		return "sha256:" + sha256Hex(email)
+	}
+	return strings.ToLower(email)
 }
 
 func pairKey(source, account string) string { return source + "\x00" + account }

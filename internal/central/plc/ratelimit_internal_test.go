@@ -3,6 +3,7 @@ package plc
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,5 +65,15 @@ func TestSourceOf(t *testing.T) {
 		if got := sourceOf(addr); got != want {
 			t.Errorf("sourceOf(%q) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+func TestAccountOf(t *testing.T) {
+	if got := accountOf("Ada@Example.ORG"); got != "ada@example.org" {
+		t.Errorf("accountOf folds case: %q", got)
+	}
+	long := accountOf(strings.Repeat("a", 4<<20) + "@x")
+	if len(long) > 80 || long == accountOf(strings.Repeat("b", 4<<20)+"@x") {
+		t.Errorf("a 4 MiB username is kept as %d bytes", len(long))
 	}
 }
