@@ -286,3 +286,26 @@ func TestOversizeRefusedBeforeReadWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestLogout(t *testing.T) {
+	srv := toyServer(t)
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{
+		{"usertoken", http.StatusOK},
+		{"", http.StatusUnauthorized},
+		{"forged", http.StatusUnauthorized},
+	} {
+		status, r := do(t, "POST", srv.URL+"/api/v1/logout", tc.token, "", "")
+		if status != tc.status {
+			t.Errorf("logout with %q: %d, want %d", tc.token, status, tc.status)
+		}
+		if status == http.StatusOK && fmt.Sprint(r.Result) != "1" {
+			t.Errorf("logout result %v", r.Result)
+		}
+		if status != http.StatusOK && (r.Error == nil || r.Error.Code != plc.FaultAuth) {
+			t.Errorf("logout with %q: %+v", tc.token, r.Error)
+		}
+	}
+}
