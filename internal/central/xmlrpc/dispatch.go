@@ -19,15 +19,10 @@ import (
 // method, and turning its errors into faults.
 
 // ClientAddr returns the IP address of the client making the call in ctx,
-// or "". Both API handlers set it, for the authenticator to rate-limit
-// failed logins; it is plc.ClientAddr, named here for callers of this
-// package.
+// or "". Both API handlers set it (plc.WithRequestAddr), for the
+// authenticator to throttle failed logins; it is plc.ClientAddr, named
+// here for callers of this package.
 func ClientAddr(ctx context.Context) string { return plc.ClientAddr(ctx) }
-
-// WithClientAddr returns ctx carrying the client address addr.
-func WithClientAddr(ctx context.Context, addr string) context.Context {
-	return plc.WithClientAddr(ctx, addr)
-}
 
 // Authorize returns a permission fault (108) unless c holds one of m's
 // roles. An admin has no implicit rights here: methods list "admin".
