@@ -1,6 +1,8 @@
 // Package sandbox is the container runtime that makes a sliver a real
-// container: its own user, mount, PID, UTS and IPC namespaces (the network
-// namespace is the node's), a host UID range, a copy-on-write root made of an
+// container: its own user, mount, PID, UTS, IPC and cgroup namespaces (the
+// network namespace is the node's; the cgroup namespace is rooted at the
+// sliver's own cgroups, so the sliver sees "/" there and no host path), a
+// host UID range, a copy-on-write root made of an
 // overlay over an idmapped, read-only reference image, and a limited root.
 //
 // A running sliver has exactly one init process: pid 1 of its PID namespace,
