@@ -172,9 +172,14 @@ func reap(waiting map[int]*net.UnixConn) bool {
 }
 
 // handle spawns one command and answers with its pidfd, and the master of
-// its terminal if it asked for one.
+// its terminal if it asked for one; or it installs files (InstallFiles).
 func handle(r request, waiting map[int]*net.UnixConn) {
 	defer closeFDs(r.fds)
+	if r.msg.Install != nil {
+		send(r.conn, handleInstall(r.msg.Install, r.fds))
+		r.conn.Close()
+		return
+	}
 	pid, reply, err := spawnChild(r.msg.Spawn, r.fds)
 	if err != nil {
 		send(r.conn, message{Error: err.Error()})

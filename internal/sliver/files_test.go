@@ -18,17 +18,29 @@ import (
 // sliver planted (the key is gone from the spec the SSH gateway trusts,
 // the cgroup holds the new limit), the status must say what was in the
 // way, and the files must be written all the same, the sliver's things
-// moved aside. A final stop must stop the sliver.
+// moved aside. A final stop must stop the sliver. It runs on an idle
+// sliver (the files go into its writable layer) and on a running one (its
+// init writes them through the sliver's root mount).
 func TestHostileFiles(t *testing.T) {
 	n := newNode(t)
+	t.Run("idle", func(t *testing.T) { hostileFiles(t, n, "pl_hostile", false) })
+	t.Run("running", func(t *testing.T) { hostileFiles(t, n, "pl_hostilerun", true) })
+}
+
+func hostileFiles(t *testing.T, n *node, name string, running bool) {
 	const mib = 1 << 20
-	s := n.create("pl_hostile", api.Rspec{MemoryMax: 512 * mib}, "echo boot")
+	s := n.create(name, api.Rspec{MemoryMax: 512 * mib}, "echo boot")
+	if running {
+		if _, err := n.m.Exec(n.ctx, name, shCmd("exec sleep 1000")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	keys := []string{}
 	for i := range 6 {
 		keys = append(keys, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOrbisKey"+strconv.Itoa(i)+" k"+strconv.Itoa(i)+"@orbis")
 	}
 	shapes := []struct {
-		name, plant, want string
+		what, plant, want string
 	}{
 		{"symlink out of the sliver", "rm -rf /root/.ssh && ln -s /nonexistent /root/.ssh", "/root/.ssh was a symlink"},
 		{"FIFO where a directory goes", "rm -rf /root/.ssh && mkfifo /root/.ssh", "/root/.ssh was a FIFO"},
@@ -38,30 +50,30 @@ func TestHostileFiles(t *testing.T) {
 		{"FIFO and loop at the files", "rm -f /etc/rc.vinit /root/.ssh/authorized_keys && mkfifo /etc/rc.vinit && ln -s authorized_keys /root/.ssh/authorized_keys", ""},
 	}
 	for i, sh := range shapes {
-		t.Run(sh.name, func(t *testing.T) {
-			n.mustRun("pl_hostile", sh.plant)
+		t.Run(sh.what, func(t *testing.T) {
+			n.mustRun(name, sh.plant)
 			s.Keys = keys[i+1:]
 			s.Rspec.MemoryMax -= 16 * mib
 			s.InitScript = "echo boot " + strconv.Itoa(i)
 			if err := n.m.Update(n.ctx, s); err != nil {
 				t.Fatalf("update: %v", err)
 			}
-			got, err := n.m.Login("pl_hostile")
+			got, err := n.m.Login(name)
 			if err != nil || slices.Contains(got.Keys, keys[i]) {
 				t.Errorf("after revoking %q the node trusts %q (%v)", keys[i], got.Keys, err)
 			}
-			if lim := memoryLimit(t, n, "pl_hostile"); lim != s.Rspec.MemoryMax {
+			if lim := memoryLimit(t, n, name); lim != s.Rspec.MemoryMax {
 				t.Errorf("memory limit %d, want %d", lim, s.Rspec.MemoryMax)
 			}
-			st, err := n.m.Status(n.ctx, "pl_hostile")
+			st, err := n.m.Status(n.ctx, name)
 			if err != nil || !strings.Contains(st.Reason, sh.want) {
 				t.Errorf("status %+v (%v), want a reason naming %q", st, err, sh.want)
 			}
-			ak := n.mustRun("pl_hostile", "cat /root/.ssh/authorized_keys")
+			ak := n.mustRun(name, "cat /root/.ssh/authorized_keys")
 			if ak != strings.Join(s.Keys, "\n") {
 				t.Errorf("authorized_keys in the sliver: %q, want %q", ak, s.Keys)
 			}
-			if boot := n.mustRun("pl_hostile", "cat "+BootScript); boot != s.InitScript {
+			if boot := n.mustRun(name, "cat "+BootScript); boot != s.InitScript {
 				t.Errorf("boot script in the sliver: %q, want %q", boot, s.InitScript)
 			}
 		})
@@ -70,17 +82,17 @@ func TestHostileFiles(t *testing.T) {
 	if err := n.m.Update(n.ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := n.m.Status(n.ctx, "pl_hostile"); st.Reason != "" {
+	if st, _ := n.m.Status(n.ctx, name); st.Reason != "" {
 		t.Errorf("reason after a clean update: %q", st.Reason)
 	}
-	n.mustRun("pl_hostile", "rm -rf /root/.ssh && ln -s /nonexistent /root/.ssh")
-	if err := n.m.Stop(n.ctx, "pl_hostile"); err != nil {
+	n.mustRun(name, "rm -rf /root/.ssh && ln -s /nonexistent /root/.ssh")
+	if err := n.m.Stop(n.ctx, name); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	if st, _ := n.m.Status(n.ctx, "pl_hostile"); st.State != StateStopped || st.Procs != 0 {
+	if st, _ := n.m.Status(n.ctx, name); st.State != StateStopped || st.Procs != 0 {
 		t.Errorf("after stop: %+v", st)
 	}
-	if _, err := n.m.Login("pl_hostile"); err == nil {
+	if _, err := n.m.Login(name); err == nil {
 		t.Error("a stopped sliver still takes logins")
 	}
 }

@@ -109,7 +109,7 @@ func (m *Manager) apply(ctx context.Context, spec Spec) error {
 	if err := sandbox.Prepare(cfg); err != nil {
 		return err
 	}
-	m.noteFiles(spec.Name, installFiles(cfg.Upper, spec))
+	m.noteFiles(spec.Name, sandbox.InstallFiles(ctx, cfg, sliverFiles(spec)))
 	return nil
 }
 
