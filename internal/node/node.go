@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -275,6 +276,11 @@ func (n *Node) capacity() (nodemgr.Node, error) {
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	cfg.agent = true
+	unlock, err := lockParent(cfg.CgroupParent)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	n, err := Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -356,6 +362,50 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	return nil
+}
+
+// agentLockDir holds a lock for each running node agent, named after its
+// cgroup parent.
+const agentLockDir = "/run/orbis"
+
+// lockParent takes the machine-wide lock of the cgroup parent, which also
+// names the node's nft table and pinned BPF programs: a second agent with
+// the same parent would take them over, and its failed start would remove
+// them from under the first. The lock file goes with the lock.
+func lockParent(parent string) (unlock func(), err error) {
+	if err := os.MkdirAll(agentLockDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node lock: %w", err)
+	}
+	p := filepath.Join(agentLockDir, "node-"+strings.ReplaceAll(parent, "/", "_")+".lock")
+	for {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("node lock: %w", err)
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("another Orbis node on this machine runs with cgroup parent %q, which names its cgroups, nft table and pinned programs: stop it, or give this node another with --cgroup-parent", parent)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("node lock %s: %w", p, err)
+		}
+		if sameFile(f, p) { // else its holder removed it as we opened it
+			return func() { os.Remove(p); f.Close() }, nil
+		}
+		f.Close()
+	}
+}
+
+// sameFile reports whether path names the file f has open.
+func sameFile(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
 }
 
 // removeParentCgroups removes the node's own cgroups (its parent and the

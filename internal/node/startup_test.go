@@ -30,19 +30,37 @@ func TestStartupFailures(t *testing.T) {
 		name  string
 		setup func(t *testing.T, cfg *Config)
 		want  []string
+		// theirs, when set, checks that what another node made is still
+		// there, and removes it.
+		theirs func(t *testing.T, cfg Config)
 	}{
+		{"cgroup parent in use", func(t *testing.T, cfg *Config) {
+			unlock, err := lockParent(cfg.CgroupParent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(unlock)
+			if out, err := exec.Command("nft", "add", "table", "inet", cfg.CgroupParent).CombinedOutput(); err != nil {
+				t.Fatalf("the other node's table: %v: %s", err, out)
+			}
+		}, []string{"another Orbis node", "--cgroup-parent"}, func(t *testing.T, cfg Config) {
+			if exec.Command("nft", "list", "table", "inet", cfg.CgroupParent).Run() != nil {
+				t.Error("the failed start removed the other node's nft table")
+			}
+			exec.Command("nft", "delete", "table", "inet", cfg.CgroupParent).Run()
+		}},
 		{"state directory is a file", func(t *testing.T, cfg *Config) {
 			cfg.StateDir = filepath.Join(t.TempDir(), "file")
 			if err := os.WriteFile(cfg.StateDir, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"state directory", "not a directory"}},
+		}, []string{"state directory", "not a directory"}, nil},
 		{"disk image cannot be made", func(t *testing.T, cfg *Config) {
 			cfg.Disk = disk.Options{Force: disk.KindBtrfs, ImageSize: 4096}
-		}, []string{"open node disk", "mkfs.btrfs"}},
+		}, []string{"open node disk", "mkfs.btrfs"}, nil},
 		{"no cgroup hierarchy", func(t *testing.T, cfg *Config) {
 			cfg.CgroupRoot = t.TempDir()
-		}, []string{"no cgroup hierarchy mounted"}},
+		}, []string{"no cgroup hierarchy mounted"}, nil},
 		{"NFLOG group taken", func(t *testing.T, cfg *Config) {
 			src, err := sniff.Open(sniff.Config{Group: cfg.SniffGroup})
 			if err != nil {
@@ -52,10 +70,10 @@ func TestStartupFailures(t *testing.T) {
 			done := make(chan struct{})
 			go func() { src.Run(ctx, sniff.NewStream()); close(done) }()
 			t.Cleanup(func() { cancel(); <-done })
-		}, []string{"NFLOG group", "--sniff-group"}},
+		}, []string{"NFLOG group", "--sniff-group"}, nil},
 		{"bad port scope", func(t *testing.T, cfg *Config) {
 			cfg.PortScope = "galaxy"
-		}, []string{`port scope "galaxy"`}},
+		}, []string{`port scope "galaxy"`}, nil},
 		{"SSH port taken", func(t *testing.T, cfg *Config) {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -63,7 +81,7 @@ func TestStartupFailures(t *testing.T) {
 			}
 			t.Cleanup(func() { l.Close() })
 			cfg.SSHAddr = l.Addr().String()
-		}, []string{"ssh gateway", "address already in use"}},
+		}, []string{"ssh gateway", "address already in use"}, nil},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -89,6 +107,9 @@ func TestStartupFailures(t *testing.T) {
 				t.Errorf("error is not one line: %q", msg)
 			}
 			t.Logf("error: %s", msg)
+			if c.theirs != nil {
+				c.theirs(t, cfg)
+			}
 			for _, l := range leftovers(cfg) {
 				t.Errorf("left behind: %s", l)
 			}
