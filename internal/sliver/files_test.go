@@ -73,6 +73,9 @@ func hostileFiles(t *testing.T, n *node, name string, running bool) {
 			if ak != strings.Join(s.Keys, "\n") {
 				t.Errorf("authorized_keys in the sliver: %q, want %q", ak, s.Keys)
 			}
+			if own := n.mustRun(name, "stat -c '%u %g %a' /root/.ssh /root/.ssh/authorized_keys "+BootScript); own != "0 0 700\n0 0 600\n0 0 755" {
+				t.Errorf("owners and modes of the node's files in the sliver: %q", own)
+			}
 			if boot := n.mustRun(name, "cat "+BootScript); boot != s.InitScript {
 				t.Errorf("boot script in the sliver: %q, want %q", boot, s.InitScript)
 			}
