@@ -38,6 +38,9 @@ type Config struct {
 	// Uplink is the interface the node shapes ("none": none, the default
 	// for a developer's machine).
 	Uplink string
+	// SniffGroup is the NFLOG group of the node's administrative sniffer
+	// (0: node.DefaultSniffGroup).
+	SniffGroup uint16
 	// Out receives the instructions for a person; Log the records.
 	Out io.Writer
 	Log *slog.Logger
@@ -84,7 +87,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	ncfg := node.Config{StateDir: nodeDir, NMSocket: cfg.NMSocket, SSHAddr: cfg.SSHAddr, SensorAddr: cfg.SensorAddr, AuditAddr: cfg.AuditAddr, Central: url,
-		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, Uplink: cfg.Uplink, SuspendOnExit: true,
+		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, Uplink: cfg.Uplink, SniffGroup: cfg.SniffGroup, SuspendOnExit: true,
 		Log: cfg.Log.With("part", "node")}
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(ctx, ncfg) }()

@@ -31,6 +31,7 @@ func runDev(ctx context.Context, env *cli.Env, args []string) error {
 	fs.StringVar(&cfg.Hostname, "hostname", host, "the node's name at central")
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup")
 	fs.StringVar(&cfg.Uplink, "uplink", "none", `interface whose traffic the node shapes ("none": leave this machine's traffic alone)`)
+	node.SniffGroupFlag(fs, &cfg.SniffGroup)
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}

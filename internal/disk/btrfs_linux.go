@@ -29,9 +29,9 @@ type btrfsQuota struct {
 
 // openBtrfs sets up the btrfs mechanism under stateDir: on the state
 // directory's own btrfs if it is one, else on a loop-mounted image.
-func openBtrfs(ctx context.Context, stateDir string, opts Options, log *slog.Logger) (q *btrfsQuota, err error) {
+func openBtrfs(ctx context.Context, stateDir string, opts Options, log *slog.Logger) (_ *btrfsQuota, err error) {
 	base := filepath.Join(stateDir, "disk")
-	q = &btrfsQuota{slivers: slivers{root: filepath.Join(base, "slivers")}, log: log, dirfd: -1}
+	q := &btrfsQuota{slivers: slivers{root: filepath.Join(base, "slivers")}, log: log, dirfd: -1}
 	if onBtrfs, err := isBtrfs(stateDir); err != nil {
 		return nil, err
 	} else if !onBtrfs {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -86,7 +87,7 @@ func makeImage(ctx context.Context, img string, size int64, log *slog.Logger) er
 	out, err := exec.CommandContext(ctx, "mkfs.btrfs", "-q", "-m", "single", "-d", "single", "-L", "orbis-disk", tmp).CombinedOutput()
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("mkfs.btrfs (apt-get install btrfs-progs): %w: %s", err, out)
+		return fmt.Errorf("mkfs.btrfs (apt-get install btrfs-progs): %w: %s", err, strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
 	}
 	if err := os.Rename(tmp, img); err != nil {
 		return fmt.Errorf("install disk image: %w", err)

@@ -62,18 +62,7 @@ func startBrokerNode(t *testing.T, policy string) *brokerNode {
 	if err := os.WriteFile(policyPath, []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tn.cmd = reexec.Command(policyNodeEntry, tn.state, tn.sock, tn.cgroups, policyPath)
-	tn.cmd.Stderr = os.Stderr
-	if err := tn.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tn.client = api.NewNMClient(tn.sock)
-	t.Cleanup(func() { cleanupNode(t, tn) })
-	waitUntil(t, "node up", func() bool { _, err := tn.client.List(ctx); return err == nil })
-	n, err := Open(ctx, Config{StateDir: state, CgroupParent: tn.cgroups, Log: testutil.Logger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := tn.spawn(policyNodeEntry, policyPath)
 	t.Cleanup(func() {
 		n.Close()
 		// Destroy the brokers' customers before the brokers, whose pools

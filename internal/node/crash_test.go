@@ -72,6 +72,30 @@ func startTestNode(t *testing.T, tn *testNode) {
 	}
 }
 
+// spawn starts the node agent of the reexec entry, with the state
+// directory, socket and cgroup parent of tn and then args as arguments,
+// waits until its node manager answers, and returns the node opened
+// beside it for exec, as `orbis sliver exec` does. The agent is cleaned
+// up when the test ends; closing the node is the caller's.
+func (tn *testNode) spawn(entry string, args ...string) *Node {
+	t := tn.t
+	t.Helper()
+	tn.cmd = reexec.Command(entry, append([]string{tn.state, tn.sock, tn.cgroups}, args...)...)
+	tn.cmd.Stderr = os.Stderr
+	if err := tn.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tn.client = api.NewNMClient(tn.sock)
+	t.Cleanup(func() { cleanupNode(t, tn) })
+	ctx := testutil.Context(t)
+	waitUntil(t, "node up", func() bool { _, err := tn.client.List(ctx); return err == nil })
+	n, err := Open(ctx, Config{StateDir: tn.state, CgroupParent: tn.cgroups, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func (tn *testNode) kill() {
 	tn.cmd.Process.Signal(syscall.SIGKILL)
 	tn.cmd.Wait()
@@ -214,7 +238,9 @@ func cleanupNode(t *testing.T, tn *testNode) {
 		}
 	}
 	tn.kill()
-	// The agent died without removing its nft tables: remove them.
+	// The agent died without removing its lock file and nft tables:
+	// remove them.
+	os.Remove(filepath.Join(agentLockDir, "node-"+tn.cgroups+".lock"))
 	exec.Command("nft", "delete", "table", "inet", tn.cgroups).Run()
 	exec.Command("nft", "delete", "table", "inet", "orbis_rawsock").Run()
 	// The agent died without detaching its port manager: unpin it.

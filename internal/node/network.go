@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/netfilter"
@@ -51,21 +52,29 @@ type network struct {
 var _ sliver.Network = (*network)(nil)
 
 // openNetwork starts the node's network layer. cg locates the cgroup v2
-// hierarchy the port manager attaches to.
-func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network, err error) {
-	n = &network{log: cfg.Log, detach: cfg.SuspendOnExit, stop: func() {}, capKick: make(chan struct{}, 1)}
-	defer func() {
-		if err != nil {
-			n.Close()
+// hierarchy the port manager attaches to. If it fails, it undoes what it
+// made, as a failed start-up of the node does (Node.abort).
+func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (*network, error) {
+	n := &network{log: cfg.Log, detach: cfg.SuspendOnExit, stop: func() {}, capKick: make(chan struct{}, 1)}
+	if err := n.open(ctx, cfg, cg); err != nil {
+		n.detach = !keepOnFailure(cfg)
+		if cerr := n.Close(); cerr != nil {
+			cfg.Log.Error("undo network set-up", "err", cerr)
 		}
-	}()
-	if err := n.openShaping(ctx, cfg); err != nil {
 		return nil, err
+	}
+	return n, nil
+}
+
+// open sets up each part of n in turn.
+func (n *network) open(ctx context.Context, cfg Config, cg cgroup.Manager) error {
+	if err := n.openShaping(ctx, cfg); err != nil {
+		return err
 	}
 	root := unifiedRoot(cg, cfg.CgroupParent)
 	if root == "" {
 		cfg.Log.Warn("no cgroup v2 hierarchy: reserved ports are not enforced")
-		return n, nil
+		return nil
 	}
 	n.pinDir = filepath.Join(portmgr.DefaultPinDir, cfg.CgroupParent)
 	attach := root
@@ -74,10 +83,10 @@ func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network
 	case "node":
 		attach = filepath.Join(root, cfg.CgroupParent)
 		if err := os.MkdirAll(attach, 0o755); err != nil {
-			return nil, fmt.Errorf("port manager: %w", err)
+			return fmt.Errorf("port manager: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("port scope %q: want machine or node", cfg.PortScope)
+		return fmt.Errorf("port scope %q: want machine or node", cfg.PortScope)
 	}
 	pm, err := portmgr.New(portmgr.Config{
 		CgroupRoot: root,
@@ -87,10 +96,10 @@ func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network
 		Log:        cfg.Log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("port manager: %w", err)
+		return fmt.Errorf("port manager: %w", err)
 	}
 	n.ports = pm
-	return n, nil
+	return nil
 }
 
 // openShaping tags the slivers' packets by their UIDs (nftables), logs
@@ -109,6 +118,9 @@ func (n *network) openShaping(ctx context.Context, cfg Config) error {
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop = stop
 	src, err := sniff.Open(sniff.Config{Group: group, Log: cfg.Log})
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("administrative sniffer: NFLOG group %d is taken, by another Orbis node on this machine or another NFLOG reader: give this node another with --sniff-group (%w)", group, err)
+	}
 	if err != nil {
 		return fmt.Errorf("administrative sniffer: %w", err)
 	}

@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -121,47 +123,53 @@ type Node struct {
 }
 
 // Open opens the node's resources and its sliver runtime, probing what the
-// kernel offers and saying clearly what it lacks.
-func Open(ctx context.Context, cfg Config) (n *Node, err error) {
+// kernel offers and saying clearly what it lacks. If it fails, it says why
+// and leaves nothing it made behind (see abort).
+func Open(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.defaults()
-	log := cfg.Log
-	if err := secureStateDir(cfg.StateDir, log); err != nil {
+	if err := secureStateDir(cfg.StateDir, cfg.Log); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, Images: rootfs.NewStore(cfg.StateDir, rootfs.Options{}, log)}
-	n.Disk, err = disk.Open(ctx, cfg.StateDir, cfg.Disk, log)
-	if err != nil {
-		return nil, fmt.Errorf("open node disk: %w", err)
+	n := &Node{cfg: cfg, Images: rootfs.NewStore(cfg.StateDir, rootfs.Options{}, cfg.Log)}
+	if err := n.open(ctx); err != nil {
+		n.abort()
+		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			n.Disk.Close()
-		}
-	}()
+	return n, nil
+}
+
+// open opens each part of n in turn; abort undoes what it opened.
+func (n *Node) open(ctx context.Context) error {
+	cfg, log := n.cfg, n.cfg.Log
+	dq, err := disk.Open(ctx, cfg.StateDir, cfg.Disk, log)
+	if err != nil {
+		return fmt.Errorf("open node disk: %w", err)
+	}
+	n.Disk = dq
 	if !n.Disk.Enforces() {
 		log.Warn("disk limits are NOT enforced on this node: rspecs with disk_max are refused", "mechanism", n.Disk.Kind())
 	}
 	cg, err := cgroup.New(cfg.CgroupRoot, cfg.CgroupParent, log)
 	if err != nil {
-		return nil, fmt.Errorf("open node cgroups: %w", err)
+		return fmt.Errorf("open node cgroups: %w", err)
 	}
 	fair, err := cgroup.New(cfg.CgroupRoot, cfg.CgroupParent+"/fair", log)
 	if err != nil {
-		return nil, fmt.Errorf("open node cgroups: %w", err)
+		return fmt.Errorf("open node cgroups: %w", err)
 	}
 	n.cgroups = []cgroup.Manager{cg, fair}
 	log.Info("node resources", "cgroups", cg.Mode(), "controllers", cg.Controllers(), "disk", n.Disk.Kind())
 	var netw sliver.Network
 	if cfg.agent {
 		if n.net, err = openNetwork(ctx, cfg, cg); err != nil {
-			return nil, err
+			return err
 		}
 		netw = n.net
 	}
 	share := filepath.Join(cfg.StateDir, "share")
 	for _, dir := range []string{share, adminShareDir(cfg.StateDir), nmShareDir(cfg.StateDir)} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("share directory: %w", err)
+			return fmt.Errorf("share directory: %w", err)
 		}
 	}
 	n.Slivers, err = sliver.NewManager(sliver.Options{
@@ -178,17 +186,17 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		Log:          log,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n.net != nil {
 		if err := n.net.startServices(ctx, share, n.Slivers.SliceOfUID); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := n.Slivers.Restore(ctx); err != nil {
 		log.Error("restore slivers", "err", err)
 	}
-	return n, nil
+	return nil
 }
 
 // Close releases what Open set up; slivers keep running.
@@ -197,7 +205,46 @@ func (n *Node) Close() error {
 	if n.net != nil {
 		err = n.net.Close()
 	}
-	return errors.Join(err, n.Disk.Close())
+	if n.Disk != nil {
+		err = errors.Join(err, n.Disk.Close())
+	}
+	return err
+}
+
+// abort undoes a start-up that failed part way. What running slivers
+// still need (their packets' tagging, their reserved ports, their disk and
+// cgroups) stays, as at any exit of the agent; on a node without slivers,
+// or one that leaves nothing behind (SuspendOnExit), nothing stays: no nft
+// table, pinned BPF program, mount or cgroup of the node's.
+func (n *Node) abort() {
+	keep := keepOnFailure(n.cfg)
+	if n.net != nil && !keep {
+		n.net.detach = true
+	}
+	if err := n.Close(); err != nil {
+		n.cfg.Log.Error("undo a failed start", "err", err)
+	}
+	if !keep {
+		removeParentCgroups(n.cfg)
+	}
+}
+
+// keepOnFailure reports whether a failed start-up of the node of cfg
+// keeps the kernel state its slivers need: it does when the node has
+// slivers, which may be running, and does not leave nothing behind at
+// exit (SuspendOnExit).
+func keepOnFailure(cfg Config) bool {
+	return !cfg.SuspendOnExit && hasSlivers(cfg.StateDir)
+}
+
+// hasSlivers reports whether the node keeps any sliver's state (a sliver
+// that may be running); when it cannot tell, it says yes.
+func hasSlivers(stateDir string) bool {
+	ents, err := os.ReadDir(filepath.Join(stateDir, "slivers"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	return err != nil || len(ents) > 0
 }
 
 // capacity is what the node can give to slivers: its memory and the free
@@ -224,15 +271,28 @@ func (n *Node) capacity() (nodemgr.Node, error) {
 	return node, nil
 }
 
-// Run opens the node and serves its node manager until ctx is done.
+// Run opens the node and serves its node manager until ctx is done. A
+// start-up that fails returns why and leaves nothing half-made (abort).
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	cfg.agent = true
+	unlock, err := lockParent(cfg.CgroupParent)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	n, err := Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer n.Close()
+	serving := false
+	defer func() {
+		if !serving {
+			n.abort()
+		} else if err := n.Close(); err != nil {
+			cfg.Log.Error("close node", "err", err)
+		}
+	}()
 	if cfg.SuspendOnExit {
 		defer func() {
 			if err := n.Slivers.Suspend(context.WithoutCancel(ctx)); err != nil {
@@ -297,18 +357,68 @@ func Run(ctx context.Context, cfg Config) error {
 		l.Close()
 		return err
 	}
+	serving = true
 	if err := nm.Serve(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
 }
 
+// agentLockDir holds a lock for each running node agent, named after its
+// cgroup parent.
+const agentLockDir = "/run/orbis"
+
+// lockParent takes the machine-wide lock of the cgroup parent, which also
+// names the node's nft table and pinned BPF programs: a second agent with
+// the same parent would take them over, and its failed start would remove
+// them from under the first. The lock file goes with the lock.
+func lockParent(parent string) (unlock func(), err error) {
+	if err := os.MkdirAll(agentLockDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node lock: %w", err)
+	}
+	p := filepath.Join(agentLockDir, "node-"+strings.ReplaceAll(parent, "/", "_")+".lock")
+	for {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("node lock: %w", err)
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("another Orbis node on this machine runs with cgroup parent %q, which names its cgroups, nft table and pinned programs: stop it, or give this node another with --cgroup-parent", parent)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("node lock %s: %w", p, err)
+		}
+		if sameFile(f, p) { // else its holder removed it as we opened it
+			return func() { os.Remove(p); f.Close() }, nil
+		}
+		f.Close()
+	}
+}
+
+// sameFile reports whether path names the file f has open.
+func sameFile(f *os.File, path string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
+}
+
 // removeParentCgroups removes the node's own cgroups (its parent and the
-// fair group) from every hierarchy, once no sliver is left in them.
+// fair group) from every hierarchy (v1 ones and a hybrid's v2 tree below
+// the cgroup root, or the root itself on pure v2), once no sliver is left
+// in them.
 func removeParentCgroups(cfg Config) {
 	hierarchies, _ := os.ReadDir(cfg.CgroupRoot)
+	bases := []string{filepath.Join(cfg.CgroupRoot, cfg.CgroupParent)}
 	for _, h := range hierarchies {
-		base := filepath.Join(cfg.CgroupRoot, h.Name(), cfg.CgroupParent)
+		bases = append(bases, filepath.Join(cfg.CgroupRoot, h.Name(), cfg.CgroupParent))
+	}
+	for _, base := range bases {
 		os.Remove(filepath.Join(base, "fair"))
 		os.Remove(base)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -35,11 +36,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		fs.StringVar(&cfg.SensorAddr, "sensor-addr", DefaultSensorAddr, `sensor server address ("" disables it)`)
 		fs.StringVar(&cfg.AuditAddr, "audit-addr", DefaultAuditAddr, `traffic auditor's pages (":80" on a production node; "" disables them)`)
 		fs.StringVar(&cfg.Uplink, "uplink", "", `interface to shape (default: the default route's; "none": no shaping)`)
-		fs.Func("sniff-group", "NFLOG group of the administrative sniffer (default 5; nodes sharing a network namespace need different ones)", func(v string) error {
-			n, err := strconv.ParseUint(v, 10, 16)
-			cfg.SniffGroup = uint16(n)
-			return err
-		})
+		SniffGroupFlag(fs, &cfg.SniffGroup)
 		fs.StringVar(&cfg.PortScope, "port-scope", "machine", `who meets reserved ports: "machine" (every process) or "node" (this node's slivers only: several nodes on one machine)`)
 		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. http://127.0.0.1:8780 (needed once, with --token)")
 		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`)")
@@ -52,6 +49,20 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	}
 	debug := fs.Bool("debug", false, "log debug records")
 	return fs, cfg, debug
+}
+
+// SniffGroupFlag defines --sniff-group, the NFLOG group of the node's
+// administrative sniffer (Config.SniffGroup), for `orbis node` and
+// `orbis dev`.
+func SniffGroupFlag(fs *flag.FlagSet, p *uint16) {
+	fs.Func("sniff-group", fmt.Sprintf("NFLOG group of the administrative sniffer, 1-65535 (default %d; nodes sharing a network namespace need different ones)", DefaultSniffGroup), func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || n == 0 {
+			return fmt.Errorf("want a group from 1 to 65535, not %q", v)
+		}
+		*p = uint16(n)
+		return nil
+	})
 }
 
 // uintVar defines a flag for a uint32 field.

@@ -46,7 +46,9 @@ func initMain() {
 	os.Exit(serve(boot))
 }
 
-// bootstrap makes the sliver's root and confines the init.
+// bootstrap makes the sliver's cgroup namespace and root, and confines
+// the init. Namespaces that unshare makes are the calling thread's: the
+// init's is locked (initMain), and every command forks from it.
 func bootstrap(boot *net.UnixConn) error {
 	m, fds, err := recv(boot)
 	defer closeFDs(fds)
@@ -55,6 +57,13 @@ func bootstrap(boot *net.UnixConn) error {
 	}
 	if m.Setup == nil || len(fds) != setupFDs+len(m.Setup.Shares) {
 		return errors.New("init: malformed setup")
+	}
+	// The host has put the init in the sliver's cgroups (bootInit): a
+	// cgroup namespace rooted there shows the sliver "/" as its cgroup in
+	// every hierarchy, and never the host's paths, which name the node's
+	// groups and, through them, other slices.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("cgroup namespace: unshare: %w", err)
 	}
 	if err := makeRoot(m.Setup.Name, m.Setup.Shares, fds); err != nil {
 		return err
@@ -163,9 +172,14 @@ func reap(waiting map[int]*net.UnixConn) bool {
 }
 
 // handle spawns one command and answers with its pidfd, and the master of
-// its terminal if it asked for one.
+// its terminal if it asked for one; or it installs files (InstallFiles).
 func handle(r request, waiting map[int]*net.UnixConn) {
 	defer closeFDs(r.fds)
+	if r.msg.Install != nil {
+		send(r.conn, handleInstall(r.msg.Install, r.fds))
+		r.conn.Close()
+		return
+	}
 	pid, reply, err := spawnChild(r.msg.Spawn, r.fds)
 	if err != nil {
 		send(r.conn, message{Error: err.Error()})

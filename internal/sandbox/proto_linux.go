@@ -23,12 +23,16 @@ import (
 //	init -> host  pid (fds: a pidfd of the command, and the master of its
 //	              terminal if it asked for one) | error
 //	init -> host  exit, when the command has exited
+//	host -> init  install (fds: a sealed memfd of each file's content,
+//	              in order, for the files not removed)
+//	init -> host  ok | error (what went wrong, or was moved aside)
 //
 // The init is inside the sliver, so the host treats what it says as data
 // from an untrusted peer: sizes are bounded and every field is checked.
 type message struct {
-	Setup *setupMsg `json:"setup,omitempty"`
-	Spawn *spawnMsg `json:"spawn,omitempty"`
+	Setup   *setupMsg   `json:"setup,omitempty"`
+	Spawn   *spawnMsg   `json:"spawn,omitempty"`
+	Install *installMsg `json:"install,omitempty"`
 
 	OK    bool   `json:"ok,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -65,6 +69,10 @@ type spawnMsg struct {
 	Groups []uint32 `json:"groups,omitempty"`
 	// Terminal asks for a new pty of this size for the command.
 	Terminal *Winsize `json:"terminal,omitempty"`
+}
+
+type installMsg struct {
+	Files []File `json:"files"`
 }
 
 const (

@@ -1,6 +1,8 @@
 // Package sandbox is the container runtime that makes a sliver a real
-// container: its own user, mount, PID, UTS and IPC namespaces (the network
-// namespace is the node's), a host UID range, a copy-on-write root made of an
+// container: its own user, mount, PID, UTS, IPC and cgroup namespaces (the
+// network namespace is the node's; the cgroup namespace is rooted at the
+// sliver's own cgroups, so the sliver sees "/" there and no host path), a
+// host UID range, a copy-on-write root made of an
 // overlay over an idmapped, read-only reference image, and a limited root.
 //
 // A running sliver has exactly one init process: pid 1 of its PID namespace,
@@ -33,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -115,6 +118,70 @@ func (sh Share) validate() error {
 	for _, p := range []string{RunShareTarget, "/proc", "/dev"} {
 		if t == p || strings.HasPrefix(t, p+"/") {
 			return fmt.Errorf("share target %q: %s is the sandbox's own", t, p)
+		}
+	}
+	return nil
+}
+
+// A File is a file the node keeps in a sliver (the slice's SSH keys, its
+// boot script), which InstallFiles writes.
+type File struct {
+	// Path is where the sliver sees it: absolute and clean.
+	Path string `json:"path"`
+	// Dirs are the directories on its way, parents first, which are made
+	// where missing.
+	Dirs []Dir `json:"dirs,omitempty"`
+	// Mode is the file's permission bits.
+	Mode os.FileMode `json:"mode"`
+	// Data is its content, unless Remove: then the file is removed.
+	Data   []byte `json:"-"`
+	Remove bool   `json:"remove,omitempty"`
+}
+
+// A Dir is a directory a File needs, and the mode to make it with.
+type Dir struct {
+	Path string      `json:"path"`
+	Mode os.FileMode `json:"mode"`
+}
+
+// Bounds on what InstallFiles takes.
+const (
+	maxFiles    = 8
+	maxFileData = 1 << 20
+)
+
+func validateFiles(files []File) error {
+	if len(files) > maxFiles {
+		return fmt.Errorf("sliver files: %d (max %d)", len(files), maxFiles)
+	}
+	for _, f := range files {
+		if err := checkSliverPath(f.Path); err != nil {
+			return err
+		}
+		if len(f.Data) > maxFileData {
+			return fmt.Errorf("sliver file %s: %d bytes (max %d)", f.Path, len(f.Data), maxFileData)
+		}
+		for _, d := range f.Dirs {
+			if err := checkSliverPath(d.Path); err != nil {
+				return err
+			}
+			if !strings.HasPrefix(f.Path, d.Path+"/") {
+				return fmt.Errorf("sliver file %s: %s is not on its way", f.Path, d.Path)
+			}
+		}
+	}
+	return nil
+}
+
+// checkSliverPath accepts an absolute, clean path below / and outside the
+// sandbox's own mounts.
+func checkSliverPath(p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+		return fmt.Errorf("sliver file %q: want an absolute, clean path below /", p)
+	}
+	for _, own := range []string{RunShareTarget, "/proc", "/dev"} {
+		if p == own || strings.HasPrefix(p, own+"/") {
+			return fmt.Errorf("sliver file %q: %s is the sandbox's own", p, own)
 		}
 	}
 	return nil

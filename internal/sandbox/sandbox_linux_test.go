@@ -369,3 +369,76 @@ func TestShares(t *testing.T) {
 		}
 	}
 }
+
+// TestCgroupNamespace puts a sliver's init in cgroups of its own, in the
+// cgroup v2 tree (the only one on a pure v2 node) and in the v1 memory
+// hierarchy when the node has one (hybrid), and checks that the sliver
+// sees "/" in every hierarchy: never the host's path, which names the
+// sliver's own group and the node's.
+func TestCgroupNamespace(t *testing.T) {
+	cfg := testSliver(t, "orbistest-cgns", 420000)
+	name := fmt.Sprintf("orbistest-cgns-%d", os.Getpid())
+	var dirs []string
+	for _, h := range cgroupHierarchies(t) {
+		dir := filepath.Join(h, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(dir) })
+		dirs = append(dirs, dir)
+	}
+	cfg.EnterCgroup = func(pid int) error {
+		for _, d := range dirs {
+			if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p, err := Start(testutil.Context(t), cfg, Cmd{Args: []string{"sleep", "30"}}, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p.Pid))
+	if err != nil || strings.Count(string(host), "/"+name) != len(dirs) {
+		t.Fatalf("the host sees the sliver in %q (%v), want %d cgroups named %s", host, err, len(dirs), name)
+	}
+	out, code := run(t, cfg, "cat /proc/self/cgroup /proc/1/cgroup")
+	if code != 0 || out == "" {
+		t.Fatalf("cat /proc/self/cgroup: %d %s", code, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.HasSuffix(line, ":/") {
+			t.Errorf("the sliver sees cgroup %q, want only \"/\" paths", line)
+		}
+	}
+	p.Signal(syscall.SIGKILL)
+	p.Wait()
+	waitIdle(t, cfg)
+}
+
+// cgroupHierarchies are the mount points of the cgroup v2 tree and of the
+// v1 memory hierarchy, if mounted.
+func cgroupHierarchies(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 3 {
+			continue
+		}
+		v1mem := g[0] == "cgroup" && slices.Contains(strings.Split(g[2], ","), "memory")
+		if (g[0] == "cgroup2" || v1mem) && !slices.Contains(out, f[4]) {
+			out = append(out, f[4])
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no cgroup hierarchy mounted")
+	}
+	return out
+}

@@ -43,6 +43,9 @@ func Exec(ctx context.Context, cfg Config, cmd Cmd, log *slog.Logger) (*Process,
 	return nil, errUnsupported
 }
 
+// InstallFiles writes files into the sliver.
+func InstallFiles(ctx context.Context, cfg Config, files []File) error { return errUnsupported }
+
 // InitPid returns the host pid of the sliver's init.
 func InitPid(cfg Config) (int, bool) { return 0, false }
 

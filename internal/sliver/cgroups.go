@@ -80,7 +80,7 @@ func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
 	if s.Rspec.CPUGuarantee > 0 {
 		to, from = from, to
 	}
-	if err := to.Set(s.Name, m.resources(s.Rspec)); err != nil {
+	if err := m.setLimits(ctx, to, s); err != nil {
 		return err
 	}
 	procs, err := from.Procs(s.Name)
@@ -96,6 +96,27 @@ func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
 		}
 	}
 	return from.Remove(ctx, s.Name)
+}
+
+// setLimits applies the sliver's limits to its cgroup in cg. cgroup v1
+// refuses a memory limit below what the sliver holds and the kernel cannot
+// reclaim (EBUSY; with no swap, all it has written to memory), where v2
+// OOM-kills down to the limit: a sliver must not keep memory, nor its old
+// limits, by holding on to it. So there its processes are killed, as the
+// OOM killer would, and the limit set on the emptied cgroup; the sliver's
+// state stays, and the next login or start brings it back.
+func (m *Manager) setLimits(ctx context.Context, cg cgroup.Manager, s Spec) error {
+	res := m.resources(s.Rspec)
+	err := cg.Set(s.Name, res)
+	if !errors.Is(err, unix.EBUSY) || res.MemoryMax <= 0 {
+		return err
+	}
+	m.opts.Log.Warn("the sliver holds more memory than its new limit: killing its processes to apply it",
+		"slice", s.Name, "memory_max", res.MemoryMax, "err", err)
+	if err := cg.Kill(ctx, s.Name); err != nil {
+		return fmt.Errorf("memory limit below the sliver's use: %w", err)
+	}
+	return cg.Set(s.Name, res)
 }
 
 // enterCgroup puts a new init of the sliver in its cgroup before it runs

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/orbisproject/orbis/internal/sandbox"
 )
@@ -81,17 +83,23 @@ func (m *Manager) restartLocked(ctx context.Context, spec Spec) error {
 	return m.startLocked(ctx, name)
 }
 
-// apply brings the disk, cgroups, overlay directories and files of the
-// sliver in line with spec. Every step is idempotent.
+// apply brings the cgroups, network state, disk, overlay directories and
+// files of the sliver in line with spec. Every step is idempotent. The
+// caller has stored spec, whose keys are the only ones the SSH gateway
+// trusts; the limits come next, and nothing inside the sliver can stop
+// them. The files written into the sliver come last, and what goes wrong
+// there (the sliver owns those paths and may have planted anything) is
+// noted in the sliver's status, not returned: it must never keep a
+// sliver on its old limits, nor undo a revoked key.
 func (m *Manager) apply(ctx context.Context, spec Spec) error {
 	if spec.Rspec.DiskMax > 0 && !m.opts.Disk.Enforces() {
 		return fmt.Errorf("disk_max: %w", m.diskUnsupported())
 	}
-	diskDir, err := m.opts.Disk.Create(spec.Name, spec.Rspec.DiskMax)
-	if err != nil {
+	if err := m.setKernel(ctx, spec); err != nil {
 		return err
 	}
-	if err := m.setKernel(ctx, spec); err != nil {
+	diskDir, err := m.opts.Disk.Create(spec.Name, spec.Rspec.DiskMax)
+	if err != nil {
 		return err
 	}
 	cfg, err := m.sandboxConfig(spec, diskDir)
@@ -101,7 +109,40 @@ func (m *Manager) apply(ctx context.Context, spec Spec) error {
 	if err := sandbox.Prepare(cfg); err != nil {
 		return err
 	}
-	return installFiles(cfg.Upper, spec)
+	m.noteFiles(spec.Name, sandbox.InstallFiles(ctx, cfg, sliverFiles(spec)))
+	return nil
+}
+
+// maxFilesNote bounds the note of a sliver's file problems.
+const maxFilesNote = 2048
+
+// noteFiles records the problems of the last install of the sliver's
+// files (nil: none) for Status, in the sliver's host-only state directory.
+func (m *Manager) noteFiles(name string, problems error) {
+	p := filepath.Join(m.dir(name), filesFile)
+	if problems == nil {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			m.opts.Log.Error("clear sliver files note", "slice", name, "err", err)
+		}
+		return
+	}
+	note := strings.ReplaceAll(problems.Error(), "\n", "; ")
+	if len(note) > maxFilesNote {
+		note = note[:maxFilesNote] + "..."
+	}
+	m.opts.Log.Warn("sliver files", "slice", name, "problems", note)
+	if err := os.WriteFile(p, []byte(note), 0o600); err != nil {
+		m.opts.Log.Error("note sliver files", "slice", name, "err", err)
+	}
+}
+
+// filesNote is the note noteFiles left, "" if none.
+func (m *Manager) filesNote(name string) string {
+	b, err := os.ReadFile(filepath.Join(m.dir(name), filesFile))
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // setKernel applies the sliver's cgroups and network state, which live in
@@ -245,7 +286,8 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	return nil
 }
 
-// Status reports the sliver's state and process count.
+// Status reports the sliver's state and process count, and as its
+// reason what went wrong when the node last wrote the sliver's files.
 func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 	st := Status{Name: name}
 	spec, err := m.readSpec(name)
@@ -257,6 +299,7 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 		return st, err
 	}
 	st.Procs = len(procs)
+	st.Reason = m.filesNote(name)
 	switch {
 	case m.marker(name, stoppedFile):
 		st.State = StateStopped

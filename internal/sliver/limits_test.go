@@ -165,3 +165,32 @@ func TestGuaranteeCap(t *testing.T) {
 		t.Errorf("capped sliver used %.1f%% of the node, want 10 (at most 12, at least 6 on a busy machine)", node)
 	}
 }
+
+// TestLowerMemoryBelowUse lowers a sliver's memory limit below what it
+// holds and cannot give back (cgroup v1 refuses such a limit): the update
+// must succeed and the new limit hold, whatever the sliver holds.
+func TestLowerMemoryBelowUse(t *testing.T) {
+	n := newNode(t)
+	const mib = 1 << 20
+	s := n.create("pl_holder", api.Rspec{MemoryMax: 512 * mib}, "")
+	if _, err := n.m.Exec(n.ctx, "pl_holder", shCmd(`awk 'BEGIN { s = sprintf("%150000000s", ""); system("exec sleep 1000") }'`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sliver to hold 150 MiB", 10*time.Second, func() bool {
+		st, err := n.m.opts.Fair.Stats("pl_holder")
+		return err == nil && st.MemoryCurrent > 140*mib
+	})
+	s.Rspec.MemoryMax = 64 * mib
+	if err := n.m.Update(n.ctx, s); err != nil {
+		t.Fatalf("update to a memory limit below the sliver's use: %v", err)
+	}
+	if lim := memoryLimit(t, n, "pl_holder"); lim != 64*mib {
+		t.Errorf("memory limit %d, want %d", lim, 64*mib)
+	}
+	if st, _ := n.m.opts.Fair.Stats("pl_holder"); st.MemoryCurrent > 64*mib {
+		t.Errorf("the sliver still holds %d bytes", st.MemoryCurrent)
+	}
+	if out := n.mustRun("pl_holder", "echo alive"); out != "alive" {
+		t.Errorf("the sliver after the cut: %q", out)
+	}
+}

@@ -128,6 +128,7 @@ const (
 	startedFile = "started" // started, and not stopped since
 	stoppedFile = "stopped" // stopped on purpose: logins refused
 	runDir      = "run"     // the sandbox's run directory
+	filesFile   = "files"   // what went wrong writing the sliver's files
 )
 
 func (m *Manager) marker(name, file string) bool {

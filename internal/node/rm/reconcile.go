@@ -79,8 +79,13 @@ func sortedKeys[V any](mp map[string]V) []string {
 	return keys
 }
 
-// ensure gives slice s its rcap, binding and state.
+// ensure gives slice s its rcap, binding and state. A sliver to disable
+// is stopped first, so that nothing the rest needs (room for new
+// resources, a bind) can keep it running.
 func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
+	if err := m.disable(ctx, s, info, exists); err != nil {
+		return err
+	}
 	rs, attrs := desiredRspec(s), desiredAttrs(s)
 	h := m.st.Slices[s.Name]
 	if h != nil && h.Next != "" {
@@ -108,7 +113,7 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 		m.save()
 		m.log.Info("sliver bound", "slice", s.Name)
 	}
-	return m.setEnabled(ctx, s, info, exists)
+	return m.enable(ctx, s, info, exists)
 }
 
 // checkGone is called for a bound slice whose sliver the node manager no
@@ -231,17 +236,26 @@ func (m *manager) release(ctx context.Context, rc api.Rcap) bool {
 	return false
 }
 
-// setEnabled stops a sliver whose enabled tag is 0 and starts a stopped
-// one whose tag is not. info is the node manager's view before this
-// reconcile.
-func (m *manager) setEnabled(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
+// disable stops a sliver whose enabled tag is 0. info is the node
+// manager's view before this reconcile.
+func (m *manager) disable(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
+	if !exists || info.State == "stopped" || attr(s, "enabled") != "0" {
+		return nil
+	}
+	if err := m.nm.Stop(ctx, s.Name); err != nil {
+		return fmt.Errorf("disable: %w", err)
+	}
+	m.log.Info("sliver stopped (enabled=0)", "slice", s.Name)
+	return nil
+}
+
+// enable starts a stopped sliver whose tag is not 0, and stops one that
+// did not exist before this reconcile (a bind starts a new sliver).
+func (m *manager) enable(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
 	stopped := exists && info.State == "stopped"
 	switch enabled := attr(s, "enabled") != "0"; {
-	case !enabled && !stopped:
-		if err := m.nm.Stop(ctx, s.Name); err != nil {
-			return fmt.Errorf("disable: %w", err)
-		}
-		m.log.Info("sliver stopped (enabled=0)", "slice", s.Name)
+	case !enabled && !exists:
+		return m.disable(ctx, s, info, true)
 	case enabled && stopped:
 		if err := m.nm.Start(ctx, s.Name); err != nil {
 			return fmt.Errorf("enable: %w", err)

@@ -87,6 +87,30 @@ func TestSliverLifecycle(t *testing.T) {
 	within(t, time.Second, "empty report", func() bool { r, _ := e.src.Reports(nodeID); return len(r) == 0 })
 }
 
+// TestDisableFirst checks that central's enabled=0 stops a sliver even
+// when the same change asks for what the node cannot give (the move to
+// new resources is refused): nothing a bind needs may keep a disabled
+// sliver running.
+func TestDisableFirst(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	e.startRM()
+	s := e.sliverOf("pl_off", api.Rspec{CPUShares: 1}, "ssh-ed25519 AAAA a@x")
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_off"); return ok && fs.State == "running" })
+
+	s.Rspec.CPUGuarantee = 2000 // more than the node has: the move is refused
+	s.Attributes = append(s.Attributes, api.Attribute{TagName: "enabled", Value: "0"})
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "refusal reported", func() bool {
+		r, _ := e.report("pl_off")
+		return strings.Contains(r.Reason, "new resources refused")
+	})
+	if fs, _ := e.rt.Sliver("pl_off"); fs.State != "stopped" {
+		t.Fatalf("disabled sliver is %s, want stopped", fs.State)
+	}
+}
+
 // TestAdmissionRefusalReported checks that a sliver the node manager
 // refuses is reported failed with its reason, and created once room is
 // made, without a new list.
