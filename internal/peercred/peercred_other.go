@@ -11,3 +11,7 @@ import (
 func of(*net.UnixConn) (Cred, error) {
 	return Cred{}, fmt.Errorf("SO_PEERCRED: %w", errors.ErrUnsupported)
 }
+
+func ofTCP(*net.TCPConn) (Cred, error) {
+	return Cred{}, fmt.Errorf("sock_diag: %w", errors.ErrUnsupported)
+}
