@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -18,10 +19,10 @@ const LimitLogEvery = 10 * time.Second
 // against its peer's key (Key of its credentials; by default its host
 // UID), and one past the bound is closed at once, before a byte is read.
 // A TCP peer that is no open socket of this host (ErrNoPeer: a remote
-// client) counts against its address ("addr:" and the IP). Total bounds
-// all callers' connections together. Host UID 0 (root) is bounded by
-// neither. A connection whose credentials cannot be read otherwise is
-// closed too. The connections it hands out carry their credentials, which
+// client) counts against its address ("addr:" and the IP, or its /64).
+// Total bounds all callers' connections together. Host UID 0 (root) is
+// bounded by neither. A connection whose credentials cannot be read
+// otherwise is closed too. The connections it hands out carry their credentials, which
 // Of returns without asking the kernel again, and their key (KeyOf).
 type Limited struct {
 	net.Listener
@@ -79,12 +80,18 @@ func (l *Limited) Accept() (net.Conn, error) {
 	}
 }
 
-// addrOf is a TCP address's IP.
+// addrOf is a TCP address's IP, or its /64 for IPv6, where one host may
+// hold a whole /64.
 func addrOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort().Addr().Unmap().String()
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
 	}
-	return a.String()
+	ip := t.AddrPort().Addr().Unmap()
+	if ip.Is6() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return ip.String()
 }
 
 // Open returns how many connections key holds now.

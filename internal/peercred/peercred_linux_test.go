@@ -90,3 +90,19 @@ func TestLimitedTotal(t *testing.T) {
 		t.Errorf("after a's slot was given back: take(c) = %q, open a %d, c %d", got, l.Open("a"), l.Open("c"))
 	}
 }
+
+func TestAddrOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:33080":         "127.0.0.1",
+		"[::ffff:10.0.0.1]:80":    "10.0.0.1",
+		"[2001:db8:1:2:3::4]:443": "2001:db8:1:2::/64",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := addrOf(a); got != want {
+			t.Errorf("addrOf(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
