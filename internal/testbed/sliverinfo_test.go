@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orbisproject/orbis/internal/sensor"
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -75,6 +77,42 @@ func TestShellPingAndAuditInfo(t *testing.T) {
 			shows([]string{"Carol&#39;s new description", "http://orbis.test/new", "carol.new@orbis.test"}, old))
 		t.Logf("the node's page showed the change %v after it was made", time.Since(changed).Round(100*time.Millisecond))
 	})
+}
+
+// TestSensorFlood: a sliver that opens many idle connections to the
+// node's sensor server keeps only its slice's bound of them (the node
+// tells its UIDs from the socket's owner), and another slice's sliver
+// still reads /load and /slices at once.
+func TestSensorFlood(t *testing.T) {
+	testutil.RequireRoot(t)
+	cfg := testConfig(t, 1)
+	st, _ := up(t, cfg)
+	n1 := st.Nodes[0]
+	p := newPLC(t, st)
+	flood, other := testbed.Site+"_flood", testbed.Site+"_calm"
+	keys := map[string]string{}
+	for _, s := range []string{flood, other} {
+		email := s + "@orbis.test"
+		keys[s] = newUser(t, p, email)
+		newSlice(p, s, email)
+		p.call("AddSliceToNodes", s, []any{n1.Hostname})
+		waitRunning(t, p, s, 1)
+	}
+	const sensorAddr = "127.0.0.1 33080"
+	n := 3 * sensor.DefaultMaxConnsPerClient
+	// Each nc holds a connection that sends nothing (until the server's
+	// 5 s header timeout) and ends when the server closes it.
+	held := ssh(t, keys[flood], flood, n1, fmt.Sprintf(
+		"for i in $(seq %d); do (sleep 20 | nc %s) </dev/null >/dev/null 2>&1 & done; sleep 1; pidof nc | wc -w", n, sensorAddr))
+	if got, _ := strconv.Atoi(strings.TrimSpace(held)); got != sensor.DefaultMaxConnsPerClient {
+		t.Errorf("the flooding sliver holds %q of its %d connections, want its slice's bound %d", held, n, sensor.DefaultMaxConnsPerClient)
+	}
+	start := time.Now()
+	out := ssh(t, keys[other], other, n1, "wget -q -O - http://127.0.0.1:33080/load && wget -q -O - http://127.0.0.1:33080/slices | head -1")
+	if !strings.HasPrefix(out, "load1\n") || !strings.Contains(out, "slice,") {
+		t.Errorf("another slice's /load and /slices while the flood lasts:\n%s", out)
+	}
+	t.Logf("another slice read /load and /slices in %v (ssh included)", time.Since(start).Round(time.Millisecond))
 }
 
 // fetch returns the body at u, or "" on any error.
