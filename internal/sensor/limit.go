@@ -9,12 +9,11 @@ import (
 	"github.com/orbisproject/orbis/internal/peercred"
 )
 
-// A client of the sensor server is whom its connections count against:
-// the slice of the UID that owns the connecting socket (slivers share the
-// node's network, so the kernel names the owner of a local peer), a host
-// user, or the address of a remote client; root on the host is no client
-// and is bounded by nothing.
-
+// clientKey keys a request's client in its context: whom its connection
+// counts against, as a peercred.Limited listener named it (the slice of
+// the UID that owns the connecting socket, a host user, or the address
+// of a remote client; "" for root on the host, who is bounded by
+// nothing).
 type clientKey struct{}
 
 // withClient records the client of a connection that a peercred.Limited
