@@ -47,8 +47,11 @@ type Config struct {
 	// production); empty disables the gateway.
 	SSHAddr string
 	// SensorAddr is the sensor server's address (see DefaultSensorAddr);
-	// empty disables it.
-	SensorAddr string
+	// empty disables it. SensorConns and SensorConnsPerClient bound its
+	// connections, in all and per client (0: sensor.DefaultMaxConns,
+	// sensor.DefaultMaxConnsPerClient).
+	SensorAddr                        string
+	SensorConns, SensorConnsPerClient int
 	// Central is central's URL; Token is a one-time registration token
 	// from central. Once registered, the node keeps following central
 	// without them.

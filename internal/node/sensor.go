@@ -37,7 +37,11 @@ func (n *Node) startSensors(ctx context.Context, addr string) (stop func(), err 
 		Nodes:    sensor.NewCentralNodes(n.centralURL),
 		Ports:    n.portOwners(),
 		Connects: n.connects(),
-		Log:      n.cfg.Log.With("part", "sensor"),
+		// A local client is the slice of its socket's owner.
+		SliceOfUID:        n.Slivers.SliceOfUID,
+		MaxConns:          n.cfg.SensorConns,
+		MaxConnsPerClient: n.cfg.SensorConnsPerClient,
+		Log:               n.cfg.Log.With("part", "sensor"),
 	})
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)

@@ -14,6 +14,7 @@ import (
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/sandbox"
+	"github.com/orbisproject/orbis/internal/sensor"
 )
 
 // RegisterVerbs adds `orbis node` and `orbis sliver` to the command line.
@@ -34,6 +35,8 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	if name == "node" {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
 		fs.StringVar(&cfg.SensorAddr, "sensor-addr", DefaultSensorAddr, `sensor server address ("" disables it)`)
+		fs.IntVar(&cfg.SensorConns, "sensor-conns", sensor.DefaultMaxConns, "sensor server: most connections open at once (the host's root is not counted)")
+		fs.IntVar(&cfg.SensorConnsPerClient, "sensor-conns-per-client", sensor.DefaultMaxConnsPerClient, "sensor server: most connections of one client (a slice, a host user, a remote address) at once; more are closed at accept")
 		fs.StringVar(&cfg.AuditAddr, "audit-addr", DefaultAuditAddr, `traffic auditor's pages (":80" on a production node; "" disables them)`)
 		fs.StringVar(&cfg.Uplink, "uplink", "", `interface to shape (default: the default route's; "none": no shaping)`)
 		SniffGroupFlag(fs, &cfg.SniffGroup)

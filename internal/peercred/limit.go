@@ -1,8 +1,10 @@
 package peercred
 
 import (
+	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -12,17 +14,23 @@ import (
 // connections it closed.
 const LimitLogEvery = 10 * time.Second
 
-// Limited wraps a Unix socket listener so that no caller holds more than
-// Max connections at a time: each accepted connection is counted against
-// its peer's key (Key of its credentials; by default its host UID), and
-// one past the bound is closed at once, before a byte is read. Host UID 0
-// (root) is never limited. A connection whose credentials cannot be read
-// is closed too. The connections it hands out carry their credentials,
-// which Of returns without asking the kernel again.
+// Limited wraps a Unix socket or TCP listener so that no caller holds more
+// than Max connections at a time: each accepted connection is counted
+// against its peer's key (Key of its credentials; by default its host
+// UID), and one past the bound is closed at once, before a byte is read.
+// A TCP peer that is no open socket of this host (ErrNoPeer: a remote
+// client) counts against its address ("addr:" and the IP, or its /64).
+// Total bounds all callers' connections together. Host UID 0 (root) is
+// bounded by neither. A connection whose credentials cannot be read
+// otherwise is closed too. The connections it hands out carry their credentials, which
+// Of returns without asking the kernel again, and their key (KeyOf).
 type Limited struct {
 	net.Listener
 	// Max is the bound per key (0 or less: no bound).
 	Max int
+	// Total is the bound of all keys' connections together (0 or less:
+	// no bound).
+	Total int
 	// Key names whom a connection counts against (nil: its host UID), so
 	// that, say, the UIDs of one slice share one bound.
 	Key func(Cred) string
@@ -33,6 +41,7 @@ type Limited struct {
 	// mu guards the following.
 	mu      sync.Mutex
 	open    map[string]int
+	total   int       // connections open, of every key
 	closed  int       // connections closed since the last log line
 	lastLog time.Time // when the last log line was written
 }
@@ -45,24 +54,44 @@ func (l *Limited) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		cred, err := Of(c)
-		if err != nil {
+		cc := &credConn{Conn: c}
+		cc.cred, err = Of(c)
+		switch {
+		case err == nil && cc.cred.UID == 0:
+			cc.known = true
+			return cc, nil
+		case err == nil:
+			cc.known, cc.key = true, strconv.FormatUint(uint64(cc.cred.UID), 10)
+			if l.Key != nil {
+				cc.key = l.Key(cc.cred)
+			}
+		case errors.Is(err, ErrNoPeer):
+			cc.key = "addr:" + addrOf(c.RemoteAddr())
+		default:
 			l.refuse(c, "", err.Error())
 			continue
 		}
-		if cred.UID == 0 || l.Max <= 0 {
-			return &credConn{Conn: c, cred: cred}, nil
-		}
-		key := strconv.FormatUint(uint64(cred.UID), 10)
-		if l.Key != nil {
-			key = l.Key(cred)
-		}
-		if !l.take(key) {
-			l.refuse(c, key, "too many connections")
+		if why := l.take(cc.key); why != "" {
+			l.refuse(c, cc.key, why)
 			continue
 		}
-		return &credConn{Conn: c, cred: cred, release: func() { l.give(key) }}, nil
+		cc.release = func() { l.give(cc.key) }
+		return cc, nil
 	}
+}
+
+// addrOf is a TCP address's IP, or its /64 for IPv6, where one host may
+// hold a whole /64.
+func addrOf(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := t.AddrPort().Addr().Unmap()
+	if ip.Is6() {
+		return netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	return ip.String()
 }
 
 // Open returns how many connections key holds now.
@@ -72,22 +101,28 @@ func (l *Limited) Open(key string) int {
 	return l.open[key]
 }
 
-func (l *Limited) take(key string) bool {
+// take counts a connection against key, or says why it may not.
+func (l *Limited) take(key string) (refused string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.open == nil {
 		l.open = map[string]int{}
 	}
-	if l.open[key] >= l.Max {
-		return false
+	switch {
+	case l.Max > 0 && l.open[key] >= l.Max:
+		return "too many connections"
+	case l.Total > 0 && l.total >= l.Total:
+		return "too many connections of all callers"
 	}
 	l.open[key]++
-	return true
+	l.total++
+	return ""
 }
 
 func (l *Limited) give(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.total--
 	if l.open[key]--; l.open[key] <= 0 {
 		delete(l.open, key)
 	}
@@ -108,15 +143,27 @@ func (l *Limited) refuse(c net.Conn, key, why string) {
 	l.mu.Unlock()
 	if l.Log != nil {
 		l.Log.Warn("connection closed at accept", "socket", l.Addr().String(), "caller", key, "why", why,
-			"max_per_caller", l.Max, "closed_since_last_line", n)
+			"max_per_caller", l.Max, "max_total", l.Total, "closed_since_last_line", n)
 	}
 }
 
-// credConn is an accepted connection with its peer's credentials; its
-// slot goes back to its caller's bound when it is closed, once.
+// KeyOf returns the key a Limited listener counted c against: "" for
+// root's connections and any connection it did not accept.
+func KeyOf(c net.Conn) string {
+	if cc, ok := c.(*credConn); ok {
+		return cc.key
+	}
+	return ""
+}
+
+// credConn is an accepted connection with its peer's credentials (known:
+// false for a peer that is no open socket of this host) and key; its slot
+// goes back to its caller's bound when it is closed, once.
 type credConn struct {
 	net.Conn
 	cred    Cred
+	known   bool
+	key     string
 	once    sync.Once
 	release func()
 }
@@ -127,4 +174,18 @@ func (c *credConn) Close() error {
 		c.once.Do(c.release)
 	}
 	return err
+}
+
+// SliceKey is a Limited.Key that counts the UIDs of one slice together:
+// "slice:" and the slice sliceOf names for the UID, else "uid:" and the
+// UID.
+func SliceKey(sliceOf func(uid uint32) (string, bool)) func(Cred) string {
+	return func(c Cred) string {
+		if sliceOf != nil {
+			if slice, ok := sliceOf(c.UID); ok {
+				return "slice:" + slice
+			}
+		}
+		return "uid:" + strconv.FormatUint(uint64(c.UID), 10)
+	}
 }

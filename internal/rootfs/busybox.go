@@ -36,8 +36,9 @@ PS1='\u@\h:\w\$ '
 }
 
 // buildBusybox makes a tree at root from the host's static busybox: the FHS
-// directories, busybox itself in /bin, a symlink to it per applet, and
-// minimal files in /etc.
+// directories, busybox itself in /bin (without the applets that images
+// replace: see hiddenApplets), a symlink to it per applet, and minimal
+// files in /etc.
 func (s *Store) buildBusybox(ctx context.Context, root string, progress io.Writer) error {
 	if err := checkStatic(s.opts.Busybox); err != nil {
 		return err
@@ -63,6 +64,9 @@ func (s *Store) buildBusybox(ctx context.Context, root string, progress io.Write
 		}
 	}
 	if err := copyFile(s.opts.Busybox, filepath.Join(root, "bin/busybox"), 0o755); err != nil {
+		return err
+	}
+	if err := hideApplets(filepath.Join(root, "bin/busybox"), applets, hiddenApplets); err != nil {
 		return err
 	}
 	linked := 0

@@ -239,3 +239,35 @@ func TestBuildDebian(t *testing.T) {
 		t.Errorf("sh in debian image: %v %q", err, out)
 	}
 }
+
+// TestBusyboxShellRunsImagePing: typed in the image's busybox shell, even
+// in `sh -c` which reads no profile, ping and traceroute run the image's
+// programs (ping-orbis), not busybox's applets, which need raw sockets a
+// sliver lacks; the applets around them in busybox's table still run.
+func TestBusyboxShellRunsImagePing(t *testing.T) {
+	testutil.RequireRoot(t)
+	tools := filepath.Join(t.TempDir(), NetToolsName)
+	if err := os.WriteFile(tools, []byte("#!/bin/sh\necho \"orbis $(basename $0) $*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestStore(t, Options{NetTools: tools})
+	if _, err := s.Build(testutil.Context(t), "bb", KindBusybox, nil); err != nil {
+		t.Fatal(err)
+	}
+	root, _ := s.Path("bb")
+	for _, c := range []struct{ cmd, want string }{
+		{"ping -c 1 10.0.0.1", "orbis ping -c 1 10.0.0.1\n"},
+		{"traceroute -m 3 10.0.0.1", "orbis traceroute -m 3 10.0.0.1\n"},
+		{"busybox ping -c 1 10.0.0.1 2>&1; true", "ping: applet not found\n"},
+		{"echo a | tr a b; pidof nothing-runs-so; true", "b\n"},
+	} {
+		cmd := exec.Command("/bin/sh", "-c", c.cmd)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: root}
+		cmd.Dir = "/"
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != c.want {
+			t.Errorf("sh -c %q in the image: %v, output %q, want %q", c.cmd, err, out, c.want)
+		}
+	}
+}

@@ -74,15 +74,22 @@
 // and connection tracking of the network layer will provide the others.
 // A nil source makes its sensors answer 404 "not available on this node".
 //
-// Every sliver is treated as a hostile client. The server bounds open
-// connections (Config.MaxConns; more are closed at once), streams
-// (Config.MaxStreams; more get 503), request headers (8 KiB, read within
-// 5 s), request bodies (none accepted), each write (Config.WriteTimeout:
-// a client that stops reading is dropped), and its memory: at most
-// Config.MaxSlices slices of at most History/SampleInterval+1 samples, and
-// a ring of 1024 connect calls that stream clients read at their own pace
-// (a client that falls behind loses the oldest calls, the source never
-// waits). Since all clients come from 127.0.0.1, the bounds are global,
-// not per sliver: a sliver can still take every connection for itself
-// until the timeouts close them.
+// Every sliver is treated as a hostile client. A client is whom its
+// connections count against: the slice of the UID that owns the
+// connecting socket (slivers share the node's network, so the kernel's
+// sock_diag names the owner of a local peer; Config.SliceOfUID maps it to
+// its slice), a host user, or the address of a remote client. The host's
+// root is no client and is bounded by nothing, so the node's own tools
+// always get in. The server bounds each client's open connections
+// (Config.MaxConnsPerClient) and all clients' together (Config.MaxConns):
+// more are closed as soon as they are accepted; each client's streams
+// (Config.MaxStreamsPerClient) and all of them (Config.MaxStreams): more
+// get 503; request headers (8 KiB, read within 5 s), idle keep-alive
+// connections (closed after 30 s), request bodies (none accepted), each
+// write (Config.WriteTimeout: a client that stops reading is dropped),
+// and its memory: at most Config.MaxSlices slices of at most
+// History/SampleInterval+1 samples, and a ring of 1024 connect calls that
+// stream clients read at their own pace (a client that falls behind loses
+// the oldest calls, the source never waits). So a slice that opens idle
+// or half-sent connections without end holds its own share and no more.
 package sensor

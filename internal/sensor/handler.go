@@ -191,14 +191,13 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, sn *sensor,
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	select {
-	case s.streams <- struct{}{}:
-		defer func() { <-s.streams }()
-	default:
+	client := clientOf(r)
+	if err := s.streams.take(client); err != nil {
 		w.Header().Set("Retry-After", "10")
-		s.fail(w, r, errorf(http.StatusServiceUnavailable, "too many streams (%d): try again later", cap(s.streams)))
+		s.fail(w, r, err)
 		return
 	}
+	defer s.streams.give(client)
 	emit := s.emitter(w)
 	if err := emit(header); err != nil {
 		return

@@ -1,48 +1,81 @@
 package sensor
 
 import (
+	"context"
 	"net"
+	"net/http"
 	"sync"
-	"sync/atomic"
+
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
-// limitListener closes connections accepted beyond max open ones at once,
-// rather than leaving them queued: a client over the limit learns at once.
-type limitListener struct {
-	net.Listener
-	max  int64
-	open atomic.Int64
+// clientKey keys a request's client in its context: whom its connection
+// counts against, as a peercred.Limited listener named it (the slice of
+// the UID that owns the connecting socket, a host user, or the address
+// of a remote client; "" for root on the host, who is bounded by
+// nothing).
+type clientKey struct{}
+
+// withClient records the client of a connection that a peercred.Limited
+// listener accepted.
+func withClient(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, clientKey{}, peercred.KeyOf(c))
 }
 
-func newLimitListener(ln net.Listener, max int) net.Listener {
-	return &limitListener{Listener: ln, max: int64(max)}
+// clientOf is the client of r's connection, "" for root.
+func clientOf(r *http.Request) string {
+	k, _ := r.Context().Value(clientKey{}).(string)
+	return k
 }
 
-// Accept returns the next connection within the limit.
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.open.Add(1) > l.max {
-			l.open.Add(-1)
-			c.Close()
-			continue
-		}
-		return &limitConn{Conn: c, l: l}, nil
+// streamSlots bounds the streams served at once, in all and per client,
+// so that no client takes the slots of the others.
+type streamSlots struct {
+	max, perClient int
+
+	// mu guards the following.
+	mu       sync.Mutex
+	all      int
+	byClient map[string]int
+}
+
+func newStreamSlots(max, perClient int) *streamSlots {
+	return &streamSlots{max: max, perClient: perClient, byClient: map[string]int{}}
+}
+
+// take counts a stream of client, or returns a 503 error saying which
+// bound it would pass. Root ("") has no bound of its own.
+func (s *streamSlots) take(client string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.all >= s.max:
+		return errorf(http.StatusServiceUnavailable, "too many streams (%d): try again later", s.max)
+	case client != "" && s.byClient[client] >= s.perClient:
+		return errorf(http.StatusServiceUnavailable, "too many streams of yours (%d): close one first", s.perClient)
+	}
+	s.all++
+	if client != "" {
+		s.byClient[client]++
+	}
+	return nil
+}
+
+func (s *streamSlots) give(client string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all--
+	if client == "" {
+		return
+	}
+	if s.byClient[client]--; s.byClient[client] <= 0 {
+		delete(s.byClient, client)
 	}
 }
 
-// limitConn gives its slot back when closed.
-type limitConn struct {
-	net.Conn
-	l    *limitListener
-	once sync.Once
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { c.l.open.Add(-1) })
-	return err
+// count is how many streams are served now.
+func (s *streamSlots) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.all
 }

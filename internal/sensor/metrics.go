@@ -27,7 +27,7 @@ func (s *Server) metrics(_ context.Context, q *query) (*answer, error) {
 	}
 	kept, dropped := s.hist.counts()
 	m.family("orbis_sensor_streams", "gauge", "Streams being served.")
-	m.sample("orbis_sensor_streams", "", float64(len(s.streams)))
+	m.sample("orbis_sensor_streams", "", float64(s.streams.count()))
 	m.family("orbis_sensor_slices_dropped", "gauge", "Slices of the latest sample left out: more than the server keeps.")
 	m.sample("orbis_sensor_slices_dropped", "", float64(dropped))
 	m.family("orbis_sensor_slices", "gauge", "Slices the server keeps samples of.")

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
 // DefaultAddr is where a node serves its sensors: the paper's port, on
@@ -21,9 +23,13 @@ const (
 	DefaultHistory        = 15 * time.Minute
 	DefaultMaxSlices      = 1024
 	DefaultMaxStreams     = 64
-	DefaultMaxConns       = 256
-	DefaultNodesMaxAge    = 5 * time.Minute
-	DefaultWriteTimeout   = 10 * time.Second
+	DefaultMaxConns       = 1024
+	// DefaultMaxConnsPerClient and DefaultMaxStreamsPerClient bound each
+	// client (a slice, a host user, a remote address).
+	DefaultMaxConnsPerClient   = 16
+	DefaultMaxStreamsPerClient = 4
+	DefaultNodesMaxAge         = 5 * time.Minute
+	DefaultWriteTimeout        = 10 * time.Second
 )
 
 // Fixed bounds of a request.
@@ -53,11 +59,18 @@ type Config struct {
 	History time.Duration
 	// MaxSlices bounds the slices kept (DefaultMaxSlices).
 	MaxSlices int
-	// MaxStreams bounds the streams served at once (DefaultMaxStreams).
-	MaxStreams int
-	// MaxConns bounds the open connections (DefaultMaxConns); more are
-	// closed as soon as they are accepted.
-	MaxConns int
+	// MaxStreams bounds the streams served at once (DefaultMaxStreams),
+	// and MaxStreamsPerClient those of one client
+	// (DefaultMaxStreamsPerClient); more get 503.
+	MaxStreams, MaxStreamsPerClient int
+	// MaxConns bounds the open connections (DefaultMaxConns), and
+	// MaxConnsPerClient those of one client (DefaultMaxConnsPerClient);
+	// more are closed as soon as they are accepted. A stream holds its
+	// connection. Root's connections count against neither.
+	MaxConns, MaxConnsPerClient int
+	// SliceOfUID names the slice of a host UID, so that a slice's UIDs
+	// are one client; nil: each UID is one.
+	SliceOfUID func(uid uint32) (string, bool)
 	// NodesMaxAge is how old a cached node list may be when the request
 	// asks for no max-age (DefaultNodesMaxAge).
 	NodesMaxAge time.Duration
@@ -76,7 +89,9 @@ func (c *Config) defaults() {
 	setDefault(&c.History, DefaultHistory)
 	setDefault(&c.MaxSlices, DefaultMaxSlices)
 	setDefault(&c.MaxStreams, DefaultMaxStreams)
+	setDefault(&c.MaxStreamsPerClient, DefaultMaxStreamsPerClient)
 	setDefault(&c.MaxConns, DefaultMaxConns)
+	setDefault(&c.MaxConnsPerClient, DefaultMaxConnsPerClient)
 	setDefault(&c.NodesMaxAge, DefaultNodesMaxAge)
 	setDefault(&c.WriteTimeout, DefaultWriteTimeout)
 	if c.Log == nil {
@@ -102,7 +117,7 @@ type Server struct {
 	loads    *loadRing // the load average, for the page's plot
 	connects *eventRing
 	nodes    *cache[[]Node]
-	streams  chan struct{} // one token per stream being served
+	streams  *streamSlots
 }
 
 // New returns a server of cfg's sources. It starts nothing: see Serve.
@@ -114,7 +129,7 @@ func New(cfg Config) *Server {
 		hist:     newHistory(cfg.SampleInterval, cfg.History, cfg.MaxSlices),
 		loads:    newLoadRing(loadInterval, cfg.History),
 		connects: newEventRing(connectRing),
-		streams:  make(chan struct{}, cfg.MaxStreams),
+		streams:  newStreamSlots(cfg.MaxStreams, cfg.MaxStreamsPerClient),
 	}
 	if cfg.Nodes != nil {
 		s.nodes = newCache(cfg.Nodes.Nodes, fetchTimeout)
@@ -153,6 +168,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
+		ConnContext:       withClient,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
@@ -164,7 +180,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			hs.Close()
 		}
 	})
-	err := hs.Serve(newLimitListener(ln, s.cfg.MaxConns))
+	err := hs.Serve(&peercred.Limited{Listener: ln, Max: s.cfg.MaxConnsPerClient, Total: s.cfg.MaxConns,
+		Key: peercred.SliceKey(s.cfg.SliceOfUID), Log: s.log})
 	cancel()
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {

@@ -132,7 +132,7 @@ func (s *Service) updatePerson(ctx context.Context, c *Caller, args []any) (any,
 		if f.has("enabled") && !c.IsAdmin() && !(c.Has(api.RolePI) && c.PersonID != p.PersonID) {
 			return denied("only an admin or a PI of their site may enable or disable %s", p.Email)
 		}
-		wasEnabled := p.Enabled
+		wasEnabled, wasEmail := p.Enabled, p.Email
 		pw, err := setPersonFields(f, p)
 		if err != nil {
 			return err
@@ -145,7 +145,8 @@ func (s *Service) updatePerson(ctx context.Context, c *Caller, args []any) (any,
 		if err := t.revokeOnUpdate(p, pw != "", wasEnabled); err != nil {
 			return err
 		}
-		if p.Enabled != wasEnabled {
+		// Slivers carry their enabled users' keys and emails.
+		if p.Enabled != wasEnabled || p.Email != wasEmail {
 			if err := t.bumpSlices(p.SliceIDs); err != nil {
 				return err
 			}

@@ -258,10 +258,23 @@ func (t *txn) updateSlice(ref any, f *fieldSet) error {
 	if err := t.checkSliceChange(site, &old, sl); err != nil {
 		return err
 	}
-	if sl.Expires != old.Expires || sl.Instantiation != old.Instantiation || sl.Shares != old.Shares {
+	if sliverFieldsOf(sl) != sliverFieldsOf(&old) {
 		t.bump(sl.NodeIDs...)
 	}
 	return t.UpdateSlice(sl)
+}
+
+// sliverFields are the fields of a slice that its slivers' entries in
+// GetSlivers carry (the rspec, and what the node's traffic auditor pages
+// show): a change of any bumps the slice's nodes.
+type sliverFields struct {
+	expires                         int64
+	instantiation, description, url string
+	shares                          int64
+}
+
+func sliverFieldsOf(sl *api.Slice) sliverFields {
+	return sliverFields{sl.Expires, sl.Instantiation, sl.Description, sl.URL, sl.Shares}
 }
 
 // checkSliceChange applies the policy to an update from old to sl.

@@ -141,6 +141,40 @@ func TestGetSliversContent(t *testing.T) {
 	}
 }
 
+// TestAuditInfoBumps: a change of what the node's traffic auditor pages
+// show of a slice (its description, URL, a user's email) bumps the
+// slice's nodes, so the node fetches the list that carries it; a change
+// a sliver does not carry bumps nothing.
+func TestAuditInfoBumps(t *testing.T) {
+	w := newWorld(t)
+	sid := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_info", "description": "old", "url": "http://old.alpha.org/"})
+	w.must(w.piA, "AddPersonToSlice", "user@alpha.org", sid)
+	w.must(w.piA, "AddSliceToNodes", sid, []any{w.nodeA1})
+	for _, c := range []struct {
+		what   string
+		method string
+		args   []any
+		check  func(api.Sliver) bool
+	}{
+		{"description", "UpdateSlice", []any{sid, map[string]any{"description": "new"}}, func(s api.Sliver) bool { return s.Description == "new" }},
+		{"url", "UpdateSlice", []any{sid, map[string]any{"url": "http://new.alpha.org/"}}, func(s api.Sliver) bool { return s.URL == "http://new.alpha.org/" }},
+		{"email", "UpdatePerson", []any{"user@alpha.org", map[string]any{"email": "renamed@alpha.org"}},
+			func(s api.Sliver) bool { return slices.Equal(s.Emails, []string{"renamed@alpha.org"}) }},
+	} {
+		before, _ := w.svc.NodeSlivers(w.ctx, w.nodeA1)
+		w.must(w.admin, c.method, c.args...)
+		after, _ := w.svc.NodeSlivers(w.ctx, w.nodeA1)
+		if after.Version <= before.Version || len(after.Slivers) != 1 || !c.check(after.Slivers[0]) {
+			t.Errorf("%s changed: version %d -> %d, slivers %+v", c.what, before.Version, after.Version, after.Slivers)
+		}
+	}
+	before, _ := w.svc.NodeSlivers(w.ctx, w.nodeA1)
+	w.must(w.admin, "UpdatePerson", "renamed@alpha.org", map[string]any{"phone": "555-0100"})
+	if after, _ := w.svc.NodeSlivers(w.ctx, w.nodeA1); after.Version != before.Version {
+		t.Errorf("a phone number changed: version %d -> %d, want unchanged", before.Version, after.Version)
+	}
+}
+
 func TestVersions(t *testing.T) {
 	w := newWorld(t)
 	v0, err := w.svc.Versions(w.ctx, []int64{w.nodeA1, w.nodeB1})
