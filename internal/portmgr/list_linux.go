@@ -92,3 +92,26 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 	}
 	return es, missing
 }
+
+// Hold is where slice holds proto/port alone ("tcp" or "udp"): see
+// HoldOf, with this Manager's reservations. An error wrapping ErrNotHeld
+// says why it does not.
+func (m *Manager) Hold(slice, proto string, port uint16) (Hold, error) {
+	n, err := protoNumber(proto)
+	if err != nil {
+		return Hold{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Hold{}, errors.New("port hold: port manager closed")
+	}
+	var v value
+	reservedBy := ""
+	if err := m.ports.Lookup(n<<16|uint32(port), &v); err == nil {
+		reservedBy = v.owner()
+	} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return Hold{}, fmt.Errorf("read reservations map: %w", err)
+	}
+	return HoldOf(m.cfg.ProcRoot, m.cfg.Resolve, reservedBy, slice, proto, port)
+}

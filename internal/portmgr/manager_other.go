@@ -49,3 +49,8 @@ func (m *Manager) Detach() error { return nil }
 func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]Entry, error) {
 	return nil, errUnsupported
 }
+
+// Hold fails: the port manager needs Linux.
+func (m *Manager) Hold(slice, proto string, port uint16) (Hold, error) {
+	return Hold{}, errUnsupported
+}
