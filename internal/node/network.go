@@ -190,22 +190,13 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 	return nil
 }
 
-// ownsPort reports whether slice holds proto/port: reserved for it, or
-// bound by one of its sockets.
-func (n *network) ownsPort(slice, proto string, port uint16) bool {
+// ownsPort returns where slice holds proto/port alone (portmgr.Hold): the
+// raw socket service's rule for a raw or sniffer binding.
+func (n *network) ownsPort(slice, proto string, port uint16) (portmgr.Hold, error) {
 	if n.ports == nil {
-		return false
+		return portmgr.Hold{}, &portmgr.NotHeldError{Reason: "this node has no port manager: no port is a slice's"}
 	}
-	es, err := n.ports.List()
-	if err != nil {
-		return false
-	}
-	for _, e := range es {
-		if e.Owner == slice && e.Proto == proto && e.Port == port {
-			return true
-		}
-	}
-	return false
+	return n.ports.Hold(slice, proto, port)
 }
 
 // nodeAddrs are the node's global addresses, which slivers' raw packets

@@ -1,7 +1,6 @@
 package portmgr
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -19,9 +18,15 @@ type Hold struct {
 	Addrs []netip.Addr
 }
 
-// ErrNotHeld is wrapped by the errors of HoldOf and Manager.Hold that say
-// why a slice does not hold a port alone.
-var ErrNotHeld = errors.New("port not held")
+// NotHeldError is the error of HoldOf and Manager.Hold saying why a slice
+// does not hold a port alone; its text may be shown to the slice.
+type NotHeldError struct{ Reason string }
+
+func (e *NotHeldError) Error() string { return e.Reason }
+
+func notHeld(format string, args ...any) error {
+	return &NotHeldError{Reason: fmt.Sprintf(format, args...)}
+}
 
 // HoldOf reads where slice holds proto/port alone, from the socket tables
 // under procRoot (of the reader's network namespace) and reservedBy, the
@@ -34,7 +39,7 @@ var ErrNotHeld = errors.New("port not held")
 // socket's UID to its slice.
 func HoldOf(procRoot string, resolve func(uint32) (string, bool), reservedBy, slice, proto string, port uint16) (Hold, error) {
 	if reservedBy != "" && reservedBy != slice {
-		return Hold{}, fmt.Errorf("%w: %s port %d is reserved for another slice", ErrNotHeld, proto, port)
+		return Hold{}, notHeld("%s port %d is reserved for another slice", proto, port)
 	}
 	var socks []procSock
 	for _, f := range procNetFiles {
@@ -62,7 +67,7 @@ func holdOf(socks []procSock, resolve func(uint32) (string, bool), reserved bool
 			if ok {
 				who = "another slice"
 			}
-			return Hold{}, fmt.Errorf("%w: %s port %d is in use by %s", ErrNotHeld, proto, port, who)
+			return Hold{}, notHeld("%s port %d is in use by %s", proto, port, who)
 		}
 		if proto == "tcp" && s.state != tcpListen && s.state != tcpClose {
 			continue // a connection: its port may be shared with others' connections
@@ -78,7 +83,7 @@ func holdOf(socks []procSock, resolve func(uint32) (string, bool), reserved bool
 		h.Addrs = nil
 	}
 	if !h.All && len(h.Addrs) == 0 {
-		return Hold{}, fmt.Errorf("%w: slice %s does not own %s port %d", ErrNotHeld, slice, proto, port)
+		return Hold{}, notHeld("slice %s does not own %s port %d", slice, proto, port)
 	}
 	return h, nil
 }

@@ -94,8 +94,8 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 }
 
 // Hold is where slice holds proto/port alone ("tcp" or "udp"): see
-// HoldOf, with this Manager's reservations. An error wrapping ErrNotHeld
-// says why it does not.
+// HoldOf, with this Manager's reservations. A *NotHeldError says why it does
+// not.
 func (m *Manager) Hold(slice, proto string, port uint16) (Hold, error) {
 	n, err := protoNumber(proto)
 	if err != nil {

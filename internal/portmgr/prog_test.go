@@ -193,12 +193,12 @@ func TestHoldOf(t *testing.T) {
 		want     string // the hold, or the error
 	}{
 		{"victim", 8080, false, fmt.Sprint(Hold{Addrs: []netip.Addr{node}})},
-		{"attacker", 8080, false, "port not held: tcp port 8080 is in use by another slice"},
+		{"attacker", 8080, false, "tcp port 8080 is in use by another slice"},
 		{"attacker", 8790, false, fmt.Sprint(Hold{Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})},
-		{"victim", 8790, false, "port not held: tcp port 8790 is in use by another slice"},
-		{"victim", 8791, false, "port not held: slice victim does not own tcp port 8791"},
+		{"victim", 8790, false, "tcp port 8790 is in use by another slice"},
+		{"victim", 8791, false, "slice victim does not own tcp port 8791"},
 		{"victim", 8791, true, fmt.Sprint(Hold{All: true})},
-		{"victim", 8792, true, "port not held: tcp port 8792 is in use by the node"},
+		{"victim", 8792, true, "tcp port 8792 is in use by the node"},
 		{"victim", 8793, false, fmt.Sprint(Hold{All: true})},
 		{"victim", 8794, false, fmt.Sprint(Hold{Addrs: []netip.Addr{netip.IPv6Loopback()}})},
 		{"victim", 8795, false, fmt.Sprint(Hold{Addrs: []netip.Addr{node}})},

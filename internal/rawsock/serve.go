@@ -3,6 +3,9 @@ package rawsock
 import (
 	"log/slog"
 	"net/netip"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/portmgr"
 )
 
 // Config is what the service needs from the node. Owner, OwnsPort and
@@ -12,10 +15,13 @@ type Config struct {
 	// from SO_PEERCRED of each connection); ok is false for a UID that is
 	// no sliver's, which is then refused everything.
 	Owner func(uid uint32) (slice string, ok bool)
-	// OwnsPort reports whether slice owns the TCP or UDP port (proto
-	// "tcp" or "udp"): the port manager's answer. A raw socket is bound
-	// only to a port its slice owns.
-	OwnsPort func(slice, proto string, port uint16) bool
+	// OwnsPort returns where slice holds the TCP or UDP port (proto
+	// "tcp" or "udp") alone: the port manager's answer (portmgr.Hold). A
+	// raw or sniffer socket is bound only to a port its slice holds, on
+	// the node's addresses it holds it on, and is closed when the slice
+	// stops holding them (asked again every RecheckEvery). An error
+	// of type *portmgr.NotHeldError is a refusal, shown to the slice.
+	OwnsPort func(slice, proto string, port uint16) (portmgr.Hold, error)
 	// NodeAddrs returns the node's own addresses: the only source
 	// addresses a sliver may send from. The service asks at most once a
 	// second.
@@ -26,17 +32,48 @@ type Config struct {
 	// captures, sends and installs its nftables table in (tests and the
 	// testbed use it); empty means the caller's.
 	NetNS string
-	// QueueLen bounds each socket's queue of received packets that the
-	// sliver has not read yet; past it packets are dropped and counted.
-	// 0 means 256.
-	QueueLen int
+	// QueueLen and QueueBytes bound each socket's queue of received
+	// packets that the sliver has not read yet, in packets and in bytes;
+	// past either, packets are dropped and counted. 0 means
+	// DefaultQueueLen and DefaultQueueBytes.
+	QueueLen   int
+	QueueBytes int
+	// MaxConns bounds the connections the service holds at a time, all
+	// callers together; MaxConnsPerSlice those of one slice (all its
+	// UIDs; a UID that is no sliver's counts alone), and
+	// MaxBindingsPerSlice its bound sockets (raw and sniffers). A
+	// connection past a bound is closed at accept; a bind past it is
+	// refused. 0 means the Default values. MaxConns is lowered, if need
+	// be, to keep the service's file descriptors (about FDsPerConn a
+	// connection) within half of the process's RLIMIT_NOFILE.
+	MaxConns            int
+	MaxConnsPerSlice    int
+	MaxBindingsPerSlice int
+	// RecheckEvery is how often the service asks OwnsPort again for every
+	// bound TCP or UDP socket (0: DefaultRecheckEvery).
+	RecheckEvery time.Duration
 }
 
-func (c Config) queueLen() int {
-	if c.QueueLen > 0 {
-		return c.QueueLen
+// Defaults of Config's bounds.
+const (
+	DefaultQueueLen            = 256
+	DefaultQueueBytes          = 256 << 10
+	DefaultMaxConns            = 512
+	DefaultMaxConnsPerSlice    = 64
+	DefaultMaxBindingsPerSlice = 32
+	DefaultRecheckEvery        = time.Second
+	// FDsPerConn is how many file descriptors one connection may hold:
+	// its Unix socket, a capture, an IPv4 and an IPv6 raw socket, and an
+	// nftables netlink socket while it binds.
+	FDsPerConn = 5
+)
+
+// or is v, or def when v is not positive.
+func or[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
 	}
-	return 256
+	return def
 }
 
 func (c Config) log() *slog.Logger {

@@ -23,6 +23,7 @@ import (
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/nettest"
+	"github.com/orbisproject/orbis/internal/portmgr"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -41,7 +42,10 @@ func TestService(t *testing.T) {
 	}
 	sock := filepath.Join(dir, "rawsock.sock")
 	uidA := uint32(1_900_000_000 + os.Getpid()%100000*10)
-	startService(t, c, sock, uidA)
+	// The tests below stand for the sliver's own sockets on its ports
+	// with the test's (root's): no recheck, which would count them as the
+	// node's (TestPortHijack tests it).
+	startService(t, c, sock, uidA, func(cfg *Config) { cfg.RecheckEvery = time.Hour })
 	onWire := sniff(t, c.R)
 
 	t.Run("SendChecked", func(t *testing.T) {
@@ -59,7 +63,7 @@ func TestService(t *testing.T) {
 		wantLines(t, out, []string{
 			"orbis-good: refused=false <nil>",
 			"orbis-forged-port: refused=true raw socket service: packet refused: source port 5001 is not the bound port 5000",
-			"orbis-forged-addr: refused=true raw socket service: packet refused: source address 10.202.1.99 is not one of this node's",
+			"orbis-forged-addr: refused=true raw socket service: packet refused: source address 10.202.1.99 is not one of this node's that the socket may use",
 			"orbis-sendto: refused=false <nil>",
 			"orbis-sendto-forged-port: refused=true raw socket service: packet refused: source port 5002 is not the bound port 5000",
 		})
@@ -79,7 +83,7 @@ func TestService(t *testing.T) {
 	t.Run("BindNotOwned", func(t *testing.T) {
 		out := startSliver(t, c.A, dir, uidA, sock, "bind", "udp/6000", "udp/5001").lines(t)
 		wantLines(t, out, []string{
-			"bind udp/6000: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 6000",
+			"bind udp/6000: refused=true bind raw socket: raw socket service: udp port 6000 is reserved for another slice",
 			"bind udp/5001: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 5001",
 		})
 	})
@@ -143,30 +147,50 @@ func TestService(t *testing.T) {
 }
 
 // startService serves on sock in c's namespace A, for two slices: uid
-// is orbistest-a's and owns udp/5000 and tcp/5000, uid+1 is
-// orbistest-b's and owns udp/6000. Receive queues hold 16 packets.
-func startService(t testing.TB, c *chain, sock string, uid uint32) {
+// is orbistest-a's, uid+1 orbistest-b's. A port is held as on a node
+// (portmgr.HoldOf on the namespace's socket tables), with two
+// reservations standing in for the port manager's: udp/5000 and tcp/5000
+// for orbistest-a, udp/6000 for orbistest-b. Receive queues hold 16
+// packets. edit, if not nil, changes the Config before Serve.
+func startService(t testing.TB, c *chain, sock string, uid uint32, edit func(*Config)) {
 	l, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
+	owner := func(u uint32) (string, bool) {
+		switch u {
+		case uid:
+			return "orbistest-a", true
+		case uid + 1:
+			return "orbistest-b", true
+		}
+		return "", false
+	}
+	reservedBy := func(proto string, port uint16) string {
+		switch {
+		case port == 5000:
+			return "orbistest-a"
+		case proto == "udp" && port == 6000:
+			return "orbistest-b"
+		}
+		return ""
+	}
 	cfg := Config{
-		Owner: func(u uint32) (string, bool) {
-			switch u {
-			case uid:
-				return "orbistest-a", true
-			case uid + 1:
-				return "orbistest-b", true
-			}
-			return "", false
-		},
-		OwnsPort: func(slice, proto string, port uint16) bool {
-			return slice == "orbistest-a" && port == 5000 || slice == "orbistest-b" && proto == "udp" && port == 6000
+		Owner: owner,
+		OwnsPort: func(slice, proto string, port uint16) (h portmgr.Hold, err error) {
+			nerr := nettest.InNS(c.A, func() error {
+				h, err = portmgr.HoldOf("/proc/thread-self", owner, reservedBy(proto, port), slice, proto, port)
+				return nil
+			})
+			return h, errors.Join(nerr, err)
 		},
 		NodeAddrs: func() []netip.Addr { return []netip.Addr{c.a, c.a6} },
 		Log:       testutil.Logger(t),
 		NetNS:     c.A,
 		QueueLen:  16,
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
