@@ -26,7 +26,7 @@ type session struct {
 	slice string // "" when the UID is no sliver's
 	log   *slog.Logger
 
-	b        Binding // valid once bound
+	b        Binding      // valid once bound
 	addrs    []netip.Addr // a TCP or UDP binding's local addresses: where its slice holds the port
 	bound    bool
 	version  uint16 // protocol version agreed by a hello; 0 before (version 1)
