@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -219,6 +220,11 @@ func (c *Conn) read() {
 	for {
 		buf := make([]byte, MaxMessage)
 		n, err := c.c.Read(buf)
+		if errors.Is(err, syscall.ECONNRESET) {
+			// The service hung up with a request of ours unread: its
+			// MsgHangup, if it sent one, is still to be read.
+			n, err = c.c.Read(buf)
+		}
 		if err == nil && n == 0 {
 			err = errors.New("raw socket service closed the connection")
 		}
@@ -264,6 +270,10 @@ func (c *Conn) dispatch(m Message) {
 		}
 	case MsgAck:
 		c.acked(m.Seq)
+	case MsgHangup: // the connection's end, and every call's error from now on
+		if _, err := result(m); err != nil {
+			c.fail(err)
+		}
 	}
 }
 

@@ -90,6 +90,7 @@ func (s *server) recheck() {
 		if !containsAll(addrs, ss.addrs) {
 			ss.log.Warn("raw sockets: slice no longer holds the port: closing the socket",
 				"binding", ss.b, "sniff", ss.sniff, "addrs", ss.addrs, "held", addrs)
+			hangup(ss.c, "slice %s no longer holds %s on %v alone: socket closed", ss.slice, ss.b, ss.addrs)
 			ss.c.Close()
 		}
 	}

@@ -161,8 +161,22 @@ func (s *server) limit(l net.Listener) net.Listener {
 	perSlice := or(s.cfg.MaxConnsPerSlice, DefaultMaxConnsPerSlice)
 	log.Info("raw sockets: bounds", "max_conns", maxConns, "max_conns_per_slice", perSlice,
 		"max_bindings_per_slice", or(s.cfg.MaxBindingsPerSlice, DefaultMaxBindingsPerSlice), "nofile", lim.Cur)
-	all := &peercred.Limited{Listener: l, Max: maxConns, Key: func(peercred.Cred) string { return "all" }, Log: log}
-	return &peercred.Limited{Listener: all, Max: perSlice, Key: s.caller, Log: log}
+	all := &peercred.Limited{Listener: l, Max: maxConns, Key: func(peercred.Cred) string { return "all" }, Log: log,
+		Refuse: func(c net.Conn, _, why string) {
+			hangup(c, "%s: the raw socket service holds %d connections, the most it may; try again later", why, maxConns)
+		}}
+	return &peercred.Limited{Listener: all, Max: perSlice, Key: s.caller, Log: log,
+		Refuse: func(c net.Conn, key, why string) {
+			hangup(c, "%s: %s holds %d connections to the raw socket service, the most it may", why, key, perSlice)
+		}}
+}
+
+// hangup tells the peer of c why the service closes c (wire.MsgHangup),
+// waiting a moment at most; the caller closes c.
+func hangup(c net.Conn, format string, args ...any) {
+	body := append([]byte{wire.StatusRefused}, fmt.Sprintf(format, args...)...)
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	c.Write(wire.Message{Type: wire.MsgHangup, Body: body}.Marshal())
 }
 
 // caller names whom a connection counts against: its slice, or its UID
