@@ -42,6 +42,8 @@ type network struct {
 	log   *slog.Logger
 	// detach removes the port manager's kernel state on exit (SuspendOnExit).
 	detach bool
+	// rawLimits bound the raw socket service (Config.RawSock).
+	rawLimits rawsock.Limits
 	// capBound is the local policy's bandwidth (kbit/s, 0: none), which
 	// bounds the node's cap; capKick tells watchCap it changed.
 	capBound atomic.Int64
@@ -53,7 +55,7 @@ var _ sliver.Network = (*network)(nil)
 // openNetwork starts the node's network layer. cg locates the cgroup v2
 // hierarchy the port manager attaches to.
 func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (n *network, err error) {
-	n = &network{log: cfg.Log, detach: cfg.SuspendOnExit, stop: func() {}, capKick: make(chan struct{}, 1)}
+	n = &network{log: cfg.Log, detach: cfg.SuspendOnExit, rawLimits: cfg.RawSock, stop: func() {}, capKick: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -182,7 +184,8 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 	prev := n.stop
 	n.stop = func() { prev(); stop() }
 	go func() {
-		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, OwnsPort: n.ownsPort, NodeAddrs: nodeAddrs, Log: n.log})
+		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, OwnsPort: n.ownsPort, NodeAddrs: nodeAddrs,
+			Limits: n.rawLimits, Log: n.log})
 		if err != nil && sctx.Err() == nil {
 			n.log.Error("raw socket service stopped", "err", err)
 		}

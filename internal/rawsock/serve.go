@@ -32,29 +32,36 @@ type Config struct {
 	// captures, sends and installs its nftables table in (tests and the
 	// testbed use it); empty means the caller's.
 	NetNS string
-	// QueueLen and QueueBytes bound each socket's queue of received
-	// packets that the sliver has not read yet, in packets and in bytes;
-	// past either, packets are dropped and counted. 0 means
-	// DefaultQueueLen and DefaultQueueBytes.
-	QueueLen   int
-	QueueBytes int
-	// MaxConns bounds the connections the service holds at a time, all
-	// callers together; MaxConnsPerSlice those of one slice (all its
-	// UIDs; a UID that is no sliver's counts alone), and
-	// MaxBindingsPerSlice its bound sockets (raw and sniffers). A
-	// connection past a bound is closed at accept; a bind past it is
-	// refused. 0 means the Default values. MaxConns is lowered, if need
-	// be, to keep the service's file descriptors (about FDsPerConn a
-	// connection) within half of the process's RLIMIT_NOFILE.
-	MaxConns            int
-	MaxConnsPerSlice    int
-	MaxBindingsPerSlice int
+	// Limits bound what callers may hold of the service.
+	Limits
 	// RecheckEvery is how often the service asks OwnsPort again for every
 	// bound TCP or UDP socket (0: DefaultRecheckEvery).
 	RecheckEvery time.Duration
 }
 
-// Defaults of Config's bounds.
+// Limits bound what the service holds for its callers, so that no slice
+// can exhaust the node agent's file descriptors or memory. A zero field
+// means its Default value.
+type Limits struct {
+	// MaxConns bounds the connections the service holds at a time, all
+	// callers together; MaxConnsPerSlice those of one slice (all its
+	// UIDs; a UID that is no sliver's counts alone), and
+	// MaxBindingsPerSlice its bound sockets (raw and sniffers). A
+	// connection past a bound is told why (MsgHangup) and closed at
+	// accept; a bind past it is refused. MaxConns is lowered, if need be,
+	// to keep the service's file descriptors (about FDsPerConn a
+	// connection) within half of the process's RLIMIT_NOFILE.
+	MaxConns            int
+	MaxConnsPerSlice    int
+	MaxBindingsPerSlice int
+	// QueueLen and QueueBytes bound each socket's queue of received
+	// packets that the sliver has not read yet, in packets and in bytes;
+	// past either, packets are dropped and counted.
+	QueueLen   int
+	QueueBytes int
+}
+
+// Defaults of Limits and Config.RecheckEvery.
 const (
 	DefaultQueueLen            = 256
 	DefaultQueueBytes          = 256 << 10

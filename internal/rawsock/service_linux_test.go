@@ -30,22 +30,10 @@ import (
 // TestService runs the service in namespace A of a chain A - R - B and
 // unprivileged sliver processes against it; R's capture is the wire.
 func TestService(t *testing.T) {
-	testutil.RequireRoot(t)
-	c := newChain(t)
-	dir, err := os.MkdirTemp("", "orbistest-rawsock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "rawsock.sock")
-	uidA := uint32(1_900_000_000 + os.Getpid()%100000*10)
 	// The tests below stand for the sliver's own sockets on its ports
 	// with the test's (root's): no recheck, which would count them as the
 	// node's (TestPortHijack tests it).
-	startService(t, c, sock, uidA, func(cfg *Config) { cfg.RecheckEvery = time.Hour })
+	c, dir, sock, uidA := newServiceChain(t, func(cfg *Config) { cfg.RecheckEvery = time.Hour })
 	onWire := sniff(t, c.R)
 
 	t.Run("SendChecked", func(t *testing.T) {
@@ -187,7 +175,7 @@ func startService(t testing.TB, c *chain, sock string, uid uint32, edit func(*Co
 		NodeAddrs: func() []netip.Addr { return []netip.Addr{c.a, c.a6} },
 		Log:       testutil.Logger(t),
 		NetNS:     c.A,
-		QueueLen:  16,
+		Limits:    Limits{QueueLen: 16},
 	}
 	if edit != nil {
 		edit(&cfg)
