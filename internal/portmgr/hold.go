@@ -3,6 +3,7 @@ package portmgr
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 )
 
@@ -46,7 +47,7 @@ func HoldOf(procRoot string, resolve func(uint32) (string, bool), reservedBy, sl
 		if f.proto != proto {
 			continue
 		}
-		s, err := readProcNet(procRoot + "/net/" + f.file)
+		s, err := readProcNet(filepath.Join(procRoot, "net", f.file))
 		if err != nil {
 			return Hold{}, err
 		}
