@@ -62,9 +62,10 @@ func Dial(ctx context.Context, path string, proto uint8, port uint16) (*Conn, er
 
 // Sniff connects to the service at path (DefaultPath when empty) and
 // opens a sniffer socket on proto (ProtoTCP or ProtoUDP) and port, which
-// the caller's slice must own: Receive then returns a copy of every
-// packet the node sends or receives on that port, IP header first, while
-// the port's own sockets keep working. A sniffer cannot send: Send and
+// the caller's slice must hold alone: Receive then returns a copy of
+// every packet the node receives at that port, or sends from it, on the
+// addresses the slice holds it on, IP header first, while the port's own
+// sockets keep working. A sniffer cannot send: Send and
 // SendTo are refused.
 func Sniff(ctx context.Context, path string, proto uint8, port uint16) (*Conn, error) {
 	return dial(ctx, path, FlagSniff, proto, port)

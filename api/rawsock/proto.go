@@ -46,7 +46,7 @@ const (
 const FlagHdrIncl uint8 = 1
 
 // FlagSniff on a MsgBind asks for a sniffer socket: copies of every
-// packet the node sends or receives on a TCP or UDP port the slice owns,
+// packet whose local side is a TCP or UDP port the slice holds alone,
 // without taking the port from anyone; a sniffer cannot send.
 const FlagSniff uint8 = 2
 
