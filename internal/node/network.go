@@ -184,7 +184,7 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 	prev := n.stop
 	n.stop = func() { prev(); stop() }
 	go func() {
-		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, OwnsPort: n.ownsPort, NodeAddrs: nodeAddrs,
+		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, Holders: n.portHolders, NodeAddrs: nodeAddrs,
 			Limits: n.rawLimits, Log: n.log})
 		if err != nil && sctx.Err() == nil {
 			n.log.Error("raw socket service stopped", "err", err)
@@ -193,13 +193,13 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 	return nil
 }
 
-// ownsPort returns where slice holds proto/port alone (portmgr.Hold): the
-// raw socket service's rule for a raw or sniffer binding.
-func (n *network) ownsPort(slice, proto string, port uint16) (portmgr.Hold, error) {
-	if n.ports == nil {
-		return portmgr.Hold{}, &portmgr.NotHeldError{Reason: "this node has no port manager: no port is a slice's"}
+// portHolders reads who holds which port now (portmgr.Holders): the raw
+// socket service's rule for a raw or sniffer binding.
+func (n *network) portHolders() (*portmgr.Holders, error) {
+	if n.ports == nil { // no reservations; the sockets alone decide
+		return portmgr.ReadHolders("/proc", n.sliceOfUID, nil)
 	}
-	return n.ports.Hold(slice, proto, port)
+	return n.ports.Holders()
 }
 
 // nodeAddrs are the node's global addresses, which slivers' raw packets

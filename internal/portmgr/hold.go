@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 // Hold is where one slice holds a TCP or UDP port alone: what a safe raw
@@ -29,34 +31,46 @@ func notHeld(format string, args ...any) error {
 	return &NotHeldError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// HoldOf reads where slice holds proto/port alone, from the socket tables
-// under procRoot (of the reader's network namespace) and reservedBy, the
-// owner of the port's reservation ("" for none). The slice holds it when
-// it is reserved for it, or one of its sockets is bound to it (a TCP
-// listener or unconnected bound socket, or a UDP socket), and no socket of
-// anyone else uses the port on any address: not another slice's, nor the
-// node's own (its connections' ephemeral ports included). TCP sockets in
-// TIME_WAIT, which belong to no one, are left out. resolve attributes a
-// socket's UID to its slice.
-func HoldOf(procRoot string, resolve func(uint32) (string, bool), reservedBy, slice, proto string, port uint16) (Hold, error) {
-	if reservedBy != "" && reservedBy != slice {
-		return Hold{}, notHeld("%s port %d is reserved for another slice", proto, port)
-	}
-	var socks []procSock
-	for _, f := range procNetFiles {
-		if f.proto != proto {
-			continue
-		}
-		s, err := readProcNet(filepath.Join(procRoot, "net", f.file))
-		if err != nil {
-			return Hold{}, err
-		}
-		socks = append(socks, s...)
-	}
-	return holdOf(socks, resolve, reservedBy == slice, slice, proto, port)
+// Holders is one reading of who holds which TCP and UDP port: the socket
+// tables of a network namespace and the reservations, at one moment, so
+// that many questions cost one reading.
+type Holders struct {
+	socks    map[string][]procSock // by protocol
+	reserved map[api.Port]string   // port -> the slice it is reserved for
+	resolve  func(uint32) (string, bool)
 }
 
-// holdOf is HoldOf on socks, the protocol's sockets.
+// ReadHolders reads the socket tables under procRoot (of the reader's
+// network namespace); reserved are the reservations (port -> slice) and
+// resolve attributes a socket's UID to its slice.
+func ReadHolders(procRoot string, resolve func(uint32) (string, bool), reserved map[api.Port]string) (*Holders, error) {
+	h := &Holders{socks: map[string][]procSock{}, reserved: reserved, resolve: resolve}
+	for _, f := range procNetFiles {
+		s, err := readProcNet(filepath.Join(procRoot, "net", f.file))
+		if err != nil {
+			return nil, err
+		}
+		h.socks[f.proto] = append(h.socks[f.proto], s...)
+	}
+	return h, nil
+}
+
+// Hold is where slice holds proto/port ("tcp" or "udp") alone. The slice
+// holds it when it is reserved for it, or one of its sockets is bound to
+// it (a TCP listener or unconnected bound socket, or a UDP socket), and
+// no socket of anyone else uses the port on any address: not another
+// slice's, nor the node's own (its connections' ephemeral ports
+// included). TCP sockets in TIME_WAIT, which belong to no one, are left
+// out. A *NotHeldError says why the slice does not hold it.
+func (h *Holders) Hold(slice, proto string, port uint16) (Hold, error) {
+	by := h.reserved[api.Port{Proto: proto, Port: port}]
+	if by != "" && by != slice {
+		return Hold{}, notHeld("%s port %d is reserved for another slice", proto, port)
+	}
+	return holdOf(h.socks[proto], h.resolve, by == slice, slice, proto, port)
+}
+
+// holdOf is Hold on socks, the protocol's sockets.
 func holdOf(socks []procSock, resolve func(uint32) (string, bool), reserved bool, slice, proto string, port uint16) (Hold, error) {
 	h := Hold{All: reserved}
 	for _, s := range socks {

@@ -9,6 +9,8 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 // readMap reads every reservation.
@@ -93,25 +95,21 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 	return es, missing
 }
 
-// Hold is where slice holds proto/port alone ("tcp" or "udp"): see
-// HoldOf, with this Manager's reservations. A *NotHeldError says why it does
-// not.
-func (m *Manager) Hold(slice, proto string, port uint16) (Hold, error) {
-	n, err := protoNumber(proto)
-	if err != nil {
-		return Hold{}, err
-	}
+// Holders reads who holds which port now: the socket tables under
+// Config.ProcRoot and this Manager's reservations.
+func (m *Manager) Holders() (*Holders, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return Hold{}, errors.New("port hold: port manager closed")
+		return nil, errors.New("port holders: port manager closed")
 	}
-	var v value
-	reservedBy := ""
-	if err := m.ports.Lookup(n<<16|uint32(port), &v); err == nil {
-		reservedBy = v.owner()
-	} else if !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return Hold{}, fmt.Errorf("read reservations map: %w", err)
+	have, err := readMap(m.ports)
+	if err != nil {
+		return nil, err
 	}
-	return HoldOf(m.cfg.ProcRoot, m.cfg.Resolve, reservedBy, slice, proto, port)
+	reserved := map[api.Port]string{}
+	for k, v := range have {
+		reserved[portOf(k)] = v.owner()
+	}
+	return ReadHolders(m.cfg.ProcRoot, m.cfg.Resolve, reserved)
 }

@@ -409,7 +409,7 @@ func TestAttachAt(t *testing.T) {
 	f.expect(t, "bob on another node", outside, bobUID, "ok", allKinds(f.hi)...)
 }
 
-// TestHold: where a slice holds a port alone, as the raw socket service
+// TestHold: Holders says where a slice holds a port alone, as the raw socket service
 // asks it: a reservation, or its socket bound to the wildcard address,
 // is every address; another slice's reservation or socket is a refusal.
 func TestHold(t *testing.T) {
@@ -438,7 +438,11 @@ func TestHold(t *testing.T) {
 		{"bob", f.hi + 2, fmt.Sprintf("tcp port %d is in use by another slice", f.hi+2)},
 		{"alice", f.hi + 3, fmt.Sprintf("slice alice does not own tcp port %d", f.hi+3)},
 	} {
-		h, err := m.Hold(c.slice, "tcp", c.port)
+		hs, err := m.Holders()
+		if err != nil {
+			t.Fatalf("Holders: %v", err)
+		}
+		h, err := hs.Hold(c.slice, "tcp", c.port)
 		got := fmt.Sprint(h)
 		var nh *NotHeldError
 		if errors.As(err, &nh) {

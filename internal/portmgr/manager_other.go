@@ -50,7 +50,5 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 	return nil, errUnsupported
 }
 
-// Hold fails: the port manager needs Linux.
-func (m *Manager) Hold(slice, proto string, port uint16) (Hold, error) {
-	return Hold{}, errUnsupported
-}
+// Holders fails: the port manager needs Linux.
+func (m *Manager) Holders() (*Holders, error) { return nil, errUnsupported }

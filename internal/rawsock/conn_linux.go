@@ -151,7 +151,7 @@ func (ss *session) bind(body []byte, sniff bool) ([]byte, error) {
 	case sniff && proto == wire.ProtoICMP:
 		return nil, badRequest("a sniffer binds a tcp or udp port")
 	case proto != wire.ProtoICMP:
-		if ss.addrs, err = ss.s.holdAddrs(ss.slice, b); err != nil {
+		if ss.addrs, err = ss.s.holdAddrs(nil, ss.slice, b); err != nil {
 			ss.log.Info("raw sockets: bind refused", "binding", b, "sniff", sniff, "err", err)
 			return nil, err
 		}

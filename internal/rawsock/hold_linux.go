@@ -3,6 +3,7 @@ package rawsock
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -12,15 +13,28 @@ import (
 	"github.com/orbisproject/orbis/internal/portmgr"
 )
 
+// held is what a bound session holds, for the recheck.
+type held struct {
+	slice string
+	b     Binding
+	addrs []netip.Addr
+}
+
 // holdAddrs returns the node's addresses on which slice holds b's TCP or
-// UDP port alone (Config.OwnsPort): those a raw or sniffer socket bound
-// to b may use. A port the slice does not hold, or holds only on other
-// addresses (loopback, say), is refused.
-func (s *server) holdAddrs(slice string, b Binding) ([]netip.Addr, error) {
+// UDP port alone, by hs (nil: read Config.Holders now): those a raw or
+// sniffer socket bound to b may use. A port the slice does not hold, or
+// holds only on other addresses (loopback, say), is refused.
+func (s *server) holdAddrs(hs *portmgr.Holders, slice string, b Binding) ([]netip.Addr, error) {
 	if b.Port == 0 {
 		return nil, refused("slice %s does not own %s port 0", slice, b.name())
 	}
-	h, err := s.cfg.OwnsPort(slice, b.name(), b.Port)
+	if hs == nil {
+		var err error
+		if hs, err = s.cfg.Holders(); err != nil {
+			return nil, fmt.Errorf("read the ports' holders: %w", err)
+		}
+	}
+	h, err := hs.Hold(slice, b.name(), b.Port)
 	var nh *portmgr.NotHeldError
 	if errors.As(err, &nh) {
 		return nil, refused("%s", nh.Reason)
@@ -44,11 +58,11 @@ func (s *server) holdAddrs(slice string, b Binding) ([]netip.Addr, error) {
 	return addrs, nil
 }
 
-// recheckLoop asks again, every RecheckEvery until ctx ends, where each
-// bound TCP or UDP socket's slice holds its port, and hangs up on those
-// whose slice no longer holds it on all of the socket's addresses: a
-// socket of another slice (or of the node) has taken the port since, or
-// the slice's own socket that held it is gone.
+// recheckLoop reads the ports' holders again every RecheckEvery until
+// ctx ends, and hangs up on each bound TCP or UDP socket whose slice no
+// longer holds its port alone on all of the socket's addresses: a socket
+// of another slice (or of the node) has taken the port since, or the
+// slice's own socket that held it is gone.
 func (s *server) recheckLoop(ctx context.Context) {
 	t := time.NewTicker(or(s.cfg.RecheckEvery, DefaultRecheckEvery))
 	defer t.Stop()
@@ -57,43 +71,39 @@ func (s *server) recheckLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.recheck()
+			if err := s.recheck(); err != nil {
+				s.cfg.log().Warn("raw sockets: recheck of the ports' holders", "err", err)
+			}
 		}
 	}
 }
 
-func (s *server) recheck() {
+func (s *server) recheck() error {
 	s.mu.Lock()
-	sessions := slices.Collect(maps.Keys(s.sessions))
+	sessions := maps.Clone(s.sessions)
 	s.mu.Unlock()
-	type key struct {
-		slice string
-		b     Binding
+	maps.DeleteFunc(sessions, func(_ *session, h held) bool { return h.b.Proto == wire.ProtoICMP })
+	if len(sessions) == 0 {
+		return nil
 	}
-	held := map[key][]netip.Addr{} // nil: not held
-	for _, ss := range sessions {
-		if ss.b.Proto == wire.ProtoICMP {
-			continue
+	hs, err := s.cfg.Holders()
+	if err != nil { // the node's failure, not the slices': keep them
+		return err
+	}
+	for ss, h := range sessions {
+		addrs, err := s.holdAddrs(hs, h.slice, h.b)
+		var we *wire.Error
+		if err != nil && !errors.As(err, &we) {
+			return err
 		}
-		k := key{ss.slice, ss.b}
-		addrs, ok := held[k]
-		if !ok {
-			var err error
-			addrs, err = s.holdAddrs(ss.slice, ss.b)
-			var we *wire.Error
-			if err != nil && !errors.As(err, &we) { // the node's failure, not the slice's
-				ss.log.Warn("raw sockets: recheck of the port's holder", "binding", ss.b, "err", err)
-				continue
-			}
-			held[k] = addrs
-		}
-		if !containsAll(addrs, ss.addrs) {
+		if !containsAll(addrs, h.addrs) {
 			ss.log.Warn("raw sockets: slice no longer holds the port: closing the socket",
-				"binding", ss.b, "sniff", ss.sniff, "addrs", ss.addrs, "held", addrs)
-			hangup(ss.c, "slice %s no longer holds %s on %v alone: socket closed", ss.slice, ss.b, ss.addrs)
+				"binding", h.b, "addrs", h.addrs, "held", addrs, "err", err)
+			hangup(ss.c, "slice %s no longer holds %s on %v alone: socket closed", h.slice, h.b, h.addrs)
 			ss.c.Close()
 		}
 	}
+	return nil
 }
 
 // containsAll reports whether every one of want is in have.

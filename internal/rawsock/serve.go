@@ -8,20 +8,21 @@ import (
 	"github.com/orbisproject/orbis/internal/portmgr"
 )
 
-// Config is what the service needs from the node. Owner, OwnsPort and
+// Config is what the service needs from the node. Owner, Holders and
 // NodeAddrs are required.
 type Config struct {
 	// Owner names the slice whose sliver runs as host UID uid (taken
 	// from SO_PEERCRED of each connection); ok is false for a UID that is
 	// no sliver's, which is then refused everything.
 	Owner func(uid uint32) (slice string, ok bool)
-	// OwnsPort returns where slice holds the TCP or UDP port (proto
-	// "tcp" or "udp") alone: the port manager's answer (portmgr.Hold). A
-	// raw or sniffer socket is bound only to a port its slice holds, on
-	// the node's addresses it holds it on, and is closed when the slice
-	// stops holding them (asked again every RecheckEvery). An error
-	// of type *portmgr.NotHeldError is a refusal, shown to the slice.
-	OwnsPort func(slice, proto string, port uint16) (portmgr.Hold, error)
+	// Holders reads who holds which TCP and UDP port now: the port
+	// manager's answer (portmgr.Holders), read once per bind and once
+	// per recheck. A raw or sniffer socket is bound only to a port its
+	// slice holds alone, on the node's addresses it holds it on, and is
+	// closed when the slice stops holding them (asked again every
+	// RecheckEvery). A *portmgr.NotHeldError is a refusal, shown to the
+	// slice.
+	Holders func() (*portmgr.Holders, error)
 	// NodeAddrs returns the node's own addresses: the only source
 	// addresses a sliver may send from. The service asks at most once a
 	// second.
@@ -34,8 +35,8 @@ type Config struct {
 	NetNS string
 	// Limits bound what callers may hold of the service.
 	Limits
-	// RecheckEvery is how often the service asks OwnsPort again for every
-	// bound TCP or UDP socket (0: DefaultRecheckEvery).
+	// RecheckEvery is how often the service reads Holders again for
+	// every bound TCP or UDP socket (0: DefaultRecheckEvery).
 	RecheckEvery time.Duration
 }
 

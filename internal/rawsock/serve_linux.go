@@ -48,7 +48,7 @@ type server struct {
 	// mu guards the following.
 	mu        sync.Mutex
 	bound     map[Binding]string    // raw socket binding -> slice
-	sessions  map[*session]struct{} // bound sessions (raw and sniffers)
+	sessions  map[*session]held // bound sessions (raw and sniffers)
 	perSlice  map[string]int        // bound sessions of each slice
 	addrs     []netip.Addr
 	addrsTime time.Time
@@ -102,7 +102,7 @@ func Serve(ctx context.Context, l net.Listener, cfg Config) error {
 
 func newServer(cfg Config) (s *server, err error) {
 	s = &server{cfg: cfg, nsfd: -1, bound: map[Binding]string{},
-		sessions: map[*session]struct{}{}, perSlice: map[string]int{}}
+		sessions: map[*session]held{}, perSlice: map[string]int{}}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -197,7 +197,7 @@ func (s *server) admit(ss *session) error {
 		return refused("slice %s has %d bound raw and sniffer sockets, the most it may have", ss.slice, limit)
 	}
 	s.perSlice[ss.slice]++
-	s.sessions[ss] = struct{}{}
+	s.sessions[ss] = held{slice: ss.slice, b: ss.b, addrs: ss.addrs}
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/google/nftables"
 
+	"github.com/orbisproject/orbis/api"
 	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/portmgr"
@@ -136,7 +137,7 @@ func TestService(t *testing.T) {
 
 // startService serves on sock in c's namespace A, for two slices: uid
 // is orbistest-a's, uid+1 orbistest-b's. A port is held as on a node
-// (portmgr.HoldOf on the namespace's socket tables), with two
+// (portmgr.ReadHolders of the namespace's socket tables), with
 // reservations standing in for the port manager's: udp/5000 and tcp/5000
 // for orbistest-a, udp/6000 for orbistest-b. Receive queues hold 16
 // packets. edit, if not nil, changes the Config before Serve.
@@ -154,23 +155,18 @@ func startService(t testing.TB, c *chain, sock string, uid uint32, edit func(*Co
 		}
 		return "", false
 	}
-	reservedBy := func(proto string, port uint16) string {
-		switch {
-		case port == 5000:
-			return "orbistest-a"
-		case proto == "udp" && port == 6000:
-			return "orbistest-b"
-		}
-		return ""
+	reserved := map[api.Port]string{
+		{Proto: "tcp", Port: 5000}: "orbistest-a", {Proto: "udp", Port: 5000}: "orbistest-a",
+		{Proto: "udp", Port: 6000}: "orbistest-b",
 	}
 	cfg := Config{
 		Owner: owner,
-		OwnsPort: func(slice, proto string, port uint16) (h portmgr.Hold, err error) {
+		Holders: func() (hs *portmgr.Holders, err error) {
 			nerr := nettest.InNS(c.A, func() error {
-				h, err = portmgr.HoldOf("/proc/thread-self", owner, reservedBy(proto, port), slice, proto, port)
+				hs, err = portmgr.ReadHolders("/proc/thread-self", owner, reserved)
 				return nil
 			})
-			return h, errors.Join(nerr, err)
+			return hs, errors.Join(nerr, err)
 		},
 		NodeAddrs: func() []netip.Addr { return []netip.Addr{c.a, c.a6} },
 		Log:       testutil.Logger(t),
