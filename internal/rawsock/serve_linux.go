@@ -47,9 +47,9 @@ type server struct {
 
 	// mu guards the following.
 	mu        sync.Mutex
-	bound     map[Binding]string    // raw socket binding -> slice
-	sessions  map[*session]held // bound sessions (raw and sniffers)
-	perSlice  map[string]int        // bound sessions of each slice
+	bound     map[Binding]string // raw socket binding -> slice
+	sessions  map[*session]held  // bound sessions (raw and sniffers)
+	perSlice  map[string]int     // bound sessions of each slice
 	addrs     []netip.Addr
 	addrsTime time.Time
 }
