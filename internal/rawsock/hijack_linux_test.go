@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -153,45 +152,6 @@ func TestSniffOwnSideOnly(t *testing.T) {
 	at.wantNoPacket(t, "orbis-victim-token")
 	at.wantNoPacket(t, "orbis-agent-secret")
 	waitFor(t, "the peer's server to get the victim's and the agent's requests", func() bool { return got.count() == 2 })
-}
-
-// TestConnectionBounds: a slice opening more connections and bindings
-// than its bounds gets clear refusals, another slice still opens its raw
-// socket, and the service's file descriptors stay within their bound.
-func TestConnectionBounds(t *testing.T) {
-	const perSlice, bindings, total = 4, 3, 6
-	c, dir, sock, uid := newServiceChain(t, func(cfg *Config) {
-		cfg.MaxConnsPerSlice, cfg.MaxBindingsPerSlice, cfg.MaxConns = perSlice, bindings, total
-	})
-	// Once the service answers (root is no sliver: refused), it holds
-	// all its own fds.
-	if _, err := wire.Dial(testutil.Context(t), sock, wire.ProtoICMP, 0); !errors.Is(err, wire.ErrRefused) {
-		t.Fatalf("root's bind: %v, want a refusal", err)
-	}
-	before := openFDs(t)
-	attacker := startSliver(t, c.A, dir, uid, sock, "many", "10")
-	var out []string
-	for range 10 {
-		out = append(out, attacker.line(t))
-	}
-	tooMany := "hangup: raw socket service: too many connections: slice orbistest-a holds 4 connections to the raw socket service, the most it may"
-	want := []string{"0: ok", "1: ok", "2: ok",
-		"3: refused: slice orbistest-a has 3 bound raw and sniffer sockets, the most it may have"}
-	for i := 4; i < 10; i++ {
-		want = append(want, fmt.Sprintf("%d: %s", i, tooMany))
-	}
-	wantLines(t, out, want)
-	held := openFDs(t)
-	t.Logf("service's fds: %d before, %d while the attacker holds its connections", before, held)
-	if held-before > perSlice*FDsPerConn {
-		t.Errorf("the attacker's connections hold %d fds of the service, more than %d", held-before, perSlice*FDsPerConn)
-	}
-	// Another slice still gets its raw sockets, up to the service's bound.
-	other := startSliver(t, c.A, dir, uid+1, sock, "many", "3").lines(t)
-	wantLines(t, other, []string{"0: ok", "1: ok",
-		"2: hangup: raw socket service: too many connections: the raw socket service holds 6 connections, the most it may; try again later"})
-	attacker.lines(t)
-	waitFor(t, "the service to close the slices' connections", func() bool { return openFDs(t) <= before })
 }
 
 // newServiceChain makes a chain and serves on a socket in a directory
@@ -395,16 +355,6 @@ func (a *attacker) wantNoPacket(t *testing.T, s string) {
 	}
 }
 
-// openFDs counts this process's open file descriptors (the service's).
-func openFDs(t *testing.T) int {
-	t.Helper()
-	es, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(es)
-}
-
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
@@ -516,49 +466,4 @@ func childAttack(ctx context.Context, sock string, args []string) error {
 	}
 	io.Copy(io.Discard, os.Stdin)
 	return nil
-}
-
-// childMany opens args[0] connections to the service one after the
-// other, keeping them all, and on each binds an ICMP identifier by hand:
-// it prints "i: ok", "i: refused: <why>", or "i: hangup: <why>" for a
-// connection the service closed at once.
-func childMany(sock string, args []string) error {
-	var n int
-	fmt.Sscan(args[0], &n)
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	buf := make([]byte, wire.MaxMessage)
-	for i := range n {
-		c, err := net.Dial("unixpacket", sock)
-		if err != nil {
-			return err
-		}
-		conns = append(conns, c)
-		c.Write(wire.Message{Type: wire.MsgBind, Seq: 1, Body: wire.BindBody(wire.ProtoICMP, 0)}.Marshal())
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		k, err := c.Read(buf)
-		if errors.Is(err, syscall.ECONNRESET) { // hung up with our bind unread: the hang-up follows
-			k, err = c.Read(buf)
-		}
-		if err != nil {
-			return fmt.Errorf("connection %d: %w", i, err)
-		}
-		m, err := wire.ParseMessage(buf[:k])
-		switch {
-		case err != nil || len(m.Body) == 0:
-			return fmt.Errorf("connection %d: answer %x: %v", i, buf[:k], err)
-		case m.Type == wire.MsgHangup:
-			fmt.Printf("%d: hangup: %v\n", i, &wire.Error{Status: m.Body[0], Message: string(m.Body[1:])})
-		case m.Body[0] == wire.StatusOK:
-			fmt.Printf("%d: ok\n", i)
-		default:
-			fmt.Printf("%d: refused: %s\n", i, m.Body[1:])
-		}
-	}
-	_, err := io.Copy(io.Discard, os.Stdin)
-	return err
 }
