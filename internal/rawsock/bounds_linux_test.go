@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+
 	"os"
 	"runtime"
 	"strings"
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
-	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -70,15 +69,7 @@ func TestMemoryBound(t *testing.T) {
 	for range DefaultMaxConnsPerSlice {
 		p.line(t)
 	}
-	var conn *net.UDPConn
-	err := nettest.InNS(c.R, func() (err error) {
-		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: c.a.AsSlice(), Port: 5000})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := peerToUDP5000(t, c)
 	buf := make([]byte, 1400)
 	sent := 0
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); sent++ {

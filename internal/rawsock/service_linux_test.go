@@ -331,15 +331,7 @@ func testFlood(t *testing.T, c *chain, dir, sock string, uid uint32) {
 	if got := p.line(t); got != "bound" {
 		t.Fatalf("sliver said %q, want bound", got)
 	}
-	var conn *net.UDPConn
-	err := nettest.InNS(c.R, func() (err error) {
-		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: c.a.AsSlice(), Port: 5000})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := peerToUDP5000(t, c)
 	for range sent {
 		conn.Write([]byte("orbis-flood"))
 	}
@@ -354,6 +346,22 @@ func testFlood(t *testing.T, c *chain, dir, sock string, uid uint32) {
 	if dropped == 0 || read != received || received+dropped > sent || received < 16 {
 		t.Fatalf("sent %d to a sliver that did not read: relayed %d, dropped %d, read %d", sent, received, dropped, read)
 	}
+}
+
+// peerToUDP5000 is a UDP socket of the peer R connected to the node's
+// udp/5000, closed when the test ends.
+func peerToUDP5000(t *testing.T, c *chain) *net.UDPConn {
+	t.Helper()
+	var conn *net.UDPConn
+	err := nettest.InNS(c.R, func() (err error) {
+		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: c.a.AsSlice(), Port: 5000})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // rawSocketOwners returns the UIDs owning the raw sockets in netns ns.
