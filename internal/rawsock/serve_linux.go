@@ -162,13 +162,24 @@ func (s *server) limit(l net.Listener) net.Listener {
 	log.Info("raw sockets: bounds", "max_conns", maxConns, "max_conns_per_slice", perSlice,
 		"max_bindings_per_slice", or(s.cfg.MaxBindingsPerSlice, DefaultMaxBindingsPerSlice), "nofile", lim.Cur)
 	all := &peercred.Limited{Listener: l, Max: maxConns, Key: func(peercred.Cred) string { return "all" }, Log: log,
-		Refuse: func(c net.Conn, _, why string) {
-			hangup(c, "%s: the raw socket service holds %d connections, the most it may; try again later", why, maxConns)
+		Refuse: func(c net.Conn, key, why string) {
+			refuseConn(c, key, why, "the raw socket service holds %d connections, the most it may; try again later", maxConns)
 		}}
 	return &peercred.Limited{Listener: all, Max: perSlice, Key: s.caller, Log: log,
 		Refuse: func(c net.Conn, key, why string) {
-			hangup(c, "%s: %s holds %d connections to the raw socket service, the most it may", why, key, perSlice)
+			refuseConn(c, key, why, "%s holds %d connections to the raw socket service, the most it may", key, perSlice)
 		}}
+}
+
+// refuseConn hangs up on a connection a Limited closes at accept: past a
+// bound (format and args say which), or with credentials that could not
+// be read (key "").
+func refuseConn(c net.Conn, key, why, format string, args ...any) {
+	if key == "" {
+		hangup(c, "%s", why)
+		return
+	}
+	hangup(c, "%s: %s", why, fmt.Sprintf(format, args...))
 }
 
 // hangup tells the peer of c why the service closes c (wire.MsgHangup),
