@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -61,9 +62,10 @@ func Dial(ctx context.Context, path string, proto uint8, port uint16) (*Conn, er
 
 // Sniff connects to the service at path (DefaultPath when empty) and
 // opens a sniffer socket on proto (ProtoTCP or ProtoUDP) and port, which
-// the caller's slice must own: Receive then returns a copy of every
-// packet the node sends or receives on that port, IP header first, while
-// the port's own sockets keep working. A sniffer cannot send: Send and
+// the caller's slice must hold alone: Receive then returns a copy of
+// every packet the node receives at that port, or sends from it, on the
+// addresses the slice holds it on, IP header first, while the port's own
+// sockets keep working. A sniffer cannot send: Send and
 // SendTo are refused.
 func Sniff(ctx context.Context, path string, proto uint8, port uint16) (*Conn, error) {
 	return dial(ctx, path, FlagSniff, proto, port)
@@ -219,6 +221,11 @@ func (c *Conn) read() {
 	for {
 		buf := make([]byte, MaxMessage)
 		n, err := c.c.Read(buf)
+		if errors.Is(err, syscall.ECONNRESET) {
+			// The service hung up with a request of ours unread: its
+			// MsgHangup, if it sent one, is still to be read.
+			n, err = c.c.Read(buf)
+		}
 		if err == nil && n == 0 {
 			err = errors.New("raw socket service closed the connection")
 		}
@@ -264,6 +271,10 @@ func (c *Conn) dispatch(m Message) {
 		}
 	case MsgAck:
 		c.acked(m.Seq)
+	case MsgHangup: // the connection's end, and every call's error from now on
+		if _, err := result(m); err != nil {
+			c.fail(err)
+		}
 	}
 }
 

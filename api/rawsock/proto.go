@@ -37,6 +37,7 @@ const (
 	MsgClose  uint8 = 4    // no body: release the binding, answer, hang up
 	MsgResult uint8 = 0x81 // body: status u8, then a message or a payload
 	MsgPacket uint8 = 0x82 // body: one received IP packet
+	MsgHangup uint8 = 0x84 // body: status u8, then why the service closes the connection, which it does next
 )
 
 // FlagHdrIncl on a MsgSend says its body is a whole IP packet, header
@@ -45,7 +46,7 @@ const (
 const FlagHdrIncl uint8 = 1
 
 // FlagSniff on a MsgBind asks for a sniffer socket: copies of every
-// packet the node sends or receives on a TCP or UDP port the slice owns,
+// packet whose local side is a TCP or UDP port the slice holds alone,
 // without taking the port from anyone; a sniffer cannot send.
 const FlagSniff uint8 = 2
 

@@ -43,6 +43,8 @@ type network struct {
 	log   *slog.Logger
 	// detach removes the port manager's kernel state on exit (SuspendOnExit).
 	detach bool
+	// rawLimits bound the raw socket service (Config.RawSock).
+	rawLimits rawsock.Limits
 	// capBound is the local policy's bandwidth (kbit/s, 0: none), which
 	// bounds the node's cap; capKick tells watchCap it changed.
 	capBound atomic.Int64
@@ -55,7 +57,7 @@ var _ sliver.Network = (*network)(nil)
 // hierarchy the port manager attaches to. If it fails, it undoes what it
 // made, as a failed start-up of the node does (Node.abort).
 func openNetwork(ctx context.Context, cfg Config, cg cgroup.Manager) (*network, error) {
-	n := &network{log: cfg.Log, detach: cfg.SuspendOnExit, stop: func() {}, capKick: make(chan struct{}, 1)}
+	n := &network{log: cfg.Log, detach: cfg.SuspendOnExit, rawLimits: cfg.RawSock, stop: func() {}, capKick: make(chan struct{}, 1)}
 	if err := n.open(ctx, cfg, cg); err != nil {
 		n.detach = !keepOnFailure(cfg)
 		if cerr := n.Close(); cerr != nil {
@@ -194,7 +196,8 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 	prev := n.stop
 	n.stop = func() { prev(); stop() }
 	go func() {
-		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, OwnsPort: n.ownsPort, NodeAddrs: nodeAddrs, Log: n.log})
+		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, Holders: n.portHolders, NodeAddrs: nodeAddrs,
+			Limits: n.rawLimits, Log: n.log})
 		if err != nil && sctx.Err() == nil {
 			n.log.Error("raw socket service stopped", "err", err)
 		}
@@ -202,22 +205,13 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 	return nil
 }
 
-// ownsPort reports whether slice holds proto/port: reserved for it, or
-// bound by one of its sockets.
-func (n *network) ownsPort(slice, proto string, port uint16) bool {
-	if n.ports == nil {
-		return false
+// portHolders reads who holds which port now (portmgr.Holders): the raw
+// socket service's rule for a raw or sniffer binding.
+func (n *network) portHolders() (*portmgr.Holders, error) {
+	if n.ports == nil { // no reservations; the sockets alone decide
+		return portmgr.ReadHolders("/proc", n.sliceOfUID, nil)
 	}
-	es, err := n.ports.List()
-	if err != nil {
-		return false
-	}
-	for _, e := range es {
-		if e.Owner == slice && e.Proto == proto && e.Port == port {
-			return true
-		}
-	}
-	return false
+	return n.ports.Holders()
 }
 
 // nodeAddrs are the node's global addresses, which slivers' raw packets

@@ -22,6 +22,7 @@ import (
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/nodemgr"
+	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/rootfs"
 	"github.com/orbisproject/orbis/internal/sliver"
 )
@@ -87,6 +88,9 @@ type Config struct {
 	// each broker's share, reloaded when it changes or on SIGHUP. Empty:
 	// no policy.
 	PolicyPath string
+	// RawSock bounds the safe raw socket service (flags --rawsock-*; zero
+	// fields: rawsock's defaults).
+	RawSock rawsock.Limits
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool

@@ -13,6 +13,7 @@ import (
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/nodemgr"
+	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/sensor"
 )
@@ -48,6 +49,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		uintVar(fs, &cfg.UIDBase, "uid-base", "first host UID of slice ranges (0: 100000)")
 		uintVar(fs, &cfg.UIDRanges, "uid-ranges", "how many slice UID ranges of 65536 to hand out (0: all that fit)")
 		fs.StringVar(&cfg.PolicyPath, "policy", nodemgr.DefaultPolicyPath, `local policy file (bandwidth cap, max slivers, brokers' shares; "" for none)`)
+		rawsockFlags(fs, &cfg.RawSock)
 		fs.BoolVar(&cfg.SuspendOnExit, "suspend-on-exit", false, "stop every sliver and remove its cgroups when the agent exits (leaves nothing in the kernel)")
 	}
 	debug := fs.Bool("debug", false, "log debug records")
@@ -66,6 +68,20 @@ func SniffGroupFlag(fs *flag.FlagSet, p *uint16) {
 		*p = uint16(n)
 		return nil
 	})
+}
+
+// rawsockFlags defines the flags of the raw socket service's bounds.
+func rawsockFlags(fs *flag.FlagSet, l *rawsock.Limits) {
+	fs.IntVar(&l.MaxConns, "rawsock-max-conns", rawsock.DefaultMaxConns,
+		"raw socket service: connections held at a time, all slices together (lowered to fit half of RLIMIT_NOFILE)")
+	fs.IntVar(&l.MaxConnsPerSlice, "rawsock-max-conns-per-slice", rawsock.DefaultMaxConnsPerSlice,
+		"raw socket service: connections one slice may hold at a time")
+	fs.IntVar(&l.MaxBindingsPerSlice, "rawsock-max-bindings-per-slice", rawsock.DefaultMaxBindingsPerSlice,
+		"raw socket service: bound raw and sniffer sockets one slice may hold at a time")
+	fs.IntVar(&l.QueueLen, "rawsock-queue-packets", rawsock.DefaultQueueLen,
+		"raw socket service: received packets queued per socket for a sliver that has not read them")
+	fs.IntVar(&l.QueueBytes, "rawsock-queue-bytes", rawsock.DefaultQueueBytes,
+		"raw socket service: bytes of received packets queued per socket")
 }
 
 // uintVar defines a flag for a uint32 field.

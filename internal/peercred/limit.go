@@ -37,6 +37,10 @@ type Limited struct {
 	// Log receives a line for the connections closed, at most one every
 	// LimitLogEvery, with how many were closed since the last.
 	Log *slog.Logger
+	// Refuse, if set, is called with each connection about to be closed
+	// for its caller's key (or "" when its credentials could not be
+	// read) and why, so that a service may tell the caller.
+	Refuse func(c net.Conn, key, why string)
 
 	// mu guards the following.
 	mu      sync.Mutex
@@ -130,6 +134,9 @@ func (l *Limited) give(key string) {
 
 // refuse closes c and logs it, at most once every LimitLogEvery.
 func (l *Limited) refuse(c net.Conn, key, why string) {
+	if l.Refuse != nil {
+		l.Refuse(c, key, why)
+	}
 	c.Close()
 	l.mu.Lock()
 	l.closed++

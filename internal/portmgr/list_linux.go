@@ -9,6 +9,8 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 // readMap reads every reservation.
@@ -91,4 +93,23 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 		return nil, err
 	}
 	return es, missing
+}
+
+// Holders reads who holds which port now: the socket tables under
+// Config.ProcRoot and this Manager's reservations.
+func (m *Manager) Holders() (*Holders, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errors.New("port holders: port manager closed")
+	}
+	have, err := readMap(m.ports)
+	if err != nil {
+		return nil, err
+	}
+	reserved := map[api.Port]string{}
+	for k, v := range have {
+		reserved[portOf(k)] = v.owner()
+	}
+	return ReadHolders(m.cfg.ProcRoot, m.cfg.Resolve, reserved)
 }

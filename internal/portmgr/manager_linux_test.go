@@ -2,6 +2,7 @@ package portmgr
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -406,4 +407,51 @@ func TestAttachAt(t *testing.T) {
 	f.expect(t, "alice", f.aliceInner, aliceUID, "ok", allKinds(f.hi)...)
 	f.expect(t, "bob (this node)", f.bob, bobUID, "EPERM", allKinds(f.hi)...)
 	f.expect(t, "bob on another node", outside, bobUID, "ok", allKinds(f.hi)...)
+}
+
+// TestHold: Holders says where a slice holds a port alone, as the raw socket service
+// asks it: a reservation, or its socket bound to the wildcard address,
+// is every address; another slice's reservation or socket is a refusal.
+func TestHold(t *testing.T) {
+	f := newFixture(t)
+	pid := f.hold(t, f.aliceInner, aliceUID, fmt.Sprintf("tcp4:%d", f.hi+2))
+	// A /proc whose socket tables are the holder's namespace's.
+	proc := t.TempDir()
+	os.Symlink(fmt.Sprintf("/proc/%d/net", pid), filepath.Join(proc, "net"))
+	os.Symlink("/proc/sys", filepath.Join(proc, "sys"))
+	m, err := New(Config{CgroupRoot: f.root, PinDir: NoPin, ProcRoot: proc, Resolve: f.resolve, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := m.Reserve(testutil.Context(t), "alice", f.alice, []api.Port{{Proto: "tcp", Port: f.hi}}); err != nil {
+		t.Fatalf("Reserve: %v", err)
+	}
+	for _, c := range []struct {
+		slice string
+		port  uint16
+		want  string
+	}{
+		{"alice", f.hi, "{true []}"},
+		{"bob", f.hi, fmt.Sprintf("tcp port %d is reserved for another slice", f.hi)},
+		{"alice", f.hi + 2, "{true []}"},
+		{"bob", f.hi + 2, fmt.Sprintf("tcp port %d is in use by another slice", f.hi+2)},
+		{"alice", f.hi + 3, fmt.Sprintf("slice alice does not own tcp port %d", f.hi+3)},
+	} {
+		hs, err := m.Holders()
+		if err != nil {
+			t.Fatalf("Holders: %v", err)
+		}
+		h, err := hs.Hold(c.slice, "tcp", c.port)
+		got := fmt.Sprint(h)
+		var nh *NotHeldError
+		if errors.As(err, &nh) {
+			got = nh.Reason
+		} else if err != nil {
+			t.Fatalf("Hold: %v", err)
+		}
+		if got != c.want {
+			t.Errorf("%s holds tcp/%d: %s, want %s", c.slice, c.port, got, c.want)
+		}
+	}
 }

@@ -49,3 +49,6 @@ func (m *Manager) Detach() error { return nil }
 func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]Entry, error) {
 	return nil, errUnsupported
 }
+
+// Holders fails: the port manager needs Linux.
+func (m *Manager) Holders() (*Holders, error) { return nil, errUnsupported }

@@ -3,8 +3,11 @@ package portmgr
 import (
 	"bufio"
 	"cmp"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,8 +20,9 @@ import (
 // connected. Connections are left out: their local ports are ephemeral,
 // or the listener's.
 const (
-	tcpListen = 0x0A
-	tcpClose  = 0x07
+	tcpListen   = 0x0A
+	tcpClose    = 0x07
+	tcpTimeWait = 0x06
 )
 
 // procNetFiles are the socket tables read for bound entries, with their
@@ -59,6 +63,7 @@ func boundSockets(procRoot string, resolve func(uint32) (string, bool)) ([]Entry
 
 // procSock is one line of a /proc/net socket table.
 type procSock struct {
+	addr  netip.Addr // the local address (IPv4-mapped ones unmapped)
 	port  uint16
 	state uint8
 	uid   uint32
@@ -93,16 +98,31 @@ func parseProcNet(r io.Reader) ([]procSock, error) {
 		if len(f) < 8 {
 			continue
 		}
-		_, portHex, ok := strings.Cut(f[1], ":")
+		addrHex, portHex, ok := strings.Cut(f[1], ":")
+		addr, err0 := parseHexAddr(addrHex)
 		port, err1 := strconv.ParseUint(portHex, 16, 16)
 		state, err2 := strconv.ParseUint(f[3], 16, 8)
 		uid, err3 := strconv.ParseUint(f[7], 10, 32)
-		if !ok || err1 != nil || err2 != nil || err3 != nil {
+		if !ok || err0 != nil || err1 != nil || err2 != nil || err3 != nil {
 			return nil, fmt.Errorf("bad line %q", sc.Text())
 		}
-		out = append(out, procSock{port: uint16(port), state: uint8(state), uid: uint32(uid)})
+		out = append(out, procSock{addr: addr, port: uint16(port), state: uint8(state), uid: uint32(uid)})
 	}
 	return out, sc.Err()
+}
+
+// parseHexAddr reads an address of a /proc/net socket table: 8 or 32 hex
+// digits, each 32-bit word in the host's byte order.
+func parseHexAddr(s string) (netip.Addr, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 4 && len(b) != 16 {
+		return netip.Addr{}, fmt.Errorf("address %q", s)
+	}
+	for i := 0; i < len(b); i += 4 {
+		binary.BigEndian.PutUint32(b[i:], binary.NativeEndian.Uint32(b[i:]))
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a.Unmap(), nil
 }
 
 // ephemeralRange reads the kernel's ephemeral port range, from which it

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,7 +117,8 @@ func TestParseProcNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []procSock{{22, 0x0A, 0}, {700, 0x0A, 100000}, {40000, 0x01, 100000}, {62000, 0x07, 165536}}
+	any4, lo := netip.IPv4Unspecified(), netip.MustParseAddr("127.0.0.1")
+	want := []procSock{{any4, 22, 0x0A, 0}, {lo, 700, 0x0A, 100000}, {lo, 40000, 0x01, 100000}, {any4, 62000, 0x07, 165536}}
 	if fmt.Sprint(socks) != fmt.Sprint(want) {
 		t.Errorf("parsed %v, want %v", socks, want)
 	}
@@ -157,6 +159,59 @@ udp   62000  bound     bob
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestHoldOf: a slice holds a port alone on the addresses of its bound
+// sockets (every address for the wildcard or a reservation), and not at
+// all when anyone else's socket uses it on any address, or it holds it
+// only through a connection.
+func TestHoldOf(t *testing.T) {
+	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0101CA0A:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65536 0 1
+   1: 0100007F:2256 00000000:0000 0A 00000000:00000000 00:00000000 00000000 131072 0 2
+   2: 0101CA0A:2256 0202CA0A:0050 01 00000000:00000000 00:00000000 00000000 131072 0 3
+   3: 0101CA0A:2257 0202CA0A:0050 01 00000000:00000000 00:00000000 00000000 65536 0 4
+   4: 0101CA0A:2258 0202CA0A:0050 01 00000000:00000000 00:00000000 00000000 0 0 5
+   5: 00000000:2259 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65536 0 6
+   6: 0101CA0A:2259 0202CA0A:0050 06 00000000:00000000 00:00000000 00000000 0 0 0
+   7: 00000000000000000000000001000000:225A 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000 65536 0 7
+   8: 0000000000000000FFFF00000101CA0A:225B 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000 65536 0 8
+`
+	socks, err := parseProcNet(strings.NewReader(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(uid uint32) (string, bool) {
+		return map[uint32]string{65536: "victim", 131072: "attacker"}[uid], uid == 65536 || uid == 131072
+	}
+	node := netip.MustParseAddr("10.202.1.1")
+	for _, c := range []struct {
+		slice    string
+		port     uint16
+		reserved bool
+		want     string // the hold, or the error
+	}{
+		{"victim", 8080, false, fmt.Sprint(Hold{Addrs: []netip.Addr{node}})},
+		{"attacker", 8080, false, "tcp port 8080 is in use by another slice"},
+		{"attacker", 8790, false, fmt.Sprint(Hold{Addrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})},
+		{"victim", 8790, false, "tcp port 8790 is in use by another slice"},
+		{"victim", 8791, false, "slice victim does not own tcp port 8791"},
+		{"victim", 8791, true, fmt.Sprint(Hold{All: true})},
+		{"victim", 8792, true, "tcp port 8792 is in use by the node"},
+		{"victim", 8793, false, fmt.Sprint(Hold{All: true})},
+		{"victim", 8794, false, fmt.Sprint(Hold{Addrs: []netip.Addr{netip.IPv6Loopback()}})},
+		{"victim", 8795, false, fmt.Sprint(Hold{Addrs: []netip.Addr{node}})},
+		{"victim", 9000, true, fmt.Sprint(Hold{All: true})},
+	} {
+		h, err := holdOf(socks, resolve, c.reserved, c.slice, "tcp", c.port)
+		got := fmt.Sprint(h)
+		if err != nil {
+			got = err.Error()
+		}
+		if got != c.want {
+			t.Errorf("%s holds tcp/%d (reserved %v): %s, want %s", c.slice, c.port, c.reserved, got, c.want)
+		}
 	}
 }
 

@@ -48,7 +48,7 @@ func BenchmarkRawSocket(b *testing.B) {
 	}
 	sock := dir + "/rawsock.sock"
 	uid := uint32(1_900_000_000 + os.Getpid()%100000*10)
-	startService(b, c, sock, uid)
+	startService(b, c, sock, uid, nil)
 	sunk := benchPeer(b, c)
 	root := newRootRaw(b, c)
 

@@ -72,14 +72,12 @@ func htons(v uint16) uint16 {
 	return uint16(b[0])<<8 | uint16(b[1])
 }
 
-// read returns the next captured packet into buf; it returns an error
-// wrapping os.ErrClosed once the capture is closed. loopOut is true for a
-// packet sent on a loopback device, which the capture then sees again
-// as received.
-func (c *capture) read(buf []byte) (n int, loopOut bool, err error) {
+// read returns the next captured packet into buf and which way it went;
+// it returns an error wrapping os.ErrClosed once the capture is closed.
+func (c *capture) read(buf []byte) (n int, dir direction, err error) {
 	rc, err := c.f.SyscallConn()
 	if err != nil {
-		return 0, false, err
+		return 0, 0, err
 	}
 	var from unix.Sockaddr
 	var rerr error
@@ -88,15 +86,24 @@ func (c *capture) read(buf []byte) (n int, loopOut bool, err error) {
 		return !errors.Is(rerr, unix.EAGAIN)
 	})
 	if err != nil {
-		return 0, false, err
+		return 0, 0, err
 	}
 	if rerr != nil {
-		return 0, false, fmt.Errorf("read capture: %w", rerr)
+		return 0, 0, fmt.Errorf("read capture: %w", rerr)
 	}
+	dir = received
 	if ll, ok := from.(*unix.SockaddrLinklayer); ok {
-		loopOut = ll.Pkttype == unix.PACKET_OUTGOING && ll.Hatype == unix.ARPHRD_LOOPBACK
+		loop := ll.Hatype == unix.ARPHRD_LOOPBACK
+		switch {
+		case ll.Pkttype == unix.PACKET_OUTGOING && loop:
+			dir = loopSent
+		case ll.Pkttype == unix.PACKET_OUTGOING:
+			dir = sent
+		case loop:
+			dir = looped
+		}
 	}
-	return min(n, len(buf)), loopOut, nil
+	return min(n, len(buf)), dir, nil
 }
 
 // Close closes the socket, ending a blocked read.

@@ -17,8 +17,13 @@ type Binding struct {
 	Port  uint16 // the port, or the ICMP identifier
 }
 
+// name is the binding's protocol's name: "tcp", "udp", "icmp", or "".
+func (b Binding) name() string {
+	return map[uint8]string{wire.ProtoTCP: "tcp", wire.ProtoUDP: "udp", wire.ProtoICMP: "icmp"}[b.Proto]
+}
+
 func (b Binding) String() string {
-	name := map[uint8]string{wire.ProtoTCP: "tcp", wire.ProtoUDP: "udp", wire.ProtoICMP: "icmp"}[b.Proto]
+	name := b.name()
 	if name == "" {
 		name = fmt.Sprintf("proto %d", b.Proto)
 	}
@@ -47,23 +52,25 @@ func (p ipPacket) icmpProto() uint8 {
 // Check reports whether a sliver bound to b may send pkt, a whole IPv4 or
 // IPv6 packet (the service builds the IP header itself for a sliver that
 // sends without one, then checks the result here, so every packet that
-// reaches the wire passes through Check). It accepts only a well-formed,
-// unfragmented packet from one of nodeAddrs that is either
+// reaches the wire passes through Check). local are the addresses the
+// socket may send from: for a TCP or UDP binding, those its slice holds
+// the port on; for ICMP, the node's. It accepts only a well-formed,
+// unfragmented packet from one of local that is either
 //   - a TCP or UDP segment of b's protocol from b's port,
 //   - for an ICMP binding, an echo, timestamp or information message
 //     (request or reply) with b's identifier, or
 //   - for a TCP or UDP binding, an ICMP error (unreachable, time exceeded,
 //     parameter problem) about a packet of b's protocol sent to one of
-//     nodeAddrs at b's port.
+//     local at b's port.
 //
 // The error says what was wrong.
-func Check(pkt []byte, b Binding, nodeAddrs []netip.Addr) error {
+func Check(pkt []byte, b Binding, local []netip.Addr) error {
 	p, err := parseIP(pkt)
 	if err != nil {
 		return err
 	}
-	if !isNodeAddr(p.src, nodeAddrs) {
-		return fmt.Errorf("source address %s is not one of this node's", p.src)
+	if !isNodeAddr(p.src, local) {
+		return fmt.Errorf("source address %s is not one of this node's that the socket may use", p.src)
 	}
 	if p.dst.IsUnspecified() {
 		return errors.New("destination address is unspecified")
@@ -74,7 +81,7 @@ func Check(pkt []byte, b Binding, nodeAddrs []netip.Addr) error {
 	case b.Proto == wire.ProtoICMP && p.proto == p.icmpProto():
 		return checkEcho(p, b)
 	case (b.Proto == wire.ProtoTCP || b.Proto == wire.ProtoUDP) && p.proto == p.icmpProto():
-		return checkICMPError(p, b, nodeAddrs)
+		return checkICMPError(p, b, local)
 	}
 	return fmt.Errorf("protocol %d does not match the socket's binding %s", p.proto, b)
 }
@@ -224,7 +231,7 @@ var (
 
 // checkICMPError checks that an ICMP error quotes a packet of b's protocol
 // that was sent to this node at b's port.
-func checkICMPError(p ipPacket, b Binding, nodeAddrs []netip.Addr) error {
+func checkICMPError(p ipPacket, b Binding, local []netip.Addr) error {
 	if len(p.l4) < 8 {
 		return errors.New("ICMP message shorter than 8 bytes")
 	}
@@ -241,7 +248,7 @@ func checkICMPError(p ipPacket, b Binding, nodeAddrs []netip.Addr) error {
 		return errors.New("ICMP error quotes no well-formed IP header and 8 bytes")
 	case q.proto != b.Proto:
 		return fmt.Errorf("ICMP error quotes protocol %d, not the socket's %s", q.proto, b)
-	case !isNodeAddr(q.dst, nodeAddrs):
+	case !isNodeAddr(q.dst, local):
 		return fmt.Errorf("ICMP error quotes a packet to %s, not to this node", q.dst)
 	case binary.BigEndian.Uint16(q.l4[2:]) != b.Port:
 		return fmt.Errorf("ICMP error quotes destination port %d, not the bound port %d", binary.BigEndian.Uint16(q.l4[2:]), b.Port)

@@ -21,12 +21,13 @@ import (
 // session is one connection: one sliver's raw socket.
 type session struct {
 	s     *server
-	c     *net.UnixConn
+	c     net.Conn
 	uid   uint32
 	slice string // "" when the UID is no sliver's
 	log   *slog.Logger
 
-	b        Binding // valid once bound
+	b        Binding      // valid once bound
+	addrs    []netip.Addr // a TCP or UDP binding's local addresses: where its slice holds the port
 	bound    bool
 	version  uint16 // protocol version agreed by a hello; 0 before (version 1)
 	batch    batchState
@@ -37,6 +38,7 @@ type session struct {
 	wg       sync.WaitGroup
 	received atomic.Uint64
 	dropped  atomic.Uint64
+	queued   atomic.Int64 // bytes captured and not yet relayed
 	sent     atomic.Uint64
 	refused  atomic.Uint64
 
@@ -49,7 +51,7 @@ type session struct {
 // refusalLogEvery is how often a session logs a refused packet at most.
 const refusalLogEvery = 10 * time.Second
 
-func (s *server) serveConn(ctx context.Context, c *net.UnixConn) {
+func (s *server) serveConn(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -143,75 +145,90 @@ func (ss *session) bind(body []byte, sniff bool) ([]byte, error) {
 		return nil, badRequest("%v", err)
 	}
 	b := Binding{Proto: proto, Port: port}
-	name := map[uint8]string{wire.ProtoTCP: "tcp", wire.ProtoUDP: "udp", wire.ProtoICMP: "icmp"}[proto]
 	switch {
-	case name == "":
+	case b.name() == "":
 		return nil, badRequest("protocol %d: a raw socket binds tcp, udp or icmp", proto)
-	case proto != wire.ProtoICMP && (port == 0 || !ss.s.cfg.OwnsPort(ss.slice, name, port)):
-		ss.log.Info("raw sockets: bind refused", "binding", b)
-		return nil, refused("slice %s does not own %s port %d", ss.slice, name, port)
 	case sniff && proto == wire.ProtoICMP:
 		return nil, badRequest("a sniffer binds a tcp or udp port")
-	case sniff:
-		return ss.bindSniffer(b)
+	case proto != wire.ProtoICMP:
+		if ss.addrs, err = ss.s.holdAddrs(nil, ss.slice, b); err != nil {
+			ss.log.Info("raw sockets: bind refused", "binding", b, "sniff", sniff, "err", err)
+			return nil, err
+		}
 	}
-	if b, err = ss.s.reserve(b, ss.slice); err != nil {
-		return nil, refused("%v", err)
+	if !sniff {
+		if b, err = ss.s.reserve(b, ss.slice); err != nil {
+			return nil, refused("%v", err)
+		}
 	}
-	if err := ss.start(b); err != nil {
-		ss.s.release(b)
+	ss.b, ss.sniff = b, sniff
+	if err := ss.s.admit(ss); err != nil {
+		ss.releaseBinding()
 		return nil, err
 	}
-	ss.b, ss.bound = b, true
-	ss.log.Info("raw sockets: bound", "binding", b)
+	if err := ss.start(); err != nil {
+		ss.s.dismiss(ss)
+		ss.releaseBinding()
+		return nil, err
+	}
+	ss.bound = true
+	ss.log.Info("raw sockets: bound", "binding", b, "sniff", sniff, "addrs", ss.addrs)
 	return wire.BindBody(b.Proto, b.Port), nil
 }
 
-// bindSniffer makes the session a sniffer of b: any number of them may
-// watch a port, and the kernel's stack keeps it.
-func (ss *session) bindSniffer(b Binding) ([]byte, error) {
-	var err error
-	if ss.cap, err = newCapture(ss.s.nsfd, b, true); err != nil {
-		return nil, err
+// releaseBinding gives a raw socket's binding back (a sniffer has none to
+// give).
+func (ss *session) releaseBinding() {
+	if !ss.sniff {
+		ss.s.release(ss.b)
 	}
-	ss.b, ss.bound, ss.sniff = b, true, true
-	ss.relay(b)
-	ss.log.Info("raw sockets: sniffing", "binding", b)
-	return wire.BindBody(b.Proto, b.Port), nil
 }
 
-// start opens the capture and the relay goroutines, then drops the port
-// from the kernel's stack.
-func (ss *session) start(b Binding) (err error) {
-	if ss.cap, err = newCapture(ss.s.nsfd, b, false); err != nil {
+// start opens the capture and the relay goroutines, then, unless the
+// session is a sniffer, drops its addresses and port from the kernel's
+// stack.
+func (ss *session) start() (err error) {
+	if ss.cap, err = newCapture(ss.s.nsfd, ss.b, ss.sniff); err != nil {
 		return err
 	}
-	if err = ss.s.drop.set(b, true); err != nil {
-		ss.cap.Close()
-		ss.cap = nil
-		return err
+	if !ss.sniff {
+		if err = ss.s.drop.set(ss.b, ss.addrs, true); err != nil {
+			ss.cap.Close()
+			ss.cap = nil
+			return err
+		}
 	}
-	ss.relay(b)
+	ss.relay(ss.b)
 	return nil
 }
 
 // relay starts the goroutines that capture and relay b's packets.
 func (ss *session) relay(b Binding) {
-	queue := make(chan []byte, ss.s.cfg.queueLen())
+	queue := make(chan []byte, or(ss.s.cfg.QueueLen, DefaultQueueLen))
 	ss.wg.Add(2)
 	go ss.captureLoop(b, queue)
 	go ss.relayLoop(queue)
 }
 
-// wants reports whether the session relays a captured packet: for a
-// sniffer, one from or to its port (Sniffs); otherwise one of its
-// binding's (Wants) addressed to the node.
-func (ss *session) wants(pkt []byte, b Binding) bool {
+// wants reports whether the session relays a captured packet that went
+// in direction dir: for a sniffer, one whose local side is its binding
+// (Sniffs); otherwise one of its binding's (Wants) addressed to one of its
+// local addresses.
+func (ss *session) wants(pkt []byte, b Binding, dir direction) bool {
 	if ss.sniff {
-		return Sniffs(pkt, b, ss.s.nodeAddrs())
+		return Sniffs(pkt, b, ss.addrs, dir)
 	}
 	p, ok := receivedIP(pkt)
-	return ok && Wants(pkt, b) && isNodeAddr(p.dst, ss.s.nodeAddrs())
+	return ok && dir != sent && Wants(pkt, b) && isNodeAddr(p.dst, ss.localAddrs())
+}
+
+// localAddrs are the addresses the session may send from and receive at:
+// a TCP or UDP binding's own, or for ICMP every one of the node's.
+func (ss *session) localAddrs() []netip.Addr {
+	if ss.b.Proto == wire.ProtoICMP {
+		return ss.s.nodeAddrs()
+	}
+	return ss.addrs
 }
 
 // captureLoop reads the capture, keeps the packets the session wants and
@@ -220,17 +237,23 @@ func (ss *session) captureLoop(b Binding, queue chan<- []byte) {
 	defer ss.wg.Done()
 	defer close(queue)
 	buf := make([]byte, 65536)
+	maxBytes := int64(or(ss.s.cfg.QueueBytes, DefaultQueueBytes))
 	for {
-		n, loopOut, err := ss.cap.read(buf)
+		n, dir, err := ss.cap.read(buf)
 		if err != nil {
 			return
 		}
 		pkt := buf[:n]
-		if loopOut || !ss.wants(pkt, b) {
+		if dir == loopSent || !ss.wants(pkt, b, dir) {
+			continue
+		}
+		if ss.queued.Load()+int64(n) > maxBytes {
+			ss.dropped.Add(1)
 			continue
 		}
 		select {
 		case queue <- slices.Clone(pkt):
+			ss.queued.Add(int64(n))
 		default:
 			ss.dropped.Add(1)
 		}
@@ -241,6 +264,7 @@ func (ss *session) captureLoop(b Binding, queue chan<- []byte) {
 func (ss *session) relayLoop(queue <-chan []byte) {
 	defer ss.wg.Done()
 	for pkt := range queue {
+		ss.queued.Add(-int64(len(pkt)))
 		m := wire.Message{Type: wire.MsgPacket, Body: pkt}
 		if _, err := ss.c.Write(m.Marshal()); err != nil {
 			continue // keep draining until the capture ends
@@ -276,7 +300,7 @@ func (ss *session) checked(m wire.Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Check(pkt, ss.b, ss.s.nodeAddrs()); err != nil {
+	if err := Check(pkt, ss.b, ss.localAddrs()); err != nil {
 		ss.refused.Add(1)
 		ss.logRefusal(err)
 		return nil, refused("packet refused: %v", err)
@@ -307,7 +331,7 @@ func (ss *session) packet(m wire.Message) ([]byte, error) {
 		return nil, badRequest("%v", err)
 	}
 	dst := to.Dst.Unmap()
-	src, err := ss.s.source(dst)
+	src, err := ss.s.source(dst, ss.localAddrs())
 	if err != nil {
 		return nil, refused("%v", err)
 	}
@@ -381,12 +405,15 @@ func (ss *session) close() {
 	}
 	ss.wg.Wait()
 	ss.c.SetWriteDeadline(time.Time{})
-	if ss.bound && !ss.sniff {
-		if err := ss.s.drop.set(ss.b, false); err != nil {
-			ss.log.Warn("raw sockets: release port", "binding", ss.b, "err", err)
+	if ss.bound {
+		if !ss.sniff {
+			if err := ss.s.drop.set(ss.b, ss.addrs, false); err != nil {
+				ss.log.Warn("raw sockets: release port", "binding", ss.b, "err", err)
+			}
 		}
-		ss.s.release(ss.b)
-		ss.log.Info("raw sockets: released", "binding", ss.b)
+		ss.s.dismiss(ss)
+		ss.releaseBinding()
+		ss.log.Info("raw sockets: released", "binding", ss.b, "sniff", ss.sniff)
 	}
 	for _, fd := range ss.raw {
 		unix.Close(fd)

@@ -7,8 +7,12 @@
 // bind-mounted into every sliver; SO_PEERCRED of each connection gives the
 // host UID, hence the slice. One connection is one raw socket:
 //
-//   - bind: refused unless the slice owns the port (the port manager's
-//     answer) or, for ICMP, the identifier is free (first come);
+//   - bind: refused unless the slice holds the port alone (the port
+//     manager's portmgr.Hold: reserved for it or bound by its socket on
+//     the wildcard or a node address, and used by nobody else's socket on
+//     any address) or, for ICMP, the identifier is free (first come). The
+//     binding's addresses are where the slice holds the port; a recheck
+//     every second hangs up on a binding whose slice no longer holds them;
 //   - send: the packet (whole, or a segment the service wraps in an IP
 //     header with the node's source address) goes through Check and then
 //     out on an IPPROTO_RAW socket that the service made under the
@@ -16,16 +20,27 @@
 //     auditing see the slice's UID on it;
 //   - receive: an AF_PACKET socket with a locked classic BPF filter for
 //     the binding captures its packets, the service checks each again
-//     (Wants, and that it is addressed to the node), queues it (bounded:
-//     drops are counted) and relays it on the Unix socket; an nftables
-//     input rule drops the bound TCP/UDP port from the kernel's stack
-//     while bound, so the kernel neither answers (RST, port unreachable)
-//     nor delivers those packets.
+//     (Wants, and that it is addressed to one of the binding's
+//     addresses), queues it (bounded in packets and bytes: drops are
+//     counted) and relays it on the Unix socket; an nftables input rule
+//     drops the bound TCP/UDP port on the binding's addresses (protocol .
+//     address . port) from the kernel's stack while bound, so the kernel
+//     neither answers (RST, port unreachable) nor delivers those packets,
+//     and the port's flows on other addresses are untouched.
 //
-// A sniffer socket (bind with wire.FlagSniff) gets copies of every packet
-// the node sends or receives on a port its slice owns (SniffFilter keeps
-// both PACKET_HOST and PACKET_OUTGOING), takes the port from no one, and
-// cannot send; plabdump (cmd/plabdump) writes them as pcap.
+// A sniffer socket (bind with wire.FlagSniff) gets copies of the packets
+// whose local side is its binding, a port its slice holds alone on the
+// binding's addresses: received ones to it, sent ones from it (Sniffs;
+// SniffFilter keeps PACKET_HOST and PACKET_OUTGOING by the port on the
+// local side), never a flow whose remote side has the port number (other
+// slices', the node agent's). It takes the port from no one, and cannot
+// send; plabdump (cmd/plabdump) writes them as pcap.
+//
+// Bounds (Limits): connections per slice and in all (peercred.Limited,
+// the total kept within half of RLIMIT_NOFILE), bound sockets per slice,
+// and each socket's queue in packets and bytes, so that no slice can
+// exhaust the node agent's file descriptors or memory. A connection the
+// service closes of its own accord gets a wire.MsgHangup saying why.
 //
 // Why relay rather than hand the sliver file descriptors (the other two
 // designs measured in MECHANISMS.md): a passed AF_PACKET socket can send

@@ -2,6 +2,7 @@ package rawsock
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
@@ -11,6 +12,11 @@ import (
 // kernel would on a SOCK_DGRAM packet socket: a load past the end of the
 // packet drops it.
 func runBPF(t testing.TB, prog []Insn, pkt []byte, pktType uint32) uint32 {
+	return runBPFOn(t, prog, pkt, pktType, 1 /* ARPHRD_ETHER */)
+}
+
+// runBPFOn is runBPF for a packet on a device of type hatype.
+func runBPFOn(t testing.TB, prog []Insn, pkt []byte, pktType, hatype uint32) uint32 {
 	var a, x uint32
 	load := func(off uint32, size int) (uint32, bool) {
 		if int(off)+size > len(pkt) || int(off) < 0 {
@@ -31,6 +37,8 @@ func runBPF(t testing.TB, prog []Insn, pkt []byte, pktType uint32) uint32 {
 		switch {
 		case in.Code == bpfLD|bpfW|bpfABS && in.K == skfPktType:
 			a = pktType
+		case in.Code == bpfLD|bpfW|bpfABS && in.K == skfHatype:
+			a = hatype
 		case in.Code&0x07 == bpfLD && in.Code&0xe0 == bpfABS:
 			a, ok = load(in.K, sizes[in.Code&0x18])
 		case in.Code&0x07 == bpfLD && in.Code&0xe0 == bpfIND:
@@ -153,37 +161,62 @@ func FuzzFilter(f *testing.F) {
 	})
 }
 
-// TestSniffFilter runs a sniffer's BPF program: it keeps the port's
-// segments in both directions, received and sent, as Sniffs does.
+// TestSniffFilter runs a sniffer's BPF program and Sniffs: they keep the
+// segments whose local side is the binding (the port on one of its
+// addresses): received ones to it, sent ones from it, and both on
+// loopback; never a flow whose remote side merely has the port number,
+// nor one of another local address.
 func TestSniffFilter(t *testing.T) {
+	other4 := netip.MustParseAddr("192.0.2.7") // the node's, not the binding's
+	local := []netip.Addr{node4, node6}
+	type dirs struct{ in, out, loop bool } // what Sniffs keeps per direction
 	for _, tc := range []struct {
 		name string
 		pkt  []byte
-		want bool
+		want dirs
 	}{
-		{"udp4-to-5000", ip(peer4, node4, 17, udpSeg(53, 5000, "a")), true},
-		{"udp4-from-5000", ip(node4, peer4, 17, udpSeg(5000, 53, "a")), true},
-		{"udp6-from-5000", ip(node6, peer6, 17, udpSeg(5000, 53, "a")), true},
-		{"udp6-to-5000", ip(peer6, node6, 17, udpSeg(53, 5000, "a")), true},
-		{"udp4-5001", ip(peer4, node4, 17, udpSeg(53, 5001, "a")), false},
-		{"tcp4-to-5000", ip(peer4, node4, 6, tcpSeg(80, 5000)), false},
-		{"udp4-fragment", mutate(ip(peer4, node4, 17, udpSeg(53, 5000, "a")), func(p []byte) []byte { p[6] = 0x20; return p }), false},
-		{"echo4", ip(peer4, node4, 1, icmpSeg(0, 5000, 1)), false},
+		{"udp4-to-5000", ip(peer4, node4, 17, udpSeg(53, 5000, "a")), dirs{true, false, true}},
+		{"udp4-from-5000", ip(node4, peer4, 17, udpSeg(5000, 53, "a")), dirs{false, true, true}},
+		{"udp6-from-5000", ip(node6, peer6, 17, udpSeg(5000, 53, "a")), dirs{false, true, true}},
+		{"udp6-to-5000", ip(peer6, node6, 17, udpSeg(53, 5000, "a")), dirs{true, false, true}},
+		{"udp4-remote-5000-in", ip(peer4, node4, 17, udpSeg(5000, 40000, "a")), dirs{}},
+		{"udp4-remote-5000-out", ip(node4, peer4, 17, udpSeg(40000, 5000, "a")), dirs{}},
+		{"udp4-other-address", ip(peer4, other4, 17, udpSeg(53, 5000, "a")), dirs{}},
+		{"udp4-from-other-address", ip(other4, peer4, 17, udpSeg(5000, 53, "a")), dirs{}},
+		{"udp4-5001", ip(peer4, node4, 17, udpSeg(53, 5001, "a")), dirs{}},
+		{"tcp4-to-5000", ip(peer4, node4, 6, tcpSeg(80, 5000)), dirs{}},
+		{"udp4-fragment", mutate(ip(peer4, node4, 17, udpSeg(53, 5000, "a")), func(p []byte) []byte { p[6] = 0x20; return p }), dirs{}},
+		{"echo4", ip(peer4, node4, 1, icmpSeg(0, 5000, 1)), dirs{}},
 	} {
 		prog, err := SniffFilter(udp5000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := Sniffs(tc.pkt, udp5000, nodes); got != tc.want {
-			t.Errorf("%s: Sniffs = %v, want %v", tc.name, got, tc.want)
-		}
-		for _, pt := range []uint32{packetHost, packetOutgoing} {
-			if got := runBPF(t, prog, tc.pkt, pt) != 0; got != tc.want {
-				t.Errorf("%s: sniff filter (packet type %d) keeps it = %v, want %v", tc.name, pt, got, tc.want)
+		for _, d := range []struct {
+			dir            direction
+			want           bool
+			pktType, hatyp uint32
+		}{
+			{received, tc.want.in, packetHost, 1},
+			{sent, tc.want.out, packetOutgoing, 1},
+			{looped, tc.want.loop, packetHost, arphrdLoopback},
+		} {
+			if got := Sniffs(tc.pkt, udp5000, local, d.dir); got != d.want {
+				t.Errorf("%s: Sniffs (direction %d) = %v, want %v", tc.name, d.dir, got, d.want)
+			}
+			if d.want && runBPFOn(t, prog, tc.pkt, d.pktType, d.hatyp) == 0 {
+				t.Errorf("%s: sniff filter (packet type %d) drops a packet Sniffs keeps", tc.name, d.pktType)
 			}
 		}
 		if runBPF(t, prog, tc.pkt, 3 /* PACKET_OTHERHOST */) != 0 {
 			t.Errorf("%s: sniff filter keeps another host's packet", tc.name)
 		}
+	}
+	// The kernel's filter already leaves out a flow whose remote side
+	// has the port: the service never even copies it.
+	prog, _ := SniffFilter(udp5000)
+	if runBPF(t, prog, ip(node4, peer4, 17, udpSeg(40000, 5000, "a")), packetOutgoing) != 0 ||
+		runBPF(t, prog, ip(peer4, node4, 17, udpSeg(5000, 40000, "a")), packetHost) != 0 {
+		t.Error("sniff filter keeps a flow whose remote port is the bound one")
 	}
 }

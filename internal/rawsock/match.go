@@ -74,10 +74,12 @@ func receivedIP(pkt []byte) (ipPacket, bool) {
 		if ihl < 20 || len(pkt) < ihl || binary.BigEndian.Uint16(pkt[6:])&0x3fff != 0 {
 			return ipPacket{}, false
 		}
-		return ipPacket{dst: netip.AddrFrom4([4]byte(pkt[16:20])), proto: pkt[9], l4: pkt[ihl:]}, true
+		return ipPacket{src: netip.AddrFrom4([4]byte(pkt[12:16])), dst: netip.AddrFrom4([4]byte(pkt[16:20])),
+			proto: pkt[9], l4: pkt[ihl:]}, true
 	}
 	if len(pkt) >= 40 && pkt[0]>>4 == 6 {
-		return ipPacket{v6: true, dst: netip.AddrFrom16([16]byte(pkt[24:40])), proto: pkt[6], l4: pkt[40:]}, true
+		return ipPacket{v6: true, src: netip.AddrFrom16([16]byte(pkt[8:24])), dst: netip.AddrFrom16([16]byte(pkt[24:40])),
+			proto: pkt[6], l4: pkt[40:]}, true
 	}
 	return ipPacket{}, false
 }

@@ -2,27 +2,31 @@ package rawsock
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
 )
 
 // TableName is the nftables table (family inet) the service owns in its
-// namespace: an input chain dropping TCP and UDP packets to the ports in
-// its sets, the ports bound to safe raw sockets, so that the kernel's
-// stack neither answers them (RST, port unreachable) nor delivers them.
-// The sockets' captures see these packets first: AF_PACKET taps run
-// before netfilter's input hook.
+// namespace: an input chain dropping the TCP and UDP packets to the local
+// (address, port) pairs in its sets, those bound to safe raw sockets, so
+// that the kernel's stack neither answers them (RST, port unreachable)
+// nor delivers them. A binding's pairs are its own: the port on the
+// addresses its slice holds it on, so the drop never touches another
+// address's flows. The sockets' captures see these packets first:
+// AF_PACKET taps run before netfilter's input hook.
 const TableName = "orbis_rawsock"
 
-// dropper keeps the table's port sets.
+// dropper keeps the table's sets of protocol . address . port, one for
+// IPv4 and one for IPv6.
 type dropper struct {
 	nsfd  int
 	table *nftables.Table
-	sets  map[uint8]*nftables.Set
+	sets  map[bool]*nftables.Set // by "is IPv6"
 }
 
 // newDropper replaces any table left by an earlier run with an empty one.
@@ -43,14 +47,19 @@ func newDropper(nsfd int) (*dropper, error) {
 		Name: "input", Table: d.table, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityFilter,
 	})
-	d.sets = map[uint8]*nftables.Set{}
-	for _, proto := range []uint8{wire.ProtoTCP, wire.ProtoUDP} {
-		set := &nftables.Set{Table: d.table, Name: fmt.Sprintf("ports%d", proto), KeyType: nftables.TypeInetService}
+	d.sets = map[bool]*nftables.Set{}
+	for _, v6 := range []bool{false, true} {
+		addr, name := nftables.TypeIPAddr, "bound4"
+		if v6 {
+			addr, name = nftables.TypeIP6Addr, "bound6"
+		}
+		set := &nftables.Set{Table: d.table, Name: name, Concatenation: true,
+			KeyType: nftables.MustConcatSetType(nftables.TypeInetProto, addr, nftables.TypeInetService)}
 		if err := c.AddSet(set, nil); err != nil {
 			return nil, fmt.Errorf("add nft set: %w", err)
 		}
-		d.sets[proto] = set
-		c.AddRule(&nftables.Rule{Table: d.table, Chain: chain, Exprs: dropRule(proto, set)})
+		d.sets[v6] = set
+		c.AddRule(&nftables.Rule{Table: d.table, Chain: chain, Exprs: dropRule(v6, set)})
 	}
 	if err := c.Flush(); err != nil {
 		return nil, fmt.Errorf("create nft table %s: %w", TableName, err)
@@ -58,15 +67,30 @@ func newDropper(nsfd int) (*dropper, error) {
 	return d, nil
 }
 
-// dropRule is `meta l4proto <proto> th dport @<set> drop`.
-func dropRule(proto uint8, set *nftables.Set) []expr.Any {
+// dropRule is `meta nfproto ipv4 meta l4proto . ip daddr . th dport
+// @bound4 drop` (ipv6, ip6 daddr and @bound6 for v6), the concatenation
+// in 32-bit registers as nft(8) loads it.
+func dropRule(v6 bool, set *nftables.Set) []expr.Any {
+	family, daddrOff, addrLen, portReg := unix.NFPROTO_IPV4, uint32(16), uint32(4), uint32(10)
+	if v6 {
+		family, daddrOff, addrLen, portReg = unix.NFPROTO_IPV6, 24, 16, 13
+	}
 	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(family)}},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseNetworkHeader, Offset: daddrOff, Len: addrLen},
+		&expr.Payload{DestRegister: portReg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
 		&expr.Verdict{Kind: expr.VerdictDrop},
 	}
+}
+
+// dropKey is the set element of proto . addr . port, each field padded
+// to 4 bytes.
+func dropKey(proto uint8, addr netip.Addr, port uint16) []byte {
+	key := append([]byte{proto, 0, 0, 0}, addr.AsSlice()...)
+	return append(key, byte(port>>8), byte(port), 0, 0)
 }
 
 func (d *dropper) conn() (*nftables.Conn, error) {
@@ -81,27 +105,33 @@ func (d *dropper) conn() (*nftables.Conn, error) {
 	return c, nil
 }
 
-// set adds (on) or removes the drop of b's port; ICMP bindings need none.
-func (d *dropper) set(b Binding, on bool) error {
-	set := d.sets[b.Proto]
-	if set == nil {
+// set adds (on) or removes the drop of b's port on each of addrs, in one
+// transaction; ICMP bindings need none.
+func (d *dropper) set(b Binding, addrs []netip.Addr, on bool) error {
+	if b.Proto != wire.ProtoTCP && b.Proto != wire.ProtoUDP {
 		return nil
 	}
 	c, err := d.conn()
 	if err != nil {
 		return err
 	}
-	elems := []nftables.SetElement{{Key: binaryutil.BigEndian.PutUint16(b.Port)}}
-	if on {
-		err = c.SetAddElements(set, elems)
-	} else {
-		err = c.SetDeleteElements(set, elems)
+	for _, a := range addrs {
+		a = a.Unmap()
+		elems := []nftables.SetElement{{Key: dropKey(b.Proto, a, b.Port)}}
+		if on {
+			err = c.SetAddElements(d.sets[a.Is6()], elems)
+		} else {
+			err = c.SetDeleteElements(d.sets[a.Is6()], elems)
+		}
+		if err != nil {
+			break
+		}
 	}
 	if err == nil {
 		err = c.Flush()
 	}
 	if err != nil {
-		return fmt.Errorf("nft drop of %s (on=%v): %w", b, on, err)
+		return fmt.Errorf("nft drop of %s on %v (on=%v): %w", b, addrs, on, err)
 	}
 	return nil
 }

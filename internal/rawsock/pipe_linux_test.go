@@ -164,7 +164,7 @@ func testQueue(t *testing.T, c *chain, dir, sock string, uid uint32, onWire *sni
 	wantLines(t, out, []string{
 		"orbisq-good: sent",
 		"orbisq-forged-port: refused=true raw socket service: packet refused: source port 5001 is not the bound port 5000",
-		"orbisq-forged-addr: refused=true raw socket service: packet refused: source address 10.202.1.99 is not one of this node's",
+		"orbisq-forged-addr: refused=true raw socket service: packet refused: source address 10.202.1.99 is not one of this node's that the socket may use",
 		"orbisq-sendto: sent",
 		"orbisq-sendto-forged-port: refused=true raw socket service: packet refused: source port 5002 is not the bound port 5000",
 		"sent=2 refused=3",

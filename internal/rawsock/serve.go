@@ -3,19 +3,26 @@ package rawsock
 import (
 	"log/slog"
 	"net/netip"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/portmgr"
 )
 
-// Config is what the service needs from the node. Owner, OwnsPort and
+// Config is what the service needs from the node. Owner, Holders and
 // NodeAddrs are required.
 type Config struct {
 	// Owner names the slice whose sliver runs as host UID uid (taken
 	// from SO_PEERCRED of each connection); ok is false for a UID that is
 	// no sliver's, which is then refused everything.
 	Owner func(uid uint32) (slice string, ok bool)
-	// OwnsPort reports whether slice owns the TCP or UDP port (proto
-	// "tcp" or "udp"): the port manager's answer. A raw socket is bound
-	// only to a port its slice owns.
-	OwnsPort func(slice, proto string, port uint16) bool
+	// Holders reads who holds which TCP and UDP port now: the port
+	// manager's answer (portmgr.Holders), read once per bind and once
+	// per recheck. A raw or sniffer socket is bound only to a port its
+	// slice holds alone, on the node's addresses it holds it on, and is
+	// closed when the slice stops holding them (asked again every
+	// RecheckEvery). A *portmgr.NotHeldError is a refusal, shown to the
+	// slice.
+	Holders func() (*portmgr.Holders, error)
 	// NodeAddrs returns the node's own addresses: the only source
 	// addresses a sliver may send from. The service asks at most once a
 	// second.
@@ -26,17 +33,55 @@ type Config struct {
 	// captures, sends and installs its nftables table in (tests and the
 	// testbed use it); empty means the caller's.
 	NetNS string
-	// QueueLen bounds each socket's queue of received packets that the
-	// sliver has not read yet; past it packets are dropped and counted.
-	// 0 means 256.
-	QueueLen int
+	// Limits bound what callers may hold of the service.
+	Limits
+	// RecheckEvery is how often the service reads Holders again for
+	// every bound TCP or UDP socket (0: DefaultRecheckEvery).
+	RecheckEvery time.Duration
 }
 
-func (c Config) queueLen() int {
-	if c.QueueLen > 0 {
-		return c.QueueLen
+// Limits bound what the service holds for its callers, so that no slice
+// can exhaust the node agent's file descriptors or memory. A zero field
+// means its Default value.
+type Limits struct {
+	// MaxConns bounds the connections the service holds at a time, all
+	// callers together; MaxConnsPerSlice those of one slice (all its
+	// UIDs; a UID that is no sliver's counts alone), and
+	// MaxBindingsPerSlice its bound sockets (raw and sniffers). A
+	// connection past a bound is told why (MsgHangup) and closed at
+	// accept; a bind past it is refused. MaxConns is lowered, if need be,
+	// to keep the service's file descriptors (about FDsPerConn a
+	// connection) within half of the process's RLIMIT_NOFILE.
+	MaxConns            int
+	MaxConnsPerSlice    int
+	MaxBindingsPerSlice int
+	// QueueLen and QueueBytes bound each socket's queue of received
+	// packets that the sliver has not read yet, in packets and in bytes;
+	// past either, packets are dropped and counted.
+	QueueLen   int
+	QueueBytes int
+}
+
+// Defaults of Limits and Config.RecheckEvery.
+const (
+	DefaultQueueLen            = 256
+	DefaultQueueBytes          = 256 << 10
+	DefaultMaxConns            = 512
+	DefaultMaxConnsPerSlice    = 64
+	DefaultMaxBindingsPerSlice = 32
+	DefaultRecheckEvery        = time.Second
+	// FDsPerConn is how many file descriptors one connection may hold:
+	// its Unix socket, a capture, an IPv4 and an IPv6 raw socket, and an
+	// nftables netlink socket while it binds.
+	FDsPerConn = 5
+)
+
+// or is v, or def when v is not positive.
+func or[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
 	}
-	return 256
+	return def
 }
 
 func (c Config) log() *slog.Logger {

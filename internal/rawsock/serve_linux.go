@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
 // Listen opens the service's Unix socket (SOCK_SEQPACKET) at path,
@@ -46,7 +47,9 @@ type server struct {
 
 	// mu guards the following.
 	mu        sync.Mutex
-	bound     map[Binding]string // binding -> slice
+	bound     map[Binding]string // raw socket binding -> slice
+	sessions  map[*session]held  // bound sessions (raw and sniffers)
+	perSlice  map[string]int     // bound sessions of each slice
 	addrs     []netip.Addr
 	addrsTime time.Time
 }
@@ -66,8 +69,14 @@ func Serve(ctx context.Context, l net.Listener, cfg Config) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx) // ends every session when Serve returns
 	defer cancel()
+	l = s.limit(l)
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.recheckLoop(ctx)
+	}()
 	for {
 		c, err := l.Accept()
 		switch {
@@ -83,21 +92,17 @@ func Serve(ctx context.Context, l net.Listener, cfg Config) error {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		uc, ok := c.(*net.UnixConn)
-		if !ok {
-			c.Close()
-			continue
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveConn(ctx, uc)
+			s.serveConn(ctx, c)
 		}()
 	}
 }
 
 func newServer(cfg Config) (s *server, err error) {
-	s = &server{cfg: cfg, nsfd: -1, bound: map[Binding]string{}}
+	s = &server{cfg: cfg, nsfd: -1, bound: map[Binding]string{},
+		sessions: map[*session]held{}, perSlice: map[string]int{}}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -144,6 +149,82 @@ func (s *server) nodeAddrs() []netip.Addr {
 	return s.addrs
 }
 
+// limit bounds the connections of l: MaxConns in all, MaxConnsPerSlice
+// per slice.
+func (s *server) limit(l net.Listener) net.Listener {
+	maxConns := or(s.cfg.MaxConns, DefaultMaxConns)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil && lim.Cur != unix.RLIM_INFINITY {
+		maxConns = max(1, min(maxConns, int(lim.Cur/2/FDsPerConn)))
+	}
+	log := s.cfg.log()
+	perSlice := or(s.cfg.MaxConnsPerSlice, DefaultMaxConnsPerSlice)
+	log.Info("raw sockets: bounds", "max_conns", maxConns, "max_conns_per_slice", perSlice,
+		"max_bindings_per_slice", or(s.cfg.MaxBindingsPerSlice, DefaultMaxBindingsPerSlice), "nofile", lim.Cur)
+	all := &peercred.Limited{Listener: l, Max: maxConns, Key: func(peercred.Cred) string { return "all" }, Log: log,
+		Refuse: func(c net.Conn, key, why string) {
+			refuseConn(c, key, why, "the raw socket service holds %d connections, the most it may; try again later", maxConns)
+		}}
+	return &peercred.Limited{Listener: all, Max: perSlice, Key: s.caller, Log: log,
+		Refuse: func(c net.Conn, key, why string) {
+			refuseConn(c, key, why, "%s holds %d connections to the raw socket service, the most it may", key, perSlice)
+		}}
+}
+
+// refuseConn hangs up on a connection a Limited closes at accept: past a
+// bound (format and args say which), or with credentials that could not
+// be read (key "").
+func refuseConn(c net.Conn, key, why, format string, args ...any) {
+	if key == "" {
+		hangup(c, "%s", why)
+		return
+	}
+	hangup(c, "%s: %s", why, fmt.Sprintf(format, args...))
+}
+
+// hangup tells the peer of c why the service closes c (wire.MsgHangup),
+// waiting a moment at most; the caller closes c.
+func hangup(c net.Conn, format string, args ...any) {
+	body := append([]byte{wire.StatusRefused}, fmt.Sprintf(format, args...)...)
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	c.Write(wire.Message{Type: wire.MsgHangup, Body: body}.Marshal())
+}
+
+// caller names whom a connection counts against: its slice, or its UID
+// when that is no sliver's.
+func (s *server) caller(c peercred.Cred) string {
+	if slice, ok := s.cfg.Owner(c.UID); ok {
+		return "slice " + slice
+	}
+	return fmt.Sprintf("uid %d", c.UID)
+}
+
+// admit records ss as bound, within its slice's MaxBindingsPerSlice.
+func (s *server) admit(ss *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := or(s.cfg.MaxBindingsPerSlice, DefaultMaxBindingsPerSlice)
+	if s.perSlice[ss.slice] >= limit {
+		return refused("slice %s has %d bound raw and sniffer sockets, the most it may have", ss.slice, limit)
+	}
+	s.perSlice[ss.slice]++
+	s.sessions[ss] = held{slice: ss.slice, b: ss.b, addrs: ss.addrs}
+	return nil
+}
+
+// dismiss undoes admit.
+func (s *server) dismiss(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[ss]; !ok {
+		return
+	}
+	delete(s.sessions, ss)
+	if s.perSlice[ss.slice]--; s.perSlice[ss.slice] <= 0 {
+		delete(s.perSlice, ss.slice)
+	}
+}
+
 // reserve records b as bound by slice. An ICMP binding with identifier 0
 // gets a free one; a taken binding is refused.
 func (s *server) reserve(b Binding, slice string) (Binding, error) {
@@ -172,8 +253,10 @@ func (s *server) release(b Binding) {
 	delete(s.bound, b)
 }
 
-// source is the address the node would send from to dst.
-func (s *server) source(dst netip.Addr) (netip.Addr, error) {
+// source is the address the node sends from to dst: the route's, when
+// it is one of local (the addresses the socket may use), else the first of
+// local of dst's family.
+func (s *server) source(dst netip.Addr, local []netip.Addr) (netip.Addr, error) {
 	var routes []netlink.Route
 	if s.routes != nil { // nil only in tests of the checks
 		var err error
@@ -182,11 +265,11 @@ func (s *server) source(dst netip.Addr) (netip.Addr, error) {
 		}
 	}
 	for _, r := range routes {
-		if src, ok := netip.AddrFromSlice(r.Src); ok && src.IsValid() {
+		if src, ok := netip.AddrFromSlice(r.Src); ok && isNodeAddr(src.Unmap(), local) {
 			return src.Unmap(), nil
 		}
 	}
-	for _, a := range s.nodeAddrs() {
+	for _, a := range local {
 		if a.Unmap().Is4() == dst.Is4() {
 			return a.Unmap(), nil
 		}

@@ -21,27 +21,20 @@ import (
 
 	"github.com/google/nftables"
 
+	"github.com/orbisproject/orbis/api"
 	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/nettest"
+	"github.com/orbisproject/orbis/internal/portmgr"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestService runs the service in namespace A of a chain A - R - B and
 // unprivileged sliver processes against it; R's capture is the wire.
 func TestService(t *testing.T) {
-	testutil.RequireRoot(t)
-	c := newChain(t)
-	dir, err := os.MkdirTemp("", "orbistest-rawsock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "rawsock.sock")
-	uidA := uint32(1_900_000_000 + os.Getpid()%100000*10)
-	startService(t, c, sock, uidA)
+	// The tests below stand for the sliver's own sockets on its ports
+	// with the test's (root's): no recheck, which would count them as the
+	// node's (TestPortHijack tests it).
+	c, dir, sock, uidA := newServiceChain(t, func(cfg *Config) { cfg.RecheckEvery = time.Hour })
 	onWire := sniff(t, c.R)
 
 	t.Run("SendChecked", func(t *testing.T) {
@@ -59,7 +52,7 @@ func TestService(t *testing.T) {
 		wantLines(t, out, []string{
 			"orbis-good: refused=false <nil>",
 			"orbis-forged-port: refused=true raw socket service: packet refused: source port 5001 is not the bound port 5000",
-			"orbis-forged-addr: refused=true raw socket service: packet refused: source address 10.202.1.99 is not one of this node's",
+			"orbis-forged-addr: refused=true raw socket service: packet refused: source address 10.202.1.99 is not one of this node's that the socket may use",
 			"orbis-sendto: refused=false <nil>",
 			"orbis-sendto-forged-port: refused=true raw socket service: packet refused: source port 5002 is not the bound port 5000",
 		})
@@ -79,7 +72,7 @@ func TestService(t *testing.T) {
 	t.Run("BindNotOwned", func(t *testing.T) {
 		out := startSliver(t, c.A, dir, uidA, sock, "bind", "udp/6000", "udp/5001").lines(t)
 		wantLines(t, out, []string{
-			"bind udp/6000: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 6000",
+			"bind udp/6000: refused=true bind raw socket: raw socket service: udp port 6000 is reserved for another slice",
 			"bind udp/5001: refused=true bind raw socket: raw socket service: slice orbistest-a does not own udp port 5001",
 		})
 	})
@@ -143,30 +136,45 @@ func TestService(t *testing.T) {
 }
 
 // startService serves on sock in c's namespace A, for two slices: uid
-// is orbistest-a's and owns udp/5000 and tcp/5000, uid+1 is
-// orbistest-b's and owns udp/6000. Receive queues hold 16 packets.
-func startService(t testing.TB, c *chain, sock string, uid uint32) {
+// is orbistest-a's, uid+1 orbistest-b's. A port is held as on a node
+// (portmgr.ReadHolders of the namespace's socket tables), with
+// reservations standing in for the port manager's: udp/5000 and tcp/5000
+// for orbistest-a, udp/6000 for orbistest-b. Receive queues hold 16
+// packets. edit, if not nil, changes the Config before Serve.
+func startService(t testing.TB, c *chain, sock string, uid uint32, edit func(*Config)) {
 	l, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
+	owner := func(u uint32) (string, bool) {
+		switch u {
+		case uid:
+			return "orbistest-a", true
+		case uid + 1:
+			return "orbistest-b", true
+		}
+		return "", false
+	}
+	reserved := map[api.Port]string{
+		{Proto: "tcp", Port: 5000}: "orbistest-a", {Proto: "udp", Port: 5000}: "orbistest-a",
+		{Proto: "udp", Port: 6000}: "orbistest-b",
+	}
 	cfg := Config{
-		Owner: func(u uint32) (string, bool) {
-			switch u {
-			case uid:
-				return "orbistest-a", true
-			case uid + 1:
-				return "orbistest-b", true
-			}
-			return "", false
-		},
-		OwnsPort: func(slice, proto string, port uint16) bool {
-			return slice == "orbistest-a" && port == 5000 || slice == "orbistest-b" && proto == "udp" && port == 6000
+		Owner: owner,
+		Holders: func() (hs *portmgr.Holders, err error) {
+			nerr := nettest.InNS(c.A, func() error {
+				hs, err = portmgr.ReadHolders("/proc/thread-self", owner, reserved)
+				return nil
+			})
+			return hs, errors.Join(nerr, err)
 		},
 		NodeAddrs: func() []netip.Addr { return []netip.Addr{c.a, c.a6} },
 		Log:       testutil.Logger(t),
 		NetNS:     c.A,
-		QueueLen:  16,
+		Limits:    Limits{QueueLen: 16},
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -323,15 +331,7 @@ func testFlood(t *testing.T, c *chain, dir, sock string, uid uint32) {
 	if got := p.line(t); got != "bound" {
 		t.Fatalf("sliver said %q, want bound", got)
 	}
-	var conn *net.UDPConn
-	err := nettest.InNS(c.R, func() (err error) {
-		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: c.a.AsSlice(), Port: 5000})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := peerToUDP5000(t, c)
 	for range sent {
 		conn.Write([]byte("orbis-flood"))
 	}
@@ -346,6 +346,22 @@ func testFlood(t *testing.T, c *chain, dir, sock string, uid uint32) {
 	if dropped == 0 || read != received || received+dropped > sent || received < 16 {
 		t.Fatalf("sent %d to a sliver that did not read: relayed %d, dropped %d, read %d", sent, received, dropped, read)
 	}
+}
+
+// peerToUDP5000 is a UDP socket of the peer R connected to the node's
+// udp/5000, closed when the test ends.
+func peerToUDP5000(t *testing.T, c *chain) *net.UDPConn {
+	t.Helper()
+	var conn *net.UDPConn
+	err := nettest.InNS(c.R, func() (err error) {
+		conn, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: c.a.AsSlice(), Port: 5000})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // rawSocketOwners returns the UIDs owning the raw sockets in netns ns.

@@ -74,6 +74,14 @@ func childMain(args []string) error {
 		return childBatchRaw(sock, rest)
 	case "bench":
 		return childBench(ctx, sock, rest)
+	case "serve":
+		return childServe(rest)
+	case "client":
+		return childClient(rest)
+	case "attack":
+		return childAttack(ctx, sock, rest)
+	case "many":
+		return childMany(sock, rest)
 	case "ping", "traceroute":
 		return childTools(ctx, sock, mode, netip.MustParseAddr(rest[0]))
 	}

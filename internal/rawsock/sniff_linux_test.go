@@ -106,7 +106,7 @@ func testSniff(t *testing.T, c *chain, dir, sock string, uid uint32) {
 	}
 
 	out := startSliver(t, c.A, dir, uid+1, sock, "sniff", "udp/5000", "0").lines(t)
-	wantLines(t, out, []string{"sniff udp/5000: refused=true bind raw socket: raw socket service: slice orbistest-b does not own udp port 5000"})
+	wantLines(t, out, []string{"sniff udp/5000: refused=true bind raw socket: raw socket service: udp port 5000 is reserved for another slice"})
 }
 
 // testPlabdump runs plabdump as the sliver's UID and checks that its

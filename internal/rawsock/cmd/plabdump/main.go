@@ -1,6 +1,6 @@
 // Command plabdump captures, as an unprivileged user in a sliver, every
-// packet the node sends or receives on a TCP or UDP port the sliver's
-// slice owns, through a sniffer socket of the node's safe raw socket
+// packet the node receives at, or sends from, a TCP or UDP port the
+// sliver's slice holds alone, through a sniffer socket of the node's safe raw socket
 // service (api/rawsock), and writes them as pcap to its standard output:
 //
 //	plabdump -p 8080 | tcpdump -n -r -
