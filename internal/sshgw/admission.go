@@ -45,6 +45,7 @@ type client struct {
 	source netip.Prefix
 	slice  string // once authenticated
 	gone   bool   // left, or evicted to make room
+	open   int    // its open sessions
 }
 
 func newAdmission(lim Limits, log *slog.Logger) *admission {
@@ -120,16 +121,17 @@ func (a *admission) dropLocked(cl *client) {
 	}
 	cl.gone = true
 	if cl.slice != "" {
-		a.bySlice[cl.slice] = remove(a.bySlice, cl.slice, cl)
+		remove(a.bySlice, cl.slice, cl)
 		a.authed--
 		return
 	}
-	a.bySource[cl.source] = remove(a.bySource, cl.source, cl)
+	remove(a.bySource, cl.source, cl)
 	a.shaking--
 }
 
-// remove returns m[k] without cl, deleting the key when it is empty.
-func remove[K comparable](m map[K][]*client, k K, cl *client) []*client {
+// remove takes cl out of m[k], and the key out of m once it holds none,
+// so that the maps hold only who is connected.
+func remove[K comparable](m map[K][]*client, k K, cl *client) {
 	var out []*client
 	for _, o := range m[k] {
 		if o != cl {
@@ -138,14 +140,15 @@ func remove[K comparable](m map[K][]*client, k K, cl *client) []*client {
 	}
 	if len(out) == 0 {
 		delete(m, k)
+		return
 	}
-	return out
+	m[k] = out
 }
 
-// evictHeaviest closes the oldest connection of the key holding the most
-// in m, if it holds at least two more than mine (the newcomer's key), so
-// that the eviction leaves the shares no less even; it reports whether
-// it made room.
+// evictHeaviest closes the oldest connection without a session (else the
+// oldest) of the key holding the most in m, if it holds at least two more
+// than mine (the newcomer's key), so that the eviction leaves the shares
+// no less even; it reports whether it made room.
 func evictHeaviest[K comparable](m map[K][]*client, mine int, n *int, log *refusalLog, what string) bool {
 	var heavy K
 	most := 0
@@ -158,7 +161,13 @@ func evictHeaviest[K comparable](m map[K][]*client, mine int, n *int, log *refus
 		return false
 	}
 	victim := m[heavy][0]
-	m[heavy] = m[heavy][1:]
+	for _, cl := range m[heavy] {
+		if cl.open == 0 {
+			victim = cl
+			break
+		}
+	}
+	remove(m, heavy, victim)
 	*n--
 	victim.gone = true
 	victim.conn.Close()
@@ -174,23 +183,26 @@ func (a *admission) refuse(kind, who, format string, args ...any) error {
 	return err
 }
 
-// openSession counts a new session of slice, or says why it may not open.
-func (a *admission) openSession(slice string) error {
+// openSession counts a new session of cl's slice, or says why it may not
+// open.
+func (a *admission) openSession(cl *client) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if n := a.sessions[slice]; n >= a.lim.MaxSessionsPerSlice {
-		return a.refuse("sessions", slice, "slice %s has %d sessions open on this node, its most", slice, n)
+	if n := a.sessions[cl.slice]; n >= a.lim.MaxSessionsPerSlice {
+		return a.refuse("sessions", cl.slice, "slice %s has %d sessions open on this node, its most", cl.slice, n)
 	}
-	a.sessions[slice]++
+	a.sessions[cl.slice]++
+	cl.open++
 	return nil
 }
 
-// closeSession counts a session of slice fewer.
-func (a *admission) closeSession(slice string) {
+// closeSession counts a session of cl fewer.
+func (a *admission) closeSession(cl *client) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.sessions[slice]--; a.sessions[slice] <= 0 {
-		delete(a.sessions, slice)
+	cl.open--
+	if a.sessions[cl.slice]--; a.sessions[cl.slice] <= 0 {
+		delete(a.sessions, cl.slice)
 	}
 }
 

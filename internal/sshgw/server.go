@@ -107,14 +107,14 @@ func (s *Server) handle(ctx context.Context, cl *client) {
 			nc.Reject(ssh.ResourceShortage, fmt.Sprintf("orbis: at most %d sessions per connection", s.cfg.MaxSessions))
 			continue
 		}
-		if err := s.adm.openSession(slice); err != nil {
+		if err := s.adm.openSession(cl); err != nil {
 			idle.close()
 			nc.Reject(ssh.ResourceShortage, err.Error())
 			continue
 		}
 		ch, creqs, err := nc.Accept()
 		if err != nil {
-			s.adm.closeSession(slice)
+			s.adm.closeSession(cl)
 			idle.close()
 			continue
 		}
@@ -122,7 +122,7 @@ func (s *Server) handle(ctx context.Context, cl *client) {
 		go func() {
 			defer wg.Done()
 			defer idle.close()
-			defer s.adm.closeSession(slice)
+			defer s.adm.closeSession(cl)
 			newSession(s, ctx, sc, slice, ch, log).serve(creqs)
 		}()
 	}
