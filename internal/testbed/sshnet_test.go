@@ -75,7 +75,8 @@ func TestSSHOutputIsTheSlices(t *testing.T) {
 }
 
 // readRate reads r to its end and returns the bytes read and the rate,
-// in kbit/s, after skip from the first byte to the last.
+// in kbit/s, from the first read after skip to the last: the bytes read
+// after the one over the time between them.
 func readRate(r io.Reader, skip time.Duration) (int, float64) {
 	buf := make([]byte, 64<<10)
 	var first, from, last time.Time
@@ -88,7 +89,7 @@ func readRate(r io.Reader, skip time.Duration) (int, float64) {
 			case first.IsZero():
 				first = now
 			case from.IsZero() && now.After(first.Add(skip)):
-				from, fromBytes = now, total
+				from, fromBytes = now, total+k // what came before from
 			}
 			total += k
 			last = now
