@@ -157,6 +157,9 @@ func TestIdleSliceFlood(t *testing.T) {
 			break
 		}
 	}
+	if _, errOut, code := result(t, of.ssh("pl_flood", "true")); code != 255 || !strings.Contains(errOut, want) {
+		t.Errorf("OpenSSH login over the slice's share: status %d, stderr %q, want %q", code, errOut, want)
+	}
 
 	// Sessions: as many as the flooder can open over its connections.
 	sessions := 0
