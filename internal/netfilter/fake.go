@@ -35,6 +35,14 @@ func (f *Fake) Set(ctx context.Context, s Sliver) error {
 	return nil
 }
 
+// SocketMark returns the mark of a set sliver, as Tagger.SocketMark.
+func (f *Fake) SocketMark(name string) (uint32, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.slivers[name]
+	return SocketMark(s.Index), ok
+}
+
 // Remove forgets name and its counters.
 func (f *Fake) Remove(ctx context.Context, name string) error {
 	f.mu.Lock()

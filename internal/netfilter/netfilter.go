@@ -22,6 +22,16 @@
 //     classifiers are missing on this kernel (MECHANISMS.md).
 //   - Input: a packet whose connection carries the sliver's conntrack mark
 //     is counted in "rx_<name>".
+//   - Sockets the node agent carries a sliver's traffic on (the SSH
+//     gateway's connection of a slice that logged in) are the agent's, so
+//     their UID is root's: the agent marks such a socket with SO_MARK
+//     SocketMark(Index), and a packet with that mark (meta mark) jumps to
+//     the sliver's chain as if a sliver's UID had sent it: shaped, counted
+//     (and so held to the daily byte cap) and logged as the slice's, and
+//     its connection's replies counted as the slice's input. Only a process
+//     with CAP_NET_ADMIN or CAP_NET_RAW in the node's user namespace can set
+//     SO_MARK; a sliver's root has them only in the sliver's own user
+//     namespace, so it cannot claim another slice's mark (or any mark).
 //
 // Why UIDs and not cgroups: every process of a sliver runs in its host UID
 // range, whatever cgroup it moved to, and the UID of a socket is fixed when
@@ -94,6 +104,15 @@ func Priority(index uint32) uint32 { return 1<<16 | (index + ClassOffset) }
 
 // LowPriority is the skb->priority of a sliver's low-rate class.
 func LowPriority(index uint32) uint32 { return Priority(index) | LowClassBit }
+
+// socketMarkBase is the high half of every SocketMark: one value no other
+// part of the node uses, so that a mark set for another purpose (policy
+// routing) is never taken for a sliver's.
+const socketMarkBase = 0x4f520000
+
+// SocketMark is the SO_MARK that makes the tagger take a socket's packets
+// for those of the sliver with this Index (see the package comment).
+func SocketMark(index uint32) uint32 { return socketMarkBase | index }
 
 // Counters are one sliver's packet and byte counts since its tagging was
 // first set (they survive later Set calls).

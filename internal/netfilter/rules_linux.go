@@ -11,7 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Chains of the table. Output packets go through byuid, then bymark; each
+// Chains of the table. Output packets go through byuid, then bymark (by
+// conntrack mark, then by socket mark); each
 // sliver rule there jumps to the sliver's chain, which ends in accept, so a
 // packet is tagged once.
 const (
@@ -130,10 +131,12 @@ func dispatchRules(t *nftables.Table, s Sliver) []*nftables.Rule {
 		jump(sliverChain(s.Name)),
 	}
 	byMark := cat(ctMark(s.Index), []expr.Any{jump(sliverChain(s.Name))})
+	bySocketMark := cat(metaMark(SocketMark(s.Index)), []expr.Any{jump(sliverChain(s.Name))})
 	rx := cat(ctMark(s.Index), []expr.Any{&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: "rx_" + s.Name}})
 	return []*nftables.Rule{
 		{Table: t, Chain: &nftables.Chain{Name: chainByUID, Table: t}, Exprs: byUID, UserData: ud},
 		{Table: t, Chain: &nftables.Chain{Name: chainByMark, Table: t}, Exprs: byMark, UserData: ud},
+		{Table: t, Chain: &nftables.Chain{Name: chainByMark, Table: t}, Exprs: bySocketMark, UserData: ud},
 		{Table: t, Chain: &nftables.Chain{Name: chainInput, Table: t}, Exprs: rx, UserData: ud},
 	}
 }
@@ -142,6 +145,14 @@ func dispatchRules(t *nftables.Table, s Sliver) []*nftables.Rule {
 func ctMark(mark uint32) []expr.Any {
 	return []expr.Any{
 		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(mark)},
+	}
+}
+
+// metaMark matches a packet's mark (skb->mark, from its socket's SO_MARK).
+func metaMark(mark uint32) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(mark)},
 	}
 }

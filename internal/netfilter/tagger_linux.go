@@ -47,6 +47,8 @@ type Tagger struct {
 	// mu guards the following.
 	mu   sync.Mutex
 	conn *nftables.Conn
+	// index holds the Index of each sliver set by this Tagger.
+	index map[string]uint32
 }
 
 var _ Interface = (*Tagger)(nil)
@@ -61,7 +63,7 @@ func New(cfg Config) (_ *Tagger, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup,
+	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup, index: map[string]uint32{},
 		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}}
 	var opts []nftables.ConnOption
 	if cfg.NetNS != "" {
@@ -103,6 +105,7 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 	}
+	t.index[s.Name] = s.Index
 	t.log.Debug("tagging set", "slice", s.Name, "index", s.Index, "uids", fmt.Sprintf("%d+%d", s.UIDBase, s.UIDCount))
 	return nil
 }
@@ -115,6 +118,7 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 	if err := t.dropDispatchLocked(name); err != nil {
 		return err
 	}
+	delete(t.index, name) // no longer attributed, even if the rest fails
 	chains, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
 	if err != nil {
 		return fmt.Errorf("list chains: %w", err)
@@ -138,6 +142,16 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("untag sliver %s: %w", name, err)
 	}
 	return nil
+}
+
+// SocketMark returns the SO_MARK that makes the sliver name's chain take
+// a socket's packets (see the package comment), or false if name is not
+// tagged.
+func (t *Tagger) SocketMark(name string) (uint32, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i, ok := t.index[name]
+	return SocketMark(i), ok
 }
 
 // dropDispatchLocked queues the deletion of the rules that send packets to

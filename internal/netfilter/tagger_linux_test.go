@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/testutil"
@@ -144,4 +146,73 @@ func ruleBlocks(listing string) string {
 	blocks := strings.Split(strings.Join(kept, ""), "\n\n")
 	sort.Strings(blocks)
 	return strings.Join(blocks, "\n\n")
+}
+
+// TestCountsBySocketMark sends UDP from a root socket marked with alice's
+// SocketMark (as the SSH gateway marks a slice's connection) and from one
+// with a mark no sliver has: only the first is alice's, tx and its echoes
+// rx; the other is nobody's.
+func TestCountsBySocketMark(t *testing.T) {
+	tg, p, _ := newTagger(t)
+	ctx := testutil.Context(t)
+	for _, s := range testSlivers() {
+		if err := tg.Set(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark, ok := tg.SocketMark("alice")
+	if !ok || mark != SocketMark(1) {
+		t.Fatalf("SocketMark(alice) = %#x, %v; want %#x", mark, ok, SocketMark(1))
+	}
+	if _, ok := tg.SocketMark("carol"); ok {
+		t.Error("a mark for a sliver never set")
+	}
+	nettest.Listen(t, p, 9002, true)
+	sendMarked(t, p, mark, 25)
+	sendMarked(t, p, SocketMark(3), 15) // no sliver has index 3
+	time.Sleep(200 * time.Millisecond)  // the last echoes
+	c, err := tg.Counters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c["alice"]; a.TxPackets != 25 || a.RxPackets != 25 || a.TxBytes != 25*(100+8+20) {
+		t.Errorf("alice's counters = %+v, want 25 packets each way, %d bytes out", a, 25*(100+8+20))
+	}
+	if b := c["bob"]; b != (Counters{}) {
+		t.Errorf("bob's counters = %+v, want zero", b)
+	}
+	if err := tg.Remove(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tg.SocketMark("alice"); ok {
+		t.Error("alice's mark outlived Remove")
+	}
+}
+
+// sendMarked sends count datagrams of 100 bytes from a socket with mark
+// in p's sending namespace to port 9002, one every millisecond.
+func sendMarked(t *testing.T, p *nettest.Pair, mark uint32, count int) {
+	t.Helper()
+	err := nettest.InNS(p.SendNS, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(mark)); err != nil {
+			return fmt.Errorf("SO_MARK: %w", err)
+		}
+		to := &unix.SockaddrInet4{Port: 9002, Addr: p.RecvIP.As4()}
+		for range count {
+			if err := unix.Sendto(fd, make([]byte, 100), 0, to); err != nil {
+				return err
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // the echoes reach the socket
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

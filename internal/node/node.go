@@ -25,6 +25,7 @@ import (
 	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/rootfs"
 	"github.com/orbisproject/orbis/internal/sliver"
+	"github.com/orbisproject/orbis/internal/sshgw"
 )
 
 // Config configures a node. Every root is a parameter so tests can run a
@@ -47,6 +48,9 @@ type Config struct {
 	// SSHAddr is the SSH gateway's address (see DefaultSSHAddr; ":22" in
 	// production); empty disables the gateway.
 	SSHAddr string
+	// SSHLimits bound what SSH clients can hold of the gateway (zero
+	// fields: sshgw.DefaultLimits; flags --ssh-*).
+	SSHLimits sshgw.Limits
 	// SensorAddr is the sensor server's address (see DefaultSensorAddr);
 	// empty disables it. SensorConns and SensorConnsPerClient bound its
 	// connections, in all and per client (0: sensor.DefaultMaxConns,

@@ -22,11 +22,17 @@ func (n *Node) startSSH(ctx context.Context, addr string) (stop func(), err erro
 		n.cfg.Log.Info("ssh gateway disabled")
 		return func() {}, nil
 	}
-	gw, err := sshgw.New(sshgw.Config{
+	cfg := sshgw.Config{
 		HostKeyPath: filepath.Join(n.cfg.StateDir, "ssh", "ssh_host_ed25519_key"),
 		Slivers:     sshgw.SliverManager{M: n.Slivers},
 		Log:         n.cfg.Log,
-	})
+		Limits:      n.cfg.SSHLimits,
+	}
+	if n.net != nil && n.net.tagger != nil {
+		// A slice's connection is tagged as its slivers' traffic is.
+		cfg.Mark = n.net.tagger.SocketMark
+	}
+	gw, err := sshgw.New(cfg)
 	if err != nil {
 		return nil, err
 	}

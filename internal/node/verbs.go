@@ -35,6 +35,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup; slivers are below it")
 	if name == "node" {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
+		cfg.SSHLimits.AddFlags(fs)
 		fs.StringVar(&cfg.SensorAddr, "sensor-addr", DefaultSensorAddr, `sensor server address ("" disables it)`)
 		fs.IntVar(&cfg.SensorConns, "sensor-conns", sensor.DefaultMaxConns, "sensor server: most connections open at once (the host's root is not counted)")
 		fs.IntVar(&cfg.SensorConnsPerClient, "sensor-conns-per-client", sensor.DefaultMaxConnsPerClient, "sensor server: most connections of one client (a slice, a host user, a remote address) at once; more are closed at accept")

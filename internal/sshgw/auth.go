@@ -2,6 +2,8 @@ package sshgw
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -15,8 +17,11 @@ import (
 // public, on GitHub and elsewhere) could probe, without the private key,
 // which slices on this node accept it, and so learn that they exist.
 // Each connection has its own configuration so that the refusal banner is
-// sent once, however many keys the client tries.
-func (s *Server) serverConfig() *ssh.ServerConfig {
+// sent once, however many keys the client tries. A key that is accepted
+// still needs the slice's room on the gateway (admission) and its mark;
+// a refusal for those tells the client why, which reveals nothing to
+// someone who does not hold the key.
+func (s *Server) serverConfig(cl *client) *ssh.ServerConfig {
 	bannerSent := false
 	cfg := &ssh.ServerConfig{
 		MaxAuthTries: s.cfg.MaxAuthTries,
@@ -25,16 +30,41 @@ func (s *Server) serverConfig() *ssh.ServerConfig {
 		},
 		VerifiedPublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
 			perms, err := s.authorize(meta, key)
-			if err == nil || bannerSent {
-				return perms, err
+			msg := Refusal
+			if err == nil {
+				if err = s.enter(cl, meta.User()); err == nil {
+					return perms, nil
+				}
+				msg = err.Error() + "\n"
+			}
+			if bannerSent {
+				return nil, err
 			}
 			bannerSent = true
-			return nil, &ssh.BannerError{Err: err, Message: Refusal}
+			return nil, &ssh.BannerError{Err: err, Message: msg}
 		},
 		ServerVersion: "SSH-2.0-orbis",
 	}
 	cfg.AddHostKey(s.hostKey)
 	return cfg
+}
+
+// enter marks cl's socket as slice's and counts cl as a connection of
+// slice, if the slice has room. (A connection refused for room keeps the
+// mark: its key is the slice's.)
+func (s *Server) enter(cl *client, slice string) error {
+	if s.cfg.Mark != nil {
+		mark, ok := s.cfg.Mark(slice)
+		err := errors.New("the sliver's traffic is not tagged")
+		if ok {
+			err = setMark(cl.conn, mark)
+		}
+		if err != nil {
+			s.cfg.Log.Error("ssh login refused: cannot mark the connection as the slice's", "slice", slice, "err", err)
+			return fmt.Errorf("orbis: slice %s's traffic cannot be accounted on this node right now; try again later", slice)
+		}
+	}
+	return s.adm.login(cl, slice)
 }
 
 // authorize accepts key if it is one of the slice's users' keys. Every

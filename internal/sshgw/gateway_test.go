@@ -206,17 +206,17 @@ func TestKeyProbe(t *testing.T) {
 func TestMaxAuthTries(t *testing.T) {
 	key := newKey(t)
 	wrong := []ssh.Signer{newKey(t), newKey(t), newKey(t)}
-	g := fakeGateway(t, Config{MaxAuthTries: 2, RefusalDelay: time.Millisecond}, key)
+	g := fakeGateway(t, Config{Limits: Limits{MaxAuthTries: 2}, RefusalDelay: time.Millisecond}, key)
 	if _, err := g.dial(t, "pl_fake", append(wrong, key)...); err == nil {
 		t.Error("login accepted after 3 failures with MaxAuthTries 2")
 	}
-	g = fakeGateway(t, Config{MaxAuthTries: 6, RefusalDelay: time.Millisecond}, key)
+	g = fakeGateway(t, Config{Limits: Limits{MaxAuthTries: 6}, RefusalDelay: time.Millisecond}, key)
 	g.mustDial(t, "pl_fake", append(wrong, key)...).Close()
 }
 
 func TestMaxSessions(t *testing.T) {
 	key := newKey(t)
-	g := fakeGateway(t, Config{MaxSessions: 2}, key)
+	g := fakeGateway(t, Config{Limits: Limits{MaxSessions: 2}}, key)
 	c := g.mustDial(t, "pl_fake", key)
 	var open []*ssh.Session
 	for range 2 {
@@ -241,7 +241,7 @@ func TestMaxSessions(t *testing.T) {
 
 func TestMaxConns(t *testing.T) {
 	key := newKey(t)
-	g := fakeGateway(t, Config{MaxConns: 2}, key)
+	g := fakeGateway(t, Config{Limits: Limits{MaxConns: 2}}, key)
 	a := g.mustDial(t, "pl_fake", key)
 	g.mustDial(t, "pl_fake", key)
 	if _, err := g.dial(t, "pl_fake", key); err == nil {
@@ -257,9 +257,37 @@ func TestMaxConns(t *testing.T) {
 	})
 }
 
+// TestMaxConnsFair fills the gateway with one slice's connections: a
+// login of another slice still gets in, and the first slice's oldest
+// connection makes room for it; once the two are even, the first slice is
+// refused.
+func TestMaxConnsFair(t *testing.T) {
+	a, b := newKey(t), newKey(t)
+	g := startGateway(t, Config{Limits: Limits{MaxConns: 3}, Slivers: &fakeSlivers{keys: map[string][]string{
+		"pl_a": {authorizedLine(a)}, "pl_b": {authorizedLine(b)}}}})
+	oldest := g.mustDial(t, "pl_a", a)
+	g.mustDial(t, "pl_a", a)
+	g.mustDial(t, "pl_a", a)
+	g.mustDial(t, "pl_b", b)
+	if err := oldest.Wait(); err == nil {
+		t.Error("the oldest connection of the heaviest slice ended cleanly, want closed")
+	}
+	if c, err := g.dial(t, "pl_a", a); err == nil {
+		c.Close()
+		t.Errorf("pl_a got a third slot of 3 while pl_b holds one")
+	}
+}
+
+// held returns how many authenticated connections slice holds.
+func (a *admission) held(slice string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.bySlice[slice])
+}
+
 func TestHandshakeLimits(t *testing.T) {
 	key := newKey(t)
-	g := fakeGateway(t, Config{MaxHandshakes: 1, HandshakeTimeout: 300 * time.Millisecond}, key)
+	g := fakeGateway(t, Config{Limits: Limits{MaxHandshakes: 1, HandshakeTimeout: 300 * time.Millisecond}}, key)
 	silent, err := net.Dial("tcp", g.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +313,7 @@ func TestHandshakeLimits(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	key := newKey(t)
-	g := fakeGateway(t, Config{IdleTimeout: 200 * time.Millisecond}, key)
+	g := fakeGateway(t, Config{Limits: Limits{IdleTimeout: 200 * time.Millisecond}}, key)
 	c := g.mustDial(t, "pl_fake", key)
 	done := make(chan error, 1)
 	go func() { done <- c.Wait() }()

@@ -95,21 +95,28 @@ func (n *realNode) installSFTPServer(name string) {
 	n.t.Helper()
 	const server = "/usr/lib/openssh/sftp-server"
 	requireTool(n.t, server, "openssh-sftp-server")
-	out, err := exec.Command("ldd", server).Output()
-	if err != nil {
-		n.t.Fatalf("ldd: %v", err)
+	n.install(name, server, server)
+}
+
+// install copies the host's program src, and the shared libraries it
+// needs, into the sliver's own writable layer, the program as dst.
+func (n *realNode) install(name, src, dst string) {
+	n.t.Helper()
+	out, err := exec.Command("ldd", src).Output()
+	if err != nil && !strings.Contains(string(out), "not a dynamic executable") {
+		n.t.Fatalf("ldd %s: %v", src, err)
 	}
 	files := regexp.MustCompile(`(?m)(?:=> |^\s+)(/\S+)`).FindAllStringSubmatch(string(out), -1)
-	paths := []string{server}
+	copies := map[string]string{dst: src}
 	for _, f := range files {
-		paths = append(paths, f[1])
+		copies[f[1]] = f[1]
 	}
-	for _, p := range paths {
-		f, err := os.Open(p)
+	for to, from := range copies {
+		f, err := os.Open(from)
 		if err != nil {
 			n.t.Fatal(err)
 		}
-		n.run(name, `mkdir -p "$(dirname "$1")" && cat >"$1" && chmod 755 "$1"`, f, p)
+		n.run(name, `mkdir -p "$(dirname "$1")" && cat >"$1" && chmod 755 "$1"`, f, to)
 		f.Close()
 	}
 }

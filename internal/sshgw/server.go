@@ -50,36 +50,35 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("ssh gateway: accept: %w", err)
 		}
 		delay = 0
-		if !tryAcquire(s.conns) {
-			s.cfg.Log.Warn("ssh gateway: too many connections, dropping one", "remote", c.RemoteAddr().String())
-			c.Close()
+		cl, err := s.adm.arrive(c)
+		if err != nil {
+			tellAndClose(c, err)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer release(s.conns)
-			s.handle(ctx, c)
+			defer s.adm.leave(cl)
+			s.handle(ctx, cl)
 		}()
 	}
 }
 
-func tryAcquire(sem chan struct{}) bool {
-	select {
-	case sem <- struct{}{}:
-		return true
-	default:
-		return false
-	}
+// tellAndClose closes a connection refused before its handshake, with the
+// reason on a line before the version line, where SSH allows text (RFC
+// 4253 section 4.2); OpenSSH's client shows it with -v.
+func tellAndClose(c net.Conn, why error) {
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c, "%v\r\n", why)
+	c.Close()
 }
-
-func release(sem chan struct{}) { <-sem }
 
 // handle runs one connection: handshake and authentication under a
 // deadline, then its sessions.
-func (s *Server) handle(ctx context.Context, c net.Conn) {
+func (s *Server) handle(ctx context.Context, cl *client) {
+	c := cl.conn
 	defer c.Close()
-	sc, chans, reqs, err := s.handshake(c)
+	sc, chans, reqs, err := s.handshake(cl)
 	if err != nil {
 		s.cfg.Log.Debug("ssh handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 		return
@@ -108,8 +107,14 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 			nc.Reject(ssh.ResourceShortage, fmt.Sprintf("orbis: at most %d sessions per connection", s.cfg.MaxSessions))
 			continue
 		}
+		if err := s.adm.openSession(cl); err != nil {
+			idle.close()
+			nc.Reject(ssh.ResourceShortage, err.Error())
+			continue
+		}
 		ch, creqs, err := nc.Accept()
 		if err != nil {
+			s.adm.closeSession(cl)
 			idle.close()
 			continue
 		}
@@ -117,6 +122,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		go func() {
 			defer wg.Done()
 			defer idle.close()
+			defer s.adm.closeSession(cl)
 			newSession(s, ctx, sc, slice, ch, log).serve(creqs)
 		}()
 	}
@@ -125,15 +131,13 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	log.Info("ssh logout")
 }
 
-// handshake runs the SSH handshake and authentication, bounded in time and
-// in the number of connections doing it at once.
-func (s *Server) handshake(c net.Conn) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
-	if !tryAcquire(s.shakes) {
-		return nil, nil, nil, errors.New("too many connections in their handshake")
-	}
-	defer release(s.shakes)
+// handshake runs the SSH handshake and authentication under the
+// handshake deadline; authentication moves cl from its source's count to
+// its slice's.
+func (s *Server) handshake(cl *client) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+	c := cl.conn
 	c.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	sc, chans, reqs, err := ssh.NewServerConn(quickAck(c), s.serverConfig())
+	sc, chans, reqs, err := ssh.NewServerConn(quickAck(c), s.serverConfig(cl))
 	if err != nil {
 		return nil, nil, nil, err
 	}

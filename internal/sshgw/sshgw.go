@@ -11,9 +11,13 @@
 // slice and a stopped one get the same refusal after the same delay, and
 // only after the client has proved it holds the private key it offers, so
 // that a public key alone cannot be used to probe which slices take it.
-// Everything a client can fill is bounded: connections, connections still
-// in their handshake, authentication attempts, sessions per connection,
-// requests per session; channel data is bounded by the SSH window.
+// Everything a client can fill is bounded, and shared fairly (Limits):
+// connections still logging in, by source address and in all, with a
+// deadline; authenticated connections and sessions, by slice and in all;
+// authentication attempts, sessions per connection, requests per session;
+// channel data is bounded by the SSH window. A slice's connection carries
+// the slice's mark (Config.Mark), so that its traffic is shaped, counted
+// and audited as the slice's, like its slivers' own.
 // Forwarding of any kind is refused: slivers share the node's network, and
 // a connection opened by the gateway would be the node's, not the slice's.
 package sshgw
@@ -21,6 +25,7 @@ package sshgw
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -57,7 +62,7 @@ type Process interface {
 	Terminal() *os.File
 }
 
-// Config configures a Server. Zero limits take the defaults below.
+// Config configures a Server.
 type Config struct {
 	// Addr is where ListenAndServe listens, e.g. ":22" on a production
 	// node or "127.0.0.1:2222" for development.
@@ -67,24 +72,16 @@ type Config struct {
 	HostKeyPath string
 	// Slivers runs logins and commands.
 	Slivers Slivers
+	// Mark, if set, gives the SO_MARK put on the connection of a client
+	// that logged into slice, before it is told so: the node's packet
+	// tagger then shapes, counts and audits the connection's traffic as
+	// the slice's (netfilter.SocketMark). No mark (false) refuses the
+	// login, since its traffic would escape the slice's limits.
+	Mark func(slice string) (uint32, bool)
 	// Log receives one record per login and per refused one.
 	Log *slog.Logger
-
-	// MaxConns bounds open connections (default 256); MaxHandshakes
-	// bounds those not yet authenticated (default 32). Connections beyond
-	// either are closed at once.
-	MaxConns, MaxHandshakes int
-	// MaxAuthTries bounds failed authentication attempts per connection
-	// (default 6).
-	MaxAuthTries int
-	// MaxSessions bounds open sessions per connection (default 10).
-	MaxSessions int
-	// HandshakeTimeout bounds the time from accept to authenticated
-	// (default 30s).
-	HandshakeTimeout time.Duration
-	// IdleTimeout closes a connection with no open session for that long
-	// (default 10m).
-	IdleTimeout time.Duration
+	// Limits bound what clients can hold; zero fields take the defaults.
+	Limits
 	// KeepAlive is the interval of keepalive probes to the client; a
 	// client that answers none of three in a row is dropped (default 30s).
 	KeepAlive time.Duration
@@ -94,13 +91,74 @@ type Config struct {
 	RefusalDelay time.Duration
 }
 
+// Limits bound the connections and sessions that clients can hold, so
+// that no source address and no slice can lock out another (see
+// admission for the rules). Zero fields take the defaults in
+// DefaultLimits.
+type Limits struct {
+	// MaxHandshakes bounds the connections that have not authenticated
+	// yet, MaxHandshakesPerSource those from one source address (an IPv6
+	// /64).
+	MaxHandshakes, MaxHandshakesPerSource int
+	// HandshakeTimeout bounds the time from accept to authenticated.
+	HandshakeTimeout time.Duration
+	// MaxAuthTries bounds failed authentication attempts per connection.
+	MaxAuthTries int
+	// MaxConns bounds authenticated connections, MaxConnsPerSlice those
+	// of one slice.
+	MaxConns, MaxConnsPerSlice int
+	// MaxSessions bounds open sessions per connection,
+	// MaxSessionsPerSlice those of one slice over all its connections.
+	MaxSessions, MaxSessionsPerSlice int
+	// IdleTimeout closes a connection with no open session for that long.
+	IdleTimeout time.Duration
+}
+
+// DefaultLimits are the limits a zero field takes.
+var DefaultLimits = Limits{
+	MaxHandshakes: 64, MaxHandshakesPerSource: 8, HandshakeTimeout: 15 * time.Second, MaxAuthTries: 6,
+	MaxConns: 256, MaxConnsPerSlice: 32, MaxSessions: 10, MaxSessionsPerSlice: 64, IdleTimeout: 10 * time.Minute,
+}
+
+// AddFlags defines the command-line flags of the limits, with the
+// defaults as their values.
+func (l *Limits) AddFlags(fs *flag.FlagSet) {
+	d := DefaultLimits
+	fs.IntVar(&l.MaxHandshakes, "ssh-max-logins", d.MaxHandshakes, "SSH connections still logging in (not authenticated), from all addresses; when full, an address with fewer takes the oldest of the address with the most")
+	fs.IntVar(&l.MaxHandshakesPerSource, "ssh-max-logins-per-addr", d.MaxHandshakesPerSource, "SSH connections still logging in from one address (IPv6: one /64)")
+	fs.DurationVar(&l.HandshakeTimeout, "ssh-login-timeout", d.HandshakeTimeout, "time from connecting to authenticated, after which an SSH connection is closed")
+	fs.IntVar(&l.MaxAuthTries, "ssh-max-auth-tries", d.MaxAuthTries, "failed key attempts per SSH connection")
+	fs.IntVar(&l.MaxConns, "ssh-max-conns", d.MaxConns, "authenticated SSH connections, all slices; when full, a slice with fewer takes the oldest of the slice with the most")
+	fs.IntVar(&l.MaxConnsPerSlice, "ssh-max-conns-per-slice", d.MaxConnsPerSlice, "authenticated SSH connections of one slice")
+	fs.IntVar(&l.MaxSessions, "ssh-max-sessions", d.MaxSessions, "sessions (shells, commands, sftp) per SSH connection")
+	fs.IntVar(&l.MaxSessionsPerSlice, "ssh-max-sessions-per-slice", d.MaxSessionsPerSlice, "sessions of one slice over all its SSH connections")
+	fs.DurationVar(&l.IdleTimeout, "ssh-idle-timeout", d.IdleTimeout, "time after which an SSH connection with no session is closed")
+}
+
+// validate refuses negative limits (zero means the default).
+func (l Limits) validate() error {
+	for name, v := range map[string]int64{"max handshakes": int64(l.MaxHandshakes), "max handshakes per source": int64(l.MaxHandshakesPerSource),
+		"handshake timeout": int64(l.HandshakeTimeout), "max auth tries": int64(l.MaxAuthTries), "max conns": int64(l.MaxConns),
+		"max conns per slice": int64(l.MaxConnsPerSlice), "max sessions": int64(l.MaxSessions),
+		"max sessions per slice": int64(l.MaxSessionsPerSlice), "idle timeout": int64(l.IdleTimeout)} {
+		if v < 0 {
+			return fmt.Errorf("ssh gateway: %s is negative", name)
+		}
+	}
+	return nil
+}
+
 func (c *Config) defaults() {
-	setDefault(&c.MaxConns, 256)
-	setDefault(&c.MaxHandshakes, 32)
-	setDefault(&c.MaxAuthTries, 6)
-	setDefault(&c.MaxSessions, 10)
-	setDefault(&c.HandshakeTimeout, 30*time.Second)
-	setDefault(&c.IdleTimeout, 10*time.Minute)
+	d := DefaultLimits
+	setDefault(&c.MaxHandshakes, d.MaxHandshakes)
+	setDefault(&c.MaxHandshakesPerSource, d.MaxHandshakesPerSource)
+	setDefault(&c.HandshakeTimeout, d.HandshakeTimeout)
+	setDefault(&c.MaxAuthTries, d.MaxAuthTries)
+	setDefault(&c.MaxConns, d.MaxConns)
+	setDefault(&c.MaxConnsPerSlice, d.MaxConnsPerSlice)
+	setDefault(&c.MaxSessions, d.MaxSessions)
+	setDefault(&c.MaxSessionsPerSlice, d.MaxSessionsPerSlice)
+	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.KeepAlive, 30*time.Second)
 	setDefault(&c.RefusalDelay, 10*time.Millisecond)
 	if c.Log == nil {
@@ -129,12 +187,14 @@ var errRefused = errors.New("refused")
 type Server struct {
 	cfg     Config
 	hostKey ssh.Signer
-	conns   chan struct{}
-	shakes  chan struct{}
+	adm     *admission
 }
 
 // New returns a Server, loading its host key or making one.
 func New(cfg Config) (*Server, error) {
+	if err := cfg.Limits.validate(); err != nil {
+		return nil, err
+	}
 	cfg.defaults()
 	if cfg.Slivers == nil {
 		return nil, errors.New("ssh gateway: no sliver runtime")
@@ -146,7 +206,6 @@ func New(cfg Config) (*Server, error) {
 	return &Server{
 		cfg:     cfg,
 		hostKey: signer,
-		conns:   make(chan struct{}, cfg.MaxConns),
-		shakes:  make(chan struct{}, cfg.MaxHandshakes),
+		adm:     newAdmission(cfg.Limits, cfg.Log),
 	}, nil
 }

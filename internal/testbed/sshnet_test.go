@@ -1,0 +1,147 @@
+package testbed_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/testbed"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// TestSSHOutputIsTheSlices sends a slice's output through the SSH gateway
+// (`ssh slice@node 'head -c N /dev/zero'`, the attack that once ran at the
+// uplink's full speed as the node's own traffic) and checks that it is
+// the slice's: it arrives at the slice's net_max_rate of 1 Mbit/s over
+// the node's shaped uplink, the slice's tx counter (which the daily byte
+// cap reads) counts it, and the node's traffic auditor names the slice
+// for the client's address.
+func TestSSHOutputIsTheSlices(t *testing.T) {
+	testutil.RequireRoot(t)
+	cfg := testConfig(t, 1)
+	st, _ := up(t, cfg)
+	n := st.Nodes[0]
+	p := newPLC(t, st)
+	key := newUser(t, p, "sshnet@orbis.test")
+	slice := testbed.Site + "_sshnet"
+	newSlice(p, slice, "sshnet@orbis.test")
+	p.call("AddSliceTag", slice, "net_max_rate", "1000")
+	p.call("AddSliceToNodes", slice, []any{n.Hostname})
+	waitRunning(t, p, slice, 1)
+	ssh(t, key, slice, n, "true") // the sliver started
+
+	tx0, rx0 := sliceCounters(t, n, slice)
+	const size = 800_000 // 6.4 s at 1 Mbit/s
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := sshCmd(ctx, key, slice, n, "head -c "+strconv.Itoa(size)+" /dev/zero")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	got, kbps := readRate(out, time.Second)
+	if err := cmd.Wait(); err != nil || got != size {
+		t.Fatalf("ssh head -c %d: %d bytes, %v", size, got, err)
+	}
+	t.Logf("ssh output of %s with net_max_rate=1000: %.0f kbit/s of payload at the client", slice, kbps)
+	// The payload is about 95% of what HTB counts (TCP/IP and Ethernet
+	// headers, SSH framing).
+	if kbps > 1100 || kbps < 500 {
+		t.Errorf("ssh output at %.0f kbit/s, want the slice's 1000 kbit/s (less headers)", kbps)
+	}
+
+	tx1, rx1 := sliceCounters(t, n, slice)
+	t.Logf("slice %s's counters: tx %d → %d bytes, rx %d → %d", slice, tx0, tx1, rx0, rx1)
+	if tx1-tx0 < size || tx1-tx0 > 2*size {
+		t.Errorf("slice's tx counter grew by %d bytes for %d bytes of ssh output", tx1-tx0, size)
+	}
+	if rx1 == rx0 {
+		t.Error("slice's rx counter did not count the client's side of the connection")
+	}
+	waitFor(t, "the auditor naming the slice for the client's address", 15*time.Second, func() bool {
+		return strings.Contains(get(t, n.AuditURL+"dst/"+st.HostAddr), slice)
+	})
+}
+
+// readRate reads r to its end and returns the bytes read and the rate,
+// in kbit/s, from the first read after skip to the last: the bytes read
+// after the one over the time between them.
+func readRate(r io.Reader, skip time.Duration) (int, float64) {
+	buf := make([]byte, 64<<10)
+	var first, from, last time.Time
+	total, fromBytes := 0, 0
+	for {
+		k, err := r.Read(buf)
+		now := time.Now()
+		if k > 0 {
+			switch {
+			case first.IsZero():
+				first = now
+			case from.IsZero() && now.After(first.Add(skip)):
+				from, fromBytes = now, total+k // what came before from
+			}
+			total += k
+			last = now
+		}
+		if err != nil {
+			break
+		}
+	}
+	if from.IsZero() || !last.After(from) {
+		return total, math.Inf(1) // all of it within skip: unshaped
+	}
+	return total, float64(total-fromBytes) * 8 / last.Sub(from).Seconds() / 1000
+}
+
+// sliceCounters reads the slice's tx and rx byte counters in the node's
+// nftables table.
+func sliceCounters(t *testing.T, n testbed.Node, slice string) (tx, rx uint64) {
+	t.Helper()
+	return nftCounter(t, n, "tx_"+slice), nftCounter(t, n, "rx_"+slice)
+}
+
+func nftCounter(t *testing.T, n testbed.Node, name string) uint64 {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", filepath.Base(n.Netns), "nft", "-j", "list", "counter", "inet", n.CgroupParent, name).Output()
+	if err != nil {
+		t.Fatalf("nft list counter %s: %v", name, err)
+	}
+	var doc struct {
+		Nftables []struct {
+			Counter *struct{ Bytes uint64 } `json:"counter"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("nft -j: %v: %s", err, out)
+	}
+	for _, o := range doc.Nftables {
+		if o.Counter != nil {
+			return o.Counter.Bytes
+		}
+	}
+	t.Fatalf("no counter %s: %s", name, out)
+	return 0
+}
+
+// get returns the body of a page.
+func get(t *testing.T, url string) string {
+	t.Helper()
+	r, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
