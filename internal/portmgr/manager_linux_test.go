@@ -37,6 +37,9 @@ type fixture struct {
 	aliceInner  string // a cgroup below alice's, where alice's tasks run
 	bpffs, pins string
 	hi          uint16 // a free high port outside the ephemeral range; hi+1..hi+3 too
+	// localReserved stands in for ip_local_reserved_ports (the machine's
+	// is shared with everyone's tests).
+	localReserved string
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -65,6 +68,10 @@ func newFixture(t *testing.T) *fixture {
 		}
 	})
 	f.hi = uint16(61000 + os.Getpid()%1000*4)
+	f.localReserved = filepath.Join(t.TempDir(), "ip_local_reserved_ports")
+	if err := os.WriteFile(f.localReserved, []byte("\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -84,7 +91,8 @@ func v2Root(t *testing.T) string {
 // cleanup detaches it if the test did not close it.
 func (f *fixture) open(t *testing.T) *Manager {
 	t.Helper()
-	m, err := New(Config{CgroupRoot: f.root, PinDir: f.pins, BPFFS: f.bpffs, Resolve: f.resolve, Log: testutil.Logger(t)})
+	m, err := New(Config{CgroupRoot: f.root, PinDir: f.pins, BPFFS: f.bpffs, Resolve: f.resolve,
+		LocalReservedPorts: f.localReserved, Log: testutil.Logger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -58,6 +58,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"github.com/orbisproject/orbis/api"
@@ -86,6 +87,10 @@ type Config struct {
 	BPFFS string
 	// ProcRoot is where procfs is mounted (default /proc).
 	ProcRoot string
+	// LocalReservedPorts is the node's ip_local_reserved_ports sysctl,
+	// where claimed ports inside the ephemeral range are listed while
+	// claimed (default ProcRoot/sys/net/ipv4/ip_local_reserved_ports).
+	LocalReservedPorts string
 	// Resolve attributes a host UID to a sliver, for List's bound
 	// entries; nil attributes none.
 	Resolve func(uid uint32) (owner string, ok bool)
@@ -112,6 +117,9 @@ func (c *Config) defaults() {
 	if c.ProcRoot == "" {
 		c.ProcRoot = "/proc"
 	}
+	if c.LocalReservedPorts == "" {
+		c.LocalReservedPorts = filepath.Join(c.ProcRoot, "sys/net/ipv4/ip_local_reserved_ports")
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -124,6 +132,9 @@ type Kind string
 const (
 	// Reserved: the port is reserved for the owner; nobody else may bind it.
 	Reserved Kind = "reserved"
+	// Claimed: a safe raw or sniffer socket of the owner holds the port
+	// (Manager.Claim); nobody else may bind it while it does.
+	Claimed Kind = "claimed"
 	// Bound: a socket of the owner is bound to the port now.
 	Bound Kind = "bound"
 )
@@ -206,4 +217,17 @@ func newValue(owner string, cgroupID uint64, level uint32) (value, error) {
 func (v value) owner() string {
 	n, _, _ := bytes.Cut(v.Name[:], []byte{0})
 	return string(n)
+}
+
+// claimValueSize is the size of a claims map value in bytes.
+const claimValueSize = valueSize + 8
+
+// claimValue is a claims map value: the owner, laid out as in a
+// reservation (the program reads both alike), and whether the claim put
+// its port number in ip_local_reserved_ports, so that a Manager started
+// after a crash takes it out again.
+type claimValue struct {
+	Owner     value
+	Ephemeral uint32
+	Pad       uint32
 }
