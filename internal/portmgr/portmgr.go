@@ -44,8 +44,19 @@
 //   - Ephemeral ports: a TCP connect or a UDP sendmsg on an unbound
 //     socket, or a bind to port 0, gets a port from ip_local_port_range
 //     without a bind hook deciding; Reserve refuses ports in that range,
-//     so such a port is never a reserved one. Changing the range later
-//     over reserved ports reopens the hole (not watched).
+//     so such a port is never a reserved one, and Claim lists a claimed
+//     port of that range in ip_local_reserved_ports while it is claimed.
+//     Changing the range later over reserved or claimed ports reopens
+//     the hole (not watched).
+//   - Claims: a safe raw or sniffer socket's port is claimed for its
+//     slice while the socket is bound (Claim, called by internal/rawsock):
+//     the programs refuse its bind to everyone else as for a
+//     reservation, from a second map, orbis_claims. Claims live in the
+//     agent's memory and die with it: Close drops them, and New drops
+//     those a crashed agent left in the pinned map (their
+//     ip_local_reserved_ports entries included; with PinDir "none" such
+//     entries stay until the operator removes them, which only keeps
+//     those ports from being picked as ephemeral ones).
 //   - Not covered: unreserved ports are not arbitrated beyond the
 //     kernel's rules, which let two UIDs share a UDP port when both set
 //     SO_REUSEADDR, and bind one port on different local addresses; a
