@@ -3,6 +3,7 @@ package portmgr
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -13,7 +14,7 @@ import (
 
 // claimFixture is a fixture whose Manager knows alice's and bob's
 // cgroups, with a port inside the ephemeral range.
-func claimFixture(t *testing.T) (*fixture, *Manager, uint16) {
+func claimFixture(t testing.TB) (*fixture, *Manager, uint16) {
 	f := newFixture(t)
 	m := f.open(t)
 	for owner, dir := range map[string]string{"alice": f.alice, "bob": f.bob} {
@@ -135,5 +136,31 @@ func TestClaimsDropped(t *testing.T) {
 	f.expect(t, "bob, after a restart", f.bob, bobUID, "ok", "tcp4:"+fmt.Sprint(f.hi), "udp4:"+fmt.Sprint(e))
 	if got := f.listed(t); got != "" {
 		t.Errorf("listed after a restart: %q", got)
+	}
+}
+
+// BenchmarkClaim is what a raw socket's bind and close add: a claim and
+// its release, outside the ephemeral range and inside it (a file stands
+// in for ip_local_reserved_ports).
+func BenchmarkClaim(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		port func(f *fixture, e uint16) uint16
+	}{
+		{"outside", func(f *fixture, _ uint16) uint16 { return f.hi }},
+		{"ephemeral", func(_ *fixture, e uint16) uint16 { return e }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			f, m, e := claimFixture(b)
+			m.cfg.Log = slog.New(slog.DiscardHandler)
+			p := api.Port{Proto: "udp", Port: c.port(f, e)}
+			for b.Loop() {
+				release, err := m.Claim("alice", p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				release()
+			}
+		})
 	}
 }

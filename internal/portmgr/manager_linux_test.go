@@ -42,7 +42,7 @@ type fixture struct {
 	localReserved string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	testutil.RequireRoot(t)
 	f := &fixture{root: v2Root(t)}
 	top := filepath.Join(f.root, fmt.Sprintf("orbistest-portmgr-%d", os.Getpid()))
@@ -76,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // v2Root is the machine's cgroup v2 root.
-func v2Root(t *testing.T) string {
+func v2Root(t testing.TB) string {
 	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
 		var st unix.Statfs_t
 		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
@@ -89,7 +89,7 @@ func v2Root(t *testing.T) string {
 
 // open starts a Manager pinning in the fixture's bpffs; the test's
 // cleanup detaches it if the test did not close it.
-func (f *fixture) open(t *testing.T) *Manager {
+func (f *fixture) open(t testing.TB) *Manager {
 	t.Helper()
 	m, err := New(Config{CgroupRoot: f.root, PinDir: f.pins, BPFFS: f.bpffs, Resolve: f.resolve,
 		LocalReservedPorts: f.localReserved, Log: testutil.Logger(t)})
