@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/netfilter"
 	"github.com/orbisproject/orbis/internal/portmgr"
@@ -37,6 +38,9 @@ type network struct {
 	shaper *shaping.Shaper    // nil: the uplink is not shaped
 	stream *sniff.Stream      // every outgoing packet with its slice
 	stop   context.CancelFunc // ends the cap watcher, the daily limiter, the raw socket service
+	// rawDone is closed when the raw socket service has ended and so
+	// released every claim it made (nil: not started).
+	rawDone chan struct{}
 	// owner names the sliver of a host UID; set once the sliver runtime
 	// exists (startServices).
 	owner func(uid uint32) (string, bool)
@@ -195,15 +199,34 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	prev := n.stop
 	n.stop = func() { prev(); stop() }
+	n.rawDone = make(chan struct{})
+	if n.ports == nil {
+		n.log.Warn("no port manager: a raw socket's port is not claimed while it is bound")
+	}
 	go func() {
-		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, Holders: n.portHolders, NodeAddrs: nodeAddrs,
-			Limits: n.rawLimits, Log: n.log})
+		defer close(n.rawDone)
+		err := rawsock.Serve(sctx, l, rawsock.Config{Owner: owner, Holders: n.portHolders, Claim: n.claimPort,
+			NodeAddrs: nodeAddrs, Limits: n.rawLimits, Log: n.log})
 		if err != nil && sctx.Err() == nil {
 			n.log.Error("raw socket service stopped", "err", err)
 		}
 	}()
 	return nil
 }
+
+// claimPort holds a port for a slice's raw or sniffer socket in the port
+// manager (portmgr.Manager.Claim); without a port manager it holds
+// nothing.
+func (n *network) claimPort(slice, proto string, port uint16) (func(), error) {
+	if n.ports == nil {
+		return func() {}, nil
+	}
+	return n.ports.Claim(slice, api.Port{Proto: proto, Port: port})
+}
+
+// rawServiceGrace is how long Close waits for the raw socket service to
+// end its sessions before it closes the port manager under them.
+const rawServiceGrace = 5 * time.Second
 
 // portHolders reads who holds which port now (portmgr.Holders): the raw
 // socket service's rule for a raw or sniffer binding.
@@ -280,6 +303,13 @@ func (n *network) RemoveSliver(ctx context.Context, name string) error {
 // while slivers may run, unless the node leaves nothing behind.
 func (n *network) Close() error {
 	n.stop()
+	if n.rawDone != nil {
+		select {
+		case <-n.rawDone:
+		case <-time.After(rawServiceGrace):
+			n.log.Warn("raw socket service still ending its sessions: closing the port manager under it")
+		}
+	}
 	var err error
 	if n.detach && n.shaper != nil {
 		err = n.shaper.Close()

@@ -23,15 +23,12 @@ var hooks = []struct {
 	{progBind6, ebpf.AttachCGroupInet6Bind},
 }
 
-// loadPrograms loads the programs around the reservations map (the pinned
-// one, if pinned is not nil). It first asks for the low-port bypass
+// loadPrograms loads the programs around the reservations and claims
+// maps (those of pinned, by name, where it has them). It first asks for the low-port bypass
 // (return code 3, Linux 5.12) and falls back to plain allow/deny on a
 // kernel whose verifier refuses it; noCap says which it got.
-func loadPrograms(pinned *ebpf.Map) (coll *ebpf.Collection, noCap bool, err error) {
-	var opts ebpf.CollectionOptions
-	if pinned != nil {
-		opts.MapReplacements = map[string]*ebpf.Map{mapName: pinned}
-	}
+func loadPrograms(pinned map[string]*ebpf.Map) (coll *ebpf.Collection, noCap bool, err error) {
+	opts := ebpf.CollectionOptions{MapReplacements: pinned}
 	coll, err = ebpf.NewCollectionWithOptions(collectionSpec(true), opts)
 	if err == nil {
 		return coll, true, nil
@@ -47,19 +44,19 @@ func loadPrograms(pinned *ebpf.Map) (coll *ebpf.Collection, noCap bool, err erro
 	return coll, false, nil
 }
 
-// openPinnedMap returns the pinned reservations map, or nil if there is
-// none.
-func openPinnedMap(path string, opts *ebpf.LoadPinOptions) (*ebpf.Map, error) {
+// openPinnedMap returns the map of spec pinned at path, or nil if there
+// is none.
+func openPinnedMap(path string, spec *ebpf.MapSpec, opts *ebpf.LoadPinOptions) (*ebpf.Map, error) {
 	m, err := ebpf.LoadPinnedMap(path, opts)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open pinned reservations map: %w", err)
+		return nil, fmt.Errorf("open pinned map %s: %w", spec.Name, err)
 	}
-	if err := mapSpec().Compatible(m); err != nil {
+	if err := spec.Compatible(m); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("pinned reservations map %s: %w", path, err)
+		return nil, fmt.Errorf("pinned map %s: %w", path, err)
 	}
 	return m, nil
 }

@@ -15,15 +15,20 @@ import (
 
 // readMap reads every reservation.
 func readMap(m *ebpf.Map) (map[uint32]value, error) {
-	out := map[uint32]value{}
+	return readAll[value](m, "reservations")
+}
+
+// readAll reads every entry of a map with values of type V.
+func readAll[V any](m *ebpf.Map, what string) (map[uint32]V, error) {
+	out := map[uint32]V{}
 	var k uint32
-	var v value
+	var v V
 	it := m.Iterate()
 	for it.Next(&k, &v) {
 		out[k] = v
 	}
 	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read reservations map: %w", err)
+		return nil, fmt.Errorf("read %s map: %w", what, err)
 	}
 	return out, nil
 }
@@ -37,17 +42,38 @@ func sortedKeys[V any](m map[uint32]V) []uint32 {
 	return ks
 }
 
-// list is the reservations in ports (if not nil) and the bound sockets.
-func list(ports *ebpf.Map, procRoot string, resolve func(uint32) (string, bool)) ([]Entry, error) {
+// readClaims reads every claim's owner.
+func readClaims(m *ebpf.Map) (map[uint32]value, error) {
+	have, err := readAll[claimValue](m, "claims")
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint32]value{}
+	for k, v := range have {
+		out[k] = v.Owner
+	}
+	return out, nil
+}
+
+// list is the reservations in ports and the claims in claims (each if
+// not nil) and the bound sockets.
+func list(ports, claims *ebpf.Map, procRoot string, resolve func(uint32) (string, bool)) ([]Entry, error) {
 	var out []Entry
-	if ports != nil {
-		have, err := readMap(ports)
+	for _, src := range []struct {
+		m    *ebpf.Map
+		read func(*ebpf.Map) (map[uint32]value, error)
+		kind Kind
+	}{{ports, readMap, Reserved}, {claims, readClaims, Claimed}} {
+		if src.m == nil {
+			continue
+		}
+		have, err := src.read(src.m)
 		if err != nil {
 			return nil, err
 		}
 		for _, k := range sortedKeys(have) {
 			p := portOf(k)
-			out = append(out, Entry{Proto: p.Proto, Port: p.Port, Owner: have[k].owner(), Kind: Reserved})
+			out = append(out, Entry{Proto: p.Proto, Port: p.Port, Owner: have[k].owner(), Kind: src.kind})
 		}
 	}
 	bound, err := boundSockets(procRoot, resolve)
@@ -75,10 +101,12 @@ var ErrNotPinned = errors.New("no pinned reservations map")
 
 // Snapshot is List without a Manager, for a command run beside the node
 // agent: it reads the reservations map pinned in pinDir, read-only, and
-// the socket tables under procRoot. Without a pinned map it returns the
-// bound entries and an error wrapping ErrNotPinned.
+// the socket tables under procRoot, and the claims map beside it if
+// there is one. Without a pinned reservations map it returns the bound
+// entries and an error wrapping ErrNotPinned.
 func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]Entry, error) {
-	ports, err := openPinnedMap(filepath.Join(pinDir, mapName), &ebpf.LoadPinOptions{ReadOnly: true})
+	ro := &ebpf.LoadPinOptions{ReadOnly: true}
+	ports, err := openPinnedMap(filepath.Join(pinDir, mapName), mapSpec(), ro)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +116,14 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 	} else {
 		defer ports.Close()
 	}
-	es, err := list(ports, procRoot, resolve)
+	claims, err := openPinnedMap(filepath.Join(pinDir, claimsMapName), claimsMapSpec(), ro)
+	if err != nil {
+		return nil, err
+	}
+	if claims != nil {
+		defer claims.Close()
+	}
+	es, err := list(ports, claims, procRoot, resolve)
 	if err != nil {
 		return nil, err
 	}

@@ -30,9 +30,16 @@ type Manager struct {
 	// mu guards the following.
 	mu     sync.Mutex
 	ports  *ebpf.Map
+	claims *ebpf.Map
 	progs  []*ebpf.Program
 	links  []link.Link
 	closed bool
+	// owners are the owners Reserve was told of, with their cgroups.
+	owners map[string]value
+	// claimed are the live claims (Claim) by key; ephemeral counts the
+	// claims whose port number they listed in ip_local_reserved_ports.
+	claimed   map[uint32]*claim
+	ephemeral map[uint16]int
 }
 
 // New loads the bind programs and attaches them at cfg.CgroupRoot. When
@@ -41,7 +48,7 @@ type Manager struct {
 // just loaded without a moment unenforced.
 func New(cfg Config) (m *Manager, err error) {
 	cfg.defaults()
-	m = &Manager{cfg: cfg}
+	m = &Manager{cfg: cfg, owners: map[string]value{}, claimed: map[uint32]*claim{}, ephemeral: map[uint16]int{}}
 	if m.rootID, err = cgroupID(cfg.CgroupRoot); err != nil {
 		return nil, fmt.Errorf("cgroup v2 root: %w", err)
 	}
@@ -67,37 +74,62 @@ func New(cfg Config) (m *Manager, err error) {
 	return m, nil
 }
 
-// load loads, pins and attaches; on error the caller closes what is set.
+// load loads, pins and attaches, and drops the claims a crashed process
+// left pinned; on error the caller closes what is set.
 func (m *Manager) load() error {
-	var pinned *ebpf.Map
+	pinned := map[string]*ebpf.Map{}
+	defer func() {
+		for _, p := range pinned {
+			p.Close() // the collection holds its own reference
+		}
+	}()
 	if m.pinning() {
 		if err := ensureBPFFS(m.cfg.PinDir, m.cfg.BPFFS); err != nil {
 			return err
 		}
-		var err error
-		if pinned, err = openPinnedMap(m.pin(mapName), nil); err != nil {
-			return err
+		for name, spec := range map[string]*ebpf.MapSpec{mapName: mapSpec(), claimsMapName: claimsMapSpec()} {
+			p, err := openPinnedMap(m.pin(name), spec, nil)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				pinned[name] = p
+			}
 		}
 	}
 	coll, noCap, err := loadPrograms(pinned)
-	if pinned != nil {
-		pinned.Close() // the collection holds its own reference
-	}
 	if err != nil {
 		return err
 	}
 	m.noCap = noCap
-	m.ports = coll.DetachMap(mapName)
+	m.ports, m.claims = coll.DetachMap(mapName), coll.DetachMap(claimsMapName)
 	for _, h := range hooks {
 		m.progs = append(m.progs, coll.DetachProgram(h.prog))
 	}
 	coll.Close()
-	if m.pinning() && pinned == nil {
-		if err := m.ports.Pin(m.pin(mapName)); err != nil {
-			return fmt.Errorf("pin reservations map: %w", err)
-		}
+	if err := m.pinMaps(pinned); err != nil {
+		return err
+	}
+	if err := m.dropClaimsLocked(); err != nil {
+		return fmt.Errorf("drop stale port claims: %w", err)
 	}
 	return m.attachAll()
+}
+
+// pinMaps pins the maps that were not pinned already.
+func (m *Manager) pinMaps(pinned map[string]*ebpf.Map) error {
+	if !m.pinning() {
+		return nil
+	}
+	for name, mp := range map[string]*ebpf.Map{mapName: m.ports, claimsMapName: m.claims} {
+		if pinned[name] != nil {
+			continue
+		}
+		if err := mp.Pin(m.pin(name)); err != nil {
+			return fmt.Errorf("pin map %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func (m *Manager) attachAll() error {
@@ -134,7 +166,7 @@ func (m *Manager) Reserve(ctx context.Context, owner, cgroupPath string, ports [
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	want, err := m.desired(owner, cgroupPath, ports)
+	v, want, err := m.desired(owner, cgroupPath, ports)
 	if err != nil {
 		return fmt.Errorf("reserve ports of %s: %w", owner, err)
 	}
@@ -146,6 +178,7 @@ func (m *Manager) Reserve(ctx context.Context, owner, cgroupPath string, ports [
 	if err := m.setLocked(owner, want); err != nil {
 		return fmt.Errorf("reserve ports of %s: %w", owner, err)
 	}
+	m.owners[owner] = v
 	m.cfg.Log.Info("ports reserved", "slice", owner, "ports", len(want))
 	m.warnHeld(owner, want)
 	return nil
@@ -167,39 +200,40 @@ func (m *Manager) warnHeld(owner string, want map[uint32]value) {
 	}
 }
 
-// desired checks a reservation and builds its map entries.
-func (m *Manager) desired(owner, cgroupPath string, ports []api.Port) (map[uint32]value, error) {
+// desired checks a reservation and builds the owner's map value and
+// its entries.
+func (m *Manager) desired(owner, cgroupPath string, ports []api.Port) (value, map[uint32]value, error) {
 	level, err := m.level(cgroupPath)
 	if err != nil {
-		return nil, err
+		return value{}, nil, err
 	}
 	id, err := cgroupID(cgroupPath)
 	if err != nil {
-		return nil, err
+		return value{}, nil, err
 	}
 	v, err := newValue(owner, id, level)
 	if err != nil {
-		return nil, err
+		return value{}, nil, err
 	}
 	lo, hi, err := ephemeralRange(m.cfg.ProcRoot)
 	if err != nil {
-		return nil, err
+		return value{}, nil, err
 	}
 	want := map[uint32]value{}
 	for _, p := range ports {
 		k, err := key(p)
 		if err != nil {
-			return nil, err
+			return value{}, nil, err
 		}
 		if p.Port >= lo && p.Port <= hi {
-			return nil, fmt.Errorf("port %d/%s is in the ephemeral range %d-%d (ip_local_port_range)", p.Port, p.Proto, lo, hi)
+			return value{}, nil, fmt.Errorf("port %d/%s is in the ephemeral range %d-%d (ip_local_port_range)", p.Port, p.Proto, lo, hi)
 		}
 		if p.Port < 1024 && !m.noCap {
-			return nil, fmt.Errorf("port %d/%s: this kernel cannot let an owner bind below 1024 without privilege (needs Linux 5.12)", p.Port, p.Proto)
+			return value{}, nil, fmt.Errorf("port %d/%s: this kernel cannot let an owner bind below 1024 without privilege (needs Linux 5.12)", p.Port, p.Proto)
 		}
 		want[k] = v
 	}
-	return want, nil
+	return v, want, nil
 }
 
 // level is the depth of dir below the cgroup v2 root.
@@ -212,7 +246,7 @@ func (m *Manager) level(dir string) (uint32, error) {
 }
 
 // setLocked writes owner's entries: first a check that no other owner
-// holds any wanted port, then the new entries, then the removal of the
+// holds any wanted port, by reservation or claim, then the new entries, then the removal of the
 // owner's stale ones, so that no port the owner keeps is ever unreserved.
 func (m *Manager) setLocked(owner string, want map[uint32]value) error {
 	have, err := readMap(m.ports)
@@ -220,9 +254,12 @@ func (m *Manager) setLocked(owner string, want map[uint32]value) error {
 		return err
 	}
 	for k := range want {
+		p := portOf(k)
 		if cur, ok := have[k]; ok && cur.owner() != owner {
-			p := portOf(k)
 			return fmt.Errorf("port %d/%s is reserved by %s", p.Port, p.Proto, cur.owner())
+		}
+		if c := m.claimed[k]; c != nil && c.owner != owner {
+			return fmt.Errorf("port %d/%s is held by a raw socket of %s", p.Port, p.Proto, c.owner)
 		}
 	}
 	for _, k := range sortedKeys(want) {
@@ -251,6 +288,7 @@ func (m *Manager) Release(owner string) error {
 	if err := m.setLocked(owner, nil); err != nil {
 		return fmt.Errorf("release ports of %s: %w", owner, err)
 	}
+	delete(m.owners, owner)
 	m.cfg.Log.Info("ports released", "slice", owner)
 	return nil
 }
@@ -264,13 +302,14 @@ func (m *Manager) List() ([]Entry, error) {
 	if m.closed {
 		return nil, errors.New("list ports: port manager closed")
 	}
-	return list(m.ports, m.cfg.ProcRoot, m.cfg.Resolve)
+	return list(m.ports, m.claims, m.cfg.ProcRoot, m.cfg.Resolve)
 }
 
-// Close releases the Manager's hold on the kernel objects. Pinned links
-// stay attached, so reservations are still enforced while no Manager
-// runs (a restart of the node agent); without pinning, closing detaches
-// the programs. See Detach.
+// Close releases the Manager's hold on the kernel objects and drops
+// every claim (no claim outlives its Manager). Pinned links stay
+// attached, so reservations are still enforced while no Manager runs (a
+// restart of the node agent); without pinning, closing detaches the
+// programs. See Detach.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -289,7 +328,7 @@ func (m *Manager) Detach() error {
 	var errs []error
 	if m.pinning() {
 		// By path: a map reused from a pin does not know its pin.
-		for _, name := range []string{progBind4, progBind6, mapName} {
+		for _, name := range []string{progBind4, progBind6, mapName, claimsMapName} {
 			if err := os.Remove(m.pin(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
@@ -309,6 +348,9 @@ func (m *Manager) closeLocked() error {
 	}
 	m.closed = true
 	var errs []error
+	if m.claims != nil {
+		errs = append(errs, m.dropClaimsLocked())
+	}
 	for _, l := range slices.Backward(m.links) {
 		errs = append(errs, l.Close())
 	}

@@ -37,9 +37,12 @@ type fixture struct {
 	aliceInner  string // a cgroup below alice's, where alice's tasks run
 	bpffs, pins string
 	hi          uint16 // a free high port outside the ephemeral range; hi+1..hi+3 too
+	// localReserved stands in for ip_local_reserved_ports (the machine's
+	// is shared with everyone's tests).
+	localReserved string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	testutil.RequireRoot(t)
 	f := &fixture{root: v2Root(t)}
 	top := filepath.Join(f.root, fmt.Sprintf("orbistest-portmgr-%d", os.Getpid()))
@@ -65,11 +68,15 @@ func newFixture(t *testing.T) *fixture {
 		}
 	})
 	f.hi = uint16(61000 + os.Getpid()%1000*4)
+	f.localReserved = filepath.Join(t.TempDir(), "ip_local_reserved_ports")
+	if err := os.WriteFile(f.localReserved, []byte("\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
 // v2Root is the machine's cgroup v2 root.
-func v2Root(t *testing.T) string {
+func v2Root(t testing.TB) string {
 	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
 		var st unix.Statfs_t
 		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
@@ -82,9 +89,10 @@ func v2Root(t *testing.T) string {
 
 // open starts a Manager pinning in the fixture's bpffs; the test's
 // cleanup detaches it if the test did not close it.
-func (f *fixture) open(t *testing.T) *Manager {
+func (f *fixture) open(t testing.TB) *Manager {
 	t.Helper()
-	m, err := New(Config{CgroupRoot: f.root, PinDir: f.pins, BPFFS: f.bpffs, Resolve: f.resolve, Log: testutil.Logger(t)})
+	m, err := New(Config{CgroupRoot: f.root, PinDir: f.pins, BPFFS: f.bpffs, Resolve: f.resolve,
+		LocalReservedPorts: f.localReserved, Log: testutil.Logger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

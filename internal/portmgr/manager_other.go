@@ -52,3 +52,6 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 
 // Holders fails: the port manager needs Linux.
 func (m *Manager) Holders() (*Holders, error) { return nil, errUnsupported }
+
+// Claim fails: the port manager needs Linux.
+func (m *Manager) Claim(owner string, p api.Port) (func(), error) { return nil, errUnsupported }

@@ -44,8 +44,19 @@
 //   - Ephemeral ports: a TCP connect or a UDP sendmsg on an unbound
 //     socket, or a bind to port 0, gets a port from ip_local_port_range
 //     without a bind hook deciding; Reserve refuses ports in that range,
-//     so such a port is never a reserved one. Changing the range later
-//     over reserved ports reopens the hole (not watched).
+//     so such a port is never a reserved one, and Claim lists a claimed
+//     port of that range in ip_local_reserved_ports while it is claimed.
+//     Changing the range later over reserved or claimed ports reopens
+//     the hole (not watched).
+//   - Claims: a safe raw or sniffer socket's port is claimed for its
+//     slice while the socket is bound (Claim, called by internal/rawsock):
+//     the programs refuse its bind to everyone else as for a
+//     reservation, from a second map, orbis_claims. Claims live in the
+//     agent's memory and die with it: Close drops them, and New drops
+//     those a crashed agent left in the pinned map (their
+//     ip_local_reserved_ports entries included; with PinDir "none" such
+//     entries stay until the operator removes them, which only keeps
+//     those ports from being picked as ephemeral ones).
 //   - Not covered: unreserved ports are not arbitrated beyond the
 //     kernel's rules, which let two UIDs share a UDP port when both set
 //     SO_REUSEADDR, and bind one port on different local addresses; a
@@ -58,6 +69,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"github.com/orbisproject/orbis/api"
@@ -86,6 +98,10 @@ type Config struct {
 	BPFFS string
 	// ProcRoot is where procfs is mounted (default /proc).
 	ProcRoot string
+	// LocalReservedPorts is the node's ip_local_reserved_ports sysctl,
+	// where claimed ports inside the ephemeral range are listed while
+	// claimed (default ProcRoot/sys/net/ipv4/ip_local_reserved_ports).
+	LocalReservedPorts string
 	// Resolve attributes a host UID to a sliver, for List's bound
 	// entries; nil attributes none.
 	Resolve func(uid uint32) (owner string, ok bool)
@@ -112,6 +128,9 @@ func (c *Config) defaults() {
 	if c.ProcRoot == "" {
 		c.ProcRoot = "/proc"
 	}
+	if c.LocalReservedPorts == "" {
+		c.LocalReservedPorts = filepath.Join(c.ProcRoot, "sys/net/ipv4/ip_local_reserved_ports")
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -124,6 +143,9 @@ type Kind string
 const (
 	// Reserved: the port is reserved for the owner; nobody else may bind it.
 	Reserved Kind = "reserved"
+	// Claimed: a safe raw or sniffer socket of the owner holds the port
+	// (Manager.Claim); nobody else may bind it while it does.
+	Claimed Kind = "claimed"
 	// Bound: a socket of the owner is bound to the port now.
 	Bound Kind = "bound"
 )
@@ -206,4 +228,17 @@ func newValue(owner string, cgroupID uint64, level uint32) (value, error) {
 func (v value) owner() string {
 	n, _, _ := bytes.Cut(v.Name[:], []byte{0})
 	return string(n)
+}
+
+// claimValueSize is the size of a claims map value in bytes.
+const claimValueSize = valueSize + 8
+
+// claimValue is a claims map value: the owner, laid out as in a
+// reservation (the program reads both alike), and whether the claim put
+// its port number in ip_local_reserved_ports, so that a Manager started
+// after a crash takes it out again.
+type claimValue struct {
+	Owner     value
+	Ephemeral uint32
+	Pad       uint32
 }

@@ -31,6 +31,11 @@ const (
 // kernel and in the pin directory.
 const mapName = "orbis_ports"
 
+// claimsMapName is the name of the claims map (see Manager.Claim): the
+// ports held for slices' safe raw and sniffer sockets, same key, value a
+// claimValue.
+const claimsMapName = "orbis_claims"
+
 // Names of the programs, in the collection, the kernel and pin names of
 // their links.
 const (
@@ -54,21 +59,39 @@ func mapSpec() *ebpf.MapSpec {
 	}
 }
 
+// claimsMapSpec is the claims map: the reservations map's key, value a
+// claimValue (the owner first, as in a reservation).
+func claimsMapSpec() *ebpf.MapSpec {
+	s := mapSpec()
+	s.Name, s.ValueSize = claimsMapName, claimValueSize
+	return s
+}
+
 // instructions is the bind program, the same for bind4 and bind6: it
-// looks the (protocol, port) being bound up in the reservations map; a
-// port nobody reserved binds as usual; a reserved one binds only for a
-// task whose cgroup is the owner's cgroup or below it, and is refused
-// with EPERM to everyone else. With noCap, the owner may also bind its
-// reserved ports below 1024 without CAP_NET_BIND_SERVICE.
+// looks the (protocol, port) being bound up in the reservations map, and
+// if it is not there in the claims map; a port in neither binds as
+// usual; a reserved or claimed one binds only for a task whose cgroup is
+// the owner's cgroup or below it, and is refused with EPERM to everyone
+// else. With noCap, the owner may also bind its reserved (not merely
+// claimed) ports below 1024 without CAP_NET_BIND_SERVICE.
 //
 // Binding port 0 (the kernel picks an ephemeral port) is always allowed:
-// reserved ports are kept outside ip_local_port_range.
+// reserved ports are kept outside ip_local_port_range, and claimed ones
+// inside it are listed in ip_local_reserved_ports while claimed.
 func instructions(noCap bool) asm.Instructions {
 	ownerRet := int32(retAllow)
 	if noCap {
 		ownerRet = retAllowNoCap
 	}
-	return asm.Instructions{
+	lookup := func(m string) asm.Instructions {
+		return asm.Instructions{
+			asm.LoadMapPtr(asm.R1, 0).WithReference(m),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+		}
+	}
+	insns := asm.Instructions{
 		// r2 = user_port in host order; r3 = protocol.
 		asm.LoadMem(asm.R2, asm.R1, ctxUserPort, asm.Word),
 		asm.HostTo(asm.BE, asm.R2, asm.Half),
@@ -76,29 +99,35 @@ func instructions(noCap bool) asm.Instructions {
 		asm.LoadMem(asm.R3, asm.R1, ctxProtocol, asm.Word),
 		asm.LSh.Imm(asm.R3, 16),
 		asm.Or.Reg(asm.R2, asm.R3),
-		// owner = ports[key], key on the stack.
+		// owner = ports[key], key on the stack; r7 = the owner's verdict.
 		asm.StoreMem(asm.RFP, -4, asm.R2, asm.Word),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(mapName),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
+	}
+	insns = append(insns, lookup(mapName)...)
+	insns = append(insns,
+		asm.Mov.Imm(asm.R7, ownerRet),
+		asm.JNE.Imm(asm.R0, 0, "check"),
+		// Not reserved: owner = claims[key].
+	)
+	insns = append(insns, lookup(claimsMapName)...)
+	return append(insns,
+		asm.Mov.Imm(asm.R7, retAllow),
 		asm.JEq.Imm(asm.R0, 0, "allow"),
 		// Is the owner's cgroup the caller's, or an ancestor of it?
-		asm.Mov.Reg(asm.R6, asm.R0),
+		asm.Mov.Reg(asm.R6, asm.R0).WithSymbol("check"),
 		asm.LoadMem(asm.R1, asm.R6, valLevel, asm.Word),
 		asm.FnGetCurrentAncestorCgroupId.Call(),
 		asm.LoadMem(asm.R1, asm.R6, valCgroupID, asm.DWord),
 		asm.JEq.Reg(asm.R0, asm.R1, "owner"),
 		asm.Mov.Imm(asm.R0, retDeny),
 		asm.Return(),
-		asm.Mov.Imm(asm.R0, ownerRet).WithSymbol("owner"),
+		asm.Mov.Reg(asm.R0, asm.R7).WithSymbol("owner"),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, retAllow).WithSymbol("allow"),
 		asm.Return(),
-	}
+	)
 }
 
-// collectionSpec is the map and the two programs; the programs differ
+// collectionSpec is the maps and the two programs; the programs differ
 // only in their attach type, which the verifier checks the context
 // accesses and return values against.
 func collectionSpec(noCap bool) *ebpf.CollectionSpec {
@@ -112,7 +141,7 @@ func collectionSpec(noCap bool) *ebpf.CollectionSpec {
 		}
 	}
 	return &ebpf.CollectionSpec{
-		Maps: map[string]*ebpf.MapSpec{mapName: mapSpec()},
+		Maps: map[string]*ebpf.MapSpec{mapName: mapSpec(), claimsMapName: claimsMapSpec()},
 		Programs: map[string]*ebpf.ProgramSpec{
 			progBind4: prog(progBind4, ebpf.AttachCGroupInet4Bind),
 			progBind6: prog(progBind6, ebpf.AttachCGroupInet6Bind),

@@ -225,3 +225,22 @@ func TestEphemeralRange(t *testing.T) {
 		t.Errorf("ephemeralRange = %d, %d, %v", lo, hi, err)
 	}
 }
+
+func TestPortList(t *testing.T) {
+	for _, c := range []struct{ in, out string }{
+		{"\n", ""},
+		{"8080\n", "8080"},
+		{"40000,40002-40005,40001\n", "40000-40005"},
+		{"9,7,8,100", "7-9,100"},
+	} {
+		set, err := parsePortList(c.in)
+		if err != nil || formatPortList(set) != c.out {
+			t.Errorf("%q: %q, %v; want %q", c.in, formatPortList(set), err, c.out)
+		}
+	}
+	for _, bad := range []string{"x", "5-3", "70000", "1,-2"} {
+		if _, err := parsePortList(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

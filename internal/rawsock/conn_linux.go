@@ -16,6 +16,7 @@ import (
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/peercred"
+	"github.com/orbisproject/orbis/internal/portmgr"
 )
 
 // session is one connection: one sliver's raw socket.
@@ -28,6 +29,7 @@ type session struct {
 
 	b        Binding      // valid once bound
 	addrs    []netip.Addr // a TCP or UDP binding's local addresses: where its slice holds the port
+	unclaim  func()       // gives back the port manager's claim on a TCP or UDP binding's port
 	bound    bool
 	version  uint16 // protocol version agreed by a hello; 0 before (version 1)
 	batch    batchState
@@ -162,6 +164,11 @@ func (ss *session) bind(body []byte, sniff bool) ([]byte, error) {
 		}
 	}
 	ss.b, ss.sniff = b, sniff
+	if err := ss.claim(); err != nil {
+		ss.log.Info("raw sockets: bind refused", "binding", b, "sniff", sniff, "err", err)
+		ss.releaseBinding()
+		return nil, err
+	}
 	if err := ss.s.admit(ss); err != nil {
 		ss.releaseBinding()
 		return nil, err
@@ -176,11 +183,42 @@ func (ss *session) bind(body []byte, sniff bool) ([]byte, error) {
 	return wire.BindBody(b.Proto, b.Port), nil
 }
 
-// releaseBinding gives a raw socket's binding back (a sniffer has none to
-// give).
+// claim holds a TCP or UDP binding's port for the session's slice in the
+// port manager (Config.Claim), so that no one else can bind it, or get it
+// as an ephemeral port, while the binding lives; then it asks again where
+// the slice holds the port: a socket of someone else bound between the
+// first question and the claim is caught here, and none can be bound
+// after it.
+func (ss *session) claim() error {
+	if ss.b.Proto == wire.ProtoICMP || ss.s.cfg.Claim == nil {
+		return nil
+	}
+	release, err := ss.s.cfg.Claim(ss.slice, ss.b.name(), ss.b.Port)
+	var nh *portmgr.NotHeldError
+	if errors.As(err, &nh) {
+		return refused("%s", nh.Reason)
+	}
+	if err != nil {
+		return fmt.Errorf("claim the port: %w", err)
+	}
+	addrs, err := ss.s.holdAddrs(nil, ss.slice, ss.b)
+	if err != nil {
+		release()
+		return err
+	}
+	ss.addrs, ss.unclaim = addrs, release
+	return nil
+}
+
+// releaseBinding gives back a raw socket's binding (a sniffer has none to
+// give) and the port manager's claim.
 func (ss *session) releaseBinding() {
 	if !ss.sniff {
 		ss.s.release(ss.b)
+	}
+	if ss.unclaim != nil {
+		ss.unclaim()
+		ss.unclaim = nil
 	}
 }
 

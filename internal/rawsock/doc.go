@@ -11,8 +11,13 @@
 //     manager's portmgr.Hold: reserved for it or bound by its socket on
 //     the wildcard or a node address, and used by nobody else's socket on
 //     any address) or, for ICMP, the identifier is free (first come). The
-//     binding's addresses are where the slice holds the port; a recheck
-//     every second hangs up on a binding whose slice no longer holds them;
+//     binding's addresses are where the slice holds the port. The port
+//     manager then holds the port for the slice (Config.Claim) until the
+//     binding ends, so that no one else can bind it, nor get it as an
+//     ephemeral port, meanwhile; the holders are read again after that
+//     claim, to catch a socket bound between the two. A recheck every
+//     second hangs up on a binding whose slice no longer holds them
+//     (its own socket closed, say): the claim closes the window until then;
 //   - send: the packet (whole, or a segment the service wraps in an IP
 //     header with the node's source address) goes through Check and then
 //     out on an IPPROTO_RAW socket that the service made under the

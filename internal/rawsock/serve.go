@@ -23,6 +23,15 @@ type Config struct {
 	// RecheckEvery). A *portmgr.NotHeldError is a refusal, shown to the
 	// slice.
 	Holders func() (*portmgr.Holders, error)
+	// Claim holds proto/port ("tcp" or "udp") for slice's raw or sniffer
+	// socket until release is called (portmgr.Manager.Claim): no one
+	// else may bind the port, nor get it as an ephemeral one, meanwhile.
+	// The service claims a port its slice holds alone before it drops
+	// the port's packets or captures them, and releases it after. A
+	// *portmgr.NotHeldError is a refusal; nil claims nothing, and then
+	// until the recheck (RecheckEvery) a binding whose slice let its
+	// socket go still takes the packets of whoever binds the port next.
+	Claim func(slice, proto string, port uint16) (release func(), err error)
 	// NodeAddrs returns the node's own addresses: the only source
 	// addresses a sliver may send from. The service asks at most once a
 	// second.
