@@ -300,3 +300,27 @@ func (v *Verifier) chainCA(certs []*x509.Certificate) (*x509.Certificate, error)
 	}
 	return cas[len(cas)-1], nil
 }
+
+// JoinToken is a node's registration token as `orbis nodes token` prints
+// it: central's one-time secret, a dot, and the hex of central's CA hash,
+// so that the node pins central from its first request.
+func JoinToken(secret, caHash string) string {
+	if caHash == "" {
+		return secret
+	}
+	return secret + "." + strings.TrimPrefix(caHash, CAHashPrefix)
+}
+
+// SplitJoinToken splits a JoinToken into the secret and the CA hash ("":
+// a token without one, as central itself issues).
+func SplitJoinToken(tok string) (secret, caHash string, err error) {
+	i := strings.LastIndexByte(tok, '.')
+	if i < 0 {
+		return tok, "", nil
+	}
+	h, err := ParseCAHash(tok[i+1:])
+	if err != nil {
+		return "", "", fmt.Errorf("registration token: after the dot comes central's CA hash: %w", err)
+	}
+	return tok[:i], h, nil
+}

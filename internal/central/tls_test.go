@@ -15,6 +15,7 @@ import (
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -158,5 +159,70 @@ func TestCentralPlainHTTPRefused(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("plain HTTP with --insecure-http: %v", err)
+	}
+}
+
+// TestNodeJoinPinsCA: a node given a token with central's CA hash
+// registers over HTTPS and keeps central's CA; a token with another CA's
+// hash (someone in between, or a wrong copy) is refused before the token
+// leaves the node, with a message naming both fingerprints; a token with
+// no hash is refused with what to do.
+func TestNodeJoinPinsCA(t *testing.T) {
+	tc := startTLSCentral(t)
+	v, _ := api.NewVerifier(api.Trust{CAHash: tc.caHash})
+	rpc := xmlrpc.NewClient(tc.url + "/PLCAPI/")
+	rpc.HTTP = v.HTTPClient()
+	ctx := testutil.Context(t)
+	auth := xmlrpc.PasswordAuth(tc.adm.Email, tc.adm.Password)
+	call := func(method string, args ...any) any {
+		t.Helper()
+		r, err := rpc.Call(ctx, method, append([]any{auth}, args...)...)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		return r
+	}
+	site := call("AddSite", map[string]any{"name": "Test", "abbreviated_name": "T", "login_base": "ts", "max_slices": 5, "enabled": true})
+	id := call("AddNode", site, map[string]any{"hostname": "n1.orbis.test"})
+	secret := call("AddNodeToken", id).(string)
+	req := func(tok string) api.NodeRegisterRequest {
+		return api.NodeRegisterRequest{Token: tok, Hostname: "n1.orbis.test"}
+	}
+
+	otherHash := "sha256:" + strings.Repeat("0f", 32)
+	dir := t.TempDir()
+	_, err := rm.Register(ctx, dir, tc.url, api.Trust{}, req(api.JoinToken(secret, otherHash)))
+	if err == nil || !strings.Contains(err.Error(), "fingerprint "+tc.caHash) || !strings.Contains(err.Error(), otherHash) {
+		t.Fatalf("join with a wrong CA hash: %v, want a refusal naming both fingerprints", err)
+	}
+	if _, ok, _ := rm.LoadCredentials(dir); ok {
+		t.Fatal("a refused join kept credentials")
+	}
+	_, err = rm.Register(ctx, dir, tc.url, api.Trust{}, req(secret))
+	if err == nil || !strings.Contains(err.Error(), "no CA fingerprint") {
+		t.Fatalf("join over HTTPS with a token without a CA hash: %v, want a clear refusal", err)
+	}
+
+	// The refusals sent nothing: the token still works, once.
+	creds, err := rm.Register(ctx, dir, tc.url, api.Trust{}, req(api.JoinToken(secret, tc.caHash)))
+	if err != nil {
+		t.Fatalf("join with central's CA hash: %v", err)
+	}
+	if pinned, err := api.ParseCA([]byte(creds.CA)); err != nil || api.CAHash(pinned[0]) != tc.caHash {
+		t.Fatalf("the node kept CA %q (%v), want central's", creds.CA, err)
+	}
+	saved, ok, err := rm.LoadCredentials(dir)
+	if err != nil || !ok || saved.CA != creds.CA {
+		t.Fatalf("saved credentials: %+v %v %v", saved, ok, err)
+	}
+	if l, err := saved.Client().Slivers(ctx, -1); err != nil || l.NodeID != creds.NodeID {
+		t.Fatalf("the node's channel with the pinned CA: %+v, %v", l, err)
+	}
+	// Another server with a certificate of another CA, where the node
+	// looks for central, gets no request of the node's.
+	impostor := startTLSCentral(t)
+	saved.Central = impostor.url
+	if _, err := saved.Client().Slivers(ctx, -1); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("the node's channel to a server of another CA: %v, want a certificate refusal", err)
 	}
 }

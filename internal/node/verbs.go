@@ -41,8 +41,10 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 			return err
 		})
 		fs.StringVar(&cfg.PortScope, "port-scope", "machine", `who meets reserved ports: "machine" (every process) or "node" (this node's slivers only: several nodes on one machine)`)
-		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. http://127.0.0.1:8780 (needed once, with --token)")
-		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`)")
+		fs.StringVar(&cfg.Central, "central", "", "central's URL, e.g. https://plc.example.org:8780 (needed once, with --token)")
+		fs.StringVar(&cfg.Token, "token", "", "one-time registration token from central (`orbis nodes token HOST`); it carries central's CA fingerprint, which the node pins")
+		fs.StringVar(&cfg.CA, "ca", "", `central's CA certificate (PEM file) for a token without a CA fingerprint; "system": central's certificate is from a CA the system trusts`)
+		fs.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow a plain http:// central that is not loopback: the node's secret and sliver list cross the network in clear")
 		fs.StringVar(&cfg.Hostname, "hostname", "", "host name to register as (default: this machine's)")
 		fs.StringVar(&cfg.IP, "ip", "", "IP address to register (default: none)")
 		uintVar(fs, &cfg.UIDBase, "uid-base", "first host UID of slice ranges (0: 100000)")
