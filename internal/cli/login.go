@@ -35,7 +35,7 @@ const loginUsage = `usage: orbis login [--central URL] [--user EMAIL] [--passwor
                    [--ca-hash sha256:HEX | --ca FILE|system | --tofu] [--insecure-http]
 
 Verifies central's certificate by its CA: --ca-hash pins the CA by the
-fingerprint `+"`orbis central`"+` prints at start, --ca by its certificate
+fingerprint ` + "`orbis central`" + ` prints at start, --ca by its certificate
 file (central's <data>/tls/ca.crt), --ca system trusts the machine's
 public CAs, and --tofu trusts the CA central presents now, printing its
 fingerprint to compare. The CA is saved with the token and pins central
