@@ -89,6 +89,9 @@ type Central struct {
 // Open opens the store and builds the service and its handlers.
 func Open(ctx context.Context, cfg Config) (*Central, error) {
 	cfg.defaults()
+	if err := cfg.checkPlain(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("central data dir: %w", err)
 	}

@@ -226,3 +226,12 @@ func TestNodeJoinPinsCA(t *testing.T) {
 		t.Fatalf("the node's channel to a server of another CA: %v, want a certificate refusal", err)
 	}
 }
+
+// TestOpenPlainHTTPRefused: Open, which `orbis dev` serves plain HTTP
+// with, refuses plain HTTP on an address that is not loopback too.
+func TestOpenPlainHTTPRefused(t *testing.T) {
+	_, err := central.Open(context.Background(), central.Config{Addr: "0.0.0.0:8780", DataDir: t.TempDir(), PlainHTTP: true})
+	if err == nil || !strings.Contains(err.Error(), "--insecure-http") {
+		t.Errorf("Open with plain HTTP on 0.0.0.0: %v, want a refusal", err)
+	}
+}
