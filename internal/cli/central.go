@@ -163,7 +163,7 @@ func (c *connFlags) client() (*api.CentralClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := verifier(central, tr)
+	v, err := verifier(central, tr, "or run orbis login first")
 	if err != nil {
 		return nil, err
 	}

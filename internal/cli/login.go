@@ -168,7 +168,7 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 		}
 		tr = api.Trust{TOFU: true, InsecureHTTP: tf.insecureHTTP}
 	}
-	v, err := verifier(c.Central, tr)
+	v, err := verifier(c.Central, tr, "or --tofu to trust the CA central presents now")
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func revokeToken(ctx context.Context, c credentials) error {
 	if c.Token == "" || c.Central == "" {
 		return nil
 	}
-	v, err := verifier(c.Central, c.trust())
+	v, err := verifier(c.Central, c.trust(), "or run orbis logout --local")
 	if err != nil {
 		return err
 	}

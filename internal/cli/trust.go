@@ -51,15 +51,16 @@ func (t *trustFlags) trust(central string, saved credentials) (api.Trust, error)
 	return tr, nil
 }
 
-// verifier checks central's URL against tr and returns what verifies it.
-func verifier(central string, tr api.Trust) (*api.Verifier, error) {
+// verifier checks central's URL against tr and returns what verifies it;
+// hint ends the message of a URL with nothing to verify it by.
+func verifier(central string, tr api.Trust, hint string) (*api.Verifier, error) {
 	v, err := api.NewVerifier(tr)
 	if err != nil {
 		return nil, &UsageError{Msg: err.Error()}
 	}
 	if err := v.CheckURL(central); errors.Is(err, api.ErrNoTrust) {
 		return nil, &UsageError{Msg: fmt.Sprintf("central %s: nothing to verify its certificate by: give --ca-hash sha256:... (orbis central prints it at start), "+
-			"or --ca FILE (central's <data>/tls/ca.crt), or --ca system for a certificate from a public CA, or run orbis login first", central)}
+			"or --ca FILE (central's <data>/tls/ca.crt), or --ca system for a certificate from a public CA, %s", central, hint)}
 	} else if err != nil {
 		return nil, &UsageError{Msg: err.Error()}
 	}
