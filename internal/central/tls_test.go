@@ -2,11 +2,9 @@ package central_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,55 +12,14 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central"
+	"github.com/orbisproject/orbis/internal/central/centraltest"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
-// tlsCentral is central served by RunOn over HTTPS with the CA it makes.
-type tlsCentral struct {
-	dir, url string
-	adm      central.Admin
-	caHash   string
-	caPEM    []byte
-}
-
-// startTLSCentral runs central the way `orbis central` does, on a
-// loopback port, until the test ends.
-func startTLSCentral(t *testing.T) *tlsCentral {
-	t.Helper()
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- central.RunOn(ctx, central.Config{DataDir: dir, AdminEmail: "admin@orbis.test", Log: testutil.Logger(t)}, l)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	tc := &tlsCentral{dir: dir, url: "https://" + l.Addr().String()}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := os.ReadFile(central.AdminFile(dir))
-		if err == nil && json.Unmarshal(b, &tc.adm) == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("central did not start: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if tc.caPEM, err = os.ReadFile(central.CAFile(dir)); err != nil {
-		t.Fatal(err)
-	}
-	certs, err := api.ParseCA(tc.caPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc.caHash = api.CAHash(certs[0])
-	return tc
+func startTLSCentral(t *testing.T) *centraltest.Central {
+	return centraltest.StartTLS(t, "admin@orbis.test")
 }
 
 // TestCentralHTTPS: central serves its APIs over HTTPS with a CA of its
@@ -70,36 +27,36 @@ func startTLSCentral(t *testing.T) *tlsCentral {
 // speaks plain HTTP gets nothing, and admin.json names the https URL.
 func TestCentralHTTPS(t *testing.T) {
 	tc := startTLSCentral(t)
-	if !strings.HasPrefix(tc.adm.Central, "https://") {
-		t.Errorf("admin.json names central %q, want https://", tc.adm.Central)
+	if !strings.HasPrefix(tc.Admin.Central, "https://") {
+		t.Errorf("admin.json names central %q, want https://", tc.Admin.Central)
 	}
-	v, err := api.NewVerifier(api.Trust{CAHash: tc.caHash})
+	v, err := api.NewVerifier(api.Trust{CAHash: tc.CAHash})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := testutil.Context(t)
-	if _, err := api.NewCentralClientTLS(tc.url, "", v).Login(ctx, tc.adm.Email, tc.adm.Password); err != nil {
+	if _, err := api.NewCentralClientTLS(tc.URL, "", v).Login(ctx, tc.Admin.Email, tc.Admin.Password); err != nil {
 		t.Fatalf("login over HTTPS pinning the CA: %v", err)
 	}
 	wrong, _ := api.NewVerifier(api.Trust{CAHash: "sha256:" + strings.Repeat("ab", 32)})
-	_, err = api.NewCentralClientTLS(tc.url, "", wrong).Login(ctx, tc.adm.Email, tc.adm.Password)
+	_, err = api.NewCentralClientTLS(tc.URL, "", wrong).Login(ctx, tc.Admin.Email, tc.Admin.Password)
 	if err == nil || !strings.Contains(err.Error(), "not the expected") {
 		t.Errorf("login pinning another CA: %v, want a refusal", err)
 	}
-	if _, err := api.NewCentralClient(tc.url, "").Login(ctx, tc.adm.Email, tc.adm.Password); err == nil {
+	if _, err := api.NewCentralClient(tc.URL, "").Login(ctx, tc.Admin.Email, tc.Admin.Password); err == nil {
 		t.Error("a client trusting only the system's roots logged in")
 	}
-	res, err := http.Post("http://"+strings.TrimPrefix(tc.url, "https://")+"/api/v1/login", "application/json",
-		strings.NewReader(`{"username":"`+tc.adm.Email+`","password":"`+tc.adm.Password+`"}`))
+	res, err := http.Post("http://"+strings.TrimPrefix(tc.URL, "https://")+"/api/v1/login", "application/json",
+		strings.NewReader(`{"username":"`+tc.Admin.Email+`","password":"`+tc.Admin.Password+`"}`))
 	if err == nil {
 		defer res.Body.Close()
 		if res.StatusCode == http.StatusOK {
 			t.Error("plain HTTP to the HTTPS port logged in")
 		}
 	}
-	rpc := xmlrpc.NewClient(tc.url + "/PLCAPI/")
+	rpc := xmlrpc.NewClient(tc.URL + "/PLCAPI/")
 	rpc.HTTP = v.HTTPClient()
-	if _, err := rpc.Call(ctx, "AuthCheck", xmlrpc.PasswordAuth(tc.adm.Email, tc.adm.Password)); err != nil {
+	if _, err := rpc.Call(ctx, "AuthCheck", xmlrpc.PasswordAuth(tc.Admin.Email, tc.Admin.Password)); err != nil {
 		t.Errorf("PLCAPI over HTTPS: %v", err)
 	}
 }
@@ -124,10 +81,10 @@ print("SITES", len(s.GetSites(auth)))
 	run := func(cafile string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, py, "-c", script, tc.url, tc.adm.Email, tc.adm.Password, cafile).CombinedOutput()
+		out, err := exec.CommandContext(ctx, py, "-c", script, tc.URL, tc.Admin.Email, tc.Admin.Password, cafile).CombinedOutput()
 		return string(out), err
 	}
-	out, err := run(central.CAFile(tc.dir))
+	out, err := run(tc.CAFile)
 	if err != nil || !strings.Contains(out, "AUTHCHECK 1") {
 		t.Fatalf("python with the CA file: %v\n%s", err, out)
 	}
@@ -169,19 +126,8 @@ func TestCentralPlainHTTPRefused(t *testing.T) {
 // no hash is refused with what to do.
 func TestNodeJoinPinsCA(t *testing.T) {
 	tc := startTLSCentral(t)
-	v, _ := api.NewVerifier(api.Trust{CAHash: tc.caHash})
-	rpc := xmlrpc.NewClient(tc.url + "/PLCAPI/")
-	rpc.HTTP = v.HTTPClient()
 	ctx := testutil.Context(t)
-	auth := xmlrpc.PasswordAuth(tc.adm.Email, tc.adm.Password)
-	call := func(method string, args ...any) any {
-		t.Helper()
-		r, err := rpc.Call(ctx, method, append([]any{auth}, args...)...)
-		if err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		return r
-	}
+	call := func(method string, args ...any) any { return tc.Call(t, method, args...) }
 	site := call("AddSite", map[string]any{"name": "Test", "abbreviated_name": "T", "login_base": "ts", "max_slices": 5, "enabled": true})
 	id := call("AddNode", site, map[string]any{"hostname": "n1.orbis.test"})
 	secret := call("AddNodeToken", id).(string)
@@ -191,24 +137,24 @@ func TestNodeJoinPinsCA(t *testing.T) {
 
 	otherHash := "sha256:" + strings.Repeat("0f", 32)
 	dir := t.TempDir()
-	_, err := rm.Register(ctx, dir, tc.url, api.Trust{}, req(api.JoinToken(secret, otherHash)))
-	if err == nil || !strings.Contains(err.Error(), "fingerprint "+tc.caHash) || !strings.Contains(err.Error(), otherHash) {
+	_, err := rm.Register(ctx, dir, tc.URL, api.Trust{}, req(api.JoinToken(secret, otherHash)))
+	if err == nil || !strings.Contains(err.Error(), "fingerprint "+tc.CAHash) || !strings.Contains(err.Error(), otherHash) {
 		t.Fatalf("join with a wrong CA hash: %v, want a refusal naming both fingerprints", err)
 	}
 	if _, ok, _ := rm.LoadCredentials(dir); ok {
 		t.Fatal("a refused join kept credentials")
 	}
-	_, err = rm.Register(ctx, dir, tc.url, api.Trust{}, req(secret))
+	_, err = rm.Register(ctx, dir, tc.URL, api.Trust{}, req(secret))
 	if err == nil || !strings.Contains(err.Error(), "no CA fingerprint") {
 		t.Fatalf("join over HTTPS with a token without a CA hash: %v, want a clear refusal", err)
 	}
 
 	// The refusals sent nothing: the token still works, once.
-	creds, err := rm.Register(ctx, dir, tc.url, api.Trust{}, req(api.JoinToken(secret, tc.caHash)))
+	creds, err := rm.Register(ctx, dir, tc.URL, api.Trust{}, req(api.JoinToken(secret, tc.CAHash)))
 	if err != nil {
 		t.Fatalf("join with central's CA hash: %v", err)
 	}
-	if pinned, err := api.ParseCA([]byte(creds.CA)); err != nil || api.CAHash(pinned[0]) != tc.caHash {
+	if pinned, err := api.ParseCA([]byte(creds.CA)); err != nil || api.CAHash(pinned[0]) != tc.CAHash {
 		t.Fatalf("the node kept CA %q (%v), want central's", creds.CA, err)
 	}
 	saved, ok, err := rm.LoadCredentials(dir)
@@ -221,7 +167,7 @@ func TestNodeJoinPinsCA(t *testing.T) {
 	// Another server with a certificate of another CA, where the node
 	// looks for central, gets no request of the node's.
 	impostor := startTLSCentral(t)
-	saved.Central = impostor.url
+	saved.Central = impostor.URL
 	if _, err := saved.Client().Slivers(ctx, -1); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("the node's channel to a server of another CA: %v, want a certificate refusal", err)
 	}

@@ -1,58 +1,26 @@
 package cli_test
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/central"
-	"github.com/orbisproject/orbis/internal/testutil"
+	"github.com/orbisproject/orbis/internal/central/centraltest"
 )
 
 // tlsCentral runs central as `orbis central` does, over HTTPS with a CA
-// of its own, on a loopback port; it returns the URL, the admin's
-// password, the CA file and the CA's hash.
+// of its own, with the CLI's credentials file in a temporary directory;
+// it returns the URL, the admin's password, the CA file and the CA's
+// hash.
 func tlsCentral(t *testing.T) (url, password, caFile, caHash string) {
 	t.Helper()
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- central.RunOn(ctx, central.Config{DataDir: dir, AdminEmail: adminEmail, Log: testutil.Logger(t)}, l)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	var adm central.Admin
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		b, err := os.ReadFile(central.AdminFile(dir))
-		if err == nil && json.Unmarshal(b, &adm) == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("central did not start: %v", err)
-		}
-	}
-	pem, err := os.ReadFile(central.CAFile(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	certs, err := api.ParseCA(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := centraltest.StartTLS(t, adminEmail)
 	t.Setenv("ORBIS_CONFIG", filepath.Join(t.TempDir(), "credentials.json"))
 	t.Setenv("ORBIS_CENTRAL", "")
 	t.Setenv("ORBIS_TOKEN", "")
-	return "https://" + l.Addr().String(), adm.Password, central.CAFile(dir), api.CAHash(certs[0])
+	return c.URL, c.Admin.Password, c.CAFile, c.CAHash
 }
 
 // TestLoginTLS: `orbis login` verifies central by --ca-hash or --ca, and

@@ -2,18 +2,12 @@ package node
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/json"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/central"
-	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/central/centraltest"
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -24,50 +18,11 @@ import (
 // unused; so does a token without a fingerprint over HTTPS, and plain
 // HTTP to a central that is not loopback.
 func TestFollowRefusesWrongCA(t *testing.T) {
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- central.RunOn(ctx, central.Config{DataDir: dir, AdminEmail: "admin@orbis.test", Log: testutil.Logger(t)}, l)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	var adm central.Admin
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		b, err := os.ReadFile(central.AdminFile(dir))
-		if err == nil && json.Unmarshal(b, &adm) == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("central did not start: %v", err)
-		}
-	}
-	pem, err := os.ReadFile(central.CAFile(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := api.NewVerifier(api.Trust{CA: pem})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "https://" + l.Addr().String()
-	rpc := xmlrpc.NewClient(url + "/PLCAPI/")
-	rpc.HTTP = v.HTTPClient()
-	auth := xmlrpc.PasswordAuth(adm.Email, adm.Password)
-	call := func(method string, args ...any) any {
-		t.Helper()
-		r, err := rpc.Call(context.Background(), method, append([]any{auth}, args...)...)
-		if err != nil {
-			t.Fatalf("%s: %v", method, err)
-		}
-		return r
-	}
-	site := call("AddSite", map[string]any{"name": "T", "abbreviated_name": "T", "login_base": "ts", "max_slices": 1, "enabled": true})
-	id := call("AddNode", site, map[string]any{"hostname": "n1.orbis.test"})
-	secret := call("AddNodeToken", id).(string)
+	tc := centraltest.StartTLS(t, "admin@orbis.test")
+	url := tc.URL
+	site := tc.Call(t, "AddSite", map[string]any{"name": "T", "abbreviated_name": "T", "login_base": "ts", "max_slices": 1, "enabled": true})
+	id := tc.Call(t, "AddNode", site, map[string]any{"hostname": "n1.orbis.test"})
+	secret := tc.Call(t, "AddNodeToken", id).(string)
 
 	wrong := "sha256:" + strings.Repeat("ee", 32)
 	state := t.TempDir()
@@ -91,17 +46,8 @@ func TestFollowRefusesWrongCA(t *testing.T) {
 	}
 	// The refused joins sent nothing: the token still registers.
 	creds, err := rm.Register(context.Background(), t.TempDir(), url, api.Trust{},
-		api.NodeRegisterRequest{Token: api.JoinToken(secret, api.CAHash(mustCA(t, pem))), Hostname: "n1.orbis.test"})
+		api.NodeRegisterRequest{Token: api.JoinToken(secret, tc.CAHash), Hostname: "n1.orbis.test"})
 	if err != nil || creds.CA == "" {
 		t.Fatalf("join with central's fingerprint after the refusals: %+v, %v", creds, err)
 	}
-}
-
-func mustCA(t *testing.T, pem []byte) *x509.Certificate {
-	t.Helper()
-	certs, err := api.ParseCA(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certs[0]
 }
