@@ -45,9 +45,32 @@ func TestFollowRefusesWrongCA(t *testing.T) {
 		}
 	}
 	// The refused joins sent nothing: the token still registers.
-	creds, err := rm.Register(context.Background(), t.TempDir(), url, api.Trust{},
+	creds, err := rm.Register(context.Background(), filepath.Join(state, "rm"), url, api.Trust{},
 		api.NodeRegisterRequest{Token: api.JoinToken(secret, tc.CAHash), Hostname: "n1.orbis.test"})
 	if err != nil || creds.CA == "" {
 		t.Fatalf("join with central's fingerprint after the refusals: %+v, %v", creds, err)
+	}
+}
+
+// The sensors ask central for its nodes, verifying it by the CA the
+// node pinned: the node's list comes back over HTTPS.
+func TestSensorNodesPinnedCA(t *testing.T) {
+	tc := centraltest.StartTLS(t, "admin@orbis.test")
+	site := tc.Call(t, "AddSite", map[string]any{"name": "T", "abbreviated_name": "T", "login_base": "ts", "max_slices": 1, "enabled": true})
+	id := tc.Call(t, "AddNode", site, map[string]any{"hostname": "n1.orbis.test"})
+	secret := tc.Call(t, "AddNodeToken", id).(string)
+	state := t.TempDir()
+	n := &Node{cfg: Config{StateDir: state, Log: testutil.Logger(t)}}
+	src := n.centralNodes()
+	if _, err := src.Nodes(testutil.Context(t)); err == nil {
+		t.Fatal("the sensors' node list came from no central")
+	}
+	if _, err := rm.Register(testutil.Context(t), filepath.Join(state, "rm"), tc.URL, api.Trust{},
+		api.NodeRegisterRequest{Token: api.JoinToken(secret, tc.CAHash), Hostname: "n1.orbis.test"}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := src.Nodes(testutil.Context(t))
+	if err != nil || len(nodes) != 1 || nodes[0].Hostname != "n1.orbis.test" {
+		t.Fatalf("the sensors' node list after registering: %+v, %v", nodes, err)
 	}
 }
