@@ -284,11 +284,11 @@ func (v *Verifier) chainCA(certs []*x509.Certificate) (*x509.Certificate, error)
 	if v.trust.CAHash != "" {
 		var seen []string
 		for _, c := range cas {
-			if h := CAHash(c); h == v.trust.CAHash {
+			h := CAHash(c)
+			if h == v.trust.CAHash {
 				return c, nil
-			} else {
-				seen = append(seen, h)
 			}
+			seen = append(seen, h)
 		}
 		if len(seen) == 0 {
 			return nil, fmt.Errorf("the server's certificate chain has no CA certificate to match %s (give the CA file instead)", v.trust.CAHash)
