@@ -88,24 +88,37 @@ type CentralClient struct {
 	base  string
 	token string
 	http  *http.Client
+	// verifier verifies central's certificate (nil: the system's roots).
+	verifier *Verifier
 }
 
 // NewCentralClient returns a client of the central at baseURL (scheme,
 // host and port, e.g. "https://plc.example.org") that authenticates with
-// the API token token ("" calls anonymously).
+// the API token token ("" calls anonymously). It verifies an https://
+// central by the system's roots; NewCentralClientTLS pins central's CA.
 func NewCentralClient(baseURL, token string) *CentralClient {
-	hc := &http.Client{
-		Timeout: CentralTimeout,
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: CentralTimeout,
-		},
-	}
-	return &CentralClient{base: strings.TrimRight(baseURL, "/"), token: token, http: hc}
+	return NewCentralClientTLS(baseURL, token, nil)
 }
+
+// NewCentralClientTLS is NewCentralClient verifying central by v (nil:
+// the system's roots).
+func NewCentralClientTLS(baseURL, token string, v *Verifier) *CentralClient {
+	t := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: CentralTimeout,
+	}
+	if v != nil {
+		t = v.Transport()
+	}
+	hc := &http.Client{Timeout: CentralTimeout, Transport: t}
+	return &CentralClient{base: strings.TrimRight(baseURL, "/"), token: token, http: hc, verifier: v}
+}
+
+// Verifier returns what verifies central (nil: the system's roots).
+func (c *CentralClient) Verifier() *Verifier { return c.verifier }
 
 // BaseURL returns the central the client calls.
 func (c *CentralClient) BaseURL() string { return c.base }

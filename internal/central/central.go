@@ -25,6 +25,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/store"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/httpserve"
+	"github.com/orbisproject/orbis/internal/pki"
 )
 
 // Config configures central.
@@ -52,6 +53,13 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (none: the TCP peer is the client).
 	TrustedProxies plc.TrustedProxies
+	// TLS is where Run's certificate comes from: the operator's files,
+	// or (by default) a CA central makes in DataDir/tls, with a server
+	// certificate for the listen address and TLS.SANs.
+	TLS pki.Config
+	// PlainHTTP makes Run serve plain HTTP, on a loopback address only
+	// unless InsecureHTTP.
+	PlainHTTP, InsecureHTTP bool
 	// Log receives central's records.
 	Log *slog.Logger
 }
@@ -81,6 +89,9 @@ type Central struct {
 // Open opens the store and builds the service and its handlers.
 func Open(ctx context.Context, cfg Config) (*Central, error) {
 	cfg.defaults()
+	if err := cfg.checkPlain(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("central data dir: %w", err)
 	}
@@ -154,16 +165,44 @@ func (c *Central) Close() error { return c.Store.Close() }
 // Run opens central and serves it on cfg.Addr until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
+	if err := cfg.checkPlain(); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return RunOn(ctx, cfg, l)
+}
+
+// RunOn is Run on a listener of the caller's, whose address replaces
+// cfg.Addr; it closes l. Unless cfg.PlainHTTP it serves HTTPS.
+func RunOn(ctx context.Context, cfg Config, l net.Listener) error {
+	defer l.Close()
+	cfg.defaults()
+	cfg.Addr = l.Addr().String()
+	if err := cfg.checkPlain(); err != nil {
+		return err
+	}
+	url := cfg.scheme() + "://" + cfg.Addr
+	if cfg.PlainHTTP {
+		cfg.Log.Warn("central serves plain HTTP: passwords and tokens cross the network in clear", "url", url)
+	} else {
+		var srv *pki.Server
+		var err error
+		if l, srv, err = cfg.listenTLS(l); err != nil {
+			return err
+		}
+		if h := srv.CAHash(); h != "" {
+			cfg.Log.Info("central's CA: nodes and `orbis login --ca-hash` pin it", "ca_hash", h, "ca_file", srv.CAFile)
+		}
+	}
 	c, err := Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	l, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	cfg.Log.Info("central listening", "url", "http://"+l.Addr().String(), "data", cfg.DataDir)
+	cfg.Log.Info("central listening", "url", url, "data", cfg.DataDir)
 	if err := c.Serve(ctx, l); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -189,7 +228,7 @@ func (c *Central) bootstrap(ctx context.Context, cfg Config) error {
 	}
 	b := make([]byte, 12)
 	rand.Read(b)
-	adm := Admin{Email: cfg.AdminEmail, Password: hex.EncodeToString(b), Central: "http://" + cfg.Addr}
+	adm := Admin{Email: cfg.AdminEmail, Password: hex.EncodeToString(b), Central: cfg.scheme() + "://" + cfg.Addr}
 	if err := c.Service.Bootstrap(ctx, adm.Email, adm.Password); err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}

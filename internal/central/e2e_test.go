@@ -108,7 +108,7 @@ func startNode(t *testing.T, tc *testCentral, host, token string) *testNode {
 		t.Fatal(err)
 	}
 	go nm.Serve(ctx, l)
-	creds, err := rm.Register(ctx, filepath.Join(dir, "rm"), tc.url, api.NodeRegisterRequest{Token: token, Hostname: host})
+	creds, err := rm.Register(ctx, filepath.Join(dir, "rm"), tc.url, api.Trust{}, api.NodeRegisterRequest{Token: token, Hostname: host})
 	if err != nil {
 		t.Fatalf("register %s: %v", host, err)
 	}

@@ -88,7 +88,7 @@ func TestSoftwarePushCentral(t *testing.T) {
 	for i, host := range []string{"n0.orbis.test", "n1.orbis.test"} {
 		id := tc.call(t, "AddNode", site, map[string]any{"hostname": host})
 		tok := tc.call(t, "AddNodeToken", id).(string)
-		c, err := rm.Register(ctx, t.TempDir(), tc.url, api.NodeRegisterRequest{Token: tok, Hostname: host})
+		c, err := rm.Register(ctx, t.TempDir(), tc.url, api.Trust{}, api.NodeRegisterRequest{Token: tok, Hostname: host})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/pki"
 )
 
 // RegisterVerbs adds `orbis central` to the command line.
@@ -30,9 +31,18 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	fs.DurationVar(&cfg.Login.Refill, "login-refill", plc.DefaultLoginRefill, "how often each login throttle regains one failed login")
 	fs.IntVar(&cfg.Login.MaxTracked, "login-tracked", plc.DefaultLoginTracked, "most addresses, accounts and address-account pairs the login throttle remembers, each (the least recent are forgotten)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (empty: none; the TCP peer is the client)")
+	fs.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "PEM certificate (and its chain) to serve HTTPS with, reloaded when it changes; empty: a CA central makes in <data>/tls")
+	fs.StringVar(&cfg.TLS.KeyFile, "tls-key", "", "PEM key of -tls-cert")
+	sans := fs.String("tls-san", "", "comma-separated host names and addresses the generated certificate is for, besides the listen address (every address of this machine when it listens on all)")
+	fs.BoolVar(&cfg.PlainHTTP, "http", false, "serve plain HTTP instead of HTTPS, on a loopback address only (behind a TLS proxy on this machine)")
+	insecure := fs.Bool("insecure-http", false, "serve plain HTTP on any address: passwords, tokens and nodes' secrets cross the network in clear")
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
+	}
+	cfg.TLS.SANs = pki.ParseSANs(*sans)
+	if *insecure {
+		cfg.PlainHTTP, cfg.InsecureHTTP = true, true
 	}
 	var err error
 	if cfg.TrustedProxies, err = plc.ParseTrustedProxies(*proxies); err != nil {

@@ -121,6 +121,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // connFlags says which central to call and as whom.
 type connFlags struct {
 	central, token string
+	trust          trustFlags
 	// anonymous is set when the client has no token.
 	anonymous bool
 }
@@ -129,6 +130,7 @@ func addConnFlags(fs *flag.FlagSet) *connFlags {
 	c := &connFlags{}
 	fs.StringVar(&c.central, "central", "", "central's URL (default: $ORBIS_CENTRAL, or the one saved by orbis login)")
 	fs.StringVar(&c.token, "token", "", "API token (default: $ORBIS_TOKEN, or the one saved by orbis login)")
+	c.trust.add(fs)
 	return c
 }
 
@@ -141,17 +143,15 @@ var errNotLoggedIn = errors.New("not logged in to central: run `orbis login` fir
 func (c *connFlags) client() (*api.CentralClient, error) {
 	central := firstOf(c.central, os.Getenv("ORBIS_CENTRAL"))
 	token := firstOf(c.token, os.Getenv("ORBIS_TOKEN"))
-	if central == "" || token == "" {
-		cred, err := loadCredentials()
-		if err != nil {
-			return nil, err
-		}
-		if central == "" {
-			central = cred.Central
-		}
-		if token == "" && sameCentral(central, cred.Central) {
-			token = cred.Token
-		}
+	cred, err := loadCredentials()
+	if err != nil && (central == "" || token == "" || !c.trust.given()) {
+		return nil, err
+	}
+	if central == "" {
+		central = cred.Central
+	}
+	if token == "" && sameCentral(central, cred.Central) {
+		token = cred.Token
 	}
 	if central == "" {
 		return nil, errNotLoggedIn
@@ -159,8 +159,16 @@ func (c *connFlags) client() (*api.CentralClient, error) {
 	if !strings.Contains(central, "://") {
 		return nil, &UsageError{Msg: fmt.Sprintf("central %q: want a URL such as https://plc.example.org", central)}
 	}
+	tr, err := c.trust.trust(central, cred)
+	if err != nil {
+		return nil, err
+	}
+	v, err := verifier(central, tr, "or run orbis login first")
+	if err != nil {
+		return nil, err
+	}
 	c.anonymous = token == ""
-	return api.NewCentralClient(central, token), nil
+	return api.NewCentralClientTLS(central, token, v), nil
 }
 
 // explain turns an authentication fault into what to do about it.

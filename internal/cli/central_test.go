@@ -239,7 +239,7 @@ func TestNotLoggedIn(t *testing.T) {
 
 func TestConnectionPrecedence(t *testing.T) {
 	isolate(t)
-	if _, err := saveCredentials(credentials{Central: "http://saved", Token: "saved-tok"}); err != nil {
+	if _, err := saveCredentials(credentials{Central: "http://127.0.0.1:1", Token: "saved-tok"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -247,10 +247,10 @@ func TestConnectionPrecedence(t *testing.T) {
 		envC, envT   string
 		central, tok string
 	}{
-		{connFlags{}, "", "", "http://saved", "saved-tok"},
-		{connFlags{}, "http://env", "", "http://env", ""}, // the saved token belongs to another central
-		{connFlags{}, "http://saved/", "env-tok", "http://saved", "env-tok"},
-		{connFlags{central: "http://flag", token: "flag-tok"}, "http://env", "env-tok", "http://flag", "flag-tok"},
+		{connFlags{}, "", "", "http://127.0.0.1:1", "saved-tok"},
+		{connFlags{}, "http://127.0.0.2:1", "", "http://127.0.0.2:1", ""}, // the saved token belongs to another central
+		{connFlags{}, "http://127.0.0.1:1/", "env-tok", "http://127.0.0.1:1", "env-tok"},
+		{connFlags{central: "http://127.0.0.3:1", token: "flag-tok"}, "http://127.0.0.2:1", "env-tok", "http://127.0.0.3:1", "flag-tok"},
 	}
 	for _, tt := range tests {
 		t.Setenv("ORBIS_CENTRAL", tt.envC)

@@ -30,7 +30,11 @@ func init() {
 const leaseUsage = `usage: orbis lease SUBCOMMAND --broker URL[,URL...] [FLAGS]
 
 A lease broker runs in a slice of its own on each node it sells, at
-http://NODE:61080 by default. A window is whole slots (an hour on a real
+https://NODE:61080 by default, with a certificate of a CA of its own: give
+each broker's URL with that CA's hash, as orbis-lease serve prints it
+(https://NODE:61080#sha256:HEX), and the CLI refuses a broker with
+another CA. Plain http:// is for a loopback broker only, unless
+--insecure-http. A window is whole slots (an hour on a real
 broker): --start now (the current slot), next, +DURATION (the first slot
 boundary after), a time (RFC 3339) or Unix seconds.
 
@@ -81,13 +85,15 @@ type leaseFlags struct {
 	start, end         string
 	slots, shares      int64
 	whole, partial, js bool
+	insecureHTTP       bool
 }
 
 func parseLeaseFlags(sub string, args []string) (*leaseFlags, error) {
 	f := &leaseFlags{fs: flag.NewFlagSet("orbis lease "+sub, flag.ContinueOnError)}
 	fs := f.fs
 	fs.SetOutput(io.Discard)
-	fs.Func("broker", "broker URL (repeat, or comma-separated)", func(v string) error {
+	fs.BoolVar(&f.insecureHTTP, "insecure-http", false, "allow a plain http:// broker that is not loopback: your credential and token cross the network in clear")
+	fs.Func("broker", "broker URL with its CA hash, https://HOST:PORT#sha256:HEX (repeat, or comma-separated)", func(v string) error {
 		for _, b := range strings.Split(v, ",") {
 			if b = strings.TrimSpace(b); b != "" {
 				f.brokers = append(f.brokers, b)
@@ -116,8 +122,8 @@ func parseLeaseFlags(sub string, args []string) (*leaseFlags, error) {
 		return nil, errors.New("--broker: at least one broker URL")
 	}
 	for _, b := range f.brokers {
-		if u, err := url.Parse(b); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("--broker %q: want http://HOST:PORT", b)
+		if err := lease.CheckBroker(b, f.insecureHTTP); err != nil {
+			return nil, fmt.Errorf("--broker: %w", err)
 		}
 	}
 	return f, nil

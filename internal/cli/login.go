@@ -32,6 +32,15 @@ func init() {
 }
 
 const loginUsage = `usage: orbis login [--central URL] [--user EMAIL] [--password-stdin]
+                   [--ca-hash sha256:HEX | --ca FILE|system | --tofu] [--insecure-http]
+
+Verifies central's certificate by its CA: --ca-hash pins the CA by the
+fingerprint ` + "`orbis central`" + ` prints at start, --ca by its certificate
+file (central's <data>/tls/ca.crt), --ca system trusts the machine's
+public CAs, and --tofu trusts the CA central presents now, printing its
+fingerprint to compare. The CA is saved with the token and pins central
+for the other verbs. Plain http:// is for a loopback central only, unless
+--insecure-http.
 
 Asks for the password without echo on a terminal, or reads its first line
 from standard input otherwise (or with --password-stdin), and saves the
@@ -45,6 +54,11 @@ type credentials struct {
 	Central string `json:"central"`
 	Token   string `json:"token"`
 	User    string `json:"user"`
+	// CA is the PEM of the CA central's certificate was verified by at
+	// login, pinned for later calls ("system": the system's roots).
+	CA string `json:"ca,omitempty"`
+	// InsecureHTTP is set when the login used plain HTTP off loopback.
+	InsecureHTTP bool `json:"insecure_http,omitempty"`
 }
 
 // credentialsPath is $ORBIS_CONFIG, or credentials.json in the user's
@@ -121,6 +135,8 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	central := fs.String("central", "", "central's URL (default: $ORBIS_CENTRAL, or the last one logged in to)")
 	user := fs.String("user", "", "your email (default: the last one logged in as)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input")
+	tf := addTrustFlags(fs)
+	tofu := fs.Bool("tofu", false, "trust the CA central presents now (trust on first use) and print its fingerprint")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(env.Stdout, loginUsage)
@@ -142,6 +158,20 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	if !strings.Contains(c.Central, "://") {
 		return &UsageError{Msg: fmt.Sprintf("orbis login: central %q: want a URL such as https://plc.example.org", c.Central)}
 	}
+	tr, err := tf.trust(c.Central, old)
+	if err != nil {
+		return err
+	}
+	if *tofu {
+		if tf.given() {
+			return &UsageError{Msg: "orbis login: --tofu trusts whatever CA central presents; with --ca or --ca-hash it is not needed"}
+		}
+		tr = api.Trust{TOFU: true, InsecureHTTP: tf.insecureHTTP}
+	}
+	v, err := verifier(c.Central, tr, "or --tofu to trust the CA central presents now")
+	if err != nil {
+		return err
+	}
 	in := newPrompter(env, *pwStdin)
 	if c.User == "" {
 		if c.User, err = in.line("Email: "); err != nil {
@@ -152,8 +182,19 @@ func runLogin(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if c.Token, err = api.NewCentralClient(c.Central, "").Login(ctx, c.User, password); err != nil {
+	if c.Token, err = api.NewCentralClientTLS(c.Central, "", v).Login(ctx, c.User, password); err != nil {
 		return err
+	}
+	c.InsecureHTTP = tr.InsecureHTTP
+	switch {
+	case !strings.HasPrefix(c.Central, "https:"):
+	case tr.System:
+		c.CA = "system"
+	case v.CA() != nil:
+		c.CA = string(api.EncodeCA(v.CA()))
+	}
+	if *tofu && v.CA() != nil {
+		fmt.Fprintf(env.Stdout, "trusted central's CA on first use: %s (compare it with the one orbis central printed)\n", api.CAHash(v.CA()))
 	}
 	p, err := saveCredentials(c)
 	if err != nil {
@@ -209,7 +250,11 @@ func revokeToken(ctx context.Context, c credentials) error {
 	if c.Token == "" || c.Central == "" {
 		return nil
 	}
-	err := api.NewCentralClient(c.Central, c.Token).Logout(ctx)
+	v, err := verifier(c.Central, c.trust(), "or run orbis logout --local")
+	if err != nil {
+		return err
+	}
+	err = api.NewCentralClientTLS(c.Central, c.Token, v).Logout(ctx)
 	if ce, ok := errors.AsType[*api.CentralError](err); ok && ce.Code == api.FaultAuth {
 		return nil
 	}

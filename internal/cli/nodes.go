@@ -146,6 +146,8 @@ func nodeToken(ctx context.Context, c *centralCall, node any, name string) error
 	if err != nil {
 		return err
 	}
+	// The node pins the CA this client verified central by.
+	tok = api.JoinToken(tok, caHash(c.client.Verifier()))
 	cmd := fmt.Sprintf("orbis node --central %s --token %s", c.client.BaseURL(), tok)
 	if c.json {
 		return writeJSON(c.env.Stdout, map[string]string{"token": tok, "command": cmd})

@@ -23,7 +23,7 @@ func runDev(ctx context.Context, env *cli.Env, args []string) error {
 	host, _ := os.Hostname()
 	cfg := Config{Out: env.Stdout}
 	fs.StringVar(&cfg.DataDir, "data", "/var/lib/orbis-dev", "state of central and the node (kept across runs)")
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8780", "central's address")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8780", "central's address: loopback only, as dev serves plain HTTP")
 	fs.StringVar(&cfg.SSHAddr, "ssh-addr", node.DefaultSSHAddr, "the node's SSH gateway address")
 	fs.StringVar(&cfg.SensorAddr, "sensor-addr", node.DefaultSensorAddr, "the node's sensor server address")
 	fs.StringVar(&cfg.AuditAddr, "audit-addr", node.DefaultAuditAddr, "the node's traffic auditor pages")

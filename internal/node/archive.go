@@ -76,7 +76,11 @@ func (a *centralArchive) clientNow() (*api.NodeClient, error) {
 	if !ok {
 		return nil, errNoCentral
 	}
-	a.client = api.NewNodeClient(creds.Central, creds.NodeID, creds.Secret, a.hc)
+	hc := a.hc
+	if hc == nil {
+		hc = creds.HTTPClient()
+	}
+	a.client = api.NewNodeClient(creds.Central, creds.NodeID, creds.Secret, hc)
 	return a.client, nil
 }
 

@@ -230,7 +230,7 @@ func startResourceManager(t *testing.T, centralURL, rmDir, host, token string) {
 		t.Fatal(err)
 	}
 	go nm.Serve(ctx, l)
-	creds, err := rm.Register(ctx, rmDir, centralURL, api.NodeRegisterRequest{Token: token, Hostname: host})
+	creds, err := rm.Register(ctx, rmDir, centralURL, api.Trust{}, api.NodeRegisterRequest{Token: token, Hostname: host})
 	if err != nil {
 		t.Fatalf("register %s: %v", host, err)
 	}

@@ -30,7 +30,11 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 		if host == "" {
 			host, _ = os.Hostname()
 		}
-		creds, err = rm.Register(ctx, dir, cfg.Central, api.NodeRegisterRequest{
+		trust, err := centralTrust(cfg)
+		if err != nil {
+			return err
+		}
+		creds, err = rm.Register(ctx, dir, cfg.Central, trust, api.NodeRegisterRequest{
 			Token: cfg.Token, Hostname: host, IP: cfg.IP, Version: Version})
 		if err != nil {
 			return fmt.Errorf("register with central %s: %w", cfg.Central, err)
@@ -58,4 +62,22 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 	}()
 	cfg.Log.Info("following central", "central", creds.Central, "node_id", creds.NodeID)
 	return nil
+}
+
+// centralTrust is how the node verifies central when it registers,
+// besides the CA hash its token may carry.
+func centralTrust(cfg Config) (api.Trust, error) {
+	t := api.Trust{InsecureHTTP: cfg.InsecureHTTP}
+	switch cfg.CA {
+	case "":
+	case "system":
+		t.System = true
+	default:
+		pem, err := os.ReadFile(cfg.CA)
+		if err != nil {
+			return t, fmt.Errorf("central's CA: %w", err)
+		}
+		t.CA = pem
+	}
+	return t, nil
 }

@@ -61,6 +61,12 @@ type Config struct {
 	// from central. Once registered, the node keeps following central
 	// without them.
 	Central, Token string
+	// CA verifies central at registration when the token carries no CA
+	// hash: a PEM file of central's CA, or "system" for a certificate
+	// from a CA the system trusts. InsecureHTTP allows plain HTTP to a
+	// central that is not loopback.
+	CA           string
+	InsecureHTTP bool
 	// Hostname and IP are what the node registers as (default: the
 	// machine's host name; central's view of the address).
 	Hostname, IP string

@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"sync"
+
+	"github.com/orbisproject/orbis/api"
 
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/sensor"
@@ -34,7 +37,7 @@ func (n *Node) startSensors(ctx context.Context, addr string) (stop func(), err 
 		// "fair" is the group of best-effort slivers (see the sliver
 		// package), not a sliver.
 		Slices:   &sensor.CgroupSlices{Groups: n.cgroups, Skip: []string{"fair"}, Bytes: n.sliceBytes()},
-		Nodes:    sensor.NewCentralNodes(n.centralURL),
+		Nodes:    n.centralNodes(),
 		Ports:    n.portOwners(),
 		Connects: n.connects(),
 		// A local client is the slice of its socket's owner.
@@ -143,4 +146,23 @@ func (c connectEvents) Subscribe(ctx context.Context) (<-chan sensor.ConnectEven
 		}
 	}()
 	return out, nil
+}
+
+// centralNodes is the sensors' source of central's node list, verifying
+// central by the CA the node pinned when it registered.
+func (n *Node) centralNodes() *sensor.CentralNodes {
+	src := sensor.NewCentralNodes(n.centralURL)
+	var mu sync.Mutex
+	var ca string
+	var v *api.Verifier
+	src.Verifier = func() *api.Verifier {
+		creds, _, _ := rm.LoadCredentials(filepath.Join(n.cfg.StateDir, "rm"))
+		mu.Lock()
+		defer mu.Unlock()
+		if v == nil || creds.CA != ca {
+			ca, v = creds.CA, creds.Verifier()
+		}
+		return v
+	}
+	return src
 }

@@ -75,6 +75,9 @@ func nodeField(n Node, col string) string {
 // anonymously, for GetNodes and GetSites (both open to anonymous callers).
 type CentralNodes struct {
 	url func() string
+	// Verifier, if set, returns what verifies an https:// central (nil:
+	// the system's roots); a new one replaces the client.
+	Verifier func() *api.Verifier
 
 	// mu guards the following.
 	mu     sync.Mutex
@@ -99,8 +102,12 @@ func (c *CentralNodes) centralClient() (*api.CentralClient, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.client == nil || c.client.BaseURL() != url {
-		c.client = api.NewCentralClient(url, "")
+	var v *api.Verifier
+	if c.Verifier != nil {
+		v = c.Verifier()
+	}
+	if c.client == nil || c.client.BaseURL() != url || c.client.Verifier() != v {
+		c.client = api.NewCentralClientTLS(url, "", v)
 	}
 	return c.client, nil
 }

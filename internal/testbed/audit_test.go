@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -65,7 +64,7 @@ func TestTrafficAttribution(t *testing.T) {
 	sent := time.Now().UTC()
 	t.Logf("traffic sent from %s to %s", start.Format(time.TimeOnly), sent.Format(time.TimeOnly))
 
-	br := newBrowser(t, exe)
+	br := newBrowser(t, exe, st)
 	// What each destination was sent, by which slice to which port.
 	sentTo := []struct {
 		dst  string
@@ -90,7 +89,7 @@ func TestTrafficAttribution(t *testing.T) {
 		from, to := start.Truncate(time.Minute), sent.Truncate(time.Minute).Add(2*time.Minute)
 		// The minute of the last packet is archived once it closed.
 		deadline := sent.Truncate(time.Minute).Add(time.Minute + 30*time.Second)
-		waitArchived(t, st.CentralURL, []string{n2.Addr, st.HostAddr, n1.Addr}, from, to, deadline)
+		waitArchived(t, st, []string{n2.Addr, st.HostAddr, n1.Addr}, from, to, deadline)
 		t.Logf("central archived the traffic %v after it was sent", time.Since(sent).Round(time.Second))
 		for _, c := range sentTo {
 			rows := br.central(t, st.CentralURL, c.dst, from, to)
@@ -159,15 +158,16 @@ func checkNodeDst(t *testing.T, dst string, got []nodeSlice, all []auditSlice, w
 
 // waitArchived polls central's archive (as JSON) until it has rows to
 // each address, or fails at deadline.
-func waitArchived(t *testing.T, central string, addrs []string, from, to, deadline time.Time) {
+func waitArchived(t *testing.T, st *testbed.State, addrs []string, from, to, deadline time.Time) {
 	t.Helper()
+	central, hc := st.CentralURL, centralHTTP(t, st)
 	for _, addr := range addrs {
 		u := archiveQuery(central, addr, from, to) + "&format=json"
 		for {
 			var body struct {
 				Results []json.RawMessage `json:"results"`
 			}
-			resp, err := http.Get(u)
+			resp, err := hc.Get(u)
 			if err == nil {
 				err = json.NewDecoder(resp.Body).Decode(&body)
 				resp.Body.Close()
@@ -194,15 +194,18 @@ type browser struct {
 }
 
 // newBrowser starts Chromium, ended with the test. Screenshots go to
-// $ORBIS_TEST_ARTIFACTS, or a directory of the test's.
-func newBrowser(t *testing.T, exe string) *browser {
+// $ORBIS_TEST_ARTIFACTS, or a directory of the test's. It trusts
+// central's certificate for its chain's CA, pinned by the hash of its
+// public key (Chromium's form: base64, not hex).
+func newBrowser(t *testing.T, exe string, st *testbed.State) *browser {
 	dir := testutil.ArtifactDir(t)
+	pin := mustCAPin(t, st)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 900),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-proxy-server", true),
+		chromedp.Flag("no-proxy-server", true), chromedp.Flag("ignore-certificate-errors-spki-list", pin),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))

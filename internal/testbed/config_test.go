@@ -27,7 +27,7 @@ func TestConfig(t *testing.T) {
 	}
 	a3, _ := c.nodeAddr(3)
 	got := []string{c.bridge(), c.veth(3), c.netnsPath(3), c.cgroupParent(3), c.hostAddr().String(), a3.String(), c.centralURL()}
-	want := []string{"orbtb0", "orbtb3", "/run/netns/orbtb-n3", "orbtb-n3", "10.213.0.1", "10.213.0.13", "http://10.213.0.1:8780"}
+	want := []string{"orbtb0", "orbtb3", "/run/netns/orbtb-n3", "orbtb-n3", "10.213.0.1", "10.213.0.13", "https://10.213.0.1:8780"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("names\n got %v\nwant %v", got, want)
 	}

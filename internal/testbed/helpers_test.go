@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -17,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/testbed"
@@ -165,7 +169,40 @@ func newPLC(t testing.TB, st *testbed.State) *plc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &plc{t: t, rpc: xmlrpc.NewClient(st.CentralURL + "/PLCAPI/"), auth: xmlrpc.PasswordAuth(adm.Email, adm.Password)}
+	rpc := xmlrpc.NewClient(st.CentralURL + "/PLCAPI/")
+	rpc.HTTP = centralHTTP(t, st)
+	return &plc{t: t, rpc: rpc, auth: xmlrpc.PasswordAuth(adm.Email, adm.Password)}
+}
+
+// centralVerifier verifies the testbed's central by its CA file.
+func centralVerifier(t testing.TB, st *testbed.State) *api.Verifier {
+	t.Helper()
+	v, err := st.Verifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// centralHTTP is an HTTP client that verifies the testbed's central.
+func centralHTTP(t testing.TB, st *testbed.State) *http.Client {
+	return centralVerifier(t, st).HTTPClient()
+}
+
+// mustCAPin is central's CA as Chromium pins it: the base64 SHA-256 of
+// its SubjectPublicKeyInfo.
+func mustCAPin(t testing.TB, st *testbed.State) string {
+	t.Helper()
+	pem, err := os.ReadFile(st.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := api.ParseCA(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(certs[0].RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 func (p *plc) call(method string, args ...any) any {

@@ -190,7 +190,22 @@ func startBroker(t *testing.T, key, slice string, n testbed.Node, bin string) st
 	pub, _ := os.ReadFile(key + ".pub")
 	ssh(t, key, slice, n, "echo '"+strings.TrimSpace(string(pub))+"' > /root/key.pub; mkdir -p /var/lib/orbis-lease; "+
 		"setsid /root/orbis-lease serve --slot "+leaseSlot.String()+" --dir /var/lib/orbis-lease </dev/null >/var/log/orbis-lease.log 2>&1 &")
-	url := "http://" + n.Addr + lease.DefaultListen
+	// The broker serves HTTPS with a CA of its own: buyers pin its hash
+	// in the URL.
+	var hash string
+	waitFor(t, "the broker's CA", 20*time.Second, func() bool {
+		pem, err := sshOut(key, slice, n, "cat /var/lib/orbis-lease/tls/ca.crt")
+		certs, perr := api.ParseCA([]byte(pem))
+		if err != nil || perr != nil {
+			return false
+		}
+		hash = api.CAHash(certs[0])
+		return true
+	})
+	url := "https://" + n.Addr + lease.DefaultListen + "#" + hash
+	if _, err := lease.NewClient("https://" + n.Addr + lease.DefaultListen + "#sha256:" + strings.Repeat("00", 32)).Info(context.Background()); err == nil {
+		t.Error("a buyer pinning another CA reached the broker")
+	}
 	c := lease.NewClient(url)
 	var info lease.Info
 	waitFor(t, "the broker to see its delegation", 20*time.Second, func() bool {

@@ -31,15 +31,15 @@ func pushTree(t testing.TB, dir string, files int, app string) {
 }
 
 // orbisPush runs `orbis slice push` in this process and returns its output.
-func orbisPush(t testing.TB, url, token, slice, dir string) (string, error) {
+func orbisPush(t testing.TB, st *testbed.State, token, slice, dir string) (string, error) {
 	var out bytes.Buffer
-	err := cli.Run(context.Background(), []string{"slice", "push", slice, dir, "--central", url, "--token", token, "--wait", "120s"},
+	err := cli.Run(context.Background(), []string{"slice", "push", slice, dir, "--central", st.CentralURL, "--ca", st.CAFile, "--token", token, "--wait", "120s"},
 		strings.NewReader(""), &out, &out)
 	return out.String(), err
 }
 
 func userToken(t testing.TB, st *testbed.State, email string) string {
-	tok, err := api.NewCentralClient(st.CentralURL, "").Login(context.Background(), email, "testbed-password")
+	tok, err := api.NewCentralClientTLS(st.CentralURL, "", centralVerifier(t, st)).Login(context.Background(), email, "testbed-password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,20 +64,20 @@ func TestSoftwarePush(t *testing.T) {
 
 	dir := t.TempDir()
 	pushTree(t, dir, 20, "version 1\n")
-	out, err := orbisPush(t, st.CentralURL, tok, slice, dir)
+	out, err := orbisPush(t, st, tok, slice, dir)
 	t.Logf("first push:\n%s", out)
 	if err != nil || !strings.Contains(out, "3 node(s), 3 installed, 0 failed") {
 		t.Fatalf("first push: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "app"), []byte("version 2\n"), 0o755)
-	out, err = orbisPush(t, st.CentralURL, tok, slice, dir)
+	out, err = orbisPush(t, st, tok, slice, dir)
 	t.Logf("second push:\n%s", out)
 	if err != nil || !strings.Contains(out, "uploading 1 of 22 blob(s), 10 B") {
 		t.Fatalf("second push: %v", err)
 	}
 	tree, _ := manifest.FromDir(dir)
 	perNode := int64(len(tree.Manifest.Encode()) + len("version 2\n"))
-	s, err := api.NewCentralClient(st.CentralURL, tok).SoftwareStatus(context.Background(), slice)
+	s, err := api.NewCentralClientTLS(st.CentralURL, tok, centralVerifier(t, st)).SoftwareStatus(context.Background(), slice)
 	if err != nil || len(s.Nodes) != 3 {
 		t.Fatalf("status: %+v %v", s, err)
 	}
@@ -93,7 +93,7 @@ func TestSoftwarePush(t *testing.T) {
 	}
 	// The empty update answers at once and moves nothing.
 	t0 := time.Now()
-	out, err = orbisPush(t, st.CentralURL, tok, slice, dir)
+	out, err = orbisPush(t, st, tok, slice, dir)
 	if err != nil || !strings.Contains(out, "(unchanged)") || strings.Contains(out, "uploading") || time.Since(t0) > 2*time.Second {
 		t.Errorf("empty update took %v: %v\n%s", time.Since(t0), err, out)
 	}
@@ -128,7 +128,7 @@ func BenchmarkSoftwarePush(b *testing.B) {
 		return len(rows) == n
 	})
 	tok := userToken(b, st, "bench@orbis.test")
-	client := api.NewCentralClient(st.CentralURL, tok)
+	client := api.NewCentralClientTLS(st.CentralURL, tok, centralVerifier(b, st))
 	dir := b.TempDir()
 	pushTree(b, dir, 200, "version 0\n")
 	for i := 0; i < b.N; i++ {
@@ -143,7 +143,7 @@ func BenchmarkSoftwarePush(b *testing.B) {
 				os.WriteFile(filepath.Join(dir, "app"), []byte(fmt.Sprintf("run %d changed\n", i)), 0o755)
 			}
 			t0 := time.Now()
-			out, err := orbisPush(b, st.CentralURL, tok, slice, dir)
+			out, err := orbisPush(b, st, tok, slice, dir)
 			took := time.Since(t0)
 			if err != nil {
 				b.Fatalf("%s push: %v\n%s", step, err, out)

@@ -81,7 +81,11 @@ func lastContacts(ctx context.Context, st *State) map[string]time.Time {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	r, err := newPLC(st.CentralURL, adm).call(cctx, "GetNodes", map[string]any{}, []any{"hostname", "last_contact"})
+	rpc, err := newPLC(st, adm)
+	if err != nil {
+		return out
+	}
+	r, err := rpc.call(cctx, "GetNodes", map[string]any{}, []any{"hostname", "last_contact"})
 	if err != nil {
 		return out
 	}
@@ -166,15 +170,16 @@ func (st *State) printUp(w io.Writer, adm string) {
 	tw.Flush()
 	fmt.Fprintf(w, `
 Central is %[1]s; its admin is %[2]s, password in %[3]s.
+Its CA is %[7]s (certificate in %[8]s).
 Next, as in the README's tour:
-  orbis login --central %[1]s --user %[2]s
+  orbis login --central %[1]s --user %[2]s --ca-hash %[7]s
   orbis key add %[2]s ~/.ssh/id_ed25519.pub
   orbis slice create %[4]s_demo --description "testbed demo" --url http://example.org
   orbis slice add-user %[4]s_demo %[2]s
   orbis slice add-nodes %[4]s_demo %[5]s
   %[6]s
 orbis testbed status shows the nodes; orbis testbed down stops them and removes the network.
-`, st.CentralURL, adm, st.AdminFile, Site, strings.Join(hosts, " "), sshCommand(st.Nodes[0], Site+"_demo"))
+`, st.CentralURL, adm, st.AdminFile, Site, strings.Join(hosts, " "), sshCommand(st.Nodes[0], Site+"_demo"), st.CAHash, st.CAFile)
 }
 
 func sshCommand(n Node, slice string) string {

@@ -170,7 +170,7 @@ func (c *Config) nodeDir(i int) string      { return filepath.Join(c.Dir, "n"+st
 func (c *Config) centralDir() string        { return filepath.Join(c.Dir, "central") }
 func (c *Config) hostAddr() netip.Addr      { return c.Subnet.Masked().Addr().Next() }
 func (c *Config) uidBase(i int) uint32      { return c.UIDBase + uint32(i)*c.UIDRanges*nodemgr.UIDRangeSize }
-func (c *Config) centralURL() string        { return "http://" + c.centralAddr() }
+func (c *Config) centralURL() string        { return "https://" + c.centralAddr() }
 func (c *Config) centralAddr() string {
 	return netip.AddrPortFrom(c.hostAddr(), uint16(c.CentralPort)).String()
 }
@@ -204,6 +204,10 @@ type State struct {
 	HostAddr string `json:"host_addr"`
 	// CentralURL is where central answers, from the host and the nodes.
 	CentralURL string `json:"central_url"`
+	// CAFile is central's CA certificate, which clients pin; CAHash its
+	// fingerprint, which the nodes' join tokens carry.
+	CAFile string `json:"ca_file"`
+	CAHash string `json:"ca_hash"`
 	// AdminFile holds the bootstrap admin's email and password.
 	AdminFile string `json:"admin_file"`
 	Central   Proc   `json:"central"`

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -106,9 +108,21 @@ func TestTestbed(t *testing.T) {
 // and the way in.
 func checkUpOutput(t *testing.T, st *testbed.State, out string) {
 	t.Helper()
-	for _, want := range []string{"central up at " + st.CentralURL, "orbis login --central " + st.CentralURL, st.AdminFile} {
+	if !strings.HasPrefix(st.CentralURL, "https://") || !strings.HasPrefix(st.CAHash, "sha256:") {
+		t.Errorf("central at %s with CA %q: want HTTPS and a CA hash", st.CentralURL, st.CAHash)
+	}
+	for _, want := range []string{"central up at " + st.CentralURL, st.CAFile,
+		"orbis login --central " + st.CentralURL + " --user " + testbed.AdminEmail + " --ca-hash " + st.CAHash, st.AdminFile} {
 		if !strings.Contains(out, want) {
 			t.Errorf("up's output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, n := range st.Nodes {
+		// Each node pinned central's CA when it registered.
+		creds, ok, err := rm.LoadCredentials(filepath.Join(n.StateDir, "rm"))
+		certs, perr := api.ParseCA([]byte(creds.CA))
+		if err != nil || !ok || perr != nil || api.CAHash(certs[0]) != st.CAHash {
+			t.Errorf("%s's credentials: %v %v %v; want central's CA %s pinned", n.Hostname, ok, err, perr, st.CAHash)
 		}
 	}
 	for _, n := range st.Nodes {

@@ -89,7 +89,7 @@ func (c *Config) clearStale(ctx context.Context) error {
 
 func (c *Config) newState() *State {
 	st := &State{Prefix: c.Prefix, Subnet: c.Subnet.String(), Bridge: c.bridge(), HostAddr: c.hostAddr().String(),
-		CentralURL: c.centralURL(), AdminFile: central.AdminFile(c.centralDir())}
+		CentralURL: c.centralURL(), CAFile: central.CAFile(c.centralDir()), AdminFile: central.AdminFile(c.centralDir())}
 	for i := 1; i <= c.Nodes; i++ {
 		addr, _ := c.nodeAddr(i)
 		dir := c.nodeDir(i)
@@ -146,7 +146,13 @@ func (c *Config) startCentral(ctx context.Context, st *State) error {
 	if err != nil {
 		return fmt.Errorf("central: %w", err)
 	}
-	fmt.Fprintf(c.Out, "orbis testbed: central up at %s (log %s)\n", st.CentralURL, c.logFile("central"))
+	if st.CAHash, err = readCAHash(st.CAFile); err != nil {
+		return err
+	}
+	if err := c.save(st); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.Out, "orbis testbed: central up at %s (log %s), its CA %s in %s\n", st.CentralURL, c.logFile("central"), st.CAHash, st.CAFile)
 	return nil
 }
 
@@ -157,7 +163,10 @@ func (c *Config) startNodes(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	rpc := newPLC(st.CentralURL, adm)
+	rpc, err := newPLC(st, adm)
+	if err != nil {
+		return err
+	}
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
 		token, err := rpc.nodeToken(ctx, n)
@@ -167,7 +176,7 @@ func (c *Config) startNodes(ctx context.Context, st *State) error {
 		if err := ensureImage(ctx, n.StateDir, c); err != nil {
 			return fmt.Errorf("%s: %w", n.Hostname, err)
 		}
-		if n.Proc, err = startDetached(c.Binary, c.nodeArgs(n, st.CentralURL, token), n.Netns, n.Log); err != nil {
+		if n.Proc, err = startDetached(c.Binary, c.nodeArgs(n, st.CentralURL, api.JoinToken(token, st.CAHash)), n.Netns, n.Log); err != nil {
 			return fmt.Errorf("%s: %w", n.Hostname, err)
 		}
 		if err := c.save(st); err != nil {
@@ -248,8 +257,36 @@ type plcClient struct {
 	auth map[string]any
 }
 
-func newPLC(url string, adm central.Admin) *plcClient {
-	return &plcClient{rpc: xmlrpc.NewClient(url + "/PLCAPI/"), auth: xmlrpc.PasswordAuth(adm.Email, adm.Password)}
+func newPLC(st *State, adm central.Admin) (*plcClient, error) {
+	v, err := st.Verifier()
+	if err != nil {
+		return nil, err
+	}
+	rpc := xmlrpc.NewClient(st.CentralURL + "/PLCAPI/")
+	rpc.HTTP = v.HTTPClient()
+	return &plcClient{rpc: rpc, auth: xmlrpc.PasswordAuth(adm.Email, adm.Password)}, nil
+}
+
+// Verifier returns what verifies the testbed's central: its CA file.
+func (st *State) Verifier() (*api.Verifier, error) {
+	pem, err := os.ReadFile(st.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("central's CA: %w", err)
+	}
+	return api.NewVerifier(api.Trust{CA: pem})
+}
+
+// readCAHash returns the fingerprint of the CA certificate in file.
+func readCAHash(file string) (string, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("central's CA: %w", err)
+	}
+	certs, err := api.ParseCA(pem)
+	if err != nil {
+		return "", fmt.Errorf("central's CA: %w", err)
+	}
+	return api.CAHash(certs[0]), nil
 }
 
 func (p *plcClient) call(ctx context.Context, method string, args ...any) (any, error) {

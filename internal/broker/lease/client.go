@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 // A Client calls one broker's HTTP API. It is safe for concurrent use.
@@ -18,11 +21,79 @@ type Client struct {
 	base string
 	auth string
 	http *http.Client
+	// err is why the client cannot call (a malformed URL or CA hash).
+	err error
 }
 
-// NewClient returns a client of the broker at base (http://host:port).
-func NewClient(base string) *Client {
-	return &Client{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+// A broker serves HTTPS with a certificate of a CA of its own (see
+// Config.InsecureHTTP); buyers pin that CA by its hash, which `orbis-lease
+// serve` prints, as the fragment of the broker's URL:
+// https://HOST:PORT#sha256:HEX. The fragment is never sent.
+
+// NewClient returns a client of the broker that spec names: its URL,
+// with the hash of its CA as the fragment (an https:// URL without one is
+// verified by the system's roots).
+func NewClient(spec string) *Client {
+	base, tr, err := ParseBroker(spec)
+	if err != nil {
+		return &Client{base: spec, err: err}
+	}
+	if tr.CAHash == "" {
+		tr.System = true
+	}
+	return NewClientTrust(base, tr)
+}
+
+// NewClientTrust returns a client of the broker at base that verifies it
+// by tr.
+func NewClientTrust(base string, tr api.Trust) *Client {
+	c := &Client{base: strings.TrimRight(base, "/")}
+	v, err := api.NewVerifier(tr)
+	if err != nil {
+		c.err = err
+		return c
+	}
+	t := v.Transport()
+	t.ResponseHeaderTimeout = 0 // the client's Timeout bounds each call
+	c.http = &http.Client{Timeout: 30 * time.Second, Transport: t}
+	return c
+}
+
+// ParseBroker splits a broker's spec into its URL and how to verify it:
+// the CA hash of its fragment.
+func ParseBroker(spec string) (base string, tr api.Trust, err error) {
+	u, err := url.Parse(spec)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", tr, fmt.Errorf("broker %q: want https://HOST:PORT#sha256:HEX (the CA hash orbis-lease serve prints)", spec)
+	}
+	if u.Fragment != "" {
+		if tr.CAHash, err = api.ParseCAHash(u.Fragment); err != nil {
+			return "", tr, fmt.Errorf("broker %q: %w", spec, err)
+		}
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return strings.TrimRight(u.String(), "/"), tr, nil
+}
+
+// CheckBroker refuses a broker spec a buyer must not call: plain HTTP to
+// a host that is not loopback (unless insecureHTTP), or HTTPS without the
+// broker's CA hash.
+func CheckBroker(spec string, insecureHTTP bool) error {
+	base, tr, err := ParseBroker(spec)
+	if err != nil {
+		return err
+	}
+	tr.InsecureHTTP = insecureHTTP
+	v, err := api.NewVerifier(tr)
+	if err != nil {
+		return err
+	}
+	if err := v.CheckURL(base); errors.Is(err, api.ErrNoTrust) {
+		return fmt.Errorf("broker %q: add the hash of the broker's CA, as orbis-lease serve prints it: %s#sha256:HEX", spec, base)
+	} else if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	return nil
 }
 
 // WithAuth returns a client that sends secret (a buyer's credential, or
@@ -102,6 +173,9 @@ func (c *Client) Accounts(ctx context.Context) ([]Account, error) {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	if c.err != nil {
+		return c.err
+	}
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)

@@ -39,6 +39,7 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/broker/lease"
+	"github.com/orbisproject/orbis/internal/pki"
 )
 
 func main() {
@@ -80,11 +81,14 @@ func run(ctx context.Context, args []string, in io.Reader, out io.Writer) error 
 		listen := fs.String("listen", lease.DefaultListen, "TCP address of the API")
 		dir := fs.String("dir", defaultDir, "directory of the book and the operator's secret")
 		slot := fs.Duration("slot", time.Hour, "slot length")
+		sans := fs.String("tls-san", "", "comma-separated host names and addresses of the broker's certificate, besides the listen address")
+		insecure := fs.Bool("insecure-http", false, "serve plain HTTP instead of HTTPS: buyers' credentials and tokens cross the network in clear")
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-		return lease.Run(ctx, lease.Config{Listen: *listen, Dir: *dir, Slot: *slot, NM: api.NewNMClient(*nmSock), Log: log})
+		return lease.Run(ctx, lease.Config{Listen: *listen, Dir: *dir, Slot: *slot, NM: api.NewNMClient(*nmSock),
+			SANs: pki.ParseSANs(*sans), InsecureHTTP: *insecure, Log: log})
 	case "pool":
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/internal/broker/lease"
+	"github.com/orbisproject/orbis/internal/pki"
 )
 
 // operatorEnv names the variable that may hold the operator's secret,
@@ -27,7 +28,7 @@ type operatorFlags struct {
 }
 
 func (o *operatorFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.broker, "broker", "http://127.0.0.1"+lease.DefaultListen, "the broker's URL")
+	fs.StringVar(&o.broker, "broker", "https://127.0.0.1"+lease.DefaultListen, "the broker's URL (verified by DIR/tls/ca.crt, or by the CA hash after # in the URL)")
 	fs.StringVar(&o.dir, "dir", defaultDir, "the broker's book directory, which holds "+lease.OperatorFile)
 	fs.StringVar(&o.secretFile, "operator-file", "", "file holding the operator's secret (default: $"+operatorEnv+", else DIR/"+lease.OperatorFile+")")
 }
@@ -48,7 +49,27 @@ func (o *operatorFlags) client() (*lease.Client, error) {
 		}
 		secret = string(data)
 	}
-	return lease.NewClient(o.broker).WithAuth(strings.TrimSpace(secret)), nil
+	c, err := o.brokerClient()
+	if err != nil {
+		return nil, err
+	}
+	return c.WithAuth(strings.TrimSpace(secret)), nil
+}
+
+// brokerClient is a client of the broker, verified by the CA hash in its
+// URL, or else by the CA in the book directory.
+func (o *operatorFlags) brokerClient() (*lease.Client, error) {
+	base, tr, err := lease.ParseBroker(o.broker)
+	if err != nil {
+		return nil, err
+	}
+	if tr.CAHash == "" && strings.HasPrefix(base, "https:") {
+		ca := filepath.Join(lease.TLSDir(o.dir), pki.CAFile)
+		if tr.CA, err = os.ReadFile(ca); err != nil {
+			return nil, fmt.Errorf("the broker's CA: %w (run this in the broker's sliver, or give --broker URL#sha256:HEX)", err)
+		}
+	}
+	return lease.NewClientTrust(base, tr), nil
 }
 
 // parseWithAccount parses flags around one ACCOUNT argument, which may
