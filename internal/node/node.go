@@ -195,6 +195,12 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	if err := n.Slivers.Restore(ctx); err != nil {
 		log.Error("restore slivers", "err", err)
+	} else if n.net != nil && n.net.shaper != nil {
+		// Every sliver kept has claimed its classes: the rest are of
+		// slivers that went while no agent ran.
+		if err := n.net.shaper.Prune(ctx); err != nil {
+			log.Error("shaping", "err", err)
+		}
 	}
 	return nil
 }
