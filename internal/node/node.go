@@ -177,6 +177,7 @@ func (n *Node) open(ctx context.Context) error {
 		RunShare:     share,
 		Shares:       sliverShares(cfg.StateDir),
 		StateDir:     filepath.Join(cfg.StateDir, "slivers"),
+		RunDir:       sliverRunDir(cfg.CgroupParent),
 		Cgroups:      cg,
 		Fair:         fair,
 		Disk:         n.Disk,
@@ -414,6 +415,13 @@ func sameFile(f *os.File, path string) bool {
 	return err == nil && os.SameFile(a, b)
 }
 
+// sliverRunDir holds the run directories of the slivers of the node of
+// parent, on /run: logging in to a sliver writes there, never on the state
+// disk, which may be full.
+func sliverRunDir(parent string) string {
+	return filepath.Join(agentLockDir, parent, "slivers")
+}
+
 // removeParentCgroups removes the node's own cgroups (its parent and the
 // fair group) from every hierarchy (v1 ones and a hybrid's v2 tree below
 // the cgroup root, or the root itself on pure v2), once no sliver is left
@@ -428,4 +436,7 @@ func removeParentCgroups(cfg Config) {
 		os.Remove(filepath.Join(base, "fair"))
 		os.Remove(base)
 	}
+	// With the cgroups goes the run directory, once no sliver has one.
+	os.Remove(sliverRunDir(cfg.CgroupParent))
+	os.Remove(filepath.Dir(sliverRunDir(cfg.CgroupParent)))
 }

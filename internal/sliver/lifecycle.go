@@ -275,8 +275,10 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	if err := m.opts.Disk.Remove(name); err != nil {
 		return fmt.Errorf("destroy sliver %s: %w", name, err)
 	}
-	if err := os.RemoveAll(m.dir(name)); err != nil {
-		return fmt.Errorf("destroy sliver %s: %w", name, err)
+	for _, dir := range []string{m.runDir(name), m.dir(name)} {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("destroy sliver %s: %w", name, err)
+		}
 	}
 	m.mu.Lock()
 	delete(m.guarantees, name)

@@ -22,10 +22,15 @@ import (
 // Options configure a Manager. Every root is a parameter so tests can point
 // it into a temporary directory.
 type Options struct {
-	// StateDir holds one host-only directory per sliver: its spec, its
-	// markers and the sandbox's run directory. The sliver's writable layer
-	// lives in Disk, never here.
+	// StateDir holds one host-only directory per sliver: its spec and its
+	// markers. The sliver's writable layer lives in Disk, never here.
 	StateDir string
+	// RunDir holds one host-only directory per sliver for its running
+	// sandbox (the init's pid record, control socket and start lock). It
+	// belongs on a memory file system (/run): a login to a sliver writes
+	// there, and must work while the state disk is full. Empty: in each
+	// sliver's StateDir directory.
+	RunDir string
 	// Cgroups is the node's cgroup manager (parent "orbis"); Fair is a
 	// manager one level down ("orbis/fair") for slivers without a CPU
 	// guarantee. See cpu.go.
@@ -122,12 +127,20 @@ func (m *Manager) lock(name string) func() {
 
 func (m *Manager) dir(name string) string { return filepath.Join(m.opts.StateDir, name) }
 
+// runDir is the sandbox's run directory of the sliver.
+func (m *Manager) runDir(name string) string {
+	if m.opts.RunDir == "" {
+		return filepath.Join(m.dir(name), runDir)
+	}
+	return filepath.Join(m.opts.RunDir, name)
+}
+
 // Files in a sliver's host-only state directory.
 const (
 	specFile    = "spec.json"
 	startedFile = "started" // started, and not stopped since
 	stoppedFile = "stopped" // stopped on purpose: logins refused
-	runDir      = "run"     // the sandbox's run directory
+	runDir      = "run"     // the sandbox's run directory, without Options.RunDir
 	filesFile   = "files"   // what went wrong writing the sliver's files
 )
 
@@ -216,7 +229,7 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		Image:       image,
 		Upper:       filepath.Join(diskDir, "upper"),
 		Work:        filepath.Join(diskDir, "work"),
-		RunDir:      filepath.Join(m.dir(s.Name), runDir),
+		RunDir:      m.runDir(s.Name),
 		UIDBase:     s.UIDBase,
 		UIDCount:    s.UIDCount,
 		Rlimits:     rlimits(s.Rspec),
