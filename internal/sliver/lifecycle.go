@@ -249,6 +249,10 @@ func (m *Manager) stopLocked(ctx context.Context, name string) error {
 	if err := sandbox.Stop(ctx, cfg); err != nil {
 		return err
 	}
+	if m.opts.RunDir != "" {
+		// No init runs now: leave an earlier version's run directory.
+		os.RemoveAll(filepath.Join(m.dir(name), runDir))
+	}
 	// A process that escaped the init's PID namespace cannot escape its
 	// cgroup: kill what is left there too.
 	return m.killCgroups(ctx, name)

@@ -127,10 +127,16 @@ func (m *Manager) lock(name string) func() {
 
 func (m *Manager) dir(name string) string { return filepath.Join(m.opts.StateDir, name) }
 
-// runDir is the sandbox's run directory of the sliver.
+// runDir is the sandbox's run directory of the sliver. One in the
+// sliver's state directory, which an earlier version made, stays in use
+// until the sliver stops: its running init listens there.
 func (m *Manager) runDir(name string) string {
+	legacy := filepath.Join(m.dir(name), runDir)
 	if m.opts.RunDir == "" {
-		return filepath.Join(m.dir(name), runDir)
+		return legacy
+	}
+	if _, err := os.Lstat(legacy); err == nil {
+		return legacy
 	}
 	return filepath.Join(m.opts.RunDir, name)
 }
