@@ -46,15 +46,8 @@ func init() {
 // symlink, and the disabled sliver stops and takes no login.
 func TestHostileSliverFiles(t *testing.T) {
 	testutil.RequireRoot(t)
-	state := t.TempDir()
 	ctx := testutil.Context(t)
-	if _, err := rootfs.NewStore(state, rootfs.Options{}, testutil.Logger(t)).Build(ctx, "busybox", "busybox", nil); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	tn := &testNode{t: t, state: state, sock: filepath.Join(state, "nm.sock"), cgroups: fmt.Sprintf("orbistest-hostile-%d", os.Getpid())}
-	exec := tn.spawn(sshNodeEntry, addr)
-	t.Cleanup(func() { exec.Close() })
+	tn, exec, addr := startSSHNode(t, t.TempDir(), "hostile")
 
 	const name, mib = "pl_hostile", 1 << 20
 	revoked, kept, planted := newSigner(t), newSigner(t), newSigner(t)
@@ -108,6 +101,21 @@ func TestHostileSliverFiles(t *testing.T) {
 	if err := sshLogin(addr, name, kept); err == nil {
 		t.Error("a stopped sliver takes logins")
 	}
+}
+
+// startSSHNode builds the busybox image in state and spawns a node agent
+// there with its SSH gateway on; it returns the agent, the node opened
+// beside it for exec, and the gateway's address.
+func startSSHNode(t *testing.T, state, name string) (*testNode, *Node, string) {
+	t.Helper()
+	if _, err := rootfs.NewStore(state, rootfs.Options{}, testutil.Logger(t)).Build(testutil.Context(t), "busybox", "busybox", nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	tn := &testNode{t: t, state: state, sock: filepath.Join(state, "nm.sock"), cgroups: fmt.Sprintf("orbistest-%s-%d", name, os.Getpid())}
+	n := tn.spawn(sshNodeEntry, addr)
+	t.Cleanup(func() { n.Close() })
+	return tn, n, addr
 }
 
 func freeAddr(t *testing.T) string {

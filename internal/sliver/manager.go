@@ -148,6 +148,7 @@ const (
 	stoppedFile = "stopped" // stopped on purpose: logins refused
 	runDir      = "run"     // the sandbox's run directory, without Options.RunDir
 	filesFile   = "files"   // what went wrong writing the sliver's files
+	applyFile   = "apply"   // what of the last update is not in force
 )
 
 func (m *Manager) marker(name, file string) bool {

@@ -94,6 +94,7 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 	if h != nil && !exists && h.Bound {
 		h = m.checkGone(ctx, s.Name, h)
 	}
+	var moveErr error
 	switch {
 	case h == nil:
 		var err error
@@ -101,17 +102,21 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 			return err
 		}
 	case !reflect.DeepEqual(h.Rspec, rs):
-		if err := m.move(ctx, s.Name, h, rs, attrs); err != nil {
-			return err
-		}
+		// A move the node refuses leaves the sliver on its resources,
+		// but its keys and attributes change all the same: a revoked
+		// key must not keep working because new limits do not fit.
+		moveErr = m.move(ctx, s.Name, h, rs, attrs)
 	}
 	if !h.Bound || !reflect.DeepEqual(h.Attrs, attrs) {
 		if err := m.nm.Bind(ctx, s.Name, h.Rcap, attrs); err != nil {
-			return err
+			return errors.Join(moveErr, err)
 		}
 		h.Attrs, h.Bound = attrs, true
 		m.save()
 		m.log.Info("sliver bound", "slice", s.Name)
+	}
+	if moveErr != nil {
+		return moveErr
 	}
 	return m.enable(ctx, s, info, exists)
 }

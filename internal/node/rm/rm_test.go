@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,33 @@ func TestDisableFirst(t *testing.T) {
 	})
 	if fs, _ := e.rt.Sliver("pl_off"); fs.State != "stopped" {
 		t.Fatalf("disabled sliver is %s, want stopped", fs.State)
+	}
+}
+
+// TestMoveRefusedStillRevokes: central revokes a key in the same change
+// as new resources the node refuses: the sliver stays on its resources,
+// the refusal is reported, and the key is revoked all the same.
+func TestMoveRefusedStillRevokes(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	e.startRM()
+	const revoked, kept = "ssh-ed25519 AAAA revoked@x", "ssh-ed25519 BBBB kept@x"
+	s := e.sliverOf("pl_keys", api.Rspec{CPUShares: 1}, revoked, kept)
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_keys"); return ok && fs.State == "running" })
+
+	s = e.sliverOf("pl_keys", api.Rspec{CPUShares: 1, CPUGuarantee: 2000}, kept) // more than the node has
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "refusal reported", func() bool {
+		r, _ := e.report("pl_keys")
+		return strings.Contains(r.Reason, "new resources refused")
+	})
+	fs, _ := e.rt.Sliver("pl_keys")
+	if !slices.Equal(fs.Spec.Keys, []string{kept}) {
+		t.Errorf("keys after a refused move %q, want only %q", fs.Spec.Keys, kept)
+	}
+	if fs.Spec.Rspec.CPUGuarantee != 0 {
+		t.Errorf("the refused resources were bound: %+v", fs.Spec.Rspec)
 	}
 }
 
