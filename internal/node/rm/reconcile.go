@@ -53,6 +53,9 @@ func (m *manager) reconcile(ctx context.Context) {
 	}
 	want := m.wanted()
 	m.problems = map[string]string{}
+	if !m.settleAcquire(ctx) {
+		return
+	}
 	m.releaseOrphans(ctx)
 	for _, name := range sortedKeys(m.st.Slices) {
 		// Without any list from central (a lost state file), nothing
@@ -136,15 +139,16 @@ func (m *manager) checkGone(ctx context.Context, name string, h *held) *held {
 	return h
 }
 
-// acquire gets an rcap for a new slice and records it before any bind, so
-// a crash cannot leak it.
+// acquire gets an rcap for a new slice and records it before any bind;
+// its intent is recorded before the acquire, so a crash cannot leak it.
 func (m *manager) acquire(ctx context.Context, name string, rs api.Rspec) (*held, error) {
-	rc, err := m.nm.Acquire(ctx, rs)
+	rc, err := m.acquireRecorded(ctx, rs)
 	if err != nil {
 		return nil, err
 	}
 	h := &held{Rcap: rc, Rspec: rs}
 	m.st.Slices[name] = h
+	m.st.Acquiring = nil
 	if err := m.save(); err != nil {
 		delete(m.st.Slices, name)
 		m.release(ctx, rc)
@@ -158,11 +162,12 @@ func (m *manager) acquire(ctx context.Context, name string, rs api.Rspec) (*held
 // The node manager needs room for both while the move is under way; if it
 // refuses, the sliver keeps its old resources.
 func (m *manager) move(ctx context.Context, name string, h *held, rs api.Rspec, attrs api.BindAttrs) error {
-	rc, err := m.nm.Acquire(ctx, rs)
+	rc, err := m.acquireRecorded(ctx, rs)
 	if err != nil {
 		return fmt.Errorf("new resources refused, keeping the old: %w", err)
 	}
 	h.Next, h.NextRspec = rc, rs
+	m.st.Acquiring = nil
 	if err := m.save(); err != nil {
 		h.Next, h.NextRspec = "", api.Rspec{}
 		m.release(ctx, rc)

@@ -308,3 +308,46 @@ func TestCrashDuringMove(t *testing.T) {
 		})
 	}
 }
+
+// TestCrashDuringAcquire: the resource manager dies after the node
+// manager made an rcap for it and before it recorded it. At restart that
+// rcap, which no one else holds, is released; an rcap of central's that
+// existed before (an operator's) stays; the slice gets its sliver.
+func TestCrashDuringAcquire(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.sliverOf("pl_a", api.Rspec{CPUGuarantee: 300}, "ssh-ed25519 AAAA a@x")
+	rs := desiredRspec(s)
+	operator, err := e.nmc.Acquire(ctx, api.Rspec{CPUGuarantee: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []string
+	for _, r := range e.list().Rcaps {
+		before = append(before, r.ID)
+	}
+	if _, err := e.nmc.Acquire(ctx, rs); err != nil { // made, never recorded
+		t.Fatal(err)
+	}
+	st := rcapState{Slices: map[string]*held{}, Acquiring: &acquiring{Before: before}}
+	if err := writeJSON(e.rmDir, rcapsFile, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(e.rmDir, listFile, api.Slivers{NodeID: nodeID, Version: 5, Slivers: []api.Sliver{s}}); err != nil {
+		t.Fatal(err)
+	}
+	e.setDown(true)
+	e.startRM()
+	within(t, 2*time.Second, "the leaked rcap released, the sliver bound", func() bool {
+		l := e.list()
+		return len(l.Rcaps) == 2 && slices.ContainsFunc(l.Rcaps, func(r api.RcapInfo) bool { return r.Bound == "pl_a" })
+	})
+	if _, err := e.nmc.Query(ctx, operator); err != nil {
+		t.Errorf("the operator's rcap, which existed before the acquire, was released: %v", err)
+	}
+	e.stopRM()
+	if _, st, _ := loadState(e.rmDir); st.Acquiring != nil {
+		t.Errorf("the acquire's intent is still recorded: %+v", st.Acquiring)
+	}
+}
