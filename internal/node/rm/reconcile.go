@@ -316,6 +316,9 @@ func desiredRspec(s api.Sliver) api.Rspec {
 	if rs.End == 0 && s.Expires != 0 {
 		rs.End = s.Expires
 	}
+	// Past the latest time a node takes (which central refuses), the
+	// slice lives as long as it can, never less than it had.
+	rs.End = min(rs.End, api.MaxTime)
 	return rs
 }
 

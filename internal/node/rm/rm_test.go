@@ -351,3 +351,24 @@ func TestCrashDuringAcquire(t *testing.T) {
 		t.Errorf("the acquire's intent is still recorded: %+v", st.Acquiring)
 	}
 }
+
+// TestRenewalPastMaxTime: a slice renewed past api.MaxTime (by a central
+// that did not bound it) lives until api.MaxTime on the node, instead of
+// keeping its old end because the node refuses the new one.
+func TestRenewalPastMaxTime(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	e.startRM()
+	s := e.sliverOf("pl_long", api.Rspec{CPUShares: 1})
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_long"); return ok && fs.State == "running" })
+	s.Expires = 253402300800 + 86400 // 10000-01-02
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "renewed to api.MaxTime", func() bool {
+		l := e.list()
+		return len(l.Rcaps) == 1 && l.Rcaps[0].Bound == "pl_long" && l.Rcaps[0].Rspec.End == api.MaxTime
+	})
+	if r, _ := e.report("pl_long"); r.Reason != "" {
+		t.Errorf("report after the renewal: %+v", r)
+	}
+}
