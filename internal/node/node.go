@@ -120,6 +120,9 @@ type Node struct {
 	cgroups []cgroup.Manager
 	// policy is the local policy in force (nil: none).
 	policy atomic.Pointer[nodemgr.Policy]
+	// diskFull is why the node takes no new sliver for lack of disk
+	// ("": it does), as last checked (watchDisk).
+	diskFull atomic.Pointer[string]
 }
 
 // Open opens the node's resources and its sliver runtime, probing what the
@@ -336,6 +339,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopAdmin()
+	n.watchDisk(ctx)
 	nm, err := nodemgr.Open(ctx, nodemgr.Options{
 		StateDir:  filepath.Join(cfg.StateDir, "nm"),
 		Runtime:   n.Slivers,
@@ -344,6 +348,7 @@ func Run(ctx context.Context, cfg Config) error {
 		UIDBase:   cfg.UIDBase,
 		UIDRanges: cfg.UIDRanges,
 		Policy:    policy,
+		Full:      n.fullReason,
 	})
 	if err != nil {
 		return fmt.Errorf("open node manager: %w", err)

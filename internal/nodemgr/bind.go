@@ -118,6 +118,9 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	m.log.Info("bind", "principal", p, "slice", slice, "rcap", r.Hash.id())
 	s := m.slivers[slice]
 	if s == nil {
+		if full := m.fullReason(); full != "" {
+			return nil, nil, sliver.Spec{}, refusedf("bind: this node takes no new sliver now: %s", full)
+		}
 		s, err = m.newSliverLocked(p, slice, r.Hash, attrs)
 		if err != nil {
 			return nil, nil, sliver.Spec{}, err

@@ -82,6 +82,10 @@ type Options struct {
 	// broker could otherwise make them without end from rspecs that
 	// guarantee nothing.
 	MaxSliceRcaps int
+	// Full, if set, says why the node must take no new sliver now ("":
+	// it may), such as a full disk; List shows it as a problem of the
+	// node.
+	Full func() string
 }
 
 // DefaultMaxSliceRcaps is how many rcaps a slice may own at a time.
@@ -125,7 +129,8 @@ type Manager struct {
 	// another round.
 	sweeping, sweepAgain bool
 
-	maxSliceRcaps int // Options.MaxSliceRcaps; set once by Open
+	maxSliceRcaps int           // Options.MaxSliceRcaps; set once by Open
+	full          func() string // Options.Full; nil: never
 }
 
 // Open opens the state in opts.StateDir, reconciles it with the runtime
@@ -213,6 +218,7 @@ func newManager(opts Options, st *store) *Manager {
 		policy:    opts.Policy,
 
 		maxSliceRcaps: cmp.Or(opts.MaxSliceRcaps, DefaultMaxSliceRcaps),
+		full:          opts.Full,
 	}
 }
 
