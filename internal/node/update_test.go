@@ -13,7 +13,8 @@ import (
 // it uses and revokes one of its keys, cannot apply in full. The revoked
 // key must stop logging in through the gateway all the same, the other
 // key keep working, and the sliver's status say what is not in force;
-// once the sliver frees its disk, the retry puts the lower limit in force.
+// once the sliver frees its disk, the retry puts the lower limit in force,
+// across a restart of the agent too.
 func TestFailedUpdateRevokes(t *testing.T) {
 	testutil.RequireRoot(t)
 	ctx := testutil.Context(t)
@@ -53,7 +54,14 @@ func TestFailedUpdateRevokes(t *testing.T) {
 		t.Errorf("status %+v: want a reason saying the disk limit is not in force", info)
 	}
 
-	// The sliver frees its disk: the retry applies the lower limit.
+	// The agent restarts meanwhile; then the sliver frees its disk: the
+	// retry applies the lower limit.
+	tn.kill()
+	n2 := tn.spawn(sshNodeEntry, addr)
+	t.Cleanup(func() { n2.Close() })
+	if err := sshLogin(addr, name, revoked); err == nil {
+		t.Error("a revoked key logs in again after a restart")
+	}
 	runIn(t, n, name, "rm /root/fill && sync")
 	waitUntil(t, "the update in force", func() bool { return sliverInfo(t, tn, name).Reason == "" })
 }

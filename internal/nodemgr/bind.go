@@ -293,7 +293,15 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 // again if the runtime applied it only in part (err), with backoff, and
 // forgets it once all of it applied.
 func (m *Manager) noteAppliedLocked(name string, err error) {
-	if !errors.Is(err, sliver.ErrPartlyApplied) {
+	partly := errors.Is(err, sliver.ErrPartlyApplied)
+	if s := m.slivers[name]; s != nil && s.Unapplied != partly {
+		n := *s
+		n.Unapplied = partly
+		if serr := m.saveSliverLocked(s, n); serr != nil {
+			m.log.Error("record sliver update state", "slice", name, "err", serr)
+		}
+	}
+	if !partly {
 		delete(m.unapplied, name)
 		return
 	}
