@@ -70,9 +70,11 @@ func (pn *prodNode) start() {
 	exited := make(chan struct{})
 	go func() { pn.cmd.Process.Wait(); close(exited) }()
 	pn.client = api.NewNMClient(pn.sock)
-	deadline := time.Now().Add(30 * time.Second)
+	began := time.Now()
+	deadline := began.Add(30 * time.Second)
 	for {
-		if _, err := pn.client.List(context.Background()); err == nil {
+		if l, err := pn.client.List(context.Background()); err == nil {
+			t.Logf("agent up in %v with %d slivers", time.Since(began).Round(time.Millisecond), len(l.Slivers))
 			return
 		}
 		select {
