@@ -79,10 +79,10 @@
 // sliver may grant (`orbis-lease grant`, `orbis-lease accounts`); others
 // must be given the secret. The API is plain HTTP: credentials cross the
 // network in clear (no TLS yet). The broker cannot take a
-// slice it does not own: the node manager refuses to bind a pool's split
-// to a slice whose sliver is bound to someone else's rcap (central's
-// slices, other brokers'), so such a lease fails at its window and says
-// so. Its port is its slice's if central's admin gives the slice the tag
+// slice it was not given: the node manager binds a broker's rcaps only to
+// its own slice and the slices central names in its tag bind_slices, and
+// never over a sliver bound to someone else's rcap, so a lease for any
+// other slice fails at its window and says so (and is refunded). Its port is its slice's if central's admin gives the slice the tag
 // ports=tcp/61080: the node's port manager then refuses it to every other
 // slice. The broker is restarted by whoever runs the slice (its
 // initscript may start it).
