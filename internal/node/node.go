@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -87,6 +88,11 @@ type Config struct {
 	// each broker's share, reloaded when it changes or on SIGHUP. Empty:
 	// no policy.
 	PolicyPath string
+	// AdminLogRetention and AdminActionsPerMinute are the admin service's
+	// admin.Config.ActionsRetention and MaxActionsPerMinute (flags
+	// --admin-log-retention, --admin-actions-per-minute; 0: the default).
+	AdminLogRetention     time.Duration
+	AdminActionsPerMinute int
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool

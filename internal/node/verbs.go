@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/admin"
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/sandbox"
@@ -48,6 +49,8 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		uintVar(fs, &cfg.UIDBase, "uid-base", "first host UID of slice ranges (0: 100000)")
 		uintVar(fs, &cfg.UIDRanges, "uid-ranges", "how many slice UID ranges of 65536 to hand out (0: all that fit)")
 		fs.StringVar(&cfg.PolicyPath, "policy", nodemgr.DefaultPolicyPath, `local policy file (bandwidth cap, max slivers, brokers' shares; "" for none)`)
+		fs.DurationVar(&cfg.AdminLogRetention, "admin-log-retention", admin.DefaultActionsRetention, "how long the admin service keeps every kill and cap change an admin slice made, whatever their number")
+		fs.IntVar(&cfg.AdminActionsPerMinute, "admin-actions-per-minute", admin.DefaultMaxActionsPerMinute, "most kills and cap changes of one admin slice a minute (more are refused); with the retention, bounds the admin action log")
 		fs.BoolVar(&cfg.SuspendOnExit, "suspend-on-exit", false, "stop every sliver and remove its cgroups when the agent exits (leaves nothing in the kernel)")
 	}
 	debug := fs.Bool("debug", false, "log debug records")
