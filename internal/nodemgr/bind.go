@@ -58,6 +58,9 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 		m.log.Error("broker's pool", "slice", slice, "err", err)
 		return fmt.Errorf("bind %s: the sliver is ready, but its delegation: %w", slice, err)
 	}
+	if old != nil {
+		m.releaseStranded(ctx) // the slice may have lost the privilege its rcaps derive from
+	}
 	return nil
 }
 

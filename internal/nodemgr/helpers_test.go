@@ -22,6 +22,10 @@ var testNode = Node{MemoryBytes: 8 << 30, DiskBytes: 100 << 30, DefaultMemoryMax
 // t0 is when the fake clock starts.
 var t0 = time.Unix(1_800_000_000, 0)
 
+// soon is an hour after t0: the end of the rcaps slices acquire, which
+// must end.
+var soon = t0.Unix() + 3600
+
 type testEnv struct {
 	t        *testing.T
 	m        *Manager

@@ -28,7 +28,7 @@ func TestSliceRcapBound(t *testing.T) {
 	}
 	_, err := e.m.Split(b, pool.Rcap, api.Rspec{})
 	wantErr(t, err, ErrRefused, "rcaps: slice:pl_broker owns 4")
-	_, err = e.m.Acquire(b, api.Rspec{})
+	_, err = e.m.Acquire(b, api.Rspec{End: soon})
 	wantErr(t, err, ErrRefused, "rcaps: slice:pl_broker owns 4")
 
 	o := e.as("pl_other")

@@ -119,7 +119,32 @@ func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
 	if err := m.ledger.admit(m.node, rs); err != nil {
 		return err
 	}
-	return m.ledger.admitPolicy(m.policy, p, rs)
+	if err := m.ledger.admitPolicy(m.policy, p, rs); err != nil {
+		return err
+	}
+	if p != principalCentral {
+		return m.checkSliceEndLocked(p, rs)
+	}
+	return nil
+}
+
+// checkSliceEndLocked refuses an rcap a slice acquires without an end,
+// or ending after the rspec the slice's own sliver is bound to (its
+// privilege): nothing a broker acquires outlives what it derives from.
+func (m *Manager) checkSliceEndLocked(p string, rs api.Rspec) error {
+	var own int64
+	if s := m.slivers[sliceOf(p)]; s != nil {
+		if r := m.rcaps[s.Rcap]; r != nil {
+			own = r.Rspec.End
+		}
+	}
+	switch {
+	case rs.End == 0:
+		return invalidf("end: an rcap a slice acquires must end (set end, Unix seconds)")
+	case own != 0 && rs.End > own:
+		return refusedf("end: %d is after %d, when %s's own rspec ends", rs.End, own, p)
+	}
+	return nil
 }
 
 // checkSliceRspec refuses what a slice may not ask for, whatever it holds:

@@ -16,8 +16,8 @@ import (
 const samplePolicy = `# a site's policy
 bandwidth 50mbit
 max_slivers 3
-broker central cpu_guarantee=500 memory_guarantee=2G slivers=3
-broker pl_broker cpu_guarantee=100   # thousandths
+broker central cpu_guarantee=500 memory_guarantee=2G net_min_rate=40mbit slivers=3
+broker pl_broker cpu_guarantee=100 net_min_rate=1mbit   # thousandths
 broker * slivers=0
 `
 
@@ -30,10 +30,10 @@ func TestParsePolicy(t *testing.T) {
 		t.Fatalf("policy %+v", p)
 	}
 	c := p.share("central")
-	if c.CPUGuarantee != 500 || c.MemoryGuarantee != 2<<30 || c.Slivers != 3 || c.DiskGuarantee != -1 {
+	if c.CPUGuarantee != 500 || c.MemoryGuarantee != 2<<30 || c.Slivers != 3 || c.DiskGuarantee != 0 || c.NetMinRate != 40000 {
 		t.Fatalf("central's share %+v", c)
 	}
-	if s := p.share("slice:pl_other"); s.Slivers != 0 || s.CPUGuarantee != -1 {
+	if s := p.share("slice:pl_other"); s != (BrokerShare{}) {
 		t.Fatalf("default share %+v", s)
 	}
 	for _, bad := range []struct{ text, msg string }{
@@ -68,10 +68,10 @@ func TestPolicyEnforced(t *testing.T) {
 
 	e.broker("pl_broker", api.Rspec{Slivers: 5})
 	b := e.as("pl_broker")
-	if _, err := e.m.Acquire(b, api.Rspec{CPUGuarantee: 100, Privileges: sliverRights}); err != nil {
+	if _, err := e.m.Acquire(b, api.Rspec{End: soon, CPUGuarantee: 100, Privileges: sliverRights}); err != nil {
 		t.Fatalf("broker within its share: %v", err)
 	}
-	_, err = e.m.Acquire(b, api.Rspec{CPUGuarantee: 1})
+	_, err = e.m.Acquire(b, api.Rspec{End: soon, CPUGuarantee: 1})
 	wantErr(t, err, ErrRefused, "slice:pl_broker may hold 100")
 
 	e.bind("pl_two", e.acquire(api.Rspec{Privileges: sliverRights}))
@@ -81,7 +81,7 @@ func TestPolicyEnforced(t *testing.T) {
 
 	// A stricter policy leaves central over its cpu share: it may still
 	// take what the policy does not hold it over, not more cpu.
-	strict, err := ParsePolicy([]byte("broker central cpu_guarantee=100\n"))
+	strict, err := ParsePolicy([]byte("broker central cpu_guarantee=100 disk_guarantee=1G net_min_rate=1mbit slivers=9\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestWatchPolicy(t *testing.T) {
 func TestSplitPolicy(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	p, err := ParsePolicy([]byte("bandwidth 100\nbroker central net_min_rate=90\n"))
+	p, err := ParsePolicy([]byte("bandwidth 100\nbroker central cpu_guarantee=1000 net_min_rate=90\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,5 +164,37 @@ func TestSplitPolicy(t *testing.T) {
 	}
 	if q, err := e.m.Query(ctx, parent); err != nil || q.Rspec.CPUGuarantee != 80 {
 		t.Fatalf("parent after two splits and two refusals: %+v, %v (want cpu_guarantee 80)", q.Rspec, err)
+	}
+}
+
+// TestPolicyLineBoundsEverything performs issue 18's hoard: under the
+// documented "broker * slivers=0", a node manager slice acquires
+// cpu_guarantee 450 and memory_guarantee 6G without end, and under a line
+// that names only cpu_guarantee it takes memory and disk. A key left out
+// is zero: every such acquire is refused, and the node keeps its
+// guarantees.
+func TestPolicyLineBoundsEverything(t *testing.T) {
+	e := newEnv(t)
+	nm := api.Privileges{CreateSliver: true, NodeManager: true}
+	e.bind("pl_hoard", e.acquire(api.Rspec{Privileges: nm}))
+	e.bind("pl_sharp", e.acquire(api.Rspec{Privileges: nm}))
+	p, err := ParsePolicy([]byte("broker pl_sharp cpu_guarantee=100 net_min_rate=1mbit slivers=1\nbroker * slivers=0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.SetPolicy(p)
+	for _, rs := range []api.Rspec{{CPUGuarantee: 450}, {MemoryGuarantee: 6 << 30, MemoryMax: 6 << 30}, {DiskGuarantee: 1 << 30}, {}} {
+		_, err := e.m.Acquire(e.as("pl_hoard"), rs)
+		wantErr(t, err, ErrRefused, "slice:pl_hoard may hold 0 on this node (local policy)")
+	}
+	for _, rs := range []api.Rspec{{MemoryGuarantee: 1}, {DiskGuarantee: 1}} {
+		_, err := e.m.Acquire(e.as("pl_sharp"), rs)
+		wantErr(t, err, ErrRefused, "slice:pl_sharp may hold 0 on this node (local policy)")
+	}
+	if _, err := e.m.Acquire(e.as("pl_sharp"), api.Rspec{CPUGuarantee: 100, End: soon}); err != nil {
+		t.Fatalf("an acquire within the line: %v", err)
+	}
+	if e.m.ledger.total.cpu != 100 || e.m.ledger.total.mem != 0 || e.m.ledger.total.disk != 0 {
+		t.Fatalf("the node's guarantees after the hoard: %+v", e.m.ledger.total)
 	}
 }

@@ -19,9 +19,9 @@ import (
 // its rspec no longer delegates: whoever owns a split by then, and
 // whatever sliver it is bound to. So the broker's customers lose the
 // slivers it bound for them from its delegation when the broker goes, as
-// they would when the delegation ends; an rcap the broker acquired from
-// its own policy share instead is released when its sliver goes only if
-// no live sliver is bound to it (see releaseStranded).
+// they would when the delegation ends; the rcaps the broker acquired from
+// its own policy share go, wherever bound, when its sliver or its
+// privilege goes (see releaseStranded).
 
 // syncPool gives slice the pool its current rspec delegates, replaces or
 // adjusts it when the delegation changed, and releases it when there is

@@ -113,7 +113,7 @@ func TestBrokerPool(t *testing.T) {
 	_, err = e.m.Query(b, centralRcap)
 	wantErr(t, err, ErrDenied, "not yours")
 	wantErr(t, e.m.StopSliver(b, "pl_central"), ErrDenied, "not yours")
-	_, err = e.m.Acquire(b, api.Rspec{Privileges: api.Privileges{CreateSliver: true, Admin: true}})
+	_, err = e.m.Acquire(b, api.Rspec{End: soon, Privileges: api.Privileges{CreateSliver: true, Admin: true}})
 	wantErr(t, err, ErrDenied, "privileges.admin")
 	wantErr(t, e.m.Release(b, pool.Rcap), ErrRefused, "goes with the slice")
 	// Central sees the broker's slivers, and cannot use the broker's rcaps.

@@ -32,7 +32,7 @@ func TestBrokerCannotSquatNames(t *testing.T) {
 	}
 	attrs := api.BindAttrs{Keys: []string{"ssh-ed25519 AAAA attacker@x"}}
 	wantErr(t, e.m.Bind(b, "pl_victim", kid, attrs), ErrDenied, "not slice:pl_broker's to bind")
-	own, err := e.m.Acquire(b, api.Rspec{Privileges: sliverRights, Ports: []api.Port{port}})
+	own, err := e.m.Acquire(b, api.Rspec{End: soon, Privileges: sliverRights, Ports: []api.Port{port}})
 	if err != nil {
 		t.Fatalf("the broker reserving tcp/8080 for itself: %v", err)
 	}
@@ -41,9 +41,9 @@ func TestBrokerCannotSquatNames(t *testing.T) {
 		t.Fatal("the broker made a sliver under the victim's name")
 	}
 	// Nor can it grant itself names in a split or an acquire.
-	_, err = e.m.Acquire(b, api.Rspec{Privileges: sliverRights, BindSlices: []string{"pl_victim"}})
+	_, err = e.m.Acquire(b, api.Rspec{End: soon, Privileges: sliverRights, BindSlices: []string{"pl_victim"}})
 	wantErr(t, err, ErrInvalid, "bind_slices")
-	_, err = e.m.Acquire(b, api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, BindSlices: []string{"pl_victim"}})
+	_, err = e.m.Acquire(b, api.Rspec{End: soon, Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, BindSlices: []string{"pl_victim"}})
 	wantErr(t, err, ErrDenied, "node_manager")
 	_, err = e.m.Split(b, e.pool("pl_broker").Rcap, api.Rspec{Privileges: sliverRights, BindSlices: []string{"pl_victim"}})
 	wantErr(t, err, ErrDenied, "bind_slices")
