@@ -56,7 +56,7 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 		m.log.Info("acquire refused", "principal", p, "err", err)
 		return "", err
 	}
-	r := &rcapRecord{Hash: h, Rspec: rs, Owner: p, Account: p}
+	r := &rcapRecord{Hash: h, Rspec: rs, Owner: p, Account: p, Maker: p}
 	if p != principalCentral {
 		r.Secret = rc
 	}

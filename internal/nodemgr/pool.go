@@ -69,7 +69,7 @@ func (m *Manager) newPoolLocked(slice string, d api.Rspec) error {
 		return err
 	}
 	granted := cloneRspec(d)
-	r := &rcapRecord{Hash: h, Rspec: rs, Owner: slicePrincipal(slice), Account: principalCentral,
+	r := &rcapRecord{Hash: h, Rspec: rs, Owner: slicePrincipal(slice), Account: principalCentral, Maker: slicePrincipal(slice),
 		Secret: rc, Pool: h.String(), PoolOf: slice, Granted: &granted}
 	if err := m.store.put(kindRcap, h.String(), r); err != nil {
 		return err
@@ -245,11 +245,6 @@ func (m *Manager) Pass(ctx context.Context, rc api.Rcap, to string) error {
 	if target != principalCentral {
 		if s := m.slivers[to]; s == nil || s.State == sliverDestroying {
 			return refusedf("pass: slice %s has no sliver on this node: it could not use the rcap", to)
-		}
-	}
-	if target != p {
-		if err := m.roomForLocked(target); err != nil {
-			return err
 		}
 	}
 	n := *r
