@@ -345,7 +345,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:       cfg.Log,
 		UIDBase:   cfg.UIDBase,
 		UIDRanges: cfg.UIDRanges,
-		Policy:    policy,
+		// No two nodes on this machine ever share a range.
+		UIDClaimDir: nodemgr.DefaultUIDClaimDir,
+		Policy:      policy,
 	})
 	if err != nil {
 		return fmt.Errorf("open node manager: %w", err)

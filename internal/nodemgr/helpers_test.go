@@ -35,6 +35,7 @@ type testEnv struct {
 	c        *api.NMClient // nil unless serve was called
 	sockPath string
 	log      *slog.Logger // nil: testutil.Logger
+	claimDir string       // Options.UIDClaimDir
 }
 
 func (e *testEnv) sock() string { return e.sockPath }
@@ -57,7 +58,7 @@ func (e *testEnv) options() Options {
 	if log == nil {
 		log = testutil.Logger(e.t)
 	}
-	return Options{StateDir: e.stateDir, Runtime: e.rt, Node: testNode, Clock: e.clock, Log: log}
+	return Options{StateDir: e.stateDir, Runtime: e.rt, Node: testNode, Clock: e.clock, Log: log, UIDClaimDir: e.claimDir}
 }
 
 func (e *testEnv) open() {
