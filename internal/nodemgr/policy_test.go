@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,5 +198,56 @@ func TestPolicyLineBoundsEverything(t *testing.T) {
 	}
 	if e.m.ledger.total.cpu != 100 || e.m.ledger.total.mem != 0 || e.m.ledger.total.disk != 0 {
 		t.Fatalf("the node's guarantees after the hoard: %+v", e.m.ledger.total)
+	}
+}
+
+// TestPolicyFileBounded performs issue 18's bloat: a 200 MB policy file
+// (and a FIFO, which would block a read) is refused without being read
+// into memory; under WatchPolicy the last good policy stays in force.
+func TestPolicyFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "policy")
+	if err := os.WriteFile(big, []byte("max_slivers 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 200<<20); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := LoadPolicy(big)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "over 1048576 bytes") {
+		t.Fatalf("a 200 MB policy file: %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
+		t.Errorf("reading a 200 MB policy file allocated %d bytes", grew)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPolicy(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("a FIFO as the policy file: %v", err)
+	}
+
+	path := filepath.Join(dir, "watched")
+	os.WriteFile(path, []byte("max_slivers 7\n"), 0o644)
+	var mu sync.Mutex
+	var got []*Policy
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go WatchPolicy(ctx, path, 10*time.Millisecond, nil, func(p *Policy) {
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+	}, testutil.Logger(t))
+	eventually(t, "the first policy", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	os.Truncate(path, 200<<20)
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] == nil || got[0].MaxSlivers != 7 {
+		t.Errorf("policies applied after the file grew to 200 MB: %+v", got)
 	}
 }
