@@ -49,7 +49,7 @@ func TestLeaseBroker(t *testing.T) {
 	newSlice(p, broker, "broker@orbis.test")
 	leased := testbed.Site + "_leased"
 	for _, tag := range [][2]string{{"nm_controller", "1"}, {"delegate_slivers", "1"}, {"delegate_cpu_shares", "10"},
-		{"ports", "tcp/" + lease.DefaultListen[1:]}, {"bind_slices", leased}} {
+		{"ports", "tcp/" + lease.DefaultListen[1:]}, {"bind_slices", leased + "," + testbed.Site + "_extra"}} {
 		p.call("AddSliceTag", broker, tag[0], tag[1])
 	}
 	p.call("AddSliceToNodes", broker, hostnames(st))

@@ -71,6 +71,14 @@
 // refused by admission, 413 too large, 503 no delegation yet) with an
 // Error body. Client speaks it; `orbis lease` is its command line.
 //
+// Connections: one client (a remote address, an IPv6 /64, or a local
+// user) holds at most DefaultMaxConnsPerClient at a time, all clients
+// DefaultMaxConns (flags --conns-per-client, --conns of `orbis-lease
+// serve`); further ones are closed at accept, so no client can take the
+// file descriptors of the broker's sliver. Inside that sliver the kernel
+// shows the users of every other slice on the node as one (the overflow
+// UID), so those share one bound; remote buyers are not affected by them.
+//
 // Trust: a buyer's credential pays; a slice name's token guards its
 // leases (cancelling needs the token, and refunds the account that paid).
 // The operator is whoever controls the broker's slice: serve makes a

@@ -1,12 +1,15 @@
 package lease
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
 // Config is what Run needs.
@@ -18,9 +21,22 @@ type Config struct {
 	// Slot is the slot length (one hour on a real broker).
 	Slot time.Duration
 	// NM is the node manager, as the broker's sliver reaches it.
-	NM  NodeManager
-	Log *slog.Logger
+	NM NodeManager
+	// MaxConnsPerClient bounds the connections one client holds at a
+	// time (0: DefaultMaxConnsPerClient), MaxConns all clients' together
+	// (0: DefaultMaxConns); further ones are closed at accept. A client is
+	// a remote address (an IPv6 /64), or a local user; inside the
+	// broker's sliver the kernel shows every other slice's user as one
+	// (the overflow UID), so local clients of other slices share a bound.
+	MaxConnsPerClient, MaxConns int
+	Log                         *slog.Logger
 }
+
+// Defaults of Config.MaxConnsPerClient and Config.MaxConns.
+const (
+	DefaultMaxConnsPerClient = 16
+	DefaultMaxConns          = 512
+)
 
 // DefaultListen is where `orbis-lease serve` listens by default: a port
 // above the kernel's ephemeral range (32768-60999), so no client socket
@@ -39,10 +55,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", cfg.Listen)
+	tl, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	l := limitConns(tl, cfg)
 	agent := NewAgent(book, cfg.NM, cfg.Log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -58,4 +75,12 @@ func Run(ctx context.Context, cfg Config) error {
 	cancel()
 	<-done
 	return err
+}
+
+// limitConns bounds the connections of l per client and in all
+// (Config.MaxConnsPerClient, Config.MaxConns): without it one client's
+// idle connections take every file descriptor the broker's sliver has.
+func limitConns(l net.Listener, cfg Config) net.Listener {
+	return &peercred.Limited{Listener: l, Max: cmp.Or(cfg.MaxConnsPerClient, DefaultMaxConnsPerClient),
+		Total: cmp.Or(cfg.MaxConns, DefaultMaxConns), Log: cfg.Log}
 }

@@ -80,11 +80,14 @@ func run(ctx context.Context, args []string, in io.Reader, out io.Writer) error 
 		listen := fs.String("listen", lease.DefaultListen, "TCP address of the API")
 		dir := fs.String("dir", defaultDir, "directory of the book and the operator's secret")
 		slot := fs.Duration("slot", time.Hour, "slot length")
+		perClient := fs.Int("conns-per-client", lease.DefaultMaxConnsPerClient, "most connections one client (a remote address, a local user) holds at once; more are closed at accept")
+		conns := fs.Int("conns", lease.DefaultMaxConns, "most connections of all clients at once")
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-		return lease.Run(ctx, lease.Config{Listen: *listen, Dir: *dir, Slot: *slot, NM: api.NewNMClient(*nmSock), Log: log})
+		return lease.Run(ctx, lease.Config{Listen: *listen, Dir: *dir, Slot: *slot, NM: api.NewNMClient(*nmSock),
+			MaxConnsPerClient: *perClient, MaxConns: *conns, Log: log})
 	case "pool":
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())
