@@ -176,6 +176,9 @@ func TestBrokerInSliver(t *testing.T) {
 	b.mustCall(t, "pl_broker", "acquire", `{"cpu_guarantee":50,"privileges":{"create_sliver":true},`+end+`}`)
 	b.refused(t, "pl_broker", "local policy", "acquire", `{"cpu_guarantee":1,`+end+`}`)
 	b.refused(t, "pl_other", "local policy", "acquire", `{"cpu_guarantee":1,`+end+`}`)
+	// A key its policy line leaves out is zero: no memory or disk to hoard.
+	b.refused(t, "pl_other", "slice:pl_other may hold 0 on this node (local policy)", "acquire", `{"memory_guarantee":1048576,`+end+`}`)
+	b.refused(t, "pl_other", "slice:pl_other may hold 0 on this node (local policy)", "acquire", `{"disk_guarantee":1048576,`+end+`}`)
 	waitUntil(t, "customer running", func() bool {
 		l, _ := b.client.List(ctx)
 		for _, s := range l.Slivers {
