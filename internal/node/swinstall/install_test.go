@@ -274,6 +274,7 @@ func TestDaemonizingHook(t *testing.T) {
 		if r := fc.last(); r.State != api.SoftwareFailed || !strings.Contains(r.Reason, c.want) {
 			t.Errorf("hook %q reported %+v after %v", c.hook, r, time.Since(start))
 		}
+		t.Logf("hook %q: the push ended after %v", c.hook, time.Since(start))
 		if left := sliverProcs(t, m, name, "sleep 313"); len(left) > 0 {
 			t.Errorf("hook %q left its daemon running: %v", c.hook, left)
 		}
