@@ -141,7 +141,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	claims, err := newUIDClaims(opts.UIDClaimDir)
+	claims, err := newUIDClaims(opts.UIDClaimDir, opts.StateDir)
 	if err != nil {
 		st.close()
 		return nil, err

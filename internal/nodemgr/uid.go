@@ -12,7 +12,7 @@ import (
 // handed out while files or processes of an earlier owner remain.
 //
 // Ranges another node on the machine holds (claims) are skipped, and
-// tried again at the next alloc.
+// tried again at the next alloc (see uidClaims).
 type uidAllocator struct {
 	base   uint32
 	limit  uint32 // number of ranges

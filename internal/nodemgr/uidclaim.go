@@ -12,37 +12,46 @@ import (
 )
 
 // DefaultUIDClaimDir is where the nodes of a machine claim the host UID
-// ranges they hand out (Options.UIDClaimDir): in tmpfs, so a reboot, like
-// a crash, frees every claim.
+// ranges they hand out (Options.UIDClaimDir): in tmpfs, so a reboot,
+// which ends every sliver, ends every claim.
 const DefaultUIDClaimDir = "/run/orbis/uids"
 
 // uidClaims makes the host UID ranges a node hands out its own on the
 // machine: each range in use is a file in dir, uid-<first UID>.lock,
-// flock'd by the node that uses it for as long as it does. Two nodes on
-// one machine (two testbeds started with the same UID base, a dev node
-// and a testbed) thus never hand out the same range: a range another
-// node holds is skipped, and a node whose recorded sliver's range is held
-// by another refuses to start, saying so. The kernel drops a dead node's
-// locks, so a crash leaves no claim. A nil *uidClaims claims nothing.
+// that names the node's state directory, is flock'd by the node while it
+// runs, and is removed when the sliver is gone. Two nodes on one machine
+// (two testbeds started with the same UID base, a dev node and a
+// testbed) thus never hand out the same range: a range is skipped if its
+// file is locked (its node runs) or names another node whose state
+// directory still exists (its node is stopped, its slivers left), and a
+// node whose recorded sliver's range is so held refuses to start, saying
+// so. A file naming a state directory that is gone (a test's, a removed
+// node's) is stale, and taken over. A nil *uidClaims claims nothing.
 type uidClaims struct {
-	dir string
-	fds map[uint32]int // first UID -> the locked file
+	dir   string
+	owner string         // this node's state directory, as the files name it
+	fds   map[uint32]int // first UID -> the locked file
 }
 
-// errUIDsHeld is a range another live node holds.
+// errUIDsHeld is a range another node holds.
 var errUIDsHeld = errors.New("held by another Orbis node on this machine")
 
-func newUIDClaims(dir string) (*uidClaims, error) {
+func newUIDClaims(dir, stateDir string) (*uidClaims, error) {
 	if dir == "" {
 		return nil, nil
+	}
+	owner, err := filepath.Abs(stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("uid claims: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("uid claims: %w", err)
 	}
-	return &uidClaims{dir: dir, fds: map[uint32]int{}}, nil
+	return &uidClaims{dir: dir, owner: owner, fds: map[uint32]int{}}, nil
 }
 
-// claim locks the range starting at uid, or returns errUIDsHeld.
+// claim locks the range starting at uid and names this node in its file,
+// or returns errUIDsHeld.
 func (c *uidClaims) claim(uid uint32) error {
 	if c == nil {
 		return nil
@@ -50,31 +59,69 @@ func (c *uidClaims) claim(uid uint32) error {
 	if _, ok := c.fds[uid]; ok {
 		return nil
 	}
+	fd, err := c.lock(uid)
+	if err != nil {
+		return err
+	}
+	if other := readOwner(fd); other != "" && other != c.owner && exists(other) {
+		unix.Close(fd)
+		return fmt.Errorf("uid range %d-%d (node %s, stopped): %w", uid, uid+UIDRangeSize-1, other, errUIDsHeld)
+	}
+	if err := writeOwner(fd, c.owner); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("claim uid range %d: %w", uid, err)
+	}
+	c.fds[uid] = fd
+	return nil
+}
+
+// lock opens and flocks the range's file, or returns errUIDsHeld if a
+// running node holds it.
+func (c *uidClaims) lock(uid uint32) (int, error) {
 	p := c.path(uid)
 	for {
 		fd, err := unix.Open(p, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
-			return fmt.Errorf("claim uid range %d: %w", uid, err)
+			return -1, fmt.Errorf("claim uid range %d: %w", uid, err)
 		}
 		err = unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			unix.Close(fd)
-			return fmt.Errorf("uid range %d-%d: %w", uid, uid+UIDRangeSize-1, errUIDsHeld)
+			return -1, fmt.Errorf("uid range %d-%d: %w", uid, uid+UIDRangeSize-1, errUIDsHeld)
 		}
 		if err != nil {
 			unix.Close(fd)
-			return fmt.Errorf("claim uid range %d: %w", uid, err)
+			return -1, fmt.Errorf("claim uid range %d: %w", uid, err)
 		}
 		var a, b unix.Stat_t
 		if unix.Fstat(fd, &a) == nil && unix.Stat(p, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev {
-			c.fds[uid] = fd
-			return nil
+			return fd, nil
 		}
 		unix.Close(fd) // its holder removed it as we opened it
 	}
 }
 
-// release gives up the range starting at uid.
+// readOwner reads the state directory a claim file names.
+func readOwner(fd int) string {
+	b := make([]byte, 4096)
+	n, _ := unix.Pread(fd, b, 0)
+	return strings.TrimSpace(string(b[:max(n, 0)]))
+}
+
+func writeOwner(fd int, owner string) error {
+	if err := unix.Ftruncate(fd, 0); err != nil {
+		return err
+	}
+	_, err := unix.Pwrite(fd, []byte(owner+"\n"), 0)
+	return err
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// release gives up the range starting at uid: its sliver is gone.
 func (c *uidClaims) release(uid uint32) {
 	if c == nil {
 		return
@@ -86,7 +133,7 @@ func (c *uidClaims) release(uid uint32) {
 	}
 }
 
-// close gives up every claim but leaves the files: the slivers still use
+// close unlocks every claim but leaves the files: the slivers still use
 // the ranges, and the node claims them again when it opens.
 func (c *uidClaims) close() {
 	if c == nil {
@@ -102,8 +149,8 @@ func (c *uidClaims) path(uid uint32) string {
 	return filepath.Join(c.dir, "uid-"+strconv.FormatUint(uint64(uid), 10)+".lock")
 }
 
-// heldBy counts the ranges from base, n of them, that other nodes on the
-// machine hold now.
+// heldBy counts the ranges from base, n of them, that other nodes hold
+// (their claim files name a state directory that exists).
 func (c *uidClaims) heldBy(base, n uint32) int {
 	if c == nil {
 		return 0
@@ -120,10 +167,8 @@ func (c *uidClaims) heldBy(base, n uint32) int {
 		if _, mine := c.fds[uint32(uid)]; mine {
 			continue
 		}
-		if err := c.claim(uint32(uid)); errors.Is(err, errUIDsHeld) {
-			held++
-		} else if err == nil {
-			c.release(uint32(uid)) // a dead node's: gone
+		if b, err := os.ReadFile(filepath.Join(c.dir, e.Name())); err == nil && exists(strings.TrimSpace(string(b))) {
+			held++ // else stale: its node's state is gone
 		}
 	}
 	return held
