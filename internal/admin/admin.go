@@ -137,6 +137,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	actions := newActionLog(filepath.Join(cfg.StateDir, ActionsFile))
 	actions.keep = cfg.ActionsRetention
+	actions.prune(time.Now()) // a retention shortened since the last run
 	return &Service{cfg: cfg, actions: actions,
 		calls: newActionLog(filepath.Join(cfg.StateDir, CallsFile)), limiter: newCallLimiter(CallLogEvery),
 		budget: newActionBudget(cfg.MaxActionsPerMinute),
