@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -172,4 +173,55 @@ func (c *uidClaims) heldBy(base, n uint32) int {
 		}
 	}
 	return held
+}
+
+// DropUIDClaims removes the claims in dir of the stopped nodes whose state
+// directories lie under root: for whoever removes those nodes with their
+// slivers (`orbis testbed down`), so their ranges are free at once. A
+// claim still locked (a node just killed, still exiting) is tried again
+// for up to dropWait.
+func DropUIDClaims(dir, root string) (int, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for deadline := time.Now().Add(dropWait); ; time.Sleep(50 * time.Millisecond) {
+		dropped, locked, err := dropClaims(dir, root)
+		n += dropped
+		if err != nil || locked == 0 || time.Now().After(deadline) {
+			return n, err
+		}
+	}
+}
+
+// dropWait bounds how long DropUIDClaims waits for a node to let go.
+const dropWait = 3 * time.Second
+
+// dropClaims removes the unlocked claims of nodes under root, and counts
+// the locked ones.
+func dropClaims(dir, root string) (dropped, locked int, err error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("uid claims: %w", err)
+	}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		fd, err := unix.Open(p, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			continue
+		}
+		switch {
+		case !strings.HasPrefix(readOwner(fd), root+"/"):
+		case unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil:
+			locked++
+		case os.Remove(p) == nil:
+			dropped++
+		}
+		unix.Close(fd)
+	}
+	return dropped, locked, nil
 }
