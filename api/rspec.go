@@ -65,6 +65,11 @@ type Rspec struct {
 	// Slivers, in a pool (delegated) rspec, is how many slivers may be
 	// bound from the pool and its splits at once (0: none).
 	Slivers int64 `json:"slivers,omitempty"`
+	// BindSlices, for a slice with Privileges.NodeManager, names the
+	// slices other than its own that it may bind rcaps to on this node
+	// (the slices central delegated to it). A slice name is central's: a
+	// broker binds no other name. Central's to give, like Delegated.
+	BindSlices []string `json:"bind_slices,omitempty"`
 }
 
 // A Port is one reserved transport port.

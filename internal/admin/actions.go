@@ -18,13 +18,19 @@ import (
 
 // The action log is two bounded logs under the node's state directory,
 // one JSON Action a line, root's alone (mode 0600 in a 0700 directory).
-// Each, when it passes MaxActionsBytes, becomes its name+".1" (replacing
-// the older one), so each never holds more than twice that.
 //
 // ActionsFile keeps the consequential actions, the ones that changed the
 // node: kills that sent their signal and bandwidth caps that were set.
-// Every one is written, and nothing else is, so no amount of other calls
-// can push a kill out of it: only as many later kills and caps could.
+// Every one is written, and nothing else is, and each is kept for
+// Config.ActionsRetention whatever comes after it: when the file passes
+// MaxActionsBytes it becomes a generation of its own, name+"."+time, and
+// a generation is deleted once its last action is older than the
+// retention. What it can hold is bounded by the rate: an admin slice may
+// make at most Config.MaxActionsPerMinute of them (further ones are
+// refused, 429, and counted in CallsFile); root is not limited.
+//
+// CallsFile, when it passes MaxActionsBytes, becomes its name+".1"
+// (replacing the older one), so it never holds more than twice that.
 //
 // CallsFile keeps everything else: read-only calls (ps, bwcap shown, a
 // watch's start and end), refusals and failures. Those a caller can make
@@ -39,6 +45,13 @@ const (
 
 // MaxActionsBytes is the size at which each log is rotated.
 const MaxActionsBytes = 1 << 20
+
+// Defaults of Config.ActionsRetention and Config.MaxActionsPerMinute: an
+// admin slice at its full rate fills about 11 MB of ActionsFile a day.
+const (
+	DefaultActionsRetention    = 14 * 24 * time.Hour
+	DefaultMaxActionsPerMinute = 30
+)
 
 // CallLogEvery is how often, at most, one caller's calls of one op are
 // written to CallsFile (and to the node's log).
@@ -75,6 +88,9 @@ type Action struct {
 type actionLog struct {
 	path string
 	max  int64
+	// keep, if positive, keeps every generation for that long (named
+	// path+"."+time); else one generation is kept, as path+".1".
+	keep time.Duration
 
 	// mu guards the following.
 	mu sync.Mutex
@@ -97,15 +113,40 @@ func (l *actionLog) append(a Action) error {
 	if fi, err := l.f.Stat(); err == nil && fi.Size()+int64(len(line)) >= l.max {
 		l.f.Close()
 		l.f = nil
-		if err := os.Rename(l.path, l.path+".1"); err != nil {
+		if err := os.Rename(l.path, l.generation(time.Now())); err != nil {
 			return fmt.Errorf("rotate action log: %w", err)
 		}
+		l.prune(time.Now())
 		if err := l.openLocked(); err != nil {
 			return err
 		}
 	}
 	_, err = l.f.Write(append(line, '\n'))
 	return err
+}
+
+// generation is the name the full file takes at rotation.
+func (l *actionLog) generation(now time.Time) string {
+	if l.keep <= 0 {
+		return l.path + ".1"
+	}
+	return l.path + "." + now.UTC().Format(generationTime)
+}
+
+// generationTime names generations so that they sort by time.
+const generationTime = "20060102T150405.000000000"
+
+// prune deletes the generations whose last write is older than l.keep.
+func (l *actionLog) prune(now time.Time) {
+	if l.keep <= 0 {
+		return
+	}
+	gens, _ := filepath.Glob(l.path + ".2*")
+	for _, g := range gens {
+		if fi, err := os.Stat(g); err == nil && now.Sub(fi.ModTime()) > l.keep {
+			os.Remove(g)
+		}
+	}
 }
 
 func (l *actionLog) openLocked() error {
@@ -127,8 +168,13 @@ func (l *actionLog) openLocked() error {
 // oldest first.
 func ReadActions(stateDir string) ([]Action, error) {
 	var out []Action
+	gens, _ := filepath.Glob(filepath.Join(stateDir, ActionsFile+".2*"))
+	sort.Strings(gens)
 	for _, p := range []string{ActionsFile + ".1", ActionsFile, CallsFile + ".1", CallsFile} {
-		acts, err := readActionFile(filepath.Join(stateDir, p))
+		gens = append(gens, filepath.Join(stateDir, p))
+	}
+	for _, p := range gens {
+		acts, err := readActionFile(p)
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,8 @@
 // item 3): the tools of a site's administrators, with less than root. A
 // slice whose rspec grants Privileges.Admin finds the service's socket at
 // /run/orbis-admin/admin.sock in its slivers (api.AdminSocket); the
-// service lists and signals any process of the node, caps the node's
+// service lists and signals the processes of the node's slivers (never a
+// host process: root has its own tools), caps the node's
 // outgoing rate, and streams the node's outgoing traffic, tcpdump-style,
 // from the administrative sniffer stream.
 //
@@ -17,7 +18,9 @@
 //
 // Those logs cannot be flushed by noise: the actions that change the node
 // (a kill that was sent, a cap that was set) go to a log of their own,
-// every one of them, and nothing else does; the rest (ps, bwcap shown,
+// every one of them, kept for Config.ActionsRetention however many follow
+// (an admin slice makes at most Config.MaxActionsPerMinute), and nothing
+// else does; the rest (ps, bwcap shown,
 // watches, refusals, failures) go to another, where each caller (a slice,
 // or a host UID in none) gets one line per op every CallLogEvery and the
 // calls in between are counted (see ActionsFile). An admin slice calling
@@ -83,6 +86,14 @@ type Config struct {
 	// DefaultMaxWatchers): each holds a buffer of WatchBuffer packets, and
 	// every packet of the node is handed to each of them.
 	MaxWatchers int
+	// ActionsRetention is how long every action of ActionsFile (a kill
+	// sent, a cap set) is kept, whatever their number (default
+	// DefaultActionsRetention).
+	ActionsRetention time.Duration
+	// MaxActionsPerMinute bounds the kills and cap changes of one admin
+	// slice (default DefaultMaxActionsPerMinute; root is not bounded), and
+	// so what ActionsFile must keep.
+	MaxActionsPerMinute int
 	// Log receives a record of every action.
 	Log *slog.Logger
 }
@@ -93,9 +104,10 @@ const DefaultMaxWatchers = 8
 // Service is the admin service.
 type Service struct {
 	cfg      Config
-	actions  *actionLog   // ActionsFile: what changed the node
-	calls    *actionLog   // CallsFile: every other call, within limiter
-	limiter  *callLimiter // CallLogEvery per caller and op
+	actions  *actionLog    // ActionsFile: what changed the node
+	calls    *actionLog    // CallsFile: every other call, within limiter
+	limiter  *callLimiter  // CallLogEvery per caller and op
+	budget   *actionBudget // MaxActionsPerMinute per admin slice
 	now      func() time.Time
 	watchers chan struct{} // a token per watcher: the semaphore MaxWatchers bounds
 }
@@ -117,9 +129,19 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxWatchers <= 0 {
 		cfg.MaxWatchers = DefaultMaxWatchers
 	}
-	return &Service{cfg: cfg, actions: newActionLog(filepath.Join(cfg.StateDir, ActionsFile)),
+	if cfg.ActionsRetention <= 0 {
+		cfg.ActionsRetention = DefaultActionsRetention
+	}
+	if cfg.MaxActionsPerMinute <= 0 {
+		cfg.MaxActionsPerMinute = DefaultMaxActionsPerMinute
+	}
+	actions := newActionLog(filepath.Join(cfg.StateDir, ActionsFile))
+	actions.keep = cfg.ActionsRetention
+	actions.prune(time.Now()) // a retention shortened since the last run
+	return &Service{cfg: cfg, actions: actions,
 		calls: newActionLog(filepath.Join(cfg.StateDir, CallsFile)), limiter: newCallLimiter(CallLogEvery),
-		now: time.Now, watchers: make(chan struct{}, cfg.MaxWatchers)}, nil
+		budget: newActionBudget(cfg.MaxActionsPerMinute),
+		now:    time.Now, watchers: make(chan struct{}, cfg.MaxWatchers)}, nil
 }
 
 // Listen creates the service's socket at path, mode 0666 in a directory

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -145,4 +146,47 @@ func (s *Service) write(l *actionLog, a Action) {
 	if err := l.append(a); err != nil {
 		s.cfg.Log.Error("admin action log", "err", err)
 	}
+}
+
+// actionBudget bounds the consequential actions (kills, cap changes) of
+// each admin slice: a bucket of MaxActionsPerMinute tokens per slice,
+// refilled at that rate. Root is not bounded.
+type actionBudget struct {
+	perMinute int
+
+	// mu guards the following.
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newActionBudget(perMinute int) *actionBudget {
+	return &actionBudget{perMinute: perMinute, buckets: map[string]*bucket{}}
+}
+
+// spend takes a token of c's slice at now, or says why it cannot.
+func (b *actionBudget) spend(c Caller, now time.Time) error {
+	if c.HostUID == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	full := float64(b.perMinute)
+	k := b.buckets[c.Slice]
+	if k == nil {
+		k = &bucket{tokens: full, last: now}
+		b.buckets[c.Slice] = k
+	}
+	k.tokens = min(full, k.tokens+now.Sub(k.last).Minutes()*full)
+	k.last = now
+	if k.tokens < 1 {
+		return errorf(http.StatusTooManyRequests, "slice %s has made %d kills and cap changes in the last minute, the most allowed: try again later",
+			c.Slice, b.perMinute)
+	}
+	k.tokens--
+	return nil
 }

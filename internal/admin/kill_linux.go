@@ -17,8 +17,10 @@ import (
 // the process checked is the process signalled: the pidfd is opened
 // first, and the process read after it must still be the one the caller
 // listed (req.StartTicks) — a PID recycled in between is refused. PID 1,
-// the node agent and kernel threads are refused.
-func (s *Service) Kill(req api.AdminKillRequest) (api.AdminKillResponse, error) {
+// the node agent and kernel threads are refused. An admin slice (a caller
+// with a slice) signals slivers' processes only: a host process (another
+// node's agent, a daemon, root's shell) is refused to it.
+func (s *Service) Kill(c Caller, req api.AdminKillRequest) (api.AdminKillResponse, error) {
 	sig, err := parseSignal(req.Signal)
 	if err != nil {
 		return api.AdminKillResponse{}, err
@@ -40,7 +42,7 @@ func (s *Service) Kill(req api.AdminKillRequest) (api.AdminKillResponse, error) 
 	if err != nil {
 		return api.AdminKillResponse{}, noProcess(req.PID, err)
 	}
-	if err := s.checkTarget(p, req.StartTicks); err != nil {
+	if err := s.checkTarget(c, p, req.StartTicks); err != nil {
 		return api.AdminKillResponse{}, err
 	}
 	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
@@ -53,11 +55,14 @@ func (s *Service) Kill(req api.AdminKillRequest) (api.AdminKillResponse, error) 
 	return api.AdminKillResponse{PID: req.PID, Signal: name, Slice: p.Slice, Command: p.Command}, nil
 }
 
-// checkTarget refuses kernel threads and a process that is not the one
-// listed (when startTicks is given).
-func (s *Service) checkTarget(p process, startTicks uint64) error {
+// checkTarget refuses kernel threads, a host process to an admin slice,
+// and a process that is not the one listed (when startTicks is given).
+func (s *Service) checkTarget(c Caller, p process, startTicks uint64) error {
 	if p.kthread {
 		return errorf(http.StatusForbidden, "pid %d is a kernel thread %s: refused", p.PID, p.Command)
+	}
+	if !c.mayTouch(p) {
+		return errorf(http.StatusForbidden, "pid %d is not a sliver's process: an admin slice signals slivers' processes only", p.PID)
 	}
 	if startTicks != 0 && p.StartTicks != startTicks {
 		return errorf(http.StatusConflict, "pid %d is now another process (%s, started at tick %d, not %d): not signalled",

@@ -9,6 +9,6 @@ import (
 )
 
 // Kill needs pidfds: Linux only.
-func (s *Service) Kill(req api.AdminKillRequest) (api.AdminKillResponse, error) {
+func (s *Service) Kill(c Caller, req api.AdminKillRequest) (api.AdminKillResponse, error) {
 	return api.AdminKillResponse{}, errors.New("kill: needs Linux pidfds")
 }

@@ -31,8 +31,10 @@ type process struct {
 	kthread bool
 }
 
-// PS lists every process of the node, by PID.
-func (s *Service) PS() (api.AdminPS, error) {
+// PS lists the processes caller c may see, by PID: every process of the
+// node for root, the slivers' processes for an admin slice (a host
+// process's command line may hold anything, a password included).
+func (s *Service) PS(c Caller) (api.AdminPS, error) {
 	ents, err := os.ReadDir(s.cfg.ProcRoot)
 	if err != nil {
 		return api.AdminPS{}, fmt.Errorf("list processes: %w", err)
@@ -48,10 +50,19 @@ func (s *Service) PS() (api.AdminPS, error) {
 		if err != nil {
 			continue // it exited while we looked
 		}
+		if !c.mayTouch(p) {
+			continue
+		}
 		out.Processes = append(out.Processes, p.AdminProcess)
 	}
 	sort.Slice(out.Processes, func(i, j int) bool { return out.Processes[i].PID < out.Processes[j].PID })
 	return out, nil
+}
+
+// mayTouch says whether c may see and signal p: root any process, an
+// admin slice the processes in slivers' UID ranges only.
+func (c Caller) mayTouch(p process) bool {
+	return c.HostUID == 0 || p.Slice != ""
 }
 
 // readProcess reads one process's stat, status and command line, and

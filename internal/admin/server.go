@@ -28,7 +28,7 @@ func errorf(status int, format string, args ...any) error {
 func (s *Service) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ps", s.authorized("ps", func(r *http.Request, c Caller) (any, string, error) {
-		ps, err := s.PS()
+		ps, err := s.PS(c)
 		return ps, fmt.Sprintf("%d processes", len(ps.Processes)), err
 	}))
 	mux.HandleFunc("POST /v1/kill", s.authorized("kill", s.handleKill))
@@ -94,7 +94,10 @@ func (s *Service) handleKill(r *http.Request, c Caller) (any, string, error) {
 		return nil, "", err
 	}
 	note := fmt.Sprintf("pid %d signal %s", req.PID, req.Signal)
-	resp, err := s.Kill(req)
+	if err := s.budget.spend(c, s.now()); err != nil {
+		return nil, note, err
+	}
+	resp, err := s.Kill(c, req)
 	if err == nil {
 		note = fmt.Sprintf("pid %d (slice %q: %s) signal %s", resp.PID, resp.Slice, resp.Command, resp.Signal)
 	}
@@ -105,6 +108,9 @@ func (s *Service) handleSetBwcap(r *http.Request, c Caller) (any, string, error)
 	var req api.AdminBwcapRequest
 	if err := decode(r, &req); err != nil {
 		return nil, "", err
+	}
+	if err := s.budget.spend(c, s.now()); err != nil {
+		return nil, "rate " + req.Rate, err
 	}
 	b, err := s.SetBwcap(req.Rate)
 	return b, "rate " + req.Rate, err

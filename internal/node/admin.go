@@ -53,7 +53,8 @@ func (n *Node) authorizeAdmin(uid uint32) (string, bool) {
 // until ctx ends or the returned function is called. policyCap, when not
 // nil, bounds the cap the admin slice may set.
 func (n *Node) startAdmin(ctx context.Context, policyCap func() (int64, bool)) (stop func(), err error) {
-	cfg := admin.Config{Authorize: n.authorizeAdmin, StateDir: n.cfg.StateDir, PolicyCap: policyCap, Log: n.cfg.Log}
+	cfg := admin.Config{Authorize: n.authorizeAdmin, StateDir: n.cfg.StateDir, PolicyCap: policyCap, Log: n.cfg.Log,
+		ActionsRetention: n.cfg.AdminLogRetention, MaxActionsPerMinute: n.cfg.AdminActionsPerMinute}
 	if n.net != nil {
 		cfg.Stream = n.net.stream
 		if sh := n.net.shaper; sh != nil {

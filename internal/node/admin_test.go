@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ func init() {
 }
 
 // TestAdminSlice: in a node with real slivers, the admin slice's sliver
-// lists every process of the node with /usr/bin/orbis-admin, kills a
+// lists the slivers' processes with /usr/bin/orbis-admin (and cannot list,
+// stop or kill a host process), kills a
 // runaway loop in another slice's sliver, caps the node's rate and sees
 // the cap applied, and still cannot read the other sliver's files; a
 // slice without the privilege has no /run/orbis-admin; the operator reads
@@ -91,6 +93,25 @@ func TestAdminSlice(t *testing.T) {
 	waitUntil(t, "the runaway gone", func() bool { return !contains(procsIn(tn, "pl_victim"), loop) })
 	if !contains(procsIn(tn, "pl_victim"), sleeper) {
 		t.Error("the kill hit more than the runaway")
+	}
+	// Host processes are not the admin slice's: this test's process stands
+	// for another node's agent on the machine, a root sleep for any host
+	// daemon. Neither is listed, stopped nor killed.
+	host := exec.Command("sleep", "1000")
+	if err := host.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Process.Kill(); host.Wait() })
+	for _, c := range [][2]string{{strconv.Itoa(os.Getpid()), "STOP"}, {strconv.Itoa(host.Process.Pid), "KILL"}} {
+		if out, err := in("pl_adm", "/usr/bin/orbis-admin", "kill", c[0], c[1]); err == nil || !strings.Contains(out, "not a sliver's process") {
+			t.Errorf("the admin slice's kill -%s of host pid %s: %v\n%s", c[1], c[0], err, out)
+		}
+	}
+	if err := host.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the host process died: %v", err)
+	}
+	if out, _ := in("pl_adm", "/usr/bin/orbis-admin", "ps"); findPSRow(out, host.Process.Pid) != nil || findPSRow(out, os.Getpid()) != nil {
+		t.Errorf("the admin slice's ps lists host processes:\n%s", out)
 	}
 
 	if out, err := in("pl_adm", "/usr/bin/orbis-admin", "bwcap", "10mbit"); err != nil || !strings.HasPrefix(out, "10mbit") {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/reexec"
@@ -129,14 +130,18 @@ func (b *brokerNode) bindAs(t *testing.T, slice string, rs api.Rspec) {
 // delegation splits its pool and binds new slices' slivers from inside its
 // sliver, and is refused beyond the delegation and the local policy; a
 // slice without the privilege has no /run/orbis-nm; a passed rcap works
-// for the receiver and not the giver; max_slivers holds.
+// for the receiver and not the giver; max_slivers holds. The broker binds
+// no name central did not give it (issue 18's squat), acquires nothing
+// without an end, and when central takes its privilege away every
+// sliver on what it acquired goes.
 func TestBrokerInSliver(t *testing.T) {
-	b := startBrokerNode(t, "max_slivers 6\nbroker pl_broker cpu_guarantee=50\nbroker * cpu_guarantee=0\n")
+	b := startBrokerNode(t, "max_slivers 6\nbroker pl_broker cpu_guarantee=50 net_min_rate=1mbit slivers=2\nbroker * net_min_rate=1mbit slivers=1\n")
 	ctx := testutil.Context(t)
 	nm := api.Privileges{NodeManager: true}
 	b.bindAs(t, "pl_broker", api.Rspec{Privileges: nm, Delegated: &api.Rspec{CPUGuarantee: 200, Slivers: 2,
-		Privileges: api.Privileges{CreateSliver: true}}})
-	b.bindAs(t, "pl_other", api.Rspec{Privileges: nm})
+		Privileges: api.Privileges{CreateSliver: true}}, BindSlices: []string{"pl_customer", "pl_customer2", "pl_customer3"}})
+	b.bindAs(t, "pl_other", api.Rspec{Privileges: nm, BindSlices: []string{"pl_customer_other", "pl_seventh"}})
+	end := fmt.Sprintf(`"end":%d`, time.Now().Add(time.Hour).Unix())
 	b.bindAs(t, "pl_plain", api.Rspec{})
 
 	// The unprivileged slice cannot reach the node manager at all.
@@ -163,10 +168,17 @@ func TestBrokerInSliver(t *testing.T) {
 	var third api.Rcap
 	json.Unmarshal([]byte(b.mustCall(t, "pl_broker", "split", pool, `{"privileges":{"create_sliver":true}}`)), &third)
 	b.refused(t, "pl_broker", "allows 2 and 2 are bound", "bind", "pl_customer3", string(third))
-	// Its own share of the node (policy): 50 thousandths, no more.
-	b.mustCall(t, "pl_broker", "acquire", `{"cpu_guarantee":50,"privileges":{"create_sliver":true}}`)
-	b.refused(t, "pl_broker", "local policy", "acquire", `{"cpu_guarantee":1}`)
-	b.refused(t, "pl_other", "local policy", "acquire", `{"cpu_guarantee":1}`)
+	// A name central did not give it, with its own key: refused, no sliver.
+	b.refused(t, "pl_broker", "not slice:pl_broker's to bind", "bind", "pl_victim", string(third))
+	// Its own share of the node (policy): 50 thousandths, no more, and
+	// never without an end.
+	b.refused(t, "pl_broker", "must end", "acquire", `{"cpu_guarantee":50,"privileges":{"create_sliver":true}}`)
+	b.mustCall(t, "pl_broker", "acquire", `{"cpu_guarantee":50,"privileges":{"create_sliver":true},`+end+`}`)
+	b.refused(t, "pl_broker", "local policy", "acquire", `{"cpu_guarantee":1,`+end+`}`)
+	b.refused(t, "pl_other", "local policy", "acquire", `{"cpu_guarantee":1,`+end+`}`)
+	// A key its policy line leaves out is zero: no memory or disk to hoard.
+	b.refused(t, "pl_other", "slice:pl_other may hold 0 on this node (local policy)", "acquire", `{"memory_guarantee":1048576,`+end+`}`)
+	b.refused(t, "pl_other", "slice:pl_other may hold 0 on this node (local policy)", "acquire", `{"disk_guarantee":1048576,`+end+`}`)
 	waitUntil(t, "customer running", func() bool {
 		l, _ := b.client.List(ctx)
 		for _, s := range l.Slivers {
@@ -179,7 +191,7 @@ func TestBrokerInSliver(t *testing.T) {
 
 	// Pass: the broker hands an rcap to pl_other; it works there only.
 	var spare api.Rcap
-	json.Unmarshal([]byte(b.mustCall(t, "pl_broker", "acquire", `{"privileges":{"create_sliver":true}}`)), &spare)
+	json.Unmarshal([]byte(b.mustCall(t, "pl_broker", "acquire", `{"privileges":{"create_sliver":true},`+end+`}`)), &spare)
 	b.mustCall(t, "pl_broker", "pass", string(spare), "pl_other")
 	b.refused(t, "pl_broker", "not yours", "query", string(spare))
 	b.mustCall(t, "pl_other", "query", string(spare))
@@ -189,8 +201,21 @@ func TestBrokerInSliver(t *testing.T) {
 
 	// max_slivers 6: pl_broker, pl_other, pl_plain and three customers.
 	var more api.Rcap
-	json.Unmarshal([]byte(b.mustCall(t, "pl_other", "acquire", `{"privileges":{"create_sliver":true}}`)), &more)
+	json.Unmarshal([]byte(b.mustCall(t, "pl_other", "acquire", `{"privileges":{"create_sliver":true},`+end+`}`)), &more)
 	b.refused(t, "pl_other", "at most 6 (local policy)", "bind", "pl_seventh", string(more))
+
+	// Central takes pl_broker's privilege away: the customer it bound on
+	// an rcap it acquired (and passed) goes with it, as do its pool's.
+	b.bindAs(t, "pl_broker", api.Rspec{})
+	waitUntil(t, "the broker's customers gone", func() bool {
+		l, _ := b.client.List(ctx)
+		for _, s := range l.Slivers {
+			if strings.HasPrefix(s.Name, "pl_customer") {
+				return false
+			}
+		}
+		return true
+	})
 
 	// Granting the privilege restarts the running sliver with the share.
 	b.bindAs(t, "pl_plain", api.Rspec{Privileges: nm})

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -101,6 +102,11 @@ type Config struct {
 	// RawSock bounds the safe raw socket service (flags --rawsock-*; zero
 	// fields: rawsock's defaults).
 	RawSock rawsock.Limits
+	// AdminLogRetention and AdminActionsPerMinute are the admin service's
+	// admin.Config.ActionsRetention and MaxActionsPerMinute (flags
+	// --admin-log-retention, --admin-actions-per-minute; 0: the default).
+	AdminLogRetention     time.Duration
+	AdminActionsPerMinute int
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool
@@ -364,8 +370,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Log:       cfg.Log,
 		UIDBase:   cfg.UIDBase,
 		UIDRanges: cfg.UIDRanges,
-		Policy:    policy,
-		Full:      n.fullReason,
+		// No two nodes on this machine ever share a range.
+		UIDClaimDir: nodemgr.DefaultUIDClaimDir,
+		Policy:      policy,
+		Full:        n.fullReason,
 	})
 	if err != nil {
 		return fmt.Errorf("open node manager: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/admin"
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/nodemgr"
@@ -56,6 +57,8 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		rawsockFlags(fs, &cfg.RawSock)
 		mibVar(fs, &cfg.Disk.ImageSize, "disk-image-size", fmt.Sprintf("MiB of a new btrfs image for slivers' files (when the state disk has no project quotas), allocated at once and grown as they fill it (default %d)", disk.DefaultImageSize>>20))
 		mibVar(fs, &cfg.Disk.Reserve, "disk-reserve", fmt.Sprintf("MiB the state disk keeps free: the slivers' image does not grow into it, and below it the node takes no new sliver (default %d)", disk.DefaultReserve>>20))
+		fs.DurationVar(&cfg.AdminLogRetention, "admin-log-retention", admin.DefaultActionsRetention, "how long the admin service keeps every kill and cap change an admin slice made, whatever their number")
+		fs.IntVar(&cfg.AdminActionsPerMinute, "admin-actions-per-minute", admin.DefaultMaxActionsPerMinute, "most kills and cap changes of one admin slice a minute (more are refused); with the retention, bounds the admin action log")
 		fs.BoolVar(&cfg.SuspendOnExit, "suspend-on-exit", false, "stop every sliver and remove its cgroups when the agent exits (leaves nothing in the kernel)")
 	}
 	debug := fs.Bool("debug", false, "log debug records")

@@ -232,6 +232,8 @@ func checkWithin(parent, child api.Rspec) error {
 		return deniedf("privileges.admin: the parent does not hold it")
 	case child.Delegated != nil && !child.Privileges.NodeManager:
 		return invalidf("delegated: only for an rspec with privileges.node_manager")
+	case len(child.BindSlices) > 0:
+		return deniedf("bind_slices: only central names the slices a broker may bind")
 	}
 	for _, p := range child.Ports {
 		if !hasPort(parent.Ports, p) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
@@ -59,6 +60,9 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 		m.log.Error("broker's pool", "slice", slice, "err", err)
 		return fmt.Errorf("bind %s: the sliver is ready, but its delegation: %w", slice, err)
 	}
+	if old != nil {
+		m.releaseStranded(ctx) // the slice may have lost the privilege its rcaps derive from
+	}
 	return nil
 }
 
@@ -111,6 +115,10 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	if err := m.mayTouchSliverLocked(p, slice); err != nil {
 		return nil, nil, sliver.Spec{}, err
 	}
+	if err := m.mayBindNameLocked(p, slice); err != nil {
+		m.log.Warn("bind refused: not a name central gave the caller", "principal", p, "slice", slice)
+		return nil, nil, sliver.Spec{}, err
+	}
 	if err := m.admitBindLocked(slice, r); err != nil {
 		m.log.Info("bind refused", "principal", p, "slice", slice, "rcap", r.Hash.id(), "err", err)
 		return nil, nil, sliver.Spec{}, err
@@ -137,6 +145,24 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	m.boundTo[r.Hash] = slice
 	m.busy[slice], m.busy[busyRcap(r.Hash)], m.busy[busyRcap(old.Rcap)] = true, true, true
 	return s, &old, m.specLocked(s), nil
+}
+
+// mayBindNameLocked says whether principal may bind an rcap to the slice
+// name: a slice name is the slice's that central registered under it, so
+// central binds any; a slice (a broker) binds its own name and the names
+// central listed in its current rspec's bind_slices, and no other. So a
+// broker cannot squat a name, its logins, its audit trail or its ports on
+// a node the slice is not on.
+func (m *Manager) mayBindNameLocked(principal, slice string) error {
+	if principal == principalCentral || sliceOf(principal) == slice {
+		return nil
+	}
+	if s := m.slivers[sliceOf(principal)]; s != nil {
+		if r := m.rcaps[s.Rcap]; r != nil && slices.Contains(r.Rspec.BindSlices, slice) {
+			return nil
+		}
+	}
+	return deniedf("bind: slice name %s is not %s's to bind: central delegated it no such slice", slice, principal)
 }
 
 func (m *Manager) checkBindLocked(slice string, r *rcapRecord) error {

@@ -174,10 +174,10 @@ func isReal(m *docMatcher, s string) bool {
 func (d *docEnv) runProgram() {
 	t := d.t
 	bin := buildDocProgram(t)
-	d.bind("pl_sharp", d.acquire(api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}}))
+	d.bind("pl_sharp", d.acquire(api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, BindSlices: []string{"pl_customer"}}))
 	for _, broker := range []string{"pl_broker", "pl_sharp"} {
 		before := len(d.rt.Calls())
-		cmd := exec.Command(bin, "-socket", d.sliverSock, "-slice", "pl_customer", "-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7u alice@example.org")
+		cmd := exec.Command(bin, "-socket", d.sliverSock, "-slice", "pl_customer", "-end", "1800003600", "-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7u alice@example.org")
 		uid := d.uidOf(broker)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 		out, err := cmd.CombinedOutput()

@@ -211,15 +211,15 @@ func TestNoPolicyShare(t *testing.T) {
 		policy string
 		refuse bool
 	}{
-		{"broker pl_broker cpu_guarantee=100\n", true},
-		{"broker pl_broker cpu_guarantee=100\nbroker * slivers=0\n", false},
+		{"broker pl_broker cpu_guarantee=100 net_min_rate=1mbit\n", true},
+		{"broker pl_broker cpu_guarantee=100 net_min_rate=1mbit\nbroker * net_min_rate=100 slivers=0\n", false},
 	} {
 		p, err := ParsePolicy([]byte(tc.policy))
 		if err != nil {
 			t.Fatal(err)
 		}
 		e.m.SetPolicy(p)
-		for _, rs := range []api.Rspec{{}, {NetMinRate: 1}} {
+		for _, rs := range []api.Rspec{{End: soon}, {NetMinRate: 1, End: soon}} {
 			_, err = e.m.Acquire(e.as("pl_sharp"), rs)
 			if tc.refuse {
 				wantErr(t, err, ErrRefused, "the local policy gives slice pl_sharp no share of this node")
@@ -227,7 +227,7 @@ func TestNoPolicyShare(t *testing.T) {
 				t.Fatalf("policy %q: acquire %+v by a slice with the * share: %v", tc.policy, rs, err)
 			}
 		}
-		if _, err := e.m.Acquire(e.as("pl_broker"), api.Rspec{Privileges: sliverRights}); err != nil {
+		if _, err := e.m.Acquire(e.as("pl_broker"), api.Rspec{End: soon, Privileges: sliverRights}); err != nil {
 			t.Fatalf("policy %q: acquire by a slice with a share: %v", tc.policy, err)
 		}
 	}

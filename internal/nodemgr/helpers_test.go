@@ -22,6 +22,10 @@ var testNode = Node{MemoryBytes: 8 << 30, DiskBytes: 100 << 30, DefaultMemoryMax
 // t0 is when the fake clock starts.
 var t0 = time.Unix(1_800_000_000, 0)
 
+// soon is an hour after t0: the end of the rcaps slices acquire, which
+// must end.
+var soon = t0.Unix() + 3600
+
 type testEnv struct {
 	t        *testing.T
 	m        *Manager
@@ -31,6 +35,7 @@ type testEnv struct {
 	c        *api.NMClient // nil unless serve was called
 	sockPath string
 	log      *slog.Logger // nil: testutil.Logger
+	claimDir string       // Options.UIDClaimDir
 }
 
 func (e *testEnv) sock() string { return e.sockPath }
@@ -53,7 +58,7 @@ func (e *testEnv) options() Options {
 	if log == nil {
 		log = testutil.Logger(e.t)
 	}
-	return Options{StateDir: e.stateDir, Runtime: e.rt, Node: testNode, Clock: e.clock, Log: log}
+	return Options{StateDir: e.stateDir, Runtime: e.rt, Node: testNode, Clock: e.clock, Log: log, UIDClaimDir: e.claimDir}
 }
 
 func (e *testEnv) open() {

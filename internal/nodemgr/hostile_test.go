@@ -10,7 +10,8 @@ import (
 // TestSliceRcapBound: a broker cannot make rcaps without end (each is a
 // record in memory and on disk) by splitting its pool into pieces that
 // guarantee nothing, acquiring such rspecs, or passing them to another
-// slice; once it releases some it has room again.
+// slice (they still count as its own); once it releases some it has room
+// again.
 func TestSliceRcapBound(t *testing.T) {
 	e := newEnv(t)
 	e.m.maxSliceRcaps = 4
@@ -26,20 +27,15 @@ func TestSliceRcapBound(t *testing.T) {
 		}
 		kids = append(kids, rc)
 	}
-	_, err := e.m.Split(b, pool.Rcap, api.Rspec{})
-	wantErr(t, err, ErrRefused, "rcaps: slice:pl_broker owns 4")
-	_, err = e.m.Acquire(b, api.Rspec{})
-	wantErr(t, err, ErrRefused, "rcaps: slice:pl_broker owns 4")
-
-	o := e.as("pl_other")
-	for range 3 {
-		if _, err := e.m.Split(o, e.pool("pl_other").Rcap, api.Rspec{}); err != nil {
-			t.Fatalf("split: %v", err)
-		}
+	if err := e.m.Pass(b, kids[0], "pl_other"); err != nil {
+		t.Fatalf("pass: %v", err)
 	}
-	wantErr(t, e.m.Pass(b, kids[0], "pl_other"), ErrRefused, "rcaps: slice:pl_other owns 4")
+	_, err := e.m.Split(b, pool.Rcap, api.Rspec{})
+	wantErr(t, err, ErrRefused, "rcaps: slice:pl_broker made 4")
+	_, err = e.m.Acquire(b, api.Rspec{End: soon})
+	wantErr(t, err, ErrRefused, "rcaps: slice:pl_broker made 4")
 
-	if err := e.m.Release(b, kids[0]); err != nil {
+	if err := e.m.Release(e.as("pl_other"), kids[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.m.Split(b, pool.Rcap, api.Rspec{}); err != nil {
@@ -48,6 +44,34 @@ func TestSliceRcapBound(t *testing.T) {
 	// Central is not bounded.
 	for range 5 {
 		e.acquire(api.Rspec{})
+	}
+}
+
+// TestUnsolicitedPass performs issue 18's attack on another broker: a
+// slice passes the lease broker as many empty rcaps as it may make, to
+// fill the receiver's room so that its own splits (its leases) fail.
+// Passed rcaps count against their maker: the receiver still splits.
+func TestUnsolicitedPass(t *testing.T) {
+	e := newEnv(t)
+	e.m.maxSliceRcaps = 8
+	e.broker("pl_lease", api.Rspec{CPUGuarantee: 100, Slivers: 1})
+	e.broker("pl_evil", api.Rspec{CPUGuarantee: 100, Slivers: 1})
+	evil := e.as("pl_evil")
+	for i := 0; ; i++ {
+		rc, err := e.m.Split(evil, e.pool("pl_evil").Rcap, api.Rspec{})
+		if err != nil {
+			wantErr(t, err, ErrRefused, "rcaps: slice:pl_evil made 8")
+			break
+		}
+		if err := e.m.Pass(evil, rc, "pl_lease"); err != nil {
+			t.Fatalf("pass %d: %v", i, err)
+		}
+	}
+	l := e.as("pl_lease")
+	for range 7 { // its pool and 7 splits: its whole room
+		if _, err := e.m.Split(l, e.pool("pl_lease").Rcap, api.Rspec{CPUGuarantee: 1, Privileges: sliverRights}); err != nil {
+			t.Fatalf("the lease broker's split after the flood of passes: %v", err)
+		}
 	}
 }
 

@@ -74,6 +74,10 @@ type Options struct {
 	// UIDRanges bounds how many ranges are handed out (0 means as many as
 	// fit below 2^32-1).
 	UIDRanges uint32
+	// UIDClaimDir is where the nodes of this machine claim the ranges
+	// they hand out, so that no two share one (DefaultUIDClaimDir for a
+	// node; "" claims nothing, for tests with fake runtimes).
+	UIDClaimDir string
 	// Policy is the local policy in force at Open (nil: none); SetPolicy
 	// replaces it.
 	Policy *Policy
@@ -145,14 +149,25 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := newManager(opts, st)
+	claims, err := newUIDClaims(opts.UIDClaimDir, opts.StateDir)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	m := newManager(opts, st, claims)
 	if err := m.load(); err != nil {
+		claims.close()
 		st.close()
 		return nil, err
 	}
 	if err := m.reconcile(ctx); err != nil {
+		claims.close()
 		st.close()
 		return nil, err
+	}
+	if n := claims.heldBy(opts.UIDBase, opts.UIDRanges); n > 0 {
+		m.log.Warn("this node's host UID ranges overlap another Orbis node's on this machine: the ranges it holds are skipped; give each node its own (--uid-base, --uid-ranges)",
+			"uid_base", opts.UIDBase, "ranges", opts.UIDRanges, "held_by_others", n)
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
@@ -195,7 +210,7 @@ func (o *Options) check() error {
 	return nil
 }
 
-func newManager(opts Options, st *store) *Manager {
+func newManager(opts Options, st *store, claims *uidClaims) *Manager {
 	return &Manager{
 		log:       opts.Log,
 		rt:        opts.Runtime,
@@ -214,7 +229,7 @@ func newManager(opts Options, st *store) *Manager {
 		retrying:  map[rcapHash]backoff{},
 		unapplied: map[string]backoff{},
 		ledger:    newLedger(),
-		uids:      newUIDAllocator(opts.UIDBase, opts.UIDRanges),
+		uids:      newUIDAllocator(opts.UIDBase, opts.UIDRanges, claims),
 		policy:    opts.Policy,
 
 		maxSliceRcaps: cmp.Or(opts.MaxSliceRcaps, DefaultMaxSliceRcaps),
@@ -242,6 +257,9 @@ func (m *Manager) Close() error {
 	m.mu.Unlock()
 	m.cancel()
 	<-m.done
+	m.mu.Lock()
+	m.uids.claims.close()
+	m.mu.Unlock()
 	return m.store.close()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/orbisproject/orbis/api"
@@ -34,6 +35,7 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	if err != nil {
 		return "", err
 	}
+	m.winPorts(ctx, rs.Ports)
 	rc, h, err := newRcap()
 	if err != nil {
 		return "", err
@@ -54,7 +56,7 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 		m.log.Info("acquire refused", "principal", p, "err", err)
 		return "", err
 	}
-	r := &rcapRecord{Hash: h, Rspec: rs, Owner: p, Account: p}
+	r := &rcapRecord{Hash: h, Rspec: rs, Owner: p, Account: p, Maker: p}
 	if p != principalCentral {
 		r.Secret = rc
 	}
@@ -68,6 +70,38 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	m.log.Info("rcap acquired", "principal", p, "rcap", h.id(), "cpu_guarantee", rs.CPUGuarantee,
 		"memory_guarantee", rs.MemoryGuarantee, "disk_guarantee", rs.DiskGuarantee, "end", rs.End)
 	return rc, nil
+}
+
+// winPorts releases, for central's acquire, the rcaps of slices that
+// reserve a port central asks for. Ports are central's to give (its ports
+// tag names the slice each is for), so no broker can keep a slice's port
+// from it, say on a node the slice had left. A pool that holds one goes
+// with its splits. Other callers' acquires are not touched: admission
+// refuses a taken port to them.
+func (m *Manager) winPorts(ctx context.Context, ports []api.Port) {
+	m.mu.Lock()
+	p, err := m.principalOfLocked(ctx)
+	var taken []*rcapRecord
+	for _, port := range ports {
+		h, ok := m.ledger.ports[port]
+		if r := m.rcaps[h]; err == nil && p == principalCentral && ok && r != nil &&
+			r.Owner != principalCentral && !slices.Contains(taken, r) {
+			taken = append(taken, r)
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range taken {
+		m.log.Warn("central takes back a port a slice reserved", "rcap", r.Hash.id(), "owner", r.Owner)
+		var err error
+		if r.PoolOf != "" {
+			err = m.releasePool(ctx, r.PoolOf, "central takes back its port")
+		} else {
+			err = m.releaseHash(ctx, r.Hash, "released: central takes back its port")
+		}
+		if err != nil {
+			m.log.Error("release an rcap holding central's port", "rcap", r.Hash.id(), "err", err)
+		}
+	}
 }
 
 // admitAcquireLocked checks what principal p may acquire: a slice plain
@@ -85,7 +119,32 @@ func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
 	if err := m.ledger.admit(m.node, rs); err != nil {
 		return err
 	}
-	return m.ledger.admitPolicy(m.policy, p, rs)
+	if err := m.ledger.admitPolicy(m.policy, p, rs); err != nil {
+		return err
+	}
+	if p != principalCentral {
+		return m.checkSliceEndLocked(p, rs)
+	}
+	return nil
+}
+
+// checkSliceEndLocked refuses an rcap a slice acquires without an end,
+// or ending after the rspec the slice's own sliver is bound to (its
+// privilege): nothing a broker acquires outlives what it derives from.
+func (m *Manager) checkSliceEndLocked(p string, rs api.Rspec) error {
+	var own int64
+	if s := m.slivers[sliceOf(p)]; s != nil {
+		if r := m.rcaps[s.Rcap]; r != nil {
+			own = r.Rspec.End
+		}
+	}
+	switch {
+	case rs.End == 0:
+		return invalidf("end: an rcap a slice acquires must end (set end, Unix seconds)")
+	case own != 0 && rs.End > own:
+		return refusedf("end: %d is after %d, when %s's own rspec ends", rs.End, own, p)
+	}
+	return nil
 }
 
 // checkSliceRspec refuses what a slice may not ask for, whatever it holds:
@@ -100,6 +159,8 @@ func checkSliceRspec(rs api.Rspec) error {
 		return deniedf("delegated: only central delegates")
 	case rs.Slivers != 0:
 		return deniedf("slivers: only a delegation (a pool) carries a sliver count")
+	case len(rs.BindSlices) > 0:
+		return deniedf("bind_slices: only central names the slices a broker may bind")
 	}
 	return nil
 }
@@ -118,6 +179,7 @@ func (m *Manager) Query(ctx context.Context, rc api.Rcap) (api.QueryResponse, er
 // cloneRspec copies rs deeply enough that the copy shares nothing.
 func cloneRspec(rs api.Rspec) api.Rspec {
 	rs.Ports = clonePorts(rs.Ports)
+	rs.BindSlices = slices.Clone(rs.BindSlices)
 	if rs.Delegated != nil {
 		d := cloneRspec(*rs.Delegated)
 		rs.Delegated = &d

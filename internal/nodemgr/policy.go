@@ -24,16 +24,18 @@ const DefaultPolicyPath = "/etc/orbis/policy"
 //	# /etc/orbis/policy
 //	bandwidth 100mbit           # the node's outgoing cap (kbit/s, or kbit, mbit, gbit)
 //	max_slivers 200             # slivers on the node, whoever binds them
-//	broker central cpu_guarantee=800 memory_guarantee=8G slivers=180
+//	broker central cpu_guarantee=800 memory_guarantee=6G disk_guarantee=80G net_min_rate=50mbit slivers=180
 //	broker pl_broker cpu_guarantee=100 memory_guarantee=1G disk_guarantee=20G net_min_rate=10mbit slivers=20
-//	broker * slivers=0          # every other slice with the node manager privilege
+//	broker * slivers=0          # every other slice with the node manager privilege: nothing
 //
 // A broker line bounds the totals of the rcaps the broker acquires (and
 // the rcaps split from them, wherever they were passed): cpu_guarantee in
 // thousandths of the node, memory_guarantee and disk_guarantee in bytes
 // (suffixes K, M, G, T are powers of 1024), net_min_rate in kbit/s (or
-// with kbit, mbit, gbit), and slivers bound to them. A key left out is not
-// bounded by the policy (the node's capacity still is). "central" is
+// with kbit, mbit, gbit), and slivers bound to them. A key left out is
+// zero: the line bounds every resource, so "broker * slivers=0" gives
+// every other slice nothing (every rcap has a net_min_rate, 5 kbit/s by
+// default, so a line without net_min_rate acquires nothing). "central" is
 // central's resource manager and anyone else calling as root; the pool a
 // broker gets from central's delegation counts as central's. A slice named
 // by no broker line takes the "broker *" line; with none, it may acquire
@@ -160,7 +162,7 @@ func (p *Policy) parseBroker(words []string) error {
 	if _, dup := p.Brokers[name]; dup {
 		return fmt.Errorf("broker %s: given twice", name)
 	}
-	s := unbounded
+	var s BrokerShare // a key left out is zero: a line bounds every resource
 	for _, kv := range words[1:] {
 		k, v, ok := strings.Cut(kv, "=")
 		key, known := shareKeys[k]

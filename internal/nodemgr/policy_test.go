@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,8 +18,8 @@ import (
 const samplePolicy = `# a site's policy
 bandwidth 50mbit
 max_slivers 3
-broker central cpu_guarantee=500 memory_guarantee=2G slivers=3
-broker pl_broker cpu_guarantee=100   # thousandths
+broker central cpu_guarantee=500 memory_guarantee=2G net_min_rate=40mbit slivers=3
+broker pl_broker cpu_guarantee=100 net_min_rate=1mbit   # thousandths
 broker * slivers=0
 `
 
@@ -30,10 +32,10 @@ func TestParsePolicy(t *testing.T) {
 		t.Fatalf("policy %+v", p)
 	}
 	c := p.share("central")
-	if c.CPUGuarantee != 500 || c.MemoryGuarantee != 2<<30 || c.Slivers != 3 || c.DiskGuarantee != -1 {
+	if c.CPUGuarantee != 500 || c.MemoryGuarantee != 2<<30 || c.Slivers != 3 || c.DiskGuarantee != 0 || c.NetMinRate != 40000 {
 		t.Fatalf("central's share %+v", c)
 	}
-	if s := p.share("slice:pl_other"); s.Slivers != 0 || s.CPUGuarantee != -1 {
+	if s := p.share("slice:pl_other"); s != (BrokerShare{}) {
 		t.Fatalf("default share %+v", s)
 	}
 	for _, bad := range []struct{ text, msg string }{
@@ -68,10 +70,10 @@ func TestPolicyEnforced(t *testing.T) {
 
 	e.broker("pl_broker", api.Rspec{Slivers: 5})
 	b := e.as("pl_broker")
-	if _, err := e.m.Acquire(b, api.Rspec{CPUGuarantee: 100, Privileges: sliverRights}); err != nil {
+	if _, err := e.m.Acquire(b, api.Rspec{End: soon, CPUGuarantee: 100, Privileges: sliverRights}); err != nil {
 		t.Fatalf("broker within its share: %v", err)
 	}
-	_, err = e.m.Acquire(b, api.Rspec{CPUGuarantee: 1})
+	_, err = e.m.Acquire(b, api.Rspec{End: soon, CPUGuarantee: 1})
 	wantErr(t, err, ErrRefused, "slice:pl_broker may hold 100")
 
 	e.bind("pl_two", e.acquire(api.Rspec{Privileges: sliverRights}))
@@ -81,7 +83,7 @@ func TestPolicyEnforced(t *testing.T) {
 
 	// A stricter policy leaves central over its cpu share: it may still
 	// take what the policy does not hold it over, not more cpu.
-	strict, err := ParsePolicy([]byte("broker central cpu_guarantee=100\n"))
+	strict, err := ParsePolicy([]byte("broker central cpu_guarantee=100 disk_guarantee=1G net_min_rate=1mbit slivers=9\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestWatchPolicy(t *testing.T) {
 func TestSplitPolicy(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	p, err := ParsePolicy([]byte("bandwidth 100\nbroker central net_min_rate=90\n"))
+	p, err := ParsePolicy([]byte("bandwidth 100\nbroker central cpu_guarantee=1000 net_min_rate=90\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,5 +166,90 @@ func TestSplitPolicy(t *testing.T) {
 	}
 	if q, err := e.m.Query(ctx, parent); err != nil || q.Rspec.CPUGuarantee != 80 {
 		t.Fatalf("parent after two splits and two refusals: %+v, %v (want cpu_guarantee 80)", q.Rspec, err)
+	}
+}
+
+// TestPolicyLineBoundsEverything performs issue 18's hoard: under the
+// documented "broker * slivers=0", a node manager slice acquires
+// cpu_guarantee 450 and memory_guarantee 6G without end, and under a line
+// that names only cpu_guarantee it takes memory and disk. A key left out
+// is zero: every such acquire is refused, and the node keeps its
+// guarantees.
+func TestPolicyLineBoundsEverything(t *testing.T) {
+	e := newEnv(t)
+	nm := api.Privileges{CreateSliver: true, NodeManager: true}
+	e.bind("pl_hoard", e.acquire(api.Rspec{Privileges: nm}))
+	e.bind("pl_sharp", e.acquire(api.Rspec{Privileges: nm}))
+	p, err := ParsePolicy([]byte("broker pl_sharp cpu_guarantee=100 net_min_rate=1mbit slivers=1\nbroker * slivers=0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.SetPolicy(p)
+	for _, rs := range []api.Rspec{{CPUGuarantee: 450}, {MemoryGuarantee: 6 << 30, MemoryMax: 6 << 30}, {DiskGuarantee: 1 << 30}, {}} {
+		_, err := e.m.Acquire(e.as("pl_hoard"), rs)
+		wantErr(t, err, ErrRefused, "slice:pl_hoard may hold 0 on this node (local policy)")
+	}
+	for _, rs := range []api.Rspec{{MemoryGuarantee: 1}, {DiskGuarantee: 1}} {
+		_, err := e.m.Acquire(e.as("pl_sharp"), rs)
+		wantErr(t, err, ErrRefused, "slice:pl_sharp may hold 0 on this node (local policy)")
+	}
+	if _, err := e.m.Acquire(e.as("pl_sharp"), api.Rspec{CPUGuarantee: 100, End: soon}); err != nil {
+		t.Fatalf("an acquire within the line: %v", err)
+	}
+	if e.m.ledger.total.cpu != 100 || e.m.ledger.total.mem != 0 || e.m.ledger.total.disk != 0 {
+		t.Fatalf("the node's guarantees after the hoard: %+v", e.m.ledger.total)
+	}
+}
+
+// TestPolicyFileBounded performs issue 18's bloat: a 200 MB policy file
+// (and a FIFO, which would block a read) is refused without being read
+// into memory; under WatchPolicy the last good policy stays in force.
+func TestPolicyFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "policy")
+	if err := os.WriteFile(big, []byte("max_slivers 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 200<<20); err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := LoadPolicy(big)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "over 1048576 bytes") {
+		t.Fatalf("a 200 MB policy file: %v", err)
+	}
+	grew := after.TotalAlloc - before.TotalAlloc
+	if grew > 4<<20 {
+		t.Errorf("reading a 200 MB policy file allocated %d bytes", grew)
+	}
+	t.Logf("refusing a 200 MB policy file allocated %d bytes", grew)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPolicy(fifo); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("a FIFO as the policy file: %v", err)
+	}
+
+	path := filepath.Join(dir, "watched")
+	os.WriteFile(path, []byte("max_slivers 7\n"), 0o644)
+	var mu sync.Mutex
+	var got []*Policy
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go WatchPolicy(ctx, path, 10*time.Millisecond, nil, func(p *Policy) {
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+	}, testutil.Logger(t))
+	eventually(t, "the first policy", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	os.Truncate(path, 200<<20)
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] == nil || got[0].MaxSlivers != 7 {
+		t.Errorf("policies applied after the file grew to 200 MB: %+v", got)
 	}
 }

@@ -5,16 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 )
 
 // LoadPolicy reads the policy file at path. A missing file is no policy
 // (nil, nil): nothing but the node's capacity bounds anyone.
 func LoadPolicy(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPolicyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -28,6 +30,36 @@ func LoadPolicy(path string) (*Policy, error) {
 	return p, nil
 }
 
+// MaxPolicyBytes bounds the policy file: a policy is a few lines, and the
+// node must not read a file of any size into memory.
+const MaxPolicyBytes = 1 << 20
+
+// readPolicyFile reads the regular file at path, refusing one over
+// MaxPolicyBytes (and a FIFO or device, which could block or never end)
+// before reading more than that.
+func readPolicyFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO must not block the open
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("policy %s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxPolicyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxPolicyBytes {
+		return nil, fmt.Errorf("policy %s: over %d bytes: not a policy", path, MaxPolicyBytes)
+	}
+	return data, nil
+}
+
 // WatchPolicy loads the policy at path, gives it to apply, and then again
 // whenever the file's contents change (looked at every interval) or a
 // value arrives on reload (SIGHUP), until ctx is done. A file that does
@@ -37,7 +69,7 @@ func WatchPolicy(ctx context.Context, path string, every time.Duration, reload <
 	var last []byte
 	first := true
 	for {
-		data, err := os.ReadFile(path)
+		data, err := readPolicyFile(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if first || last != nil {
@@ -85,6 +117,6 @@ const policySettle = 200 * time.Millisecond
 // policySettle.
 func settled(path string, data []byte) bool {
 	time.Sleep(policySettle)
-	again, err := os.ReadFile(path)
+	again, err := readPolicyFile(path)
 	return err == nil && bytes.Equal(again, data)
 }

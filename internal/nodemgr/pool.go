@@ -19,9 +19,9 @@ import (
 // its rspec no longer delegates: whoever owns a split by then, and
 // whatever sliver it is bound to. So the broker's customers lose the
 // slivers it bound for them from its delegation when the broker goes, as
-// they would when the delegation ends; an rcap the broker acquired from
-// its own policy share instead is released when its sliver goes only if
-// no live sliver is bound to it (see releaseStranded).
+// they would when the delegation ends; the rcaps the broker acquired from
+// its own policy share go, wherever bound, when its sliver or its
+// privilege goes (see releaseStranded).
 
 // syncPool gives slice the pool its current rspec delegates, replaces or
 // adjusts it when the delegation changed, and releases it when there is
@@ -69,7 +69,7 @@ func (m *Manager) newPoolLocked(slice string, d api.Rspec) error {
 		return err
 	}
 	granted := cloneRspec(d)
-	r := &rcapRecord{Hash: h, Rspec: rs, Owner: slicePrincipal(slice), Account: principalCentral,
+	r := &rcapRecord{Hash: h, Rspec: rs, Owner: slicePrincipal(slice), Account: principalCentral, Maker: slicePrincipal(slice),
 		Secret: rc, Pool: h.String(), PoolOf: slice, Granted: &granted}
 	if err := m.store.put(kindRcap, h.String(), r); err != nil {
 		return err
@@ -245,11 +245,6 @@ func (m *Manager) Pass(ctx context.Context, rc api.Rcap, to string) error {
 	if target != principalCentral {
 		if s := m.slivers[to]; s == nil || s.State == sliverDestroying {
 			return refusedf("pass: slice %s has no sliver on this node: it could not use the rcap", to)
-		}
-	}
-	if target != p {
-		if err := m.roomForLocked(target); err != nil {
-			return err
 		}
 	}
 	n := *r

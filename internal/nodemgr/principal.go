@@ -101,20 +101,22 @@ func (m *Manager) mayTouchSliverLocked(principal, slice string) error {
 }
 
 // roomForLocked refuses one more rcap for principal p when p is a slice
-// that owns maxSliceRcaps already. Central is not bounded. The count
-// walks every rcap, which only a slice's call pays for.
+// that made maxSliceRcaps live ones already (acquired or split them,
+// whoever holds them now: rcaps passed to it do not count, so no one can
+// fill its room). Central is not bounded. The count walks every rcap,
+// which only a slice's call pays for.
 func (m *Manager) roomForLocked(p string) error {
 	if p == principalCentral {
 		return nil
 	}
 	n := 0
 	for _, r := range m.rcaps {
-		if r.Owner == p {
+		if r.Maker == p {
 			n++
 		}
 	}
 	if n >= m.maxSliceRcaps {
-		return refusedf("rcaps: %s owns %d, the most a slice may own on this node: release some first", p, n)
+		return refusedf("rcaps: %s made %d that are live, the most a slice may on this node: release some first", p, n)
 	}
 	return nil
 }

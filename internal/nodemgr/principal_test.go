@@ -27,9 +27,15 @@ func (e *testEnv) as(slice string) context.Context {
 func (e *testEnv) broker(slice string, d api.Rspec) {
 	e.t.Helper()
 	d.Privileges.CreateSliver = true
-	rc := e.acquire(api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, Delegated: &d})
+	rc := e.acquire(api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, Delegated: &d,
+		BindSlices: customers})
 	e.bind(slice, rc)
 }
+
+// customers are the slices central delegates to every test broker: the
+// names they may bind besides their own.
+var customers = []string{"pl_a", "pl_b", "pl_c", "pl_d", "pl_admin", "pl_cust", "pl_cust1", "pl_cust2",
+	"pl_customer", "pl_many", "pl_mine", "pl_x", "pl_y"}
 
 // pool returns the pool rcap slice owns.
 func (e *testEnv) pool(slice string) api.RcapInfo {
@@ -107,7 +113,7 @@ func TestBrokerPool(t *testing.T) {
 	_, err = e.m.Query(b, centralRcap)
 	wantErr(t, err, ErrDenied, "not yours")
 	wantErr(t, e.m.StopSliver(b, "pl_central"), ErrDenied, "not yours")
-	_, err = e.m.Acquire(b, api.Rspec{Privileges: api.Privileges{CreateSliver: true, Admin: true}})
+	_, err = e.m.Acquire(b, api.Rspec{End: soon, Privileges: api.Privileges{CreateSliver: true, Admin: true}})
 	wantErr(t, err, ErrDenied, "privileges.admin")
 	wantErr(t, e.m.Release(b, pool.Rcap), ErrRefused, "goes with the slice")
 	// Central sees the broker's slivers, and cannot use the broker's rcaps.

@@ -7,14 +7,15 @@ import (
 
 // An rcap a slice owns works only while that slice has a sliver here: a
 // slice calls the node manager from its sliver, as its UID range tells.
-// So when a slice's sliver is destroyed (central removed the slice, or
-// whoever bound it destroyed it, or its rcap expired), releaseStranded
-// releases what it owned and no live sliver uses: its pool with the
-// rcaps split from it, and every other rcap it owns that is not bound to
-// a live sliver. Rcaps it owned that are bound to another slice's live
-// sliver stay with that sliver, and are released in turn when that
-// sliver goes. Pass never hands an rcap to a slice without a sliver, and
-// the operator can reclaim any rcap.
+// And whatever a broker holds derives from its delegation or its
+// privilege. So when a slice's sliver is destroyed (central removed the
+// slice, or whoever bound it destroyed it, or its rcap expired), or its
+// rspec loses privileges.node_manager, releaseStranded releases its pool
+// with the rcaps split from it (whoever holds them), every rcap it
+// acquired (with their splits, wherever bound), and, its sliver gone,
+// every other rcap it owns that is not bound to a live sliver. Pass never
+// hands an rcap to a slice without a sliver, and the operator can reclaim
+// any rcap.
 
 // releaseStranded releases the pool of every broker that has no sliver
 // (with the rcaps split from it), and every other rcap owned by a slice
@@ -63,9 +64,13 @@ func (m *Manager) releaseSome(ctx context.Context) {
 	}
 }
 
-// stranded returns the brokers without a sliver that still have a pool,
-// and the unbound rcaps owned by slices without a sliver, but for those
-// pools and the rcaps split from them.
+// stranded returns the brokers without a sliver that still have a pool
+// (whoever the pool was passed to: it is the broker's delegation), and
+// the rcaps to release but for those pools and the rcaps split from
+// them: the unbound rcaps owned by slices without a sliver, and every
+// rcap a broker acquired (and the rcaps split from it, wherever passed
+// and bound) once the broker lost its sliver or its node manager
+// privilege, from which they derive.
 func (m *Manager) stranded() (pools []string, rcaps []rcapHash) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -75,17 +80,35 @@ func (m *Manager) stranded() (pools []string, rcaps []rcapHash) {
 	}
 	goingPools := map[string]bool{}
 	for slice, h := range m.pools {
-		if r := m.rcaps[h]; r != nil && gone(r) {
+		if m.slivers[slice] == nil {
 			pools = append(pools, slice)
 			goingPools[h.String()] = true
 		}
 	}
 	for h, r := range m.rcaps {
-		if _, bound := m.boundTo[h]; !bound && gone(r) && !goingPools[r.Pool] {
+		if goingPools[r.Pool] {
+			continue
+		}
+		if _, bound := m.boundTo[h]; !bound && gone(r) || m.unprivilegedLocked(r.Account) {
 			rcaps = append(rcaps, h)
 		}
 	}
 	return pools, rcaps
+}
+
+// unprivilegedLocked says whether account is a slice that no longer
+// holds what let it acquire: a live sliver whose rspec grants
+// privileges.node_manager.
+func (m *Manager) unprivilegedLocked(account string) bool {
+	if account == principalCentral {
+		return false
+	}
+	s := m.slivers[sliceOf(account)]
+	if s == nil || s.State == sliverDestroying {
+		return true
+	}
+	r := m.rcaps[s.Rcap]
+	return r == nil || !r.Rspec.Privileges.NodeManager
 }
 
 // Reclaim releases the rcap whose public ID is id, whoever owns it: host

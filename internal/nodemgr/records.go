@@ -21,6 +21,12 @@ type rcapRecord struct {
 	// the one that acquired it (or its ancestor); a pool counts as
 	// central's. Passing the rcap does not change it.
 	Account string `json:"account,omitempty"`
+	// Maker is the principal that made the rcap: the one that acquired
+	// or split it, the broker for its pool. A slice's bound on the rcaps
+	// it holds (maxSliceRcaps) counts the rcaps it made, wherever it
+	// passed them, so that passing rcaps to a slice cannot fill its room.
+	// Passing does not change it; load gives older records their owner.
+	Maker string `json:"maker,omitempty"`
 	// Secret is the rcap itself, kept only while a slice owns it, so
 	// that rcaps can give a slice the rcaps it owns (pools it never saw,
 	// rcaps handed to it). Central's rcaps are kept as hashes only.
@@ -108,9 +114,11 @@ func (m *Manager) load() error {
 		if r.Hash.String() != key {
 			return fmt.Errorf("hash %s does not match the file name", r.Hash)
 		}
-		if r.Owner == "" || r.Account == "" {
-			// Written before rcaps had owners: central's.
+		if r.Owner == "" || r.Account == "" || r.Maker == "" {
+			// Written before rcaps had owners (central's) or makers (its
+			// owner's).
 			r.Owner, r.Account = cmp.Or(r.Owner, principalCentral), cmp.Or(r.Account, principalCentral)
+			r.Maker = cmp.Or(r.Maker, r.Owner)
 			if err := m.store.put(kindRcap, key, &r); err != nil {
 				return err
 			}

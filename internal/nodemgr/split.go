@@ -93,7 +93,7 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 		return in, "", err
 	}
 	cr := &rcapRecord{Hash: ch, Parent: parent.Hash.id(), Rspec: child, Owner: p,
-		Account: parent.Account, Pool: parent.Pool}
+		Account: parent.Account, Maker: p, Pool: parent.Pool}
 	if p != principalCentral {
 		cr.Secret = crc
 	}

@@ -14,7 +14,7 @@ func TestPassNeedsSliver(t *testing.T) {
 	e := newEnv(t)
 	e.broker("pl_broker", api.Rspec{CPUGuarantee: 100, Slivers: 1})
 	b := e.as("pl_broker")
-	rc, err := e.m.Acquire(b, api.Rspec{Privileges: sliverRights})
+	rc, err := e.m.Acquire(b, api.Rspec{End: soon, Privileges: sliverRights})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,11 +29,11 @@ func TestPassNeedsSliver(t *testing.T) {
 	}
 }
 
-// TestStrandedReleased: when a broker's sliver goes, what it owned and no
-// live sliver uses goes too: its pool with the rcaps split from it (and
-// the slivers bound to those: its customers'), and the rcaps it acquired
-// and left unbound. An rcap it acquired and bound to a customer stays
-// with that customer's sliver, and goes with it; central's rcap stays.
+// TestStrandedReleased: when a broker's sliver goes, everything that
+// derives from its delegation and its privilege goes too: its pool with
+// the rcaps split from it, and every rcap it acquired, bound or passed
+// (with the slivers bound to them: its customers'). Central's rcap stays,
+// and so does central's rcap it was passed, while its new owner lives.
 func TestStrandedReleased(t *testing.T) {
 	e := newEnv(t)
 	e.broker("pl_broker", api.Rspec{CPUGuarantee: 100, Slivers: 2})
@@ -47,7 +47,7 @@ func TestStrandedReleased(t *testing.T) {
 		return rc
 	}
 	acquire := func() api.Rcap {
-		rc, err := e.m.Acquire(b, api.Rspec{Privileges: sliverRights})
+		rc, err := e.m.Acquire(b, api.Rspec{End: soon, Privileges: sliverRights})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,6 +60,14 @@ func TestStrandedReleased(t *testing.T) {
 		}
 	}
 	if err := e.m.Pass(b, passed, "pl_cust2"); err != nil {
+		t.Fatal(err)
+	}
+	e.bind("pl_other", e.acquire(api.Rspec{Privileges: sliverRights}))
+	fromCentral := e.acquire(api.Rspec{Privileges: sliverRights})
+	if err := e.m.Pass(context.Background(), fromCentral, "pl_broker"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Pass(b, fromCentral, "pl_other"); err != nil {
 		t.Fatal(err)
 	}
 	idOf := func(rc api.Rcap) string { h, _ := hashRcap(rc); return h.id() }
@@ -84,32 +92,86 @@ func TestStrandedReleased(t *testing.T) {
 	}
 	rcaps, slivers := live()
 	for what, rc := range map[string]api.Rcap{"the pool": pool.Rcap, "a split bound to a customer": fromPool,
-		"an unbound split": fromPoolIdle, "an unbound rcap it acquired": ownIdle} {
+		"an unbound split": fromPoolIdle, "an unbound rcap it acquired": ownIdle,
+		"its rcap bound to a customer": own, "the rcap it passed": passed} {
 		if rcaps[idOf(rc)] {
 			t.Errorf("%s outlived the broker's sliver", what)
 		}
 	}
-	for what, rc := range map[string]api.Rcap{"its rcap bound to a customer": own, "the rcap it passed": passed} {
-		if !rcaps[idOf(rc)] {
-			t.Errorf("%s went with the broker's sliver", what)
-		}
+	if slivers["pl_cust1"] || slivers["pl_cust2"] || slivers["pl_broker"] || !slivers["pl_other"] {
+		t.Errorf("slivers left: %v; want none of the broker's, pl_other's", slivers)
 	}
-	if slivers["pl_cust1"] || !slivers["pl_cust2"] || slivers["pl_broker"] {
-		t.Errorf("slivers left: %v; want pl_cust2 only (pl_cust1 went with the pool)", slivers)
+	if len(rcaps) != len(before)-6 || !rcaps[idOf(fromCentral)] {
+		t.Errorf("%d rcaps left of %d, want 6 fewer (central's stay)", len(rcaps), len(before))
 	}
-	if len(rcaps) != len(before)-4 {
-		t.Errorf("%d rcaps left of %d, want 4 fewer (central's stays)", len(rcaps), len(before))
-	}
+}
 
-	if err := e.m.DestroySliver(context.Background(), "pl_cust2"); err != nil {
+// TestBrokerResourcesGoWithPrivilege performs issue 18's two escapes: a
+// broker passes its pool to a helper slice, which binds a sliver on it,
+// and the broker binds a customer on an rcap it acquired; then central
+// takes the broker's node manager privilege away, and at last removes
+// the broker from the node. The acquired rcap and its customer go with
+// the privilege; the pool and the helper's sliver with the broker.
+func TestBrokerResourcesGoWithPrivilege(t *testing.T) {
+	e := newEnv(t)
+	e.broker("pl_broker", api.Rspec{CPUGuarantee: 100, Slivers: 2})
+	e.bind("pl_a", e.acquire(api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, BindSlices: []string{"pl_x"}}))
+	b := e.as("pl_broker")
+	pool := e.pool("pl_broker")
+	own, err := e.m.Acquire(b, api.Rspec{CPUGuarantee: 50, End: soon, Privileges: sliverRights})
+	if err != nil {
 		t.Fatal(err)
 	}
-	rcaps, _ = live()
-	if rcaps[idOf(own)] || rcaps[idOf(passed)] {
-		t.Error("the rcaps of slices with no sliver left outlived pl_cust2's sliver")
+	if err := e.m.Bind(b, "pl_customer", own, api.BindAttrs{}); err != nil {
+		t.Fatal(err)
 	}
-	if len(rcaps) != 1 {
-		t.Errorf("rcaps left: %v, want central's only", rcaps)
+	if err := e.m.Pass(b, pool.Rcap, "pl_a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Bind(e.as("pl_a"), "pl_x", pool.Rcap, api.BindAttrs{}); err != nil {
+		t.Fatal(err)
+	}
+	// Without an end, or past its own, a broker acquires nothing.
+	_, err = e.m.Acquire(b, api.Rspec{Privileges: sliverRights})
+	wantErr(t, err, ErrInvalid, "must end")
+
+	// Central binds the broker a plain rspec: the privilege goes.
+	e.bind("pl_broker", e.acquire(api.Rspec{Privileges: sliverRights}))
+	if _, ok := e.rt.Sliver("pl_customer"); ok {
+		t.Error("the customer on the broker's own rcap outlived the broker's privilege")
+	}
+	if _, ok := e.rt.Sliver("pl_x"); ok {
+		t.Error("the helper's sliver on the broker's pool outlived the delegation")
+	}
+	e.m.mu.Lock()
+	n := len(e.m.rcaps)
+	e.m.mu.Unlock()
+	if n != 3 { // central's: the broker's, pl_a's first, pl_broker's plain
+		t.Errorf("%d rcaps left, want central's 3", n)
+	}
+}
+
+// TestPassedPoolGoesWithBroker: a pool passed to a helper slice goes when
+// the broker's sliver goes, with the helper's sliver bound to it.
+func TestPassedPoolGoesWithBroker(t *testing.T) {
+	e := newEnv(t)
+	e.broker("pl_broker", api.Rspec{CPUGuarantee: 100, Slivers: 2})
+	e.bind("pl_a", e.acquire(api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, BindSlices: []string{"pl_x"}}))
+	pool := e.pool("pl_broker")
+	if err := e.m.Pass(e.as("pl_broker"), pool.Rcap, "pl_a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Bind(e.as("pl_a"), "pl_x", pool.Rcap, api.BindAttrs{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.DestroySliver(context.Background(), "pl_broker"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.rt.Sliver("pl_x"); ok {
+		t.Error("the helper's sliver on the passed pool outlived the broker")
+	}
+	if _, err := e.m.Query(e.as("pl_a"), pool.Rcap); err == nil {
+		t.Error("the passed pool outlived the broker")
 	}
 }
 
@@ -118,7 +180,7 @@ func TestStrandedReleased(t *testing.T) {
 func TestStrandedAtOpen(t *testing.T) {
 	e := newEnv(t)
 	e.broker("pl_broker", api.Rspec{CPUGuarantee: 100, Slivers: 1})
-	rc, err := e.m.Acquire(e.as("pl_broker"), api.Rspec{Privileges: sliverRights})
+	rc, err := e.m.Acquire(e.as("pl_broker"), api.Rspec{End: soon, Privileges: sliverRights})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +204,7 @@ func TestReclaim(t *testing.T) {
 	e := newEnv(t)
 	e.broker("pl_broker", api.Rspec{CPUGuarantee: 100, Slivers: 1})
 	b := e.as("pl_broker")
-	rc, err := e.m.Acquire(b, api.Rspec{Privileges: sliverRights})
+	rc, err := e.m.Acquire(b, api.Rspec{End: soon, Privileges: sliverRights})
 	if err != nil {
 		t.Fatal(err)
 	}

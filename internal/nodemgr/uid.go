@@ -2,6 +2,7 @@ package nodemgr
 
 import (
 	"container/heap"
+	"errors"
 	"fmt"
 )
 
@@ -9,16 +10,20 @@ import (
 // first. A range stays taken while its sliver exists (across rebinds) and
 // is freed only once the runtime has destroyed the sliver, so no range is
 // handed out while files or processes of an earlier owner remain.
+//
+// Ranges another node on the machine holds (claims) are skipped, and
+// tried again at the next alloc (see uidClaims).
 type uidAllocator struct {
-	base  uint32
-	limit uint32 // number of ranges
-	used  map[uint32]bool
-	next  uint32  // ranges at or above next are all free
-	freed intHeap // free ranges below next
+	base   uint32
+	limit  uint32 // number of ranges
+	used   map[uint32]bool
+	next   uint32  // ranges at or above next are all free
+	freed  intHeap // free ranges below next
+	claims *uidClaims
 }
 
-func newUIDAllocator(base, limit uint32) *uidAllocator {
-	return &uidAllocator{base: base, limit: limit, used: map[uint32]bool{}}
+func newUIDAllocator(base, limit uint32, claims *uidClaims) *uidAllocator {
+	return &uidAllocator{base: base, limit: limit, used: map[uint32]bool{}, claims: claims}
 }
 
 // take marks the range starting at uid used, as read from a record.
@@ -29,6 +34,9 @@ func (a *uidAllocator) take(uid uint32) error {
 	k := (uid - a.base) / UIDRangeSize
 	if a.used[k] {
 		return fmt.Errorf("uid base %d is used twice", uid)
+	}
+	if err := a.claims.claim(uid); err != nil {
+		return fmt.Errorf("%w: two nodes on one machine must never share host UIDs; stop the other, or give this node other ranges (--uid-base, --uid-ranges) and remove its slivers", err)
 	}
 	a.used[k] = true
 	for ; a.next < k; a.next++ {
@@ -42,22 +50,47 @@ func (a *uidAllocator) take(uid uint32) error {
 	return nil
 }
 
-// alloc returns the first UID of the lowest free range.
+// alloc returns the first UID of the lowest free range that no other
+// node on the machine holds.
 func (a *uidAllocator) alloc() (uint32, error) {
+	var held []uint32 // by another node: free for us again later
+	defer func() {
+		for _, k := range held {
+			heap.Push(&a.freed, k)
+		}
+	}()
+	for {
+		k, ok := a.lowestFree()
+		if !ok {
+			return 0, refusedf("uid ranges: all %d in use (%d of them by other nodes on this machine)", a.limit, len(held))
+		}
+		uid := a.base + k*UIDRangeSize
+		err := a.claims.claim(uid)
+		if errors.Is(err, errUIDsHeld) {
+			held = append(held, k)
+			continue
+		}
+		if err != nil {
+			heap.Push(&a.freed, k)
+			return 0, err
+		}
+		a.used[k] = true
+		return uid, nil
+	}
+}
+
+// lowestFree takes the lowest range neither used nor tried.
+func (a *uidAllocator) lowestFree() (uint32, bool) {
 	for a.freed.Len() > 0 {
-		k := heap.Pop(&a.freed).(uint32)
-		if !a.used[k] {
-			a.used[k] = true
-			return a.base + k*UIDRangeSize, nil
+		if k := heap.Pop(&a.freed).(uint32); !a.used[k] {
+			return k, true
 		}
 	}
 	if a.next >= a.limit {
-		return 0, refusedf("uid ranges: all %d in use", a.limit)
+		return 0, false
 	}
-	k := a.next
 	a.next++
-	a.used[k] = true
-	return a.base + k*UIDRangeSize, nil
+	return a.next - 1, true
 }
 
 // free returns the range starting at uid.
@@ -65,6 +98,7 @@ func (a *uidAllocator) free(uid uint32) {
 	k := (uid - a.base) / UIDRangeSize
 	if a.used[k] {
 		delete(a.used, k)
+		a.claims.release(uid)
 		heap.Push(&a.freed, k)
 	}
 }

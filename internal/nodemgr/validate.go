@@ -30,6 +30,7 @@ const (
 	maxOpenFiles  = 1 << 20 // the kernel's default nr_open
 	maxNetRate    = 100_000_000
 	maxPorts      = 256
+	maxBindSlices = 1024
 	maxKeys       = 64
 	maxKeyLen     = 8192
 	maxSliceName  = 64
@@ -68,14 +69,21 @@ func checkDelegation(node Node, rs api.Rspec) error {
 	switch {
 	case rs.Slivers < 0:
 		return invalidf("slivers: negative value %d", rs.Slivers)
+	case len(rs.BindSlices) > 0 && !rs.Privileges.NodeManager:
+		return invalidf("bind_slices: only for an rspec with privileges.node_manager")
 	case d == nil:
-		return nil
+		return checkBindSlices(rs.BindSlices)
 	case !rs.Privileges.NodeManager:
 		return invalidf("delegated: only for an rspec with privileges.node_manager")
 	case d.Delegated != nil:
 		return invalidf("delegated.delegated: a delegation cannot delegate further")
 	case d.Slivers < 0:
 		return invalidf("delegated.slivers: negative value %d", d.Slivers)
+	case len(d.BindSlices) > 0:
+		return invalidf("delegated.bind_slices: the names go on the broker's own rspec")
+	}
+	if err := checkBindSlices(rs.BindSlices); err != nil {
+		return err
 	}
 	if err := checkRanges(node, *d); err != nil {
 		return invalidf("delegated.%v", err)
@@ -187,6 +195,19 @@ func checkSliceName(name string) error {
 		return invalidf("slice: name %q is not site_name (want ^[a-z0-9.]+_[a-zA-Z0-9_.]+$)", name)
 	case name[0] == '.' || strings.Contains(name, ".."):
 		return invalidf("slice: name %q starts with a dot or contains \"..\"", name)
+	}
+	return nil
+}
+
+// checkBindSlices checks the slice names an rspec lets a broker bind.
+func checkBindSlices(names []string) error {
+	if len(names) > maxBindSlices {
+		return invalidf("bind_slices: %d names (max %d)", len(names), maxBindSlices)
+	}
+	for _, n := range names {
+		if err := checkSliceName(n); err != nil {
+			return invalidf("bind_slices: %v", err)
+		}
 	}
 	return nil
 }

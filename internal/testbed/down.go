@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/portmgr"
 	"golang.org/x/sys/unix"
 )
@@ -138,6 +139,9 @@ func (c *Config) sweep(ctx context.Context, r *Removed) error {
 	r.Mounts += n
 	errs = append(errs, err)
 	errs = append(errs, c.sweepPins())
+	if _, err := nodemgr.DropUIDClaims(nodemgr.DefaultUIDClaimDir, c.Dir); err != nil {
+		errs = append(errs, err)
+	}
 	for _, ns := range ownedNetns(c.Prefix) {
 		err := removeNetns(ns)
 		if err == nil {

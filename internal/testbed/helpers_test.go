@@ -22,6 +22,7 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
@@ -317,6 +318,12 @@ func leftovers(cfg testbed.Config, st *testbed.State) []string {
 	for _, p := range procs {
 		if p.Alive() {
 			left = append(left, fmt.Sprintf("process %d", p.Pid))
+		}
+	}
+	claims, _ := filepath.Glob(filepath.Join(nodemgr.DefaultUIDClaimDir, "uid-*.lock"))
+	for _, c := range claims {
+		if b, _ := os.ReadFile(c); strings.HasPrefix(string(b), cfg.Dir+"/") {
+			left = append(left, "uid claim "+c)
 		}
 	}
 	return append(left, sliverProcs(st, cfg.UIDRanges)...)

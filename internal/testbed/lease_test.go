@@ -47,7 +47,9 @@ func TestLeaseBroker(t *testing.T) {
 	p.call("AddSliceToNodes", central, hostnames(st))
 	broker := testbed.Site + "_lease"
 	newSlice(p, broker, "broker@orbis.test")
-	for _, tag := range [][2]string{{"nm_controller", "1"}, {"delegate_slivers", "1"}, {"delegate_cpu_shares", "10"}, {"ports", "tcp/" + lease.DefaultListen[1:]}} {
+	leased := testbed.Site + "_leased"
+	for _, tag := range [][2]string{{"nm_controller", "1"}, {"delegate_slivers", "1"}, {"delegate_cpu_shares", "10"},
+		{"ports", "tcp/" + lease.DefaultListen[1:]}, {"bind_slices", leased + "," + testbed.Site + "_extra"}} {
 		p.call("AddSliceTag", broker, tag[0], tag[1])
 	}
 	p.call("AddSliceToNodes", broker, hostnames(st))
@@ -65,7 +67,6 @@ func TestLeaseBroker(t *testing.T) {
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", userKey).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
-	leased := testbed.Site + "_leased"
 	reserve := []string{"lease", "reserve", "--broker", url, "--slice", leased, "--key", userKey + ".pub", "--start", "next", "--slots", "2", "--cpu-shares", "10"}
 	if out, err := orbisErr(reserve...); err == nil || !strings.Contains(out, "no credential") {
 		t.Errorf("reserve without a credential: %v\n%s", err, out)

@@ -41,6 +41,11 @@ const (
 	// DefaultUIDBase and DefaultUIDRanges give node i the host UIDs from
 	// DefaultUIDBase + i*DefaultUIDRanges*65536, 762 slice ranges each
 	// (just under 50,000,000 UIDs), disjoint from `orbis dev`'s low ones.
+	// Two testbeds with the same base still never share a range: every
+	// node claims the ranges it hands out machine-wide
+	// (nodemgr.DefaultUIDClaimDir), skips those another node holds, says
+	// so at start, and refuses to start if another took one its slivers
+	// use.
 	DefaultUIDBase   = 10_000_000
 	DefaultUIDRanges = 762
 	// MaxNodes bounds a testbed's size (interface names; the subnet and the UID space are checked too).

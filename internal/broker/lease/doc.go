@@ -71,6 +71,14 @@
 // refused by admission, 413 too large, 503 no delegation yet) with an
 // Error body. Client speaks it; `orbis lease` is its command line.
 //
+// Connections: one client (a remote address, an IPv6 /64, or a local
+// user) holds at most DefaultMaxConnsPerClient at a time, all clients
+// DefaultMaxConns (flags --conns-per-client, --conns of `orbis-lease
+// serve`); further ones are closed at accept, so no client can take the
+// file descriptors of the broker's sliver. Inside that sliver the kernel
+// shows the users of every other slice on the node as one (the overflow
+// UID), so those share one bound; remote buyers are not affected by them.
+//
 // Trust: a buyer's credential pays; a slice name's token guards its
 // leases (cancelling needs the token, and refunds the account that paid).
 // The operator is whoever controls the broker's slice: serve makes a
@@ -79,10 +87,10 @@
 // sliver may grant (`orbis-lease grant`, `orbis-lease accounts`); others
 // must be given the secret. The API is plain HTTP: credentials cross the
 // network in clear (no TLS yet). The broker cannot take a
-// slice it does not own: the node manager refuses to bind a pool's split
-// to a slice whose sliver is bound to someone else's rcap (central's
-// slices, other brokers'), so such a lease fails at its window and says
-// so. Its port is its slice's if central's admin gives the slice the tag
+// slice it was not given: the node manager binds a broker's rcaps only to
+// its own slice and the slices central names in its tag bind_slices, and
+// never over a sliver bound to someone else's rcap, so a lease for any
+// other slice fails at its window and says so (and is refunded). Its port is its slice's if central's admin gives the slice the tag
 // ports=tcp/61080: the node's port manager then refuses it to every other
 // slice. The broker is restarted by whoever runs the slice (its
 // initscript may start it).

@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/orbisproject/orbis/internal/peercred"
 	"github.com/orbisproject/orbis/internal/pki"
 )
 
@@ -29,12 +31,25 @@ type Config struct {
 	// InsecureHTTP serves plain HTTP instead of HTTPS: credentials and
 	// tokens then cross the network in clear.
 	InsecureHTTP bool
-	Log          *slog.Logger
+	// MaxConnsPerClient bounds the connections one client holds at a
+	// time (0: DefaultMaxConnsPerClient), MaxConns all clients' together
+	// (0: DefaultMaxConns); further ones are closed at accept. A client is
+	// a remote address (an IPv6 /64), or a local user; inside the
+	// broker's sliver the kernel shows every other slice's user as one
+	// (the overflow UID), so local clients of other slices share a bound.
+	MaxConnsPerClient, MaxConns int
+	Log                         *slog.Logger
 }
 
 // TLSDir is where the broker keeps its CA and certificate, in its book
 // directory.
 func TLSDir(dir string) string { return filepath.Join(dir, "tls") }
+
+// Defaults of Config.MaxConnsPerClient and Config.MaxConns.
+const (
+	DefaultMaxConnsPerClient = 16
+	DefaultMaxConns          = 512
+)
 
 // DefaultListen is where `orbis-lease serve` listens by default: a port
 // above the kernel's ephemeral range (32768-60999), so no client socket
@@ -64,7 +79,7 @@ func RunOn(ctx context.Context, cfg Config, l net.Listener) error {
 		l.Close()
 		return err
 	}
-	if l, err = cfg.listenTLS(l); err != nil {
+	if l, err = cfg.listenTLS(limitConns(l, cfg)); err != nil {
 		return err
 	}
 	agent := NewAgent(book, cfg.NM, cfg.Log)
@@ -101,4 +116,12 @@ func (cfg *Config) listenTLS(l net.Listener) (net.Listener, error) {
 	cfg.Log.Info("lease broker's CA: buyers pin it in the broker's URL", "ca_hash", srv.CAHash(), "ca_file", srv.CAFile,
 		"url", "https://HOST:"+port+"#"+srv.CAHash())
 	return tls.NewListener(l, srv.TLSConfig()), nil
+}
+
+// limitConns bounds the connections of l per client and in all
+// (Config.MaxConnsPerClient, Config.MaxConns): without it one client's
+// idle connections take every file descriptor the broker's sliver has.
+func limitConns(l net.Listener, cfg Config) net.Listener {
+	return &peercred.Limited{Listener: l, Max: cmp.Or(cfg.MaxConnsPerClient, DefaultMaxConnsPerClient),
+		Total: cmp.Or(cfg.MaxConns, DefaultMaxConns), Log: cfg.Log}
 }

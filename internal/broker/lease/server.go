@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/errkind"
 	"github.com/orbisproject/orbis/internal/httpserve"
 )
@@ -134,7 +135,7 @@ func (s *Server) schedule(w http.ResponseWriter, r *http.Request) {
 	from, n := s.now().Unix(), 24
 	var err error
 	if v := q.Get("from"); v != "" {
-		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from > maxTime {
+		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from > api.MaxTime {
 			reply(w, nil, errorf(ErrInvalid, "from: %q is not a Unix time", v))
 			return
 		}
@@ -148,9 +149,6 @@ func (s *Server) schedule(w http.ResponseWriter, r *http.Request) {
 	out, err := s.Book.Schedule(from, n)
 	reply(w, out, err)
 }
-
-// maxTime is 9999-12-31T23:59:59Z, the last time the API speaks of.
-const maxTime = 253402300799
 
 // decode reads one JSON object of a known shape, or answers 400 or 413
 // saying what is wrong with it.
@@ -203,6 +201,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
 	}
 	return httpserve.Serve(ctx, srv, l, 5*time.Second)

@@ -86,10 +86,13 @@
 // become its slivers' cpu_shares (see SliverRspec for the whole
 // translation into api.Rspec).
 //
-// Slice tags that grant resources (cpu_share, cpu_pct, cpu_cap, net_*,
-// disk_max, memory, vsys, capabilities, nm_controller, *_soft, *_hard) are
-// set by admins only; initscript, enabled, vref and other tags by anyone
-// who may change the slice. Numeric tags must be non-negative integers.
+// Slice tags that grant resources or privileges (cpu_share, cpu_pct,
+// cpu_cap, net_*, disk_max, memory, vsys, capabilities, nm_controller,
+// admin, ports, bind_slices, delegate_*, *_soft, *_hard) are set by admins
+// only; initscript, enabled, vref and other tags by anyone who may change
+// the slice. Privileges come from those tags alone: the instantiation
+// nm-controller, which a slice's users may set, is a label and grants
+// nothing. Numeric tags must be non-negative integers.
 //
 // Every change to what a node should run (slice membership, tags, users
 // and their keys, expiry, shares, deletion, its leases and node_type)

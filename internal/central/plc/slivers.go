@@ -189,8 +189,9 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 //	Ports                  ports tag: "tcp/61080,udp/5000"        none
 //	End                    the slice's expires                    —
 //	Privileges.CreateSliver always                                true
-//	Privileges.NodeManager instantiation nm-controller, or        false
-//	                       nm_controller tag = 1
+//	Privileges.NodeManager nm_controller tag = 1 (an admin's; the  false
+//	                       instantiation nm-controller is a label)
+//	BindSlices             bind_slices tag, on a NodeManager slice none
 //	Privileges.Admin       admin tag = 1 (the site's admin slice), false
 //	                       on nodes of the slice's own site only
 //	Delegated              for a NodeManager slice with a          nil (no pool)
@@ -261,10 +262,13 @@ func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
 	}
 	rs.Ports, _ = ParsePorts(last["ports"]) // checked when set: a bad value reserves nothing
 	rs.Privileges.CreateSliver = true
-	rs.Privileges.NodeManager = sl.Instantiation == "nm-controller" || last["nm_controller"] == "1"
+	// Privileges come from admin-only tags alone: whoever may update a
+	// slice (its users) must not grant it any.
+	rs.Privileges.NodeManager = last["nm_controller"] == "1"
 	rs.Privileges.Admin = last["admin"] == "1"
 	if rs.Privileges.NodeManager {
 		rs.Delegated = delegation(num, sl.Expires)
+		rs.BindSlices, _ = ParseBindSlices(last["bind_slices"]) // checked when set
 	}
 	return rs
 }
@@ -326,6 +330,35 @@ func ParsePorts(v string) ([]api.Port, error) {
 		}
 		seen[p] = true
 		out = append(out, p)
+	}
+	return out, nil
+}
+
+// maxBindSlices is the most slice names one broker may be given (the
+// node's limit).
+const maxBindSlices = 1024
+
+// ParseBindSlices reads a bind_slices tag: the comma-separated names of
+// the slices a node manager slice may bind on its nodes besides its own
+// (the slices delegated to it), none twice ("" is none).
+func ParseBindSlices(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	fields := strings.Split(v, ",")
+	if len(fields) > maxBindSlices {
+		return nil, fmt.Errorf("%d names (max %d)", len(fields), maxBindSlices)
+	}
+	out := make([]string, 0, len(fields))
+	for _, f := range fields {
+		f = strings.TrimSpace(f)
+		if err := checkSliceName(f); err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		if slices.Contains(out, f) {
+			return nil, fmt.Errorf("%q: listed twice", f)
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }

@@ -45,7 +45,12 @@ func TestSliverRspec(t *testing.T) {
 		{"as_hard bytes", sl, attrs("as_hard", "1048576"), with(func(r *api.Rspec) { r.MemoryMax = 1 << 20 })},
 		{"memory MB over as_hard", sl, attrs("as_hard", "1048576", "memory", "512"), with(func(r *api.Rspec) { r.MemoryMax = 512 << 20 })},
 		{"rlimits", sl, attrs("nproc_hard", "64", "openfd_hard", "256"), with(func(r *api.Rspec) { r.ProcMax = 64; r.OpenFileMax = 256 })},
-		{"nm-controller", &api.Slice{Shares: 7, Expires: sl.Expires, Instantiation: "nm-controller"}, nil, with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
+		{"nm-controller is a label", &api.Slice{Shares: 7, Expires: sl.Expires, Instantiation: "nm-controller"}, nil, base},
+		{"bind_slices", sl, attrs("nm_controller", "1", "bind_slices", "a_x, b_y"), with(func(r *api.Rspec) {
+			r.Privileges.NodeManager = true
+			r.BindSlices = []string{"a_x", "b_y"}
+		})},
+		{"bind_slices needs nm_controller", sl, attrs("bind_slices", "a_x"), base},
 		{"nm_controller tag", sl, attrs("nm_controller", "1"), with(func(r *api.Rspec) { r.Privileges.NodeManager = true })},
 		{"junk ignored", sl, attrs("cpu_share", "lots", "disk_max", "-5", "initscript", "echo"), base},
 		{"admin tag", sl, attrs("admin", "1"), with(func(r *api.Rspec) { r.Privileges.Admin = true })},

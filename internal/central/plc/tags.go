@@ -25,7 +25,7 @@ var adminTags = map[string]bool{
 	"net_min_rate": true, "net_max_rate": true, "net_share": true,
 	"net_max_kbyte": true, "net_thresh_kbyte": true,
 	"disk_max": true, "memory": true, "vsys": true, "capabilities": true,
-	"nm_controller": true, "admin": true, "ports": true,
+	"nm_controller": true, "admin": true, "ports": true, "bind_slices": true,
 	"delegate_slivers": true, "delegate_cpu_shares": true, "delegate_cpu_pct": true,
 	"delegate_memory_max": true, "delegate_net_max_rate": true, "delegate_disk_max": true,
 }
@@ -95,6 +95,10 @@ func (t *txn) checkTag(sl *api.Slice, name, value string) error {
 	case name == "ports":
 		if _, err := ParsePorts(value); err != nil {
 			return Faultf(FaultInvalidArg, "value: ports %v (want tcp/PORT,udp/PORT,...)", err)
+		}
+	case name == "bind_slices":
+		if _, err := ParseBindSlices(value); err != nil {
+			return Faultf(FaultInvalidArg, "value: bind_slices %v (want slice names, comma-separated)", err)
 		}
 	}
 	return checkTagNumber(name, value)

@@ -141,20 +141,56 @@ const (
 )
 
 // runHook runs the tree's update hook in the sliver as its root, in dest,
-// and returns its exit status and the tail of its output.
+// and returns its exit status and the tail of its output. The output is a
+// pipe of our own, read here until every process holding it closes it or
+// the deadline: waiting for the hook never waits for what it leaves
+// behind. At the deadline it kills the hook's whole tree (its session,
+// every descendant, and every process of the sliver still holding its
+// output) and stops reading, so a hook that daemonizes (setsid, keeping
+// stdout open) cannot stall the slice's later pushes.
 func runHook(ctx context.Context, sl Slivers, name, dest, hash string, timeout time.Duration) (int, string, error) {
+	spec, err := sl.Spec(name)
+	if err != nil {
+		return -1, "", err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return -1, "", fmt.Errorf("update hook output: %w", err)
+	}
+	defer pr.Close()
 	out := &tailBuffer{max: hookOutputMax}
+	read := make(chan struct{})
+	go func() { io.Copy(out, pr); close(read) }()
 	env := append([]string{"ORBIS_SLICE=" + name, "ORBIS_MANIFEST=" + hash, "ORBIS_DEST=" + dest}, sandbox.DefaultEnv...)
-	p, err := sl.Exec(ctx, name, sandbox.Cmd{Args: []string{path.Join(dest, manifest.HookPath)}, Dir: dest, Env: env, Stdout: out, Stderr: out})
+	p, err := sl.Exec(ctx, name, sandbox.Cmd{Args: []string{path.Join(dest, manifest.HookPath)}, Dir: dest, Env: env, Stdout: pw, Stderr: pw})
+	pw.Close()
 	if err != nil {
 		return -1, "", fmt.Errorf("start update hook: %w", err)
 	}
-	timer := time.AfterFunc(timeout, func() { p.SignalGroup(syscall.SIGKILL) })
-	code, err := p.Wait()
-	if !timer.Stop() {
-		return code, out.String(), fmt.Errorf("update hook killed after %s", timeout)
+	tree := hookTree{pid: p.Pid, parent: parentOf(p.Pid), uidLow: spec.UIDBase, uidHigh: spec.UIDBase + spec.UIDCount, pipe: pipeInode(pr)}
+	code, exited := -1, make(chan error, 1)
+	go func() {
+		var err error
+		code, err = p.Wait()
+		exited <- err
+	}()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	select {
+	case err := <-exited:
+		select {
+		case <-read:
+			return code, out.String(), err
+		case <-deadline.C:
+			tree.kill()
+			return code, out.String(), fmt.Errorf("update hook exited, but left processes holding its output past %s: killed", timeout)
+		}
+	case <-deadline.C:
 	}
-	return code, out.String(), err
+	p.SignalGroup(syscall.SIGKILL)
+	tree.kill()
+	<-exited
+	return code, out.String(), fmt.Errorf("update hook killed after %s", timeout)
 }
 
 // tailBuffer keeps the last max bytes written to it.

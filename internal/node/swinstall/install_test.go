@@ -243,3 +243,64 @@ func TestHookFailureAndTimeout(t *testing.T) {
 		t.Errorf("hanging hook reported %+v after %v", r, time.Since(start))
 	}
 }
+
+// TestDaemonizingHook performs issue 18's stall: an update hook starts a
+// daemon in a session of its own (setsid) that keeps the hook's output
+// open, then exits, or hangs. Each push ends by the deadline, says why,
+// and leaves no process of the hook's in the sliver; the next push with
+// a plain hook works at once.
+func TestDaemonizingHook(t *testing.T) {
+	m := slivertest.NewManager(t, "swdaemon")
+	const name = "orbistest_swdaemon"
+	newSliver(t, m, name)
+	fc := newFakeCentral()
+	a := &agent{opts: Options{Central: fc, Slivers: m, HookTimeout: 2 * time.Second, Log: testutil.Logger(t)}}
+	a.cache, _ = OpenCache(t.TempDir())
+	ctx := testutil.Context(t)
+	src := t.TempDir()
+	for _, c := range []struct{ hook, want string }{
+		{"#!/bin/sh\nsetsid sh -c 'sleep 313' &\necho started\n", "left processes holding its output"},
+		{"#!/bin/sh\nsetsid sh -c 'sleep 313' &\nsleep 300\n", "killed after"},
+	} {
+		write(t, src, ".orbis/update", c.hook, 0o755)
+		start := time.Now()
+		done := make(chan struct{})
+		go func() { a.update(ctx, name, fc.push(t, src, "/opt/x")); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("hook %q: the push stalls", c.hook)
+		}
+		if r := fc.last(); r.State != api.SoftwareFailed || !strings.Contains(r.Reason, c.want) {
+			t.Errorf("hook %q reported %+v after %v", c.hook, r, time.Since(start))
+		}
+		t.Logf("hook %q: the push ended after %v", c.hook, time.Since(start))
+		if left := sliverProcs(t, m, name, "sleep 313"); len(left) > 0 {
+			t.Errorf("hook %q left its daemon running: %v", c.hook, left)
+		}
+	}
+	write(t, src, ".orbis/update", "#!/bin/sh\necho fine\n", 0o755)
+	start := time.Now()
+	a.update(ctx, name, fc.push(t, src, "/opt/x"))
+	if r := fc.last(); r.State != api.SoftwareInstalled || time.Since(start) > 5*time.Second {
+		t.Errorf("the next push reported %+v after %v", r, time.Since(start))
+	}
+}
+
+// sliverProcs lists the host PIDs of the sliver's processes whose command
+// line is cmd.
+func sliverProcs(t *testing.T, m *sliver.Manager, name, cmd string) []int {
+	t.Helper()
+	spec, err := m.Spec(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, p := range readProcs() {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.pid))
+		if p.uid >= spec.UIDBase && p.uid < spec.UIDBase+spec.UIDCount && strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")) == cmd {
+			out = append(out, p.pid)
+		}
+	}
+	return out
+}

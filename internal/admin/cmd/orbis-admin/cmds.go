@@ -23,7 +23,7 @@ func flags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// ps prints every process of the node as an aligned table.
+// ps prints the processes of the node's slivers as an aligned table.
 func ps(ctx context.Context, c *api.AdminClient, args []string, stdout, stderr io.Writer) error {
 	fs := flags("ps", stderr)
 	asJSON := fs.Bool("json", false, "print JSON (with start_ticks for kill --start)")

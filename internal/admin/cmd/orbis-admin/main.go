@@ -2,7 +2,7 @@
 // sliver (a slice with Privileges.Admin): it calls the node's admin
 // service at /run/orbis-admin/admin.sock.
 //
-//	orbis-admin ps [--json]                  every process of the node
+//	orbis-admin ps [--json]                  the processes of every sliver
 //	orbis-admin kill [--start T] PID [SIG]   signal one (default TERM)
 //	orbis-admin bwcap [RATE]                 show or set the node's cap
 //	orbis-admin watch [--pcap] [-c N] [FILTER...]
@@ -28,7 +28,7 @@ import (
 )
 
 const usage = `usage: orbis-admin [--socket PATH] COMMAND
-  ps [--json]                   list every process of the node
+  ps [--json]                   list the processes of every sliver
   kill [--start TICKS] PID [SIG] send SIG (default TERM) to a process; with
                                 --start (ps --json's start_ticks), only if
                                 PID is still that process

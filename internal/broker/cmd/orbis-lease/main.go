@@ -83,12 +83,14 @@ func run(ctx context.Context, args []string, in io.Reader, out io.Writer) error 
 		slot := fs.Duration("slot", time.Hour, "slot length")
 		sans := fs.String("tls-san", "", "comma-separated host names and addresses of the broker's certificate, besides the listen address")
 		insecure := fs.Bool("insecure-http", false, "serve plain HTTP instead of HTTPS: buyers' credentials and tokens cross the network in clear")
+		perClient := fs.Int("conns-per-client", lease.DefaultMaxConnsPerClient, "most connections one client (a remote address, a local user) holds at once; more are closed at accept")
+		conns := fs.Int("conns", lease.DefaultMaxConns, "most connections of all clients at once")
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())
 		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 		return lease.Run(ctx, lease.Config{Listen: *listen, Dir: *dir, Slot: *slot, NM: api.NewNMClient(*nmSock),
-			SANs: pki.ParseSANs(*sans), InsecureHTTP: *insecure, Log: log})
+			SANs: pki.ParseSANs(*sans), InsecureHTTP: *insecure, MaxConnsPerClient: *perClient, MaxConns: *conns, Log: log})
 	case "pool":
 		if err := fs.Parse(args[1:]); err != nil {
 			return usageError(err.Error())
