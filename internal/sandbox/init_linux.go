@@ -58,6 +58,9 @@ func bootstrap(boot *net.UnixConn) error {
 	if m.Setup == nil || len(fds) != setupFDs+len(m.Setup.Shares) {
 		return errors.New("init: malformed setup")
 	}
+	if m.Setup.Proto != protoVersion {
+		return fmt.Errorf("init: the init program speaks protocol %d, the host %d: install orbis-init from the same build as orbis", protoVersion, m.Setup.Proto)
+	}
 	// The host has put the init in the sliver's cgroups (bootInit): a
 	// cgroup namespace rooted there shows the sliver "/" as its cgroup in
 	// every hierarchy, and never the host's paths, which name the node's

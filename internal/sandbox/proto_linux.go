@@ -41,7 +41,13 @@ type message struct {
 	Exit *uint32 `json:"exit,omitempty"`
 }
 
+// protoVersion is the version of this protocol. The init program is a
+// binary of its own (orbis-init), built beside orbis: one from another
+// build refuses to boot rather than misread the host.
+const protoVersion = 1
+
 type setupMsg struct {
+	Proto   int      `json:"proto"`
 	Name    string   `json:"name"`
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
 	// Shares are the targets of the detached read-only mounts sent after

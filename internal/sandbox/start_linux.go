@@ -59,11 +59,12 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 		return nil, err
 	}
 	defer childBoot.Close()
-	c, err := initCommand(cfg, childBoot, ln)
+	exe, shared, err := sealedInit()
 	if err != nil {
 		boot.Close()
 		return nil, err
 	}
+	c := initCommand(cfg, exe, childBoot, ln)
 	if err := c.Start(); err != nil {
 		boot.Close()
 		return nil, fmt.Errorf("start init: %w", err)
@@ -85,6 +86,11 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 	}
 	if err := writeRecord(cfg, rec); err != nil {
 		return nil, err
+	}
+	if shared {
+		if err := noteInit(initHintFile, rec); err != nil {
+			log.Warn("inits of other processes will not share this one's binary", "err", err)
+		}
 	}
 	if p, err = spawn(ctx, boot, cmd); err != nil {
 		return nil, err
@@ -130,14 +136,10 @@ func listenCtl(cfg *Config) (*os.File, error) {
 	return f, nil
 }
 
-// initCommand is the init's command: our sealed binary in new user, mount,
-// PID, UTS and IPC namespaces, as root of the new user namespace, which
-// maps the sliver's range.
-func initCommand(cfg *Config, boot, ln *os.File) (*exec.Cmd, error) {
-	exe, err := sealedExe()
-	if err != nil {
-		return nil, err
-	}
+// initCommand is the init's command: the sealed init program exe in new
+// user, mount, PID, UTS and IPC namespaces, as root of the new user
+// namespace, which maps the sliver's range.
+func initCommand(cfg *Config, exe string, boot, ln *os.File) *exec.Cmd {
 	c := reexec.Command(initEntry)
 	c.Path = exe
 	c.Env = []string{}
@@ -154,7 +156,7 @@ func initCommand(cfg *Config, boot, ln *os.File) (*exec.Cmd, error) {
 		Credential: &syscall.Credential{Uid: 0, Gid: 0},
 		Setsid:     true,
 	}
-	return c, nil
+	return c
 }
 
 // bootInit puts the new init in its cgroups, hands it the sliver's layers
@@ -170,7 +172,7 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 	if err != nil {
 		return err
 	}
-	setup := &setupMsg{Name: cfg.Name, Rlimits: cfg.Rlimits}
+	setup := &setupMsg{Proto: protoVersion, Name: cfg.Name, Rlimits: cfg.Rlimits}
 	for _, sh := range cfg.allShares() {
 		setup.Shares = append(setup.Shares, sh.Target)
 	}
