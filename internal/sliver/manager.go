@@ -74,11 +74,11 @@ var ErrStopped = errors.New("sliver is stopped")
 
 // validName is PlanetLab's slice name rule, which also keeps every sliver
 // path and cgroup name safe: no '/', no leading '.', no "..".
-var validName = regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
 
 // CheckName reports whether name is a valid slice name for a sliver.
 func CheckName(name string) error {
-	if len(name) > 64 || !validName.MatchString(name) || name[0] == '.' {
+	if len(name) > 64 || !validName().MatchString(name) || name[0] == '.' {
 		return fmt.Errorf("invalid slice name %q: want <site>_<name>, at most 64 of [a-z0-9.] then [a-zA-Z0-9_.]", name)
 	}
 	return nil
