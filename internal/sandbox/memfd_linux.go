@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -16,7 +17,7 @@ import (
 // (internal/sandbox/cmd/orbis-init) that `make build` puts beside orbis.
 const InitProgramName = "orbis-init"
 
-// maxInitProgram bounds the init program read into memory.
+// maxInitProgram bounds the init program.
 const maxInitProgram = 64 << 20
 
 // initSeals are the seals of the memfd an init runs from: its content
@@ -90,31 +91,37 @@ func openInitBinary() (fd int, small bool, err error) {
 		fd, err := sealedCopy("/proc/self/exe")
 		return fd, false, err
 	}
-	want, err := readInitProgram(prog)
+	f, err := os.Open(prog)
+	if err != nil {
+		return -1, false, fmt.Errorf("init program: %w", err)
+	}
+	defer f.Close()
+	want, unmap, err := mapProgram(f)
 	if err != nil {
 		return -1, false, err
 	}
+	defer unmap()
 	if fd, ok := hintedInit(initHintFile, want); ok {
 		return fd, true, nil
 	}
-	fd, err = sealedMemfd(bytes.NewReader(want))
+	fd, err = sealedMemfd(f)
 	return fd, true, err
 }
 
-func readInitProgram(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// mapProgram maps the init program read-only: comparing it costs no copy.
+func mapProgram(f *os.File) (b []byte, unmap func(), err error) {
+	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("init program: %w", err)
+		return nil, nil, fmt.Errorf("init program: %w", err)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxInitProgram+1))
+	if st.Size() == 0 || st.Size() > maxInitProgram {
+		return nil, nil, fmt.Errorf("init program %s: %d bytes (want 1 to %d)", f.Name(), st.Size(), maxInitProgram)
+	}
+	b, err = unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		return nil, fmt.Errorf("init program: %w", err)
+		return nil, nil, fmt.Errorf("init program %s: mmap: %w", f.Name(), err)
 	}
-	if len(b) > maxInitProgram {
-		return nil, fmt.Errorf("init program %s: larger than %d bytes", path, maxInitProgram)
-	}
-	return b, nil
+	return b, func() { unix.Munmap(b) }, nil
 }
 
 // sealedCopy returns an fd of a new sealed memfd holding the file at path.
@@ -128,6 +135,7 @@ func sealedCopy(path string) (int, error) {
 }
 
 // sealedMemfd returns an fd of a new memfd holding what r reads, sealed.
+// From an *os.File the kernel copies it (sendfile), not this process.
 func sealedMemfd(r io.Reader) (int, error) {
 	fd, err := unix.MemfdCreate(InitProgramName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
 	if errors.Is(err, unix.EINVAL) { // kernels before 6.3 know no MFD_EXEC
@@ -193,15 +201,25 @@ func sameSealed(fd int, want []byte) bool {
 	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != int64(len(want)) {
 		return false
 	}
-	got := make([]byte, len(want))
-	for off := 0; off < len(got); {
-		n, err := unix.Pread(fd, got[off:], int64(off))
-		if err != nil || n == 0 {
-			return false
-		}
-		off += n
+	got, err := unix.Mmap(fd, 0, len(want), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return false
 	}
-	return bytes.Equal(got, want)
+	defer unix.Munmap(got)
+	return equalMapped(got, want)
+}
+
+// equalMapped compares two mappings of files, either of which may shrink
+// under it (the program's file, if someone truncates it): a fault is a
+// difference, not a crash.
+func equalMapped(a, b []byte) (equal bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			equal = false
+		}
+	}()
+	return bytes.Equal(a, b)
 }
 
 // noteInit makes the hint name rec, a running init of the init program.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,9 +47,12 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 	if err := waitOldInit(ctx, cfg); err != nil {
 		return nil, err
 	}
+	var took phases
+	took.mark(t0, "wait")
 	if cfg.Mounting != nil {
 		defer cfg.Mounting()()
 	}
+	took.mark(t0, "mounting")
 	ln, err := listenCtl(cfg)
 	if err != nil {
 		return nil, err
@@ -64,12 +68,14 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 		boot.Close()
 		return nil, err
 	}
+	took.mark(t0, "exe")
 	c := initCommand(cfg, exe, childBoot, ln)
 	if err := c.Start(); err != nil {
 		boot.Close()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	childBoot.Close()
+	took.mark(t0, "clone")
 	defer func() {
 		if err != nil {
 			boot.Close()
@@ -80,6 +86,7 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 	if err := bootInit(ctx, cfg, c.Process.Pid, boot); err != nil {
 		return nil, err
 	}
+	took.mark(t0, "boot")
 	rec, err := readRecord(c.Process.Pid)
 	if err != nil {
 		return nil, fmt.Errorf("start init: %w", err)
@@ -96,7 +103,8 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 		return nil, err
 	}
 	go c.Wait() // reap the init when the sliver goes idle
-	log.Debug("sliver init started", "slice", cfg.Name, "init", c.Process.Pid, "pid", p.Pid, "took", time.Since(t0))
+	took.mark(t0, "spawn")
+	log.Debug("sliver init started", "slice", cfg.Name, "init", c.Process.Pid, "pid", p.Pid, "took", time.Since(t0), "phases", took.String())
 	return p, nil
 }
 
@@ -270,3 +278,12 @@ func idmapImage(image string, pid int) (int, error) {
 	}
 	return fd, nil
 }
+
+// phases notes when each step of a start ended, for the debug log.
+type phases []string
+
+func (ph *phases) mark(t0 time.Time, step string) {
+	*ph = append(*ph, fmt.Sprintf("%s@%.1fms", step, float64(time.Since(t0).Microseconds())/1000))
+}
+
+func (ph phases) String() string { return strings.Join(ph, " ") }
