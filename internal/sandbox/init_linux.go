@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -111,6 +112,9 @@ func serve(boot *net.UnixConn) int {
 		if !reap(waiting) {
 			break
 		}
+		// Give back what the request took: the init stays in memory as
+		// long as the sliver runs, once per running sliver.
+		debug.FreeOSMemory()
 		select {
 		case <-sigchld:
 		case r := <-reqs:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -108,11 +109,17 @@ func send(conn *net.UnixConn, m message, fds ...int) error {
 	return nil
 }
 
+// recvBufs holds recv's buffers, for reuse: a message may be large, and
+// an init lives as long as its sliver runs.
+var recvBufs = sync.Pool{New: func() any { b := make([]byte, maxMessage+1); return &b }}
+
 // recv reads one message and the fds attached to it, which the caller must
 // close. The fds are close-on-exec.
 func recv(conn *net.UnixConn) (message, []int, error) {
 	var m message
-	b := make([]byte, maxMessage+1)
+	bp := recvBufs.Get().(*[]byte)
+	defer recvBufs.Put(bp)
+	b := *bp
 	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
 	n, oobn, flags, _, err := conn.ReadMsgUnix(b, oob)
 	fds := parseRights(oob[:oobn])

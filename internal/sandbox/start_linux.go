@@ -150,7 +150,9 @@ func listenCtl(cfg *Config) (*os.File, error) {
 func initCommand(cfg *Config, exe string, boot, ln *os.File) *exec.Cmd {
 	c := reexec.Command(initEntry)
 	c.Path = exe
-	c.Env = []string{}
+	// One P: the init mostly waits, and each P costs memory in every
+	// running sliver.
+	c.Env = []string{"GOMAXPROCS=1"}
 	c.ExtraFiles = []*os.File{boot, ln} // fds 3 and 4
 	idmap := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(cfg.UIDBase), Size: int(cfg.UIDCount)}}
 	c.SysProcAttr = &syscall.SysProcAttr{
