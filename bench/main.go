@@ -85,7 +85,9 @@ func creation(ctx context.Context, a *agent, rounds int) error {
 	defer rt.close()
 	cs := []*contender{
 		{name: "orbis CLI: nm acquire + nm bind + sliver exec", start: func(ctx context.Context, i int) error { return a.cliCreate(ctx, fmt.Sprintf("bench_cli%d", i)) }},
-		{name: "orbis in process: acquire + bind, boot script started", start: func(ctx context.Context, i int) error { return a.apiCreate(ctx, fmt.Sprintf("bench_api%d", i), "/bin/true") }},
+		{name: "orbis in process: acquire + bind, boot script started", start: func(ctx context.Context, i int) error {
+			return a.apiCreate(ctx, fmt.Sprintf("bench_api%d", i), "/bin/true")
+		}},
 		{name: "runc run", start: func(ctx context.Context, _ int) error { return rt.runc(ctx) }},
 		{name: "crun run", start: func(ctx context.Context, _ int) error { return rt.crun(ctx) }},
 		{name: "lxc-execute", start: func(ctx context.Context, _ int) error { return rt.lxc(ctx) }},
