@@ -28,7 +28,6 @@ type agent struct {
 	cgroup string
 	proc   *exec.Cmd
 	nm     *api.NMClient
-	rcaps  []api.Rcap
 }
 
 func startAgent(ctx context.Context, bin string) (*agent, error) {
@@ -109,7 +108,6 @@ func (a *agent) cliCreate(ctx context.Context, name string) error {
 	if err := json.Unmarshal(out, &got); err != nil {
 		return fmt.Errorf("acquire: %w: %s", err, out)
 	}
-	a.rcaps = append(a.rcaps, got.Rcap)
 	bind, _ := json.Marshal(api.BindRequest{Slice: name, Rcap: got.Rcap})
 	if _, err := a.orbisIn(ctx, bind, "nm", "bind", "--socket", a.socket()); err != nil {
 		return err
@@ -122,6 +120,18 @@ func (a *agent) cliCreate(ctx context.Context, name string) error {
 	return nil
 }
 
+// runCreate is the same path in one CLI process: `orbis sliver run NAME --
+// /bin/true` acquires, binds and runs.
+func (a *agent) runCreate(ctx context.Context, name string) error {
+	exec := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", a.proc.Process.Pid),
+		filepath.Join(a.bin, "orbis"), "sliver", "run", "--nm-socket", a.socket(), "--state", a.state, "--cgroup-parent", a.cgroup,
+		name, "--", "/bin/true")
+	if out, err := exec.CombinedOutput(); err != nil {
+		return fmt.Errorf("orbis sliver run: %w: %s", err, out)
+	}
+	return nil
+}
+
 // apiCreate is a broker's path in process: acquire and bind through the
 // node manager's socket, with a boot script; bind returns when the boot
 // script has started.
@@ -130,7 +140,6 @@ func (a *agent) apiCreate(ctx context.Context, name, script string) error {
 	if err != nil {
 		return fmt.Errorf("acquire: %w", err)
 	}
-	a.rcaps = append(a.rcaps, rc)
 	if err := a.nm.Bind(ctx, name, rc, api.BindAttrs{InitScript: script}); err != nil {
 		return fmt.Errorf("bind %s: %w", name, err)
 	}

@@ -117,20 +117,29 @@ func runNode(ctx context.Context, env *cli.Env, args []string) error {
 	return Run(ctx, *cfg)
 }
 
+// sliverUsage is the usage of `orbis sliver`.
+const sliverUsage = `usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]
+       orbis sliver run [--rspec JSON] [--state DIR] NAME -- CMD [ARGS...]`
+
 // runSliver is `orbis sliver exec NAME -- CMD [ARGS]`: it runs a command as
 // the sliver's root, with this terminal's standard streams, and exits with
-// the command's status.
+// the command's status. `orbis sliver run` first makes the sliver
+// (runSliverRun).
 func runSliver(ctx context.Context, env *cli.Env, args []string) error {
-	if len(args) == 0 || args[0] != "exec" {
-		return &cli.UsageError{Msg: "usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]"}
+	if len(args) == 0 || (args[0] != "exec" && args[0] != "run") {
+		return &cli.UsageError{Msg: sliverUsage}
 	}
-	fs, cfg, debug := nodeFlags("sliver exec", env.Stderr)
+	fs, cfg, debug := nodeFlags("sliver "+args[0], env.Stderr)
+	rspec := ""
+	if args[0] == "run" {
+		fs.StringVar(&rspec, "rspec", `{"cpu_shares":1}`, "the resources to acquire, as for `orbis nm acquire` (create_sliver is added)")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
 	rest := fs.Args()
 	if len(rest) < 2 || (rest[1] == "--" && len(rest) < 3) {
-		return &cli.UsageError{Msg: "usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]"}
+		return &cli.UsageError{Msg: sliverUsage}
 	}
 	name, cmdArgs := rest[0], rest[1:]
 	if cmdArgs[0] == "--" {
@@ -139,6 +148,11 @@ func runSliver(ctx context.Context, env *cli.Env, args []string) error {
 	cfg.Log = logger(env.Stderr, *debug)
 	if !*debug {
 		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if args[0] == "run" {
+		if err := makeSliver(ctx, env, cfg.NMSocket, name, rspec); err != nil {
+			return err
+		}
 	}
 	n, err := Open(ctx, *cfg)
 	if err != nil {

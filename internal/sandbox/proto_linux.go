@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -109,17 +108,17 @@ func send(conn *net.UnixConn, m message, fds ...int) error {
 	return nil
 }
 
-// recvBufs holds recv's buffers, for reuse: a message may be large, and
-// an init lives as long as its sliver runs.
-var recvBufs = sync.Pool{New: func() any { b := make([]byte, maxMessage+1); return &b }}
-
 // recv reads one message and the fds attached to it, which the caller must
 // close. The fds are close-on-exec.
 func recv(conn *net.UnixConn) (message, []int, error) {
 	var m message
-	bp := recvBufs.Get().(*[]byte)
-	defer recvBufs.Put(bp)
-	b := *bp
+	size, err := nextSize(conn)
+	if err != nil {
+		return m, nil, fmt.Errorf("receive message: %w", err)
+	}
+	// One byte more than the largest message, so a longer one shows as
+	// truncated.
+	b := make([]byte, min(size, maxMessage)+1)
 	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
 	n, oobn, flags, _, err := conn.ReadMsgUnix(b, oob)
 	fds := parseRights(oob[:oobn])
@@ -143,6 +142,29 @@ func recv(conn *net.UnixConn) (message, []int, error) {
 		return m, nil, fmt.Errorf("decode message: %w", err)
 	}
 	return m, fds, nil
+}
+
+// nextSize waits for the next message and returns its size, leaving it
+// queued, so that recv allocates only what it needs: an init lives as long
+// as its sliver runs, and holds what it allocated.
+func nextSize(conn *net.UnixConn) (int, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		return rerr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	return n, nil
 }
 
 // recvCtx is recv that gives up when ctx is done.

@@ -6,8 +6,12 @@
 // overlay over an idmapped, read-only reference image, and a limited root.
 //
 // A running sliver has exactly one init process: pid 1 of its PID namespace,
-// our own binary re-executed from a sealed memfd copy (so /proc/1/exe never
-// leads to the host binary, CVE-2019-5736). The init sets up the root, drops
+// the small static init program (cmd/orbis-init, beside orbis) run from a
+// sealed memfd, so /proc/1/exe never leads to a host file and nobody can
+// write or replace what it names (CVE-2019-5736). The node's inits share
+// one such memfd, whichever process started them: a running sliver pins no
+// copy of its own. Without the init program (a test binary), an init runs
+// a sealed copy of the binary that starts it. The init sets up the root, drops
 // what the sliver must not have (capabilities, privilege gain through exec,
 // dangerous system calls) and then spawns every command of the sliver as its
 // own child: the first one it is started with, and every later one a host
