@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cli"
@@ -33,6 +34,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "node manager socket")
 	fs.StringVar(&cfg.DefaultImage, "image", "busybox", "default reference image of new slivers")
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup; slivers are below it")
+	fs.DurationVar(&cfg.InitLinger, "init-linger", DefaultInitLinger, fmt.Sprintf("how long a running sliver's init with no command left waits for another before the sliver goes idle (0 to %v): a command soon after, such as orbis sliver exec after the boot script, then needs no new init", sandbox.MaxLinger))
 	if name == "node" {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
 		cfg.SSHLimits.AddFlags(fs)
@@ -56,6 +58,11 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	debug := fs.Bool("debug", false, "log debug records")
 	return fs, cfg, debug
 }
+
+// DefaultInitLinger is --init-linger's default: long enough for a
+// script's next command, short enough that idle slivers soon hold no
+// process.
+const DefaultInitLinger = time.Second
 
 // SniffGroupFlag defines --sniff-group, the NFLOG group of the node's
 // administrative sniffer (Config.SniffGroup), for `orbis node` and

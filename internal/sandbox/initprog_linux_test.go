@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -165,5 +166,30 @@ func TestSameSealed(t *testing.T) {
 				t.Errorf("sameSealed = %v, want %v", got, tt.ok)
 			}
 		})
+	}
+}
+
+// TestInitLingers checks that an init with Linger set spawns a command
+// that follows its last one closely, and still exits when none comes.
+func TestInitLingers(t *testing.T) {
+	cfg := testSliver(t, "orbistest-linger", 500000)
+	cfg.Linger = 2 * time.Second
+	if _, code := run(t, cfg, "true"); code != 0 {
+		t.Fatalf("true exited %d", code)
+	}
+	first, ok := InitPid(cfg)
+	if !ok {
+		t.Fatal("the init did not linger after its last command")
+	}
+	if _, code := run(t, cfg, "true"); code != 0 {
+		t.Fatalf("true exited %d", code)
+	}
+	if again, ok := InitPid(cfg); !ok || again != first {
+		t.Errorf("the second command had init %d (running %v), want the lingering %d", again, ok, first)
+	}
+	t0 := time.Now()
+	waitIdle(t, cfg)
+	if d := time.Since(t0); d < time.Second {
+		t.Errorf("the init exited %v after its last command, want about %v", d, cfg.Linger)
 	}
 }

@@ -50,6 +50,9 @@ type setupMsg struct {
 	Proto   int      `json:"proto"`
 	Name    string   `json:"name"`
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// Linger is how long the init waits for a command once it has none
+	// left, before it exits (Config.Linger).
+	Linger time.Duration `json:"linger,omitempty"`
 	// Shares are the targets of the detached read-only mounts sent after
 	// the setupFDs layer fds, in order.
 	Shares []string `json:"shares,omitempty"`

@@ -182,7 +182,7 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 	if err != nil {
 		return err
 	}
-	setup := &setupMsg{Proto: protoVersion, Name: cfg.Name, Rlimits: cfg.Rlimits}
+	setup := &setupMsg{Proto: protoVersion, Name: cfg.Name, Rlimits: cfg.Rlimits, Linger: cfg.Linger}
 	for _, sh := range cfg.allShares() {
 		setup.Shares = append(setup.Shares, sh.Target)
 	}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/disk"
@@ -49,6 +50,9 @@ type Options struct {
 	// socket for privileged slices). A sliver whose shares change at
 	// Update is restarted, if it was running, so that it sees them.
 	Shares func(Spec) []sandbox.Share
+	// InitLinger is how long a sliver's init with no command left waits
+	// for another before the sliver goes idle (sandbox.Config.Linger).
+	InitLinger time.Duration
 	// Log receives one record per lifecycle step.
 	Log *slog.Logger
 }
@@ -224,6 +228,7 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		Shares:      m.shares(s),
 		EnterCgroup: func(pid int) error { return m.enterCgroup(s, pid) },
 		Mounting:    func() func() { return m.lendDisk(s) },
+		Linger:      m.opts.InitLinger,
 	}, nil
 }
 
