@@ -4,8 +4,9 @@
 GO      ?= go
 BIN     := bin/orbis
 DEVDATA ?= /var/lib/orbis-dev
-# Debian packages Orbis uses at run time and in tests.
-DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client \
+# Debian packages Orbis uses at run time and in tests (runc, crun and lxc
+# only for the benchmarks' comparisons).
+DEBS    := bash busybox-static debootstrap runc crun lxc btrfs-progs e2fsprogs iproute2 util-linux openssh-client \
            python3 postgresql openssh-sftp-server nftables tcpdump chromium
 
 .PHONY: all build deps dev test vet bench clean
@@ -15,9 +16,12 @@ all: build
 # ping-orbis is the ping and traceroute of slivers' reference images: a
 # static program of its own, as slivers never run the host's binaries;
 # plabdump, orbis-lease (the lease broker, run in its own slice) and
-# orbis-admin (the admin slice's tool) likewise.
+# orbis-admin (the admin slice's tool) likewise. orbis-init is every running
+# sliver's init, which the node holds in one sealed memfd: small and
+# stripped, since all of it stays in memory while a sliver runs.
 build:
 	$(GO) build -o $(BIN) ./cmd/orbis
+	CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o bin/orbis-init ./internal/sandbox/cmd/orbis-init
 	CGO_ENABLED=0 $(GO) build -o bin/ping-orbis ./internal/rawsock/cmd/ping-orbis
 	CGO_ENABLED=0 $(GO) build -o bin/plabdump ./internal/rawsock/cmd/plabdump
 	CGO_ENABLED=0 $(GO) build -o bin/orbis-lease ./internal/broker/cmd/orbis-lease

@@ -1,19 +1,30 @@
 // Command bench measures a node of Orbis on this machine and prints the
-// results as Markdown tables for BENCHMARKS.md: sliver creation (acquire +
-// bind + boot script started) beside `runc run` of the same root file
-// system, disk and memory per sliver, and density. It needs root.
+// results as Markdown tables for BENCHMARKS.md. It needs root and the
+// built binaries (make build).
 //
-//	go run ./bench [-n 100] [-density 0] [-runc=true]
+// Creation: each round starts, in a rotating order, one container of each
+// kind running /bin/true: a sliver through the user's path (the orbis CLI:
+// nm acquire, nm bind, sliver exec; or sliver run, all three in one) and a broker's path in process
+// (acquire and bind over the node manager's socket, to the boot script
+// started), both against a running node agent (`orbis node`, network layer
+// included, in a network namespace of its own); runc, crun and
+// lxc-execute of the same busybox root; and the floor, a C program that
+// clones into new namespaces, pivots into the root and executes.
+// Interleaving spreads the machine's other load over all of them alike.
+//
+// Density (-density N): N slivers, each running one process, and the
+// memory each costs the node.
+//
+//	go run ./bench [-rounds 30] [-density 0] [-bin bin]
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"time"
@@ -25,9 +36,9 @@ func main() {
 	if reexec.Init() {
 		return
 	}
-	n := flag.Int("n", 100, "slivers to create for the creation, disk and memory figures")
-	density := flag.Int("density", 0, "if > 0, create this many slivers and report creation time per thousand")
-	withRunc := flag.Bool("runc", true, "time `runc run` of the same root file system side by side")
+	rounds := flag.Int("rounds", 30, "creation rounds, each starting one container of every kind")
+	density := flag.Int("density", 0, "if > 0, start this many slivers, each running one process, and report memory per sliver")
+	bin := flag.String("bin", "bin", "directory of the built orbis and orbis-init (make build)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: run as root")
@@ -35,48 +46,81 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *n, *density, *withRunc); err != nil {
+	if err := run(ctx, *rounds, *density, *bin); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, n, density int, withRunc bool) error {
+func run(ctx context.Context, rounds, density int, bin string) error {
 	fmt.Printf("Machine: %d CPUs, %s, Linux %s, %s\n\n", runtime.NumCPU(), memTotal(), kernel(), time.Now().UTC().Format("2006-01-02"))
-	b, err := newBench(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := startAgent(ctx, bin)
 	if err != nil {
 		return err
 	}
-	defer b.close()
-	res, err := b.creations(ctx, n, "bench")
-	if err != nil {
-		return err
-	}
-	rows := [][]string{{"orbis acquire+bind+boot", ms(pct(res.times, 50)), ms(pct(res.times, 99)), ms(mean(res.times))}}
-	var runcTimes []time.Duration
-	if withRunc {
-		runcTimes, err = b.runcRuns(ctx, n)
-		if err != nil {
+	defer a.close()
+	if rounds > 0 {
+		if err := creation(ctx, a, rounds); err != nil {
 			return err
 		}
-		rows = append(rows, []string{"runc run (Debian's runc)", ms(pct(runcTimes, 50)), ms(pct(runcTimes, 99)), ms(mean(runcTimes))})
 	}
-	fmt.Printf("Sliver creation, %d in a row:\n\n", n)
-	table([]string{"what", "p50", "p99", "mean"}, rows)
-	if withRunc {
-		fmt.Printf("\nratio runc/orbis at p50: %.2f\n", float64(pct(runcTimes, 50))/float64(pct(res.times, 50)))
-	}
-	fmt.Printf("\nPer sliver, averaged over %d slivers:\n\n", n)
-	table([]string{"what", "value"}, [][]string{
-		{"disk (writable layer, btrfs qgroup)", fmt.Sprintf("%.1f KiB", float64(res.diskBytes)/float64(n)/1024)},
-		{"resident processes when idle", fmt.Sprintf("%d", res.idleProcs)},
-		{"node memory (MemAvailable drop)", fmt.Sprintf("%.1f KiB", float64(res.memBytes)/float64(n)/1024)},
-	})
 	if density > 0 {
-		if err := b.density(ctx, density); err != nil {
-			return err
+		return a.density(ctx, density)
+	}
+	return nil
+}
+
+// A contender is one way of starting a container running /bin/true.
+type contender struct {
+	name  string
+	start func(ctx context.Context, i int) error
+	times []time.Duration
+}
+
+func creation(ctx context.Context, a *agent, rounds int) error {
+	rt, err := newRuntimes(ctx, a.state, filepath.Join(a.state, "images", "busybox", "rootfs"))
+	if err != nil {
+		return err
+	}
+	defer rt.close()
+	cs := []*contender{
+		{name: "orbis CLI: nm acquire + nm bind + sliver exec", start: func(ctx context.Context, i int) error { return a.cliCreate(ctx, fmt.Sprintf("bench_cli%d", i)) }},
+		{name: "orbis CLI: sliver run (one process)", start: func(ctx context.Context, i int) error { return a.runCreate(ctx, fmt.Sprintf("bench_run%d", i)) }},
+		{name: "orbis in process: acquire + bind, boot script started", start: func(ctx context.Context, i int) error {
+			return a.apiCreate(ctx, fmt.Sprintf("bench_api%d", i), "/bin/true")
+		}},
+		{name: "runc run", start: func(ctx context.Context, _ int) error { return rt.runc(ctx) }},
+		{name: "crun run", start: func(ctx context.Context, _ int) error { return rt.crun(ctx) }},
+		{name: "lxc-execute", start: func(ctx context.Context, _ int) error { return rt.lxc(ctx) }},
+		{name: "floor (C: clone, pivot_root, exec)", start: func(ctx context.Context, _ int) error { return rt.floorRun(ctx) }},
+	}
+	for i := range rounds + 1 { // round 0 is not timed: caches, images, binaries
+		for j := range cs {
+			c := cs[(i+j)%len(cs)]
+			t0 := time.Now()
+			if err := c.start(ctx, i); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			if i > 0 {
+				c.times = append(c.times, time.Since(t0))
+			}
+		}
+		fmt.Fprintf(os.Stderr, "\rround %d/%d", i, rounds)
+	}
+	fmt.Fprintln(os.Stderr)
+	var runcP50 time.Duration
+	for _, c := range cs {
+		if c.name == "runc run" {
+			runcP50 = pct(c.times, 50)
 		}
 	}
+	var rows [][]string
+	for _, c := range cs {
+		p50 := pct(c.times, 50)
+		rows = append(rows, []string{c.name, ms(p50), ms(pct(c.times, 90)), fmt.Sprintf("%.2f", float64(p50)/float64(runcP50))})
+	}
+	fmt.Printf("Creation to /bin/true, %d interleaved rounds:\n\n", rounds)
+	table([]string{"what", "p50", "p90", "p50 / runc"}, rows)
 	return nil
 }
 

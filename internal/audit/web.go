@@ -39,7 +39,9 @@ var funcs = template.FuncMap{
 }
 
 // templates holds the pages, each with the layout.
-var templates = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
+var templates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
+})
 
 // Limits of the pages' work.
 const (
@@ -234,7 +236,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, code int, format 
 // left out for HEAD.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
 	var b bytes.Buffer
-	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+	if err := templates().ExecuteTemplate(&b, name, data); err != nil {
 		h.cfg.Logger.Error("render audit page", "page", name, "err", err)
 		http.Error(w, "internal error rendering the page", http.StatusInternalServerError)
 		return

@@ -44,6 +44,9 @@ type Config struct {
 	CgroupParent string
 	// DefaultImage is the image of a sliver that names none.
 	DefaultImage string
+	// InitLinger is how long a sliver's init with no command left waits
+	// for another before the sliver goes idle (see DefaultInitLinger).
+	InitLinger time.Duration
 	// Disk tunes the disk quota mechanism.
 	Disk disk.Options
 	// SSHAddr is the SSH gateway's address (see DefaultSSHAddr; ":22" in
@@ -209,6 +212,7 @@ func (n *Node) open(ctx context.Context) error {
 		Disk:         n.Disk,
 		Images:       n.Images,
 		DefaultImage: cfg.DefaultImage,
+		InitLinger:   cfg.InitLinger,
 		NumCPU:       runtime.NumCPU(),
 		Log:          log,
 	})

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/admin"
@@ -35,6 +36,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	fs.StringVar(&cfg.NMSocket, "nm-socket", api.NMSocket, "node manager socket")
 	fs.StringVar(&cfg.DefaultImage, "image", "busybox", "default reference image of new slivers")
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup; slivers are below it")
+	fs.DurationVar(&cfg.InitLinger, "init-linger", DefaultInitLinger, fmt.Sprintf("how long a running sliver's init with no command left waits for another before the sliver goes idle (0 to %v): a command soon after, such as orbis sliver exec after the boot script, then needs no new init", sandbox.MaxLinger))
 	if name == "node" {
 		fs.StringVar(&cfg.SSHAddr, "ssh-addr", DefaultSSHAddr, `SSH gateway address (":22" on a production node; "" disables it)`)
 		cfg.SSHLimits.AddFlags(fs)
@@ -64,6 +66,11 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 	debug := fs.Bool("debug", false, "log debug records")
 	return fs, cfg, debug
 }
+
+// DefaultInitLinger is --init-linger's default: long enough for a
+// script's next command, short enough that idle slivers soon hold no
+// process.
+const DefaultInitLinger = time.Second
 
 // SniffGroupFlag defines --sniff-group, the NFLOG group of the node's
 // administrative sniffer (Config.SniffGroup), for `orbis node` and
@@ -125,20 +132,29 @@ func runNode(ctx context.Context, env *cli.Env, args []string) error {
 	return Run(ctx, *cfg)
 }
 
+// sliverUsage is the usage of `orbis sliver`.
+const sliverUsage = `usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]
+       orbis sliver run [--rspec JSON] [--state DIR] NAME -- CMD [ARGS...]`
+
 // runSliver is `orbis sliver exec NAME -- CMD [ARGS]`: it runs a command as
 // the sliver's root, with this terminal's standard streams, and exits with
-// the command's status.
+// the command's status. `orbis sliver run` first makes the sliver
+// (runSliverRun).
 func runSliver(ctx context.Context, env *cli.Env, args []string) error {
-	if len(args) == 0 || args[0] != "exec" {
-		return &cli.UsageError{Msg: "usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]"}
+	if len(args) == 0 || (args[0] != "exec" && args[0] != "run") {
+		return &cli.UsageError{Msg: sliverUsage}
 	}
-	fs, cfg, debug := nodeFlags("sliver exec", env.Stderr)
+	fs, cfg, debug := nodeFlags("sliver "+args[0], env.Stderr)
+	rspec := ""
+	if args[0] == "run" {
+		fs.StringVar(&rspec, "rspec", `{"cpu_shares":1}`, "the resources to acquire, as for `orbis nm acquire` (create_sliver is added)")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
 	rest := fs.Args()
 	if len(rest) < 2 || (rest[1] == "--" && len(rest) < 3) {
-		return &cli.UsageError{Msg: "usage: orbis sliver exec [--state DIR] NAME -- CMD [ARGS...]"}
+		return &cli.UsageError{Msg: sliverUsage}
 	}
 	name, cmdArgs := rest[0], rest[1:]
 	if cmdArgs[0] == "--" {
@@ -147,6 +163,11 @@ func runSliver(ctx context.Context, env *cli.Env, args []string) error {
 	cfg.Log = logger(env.Stderr, *debug)
 	if !*debug {
 		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if args[0] == "run" {
+		if err := makeSliver(ctx, env, cfg.NMSocket, name, rspec); err != nil {
+			return err
+		}
 	}
 	n, err := Open(ctx, *cfg)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -183,7 +184,7 @@ func checkRelations(rs api.Rspec, now int64) error {
 
 // sliceNameRE is PlanetLab's slice name: a site prefix, an underscore, a
 // name. checkSliceName adds what paths, cgroup and host names need.
-var sliceNameRE = regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`)
+var sliceNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
 
 func checkSliceName(name string) error {
 	switch {
@@ -191,7 +192,7 @@ func checkSliceName(name string) error {
 		return invalidf("slice: empty name")
 	case len(name) > maxSliceName:
 		return invalidf("slice: name is %d characters (max %d)", len(name), maxSliceName)
-	case !sliceNameRE.MatchString(name):
+	case !sliceNameRE().MatchString(name):
 		return invalidf("slice: name %q is not site_name (want ^[a-z0-9.]+_[a-zA-Z0-9_.]+$)", name)
 	case name[0] == '.' || strings.Contains(name, ".."):
 		return invalidf("slice: name %q starts with a dot or contains \"..\"", name)
@@ -212,10 +213,10 @@ func checkBindSlices(names []string) error {
 	return nil
 }
 
-var imageRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
+var imageRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`) })
 
 func checkAttrs(a api.BindAttrs) error {
-	if a.Image != "" && (len(a.Image) > maxImageName || !imageRE.MatchString(a.Image)) {
+	if a.Image != "" && (len(a.Image) > maxImageName || !imageRE().MatchString(a.Image)) {
 		return invalidf("attrs.image: %q is not an image name (want ^[a-zA-Z0-9][a-zA-Z0-9._-]*$, max %d)", a.Image, maxImageName)
 	}
 	if len(a.InitScript) > maxInitScript {

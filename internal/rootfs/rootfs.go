@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -76,12 +77,12 @@ type Store struct {
 	log  *slog.Logger
 }
 
-var validName = regexp.MustCompile(`^[a-z0-9._-]{1,64}$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9._-]{1,64}$`) })
 
 // checkName refuses names that could escape the images directory or hide
 // among its temporary entries.
 func checkName(name string) error {
-	if !validName.MatchString(name) || name[0] == '.' {
+	if !validName().MatchString(name) || name[0] == '.' {
 		return fmt.Errorf("invalid image name %q: use 1-64 of [a-z0-9._-], not starting with '.'", name)
 	}
 	return nil

@@ -2,7 +2,7 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -270,7 +270,11 @@ func kind(fi fs.FileInfo) string {
 // renames it over name, so a symlink, FIFO or hard link the sliver
 // planted at name is replaced, not written through or opened.
 func replaceFile(root *os.Root, name string, data []byte, mode os.FileMode, uid int) error {
-	tmp := filepath.Join(filepath.Dir(name), ".orbis-new-"+rand.Text())
+	suffix, err := randomText()
+	if err != nil {
+		return fmt.Errorf("sliver file: write /%s: %w", name, err)
+	}
+	tmp := filepath.Join(filepath.Dir(name), ".orbis-new-"+suffix)
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return fmt.Errorf("sliver file: write /%s: %w", name, err)
@@ -301,4 +305,15 @@ func removeFile(root *os.Root, name string) error {
 		return fmt.Errorf("sliver file: remove /%s: %w", name, err)
 	}
 	return nil
+}
+
+// randomText is 128 random bits in hex, from the kernel: the init does
+// without crypto/rand, which would add its packages to every running
+// sliver's init.
+func randomText() (string, error) {
+	var b [16]byte
+	if _, err := unix.Getrandom(b[:], 0); err != nil {
+		return "", fmt.Errorf("getrandom: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }

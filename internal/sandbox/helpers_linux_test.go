@@ -3,11 +3,13 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,11 +21,51 @@ func TestMain(m *testing.M) {
 	if reexec.Init() {
 		return
 	}
-	code := m.Run()
+	tmp, err := os.MkdirTemp("", "orbistest-init-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if err := buildInitProgram(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(tmp)
 	if imageDir != "" {
 		os.RemoveAll(imageDir)
 	}
 	os.Exit(code)
+}
+
+// buildInitProgram builds orbis-init into dir and makes the package's
+// inits run it, noting them in a hint file of dir's: the tests check the
+// init program, not a copy of the test binary.
+func buildInitProgram(dir string) error {
+	prog := filepath.Join(dir, InitProgramName)
+	build := exec.Command("go", "build", "-o", prog, "./cmd/orbis-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build orbis-init: %w\n%s", err, out)
+	}
+	initProgram = func() string { return prog }
+	initHintFile = filepath.Join(dir, "hint", "init")
+	return nil
+}
+
+// forgetInit makes this process forget its sealed init, as another
+// process would start with none.
+func forgetInit(t testing.TB) {
+	t.Helper()
+	initExe.mu.Lock()
+	defer initExe.mu.Unlock()
+	if initExe.path != "" {
+		var fd int
+		fmt.Sscanf(initExe.path, "/proc/self/fd/%d", &fd)
+		syscall.Close(fd)
+	}
+	initExe.path, initExe.small = "", false
 }
 
 // waitIdle waits until the sliver's init has exited.

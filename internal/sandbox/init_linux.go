@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -39,41 +40,45 @@ func initMain() {
 	if err != nil {
 		os.Exit(2)
 	}
-	if err := bootstrap(boot); err != nil {
+	linger, err := bootstrap(boot)
+	if err != nil {
 		send(boot, message{Error: err.Error()})
 		os.Exit(1)
 	}
-	os.Exit(serve(boot))
+	os.Exit(serve(boot, linger))
 }
 
 // bootstrap makes the sliver's cgroup namespace and root, and confines
 // the init. Namespaces that unshare makes are the calling thread's: the
 // init's is locked (initMain), and every command forks from it.
-func bootstrap(boot *net.UnixConn) error {
+func bootstrap(boot *net.UnixConn) (linger time.Duration, err error) {
 	m, fds, err := recv(boot)
 	defer closeFDs(fds)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if m.Setup == nil || len(fds) != setupFDs+len(m.Setup.Shares) {
-		return errors.New("init: malformed setup")
+		return 0, errors.New("init: malformed setup")
+	}
+	if m.Setup.Proto != protoVersion {
+		return 0, fmt.Errorf("init: the init program speaks protocol %d, the host %d: install orbis-init from the same build as orbis", protoVersion, m.Setup.Proto)
 	}
 	// The host has put the init in the sliver's cgroups (bootInit): a
 	// cgroup namespace rooted there shows the sliver "/" as its cgroup in
 	// every hierarchy, and never the host's paths, which name the node's
 	// groups and, through them, other slices.
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-		return fmt.Errorf("cgroup namespace: unshare: %w", err)
+		return 0, fmt.Errorf("cgroup namespace: unshare: %w", err)
 	}
 	if err := makeRoot(m.Setup.Name, m.Setup.Shares, fds); err != nil {
-		return err
+		return 0, err
 	}
 	closeFDs(fds)
 	fds = nil
 	if err := confine(m.Setup.Rlimits); err != nil {
-		return err
+		return 0, err
 	}
-	return send(boot, message{OK: true})
+	return m.Setup.Linger, send(boot, message{OK: true})
 }
 
 // request is a spawn request and the connection it came on.
@@ -85,9 +90,9 @@ type request struct {
 
 // serve spawns the first command (from boot), then whatever the control
 // socket asks for, reaps every child (orphans too: it is pid 1), reports
-// each command's exit to whoever asked for it, and returns when it has no
-// child left: then the sliver is idle and holds no process.
-func serve(boot *net.UnixConn) int {
+// each command's exit to whoever asked for it, and returns when it has had
+// no child for linger: then the sliver is idle and holds no process.
+func serve(boot *net.UnixConn, linger time.Duration) int {
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	lnFile := os.NewFile(initCtlFD, "ctl")
@@ -105,9 +110,12 @@ func serve(boot *net.UnixConn) int {
 	}
 	handle(request{boot, m, fds}, waiting)
 	for {
-		if !reap(waiting) {
+		if !reap(waiting) && !lingered(reqs, linger, waiting) {
 			break
 		}
+		// Give back what the request took: the init stays in memory as
+		// long as the sliver runs, once per running sliver.
+		debug.FreeOSMemory()
 		select {
 		case <-sigchld:
 		case r := <-reqs:
@@ -124,6 +132,25 @@ func serve(boot *net.UnixConn) int {
 		default:
 			return 0
 		}
+	}
+}
+
+// lingered waits up to linger for a request when the init has no child
+// left, handles it if one comes, and reports whether one came: a command
+// that follows closely (as `orbis sliver exec` after the boot script) then
+// needs no new init.
+func lingered(reqs <-chan request, linger time.Duration, waiting map[int]*net.UnixConn) bool {
+	if linger <= 0 {
+		return false
+	}
+	t := time.NewTimer(linger)
+	defer t.Stop()
+	select {
+	case r := <-reqs:
+		handle(r, waiting)
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

@@ -1,49 +1,260 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// sealedExe returns a path through which this process can execute a sealed,
-// in-memory copy of its own binary. A sliver's init runs from that copy, so
-// /proc/1/exe inside the sliver names a memfd that nobody can write, never
-// the host's binary (runc CVE-2019-5736). The copy is made once per process.
-var sealedExe = sync.OnceValues(func() (string, error) {
-	src, err := os.Open("/proc/self/exe")
+// InitProgramName is the file name of the init program
+// (internal/sandbox/cmd/orbis-init) that `make build` puts beside orbis.
+const InitProgramName = "orbis-init"
+
+// maxInitProgram bounds the init program.
+const maxInitProgram = 64 << 20
+
+// initSeals are the seals of the memfd an init runs from: its content
+// can never change, nor its seals.
+const initSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// initHintFile notes a running init whose sealed memfd later inits may
+// share. It is only a hint: what it leads to is used only if it is a
+// sealed memfd holding exactly the init program, so a stale or forged
+// hint costs a copy, never safety. Any Orbis process of the machine may
+// share it, as they run the same program.
+var initHintFile = "/run/orbis-sandbox/init"
+
+// initProgram returns the path of the init program: orbis-init beside
+// this binary, or "" when it is not there (then an init runs a sealed
+// copy of this very binary, which costs its size per process).
+var initProgram = sync.OnceValue(func() string {
+	exe, err := os.Executable()
 	if err != nil {
-		return "", fmt.Errorf("sealed binary: %w", err)
+		return ""
 	}
-	defer src.Close()
-	fd, err := unix.MemfdCreate("orbis-sandbox", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
-	if errors.Is(err, unix.EINVAL) { // kernels before 6.3 know no MFD_EXEC
-		fd, err = unix.MemfdCreate("orbis-sandbox", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	p := filepath.Join(filepath.Dir(exe), InitProgramName)
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return ""
 	}
+	return p
+})
+
+// initExe is the sealed memfd this process starts inits from.
+var initExe struct {
+	// mu guards the following.
+	mu    sync.Mutex
+	path  string // "/proc/self/fd/N", or "" until made
+	small bool   // it holds the init program, not this binary
+}
+
+// sealedInit returns a path through which this process can execute the
+// sealed, in-memory init, and whether it is the init program (which inits
+// of other processes share, through the hint) rather than a copy of this
+// binary. A sliver's init runs from it, so /proc/1/exe inside the sliver
+// names a memfd that nobody can write, never a host file (runc
+// CVE-2019-5736).
+func sealedInit() (string, bool, error) {
+	initExe.mu.Lock()
+	defer initExe.mu.Unlock()
+	if initExe.path != "" {
+		return initExe.path, initExe.small, nil
+	}
+	fd, small, err := openInitBinary()
 	if err != nil {
-		return "", fmt.Errorf("sealed binary: memfd_create: %w", err)
+		return "", false, err
 	}
-	// dst owns fd: closing fd behind its back would let dst's finalizer
-	// close the number again later, when it may name another file.
-	dst := os.NewFile(uintptr(fd), "orbis-sandbox")
-	defer dst.Close()
-	if _, err := io.Copy(dst, src); err != nil {
-		return "", fmt.Errorf("sealed binary: copy: %w", err)
-	}
-	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
-		return "", fmt.Errorf("sealed binary: seal: %w", err)
-	}
+	defer unix.Close(fd)
 	// A high number, so that os/exec's shuffling of a child's fds (which
 	// reuses the numbers just above the ones it passes) never lands on it
 	// before the child executes it.
 	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
 	if err != nil {
-		return "", fmt.Errorf("sealed binary: dup: %w", err)
+		return "", false, fmt.Errorf("sealed init: dup: %w", err)
 	}
-	return fmt.Sprintf("/proc/self/fd/%d", high), nil
-})
+	initExe.path, initExe.small = fmt.Sprintf("/proc/self/fd/%d", high), small
+	return initExe.path, small, nil
+}
+
+// openInitBinary returns an fd of a sealed memfd of the init program, shared
+// with the node's running inits when the hint leads to one, or else of a
+// new sealed copy of the program (or of this binary, without one).
+func openInitBinary() (fd int, small bool, err error) {
+	prog := initProgram()
+	if prog == "" {
+		fd, err := sealedCopy("/proc/self/exe")
+		return fd, false, err
+	}
+	f, err := os.Open(prog)
+	if err != nil {
+		return -1, false, fmt.Errorf("init program: %w", err)
+	}
+	defer f.Close()
+	want, unmap, err := mapProgram(f)
+	if err != nil {
+		return -1, false, err
+	}
+	defer unmap()
+	if fd, ok := hintedInit(initHintFile, want); ok {
+		return fd, true, nil
+	}
+	fd, err = sealedMemfd(f)
+	return fd, true, err
+}
+
+// mapProgram maps the init program read-only: comparing it costs no copy.
+func mapProgram(f *os.File) (b []byte, unmap func(), err error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("init program: %w", err)
+	}
+	if st.Size() == 0 || st.Size() > maxInitProgram {
+		return nil, nil, fmt.Errorf("init program %s: %d bytes (want 1 to %d)", f.Name(), st.Size(), maxInitProgram)
+	}
+	b, err = unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, nil, fmt.Errorf("init program %s: mmap: %w", f.Name(), err)
+	}
+	return b, func() { unix.Munmap(b) }, nil
+}
+
+// sealedCopy returns an fd of a new sealed memfd holding the file at path.
+func sealedCopy(path string) (int, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return -1, fmt.Errorf("sealed init: %w", err)
+	}
+	defer src.Close()
+	return sealedMemfd(src)
+}
+
+// sealedMemfd returns an fd of a new memfd holding what r reads, sealed.
+// From an *os.File the kernel copies it (sendfile), not this process.
+func sealedMemfd(r io.Reader) (int, error) {
+	fd, err := unix.MemfdCreate(InitProgramName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) { // kernels before 6.3 know no MFD_EXEC
+		fd, err = unix.MemfdCreate(InitProgramName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("sealed init: memfd_create: %w", err)
+	}
+	// dst owns a dup: closing fd behind an *os.File's back would let its
+	// finalizer close the number again later, when it may name another file.
+	dst := os.NewFile(uintptr(fd), InitProgramName)
+	defer dst.Close()
+	if _, err := io.Copy(dst, r); err != nil {
+		return -1, fmt.Errorf("sealed init: copy: %w", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, initSeals); err != nil {
+		return -1, fmt.Errorf("sealed init: seal: %w", err)
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("sealed init: dup: %w", err)
+	}
+	return dup, nil
+}
+
+// hintedInit opens the binary of the init the hint names, and returns it
+// if it is a sealed memfd holding exactly want. The init is the sliver's,
+// so its binary is checked, not trusted: the seals first (only a memfd has
+// them, so reading it cannot block), then every byte.
+func hintedInit(hint string, want []byte) (int, bool) {
+	if !hostOnly(filepath.Dir(hint)) {
+		return -1, false
+	}
+	b, err := os.ReadFile(hint)
+	if err != nil {
+		return -1, false
+	}
+	var rec initRecord
+	if _, err := fmt.Sscanf(string(b), "%d %d %d", &rec.Pid, &rec.StartTime, &rec.UserNS); err != nil || rec.Pid <= 1 {
+		return -1, false
+	}
+	if got, err := readRecord(rec.Pid); err != nil || got != rec {
+		return -1, false
+	}
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/exe", rec.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, false
+	}
+	if sameSealed(fd, want) {
+		return fd, true
+	}
+	unix.Close(fd)
+	return -1, false
+}
+
+// sameSealed reports whether fd is a memfd with initSeals holding want.
+func sameSealed(fd int, want []byte) bool {
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil || seals&initSeals != initSeals {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != int64(len(want)) {
+		return false
+	}
+	got, err := unix.Mmap(fd, 0, len(want), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return false
+	}
+	defer unix.Munmap(got)
+	return equalMapped(got, want)
+}
+
+// equalMapped compares two mappings of files, either of which may shrink
+// under it (the program's file, if someone truncates it): a fault is a
+// difference, not a crash.
+func equalMapped(a, b []byte) (equal bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			equal = false
+		}
+	}()
+	return bytes.Equal(a, b)
+}
+
+// noteInit makes the hint name rec, a running init of the init program.
+func noteInit(hint string, rec initRecord) error {
+	dir := filepath.Dir(hint)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("init hint: %w", err)
+	}
+	if !hostOnly(dir) {
+		return fmt.Errorf("init hint: %s is not root's alone", dir)
+	}
+	f, err := os.CreateTemp(dir, ".init-*")
+	if err != nil {
+		return fmt.Errorf("init hint: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(rec.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), hint)
+	}
+	if err != nil {
+		return fmt.Errorf("init hint: %w", err)
+	}
+	return nil
+}
+
+// hostOnly reports whether dir is a real directory of root's that nobody
+// else can write.
+func hostOnly(dir string) bool {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == 0 && st.Mode&0o022 == 0
+}

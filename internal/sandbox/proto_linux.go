@@ -41,9 +41,18 @@ type message struct {
 	Exit *uint32 `json:"exit,omitempty"`
 }
 
+// protoVersion is the version of this protocol. The init program is a
+// binary of its own (orbis-init), built beside orbis: one from another
+// build refuses to boot rather than misread the host.
+const protoVersion = 1
+
 type setupMsg struct {
+	Proto   int      `json:"proto"`
 	Name    string   `json:"name"`
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// Linger is how long the init waits for a command once it has none
+	// left, before it exits (Config.Linger).
+	Linger time.Duration `json:"linger,omitempty"`
 	// Shares are the targets of the detached read-only mounts sent after
 	// the setupFDs layer fds, in order.
 	Shares []string `json:"shares,omitempty"`
@@ -106,7 +115,13 @@ func send(conn *net.UnixConn, m message, fds ...int) error {
 // close. The fds are close-on-exec.
 func recv(conn *net.UnixConn) (message, []int, error) {
 	var m message
-	b := make([]byte, maxMessage+1)
+	size, err := nextSize(conn)
+	if err != nil {
+		return m, nil, fmt.Errorf("receive message: %w", err)
+	}
+	// One byte more than the largest message, so a longer one shows as
+	// truncated.
+	b := make([]byte, min(size, maxMessage)+1)
 	oob := make([]byte, unix.CmsgSpace(maxFDs*4))
 	n, oobn, flags, _, err := conn.ReadMsgUnix(b, oob)
 	fds := parseRights(oob[:oobn])
@@ -130,6 +145,29 @@ func recv(conn *net.UnixConn) (message, []int, error) {
 		return m, nil, fmt.Errorf("decode message: %w", err)
 	}
 	return m, fds, nil
+}
+
+// nextSize waits for the next message and returns its size, leaving it
+// queued, so that recv allocates only what it needs: an init lives as long
+// as its sliver runs, and holds what it allocated.
+func nextSize(conn *net.UnixConn) (int, error) {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, _, rerr = unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		return rerr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	return n, nil
 }
 
 // recvCtx is recv that gives up when ctx is done.

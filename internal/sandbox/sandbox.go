@@ -6,14 +6,18 @@
 // overlay over an idmapped, read-only reference image, and a limited root.
 //
 // A running sliver has exactly one init process: pid 1 of its PID namespace,
-// our own binary re-executed from a sealed memfd copy (so /proc/1/exe never
-// leads to the host binary, CVE-2019-5736). The init sets up the root, drops
+// the small static init program (cmd/orbis-init, beside orbis) run from a
+// sealed memfd, so /proc/1/exe never leads to a host file and nobody can
+// write or replace what it names (CVE-2019-5736). The node's inits share
+// one such memfd, whichever process started them: a running sliver pins no
+// copy of its own. Without the init program (a test binary), an init runs
+// a sealed copy of the binary that starts it. The init sets up the root, drops
 // what the sliver must not have (capabilities, privilege gain through exec,
 // dangerous system calls) and then spawns every command of the sliver as its
 // own child: the first one it is started with, and every later one a host
 // process asks for over a Unix socket in the sliver's host-only run
-// directory. The init exits when it has no child left, so an idle sliver
-// holds no process at all; the next Start brings a new one.
+// directory. The init exits when it has had no child for Config.Linger, so
+// an idle sliver holds no process at all; the next Start brings a new one.
 //
 // Spawning through the init replaces the usual setns "join": a multi-threaded
 // Go process cannot setns into a user or mount namespace, and a joining
@@ -38,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ErrNotRunning is returned by Exec when the sliver has no init to spawn
@@ -83,6 +88,11 @@ type Config struct {
 	// point inside the sliver as the sliver's own root, refusing a
 	// symlink on the way.
 	Shares []Share
+	// Linger is how long a running init that has no command left waits
+	// for another before it exits and the sliver goes idle (0: it exits at
+	// once). A command that follows within it (`orbis sliver exec` right
+	// after the boot script) is spawned by the same init, not a new one.
+	Linger time.Duration
 	// Mounting, when set, is called before a new init mounts the sliver's
 	// root, and the function it returns once the root is mounted. Overlayfs
 	// recreates its work directory at every mount, and falls back to a
@@ -100,6 +110,9 @@ type Share struct {
 	// /run/orbis, /proc and /dev.
 	Target string `json:"target"`
 }
+
+// MaxLinger bounds Config.Linger.
+const MaxLinger = time.Minute
 
 // maxShares bounds Config.Shares.
 const maxShares = 4
@@ -242,6 +255,9 @@ func (cfg *Config) Validate() error {
 	}
 	if filepath.Dir(cfg.Upper) != filepath.Dir(cfg.Work) || cfg.Upper == cfg.Work {
 		return fmt.Errorf("sandbox config: upper %q and work %q must be two directories in one", cfg.Upper, cfg.Work)
+	}
+	if cfg.Linger < 0 || cfg.Linger > MaxLinger {
+		return fmt.Errorf("sandbox config: linger %v (want 0 to %v)", cfg.Linger, MaxLinger)
 	}
 	if len(cfg.Shares) > maxShares {
 		return fmt.Errorf("sandbox config: %d shares (max %d)", len(cfg.Shares), maxShares)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,9 +47,12 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 	if err := waitOldInit(ctx, cfg); err != nil {
 		return nil, err
 	}
+	var took phases
+	took.mark(t0, "wait")
 	if cfg.Mounting != nil {
 		defer cfg.Mounting()()
 	}
+	took.mark(t0, "mounting")
 	ln, err := listenCtl(cfg)
 	if err != nil {
 		return nil, err
@@ -59,16 +63,19 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 		return nil, err
 	}
 	defer childBoot.Close()
-	c, err := initCommand(cfg, childBoot, ln)
+	exe, shared, err := sealedInit()
 	if err != nil {
 		boot.Close()
 		return nil, err
 	}
+	took.mark(t0, "exe")
+	c := initCommand(cfg, exe, childBoot, ln)
 	if err := c.Start(); err != nil {
 		boot.Close()
 		return nil, fmt.Errorf("start init: %w", err)
 	}
 	childBoot.Close()
+	took.mark(t0, "clone")
 	defer func() {
 		if err != nil {
 			boot.Close()
@@ -79,6 +86,7 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 	if err := bootInit(ctx, cfg, c.Process.Pid, boot); err != nil {
 		return nil, err
 	}
+	took.mark(t0, "boot")
 	rec, err := readRecord(c.Process.Pid)
 	if err != nil {
 		return nil, fmt.Errorf("start init: %w", err)
@@ -86,11 +94,17 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 	if err := writeRecord(cfg, rec); err != nil {
 		return nil, err
 	}
+	if shared {
+		if err := noteInit(initHintFile, rec); err != nil {
+			log.Warn("inits of other processes will not share this one's binary", "err", err)
+		}
+	}
 	if p, err = spawn(ctx, boot, cmd); err != nil {
 		return nil, err
 	}
 	go c.Wait() // reap the init when the sliver goes idle
-	log.Debug("sliver init started", "slice", cfg.Name, "init", c.Process.Pid, "pid", p.Pid, "took", time.Since(t0))
+	took.mark(t0, "spawn")
+	log.Debug("sliver init started", "slice", cfg.Name, "init", c.Process.Pid, "pid", p.Pid, "took", time.Since(t0), "phases", took.String())
 	return p, nil
 }
 
@@ -130,17 +144,15 @@ func listenCtl(cfg *Config) (*os.File, error) {
 	return f, nil
 }
 
-// initCommand is the init's command: our sealed binary in new user, mount,
-// PID, UTS and IPC namespaces, as root of the new user namespace, which
-// maps the sliver's range.
-func initCommand(cfg *Config, boot, ln *os.File) (*exec.Cmd, error) {
-	exe, err := sealedExe()
-	if err != nil {
-		return nil, err
-	}
+// initCommand is the init's command: the sealed init program exe in new
+// user, mount, PID, UTS and IPC namespaces, as root of the new user
+// namespace, which maps the sliver's range.
+func initCommand(cfg *Config, exe string, boot, ln *os.File) *exec.Cmd {
 	c := reexec.Command(initEntry)
 	c.Path = exe
-	c.Env = []string{}
+	// One P: the init mostly waits, and each P costs memory in every
+	// running sliver.
+	c.Env = []string{"GOMAXPROCS=1"}
 	c.ExtraFiles = []*os.File{boot, ln} // fds 3 and 4
 	idmap := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(cfg.UIDBase), Size: int(cfg.UIDCount)}}
 	c.SysProcAttr = &syscall.SysProcAttr{
@@ -154,7 +166,7 @@ func initCommand(cfg *Config, boot, ln *os.File) (*exec.Cmd, error) {
 		Credential: &syscall.Credential{Uid: 0, Gid: 0},
 		Setsid:     true,
 	}
-	return c, nil
+	return c
 }
 
 // bootInit puts the new init in its cgroups, hands it the sliver's layers
@@ -170,7 +182,7 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 	if err != nil {
 		return err
 	}
-	setup := &setupMsg{Name: cfg.Name, Rlimits: cfg.Rlimits}
+	setup := &setupMsg{Proto: protoVersion, Name: cfg.Name, Rlimits: cfg.Rlimits, Linger: cfg.Linger}
 	for _, sh := range cfg.allShares() {
 		setup.Shares = append(setup.Shares, sh.Target)
 	}
@@ -268,3 +280,12 @@ func idmapImage(image string, pid int) (int, error) {
 	}
 	return fd, nil
 }
+
+// phases notes when each step of a start ended, for the debug log.
+type phases []string
+
+func (ph *phases) mark(t0 time.Time, step string) {
+	*ph = append(*ph, fmt.Sprintf("%s@%.1fms", step, float64(time.Since(t0).Microseconds())/1000))
+}
+
+func (ph phases) String() string { return strings.Join(ph, " ") }

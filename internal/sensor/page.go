@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -14,7 +15,7 @@ import (
 var pageHTML string
 
 // pageTemplate is the node's page for a person.
-var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+var pageTemplate = sync.OnceValue(func() *template.Template { return template.Must(template.New("page").Parse(pageHTML)) })
 
 // pageCSP lets the page use its own inline styles and nothing else: no
 // script, no external resource, no frame.
@@ -67,7 +68,7 @@ func wantsHTML(r *http.Request) bool {
 // body unless the request is HEAD.
 func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 	var b bytes.Buffer
-	if err := pageTemplate.Execute(&b, s.page(time.Now())); err != nil {
+	if err := pageTemplate().Execute(&b, s.page(time.Now())); err != nil {
 		s.fail(w, r, err)
 		return
 	}

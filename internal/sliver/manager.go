@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/disk"
@@ -54,6 +55,9 @@ type Options struct {
 	// socket for privileged slices). A sliver whose shares change at
 	// Update is restarted, if it was running, so that it sees them.
 	Shares func(Spec) []sandbox.Share
+	// InitLinger is how long a sliver's init with no command left waits
+	// for another before the sliver goes idle (sandbox.Config.Linger).
+	InitLinger time.Duration
 	// Log receives one record per lifecycle step.
 	Log *slog.Logger
 }
@@ -79,11 +83,11 @@ var ErrStopped = errors.New("sliver is stopped")
 
 // validName is PlanetLab's slice name rule, which also keeps every sliver
 // path and cgroup name safe: no '/', no leading '.', no "..".
-var validName = regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
 
 // CheckName reports whether name is a valid slice name for a sliver.
 func CheckName(name string) error {
-	if len(name) > 64 || !validName.MatchString(name) || name[0] == '.' {
+	if len(name) > 64 || !validName().MatchString(name) || name[0] == '.' {
 		return fmt.Errorf("invalid slice name %q: want <site>_<name>, at most 64 of [a-z0-9.] then [a-zA-Z0-9_.]", name)
 	}
 	return nil
@@ -244,6 +248,7 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		Shares:      m.shares(s),
 		EnterCgroup: func(pid int) error { return m.enterCgroup(s, pid) },
 		Mounting:    func() func() { return m.lendDisk(s) },
+		Linger:      m.opts.InitLinger,
 	}, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 
 	"github.com/orbisproject/orbis/internal/nodemgr"
 )
@@ -92,7 +93,7 @@ type Config struct {
 	Log *slog.Logger
 }
 
-var validPrefix = regexp.MustCompile(`^[a-z][a-z0-9]{0,10}[a-z]$`)
+var validPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9]{0,10}[a-z]$`) })
 
 func (c *Config) defaults() error {
 	if c.Dir == "" {
@@ -106,7 +107,7 @@ func (c *Config) defaults() error {
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
-	if !validPrefix.MatchString(c.Prefix) {
+	if !validPrefix().MatchString(c.Prefix) {
 		return fmt.Errorf("prefix %q: want 2 to 12 lower-case letters and digits, starting and ending with a letter", c.Prefix)
 	}
 	if !c.Subnet.IsValid() {

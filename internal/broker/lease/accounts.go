@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -68,15 +69,15 @@ const (
 )
 
 var (
-	accountRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.@-]*$`)
-	hexRE     = regexp.MustCompile(`^[0-9a-f]+$`)
+	accountRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_.@-]*$`) })
+	hexRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]+$`) })
 	// dummyHash is compared against when the account is unknown, so that
 	// an unknown name takes as long as a wrong secret.
 	dummyHash = hashToken("no such account")
 )
 
 func checkAccountName(name string) error {
-	if name == "" || len(name) > maxAccountName || !accountRE.MatchString(name) {
+	if name == "" || len(name) > maxAccountName || !accountRE().MatchString(name) {
 		return errorf(ErrInvalid, "account: %q is not an account name (1 to %d of a-z 0-9 _ . @ -, starting with a letter or digit)",
 			clip(name), maxAccountName)
 	}
@@ -91,7 +92,7 @@ func parseCredential(cred string) (name, secret string, err error) {
 			"(orbis lease reserve --credential-file FILE, or $ORBIS_LEASE_CREDENTIAL)")
 	}
 	name, secret, ok := strings.Cut(cred, ":")
-	if !ok || checkAccountName(name) != nil || len(secret) < minSecretLen || len(secret) > maxSecretLen || !hexRE.MatchString(secret) {
+	if !ok || checkAccountName(name) != nil || len(secret) < minSecretLen || len(secret) > maxSecretLen || !hexRE().MatchString(secret) {
 		return "", "", errorf(ErrUnauthorized, "credential: malformed (want ACCOUNT:SECRET, the secret %d to %d hex digits)", minSecretLen, maxSecretLen)
 	}
 	return name, secret, nil
@@ -259,7 +260,7 @@ func checkAccounts(as []*account) error {
 		switch {
 		case a == nil || checkAccountName(a.Name) != nil || seen[a.Name]:
 			return errorf(ErrInvalid, "an account without a valid name, or twice")
-		case len(a.Hash) != 64 || !hexRE.MatchString(a.Hash):
+		case len(a.Hash) != 64 || !hexRE().MatchString(a.Hash):
 			return errorf(ErrInvalid, "account %s: hash is not SHA-256 hex", a.Name)
 		case a.Credit < 0 || a.Used < 0 || a.Credit > MaxCredit:
 			return errorf(ErrInvalid, "account %s: credit %d, used %d", a.Name, a.Credit, a.Used)

@@ -42,7 +42,7 @@ func LoadOperatorSecret(dir string) (string, error) {
 		return "", fmt.Errorf("operator secret: %w", err)
 	}
 	secret := strings.TrimSpace(string(data))
-	if len(secret) < minSecretLen || len(secret) > maxSecretLen || !hexRE.MatchString(secret) {
+	if len(secret) < minSecretLen || len(secret) > maxSecretLen || !hexRE().MatchString(secret) {
 		return "", fmt.Errorf("operator secret %s: not %d to %d hex digits (remove it to make a new one)", path, minSecretLen, maxSecretLen)
 	}
 	return secret, nil

@@ -3,6 +3,7 @@ package lease
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,7 +39,7 @@ const (
 )
 
 // sliceNameRE is the node manager's rule for slice names (site_name).
-var sliceNameRE = regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`)
+var sliceNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
 
 func checkSlice(name string) error {
 	switch {
@@ -46,7 +47,7 @@ func checkSlice(name string) error {
 		return errorf(ErrInvalid, "slice: empty name")
 	case len(name) > maxSliceName:
 		return errorf(ErrInvalid, "slice: name is %d characters (max %d)", len(name), maxSliceName)
-	case !sliceNameRE.MatchString(name) || name[0] == '.' || strings.Contains(name, ".."):
+	case !sliceNameRE().MatchString(name) || name[0] == '.' || strings.Contains(name, ".."):
 		return errorf(ErrInvalid, "slice: %q is not a slice name (site_name: ^[a-z0-9.]+_[a-zA-Z0-9_.]+$)", name)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
@@ -12,7 +13,9 @@ import (
 )
 
 // hostnameRE is a DNS name (or a single label, for test beds).
-var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
+var hostnameRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
+})
 
 var (
 	nodeFields = []string{"hostname", "node_type", "boot_state", "version", "ip"}
@@ -89,7 +92,7 @@ func setNodeFields(f *fieldSet, n *api.Node) error {
 		return f.err
 	}
 	switch {
-	case len(n.Hostname) > 253 || !hostnameRE.MatchString(n.Hostname):
+	case len(n.Hostname) > 253 || !hostnameRE().MatchString(n.Hostname):
 		return Faultf(FaultInvalidArg, "node_fields.hostname: %q is not a host name", n.Hostname)
 	case !slices.Contains(nodeTypes, n.NodeType):
 		return Faultf(FaultInvalidArg, "node_fields.node_type: %q (want one of %v)", n.NodeType, nodeTypes)

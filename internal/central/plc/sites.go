@@ -3,6 +3,7 @@ package plc
 import (
 	"context"
 	"regexp"
+	"sync"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -10,7 +11,7 @@ import (
 
 // loginBaseRE is PLCAPI's login_base: lower-case letters, digits and dots,
 // at most 32.
-var loginBaseRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.]{0,31}$`)
+var loginBaseRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9.]{0,31}$`) })
 
 // Site fields a PI may set on their site; admins may set every one.
 var (
@@ -75,7 +76,7 @@ func setSiteFields(f *fieldSet, site *api.Site) error {
 	switch {
 	case site.Name == "":
 		return Faultf(FaultInvalidArg, "site_fields.name: empty")
-	case !loginBaseRE.MatchString(site.LoginBase):
+	case !loginBaseRE().MatchString(site.LoginBase):
 		return Faultf(FaultInvalidArg, "site_fields.login_base: %q is not 1 to 32 of [a-z0-9.] starting with a letter or digit", site.LoginBase)
 	case site.MaxSlices < 0, site.MaxSlivers < 0, site.Shares < 0:
 		return Faultf(FaultInvalidArg, "site_fields: max_slices, max_slivers and shares cannot be negative")

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
@@ -25,7 +26,7 @@ const (
 )
 
 // sliceNameRE is PLCAPI's slice name: the site's login_base, "_", a name.
-var sliceNameRE = regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`)
+var sliceNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
 
 var (
 	sliceFields     = []string{"name", "instantiation", "url", "description", "max_nodes", "expires", "shares"}
@@ -159,7 +160,7 @@ func (t *txn) dropExpired(name string) error {
 }
 
 func checkSliceName(name string) error {
-	if len(name) > maxSliceName || !sliceNameRE.MatchString(name) || name[0] == '.' || strings.Contains(name, "..") {
+	if len(name) > maxSliceName || !sliceNameRE().MatchString(name) || name[0] == '.' || strings.Contains(name, "..") {
 		return Faultf(FaultInvalidArg, "slice_fields.name: %q is not %s", name, sliceNameFormat)
 	}
 	return nil

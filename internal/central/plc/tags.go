@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -16,7 +17,7 @@ const (
 	maxInitScript = 32 << 10 // the node refuses longer
 )
 
-var tagNameRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$`)
+var tagNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$`) })
 
 // adminTags grant resources: only admins set them (PIs hand out resources
 // as the slice's shares). Any tag ending in _soft or _hard is one too.
@@ -84,7 +85,7 @@ func (t *txn) checkTag(sl *api.Slice, name, value string) error {
 		return err
 	}
 	switch {
-	case !tagNameRE.MatchString(name):
+	case !tagNameRE().MatchString(name):
 		return Faultf(FaultInvalidArg, "tagname: %q is not a tag name (^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$)", name)
 	case len(value) > maxTagValue:
 		return Faultf(FaultInvalidArg, "value: %d bytes (max %d)", len(value), maxTagValue)

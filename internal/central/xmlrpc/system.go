@@ -4,6 +4,7 @@ import (
 	"context"
 	"html/template"
 	"net/http"
+	"sync"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
 )
@@ -138,7 +139,11 @@ func multicallEntry(c any) (string, []any, *plc.Fault) {
 }
 
 // pageTmpl is the page a browser gets at /PLCAPI/.
-var pageTmpl = template.Must(template.New("page").Parse(`<!DOCTYPE html>
+var pageTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Parse(pageHTML))
+})
+
+const pageHTML = `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>Orbis PLCAPI</title></head>
 <body><h1>Orbis PLCAPI</h1>
 <p>This is the PlanetLab Central API (PLCAPI) of Orbis central: XML-RPC, by POST to this
@@ -148,7 +153,7 @@ except system.*; for example, in Python:
 {{if .Methods}}<h2>Methods</h2><dl>{{range .Methods}}<dt><code>{{.Name}}</code></dt><dd>{{.Help}}</dd>{{end}}</dl>
 {{else}}<p><a href="?methods">The list of methods</a> ({{.Count}}).</p>{{end}}
 </body></html>
-`))
+`
 
 // page writes the HTML page, with every method's help under ?methods.
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +174,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	if err := pageTmpl.Execute(w, data); err != nil {
+	if err := pageTmpl().Execute(w, data); err != nil {
 		h.log.Debug("write PLCAPI page", "err", err)
 	}
 }
