@@ -92,7 +92,7 @@ func (s Sliver) Validate() error {
 		return fmt.Errorf("sliver name %q: empty, too long or with a space, slash or NUL", s.Name)
 	case s.Index == 0 || s.Index > MaxIndex:
 		return fmt.Errorf("sliver %s: index %d outside 1..%d", s.Name, s.Index, MaxIndex)
-	case s.UIDCount == 0 || s.UIDBase == 0 || uint64(s.UIDBase)+uint64(s.UIDCount) > 1<<32:
+	case s.UIDCount == 0 || s.UIDBase == 0 || uint64(s.UIDBase)+uint64(s.UIDCount) >= 1<<32:
 		return fmt.Errorf("sliver %s: bad UID range %d+%d", s.Name, s.UIDBase, s.UIDCount)
 	}
 	return nil

@@ -1,35 +1,43 @@
 package netfilter
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
 
-// Plan renders the rules that Set would ask the kernel for, for these
-// slivers in a fresh table, in the form `nft --debug=netlink` prints. It
-// needs no privilege; tests compare it with a golden file.
+// Plan renders what Set would ask the kernel for, for these slivers in a
+// fresh table: the rules in the form `nft --debug=netlink` prints, then the
+// maps' elements. It needs no privilege; tests compare it with a golden
+// file.
 func Plan(table string, slivers []Sliver) string {
 	t := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
-	byChain := map[string][]*nftables.Rule{chainOutput: outputRules(t, 0)}
-	sorted := append([]Sliver(nil), slivers...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Index < sorted[j].Index })
+	byChain := map[string][]*nftables.Rule{}
+	for _, r := range baseRules(t, 0) {
+		byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
+	}
+	byMap := map[string][]nftables.SetElement{}
 	var names []string
-	for _, s := range sorted {
+	for _, s := range slivers {
 		names = append(names, s.Name)
-		for _, r := range dispatchRules(t, s) {
-			byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
-		}
 		byChain[sliverChain(s.Name)] = sliverRules(t, s, 0)
+		byChain[inChain(s.Name)] = []*nftables.Rule{inRule(t, s.Name)}
+		for m, els := range sliverElements(s) {
+			byMap[m] = append(byMap[m], els...)
+		}
 	}
 	var b strings.Builder
 	for _, c := range chainOrder(names) {
 		writeRules(&b, table, c, byChain[c])
+	}
+	for _, m := range vmaps(t) {
+		writeElements(&b, table, m.Name, byMap[m.Name])
 	}
 	return b.String()
 }
@@ -43,6 +51,50 @@ func writeRules(w io.Writer, table, chain string, rules []*nftables.Rule) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// writeElements writes one map's elements, by key (an interval's end
+// before the start of the next at the same key), one a line: the key's
+// words, then the verdict or "end".
+func writeElements(w io.Writer, table, set string, els []nftables.SetElement) {
+	els = slices.Clone(els)
+	slices.SortFunc(els, func(a, b nftables.SetElement) int {
+		if c := bytes.Compare(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return cmpBool(b.IntervalEnd, a.IntervalEnd)
+	})
+	fmt.Fprintf(w, "inet %s map %s\n", table, set)
+	for _, e := range els {
+		data := "end"
+		if !e.IntervalEnd {
+			data = elementVerdict(e)
+		}
+		fmt.Fprintf(w, "  element %s : %s\n", words(e.Key), data)
+	}
+	fmt.Fprintln(w)
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// elementVerdict renders a verdict map element's data: the verdict given
+// (a plan's) or the kernel's encoding (a dump's).
+func elementVerdict(e nftables.SetElement) string {
+	if e.VerdictData != nil {
+		return "jump " + e.VerdictData.Chain
+	}
+	if c := elementChain(e.Val); c != "" {
+		return "jump " + c
+	}
+	return fmt.Sprintf("data %x", e.Val)
 }
 
 var (
@@ -88,6 +140,8 @@ func exprString(e expr.Any) string {
 			present = " present"
 		}
 		return fmt.Sprintf("exthdr load ipv6 %db @ %d + %d%s => reg %d", e.Len, e.Type, e.Offset, present, e.DestRegister)
+	case *expr.Lookup:
+		return fmt.Sprintf("lookup reg %d set %s dreg %d", e.SourceRegister, e.SetName, e.DestRegister)
 	case *expr.Objref:
 		return fmt.Sprintf("objref type %d name %s", e.Type, e.Name)
 	case *expr.Counter:

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -47,15 +49,21 @@ type Tagger struct {
 	// mu guards the following.
 	mu   sync.Mutex
 	conn *nftables.Conn
-	// index holds the Index of each sliver set by this Tagger.
-	index map[string]uint32
+	// slivers holds what the maps hold for each sliver that has chains:
+	// its UID range (UIDCount 0: no element in byuid) and Index (0: none in
+	// the mark maps). Set and Remove change elements from it, without
+	// reading the kernel's tables.
+	slivers map[string]Sliver
+	// byIndex is the name of the sliver holding each Index.
+	byIndex map[uint32]string
 }
 
 var _ Interface = (*Tagger)(nil)
 
-// New creates the table and its base chains if they are missing, keeping
-// any slivers' chains and counters already there (an agent restart must not
-// reset byte counts).
+// New creates the table, its maps and base chains if they are missing,
+// keeping any slivers' chains, map elements and counters already there (an
+// agent restart must not reset byte counts); it reads them once, so that
+// later calls change the kernel's state without reading it.
 func New(cfg Config) (_ *Tagger, err error) {
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
@@ -63,7 +71,8 @@ func New(cfg Config) (_ *Tagger, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup, index: map[string]uint32{},
+	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup,
+		slivers: map[string]Sliver{}, byIndex: map[uint32]string{},
 		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}}
 	var opts []nftables.ConnOption
 	if cfg.NetNS != "" {
@@ -80,15 +89,15 @@ func New(cfg Config) (_ *Tagger, err error) {
 	if t.conn, err = nftables.New(opts...); err != nil {
 		return nil, fmt.Errorf("nftables connection: %w", err)
 	}
-	addBase(t.conn, t.table, t.group)
-	if err := t.conn.Flush(); err != nil {
-		return nil, fmt.Errorf("create table %s: %w", cfg.Table, err)
+	if err := t.restore(); err != nil {
+		return nil, fmt.Errorf("table %s: %w", cfg.Table, err)
 	}
 	return t, nil
 }
 
 // Set tags s's packets as described in the package comment. It is
-// idempotent, replaces whatever rules s had, and keeps its counters.
+// idempotent, replaces whatever rules s had, and keeps its counters. It
+// refuses an Index or UIDs another sliver holds.
 func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	if err := s.Validate(); err != nil {
 		return err
@@ -98,48 +107,83 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.dropDispatchLocked(s.Name); err != nil {
+	if err := t.conflictLocked(s); err != nil {
 		return err
 	}
-	addSliver(t.conn, t.table, s, t.group)
+	old, had := t.slivers[s.Name]
+	addChains(t.conn, t.table, s, t.group)
+	add := sliverElements(s)
+	changed := slices.Collect(maps.Keys(add))
+	if had {
+		changed = changedElements(old, s)
+		t.delElementsLocked(old, changed)
+	}
+	for _, m := range changed {
+		if err := t.conn.SetAddElements(t.set(m), add[m]); err != nil {
+			return fmt.Errorf("tag sliver %s: %w", s.Name, err)
+		}
+	}
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 	}
-	t.index[s.Name] = s.Index
+	delete(t.byIndex, old.Index)
+	t.slivers[s.Name], t.byIndex[s.Index] = s, s.Name
 	t.log.Debug("tagging set", "slice", s.Name, "index", s.Index, "uids", fmt.Sprintf("%d+%d", s.UIDBase, s.UIDCount))
 	return nil
 }
 
-// Remove deletes name's rules, chain and counters; removing a sliver that
-// has none is not an error.
+// conflictLocked reports another sliver that holds s's Index or some of
+// its UIDs: the kernel would refuse the elements, or take the packets of
+// one for the other's.
+func (t *Tagger) conflictLocked(s Sliver) error {
+	if o, ok := t.byIndex[s.Index]; ok && o != s.Name {
+		return fmt.Errorf("sliver %s: index %d is sliver %s's", s.Name, s.Index, o)
+	}
+	end := uint64(s.UIDBase) + uint64(s.UIDCount)
+	for name, o := range t.slivers {
+		if name != s.Name && o.UIDCount != 0 && uint64(o.UIDBase) < end && uint64(s.UIDBase) < uint64(o.UIDBase)+uint64(o.UIDCount) {
+			return fmt.Errorf("sliver %s: UIDs %d+%d overlap sliver %s's %d+%d", s.Name, s.UIDBase, s.UIDCount, name, o.UIDBase, o.UIDCount)
+		}
+	}
+	return nil
+}
+
+// delElementsLocked queues the deletion of old's elements in the maps
+// named, those the kernel holds.
+func (t *Tagger) delElementsLocked(old Sliver, names []string) {
+	els := sliverElements(old)
+	for _, m := range names {
+		if (m == mapByUID && old.UIDCount == 0) || (m != mapByUID && old.Index == 0) {
+			continue
+		}
+		// Only a marshalling error is possible, and these elements
+		// marshalled when they were added.
+		_ = t.conn.SetDeleteElements(t.set(m), els[m])
+	}
+}
+
+// set names one of the table's maps for element changes.
+func (t *Tagger) set(name string) *nftables.Set {
+	return &nftables.Set{Table: t.table, Name: name, IsMap: true, Interval: name == mapByUID}
+}
+
+// Remove deletes name's map elements, chains and counters; removing a
+// sliver that has none is not an error.
 func (t *Tagger) Remove(ctx context.Context, name string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.dropDispatchLocked(name); err != nil {
-		return err
+	old, ok := t.slivers[name]
+	if !ok {
+		return nil
 	}
-	delete(t.index, name) // no longer attributed, even if the rest fails
-	chains, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return fmt.Errorf("list chains: %w", err)
-	}
-	for _, c := range chains {
-		if c.Table.Name == t.table.Name && c.Name == sliverChain(name) {
-			t.conn.FlushChain(c)
-			t.conn.DelChain(c)
-		}
-	}
-	objs, err := t.conn.GetObjects(t.table)
-	if err != nil {
-		return fmt.Errorf("list counters: %w", err)
-	}
-	for _, o := range objs {
-		if c, ok := o.(*nftables.CounterObj); ok && (c.Name == "tx_"+name || c.Name == "rx_"+name) {
-			t.conn.DeleteObject(&nftables.CounterObj{Table: t.table, Name: c.Name})
-		}
-	}
+	t.delElementsLocked(old, []string{mapByUID, mapBySocket, mapByMark, mapRx})
+	delChains(t.conn, t.table, name)
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("untag sliver %s: %w", name, err)
+	}
+	delete(t.slivers, name)
+	if t.byIndex[old.Index] == name {
+		delete(t.byIndex, old.Index)
 	}
 	return nil
 }
@@ -150,29 +194,8 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 func (t *Tagger) SocketMark(name string) (uint32, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i, ok := t.index[name]
-	return SocketMark(i), ok
-}
-
-// dropDispatchLocked queues the deletion of the rules that send packets to
-// name's chain (found by their user data), so that Set can replace them in
-// the same transaction.
-func (t *Tagger) dropDispatchLocked(name string) error {
-	for _, chain := range []string{chainByUID, chainByMark, chainInput} {
-		c := &nftables.Chain{Name: chain, Table: t.table}
-		rules, err := t.conn.GetRules(t.table, c)
-		if err != nil {
-			return fmt.Errorf("list rules of %s: %w", chain, err)
-		}
-		for _, r := range rules {
-			if string(r.UserData) == userData(name) {
-				if err := t.conn.DelRule(r); err != nil {
-					return fmt.Errorf("delete rule: %w", err)
-				}
-			}
-		}
-	}
-	return nil
+	s, ok := t.slivers[name]
+	return SocketMark(s.Index), ok && s.Index != 0
 }
 
 // Counters returns each tagged sliver's counts, by slice name.
@@ -200,33 +223,6 @@ func (t *Tagger) Counters(ctx context.Context) (map[string]Counters, error) {
 		}
 	}
 	return out, nil
-}
-
-// Dump returns the table's rules as the kernel holds them, in the form of
-// `nft --debug=netlink` (expressions the netlink library cannot decode, such
-// as byteorder, are missing).
-func (t *Tagger) Dump(ctx context.Context) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	chains, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return "", fmt.Errorf("list chains: %w", err)
-	}
-	var names []string
-	for _, c := range chains {
-		if n, ok := strings.CutPrefix(c.Name, "sl_"); ok && c.Table.Name == t.table.Name {
-			names = append(names, n)
-		}
-	}
-	var b strings.Builder
-	for _, chain := range chainOrder(names) {
-		rules, err := t.conn.GetRules(t.table, &nftables.Chain{Name: chain, Table: t.table})
-		if err != nil {
-			return "", fmt.Errorf("list rules of %s: %w", chain, err)
-		}
-		writeRules(&b, t.table.Name, chain, rules)
-	}
-	return b.String(), nil
 }
 
 // Close deletes the table, and with it every sliver's tagging and counters.

@@ -67,8 +67,10 @@ func TestKernelRuleset(t *testing.T) {
 		t.Fatalf("nft list table: %v: %s", err, out)
 	}
 	t.Logf("nft list table:\n%s", out)
-	for _, frag := range []string{"meta skuid 100000-165535 jump sl_alice", "meta skuid 165536-231071 jump sl_bob",
-		"meta priority set 1:11", "meta priority set 1:8012", `counter name "tx_bob"`, "ct mark 0x00000001 counter name \"rx_alice\""} {
+	for _, frag := range []string{"meta skuid vmap @byuid", "100000-165535 : jump sl_alice", "165536-231071 : jump sl_bob",
+		"meta mark vmap @bysocket", "0x4f520002 : jump sl_bob", "ct mark vmap @bymark", "0x00000001 : jump sl_alice",
+		"ct mark vmap @rx", "0x00000002 : jump in_bob", `counter name "rx_alice"`,
+		"meta priority set 1:11", "meta priority set 1:8012", `counter name "tx_bob"`} {
 		if !strings.Contains(string(out), frag) {
 			t.Errorf("nft list table lacks %q", frag)
 		}
