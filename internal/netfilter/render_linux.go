@@ -14,30 +14,26 @@ import (
 
 // Plan renders what Set would ask the kernel for, for these slivers in a
 // fresh table: the rules in the form `nft --debug=netlink` prints, then the
-// maps' elements. It needs no privilege; tests compare it with a golden
+// sets' elements. It needs no privilege; tests compare it with a golden
 // file.
 func Plan(table string, slivers []Sliver) string {
 	t := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
 	byChain := map[string][]*nftables.Rule{}
-	for _, r := range baseRules(t, 0) {
+	for _, r := range tableRules(t, 0) {
 		byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
 	}
-	byMap := map[string][]nftables.SetElement{}
-	var names []string
+	bySet := map[string][]nftables.SetElement{}
 	for _, s := range slivers {
-		names = append(names, s.Name)
-		byChain[sliverChain(s.Name)] = sliverRules(t, s, 0)
-		byChain[inChain(s.Name)] = []*nftables.Rule{inRule(t, s.Name)}
 		for m, els := range sliverElements(s) {
-			byMap[m] = append(byMap[m], els...)
+			bySet[m] = append(bySet[m], els...)
 		}
 	}
 	var b strings.Builder
-	for _, c := range chainOrder(names) {
+	for _, c := range []string{chainOutput, chainTag, chainInput} {
 		writeRules(&b, table, c, byChain[c])
 	}
-	for _, m := range vmaps(t) {
-		writeElements(&b, table, m.Name, byMap[m.Name])
+	for _, s := range sets(t) {
+		writeElements(&b, table, s.Name, bySet[s.Name])
 	}
 	return b.String()
 }
@@ -53,48 +49,42 @@ func writeRules(w io.Writer, table, chain string, rules []*nftables.Rule) {
 	}
 }
 
-// writeElements writes one map's elements, by key (an interval's end
-// before the start of the next at the same key), one a line: the key's
-// words, then the verdict or "end".
+// writeElements writes one set's elements in key order, one a line: the
+// key's words, then the data's (or "end", for the end of an interval),
+// then the comment.
 func writeElements(w io.Writer, table, set string, els []nftables.SetElement) {
 	els = slices.Clone(els)
-	slices.SortFunc(els, func(a, b nftables.SetElement) int {
-		if c := bytes.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		return cmpBool(b.IntervalEnd, a.IntervalEnd)
-	})
-	fmt.Fprintf(w, "inet %s map %s\n", table, set)
+	slices.SortFunc(els, elementOrder)
+	fmt.Fprintf(w, "inet %s set %s\n", table, set)
 	for _, e := range els {
-		data := "end"
-		if !e.IntervalEnd {
-			data = elementVerdict(e)
+		line := "  element " + words(e.Key)
+		switch {
+		case e.IntervalEnd:
+			line += " end"
+		case len(e.Val) > 0:
+			line += " : " + words(e.Val)
 		}
-		fmt.Fprintf(w, "  element %s : %s\n", words(e.Key), data)
+		if e.Comment != "" {
+			line += fmt.Sprintf(" comment %q", e.Comment)
+		}
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w)
 }
 
-func cmpBool(a, b bool) int {
+// elementOrder orders elements by key, an interval's end before the start
+// of the next at the same key.
+func elementOrder(a, b nftables.SetElement) int {
+	if c := bytes.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
 	switch {
-	case a == b:
+	case a.IntervalEnd == b.IntervalEnd:
 		return 0
-	case a:
-		return 1
+	case a.IntervalEnd:
+		return -1
 	}
-	return -1
-}
-
-// elementVerdict renders a verdict map element's data: the verdict given
-// (a plan's) or the kernel's encoding (a dump's).
-func elementVerdict(e nftables.SetElement) string {
-	if e.VerdictData != nil {
-		return "jump " + e.VerdictData.Chain
-	}
-	if c := elementChain(e.Val); c != "" {
-		return "jump " + c
-	}
-	return fmt.Sprintf("data %x", e.Val)
+	return 1
 }
 
 var (

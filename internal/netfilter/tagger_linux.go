@@ -2,13 +2,13 @@ package netfilter
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/google/nftables"
@@ -24,20 +24,15 @@ type Config struct {
 	Log   *slog.Logger
 	// LogGroup, when not 0, logs every outgoing packet of the node to
 	// this NFLOG group (the administrative sniffer stream,
-	// internal/sniff): a sliver's from its chain with its slice name as
-	// the log prefix, so attributed exactly as tagged, and the packets of
-	// no sliver without a prefix. Slice names must then be at most
-	// MaxLogPrefix bytes.
+	// internal/sniff): a sliver's with its SocketMark as the packet's
+	// mark, which SliceOfMark turns into its slice, so attributed exactly
+	// as tagged, and the packets of no sliver with their own mark.
 	LogGroup uint16
 }
 
 // LogSnap is how many bytes of each packet the log keeps: the IP and
 // transport headers.
 const LogSnap = 128
-
-// MaxLogPrefix is the longest log prefix the kernel keeps (NF_LOG_PREFIXLEN
-// less its NUL).
-const MaxLogPrefix = 127
 
 // Tagger keeps the table. Its methods are safe for concurrent use.
 type Tagger struct {
@@ -49,10 +44,9 @@ type Tagger struct {
 	// mu guards the following.
 	mu   sync.Mutex
 	conn *nftables.Conn
-	// slivers holds what the maps hold for each sliver that has chains:
-	// its UID range (UIDCount 0: no element in byuid) and Index (0: none in
-	// the mark maps). Set and Remove change elements from it, without
-	// reading the kernel's tables.
+	// slivers holds, for each tagged sliver, what its elements were made
+	// from (name, UID range, Index), so that Set and Remove change
+	// elements without reading the kernel's sets.
 	slivers map[string]Sliver
 	// byIndex is the name of the sliver holding each Index.
 	byIndex map[uint32]string
@@ -60,10 +54,12 @@ type Tagger struct {
 
 var _ Interface = (*Tagger)(nil)
 
-// New creates the table, its maps and base chains if they are missing,
-// keeping any slivers' chains, map elements and counters already there (an
-// agent restart must not reset byte counts); it reads them once, so that
-// later calls change the kernel's state without reading it.
+// New creates the table, its sets and chains if they are missing, keeping
+// the slivers' elements and so their counters (an agent restart must not
+// reset byte counts); it reads them once, so that later calls change the
+// kernel's state without reading it. A table of the older layout (a rule
+// and a chain per sliver) is deleted first: its slivers are tagged again,
+// from zero counts, when next Set.
 func New(cfg Config) (_ *Tagger, err error) {
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
@@ -74,7 +70,7 @@ func New(cfg Config) (_ *Tagger, err error) {
 	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup,
 		slivers: map[string]Sliver{}, byIndex: map[uint32]string{},
 		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}}
-	var opts []nftables.ConnOption
+	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if cfg.NetNS != "" {
 		if t.nsfd, err = os.Open(cfg.NetNS); err != nil {
 			return nil, fmt.Errorf("open network namespace: %w", err)
@@ -90,40 +86,44 @@ func New(cfg Config) (_ *Tagger, err error) {
 		return nil, fmt.Errorf("nftables connection: %w", err)
 	}
 	if err := t.restore(); err != nil {
+		t.conn.CloseLasting()
 		return nil, fmt.Errorf("table %s: %w", cfg.Table, err)
 	}
 	return t, nil
 }
 
 // Set tags s's packets as described in the package comment. It is
-// idempotent, replaces whatever rules s had, and keeps its counters. It
-// refuses an Index or UIDs another sliver holds.
+// idempotent, replaces whatever elements s had, and keeps its counters
+// unless its Index changes. It refuses an Index or UIDs another sliver
+// holds.
 func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if t.group != 0 && len(s.Name) > MaxLogPrefix {
-		return fmt.Errorf("sliver %s: name longer than %d bytes cannot be a log prefix", s.Name, MaxLogPrefix)
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.conflictLocked(s); err != nil {
+	if err := t.indexTakenLocked(s); err != nil {
 		return err
 	}
-	old, had := t.slivers[s.Name]
-	addChains(t.conn, t.table, s, t.group)
 	add := sliverElements(s)
-	changed := slices.Collect(maps.Keys(add))
+	changed := slices.Sorted(maps.Keys(add))
+	old, had := t.slivers[s.Name]
 	if had {
 		changed = changedElements(old, s)
-		t.delElementsLocked(old, changed)
+		if len(changed) == 0 {
+			return nil
+		}
+		t.queueElementsLocked(old, changed, false)
 	}
 	for _, m := range changed {
-		if err := t.conn.SetAddElements(t.set(m), add[m]); err != nil {
+		if err := t.conn.SetAddElements(setNamed(t.table, m), add[m]); err != nil {
 			return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 		}
 	}
 	if err := t.conn.Flush(); err != nil {
+		if oerr := t.overlapLocked(s); oerr != nil {
+			return oerr
+		}
 		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 	}
 	delete(t.byIndex, old.Index)
@@ -132,42 +132,42 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	return nil
 }
 
-// conflictLocked reports another sliver that holds s's Index or some of
-// its UIDs: the kernel would refuse the elements, or take the packets of
-// one for the other's.
-func (t *Tagger) conflictLocked(s Sliver) error {
+// indexTakenLocked reports another sliver that holds s's Index.
+func (t *Tagger) indexTakenLocked(s Sliver) error {
 	if o, ok := t.byIndex[s.Index]; ok && o != s.Name {
 		return fmt.Errorf("sliver %s: index %d is sliver %s's", s.Name, s.Index, o)
 	}
+	return nil
+}
+
+// overlapLocked names another sliver whose UIDs overlap s's, after the
+// kernel refused s's interval: it checks for overlaps itself, so Set does
+// not walk every sliver.
+func (t *Tagger) overlapLocked(s Sliver) error {
 	end := uint64(s.UIDBase) + uint64(s.UIDCount)
 	for name, o := range t.slivers {
-		if name != s.Name && o.UIDCount != 0 && uint64(o.UIDBase) < end && uint64(s.UIDBase) < uint64(o.UIDBase)+uint64(o.UIDCount) {
+		if name != s.Name && uint64(o.UIDBase) < end && uint64(s.UIDBase) < uint64(o.UIDBase)+uint64(o.UIDCount) {
 			return fmt.Errorf("sliver %s: UIDs %d+%d overlap sliver %s's %d+%d", s.Name, s.UIDBase, s.UIDCount, name, o.UIDBase, o.UIDCount)
 		}
 	}
 	return nil
 }
 
-// delElementsLocked queues the deletion of old's elements in the maps
-// named, those the kernel holds.
-func (t *Tagger) delElementsLocked(old Sliver, names []string) {
+// queueElementsLocked queues the deletion of old's elements in the sets
+// named (with all, in every set).
+func (t *Tagger) queueElementsLocked(old Sliver, names []string, all bool) {
 	els := sliverElements(old)
+	if all {
+		names = slices.Collect(maps.Keys(els))
+	}
 	for _, m := range names {
-		if (m == mapByUID && old.UIDCount == 0) || (m != mapByUID && old.Index == 0) {
-			continue
-		}
 		// Only a marshalling error is possible, and these elements
 		// marshalled when they were added.
-		_ = t.conn.SetDeleteElements(t.set(m), els[m])
+		_ = t.conn.SetDeleteElements(setNamed(t.table, m), els[m])
 	}
 }
 
-// set names one of the table's maps for element changes.
-func (t *Tagger) set(name string) *nftables.Set {
-	return &nftables.Set{Table: t.table, Name: name, IsMap: true, Interval: name == mapByUID}
-}
-
-// Remove deletes name's map elements, chains and counters; removing a
+// Remove deletes name's elements, and with them its counters; removing a
 // sliver that has none is not an error.
 func (t *Tagger) Remove(ctx context.Context, name string) error {
 	t.mu.Lock()
@@ -176,15 +176,12 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 	if !ok {
 		return nil
 	}
-	t.delElementsLocked(old, []string{mapByUID, mapBySocket, mapByMark, mapRx})
-	delChains(t.conn, t.table, name)
+	t.queueElementsLocked(old, nil, true)
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("untag sliver %s: %w", name, err)
 	}
 	delete(t.slivers, name)
-	if t.byIndex[old.Index] == name {
-		delete(t.byIndex, old.Index)
-	}
+	delete(t.byIndex, old.Index)
 	return nil
 }
 
@@ -195,34 +192,54 @@ func (t *Tagger) SocketMark(name string) (uint32, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.slivers[name]
-	return SocketMark(s.Index), ok && s.Index != 0
+	return SocketMark(s.Index), ok
+}
+
+// SliceOfMark returns the slice whose SocketMark is mark, or "": every
+// packet of a sliver leaves with that mark, so the administrative sniffer
+// (internal/sniff) attributes the packets it logs with this.
+func (t *Tagger) SliceOfMark(mark uint32) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.byIndex[markIndex(mark)]
 }
 
 // Counters returns each tagged sliver's counts, by slice name.
 func (t *Tagger) Counters(ctx context.Context) (map[string]Counters, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	objs, err := t.conn.GetObjects(t.table)
-	if err != nil {
-		return nil, fmt.Errorf("read counters: %w", err)
+	out := make(map[string]Counters, len(t.slivers))
+	for name := range t.slivers {
+		out[name] = Counters{}
 	}
-	out := map[string]Counters{}
-	for _, o := range objs {
-		c, ok := o.(*nftables.CounterObj)
-		if !ok {
-			continue
+	for _, set := range []string{setTx, setRx} {
+		els, err := t.conn.GetSetElements(setNamed(t.table, set))
+		if err != nil {
+			return nil, fmt.Errorf("read counters: %w", err)
 		}
-		if name, ok := strings.CutPrefix(c.Name, "tx_"); ok {
-			v := out[name]
-			v.TxBytes, v.TxPackets = c.Bytes, c.Packets
-			out[name] = v
-		} else if name, ok := strings.CutPrefix(c.Name, "rx_"); ok {
-			v := out[name]
-			v.RxBytes, v.RxPackets = c.Bytes, c.Packets
-			out[name] = v
+		for _, e := range els {
+			name, ok := t.byIndex[elementIndex(e.Key)]
+			if !ok || e.Counter == nil {
+				continue
+			}
+			c := out[name]
+			if set == setTx {
+				c.TxBytes, c.TxPackets = e.Counter.Bytes, e.Counter.Packets
+			} else {
+				c.RxBytes, c.RxPackets = e.Counter.Bytes, e.Counter.Packets
+			}
+			out[name] = c
 		}
 	}
 	return out, nil
+}
+
+// elementIndex is the Index whose SocketMark is a set's key, or 0.
+func elementIndex(key []byte) uint32 {
+	if len(key) != 4 {
+		return 0
+	}
+	return markIndex(binary.NativeEndian.Uint32(key))
 }
 
 // Close deletes the table, and with it every sliver's tagging and counters.
@@ -231,6 +248,7 @@ func (t *Tagger) Close() error {
 	defer t.mu.Unlock()
 	t.conn.DelTable(t.table)
 	err := t.conn.Flush()
+	t.conn.CloseLasting()
 	if t.nsfd != nil {
 		t.nsfd.Close()
 	}

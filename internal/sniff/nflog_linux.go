@@ -25,6 +25,10 @@ type Config struct {
 	NetNS string
 	// Log receives a record when the kernel dropped packets.
 	Log *slog.Logger
+	// Slice names the slice whose packets leave with a mark
+	// (netfilter.Tagger.SliceOfMark), or returns ""; nil means every
+	// packet is reported as the node's.
+	Slice func(mark uint32) string
 	// ReadBuffer is the size of the socket's receive buffer, where
 	// records wait while the stream is busy; 0 means DefaultReadBuffer.
 	ReadBuffer int
@@ -67,6 +71,7 @@ type Source struct {
 	c     *netlink.Conn
 	group uint16
 	log   *slog.Logger
+	slice func(mark uint32) string
 }
 
 // Open binds the NFLOG group of cfg. Only one listener may bind a group
@@ -75,7 +80,7 @@ func Open(cfg Config) (*Source, error) {
 	if cfg.Group == 0 {
 		return nil, errors.New("sniff: no NFLOG group")
 	}
-	src := &Source{group: cfg.Group, log: cfg.Log}
+	src := &Source{group: cfg.Group, log: cfg.Log, slice: cfg.Slice}
 	if src.log == nil {
 		src.log = slog.New(slog.DiscardHandler)
 	}
@@ -100,7 +105,7 @@ func (src *Source) Run(ctx context.Context, s *Stream) error {
 	if err != nil {
 		return fmt.Errorf("read nflog group %d: %w", src.group, err)
 	}
-	r := newReader(s, src.log)
+	r := newReader(s, src.log, src.slice)
 	buf := make([]byte, recvBuffer)
 	for {
 		n, err := recv(rc, buf)
