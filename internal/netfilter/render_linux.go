@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 )
 
@@ -28,11 +29,21 @@ func Plan(table string, slivers []Sliver) string {
 			bySet[m] = append(bySet[m], els...)
 		}
 	}
+	var parts []string
+	for name := range bySet {
+		if start, ok := uidPartStart(name); ok {
+			parts = append(parts, name)
+			byChain[name] = []*nftables.Rule{uidPartRule(t, name)}
+			bySet[setUIDParts] = append(bySet[setUIDParts],
+				nftables.SetElement{Key: binaryutil.BigEndian.PutUint32(start), VerdictData: jumpTo(name)})
+		}
+	}
+	slices.Sort(parts)
 	var b strings.Builder
-	for _, c := range []string{chainOutput, chainTag, chainInput} {
+	for _, c := range append([]string{chainOutput, chainTag, chainInput}, parts...) {
 		writeRules(&b, table, c, byChain[c])
 	}
-	for _, s := range sets(t) {
+	for _, s := range append(sets(t), partSets(t, parts)...) {
 		writeElements(&b, table, s.Name, bySet[s.Name])
 	}
 	return b.String()
@@ -61,6 +72,8 @@ func writeElements(w io.Writer, table, set string, els []nftables.SetElement) {
 		switch {
 		case e.IntervalEnd:
 			line += " end"
+		case e.VerdictData != nil:
+			line += " : " + verdictString(e.VerdictData)
 		case len(e.Val) > 0:
 			line += " : " + words(e.Val)
 		}
@@ -131,6 +144,9 @@ func exprString(e expr.Any) string {
 		}
 		return fmt.Sprintf("exthdr load ipv6 %db @ %d + %d%s => reg %d", e.Len, e.Type, e.Offset, present, e.DestRegister)
 	case *expr.Lookup:
+		if !e.IsDestRegSet {
+			return fmt.Sprintf("lookup reg %d set %s", e.SourceRegister, e.SetName)
+		}
 		return fmt.Sprintf("lookup reg %d set %s dreg %d", e.SourceRegister, e.SetName, e.DestRegister)
 	case *expr.Objref:
 		return fmt.Sprintf("objref type %d name %s", e.Type, e.Name)

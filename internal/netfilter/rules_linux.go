@@ -2,6 +2,7 @@ package netfilter
 
 import (
 	"encoding/binary"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -10,19 +11,20 @@ import (
 )
 
 // The table's chains and sets. Its rules are fixed, a handful, whatever the
-// number of slivers: each looks a packet up in a set (a hash, or an
-// interval tree for UIDs), so the work per packet does not grow with the
-// slivers, and adding or removing a sliver adds or deletes elements only.
-// No element jumps to a chain of its own, which would make the kernel check
-// every such chain on each change. Every key and value below is a
-// sliver's mark, its SocketMark.
+// number of slivers: each looks a packet up in a set (a hash, or a small
+// interval map for UIDs, see uidparts_linux.go), so the work per packet
+// does not grow with the slivers, and adding or removing a sliver adds or
+// deletes elements only. No element jumps to a chain of its own, which
+// would make the kernel check every such chain on each change. Every key
+// and value below is a sliver's mark, its SocketMark.
 //
-//   - output: a packet whose socket UID is in a range of @byuid gets that
-//     range's mark as its mark and its connection's (ct mark); failing
-//     that, a packet whose mark is in @marks (a socket the agent marked)
-//     gives it to its connection; failing that, a packet whose connection's
-//     mark is in @marks (packets the kernel sends for a sliver's socket)
-//     gets it. Each then jumps to tag.
+//   - output: a packet whose socket UID is in a sliver's range (looked up
+//     in its UID part's map) gets the sliver's mark as its mark and its
+//     connection's (ct mark); failing that, a packet whose mark is in
+//     @marks (a socket the agent marked) gives it to its connection;
+//     failing that, a packet whose connection's mark is in @marks (packets
+//     the kernel sends for a sliver's socket) gets it. Each then jumps to
+//     tag.
 //   - tag: the packet is counted in its mark's element of @tx, logged, and
 //     gets its priority from @lowprio (ICMP echo requests, IP options) or
 //     @prio, then accept.
@@ -34,7 +36,6 @@ const (
 	chainOutput = "output"
 	chainInput  = "input"
 	chainTag    = "tag"
-	setByUID    = "byuid"
 	setMarks    = "marks"
 	setTx       = "tx"
 	setRx       = "rx"
@@ -47,18 +48,18 @@ const (
 // the conntrack mark can be set.
 const hookPriority = nftables.ChainPriority(100)
 
-// sets are the table's sets and maps, in the order they are shown. byuid
-// is keyed by UID intervals in network byte order (the rule converts
-// skuid, as the nft command line does); the others by a mark in host
-// order. tx and rx count packets and bytes in each element.
+// sets are the table's fixed sets and maps, in the order they are shown.
+// uidparts is keyed by the first UID of a part in network byte order (the
+// rule converts skuid, as the nft command line does); the others by a mark
+// in host order. tx and rx count packets and bytes in each element.
 func sets(t *nftables.Table) []*nftables.Set {
 	mark := func(name string, data nftables.SetDatatype, counter bool) *nftables.Set {
 		return &nftables.Set{Table: t, Name: name, IsMap: data != nftables.TypeInvalid, KeyType: nftables.TypeMark,
 			DataType: data, Counter: counter, KeyByteOrder: binaryutil.NativeEndian}
 	}
 	return []*nftables.Set{
-		{Table: t, Name: setByUID, IsMap: true, Interval: true, KeyType: nftables.TypeUID,
-			DataType: nftables.TypeMark, KeyByteOrder: binaryutil.BigEndian},
+		{Table: t, Name: setUIDParts, IsMap: true, KeyType: nftables.TypeUID,
+			DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.BigEndian},
 		mark(setMarks, nftables.TypeInvalid, false),
 		mark(setTx, nftables.TypeInvalid, true),
 		mark(setRx, nftables.TypeInvalid, true),
@@ -67,8 +68,11 @@ func sets(t *nftables.Table) []*nftables.Set {
 	}
 }
 
-// setNamed is the set of that name, as sets describes it.
+// setNamed is the set of that name, as sets or uidPartSet describes it.
 func setNamed(t *nftables.Table, name string) *nftables.Set {
+	if strings.HasPrefix(name, uidPartPfx) {
+		return uidPartSet(t, name)
+	}
 	for _, s := range sets(t) {
 		if s.Name == name {
 			return s
@@ -114,10 +118,7 @@ func tableRules(t *nftables.Table, logGroup uint16) []*nftables.Rule {
 	setMark := &expr.Meta{Key: expr.MetaKeyMARK, Register: 1, SourceRegister: true}
 	loadCt := &expr.Ct{Key: expr.CtKeyMARK, Register: 1}
 	setCt := &expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true}
-	add(chainOutput, &expr.Meta{Key: expr.MetaKeySKUID, Register: 1},
-		// skuid is loaded in host order: look up in network order.
-		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-		lookup(setByUID, 1), setMark, setCt, jumpTo(chainTag))
+	rules = append(rules, uidPartsRule(t))
 	add(chainOutput, loadMark, lookup(setMarks, 0), setCt, jumpTo(chainTag))
 	add(chainOutput, loadCt, lookup(setMarks, 0), setMark, jumpTo(chainTag))
 	if logGroup != 0 {
@@ -153,35 +154,18 @@ func logTo(group uint16) expr.Any {
 // elements are a sliver's elements, by set name.
 type elements map[string][]nftables.SetElement
 
-// sliverElements are the elements that tag s's packets. Its UID interval
-// ends one past its last UID (Validate keeps that in 32 bits); its name is
-// the comment of its tx element, where a restarted Tagger reads it back.
+// sliverElements are the elements that tag s's packets, by set name: the
+// pieces of its UID range (uidElements), and its mark in the others. Its
+// name is the comment of its tx element, where a restarted Tagger reads it
+// back.
 func sliverElements(s Sliver) elements {
 	mark := native32(SocketMark(s.Index))
-	return elements{
-		setByUID: {
-			{Key: binaryutil.BigEndian.PutUint32(s.UIDBase), Val: mark},
-			{Key: binaryutil.BigEndian.PutUint32(s.UIDBase + s.UIDCount), IntervalEnd: true},
-		},
-		setMarks:   {{Key: mark}},
-		setTx:      {{Key: mark, Comment: s.Name}},
-		setRx:      {{Key: mark}},
-		setPrio:    {{Key: mark, Val: native32(Priority(s.Index))}},
-		setLowPrio: {{Key: mark, Val: native32(LowPriority(s.Index))}},
-	}
-}
-
-// changedElements are the sets whose elements for a and b differ: byuid if
-// their UID ranges do, the others if their Index or name does (the name
-// is only in tx, but a mark's elements go together).
-func changedElements(a, b Sliver) []string {
-	var out []string
-	if a.UIDBase != b.UIDBase || a.UIDCount != b.UIDCount {
-		out = append(out, setByUID)
-	}
-	if a.Index != b.Index || a.Name != b.Name {
-		out = append(out, setMarks, setTx, setRx, setPrio, setLowPrio)
-	}
+	out := uidElements(s)
+	out[setMarks] = []nftables.SetElement{{Key: mark}}
+	out[setTx] = []nftables.SetElement{{Key: mark, Comment: s.Name}}
+	out[setRx] = []nftables.SetElement{{Key: mark}}
+	out[setPrio] = []nftables.SetElement{{Key: mark, Val: native32(Priority(s.Index))}}
+	out[setLowPrio] = []nftables.SetElement{{Key: mark, Val: native32(LowPriority(s.Index))}}
 	return out
 }
 

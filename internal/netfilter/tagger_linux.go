@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/nftables"
@@ -50,6 +52,8 @@ type Tagger struct {
 	slivers map[string]Sliver
 	// byIndex is the name of the sliver holding each Index.
 	byIndex map[uint32]string
+	// parts holds the UID parts that have a chain and map.
+	parts map[string]bool
 }
 
 var _ Interface = (*Tagger)(nil)
@@ -68,7 +72,7 @@ func New(cfg Config) (_ *Tagger, err error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup,
-		slivers: map[string]Sliver{}, byIndex: map[uint32]string{},
+		slivers: map[string]Sliver{}, byIndex: map[uint32]string{}, parts: map[string]bool{},
 		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}}
 	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if cfg.NetNS != "" {
@@ -106,25 +110,38 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 		return err
 	}
 	add := sliverElements(s)
-	changed := slices.Sorted(maps.Keys(add))
 	old, had := t.slivers[s.Name]
+	var del elements
 	if had {
-		changed = changedElements(old, s)
-		if len(changed) == 0 {
-			return nil
+		del = sliverElements(old)
+		for name := range del {
+			if reflect.DeepEqual(del[name], add[name]) {
+				delete(del, name)
+				delete(add, name)
+			}
 		}
-		t.queueElementsLocked(old, changed, false)
 	}
-	for _, m := range changed {
-		if err := t.conn.SetAddElements(setNamed(t.table, m), add[m]); err != nil {
-			return fmt.Errorf("tag sliver %s: %w", s.Name, err)
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(add)) {
+		if strings.HasPrefix(name, uidPartPfx) && !t.parts[name] {
+			if err := addUIDPart(t.conn, t.table, name); err != nil {
+				return fmt.Errorf("tag sliver %s: %w", s.Name, err)
+			}
+			parts = append(parts, name)
 		}
+	}
+	t.queueElementsLocked(del, false)
+	if err := t.queueElementsLocked(add, true); err != nil {
+		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 	}
 	if err := t.conn.Flush(); err != nil {
 		if oerr := t.overlapLocked(s); oerr != nil {
 			return oerr
 		}
 		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
+	}
+	for _, p := range parts {
+		t.parts[p] = true
 	}
 	delete(t.byIndex, old.Index)
 	t.slivers[s.Name], t.byIndex[s.Index] = s, s.Name
@@ -153,18 +170,18 @@ func (t *Tagger) overlapLocked(s Sliver) error {
 	return nil
 }
 
-// queueElementsLocked queues the deletion of old's elements in the sets
-// named (with all, in every set).
-func (t *Tagger) queueElementsLocked(old Sliver, names []string, all bool) {
-	els := sliverElements(old)
-	if all {
-		names = slices.Collect(maps.Keys(els))
+// queueElementsLocked queues the addition or the deletion of elements.
+func (t *Tagger) queueElementsLocked(els elements, add bool) error {
+	for _, name := range slices.Sorted(maps.Keys(els)) {
+		op := t.conn.SetDeleteElements
+		if add {
+			op = t.conn.SetAddElements
+		}
+		if err := op(setNamed(t.table, name), els[name]); err != nil {
+			return err
+		}
 	}
-	for _, m := range names {
-		// Only a marshalling error is possible, and these elements
-		// marshalled when they were added.
-		_ = t.conn.SetDeleteElements(setNamed(t.table, m), els[m])
-	}
+	return nil
 }
 
 // Remove deletes name's elements, and with them its counters; removing a
@@ -176,7 +193,9 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 	if !ok {
 		return nil
 	}
-	t.queueElementsLocked(old, nil, true)
+	if err := t.queueElementsLocked(sliverElements(old), false); err != nil {
+		return fmt.Errorf("untag sliver %s: %w", name, err)
+	}
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("untag sliver %s: %w", name, err)
 	}

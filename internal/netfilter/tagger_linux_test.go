@@ -69,7 +69,7 @@ func TestKernelRuleset(t *testing.T) {
 	t.Logf("nft list table:\n%s", out)
 	// nft shows the data of the maps byte-swapped (it takes them for
 	// big-endian), so only the keys are checked here; Dump checks all.
-	for _, frag := range []string{"meta skuid map @byuid", "100000-165535 : ", "165536-231071 : ",
+	for _, frag := range []string{"meta skuid map @uid_000", "meta skuid map @uid_001", "100000-165535 : ", "165536-231071 : ",
 		"meta mark @marks ct mark set meta mark jump tag", "ct mark @marks meta mark set ct mark jump tag",
 		"meta mark @tx", `0x4f520001 counter packets 0 bytes 0 comment "alice"`, "ct mark @rx",
 		"icmp type echo-request meta priority set meta mark map @lowprio accept", "meta priority set meta mark map @prio accept"} {
@@ -168,7 +168,7 @@ func TestCountsBySocketMark(t *testing.T) {
 	if !ok || mark != SocketMark(1) {
 		t.Fatalf("SocketMark(alice) = %#x, %v; want %#x", mark, ok, SocketMark(1))
 	}
-	if _, ok := tg.SocketMark("carol"); ok {
+	if _, ok := tg.SocketMark("dave"); ok {
 		t.Error("a mark for a sliver never set")
 	}
 	nettest.Listen(t, p, 9002, true)
