@@ -3,8 +3,14 @@ package netfilter
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testutil"
@@ -61,6 +67,7 @@ func TestManySlivers(t *testing.T) {
 	if err := tg2.Set(ctx, extra); err != nil {
 		t.Fatal(err)
 	}
+	classes := watchClasses(t, p.SendNS, []Sliver{all[0], all[999], all[1999], all[1498], all[1499], all[1500], extra})
 	sends := map[string]int{"s00001": 11, "s01000": 12, "s02000": 13, "s01499": 14, "s01501": 15, "late": 16}
 	uids := map[string]uint32{"late": extra.UIDBase + 999}
 	for _, i := range []int{0, 999, 1999, 1498, 1500} {
@@ -84,5 +91,170 @@ func TestManySlivers(t *testing.T) {
 	}
 	if _, ok := c["s01500"]; ok || len(c) != len(all) {
 		t.Errorf("%d slivers counted (s01500 there: %v), want %d", len(c), ok, len(all))
+	}
+	got := classes()
+	for _, name := range []string{"s00001", "s01000", "s02000", "s01499", "s01500", "s01501", "late"} {
+		if want := uint64(sends[name]); got[name] != want {
+			t.Errorf("%s: %d packets left with its mark and HTB class, want %d", name, got[name], want)
+		}
+	}
+}
+
+// watchClasses counts, in a table of its own after the tagger's (at the
+// postrouting hook of namespace ns), the packets that leave with each
+// sliver's mark and the priority of its HTB class, and returns what reads
+// the counts by slice name.
+func watchClasses(t *testing.T, ns string, slivers []Sliver) func() map[string]uint64 {
+	t.Helper()
+	f, err := os.Open(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // after the table's deletion, which needs it
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := c.AddTable(&nftables.Table{Name: fmt.Sprintf("orbistest_classes_%d", os.Getpid()), Family: nftables.TableFamilyINet})
+	accept := nftables.ChainPolicyAccept
+	chain := c.AddChain(&nftables.Chain{Name: "post", Table: table, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityFilter, Policy: &accept})
+	for _, s := range slivers {
+		c.AddRule(&nftables.Rule{Table: table, Chain: chain, UserData: []byte(s.Name), Exprs: []expr.Any{
+			&expr.Meta{Key: expr.MetaKeyPRIORITY, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(Priority(s.Index))},
+			&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(SocketMark(s.Index))},
+			&expr.Counter{},
+		}})
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.DelTable(table)
+		if err := c.Flush(); err != nil {
+			t.Error(err)
+		}
+	})
+	return func() map[string]uint64 {
+		rules, err := c.GetRules(table, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]uint64{}
+		for _, r := range rules {
+			for _, e := range r.Exprs {
+				if n, ok := e.(*expr.Counter); ok && n.Packets > 0 {
+					out[string(r.UserData)] = n.Packets
+				}
+			}
+		}
+		return out
+	}
+}
+
+// TestConflictsRefused: a sliver whose UIDs overlap another's (in part,
+// around it, inside it, across UID parts) or whose Index is another's is
+// refused with an error naming the other, and changes nothing: the
+// other's packets are still counted as its own, nobody's are the
+// refused one's, and a later sliver in the UID part a refused Set would
+// have made is tagged.
+func TestConflictsRefused(t *testing.T) {
+	tg, p, _ := newTagger(t)
+	ctx := testutil.Context(t)
+	alice, bob := testSlivers()[0], testSlivers()[1]
+	for _, s := range []Sliver{alice, bob} {
+		if err := tg.Set(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		s      Sliver
+		victim string // or, with a comma, any of these
+	}{
+		{"partial overlap", Sliver{UIDBase: alice.UIDBase - 1000, UIDCount: 2000, Index: 9}, "alice"},
+		{"around", Sliver{UIDBase: alice.UIDBase - 10, UIDCount: 200000, Index: 9}, "alice,bob"},
+		{"inside", Sliver{UIDBase: bob.UIDBase + 10, UIDCount: 10, Index: 9}, "bob"},
+		{"across parts", Sliver{UIDBase: bob.UIDBase + 10, UIDCount: 2_000_000, Index: 9}, "bob"},
+		{"same index", Sliver{UIDBase: 5_000_000, UIDCount: 10, Index: bob.Index}, "bob"},
+	} {
+		tc.s.Name = "mallory"
+		err := tg.Set(ctx, tc.s)
+		if err == nil || !slices.ContainsFunc(strings.Split(tc.victim, ","), func(v string) bool {
+			return strings.Contains(err.Error(), "sliver "+v+"'s")
+		}) {
+			t.Errorf("%s: Set = %v, want an error naming %s", tc.name, err, tc.victim)
+		}
+	}
+	if _, ok := tg.SocketMark("mallory"); ok {
+		t.Error("a refused sliver has a mark")
+	}
+	late := Sliver{Name: "late", UIDBase: 1_200_000, UIDCount: 10, Index: 9}
+	if err := tg.Set(ctx, late); err != nil {
+		t.Fatalf("a sliver in a UID part a refused Set would have made: %v", err)
+	}
+	nettest.Listen(t, p, 9004, false)
+	for _, uid := range []uint32{alice.UIDBase + 100, bob.UIDBase + 10, late.UIDBase + 9} {
+		s := nettest.Send{UID: uid, To: netip.AddrPortFrom(p.RecvIP, 9004), Count: 5, Payload: 100, For: 10 * time.Second}
+		if err := nettest.Start(t, p, s).Wait(); err != nil {
+			t.Fatalf("sender %d: %v", uid, err)
+		}
+	}
+	c, err := tg.Counters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"alice", "bob", "late"} {
+		if c[name].TxPackets != 5 {
+			t.Errorf("%s: %d packets counted, want 5", name, c[name].TxPackets)
+		}
+	}
+	if _, ok := c["mallory"]; ok || len(c) != 3 {
+		t.Errorf("counters %v, want alice, bob and late only", c)
+	}
+}
+
+// TestOlderLayoutReplaced: a table left by an agent of the older layout
+// (a chain and named counters per sliver) is replaced by the new one, so
+// no packet walks the old per-sliver rules.
+func TestOlderLayoutReplaced(t *testing.T) {
+	tg, p, table := newTagger(t)
+	if err := tg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p.SendNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := c.AddTable(&nftables.Table{Name: table, Family: nftables.TableFamilyINet})
+	c.AddChain(&nftables.Chain{Name: "byuid", Table: old})
+	c.AddChain(&nftables.Chain{Name: "sl_old", Table: old})
+	c.AddObj(&nftables.CounterObj{Table: old, Name: "tx_old"})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	tg2, err := New(Config{Table: table, NetNS: p.SendNS, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg2.Close()
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chains {
+		if ch.Table.Name == table && (ch.Name == "sl_old" || ch.Name == "byuid") {
+			t.Errorf("chain %s of the older layout kept", ch.Name)
+		}
+	}
+	if err := tg2.Set(testutil.Context(t), testSlivers()[0]); err != nil {
+		t.Fatal(err)
 	}
 }
