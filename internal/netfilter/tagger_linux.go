@@ -50,10 +50,17 @@ type Tagger struct {
 	// from (name, UID range, Index), so that Set and Remove change
 	// elements without reading the kernel's sets.
 	slivers map[string]Sliver
-	// byIndex is the name of the sliver holding each Index.
+	// byIndex is the name of the sliver holding each Index. It is
+	// written with both mu and namesMu held, so holding either is enough
+	// to read it.
 	byIndex map[uint32]string
 	// parts holds the UID parts that have a chain and map.
 	parts map[string]bool
+
+	// namesMu guards byIndex for SliceOfMark, which the sniffer calls for
+	// every packet and must not wait for a change or a read of the
+	// kernel's sets.
+	namesMu sync.RWMutex
 }
 
 var _ Interface = (*Tagger)(nil)
@@ -143,8 +150,10 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	for _, p := range parts {
 		t.parts[p] = true
 	}
+	t.namesMu.Lock()
 	delete(t.byIndex, old.Index)
 	t.slivers[s.Name], t.byIndex[s.Index] = s, s.Name
+	t.namesMu.Unlock()
 	t.log.Debug("tagging set", "slice", s.Name, "index", s.Index, "uids", fmt.Sprintf("%d+%d", s.UIDBase, s.UIDCount))
 	return nil
 }
@@ -200,7 +209,9 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 		return fmt.Errorf("untag sliver %s: %w", name, err)
 	}
 	delete(t.slivers, name)
+	t.namesMu.Lock()
 	delete(t.byIndex, old.Index)
+	t.namesMu.Unlock()
 	return nil
 }
 
@@ -216,10 +227,13 @@ func (t *Tagger) SocketMark(name string) (uint32, bool) {
 
 // SliceOfMark returns the slice whose SocketMark is mark, or "": every
 // packet of a sliver leaves with that mark, so the administrative sniffer
-// (internal/sniff) attributes the packets it logs with this.
+// (internal/sniff) attributes the packets it logs with this. The name is
+// the one of now: a packet logged just before its sliver's removal and
+// read after it is the node's (or, if the Index was given again within
+// that moment, the new sliver's).
 func (t *Tagger) SliceOfMark(mark uint32) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.namesMu.RLock()
+	defer t.namesMu.RUnlock()
 	return t.byIndex[markIndex(mark)]
 }
 
