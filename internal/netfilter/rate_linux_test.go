@@ -41,9 +41,10 @@ type rateBed struct {
 
 // BenchmarkPacketRate loads N slivers' tagging (the node's ruleset, log
 // rules included) into a throwaway namespace for each N of -rate.slivers,
-// then, in interleaved rounds, measures the UDP packets per second that
-// one sender pushes out of each namespace as root and as a UID of a loaded
-// sliver, and the time to add one more sliver (Set) at N. It prints a
+// then, in interleaved rounds, measures the UDP packets that one sender
+// pushes out of each namespace as root and as a UID of a loaded sliver,
+// per second and per CPU-second of the sender, and the time to add one
+// more sliver (Set) at N. It prints a
 // Markdown table of medians; run it alone, as root:
 //
 //	go test -run '^$' -bench PacketRate -benchtime 1x ./internal/netfilter
@@ -62,7 +63,7 @@ func BenchmarkPacketRate(b *testing.B) {
 		n    int
 		root bool
 	}
-	pps := map[key][]float64{}
+	pps, cpu := map[key][]float64{}, map[key][]float64{}
 	for b.Loop() {
 		for r := range *rateRounds {
 			for _, bed := range beds {
@@ -71,25 +72,27 @@ func BenchmarkPacketRate(b *testing.B) {
 					if root {
 						uid = 0
 					}
-					p, err := blast(bed.ns, uid, *rateWindow)
+					r, err := blast(bed.ns, uid, *rateWindow)
 					if err != nil {
 						b.Fatal(err)
 					}
-					pps[key{bed.n, root}] = append(pps[key{bed.n, root}], p)
+					k := key{bed.n, root}
+					pps[k], cpu[k] = append(pps[k], r.perSecond), append(cpu[k], r.perCPUSecond)
 				}
 				bed.timeAdd(ctx, b, r)
 			}
 		}
 	}
-	fmt.Printf("\nUDP packets/s out of one socket (64-byte datagrams, sendmmsg of 64), median of %d interleaved rounds of %v; time to Set one more sliver, median:\n\n", *rateRounds, *rateWindow)
-	fmt.Println("| slivers | host root pps | sliver UID pps | add one sliver |")
-	fmt.Println("|---|---|---|---|")
+	fmt.Printf("\nUDP packets out of one socket (64-byte datagrams, sendmmsg of 64) per second and per CPU-second of the sender, median of %d interleaved rounds of %v; time to Set one more sliver, median:\n\n", *rateRounds, *rateWindow)
+	fmt.Println("| slivers | root pkt/s | root pkt/CPU-s | sliver pkt/s | sliver pkt/CPU-s | add one sliver |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, bed := range beds {
 		add := "-"
 		if bed.tg != nil {
 			add = fmt.Sprintf("%.2f ms", float64(median(bed.add))/1e6)
 		}
-		fmt.Printf("| %d | %.0f | %.0f | %s |\n", bed.n, median(pps[key{bed.n, true}]), median(pps[key{bed.n, false}]), add)
+		r, u := key{bed.n, true}, key{bed.n, false}
+		fmt.Printf("| %d | %.0f | %.0f | %.0f | %.0f | %s |\n", bed.n, median(pps[r]), median(cpu[r]), median(pps[u]), median(cpu[u]), add)
 	}
 }
 
@@ -151,11 +154,16 @@ func (bed *rateBed) timeAdd(ctx context.Context, b *testing.B, round int) {
 	}
 }
 
+// rate is what one sender achieved: packets per second of wall time, and
+// per second of its thread's CPU time (which other jobs on the machine
+// disturb much less).
+type rate struct{ perSecond, perCPUSecond float64 }
+
 // blast sends 64-byte UDP datagrams to rateDst from a socket owned by uid
-// in namespace ns for d, and returns how many a second it sent.
-func blast(ns string, uid uint32, d time.Duration) (float64, error) {
+// in namespace ns for d.
+func blast(ns string, uid uint32, d time.Duration) (rate, error) {
 	var sent int
-	var took time.Duration
+	var took, cpu time.Duration
 	err := nettest.InNS(ns, func() error {
 		unix.Setfsuid(int(uid))
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -175,7 +183,7 @@ func blast(ns string, uid uint32, d time.Duration) (float64, error) {
 			msgs[i].Hdr.Iov = &iov
 			msgs[i].Hdr.SetIovlen(1)
 		}
-		start := time.Now()
+		cpu0, start := threadCPU(), time.Now()
 		for took = 0; took < d; took = time.Since(start) {
 			n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), 0, 0, 0)
 			if errno != 0 && errno != unix.ENOBUFS {
@@ -183,9 +191,17 @@ func blast(ns string, uid uint32, d time.Duration) (float64, error) {
 			}
 			sent += int(n)
 		}
+		cpu = threadCPU() - cpu0
 		return nil
 	})
-	return float64(sent) / took.Seconds(), err
+	return rate{float64(sent) / took.Seconds(), float64(sent) / cpu.Seconds()}, err
+}
+
+// threadCPU is the CPU time the calling thread has used.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_THREAD, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median[T int64 | float64 | time.Duration](v []T) T {
