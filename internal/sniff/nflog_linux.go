@@ -57,9 +57,9 @@ const (
 	batchTimeout   = 10  // flush a partial batch after 100 ms
 	batchThreshold = 16  // or at 16 packets
 	// batchBytes is the size of the kernel's buffer for one batch: 16
-	// records of at most about 380 bytes (128 of headers, a 128-byte
-	// prefix, the attributes), and small enough that the buffer and its
-	// bookkeeping take one 8 KiB slab. The socket's receive buffer is
+	// records of at most about 250 bytes (128 of headers, the
+	// attributes), with room for a 128-byte log prefix each, and small
+	// enough that the buffer and its bookkeeping take one 8 KiB slab. The socket's receive buffer is
 	// charged that whole size per batch, so a larger one (the kernel's
 	// default is 128 KiB) would let far fewer records wait in it.
 	batchBytes = 7 << 10
