@@ -159,7 +159,7 @@ func watchClasses(t *testing.T, ns string, slivers []Sliver) func() map[string]u
 // refused with an error naming the other, and changes nothing: the
 // other's packets are still counted as its own, nobody's are the
 // refused one's, and a later sliver in the UID part a refused Set would
-// have made is tagged.
+// have made is tagged. A sliver's own range can shrink and grow back.
 func TestConflictsRefused(t *testing.T) {
 	tg, p, _ := newTagger(t)
 	ctx := testutil.Context(t)
@@ -190,6 +190,13 @@ func TestConflictsRefused(t *testing.T) {
 	}
 	if _, ok := tg.SocketMark("mallory"); ok {
 		t.Error("a refused sliver has a mark")
+	}
+	narrow := alice
+	narrow.UIDCount = 1000
+	for _, s := range []Sliver{narrow, alice} { // a range changed in place
+		if err := tg.Set(ctx, s); err != nil {
+			t.Fatalf("alice's range to %d+%d: %v", s.UIDBase, s.UIDCount, err)
+		}
 	}
 	late := Sliver{Name: "late", UIDBase: 1_200_000, UIDCount: 10, Index: 9}
 	if err := tg.Set(ctx, late); err != nil {

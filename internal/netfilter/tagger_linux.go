@@ -116,29 +116,16 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	if err := t.indexTakenLocked(s); err != nil {
 		return err
 	}
-	add := sliverElements(s)
-	old, had := t.slivers[s.Name]
-	var del elements
-	if had {
-		del = sliverElements(old)
-		for name := range del {
-			if reflect.DeepEqual(del[name], add[name]) {
-				delete(del, name)
-				delete(add, name)
-			}
-		}
+	old := t.slivers[s.Name]
+	add, del := changes(old, s)
+	parts, err := t.queuePartsLocked(add)
+	if err == nil {
+		err = t.queueElementsLocked(del, false)
 	}
-	var parts []string
-	for _, name := range slices.Sorted(maps.Keys(add)) {
-		if strings.HasPrefix(name, uidPartPfx) && !t.parts[name] {
-			if err := addUIDPart(t.conn, t.table, name); err != nil {
-				return fmt.Errorf("tag sliver %s: %w", s.Name, err)
-			}
-			parts = append(parts, name)
-		}
+	if err == nil {
+		err = t.queueElementsLocked(add, true)
 	}
-	t.queueElementsLocked(del, false)
-	if err := t.queueElementsLocked(add, true); err != nil {
+	if err != nil {
 		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 	}
 	if err := t.conn.Flush(); err != nil {
@@ -156,6 +143,39 @@ func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	t.namesMu.Unlock()
 	t.log.Debug("tagging set", "slice", s.Name, "index", s.Index, "uids", fmt.Sprintf("%d+%d", s.UIDBase, s.UIDCount))
 	return nil
+}
+
+// changes are the elements to add and to delete to turn old's tagging
+// (none if old is the zero Sliver) into s's: those of the sets where they
+// differ.
+func changes(old, s Sliver) (add, del elements) {
+	add = sliverElements(s)
+	if old.Index == 0 {
+		return add, nil
+	}
+	del = sliverElements(old)
+	for name := range del {
+		if reflect.DeepEqual(del[name], add[name]) {
+			delete(del, name)
+			delete(add, name)
+		}
+	}
+	return add, del
+}
+
+// queuePartsLocked queues the UID parts that elements need and that do
+// not exist yet, and returns them.
+func (t *Tagger) queuePartsLocked(els elements) ([]string, error) {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(els)) {
+		if strings.HasPrefix(name, uidPartPfx) && !t.parts[name] {
+			if err := addUIDPart(t.conn, t.table, name); err != nil {
+				return nil, err
+			}
+			parts = append(parts, name)
+		}
+	}
+	return parts, nil
 }
 
 // indexTakenLocked reports another sliver that holds s's Index.
