@@ -78,11 +78,14 @@ func TestManySlivers(t *testing.T) {
 	}
 	send(all[1499].UIDBase+7, 17) // the removed sliver's: nobody's now
 	send(999_999, 18)             // just below the first range
-	time.Sleep(200 * time.Millisecond)
-	c, err := tg2.Counters(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := waitCounters(t, tg2, func(c map[string]Counters) bool {
+		for name, n := range sends {
+			if c[name].RxPackets < uint64(n) {
+				return false
+			}
+		}
+		return true
+	})
 	for name, got := range c {
 		want := uint64(sends[name])
 		if got.TxPackets != want || got.RxPackets != want || got.TxBytes != want*(100+8+20) {
@@ -263,5 +266,20 @@ func TestOlderLayoutReplaced(t *testing.T) {
 	}
 	if err := tg2.Set(testutil.Context(t), testSlivers()[0]); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitCounters reads tg's counters until done says they are complete (the
+// last echoes arrived), for at most 5 s, and returns the last read.
+func waitCounters(t *testing.T, tg *Tagger, done func(map[string]Counters) bool) map[string]Counters {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := tg.Counters(testutil.Context(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done(c) || time.Now().After(deadline) {
+			return c
+		}
 	}
 }

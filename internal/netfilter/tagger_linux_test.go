@@ -104,11 +104,7 @@ func TestCountsBySliverUID(t *testing.T) {
 			t.Fatalf("sender %d: %v", s.UID, err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond) // the last echoes
-	c, err := tg.Counters(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := waitCounters(t, tg, func(c map[string]Counters) bool { return c["alice"].RxPackets >= 60 })
 	const wireLen = 100 + 8 + 20 // IPv4 datagram length at the output hook
 	if a := c["alice"]; a.TxPackets != 60 || a.TxBytes != 40*wireLen+20*(wireLen+20) || a.RxPackets != 60 {
 		t.Errorf("alice's counters = %+v, want 60 packets each way, %d bytes out", a, 40*wireLen+20*(wireLen+20))
@@ -174,11 +170,7 @@ func TestCountsBySocketMark(t *testing.T) {
 	nettest.Listen(t, p, 9002, true)
 	sendMarked(t, p, mark, 25)
 	sendMarked(t, p, SocketMark(3), 15) // no sliver has index 3
-	time.Sleep(200 * time.Millisecond)  // the last echoes
-	c, err := tg.Counters(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := waitCounters(t, tg, func(c map[string]Counters) bool { return c["alice"].RxPackets >= 25 })
 	if a := c["alice"]; a.TxPackets != 25 || a.RxPackets != 25 || a.TxBytes != 25*(100+8+20) {
 		t.Errorf("alice's counters = %+v, want 25 packets each way, %d bytes out", a, 25*(100+8+20))
 	}
