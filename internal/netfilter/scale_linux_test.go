@@ -42,6 +42,21 @@ func TestManySlivers(t *testing.T) {
 		}
 	}
 	t.Logf("2000 slivers set in %v", time.Since(start))
+	// What a packet walks does not grow with the slivers: the fixed rules,
+	// and one rule in each part (here 3 of 2^20 UIDs) of the UID space.
+	dump, err := tg.Dump(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := 0
+	for _, l := range strings.Split(dump, "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "inet" { // "inet TABLE CHAIN" heads a rule
+			rules++
+		}
+	}
+	if want := len(tableRules(tg.table, 0)) + 3; rules != want {
+		t.Errorf("%d rules for 2000 slivers, want %d", rules, want)
+	}
 	nettest.Listen(t, p, 9003, true)
 	send := func(uid uint32, count int) {
 		t.Helper()
