@@ -8,11 +8,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// testSlivers are two slivers with adjacent UID ranges.
+// testSlivers are two slivers with adjacent UID ranges, and one whose
+// range crosses from one UID part to the next.
 func testSlivers() []Sliver {
 	return []Sliver{
 		{Name: "alice", UIDBase: 100000, UIDCount: 65536, Index: 1},
 		{Name: "bob", UIDBase: 165536, UIDCount: 65536, Index: 2},
+		{Name: "carol", UIDBase: 1_000_000, UIDCount: 100_000, Index: 5},
 	}
 }
 

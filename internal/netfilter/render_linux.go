@@ -1,35 +1,50 @@
 package netfilter
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 )
 
-// Plan renders the rules that Set would ask the kernel for, for these
-// slivers in a fresh table, in the form `nft --debug=netlink` prints. It
-// needs no privilege; tests compare it with a golden file.
+// Plan renders what Set would ask the kernel for, for these slivers in a
+// fresh table: the rules in the form `nft --debug=netlink` prints, then the
+// sets' elements. It needs no privilege; tests compare it with a golden
+// file.
 func Plan(table string, slivers []Sliver) string {
 	t := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
-	byChain := map[string][]*nftables.Rule{chainOutput: outputRules(t, 0)}
-	sorted := append([]Sliver(nil), slivers...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Index < sorted[j].Index })
-	var names []string
-	for _, s := range sorted {
-		names = append(names, s.Name)
-		for _, r := range dispatchRules(t, s) {
-			byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
-		}
-		byChain[sliverChain(s.Name)] = sliverRules(t, s, 0)
+	byChain := map[string][]*nftables.Rule{}
+	for _, r := range tableRules(t, 0) {
+		byChain[r.Chain.Name] = append(byChain[r.Chain.Name], r)
 	}
+	bySet := map[string][]nftables.SetElement{}
+	for _, s := range slivers {
+		for m, els := range sliverElements(s) {
+			bySet[m] = append(bySet[m], els...)
+		}
+	}
+	var parts []string
+	for name := range bySet {
+		if start, ok := uidPartStart(name); ok {
+			parts = append(parts, name)
+			byChain[name] = []*nftables.Rule{uidPartRule(t, name)}
+			bySet[setUIDParts] = append(bySet[setUIDParts],
+				nftables.SetElement{Key: binaryutil.BigEndian.PutUint32(start), VerdictData: jumpTo(name)})
+		}
+	}
+	slices.Sort(parts)
 	var b strings.Builder
-	for _, c := range chainOrder(names) {
+	for _, c := range append([]string{chainOutput, chainTag, chainInput}, parts...) {
 		writeRules(&b, table, c, byChain[c])
+	}
+	for _, s := range append(sets(t), partSets(t, parts)...) {
+		writeElements(&b, table, s.Name, bySet[s.Name])
 	}
 	return b.String()
 }
@@ -43,6 +58,46 @@ func writeRules(w io.Writer, table, chain string, rules []*nftables.Rule) {
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// writeElements writes one set's elements in key order, one a line: the
+// key's words, then the data's (or "end", for the end of an interval),
+// then the comment.
+func writeElements(w io.Writer, table, set string, els []nftables.SetElement) {
+	els = slices.Clone(els)
+	slices.SortFunc(els, elementOrder)
+	fmt.Fprintf(w, "inet %s set %s\n", table, set)
+	for _, e := range els {
+		line := "  element " + words(e.Key)
+		switch {
+		case e.IntervalEnd:
+			line += " end"
+		case e.VerdictData != nil:
+			line += " : " + verdictString(e.VerdictData)
+		case len(e.Val) > 0:
+			line += " : " + words(e.Val)
+		}
+		if e.Comment != "" {
+			line += fmt.Sprintf(" comment %q", e.Comment)
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintln(w)
+}
+
+// elementOrder orders elements by key, an interval's end before the start
+// of the next at the same key.
+func elementOrder(a, b nftables.SetElement) int {
+	if c := bytes.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
+	switch {
+	case a.IntervalEnd == b.IntervalEnd:
+		return 0
+	case a.IntervalEnd:
+		return -1
+	}
+	return 1
 }
 
 var (
@@ -88,6 +143,11 @@ func exprString(e expr.Any) string {
 			present = " present"
 		}
 		return fmt.Sprintf("exthdr load ipv6 %db @ %d + %d%s => reg %d", e.Len, e.Type, e.Offset, present, e.DestRegister)
+	case *expr.Lookup:
+		if !e.IsDestRegSet {
+			return fmt.Sprintf("lookup reg %d set %s", e.SourceRegister, e.SetName)
+		}
+		return fmt.Sprintf("lookup reg %d set %s dreg %d", e.SourceRegister, e.SetName, e.DestRegister)
 	case *expr.Objref:
 		return fmt.Sprintf("objref type %d name %s", e.Type, e.Name)
 	case *expr.Counter:

@@ -2,8 +2,7 @@ package netfilter
 
 import (
 	"encoding/binary"
-	"slices"
-	"sort"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -11,15 +10,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Chains of the table. Output packets go through byuid, then bymark (by
-// conntrack mark, then by socket mark); each
-// sliver rule there jumps to the sliver's chain, which ends in accept, so a
-// packet is tagged once.
+// The table's chains and sets. Its rules are fixed, a handful, whatever the
+// number of slivers: each looks a packet up in a set (a hash, or a small
+// interval map for UIDs, see uidparts_linux.go), so the work per packet
+// does not grow with the slivers, and adding or removing a sliver adds or
+// deletes elements only. No element jumps to a chain of its own, which
+// would make the kernel check every such chain on each change. Every key
+// and value below is a sliver's mark, its SocketMark.
+//
+//   - output: a packet whose socket UID is in a sliver's range (looked up
+//     in its UID part's map) gets the sliver's mark as its mark and its
+//     connection's (ct mark); failing that, a packet whose mark is in
+//     @marks (a socket the agent marked) gives it to its connection;
+//     failing that, a packet whose connection's mark is in @marks (packets
+//     the kernel sends for a sliver's socket) gets it. Each then jumps to
+//     tag.
+//   - tag: the packet is counted in its mark's element of @tx, logged, and
+//     gets its priority from @lowprio (ICMP echo requests, IP options) or
+//     @prio, then accept.
+//   - input: a packet whose connection's mark is in @rx is counted there.
+//
+// A register does not carry a value from one rule to the next (the kernel
+// refuses to load one the rule has not stored), hence the packet's mark.
 const (
 	chainOutput = "output"
-	chainByUID  = "byuid"
-	chainByMark = "bymark"
 	chainInput  = "input"
+	chainTag    = "tag"
+	setMarks    = "marks"
+	setTx       = "tx"
+	setRx       = "rx"
+	setPrio     = "prio"
+	setLowPrio  = "lowprio"
 )
 
 // hookPriority runs the base chains after the filter chains (0), so a
@@ -27,134 +48,125 @@ const (
 // the conntrack mark can be set.
 const hookPriority = nftables.ChainPriority(100)
 
-// sliverChain names a sliver's own chain.
-func sliverChain(name string) string { return "sl_" + name }
+// sets are the table's fixed sets and maps, in the order they are shown.
+// uidparts is keyed by the first UID of a part in network byte order (the
+// rule converts skuid, as the nft command line does); the others by a mark
+// in host order. tx and rx count packets and bytes in each element.
+func sets(t *nftables.Table) []*nftables.Set {
+	mark := func(name string, data nftables.SetDatatype, counter bool) *nftables.Set {
+		return &nftables.Set{Table: t, Name: name, IsMap: data != nftables.TypeInvalid, KeyType: nftables.TypeMark,
+			DataType: data, Counter: counter, KeyByteOrder: binaryutil.NativeEndian}
+	}
+	return []*nftables.Set{
+		{Table: t, Name: setUIDParts, IsMap: true, KeyType: nftables.TypeUID,
+			DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.BigEndian},
+		mark(setMarks, nftables.TypeInvalid, false),
+		mark(setTx, nftables.TypeInvalid, true),
+		mark(setRx, nftables.TypeInvalid, true),
+		mark(setPrio, nftables.TypeClassID, false),
+		mark(setLowPrio, nftables.TypeClassID, false),
+	}
+}
 
-// userData marks the dispatch rules of a sliver so Set and Remove find them.
-func userData(name string) string { return "orbis:" + name }
+// setNamed is the set of that name, as sets or uidPartSet describes it.
+func setNamed(t *nftables.Table, name string) *nftables.Set {
+	if strings.HasPrefix(name, uidPartPfx) {
+		return uidPartSet(t, name)
+	}
+	for _, s := range sets(t) {
+		if s.Name == name {
+			return s
+		}
+	}
+	panic("netfilter: no set " + name)
+}
 
-// addBase queues the table, its base chains and the two regular chains the
-// output chain jumps to. Adding what exists already changes nothing.
-func addBase(c *nftables.Conn, t *nftables.Table, logGroup uint16) {
+// addBase queues the table, its sets and its chains (flushed and
+// refilled). Adding what exists already changes nothing, and keeps the
+// sets' elements.
+func addBase(c *nftables.Conn, t *nftables.Table, logGroup uint16) error {
 	c.AddTable(t)
+	for _, s := range sets(t) {
+		if err := c.AddSet(s, nil); err != nil {
+			return err
+		}
+	}
 	accept := nftables.ChainPolicyAccept
-	out := c.AddChain(&nftables.Chain{Name: chainOutput, Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityRef(hookPriority), Policy: &accept})
-	c.AddChain(&nftables.Chain{Name: chainInput, Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityRef(hookPriority), Policy: &accept})
-	c.AddChain(&nftables.Chain{Name: chainByUID, Table: t})
-	c.AddChain(&nftables.Chain{Name: chainByMark, Table: t})
-	c.FlushChain(out)
-	for _, r := range outputRules(t, logGroup) {
+	prio := nftables.ChainPriorityRef(hookPriority)
+	for _, ch := range []*nftables.Chain{
+		{Name: chainOutput, Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookOutput, Priority: prio, Policy: &accept},
+		{Name: chainInput, Table: t, Type: nftables.ChainTypeFilter, Hooknum: nftables.ChainHookInput, Priority: prio, Policy: &accept},
+		{Name: chainTag, Table: t},
+	} {
+		c.FlushChain(c.AddChain(ch))
+	}
+	for _, r := range tableRules(t, logGroup) {
 		c.AddRule(r)
 	}
+	return nil
 }
 
-// outputRules are the output chain's: by socket UID first, then by mark;
-// with a log group, the packets of no sliver (which come back from those
-// jumps) are logged there without a prefix.
-func outputRules(t *nftables.Table, logGroup uint16) []*nftables.Rule {
-	out := &nftables.Chain{Name: chainOutput, Table: t}
-	rules := []*nftables.Rule{
-		{Table: t, Chain: out, Exprs: []expr.Any{jump(chainByUID)}},
-		{Table: t, Chain: out, Exprs: []expr.Any{jump(chainByMark)}},
+// tableRules are all the table's rules (see the comment on the chains);
+// with a log group, the packets of no sliver (which come back from the
+// lookups) are logged in the output chain, those of a sliver in tag.
+func tableRules(t *nftables.Table, logGroup uint16) []*nftables.Rule {
+	var rules []*nftables.Rule
+	add := func(chain string, e ...expr.Any) {
+		rules = append(rules, &nftables.Rule{Table: t, Chain: &nftables.Chain{Name: chain, Table: t}, Exprs: e})
 	}
+	loadMark := &expr.Meta{Key: expr.MetaKeyMARK, Register: 1}
+	setMark := &expr.Meta{Key: expr.MetaKeyMARK, Register: 1, SourceRegister: true}
+	loadCt := &expr.Ct{Key: expr.CtKeyMARK, Register: 1}
+	setCt := &expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true}
+	rules = append(rules, uidPartsRule(t))
+	add(chainOutput, loadMark, lookup(setMarks, 0), setCt, jumpTo(chainTag))
+	add(chainOutput, loadCt, lookup(setMarks, 0), setMark, jumpTo(chainTag))
 	if logGroup != 0 {
-		rules = append(rules, &nftables.Rule{Table: t, Chain: out, Exprs: []expr.Any{logTo(logGroup, "")}})
+		add(chainOutput, logTo(logGroup))
 	}
+	add(chainTag, loadMark, lookup(setTx, 0))
+	if logGroup != 0 {
+		add(chainTag, logTo(logGroup))
+	}
+	low := setPriority(setLowPrio)
+	add(chainTag, cat(l4Type(unix.IPPROTO_ICMP, 8), low)...)     // ICMP echo request
+	add(chainTag, cat(l4Type(unix.IPPROTO_ICMPV6, 128), low)...) // ICMPv6 echo request
+	add(chainTag, cat(ipv4Options(), low)...)                    // IPv4 header with options
+	add(chainTag, cat(ipv6HopByHop(), low)...)                   // IPv6 hop-by-hop options
+	add(chainTag, setPriority(setPrio)...)
+	add(chainInput, loadCt, lookup(setRx, 0))
 	return rules
 }
 
-// logTo is `log prefix <prefix> group <group>`: the packet's headers (up
-// to LogSnap bytes) go to the NFLOG group, a few at a time.
-func logTo(group uint16, prefix string) expr.Any {
-	l := &expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_SNAPLEN | 1<<unix.NFTA_LOG_QTHRESHOLD,
+// lookup looks register 1 up in a set; with dreg (not 0) it loads the
+// element's data there. A packet with no element goes to the next rule.
+func lookup(set string, dreg uint32) expr.Any {
+	return &expr.Lookup{SourceRegister: 1, DestRegister: dreg, IsDestRegSet: dreg != 0, SetName: set}
+}
+
+// logTo is `log group <group>`: the packet's headers (up to LogSnap bytes)
+// and its mark go to the NFLOG group, a few at a time.
+func logTo(group uint16) expr.Any {
+	return &expr.Log{Key: 1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_SNAPLEN | 1<<unix.NFTA_LOG_QTHRESHOLD,
 		Group: group, Snaplen: LogSnap, QThreshold: 16}
-	if prefix != "" {
-		l.Key |= 1 << unix.NFTA_LOG_PREFIX
-		l.Data = []byte(prefix)
-	}
-	return l
 }
 
-// addSliver queues s's counters, its chain (flushed and refilled) and its
-// dispatch rules. The caller has queued the deletion of older dispatch
-// rules.
-func addSliver(c *nftables.Conn, t *nftables.Table, s Sliver, logGroup uint16) {
-	for _, n := range []string{"tx_" + s.Name, "rx_" + s.Name} {
-		c.AddObj(&nftables.CounterObj{Table: t, Name: n})
-	}
-	ch := c.AddChain(&nftables.Chain{Name: sliverChain(s.Name), Table: t})
-	c.FlushChain(ch)
-	for _, r := range sliverRules(t, s, logGroup) {
-		c.AddRule(r)
-	}
-	for _, r := range dispatchRules(t, s) {
-		c.AddRule(r)
-	}
-}
+// elements are a sliver's elements, by set name.
+type elements map[string][]nftables.SetElement
 
-// sliverRules are the rules of s's own chain; with a log group, every
-// packet is logged there with s's name as the prefix.
-func sliverRules(t *nftables.Table, s Sliver, logGroup uint16) []*nftables.Rule {
-	ch := &nftables.Chain{Name: sliverChain(s.Name), Table: t}
-	low := setPriority(LowPriority(s.Index))
-	exprss := [][]expr.Any{
-		{imm(1, native32(s.Index)), &expr.Ct{Key: expr.CtKeyMARK, Register: 1, SourceRegister: true}},
-		{&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: "tx_" + s.Name}},
-		cat(l4Type(unix.IPPROTO_ICMP, 8), low),     // ICMP echo request
-		cat(l4Type(unix.IPPROTO_ICMPV6, 128), low), // ICMPv6 echo request
-		cat(ipv4Options(), low),                    // IPv4 header with options
-		cat(ipv6HopByHop(), low),                   // IPv6 hop-by-hop options
-		setPriority(Priority(s.Index)),
-	}
-	if logGroup != 0 {
-		exprss = slices.Insert(exprss, 2, []expr.Any{logTo(logGroup, s.Name)})
-	}
-	rules := make([]*nftables.Rule, len(exprss))
-	for i, e := range exprss {
-		rules[i] = &nftables.Rule{Table: t, Chain: ch, Exprs: e}
-	}
-	return rules
-}
-
-// dispatchRules send s's packets to its chain (output) or counter (input).
-func dispatchRules(t *nftables.Table, s Sliver) []*nftables.Rule {
-	ud := []byte(userData(s.Name))
-	byUID := []expr.Any{
-		&expr.Meta{Key: expr.MetaKeySKUID, Register: 1},
-		// skuid is loaded in host order: compare in network order.
-		&expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4},
-		&expr.Range{Op: expr.CmpOpEq, Register: 1,
-			FromData: binaryutil.BigEndian.PutUint32(s.UIDBase),
-			ToData:   binaryutil.BigEndian.PutUint32(s.UIDBase + s.UIDCount - 1)},
-		jump(sliverChain(s.Name)),
-	}
-	byMark := cat(ctMark(s.Index), []expr.Any{jump(sliverChain(s.Name))})
-	bySocketMark := cat(metaMark(SocketMark(s.Index)), []expr.Any{jump(sliverChain(s.Name))})
-	rx := cat(ctMark(s.Index), []expr.Any{&expr.Objref{Type: int(nftables.ObjTypeCounter), Name: "rx_" + s.Name}})
-	return []*nftables.Rule{
-		{Table: t, Chain: &nftables.Chain{Name: chainByUID, Table: t}, Exprs: byUID, UserData: ud},
-		{Table: t, Chain: &nftables.Chain{Name: chainByMark, Table: t}, Exprs: byMark, UserData: ud},
-		{Table: t, Chain: &nftables.Chain{Name: chainByMark, Table: t}, Exprs: bySocketMark, UserData: ud},
-		{Table: t, Chain: &nftables.Chain{Name: chainInput, Table: t}, Exprs: rx, UserData: ud},
-	}
-}
-
-// ctMark matches a conntrack mark.
-func ctMark(mark uint32) []expr.Any {
-	return []expr.Any{
-		&expr.Ct{Key: expr.CtKeyMARK, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(mark)},
-	}
-}
-
-// metaMark matches a packet's mark (skb->mark, from its socket's SO_MARK).
-func metaMark(mark uint32) []expr.Any {
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: native32(mark)},
-	}
+// sliverElements are the elements that tag s's packets, by set name: the
+// pieces of its UID range (uidElements), and its mark in the others. Its
+// name is the comment of its tx element, where a restarted Tagger reads it
+// back.
+func sliverElements(s Sliver) elements {
+	mark := native32(SocketMark(s.Index))
+	out := uidElements(s)
+	out[setMarks] = []nftables.SetElement{{Key: mark}}
+	out[setTx] = []nftables.SetElement{{Key: mark, Comment: s.Name}}
+	out[setRx] = []nftables.SetElement{{Key: mark}}
+	out[setPrio] = []nftables.SetElement{{Key: mark, Val: native32(Priority(s.Index))}}
+	out[setLowPrio] = []nftables.SetElement{{Key: mark, Val: native32(LowPriority(s.Index))}}
+	return out
 }
 
 // l4Type matches a transport protocol and the first byte of its header
@@ -189,19 +201,18 @@ func ipv6HopByHop() []expr.Any {
 	}
 }
 
-// setPriority sets skb->priority and accepts (which ends the output chain
-// for this table).
-func setPriority(prio uint32) []expr.Any {
+// setPriority sets skb->priority to the data of the packet's mark in a
+// priority map, and accepts (which ends the output chain for this table).
+func setPriority(prioMap string) []expr.Any {
 	return []expr.Any{
-		imm(1, native32(prio)),
+		&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+		lookup(prioMap, 1),
 		&expr.Meta{Key: expr.MetaKeyPRIORITY, Register: 1, SourceRegister: true},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	}
 }
 
-func jump(chain string) expr.Any { return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain} }
-
-func imm(reg uint32, data []byte) expr.Any { return &expr.Immediate{Register: reg, Data: data} }
+func jumpTo(chain string) *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain} }
 
 // native32 is a 32-bit value in host byte order, as the kernel keeps marks
 // and priorities in registers.
@@ -211,17 +222,6 @@ func cat(parts ...[]expr.Any) []expr.Any {
 	var out []expr.Any
 	for _, p := range parts {
 		out = append(out, p...)
-	}
-	return out
-}
-
-// chainOrder is the order in which the table's chains are shown: the fixed
-// ones, then the slivers' by name.
-func chainOrder(slivers []string) []string {
-	sort.Strings(slivers)
-	out := []string{chainOutput, chainByUID, chainByMark, chainInput}
-	for _, s := range slivers {
-		out = append(out, sliverChain(s))
 	}
 	return out
 }

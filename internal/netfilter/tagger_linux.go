@@ -2,10 +2,14 @@ package netfilter
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -22,20 +26,15 @@ type Config struct {
 	Log   *slog.Logger
 	// LogGroup, when not 0, logs every outgoing packet of the node to
 	// this NFLOG group (the administrative sniffer stream,
-	// internal/sniff): a sliver's from its chain with its slice name as
-	// the log prefix, so attributed exactly as tagged, and the packets of
-	// no sliver without a prefix. Slice names must then be at most
-	// MaxLogPrefix bytes.
+	// internal/sniff): a sliver's with its SocketMark as the packet's
+	// mark, which SliceOfMark turns into its slice, so attributed exactly
+	// as tagged, and the packets of no sliver with their own mark.
 	LogGroup uint16
 }
 
 // LogSnap is how many bytes of each packet the log keeps: the IP and
 // transport headers.
 const LogSnap = 128
-
-// MaxLogPrefix is the longest log prefix the kernel keeps (NF_LOG_PREFIXLEN
-// less its NUL).
-const MaxLogPrefix = 127
 
 // Tagger keeps the table. Its methods are safe for concurrent use.
 type Tagger struct {
@@ -47,15 +46,31 @@ type Tagger struct {
 	// mu guards the following.
 	mu   sync.Mutex
 	conn *nftables.Conn
-	// index holds the Index of each sliver set by this Tagger.
-	index map[string]uint32
+	// slivers holds, for each tagged sliver, what its elements were made
+	// from (name, UID range, Index), so that Set and Remove change
+	// elements without reading the kernel's sets.
+	slivers map[string]Sliver
+	// byIndex is the name of the sliver holding each Index. It is
+	// written with both mu and namesMu held, so holding either is enough
+	// to read it.
+	byIndex map[uint32]string
+	// parts holds the UID parts that have a chain and map.
+	parts map[string]bool
+
+	// namesMu guards byIndex for SliceOfMark, which the sniffer calls for
+	// every packet and must not wait for a change or a read of the
+	// kernel's sets.
+	namesMu sync.RWMutex
 }
 
 var _ Interface = (*Tagger)(nil)
 
-// New creates the table and its base chains if they are missing, keeping
-// any slivers' chains and counters already there (an agent restart must not
-// reset byte counts).
+// New creates the table, its sets and chains if they are missing, keeping
+// the slivers' elements and so their counters (an agent restart must not
+// reset byte counts); it reads them once, so that later calls change the
+// kernel's state without reading it. A table of the older layout (a rule
+// and a chain per sliver) is deleted first: its slivers are tagged again,
+// from zero counts, when next Set.
 func New(cfg Config) (_ *Tagger, err error) {
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
@@ -63,9 +78,10 @@ func New(cfg Config) (_ *Tagger, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup, index: map[string]uint32{},
+	t := &Tagger{log: cfg.Log.With("table", cfg.Table), group: cfg.LogGroup,
+		slivers: map[string]Sliver{}, byIndex: map[uint32]string{}, parts: map[string]bool{},
 		table: &nftables.Table{Name: cfg.Table, Family: nftables.TableFamilyINet}}
-	var opts []nftables.ConnOption
+	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if cfg.NetNS != "" {
 		if t.nsfd, err = os.Open(cfg.NetNS); err != nil {
 			return nil, fmt.Errorf("open network namespace: %w", err)
@@ -80,67 +96,142 @@ func New(cfg Config) (_ *Tagger, err error) {
 	if t.conn, err = nftables.New(opts...); err != nil {
 		return nil, fmt.Errorf("nftables connection: %w", err)
 	}
-	addBase(t.conn, t.table, t.group)
-	if err := t.conn.Flush(); err != nil {
-		return nil, fmt.Errorf("create table %s: %w", cfg.Table, err)
+	if err := t.restore(); err != nil {
+		t.conn.CloseLasting()
+		return nil, fmt.Errorf("table %s: %w", cfg.Table, err)
 	}
 	return t, nil
 }
 
 // Set tags s's packets as described in the package comment. It is
-// idempotent, replaces whatever rules s had, and keeps its counters.
+// idempotent, replaces whatever elements s had, and keeps its counters
+// unless its Index changes. It refuses an Index or UIDs another sliver
+// holds.
 func (t *Tagger) Set(ctx context.Context, s Sliver) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if t.group != 0 && len(s.Name) > MaxLogPrefix {
-		return fmt.Errorf("sliver %s: name longer than %d bytes cannot be a log prefix", s.Name, MaxLogPrefix)
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.dropDispatchLocked(s.Name); err != nil {
+	if err := t.indexTakenLocked(s); err != nil {
 		return err
 	}
-	addSliver(t.conn, t.table, s, t.group)
-	if err := t.conn.Flush(); err != nil {
+	old := t.slivers[s.Name]
+	add, del := changes(old, s)
+	parts, err := t.queuePartsLocked(add)
+	if err == nil {
+		err = t.queueElementsLocked(del, false)
+	}
+	if err == nil {
+		err = t.queueElementsLocked(add, true)
+	}
+	if err != nil {
 		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
 	}
-	t.index[s.Name] = s.Index
+	if err := t.conn.Flush(); err != nil {
+		if oerr := t.overlapLocked(s); oerr != nil {
+			return oerr
+		}
+		return fmt.Errorf("tag sliver %s: %w", s.Name, err)
+	}
+	for _, p := range parts {
+		t.parts[p] = true
+	}
+	t.namesMu.Lock()
+	delete(t.byIndex, old.Index)
+	t.slivers[s.Name], t.byIndex[s.Index] = s, s.Name
+	t.namesMu.Unlock()
 	t.log.Debug("tagging set", "slice", s.Name, "index", s.Index, "uids", fmt.Sprintf("%d+%d", s.UIDBase, s.UIDCount))
 	return nil
 }
 
-// Remove deletes name's rules, chain and counters; removing a sliver that
-// has none is not an error.
+// changes are the elements to add and to delete to turn old's tagging
+// (none if old is the zero Sliver) into s's: those of the sets where they
+// differ.
+func changes(old, s Sliver) (add, del elements) {
+	add = sliverElements(s)
+	if old.Index == 0 {
+		return add, nil
+	}
+	del = sliverElements(old)
+	for name := range del {
+		if reflect.DeepEqual(del[name], add[name]) {
+			delete(del, name)
+			delete(add, name)
+		}
+	}
+	return add, del
+}
+
+// queuePartsLocked queues the UID parts that elements need and that do
+// not exist yet, and returns them.
+func (t *Tagger) queuePartsLocked(els elements) ([]string, error) {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(els)) {
+		if strings.HasPrefix(name, uidPartPfx) && !t.parts[name] {
+			if err := addUIDPart(t.conn, t.table, name); err != nil {
+				return nil, err
+			}
+			parts = append(parts, name)
+		}
+	}
+	return parts, nil
+}
+
+// indexTakenLocked reports another sliver that holds s's Index.
+func (t *Tagger) indexTakenLocked(s Sliver) error {
+	if o, ok := t.byIndex[s.Index]; ok && o != s.Name {
+		return fmt.Errorf("sliver %s: index %d is sliver %s's", s.Name, s.Index, o)
+	}
+	return nil
+}
+
+// overlapLocked names another sliver whose UIDs overlap s's, after the
+// kernel refused s's interval: it checks for overlaps itself, so Set does
+// not walk every sliver.
+func (t *Tagger) overlapLocked(s Sliver) error {
+	end := uint64(s.UIDBase) + uint64(s.UIDCount)
+	for name, o := range t.slivers {
+		if name != s.Name && uint64(o.UIDBase) < end && uint64(s.UIDBase) < uint64(o.UIDBase)+uint64(o.UIDCount) {
+			return fmt.Errorf("sliver %s: UIDs %d+%d overlap sliver %s's %d+%d", s.Name, s.UIDBase, s.UIDCount, name, o.UIDBase, o.UIDCount)
+		}
+	}
+	return nil
+}
+
+// queueElementsLocked queues the addition or the deletion of elements.
+func (t *Tagger) queueElementsLocked(els elements, add bool) error {
+	for _, name := range slices.Sorted(maps.Keys(els)) {
+		op := t.conn.SetDeleteElements
+		if add {
+			op = t.conn.SetAddElements
+		}
+		if err := op(setNamed(t.table, name), els[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Remove deletes name's elements, and with them its counters; removing a
+// sliver that has none is not an error.
 func (t *Tagger) Remove(ctx context.Context, name string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.dropDispatchLocked(name); err != nil {
-		return err
+	old, ok := t.slivers[name]
+	if !ok {
+		return nil
 	}
-	delete(t.index, name) // no longer attributed, even if the rest fails
-	chains, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return fmt.Errorf("list chains: %w", err)
-	}
-	for _, c := range chains {
-		if c.Table.Name == t.table.Name && c.Name == sliverChain(name) {
-			t.conn.FlushChain(c)
-			t.conn.DelChain(c)
-		}
-	}
-	objs, err := t.conn.GetObjects(t.table)
-	if err != nil {
-		return fmt.Errorf("list counters: %w", err)
-	}
-	for _, o := range objs {
-		if c, ok := o.(*nftables.CounterObj); ok && (c.Name == "tx_"+name || c.Name == "rx_"+name) {
-			t.conn.DeleteObject(&nftables.CounterObj{Table: t.table, Name: c.Name})
-		}
+	if err := t.queueElementsLocked(sliverElements(old), false); err != nil {
+		return fmt.Errorf("untag sliver %s: %w", name, err)
 	}
 	if err := t.conn.Flush(); err != nil {
 		return fmt.Errorf("untag sliver %s: %w", name, err)
 	}
+	delete(t.slivers, name)
+	t.namesMu.Lock()
+	delete(t.byIndex, old.Index)
+	t.namesMu.Unlock()
 	return nil
 }
 
@@ -150,83 +241,58 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 func (t *Tagger) SocketMark(name string) (uint32, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	i, ok := t.index[name]
-	return SocketMark(i), ok
+	s, ok := t.slivers[name]
+	return SocketMark(s.Index), ok
 }
 
-// dropDispatchLocked queues the deletion of the rules that send packets to
-// name's chain (found by their user data), so that Set can replace them in
-// the same transaction.
-func (t *Tagger) dropDispatchLocked(name string) error {
-	for _, chain := range []string{chainByUID, chainByMark, chainInput} {
-		c := &nftables.Chain{Name: chain, Table: t.table}
-		rules, err := t.conn.GetRules(t.table, c)
-		if err != nil {
-			return fmt.Errorf("list rules of %s: %w", chain, err)
-		}
-		for _, r := range rules {
-			if string(r.UserData) == userData(name) {
-				if err := t.conn.DelRule(r); err != nil {
-					return fmt.Errorf("delete rule: %w", err)
-				}
-			}
-		}
-	}
-	return nil
+// SliceOfMark returns the slice whose SocketMark is mark, or "": every
+// packet of a sliver leaves with that mark, so the administrative sniffer
+// (internal/sniff) attributes the packets it logs with this. The name is
+// the one of now: a packet logged just before its sliver's removal and
+// read after it is the node's (or, if the Index was given again within
+// that moment, the new sliver's).
+func (t *Tagger) SliceOfMark(mark uint32) string {
+	t.namesMu.RLock()
+	defer t.namesMu.RUnlock()
+	return t.byIndex[markIndex(mark)]
 }
 
 // Counters returns each tagged sliver's counts, by slice name.
 func (t *Tagger) Counters(ctx context.Context) (map[string]Counters, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	objs, err := t.conn.GetObjects(t.table)
-	if err != nil {
-		return nil, fmt.Errorf("read counters: %w", err)
+	out := make(map[string]Counters, len(t.slivers))
+	for name := range t.slivers {
+		out[name] = Counters{}
 	}
-	out := map[string]Counters{}
-	for _, o := range objs {
-		c, ok := o.(*nftables.CounterObj)
-		if !ok {
-			continue
+	for _, set := range []string{setTx, setRx} {
+		els, err := t.conn.GetSetElements(setNamed(t.table, set))
+		if err != nil {
+			return nil, fmt.Errorf("read counters: %w", err)
 		}
-		if name, ok := strings.CutPrefix(c.Name, "tx_"); ok {
-			v := out[name]
-			v.TxBytes, v.TxPackets = c.Bytes, c.Packets
-			out[name] = v
-		} else if name, ok := strings.CutPrefix(c.Name, "rx_"); ok {
-			v := out[name]
-			v.RxBytes, v.RxPackets = c.Bytes, c.Packets
-			out[name] = v
+		for _, e := range els {
+			name, ok := t.byIndex[elementIndex(e.Key)]
+			if !ok || e.Counter == nil {
+				continue
+			}
+			c := out[name]
+			if set == setTx {
+				c.TxBytes, c.TxPackets = e.Counter.Bytes, e.Counter.Packets
+			} else {
+				c.RxBytes, c.RxPackets = e.Counter.Bytes, e.Counter.Packets
+			}
+			out[name] = c
 		}
 	}
 	return out, nil
 }
 
-// Dump returns the table's rules as the kernel holds them, in the form of
-// `nft --debug=netlink` (expressions the netlink library cannot decode, such
-// as byteorder, are missing).
-func (t *Tagger) Dump(ctx context.Context) (string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	chains, err := t.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		return "", fmt.Errorf("list chains: %w", err)
+// elementIndex is the Index whose SocketMark is a set's key, or 0.
+func elementIndex(key []byte) uint32 {
+	if len(key) != 4 {
+		return 0
 	}
-	var names []string
-	for _, c := range chains {
-		if n, ok := strings.CutPrefix(c.Name, "sl_"); ok && c.Table.Name == t.table.Name {
-			names = append(names, n)
-		}
-	}
-	var b strings.Builder
-	for _, chain := range chainOrder(names) {
-		rules, err := t.conn.GetRules(t.table, &nftables.Chain{Name: chain, Table: t.table})
-		if err != nil {
-			return "", fmt.Errorf("list rules of %s: %w", chain, err)
-		}
-		writeRules(&b, t.table.Name, chain, rules)
-	}
-	return b.String(), nil
+	return markIndex(binary.NativeEndian.Uint32(key))
 }
 
 // Close deletes the table, and with it every sliver's tagging and counters.
@@ -235,6 +301,7 @@ func (t *Tagger) Close() error {
 	defer t.mu.Unlock()
 	t.conn.DelTable(t.table)
 	err := t.conn.Flush()
+	t.conn.CloseLasting()
 	if t.nsfd != nil {
 		t.nsfd.Close()
 	}

@@ -123,7 +123,7 @@ func (n *network) openShaping(ctx context.Context, cfg Config) error {
 	n.tagger = tg
 	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	n.stop = stop
-	src, err := sniff.Open(sniff.Config{Group: group, Log: cfg.Log})
+	src, err := sniff.Open(sniff.Config{Group: group, Log: cfg.Log, Slice: tg.SliceOfMark})
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
 		return fmt.Errorf("administrative sniffer: NFLOG group %d is taken, by another Orbis node on this machine or another NFLOG reader: give this node another with --sniff-group (%w)", group, err)
 	}

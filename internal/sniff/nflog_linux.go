@@ -25,6 +25,10 @@ type Config struct {
 	NetNS string
 	// Log receives a record when the kernel dropped packets.
 	Log *slog.Logger
+	// Slice names the slice whose packets leave with a mark
+	// (netfilter.Tagger.SliceOfMark), or returns ""; nil means every
+	// packet is reported as the node's.
+	Slice func(mark uint32) string
 	// ReadBuffer is the size of the socket's receive buffer, where
 	// records wait while the stream is busy; 0 means DefaultReadBuffer.
 	ReadBuffer int
@@ -53,9 +57,9 @@ const (
 	batchTimeout   = 10  // flush a partial batch after 100 ms
 	batchThreshold = 16  // or at 16 packets
 	// batchBytes is the size of the kernel's buffer for one batch: 16
-	// records of at most about 380 bytes (128 of headers, a 128-byte
-	// prefix, the attributes), and small enough that the buffer and its
-	// bookkeeping take one 8 KiB slab. The socket's receive buffer is
+	// records of at most about 250 bytes (128 of headers, the
+	// attributes), with room for a 128-byte log prefix each, and small
+	// enough that the buffer and its bookkeeping take one 8 KiB slab. The socket's receive buffer is
 	// charged that whole size per batch, so a larger one (the kernel's
 	// default is 128 KiB) would let far fewer records wait in it.
 	batchBytes = 7 << 10
@@ -67,6 +71,7 @@ type Source struct {
 	c     *netlink.Conn
 	group uint16
 	log   *slog.Logger
+	slice func(mark uint32) string
 }
 
 // Open binds the NFLOG group of cfg. Only one listener may bind a group
@@ -75,7 +80,7 @@ func Open(cfg Config) (*Source, error) {
 	if cfg.Group == 0 {
 		return nil, errors.New("sniff: no NFLOG group")
 	}
-	src := &Source{group: cfg.Group, log: cfg.Log}
+	src := &Source{group: cfg.Group, log: cfg.Log, slice: cfg.Slice}
 	if src.log == nil {
 		src.log = slog.New(slog.DiscardHandler)
 	}
@@ -100,7 +105,7 @@ func (src *Source) Run(ctx context.Context, s *Stream) error {
 	if err != nil {
 		return fmt.Errorf("read nflog group %d: %w", src.group, err)
 	}
-	r := newReader(s, src.log)
+	r := newReader(s, src.log, src.slice)
 	buf := make([]byte, recvBuffer)
 	for {
 		n, err := recv(rc, buf)

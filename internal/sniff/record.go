@@ -10,8 +10,8 @@ import (
 const (
 	nlmsgHdrLen   = 16       // struct nlmsghdr
 	packetMsgType = 4<<8 | 0 // NFNL_SUBSYS_ULOG, NFULNL_MSG_PACKET
+	attrMark      = 2        // NFULA_MARK: the packet's mark, big-endian
 	attrPayload   = 9        // NFULA_PAYLOAD
-	attrPrefix    = 10       // NFULA_PREFIX
 	attrSeq       = 12       // NFULA_SEQ: the group's own sequence number
 	attrTypeMask  = 0x3fff   // NLA_TYPE_MASK: without the nested and byte-order bits
 )
@@ -27,15 +27,19 @@ type reader struct {
 	// next is the sequence number of the next record: a group's
 	// numbering starts at 0 when it is bound, so records lost before
 	// the first one read are counted too.
-	next  uint32
-	names map[string]string // slice names seen, so each is allocated once
+	next uint32
+	// slice names the slice of a packet's mark, or "".
+	slice func(mark uint32) string
 	// unlogged counts drops not logged yet; lastWarn is when they were.
 	unlogged uint64
 	lastWarn time.Time
 }
 
-func newReader(s *Stream, log *slog.Logger) *reader {
-	return &reader{s: s, log: log, names: map[string]string{}}
+func newReader(s *Stream, log *slog.Logger, slice func(mark uint32) string) *reader {
+	if slice == nil {
+		slice = func(uint32) string { return "" }
+	}
+	return &reader{s: s, log: log, slice: slice}
 }
 
 // batch handles one datagram of netlink messages, received at now.
@@ -73,8 +77,10 @@ func (r *reader) message(data []byte, now time.Time) {
 		switch binary.NativeEndian.Uint16(a[2:]) & attrTypeMask {
 		case attrPayload:
 			payload = v
-		case attrPrefix:
-			p.Slice = r.name(v)
+		case attrMark:
+			if len(v) == 4 {
+				p.Slice = r.slice(binary.BigEndian.Uint32(v))
+			}
 		case attrSeq:
 			if len(v) == 4 {
 				r.sequence(binary.BigEndian.Uint32(v))
@@ -85,22 +91,6 @@ func (r *reader) message(data []byte, now time.Time) {
 	if parse(payload, &p) {
 		r.s.Publish(p)
 	}
-}
-
-// name returns the prefix b (NUL-terminated) as a string, allocated once
-// per distinct name.
-func (r *reader) name(b []byte) string {
-	for len(b) > 0 && b[len(b)-1] == 0 {
-		b = b[:len(b)-1]
-	}
-	if n, ok := r.names[string(b)]; ok {
-		return n
-	}
-	n := string(b)
-	if len(r.names) < 4096 {
-		r.names[n] = n
-	}
-	return n
 }
 
 // sequence counts the records missing before seq. A number from before

@@ -9,9 +9,9 @@ import (
 )
 
 // record encodes one NFLOG packet record as the kernel sends it: a
-// netlink header, an nfgenmsg, then the prefix, payload and sequence
-// attributes.
-func record(slice string, seq uint32, payload []byte) []byte {
+// netlink header, an nfgenmsg, then the mark (if not 0), payload and
+// sequence attributes.
+func record(mark, seq uint32, payload []byte) []byte {
 	var attrs []byte
 	add := func(typ uint16, v []byte) {
 		attrs = binary.NativeEndian.AppendUint16(attrs, uint16(4+len(v)))
@@ -21,8 +21,8 @@ func record(slice string, seq uint32, payload []byte) []byte {
 			attrs = append(attrs, 0)
 		}
 	}
-	if slice != "" {
-		add(attrPrefix, append([]byte(slice), 0))
+	if mark != 0 {
+		add(attrMark, binary.BigEndian.AppendUint32(nil, mark))
 	}
 	add(attrPayload, payload)
 	add(attrSeq, binary.BigEndian.AppendUint32(nil, seq))
@@ -59,15 +59,17 @@ func TestReaderSequence(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch, dropped := s.Subscribe(ctx, 100)
-	r := newReader(s, slog.New(slog.DiscardHandler))
+	r := newReader(s, slog.New(slog.DiscardHandler), func(mark uint32) string {
+		return map[uint32]string{0x4f520001: "orbistest-a"}[mark]
+	})
 	now := time.Unix(1_800_000_000, 0)
 	var b []byte
 	for _, seq := range []uint32{2, 3, 4} { // 0 and 1 lost before the first read
-		b = append(b, record("orbistest-a", seq, udpHeader(uint16(1000+seq)))...)
+		b = append(b, record(0x4f520001, seq, udpHeader(uint16(1000+seq)))...)
 	}
 	r.batch(append(b, done()...), now)
-	r.batch(record("", 9, udpHeader(1009)), now) // a lone record: 5 to 8 lost
-	r.batch(record("orbistest-a", 0, udpHeader(1100)), now)
+	r.batch(record(7, 9, udpHeader(1009)), now) // a lone record (a mark of no slice): 5 to 8 lost
+	r.batch(record(0x4f520001, 0, udpHeader(1100)), now)
 	want := []struct {
 		slice string
 		port  uint16

@@ -4,12 +4,13 @@
 // traffic auditor and the admin slice.
 //
 // Source. The tagger (internal/netfilter, Config.LogGroup) logs every
-// outgoing packet to an NFLOG group: a sliver's from inside its own chain
-// sl_<name> with the slice name as the log prefix, so a packet is
-// attributed exactly as it is tagged for shaping and accounting (by
-// socket UID, or by conntrack mark for the packets the kernel sends on a
-// sliver's behalf), and the node's own packets without a prefix, which
-// the stream reports as slice "". The log keeps only the headers
+// outgoing packet to an NFLOG group, a sliver's once it is tagged, with
+// the sliver's mark (netfilter.SocketMark) as the packet's mark, so a
+// packet is attributed exactly as it is tagged for shaping and accounting
+// (by socket UID, socket mark, or conntrack mark for the packets the
+// kernel sends on a sliver's behalf); Config.Slice turns the mark into the
+// slice's name. The node's own packets (no sliver's mark) are reported as
+// slice "". The log keeps only the headers
 // (netfilter.LogSnap bytes) and hands them over in batches. A Source reads
 // that group (Open, then Source.Run); Stream fans the packets out to subscribers, each with its
 // own bounded buffer, so a slow reader loses packets (counted) and never

@@ -45,7 +45,7 @@ func TestStream(t *testing.T) {
 		}
 	}
 	stream := NewStream()
-	src, err := Open(Config{Group: group, NetNS: ns, Log: testutil.Logger(t)})
+	src, err := Open(Config{Group: group, NetNS: ns, Log: testutil.Logger(t), Slice: tagger.SliceOfMark})
 	if err != nil {
 		t.Fatal(err)
 	}

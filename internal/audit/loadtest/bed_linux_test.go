@@ -100,7 +100,7 @@ func newBedBuffer(t testing.TB, m mode, readBuffer int) *bed {
 // stream with an auditor of the default size, until the test ends.
 func (b *bed) start(t testing.TB, withAuditor bool, readBuffer int) {
 	t.Helper()
-	src, err := sniff.Open(sniff.Config{Group: sniffGroup, NetNS: b.pair.SendNS, Log: testutil.Logger(t), ReadBuffer: readBuffer})
+	src, err := sniff.Open(sniff.Config{Group: sniffGroup, NetNS: b.pair.SendNS, Log: testutil.Logger(t), ReadBuffer: readBuffer, Slice: b.tagger.SliceOfMark})
 	if err != nil {
 		t.Fatal(err)
 	}
