@@ -1,0 +1,157 @@
+package testbed_test
+
+import (
+	"bufio"
+	"context"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/testbed"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// buildHostile builds testdata/hostile, static, for slivers.
+func buildHostile(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "hostile")
+	cmd := exec.Command(goTool(), "build", "-o", bin, "./testdata/hostile")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build hostile: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// putHostile copies the hostile program to /root/hostile in the slice's
+// sliver on n.
+func putHostile(t *testing.T, bin, key, slice string, n testbed.Node) {
+	t.Helper()
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := sshCmd(ctx, key, slice, n, "cat >/root/hostile && chmod 755 /root/hostile")
+	cmd.Stdin = f
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("copy hostile into %s: %v\n%s", slice, err, out)
+	}
+}
+
+// startHostile runs /root/hostile with args in the slice's sliver on n
+// until the test ends, and returns once it printed a line starting with
+// ready.
+func startHostile(t *testing.T, key, slice string, n testbed.Node, ready string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := sshCmd(ctx, key, slice, n, "exec /root/hostile "+strings.Join(args, " "))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("%s: hostile %v ended before %q", slice, args, ready)
+			}
+			if strings.HasPrefix(l, ready) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("%s: hostile %v: no %q in 60 s", slice, args, ready)
+		}
+	}
+}
+
+// hostileNode brings up a one-node testbed with a sliver of each of
+// slices, each with a user of its own and /root/hostile, and returns the
+// users' keys in the order of slices.
+func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, []string) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	bin := buildHostile(t)
+	st, _ := up(t, testConfig(t, 1))
+	n := st.Nodes[0]
+	p := newPLC(t, st)
+	var keys []string
+	for _, slice := range slices {
+		email := strings.ReplaceAll(slice, "_", "-") + "@orbis.test"
+		key := newUser(t, p, email)
+		newSlice(p, slice, email)
+		p.call("AddSliceToNodes", slice, []any{n.Hostname})
+		waitRunning(t, p, slice, 1)
+		putHostile(t, bin, key, slice, n)
+		keys = append(keys, key)
+	}
+	return st, n, keys
+}
+
+// TestPortHog has one slice bind every port of the node's ephemeral
+// range, as it may with 32 processes under its open-file limit, and
+// checks that another slice can still send UDP and connect over TCP: the
+// kernel picks an unbound socket's port from that range, so a slice that
+// holds all of it takes every other slice's, and the node's own, outgoing
+// connections (DNS, the node agent's new connections to central).
+func TestPortHog(t *testing.T) {
+	hog, vic := testbed.Site+"_hog", testbed.Site+"_vic"
+	st, n, keys := hostileNode(t, hog, vic)
+	hogKey, vicKey := keys[0], keys[1]
+	cu, err := url.Parse(st.CentralURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := "/root/hostile probe " + st.HostAddr + ":53 " + cu.Host
+	if out := ssh(t, vicKey, vic, n, probe); out != "udp: ok\ntcp: ok\n" {
+		t.Fatalf("before the hog: %q", out)
+	}
+	for _, proto := range []string{"udp", "tcp"} {
+		t.Run(proto, func(t *testing.T) {
+			held := startHostile(t, hogKey, hog, n, "held", "hold", proto, "32768", "60999")
+			t.Logf("%s: %s %s ports of the ephemeral range 32768-60999", hog, held, proto)
+			out := ssh(t, vicKey, vic, n, probe)
+			if !strings.Contains(out, proto+": ok") {
+				t.Errorf("while %s holds the ephemeral range, %s's probe: %s", hog, vic, strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
+			}
+		})
+	}
+}
+
+// TestAbstractSockets has a slice listen on an abstract Unix socket and
+// another slice on the same node connect to it: slivers share the node's
+// network namespace, and with it the abstract socket namespace, so nothing
+// but a scope of the sliver's own keeps one slice from another's
+// abstract sockets (X11, D-Bus and many daemons listen there, trusting
+// that only the machine's own users can reach them).
+func TestAbstractSockets(t *testing.T) {
+	atk, vic := testbed.Site+"_absatk", testbed.Site+"_absvic"
+	_, n, keys := hostileNode(t, atk, vic)
+	atkKey, vicKey := keys[0], keys[1]
+	startHostile(t, vicKey, vic, n, "listening", "absl", "orbis-victim")
+	if out := ssh(t, vicKey, vic, n, "/root/hostile absc orbis-victim"); !strings.Contains(out, `"secret"`) {
+		t.Fatalf("the victim's own connection: %q", out)
+	}
+	if out := ssh(t, atkKey, atk, n, "/root/hostile absc orbis-victim"); strings.Contains(out, "secret") {
+		t.Errorf("slice %s reached slice %s's abstract socket @orbis-victim: %s", atk, vic, strings.TrimSpace(out))
+	}
+}
