@@ -105,7 +105,7 @@ UMask=0077
 # Central needs its data directory and the network, nothing else.
 NoNewPrivileges=yes
 ProtectSystem=strict
-ReadWritePaths=%[5]s
+%[6]s
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
@@ -126,13 +126,23 @@ RemoveIPC=yes
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
-`, o.User, Central.ConfigFile(), o.Binary, Central.dataFlag(), o.DataDir)
+`, o.User, Central.ConfigFile(), o.Binary, Central.dataFlag(), o.DataDir, writable(o.DataDir))
 	if o.LowPort {
 		b.WriteString("CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n")
 	} else {
 		b.WriteString("CapabilityBoundingSet=\n")
 	}
 	b.WriteString("\n[Install]\nWantedBy=multi-user.target\n")
+}
+
+// writable is the directive that lets central write its data directory:
+// systemd makes one under /var/lib as central's (StateDirectory), so the
+// package's unit starts without `orbis install`.
+func writable(dir string) string {
+	if rel, ok := strings.CutPrefix(dir, "/var/lib/"); ok && rel != "" {
+		return "StateDirectory=" + rel + "\nStateDirectoryMode=0750"
+	}
+	return "ReadWritePaths=" + dir
 }
 
 func writeNode(b *strings.Builder, o UnitOptions) {
