@@ -86,6 +86,10 @@ func TestUnitFacts(t *testing.T) {
 	if !strings.Contains(low, "AmbientCapabilities=CAP_NET_BIND_SERVICE\n") {
 		t.Error("central on port 443 lacks CAP_NET_BIND_SERVICE")
 	}
+	state := Unit(Central, UnitOptions{Binary: "/usr/bin/orbis", DataDir: DefaultCentralData, User: "orbis"})
+	if !strings.Contains(state, "StateDirectory=orbis-central\n") || strings.Contains(state, "ReadWritePaths") {
+		t.Error("central under /var/lib: want systemd to make its StateDirectory")
+	}
 	n := Unit(Node, UnitOptions{Binary: "/usr/bin/orbis", DataDir: "/var/lib/orbis"})
 	for _, want := range []string{"KillMode=process\n", "ExecStart=/usr/bin/orbis node --state /var/lib/orbis $ORBIS_ARGS\n"} {
 		if !strings.Contains(n, want) {
