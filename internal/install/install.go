@@ -78,6 +78,9 @@ func (o *Options) check() error {
 	if err := checkDataDir(o.DataDir); err != nil {
 		return err
 	}
+	if o.Role == Central && underHome(o.DataDir) {
+		return fmt.Errorf("data directory %s: central's unit hides /home, /root and /run/user (ProtectHome): choose another", o.DataDir)
+	}
 	if o.Role == Central && !validUser(o.User) {
 		return fmt.Errorf("user %q: want a lower-case system user name", o.User)
 	}
@@ -97,6 +100,15 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("data directory %q: want a directory of its own, at least two levels deep, without spaces or quotes (like %s)", dir, DefaultCentralData)
 	}
 	return nil
+}
+
+func underHome(dir string) bool {
+	for _, h := range []string{"/home", "/root", "/run/user"} {
+		if dir == h || strings.HasPrefix(dir, h+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func validUser(u string) bool {
@@ -146,13 +158,18 @@ func (o *Options) addUser(ctx context.Context) error {
 	if _, _, err := lookupUser(o.path("/etc/passwd"), o.User); err == nil {
 		return nil
 	}
-	args := []string{"--system", "--user-group", "--home-dir", o.DataDir, "--no-create-home",
-		"--shell", "/usr/sbin/nologin", "--comment", "Orbis central", o.User}
-	if err := run(ctx, "useradd", o.prefixed(args)...); err != nil {
+	if err := run(ctx, "useradd", o.prefixed(UserAddArgs(o.User, o.DataDir))...); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Out, "created system user %s\n", o.User)
 	return nil
+}
+
+// UserAddArgs are useradd's arguments that create central's system user
+// (install's and the Debian package's).
+func UserAddArgs(user, home string) []string {
+	return []string{"--system", "--user-group", "--home-dir", home, "--no-create-home",
+		"--shell", "/usr/sbin/nologin", "--comment", "Orbis-central", user}
 }
 
 // prefixed makes a shadow-utils command act on the files under o.Root.

@@ -202,6 +202,7 @@ func TestInstallRefuses(t *testing.T) {
 		"shallow data":    func(o *Options) { o.DataDir = "/var" },
 		"unclean data":    func(o *Options) { o.DataDir = "/var/lib/../lib/x" },
 		"bad user":        func(o *Options) { o.User = "Root:0" },
+		"data in /home":   func(o *Options) { o.DataDir = "/home/plc/data" },
 		"bad role":        func(o *Options) { o.Role = "plc" },
 		"spaced flag":     func(o *Options) { o.Args = []string{"--admin-email", "a b"} },
 	} {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/goreleaser/nfpm/v2"
@@ -43,12 +44,11 @@ type Options struct {
 
 // postinst creates central's system user, which the central unit runs as,
 // the way Debian's packages create theirs; units stay disabled.
-const postinst = `#!/bin/sh
+var postinst = `#!/bin/sh
 set -e
 if [ "$1" = configure ]; then
 	if ! getent passwd ` + install.DefaultUser + ` >/dev/null; then
-		useradd --system --user-group --home-dir ` + install.DefaultCentralData + ` --no-create-home \
-			--shell /usr/sbin/nologin --comment "Orbis central" ` + install.DefaultUser + `
+		useradd ` + strings.Join(install.UserAddArgs(install.DefaultUser, install.DefaultCentralData), " ") + `
 	fi
 fi
 if [ -d /run/systemd/system ]; then
