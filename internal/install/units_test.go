@@ -9,7 +9,7 @@ import (
 )
 
 // systemdAnalyze finds systemd-analyze: under CI a missing one fails the
-// test (make deps installs it), elsewhere it skips it.
+// test (make test-deps installs it), elsewhere it skips it.
 func systemdAnalyze(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("systemd-analyze")
@@ -17,7 +17,7 @@ func systemdAnalyze(t *testing.T) string {
 		return p
 	}
 	if os.Getenv("CI") != "" {
-		t.Fatal("systemd-analyze not found: install Debian's systemd (make deps)")
+		t.Fatal("systemd-analyze not found: install Debian's systemd (make test-deps)")
 	}
 	t.Skip("systemd-analyze not found (apt-get install -y systemd); CI runs this test")
 	return ""
