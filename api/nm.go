@@ -85,6 +85,9 @@ type SliverRequest struct {
 type NMList struct {
 	Rcaps   []RcapInfo   `json:"rcaps"`
 	Slivers []SliverInfo `json:"slivers"`
+	// Problems are what keeps the node from working as it should (such
+	// as a full disk, which keeps it from taking new slivers).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // RcapInfo describes one live rcap. List never reveals the rcap itself;

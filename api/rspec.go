@@ -49,7 +49,7 @@ type Rspec struct {
 	Ports []Port `json:"ports,omitempty"`
 
 	// Start and End bound the interval the rspec applies to, in Unix
-	// seconds. Start 0 means now; End 0 means no end.
+	// seconds, at most MaxTime. Start 0 means now; End 0 means no end.
 	Start int64 `json:"start,omitempty"`
 	End   int64 `json:"end,omitempty"`
 
@@ -89,3 +89,9 @@ type Privileges struct {
 // An Rcap is a resource capability: 128 random bits in lower-case hex, the
 // knowledge of which gives the right to the resources of its rspec.
 type Rcap string
+
+// MaxTime is the latest time Orbis takes, in Unix seconds:
+// 9999-12-31T23:59:59Z, the last a four-digit year (and XML-RPC's
+// dateTime.iso8601) can write. Central refuses a slice expiring later, and
+// node managers an rspec starting or ending later.
+const MaxTime = 253402300799

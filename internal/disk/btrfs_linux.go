@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,17 +22,26 @@ import (
 // commit) plus a qgroup limit, with no process started.
 type btrfsQuota struct {
 	slivers
-	log    *slog.Logger
-	dirfd  int    // the slivers directory, for *at calls and ioctls
-	mnt    string // the image mount point Open mounted, or ""
-	simple bool   // simple quotas (squota) rather than full qgroups
+	log      *slog.Logger
+	opts     Options
+	stateDir string
+	dirfd    int    // the slivers directory, for *at calls and ioctls
+	mnt      string // the image mount point Open mounted, or ""
+	simple   bool   // simple quotas (squota) rather than full qgroups
+	img      string // the image, if the btrfs is one, or ""
+	base     string // where the image is mounted
+
+	// growMu guards the following.
+	growMu sync.Mutex
+	sparse bool // the image is not all allocated yet
 }
 
 // openBtrfs sets up the btrfs mechanism under stateDir: on the state
 // directory's own btrfs if it is one, else on a loop-mounted image.
 func openBtrfs(ctx context.Context, stateDir string, opts Options, log *slog.Logger) (_ *btrfsQuota, err error) {
 	base := filepath.Join(stateDir, "disk")
-	q := &btrfsQuota{slivers: slivers{root: filepath.Join(base, "slivers")}, log: log, dirfd: -1}
+	q := &btrfsQuota{slivers: slivers{root: filepath.Join(base, "slivers"), reserve: opts.Reserve}, log: log, opts: opts,
+		stateDir: stateDir, base: base, dirfd: -1}
 	if onBtrfs, err := isBtrfs(stateDir); err != nil {
 		return nil, err
 	} else if !onBtrfs {
@@ -41,6 +51,10 @@ func openBtrfs(ctx context.Context, stateDir string, opts Options, log *slog.Log
 		}
 		if mounted {
 			q.mnt = base
+		}
+		q.img = filepath.Join(stateDir, "disk.img")
+		if q.sparse, err = isSparse(q.img); err != nil {
+			return nil, err
 		}
 	}
 	defer func() {

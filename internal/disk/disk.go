@@ -66,6 +66,9 @@ type Quota interface {
 	Remove(id string) error
 	// List returns the ids of existing sliver directories.
 	List() ([]string, error)
+	// Space reports the room left, growing the slivers' storage first
+	// if it is a btrfs image that needs it and the state disk has room.
+	Space() (Space, error)
 	// Close releases what Open set up (it unmounts the btrfs image Open
 	// mounted, if no sliver still uses it); sliver data stays.
 	Close() error
@@ -76,10 +79,14 @@ type Options struct {
 	// Force picks a mechanism instead of probing: KindPrjquota, KindBtrfs
 	// or KindNone. Open fails if the forced mechanism is unavailable.
 	Force string
-	// ImageSize is the apparent size of a new btrfs image file; it is sparse,
-	// so only what slivers write uses disk. Default: half the free space of
-	// the state directory's file system, at least 1 GiB.
+	// ImageSize is the size of a new btrfs image file, allocated on the
+	// state disk at once (default DefaultImageSize); it grows as slivers
+	// fill it (see Space).
 	ImageSize int64
+	// Reserve is the free space the state disk keeps: the image does not
+	// grow into it, and below it the node takes no new sliver (default
+	// DefaultReserve).
+	Reserve int64
 	// FullQgroups uses btrfs's full qgroup accounting instead of simple
 	// quotas (squota, Linux 6.7+), which Open prefers: squota charges each
 	// extent to the subvolume that wrote it, which is exact for slivers

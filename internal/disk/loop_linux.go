@@ -59,15 +59,13 @@ func mountImage(ctx context.Context, stateDir string, size int64, log *slog.Logg
 	return true, nil
 }
 
-// makeImage creates a sparse file of size bytes and makes a btrfs in it,
-// under a temporary name renamed into place once complete.
+// makeImage creates a file of size bytes (0: DefaultImageSize), all
+// allocated, and makes a btrfs in it, under a temporary name renamed into
+// place once complete. A sparse image would let btrfs acknowledge writes
+// that a full state disk then cannot store: the kernel drops them.
 func makeImage(ctx context.Context, img string, size int64, log *slog.Logger) error {
 	if size <= 0 {
-		var st unix.Statfs_t
-		if err := unix.Statfs(filepath.Dir(img), &st); err != nil {
-			return fmt.Errorf("statfs state dir: %w", err)
-		}
-		size = max(int64(st.Bavail)*st.Bsize/2, 1<<30)
+		size = DefaultImageSize
 	}
 	tmp := img + ".tmp"
 	os.Remove(tmp)
@@ -75,13 +73,13 @@ func makeImage(ctx context.Context, img string, size int64, log *slog.Logger) er
 	if err != nil {
 		return fmt.Errorf("create disk image: %w", err)
 	}
-	err = f.Truncate(size)
+	err = unix.Fallocate(int(f.Fd()), 0, 0, size)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("size disk image: %w", err)
+		return fmt.Errorf("allocate the disk image (%d MiB) on the state disk: %w", size>>20, err)
 	}
 	// Single metadata copy: a DUP copy in the same file protects nothing.
 	out, err := exec.CommandContext(ctx, "mkfs.btrfs", "-q", "-m", "single", "-d", "single", "-L", "orbis-disk", tmp).CombinedOutput()

@@ -14,7 +14,23 @@ import (
 // slivers is the directory holding sliver directories, shared by every
 // mechanism.
 type slivers struct {
-	root string // <state>/disk/slivers
+	root    string // <state>/disk/slivers
+	reserve int64  // Options.Reserve; 0: DefaultReserve
+}
+
+// Space reports the room of the file system under the sliver directories,
+// which is the state disk for the mechanisms without an image.
+func (s slivers) Space() (Space, error) {
+	free, size, err := statfs(s.root)
+	if err != nil {
+		return Space{}, err
+	}
+	sp := Space{Size: size, Free: free, StateFree: free}
+	reserve := Options{Reserve: s.reserve}.reserve()
+	if free < reserve {
+		sp.Full = fmt.Sprintf("state disk full: %d MiB free, below the %d MiB reserve", free>>20, reserve>>20)
+	}
+	return sp, nil
 }
 
 func (s slivers) path(id string) (string, error) {

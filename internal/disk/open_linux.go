@@ -12,6 +12,20 @@ import (
 // them on, else btrfs qgroups (the state directory's btrfs, or a
 // loop-mounted image), else none. It logs which one it picked and why.
 func Open(ctx context.Context, stateDir string, opts Options, log *slog.Logger) (Quota, error) {
+	q, err := openKind(ctx, stateDir, opts, log)
+	if err != nil {
+		return nil, err
+	}
+	switch q := q.(type) {
+	case *none:
+		q.reserve = opts.Reserve
+	case *prjquota:
+		q.reserve = opts.Reserve
+	}
+	return q, nil
+}
+
+func openKind(ctx context.Context, stateDir string, opts Options, log *slog.Logger) (Quota, error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}

@@ -256,5 +256,6 @@ func cleanupNode(t *testing.T, tn *testNode) {
 		n.Close()
 	}
 	testutil.RemoveNodeCgroups(t, "/sys/fs/cgroup", tn.cgroups)
+	os.RemoveAll(filepath.Dir(sliverRunDir(tn.cgroups)))
 	exec.Command("umount", filepath.Join(tn.state, "disk")).Run()
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/rootfs"
 	"github.com/orbisproject/orbis/internal/sandbox"
@@ -24,10 +25,14 @@ import (
 
 const sshNodeEntry = "orbis-test-ssh-node"
 
-func init() {
-	reexec.Register(sshNodeEntry, func() {
+func init() { registerSSHNode(sshNodeEntry, disk.Options{}) }
+
+// registerSSHNode registers entry, a node agent with its SSH gateway on,
+// whose slivers' disk d tunes.
+func registerSSHNode(entry string, d disk.Options) {
+	reexec.Register(entry, func() {
 		err := Run(context.Background(), Config{StateDir: os.Args[1], NMSocket: os.Args[2], CgroupParent: os.Args[3],
-			SSHAddr: os.Args[4], Uplink: "none", SniffGroup: uint16(1000 + os.Getpid()%30000), Log: testLog()})
+			SSHAddr: os.Args[4], Uplink: "none", SniffGroup: uint16(1000 + os.Getpid()%30000), Disk: d, Log: testLog()})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "node:", err)
 			os.Exit(1)
@@ -46,15 +51,8 @@ func init() {
 // symlink, and the disabled sliver stops and takes no login.
 func TestHostileSliverFiles(t *testing.T) {
 	testutil.RequireRoot(t)
-	state := t.TempDir()
 	ctx := testutil.Context(t)
-	if _, err := rootfs.NewStore(state, rootfs.Options{}, testutil.Logger(t)).Build(ctx, "busybox", "busybox", nil); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	tn := &testNode{t: t, state: state, sock: filepath.Join(state, "nm.sock"), cgroups: fmt.Sprintf("orbistest-hostile-%d", os.Getpid())}
-	exec := tn.spawn(sshNodeEntry, addr)
-	t.Cleanup(func() { exec.Close() })
+	tn, exec, addr := startSSHNode(t, t.TempDir(), "hostile")
 
 	const name, mib = "pl_hostile", 1 << 20
 	revoked, kept, planted := newSigner(t), newSigner(t), newSigner(t)
@@ -110,6 +108,28 @@ func TestHostileSliverFiles(t *testing.T) {
 	}
 }
 
+// startSSHNode builds the busybox image in state and spawns a node agent
+// there with its SSH gateway on; it returns the agent, the node opened
+// beside it for exec, and the gateway's address.
+func startSSHNode(t *testing.T, state, name string) (*testNode, *Node, string) {
+	t.Helper()
+	return startNodeEntry(t, sshNodeEntry, state, name)
+}
+
+// startNodeEntry is startSSHNode for the agent of entry, which takes the
+// gateway's address as its fourth argument.
+func startNodeEntry(t *testing.T, entry, state, name string) (*testNode, *Node, string) {
+	t.Helper()
+	if _, err := rootfs.NewStore(state, rootfs.Options{}, testutil.Logger(t)).Build(testutil.Context(t), "busybox", "busybox", nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	tn := &testNode{t: t, state: state, sock: filepath.Join(state, "nm.sock"), cgroups: fmt.Sprintf("orbistest-%s-%d", name, os.Getpid())}
+	n := tn.spawn(entry, addr)
+	t.Cleanup(func() { n.Close() })
+	return tn, n, addr
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -144,16 +164,21 @@ func authorized(keys ...ssh.Signer) []string {
 
 // sshLogin logs in to slice through the gateway at addr with key.
 func sshLogin(addr, slice string, key ssh.Signer) error {
-	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{
+	c, err := sshDial(addr, slice, key)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// sshDial connects to slice through the gateway at addr with key.
+func sshDial(addr, slice string, key ssh.Signer) (*ssh.Client, error) {
+	return ssh.Dial("tcp", addr, &ssh.ClientConfig{
 		User:            slice,
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(key)},
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
 		Timeout:         10 * time.Second,
 	})
-	if err != nil {
-		return err
-	}
-	return c.Close()
 }
 
 func acquireMemory(t *testing.T, tn *testNode, memory int64) api.Rcap {
@@ -168,8 +193,13 @@ func acquireMemory(t *testing.T, tn *testNode, memory int64) api.Rcap {
 // runIn runs script as the sliver's root.
 func runIn(t *testing.T, n *Node, slice, script string) {
 	t.Helper()
-	var out strings.Builder
-	p, err := n.Slivers.Exec(testutil.Context(t), slice, sandbox.Cmd{Args: []string{"/bin/sh", "-c", script}, Stdout: &out, Stderr: &out})
+	runInOut(t, n, slice, script, &strings.Builder{})
+}
+
+// runInOut runs script as the sliver's root, its output to out.
+func runInOut(t *testing.T, n *Node, slice, script string, out *strings.Builder) {
+	t.Helper()
+	p, err := n.Slivers.Exec(testutil.Context(t), slice, sandbox.Cmd{Args: []string{"/bin/sh", "-c", script}, Stdout: out, Stderr: out})
 	if err != nil {
 		t.Fatal(err)
 	}

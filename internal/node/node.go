@@ -137,6 +137,9 @@ type Node struct {
 	cgroups []cgroup.Manager
 	// policy is the local policy in force (nil: none).
 	policy atomic.Pointer[nodemgr.Policy]
+	// diskFull is why the node takes no new sliver for lack of disk
+	// ("": it does), as last checked (watchDisk).
+	diskFull atomic.Pointer[string]
 }
 
 // Open opens the node's resources and its sliver runtime, probing what the
@@ -194,6 +197,7 @@ func (n *Node) open(ctx context.Context) error {
 		RunShare:     share,
 		Shares:       sliverShares(cfg.StateDir),
 		StateDir:     filepath.Join(cfg.StateDir, "slivers"),
+		RunDir:       sliverRunDir(cfg.CgroupParent),
 		Cgroups:      cg,
 		Fair:         fair,
 		Disk:         n.Disk,
@@ -212,6 +216,12 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	if err := n.Slivers.Restore(ctx); err != nil {
 		log.Error("restore slivers", "err", err)
+	} else if n.net != nil && n.net.shaper != nil {
+		// Every sliver kept has claimed its classes: the rest are of
+		// slivers that went while no agent ran.
+		if err := n.net.shaper.Prune(ctx); err != nil {
+			log.Error("shaping", "err", err)
+		}
 	}
 	return nil
 }
@@ -346,6 +356,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer stopAdmin()
+	n.watchDisk(ctx)
 	nm, err := nodemgr.Open(ctx, nodemgr.Options{
 		StateDir:  filepath.Join(cfg.StateDir, "nm"),
 		Runtime:   n.Slivers,
@@ -354,6 +365,7 @@ func Run(ctx context.Context, cfg Config) error {
 		UIDBase:   cfg.UIDBase,
 		UIDRanges: cfg.UIDRanges,
 		Policy:    policy,
+		Full:      n.fullReason,
 	})
 	if err != nil {
 		return fmt.Errorf("open node manager: %w", err)
@@ -425,6 +437,13 @@ func sameFile(f *os.File, path string) bool {
 	return err == nil && os.SameFile(a, b)
 }
 
+// sliverRunDir holds the run directories of the slivers of the node of
+// parent, on /run: logging in to a sliver writes there, never on the state
+// disk, which may be full.
+func sliverRunDir(parent string) string {
+	return filepath.Join(agentLockDir, parent, "slivers")
+}
+
 // removeParentCgroups removes the node's own cgroups (its parent and the
 // fair group) from every hierarchy (v1 ones and a hybrid's v2 tree below
 // the cgroup root, or the root itself on pure v2), once no sliver is left
@@ -439,4 +458,7 @@ func removeParentCgroups(cfg Config) {
 		os.Remove(filepath.Join(base, "fair"))
 		os.Remove(base)
 	}
+	// With the cgroups goes the run directory, once no sliver has one.
+	os.Remove(sliverRunDir(cfg.CgroupParent))
+	os.Remove(filepath.Dir(sliverRunDir(cfg.CgroupParent)))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/sandbox"
@@ -53,6 +54,8 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		uintVar(fs, &cfg.UIDRanges, "uid-ranges", "how many slice UID ranges of 65536 to hand out (0: all that fit)")
 		fs.StringVar(&cfg.PolicyPath, "policy", nodemgr.DefaultPolicyPath, `local policy file (bandwidth cap, max slivers, brokers' shares; "" for none)`)
 		rawsockFlags(fs, &cfg.RawSock)
+		mibVar(fs, &cfg.Disk.ImageSize, "disk-image-size", fmt.Sprintf("MiB of a new btrfs image for slivers' files (when the state disk has no project quotas), allocated at once and grown as they fill it (default %d)", disk.DefaultImageSize>>20))
+		mibVar(fs, &cfg.Disk.Reserve, "disk-reserve", fmt.Sprintf("MiB the state disk keeps free: the slivers' image does not grow into it, and below it the node takes no new sliver (default %d)", disk.DefaultReserve>>20))
 		fs.BoolVar(&cfg.SuspendOnExit, "suspend-on-exit", false, "stop every sliver and remove its cgroups when the agent exits (leaves nothing in the kernel)")
 	}
 	debug := fs.Bool("debug", false, "log debug records")
@@ -159,4 +162,16 @@ func runSliver(ctx context.Context, env *cli.Env, args []string) error {
 		return &cli.ExitError{Code: code}
 	}
 	return nil
+}
+
+// mibVar defines a flag in MiB for a field in bytes.
+func mibVar(fs *flag.FlagSet, p *int64, name, usage string) {
+	fs.Func(name, usage, func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n > 1<<40 {
+			return fmt.Errorf("want a positive number of MiB, not %q", v)
+		}
+		*p = n << 20
+		return nil
+	})
 }

@@ -2,7 +2,9 @@ package nodemgr
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/sliver"
@@ -116,6 +118,9 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	m.log.Info("bind", "principal", p, "slice", slice, "rcap", r.Hash.id())
 	s := m.slivers[slice]
 	if s == nil {
+		if full := m.fullReason(); full != "" {
+			return nil, nil, sliver.Spec{}, refusedf("bind: this node takes no new sliver now: %s", full)
+		}
 		s, err = m.newSliverLocked(p, slice, r.Hash, attrs)
 		if err != nil {
 			return nil, nil, sliver.Spec{}, err
@@ -252,13 +257,21 @@ func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec)
 }
 
 // update gives an existing sliver new resources or attributes; on failure
-// it puts the old ones back.
+// it puts the old ones back. An update the runtime applied in part (its
+// keys and every limit it could set are in force: see
+// sliver.ErrPartlyApplied) stands, and is applied again until all of it
+// is: putting the old record back would bring back revoked keys and
+// raised limits because one part cannot apply now.
 func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec sliver.Spec) error {
 	rctx := context.WithoutCancel(ctx)
 	err := m.rt.Update(rctx, spec)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.unbusyLocked(s.Name, busyRcap(s.Rcap), busyRcap(old.Rcap))
+	m.noteAppliedLocked(s.Name, err)
+	if errors.Is(err, sliver.ErrPartlyApplied) {
+		err = nil
+	}
 	if err == nil {
 		err = m.setStateLocked(s, sliverReady)
 	}
@@ -274,6 +287,62 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 		m.log.Error("restore sliver limits", "slice", s.Name, "err", uerr)
 	}
 	return fmt.Errorf("bind %s: update sliver: %w", s.Name, err)
+}
+
+// noteAppliedLocked schedules the sliver name's update to be applied
+// again if the runtime applied it only in part (err), with backoff, and
+// forgets it once all of it applied.
+func (m *Manager) noteAppliedLocked(name string, err error) {
+	partly := errors.Is(err, sliver.ErrPartlyApplied)
+	if s := m.slivers[name]; s != nil && s.Unapplied != partly {
+		n := *s
+		n.Unapplied = partly
+		if serr := m.saveSliverLocked(s, n); serr != nil {
+			m.log.Error("record sliver update state", "slice", name, "err", serr)
+		}
+	}
+	if !partly {
+		delete(m.unapplied, name)
+		return
+	}
+	prev, failed := m.unapplied[name]
+	b := prev.next(m.clock.Now())
+	m.unapplied[name] = b
+	if !failed {
+		m.log.Warn("sliver update applied in part; will retry", "slice", name, "err", err, "retry_in", b.delay)
+	}
+	m.kick()
+}
+
+// retryUpdates applies again the updates the runtime applied in part
+// that are due for a retry.
+func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
+	m.mu.Lock()
+	var todo []sliver.Spec
+	for name, b := range m.unapplied {
+		s := m.slivers[name]
+		switch {
+		case s == nil || s.State != sliverReady:
+			delete(m.unapplied, name)
+		case !m.busy[name] && !b.at.After(now):
+			m.busy[name] = true
+			todo = append(todo, m.specLocked(s))
+		}
+	}
+	m.mu.Unlock()
+	for _, spec := range todo {
+		err := m.rt.Update(ctx, spec)
+		m.mu.Lock()
+		if err != nil && !errors.Is(err, sliver.ErrPartlyApplied) {
+			err = fmt.Errorf("%w: %w", sliver.ErrPartlyApplied, err)
+		}
+		m.noteAppliedLocked(spec.Name, err)
+		if err == nil {
+			m.log.Info("sliver update now in force", "slice", spec.Name)
+		}
+		m.unbusyLocked(spec.Name)
+		m.mu.Unlock()
+	}
 }
 
 // specLocked is what the runtime needs to create or update s.

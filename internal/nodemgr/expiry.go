@@ -84,6 +84,7 @@ func (m *Manager) expireDue(ctx context.Context) time.Time {
 		m.expire(ctx, h, now)
 	}
 	m.retryDestroys(ctx, now)
+	m.retryUpdates(ctx, now)
 	return m.nextWake(now)
 }
 
@@ -171,6 +172,9 @@ func (m *Manager) nextWake(now time.Time) time.Time {
 		consider(b.at)
 	}
 	for _, b := range m.stuck {
+		consider(b.at)
+	}
+	for _, b := range m.unapplied {
 		consider(b.at)
 	}
 	return next

@@ -82,6 +82,10 @@ type Options struct {
 	// broker could otherwise make them without end from rspecs that
 	// guarantee nothing.
 	MaxSliceRcaps int
+	// Full, if set, says why the node must take no new sliver now ("":
+	// it may), such as a full disk; List shows it as a problem of the
+	// node.
+	Full func() string
 }
 
 // DefaultMaxSliceRcaps is how many rcaps a slice may own at a time.
@@ -114,15 +118,19 @@ type Manager struct {
 	stuck   map[string]backoff  // slivers whose destroy failed -> when to retry
 	// retrying holds the rcaps whose expiry failed -> when to retry.
 	retrying map[rcapHash]backoff
-	ledger   ledger
-	uids     *uidAllocator
-	expiry   expiryHeap
-	closed   bool
+	// unapplied holds the slivers whose last update the runtime applied
+	// only in part -> when to apply it again.
+	unapplied map[string]backoff
+	ledger    ledger
+	uids      *uidAllocator
+	expiry    expiryHeap
+	closed    bool
 	// sweeping is set while releaseStranded runs; sweepAgain asks it for
 	// another round.
 	sweeping, sweepAgain bool
 
-	maxSliceRcaps int // Options.MaxSliceRcaps; set once by Open
+	maxSliceRcaps int           // Options.MaxSliceRcaps; set once by Open
+	full          func() string // Options.Full; nil: never
 }
 
 // Open opens the state in opts.StateDir, reconciles it with the runtime
@@ -189,26 +197,28 @@ func (o *Options) check() error {
 
 func newManager(opts Options, st *store) *Manager {
 	return &Manager{
-		log:      opts.Log,
-		rt:       opts.Runtime,
-		node:     opts.Node,
-		clock:    opts.Clock,
-		store:    st,
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
-		rcaps:    map[rcapHash]*rcapRecord{},
-		slivers:  map[string]*sliverRecord{},
-		boundTo:  map[rcapHash]string{},
-		byUID:    map[uint32]string{},
-		pools:    map[string]rcapHash{},
-		busy:     map[string]bool{},
-		stuck:    map[string]backoff{},
-		retrying: map[rcapHash]backoff{},
-		ledger:   newLedger(),
-		uids:     newUIDAllocator(opts.UIDBase, opts.UIDRanges),
-		policy:   opts.Policy,
+		log:       opts.Log,
+		rt:        opts.Runtime,
+		node:      opts.Node,
+		clock:     opts.Clock,
+		store:     st,
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		rcaps:     map[rcapHash]*rcapRecord{},
+		slivers:   map[string]*sliverRecord{},
+		boundTo:   map[rcapHash]string{},
+		byUID:     map[uint32]string{},
+		pools:     map[string]rcapHash{},
+		busy:      map[string]bool{},
+		stuck:     map[string]backoff{},
+		retrying:  map[rcapHash]backoff{},
+		unapplied: map[string]backoff{},
+		ledger:    newLedger(),
+		uids:      newUIDAllocator(opts.UIDBase, opts.UIDRanges),
+		policy:    opts.Policy,
 
 		maxSliceRcaps: cmp.Or(opts.MaxSliceRcaps, DefaultMaxSliceRcaps),
+		full:          opts.Full,
 	}
 }
 

@@ -271,6 +271,9 @@ func (m *Manager) List(ctx context.Context) (api.NMList, error) {
 		return api.NMList{}, err
 	}
 	out := api.NMList{Rcaps: []api.RcapInfo{}, Slivers: []api.SliverInfo{}}
+	if full := m.fullReason(); full != "" {
+		out.Problems = []string{"no new slivers: " + full}
+	}
 	for h, r := range m.rcaps {
 		out.Rcaps = append(out.Rcaps, m.infoLocked(h, r))
 	}
@@ -297,4 +300,12 @@ func (m *Manager) List(ctx context.Context) (api.NMList, error) {
 	sort.Slice(out.Rcaps, func(i, j int) bool { return out.Rcaps[i].ID < out.Rcaps[j].ID })
 	sort.Slice(out.Slivers, func(i, j int) bool { return out.Slivers[i].Name < out.Slivers[j].Name })
 	return out, nil
+}
+
+// fullReason says why the node takes no new sliver now ("": it does).
+func (m *Manager) fullReason() string {
+	if m.full == nil {
+		return ""
+	}
+	return m.full()
 }

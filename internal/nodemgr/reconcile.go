@@ -23,6 +23,8 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		if s.State != sliverReady || m.rcaps[s.Rcap] == nil {
 			m.busy[s.Name] = true
 			work = append(work, s)
+		} else if s.Unapplied {
+			m.unapplied[s.Name] = backoff{at: m.clock.Now()}
 		}
 	}
 	m.mu.Unlock()

@@ -71,6 +71,9 @@ type sliverRecord struct {
 	// Maker is the principal that created the sliver, when a slice did
 	// (a broker); "" for central. See Manager.takeOverLocked.
 	Maker string `json:"maker,omitempty"`
+	// Unapplied marks a sliver whose last update the runtime applied
+	// only in part; it is applied again, after a restart too.
+	Unapplied bool `json:"unapplied,omitempty"`
 }
 
 // splitIntent is written before a split changes any rcap record; if it

@@ -30,7 +30,6 @@ const (
 	maxOpenFiles  = 1 << 20 // the kernel's default nr_open
 	maxNetRate    = 100_000_000
 	maxPorts      = 256
-	maxTime       = 253402300799 // 9999-12-31T23:59:59Z
 	maxKeys       = 64
 	maxKeyLen     = 8192
 	maxSliceName  = 64
@@ -111,8 +110,8 @@ func fields(node Node, rs api.Rspec) []field {
 		{"net_max_rate", rs.NetMaxRate, maxNetRate, "100 Gbit/s"},
 		{"net_max_kbyte", rs.NetMaxKByte, maxBytes >> 10, "the most a day can carry"},
 		{"net_thresh_kbyte", rs.NetThreshKByte, max(rs.NetMaxKByte, 0), "net_max_kbyte"},
-		{"start", rs.Start, maxTime, "year 9999"},
-		{"end", rs.End, maxTime, "year 9999"},
+		{"start", rs.Start, api.MaxTime, "year 9999"},
+		{"end", rs.End, api.MaxTime, "year 9999"},
 	}
 }
 

@@ -15,11 +15,18 @@ type recordingTC struct {
 
 func newRecordingTC() *recordingTC { return &recordingTC{classes: map[uint16]class{}} }
 
-func (r *recordingTC) init(base []class) error {
+// init keeps the classes an earlier Shaper left, as the kernel's does.
+func (r *recordingTC) init(base []class) ([]uint16, error) {
+	r.mu.Lock()
+	var found []uint16
+	for m := range r.classes {
+		found = append(found, m)
+	}
+	r.mu.Unlock()
 	for _, c := range base {
 		r.setClass(c)
 	}
-	return nil
+	return found, nil
 }
 
 func (r *recordingTC) setClass(c class) error {

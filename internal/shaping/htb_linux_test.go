@@ -45,7 +45,7 @@ func newBed(t testing.TB, root int64) *bed {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := sh.Close(); err != nil {
+		if err := b.sh.Close(); err != nil {
 			t.Error(err)
 		}
 	})

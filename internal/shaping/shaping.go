@@ -21,6 +21,7 @@ package shaping
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -51,6 +52,9 @@ type Shaper struct {
 	root     int64             // the cap, kbit/s
 	slivers  map[string]Sliver // by name
 	throttle map[string]int64  // ceilings lowered by the daily limiter, kbit/s
+	// stale are the minors of sliver classes that an earlier run left and
+	// no Set has claimed since; Prune deletes them.
+	stale map[uint16]bool
 }
 
 // An Option changes how New works.
@@ -63,7 +67,10 @@ type options struct{ netns string }
 func InNetNS(path string) Option { return func(o *options) { o.netns = path } }
 
 // New installs the HTB root qdisc, root class and node class on dev,
-// replacing any root qdisc there. rootRate is the cap in kbit/s (0:
+// replacing any root qdisc there but one an earlier run left: that one it
+// adopts, so that a restarting agent neither fails nor unshapes the
+// slivers that kept running (their classes stay until Set claims them or
+// Prune deletes them). rootRate is the cap in kbit/s (0:
 // DefaultRootRate).
 func New(dev string, rootRate int64, log *slog.Logger, opts ...Option) (*Shaper, error) {
 	var o options
@@ -85,11 +92,21 @@ func New(dev string, rootRate int64, log *slog.Logger, opts ...Option) (*Shaper,
 
 // newShaper sets up the root and node classes through t.
 func newShaper(t tc, root int64, log *slog.Logger) (*Shaper, error) {
-	if err := t.init(classes(root, nil, nil)); err != nil {
+	found, err := t.init(classes(root, nil, nil))
+	if err != nil {
 		t.close()
 		return nil, err
 	}
-	return &Shaper{log: log, tc: t, root: root, slivers: map[string]Sliver{}, throttle: map[string]int64{}}, nil
+	stale := map[uint16]bool{}
+	for _, m := range found {
+		if m != rootMinor && m != nodeMinor {
+			stale[m] = true
+		}
+	}
+	if found != nil {
+		log.Info("adopted the shaping an earlier run left", "sliver_classes", len(stale))
+	}
+	return &Shaper{log: log, tc: t, root: root, slivers: map[string]Sliver{}, throttle: map[string]int64{}, stale: stale}, nil
 }
 
 // Set creates or changes sl's classes. It refuses a guarantee that would
@@ -115,8 +132,29 @@ func (s *Shaper) Set(ctx context.Context, sl Sliver) error {
 		if err := s.tc.setClass(c); err != nil {
 			return fmt.Errorf("shape sliver %s: %w", sl.Name, err)
 		}
+		delete(s.stale, c.minor)
 	}
 	s.slivers[sl.Name] = sl
+	return nil
+}
+
+// Prune deletes the sliver classes an earlier run left that no Set has
+// claimed: those of slivers that went while no agent ran. Call it once
+// every sliver that remains has been Set.
+func (s *Shaper) Prune(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for m := range s.stale {
+		if err := s.tc.delClass(m); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(s.stale, m)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("prune stale classes: %w", errors.Join(errs...))
+	}
 	return nil
 }
 

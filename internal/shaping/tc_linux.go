@@ -10,8 +10,10 @@ import (
 // tc is the kernel seam: what the Shaper asks of the traffic-control layer.
 type tc interface {
 	// init installs the root qdisc (default class 1:2) and the given
-	// root and node classes.
-	init(base []class) error
+	// root and node classes. It adopts a root qdisc of ours that an
+	// earlier run left on the device, with its classes, whose minors it
+	// returns; it replaces any other root qdisc.
+	init(base []class) (found []uint16, err error)
 	setClass(c class) error
 	delClass(minor uint16) error
 	deleteRoot() error
@@ -54,16 +56,62 @@ func (k *kernelTC) rootQdisc() *netlink.Htb {
 	return q
 }
 
-func (k *kernelTC) init(base []class) error {
-	if err := k.h.QdiscReplace(k.rootQdisc()); err != nil {
-		return fmt.Errorf("install htb qdisc: %w", err)
+func (k *kernelTC) init(base []class) ([]uint16, error) {
+	found, err := k.installRoot()
+	if err != nil {
+		return nil, err
 	}
 	for _, c := range base {
 		if err := k.setClass(c); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return found, nil
+}
+
+// installRoot keeps a root qdisc of ours (htb 1: with default class 1:2,
+// left by an agent that exited or crashed while slivers ran) and returns
+// its classes' minors; the kernel cannot change an htb qdisc in place. Any
+// other root qdisc is replaced.
+func (k *kernelTC) installRoot() ([]uint16, error) {
+	qs, err := k.h.QdiscList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: k.link}})
+	if err != nil {
+		return nil, fmt.Errorf("list qdiscs: %w", err)
+	}
+	want := k.rootQdisc()
+	for _, q := range qs {
+		a := q.Attrs()
+		if a.Parent != netlink.HANDLE_ROOT || a.Handle != want.Handle {
+			continue
+		}
+		if h, ok := q.(*netlink.Htb); ok && h.Defcls == want.Defcls {
+			return k.classMinors()
+		}
+		// Ours in name only: a replace would change it in place, which
+		// the kernel refuses for a qdisc of another kind or setting.
+		if err := k.h.QdiscDel(q); err != nil {
+			return nil, fmt.Errorf("remove root qdisc %s: %w", q.Type(), err)
+		}
+	}
+	if err := k.h.QdiscReplace(want); err != nil {
+		return nil, fmt.Errorf("install htb qdisc: %w", err)
+	}
+	return nil, nil
+}
+
+// classMinors lists the minors of the classes of the root qdisc.
+func (k *kernelTC) classMinors() ([]uint16, error) {
+	cs, err := k.h.ClassList(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: k.link}}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("list classes: %w", err)
+	}
+	var out []uint16
+	for _, c := range cs {
+		if maj, minor := netlink.MajorMinor(c.Attrs().Handle); maj == 1 {
+			out = append(out, minor)
+		}
+	}
+	return out, nil
 }
 
 func (k *kernelTC) htbClass(c class) *netlink.HtbClass {

@@ -6,7 +6,7 @@ import "errors"
 
 // tc is the kernel seam (see tc_linux.go); there is no kernel one here.
 type tc interface {
-	init(base []class) error
+	init(base []class) (found []uint16, err error)
 	setClass(c class) error
 	delClass(minor uint16) error
 	deleteRoot() error

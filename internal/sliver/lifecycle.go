@@ -38,9 +38,14 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 }
 
 // Update gives an existing sliver new limits, keys and boot script. The new
-// limits hold at once; a changed boot script runs at the next start. A
-// sliver whose shares (Options.Shares) change is restarted if it has
-// processes, since a running sliver's mounts are fixed at its start.
+// keys and every limit that can be set hold at once; a changed boot script
+// runs at the next start. A limit or reservation the node cannot apply now
+// (a disk limit below what the sliver uses, a port another holds) does not
+// keep the rest from applying: Update returns an error wrapping
+// ErrPartlyApplied, and the sliver's status says what is not in force
+// until an Update applies it. A sliver whose shares (Options.Shares)
+// change is restarted if it has processes, since a running sliver's mounts
+// are fixed at its start.
 func (m *Manager) Update(ctx context.Context, spec Spec) error {
 	if err := CheckName(spec.Name); err != nil {
 		return err
@@ -56,14 +61,21 @@ func (m *Manager) Update(ctx context.Context, spec Spec) error {
 	if err := m.writeSpec(spec); err != nil {
 		return err
 	}
-	if err := m.apply(ctx, spec); err != nil {
-		return fmt.Errorf("update sliver %s: %w", spec.Name, err)
+	err = m.apply(ctx, spec)
+	m.noteApply(spec.Name, err)
+	if err != nil {
+		return fmt.Errorf("update sliver %s: %w: %w", spec.Name, ErrPartlyApplied, err)
 	}
 	if slices.Equal(m.shares(old), m.shares(spec)) {
 		return nil
 	}
 	return m.restartLocked(ctx, spec)
 }
+
+// ErrPartlyApplied is wrapped by Update's error when the sliver's new spec
+// is stored (its keys are the ones trusted) and applied but for what the
+// error names.
+var ErrPartlyApplied = errors.New("not all of the update is in force")
 
 // restartLocked stops a sliver that has processes and starts it again, so
 // that a new init mounts its shares; a sliver that is stopped, idle or
@@ -84,61 +96,86 @@ func (m *Manager) restartLocked(ctx context.Context, spec Spec) error {
 }
 
 // apply brings the cgroups, network state, disk, overlay directories and
-// files of the sliver in line with spec. Every step is idempotent. The
-// caller has stored spec, whose keys are the only ones the SSH gateway
-// trusts; the limits come next, and nothing inside the sliver can stop
-// them. The files written into the sliver come last, and what goes wrong
-// there (the sliver owns those paths and may have planted anything) is
-// noted in the sliver's status, not returned: it must never keep a
-// sliver on its old limits, nor undo a revoked key.
+// files of the sliver in line with spec. Every step is idempotent, and
+// one that fails does not keep the others from running: the caller has
+// stored spec, whose keys are the only ones the SSH gateway trusts, and a
+// sliver must not keep its old limits because one of them (or a port it
+// holds) cannot change now. The files written into the sliver come last,
+// and what goes wrong there (the sliver owns those paths and may have
+// planted anything) is noted in the sliver's status, not returned: it
+// must never keep a sliver on its old limits, nor undo a revoked key.
 func (m *Manager) apply(ctx context.Context, spec Spec) error {
+	var errs []error
 	if spec.Rspec.DiskMax > 0 && !m.opts.Disk.Enforces() {
-		return fmt.Errorf("disk_max: %w", m.diskUnsupported())
+		errs = append(errs, fmt.Errorf("disk_max: %w", m.diskUnsupported()))
 	}
-	if err := m.setKernel(ctx, spec); err != nil {
-		return err
+	if err := m.setCgroups(ctx, spec); err != nil {
+		errs = append(errs, err)
+	}
+	if m.opts.Network != nil {
+		if err := m.opts.Network.SetSliver(ctx, m.netSliver(spec)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	diskDir, err := m.opts.Disk.Create(spec.Name, spec.Rspec.DiskMax)
 	if err != nil {
-		return err
+		errs = append(errs, fmt.Errorf("disk_max: %w", err))
+		if diskDir, err = m.opts.Disk.Dir(spec.Name); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
 	}
 	cfg, err := m.sandboxConfig(spec, diskDir)
-	if err != nil {
-		return err
+	if err == nil {
+		err = sandbox.Prepare(cfg)
 	}
-	if err := sandbox.Prepare(cfg); err != nil {
-		return err
+	if err != nil {
+		return errors.Join(append(errs, err)...)
 	}
 	m.noteFiles(spec.Name, sandbox.InstallFiles(ctx, cfg, sliverFiles(spec)))
-	return nil
+	return errors.Join(errs...)
 }
 
-// maxFilesNote bounds the note of a sliver's file problems.
-const maxFilesNote = 2048
+// noteApply records what of the sliver's spec the last Update could not
+// apply (nil: all of it) for Status.
+func (m *Manager) noteApply(name string, problems error) {
+	if problems != nil {
+		problems = fmt.Errorf("update not in force: %w", problems)
+	}
+	m.note(name, applyFile, "sliver update", problems)
+}
+
+// maxNote bounds a note of a sliver's problems.
+const maxNote = 2048
 
 // noteFiles records the problems of the last install of the sliver's
-// files (nil: none) for Status, in the sliver's host-only state directory.
+// files (nil: none) for Status.
 func (m *Manager) noteFiles(name string, problems error) {
-	p := filepath.Join(m.dir(name), filesFile)
+	m.note(name, filesFile, "sliver files", problems)
+}
+
+// note records problems (nil: none), bounded, in the sliver's host-only
+// state directory file, for Status; what is logged as what.
+func (m *Manager) note(name, file, what string, problems error) {
+	p := filepath.Join(m.dir(name), file)
 	if problems == nil {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			m.opts.Log.Error("clear sliver files note", "slice", name, "err", err)
+			m.opts.Log.Error("clear sliver note", "slice", name, "note", file, "err", err)
 		}
 		return
 	}
 	note := strings.ReplaceAll(problems.Error(), "\n", "; ")
-	if len(note) > maxFilesNote {
-		note = note[:maxFilesNote] + "..."
+	if len(note) > maxNote {
+		note = note[:maxNote] + "..."
 	}
-	m.opts.Log.Warn("sliver files", "slice", name, "problems", note)
+	m.opts.Log.Warn(what, "slice", name, "problems", note)
 	if err := os.WriteFile(p, []byte(note), 0o600); err != nil {
-		m.opts.Log.Error("note sliver files", "slice", name, "err", err)
+		m.opts.Log.Error("note sliver problems", "slice", name, "note", file, "err", err)
 	}
 }
 
-// filesNote is the note noteFiles left, "" if none.
-func (m *Manager) filesNote(name string) string {
-	b, err := os.ReadFile(filepath.Join(m.dir(name), filesFile))
+// readNote is the note left in file, "" if none.
+func (m *Manager) readNote(name, file string) string {
+	b, err := os.ReadFile(filepath.Join(m.dir(name), file))
 	if err != nil {
 		return ""
 	}
@@ -249,6 +286,10 @@ func (m *Manager) stopLocked(ctx context.Context, name string) error {
 	if err := sandbox.Stop(ctx, cfg); err != nil {
 		return err
 	}
+	if m.opts.RunDir != "" {
+		// No init runs now: leave an earlier version's run directory.
+		os.RemoveAll(filepath.Join(m.dir(name), runDir))
+	}
 	// A process that escaped the init's PID namespace cannot escape its
 	// cgroup: kill what is left there too.
 	return m.killCgroups(ctx, name)
@@ -275,8 +316,10 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	if err := m.opts.Disk.Remove(name); err != nil {
 		return fmt.Errorf("destroy sliver %s: %w", name, err)
 	}
-	if err := os.RemoveAll(m.dir(name)); err != nil {
-		return fmt.Errorf("destroy sliver %s: %w", name, err)
+	for _, dir := range []string{m.runDir(name), m.dir(name)} {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("destroy sliver %s: %w", name, err)
+		}
 	}
 	m.mu.Lock()
 	delete(m.guarantees, name)
@@ -299,7 +342,13 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 		return st, err
 	}
 	st.Procs = len(procs)
-	st.Reason = m.filesNote(name)
+	var notes []string
+	for _, f := range []string{applyFile, filesFile} {
+		if n := m.readNote(name, f); n != "" {
+			notes = append(notes, n)
+		}
+	}
+	st.Reason = strings.Join(notes, "; ")
 	switch {
 	case m.marker(name, stoppedFile):
 		st.State = StateStopped

@@ -22,10 +22,15 @@ import (
 // Options configure a Manager. Every root is a parameter so tests can point
 // it into a temporary directory.
 type Options struct {
-	// StateDir holds one host-only directory per sliver: its spec, its
-	// markers and the sandbox's run directory. The sliver's writable layer
-	// lives in Disk, never here.
+	// StateDir holds one host-only directory per sliver: its spec and its
+	// markers. The sliver's writable layer lives in Disk, never here.
 	StateDir string
+	// RunDir holds one host-only directory per sliver for its running
+	// sandbox (the init's pid record, control socket and start lock). It
+	// belongs on a memory file system (/run): a login to a sliver writes
+	// there, and must work while the state disk is full. Empty: in each
+	// sliver's StateDir directory.
+	RunDir string
 	// Cgroups is the node's cgroup manager (parent "orbis"); Fair is a
 	// manager one level down ("orbis/fair") for slivers without a CPU
 	// guarantee. See cpu.go.
@@ -122,13 +127,28 @@ func (m *Manager) lock(name string) func() {
 
 func (m *Manager) dir(name string) string { return filepath.Join(m.opts.StateDir, name) }
 
+// runDir is the sandbox's run directory of the sliver. One in the
+// sliver's state directory, which an earlier version made, stays in use
+// until the sliver stops: its running init listens there.
+func (m *Manager) runDir(name string) string {
+	legacy := filepath.Join(m.dir(name), runDir)
+	if m.opts.RunDir == "" {
+		return legacy
+	}
+	if _, err := os.Lstat(legacy); err == nil {
+		return legacy
+	}
+	return filepath.Join(m.opts.RunDir, name)
+}
+
 // Files in a sliver's host-only state directory.
 const (
 	specFile    = "spec.json"
 	startedFile = "started" // started, and not stopped since
 	stoppedFile = "stopped" // stopped on purpose: logins refused
-	runDir      = "run"     // the sandbox's run directory
+	runDir      = "run"     // the sandbox's run directory, without Options.RunDir
 	filesFile   = "files"   // what went wrong writing the sliver's files
+	applyFile   = "apply"   // what of the last update is not in force
 )
 
 func (m *Manager) marker(name, file string) bool {
@@ -216,7 +236,7 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		Image:       image,
 		Upper:       filepath.Join(diskDir, "upper"),
 		Work:        filepath.Join(diskDir, "work"),
-		RunDir:      filepath.Join(m.dir(s.Name), runDir),
+		RunDir:      m.runDir(s.Name),
 		UIDBase:     s.UIDBase,
 		UIDCount:    s.UIDCount,
 		Rlimits:     rlimits(s.Rspec),

@@ -186,11 +186,17 @@ func (c *Config) startNodes(ctx context.Context, st *State) error {
 	return c.waitNodes(ctx, st)
 }
 
+// nodeDiskMiB is the size each testbed node's slivers' disk image starts
+// at: it is allocated for real (never sparse), and a testbed may have 200
+// nodes on one machine's disk; it grows as slivers fill it.
+const nodeDiskMiB = 128
+
 func (c *Config) nodeArgs(n *Node, url, token string) []string {
 	args := []string{"node", "--state", n.StateDir, "--nm-socket", n.NMSocket, "--ssh-addr", n.SSHAddr, "--audit-addr", n.AuditAddr,
 		"--hostname", n.Hostname, "--ip", n.Addr, "--central", url, "--cgroup-parent", n.CgroupParent,
 		"--uid-base", strconv.FormatUint(uint64(n.UIDBase), 10), "--uid-ranges", strconv.FormatUint(uint64(c.UIDRanges), 10),
-		"--suspend-on-exit", "--policy", filepath.Join(n.StateDir, "policy"), "--port-scope", "node"}
+		"--suspend-on-exit", "--policy", filepath.Join(n.StateDir, "policy"), "--port-scope", "node",
+		"--disk-image-size", strconv.Itoa(nodeDiskMiB)}
 	if token != "" {
 		args = append(args, "--token", token)
 	}

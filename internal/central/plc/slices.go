@@ -197,6 +197,9 @@ func (t *txn) checkExpiry(site *api.Site, old, sl *api.Slice) error {
 	if sl.Expires <= t.now {
 		return Faultf(FaultInvalidArg, "slice_fields.expires: %d is not in the future (to end a slice, delete it)", sl.Expires)
 	}
+	if sl.Expires > api.MaxTime {
+		return Faultf(FaultInvalidArg, "slice_fields.expires: %d is after the latest time nodes take, %d (9999-12-31T23:59:59Z)", sl.Expires, int64(api.MaxTime))
+	}
 	if sl.Expires <= old.Expires || t.c.IsAdmin() {
 		return nil
 	}

@@ -53,6 +53,9 @@ func (m *manager) reconcile(ctx context.Context) {
 	}
 	want := m.wanted()
 	m.problems = map[string]string{}
+	if !m.settleAcquire(ctx) {
+		return
+	}
 	m.releaseOrphans(ctx)
 	for _, name := range sortedKeys(m.st.Slices) {
 		// Without any list from central (a lost state file), nothing
@@ -94,6 +97,7 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 	if h != nil && !exists && h.Bound {
 		h = m.checkGone(ctx, s.Name, h)
 	}
+	var moveErr error
 	switch {
 	case h == nil:
 		var err error
@@ -101,17 +105,21 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 			return err
 		}
 	case !reflect.DeepEqual(h.Rspec, rs):
-		if err := m.move(ctx, s.Name, h, rs, attrs); err != nil {
-			return err
-		}
+		// A move the node refuses leaves the sliver on its resources,
+		// but its keys and attributes change all the same: a revoked
+		// key must not keep working because new limits do not fit.
+		moveErr = m.move(ctx, s.Name, h, rs, attrs)
 	}
 	if !h.Bound || !reflect.DeepEqual(h.Attrs, attrs) {
 		if err := m.nm.Bind(ctx, s.Name, h.Rcap, attrs); err != nil {
-			return err
+			return errors.Join(moveErr, err)
 		}
 		h.Attrs, h.Bound = attrs, true
 		m.save()
 		m.log.Info("sliver bound", "slice", s.Name)
+	}
+	if moveErr != nil {
+		return moveErr
 	}
 	return m.enable(ctx, s, info, exists)
 }
@@ -131,15 +139,16 @@ func (m *manager) checkGone(ctx context.Context, name string, h *held) *held {
 	return h
 }
 
-// acquire gets an rcap for a new slice and records it before any bind, so
-// a crash cannot leak it.
+// acquire gets an rcap for a new slice and records it before any bind;
+// its intent is recorded before the acquire, so a crash cannot leak it.
 func (m *manager) acquire(ctx context.Context, name string, rs api.Rspec) (*held, error) {
-	rc, err := m.nm.Acquire(ctx, rs)
+	rc, err := m.acquireRecorded(ctx, rs)
 	if err != nil {
 		return nil, err
 	}
 	h := &held{Rcap: rc, Rspec: rs}
 	m.st.Slices[name] = h
+	m.st.Acquiring = nil
 	if err := m.save(); err != nil {
 		delete(m.st.Slices, name)
 		m.release(ctx, rc)
@@ -153,11 +162,12 @@ func (m *manager) acquire(ctx context.Context, name string, rs api.Rspec) (*held
 // The node manager needs room for both while the move is under way; if it
 // refuses, the sliver keeps its old resources.
 func (m *manager) move(ctx context.Context, name string, h *held, rs api.Rspec, attrs api.BindAttrs) error {
-	rc, err := m.nm.Acquire(ctx, rs)
+	rc, err := m.acquireRecorded(ctx, rs)
 	if err != nil {
 		return fmt.Errorf("new resources refused, keeping the old: %w", err)
 	}
 	h.Next, h.NextRspec = rc, rs
+	m.st.Acquiring = nil
 	if err := m.save(); err != nil {
 		h.Next, h.NextRspec = "", api.Rspec{}
 		m.release(ctx, rc)
@@ -306,6 +316,9 @@ func desiredRspec(s api.Sliver) api.Rspec {
 	if rs.End == 0 && s.Expires != 0 {
 		rs.End = s.Expires
 	}
+	// Past the latest time a node takes (which central refuses), the
+	// slice lives as long as it can, never less than it had.
+	rs.End = min(rs.End, api.MaxTime)
 	return rs
 }
 

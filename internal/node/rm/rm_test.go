@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,33 @@ func TestDisableFirst(t *testing.T) {
 	})
 	if fs, _ := e.rt.Sliver("pl_off"); fs.State != "stopped" {
 		t.Fatalf("disabled sliver is %s, want stopped", fs.State)
+	}
+}
+
+// TestMoveRefusedStillRevokes: central revokes a key in the same change
+// as new resources the node refuses: the sliver stays on its resources,
+// the refusal is reported, and the key is revoked all the same.
+func TestMoveRefusedStillRevokes(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	e.startRM()
+	const revoked, kept = "ssh-ed25519 AAAA revoked@x", "ssh-ed25519 BBBB kept@x"
+	s := e.sliverOf("pl_keys", api.Rspec{CPUShares: 1}, revoked, kept)
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_keys"); return ok && fs.State == "running" })
+
+	s = e.sliverOf("pl_keys", api.Rspec{CPUShares: 1, CPUGuarantee: 2000}, kept) // more than the node has
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "refusal reported", func() bool {
+		r, _ := e.report("pl_keys")
+		return strings.Contains(r.Reason, "new resources refused")
+	})
+	fs, _ := e.rt.Sliver("pl_keys")
+	if !slices.Equal(fs.Spec.Keys, []string{kept}) {
+		t.Errorf("keys after a refused move %q, want only %q", fs.Spec.Keys, kept)
+	}
+	if fs.Spec.Rspec.CPUGuarantee != 0 {
+		t.Errorf("the refused resources were bound: %+v", fs.Spec.Rspec)
 	}
 }
 
@@ -278,5 +306,69 @@ func TestCrashDuringMove(t *testing.T) {
 				t.Fatalf("sliver after recovery: %+v %v", fs, ok)
 			}
 		})
+	}
+}
+
+// TestCrashDuringAcquire: the resource manager dies after the node
+// manager made an rcap for it and before it recorded it. At restart that
+// rcap, which no one else holds, is released; an rcap of central's that
+// existed before (an operator's) stays; the slice gets its sliver.
+func TestCrashDuringAcquire(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	ctx := context.Background()
+	s := e.sliverOf("pl_a", api.Rspec{CPUGuarantee: 300}, "ssh-ed25519 AAAA a@x")
+	rs := desiredRspec(s)
+	operator, err := e.nmc.Acquire(ctx, api.Rspec{CPUGuarantee: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before []string
+	for _, r := range e.list().Rcaps {
+		before = append(before, r.ID)
+	}
+	if _, err := e.nmc.Acquire(ctx, rs); err != nil { // made, never recorded
+		t.Fatal(err)
+	}
+	st := rcapState{Slices: map[string]*held{}, Acquiring: &acquiring{Before: before}}
+	if err := writeJSON(e.rmDir, rcapsFile, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(e.rmDir, listFile, api.Slivers{NodeID: nodeID, Version: 5, Slivers: []api.Sliver{s}}); err != nil {
+		t.Fatal(err)
+	}
+	e.setDown(true)
+	e.startRM()
+	within(t, 2*time.Second, "the leaked rcap released, the sliver bound", func() bool {
+		l := e.list()
+		return len(l.Rcaps) == 2 && slices.ContainsFunc(l.Rcaps, func(r api.RcapInfo) bool { return r.Bound == "pl_a" })
+	})
+	if _, err := e.nmc.Query(ctx, operator); err != nil {
+		t.Errorf("the operator's rcap, which existed before the acquire, was released: %v", err)
+	}
+	e.stopRM()
+	if _, st, _ := loadState(e.rmDir); st.Acquiring != nil {
+		t.Errorf("the acquire's intent is still recorded: %+v", st.Acquiring)
+	}
+}
+
+// TestRenewalPastMaxTime: a slice renewed past api.MaxTime (by a central
+// that did not bound it) lives until api.MaxTime on the node, instead of
+// keeping its old end because the node refuses the new one.
+func TestRenewalPastMaxTime(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	e.startRM()
+	s := e.sliverOf("pl_long", api.Rspec{CPUShares: 1})
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_long"); return ok && fs.State == "running" })
+	s.Expires = 253402300800 + 86400 // 10000-01-02
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "renewed to api.MaxTime", func() bool {
+		l := e.list()
+		return len(l.Rcaps) == 1 && l.Rcaps[0].Bound == "pl_long" && l.Rcaps[0].Rspec.End == api.MaxTime
+	})
+	if r, _ := e.report("pl_long"); r.Reason != "" {
+		t.Errorf("report after the renewal: %+v", r)
 	}
 }

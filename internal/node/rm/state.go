@@ -39,6 +39,8 @@ type rcapState struct {
 	Slices map[string]*held `json:"slices"`
 	// Orphans are rcaps to release that a release has not freed yet.
 	Orphans []api.Rcap `json:"orphans,omitempty"`
+	// Acquiring is an acquire under way (or cut short by a crash).
+	Acquiring *acquiring `json:"acquiring,omitempty"`
 }
 
 // loadState reads the last list and the rcaps held; missing files are an

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package disk
+
+import "errors"
+
+func statfs(dir string) (free, size int64, err error) {
+	return 0, 0, errors.New("statfs needs Linux")
+}
