@@ -4,12 +4,19 @@
 GO      ?= go
 BIN     := bin/orbis
 DEVDATA ?= /var/lib/orbis-dev
-# Debian packages Orbis uses at run time and in tests (runc, crun and lxc
-# only for the benchmarks' comparisons).
-DEBS    := bash busybox-static debootstrap runc crun lxc btrfs-progs e2fsprogs iproute2 util-linux openssh-client \
-           python3 postgresql openssh-sftp-server nftables tcpdump chromium
+# VERSION names the build (`orbis version`) and the Debian package: the
+# number of commits, so that each package upgrades the one before.
+VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
+LDFLAGS := -X github.com/orbisproject/orbis/internal/cli.Version=$(VERSION)
+# Debian packages Orbis uses at run time (`make dev` installs only these)...
+DEBS    := bash busybox-static debootstrap btrfs-progs e2fsprogs iproute2 util-linux openssh-sftp-server
+# ...and those only the tests use (`make test` adds them): the PostgreSQL
+# store's suite, the browser tests, Python's PLCAPI clients, the units'
+# check (systemd-analyze), the kernel state the tests inspect, and the
+# runtimes the benchmarks compare slivers with (runc, crun, lxc).
+TEST_DEBS := postgresql chromium python3 openssh-client nftables tcpdump runc crun lxc systemd
 
-.PHONY: all build deps dev test vet bench clean
+.PHONY: all build deps test-deps apt-install deb dev test vet bench clean
 
 all: build
 
@@ -20,22 +27,34 @@ all: build
 # sliver's init, which the node holds in one sealed memfd: small and
 # stripped, since all of it stays in memory while a sliver runs.
 build:
-	$(GO) build -o $(BIN) ./cmd/orbis
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/orbis
 	CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o bin/orbis-init ./internal/sandbox/cmd/orbis-init
 	CGO_ENABLED=0 $(GO) build -o bin/ping-orbis ./internal/rawsock/cmd/ping-orbis
 	CGO_ENABLED=0 $(GO) build -o bin/plabdump ./internal/rawsock/cmd/plabdump
 	CGO_ENABLED=0 $(GO) build -o bin/orbis-lease ./internal/broker/cmd/orbis-lease
 	CGO_ENABLED=0 $(GO) build -o bin/orbis-admin ./internal/admin/cmd/orbis-admin
 
-# deps installs the Debian packages (once; skipped when all are present) and
-# downloads the Go modules.
+# deb builds bin/orbis_VERSION_ARCH.deb (nfpm): the programs in /usr/bin,
+# the units in /usr/lib/systemd/system, not enabled (`orbis install`
+# enables one; docs/deploy.md).
+deb: build
+	$(GO) run ./internal/install/cmd/orbis-deb --bin bin --version $(VERSION)
+
+# deps installs the Debian packages Orbis runs with (once; skipped when all
+# are present) and downloads the Go modules; test-deps adds the tests' own.
 deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PKGS="$(DEBS)"
+	$(GO) mod download
+
+test-deps:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(TEST_DEBS)"
+
+apt-install:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	$(GO) mod download
 
 dev: deps build
 	$(BIN) dev --data $(DEVDATA)
@@ -47,7 +66,7 @@ vet:
 # ORBIS_TEST_DEBIAN=1 also builds a Debian image with debootstrap (about a
 # minute, through apt's configured mirror). The browser tests keep their
 # screenshots in test-artifacts/.
-test: deps vet
+test: deps test-deps vet
 	rm -rf $(CURDIR)/test-artifacts
 	ORBIS_TEST_DEBIAN=1 ORBIS_TEST_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -count=1 -timeout 20m ./...
 

@@ -12,6 +12,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central"
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/dev"
+	"github.com/orbisproject/orbis/internal/install"
 	"github.com/orbisproject/orbis/internal/node"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/testbed"
@@ -25,6 +26,7 @@ func main() {
 	central.RegisterVerbs()
 	dev.RegisterVerbs()
 	testbed.RegisterVerbs()
+	install.RegisterVerbs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

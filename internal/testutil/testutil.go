@@ -70,7 +70,7 @@ func Chromium(t testing.TB) string {
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found: install it (make deps installs Debian's chromium)")
+		t.Fatal("chromium not found: install it (make test-deps installs Debian's chromium)")
 	}
 	t.Skip("chromium not found (apt-get install -y chromium); CI runs this test")
 	return ""
