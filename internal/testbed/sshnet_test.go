@@ -2,7 +2,6 @@ package testbed_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"math"
 	"net/http"
@@ -61,7 +60,12 @@ func TestSSHOutputIsTheSlices(t *testing.T) {
 		t.Errorf("ssh output at %.0f kbit/s, want the slice's 1000 kbit/s (less headers)", kbps)
 	}
 
-	tx1, rx1 := sliceCounters(t, n, slice)
+	// The sensor samples the counters every few seconds.
+	var tx1, rx1 uint64
+	waitFor(t, "the slice's counters to count the output", 15*time.Second, func() bool {
+		tx1, rx1 = sliceCounters(t, n, slice)
+		return tx1-tx0 >= size
+	})
 	t.Logf("slice %s's counters: tx %d → %d bytes, rx %d → %d", slice, tx0, tx1, rx0, rx1)
 	if tx1-tx0 < size || tx1-tx0 > 2*size {
 		t.Errorf("slice's tx counter grew by %d bytes for %d bytes of ssh output", tx1-tx0, size)
@@ -104,34 +108,44 @@ func readRate(r io.Reader, skip time.Duration) (int, float64) {
 	return total, float64(total-fromBytes) * 8 / last.Sub(from).Seconds() / 1000
 }
 
-// sliceCounters reads the slice's tx and rx byte counters in the node's
-// nftables table.
+// sliceCounters reads the slice's byte counters as a user would: from
+// the node's sensor server (/bandwidth/SLICE: slice,tx_kbps,rx_kbps,
+// tx_bytes,rx_bytes), which serves the tagger's counters on 127.0.0.1 in
+// the node's namespace, once it has sampled the slice.
 func sliceCounters(t *testing.T, n testbed.Node, slice string) (tx, rx uint64) {
 	t.Helper()
-	return nftCounter(t, n, "tx_"+slice), nftCounter(t, n, "rx_"+slice)
+	var out []byte
+	waitFor(t, "the sensor to sample "+slice, 15*time.Second, func() bool {
+		out = sensorBandwidth(t, n, slice)
+		return out != nil
+	})
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n") // a header, then the slice's row
+	f := strings.Split(lines[len(lines)-1], ",")
+	var err1, err2 error
+	if len(f) == 5 && f[0] == slice {
+		tx, err1 = strconv.ParseUint(f[3], 10, 64)
+		rx, err2 = strconv.ParseUint(f[4], 10, 64)
+	}
+	if len(f) != 5 || f[0] != slice || err1 != nil || err2 != nil {
+		t.Fatalf("sensor /bandwidth/%s: %q", slice, out)
+	}
+	return tx, rx
 }
 
-func nftCounter(t *testing.T, n testbed.Node, name string) uint64 {
+// sensorBandwidth is the body of the node's /bandwidth/SLICE, or nil
+// while the sensor has no sample of the slice (404).
+func sensorBandwidth(t *testing.T, n testbed.Node, slice string) []byte {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", filepath.Base(n.Netns), "nft", "-j", "list", "counter", "inet", n.CgroupParent, name).Output()
+	const fetch = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+	out, err := exec.Command("ip", "netns", "exec", filepath.Base(n.Netns), "python3", "-c", fetch,
+		"http://127.0.0.1:33080/bandwidth/"+slice).CombinedOutput()
 	if err != nil {
-		t.Fatalf("nft list counter %s: %v", name, err)
-	}
-	var doc struct {
-		Nftables []struct {
-			Counter *struct{ Bytes uint64 } `json:"counter"`
-		} `json:"nftables"`
-	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		t.Fatalf("nft -j: %v: %s", err, out)
-	}
-	for _, o := range doc.Nftables {
-		if o.Counter != nil {
-			return o.Counter.Bytes
+		if strings.Contains(string(out), "404") {
+			return nil
 		}
+		t.Fatalf("sensor /bandwidth/%s: %v: %s", slice, err, out)
 	}
-	t.Fatalf("no counter %s: %s", name, out)
-	return 0
+	return out
 }
 
 // get returns the body of a page.
