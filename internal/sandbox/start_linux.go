@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,9 +42,17 @@ func Start(ctx context.Context, cfg Config, cmd Cmd, log *slog.Logger) (*Process
 	return startInit(ctx, &cfg, &cmd, log)
 }
 
+// warnUnscoped says once that slivers share abstract Unix sockets.
+var warnUnscoped sync.Once
+
 // startInit starts a new init for the sliver, with cmd as its first child.
 func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p *Process, err error) {
 	t0 := time.Now()
+	warnUnscoped.Do(func() {
+		if !AbstractSocketsScoped() {
+			log.Warn("this kernel has no Landlock abstract Unix socket scope (Linux 6.12): the node's slivers share abstract sockets")
+		}
+	})
 	if err := waitOldInit(ctx, cfg); err != nil {
 		return nil, err
 	}
