@@ -135,12 +135,22 @@ func waitOldInit(ctx context.Context, cfg *Config) error {
 
 // listenCtl makes the init's control socket in the run directory and
 // returns it as a file for the init; only root on the host can reach it.
+// Slivers share the node's network namespace, so its /proc/net/unix lists
+// the name a socket was bound to: the socket is bound through a
+// descriptor of the run directory, so that the name shows neither the
+// node's state directory nor the slice.
 func listenCtl(cfg *Config) (*os.File, error) {
 	path := filepath.Join(cfg.RunDir, runCtl)
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	dir, err := os.OpenFile(cfg.RunDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	defer dir.Close()
+	name := fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), runCtl)
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: name, Net: "unixpacket"})
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}

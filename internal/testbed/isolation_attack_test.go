@@ -147,7 +147,9 @@ func TestPortHog(t *testing.T) {
 // network namespace, and with it the abstract socket namespace, so nothing
 // but a scope of the sliver's own keeps one slice from another's
 // abstract sockets (X11, D-Bus and many daemons listen there, trusting
-// that only the machine's own users can reach them).
+// that only the machine's own users can reach them). It also tries the
+// node's own abstract socket, and reads /proc/net/unix for other slices'
+// names.
 func TestAbstractSockets(t *testing.T) {
 	atk, vic := testbed.Site+"_absatk", testbed.Site+"_absvic"
 	_, n, keys := hostileNode(t, atk, vic)
@@ -170,6 +172,11 @@ func TestAbstractSockets(t *testing.T) {
 	case <-reached:
 		t.Errorf("slice %s connected to the node's abstract socket @%s", atk, name)
 	default:
+	}
+	// /proc/net/unix lists the node's sockets to every sliver: the
+	// slivers' control sockets must not name their slices.
+	if out := ssh(t, atkKey, atk, n, "cat /proc/net/unix"); strings.Contains(out, "/"+vic+"/") {
+		t.Errorf("slice %s's /proc/net/unix names slice %s:\n%s", atk, vic, out)
 	}
 }
 
