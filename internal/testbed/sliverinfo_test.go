@@ -54,6 +54,7 @@ func TestShellPingAndAuditInfo(t *testing.T) {
 			{"ping " + n2.Addr + " -q -n -c 2", "2 transmitted, 2 received"},
 			{"ping -4 -c1 localhost", "reply from 127.0.0.1"},
 			{"ping -c 1 localhost", "reply from 127.0.0.1"},
+			{"traceroute -n -q 1 -w 1 -m 2 " + n2.Addr, "  " + n2.Addr + "  "},
 		} {
 			out := ssh(t, key, name, n1, c.cmd+" 2>&1; true")
 			if !strings.Contains(out, c.want) {

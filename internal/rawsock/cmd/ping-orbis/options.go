@@ -12,11 +12,12 @@ import (
 
 // usage is the command's synopsis, in iputils' option syntax.
 const usage = `usage: ping [-46nqt] [-c count] [-i interval] [-W timeout] [-S socket] host
-       traceroute [-46n] [-m max-hops] [-W timeout] [-S socket] host
+       traceroute [-46n] [-m max-hops] [-q 1] [-w timeout] [-S socket] host
   -4, -6       use the host's IPv4 or IPv6 address (default: IPv4 if it has one)
   -c count     echo requests to send (default 4)
   -i interval  seconds between echo requests (0.2) or a duration (200ms); default 1
   -W timeout   seconds to wait for each answer, or a duration; default 2
+               (traceroute also takes -w, and -q with one probe per hop)
   -m max-hops  maximum number of hops for traceroute (default 30)
   -n           numeric output only (always so)
   -q           quiet: print only the summary
@@ -61,7 +62,7 @@ func parseArgs(args []string, trace bool) (options, error) {
 		}
 		for j := 1; j < len(a); j++ {
 			c := a[j]
-			if !takesValue(c) {
+			if !takesValue(c, trace) {
 				if err := o.setFlag(c); err != nil {
 					return o, err
 				}
@@ -88,7 +89,12 @@ func parseArgs(args []string, trace bool) (options, error) {
 	return o, nil
 }
 
-func takesValue(c byte) bool { return strings.IndexByte("ciWmS", c) >= 0 }
+// takesValue reports whether option c takes a value. Called as
+// traceroute, -q (probes per hop) and -w (timeout) take one too, as in
+// the traditional traceroute.
+func takesValue(c byte, traceroute bool) bool {
+	return strings.IndexByte("ciWmS", c) >= 0 || traceroute && (c == 'q' || c == 'w')
+}
 
 func (o *options) setFlag(c byte) error {
 	switch c {
@@ -118,8 +124,12 @@ func (o *options) setValue(c byte, v string) error {
 		o.hops, err = positive(v)
 	case 'i':
 		o.interval, err = seconds(v)
-	case 'W':
+	case 'W', 'w':
 		o.timeout, err = seconds(v)
+	case 'q':
+		if v != "1" {
+			err = errors.New("only one probe per hop")
+		}
 	case 'S':
 		o.socket = v
 	}

@@ -36,6 +36,8 @@ func TestParseArgs(t *testing.T) {
 		{"-t -m5 example.org", false, with(func(o *options) { o.trace, o.hops = true, 5 })},
 		{"-n -m 2 example.org", true, with(func(o *options) { o.trace, o.hops = true, 2 })},
 		{"-c1 -- example.org", false, with(func(o *options) { o.count = 1 })},
+		{"-q 1 -w 3 -n example.org", true, with(func(o *options) { o.trace, o.timeout = true, 3*time.Second })},
+		{"-q example.org", false, with(func(o *options) { o.quiet = true })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args, func(t *testing.T) {
@@ -53,11 +55,14 @@ func TestParseArgs(t *testing.T) {
 func TestParseArgsErrors(t *testing.T) {
 	for _, args := range []string{
 		"", "-c1", "a b", "-x a", "-c a", "-c0 a", "-c -1 a", "a -c",
-		"-W0 a", "-i -1 a", "-i abc a", "-m0 a",
+		"-W0 a", "-i -1 a", "-i abc a", "-m0 a", "-q 3 a -w 1",
 	} {
 		t.Run(args, func(t *testing.T) {
 			if o, err := parseArgs(strings.Fields(args), false); err == nil {
 				t.Errorf("accepted: %+v", o)
+			}
+			if o, err := parseArgs(strings.Fields(args), true); err == nil {
+				t.Errorf("traceroute accepted: %+v", o)
 			}
 		})
 	}
