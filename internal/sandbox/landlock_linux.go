@@ -16,9 +16,11 @@ import (
 // (ABI 6, Linux 6.12): the sliver's processes reach each other's abstract
 // sockets, and neither the node's nor another sliver's (each sliver is in
 // a domain of its own, so this holds both ways between slivers). The scope
-// covers connect and send, not bind: a sliver can still take a name first
-// (another sliver's bind of it then fails), but no other sliver can
-// connect to it; the node's own processes are in no domain and could. Older kernels have no such scope, and seccomp cannot
+// covers connect and send, not bind, and not the names that the node's
+// /proc/net/unix lists: a sliver can still take a name first (another
+// sliver's bind of it then fails) and see which names are bound, but no
+// other sliver can connect to it; the node's own processes are in no
+// domain and could. Older kernels have no such scope, and seccomp cannot
 // read a socket address, so there abstract sockets stay shared by the
 // node's slivers; Start warns of it.
 //
