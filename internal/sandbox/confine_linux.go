@@ -30,10 +30,12 @@ func KeptCaps() uint64 {
 
 // confine applies rlimits, makes the init undumpable (so the sliver cannot
 // ptrace it or open its /proc files), drops capabilities, sets
-// no_new_privs and loads the seccomp filter. The init's children inherit
-// all of it. Capabilities are per thread: they are dropped on the calling
-// thread, which initMain locked and from which every child forks, and on
-// every thread when the runtime allows it (no cgo).
+// no_new_privs, scopes abstract Unix sockets to the sliver (Landlock, on
+// the calling thread only) and loads the seccomp filter. The init's
+// children inherit all of it. Capabilities are per thread: they are
+// dropped on the calling thread, which initMain locked and from which
+// every child forks, and on every thread when the runtime allows it (no
+// cgo).
 func confine(rlimits []Rlimit) error {
 	for _, r := range rlimits {
 		// syscall.Setrlimit, not unix: it also stops the runtime from
@@ -50,6 +52,9 @@ func confine(rlimits []Rlimit) error {
 	}
 	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1); err != nil {
 		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	if err := scopeAbstractSockets(); err != nil {
+		return err
 	}
 	return loadSeccomp()
 }

@@ -41,10 +41,12 @@ type message struct {
 	Exit *uint32 `json:"exit,omitempty"`
 }
 
-// protoVersion is the version of this protocol. The init program is a
-// binary of its own (orbis-init), built beside orbis: one from another
-// build refuses to boot rather than misread the host.
-const protoVersion = 1
+// protoVersion is the version of this protocol, and of what the init
+// does to confine the sliver: it changes with either. The init program is
+// a binary of its own (orbis-init), built beside orbis: one from another
+// build refuses to boot rather than misread the host or confine the
+// sliver less. Version 2 scopes abstract Unix sockets.
+const protoVersion = 2
 
 type setupMsg struct {
 	Proto   int      `json:"proto"`

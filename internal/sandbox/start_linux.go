@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,9 +42,17 @@ func Start(ctx context.Context, cfg Config, cmd Cmd, log *slog.Logger) (*Process
 	return startInit(ctx, &cfg, &cmd, log)
 }
 
+// warnUnscoped says once that slivers share abstract Unix sockets.
+var warnUnscoped sync.Once
+
 // startInit starts a new init for the sliver, with cmd as its first child.
 func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p *Process, err error) {
 	t0 := time.Now()
+	warnUnscoped.Do(func() {
+		if !AbstractSocketsScoped() {
+			log.Warn("this kernel has no Landlock abstract Unix socket scope (Linux 6.12): the node's slivers share abstract sockets")
+		}
+	})
 	if err := waitOldInit(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -126,12 +135,22 @@ func waitOldInit(ctx context.Context, cfg *Config) error {
 
 // listenCtl makes the init's control socket in the run directory and
 // returns it as a file for the init; only root on the host can reach it.
+// Slivers share the node's network namespace, so its /proc/net/unix lists
+// the name a socket was bound to: the socket is bound through a
+// descriptor of the run directory, so that the name shows neither the
+// node's state directory nor the slice.
 func listenCtl(cfg *Config) (*os.File, error) {
 	path := filepath.Join(cfg.RunDir, runCtl)
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: path, Net: "unixpacket"})
+	dir, err := os.OpenFile(cfg.RunDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	defer dir.Close()
+	name := fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), runCtl)
+	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: name, Net: "unixpacket"})
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}

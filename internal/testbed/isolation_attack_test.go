@@ -3,14 +3,20 @@ package testbed_test
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -142,8 +148,14 @@ func TestPortHog(t *testing.T) {
 // network namespace, and with it the abstract socket namespace, so nothing
 // but a scope of the sliver's own keeps one slice from another's
 // abstract sockets (X11, D-Bus and many daemons listen there, trusting
-// that only the machine's own users can reach them).
+// that only the machine's own users can reach them). It also tries the
+// node's own abstract socket, and reads /proc/net/unix for other slices'
+// names.
 func TestAbstractSockets(t *testing.T) {
+	testutil.RequireRoot(t)
+	if !sandbox.AbstractSocketsScoped() {
+		t.Skip("this kernel has no Landlock abstract Unix socket scope (Linux 6.12): slivers share abstract sockets")
+	}
 	atk, vic := testbed.Site+"_absatk", testbed.Site+"_absvic"
 	_, n, keys := hostileNode(t, atk, vic)
 	atkKey, vicKey := keys[0], keys[1]
@@ -154,4 +166,69 @@ func TestAbstractSockets(t *testing.T) {
 	if out := ssh(t, atkKey, atk, n, "/root/hostile absc orbis-victim"); strings.Contains(out, "secret") {
 		t.Errorf("slice %s reached slice %s's abstract socket @orbis-victim: %s", atk, vic, strings.TrimSpace(out))
 	}
+	// The node's own abstract sockets: the testbed's nodes are network
+	// namespaces, and this one listens in the node's.
+	name := fmt.Sprintf("orbis-node-%d", os.Getpid())
+	reached := listenAbstractIn(t, n, name)
+	if out := ssh(t, atkKey, atk, n, "/root/hostile absc "+name); strings.Contains(out, "connected") {
+		t.Errorf("slice %s reached the node's abstract socket @%s: %s", atk, name, strings.TrimSpace(out))
+	}
+	select {
+	case <-reached:
+		t.Errorf("slice %s connected to the node's abstract socket @%s", atk, name)
+	default:
+	}
+	// /proc/net/unix lists the node's sockets to every sliver: the
+	// slivers' control sockets must not name their slices.
+	if out := ssh(t, atkKey, atk, n, "cat /proc/net/unix"); strings.Contains(out, "/"+vic+"/") {
+		t.Errorf("slice %s's /proc/net/unix names slice %s:\n%s", atk, vic, out)
+	}
+}
+
+// listenAbstractIn listens on the abstract Unix socket @name in n's
+// network namespace, as a process of the node outside every sliver, until
+// the test ends; the channel gets a value for each connection.
+func listenAbstractIn(t *testing.T, n testbed.Node, name string) <-chan struct{} {
+	t.Helper()
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		// The thread stays locked and ends with the goroutine: it is
+		// never used again in the node's namespace.
+		runtime.LockOSThread()
+		ns, err := os.Open(n.Netns)
+		if err == nil {
+			err = unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET)
+			ns.Close()
+		}
+		if err != nil {
+			res <- result{nil, fmt.Errorf("enter %s: %w", n.Netns, err)}
+			return
+		}
+		l, err := net.Listen("unix", "@"+name)
+		res <- result{l, err}
+	}()
+	r := <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { r.l.Close() })
+	reached := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := r.l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+			select {
+			case reached <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return reached
 }

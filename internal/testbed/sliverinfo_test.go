@@ -47,6 +47,20 @@ func TestShellPingAndAuditInfo(t *testing.T) {
 			}
 			t.Logf("sh -c %q:\n%s", cmd, out)
 		}
+		// iputils' syntax as users type it, and a name that resolves to
+		// ::1 before 127.0.0.1.
+		for _, c := range []struct{ cmd, want string }{
+			{"ping -c1 -W1 -i0.2 " + n2.Addr, "reply from " + n2.Addr},
+			{"ping " + n2.Addr + " -q -n -c 2", "2 transmitted, 2 received"},
+			{"ping -4 -c1 localhost", "reply from 127.0.0.1"},
+			{"ping -c 1 localhost", "reply from 127.0.0.1"},
+			{"traceroute -n -q 1 -w 1 -m 2 " + n2.Addr, "  " + n2.Addr + "  "},
+		} {
+			out := ssh(t, key, name, n1, c.cmd+" 2>&1; true")
+			if !strings.Contains(out, c.want) {
+				t.Errorf("%q in the sliver: want %q in:\n%s", c.cmd, c.want, out)
+			}
+		}
 	})
 
 	t.Run("AuditInfo", func(t *testing.T) {

@@ -95,7 +95,7 @@ func TestExpiryAndRenewal(t *testing.T) {
 	w.must(w.piA, "AddSlice", map[string]any{"name": "alpha_r"})
 	// Renewal is disabled for a site with max_slices 0.
 	w.must(w.admin, "UpdateSite", "alpha", map[string]any{"max_slices": 0})
-	w.must(w.piA, "UpdateSlice", "alpha_r", map[string]any{"description": "d", "url": "u"})
+	w.must(w.piA, "UpdateSlice", "alpha_r", map[string]any{"description": "d", "url": "http://u"})
 	_, err = w.call(w.piA, "RenewSlice", "alpha_r", int64(t0)+3*week)
 	fault(t, err, plc.FaultInvalidArg)
 }

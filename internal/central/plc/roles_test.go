@@ -97,7 +97,7 @@ func TestRoleGrants(t *testing.T) {
 
 func TestSliceRights(t *testing.T) {
 	w := newWorld(t)
-	sa := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_s", "url": "u", "description": "d"})
+	sa := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_s", "url": "http://u", "description": "d"})
 	sb := w.id(w.piB, "AddSlice", map[string]any{"name": "beta_s"})
 	w.must(w.piA, "AddPersonToSlice", "user@alpha.org", sa)
 

@@ -184,8 +184,13 @@ func setSliceFields(f *fieldSet, sl *api.Slice) error {
 		return Faultf(FaultInvalidArg, "slice_fields.max_nodes: negative")
 	case sl.Shares < 0:
 		return Faultf(FaultInvalidArg, "slice_fields.shares: negative")
-	case len(sl.Description) > 4096 || len(sl.URL) > 1024:
-		return Faultf(FaultInvalidArg, "slice_fields: description over 4096 or url over 1024 characters")
+	case len(sl.Description) > 4096:
+		return Faultf(FaultInvalidArg, "slice_fields.description: over 4096 characters")
+	}
+	if f.has("url") {
+		if err := checkURL(sl.URL); err != nil {
+			return Faultf(FaultInvalidArg, "slice_fields.url: %v", err)
+		}
 	}
 	return nil
 }

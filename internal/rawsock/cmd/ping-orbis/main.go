@@ -6,20 +6,18 @@
 // /usr/bin/traceroute a link to it: called as traceroute (or with -t) it
 // traces the route.
 //
-//	ping-orbis [-c count] [-i interval] [-W timeout] [-S socket] host
-//	traceroute [-m max-hops] [-W timeout] [-S socket] host
+// It takes the option syntax of iputils' ping and traceroute (see usage).
 package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,34 +26,31 @@ import (
 
 func main() {
 	trace := strings.HasPrefix(filepath.Base(os.Args[0]), "traceroute")
-	flag.BoolVar(&trace, "t", trace, "trace the route instead of pinging")
-	count := flag.Int("c", 4, "echo requests to send (ping)")
-	hops := flag.Int("m", 30, "maximum number of hops (traceroute)")
-	tools := rawsock.Tools{}
-	tools.Interval, tools.Timeout = time.Second, 2*time.Second
-	flag.Var((*seconds)(&tools.Interval), "i", "seconds between echo requests (like ping: 0.2), or a duration (200ms)")
-	flag.Var((*seconds)(&tools.Timeout), "W", "seconds to wait for each answer, or a duration")
-	flag.StringVar(&tools.Path, "S", rawsock.DefaultPath, "the raw socket service's socket")
-	flag.Parse()
-	if flag.NArg() != 1 {
-		flag.Usage()
+	o, err := parseArgs(os.Args[1:], trace)
+	if errors.Is(err, errUsage) {
+		fmt.Println(usage)
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n%s\n", filepath.Base(os.Args[0]), err, usage)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, tools, flag.Arg(0), trace, *count, *hops); err != nil {
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, tools rawsock.Tools, host string, trace bool, count, hops int) error {
-	addr, err := resolve(ctx, host)
+func run(ctx context.Context, o options) error {
+	addr, err := resolve(ctx, o.host, o.family)
 	if err != nil {
 		return err
 	}
-	if trace {
-		fmt.Printf("traceroute to %s (%s), %d hops max\n", host, addr, hops)
+	tools := rawsock.Tools{Path: o.socket, Interval: o.interval, Timeout: o.timeout}
+	if o.trace {
+		fmt.Printf("traceroute to %s (%s), %d hops max\n", o.host, addr, o.hops)
 		tools.Each = func(r rawsock.Reply) {
 			if !r.From.IsValid() {
 				fmt.Printf("%2d  *\n", r.Seq)
@@ -63,49 +58,53 @@ func run(ctx context.Context, tools rawsock.Tools, host string, trace bool, coun
 			}
 			fmt.Printf("%2d  %s  %.3f ms\n", r.Seq, r.From, ms(r.RTT))
 		}
-		_, err = tools.Traceroute(ctx, addr, hops)
+		_, err = tools.Traceroute(ctx, addr, o.hops)
 		return err
 	}
-	fmt.Printf("PING %s (%s)\n", host, addr)
-	tools.Each = func(r rawsock.Reply) {
-		fmt.Printf("reply from %s: seq=%d ttl=%d time=%.3f ms\n", r.From, r.Seq, r.TTL, ms(r.RTT))
+	fmt.Printf("PING %s (%s)\n", o.host, addr)
+	if !o.quiet {
+		tools.Each = func(r rawsock.Reply) {
+			fmt.Printf("reply from %s: seq=%d ttl=%d time=%.3f ms\n", r.From, r.Seq, r.TTL, ms(r.RTT))
+		}
 	}
-	replies, err := tools.Ping(ctx, addr, count)
-	fmt.Printf("--- %s ping statistics ---\n%d transmitted, %d received\n", host, count, len(replies))
+	replies, err := tools.Ping(ctx, addr, o.count)
+	fmt.Printf("--- %s ping statistics ---\n%d transmitted, %d received\n", o.host, o.count, len(replies))
 	if err == nil && len(replies) == 0 {
 		err = fmt.Errorf("no reply from %s", addr)
 	}
 	return err
 }
 
-func resolve(ctx context.Context, host string) (netip.Addr, error) {
+// resolve finds host's address of family ("ip", "ip4" or "ip6"). For
+// "ip" it prefers an IPv4 address: the node's raw socket service sends
+// from the node's own addresses, which often include no IPv6 one, and
+// "localhost" commonly resolves to ::1 first.
+func resolve(ctx context.Context, host, family string) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap()
+		if (family == "ip4" && !a.Is4()) || (family == "ip6" && a.Is4()) {
+			return netip.Addr{}, fmt.Errorf("%s: address of the wrong family for -%s", host, family[2:])
+		}
 		return a, nil
 	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil || len(addrs) == 0 {
-		return netip.Addr{}, fmt.Errorf("resolve %s: %v", host, err)
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, family, host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("resolve %s: %w", host, err)
 	}
-	return addrs[0].Unmap(), nil
+	if len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("resolve %s: no address", host)
+	}
+	return preferIPv4(addrs), nil
+}
+
+// preferIPv4 returns the first IPv4 address of addrs, else the first.
+func preferIPv4(addrs []netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			return a.Unmap()
+		}
+	}
+	return addrs[0].Unmap()
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// seconds is a duration flag that takes ping's plain seconds ("0.2") as
-// well as Go durations ("200ms").
-type seconds time.Duration
-
-func (s *seconds) String() string { return time.Duration(*s).String() }
-
-func (s *seconds) Set(v string) error {
-	if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 {
-		*s = seconds(f * float64(time.Second))
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return fmt.Errorf("want seconds (0.2) or a duration (200ms)")
-	}
-	*s = seconds(d)
-	return nil
-}
