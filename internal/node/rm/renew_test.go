@@ -1,0 +1,81 @@
+package rm
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// TestRenewalOnFullNode: a slice renewed on a node whose CPU guarantees
+// are all held keeps its rcap (extended in place: a move would need room
+// for two) and its sliver outlives its old expiry.
+func TestRenewalOnFullNode(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	if _, err := e.nmc.Acquire(context.Background(), api.Rspec{CPUGuarantee: 400}); err != nil { // another broker
+		t.Fatal(err)
+	}
+	e.startRM()
+	s := e.sliverOf("pl_full", api.Rspec{CPUGuarantee: 600}, "ssh-ed25519 AAAA a@x")
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_full"); return ok && fs.State == "running" })
+	before := e.boundRcap("pl_full")
+	oldEnd := s.Expires
+
+	s.Expires += 86400
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "renewed", func() bool { return e.boundRcap("pl_full").Rspec.End == s.Expires })
+	if after := e.boundRcap("pl_full"); after.ID != before.ID {
+		t.Errorf("renewal moved the sliver to rcap %s from %s: want the same rcap extended", after.ID, before.ID)
+	}
+	e.clock.Advance(time.Duration(oldEnd-e.clock.Now().Unix()+60) * time.Second)
+	time.Sleep(500 * time.Millisecond) // the expiry loop and a reconcile look
+	if fs, ok := e.rt.Sliver("pl_full"); !ok || fs.State != "running" {
+		t.Fatalf("after its old expiry the sliver is %+v, %v: want running", fs, ok)
+	}
+	if r, _ := e.report("pl_full"); r.Reason != "" {
+		t.Errorf("report after the renewal: %+v", r)
+	}
+}
+
+// TestRenewalWithRefusedMove: a renewal that also asks for more than the
+// node has keeps the sliver on its old resources, until its new end, and
+// says so in its report; the sliver outlives its old expiry.
+func TestRenewalWithRefusedMove(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	e.startRM()
+	s := e.sliverOf("pl_grow", api.Rspec{CPUGuarantee: 600}, "ssh-ed25519 AAAA a@x")
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_grow"); return ok && fs.State == "running" })
+	oldEnd := s.Expires
+
+	s.Expires += 86400
+	s.Rspec.CPUGuarantee = 700 // 600 + 700 do not fit at once
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "refusal reported", func() bool {
+		r, _ := e.report("pl_grow")
+		return strings.Contains(r.Reason, "new resources refused")
+	})
+	within(t, 2*time.Second, "renewed", func() bool { return e.boundRcap("pl_grow").Rspec.End == s.Expires })
+	e.clock.Advance(time.Duration(oldEnd-e.clock.Now().Unix()+60) * time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if fs, ok := e.rt.Sliver("pl_grow"); !ok || fs.State != "running" || fs.Spec.Rspec.CPUGuarantee != 600 {
+		t.Fatalf("after its old expiry the sliver is %+v, %v: want running on its old resources", fs, ok)
+	}
+}
+
+// boundRcap returns the node manager's rcap bound to slice name.
+func (e *env) boundRcap(name string) api.RcapInfo {
+	e.t.Helper()
+	for _, r := range e.list().Rcaps {
+		if r.Bound == name {
+			return r
+		}
+	}
+	return api.RcapInfo{}
+}
