@@ -1,8 +1,15 @@
 package rm
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,4 +85,65 @@ func (e *env) boundRcap(name string) api.RcapInfo {
 		}
 	}
 	return api.RcapInfo{}
+}
+
+// TestRenewalRefusedReported: when the node manager refuses even the
+// extension, the sliver keeps its old end, central hears why (the
+// sliver's report says when it ends), and the renewal is retried until
+// the node takes it.
+func TestRenewalRefusedReported(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	e.nmc = refusingProxy(t, e.nmc, "extend", &refuse)
+	e.startRM()
+	s := e.sliverOf("pl_kept", api.Rspec{CPUShares: 1}, "ssh-ed25519 AAAA a@x")
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_kept"); return ok && fs.State == "running" })
+	oldEnd := s.Expires
+
+	s.Expires += 86400
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	old := time.Unix(oldEnd, 0).UTC().Format(time.RFC3339)
+	within(t, 2*time.Second, "refusal reported", func() bool {
+		r, _ := e.report("pl_kept")
+		return r.State == "running" && strings.Contains(r.Reason, "renewal not in force, the sliver still ends at "+old) &&
+			strings.Contains(r.Reason, "the node says no")
+	})
+	if got := e.boundRcap("pl_kept").Rspec.End; got != oldEnd {
+		t.Fatalf("end %d after a refused renewal, want the old %d", got, oldEnd)
+	}
+	refuse.Store(false)
+	within(t, 2*time.Second, "renewed on a retry", func() bool { return e.boundRcap("pl_kept").Rspec.End == s.Expires })
+	within(t, 2*time.Second, "report cleared", func() bool { r, _ := e.report("pl_kept"); return r.Reason == "" })
+}
+
+// refusingProxy serves the node manager behind c on a socket of its own,
+// answering op with 409 while refuse holds, and returns a client of it.
+func refusingProxy(t *testing.T, c *api.NMClient, op string, refuse *atomic.Bool) *api.NMClient {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "proxy.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/v1/"+op && refuse.Load() {
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(api.NMError{Error: op + ": the node says no"})
+			return
+		}
+		out, err := c.Raw(r.Context(), strings.TrimPrefix(r.URL.Path, "/v1/"), body)
+		if err != nil {
+			w.WriteHeader(cmp.Or(status(err), http.StatusBadGateway))
+			json.NewEncoder(w).Encode(api.NMError{Error: err.Error()})
+			return
+		}
+		w.Write(out)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return api.NewNMClient(sock)
 }
