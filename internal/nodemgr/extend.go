@@ -2,6 +2,7 @@ package nodemgr
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -21,37 +22,56 @@ import (
 // The bounds are those of acquire and split: an rcap split from another
 // ends no later than its parent (a broker's splits within its pool's end);
 // a slice's rcap no later than the rspec its own sliver is bound to; a
-// pool follows its delegation and is extended by central's bind alone.
+// pool follows its delegation: extending a broker's rcap whose delegation
+// ends with it extends the delegation and the pool too.
 func (m *Manager) Extend(ctx context.Context, rc api.Rcap, end int64) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	slice, err := m.extendLocked(ctx, rc, end)
+	m.mu.Unlock()
+	if err != nil || slice == "" {
+		return err
+	}
+	// A broker's pool follows its delegation, which ends with the rcap.
+	if err := m.syncPool(ctx, slice); err != nil {
+		return fmt.Errorf("rcap extended, but the pool of slice %s: %w", slice, err)
+	}
+	return nil
+}
+
+// extendLocked moves the end of rc to end and returns the slice bound to
+// it, if any. A delegation that ended with the rcap ends with it still.
+func (m *Manager) extendLocked(ctx context.Context, rc api.Rcap, end int64) (string, error) {
 	if m.closed {
-		return errClosed
+		return "", errClosed
 	}
 	p, r, err := m.callerLocked(ctx, rc)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := m.checkExtendLocked(p, r, end); err != nil {
 		m.log.Info("extend refused", "principal", p, "rcap", r.Hash.id(), "end", end, "err", err)
-		return err
+		return "", err
 	}
-	if end == r.Rspec.End {
-		return nil
+	slice := m.boundTo[r.Hash]
+	old := r.Rspec.End
+	if end == old {
+		return slice, nil
 	}
 	n := *r
 	n.Rspec = cloneRspec(r.Rspec)
 	n.Rspec.End = end
-	if err := m.store.put(kindRcap, r.Hash.String(), &n); err != nil {
-		return err
+	if d := n.Rspec.Delegated; d != nil && d.End == old {
+		d.End = end
 	}
-	old := r.Rspec.End
+	if err := m.store.put(kindRcap, r.Hash.String(), &n); err != nil {
+		return "", err
+	}
 	*r = n
 	// The entry at the old end is skipped when it pops (its end differs).
 	m.expiry.push(r.Hash, end)
 	m.kick()
 	m.log.Info("rcap extended", "principal", p, "rcap", r.Hash.id(), "from", old, "to", end)
-	return nil
+	return slice, nil
 }
 
 // checkExtendLocked says whether principal p may move the end of its rcap

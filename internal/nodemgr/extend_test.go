@@ -98,3 +98,45 @@ func TestExtendSliceAcquired(t *testing.T) {
 	}
 	wantErr(t, e.m.Extend(b, rc, api.MaxTime+1), ErrInvalid, "out of range")
 }
+
+// TestExtendBrokerRcap: extending a broker's rcap whose delegation ends
+// with it extends the delegation and the pool, so the slivers the broker
+// bound from its pool outlive the old end too.
+func TestExtendBrokerRcap(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	oldEnd, newEnd := t0.Unix()+600, t0.Unix()+7200
+	d := api.Rspec{CPUGuarantee: 100, End: oldEnd, Slivers: 1, Privileges: sliverRights}
+	rc := e.acquire(api.Rspec{Privileges: api.Privileges{CreateSliver: true, NodeManager: true}, End: oldEnd, Delegated: &d,
+		BindSlices: customers})
+	e.bind("pl_broker", rc)
+	b := e.as("pl_broker")
+	kid, err := e.m.Split(b, e.pool("pl_broker").Rcap, api.Rspec{CPUGuarantee: 50, Privileges: sliverRights})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Bind(b, "pl_a", kid, api.BindAttrs{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Extend(ctx, rc, newEnd); err != nil {
+		t.Fatalf("extend the broker's rcap: %v", err)
+	}
+	if q, _ := e.m.Query(ctx, rc); q.Rspec.Delegated == nil || q.Rspec.Delegated.End != newEnd {
+		t.Errorf("the delegation after the extension: %+v", q.Rspec.Delegated)
+	}
+	if pool := e.pool("pl_broker"); pool.Rspec.End != newEnd || pool.Rspec.CPUGuarantee != 50 {
+		t.Errorf("the pool after the extension: %+v (want end %d, cpu_guarantee 50 left)", pool.Rspec, newEnd)
+	}
+	checkLedger(t, e)
+	// The broker may now extend its split within the pool's new end.
+	if err := e.m.Extend(b, kid, newEnd); err != nil {
+		t.Fatalf("extend the split: %v", err)
+	}
+	e.clock.Advance(601 * time.Second)
+	time.Sleep(50 * time.Millisecond)
+	for _, name := range []string{"pl_broker", "pl_a"} {
+		if _, ok := e.rt.Sliver(name); !ok {
+			t.Errorf("sliver %s went at the old end", name)
+		}
+	}
+}

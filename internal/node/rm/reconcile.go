@@ -175,11 +175,23 @@ func (m *manager) change(ctx context.Context, name string, h *held, rs api.Rspec
 	return errors.Join(moveErr, m.extend(ctx, name, h, rs.End))
 }
 
-// onlyLaterEnd says whether want differs from have in a later end alone.
+// onlyLaterEnd says whether want differs from have in a later end alone
+// (and a broker's delegation that ends with it, as central's does).
 func onlyLaterEnd(have, want api.Rspec) bool {
 	later := have.End != 0 && want.End > have.End
-	have.End = want.End
+	have = withEnd(have, want.End)
 	return later && reflect.DeepEqual(have, want)
+}
+
+// withEnd is rs ending at end, with its delegation if that ended with it.
+func withEnd(rs api.Rspec, end int64) api.Rspec {
+	if d := rs.Delegated; d != nil && d.End == rs.End {
+		nd := *d
+		nd.End = end
+		rs.Delegated = &nd
+	}
+	rs.End = end
+	return rs
 }
 
 // extend moves the end of the slice's rcap to end in place. If the node
@@ -190,7 +202,7 @@ func (m *manager) extend(ctx context.Context, name string, h *held, end int64) e
 		old := time.Unix(h.Rspec.End, 0).UTC().Format(time.RFC3339)
 		return fmt.Errorf("renewal not in force, the sliver still ends at %s (will retry): %w", old, err)
 	}
-	h.Rspec.End = end
+	h.Rspec = withEnd(h.Rspec, end)
 	m.save()
 	m.log.Info("sliver renewed", "slice", name, "end", end)
 	return nil

@@ -147,3 +147,45 @@ func refusingProxy(t *testing.T, c *api.NMClient, op string, refuse *atomic.Bool
 	t.Cleanup(func() { srv.Close() })
 	return api.NewNMClient(sock)
 }
+
+// TestRenewalOfBroker: a broker slice renewed on a full node keeps its
+// rcap, extended with its delegation and pool, past its old expiry.
+func TestRenewalOfBroker(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	if _, err := e.nmc.Acquire(context.Background(), api.Rspec{CPUGuarantee: 800}); err != nil { // another broker
+		t.Fatal(err)
+	}
+	e.startRM()
+	s := e.sliverOf("pl_broker", api.Rspec{CPUGuarantee: 100, Privileges: api.Privileges{NodeManager: true}})
+	s.Rspec.Delegated = &api.Rspec{CPUGuarantee: 100, Slivers: 1, End: s.Expires, Privileges: api.Privileges{CreateSliver: true}}
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_broker"); return ok && fs.State == "running" })
+	before := e.boundRcap("pl_broker")
+	oldEnd := s.Expires
+
+	s.Expires += 86400
+	s.Rspec.Delegated.End = s.Expires
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "renewed", func() bool { return e.boundRcap("pl_broker").Rspec.End == s.Expires })
+	if after := e.boundRcap("pl_broker"); after.ID != before.ID || after.Rspec.Delegated.End != s.Expires {
+		t.Errorf("after the renewal: rcap %s (was %s), delegation %+v", after.ID, before.ID, after.Rspec.Delegated)
+	}
+	pools := 0
+	for _, r := range e.list().Rcaps {
+		if r.Owner == "slice:pl_broker" && r.Rspec.End == s.Expires {
+			pools++
+		}
+	}
+	if pools != 1 {
+		t.Errorf("the broker's pool does not end with its renewed delegation: %+v", e.list().Rcaps)
+	}
+	e.clock.Advance(time.Duration(oldEnd-e.clock.Now().Unix()+60) * time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if fs, ok := e.rt.Sliver("pl_broker"); !ok || fs.State != "running" {
+		t.Fatalf("after its old expiry the broker's sliver is %+v, %v", fs, ok)
+	}
+	if r, _ := e.report("pl_broker"); r.Reason != "" {
+		t.Errorf("report after the renewal: %+v", r)
+	}
+}
