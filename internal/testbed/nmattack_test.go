@@ -102,6 +102,7 @@ func TestNMPolicyHoard(t *testing.T) {
 		if err == nil || !strings.Contains(out, "refused:") {
 			t.Errorf("the hoarder acquired %s: %v\n%s", rs, err, out)
 		}
+		t.Logf("the hoarder's acquire %s: %s", rs, strings.TrimSpace(out))
 	}
 	if k := ownedBy(t, n, hoarder); k != 0 {
 		t.Errorf("the hoarder owns %d rcaps", k)
@@ -195,7 +196,7 @@ func TestTwoTestbedsUIDs(t *testing.T) {
 		t.Fatalf("UID bases %d and %d: the overlap was not built", stA.Nodes[0].UIDBase, stB.Nodes[0].UIDBase)
 	}
 	logB, _ := os.ReadFile(stB.Nodes[0].Log)
-	if !strings.Contains(string(logB), "--uid-base") {
+	if !strings.Contains(string(logB), "overlap another Orbis node's") || !strings.Contains(string(logB), "--uid-base") {
 		t.Errorf("the second testbed's node did not say its UID ranges overlap another node's (--uid-base)")
 	}
 	pB := newPLC(t, stB)
