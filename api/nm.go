@@ -128,6 +128,16 @@ type PassRequest struct {
 	To   string `json:"to"`
 }
 
+// ExtendRequest moves the end of Rcap, which the caller owns, to End (Unix
+// seconds) in place (POST /v1/extend): the rcap and the sliver bound to it
+// stay as they are and live until the later end. Only a later end is
+// taken; an rcap split from another ends no later than its parent, and a
+// slice's rcap no later than the rspec its own sliver is bound to.
+type ExtendRequest struct {
+	Rcap Rcap  `json:"rcap"`
+	End  int64 `json:"end"`
+}
+
 // ReclaimRequest releases the rcap whose public ID is ID, whoever owns it
 // (POST /v1/reclaim): the operator's way (host root only) to free an rcap
 // stranded with a slice that cannot or will not release it; central

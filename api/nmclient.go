@@ -88,6 +88,11 @@ func (c *NMClient) Pass(ctx context.Context, rcap Rcap, to string) error {
 	return c.call(ctx, "pass", PassRequest{Rcap: rcap, To: to}, nil)
 }
 
+// Extend moves the end of rcap to end, in place (see ExtendRequest).
+func (c *NMClient) Extend(ctx context.Context, rcap Rcap, end int64) error {
+	return c.call(ctx, "extend", ExtendRequest{Rcap: rcap, End: end}, nil)
+}
+
 // Start starts the sliver name.
 func (c *NMClient) Start(ctx context.Context, name string) error {
 	return c.call(ctx, "start", SliverRequest{Name: name}, nil)

@@ -78,6 +78,7 @@ var docTypes = map[string]func() any{
 	"api.QueryResponse":   func() any { return new(api.QueryResponse) },
 	"api.NMRcaps":         func() any { return new(api.NMRcaps) },
 	"api.PassRequest":     func() any { return new(api.PassRequest) },
+	"api.ExtendRequest":   func() any { return new(api.ExtendRequest) },
 	"api.NMList":          func() any { return new(api.NMList) },
 	"api.SliverRequest":   func() any { return new(api.SliverRequest) },
 	"api.ReclaimRequest":  func() any { return new(api.ReclaimRequest) },
@@ -89,7 +90,7 @@ var docTypes = map[string]func() any{
 var docOps = map[string]string{
 	"acquire": "api.AcquireRequest", "split": "api.SplitRequest", "bind": "api.BindRequest",
 	"release": "api.RcapRequest", "query": "api.RcapRequest", "rcaps": "struct{}",
-	"pass": "api.PassRequest", "reclaim": "api.ReclaimRequest",
+	"pass": "api.PassRequest", "extend": "api.ExtendRequest", "reclaim": "api.ReclaimRequest",
 	"start": "api.SliverRequest", "stop": "api.SliverRequest", "destroy": "api.SliverRequest",
 }
 

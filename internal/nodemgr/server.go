@@ -106,6 +106,9 @@ func (m *Manager) handler() http.Handler {
 	post(m, mux, "pass", func(ctx context.Context, req api.PassRequest) (any, error) {
 		return struct{}{}, m.Pass(ctx, req.Rcap, req.To)
 	})
+	post(m, mux, "extend", func(ctx context.Context, req api.ExtendRequest) (any, error) {
+		return struct{}{}, m.Extend(ctx, req.Rcap, req.End)
+	})
 	post(m, mux, "reclaim", func(ctx context.Context, req api.ReclaimRequest) (any, error) {
 		return struct{}{}, m.Reclaim(ctx, req.ID)
 	})

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -108,7 +109,7 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 		// A move the node refuses leaves the sliver on its resources,
 		// but its keys and attributes change all the same: a revoked
 		// key must not keep working because new limits do not fit.
-		moveErr = m.move(ctx, s.Name, h, rs, attrs)
+		moveErr = m.change(ctx, s.Name, h, rs, attrs)
 	}
 	if !h.Bound || !reflect.DeepEqual(h.Attrs, attrs) {
 		if err := m.nm.Bind(ctx, s.Name, h.Rcap, attrs); err != nil {
@@ -156,6 +157,55 @@ func (m *manager) acquire(ctx context.Context, name string, rs api.Rspec) (*held
 	}
 	m.log.Info("rcap acquired", "slice", name)
 	return h, nil
+}
+
+// change gives the sliver of slice name the resources rs. A renewal (a
+// later end, nothing else changed) extends the rcap in place, which needs
+// no room beside it; any other change moves the sliver to a new rcap, and
+// if the node refuses that move, a later end still extends the old rcap,
+// so that a change the node cannot apply never ends the sliver early.
+func (m *manager) change(ctx context.Context, name string, h *held, rs api.Rspec, attrs api.BindAttrs) error {
+	if onlyLaterEnd(h.Rspec, rs) {
+		return m.extend(ctx, name, h, rs.End)
+	}
+	moveErr := m.move(ctx, name, h, rs, attrs)
+	if moveErr == nil || rs.End <= h.Rspec.End {
+		return moveErr
+	}
+	return errors.Join(moveErr, m.extend(ctx, name, h, rs.End))
+}
+
+// onlyLaterEnd says whether want differs from have in a later end alone
+// (and a broker's delegation that ends with it, as central's does).
+func onlyLaterEnd(have, want api.Rspec) bool {
+	later := have.End != 0 && want.End > have.End
+	have = withEnd(have, want.End)
+	return later && reflect.DeepEqual(have, want)
+}
+
+// withEnd is rs ending at end, with its delegation if that ended with it.
+func withEnd(rs api.Rspec, end int64) api.Rspec {
+	if d := rs.Delegated; d != nil && d.End == rs.End {
+		nd := *d
+		nd.End = end
+		rs.Delegated = &nd
+	}
+	rs.End = end
+	return rs
+}
+
+// extend moves the end of the slice's rcap to end in place. If the node
+// refuses, the sliver keeps its old end, and the error says when that is;
+// the next reconcile tries again.
+func (m *manager) extend(ctx context.Context, name string, h *held, end int64) error {
+	if err := m.nm.Extend(ctx, h.Rcap, end); err != nil {
+		old := time.Unix(h.Rspec.End, 0).UTC().Format(time.RFC3339)
+		return fmt.Errorf("renewal not in force, the sliver still ends at %s (will retry): %w", old, err)
+	}
+	h.Rspec = withEnd(h.Rspec, end)
+	m.save()
+	m.log.Info("sliver renewed", "slice", name, "end", end)
+	return nil
 }
 
 // move acquires rs, moves the sliver onto it and releases the old rcap.
