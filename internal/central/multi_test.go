@@ -1,0 +1,443 @@
+package central_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central"
+	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/store/pgtest"
+	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/reexec"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// centralEntry is the hidden entry point of a child that is `orbis
+// central` with the arguments it is given.
+const centralEntry = "orbistest-central"
+
+func init() { reexec.Register(centralEntry, centralMain) }
+
+func centralMain() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	central.RegisterVerbs()
+	if err := cli.Run(ctx, append([]string{"central"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "orbis central:", err)
+		os.Exit(1)
+	}
+}
+
+// centralProc is one `orbis central` process of a test.
+type centralProc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string // its stderr
+	url  string // https://127.0.0.1:PORT
+}
+
+// startCentralProc starts `orbis central` at addr (127.0.0.1:0: a loopback
+// port of its own), on database db with data directory dir, and waits
+// until it listens.
+func startCentralProc(t *testing.T, name, addr, db, dir string) *centralProc {
+	t.Helper()
+	p := &centralProc{name: name, log: filepath.Join(t.TempDir(), name+".log")}
+	logf, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	p.cmd = reexec.Command(centralEntry, "--addr", addr, "--data", dir, "--db", db, "--admin-email", "admin@orbis.test")
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.kill)
+	re := regexp.MustCompile(`msg="central listening" url=(https://127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(p.log)
+		if m := re.FindSubmatch(b); m != nil {
+			p.url = string(m[1])
+			return p
+		}
+		if time.Now().After(deadline) || p.cmd.ProcessState != nil {
+			t.Fatalf("central %s did not start:\n%s", name, b)
+		}
+	}
+}
+
+// kill ends the process at once, as a crash would.
+func (p *centralProc) kill() {
+	if p.cmd.Process != nil && p.cmd.ProcessState == nil {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	}
+}
+
+// hostPort is the process's address.
+func (p *centralProc) hostPort() string { return strings.TrimPrefix(p.url, "https://") }
+
+// haproxy is Debian's haproxy in TCP mode in front of centrals, passing
+// their TLS through.
+type haproxy struct {
+	url  string
+	sock string // its stats socket
+}
+
+// startHAProxy starts haproxy on a loopback listener of the test's (passed
+// as fd 3, so no port is guessed), balancing connections over backends,
+// with health checks every 200 ms and retries on the other backend.
+func startHAProxy(t *testing.T, backends ...*centralProc) *haproxy {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy not installed: apt-get install haproxy (make test installs it)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	lf, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	dir := t.TempDir()
+	h := &haproxy{url: "https://" + l.Addr().String(), sock: filepath.Join(dir, "stats.sock")}
+	var servers strings.Builder
+	for _, b := range backends {
+		fmt.Fprintf(&servers, "  server %s %s check inter 200ms fall 1 rise 2\n", b.name, b.hostPort())
+	}
+	cfg := fmt.Sprintf(`global
+  maxconn 4096
+  stats socket %s level admin
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 90s
+  timeout server 90s
+  retries 3
+  option redispatch
+listen central
+  bind fd@3
+  balance roundrobin
+%s`, h.sock, servers.String())
+	cfgFile := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logFile := filepath.Join(dir, "haproxy.log")
+	logf, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "-db", "-f", cfgFile)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = []*os.File{lf}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile)
+			t.Logf("haproxy's log:\n%s", b)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := h.sessions(); err == nil {
+			return h
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logFile)
+			t.Fatalf("haproxy did not start:\n%s", b)
+		}
+	}
+}
+
+// servers returns haproxy's statistics row of each backend server,
+// from `show stat` on its socket, by server name.
+func (h *haproxy) servers() (map[string][]string, error) {
+	c, err := net.Dial("unix", h.sock)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("show stat\n")); err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), ",")
+		if len(f) > 17 && f[0] == "central" && f[1] != "FRONTEND" && f[1] != "BACKEND" {
+			out[f[1]] = f
+		}
+	}
+	return out, sc.Err()
+}
+
+// sessions returns how many connections haproxy has passed to each
+// backend so far (field stot).
+func (h *haproxy) sessions() (map[string]int, error) {
+	rows, err := h.servers()
+	out := map[string]int{}
+	for name, f := range rows {
+		out[name], _ = strconv.Atoi(f[7])
+	}
+	return out, err
+}
+
+// up reports whether haproxy's health check finds server up (field
+// status).
+func (h *haproxy) up(server string) bool {
+	rows, err := h.servers()
+	return err == nil && len(rows[server]) > 17 && rows[server][17] == "UP"
+}
+
+// multiEnv is two central processes on one PostgreSQL database and one
+// data directory (so one CA), haproxy in front, and the clients of a test.
+type multiEnv struct {
+	t       *testing.T
+	db, dir string
+	procs   map[string]*centralProc
+	lb      *haproxy
+	https   *http.Client
+	adm     central.Admin
+}
+
+func newMultiEnv(t *testing.T) *multiEnv {
+	e := &multiEnv{t: t, db: pgtest.DB(t), dir: t.TempDir(), procs: map[string]*centralProc{}}
+	// The first start makes the CA and the admin; the second finds them.
+	e.procs["a"] = startCentralProc(t, "a", "127.0.0.1:0", e.db, e.dir)
+	e.procs["b"] = startCentralProc(t, "b", "127.0.0.1:0", e.db, e.dir)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range e.procs {
+				b, _ := os.ReadFile(p.log)
+				t.Logf("central %s's log:\n%s", p.name, b)
+			}
+		}
+	})
+	pem, err := os.ReadFile(central.CAFile(e.dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := api.NewVerifier(api.Trust{CA: pem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.https = v.HTTPClient()
+	if e.adm, err = readAdmin(e.dir); err != nil {
+		t.Fatal(err)
+	}
+	e.lb = startHAProxy(t, e.procs["a"], e.procs["b"])
+	return e
+}
+
+func readAdmin(dir string) (central.Admin, error) {
+	var adm central.Admin
+	b, err := os.ReadFile(central.AdminFile(dir))
+	if err != nil {
+		return adm, err
+	}
+	return adm, json.Unmarshal(b, &adm)
+}
+
+// call calls PLCAPI at url as the admin, on a new connection each time,
+// retrying for up to 10 s as a client behind a load balancer does when
+// the process it reached dies.
+func (e *multiEnv) call(url, method string, args ...any) any {
+	e.t.Helper()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		rpc := xmlrpc.NewClient(url + "/PLCAPI/")
+		rpc.HTTP = &http.Client{Transport: e.https.Transport.(*http.Transport).Clone(), Timeout: 10 * time.Second}
+		rpc.HTTP.Transport.(*http.Transport).DisableKeepAlives = true
+		var r any
+		r, err = rpc.Call(context.Background(), method, append([]any{xmlrpc.PasswordAuth(e.adm.Email, e.adm.Password)}, args...)...)
+		if err == nil {
+			return r
+		}
+		var f *plc.Fault
+		if errors.As(err, &f) {
+			break // central answered: no retry
+		}
+	}
+	e.t.Fatalf("%s at %s: %v", method, url, err)
+	return nil
+}
+
+// node registers a node through url and returns a client of its channel
+// at url.
+func (e *multiEnv) node(url string, site any, host string) *api.NodeClient {
+	e.t.Helper()
+	id := e.call(url, "AddNode", site, map[string]any{"hostname": host})
+	token := e.call(url, "AddNodeToken", id).(string)
+	resp, err := api.RegisterNode(context.Background(), url, e.https, api.NodeRegisterRequest{Token: token, Hostname: host})
+	if err != nil {
+		e.t.Fatalf("register %s at %s: %v", host, url, err)
+	}
+	return api.NewNodeClient(url, resp.NodeID, resp.Secret, e.nodeHTTP())
+}
+
+// nodeHTTP is a node's HTTP client: its own connections, kept alive.
+func (e *multiEnv) nodeHTTP() *http.Client {
+	return &http.Client{Transport: e.https.Transport.(*http.Transport).Clone()}
+}
+
+// wakeUp has nc long-poll its list and makes change through changeURL
+// once the long-poll waits; it fails the test unless the node has the
+// list naming slice (or, with gone, no longer naming it) within a second
+// of the change.
+func (e *multiEnv) wakeUp(nc *api.NodeClient, slice string, gone bool, change func()) time.Duration {
+	e.t.Helper()
+	ctx := testutil.Context(e.t)
+	var cur api.Slivers
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if cur, err = nc.Slivers(ctx, -1); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("node %d: current list: %v", nc.NodeID(), err)
+		}
+	}
+	type result struct {
+		list api.Slivers
+		at   time.Time
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		l, err := nc.Slivers(ctx, cur.Version)
+		got <- result{l, time.Now(), err}
+	}()
+	time.Sleep(300 * time.Millisecond) // the long-poll is waiting
+	start := time.Now()
+	change()
+	select {
+	case r := <-got:
+		if r.err != nil {
+			e.t.Fatalf("node %d: long-poll: %v", nc.NodeID(), r.err)
+		}
+		has := slices.ContainsFunc(r.list.Slivers, func(s api.Sliver) bool { return s.Name == slice })
+		if has == gone || r.list.Version == cur.Version {
+			e.t.Fatalf("node %d: woken with version %d (had %d), slice %s listed %v, want %v", nc.NodeID(), r.list.Version, cur.Version, slice, has, !gone)
+		}
+		d := r.at.Sub(start)
+		if d > time.Second {
+			e.t.Fatalf("node %d: the change reached the node after %v, want within 1 s", nc.NodeID(), d)
+		}
+		return d
+	case <-time.After(time.Second + 500*time.Millisecond):
+		e.t.Fatalf("node %d: no wake-up within 1 s of the change", nc.NodeID())
+	}
+	return 0
+}
+
+// TestTwoCentralsWakeAcross runs two `orbis central` processes on one
+// PostgreSQL database: a change made through either process wakes a
+// node's long-poll held by the other within a second, both ways, the
+// long-poll and the change each going straight to one process.
+func TestTwoCentralsWakeAcross(t *testing.T) {
+	e := newMultiEnv(t)
+	a, b := e.procs["a"], e.procs["b"]
+	site := e.call(a.url, "AddSite", map[string]any{"name": "Multi", "abbreviated_name": "M", "login_base": "mu", "max_slices": 10, "enabled": true})
+	e.call(a.url, "AddSlice", map[string]any{"name": "mu_x", "url": "http://x", "description": "x", "max_nodes": 10})
+	onB := e.node(b.url, site, "nb.orbis.test")
+	onA := e.node(a.url, site, "na.orbis.test")
+	for i := range 3 {
+		d := e.wakeUp(onB, "mu_x", false, func() { e.call(a.url, "AddSliceToNodes", "mu_x", []any{"nb.orbis.test"}) })
+		t.Logf("round %d: change through a woke the node on b after %v", i, d)
+		d = e.wakeUp(onA, "mu_x", false, func() { e.call(b.url, "AddSliceToNodes", "mu_x", []any{"na.orbis.test"}) })
+		t.Logf("round %d: change through b woke the node on a after %v", i, d)
+		e.call(a.url, "DeleteSliceFromNodes", "mu_x", []any{"na.orbis.test", "nb.orbis.test"})
+	}
+}
+
+// TestTwoCentralsBehindHAProxy puts haproxy in front of two central
+// processes: clients and nodes reach both through it; a change through
+// the balancer wakes a node long-polling through it within a second; and
+// with either process killed, PLCAPI and the node channel work on
+// through the other (and wake-ups still come within a second).
+func TestTwoCentralsBehindHAProxy(t *testing.T) {
+	e := newMultiEnv(t)
+	lb := e.lb.url
+	site := e.call(lb, "AddSite", map[string]any{"name": "Multi", "abbreviated_name": "M", "login_base": "mu", "max_slices": 10, "enabled": true})
+	var nodes []*api.NodeClient
+	var hosts []any
+	for i := range 4 {
+		host := fmt.Sprintf("n%d.orbis.test", i)
+		nodes = append(nodes, e.node(lb, site, host))
+		hosts = append(hosts, host)
+	}
+	for i := range 4 {
+		e.call(lb, "AddSlice", map[string]any{"name": fmt.Sprintf("mu_s%d", i), "url": "http://x", "description": "x", "max_nodes": 10})
+	}
+	for i, nc := range nodes {
+		slice := fmt.Sprintf("mu_s%d", i)
+		d := e.wakeUp(nc, slice, false, func() { e.call(lb, "AddSliceToNodes", slice, hosts[i:i+1]) })
+		t.Logf("node %d woken through haproxy after %v", nc.NodeID(), d)
+	}
+	seen, err := e.lb.sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("connections per central: %v", seen)
+	if seen["a"] == 0 || seen["b"] == 0 {
+		t.Fatalf("haproxy passed connections to %v: want both centrals used", seen)
+	}
+
+	for round, victim := range []string{"a", "b"} {
+		e.procs[victim].kill()
+		survivor := "b"
+		if victim == "b" {
+			survivor = "a"
+		}
+		t.Logf("killed central %s; %s serves on", victim, survivor)
+		slice := fmt.Sprintf("mu_k%d", round)
+		e.call(lb, "AddSlice", map[string]any{"name": slice, "url": "http://x", "description": "x", "max_nodes": 10})
+		if got := e.call(lb, "GetSlices", []any{slice}); len(got.([]any)) != 1 {
+			t.Fatalf("GetSlices through haproxy after the kill: %v", got)
+		}
+		for i, nc := range nodes {
+			d := e.wakeUp(nc, slice, false, func() { e.call(lb, "AddSliceToNodes", slice, hosts[i:i+1]) })
+			t.Logf("node %d woken through haproxy with only %s after %v", nc.NodeID(), survivor, d)
+		}
+		// The killed process comes back at its address, on the same data
+		// and database, and haproxy's health check takes it back.
+		e.procs[victim] = startCentralProc(t, victim, e.procs[victim].hostPort(), e.db, e.dir)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if e.lb.up(victim) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("haproxy did not take central %s back", victim)
+			}
+		}
+	}
+}
