@@ -57,7 +57,7 @@ type centralProc struct {
 // startCentralProc starts `orbis central` at addr (127.0.0.1:0: a loopback
 // port of its own), on database db with data directory dir, and waits
 // until it listens.
-func startCentralProc(t *testing.T, name, addr, db, dir string) *centralProc {
+func startCentralProc(t testing.TB, name, addr, db, dir string) *centralProc {
 	t.Helper()
 	p := &centralProc{name: name, log: filepath.Join(t.TempDir(), name+".log")}
 	logf, err := os.Create(p.log)
@@ -106,7 +106,7 @@ type haproxy struct {
 // startHAProxy starts haproxy on a loopback listener of the test's (passed
 // as fd 3, so no port is guessed), balancing connections over backends,
 // with health checks every 200 ms and retries on the other backend.
-func startHAProxy(t *testing.T, backends ...*centralProc) *haproxy {
+func startHAProxy(t testing.TB, backends ...*centralProc) *haproxy {
 	t.Helper()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
@@ -221,7 +221,7 @@ func (h *haproxy) up(server string) bool {
 // multiEnv is two central processes on one PostgreSQL database and one
 // data directory (so one CA), haproxy in front, and the clients of a test.
 type multiEnv struct {
-	t       *testing.T
+	t       testing.TB
 	db, dir string
 	procs   map[string]*centralProc
 	lb      *haproxy
@@ -229,7 +229,7 @@ type multiEnv struct {
 	adm     central.Admin
 }
 
-func newMultiEnv(t *testing.T) *multiEnv {
+func newMultiEnv(t testing.TB) *multiEnv {
 	e := &multiEnv{t: t, db: pgtest.DB(t), dir: t.TempDir(), procs: map[string]*centralProc{}}
 	// The first start makes the CA and the admin; the second finds them.
 	e.procs["a"] = startCentralProc(t, "a", "127.0.0.1:0", e.db, e.dir)
@@ -439,5 +439,37 @@ func TestTwoCentralsBehindHAProxy(t *testing.T) {
 				t.Fatalf("haproxy did not take central %s back", victim)
 			}
 		}
+	}
+}
+
+// TestCentralOwnDataDirSharedCA starts a second central process with a
+// data directory of its own holding only a copy of the first's CA (the
+// way to run centrals on two machines): clients that pin the CA accept
+// it, it serves the same database, and it writes no admin.json, whose
+// password would not be the admin's.
+func TestCentralOwnDataDirSharedCA(t *testing.T) {
+	e := newMultiEnv(t)
+	dir := t.TempDir()
+	for _, f := range []string{"ca.crt", "ca.key"} {
+		b, err := os.ReadFile(filepath.Join(e.dir, "tls", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tls", f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := startCentralProc(t, "c", "127.0.0.1:0", e.db, dir)
+	e.procs["c"] = c
+	e.call(e.procs["a"].url, "AddSite", map[string]any{"name": "Own", "abbreviated_name": "O", "login_base": "ow", "max_slices": 10, "enabled": true})
+	got := e.call(c.url, "GetSites", []any{"ow"}, []any{"login_base"}).([]any)
+	if len(got) != 1 {
+		t.Fatalf("GetSites through c = %v, want the site made through a", got)
+	}
+	if _, err := os.Stat(central.AdminFile(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("c wrote %s (err %v): its password is not the admin's", central.AdminFile(dir), err)
 	}
 }
