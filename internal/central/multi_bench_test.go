@@ -123,9 +123,11 @@ func propagate(t testing.TB, clients []*api.NodeClient, slice string, change fun
 	return times
 }
 
-// reportLatencies reports p50, p99 and the maximum of all, in ms.
+// reportLatencies reports the minimum, p50, p99 and the maximum of all,
+// in ms.
 func reportLatencies(b *testing.B, all []time.Duration) {
 	slices.Sort(all)
+	b.ReportMetric(float64(all[0])/1e6, "min-ms")
 	b.ReportMetric(float64(all[len(all)/2])/1e6, "p50-ms")
 	b.ReportMetric(float64(all[len(all)*99/100])/1e6, "p99-ms")
 	b.ReportMetric(float64(all[len(all)-1])/1e6, "max-ms")
