@@ -267,28 +267,36 @@ func readAdmin(dir string) (central.Admin, error) {
 	return adm, json.Unmarshal(b, &adm)
 }
 
-// call calls PLCAPI at url as the admin, on a new connection each time,
-// retrying for up to 10 s as a client behind a load balancer does when
-// the process it reached dies.
+// call calls PLCAPI at url as the admin, failing the test on an error.
 func (e *multiEnv) call(url, method string, args ...any) any {
 	e.t.Helper()
+	r, err := e.callAuth(url, xmlrpc.PasswordAuth(e.adm.Email, e.adm.Password), method, args...)
+	if err != nil {
+		e.t.Fatalf("%s at %s: %v", method, url, err)
+	}
+	return r
+}
+
+// callAuth calls PLCAPI at url with auth, on a new connection each time,
+// retrying for up to 10 s as a client behind a load balancer does when
+// the process it reached dies. A fault is returned at once.
+func (e *multiEnv) callAuth(url string, auth map[string]any, method string, args ...any) (any, error) {
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		rpc := xmlrpc.NewClient(url + "/PLCAPI/")
-		rpc.HTTP = &http.Client{Transport: e.https.Transport.(*http.Transport).Clone(), Timeout: 10 * time.Second}
-		rpc.HTTP.Transport.(*http.Transport).DisableKeepAlives = true
+		tr := e.https.Transport.(*http.Transport).Clone()
+		tr.DisableKeepAlives = true
+		rpc.HTTP = &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		var r any
-		r, err = rpc.Call(context.Background(), method, append([]any{xmlrpc.PasswordAuth(e.adm.Email, e.adm.Password)}, args...)...)
-		if err == nil {
-			return r
+		if r, err = rpc.Call(context.Background(), method, append([]any{auth}, args...)...); err == nil {
+			return r, nil
 		}
 		var f *plc.Fault
 		if errors.As(err, &f) {
-			break // central answered: no retry
+			return nil, err // central answered: no retry
 		}
 	}
-	e.t.Fatalf("%s at %s: %v", method, url, err)
-	return nil
+	return nil, err
 }
 
 // node registers a node through url and returns a client of its channel
@@ -362,12 +370,25 @@ func (e *multiEnv) wakeUp(nc *api.NodeClient, slice string, gone bool, change fu
 // TestTwoCentralsWakeAcross runs two `orbis central` processes on one
 // PostgreSQL database: a change made through either process wakes a
 // node's long-poll held by the other within a second, both ways, the
-// long-poll and the change each going straight to one process.
+// long-poll and the change each going straight to one process. A PLCAPI
+// session is shared too: made through one, deleted through the other.
 func TestTwoCentralsWakeAcross(t *testing.T) {
 	e := newMultiEnv(t)
 	a, b := e.procs["a"], e.procs["b"]
 	site := e.call(a.url, "AddSite", map[string]any{"name": "Multi", "abbreviated_name": "M", "login_base": "mu", "max_slices": 10, "enabled": true})
 	e.call(a.url, "AddSlice", map[string]any{"name": "mu_x", "url": "http://x", "description": "x", "max_nodes": 10})
+	// A session made through one process works through the other, and
+	// ends for both when either deletes it.
+	session := e.call(a.url, "GetSession").(string)
+	if _, err := e.callAuth(b.url, xmlrpc.SessionAuth(session), "GetSites", []any{"mu"}); err != nil {
+		t.Fatalf("a's session at b: %v", err)
+	}
+	if _, err := e.callAuth(b.url, xmlrpc.SessionAuth(session), "DeleteSession"); err != nil {
+		t.Fatalf("DeleteSession at b: %v", err)
+	}
+	if _, err := e.callAuth(a.url, xmlrpc.SessionAuth(session), "GetSites", []any{"mu"}); err == nil {
+		t.Fatal("a still takes the session b deleted")
+	}
 	onB := e.node(b.url, site, "nb.orbis.test")
 	onA := e.node(a.url, site, "na.orbis.test")
 	for i := range 3 {
