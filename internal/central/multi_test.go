@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -402,9 +403,11 @@ func TestTwoCentralsWakeAcross(t *testing.T) {
 
 // TestTwoCentralsBehindHAProxy puts haproxy in front of two central
 // processes: clients and nodes reach both through it; a change through
-// the balancer wakes a node long-polling through it within a second; and
-// with either process killed, PLCAPI and the node channel work on
-// through the other (and wake-ups still come within a second).
+// the balancer wakes a node long-polling through it within a second;
+// nodes long-polling when a process is killed have the next change within
+// 3 s (their cut long-polls retried); and with either process dead,
+// PLCAPI and the node channel work on through the other (and wake-ups
+// still come within a second).
 func TestTwoCentralsBehindHAProxy(t *testing.T) {
 	e := newMultiEnv(t)
 	lb := e.lb.url
@@ -434,12 +437,41 @@ func TestTwoCentralsBehindHAProxy(t *testing.T) {
 	}
 
 	for round, victim := range []string{"a", "b"} {
+		// Nodes long-polling (through haproxy, so on both processes) when
+		// one process dies get the next change within 3 s, retrying as
+		// the node agent does.
+		during := fmt.Sprintf("mu_d%d", round)
+		e.call(lb, "AddSlice", map[string]any{"name": during, "url": "http://x", "description": "x", "max_nodes": 10})
+		type result struct {
+			cuts int
+			err  error
+		}
+		followed := make(chan result, len(nodes))
+		var changed atomic.Int64
+		for _, nc := range nodes {
+			go func() {
+				cuts, err := follow(nc, during, &changed)
+				followed <- result{cuts, err}
+			}()
+		}
+		time.Sleep(300 * time.Millisecond) // the long-polls wait
 		e.procs[victim].kill()
 		survivor := "b"
 		if victim == "b" {
 			survivor = "a"
 		}
 		t.Logf("killed central %s; %s serves on", victim, survivor)
+		e.call(lb, "AddSliceToNodes", during, hosts)
+		changed.Store(time.Now().UnixNano())
+		cut := 0
+		for range nodes {
+			r := <-followed
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			cut += r.cuts
+		}
+		t.Logf("every node had the change made after the kill within 3 s (%d long-polls cut by the kill, retried)", cut)
 		slice := fmt.Sprintf("mu_k%d", round)
 		e.call(lb, "AddSlice", map[string]any{"name": slice, "url": "http://x", "description": "x", "max_nodes": 10})
 		if got := e.call(lb, "GetSlices", []any{slice}); len(got.([]any)) != 1 {
@@ -460,6 +492,34 @@ func TestTwoCentralsBehindHAProxy(t *testing.T) {
 				t.Fatalf("haproxy did not take central %s back", victim)
 			}
 		}
+	}
+}
+
+// follow has nc follow its list, retrying a failed long-poll after
+// 500 ms (the node agent's first retry), until the list names slice; it
+// fails unless that comes within 3 s of the time changed holds (set
+// once the change is committed). It returns how many long-polls failed.
+func follow(nc *api.NodeClient, slice string, changed *atomic.Int64) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	since, cuts := int64(-1), 0
+	for {
+		l, err := nc.Slivers(ctx, since)
+		if ctx.Err() != nil {
+			return cuts, fmt.Errorf("node %d: no list naming %s in 60 s (%d long-polls cut)", nc.NodeID(), slice, cuts)
+		}
+		if err != nil {
+			cuts++
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		if slices.ContainsFunc(l.Slivers, func(s api.Sliver) bool { return s.Name == slice }) {
+			if d := time.Since(time.Unix(0, changed.Load())); changed.Load() == 0 || d > 3*time.Second {
+				return cuts, fmt.Errorf("node %d: %s listed %v after the change (%d long-polls cut), want within 3 s", nc.NodeID(), slice, d, cuts)
+			}
+			return cuts, nil
+		}
+		since = l.Version
 	}
 }
 
