@@ -3,6 +3,7 @@ package central_test
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -399,6 +400,33 @@ func TestTwoCentralsWakeAcross(t *testing.T) {
 		t.Logf("round %d: change through b woke the node on a after %v", i, d)
 		e.call(a.url, "DeleteSliceFromNodes", "mu_x", []any{"na.orbis.test", "nb.orbis.test"})
 	}
+
+	// With the processes' LISTEN connections cut (a PostgreSQL restart
+	// or a network cut would), the timed poll still wakes nodes across
+	// processes within a second.
+	if n := terminateListeners(t, e.db); n < 2 {
+		t.Fatalf("cut %d LISTEN connections, want one per process (2)", n)
+	}
+	d := e.wakeUp(onB, "mu_x", false, func() { e.call(a.url, "AddSliceToNodes", "mu_x", []any{"nb.orbis.test"}) })
+	t.Logf("LISTEN cut: change through a woke the node on b after %v (the timed poll)", d)
+}
+
+// terminateListeners ends the LISTEN connections on database db, as a
+// network cut would, and returns how many it ended.
+func terminateListeners(t *testing.T, db string) int {
+	t.Helper()
+	conn, err := sql.Open("pgx", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n int
+	err = conn.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN %'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestTwoCentralsBehindHAProxy puts haproxy in front of two central
