@@ -14,7 +14,7 @@ DEBS    := bash busybox-static debootstrap btrfs-progs e2fsprogs iproute2 util-l
 # store's suite, the browser tests, Python's PLCAPI clients, the units'
 # check (systemd-analyze), the kernel state the tests inspect, and the
 # runtimes the benchmarks compare slivers with (runc, crun, lxc).
-TEST_DEBS := postgresql chromium python3 openssh-client nftables tcpdump runc crun lxc systemd
+TEST_DEBS := postgresql chromium python3 openssh-client nftables tcpdump runc crun lxc systemd haproxy
 
 .PHONY: all build deps test-deps apt-install deb dev test vet bench clean
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,45 +42,8 @@ func benchPropagation(b *testing.B, n int) {
 	for round := range b.N {
 		slice := fmt.Sprintf("bn_s%d", round)
 		tc.callB(b, "AddSlice", map[string]any{"name": slice, "url": "http://b", "description": "bench", "max_nodes": n})
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		var wg sync.WaitGroup
-		times := make([]time.Duration, n)
-		ready := make(chan struct{}, n)
-		var t0 time.Time
-		var mu sync.Mutex
-		for i, c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				l, err := c.Slivers(ctx, -1) // current list, then wait for the next
-				ready <- struct{}{}
-				for err == nil {
-					if slices.ContainsFunc(l.Slivers, func(s api.Sliver) bool { return s.Name == slice }) {
-						mu.Lock()
-						times[i] = time.Since(t0)
-						mu.Unlock()
-						return
-					}
-					l, err = c.Slivers(ctx, l.Version)
-				}
-				b.Errorf("node %d: %v", i, err)
-			}()
-		}
-		for range n {
-			<-ready
-		}
-		time.Sleep(100 * time.Millisecond) // every long-poll is waiting
-		mu.Lock()
-		t0 = time.Now()
-		mu.Unlock()
-		tc.callB(b, "AddSliceToNodes", slice, hosts)
-		wg.Wait()
-		cancel()
-		all = append(all, times...)
+		all = append(all, propagate(b, clients, slice, func() { tc.callB(b, "AddSliceToNodes", slice, hosts) })...)
 	}
 	b.StopTimer()
-	slices.Sort(all)
-	b.ReportMetric(float64(all[len(all)/2])/1e6, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100])/1e6, "p99-ms")
-	b.ReportMetric(float64(all[len(all)-1])/1e6, "max-ms")
+	reportLatencies(b, all)
 }

@@ -226,6 +226,15 @@ func (c *Central) bootstrap(ctx context.Context, cfg Config) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil // made by an earlier run
 	}
+	// Another central process on the same database may have made the
+	// admin: its password is in that process's admin.json, and one
+	// written here would not work.
+	if has, err := c.hasAdmin(ctx); err != nil || has {
+		if has {
+			c.log.Info("an admin exists in the database already: no admin.json written (another central made it)", "path", path)
+		}
+		return err
+	}
 	b := make([]byte, 12)
 	rand.Read(b)
 	adm := Admin{Email: cfg.AdminEmail, Password: hex.EncodeToString(b), Central: cfg.scheme() + "://" + cfg.Addr}
@@ -238,4 +247,18 @@ func (c *Central) bootstrap(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("write admin.json: %w", err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// hasAdmin reports whether the database has an admin.
+func (c *Central) hasAdmin(ctx context.Context) (bool, error) {
+	var has bool
+	err := c.Store.View(ctx, func(tx store.Tx) error {
+		admins, err := tx.Persons(store.Query{Conds: []store.Cond{{Field: "role_ids", Op: store.Eq, Value: int64(api.RoleAdmin)}}, Limit: 1})
+		has = len(admins) > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	return has, nil
 }

@@ -18,7 +18,16 @@ type nodeSource struct {
 	archive *trafficArchive // the traffic endpoint's (archive.go)
 }
 
-var _ push.Source = (*nodeSource)(nil)
+var (
+	_ push.Source  = (*nodeSource)(nil)
+	_ push.Watcher = (*nodeSource)(nil)
+)
+
+// WatchNodes tells the node channel's Hub of changes other central
+// processes on the same database commit.
+func (s *nodeSource) WatchNodes(ctx context.Context, changed func()) error {
+	return s.st.WatchNodes(ctx, changed)
+}
 
 func (s *nodeSource) Versions(ctx context.Context, ids []int64) (map[int64]int64, error) {
 	var v map[int64]int64

@@ -4,8 +4,10 @@
 //
 // A Hub knows which nodes have requests waiting and wakes them: at once
 // when this process commits a change (Notify, called from the core's
-// OnChange hook), and within PollInterval when another central process on
-// the same database does (a batched poll of the nodes' list versions).
+// OnChange hook), and when another central process on the same database
+// does: a Watcher source (PostgreSQL's LISTEN/NOTIFY) makes the Hub poll
+// the waiting nodes' list versions at once, and the poll also runs every
+// PollInterval, so a change is seen even while the watch is down.
 // The Handler serves the node channel over HTTP (see api.NodePath for the
 // wire contract and the authentication scheme).
 package push
@@ -27,6 +29,18 @@ type VersionSource interface {
 	// (a node absent from the result is left as it was).
 	Versions(ctx context.Context, nodeIDs []int64) (map[int64]int64, error)
 }
+
+// Watcher is a VersionSource that also tells when versions may have
+// changed, in this process or another (store.Store.WatchNodes).
+type Watcher interface {
+	// WatchNodes calls changed once it is watching and then after each
+	// change, until ctx ends or the watch fails, and returns why.
+	WatchNodes(ctx context.Context, changed func()) error
+}
+
+// watchRetry is how long the Hub waits before watching again after the
+// watch failed (the poll goes on meanwhile).
+const watchRetry = 2 * time.Second
 
 // Hub tracks a list version per node and the requests waiting for the
 // next one. Its methods are safe for concurrent use. Memory is bounded by
@@ -132,9 +146,14 @@ func (h *Hub) removeLocked(nodeID int64, w *waiter) {
 }
 
 // Run polls the versions of the nodes that have requests waiting, every
-// PollInterval, until ctx ends; a change made by another central process
-// on the same database then wakes them. It returns ctx's error.
+// PollInterval and whenever a Watcher source says they changed, until ctx
+// ends; a change made by another central process on the same database
+// then wakes them. It returns ctx's error.
 func (h *Hub) Run(ctx context.Context) error {
+	kick := make(chan struct{}, 1)
+	if w, ok := h.src.(Watcher); ok {
+		go h.watch(ctx, w, kick)
+	}
 	t := time.NewTicker(h.interval)
 	defer t.Stop()
 	for {
@@ -142,7 +161,34 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			h.poll(ctx)
+		case <-kick:
+		}
+		h.poll(ctx)
+	}
+}
+
+// watch runs w's watch until ctx ends, again after each failure, and
+// turns each change into one pending kick: changes that come while a
+// poll runs fold into the next poll, so a flood of them costs at most
+// one poll at a time.
+func (h *Hub) watch(ctx context.Context, w Watcher, kick chan<- struct{}) {
+	changed := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	for {
+		err := w.WatchNodes(ctx, changed)
+		if ctx.Err() != nil {
+			return
+		}
+		h.log.Warn("node channel: cannot watch other central processes' changes; polling every interval until the watch is back",
+			"interval", h.interval, "retry", watchRetry, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(watchRetry):
 		}
 	}
 }

@@ -266,3 +266,74 @@ func (e *env) holdAndDrop(n, baseG int) {
 	e.hc.CloseIdleConnections()
 	waitFor(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= baseG+10 })
 }
+
+// watchSource is a FakeSource that is a Watcher: each send on changes is a
+// change another central process committed; a send on fail ends the
+// watch with an error.
+type watchSource struct {
+	*FakeSource
+	changes chan struct{}
+	fail    chan error
+	watches chan struct{} // one send per WatchNodes call
+}
+
+func (w *watchSource) WatchNodes(ctx context.Context, changed func()) error {
+	w.watches <- struct{}{}
+	changed()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-w.fail:
+			return err
+		case <-w.changes:
+			changed()
+		}
+	}
+}
+
+// TestWatchWakesWaiterBeforePoll checks that a change another process
+// committed, announced through the source's watch, wakes the node's
+// waiter at once, not at the next timed poll; and that after the watch
+// fails the Hub watches again.
+func TestWatchWakesWaiterBeforePoll(t *testing.T) {
+	src := &watchSource{FakeSource: NewFakeSource(), changes: make(chan struct{}), fail: make(chan error), watches: make(chan struct{}, 4)}
+	src.AddNode(1, "s1")
+	hub := NewHub(src, testutil.Logger(t))
+	hub.interval = time.Hour // only the watch can start a poll
+	ctx := testutil.Context(t)
+	go hub.Run(ctx)
+	<-src.watches
+
+	for round := range 2 {
+		v, err := src.Versions(ctx, []int64{1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		woke := make(chan error, 1)
+		go func() { _, err := hub.Wait(ctx, 1, v[1]); woke <- err }()
+		waitFor(t, "a waiter", func() bool { return hub.Waiters() == 1 })
+		src.SetSlivers(1, []api.Sliver{{Name: "s_a", SliceID: 1}}, true) // no Notify: another process's change
+		start := time.Now()
+		src.changes <- struct{}{}
+		select {
+		case err := <-woke:
+			if err != nil {
+				t.Fatalf("round %d: Wait: %v", round, err)
+			}
+			if d := time.Since(start); d > 500*time.Millisecond {
+				t.Fatalf("round %d: woken after %v, want at once", round, d)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("round %d: the watched change did not wake the waiter", round)
+		}
+		if round == 0 {
+			src.fail <- errors.New("connection lost")
+			select {
+			case <-src.watches:
+			case <-time.After(watchRetry + 5*time.Second):
+				t.Fatal("the Hub did not watch again after the watch failed")
+			}
+		}
+	}
+}

@@ -29,6 +29,9 @@ type dialect interface {
 	retryable(err error) bool
 	// uniqueViolation reports a unique constraint violation.
 	uniqueViolation(err error) bool
+	// notifyNodes is the statement that tells other processes, at
+	// commit, that node versions changed ("": they poll, see WatchNodes).
+	notifyNodes() string
 }
 
 // sqliteDialect is modernc.org/sqlite.
@@ -37,6 +40,7 @@ type sqliteDialect struct{}
 func (sqliteDialect) name() string             { return "sqlite" }
 func (sqliteDialect) rebind(q string) string   { return q }
 func (sqliteDialect) like() string             { return "LIKE" }
+func (sqliteDialect) notifyNodes() string      { return "" }
 func (sqliteDialect) retryable(err error) bool { return sqliteCode(err)&0xff == sqlite3.SQLITE_BUSY }
 
 func (sqliteDialect) listAgg(col, from, where string) string {
@@ -80,6 +84,10 @@ type postgresDialect struct{}
 
 func (postgresDialect) name() string { return "postgres" }
 func (postgresDialect) like() string { return "ILIKE" }
+
+func (postgresDialect) notifyNodes() string {
+	return "SELECT pg_notify('" + nodesChannel + "', '')"
+}
 
 func (postgresDialect) rebind(q string) string {
 	var b strings.Builder

@@ -84,6 +84,7 @@ func runSuite(t *testing.T, b backend) {
 		{"RevokePerson", testRevokePerson},
 		{"NodeTokens", testNodeTokens},
 		{"NodeVersions", testNodeVersions},
+		{"WatchNodes", testWatchNodes},
 		{"SliverReports", testSliverReports},
 		{"Events", testEvents},
 		{"Verbatim", testVerbatim},

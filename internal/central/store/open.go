@@ -24,6 +24,7 @@ const pruneEvery = time.Minute
 // db is a Store over database/sql, for either dialect.
 type db struct {
 	d   dialect
+	url string  // PostgreSQL's, for WatchNodes's own connection ("" on SQLite)
 	w   *sql.DB // read-write transactions
 	r   *sql.DB // read-only transactions (the same as w on PostgreSQL)
 	log *slog.Logger
@@ -88,7 +89,7 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (Store, err
 	}
 	w.SetMaxOpenConns(32)
 	w.SetMaxIdleConns(32)
-	return start(ctx, &db{d: postgresDialect{}, w: w, r: w, log: log})
+	return start(ctx, &db{d: postgresDialect{}, url: url, w: w, r: w, log: log})
 }
 
 // start checks the connection, migrates, and starts the pruner.

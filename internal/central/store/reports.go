@@ -94,6 +94,11 @@ func (t *tx) BumpNodes(nodeIDs []int64) error {
 		placeholders("?", len(ids))+")", args...); err != nil {
 		return fmt.Errorf("bump nodes: %w", err)
 	}
+	if q := t.d.notifyNodes(); q != "" {
+		if _, err := t.exec(q); err != nil {
+			return fmt.Errorf("bump nodes: notify: %w", err)
+		}
+	}
 	return t.event("BumpNodes", "node", 0, map[string]any{"node_ids": ids})
 }
 

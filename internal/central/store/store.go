@@ -56,6 +56,11 @@ type Store interface {
 	Close() error
 	// Traffic is the traffic auditor's archive, in the same database.
 	Traffic() TrafficArchive
+	// WatchNodes calls changed once it is watching, then soon after any
+	// process on the database (this one or another central) commits a
+	// BumpNodes, until ctx ends or the watch fails, and returns why. A
+	// call may come with no change; the caller reads NodeVersions.
+	WatchNodes(ctx context.Context, changed func()) error
 }
 
 // Tx is one transaction of a Store. In a View the mutating methods fail.
