@@ -69,6 +69,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -105,6 +106,10 @@ type Config struct {
 	// Resolve attributes a host UID to a sliver, for List's bound
 	// entries; nil attributes none.
 	Resolve func(uid uint32) (owner string, ok bool)
+	// MaxSockets is the most IPv4 and IPv6 sockets one sliver may hold at
+	// once, and so the most ports (default DefaultMaxSockets; see
+	// sockets.go).
+	MaxSockets int
 	// Log receives the manager's records.
 	Log *slog.Logger
 }
@@ -134,6 +139,10 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxSockets <= 0 {
+		c.MaxSockets = DefaultMaxSockets
+	}
+	c.MaxSockets = min(c.MaxSockets, math.MaxInt32)
 }
 
 // Kind says how an Entry's owner holds its port.
@@ -209,7 +218,8 @@ const valueSize = 8 + 4 + nameSize
 // value is a reservations map value: the owner's cgroup v2 id, the
 // depth of that cgroup below the root (for
 // bpf_get_current_ancestor_cgroup_id), and its name for List. Its layout
-// matches valCgroupID and valLevel.
+// matches valCgroupID and valLevel. Cgroup id 0 is the node (see
+// Manager.ReserveNode): every task in no sliver.
 type value struct {
 	CgroupID uint64
 	Level    uint32
@@ -217,12 +227,18 @@ type value struct {
 }
 
 func newValue(owner string, cgroupID uint64, level uint32) (value, error) {
-	v := value{CgroupID: cgroupID, Level: level}
+	n, err := nameOf(owner)
+	return value{CgroupID: cgroupID, Level: level, Name: n}, err
+}
+
+// nameOf is owner's name as a map value holds it.
+func nameOf(owner string) ([nameSize]byte, error) {
+	var n [nameSize]byte
 	if owner == "" || len(owner) > nameSize || strings.IndexByte(owner, 0) >= 0 {
-		return v, fmt.Errorf("owner name %q: want 1 to %d bytes", owner, nameSize)
+		return n, fmt.Errorf("owner name %q: want 1 to %d bytes", owner, nameSize)
 	}
-	copy(v.Name[:], owner)
-	return v, nil
+	copy(n[:], owner)
+	return n, nil
 }
 
 func (v value) owner() string {
