@@ -57,6 +57,14 @@
 //     ip_local_reserved_ports entries included; with PinDir "none" such
 //     entries stay until the operator removes them, which only keeps
 //     those ports from being picked as ephemeral ones).
+//   - Socket quota: a sliver holds at most Config.MaxSockets IPv4 and
+//     IPv6 sockets at once (cgroup/sock_create refuses the next with
+//     EPERM; see sockets.go), so at most that many ports, bound or
+//     ephemeral: a slice cannot take ip_local_port_range from the others.
+//     Slivers are known by the cgroups Reserve was given; a task's
+//     sliver is its ancestor cgroup found in the slivers map.
+//   - The node's ports: ReserveNode reserves ports (the node agent's
+//     services) for every task that is in no sliver, on every address.
 //   - Not covered: unreserved ports are not arbitrated beyond the
 //     kernel's rules, which let two UIDs share a UDP port when both set
 //     SO_REUSEADDR, and bind one port on different local addresses; a
