@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -99,13 +100,47 @@ func (n *network) open(ctx context.Context, cfg Config, cg cgroup.Manager) error
 		AttachAt:   attach,
 		PinDir:     n.pinDir,
 		Resolve:    n.sliceOfUID,
+		MaxSockets: cfg.MaxSocketsPerSlice,
 		Log:        cfg.Log,
 	})
 	if err != nil {
 		return fmt.Errorf("port manager: %w", err)
 	}
 	n.ports = pm
+	ports, err := servicePorts(cfg.SSHAddr, cfg.SensorAddr, cfg.AuditAddr)
+	if err != nil {
+		return err
+	}
+	if err := pm.ReserveNode(ports); err != nil {
+		return fmt.Errorf("port manager: %w", err)
+	}
 	return nil
+}
+
+// servicePorts are the TCP ports the node's services listen on (the
+// addresses of --ssh-addr, --sensor-addr and --audit-addr; "" is a
+// service turned off), which no sliver may bind on any address: a
+// sliver listening on the node's public address on the sensor's port
+// would pose as the sensor to remote clients.
+func servicePorts(addrs ...string) ([]api.Port, error) {
+	var ports []api.Port
+	for _, a := range addrs {
+		if a == "" {
+			continue
+		}
+		_, p, err := net.SplitHostPort(a)
+		if err != nil {
+			return nil, fmt.Errorf("service address %q: %w", a, err)
+		}
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("service address %q: port %q: want a number", a, p)
+		}
+		if n != 0 {
+			ports = append(ports, api.Port{Proto: "tcp", Port: uint16(n)})
+		}
+	}
+	return ports, nil
 }
 
 // openShaping tags the slivers' packets by their UIDs (nftables), logs

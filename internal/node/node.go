@@ -105,6 +105,10 @@ type Config struct {
 	// RawSock bounds the safe raw socket service (flags --rawsock-*; zero
 	// fields: rawsock's defaults).
 	RawSock rawsock.Limits
+	// MaxSocketsPerSlice is the most IPv4 and IPv6 sockets, and so ports,
+	// one sliver may hold at once (flag --max-sockets-per-slice; 0:
+	// portmgr.DefaultMaxSockets).
+	MaxSocketsPerSlice int
 	// AdminLogRetention and AdminActionsPerMinute are the admin service's
 	// admin.Config.ActionsRetention and MaxActionsPerMinute (flags
 	// --admin-log-retention, --admin-actions-per-minute; 0: the default).

@@ -16,6 +16,7 @@ import (
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/nodemgr"
+	"github.com/orbisproject/orbis/internal/portmgr"
 	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/sensor"
@@ -57,6 +58,8 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		uintVar(fs, &cfg.UIDRanges, "uid-ranges", "how many slice UID ranges of 65536 to hand out (0: all that fit)")
 		fs.StringVar(&cfg.PolicyPath, "policy", nodemgr.DefaultPolicyPath, `local policy file (bandwidth cap, max slivers, brokers' shares; "" for none)`)
 		rawsockFlags(fs, &cfg.RawSock)
+		fs.IntVar(&cfg.MaxSocketsPerSlice, "max-sockets-per-slice", portmgr.DefaultMaxSockets,
+			"most TCP, UDP and other IPv4/IPv6 sockets one sliver may hold at once (accepted connections not counted), and so most ports: one slice cannot take the ephemeral range (ip_local_port_range) from the others and the node")
 		mibVar(fs, &cfg.Disk.ImageSize, "disk-image-size", fmt.Sprintf("MiB of a new btrfs image for slivers' files (when the state disk has no project quotas), allocated at once and grown as they fill it (default %d)", disk.DefaultImageSize>>20))
 		mibVar(fs, &cfg.Disk.Reserve, "disk-reserve", fmt.Sprintf("MiB the state disk keeps free: the slivers' image does not grow into it, and below it the node takes no new sliver (default %d)", disk.DefaultReserve>>20))
 		fs.DurationVar(&cfg.AdminLogRetention, "admin-log-retention", admin.DefaultActionsRetention, "how long the admin service keeps every kill and cap change an admin slice made, whatever their number")

@@ -21,15 +21,17 @@ var hooks = []struct {
 }{
 	{progBind4, ebpf.AttachCGroupInet4Bind},
 	{progBind6, ebpf.AttachCGroupInet6Bind},
+	{progSockCreate, ebpf.AttachCGroupInetSockCreate},
+	{progSockFree, ebpf.AttachCgroupInetSockRelease},
 }
 
 // loadPrograms loads the programs around the reservations and claims
 // maps (those of pinned, by name, where it has them). It first asks for the low-port bypass
 // (return code 3, Linux 5.12) and falls back to plain allow/deny on a
 // kernel whose verifier refuses it; noCap says which it got.
-func loadPrograms(pinned map[string]*ebpf.Map) (coll *ebpf.Collection, noCap bool, err error) {
+func loadPrograms(pinned map[string]*ebpf.Map, maxSockets int32) (coll *ebpf.Collection, noCap bool, err error) {
 	opts := ebpf.CollectionOptions{MapReplacements: pinned}
-	coll, err = ebpf.NewCollectionWithOptions(collectionSpec(true), opts)
+	coll, err = ebpf.NewCollectionWithOptions(collectionSpec(true, maxSockets), opts)
 	if err == nil {
 		return coll, true, nil
 	}
@@ -37,7 +39,7 @@ func loadPrograms(pinned map[string]*ebpf.Map) (coll *ebpf.Collection, noCap boo
 	if !errors.As(err, &verr) {
 		return nil, false, fmt.Errorf("load bind programs: %w", err)
 	}
-	coll, err2 := ebpf.NewCollectionWithOptions(collectionSpec(false), opts)
+	coll, err2 := ebpf.NewCollectionWithOptions(collectionSpec(false, maxSockets), opts)
 	if err2 != nil {
 		return nil, false, fmt.Errorf("load bind programs: %w (with the low-port bypass: %v)", err2, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -64,9 +65,16 @@ func result(err error) string {
 	return err.Error()
 }
 
-// bindSpec makes and binds the socket spec names.
+// bindSpec makes and binds the socket spec names; "tcp4@127.0.0.1:700"
+// binds an IPv4 address instead of the wildcard.
 func bindSpec(spec string, listen bool) (int, error) {
 	kind, portStr, _ := strings.Cut(spec, ":")
+	kind, addr, _ := strings.Cut(kind, "@")
+	if addr != "" {
+		i := strings.LastIndexByte(spec, ':')
+		kind, addr, _ = strings.Cut(spec[:i], "@")
+		portStr = spec[i+1:]
+	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || len(kind) < 4 {
 		return -1, fmt.Errorf("bad spec %q", spec)
@@ -75,7 +83,15 @@ func bindSpec(spec string, listen bool) (int, error) {
 	if kind[:3] == "tcp" {
 		typ = unix.SOCK_STREAM
 	}
-	family, sa := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Port: port})
+	sa4 := &unix.SockaddrInet4{Port: port}
+	if addr != "" {
+		a, err := netip.ParseAddr(addr)
+		if err != nil || !a.Is4() {
+			return -1, fmt.Errorf("bad spec %q", spec)
+		}
+		sa4.Addr = a.As4()
+	}
+	family, sa := unix.AF_INET, unix.Sockaddr(sa4)
 	if kind[3] == '6' {
 		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: port}
 	}

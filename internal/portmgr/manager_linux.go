@@ -31,9 +31,12 @@ type Manager struct {
 	mu     sync.Mutex
 	ports  *ebpf.Map
 	claims *ebpf.Map
-	progs  []*ebpf.Program
-	links  []link.Link
-	closed bool
+	// slivers and socks are the socket quota's maps (see sockets.go).
+	slivers *ebpf.Map
+	socks   *ebpf.Map
+	progs   []*ebpf.Program
+	links   []link.Link
+	closed  bool
 	// owners are the owners Reserve was told of, with their cgroups.
 	owners map[string]value
 	// claimed are the live claims (Claim) by key; ephemeral counts the
@@ -87,7 +90,7 @@ func (m *Manager) load() error {
 		if err := ensureBPFFS(m.cfg.PinDir, m.cfg.BPFFS); err != nil {
 			return err
 		}
-		for name, spec := range map[string]*ebpf.MapSpec{mapName: mapSpec(), claimsMapName: claimsMapSpec()} {
+		for name, spec := range mapSpecs() {
 			p, err := openPinnedMap(m.pin(name), spec, nil)
 			if err != nil {
 				return err
@@ -97,12 +100,13 @@ func (m *Manager) load() error {
 			}
 		}
 	}
-	coll, noCap, err := loadPrograms(pinned)
+	coll, noCap, err := loadPrograms(pinned, int32(m.cfg.MaxSockets))
 	if err != nil {
 		return err
 	}
 	m.noCap = noCap
 	m.ports, m.claims = coll.DetachMap(mapName), coll.DetachMap(claimsMapName)
+	m.slivers, m.socks = coll.DetachMap(sliversMapName), coll.DetachMap(socksMapName)
 	for _, h := range hooks {
 		m.progs = append(m.progs, coll.DetachProgram(h.prog))
 	}
@@ -121,7 +125,7 @@ func (m *Manager) pinMaps(pinned map[string]*ebpf.Map) error {
 	if !m.pinning() {
 		return nil
 	}
-	for name, mp := range map[string]*ebpf.Map{mapName: m.ports, claimsMapName: m.claims} {
+	for name, mp := range m.maps() {
 		if pinned[name] != nil {
 			continue
 		}
@@ -149,6 +153,11 @@ func (m *Manager) attachAll() error {
 
 func (m *Manager) pinning() bool { return m.cfg.PinDir != NoPin }
 
+// maps are the Manager's maps by name.
+func (m *Manager) maps() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{mapName: m.ports, claimsMapName: m.claims, sliversMapName: m.slivers, socksMapName: m.socks}
+}
+
 func (m *Manager) pin(name string) string { return filepath.Join(m.cfg.PinDir, name) }
 
 // LowPorts reports whether owners may bind reserved ports below 1024
@@ -174,6 +183,11 @@ func (m *Manager) Reserve(ctx context.Context, owner, cgroupPath string, ports [
 	defer m.mu.Unlock()
 	if m.closed {
 		return errors.New("reserve ports: port manager closed")
+	}
+	// Counted first: a port that cannot be reserved must not leave the
+	// sliver's sockets uncounted.
+	if err := m.countLocked(owner, v.CgroupID); err != nil {
+		return fmt.Errorf("socket quota of %s: %w", owner, err)
 	}
 	if err := m.setLocked(owner, want); err != nil {
 		return fmt.Errorf("reserve ports of %s: %w", owner, err)
@@ -203,6 +217,9 @@ func (m *Manager) warnHeld(owner string, want map[uint32]value) {
 // desired checks a reservation and builds the owner's map value and
 // its entries.
 func (m *Manager) desired(owner, cgroupPath string, ports []api.Port) (value, map[uint32]value, error) {
+	if owner == nodeOwner {
+		return value{}, nil, fmt.Errorf("owner %q is the node's name", owner)
+	}
 	level, err := m.level(cgroupPath)
 	if err != nil {
 		return value{}, nil, err
@@ -242,7 +259,11 @@ func (m *Manager) level(dir string) (uint32, error) {
 	if err != nil || !filepath.IsLocal(rel) || rel == "." {
 		return 0, fmt.Errorf("cgroup %s is not below the cgroup v2 root %s", dir, m.cfg.CgroupRoot)
 	}
-	return uint32(strings.Count(rel, string(filepath.Separator)) + 1), nil
+	level := strings.Count(rel, string(filepath.Separator)) + 1
+	if level > maxLevel {
+		return 0, fmt.Errorf("cgroup %s is %d levels below the cgroup v2 root (at most %d)", dir, level, maxLevel)
+	}
+	return uint32(level), nil
 }
 
 // setLocked writes owner's entries: first a check that no other owner
@@ -288,6 +309,9 @@ func (m *Manager) Release(owner string) error {
 	if err := m.setLocked(owner, nil); err != nil {
 		return fmt.Errorf("release ports of %s: %w", owner, err)
 	}
+	if err := m.uncountLocked(owner, 0); err != nil {
+		return fmt.Errorf("release socket quota of %s: %w", owner, err)
+	}
 	delete(m.owners, owner)
 	m.cfg.Log.Info("ports released", "slice", owner)
 	return nil
@@ -328,7 +352,14 @@ func (m *Manager) Detach() error {
 	var errs []error
 	if m.pinning() {
 		// By path: a map reused from a pin does not know its pin.
-		for _, name := range []string{progBind4, progBind6, mapName, claimsMapName} {
+		var names []string
+		for _, h := range hooks {
+			names = append(names, h.prog)
+		}
+		for name := range mapSpecs() {
+			names = append(names, name)
+		}
+		for _, name := range names {
 			if err := os.Remove(m.pin(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
@@ -357,8 +388,10 @@ func (m *Manager) closeLocked() error {
 	for _, p := range m.progs {
 		errs = append(errs, p.Close())
 	}
-	if m.ports != nil {
-		errs = append(errs, m.ports.Close())
+	for _, mp := range m.maps() {
+		if mp != nil {
+			errs = append(errs, mp.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -40,6 +40,8 @@ type fixture struct {
 	// localReserved stands in for ip_local_reserved_ports (the machine's
 	// is shared with everyone's tests).
 	localReserved string
+	// maxSockets is the Manager's Config.MaxSockets (0: the default).
+	maxSockets int
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -92,7 +94,7 @@ func v2Root(t testing.TB) string {
 func (f *fixture) open(t testing.TB) *Manager {
 	t.Helper()
 	m, err := New(Config{CgroupRoot: f.root, PinDir: f.pins, BPFFS: f.bpffs, Resolve: f.resolve,
-		LocalReservedPorts: f.localReserved, Log: testutil.Logger(t)})
+		LocalReservedPorts: f.localReserved, MaxSockets: f.maxSockets, Log: testutil.Logger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -279,7 +281,7 @@ func checkLinks(t *testing.T, m *Manager, root string) {
 		}
 		got = append(got, ebpf.AttachType(info.Cgroup().AttachType))
 	}
-	want := []ebpf.AttachType{ebpf.AttachCGroupInet4Bind, ebpf.AttachCGroupInet6Bind}
+	want := []ebpf.AttachType{ebpf.AttachCGroupInet4Bind, ebpf.AttachCGroupInet6Bind, ebpf.AttachCGroupInetSockCreate, ebpf.AttachCgroupInetSockRelease}
 	if !slices.Equal(got, want) {
 		t.Errorf("links attached as %v, want %v", got, want)
 	}
@@ -290,7 +292,7 @@ func checkLinks(t *testing.T, m *Manager, root string) {
 func TestVerified(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, noCap := range []bool{true, false} {
-		coll, err := ebpf.NewCollection(collectionSpec(noCap))
+		coll, err := ebpf.NewCollection(collectionSpec(noCap, DefaultMaxSockets))
 		if err != nil {
 			t.Fatalf("load (low-port bypass %v): %v", noCap, err)
 		}

@@ -57,6 +57,14 @@
 //     ip_local_reserved_ports entries included; with PinDir "none" such
 //     entries stay until the operator removes them, which only keeps
 //     those ports from being picked as ephemeral ones).
+//   - Socket quota: a sliver holds at most Config.MaxSockets IPv4 and
+//     IPv6 sockets at once (cgroup/sock_create refuses the next with
+//     EPERM; see sockets.go), so at most that many ports, bound or
+//     ephemeral: a slice cannot take ip_local_port_range from the others.
+//     Slivers are known by the cgroups Reserve was given; a task's
+//     sliver is its ancestor cgroup found in the slivers map.
+//   - The node's ports: ReserveNode reserves ports (the node agent's
+//     services) for every task that is in no sliver, on every address.
 //   - Not covered: unreserved ports are not arbitrated beyond the
 //     kernel's rules, which let two UIDs share a UDP port when both set
 //     SO_REUSEADDR, and bind one port on different local addresses; a
@@ -69,6 +77,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -105,6 +114,10 @@ type Config struct {
 	// Resolve attributes a host UID to a sliver, for List's bound
 	// entries; nil attributes none.
 	Resolve func(uid uint32) (owner string, ok bool)
+	// MaxSockets is the most IPv4 and IPv6 sockets one sliver may hold at
+	// once, and so the most ports (default DefaultMaxSockets; see
+	// sockets.go).
+	MaxSockets int
 	// Log receives the manager's records.
 	Log *slog.Logger
 }
@@ -134,6 +147,10 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.MaxSockets <= 0 {
+		c.MaxSockets = DefaultMaxSockets
+	}
+	c.MaxSockets = min(c.MaxSockets, math.MaxInt32)
 }
 
 // Kind says how an Entry's owner holds its port.
@@ -209,7 +226,8 @@ const valueSize = 8 + 4 + nameSize
 // value is a reservations map value: the owner's cgroup v2 id, the
 // depth of that cgroup below the root (for
 // bpf_get_current_ancestor_cgroup_id), and its name for List. Its layout
-// matches valCgroupID and valLevel.
+// matches valCgroupID and valLevel. Cgroup id 0 is the node (see
+// Manager.ReserveNode): every task in no sliver.
 type value struct {
 	CgroupID uint64
 	Level    uint32
@@ -217,12 +235,18 @@ type value struct {
 }
 
 func newValue(owner string, cgroupID uint64, level uint32) (value, error) {
-	v := value{CgroupID: cgroupID, Level: level}
+	n, err := nameOf(owner)
+	return value{CgroupID: cgroupID, Level: level, Name: n}, err
+}
+
+// nameOf is owner's name as a map value holds it.
+func nameOf(owner string) ([nameSize]byte, error) {
+	var n [nameSize]byte
 	if owner == "" || len(owner) > nameSize || strings.IndexByte(owner, 0) >= 0 {
-		return v, fmt.Errorf("owner name %q: want 1 to %d bytes", owner, nameSize)
+		return n, fmt.Errorf("owner name %q: want 1 to %d bytes", owner, nameSize)
 	}
-	copy(v.Name[:], owner)
-	return v, nil
+	copy(n[:], owner)
+	return n, nil
 }
 
 func (v value) owner() string {

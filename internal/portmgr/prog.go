@@ -109,42 +109,53 @@ func instructions(noCap bool) asm.Instructions {
 		// Not reserved: owner = claims[key].
 	)
 	insns = append(insns, lookup(claimsMapName)...)
-	return append(insns,
+	insns = append(insns,
 		asm.Mov.Imm(asm.R7, retAllow),
 		asm.JEq.Imm(asm.R0, 0, "allow"),
 		// Is the owner's cgroup the caller's, or an ancestor of it?
 		asm.Mov.Reg(asm.R6, asm.R0).WithSymbol("check"),
+		asm.LoadMem(asm.R1, asm.R6, valCgroupID, asm.DWord),
+		asm.JEq.Imm(asm.R1, 0, "node"),
 		asm.LoadMem(asm.R1, asm.R6, valLevel, asm.Word),
 		asm.FnGetCurrentAncestorCgroupId.Call(),
 		asm.LoadMem(asm.R1, asm.R6, valCgroupID, asm.DWord),
 		asm.JEq.Reg(asm.R0, asm.R1, "owner"),
-		asm.Mov.Imm(asm.R0, retDeny),
+		asm.Mov.Imm(asm.R0, retDeny).WithSymbol("deny"),
 		asm.Return(),
 		asm.Mov.Reg(asm.R0, asm.R7).WithSymbol("owner"),
 		asm.Return(),
+	)
+	// The node's port: the owner is every task in no sliver.
+	node := findSliver("deny", "allow")
+	node[0] = node[0].WithSymbol("node")
+	insns = append(insns, node...)
+	return append(insns,
 		asm.Mov.Imm(asm.R0, retAllow).WithSymbol("allow"),
 		asm.Return(),
 	)
 }
 
-// collectionSpec is the maps and the two programs; the programs differ
-// only in their attach type, which the verifier checks the context
-// accesses and return values against.
-func collectionSpec(noCap bool) *ebpf.CollectionSpec {
-	prog := func(name string, at ebpf.AttachType) *ebpf.ProgramSpec {
-		return &ebpf.ProgramSpec{
-			Name:         name,
-			Type:         ebpf.CGroupSockAddr,
-			AttachType:   at,
-			Instructions: instructions(noCap),
-			License:      "GPL",
-		}
+// collectionSpec is the maps and the programs: the two bind programs,
+// which differ only in their attach type (which the verifier checks the
+// context accesses and return values against), and the socket quota's
+// two, with maxSockets sockets a sliver.
+func collectionSpec(noCap bool, maxSockets int32) *ebpf.CollectionSpec {
+	prog := func(name string, typ ebpf.ProgramType, at ebpf.AttachType, insns asm.Instructions) *ebpf.ProgramSpec {
+		return &ebpf.ProgramSpec{Name: name, Type: typ, AttachType: at, Instructions: insns, License: "GPL"}
 	}
 	return &ebpf.CollectionSpec{
-		Maps: map[string]*ebpf.MapSpec{mapName: mapSpec(), claimsMapName: claimsMapSpec()},
+		Maps: mapSpecs(),
 		Programs: map[string]*ebpf.ProgramSpec{
-			progBind4: prog(progBind4, ebpf.AttachCGroupInet4Bind),
-			progBind6: prog(progBind6, ebpf.AttachCGroupInet6Bind),
+			progBind4:      prog(progBind4, ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Bind, instructions(noCap)),
+			progBind6:      prog(progBind6, ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Bind, instructions(noCap)),
+			progSockCreate: prog(progSockCreate, ebpf.CGroupSock, ebpf.AttachCGroupInetSockCreate, sockCreateInstructions(maxSockets)),
+			progSockFree:   prog(progSockFree, ebpf.CGroupSock, ebpf.AttachCgroupInetSockRelease, sockFreeInstructions()),
 		},
 	}
+}
+
+// mapSpecs are every map of the collection by name; each is pinned.
+func mapSpecs() map[string]*ebpf.MapSpec {
+	return map[string]*ebpf.MapSpec{mapName: mapSpec(), claimsMapName: claimsMapSpec(),
+		sliversMapName: sliversMapSpec(), socksMapName: socksMapSpec()}
 }

@@ -35,6 +35,7 @@ type session struct {
 	batch    batchState
 	sniff    bool // a sniffer: copies of the port's packets, no sending
 	closed   bool
+	lost     atomic.Pointer[string] // why the recheck ended the session (lose)
 	cap      *capture
 	raw      map[int]int // address family -> IPPROTO_RAW socket
 	wg       sync.WaitGroup
@@ -54,16 +55,23 @@ type session struct {
 const refusalLogEvery = 10 * time.Second
 
 func (s *server) serveConn(ctx context.Context, c net.Conn) {
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
 	ss := &session{s: s, c: c, raw: map[int]int{}, log: s.cfg.log()}
 	if cred, err := peercred.Of(c); err == nil {
 		ss.uid = cred.UID
 		ss.slice, _ = s.cfg.Owner(cred.UID)
 	}
 	ss.log = ss.log.With("uid", ss.uid, "slice", ss.slice)
-	defer ss.close()
+	ss.serve(ctx)
+}
+
+// serve reads and answers ss's requests until the connection ends or
+// ctx does, then releases the binding (end) and closes the connection.
+func (ss *session) serve(ctx context.Context) {
+	c := ss.c
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	defer ss.end()
 	buf := make([]byte, wire.MaxMessage)
 	for {
 		n, err := c.Read(buf)
@@ -427,6 +435,33 @@ func dstOf(pkt []byte) netip.Addr {
 		return netip.AddrFrom16([16]byte(pkt[24:40]))
 	}
 	return netip.AddrFrom4([4]byte(pkt[16:20]))
+}
+
+// lose ends a session whose slice no longer holds its port (the
+// recheck): it stops the session's reads and writes, so that its own
+// goroutine (serve) releases the binding at once, and writes the hang-up
+// with reason after that (end), with a deadline of its own. lose never
+// waits on the sliver, so that a recheck losing many sessions whose
+// slivers read nothing releases them all at once, not one after another.
+func (ss *session) lose(reason string) {
+	if !ss.lost.CompareAndSwap(nil, &reason) {
+		return
+	}
+	// Past deadlines end the read serve waits in and a write blocked on a
+	// sliver that does not read.
+	now := time.Now()
+	if ss.c.SetReadDeadline(now) != nil || ss.c.SetWriteDeadline(now) != nil {
+		ss.c.Close() // no hang-up then, but the binding is released
+	}
+}
+
+// end releases the binding, then tells the sliver why it lost it, if it
+// did (lose).
+func (ss *session) end() {
+	ss.close()
+	if reason := ss.lost.Load(); reason != nil {
+		hangup(ss.c, "%s", *reason)
+	}
 }
 
 // close releases the binding: the capture and relay stop, the kernel's

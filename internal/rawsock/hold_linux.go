@@ -62,7 +62,8 @@ func (s *server) holdAddrs(hs *portmgr.Holders, slice string, b Binding) ([]neti
 // ctx ends, and hangs up on each bound TCP or UDP socket whose slice no
 // longer holds its port alone on all of the socket's addresses: a socket
 // of another slice (or of the node) has taken the port since, or the
-// slice's own socket that held it is gone.
+// slice's own socket that held it is gone. Each such binding is released
+// at once, all in parallel (session.lose), and its hang-up written after.
 func (s *server) recheckLoop(ctx context.Context) {
 	t := time.NewTicker(or(s.cfg.RecheckEvery, DefaultRecheckEvery))
 	defer t.Stop()
@@ -99,8 +100,7 @@ func (s *server) recheck() error {
 		if !containsAll(addrs, h.addrs) {
 			ss.log.Warn("raw sockets: slice no longer holds the port: closing the socket",
 				"binding", h.b, "addrs", h.addrs, "held", addrs, "err", err)
-			hangup(ss.c, "slice %s no longer holds %s on %v alone: socket closed", h.slice, h.b, h.addrs)
-			ss.c.Close()
+			ss.lose(fmt.Sprintf("slice %s no longer holds %s on %v alone: socket closed", h.slice, h.b, h.addrs))
 		}
 	}
 	return nil

@@ -10,13 +10,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/orbisproject/orbis/internal/portmgr"
 	"github.com/orbisproject/orbis/internal/sandbox"
+	"github.com/orbisproject/orbis/internal/sensor"
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -127,19 +130,58 @@ func TestPortHog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe := "/root/hostile probe " + st.HostAddr + ":53 " + cu.Host
+	probeArgs := []string{"probe", st.HostAddr + ":53", cu.Host}
+	probe := "/root/hostile " + strings.Join(probeArgs, " ")
 	if out := ssh(t, vicKey, vic, n, probe); out != "udp: ok\ntcp: ok\n" {
 		t.Fatalf("before the hog: %q", out)
+	}
+	// The node's root, in the node's network namespace, in no sliver.
+	hostBin := buildHostile(t)
+	nodeProbe := func() string {
+		out, err := exec.Command("nsenter", append([]string{"--net=" + n.Netns, hostBin}, probeArgs...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("the node's probe: %v: %s", err, out)
+		}
+		return string(out)
 	}
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
 			held := startHostile(t, hogKey, hog, n, "held", "hold", proto, "32768", "60999")
 			t.Logf("%s: %s %s ports of the ephemeral range 32768-60999", hog, held, proto)
+			if got, err := strconv.Atoi(strings.TrimPrefix(held, "held ")); err != nil || got > portmgr.DefaultMaxSockets {
+				t.Errorf("%s %s: more ports than its quota of %d sockets", hog, held, portmgr.DefaultMaxSockets)
+			}
 			out := ssh(t, vicKey, vic, n, probe)
 			if !strings.Contains(out, proto+": ok") {
 				t.Errorf("while %s holds the ephemeral range, %s's probe: %s", hog, vic, strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
 			}
+			if out := nodeProbe(); !strings.Contains(out, proto+": ok") {
+				t.Errorf("while %s holds the ephemeral range, the node's probe: %s", hog, strings.ReplaceAll(strings.TrimSpace(out), "\n", "; "))
+			}
 		})
+	}
+}
+
+// TestServicePortSquat has a slice listen on the node's service ports
+// (SSH gateway, sensor, traffic auditor) on every address but the one
+// the service listens on, as a slice posing as the node's sensor to
+// remote clients would: `httpd -p NODEADDR:33080` while the sensor
+// listens on 127.0.0.1:33080. Each must be refused by the port manager
+// (EPERM), whatever the address.
+func TestServicePortSquat(t *testing.T) {
+	atk := testbed.Site + "_squat"
+	_, n, keys := hostileNode(t, atk)
+	_, sshPort, _ := net.SplitHostPort(n.SSHAddr)
+	_, auditPort, _ := net.SplitHostPort(n.AuditAddr)
+	_, sensorPort, _ := net.SplitHostPort(sensor.DefaultAddr)
+	for _, port := range []string{sshPort, sensorPort, auditPort} {
+		for _, host := range []string{n.Addr, "127.0.0.1", "0.0.0.0", "::"} {
+			addr := net.JoinHostPort(host, port)
+			out := ssh(t, keys[0], atk, n, "/root/hostile listen "+addr)
+			if !strings.Contains(out, "operation not permitted") {
+				t.Errorf("slice %s listening on %s, the node's service port: %s", atk, addr, strings.TrimSpace(out))
+			}
+		}
 	}
 }
 

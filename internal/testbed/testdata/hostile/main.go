@@ -6,6 +6,8 @@
 //	                               needs; prints "held N" and sleeps
 //	hostile probe UDPADDR TCPADDR  an unbound UDP send and a TCP connect, as any
 //	                               program makes; prints each outcome
+//	hostile listen ADDR            listen on TCP ADDR; prints "listening" or the
+//	                               error, and ends
 //	hostile absl NAME              listen on the abstract Unix socket @NAME,
 //	                               print "listening" and answer "secret"
 //	hostile absc NAME              connect to @NAME and print the answer
@@ -32,6 +34,14 @@ func main() {
 		time.Sleep(time.Hour)
 	case "probe":
 		probe(a[1], a[2])
+	case "listen":
+		l, err := net.Listen("tcp", a[1])
+		if err != nil {
+			fmt.Println("listen:", err)
+			return
+		}
+		l.Close()
+		fmt.Println("listening")
 	case "absl":
 		l, err := net.Listen("unix", "@"+a[1])
 		if err != nil {
