@@ -8,7 +8,11 @@ DEVDATA ?= /var/lib/orbis-dev
 DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 util-linux openssh-client \
            python3 postgresql openssh-sftp-server nftables tcpdump chromium
 
-.PHONY: all build deps dev test vet bench clean
+# Debian packages `make test-vm` needs besides DEBS; the kernel it boots is
+# downloaded by test/vm/run.sh, never installed.
+VMDEBS  := qemu-system-x86 busybox-static btrfs-progs e2fsprogs
+
+.PHONY: all build deps dev test test-vm vet bench clean
 
 all: build
 
@@ -46,6 +50,17 @@ vet:
 test: deps vet
 	rm -rf $(CURDIR)/test-artifacts
 	ORBIS_TEST_DEBIAN=1 ORBIS_TEST_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -count=1 -timeout 20m ./...
+
+# test-vm runs the node packages' kernel tests on Debian's 6.1 kernel with
+# pure cgroup v2, in qemu (software emulation; about 4 minutes): see
+# test/vm/run.sh and docs/kernel.md.
+test-vm:
+	@missing=""; for p in $(VMDEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	GO=$(GO) test/vm/run.sh
 
 bench: deps build
 	$(GO) run ./bench

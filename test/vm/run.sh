@@ -35,7 +35,11 @@ step() { printf '[test-vm %s] %s\n' "$(date +%T)" "$*"; }
 # (once) and prints its directory.
 fetch_kernel() {
 	local pkg dir tmp
-	pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		apt-get update -qq >&2
+		pkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
 	[ -n "$pkg" ] || { echo "no linux-image-cloud-amd64 in apt's lists (apt-get update)" >&2; return 1; }
 	dir=$cache/$pkg
 	if [ ! -f "$dir/.done" ]; then
