@@ -145,6 +145,6 @@ timeout --foreground "$vmtimeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 
 	-nographic -no-reboot -monitor none \
 	-kernel "$kdir/boot/vmlinuz-$(basename "$kdir" | sed 's/^linux-image-//')" -initrd "$work/initrd" \
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1" \
-	-drive "file=$work/state.img,if=virtio,format=raw,cache=unsafe" </dev/null | tr -d '\r' | tee "$log" || true
+	-drive "file=$work/state.img,if=virtio,format=raw,cache=unsafe" </dev/null | stdbuf -oL tr -d '\r' | tee "$log" || true
 step "VM ran $(($(date +%s) - start)) s"
 check "$log"
