@@ -170,7 +170,7 @@ mkdir -p "$(dirname "$log")"
 step "booting (qemu, TCG, ${mem} MiB); console in $log"
 start=$(date +%s)
 timeout --foreground "$vmtimeout" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
-	-nographic -no-reboot -monitor none \
+	-nographic -no-reboot -monitor none -nic none \
 	-kernel "$kdir/boot/vmlinuz-$(basename "$kdir" | sed 's/^linux-image-//')" -initrd "$work/initrd" \
 	-append "console=ttyS0 quiet loglevel=3 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1" \
 	-drive "file=$work/state.img,if=virtio,format=raw,cache=unsafe" </dev/null | stdbuf -oL tr -d '\r' | tee "$log" || true
