@@ -10,7 +10,7 @@ DEBS    := bash busybox-static debootstrap runc btrfs-progs e2fsprogs iproute2 u
 
 # Debian packages `make test-vm` needs besides DEBS; the kernel it boots is
 # downloaded by test/vm/run.sh, never installed.
-VMDEBS  := qemu-system-x86 busybox-static btrfs-progs e2fsprogs
+VMDEBS  := qemu-system-x86 busybox-static btrfs-progs e2fsprogs iproute2 nftables
 
 .PHONY: all build deps dev test test-vm vet bench clean
 
@@ -52,7 +52,7 @@ test: deps vet
 	ORBIS_TEST_DEBIAN=1 ORBIS_TEST_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -count=1 -timeout 20m ./...
 
 # test-vm runs the node packages' kernel tests on Debian's 6.1 kernel with
-# pure cgroup v2, in qemu (software emulation; about 4 minutes): see
+# pure cgroup v2, in qemu (software emulation; 4 to 5 minutes): see
 # test/vm/run.sh and docs/kernel.md.
 test-vm:
 	@missing=""; for p in $(VMDEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
