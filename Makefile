@@ -16,7 +16,11 @@ DEBS    := bash busybox-static debootstrap btrfs-progs e2fsprogs iproute2 util-l
 # runtimes the benchmarks compare slivers with (runc, crun, lxc).
 TEST_DEBS := postgresql chromium python3 openssh-client nftables tcpdump runc crun lxc systemd haproxy
 
-.PHONY: all build deps test-deps apt-install deb dev test vet bench clean
+# Debian packages `make test-vm` needs besides DEBS; the kernel it boots is
+# downloaded by test/vm/run.sh, never installed.
+VMDEBS  := qemu-system-x86 busybox-static btrfs-progs e2fsprogs iproute2 nftables
+
+.PHONY: all build deps test-deps apt-install deb dev test test-vm vet bench clean
 
 all: build
 
@@ -69,6 +73,13 @@ vet:
 test: deps test-deps vet
 	rm -rf $(CURDIR)/test-artifacts
 	ORBIS_TEST_DEBIAN=1 ORBIS_TEST_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -count=1 -timeout 20m ./...
+
+# test-vm runs the node packages' kernel tests on Debian's 6.1 kernel with
+# pure cgroup v2, in qemu (software emulation; 4 to 5 minutes): see
+# test/vm/run.sh and docs/kernel.md.
+test-vm:
+	@$(MAKE) --no-print-directory apt-install PKGS="$(VMDEBS)"
+	GO=$(GO) test/vm/run.sh
 
 bench: deps build
 	$(GO) run ./bench

@@ -3,8 +3,10 @@ package disk
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"testing"
 	"time"
@@ -210,7 +212,45 @@ func testBadIDs(t *testing.T, kind string) {
 
 // fill writes up to n bytes to a new file and syncs it, returning how many
 // bytes were written and the first error.
+// fill writes n bytes to a new file as a sliver's root would: from a thread
+// without CAP_SYS_RESOURCE, which a sliver's root lacks on the host and
+// which lets a writer past the hard limits of ext4's (generic) quotas.
 func fill(path string, n int) (int, error) {
+	type result struct {
+		n   int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The thread's capabilities changed: it ends with this goroutine.
+		runtime.LockOSThread()
+		if err := dropSysResource(); err != nil {
+			ch <- result{0, err}
+			return
+		}
+		n, err := fillFile(path, n)
+		ch <- result{n, err}
+	}()
+	r := <-ch
+	return r.n, r.err
+}
+
+// dropSysResource drops CAP_SYS_RESOURCE from the calling thread's
+// effective set.
+func dropSysResource() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Effective &^= 1 << unix.CAP_SYS_RESOURCE
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}
+
+func fillFile(path string, n int) (int, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err

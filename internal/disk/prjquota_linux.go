@@ -65,9 +65,9 @@ func quotactlFd(fd int, cmd int, id uint32, addr unsafe.Pointer) error {
 // sliver cannot change a directory's project: only the initial user
 // namespace may (fileattr_set_prepare).
 //
-// Not exercised on the development machines, whose kernel lacks quota
-// support (see MECHANISMS.md); Open picks it only if the probe proves
-// project quotas are on.
+// The development machines' kernel lacks quota support; make test-vm runs
+// the package's tests on Debian's 6.1 with the state on ext4 with project
+// quotas. Open picks it only if the probe proves project quotas are on.
 type prjquota struct {
 	slivers
 	dirfd int

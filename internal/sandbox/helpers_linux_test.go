@@ -150,10 +150,16 @@ func buildBusybox(root string) error {
 func testSliver(t *testing.T, name string, base uint32) Config {
 	t.Helper()
 	testutil.RequireRoot(t)
+	return testSliverOf(t, name, base, testImage(t))
+}
+
+// testSliverOf is testSliver with the given image.
+func testSliverOf(t *testing.T, name string, base uint32, image string) Config {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := Config{
 		Name:     name,
-		Image:    testImage(t),
+		Image:    image,
 		Upper:    filepath.Join(dir, "upper"),
 		Work:     filepath.Join(dir, "work"),
 		RunDir:   filepath.Join(dir, "run"),

@@ -295,7 +295,7 @@ func idmapImage(image string, pid int) (int, error) {
 	}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("idmapped image: mount_setattr %s: %w", image, err)
+		return -1, fmt.Errorf("idmapped image: mount_setattr %s: %w", image, explainIdmap(image, err))
 	}
 	return fd, nil
 }

@@ -176,7 +176,7 @@ func TestLowerMemoryBelowUse(t *testing.T) {
 	if _, err := n.m.Exec(n.ctx, "pl_holder", shCmd(`awk 'BEGIN { s = sprintf("%150000000s", ""); system("exec sleep 1000") }'`)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sliver to hold 150 MiB", 10*time.Second, func() bool {
+	waitFor(t, "the sliver to hold 150 MiB", 60*time.Second, func() bool {
 		st, err := n.m.opts.Fair.Stats("pl_holder")
 		return err == nil && st.MemoryCurrent > 140*mib
 	})

@@ -16,9 +16,8 @@ import (
 // alone. It returns what it removed.
 func SweepCgroups(root string) []string {
 	var removed []string
-	hierarchies, _ := os.ReadDir(root)
-	for _, h := range hierarchies {
-		tops, _ := filepath.Glob(filepath.Join(root, h.Name(), "orbistest-*"))
+	for _, h := range hierarchies(root) {
+		tops, _ := filepath.Glob(filepath.Join(h, "orbistest-*"))
 		for _, top := range tops {
 			if alive(top) {
 				continue
@@ -80,12 +79,28 @@ func removeTree(top string) []string {
 // (a process left in it).
 func RemoveNodeCgroups(t testing.TB, root, parent string) {
 	t.Helper()
-	hierarchies, _ := os.ReadDir(root)
-	for _, h := range hierarchies {
-		base := filepath.Join(root, h.Name(), parent)
+	for _, h := range hierarchies(root) {
+		base := filepath.Join(h, parent)
 		os.Remove(filepath.Join(base, "fair"))
 		if err := os.Remove(base); err != nil && !os.IsNotExist(err) {
 			t.Errorf("cleanup cgroup %s: %v", base, err)
 		}
 	}
+}
+
+// hierarchies returns the cgroup hierarchies at root: root itself when a
+// pure cgroup v2 tree is mounted there, else its subdirectories (v1
+// controllers and a hybrid machine's unified tree).
+func hierarchies(root string) []string {
+	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err == nil {
+		return []string{root}
+	}
+	entries, _ := os.ReadDir(root)
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(root, e.Name()))
+		}
+	}
+	return dirs
 }
