@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/ed25519"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,6 +58,42 @@ func UpgradeMessage(u Upgrade) []byte {
 // VerifyUpgrade reports whether u carries key's valid signature.
 func VerifyUpgrade(u Upgrade, key ed25519.PublicKey) bool {
 	return len(key) == ed25519.PublicKeySize && ed25519.Verify(key, UpgradeMessage(u), u.Signature)
+}
+
+// ELFMachines is the ELF machine of each architecture (GOARCH) a build
+// may be for.
+var ELFMachines = map[string]elf.Machine{
+	"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386,
+	"arm": elf.EM_ARM, "riscv64": elf.EM_RISCV, "ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390,
+}
+
+// ELFArch returns the architecture (GOARCH) of the ELF executable r.
+func ELFArch(r io.ReaderAt) (string, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return "", fmt.Errorf("not an ELF executable: %w", err)
+	}
+	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
+		return "", fmt.Errorf("an ELF %s, not an executable", f.Type)
+	}
+	for arch, m := range ELFMachines {
+		if m == f.Machine {
+			return arch, nil
+		}
+	}
+	return "", fmt.Errorf("an executable for %s, which Orbis does not run on", f.Machine)
+}
+
+// CheckELF refuses a build that is not an ELF executable for arch.
+func CheckELF(r io.ReaderAt, arch string) error {
+	got, err := ELFArch(r)
+	if err != nil {
+		return fmt.Errorf("the build is %w", err)
+	}
+	if got != arch {
+		return fmt.Errorf("the build is for %s, not %s", got, arch)
+	}
+	return nil
 }
 
 // Upgrade reports the node's agent version to central and returns the

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/central/upgrade"
 	"github.com/orbisproject/orbis/internal/cli"
 )
 
@@ -251,7 +250,7 @@ func (u *upgrader) install(ctx context.Context, c *api.NodeClient, b api.Upgrade
 	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, b.SHA256) {
 		return fmt.Errorf("the binary's SHA-256 is %s, not the signed %s", got, b.SHA256)
 	}
-	if err := upgrade.CheckELF(tmp, runtime.GOARCH); err != nil {
+	if err := api.CheckELF(tmp, runtime.GOARCH); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {

@@ -3,7 +3,6 @@ package upgrade
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -23,12 +22,6 @@ import (
 // DefaultMaxSize bounds a published build unless central's
 // --upgrade-max-bytes says otherwise.
 const DefaultMaxSize = 256 << 20
-
-// elfMachine is the ELF machine of each architecture a build may be for.
-var elfMachine = map[string]elf.Machine{
-	"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386,
-	"arm": elf.EM_ARM, "riscv64": elf.EM_RISCV, "ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390,
-}
 
 // versionRE is what a build's version may look like.
 var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$`)
@@ -97,7 +90,7 @@ func (b *Builds) Publish(version, arch string, r io.Reader, nodeIDs []int64, per
 	if !versionRE.MatchString(version) {
 		return api.Upgrade{}, badInput("version %q: want 1-64 letters, digits and ._+~-", version)
 	}
-	if _, ok := elfMachine[arch]; !ok {
+	if _, ok := api.ELFMachines[arch]; !ok {
 		return api.Upgrade{}, badInput("unknown architecture %q", arch)
 	}
 	if percent < 0 || percent > 100 {
@@ -117,7 +110,7 @@ func (b *Builds) Publish(version, arch string, r io.Reader, nodeIDs []int64, per
 	if n > b.maxSize {
 		return api.Upgrade{}, badInput("the build is larger than %d bytes (central's --upgrade-max-bytes)", b.maxSize)
 	}
-	if err := CheckELF(tmp, arch); err != nil {
+	if err := api.CheckELF(tmp, arch); err != nil {
 		return api.Upgrade{}, badInput("%v", err)
 	}
 	if err := tmp.Sync(); err != nil {
@@ -167,21 +160,6 @@ func OfferedTo(u api.Upgrade, id int64) bool {
 	binary.BigEndian.PutUint64(buf[:], uint64(id))
 	sum := sha256.Sum256(buf[:])
 	return int(binary.BigEndian.Uint32(sum[:4])%100) < u.Percent
-}
-
-// CheckELF refuses a file that is not an ELF executable for arch.
-func CheckELF(r io.ReaderAt, arch string) error {
-	f, err := elf.NewFile(r)
-	if err != nil {
-		return fmt.Errorf("the build is not an ELF executable: %w", err)
-	}
-	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
-		return fmt.Errorf("the build is an ELF %s, not an executable", f.Type)
-	}
-	if want, ok := elfMachine[arch]; !ok || f.Machine != want {
-		return fmt.Errorf("the build is for %s, not %s", f.Machine, arch)
-	}
-	return nil
 }
 
 // inputError is a refusal of bad input, answered 400.
