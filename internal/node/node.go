@@ -344,6 +344,9 @@ func runAgent(ctx context.Context, cfg Config) error {
 	}()
 	if cfg.SuspendOnExit {
 		defer func() {
+			if cfg.upgrader.installed() {
+				return // the agent goes on as its new version
+			}
 			if err := n.Slivers.Suspend(context.WithoutCancel(ctx)); err != nil {
 				cfg.Log.Error("suspend slivers", "err", err)
 			}

@@ -57,8 +57,13 @@ const maxBuild = 1 << 30
 // leaves nothing half-made.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
-	if cfg.SuspendOnExit || cfg.NoUpgrade {
+	if cfg.NoUpgrade {
 		return runAgent(ctx, cfg)
+	}
+	if os.Getenv(upgradeHealthEnv) != "" {
+		// A trial is stopped by its supervisor, which re-executes the
+		// agent: the slivers go on.
+		cfg.SuspendOnExit = false
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -141,6 +146,9 @@ func (u *upgrader) run(ctx context.Context, c *api.NodeClient) {
 }
 
 func (u *upgrader) installed() bool {
+	if u == nil {
+		return false
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.pending != nil

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +16,9 @@ import (
 
 // trialPoll is how often the supervisor looks at its trial.
 const trialPoll = 100 * time.Millisecond
+
+// trialStopTimeout is how long a trial has to stop after SIGTERM.
+const trialStopTimeout = 30 * time.Second
 
 // trial runs the installed agent as a child, with this agent's arguments,
 // and reports whether it became healthy (reached central and answers on
@@ -37,21 +39,24 @@ func (u *upgrader) trial(ctx context.Context) (bool, error) {
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Errorf("start the new agent: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ok, err := u.awaitHealth(ctx, health, exited)
+	// exited is closed when the trial has exited, with its error in
+	// waitErr.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	ok, err := u.awaitHealth(ctx, health, exited, &waitErr)
 	u.stopTrial(cmd, exited)
 	return ok, err
 }
 
 // awaitHealth waits for the trial's health file and node manager socket.
-func (u *upgrader) awaitHealth(ctx context.Context, health string, exited <-chan error) (bool, error) {
+func (u *upgrader) awaitHealth(ctx context.Context, health string, exited <-chan struct{}, waitErr *error) (bool, error) {
 	deadline := time.Now().Add(u.health)
 	nm := api.NewNMClient(u.nmSocket)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return false, fmt.Errorf("the new agent exited: %v", err)
+		case <-exited:
+			return false, fmt.Errorf("the new agent exited: %v", *waitErr)
 		case <-ctx.Done():
 			return false, ctx.Err()
 		case <-time.After(trialPoll):
@@ -71,7 +76,7 @@ func (u *upgrader) awaitHealth(ctx context.Context, health string, exited <-chan
 
 // stopTrial ends the trial as a service manager stops an agent (SIGTERM:
 // slivers keep running), and kills it if it lingers.
-func (u *upgrader) stopTrial(cmd *exec.Cmd, exited <-chan error) {
+func (u *upgrader) stopTrial(cmd *exec.Cmd, exited <-chan struct{}) {
 	select {
 	case <-exited: // already gone
 		return
@@ -80,10 +85,9 @@ func (u *upgrader) stopTrial(cmd *exec.Cmd, exited <-chan error) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
-	case <-time.After(30 * time.Second):
+	case <-time.After(trialStopTimeout):
+		u.log.Warn("the new agent lingers after SIGTERM: killing it")
 		cmd.Process.Kill()
-		if err := <-exited; err != nil && !errors.Is(err, os.ErrProcessDone) {
-			u.log.Debug("upgrade trial killed", "err", err)
-		}
+		<-exited
 	}
 }
