@@ -176,7 +176,11 @@ func (c *Config) startNodes(ctx context.Context, st *State) error {
 		if err := ensureImage(ctx, n.StateDir, c); err != nil {
 			return fmt.Errorf("%s: %w", n.Hostname, err)
 		}
-		if n.Proc, err = startDetached(c.Binary, c.nodeArgs(n, st.CentralURL, api.JoinToken(token, st.CAHash)), n.Netns, n.Log); err != nil {
+		bin, err := c.nodeBinary(n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Hostname, err)
+		}
+		if n.Proc, err = startDetached(bin, c.nodeArgs(n, st.CentralURL, api.JoinToken(token, st.CAHash)), n.Netns, n.Log); err != nil {
 			return fmt.Errorf("%s: %w", n.Hostname, err)
 		}
 		if err := c.save(st); err != nil {
@@ -200,7 +204,37 @@ func (c *Config) nodeArgs(n *Node, url, token string) []string {
 	if token != "" {
 		args = append(args, "--token", token)
 	}
+	if c.UpgradeCheck > 0 {
+		args = append(args, "--upgrade-check", c.UpgradeCheck.String())
+	}
 	return args
+}
+
+// NodeBinary is the executable node n runs with OwnBinary.
+func NodeBinary(n *Node) string { return n.StateDir + "-bin/orbis" }
+
+// nodeBinary returns the executable node n runs: Binary, or with
+// OwnBinary a link to it (or copy) of the node's own.
+func (c *Config) nodeBinary(n *Node) (string, error) {
+	if !c.OwnBinary {
+		return c.Binary, nil
+	}
+	p := NodeBinary(n)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", fmt.Errorf("node binary: %w", err)
+	}
+	os.Remove(p)
+	if err := os.Link(c.Binary, p); err == nil {
+		return p, nil
+	}
+	data, err := os.ReadFile(c.Binary)
+	if err == nil {
+		err = os.WriteFile(p, data, 0o755)
+	}
+	if err != nil {
+		return "", fmt.Errorf("node binary: %w", err)
+	}
+	return p, nil
 }
 
 // waitNodes waits, for all nodes at once, until each node manager
