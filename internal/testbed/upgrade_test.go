@@ -214,3 +214,80 @@ func TestUpgradeNodes(t *testing.T) {
 		t.Errorf("the broken build was tried more than once: refused %q", b)
 	}
 }
+
+// BenchmarkUpgrade upgrades every node of a testbed of N nodes
+// (ORBIS_UPGRADE_NODES, default 10), each with a running sliver holding a
+// long-running process, with `orbis nodes upgrade`, and reports the time
+// from the publish until every node runs the new agent (its pid kept,
+// answering on its node manager socket, its version at central). It fails
+// if a sliver's process did not survive.
+//
+//	ORBIS_UPGRADE_NODES=100 go test -run XXX -bench Upgrade -benchtime 1x ./internal/testbed/
+func BenchmarkUpgrade(b *testing.B) {
+	testutil.RequireRoot(b)
+	n, _ := strconv.Atoi(os.Getenv("ORBIS_UPGRADE_NODES"))
+	if n <= 0 {
+		n = 10
+	}
+	cfg := testConfig(b, n)
+	cfg.Log, cfg.OwnBinary, cfg.UpgradeCheck = nil, true, 2*time.Second
+	t0 := time.Now()
+	st, err := testbed.Up(context.Background(), cfg)
+	defer testbed.Down(context.Background(), cfg)
+	if err != nil {
+		b.Fatalf("up %d nodes: %v", n, err)
+	}
+	b.Logf("up %d nodes: %v", n, time.Since(t0))
+	p := newPLC(b, st)
+	key := newUser(b, p, "upbench@orbis.test")
+	slice := testbed.Site + "_upbench"
+	newSlice(p, slice, "upbench@orbis.test")
+	p.call("AddSliceToNodes", slice, hostnames(st))
+	waitFor(b, "slivers on every node", 5*time.Minute, func() bool {
+		rows, _ := p.call("GetSliverReports", map[string]any{"name": slice}).([]any)
+		return len(rows) == n
+	})
+	for _, nd := range st.Nodes {
+		ssh(b, key, slice, nd, "sleep 100009 </dev/null >/dev/null 2>&1 &")
+	}
+	before := sleepers(b, st, cfg.UIDRanges, "100009")
+	if len(before) != n {
+		b.Fatalf("%d sleepers in %d slivers", len(before), n)
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		version := fmt.Sprintf("bench-%d-%d", os.Getpid(), i)
+		bin := buildVersion(b, version)
+		b.StartTimer()
+		t0 := time.Now()
+		if out, err := adminCLI(b, st, "nodes", "upgrade", "--binary", bin); err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
+		published := time.Since(t0)
+		waitFor(b, "every node to run the new version", 10*time.Minute, func() bool {
+			for _, nd := range st.Nodes {
+				if !runsNewAgent(nd) {
+					return false
+				}
+			}
+			for _, v := range nodeVersions(b, st) {
+				if v != version {
+					return false
+				}
+			}
+			return true
+		})
+		took := time.Since(t0)
+		b.ReportMetric(took.Seconds(), "s-to-all-upgraded")
+		b.ReportMetric(published.Seconds(), "s-publish")
+		b.Logf("N=%d: published in %.2f s, all upgraded %.2f s after the publish (nodes check every %v)", n, published.Seconds(), took.Seconds(), cfg.UpgradeCheck)
+	}
+	if after := sleepers(b, st, cfg.UIDRanges, "100009"); !slices.Equal(after, before) {
+		b.Fatalf("slivers' processes disturbed: before %d %v, after %d %v", len(before), before, len(after), after)
+	}
+	for _, nd := range st.Nodes {
+		if !nd.Proc.Alive() {
+			b.Fatalf("%s: agent pid changed", nd.Hostname)
+		}
+	}
+}
