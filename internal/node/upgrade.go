@@ -73,8 +73,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg.upgrader = up
 	err = runAgent(runCtx, cfg)
-	if ctx.Err() != nil || !up.installed() {
+	if !up.installed() {
 		return err
+	}
+	if ctx.Err() != nil {
+		// Stopped before the trial: the next start runs the agent that
+		// ran, and the build is tried again then.
+		return errors.Join(err, up.restore())
 	}
 	return up.supervise(ctx)
 }
@@ -303,7 +308,15 @@ func (u *upgrader) supervise(ctx context.Context) error {
 	return u.reexec()
 }
 
-// rollback puts the previous agent back and refuses the build.
+// restore puts the previous agent back.
+func (u *upgrader) restore() error {
+	if err := os.Rename(u.exe+".prev", u.exe); err != nil {
+		return fmt.Errorf("put the previous agent back: %w", err)
+	}
+	return syncDir(filepath.Dir(u.exe))
+}
+
+// rollback refuses the build for good and puts the previous agent back.
 func (u *upgrader) rollback(sha string) error {
 	f, err := os.OpenFile(u.refusedFile(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -317,10 +330,7 @@ func (u *upgrader) rollback(sha string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(u.exe+".prev", u.exe); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(u.exe))
+	return u.restore()
 }
 
 // reexec replaces this process with the agent now at u.exe, with the
