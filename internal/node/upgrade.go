@@ -246,7 +246,8 @@ func (u *upgrader) centralKey(offered []byte) (ed25519.PublicKey, error) {
 // install fetches the build beside the agent's executable, checks it, and
 // replaces the executable with it, keeping the old one as <exe>.prev.
 func (u *upgrader) install(ctx context.Context, c *api.NodeClient, b api.Upgrade) (err error) {
-	tmp, err := os.OpenFile(u.exe+".new", os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o755)
+	os.Remove(u.exe + ".new") // left by an agent that stopped half way
+	tmp, err := os.OpenFile(u.exe+".new", os.O_CREATE|os.O_EXCL|os.O_RDWR|unix.O_NOFOLLOW, 0o755)
 	if err != nil {
 		return err
 	}
