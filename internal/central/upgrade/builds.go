@@ -24,7 +24,7 @@ import (
 const DefaultMaxSize = 256 << 20
 
 // versionRE is what a build's version may look like.
-var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$`) })
 
 // Builds keeps the published build in a directory: its bytes
 // (build.bin), its description (build.json) and the signing key.
@@ -87,7 +87,7 @@ func (b *Builds) Current() (api.Upgrade, bool) {
 // executable for arch of at most MaxSize bytes. What was published before
 // stays until the new build is whole.
 func (b *Builds) Publish(version, arch string, r io.Reader, nodeIDs []int64, percent int) (api.Upgrade, error) {
-	if !versionRE.MatchString(version) {
+	if !versionRE().MatchString(version) {
 		return api.Upgrade{}, badInput("version %q: want 1-64 letters, digits and ._+~-", version)
 	}
 	if _, ok := api.ELFMachines[arch]; !ok {
