@@ -71,6 +71,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv(upgradeHealthEnv) == "" {
+		if err := up.checkProbation(); err != nil {
+			return err
+		}
+	}
 	cfg.upgrader = up
 	err = runAgent(runCtx, cfg)
 	if !up.installed() {
@@ -100,6 +105,8 @@ type upgrader struct {
 	exec func(path string, args, env []string) error
 	// stop ends the agent's run so that the upgrade can proceed.
 	stop context.CancelFunc
+	// started is when this agent started (see endProbation).
+	started time.Time
 
 	// mu guards the following.
 	mu      sync.Mutex
@@ -128,6 +135,7 @@ func newUpgrader(cfg Config, stop context.CancelFunc) (*upgrader, error) {
 	if u.self, err = fileSHA256(exe); err != nil {
 		return nil, fmt.Errorf("the agent's own executable: %w", err)
 	}
+	u.started = time.Now()
 	return u, os.MkdirAll(u.dir, 0o700)
 }
 
@@ -167,6 +175,9 @@ func (u *upgrader) checkOnce(ctx context.Context, c *api.NodeClient) error {
 		return err
 	}
 	u.markHealthy()
+	if os.Getenv(upgradeHealthEnv) == "" {
+		u.endProbation(u.started)
+	}
 	if !ok || strings.EqualFold(b.SHA256, u.self) || u.refused(b.SHA256) {
 		return nil
 	}
@@ -305,6 +316,9 @@ func (u *upgrader) supervise(ctx context.Context) error {
 		}
 	} else {
 		u.log.Info("upgrade trial healthy: re-executing", "version", b.Version)
+		if err := u.startProbation(b.SHA256); err != nil {
+			return fmt.Errorf("upgrade probation: %w", err)
+		}
 	}
 	return u.reexec()
 }

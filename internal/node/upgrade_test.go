@@ -253,3 +253,48 @@ func TestUpgradeTrial(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeCrashLoopEndsOnOld: a new agent that passed its trial but
+// then keeps restarting (a crash loop under a service manager) is rolled
+// back on its fourth start: the previous executable is put back, the
+// build refused, the old agent re-executed.
+func TestUpgradeCrashLoopEndsOnOld(t *testing.T) {
+	r := newUpgradeRig(t)
+	r.serveFakeNM()
+	bin := readFile(t, "/bin/sh")
+	r.offer(signed(t, newKey(t), "2", bin), bin)
+	if err := r.u.checkOnce(context.Background(), r.client); err != nil {
+		t.Fatal(err)
+	}
+	r.u.args = []string{"sh", "-c", `echo ok > "$ORBIS_UPGRADE_HEALTH"; exec sleep 3600`}
+	if err := r.u.supervise(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(bin)
+	sha := hex.EncodeToString(sum[:])
+	r.execs = nil
+	r.u.self = sha // each start is now the new agent's
+	for start := 1; start <= maxProbationStarts; start++ {
+		if err := r.u.checkProbation(); err != nil || len(r.execs) != 0 {
+			t.Fatalf("start %d on probation: %v, re-executed %v", start, err, r.execs)
+		}
+	}
+	if err := r.u.checkProbation(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.execs) != 1 || !bytes.Equal(readFile(t, r.u.exe), r.old) || !r.u.refused(sha) {
+		t.Fatalf("after %d starts: re-executed %v, old executable back %v, build refused %v",
+			maxProbationStarts+1, r.execs, bytes.Equal(readFile(t, r.u.exe), r.old), r.u.refused(sha))
+	}
+	// An agent that proved itself (ran u.health, reached central) ends
+	// its probation: later restarts are not counted.
+	r2 := newUpgradeRig(t)
+	r2.u.health = 0
+	if err := r2.u.startProbation(r2.u.self); err != nil {
+		t.Fatal(err)
+	}
+	r2.u.endProbation(time.Now())
+	if _, err := os.Stat(r2.u.probationFile()); err == nil {
+		t.Fatal("probation not ended")
+	}
+}
