@@ -136,7 +136,7 @@ func newUpgrader(cfg Config, stop context.CancelFunc) (*upgrader, error) {
 		return nil, fmt.Errorf("the agent's own executable: %w", err)
 	}
 	u.started = time.Now()
-	return u, os.MkdirAll(u.dir, 0o700)
+	return u, nil
 }
 
 // run checks for an upgrade at once, then every u.check, until ctx is
@@ -170,6 +170,9 @@ func (u *upgrader) installed() bool {
 // checkOnce reports the agent's version, and installs the build central
 // offers if it is new, valid and not refused before.
 func (u *upgrader) checkOnce(ctx context.Context, c *api.NodeClient) error {
+	if err := os.MkdirAll(u.dir, 0o700); err != nil {
+		return err
+	}
 	b, ok, err := c.Upgrade(ctx, cli.Version)
 	if err != nil {
 		return err
