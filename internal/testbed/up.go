@@ -17,6 +17,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/rootfs"
+	"github.com/orbisproject/orbis/internal/sandbox"
 )
 
 // ErrRunning is returned by Up when the testbed already runs.
@@ -223,18 +224,30 @@ func (c *Config) nodeBinary(n *Node) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", fmt.Errorf("node binary: %w", err)
 	}
-	os.Remove(p)
-	if err := os.Link(c.Binary, p); err == nil {
-		return p, nil
+	// The node looks for the sliver init program beside its binary.
+	init := filepath.Join(filepath.Dir(c.Binary), sandbox.InitProgramName)
+	if _, err := os.Stat(init); err == nil {
+		if err := linkOrCopy(init, filepath.Join(filepath.Dir(p), sandbox.InitProgramName)); err != nil {
+			return "", fmt.Errorf("node binary: %w", err)
+		}
 	}
-	data, err := os.ReadFile(c.Binary)
-	if err == nil {
-		err = os.WriteFile(p, data, 0o755)
-	}
-	if err != nil {
+	if err := linkOrCopy(c.Binary, p); err != nil {
 		return "", fmt.Errorf("node binary: %w", err)
 	}
 	return p, nil
+}
+
+// linkOrCopy makes dst a hard link to src, or a copy of it.
+func linkOrCopy(src, dst string) error {
+	os.Remove(dst)
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	data, err := os.ReadFile(src)
+	if err == nil {
+		err = os.WriteFile(dst, data, 0o755)
+	}
+	return err
 }
 
 // waitNodes waits, for all nodes at once, until each node manager
