@@ -53,6 +53,9 @@ type Config struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (none: the TCP peer is the client).
 	TrustedProxies plc.TrustedProxies
+	// UpgradeMaxBytes bounds a published node agent build (0:
+	// upgrade.DefaultMaxSize; flag --upgrade-max-bytes).
+	UpgradeMaxBytes int64
 	// TLS is where Run's certificate comes from: the operator's files,
 	// or (by default) a CA central makes in DataDir/tls, with a server
 	// certificate for the listen address and TLS.SANs.
@@ -109,6 +112,10 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	nodeChan := push.NewHandler(src, c.hub, push.Options{Log: cfg.Log})
 	mux.Handle(api.NodePath, nodeChan)
 	if err := c.mountSoftware(mux, cfg, nodeChan); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := c.mountUpgrade(mux, cfg, nodeChan); err != nil {
 		st.Close()
 		return nil, err
 	}

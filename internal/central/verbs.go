@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/upgrade"
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/pki"
 )
@@ -25,6 +26,7 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	fs.StringVar(&cfg.AdminEmail, "admin-email", "admin@localhost", "bootstrap admin created on first start (password in <data>/admin.json)")
 	fs.Int64Var(&cfg.SiteShares, "site-shares", 0, "shares each site receives (0: the default, 1000)")
 	fs.IntVar(&cfg.TrafficDays, "traffic-days", DefaultTrafficDays, "days the traffic archive keeps the nodes' traffic")
+	fs.Int64Var(&cfg.UpgradeMaxBytes, "upgrade-max-bytes", upgrade.DefaultMaxSize, "largest node agent build an admin may publish (orbis nodes upgrade), in bytes")
 	fs.Int64Var(&cfg.TrafficMaxRows, "traffic-max-rows", DefaultTrafficMaxRows, "rows the traffic archive keeps at most (the oldest go first)")
 	fs.IntVar(&cfg.Login.Burst, "login-burst", plc.DefaultLoginBurst, "failed password logins one client address may make for one account before it must wait")
 	fs.IntVar(&cfg.Login.WideBurst, "login-wide-burst", plc.DefaultLoginWideBurst, "failed password logins one client address may make over all accounts; past as many on one account from all addresses, each address's failure there costs the whole -login-burst")

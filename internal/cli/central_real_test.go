@@ -273,7 +273,7 @@ func TestNodesSliceReal(t *testing.T) {
 	fakeNode(t, url, orbis(t, "", "nodes", "token", "n2.example.org"), "n2.example.org", "failed", "cpu_guarantee: 300 requested, 200 of 1000 free")
 	orbis(t, "", "nodes", "update", "n3.example.org", "--boot-state", "safeboot")
 	out = orbis(t, "", "nodes", "list", "--site", "mit")
-	if !regexp.MustCompile(`(?m)^\d+ +n3.example.org +mit +\S+ +safeboot +never +0$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^\d+ +n3.example.org +mit +\S+ +safeboot +- +never +0$`).MatchString(out) {
 		t.Errorf("nodes list:\n%s", out)
 	}
 	wantFail(t, `no node "n9.example.org"`, "nodes", "show", "n9.example.org")

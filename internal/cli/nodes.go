@@ -18,7 +18,7 @@ import (
 func init() {
 	register(&Command{
 		Name:    "nodes",
-		Summary: "node records at central (list|show|create|update|delete|token)",
+		Summary: "node records at central (list|show|create|update|delete|token|upgrade)",
 		Run:     centralVerb("nodes", nodeSubs),
 	})
 }
@@ -59,6 +59,7 @@ var nodeSubs = []*centralSub{
 	{name: "token", usage: "token ID|HOSTNAME (a one-time registration token for the node)", minArgs: 1, maxArgs: 1, setup: func(*flag.FlagSet) func(context.Context, *centralCall) error {
 		return func(ctx context.Context, c *centralCall) error { return nodeToken(ctx, c, ref(c.args[0]), c.args[0]) }
 	}},
+	nodesUpgradeSub,
 }
 
 func nodeList(ctx context.Context, c *centralCall, site string) error {
@@ -93,10 +94,10 @@ func printNodes(ctx context.Context, c *centralCall, nodes []api.Node) error {
 	for i, n := range nodes {
 		rows[i] = []string{
 			strconv.FormatInt(n.NodeID, 10), n.Hostname, idNames([]int64{n.SiteID}, sites),
-			orDash(n.NodeType), orDash(n.BootState), formatAgo(n.LastContact, now), strconv.Itoa(len(n.SliceIDs)),
+			orDash(n.NodeType), orDash(n.BootState), orDash(n.Version), formatAgo(n.LastContact, now), strconv.Itoa(len(n.SliceIDs)),
 		}
 	}
-	return writeTable(c.env.Stdout, []string{"ID", "HOSTNAME", "SITE", "TYPE", "STATE", "LAST_CONTACT", "SLICES"}, rows)
+	return writeTable(c.env.Stdout, []string{"ID", "HOSTNAME", "SITE", "TYPE", "STATE", "VERSION", "LAST_CONTACT", "SLICES"}, rows)
 }
 
 func nodeShow(ctx context.Context, c *centralCall) error {

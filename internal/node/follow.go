@@ -7,12 +7,10 @@ import (
 	"path/filepath"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/node/swinstall"
 )
-
-// Version is the node agent's version, as the node reports it to central.
-const Version = "orbis-0.1"
 
 // follow starts the node's resource manager, which follows central and
 // creates the slivers it lists through the node manager's socket, as any
@@ -35,7 +33,7 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 			return err
 		}
 		creds, err = rm.Register(ctx, dir, cfg.Central, trust, api.NodeRegisterRequest{
-			Token: cfg.Token, Hostname: host, IP: cfg.IP, Version: Version})
+			Token: cfg.Token, Hostname: host, IP: cfg.IP, Version: cli.Version})
 		if err != nil {
 			return fmt.Errorf("register with central %s: %w", cfg.Central, err)
 		}
@@ -60,6 +58,9 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 			cfg.Log.Error("software installer stopped", "err", err)
 		}
 	}()
+	if cfg.upgrader != nil {
+		go cfg.upgrader.run(ctx, creds.Client())
+	}
 	cfg.Log.Info("following central", "central", creds.Central, "node_id", creds.NodeID)
 	return nil
 }

@@ -114,6 +114,15 @@ type Config struct {
 	// --admin-log-retention, --admin-actions-per-minute; 0: the default).
 	AdminLogRetention     time.Duration
 	AdminActionsPerMinute int
+	// UpgradeCheck is how often the agent asks central for an upgrade
+	// and UpgradeHealthTimeout how long a new agent has to become
+	// healthy before it is rolled back (flags --upgrade-check,
+	// --upgrade-health-timeout; 0: the defaults). NoUpgrade turns
+	// upgrades off (`orbis dev`, tests).
+	UpgradeCheck, UpgradeHealthTimeout time.Duration
+	NoUpgrade                          bool
+	// upgrader checks for upgrades while the agent follows central.
+	upgrader *upgrader
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool
@@ -136,6 +145,9 @@ func (c *Config) defaults() {
 	}
 	if c.DefaultImage == "" {
 		c.DefaultImage = "busybox"
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
 	}
 }
 
@@ -312,9 +324,9 @@ func (n *Node) capacity() (nodemgr.Node, error) {
 	return node, nil
 }
 
-// Run opens the node and serves its node manager until ctx is done. A
-// start-up that fails returns why and leaves nothing half-made (abort).
-func Run(ctx context.Context, cfg Config) error {
+// runAgent opens the node and serves its node manager until ctx is done.
+// A start-up that fails returns why and leaves nothing half-made (abort).
+func runAgent(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	cfg.agent = true
 	unlock, err := lockParent(cfg.CgroupParent)
@@ -336,6 +348,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	if cfg.SuspendOnExit {
 		defer func() {
+			if cfg.upgrader.installed() {
+				return // the agent goes on as its new version
+			}
 			if err := n.Slivers.Suspend(context.WithoutCancel(ctx)); err != nil {
 				cfg.Log.Error("suspend slivers", "err", err)
 			}

@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/nodemgr"
 )
@@ -86,6 +87,12 @@ type Config struct {
 	UIDBase, UIDRanges uint32
 	// Binary is the orbis binary the processes run (default: this one).
 	Binary string
+	// OwnBinary gives each node its own name for Binary (a hard link, or
+	// a copy, beside its state directory), so that upgrading a node from
+	// central (`orbis nodes upgrade`) replaces that node's alone.
+	OwnBinary bool
+	// UpgradeCheck is the nodes' --upgrade-check (0: the node's default).
+	UpgradeCheck time.Duration
 	// CgroupRoot is where the cgroup file systems are mounted.
 	CgroupRoot string
 	// Out receives progress for a person; Log the records.

@@ -17,6 +17,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/rootfs"
+	"github.com/orbisproject/orbis/internal/sandbox"
 )
 
 // ErrRunning is returned by Up when the testbed already runs.
@@ -176,7 +177,11 @@ func (c *Config) startNodes(ctx context.Context, st *State) error {
 		if err := ensureImage(ctx, n.StateDir, c); err != nil {
 			return fmt.Errorf("%s: %w", n.Hostname, err)
 		}
-		if n.Proc, err = startDetached(c.Binary, c.nodeArgs(n, st.CentralURL, api.JoinToken(token, st.CAHash)), n.Netns, n.Log); err != nil {
+		bin, err := c.nodeBinary(n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", n.Hostname, err)
+		}
+		if n.Proc, err = startDetached(bin, c.nodeArgs(n, st.CentralURL, api.JoinToken(token, st.CAHash)), n.Netns, n.Log); err != nil {
 			return fmt.Errorf("%s: %w", n.Hostname, err)
 		}
 		if err := c.save(st); err != nil {
@@ -200,7 +205,49 @@ func (c *Config) nodeArgs(n *Node, url, token string) []string {
 	if token != "" {
 		args = append(args, "--token", token)
 	}
+	if c.UpgradeCheck > 0 {
+		args = append(args, "--upgrade-check", c.UpgradeCheck.String())
+	}
 	return args
+}
+
+// NodeBinary is the executable node n runs with OwnBinary.
+func NodeBinary(n *Node) string { return n.StateDir + "-bin/orbis" }
+
+// nodeBinary returns the executable node n runs: Binary, or with
+// OwnBinary a link to it (or copy) of the node's own.
+func (c *Config) nodeBinary(n *Node) (string, error) {
+	if !c.OwnBinary {
+		return c.Binary, nil
+	}
+	p := NodeBinary(n)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return "", fmt.Errorf("node binary: %w", err)
+	}
+	// The node looks for the sliver init program beside its binary.
+	init := filepath.Join(filepath.Dir(c.Binary), sandbox.InitProgramName)
+	if _, err := os.Stat(init); err == nil {
+		if err := linkOrCopy(init, filepath.Join(filepath.Dir(p), sandbox.InitProgramName)); err != nil {
+			return "", fmt.Errorf("node binary: %w", err)
+		}
+	}
+	if err := linkOrCopy(c.Binary, p); err != nil {
+		return "", fmt.Errorf("node binary: %w", err)
+	}
+	return p, nil
+}
+
+// linkOrCopy makes dst a hard link to src, or a copy of it.
+func linkOrCopy(src, dst string) error {
+	os.Remove(dst)
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	data, err := os.ReadFile(src)
+	if err == nil {
+		err = os.WriteFile(dst, data, 0o755)
+	}
+	return err
 }
 
 // waitNodes waits, for all nodes at once, until each node manager

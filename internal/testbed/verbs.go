@@ -27,7 +27,9 @@ func run(ctx context.Context, env *cli.Env, args []string) error {
 	sub := args[0]
 	fs := flag.NewFlagSet("orbis testbed "+sub, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	cfg := Config{Out: env.Stdout}
+	// Each node has its own name for the binary, so that `orbis nodes
+	// upgrade` replaces each node's alone.
+	cfg := Config{Out: env.Stdout, OwnBinary: true}
 	fs.StringVar(&cfg.Dir, "dir", DefaultDir, "state of the testbed: central's data, each node's, the logs")
 	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "name prefix of the testbed's links, namespaces and cgroups")
 	debug := fs.Bool("debug", false, "log debug records")
