@@ -23,6 +23,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/push"
 	"github.com/orbisproject/orbis/internal/central/store"
+	"github.com/orbisproject/orbis/internal/central/web"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/httpserve"
 	"github.com/orbisproject/orbis/internal/pki"
@@ -114,10 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	}
 	c.mountAudit(mux, cfg, src)
 	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, indexPage)
-	})
+	mux.Handle("/", web.New(web.Options{Registry: c.Service.Registry(), Auth: c.Service, Log: cfg.Log}))
 	c.handler = cfg.TrustedProxies.Handler(mux)
 	if cfg.AdminEmail != "" {
 		if err := c.bootstrap(ctx, cfg); err != nil {
@@ -127,10 +125,6 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	}
 	return c, nil
 }
-
-const indexPage = `<!doctype html><title>Orbis central</title>
-<h1>Orbis central</h1>
-<ul><li><a href="/PLCAPI/">PLCAPI</a> (XML-RPC)</li><li><a href="/api/v1/">JSON API</a></li><li><a href="/audit/">Traffic archive</a> (who sent traffic to an address)</li></ul>`
 
 // Handler serves every API of central.
 func (c *Central) Handler() http.Handler { return c.handler }

@@ -1,0 +1,210 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestHeaders: every page, the sign-in page and an error page included,
+// carries the Content-Security-Policy and refuses framing.
+func TestHeaders(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	cl := tc.client(t)
+	cl.signin(w.pi)
+	for _, path := range []string{"/signin", "/slices", "/slices/pt_none", "/static/style.css", "/nosuchpage"} {
+		resp, err := cl.http.Get(tc.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "script-src") {
+			t.Errorf("%s: Content-Security-Policy %q", path, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", path)
+		}
+	}
+}
+
+// TestSignInOut: a wrong password is refused beside the field with the
+// email kept; the API's throttle applies; signing out revokes the
+// session, so a stolen copy of the cookie is worthless afterwards.
+func TestSignInOut(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	cl := tc.client(t)
+	if st := cl.get("/slices"); st != 200 || !strings.Contains(cl.last, `action="/signin"`) {
+		t.Fatalf("signed out, /slices: %d, want the sign-in form", st)
+	}
+	st := cl.submit("/signin", "/signin", url.Values{"email": {w.pi}, "password": {"wrong"}})
+	if st != http.StatusUnauthorized || !strings.Contains(cl.last, `id="password-err"`) || !strings.Contains(cl.last, `value="`+w.pi+`"`) {
+		t.Fatalf("wrong password: %d, want 401 with the error beside the password and the email kept:\n%s", st, cl.last)
+	}
+	// A guesser: after the API's burst of failures, even the right
+	// password is refused from this address for this account.
+	for range 6 {
+		cl.submit("/signin", "/signin", url.Values{"email": {w.user}, "password": {"guess"}})
+	}
+	st = cl.submit("/signin", "/signin", url.Values{"email": {w.user}, "password": {testPassword}})
+	if st == 200 || strings.Contains(cl.last, "Sign out") {
+		t.Fatalf("after 7 wrong guesses the right one got in (%d): the portal bypasses the login throttle", st)
+	}
+
+	cl.signin(w.pi)
+	var session *http.Cookie
+	for _, ck := range cl.http.Jar.Cookies(mustURL(t, tc.url)) {
+		if ck.Name == "orbis_session" {
+			session = ck
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie")
+	}
+	if st := cl.submit("/slices", "/signout", url.Values{}); st != 200 || !strings.Contains(cl.last, "You are signed out") {
+		t.Fatalf("sign out: %d\n%s", st, cl.last)
+	}
+	thief := tc.client(t)
+	thief.http.Jar.SetCookies(mustURL(t, tc.url), []*http.Cookie{{Name: "orbis_session", Value: session.Value}})
+	if thief.get("/slices"); strings.Contains(thief.last, "Sign out") {
+		t.Fatal("the session cookie still works after signing out")
+	}
+}
+
+// TestCSRF: a signed-in PI's browser made to post a form by another
+// site, or by a page without the session's token, changes nothing.
+func TestCSRF(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	victim := tc.client(t)
+	victim.signin(w.pi)
+	form := url.Values{"site": {"pt"}, "suffix": {"csrf"}, "description": {"x"}, "url": {"http://x"}}
+
+	// No token, then the attacker's own session's token.
+	if st := victim.post("/slices", form); st != http.StatusForbidden {
+		t.Errorf("form without a CSRF token: %d, want 403", st)
+	}
+	atk := tc.client(t)
+	atk.signin(w.atk)
+	atk.get("/slices")
+	form.Set("csrf", atk.csrf())
+	if st := victim.post("/slices", form); st != http.StatusForbidden {
+		t.Errorf("form with another session's CSRF token: %d, want 403", st)
+	}
+	// The right token, but the browser says another site sent it.
+	victim.get("/slices")
+	form.Set("csrf", victim.csrf())
+	req, _ := http.NewRequest("POST", tc.url+"/slices", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "http://evil.example")
+	resp, err := victim.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if victim.read(resp); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site form: %d, want 403", resp.StatusCode)
+	}
+	// Sign-in CSRF (logging the victim into the attacker's account).
+	fresh := tc.client(t)
+	if st := fresh.post("/signin", url.Values{"email": {w.atk}, "password": {testPassword}}); st != http.StatusForbidden {
+		t.Errorf("sign-in form without a CSRF token: %d, want 403", st)
+	}
+	if tc.sliceOf(t, "pt_csrf") != nil {
+		t.Fatal("a forged form created pt_csrf")
+	}
+	// The genuine form works.
+	if st := victim.post("/slices", form); st != 200 || tc.sliceOf(t, "pt_csrf") == nil {
+		t.Fatalf("genuine form: %d\n%s", st, victim.last)
+	}
+}
+
+// TestRoles: the portal grants nothing the API does not. A PI of another
+// site cannot see, renew, change, or add nodes to pt's slice, nor
+// create one at pt; a plain user cannot create slices at all.
+func TestRoles(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	tc.call(t, "AddNode", w.site, map[string]any{"hostname": "n1.pt.test"})
+	pi := tc.client(t)
+	pi.signin(w.pi)
+	if st := pi.submit("/slices", "/slices", url.Values{"site": {"pt"}, "suffix": {"exp"}, "description": {"d"}, "url": {"http://d"}}); st != 200 {
+		t.Fatalf("create pt_exp: %d\n%s", st, pi.last)
+	}
+	before := tc.sliceOf(t, "pt_exp")
+
+	atk := tc.client(t)
+	atk.signin(w.atk)
+	if atk.get("/slices"); strings.Contains(atk.last, "pt_exp") {
+		t.Error("another site's PI sees pt_exp in their list")
+	}
+	if st := atk.get("/slices/pt_exp"); st == 200 || strings.Contains(atk.last, `id="expires"`) {
+		t.Errorf("another site's PI opens /slices/pt_exp: %d", st)
+	}
+	node := tc.nodeID(t, "n1.pt.test")
+	for path, form := range map[string]url.Values{
+		"/slices/pt_exp/renew": {"weeks": {"1"}},
+		"/slices/pt_exp/edit":  {"description": {"pwned"}, "url": {"http://evil"}},
+		"/slices/pt_exp/nodes": {"node": {node}},
+		"/slices/pt_exp/users": {"email": {w.atk}},
+		"/slices":              {"site": {"pt"}, "suffix": {"evil"}, "description": {"d"}, "url": {"http://d"}},
+	} {
+		if st := atk.submit("/slices", path, form); st < 400 {
+			t.Errorf("another site's PI: POST %s: %d, want refused", path, st)
+		}
+	}
+	user := tc.client(t)
+	user.signin(w.user)
+	if user.get("/slices"); strings.Contains(user.last, "Create a slice") {
+		t.Error("a plain user is offered slice creation")
+	}
+	if st := user.submit("/slices", "/slices", url.Values{"site": {"pt"}, "suffix": {"byuser"}, "description": {"d"}, "url": {"http://d"}}); st < 400 {
+		t.Errorf("a plain user created a slice: %d", st)
+	}
+	after := tc.sliceOf(t, "pt_exp")
+	if after["description"] != before["description"] || after["expires"] != before["expires"] || len(after["node_ids"].([]any)) != 0 || len(after["person_ids"].([]any)) != 0 {
+		t.Fatalf("pt_exp changed by others: before %v, after %v", before, after)
+	}
+	if tc.sliceOf(t, "pt_evil") != nil || tc.sliceOf(t, "pt_byuser") != nil {
+		t.Fatal("a slice was created at pt by someone not its PI")
+	}
+}
+
+// TestRefusedFormKept: a refused form shows the error beside its field
+// and keeps everything typed; markup in a description is shown as text.
+func TestRefusedFormKept(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	pi := tc.client(t)
+	pi.signin(w.pi)
+	desc := `my <script>alert(1)</script> experiment`
+	st := pi.submit("/slices", "/slices", url.Values{"site": {"pt"}, "suffix": {"Bad Name!"}, "description": {desc}, "url": {"http://example.org/x"}})
+	if st != http.StatusBadRequest || !strings.Contains(pi.last, `id="suffix-err"`) {
+		t.Fatalf("bad name: %d, want 400 with the error beside the name:\n%s", st, pi.last)
+	}
+	for _, kept := range []string{`value="Bad Name!"`, "my &lt;script&gt;alert(1)&lt;/script&gt; experiment", `value="http://example.org/x"`} {
+		if !strings.Contains(pi.last, kept) {
+			t.Errorf("refused form lost %s", kept)
+		}
+	}
+	if strings.Contains(pi.last, "<script>") {
+		t.Error("the description's markup reached the page unescaped")
+	}
+	if st := pi.submit("/slices", "/slices", url.Values{"site": {"pt"}, "suffix": {"ok"}, "description": {desc}, "url": {"http://example.org/x"}}); st != 200 {
+		t.Fatalf("create pt_ok: %d", st)
+	}
+	if pi.get("/slices"); strings.Contains(pi.last, "<script>") || !strings.Contains(pi.last, "&lt;script&gt;") {
+		t.Error("the stored description's markup is not escaped in the list")
+	}
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
