@@ -35,6 +35,14 @@ func TestPortalBrowser(t *testing.T) {
 	step(t, "submit sign-in", chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`form[action="/signin"] button`))))
 	b.waitText(t, "h1", "Your slices")
 
+	step(t, "upload key", chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`nav a[href="/keys"]`)), chromedp.WaitVisible(chromedp.CSS("#key")),
+		chromedp.SetValue(chromedp.CSS("#key"), testKey(t)), chromedp.Click(chromedp.CSS(`form[action="/keys"] button`))))
+	b.waitText(t, ".flash", "key is added")
+	b.waitText(t, "#keys", "me@laptop")
+	b.save(t, "portal-keys.png")
+	step(t, "back to slices", chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`nav a[href="/slices"]`))))
+	b.waitText(t, "h1", "Your slices")
+
 	step(t, "create form", chromedp.Do(b.ctx, chromedp.SetValue(chromedp.CSS("#site"), "pt"),
 		chromedp.SendKeys(chromedp.CSS("#suffix"), "web"), chromedp.SendKeys(chromedp.CSS("#description"), "portal test"),
 		chromedp.SendKeys(chromedp.CSS("#url"), "http://example.org/web")))

@@ -1,10 +1,14 @@
 package web_test
 
 import (
+	"crypto/ed25519"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // TestHeaders: every page, the sign-in page and an error page included,
@@ -207,4 +211,63 @@ func mustURL(t testing.TB, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestKeys: a person uploads and removes their SSH key; a bad key is
+// refused beside the field and kept; another site's PI can neither see
+// nor remove it.
+func TestKeys(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	pi := tc.client(t)
+	pi.signin(w.pi)
+	if st := pi.submit("/keys", "/keys", url.Values{"key": {"not-a-key"}}); st != http.StatusBadRequest || !strings.Contains(pi.last, `id="key-err"`) || !strings.Contains(pi.last, "not-a-key") {
+		t.Fatalf("bad key: %d, want 400 with the error beside the key and the key kept:\n%s", st, pi.last)
+	}
+	key := testKey(t)
+	if st := pi.submit("/keys", "/keys", url.Values{"key": {key}}); st != 200 || !strings.Contains(pi.last, "SHA256:") {
+		t.Fatalf("add key: %d\n%s", st, pi.last)
+	}
+	keys := tc.call(t, "GetKeys", map[string]any{"person_id": personID(t, tc, w.pi)}).([]any)
+	if len(keys) != 1 {
+		t.Fatalf("keys after upload: %v", keys)
+	}
+	keyID := fmt.Sprint(keys[0].(map[string]any)["key_id"])
+
+	atk := tc.client(t)
+	atk.signin(w.atk)
+	if atk.get("/keys"); strings.Contains(atk.last, "SHA256:") {
+		t.Error("another site's PI sees the key")
+	}
+	if st := atk.submit("/keys", "/keys/remove", url.Values{"key_id": {keyID}}); st < 400 {
+		t.Errorf("another site's PI removed the key: %d", st)
+	}
+	if n := len(tc.call(t, "GetKeys", []any{keys[0].(map[string]any)["key_id"]}).([]any)); n != 1 {
+		t.Fatal("the key is gone after another's attempt to remove it")
+	}
+	if st := pi.submit("/keys", "/keys/remove", url.Values{"key_id": {keyID}}); st != 200 || strings.Contains(pi.last, "SHA256:") {
+		t.Fatalf("remove key: %d\n%s", st, pi.last)
+	}
+}
+
+// testKey is a new ed25519 public key in authorized_keys form.
+func testKey(t testing.TB) string {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk))) + " me@laptop"
+}
+
+// personID is email's person_id.
+func personID(t testing.TB, tc *testCentral, email string) int64 {
+	p := tc.call(t, "GetPersons", []any{email}, []any{"person_id"}).([]any)
+	if len(p) != 1 {
+		t.Fatalf("person %s: %v", email, p)
+	}
+	return p[0].(map[string]any)["person_id"].(int64)
 }

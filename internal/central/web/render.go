@@ -101,6 +101,8 @@ var flashes = map[string]string{
 	"removed":   "The nodes are removed: their slivers are being stopped.",
 	"useradded": "The user is added.",
 	"usergone":  "The user is removed.",
+	"keyadded":  "The key is added: your slices' nodes get it within a minute.",
+	"keygone":   "The key is removed.",
 }
 
 // flash is the message of r's done parameter.

@@ -90,6 +90,10 @@ func (p *Portal) signedIn(h func(http.ResponseWriter, *request)) http.HandlerFun
 		req := &request{Request: r, caller: c, csrf: csrfOf(token)}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			if err := r.ParseForm(); err != nil {
+				http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+				return
+			}
 			if !validCSRF(r, req.csrf) {
 				p.forbidden(w, r, c)
 				return
@@ -123,6 +127,10 @@ func (p *Portal) renderSignin(w http.ResponseWriter, r *http.Request, status int
 // (same throttle) and starts a session.
 func (p *Portal) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	ck, err := r.Cookie(preCookie(r))
 	if err != nil || !validCSRF(r, ck.Value) {
 		p.forbidden(w, r, nil)
