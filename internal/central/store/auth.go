@@ -117,6 +117,33 @@ func (t *tx) DeleteToken(tokenHash string) error {
 	return t.event("DeleteToken", "person", personID, map[string]any{"name": name})
 }
 
+// APIToken is a live JSON API token: only its hash is kept.
+type APIToken struct {
+	Hash, Name string
+	Expires    int64
+}
+
+// Tokens lists a person's live API tokens.
+func (t *tx) Tokens(personID, now int64) ([]APIToken, error) {
+	rows, err := t.tx.QueryContext(t.ctx, t.d.rebind("SELECT token_hash, name, expires FROM api_tokens WHERE person_id = ? AND (expires = 0 OR expires > ?) ORDER BY expires, token_hash"), personID, now)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []APIToken
+	for rows.Next() {
+		var tok APIToken
+		if err := rows.Scan(&tok.Hash, &tok.Name, &tok.Expires); err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		out = append(out, tok)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
 // RevokePerson ends a person's sessions and tokens but the two kept.
 func (t *tx) RevokePerson(personID int64, keepSession, keepToken string) (int64, error) {
 	if err := t.writable(); err != nil {

@@ -1,10 +1,14 @@
 package web_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -270,4 +274,87 @@ func personID(t testing.TB, tc *testCentral, email string) int64 {
 		t.Fatalf("person %s: %v", email, p)
 	}
 	return p[0].(map[string]any)["person_id"].(int64)
+}
+
+// TestTokens: a person sees every live token of theirs (browsers and
+// the JSON API's logins) and revokes any; a revoked one no longer works.
+// Another site's PI can neither list nor revoke them.
+func TestTokens(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	a, b := tc.client(t), tc.client(t)
+	a.signin(w.pi)
+	b.signin(w.pi)
+	apiToken := apiLogin(t, tc, w.pi)
+	if a.get("/tokens"); strings.Count(a.last, `name="token_id"`) != 3 || strings.Count(a.last, "(this browser)") != 1 {
+		t.Fatalf("tokens page: want 3 tokens, one this browser's:\n%s", a.last)
+	}
+	ids := regexp.MustCompile(`name="token_id" value="([0-9a-f]+)"`).FindAllStringSubmatch(a.last, -1)
+
+	atk := apiLogin(t, tc, w.atk)
+	if st, _ := apiCall(t, tc, atk, "GetAPITokens", w.pi); st != http.StatusForbidden {
+		t.Errorf("another site's PI lists the PI's tokens: %d", st)
+	}
+	for _, id := range ids {
+		if st, _ := apiCall(t, tc, atk, "DeleteAPIToken", w.pi, id[1]); st < 400 {
+			t.Errorf("another site's PI revoked token %s: %d", id[1], st)
+		}
+	}
+	if a.get("/tokens"); strings.Count(a.last, `name="token_id"`) != 3 {
+		t.Fatal("a token is gone after another's attempt to revoke it")
+	}
+	// Revoke every token but this browser's.
+	for _, id := range ids {
+		if !strings.Contains(a.last, id[1]+`</code> (this browser)`) {
+			if st := a.submit("/tokens", "/tokens/revoke", url.Values{"token_id": {id[1]}}); st != 200 {
+				t.Fatalf("revoke %s: %d\n%s", id[1], st, a.last)
+			}
+		}
+	}
+	if b.get("/slices"); strings.Contains(b.last, "Sign out") {
+		t.Error("the other browser is still signed in after its token was revoked")
+	}
+	if st, _ := apiCall(t, tc, apiToken, "GetSlices"); st != http.StatusUnauthorized {
+		t.Errorf("the revoked JSON API token still works: %d", st)
+	}
+	if a.get("/slices"); !strings.Contains(a.last, "Sign out") {
+		t.Error("revoking the others signed this browser out")
+	}
+}
+
+// apiLogin logs in to the JSON API and returns the token.
+func apiLogin(t testing.TB, tc *testCentral, email string) string {
+	body, _ := json.Marshal(map[string]string{"username": email, "password": testPassword})
+	resp, err := http.Post(tc.url+"/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Result struct {
+			Token string `json:"token"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Result.Token == "" {
+		t.Fatalf("API login %s: %d %v", email, resp.StatusCode, err)
+	}
+	return r.Result.Token
+}
+
+// apiCall calls a method of the JSON API with token, returning the status.
+func apiCall(t testing.TB, tc *testCentral, token, method string, args ...any) (int, string) {
+	if args == nil {
+		args = []any{}
+	}
+	body, _ := json.Marshal(args)
+	req, _ := http.NewRequest("POST", tc.url+"/api/v1/"+method, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

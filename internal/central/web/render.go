@@ -103,6 +103,7 @@ var flashes = map[string]string{
 	"usergone":  "The user is removed.",
 	"keyadded":  "The key is added: your slices' nodes get it within a minute.",
 	"keygone":   "The key is removed.",
+	"revoked":   "The token is revoked.",
 }
 
 // flash is the message of r's done parameter.

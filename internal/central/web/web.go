@@ -94,6 +94,8 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("GET /keys", p.signedIn(p.keysPage))
 	p.mux.HandleFunc("POST /keys", p.signedIn(p.addKey))
 	p.mux.HandleFunc("POST /keys/remove", p.signedIn(p.removeKey))
+	p.mux.HandleFunc("GET /tokens", p.signedIn(p.tokensPage))
+	p.mux.HandleFunc("POST /tokens/revoke", p.signedIn(p.revokeToken))
 }
 
 // ServeHTTP sets the headers every answer carries, refuses cross-origin
