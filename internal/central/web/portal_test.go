@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/orbisproject/orbis/internal/central/plc"
 )
 
 // TestHeaders: every page, the sign-in page and an error page included,
@@ -357,4 +359,54 @@ func apiCall(t testing.TB, tc *testCentral, token, method string, args ...any) (
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestRegister: a person registers at a site and cannot sign in until a
+// PI of that site enables them; another site's PI cannot; a flood of
+// registrations stops at the site's bound of waiting persons.
+func TestRegister(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	anon := tc.client(t)
+	form := url.Values{"site": {"pt"}, "first_name": {"New"}, "last_name": {""}, "email": {"new@pt.test"}, "password": {testPassword}}
+	if st := anon.submit("/register", "/register", form); st != http.StatusBadRequest || !strings.Contains(anon.last, `id="last_name-err"`) ||
+		!strings.Contains(anon.last, `value="new@pt.test"`) || strings.Contains(anon.last, testPassword) {
+		t.Fatalf("registration without a last name: %d, want 400 with the error beside it, the email kept, the password not echoed:\n%s", st, anon.last)
+	}
+	form.Set("last_name", "Person")
+	if st := anon.submit("/register", "/register", form); st != 200 || !strings.Contains(anon.last, "You are registered") {
+		t.Fatalf("register: %d\n%s", st, anon.last)
+	}
+	if st := anon.submit("/signin", "/signin", url.Values{"email": {"new@pt.test"}, "password": {testPassword}}); st == 200 || !strings.Contains(anon.last, "disabled") {
+		t.Fatalf("a registered person signed in before a PI enabled them: %d", st)
+	}
+	atk := tc.client(t)
+	atk.signin(w.atk)
+	if st := atk.submit("/slices", "/people/enable", url.Values{"email": {"new@pt.test"}, "enabled": {"true"}}); st < 400 {
+		t.Errorf("another site's PI enabled pt's registrant: %d", st)
+	}
+	pi := tc.client(t)
+	pi.signin(w.pi)
+	if pi.get("/people"); !strings.Contains(pi.last, "Enable new@pt.test") {
+		t.Fatalf("the PI does not see the registrant waiting:\n%s", pi.last)
+	}
+	if st := pi.submit("/people", "/people/enable", url.Values{"email": {"new@pt.test"}, "enabled": {"true"}}); st != 200 {
+		t.Fatalf("enable: %d\n%s", st, pi.last)
+	}
+	anon.signin("new@pt.test")
+	if anon.get("/slices"); strings.Contains(anon.last, "Create a slice") {
+		t.Error("a registrant got more than the user role")
+	}
+
+	// The flood: the site holds at most plc.DefaultMaxPending waiting.
+	refused := 0
+	for i := range plc.DefaultMaxPending + 3 {
+		f := url.Values{"site": {"pt"}, "first_name": {"F"}, "last_name": {"L"}, "email": {fmt.Sprintf("flood%d@x.test", i)}, "password": {testPassword}}
+		if st := anon.submit("/register", "/register", f); st != 200 {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Fatalf("flood of %d registrations: %d refused, want 3", plc.DefaultMaxPending+3, refused)
+	}
 }

@@ -117,23 +117,38 @@ func (p *Portal) signinPage(w http.ResponseWriter, r *http.Request) {
 
 // renderSignin shows the sign-in form f.
 func (p *Portal) renderSignin(w http.ResponseWriter, r *http.Request, status int, f *form) {
+	p.render(w, status, "signin", anonView(w, r, "Sign in", f))
+}
+
+// anonForm reads the form of a person not signed in, checking its CSRF
+// token against the cookie its page set; false if it answered already.
+func (p *Portal) anonForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	ck, err := r.Cookie(preCookie(r))
+	if err != nil || !validCSRF(r, ck.Value) {
+		p.forbidden(w, r, nil)
+		return false
+	}
+	return true
+}
+
+// anonView is the view of a page for a person not signed in, with a
+// fresh CSRF cookie for its form.
+func anonView(w http.ResponseWriter, r *http.Request, title string, f *form) *view {
 	tok := rand.Text()
 	setCookie(w, r, preCookie(r), tok, 3600)
 	f.Values["password"] = ""
-	p.render(w, status, "signin", &view{Title: "Sign in", CSRF: tok, Form: f, Flash: flash(r)})
+	return &view{Title: title, CSRF: tok, Form: f, Flash: flash(r)}
 }
 
 // signin checks the email and password as the JSON API's login does
 // (same throttle) and starts a session.
 func (p *Portal) signin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	ck, err := r.Cookie(preCookie(r))
-	if err != nil || !validCSRF(r, ck.Value) {
-		p.forbidden(w, r, nil)
+	if !p.anonForm(w, r) {
 		return
 	}
 	f := newForm(r.PostForm)

@@ -45,6 +45,8 @@ type Options struct {
 	// Auth signs people in and out: the JSON API's login, with its
 	// throttle, and its tokens as sessions.
 	Auth jsonapi.TokenAuthenticator
+	// Registrar adds self-registered persons.
+	Registrar Registrar
 	// Log receives the portal's records.
 	Log *slog.Logger
 	// Now is the clock (time.Now if nil), for expiry shown as "in 3 days".
@@ -53,17 +55,19 @@ type Options struct {
 
 // Portal serves the portal's pages.
 type Portal struct {
-	reg   *plc.Registry
-	auth  jsonapi.TokenAuthenticator
-	log   *slog.Logger
-	now   func() time.Time
-	pages map[string]*template.Template
-	mux   *http.ServeMux
+	reg  *plc.Registry
+	auth jsonapi.TokenAuthenticator
+	// registrar adds self-registered persons.
+	registrar Registrar
+	log       *slog.Logger
+	now       func() time.Time
+	pages     map[string]*template.Template
+	mux       *http.ServeMux
 }
 
 // New returns the portal, to be mounted at / on central's mux.
 func New(opts Options) *Portal {
-	p := &Portal{reg: opts.Registry, auth: opts.Auth, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
+	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +85,10 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("GET /{$}", p.home)
 	p.mux.HandleFunc("GET /signin", p.signinPage)
 	p.mux.HandleFunc("POST /signin", p.signin)
+	p.mux.HandleFunc("GET /register", p.registerPage)
+	p.mux.HandleFunc("POST /register", p.register)
+	p.mux.HandleFunc("GET /people", p.signedIn(p.peoplePage))
+	p.mux.HandleFunc("POST /people/enable", p.signedIn(p.enablePerson))
 	p.mux.HandleFunc("POST /signout", p.signedIn(p.signout))
 	p.mux.HandleFunc("GET /slices", p.signedIn(p.slicesPage))
 	p.mux.HandleFunc("POST /slices", p.signedIn(p.createSlice))
