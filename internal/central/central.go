@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	}
 	c.mountAudit(mux, cfg, src)
 	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
-	mux.Handle("/", web.New(web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Log: cfg.Log}))
+	mux.Handle("/", web.New(web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Resetter: c.Service, Log: cfg.Log}))
 	c.handler = cfg.TrustedProxies.Handler(mux)
 	if cfg.AdminEmail != "" {
 		if err := c.bootstrap(ctx, cfg); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -33,11 +34,14 @@ type testCentral struct {
 }
 
 // startCentral runs central until the test ends.
-func startCentral(t testing.TB) *testCentral {
+func startCentral(t testing.TB) *testCentral { return startCentralLog(t, testutil.Logger(t)) }
+
+// startCentralLog is startCentral logging to log.
+func startCentralLog(t testing.TB, log *slog.Logger) *testCentral {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := central.Open(ctx, central.Config{DataDir: dir, AdminEmail: "admin@orbis.test", Log: testutil.Logger(t)})
+	c, err := central.Open(ctx, central.Config{DataDir: dir, AdminEmail: "admin@orbis.test", Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

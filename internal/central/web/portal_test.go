@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestHeaders: every page, the sign-in page and an error page included,
@@ -409,4 +411,79 @@ func TestRegister(t *testing.T) {
 	if refused != 3 {
 		t.Fatalf("flood of %d registrations: %d refused, want 3", plc.DefaultMaxPending+3, refused)
 	}
+}
+
+// TestPasswordReset: the reset page says the same for any email; the
+// one-time link goes to central's log as a path (a forged Host header
+// does not reach it); using it sets the password, ends every session,
+// and it works only once. Reset requests count against the login
+// throttle.
+func TestPasswordReset(t *testing.T) {
+	var logged testutil.Buffer
+	tc := startCentralLog(t, slog.New(slog.NewTextHandler(&logged, nil)))
+	w := tc.world(t)
+	old := tc.client(t)
+	old.signin(w.pi)
+
+	anon := tc.client(t)
+	anon.get("/reset")
+	req, _ := http.NewRequest("POST", tc.url+"/reset", strings.NewReader(url.Values{"email": {w.pi}, "csrf": {anon.csrf()}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Host = "evil.example"
+	req.AddCookie(&http.Cookie{Name: "orbis_csrf", Value: anon.csrf()}) // the jar keeps it for 127.0.0.1 only
+	resp, err := anon.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := anon.read(resp); st != 200 || !strings.Contains(anon.last, "If "+w.pi+" has an account") {
+		t.Fatalf("reset request: %d\n%s", st, anon.last[len(anon.last)-600:])
+	}
+	known := anon.last
+	anon.submit("/reset", "/reset", url.Values{"email": {"nobody@pt.test"}})
+	if strip(anon.last, "nobody@pt.test") != strip(known, w.pi) {
+		t.Error("the reset page tells an unknown email from a known one")
+	}
+	m := regexp.MustCompile(`path=/reset/([0-9a-f]{64})`).FindStringSubmatch(logged.String())
+	if m == nil || strings.Count(logged.String(), "path=/reset/") != 1 {
+		t.Fatalf("want one reset path in central's log:\n%s", logged.String())
+	}
+	if strings.Contains(logged.String(), "evil.example") {
+		t.Error("the forged Host header reached the logged link")
+	}
+	link := "/reset/" + m[1]
+	if st := anon.submit(link, link, url.Values{"password": {"short"}}); st != http.StatusBadRequest || !strings.Contains(anon.last, `id="password-err"`) {
+		t.Fatalf("short password: %d", st)
+	}
+	const newPW = "a new long passphrase"
+	if st := anon.submit(link, link, url.Values{"password": {newPW}}); st != 200 || !strings.Contains(anon.last, "Your password is set") {
+		t.Fatalf("reset (the link must survive a refused password): %d\n%s", st, anon.last)
+	}
+	if old.get("/slices"); strings.Contains(old.last, "Sign out") {
+		t.Error("a session made before the reset still works")
+	}
+	if st := anon.submit(link, link, url.Values{"password": {"another long passphrase"}}); st < 400 {
+		t.Errorf("the reset link worked twice: %d", st)
+	}
+	if st := anon.submit("/signin", "/signin", url.Values{"email": {w.pi}, "password": {testPassword}}); st == 200 {
+		t.Error("the old password still works")
+	}
+	if st := anon.submit("/signin", "/signin", url.Values{"email": {w.pi}, "password": {newPW}}); st != 200 || !strings.Contains(anon.last, "Sign out") {
+		t.Fatalf("the new password: %d", st)
+	}
+
+	// A flood of reset requests for one account from one address.
+	refused := 0
+	for range 8 {
+		if anon.submit("/reset", "/reset", url.Values{"email": {w.user}}); strings.Contains(anon.last, "too many") {
+			refused++
+		}
+	}
+	if refused == 0 || strings.Count(logged.String(), "path=/reset/") > 6 {
+		t.Fatalf("8 reset requests for one account from one address: %d refused, %d links made", refused, strings.Count(logged.String(), "path=/reset/"))
+	}
+}
+
+// strip is a page without email and its CSRF tokens, to compare pages.
+func strip(page, email string) string {
+	return csrfField.ReplaceAllString(strings.ReplaceAll(page, email, "EMAIL"), "")
 }

@@ -104,6 +104,7 @@ var flashes = map[string]string{
 	"keyadded":   "The key is added: your slices' nodes get it within a minute.",
 	"keygone":    "The key is removed.",
 	"revoked":    "The token is revoked.",
+	"reset":      "Your password is set: sign in with it.",
 	"registered": "You are registered: a PI of your site enables your account, then you can sign in.",
 }
 

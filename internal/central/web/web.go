@@ -47,6 +47,8 @@ type Options struct {
 	Auth jsonapi.TokenAuthenticator
 	// Registrar adds self-registered persons.
 	Registrar Registrar
+	// Resetter makes and uses password reset links.
+	Resetter Resetter
 	// Log receives the portal's records.
 	Log *slog.Logger
 	// Now is the clock (time.Now if nil), for expiry shown as "in 3 days".
@@ -59,6 +61,7 @@ type Portal struct {
 	auth jsonapi.TokenAuthenticator
 	// registrar adds self-registered persons.
 	registrar Registrar
+	resetter  Resetter
 	log       *slog.Logger
 	now       func() time.Time
 	pages     map[string]*template.Template
@@ -67,7 +70,7 @@ type Portal struct {
 
 // New returns the portal, to be mounted at / on central's mux.
 func New(opts Options) *Portal {
-	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
+	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, resetter: opts.Resetter, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -85,6 +88,10 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("GET /{$}", p.home)
 	p.mux.HandleFunc("GET /signin", p.signinPage)
 	p.mux.HandleFunc("POST /signin", p.signin)
+	p.mux.HandleFunc("GET /reset", p.resetPage)
+	p.mux.HandleFunc("POST /reset", p.requestReset)
+	p.mux.HandleFunc("GET /reset/{token}", p.newPasswordPage)
+	p.mux.HandleFunc("POST /reset/{token}", p.setPassword)
 	p.mux.HandleFunc("GET /register", p.registerPage)
 	p.mux.HandleFunc("POST /register", p.register)
 	p.mux.HandleFunc("GET /people", p.signedIn(p.peoplePage))
