@@ -103,6 +103,9 @@ func TestPortalBrowser(t *testing.T) {
 	}
 	b.save(t, "portal-05-removed.png")
 
+	step(t, "nodes", chromedp.Do(b.ctx, chromedp.Navigate(tc.url+"/nodes?sort=slivers"), chromedp.WaitVisible(chromedp.CSS("#nodes"))))
+	b.waitText(t, "#nodes", n2.host)
+	b.save(t, "portal-nodes.png")
 	step(t, "phone", chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(tc.url+"/slices/pt_web"),
 		chromedp.WaitVisible(chromedp.CSS("#expires"))))
 	b.save(t, "portal-06-phone.png")

@@ -487,3 +487,34 @@ func TestPasswordReset(t *testing.T) {
 func strip(page, email string) string {
 	return csrfField.ReplaceAllString(strings.ReplaceAll(page, email, "EMAIL"), "")
 }
+
+// TestNodesPage: the nodes table shows every node with its site and
+// slivers, filtered and sorted by the query.
+func TestNodesPage(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	for _, h := range []string{"b.pt.test", "a.pt.test", "c.pt.test"} {
+		tc.call(t, "AddNode", w.site, map[string]any{"hostname": h})
+	}
+	tc.call(t, "AddSlice", map[string]any{"name": "pt_busy", "url": "http://x", "description": "x"})
+	tc.call(t, "AddSliceToNodes", "pt_busy", []any{"b.pt.test"})
+	user := tc.client(t)
+	user.signin(w.user)
+	order := func() string {
+		rows := regexp.MustCompile(`<tr><th scope="row">([a-z.]+)</th><td>pt</td><td>[a-z]*</td><td>[^<]*</td><td>[^<]*</td><td>(\d+)</td>`).FindAllStringSubmatch(user.last, -1)
+		var out []string
+		for _, r := range rows {
+			out = append(out, r[1]+"="+r[2])
+		}
+		return strings.Join(out, " ")
+	}
+	if user.get("/nodes?sort=hostname"); order() != "a.pt.test=0 b.pt.test=1 c.pt.test=0" {
+		t.Errorf("by hostname: %q", order())
+	}
+	if user.get("/nodes?sort=slivers&site=pt"); order() != "a.pt.test=0 c.pt.test=0 b.pt.test=1" {
+		t.Errorf("by slivers: %q", order())
+	}
+	if user.get("/nodes?site=ev"); order() != "" {
+		t.Errorf("site ev: %q", order())
+	}
+}

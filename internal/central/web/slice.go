@@ -38,6 +38,8 @@ type nodeRow struct {
 // pickerFilter is the picker's query: ?site=&status=&sort=.
 type pickerFilter struct {
 	Site, Status, Sort string
+	// Action is the page the filter form reloads.
+	Action string
 }
 
 // sortKeys are the picker's sort orders.
@@ -82,6 +84,7 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 		return nil, notFound("no slice %q that you can see: it may have expired", r.PathValue("name"))
 	}
 	d := &sliceData{Weeks: renewWeeks, Filter: pickerFilterOf(r)}
+	d.Filter.Action = "/slices/" + sl[0].Name
 	left := sl[0].Expires - p.now().Unix()
 	d.Slice = sliceRow{Slice: sl[0], Left: humanLeft(secondsDur(left)), Soon: left < 7*24*3600}
 	if len(sl[0].PersonIDs) > 0 {
