@@ -518,3 +518,24 @@ func TestNodesPage(t *testing.T) {
 		t.Errorf("site ev: %q", order())
 	}
 }
+
+// TestSlicePages: the slice list shows 100 slices a page, in name order,
+// with links between pages.
+func TestSlicePages(t *testing.T) {
+	tc := startCentral(t)
+	loadPortalWorld(t, tc.c.Store, 1, 2, 150)
+	tc.call(t, "UpdatePerson", "pi@s0.example", map[string]any{"password": testPassword})
+	pi := tc.client(t)
+	pi.signin("pi@s0.example")
+	rows := regexp.MustCompile(`<th scope="row"><a href="/slices/(s0_slice\d+)">`)
+	pi.get("/slices")
+	first := rows.FindAllStringSubmatch(pi.last, -1)
+	if len(first) != 100 || first[0][1] != "s0_slice0" || first[1][1] != "s0_slice1" || !strings.Contains(pi.last, `href="/slices?page=1"`) {
+		t.Fatalf("page 0: %d rows, starting %v, want 100 in name order and a next link", len(first), first[:min(2, len(first))])
+	}
+	pi.get("/slices?page=1")
+	second := rows.FindAllStringSubmatch(pi.last, -1)
+	if len(second) != 50 || !strings.Contains(pi.last, `href="/slices?page=0"`) || strings.Contains(pi.last, `href="/slices?page=2"`) {
+		t.Fatalf("page 1: %d rows, want 50 with only a previous link", len(second))
+	}
+}

@@ -113,6 +113,7 @@ func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
 
 var funcs = template.FuncMap{
 	"date": func(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-02 15:04 UTC") },
+	"add":  func(a, b int) int { return a + b },
 	"list": func(s ...string) []string { return s },
 	"iso":  func(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) },
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,8 +24,24 @@ type sliceRow struct {
 // slicesData is the slice list page's.
 type slicesData struct {
 	Slices []sliceRow
+	// Page is the page of slicesPerPage slices shown (from 0); More
+	// says a next page exists.
+	Page int
+	More bool
 	// Sites are where the person may create a slice (empty: they may not).
 	Sites []api.Site
+}
+
+// slicesPerPage bounds the slices one page lists.
+const slicesPerPage = 100
+
+// sliceListFields are the fields the slice list shows.
+var sliceListFields = []any{"slice_id", "name", "expires", "description", "node_ids"}
+
+// atoi is s as an int, 0 if it is not one.
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 // renewWeeks are the renewal lengths offered, within plc.MaxRenewal.
@@ -47,11 +64,15 @@ func (p *Portal) renderSlices(w http.ResponseWriter, r *request, status int, f *
 
 func (p *Portal) slicesData(r *request) (*slicesData, error) {
 	d := &slicesData{}
+	d.Page = max(0, atoi(r.URL.Query().Get("page")))
 	var list []api.Slice
-	if err := p.call(r.Context(), r.caller, "GetSlices", &list); err != nil {
+	filter := map[string]any{"-SORT": "name", "-OFFSET": int64(d.Page * slicesPerPage), "-LIMIT": int64(slicesPerPage + 1)}
+	if err := p.call(r.Context(), r.caller, "GetSlices", &list, filter, sliceListFields); err != nil {
 		return d, err
 	}
-	slices.SortFunc(list, func(a, b api.Slice) int { return strings.Compare(a.Name, b.Name) })
+	if len(list) > slicesPerPage {
+		list, d.More = list[:slicesPerPage], true
+	}
 	now := p.now()
 	for _, sl := range list {
 		left := time.Unix(sl.Expires, 0).Sub(now)
