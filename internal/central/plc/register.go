@@ -23,7 +23,9 @@ type Registration struct {
 // RegisterPerson adds a person who registered themself at an enabled
 // site: disabled, with the user role, until a PI of the site (or an
 // admin) enables them with UpdatePerson. Anyone may call it; a site
-// holds at most Options.MaxPending such persons waiting.
+// holds at most Options.MaxPending such persons waiting, and each
+// registration counts against the login throttle of the caller's
+// address (ClientAddr), as a failed login does.
 func (s *Service) RegisterPerson(ctx context.Context, reg Registration) (int64, error) {
 	f := &fieldSet{what: "person_fields", m: map[string]any{"first_name": reg.FirstName, "last_name": reg.LastName, "email": reg.Email, "password": reg.Password}}
 	var p api.Person
@@ -39,7 +41,13 @@ func (s *Service) RegisterPerson(ctx context.Context, reg Registration) (int64, 
 	if err := s.view(ctx, c, func(t *txn) error { site, err = t.openForRegistration(reg.LoginBase, s.maxPending); return err }); err != nil {
 		return 0, err
 	}
-	hash := hashPassword(pw) // outside the transaction: it is slow on purpose
+	if err := s.throttleAnonymous(ctx, p.Email); err != nil {
+		return 0, err
+	}
+	hash, err := s.boundedHash(ctx, pw) // outside the transaction: it is slow on purpose
+	if err != nil {
+		return 0, err
+	}
 	err = s.update(ctx, c, func(t *txn) error {
 		if _, err := t.openForRegistration(reg.LoginBase, s.maxPending); err != nil {
 			return err

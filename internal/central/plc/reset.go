@@ -18,11 +18,9 @@ const ResetTTL = time.Hour
 // call it: each request counts as a failed login of email from the
 // caller's address (ClientAddr), so the login throttle bounds them.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string) (token string, err error) {
-	source, account, now := sourceOf(ClientAddr(ctx)), accountOf(email), s.now()
-	if err := s.limiter.allow(source, account, now); err != nil {
+	if err := s.throttleAnonymous(ctx, email); err != nil {
 		return "", err
 	}
-	s.limiter.fail(source, account, now)
 	token = randomHex(32)
 	err = s.update(ctx, &Caller{Anonymous: true}, func(t *txn) error {
 		persons, err := t.Persons(condQuery("email", email))
@@ -45,9 +43,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (st
 	if len(password) < MinPasswordLen {
 		return "", Faultf(FaultInvalidArg, "password: at least %d characters", MinPasswordLen)
 	}
-	hash := hashPassword(password)
+	hash, err := s.boundedHash(ctx, password)
+	if err != nil {
+		return "", err
+	}
 	var email string
-	err := s.update(ctx, &Caller{Anonymous: true}, func(t *txn) error {
+	err = s.update(ctx, &Caller{Anonymous: true}, func(t *txn) error {
 		id, err := t.UsePasswordReset(sha256Hex(token), t.now)
 		if errors.Is(err, store.ErrNotFound) {
 			return Faultf(FaultAuth, "this password reset link is unknown, used or expired: ask for a new one")

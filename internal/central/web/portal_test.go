@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -10,12 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/store"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -400,16 +403,49 @@ func TestRegister(t *testing.T) {
 		t.Error("a registrant got more than the user role")
 	}
 
-	// The flood: the site holds at most plc.DefaultMaxPending waiting.
-	refused := 0
+	// A flood from one address stops at the login throttle.
+	made := 0
 	for i := range plc.DefaultMaxPending + 3 {
 		f := url.Values{"site": {"pt"}, "first_name": {"F"}, "last_name": {"L"}, "email": {fmt.Sprintf("flood%d@x.test", i)}, "password": {testPassword}}
-		if st := anon.submit("/register", "/register", f); st != 200 {
-			refused++
+		if st := anon.submit("/register", "/register", f); st == 200 {
+			made++
+		} else if !strings.Contains(anon.last, "too many") {
+			t.Fatalf("flood registration %d refused for another reason: %d", i, st)
 		}
 	}
-	if refused != 3 {
-		t.Fatalf("flood of %d registrations: %d refused, want 3", plc.DefaultMaxPending+3, refused)
+	if made == 0 || made > plc.DefaultLoginWideBurst {
+		t.Fatalf("flood from one address: %d registered, want 1 to %d", made, plc.DefaultLoginWideBurst)
+	}
+	// A flood from many addresses stops at the site's bound of persons
+	// waiting for its PI.
+	for i := 0; ; i++ {
+		ctx := plc.WithClientAddr(context.Background(), fmt.Sprintf("10.9.%d.%d", i/200, i%200))
+		_, err := tc.c.Service.RegisterPerson(ctx, plc.Registration{LoginBase: "pt", FirstName: "F", LastName: "L", Email: fmt.Sprintf("wide%d@x.test", i), Password: testPassword})
+		if err != nil {
+			if !strings.Contains(err.Error(), "waiting") {
+				t.Fatalf("wide flood refused for another reason: %v", err)
+			}
+			break
+		}
+		if i > plc.DefaultMaxPending {
+			t.Fatalf("%d registrations from many addresses, all accepted", i)
+		}
+	}
+	waiting := 0 // read from the store: the flood has this address's password logins throttled
+	err := tc.c.Store.View(context.Background(), func(tx store.Tx) error {
+		persons, err := tx.Persons(store.Query{})
+		for _, p := range persons {
+			if !p.Enabled && slices.Contains(p.SiteIDs, w.site.(int64)) {
+				waiting++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waiting != plc.DefaultMaxPending {
+		t.Fatalf("%d persons waiting at pt after the flood, want %d", waiting, plc.DefaultMaxPending)
 	}
 }
 
