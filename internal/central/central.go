@@ -51,6 +51,9 @@ type Config struct {
 	TrafficMaxRows int64
 	// Login throttles failed password logins (zero fields: defaults).
 	Login plc.LoginLimits
+	// MaxPending bounds the self-registered persons waiting at one site
+	// (0: plc.DefaultMaxPending).
+	MaxPending int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (none: the TCP peer is the client).
 	TrustedProxies plc.TrustedProxies
@@ -103,7 +106,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	c := &Central{Store: st, log: cfg.Log}
 	src := &nodeSource{st: st}
 	c.hub = push.NewHub(src, cfg.Log)
-	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, OnChange: c.hub.Notify})
+	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending, OnChange: c.hub.Notify})
 	src.svc = c.Service
 	mux := http.NewServeMux()
 	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))
