@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -573,5 +575,36 @@ func TestSlicePages(t *testing.T) {
 	second := rows.FindAllStringSubmatch(pi.last, -1)
 	if len(second) != 50 || !strings.Contains(pi.last, `href="/slices?page=0"`) || strings.Contains(pi.last, `href="/slices?page=2"`) {
 		t.Fatalf("page 1: %d rows, want 50 with only a previous link", len(second))
+	}
+}
+
+// TestSliverFailure: a sliver its node cannot create shows on the
+// slice's page with the node's reason.
+func TestSliverFailure(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	tc := startCentral(t)
+	w := tc.world(t)
+	n := tc.startNode(t, w.site, "nf.pt.test")
+	noSpace := errors.New("no space left for the sliver")
+	n.rt.FailNext("create", noSpace)
+	n.rt.SetHook(func(step, _ string) {
+		if step == "create:before" {
+			n.rt.FailNext("create", noSpace) // every create fails
+		}
+	})
+	pi := tc.client(t)
+	pi.signin(w.pi)
+	pi.submit("/slices", "/slices", url.Values{"site": {"pt"}, "suffix": {"fail"}, "description": {"d"}, "url": {"http://d"}})
+	if st := pi.submit("/slices/pt_fail", "/slices/pt_fail/nodes", url.Values{"node": {tc.nodeID(t, n.host)}}); st != 200 {
+		t.Fatalf("add node: %d", st)
+	}
+	row := regexp.MustCompile(`<th scope="row">nf.pt.test</th><td>pt</td>\s*<td class="state state-([a-z]+)">[^<]*</td><td>([^<]*)</td>`)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		pi.get("/slices/pt_fail")
+		if m := row.FindStringSubmatch(pi.last); m != nil && m[1] == "failed" && strings.Contains(m[2], "no space left") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the page shows %v, want the sliver failed with the node's reason", m)
+		}
 	}
 }
