@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -150,8 +149,8 @@ func (p *Portal) render(w http.ResponseWriter, status int, page string, v *view)
 }
 
 // call runs method as c, with the checks PLCAPI and the JSON API make,
-// and decodes its result into out (if not nil) through its JSON form,
-// the one the JSON API's clients see.
+// and decodes its result into out (if not nil) as the JSON API's
+// clients would.
 func (p *Portal) call(ctx context.Context, c *plc.Caller, method string, out any, args ...any) error {
 	m := p.reg.Lookup(method)
 	if m == nil {
@@ -170,11 +169,7 @@ func (p *Portal) call(ctx context.Context, c *plc.Caller, method string, out any
 	if out == nil {
 		return nil
 	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		return fmt.Errorf("%s result: %w", method, err)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
+	if err := decode(res, out); err != nil {
 		return fmt.Errorf("%s result: %w", method, err)
 	}
 	return nil
