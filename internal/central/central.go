@@ -23,6 +23,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/push"
 	"github.com/orbisproject/orbis/internal/central/store"
+	"github.com/orbisproject/orbis/internal/central/web"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/httpserve"
 	"github.com/orbisproject/orbis/internal/pki"
@@ -50,6 +51,9 @@ type Config struct {
 	TrafficMaxRows int64
 	// Login throttles failed password logins (zero fields: defaults).
 	Login plc.LoginLimits
+	// MaxPending bounds the self-registered persons waiting at one site
+	// (0: plc.DefaultMaxPending).
+	MaxPending int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (none: the TCP peer is the client).
 	TrustedProxies plc.TrustedProxies
@@ -105,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	c := &Central{Store: st, log: cfg.Log}
 	src := &nodeSource{st: st}
 	c.hub = push.NewHub(src, cfg.Log)
-	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, OnChange: c.hub.Notify})
+	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending, OnChange: c.hub.Notify})
 	src.svc = c.Service
 	mux := http.NewServeMux()
 	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))
@@ -121,10 +125,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	}
 	c.mountAudit(mux, cfg, src)
 	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, indexPage)
-	})
+	mux.Handle("/", web.New(web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Resetter: c.Service, Log: cfg.Log}))
 	c.handler = cfg.TrustedProxies.Handler(mux)
 	if cfg.AdminEmail != "" {
 		if err := c.bootstrap(ctx, cfg); err != nil {
@@ -134,10 +135,6 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	}
 	return c, nil
 }
-
-const indexPage = `<!doctype html><title>Orbis central</title>
-<h1>Orbis central</h1>
-<ul><li><a href="/PLCAPI/">PLCAPI</a> (XML-RPC)</li><li><a href="/api/v1/">JSON API</a></li><li><a href="/audit/">Traffic archive</a> (who sent traffic to an address)</li></ul>`
 
 // Handler serves every API of central.
 func (c *Central) Handler() http.Handler { return c.handler }

@@ -32,6 +32,7 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	fs.IntVar(&cfg.Login.WideBurst, "login-wide-burst", plc.DefaultLoginWideBurst, "failed password logins one client address may make over all accounts; past as many on one account from all addresses, each address's failure there costs the whole -login-burst")
 	fs.DurationVar(&cfg.Login.Refill, "login-refill", plc.DefaultLoginRefill, "how often each login throttle regains one failed login")
 	fs.IntVar(&cfg.Login.MaxTracked, "login-tracked", plc.DefaultLoginTracked, "most addresses, accounts and address-account pairs the login throttle remembers, each (the least recent are forgotten)")
+	fs.IntVar(&cfg.MaxPending, "max-pending", plc.DefaultMaxPending, "persons who registered themselves in the portal that one site holds waiting for its PI to enable them; past it, registration at the site is refused")
 	proxies := fs.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (empty: none; the TCP peer is the client)")
 	fs.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "PEM certificate (and its chain) to serve HTTPS with, reloaded when it changes; empty: a CA central makes in <data>/tls")
 	fs.StringVar(&cfg.TLS.KeyFile, "tls-key", "", "PEM key of -tls-cert")

@@ -193,6 +193,8 @@ call("AddRoleToPerson", piauth, "user", u)
 uauth = {"AuthMethod": "password", "Username": "u@univ.edu", "AuthString": "u-password"}
 k = call("AddPersonKey", uauth, u, {"key_type": "ssh", "key": "ssh-ed25519 AAAAkey u@univ"})
 check([r["key_id"] for r in call("GetKeys", uauth)], [k], "GetKeys")
+check(call("GetAPITokens", uauth), [], "GetAPITokens (password auth holds no token)")
+fault(102, "DeleteAPIToken", uauth, u, "0123456789abcdef")
 
 n = call("AddNode", piauth, "univ", {"hostname": "n1.univ.edu", "node_type": "reservable"})
 call("UpdateNode", piauth, n, {"version": "7"})

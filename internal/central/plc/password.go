@@ -81,6 +81,32 @@ func verifyPassword(hash, pw string) (bool, error) {
 // answer takes as long as for a real person.
 var dummyHash = sync.OnceValue(func() string { return hashPassword("no one has this password") })
 
+// boundedHash hashes pw in one of hashSlots, for callers anyone can be
+// (registration, password reset): argon2's memory is never spent more
+// than len(hashSlots) times at once.
+func (s *Service) boundedHash(ctx context.Context, pw string) (string, error) {
+	select {
+	case s.hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-s.hashSlots }()
+	return hashPassword(pw), nil
+}
+
+// throttleAnonymous counts an anonymous request about account (an
+// email) as a failed login from the caller's address, refusing it when
+// the login throttle would refuse a login: registrations and reset
+// requests are bounded as password guesses are.
+func (s *Service) throttleAnonymous(ctx context.Context, account string) error {
+	source, acct, now := sourceOf(ClientAddr(ctx)), accountOf(account), s.now()
+	if err := s.limiter.allow(source, acct, now); err != nil {
+		return err
+	}
+	s.limiter.fail(source, acct, now)
+	return nil
+}
+
 // checkPassword verifies pw against hash, at most len(hashSlots) at once,
 // remembering a success for pwCacheTTL so that clients that send their
 // password with every call (as PLCAPI clients do) pay for argon2 once

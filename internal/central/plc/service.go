@@ -1,6 +1,7 @@
 package plc
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -36,6 +37,9 @@ type Options struct {
 	MaxWriters int
 	// Login throttles failed password logins (see LoginLimits).
 	Login LoginLimits
+	// MaxPending bounds the self-registered persons waiting at one site
+	// (RegisterPerson; default DefaultMaxPending).
+	MaxPending int
 	// OnChange is called after a commit that changed what some nodes
 	// should run, with their ids (also with the ids of deleted nodes, so
 	// their waiting requests end).
@@ -51,6 +55,7 @@ type Service struct {
 	siteShares int64
 	sessionTTL time.Duration
 	tokenTTL   time.Duration
+	maxPending int
 	onChange   func([]int64)
 	reg        *Registry
 
@@ -85,6 +90,7 @@ func New(opts Options) *Service {
 		siteShares: opts.SiteShares,
 		sessionTTL: opts.SessionTTL,
 		tokenTTL:   opts.TokenTTL,
+		maxPending: cmp.Or(opts.MaxPending, DefaultMaxPending),
 		onChange:   opts.OnChange,
 		limiter:    newLimiter(opts.Login),
 		gates:      newSourceGates(),

@@ -45,6 +45,7 @@ func (s *Service) register() {
 	s.registerTags()
 	s.registerLeases()
 	s.registerNodeChannel()
+	s.registerTokens()
 }
 
 // deleteSession ends the caller's session, as PlanetLab's DeleteSession

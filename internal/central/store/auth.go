@@ -117,6 +117,66 @@ func (t *tx) DeleteToken(tokenHash string) error {
 	return t.event("DeleteToken", "person", personID, map[string]any{"name": name})
 }
 
+// APIToken is a live JSON API token: only its hash is kept.
+type APIToken struct {
+	Hash, Name string
+	Expires    int64
+}
+
+// Tokens lists a person's live API tokens.
+func (t *tx) Tokens(personID, now int64) ([]APIToken, error) {
+	rows, err := t.tx.QueryContext(t.ctx, t.d.rebind("SELECT token_hash, name, expires FROM api_tokens WHERE person_id = ? AND (expires = 0 OR expires > ?) ORDER BY expires, token_hash"), personID, now)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []APIToken
+	for rows.Next() {
+		var tok APIToken
+		if err := rows.Scan(&tok.Hash, &tok.Name, &tok.Expires); err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		out = append(out, tok)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
+}
+
+// SetPasswordReset stores a person's one password reset token.
+func (t *tx) SetPasswordReset(personID int64, tokenHash string, expires int64) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	if err := t.exists("persons", "person_id", personID); err != nil {
+		return err
+	}
+	if _, err := t.exec("DELETE FROM password_resets WHERE person_id = ?", personID); err != nil {
+		return fmt.Errorf("replace password reset: %w", err)
+	}
+	if _, err := t.exec("INSERT INTO password_resets (token_hash, person_id, expires) VALUES (?, ?, ?)", tokenHash, personID, expires); err != nil {
+		return fmt.Errorf("add password reset: %w", err)
+	}
+	return t.event("SetPasswordReset", "person", personID, map[string]any{"expires": expires})
+}
+
+// UsePasswordReset consumes a live password reset token.
+func (t *tx) UsePasswordReset(tokenHash string, now int64) (int64, error) {
+	if err := t.writable(); err != nil {
+		return 0, err
+	}
+	var personID, expires int64
+	err := t.queryRow("DELETE FROM password_resets WHERE token_hash = ? RETURNING person_id, expires", tokenHash).Scan(&personID, &expires)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && expires <= now) {
+		return 0, fmt.Errorf("password reset: %w", ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("use password reset: %w", err)
+	}
+	return personID, t.event("UsePasswordReset", "person", personID, map[string]any{})
+}
+
 // RevokePerson ends a person's sessions and tokens but the two kept.
 func (t *tx) RevokePerson(personID int64, keepSession, keepToken string) (int64, error) {
 	if err := t.writable(); err != nil {

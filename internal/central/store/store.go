@@ -167,6 +167,14 @@ type Tx interface {
 	Token(tokenHash string, now int64) (personID int64, err error)
 	// DeleteToken removes a token.
 	DeleteToken(tokenHash string) error
+	// Tokens lists a person's live tokens, the soonest to expire first.
+	Tokens(personID, now int64) ([]APIToken, error)
+	// SetPasswordReset makes tokenHash the person's one password reset
+	// token, replacing any earlier one.
+	SetPasswordReset(personID int64, tokenHash string, expires int64) error
+	// UsePasswordReset deletes the reset token and returns its person;
+	// ErrNotFound if absent or expired.
+	UsePasswordReset(tokenHash string, now int64) (personID int64, err error)
 	// RevokePerson ends every session and token of a person except the
 	// session keepSession and the token keepToken ("" keeps none), and
 	// returns how many it ended.

@@ -1,0 +1,52 @@
+package web
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// nodesData is the nodes page's.
+type nodesData struct {
+	Nodes  []nodeRow
+	Filter pickerFilter
+	Sites  []api.Site
+	States []string
+	// Now is the page's time, for "last contact" ages.
+	Now int64
+}
+
+// nodesPage is the table of every node from what central knows of it:
+// site, boot state, agent version, slivers, last contact; filtered and
+// sorted by the same query as the slice's node picker.
+func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
+	d := &nodesData{Filter: pickerFilterOf(r), Now: p.now().Unix()}
+	d.Filter.Action = "/nodes"
+	var nodes []api.Node
+	msg, status := "", http.StatusOK
+	if err := p.call(r.Context(), r.caller, "GetNodes", &nodes); err != nil {
+		msg, status = p.message("list nodes", err), statusOf(err)
+	}
+	if err := p.call(r.Context(), r.caller, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
+		msg, status = p.message("list sites", err), statusOf(err)
+	}
+	site := map[int64]string{}
+	for _, s := range d.Sites {
+		site[s.SiteID] = s.LoginBase
+	}
+	states := map[string]bool{}
+	for _, n := range nodes {
+		row := nodeRow{Node: n, Site: site[n.SiteID], Slivers: len(n.SliceIDs)}
+		states[n.BootState] = true
+		if d.Filter.matches(row) {
+			d.Nodes = append(d.Nodes, row)
+		}
+	}
+	for s := range states {
+		d.States = append(d.States, s)
+	}
+	slices.Sort(d.States)
+	slices.SortFunc(d.Nodes, sortKeys[d.Filter.Sort])
+	p.render(w, status, "nodes", &view{Title: "Nodes", Me: r.caller, CSRF: r.csrf, Error: msg, Data: d})
+}

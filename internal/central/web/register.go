@@ -1,0 +1,118 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/plc"
+)
+
+// Registrar adds self-registered persons: the core implements it.
+type Registrar interface {
+	RegisterPerson(ctx context.Context, reg plc.Registration) (int64, error)
+}
+
+// registerPage shows the registration form.
+func (p *Portal) registerPage(w http.ResponseWriter, r *http.Request) {
+	p.renderRegister(w, r, http.StatusOK, newForm(nil))
+}
+
+func (p *Portal) renderRegister(w http.ResponseWriter, r *http.Request, status int, f *form) {
+	v := anonView(w, r, "Register", f)
+	var sites []api.Site
+	if err := p.call(r.Context(), &plc.Caller{Anonymous: true}, "GetSites", &sites, map[string]any{"enabled": true}, []any{"login_base", "name"}); err != nil {
+		v.Error = p.message("list sites", err)
+	}
+	slices.SortFunc(sites, func(a, b api.Site) int { return strings.Compare(a.LoginBase, b.LoginBase) })
+	v.Data = sites
+	p.render(w, status, "register", v)
+}
+
+// register adds a disabled person at the chosen site, for its PI to
+// enable.
+func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
+	if !p.anonForm(w, r) {
+		return
+	}
+	f := newForm(r.PostForm)
+	for field, msg := range map[string]string{"site": "Choose your site.", "first_name": "Enter your first name.",
+		"last_name": "Enter your last name.", "email": "Enter your email address.", "password": "Choose a password."} {
+		f.require(field, msg)
+	}
+	if f.failed() {
+		p.renderRegister(w, r, http.StatusBadRequest, f)
+		return
+	}
+	_, err := p.registrar.RegisterPerson(plc.WithRequestAddr(r), plc.Registration{LoginBase: f.Value("site"),
+		FirstName: f.Value("first_name"), LastName: f.Value("last_name"), Email: strings.TrimSpace(f.Value("email")), Password: r.PostFormValue("password")})
+	if err != nil {
+		msg := p.message("register", err)
+		f.fail(fieldOf(msg, "email", "password", "email", "first_name", "last_name", "site"), msg)
+		p.renderRegister(w, r, statusOf(err), f)
+		return
+	}
+	http.Redirect(w, r, "/signin?done=registered", http.StatusSeeOther)
+}
+
+// personRow is a person of the PI's sites.
+type personRow struct {
+	api.Person
+	Sites string
+}
+
+// peoplePage lists the persons of the PI's sites, those waiting to be
+// enabled first.
+func (p *Portal) peoplePage(w http.ResponseWriter, r *request) {
+	p.renderPeople(w, r, http.StatusOK, "")
+}
+
+func (p *Portal) renderPeople(w http.ResponseWriter, r *request, status int, msg string) {
+	var persons []api.Person
+	var sites []api.Site
+	if err := p.call(r.Context(), r.caller, "GetSites", &sites, nil, []any{"site_id", "login_base"}); err != nil {
+		msg, status = p.message("list sites", err), statusOf(err)
+	}
+	if err := p.call(r.Context(), r.caller, "GetPersons", &persons); err != nil {
+		msg, status = p.message("list persons", err), statusOf(err)
+	}
+	base := map[int64]string{}
+	for _, s := range sites {
+		base[s.SiteID] = s.LoginBase
+	}
+	var rows []personRow
+	for _, ps := range persons {
+		if !r.caller.IsAdmin() && !slices.ContainsFunc(ps.SiteIDs, func(id int64) bool { return slices.Contains(r.caller.SiteIDs, id) }) {
+			continue
+		}
+		row := personRow{Person: ps}
+		for _, id := range ps.SiteIDs {
+			row.Sites += base[id] + " "
+		}
+		rows = append(rows, row)
+	}
+	slices.SortStableFunc(rows, func(a, b personRow) int {
+		if a.Enabled != b.Enabled {
+			if a.Enabled {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.Email, b.Email)
+	})
+	p.render(w, status, "people", &view{Title: "People of your sites", Me: r.caller, CSRF: r.csrf, Flash: flash(r.Request), Error: msg, Data: rows})
+}
+
+// enablePerson enables (or disables) a person, as UpdatePerson does: a
+// PI of their site or an admin.
+func (p *Portal) enablePerson(w http.ResponseWriter, r *request) {
+	email := r.PostFormValue("email")
+	enable := r.PostFormValue("enabled") == "true"
+	if err := p.call(r.Context(), r.caller, "UpdatePerson", nil, email, map[string]any{"enabled": enable}); err != nil {
+		p.renderPeople(w, r, statusOf(err), p.message("enable person", err))
+		return
+	}
+	http.Redirect(w, r.Request, "/people?done=saved", http.StatusSeeOther)
+}

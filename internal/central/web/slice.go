@@ -1,0 +1,154 @@
+package web
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/orbisproject/orbis/api"
+)
+
+// sliceData is a slice's page's.
+type sliceData struct {
+	Slice sliceRow
+	Users []api.Person
+	// Nodes are the slice's nodes with their slivers' state.
+	Nodes []nodeRow
+	// Picker are the nodes to add, filtered and sorted as Filter says.
+	Picker []nodeRow
+	Filter pickerFilter
+	// Sites and States are the picker's filter choices.
+	Sites  []api.Site
+	States []string
+	Weeks  []int
+}
+
+// nodeRow is a node in the slice's table or the picker.
+type nodeRow struct {
+	api.Node
+	Site string
+	// Slivers is how many slivers the node runs.
+	Slivers int
+	// State and Reason are the slice's sliver there, as the node last
+	// reported it ("" before its first report).
+	State, Reason string
+}
+
+// pickerFilter is the picker's query: ?site=&status=&sort=.
+type pickerFilter struct {
+	Site, Status, Sort string
+	// Action is the page the filter form reloads.
+	Action string
+}
+
+// sortKeys are the picker's sort orders.
+var sortKeys = map[string]func(a, b nodeRow) int{
+	"hostname": func(a, b nodeRow) int { return strings.Compare(a.Hostname, b.Hostname) },
+	"site": func(a, b nodeRow) int {
+		return cmp.Or(strings.Compare(a.Site, b.Site), strings.Compare(a.Hostname, b.Hostname))
+	},
+	"status": func(a, b nodeRow) int {
+		return cmp.Or(strings.Compare(a.BootState, b.BootState), strings.Compare(a.Hostname, b.Hostname))
+	},
+	"slivers": func(a, b nodeRow) int {
+		return cmp.Or(cmp.Compare(a.Slivers, b.Slivers), strings.Compare(a.Hostname, b.Hostname))
+	},
+}
+
+// slicePage shows one slice: expiry and renewal, description, users,
+// nodes with their slivers' state, and the node picker.
+func (p *Portal) slicePage(w http.ResponseWriter, r *request) {
+	p.renderSlice(w, r, http.StatusOK, newForm(nil))
+}
+
+func (p *Portal) renderSlice(w http.ResponseWriter, r *request, status int, f *form) {
+	d, err := p.sliceData(r)
+	if err != nil {
+		p.render(w, statusOf(err), "error", &view{Title: "Slice " + r.PathValue("name"), Me: r.caller, CSRF: r.csrf, Error: p.message("show slice", err)})
+		return
+	}
+	if f.Value("description") == "" && f.Value("url") == "" && f.Err("description") == "" && f.Err("url") == "" {
+		f.Values["description"], f.Values["url"] = d.Slice.Description, d.Slice.URL
+	}
+	p.render(w, status, "slice", &view{Title: "Slice " + d.Slice.Name, Me: r.caller, CSRF: r.csrf, Flash: flash(r.Request), Form: f, Data: d})
+}
+
+func (p *Portal) sliceData(r *request) (*sliceData, error) {
+	ctx, c := r.Context(), r.caller
+	var sl []api.Slice
+	if err := p.call(ctx, c, "GetSlices", &sl, r.PathValue("name")); err != nil {
+		return nil, err
+	}
+	if len(sl) == 0 {
+		return nil, notFound("no slice %q that you can see: it may have expired", r.PathValue("name"))
+	}
+	d := &sliceData{Weeks: renewWeeks, Filter: pickerFilterOf(r)}
+	d.Filter.Action = "/slices/" + sl[0].Name
+	left := sl[0].Expires - p.now().Unix()
+	d.Slice = sliceRow{Slice: sl[0], Left: humanLeft(secondsDur(left)), Soon: left < 7*24*3600}
+	if len(sl[0].PersonIDs) > 0 {
+		if err := p.call(ctx, c, "GetPersons", &d.Users, anyIDs(sl[0].PersonIDs), []any{"person_id", "email", "first_name", "last_name"}); err != nil {
+			return nil, err
+		}
+	}
+	var nodes []api.Node
+	if err := p.call(ctx, c, "GetNodes", &nodes); err != nil {
+		return nil, err
+	}
+	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
+		return nil, err
+	}
+	var reports []api.SliverReportRow
+	if err := p.call(ctx, c, "GetSliverReports", &reports, map[string]any{"name": sl[0].Name}); err != nil {
+		return nil, err
+	}
+	p.fillNodes(d, sl[0], nodes, reports)
+	return d, nil
+}
+
+// fillNodes splits nodes into the slice's and the picker's.
+func (p *Portal) fillNodes(d *sliceData, sl api.Slice, nodes []api.Node, reports []api.SliverReportRow) {
+	siteName := map[int64]string{}
+	for _, s := range d.Sites {
+		siteName[s.SiteID] = s.LoginBase
+	}
+	byNode := map[int64]api.SliverReportRow{}
+	for _, rep := range reports {
+		byNode[rep.NodeID] = rep
+	}
+	states := map[string]bool{}
+	for _, n := range nodes {
+		row := nodeRow{Node: n, Site: siteName[n.SiteID], Slivers: len(n.SliceIDs)}
+		states[n.BootState] = true
+		if slices.Contains(sl.NodeIDs, n.NodeID) {
+			rep := byNode[n.NodeID]
+			row.State, row.Reason = rep.State, rep.Reason
+			d.Nodes = append(d.Nodes, row)
+			continue
+		}
+		if d.Filter.matches(row) {
+			d.Picker = append(d.Picker, row)
+		}
+	}
+	for s := range states {
+		d.States = append(d.States, s)
+	}
+	slices.Sort(d.States)
+	slices.SortFunc(d.Nodes, sortKeys["hostname"])
+	slices.SortFunc(d.Picker, sortKeys[d.Filter.Sort])
+}
+
+// pickerFilterOf reads the picker's query; an unknown sort is by hostname.
+func pickerFilterOf(r *request) pickerFilter {
+	q := r.URL.Query()
+	f := pickerFilter{Site: q.Get("site"), Status: q.Get("status"), Sort: q.Get("sort")}
+	if sortKeys[f.Sort] == nil {
+		f.Sort = "hostname"
+	}
+	return f
+}
+
+func (f pickerFilter) matches(n nodeRow) bool {
+	return (f.Site == "" || f.Site == n.Site) && (f.Status == "" || f.Status == n.BootState)
+}
