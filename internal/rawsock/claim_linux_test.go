@@ -151,7 +151,16 @@ func TestClaimRevoked(t *testing.T) {
 	claims.revokeNow = reason
 	claims.mu.Unlock()
 	at = startAttacker(t, c, dir, sock, uid, "tcp-listen:0.0.0.0:8796", "tcp/8796")
-	at.wait(t, "ready")
+	for _, kind := range []string{"raw", "sniff"} {
+		got := at.wait(t, kind+":")
+		if got == kind+": ok" {
+			got = at.wait(t, kind+" end:")
+		}
+		if !strings.Contains(got, reason) {
+			t.Errorf("the attacker's %s bind raced by a revoke: %q, want it refused or ended with the reason", kind, got)
+		}
+		t.Logf("raced %s bind: %s", kind, got)
+	}
 	waitFor(t, "the raced bindings' claims to be released", func() bool { return claims.String() == "map[]" })
 	nettest.InNS(c.R, func() error { err = sendTo(netip.AddrPortFrom(c.a, 8796), "raced"); return nil })
 	if err != nil {
