@@ -250,13 +250,14 @@ func (n *network) startServices(ctx context.Context, share string, owner func(ui
 }
 
 // claimPort holds a port for a slice's raw or sniffer socket in the port
-// manager (portmgr.Manager.Claim); without a port manager it holds
+// manager (portmgr.Manager.Claim), until a reservation of the port for
+// another slice (SetSliver) revokes it; without a port manager it holds
 // nothing.
-func (n *network) claimPort(slice, proto string, port uint16) (func(), error) {
+func (n *network) claimPort(slice, proto string, port uint16, revoke portmgr.Revoke) (func(), error) {
 	if n.ports == nil {
 		return func() {}, nil
 	}
-	return n.ports.Claim(slice, api.Port{Proto: proto, Port: port})
+	return n.ports.Claim(slice, api.Port{Proto: proto, Port: port}, revoke)
 }
 
 // rawServiceGrace is how long Close waits for the raw socket service to

@@ -3,6 +3,8 @@ package portmgr
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -12,8 +14,10 @@ import (
 
 // claim is a port claimed for an owner's safe raw or sniffer sockets.
 type claim struct {
-	owner     string
-	refs      int  // the live claims on it
+	owner string
+	// revokers are the live claims on it (one per socket), by the number
+	// Claim gave each, with what ends each claim's socket (Revoke).
+	revokers  map[uint64]Revoke
 	ephemeral bool // its port number is ours in ip_local_reserved_ports
 }
 
@@ -33,7 +37,14 @@ type claim struct {
 // Claims of one owner on one port nest (one per socket); a port another
 // owner reserved or claimed is a *NotHeldError. The owner must have been
 // given its cgroup by Reserve (with any ports, none included).
-func (m *Manager) Claim(owner string, p api.Port) (release func(), err error) {
+//
+// A claim gives way to a reservation: when Reserve reserves p for
+// another owner, it takes the claim back and calls revoke (never nil)
+// before it returns; the release is then a no-op.
+func (m *Manager) Claim(owner string, p api.Port, revoke Revoke) (release func(), err error) {
+	if revoke == nil {
+		return nil, errors.New("claim port: no revoke")
+	}
 	k, err := key(p)
 	if err != nil {
 		return nil, err
@@ -43,33 +54,37 @@ func (m *Manager) Claim(owner string, p api.Port) (release func(), err error) {
 	if m.closed {
 		return nil, errors.New("claim port: port manager closed")
 	}
-	if err := m.claimLocked(owner, k); err != nil {
+	c, err := m.claimLocked(owner, k)
+	if err != nil {
 		return nil, fmt.Errorf("claim %d/%s for %s: %w", p.Port, p.Proto, owner, err)
 	}
+	m.lastClaim++
+	id := m.lastClaim
+	c.revokers[id] = revoke
 	var once sync.Once
-	return func() { once.Do(func() { m.unclaim(k) }) }, nil
+	return func() { once.Do(func() { m.unclaim(k, c, id) }) }, nil
 }
 
-func (m *Manager) claimLocked(owner string, k uint32) error {
+// claimLocked returns owner's claim on k, made if there is none yet.
+func (m *Manager) claimLocked(owner string, k uint32) (*claim, error) {
 	p := portOf(k)
 	if c := m.claimed[k]; c != nil {
 		if c.owner != owner {
-			return notHeld("%s port %d is held by a raw socket of another slice", p.Proto, p.Port)
+			return nil, notHeld("%s port %d is held by a raw socket of another slice", p.Proto, p.Port)
 		}
-		c.refs++
-		return nil
+		return c, nil
 	}
 	v, ok := m.owners[owner]
 	if !ok {
-		return fmt.Errorf("slice %s has no cgroup known to the port manager", owner)
+		return nil, fmt.Errorf("slice %s has no cgroup known to the port manager", owner)
 	}
 	var cur value
 	if err := m.ports.Lookup(k, &cur); err == nil && cur.owner() != owner {
-		return notHeld("%s port %d is reserved for another slice", p.Proto, p.Port)
+		return nil, notHeld("%s port %d is reserved for another slice", p.Proto, p.Port)
 	}
-	c := &claim{owner: owner, refs: 1}
+	c := &claim{owner: owner, revokers: map[uint64]Revoke{}}
 	if err := m.listEphemeralLocked(c, p.Port); err != nil {
-		return err
+		return nil, err
 	}
 	cv := claimValue{Owner: v}
 	if c.ephemeral {
@@ -77,11 +92,11 @@ func (m *Manager) claimLocked(owner string, k uint32) error {
 	}
 	if err := m.claims.Update(k, cv, ebpf.UpdateAny); err != nil {
 		m.unlistEphemeralLocked(c, p.Port)
-		return fmt.Errorf("update claims map: %w", err)
+		return nil, fmt.Errorf("update claims map: %w", err)
 	}
 	m.claimed[k] = c
 	m.cfg.Log.Info("port claimed", "slice", owner, "proto", p.Proto, "port", p.Port, "ephemeral", c.ephemeral)
-	return nil
+	return c, nil
 }
 
 // listEphemeralLocked lists port in ip_local_reserved_ports for c when
@@ -122,24 +137,52 @@ func (m *Manager) unlistEphemeralLocked(c *claim, port uint16) {
 	}
 }
 
-// unclaim undoes one Claim of k.
-func (m *Manager) unclaim(k uint32) {
+// unclaim undoes the Claim numbered id of k on c.
+func (m *Manager) unclaim(k uint32, c *claim, id uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c := m.claimed[k]
-	if c == nil || m.closed { // Close dropped it
+	if m.claimed[k] != c || m.closed { // revoked, or dropped by Close
 		return
 	}
-	if c.refs--; c.refs > 0 {
+	if delete(c.revokers, id); len(c.revokers) > 0 {
 		return
 	}
+	m.dropClaimLocked(k, c)
+	m.cfg.Log.Info("port unclaimed", "slice", c.owner, "proto", portOf(k).Proto, "port", portOf(k).Port)
+}
+
+// dropClaimLocked takes c, the claim on k, out of the kernel and the
+// Manager.
+func (m *Manager) dropClaimLocked(k uint32, c *claim) {
 	p := portOf(k)
 	if err := m.claims.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		m.cfg.Log.Warn("delete from claims map", "proto", p.Proto, "port", p.Port, "err", err)
 	}
 	m.unlistEphemeralLocked(c, p.Port)
 	delete(m.claimed, k)
-	m.cfg.Log.Info("port unclaimed", "slice", c.owner, "proto", p.Proto, "port", p.Port)
+}
+
+// revokeLocked takes back the claims of other owners than owner on the
+// ports of want, after want is in the reservations map, and returns what
+// ends their sockets, for the caller to call once it has unlocked.
+func (m *Manager) revokeLocked(owner string, want map[uint32]value) []func() {
+	var ends []func()
+	for _, k := range sortedKeys(want) {
+		c := m.claimed[k]
+		if c == nil || c.owner == owner {
+			continue
+		}
+		p := portOf(k)
+		m.dropClaimLocked(k, c)
+		reason := fmt.Sprintf("%s port %d is now reserved for slice %s by the node manager: the raw socket of slice %s on it is closed",
+			p.Proto, p.Port, owner, c.owner)
+		m.cfg.Log.Warn("port claim revoked by a reservation", "slice", c.owner, "proto", p.Proto, "port", p.Port, "reserved_for", owner)
+		for _, id := range slices.Sorted(maps.Keys(c.revokers)) {
+			revoke := c.revokers[id]
+			ends = append(ends, func() { revoke(reason) })
+		}
+	}
+	return ends
 }
 
 // dropClaimsLocked deletes every entry of the claims map, taking the

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/testutil"
@@ -40,7 +43,7 @@ func (f *fixture) listed(t *testing.T) string {
 
 func mustClaim(t *testing.T, m *Manager, owner string, p api.Port) func() {
 	t.Helper()
-	release, err := m.Claim(owner, p)
+	release, err := m.Claim(owner, p, func(string) {})
 	if err != nil {
 		t.Fatalf("Claim(%s, %v): %v", owner, p, err)
 	}
@@ -49,7 +52,7 @@ func mustClaim(t *testing.T, m *Manager, owner string, p api.Port) func() {
 
 // TestClaim: a port claimed for alice's raw socket binds for alice only,
 // on every kind of socket of its protocol, until the last of her claims
-// on it is released; bob can neither claim nor reserve it meanwhile.
+// on it is released; bob cannot claim it meanwhile.
 func TestClaim(t *testing.T) {
 	f, m, _ := claimFixture(t)
 	tcp := api.Port{Proto: "tcp", Port: f.hi}
@@ -62,13 +65,10 @@ func TestClaim(t *testing.T) {
 	f.expect(t, "bob, udp", f.bob, bobUID, "ok", allKinds(f.hi)[3:]...)
 
 	var nh *NotHeldError
-	if _, err := m.Claim("bob", tcp); !errors.As(err, &nh) || !strings.Contains(err.Error(), "raw socket of another slice") {
+	if _, err := m.Claim("bob", tcp, func(string) {}); !errors.As(err, &nh) || !strings.Contains(err.Error(), "raw socket of another slice") {
 		t.Errorf("bob claiming alice's claimed port: %v", err)
 	}
-	if err := m.Reserve(testutil.Context(t), "bob", f.bob, []api.Port{tcp}); err == nil || !strings.Contains(err.Error(), "raw socket of alice") {
-		t.Errorf("bob reserving alice's claimed port: %v", err)
-	}
-	if _, err := m.Claim("carol", api.Port{Proto: "udp", Port: f.hi}); err == nil || !strings.Contains(err.Error(), "no cgroup") {
+	if _, err := m.Claim("carol", api.Port{Proto: "udp", Port: f.hi}, func(string) {}); err == nil || !strings.Contains(err.Error(), "no cgroup") {
 		t.Errorf("a claim for an owner without a cgroup: %v", err)
 	}
 	if es, err := m.List(); err != nil || !strings.Contains(fmt.Sprint(es), fmt.Sprintf("{tcp %d alice claimed}", f.hi)) {
@@ -80,9 +80,75 @@ func TestClaim(t *testing.T) {
 	f.expect(t, "bob, one claim left", f.bob, bobUID, "EPERM", tcpKinds...)
 	second()
 	f.expect(t, "bob, released", f.bob, bobUID, "ok", tcpKinds...)
-	if _, err := m.Claim("bob", tcp); err != nil {
+	if _, err := m.Claim("bob", tcp, func(string) {}); err != nil {
 		t.Errorf("bob claiming the released port: %v", err)
 	}
+}
+
+// TestReserveRevokesClaim: a reservation wins over another owner's
+// claims. Bob's Reserve of the port alice's two raw sockets claim (one
+// inside the ephemeral range's listing) succeeds; both of alice's sockets
+// are revoked, told the port and bob's name, before Reserve returns; then
+// bob binds the port and alice cannot, neither claim it again; alice's
+// late releases do not touch the port, and a claim of alice on another
+// port lives on.
+func TestReserveRevokesClaim(t *testing.T) {
+	f, m, e := claimFixture(t)
+	tcp := api.Port{Proto: "tcp", Port: f.hi}
+	other := api.Port{Proto: "udp", Port: e}
+	var mu sync.Mutex
+	var reasons []string
+	revoke := func(reason string) {
+		time.Sleep(50 * time.Millisecond) // a socket that takes its time to close
+		mu.Lock()
+		reasons = append(reasons, reason)
+		mu.Unlock()
+	}
+	var releases []func()
+	for range 2 {
+		release, err := m.Claim("alice", tcp, revoke)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, release)
+	}
+	kept, err := m.Claim("alice", other, func(string) { t.Errorf("alice's claim on %v revoked", other) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reserve(testutil.Context(t), "bob", f.bob, []api.Port{tcp}); err != nil {
+		t.Fatalf("bob reserving alice's claimed port: %v", err)
+	}
+	mu.Lock()
+	got := slices.Clone(reasons)
+	mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("alice's sockets revoked when Reserve returned: %d of 2 (%q)", len(got), got)
+	}
+	for _, r := range got {
+		if !strings.Contains(r, fmt.Sprintf("tcp port %d is now reserved for slice bob", f.hi)) {
+			t.Errorf("revoke reason %q: want the port and bob", r)
+		}
+	}
+	tcpKinds := allKinds(f.hi)[:3]
+	f.expect(t, "bob", f.bob, bobUID, "ok", tcpKinds...)
+	f.expect(t, "alice", f.aliceInner, aliceUID, "EPERM", tcpKinds...)
+	var nh *NotHeldError
+	if _, err := m.Claim("alice", tcp, revoke); !errors.As(err, &nh) {
+		t.Errorf("alice claiming bob's reserved port: %v", err)
+	}
+	for _, release := range releases {
+		release()
+	}
+	f.expect(t, "alice, after her late releases", f.aliceInner, aliceUID, "EPERM", tcpKinds...)
+	if es, err := m.List(); err != nil || strings.Contains(fmt.Sprint(es), fmt.Sprintf("{tcp %d alice claimed}", f.hi)) ||
+		!strings.Contains(fmt.Sprint(es), fmt.Sprintf("{udp %d alice claimed}", e)) {
+		t.Errorf("List = %v, %v; want alice's claim on %v only", es, err, other)
+	}
+	if got := f.listed(t); got != fmt.Sprint(e) {
+		t.Errorf("listed: %q, want alice's kept claim's %d", got, e)
+	}
+	kept()
 }
 
 // TestClaimEphemeral: a claimed port inside the ephemeral range is listed
@@ -155,7 +221,7 @@ func BenchmarkClaim(b *testing.B) {
 			m.cfg.Log = slog.New(slog.DiscardHandler)
 			p := api.Port{Proto: "udp", Port: c.port(f, e)}
 			for b.Loop() {
-				release, err := m.Claim("alice", p)
+				release, err := m.Claim("alice", p, func(string) {})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -21,6 +21,13 @@ type Hold struct {
 	Addrs []netip.Addr
 }
 
+// Revoke ends the socket a claim was made for, told why: the port manager
+// calls it when a reservation takes the port (Manager.Reserve), and it
+// returns once the socket is closed and its capture and drop rule are
+// gone. It is called with no lock of the Manager held, and must not
+// block for long: Reserve waits for it.
+type Revoke func(reason string)
+
 // NotHeldError is the error of HoldOf and Manager.Hold saying why a slice
 // does not hold a port alone; its text may be shown to the slice.
 type NotHeldError struct{ Reason string }

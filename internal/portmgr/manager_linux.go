@@ -43,6 +43,7 @@ type Manager struct {
 	// claims whose port number they listed in ip_local_reserved_ports.
 	claimed   map[uint32]*claim
 	ephemeral map[uint16]int
+	lastClaim uint64 // the number of the last Claim
 }
 
 // New loads the bind programs and attaches them at cfg.CgroupRoot. When
@@ -171,6 +172,11 @@ func (m *Manager) LowPorts() bool { return m.noCap }
 // names that owner, and nothing changes. Ports inside the kernel's
 // ephemeral range (ip_local_port_range) are refused, since the kernel
 // could hand them to anyone's unbound socket.
+//
+// A reservation wins over another owner's claim (Claim): the claim is
+// taken back and its raw and sniffer sockets are ended (their Revoke
+// called, in parallel) before Reserve returns, so that no packet of the
+// new owner's is dropped or captured for the old one once it may bind.
 func (m *Manager) Reserve(ctx context.Context, owner, cgroupPath string, ports []api.Port) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -179,23 +185,37 @@ func (m *Manager) Reserve(ctx context.Context, owner, cgroupPath string, ports [
 	if err != nil {
 		return fmt.Errorf("reserve ports of %s: %w", owner, err)
 	}
+	ends, err := m.reserve(owner, v, want)
+	var wg sync.WaitGroup
+	for _, end := range ends {
+		wg.Go(end)
+	}
+	wg.Wait()
+	if err == nil {
+		m.warnHeld(owner, want)
+	}
+	return err
+}
+
+// reserve is Reserve under the lock; it returns what ends the sockets of
+// the claims it took back.
+func (m *Manager) reserve(owner string, v value, want map[uint32]value) ([]func(), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return errors.New("reserve ports: port manager closed")
+		return nil, errors.New("reserve ports: port manager closed")
 	}
 	// Counted first: a port that cannot be reserved must not leave the
 	// sliver's sockets uncounted.
 	if err := m.countLocked(owner, v.CgroupID); err != nil {
-		return fmt.Errorf("socket quota of %s: %w", owner, err)
+		return nil, fmt.Errorf("socket quota of %s: %w", owner, err)
 	}
 	if err := m.setLocked(owner, want); err != nil {
-		return fmt.Errorf("reserve ports of %s: %w", owner, err)
+		return nil, fmt.Errorf("reserve ports of %s: %w", owner, err)
 	}
 	m.owners[owner] = v
 	m.cfg.Log.Info("ports reserved", "slice", owner, "ports", len(want))
-	m.warnHeld(owner, want)
-	return nil
+	return m.revokeLocked(owner, want), nil
 }
 
 // warnHeld logs the newly reserved ports that another sliver's sockets
@@ -267,8 +287,11 @@ func (m *Manager) level(dir string) (uint32, error) {
 }
 
 // setLocked writes owner's entries: first a check that no other owner
-// holds any wanted port, by reservation or claim, then the new entries, then the removal of the
+// reserved any wanted port, then the new entries, then the removal of the
 // owner's stale ones, so that no port the owner keeps is ever unreserved.
+// Another owner's claim on a wanted port does not stop it: the caller
+// revokes the claim (revokeLocked) once the entries are written, so that
+// the port is never free for a third owner to bind.
 func (m *Manager) setLocked(owner string, want map[uint32]value) error {
 	have, err := readMap(m.ports)
 	if err != nil {
@@ -278,9 +301,6 @@ func (m *Manager) setLocked(owner string, want map[uint32]value) error {
 		p := portOf(k)
 		if cur, ok := have[k]; ok && cur.owner() != owner {
 			return fmt.Errorf("port %d/%s is reserved by %s", p.Port, p.Proto, cur.owner())
-		}
-		if c := m.claimed[k]; c != nil && c.owner != owner {
-			return fmt.Errorf("port %d/%s is held by a raw socket of %s", p.Port, p.Proto, c.owner)
 		}
 	}
 	for _, k := range sortedKeys(want) {

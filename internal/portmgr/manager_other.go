@@ -54,4 +54,6 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 func (m *Manager) Holders() (*Holders, error) { return nil, errUnsupported }
 
 // Claim fails: the port manager needs Linux.
-func (m *Manager) Claim(owner string, p api.Port) (func(), error) { return nil, errUnsupported }
+func (m *Manager) Claim(owner string, p api.Port, revoke Revoke) (func(), error) {
+	return nil, errUnsupported
+}

@@ -51,7 +51,9 @@
 //   - Claims: a safe raw or sniffer socket's port is claimed for its
 //     slice while the socket is bound (Claim, called by internal/rawsock):
 //     the programs refuse its bind to everyone else as for a
-//     reservation, from a second map, orbis_claims. Claims live in the
+//     reservation, from a second map, orbis_claims. A reservation wins
+//     over another slice's claim: Reserve takes it back and ends its
+//     sockets (Revoke) before it returns. Claims live in the
 //     agent's memory and die with it: Close drops them, and New drops
 //     those a crashed agent left in the pinned map (their
 //     ip_local_reserved_ports entries included; with PinDir "none" such

@@ -36,6 +36,7 @@ type session struct {
 	sniff    bool // a sniffer: copies of the port's packets, no sending
 	closed   bool
 	lost     atomic.Pointer[string] // why the recheck ended the session (lose)
+	released chan struct{}          // closed once the session's binding is released for good (end)
 	cap      *capture
 	raw      map[int]int // address family -> IPPROTO_RAW socket
 	wg       sync.WaitGroup
@@ -55,7 +56,7 @@ type session struct {
 const refusalLogEvery = 10 * time.Second
 
 func (s *server) serveConn(ctx context.Context, c net.Conn) {
-	ss := &session{s: s, c: c, raw: map[int]int{}, log: s.cfg.log()}
+	ss := &session{s: s, c: c, raw: map[int]int{}, log: s.cfg.log(), released: make(chan struct{})}
 	if cred, err := peercred.Of(c); err == nil {
 		ss.uid = cred.UID
 		ss.slice, _ = s.cfg.Owner(cred.UID)
@@ -201,7 +202,7 @@ func (ss *session) claim() error {
 	if ss.b.Proto == wire.ProtoICMP || ss.s.cfg.Claim == nil {
 		return nil
 	}
-	release, err := ss.s.cfg.Claim(ss.slice, ss.b.name(), ss.b.Port)
+	release, err := ss.s.cfg.Claim(ss.slice, ss.b.name(), ss.b.Port, ss.revoke)
 	var nh *portmgr.NotHeldError
 	if errors.As(err, &nh) {
 		return refused("%s", nh.Reason)
@@ -455,10 +456,34 @@ func (ss *session) lose(reason string) {
 	}
 }
 
+// revokeWait bounds how long revoke waits for a session to release its
+// binding: the release stops the capture and relay and removes the drop
+// rule, which takes milliseconds; a session past it is logged.
+const revokeWait = 5 * time.Second
+
+// revoke is the port manager's Revoke of the session's claim (a
+// reservation took its port): it ends the session as lose does, and
+// returns once its binding is released (its capture closed and its drop
+// rule removed), so that none of the port's new owner's packets is
+// dropped or captured for the session. A bind under way when its claim is
+// revoked fails, or is released as soon as it is made.
+func (ss *session) revoke(reason string) {
+	ss.log.Warn("raw sockets: port claim revoked: closing the socket", "binding", ss.b, "reason", reason)
+	ss.lose(reason)
+	select {
+	case <-ss.released:
+	case <-time.After(revokeWait):
+		ss.log.Error("raw sockets: revoked binding not released in time", "binding", ss.b, "wait", revokeWait)
+	}
+}
+
 // end releases the binding, then tells the sliver why it lost it, if it
 // did (lose).
 func (ss *session) end() {
 	ss.close()
+	if ss.released != nil {
+		close(ss.released)
+	}
 	if reason := ss.lost.Load(); reason != nil {
 		hangup(ss.c, "%s", *reason)
 	}

@@ -17,7 +17,9 @@
 //     ephemeral port, meanwhile; the holders are read again after that
 //     claim, to catch a socket bound between the two. A recheck every
 //     second hangs up on a binding whose slice no longer holds them
-//     (its own socket closed, say): the claim closes the window until then;
+//     (its own socket closed, say): the claim closes the window until then.
+//     A reservation of the port for another slice revokes the claim: the
+//     binding is hung up on and released before the reservation returns;
 //   - send: the packet (whole, or a segment the service wraps in an IP
 //     header with the node's source address) goes through Check and then
 //     out on an IPPROTO_RAW socket that the service made under the

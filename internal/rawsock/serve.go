@@ -31,7 +31,10 @@ type Config struct {
 	// *portmgr.NotHeldError is a refusal; nil claims nothing, and then
 	// until the recheck (RecheckEvery) a binding whose slice let its
 	// socket go still takes the packets of whoever binds the port next.
-	Claim func(slice, proto string, port uint16) (release func(), err error)
+	// The claimer calls revoke when the claim is taken back (the port is
+	// reserved for another slice): the socket is hung up on with the
+	// reason, and revoke returns once its binding is released.
+	Claim func(slice, proto string, port uint16, revoke portmgr.Revoke) (release func(), err error)
 	// NodeAddrs returns the node's own addresses: the only source
 	// addresses a sliver may send from. The service asks at most once a
 	// second.
