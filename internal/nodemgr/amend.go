@@ -18,13 +18,15 @@ import (
 // and only what rs adds (a higher guarantee, a new port) must fit beside
 // the other rcaps and in the local policy. So a slice whose ports are
 // reserved can have its limits changed, and a full node still applies
-// lowered limits.
+// lowered limits. Ports are central's to give: central's amend takes a
+// port back from a slice's rcap that holds it, as its acquire does.
 //
 // A split (a broker's, from its pool or an rcap) keeps its guarantees
 // and ports, which it holds from its parent, and its other limits and
 // its time stay within its parent's; a pool follows its delegation and
 // cannot be amended.
 func (m *Manager) Amend(ctx context.Context, rc api.Rcap, rs api.Rspec) error {
+	m.winPorts(ctx, rs.Ports) // central's ports, as at acquire
 	m.mu.Lock()
 	s, old, err := m.amendLocked(ctx, rc, rs)
 	var spec sliver.Spec

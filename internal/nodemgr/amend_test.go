@@ -180,3 +180,32 @@ func TestAmendRuntimeFails(t *testing.T) {
 	}
 	checkLedger(t, e)
 }
+
+// TestAmendCentralWinsPort: central's amend adding a port a broker's
+// rcap reserves takes it back from the broker, as central's acquire
+// does; a broker's amend cannot take central's.
+func TestAmendCentralWinsPort(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.bind("pl_b", e.acquire(api.Rspec{End: soon, Privileges: api.Privileges{CreateSliver: true, NodeManager: true}}))
+	squat, err := e.m.Acquire(e.as("pl_b"), api.Rspec{Ports: []api.Port{tcp(7000)}, End: soon})
+	if err != nil {
+		t.Fatalf("the broker acquires tcp/7000: %v", err)
+	}
+	rs := api.Rspec{Ports: []api.Port{tcp(8080)}, End: soon, Privileges: sliverRights}
+	rc := e.acquire(rs)
+	e.bind("pl_a", rc)
+	wantErr(t, e.m.Amend(e.as("pl_b"), squat, api.Rspec{Ports: []api.Port{tcp(7000), tcp(8080)}, End: soon}),
+		ErrRefused, "tcp/8080 is reserved by rcap")
+	rs.Ports = []api.Port{tcp(8080), tcp(7000)}
+	if err := e.m.Amend(ctx, rc, rs); err != nil {
+		t.Fatalf("central amends in a port a broker holds: %v", err)
+	}
+	if _, err := e.m.Query(e.as("pl_b"), squat); err == nil {
+		t.Fatal("the broker's rcap holding central's port is live")
+	}
+	if got := e.sliverRspec("pl_a"); !samePorts(got.Ports, rs.Ports) {
+		t.Fatalf("sliver ports %v, want %v", got.Ports, rs.Ports)
+	}
+	checkLedger(t, e)
+}
