@@ -1,9 +1,11 @@
 package testbed_test
 
 import (
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/testbed"
@@ -38,11 +40,24 @@ func TestPortsSliceLimitsChange(t *testing.T) {
 		before[n.Hostname] = sliverRcap(t, n, vic)
 	}
 
+	for _, n := range st.Nodes {
+		if classes := tcClasses(t, n); strings.Contains(classes, "ceil 1Mbit") {
+			t.Fatalf("%s: a class is capped at 1 Mbit/s before the change: the test proves nothing\n%s", n.Hostname, classes)
+		}
+	}
 	p.call("AddSliceTag", vic, "net_max_rate", "1000")
 	for _, n := range st.Nodes {
 		rs := boundRspec(t, n, vic, func(rs api.Rspec) bool { return rs.NetMaxRate == 1000 })
 		if len(rs.Ports) != 1 || rs.Ports[0] != (api.Port{Proto: "tcp", Port: 8080}) {
 			t.Errorf("%s: %s holds ports %v after the rate changed, want tcp/8080", n.Hostname, vic, rs.Ports)
+		}
+		waitFor(t, "a class capped at 1 Mbit/s on "+n.Hostname, 10*time.Second, func() bool {
+			return strings.Contains(tcClasses(t, n), "ceil 1Mbit")
+		})
+		for _, line := range strings.Split(tcClasses(t, n), "\n") {
+			if strings.Contains(line, "ceil 1Mbit") {
+				t.Logf("%s after net_max_rate 1000: %s", n.Hostname, line)
+			}
 		}
 	}
 
@@ -75,4 +90,14 @@ func TestPortsSliceLimitsChange(t *testing.T) {
 	if len(rows) != 2 {
 		t.Errorf("central has %d reports of %s, want 2", len(rows), vic)
 	}
+}
+
+// tcClasses is what tc shows of the HTB classes on n's interface.
+func tcClasses(t *testing.T, n testbed.Node) string {
+	t.Helper()
+	out, err := exec.Command("nsenter", "--net="+n.Netns, "tc", "class", "show", "dev", "eth0").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tc class show on %s: %v\n%s", n.Hostname, err, out)
+	}
+	return string(out)
 }
