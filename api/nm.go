@@ -138,6 +138,18 @@ type ExtendRequest struct {
 	End  int64 `json:"end"`
 }
 
+// AmendRequest gives Rcap, which the caller owns, the resources Rspec in
+// place (POST /v1/amend): the rcap keeps its ID, and a sliver bound to it
+// gets the new limits and ports at once. Rspec is checked as at acquire,
+// and admission counts only what it adds (higher guarantees, new ports):
+// the rcap's own count as its own, so lowering always succeeds. A split
+// keeps its guarantees and ports and stays within its parent; a pool
+// cannot be amended (it follows its delegation).
+type AmendRequest struct {
+	Rcap  Rcap  `json:"rcap"`
+	Rspec Rspec `json:"rspec"`
+}
+
 // ReclaimRequest releases the rcap whose public ID is ID, whoever owns it
 // (POST /v1/reclaim): the operator's way (host root only) to free an rcap
 // stranded with a slice that cannot or will not release it; central

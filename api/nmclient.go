@@ -88,6 +88,11 @@ func (c *NMClient) Pass(ctx context.Context, rcap Rcap, to string) error {
 	return c.call(ctx, "pass", PassRequest{Rcap: rcap, To: to}, nil)
 }
 
+// Amend gives rcap the resources rs, in place (see AmendRequest).
+func (c *NMClient) Amend(ctx context.Context, rcap Rcap, rs Rspec) error {
+	return c.call(ctx, "amend", AmendRequest{Rcap: rcap, Rspec: rs}, nil)
+}
+
 // Extend moves the end of rcap to end, in place (see ExtendRequest).
 func (c *NMClient) Extend(ctx context.Context, rcap Rcap, end int64) error {
 	return c.call(ctx, "extend", ExtendRequest{Rcap: rcap, End: end}, nil)

@@ -40,13 +40,14 @@ rather than as arguments, which other users can see.
                                          the secrets of those it may see
   pass    {"rcap", "to"}                 hand an rcap to slice "to"
   extend  {"rcap", "end"}                move the rcap's end later, in place
+  amend   {"rcap", "rspec"}              give the rcap new resources, in place
   reclaim ID or {"id"}                   release any rcap by its ID, whoever
                                          owns it (root; see list)
   start|stop|destroy NAME or {"name"}
 `
 
 func runNM(ctx context.Context, env *Env, args []string) error {
-	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "rcaps", "pass", "extend", "reclaim", "start", "stop", "destroy")
+	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "rcaps", "pass", "extend", "amend", "reclaim", "start", "stop", "destroy")
 	if err != nil {
 		return err
 	}

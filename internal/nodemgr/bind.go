@@ -51,7 +51,7 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 	if old == nil {
 		err = m.create(ctx, s, spec)
 	} else {
-		err = m.update(ctx, s, *old, spec)
+		err = m.update(ctx, s, *old, spec, nil)
 	}
 	if err != nil {
 		return err
@@ -287,8 +287,9 @@ func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec)
 // keys and every limit it could set are in force: see
 // sliver.ErrPartlyApplied) stands, and is applied again until all of it
 // is: putting the old record back would bring back revoked keys and
-// raised limits because one part cannot apply now.
-func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec sliver.Spec) error {
+// raised limits because one part cannot apply now. undo, if not nil, puts
+// back under the lock what else the caller changed for the update.
+func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec sliver.Spec, undo func()) error {
 	rctx := context.WithoutCancel(ctx)
 	err := m.rt.Update(rctx, spec)
 	m.mu.Lock()
@@ -304,6 +305,9 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 	if err == nil {
 		m.log.Info("sliver updated", "slice", s.Name, "rcap", s.Rcap.id())
 		return nil
+	}
+	if undo != nil {
+		undo()
 	}
 	delete(m.boundTo, s.Rcap)
 	m.boundTo[old.Rcap] = s.Name

@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 // crashChild runs one operation on a Manager and blocks forever at the
 // runtime step named by its arguments (or after the operation), having
 // said so on stdout, for its parent to SIGKILL it there.
-// Arguments: state dir, runtime dir, op (bind, release, split), rcap, step.
+// Arguments: state dir, runtime dir, op (bind, release, split, amend), rcap,
+// step.
 func crashChild() {
 	stateDir, rtDir, op, rc, step := os.Args[1], os.Args[2], os.Args[3], api.Rcap(os.Args[4]), os.Args[5]
 	rt, err := NewFakeRuntime(rtDir)
@@ -57,13 +58,15 @@ func crashChild() {
 		err = m.Release(ctx, rc)
 	case "split":
 		_, err = m.Split(ctx, rc, api.Rspec{CPUGuarantee: 30})
+	case "amend":
+		err = m.Amend(ctx, rc, api.Rspec{CPUGuarantee: 50, NetMaxRate: 1000, Privileges: sliverRights})
 	}
 	fmt.Println("done", err)
 	select {}
 }
 
 // TestCrashRecovery kills a node manager with SIGKILL at every runtime
-// step of bind, release and split (and just after each finished), reopens
+// step of bind, release, split and amend (and just after each finished), reopens
 // its state and checks that nothing is half-done: a bind that did not
 // answer is rolled back, a release or split is finished or undone, a
 // running sliver is left alone, and the records agree with the runtime.
@@ -75,6 +78,7 @@ func TestCrashRecovery(t *testing.T) {
 		{"bind", []string{"create:before", "create:after", "start:before", "start:after", "done"}},
 		{"release", []string{"stop:before", "stop:after", "destroy:before", "destroy:after", "done"}},
 		{"split", []string{"update:before", "update:after", "done"}},
+		{"amend", []string{"update:before", "update:after", "done"}},
 	}
 	for _, tc := range tests {
 		for _, step := range tc.steps {
@@ -146,6 +150,14 @@ func crashAt(t *testing.T, op, step string) {
 		if wantCPU := map[bool]int64{true: 70, false: 100}[step == "done"]; q.Rspec.CPUGuarantee != wantCPU {
 			t.Fatalf("parent cpu_guarantee %d after crash at %s, want %d", q.Rspec.CPUGuarantee, step, wantCPU)
 		}
+	case op == "amend":
+		// The new rspec was written before the runtime was called: the
+		// sliver runs with it after a restart, whatever the step.
+		q, _ := e.m.Query(context.Background(), rc)
+		if !running || s.Spec.Rspec.NetMaxRate != 1000 || q.Rspec.NetMaxRate != 1000 || q.Rspec.CPUGuarantee != 50 {
+			t.Fatalf("after amend crash at %s: sliver %+v, rcap %+v", step, s, q.Rspec)
+		}
+		checkLedger(t, e)
 	case op == "bind" && step == "done":
 		if !running || s.State != "running" {
 			t.Fatalf("bound sliver not running after restart: %+v", s)

@@ -79,6 +79,7 @@ var docTypes = map[string]func() any{
 	"api.NMRcaps":         func() any { return new(api.NMRcaps) },
 	"api.PassRequest":     func() any { return new(api.PassRequest) },
 	"api.ExtendRequest":   func() any { return new(api.ExtendRequest) },
+	"api.AmendRequest":    func() any { return new(api.AmendRequest) },
 	"api.NMList":          func() any { return new(api.NMList) },
 	"api.SliverRequest":   func() any { return new(api.SliverRequest) },
 	"api.ReclaimRequest":  func() any { return new(api.ReclaimRequest) },
@@ -90,7 +91,7 @@ var docTypes = map[string]func() any{
 var docOps = map[string]string{
 	"acquire": "api.AcquireRequest", "split": "api.SplitRequest", "bind": "api.BindRequest",
 	"release": "api.RcapRequest", "query": "api.RcapRequest", "rcaps": "struct{}",
-	"pass": "api.PassRequest", "extend": "api.ExtendRequest", "reclaim": "api.ReclaimRequest",
+	"pass": "api.PassRequest", "extend": "api.ExtendRequest", "amend": "api.AmendRequest", "reclaim": "api.ReclaimRequest",
 	"start": "api.SliverRequest", "stop": "api.SliverRequest", "destroy": "api.SliverRequest",
 }
 

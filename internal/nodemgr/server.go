@@ -109,6 +109,9 @@ func (m *Manager) handler() http.Handler {
 	post(m, mux, "extend", func(ctx context.Context, req api.ExtendRequest) (any, error) {
 		return struct{}{}, m.Extend(ctx, req.Rcap, req.End)
 	})
+	post(m, mux, "amend", func(ctx context.Context, req api.AmendRequest) (any, error) {
+		return struct{}{}, m.Amend(ctx, req.Rcap, req.Rspec)
+	})
 	post(m, mux, "reclaim", func(ctx context.Context, req api.ReclaimRequest) (any, error) {
 		return struct{}{}, m.Reclaim(ctx, req.ID)
 	})

@@ -106,10 +106,11 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 			return err
 		}
 	case !reflect.DeepEqual(h.Rspec, rs):
-		// A move the node refuses leaves the sliver on its resources,
-		// but its keys and attributes change all the same: a revoked
-		// key must not keep working because new limits do not fit.
-		moveErr = m.change(ctx, s.Name, h, rs, attrs)
+		// A change the node refuses leaves the sliver on its
+		// resources, but its keys and attributes change all the same:
+		// a revoked key must not keep working because new limits do
+		// not fit.
+		moveErr = m.change(ctx, s.Name, h, rs)
 	}
 	if !h.Bound || !reflect.DeepEqual(h.Attrs, attrs) {
 		if err := m.nm.Bind(ctx, s.Name, h.Rcap, attrs); err != nil {
@@ -159,28 +160,29 @@ func (m *manager) acquire(ctx context.Context, name string, rs api.Rspec) (*held
 	return h, nil
 }
 
-// change gives the sliver of slice name the resources rs. A renewal (a
-// later end, nothing else changed) extends the rcap in place, which needs
-// no room beside it; any other change moves the sliver to a new rcap, and
-// if the node refuses that move, a later end still extends the old rcap,
-// so that a change the node cannot apply never ends the sliver early.
-func (m *manager) change(ctx context.Context, name string, h *held, rs api.Rspec, attrs api.BindAttrs) error {
-	if onlyLaterEnd(h.Rspec, rs) {
-		return m.extend(ctx, name, h, rs.End)
+// change gives the sliver of slice name the resources rs, amending its
+// rcap in place: the node admits only what rs adds, so lowered limits and
+// the slice's own ports never need room beside it. If the node refuses, a
+// later end still extends the old rcap, so that a change the node cannot
+// apply never ends the sliver early.
+func (m *manager) change(ctx context.Context, name string, h *held, rs api.Rspec) error {
+	err := m.amend(ctx, name, h, rs)
+	if err == nil || h.Rspec.End == 0 || rs.End <= h.Rspec.End {
+		return err
 	}
-	moveErr := m.move(ctx, name, h, rs, attrs)
-	if moveErr == nil || rs.End <= h.Rspec.End {
-		return moveErr
-	}
-	return errors.Join(moveErr, m.extend(ctx, name, h, rs.End))
+	return errors.Join(err, m.extend(ctx, name, h, rs.End))
 }
 
-// onlyLaterEnd says whether want differs from have in a later end alone
-// (and a broker's delegation that ends with it, as central's does).
-func onlyLaterEnd(have, want api.Rspec) bool {
-	later := have.End != 0 && want.End > have.End
-	have = withEnd(have, want.End)
-	return later && reflect.DeepEqual(have, want)
+// amend gives the slice's rcap the resources rs in place. If the node
+// refuses, the sliver keeps its old resources.
+func (m *manager) amend(ctx context.Context, name string, h *held, rs api.Rspec) error {
+	if err := m.nm.Amend(ctx, h.Rcap, rs); err != nil {
+		return fmt.Errorf("new resources refused, keeping the old (will retry): %w", err)
+	}
+	h.Rspec = rs
+	m.save()
+	m.log.Info("sliver resources changed", "slice", name)
+	return nil
 }
 
 // withEnd is rs ending at end, with its delegation if that ended with it.
@@ -208,37 +210,8 @@ func (m *manager) extend(ctx context.Context, name string, h *held, end int64) e
 	return nil
 }
 
-// move acquires rs, moves the sliver onto it and releases the old rcap.
-// The node manager needs room for both while the move is under way; if it
-// refuses, the sliver keeps its old resources.
-func (m *manager) move(ctx context.Context, name string, h *held, rs api.Rspec, attrs api.BindAttrs) error {
-	rc, err := m.acquireRecorded(ctx, rs)
-	if err != nil {
-		return fmt.Errorf("new resources refused, keeping the old: %w", err)
-	}
-	h.Next, h.NextRspec = rc, rs
-	m.st.Acquiring = nil
-	if err := m.save(); err != nil {
-		h.Next, h.NextRspec = "", api.Rspec{}
-		m.release(ctx, rc)
-		return err
-	}
-	if err := m.nm.Bind(ctx, name, rc, attrs); err != nil {
-		m.release(ctx, rc)
-		h.Next, h.NextRspec = "", api.Rspec{}
-		m.save()
-		return fmt.Errorf("move to new resources: %w", err)
-	}
-	old := h.Rcap
-	*h = held{Rcap: rc, Rspec: rs, Attrs: attrs, Bound: true}
-	m.st.Orphans = append(m.st.Orphans, old)
-	m.save()
-	m.releaseOrphans(ctx)
-	m.log.Info("sliver moved to new resources", "slice", name)
-	return nil
-}
-
-// finishMove settles a move a crash interrupted: if the sliver is bound
+// finishMove settles a move (to a new rcap, as earlier versions changed
+// resources) that a crash interrupted: if the sliver is bound
 // to the new rcap the move happened, otherwise the new rcap is released.
 func (m *manager) finishMove(ctx context.Context, name string, h *held) {
 	q, err := m.nm.Query(ctx, h.Next)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -55,6 +56,9 @@ func TestRenewalOnFullNode(t *testing.T) {
 func TestRenewalWithRefusedMove(t *testing.T) {
 	testutil.RequireRoot(t) // the node manager takes only host root for central
 	e := newEnv(t)
+	if _, err := e.nmc.Acquire(context.Background(), api.Rspec{CPUGuarantee: 400}); err != nil { // another broker
+		t.Fatal(err)
+	}
 	e.startRM()
 	s := e.sliverOf("pl_grow", api.Rspec{CPUGuarantee: 600}, "ssh-ed25519 AAAA a@x")
 	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
@@ -62,7 +66,7 @@ func TestRenewalWithRefusedMove(t *testing.T) {
 	oldEnd := s.Expires
 
 	s.Expires += 86400
-	s.Rspec.CPUGuarantee = 700 // 600 + 700 do not fit at once
+	s.Rspec.CPUGuarantee = 700 // 100 more do not fit beside the other 400
 	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
 	within(t, 2*time.Second, "refusal reported", func() bool {
 		r, _ := e.report("pl_grow")
@@ -96,7 +100,7 @@ func TestRenewalRefusedReported(t *testing.T) {
 	e := newEnv(t)
 	var refuse atomic.Bool
 	refuse.Store(true)
-	e.nmc = refusingProxy(t, e.nmc, "extend", &refuse)
+	e.nmc = refusingProxy(t, e.nmc, &refuse, "amend", "extend")
 	e.startRM()
 	s := e.sliverOf("pl_kept", api.Rspec{CPUShares: 1}, "ssh-ed25519 AAAA a@x")
 	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
@@ -120,8 +124,8 @@ func TestRenewalRefusedReported(t *testing.T) {
 }
 
 // refusingProxy serves the node manager behind c on a socket of its own,
-// answering op with 409 while refuse holds, and returns a client of it.
-func refusingProxy(t *testing.T, c *api.NMClient, op string, refuse *atomic.Bool) *api.NMClient {
+// answering ops with 409 while refuse holds, and returns a client of it.
+func refusingProxy(t *testing.T, c *api.NMClient, refuse *atomic.Bool, ops ...string) *api.NMClient {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "proxy.sock")
 	l, err := net.Listen("unix", sock)
@@ -130,7 +134,7 @@ func refusingProxy(t *testing.T, c *api.NMClient, op string, refuse *atomic.Bool
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if r.URL.Path == "/v1/"+op && refuse.Load() {
+		if op := strings.TrimPrefix(r.URL.Path, "/v1/"); slices.Contains(ops, op) && refuse.Load() {
 			w.WriteHeader(http.StatusConflict)
 			json.NewEncoder(w).Encode(api.NMError{Error: op + ": the node says no"})
 			return
@@ -188,4 +192,42 @@ func TestRenewalOfBroker(t *testing.T) {
 	if r, _ := e.report("pl_broker"); r.Reason != "" {
 		t.Errorf("report after the renewal: %+v", r)
 	}
+}
+
+// TestChangeWithOwnPorts: a slice that reserves ports gets a lowered
+// rate, then another port, on the rcap it holds (a second rcap would find
+// its ports taken by the first), and keeps its ports throughout; a full
+// node lowers a guarantee too.
+func TestChangeWithOwnPorts(t *testing.T) {
+	testutil.RequireRoot(t) // the node manager takes only host root for central
+	e := newEnv(t)
+	if _, err := e.nmc.Acquire(context.Background(), api.Rspec{CPUGuarantee: 400}); err != nil { // another broker
+		t.Fatal(err)
+	}
+	e.startRM()
+	tcp := func(p uint16) api.Port { return api.Port{Proto: "tcp", Port: p} }
+	s := e.sliverOf("pl_ports", api.Rspec{CPUGuarantee: 600, Ports: []api.Port{tcp(8080)}}, "ssh-ed25519 AAAA a@x")
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_ports"); return ok && fs.State == "running" })
+	before := e.boundRcap("pl_ports")
+
+	s.Rspec.NetMaxRate, s.Rspec.CPUGuarantee = 1000, 300
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "rate applied", func() bool {
+		fs, _ := e.rt.Sliver("pl_ports")
+		return fs.Spec.Rspec.NetMaxRate == 1000 && fs.Spec.Rspec.CPUGuarantee == 300 && slices.Equal(fs.Spec.Rspec.Ports, s.Rspec.Ports)
+	})
+	s.Rspec.Ports = []api.Port{tcp(8080), tcp(9090)}
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(t, 2*time.Second, "port added", func() bool {
+		fs, _ := e.rt.Sliver("pl_ports")
+		return slices.Equal(fs.Spec.Rspec.Ports, s.Rspec.Ports)
+	})
+	if after := e.boundRcap("pl_ports"); after.ID != before.ID {
+		t.Errorf("the change moved the sliver to rcap %s from %s: want the same rcap amended", after.ID, before.ID)
+	}
+	if _, err := e.nmc.Acquire(context.Background(), api.Rspec{Ports: []api.Port{tcp(9090)}, End: s.Expires}); err == nil {
+		t.Error("another rcap got tcp/9090, which the slice now reserves")
+	}
+	within(t, 2*time.Second, "report clear", func() bool { r, _ := e.report("pl_ports"); return r.Reason == "" })
 }

@@ -22,14 +22,17 @@ const (
 type held struct {
 	// Rcap is the rcap the slice's sliver is (or is to be) bound to.
 	Rcap api.Rcap `json:"rcap"`
-	// Rspec is the rspec Rcap was acquired with, as asked.
+	// Rspec is the rspec Rcap holds, as asked (at acquire or at the last
+	// amend the node manager took).
 	Rspec api.Rspec `json:"rspec"`
 	// Attrs are the attributes of the last bind that succeeded.
 	Attrs api.BindAttrs `json:"attrs"`
 	// Bound tells whether a bind of Rcap with Attrs succeeded.
 	Bound bool `json:"bound"`
 	// Next is a new rcap acquired to move the sliver onto, written before
-	// the move's bind so that a crash cannot leak it.
+	// the move's bind so that a crash cannot leak it. Earlier versions
+	// changed resources so; a state file they left is settled at start
+	// (finishMove). Changes now amend Rcap in place.
 	Next      api.Rcap  `json:"next,omitempty"`
 	NextRspec api.Rspec `json:"next_rspec,omitzero"`
 }
