@@ -60,7 +60,7 @@ func TestManySlivers(t *testing.T) {
 	nettest.Listen(t, p, 9003, true)
 	send := func(uid uint32, count int) {
 		t.Helper()
-		s := nettest.Send{UID: uid, To: netip.AddrPortFrom(p.RecvIP, 9003), Count: count, Payload: 100, For: 10 * time.Second, Gap: time.Millisecond}
+		s := nettest.Send{UID: uid, To: netip.AddrPortFrom(p.RecvIP, 9003), Count: count, Payload: 100, Echoes: true, For: 10 * time.Second, Gap: time.Millisecond}
 		if err := nettest.Start(t, p, s).Wait(); err != nil {
 			t.Fatalf("sender %d: %v", uid, err)
 		}

@@ -94,8 +94,8 @@ func TestCountsBySliverUID(t *testing.T) {
 	}
 	nettest.Listen(t, p, 9001, true)
 	sends := []nettest.Send{
-		{UID: 100005, To: netip.AddrPortFrom(p.RecvIP, 9001), Count: 40, Payload: 100},
-		{UID: 100000, To: netip.AddrPortFrom(p.RecvIP6, 9001), Count: 20, Payload: 100},
+		{UID: 100005, To: netip.AddrPortFrom(p.RecvIP, 9001), Count: 40, Payload: 100, Echoes: true},
+		{UID: 100000, To: netip.AddrPortFrom(p.RecvIP6, 9001), Count: 20, Payload: 100, Echoes: true},
 		{UID: 70000, To: netip.AddrPortFrom(p.RecvIP, 9001), Count: 30, Payload: 100}, // no sliver's
 	}
 	for _, s := range sends {

@@ -34,6 +34,11 @@ type Send struct {
 	Count   int            // stop after this many writes (0: no limit)
 	Gap     time.Duration  // pause between writes (0: as fast as the socket takes them)
 	Batch   int            // UDP datagrams per sendmmsg call (0 or 1: one write each)
+	// Echoes: the receiver echoes each datagram (Listen with echo), and
+	// the sender waits for the echoes (at most 5 s) before it closes its
+	// socket, so that no echo arrives at a closed port and makes the
+	// kernel answer with an ICMP error of the sender's flow.
+	Echoes bool
 }
 
 // Start runs s as a separate process with UID s.UID inside p's sending
@@ -49,7 +54,7 @@ func Start(t testing.TB, p *Pair, s Send) *exec.Cmd {
 		mode = "tcp"
 	}
 	cmd := reexec.Command(senderEntry, mode, p.SendNS, s.To.String(), s.For.String(),
-		strconv.Itoa(s.Payload), strconv.Itoa(s.Count), s.Gap.String(), strconv.Itoa(max(s.Batch, 1)))
+		strconv.Itoa(s.Payload), strconv.Itoa(s.Count), s.Gap.String(), strconv.Itoa(max(s.Batch, 1)), strconv.FormatBool(s.Echoes))
 	cmd.Stderr = os.Stderr
 	// The process runs as the sliver's UID from its first instruction; it
 	// keeps CAP_SYS_ADMIN only to join the namespace, then drops it
@@ -73,7 +78,7 @@ func Start(t testing.TB, p *Pair, s Send) *exec.Cmd {
 
 // senderMain is the sender process: args are the mode (udp or tcp), the
 // namespace path, the destination, the duration, the payload size, the
-// count, the gap and the batch.
+// count, the gap, the batch and whether to wait for echoes.
 func senderMain() {
 	if err := send(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "sender:", err)
@@ -83,8 +88,8 @@ func senderMain() {
 }
 
 func send(args []string) error {
-	if len(args) != 8 {
-		return fmt.Errorf("want 8 arguments, got %d", len(args))
+	if len(args) != 9 {
+		return fmt.Errorf("want 9 arguments, got %d", len(args))
 	}
 	dst, err := netip.ParseAddrPort(args[2])
 	if err != nil {
@@ -95,6 +100,7 @@ func send(args []string) error {
 	count, _ := strconv.Atoi(args[5])
 	gap, _ := time.ParseDuration(args[6])
 	batch, _ := strconv.Atoi(args[7])
+	echoes, _ := strconv.ParseBool(args[8])
 	typ := unix.SOCK_DGRAM
 	if args[0] == "tcp" {
 		typ = unix.SOCK_STREAM
@@ -106,7 +112,8 @@ func send(args []string) error {
 	}
 	write := writer(fd, typ, size, batch)
 	end := time.Now().Add(dur)
-	for n := 0; time.Now().Before(end) && (count == 0 || n < count); n++ {
+	n := 0
+	for ; time.Now().Before(end) && (count == 0 || n < count); n++ {
 		if err := write(); err != nil {
 			return err
 		}
@@ -114,7 +121,22 @@ func send(args []string) error {
 			time.Sleep(gap)
 		}
 	}
+	if echoes && typ == unix.SOCK_DGRAM {
+		awaitEchoes(fd, n*max(batch, 1), size)
+	}
 	return unix.Close(fd)
+}
+
+// awaitEchoes reads up to n echoed datagrams from fd, for at most 5 s.
+func awaitEchoes(fd, n, size int) {
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+	buf := make([]byte, size+1)
+	deadline := time.Now().Add(5 * time.Second)
+	for got := 0; got < n && time.Now().Before(deadline); {
+		if _, err := unix.Read(fd, buf); err == nil {
+			got++
+		}
+	}
 }
 
 // writer returns what sends one write of size bytes on the connected

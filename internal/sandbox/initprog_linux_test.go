@@ -81,7 +81,7 @@ func TestInitShared(t *testing.T) {
 // either: it runs a sealed memfd of its own.
 func TestForgedInitHint(t *testing.T) {
 	cfg := testSliver(t, "orbistest-forged", 500000)
-	for name, exe := range map[string]string{"host program": "/bin/sleep", "unsealed copy": writableCopy(t)} {
+	for name, exe := range map[string]string{"host program": "/usr/bin/sleep", "unsealed copy": writableCopy(t)} {
 		t.Run(name, func(t *testing.T) {
 			host := exec.Command(exe, "60")
 			host.Args[0] = initEntry

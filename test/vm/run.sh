@@ -29,7 +29,7 @@ modules="virtio_pci virtio_blk loop overlay btrfs xfs quota_v2 veth"
 # busybox modprobe (nftables expressions, queueing disciplines).
 autoload="net/netfilter net/ipv4/netfilter net/ipv6/netfilter net/sched net/core net/bridge net/xfrm"
 # Host programs the tests run, copied with their shared libraries.
-programs="bash mkfs.btrfs btrfs ip nft"
+programs="bash mkfs.btrfs btrfs ip nft sleep"
 
 work=$(mktemp -d /tmp/orbis-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -135,6 +135,9 @@ build_initramfs() {
 		awk -v p="$pkg" '!/^#/ && $1 == p { s = s (s ? "|" : "") $2 } END { if (s) print "^(" s ")$" }' \
 			"$here/skip.txt" >"$root/tests/$pkg.skip"
 	done
+	# The sandbox's tests run every sliver's init from orbis-init (the VM
+	# has no Go to build it).
+	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/orbis-init" ./internal/sandbox/cmd/orbis-init)
 	echo "$pkgs" >"$root/tests/order"
 	echo "${vmtimeout}s" >"$root/tests/timeout"
 	(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) >"$work/initrd"
