@@ -71,7 +71,12 @@
 //     kernel's rules, which let two UIDs share a UDP port when both set
 //     SO_REUSEADDR, and bind one port on different local addresses; a
 //     reservation does not evict a socket already bound when it is made
-//     (Reserve logs it). Reservations also apply in any network namespace
+//     (Reserve logs it). sock_diag's SOCK_DESTROY would not help: on
+//     a socket bound to an explicit port it stops a TCP listener but
+//     keeps the port (the holder may listen again, and a new bind
+//     without SO_REUSEADDR fails), and a UDP socket keeps the port and
+//     goes on receiving its datagrams; only the last close of the socket
+//     frees the port. Reservations also apply in any network namespace
 //     a sliver might create.
 package portmgr
 
