@@ -20,7 +20,7 @@ TEST_DEBS := postgresql chromium python3 openssh-client nftables tcpdump runc cr
 # downloaded by test/vm/run.sh, never installed.
 VMDEBS  := qemu-system-x86 busybox-static btrfs-progs e2fsprogs iproute2 nftables
 
-.PHONY: all build deps test-deps apt-install deb dev test test-vm vet bench clean
+.PHONY: all build deps test-deps apt-install deb dev test test-host test-vm vet bench clean
 
 all: build
 
@@ -67,16 +67,22 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
+# test runs every test: the whole module on this machine's kernel
+# (test-host), then the node's kernel tests on Debian's 6.1 kernel under
+# pure cgroup v2 (test-vm).
+test: test-host
+	@$(MAKE) --no-print-directory test-vm
+
 # ORBIS_TEST_DEBIAN=1 also builds a Debian image with debootstrap (about a
 # minute, through apt's configured mirror). The browser tests keep their
 # screenshots in test-artifacts/.
-test: deps test-deps vet
+test-host: deps test-deps vet
 	rm -rf $(CURDIR)/test-artifacts
 	ORBIS_TEST_DEBIAN=1 ORBIS_TEST_ARTIFACTS=$(CURDIR)/test-artifacts $(GO) test -count=1 -timeout 20m ./...
 
 # test-vm runs the node packages' kernel tests on Debian's 6.1 kernel with
-# pure cgroup v2, in qemu (software emulation; 4 to 5 minutes): see
-# test/vm/run.sh and docs/kernel.md.
+# pure cgroup v2, in qemu (software emulation; about 2 minutes on an idle
+# 2-core machine): see test/vm/run.sh and docs/kernel.md.
 test-vm:
 	@$(MAKE) --no-print-directory apt-install PKGS="$(VMDEBS)"
 	GO=$(GO) test/vm/run.sh
