@@ -364,8 +364,10 @@ func TestTwoCentralsBehindHAProxy(t *testing.T) {
 			survivor = "a"
 		}
 		t.Logf("killed central %s; %s serves on", victim, survivor)
-		e.call(lb, "AddSliceToNodes", during, hosts)
+		// From before the call: a woken node may list the change before
+		// the call returns.
 		changed.Store(time.Now().UnixNano())
+		e.call(lb, "AddSliceToNodes", during, hosts)
 		cut := 0
 		for range nodes {
 			r := <-followed
