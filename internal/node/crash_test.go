@@ -49,6 +49,9 @@ type testNode struct {
 	state, sock, cgroups string
 	cmd                  *exec.Cmd
 	client               *api.NMClient
+	// sshPort is the gateway's port, which the agent lists in the
+	// node's ip_local_reserved_ports when it is in the ephemeral range.
+	sshPort uint16
 }
 
 func startTestNode(t *testing.T, tn *testNode) {
@@ -254,6 +257,12 @@ func cleanupNode(t *testing.T, tn *testNode) {
 			n.Slivers.Destroy(ctx, name)
 		}
 		n.Close()
+	}
+	// The killed agent never detached: its ports stay listed.
+	if tn.sshPort != 0 {
+		if err := portmgr.RemoveLocalReserved("/proc/sys/net/ipv4/ip_local_reserved_ports", tn.sshPort); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
 	}
 	testutil.RemoveNodeCgroups(t, "/sys/fs/cgroup", tn.cgroups)
 	os.RemoveAll(filepath.Dir(sliverRunDir(tn.cgroups)))

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -125,6 +126,9 @@ func startNodeEntry(t *testing.T, entry, state, name string) (*testNode, *Node, 
 	}
 	addr := freeAddr(t)
 	tn := &testNode{t: t, state: state, sock: filepath.Join(state, "nm.sock"), cgroups: fmt.Sprintf("orbistest-%s-%d", name, os.Getpid())}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		tn.sshPort = ap.Port()
+	}
 	n := tn.spawn(entry, addr)
 	t.Cleanup(func() { n.Close() })
 	return tn, n, addr

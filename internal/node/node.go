@@ -355,6 +355,10 @@ func runAgent(ctx context.Context, cfg Config) error {
 				cfg.Log.Error("suspend slivers", "err", err)
 			}
 			removeParentCgroups(cfg)
+			// No sliver runs: their run directories (on /run) go too.
+			if err := os.RemoveAll(filepath.Dir(sliverRunDir(cfg.CgroupParent))); err != nil {
+				cfg.Log.Error("remove the slivers' run directories", "err", err)
+			}
 		}()
 	}
 	capa, err := n.capacity()

@@ -132,7 +132,7 @@ func (m *Manager) unlistEphemeralLocked(c *claim, port uint16) {
 		return
 	}
 	delete(m.ephemeral, port)
-	if err := removeLocalReserved(m.cfg.LocalReservedPorts, port); err != nil {
+	if err := RemoveLocalReserved(m.cfg.LocalReservedPorts, port); err != nil {
 		m.cfg.Log.Warn("take a claimed port out of ip_local_reserved_ports", "port", port, "err", err)
 	}
 }
@@ -204,7 +204,7 @@ func (m *Manager) dropClaimsLocked() error {
 			errs = append(errs, fmt.Errorf("delete from claims map: %w", err))
 		}
 	}
-	errs = append(errs, removeLocalReserved(m.cfg.LocalReservedPorts, listed...))
+	errs = append(errs, RemoveLocalReserved(m.cfg.LocalReservedPorts, listed...))
 	clear(m.claimed)
 	clear(m.ephemeral)
 	if len(have) > 0 {

@@ -92,8 +92,10 @@ func addLocalReserved(path string, port uint16) (added bool, err error) {
 	return added, err
 }
 
-// removeLocalReserved takes ports out of the list in the file at path.
-func removeLocalReserved(path string, ports ...uint16) error {
+// RemoveLocalReserved takes ports out of the list in the file at path
+// (LocalReservedPorts by default): what tests and sweeps use to undo what
+// a node agent killed before Detach listed.
+func RemoveLocalReserved(path string, ports ...uint16) error {
 	if len(ports) == 0 {
 		return nil
 	}

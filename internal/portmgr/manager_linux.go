@@ -44,6 +44,9 @@ type Manager struct {
 	claimed   map[uint32]*claim
 	ephemeral map[uint16]int
 	lastClaim uint64 // the number of the last Claim
+	// nodeListed are the node's ports ReserveNode listed in
+	// ip_local_reserved_ports (not listed before): Detach takes them out.
+	nodeListed []uint16
 }
 
 // New loads the bind programs and attaches them at cfg.CgroupRoot. When
@@ -385,6 +388,8 @@ func (m *Manager) Detach() error {
 			}
 		}
 	}
+	errs = append(errs, RemoveLocalReserved(m.cfg.LocalReservedPorts, m.nodeListed...))
+	m.nodeListed = nil
 	errs = append(errs, m.closeLocked())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("detach port manager: %w", err)

@@ -78,8 +78,9 @@ func (m *Manager) Sockets(owner string) (int, error) {
 // listen on them, often on one address only). Those inside the
 // ephemeral range are also listed in ip_local_reserved_ports, so that
 // the kernel does not hand them to a sliver's bind to port 0 either;
-// they stay listed after the Manager ends. A port reserved for a slice is
-// an error, and nothing changes.
+// they stay listed while the agent restarts (Close), and Detach takes
+// out those this Manager listed. A port reserved for a slice is an
+// error, and nothing changes.
 func (m *Manager) ReserveNode(ports []api.Port) error {
 	lo, hi, err := ephemeralRange(m.cfg.ProcRoot)
 	if err != nil {
@@ -107,8 +108,12 @@ func (m *Manager) ReserveNode(ports []api.Port) error {
 	}
 	for k := range want {
 		if p := portOf(k); p.Port >= lo && p.Port <= hi {
-			if _, err := addLocalReserved(m.cfg.LocalReservedPorts, p.Port); err != nil {
+			added, err := addLocalReserved(m.cfg.LocalReservedPorts, p.Port)
+			if err != nil {
 				return fmt.Errorf("reserve the node's port %d/%s: %w", p.Port, p.Proto, err)
+			}
+			if added {
+				m.nodeListed = append(m.nodeListed, p.Port)
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package portmgr
 
 import (
 	"bufio"
+	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -97,5 +99,30 @@ func TestReserveNode(t *testing.T) {
 	}
 	if err := m.Reserve(t.Context(), nodeOwner, f.bob, nil); err == nil {
 		t.Errorf("a slice named %q was given a cgroup", nodeOwner)
+	}
+}
+
+// TestReserveNodeListed: the node's ports inside the ephemeral range are
+// listed in ip_local_reserved_ports while the node runs and across a
+// restart (Close), and Detach takes out those it listed, never one the
+// operator had listed.
+func TestReserveNodeListed(t *testing.T) {
+	f, m, port := claimFixture(t)
+	operators := port + 1
+	if err := os.WriteFile(f.localReserved, []byte(strconv.Itoa(int(operators))+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ReserveNode([]api.Port{{Proto: "tcp", Port: port}, {Proto: "tcp", Port: operators}}); err != nil {
+		t.Fatalf("ReserveNode: %v", err)
+	}
+	both := fmt.Sprintf("%d-%d", port, operators)
+	if got := f.listed(t); got != both {
+		t.Fatalf("ip_local_reserved_ports = %q, want %q", got, both)
+	}
+	if err := m.Detach(); err != nil {
+		t.Fatalf("Detach: %v", err)
+	}
+	if got, want := f.listed(t), strconv.Itoa(int(operators)); got != want {
+		t.Errorf("after Detach ip_local_reserved_ports = %q, want the operator's %q", got, want)
 	}
 }
