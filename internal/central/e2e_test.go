@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central"
+	"github.com/orbisproject/orbis/internal/central/centraltest"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
-	"github.com/orbisproject/orbis/internal/node/rm"
-	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -87,43 +85,15 @@ func (tc *testCentral) callB(t testing.TB, method string, args ...any) any {
 
 // testNode is a node manager (with a fake sliver runtime) and a resource
 // manager following central, in this process.
-type testNode struct {
-	host string
-	rt   *nodemgr.FakeRuntime
-}
+type testNode struct{ *centraltest.Node }
 
 func startNode(t *testing.T, tc *testCentral, host, token string) *testNode {
 	t.Helper()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	rt, _ := nodemgr.NewFakeRuntime("")
-	nm, err := nodemgr.Open(ctx, nodemgr.Options{StateDir: filepath.Join(dir, "nm"), Runtime: rt,
-		Node: nodemgr.Node{MemoryBytes: 1 << 30, DiskBytes: 1 << 30}, Log: testutil.Logger(t).With("node", host)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "nm.sock")
-	l, err := nodemgr.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go nm.Serve(ctx, l)
-	creds, err := rm.Register(ctx, filepath.Join(dir, "rm"), tc.url, api.Trust{}, api.NodeRegisterRequest{Token: token, Hostname: host})
-	if err != nil {
-		t.Fatalf("register %s: %v", host, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(sock), StateDir: filepath.Join(dir, "rm"),
-			Every: 200 * time.Millisecond, MaxBackoff: time.Second})
-		close(done)
-	}()
-	t.Cleanup(func() { cancel(); <-done; nm.Close() })
-	return &testNode{host: host, rt: rt}
+	return &testNode{centraltest.StartNode(t, tc.url, api.Trust{}, host, token)}
 }
 
 func (n *testNode) has(slice string) bool {
-	_, ok := n.rt.Sliver(slice)
+	_, ok := n.RT.Sliver(slice)
 	return ok
 }
 
@@ -146,7 +116,7 @@ func TestPush(t *testing.T) {
 	t0 := time.Now()
 	tc.call(t, "AddSliceToNodes", "ts_push", []any{"n0.orbis.test", "n1.orbis.test", "n2.orbis.test"})
 	for _, n := range nodes {
-		waitFor(t, n.host+" to get the sliver", 5*time.Second, func() bool { return n.has("ts_push") })
+		waitFor(t, n.Host+" to get the sliver", 5*time.Second, func() bool { return n.has("ts_push") })
 	}
 	took := time.Since(t0)
 	t.Logf("slice on 3 nodes after %v", took)
@@ -176,10 +146,10 @@ func TestPush(t *testing.T) {
 	tc.stop()
 	time.Sleep(time.Until(time.Unix(expires, 0)) - 500*time.Millisecond)
 	if !nodes[0].has("ts_push") || !nodes[1].has("ts_push") {
-		t.Fatalf("a node cut from central dropped its sliver before its expiry: %v", nodes[0].rt.Calls())
+		t.Fatalf("a node cut from central dropped its sliver before its expiry: %v", nodes[0].RT.Calls())
 	}
 	for _, n := range nodes[:2] {
-		waitFor(t, n.host+" to expire the sliver", 5*time.Second, func() bool { return !n.has("ts_push") })
+		waitFor(t, n.Host+" to expire the sliver", 5*time.Second, func() bool { return !n.has("ts_push") })
 	}
 }
 

@@ -21,7 +21,7 @@ func TestLeasesReachNode(t *testing.T) {
 		tc.call(t, "AddSliceToNodes", name, []any{"r.orbis.test"})
 	}
 	state := func(slice string) string {
-		s, ok := n.rt.Sliver(slice)
+		s, ok := n.RT.Sliver(slice)
 		if !ok {
 			return "absent"
 		}

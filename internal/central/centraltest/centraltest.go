@@ -8,12 +8,15 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/node/rm"
+	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -82,4 +85,49 @@ func (c *Central) Call(t testing.TB, method string, args ...any) any {
 		t.Fatalf("%s: %v", method, err)
 	}
 	return r
+}
+
+// Node is a real node manager, with a fake sliver runtime, and a real
+// resource manager following a central over the node channel, in this
+// process.
+type Node struct {
+	Host string
+	RT   *nodemgr.FakeRuntime
+}
+
+// StartNode registers host at the central at url (trusted as trust) with
+// the node token and runs its agent until the test ends.
+func StartNode(t testing.TB, url string, trust api.Trust, host, token string) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	rt, _ := nodemgr.NewFakeRuntime("")
+	nm, err := nodemgr.Open(ctx, nodemgr.Options{StateDir: filepath.Join(dir, "nm"), Runtime: rt,
+		Node: nodemgr.Node{MemoryBytes: 1 << 30, DiskBytes: 1 << 30}, Log: testutil.Logger(t).With("node", host)})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "nm.sock")
+	l, err := nodemgr.Listen(sock)
+	if err != nil {
+		cancel()
+		nm.Close()
+		t.Fatal(err)
+	}
+	go nm.Serve(ctx, l)
+	creds, err := rm.Register(ctx, filepath.Join(dir, "rm"), url, trust, api.NodeRegisterRequest{Token: token, Hostname: host})
+	if err != nil {
+		cancel()
+		nm.Close()
+		t.Fatalf("register %s: %v", host, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(sock), StateDir: filepath.Join(dir, "rm"),
+			Every: 200 * time.Millisecond, MaxBackoff: time.Second})
+		close(done)
+	}()
+	t.Cleanup(func() { cancel(); <-done; nm.Close() })
+	return &Node{Host: host, RT: rt}
 }

@@ -26,7 +26,7 @@ func TestPortalBrowser(t *testing.T) {
 	w := tc.world(t)
 	n1 := tc.startNode(t, w.site, "n1.pt.test")
 	n2 := tc.startNode(t, w.site, "n2.pt.test")
-	id1, id2 := tc.nodeID(t, n1.host), tc.nodeID(t, n2.host)
+	id1, id2 := tc.nodeID(t, n1.Host), tc.nodeID(t, n2.Host)
 	b := newBrowser(t, exe)
 
 	step(t, "sign in", chromedp.Do(b.ctx, chromedp.Navigate(tc.url+"/"), chromedp.WaitVisible(chromedp.CSS("#email")),
@@ -70,7 +70,7 @@ func TestPortalBrowser(t *testing.T) {
 		step(t, "reload", chromedp.Do(b.ctx, chromedp.Navigate(tc.url+"/slices/pt_web"), chromedp.WaitVisible(chromedp.CSS("#slivers"))))
 		states, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#slivers tbody tr"), r => r.cells[1].textContent + "=" + r.cells[3].textContent)`))
 		step(t, "read slivers", err)
-		want := []string{n1.host + "=running", n2.host + "=running"}
+		want := []string{n1.Host + "=running", n2.Host + "=running"}
 		if fmt.Sprint(states) == fmt.Sprint(want) {
 			break
 		}
@@ -78,7 +78,7 @@ func TestPortalBrowser(t *testing.T) {
 			t.Fatalf("slivers on the page: %v, want %v", states, want)
 		}
 	}
-	if _, ok := n1.rt.Sliver("pt_web"); !ok {
+	if _, ok := n1.RT.Sliver("pt_web"); !ok {
 		t.Fatal("the page says running but n1 has no pt_web sliver")
 	}
 	b.save(t, "portal-04-slivers.png")
@@ -92,19 +92,19 @@ func TestPortalBrowser(t *testing.T) {
 	step(t, "remove n2", chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#rm-"+id2)), chromedp.Click(chromedp.CSS(`form:has(#slivers) button`))))
 	b.waitText(t, ".flash", "nodes are removed")
 	deadline := time.Now().Add(10 * time.Second)
-	for _, ok := n2.rt.Sliver("pt_web"); ok; _, ok = n2.rt.Sliver("pt_web") {
+	for _, ok := n2.RT.Sliver("pt_web"); ok; _, ok = n2.RT.Sliver("pt_web") {
 		if time.Now().After(deadline) {
 			t.Fatal("n2 kept pt_web after its removal in the portal")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, ok := n1.rt.Sliver("pt_web"); !ok {
+	if _, ok := n1.RT.Sliver("pt_web"); !ok {
 		t.Fatal("removing n2 removed n1's sliver too")
 	}
 	b.save(t, "portal-05-removed.png")
 
 	step(t, "nodes", chromedp.Do(b.ctx, chromedp.Navigate(tc.url+"/nodes?sort=slivers"), chromedp.WaitVisible(chromedp.CSS("#nodes"))))
-	b.waitText(t, "#nodes", n2.host)
+	b.waitText(t, "#nodes", n2.Host)
 	b.save(t, "portal-nodes.png")
 	step(t, "phone", chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(tc.url+"/slices/pt_web"),
 		chromedp.WaitVisible(chromedp.CSS("#expires"))))

@@ -11,7 +11,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,9 +18,8 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central"
+	"github.com/orbisproject/orbis/internal/central/centraltest"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
-	"github.com/orbisproject/orbis/internal/node/rm"
-	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -169,44 +167,12 @@ func (cl *client) signin(email string) {
 	}
 }
 
-// testNode is a real node manager, with a fake sliver runtime, and a real
-// resource manager following central over the node channel.
-type testNode struct {
-	host string
-	rt   *nodemgr.FakeRuntime
-}
-
 // startNode registers host at site and runs its agent until the test ends.
-func (tc *testCentral) startNode(t *testing.T, site any, host string) *testNode {
+func (tc *testCentral) startNode(t *testing.T, site any, host string) *centraltest.Node {
 	t.Helper()
 	id := tc.call(t, "AddNode", site, map[string]any{"hostname": host})
 	token := tc.call(t, "AddNodeToken", id).(string)
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	rt, _ := nodemgr.NewFakeRuntime("")
-	nm, err := nodemgr.Open(ctx, nodemgr.Options{StateDir: filepath.Join(dir, "nm"), Runtime: rt,
-		Node: nodemgr.Node{MemoryBytes: 1 << 30, DiskBytes: 1 << 30}, Log: testutil.Logger(t).With("node", host)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "nm.sock")
-	l, err := nodemgr.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go nm.Serve(ctx, l)
-	creds, err := rm.Register(ctx, filepath.Join(dir, "rm"), tc.url, api.Trust{}, api.NodeRegisterRequest{Token: token, Hostname: host})
-	if err != nil {
-		t.Fatalf("register %s: %v", host, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(sock), StateDir: filepath.Join(dir, "rm"),
-			Every: 200 * time.Millisecond, MaxBackoff: time.Second})
-		close(done)
-	}()
-	t.Cleanup(func() { cancel(); <-done; nm.Close() })
-	return &testNode{host: host, rt: rt}
+	return centraltest.StartNode(t, tc.url, api.Trust{}, host, token)
 }
 
 // nodeID is host's node_id.

@@ -586,16 +586,16 @@ func TestSliverFailure(t *testing.T) {
 	w := tc.world(t)
 	n := tc.startNode(t, w.site, "nf.pt.test")
 	noSpace := errors.New("no space left for the sliver")
-	n.rt.FailNext("create", noSpace)
-	n.rt.SetHook(func(step, _ string) {
+	n.RT.FailNext("create", noSpace)
+	n.RT.SetHook(func(step, _ string) {
 		if step == "create:before" {
-			n.rt.FailNext("create", noSpace) // every create fails
+			n.RT.FailNext("create", noSpace) // every create fails
 		}
 	})
 	pi := tc.client(t)
 	pi.signin(w.pi)
 	pi.submit("/slices", "/slices", url.Values{"site": {"pt"}, "suffix": {"fail"}, "description": {"d"}, "url": {"http://d"}})
-	if st := pi.submit("/slices/pt_fail", "/slices/pt_fail/nodes", url.Values{"node": {tc.nodeID(t, n.host)}}); st != 200 {
+	if st := pi.submit("/slices/pt_fail", "/slices/pt_fail/nodes", url.Values{"node": {tc.nodeID(t, n.Host)}}); st != 200 {
 		t.Fatalf("add node: %d", st)
 	}
 	row := regexp.MustCompile(`<th scope="row">nf.pt.test</th><td>pt</td>\s*<td class="state state-([a-z]+)">[^<]*</td><td>([^<]*)</td>`)
