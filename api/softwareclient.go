@@ -30,10 +30,17 @@ func (c *CentralClient) softwareCall(ctx context.Context, method, slice, op stri
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	return c.sendLong(req, "software "+op, "software "+op, resp)
+}
+
+// sendLong sends req with softwareHTTP (no overall timeout) and decodes a
+// 200 answer into resp. op names the call in errors; method is the
+// CentralError's Method.
+func (c *CentralClient) sendLong(req *http.Request, op, method string, resp any) error {
 	res, err := c.softwareHTTP().Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("software %s: %w", op, ctx.Err())
+		if ctx := req.Context(); ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", op, ctx.Err())
 		}
 		return &UnreachableError{URL: c.base, Err: unwrapURLError(err)}
 	}
@@ -43,10 +50,10 @@ func (c *CentralClient) softwareCall(ctx context.Context, method, slice, op stri
 		return &UnreachableError{URL: c.base, Err: fmt.Errorf("read answer: %w", err)}
 	}
 	if res.StatusCode != http.StatusOK {
-		return centralError("software "+op, res, data)
+		return centralError(method, res, data)
 	}
 	if err := json.Unmarshal(data, resp); err != nil {
-		return fmt.Errorf("software %s: decode answer: %w", op, err)
+		return fmt.Errorf("%s: decode answer: %w", op, err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"debug/elf"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -157,24 +156,9 @@ func (c *CentralClient) PublishUpgrade(ctx context.Context, version, arch string
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	res, err := c.softwareHTTP().Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return Upgrade{}, fmt.Errorf("publish upgrade: %w", ctx.Err())
-		}
-		return Upgrade{}, &UnreachableError{URL: c.base, Err: unwrapURLError(err)}
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, centralMaxResponse))
-	if err != nil {
-		return Upgrade{}, &UnreachableError{URL: c.base, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	if res.StatusCode != http.StatusOK {
-		return Upgrade{}, centralError("upgrade", res, data)
-	}
 	var u Upgrade
-	if err := json.Unmarshal(data, &u); err != nil {
-		return Upgrade{}, fmt.Errorf("publish upgrade: decode answer: %w", err)
+	if err := c.sendLong(req, "publish upgrade", "upgrade", &u); err != nil {
+		return Upgrade{}, err
 	}
 	return u, nil
 }
