@@ -63,22 +63,29 @@ func createKey(p string) (ed25519.PrivateKey, error) {
 }
 
 // writeFileSync writes data to p atomically: beside it, fsync, rename.
+// The temporary file is a new one of its own (os.CreateTemp, mode 0600
+// until it is whole): centrals sharing a data directory do not write
+// into each other's, and a file left by a crash lends it no mode.
 func writeFileSync(p string, data []byte, mode os.FileMode) error {
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+"-*")
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
+	if err == nil {
+		err = os.Rename(f.Name(), p)
 	}
-	return os.Rename(tmp, p)
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
