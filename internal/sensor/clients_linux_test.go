@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -91,15 +92,9 @@ func childConn(c net.Conn, mode string) bool {
 		c.SetReadDeadline(time.Now().Add(time.Second))
 		_, err := c.Read(make([]byte, 1))
 		var ne net.Error
-		return errorsAs(err, &ne) && ne.Timeout()
+		return errors.As(err, &ne) && ne.Timeout()
 	}
 	return false
-}
-
-func errorsAs(err error, ne *net.Error) bool {
-	e, ok := err.(net.Error)
-	*ne = e
-	return ok
 }
 
 // timedGet GETs path on a fresh connection: "code,milliseconds" or
