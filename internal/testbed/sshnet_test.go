@@ -76,7 +76,7 @@ func TestSSHOutputIsTheSlices(t *testing.T) {
 		t.Error("slice's rx counter did not count the client's side of the connection")
 	}
 	waitFor(t, "the auditor naming the slice for the client's address", 15*time.Second, func() bool {
-		return strings.Contains(get(t, n.AuditURL+"dst/"+st.HostAddr), slice)
+		return strings.Contains(fetch(n.AuditURL+"dst/"+st.HostAddr), slice)
 	})
 }
 
@@ -161,16 +161,4 @@ func sensorBandwidth(t *testing.T, n testbed.Node, slice string) []byte {
 		t.Fatalf("sensor /bandwidth/%s: %s, %v: %s", slice, res.Status, err, out)
 	}
 	return out
-}
-
-// get returns the body of a page.
-func get(t *testing.T, url string) string {
-	t.Helper()
-	r, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return string(b)
 }
