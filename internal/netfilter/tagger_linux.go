@@ -235,9 +235,9 @@ func (t *Tagger) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// SocketMark returns the SO_MARK that makes the sliver name's chain take
-// a socket's packets (see the package comment), or false if name is not
-// tagged.
+// SocketMark returns the SO_MARK that makes the tagger take a socket's
+// packets for the sliver name's (see the package comment), or false if
+// name is not tagged.
 func (t *Tagger) SocketMark(name string) (uint32, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

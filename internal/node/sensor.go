@@ -156,9 +156,15 @@ func (n *Node) centralNodes() *sensor.CentralNodes {
 	var ca string
 	var v *api.Verifier
 	src.Verifier = func() *api.Verifier {
-		creds, _, _ := rm.LoadCredentials(filepath.Join(n.cfg.StateDir, "rm"))
+		creds, _, err := rm.LoadCredentials(filepath.Join(n.cfg.StateDir, "rm"))
 		mu.Lock()
 		defer mu.Unlock()
+		if err != nil {
+			// Keep the pinned CA rather than fall back to the system's
+			// roots (what the zero credentials would give).
+			n.cfg.Log.Warn("sensors: cannot read the node's credentials; central is verified as before", "err", err)
+			return v
+		}
 		if v == nil || creds.CA != ca {
 			ca, v = creds.CA, creds.Verifier()
 		}

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
@@ -94,59 +92,34 @@ func TestConnsPerCaller(t *testing.T) {
 		{"root", []run{{0, MaxConnsPerCaller + 8, MaxConnsPerCaller + 8}}},
 	} {
 		// The runs of a case hold their connections at once.
-		var held []io.Closer
+		var held []func()
 		for _, r := range c.runs {
-			got, stdin := holdConns(t, sock, r.uid, r.n)
-			held = append(held, stdin)
+			got, release := holdConns(t, sock, r.uid, r.n)
+			held = append(held, release)
 			if got != r.want {
 				t.Errorf("%s: uid %d answered on %d of %d connections, want %d", c.what, r.uid, got, r.n, r.want)
 			}
 		}
-		for _, h := range held {
-			h.Close()
+		for _, release := range held {
+			release()
 		}
 	}
 	eventually(t, "pl_many's closed connections to count no more", func() bool {
-		got, stdin := holdConns(t, sock, base+1000, MaxConnsPerCaller)
-		stdin.Close()
+		got, release := holdConns(t, sock, base+1000, MaxConnsPerCaller)
+		release()
 		return got == MaxConnsPerCaller
 	})
 }
 
 // holdConns runs connsChild as uid with n connections and returns how
-// many were answered, and a closer that ends the child and waits for it,
-// so its connections are gone when Close returns.
-func holdConns(t *testing.T, sock string, uid uint32, n int) (int, io.Closer) {
+// many were answered, and a release that ends the child and waits for
+// it, so its connections are gone when it returns.
+func holdConns(t *testing.T, sock string, uid uint32, n int) (int, func()) {
 	t.Helper()
-	cmd := reexec.Command(connsChildName, sock, strconv.Itoa(n))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
-	stdin, err := cmd.StdinPipe()
+	line, release := testutil.RunAs(t, uid, reexec.Command(connsChildName, sock, strconv.Itoa(n)))
+	got, err := strconv.Atoi(line)
 	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	end := closerFunc(func() error {
-		once.Do(func() { stdin.Close(); cmd.Wait() })
-		return nil
-	})
-	t.Cleanup(func() { end.Close() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	got, cerr := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || cerr != nil {
 		t.Fatalf("uid %d: %q, %v", uid, line, err)
 	}
-	return got, end
+	return got, release
 }
-
-// closerFunc is a func as an io.Closer.
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }

@@ -84,18 +84,32 @@ func (l *Limited) Accept() (net.Conn, error) {
 	}
 }
 
-// addrOf is a TCP address's IP, or its /64 for IPv6, where one host may
-// hold a whole /64.
+// addrOf is a TCP address's IP, or its /64 for IPv6 (Source).
 func addrOf(a net.Addr) string {
-	t, ok := a.(*net.TCPAddr)
-	if !ok {
+	p, ok := Source(a)
+	switch {
+	case !ok:
 		return a.String()
+	case p.Addr().Is4():
+		return p.Addr().String()
 	}
-	ip := t.AddrPort().Addr().Unmap()
-	if ip.Is6() {
-		return netip.PrefixFrom(ip, 64).Masked().String()
+	return p.String()
+}
+
+// Source is what a remote client's address counts as, so that a bound per
+// source means one per host: an IPv4 address (a /32), or an IPv6 /64,
+// which one host may hold whole. False if a is no IP address and port.
+func Source(a net.Addr) (netip.Prefix, bool) {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Prefix{}, false
 	}
-	return ip.String()
+	ip := ap.Addr().Unmap()
+	if ip.Is4() {
+		return netip.PrefixFrom(ip, 32), true
+	}
+	p, _ := ip.Prefix(64)
+	return p, true
 }
 
 // Open returns how many connections key holds now.

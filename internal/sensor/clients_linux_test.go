@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -91,15 +91,9 @@ func childConn(c net.Conn, mode string) bool {
 		c.SetReadDeadline(time.Now().Add(time.Second))
 		_, err := c.Read(make([]byte, 1))
 		var ne net.Error
-		return errorsAs(err, &ne) && ne.Timeout()
+		return errors.As(err, &ne) && ne.Timeout()
 	}
 	return false
-}
-
-func errorsAs(err error, ne *net.Error) bool {
-	e, ok := err.(net.Error)
-	*ne = e
-	return ok
 }
 
 // timedGet GETs path on a fresh connection: "code,milliseconds" or
@@ -121,28 +115,7 @@ func timedGet(addr, path string) string {
 // child holds its connections until the test ends or release is called.
 func runClient(t *testing.T, uid uint32, args ...string) (line string, release func()) {
 	t.Helper()
-	cmd := reexec.Command(clientChildName, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() { once.Do(func() { stdin.Close(); cmd.Wait() }) }
-	t.Cleanup(release)
-	line, err = bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("client uid %d %v: %q, %v", uid, args, line, err)
-	}
-	return strings.TrimSpace(line), release
+	return testutil.RunAs(t, uid, reexec.Command(clientChildName, args...))
 }
 
 // holdCount runs a holding client and returns its count.

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/peercred"
 )
 
 // admission decides who may hold the gateway's connections and sessions,
@@ -55,15 +57,7 @@ func newAdmission(lim Limits, log *slog.Logger) *admission {
 
 // sourceOf is the source a connection counts against.
 func sourceOf(c net.Conn) netip.Prefix {
-	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-	if err != nil {
-		return netip.Prefix{}
-	}
-	a := ap.Addr().Unmap()
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64)
+	p, _ := peercred.Source(c.RemoteAddr())
 	return p
 }
 

@@ -1,17 +1,19 @@
 package testbed_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -74,7 +76,7 @@ func TestSSHOutputIsTheSlices(t *testing.T) {
 		t.Error("slice's rx counter did not count the client's side of the connection")
 	}
 	waitFor(t, "the auditor naming the slice for the client's address", 15*time.Second, func() bool {
-		return strings.Contains(get(t, n.AuditURL+"dst/"+st.HostAddr), slice)
+		return strings.Contains(fetch(n.AuditURL+"dst/"+st.HostAddr), slice)
 	})
 }
 
@@ -136,26 +138,27 @@ func sliceCounters(t *testing.T, n testbed.Node, slice string) (tx, rx uint64) {
 // while the sensor has no sample of the slice (404).
 func sensorBandwidth(t *testing.T, n testbed.Node, slice string) []byte {
 	t.Helper()
-	const fetch = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
-	out, err := exec.Command("ip", "netns", "exec", filepath.Base(n.Netns), "python3", "-c", fetch,
-		"http://127.0.0.1:33080/bandwidth/"+slice).CombinedOutput()
+	var c net.Conn
+	err := nettest.InNS(n.Netns, func() (err error) {
+		c, err = net.DialTimeout("tcp", "127.0.0.1:33080", 10*time.Second)
+		return err
+	})
 	if err != nil {
-		if strings.Contains(string(out), "404") {
-			return nil
-		}
-		t.Fatalf("sensor /bandwidth/%s: %v: %s", slice, err, out)
+		t.Fatalf("sensor /bandwidth/%s: %v", slice, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /bandwidth/%s HTTP/1.0\r\nHost: sensor\r\n\r\n", slice)
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("sensor /bandwidth/%s: %v", slice, err)
+	}
+	out, err := io.ReadAll(res.Body)
+	switch {
+	case err == nil && res.StatusCode == http.StatusNotFound:
+		return nil
+	case err != nil || res.StatusCode != http.StatusOK:
+		t.Fatalf("sensor /bandwidth/%s: %s, %v: %s", slice, res.Status, err, out)
 	}
 	return out
-}
-
-// get returns the body of a page.
-func get(t *testing.T, url string) string {
-	t.Helper()
-	r, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
-	b, _ := io.ReadAll(r.Body)
-	return string(b)
 }
