@@ -210,8 +210,6 @@ func testBadIDs(t *testing.T, kind string) {
 	}
 }
 
-// fill writes up to n bytes to a new file and syncs it, returning how many
-// bytes were written and the first error.
 // fill writes n bytes to a new file as a sliver's root would: from a thread
 // without CAP_SYS_RESOURCE, which a sliver's root lacks on the host and
 // which lets a writer past the hard limits of ext4's (generic) quotas.
@@ -250,6 +248,8 @@ func dropSysResource() error {
 	return nil
 }
 
+// fillFile writes up to n bytes to a new file and syncs it, returning how
+// many bytes were written and the first error.
 func fillFile(path string, n int) (int, error) {
 	f, err := os.Create(path)
 	if err != nil {

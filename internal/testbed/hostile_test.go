@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,14 +109,7 @@ func TestHostileSlices(t *testing.T) {
 
 // buildAdminTool builds orbis-admin, the admin slice's client.
 func buildAdminTool(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "orbis-admin")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "github.com/orbisproject/orbis/internal/admin/cmd/orbis-admin")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build orbis-admin: %v\n%s", err, out)
-	}
-	return bin
+	return buildStatic(t, "github.com/orbisproject/orbis/internal/admin/cmd/orbis-admin", "orbis-admin")
 }
 
 // boundRspecNow is the rspec of the rcap slice's sliver is bound to on n.

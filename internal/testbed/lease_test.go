@@ -162,34 +162,15 @@ func isStatus(err error, status int) bool {
 
 // buildLeaseBroker builds the static orbis-lease, as `make build` does.
 func buildLeaseBroker(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "orbis-lease")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "github.com/orbisproject/orbis/internal/broker/cmd/orbis-lease")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build orbis-lease: %v\n%s", err, out)
-	}
-	return bin
+	return buildStatic(t, "github.com/orbisproject/orbis/internal/broker/cmd/orbis-lease", "orbis-lease")
 }
 
 // startBroker copies the broker into the slice's sliver over SSH, starts
 // it there, and waits until it sees its delegation.
 func startBroker(t *testing.T, key, slice string, n testbed.Node, bin string) string {
 	t.Helper()
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cp := sshCmd(ctx, key, slice, n, "cat > /root/orbis-lease && chmod 755 /root/orbis-lease")
-	cp.Stdin = f
-	if out, err := cp.CombinedOutput(); err != nil {
-		t.Fatalf("copy orbis-lease into %s@%s: %v\n%s", slice, n.Hostname, err, out)
-	}
-	pub, _ := os.ReadFile(key + ".pub")
-	ssh(t, key, slice, n, "echo '"+strings.TrimSpace(string(pub))+"' > /root/key.pub; mkdir -p /var/lib/orbis-lease; "+
+	copyInto(t, key, slice, n, bin, "orbis-lease")
+	ssh(t, key, slice, n, "mkdir -p /var/lib/orbis-lease; "+
 		"setsid /root/orbis-lease serve --slot "+leaseSlot.String()+" --dir /var/lib/orbis-lease </dev/null >/var/log/orbis-lease.log 2>&1 &")
 	// The broker serves HTTPS with a CA of its own: buyers pin its hash
 	// in the URL.
@@ -210,6 +191,7 @@ func startBroker(t *testing.T, key, slice string, n testbed.Node, bin string) st
 	c := lease.NewClient(url)
 	var info lease.Info
 	waitFor(t, "the broker to see its delegation", 20*time.Second, func() bool {
+		var err error
 		info, err = c.Info(context.Background())
 		return err == nil && info.Problem == ""
 	})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,14 +18,7 @@ import (
 
 // buildNMProbe builds testdata/nmprobe, static, for slivers.
 func buildNMProbe(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "nmprobe")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "./testdata/nmprobe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build nmprobe: %v\n%s", err, out)
-	}
-	return bin
+	return buildStatic(t, "./testdata/nmprobe", "nmprobe")
 }
 
 // privileged makes a slice with the node manager privilege (and the

@@ -154,6 +154,13 @@ func (e *env) report(name string) (api.SliverReport, bool) {
 
 // within polls cond every 5 ms for up to d and fails the test if it never
 // holds.
+// runSliver gives the node the one sliver s and waits until it runs.
+func (e *env) runSliver(s api.Sliver) {
+	e.t.Helper()
+	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
+	within(e.t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver(s.Name); return ok && fs.State == "running" })
+}
+
 func within(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()

@@ -29,8 +29,7 @@ func TestRenewalOnFullNode(t *testing.T) {
 	}
 	e.startRM()
 	s := e.sliverOf("pl_full", api.Rspec{CPUGuarantee: 600}, "ssh-ed25519 AAAA a@x")
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_full"); return ok && fs.State == "running" })
+	e.runSliver(s)
 	before := e.boundRcap("pl_full")
 	oldEnd := s.Expires
 
@@ -61,8 +60,7 @@ func TestRenewalWithRefusedMove(t *testing.T) {
 	}
 	e.startRM()
 	s := e.sliverOf("pl_grow", api.Rspec{CPUGuarantee: 600}, "ssh-ed25519 AAAA a@x")
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_grow"); return ok && fs.State == "running" })
+	e.runSliver(s)
 	oldEnd := s.Expires
 
 	s.Expires += 86400
@@ -103,8 +101,7 @@ func TestRenewalRefusedReported(t *testing.T) {
 	e.nmc = refusingProxy(t, e.nmc, &refuse, "amend", "extend")
 	e.startRM()
 	s := e.sliverOf("pl_kept", api.Rspec{CPUShares: 1}, "ssh-ed25519 AAAA a@x")
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_kept"); return ok && fs.State == "running" })
+	e.runSliver(s)
 	oldEnd := s.Expires
 
 	s.Expires += 86400
@@ -163,8 +160,7 @@ func TestRenewalOfBroker(t *testing.T) {
 	e.startRM()
 	s := e.sliverOf("pl_broker", api.Rspec{CPUGuarantee: 100, Privileges: api.Privileges{NodeManager: true}})
 	s.Rspec.Delegated = &api.Rspec{CPUGuarantee: 100, Slivers: 1, End: s.Expires, Privileges: api.Privileges{CreateSliver: true}}
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_broker"); return ok && fs.State == "running" })
+	e.runSliver(s)
 	before := e.boundRcap("pl_broker")
 	oldEnd := s.Expires
 
@@ -207,8 +203,7 @@ func TestChangeWithOwnPorts(t *testing.T) {
 	e.startRM()
 	tcp := func(p uint16) api.Port { return api.Port{Proto: "tcp", Port: p} }
 	s := e.sliverOf("pl_ports", api.Rspec{CPUGuarantee: 600, Ports: []api.Port{tcp(8080)}}, "ssh-ed25519 AAAA a@x")
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_ports"); return ok && fs.State == "running" })
+	e.runSliver(s)
 	before := e.boundRcap("pl_ports")
 
 	s.Rspec.NetMaxRate, s.Rspec.CPUGuarantee = 1000, 300

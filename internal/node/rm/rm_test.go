@@ -96,8 +96,7 @@ func TestDisableFirst(t *testing.T) {
 	e := newEnv(t)
 	e.startRM()
 	s := e.sliverOf("pl_off", api.Rspec{CPUShares: 1}, "ssh-ed25519 AAAA a@x")
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_off"); return ok && fs.State == "running" })
+	e.runSliver(s)
 
 	s.Rspec.CPUGuarantee = 2000 // more than the node has: the move is refused
 	s.Attributes = append(s.Attributes, api.Attribute{TagName: "enabled", Value: "0"})
@@ -120,8 +119,7 @@ func TestMoveRefusedStillRevokes(t *testing.T) {
 	e.startRM()
 	const revoked, kept = "ssh-ed25519 AAAA revoked@x", "ssh-ed25519 BBBB kept@x"
 	s := e.sliverOf("pl_keys", api.Rspec{CPUShares: 1}, revoked, kept)
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_keys"); return ok && fs.State == "running" })
+	e.runSliver(s)
 
 	s = e.sliverOf("pl_keys", api.Rspec{CPUShares: 1, CPUGuarantee: 2000}, kept) // more than the node has
 	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
@@ -359,8 +357,7 @@ func TestRenewalPastMaxTime(t *testing.T) {
 	e := newEnv(t)
 	e.startRM()
 	s := e.sliverOf("pl_long", api.Rspec{CPUShares: 1})
-	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
-	within(t, 2*time.Second, "running", func() bool { fs, ok := e.rt.Sliver("pl_long"); return ok && fs.State == "running" })
+	e.runSliver(s)
 	s.Expires = 253402300800 + 86400 // 10000-01-02
 	e.src.SetSlivers(nodeID, []api.Sliver{s}, false)
 	within(t, 2*time.Second, "renewed to api.MaxTime", func() bool {
