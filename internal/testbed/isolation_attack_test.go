@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -23,36 +22,6 @@ import (
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
-
-// buildHostile builds testdata/hostile, static, for slivers.
-func buildHostile(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hostile")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "./testdata/hostile")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hostile: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// putHostile copies the hostile program to /root/hostile in the slice's
-// sliver on n.
-func putHostile(t *testing.T, bin, key, slice string, n testbed.Node) {
-	t.Helper()
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := sshCmd(ctx, key, slice, n, "cat >/root/hostile && chmod 755 /root/hostile")
-	cmd.Stdin = f
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("copy hostile into %s: %v\n%s", slice, err, out)
-	}
-}
 
 // startHostile runs /root/hostile with args in the slice's sliver on n
 // until the test ends, and returns once it printed a line starting with
@@ -99,7 +68,7 @@ func startHostile(t *testing.T, key, slice string, n testbed.Node, ready string,
 func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, []string) {
 	t.Helper()
 	testutil.RequireRoot(t)
-	bin := buildHostile(t)
+	bin := buildStatic(t, "./testdata/hostile", "hostile")
 	st, _ := up(t, testConfig(t, 1))
 	n := st.Nodes[0]
 	p := newPLC(t, st)
@@ -110,7 +79,7 @@ func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, 
 		newSlice(p, slice, email)
 		p.call("AddSliceToNodes", slice, []any{n.Hostname})
 		waitRunning(t, p, slice, 1)
-		putHostile(t, bin, key, slice, n)
+		copyToSliver(t, key, slice, n, bin, "/root/hostile")
 		keys = append(keys, key)
 	}
 	return st, n, keys
@@ -136,7 +105,7 @@ func TestPortHog(t *testing.T) {
 		t.Fatalf("before the hog: %q", out)
 	}
 	// The node's root, in the node's network namespace, in no sliver.
-	hostBin := buildHostile(t)
+	hostBin := buildStatic(t, "./testdata/hostile", "hostile")
 	nodeProbe := func() string {
 		out, err := exec.Command("nsenter", append([]string{"--net=" + n.Netns, hostBin}, probeArgs...)...).CombinedOutput()
 		if err != nil {
