@@ -64,8 +64,8 @@ func startHostile(t *testing.T, key, slice string, n testbed.Node, ready string,
 
 // hostileNode brings up a one-node testbed with a sliver of each of
 // slices, each with a user of its own and /root/hostile, and returns the
-// users' keys in the order of slices.
-func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, []string) {
+// users' keys in the order of slices, and the hostile binary.
+func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, []string, string) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	bin := buildStatic(t, "./testdata/hostile", "hostile")
@@ -82,7 +82,7 @@ func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, 
 		copyToSliver(t, key, slice, n, bin, "/root/hostile")
 		keys = append(keys, key)
 	}
-	return st, n, keys
+	return st, n, keys, bin
 }
 
 // TestPortHog has one slice bind every port of the node's ephemeral
@@ -93,7 +93,7 @@ func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, 
 // connections (DNS, the node agent's new connections to central).
 func TestPortHog(t *testing.T) {
 	hog, vic := testbed.Site+"_hog", testbed.Site+"_vic"
-	st, n, keys := hostileNode(t, hog, vic)
+	st, n, keys, hostBin := hostileNode(t, hog, vic)
 	hogKey, vicKey := keys[0], keys[1]
 	cu, err := url.Parse(st.CentralURL)
 	if err != nil {
@@ -105,7 +105,6 @@ func TestPortHog(t *testing.T) {
 		t.Fatalf("before the hog: %q", out)
 	}
 	// The node's root, in the node's network namespace, in no sliver.
-	hostBin := buildStatic(t, "./testdata/hostile", "hostile")
 	nodeProbe := func() string {
 		out, err := exec.Command("nsenter", append([]string{"--net=" + n.Netns, hostBin}, probeArgs...)...).CombinedOutput()
 		if err != nil {
@@ -139,7 +138,7 @@ func TestPortHog(t *testing.T) {
 // (EPERM), whatever the address.
 func TestServicePortSquat(t *testing.T) {
 	atk := testbed.Site + "_squat"
-	_, n, keys := hostileNode(t, atk)
+	_, n, keys, _ := hostileNode(t, atk)
 	_, sshPort, _ := net.SplitHostPort(n.SSHAddr)
 	_, auditPort, _ := net.SplitHostPort(n.AuditAddr)
 	_, sensorPort, _ := net.SplitHostPort(sensor.DefaultAddr)
@@ -168,7 +167,7 @@ func TestAbstractSockets(t *testing.T) {
 		t.Skip("this kernel has no Landlock abstract Unix socket scope (Linux 6.12): slivers share abstract sockets")
 	}
 	atk, vic := testbed.Site+"_absatk", testbed.Site+"_absvic"
-	_, n, keys := hostileNode(t, atk, vic)
+	_, n, keys, _ := hostileNode(t, atk, vic)
 	atkKey, vicKey := keys[0], keys[1]
 	startHostile(t, vicKey, vic, n, "listening", "absl", "orbis-victim")
 	if out := ssh(t, vicKey, vic, n, "/root/hostile absc orbis-victim"); !strings.Contains(out, `"secret"`) {
