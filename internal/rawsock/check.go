@@ -19,7 +19,15 @@ type Binding struct {
 
 // name is the binding's protocol's name: "tcp", "udp", "icmp", or "".
 func (b Binding) name() string {
-	return map[uint8]string{wire.ProtoTCP: "tcp", wire.ProtoUDP: "udp", wire.ProtoICMP: "icmp"}[b.Proto]
+	switch b.Proto {
+	case wire.ProtoTCP:
+		return "tcp"
+	case wire.ProtoUDP:
+		return "udp"
+	case wire.ProtoICMP:
+		return "icmp"
+	}
+	return ""
 }
 
 func (b Binding) String() string {

@@ -32,7 +32,7 @@ func TestRecheckReleasesAtOnce(t *testing.T) {
 			NodeAddrs: func() []netip.Addr { return []netip.Addr{node} },
 			Limits:    Limits{MaxBindingsPerSlice: n},
 		},
-		nsfd: -1, bound: map[Binding]string{}, sessions: map[*session]held{}, perSlice: map[string]int{},
+		nsfd: -1, bound: map[Binding]string{}, sessions: map[*session]held{},
 	}
 	released := make(chan time.Time, n)
 	var wg sync.WaitGroup

@@ -49,7 +49,6 @@ type server struct {
 	mu        sync.Mutex
 	bound     map[Binding]string // raw socket binding -> slice
 	sessions  map[*session]held  // bound sessions (raw and sniffers)
-	perSlice  map[string]int     // bound sessions of each slice
 	addrs     []netip.Addr
 	addrsTime time.Time
 }
@@ -102,7 +101,7 @@ func Serve(ctx context.Context, l net.Listener, cfg Config) error {
 
 func newServer(cfg Config) (s *server, err error) {
 	s = &server{cfg: cfg, nsfd: -1, bound: map[Binding]string{},
-		sessions: map[*session]held{}, perSlice: map[string]int{}}
+		sessions: map[*session]held{}}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -204,10 +203,15 @@ func (s *server) admit(ss *session) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	limit := or(s.cfg.MaxBindingsPerSlice, DefaultMaxBindingsPerSlice)
-	if s.perSlice[ss.slice] >= limit {
+	n := 0
+	for _, h := range s.sessions {
+		if h.slice == ss.slice {
+			n++
+		}
+	}
+	if n >= limit {
 		return refused("slice %s has %d bound raw and sniffer sockets, the most it may have", ss.slice, limit)
 	}
-	s.perSlice[ss.slice]++
 	s.sessions[ss] = held{slice: ss.slice, b: ss.b, addrs: ss.addrs}
 	return nil
 }
@@ -216,13 +220,7 @@ func (s *server) admit(ss *session) error {
 func (s *server) dismiss(ss *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.sessions[ss]; !ok {
-		return
-	}
 	delete(s.sessions, ss)
-	if s.perSlice[ss.slice]--; s.perSlice[ss.slice] <= 0 {
-		delete(s.perSlice, ss.slice)
-	}
 }
 
 // reserve records b as bound by slice. An ICMP binding with identifier 0

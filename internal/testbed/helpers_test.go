@@ -282,6 +282,37 @@ func ssh(t testing.TB, key, slice string, n testbed.Node, cmd string) string {
 	return string(out)
 }
 
+// buildStatic builds the Go package pkg (a module path, or a path from
+// this folder) into a static binary named name, for slivers.
+func buildStatic(t testing.TB, pkg, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goTool(), "build", "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+// copyToSliver copies the file bin into the slice's sliver on n as dest,
+// executable, over SSH.
+func copyToSliver(t testing.TB, key, slice string, n testbed.Node, bin, dest string) {
+	t.Helper()
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cp := sshCmd(ctx, key, slice, n, "cat > "+dest+" && chmod 755 "+dest)
+	cp.Stdin = f
+	if out, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("copy %s into %s@%s: %v\n%s", filepath.Base(bin), slice, n.Hostname, err, out)
+	}
+}
+
 // waitFor polls cond until it holds or d has passed.
 func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()

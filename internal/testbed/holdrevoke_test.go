@@ -28,12 +28,12 @@ func TestReservationRevokesHold(t *testing.T) {
 	attackerSlice, victimSlice := testbed.Site+"_holdatt", testbed.Site+"_holdvic"
 	n, far := st.Nodes[0], st.Nodes[1]
 	const port = "9191"
-	bin := buildProbe(t)
+	bin := buildStatic(t, "./testdata/rawprobe", "rawprobe")
 
 	newSlice(p, attackerSlice, "hold@orbis.test")
 	p.call("AddSliceToNodes", attackerSlice, []any{n.Hostname})
 	waitRunning(t, p, attackerSlice, 1)
-	installProbe(t, key, attackerSlice, n, bin)
+	copyToSliver(t, key, attackerSlice, n, bin, "/root/rawprobe")
 	at := startProbe(t, key, attackerSlice, n)
 	at.want(t, "listen tcp 0.0.0.0:"+port, "listen: ok "+port)
 	at.want(t, "raw tcp "+port, "raw: ok")
@@ -61,7 +61,7 @@ func TestReservationRevokesHold(t *testing.T) {
 	at.want(t, "close", "close: ok")
 	at.want(t, "listen tcp 0.0.0.0:"+port, "listen: EPERM")
 
-	installProbe(t, key, victimSlice, n, bin)
+	copyToSliver(t, key, victimSlice, n, bin, "/root/rawprobe")
 	victim := startProbe(t, key, victimSlice, n)
 	victim.want(t, "bindloop "+n.Addr+":"+port, "bindloop:  ok ")
 	visit(t, far, netip.AddrPort{}, n.Addr+":"+port, "orbis-cookie-victim", true)

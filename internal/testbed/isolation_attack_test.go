@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -23,36 +22,6 @@ import (
 	"github.com/orbisproject/orbis/internal/testbed"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
-
-// buildHostile builds testdata/hostile, static, for slivers.
-func buildHostile(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hostile")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "./testdata/hostile")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build hostile: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// putHostile copies the hostile program to /root/hostile in the slice's
-// sliver on n.
-func putHostile(t *testing.T, bin, key, slice string, n testbed.Node) {
-	t.Helper()
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := sshCmd(ctx, key, slice, n, "cat >/root/hostile && chmod 755 /root/hostile")
-	cmd.Stdin = f
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("copy hostile into %s: %v\n%s", slice, err, out)
-	}
-}
 
 // startHostile runs /root/hostile with args in the slice's sliver on n
 // until the test ends, and returns once it printed a line starting with
@@ -95,11 +64,11 @@ func startHostile(t *testing.T, key, slice string, n testbed.Node, ready string,
 
 // hostileNode brings up a one-node testbed with a sliver of each of
 // slices, each with a user of its own and /root/hostile, and returns the
-// users' keys in the order of slices.
-func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, []string) {
+// users' keys in the order of slices, and the hostile binary.
+func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, []string, string) {
 	t.Helper()
 	testutil.RequireRoot(t)
-	bin := buildHostile(t)
+	bin := buildStatic(t, "./testdata/hostile", "hostile")
 	st, _ := up(t, testConfig(t, 1))
 	n := st.Nodes[0]
 	p := newPLC(t, st)
@@ -110,10 +79,10 @@ func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, 
 		newSlice(p, slice, email)
 		p.call("AddSliceToNodes", slice, []any{n.Hostname})
 		waitRunning(t, p, slice, 1)
-		putHostile(t, bin, key, slice, n)
+		copyToSliver(t, key, slice, n, bin, "/root/hostile")
 		keys = append(keys, key)
 	}
-	return st, n, keys
+	return st, n, keys, bin
 }
 
 // TestPortHog has one slice bind every port of the node's ephemeral
@@ -124,7 +93,7 @@ func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, 
 // connections (DNS, the node agent's new connections to central).
 func TestPortHog(t *testing.T) {
 	hog, vic := testbed.Site+"_hog", testbed.Site+"_vic"
-	st, n, keys := hostileNode(t, hog, vic)
+	st, n, keys, hostBin := hostileNode(t, hog, vic)
 	hogKey, vicKey := keys[0], keys[1]
 	cu, err := url.Parse(st.CentralURL)
 	if err != nil {
@@ -136,7 +105,6 @@ func TestPortHog(t *testing.T) {
 		t.Fatalf("before the hog: %q", out)
 	}
 	// The node's root, in the node's network namespace, in no sliver.
-	hostBin := buildHostile(t)
 	nodeProbe := func() string {
 		out, err := exec.Command("nsenter", append([]string{"--net=" + n.Netns, hostBin}, probeArgs...)...).CombinedOutput()
 		if err != nil {
@@ -170,7 +138,7 @@ func TestPortHog(t *testing.T) {
 // (EPERM), whatever the address.
 func TestServicePortSquat(t *testing.T) {
 	atk := testbed.Site + "_squat"
-	_, n, keys := hostileNode(t, atk)
+	_, n, keys, _ := hostileNode(t, atk)
 	_, sshPort, _ := net.SplitHostPort(n.SSHAddr)
 	_, auditPort, _ := net.SplitHostPort(n.AuditAddr)
 	_, sensorPort, _ := net.SplitHostPort(sensor.DefaultAddr)
@@ -199,7 +167,7 @@ func TestAbstractSockets(t *testing.T) {
 		t.Skip("this kernel has no Landlock abstract Unix socket scope (Linux 6.12): slivers share abstract sockets")
 	}
 	atk, vic := testbed.Site+"_absatk", testbed.Site+"_absvic"
-	_, n, keys := hostileNode(t, atk, vic)
+	_, n, keys, _ := hostileNode(t, atk, vic)
 	atkKey, vicKey := keys[0], keys[1]
 	startHostile(t, vicKey, vic, n, "listening", "absl", "orbis-victim")
 	if out := ssh(t, vicKey, vic, n, "/root/hostile absc orbis-victim"); !strings.Contains(out, `"secret"`) {

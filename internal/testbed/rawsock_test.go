@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,9 +48,9 @@ func TestRawSocketAttacks(t *testing.T) {
 	}
 	waitRunning(t, p, attackerSlice, 1)
 	waitRunning(t, p, victimSlice, 1)
-	bin := buildProbe(t)
+	bin := buildStatic(t, "./testdata/rawprobe", "rawprobe")
 	for _, s := range []string{attackerSlice, victimSlice} {
-		installProbe(t, key, s, n, bin)
+		copyToSliver(t, key, s, n, bin, "/root/rawprobe")
 	}
 	victim := startProbe(t, key, victimSlice, n)
 
@@ -195,35 +194,6 @@ func ephemeralPort(t *testing.T, key, attackerSlice string, victim *probe, n, fa
 		t.Errorf("victim's unbound sockets got ports %v; the attacker's raw socket holds %s", ports, held)
 	}
 	return true
-}
-
-// buildProbe builds the static rawprobe (testdata/rawprobe).
-func buildProbe(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rawprobe")
-	cmd := exec.Command(goTool(), "build", "-o", bin, "github.com/orbisproject/orbis/internal/testbed/testdata/rawprobe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build rawprobe: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// installProbe copies rawprobe into the slice's sliver over SSH.
-func installProbe(t *testing.T, key, slice string, n testbed.Node, bin string) {
-	t.Helper()
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cp := sshCmd(ctx, key, slice, n, "cat > /root/rawprobe && chmod 755 /root/rawprobe")
-	cp.Stdin = f
-	if out, err := cp.CombinedOutput(); err != nil {
-		t.Fatalf("copy rawprobe into %s@%s: %v\n%s", slice, n.Hostname, err, out)
-	}
 }
 
 // probe is a rawprobe running in a sliver, driven over SSH.
