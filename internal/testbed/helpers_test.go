@@ -64,19 +64,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildStatic builds the package pkg as a static binary named name, for
-// a sliver, and returns its path.
-func buildStatic(t *testing.T, pkg, name string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command(goTool(), "build", "-o", bin, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
-	}
-	return bin
-}
-
 func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p

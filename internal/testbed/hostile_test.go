@@ -12,6 +12,7 @@ import (
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/testbed"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestHostileSlices performs three of issue 18's attacks on a 2-node
@@ -26,6 +27,7 @@ import (
 // host's processes: refused, the agent runs on, and ps shows no host
 // process.
 func TestHostileSlices(t *testing.T) {
+	testutil.RequireRoot(t)
 	bin := buildLeaseBroker(t) // a node manager client for the broker's sliver
 	adminBin := buildAdminTool(t)
 	cfg := testConfig(t, 2)
@@ -148,18 +150,7 @@ func boundRspec(t *testing.T, n testbed.Node, slice string, ready func(api.Rspec
 // with the user's public key beside it.
 func copyInto(t *testing.T, key, slice string, n testbed.Node, bin, name string) {
 	t.Helper()
-	f, err := os.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cp := sshCmd(ctx, key, slice, n, "cat > /root/"+name+" && chmod 755 /root/"+name)
-	cp.Stdin = f
-	if out, err := cp.CombinedOutput(); err != nil {
-		t.Fatalf("copy %s into %s@%s: %v\n%s", name, slice, n.Hostname, err, out)
-	}
+	copyToSliver(t, key, slice, n, bin, "/root/"+name)
 	pub, _ := os.ReadFile(key + ".pub")
 	ssh(t, key, slice, n, "echo '"+strings.TrimSpace(string(pub))+"' > /root/key.pub")
 }

@@ -92,6 +92,7 @@ func hostileNode(t *testing.T, slices ...string) (*testbed.State, testbed.Node, 
 // holds all of it takes every other slice's, and the node's own, outgoing
 // connections (DNS, the node agent's new connections to central).
 func TestPortHog(t *testing.T) {
+	testutil.RequireRoot(t)
 	hog, vic := testbed.Site+"_hog", testbed.Site+"_vic"
 	st, n, keys, hostBin := hostileNode(t, hog, vic)
 	hogKey, vicKey := keys[0], keys[1]
@@ -137,6 +138,7 @@ func TestPortHog(t *testing.T) {
 // listens on 127.0.0.1:33080. Each must be refused by the port manager
 // (EPERM), whatever the address.
 func TestServicePortSquat(t *testing.T) {
+	testutil.RequireRoot(t)
 	atk := testbed.Site + "_squat"
 	_, n, keys, _ := hostileNode(t, atk)
 	_, sshPort, _ := net.SplitHostPort(n.SSHAddr)
