@@ -506,7 +506,11 @@ func (ss *session) close() {
 	if ss.bound {
 		if !ss.sniff {
 			if err := ss.s.drop.set(ss.b, ss.addrs, false); err != nil {
-				ss.log.Warn("raw sockets: release port", "binding", ss.b, "err", err)
+				// The kernel still drops the port's packets: another slice
+				// given the port would lose them unseen. Keep the port
+				// held until the service restarts (it makes its table anew).
+				ss.log.Error("raw sockets: release port: the port stays held", "binding", ss.b, "err", err)
+				ss.unclaim = nil
 			}
 		}
 		ss.s.dismiss(ss)
