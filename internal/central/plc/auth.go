@@ -29,6 +29,17 @@ func (s *Service) Authenticate(ctx context.Context, auth map[string]any, method 
 		return nil, Faultf(FaultInvalidMethod, "unknown method %q", method)
 	}
 	am, _ := auth["AuthMethod"].(string)
+	c, err := s.authenticateBy(ctx, am, auth, m, args)
+	if c != nil {
+		c.authMethod = am
+	}
+	return c, err
+}
+
+// authenticateBy checks auth by its AuthMethod am. An unknown AuthMethod
+// is an invalid argument (102), as in PLCAPI.
+func (s *Service) authenticateBy(ctx context.Context, am string, auth map[string]any, m *Method, args []any) (*Caller, error) {
+	method := m.Name
 	switch am {
 	case "password":
 		user, _ := auth["Username"].(string)
@@ -42,11 +53,11 @@ func (s *Service) Authenticate(ctx context.Context, auth map[string]any, method 
 	case "anonymous":
 		c := &Caller{Anonymous: true}
 		if !m.Allows(c) {
-			return nil, Faultf(FaultAuth, "%s needs authentication (anonymous callers may only read sites, nodes, slices and leases)", method)
+			return nil, Faultf(FaultAuth, "%s needs authentication (anonymous callers may only read sites, nodes, slices, leases and what lists them)", method)
 		}
 		return c, nil
 	}
-	return nil, Faultf(FaultAuth, "auth: AuthMethod %q is not one of password, session, hmac, anonymous", am)
+	return nil, Faultf(FaultInvalidArg, "auth: AuthMethod %q is not one of password, session, hmac, anonymous", am)
 }
 
 // AuthenticateToken returns the person whose JSON API token (from Login)

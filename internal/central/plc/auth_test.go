@@ -45,8 +45,8 @@ func TestAuthMethods(t *testing.T) {
 		t.Fatalf("anonymous GetSites: %v", err)
 	}
 	fault(t, second(w.svc.Authenticate(w.ctx, anon, "GetPersons", nil)), plc.FaultAuth)
-	fault(t, second(w.svc.Authenticate(w.ctx, map[string]any{"AuthMethod": "magic"}, "GetSites", nil)), plc.FaultAuth)
-	fault(t, second(w.svc.Authenticate(w.ctx, map[string]any{}, "GetSites", nil)), plc.FaultAuth)
+	fault(t, second(w.svc.Authenticate(w.ctx, map[string]any{"AuthMethod": "magic"}, "GetSites", nil)), plc.FaultInvalidArg)
+	fault(t, second(w.svc.Authenticate(w.ctx, map[string]any{}, "GetSites", nil)), plc.FaultInvalidArg)
 	fault(t, second(w.svc.Authenticate(w.ctx, anon, "NoSuchMethod", nil)), plc.FaultInvalidMethod)
 	// Bootstrap does nothing once an admin exists.
 	if err := w.svc.Bootstrap(w.ctx, "other@example.org", "password"); err != nil {

@@ -107,7 +107,7 @@ func TestXMLRPCPython(t *testing.T) {
 	}
 	called := strings.Fields(strings.TrimSpace(string(out[strings.LastIndex(string(out), "CALLED")+6:])))
 	for _, m := range e.svc.Registry().Names() {
-		if !slices.Contains(called, m) {
+		if !slices.Contains(called, m) && !e.svc.Registry().Lookup(m).Missing {
 			t.Errorf("the Python client never called %s", m)
 		}
 	}
@@ -246,8 +246,10 @@ fault(102, "GetNodes", admin, {"nosuchfield": 1})
 fault(103, "GetSites", {"AuthMethod": "password", "Username": "pi@univ.edu", "AuthString": "wrong"})
 fault(103, "GetPersons", anon)
 fault(103, "GetSlivers", {"AuthMethod": "hmac", "node_id": node_id, "value": "00"})
-fault(108, "AddSite", uauth, {"name": "x", "abbreviated_name": "x", "login_base": "x"})
-fault(108, "DeleteSlice", uauth, sl)
+fault(103, "AddSite", uauth, {"name": "x", "abbreviated_name": "x", "login_base": "x"})
+fault(108, "AddSite", {"AuthMethod": "session", "session": call("GetSession", uauth)}, {"name": "x", "abbreviated_name": "x", "login_base": "x"})
+fault(102, "GetSites", {"AuthMethod": "magic"})
+fault(103, "DeleteSlice", uauth, sl)
 
 # Deletions, last.
 call("DeleteSliceTag", uauth, tag)

@@ -51,6 +51,23 @@ func TestFilters(t *testing.T) {
 		{"sort list", map[string]any{"-SORT": []any{"site_id", "-node_id"}}, []int64{ids[2], ids[1], ids[0], ids[4], ids[3]}, true},
 		{"offset limit", map[string]any{"-SORT": "node_id", "-OFFSET": 1, "-LIMIT": 2}, ids[1:3], true},
 		{"list field contains", map[string]any{"slice_ids": int64(999)}, nil, false},
+		{"none", map[string]any{"peer_id": nil}, ids, false},
+		{"not none", map[string]any{"~peer_id": nil}, nil, false},
+		{"peer id", map[string]any{"peer_node_id": int64(3)}, nil, false},
+		{"none in list", map[string]any{"peer_id": []any{int64(2), nil}}, ids, false},
+		{"null column", map[string]any{"version": nil}, nil, false},
+		{"null or one of", map[string]any{"hostname": []any{nil, "a2.alpha.org"}}, ids[1:2], false},
+		{"not null or one of", map[string]any{"~hostname": []any{nil, "a2.alpha.org"}}, []int64{ids[0], ids[2], ids[3], ids[4]}, false},
+		{"or", map[string]any{"-OR": true, "hostname": "b2.beta.org", "node_type": "reservable"}, []int64{ids[1], ids[4]}, false},
+		{"and", map[string]any{"-AND": nil, "site_id": other, "hostname": "b2*"}, ids[4:], false},
+		{"empty or", map[string]any{"-OR": 1}, nil, false},
+		{"or with peer", map[string]any{"-OR": 1, "~peer_id": nil, "node_id": ids[0]}, ids[:1], false},
+		{"any of list", map[string]any{"|node_id": []any{ids[0], ids[3]}}, []int64{ids[0], ids[3]}, false},
+		{"all of scalar", map[string]any{"&node_id": []any{ids[0], ids[3]}}, nil, false},
+		{"all of one", map[string]any{"&node_id": ids[3]}, ids[3:4], false},
+		{"empty list field", map[string]any{"&slice_ids": []any{}}, ids, false},
+		{"not any of list field", map[string]any{"~|slice_ids": []any{int64(5)}}, ids, false},
+		{"not less", map[string]any{"~<node_id": ids[2]}, ids[2:], false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +103,12 @@ func TestFilterErrors(t *testing.T) {
 		{"bad return field", "GetSites", []any{nil, []any{"secret"}}, `no field "secret"`},
 		{"return fields not list", "GetSites", []any{nil, "name"}, "return_fields"},
 		{"list element", "GetSites", []any{[]any{1.5}}, "filter[0]"},
+		{"unknown special", "GetSites", []any{map[string]any{"-XOR": 1}}, "-XOR"},
+		{"repeated modifier", "GetSites", []any{map[string]any{"~~site_id": 1}}, "modifiers"},
+		{"none with less", "GetSites", []any{map[string]any{"<site_id": nil}}, "None"},
+		{"none on list field", "GetSites", []any{map[string]any{"node_ids": nil}}, "None"},
+		{"set with less", "GetSites", []any{map[string]any{"|<site_id": []any{1}}}, "& and |"},
+		{"empty set on scalar", "GetSites", []any{map[string]any{"&site_id": []any{}}}, "list field"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,5 +139,30 @@ func TestReturnFields(t *testing.T) {
 	got = records(t, e.must(e.admin, "GetSites", map[string]any{"name": evil}))
 	if len(got) != 1 || got[0]["name"] != evil {
 		t.Fatalf("verbatim: %v", got)
+	}
+}
+
+// TestOrFilterKeepsVisibility is the attack of a caller who widens a
+// filter with -OR, a negation or None in the hope that the conditions
+// limiting what they may see are ORed with theirs: they still see only
+// themselves and the persons of their own site.
+func TestOrFilterKeepsVisibility(t *testing.T) {
+	e := newEnv(t)
+	alpha, beta := e.site("alpha", 0), e.site("beta", 0)
+	attacker := e.person("eve@alpha.org", alpha, "user")
+	e.person("bob@alpha.org", alpha, "user")
+	e.person("victim@beta.org", beta, "user")
+	for _, filter := range []map[string]any{
+		{"-OR": true, "email": "victim@beta.org"},
+		{"-OR": true, "~peer_id": nil, "email": "*"},
+		{"-OR": true},
+		{"~email": nil},
+		{"|site_ids": []any{alpha, beta}},
+		{"peer_id": nil},
+	} {
+		got := strs(t, e.must(attacker, "GetPersons", filter), "email")
+		if slices.Contains(got, "victim@beta.org") || slices.Contains(got, "admin@example.org") {
+			t.Errorf("filter %v showed %v to a user of alpha", filter, got)
+		}
 	}
 }

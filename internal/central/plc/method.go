@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Caller is who makes a call, once authenticated.
@@ -26,6 +27,9 @@ type Caller struct {
 	// caller authenticated with, if any (DeleteSession, Logout, and the
 	// one kept by a self-service password change).
 	sessionHash, tokenHash string
+	// authMethod is the AuthMethod of the XML-RPC auth struct the caller
+	// authenticated with, "" for a JSON API token or central itself.
+	authMethod string
 }
 
 // Has reports whether the caller holds role.
@@ -87,6 +91,34 @@ func (m *Method) Allows(c *Caller) bool {
 	return false
 }
 
+// Authorize returns nil if c holds one of m's roles, else the fault
+// PLCAPI answers then: 103 (authentication) to a caller who came with a
+// password, a node HMAC or anonymously, as PLCAPI's PasswordAuth,
+// BootAuth and AnonymousAuth do; 108 (permission) to a session, as
+// SessionAuth does, and to a JSON API token. An admin has no implicit
+// rights here: methods list "admin".
+func (m *Method) Authorize(c *Caller) *Fault {
+	if c != nil && m.Allows(c) {
+		return nil
+	}
+	code := FaultPermission
+	if c != nil && (c.authMethod == "password" || c.authMethod == "hmac" || c.authMethod == "anonymous") {
+		code = FaultAuth
+	}
+	return Faultf(code, "permission denied: %s is for %s (the caller is %s)", m.Name, strings.Join(m.Roles, ", "), c.describe())
+}
+
+// describe names what c may act as, for a refusal.
+func (c *Caller) describe() string {
+	if c == nil {
+		return "nobody"
+	}
+	if names := c.RoleNames(); len(names) > 0 {
+		return strings.Join(names, ", ")
+	}
+	return "a caller without roles"
+}
+
 // Fault codes of PLCAPI (../shared/PLCAPI.md), as package api names them
 // for clients.
 const (
@@ -130,6 +162,9 @@ type Method struct {
 	Roles []string
 	// MinArgs and MaxArgs bound the number of arguments after auth.
 	MinArgs, MaxArgs int
+	// Missing marks a PLCAPI method Orbis does not implement yet: Call
+	// answers fault 109.
+	Missing bool
 	// Call runs the method for an authenticated caller.
 	Call func(ctx context.Context, c *Caller, args []any) (any, error)
 }

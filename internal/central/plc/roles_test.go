@@ -83,7 +83,7 @@ func TestRoleGrants(t *testing.T) {
 	_, err = w.call(w.piA, "AddRoleToPerson", "tech", "user@beta.org")
 	fault(t, err, plc.FaultPermission)
 	_, err = w.call(w.userA, "AddRoleToPerson", "tech", "user@alpha.org")
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	_, err = w.call(w.admin, "AddRoleToPerson", "wizard", "user@alpha.org")
 	fault(t, err, plc.FaultInvalidArg)
 	// A PI may bring a person of no site to their site, not another site's.
@@ -105,7 +105,7 @@ func TestSliceRights(t *testing.T) {
 	_, err := w.call(w.piA, "AddSlice", map[string]any{"name": "beta_mine"})
 	fault(t, err, plc.FaultPermission)
 	_, err = w.call(w.userA, "AddSlice", map[string]any{"name": "alpha_mine"})
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 
 	// Another site's people cannot change a slice.
 	for _, c := range []*plc.Caller{w.piB, w.userB} {
@@ -116,17 +116,21 @@ func TestSliceRights(t *testing.T) {
 		_, err = w.call(c, "AddSliceTag", sa, "initscript", "x")
 		fault(t, err, plc.FaultPermission)
 		_, err = w.call(c, "DeleteSlice", sa)
-		fault(t, err, plc.FaultPermission)
+		if c == w.userB { // no role for DeleteSlice at all
+			fault(t, err, plc.FaultAuth)
+		} else {
+			fault(t, err, plc.FaultPermission)
+		}
 	}
 	// A user of alpha who is not in the slice cannot either; the slice's
 	// user can, but cannot add users or delete it.
 	_, err = w.call(w.techA, "AddSliceToNodes", sa, []any{w.nodeA1})
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	w.must(w.userA, "AddSliceToNodes", sa, []any{w.nodeA1})
 	_, err = w.call(w.userA, "AddPersonToSlice", "tech@alpha.org", sa)
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	_, err = w.call(w.userA, "DeleteSlice", sa)
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	// Resource tags are for admins.
 	_, err = w.call(w.piA, "AddSliceTag", sa, "cpu_share", "100")
 	fault(t, err, plc.FaultPermission)
@@ -160,20 +164,20 @@ func TestSiteAndNodeRights(t *testing.T) {
 	_, err = w.call(w.piA, "UpdateSite", "beta", map[string]any{"url": "x"})
 	fault(t, err, plc.FaultPermission)
 	_, err = w.call(w.piA, "AddSite", map[string]any{"name": "x", "abbreviated_name": "x", "login_base": "x"})
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	_, err = w.call(w.techA, "AddNode", "beta", map[string]any{"hostname": "evil.beta.org"})
 	fault(t, err, plc.FaultPermission)
 	_, err = w.call(w.techA, "UpdateNode", w.nodeB1, map[string]any{"boot_state": "disabled"})
 	fault(t, err, plc.FaultPermission)
 	_, err = w.call(w.userA, "AddNodeToken", w.nodeA1)
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	_, err = w.call(w.techA, "AddNodeToken", w.nodeB1)
 	fault(t, err, plc.FaultPermission)
 	// Nodes see only their own slivers.
 	_, err = w.call(&plc.Caller{NodeID: w.nodeA1}, "GetSlivers", w.nodeA2)
 	fault(t, err, plc.FaultPermission)
 	_, err = w.call(w.piA, "GetSlivers", w.nodeA1)
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	// Anonymous callers read sites, nodes and leases, nothing else.
 	anon := &plc.Caller{Anonymous: true}
 	if got := records(t, w.must(anon, "GetNodes")); len(got) != 4 {

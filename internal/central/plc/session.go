@@ -46,6 +46,7 @@ func (s *Service) register() {
 	s.registerLeases()
 	s.registerNodeChannel()
 	s.registerTokens()
+	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 
 // deleteSession ends the caller's session, as PlanetLab's DeleteSession

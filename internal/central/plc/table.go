@@ -39,8 +39,8 @@ func (s *Service) add(m method) {
 		MaxArgs:   m.max,
 	}
 	entry.Call = func(ctx context.Context, c *Caller, args []any) (any, error) {
-		if c == nil || !entry.Allows(c) {
-			return nil, denied("%s is for %v", m.name, m.roles)
+		if f := entry.Authorize(c); f != nil {
+			return nil, f
 		}
 		if len(args) < m.min || len(args) > m.max {
 			return nil, Faultf(FaultArgCount, "%s takes %d to %d arguments after auth, got %d", m.name, m.min, m.max, len(args))
@@ -88,7 +88,7 @@ func getter[T any](s *Service, ctx context.Context, c *Caller, args []any, k *re
 	if err != nil {
 		return nil, err
 	}
-	return project(recs, fields), nil
+	return project(k, recs, fields), nil
 }
 
 // inRestriction restricts field to ids, or to nothing if ids is empty;

@@ -102,6 +102,9 @@ func (tb *table) order(sort []string) (string, error) {
 
 // cond renders one condition.
 func (tb *table) cond(d dialect, c Cond) (string, []any, error) {
+	if c.Group != nil {
+		return tb.groupCond(d, c.Group)
+	}
 	if col, ok := tb.cols[c.Field]; ok {
 		return tb.scalarCond(d, col, c)
 	}
@@ -109,6 +112,33 @@ func (tb *table) cond(d dialect, c Cond) (string, []any, error) {
 		return tb.listCond(l, c)
 	}
 	return "", nil, fmt.Errorf("%w: %s has no field %q", ErrInvalidField, tb.kind, c.Field)
+}
+
+// groupCond renders a group of conditions, parenthesized. PLCAPI
+// filters are one level deep, so a group nests at most a few more.
+func (tb *table) groupCond(d dialect, g *Group) (string, []any, error) {
+	join, empty := " AND ", "1 = 1"
+	if g.Or {
+		join, empty = " OR ", "1 = 0"
+	}
+	parts := make([]string, 0, len(g.Conds))
+	var args []any
+	for _, c := range g.Conds {
+		s, a, err := tb.cond(d, c)
+		if err != nil {
+			return "", nil, err
+		}
+		parts = append(parts, "("+s+")")
+		args = append(args, a...)
+	}
+	sql := empty
+	if len(parts) > 0 {
+		sql = strings.Join(parts, join)
+	}
+	if g.Not {
+		sql = "NOT (" + sql + ")"
+	}
+	return "(" + sql + ")", args, nil
 }
 
 // scalarCond renders a condition on a column.
@@ -187,6 +217,9 @@ func inList(expr, ph string, k kind, c Cond, vs []any) (string, []any, error) {
 // correlated with each row made SQLite scan every record: a node's slices
 // among 100,000 took 71 ms, against 0.4 ms with IN and the member index.)
 func (tb *table) listCond(l listCol, c Cond) (string, []any, error) {
+	if c.Op == Empty {
+		return tb.pk + " NOT IN (SELECT m." + l.owner + " FROM " + l.table + " m)", nil, nil
+	}
 	if c.Op != Eq && c.Op != Ne {
 		return "", nil, fmt.Errorf("%w: %s is a list: only = and <> apply", ErrInvalidField, c.Field)
 	}

@@ -68,6 +68,13 @@ func testFilters(t *testing.T, b backend) {
 		{"list contains", where(c("node_ids", store.Eq, f.nodes[0].NodeID)), []string{"ex_s0", "ex_s1"}},
 		{"list contains any", where(c("node_ids", store.Eq, []any{f.nodes[0].NodeID, f.nodes[1].NodeID})), []string{"ex_s0", "ex_s1", "ex_s2"}},
 		{"list lacks", where(c("node_ids", store.Ne, f.nodes[0].NodeID), c("name", store.Like, "ex_s*")), []string{"ex_s2", "ex_s3", "ex_s4"}},
+		{"or", where(group(true, false, c("name", store.Eq, "ex_s1"), c("max_nodes", store.Ge, 4))), []string{"ex_one", "ex_s1", "ex_s4"}},
+		{"empty or", where(group(true, false)), []string{}},
+		{"empty and", where(group(false, false)), all},
+		{"not and", where(group(false, true, c("max_nodes", store.Ge, 1), c("max_nodes", store.Le, 3))), []string{"ex_one", "ex_s0", "ex_s4"}},
+		{"and of or", where(c("name", store.Like, "ex_s*"), group(true, false, c("max_nodes", store.Eq, 0), c("max_nodes", store.Eq, 4))), []string{"ex_s0", "ex_s4"}},
+		{"list contains all", where(group(false, false, c("node_ids", store.Eq, f.nodes[0].NodeID), c("node_ids", store.Eq, f.nodes[1].NodeID))), []string{}},
+		{"list empty", where(store.Cond{Field: "node_ids", Op: store.Empty}), []string{"ex_one", "ex_s3", "ex_s4"}},
 		{"sort desc", store.Query{Sort: []string{"-name"}}, reversed(all)},
 		{"sort two", store.Query{Sort: []string{"-max_nodes", "name"}, Limit: 3}, []string{"ex_one", "ex_s4", "ex_s3"}},
 		{"offset limit", store.Query{Sort: []string{"name"}, Offset: 2, Limit: 2}, []string{"ex_s1", "ex_s2"}},
@@ -98,6 +105,10 @@ func testFilters(t *testing.T, b backend) {
 	}
 }
 
+func group(or, not bool, conds ...store.Cond) store.Cond {
+	return store.Cond{Group: &store.Group{Or: or, Not: not, Conds: conds}}
+}
+
 func reversed(s []string) []string {
 	r := slices.Clone(s)
 	slices.Reverse(r)
@@ -118,6 +129,8 @@ func testInvalidFields(t *testing.T, b backend) {
 		"list with lt":     where(store.Cond{Field: "name", Op: store.Lt, Value: []any{"a"}}),
 		"negative limit":   {Limit: -1},
 		"unknown operator": where(store.Cond{Field: "name", Op: store.Op(99), Value: "x"}),
+		"empty on scalar":  where(store.Cond{Field: "name", Op: store.Empty}),
+		"bad in group":     where(group(true, false, eq("name", "x"), eq("max_nodes", "many"))),
 	} {
 		err := s.View(t.Context(), func(tx store.Tx) error { _, err := tx.Slices(q); return err })
 		if !errors.Is(err, store.ErrInvalidField) {

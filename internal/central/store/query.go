@@ -26,6 +26,7 @@ const (
 	Ge                // ]field
 	Like              // value with * or % wildcards
 	NotLike           // ~ with wildcards
+	Empty             // a list field holds nothing (Value unused)
 )
 
 // Cond is one condition on a scalar field, named as in PLCAPI (login_base,
@@ -36,6 +37,17 @@ type Cond struct {
 	Field string
 	Op    Op
 	Value any
+	// Group, if not nil, makes the condition a group of conditions
+	// (PLCAPI's -OR, the & and | modifiers, a list holding None): Field,
+	// Op and Value are unused then.
+	Group *Group
+}
+
+// Group is a condition made of others: all of them hold, or with Or any
+// of them (none when there are none); Not negates the result.
+type Group struct {
+	Or, Not bool
+	Conds   []Cond
 }
 
 // ByID selects one record by its primary key field (e.g. "site_id").

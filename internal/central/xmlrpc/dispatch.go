@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -24,14 +23,9 @@ import (
 // here for callers of this package.
 func ClientAddr(ctx context.Context) string { return plc.ClientAddr(ctx) }
 
-// Authorize returns a permission fault (108) unless c holds one of m's
-// roles. An admin has no implicit rights here: methods list "admin".
-func Authorize(m *plc.Method, c *plc.Caller) *plc.Fault {
-	if m.Allows(c) {
-		return nil
-	}
-	return plc.Faultf(plc.FaultPermission, "permission denied: %s is for %s", m.Name, strings.Join(m.Roles, ", "))
-}
+// Authorize returns PLCAPI's fault unless c holds one of m's roles (see
+// plc.Method.Authorize).
+func Authorize(m *plc.Method, c *plc.Caller) *plc.Fault { return m.Authorize(c) }
 
 // CheckArgCount returns an argument count fault (101) unless n, the number
 // of arguments after auth, is within m's bounds.
