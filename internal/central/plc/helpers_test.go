@@ -59,11 +59,14 @@ func postgresStore(t *testing.T) store.Store {
 
 func newEnv(t *testing.T) *env { return newEnvOn(t, sqliteStore) }
 
-func newEnvOn(t *testing.T, b backend) *env {
+func newEnvOn(t *testing.T, b backend) *env { return newEnvWith(t, b, nil) }
+
+// newEnvWith is newEnvOn with Options changed by opts, if not nil.
+func newEnvWith(t *testing.T, b backend, opts func(*plc.Options)) *env {
 	t.Helper()
 	e := &env{t: t, store: b(t), ctx: testutil.Context(t)}
 	e.clock.Store(t0)
-	e.svc = plc.New(plc.Options{
+	o := plc.Options{
 		Store: e.store,
 		Log:   testutil.Logger(t),
 		Now:   func() time.Time { return time.Unix(e.clock.Load(), 0) },
@@ -72,7 +75,11 @@ func newEnvOn(t *testing.T, b backend) *env {
 			defer e.mu.Unlock()
 			e.changed = append(e.changed, ids...)
 		},
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	e.svc = plc.New(o)
 	if err := e.svc.Bootstrap(e.ctx, "admin@example.org", "admin-password"); err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}
