@@ -193,6 +193,12 @@ call("AddRoleToPerson", piauth, "user", u)
 uauth = {"AuthMethod": "password", "Username": "u@univ.edu", "AuthString": "u-password"}
 k = call("AddPersonKey", uauth, u, {"key_type": "ssh", "key": "ssh-ed25519 AAAAkey u@univ"})
 check([r["key_id"] for r in call("GetKeys", uauth)], [k], "GetKeys")
+check(call("GetKeyTypes", uauth), ["ssh"], "GetKeyTypes")
+check(call("UpdateKey", uauth, k, {"key": "ssh-ed25519 AAAAkey2 u@univ"}), 1, "UpdateKey")
+check([r["key"] for r in call("GetKeys", uauth, {"peer_id": None})], ["ssh-ed25519 AAAAkey2 u@univ"], "GetKeys peer_id None")
+k2 = call("AddPersonKey", uauth, u, {"key_type": "ssh", "key": "ssh-ed25519 AAAAbad u@univ"})
+check(call("BlacklistKey", admin, k2), 1, "BlacklistKey")
+fault(102, "AddPersonKey", uauth, u, {"key_type": "ssh", "key": "ssh-ed25519 AAAAbad u@univ"})
 check(call("GetAPITokens", uauth), [], "GetAPITokens (password auth holds no token)")
 fault(102, "DeleteAPIToken", uauth, u, "0123456789abcdef")
 
@@ -200,6 +206,20 @@ n = call("AddNode", piauth, "univ", {"hostname": "n1.univ.edu", "node_type": "re
 call("UpdateNode", piauth, n, {"version": "7"})
 check(call("GetNodes", anon, {"node_type": "reservable"}, ["hostname", "version"]), [{"hostname": "n1.univ.edu", "version": "7"}], "GetNodes")
 check(len(call("AddNodeToken", piauth, "n1.univ.edu")), 64, "AddNodeToken")
+check(call("GetNodeTypes", uauth), ["regular", "reservable"], "GetNodeTypes")
+check("boot" in call("GetBootStates", uauth), True, "GetBootStates")
+check(call("GetPeers", uauth, {}), [], "GetPeers")
+check(call("GetNetworkTypes", uauth), ["ipv4", "ipv6"], "GetNetworkTypes")
+check("dhcp" in call("GetNetworkMethods", uauth), True, "GetNetworkMethods")
+ifc = call("AddInterface", piauth, "n1.univ.edu", {"method": "static", "type": "ipv4", "ip": "192.0.2.10",
+    "netmask": "255.255.255.0", "network": "192.0.2.0", "broadcast": "192.0.2.255", "gateway": "192.0.2.1",
+    "dns1": "192.0.2.2", "bwlimit": 1000000, "mac": "52:54:00:aa:bb:cc"})
+check(call("UpdateInterface", piauth, ifc, {"bwlimit": None, "hostname": "n1.univ.edu"}), 1, "UpdateInterface")
+check(call("GetInterfaces", anon, {"node_id": n}, ["interface_id", "is_primary", "bwlimit", "mac", "hostname"]),
+    [{"interface_id": ifc, "is_primary": True, "bwlimit": None, "mac": "52:54:00:AA:BB:CC", "hostname": "n1.univ.edu"}], "GetInterfaces")
+check(call("GetNodes", anon, n, ["interface_ids"]), [{"interface_ids": [ifc]}], "interface_ids")
+fault(102, "AddInterface", piauth, "n1.univ.edu", {"method": "static", "type": "ipv4", "ip": "192.0.2.10", "netmask": "255.255.255.0", "gateway": "10.0.0.1"})
+check(call("DeleteInterface", piauth, ifc), 1, "DeleteInterface")
 
 sl = call("AddSlice", piauth, {"name": "univ_exp", "url": "http://e", "description": "experiment"})
 call("AddPersonToSlice", piauth, "u@univ.edu", "univ_exp")
@@ -225,7 +245,7 @@ for auth in (legacy(), sha256("GetSlivers")):
     check(sv["node_id"], node_id, "GetSlivers node")
     mine = [v for v in sv["slivers"] if v["name"] == "univ_exp"][0]
     check(mine["rspec"]["cpu_shares"], 9, "node tag precedence")
-    check(mine["keys"], [{"key_type": "ssh", "key": "ssh-ed25519 AAAAkey u@univ"}], "keys")
+    check(mine["keys"], [{"key_type": "ssh", "key": "ssh-ed25519 AAAAkey2 u@univ"}], "keys")
 check(call("GetSlivers", admin, node_id)["hostname"], "node1.plc.org", "admin GetSlivers")
 reports = [{"name": "univ_exp", "state": "failed", "reason": "no image"}]
 call("ReportSlivers", sha256("ReportSlivers", reports), reports)

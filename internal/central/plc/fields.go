@@ -129,3 +129,20 @@ func (f *fieldSet) float(name string, dst **float64) {
 	}
 	f.fail(name, "a double", v)
 }
+
+// optInt reads a nullable integer field: None reads as nil.
+func (f *fieldSet) optInt(name string, dst **int64) {
+	v, ok := f.m[name]
+	if !ok {
+		return
+	}
+	if v == nil {
+		*dst = nil
+		return
+	}
+	if n, ok := asInt(v); ok {
+		*dst = &n
+		return
+	}
+	f.fail(name, "an int or None", v)
+}

@@ -66,7 +66,9 @@ func typeOf(t reflect.Type) fieldType {
 		return ftInt
 	case reflect.Bool:
 		return ftBool
-	case reflect.Pointer, reflect.Float64:
+	case reflect.Pointer:
+		return typeOf(t.Elem()) // nullable
+	case reflect.Float64:
 		return ftFloat
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.String {

@@ -21,7 +21,19 @@ func (s *Service) registerKeys() {
 	s.add(method{name: "DeleteKey", roles: rolesPersons, min: 1, max: 1, sig: []string{"int", "int"},
 		help: "Deletes a key, with the rights of UpdatePerson on its owner.",
 		call: s.deleteKey})
+	s.add(method{name: "UpdateKey", roles: rolesPersons, min: 2, max: 2, sig: []string{"int", "int", "struct"},
+		help: "Changes a key ({key_type, key}), with the rights of UpdatePerson on its owner; the nodes of the owner's slices get the new key.",
+		call: s.updateKey})
+	s.add(method{name: "BlacklistKey", roles: rolesAdmin, min: 1, max: 1, sig: []string{"int", "int"},
+		help: "Deletes a key and refuses its text from then on to AddPersonKey and UpdateKey, for every person (admins only).",
+		call: s.blacklistKey})
+	s.add(method{name: "GetKeyTypes", roles: rolesAll, max: 0, sig: []string{"array"},
+		help: "Returns the key types AddPersonKey takes: [\"ssh\"], an OpenSSH public key.",
+		call: func(context.Context, *Caller, []any) (any, error) { return []any{keyTypeSSH}, nil }})
 }
+
+// keyTypeSSH is the one key type: an OpenSSH public key line.
+const keyTypeSSH = "ssh"
 
 func (s *Service) getKeys(ctx context.Context, c *Caller, args []any) (any, error) {
 	return getter(s, ctx, c, args, keyKind, func(t *txn, q store.Query) ([]api.Key, error) { return t.Keys(q) },
@@ -44,19 +56,11 @@ func (s *Service) addPersonKey(ctx context.Context, c *Caller, args []any) (any,
 	if err != nil {
 		return nil, err
 	}
-	if err := f.only("key_type", "key"); err != nil {
-		return nil, err
-	}
 	if err := f.require("key_type", "key"); err != nil {
 		return nil, err
 	}
 	k := api.Key{}
-	f.str("key_type", &k.KeyType)
-	f.str("key", &k.Key)
-	if f.err != nil {
-		return nil, f.err
-	}
-	if err := checkKey(&k); err != nil {
+	if err := readKey(f, &k); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, c, func(t *txn) error {
@@ -80,7 +84,7 @@ func (s *Service) addPersonKey(ctx context.Context, c *Caller, args []any) (any,
 func checkKey(k *api.Key) error {
 	k.Key = strings.TrimSpace(k.Key)
 	switch {
-	case k.KeyType != "ssh":
+	case k.KeyType != keyTypeSSH:
 		return Faultf(FaultInvalidArg, "key_fields.key_type: %q (only \"ssh\")", k.KeyType)
 	case k.Key == "":
 		return Faultf(FaultInvalidArg, "key_fields.key: empty")
@@ -100,15 +104,8 @@ func (s *Service) deleteKey(ctx context.Context, c *Caller, args []any) (any, er
 		return nil, err
 	}
 	err = s.update(ctx, c, func(t *txn) error {
-		k, err := t.key(id)
+		_, p, err := t.ownKey(id, "delete a key of")
 		if err != nil {
-			return err
-		}
-		p, err := t.person(k.PersonID)
-		if err != nil {
-			return err
-		}
-		if err := t.mayUpdatePerson(p, "delete a key of"); err != nil {
 			return err
 		}
 		if err := t.bumpSlices(p.SliceIDs); err != nil {
@@ -117,4 +114,74 @@ func (s *Service) deleteKey(ctx context.Context, c *Caller, args []any) (any, er
 		return t.DeleteKey(id)
 	})
 	return int64(1), err
+}
+
+// readKey reads a key_fields struct over k and checks the result.
+func readKey(f *fieldSet, k *api.Key) error {
+	if err := f.only("key_type", "key"); err != nil {
+		return err
+	}
+	f.str("key_type", &k.KeyType)
+	f.str("key", &k.Key)
+	if f.err != nil {
+		return f.err
+	}
+	return checkKey(k)
+}
+
+func (s *Service) updateKey(ctx context.Context, c *Caller, args []any) (any, error) {
+	id, err := argInt(args, 0, "key_id")
+	if err != nil {
+		return nil, err
+	}
+	f, err := structArg(args, 1, "key_fields")
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, c, func(t *txn) error {
+		k, p, err := t.ownKey(id, "change a key of")
+		if err != nil {
+			return err
+		}
+		if err := readKey(f, k); err != nil {
+			return err
+		}
+		if err := t.bumpSlices(p.SliceIDs); err != nil {
+			return err
+		}
+		return t.UpdateKey(k)
+	})
+	return int64(1), err
+}
+
+func (s *Service) blacklistKey(ctx context.Context, c *Caller, args []any) (any, error) {
+	id, err := argInt(args, 0, "key_id")
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, c, func(t *txn) error {
+		_, p, err := t.ownKey(id, "blacklist a key of")
+		if err != nil {
+			return err
+		}
+		if err := t.bumpSlices(p.SliceIDs); err != nil {
+			return err
+		}
+		return t.BlacklistKey(id)
+	})
+	return int64(1), err
+}
+
+// ownKey returns key id and its owner, if the caller may change the
+// owner (UpdatePerson's rights).
+func (t *txn) ownKey(id int64, what string) (*api.Key, *api.Person, error) {
+	k, err := t.key(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := t.person(k.PersonID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, p, t.mayUpdatePerson(p, what)
 }

@@ -18,6 +18,8 @@ var allMethods = []string{
 	"GetAPITokens", "DeleteAPIToken", "GetKeys", "GetLeases", "GetNodes", "GetPersons", "GetRoles", "GetSession", "GetSites", "GetSliceTags",
 	"GetSlices", "GetSliverReports", "GetSlivers", "GetEvents", "RenewSlice", "ReportSlivers", "UpdateNode",
 	"UpdatePerson", "UpdateSite", "UpdateSlice", "UpdateSliceTag",
+	"UpdateKey", "BlacklistKey", "GetKeyTypes", "GetInterfaces", "AddInterface", "UpdateInterface", "DeleteInterface",
+	"GetNetworkMethods", "GetNetworkTypes", "GetNodeTypes", "GetBootStates", "GetPeers",
 }
 
 func TestMethodTable(t *testing.T) {

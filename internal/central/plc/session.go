@@ -46,6 +46,8 @@ func (s *Service) register() {
 	s.registerLeases()
 	s.registerNodeChannel()
 	s.registerTokens()
+	s.registerInterfaces()
+	s.registerNodeInfo()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 

@@ -19,7 +19,8 @@ var nodeTable = &table{
 		"date_created": {"t.date_created", kInt, false}, "last_updated": {"t.last_updated", kInt, false},
 	},
 	lists: map[string]listCol{
-		"slice_ids": {table: "slice_nodes", owner: "node_id", member: "slice_id"},
+		"slice_ids":     {table: "slice_nodes", owner: "node_id", member: "slice_id"},
+		"interface_ids": {table: "interfaces", owner: "node_id", member: "interface_id"},
 	},
 }
 
@@ -29,16 +30,17 @@ var nodeListFields = []string{"slice_ids", "slice_ids_whitelist", "interface_ids
 func (t *tx) nodeCols() string {
 	return "t.node_id, t.hostname, t.site_id, t.node_type, t.boot_state, t.version, t.ip, " +
 		"t.last_contact, t.date_created, t.last_updated, " +
-		t.d.listAgg("slice_id", "slice_nodes", "node_id = t.node_id")
+		t.d.listAgg("slice_id", "slice_nodes", "node_id = t.node_id") + ", " +
+		t.d.listAgg("interface_id", "interfaces", "node_id = t.node_id")
 }
 
 func scanNode(r *sql.Rows) (api.Node, error) {
 	var n api.Node
-	var slices sql.NullString
+	var slices, interfaces sql.NullString
 	err := r.Scan(&n.NodeID, &n.Hostname, &n.SiteID, &n.NodeType, &n.BootState, &n.Version, &n.IP,
-		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices)
-	n.SliceIDs = idList(slices)
-	n.SliceIDsWhitelist, n.InterfaceIDs = []int64{}, []int64{}
+		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces)
+	n.SliceIDs, n.InterfaceIDs = idList(slices), idList(interfaces)
+	n.SliceIDsWhitelist = []int64{}
 	return n, err
 }
 

@@ -224,6 +224,8 @@ func testNotFound(t *testing.T, b backend) {
 		"AddSliceToNodes":  func(tx store.Tx) error { return tx.AddSliceToNodes(f.slice.SliceID, []int64{missing}) },
 		"AddPersonToSlice": func(tx store.Tx) error { return tx.AddPersonToSlice(missing, f.slice.SliceID) },
 		"DeleteKey":        func(tx store.Tx) error { return tx.DeleteKey(missing) },
+		"UpdateKey":        func(tx store.Tx) error { return tx.UpdateKey(&api.Key{KeyID: missing, KeyType: "ssh", Key: "k"}) },
+		"BlacklistKey":     func(tx store.Tx) error { return tx.BlacklistKey(missing) },
 		"DeleteSliceTag":   func(tx store.Tx) error { return tx.DeleteSliceTag(missing) },
 		"DeleteLease":      func(tx store.Tx) error { return tx.DeleteLease(missing) },
 		"TouchNode":        func(tx store.Tx) error { return tx.TouchNode(missing, 1) },

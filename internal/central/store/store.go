@@ -102,8 +102,23 @@ type Tx interface {
 	AddKey(k *api.Key) error
 	// DeleteKey removes a key.
 	DeleteKey(id int64) error
+	// UpdateKey writes KeyType and Key (PersonID is kept).
+	UpdateKey(k *api.Key) error
+	// BlacklistKey removes a key and refuses its text to AddKey and
+	// UpdateKey from then on (ErrConflict).
+	BlacklistKey(id int64) error
 
-	// Nodes lists nodes; slice_ids is filled.
+	// Interfaces lists nodes' network interfaces.
+	Interfaces(q Query) ([]api.Interface, error)
+	// AddInterface sets InterfaceID and LastUpdated; a primary interface
+	// makes the node's others not primary.
+	AddInterface(i *api.Interface) error
+	// UpdateInterface writes every field but NodeID, as AddInterface.
+	UpdateInterface(i *api.Interface) error
+	// DeleteInterface removes an interface.
+	DeleteInterface(id int64) error
+
+	// Nodes lists nodes; slice_ids and interface_ids are filled.
 	Nodes(q Query) ([]api.Node, error)
 	// AddNode sets NodeID, DateCreated and LastUpdated.
 	AddNode(n *api.Node) error
