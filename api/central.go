@@ -73,6 +73,7 @@ type Node struct {
 	NodeType          string  `json:"node_type"`  // regular or reservable
 	BootState         string  `json:"boot_state"` // boot, safeboot, reinstall, disabled
 	Version           string  `json:"version"`
+	Model             string  `json:"model"` // the hardware, as its owners name it
 	IP                string  `json:"ip"`
 	LastContact       int64   `json:"last_contact"`
 	SliceIDs          []int64 `json:"slice_ids"`

@@ -18,7 +18,7 @@ var hostnameRE = sync.OnceValue(func() *regexp.Regexp {
 })
 
 var (
-	nodeFields = []string{"hostname", "node_type", "boot_state", "version", "ip"}
+	nodeFields = []string{"hostname", "node_type", "boot_state", "version", "model", "ip"}
 	nodeTypes  = []string{"regular", "reservable"}
 	bootStates = []string{"boot", "safeboot", "reinstall", "disabled", "failboot"}
 )
@@ -34,7 +34,7 @@ func (s *Service) registerNodes() {
 		help: "Adds a node (hostname required) to a site (by site_id or login_base) and returns its node_id. Admins, and PIs and techs of the site. AddNodeToken then gives the token the node registers with.",
 		call: s.addNode})
 	s.add(method{name: "UpdateNode", roles: rolesNodes, min: 2, max: 2, sig: []string{"int", "int", "struct"},
-		help: "Updates a node (by node_id or hostname): hostname, node_type, boot_state, version, ip.",
+		help: "Updates a node (by node_id or hostname): hostname, node_type, boot_state, version, model, ip.",
 		call: s.updateNode})
 	s.add(method{name: "DeleteNode", roles: rolesNodes, min: 1, max: 1, sig: []string{"int", "int"},
 		help: "Deletes a node (by node_id or hostname).",
@@ -87,6 +87,7 @@ func setNodeFields(f *fieldSet, n *api.Node) error {
 	f.str("node_type", &n.NodeType)
 	f.str("boot_state", &n.BootState)
 	f.str("version", &n.Version)
+	f.str("model", &n.Model)
 	f.str("ip", &n.IP)
 	if f.err != nil {
 		return f.err
@@ -102,6 +103,8 @@ func setNodeFields(f *fieldSet, n *api.Node) error {
 		return Faultf(FaultInvalidArg, "node_fields.ip: %q is not an IP address", n.IP)
 	case len(n.Version) > 256:
 		return Faultf(FaultInvalidArg, "node_fields.version: longer than 256")
+	case len(n.Model) > 255:
+		return Faultf(FaultInvalidArg, "node_fields.model: longer than 255 bytes")
 	}
 	return nil
 }

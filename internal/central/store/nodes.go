@@ -14,7 +14,7 @@ var nodeTable = &table{
 	cols: map[string]column{
 		"node_id": {"t.node_id", kInt, false}, "hostname": {"t.hostname", kString, true},
 		"site_id": {"t.site_id", kInt, false}, "node_type": {"t.node_type", kString, false},
-		"boot_state": {"t.boot_state", kString, false}, "version": {"t.version", kString, false},
+		"boot_state": {"t.boot_state", kString, false}, "version": {"t.version", kString, false}, "model": {"t.model", kString, false},
 		"ip": {"t.ip", kString, false}, "last_contact": {"t.last_contact", kInt, false},
 		"date_created": {"t.date_created", kInt, false}, "last_updated": {"t.last_updated", kInt, false},
 	},
@@ -28,7 +28,7 @@ var nodeTable = &table{
 var nodeListFields = []string{"slice_ids", "slice_ids_whitelist", "interface_ids"}
 
 func (t *tx) nodeCols() string {
-	return "t.node_id, t.hostname, t.site_id, t.node_type, t.boot_state, t.version, t.ip, " +
+	return "t.node_id, t.hostname, t.site_id, t.node_type, t.boot_state, t.version, t.model, t.ip, " +
 		"t.last_contact, t.date_created, t.last_updated, " +
 		t.d.listAgg("slice_id", "slice_nodes", "node_id = t.node_id") + ", " +
 		t.d.listAgg("interface_id", "interfaces", "node_id = t.node_id")
@@ -37,7 +37,7 @@ func (t *tx) nodeCols() string {
 func scanNode(r *sql.Rows) (api.Node, error) {
 	var n api.Node
 	var slices, interfaces sql.NullString
-	err := r.Scan(&n.NodeID, &n.Hostname, &n.SiteID, &n.NodeType, &n.BootState, &n.Version, &n.IP,
+	err := r.Scan(&n.NodeID, &n.Hostname, &n.SiteID, &n.NodeType, &n.BootState, &n.Version, &n.Model, &n.IP,
 		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces)
 	n.SliceIDs, n.InterfaceIDs = idList(slices), idList(interfaces)
 	n.SliceIDsWhitelist = []int64{}
@@ -50,8 +50,8 @@ func (t *tx) Nodes(q Query) ([]api.Node, error) {
 }
 
 func nodeValues(n *api.Node) ([]string, []any) {
-	return []string{"hostname", "site_id", "node_type", "boot_state", "version", "ip", "last_contact", "last_updated"},
-		[]any{n.Hostname, n.SiteID, n.NodeType, n.BootState, n.Version, n.IP, n.LastContact, n.LastUpdated}
+	return []string{"hostname", "site_id", "node_type", "boot_state", "version", "model", "ip", "last_contact", "last_updated"},
+		[]any{n.Hostname, n.SiteID, n.NodeType, n.BootState, n.Version, n.Model, n.IP, n.LastContact, n.LastUpdated}
 }
 
 // AddNode adds a node to its site.

@@ -25,3 +25,6 @@ CREATE TABLE interfaces (
 	last_updated BIGINT NOT NULL
 );
 CREATE INDEX interfaces_node ON interfaces (node_id);
+
+-- A node's model (PLCAPI's Node.model).
+ALTER TABLE nodes ADD COLUMN model TEXT NOT NULL DEFAULT '';
