@@ -94,6 +94,8 @@ func runSuite(t *testing.T, b backend) {
 		{"Concurrency", testConcurrency},
 		{"Crash", testCrash},
 		{"Traffic", testTraffic},
+		{"UpgradeKey", testUpgradeKey},
+		{"UpgradeBuilds", testUpgradeBuilds},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
