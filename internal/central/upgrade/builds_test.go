@@ -2,12 +2,19 @@ package upgrade
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
+	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/store"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // self is this test binary: an ELF executable for this machine.
@@ -23,13 +30,34 @@ func self(t *testing.T) []byte {
 	return b
 }
 
-func TestPublishSigns(t *testing.T) {
-	dir := t.TempDir()
-	b, err := OpenBuilds(dir, 0)
+// newStore opens an empty SQLite store, closed when the test ends.
+func newStore(t *testing.T) store.Store {
+	s, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "central.db"), testutil.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := b.Publish("1.2.3", runtime.GOARCH, bytes.NewReader(self(t)), nil, 0)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openBuilds opens the builds of st with the upgrade directory dir.
+func openBuilds(t *testing.T, st store.Store, dir string, maxSize int64) *Builds {
+	t.Helper()
+	b, err := OpenBuilds(t.Context(), st.Upgrades(), dir, maxSize, testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPublishSigns: a published build is signed, kept in the store, and
+// offered with its bytes by any central process on it (here one with
+// another upgrade directory), under the same key.
+func TestPublishSigns(t *testing.T) {
+	st := newStore(t)
+	b := openBuilds(t, st, t.TempDir(), 0)
+	bin := self(t)
+	u, err := b.Publish(t.Context(), "1.2.3", runtime.GOARCH, bytes.NewReader(bin), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +69,97 @@ func TestPublishSigns(t *testing.T) {
 	if api.VerifyUpgrade(tampered, b.PublicKey()) {
 		t.Fatal("a changed version still verifies")
 	}
-	// The key and the build survive a restart of central.
-	again, err := OpenBuilds(dir, 0)
+	other := openBuilds(t, st, t.TempDir(), 0)
+	cur, ok, err := other.Current(t.Context())
+	if err != nil || !ok || cur.SHA256 != u.SHA256 || !bytes.Equal(other.PublicKey(), b.PublicKey()) || !api.VerifyUpgrade(cur, other.PublicKey()) {
+		t.Fatalf("another process: build %+v ok %v err %v, same key %v", cur, ok, err, bytes.Equal(other.PublicKey(), b.PublicKey()))
+	}
+	for range 2 { // from the store, then from the process's copy
+		f, err := other.Open(t.Context(), u.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(f)
+		f.Close()
+		if !bytes.Equal(got, bin) {
+			t.Fatalf("another process serves %d bytes, not the %d published", len(got), len(bin))
+		}
+	}
+	if _, err := other.Open(t.Context(), strings.Repeat("0", 64)); err == nil {
+		t.Fatal("opened a build never published")
+	}
+	if _, err := other.Open(t.Context(), "../../etc/passwd"); err == nil {
+		t.Fatal("opened a path, not a build")
+	}
+}
+
+// TestKeyImported: a key file left by a central before the store is
+// imported into an empty store, so nodes that kept its public key go on
+// verifying; a store that has a key keeps it.
+func TestKeyImported(t *testing.T) {
+	old := t.TempDir()
+	k, err := newKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cur, ok := again.Current(); !ok || cur.SHA256 != u.SHA256 || !bytes.Equal(again.PublicKey(), b.PublicKey()) {
-		t.Fatalf("after reopening: build %+v ok %v, same key %v", cur, ok, bytes.Equal(again.PublicKey(), b.PublicKey()))
+	if err := os.WriteFile(filepath.Join(old, KeyFile), []byte(k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := parseKey([]byte(k))
+	st := newStore(t)
+	b := openBuilds(t, st, old, 0)
+	if !bytes.Equal(b.PublicKey(), want.Public().(ed25519.PublicKey)) {
+		t.Fatal("the key file was not imported")
+	}
+	if other := openBuilds(t, st, t.TempDir(), 0); !bytes.Equal(other.PublicKey(), b.PublicKey()) {
+		t.Fatal("another process signs with another key")
+	}
+	// Another data directory with a key file of its own: the store's
+	// key stays.
+	dir := t.TempDir()
+	k2, _ := newKey()
+	os.WriteFile(filepath.Join(dir, KeyFile), []byte(k2), 0o600)
+	if third := openBuilds(t, st, dir, 0); !bytes.Equal(third.PublicKey(), b.PublicKey()) {
+		t.Fatal("a second key file replaced the store's key")
+	}
+	// A key file that is no key is refused, not replaced.
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, KeyFile), []byte("junk"), 0o600)
+	if _, err := OpenBuilds(t.Context(), newStore(t).Upgrades(), bad, 0, nil); err == nil || !strings.Contains(err.Error(), "no PEM block") {
+		t.Fatalf("a junk key file: %v", err)
+	}
+}
+
+// TestKeyRace: processes starting at once on an empty store all sign
+// with one key.
+func TestKeyRace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "central.db")
+	var stores []store.Store
+	for range 4 {
+		s, err := store.OpenSQLite(t.Context(), path, testutil.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	keys := make([]ed25519.PublicKey, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			b, err := OpenBuilds(context.Background(), s.Upgrades(), t.TempDir(), 0, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			keys[i] = b.PublicKey()
+		})
+	}
+	wg.Wait()
+	for _, k := range keys {
+		if !bytes.Equal(k, keys[0]) || len(k) == 0 {
+			t.Fatalf("processes sign with different keys: %x", keys)
+		}
 	}
 }
 
@@ -71,18 +183,48 @@ func TestPublishRefusesBadInput(t *testing.T) {
 		{"bad percent", "1", runtime.GOARCH, self(t), 101, 0, "percent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := OpenBuilds(t.TempDir(), tc.maxSize)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = b.Publish(tc.version, tc.arch, bytes.NewReader(tc.data), nil, tc.percent)
+			b := openBuilds(t, newStore(t), t.TempDir(), tc.maxSize)
+			_, err := b.Publish(t.Context(), tc.version, tc.arch, bytes.NewReader(tc.data), nil, tc.percent)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Publish: %v, want an error saying %q", err, tc.want)
 			}
-			if _, ok := b.Current(); ok {
+			if _, ok, _ := b.Current(t.Context()); ok {
 				t.Fatal("a refused build was published")
 			}
 		})
+	}
+}
+
+// TestKeepsNewest: the store keeps the newest KeepBuilds builds, and a
+// process's copies of the others are removed.
+func TestKeepsNewest(t *testing.T) {
+	st := newStore(t)
+	dir := t.TempDir()
+	b := openBuilds(t, st, dir, 0)
+	bin := self(t)
+	var first api.Upgrade
+	for i := range KeepBuilds + 1 {
+		// Another build each time: the same executable with a byte more.
+		data := append(bytes.Clone(bin), make([]byte, i)...)
+		u, err := b.Publish(t.Context(), "v"+string(rune('a'+i)), runtime.GOARCH, bytes.NewReader(data), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = u
+		}
+		f, err := b.Open(t.Context(), u.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	kept, err := st.Upgrades().UpgradeBuilds(t.Context())
+	if err != nil || len(kept) != KeepBuilds {
+		t.Fatalf("kept %d builds (%v), want %d", len(kept), err, KeepBuilds)
+	}
+	if _, err := os.Stat(b.copyPath(first.SHA256)); !os.IsNotExist(err) {
+		t.Fatalf("the copy of a build no longer kept is still there: %v", err)
 	}
 }
 
