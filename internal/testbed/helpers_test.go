@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/central/store/pgtest"
+	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/testbed"
