@@ -24,8 +24,9 @@ import (
 	"github.com/orbisproject/orbis/internal/cli"
 )
 
-// Upgrades from central. The agent asks central every UpgradeCheck for
-// the build offered to it, reporting its own version. An offered build
+// Upgrades from central. The agent asks central for the build offered to
+// it, reporting its own version, in a call central holds until the offer
+// changes (after a failure, UpgradeCheck later). An offered build
 // whose SHA-256 differs from the running agent's is checked (central's
 // signature, kept key, architecture, size, SHA-256, ELF) and written
 // beside the agent's own executable, which it then replaces atomically,
