@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -69,7 +70,25 @@ func OpenBuilds(ctx context.Context, archive store.UpgradeArchive, dir string, m
 	if err != nil {
 		return nil, err
 	}
+	sweepPartial(dir)
 	return &Builds{archive: archive, dir: dir, key: key, maxSize: maxSize, log: log}, nil
+}
+
+// partialAge is how old an upload or copy left in the upgrade directory
+// must be to be taken for one a crash left (another process sharing the
+// directory may be writing a younger one).
+const partialAge = time.Hour
+
+// sweepPartial removes the uploads and copies that a crash left in dir.
+func sweepPartial(dir string) {
+	for _, pattern := range []string{"upload-*", "copy-*"} {
+		files, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, p := range files {
+			if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > partialAge {
+				os.Remove(p)
+			}
+		}
+	}
 }
 
 // PublicKey is the key nodes verify builds with.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -225,6 +226,26 @@ func TestKeepsNewest(t *testing.T) {
 	}
 	if _, err := os.Stat(b.copyPath(first.SHA256)); !os.IsNotExist(err) {
 		t.Fatalf("the copy of a build no longer kept is still there: %v", err)
+	}
+}
+
+// TestSweepsPartial: uploads and copies a crash left are removed at
+// start once old; young ones (another process's, under way) stay.
+func TestSweepsPartial(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-2 * partialAge)
+	for _, f := range []string{"upload-1", "copy-1", "upload-2"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if f != "upload-2" {
+			os.Chtimes(filepath.Join(dir, f), old, old)
+		}
+	}
+	openBuilds(t, newStore(t), dir, 0)
+	left, _ := filepath.Glob(filepath.Join(dir, "*-*"))
+	if len(left) != 1 || filepath.Base(left[0]) != "upload-2" {
+		t.Fatalf("left after the sweep: %v, want only the young upload-2", left)
 	}
 }
 
