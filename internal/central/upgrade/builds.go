@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,7 +72,53 @@ func OpenBuilds(ctx context.Context, archive store.UpgradeArchive, dir string, m
 		return nil, err
 	}
 	sweepPartial(dir)
-	return &Builds{archive: archive, dir: dir, key: key, maxSize: maxSize, log: log}, nil
+	b := &Builds{archive: archive, dir: dir, key: key, maxSize: maxSize, log: log}
+	if err := b.importOld(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// oldBuildFile is where a central before the store described its one
+// published build (api.Upgrade in JSON), beside its bytes
+// (build-SHA256.bin).
+const oldBuildFile = "build.json"
+
+// importOld stores the build an older central published, if the store
+// has none, so that the nodes it was offered to are offered it still.
+// It must be whole and signed by the store's key.
+func (b *Builds) importOld(ctx context.Context) error {
+	data, err := os.ReadFile(filepath.Join(b.dir, oldBuildFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("published build: %w", err)
+	}
+	if _, err := b.archive.LatestBuild(ctx); !errors.Is(err, store.ErrNotFound) {
+		return err // nil: the store has builds, which are newer
+	}
+	p := filepath.Join(b.dir, oldBuildFile)
+	var u api.Upgrade
+	if err := json.Unmarshal(data, &u); err != nil {
+		b.log.Warn("the build published before the store is unreadable: not offered", "file", p, "err", err)
+		return nil
+	}
+	if !api.VerifyUpgrade(u, b.PublicKey()) {
+		b.log.Warn("the build published before the store is not signed by the store's key: not offered", "file", p, "version", u.Version)
+		return nil
+	}
+	f, err := os.Open(b.copyPath(strings.ToLower(u.SHA256)))
+	if err != nil {
+		b.log.Warn("the bytes of the build published before the store are missing: not offered", "file", p, "err", err)
+		return nil
+	}
+	defer f.Close()
+	if err := b.archive.AddBuild(ctx, &store.UpgradeBuild{Upgrade: u}, f, KeepBuilds); err != nil {
+		return fmt.Errorf("import the build published before the store (%s; remove it to start without it): %w", p, err)
+	}
+	b.log.Info("the build published before the store imported into it", "version", u.Version, "sha256", u.SHA256)
+	return nil
 }
 
 // partialAge is how old an upload or copy left in the upgrade directory

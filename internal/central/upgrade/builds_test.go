@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -128,6 +132,41 @@ func TestKeyImported(t *testing.T) {
 	os.WriteFile(filepath.Join(bad, KeyFile), []byte("junk"), 0o600)
 	if _, err := OpenBuilds(t.Context(), newStore(t).Upgrades(), bad, 0, nil); err == nil || !strings.Contains(err.Error(), "no PEM block") {
 		t.Fatalf("a junk key file: %v", err)
+	}
+}
+
+// TestOldBuildImported: the build a central before the store published
+// (build.json beside its bytes, signed by the key file) is offered still.
+func TestOldBuildImported(t *testing.T) {
+	dir := t.TempDir()
+	k, _ := newKey()
+	os.WriteFile(filepath.Join(dir, KeyFile), []byte(k), 0o600)
+	key, _ := parseKey([]byte(k))
+	bin := self(t)
+	sum := sha256.Sum256(bin)
+	u := api.Upgrade{Version: "old-1", Arch: runtime.GOARCH, Size: int64(len(bin)), SHA256: hex.EncodeToString(sum[:]), NodeIDs: []int64{7}}
+	u.Signature = ed25519.Sign(key, api.UpgradeMessage(u))
+	desc, _ := json.Marshal(u)
+	os.WriteFile(filepath.Join(dir, oldBuildFile), desc, 0o600)
+	os.WriteFile(filepath.Join(dir, "build-"+u.SHA256+".bin"), bin, 0o600)
+	st := newStore(t)
+	b := openBuilds(t, st, dir, 0)
+	cur, ok, err := b.Current(t.Context())
+	if err != nil || !ok || cur.SHA256 != u.SHA256 || !slices.Equal(cur.NodeIDs, []int64{7}) || !api.VerifyUpgrade(cur, b.PublicKey()) {
+		t.Fatalf("offered after the import: %+v, %v, %v", cur, ok, err)
+	}
+	// Opening again imports nothing more.
+	openBuilds(t, st, dir, 0)
+	if kept, _ := st.Upgrades().UpgradeBuilds(t.Context()); len(kept) != 1 {
+		t.Fatalf("%d builds after a second start, want the one imported", len(kept))
+	}
+	f, err := openBuilds(t, st, t.TempDir(), 0).Open(t.Context(), u.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, _ := io.ReadAll(f); !bytes.Equal(got, bin) {
+		t.Fatal("another process serves other bytes")
 	}
 }
 
