@@ -109,26 +109,28 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.opts.Log.Info("node upgrade published", "by", c.Email, "version", u.Version, "sha256", u.SHA256, "nodes", len(ids), "percent", percent)
-	if err := h.wake(r.Context(), fmt.Sprintf("person %d", c.PersonID), ids); err != nil {
+	if err := h.wake(r.Context(), fmt.Sprintf("person %d", c.PersonID), u); err != nil {
 		// Published all the same: nodes learn of it at their next check.
 		h.opts.Log.Warn("wake nodes for the upgrade", "err", err)
 	}
 	writeJSON(w, u)
 }
 
-// wake bumps the list version of nodeIDs (none: of every node), which
-// wakes their waiting upgrade calls in every central process.
-func (h *Handler) wake(ctx context.Context, actor string, nodeIDs []int64) error {
+// wake bumps the list version of the nodes u is offered to, which wakes
+// their waiting upgrade calls in every central process.
+func (h *Handler) wake(ctx context.Context, actor string, u api.Upgrade) error {
 	return h.opts.Store.Update(context.WithoutCancel(ctx), actor, func(t store.Tx) error {
-		ids := nodeIDs
+		ids := u.NodeIDs
 		if len(ids) == 0 {
 			nodes, err := t.Nodes(store.Query{})
 			if err != nil {
 				return err
 			}
-			ids = make([]int64, len(nodes))
-			for i, n := range nodes {
-				ids[i] = n.NodeID
+			ids = ids[:0]
+			for _, n := range nodes {
+				if OfferedTo(u, n.NodeID) {
+					ids = append(ids, n.NodeID)
+				}
 			}
 		}
 		return t.BumpNodes(ids)
