@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Node upgrades: an admin publishes a node agent build at central; nodes
@@ -19,9 +20,12 @@ import (
 //	POST /api/v1/upgrade?version=V&arch=A[&nodes=H1,H2|&percent=N]
 //	     the binary as the body; an admin's "Authorization: Bearer T";
 //	     answers 200 with the Upgrade published
-//	GET  /api/v1/node/upgrade?version=V   signed as the node channel's; V
-//	     is the agent's own build version, which central records; answers
-//	     200 with the node's Upgrade, or 204 if none is offered to it
+//	GET  /api/v1/node/upgrade?version=V[&have=H]   signed as the node
+//	     channel's; V is the agent's own build version, which central
+//	     records; answers 200 with the node's Upgrade, or 204 if none is
+//	     offered to it. With have (the SHA-256 of the build the node was
+//	     last offered, empty for none) central holds the answer until the
+//	     offer is another, or for its long-poll period (like slivers?since)
 //	GET  /api/v1/node/upgrade/binary?sha256=H   the build's bytes
 
 // UpgradePath is where an admin publishes a build; NodeUpgradePath is
@@ -100,6 +104,21 @@ func CheckELF(r io.ReaderAt, arch string) error {
 func (c *NodeClient) Upgrade(ctx context.Context, version string) (u Upgrade, ok bool, err error) {
 	op := "upgrade?version=" + url.QueryEscape(version)
 	u.Version = "" // a 204 leaves u empty
+	if err := c.do(ctx, http.MethodGet, op, nil, true, &u); err != nil {
+		return u, false, err
+	}
+	return u, u.SHA256 != "", nil
+}
+
+// WaitUpgrade is Upgrade answered once the build offered differs from
+// the one whose SHA-256 is have ("": none), or after central's long-poll
+// period with the offer as it is.
+func (c *NodeClient) WaitUpgrade(ctx context.Context, version, have string) (u Upgrade, ok bool, err error) {
+	// Central answers within its long-poll period; a connection silent
+	// for much longer than that is dead.
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	op := "upgrade?version=" + url.QueryEscape(version) + "&have=" + url.QueryEscape(have)
 	if err := c.do(ctx, http.MethodGet, op, nil, true, &u); err != nil {
 		return u, false, err
 	}

@@ -119,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 		st.Close()
 		return nil, err
 	}
-	if err := c.mountUpgrade(mux, cfg, nodeChan); err != nil {
+	if err := c.mountUpgrade(ctx, mux, cfg, nodeChan); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -104,10 +104,11 @@ type multiEnv struct {
 	lb      *haproxy
 	https   *http.Client
 	adm     central.Admin
+	secrets map[int64]string // the nodes' HMAC keys
 }
 
 func newMultiEnv(t testing.TB) *multiEnv {
-	e := &multiEnv{t: t, db: pgtest.DB(t), dir: t.TempDir(), procs: map[string]*centralProc{}}
+	e := &multiEnv{t: t, db: pgtest.DB(t), dir: t.TempDir(), procs: map[string]*centralProc{}, secrets: map[int64]string{}}
 	// The first start makes the CA and the admin; the second finds them.
 	e.procs["a"] = startCentralProc(t, "a", "127.0.0.1:0", e.db, e.dir)
 	e.procs["b"] = startCentralProc(t, "b", "127.0.0.1:0", e.db, e.dir)
@@ -186,6 +187,7 @@ func (e *multiEnv) node(url string, site any, host string) *api.NodeClient {
 	if err != nil {
 		e.t.Fatalf("register %s at %s: %v", host, url, err)
 	}
+	e.secrets[resp.NodeID] = resp.Secret
 	return api.NewNodeClient(url, resp.NodeID, resp.Secret, e.nodeHTTP())
 }
 

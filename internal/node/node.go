@@ -114,11 +114,12 @@ type Config struct {
 	// --admin-log-retention, --admin-actions-per-minute; 0: the default).
 	AdminLogRetention     time.Duration
 	AdminActionsPerMinute int
-	// UpgradeCheck is how often the agent asks central for an upgrade
-	// and UpgradeHealthTimeout how long a new agent has to become
-	// healthy before it is rolled back (flags --upgrade-check,
-	// --upgrade-health-timeout; 0: the defaults). NoUpgrade turns
-	// upgrades off (`orbis dev`, tests).
+	// UpgradeCheck is how long the agent waits to ask central for an
+	// upgrade again after a failed call, or between calls to a central
+	// that does not hold them; UpgradeHealthTimeout is how long a new
+	// agent has to become healthy before it is rolled back (flags
+	// --upgrade-check, --upgrade-health-timeout; 0: the defaults).
+	// NoUpgrade turns upgrades off (`orbis dev`, tests).
 	UpgradeCheck, UpgradeHealthTimeout time.Duration
 	NoUpgrade                          bool
 	// upgrader checks for upgrades while the agent follows central.

@@ -24,8 +24,9 @@ import (
 	"github.com/orbisproject/orbis/internal/cli"
 )
 
-// Upgrades from central. The agent asks central every UpgradeCheck for
-// the build offered to it, reporting its own version. An offered build
+// Upgrades from central. The agent asks central for the build offered to
+// it, reporting its own version, in a call central holds until the offer
+// changes (after a failure, UpgradeCheck later). An offered build
 // whose SHA-256 differs from the running agent's is checked (central's
 // signature, kept key, architecture, size, SHA-256, ELF) and written
 // beside the agent's own executable, which it then replaces atomically,
@@ -139,16 +140,29 @@ func newUpgrader(cfg Config, stop context.CancelFunc) (*upgrader, error) {
 	return u, nil
 }
 
-// run checks for an upgrade at once, then every u.check, until ctx is
-// done or an upgrade is installed.
+// run checks for an upgrade at once, then waits for central to offer
+// another build (a call central holds until the offer changes, so a
+// publish reaches the node within a second), until ctx is done or an
+// upgrade is installed. After an error, or from a central that answers a
+// waiting call at once with the same offer (one that does not hold it),
+// it waits u.check before asking again.
 func (u *upgrader) run(ctx context.Context, c *api.NodeClient) {
+	have, wait := "", false
 	for {
-		if err := u.checkOnce(ctx, c); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		offered, err := u.poll(ctx, c, have, wait)
+		if err != nil && ctx.Err() == nil {
 			u.log.Error("upgrade", "err", err)
 		}
 		if u.installed() {
 			u.stop()
 			return
+		}
+		waited := wait
+		held := waited && (offered != have || time.Since(start) >= time.Second)
+		have, wait = offered, err == nil
+		if err == nil && (held || !waited) {
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -170,13 +184,33 @@ func (u *upgrader) installed() bool {
 // checkOnce reports the agent's version, and installs the build central
 // offers if it is new, valid and not refused before.
 func (u *upgrader) checkOnce(ctx context.Context, c *api.NodeClient) error {
+	_, err := u.poll(ctx, c, "", false)
+	return err
+}
+
+// poll is checkOnce, with wait a call that central holds until the build
+// it offers is not have; it returns the SHA-256 of the build offered.
+func (u *upgrader) poll(ctx context.Context, c *api.NodeClient, have string, wait bool) (string, error) {
 	if err := os.MkdirAll(u.dir, 0o700); err != nil {
-		return err
+		return have, err
 	}
-	b, ok, err := c.Upgrade(ctx, cli.Version)
+	var b api.Upgrade
+	var ok bool
+	var err error
+	if wait {
+		b, ok, err = c.WaitUpgrade(ctx, cli.Version, have)
+	} else {
+		b, ok, err = c.Upgrade(ctx, cli.Version)
+	}
 	if err != nil {
-		return err
+		return have, err
 	}
+	return b.SHA256, u.consider(ctx, c, b, ok)
+}
+
+// consider installs the offered build b if it is new, valid and not
+// refused before.
+func (u *upgrader) consider(ctx context.Context, c *api.NodeClient, b api.Upgrade, ok bool) error {
 	u.markHealthy()
 	if os.Getenv(upgradeHealthEnv) == "" {
 		u.endProbation(u.started)

@@ -64,7 +64,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		mibVar(fs, &cfg.Disk.Reserve, "disk-reserve", fmt.Sprintf("MiB the state disk keeps free: the slivers' image does not grow into it, and below it the node takes no new sliver (default %d)", disk.DefaultReserve>>20))
 		fs.DurationVar(&cfg.AdminLogRetention, "admin-log-retention", admin.DefaultActionsRetention, "how long the admin service keeps every kill and cap change an admin slice made, whatever their number")
 		fs.IntVar(&cfg.AdminActionsPerMinute, "admin-actions-per-minute", admin.DefaultMaxActionsPerMinute, "most kills and cap changes of one admin slice a minute (more are refused); with the retention, bounds the admin action log")
-		fs.DurationVar(&cfg.UpgradeCheck, "upgrade-check", DefaultUpgradeCheck, "how often to ask central for a node agent upgrade (orbis nodes upgrade)")
+		fs.DurationVar(&cfg.UpgradeCheck, "upgrade-check", DefaultUpgradeCheck, "how long to wait before asking central for a node agent upgrade (orbis nodes upgrade) again after a failed call, or between calls to a central that does not hold them (a current central holds the call and answers as soon as a build is published)")
 		fs.DurationVar(&cfg.UpgradeHealthTimeout, "upgrade-health-timeout", DefaultUpgradeHealthTimeout, "how long an upgraded agent has to reach central and answer on the node manager socket before the previous one is put back")
 		fs.BoolVar(&cfg.NoUpgrade, "no-upgrade", false, "never upgrade this agent from central")
 		fs.BoolVar(&cfg.SuspendOnExit, "suspend-on-exit", false, "stop every sliver and remove its cgroups when the agent exits (leaves nothing in the kernel)")

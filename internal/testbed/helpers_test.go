@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/store/pgtest"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/reexec"
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 	}
 	code := func() int {
 		if os.Geteuid() != 0 {
-			return m.Run() // the root tests skip, or fail under CI
+			return pgtest.Run(m) // the root tests skip, or fail under CI
 		}
 		sweepDeadRuns()
 		dir, err := os.MkdirTemp("", "orbistest-testbed-"+testPrefix(os.Getpid())+"-bin-")
@@ -59,7 +60,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer downBenchTestbed()
-		return m.Run()
+		return pgtest.Run(m)
 	}()
 	os.Exit(code)
 }

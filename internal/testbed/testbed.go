@@ -93,6 +93,9 @@ type Config struct {
 	OwnBinary bool
 	// UpgradeCheck is the nodes' --upgrade-check (0: the node's default).
 	UpgradeCheck time.Duration
+	// DB is central's --db: a PostgreSQL URL, or empty for SQLite in
+	// central's data directory.
+	DB string
 	// CgroupRoot is where the cgroup file systems are mounted.
 	CgroupRoot string
 	// Out receives progress for a person; Log the records.

@@ -126,6 +126,9 @@ func (c *Config) buildNetwork(st *State) error {
 // waits until it answers and its admin exists.
 func (c *Config) startCentral(ctx context.Context, st *State) error {
 	args := []string{"central", "--addr", c.centralAddr(), "--data", c.centralDir(), "--admin-email", AdminEmail}
+	if c.DB != "" {
+		args = append(args, "--db", c.DB)
+	}
 	p, err := startDetached(c.Binary, args, "", c.logFile("central"))
 	if err != nil {
 		return fmt.Errorf("central: %w", err)

@@ -96,6 +96,8 @@ func runSuite(t *testing.T, b backend) {
 		{"Traffic", testTraffic},
 		{"KeyBlacklist", testKeyBlacklist},
 		{"Interfaces", testInterfaces},
+		{"UpgradeKey", testUpgradeKey},
+		{"UpgradeBuilds", testUpgradeBuilds},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

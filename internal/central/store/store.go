@@ -9,6 +9,8 @@ package store
 //   - SliverReportRow and Event are the rows of SliverReports and Events.
 //   - Store.Traffic() is the traffic auditor's archive (traffic.go),
 //     outside Update/View and the change log; migration 0002_traffic.
+//   - Store.Upgrades() keeps node upgrades' builds and signing key
+//     (upgrades.go), likewise outside; migration 0004_upgrades.
 //
 // Behaviour worth knowing:
 //   - Session, token and node token expiry: valid while now < expires;
@@ -56,6 +58,9 @@ type Store interface {
 	Close() error
 	// Traffic is the traffic auditor's archive, in the same database.
 	Traffic() TrafficArchive
+	// Upgrades is the node upgrades' archive (builds and signing key),
+	// in the same database.
+	Upgrades() UpgradeArchive
 	// WatchNodes calls changed once it is watching, then soon after any
 	// process on the database (this one or another central) commits a
 	// BumpNodes, until ctx ends or the watch fails, and returns why. A

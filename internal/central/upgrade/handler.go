@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/push"
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
@@ -28,7 +30,17 @@ type Options struct {
 	// NodeAuthError answers them.
 	NodeAuth      func(w http.ResponseWriter, r *http.Request, limit int64) (int64, []byte, error)
 	NodeAuthError func(w http.ResponseWriter, r *http.Request, err error)
-	Log           *slog.Logger
+	// Wait returns when the node's list version passes since, or ctx
+	// ends (push.Hub.Wait): a node's waiting upgrade call waits on it, and
+	// a publish bumps the offered nodes' versions (store BumpNodes, which
+	// reaches every central process on the database), so the node learns
+	// of the build at once, whichever process it asks. Nil: upgrade calls
+	// answer at once.
+	Wait func(ctx context.Context, nodeID, since int64) (int64, error)
+	// LongPoll is the longest a waiting upgrade call is held
+	// (push.LongPoll if 0).
+	LongPoll time.Duration
+	Log      *slog.Logger
 }
 
 // Handler serves api.UpgradePath and api.NodeUpgradePath.
@@ -41,6 +53,9 @@ type Handler struct {
 func NewHandler(opts Options) *Handler {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.LongPoll <= 0 {
+		opts.LongPoll = push.LongPoll
 	}
 	h := &Handler{opts: opts, mux: http.NewServeMux()}
 	h.mux.HandleFunc("POST "+api.UpgradePath, h.publish)
@@ -88,13 +103,38 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, api.FaultInvalidArg, fmt.Sprintf("the build is larger than %d bytes (central's --upgrade-max-bytes)", h.opts.Builds.MaxSize()))
 		return
 	}
-	u, err := h.opts.Builds.Publish(q.Get("version"), q.Get("arch"), r.Body, ids, percent)
+	u, err := h.opts.Builds.Publish(r.Context(), q.Get("version"), q.Get("arch"), r.Body, ids, percent)
 	if err != nil {
 		h.answer(w, err)
 		return
 	}
 	h.opts.Log.Info("node upgrade published", "by", c.Email, "version", u.Version, "sha256", u.SHA256, "nodes", len(ids), "percent", percent)
+	if err := h.wake(r.Context(), fmt.Sprintf("person %d", c.PersonID), u); err != nil {
+		// Published all the same: nodes learn of it at their next check.
+		h.opts.Log.Warn("wake nodes for the upgrade", "err", err)
+	}
 	writeJSON(w, u)
+}
+
+// wake bumps the list version of the nodes u is offered to, which wakes
+// their waiting upgrade calls in every central process.
+func (h *Handler) wake(ctx context.Context, actor string, u api.Upgrade) error {
+	return h.opts.Store.Update(context.WithoutCancel(ctx), actor, func(t store.Tx) error {
+		ids := u.NodeIDs
+		if len(ids) == 0 {
+			nodes, err := t.Nodes(store.Query{})
+			if err != nil {
+				return err
+			}
+			ids = ids[:0]
+			for _, n := range nodes {
+				if OfferedTo(u, n.NodeID) {
+					ids = append(ids, n.NodeID)
+				}
+			}
+		}
+		return t.BumpNodes(ids)
+	})
 }
 
 // nodeIDs resolves a comma-separated list of node host names (or ids).
@@ -135,20 +175,66 @@ func (h *Handler) node(fn func(w http.ResponseWriter, r *http.Request, id int64)
 	}
 }
 
-// offer records the node's version and answers the build offered to it.
+// offer records the node's version and answers the build offered to it;
+// with have=SHA (the build the node was last offered, "" for none), once
+// the offer is another, or after the long-poll period.
 func (h *Handler) offer(w http.ResponseWriter, r *http.Request, id int64) {
-	if v := r.URL.Query().Get("version"); v != "" {
+	q := r.URL.Query()
+	if v := q.Get("version"); v != "" {
 		if err := h.recordVersion(r.Context(), id, v); err != nil {
 			h.opts.Log.Warn("record node version", "node", id, "err", err)
 		}
 	}
-	u, ok := h.opts.Builds.Current()
-	if !ok || !OfferedTo(u, id) {
+	u, ok, err := h.offerTo(r.Context(), id, q.Get("have"), q.Has("have"))
+	if err != nil {
+		if r.Context().Err() == nil {
+			h.answer(w, err)
+		}
+		return
+	}
+	if !ok {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	u.NodeIDs, u.Percent = nil, 0 // other nodes are none of this one's business
 	writeJSON(w, u)
+}
+
+// offerTo returns the build offered to node id, waiting first, if wait,
+// until it is not the one whose SHA-256 is have, for at most LongPoll.
+// Each round reads the node's list version before the offer: a publish
+// stores the build before it bumps the version, so a publish the read
+// missed wakes the wait.
+func (h *Handler) offerTo(ctx context.Context, id int64, have string, wait bool) (api.Upgrade, bool, error) {
+	wctx, cancel := context.WithTimeout(ctx, h.opts.LongPoll)
+	defer cancel()
+	for {
+		var since int64
+		if wait && h.opts.Wait != nil {
+			err := h.opts.Store.View(ctx, func(t store.Tx) error {
+				v, err := t.NodeVersions([]int64{id})
+				since = v[id]
+				return err
+			})
+			if err != nil {
+				return api.Upgrade{}, false, err
+			}
+		}
+		u, ok, err := h.opts.Builds.Current(ctx)
+		if err != nil {
+			return api.Upgrade{}, false, err
+		}
+		ok = ok && OfferedTo(u, id)
+		u.NodeIDs, u.Percent = nil, 0 // other nodes are none of this one's business
+		if !ok {
+			u = api.Upgrade{}
+		}
+		if !wait || h.opts.Wait == nil || !strings.EqualFold(u.SHA256, have) {
+			return u, ok, nil
+		}
+		if _, err := h.opts.Wait(wctx, id, since); err != nil {
+			return u, ok, ctx.Err() // the period ended (or the node went away)
+		}
+	}
 }
 
 // recordVersion sets the node's version in the store if it changed.
@@ -169,14 +255,22 @@ func (h *Handler) recordVersion(ctx context.Context, id int64, v string) error {
 // binary streams the build to a node it is offered to.
 func (h *Handler) binary(w http.ResponseWriter, r *http.Request, id int64) {
 	sha := r.URL.Query().Get("sha256")
-	u, ok := h.opts.Builds.Current()
+	u, ok, err := h.opts.Builds.Current(r.Context())
+	if err != nil {
+		h.answer(w, err)
+		return
+	}
 	if !ok || u.SHA256 != sha || !OfferedTo(u, id) {
 		writeError(w, http.StatusNotFound, api.FaultInvalidArg, "no such build offered to this node")
 		return
 	}
-	f, err := h.opts.Builds.Open(sha)
-	if err != nil {
+	f, err := h.opts.Builds.Open(r.Context(), sha)
+	if errors.Is(err, fs.ErrNotExist) {
 		writeError(w, http.StatusNotFound, api.FaultInvalidArg, "no such build offered to this node")
+		return
+	}
+	if err != nil {
+		h.answer(w, err)
 		return
 	}
 	defer f.Close()
