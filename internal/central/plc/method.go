@@ -177,9 +177,11 @@ type Registry struct {
 // NewRegistry returns an empty table.
 func NewRegistry() *Registry { return &Registry{methods: map[string]*Method{}} }
 
-// Add puts m in the table; a duplicate name is a programming error.
+// Add puts m in the table, in place of a stub of a method not
+// implemented yet (Missing); any other duplicate name is a programming
+// error.
 func (r *Registry) Add(m *Method) {
-	if _, dup := r.methods[m.Name]; dup {
+	if prev, dup := r.methods[m.Name]; dup && !prev.Missing {
 		panic("plc: method registered twice: " + m.Name)
 	}
 	r.methods[m.Name] = m

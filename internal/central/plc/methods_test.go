@@ -319,3 +319,22 @@ func TestEveryPLCAPIMethod(t *testing.T) {
 	}
 	t.Logf("%d of %d PLCAPI methods not implemented yet", missing, len(plc.PLCAPIMethods()))
 }
+
+// TestRegistryReplacesStubs: a method registered after the stub of a
+// PLCAPI method not implemented yet takes its place, whatever the order
+// of registration; two real methods of one name are a programming error.
+func TestRegistryReplacesStubs(t *testing.T) {
+	r := plc.NewRegistry()
+	r.Add(&plc.Method{Name: "GetInitScripts", Missing: true})
+	real := &plc.Method{Name: "GetInitScripts"}
+	r.Add(real)
+	if r.Lookup("GetInitScripts") != real {
+		t.Fatal("the stub was not replaced")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second real GetInitScripts was accepted")
+		}
+	}()
+	r.Add(&plc.Method{Name: "GetInitScripts"})
+}

@@ -51,7 +51,8 @@ var plcapiMethods = []string{
 }
 
 // registerNotYetImplemented adds every PLCAPI method the table does not
-// have yet, answering fault 109. It runs last in register.
+// have yet, answering fault 109. It runs last in register; a method
+// registered after it replaces its stub.
 func (s *Service) registerNotYetImplemented() {
 	for _, name := range plcapiMethods {
 		if s.reg.Lookup(name) != nil {
