@@ -150,9 +150,9 @@ func listFilter(k *recordKind, list []any) ([]store.Query, error) {
 	return qs, nil
 }
 
-// compareOps maps a struct filter key's comparison modifier to its
-// operator.
-var compareOps = map[byte]store.Op{'<': store.Lt, '>': store.Gt, '[': store.Le, ']': store.Ge}
+// filterOps maps a struct filter key's modifiers that name an operator
+// to it: '~' negates, the others compare.
+var filterOps = map[byte]store.Op{'~': store.Ne, '<': store.Lt, '>': store.Gt, '[': store.Le, ']': store.Ge}
 
 // structFilter parses a struct filter. Keys are sorted first so that the
 // fault for a bad filter does not depend on map order. Its conditions
@@ -225,8 +225,8 @@ func splitKey(key string) (keyModifiers, string, error) {
 		switch c := key[0]; {
 		case c == '~' && !mods.not:
 			mods.not = true
-		case compareOps[c] != 0 && mods.cmp == store.Eq:
-			mods.cmp = compareOps[c]
+		case c != '~' && filterOps[c] != store.Eq && mods.cmp == store.Eq:
+			mods.cmp = filterOps[c]
 		case (c == '&' || c == '|') && mods.set == 0:
 			mods.set = c
 		default:
