@@ -51,17 +51,25 @@
 // works in the slices they belong to (nodes, tags, renewal). Persons see
 // themselves and the persons of their sites and slices; slices their own,
 // their sites' (PI) and their nodes' (tech). Nodes see their own slivers.
-// Faults: 102 a wrong argument (named), 103 authentication, 108
-// permission, 106 a database failure.
+// Faults: 102 a wrong argument (named; an unknown AuthMethod too), 103
+// authentication, 108 permission, 106 a database failure, 109 a PLCAPI
+// method Orbis does not implement yet (every PLCAPI 5.x method is in the
+// table: plcapi_methods.go). A caller whose roles may not call a method
+// gets PLCAPI's code: 103 after a password, node HMAC or anonymous auth,
+// 108 with a session or JSON API token (Method.Authorize).
 //
 // # Filters
 //
 // A Get* filter is nil (all), an id, a name (login_base, email, hostname,
 // slice name, tagname), a list of ids and names, or a struct of
-// conditions, all of which must hold: "field" equals (a list: is one of;
-// a list field: contains; a string with * or %: matches), "~field" the
-// negation, "<field" ">field" "[field" "]field" compare (< > <= >=), and
-// "-SORT" (a field or list, "-field" descending), "-OFFSET", "-LIMIT" page.
+// conditions, all of which must hold ("-OR": any of them): "field"
+// equals (a list: is one of; a list field: contains; a string with * or
+// %: matches; None: is null), "~field" the negation, "<field" ">field"
+// "[field" "]field" compare (< > <= >=), "&field" "|field" a list field
+// holds all or any of the values, and "-SORT" (a field or list, "-field"
+// descending), "-OFFSET", "-LIMIT" page. What the caller may see is ANDed
+// to the filter, "-OR" or not. Fields every record has the same value of
+// (peer_id: None, Orbis keeps no foreign records) filter as constants.
 // The next argument, return_fields, lists the fields to return.
 //
 // # Policy
