@@ -222,6 +222,13 @@ check(call("GetInterfaces", anon, {"node_id": n}, ["interface_id", "is_primary",
 check(call("GetNodes", anon, n, ["interface_ids"]), [{"interface_ids": [ifc]}], "interface_ids")
 fault(102, "AddInterface", piauth, "n1.univ.edu", {"method": "static", "type": "ipv4", "ip": "192.0.2.10", "netmask": "255.255.255.0", "gateway": "10.0.0.1"})
 check(call("DeleteInterface", piauth, ifc), 1, "DeleteInterface")
+pcu = call("AddPCU", piauth, "univ", {"hostname": "pcu.univ.edu", "ip": "192.0.2.20", "protocol": "ssh", "username": "root", "password": "pw"})
+check(call("AddNodeToPCU", piauth, "n1.univ.edu", pcu, 4), 1, "AddNodeToPCU")
+check(call("UpdatePCU", piauth, pcu, {"notes": "rack 1"}), 1, "UpdatePCU")
+check(call("GetPCUs", piauth, pcu, ["node_ids", "ports", "notes", "password"]), [{"node_ids": [n], "ports": [4], "notes": "rack 1", "password": "pw"}], "GetPCUs")
+fault(103, "GetPCUs", uauth)
+check(call("DeleteNodeFromPCU", piauth, n, pcu), 1, "DeleteNodeFromPCU")
+check(call("DeletePCU", piauth, pcu), 1, "DeletePCU")
 
 sl = call("AddSlice", piauth, {"name": "univ_exp", "url": "http://e", "description": "experiment"})
 call("AddPersonToSlice", piauth, "u@univ.edu", "univ_exp")

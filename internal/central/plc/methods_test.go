@@ -20,6 +20,7 @@ var allMethods = []string{
 	"UpdatePerson", "UpdateSite", "UpdateSlice", "UpdateSliceTag",
 	"UpdateKey", "BlacklistKey", "GetKeyTypes", "GetInterfaces", "AddInterface", "UpdateInterface", "DeleteInterface",
 	"GetNetworkMethods", "GetNetworkTypes", "GetNodeTypes", "GetBootStates", "GetPeers",
+	"GetPCUs", "AddPCU", "UpdatePCU", "DeletePCU", "AddNodeToPCU", "DeleteNodeFromPCU",
 }
 
 func TestMethodTable(t *testing.T) {

@@ -48,6 +48,7 @@ func (s *Service) register() {
 	s.registerTokens()
 	s.registerInterfaces()
 	s.registerNodeInfo()
+	s.registerPCUs()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 

@@ -28,8 +28,8 @@ var stressKnownMissing = []string{
 	"AddTagTypes", "UpdateTagTypes", "DeleteTagTypes", "AddNodeGroups", "UpdateNodeGroups", "DeleteNodeGroups",
 	// Nodes: node groups, and the node tag arch AddNode sets.
 	"AddNodes", "UpdateNodes", "DeleteNodes",
-	// Interfaces (built), PCUs, conf files and slices work on the nodes
-	// added; interface links, PCUs and conf files are not built, slice
+	// Interfaces and PCUs (built), conf files and slices work on the
+	// nodes added; interface links and conf files are not built, slice
 	// tags need tag types.
 	"AddInterfaces", "UpdateInterfaces", "DeleteInterfaces", "AddIlinks", "UpdateIlinks", "DeleteIlinks",
 	"AddPCUs", "UpdatePCUs", "DeletePCUs", "AddConfFiles", "UpdateConfFiles", "DeleteConfFiles",

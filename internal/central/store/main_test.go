@@ -96,6 +96,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Traffic", testTraffic},
 		{"KeyBlacklist", testKeyBlacklist},
 		{"Interfaces", testInterfaces},
+		{"PCUs", testPCUs},
 		{"UpgradeKey", testUpgradeKey},
 		{"UpgradeBuilds", testUpgradeBuilds},
 	}

@@ -123,6 +123,20 @@ type Tx interface {
 	// DeleteInterface removes an interface.
 	DeleteInterface(id int64) error
 
+	// PCUs lists power control units with their nodes and ports.
+	PCUs(q Query) ([]api.PCU, error)
+	// AddPCU sets PCUID and LastUpdated.
+	AddPCU(p *api.PCU) error
+	// UpdatePCU writes every field but SiteID and the nodes.
+	UpdatePCU(p *api.PCU) error
+	// DeletePCU removes a PCU.
+	DeletePCU(id int64) error
+	// AddNodeToPCU puts a node on a port; ErrConflict if the node is on
+	// the PCU or the port is taken.
+	AddNodeToPCU(nodeID, pcuID, port int64) error
+	// DeleteNodeFromPCU takes a node off a PCU.
+	DeleteNodeFromPCU(nodeID, pcuID int64) error
+
 	// Nodes lists nodes; slice_ids and interface_ids are filled.
 	Nodes(q Query) ([]api.Node, error)
 	// AddNode sets NodeID, DateCreated and LastUpdated.

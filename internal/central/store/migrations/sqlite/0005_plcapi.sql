@@ -28,3 +28,28 @@ CREATE INDEX interfaces_node ON interfaces (node_id);
 
 -- A node's model (PLCAPI's Node.model).
 ALTER TABLE nodes ADD COLUMN model TEXT NOT NULL DEFAULT '';
+
+-- Power control units of a site's nodes (PLCAPI's PCU): kept for their
+-- owners, never used. pcu_nodes says which port of a PCU a node is on.
+CREATE TABLE pcus (
+	pcu_id INTEGER PRIMARY KEY AUTOINCREMENT,
+	site_id INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
+	hostname TEXT NOT NULL,
+	ip TEXT NOT NULL,
+	protocol TEXT NOT NULL,
+	username TEXT NOT NULL,
+	password TEXT NOT NULL,
+	notes TEXT NOT NULL,
+	model TEXT NOT NULL,
+	last_updated INTEGER NOT NULL
+);
+CREATE INDEX pcus_site ON pcus (site_id);
+
+CREATE TABLE pcu_nodes (
+	pcu_id INTEGER NOT NULL REFERENCES pcus ON DELETE CASCADE,
+	node_id INTEGER NOT NULL REFERENCES nodes ON DELETE CASCADE,
+	port INTEGER NOT NULL,
+	PRIMARY KEY (pcu_id, node_id),
+	UNIQUE (pcu_id, port)
+);
+CREATE INDEX pcu_nodes_node ON pcu_nodes (node_id);
