@@ -21,6 +21,8 @@ var allMethods = []string{
 	"UpdateKey", "BlacklistKey", "GetKeyTypes", "GetInterfaces", "AddInterface", "UpdateInterface", "DeleteInterface",
 	"GetNetworkMethods", "GetNetworkTypes", "GetNodeTypes", "GetBootStates", "GetPeers",
 	"GetPCUs", "AddPCU", "UpdatePCU", "DeletePCU", "AddNodeToPCU", "DeleteNodeFromPCU",
+	"GetAddressTypes", "AddAddressType", "UpdateAddressType", "DeleteAddressType", "GetAddresses", "AddSiteAddress",
+	"UpdateAddress", "DeleteAddress", "AddAddressTypeToAddress", "DeleteAddressTypeFromAddress",
 }
 
 func TestMethodTable(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"unicode/utf8"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -16,10 +15,7 @@ const maxPCUsPerSite = 32
 var (
 	pcuKind = newKind("pcu", api.PCU{}, "pcu_id", "")
 	// pcuLimits are PLCAPI's longest PCU fields, in characters.
-	pcuLimits = []struct {
-		name string
-		max  int
-	}{{"hostname", 254}, {"ip", 254}, {"protocol", 16}, {"username", 254}, {"password", 254}, {"notes", 254}, {"model", 32}}
+	pcuLimits = []fieldLimit{{"hostname", 254}, {"ip", 254}, {"protocol", 16}, {"username", 254}, {"password", 254}, {"notes", 254}, {"model", 32}}
 )
 
 // pcuHelp says what Orbis does with a PCU.
@@ -193,22 +189,10 @@ func (t *txn) ownPCU(id int64, what string) (*api.PCU, error) {
 func setPCUFields(f *fieldSet, p *api.PCU) error {
 	dst := map[string]*string{"hostname": &p.Hostname, "ip": &p.IP, "protocol": &p.Protocol, "username": &p.Username,
 		"password": &p.Password, "notes": &p.Notes, "model": &p.Model}
-	names := make([]string, len(pcuLimits))
-	for i, l := range pcuLimits {
-		names[i] = l.name
-	}
-	if err := f.only(names...); err != nil {
+	if err := readLimited(f, pcuLimits, dst); err != nil {
 		return err
 	}
-	for _, l := range pcuLimits {
-		f.str(l.name, dst[l.name])
-		if f.err == nil && utf8.RuneCountInString(*dst[l.name]) > l.max {
-			return Faultf(FaultInvalidArg, "pcu_fields.%s: longer than %d characters", l.name, l.max)
-		}
-	}
 	switch {
-	case f.err != nil:
-		return f.err
 	case p.IP != "" && net.ParseIP(p.IP) == nil:
 		return Faultf(FaultInvalidArg, "pcu_fields.ip: %q is not an IP address", p.IP)
 	case p.Hostname != "" && !hostnameRE().MatchString(p.Hostname):

@@ -49,6 +49,7 @@ func (s *Service) register() {
 	s.registerInterfaces()
 	s.registerNodeInfo()
 	s.registerPCUs()
+	s.registerAddresses()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 

@@ -19,8 +19,6 @@ import (
 // list of them. TestPLCAPIStress fails when a phase listed here passes
 // (take it off) or one not listed does not.
 var stressKnownMissing = []string{
-	// Address types and site addresses: not built.
-	"AddAddressTypes", "AddAddresses", "UpdateAddressTypes", "UpdateAddresses", "DeleteAddresses", "DeleteAddressTypes",
 	// SetPersonPrimarySite: not built. The key phases work on the persons
 	// added; they pass once AddPersons does.
 	"AddPersons", "UpdatePersons", "DeletePersons", "AddKeys", "UpdateKeys", "DeleteKeys",

@@ -97,6 +97,7 @@ func runSuite(t *testing.T, b backend) {
 		{"KeyBlacklist", testKeyBlacklist},
 		{"Interfaces", testInterfaces},
 		{"PCUs", testPCUs},
+		{"Addresses", testAddresses},
 		{"UpgradeKey", testUpgradeKey},
 		{"UpgradeBuilds", testUpgradeBuilds},
 	}

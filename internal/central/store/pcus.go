@@ -106,17 +106,7 @@ func (t *tx) UpdatePCU(p *api.PCU) error {
 
 // DeletePCU deletes a PCU.
 func (t *tx) DeletePCU(id int64) error {
-	if err := t.writable(); err != nil {
-		return err
-	}
-	n, err := t.execCount("DELETE FROM pcus WHERE pcu_id = ?", id)
-	if err != nil {
-		return fmt.Errorf("delete pcu: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("pcu %d: %w", id, ErrNotFound)
-	}
-	return t.event("DeletePCU", "pcu", id, nil)
+	return t.deleteRow("pcus", "pcu_id", "pcu", "DeletePCU", id)
 }
 
 // AddNodeToPCU puts a node on a port of a PCU; ErrConflict if the node

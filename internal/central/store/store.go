@@ -123,6 +123,27 @@ type Tx interface {
 	// DeleteInterface removes an interface.
 	DeleteInterface(id int64) error
 
+	// AddressTypes lists address types.
+	AddressTypes(q Query) ([]api.AddressType, error)
+	// AddAddressType sets AddressTypeID; ErrConflict if the name is taken.
+	AddAddressType(a *api.AddressType) error
+	// UpdateAddressType writes Name and Description.
+	UpdateAddressType(a *api.AddressType) error
+	// DeleteAddressType removes a type, from addresses too.
+	DeleteAddressType(id int64) error
+	// Addresses lists sites' addresses with their types.
+	Addresses(q Query) ([]api.Address, error)
+	// AddAddress sets AddressID.
+	AddAddress(a *api.Address) error
+	// UpdateAddress writes the lines, not SiteID nor the types.
+	UpdateAddress(a *api.Address) error
+	// DeleteAddress removes an address.
+	DeleteAddress(id int64) error
+	// AddAddressTypeToAddress is idempotent.
+	AddAddressTypeToAddress(typeID, addressID int64) error
+	// DeleteAddressTypeFromAddress is idempotent.
+	DeleteAddressTypeFromAddress(typeID, addressID int64) error
+
 	// PCUs lists power control units with their nodes and ports.
 	PCUs(q Query) ([]api.PCU, error)
 	// AddPCU sets PCUID and LastUpdated.

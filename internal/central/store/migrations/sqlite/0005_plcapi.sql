@@ -53,3 +53,31 @@ CREATE TABLE pcu_nodes (
 	UNIQUE (pcu_id, port)
 );
 CREATE INDEX pcu_nodes_node ON pcu_nodes (node_id);
+
+-- Sites' postal addresses and their types (PLCAPI's Address and
+-- AddressType).
+CREATE TABLE address_types (
+	address_type_id INTEGER PRIMARY KEY AUTOINCREMENT,
+	name TEXT NOT NULL UNIQUE,
+	description TEXT NOT NULL
+);
+
+CREATE TABLE addresses (
+	address_id INTEGER PRIMARY KEY AUTOINCREMENT,
+	site_id INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
+	line1 TEXT NOT NULL,
+	line2 TEXT NOT NULL,
+	line3 TEXT NOT NULL,
+	city TEXT NOT NULL,
+	state TEXT NOT NULL,
+	postalcode TEXT NOT NULL,
+	country TEXT NOT NULL
+);
+CREATE INDEX addresses_site ON addresses (site_id);
+
+CREATE TABLE address_address_types (
+	address_id INTEGER NOT NULL REFERENCES addresses ON DELETE CASCADE,
+	address_type_id INTEGER NOT NULL REFERENCES address_types ON DELETE CASCADE,
+	PRIMARY KEY (address_id, address_type_id)
+);
+CREATE INDEX address_address_types_type ON address_address_types (address_type_id);
