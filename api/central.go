@@ -34,6 +34,8 @@ type Site struct {
 	PersonIDs   []int64 `json:"person_ids"`
 	SliceIDs    []int64 `json:"slice_ids"`
 	NodeIDs     []int64 `json:"node_ids"`
+	AddressIDs  []int64 `json:"address_ids"`
+	PCUIDs      []int64 `json:"pcu_ids"`
 	DateCreated int64   `json:"date_created"`
 	LastUpdated int64   `json:"last_updated"`
 }
@@ -79,6 +81,7 @@ type Node struct {
 	SliceIDs          []int64 `json:"slice_ids"`
 	SliceIDsWhitelist []int64 `json:"slice_ids_whitelist"`
 	InterfaceIDs      []int64 `json:"interface_ids"`
+	PCUIDs            []int64 `json:"pcu_ids"` // the PCUs it is on
 	DateCreated       int64   `json:"date_created"`
 	LastUpdated       int64   `json:"last_updated"`
 }

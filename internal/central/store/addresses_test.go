@@ -33,6 +33,7 @@ func testAddresses(t *testing.T, b backend) {
 	})
 	got := only(t, s, store.Tx.Addresses, "address_id", a.AddressID)
 	equal(t, "types", []any{got.AddressTypeIDs, got.AddressTypes}, []any{[]int64{bill.AddressTypeID, ship.AddressTypeID}, []string{"Billing, main", "Shipping"}})
+	equal(t, "site's address_ids", only(t, s, sites, "site_id", f.site.SiteID).AddressIDs, []int64{a.AddressID})
 	equal(t, "by type", len(get(t, s, store.Tx.Addresses, where(eq("address_type_ids", ship.AddressTypeID)))), 1)
 	dup := func(tx store.Tx) error { x := api.AddressType{Name: "Shipping"}; return tx.AddAddressType(&x) }
 	rename := func(tx store.Tx) error { x := bill; x.Name = "Shipping"; return tx.UpdateAddressType(&x) }

@@ -21,25 +21,27 @@ var nodeTable = &table{
 	lists: map[string]listCol{
 		"slice_ids":     {table: "slice_nodes", owner: "node_id", member: "slice_id"},
 		"interface_ids": {table: "interfaces", owner: "node_id", member: "interface_id"},
+		"pcu_ids":       {table: "pcu_nodes", owner: "node_id", member: "pcu_id"},
 	},
 }
 
 // nodeListFields are a node's list fields, left out of change details.
-var nodeListFields = []string{"slice_ids", "slice_ids_whitelist", "interface_ids"}
+var nodeListFields = []string{"slice_ids", "slice_ids_whitelist", "interface_ids", "pcu_ids"}
 
 func (t *tx) nodeCols() string {
 	return "t.node_id, t.hostname, t.site_id, t.node_type, t.boot_state, t.version, t.model, t.ip, " +
 		"t.last_contact, t.date_created, t.last_updated, " +
 		t.d.listAgg("slice_id", "slice_nodes", "node_id = t.node_id") + ", " +
-		t.d.listAgg("interface_id", "interfaces", "node_id = t.node_id")
+		t.d.listAgg("interface_id", "interfaces", "node_id = t.node_id") + ", " +
+		t.d.listAgg("pcu_id", "pcu_nodes", "node_id = t.node_id")
 }
 
 func scanNode(r *sql.Rows) (api.Node, error) {
 	var n api.Node
-	var slices, interfaces sql.NullString
+	var slices, interfaces, pcus sql.NullString
 	err := r.Scan(&n.NodeID, &n.Hostname, &n.SiteID, &n.NodeType, &n.BootState, &n.Version, &n.Model, &n.IP,
-		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces)
-	n.SliceIDs, n.InterfaceIDs = idList(slices), idList(interfaces)
+		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces, &pcus)
+	n.SliceIDs, n.InterfaceIDs, n.PCUIDs = idList(slices), idList(interfaces), idList(pcus)
 	n.SliceIDsWhitelist = []int64{}
 	return n, err
 }

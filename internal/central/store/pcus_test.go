@@ -29,6 +29,7 @@ func testPCUs(t *testing.T, b backend) {
 	equal(t, "nodes and ports", [][]int64{got.NodeIDs, got.Ports}, [][]int64{{n0, n1}, {7, 3}})
 	equal(t, "password", got.Password, "secret")
 	equal(t, "by node", len(get(t, s, store.Tx.PCUs, where(eq("node_ids", n1)))), 1)
+	equal(t, "node's and site's pcu_ids", [][]int64{only(t, s, nodes, "node_id", n1).PCUIDs, only(t, s, sites, "site_id", f.site.SiteID).PCUIDs}, [][]int64{{p.PCUID}, {p.PCUID}})
 	for name, fn := range map[string]func(tx store.Tx) error{
 		"port taken": func(tx store.Tx) error {
 			n := newNode(f.site.SiteID, "n9.ex.example")

@@ -16,6 +16,7 @@ func testSites(t *testing.T, b backend) {
 	want.PersonIDs = []int64{f.person.PersonID}
 	want.NodeIDs = []int64{f.nodes[0].NodeID, f.nodes[1].NodeID}
 	want.SliceIDs = []int64{f.slice.SliceID}
+	want.AddressIDs, want.PCUIDs = []int64{}, []int64{}
 	equal(t, "added site", got, want)
 	if got.DateCreated == 0 || got.LastUpdated == 0 || got.SiteID == 0 {
 		t.Errorf("site id and times not set: %+v", got)
@@ -108,7 +109,7 @@ func testNodes(t *testing.T, b backend) {
 	update(t, s, func(tx store.Tx) error { return tx.AddSliceToNodes(f.slice.SliceID, []int64{f.nodes[0].NodeID}) })
 	got := only(t, s, nodes, "node_id", f.nodes[0].NodeID)
 	want := f.nodes[0]
-	want.SliceIDs, want.SliceIDsWhitelist, want.InterfaceIDs = []int64{f.slice.SliceID}, []int64{}, []int64{}
+	want.SliceIDs, want.SliceIDsWhitelist, want.InterfaceIDs, want.PCUIDs = []int64{f.slice.SliceID}, []int64{}, []int64{}, []int64{}
 	equal(t, "node", got, want)
 
 	got.BootState, got.Version, got.Hostname = "safeboot", "orbis-2", "renamed.example"

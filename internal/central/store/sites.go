@@ -21,14 +21,16 @@ var siteTable = &table{
 		"date_created": {"t.date_created", kInt, false}, "last_updated": {"t.last_updated", kInt, false},
 	},
 	lists: map[string]listCol{
-		"person_ids": {table: "person_sites", owner: "site_id", member: "person_id"},
-		"slice_ids":  {table: "slices", owner: "site_id", member: "slice_id"},
-		"node_ids":   {table: "nodes", owner: "site_id", member: "node_id"},
+		"person_ids":  {table: "person_sites", owner: "site_id", member: "person_id"},
+		"slice_ids":   {table: "slices", owner: "site_id", member: "slice_id"},
+		"node_ids":    {table: "nodes", owner: "site_id", member: "node_id"},
+		"address_ids": {table: "addresses", owner: "site_id", member: "address_id"},
+		"pcu_ids":     {table: "pcus", owner: "site_id", member: "pcu_id"},
 	},
 }
 
 // siteListFields are a site's list fields, left out of change details.
-var siteListFields = []string{"person_ids", "slice_ids", "node_ids"}
+var siteListFields = []string{"person_ids", "slice_ids", "node_ids", "address_ids", "pcu_ids"}
 
 func (t *tx) siteCols() string {
 	return "t.site_id, t.name, t.abbreviated_name, t.login_base, t.is_public, t.enabled, " +
@@ -36,16 +38,18 @@ func (t *tx) siteCols() string {
 		"t.date_created, t.last_updated, " +
 		t.d.listAgg("person_id", "person_sites", "site_id = t.site_id") + ", " +
 		t.d.listAgg("slice_id", "slices", "site_id = t.site_id") + ", " +
-		t.d.listAgg("node_id", "nodes", "site_id = t.site_id")
+		t.d.listAgg("node_id", "nodes", "site_id = t.site_id") + ", " +
+		t.d.listAgg("address_id", "addresses", "site_id = t.site_id") + ", " +
+		t.d.listAgg("pcu_id", "pcus", "site_id = t.site_id")
 }
 
 func scanSite(r *sql.Rows) (api.Site, error) {
 	var s api.Site
 	var lat, lon sql.NullFloat64
-	var persons, slices, nodes sql.NullString
+	var persons, slices, nodes, addresses, pcus sql.NullString
 	err := r.Scan(&s.SiteID, &s.Name, &s.AbbreviatedName, &s.LoginBase, &s.IsPublic, &s.Enabled,
 		&lat, &lon, &s.URL, &s.MaxSlices, &s.MaxSlivers, &s.Shares, &s.DateCreated, &s.LastUpdated,
-		&persons, &slices, &nodes)
+		&persons, &slices, &nodes, &addresses, &pcus)
 	if lat.Valid {
 		s.Latitude = &lat.Float64
 	}
@@ -53,6 +57,7 @@ func scanSite(r *sql.Rows) (api.Site, error) {
 		s.Longitude = &lon.Float64
 	}
 	s.PersonIDs, s.SliceIDs, s.NodeIDs = idList(persons), idList(slices), idList(nodes)
+	s.AddressIDs, s.PCUIDs = idList(addresses), idList(pcus)
 	return s, err
 }
 
