@@ -211,6 +211,7 @@ check(call("UpdateNode", piauth, n, {"model": "Dell R630"}), 1, "UpdateNode mode
 check(call("GetNodes", anon, {"model": "Dell*"}, ["model"]), [{"model": "Dell R630"}], "GetNodes model")
 check("boot" in call("GetBootStates", uauth), True, "GetBootStates")
 check(call("GetPeers", uauth, {}), [], "GetPeers")
+check(call("GetSliceInstantiations", uauth), ["plc-instantiated", "not-instantiated", "delegated", "nm-controller"], "GetSliceInstantiations")
 check(call("GetNetworkTypes", uauth), ["ipv4", "ipv6"], "GetNetworkTypes")
 check("dhcp" in call("GetNetworkMethods", uauth), True, "GetNetworkMethods")
 ifc = call("AddInterface", piauth, "n1.univ.edu", {"method": "static", "type": "ipv4", "ip": "192.0.2.10",

@@ -19,7 +19,7 @@ var allMethods = []string{
 	"GetSlices", "GetSliverReports", "GetSlivers", "GetEvents", "RenewSlice", "ReportSlivers", "UpdateNode",
 	"UpdatePerson", "UpdateSite", "UpdateSlice", "UpdateSliceTag",
 	"UpdateKey", "BlacklistKey", "GetKeyTypes", "GetInterfaces", "AddInterface", "UpdateInterface", "DeleteInterface",
-	"GetNetworkMethods", "GetNetworkTypes", "GetNodeTypes", "GetBootStates", "GetPeers",
+	"GetNetworkMethods", "GetNetworkTypes", "GetNodeTypes", "GetBootStates", "GetPeers", "GetSliceInstantiations",
 	"GetPCUs", "AddPCU", "UpdatePCU", "DeletePCU", "AddNodeToPCU", "DeleteNodeFromPCU",
 	"GetAddressTypes", "AddAddressType", "UpdateAddressType", "DeleteAddressType", "GetAddresses", "AddSiteAddress",
 	"UpdateAddress", "DeleteAddress", "AddAddressTypeToAddress", "DeleteAddressTypeFromAddress",
