@@ -53,7 +53,7 @@ func (s *Service) authenticateBy(ctx context.Context, am string, auth map[string
 	case "anonymous":
 		c := &Caller{Anonymous: true}
 		if !m.Allows(c) {
-			return nil, Faultf(FaultAuth, "%s needs authentication (anonymous callers may only read sites, nodes, slices, leases and what lists them)", method)
+			return nil, Faultf(FaultAuth, "%s cannot be called anonymously: authenticate with a password, a session or a node HMAC", method)
 		}
 		return c, nil
 	}
