@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -158,15 +159,20 @@ func (s TagSpec) Check(value string) error {
 }
 
 // ParseNumber reads the value of a number or flag tag in the tag's unit.
+// A number above the tag's bound comes back as the bound, with an error
+// wrapping ErrOutOfRange.
 func (s TagSpec) ParseNumber(value string) (int64, error) {
 	n, err := strconv.ParseInt(value, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		err = nil // saturated at MaxInt64: above every bound
+	}
 	switch {
 	case s.Kind == Flag && (err != nil || n < 0 || n > 1):
 		return 0, fieldErrorf(s.Name, ErrTagValue, "takes 0 or 1, not %q", value)
 	case err != nil || n < 0:
 		return 0, fieldErrorf(s.Name, ErrTagValue, "takes a non-negative integer (%s), not %q", s.Tag.Unit, value)
 	case n > s.MaxValue():
-		return 0, fieldErrorf(s.Name, ErrOutOfRange, "%d exceeds %d %s", n, s.MaxValue(), s.Tag.Unit)
+		return s.MaxValue(), fieldErrorf(s.Name, ErrOutOfRange, "%d exceeds %d %s", n, s.MaxValue(), s.Tag.Unit)
 	}
 	return n, nil
 }
@@ -190,8 +196,10 @@ func (s TagSpec) parseList(value string) (any, error) {
 	return v, nil
 }
 
-// Apply sets the tag's field in rs (rs.Delegated's for a delegate tag is
-// the caller's to pass as rs) from value, scaled into the rspec's unit.
+// Apply sets the tag's field in rs (for a delegate tag, the caller passes
+// the pool as rs) from value, scaled into the rspec's unit. A number above
+// its bound sets the field to the bound and returns an error wrapping
+// ErrOutOfRange; any other error sets nothing.
 func (s TagSpec) Apply(rs *Rspec, value string) error {
 	if s.Resource == nil {
 		return fieldErrorf(s.Name, ErrTagValue, "sets no rspec field")
@@ -207,11 +215,11 @@ func (s TagSpec) Apply(rs *Rspec, value string) error {
 		return err
 	}
 	n, err := s.ParseNumber(value)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrOutOfRange) {
 		return err
 	}
 	s.Resource.Set(rs, mulSat(n, max(s.Tag.Scale, 1)))
-	return nil
+	return err
 }
 
 // Format writes the tag's field of rs as the tag's value (rounded down to
