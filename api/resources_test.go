@@ -243,3 +243,20 @@ func TestSliverStates(t *testing.T) {
 		t.Error("Valid is wrong")
 	}
 }
+
+func TestAttributeValue(t *testing.T) {
+	attrs := []Attribute{{"image", "old"}, {"initscript", "a"}, {"initscript", "b"}}
+	if got := AttributeValue(attrs, "vref"); got != "old" {
+		t.Errorf("vref from its alias image: %q", got)
+	}
+	if got := AttributeValue(attrs, "initscript"); got != "b" {
+		t.Errorf("initscript: %q, want the newest", got)
+	}
+	attrs = append(attrs, Attribute{"vref", "new"})
+	if got := AttributeValue(attrs, "vref"); got != "new" {
+		t.Errorf("vref over image: %q", got)
+	}
+	if got := AttributeValue(attrs, "image"); got != "old" {
+		t.Errorf("image: %q", got)
+	}
+}

@@ -296,3 +296,22 @@ func ParseBindSlices(v string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// AttributeValue is the value of the tag name among a sliver's attributes:
+// the last one given (central lists a tagname's values oldest first, and
+// the newest wins, as in central's rspec), else the last of the first of
+// its aliases (AttributeTag.Aliases) that is given; "" when none is.
+func AttributeValue(attrs []Attribute, name string) string {
+	names := []string{name}
+	if spec, ok := tagIndex()[name]; ok && spec.Attribute != nil {
+		names = append(names, spec.Attribute.Aliases...)
+	}
+	for _, n := range names {
+		for i := len(attrs) - 1; i >= 0; i-- {
+			if attrs[i].TagName == n {
+				return attrs[i].Value
+			}
+		}
+	}
+	return ""
+}

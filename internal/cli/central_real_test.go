@@ -248,7 +248,7 @@ func fakeNode(t *testing.T, url, tokenOutput, hostname, state, reason string) {
 			since = list.Version
 			var reports []api.SliverReport
 			for _, s := range list.Slivers {
-				reports = append(reports, api.SliverReport{Name: s.Name, State: state, Reason: reason})
+				reports = append(reports, api.SliverReport{Name: s.Name, State: api.SliverState(state), Reason: reason})
 			}
 			time.Sleep(300 * time.Millisecond) // creating the slivers
 			nc.Report(ctx, reports)

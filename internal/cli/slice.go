@@ -148,7 +148,7 @@ func sliceShow(ctx context.Context, c *centralCall) error {
 
 // reportText shows a node's report on a sliver.
 func reportText(r api.SliverReportRow) string {
-	s := r.State
+	s := string(r.State)
 	if r.Reason != "" {
 		s += ": " + r.Reason
 	}

@@ -142,3 +142,33 @@ func TestSliverRspecFollowsTheTable(t *testing.T) {
 		t.Errorf("rspec %+v", rs)
 	}
 }
+
+// TestReportStatesAreTyped: a node reports only the sliver states of
+// api.SliverStates; anything else is refused, and nothing is stored.
+func TestReportStatesAreTyped(t *testing.T) {
+	w := newWorld(t)
+	err := w.svc.ReportSlivers(w.ctx, w.nodeA1, []api.SliverReport{{Name: "alpha_x", State: api.SliverRunning}, {Name: "alpha_y", State: "<b>pwned</b>"}})
+	fault(t, err, plc.FaultInvalidArg)
+	if got := records(t, w.must(w.admin, "GetSliverReports")); len(got) != 0 {
+		t.Fatalf("a refused report stored %v", got)
+	}
+	for _, st := range api.SliverStates {
+		if err := w.svc.ReportSlivers(w.ctx, w.nodeA1, []api.SliverReport{{Name: "alpha_x", State: st}}); err != nil {
+			t.Errorf("state %s: %v", st, err)
+		}
+	}
+}
+
+// TestSliceNamesAreOneRule: AddSlice takes exactly the names
+// api.ParseSliceName takes.
+func TestSliceNamesAreOneRule(t *testing.T) {
+	w := newWorld(t)
+	for _, name := range []string{"alpha_ok", "alpha_a.b", "alpha", "alpha_..x", ".alpha_x", "alpha_x/y", "alpha_" + strings.Repeat("x", 59), "alpha_" + strings.Repeat("x", 58)} {
+		_, err := w.call(w.admin, "AddSlice", map[string]any{"name": name})
+		if _, perr := api.ParseSliceName(name); perr != nil {
+			fault(t, err, plc.FaultInvalidArg)
+		} else if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
