@@ -22,7 +22,7 @@ func (s *Service) registerTags() {
 		help: "Returns the slice tags that match the filter (an id, a tagname, a list of them, or a struct), of the slices the caller may see.",
 		call: s.getSliceTags})
 	s.add(method{name: "AddSliceTag", roles: rolesSlice, min: 3, max: 4, sig: []string{"int", "int", "string", "string", "int"},
-		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource tags (cpu_share, net_*, disk_max, memory, ports, *_hard...) are for admins; initscript, enabled and others for the slice's users and PIs.",
+		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource and privilege tags (cpu_share, cpu_pct, net_*, disk_max, memory, ports, nm_controller...) are for admins; initscript, enabled, vref and free-form tags for the slice's users and PIs. Tags no node enforces (net_share, vsys, capabilities, most rlimits) are refused.",
 		call: s.addSliceTag})
 	s.add(method{name: "UpdateSliceTag", roles: rolesSlice, min: 2, max: 2, sig: []string{"int", "int", "string"},
 		help: "Sets a slice tag's value, with the rights of AddSliceTag.",
