@@ -260,3 +260,15 @@ func TestAttributeValue(t *testing.T) {
 		t.Errorf("image: %q", got)
 	}
 }
+
+func TestVref(t *testing.T) {
+	spec, known, err := LookupTag("vref")
+	if !known || err != nil {
+		t.Fatal(known, err)
+	}
+	for v, ok := range map[string]bool{"": true, "debian-12": true, "fedora39": true, "../etc": false, ".x": false, "a/b": false, strings.Repeat("a", 65): false} {
+		if err := spec.Check(v); (err == nil) != ok {
+			t.Errorf("vref %q: %v", v, err)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +23,9 @@ type AttributeTag struct {
 	Enforcer Enforcer
 	// Aliases are older names the node also reads.
 	Aliases []string
-	Doc     string
+	// Valid, if set, checks a Text value further.
+	Valid func(string) error
+	Doc   string
 }
 
 // AttributeTags are the slice tags the node reads as attributes.
@@ -31,7 +34,7 @@ var AttributeTags = []AttributeTag{
 		Doc: "the script the sliver runs when it boots"},
 	{Name: "enabled", Kind: Flag, Role: RoleUser, Enforcer: EnforceEnabled,
 		Doc: "0 stops the sliver and refuses logins; its files stay"},
-	{Name: "vref", Kind: Text, Role: RoleUser, Enforcer: EnforceImage, Aliases: []string{"image"},
+	{Name: "vref", Kind: Text, Role: RoleUser, Enforcer: EnforceImage, Aliases: []string{"image"}, Valid: CheckImageName,
 		Doc: "the sliver's reference image (PlanetLab's name; the node also reads image)"},
 }
 
@@ -146,8 +149,15 @@ func (s TagSpec) MaxValue() int64 {
 func (s TagSpec) Check(value string) error {
 	switch s.Kind {
 	case Text:
-		if s.Attribute != nil && s.Attribute.MaxLen > 0 && len(value) > s.Attribute.MaxLen {
-			return fieldErrorf(s.Name, ErrTagValue, "%d bytes (max %d)", len(value), s.Attribute.MaxLen)
+		a := s.Attribute
+		switch {
+		case a == nil:
+		case a.MaxLen > 0 && len(value) > a.MaxLen:
+			return fieldErrorf(s.Name, ErrTagValue, "%d bytes (max %d)", len(value), a.MaxLen)
+		case a.Valid != nil:
+			if err := a.Valid(value); err != nil {
+				return fieldErrorf(s.Name, ErrTagValue, "%v", err)
+			}
 		}
 		return nil
 	case List:
@@ -314,4 +324,19 @@ func AttributeValue(attrs []Attribute, name string) string {
 		}
 	}
 	return ""
+}
+
+// MaxImageName is the longest reference image name, in bytes.
+const MaxImageName = 64
+
+var imageNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`) })
+
+// CheckImageName checks the name of a sliver's reference image: "" (the
+// node's default) or up to MaxImageName of [a-zA-Z0-9._-], not starting
+// with '.', '_' or '-'.
+func CheckImageName(s string) error {
+	if s != "" && (len(s) > MaxImageName || !imageNameRE().MatchString(s)) {
+		return fmt.Errorf("%q is not an image name (want ^[a-zA-Z0-9][a-zA-Z0-9._-]*$, max %d)", s, MaxImageName)
+	}
+	return nil
 }

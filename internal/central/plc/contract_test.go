@@ -65,6 +65,10 @@ func TestTagBoundsFollowTheTable(t *testing.T) {
 	}
 	_, err := w.call(w.admin, "AddSliceTag", sid, "initscript", strings.Repeat("x", api.MaxInitScript+1))
 	fault(t, err, plc.FaultInvalidArg)
+	// A slice's user names its image, but not a path out of the images.
+	_, err = w.call(w.piA, "AddSliceTag", sid, "vref", "../../etc")
+	fault(t, err, plc.FaultInvalidArg)
+	w.must(w.piA, "AddSliceTag", sid, "vref", "debian-12")
 }
 
 // TestUnenforcedTagsRefused: the PlanetLab tags no Orbis node enforces
