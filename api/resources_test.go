@@ -126,6 +126,12 @@ func TestValidate(t *testing.T) {
 		{"min rate over max", Rspec{NetMinRate: 11, NetMaxRate: 10}, ErrPair},
 		{"thresh over no cap", Rspec{NetThreshKByte: 1}, ErrPair},
 		{"cap without guarantee", Rspec{CPUCap: true}, ErrPair},
+		{"too many ports", Rspec{Ports: make([]Port, MaxPorts+1)}, ErrOutOfRange},
+		{"port 0", Rspec{Ports: []Port{{"tcp", 0}}}, ErrOutOfRange},
+		{"sctp", Rspec{Ports: []Port{{"sctp", 80}}}, ErrOutOfRange},
+		{"port twice", Rspec{Ports: []Port{{"udp", 53}, {"udp", 53}}}, ErrOutOfRange},
+		{"bind a path", Rspec{Privileges: Privileges{NodeManager: true}, BindSlices: []string{"../x"}}, ErrOutOfRange},
+		{"bind without the privilege", Rspec{BindSlices: []string{"mit_x"}}, ErrPair},
 		{"delegated out of range", Rspec{Privileges: Privileges{NodeManager: true}, Delegated: &Rspec{CPUGuarantee: 2000}}, ErrOutOfRange},
 		{"delegated without the privilege", Rspec{Delegated: &Rspec{}}, ErrPair},
 	} {
