@@ -60,6 +60,7 @@ const (
 	EnforceInitScript   Enforcer = "initscript"       // the sliver's boot script
 	EnforceEnabled      Enforcer = "sliver enabled"   // stop the sliver and refuse logins
 	EnforceImage        Enforcer = "sliver image"     // the sliver's reference image
+	EnforceSoftware     Enforcer = "sliver software"  // the node installs the slice's software
 )
 
 // A Tag is a slice tag that sets a resource, in its own unit.
