@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // The resource contract: every field of an Rspec, the slice tags central
@@ -251,15 +252,16 @@ func fieldErrorf(field string, err error, format string, args ...any) error {
 	return &FieldError{Field: field, Err: err, Msg: fmt.Sprintf(format, args...)}
 }
 
-// ResourceByName returns the entry of a JSON name, or nil.
-func ResourceByName(name string) *Resource {
+var resourceIndex = sync.OnceValue(func() map[string]*Resource {
+	idx := make(map[string]*Resource, len(Resources))
 	for i := range Resources {
-		if Resources[i].Name == name {
-			return &Resources[i]
-		}
+		idx[Resources[i].Name] = &Resources[i]
 	}
-	return nil
-}
+	return idx
+})
+
+// ResourceByName returns the entry of a JSON name, or nil.
+func ResourceByName(name string) *Resource { return resourceIndex()[name] }
 
 // IsNumber reports whether Get and Set read and write the field (a
 // number or a flag); lists and the pool have their own fields.
