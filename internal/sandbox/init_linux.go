@@ -75,10 +75,17 @@ func bootstrap(boot *net.UnixConn) (linger time.Duration, err error) {
 	}
 	closeFDs(fds)
 	fds = nil
-	if err := confine(m.Setup.Rlimits); err != nil {
+	listener, err := confine(m.Setup.Rlimits, m.Setup.RawNotify)
+	if err != nil {
 		return 0, err
 	}
-	return m.Setup.Linger, send(boot, message{OK: true})
+	if listener < 0 {
+		return m.Setup.Linger, send(boot, message{OK: true})
+	}
+	// The listener goes to the host and is closed here before any sliver
+	// code runs: nothing in the sliver may answer its own notifications.
+	defer unix.Close(listener)
+	return m.Setup.Linger, send(boot, message{OK: true}, listener)
 }
 
 // request is a spawn request and the connection it came on.

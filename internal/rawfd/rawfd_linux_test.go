@@ -1,0 +1,162 @@
+package rawfd
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/orbisproject/orbis/internal/nettest"
+	"github.com/orbisproject/orbis/internal/sandbox"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// requireNotify fails where the kernel cannot hand raw sockets over: the
+// node falls back to the relay there, and these tests do not apply.
+func requireNotify(t *testing.T) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	if !sandbox.RawNotifySupported() {
+		t.Skip("kernel before 5.14: no SECCOMP_ADDFD_FLAG_SEND (probed)")
+	}
+}
+
+// TestPingSocketInSliver: with the node's range in ping_group_range, an
+// unprivileged user of a sliver pings with an ICMP datagram socket, and a
+// range set before is widened, never narrowed.
+func TestPingSocketInSliver(t *testing.T) {
+	testutil.RequireRoot(t)
+	p := nettest.NewPair(t)
+	s := newSlice(t, nil, p.SendNS, 1)
+	if out := s.probe(t, "dgramping", p.RecvIP.String(), "before"); !strings.Contains(out, "EACCES") && !strings.Contains(out, "permission denied") {
+		t.Fatalf("ping socket before the range is set: %q, want permission denied", out)
+	}
+	err := nettest.InNS(p.SendNS, func() error {
+		if err := writePingGroups(GroupRange{5, 10}); err != nil {
+			return err
+		}
+		was, now, err := WidenPingGroups(GroupRange{s.UIDBase, s.UIDBase + s.UIDCount - 1})
+		if err != nil {
+			return err
+		}
+		if want := (GroupRange{5, s.UIDBase + s.UIDCount - 1}); was != (GroupRange{5, 10}) || now != want {
+			return fmt.Errorf("widen: was %v now %v, want {5 10} and %v", was, now, want)
+		}
+		// A range that already holds ours is kept as it is.
+		if err := writePingGroups(GroupRange{0, 4294967294}); err != nil {
+			return err
+		}
+		if _, now, err = WidenPingGroups(GroupRange{s.UIDBase, s.UIDBase + 10}); err != nil || now != (GroupRange{0, 4294967294}) {
+			return fmt.Errorf("widen a wider range: %v, %v", now, err)
+		}
+		return writePingGroups(GroupRange{s.UIDBase, s.UIDBase + s.UIDCount - 1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := s.probe(t, "dgramping", p.RecvIP.String(), "pingmark"); out != "reply" {
+		t.Fatalf("ping socket in the sliver: %q, want a reply", out)
+	}
+}
+
+// TestRawSocketInSliver: an unprivileged user of a sliver opens a raw
+// ICMP socket with socket(2) and pings; the socket is locked and marked,
+// and the sliver cannot undo it.
+func TestRawSocketInSliver(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	s := newSlice(t, srv, p.SendNS, 7)
+	if out := s.probe(t, "rawping", p.RecvIP.String(), "rawmark"); out != "reply" {
+		t.Fatalf("raw ping in the sliver: %q, want a reply", out)
+	}
+	out := s.probe(t, "tamper")
+	want := fmt.Sprintf("mark=%#x detach=operation not permitted attach=operation not permitted unlock=operation not permitted setmark=operation not permitted", RawMark(7))
+	if out != want {
+		t.Fatalf("tampering with the raw socket:\n got %s\nwant %s", out, want)
+	}
+}
+
+// TestRawSocketLimit: a slice holds at most MaxPerSlice raw sockets.
+func TestRawSocketLimit(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	s := newSlice(t, srv, p.SendNS, 3)
+	if out := s.probe(t, "many", "20"); out != "opened 8, then: too many open files" {
+		t.Fatalf("20 raw sockets with a bound of 8: %q", out)
+	}
+}
+
+// TestRawSocketAttacks sends hand-built packets from a sliver's raw
+// socket: only the well-formed one from the slice's own port and the
+// node's address leaves the node.
+func TestRawSocketAttacks(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	var victim *testSlice
+	srv := newServer(t, p, func(name string) ([]Port, error) {
+		if victim != nil && name == victim.Name {
+			return []Port{{17, 7000}}, nil
+		}
+		return []Port{{17, 6000}}, nil
+	})
+	s := newSlice(t, srv, p.SendNS, 11)
+	victim = newSlice(t, srv, p.SendNS, 12)
+	// The victim's sliver runs, so its port is in the table.
+	victim.probe(t, "many", "0")
+	node, peer := p.SendIP.String(), p.RecvIP.String()
+	for _, tc := range []struct {
+		kind, src string
+		leaves    bool
+	}{
+		{"ownport", node, true},
+		{"spoof", "10.201.0.77", false},
+		{"otherport", node, false}, // the victim's port
+		{"frag", node, false},
+		{"fragoff", node, false},
+		{"lsrr", node, false},
+		{"ssrr", node, false},
+		{"redirect", node, false},
+		{"unreach", node, false},
+		{"gre", node, false},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			c := startCapture(t, p)
+			mark := "attack-" + tc.kind
+			out := s.probe(t, "send", tc.kind, tc.src, peer, mark)
+			if got := c.seen(mark); (got > 0) != tc.leaves {
+				t.Fatalf("%s packet (probe: %s): the peer saw %d, want leaves=%v", tc.kind, out, got, tc.leaves)
+			}
+		})
+	}
+}
+
+// TestRawSocketSeesOnlyItsOwn: a slice's raw ICMP socket does not get
+// another slice's echo replies, nor can it take the identifier another
+// slice's raw socket uses.
+func TestRawSocketSeesOnlyItsOwn(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 21)
+	b := newSlice(t, srv, p.SendNS, 22)
+	var spy testutil.Buffer
+	sp := b.start(t, &spy, "listen", "1", "2", "ownmark")
+	waitFor(t, &spy, "ready")
+	if out := a.probe(t, "rawping", p.RecvIP.String(), "ownmark", "777"); out != "reply" {
+		t.Fatalf("slice a's raw ping: %q", out)
+	}
+	if _, err := sp.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(spy.String()); got != "ready\ngot 0" {
+		t.Fatalf("slice b's raw socket while a pinged: %q, want it to get nothing", got)
+	}
+	c := startCapture(t, p)
+	if out := b.probe(t, "rawping", p.RecvIP.String(), "stolenid", "777"); out == "reply" {
+		t.Fatalf("slice b pinged with slice a's identifier: %q", out)
+	}
+	if n := c.seen("stolenid"); n != 0 {
+		t.Fatalf("slice b's echo with slice a's identifier reached the peer %d times", n)
+	}
+}

@@ -1,0 +1,284 @@
+// Command probe is what a sliver's measurement tool does with ICMP
+// datagram sockets and raw sockets, for the rawfd tests: each mode does
+// one thing and prints one line saying what happened.
+//
+//	probe dgramping DST MARK         echo through an ICMP datagram socket
+//	probe rawping DST MARK [ID]      echo through a raw ICMP socket
+//	probe send KIND SRC DST MARK     one hand-built IPv4 packet (IP_HDRINCL)
+//	probe listen PROTO SECS MARK     count packets with MARK a raw socket gets
+//	probe tamper                     try to undo a raw socket's confinement
+//	probe many N                     open N raw sockets
+//	probe rtt DST N                  mean echo RTT over a raw socket, in ns
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return errors.New("no mode")
+	}
+	switch args[0] {
+	case "dgramping":
+		return dgramPing(addr(args[1]), []byte(args[2]))
+	case "rawping":
+		id := 0x4242
+		if len(args) > 3 {
+			id, _ = strconv.Atoi(args[3])
+		}
+		return rawPing(addr(args[1]), []byte(args[2]), uint16(id))
+	case "send":
+		return send(args[1], addr(args[2]), addr(args[3]), []byte(args[4]))
+	case "listen":
+		proto, _ := strconv.Atoi(args[1])
+		secs, _ := strconv.Atoi(args[2])
+		return listen(proto, time.Duration(secs)*time.Second, []byte(args[3]))
+	case "tamper":
+		return tamper()
+	case "many":
+		n, _ := strconv.Atoi(args[1])
+		return many(n)
+	case "rtt":
+		n, _ := strconv.Atoi(args[2])
+		return rtt(addr(args[1]), n)
+	}
+	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+func addr(s string) [4]byte { return netip.MustParseAddr(s).As4() }
+
+// echo is an ICMP echo request with its checksum.
+func echo(id, seq uint16, payload []byte) []byte {
+	b := append([]byte{8, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq)}, payload...)
+	binary.BigEndian.PutUint16(b[2:], csum(b))
+	return b
+}
+
+func csum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
+
+func setTimeout(fd int, d time.Duration) {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+}
+
+func dgramPing(dst [4]byte, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("icmp datagram socket: %w", err)
+	}
+	defer unix.Close(fd)
+	setTimeout(fd, 3*time.Second)
+	if err := unix.Sendto(fd, echo(0, 1, mark), 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return fmt.Errorf("recv: %w", err)
+		}
+		if n >= 8 && buf[0] == 0 && bytes.Contains(buf[8:n], mark) {
+			fmt.Println("reply")
+			return nil
+		}
+	}
+}
+
+func rawPing(dst [4]byte, mark []byte, id uint16) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	setTimeout(fd, 2*time.Second)
+	if err := unix.Sendto(fd, echo(id, 1, mark), 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			fmt.Println("no reply:", err)
+			return nil
+		}
+		ihl := int(buf[0]&0xf) * 4
+		if n >= ihl+8 && buf[ihl] == 0 && binary.BigEndian.Uint16(buf[ihl+4:]) == id && bytes.Contains(buf[ihl+8:n], mark) {
+			fmt.Println("reply")
+			return nil
+		}
+	}
+}
+
+// send builds one IPv4 packet of the kind and sends it whole.
+func send(kind string, src, dst [4]byte, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	udp := func(sport uint16) []byte {
+		b := []byte{byte(sport >> 8), byte(sport), 0x1f, 0x90, 0, 0, 0, 0}
+		b = append(b, mark...)
+		binary.BigEndian.PutUint16(b[4:], uint16(len(b)))
+		return b
+	}
+	var opts []byte
+	proto, frag := byte(unix.IPPROTO_UDP), uint16(0)
+	var body []byte
+	switch kind {
+	case "ownport", "spoof":
+		body = udp(6000)
+	case "otherport":
+		body = udp(7000)
+	case "frag":
+		body, frag = udp(6000), 0x2000 // MF
+	case "fragoff":
+		body, frag = udp(6000), 0x0010 // offset 128 bytes
+	case "lsrr", "ssrr":
+		typ := byte(0x83)
+		if kind == "ssrr" {
+			typ = 0x89
+		}
+		opts = append([]byte{typ, 7, 4}, dst[:]...)
+		opts = append(opts, 0) // end of options
+		body = udp(6000)
+	case "redirect":
+		proto = unix.IPPROTO_ICMP
+		inner := append([]byte{0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0}, dst[:]...)
+		inner = append(inner, src[:]...)
+		inner = append(inner, udp(6000)[:8]...)
+		body = append([]byte{5, 1, 0, 0, src[0], src[1], src[2], src[3]}, inner...)
+		body = append(body, mark...)
+		binary.BigEndian.PutUint16(body[2:], csum(body))
+	case "unreach":
+		proto = unix.IPPROTO_ICMP
+		body = append([]byte{3, 3, 0, 0, 0, 0, 0, 0}, mark...)
+		binary.BigEndian.PutUint16(body[2:], csum(body))
+	case "gre":
+		proto = 47
+		body = append([]byte{0, 0, 8, 0}, mark...)
+	default:
+		return fmt.Errorf("unknown kind %q", kind)
+	}
+	ihl := 20 + len(opts)
+	h := make([]byte, 20, ihl)
+	h[0], h[8], h[9] = byte(0x40|ihl/4), 64, proto
+	binary.BigEndian.PutUint16(h[2:], uint16(ihl+len(body)))
+	binary.BigEndian.PutUint16(h[6:], frag)
+	copy(h[12:], src[:])
+	copy(h[16:], dst[:])
+	pkt := append(append(h, opts...), body...)
+	if err := unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+		fmt.Println("send failed:", err)
+		return nil
+	}
+	fmt.Println("sent")
+	return nil
+}
+
+// listen counts the packets with mark that a raw socket of proto gets.
+func listen(proto int, d time.Duration, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, proto)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	setTimeout(fd, 100*time.Millisecond)
+	fmt.Println("ready")
+	n, buf := 0, make([]byte, 65536)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		m, _, err := unix.Recvfrom(fd, buf, 0)
+		if err == nil && bytes.Contains(buf[:m], mark) {
+			n++
+		}
+	}
+	fmt.Println("got", n)
+	return nil
+}
+
+// tamper tries what would free a raw socket from its confinement.
+func tamper() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	all := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff}}
+	prog := unix.SockFprog{Len: 1, Filter: &all[0]}
+	mark, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK)
+	fmt.Printf("mark=%#x detach=%v attach=%v unlock=%v setmark=%v\n", mark,
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0),
+		unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog),
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_LOCK_FILTER, 0),
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, 0))
+	return nil
+}
+
+func many(n int) error {
+	for i := range n {
+		if _, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP); err != nil {
+			fmt.Printf("opened %d, then: %v\n", i, err)
+			return nil
+		}
+	}
+	fmt.Printf("opened %d\n", n)
+	return nil
+}
+
+func rtt(dst [4]byte, n int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	setTimeout(fd, time.Second)
+	buf := make([]byte, 1500)
+	id := uint16(os.Getpid())
+	t0 := time.Now()
+	for seq := range n {
+		if err := unix.Sendto(fd, echo(id, uint16(seq), []byte("rtt")), 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+			return err
+		}
+		for {
+			m, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				return err
+			}
+			ihl := int(buf[0]&0xf) * 4
+			if m >= ihl+8 && buf[ihl] == 0 && binary.BigEndian.Uint16(buf[ihl+4:]) == id && binary.BigEndian.Uint16(buf[ihl+6:]) == uint16(seq) {
+				break
+			}
+		}
+	}
+	fmt.Println(time.Since(t0).Nanoseconds() / int64(n))
+	return nil
+}
