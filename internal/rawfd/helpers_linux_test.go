@@ -157,7 +157,7 @@ func newServer(t *testing.T, p *nettest.Pair, ports func(string) ([]Port, error)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
+		if err := srv.Close(true); err != nil {
 			t.Errorf("close server: %v", err)
 		}
 	})

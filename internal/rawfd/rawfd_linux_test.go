@@ -160,3 +160,40 @@ func TestRawSocketSeesOnlyItsOwn(t *testing.T) {
 		t.Fatalf("slice b's echo with slice a's identifier reached the peer %d times", n)
 	}
 }
+
+// TestRawUDPInSliver: a raw UDP socket sends from a port its slice holds
+// and gets the answer; another slice's raw UDP socket gets nothing of it,
+// and a port the slice does not hold sends nothing.
+func TestRawUDPInSliver(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	var a *testSlice
+	srv := newServer(t, p, func(name string) ([]Port, error) {
+		if a != nil && name == a.Name {
+			return []Port{{17, 6000}}, nil
+		}
+		return nil, nil
+	})
+	a = newSlice(t, srv, p.SendNS, 31)
+	b := newSlice(t, srv, p.SendNS, 32)
+	echo := nettest.Listen(t, p, 5353, true)
+	var spy testutil.Buffer
+	sp := b.start(t, &spy, "listen", "17", "2", "udpmark")
+	waitFor(t, &spy, "ready")
+	if out := a.probe(t, "rawudp", p.RecvIP.String(), "6000", "5353", "udpmark"); out != "reply" {
+		t.Fatalf("raw UDP from the slice's port: %q, want the echo", out)
+	}
+	if _, err := sp.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(spy.String()); got != "ready\ngot 0" {
+		t.Fatalf("the other slice's raw UDP socket: %q, want nothing", got)
+	}
+	before := echo.Packets()
+	if out := a.probe(t, "rawudp", p.RecvIP.String(), "6001", "5353", "notheld"); out == "reply" {
+		t.Fatalf("raw UDP from a port the slice does not hold got an answer")
+	}
+	if n := echo.Packets() - before; n != 0 {
+		t.Fatalf("raw UDP from a port the slice does not hold: %d datagrams reached the peer", n)
+	}
+}

@@ -252,15 +252,21 @@ func countRaw(base, count uint32) (int, error) {
 	return n, nil
 }
 
-// Close stops answering (the slivers' raw socket() calls then fail with
-// ENOSYS once their listeners are closed) and removes the table.
-func (s *Server) Close() error {
+// Close stops answering: the slivers' raw socket() calls then fail with
+// ENOSYS. The table stays, so that the raw sockets slivers hold stay
+// confined while no agent runs (the next New replaces it in one
+// transaction); with removeTable it goes too, for a node that leaves
+// nothing behind.
+func (s *Server) Close(removeTable bool) error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	err := s.nft.remove()
+	var err error
+	if removeTable {
+		err = s.nft.remove()
+	}
 	s.w.stop()
 	return err
 }

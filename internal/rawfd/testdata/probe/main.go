@@ -9,6 +9,7 @@
 //	probe tamper                     try to undo a raw socket's confinement
 //	probe many N                     open N raw sockets
 //	probe rtt DST N                  mean echo RTT over a raw socket, in ns
+//	probe rawudp DST SPORT DPORT MARK  a UDP datagram and its echo, raw
 package main
 
 import (
@@ -55,6 +56,10 @@ func run(args []string) error {
 	case "many":
 		n, _ := strconv.Atoi(args[1])
 		return many(n)
+	case "rawudp":
+		sport, _ := strconv.Atoi(args[2])
+		dport, _ := strconv.Atoi(args[3])
+		return rawUDP(addr(args[1]), uint16(sport), uint16(dport), []byte(args[4]))
 	case "rtt":
 		n, _ := strconv.Atoi(args[2])
 		return rtt(addr(args[1]), n)
@@ -281,4 +286,34 @@ func rtt(dst [4]byte, n int) error {
 	}
 	fmt.Println(time.Since(t0).Nanoseconds() / int64(n))
 	return nil
+}
+
+// rawUDP sends a datagram from sport through a raw UDP socket (the kernel
+// writes the IP header) and waits for a datagram back to sport.
+func rawUDP(dst [4]byte, sport, dport uint16, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	setTimeout(fd, 2*time.Second)
+	b := append([]byte{byte(sport >> 8), byte(sport), byte(dport >> 8), byte(dport), 0, 0, 0, 0}, mark...)
+	binary.BigEndian.PutUint16(b[4:], uint16(len(b)))
+	if err := unix.Sendto(fd, b, 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+		fmt.Println("send failed:", err)
+		return nil
+	}
+	buf := make([]byte, 65536)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			fmt.Println("no reply:", err)
+			return nil
+		}
+		ihl := int(buf[0]&0xf) * 4
+		if n >= ihl+8 && binary.BigEndian.Uint16(buf[ihl+2:]) == sport && bytes.Contains(buf[ihl+8:n], mark) {
+			fmt.Println("reply")
+			return nil
+		}
+	}
 }
