@@ -161,7 +161,7 @@ type Node struct {
 	Images  *rootfs.Store
 	Disk    disk.Quota
 	Slivers *sliver.Manager
-	net     *network // nil outside the agent
+	net     *network   // nil outside the agent
 	raw     *kernelRaw // nil: slivers have no raw sockets through socket(2)
 	// cgroups are the managers whose children are slivers' cgroups.
 	cgroups []cgroup.Manager
