@@ -92,7 +92,7 @@ type testSlice struct {
 
 // newSlice prepares a sliver with a UID range of its own and its raw
 // sockets served by srv; it is stopped when the test ends.
-func newSlice(t *testing.T, srv *Server, ns string, index uint32) *testSlice {
+func newSlice(t testing.TB, srv *Server, ns string, index uint32) *testSlice {
 	t.Helper()
 	testutil.RequireRoot(t)
 	n := slivers.Add(1)
@@ -123,7 +123,7 @@ func newSlice(t *testing.T, srv *Server, ns string, index uint32) *testSlice {
 
 // start runs /bin/probe args in the sliver as the sliver's user 1000 (no
 // capabilities), with its output in out.
-func (s *testSlice) start(t *testing.T, out *testutil.Buffer, args ...string) *sandbox.Process {
+func (s *testSlice) start(t testing.TB, out *testutil.Buffer, args ...string) *sandbox.Process {
 	t.Helper()
 	cmd := sandbox.Cmd{Args: append([]string{"/bin/probe"}, args...), UID: 1000, GID: 1000, Stdout: out, Stderr: out}
 	var p *sandbox.Process
@@ -138,7 +138,7 @@ func (s *testSlice) start(t *testing.T, out *testutil.Buffer, args ...string) *s
 }
 
 // probe runs /bin/probe args in the sliver and returns its output.
-func (s *testSlice) probe(t *testing.T, args ...string) string {
+func (s *testSlice) probe(t testing.TB, args ...string) string {
 	t.Helper()
 	var out testutil.Buffer
 	p := s.start(t, &out, args...)
@@ -150,7 +150,7 @@ func (s *testSlice) probe(t *testing.T, args ...string) string {
 
 // newServer starts a Server in the pair's sending namespace; slice
 // ports are what ports says.
-func newServer(t *testing.T, p *nettest.Pair, ports func(string) ([]Port, error)) *Server {
+func newServer(t testing.TB, p *nettest.Pair, ports func(string) ([]Port, error)) *Server {
 	t.Helper()
 	srv, err := New(Config{Ports: ports, NetNS: p.SendNS, SyncEvery: 100 * time.Millisecond, MaxPerSlice: 8, Log: testutil.Logger(t)})
 	if err != nil {
@@ -172,7 +172,7 @@ type capture struct {
 	done chan struct{}
 }
 
-func startCapture(t *testing.T, p *nettest.Pair) *capture {
+func startCapture(t testing.TB, p *nettest.Pair) *capture {
 	t.Helper()
 	c := &capture{done: make(chan struct{})}
 	var fd int
@@ -233,7 +233,7 @@ func (c *capture) seen(mark string) int {
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // waitFor waits until out holds line.
-func waitFor(t *testing.T, out *testutil.Buffer, line string) {
+func waitFor(t testing.TB, out *testutil.Buffer, line string) {
 	t.Helper()
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 		if strings.Contains(out.String(), line) {

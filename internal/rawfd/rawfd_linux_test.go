@@ -12,7 +12,7 @@ import (
 
 // requireNotify fails where the kernel cannot hand raw sockets over: the
 // node falls back to the relay there, and these tests do not apply.
-func requireNotify(t *testing.T) {
+func requireNotify(t testing.TB) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	if !sandbox.RawNotifySupported() {

@@ -10,10 +10,14 @@
 //	probe many N                     open N raw sockets
 //	probe rtt DST N                  mean echo RTT over a raw socket, in ns
 //	probe rawudp DST SPORT DPORT MARK  a UDP datagram and its echo, raw
+//	probe dgramrtt DST N             mean echo RTT over an ICMP datagram socket
+//	probe relayrtt SOCK DST N        mean echo RTT through the raw socket service
+//	probe flood DST SPORT DPORT N    N UDP datagrams from a raw socket; ns taken
 package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,6 +27,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	wire "github.com/orbisproject/orbis/api/rawsock"
 )
 
 func main() {
@@ -60,6 +66,17 @@ func run(args []string) error {
 		sport, _ := strconv.Atoi(args[2])
 		dport, _ := strconv.Atoi(args[3])
 		return rawUDP(addr(args[1]), uint16(sport), uint16(dport), []byte(args[4]))
+	case "dgramrtt":
+		n, _ := strconv.Atoi(args[2])
+		return dgramRTT(addr(args[1]), n)
+	case "relayrtt":
+		n, _ := strconv.Atoi(args[3])
+		return relayRTT(args[1], netip.MustParseAddr(args[2]), n)
+	case "flood":
+		sport, _ := strconv.Atoi(args[2])
+		dport, _ := strconv.Atoi(args[3])
+		n, _ := strconv.Atoi(args[4])
+		return flood(addr(args[1]), uint16(sport), uint16(dport), n)
 	case "rtt":
 		n, _ := strconv.Atoi(args[2])
 		return rtt(addr(args[1]), n)
@@ -316,4 +333,81 @@ func rawUDP(dst [4]byte, sport, dport uint16, mark []byte) error {
 			return nil
 		}
 	}
+}
+
+func dgramRTT(dst [4]byte, n int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("icmp datagram socket: %w", err)
+	}
+	defer unix.Close(fd)
+	setTimeout(fd, time.Second)
+	buf := make([]byte, 1500)
+	t0 := time.Now()
+	for seq := range n {
+		if err := unix.Sendto(fd, echo(0, uint16(seq), []byte("rtt")), 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+			return err
+		}
+		for {
+			m, _, err := unix.Recvfrom(fd, buf, 0)
+			if err != nil {
+				return err
+			}
+			if m >= 8 && buf[0] == 0 && binary.BigEndian.Uint16(buf[6:]) == uint16(seq) {
+				break
+			}
+		}
+	}
+	fmt.Println(time.Since(t0).Nanoseconds() / int64(n))
+	return nil
+}
+
+func relayRTT(sock string, dst netip.Addr, n int) error {
+	ctx := context.Background()
+	c, err := wire.Dial(ctx, sock, wire.ProtoICMP, 0)
+	if err != nil {
+		return fmt.Errorf("raw socket service: %w", err)
+	}
+	defer c.Close()
+	id := c.Port()
+	t0 := time.Now()
+	for seq := range n {
+		if err := c.SendTo(ctx, dst, 64, echo(id, uint16(seq), []byte("rtt"))); err != nil {
+			return err
+		}
+		for {
+			pkt, err := c.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			ihl := int(pkt[0]&0xf) * 4
+			if len(pkt) >= ihl+8 && pkt[ihl] == 0 && binary.BigEndian.Uint16(pkt[ihl+6:]) == uint16(seq) {
+				break
+			}
+		}
+	}
+	fmt.Println(time.Since(t0).Nanoseconds() / int64(n))
+	return nil
+}
+
+// flood sends n 512-byte UDP datagrams through a raw UDP socket.
+func flood(dst [4]byte, sport, dport uint16, n int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 8+512)
+	binary.BigEndian.PutUint16(b[0:], sport)
+	binary.BigEndian.PutUint16(b[2:], dport)
+	binary.BigEndian.PutUint16(b[4:], uint16(len(b)))
+	to := &unix.SockaddrInet4{Addr: dst}
+	t0 := time.Now()
+	for range n {
+		if err := unix.Sendto(fd, b, 0, to); err != nil && err != unix.ENOBUFS {
+			return err
+		}
+	}
+	fmt.Println(time.Since(t0).Nanoseconds())
+	return nil
 }
