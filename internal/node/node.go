@@ -109,6 +109,10 @@ type Config struct {
 	// through socket(2) (flag --raw-sockets-per-slice; 0:
 	// rawfd.DefaultMaxPerSlice; -1: none, the raw socket service only).
 	RawSocketsPerSlice int
+	// RawSocketCallsPerSec bounds the raw socket() calls of one sliver
+	// the agent answers a second (flag --raw-socket-calls-per-sec; 0:
+	// rawfd.DefaultCallsPerSec).
+	RawSocketCallsPerSec int
 	// MaxSocketsPerSlice is the most IPv4 and IPv6 sockets, and so ports,
 	// one sliver may hold at once (flag --max-sockets-per-slice; 0:
 	// portmgr.DefaultMaxSockets).

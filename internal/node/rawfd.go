@@ -44,7 +44,8 @@ func openKernelRaw(cfg Config, n *network) *kernelRaw {
 		return nil
 	}
 	k := &kernelRaw{net: n, slivers: map[string]sliver.NetSliver{}}
-	srv, err := rawfd.New(rawfd.Config{Ports: k.ports, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice, Log: log})
+	srv, err := rawfd.New(rawfd.Config{Ports: k.ports, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice,
+		CallsPerSec: cfg.RawSocketCallsPerSec, Log: log})
 	if err != nil {
 		log.Error("raw sockets through socket(2) are off: slivers use the raw socket service", "err", err)
 		return nil

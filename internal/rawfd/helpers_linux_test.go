@@ -247,3 +247,20 @@ func waitFor(t testing.TB, out *testutil.Buffer, line string) {
 func writePingGroups(r GroupRange) error {
 	return os.WriteFile(pingGroupRange, fmt.Appendf(nil, "%d %d\n", r.Lo, r.Hi), 0o644)
 }
+
+// seccompFDs lists the seccomp listeners process pid holds.
+func seccompFDs(t testing.TB, pid int) []string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("fds of %d: %v", pid, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if l, _ := os.Readlink(filepath.Join(dir, e.Name())); strings.Contains(l, "seccomp") {
+			out = append(out, e.Name()+" -> "+l)
+		}
+	}
+	return out
+}

@@ -14,6 +14,7 @@ const DefaultTable = "orbis_rawfd"
 // Defaults of Config.
 const (
 	DefaultMaxPerSlice = 64
+	DefaultCallsPerSec = 100
 	DefaultSyncEvery   = time.Second
 )
 
@@ -60,6 +61,11 @@ type Config struct {
 	// MaxPerSlice bounds the raw sockets of one slice (DefaultMaxPerSlice
 	// if 0).
 	MaxPerSlice int
+	// CallsPerSec bounds how many raw socket() calls of one sliver the
+	// Server answers a second, after a burst of as many (DefaultCallsPerSec
+	// if 0): a caller past it waits in the call, so a slice looping on
+	// socket() costs the agent no more than that.
+	CallsPerSec int
 	// SyncEvery is how often the table's ports follow Ports
 	// (DefaultSyncEvery if 0).
 	SyncEvery time.Duration
@@ -72,6 +78,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxPerSlice <= 0 {
 		c.MaxPerSlice = DefaultMaxPerSlice
+	}
+	if c.CallsPerSec <= 0 {
+		c.CallsPerSec = DefaultCallsPerSec
 	}
 	if c.SyncEvery <= 0 {
 		c.SyncEvery = DefaultSyncEvery

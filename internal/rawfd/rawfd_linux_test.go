@@ -2,6 +2,7 @@ package rawfd
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -69,6 +70,24 @@ func TestRawSocketInSliver(t *testing.T) {
 	if out := s.probe(t, "rawping", p.RecvIP.String(), "rawmark"); out != "reply" {
 		t.Fatalf("raw ping in the sliver: %q, want a reply", out)
 	}
+	// No process of the sliver holds the listener: the init sent it to
+	// the host and closed it before any sliver code ran.
+	var spy testutil.Buffer
+	sp := s.start(t, &spy, "listen", "1", "1", "x")
+	waitFor(t, &spy, "ready")
+	initPid, ok := sandbox.InitPid(s.cfg)
+	if !ok {
+		t.Fatal("no init while the probe runs")
+	}
+	if len(seccompFDs(t, os.Getpid())) == 0 {
+		t.Fatal("the agent holds no seccomp listener while the sliver runs")
+	}
+	for _, pid := range []int{initPid, sp.Pid} {
+		if fds := seccompFDs(t, pid); len(fds) > 0 {
+			t.Errorf("process %d of the sliver holds a seccomp listener: %v", pid, fds)
+		}
+	}
+	sp.Wait()
 	out := s.probe(t, "tamper")
 	want := fmt.Sprintf("mark=%#x detach=operation not permitted attach=operation not permitted unlock=operation not permitted setmark=operation not permitted", RawMark(7))
 	if out != want {

@@ -114,7 +114,11 @@ func (s *Server) release(name string) {
 
 func (s *Server) serve(slice Slice, l *listener) {
 	log := s.cfg.Log.With("slice", slice.Name)
+	pace := newPacer(s.cfg.CallsPerSec)
 	for {
+		if !pace.wait(s.ctx) {
+			return
+		}
 		n, err := l.recv()
 		if err != nil {
 			if !errors.Is(err, errHangup) && s.ctx.Err() == nil {
@@ -314,3 +318,36 @@ func (w *worker) stop() { close(w.reqs) }
 
 // auditArch is the native AUDIT_ARCH of a notification's system call.
 var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}[runtime.GOARCH]
+
+// pacer lets through rate events a second, after a burst of as many
+// (GCRA: tat is when the next event would be due at the steady rate).
+type pacer struct {
+	every time.Duration
+	burst time.Duration
+	tat   time.Time
+}
+
+func newPacer(rate int) *pacer {
+	every := time.Second / time.Duration(rate)
+	return &pacer{every: every, burst: every * time.Duration(rate)}
+}
+
+// wait waits for the next event's turn; false if ctx ended first.
+func (p *pacer) wait(ctx context.Context) bool {
+	now := time.Now()
+	if p.tat.Before(now) {
+		p.tat = now
+	}
+	d := p.tat.Sub(now) - p.burst
+	p.tat = p.tat.Add(p.every)
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
