@@ -216,3 +216,36 @@ func TestRawUDPInSliver(t *testing.T) {
 		t.Fatalf("raw UDP from a port the slice does not hold: %d datagrams reached the peer", n)
 	}
 }
+
+// TestRawSocket6InSliver: a raw ICMPv6 socket pings; hand-built IPv6
+// packets with a forged source, another slice's port, a routing header
+// or a fragment header do not leave the node.
+func TestRawSocket6InSliver(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, func(string) ([]Port, error) { return []Port{{17, 6000}}, nil })
+	s := newSlice(t, srv, p.SendNS, 61)
+	if out := s.probe(t, "rawping6", p.RecvIP6.String(), "mark6"); out != "reply" {
+		t.Fatalf("raw ICMPv6 ping in the sliver: %q, want a reply", out)
+	}
+	node, peer := p.SendIP6.String(), p.RecvIP6.String()
+	for _, tc := range []struct {
+		kind, src string
+		leaves    bool
+	}{
+		{"ownport", node, true},
+		{"spoof", "fd00:201::77", false},
+		{"otherport", node, false},
+		{"rthdr", node, false},
+		{"frag", node, false},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			c := startCapture(t, p)
+			mark := "attack6-" + tc.kind
+			out := s.probe(t, "send6", tc.kind, tc.src, peer, mark)
+			if got := c.seen(mark); (got > 0) != tc.leaves {
+				t.Fatalf("%s packet (probe: %s): the peer saw %d, want leaves=%v", tc.kind, out, got, tc.leaves)
+			}
+		})
+	}
+}

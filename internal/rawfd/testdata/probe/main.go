@@ -10,6 +10,8 @@
 //	probe many N                     open N raw sockets
 //	probe rtt DST N                  mean echo RTT over a raw socket, in ns
 //	probe rawudp DST SPORT DPORT MARK  a UDP datagram and its echo, raw
+//	probe rawping6 DST MARK          echo through a raw ICMPv6 socket
+//	probe send6 KIND SRC DST MARK    one hand-built IPv6 packet
 //	probe dgramrtt DST N             mean echo RTT over an ICMP datagram socket
 //	probe relayrtt SOCK DST N        mean echo RTT through the raw socket service
 //	probe flood DST SPORT DPORT N    N UDP datagrams from a raw socket; ns taken
@@ -66,6 +68,10 @@ func run(args []string) error {
 		sport, _ := strconv.Atoi(args[2])
 		dport, _ := strconv.Atoi(args[3])
 		return rawUDP(addr(args[1]), uint16(sport), uint16(dport), []byte(args[4]))
+	case "rawping6":
+		return rawPing6(netip.MustParseAddr(args[1]).As16(), []byte(args[2]))
+	case "send6":
+		return send6(args[1], netip.MustParseAddr(args[2]).As16(), netip.MustParseAddr(args[3]).As16(), []byte(args[4]))
 	case "dgramrtt":
 		n, _ := strconv.Atoi(args[2])
 		return dgramRTT(addr(args[1]), n)
@@ -409,5 +415,67 @@ func flood(dst [4]byte, sport, dport uint16, n int) error {
 		}
 	}
 	fmt.Println(time.Since(t0).Nanoseconds())
+	return nil
+}
+
+func rawPing6(dst [16]byte, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_ICMPV6)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	setTimeout(fd, 2*time.Second)
+	const id = 0x4343
+	req := append([]byte{128, 0, 0, 0, id >> 8, id & 0xff, 0, 1}, mark...) // the kernel fills the checksum
+	if err := unix.Sendto(fd, req, 0, &unix.SockaddrInet6{Addr: dst}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			fmt.Println("no reply:", err)
+			return nil
+		}
+		if n >= 8 && buf[0] == 129 && binary.BigEndian.Uint16(buf[4:]) == id && bytes.Contains(buf[8:n], mark) {
+			fmt.Println("reply")
+			return nil
+		}
+	}
+}
+
+// send6 builds one IPv6 packet of the kind and sends it whole.
+func send6(kind string, src, dst [16]byte, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_RAW)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	udp := append([]byte{0x17, 0x70, 0x1f, 0x90, 0, 0, 0, 0}, mark...) // from 6000
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+	nh, body := byte(17), udp
+	switch kind {
+	case "ownport", "spoof":
+	case "otherport":
+		udp[0], udp[1] = 0x1b, 0x58 // 7000
+	case "rthdr":
+		rh := append([]byte{17, 2, 0, 1, 0, 0, 0, 0}, dst[:]...)
+		nh, body = 43, append(rh, udp...)
+	case "frag":
+		fh := []byte{17, 0, 0, 1, 0, 0, 0, 1} // offset 0, more fragments
+		nh, body = 44, append(fh, udp...)
+	default:
+		return fmt.Errorf("unknown kind %q", kind)
+	}
+	h := make([]byte, 40)
+	h[0], h[6], h[7] = 0x60, nh, 64
+	binary.BigEndian.PutUint16(h[4:], uint16(len(body)))
+	copy(h[8:], src[:])
+	copy(h[24:], dst[:])
+	if err := unix.Sendto(fd, append(h, body...), 0, &unix.SockaddrInet6{Addr: dst}); err != nil {
+		fmt.Println("send failed:", err)
+		return nil
+	}
+	fmt.Println("sent")
 	return nil
 }
