@@ -125,14 +125,20 @@ func newSlice(t testing.TB, srv *Server, ns string, index uint32) *testSlice {
 // capabilities), with its output in out.
 func (s *testSlice) start(t testing.TB, out *testutil.Buffer, args ...string) *sandbox.Process {
 	t.Helper()
-	cmd := sandbox.Cmd{Args: append([]string{"/bin/probe"}, args...), UID: 1000, GID: 1000, Stdout: out, Stderr: out}
+	return s.startCmd(t, out, append([]string{"/bin/probe"}, args...))
+}
+
+// startCmd runs args in the sliver as its user 1000.
+func (s *testSlice) startCmd(t testing.TB, out *testutil.Buffer, args []string) *sandbox.Process {
+	t.Helper()
+	cmd := sandbox.Cmd{Args: args, UID: 1000, GID: 1000, Stdout: out, Stderr: out}
 	var p *sandbox.Process
 	err := nettest.InNS(s.ns, func() (err error) {
 		p, err = sandbox.Start(testutil.Context(t), s.cfg, cmd, testutil.Logger(t))
 		return err
 	})
 	if err != nil {
-		t.Fatalf("start probe %q: %v", args, err)
+		t.Fatalf("start %q: %v", args, err)
 	}
 	return p
 }
