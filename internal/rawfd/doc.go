@@ -20,7 +20,7 @@
 //     that is an IPv4 fragment or carries a source route (LSRR, SSRR), an
 //     IPv6 packet with a fragment or routing header, a TCP or UDP segment
 //     from a port the slice does not hold alone (Config.Ports, kept in
-//     step every Config.SyncEvery), an ICMP or ICMPv6 echo request or
+//     step every Config.SyncEvery and at each socket()), an ICMP or ICMPv6 echo request or
 //     reply with an identifier another slice's raw socket used in the
 //     last two minutes, or anything else (ICMP errors, redirects,
 //     timestamps, other protocols). The rules look at the packet the

@@ -145,6 +145,9 @@ func (s *Server) answer(slice Slice, l *listener, n *notif) error {
 		return err
 	}
 	defer unix.Close(fd)
+	// A tool often binds the port it will send from just before it opens
+	// its raw socket: let the table hold it from the first packet.
+	s.syncSlice(slice.Name)
 	// The caller may have gone (killed) while the socket was made: then
 	// its notification is no longer valid and the socket is dropped.
 	if !l.valid(n.ID) {
