@@ -136,8 +136,9 @@ func boundPorts(base, count uint32, cands map[rawfd.Port]bool) error {
 	return nil
 }
 
-// Close stops answering: slivers' raw socket() calls then fail with
-// ENOSYS until their inits restart. The nftables table stays, keeping
+// Close stops answering: slivers' raw socket() calls then wait for the
+// next agent, which takes their inits' listeners up again
+// (sliver.Manager.Restore). The nftables table stays, keeping
 // the raw sockets slivers hold confined, unless detach (a node that
 // leaves nothing in the kernel).
 func (k *kernelRaw) Close(detach bool) error {

@@ -131,7 +131,13 @@ func (s *testSlice) start(t testing.TB, out *testutil.Buffer, args ...string) *s
 // startCmd runs args in the sliver as its user 1000.
 func (s *testSlice) startCmd(t testing.TB, out *testutil.Buffer, args []string) *sandbox.Process {
 	t.Helper()
-	cmd := sandbox.Cmd{Args: args, UID: 1000, GID: 1000, Stdout: out, Stderr: out}
+	return s.startAs(t, 1000, out, args)
+}
+
+// startAs runs args in the sliver as its user uid.
+func (s *testSlice) startAs(t testing.TB, uid uint32, out *testutil.Buffer, args []string) *sandbox.Process {
+	t.Helper()
+	cmd := sandbox.Cmd{Args: args, UID: uid, GID: uid, Stdout: out, Stderr: out}
 	var p *sandbox.Process
 	err := nettest.InNS(s.ns, func() (err error) {
 		p, err = sandbox.Start(testutil.Context(t), s.cfg, cmd, testutil.Logger(t))

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/sandbox"
@@ -70,22 +71,23 @@ func TestRawSocketInSliver(t *testing.T) {
 	if out := s.probe(t, "rawping", p.RecvIP.String(), "rawmark"); out != "reply" {
 		t.Fatalf("raw ping in the sliver: %q, want a reply", out)
 	}
-	// No process of the sliver holds the listener: the init sent it to
-	// the host and closed it before any sliver code ran.
+	// No process of the sliver but its init holds the listener, and the
+	// sliver's root cannot reach the init's copy.
 	var spy testutil.Buffer
 	sp := s.start(t, &spy, "listen", "1", "1", "x")
 	waitFor(t, &spy, "ready")
-	initPid, ok := sandbox.InitPid(s.cfg)
-	if !ok {
-		t.Fatal("no init while the probe runs")
-	}
 	if len(seccompFDs(t, os.Getpid())) == 0 {
 		t.Fatal("the agent holds no seccomp listener while the sliver runs")
 	}
-	for _, pid := range []int{initPid, sp.Pid} {
-		if fds := seccompFDs(t, pid); len(fds) > 0 {
-			t.Errorf("process %d of the sliver holds a seccomp listener: %v", pid, fds)
-		}
+	if fds := seccompFDs(t, sp.Pid); len(fds) > 0 {
+		t.Errorf("a process of the sliver holds a seccomp listener: %v", fds)
+	}
+	var root testutil.Buffer
+	if _, err := s.startAs(t, 0, &root, []string{"/bin/probe", "initfd"}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(root.String()); got != "open=true readlink=true getfd=true" {
+		t.Errorf("the sliver's root reaching the init's descriptors: %q, want every way refused", got)
 	}
 	sp.Wait()
 	out := s.probe(t, "tamper")
@@ -247,5 +249,48 @@ func TestRawSocket6InSliver(t *testing.T) {
 				t.Fatalf("%s packet (probe: %s): the peer saw %d, want leaves=%v", tc.kind, out, got, tc.leaves)
 			}
 		})
+	}
+}
+
+// TestRawSocketsAfterAgentRestart: while no agent answers, a running
+// sliver's socket(SOCK_RAW) waits; a new agent takes the running init's
+// listener up again (sandbox.RawListener) and answers it, and the calls
+// after it.
+func TestRawSocketsAfterAgentRestart(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv, err := New(Config{NetNS: p.SendNS, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSlice(t, srv, p.SendNS, 81)
+	if out := s.probe(t, "rawping", p.RecvIP.String(), "first"); out != "reply" {
+		t.Fatalf("raw ping before the restart: %q", out)
+	}
+	var keep testutil.Buffer
+	k := s.start(t, &keep, "listen", "1", "30", "x") // keeps the init running
+	waitFor(t, &keep, "ready")
+	t.Cleanup(func() { k.Signal(9); k.Wait() })
+	if err := srv.Close(false); err != nil {
+		t.Fatal(err)
+	}
+	var waiting testutil.Buffer
+	w := s.start(t, &waiting, "rawping", p.RecvIP.String(), "between")
+	t.Cleanup(func() { w.Signal(9); w.Wait() })
+	time.Sleep(300 * time.Millisecond)
+	if out := waiting.String(); out != "" {
+		t.Fatalf("raw socket while no agent answers: %q, want the call to wait", out)
+	}
+	srv2 := newServer(t, p, nil)
+	f, err := sandbox.RawListener(testutil.Context(t), s.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2.Serve(s.Slice, f)
+	if _, err := w.Wait(); err != nil || strings.TrimSpace(waiting.String()) != "reply" {
+		t.Fatalf("the waiting raw ping, once a new agent answers: %q, %v", waiting.String(), err)
+	}
+	if out := s.probe(t, "rawping", p.RecvIP.String(), "after"); out != "reply" {
+		t.Fatalf("raw ping after the restart: %q", out)
 	}
 }

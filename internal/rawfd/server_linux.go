@@ -259,8 +259,9 @@ func countRaw(base, count uint32) (int, error) {
 	return n, nil
 }
 
-// Close stops answering: the slivers' raw socket() calls then fail with
-// ENOSYS. The table stays, so that the raw sockets slivers hold stay
+// Close stops answering: the slivers' raw socket() calls then wait for
+// the next Server (their inits keep the listeners, sandbox.RawListener).
+// The table stays, so that the raw sockets slivers hold stay
 // confined while no agent runs (the next New replaces it in one
 // transaction); with removeTable it goes too, for a node that leaves
 // nothing behind.

@@ -26,6 +26,8 @@ import (
 //	host -> init  install (fds: a sealed memfd of each file's content,
 //	              in order, for the files not removed)
 //	init -> host  ok | error (what went wrong, or was moved aside)
+//	host -> init  raw listener
+//	init -> host  ok (fd: the seccomp listener) | error
 //
 // The init is inside the sliver, so the host treats what it says as data
 // from an untrusted peer: sizes are bounded and every field is checked.
@@ -33,6 +35,8 @@ type message struct {
 	Setup   *setupMsg   `json:"setup,omitempty"`
 	Spawn   *spawnMsg   `json:"spawn,omitempty"`
 	Install *installMsg `json:"install,omitempty"`
+	// RawListener asks for the init's seccomp listener (RawListener).
+	RawListener bool `json:"raw_listener,omitempty"`
 
 	OK    bool   `json:"ok,omitempty"`
 	Error string `json:"error,omitempty"`

@@ -84,10 +84,10 @@ type Config struct {
 	// RawSockets, when set, makes the sliver's socket(AF_INET or
 	// AF_INET6, SOCK_RAW, proto) calls wait for the owner of a seccomp
 	// listener instead of failing: each new init hands its listener to
-	// RawSockets, which owns it from then on (it must close it; the
-	// sliver keeps no copy). Without someone reading the listener the
-	// calls block, and once it is closed they fail with ENOSYS. Use it
-	// only where RawNotifySupported.
+	// RawSockets, which must answer and close it. The init keeps a copy
+	// that only the host can ask for (RawListener, for a restarted
+	// agent) and no process of the sliver can reach; so without someone
+	// answering, the calls wait. Use it only where RawNotifySupported.
 	RawSockets func(listener *os.File)
 	// Shares are further host directories shown in the sliver, each
 	// bind-mounted read-only, nosuid, nodev and noexec at its Target

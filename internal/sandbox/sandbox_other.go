@@ -58,3 +58,6 @@ func KeptCaps() uint64 { return 0 }
 // RawNotifySupported reports whether slivers' raw sockets can be handed
 // to the node: never here.
 func RawNotifySupported() bool { return false }
+
+// RawListener returns the sliver's seccomp listener.
+func RawListener(ctx context.Context, cfg Config) (*os.File, error) { return nil, errUnsupported }

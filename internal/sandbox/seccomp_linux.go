@@ -29,7 +29,8 @@ import (
 // denied but handed to the filter's listener (SECCOMP_RET_USER_NOTIF):
 // the node agent, which holds the listener, creates a confined raw socket
 // and installs it in the caller as the call's result (Config.RawSockets).
-// Without a listener (the agent gone) the call fails with ENOSYS.
+// The init keeps a copy of the listener, so while no agent answers, the
+// call waits.
 
 // loadSeccomp installs the filter on every thread (TSYNC), which also sets
 // no_new_privs on every thread. With rawNotify it returns the filter's
