@@ -80,15 +80,14 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 	st.listeners++
 	s.mu.Unlock()
 	s.syncSlice(slice.Name)
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		<-s.ctx.Done()
-		l.f.SetReadDeadline(time.Unix(1, 0))
-	}()
-	go func() {
-		defer s.wg.Done()
+		// Close wakes the loop up; it ends by itself when the sliver's
+		// last process exits.
+		stop := context.AfterFunc(s.ctx, func() { l.f.SetReadDeadline(time.Unix(1, 0)) })
 		s.serve(slice, l)
+		stop()
 		l.close()
 		s.release(slice.Name)
 	}()
