@@ -1,12 +1,9 @@
 package node
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/orbisproject/orbis/internal/rawfd"
@@ -89,8 +86,12 @@ func (k *kernelRaw) ports(slice string) ([]rawfd.Port, error) {
 			cands[rawfd.Port{Proto: proto, Port: p.Port}] = true
 		}
 	}
-	if err := boundPorts(s.UIDBase, s.UIDCount, cands); err != nil {
+	bound, err := rawfd.BoundPorts(s.UIDBase, s.UIDCount)
+	if err != nil {
 		return nil, err
+	}
+	for _, p := range bound {
+		cands[p] = true
 	}
 	var held []rawfd.Port
 	for p := range cands {
@@ -105,36 +106,6 @@ var (
 	protoNumber = map[string]uint8{"tcp": 6, "udp": 17}
 	protoName   = map[uint8]string{6: "tcp", 17: "udp"}
 )
-
-// boundPorts adds to cands the local ports of the sockets owned by UIDs
-// in [base, base+count), from the node's socket tables.
-func boundPorts(base, count uint32, cands map[rawfd.Port]bool) error {
-	for _, t := range []struct {
-		file  string
-		proto uint8
-	}{{"tcp", 6}, {"tcp6", 6}, {"udp", 17}, {"udp6", 17}} {
-		f, err := os.Open("/proc/net/" + t.file)
-		if err != nil {
-			return fmt.Errorf("socket table: %w", err)
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fl := strings.Fields(sc.Text())
-			if len(fl) < 8 {
-				continue
-			}
-			uid, err := strconv.ParseUint(fl[7], 10, 32)
-			_, portHex, ok := strings.Cut(fl[1], ":")
-			port, perr := strconv.ParseUint(portHex, 16, 16)
-			if err != nil || !ok || perr != nil || uid < uint64(base) || uid >= uint64(base)+uint64(count) {
-				continue
-			}
-			cands[rawfd.Port{Proto: t.proto, Port: uint16(port)}] = true
-		}
-		f.Close()
-	}
-	return nil
-}
 
 // Close stops answering: slivers' raw socket() calls then wait for the
 // next agent, which takes their inits' listeners up again

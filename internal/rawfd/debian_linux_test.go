@@ -1,6 +1,8 @@
 package rawfd
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,8 +75,22 @@ func debianImage(t testing.TB) string {
 func TestDebianTools(t *testing.T) {
 	requireNotify(t)
 	p := nettest.NewPair(t)
-	srv := newServer(t, p, nil)
-	s := newSlice(t, srv, p.SendNS, 71)
+	var s *testSlice
+	// The port reserved for the slice (tcp/6100) and those its own
+	// sockets are bound to, as the node reads them (without the port
+	// manager's check that no one else uses them: here no one does).
+	srv := newServer(t, p, func(string) (ports []Port, err error) {
+		if s == nil {
+			return nil, nil
+		}
+		err = nettest.InNS(p.SendNS, func() (err error) {
+			ports, err = BoundPorts(s.UIDBase, s.UIDCount)
+			return err
+		})
+		return append(ports, Port{6, 6100}), err
+	})
+	s = newSlice(t, srv, p.SendNS, 71)
+	tcpPeer(t, p, 8088)
 	s.cfg.Image = debianImage(t)
 	if err := nettest.InNS(p.SendNS, func() error {
 		_, _, err := WidenPingGroups(GroupRange{s.UIDBase, s.UIDBase + s.UIDCount - 1})
@@ -93,10 +109,14 @@ func TestDebianTools(t *testing.T) {
 		{"tracepath", []string{"/usr/bin/tracepath", "-n", peer}, "reached"},
 		{"traceroute-udp", []string{"/usr/bin/traceroute.db", "-n", "-q", "1", peer}, " 1  " + peer + " "},
 		{"traceroute-icmp", []string{"/usr/bin/traceroute.db", "-I", "-n", "-q", "1", peer}, " 1  " + peer + " "},
+		// TCP from a port the slice holds (traceroute picks one it binds
+		// at that moment otherwise, before the node has seen it).
+		{"traceroute-tcp", []string{"/usr/bin/traceroute.db", "-T", "--sport=6100", "-p", "8088", "-n", "-q", "1", peer}, " 1  " + peer + " "},
+		{"traceroute-tcp-unheld-port", []string{"/usr/bin/traceroute.db", "-T", "--sport=6200", "-p", "8088", "-n", "-q", "1", peer}, "send: Operation not permitted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, code := s.run(t, tc.args...)
-			if code != 0 || !strings.Contains(out, tc.want) {
+			if !strings.Contains(out, tc.want) {
 				t.Fatalf("%s in the sliver: exit %d, want %q in:\n%s", strings.Join(tc.args, " "), code, tc.want, out)
 			}
 			t.Logf("%s", out)
@@ -115,4 +135,27 @@ func (s *testSlice) run(t testing.TB, args ...string) (string, int) {
 		t.Fatalf("%q: %v", args, err)
 	}
 	return out.String(), code
+}
+
+// tcpPeer listens on TCP port in the pair's receiving namespace until the
+// test ends.
+func tcpPeer(t testing.TB, p *nettest.Pair, port int) {
+	t.Helper()
+	var l net.Listener
+	if err := nettest.InNS(p.RecvNS, func() (err error) {
+		l, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 }
