@@ -17,7 +17,7 @@ import (
 // debianPackages are the measurement tools TestDebianTools runs, as
 // Debian ships them (unpacked: no maintainer script, so ping has no file
 // capability, as in a sliver).
-var debianPackages = []string{"iputils-ping", "iputils-tracepath", "traceroute"}
+var debianPackages = []string{"iputils-ping", "iputils-tracepath", "traceroute", "mtr-tiny"}
 
 // debianImage unpacks debianPackages from the apt mirror into a new image
 // with the host's shared libraries they need (the host is Debian too).
@@ -43,7 +43,7 @@ func debianImage(t testing.TB) string {
 	}
 	libs := map[string]bool{}
 	lib := regexp.MustCompile(`(/\S+\.so[.\d]*)`)
-	for _, bin := range []string{"bin/ping", "usr/bin/tracepath", "usr/bin/traceroute.db"} {
+	for _, bin := range []string{"bin/ping", "usr/bin/tracepath", "usr/bin/traceroute.db", "usr/bin/mtr", "usr/bin/mtr-packet"} {
 		out, err := exec.Command("ldd", filepath.Join(img, bin)).Output()
 		if err != nil {
 			t.Fatalf("ldd %s: %v", bin, err)
@@ -68,8 +68,8 @@ func debianImage(t testing.TB) string {
 	return img
 }
 
-// TestDebianTools runs Debian's iputils ping and tracepath and
-// traceroute (UDP and ICMP methods), unmodified, as an unprivileged user
+// TestDebianTools runs Debian's iputils ping and tracepath, traceroute
+// (UDP, ICMP and TCP methods) and mtr, unmodified, as an unprivileged user
 // of a sliver: ping through an ICMP datagram or raw socket, traceroute -I
 // through a raw ICMP socket that the node hands over.
 func TestDebianTools(t *testing.T) {
@@ -109,6 +109,7 @@ func TestDebianTools(t *testing.T) {
 		{"tracepath", []string{"/usr/bin/tracepath", "-n", peer}, "reached"},
 		{"traceroute-udp", []string{"/usr/bin/traceroute.db", "-n", "-q", "1", peer}, " 1  " + peer + " "},
 		{"traceroute-icmp", []string{"/usr/bin/traceroute.db", "-I", "-n", "-q", "1", peer}, " 1  " + peer + " "},
+		{"mtr", []string{"/usr/bin/mtr", "-r", "-n", "-c", "2", peer}, "|-- " + peer},
 		// TCP from a port the slice holds (traceroute picks one it binds
 		// at that moment otherwise, before the node has seen it).
 		{"traceroute-tcp", []string{"/usr/bin/traceroute.db", "-T", "--sport=6100", "-p", "8088", "-n", "-q", "1", peer}, " 1  " + peer + " "},
