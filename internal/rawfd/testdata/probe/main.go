@@ -13,6 +13,8 @@
 //	probe rawping6 DST MARK          echo through a raw ICMPv6 socket
 //	probe send6 KIND SRC DST MARK    one hand-built IPv6 packet
 //	probe initfd                     try to reach the init's descriptors
+//	probe bindsend SPORT DST DPORT   hold SPORT with a UDP socket, then send
+//	                                 a datagram from it through a raw socket
 //	probe dgramrtt DST N             mean echo RTT over an ICMP datagram socket
 //	probe relayrtt SOCK DST N        mean echo RTT through the raw socket service
 //	probe flood DST SPORT DPORT N    N UDP datagrams from a raw socket; ns taken
@@ -73,6 +75,10 @@ func run(args []string) error {
 		return rawPing6(netip.MustParseAddr(args[1]).As16(), []byte(args[2]))
 	case "send6":
 		return send6(args[1], netip.MustParseAddr(args[2]).As16(), netip.MustParseAddr(args[3]).As16(), []byte(args[4]))
+	case "bindsend":
+		sport, _ := strconv.Atoi(args[1])
+		dport, _ := strconv.Atoi(args[3])
+		return bindSend(uint16(sport), addr(args[2]), uint16(dport))
 	case "initfd":
 		return initFD()
 	case "dgramrtt":
@@ -517,5 +523,28 @@ func initFD() error {
 		}
 	}
 	fmt.Printf("open=%v readlink=%v getfd=%v\n", err != nil, lerr != nil, gerr != nil)
+	return nil
+}
+
+func bindSend(sport uint16, dst [4]byte, dport uint16) error {
+	hold, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(hold)
+	if err := unix.Bind(hold, &unix.SockaddrInet4{Port: int(sport)}); err != nil {
+		return fmt.Errorf("bind udp/%d: %w", sport, err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	b := []byte{byte(sport >> 8), byte(sport), byte(dport >> 8), byte(dport), 0, 12, 0, 0, 'h', 'e', 'l', 'd'}
+	if err := unix.Sendto(fd, b, 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+		fmt.Println("send failed:", err)
+		return nil
+	}
+	fmt.Println("sent")
 	return nil
 }
