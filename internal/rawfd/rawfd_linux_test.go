@@ -294,3 +294,15 @@ func TestRawSocketsAfterAgentRestart(t *testing.T) {
 		t.Fatalf("raw ping after the restart: %q", out)
 	}
 }
+
+// TestNoRawSocketsWithoutServer: a sliver whose raw socket() calls go to
+// no agent (a kernel before 5.14, or --raw-sockets-per-slice -1) is
+// refused at once, as before: its filter has no listener.
+func TestNoRawSocketsWithoutServer(t *testing.T) {
+	testutil.RequireRoot(t)
+	p := nettest.NewPair(t)
+	s := newSlice(t, nil, p.SendNS, 91)
+	if out := s.probe(t, "rawping", p.RecvIP.String(), "none"); !strings.Contains(out, "operation not permitted") {
+		t.Fatalf("raw socket in a sliver without a server: %q, want EPERM", out)
+	}
+}
