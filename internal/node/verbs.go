@@ -17,6 +17,7 @@ import (
 	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/portmgr"
+	"github.com/orbisproject/orbis/internal/rawfd"
 	"github.com/orbisproject/orbis/internal/rawsock"
 	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/sensor"
@@ -58,6 +59,10 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *Config, *bool) {
 		uintVar(fs, &cfg.UIDRanges, "uid-ranges", "how many slice UID ranges of 65536 to hand out (0: all that fit)")
 		fs.StringVar(&cfg.PolicyPath, "policy", nodemgr.DefaultPolicyPath, `local policy file (bandwidth cap, max slivers, brokers' shares; "" for none)`)
 		rawsockFlags(fs, &cfg.RawSock)
+		fs.IntVar(&cfg.RawSocketsPerSlice, "raw-sockets-per-slice", rawfd.DefaultMaxPerSlice,
+			"raw sockets one sliver may hold through socket(2), confined by the kernel (-1: none; slivers then use the raw socket service only)")
+		fs.IntVar(&cfg.RawSocketCallsPerSec, "raw-socket-calls-per-sec", rawfd.DefaultCallsPerSec,
+			"raw socket() calls of one sliver the agent answers a second, after a burst of as many; a caller past it waits")
 		fs.IntVar(&cfg.MaxSocketsPerSlice, "max-sockets-per-slice", portmgr.DefaultMaxSockets,
 			"most TCP, UDP and other IPv4/IPv6 sockets one sliver may hold at once (accepted connections not counted), and so most ports: one slice cannot take the ephemeral range (ip_local_port_range) from the others and the node")
 		mibVar(fs, &cfg.Disk.ImageSize, "disk-image-size", fmt.Sprintf("MiB of a new btrfs image for slivers' files (when the state disk has no project quotas), allocated at once and grown as they fill it (default %d)", disk.DefaultImageSize>>20))

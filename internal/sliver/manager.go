@@ -55,6 +55,11 @@ type Options struct {
 	// socket for privileged slices). A sliver whose shares change at
 	// Update is restarted, if it was running, so that it sees them.
 	Shares func(Spec) []sandbox.Share
+	// RawSockets, when set, answers the raw socket() calls of each new
+	// init of a sliver: it gets the sliver's network identity and the
+	// init's seccomp listener, which it owns from then on
+	// (sandbox.Config.RawSockets). Nil: slivers cannot open raw sockets.
+	RawSockets func(s NetSliver, listener *os.File)
 	// InitLinger is how long a sliver's init with no command left waits
 	// for another before the sliver goes idle (sandbox.Config.Linger).
 	InitLinger time.Duration
@@ -235,7 +240,13 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 	if err != nil {
 		return sandbox.Config{}, fmt.Errorf("sliver %s: %w", s.Name, err)
 	}
+	var raw func(*os.File)
+	if m.opts.RawSockets != nil {
+		ns := m.netSliver(s)
+		raw = func(f *os.File) { m.opts.RawSockets(ns, f) }
+	}
 	return sandbox.Config{
+		RawSockets:  raw,
 		Name:        s.Name,
 		Image:       image,
 		Upper:       filepath.Join(diskDir, "upper"),
