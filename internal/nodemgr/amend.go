@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/sliver"
 )
 
 // Amend gives rc, which the caller owns, the resources rs in place: the
@@ -29,7 +28,7 @@ func (m *Manager) Amend(ctx context.Context, rc api.Rcap, rs api.Rspec) error {
 	m.winPorts(ctx, rs.Ports) // central's ports, as at acquire
 	m.mu.Lock()
 	s, old, err := m.amendLocked(ctx, rc, rs)
-	var spec sliver.Spec
+	var spec api.SliverSpec
 	if s != nil {
 		spec = m.specLocked(s)
 	}

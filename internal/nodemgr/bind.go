@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/sliver"
 )
 
 // Bind binds rc's resources to the sliver of slice. If the slice has no
@@ -101,37 +100,37 @@ func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap)
 // prepareBindLocked checks a bind and records its intent. For a new
 // sliver it returns its record; for an existing one also the record as it
 // was before. Either way the slice and rcaps involved are marked busy.
-func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rcap, attrs api.BindAttrs) (*sliverRecord, *sliverRecord, sliver.Spec, error) {
+func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rcap, attrs api.BindAttrs) (*sliverRecord, *sliverRecord, api.SliverSpec, error) {
 	if m.closed {
-		return nil, nil, sliver.Spec{}, errClosed
+		return nil, nil, api.SliverSpec{}, errClosed
 	}
 	p, r, err := m.callerLocked(ctx, rc)
 	if err != nil {
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.checkBindLocked(slice, r); err != nil {
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.mayTouchSliverLocked(p, slice); err != nil {
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.mayBindNameLocked(p, slice); err != nil {
 		m.log.Warn("bind refused: not a name central gave the caller", "principal", p, "slice", slice)
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.admitBindLocked(slice, r); err != nil {
 		m.log.Info("bind refused", "principal", p, "slice", slice, "rcap", r.Hash.id(), "err", err)
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	m.log.Info("bind", "principal", p, "slice", slice, "rcap", r.Hash.id())
 	s := m.slivers[slice]
 	if s == nil {
 		if full := m.fullReason(); full != "" {
-			return nil, nil, sliver.Spec{}, refusedf("bind: this node takes no new sliver now: %s", full)
+			return nil, nil, api.SliverSpec{}, refusedf("bind: this node takes no new sliver now: %s", full)
 		}
 		s, err = m.newSliverLocked(p, slice, r.Hash, attrs)
 		if err != nil {
-			return nil, nil, sliver.Spec{}, err
+			return nil, nil, api.SliverSpec{}, err
 		}
 		return s, nil, m.specLocked(s), nil
 	}
@@ -139,7 +138,7 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	n := old
 	n.Rcap, n.Attrs, n.State = r.Hash, attrs, sliverUpdating
 	if err := m.saveSliverLocked(s, n); err != nil {
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	delete(m.boundTo, old.Rcap)
 	m.boundTo[r.Hash] = slice
@@ -251,7 +250,7 @@ func (m *Manager) newSliverLocked(p, slice string, h rcapHash, attrs api.BindAtt
 }
 
 // create creates and starts a new sliver; on failure it rolls back.
-func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec) error {
+func (m *Manager) create(ctx context.Context, s *sliverRecord, spec api.SliverSpec) error {
 	rctx := context.WithoutCancel(ctx)
 	err := m.rt.Create(rctx, spec)
 	if err != nil {
@@ -285,18 +284,18 @@ func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec)
 // update gives an existing sliver new resources or attributes; on failure
 // it puts the old ones back. An update the runtime applied in part (its
 // keys and every limit it could set are in force: see
-// sliver.ErrPartlyApplied) stands, and is applied again until all of it
+// api.ErrPartlyApplied) stands, and is applied again until all of it
 // is: putting the old record back would bring back revoked keys and
 // raised limits because one part cannot apply now. undo, if not nil, puts
 // back under the lock what else the caller changed for the update.
-func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec sliver.Spec, undo func()) error {
+func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec api.SliverSpec, undo func()) error {
 	rctx := context.WithoutCancel(ctx)
 	err := m.rt.Update(rctx, spec)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.unbusyLocked(s.Name, busyRcap(s.Rcap), busyRcap(old.Rcap))
 	m.noteAppliedLocked(s.Name, err)
-	if errors.Is(err, sliver.ErrPartlyApplied) {
+	if errors.Is(err, api.ErrPartlyApplied) {
 		err = nil
 	}
 	if err == nil {
@@ -323,7 +322,7 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 // again if the runtime applied it only in part (err), with backoff, and
 // forgets it once all of it applied.
 func (m *Manager) noteAppliedLocked(name string, err error) {
-	partly := errors.Is(err, sliver.ErrPartlyApplied)
+	partly := errors.Is(err, api.ErrPartlyApplied)
 	if s := m.slivers[name]; s != nil && s.Unapplied != partly {
 		n := *s
 		n.Unapplied = partly
@@ -348,7 +347,7 @@ func (m *Manager) noteAppliedLocked(name string, err error) {
 // that are due for a retry.
 func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 	m.mu.Lock()
-	var todo []sliver.Spec
+	var todo []api.SliverSpec
 	for name, b := range m.unapplied {
 		s := m.slivers[name]
 		switch {
@@ -363,8 +362,8 @@ func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 	for _, spec := range todo {
 		err := m.rt.Update(ctx, spec)
 		m.mu.Lock()
-		if err != nil && !errors.Is(err, sliver.ErrPartlyApplied) {
-			err = fmt.Errorf("%w: %w", sliver.ErrPartlyApplied, err)
+		if err != nil && !errors.Is(err, api.ErrPartlyApplied) {
+			err = fmt.Errorf("%w: %w", api.ErrPartlyApplied, err)
 		}
 		m.noteAppliedLocked(spec.Name, err)
 		if err == nil {
@@ -376,13 +375,13 @@ func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 }
 
 // specLocked is what the runtime needs to create or update s.
-func (m *Manager) specLocked(s *sliverRecord) sliver.Spec {
+func (m *Manager) specLocked(s *sliverRecord) api.SliverSpec {
 	var rs api.Rspec
 	if r := m.rcaps[s.Rcap]; r != nil {
 		rs = r.Rspec
 		rs.Ports = clonePorts(rs.Ports)
 	}
-	return sliver.Spec{
+	return api.SliverSpec{
 		Name:       s.Name,
 		UIDBase:    s.UIDBase,
 		UIDCount:   UIDRangeSize,
