@@ -25,20 +25,6 @@ type SliverSpec struct {
 	Rspec Rspec `json:"rspec"`
 }
 
-// SliverState is where a sliver is in its runtime's lifecycle.
-type SliverState string
-
-// The states a sliver's runtime reports. An idle sliver is started but
-// has no process left: it costs files and records only, and the next
-// login or start brings it back.
-const (
-	SliverCreated SliverState = "created" // files and cgroups exist, never started
-	SliverRunning SliverState = "running" // has at least one process
-	SliverIdle    SliverState = "idle"    // started, boot script done, no process left
-	SliverStopped SliverState = "stopped" // stopped on purpose; logins refused
-	SliverFailed  SliverState = "failed"  // could not be created or started; see Reason
-)
-
 // SliverStatus is what a node's runtime reports about one sliver.
 type SliverStatus struct {
 	Name   string      `json:"name"`
