@@ -74,8 +74,8 @@ func (m *Manager) amendLocked(ctx context.Context, rc api.Rcap, rs api.Rspec) (*
 		m.log.Info("amend refused", "principal", p, "rcap", r.Hash.id(), "err", err)
 		return nil, nil, err
 	}
-	name, bound := m.boundTo[r.Hash]
-	s := m.slivers[name]
+	name, bound := m.bindingOf(r.Hash)
+	s := m.sliver(name)
 	old := &amendOld{rspec: r.Rspec}
 	if bound {
 		old.sliverRecord = *s
@@ -110,7 +110,7 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 	case r.PoolOf != "":
 		return refusedf("rcap %s is the pool of slice %s's delegation: it follows the delegation", r.Hash.id(), r.PoolOf)
 	}
-	if name := m.boundTo[r.Hash]; name != "" && m.busy[name] {
+	if name := m.boundName(r.Hash); name != "" && m.busy[name] {
 		return refusedf("slice %s: another operation on it is under way", name)
 	}
 	if p != principalCentral {
@@ -121,11 +121,7 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 	if parent := m.parentLocked(r); parent != nil || r.Parent != "" {
 		return checkAmendSplit(parent, r.Rspec, rs)
 	}
-	more := growth(r.Rspec, rs)
-	if err := m.ledger.admit(m.node, more); err != nil {
-		return err
-	}
-	if err := m.ledger.admitPolicy(m.policy, r.Account, more); err != nil {
+	if err := m.ledger.admit(m.node, m.policy, r.Account, growth(r.Rspec, rs)); err != nil {
 		return err
 	}
 	if p != principalCentral {
@@ -186,12 +182,11 @@ func samePorts(a, b []api.Port) bool {
 func (m *Manager) setRspecLocked(r *rcapRecord, rs api.Rspec) error {
 	n := *r
 	n.Rspec = rs
-	if err := m.store.put(kindRcap, r.Hash.String(), &n); err != nil {
+	old := r.Rspec
+	if err := m.saveRcap(r, n); err != nil {
 		return err
 	}
-	m.ledger.remove(r.Hash, r.Account, r.Rspec)
-	*r = n
-	m.ledger.add(r.Hash, r.Account, r.Rspec)
+	m.ledger.move(r.Hash, r.Account, old, r.Rspec)
 	m.expiry.push(r.Hash, r.Rspec.End)
 	m.kick()
 	return nil
@@ -201,7 +196,7 @@ func (m *Manager) setRspecLocked(r *rcapRecord, rs api.Rspec) error {
 // could apply none of an amend: the rcap gets back its old rspec.
 func (m *Manager) undoAmend(h rcapHash, old api.Rspec) func() {
 	return func() {
-		if r := m.rcaps[h]; r != nil {
+		if r := m.rcap(h); r != nil {
 			if err := m.setRspecLocked(r, old); err != nil {
 				m.log.Error("restore rcap after a failed amend", "rcap", h.id(), "err", err)
 			}
@@ -211,7 +206,7 @@ func (m *Manager) undoAmend(h rcapHash, old api.Rspec) func() {
 
 // restoreSliverLocked writes back the record of s as it was.
 func (m *Manager) restoreSliverLocked(s *sliverRecord, old sliverRecord) {
-	if err := m.saveSliverLocked(s, old); err != nil {
+	if err := m.saveSliver(s, old); err != nil {
 		m.log.Error("restore sliver record", "slice", s.Name, "err", err)
 	}
 }

@@ -74,7 +74,7 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 // busy and returns it, for Bind to tear down before it binds. Any other
 // bind returns nil, and prepareBindLocked checks it.
 func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap) (*sliverRecord, error) {
-	s := m.slivers[slice]
+	s := m.sliver(slice)
 	if m.closed || s == nil || s.Maker == "" {
 		return nil, nil
 	}
@@ -90,8 +90,8 @@ func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap)
 	}
 	m.log.Warn("central binds a slice whose sliver a slice made: destroying it first", "slice", slice,
 		"maker", s.Maker, "rcap", r.Hash.id())
-	if m.boundTo[s.Rcap] == slice {
-		delete(m.boundTo, s.Rcap)
+	if m.boundName(s.Rcap) == slice {
+		m.unbind(s.Rcap, "")
 	}
 	m.busy[slice] = true
 	return s, nil
@@ -123,7 +123,7 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 		return nil, nil, api.SliverSpec{}, err
 	}
 	m.log.Info("bind", "principal", p, "slice", slice, "rcap", r.Hash.id())
-	s := m.slivers[slice]
+	s := m.sliver(slice)
 	if s == nil {
 		if full := m.fullReason(); full != "" {
 			return nil, nil, api.SliverSpec{}, refusedf("bind: this node takes no new sliver now: %s", full)
@@ -137,11 +137,11 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	old := *s
 	n := old
 	n.Rcap, n.Attrs, n.State = r.Hash, attrs, sliverUpdating
-	if err := m.saveSliverLocked(s, n); err != nil {
+	if err := m.saveSliver(s, n); err != nil {
 		return nil, nil, api.SliverSpec{}, err
 	}
-	delete(m.boundTo, old.Rcap)
-	m.boundTo[r.Hash] = slice
+	m.unbind(old.Rcap, "")
+	m.bind(r.Hash, slice)
 	m.busy[slice], m.busy[busyRcap(r.Hash)], m.busy[busyRcap(old.Rcap)] = true, true, true
 	return s, &old, m.specLocked(s), nil
 }
@@ -156,8 +156,8 @@ func (m *Manager) mayBindNameLocked(principal, slice string) error {
 	if principal == principalCentral || sliceOf(principal) == slice {
 		return nil
 	}
-	if s := m.slivers[sliceOf(principal)]; s != nil {
-		if r := m.rcaps[s.Rcap]; r != nil && slices.Contains(r.Rspec.BindSlices, slice) {
+	if s := m.sliver(sliceOf(principal)); s != nil {
+		if r := m.rcap(s.Rcap); r != nil && slices.Contains(r.Rspec.BindSlices, slice) {
 			return nil
 		}
 	}
@@ -175,10 +175,10 @@ func (m *Manager) checkBindLocked(slice string, r *rcapRecord) error {
 	case m.busy[busyRcap(r.Hash)]:
 		return refusedf("rcap %s: another operation on it is under way", r.Hash.id())
 	}
-	if other, ok := m.boundTo[r.Hash]; ok && other != slice {
+	if other, ok := m.bindingOf(r.Hash); ok && other != slice {
 		return refusedf("bind: rcap %s is bound to slice %s", r.Hash.id(), other)
 	}
-	if s := m.slivers[slice]; s != nil && s.State != sliverReady {
+	if s := m.sliver(slice); s != nil && s.State != sliverReady {
 		return refusedf("slice %s: its sliver is %s", slice, s.State)
 	}
 	return nil
@@ -188,12 +188,12 @@ func (m *Manager) checkBindLocked(slice string, r *rcapRecord) error {
 // change: the local policy's max_slivers for a new sliver, the policy's
 // slivers for r's account, and the pool's slivers for an rcap of a pool.
 func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
-	cur := m.slivers[slice]
+	cur := m.sliver(slice)
 	var curRcap *rcapRecord
 	if cur != nil {
-		curRcap = m.rcaps[cur.Rcap]
+		curRcap = m.rcap(cur.Rcap)
 	}
-	if pol := m.policy; pol != nil && pol.MaxSlivers > 0 && cur == nil && int64(len(m.slivers)) >= pol.MaxSlivers {
+	if pol := m.policy; pol != nil && pol.MaxSlivers > 0 && cur == nil && int64(m.sliverCount()) >= pol.MaxSlivers {
 		return refusedf("slivers: this node runs at most %d (local policy)", pol.MaxSlivers)
 	}
 	acct := r.Account
@@ -206,7 +206,7 @@ func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
 		return nil
 	}
 	ph, _ := parseHash(r.Pool)
-	pool := m.rcaps[ph]
+	pool := m.rcap(ph)
 	if pool == nil {
 		return refusedf("bind: rcap %s comes from a pool that is gone", r.Hash.id())
 	}
@@ -218,33 +218,21 @@ func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
 
 // accountSliversLocked counts the slivers bound to rcaps of account.
 func (m *Manager) accountSliversLocked(acct string) int64 {
-	var n int64
-	for _, s := range m.slivers {
-		if r := m.rcaps[s.Rcap]; r != nil && r.Account == acct && s.State != sliverDestroying {
-			n++
-		}
-	}
-	return n
+	return m.countSlivers(func(s *sliverRecord, r *rcapRecord) bool {
+		return r != nil && r.Account == acct && s.State != sliverDestroying
+	})
 }
 
 // newSliverLocked allocates a UID range and writes the record of a new
 // sliver in state creating.
 func (m *Manager) newSliverLocked(p, slice string, h rcapHash, attrs api.BindAttrs) (*sliverRecord, error) {
-	uid, err := m.uids.alloc()
-	if err != nil {
-		return nil, err
-	}
-	s := &sliverRecord{Name: slice, Rcap: h, UIDBase: uid, Attrs: attrs, State: sliverCreating}
+	s := &sliverRecord{Name: slice, Rcap: h, Attrs: attrs, State: sliverCreating}
 	if p != principalCentral {
 		s.Maker = p
 	}
-	if err := m.store.put(kindSliver, slice, s); err != nil {
-		m.uids.free(uid)
+	if err := m.newSliver(s); err != nil {
 		return nil, err
 	}
-	m.slivers[slice] = s
-	m.byUID[uid] = slice
-	m.boundTo[h] = slice
 	m.busy[slice], m.busy[busyRcap(h)] = true, true
 	return s, nil
 }
@@ -269,7 +257,7 @@ func (m *Manager) create(ctx context.Context, s *sliverRecord, spec api.SliverSp
 		return nil
 	}
 	m.log.Error("bind failed, rolling back", "slice", s.Name, "err", err)
-	delete(m.boundTo, s.Rcap)
+	m.unbind(s.Rcap, "")
 	m.unbusyLocked(busyRcap(s.Rcap))
 	if serr := m.setStateLocked(s, sliverDestroying); serr != nil {
 		m.log.Error("mark sliver destroying", "slice", s.Name, "err", serr)
@@ -308,9 +296,9 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 	if undo != nil {
 		undo()
 	}
-	delete(m.boundTo, s.Rcap)
-	m.boundTo[old.Rcap] = s.Name
-	if serr := m.saveSliverLocked(s, old); serr != nil {
+	m.unbind(s.Rcap, "")
+	m.bind(old.Rcap, s.Name)
+	if serr := m.saveSliver(s, old); serr != nil {
 		m.log.Error("restore sliver record", "slice", s.Name, "err", serr)
 	} else if uerr := m.rt.Update(rctx, m.specLocked(s)); uerr != nil {
 		m.log.Error("restore sliver limits", "slice", s.Name, "err", uerr)
@@ -323,10 +311,10 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 // forgets it once all of it applied.
 func (m *Manager) noteAppliedLocked(name string, err error) {
 	partly := errors.Is(err, api.ErrPartlyApplied)
-	if s := m.slivers[name]; s != nil && s.Unapplied != partly {
+	if s := m.sliver(name); s != nil && s.Unapplied != partly {
 		n := *s
 		n.Unapplied = partly
-		if serr := m.saveSliverLocked(s, n); serr != nil {
+		if serr := m.saveSliver(s, n); serr != nil {
 			m.log.Error("record sliver update state", "slice", name, "err", serr)
 		}
 	}
@@ -349,7 +337,7 @@ func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 	m.mu.Lock()
 	var todo []api.SliverSpec
 	for name, b := range m.unapplied {
-		s := m.slivers[name]
+		s := m.sliver(name)
 		switch {
 		case s == nil || s.State != sliverReady:
 			delete(m.unapplied, name)
@@ -377,7 +365,7 @@ func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 // specLocked is what the runtime needs to create or update s.
 func (m *Manager) specLocked(s *sliverRecord) api.SliverSpec {
 	var rs api.Rspec
-	if r := m.rcaps[s.Rcap]; r != nil {
+	if r := m.rcap(s.Rcap); r != nil {
 		rs = r.Rspec
 		rs.Ports = clonePorts(rs.Ports)
 	}

@@ -38,25 +38,15 @@ func (m *Manager) principalOfLocked(ctx context.Context) (string, error) {
 	if !ok || peer.UID == 0 {
 		return principalCentral, nil
 	}
-	slice := m.sliceOfUIDLocked(peer.UID)
+	slice := m.sliceOfUID(peer.UID)
 	if slice == "" {
 		return "", deniedf("node manager: uid %d is neither root nor in a slice of this node", peer.UID)
 	}
-	s := m.slivers[slice]
-	r := m.rcaps[s.Rcap]
+	s, r := m.sliverRcap(slice)
 	if s.State == sliverDestroying || r == nil || !r.Rspec.Privileges.NodeManager {
 		return "", deniedf("node manager: slice %s lacks privileges.node_manager", slice)
 	}
 	return slicePrincipal(slice), nil
-}
-
-// sliceOfUIDLocked names the sliver whose UID range holds uid, or "".
-func (m *Manager) sliceOfUIDLocked(uid uint32) string {
-	if uid < m.uids.base {
-		return ""
-	}
-	base := uid - (uid-m.uids.base)%UIDRangeSize
-	return m.byUID[base]
 }
 
 // ownedLocked returns the live rcap rc names if principal owns it; to
@@ -90,11 +80,11 @@ func (m *Manager) mayTouchSliverLocked(principal, slice string) error {
 	if principal == principalCentral {
 		return nil
 	}
-	s := m.slivers[slice]
+	s := m.sliver(slice)
 	if s == nil {
 		return nil
 	}
-	if r := m.rcaps[s.Rcap]; r != nil && r.Owner == principal {
+	if r := m.rcap(s.Rcap); r != nil && r.Owner == principal {
 		return nil
 	}
 	return deniedf("slice %s: its sliver is bound to an rcap that is not yours (%s)", slice, principal)
@@ -110,7 +100,7 @@ func (m *Manager) roomForLocked(p string) error {
 		return nil
 	}
 	n := 0
-	for _, r := range m.rcaps {
+	for _, r := range m.rcapList() {
 		if r.Maker == p {
 			n++
 		}
