@@ -71,8 +71,8 @@ func (l *ledger) admitInstead(node Node, p *Policy, h rcapHash, account string, 
 
 // admitNodeLocked says whether rs fits beside the live rcaps.
 func (l *ledger) admitNodeLocked(node Node, rs api.Rspec) error {
-	if free := maxCPUGuar - l.total.cpu; rs.CPUGuarantee > free {
-		return refusedf("cpu_guarantee: %d requested, %d of %d free", rs.CPUGuarantee, free, maxCPUGuar)
+	if free := api.MaxCPUGuarantee - l.total.cpu; rs.CPUGuarantee > free {
+		return refusedf("cpu_guarantee: %d requested, %d of %d free", rs.CPUGuarantee, free, api.MaxCPUGuarantee)
 	}
 	if free := node.MemoryBytes - l.total.mem; rs.MemoryGuarantee > free {
 		return refusedf("memory_guarantee: %d requested, %d of %d free", rs.MemoryGuarantee, free, node.MemoryBytes)

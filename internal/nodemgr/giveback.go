@@ -38,12 +38,9 @@ func (m *Manager) parentLocked(r *rcapRecord) *rcapRecord {
 	if r.Parent == "" || err != nil || len(id) != 8 {
 		return nil
 	}
-	for _, p := range m.rcapList() {
-		if h := p.Hash; [8]byte(h[:8]) == [8]byte(id) && h != r.Hash {
-			return p
-		}
-	}
-	return nil
+	return m.findRcap(func(p *rcapRecord) bool {
+		return [8]byte(p.Hash[:8]) == [8]byte(id) && p.Hash != r.Hash
+	})
 }
 
 // giveBackLocked prepares the return of child r's guarantees to its

@@ -27,9 +27,10 @@ func (m *Manager) unbusyLocked(keys ...string) {
 }
 
 // Acquire admits rs and returns a new rcap for it, owned by the caller.
-// Zero fields get the defaults documented at DefaultCPUShares and Node. A
-// slice may acquire plain resources only (no privileges but create_sliver,
-// no delegation), within its share of the local policy.
+// Zero fields get the resource table's defaults (api.Resources) and the
+// node's (DefaultProcMax, DefaultOpenFileMax, Node). A slice may acquire
+// plain resources only (no privileges but create_sliver, no delegation),
+// within its share of the local policy.
 func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	rs, err := checkRspec(m.node, rs, m.now())
 	if err != nil {

@@ -99,12 +99,7 @@ func (m *Manager) roomForLocked(p string) error {
 	if p == principalCentral {
 		return nil
 	}
-	n := 0
-	for _, r := range m.rcapList() {
-		if r.Maker == p {
-			n++
-		}
-	}
+	n := m.countRcaps(func(r *rcapRecord) bool { return r.Maker == p })
 	if n >= m.maxSliceRcaps {
 		return refusedf("rcaps: %s made %d that are live, the most a slice may on this node: release some first", p, n)
 	}

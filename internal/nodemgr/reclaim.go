@@ -126,12 +126,7 @@ func (m *Manager) Reclaim(ctx context.Context, id string) error {
 	}
 	var found *rcapRecord
 	if err == nil {
-		for _, r := range m.rcapList() {
-			if r.Hash.id() == id {
-				found = r
-				break
-			}
-		}
+		found = m.findRcap(func(r *rcapRecord) bool { return r.Hash.id() == id })
 		if found == nil {
 			err = notFoundf("reclaim: no rcap %s on this node", id)
 		}
@@ -141,16 +136,10 @@ func (m *Manager) Reclaim(ctx context.Context, id string) error {
 		return err
 	}
 	peer, _ := PeerFromContext(ctx)
-	m.log.Warn("rcap reclaimed by the operator", "rcap", id, "owner", found.Owner, "bound", m.boundSlice(found.Hash),
+	m.log.Warn("rcap reclaimed by the operator", "rcap", id, "owner", found.Owner, "bound", m.boundName(found.Hash),
 		"pool_of", found.PoolOf, "pid", peer.PID, "uid", peer.UID)
 	if found.PoolOf != "" {
 		return m.releasePool(ctx, found.PoolOf, "reclaimed by the operator")
 	}
 	return m.releaseHash(ctx, found.Hash, "reclaimed by the operator")
-}
-
-func (m *Manager) boundSlice(h rcapHash) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.boundName(h)
 }

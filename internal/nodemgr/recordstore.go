@@ -135,6 +135,33 @@ func (rs *records) rcapList() []*rcapRecord {
 	return out
 }
 
+// findRcap returns a live rcap for which match says yes, or nil. match
+// must not call records.
+func (rs *records) findRcap(match func(*rcapRecord) bool) *rcapRecord {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, r := range rs.rcaps {
+		if match(r) {
+			return r
+		}
+	}
+	return nil
+}
+
+// countRcaps counts the live rcaps for which keep says yes. keep must not
+// call records.
+func (rs *records) countRcaps(keep func(*rcapRecord) bool) int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	n := 0
+	for _, r := range rs.rcaps {
+		if keep(r) {
+			n++
+		}
+	}
+	return n
+}
+
 // boundSliver is a sliver with the rcap it is bound to (nil: gone).
 type boundSliver struct {
 	s *sliverRecord
