@@ -293,8 +293,8 @@ func (r *Resource) Set(rs *Rspec, v int64) {
 	}
 }
 
-// Validate checks every field of rs against its bounds, and the pairs and
-// requirements between them, once: a zero field that stands for a default
+// Validate checks every field of rs against its bounds (for a list, its
+// length and entries), and the pairs and requirements between them, once: a zero field that stands for a default
 // (Default or NodeDefault) is not compared, so the node validates again
 // after filling its defaults. It checks rs.Delegated the same way.
 func Validate(rs *Rspec) error {
@@ -320,6 +320,29 @@ func validate(rs *Rspec) error {
 	for i := range Resources {
 		if err := Resources[i].checkPair(rs); err != nil {
 			return err
+		}
+	}
+	return checkLists(rs)
+}
+
+// checkLists checks the entries of the list fields: ports tcp or udp, not
+// 0, none twice; bind_slices slice names.
+func checkLists(rs *Rspec) error {
+	seen := map[Port]bool{}
+	for _, p := range rs.Ports {
+		switch {
+		case p.Proto != "tcp" && p.Proto != "udp":
+			return fieldErrorf("ports", ErrOutOfRange, "proto %q (want tcp or udp)", p.Proto)
+		case p.Port == 0:
+			return fieldErrorf("ports", ErrOutOfRange, "%s port 0 cannot be reserved", p.Proto)
+		case seen[p]:
+			return fieldErrorf("ports", ErrOutOfRange, "%s/%d listed twice", p.Proto, p.Port)
+		}
+		seen[p] = true
+	}
+	for _, n := range rs.BindSlices {
+		if _, err := ParseSliceName(n); err != nil {
+			return fieldErrorf("bind_slices", ErrOutOfRange, "%v", err)
 		}
 	}
 	return nil

@@ -126,6 +126,12 @@ func TestValidate(t *testing.T) {
 		{"min rate over max", Rspec{NetMinRate: 11, NetMaxRate: 10}, ErrPair},
 		{"thresh over no cap", Rspec{NetThreshKByte: 1}, ErrPair},
 		{"cap without guarantee", Rspec{CPUCap: true}, ErrPair},
+		{"too many ports", Rspec{Ports: make([]Port, MaxPorts+1)}, ErrOutOfRange},
+		{"port 0", Rspec{Ports: []Port{{"tcp", 0}}}, ErrOutOfRange},
+		{"sctp", Rspec{Ports: []Port{{"sctp", 80}}}, ErrOutOfRange},
+		{"port twice", Rspec{Ports: []Port{{"udp", 53}, {"udp", 53}}}, ErrOutOfRange},
+		{"bind a path", Rspec{Privileges: Privileges{NodeManager: true}, BindSlices: []string{"../x"}}, ErrOutOfRange},
+		{"bind without the privilege", Rspec{BindSlices: []string{"mit_x"}}, ErrPair},
 		{"delegated out of range", Rspec{Privileges: Privileges{NodeManager: true}, Delegated: &Rspec{CPUGuarantee: 2000}}, ErrOutOfRange},
 		{"delegated without the privilege", Rspec{Delegated: &Rspec{}}, ErrPair},
 	} {
@@ -241,5 +247,34 @@ func TestSliceName(t *testing.T) {
 func TestSliverStates(t *testing.T) {
 	if !SliverStopped.Valid() || SliverState("zombie").Valid() {
 		t.Error("Valid is wrong")
+	}
+}
+
+func TestAttributeValue(t *testing.T) {
+	attrs := []Attribute{{"image", "old"}, {"initscript", "a"}, {"initscript", "b"}}
+	if got := AttributeValue(attrs, "vref"); got != "old" {
+		t.Errorf("vref from its alias image: %q", got)
+	}
+	if got := AttributeValue(attrs, "initscript"); got != "b" {
+		t.Errorf("initscript: %q, want the newest", got)
+	}
+	attrs = append(attrs, Attribute{"vref", "new"})
+	if got := AttributeValue(attrs, "vref"); got != "new" {
+		t.Errorf("vref over image: %q", got)
+	}
+	if got := AttributeValue(attrs, "image"); got != "old" {
+		t.Errorf("image: %q", got)
+	}
+}
+
+func TestVref(t *testing.T) {
+	spec, known, err := LookupTag("vref")
+	if !known || err != nil {
+		t.Fatal(known, err)
+	}
+	for v, ok := range map[string]bool{"": true, "debian-12": true, "fedora39": true, "../etc": false, ".x": false, "a/b": false, strings.Repeat("a", 65): false} {
+		if err := spec.Check(v); (err == nil) != ok {
+			t.Errorf("vref %q: %v", v, err)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +23,9 @@ type AttributeTag struct {
 	Enforcer Enforcer
 	// Aliases are older names the node also reads.
 	Aliases []string
-	Doc     string
+	// Valid, if set, checks a Text value further.
+	Valid func(string) error
+	Doc   string
 }
 
 // AttributeTags are the slice tags the node reads as attributes.
@@ -30,7 +34,7 @@ var AttributeTags = []AttributeTag{
 		Doc: "the script the sliver runs when it boots"},
 	{Name: "enabled", Kind: Flag, Role: RoleUser, Enforcer: EnforceEnabled,
 		Doc: "0 stops the sliver and refuses logins; its files stay"},
-	{Name: "vref", Kind: Text, Role: RoleUser, Enforcer: EnforceImage, Aliases: []string{"image"},
+	{Name: "vref", Kind: Text, Role: RoleUser, Enforcer: EnforceImage, Aliases: []string{"image"}, Valid: CheckImageName,
 		Doc: "the sliver's reference image (PlanetLab's name; the node also reads image)"},
 }
 
@@ -145,8 +149,15 @@ func (s TagSpec) MaxValue() int64 {
 func (s TagSpec) Check(value string) error {
 	switch s.Kind {
 	case Text:
-		if s.Attribute != nil && s.Attribute.MaxLen > 0 && len(value) > s.Attribute.MaxLen {
-			return fieldErrorf(s.Name, ErrTagValue, "%d bytes (max %d)", len(value), s.Attribute.MaxLen)
+		a := s.Attribute
+		switch {
+		case a == nil:
+		case a.MaxLen > 0 && len(value) > a.MaxLen:
+			return fieldErrorf(s.Name, ErrTagValue, "%d bytes (max %d)", len(value), a.MaxLen)
+		case a.Valid != nil:
+			if err := a.Valid(value); err != nil {
+				return fieldErrorf(s.Name, ErrTagValue, "%v", err)
+			}
 		}
 		return nil
 	case List:
@@ -158,15 +169,20 @@ func (s TagSpec) Check(value string) error {
 }
 
 // ParseNumber reads the value of a number or flag tag in the tag's unit.
+// A number above the tag's bound comes back as the bound, with an error
+// wrapping ErrOutOfRange.
 func (s TagSpec) ParseNumber(value string) (int64, error) {
 	n, err := strconv.ParseInt(value, 10, 64)
+	if errors.Is(err, strconv.ErrRange) && n > 0 {
+		err = nil // saturated at MaxInt64: above every bound
+	}
 	switch {
 	case s.Kind == Flag && (err != nil || n < 0 || n > 1):
 		return 0, fieldErrorf(s.Name, ErrTagValue, "takes 0 or 1, not %q", value)
 	case err != nil || n < 0:
 		return 0, fieldErrorf(s.Name, ErrTagValue, "takes a non-negative integer (%s), not %q", s.Tag.Unit, value)
 	case n > s.MaxValue():
-		return 0, fieldErrorf(s.Name, ErrOutOfRange, "%d exceeds %d %s", n, s.MaxValue(), s.Tag.Unit)
+		return s.MaxValue(), fieldErrorf(s.Name, ErrOutOfRange, "%d exceeds %d %s", n, s.MaxValue(), s.Tag.Unit)
 	}
 	return n, nil
 }
@@ -190,8 +206,10 @@ func (s TagSpec) parseList(value string) (any, error) {
 	return v, nil
 }
 
-// Apply sets the tag's field in rs (rs.Delegated's for a delegate tag is
-// the caller's to pass as rs) from value, scaled into the rspec's unit.
+// Apply sets the tag's field in rs (for a delegate tag, the caller passes
+// the pool as rs) from value, scaled into the rspec's unit. A number above
+// its bound sets the field to the bound and returns an error wrapping
+// ErrOutOfRange; any other error sets nothing.
 func (s TagSpec) Apply(rs *Rspec, value string) error {
 	if s.Resource == nil {
 		return fieldErrorf(s.Name, ErrTagValue, "sets no rspec field")
@@ -207,11 +225,11 @@ func (s TagSpec) Apply(rs *Rspec, value string) error {
 		return err
 	}
 	n, err := s.ParseNumber(value)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrOutOfRange) {
 		return err
 	}
 	s.Resource.Set(rs, mulSat(n, max(s.Tag.Scale, 1)))
-	return nil
+	return err
 }
 
 // Format writes the tag's field of rs as the tag's value (rounded down to
@@ -287,4 +305,38 @@ func ParseBindSlices(v string) ([]string, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// AttributeValue is the value of the tag name among a sliver's attributes:
+// the last one given (central lists a tagname's values oldest first, and
+// the newest wins, as in central's rspec), else the last of the first of
+// its aliases (AttributeTag.Aliases) that is given; "" when none is.
+func AttributeValue(attrs []Attribute, name string) string {
+	names := []string{name}
+	if spec, ok := tagIndex()[name]; ok && spec.Attribute != nil {
+		names = append(names, spec.Attribute.Aliases...)
+	}
+	for _, n := range names {
+		for i := len(attrs) - 1; i >= 0; i-- {
+			if attrs[i].TagName == n {
+				return attrs[i].Value
+			}
+		}
+	}
+	return ""
+}
+
+// MaxImageName is the longest reference image name, in bytes.
+const MaxImageName = 64
+
+var imageNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`) })
+
+// CheckImageName checks the name of a sliver's reference image: "" (the
+// node's default) or up to MaxImageName of [a-zA-Z0-9._-], not starting
+// with '.', '_' or '-'.
+func CheckImageName(s string) error {
+	if s != "" && (len(s) > MaxImageName || !imageNameRE().MatchString(s)) {
+		return fmt.Errorf("%q is not an image name (want ^[a-zA-Z0-9][a-zA-Z0-9._-]*$, max %d)", s, MaxImageName)
+	}
+	return nil
 }

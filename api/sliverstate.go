@@ -5,7 +5,8 @@ package api
 type SliverState string
 
 // The states of a sliver. The first five are the runtime's; the node
-// manager reports the last three while an operation is under way.
+// manager reports the next three while an operation is under way, and
+// unknown when it cannot ask the runtime.
 const (
 	SliverCreated    SliverState = "created" // files and cgroups exist, never started
 	SliverRunning    SliverState = "running" // has at least one process
@@ -15,12 +16,14 @@ const (
 	SliverCreating   SliverState = "creating"
 	SliverUpdating   SliverState = "updating"
 	SliverDestroying SliverState = "destroying"
+	// SliverUnknown: the node manager could not ask the runtime.
+	SliverUnknown SliverState = "unknown"
 )
 
 // SliverStates are every state, in the order above.
 var SliverStates = []SliverState{
 	SliverCreated, SliverRunning, SliverIdle, SliverStopped, SliverFailed,
-	SliverCreating, SliverUpdating, SliverDestroying,
+	SliverCreating, SliverUpdating, SliverDestroying, SliverUnknown,
 }
 
 // Valid reports whether s is one of SliverStates.

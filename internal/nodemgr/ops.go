@@ -340,15 +340,15 @@ func (m *Manager) List(ctx context.Context) (api.NMList, error) {
 	for i := range out.Slivers {
 		si := &out.Slivers[i]
 		if st := states[si.Name]; st != sliverReady {
-			si.State = string(st)
+			si.State = api.SliverState(st)
 			continue
 		}
 		status, err := m.rt.Status(ctx, si.Name)
 		if err != nil {
-			si.State, si.Reason = "unknown", err.Error()
+			si.State, si.Reason = api.SliverUnknown, err.Error()
 			continue
 		}
-		si.State, si.Reason, si.Procs = string(status.State), status.Reason, status.Procs
+		si.State, si.Reason, si.Procs = status.State, status.Reason, status.Procs
 	}
 	sort.Slice(out.Rcaps, func(i, j int) bool { return out.Rcaps[i].ID < out.Rcaps[j].ID })
 	sort.Slice(out.Slivers, func(i, j int) bool { return out.Slivers[i].Name < out.Slivers[j].Name })

@@ -3,9 +3,7 @@ package nodemgr
 import (
 	"cmp"
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -35,9 +33,8 @@ func nodeDefaults(node Node) map[string]int64 {
 // Bounds of the node manager's own request fields, which are not
 // resources (the table bounds those).
 const (
-	maxKeys      = 64
-	maxKeyLen    = 8192
-	maxImageName = 64
+	maxKeys   = 64
+	maxKeyLen = 8192
 )
 
 // checkRspec checks an rspec given to acquire and returns it with the
@@ -242,11 +239,9 @@ func checkBindSlices(names []string) error {
 	return nil
 }
 
-var imageRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`) })
-
 func checkAttrs(a api.BindAttrs) error {
-	if a.Image != "" && (len(a.Image) > maxImageName || !imageRE().MatchString(a.Image)) {
-		return invalidf("attrs.image: %q is not an image name (want ^[a-zA-Z0-9][a-zA-Z0-9._-]*$, max %d)", a.Image, maxImageName)
+	if err := api.CheckImageName(a.Image); err != nil {
+		return invalidf("attrs.image: %v", err)
 	}
 	if len(a.InitScript) > api.MaxInitScript {
 		return invalidf("attrs.initscript: %d bytes (max %d)", len(a.InitScript), api.MaxInitScript)

@@ -272,7 +272,7 @@ func (m *manager) release(ctx context.Context, rc api.Rcap) bool {
 // disable stops a sliver whose enabled tag is 0. info is the node
 // manager's view before this reconcile.
 func (m *manager) disable(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
-	if !exists || api.SliverState(info.State) == api.SliverStopped || attr(s, "enabled") != "0" {
+	if !exists || info.State == api.SliverStopped || attr(s, "enabled") != "0" {
 		return nil
 	}
 	if err := m.nm.Stop(ctx, s.Name); err != nil {
@@ -285,7 +285,7 @@ func (m *manager) disable(ctx context.Context, s api.Sliver, info api.SliverInfo
 // enable starts a stopped sliver whose tag is not 0, and stops one that
 // did not exist before this reconcile (a bind starts a new sliver).
 func (m *manager) enable(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
-	stopped := exists && api.SliverState(info.State) == api.SliverStopped
+	stopped := exists && info.State == api.SliverStopped
 	switch enabled := attr(s, "enabled") != "0"; {
 	case !enabled && !exists:
 		return m.disable(ctx, s, info, true)
@@ -339,7 +339,7 @@ func desiredRspec(s api.Sliver) api.Rspec {
 // desiredAttrs are the bind attributes of s: its users' keys, one
 // authorized_keys line each, its boot script and its image.
 func desiredAttrs(s api.Sliver) api.BindAttrs {
-	a := api.BindAttrs{InitScript: attr(s, "initscript"), Image: attr(s, "image")}
+	a := api.BindAttrs{InitScript: attr(s, "initscript"), Image: attr(s, "vref")}
 	for _, k := range s.Keys {
 		for line := range strings.Lines(k.Key) {
 			if line = strings.TrimSpace(line); line != "" && !slices.Contains(a.Keys, line) {
@@ -350,12 +350,6 @@ func desiredAttrs(s api.Sliver) api.BindAttrs {
 	return a
 }
 
-// attr is the value of s's attribute tag ("" if none).
-func attr(s api.Sliver, tag string) string {
-	for _, a := range s.Attributes {
-		if a.TagName == tag {
-			return a.Value
-		}
-	}
-	return ""
-}
+// attr is the value of s's attribute tag, or of an older alias of it
+// (api.AttributeValue: vref, else image); "" if none.
+func attr(s api.Sliver, tag string) string { return api.AttributeValue(s.Attributes, tag) }
