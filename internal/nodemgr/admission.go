@@ -1,7 +1,6 @@
 package nodemgr
 
 import (
-	"strings"
 	"sync"
 
 	"github.com/orbisproject/orbis/api"
@@ -210,8 +209,10 @@ func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rs
 	child = req
 	child.Ports = clonePorts(req.Ports)
 	child.Slivers = 0 // a pool's count stays with the pool
-	for _, l := range limits(&child, &parent) {
-		fill(l.child, *l.parent)
+	for _, r := range kept {
+		if r.Get(&child) == 0 {
+			r.Set(&child, r.Get(&parent))
+		}
 	}
 	if err := checkWithin(parent, child); err != nil {
 		return child, rest, err
@@ -220,9 +221,9 @@ func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rs
 		return child, rest, err
 	}
 	rest = parent
-	rest.CPUGuarantee -= child.CPUGuarantee
-	rest.MemoryGuarantee -= child.MemoryGuarantee
-	rest.DiskGuarantee -= child.DiskGuarantee
+	for _, r := range moved {
+		r.Set(&rest, r.Get(&parent)-r.Get(&child))
+	}
 	rest.Ports = nil
 	for _, p := range parent.Ports {
 		if !hasPort(child.Ports, p) {
@@ -235,50 +236,20 @@ func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rs
 	return child, rest, nil
 }
 
-type limitPair struct {
-	name          string
-	child, parent *int64
-}
-
-// limits pairs the fields that are limits (a child may not exceed its
-// parent's, and both keep them) rather than guarantees (which move from
-// parent to child).
-func limits(c, p *api.Rspec) []limitPair {
-	return []limitPair{
-		{"cpu_shares", &c.CPUShares, &p.CPUShares},
-		{"memory_max", &c.MemoryMax, &p.MemoryMax},
-		{"disk_max", &c.DiskMax, &p.DiskMax},
-		{"proc_max", &c.ProcMax, &p.ProcMax},
-		{"openfile_max", &c.OpenFileMax, &p.OpenFileMax},
-		{"net_min_rate", &c.NetMinRate, &p.NetMinRate},
-		{"net_max_rate", &c.NetMaxRate, &p.NetMaxRate},
-		{"net_max_kbyte", &c.NetMaxKByte, &p.NetMaxKByte},
-		{"net_thresh_kbyte", &c.NetThreshKByte, &p.NetThreshKByte},
-		{"start", &c.Start, &p.Start},
-		{"end", &c.End, &p.End},
-	}
-}
-
 // checkWithin refuses a child that asks for more than its parent holds.
 func checkWithin(parent, child api.Rspec) error {
-	for _, g := range []struct {
-		name string
-		c, p int64
-	}{
-		{"cpu_guarantee", child.CPUGuarantee, parent.CPUGuarantee},
-		{"memory_guarantee", child.MemoryGuarantee, parent.MemoryGuarantee},
-		{"disk_guarantee", child.DiskGuarantee, parent.DiskGuarantee},
-	} {
-		if g.c > g.p {
-			return refusedf("%s: %d requested, the parent holds %d", g.name, g.c, g.p)
+	for _, r := range moved {
+		if c, p := r.Get(&child), r.Get(&parent); c > p {
+			return refusedf("%s: %d requested, the parent holds %d", r.Name, c, p)
 		}
 	}
-	for _, l := range limits(&child, &parent) {
-		if l.name == "start" || l.name == "end" || *l.parent == 0 && strings.HasSuffix(l.name, "_kbyte") {
+	for _, r := range kept {
+		c, p := r.Get(&child), r.Get(&parent)
+		if r.Kind == api.Time || p == 0 && noLimitWhenZero(r) {
 			continue // times are checked below; no daily cap is no limit
 		}
-		if *l.child > *l.parent {
-			return refusedf("%s: %d exceeds the parent's %d", l.name, *l.child, *l.parent)
+		if c > p {
+			return refusedf("%s: %d exceeds the parent's %d", r.Name, c, p)
 		}
 	}
 	switch {

@@ -3,6 +3,7 @@ package nodemgr
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -134,10 +135,9 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 // much, and the ports have does not reserve. Nothing else is admitted.
 func growth(have, want api.Rspec) api.Rspec {
 	var more api.Rspec
-	more.CPUGuarantee = max(0, want.CPUGuarantee-have.CPUGuarantee)
-	more.MemoryGuarantee = max(0, want.MemoryGuarantee-have.MemoryGuarantee)
-	more.DiskGuarantee = max(0, want.DiskGuarantee-have.DiskGuarantee)
-	more.NetMinRate = max(0, want.NetMinRate-have.NetMinRate)
+	for _, r := range guarantees {
+		r.Set(&more, max(0, r.Get(&want)-r.Get(&have)))
+	}
 	for _, p := range want.Ports {
 		if !hasPort(have.Ports, p) {
 			more.Ports = append(more.Ports, p)
@@ -153,14 +153,15 @@ func checkAmendSplit(parent *rcapRecord, have, want api.Rspec) error {
 	switch {
 	case parent == nil:
 		return refusedf("the rcap it was split from is gone: a split is amended within its parent")
-	case want.CPUGuarantee != have.CPUGuarantee || want.MemoryGuarantee != have.MemoryGuarantee ||
-		want.DiskGuarantee != have.DiskGuarantee:
+	case slices.ContainsFunc(moved, func(r *api.Resource) bool { return r.Get(&want) != r.Get(&have) }):
 		return refusedf("guarantees: a split keeps those it took from its parent (split again or release to change them)")
 	case !samePorts(have.Ports, want.Ports):
 		return refusedf("ports: a split keeps those it took from its parent (split again or release to change them)")
 	}
 	within := cloneRspec(parent.Rspec)
-	within.CPUGuarantee, within.MemoryGuarantee, within.DiskGuarantee = have.CPUGuarantee, have.MemoryGuarantee, have.DiskGuarantee
+	for _, r := range moved {
+		r.Set(&within, r.Get(&have))
+	}
 	within.Ports = have.Ports
 	return checkWithin(within, want)
 }

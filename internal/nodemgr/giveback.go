@@ -81,9 +81,9 @@ func (m *Manager) giveBackLocked(r *rcapRecord) *giveBack {
 // A pool takes back only the ports its delegation still grants.
 func returnedRspec(parent *rcapRecord, child api.Rspec) api.Rspec {
 	rs := cloneRspec(parent.Rspec)
-	rs.CPUGuarantee += child.CPUGuarantee
-	rs.MemoryGuarantee += child.MemoryGuarantee
-	rs.DiskGuarantee += child.DiskGuarantee
+	for _, r := range moved {
+		r.Set(&rs, r.Get(&rs)+r.Get(&child))
+	}
 	for _, port := range child.Ports {
 		if hasPort(rs.Ports, port) || parent.Granted != nil && !hasPort(parent.Granted.Ports, port) {
 			continue

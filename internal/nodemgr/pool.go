@@ -99,20 +99,12 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 	if old == nil {
 		old = &api.Rspec{}
 	}
-	handed := []struct {
-		name string
-		v    *int64
-		out  int64
-	}{
-		{"cpu_guarantee", &rs.CPUGuarantee, old.CPUGuarantee - pool.Rspec.CPUGuarantee},
-		{"memory_guarantee", &rs.MemoryGuarantee, old.MemoryGuarantee - pool.Rspec.MemoryGuarantee},
-		{"disk_guarantee", &rs.DiskGuarantee, old.DiskGuarantee - pool.Rspec.DiskGuarantee},
-	}
-	for _, h := range handed {
-		if *h.v < h.out {
-			return refusedf("delegated.%s: %d is less than the %d slice %s has handed out", h.name, *h.v, h.out, pool.PoolOf)
+	for _, r := range moved {
+		v, out := r.Get(&rs), r.Get(old)-r.Get(&pool.Rspec)
+		if v < out {
+			return refusedf("delegated.%s: %d is less than the %d slice %s has handed out", r.Name, v, out, pool.PoolOf)
 		}
-		*h.v -= h.out
+		r.Set(&rs, v-out)
 	}
 	var ports []api.Port
 	for _, p := range rs.Ports {

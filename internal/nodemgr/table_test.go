@@ -76,3 +76,40 @@ func TestBoundsFromTable(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitRulesCoverTable: every number of the table is either moved by
+// a split (a guarantee the node's capacity bounds), kept within the
+// parent's, or the pool's own sliver count; so a new resource is split by
+// the rules as soon as it is in the table.
+func TestSplitRulesCoverTable(t *testing.T) {
+	if len(moved) != len(capacityGuarantees) {
+		t.Fatalf("moved %d resources, want the %d capacity guarantees %v: one is not in the table", len(moved), len(capacityGuarantees), capacityGuarantees)
+	}
+	for _, r := range moved {
+		if r.Kind != api.Guarantee {
+			t.Errorf("%s is moved by a split but is a %s in the table", r.Name, r.Kind)
+		}
+	}
+	in := func(list []*api.Resource, name string) bool {
+		for _, r := range list {
+			if r.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range api.Resources {
+		if !r.IsNumber() || r.Kind == api.Flag {
+			continue
+		}
+		n := 0
+		for _, yes := range []bool{in(moved, r.Name), in(kept, r.Name), r.Name == "slivers"} {
+			if yes {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: in %d of moved, kept and slivers, want exactly 1", r.Name, n)
+		}
+	}
+}
