@@ -109,8 +109,11 @@ const UIDRangeSize = 65536
 // ledger.mu: an operation holds Manager.mu while it looks up, checks and
 // changes records and reservations, so that what it checked still holds
 // when it writes; records and ledger take their own lock inside each
-// method and call nothing while they hold it. Manager.mu is never held
-// while the runtime runs: busy marks what an operation under way owns.
+// method and call neither each other nor the Manager while they hold it.
+// An operation releases Manager.mu while the runtime creates, starts,
+// updates or destroys a sliver, busy marking what it owns meanwhile (only
+// putting back a sliver's old limits after a failed update or split
+// calls the runtime with it held).
 type Manager struct {
 	log   *slog.Logger
 	rt    Runtime
