@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 )
 
 // The resource contract: every field of an Rspec, the slice tags central
@@ -60,6 +61,7 @@ const (
 	EnforceInitScript   Enforcer = "initscript"       // the sliver's boot script
 	EnforceEnabled      Enforcer = "sliver enabled"   // stop the sliver and refuse logins
 	EnforceImage        Enforcer = "sliver image"     // the sliver's reference image
+	EnforceSoftware     Enforcer = "sliver software"  // the node installs the slice's software
 )
 
 // A Tag is a slice tag that sets a resource, in its own unit.
@@ -111,9 +113,9 @@ type Resource struct {
 	// Doc says what the field is, for docs/resources.md.
 	Doc string
 
-	// int and flag point at the field in an rspec (one of them is set for
+	// num and flag point at the field in an rspec (one of them is set for
 	// a number or flag resource).
-	int  func(*Rspec) *int64
+	num  func(*Rspec) *int64
 	flag func(*Rspec) *bool
 }
 
@@ -145,11 +147,11 @@ var Resources = []Resource{
 	{Name: "cpu_shares", Kind: Share, Unit: "shares", Tags: []Tag{{Name: "cpu_share", Unit: "shares", Scale: 1}},
 		DelegateTag: "delegate_cpu_shares", Role: RoleAdmin, Default: 1, Max: MaxCPUShares, Enforcer: EnforceCgroupCPU,
 		Doc: "proportional share of the CPU among active slivers; central's default is the slice's shares",
-		int: func(r *Rspec) *int64 { return &r.CPUShares }},
+		num: func(r *Rspec) *int64 { return &r.CPUShares }},
 	{Name: "cpu_guarantee", Kind: Guarantee, Unit: "‰ of the node", Tags: []Tag{{Name: "cpu_pct", Unit: "% of the node", Scale: 10, Max: 100}},
 		DelegateTag: "delegate_cpu_pct", Role: RoleAdmin, Max: MaxCPUGuarantee, Enforcer: EnforceCgroupCPU,
 		Doc: "CPU reserved for the sliver (1000 = every core)",
-		int: func(r *Rspec) *int64 { return &r.CPUGuarantee }},
+		num: func(r *Rspec) *int64 { return &r.CPUGuarantee }},
 	{Name: "cpu_cap", Kind: Flag, Tags: []Tag{{Name: "cpu_cap", Scale: 1, Max: 1}}, Role: RoleAdmin, Max: 1,
 		Requires: "cpu_guarantee", Enforcer: EnforceCgroupCPU,
 		Doc:  "hold the sliver at its guarantee instead of sharing the excess",
@@ -158,49 +160,49 @@ var Resources = []Resource{
 		Tags:        []Tag{{Name: "memory", Unit: "MB", Scale: 1 << 20}, {Name: "as_hard", Unit: "bytes", Scale: 1}},
 		DelegateTag: "delegate_memory_max", Role: RoleAdmin, NodeDefault: true, Max: MaxQuantity, Enforcer: EnforceCgroupMemory,
 		Doc: "memory limit; past it the kernel reclaims, then kills inside the sliver only",
-		int: func(r *Rspec) *int64 { return &r.MemoryMax }},
+		num: func(r *Rspec) *int64 { return &r.MemoryMax }},
 	{Name: "memory_guarantee", Kind: Guarantee, Unit: "bytes", Max: MaxQuantity, AtMost: "memory_max", Enforcer: EnforceCgroupMemory,
 		Doc: "memory reserved for the sliver (memory.low)",
-		int: func(r *Rspec) *int64 { return &r.MemoryGuarantee }},
+		num: func(r *Rspec) *int64 { return &r.MemoryGuarantee }},
 	{Name: "disk_max", Kind: Limit, Unit: "bytes", Tags: []Tag{{Name: "disk_max", Unit: "KB", Scale: 1024}},
 		DelegateTag: "delegate_disk_max", Role: RoleAdmin, NodeDefault: true, Max: MaxQuantity, Enforcer: EnforceDiskQuota,
 		Doc: "quota of the sliver's writable layer",
-		int: func(r *Rspec) *int64 { return &r.DiskMax }},
+		num: func(r *Rspec) *int64 { return &r.DiskMax }},
 	{Name: "disk_guarantee", Kind: Guarantee, Unit: "bytes", Max: MaxQuantity, AtMost: "disk_max", Enforcer: EnforceDiskLedger,
 		Doc: "disk reserved for the sliver out of the node's slice storage",
-		int: func(r *Rspec) *int64 { return &r.DiskGuarantee }},
+		num: func(r *Rspec) *int64 { return &r.DiskGuarantee }},
 	{Name: "proc_max", Kind: Limit, Unit: "processes", Tags: []Tag{{Name: "nproc_hard", Unit: "processes", Scale: 1}},
 		Role: RoleAdmin, NodeDefault: true, Max: MaxProcs, Enforcer: EnforceCgroupPids,
 		Doc: "processes and threads in the sliver",
-		int: func(r *Rspec) *int64 { return &r.ProcMax }},
+		num: func(r *Rspec) *int64 { return &r.ProcMax }},
 	{Name: "openfile_max", Kind: Limit, Unit: "files", Tags: []Tag{{Name: "openfd_hard", Unit: "files", Scale: 1}},
 		Role: RoleAdmin, NodeDefault: true, Max: MaxOpenFiles, Enforcer: EnforceRlimitNofile,
 		Doc: "open files of each process in the sliver",
-		int: func(r *Rspec) *int64 { return &r.OpenFileMax }},
+		num: func(r *Rspec) *int64 { return &r.OpenFileMax }},
 	{Name: "net_min_rate", Kind: Guarantee, Unit: "kbit/s", Tags: []Tag{{Name: "net_min_rate", Unit: "kbit/s", Scale: 1}},
 		Role: RoleAdmin, Default: 5, Max: MaxNetRate, AtMost: "net_max_rate", Raise: true, Enforcer: EnforceHTB,
 		Doc: "the sliver's guaranteed HTB rate (0 in a tag: the default)",
-		int: func(r *Rspec) *int64 { return &r.NetMinRate }},
+		num: func(r *Rspec) *int64 { return &r.NetMinRate }},
 	{Name: "net_max_rate", Kind: Limit, Unit: "kbit/s", Tags: []Tag{{Name: "net_max_rate", Unit: "kbit/s", Scale: 1}},
 		DelegateTag: "delegate_net_max_rate", Role: RoleAdmin, Default: 10000, Max: MaxNetRate, Enforcer: EnforceHTB,
 		Doc: "the sliver's HTB ceiling (0 in a tag: the default)",
-		int: func(r *Rspec) *int64 { return &r.NetMaxRate }},
+		num: func(r *Rspec) *int64 { return &r.NetMaxRate }},
 	{Name: "net_max_kbyte", Kind: Limit, Unit: "KB/day", Tags: []Tag{{Name: "net_max_kbyte", Unit: "KB/day", Scale: 1}},
 		Role: RoleAdmin, Max: MaxQuantity >> 10, Enforcer: EnforceDailyCap,
 		Doc: "most a sliver sends in a day (UTC); 0: no cap",
-		int: func(r *Rspec) *int64 { return &r.NetMaxKByte }},
+		num: func(r *Rspec) *int64 { return &r.NetMaxKByte }},
 	{Name: "net_thresh_kbyte", Kind: Limit, Unit: "KB/day", Tags: []Tag{{Name: "net_thresh_kbyte", Unit: "KB/day", Scale: 1}},
 		Role: RoleAdmin, Max: MaxQuantity >> 10, AtMost: "net_max_kbyte", Enforcer: EnforceDailyCap,
 		Doc: "past this in a day the ceiling drops so the day fits under net_max_kbyte",
-		int: func(r *Rspec) *int64 { return &r.NetThreshKByte }},
+		num: func(r *Rspec) *int64 { return &r.NetThreshKByte }},
 	{Name: "ports", Kind: List, Unit: "tcp/PORT,udp/PORT", Tags: []Tag{{Name: "ports"}}, Role: RoleAdmin, Max: MaxPorts,
 		Enforcer: EnforcePorts, Doc: "TCP and UDP ports reserved for the slice on the node"},
 	{Name: "start", Kind: Time, Unit: "Unix seconds", Max: MaxTime, Enforcer: EnforceLifetime,
 		Doc: "when the rspec starts (0: now)",
-		int: func(r *Rspec) *int64 { return &r.Start }},
+		num: func(r *Rspec) *int64 { return &r.Start }},
 	{Name: "end", Kind: Time, Unit: "Unix seconds", Max: MaxTime, Enforcer: EnforceLifetime,
 		Doc: "when the rspec ends (0: never); central sends the slice's expiry",
-		int: func(r *Rspec) *int64 { return &r.End }},
+		num: func(r *Rspec) *int64 { return &r.End }},
 	{Name: "privileges.create_sliver", Kind: Flag, Max: 1, Enforcer: EnforceBind,
 		Doc:  "the right to bind the rcap to a slice; central always grants it",
 		flag: func(r *Rspec) *bool { return &r.Privileges.CreateSliver }},
@@ -214,7 +216,7 @@ var Resources = []Resource{
 		Doc: "a broker's pool: the delegate_* tags, made when delegate_slivers > 0"},
 	{Name: "slivers", Kind: Limit, Unit: "slivers", DelegateTag: "delegate_slivers", Role: RoleAdmin, Max: MaxQuantity,
 		Enforcer: EnforcePool, Doc: "in a pool: how many slivers may be bound from it at once",
-		int: func(r *Rspec) *int64 { return &r.Slivers }},
+		num: func(r *Rspec) *int64 { return &r.Slivers }},
 	{Name: "bind_slices", Kind: List, Unit: "slice names", Tags: []Tag{{Name: "bind_slices"}}, Role: RoleAdmin,
 		Max: MaxBindSlices, Requires: "privileges.node_manager", Enforcer: EnforceBind,
 		Doc: "the slices besides its own a broker may bind rcaps to"},
@@ -240,33 +242,37 @@ type FieldError struct {
 	Msg   string
 }
 
+// Error says which field and what is wrong with it.
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Unwrap returns the kind of error, one of the Err values above.
 func (e *FieldError) Unwrap() error { return e.Err }
 
 func fieldErrorf(field string, err error, format string, args ...any) error {
 	return &FieldError{Field: field, Err: err, Msg: fmt.Sprintf(format, args...)}
 }
 
-// ResourceByName returns the entry of a JSON name, or nil.
-func ResourceByName(name string) *Resource {
+var resourceIndex = sync.OnceValue(func() map[string]*Resource {
+	idx := make(map[string]*Resource, len(Resources))
 	for i := range Resources {
-		if Resources[i].Name == name {
-			return &Resources[i]
-		}
+		idx[Resources[i].Name] = &Resources[i]
 	}
-	return nil
-}
+	return idx
+})
+
+// ResourceByName returns the entry of a JSON name, or nil.
+func ResourceByName(name string) *Resource { return resourceIndex()[name] }
 
 // IsNumber reports whether Get and Set read and write the field (a
 // number or a flag); lists and the pool have their own fields.
-func (r *Resource) IsNumber() bool { return r.int != nil || r.flag != nil }
+func (r *Resource) IsNumber() bool { return r.num != nil || r.flag != nil }
 
 // Get returns the field's value in rs; a flag reads 0 or 1, a list its
 // length, the pool 1 when there is one.
 func (r *Resource) Get(rs *Rspec) int64 {
 	switch {
-	case r.int != nil:
-		return *r.int(rs)
+	case r.num != nil:
+		return *r.num(rs)
 	case r.flag != nil:
 		if *r.flag(rs) {
 			return 1
@@ -286,8 +292,8 @@ func (r *Resource) Get(rs *Rspec) int64 {
 // nothing for a list or the pool.
 func (r *Resource) Set(rs *Rspec, v int64) {
 	switch {
-	case r.int != nil:
-		*r.int(rs) = v
+	case r.num != nil:
+		*r.num(rs) = v
 	case r.flag != nil:
 		*r.flag(rs) = v != 0
 	}

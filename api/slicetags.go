@@ -36,6 +36,15 @@ var AttributeTags = []AttributeTag{
 		Doc: "0 stops the sliver and refuses logins; its files stay"},
 	{Name: "vref", Kind: Text, Role: RoleUser, Enforcer: EnforceImage, Aliases: []string{"image"}, Valid: CheckImageName,
 		Doc: "the sliver's reference image (PlanetLab's name; the node also reads image)"},
+	{Name: SoftwareTag, Kind: Text, Role: RoleUser, Enforcer: EnforceSoftware, Valid: checkSoftwareTag,
+		Doc: "the slice's software, MANIFEST_HASH DEST, as `orbis slice push` sets it"},
+}
+
+func checkSoftwareTag(v string) error {
+	if ParseSoftwareTag(v) == nil {
+		return fmt.Errorf("%q is not MANIFEST_HASH DEST (a SHA-256 in hex, a space, an absolute path)", v)
+	}
+	return nil
 }
 
 // A RefusedTag is a PlanetLab slice tag central refuses: nothing on an

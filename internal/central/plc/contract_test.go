@@ -13,6 +13,8 @@ import (
 // validTagValue is a value the contract accepts for spec.
 func validTagValue(spec api.TagSpec) string {
 	switch {
+	case spec.Name == api.SoftwareTag:
+		return strings.Repeat("a", 64) + " /opt/x"
 	case spec.Kind == api.Text:
 		return "x"
 	case spec.Name == "ports":
