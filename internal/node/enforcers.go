@@ -25,4 +25,5 @@ var enforcers = map[api.Enforcer]string{
 	api.EnforceInitScript:   "internal/sliver: the boot script run at every start",
 	api.EnforceEnabled:      "internal/node/rm: stops a sliver whose enabled tag is 0",
 	api.EnforceImage:        "internal/sliver: the reference image of the sliver's root",
+	api.EnforceSoftware:     "internal/node/swinstall: installs the slice's software (api.Sliver.Software) in its sliver",
 }
