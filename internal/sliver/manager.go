@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/rootfs"
@@ -86,14 +86,12 @@ var ErrNotFound = errors.New("no such sliver")
 // ErrStopped is returned by Exec for a sliver stopped on purpose.
 var ErrStopped = errors.New("sliver is stopped")
 
-// validName is PlanetLab's slice name rule, which also keeps every sliver
-// path and cgroup name safe: no '/', no leading '.', no "..".
-var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
-
-// CheckName reports whether name is a valid slice name for a sliver.
+// CheckName reports whether name is a valid slice name for a sliver
+// (api.SliceName), a rule that also keeps every sliver path and cgroup
+// name safe: no '/', no leading '.', no "..".
 func CheckName(name string) error {
-	if len(name) > 64 || !validName().MatchString(name) || name[0] == '.' {
-		return fmt.Errorf("invalid slice name %q: want <site>_<name>, at most 64 of [a-z0-9.] then [a-zA-Z0-9_.]", name)
+	if _, err := api.ParseSliceName(name); err != nil {
+		return fmt.Errorf("invalid slice name: %w", err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"reflect"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/errkind"
 )
 
 // manager is one run's state; only the loop goroutine touches it.
@@ -131,7 +131,7 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 // more; otherwise it is bound again.
 func (m *manager) checkGone(ctx context.Context, name string, h *held) *held {
 	_, err := m.nm.Query(ctx, h.Rcap)
-	if status(err) == http.StatusForbidden {
+	if errors.Is(err, errkind.Denied) {
 		m.log.Info("rcap gone (expired or released)", "slice", name)
 		delete(m.st.Slices, name)
 		m.save()
@@ -219,7 +219,7 @@ func (m *manager) finishMove(ctx context.Context, name string, h *held) {
 	case err == nil && q.Slice == name:
 		m.st.Orphans = append(m.st.Orphans, h.Rcap)
 		h.Rcap, h.Rspec, h.Bound = h.Next, h.NextRspec, false
-	case err == nil || status(err) == http.StatusForbidden:
+	case err == nil || errors.Is(err, errkind.Denied):
 		m.st.Orphans = append(m.st.Orphans, h.Next)
 	default:
 		return // the node manager cannot say; try again later
@@ -262,7 +262,7 @@ func (m *manager) releaseOrphans(ctx context.Context) {
 // manager no longer knows is gone already).
 func (m *manager) release(ctx context.Context, rc api.Rcap) bool {
 	err := m.nm.Release(ctx, rc)
-	if err == nil || status(err) == http.StatusForbidden {
+	if err == nil || errors.Is(err, errkind.Denied) {
 		return true
 	}
 	m.log.Warn("release rcap; will retry", "err", err)
@@ -306,15 +306,6 @@ func (m *manager) save() error {
 		m.log.Error("persist rcaps", "err", err)
 	}
 	return err
-}
-
-// status is the node manager's HTTP status of err, 0 if none.
-func status(err error) int {
-	var ce *api.NMCallError
-	if errors.As(err, &ce) {
-		return ce.Status
-	}
-	return 0
 }
 
 // desiredRspec is the rspec to acquire for s: central's, with the right
