@@ -9,8 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/orbisproject/orbis/internal/central"
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/cli/verbs"
 	"github.com/orbisproject/orbis/internal/dev"
 	"github.com/orbisproject/orbis/internal/install"
 	"github.com/orbisproject/orbis/internal/node"
@@ -23,7 +23,7 @@ func main() {
 		return
 	}
 	node.RegisterVerbs()
-	central.RegisterVerbs()
+	verbs.Register()
 	dev.RegisterVerbs()
 	testbed.RegisterVerbs()
 	install.RegisterVerbs()
