@@ -11,11 +11,8 @@ import (
 
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/cli/verbs"
-	"github.com/orbisproject/orbis/internal/dev"
-	"github.com/orbisproject/orbis/internal/install"
 	"github.com/orbisproject/orbis/internal/node"
 	"github.com/orbisproject/orbis/internal/reexec"
-	"github.com/orbisproject/orbis/internal/testbed"
 )
 
 func main() {
@@ -24,9 +21,6 @@ func main() {
 	}
 	node.RegisterVerbs()
 	verbs.Register()
-	dev.RegisterVerbs()
-	testbed.RegisterVerbs()
-	install.RegisterVerbs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

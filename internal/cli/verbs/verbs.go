@@ -11,4 +11,8 @@ import "github.com/orbisproject/orbis/internal/cli"
 // Register adds the daemons' verbs to the command line.
 func Register() {
 	cli.Register(&cli.Command{Name: "central", Summary: "run central (PLC): PLCAPI, the JSON API and the nodes' channel", Run: runCentral})
+	cli.Register(&cli.Command{Name: "dev", Summary: "run central and a node on this machine, ready to use (root)", Run: runDev})
+	cli.Register(&cli.Command{Name: "testbed", Summary: "several nodes on this machine in network namespaces (up|status|down) (root)", Run: runTestbed})
+	cli.Register(&cli.Command{Name: "install", Summary: "install central or the node agent as a systemd service (root)", Run: runInstall})
+	cli.Register(&cli.Command{Name: "uninstall", Summary: "remove central's or the node agent's systemd service (root)", Run: runUninstall})
 }
