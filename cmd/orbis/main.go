@@ -11,7 +11,6 @@ import (
 
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/cli/verbs"
-	"github.com/orbisproject/orbis/internal/node"
 	"github.com/orbisproject/orbis/internal/reexec"
 )
 
@@ -19,7 +18,6 @@ func main() {
 	if reexec.Init() {
 		return
 	}
-	node.RegisterVerbs()
 	verbs.Register()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/cli"
 )
 
 // Upgrades from central. The agent asks central every UpgradeCheck for
@@ -95,6 +94,8 @@ type upgrader struct {
 	// exe is the agent's own executable (os.Executable at start) and self
 	// its SHA-256.
 	exe, self string
+	// version is the agent's version, which it reports with each check.
+	version string
 	// dir keeps central's public key, the refused builds and the health
 	// file.
 	dir           string
@@ -123,7 +124,7 @@ func newUpgrader(cfg Config, stop context.CancelFunc) (*upgrader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the agent's own executable: %w", err)
 	}
-	u := &upgrader{log: cfg.Log.With("part", "upgrade"), exe: exe, dir: filepath.Join(cfg.StateDir, "upgrade"),
+	u := &upgrader{log: cfg.Log.With("part", "upgrade"), exe: exe, version: cfg.Version, dir: filepath.Join(cfg.StateDir, "upgrade"),
 		nmSocket: cfg.NMSocket, check: cfg.UpgradeCheck, health: cfg.UpgradeHealthTimeout,
 		args: os.Args, exec: unix.Exec, stop: stop}
 	if u.check <= 0 {
@@ -173,7 +174,7 @@ func (u *upgrader) checkOnce(ctx context.Context, c *api.NodeClient) error {
 	if err := os.MkdirAll(u.dir, 0o700); err != nil {
 		return err
 	}
-	b, ok, err := c.Upgrade(ctx, cli.Version)
+	b, ok, err := c.Upgrade(ctx, u.version)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,10 @@ import "github.com/orbisproject/orbis/internal/cli"
 
 // Register adds the daemons' verbs to the command line.
 func Register() {
+	cli.Register(&cli.Command{Name: "node", Summary: "run the node agent (root)", Run: runNode})
+	cli.Register(&cli.Command{Name: "sliver", Summary: "run a command in a sliver on this node (root)", Run: runSliver})
+	cli.Register(&cli.Command{Name: "ports", Summary: "show who owns which port on this node (root)", Run: runPorts})
+	cli.Register(&cli.Command{Name: "admin", Summary: "the admin service's action log on this node (root)", Run: runAdmin})
 	cli.Register(&cli.Command{Name: "central", Summary: "run central (PLC): PLCAPI, the JSON API and the nodes' channel", Run: runCentral})
 	cli.Register(&cli.Command{Name: "dev", Summary: "run central and a node on this machine, ready to use (root)", Run: runDev})
 	cli.Register(&cli.Command{Name: "testbed", Summary: "several nodes on this machine in network namespaces (up|status|down) (root)", Run: runTestbed})
