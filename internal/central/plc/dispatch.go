@@ -63,6 +63,7 @@ type CallError struct {
 	Caller *Caller
 }
 
+// Error is the fault's text.
 func (e *CallError) Error() string { return e.Fault.Error() }
 
 // Dispatch runs one call: it finds the method, checks the number of

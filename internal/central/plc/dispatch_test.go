@@ -57,18 +57,19 @@ func TestDispatch(t *testing.T) {
 		{"error", "Echo", []any{"fail"}, as(user, nil), StepRun, FaultAPI, "reference"},
 		{"panic", "Echo", []any{"panic"}, as(user, nil), StepRun, FaultAPI, "reference"},
 	} {
-		authed = 0
-		_, ce := reg.Dispatch(context.Background(), log, Call{Method: tc.method, Args: tc.args, Authenticate: tc.auth})
-		if ce == nil || ce.Step != tc.step || ce.Fault.Code != tc.code || !strings.Contains(ce.Fault.Msg, tc.msg) || ce.Method != tc.method {
-			t.Errorf("%s: %+v, want step %d fault %d %q", tc.name, ce, tc.step, tc.code, tc.msg)
-			continue
-		}
-		if strings.Contains(ce.Fault.Msg, "secret") || strings.Contains(ce.Fault.Msg, "add site") {
-			t.Errorf("%s: fault shows the detail: %q", tc.name, ce.Fault.Msg)
-		}
-		if (tc.step < StepAuth) != (authed == 0) {
-			t.Errorf("%s: authenticated %d times at step %d", tc.name, authed, tc.step)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			authed = 0
+			_, ce := reg.Dispatch(context.Background(), log, Call{Method: tc.method, Args: tc.args, Authenticate: tc.auth})
+			if ce == nil || ce.Step != tc.step || ce.Fault.Code != tc.code || !strings.Contains(ce.Fault.Msg, tc.msg) || ce.Method != tc.method {
+				t.Fatalf("%+v, want step %d fault %d %q", ce, tc.step, tc.code, tc.msg)
+			}
+			if strings.Contains(ce.Fault.Msg, "secret") || strings.Contains(ce.Fault.Msg, "add site") {
+				t.Errorf("fault shows the detail: %q", ce.Fault.Msg)
+			}
+			if (tc.step < StepAuth) != (authed == 0) {
+				t.Errorf("authenticated %d times at step %d", authed, tc.step)
+			}
+		})
 	}
 	got, ce := reg.Dispatch(context.Background(), log, Call{Method: "Echo", Args: []any{"hi"}, Authenticate: as(user, nil)})
 	if ce != nil || got != "hi" {
