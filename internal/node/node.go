@@ -135,9 +135,17 @@ type Config struct {
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool
+	// Version is this agent's version, which it reports to central when
+	// it registers and when it asks for an upgrade (default "dev").
+	Version string
 	// Log receives the node's records.
 	Log *slog.Logger
 }
+
+// DefaultInitLinger is the default of --init-linger (Config.InitLinger):
+// long enough for a script's next command, short enough that idle slivers
+// soon hold no process.
+const DefaultInitLinger = time.Second
 
 func (c *Config) defaults() {
 	if c.StateDir == "" {
@@ -154,6 +162,9 @@ func (c *Config) defaults() {
 	}
 	if c.DefaultImage == "" {
 		c.DefaultImage = "busybox"
+	}
+	if c.Version == "" {
+		c.Version = "dev"
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
