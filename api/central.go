@@ -176,7 +176,7 @@ type Attribute struct {
 
 // SliverReport is what a node tells central about one of its slivers.
 type SliverReport struct {
-	Name   string `json:"name"`
-	State  string `json:"state"` // running, idle, stopped, failed, ...
-	Reason string `json:"reason,omitempty"`
+	Name   string      `json:"name"`
+	State  SliverState `json:"state"`
+	Reason string      `json:"reason,omitempty"`
 }

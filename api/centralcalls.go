@@ -11,11 +11,11 @@ import "context"
 // SliverReportRow is one node's last report on one sliver
 // (GetSliverReports).
 type SliverReportRow struct {
-	NodeID  int64  `json:"node_id"`
-	Name    string `json:"name"` // the slice's name
-	State   string `json:"state"`
-	Reason  string `json:"reason"`
-	Updated int64  `json:"updated"` // Unix seconds
+	NodeID  int64       `json:"node_id"`
+	Name    string      `json:"name"` // the slice's name
+	State   SliverState `json:"state"`
+	Reason  string      `json:"reason"`
+	Updated int64       `json:"updated"` // Unix seconds
 }
 
 // getArgs is the argument list of a Get* call.

@@ -171,12 +171,12 @@ type SliverInfo struct {
 	// State is the runtime's state (created, running, idle, stopped,
 	// failed), or the node manager's while an operation is under way
 	// (creating, updating, destroying).
-	State    string `json:"state"`
-	Reason   string `json:"reason,omitempty"`
-	Procs    int    `json:"procs"`
-	UIDBase  uint32 `json:"uid_base"`
-	UIDCount uint32 `json:"uid_count"`
-	Image    string `json:"image"`
+	State    SliverState `json:"state"`
+	Reason   string      `json:"reason,omitempty"`
+	Procs    int         `json:"procs"`
+	UIDBase  uint32      `json:"uid_base"`
+	UIDCount uint32      `json:"uid_count"`
+	Image    string      `json:"image"`
 }
 
 // NMError is the body of every failed call.

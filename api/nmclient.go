@@ -35,6 +35,15 @@ type NMCallError struct {
 
 func (e *NMCallError) Error() string { return e.Msg }
 
+// Is matches the kind of failure the node manager answered with: a target
+// that reports the HTTP status it answers with (the node manager's error
+// kinds, internal/errkind) matches an error of that status, so a caller
+// writes errors.Is(err, errkind.Denied), never a status code.
+func (e *NMCallError) Is(target error) bool {
+	k, ok := target.(interface{ HTTPStatus() int })
+	return ok && k.HTTPStatus() == e.Status
+}
+
 // Acquire asks for an rcap to the resources of rs.
 func (c *NMClient) Acquire(ctx context.Context, rs Rspec) (Rcap, error) {
 	var resp AcquireResponse

@@ -9,24 +9,16 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/orbisproject/orbis/internal/central"
 	"github.com/orbisproject/orbis/internal/cli"
-	"github.com/orbisproject/orbis/internal/dev"
-	"github.com/orbisproject/orbis/internal/install"
-	"github.com/orbisproject/orbis/internal/node"
+	"github.com/orbisproject/orbis/internal/cli/verbs"
 	"github.com/orbisproject/orbis/internal/reexec"
-	"github.com/orbisproject/orbis/internal/testbed"
 )
 
 func main() {
 	if reexec.Init() {
 		return
 	}
-	node.RegisterVerbs()
-	central.RegisterVerbs()
-	dev.RegisterVerbs()
-	testbed.RegisterVerbs()
-	install.RegisterVerbs()
+	verbs.Register()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

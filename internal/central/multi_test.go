@@ -25,6 +25,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/store/pgtest"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/cli/verbs"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -38,7 +39,7 @@ func init() { reexec.Register(centralEntry, centralMain) }
 func centralMain() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	central.RegisterVerbs()
+	verbs.Register()
 	if err := cli.Run(ctx, append([]string{"central"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "orbis central:", err)
 		os.Exit(1)

@@ -248,7 +248,7 @@ func fakeNode(t *testing.T, url, tokenOutput, hostname, state, reason string) {
 			since = list.Version
 			var reports []api.SliverReport
 			for _, s := range list.Slivers {
-				reports = append(reports, api.SliverReport{Name: s.Name, State: state, Reason: reason})
+				reports = append(reports, api.SliverReport{Name: s.Name, State: api.SliverState(state), Reason: reason})
 			}
 			time.Sleep(300 * time.Millisecond) // creating the slivers
 			nc.Report(ctx, reports)
@@ -282,6 +282,7 @@ func TestNodesSliceReal(t *testing.T) {
 	login(t, url, "alice@mit.edu", "alice-password")
 	contains(t, orbis(t, "", "slice", "create", "mit_x", "--description", "an experiment", "--url", "http://x.mit.edu"), "created slice mit_x")
 	wantFail(t, "", "slice", "create", "harvard_x")
+	wantFail(t, "not a slice name", "slice", "create", "mit_../x")
 	orbis(t, "", "slice", "add-user", "mit_x", "alice@mit.edu")
 	start := time.Now()
 	out, err := orbisErr(t, "", "slice", "add-nodes", "mit_x", "n1.example.org", "n2.example.org", "n3.example.org", "--wait", "3s")

@@ -1,6 +1,7 @@
 // Package cli implements the orbis command line: one file per verb, each
 // registering itself in the verb table. Daemons (node, central, dev) are
-// verbs too, but their code lives in their own packages.
+// verbs too, but their verbs live in package verbs (internal/cli/verbs),
+// which imports them; the daemons import neither.
 package cli
 
 import (
@@ -109,6 +110,7 @@ func subcommand(verb string, args []string, valid ...string) (string, []string, 
 	return "", nil, &UsageError{Msg: fmt.Sprintf("orbis %s: unknown subcommand %q (want %s)", verb, args[0], strings.Join(valid, ", "))}
 }
 
-// Register adds a verb implemented outside this package: the daemons and
-// the root-only node verbs, whose packages this one must not import.
+// Register adds a verb implemented outside this package: the daemons' and
+// the root-only node verbs (package verbs), whose daemons this package
+// must not import.
 func Register(c *Command) { register(c) }

@@ -99,6 +99,9 @@ func TestLeaseVerbs(t *testing.T) {
 	if _, err := runLeaseCLI(t, "lease", "reserve", "--slice", "x"); err == nil {
 		t.Errorf("reserve without a broker")
 	}
+	if _, err := runLeaseCLI(t, "lease", "reserve", "--broker", brokers, "--slice", "site_../x", "--key", key); err == nil || !strings.Contains(err.Error(), "not a slice name") {
+		t.Errorf("reserve for a malformed slice name: %v", err)
+	}
 }
 
 // TestLeaseCredit: reserve needs a credential, from a file or the

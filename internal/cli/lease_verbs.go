@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/broker/lease"
 )
 
@@ -17,6 +18,9 @@ import (
 func leaseReserve(ctx context.Context, env *Env, f *leaseFlags) error {
 	if f.slice == "" {
 		return &UsageError{Msg: "orbis lease reserve: --slice is required"}
+	}
+	if _, err := api.ParseSliceName(f.slice); err != nil {
+		return &UsageError{Msg: "orbis lease reserve: --slice: " + err.Error()}
 	}
 	k, err := readKey(f.key)
 	if err != nil {

@@ -174,7 +174,7 @@ func printNMList(w io.Writer, l api.NMList) error {
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "SLIVER\tSTATE\tPROCS\tRCAP\tUIDS\tIMAGE")
 	for _, s := range l.Slivers {
-		state := s.State
+		state := string(s.State)
 		if s.Reason != "" {
 			state += " (" + s.Reason + ")"
 		}

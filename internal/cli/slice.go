@@ -40,6 +40,9 @@ var sliceSubs = []*centralSub{
 	{name: "create", usage: "create SITE_NAME [--description D] [--url U] [--max-nodes N] [--expires DATE|+4w] ...", minArgs: 1, maxArgs: 1, setup: func(fs *flag.FlagSet) func(context.Context, *centralCall) error {
 		ff := addFieldFlags(fs, sliceFields)
 		return func(ctx context.Context, c *centralCall) error {
+			if _, err := api.ParseSliceName(c.args[0]); err != nil {
+				return &UsageError{Msg: "orbis slice create: " + err.Error()}
+			}
 			fields, err := ff.values()
 			if err != nil {
 				return err
@@ -148,7 +151,7 @@ func sliceShow(ctx context.Context, c *centralCall) error {
 
 // reportText shows a node's report on a sliver.
 func reportText(r api.SliverReportRow) string {
-	s := r.State
+	s := string(r.State)
 	if r.Reason != "" {
 		s += ": " + r.Reason
 	}

@@ -57,7 +57,7 @@ func sliceAddNodes(ctx context.Context, c *centralCall, wait time.Duration) erro
 func staleFailures(reports []api.SliverReportRow) map[int64]int64 {
 	m := map[int64]int64{}
 	for _, r := range reports {
-		if r.State == "failed" {
+		if r.State == api.SliverFailed {
 			m[r.NodeID] = r.Updated
 		}
 	}
@@ -89,13 +89,13 @@ type sliverState struct {
 }
 
 func (s sliverState) done() bool {
-	return s.up() || s.report != nil && s.report.State == "failed"
+	return s.up() || s.report != nil && s.report.State == api.SliverFailed
 }
 
 // up reports whether the sliver started: it runs, or it ran its boot
 // script and has no process left (idle), which is as healthy.
 func (s sliverState) up() bool {
-	return s.report != nil && (s.report.State == "running" || s.report.State == "idle")
+	return s.report != nil && (s.report.State == api.SliverRunning || s.report.State == api.SliverIdle)
 }
 
 func (s sliverState) text() string {
@@ -103,9 +103,9 @@ func (s sliverState) text() string {
 	case s.report == nil:
 		return "waiting for the node"
 	case s.report.Reason != "":
-		return s.report.State + ": " + s.report.Reason
+		return string(s.report.State) + ": " + s.report.Reason
 	}
-	return s.report.State
+	return string(s.report.State)
 }
 
 func (w *sliverWatch) run(ctx context.Context) error {
@@ -149,7 +149,7 @@ func (w *sliverWatch) states(reports []api.SliverReportRow) []sliverState {
 			if r.NodeID != n.NodeID || r.Name != w.slice {
 				continue
 			}
-			if at, ok := w.stale[n.NodeID]; ok && r.State == "failed" && r.Updated <= at {
+			if at, ok := w.stale[n.NodeID]; ok && r.State == api.SliverFailed && r.Updated <= at {
 				continue
 			}
 			out[i].report = &r

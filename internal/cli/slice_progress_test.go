@@ -51,7 +51,7 @@ func flippingCentral(t *testing.T, script map[int64][]timedReport) *fakeMethods 
 				var cur *api.SliverReportRow
 				for _, r := range reports {
 					if since >= r.after {
-						cur = &api.SliverReportRow{NodeID: node, Name: "mit_x", State: r.state, Reason: r.reason, Updated: r.updated}
+						cur = &api.SliverReportRow{NodeID: node, Name: "mit_x", State: api.SliverState(r.state), Reason: r.reason, Updated: r.updated}
 					}
 				}
 				if cur != nil {

@@ -41,6 +41,8 @@ type Config struct {
 	// SniffGroup is the NFLOG group of the node's administrative sniffer
 	// (0: node.DefaultSniffGroup).
 	SniffGroup uint16
+	// Version is this build's version, which the node reports to central.
+	Version string
 	// Out receives the instructions for a person; Log the records.
 	Out io.Writer
 	Log *slog.Logger
@@ -90,7 +92,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	ncfg := node.Config{StateDir: nodeDir, NMSocket: cfg.NMSocket, SSHAddr: cfg.SSHAddr, SensorAddr: cfg.SensorAddr, AuditAddr: cfg.AuditAddr, Central: url,
-		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, Uplink: cfg.Uplink, SniffGroup: cfg.SniffGroup, SuspendOnExit: true,
+		Token: token, Hostname: cfg.Hostname, CgroupParent: cfg.CgroupParent, Uplink: cfg.Uplink, SniffGroup: cfg.SniffGroup, SuspendOnExit: true, Version: cfg.Version,
 		Log: cfg.Log.With("part", "node")}
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(ctx, ncfg) }()

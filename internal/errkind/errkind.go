@@ -23,6 +23,27 @@ func New(msg string, status int) *Kind { return &Kind{msg: msg, status: status} 
 
 func (k *Kind) Error() string { return k.msg }
 
+// HTTPStatus is the HTTP status the kind answers with. A client's error
+// for a failed call that reports its status this way too (such as
+// api.NMCallError) matches the kind with errors.Is, so a caller decides on
+// kinds, never on status codes.
+func (k *Kind) HTTPStatus() int { return k.status }
+
+// The kinds every service answers with; a service adds its own with New.
+var (
+	// Invalid is a malformed or out-of-range request.
+	Invalid = New("invalid request", http.StatusBadRequest)
+	// Denied is an unknown or malformed credential, or a missing privilege.
+	Denied = New("denied", http.StatusForbidden)
+	// Refused is a request that conflicts with the service's state or
+	// another operation in progress, or that admission control refused.
+	Refused = New("refused", http.StatusConflict)
+	// NotFound is an unknown object.
+	NotFound = New("not found", http.StatusNotFound)
+	// TooLarge is a request body over the service's bound.
+	TooLarge = New("request too large", http.StatusRequestEntityTooLarge)
+)
+
 // Errorf returns an error of kind (a *Kind) whose message is format's.
 func Errorf(kind error, format string, a ...any) error {
 	return &kindError{kind: kind, msg: fmt.Sprintf(format, a...)}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 func TestStatus(t *testing.T) {
@@ -30,5 +32,22 @@ func TestStatus(t *testing.T) {
 		if got := Status(c.err); got != c.want {
 			t.Errorf("Status(%v) = %d, want %d", c.err, got, c.want)
 		}
+	}
+}
+
+// TestClientErrorMatchesKind: a client's error for a failed call matches
+// the kind the service answered with, and no other, so callers decide on
+// kinds, never on status codes.
+func TestClientErrorMatchesKind(t *testing.T) {
+	for _, k := range []*Kind{Invalid, Denied, Refused, NotFound, TooLarge} {
+		err := fmt.Errorf("release: %w", &api.NMCallError{Status: k.HTTPStatus(), Msg: "no"})
+		for _, other := range []*Kind{Invalid, Denied, Refused, NotFound, TooLarge} {
+			if got := errors.Is(err, other); got != (other == k) {
+				t.Errorf("errors.Is(call failed with %d, %v) = %v", k.HTTPStatus(), other, got)
+			}
+		}
+	}
+	if errors.Is(errors.New("dial: connection refused"), Refused) {
+		t.Error("an error of no kind matches Refused")
 	}
 }

@@ -2,21 +2,13 @@ package node
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/orbisproject/orbis/internal/admin"
-	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/sliver"
 )
-
-func init() {
-	cli.Register(&cli.Command{Name: "admin", Summary: "the admin service's action log on this node (root)", Run: runAdmin})
-}
 
 // adminShareDir is the host directory of the admin service's socket,
 // shown at /run/orbis-admin in the slivers of admin slices.
@@ -78,30 +70,4 @@ func (n *Node) startAdmin(ctx context.Context, policyCap func() (int64, bool)) (
 		}
 	}()
 	return func() { cancel(); <-done }, nil
-}
-
-// runAdmin is `orbis admin log [--state DIR]`: the admin service's
-// action log, oldest first, as an aligned table.
-func runAdmin(ctx context.Context, env *cli.Env, args []string) error {
-	if len(args) == 0 || args[0] != "log" {
-		return &cli.UsageError{Msg: "usage: orbis admin log [--state DIR]"}
-	}
-	fs := flag.NewFlagSet("orbis admin log", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	state := fs.String("state", "/var/lib/orbis", "state directory of the node")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 {
-		return &cli.UsageError{Msg: "usage: orbis admin log [--state DIR]"}
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("the admin action log is root's")
-	}
-	acts, err := admin.ReadActions(*state)
-	if err != nil {
-		return err
-	}
-	if len(acts) == 0 {
-		fmt.Fprintln(env.Stdout, "no admin actions on this node")
-		return nil
-	}
-	return admin.WriteActions(env.Stdout, acts)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/admin"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/rootfs"
 	"github.com/orbisproject/orbis/internal/sandbox"
@@ -163,11 +163,15 @@ func TestAdminSlice(t *testing.T) {
 	checkAdminLog(t, state)
 }
 
-// checkAdminLog: `orbis admin log` shows the admin sliver's kill, by UID
-// 0 of pl_adm.
+// checkAdminLog: the admin action log, as `orbis admin log` prints it,
+// shows the admin sliver's kill, by UID 0 of pl_adm.
 func checkAdminLog(t *testing.T, state string) {
+	acts, err := admin.ReadActions(state)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
-	if err := runAdmin(context.Background(), &cli.Env{Stdout: &out, Stderr: &out}, []string{"log", "--state", state}); err != nil {
+	if err := admin.WriteActions(&out, acts); err != nil {
 		t.Fatal(err)
 	}
 	for line := range strings.Lines(out.String()) {

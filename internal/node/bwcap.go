@@ -2,57 +2,10 @@ package node
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
 	"time"
 
-	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/shaping"
 )
-
-// runBwcap is `orbis node bwcap [--state DIR] [RATE]`: the site admin's cap
-// on the node's outgoing bandwidth (paper section 4.2.2). It records RATE
-// (e.g. 100mbit, 10mbit, 500kbit) in <state>/net/bwcap, which the running
-// node agent applies within seconds (shaping.WatchCap); with no RATE it
-// prints the cap recorded.
-func runBwcap(ctx context.Context, env *cli.Env, args []string) error {
-	fs := flag.NewFlagSet("orbis node bwcap", flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	state := fs.String("state", "/var/lib/orbis", "state directory of the node")
-	if err := fs.Parse(args); err != nil {
-		return &cli.UsageError{Msg: err.Error()}
-	}
-	switch fs.NArg() {
-	case 0:
-		kbit, ok, err := shaping.ReadCap(*state)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			fmt.Fprintf(env.Stdout, "%s (default; none set)\n", shaping.FormatRate(shaping.DefaultRootRate))
-			return nil
-		}
-		fmt.Fprintln(env.Stdout, shaping.FormatRate(kbit))
-		return nil
-	case 1:
-	default:
-		return &cli.UsageError{Msg: "usage: orbis node bwcap [--state DIR] [RATE]   (RATE e.g. 100mbit, 500kbit)"}
-	}
-	kbit, err := shaping.ParseRate(fs.Arg(0))
-	if err != nil {
-		return &cli.UsageError{Msg: err.Error()}
-	}
-	if os.Geteuid() != 0 {
-		return errors.New("setting the node's bandwidth cap needs root")
-	}
-	if err := shaping.WriteCap(*state, kbit); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "node bandwidth cap set to %s; the node agent applies it within seconds\n", shaping.FormatRate(kbit))
-	return nil
-}
 
 // setCapBound bounds the node's outgoing cap by the local policy's
 // bandwidth (kbit/s; 0: no bound) and applies it at once.

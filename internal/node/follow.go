@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/node/swinstall"
 )
@@ -33,7 +32,7 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 			return err
 		}
 		creds, err = rm.Register(ctx, dir, cfg.Central, trust, api.NodeRegisterRequest{
-			Token: cfg.Token, Hostname: host, IP: cfg.IP, Version: cli.Version})
+			Token: cfg.Token, Hostname: host, IP: cfg.IP, Version: cfg.Version})
 		if err != nil {
 			return fmt.Errorf("register with central %s: %w", cfg.Central, err)
 		}

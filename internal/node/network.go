@@ -295,6 +295,7 @@ func unifiedRoot(cg cgroup.Manager, parent string) string {
 
 // SetSliver tags, shapes and reserves the ports of the sliver.
 func (n *network) SetSliver(ctx context.Context, s sliver.NetSliver) error {
+	n.widenPingGroups(s)
 	if n.tagger != nil {
 		ns := netfilter.Sliver{Name: s.Name, UIDBase: s.UIDBase, UIDCount: s.UIDCount, Index: s.Index,
 			MinRate: max(s.MinRate, 1), MaxRate: max(s.MaxRate, s.MinRate, 1),

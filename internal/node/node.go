@@ -105,6 +105,14 @@ type Config struct {
 	// RawSock bounds the safe raw socket service (flags --rawsock-*; zero
 	// fields: rawsock's defaults).
 	RawSock rawsock.Limits
+	// RawSocketsPerSlice is the most raw sockets one sliver may hold
+	// through socket(2) (flag --raw-sockets-per-slice; 0:
+	// rawfd.DefaultMaxPerSlice; -1: none, the raw socket service only).
+	RawSocketsPerSlice int
+	// RawSocketCallsPerSec bounds the raw socket() calls of one sliver
+	// the agent answers a second (flag --raw-socket-calls-per-sec; 0:
+	// rawfd.DefaultCallsPerSec).
+	RawSocketCallsPerSec int
 	// MaxSocketsPerSlice is the most IPv4 and IPv6 sockets, and so ports,
 	// one sliver may hold at once (flag --max-sockets-per-slice; 0:
 	// portmgr.DefaultMaxSockets).
@@ -127,9 +135,17 @@ type Config struct {
 	// agent is set when the node agent opens the node (Run): only it
 	// runs the network layer, not the one-shot verbs (`orbis sliver exec`).
 	agent bool
+	// Version is this agent's version, which it reports to central when
+	// it registers and when it asks for an upgrade (default "dev").
+	Version string
 	// Log receives the node's records.
 	Log *slog.Logger
 }
+
+// DefaultInitLinger is the default of --init-linger (Config.InitLinger):
+// long enough for a script's next command, short enough that idle slivers
+// soon hold no process.
+const DefaultInitLinger = time.Second
 
 func (c *Config) defaults() {
 	if c.StateDir == "" {
@@ -147,6 +163,9 @@ func (c *Config) defaults() {
 	if c.DefaultImage == "" {
 		c.DefaultImage = "busybox"
 	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -158,7 +177,8 @@ type Node struct {
 	Images  *rootfs.Store
 	Disk    disk.Quota
 	Slivers *sliver.Manager
-	net     *network // nil outside the agent
+	net     *network   // nil outside the agent
+	raw     *kernelRaw // nil: slivers have no raw sockets through socket(2)
 	// cgroups are the managers whose children are slivers' cgroups.
 	cgroups []cgroup.Manager
 	// policy is the local policy in force (nil: none).
@@ -211,6 +231,7 @@ func (n *Node) open(ctx context.Context) error {
 			return err
 		}
 		netw = n.net
+		n.raw = openKernelRaw(cfg, n.net)
 	}
 	share := filepath.Join(cfg.StateDir, "share")
 	for _, dir := range []string{share, adminShareDir(cfg.StateDir), nmShareDir(cfg.StateDir)} {
@@ -230,6 +251,7 @@ func (n *Node) open(ctx context.Context) error {
 		Images:       n.Images,
 		DefaultImage: cfg.DefaultImage,
 		InitLinger:   cfg.InitLinger,
+		RawSockets:   n.raw.serveFunc(),
 		NumCPU:       runtime.NumCPU(),
 		Log:          log,
 	})
@@ -257,7 +279,8 @@ func (n *Node) open(ctx context.Context) error {
 func (n *Node) Close() error {
 	var err error
 	if n.net != nil {
-		err = n.net.Close()
+		err = n.raw.Close(n.net.detach)
+		err = errors.Join(err, n.net.Close())
 	}
 	if n.Disk != nil {
 		err = errors.Join(err, n.Disk.Close())

@@ -24,7 +24,7 @@ func (n *Node) startSSH(ctx context.Context, addr string) (stop func(), err erro
 	}
 	cfg := sshgw.Config{
 		HostKeyPath: filepath.Join(n.cfg.StateDir, "ssh", "ssh_host_ed25519_key"),
-		Slivers:     sshgw.SliverManager{M: n.Slivers},
+		Slivers:     sshSlivers{n.Slivers},
 		Log:         n.cfg.Log,
 		Limits:      n.cfg.SSHLimits,
 	}

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/cli"
 )
 
 // Upgrades from central. The agent asks central for the build offered to
@@ -96,6 +95,8 @@ type upgrader struct {
 	// exe is the agent's own executable (os.Executable at start) and self
 	// its SHA-256.
 	exe, self string
+	// version is the agent's version, which it reports with each check.
+	version string
 	// dir keeps central's public key, the refused builds and the health
 	// file.
 	dir           string
@@ -124,7 +125,7 @@ func newUpgrader(cfg Config, stop context.CancelFunc) (*upgrader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the agent's own executable: %w", err)
 	}
-	u := &upgrader{log: cfg.Log.With("part", "upgrade"), exe: exe, dir: filepath.Join(cfg.StateDir, "upgrade"),
+	u := &upgrader{log: cfg.Log.With("part", "upgrade"), exe: exe, version: cfg.Version, dir: filepath.Join(cfg.StateDir, "upgrade"),
 		nmSocket: cfg.NMSocket, check: cfg.UpgradeCheck, health: cfg.UpgradeHealthTimeout,
 		args: os.Args, exec: unix.Exec, stop: stop}
 	if u.check <= 0 {
@@ -198,9 +199,9 @@ func (u *upgrader) poll(ctx context.Context, c *api.NodeClient, have string, wai
 	var ok bool
 	var err error
 	if wait {
-		b, ok, err = c.WaitUpgrade(ctx, cli.Version, have)
+		b, ok, err = c.WaitUpgrade(ctx, u.version, have)
 	} else {
-		b, ok, err = c.Upgrade(ctx, cli.Version)
+		b, ok, err = c.Upgrade(ctx, u.version)
 	}
 	if err != nil {
 		return have, err

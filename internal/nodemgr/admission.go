@@ -1,19 +1,27 @@
 package nodemgr
 
 import (
+	"sync"
+
 	"github.com/orbisproject/orbis/api"
-	"strings"
 )
 
 // ledger is admission control's account of the guarantees of all live
 // rcaps and the ports they reserve, in total and per broker account (for
-// the local policy). It is updated in O(1) per rcap, so admission costs
-// the same with ten thousand rcaps as with one.
+// the local policy): it sums them, checks a request against the node and
+// the policy, and reserves and releases them. It is updated in O(1) per
+// rcap, so admission costs the same with ten thousand rcaps as with one.
 //
 // Guarantees count for the whole life of an rcap, from acquire to release
 // or expiry, whatever its start and end: a reservation for later holds its
 // resources now. That is conservative, and it never over-commits.
+//
+// The operations (Manager) check and then reserve with Manager.mu held, so
+// nothing is reserved between the two; ledger.mu is the innermost lock
+// (see Manager for the lock order).
 type ledger struct {
+	// mu guards the following.
+	mu        sync.Mutex
 	total     totals
 	byAccount map[string]*totals
 	ports     map[api.Port]rcapHash
@@ -24,15 +32,46 @@ type totals struct {
 	cpu, mem, disk, net int64
 }
 
-func newLedger() ledger {
-	return ledger{byAccount: map[string]*totals{}, ports: map[api.Port]rcapHash{}}
+func newLedger() *ledger {
+	return &ledger{byAccount: map[string]*totals{}, ports: map[api.Port]rcapHash{}}
 }
 
-// admit says whether rs fits beside the live rcaps, and if not, exactly
-// which resource is short and by how much.
-func (l *ledger) admit(node Node, rs api.Rspec) error {
-	if free := maxCPUGuar - l.total.cpu; rs.CPUGuarantee > free {
-		return refusedf("cpu_guarantee: %d requested, %d of %d free", rs.CPUGuarantee, free, maxCPUGuar)
+// reset forgets every reservation, before the records are counted again.
+func (l *ledger) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total, l.byAccount, l.ports = totals{}, map[string]*totals{}, map[api.Port]rcapHash{}
+}
+
+// admit says whether rs, acquired for account, fits beside the live rcaps
+// on the node and in the local policy p, and if not, exactly which
+// resource is short and by how much.
+func (l *ledger) admit(node Node, p *Policy, account string, rs api.Rspec) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.admitNodeLocked(node, rs); err != nil {
+		return err
+	}
+	return l.admitPolicyLocked(p, account, rs)
+}
+
+// admitInstead is admit for rs replacing rcap h's rspec old: h's own
+// guarantees and ports are counted as free.
+func (l *ledger) admitInstead(node Node, p *Policy, h rcapHash, account string, old, rs api.Rspec) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removeLocked(h, account, old)
+	defer l.addLocked(h, account, old)
+	if err := l.admitNodeLocked(node, rs); err != nil {
+		return err
+	}
+	return l.admitPolicyLocked(p, account, rs)
+}
+
+// admitNodeLocked says whether rs fits beside the live rcaps.
+func (l *ledger) admitNodeLocked(node Node, rs api.Rspec) error {
+	if free := api.MaxCPUGuarantee - l.total.cpu; rs.CPUGuarantee > free {
+		return refusedf("cpu_guarantee: %d requested, %d of %d free", rs.CPUGuarantee, free, api.MaxCPUGuarantee)
 	}
 	if free := node.MemoryBytes - l.total.mem; rs.MemoryGuarantee > free {
 		return refusedf("memory_guarantee: %d requested, %d of %d free", rs.MemoryGuarantee, free, node.MemoryBytes)
@@ -48,16 +87,17 @@ func (l *ledger) admit(node Node, rs api.Rspec) error {
 	return nil
 }
 
-// admitPolicy says whether rs, acquired for account, fits in the share
-// the local policy gives account and under the node's bandwidth cap. A
-// resource rs does not ask for is not checked, so an account the policy
-// left over its share (a stricter policy arrived) may still take others.
-func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
+// admitPolicyLocked says whether rs, acquired for account, fits in the
+// share the local policy gives account and under the node's bandwidth
+// cap. A resource rs does not ask for is not checked, so an account the
+// policy left over its share (a stricter policy arrived) may still take
+// others.
+func (l *ledger) admitPolicyLocked(p *Policy, account string, rs api.Rspec) error {
 	if p == nil {
 		return nil
 	}
-	if err := l.admitBandwidth(p, rs.NetMinRate); err != nil {
-		return err
+	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rs.NetMinRate > 0 && rs.NetMinRate > free {
+		return refusedf("net_min_rate: %d kbit/s requested, %d of the node's %d kbit/s (local policy) free", rs.NetMinRate, free, p.BandwidthKbit)
 	}
 	share := p.share(account)
 	used := l.byAccount[account]
@@ -81,25 +121,48 @@ func (l *ledger) admitPolicy(p *Policy, account string, rs api.Rspec) error {
 	return nil
 }
 
-// admitBandwidth says whether rate more kbit/s of net_min_rate fit under
-// the node's bandwidth cap in the local policy p.
-func (l *ledger) admitBandwidth(p *Policy, rate int64) error {
-	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rate > 0 && rate > free {
-		return refusedf("net_min_rate: %d kbit/s requested, %d of the node's %d kbit/s (local policy) free", rate, free, p.BandwidthKbit)
-	}
-	return nil
-}
-
 // admitSplit says whether child, split from an rcap of account, fits in
 // the local policy. Guarantees move from parent to child, but net_min_rate
 // is a limit both keep: the child adds its net_min_rate to the node's
 // total and to account's, under the node's bandwidth cap and account's
 // share.
 func (l *ledger) admitSplit(p *Policy, account string, child api.Rspec) error {
-	return l.admitPolicy(p, account, api.Rspec{NetMinRate: child.NetMinRate})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.admitPolicyLocked(p, account, api.Rspec{NetMinRate: child.NetMinRate})
 }
 
-func (l *ledger) add(h rcapHash, account string, rs api.Rspec) {
+// portOwner returns the rcap that reserves port.
+func (l *ledger) portOwner(port api.Port) (rcapHash, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.ports[port]
+	return h, ok
+}
+
+// reserve counts rcap h's rspec rs for account.
+func (l *ledger) reserve(h rcapHash, account string, rs api.Rspec) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.addLocked(h, account, rs)
+}
+
+// release stops counting rcap h's rspec rs for account.
+func (l *ledger) release(h rcapHash, account string, rs api.Rspec) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removeLocked(h, account, rs)
+}
+
+// move counts rcap h's new rspec to instead of its old one from.
+func (l *ledger) move(h rcapHash, account string, from, to api.Rspec) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removeLocked(h, account, from)
+	l.addLocked(h, account, to)
+}
+
+func (l *ledger) addLocked(h rcapHash, account string, rs api.Rspec) {
 	l.total.plus(rs, 1)
 	t := l.byAccount[account]
 	if t == nil {
@@ -112,7 +175,7 @@ func (l *ledger) add(h rcapHash, account string, rs api.Rspec) {
 	}
 }
 
-func (l *ledger) remove(h rcapHash, account string, rs api.Rspec) {
+func (l *ledger) removeLocked(h rcapHash, account string, rs api.Rspec) {
 	l.total.plus(rs, -1)
 	if t := l.byAccount[account]; t != nil {
 		t.plus(rs, -1)
@@ -146,8 +209,10 @@ func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rs
 	child = req
 	child.Ports = clonePorts(req.Ports)
 	child.Slivers = 0 // a pool's count stays with the pool
-	for _, l := range limits(&child, &parent) {
-		fill(l.child, *l.parent)
+	for _, r := range kept {
+		if r.Get(&child) == 0 {
+			r.Set(&child, r.Get(&parent))
+		}
 	}
 	if err := checkWithin(parent, child); err != nil {
 		return child, rest, err
@@ -156,9 +221,9 @@ func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rs
 		return child, rest, err
 	}
 	rest = parent
-	rest.CPUGuarantee -= child.CPUGuarantee
-	rest.MemoryGuarantee -= child.MemoryGuarantee
-	rest.DiskGuarantee -= child.DiskGuarantee
+	for _, r := range moved {
+		r.Set(&rest, r.Get(&parent)-r.Get(&child))
+	}
 	rest.Ports = nil
 	for _, p := range parent.Ports {
 		if !hasPort(child.Ports, p) {
@@ -171,50 +236,20 @@ func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rs
 	return child, rest, nil
 }
 
-type limitPair struct {
-	name          string
-	child, parent *int64
-}
-
-// limits pairs the fields that are limits (a child may not exceed its
-// parent's, and both keep them) rather than guarantees (which move from
-// parent to child).
-func limits(c, p *api.Rspec) []limitPair {
-	return []limitPair{
-		{"cpu_shares", &c.CPUShares, &p.CPUShares},
-		{"memory_max", &c.MemoryMax, &p.MemoryMax},
-		{"disk_max", &c.DiskMax, &p.DiskMax},
-		{"proc_max", &c.ProcMax, &p.ProcMax},
-		{"openfile_max", &c.OpenFileMax, &p.OpenFileMax},
-		{"net_min_rate", &c.NetMinRate, &p.NetMinRate},
-		{"net_max_rate", &c.NetMaxRate, &p.NetMaxRate},
-		{"net_max_kbyte", &c.NetMaxKByte, &p.NetMaxKByte},
-		{"net_thresh_kbyte", &c.NetThreshKByte, &p.NetThreshKByte},
-		{"start", &c.Start, &p.Start},
-		{"end", &c.End, &p.End},
-	}
-}
-
 // checkWithin refuses a child that asks for more than its parent holds.
 func checkWithin(parent, child api.Rspec) error {
-	for _, g := range []struct {
-		name string
-		c, p int64
-	}{
-		{"cpu_guarantee", child.CPUGuarantee, parent.CPUGuarantee},
-		{"memory_guarantee", child.MemoryGuarantee, parent.MemoryGuarantee},
-		{"disk_guarantee", child.DiskGuarantee, parent.DiskGuarantee},
-	} {
-		if g.c > g.p {
-			return refusedf("%s: %d requested, the parent holds %d", g.name, g.c, g.p)
+	for _, r := range moved {
+		if c, p := r.Get(&child), r.Get(&parent); c > p {
+			return refusedf("%s: %d requested, the parent holds %d", r.Name, c, p)
 		}
 	}
-	for _, l := range limits(&child, &parent) {
-		if l.name == "start" || l.name == "end" || *l.parent == 0 && strings.HasSuffix(l.name, "_kbyte") {
+	for _, r := range kept {
+		c, p := r.Get(&child), r.Get(&parent)
+		if r.Kind == api.Time || p == 0 && noLimitWhenZero(r) {
 			continue // times are checked below; no daily cap is no limit
 		}
-		if *l.child > *l.parent {
-			return refusedf("%s: %d exceeds the parent's %d", l.name, *l.child, *l.parent)
+		if c > p {
+			return refusedf("%s: %d exceeds the parent's %d", r.Name, c, p)
 		}
 	}
 	switch {

@@ -3,9 +3,9 @@ package nodemgr
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/sliver"
 )
 
 // Amend gives rc, which the caller owns, the resources rs in place: the
@@ -29,7 +29,7 @@ func (m *Manager) Amend(ctx context.Context, rc api.Rcap, rs api.Rspec) error {
 	m.winPorts(ctx, rs.Ports) // central's ports, as at acquire
 	m.mu.Lock()
 	s, old, err := m.amendLocked(ctx, rc, rs)
-	var spec sliver.Spec
+	var spec api.SliverSpec
 	if s != nil {
 		spec = m.specLocked(s)
 	}
@@ -75,8 +75,8 @@ func (m *Manager) amendLocked(ctx context.Context, rc api.Rcap, rs api.Rspec) (*
 		m.log.Info("amend refused", "principal", p, "rcap", r.Hash.id(), "err", err)
 		return nil, nil, err
 	}
-	name, bound := m.boundTo[r.Hash]
-	s := m.slivers[name]
+	name, bound := m.bindingOf(r.Hash)
+	s := m.sliver(name)
 	old := &amendOld{rspec: r.Rspec}
 	if bound {
 		old.sliverRecord = *s
@@ -111,7 +111,7 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 	case r.PoolOf != "":
 		return refusedf("rcap %s is the pool of slice %s's delegation: it follows the delegation", r.Hash.id(), r.PoolOf)
 	}
-	if name := m.boundTo[r.Hash]; name != "" && m.busy[name] {
+	if name := m.boundName(r.Hash); name != "" && m.busy[name] {
 		return refusedf("slice %s: another operation on it is under way", name)
 	}
 	if p != principalCentral {
@@ -122,11 +122,7 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 	if parent := m.parentLocked(r); parent != nil || r.Parent != "" {
 		return checkAmendSplit(parent, r.Rspec, rs)
 	}
-	more := growth(r.Rspec, rs)
-	if err := m.ledger.admit(m.node, more); err != nil {
-		return err
-	}
-	if err := m.ledger.admitPolicy(m.policy, r.Account, more); err != nil {
+	if err := m.ledger.admit(m.node, m.policy, r.Account, growth(r.Rspec, rs)); err != nil {
 		return err
 	}
 	if p != principalCentral {
@@ -139,10 +135,9 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 // much, and the ports have does not reserve. Nothing else is admitted.
 func growth(have, want api.Rspec) api.Rspec {
 	var more api.Rspec
-	more.CPUGuarantee = max(0, want.CPUGuarantee-have.CPUGuarantee)
-	more.MemoryGuarantee = max(0, want.MemoryGuarantee-have.MemoryGuarantee)
-	more.DiskGuarantee = max(0, want.DiskGuarantee-have.DiskGuarantee)
-	more.NetMinRate = max(0, want.NetMinRate-have.NetMinRate)
+	for _, r := range guarantees {
+		r.Set(&more, max(0, r.Get(&want)-r.Get(&have)))
+	}
 	for _, p := range want.Ports {
 		if !hasPort(have.Ports, p) {
 			more.Ports = append(more.Ports, p)
@@ -158,14 +153,15 @@ func checkAmendSplit(parent *rcapRecord, have, want api.Rspec) error {
 	switch {
 	case parent == nil:
 		return refusedf("the rcap it was split from is gone: a split is amended within its parent")
-	case want.CPUGuarantee != have.CPUGuarantee || want.MemoryGuarantee != have.MemoryGuarantee ||
-		want.DiskGuarantee != have.DiskGuarantee:
+	case slices.ContainsFunc(moved, func(r *api.Resource) bool { return r.Get(&want) != r.Get(&have) }):
 		return refusedf("guarantees: a split keeps those it took from its parent (split again or release to change them)")
 	case !samePorts(have.Ports, want.Ports):
 		return refusedf("ports: a split keeps those it took from its parent (split again or release to change them)")
 	}
 	within := cloneRspec(parent.Rspec)
-	within.CPUGuarantee, within.MemoryGuarantee, within.DiskGuarantee = have.CPUGuarantee, have.MemoryGuarantee, have.DiskGuarantee
+	for _, r := range moved {
+		r.Set(&within, r.Get(&have))
+	}
 	within.Ports = have.Ports
 	return checkWithin(within, want)
 }
@@ -187,12 +183,11 @@ func samePorts(a, b []api.Port) bool {
 func (m *Manager) setRspecLocked(r *rcapRecord, rs api.Rspec) error {
 	n := *r
 	n.Rspec = rs
-	if err := m.store.put(kindRcap, r.Hash.String(), &n); err != nil {
+	old := r.Rspec
+	if err := m.saveRcap(r, n); err != nil {
 		return err
 	}
-	m.ledger.remove(r.Hash, r.Account, r.Rspec)
-	*r = n
-	m.ledger.add(r.Hash, r.Account, r.Rspec)
+	m.ledger.move(r.Hash, r.Account, old, r.Rspec)
 	m.expiry.push(r.Hash, r.Rspec.End)
 	m.kick()
 	return nil
@@ -202,7 +197,7 @@ func (m *Manager) setRspecLocked(r *rcapRecord, rs api.Rspec) error {
 // could apply none of an amend: the rcap gets back its old rspec.
 func (m *Manager) undoAmend(h rcapHash, old api.Rspec) func() {
 	return func() {
-		if r := m.rcaps[h]; r != nil {
+		if r := m.rcap(h); r != nil {
 			if err := m.setRspecLocked(r, old); err != nil {
 				m.log.Error("restore rcap after a failed amend", "rcap", h.id(), "err", err)
 			}
@@ -212,7 +207,7 @@ func (m *Manager) undoAmend(h rcapHash, old api.Rspec) func() {
 
 // restoreSliverLocked writes back the record of s as it was.
 func (m *Manager) restoreSliverLocked(s *sliverRecord, old sliverRecord) {
-	if err := m.saveSliverLocked(s, old); err != nil {
+	if err := m.saveSliver(s, old); err != nil {
 		m.log.Error("restore sliver record", "slice", s.Name, "err", err)
 	}
 }

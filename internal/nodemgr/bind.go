@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
-	"github.com/orbisproject/orbis/internal/sliver"
 )
 
 // Bind binds rc's resources to the sliver of slice. If the slice has no
@@ -75,7 +74,7 @@ func (m *Manager) Bind(ctx context.Context, slice string, rc api.Rcap, attrs api
 // busy and returns it, for Bind to tear down before it binds. Any other
 // bind returns nil, and prepareBindLocked checks it.
 func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap) (*sliverRecord, error) {
-	s := m.slivers[slice]
+	s := m.sliver(slice)
 	if m.closed || s == nil || s.Maker == "" {
 		return nil, nil
 	}
@@ -91,8 +90,8 @@ func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap)
 	}
 	m.log.Warn("central binds a slice whose sliver a slice made: destroying it first", "slice", slice,
 		"maker", s.Maker, "rcap", r.Hash.id())
-	if m.boundTo[s.Rcap] == slice {
-		delete(m.boundTo, s.Rcap)
+	if m.boundName(s.Rcap) == slice {
+		m.unbind(s.Rcap, "")
 	}
 	m.busy[slice] = true
 	return s, nil
@@ -101,48 +100,48 @@ func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap)
 // prepareBindLocked checks a bind and records its intent. For a new
 // sliver it returns its record; for an existing one also the record as it
 // was before. Either way the slice and rcaps involved are marked busy.
-func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rcap, attrs api.BindAttrs) (*sliverRecord, *sliverRecord, sliver.Spec, error) {
+func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rcap, attrs api.BindAttrs) (*sliverRecord, *sliverRecord, api.SliverSpec, error) {
 	if m.closed {
-		return nil, nil, sliver.Spec{}, errClosed
+		return nil, nil, api.SliverSpec{}, errClosed
 	}
 	p, r, err := m.callerLocked(ctx, rc)
 	if err != nil {
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.checkBindLocked(slice, r); err != nil {
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.mayTouchSliverLocked(p, slice); err != nil {
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.mayBindNameLocked(p, slice); err != nil {
 		m.log.Warn("bind refused: not a name central gave the caller", "principal", p, "slice", slice)
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	if err := m.admitBindLocked(slice, r); err != nil {
 		m.log.Info("bind refused", "principal", p, "slice", slice, "rcap", r.Hash.id(), "err", err)
-		return nil, nil, sliver.Spec{}, err
+		return nil, nil, api.SliverSpec{}, err
 	}
 	m.log.Info("bind", "principal", p, "slice", slice, "rcap", r.Hash.id())
-	s := m.slivers[slice]
+	s := m.sliver(slice)
 	if s == nil {
 		if full := m.fullReason(); full != "" {
-			return nil, nil, sliver.Spec{}, refusedf("bind: this node takes no new sliver now: %s", full)
+			return nil, nil, api.SliverSpec{}, refusedf("bind: this node takes no new sliver now: %s", full)
 		}
 		s, err = m.newSliverLocked(p, slice, r.Hash, attrs)
 		if err != nil {
-			return nil, nil, sliver.Spec{}, err
+			return nil, nil, api.SliverSpec{}, err
 		}
 		return s, nil, m.specLocked(s), nil
 	}
 	old := *s
 	n := old
 	n.Rcap, n.Attrs, n.State = r.Hash, attrs, sliverUpdating
-	if err := m.saveSliverLocked(s, n); err != nil {
-		return nil, nil, sliver.Spec{}, err
+	if err := m.saveSliver(s, n); err != nil {
+		return nil, nil, api.SliverSpec{}, err
 	}
-	delete(m.boundTo, old.Rcap)
-	m.boundTo[r.Hash] = slice
+	m.unbind(old.Rcap, "")
+	m.bind(r.Hash, slice)
 	m.busy[slice], m.busy[busyRcap(r.Hash)], m.busy[busyRcap(old.Rcap)] = true, true, true
 	return s, &old, m.specLocked(s), nil
 }
@@ -157,8 +156,8 @@ func (m *Manager) mayBindNameLocked(principal, slice string) error {
 	if principal == principalCentral || sliceOf(principal) == slice {
 		return nil
 	}
-	if s := m.slivers[sliceOf(principal)]; s != nil {
-		if r := m.rcaps[s.Rcap]; r != nil && slices.Contains(r.Rspec.BindSlices, slice) {
+	if s := m.sliver(sliceOf(principal)); s != nil {
+		if r := m.rcap(s.Rcap); r != nil && slices.Contains(r.Rspec.BindSlices, slice) {
 			return nil
 		}
 	}
@@ -176,10 +175,10 @@ func (m *Manager) checkBindLocked(slice string, r *rcapRecord) error {
 	case m.busy[busyRcap(r.Hash)]:
 		return refusedf("rcap %s: another operation on it is under way", r.Hash.id())
 	}
-	if other, ok := m.boundTo[r.Hash]; ok && other != slice {
+	if other, ok := m.bindingOf(r.Hash); ok && other != slice {
 		return refusedf("bind: rcap %s is bound to slice %s", r.Hash.id(), other)
 	}
-	if s := m.slivers[slice]; s != nil && s.State != sliverReady {
+	if s := m.sliver(slice); s != nil && s.State != sliverReady {
 		return refusedf("slice %s: its sliver is %s", slice, s.State)
 	}
 	return nil
@@ -189,12 +188,12 @@ func (m *Manager) checkBindLocked(slice string, r *rcapRecord) error {
 // change: the local policy's max_slivers for a new sliver, the policy's
 // slivers for r's account, and the pool's slivers for an rcap of a pool.
 func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
-	cur := m.slivers[slice]
+	cur := m.sliver(slice)
 	var curRcap *rcapRecord
 	if cur != nil {
-		curRcap = m.rcaps[cur.Rcap]
+		curRcap = m.rcap(cur.Rcap)
 	}
-	if pol := m.policy; pol != nil && pol.MaxSlivers > 0 && cur == nil && int64(len(m.slivers)) >= pol.MaxSlivers {
+	if pol := m.policy; pol != nil && pol.MaxSlivers > 0 && cur == nil && int64(m.sliverCount()) >= pol.MaxSlivers {
 		return refusedf("slivers: this node runs at most %d (local policy)", pol.MaxSlivers)
 	}
 	acct := r.Account
@@ -207,7 +206,7 @@ func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
 		return nil
 	}
 	ph, _ := parseHash(r.Pool)
-	pool := m.rcaps[ph]
+	pool := m.rcap(ph)
 	if pool == nil {
 		return refusedf("bind: rcap %s comes from a pool that is gone", r.Hash.id())
 	}
@@ -219,39 +218,27 @@ func (m *Manager) admitBindLocked(slice string, r *rcapRecord) error {
 
 // accountSliversLocked counts the slivers bound to rcaps of account.
 func (m *Manager) accountSliversLocked(acct string) int64 {
-	var n int64
-	for _, s := range m.slivers {
-		if r := m.rcaps[s.Rcap]; r != nil && r.Account == acct && s.State != sliverDestroying {
-			n++
-		}
-	}
-	return n
+	return m.countSlivers(func(s *sliverRecord, r *rcapRecord) bool {
+		return r != nil && r.Account == acct && s.State != sliverDestroying
+	})
 }
 
 // newSliverLocked allocates a UID range and writes the record of a new
 // sliver in state creating.
 func (m *Manager) newSliverLocked(p, slice string, h rcapHash, attrs api.BindAttrs) (*sliverRecord, error) {
-	uid, err := m.uids.alloc()
-	if err != nil {
-		return nil, err
-	}
-	s := &sliverRecord{Name: slice, Rcap: h, UIDBase: uid, Attrs: attrs, State: sliverCreating}
+	s := &sliverRecord{Name: slice, Rcap: h, Attrs: attrs, State: sliverCreating}
 	if p != principalCentral {
 		s.Maker = p
 	}
-	if err := m.store.put(kindSliver, slice, s); err != nil {
-		m.uids.free(uid)
+	if err := m.newSliver(s); err != nil {
 		return nil, err
 	}
-	m.slivers[slice] = s
-	m.byUID[uid] = slice
-	m.boundTo[h] = slice
 	m.busy[slice], m.busy[busyRcap(h)] = true, true
 	return s, nil
 }
 
 // create creates and starts a new sliver; on failure it rolls back.
-func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec) error {
+func (m *Manager) create(ctx context.Context, s *sliverRecord, spec api.SliverSpec) error {
 	rctx := context.WithoutCancel(ctx)
 	err := m.rt.Create(rctx, spec)
 	if err != nil {
@@ -270,7 +257,7 @@ func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec)
 		return nil
 	}
 	m.log.Error("bind failed, rolling back", "slice", s.Name, "err", err)
-	delete(m.boundTo, s.Rcap)
+	m.unbind(s.Rcap, "")
 	m.unbusyLocked(busyRcap(s.Rcap))
 	if serr := m.setStateLocked(s, sliverDestroying); serr != nil {
 		m.log.Error("mark sliver destroying", "slice", s.Name, "err", serr)
@@ -285,18 +272,18 @@ func (m *Manager) create(ctx context.Context, s *sliverRecord, spec sliver.Spec)
 // update gives an existing sliver new resources or attributes; on failure
 // it puts the old ones back. An update the runtime applied in part (its
 // keys and every limit it could set are in force: see
-// sliver.ErrPartlyApplied) stands, and is applied again until all of it
+// api.ErrPartlyApplied) stands, and is applied again until all of it
 // is: putting the old record back would bring back revoked keys and
 // raised limits because one part cannot apply now. undo, if not nil, puts
 // back under the lock what else the caller changed for the update.
-func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec sliver.Spec, undo func()) error {
+func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord, spec api.SliverSpec, undo func()) error {
 	rctx := context.WithoutCancel(ctx)
 	err := m.rt.Update(rctx, spec)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.unbusyLocked(s.Name, busyRcap(s.Rcap), busyRcap(old.Rcap))
 	m.noteAppliedLocked(s.Name, err)
-	if errors.Is(err, sliver.ErrPartlyApplied) {
+	if errors.Is(err, api.ErrPartlyApplied) {
 		err = nil
 	}
 	if err == nil {
@@ -309,9 +296,9 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 	if undo != nil {
 		undo()
 	}
-	delete(m.boundTo, s.Rcap)
-	m.boundTo[old.Rcap] = s.Name
-	if serr := m.saveSliverLocked(s, old); serr != nil {
+	m.unbind(s.Rcap, "")
+	m.bind(old.Rcap, s.Name)
+	if serr := m.saveSliver(s, old); serr != nil {
 		m.log.Error("restore sliver record", "slice", s.Name, "err", serr)
 	} else if uerr := m.rt.Update(rctx, m.specLocked(s)); uerr != nil {
 		m.log.Error("restore sliver limits", "slice", s.Name, "err", uerr)
@@ -323,11 +310,11 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 // again if the runtime applied it only in part (err), with backoff, and
 // forgets it once all of it applied.
 func (m *Manager) noteAppliedLocked(name string, err error) {
-	partly := errors.Is(err, sliver.ErrPartlyApplied)
-	if s := m.slivers[name]; s != nil && s.Unapplied != partly {
+	partly := errors.Is(err, api.ErrPartlyApplied)
+	if s := m.sliver(name); s != nil && s.Unapplied != partly {
 		n := *s
 		n.Unapplied = partly
-		if serr := m.saveSliverLocked(s, n); serr != nil {
+		if serr := m.saveSliver(s, n); serr != nil {
 			m.log.Error("record sliver update state", "slice", name, "err", serr)
 		}
 	}
@@ -348,9 +335,9 @@ func (m *Manager) noteAppliedLocked(name string, err error) {
 // that are due for a retry.
 func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 	m.mu.Lock()
-	var todo []sliver.Spec
+	var todo []api.SliverSpec
 	for name, b := range m.unapplied {
-		s := m.slivers[name]
+		s := m.sliver(name)
 		switch {
 		case s == nil || s.State != sliverReady:
 			delete(m.unapplied, name)
@@ -363,8 +350,8 @@ func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 	for _, spec := range todo {
 		err := m.rt.Update(ctx, spec)
 		m.mu.Lock()
-		if err != nil && !errors.Is(err, sliver.ErrPartlyApplied) {
-			err = fmt.Errorf("%w: %w", sliver.ErrPartlyApplied, err)
+		if err != nil && !errors.Is(err, api.ErrPartlyApplied) {
+			err = fmt.Errorf("%w: %w", api.ErrPartlyApplied, err)
 		}
 		m.noteAppliedLocked(spec.Name, err)
 		if err == nil {
@@ -376,13 +363,13 @@ func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 }
 
 // specLocked is what the runtime needs to create or update s.
-func (m *Manager) specLocked(s *sliverRecord) sliver.Spec {
+func (m *Manager) specLocked(s *sliverRecord) api.SliverSpec {
 	var rs api.Rspec
-	if r := m.rcaps[s.Rcap]; r != nil {
+	if r := m.rcap(s.Rcap); r != nil {
 		rs = r.Rspec
 		rs.Ports = clonePorts(rs.Ports)
 	}
-	return sliver.Spec{
+	return api.SliverSpec{
 		Name:       s.Name,
 		UIDBase:    s.UIDBase,
 		UIDCount:   UIDRangeSize,

@@ -98,7 +98,7 @@ func (m *Manager) expire(ctx context.Context, h rcapHash, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	prev, failed := m.retrying[h]
-	if _, live := m.rcaps[h]; err == nil || !live {
+	if live := m.rcap(h) != nil; err == nil || !live {
 		delete(m.retrying, h)
 		switch {
 		case err != nil && !errors.Is(err, ErrDenied) && !failed:
@@ -126,7 +126,7 @@ func (m *Manager) popDue(now time.Time) []rcapHash {
 	var later []expiryEntry
 	for len(m.expiry) > 0 && m.expiry[0].end <= now.Unix() {
 		e := heap.Pop(&m.expiry).(expiryEntry)
-		r := m.rcaps[e.hash]
+		r := m.rcap(e.hash)
 		switch {
 		case r == nil || r.Rspec.End != e.end:
 		case m.busy[busyRcap(e.hash)]:
@@ -140,7 +140,7 @@ func (m *Manager) popDue(now time.Time) []rcapHash {
 	}
 	for h, b := range m.retrying {
 		switch {
-		case m.rcaps[h] == nil:
+		case m.rcap(h) == nil:
 			delete(m.retrying, h)
 		case !m.busy[busyRcap(h)] && !b.at.After(now):
 			due = append(due, h)
@@ -186,7 +186,7 @@ func (m *Manager) retryDestroys(ctx context.Context, now time.Time) {
 	m.mu.Lock()
 	var todo []*sliverRecord
 	for name, b := range m.stuck {
-		s := m.slivers[name]
+		s := m.sliver(name)
 		switch {
 		case s == nil || s.State != sliverDestroying:
 			delete(m.stuck, name)

@@ -52,7 +52,7 @@ func (m *Manager) extendLocked(ctx context.Context, rc api.Rcap, end int64) (str
 		m.log.Info("extend refused", "principal", p, "rcap", r.Hash.id(), "end", end, "err", err)
 		return "", err
 	}
-	slice := m.boundTo[r.Hash]
+	slice := m.boundName(r.Hash)
 	old := r.Rspec.End
 	if end == old {
 		return slice, nil
@@ -63,10 +63,9 @@ func (m *Manager) extendLocked(ctx context.Context, rc api.Rcap, end int64) (str
 	if d := n.Rspec.Delegated; d != nil && d.End == old {
 		d.End = end
 	}
-	if err := m.store.put(kindRcap, r.Hash.String(), &n); err != nil {
+	if err := m.saveRcap(r, n); err != nil {
 		return "", err
 	}
-	*r = n
 	// The entry at the old end is skipped when it pops (its end differs).
 	m.expiry.push(r.Hash, end)
 	m.kick()

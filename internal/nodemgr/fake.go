@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/orbisproject/orbis/internal/sliver"
+	"github.com/orbisproject/orbis/api"
 )
 
 // FakeRuntime is a Runtime that keeps slivers as records, in memory or in
@@ -31,8 +31,8 @@ type FakeRuntime struct {
 
 // FakeSliver is one sliver of a FakeRuntime.
 type FakeSliver struct {
-	Spec  sliver.Spec  `json:"spec"`
-	State sliver.State `json:"state"`
+	Spec  api.SliverSpec  `json:"spec"`
+	State api.SliverState `json:"state"`
 }
 
 var _ Runtime = (*FakeRuntime)(nil)
@@ -160,19 +160,19 @@ func (f *FakeRuntime) existingLocked(name string) (*FakeSliver, error) {
 }
 
 // Create makes the sliver, or updates the spec of one that exists.
-func (f *FakeRuntime) Create(ctx context.Context, spec sliver.Spec) error {
+func (f *FakeRuntime) Create(ctx context.Context, spec api.SliverSpec) error {
 	return f.step("create", spec.Name, func() error {
 		if s, ok := f.slivers[spec.Name]; ok {
 			s.Spec = spec
 		} else {
-			f.slivers[spec.Name] = &FakeSliver{Spec: spec, State: sliver.StateCreated}
+			f.slivers[spec.Name] = &FakeSliver{Spec: spec, State: api.SliverCreated}
 		}
 		return f.saveLocked(spec.Name)
 	})
 }
 
 // Update replaces an existing sliver's spec.
-func (f *FakeRuntime) Update(ctx context.Context, spec sliver.Spec) error {
+func (f *FakeRuntime) Update(ctx context.Context, spec api.SliverSpec) error {
 	return f.step("update", spec.Name, func() error {
 		s, err := f.existingLocked(spec.Name)
 		if err != nil {
@@ -185,15 +185,15 @@ func (f *FakeRuntime) Update(ctx context.Context, spec sliver.Spec) error {
 
 // Start marks the sliver running.
 func (f *FakeRuntime) Start(ctx context.Context, name string) error {
-	return f.setState("start", name, sliver.StateRunning)
+	return f.setState("start", name, api.SliverRunning)
 }
 
 // Stop marks the sliver stopped.
 func (f *FakeRuntime) Stop(ctx context.Context, name string) error {
-	return f.setState("stop", name, sliver.StateStopped)
+	return f.setState("stop", name, api.SliverStopped)
 }
 
-func (f *FakeRuntime) setState(step, name string, st sliver.State) error {
+func (f *FakeRuntime) setState(step, name string, st api.SliverState) error {
 	return f.step(step, name, func() error {
 		s, err := f.existingLocked(name)
 		if err != nil {
@@ -213,15 +213,15 @@ func (f *FakeRuntime) Destroy(ctx context.Context, name string) error {
 }
 
 // Status reports the sliver's state.
-func (f *FakeRuntime) Status(ctx context.Context, name string) (sliver.Status, error) {
-	var st sliver.Status
+func (f *FakeRuntime) Status(ctx context.Context, name string) (api.SliverStatus, error) {
+	var st api.SliverStatus
 	err := f.step("status", name, func() error {
 		s, err := f.existingLocked(name)
 		if err != nil {
 			return err
 		}
-		st = sliver.Status{Name: name, State: s.State}
-		if s.State == sliver.StateRunning {
+		st = api.SliverStatus{Name: name, State: s.State}
+		if s.State == api.SliverRunning {
 			st.Procs = 1
 		}
 		return nil

@@ -38,12 +38,9 @@ func (m *Manager) parentLocked(r *rcapRecord) *rcapRecord {
 	if r.Parent == "" || err != nil || len(id) != 8 {
 		return nil
 	}
-	for h, p := range m.rcaps {
-		if [8]byte(h[:8]) == [8]byte(id) && h != r.Hash {
-			return p
-		}
-	}
-	return nil
+	return m.findRcap(func(p *rcapRecord) bool {
+		return [8]byte(p.Hash[:8]) == [8]byte(id) && p.Hash != r.Hash
+	})
 }
 
 // giveBackLocked prepares the return of child r's guarantees to its
@@ -55,8 +52,8 @@ func (m *Manager) giveBackLocked(r *rcapRecord) *giveBack {
 	if p == nil {
 		return nil
 	}
-	name, bound := m.boundTo[p.Hash]
-	s := m.slivers[name]
+	name, bound := m.bindingOf(p.Hash)
+	s := m.sliver(name)
 	if m.busy[busyRcap(p.Hash)] || bound && (m.busy[name] || s == nil || s.State != sliverReady) {
 		m.log.Info("released rcap's guarantees go to the node: its parent is busy", "rcap", r.Hash.id(), "parent", p.Hash.id())
 		return nil
@@ -72,7 +69,7 @@ func (m *Manager) giveBackLocked(r *rcapRecord) *giveBack {
 		m.busy[name] = true
 		g.sliver = s
 	}
-	if err := m.store.put(kindRcap, p.Hash.String(), &g.next); err != nil {
+	if err := m.writeRcap(&g.next); err != nil {
 		m.log.Error("return guarantees to the parent; they go to the node", "parent", p.Hash.id(), "err", err)
 		g.undoLocked(m)
 		return nil
@@ -84,9 +81,9 @@ func (m *Manager) giveBackLocked(r *rcapRecord) *giveBack {
 // A pool takes back only the ports its delegation still grants.
 func returnedRspec(parent *rcapRecord, child api.Rspec) api.Rspec {
 	rs := cloneRspec(parent.Rspec)
-	rs.CPUGuarantee += child.CPUGuarantee
-	rs.MemoryGuarantee += child.MemoryGuarantee
-	rs.DiskGuarantee += child.DiskGuarantee
+	for _, r := range moved {
+		r.Set(&rs, r.Get(&rs)+r.Get(&child))
+	}
 	for _, port := range child.Ports {
 		if hasPort(rs.Ports, port) || parent.Granted != nil && !hasPort(parent.Granted.Ports, port) {
 			continue
@@ -99,9 +96,8 @@ func returnedRspec(parent *rcapRecord, child api.Rspec) api.Rspec {
 // finishLocked moves the parent to its new rspec in memory and in the
 // ledger, once the child's record and ledger entry are gone.
 func (g *giveBack) finishLocked(m *Manager) {
-	m.ledger.remove(g.parent.Hash, g.parent.Account, g.parent.Rspec)
-	*g.parent = g.next
-	m.ledger.add(g.parent.Hash, g.parent.Account, g.parent.Rspec)
+	m.ledger.move(g.parent.Hash, g.parent.Account, g.parent.Rspec, g.next.Rspec)
+	m.written(g.parent, g.next)
 	m.log.Info("released rcap's guarantees back to its parent", "parent", g.parent.Hash.id(),
 		"cpu_guarantee", g.next.Rspec.CPUGuarantee, "memory_guarantee", g.next.Rspec.MemoryGuarantee,
 		"disk_guarantee", g.next.Rspec.DiskGuarantee)
@@ -110,7 +106,7 @@ func (g *giveBack) finishLocked(m *Manager) {
 // undoLocked puts the parent's record and sliver back as they were, when
 // the child could not be released.
 func (g *giveBack) undoLocked(m *Manager) {
-	if err := m.store.put(kindRcap, g.parent.Hash.String(), g.parent); err != nil {
+	if err := m.writeRcap(g.parent); err != nil {
 		// Open finishes the release: the parent names the child.
 		m.log.Error("restore parent record", "parent", g.parent.Hash.id(), "err", err)
 	}
@@ -140,25 +136,4 @@ func (m *Manager) updateParentSliver(ctx context.Context, s *sliverRecord) {
 	if err := m.setStateLocked(s, sliverReady); err != nil {
 		m.log.Error("give the parent's sliver its returned guarantees", "slice", s.Name, "err", err)
 	}
-}
-
-// finishReturnsLocked, at load, deletes the records of children whose
-// release a crash interrupted after their parent took their guarantees
-// back (see giveBack).
-func (m *Manager) finishReturnsLocked() error {
-	for _, p := range m.rcaps {
-		if p.Absorbed == "" {
-			continue
-		}
-		h, err := parseHash(p.Absorbed)
-		if err != nil || m.rcaps[h] == nil {
-			continue
-		}
-		if err := m.store.del(kindRcap, h.String()); err != nil {
-			return err
-		}
-		delete(m.rcaps, h)
-		m.log.Warn("finished interrupted release: its guarantees are back with its parent", "rcap", h.id(), "parent", p.Hash.id())
-	}
-	return nil
 }

@@ -99,34 +99,43 @@ const DefaultMaxSliceRcaps = 1024
 const UIDRangeSize = 65536
 
 // Manager is a node manager. Its methods are safe for concurrent use.
+//
+// It is three parts, each its own type with its own lock: the record store
+// (records: the persisted rcap and sliver records and their indexes), the
+// admission ledger (ledger: the guarantees and ports summed, checked,
+// reserved and released), and the operations, the Manager's own methods
+// (acquire, bind, amend, extend, split, pass, release, reclaim, expiry),
+// which call the two. The lock order is Manager.mu, then records.mu, then
+// ledger.mu: an operation holds Manager.mu while it looks up, checks and
+// changes records and reservations, so that what it checked still holds
+// when it writes; records and ledger take their own lock inside each
+// method and call neither each other nor the Manager while they hold it.
+// An operation releases Manager.mu while the runtime creates, starts,
+// updates or destroys a sliver, busy marking what it owns meanwhile (only
+// putting back a sliver's old limits after a failed update or split
+// calls the runtime with it held).
 type Manager struct {
 	log   *slog.Logger
 	rt    Runtime
 	node  Node
 	clock Clock
-	store *store
+	*records
+	ledger *ledger
 
 	wake   chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
 
 	// mu guards the following.
-	mu      sync.Mutex
-	rcaps   map[rcapHash]*rcapRecord
-	slivers map[string]*sliverRecord
-	boundTo map[rcapHash]string // rcap -> slice of the sliver bound to it
-	byUID   map[uint32]string   // UID base -> slice of the sliver with that range
-	pools   map[string]rcapHash // broker slice -> its pool rcap
-	policy  *Policy             // the local policy; nil: none
-	busy    map[string]bool     // slices and rcaps with an operation under way
-	stuck   map[string]backoff  // slivers whose destroy failed -> when to retry
+	mu     sync.Mutex
+	policy *Policy            // the local policy; nil: none
+	busy   map[string]bool    // slices and rcaps with an operation under way
+	stuck  map[string]backoff // slivers whose destroy failed -> when to retry
 	// retrying holds the rcaps whose expiry failed -> when to retry.
 	retrying map[rcapHash]backoff
 	// unapplied holds the slivers whose last update the runtime applied
 	// only in part -> when to apply it again.
 	unapplied map[string]backoff
-	ledger    ledger
-	uids      *uidAllocator
 	expiry    expiryHeap
 	closed    bool
 	// sweeping is set while releaseStranded runs; sweepAgain asks it for
@@ -216,20 +225,14 @@ func newManager(opts Options, st *store, claims *uidClaims) *Manager {
 		rt:        opts.Runtime,
 		node:      opts.Node,
 		clock:     opts.Clock,
-		store:     st,
+		records:   newRecords(st, newUIDAllocator(opts.UIDBase, opts.UIDRanges, claims)),
+		ledger:    newLedger(),
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
-		rcaps:     map[rcapHash]*rcapRecord{},
-		slivers:   map[string]*sliverRecord{},
-		boundTo:   map[rcapHash]string{},
-		byUID:     map[uint32]string{},
-		pools:     map[string]rcapHash{},
 		busy:      map[string]bool{},
 		stuck:     map[string]backoff{},
 		retrying:  map[rcapHash]backoff{},
 		unapplied: map[string]backoff{},
-		ledger:    newLedger(),
-		uids:      newUIDAllocator(opts.UIDBase, opts.UIDRanges, claims),
 		policy:    opts.Policy,
 
 		maxSliceRcaps: cmp.Or(opts.MaxSliceRcaps, DefaultMaxSliceRcaps),
@@ -258,9 +261,8 @@ func (m *Manager) Close() error {
 	m.cancel()
 	<-m.done
 	m.mu.Lock()
-	m.uids.claims.close()
-	m.mu.Unlock()
-	return m.store.close()
+	defer m.mu.Unlock()
+	return m.records.close()
 }
 
 // kick wakes the expiry loop to look at its deadlines again.

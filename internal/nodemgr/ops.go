@@ -27,9 +27,10 @@ func (m *Manager) unbusyLocked(keys ...string) {
 }
 
 // Acquire admits rs and returns a new rcap for it, owned by the caller.
-// Zero fields get the defaults documented at DefaultCPUShares and Node. A
-// slice may acquire plain resources only (no privileges but create_sliver,
-// no delegation), within its share of the local policy.
+// Zero fields get the resource table's defaults (api.Resources) and the
+// node's (DefaultProcMax, DefaultOpenFileMax, Node). A slice may acquire
+// plain resources only (no privileges but create_sliver, no delegation),
+// within its share of the local policy.
 func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	rs, err := checkRspec(m.node, rs, m.now())
 	if err != nil {
@@ -60,11 +61,10 @@ func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
 	if p != principalCentral {
 		r.Secret = rc
 	}
-	if err := m.store.put(kindRcap, h.String(), r); err != nil {
+	if err := m.putRcap(r); err != nil {
 		return "", err
 	}
-	m.rcaps[h] = r
-	m.ledger.add(h, p, rs)
+	m.ledger.reserve(h, p, rs)
 	m.expiry.push(h, rs.End)
 	m.kick()
 	m.log.Info("rcap acquired", "principal", p, "rcap", h.id(), "cpu_guarantee", rs.CPUGuarantee,
@@ -83,8 +83,8 @@ func (m *Manager) winPorts(ctx context.Context, ports []api.Port) {
 	p, err := m.principalOfLocked(ctx)
 	var taken []*rcapRecord
 	for _, port := range ports {
-		h, ok := m.ledger.ports[port]
-		if r := m.rcaps[h]; err == nil && p == principalCentral && ok && r != nil &&
+		h, ok := m.ledger.portOwner(port)
+		if r := m.rcap(h); err == nil && p == principalCentral && ok && r != nil &&
 			r.Owner != principalCentral && !slices.Contains(taken, r) {
 			taken = append(taken, r)
 		}
@@ -116,10 +116,7 @@ func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
 			return refusedf("the local policy gives slice %s no share of this node", sliceOf(p))
 		}
 	}
-	if err := m.ledger.admit(m.node, rs); err != nil {
-		return err
-	}
-	if err := m.ledger.admitPolicy(m.policy, p, rs); err != nil {
+	if err := m.ledger.admit(m.node, m.policy, p, rs); err != nil {
 		return err
 	}
 	if p != principalCentral {
@@ -133,8 +130,8 @@ func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
 // privilege): nothing a broker acquires outlives what it derives from.
 func (m *Manager) checkSliceEndLocked(p string, rs api.Rspec) error {
 	var own int64
-	if s := m.slivers[sliceOf(p)]; s != nil {
-		if r := m.rcaps[s.Rcap]; r != nil {
+	if s := m.sliver(sliceOf(p)); s != nil {
+		if r := m.rcap(s.Rcap); r != nil {
 			own = r.Rspec.End
 		}
 	}
@@ -173,7 +170,7 @@ func (m *Manager) Query(ctx context.Context, rc api.Rcap) (api.QueryResponse, er
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
-	return api.QueryResponse{ID: r.Hash.id(), Rspec: cloneRspec(r.Rspec), Slice: m.boundTo[r.Hash]}, nil
+	return api.QueryResponse{ID: r.Hash.id(), Rspec: cloneRspec(r.Rspec), Slice: m.boundName(r.Hash)}, nil
 }
 
 // cloneRspec copies rs deeply enough that the copy shares nothing.
@@ -209,7 +206,7 @@ func (m *Manager) Release(ctx context.Context, rc api.Rcap) error {
 
 func (m *Manager) releaseHash(ctx context.Context, h rcapHash, why string) error {
 	m.mu.Lock()
-	r := m.rcaps[h]
+	r := m.rcap(h)
 	if r == nil {
 		m.mu.Unlock()
 		return deniedf("rcap refused: unknown, released or expired")
@@ -245,8 +242,8 @@ func (m *Manager) releaseHash(ctx context.Context, h rcapHash, why string) error
 // down; so is the parent's sliver, marked updating, for the caller to
 // give it the returned guarantees.
 func (m *Manager) dropRcapLocked(r *rcapRecord) (s, up *sliverRecord, err error) {
-	name, bound := m.boundTo[r.Hash]
-	s = m.slivers[name]
+	name, bound := m.bindingOf(r.Hash)
+	s = m.sliver(name)
 	if bound {
 		if m.busy[name] {
 			return nil, nil, refusedf("slice %s: another operation on it is under way", name)
@@ -255,23 +252,19 @@ func (m *Manager) dropRcapLocked(r *rcapRecord) (s, up *sliverRecord, err error)
 			return nil, nil, err
 		}
 		m.busy[name] = true
-		delete(m.boundTo, r.Hash)
+		m.unbind(r.Hash, "")
 	}
 	g := m.giveBackLocked(r)
-	if err := m.store.del(kindRcap, r.Hash.String()); err != nil {
+	if err := m.delRcap(r.Hash); err != nil {
 		if g != nil {
 			g.undoLocked(m)
 		}
 		return s, nil, err
 	}
-	delete(m.rcaps, r.Hash)
-	m.ledger.remove(r.Hash, r.Account, r.Rspec)
+	m.ledger.release(r.Hash, r.Account, r.Rspec)
 	if g != nil {
 		g.finishLocked(m)
 		up = g.sliver
-	}
-	if r.PoolOf != "" && m.pools[r.PoolOf] == r.Hash {
-		delete(m.pools, r.PoolOf)
 	}
 	return s, up, nil
 }
@@ -303,7 +296,7 @@ func (m *Manager) teardown(ctx context.Context, s *sliverRecord) error {
 func (m *Manager) forgetSliverLocked(s *sliverRecord, err error) error {
 	defer m.unbusyLocked(s.Name)
 	if err == nil {
-		err = m.store.del(kindSliver, s.Name)
+		err = m.delSliver(s)
 	}
 	if err != nil {
 		prev, failed := m.stuck[s.Name]
@@ -316,10 +309,7 @@ func (m *Manager) forgetSliverLocked(s *sliverRecord, err error) error {
 		}
 		return fmt.Errorf("destroy sliver %s: %w", s.Name, err)
 	}
-	delete(m.slivers, s.Name)
-	delete(m.byUID, s.UIDBase)
 	delete(m.stuck, s.Name)
-	m.uids.free(s.UIDBase)
 	m.log.Info("sliver destroyed", "slice", s.Name)
 	return nil
 }
@@ -336,28 +326,29 @@ func (m *Manager) List(ctx context.Context) (api.NMList, error) {
 	if full := m.fullReason(); full != "" {
 		out.Problems = []string{"no new slivers: " + full}
 	}
-	for h, r := range m.rcaps {
-		out.Rcaps = append(out.Rcaps, m.infoLocked(h, r))
+	for _, r := range m.rcapList() {
+		out.Rcaps = append(out.Rcaps, m.infoLocked(r.Hash, r))
 	}
 	states := map[string]sliverState{}
-	for name, s := range m.slivers {
-		states[name] = s.State
-		out.Slivers = append(out.Slivers, api.SliverInfo{Name: name, Rcap: s.Rcap.id(),
+	for _, b := range m.sliverList() {
+		s := b.s
+		states[s.Name] = s.State
+		out.Slivers = append(out.Slivers, api.SliverInfo{Name: s.Name, Rcap: s.Rcap.id(),
 			UIDBase: s.UIDBase, UIDCount: UIDRangeSize, Image: s.Attrs.Image})
 	}
 	m.mu.Unlock()
 	for i := range out.Slivers {
 		si := &out.Slivers[i]
 		if st := states[si.Name]; st != sliverReady {
-			si.State = string(st)
+			si.State = api.SliverState(st)
 			continue
 		}
 		status, err := m.rt.Status(ctx, si.Name)
 		if err != nil {
-			si.State, si.Reason = "unknown", err.Error()
+			si.State, si.Reason = api.SliverUnknown, err.Error()
 			continue
 		}
-		si.State, si.Reason, si.Procs = string(status.State), status.Reason, status.Procs
+		si.State, si.Reason, si.Procs = status.State, status.Reason, status.Procs
 	}
 	sort.Slice(out.Rcaps, func(i, j int) bool { return out.Rcaps[i].ID < out.Rcaps[j].ID })
 	sort.Slice(out.Slivers, func(i, j int) bool { return out.Slivers[i].Name < out.Slivers[j].Name })

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 // DefaultPolicyPath is where a site's admin keeps the node's local policy.
@@ -207,7 +209,7 @@ func parseBytes(s string) (int64, error) {
 		mult = 1 << (10 * (1 + strings.IndexByte("kmgt", strings.ToLower(s[i:])[0])))
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > maxBytes/mult {
+	if err != nil || n < 0 || n > api.MaxQuantity/mult {
 		return 0, fmt.Errorf("%q is not a size (want bytes, or a number with K, M, G or T)", s)
 	}
 	return n * mult, nil
@@ -223,7 +225,7 @@ func parseKbit(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > maxNetRate/mult {
+	if err != nil || n < 0 || n > api.MaxNetRate/mult {
 		return 0, fmt.Errorf("%q is not a rate (want kbit/s, or a number with kbit, mbit or gbit, at most 100gbit)", s)
 	}
 	return n * mult, nil

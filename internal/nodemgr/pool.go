@@ -29,12 +29,12 @@ import (
 func (m *Manager) syncPool(ctx context.Context, slice string) error {
 	m.mu.Lock()
 	var want *api.Rspec
-	if s := m.slivers[slice]; s != nil {
-		if r := m.rcaps[s.Rcap]; r != nil && r.Rspec.Privileges.NodeManager && r.Rspec.Delegated != nil {
+	if s := m.sliver(slice); s != nil {
+		if r := m.rcap(s.Rcap); r != nil && r.Rspec.Privileges.NodeManager && r.Rspec.Delegated != nil {
 			want = r.Rspec.Delegated
 		}
 	}
-	ph, has := m.pools[slice]
+	ph, has := m.poolOf(slice)
 	if want == nil {
 		m.mu.Unlock()
 		if has {
@@ -45,7 +45,7 @@ func (m *Manager) syncPool(ctx context.Context, slice string) error {
 	var err error
 	if !has {
 		err = m.newPoolLocked(slice, *want)
-	} else if pool := m.rcaps[ph]; !reflect.DeepEqual(pool.Granted, want) {
+	} else if pool := m.rcap(ph); !reflect.DeepEqual(pool.Granted, want) {
 		err = m.regrantPoolLocked(pool, *want)
 	}
 	m.mu.Unlock()
@@ -58,10 +58,7 @@ func (m *Manager) newPoolLocked(slice string, d api.Rspec) error {
 	if err != nil {
 		return err
 	}
-	if err := m.ledger.admit(m.node, rs); err != nil {
-		return err
-	}
-	if err := m.ledger.admitPolicy(m.policy, principalCentral, rs); err != nil {
+	if err := m.ledger.admit(m.node, m.policy, principalCentral, rs); err != nil {
 		return err
 	}
 	rc, h, err := newRcap()
@@ -71,12 +68,10 @@ func (m *Manager) newPoolLocked(slice string, d api.Rspec) error {
 	granted := cloneRspec(d)
 	r := &rcapRecord{Hash: h, Rspec: rs, Owner: slicePrincipal(slice), Account: principalCentral, Maker: slicePrincipal(slice),
 		Secret: rc, Pool: h.String(), PoolOf: slice, Granted: &granted}
-	if err := m.store.put(kindRcap, h.String(), r); err != nil {
+	if err := m.putRcap(r); err != nil {
 		return err
 	}
-	m.rcaps[h] = r
-	m.pools[slice] = h
-	m.ledger.add(h, r.Account, rs)
+	m.ledger.reserve(h, r.Account, rs)
 	m.expiry.push(h, rs.End)
 	m.kick()
 	m.log.Info("pool rcap made from the delegation", "slice", slice, "rcap", h.id(), "cpu_guarantee", rs.CPUGuarantee,
@@ -104,20 +99,12 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 	if old == nil {
 		old = &api.Rspec{}
 	}
-	handed := []struct {
-		name string
-		v    *int64
-		out  int64
-	}{
-		{"cpu_guarantee", &rs.CPUGuarantee, old.CPUGuarantee - pool.Rspec.CPUGuarantee},
-		{"memory_guarantee", &rs.MemoryGuarantee, old.MemoryGuarantee - pool.Rspec.MemoryGuarantee},
-		{"disk_guarantee", &rs.DiskGuarantee, old.DiskGuarantee - pool.Rspec.DiskGuarantee},
-	}
-	for _, h := range handed {
-		if *h.v < h.out {
-			return refusedf("delegated.%s: %d is less than the %d slice %s has handed out", h.name, *h.v, h.out, pool.PoolOf)
+	for _, r := range moved {
+		v, out := r.Get(&rs), r.Get(old)-r.Get(&pool.Rspec)
+		if v < out {
+			return refusedf("delegated.%s: %d is less than the %d slice %s has handed out", r.Name, v, out, pool.PoolOf)
 		}
-		*h.v -= h.out
+		r.Set(&rs, v-out)
 	}
 	var ports []api.Port
 	for _, p := range rs.Ports {
@@ -126,23 +113,18 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 		}
 	}
 	rs.Ports = ports
-	m.ledger.remove(pool.Hash, pool.Account, pool.Rspec)
-	err = m.ledger.admit(m.node, rs)
-	if err == nil {
-		err = m.ledger.admitPolicy(m.policy, principalCentral, rs)
-	}
+	err = m.ledger.admitInstead(m.node, m.policy, pool.Hash, pool.Account, pool.Rspec, rs)
 	n := *pool
 	granted := cloneRspec(d)
 	n.Rspec, n.Granted = rs, &granted
+	was := pool.Rspec
 	if err == nil {
-		err = m.store.put(kindRcap, pool.Hash.String(), &n)
+		err = m.saveRcap(pool, n)
 	}
 	if err != nil {
-		m.ledger.add(pool.Hash, pool.Account, pool.Rspec)
 		return err
 	}
-	*pool = n
-	m.ledger.add(pool.Hash, pool.Account, pool.Rspec)
+	m.ledger.move(pool.Hash, pool.Account, was, pool.Rspec)
 	m.expiry.push(pool.Hash, rs.End)
 	m.kick()
 	m.log.Info("pool rcap follows a changed delegation", "slice", pool.PoolOf, "rcap", pool.Hash.id(),
@@ -154,12 +136,12 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 // destroying the slivers bound to them.
 func (m *Manager) releasePool(ctx context.Context, slice, why string) error {
 	m.mu.Lock()
-	ph, ok := m.pools[slice]
+	ph, ok := m.poolOf(slice)
 	var tree []rcapHash
 	if ok {
-		for h, r := range m.rcaps {
-			if r.Pool == ph.String() && h != ph {
-				tree = append(tree, h)
+		for _, r := range m.rcapList() {
+			if r.Pool == ph.String() && r.Hash != ph {
+				tree = append(tree, r.Hash)
 			}
 		}
 		tree = append(tree, ph) // children first, then the pool
@@ -180,19 +162,15 @@ func (m *Manager) releasePool(ctx context.Context, slice, why string) error {
 // poolSliversLocked counts the slivers other than slice's bound to pool
 // ph or to rcaps split from it.
 func (m *Manager) poolSliversLocked(ph, slice string) int64 {
-	var n int64
-	for name, s := range m.slivers {
-		if r := m.rcaps[s.Rcap]; name != slice && r != nil && r.Pool == ph && s.State != sliverDestroying {
-			n++
-		}
-	}
-	return n
+	return m.countSlivers(func(s *sliverRecord, r *rcapRecord) bool {
+		return s.Name != slice && r != nil && r.Pool == ph && s.State != sliverDestroying
+	})
 }
 
 // infoLocked describes rcap h without its secret.
 func (m *Manager) infoLocked(h rcapHash, r *rcapRecord) api.RcapInfo {
 	return api.RcapInfo{ID: h.id(), Parent: r.Parent, Rspec: cloneRspec(r.Rspec), Pool: r.PoolOf != "",
-		Bound: m.boundTo[h], Owner: r.Owner}
+		Bound: m.boundName(h), Owner: r.Owner}
 }
 
 // Rcaps returns the rcaps the caller owns, with the rcap itself where the
@@ -205,9 +183,9 @@ func (m *Manager) Rcaps(ctx context.Context) (api.NMRcaps, error) {
 		return api.NMRcaps{}, err
 	}
 	out := api.NMRcaps{Rcaps: []api.RcapInfo{}}
-	for h, r := range m.rcaps {
+	for _, r := range m.rcapList() {
 		if r.Owner == p {
-			info := m.infoLocked(h, r)
+			info := m.infoLocked(r.Hash, r)
 			info.Rcap = r.Secret
 			out.Rcaps = append(out.Rcaps, info)
 		}
@@ -243,7 +221,7 @@ func (m *Manager) Pass(ctx context.Context, rc api.Rcap, to string) error {
 		return refusedf("rcap %s: another operation on it is under way", r.Hash.id())
 	}
 	if target != principalCentral {
-		if s := m.slivers[to]; s == nil || s.State == sliverDestroying {
+		if s := m.sliver(to); s == nil || s.State == sliverDestroying {
 			return refusedf("pass: slice %s has no sliver on this node: it could not use the rcap", to)
 		}
 	}
@@ -252,10 +230,9 @@ func (m *Manager) Pass(ctx context.Context, rc api.Rcap, to string) error {
 	if target != principalCentral {
 		n.Secret = rc
 	}
-	if err := m.store.put(kindRcap, r.Hash.String(), &n); err != nil {
+	if err := m.saveRcap(r, n); err != nil {
 		return err
 	}
-	*r = n
 	m.log.Info("rcap passed", "rcap", r.Hash.id(), "from", p, "to", target)
 	return nil
 }

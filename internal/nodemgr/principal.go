@@ -38,25 +38,15 @@ func (m *Manager) principalOfLocked(ctx context.Context) (string, error) {
 	if !ok || peer.UID == 0 {
 		return principalCentral, nil
 	}
-	slice := m.sliceOfUIDLocked(peer.UID)
+	slice := m.sliceOfUID(peer.UID)
 	if slice == "" {
 		return "", deniedf("node manager: uid %d is neither root nor in a slice of this node", peer.UID)
 	}
-	s := m.slivers[slice]
-	r := m.rcaps[s.Rcap]
+	s, r := m.sliverRcap(slice)
 	if s.State == sliverDestroying || r == nil || !r.Rspec.Privileges.NodeManager {
 		return "", deniedf("node manager: slice %s lacks privileges.node_manager", slice)
 	}
 	return slicePrincipal(slice), nil
-}
-
-// sliceOfUIDLocked names the sliver whose UID range holds uid, or "".
-func (m *Manager) sliceOfUIDLocked(uid uint32) string {
-	if uid < m.uids.base {
-		return ""
-	}
-	base := uid - (uid-m.uids.base)%UIDRangeSize
-	return m.byUID[base]
 }
 
 // ownedLocked returns the live rcap rc names if principal owns it; to
@@ -90,11 +80,11 @@ func (m *Manager) mayTouchSliverLocked(principal, slice string) error {
 	if principal == principalCentral {
 		return nil
 	}
-	s := m.slivers[slice]
+	s := m.sliver(slice)
 	if s == nil {
 		return nil
 	}
-	if r := m.rcaps[s.Rcap]; r != nil && r.Owner == principal {
+	if r := m.rcap(s.Rcap); r != nil && r.Owner == principal {
 		return nil
 	}
 	return deniedf("slice %s: its sliver is bound to an rcap that is not yours (%s)", slice, principal)
@@ -109,12 +99,7 @@ func (m *Manager) roomForLocked(p string) error {
 	if p == principalCentral {
 		return nil
 	}
-	n := 0
-	for _, r := range m.rcaps {
-		if r.Maker == p {
-			n++
-		}
-	}
+	n := m.countRcaps(func(r *rcapRecord) bool { return r.Maker == p })
 	if n >= m.maxSliceRcaps {
 		return refusedf("rcaps: %s made %d that are live, the most a slice may on this node: release some first", p, n)
 	}

@@ -64,7 +64,7 @@ func (m *Manager) lookupLocked(rc api.Rcap) (*rcapRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := m.rcaps[h]
+	r := m.rcap(h)
 	if r == nil || subtle.ConstantTimeCompare(r.Hash[:], h[:]) != 1 {
 		return nil, deniedf("rcap refused: unknown, released or expired")
 	}

@@ -76,21 +76,21 @@ func (m *Manager) stranded() (pools []string, rcaps []rcapHash) {
 	defer m.mu.Unlock()
 	gone := func(r *rcapRecord) bool {
 		owner := r.Owner
-		return owner != principalCentral && m.slivers[sliceOf(owner)] == nil
+		return owner != principalCentral && m.sliver(sliceOf(owner)) == nil
 	}
 	goingPools := map[string]bool{}
-	for slice, h := range m.pools {
-		if m.slivers[slice] == nil {
+	for slice, h := range m.poolList() {
+		if m.sliver(slice) == nil {
 			pools = append(pools, slice)
 			goingPools[h.String()] = true
 		}
 	}
-	for h, r := range m.rcaps {
+	for _, r := range m.rcapList() {
 		if goingPools[r.Pool] {
 			continue
 		}
-		if _, bound := m.boundTo[h]; !bound && gone(r) || m.unprivilegedLocked(r.Account) {
-			rcaps = append(rcaps, h)
+		if _, bound := m.bindingOf(r.Hash); !bound && gone(r) || m.unprivilegedLocked(r.Account) {
+			rcaps = append(rcaps, r.Hash)
 		}
 	}
 	return pools, rcaps
@@ -103,11 +103,11 @@ func (m *Manager) unprivilegedLocked(account string) bool {
 	if account == principalCentral {
 		return false
 	}
-	s := m.slivers[sliceOf(account)]
+	s := m.sliver(sliceOf(account))
 	if s == nil || s.State == sliverDestroying {
 		return true
 	}
-	r := m.rcaps[s.Rcap]
+	r := m.rcap(s.Rcap)
 	return r == nil || !r.Rspec.Privileges.NodeManager
 }
 
@@ -126,12 +126,7 @@ func (m *Manager) Reclaim(ctx context.Context, id string) error {
 	}
 	var found *rcapRecord
 	if err == nil {
-		for h, r := range m.rcaps {
-			if h.id() == id {
-				found = r
-				break
-			}
-		}
+		found = m.findRcap(func(r *rcapRecord) bool { return r.Hash.id() == id })
 		if found == nil {
 			err = notFoundf("reclaim: no rcap %s on this node", id)
 		}
@@ -141,16 +136,10 @@ func (m *Manager) Reclaim(ctx context.Context, id string) error {
 		return err
 	}
 	peer, _ := PeerFromContext(ctx)
-	m.log.Warn("rcap reclaimed by the operator", "rcap", id, "owner", found.Owner, "bound", m.boundSlice(found.Hash),
+	m.log.Warn("rcap reclaimed by the operator", "rcap", id, "owner", found.Owner, "bound", m.boundName(found.Hash),
 		"pool_of", found.PoolOf, "pid", peer.PID, "uid", peer.UID)
 	if found.PoolOf != "" {
 		return m.releasePool(ctx, found.PoolOf, "reclaimed by the operator")
 	}
 	return m.releaseHash(ctx, found.Hash, "reclaimed by the operator")
-}
-
-func (m *Manager) boundSlice(h rcapHash) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.boundTo[h]
 }

@@ -2,7 +2,6 @@ package nodemgr
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 )
 
@@ -19,8 +18,8 @@ func (m *Manager) reconcile(ctx context.Context) error {
 		return err
 	}
 	var work []*sliverRecord
-	for _, s := range m.slivers {
-		if s.State != sliverReady || m.rcaps[s.Rcap] == nil {
+	for _, b := range m.sliverList() {
+		if s := b.s; s.State != sliverReady || b.r == nil {
 			m.busy[s.Name] = true
 			work = append(work, s)
 		} else if s.Unapplied {
@@ -39,15 +38,7 @@ func (m *Manager) reconcile(ctx context.Context) error {
 // undoSplitsLocked undoes every split whose intent survived a crash; a
 // bound parent's sliver is marked for an update to its old limits.
 func (m *Manager) undoSplitsLocked() error {
-	var intents []splitIntent
-	err := m.store.each(kindSplit, func(_ string, data []byte) error {
-		var in splitIntent
-		if err := json.Unmarshal(data, &in); err != nil {
-			return err
-		}
-		intents = append(intents, in)
-		return nil
-	})
+	intents, err := m.splits()
 	if err != nil {
 		return err
 	}
@@ -56,8 +47,8 @@ func (m *Manager) undoSplitsLocked() error {
 		if err := m.undoSplitLocked(in); err != nil {
 			return fmt.Errorf("undo split: %w", err)
 		}
-		name, bound := m.boundTo[in.Parent]
-		if s := m.slivers[name]; bound && s.State == sliverReady {
+		name, bound := m.bindingOf(in.Parent)
+		if s := m.sliver(name); bound && s.State == sliverReady {
 			if err := m.setStateLocked(s, sliverUpdating); err != nil {
 				return err
 			}
@@ -71,7 +62,7 @@ func (m *Manager) undoSplitsLocked() error {
 func (m *Manager) recover(ctx context.Context, s *sliverRecord) {
 	log := m.log.With("slice", s.Name, "state", s.State)
 	m.mu.Lock()
-	_, live := m.rcaps[s.Rcap]
+	live := m.rcap(s.Rcap) != nil
 	if s.State == sliverUpdating && live {
 		spec := m.specLocked(s)
 		m.mu.Unlock()
@@ -94,8 +85,8 @@ func (m *Manager) recover(ctx context.Context, s *sliverRecord) {
 	case !live:
 		log.Warn("sliver's rcap is gone; destroying it")
 	}
-	if m.boundTo[s.Rcap] == s.Name {
-		delete(m.boundTo, s.Rcap)
+	if m.boundName(s.Rcap) == s.Name {
+		m.unbind(s.Rcap, "")
 	}
 	if err := m.setStateLocked(s, sliverDestroying); err != nil {
 		log.Error("mark sliver destroying", "err", err)
@@ -115,7 +106,7 @@ func (m *Manager) destroyOrphans(ctx context.Context) {
 	}
 	for _, name := range names {
 		m.mu.Lock()
-		_, owned := m.slivers[name]
+		owned := m.sliver(name) != nil
 		m.mu.Unlock()
 		if owned {
 			continue

@@ -1,9 +1,7 @@
 package nodemgr
 
 import (
-	"cmp"
-	"encoding/json"
-	"fmt"
+	"strings"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -102,87 +100,34 @@ func (h *rcapHash) UnmarshalText(b []byte) error {
 	return err
 }
 
-// load reads every record into memory and rebuilds the indexes.
+// load reads every record into memory (records.load), logging the
+// releases a crash interrupted that it finished.
 func (m *Manager) load() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	err := m.store.each(kindRcap, func(key string, data []byte) error {
-		var r rcapRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return err
-		}
-		if r.Hash.String() != key {
-			return fmt.Errorf("hash %s does not match the file name", r.Hash)
-		}
-		if r.Owner == "" || r.Account == "" || r.Maker == "" {
-			// Written before rcaps had owners (central's) or makers (its
-			// owner's).
-			r.Owner, r.Account = cmp.Or(r.Owner, principalCentral), cmp.Or(r.Account, principalCentral)
-			r.Maker = cmp.Or(r.Maker, r.Owner)
-			if err := m.store.put(kindRcap, key, &r); err != nil {
-				return err
-			}
-		}
-		m.rcaps[r.Hash] = &r
-		return nil
-	})
-	if err != nil {
-		return err
+	finished, err := m.records.load()
+	for _, f := range finished {
+		child, parent, _ := strings.Cut(f, " ")
+		m.log.Warn("finished interrupted release: its guarantees are back with its parent", "rcap", child, "parent", parent)
 	}
-	if err := m.finishReturnsLocked(); err != nil {
-		return err
-	}
-	return m.store.each(kindSliver, func(key string, data []byte) error {
-		var s sliverRecord
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-		if s.Name != key || checkSliceName(s.Name) != nil {
-			return fmt.Errorf("bad sliver name %q", s.Name)
-		}
-		if err := m.uids.take(s.UIDBase); err != nil {
-			return err
-		}
-		m.slivers[s.Name] = &s
-		m.byUID[s.UIDBase] = s.Name
-		return nil
-	})
+	return err
 }
 
-// indexLocked rebuilds the bindings, the admission ledger and the expiry
-// heap from the records.
+// indexLocked rebuilds the bindings and pools, the admission ledger and
+// the expiry heap from the records.
 func (m *Manager) indexLocked() {
-	m.boundTo = map[rcapHash]string{}
-	for _, s := range m.slivers {
-		if s.State != sliverDestroying && m.rcaps[s.Rcap] != nil {
-			m.boundTo[s.Rcap] = s.Name
-		}
-	}
-	m.ledger = newLedger()
+	m.records.index()
+	m.ledger.reset()
 	m.expiry = nil
-	m.pools = map[string]rcapHash{}
-	for h, r := range m.rcaps {
-		m.ledger.add(h, r.Account, r.Rspec)
-		m.expiry.push(h, r.Rspec.End)
-		if r.PoolOf != "" {
-			m.pools[r.PoolOf] = h
-		}
+	for _, r := range m.rcapList() {
+		m.ledger.reserve(r.Hash, r.Account, r.Rspec)
+		m.expiry.push(r.Hash, r.Rspec.End)
 	}
-}
-
-// saveSliverLocked writes n as the record of s's sliver, and changes s in
-// memory only if the write succeeded.
-func (m *Manager) saveSliverLocked(s *sliverRecord, n sliverRecord) error {
-	if err := m.store.put(kindSliver, n.Name, &n); err != nil {
-		return err
-	}
-	*s = n
-	return nil
 }
 
 // setStateLocked writes s with state st.
 func (m *Manager) setStateLocked(s *sliverRecord, st sliverState) error {
 	n := *s
 	n.State = st
-	return m.saveSliverLocked(s, n)
+	return m.saveSliver(s, n)
 }

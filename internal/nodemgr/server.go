@@ -72,9 +72,7 @@ func (m *Manager) Serve(ctx context.Context, l net.Listener) error {
 // connKey names whom a connection counts against: the slice whose UID
 // range holds the peer's UID, or that UID.
 func (m *Manager) connKey(c peercred.Cred) string {
-	m.mu.Lock()
-	slice := m.sliceOfUIDLocked(c.UID)
-	m.mu.Unlock()
+	slice := m.sliceOfUID(c.UID) // the record store's lock only: never waits for an operation
 	if slice != "" {
 		return slicePrincipal(slice)
 	}

@@ -64,8 +64,8 @@ func (m *Manager) DestroySliver(ctx context.Context, name string) error {
 		m.mu.Unlock()
 		return err
 	}
-	if m.boundTo[s.Rcap] == name {
-		delete(m.boundTo, s.Rcap)
+	if m.boundName(s.Rcap) == name {
+		m.unbind(s.Rcap, "")
 	}
 	m.busy[name] = true
 	m.mu.Unlock()
@@ -94,7 +94,7 @@ func (m *Manager) sliverLocked(name string) (*sliverRecord, error) {
 	if m.closed {
 		return nil, errClosed
 	}
-	s := m.slivers[name]
+	s := m.sliver(name)
 	if s == nil {
 		return nil, notFoundf("no sliver %s on this node", name)
 	}

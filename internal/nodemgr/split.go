@@ -26,7 +26,7 @@ func (m *Manager) Split(ctx context.Context, rc api.Rcap, req api.Rspec) (api.Rc
 		}
 		return crc, nil
 	}
-	s := m.slivers[slice]
+	s := m.sliver(slice)
 	if err := m.setStateLocked(s, sliverUpdating); err != nil {
 		err = m.undoSplitWithLocked(in, err)
 		m.mu.Unlock()
@@ -50,7 +50,7 @@ func (m *Manager) Split(ctx context.Context, rc api.Rcap, req api.Rspec) (api.Rc
 	if err != nil {
 		return "", m.undoSplitWithLocked(in, fmt.Errorf("update sliver %s: %w", slice, err))
 	}
-	if err := m.store.del(kindSplit, ch.String()); err != nil {
+	if err := m.delSplit(ch); err != nil {
 		m.log.Warn("split intent left behind", "err", err) // a restart would undo the split
 	}
 	return crc, nil
@@ -76,7 +76,7 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 	if err := m.roomForLocked(p); err != nil {
 		return splitIntent{}, "", err
 	}
-	slice := m.boundTo[parent.Hash]
+	slice := m.boundName(parent.Hash)
 	if m.busy[busyRcap(parent.Hash)] || (slice != "" && m.busy[slice]) {
 		return splitIntent{}, "", refusedf("rcap %s: another operation on it is under way", parent.Hash.id())
 	}
@@ -89,7 +89,7 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 		return splitIntent{}, "", err
 	}
 	in := splitIntent{Child: ch, Parent: parent.Hash, ParentOld: parent.Rspec}
-	if err := m.store.put(kindSplit, ch.String(), &in); err != nil {
+	if err := m.putSplit(&in); err != nil {
 		return in, "", err
 	}
 	cr := &rcapRecord{Hash: ch, Parent: parent.Hash.id(), Rspec: child, Owner: p,
@@ -97,26 +97,24 @@ func (m *Manager) splitLocked(ctx context.Context, rc api.Rcap, req api.Rspec, c
 	if p != principalCentral {
 		cr.Secret = crc
 	}
-	if err := m.store.put(kindRcap, ch.String(), cr); err != nil {
+	if err := m.putRcap(cr); err != nil {
 		return in, "", m.undoSplitWithLocked(in, err)
 	}
-	m.rcaps[ch] = cr
-	m.ledger.add(ch, cr.Account, child)
+	m.ledger.reserve(ch, cr.Account, child)
 	m.expiry.push(ch, child.End)
 	newParent := *parent
 	newParent.Rspec = rest
-	if err := m.store.put(kindRcap, parent.Hash.String(), &newParent); err != nil {
+	was := parent.Rspec
+	if err := m.saveRcap(parent, newParent); err != nil {
 		return in, "", m.undoSplitWithLocked(in, err)
 	}
-	m.ledger.remove(parent.Hash, parent.Account, parent.Rspec)
-	parent.Rspec = rest
-	m.ledger.add(parent.Hash, parent.Account, rest)
+	m.ledger.move(parent.Hash, parent.Account, was, rest)
 	m.log.Info("rcap split", "principal", p, "parent", parent.Hash.id(), "child", ch.id(), "cpu_guarantee", child.CPUGuarantee,
 		"memory_guarantee", child.MemoryGuarantee, "disk_guarantee", child.DiskGuarantee)
 	if slice != "" {
 		return in, slice, nil
 	}
-	if err := m.store.del(kindSplit, ch.String()); err != nil {
+	if err := m.delSplit(ch); err != nil {
 		m.log.Warn("split intent left behind", "err", err)
 	}
 	return in, "", nil
@@ -128,8 +126,8 @@ func (m *Manager) undoSplitWithLocked(in splitIntent, cause error) error {
 	if err := m.undoSplitLocked(in); err != nil {
 		m.log.Error("undo split", "parent", in.Parent.id(), "err", err)
 	}
-	if name, ok := m.boundTo[in.Parent]; ok {
-		if s := m.slivers[name]; s != nil && s.State == sliverUpdating {
+	if name, ok := m.bindingOf(in.Parent); ok {
+		if s := m.sliver(name); s != nil && s.State == sliverUpdating {
 			spec := m.specLocked(s)
 			if err := m.rt.Update(context.Background(), spec); err != nil {
 				m.log.Error("restore sliver limits", "slice", name, "err", err)
@@ -144,22 +142,21 @@ func (m *Manager) undoSplitWithLocked(in splitIntent, cause error) error {
 // undoSplitLocked deletes the child of in and gives the parent its old
 // rspec back, on disk and in memory; then it deletes the intent.
 func (m *Manager) undoSplitLocked(in splitIntent) error {
-	if err := m.store.del(kindRcap, in.Child.String()); err != nil {
+	c := m.rcap(in.Child)
+	if err := m.delRcap(in.Child); err != nil {
 		return err
 	}
-	if c := m.rcaps[in.Child]; c != nil {
-		m.ledger.remove(in.Child, c.Account, c.Rspec)
-		delete(m.rcaps, in.Child)
+	if c != nil {
+		m.ledger.release(in.Child, c.Account, c.Rspec)
 	}
-	if p := m.rcaps[in.Parent]; p != nil {
+	if p := m.rcap(in.Parent); p != nil {
 		restored := *p
 		restored.Rspec = in.ParentOld
-		if err := m.store.put(kindRcap, p.Hash.String(), &restored); err != nil {
+		was := p.Rspec
+		if err := m.saveRcap(p, restored); err != nil {
 			return err
 		}
-		m.ledger.remove(p.Hash, p.Account, p.Rspec)
-		p.Rspec = in.ParentOld
-		m.ledger.add(p.Hash, p.Account, p.Rspec)
+		m.ledger.move(p.Hash, p.Account, was, p.Rspec)
 	}
-	return m.store.del(kindSplit, in.Child.String())
+	return m.delSplit(in.Child)
 }

@@ -1,58 +1,49 @@
 package nodemgr
 
 import (
+	"cmp"
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/orbisproject/orbis/api"
 )
 
-// Defaults applied to an rspec's zero fields at acquire (paper 4.2.2). The
-// memory and disk limits default to the node's (Node.DefaultMemoryMax and
-// Node.DefaultDiskMax); guarantees default to none, Start to now and End to
-// never.
+// Defaults the node fills in itself, for the fields the resource table
+// (api.Resources) marks NodeDefault: the memory and disk limits default to
+// the node's (Node.DefaultMemoryMax and Node.DefaultDiskMax), the process
+// and file limits to these. Every other default is the table's
+// (api.Resource.Default); guarantees default to none, Start to now and End
+// to never.
 const (
-	DefaultCPUShares   = 1
-	DefaultNetMinRate  = 5     // kbit/s
-	DefaultNetMaxRate  = 10000 // kbit/s
 	DefaultOpenFileMax = 1024
 	DefaultProcMax     = 512
 )
 
-// Upper bounds of rspec fields, beyond which a value is an error rather
-// than a request admission control could grant.
+// nodeDefaults are the node's own defaults, by the table's name; every
+// NodeDefault resource has one (TestNodeDefaultsCoverTable).
+func nodeDefaults(node Node) map[string]int64 {
+	return map[string]int64{
+		"memory_max":   node.DefaultMemoryMax,
+		"disk_max":     node.DefaultDiskMax,
+		"proc_max":     DefaultProcMax,
+		"openfile_max": DefaultOpenFileMax,
+	}
+}
+
+// Bounds of the node manager's own request fields, which are not
+// resources (the table bounds those).
 const (
-	maxBytes      = 1 << 62
-	maxCPUShares  = 1 << 18 // cgroup v1 cpu.shares maximum
-	maxCPUGuar    = 1000    // the whole node
-	maxProcs      = 1 << 22 // the kernel's PID_MAX_LIMIT
-	maxOpenFiles  = 1 << 20 // the kernel's default nr_open
-	maxNetRate    = 100_000_000
-	maxPorts      = 256
-	maxBindSlices = 1024
-	maxKeys       = 64
-	maxKeyLen     = 8192
-	maxSliceName  = 64
-	maxImageName  = 64
-	maxInitScript = 32 << 10
+	maxKeys   = 64
+	maxKeyLen = 8192
 )
 
 // checkRspec checks an rspec given to acquire and returns it with the
-// node's defaults filled in.
+// defaults filled in.
 func checkRspec(node Node, rs api.Rspec, now int64) (api.Rspec, error) {
 	if err := checkRanges(node, rs); err != nil {
 		return rs, err
 	}
-	fill(&rs.CPUShares, DefaultCPUShares)
-	fill(&rs.MemoryMax, node.DefaultMemoryMax)
-	fill(&rs.DiskMax, node.DefaultDiskMax)
-	fill(&rs.ProcMax, DefaultProcMax)
-	fill(&rs.OpenFileMax, DefaultOpenFileMax)
-	fill(&rs.NetMinRate, DefaultNetMinRate)
-	fill(&rs.NetMaxRate, max(DefaultNetMaxRate, rs.NetMinRate))
-	fill(&rs.Start, now)
+	fillDefaults(node, &rs, now)
 	if err := checkRelations(rs, now); err != nil {
 		return rs, err
 	}
@@ -62,24 +53,44 @@ func checkRspec(node Node, rs api.Rspec, now int64) (api.Rspec, error) {
 	return cloneRspec(rs), nil
 }
 
-// checkDelegation checks an rspec's delegation: only for a slice with the
-// node manager privilege, one level deep, with sane values. Admission
-// control checks it when the pool is made, at bind.
+// fillDefaults fills the zero fields of rs: the table's defaults, the
+// node's for NodeDefault fields, and now for start. The upper field of a
+// pair the table raises (Raise: net_max_rate over net_min_rate) defaults
+// to no less than the lower field.
+func fillDefaults(node Node, rs *api.Rspec, now int64) {
+	var zero []*api.Resource
+	for i := range api.Resources {
+		if r := &api.Resources[i]; r.IsNumber() && r.Get(rs) == 0 {
+			zero = append(zero, r)
+		}
+	}
+	api.FillDefaults(rs)
+	own := nodeDefaults(node)
+	for _, r := range zero {
+		if v, ok := own[r.Name]; ok && r.NodeDefault {
+			r.Set(rs, v)
+		}
+	}
+	for _, r := range zero {
+		for i := range api.Resources {
+			if lo := &api.Resources[i]; lo.Raise && lo.AtMost == r.Name {
+				r.Set(rs, max(r.Get(rs), lo.Get(rs)))
+			}
+		}
+	}
+	fill(&rs.Start, now)
+}
+
+// checkDelegation checks an rspec's delegation (which checkRelations
+// allows only with the node manager privilege): one level deep, with sane
+// values. Admission control checks it when the pool is made, at bind.
 func checkDelegation(node Node, rs api.Rspec) error {
 	d := rs.Delegated
 	switch {
-	case rs.Slivers < 0:
-		return invalidf("slivers: negative value %d", rs.Slivers)
-	case len(rs.BindSlices) > 0 && !rs.Privileges.NodeManager:
-		return invalidf("bind_slices: only for an rspec with privileges.node_manager")
 	case d == nil:
 		return checkBindSlices(rs.BindSlices)
-	case !rs.Privileges.NodeManager:
-		return invalidf("delegated: only for an rspec with privileges.node_manager")
 	case d.Delegated != nil:
 		return invalidf("delegated.delegated: a delegation cannot delegate further")
-	case d.Slivers < 0:
-		return invalidf("delegated.slivers: negative value %d", d.Slivers)
 	case len(d.BindSlices) > 0:
 		return invalidf("delegated.bind_slices: the names go on the broker's own rspec")
 	}
@@ -98,50 +109,55 @@ func fill(v *int64, def int64) {
 	}
 }
 
-type field struct {
-	name string
-	v    int64
-	max  int64
-	what string // what max is, for the message
+// boundWhat says what a resource's bound in the table is, for messages.
+var boundWhat = map[string]string{
+	"cpu_shares":    "the most the kernel accepts",
+	"cpu_guarantee": "the whole node",
+	"proc_max":      "the kernel's limit",
+	"openfile_max":  "the kernel's limit",
+	"net_min_rate":  "100 Gbit/s",
+	"net_max_rate":  "100 Gbit/s",
+	"net_max_kbyte": "the most a day can carry",
+	"start":         "year 9999",
+	"end":           "year 9999",
 }
 
-func fields(node Node, rs api.Rspec) []field {
-	return []field{
-		{"cpu_shares", rs.CPUShares, maxCPUShares, "the most the kernel accepts"},
-		{"cpu_guarantee", rs.CPUGuarantee, maxCPUGuar, "the whole node"},
-		{"memory_max", rs.MemoryMax, node.MemoryBytes, "the node's memory"},
-		{"memory_guarantee", rs.MemoryGuarantee, node.MemoryBytes, "the node's memory"},
-		{"disk_max", rs.DiskMax, node.DiskBytes, "the node's slice storage"},
-		{"disk_guarantee", rs.DiskGuarantee, node.DiskBytes, "the node's slice storage"},
-		{"proc_max", rs.ProcMax, maxProcs, "the kernel's limit"},
-		{"openfile_max", rs.OpenFileMax, maxOpenFiles, "the kernel's limit"},
-		{"net_min_rate", rs.NetMinRate, maxNetRate, "100 Gbit/s"},
-		{"net_max_rate", rs.NetMaxRate, maxNetRate, "100 Gbit/s"},
-		{"net_max_kbyte", rs.NetMaxKByte, maxBytes >> 10, "the most a day can carry"},
-		{"net_thresh_kbyte", rs.NetThreshKByte, max(rs.NetMaxKByte, 0), "net_max_kbyte"},
-		{"start", rs.Start, api.MaxTime, "year 9999"},
-		{"end", rs.End, api.MaxTime, "year 9999"},
+// bound is the most resource r may be on this node, and what that is: the
+// table's bound, or the node's capacity for its memory and disk.
+func bound(node Node, r *api.Resource) (int64, string) {
+	switch r.Name {
+	case "memory_max", "memory_guarantee":
+		return node.MemoryBytes, "the node's memory"
+	case "disk_max", "disk_guarantee":
+		return node.DiskBytes, "the node's slice storage"
 	}
+	return r.Max, cmp.Or(boundWhat[r.Name], "its bound")
 }
 
 // checkRanges refuses negative and out-of-range values and bad ports.
 func checkRanges(node Node, rs api.Rspec) error {
-	for _, f := range fields(node, rs) {
+	for i := range api.Resources {
+		r := &api.Resources[i]
+		if !r.IsNumber() || r.Kind == api.Flag {
+			continue
+		}
+		v := r.Get(&rs)
+		limit, what := bound(node, r)
 		switch {
-		case f.v < 0:
-			return invalidf("%s: negative value %d", f.name, f.v)
-		case f.v > maxBytes:
-			return invalidf("%s: %d is out of range (max %d)", f.name, f.v, int64(maxBytes))
-		case f.v > f.max:
-			return invalidf("%s: %d exceeds %s (%d)", f.name, f.v, f.what, f.max)
+		case v < r.Min:
+			return invalidf("%s: negative value %d", r.Name, v)
+		case v > api.MaxQuantity:
+			return invalidf("%s: %d is out of range (max %d)", r.Name, v, int64(api.MaxQuantity))
+		case v > limit:
+			return invalidf("%s: %d exceeds %s (%d)", r.Name, v, what, limit)
 		}
 	}
 	return checkPorts(node, rs.Ports)
 }
 
 func checkPorts(node Node, ports []api.Port) error {
-	if len(ports) > maxPorts {
-		return invalidf("ports: %d ports (max %d)", len(ports), maxPorts)
+	if len(ports) > api.MaxPorts {
+		return invalidf("ports: %d ports (max %d)", len(ports), api.MaxPorts)
 	}
 	seen := map[api.Port]bool{}
 	for _, p := range ports {
@@ -163,17 +179,27 @@ func checkPorts(node Node, ports []api.Port) error {
 	return nil
 }
 
-// checkRelations checks what holds between fields once defaults are in.
+// checkRelations checks what holds between fields once defaults are in:
+// the table's pairs (a field at most another, a field that requires
+// another) and the rspec's time window.
 func checkRelations(rs api.Rspec, now int64) error {
+	for i := range api.Resources {
+		r := &api.Resources[i]
+		if r.AtMost != "" {
+			up := api.ResourceByName(r.AtMost)
+			if v, limit := r.Get(&rs), up.Get(&rs); v > limit {
+				return invalidf("%s: %d exceeds %s %d", r.Name, v, up.Name, limit)
+			}
+		}
+		if r.Requires == "" || r.Get(&rs) == 0 || api.ResourceByName(r.Requires).Get(&rs) != 0 {
+			continue
+		}
+		if r.Kind == api.Flag {
+			return invalidf("%s: set without a %s", r.Name, r.Requires)
+		}
+		return invalidf("%s: only for an rspec with %s", r.Name, r.Requires)
+	}
 	switch {
-	case rs.MemoryGuarantee > rs.MemoryMax:
-		return invalidf("memory_guarantee: %d exceeds memory_max %d", rs.MemoryGuarantee, rs.MemoryMax)
-	case rs.DiskGuarantee > rs.DiskMax:
-		return invalidf("disk_guarantee: %d exceeds disk_max %d", rs.DiskGuarantee, rs.DiskMax)
-	case rs.NetMinRate > rs.NetMaxRate:
-		return invalidf("net_min_rate: %d exceeds net_max_rate %d", rs.NetMinRate, rs.NetMaxRate)
-	case rs.CPUCap && rs.CPUGuarantee == 0:
-		return invalidf("cpu_cap: set without a cpu_guarantee (it would cap the sliver at 0)")
 	case rs.End != 0 && rs.End <= rs.Start:
 		return invalidf("end: %d is not after start %d", rs.End, rs.Start)
 	case rs.End != 0 && rs.End <= now:
@@ -182,28 +208,28 @@ func checkRelations(rs api.Rspec, now int64) error {
 	return nil
 }
 
-// sliceNameRE is PlanetLab's slice name: a site prefix, an underscore, a
-// name. checkSliceName adds what paths, cgroup and host names need.
-var sliceNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
-
+// checkSliceName checks a slice name (api.SliceName) and says which part
+// of its syntax a bad one breaks.
 func checkSliceName(name string) error {
+	_, err := api.ParseSliceName(name)
 	switch {
+	case err == nil:
+		return nil
 	case name == "":
 		return invalidf("slice: empty name")
-	case len(name) > maxSliceName:
-		return invalidf("slice: name is %d characters (max %d)", len(name), maxSliceName)
-	case !sliceNameRE().MatchString(name):
-		return invalidf("slice: name %q is not site_name (want ^[a-z0-9.]+_[a-zA-Z0-9_.]+$)", name)
-	case name[0] == '.' || strings.Contains(name, ".."):
+	case len(name) > api.MaxSliceName:
+		return invalidf("slice: name is %d characters (max %d)", len(name), api.MaxSliceName)
+	case api.SliceName(strings.ReplaceAll(name, ".", "0")).Valid():
+		// site_name but for its dots ('0' is allowed wherever '.' is).
 		return invalidf("slice: name %q starts with a dot or contains \"..\"", name)
 	}
-	return nil
+	return invalidf("slice: name %q is not site_name (want %s)", name, api.SliceNameSyntax)
 }
 
 // checkBindSlices checks the slice names an rspec lets a broker bind.
 func checkBindSlices(names []string) error {
-	if len(names) > maxBindSlices {
-		return invalidf("bind_slices: %d names (max %d)", len(names), maxBindSlices)
+	if len(names) > api.MaxBindSlices {
+		return invalidf("bind_slices: %d names (max %d)", len(names), api.MaxBindSlices)
 	}
 	for _, n := range names {
 		if err := checkSliceName(n); err != nil {
@@ -213,14 +239,12 @@ func checkBindSlices(names []string) error {
 	return nil
 }
 
-var imageRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`) })
-
 func checkAttrs(a api.BindAttrs) error {
-	if a.Image != "" && (len(a.Image) > maxImageName || !imageRE().MatchString(a.Image)) {
-		return invalidf("attrs.image: %q is not an image name (want ^[a-zA-Z0-9][a-zA-Z0-9._-]*$, max %d)", a.Image, maxImageName)
+	if err := api.CheckImageName(a.Image); err != nil {
+		return invalidf("attrs.image: %v", err)
 	}
-	if len(a.InitScript) > maxInitScript {
-		return invalidf("attrs.initscript: %d bytes (max %d)", len(a.InitScript), maxInitScript)
+	if len(a.InitScript) > api.MaxInitScript {
+		return invalidf("attrs.initscript: %d bytes (max %d)", len(a.InitScript), api.MaxInitScript)
 	}
 	if strings.ContainsRune(a.InitScript, 0) {
 		return invalidf("attrs.initscript: contains a NUL byte")

@@ -35,28 +35,29 @@ func KeptCaps() uint64 {
 // children inherit all of it. Capabilities are per thread: they are
 // dropped on the calling thread, which initMain locked and from which
 // every child forks, and on every thread when the runtime allows it (no
-// cgo).
-func confine(rlimits []Rlimit) error {
+// cgo). With rawNotify it returns the seccomp filter's listener
+// (loadSeccomp), else -1.
+func confine(rlimits []Rlimit, rawNotify bool) (listener int, err error) {
 	for _, r := range rlimits {
 		// syscall.Setrlimit, not unix: it also stops the runtime from
 		// restoring its start-up RLIMIT_NOFILE in children.
 		if err := syscall.Setrlimit(r.Resource, &syscall.Rlimit{Cur: r.Soft, Max: r.Hard}); err != nil {
-			return fmt.Errorf("setrlimit %d: %w", r.Resource, err)
+			return -1, fmt.Errorf("setrlimit %d: %w", r.Resource, err)
 		}
 	}
 	if err := prctl(unix.PR_SET_DUMPABLE, 0); err != nil {
-		return fmt.Errorf("set undumpable: %w", err)
+		return -1, fmt.Errorf("set undumpable: %w", err)
 	}
 	if err := dropCaps(); err != nil {
-		return err
+		return -1, err
 	}
 	if err := prctl(unix.PR_SET_NO_NEW_PRIVS, 1); err != nil {
-		return fmt.Errorf("set no_new_privs: %w", err)
+		return -1, fmt.Errorf("set no_new_privs: %w", err)
 	}
 	if err := scopeAbstractSockets(); err != nil {
-		return err
+		return -1, err
 	}
-	return loadSeccomp()
+	return loadSeccomp(rawNotify)
 }
 
 func dropCaps() error {

@@ -53,7 +53,10 @@ func initMain() {
 // init's is locked (initMain), and every command forks from it.
 func bootstrap(boot *net.UnixConn) (linger time.Duration, err error) {
 	m, fds, err := recv(boot)
-	defer closeFDs(fds)
+	// Closes what is left of fds when it returns: the closeFDs below has
+	// closed them and set fds to nil, and their numbers may hold other
+	// files by then (the seccomp listener).
+	defer func() { closeFDs(fds) }()
 	if err != nil {
 		return 0, err
 	}
@@ -75,11 +78,23 @@ func bootstrap(boot *net.UnixConn) (linger time.Duration, err error) {
 	}
 	closeFDs(fds)
 	fds = nil
-	if err := confine(m.Setup.Rlimits); err != nil {
+	listener, err := confine(m.Setup.Rlimits, m.Setup.RawNotify)
+	if err != nil {
 		return 0, err
 	}
-	return m.Setup.Linger, send(boot, message{OK: true})
+	if listener < 0 {
+		return m.Setup.Linger, send(boot, message{OK: true})
+	}
+	// The listener goes to the host. The init keeps a copy for a host
+	// that restarts (RawListener); no other process of the sliver gets
+	// it (it is close-on-exec, and spawnChild passes only stdio), nor can
+	// reach the init's (undumpable: no ptrace, /proc/1/fd, pidfd_getfd).
+	rawListener = listener
+	return m.Setup.Linger, send(boot, message{OK: true}, listener)
 }
+
+// rawListener is the init's copy of its seccomp listener, or -1.
+var rawListener = -1
 
 // request is a spawn request and the connection it came on.
 type request struct {
@@ -204,6 +219,15 @@ func handle(r request, waiting map[int]*net.UnixConn) {
 	defer closeFDs(r.fds)
 	if r.msg.Install != nil {
 		send(r.conn, handleInstall(r.msg.Install, r.fds))
+		r.conn.Close()
+		return
+	}
+	if r.msg.RawListener {
+		if rawListener < 0 {
+			send(r.conn, message{Error: "this sliver's raw socket() calls go to no listener"})
+		} else {
+			send(r.conn, message{OK: true}, rawListener)
+		}
 		r.conn.Close()
 		return
 	}

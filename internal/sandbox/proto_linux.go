@@ -18,7 +18,7 @@ import (
 //
 //	host -> init  setup (bootstrap only; fds: idmapped image, a detached
 //	              clone of the layers' directory, upper and work in it)
-//	init -> host  ok | error
+//	init -> host  ok (fd: the seccomp listener, if setup asked for it) | error
 //	host -> init  spawn (fds: stdin, stdout, stderr; none for a terminal)
 //	init -> host  pid (fds: a pidfd of the command, and the master of its
 //	              terminal if it asked for one) | error
@@ -26,6 +26,8 @@ import (
 //	host -> init  install (fds: a sealed memfd of each file's content,
 //	              in order, for the files not removed)
 //	init -> host  ok | error (what went wrong, or was moved aside)
+//	host -> init  raw listener
+//	init -> host  ok (fd: the seccomp listener) | error
 //
 // The init is inside the sliver, so the host treats what it says as data
 // from an untrusted peer: sizes are bounded and every field is checked.
@@ -33,6 +35,8 @@ type message struct {
 	Setup   *setupMsg   `json:"setup,omitempty"`
 	Spawn   *spawnMsg   `json:"spawn,omitempty"`
 	Install *installMsg `json:"install,omitempty"`
+	// RawListener asks for the init's seccomp listener (RawListener).
+	RawListener bool `json:"raw_listener,omitempty"`
 
 	OK    bool   `json:"ok,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -45,8 +49,9 @@ type message struct {
 // does to confine the sliver: it changes with either. The init program is
 // a binary of its own (orbis-init), built beside orbis: one from another
 // build refuses to boot rather than misread the host or confine the
-// sliver less. Version 2 scopes abstract Unix sockets.
-const protoVersion = 2
+// sliver less. Version 2 scopes abstract Unix sockets; version 3 may catch
+// raw socket() calls for the host (RawNotify).
+const protoVersion = 3
 
 type setupMsg struct {
 	Proto   int      `json:"proto"`
@@ -58,6 +63,9 @@ type setupMsg struct {
 	// Shares are the targets of the detached read-only mounts sent after
 	// the setupFDs layer fds, in order.
 	Shares []string `json:"shares,omitempty"`
+	// RawNotify asks the init to hand raw socket() calls to a seccomp
+	// listener and send the listener back with its ok.
+	RawNotify bool `json:"raw_notify,omitempty"`
 }
 
 // The order of the file descriptors sent with a setupMsg.

@@ -81,6 +81,14 @@ type Config struct {
 	// node's services for slivers, such as the raw socket service, put
 	// their sockets there.
 	RunShare string
+	// RawSockets, when set, makes the sliver's socket(AF_INET or
+	// AF_INET6, SOCK_RAW, proto) calls wait for the owner of a seccomp
+	// listener instead of failing: each new init hands its listener to
+	// RawSockets, which must answer and close it. The init keeps a copy
+	// that only the host can ask for (RawListener, for a restarted
+	// agent) and no process of the sliver can reach; so without someone
+	// answering, the calls wait. Use it only where RawNotifySupported.
+	RawSockets func(listener *os.File)
 	// Shares are further host directories shown in the sliver, each
 	// bind-mounted read-only, nosuid, nodev and noexec at its Target
 	// (e.g. the node manager's socket directory at /run/orbis-nm, for the

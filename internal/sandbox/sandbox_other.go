@@ -54,3 +54,10 @@ func Stop(ctx context.Context, cfg Config) error { return errUnsupported }
 
 // KeptCaps returns the capability mask of a sliver's root.
 func KeptCaps() uint64 { return 0 }
+
+// RawNotifySupported reports whether slivers' raw sockets can be handed
+// to the node: never here.
+func RawNotifySupported() bool { return false }
+
+// RawListener returns the sliver's seccomp listener.
+func RawListener(ctx context.Context, cfg Config) (*os.File, error) { return nil, errUnsupported }

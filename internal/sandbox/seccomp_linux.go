@@ -24,24 +24,42 @@ import (
 //   - system calls of another ABI (x32, i386 on amd64) kill the process.
 //
 // Denied calls fail with EPERM.
+//
+// With rawNotify, socket(AF_INET or AF_INET6, SOCK_RAW, proto) is not
+// denied but handed to the filter's listener (SECCOMP_RET_USER_NOTIF):
+// the node agent, which holds the listener, creates a confined raw socket
+// and installs it in the caller as the call's result (Config.RawSockets).
+// The init keeps a copy of the listener, so while no agent answers, the
+// call waits.
 
 // loadSeccomp installs the filter on every thread (TSYNC), which also sets
-// no_new_privs on every thread.
-func loadSeccomp() error {
-	prog, err := seccompProgram()
+// no_new_privs on every thread. With rawNotify it returns the filter's
+// listener, close-on-exec; else -1.
+func loadSeccomp(rawNotify bool) (listener int, err error) {
+	prog, err := seccompProgram(rawNotify)
 	if err != nil {
-		return err
+		return -1, err
+	}
+	flags := uintptr(unix.SECCOMP_FILTER_FLAG_TSYNC)
+	if rawNotify {
+		// TSYNC_ESRCH lets TSYNC and NEW_LISTENER go together: the
+		// result is then the listener, and a thread that could not be
+		// synchronised is ESRCH.
+		flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	r, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+		flags, uintptr(unsafe.Pointer(&fprog)))
 	if errno != 0 {
-		return fmt.Errorf("load seccomp filter: %w", errno)
+		return -1, fmt.Errorf("load seccomp filter: %w", errno)
+	}
+	if rawNotify {
+		return int(r), nil
 	}
 	if r != 0 {
-		return fmt.Errorf("load seccomp filter: thread %d could not be synchronised", r)
+		return -1, fmt.Errorf("load seccomp filter: thread %d could not be synchronised", r)
 	}
-	return nil
+	return -1, nil
 }
 
 const (
@@ -53,11 +71,16 @@ const (
 	offNr     = 0
 	offArch   = 4
 	offArg0Lo = 16 // args[0], low 32 bits (little-endian)
+	offArg1Lo = 24 // args[1], low 32 bits
+	bpfAnd    = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
+	// sockTypeMask takes SOCK_NONBLOCK and SOCK_CLOEXEC off socket()'s
+	// type.
+	sockTypeMask = 0xf
 )
 
 // seccompProgram returns the classic BPF program of the filter for this
 // architecture.
-func seccompProgram() ([]unix.SockFilter, error) {
+func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 	if auditArch == 0 {
 		return nil, errors.New("seccomp: no filter for this architecture")
 	}
@@ -76,6 +99,9 @@ func seccompProgram() ([]unix.SockFilter, error) {
 	if foreignABIBit != 0 {
 		p = append(p, jump(bpfJge, foreignABIBit, 0, 1), stmt(bpfRet, unix.SECCOMP_RET_KILL_PROCESS))
 	}
+	if rawNotify {
+		p = append(p, rawSocketRule()...)
+	}
 	for _, nr := range deniedSyscalls {
 		p = append(p, jump(bpfJeq, uint32(nr), 0, 1), eperm)
 	}
@@ -90,6 +116,27 @@ func seccompProgram() ([]unix.SockFilter, error) {
 		)
 	}
 	return append(p, allow), nil
+}
+
+// rawSocketRule sends socket(AF_INET or AF_INET6, SOCK_RAW, any) to the
+// listener and lets every other socket() through; it expects the system
+// call number in the accumulator and leaves it there for the next rule.
+func rawSocketRule() []unix.SockFilter {
+	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
+	jump := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
+		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
+	}
+	return []unix.SockFilter{
+		jump(bpfJeq, unix.SYS_SOCKET, 0, 8),
+		stmt(bpfLdAbs, offArg0Lo),
+		jump(bpfJeq, unix.AF_INET, 1, 0),
+		jump(bpfJeq, unix.AF_INET6, 0, 4),
+		stmt(bpfLdAbs, offArg1Lo),
+		stmt(bpfAnd, sockTypeMask),
+		jump(bpfJeq, unix.SOCK_RAW, 0, 1),
+		stmt(bpfRet, unix.SECCOMP_RET_USER_NOTIF),
+		stmt(bpfRet, unix.SECCOMP_RET_ALLOW),
+	}
 }
 
 // commonDenied are the denied system calls that every architecture has.
@@ -107,4 +154,26 @@ var commonDenied = []int{
 	unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT, unix.SYS_SETNS,
 	unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT, unix.SYS_FSPICK,
 	unix.SYS_MOVE_MOUNT, unix.SYS_OPEN_TREE, unix.SYS_MOUNT_SETATTR,
+}
+
+// RawNotifySupported reports whether this kernel can hand a sliver's raw
+// socket() calls to the node (Config.RawSockets): the listener must be
+// able to install a socket as the call's result in one step
+// (SECCOMP_ADDFD_FLAG_SEND), which Linux has since 5.14.
+func RawNotifySupported() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 14)
+}
+
+// kernelAtLeast reports whether a release such as "6.1.0-18-amd64" is
+// major.minor or later.
+func kernelAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n != 2 {
+		return false
+	}
+	return ma > major || ma == major && mi >= minor
 }

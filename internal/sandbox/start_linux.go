@@ -201,7 +201,8 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 	if err != nil {
 		return err
 	}
-	setup := &setupMsg{Proto: protoVersion, Name: cfg.Name, Rlimits: cfg.Rlimits, Linger: cfg.Linger}
+	setup := &setupMsg{Proto: protoVersion, Name: cfg.Name, Rlimits: cfg.Rlimits, Linger: cfg.Linger,
+		RawNotify: cfg.RawSockets != nil}
 	for _, sh := range cfg.allShares() {
 		setup.Shares = append(setup.Shares, sh.Target)
 	}
@@ -209,13 +210,22 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 		return fmt.Errorf("boot init: %w", err)
 	}
 	m, got, err := recvCtx(ctx, boot)
-	closeFDs(got)
+	defer closeFDs(got)
 	if err != nil {
 		return fmt.Errorf("boot init: %w", err)
 	}
 	if !m.OK {
 		return fmt.Errorf("boot init: %s", orDefault(m.Error, "malformed reply"))
 	}
+	if cfg.RawSockets == nil {
+		return nil
+	}
+	if len(got) != 1 {
+		return errors.New("boot init: no seccomp listener with the ok")
+	}
+	listener := os.NewFile(uintptr(got[0]), "seccomp-listener")
+	got = nil
+	cfg.RawSockets(listener)
 	return nil
 }
 

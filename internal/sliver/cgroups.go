@@ -16,12 +16,13 @@ import (
 // How CPU shares and guarantees map onto cgroups (paper 4.2.2).
 //
 // The paper's scheduler gives each active sliver CPU in proportion to its
-// shares, and gives guarantees by admitting at most 1000 thousandths of the
-// node. Here, every sliver without a guarantee is a child of the group
-// "orbis/fair", weighted by its cpu_shares, so best-effort slivers share
-// among themselves in proportion to their shares. A sliver with a
-// guarantee g is a sibling of that group, directly under "orbis", with
-// weight g; the fair group weighs 1000 minus the sum of the guarantees.
+// shares, and gives guarantees by admitting at most 1000 thousandths of
+// the node (api.MaxCPUGuarantee). Here, every sliver without a guarantee
+// is a child of the group "orbis/fair", weighted by its cpu_shares, so
+// best-effort slivers share among themselves in proportion to their
+// shares. A sliver with a guarantee g is a sibling of that group, directly
+// under "orbis", with weight g; the fair group weighs 1000 minus the sum
+// of the guarantees.
 // Under full contention a guaranteed sliver therefore gets at least g/1000
 // of the node's CPU, and the excess is shared in proportion to those
 // weights. With cpu_cap set, a CFS quota holds it at exactly g/1000.
@@ -56,7 +57,7 @@ func (m *Manager) resources(r api.Rspec) cgroup.Resources {
 		res.CPUWeight = weightOf(r.CPUGuarantee)
 		if r.CPUCap {
 			res.CPUPeriod = cgroup.DefaultCPUPeriod
-			res.CPUQuota = r.CPUGuarantee * int64(m.opts.NumCPU) * cgroup.DefaultCPUPeriod / 1000
+			res.CPUQuota = r.CPUGuarantee * int64(m.opts.NumCPU) * cgroup.DefaultCPUPeriod / api.MaxCPUGuarantee
 		}
 	}
 	return res
@@ -73,7 +74,7 @@ func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
 		sum += g
 	}
 	m.mu.Unlock()
-	if err := m.opts.Cgroups.Set(fairGroup, cgroup.Resources{CPUWeight: weightOf(max(0, 1000-sum))}); err != nil {
+	if err := m.opts.Cgroups.Set(fairGroup, cgroup.Resources{CPUWeight: weightOf(max(0, api.MaxCPUGuarantee-sum))}); err != nil {
 		return fmt.Errorf("fair group: %w", err)
 	}
 	to, from := m.opts.Fair, m.opts.Cgroups

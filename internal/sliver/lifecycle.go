@@ -72,11 +72,6 @@ func (m *Manager) Update(ctx context.Context, spec Spec) error {
 	return m.restartLocked(ctx, spec)
 }
 
-// ErrPartlyApplied is wrapped by Update's error when the sliver's new spec
-// is stored (its keys are the ones trusted) and applied but for what the
-// error names.
-var ErrPartlyApplied = errors.New("not all of the update is in force")
-
 // restartLocked stops a sliver that has processes and starts it again, so
 // that a new init mounts its shares; a sliver that is stopped, idle or
 // never started gets them at its next start anyway.

@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/rootfs"
@@ -55,6 +55,11 @@ type Options struct {
 	// socket for privileged slices). A sliver whose shares change at
 	// Update is restarted, if it was running, so that it sees them.
 	Shares func(Spec) []sandbox.Share
+	// RawSockets, when set, answers the raw socket() calls of each new
+	// init of a sliver: it gets the sliver's network identity and the
+	// init's seccomp listener, which it owns from then on
+	// (sandbox.Config.RawSockets). Nil: slivers cannot open raw sockets.
+	RawSockets func(s NetSliver, listener *os.File)
 	// InitLinger is how long a sliver's init with no command left waits
 	// for another before the sliver goes idle (sandbox.Config.Linger).
 	InitLinger time.Duration
@@ -81,14 +86,12 @@ var ErrNotFound = errors.New("no such sliver")
 // ErrStopped is returned by Exec for a sliver stopped on purpose.
 var ErrStopped = errors.New("sliver is stopped")
 
-// validName is PlanetLab's slice name rule, which also keeps every sliver
-// path and cgroup name safe: no '/', no leading '.', no "..".
-var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
-
-// CheckName reports whether name is a valid slice name for a sliver.
+// CheckName reports whether name is a valid slice name for a sliver
+// (api.SliceName), a rule that also keeps every sliver path and cgroup
+// name safe: no '/', no leading '.', no "..".
 func CheckName(name string) error {
-	if len(name) > 64 || !validName().MatchString(name) || name[0] == '.' {
-		return fmt.Errorf("invalid slice name %q: want <site>_<name>, at most 64 of [a-z0-9.] then [a-zA-Z0-9_.]", name)
+	if _, err := api.ParseSliceName(name); err != nil {
+		return fmt.Errorf("invalid slice name: %w", err)
 	}
 	return nil
 }
@@ -235,7 +238,13 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 	if err != nil {
 		return sandbox.Config{}, fmt.Errorf("sliver %s: %w", s.Name, err)
 	}
+	var raw func(*os.File)
+	if m.opts.RawSockets != nil {
+		ns := m.netSliver(s)
+		raw = func(f *os.File) { m.opts.RawSockets(ns, f) }
+	}
 	return sandbox.Config{
+		RawSockets:  raw,
 		Name:        s.Name,
 		Image:       image,
 		Upper:       filepath.Join(diskDir, "upper"),

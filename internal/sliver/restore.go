@@ -38,10 +38,35 @@ func (m *Manager) restore(ctx context.Context, name string) error {
 	gone := errors.Is(err, fs.ErrNotExist)
 	err = m.setKernel(ctx, spec)
 	unlock()
+	if err == nil && !gone {
+		m.resumeRawSockets(ctx, name)
+	}
 	if err != nil || !gone || !m.marker(name, startedFile) || m.marker(name, stoppedFile) {
 		return err
 	}
 	return m.Start(ctx, name)
+}
+
+// resumeRawSockets hands the running init's seccomp listener to
+// Options.RawSockets again, so that the sliver's raw socket() calls are
+// answered after an agent restart.
+func (m *Manager) resumeRawSockets(ctx context.Context, name string) {
+	if m.opts.RawSockets == nil {
+		return
+	}
+	_, cfg, err := m.config(name)
+	if err != nil {
+		m.opts.Log.Warn("raw sockets of a running sliver not resumed", "slice", name, "err", err)
+		return
+	}
+	f, err := sandbox.RawListener(ctx, cfg)
+	switch {
+	case errors.Is(err, sandbox.ErrNotRunning):
+	case err != nil:
+		m.opts.Log.Warn("raw sockets of a running sliver not resumed", "slice", name, "err", err)
+	default:
+		cfg.RawSockets(f)
+	}
 }
 
 // Suspend kills every process of every sliver and removes their cgroups,

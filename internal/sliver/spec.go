@@ -7,48 +7,27 @@ package sliver
 
 import "github.com/orbisproject/orbis/api"
 
-// Spec is everything the node needs to create and run one sliver. The node
-// manager builds it at bind time from the slice name, the rcap's rspec and
-// the slice's attributes.
-type Spec struct {
-	// Name is the slice name, e.g. "princeton_codeen"; it is the sliver's
-	// hostname and the name of its cgroup and directories.
-	Name string `json:"name"`
-	// UIDBase is the first host UID (and GID) of the slice's range: UID 0
-	// inside the sliver is UIDBase on the host.
-	UIDBase uint32 `json:"uid_base"`
-	// UIDCount is the size of the range (65536).
-	UIDCount uint32 `json:"uid_count"`
-	// Image is the reference image the sliver's root is layered over.
-	Image string `json:"image"`
-	// Keys are the slice users' SSH public keys, one authorized_keys line each.
-	Keys []string `json:"keys,omitempty"`
-	// InitScript is the boot script run at every start (the paper's
-	// rc.vinit, PLCAPI's initscript).
-	InitScript string `json:"initscript,omitempty"`
-	// Rspec holds the resources and limits to enforce.
-	Rspec api.Rspec `json:"rspec"`
-}
+// Spec is everything the node needs to create and run one sliver; the node
+// manager builds it at bind time. It is api.SliverSpec, so that the node
+// manager, which depends on api only, hands it over as it is.
+type Spec = api.SliverSpec
 
-// State is where a sliver is in its lifecycle.
-type State string
+// State is where a sliver is in its lifecycle (api.SliverState).
+type State = api.SliverState
 
-// The states a sliver can be in. An idle sliver is started but has no
-// process left: it costs files and records only, and the next login or
-// start brings it back.
+// The states a sliver can be in, named here for this package's readers.
 const (
-	StateCreated State = "created" // files and cgroups exist, never started
-	StateRunning State = "running" // has at least one process
-	StateIdle    State = "idle"    // started, boot script done, no process left
-	StateStopped State = "stopped" // stopped on purpose; logins refused
-	StateFailed  State = "failed"  // could not be created or started; see Reason
+	StateCreated = api.SliverCreated
+	StateRunning = api.SliverRunning
+	StateIdle    = api.SliverIdle
+	StateStopped = api.SliverStopped
+	StateFailed  = api.SliverFailed
 )
 
-// Status is what the node reports about one sliver.
-type Status struct {
-	Name   string `json:"name"`
-	State  State  `json:"state"`
-	Reason string `json:"reason,omitempty"`
-	// Procs is the number of processes in the sliver now.
-	Procs int `json:"procs"`
-}
+// Status is what the node reports about one sliver (api.SliverStatus).
+type Status = api.SliverStatus
+
+// ErrPartlyApplied is wrapped by Update's error when the sliver's new spec
+// is stored (its keys are the ones trusted) and applied but for what the
+// error names. It is api.ErrPartlyApplied, which the node manager checks.
+var ErrPartlyApplied = api.ErrPartlyApplied

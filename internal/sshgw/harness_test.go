@@ -43,11 +43,29 @@ type realNode struct {
 
 var uidNext uint32 = 3000000
 
+// managerSlivers serves the gateway from a real sliver Manager, as the
+// node agent's adapter does (the gateway itself does not know the sliver
+// runtime).
+type managerSlivers struct{ m *sliver.Manager }
+
+func (s managerSlivers) AuthorizedKeys(name string) ([]string, error) {
+	spec, err := s.m.Login(name)
+	return spec.Keys, err
+}
+
+func (s managerSlivers) Exec(ctx context.Context, name string, cmd sandbox.Cmd) (Process, error) {
+	p, err := s.m.Exec(ctx, name, cmd)
+	if err != nil {
+		return nil, err // not a nil *sliver.Process in a non-nil Process
+	}
+	return p, nil
+}
+
 func newRealNode(t testing.TB) *realNode {
 	m := slivertest.NewManager(t, "sshgw")
 	n := &realNode{t: t, m: m, ctx: testutil.Context(t)}
 	// Registered after the Manager's cleanup, so it runs first.
-	n.gw = startGateway(t, Config{Slivers: SliverManager{m}, HostKeyPath: filepath.Join(t.TempDir(), "ssh", "host_key")})
+	n.gw = startGateway(t, Config{Slivers: managerSlivers{m}, HostKeyPath: filepath.Join(t.TempDir(), "ssh", "host_key")})
 	return n
 }
 

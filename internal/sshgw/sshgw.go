@@ -25,7 +25,6 @@ package sshgw
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -118,21 +117,6 @@ type Limits struct {
 var DefaultLimits = Limits{
 	MaxHandshakes: 64, MaxHandshakesPerSource: 8, HandshakeTimeout: 15 * time.Second, MaxAuthTries: 6,
 	MaxConns: 256, MaxConnsPerSlice: 32, MaxSessions: 10, MaxSessionsPerSlice: 64, IdleTimeout: 10 * time.Minute,
-}
-
-// AddFlags defines the command-line flags of the limits, with the
-// defaults as their values.
-func (l *Limits) AddFlags(fs *flag.FlagSet) {
-	d := DefaultLimits
-	fs.IntVar(&l.MaxHandshakes, "ssh-max-logins", d.MaxHandshakes, "SSH connections still logging in (not authenticated), from all addresses; when full, an address with fewer takes the oldest of the address with the most")
-	fs.IntVar(&l.MaxHandshakesPerSource, "ssh-max-logins-per-addr", d.MaxHandshakesPerSource, "SSH connections still logging in from one address (IPv6: one /64)")
-	fs.DurationVar(&l.HandshakeTimeout, "ssh-login-timeout", d.HandshakeTimeout, "time from connecting to authenticated, after which an SSH connection is closed")
-	fs.IntVar(&l.MaxAuthTries, "ssh-max-auth-tries", d.MaxAuthTries, "failed key attempts per SSH connection")
-	fs.IntVar(&l.MaxConns, "ssh-max-conns", d.MaxConns, "authenticated SSH connections, all slices; when full, a slice with fewer takes the oldest of the slice with the most")
-	fs.IntVar(&l.MaxConnsPerSlice, "ssh-max-conns-per-slice", d.MaxConnsPerSlice, "authenticated SSH connections of one slice")
-	fs.IntVar(&l.MaxSessions, "ssh-max-sessions", d.MaxSessions, "sessions (shells, commands, sftp) per SSH connection")
-	fs.IntVar(&l.MaxSessionsPerSlice, "ssh-max-sessions-per-slice", d.MaxSessionsPerSlice, "sessions of one slice over all its SSH connections")
-	fs.DurationVar(&l.IdleTimeout, "ssh-idle-timeout", d.IdleTimeout, "time after which an SSH connection with no session is closed")
 }
 
 // validate refuses negative limits (zero means the default).

@@ -1,15 +1,10 @@
 package testbed
 
 import (
-	"context"
-	"errors"
-	"io"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/orbisproject/orbis/internal/cli"
 )
 
 // TestConfig checks the names and addresses a testbed would use, and
@@ -112,27 +107,5 @@ func TestProc(t *testing.T) {
 	}
 	if (Proc{}).Alive() {
 		t.Error("pid 0 counts as alive")
-	}
-}
-
-// TestVerbErrors: bad command lines end with a usage error (exit 2) that
-// says what is wrong, before anything is touched.
-func TestVerbErrors(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		msg  string
-	}{
-		{nil, "usage: orbis testbed"},
-		{[]string{"frob"}, `unknown subcommand "frob"`},
-		{[]string{"up", "--subnet", "10.1.2.3"}, "--subnet"},
-		{[]string{"up", "extra"}, "usage"},
-		{[]string{"status", "--nodes", "3"}, "-nodes"},
-	} {
-		var stderr strings.Builder
-		err := run(context.Background(), &cli.Env{Stdout: io.Discard, Stderr: &stderr}, tc.args)
-		var u *cli.UsageError
-		if !errors.As(err, &u) || !strings.Contains(err.Error(), tc.msg) {
-			t.Errorf("orbis testbed %v: %v, want a usage error about %q", tc.args, err, tc.msg)
-		}
 	}
 }

@@ -151,7 +151,7 @@ func (n NodeReport) sliverText() string {
 	}
 	var parts []string
 	for _, s := range n.Slivers {
-		parts = append(parts, s.Name+"("+s.State+")")
+		parts = append(parts, s.Name+"("+string(s.State)+")")
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, " ")

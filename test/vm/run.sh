@@ -15,7 +15,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-pkgs=${ORBIS_VM_PKGS:-"cgroup disk sandbox sliver rootfs netfilter portmgr"}
+pkgs=${ORBIS_VM_PKGS:-"cgroup disk sandbox sliver rootfs netfilter portmgr rawfd"}
 cache=${ORBIS_VM_CACHE:-/var/cache/orbis-vm}
 mem=${ORBIS_VM_MEM:-3072}
 vmtimeout=${ORBIS_VM_TIMEOUT:-480}
@@ -138,6 +138,8 @@ build_initramfs() {
 	# The sandbox's tests run every sliver's init from orbis-init (the VM
 	# has no Go to build it).
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/orbis-init" ./internal/sandbox/cmd/orbis-init)
+	# rawfd's tests run their probe program in slivers.
+	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-probe" ./internal/rawfd/testdata/probe)
 	echo "$pkgs" >"$root/tests/order"
 	echo "${vmtimeout}s" >"$root/tests/timeout"
 	(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) >"$work/initrd"

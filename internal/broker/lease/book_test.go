@@ -171,7 +171,7 @@ func TestMalformedRequests(t *testing.T) {
 		req  ReserveRequest
 		want string
 	}{
-		{"no slice", mod(func(r *ReserveRequest) { r.Slice = "" }), "slice: empty"},
+		{"no slice", mod(func(r *ReserveRequest) { r.Slice = "" }), "slice: not a slice name: empty"},
 		{"bad slice", mod(func(r *ReserveRequest) { r.Slice = "../etc" }), "not a slice name"},
 		{"no keys", mod(func(r *ReserveRequest) { r.Keys = nil }), "keys: none"},
 		{"two-line key", mod(func(r *ReserveRequest) { r.Keys = []string{key + "\nssh-rsa AAAA x"} }), "one line"},

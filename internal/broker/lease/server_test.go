@@ -99,7 +99,7 @@ func TestServerHostileInput(t *testing.T) {
 		{"two objects", "POST", "/v1/leases", `{} {}`, 400, "trailing data", ""},
 		{"truncated", "POST", "/v1/leases", `{"slice":"site_a"`, 400, "malformed request", ""},
 		{"huge", "POST", "/v1/leases", `{"slice":"` + strings.Repeat("a", MaxBody) + `"}`, 413, "over", ""},
-		{"empty object", "POST", "/v1/leases", `{}`, 400, "slice: empty", ""},
+		{"empty object", "POST", "/v1/leases", `{}`, 400, "slice: not a slice name: empty", ""},
 		{"huge number", "POST", "/v1/leases", `{"slice":"site_a","start":1e300}`, 400, "malformed request", ""},
 		{"cancel unknown", "POST", "/v1/cancel", `{"id":"x","token":"y"}`, 404, "no such lease", ""},
 		{"cancel long id", "POST", "/v1/cancel", `{"id":"` + strings.Repeat("a", 100) + `"}`, 400, "id:", ""},

@@ -1,10 +1,10 @@
 package lease
 
 import (
-	"regexp"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 // Bounds of a request, beyond which it is malformed.
@@ -27,7 +27,6 @@ const (
 
 	maxKeys       = 16
 	maxKeyLen     = 2048
-	maxSliceName  = 64
 	maxCPUShares  = 1 << 18
 	minTokenLen   = 16
 	maxTokenLen   = 128
@@ -38,17 +37,10 @@ const (
 	schemaVersion = 2
 )
 
-// sliceNameRE is the node manager's rule for slice names (site_name).
-var sliceNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
-
+// checkSlice checks a slice name by Orbis's one rule (api.SliceName).
 func checkSlice(name string) error {
-	switch {
-	case name == "":
-		return errorf(ErrInvalid, "slice: empty name")
-	case len(name) > maxSliceName:
-		return errorf(ErrInvalid, "slice: name is %d characters (max %d)", len(name), maxSliceName)
-	case !sliceNameRE().MatchString(name) || name[0] == '.' || strings.Contains(name, ".."):
-		return errorf(ErrInvalid, "slice: %q is not a slice name (site_name: ^[a-z0-9.]+_[a-zA-Z0-9_.]+$)", name)
+	if _, err := api.ParseSliceName(name); err != nil {
+		return errorf(ErrInvalid, "slice: %v", err)
 	}
 	return nil
 }

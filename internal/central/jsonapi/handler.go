@@ -1,7 +1,8 @@
 // Package jsonapi serves central's method table (plc.Registry) as a JSON
 // API at /api/v1/, for the orbis CLI and the web pages: the same methods
 // and records as PLCAPI (../xmlrpc), with API tokens instead of an auth
-// struct.
+// struct. Both are codecs of plc.Dispatch: this one decodes JSON and the
+// bearer token, and answers a fault with the HTTP status of statusOf.
 //
 //	POST /api/v1/<Method>   body: a JSON array of the arguments after auth
 //	                        (empty body: none); Authorization: Bearer <token>
@@ -17,23 +18,21 @@ package jsonapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
-	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 )
 
 // MaxBodySize is the largest request body accepted, in bytes.
-const MaxBodySize = xmlrpc.MaxBodySize
+const MaxBodySize = plc.MaxBodySize
 
 // TokenAuthenticator checks API tokens and makes them. The core
 // implements it. Bad credentials must be a *plc.Fault with code 103;
 // another error is an internal error. The client's address is
-// xmlrpc.ClientAddr(ctx) (plc.ClientAddr), for rate limits.
+// plc.ClientAddr(ctx), for rate limits.
 type TokenAuthenticator interface {
 	// AuthenticateToken returns who holds token.
 	AuthenticateToken(ctx context.Context, token string) (*plc.Caller, error)
@@ -81,71 +80,52 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // call runs one method.
 func (h *handler) call(ctx context.Context, w http.ResponseWriter, r *http.Request, name string) {
 	start := time.Now()
-	m := h.reg.Lookup(name)
-	if m == nil {
-		writeError(w, http.StatusNotFound, plc.Faultf(plc.FaultInvalidMethod, "unknown method %q; GET /api/v1/ lists the methods", name))
-		return
-	}
 	args, status, f := readArgs(w, r)
 	if f != nil {
 		writeError(w, status, f)
 		return
 	}
-	c, status, f := h.caller(ctx, r, name)
-	if f == nil {
-		status, f = check(m, c, len(args))
-	}
+	token, status, f := bearer(r)
 	if f != nil {
-		h.log.Info("call", "method", name, "client", xmlrpc.ClientAddr(ctx), "status", status, "fault", f.Code, "fault_msg", f.Msg)
 		writeError(w, status, f)
 		return
 	}
-	result, err := xmlrpc.Invoke(ctx, m, c, args)
-	if err != nil {
-		f := xmlrpc.AsFault(h.log, name, err)
-		status := statusOf(f, err)
-		h.log.Info("call", "method", name, "client", xmlrpc.ClientAddr(ctx), "status", status, "fault", f.Code, "fault_msg", f.Msg, "took", time.Since(start))
+	result, ce := h.reg.Dispatch(ctx, h.log, plc.Call{Method: name, Args: args,
+		Authenticate: func(ctx context.Context) (*plc.Caller, error) { return h.caller(ctx, token) }})
+	if ce != nil {
+		status, f := answer(ce)
+		h.log.Info("call", "method", name, "client", plc.ClientAddr(ctx), "status", status, "fault", f.Code, "fault_msg", f.Msg, "took", time.Since(start))
 		writeError(w, status, f)
 		return
 	}
 	h.writeResult(w, name, result)
-	h.log.Debug("call", "method", name, "client", xmlrpc.ClientAddr(ctx), "took", time.Since(start))
+	h.log.Debug("call", "method", name, "client", plc.ClientAddr(ctx), "took", time.Since(start))
 }
 
-// check applies the argument count and role checks. An anonymous caller
-// refused is told to authenticate (401), anyone else is refused (403).
-func check(m *plc.Method, c *plc.Caller, nargs int) (int, *plc.Fault) {
-	if f := xmlrpc.CheckArgCount(m, nargs); f != nil {
-		return http.StatusBadRequest, f
-	}
-	if f := xmlrpc.Authorize(m, c); f != nil {
-		if c.Anonymous {
-			return http.StatusUnauthorized, plc.Faultf(plc.FaultAuth, "%s needs authentication: send Authorization: Bearer <token> (orbis login, or POST /api/v1/login)", m.Name)
+// answer is the HTTP status and fault of a failed call. An unknown method
+// is 404; an anonymous caller refused is told to authenticate (401),
+// anyone else is refused (403).
+func answer(ce *plc.CallError) (int, *plc.Fault) {
+	switch ce.Step {
+	case plc.StepFind:
+		return http.StatusNotFound, plc.Faultf(plc.FaultInvalidMethod, "unknown method %q; GET /api/v1/ lists the methods", ce.Method)
+	case plc.StepArgs:
+		return http.StatusBadRequest, ce.Fault
+	case plc.StepRoles:
+		if ce.Caller.Anonymous {
+			return http.StatusUnauthorized, plc.Faultf(plc.FaultAuth, "%s needs authentication: send Authorization: Bearer <token> (orbis login, or POST /api/v1/login)", ce.Method)
 		}
-		return http.StatusForbidden, f
+		return http.StatusForbidden, ce.Fault
 	}
-	return 0, nil
+	return statusOf(ce.Fault, ce.Err), ce.Fault
 }
 
-// caller authenticates the request's bearer token; no Authorization
-// header is the anonymous caller.
-func (h *handler) caller(ctx context.Context, r *http.Request, method string) (*plc.Caller, int, *plc.Fault) {
-	token, status, f := bearer(r)
-	if f != nil {
-		return nil, status, f
-	}
+// caller authenticates a bearer token; none ("") is the anonymous caller.
+func (h *handler) caller(ctx context.Context, token string) (*plc.Caller, error) {
 	if token == "" {
-		return &plc.Caller{Anonymous: true}, 0, nil
+		return &plc.Caller{Anonymous: true}, nil
 	}
-	c, err := h.auth.AuthenticateToken(ctx, token)
-	if err == nil && c == nil {
-		err = errors.New("token authenticator returned no caller")
-	}
-	if err != nil {
-		f := xmlrpc.AsFault(h.log, method, err)
-		return nil, statusOf(f, err), f
-	}
-	return c, 0, nil
+	return h.auth.AuthenticateToken(ctx, token)
 }
 
 // bearer returns the request's bearer token, "" if it has no
@@ -174,7 +154,7 @@ func (h *handler) logout(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return
 	}
 	if err := h.auth.Logout(ctx, token); err != nil {
-		f := xmlrpc.AsFault(h.log, "logout", err)
+		f := plc.AsFault(h.log, "logout", err)
 		writeError(w, statusOf(f, err), f)
 		return
 	}
@@ -200,8 +180,8 @@ func (h *handler) login(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	token, err := h.auth.Login(ctx, req.Username, req.Password)
 	if err != nil {
-		f := xmlrpc.AsFault(h.log, "login", err)
-		h.log.Info("login failed", "user", req.Username, "client", xmlrpc.ClientAddr(ctx), "fault", f.Code)
+		f := plc.AsFault(h.log, "login", err)
+		h.log.Info("login failed", "user", req.Username, "client", plc.ClientAddr(ctx), "fault", f.Code)
 		writeError(w, statusOf(f, err), f)
 		return
 	}

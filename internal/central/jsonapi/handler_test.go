@@ -15,7 +15,6 @@ import (
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/store"
-	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -48,7 +47,7 @@ func toyRegistry() *plc.Registry {
 		return api.Site{SiteID: 1, LoginBase: "one"}, nil
 	})
 	add("WhoAmI", everyone, 0, 0, func(ctx context.Context, c *plc.Caller, _ []any) (any, error) {
-		return map[string]any{"person_id": c.PersonID, "roles": c.RoleNames(), "addr": xmlrpc.ClientAddr(ctx)}, nil
+		return map[string]any{"person_id": c.PersonID, "roles": c.RoleNames(), "addr": plc.ClientAddr(ctx)}, nil
 	})
 	return reg
 }
@@ -76,7 +75,7 @@ func (fakeTokens) Logout(_ context.Context, token string) error {
 }
 
 func (fakeTokens) Login(ctx context.Context, username, password string) (string, error) {
-	if username == "admin@x" && password == "secret" && xmlrpc.ClientAddr(ctx) == "127.0.0.1" {
+	if username == "admin@x" && password == "secret" && plc.ClientAddr(ctx) == "127.0.0.1" {
 		return "admintoken", nil
 	}
 	return "", plc.Faultf(plc.FaultAuth, "wrong username or password")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/store"
-	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 )
 
 // maxLoginBody bounds the body of POST /api/v1/login.
@@ -105,14 +104,14 @@ func bodyError(err error) (int, *plc.Fault) {
 }
 
 // convert replaces json.Numbers in v by int64 or float64, refusing values
-// nested deeper than xmlrpc.MaxDepth.
+// nested deeper than plc.MaxDepth.
 func convert(v any, depth int) (any, error) {
 	switch v := v.(type) {
 	case json.Number:
 		return number(v)
 	case []any:
-		if depth >= xmlrpc.MaxDepth {
-			return nil, fmt.Errorf("values nested deeper than %d", xmlrpc.MaxDepth)
+		if depth >= plc.MaxDepth {
+			return nil, fmt.Errorf("values nested deeper than %d", plc.MaxDepth)
 		}
 		for i, e := range v {
 			c, err := convert(e, depth+1)
@@ -122,8 +121,8 @@ func convert(v any, depth int) (any, error) {
 			v[i] = c
 		}
 	case map[string]any:
-		if depth >= xmlrpc.MaxDepth {
-			return nil, fmt.Errorf("values nested deeper than %d", xmlrpc.MaxDepth)
+		if depth >= plc.MaxDepth {
+			return nil, fmt.Errorf("values nested deeper than %d", plc.MaxDepth)
 		}
 		for k, e := range v {
 			c, err := convert(e, depth+1)
@@ -175,7 +174,7 @@ func statusOf(f *plc.Fault, err error) int {
 	case plc.FaultNotImpl:
 		return http.StatusNotImplemented
 	case plc.FaultAPI:
-		if !xmlrpc.IsInternal(err) {
+		if !plc.IsInternal(err) {
 			return http.StatusConflict
 		}
 	}
@@ -207,7 +206,7 @@ func (h *handler) writeResult(w http.ResponseWriter, method string, result any) 
 		Result any `json:"result"`
 	}{result})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, xmlrpc.AsFault(h.log, method, fmt.Errorf("encode result: %w", err)))
+		writeError(w, http.StatusInternalServerError, plc.AsFault(h.log, method, fmt.Errorf("encode result: %w", err)))
 		return
 	}
 	writeBody(w, http.StatusOK, b)

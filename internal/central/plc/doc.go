@@ -94,13 +94,17 @@
 // become its slivers' cpu_shares (see SliverRspec for the whole
 // translation into api.Rspec).
 //
-// Slice tags that grant resources or privileges (cpu_share, cpu_pct,
-// cpu_cap, net_*, disk_max, memory, vsys, capabilities, nm_controller,
-// admin, ports, bind_slices, delegate_*, *_soft, *_hard) are set by admins
-// only; initscript, enabled, vref and other tags by anyone who may change
-// the slice. Privileges come from those tags alone: the instantiation
-// nm-controller, which a slice's users may set, is a label and grants
-// nothing. Numeric tags must be non-negative integers.
+// Which slice tags exist, who may set them and what values they take is
+// the resource table's (api.Resources, shown in docs/resources.md): tags
+// that grant resources or privileges (cpu_share, cpu_pct, cpu_cap, net_*,
+// disk_max, memory, as_hard, nproc_hard, openfd_hard, nm_controller,
+// admin, ports, bind_slices, delegate_*) are set by admins only;
+// initscript, enabled, vref and free-form tags by anyone who may change
+// the slice. Number tags take non-negative integers within their bounds.
+// Tags no Orbis node enforces (net_share, vsys, capabilities, other
+// *_soft and *_hard) are refused. Privileges come from admin tags alone:
+// the instantiation nm-controller, which a slice's users may set, is a
+// label and grants nothing.
 //
 // Every change to what a node should run (slice membership, tags, users
 // and their keys, expiry, shares, deletion, its leases and node_type)

@@ -79,7 +79,9 @@ func (s *Service) reportSlivers(ctx context.Context, c *Caller, args []any) (any
 		}
 		var r api.SliverReport
 		f.str("name", &r.Name)
-		f.str("state", &r.State)
+		var state string
+		f.str("state", &state)
+		r.State = api.SliverState(state)
 		f.str("reason", &r.Reason)
 		if f.err != nil {
 			return nil, f.err
@@ -96,8 +98,11 @@ func (s *Service) ReportSlivers(ctx context.Context, nodeID int64, reports []api
 		return Faultf(FaultInvalidArg, "reports: %d reports (max %d)", len(reports), maxReports)
 	}
 	for i, r := range reports {
-		if r.Name == "" || r.State == "" || len(r.Name) > 128 || len(r.State) > 64 {
-			return Faultf(FaultInvalidArg, "reports[%d]: name (max 128) and state (max 64) are required", i)
+		if r.Name == "" || len(r.Name) > 128 {
+			return Faultf(FaultInvalidArg, "reports[%d]: a name (max 128) is required", i)
+		}
+		if !r.State.Valid() {
+			return Faultf(FaultInvalidArg, "reports[%d]: state %.64q is not a sliver state (%v)", i, r.State, api.SliverStates)
 		}
 		if len(r.Reason) > maxReportReason {
 			reports[i].Reason = r.Reason[:maxReportReason]

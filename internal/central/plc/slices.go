@@ -2,10 +2,8 @@ package plc
 
 import (
 	"context"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
@@ -22,16 +20,11 @@ const (
 	DefaultMaxNodes = 100
 	// DefaultSliceShares is a new slice's shares, taken from its site's.
 	DefaultSliceShares = 1
-	maxSliceName       = 64
 )
 
-// sliceNameRE is PLCAPI's slice name: the site's login_base, "_", a name.
-var sliceNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9.]+_[a-zA-Z0-9_.]+$`) })
-
 var (
-	sliceFields     = []string{"name", "instantiation", "url", "description", "max_nodes", "expires", "shares"}
-	instantiations  = []string{"plc-instantiated", "not-instantiated", "delegated", "nm-controller"}
-	sliceNameFormat = "<login_base>_<name> (^[a-z0-9.]+_[a-zA-Z0-9_.]+$, at most 64)"
+	sliceFields    = []string{"name", "instantiation", "url", "description", "max_nodes", "expires", "shares"}
+	instantiations = []string{"plc-instantiated", "not-instantiated", "delegated", "nm-controller"}
 )
 
 func (s *Service) registerSlices() {
@@ -39,7 +32,7 @@ func (s *Service) registerSlices() {
 		help: "Returns the live slices that match the filter (an id, a name, a list of them, or a struct); expired slices are gone. Persons other than admins see their slices, their sites' if PIs, those on their sites' nodes if techs.",
 		call: s.getSlices})
 	s.add(method{name: "AddSlice", roles: rolesPI, min: 1, max: 1, sig: []string{"int", "struct"},
-		help: "Adds a slice named " + sliceNameFormat + " and returns its slice_id. The prefix must be an enabled site; a PI must belong to it and stay below its max_slices. Expires in 2 weeks unless told.",
+		help: "Adds a slice named " + api.SliceNameSyntax + " and returns its slice_id. The prefix must be an enabled site; a PI must belong to it and stay below its max_slices. Expires in 2 weeks unless told.",
 		call: s.addSlice})
 	s.add(method{name: "UpdateSlice", roles: rolesSlice, min: 2, max: 2, sig: []string{"int", "int", "struct"},
 		help: "Updates a slice (by slice_id or name): url, description, max_nodes (admins and PIs), expires (non-admins: at most 8 weeks ahead, with a description and url), instantiation, shares.",
@@ -160,8 +153,8 @@ func (t *txn) dropExpired(name string) error {
 }
 
 func checkSliceName(name string) error {
-	if len(name) > maxSliceName || !sliceNameRE().MatchString(name) || name[0] == '.' || strings.Contains(name, "..") {
-		return Faultf(FaultInvalidArg, "slice_fields.name: %q is not %s", name, sliceNameFormat)
+	if _, err := api.ParseSliceName(name); err != nil {
+		return Faultf(FaultInvalidArg, "slice_fields.name: %v", err)
 	}
 	return nil
 }

@@ -2,22 +2,13 @@ package plc
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
-)
-
-// Rspec defaults for fields no tag sets (the paper's 5 kbit/s and 10
-// Mbit/s; the node fills the others).
-const (
-	DefaultNetMinRate = 5     // kbit/s
-	DefaultNetMaxRate = 10000 // kbit/s
 )
 
 // NodeSlivers returns what node nodeID should run, as GetSlivers does:
@@ -173,200 +164,76 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 
 // SliverRspec translates a slice's shares, expiry and attributes (as
 // Attributes returns them; the last value of a tagname wins) into the
-// rspec its sliver gets on a node:
+// rspec its sliver gets on a node, by the resource table (api.Resources,
+// shown in docs/resources.md): each field from its tags, in their units;
+// cpu_shares from the slice's shares when no cpu_share tag is set; the
+// table's defaults in every zero field; pairs made to hold (api.Repair);
+// End the slice's expiry; Privileges.CreateSliver always. A tag value that
+// does not parse sets nothing (tags are checked when set); one stored
+// before its bound existed and past it saturates at it.
 //
-//	rspec field            from                                   default
-//	CPUShares              cpu_share tag, else the slice's shares 1 (for 0 shares)
-//	CPUGuarantee           10 × cpu_pct tag (percent → ‰ of node) 0 (none)
-//	CPUCap                 cpu_cap tag = 1 (only with a guarantee) false
-//	NetMinRate             net_min_rate tag (kbit/s)              5
-//	NetMaxRate             net_max_rate tag (kbit/s), ≥ NetMinRate 10000
-//	DiskMax                disk_max tag (KB) × 1024               0 (node's default)
-//	MemoryMax              memory tag (MB) × 2^20, else as_hard   0 (node's default)
-//	                       tag (bytes, as RLIMIT_AS counts)
-//	ProcMax                nproc_hard tag                         0 (node's default)
-//	OpenFileMax            openfd_hard tag                        0 (node's default)
-//	Ports                  ports tag: "tcp/61080,udp/5000"        none
-//	End                    the slice's expires                    —
-//	Privileges.CreateSliver always                                true
-//	Privileges.NodeManager nm_controller tag = 1 (an admin's; the  false
-//	                       instantiation nm-controller is a label)
-//	BindSlices             bind_slices tag, on a NodeManager slice none
-//	Privileges.Admin       admin tag = 1 (the site's admin slice), false
-//	                       on nodes of the slice's own site only
-//	Delegated              for a NodeManager slice with a          nil (no pool)
-//	                       delegate_slivers tag > 0: see below
-//
-// A broker's delegation (Rspec.Delegated, the pool the node gives it) is
-// made of the delegate_* tags, in the units of the tags they mirror:
-// delegate_slivers (slivers it may bind), delegate_cpu_shares,
-// delegate_cpu_pct (10 × percent of the node, guaranteed),
-// delegate_memory_max (MB), delegate_net_max_rate (kbit/s) and
-// delegate_disk_max (KB); it ends when the slice expires.
+// Privileges come from admin-only tags alone: whoever may update a slice
+// (its users) must not grant it any; the instantiation nm-controller is a
+// label. Privileges.Admin holds on the nodes of the slice's own site only
+// (NodeSlivers clears it elsewhere). For a NodeManager slice, bind_slices
+// names the slices it may bind besides its own, and delegate_slivers > 0
+// gives it a pool (Rspec.Delegated) made of the delegate_* tags, in the
+// units of the tags they mirror, ending when the slice expires.
 //
 // The ports tag reserves transport ports for the slice on its nodes: the
 // node's port manager then refuses them to every other slice. Nodes
 // refuse ports in their ephemeral range (32768-60999 by default), so an
 // rspec holding one is refused there.
 //
-// Every tag, these included, also reaches the node as an attribute:
-// initscript is the sliver's boot script, enabled = 0 tells the node to
-// stop the sliver and refuse logins (it stays listed, so its files stay;
-// on a reservable node NodeSlivers sets it outside the slice's leases),
-// vref names its image.
+// Every tag, these included, also reaches the node as an attribute
+// (api.AttributeTags): initscript is the sliver's boot script, enabled = 0
+// tells the node to stop the sliver and refuse logins (it stays listed, so
+// its files stay; on a reservable node NodeSlivers sets it outside the
+// slice's leases), vref names its image.
 func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
 	last := map[string]string{}
 	for _, a := range attrs {
 		last[a.TagName] = a.Value
 	}
-	num := func(name string) (int64, bool) {
-		n, err := strconv.ParseInt(last[name], 10, 64)
-		return n, err == nil && n >= 0
+	rs := api.Rspec{CPUShares: sl.Shares, End: sl.Expires}
+	var pool api.Rspec
+	for i := range api.Resources {
+		r := &api.Resources[i]
+		applyFirstTag(&rs, r, last)
+		if v, ok := last[r.DelegateTag]; ok && r.DelegateTag != "" {
+			applyTag(&pool, r.DelegateTag, v)
+		}
 	}
-	rs := api.Rspec{CPUShares: sl.Shares, End: sl.Expires, NetMinRate: DefaultNetMinRate, NetMaxRate: DefaultNetMaxRate}
-	if n, ok := num("cpu_share"); ok {
-		rs.CPUShares = n
-	}
-	rs.CPUShares = max(rs.CPUShares, 1)
-	if n, ok := num("cpu_pct"); ok {
-		rs.CPUGuarantee = 10 * min(n, 100)
-	}
-	rs.CPUCap = last["cpu_cap"] == "1" && rs.CPUGuarantee > 0
-	if n, ok := num("net_min_rate"); ok && n > 0 {
-		rs.NetMinRate = n
-	}
-	if n, ok := num("net_max_rate"); ok && n > 0 {
-		rs.NetMaxRate = n
-	}
-	rs.NetMaxRate = max(rs.NetMaxRate, rs.NetMinRate)
-	if n, ok := num("net_max_kbyte"); ok {
-		rs.NetMaxKByte = n
-	}
-	if n, ok := num("net_thresh_kbyte"); ok {
-		rs.NetThreshKByte = min(n, rs.NetMaxKByte)
-	}
-	if n, ok := num("disk_max"); ok {
-		rs.DiskMax = mulSat(n, 1024)
-	}
-	if n, ok := num("as_hard"); ok {
-		rs.MemoryMax = n
-	}
-	if n, ok := num("memory"); ok {
-		rs.MemoryMax = mulSat(n, 1<<20)
-	}
-	if n, ok := num("nproc_hard"); ok {
-		rs.ProcMax = n
-	}
-	if n, ok := num("openfd_hard"); ok {
-		rs.OpenFileMax = n
-	}
-	rs.Ports, _ = ParsePorts(last["ports"]) // checked when set: a bad value reserves nothing
+	api.FillDefaults(&rs)
+	api.Repair(&rs)
 	rs.Privileges.CreateSliver = true
-	// Privileges come from admin-only tags alone: whoever may update a
-	// slice (its users) must not grant it any.
-	rs.Privileges.NodeManager = last["nm_controller"] == "1"
-	rs.Privileges.Admin = last["admin"] == "1"
-	if rs.Privileges.NodeManager {
-		rs.Delegated = delegation(num, sl.Expires)
-		rs.BindSlices, _ = ParseBindSlices(last["bind_slices"]) // checked when set
+	if !rs.Privileges.NodeManager {
+		rs.BindSlices = nil
+	} else if pool.Slivers > 0 {
+		pool.End, pool.Privileges.CreateSliver = sl.Expires, true
+		rs.Delegated = &pool
 	}
 	return rs
 }
 
-// delegation is a broker's pool from its delegate_* tags, or nil when
-// delegate_slivers is not positive.
-func delegation(num func(string) (int64, bool), expires int64) *api.Rspec {
-	n, ok := num("delegate_slivers")
-	if !ok || n == 0 {
-		return nil
+// applyFirstTag sets r's field in rs from the first of its tags set in
+// last that is valid.
+func applyFirstTag(rs *api.Rspec, r *api.Resource, last map[string]string) {
+	for _, t := range r.Tags {
+		if v, ok := last[t.Name]; ok && applyTag(rs, t.Name, v) {
+			return
+		}
 	}
-	d := &api.Rspec{Slivers: n, End: expires, Privileges: api.Privileges{CreateSliver: true}}
-	if v, ok := num("delegate_cpu_shares"); ok {
-		d.CPUShares = v
-	}
-	if v, ok := num("delegate_cpu_pct"); ok {
-		d.CPUGuarantee = 10 * min(v, 100)
-	}
-	if v, ok := num("delegate_memory_max"); ok {
-		d.MemoryMax = mulSat(v, 1<<20)
-	}
-	if v, ok := num("delegate_net_max_rate"); ok {
-		d.NetMaxRate = v
-	}
-	if v, ok := num("delegate_disk_max"); ok {
-		d.DiskMax = mulSat(v, 1024)
-	}
-	return d
 }
 
-// maxPorts is the most ports one slice may reserve (the node's limit).
-const maxPorts = 256
-
-// ParsePorts reads a ports tag: comma-separated PROTO/PORT, PROTO tcp or
-// udp, PORT 1 to 65535, none twice ("" is no ports).
-func ParsePorts(v string) ([]api.Port, error) {
-	if strings.TrimSpace(v) == "" {
-		return nil, nil
+// applyTag sets the field of the tag name in rs from value, and reports
+// whether it did: a number past its bound (stored before the bound was)
+// saturates at it, so that the node refuses it as before; a value that does
+// not parse sets nothing.
+func applyTag(rs *api.Rspec, name, value string) bool {
+	spec, _, err := api.LookupTag(name)
+	if err == nil {
+		err = spec.Apply(rs, value)
 	}
-	fields := strings.Split(v, ",")
-	if len(fields) > maxPorts {
-		return nil, fmt.Errorf("%d ports (max %d)", len(fields), maxPorts)
-	}
-	out := make([]api.Port, 0, len(fields))
-	seen := map[api.Port]bool{}
-	for _, f := range fields {
-		f = strings.TrimSpace(f)
-		proto, num, ok := strings.Cut(f, "/")
-		n, err := strconv.ParseUint(num, 10, 16)
-		switch {
-		case !ok || (proto != "tcp" && proto != "udp"):
-			return nil, fmt.Errorf("%q: want tcp/PORT or udp/PORT", f)
-		case err != nil || n == 0:
-			return nil, fmt.Errorf("%q: port must be 1 to 65535", f)
-		}
-		p := api.Port{Proto: proto, Port: uint16(n)}
-		if seen[p] {
-			return nil, fmt.Errorf("%q: listed twice", f)
-		}
-		seen[p] = true
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-// maxBindSlices is the most slice names one broker may be given (the
-// node's limit).
-const maxBindSlices = 1024
-
-// ParseBindSlices reads a bind_slices tag: the comma-separated names of
-// the slices a node manager slice may bind on its nodes besides its own
-// (the slices delegated to it), none twice ("" is none).
-func ParseBindSlices(v string) ([]string, error) {
-	if strings.TrimSpace(v) == "" {
-		return nil, nil
-	}
-	fields := strings.Split(v, ",")
-	if len(fields) > maxBindSlices {
-		return nil, fmt.Errorf("%d names (max %d)", len(fields), maxBindSlices)
-	}
-	out := make([]string, 0, len(fields))
-	for _, f := range fields {
-		f = strings.TrimSpace(f)
-		if err := checkSliceName(f); err != nil {
-			return nil, fmt.Errorf("%q: %w", f, err)
-		}
-		if slices.Contains(out, f) {
-			return nil, fmt.Errorf("%q: listed twice", f)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-// mulSat multiplies without overflowing.
-func mulSat(a, b int64) int64 {
-	if a > math.MaxInt64/b {
-		return math.MaxInt64
-	}
-	return a * b
+	return err == nil || errors.Is(err, api.ErrOutOfRange)
 }

@@ -2,7 +2,6 @@ package plc_test
 
 import (
 	"errors"
-	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -41,7 +40,7 @@ func TestSliverRspec(t *testing.T) {
 		{"daily byte cap", sl, attrs("net_max_kbyte", "10546875", "net_thresh_kbyte", "9492187"), with(func(r *api.Rspec) { r.NetMaxKByte = 10546875; r.NetThreshKByte = 9492187 })},
 		{"min above default max", sl, attrs("net_min_rate", "20000"), with(func(r *api.Rspec) { r.NetMinRate = 20000; r.NetMaxRate = 20000 })},
 		{"disk_max KB", sl, attrs("disk_max", "1000"), with(func(r *api.Rspec) { r.DiskMax = 1024000 })},
-		{"disk_max saturates", sl, attrs("disk_max", "9223372036854775807"), with(func(r *api.Rspec) { r.DiskMax = math.MaxInt64 })},
+		{"disk_max saturates", sl, attrs("disk_max", "9223372036854775807"), with(func(r *api.Rspec) { r.DiskMax = api.MaxQuantity })},
 		{"as_hard bytes", sl, attrs("as_hard", "1048576"), with(func(r *api.Rspec) { r.MemoryMax = 1 << 20 })},
 		{"memory MB over as_hard", sl, attrs("as_hard", "1048576", "memory", "512"), with(func(r *api.Rspec) { r.MemoryMax = 512 << 20 })},
 		{"rlimits", sl, attrs("nproc_hard", "64", "openfd_hard", "256"), with(func(r *api.Rspec) { r.ProcMax = 64; r.OpenFileMax = 256 })},

@@ -11,48 +11,18 @@ import (
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
-// Limits of slice tags.
-const (
-	maxTagValue   = 64 << 10
-	maxInitScript = 32 << 10 // the node refuses longer
-)
+// maxTagValue bounds every tag value; the resource table (api.Resources,
+// api.AttributeTags) bounds the tags it names.
+const maxTagValue = 64 << 10
 
 var tagNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$`) })
-
-// adminTags grant resources: only admins set them (PIs hand out resources
-// as the slice's shares). Any tag ending in _soft or _hard is one too.
-var adminTags = map[string]bool{
-	"cpu_share": true, "cpu_pct": true, "cpu_cap": true,
-	"net_min_rate": true, "net_max_rate": true, "net_share": true,
-	"net_max_kbyte": true, "net_thresh_kbyte": true,
-	"disk_max": true, "memory": true, "vsys": true, "capabilities": true,
-	"nm_controller": true, "admin": true, "ports": true, "bind_slices": true,
-	"delegate_slivers": true, "delegate_cpu_shares": true, "delegate_cpu_pct": true,
-	"delegate_memory_max": true, "delegate_net_max_rate": true, "delegate_disk_max": true,
-}
-
-// numericTags take a non-negative integer value; flagTags 0 or 1.
-var (
-	numericTags = map[string]bool{
-		"cpu_share": true, "cpu_pct": true, "net_min_rate": true, "net_max_rate": true,
-		"net_share": true, "net_max_kbyte": true, "net_thresh_kbyte": true,
-		"disk_max": true, "memory": true,
-		"delegate_slivers": true, "delegate_cpu_shares": true, "delegate_cpu_pct": true,
-		"delegate_memory_max": true, "delegate_net_max_rate": true, "delegate_disk_max": true,
-	}
-	flagTags = map[string]bool{"enabled": true, "cpu_cap": true, "nm_controller": true, "admin": true}
-)
-
-func isAdminTag(name string) bool {
-	return adminTags[name] || strings.HasSuffix(name, "_soft") || strings.HasSuffix(name, "_hard")
-}
 
 func (s *Service) registerTags() {
 	s.add(method{name: "GetSliceTags", roles: rolesAll, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the slice tags that match the filter (an id, a tagname, a list of them, or a struct), of the slices the caller may see.",
 		call: s.getSliceTags})
 	s.add(method{name: "AddSliceTag", roles: rolesSlice, min: 3, max: 4, sig: []string{"int", "int", "string", "string", "int"},
-		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource tags (cpu_share, net_*, disk_max, memory, ports, *_hard...) are for admins; initscript, enabled and others for the slice's users and PIs.",
+		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource and privilege tags (cpu_share, cpu_pct, net_*, disk_max, memory, ports, nm_controller...) are for admins; initscript, enabled, vref and free-form tags for the slice's users and PIs. Tags no node enforces (net_share, vsys, capabilities, most rlimits) are refused.",
 		call: s.addSliceTag})
 	s.add(method{name: "UpdateSliceTag", roles: rolesSlice, min: 2, max: 2, sig: []string{"int", "int", "string"},
 		help: "Sets a slice tag's value, with the rights of AddSliceTag.",
@@ -79,8 +49,14 @@ func tagValue(args []any, i int) (string, error) {
 	return argString(args, i, "value")
 }
 
-// checkTag validates a tag and the caller's right to set it on sl.
+// checkTag validates a tag and the caller's right to set it on sl: which
+// tags exist, who may set them and what values they take are the resource
+// table's (api.LookupTag; docs/resources.md).
 func (t *txn) checkTag(sl *api.Slice, name, value string) error {
+	spec, _, err := api.LookupTag(name)
+	if err != nil {
+		return Faultf(FaultInvalidArg, "tagname: %v", err)
+	}
 	if err := t.mayTag(sl, name); err != nil {
 		return err
 	}
@@ -91,47 +67,26 @@ func (t *txn) checkTag(sl *api.Slice, name, value string) error {
 		return Faultf(FaultInvalidArg, "value: %d bytes (max %d)", len(value), maxTagValue)
 	case strings.ContainsRune(value, 0):
 		return Faultf(FaultInvalidArg, "value: contains a NUL byte")
-	case name == "initscript" && len(value) > maxInitScript:
-		return Faultf(FaultInvalidArg, "value: an initscript of %d bytes (max %d)", len(value), maxInitScript)
-	case name == "ports":
-		if _, err := ParsePorts(value); err != nil {
-			return Faultf(FaultInvalidArg, "value: ports %v (want tcp/PORT,udp/PORT,...)", err)
-		}
-	case name == "bind_slices":
-		if _, err := ParseBindSlices(value); err != nil {
-			return Faultf(FaultInvalidArg, "value: bind_slices %v (want slice names, comma-separated)", err)
-		}
 	}
-	return checkTagNumber(name, value)
-}
-
-// mayTag checks the caller's right to set or delete the tag name on sl.
-func (t *txn) mayTag(sl *api.Slice, name string) error {
-	if err := t.mayUseSlice(sl, "change its tags"); err != nil {
-		return err
-	}
-	switch {
-	case name == ReceivedSharesTag:
-		return denied("tag %s is kept by DelegateShares", name)
-	case isAdminTag(name) && !t.c.IsAdmin():
-		return denied("only an admin may set the resource tag %s (PIs hand out shares with UpdateSlice)", name)
+	if err := spec.Check(value); err != nil {
+		return Faultf(FaultInvalidArg, "value: tag %v", err)
 	}
 	return nil
 }
 
-func checkTagNumber(name, value string) error {
-	isNum := numericTags[name] || strings.HasSuffix(name, "_soft") || strings.HasSuffix(name, "_hard")
-	if !isNum && !flagTags[name] {
-		return nil
+// mayTag checks the caller's right to set or delete the tag name on sl.
+// A tag central now refuses (api.RefusedTags) is an admin's to delete.
+func (t *txn) mayTag(sl *api.Slice, name string) error {
+	if err := t.mayUseSlice(sl, "change its tags"); err != nil {
+		return err
 	}
-	n, err := strconv.ParseInt(value, 10, 64)
+	spec, _, err := api.LookupTag(name)
+	adminOnly := err != nil || spec.Role == api.RoleAdmin
 	switch {
-	case err != nil || n < 0:
-		return Faultf(FaultInvalidArg, "value: tag %s takes a non-negative integer, not %q", name, value)
-	case flagTags[name] && n > 1:
-		return Faultf(FaultInvalidArg, "value: tag %s takes 0 or 1, not %q", name, value)
-	case name == "cpu_pct" && n > 100:
-		return Faultf(FaultInvalidArg, "value: cpu_pct is a percentage (0 to 100), not %q", value)
+	case name == ReceivedSharesTag:
+		return denied("tag %s is kept by DelegateShares", name)
+	case adminOnly && !t.c.IsAdmin():
+		return denied("only an admin may set the resource tag %s (PIs hand out shares with UpdateSlice)", name)
 	}
 	return nil
 }

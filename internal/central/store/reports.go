@@ -72,7 +72,7 @@ func sameReports(rows []SliverReportRow, next map[string]api.SliverReport) bool 
 	}
 	for _, r := range rows {
 		n, ok := next[r.Name]
-		if !ok || n.State != r.State || n.Reason != r.Reason {
+		if !ok || n.State != api.SliverState(r.State) || n.Reason != r.Reason {
 			return false
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
-	"github.com/orbisproject/orbis/internal/central/xmlrpc"
 )
 
 // view is what every page's template gets.
@@ -152,19 +151,13 @@ func (p *Portal) render(w http.ResponseWriter, status int, page string, v *view)
 // and decodes its result into out (if not nil) as the JSON API's
 // clients would.
 func (p *Portal) call(ctx context.Context, c *plc.Caller, method string, out any, args ...any) error {
-	m := p.reg.Lookup(method)
-	if m == nil {
-		return fmt.Errorf("portal: no method %s", method)
-	}
-	if f := xmlrpc.CheckArgCount(m, len(args)); f != nil {
-		return f
-	}
-	if f := xmlrpc.Authorize(m, c); f != nil {
-		return f
-	}
-	res, err := xmlrpc.Invoke(ctx, m, c, args)
-	if err != nil {
-		return xmlrpc.AsFault(p.log, method, err)
+	res, ce := p.reg.Dispatch(ctx, p.log, plc.Call{Method: method, Args: args,
+		Authenticate: func(context.Context) (*plc.Caller, error) { return c, nil }})
+	if ce != nil {
+		if ce.Step == plc.StepFind {
+			return fmt.Errorf("portal: no method %s", method)
+		}
+		return ce.Fault
 	}
 	if out == nil {
 		return nil

@@ -123,7 +123,7 @@ func (p *Portal) fillNodes(d *sliceData, sl api.Slice, nodes []api.Node, reports
 		states[n.BootState] = true
 		if slices.Contains(sl.NodeIDs, n.NodeID) {
 			rep := byNode[n.NodeID]
-			row.State, row.Reason = rep.State, rep.Reason
+			row.State, row.Reason = string(rep.State), rep.Reason
 			d.Nodes = append(d.Nodes, row)
 			continue
 		}

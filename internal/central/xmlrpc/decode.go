@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/central/plc"
 )
 
 // MaxDepth bounds the nesting of arrays and structs in a request or
 // response, so that a hostile body cannot exhaust the stack.
-const MaxDepth = 64
+const MaxDepth = plc.MaxDepth
 
 // DecodeCall reads an XML-RPC methodCall from r and returns the method name
 // and its parameters as generic values:

@@ -2,8 +2,9 @@
 // XML-RPC over HTTP POST at /PLCAPI/, as PlanetLab's clients speak it
 // (../shared/PLCAPI.md). It holds a codec written with
 // encoding/xml, the HTTP handler with the system.* introspection methods
-// and multicall, a small Go client for tests, and the role checks and
-// error-to-fault mapping that the JSON API shares.
+// and multicall, and a small Go client for tests; the method table's
+// dispatch (checks, call, error-to-fault mapping) is plc.Dispatch, which
+// the JSON API uses too.
 //
 // Every request is bounded: the body by MaxBodySize before it is read
 // whole, nesting by MaxDepth, a multicall by MaxMulticall. Errors change
@@ -24,7 +25,7 @@ import (
 )
 
 // MaxBodySize is the largest request body accepted, in bytes.
-const MaxBodySize = 4 << 20
+const MaxBodySize = plc.MaxBodySize
 
 // MaxMulticall is the largest number of calls in one system.multicall.
 const MaxMulticall = 1000
@@ -35,7 +36,7 @@ type Authenticator interface {
 	// Authenticate returns who makes the call. auth is the auth struct
 	// ({"AuthMethod": "password", ...}); method is the method called and
 	// args the arguments after auth (node HMAC auth signs them). The
-	// client's address is ClientAddr(ctx). Bad credentials must be a
+	// client's address is plc.ClientAddr(ctx). Bad credentials must be a
 	// *plc.Fault with code 103; another error is an internal error.
 	Authenticate(ctx context.Context, auth map[string]any, method string, args []any) (*plc.Caller, error)
 }
@@ -95,15 +96,15 @@ func (h *handler) respond(ctx context.Context, method string, params []any) []by
 	if f == nil {
 		var err error
 		if out, err = EncodeResponse(result); err != nil {
-			f = AsFault(h.log, method, err)
+			f = plc.AsFault(h.log, method, err)
 		}
 	}
 	if f != nil {
 		out = EncodeFault(f)
-		h.log.Info("call", "method", method, "client", ClientAddr(ctx), "fault", f.Code, "fault_msg", f.Msg, "took", time.Since(start))
+		h.log.Info("call", "method", method, "client", plc.ClientAddr(ctx), "fault", f.Code, "fault_msg", f.Msg, "took", time.Since(start))
 		return out
 	}
-	h.log.Debug("call", "method", method, "client", ClientAddr(ctx), "took", time.Since(start))
+	h.log.Debug("call", "method", method, "client", plc.ClientAddr(ctx), "took", time.Since(start))
 	return out
 }
 
@@ -114,50 +115,39 @@ func (h *handler) call(ctx context.Context, method string, params []any, nested 
 		if method == "system.multicall" && nested {
 			return nil, plc.Faultf(plc.FaultInvalidArg, "system.multicall cannot be nested")
 		}
-		if f := CheckArgCount(sys.Method, len(params)); f != nil {
+		if f := plc.CheckArgCount(sys.Method, len(params)); f != nil {
 			return nil, f
 		}
 		return sys.run(ctx, params)
 	}
-	m := h.reg.Lookup(method)
-	if m == nil {
-		return nil, plc.Faultf(plc.FaultInvalidMethod, "unknown method %q (system.listMethods lists them)", method)
+	var auth any
+	args := params
+	if len(params) > 0 {
+		auth, args = params[0], params[1:]
 	}
-	if len(params) == 0 {
-		return nil, plc.Faultf(plc.FaultArgCount, "%s needs an auth struct as its first argument", method)
-	}
-	args := params[1:]
-	if f := CheckArgCount(m, len(args)); f != nil {
-		return nil, f
-	}
-	c, f := h.authenticate(ctx, method, params[0], args)
-	if f != nil {
-		return nil, f
-	}
-	if f := Authorize(m, c); f != nil {
-		return nil, f
-	}
-	result, err := Invoke(ctx, m, c, args)
-	if err != nil {
-		return nil, AsFault(h.log, method, err)
+	result, ce := h.reg.Dispatch(ctx, h.log, plc.Call{Method: method, Args: args,
+		Authenticate: func(ctx context.Context) (*plc.Caller, error) {
+			return h.authenticate(ctx, method, len(params) > 0, auth, args)
+		}})
+	if ce != nil {
+		if ce.Step == plc.StepFind {
+			return nil, plc.Faultf(plc.FaultInvalidMethod, "unknown method %q (system.listMethods lists them)", method)
+		}
+		return nil, ce.Fault
 	}
 	return result, nil
 }
 
-// authenticate checks the auth struct.
-func (h *handler) authenticate(ctx context.Context, method string, auth any, args []any) (*plc.Caller, *plc.Fault) {
+// authenticate checks the auth struct, if the call has one.
+func (h *handler) authenticate(ctx context.Context, method string, given bool, auth any, args []any) (*plc.Caller, error) {
+	if !given {
+		return nil, plc.Faultf(plc.FaultArgCount, "%s needs an auth struct as its first argument", method)
+	}
 	a, ok := auth.(map[string]any)
 	if !ok {
 		return nil, plc.Faultf(plc.FaultInvalidArg, "the first argument of %s must be an auth struct, like {\"AuthMethod\": \"password\", \"Username\": ..., \"AuthString\": ...}", method)
 	}
-	c, err := h.auth.Authenticate(ctx, a, method, args)
-	if err != nil {
-		return nil, AsFault(h.log, method, err)
-	}
-	if c == nil {
-		return nil, AsFault(h.log, method, errors.New("authenticator returned no caller"))
-	}
-	return c, nil
+	return h.auth.Authenticate(ctx, a, method, args)
 }
 
 // xmlContentType accepts text/xml and application/xml with any parameters,

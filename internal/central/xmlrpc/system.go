@@ -98,7 +98,7 @@ func (h *handler) multicall(ctx context.Context, params []any) (any, *plc.Fault)
 	results := make([]any, 0, len(calls))
 	for i, c := range calls {
 		if err := ctx.Err(); err != nil {
-			return nil, AsFault(h.log, "system.multicall", err)
+			return nil, plc.AsFault(h.log, "system.multicall", err)
 		}
 		method, args, f := multicallEntry(c)
 		var result any
@@ -108,7 +108,7 @@ func (h *handler) multicall(ctx context.Context, params []any) (any, *plc.Fault)
 		}
 		if f == nil { // encode here so that one bad result fails alone
 			if result, err = encodeRaw(result); err != nil {
-				f = AsFault(h.log, method, err)
+				f = plc.AsFault(h.log, method, err)
 			}
 		}
 		if f != nil {

@@ -49,7 +49,7 @@ func toyRegistry() *plc.Registry {
 		func(context.Context, *plc.Caller, []any) (any, error) { return toyRecords(), nil })
 	add("WhoAmI", "Describes the caller.", everyone, 0, 0,
 		func(ctx context.Context, c *plc.Caller, _ []any) (any, error) {
-			return map[string]any{"person_id": c.PersonID, "node_id": c.NodeID, "roles": c.RoleNames(), "addr": ClientAddr(ctx)}, nil
+			return map[string]any{"person_id": c.PersonID, "node_id": c.NodeID, "roles": c.RoleNames(), "addr": plc.ClientAddr(ctx)}, nil
 		})
 	reg.Add(&plc.Method{Name: "NoSignature", Roles: everyone, Call: func(context.Context, *plc.Caller, []any) (any, error) { return nil, nil }})
 	return reg
@@ -92,7 +92,7 @@ var toyPersons = map[string]*plc.Caller{
 
 func (a *fakeAuth) Authenticate(ctx context.Context, auth map[string]any, method string, args []any) (*plc.Caller, error) {
 	a.mu.Lock()
-	a.method, a.args, a.addr = method, args, ClientAddr(ctx)
+	a.method, a.args, a.addr = method, args, plc.ClientAddr(ctx)
 	a.mu.Unlock()
 	switch auth["AuthMethod"] {
 	case "anonymous":

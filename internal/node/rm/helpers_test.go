@@ -2,6 +2,7 @@ package rm
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -182,4 +183,14 @@ func (e *env) sliverOf(name string, rs api.Rspec, keys ...string) api.Sliver {
 		s.Keys = append(s.Keys, api.SliverKey{KeyType: "ssh", Key: k})
 	}
 	return s
+}
+
+// status is the node manager's HTTP status of err, 0 if none: what a fake
+// node manager in front of a real one answers with.
+func status(err error) int {
+	var ce *api.NMCallError
+	if errors.As(err, &ce) {
+		return ce.Status
+	}
+	return 0
 }

@@ -2,9 +2,11 @@ package rm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/errkind"
 )
 
 // acquiring is the intent of an acquire, persisted before the node manager
@@ -64,7 +66,7 @@ func (m *manager) settleAcquire(ctx context.Context) bool {
 		if before[r.ID] || r.Owner != "central" || r.Bound != "" {
 			continue
 		}
-		if err := m.nm.Reclaim(ctx, r.ID); err != nil && status(err) != 404 {
+		if err := m.nm.Reclaim(ctx, r.ID); err != nil && !errors.Is(err, errkind.NotFound) {
 			m.log.Warn("release the rcap of an interrupted acquire; will retry", "rcap", r.ID, "err", err)
 			settled = false
 			continue

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"reflect"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/errkind"
 )
 
 // manager is one run's state; only the loop goroutine touches it.
@@ -131,7 +131,7 @@ func (m *manager) ensure(ctx context.Context, s api.Sliver, info api.SliverInfo,
 // more; otherwise it is bound again.
 func (m *manager) checkGone(ctx context.Context, name string, h *held) *held {
 	_, err := m.nm.Query(ctx, h.Rcap)
-	if status(err) == http.StatusForbidden {
+	if errors.Is(err, errkind.Denied) {
 		m.log.Info("rcap gone (expired or released)", "slice", name)
 		delete(m.st.Slices, name)
 		m.save()
@@ -219,7 +219,7 @@ func (m *manager) finishMove(ctx context.Context, name string, h *held) {
 	case err == nil && q.Slice == name:
 		m.st.Orphans = append(m.st.Orphans, h.Rcap)
 		h.Rcap, h.Rspec, h.Bound = h.Next, h.NextRspec, false
-	case err == nil || status(err) == http.StatusForbidden:
+	case err == nil || errors.Is(err, errkind.Denied):
 		m.st.Orphans = append(m.st.Orphans, h.Next)
 	default:
 		return // the node manager cannot say; try again later
@@ -262,7 +262,7 @@ func (m *manager) releaseOrphans(ctx context.Context) {
 // manager no longer knows is gone already).
 func (m *manager) release(ctx context.Context, rc api.Rcap) bool {
 	err := m.nm.Release(ctx, rc)
-	if err == nil || status(err) == http.StatusForbidden {
+	if err == nil || errors.Is(err, errkind.Denied) {
 		return true
 	}
 	m.log.Warn("release rcap; will retry", "err", err)
@@ -272,7 +272,7 @@ func (m *manager) release(ctx context.Context, rc api.Rcap) bool {
 // disable stops a sliver whose enabled tag is 0. info is the node
 // manager's view before this reconcile.
 func (m *manager) disable(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
-	if !exists || info.State == "stopped" || attr(s, "enabled") != "0" {
+	if !exists || info.State == api.SliverStopped || attr(s, "enabled") != "0" {
 		return nil
 	}
 	if err := m.nm.Stop(ctx, s.Name); err != nil {
@@ -285,7 +285,7 @@ func (m *manager) disable(ctx context.Context, s api.Sliver, info api.SliverInfo
 // enable starts a stopped sliver whose tag is not 0, and stops one that
 // did not exist before this reconcile (a bind starts a new sliver).
 func (m *manager) enable(ctx context.Context, s api.Sliver, info api.SliverInfo, exists bool) error {
-	stopped := exists && info.State == "stopped"
+	stopped := exists && info.State == api.SliverStopped
 	switch enabled := attr(s, "enabled") != "0"; {
 	case !enabled && !exists:
 		return m.disable(ctx, s, info, true)
@@ -306,15 +306,6 @@ func (m *manager) save() error {
 		m.log.Error("persist rcaps", "err", err)
 	}
 	return err
-}
-
-// status is the node manager's HTTP status of err, 0 if none.
-func status(err error) int {
-	var ce *api.NMCallError
-	if errors.As(err, &ce) {
-		return ce.Status
-	}
-	return 0
 }
 
 // desiredRspec is the rspec to acquire for s: central's, with the right
@@ -348,7 +339,7 @@ func desiredRspec(s api.Sliver) api.Rspec {
 // desiredAttrs are the bind attributes of s: its users' keys, one
 // authorized_keys line each, its boot script and its image.
 func desiredAttrs(s api.Sliver) api.BindAttrs {
-	a := api.BindAttrs{InitScript: attr(s, "initscript"), Image: attr(s, "image")}
+	a := api.BindAttrs{InitScript: attr(s, "initscript"), Image: attr(s, "vref")}
 	for _, k := range s.Keys {
 		for line := range strings.Lines(k.Key) {
 			if line = strings.TrimSpace(line); line != "" && !slices.Contains(a.Keys, line) {
@@ -359,12 +350,6 @@ func desiredAttrs(s api.Sliver) api.BindAttrs {
 	return a
 }
 
-// attr is the value of s's attribute tag ("" if none).
-func attr(s api.Sliver, tag string) string {
-	for _, a := range s.Attributes {
-		if a.TagName == tag {
-			return a.Value
-		}
-	}
-	return ""
-}
+// attr is the value of s's attribute tag, or of an older alias of it
+// (api.AttributeValue: vref, else image); "" if none.
+func attr(s api.Sliver, tag string) string { return api.AttributeValue(s.Attributes, tag) }

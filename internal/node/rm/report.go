@@ -28,9 +28,9 @@ func (m *manager) reports(ctx context.Context) ([]api.SliverReport, error) {
 		switch {
 		case ok:
 		case problem != "":
-			r.State = "failed"
+			r.State = api.SliverFailed
 		default:
-			r.State, r.Reason = "failed", "no sliver on the node (will retry)"
+			r.State, r.Reason = api.SliverFailed, "no sliver on the node (will retry)"
 		}
 		out = append(out, r)
 	}

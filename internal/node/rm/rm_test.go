@@ -259,6 +259,12 @@ func TestDesired(t *testing.T) {
 	if a := desiredAttrs(s); !reflect.DeepEqual(a, want) {
 		t.Fatalf("attrs %+v, want %+v", a, want)
 	}
+	// vref is the image's name (PlanetLab's, and the one central
+	// documents); image is read only without it; the newest value wins.
+	s.Attributes = append(s.Attributes, api.Attribute{TagName: "vref", Value: "fedora"}, api.Attribute{TagName: "vref", Value: "alpine"})
+	if a := desiredAttrs(s); a.Image != "alpine" {
+		t.Fatalf("image %q with vref tags, want alpine", a.Image)
+	}
 }
 
 // TestCrashDuringMove restarts the resource manager on the state a crash

@@ -1,4 +1,4 @@
-package install
+package verbs
 
 import (
 	"context"
@@ -8,13 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/install"
 )
-
-// RegisterVerbs adds `orbis install` and `orbis uninstall`.
-func RegisterVerbs() {
-	cli.Register(&cli.Command{Name: "install", Summary: "install central or the node agent as a systemd service (root)", Run: runInstall})
-	cli.Register(&cli.Command{Name: "uninstall", Summary: "remove central's or the node agent's systemd service (root)", Run: runUninstall})
-}
 
 const installUsage = `usage: orbis install central|node [FLAGS] [-- FLAGS OF orbis central|node]
 
@@ -33,14 +28,14 @@ func runInstall(ctx context.Context, env *cli.Env, args []string) error {
 	fs := flag.NewFlagSet("orbis install "+string(role), flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() { fmt.Fprint(env.Stderr, installUsage); fs.PrintDefaults() }
-	o := Options{Role: role, Out: env.Stdout}
+	o := install.Options{Role: role, Out: env.Stdout}
 	fs.StringVar(&o.Root, "root", "/", "directory the machine's files are under (tests); under any other than / nothing is started")
-	defData := DefaultCentralData
-	if role == Node {
-		defData = DefaultNodeState
+	defData := install.DefaultCentralData
+	if role == install.Node {
+		defData = install.DefaultNodeState
 	}
 	fs.StringVar(&o.DataDir, "data", defData, "data directory of the service (central's --data, the node's --state)")
-	fs.StringVar(&o.User, "user", DefaultUser, "system user central runs as, created if missing (the node agent runs as root)")
+	fs.StringVar(&o.User, "user", install.DefaultUser, "system user central runs as, created if missing (the node agent runs as root)")
 	fs.StringVar(&o.Binary, "bin", "", "the orbis binary the service runs (default: this one; static helpers such as ping-orbis sit beside it)")
 	noStart := fs.Bool("no-start", false, "write and enable the service without starting it")
 	if err := fs.Parse(rest); err != nil {
@@ -48,7 +43,7 @@ func runInstall(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	o.Start = !*noStart
 	o.Args = fs.Args()
-	if role == Central && len(o.Args) == 0 {
+	if role == install.Central && len(o.Args) == 0 {
 		o.Args = []string{"--addr", ":8780"}
 	}
 	if o.Binary == "" {
@@ -56,10 +51,10 @@ func runInstall(ctx context.Context, env *cli.Env, args []string) error {
 			return err
 		}
 	}
-	if err := CheckArgs(role, o.Args); err != nil {
+	if err := install.CheckArgs(role, o.Args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
-	return Install(ctx, o)
+	return install.Install(ctx, o)
 }
 
 func runUninstall(ctx context.Context, env *cli.Env, args []string) error {
@@ -69,7 +64,7 @@ func runUninstall(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	fs := flag.NewFlagSet("orbis uninstall "+string(role), flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	o := UninstallOptions{Role: role, Out: env.Stdout}
+	o := install.UninstallOptions{Role: role, Out: env.Stdout}
 	fs.StringVar(&o.Root, "root", "/", "directory the machine's files are under (tests)")
 	fs.BoolVar(&o.Purge, "purge", false, "also remove the data directory (central's database and CA; the node's state, refused while it has slivers) and central's user")
 	if err := fs.Parse(rest); err != nil {
@@ -78,14 +73,14 @@ func runUninstall(ctx context.Context, env *cli.Env, args []string) error {
 	if fs.NArg() > 0 {
 		return &cli.UsageError{Msg: fmt.Sprintf("orbis uninstall %s: unexpected %q", role, fs.Arg(0))}
 	}
-	return Uninstall(ctx, o)
+	return install.Uninstall(ctx, o)
 }
 
-func roleArg(verb string, args []string) (Role, []string, error) {
+func roleArg(verb string, args []string) (install.Role, []string, error) {
 	if len(args) == 0 {
 		return "", nil, &cli.UsageError{Msg: fmt.Sprintf("usage: orbis %s central|node [FLAGS]", verb)}
 	}
-	role, err := ParseRole(args[0])
+	role, err := install.ParseRole(args[0])
 	if err != nil {
 		return "", nil, &cli.UsageError{Msg: fmt.Sprintf("orbis %s: %v", verb, err)}
 	}

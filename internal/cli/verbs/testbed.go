@@ -1,4 +1,4 @@
-package testbed
+package verbs
 
 import (
 	"context"
@@ -11,43 +11,39 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/testbed"
 )
 
-// RegisterVerbs adds `orbis testbed` to the command line.
-func RegisterVerbs() {
-	cli.Register(&cli.Command{Name: "testbed", Summary: "several nodes on this machine in network namespaces (up|status|down) (root)", Run: run})
-}
+const testbedUsage = "usage: orbis testbed up --nodes N [--dir DIR] | status [--dir DIR] | down [--dir DIR]"
 
-const usage = "usage: orbis testbed up --nodes N [--dir DIR] | status [--dir DIR] | down [--dir DIR]"
-
-func run(ctx context.Context, env *cli.Env, args []string) error {
+func runTestbed(ctx context.Context, env *cli.Env, args []string) error {
 	if len(args) == 0 {
-		return &cli.UsageError{Msg: usage}
+		return &cli.UsageError{Msg: testbedUsage}
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("orbis testbed "+sub, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	// Each node has its own name for the binary, so that `orbis nodes
 	// upgrade` replaces each node's alone.
-	cfg := Config{Out: env.Stdout, OwnBinary: true}
-	fs.StringVar(&cfg.Dir, "dir", DefaultDir, "state of the testbed: central's data, each node's, the logs")
-	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "name prefix of the testbed's links, namespaces and cgroups")
+	cfg := testbed.Config{Out: env.Stdout, OwnBinary: true}
+	fs.StringVar(&cfg.Dir, "dir", testbed.DefaultDir, "state of the testbed: central's data, each node's, the logs")
+	fs.StringVar(&cfg.Prefix, "prefix", testbed.DefaultPrefix, "name prefix of the testbed's links, namespaces and cgroups")
 	debug := fs.Bool("debug", false, "log debug records")
 	var subnet string
 	switch sub {
 	case "up":
 		fs.IntVar(&cfg.Nodes, "nodes", 3, "how many nodes")
-		fs.StringVar(&subnet, "subnet", DefaultSubnet.String(), "the testbed's private IPv4 network (host .1, node i .10+i)")
-		fs.IntVar(&cfg.CentralPort, "central-port", DefaultCentralPort, "central's port on the host's bridge address")
+		fs.StringVar(&subnet, "subnet", testbed.DefaultSubnet.String(), "the testbed's private IPv4 network (host .1, node i .10+i)")
+		fs.IntVar(&cfg.CentralPort, "central-port", testbed.DefaultCentralPort, "central's port on the host's bridge address")
 	case "status", "down":
 	default:
-		return &cli.UsageError{Msg: fmt.Sprintf("orbis testbed: unknown subcommand %q\n%s", sub, usage)}
+		return &cli.UsageError{Msg: fmt.Sprintf("orbis testbed: unknown subcommand %q\n%s", sub, testbedUsage)}
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return &cli.UsageError{Msg: usage}
+		return &cli.UsageError{Msg: testbedUsage}
 	}
 	if subnet != "" {
 		p, err := netip.ParsePrefix(subnet)
@@ -66,18 +62,18 @@ func run(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	switch sub {
 	case "up":
-		_, err := Up(ctx, cfg)
+		_, err := testbed.Up(ctx, cfg)
 		return err
 	case "status":
-		r, err := Status(ctx, cfg)
+		r, err := testbed.Status(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		r.Print(env.Stdout, time.Now())
 		return nil
 	}
-	r, err := Down(ctx, cfg)
-	if err == nil || r != (Removed{}) {
+	r, err := testbed.Down(ctx, cfg)
+	if err == nil || r != (testbed.Removed{}) {
 		fmt.Fprintf(env.Stdout, "orbis testbed: down; removed %s\n", r)
 	}
 	return err

@@ -1,4 +1,4 @@
-package dev
+package verbs
 
 import (
 	"context"
@@ -9,19 +9,15 @@ import (
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/dev"
 	"github.com/orbisproject/orbis/internal/node"
 )
-
-// RegisterVerbs adds `orbis dev` to the command line.
-func RegisterVerbs() {
-	cli.Register(&cli.Command{Name: "dev", Summary: "run central and a node on this machine, ready to use (root)", Run: runDev})
-}
 
 func runDev(ctx context.Context, env *cli.Env, args []string) error {
 	fs := flag.NewFlagSet("orbis dev", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	host, _ := os.Hostname()
-	cfg := Config{Out: env.Stdout}
+	cfg := dev.Config{Out: env.Stdout, Version: cli.Version}
 	fs.StringVar(&cfg.DataDir, "data", "/var/lib/orbis-dev", "state of central and the node (kept across runs)")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8780", "central's address: loopback only, as dev serves plain HTTP")
 	fs.StringVar(&cfg.SSHAddr, "ssh-addr", node.DefaultSSHAddr, "the node's SSH gateway address")
@@ -31,7 +27,7 @@ func runDev(ctx context.Context, env *cli.Env, args []string) error {
 	fs.StringVar(&cfg.Hostname, "hostname", host, "the node's name at central")
 	fs.StringVar(&cfg.CgroupParent, "cgroup-parent", "orbis", "the node's top cgroup")
 	fs.StringVar(&cfg.Uplink, "uplink", "none", `interface whose traffic the node shapes ("none": leave this machine's traffic alone)`)
-	node.SniffGroupFlag(fs, &cfg.SniffGroup)
+	sniffGroupFlag(fs, &cfg.SniffGroup)
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
@@ -44,5 +40,5 @@ func runDev(ctx context.Context, env *cli.Env, args []string) error {
 		lvl = slog.LevelDebug
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
-	return Run(ctx, cfg)
+	return dev.Run(ctx, cfg)
 }

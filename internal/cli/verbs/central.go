@@ -1,33 +1,29 @@
-package central
+package verbs
 
 import (
 	"context"
 	"flag"
 	"log/slog"
 
+	"github.com/orbisproject/orbis/internal/central"
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/upgrade"
 	"github.com/orbisproject/orbis/internal/cli"
 	"github.com/orbisproject/orbis/internal/pki"
 )
 
-// RegisterVerbs adds `orbis central` to the command line.
-func RegisterVerbs() {
-	cli.Register(&cli.Command{Name: "central", Summary: "run central (PLC): PLCAPI, the JSON API and the nodes' channel", Run: runCentral})
-}
-
 func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	fs := flag.NewFlagSet("orbis central", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	var cfg Config
+	var cfg central.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8780", "address to listen on")
 	fs.StringVar(&cfg.DataDir, "data", "/var/lib/orbis-central", "data directory (SQLite database, admin.json)")
 	fs.StringVar(&cfg.DB, "db", "", "PostgreSQL URL (postgres://...); empty: SQLite in the data directory")
 	fs.StringVar(&cfg.AdminEmail, "admin-email", "admin@localhost", "bootstrap admin created on first start (password in <data>/admin.json)")
 	fs.Int64Var(&cfg.SiteShares, "site-shares", 0, "shares each site receives (0: the default, 1000)")
-	fs.IntVar(&cfg.TrafficDays, "traffic-days", DefaultTrafficDays, "days the traffic archive keeps the nodes' traffic")
+	fs.IntVar(&cfg.TrafficDays, "traffic-days", central.DefaultTrafficDays, "days the traffic archive keeps the nodes' traffic")
 	fs.Int64Var(&cfg.UpgradeMaxBytes, "upgrade-max-bytes", upgrade.DefaultMaxSize, "largest node agent build an admin may publish (orbis nodes upgrade), in bytes")
-	fs.Int64Var(&cfg.TrafficMaxRows, "traffic-max-rows", DefaultTrafficMaxRows, "rows the traffic archive keeps at most (the oldest go first)")
+	fs.Int64Var(&cfg.TrafficMaxRows, "traffic-max-rows", central.DefaultTrafficMaxRows, "rows the traffic archive keeps at most (the oldest go first)")
 	fs.IntVar(&cfg.Login.Burst, "login-burst", plc.DefaultLoginBurst, "failed password logins one client address may make for one account before it must wait")
 	fs.IntVar(&cfg.Login.WideBurst, "login-wide-burst", plc.DefaultLoginWideBurst, "failed password logins one client address may make over all accounts; past as many on one account from all addresses, each address's failure there costs the whole -login-burst")
 	fs.DurationVar(&cfg.Login.Refill, "login-refill", plc.DefaultLoginRefill, "how often each login throttle regains one failed login")
@@ -56,5 +52,5 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 		lvl = slog.LevelDebug
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
-	return Run(ctx, cfg)
+	return central.Run(ctx, cfg)
 }

@@ -1,13 +1,15 @@
-package install
+package verbs
 
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/orbisproject/orbis/internal/cli"
+	"github.com/orbisproject/orbis/internal/install"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -24,13 +26,13 @@ func TestVerbs(t *testing.T) {
 		"--central", "https://plc.example.org:8780", "--token", "s.2bc1", "--ssh-addr", ":22"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, filepath.Join(root, Node.ConfigFile())); !strings.Contains(got, "\nORBIS_ARGS=--central https://plc.example.org:8780 --token s.2bc1 --ssh-addr :22\n") {
+	if got := read(t, filepath.Join(root, install.Node.ConfigFile())); !strings.Contains(got, "\nORBIS_ARGS=--central https://plc.example.org:8780 --token s.2bc1 --ssh-addr :22\n") {
 		t.Errorf("node.env:\n%s", got)
 	}
 	if err := runInstall(ctx, env, []string{"central", "--root", root, "--bin", "/usr/bin/orbis"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(t, filepath.Join(root, Central.ConfigFile())); !strings.Contains(got, "\nORBIS_ARGS=--addr :8780\n") {
+	if got := read(t, filepath.Join(root, install.Central.ConfigFile())); !strings.Contains(got, "\nORBIS_ARGS=--addr :8780\n") {
 		t.Errorf("central.env:\n%s", got)
 	}
 	for _, args := range [][]string{
@@ -42,7 +44,7 @@ func TestVerbs(t *testing.T) {
 			t.Errorf("install %q: %v, want a usage error", args, err)
 		}
 	}
-	if got := read(t, filepath.Join(root, Central.ConfigFile())); !strings.Contains(got, "\nORBIS_ARGS=--addr :8780\n") {
+	if got := read(t, filepath.Join(root, install.Central.ConfigFile())); !strings.Contains(got, "\nORBIS_ARGS=--addr :8780\n") {
 		t.Errorf("a refused install changed central.env:\n%s", got)
 	}
 	for _, role := range []string{"node", "central"} {
@@ -54,4 +56,33 @@ func TestVerbs(t *testing.T) {
 	if err := runUninstall(ctx, env, []string{"node", "--root", root, "extra"}); !errors.As(err, &u) {
 		t.Errorf("uninstall with an extra argument: %v", err)
 	}
+}
+
+// fakeRoot is a machine's root with the account files that adding
+// central's user edits.
+func fakeRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/bash\n", "etc/group": "root:x:0:\n",
+		"etc/shadow": "", "etc/gshadow": "",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -1,0 +1,94 @@
+package rawfd
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/orbisproject/orbis/internal/netfilter"
+)
+
+// DefaultTable is the nftables table (family inet) of a node's raw
+// sockets.
+const DefaultTable = "orbis_rawfd"
+
+// Defaults of Config.
+const (
+	DefaultMaxPerSlice = 64
+	DefaultCallsPerSec = 100
+	DefaultSyncEvery   = time.Second
+)
+
+// rawMarkBase is the high half of every RawMark: one value no other part
+// of the node uses (netfilter's socket marks are 0x4f52xxxx).
+const rawMarkBase = 0x4f530000
+
+// RawMark is the SO_MARK of the raw sockets of the sliver with this
+// netfilter index: the table's output rules check every packet with it.
+func RawMark(index uint32) uint32 { return rawMarkBase | index&0xffff }
+
+// recvMark is the packet mark the receive filter of a raw socket of this
+// index admits: the slice's netfilter mark.
+func recvMark(index uint32) uint32 { return netfilter.SocketMark(index) }
+
+// Slice is what the Server needs to know of a sliver.
+type Slice struct {
+	Name string
+	// Index is the sliver's netfilter index (1..netfilter.MaxIndex).
+	Index uint32
+	// UIDBase and UIDCount are its host UID range; its raw sockets are
+	// owned by UIDBase.
+	UIDBase, UIDCount uint32
+}
+
+// Port is a TCP (6) or UDP (17) port.
+type Port struct {
+	Proto uint8
+	Port  uint16
+}
+
+// Config is what the Server needs from the node.
+type Config struct {
+	// Ports returns the TCP and UDP ports slice holds alone now (the
+	// port manager's ownership rule): the only source ports its raw
+	// sockets may send from, and the ports whose packets they receive.
+	// Nil means none.
+	Ports func(slice string) ([]Port, error)
+	// Table is the nftables table's name (DefaultTable if empty).
+	Table string
+	// NetNS, when set, is the path of the network namespace the sockets
+	// and the table are made in (tests); empty means the caller's.
+	NetNS string
+	// MaxPerSlice bounds the raw sockets of one slice (DefaultMaxPerSlice
+	// if 0).
+	MaxPerSlice int
+	// CallsPerSec bounds how many raw socket() calls of one sliver the
+	// Server answers a second, after a burst of as many (DefaultCallsPerSec
+	// if 0): a caller past it waits in the call, so a slice looping on
+	// socket() costs the agent no more than that.
+	CallsPerSec int
+	// SyncEvery is how often the table's ports follow Ports
+	// (DefaultSyncEvery if 0).
+	SyncEvery time.Duration
+	Log       *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Table == "" {
+		c.Table = DefaultTable
+	}
+	if c.MaxPerSlice <= 0 {
+		c.MaxPerSlice = DefaultMaxPerSlice
+	}
+	if c.CallsPerSec <= 0 {
+		c.CallsPerSec = DefaultCallsPerSec
+	}
+	if c.SyncEvery <= 0 {
+		c.SyncEvery = DefaultSyncEvery
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Ports == nil {
+		c.Ports = func(string) ([]Port, error) { return nil, nil }
+	}
+}

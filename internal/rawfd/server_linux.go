@@ -1,0 +1,356 @@
+package rawfd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Server answers the raw socket() calls of the node's slivers.
+type Server struct {
+	cfg    Config
+	w      *worker
+	nft    *table
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu sync.Mutex
+	// mu guards the following.
+	slices map[string]*sliceState // by slice name
+	closed bool
+}
+
+// sliceState is one slice's listeners and what the table holds for it.
+type sliceState struct {
+	Slice
+	listeners int
+	ports     map[Port]bool // in the table now
+}
+
+// New installs the table (replacing one left by an earlier run) and starts
+// keeping its ports in step.
+func New(cfg Config) (*Server, error) {
+	cfg.defaults()
+	w, err := startWorker(cfg.NetNS)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, w: w, nft: &table{name: cfg.Table, w: w}, slices: map[string]*sliceState{}}
+	if err := s.nft.install(); err != nil {
+		w.stop()
+		return nil, err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go s.syncLoop()
+	return s, nil
+}
+
+// Serve answers the raw socket() calls that reach listener (a sliver's
+// seccomp listener, sandbox.Config.RawSockets) for slice, until the
+// sliver has no process left or the Server closes. It takes listener over.
+func (s *Server) Serve(slice Slice, f *os.File) {
+	l, err := newListener(f)
+	if err != nil {
+		s.cfg.Log.Error("raw sockets", "slice", slice.Name, "err", err)
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.close()
+		return
+	}
+	st := s.slices[slice.Name]
+	if st == nil {
+		st = &sliceState{Slice: slice, ports: map[Port]bool{}}
+		s.slices[slice.Name] = st
+	}
+	st.Slice = slice
+	st.listeners++
+	s.mu.Unlock()
+	s.syncSlice(slice.Name)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		// Close wakes the loop up; it ends by itself when the sliver's
+		// last process exits.
+		stop := context.AfterFunc(s.ctx, func() { l.f.SetReadDeadline(time.Unix(1, 0)) })
+		s.serve(slice, l)
+		stop()
+		l.close()
+		s.release(slice.Name)
+	}()
+}
+
+// release forgets one listener of the slice, and the slice's ports in
+// the table with its last.
+func (s *Server) release(name string) {
+	s.mu.Lock()
+	st := s.slices[name]
+	st.listeners--
+	last := st.listeners == 0
+	if last {
+		delete(s.slices, name)
+	}
+	s.mu.Unlock()
+	if last && len(st.ports) > 0 {
+		if err := s.nft.setPorts(RawMark(st.Index), st.ports, nil); err != nil {
+			s.cfg.Log.Error("raw sockets: remove ports", "slice", name, "err", err)
+		}
+	}
+}
+
+func (s *Server) serve(slice Slice, l *listener) {
+	log := s.cfg.Log.With("slice", slice.Name)
+	pace := newPacer(s.cfg.CallsPerSec)
+	for {
+		if !pace.wait(s.ctx) {
+			return
+		}
+		n, err := l.recv()
+		if err != nil {
+			if !errors.Is(err, errHangup) && s.ctx.Err() == nil {
+				log.Error("raw sockets: stop answering", "err", err)
+			}
+			return
+		}
+		if err := s.answer(slice, l, &n); err != nil {
+			log.Debug("raw socket refused", "pid", n.Pid, "err", err)
+		}
+	}
+}
+
+// answer makes the socket the notification asks for and installs it, or
+// fails the call with the reason's errno.
+func (s *Server) answer(slice Slice, l *listener, n *notif) error {
+	fd, err := s.create(slice, n)
+	if err != nil {
+		errno := unix.EPERM
+		errors.As(err, &errno)
+		if ferr := l.fail(n.ID, errno); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
+			return fmt.Errorf("%w (answer: %w)", err, ferr)
+		}
+		return err
+	}
+	defer unix.Close(fd)
+	// A tool often binds the port it will send from just before it opens
+	// its raw socket: let the table hold it from the first packet.
+	s.syncSlice(slice.Name)
+	// The caller may have gone (killed) while the socket was made: then
+	// its notification is no longer valid and the socket is dropped.
+	if !l.valid(n.ID) {
+		return errors.New("caller gone")
+	}
+	if err := l.install(n.ID, fd, n.Args[1]&unix.SOCK_CLOEXEC != 0); err != nil {
+		return fmt.Errorf("install socket: %w", err)
+	}
+	return nil
+}
+
+// create checks the call and makes its socket.
+func (s *Server) create(slice Slice, n *notif) (int, error) {
+	domain, typ, proto := int(int32(n.Args[0])), int(int32(n.Args[1])), int(int32(n.Args[2]))
+	switch {
+	case n.Arch != auditArch || n.Nr != unix.SYS_SOCKET:
+		return -1, fmt.Errorf("not socket(): %w", unix.EPERM)
+	case domain != unix.AF_INET && domain != unix.AF_INET6, typ&0xf != unix.SOCK_RAW:
+		return -1, fmt.Errorf("not a raw socket: %w", unix.EPERM)
+	case typ&^(0xf|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0:
+		return -1, fmt.Errorf("socket type %#x: %w", typ, unix.EINVAL)
+	}
+	var fd int
+	var err error
+	s.w.do(func() {
+		var held int
+		if held, err = countRaw(slice.UIDBase, slice.UIDCount); err != nil {
+			return
+		}
+		if held >= s.cfg.MaxPerSlice {
+			err = fmt.Errorf("slice holds %d raw sockets, the most it may: %w", held, unix.EMFILE)
+			return
+		}
+		fd, err = socketAs(slice.UIDBase, domain, unix.SOCK_RAW|unix.SOCK_CLOEXEC|typ&unix.SOCK_NONBLOCK, proto)
+	})
+	if err != nil {
+		return -1, err
+	}
+	if err := confine(fd, slice.Index); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// confine marks the socket as the slice's raw socket and locks its
+// receive filter.
+func confine(fd int, index uint32) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(RawMark(index))); err != nil {
+		return fmt.Errorf("raw socket: SO_MARK: %w", err)
+	}
+	prog := recvFilter(recvMark(index))
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("raw socket: SO_ATTACH_FILTER: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_LOCK_FILTER, 1); err != nil {
+		return fmt.Errorf("raw socket: SO_LOCK_FILTER: %w", err)
+	}
+	return nil
+}
+
+// recvFilter admits the packets whose mark is mark, whole, and no other.
+func recvFilter(mark uint32) []unix.SockFilter {
+	const skfAdMark = 0xfffff000 + 20 // SKF_AD_OFF + SKF_AD_MARK
+	return []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: skfAdMark},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: mark, Jt: 0, Jf: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff},
+		{Code: unix.BPF_RET | unix.BPF_K, K: 0},
+	}
+}
+
+// socketAs makes a socket owned by uid: its owner (sk_uid, meta skuid)
+// is the creating thread's fsuid. Call it on the worker's thread only.
+func socketAs(uid uint32, domain, typ, proto int) (int, error) {
+	unix.RawSyscall(unix.SYS_SETFSUID, uintptr(uid), 0, 0)
+	defer unix.RawSyscall(unix.SYS_SETFSUID, 0, 0, 0)
+	fd, err := unix.Socket(domain, typ, proto)
+	if err != nil {
+		return -1, fmt.Errorf("socket(%d, SOCK_RAW, %d): %w", domain, proto, err)
+	}
+	return fd, nil
+}
+
+// countRaw counts the raw sockets owned by UIDs in [base, base+count) in
+// the calling thread's network namespace.
+func countRaw(base, count uint32) (int, error) {
+	n := 0
+	for _, name := range []string{"raw", "raw6"} {
+		f, err := os.Open("/proc/thread-self/net/" + name)
+		if err != nil {
+			return 0, fmt.Errorf("count raw sockets: %w", err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 8 {
+				continue
+			}
+			uid, err := strconv.ParseUint(fields[7], 10, 32)
+			if err == nil && uint32(uid) >= base && uint64(uid) < uint64(base)+uint64(count) {
+				n++
+			}
+		}
+		f.Close()
+	}
+	return n, nil
+}
+
+// Close stops answering: the slivers' raw socket() calls then wait for
+// the next Server (their inits keep the listeners, sandbox.RawListener).
+// The table stays, so that the raw sockets slivers hold stay
+// confined while no agent runs (the next New replaces it in one
+// transaction); with removeTable it goes too, for a node that leaves
+// nothing behind.
+func (s *Server) Close(removeTable bool) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	var err error
+	if removeTable {
+		err = s.nft.remove()
+	}
+	s.w.stop()
+	return err
+}
+
+// worker is one OS thread in the network namespace the sockets are made
+// in, which also runs nft there.
+type worker struct {
+	reqs chan func()
+}
+
+func startWorker(netns string) (*worker, error) {
+	w := &worker{reqs: make(chan func())}
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread may have changed namespace, and it
+		// ends with the goroutine.
+		runtime.LockOSThread()
+		if netns != "" {
+			fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err == nil {
+				err = unix.Setns(fd, unix.CLONE_NEWNET)
+				unix.Close(fd)
+			}
+			if err != nil {
+				errc <- fmt.Errorf("raw sockets: enter netns %s: %w", netns, err)
+				return
+			}
+		}
+		errc <- nil
+		for f := range w.reqs {
+			f()
+		}
+	}()
+	return w, <-errc
+}
+
+// do runs f on the worker's thread.
+func (w *worker) do(f func()) {
+	done := make(chan struct{})
+	w.reqs <- func() { f(); close(done) }
+	<-done
+}
+
+func (w *worker) stop() { close(w.reqs) }
+
+// auditArch is the native AUDIT_ARCH of a notification's system call.
+var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}[runtime.GOARCH]
+
+// pacer lets through rate events a second, after a burst of as many
+// (GCRA: tat is when the next event would be due at the steady rate).
+type pacer struct {
+	every time.Duration
+	burst time.Duration
+	tat   time.Time
+}
+
+func newPacer(rate int) *pacer {
+	every := time.Second / time.Duration(rate)
+	return &pacer{every: every, burst: every * time.Duration(rate)}
+}
+
+// wait waits for the next event's turn; false if ctx ended first.
+func (p *pacer) wait(ctx context.Context) bool {
+	now := time.Now()
+	if p.tat.Before(now) {
+		p.tat = now
+	}
+	d := p.tat.Sub(now) - p.burst
+	p.tat = p.tat.Add(p.every)
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
