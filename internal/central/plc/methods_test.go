@@ -20,7 +20,7 @@ var allMethods = []string{
 
 func TestMethodTable(t *testing.T) {
 	e := newEnv(t)
-	want := slices.Compact(slices.Sorted(slices.Values(allMethods)))
+	want := slices.Compact(slices.Sorted(slices.Values(append(allMethods, plMethods...))))
 	if got := e.svc.Registry().Names(); !slices.Equal(got, want) {
 		t.Fatalf("methods\n got %v\nwant %v", got, want)
 	}

@@ -3,6 +3,7 @@ package plc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -12,8 +13,8 @@ func (s *Service) registerSession() {
 	s.add(method{name: "AuthCheck", roles: rolesAll, sig: []string{"int"},
 		help: "Returns 1 if the auth struct is good.",
 		call: func(context.Context, *Caller, []any) (any, error) { return int64(1), nil }})
-	s.add(method{name: "GetSession", roles: rolesAll, sig: []string{"string"},
-		help: "Returns a session key for {\"AuthMethod\": \"session\", \"session\": key}, good for 24 hours.",
+	s.add(method{name: "GetSession", roles: rolesAll, max: 1, sig: []string{"string", "int"},
+		help: "Returns a new session key for {\"AuthMethod\": \"session\", \"session\": key}, good for expires seconds (default 24 hours, at most as long as a JSON API token from Login lasts, 30 days by default).",
 		call: s.getSession})
 	s.add(method{name: "DeleteSession", roles: rolesAll, sig: []string{"int"},
 		help: "Ends the session the call authenticates with ({\"AuthMethod\": \"session\", ...}): the key no longer works. Returns 1.",
@@ -21,10 +22,18 @@ func (s *Service) registerSession() {
 }
 
 // getSession makes a session for the caller; only its SHA-256 is stored.
-func (s *Service) getSession(ctx context.Context, c *Caller, _ []any) (any, error) {
+func (s *Service) getSession(ctx context.Context, c *Caller, args []any) (any, error) {
+	ttl := int64(s.sessionTTL / time.Second)
+	if v := optArg(args, 0); v != nil {
+		n, ok := asInt(v)
+		if max := int64(s.tokenTTL / time.Second); !ok || n <= 0 || n > max {
+			return nil, badArg("expires", fmt.Sprintf("a number of seconds from 1 to %d", max), v)
+		}
+		ttl = n
+	}
 	key := randomHex(32)
 	err := s.update(ctx, c, func(t *txn) error {
-		return t.AddSession(sha256Hex(key), c.PersonID, c.NodeID, t.now+int64(s.sessionTTL/time.Second))
+		return t.AddSession(sha256Hex(key), c.PersonID, c.NodeID, t.now+ttl)
 	})
 	if err != nil {
 		return nil, err
@@ -46,6 +55,9 @@ func (s *Service) register() {
 	s.registerLeases()
 	s.registerNodeChannel()
 	s.registerTokens()
+	s.registerInitScripts()
+	s.registerConfFiles()
+	s.registerPLMisc()
 }
 
 // deleteSession ends the caller's session, as PlanetLab's DeleteSession

@@ -27,11 +27,18 @@ const (
 // Version is the node's list version in the store. On a reservable node,
 // a slice without a lease there covering now is listed with enabled=0,
 // and Leases holds the node's current and future leases (reservation.go).
+//
+// An Orbis node runs a sliver's initscript attribute as its boot script,
+// so here that attribute carries the code resolveInitScripts finds.
 func (s *Service) NodeSlivers(ctx context.Context, nodeID int64) (api.Slivers, error) {
 	var out api.Slivers
 	err := s.view(ctx, &Caller{NodeID: nodeID}, func(t *txn) error {
 		var err error
-		out, err = t.nodeSlivers(nodeID)
+		if out, err = t.nodeSlivers(nodeID); err != nil {
+			return err
+		}
+		scripts, err := t.InitScripts(store.Query{})
+		resolveInitScripts(out.Slivers, scripts)
 		return err
 	})
 	return out, err

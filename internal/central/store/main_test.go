@@ -94,6 +94,9 @@ func runSuite(t *testing.T, b backend) {
 		{"Concurrency", testConcurrency},
 		{"Crash", testCrash},
 		{"Traffic", testTraffic},
+		{"InitScripts", testInitScripts},
+		{"ConfFiles", testConfFiles},
+		{"UpdateLease", testUpdateLease},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

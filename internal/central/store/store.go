@@ -152,6 +152,8 @@ type Tx interface {
 	Leases(q Query) ([]api.Lease, error)
 	// AddLease sets LeaseID.
 	AddLease(l *api.Lease) error
+	// UpdateLease writes t_from and t_until.
+	UpdateLease(l *api.Lease) error
 	// DeleteLease removes a lease.
 	DeleteLease(id int64) error
 
@@ -179,6 +181,27 @@ type Tx interface {
 	// session keepSession and the token keepToken ("" keeps none), and
 	// returns how many it ended.
 	RevokePerson(personID int64, keepSession, keepToken string) (int64, error)
+
+	// InitScripts lists initscripts (PLCAPI's, named by initscript tags).
+	InitScripts(q Query) ([]InitScript, error)
+	// AddInitScript sets InitScriptID; names are unique.
+	AddInitScript(s *InitScript) error
+	// UpdateInitScript writes every field.
+	UpdateInitScript(s *InitScript) error
+	// DeleteInitScript removes an initscript.
+	DeleteInitScript(id int64) error
+	// ConfFiles lists conf files; node_ids is filled.
+	ConfFiles(q Query) ([]ConfFile, error)
+	// AddConfFile sets ConfFileID.
+	AddConfFile(c *ConfFile) error
+	// UpdateConfFile writes every scalar field.
+	UpdateConfFile(c *ConfFile) error
+	// DeleteConfFile cascades: its links to nodes.
+	DeleteConfFile(id int64) error
+	// AddConfFileToNode is idempotent.
+	AddConfFileToNode(confFileID, nodeID int64) error
+	// DeleteConfFileFromNode removes a link.
+	DeleteConfFileFromNode(confFileID, nodeID int64) error
 
 	// SetSliverReports replaces the node's reports.
 	SetSliverReports(nodeID int64, reports []api.SliverReport, at int64) error
