@@ -135,16 +135,7 @@ func (e *env) runNodeManager(py, url string, node int64, secret, scratch string)
 		e.t.Fatal(err)
 	}
 	session := e.must(nc, "GetSession").(string)
-	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "testdata/nm_getslivers.py", url, session, strconv.FormatInt(node, 10), scratch).Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		e.t.Fatalf("NodeManager's modules: %v\n%s%s", err, out, stderr)
-	}
+	out := runPython(e.t, e.ctx, py, "testdata/nm_getslivers.py", url, session, strconv.FormatInt(node, 10), scratch)
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	var r nmReport
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
@@ -154,6 +145,23 @@ func (e *env) runNodeManager(py, url string, node int64, secret, scratch string)
 		e.t.Errorf("node %d: NodeManager read keys GetSlivers lacks: %v; its modules failed: %v", node, r.Missing, r.Errors)
 	}
 	return r
+}
+
+// runPython runs python3 on args, within a minute, and returns what it
+// printed; it fails the test with its stderr if it fails.
+func runPython(t *testing.T, ctx context.Context, py string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, args...).Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("python3 %s: %v\n%s%s", args[0], err, out, stderr)
+	}
+	return out
 }
 
 func names(recs []nmRecord) []string {

@@ -17,6 +17,7 @@ var plMethods = []string{
 	"AddInitScript", "GetInitScripts", "UpdateInitScript", "DeleteInitScript",
 	"AddConfFile", "GetConfFiles", "UpdateConfFile", "DeleteConfFile", "AddConfFileToNode", "DeleteConfFileFromNode",
 	"GetSliceFamily", "GetLeaseGranularity", "GetAPIVersion", "GetPlcRelease", "UpdateLeases",
+	"SetPersonPrimarySite",
 }
 
 // pythonPLCalls runs at the end of pythonConformance, before it prints
@@ -57,6 +58,12 @@ check([(l["name"], l["hostname"], l["duration"]) for l in call("GetLeases", anon
 call("DeleteSlice", admin, ls)
 call("DeleteNode", admin, rn)
 check(len(call("GetSession", admin, 120)), 64, "GetSession(expires)")
+second = call("AddSite", admin, {"name": "Second", "abbreviated_name": "S", "login_base": "second"})
+call("AddPersonToSite", admin, "pi@univ.edu", "second")
+check(call("SetPersonPrimarySite", piauth, "pi@univ.edu", "second"), 1, "SetPersonPrimarySite")
+check(call("GetPersons", admin, "pi@univ.edu", ["site_ids"])[0]["site_ids"][0], second, "primary site first")
+fault(108, "SetPersonPrimarySite", piauth, "admin@example.org", "second")
+call("DeleteSite", admin, "second")
 `
 
 // TestInitScriptResolution: an Orbis node runs its sliver's initscript
@@ -205,5 +212,26 @@ func TestGetSessionExpires(t *testing.T) {
 	for _, bad := range []any{int64(0), int64(-5), int64(plc.DefaultTokenTTL/time.Second) + 1, "soon"} {
 		_, err := e.call(e.admin, "GetSession", bad)
 		fault(t, err, plc.FaultInvalidArg)
+	}
+}
+
+// TestSetPersonPrimarySite: a person's primary site comes first in their
+// site_ids; only they and admins choose it, among their sites.
+func TestSetPersonPrimarySite(t *testing.T) {
+	w := newWorld(t)
+	w.must(w.admin, "AddPersonToSite", w.userA.PersonID, w.siteB)
+	w.must(w.userA, "SetPersonPrimarySite", w.userA.PersonID, "beta")
+	p := records(t, w.must(w.admin, "GetPersons", w.userA.PersonID, []any{"site_ids"}))[0]
+	if ids := p["site_ids"].([]any); len(ids) != 2 || ids[0] != w.siteB {
+		t.Fatalf("site_ids after SetPersonPrimarySite beta: %v", ids)
+	}
+	_, err := w.call(w.piA, "SetPersonPrimarySite", w.userA.PersonID, "alpha")
+	fault(t, err, plc.FaultPermission)
+	_, err = w.call(w.piA, "SetPersonPrimarySite", w.piA.PersonID, "beta")
+	fault(t, err, plc.FaultInvalidArg)
+	w.must(w.admin, "SetPersonPrimarySite", w.userA.PersonID, w.siteA)
+	p = records(t, w.must(w.admin, "GetPersons", w.userA.PersonID, []any{"site_ids"}))[0]
+	if ids := p["site_ids"].([]any); ids[0] != w.siteA {
+		t.Fatalf("site_ids after the admin chose alpha: %v", ids)
 	}
 }

@@ -1,7 +1,6 @@
 package plc_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -103,17 +102,7 @@ func TestSFAReplay(t *testing.T) {
 	mux.Handle("/PLCAPI/", xmlrpc.New(e.svc.Registry(), e.svc, testutil.Logger(t)))
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
-	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "testdata/sfa/sfa_replay.py", srv.URL+"/PLCAPI/",
-		"admin@example.org", "admin-password", string(fixture)).Output()
-	if err != nil {
-		var stderr []byte
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("SFA replay: %v\n%s%s", err, out, stderr)
-	}
+	out := runPython(t, e.ctx, py, "testdata/sfa/sfa_replay.py", srv.URL+"/PLCAPI/", "admin@example.org", "admin-password", string(fixture))
 	var results map[string]string
 	if err := json.Unmarshal(out, &results); err != nil {
 		t.Fatalf("SFA replay's report: %v\n%s", err, out)

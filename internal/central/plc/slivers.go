@@ -217,7 +217,8 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 // rspec holding one is refused there.
 //
 // Every tag, these included, also reaches the node as an attribute:
-// initscript is the sliver's boot script, enabled = 0 tells the node to
+// initscript names the sliver's boot script or is its code (NodeSlivers
+// resolves it, see resolveInitScripts), enabled = 0 tells the node to
 // stop the sliver and refuse logins (it stays listed, so its files stay;
 // on a reservable node NodeSlivers sets it outside the slice's leases),
 // vref names its image.

@@ -103,3 +103,24 @@ func testUpdateLease(t *testing.T, b backend) {
 	}
 	equal(t, "unchanged", get(t, s, leases, store.Query{}), []api.Lease{l})
 }
+
+func testPrimarySite(t *testing.T, b backend) {
+	s := b.newStore(t)
+	f := seed(t, s, "ex")
+	other := newSite("zz")
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.AddSite(&other); err != nil {
+			return err
+		}
+		return tx.AddPersonToSite(f.person.PersonID, other.SiteID)
+	})
+	siteIDs := func() []int64 { return only(t, s, persons, "person_id", f.person.PersonID).SiteIDs }
+	equal(t, "by id", siteIDs(), []int64{f.site.SiteID, other.SiteID})
+	update(t, s, func(tx store.Tx) error { return tx.SetPrimarySite(f.person.PersonID, other.SiteID) })
+	equal(t, "primary first", siteIDs(), []int64{other.SiteID, f.site.SiteID})
+	err := s.Update(t.Context(), "system", func(tx store.Tx) error { return tx.SetPrimarySite(f.person.PersonID, 999999) })
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a site the person is not at: %v, want ErrNotFound", err)
+	}
+	equal(t, "unchanged", siteIDs(), []int64{other.SiteID, f.site.SiteID})
+}

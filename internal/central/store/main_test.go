@@ -97,6 +97,7 @@ func runSuite(t *testing.T, b backend) {
 		{"InitScripts", testInitScripts},
 		{"ConfFiles", testConfFiles},
 		{"UpdateLease", testUpdateLease},
+		{"PrimarySite", testPrimarySite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

@@ -74,8 +74,8 @@ type Tx interface {
 	// DeleteSite cascades: its nodes, slices and memberships.
 	DeleteSite(id int64) error
 
-	// Persons lists persons; role_ids, roles, site_ids, key_ids and
-	// slice_ids are filled.
+	// Persons lists persons; role_ids, roles, site_ids (the primary site
+	// first, then by id), key_ids and slice_ids are filled.
 	Persons(q Query) ([]api.Person, error)
 	// AddPerson sets PersonID, DateCreated and LastUpdated.
 	AddPerson(p *api.Person, passwordHash string) error
@@ -91,6 +91,9 @@ type Tx interface {
 	AddPersonToSite(personID, siteID int64) error
 	// DeletePersonFromSite removes a site membership.
 	DeletePersonFromSite(personID, siteID int64) error
+	// SetPrimarySite makes a site the person's primary one, first in
+	// their site_ids; ErrNotFound if they are not at it.
+	SetPrimarySite(personID, siteID int64) error
 	// AddRoleToPerson is idempotent.
 	AddRoleToPerson(roleID, personID int64) error
 	// DeleteRoleFromPerson removes a role.

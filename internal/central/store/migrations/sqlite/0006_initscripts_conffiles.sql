@@ -28,3 +28,6 @@ CREATE TABLE conf_file_nodes (
 	PRIMARY KEY (conf_file_id, node_id)
 );
 CREATE INDEX conf_file_nodes_node ON conf_file_nodes (node_id);
+
+-- A person's primary site (SetPersonPrimarySite): listed first in site_ids.
+ALTER TABLE person_sites ADD COLUMN is_primary INTEGER NOT NULL DEFAULT 0;
