@@ -17,7 +17,7 @@ var plMethods = []string{
 	"AddInitScript", "GetInitScripts", "UpdateInitScript", "DeleteInitScript",
 	"AddConfFile", "GetConfFiles", "UpdateConfFile", "DeleteConfFile", "AddConfFileToNode", "DeleteConfFileFromNode",
 	"GetSliceFamily", "GetLeaseGranularity", "GetAPIVersion", "GetPlcRelease", "UpdateLeases",
-	"SetPersonPrimarySite",
+	"SetPersonPrimarySite", "AddSession", "GetSessions",
 }
 
 // pythonPLCalls runs at the end of pythonConformance, before it prints
@@ -64,6 +64,10 @@ check(call("SetPersonPrimarySite", piauth, "pi@univ.edu", "second"), 1, "SetPers
 check(call("GetPersons", admin, "pi@univ.edu", ["site_ids"])[0]["site_ids"][0], second, "primary site first")
 fault(108, "SetPersonPrimarySite", piauth, "admin@example.org", "second")
 call("DeleteSite", admin, "second")
+sudo = call("AddSession", admin, "pi@univ.edu")
+check(call("AuthCheck", {"AuthMethod": "session", "session": sudo}), 1, "AddSession's session")
+check([x["person_id"] for x in call("GetSessions", admin, [sudo])], [pi], "GetSessions by key")
+fault(108, "GetSessions", piauth)
 `
 
 // TestInitScriptResolution: an Orbis node runs its sliver's initscript
@@ -234,4 +238,28 @@ func TestSetPersonPrimarySite(t *testing.T) {
 	if ids := p["site_ids"].([]any); ids[0] != w.siteA {
 		t.Fatalf("site_ids after the admin chose alpha: %v", ids)
 	}
+}
+
+// TestAddAndGetSessions: an admin makes a session for a person and finds
+// sessions by person, by key and by the key's hash; no one else may.
+func TestAddAndGetSessions(t *testing.T) {
+	w := newWorld(t)
+	key := w.must(w.admin, "AddSession", w.userA.Email).(string)
+	c, err := w.svc.Authenticate(w.ctx, map[string]any{"AuthMethod": "session", "session": key}, "AuthCheck", nil)
+	if err != nil || c.PersonID != w.userA.PersonID {
+		t.Fatalf("AddSession's key: %v, %+v", err, c)
+	}
+	byPerson := records(t, w.must(w.admin, "GetSessions", []any{w.userA.PersonID}))
+	byKey := records(t, w.must(w.admin, "GetSessions", key))
+	if len(byPerson) != 1 || len(byKey) != 1 || byKey[0]["session_id"] == key {
+		t.Fatalf("GetSessions: by person %v, by key %v (the key itself must not come back)", byPerson, byKey)
+	}
+	byHash := records(t, w.must(w.admin, "GetSessions", map[string]any{"session_id": byKey[0]["session_id"]}))
+	if len(byHash) != 1 || byHash[0]["expires"] != int64(t0+24*3600) {
+		t.Fatalf("GetSessions by hash: %v", byHash)
+	}
+	_, err = w.call(w.piA, "AddSession", w.userA.Email)
+	fault(t, err, plc.FaultPermission)
+	_, err = w.call(w.piA, "GetSessions")
+	fault(t, err, plc.FaultPermission)
 }

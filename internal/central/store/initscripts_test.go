@@ -11,6 +11,7 @@ import (
 var (
 	initScripts = store.Tx.InitScripts
 	confFiles   = store.Tx.ConfFiles
+	sessions    = store.Tx.Sessions
 )
 
 func testInitScripts(t *testing.T, b backend) {
@@ -123,4 +124,19 @@ func testPrimarySite(t *testing.T, b backend) {
 		t.Errorf("a site the person is not at: %v, want ErrNotFound", err)
 	}
 	equal(t, "unchanged", siteIDs(), []int64{other.SiteID, f.site.SiteID})
+}
+
+func testSessionList(t *testing.T, b backend) {
+	s := b.newStore(t)
+	f := seed(t, s, "ex")
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.AddSession("aa", f.person.PersonID, 0, 100); err != nil {
+			return err
+		}
+		return tx.AddSession("bb", 0, f.nodes[0].NodeID, 200)
+	})
+	equal(t, "all", get(t, s, sessions, store.Query{}), []store.SessionRow{
+		{SessionID: "aa", PersonID: f.person.PersonID, Expires: 100}, {SessionID: "bb", NodeID: f.nodes[0].NodeID, Expires: 200}})
+	equal(t, "a person's", get(t, s, sessions, where(eq("person_id", f.person.PersonID))), []store.SessionRow{
+		{SessionID: "aa", PersonID: f.person.PersonID, Expires: 100}})
 }

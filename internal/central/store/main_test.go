@@ -98,6 +98,7 @@ func runSuite(t *testing.T, b backend) {
 		{"ConfFiles", testConfFiles},
 		{"UpdateLease", testUpdateLease},
 		{"PrimarySite", testPrimarySite},
+		{"SessionList", testSessionList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

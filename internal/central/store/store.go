@@ -166,6 +166,9 @@ type Tx interface {
 	Session(keyHash string, now int64) (personID, nodeID int64, err error)
 	// DeleteSession removes a session.
 	DeleteSession(keyHash string) error
+	// Sessions lists sessions; fields session_id (the key's hash),
+	// person_id, node_id, expires.
+	Sessions(q Query) ([]SessionRow, error)
 	// AddToken stores a JSON API token's hash (SHA-256 hex).
 	AddToken(tokenHash string, personID int64, name string, expires int64) error
 	// Token finds a token; ErrNotFound if absent or expired.
