@@ -15,7 +15,7 @@ const LeaseGranularity = int64(time.Hour / time.Second)
 
 func (s *Service) registerLeases() {
 	s.add(method{name: "AddLeases", roles: rolesSlice, min: 4, max: 4, sig: []string{"struct", "array", "int", "int", "int"},
-		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until), rounded to the hour. Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
+		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until) (Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC), rounded to the hour. Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
 		call: s.addLeases})
 	s.add(method{name: "GetLeases", roles: rolesPublic, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the leases that match the filter (a lease_id, a list of them, or a struct), with their node's hostname and node_type, their slice's name and site_id, duration and expired. A struct filter also takes clip (a time: leases not over then; or [from, until]: leases overlapping it), alive (a time: leases running then; or [from, until]), day (N days from 00:00 UTC today, 0: no end), expired, and the node's and slice's fields above; times are Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC.",
@@ -37,11 +37,11 @@ func (s *Service) addLeases(ctx context.Context, c *Caller, args []any) (any, er
 	if err != nil {
 		return nil, err
 	}
-	from, err := argInt(args, 2, "t_from")
+	from, err := leaseTime("t_from", args[2])
 	if err != nil {
 		return nil, err
 	}
-	until, err := argInt(args, 3, "t_until")
+	until, err := leaseTime("t_until", args[3])
 	if err != nil {
 		return nil, err
 	}

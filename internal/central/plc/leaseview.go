@@ -2,6 +2,7 @@ package plc
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ type leaseView struct {
 }
 
 var leaseViewKind = newKind("lease", leaseView{}, "lease_id", "")
+
+// maxLeaseDays bounds a lease filter's day (a century).
+const maxLeaseDays = 36500
 
 // leaseJoins are the lease filter keys that name a field of the lease's
 // node or slice: GetLeases selects those records first, and then the
@@ -65,8 +69,8 @@ func splitLeaseFilter(m map[string]any, now int64) (map[string]any, *leaseFilter
 			return nil, nil, Faultf(FaultInvalidArg, "filter: clip and day do not go together")
 		}
 		n, ok := asInt(rest["day"])
-		if !ok || n < 0 {
-			return nil, nil, badArg("filter: day", "a number of days >= 0", rest["day"])
+		if !ok || n < 0 || n > maxLeaseDays {
+			return nil, nil, badArg("filter: day", fmt.Sprintf("a number of days from 0 to %d", maxLeaseDays), rest["day"])
 		}
 		today := now - now%86400
 		rest["clip"] = today

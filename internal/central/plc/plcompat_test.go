@@ -157,7 +157,7 @@ func TestLeaseFieldsAndFilters(t *testing.T) {
 			t.Errorf("GetLeases(%v): %v, want %v", tc.filter, got, tc.want)
 		}
 	}
-	for _, bad := range []map[string]any{{"clip": "yesterday"}, {"~clip": t0}, {"clip": t0, "day": 1}, {"alive": []any{t0}}} {
+	for _, bad := range []map[string]any{{"clip": "yesterday"}, {"~clip": t0}, {"clip": t0, "day": 1}, {"alive": []any{t0}}, {"day": int64(1) << 62}} {
 		_, err := w.call(w.userA, "GetLeases", bad)
 		fault(t, err, plc.FaultInvalidArg)
 	}
@@ -190,6 +190,11 @@ func TestUpdateLeases(t *testing.T) {
 	}
 	from := time.Unix(t0+5*3600, 0).UTC().Format(time.DateTime)
 	w.must(w.piA, "UpdateLeases", w.leaseA, map[string]any{"t_from": from, "duration": int64(7200)})
+	until := time.Unix(t0+9*3600, 0).UTC().Format(time.DateTime)
+	out = w.must(w.piA, "AddLeases", []any{w.res}, w.sliceB, until, t0+10*3600).(map[string]any)
+	if len(out["new_ids"].([]any)) != 1 {
+		t.Fatalf("AddLeases with a time string: %v", out)
+	}
 	if l := records(t, w.must(w.piA, "GetLeases", w.leaseA))[0]; l["t_from"] != int64(t0+5*3600) || l["t_until"] != int64(t0+7*3600) {
 		t.Fatalf("moved by a time string: %v", l)
 	}
@@ -262,4 +267,27 @@ func TestAddAndGetSessions(t *testing.T) {
 	fault(t, err, plc.FaultPermission)
 	_, err = w.call(w.piA, "GetSessions")
 	fault(t, err, plc.FaultPermission)
+}
+
+// TestGetSliceFamily: vref wins; else pldistro-fcdistro-arch with the
+// missing ones defaulted; else the node's default image. A tag on one
+// node does not change the slice's family.
+func TestGetSliceFamily(t *testing.T) {
+	w := newWorld(t)
+	sid := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_fam"})
+	family := func() string { return w.must(w.userA, "GetSliceFamily", "alpha_fam").(string) }
+	if got := family(); got != plc.DefaultSliceFamily {
+		t.Fatalf("no tags: %q", got)
+	}
+	w.id(w.admin, "AddSliceTag", sid, "vref", "f33", w.nodeA1)
+	w.id(w.admin, "AddSliceTag", sid, "fcdistro", "f39")
+	if got := family(); got != "orbis-f39-x86_64" {
+		t.Fatalf("fcdistro only (and a vref on one node): %q", got)
+	}
+	w.id(w.admin, "AddSliceTag", sid, "vref", "ubuntu-noble")
+	if got := family(); got != "ubuntu-noble" {
+		t.Fatalf("with vref: %q", got)
+	}
+	_, err := w.call(w.userA, "GetSliceFamily", "alpha_none")
+	fault(t, err, plc.FaultInvalidArg)
 }
