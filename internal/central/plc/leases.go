@@ -2,6 +2,7 @@ package plc
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
@@ -14,19 +15,17 @@ const LeaseGranularity = int64(time.Hour / time.Second)
 
 func (s *Service) registerLeases() {
 	s.add(method{name: "AddLeases", roles: rolesSlice, min: 4, max: 4, sig: []string{"struct", "array", "int", "int", "int"},
-		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until), rounded to the hour. Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
+		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until) (Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC), rounded to the hour. Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
 		call: s.addLeases})
 	s.add(method{name: "GetLeases", roles: rolesPublic, max: 2, sig: []string{"array", "struct", "array"},
-		help: "Returns the leases that match the filter (a lease_id, a list of them, or a struct).",
+		help: "Returns the leases that match the filter (a lease_id, a list of them, or a struct), with their node's hostname and node_type, their slice's name and site_id, duration and expired. A struct filter also takes clip (a time: leases not over then; or [from, until]: leases overlapping it), alive (a time: leases running then; or [from, until]), day (N days from 00:00 UTC today, 0: no end), expired, and the node's and slice's fields above; times are Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC.",
 		call: s.getLeases})
+	s.add(method{name: "UpdateLeases", roles: rolesSlice, min: 2, max: 2, sig: []string{"struct", "array", "struct"},
+		help: "Moves leases (a lease_id or a list): {t_from, t_until, duration} (two of them, or duration alone to keep t_from), rounded as AddLeases rounds, with the rights on their slices of AddLeases. Returns {updated_ids, errors}: one error per lease whose new time overlaps another lease of its node.",
+		call: s.updateLeases})
 	s.add(method{name: "DeleteLeases", roles: rolesSlice, min: 1, max: 1, sig: []string{"int", "array"},
 		help: "Deletes leases (a lease_id or a list), with the rights on their slices of AddLeases.",
 		call: s.deleteLeases})
-}
-
-func (s *Service) getLeases(ctx context.Context, c *Caller, args []any) (any, error) {
-	return getter(s, ctx, c, args, leaseKind, func(t *txn, q store.Query) ([]api.Lease, error) { return t.Leases(q) },
-		func(x *api.Lease) any { return x.LeaseID }, nil)
 }
 
 func (s *Service) addLeases(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -38,11 +37,11 @@ func (s *Service) addLeases(ctx context.Context, c *Caller, args []any) (any, er
 	if err != nil {
 		return nil, err
 	}
-	from, err := argInt(args, 2, "t_from")
+	from, err := leaseTime("t_from", args[2])
 	if err != nil {
 		return nil, err
 	}
-	until, err := argInt(args, 3, "t_until")
+	until, err := leaseTime("t_until", args[3])
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +137,7 @@ func (s *Service) deleteLeases(ctx context.Context, c *Caller, args []any) (any,
 			if len(ls) == 0 {
 				return noSuch(leaseKind, id)
 			}
-			if err := t.mayLease(ls[0].SliceID); err != nil {
+			if err := t.mayLease(ls[0].SliceID, "delete"); err != nil {
 				return err
 			}
 			if err := t.DeleteLease(id); err != nil {
@@ -162,10 +161,146 @@ func (t *txn) bumpLease(l api.Lease) {
 
 // mayLease checks the rights on a lease's slice (an expired slice's
 // leases are the admins').
-func (t *txn) mayLease(sliceID int64) error {
+func (t *txn) mayLease(sliceID int64, what string) error {
 	sl, err := t.slice(sliceID)
 	if err != nil {
-		return t.mustAdmin("delete the leases of an expired slice")
+		return t.mustAdmin(what + " the leases of an expired slice")
 	}
-	return t.mayUseSlice(sl, "delete its leases")
+	return t.mayUseSlice(sl, what+" its leases")
+}
+
+// leaseTimes are the new times of UpdateLeases: each one set or not.
+type leaseTimes struct {
+	from, until, duration *int64
+}
+
+// parseLeaseTimes reads UpdateLeases' fields.
+func parseLeaseTimes(f *fieldSet) (leaseTimes, error) {
+	var lt leaseTimes
+	if err := f.only("t_from", "t_until", "duration"); err != nil {
+		return lt, err
+	}
+	for name, dst := range map[string]**int64{"t_from": &lt.from, "t_until": &lt.until, "duration": &lt.duration} {
+		v, ok := f.m[name]
+		if !ok {
+			continue
+		}
+		n, err := leaseTime(f.what+"."+name, v)
+		if name == "duration" {
+			n, ok = asInt(v)
+			if !ok || n <= 0 {
+				return lt, badArg(f.what+".duration", "a number of seconds > 0", v)
+			}
+			err = nil
+		}
+		if err != nil {
+			return lt, err
+		}
+		*dst = &n
+	}
+	if lt.from != nil && lt.until != nil && lt.duration != nil {
+		return lt, Faultf(FaultInvalidArg, "%s: t_from, t_until and duration: give two at most", f.what)
+	}
+	return lt, nil
+}
+
+// apply moves lease l, rounding as AddLeases does.
+func (lt leaseTimes) apply(l api.Lease) (api.Lease, error) {
+	d := l.TUntil - l.TFrom
+	if lt.duration != nil {
+		d = *lt.duration
+	}
+	switch {
+	case lt.from != nil && lt.until != nil:
+		l.TFrom, l.TUntil = *lt.from, *lt.until
+	case lt.from != nil:
+		l.TFrom, l.TUntil = *lt.from, *lt.from+d
+	case lt.until != nil:
+		l.TFrom, l.TUntil = *lt.until-d, *lt.until
+	default:
+		l.TUntil = l.TFrom + d
+	}
+	l.TFrom -= l.TFrom % LeaseGranularity
+	if r := l.TUntil % LeaseGranularity; r != 0 {
+		l.TUntil += LeaseGranularity - r
+	}
+	if l.TUntil <= l.TFrom {
+		return l, Faultf(FaultInvalidArg, "t_until: must be after t_from")
+	}
+	return l, nil
+}
+
+func (s *Service) updateLeases(ctx context.Context, c *Caller, args []any) (any, error) {
+	refs, err := argRefs(args, 0, "lease_ids")
+	if err != nil {
+		return nil, err
+	}
+	f, err := structArg(args, 1, "lease_fields")
+	if err != nil {
+		return nil, err
+	}
+	lt, err := parseLeaseTimes(f)
+	if err != nil {
+		return nil, err
+	}
+	var updated, errs []any
+	err = s.update(ctx, c, func(t *txn) error {
+		updated, errs = nil, nil
+		for _, ref := range refs {
+			id, ok := ref.(int64)
+			if !ok {
+				return badArg("lease_ids", "ints", ref)
+			}
+			msg, err := t.updateLease(id, lt)
+			if err != nil {
+				return err
+			}
+			if msg != "" {
+				errs = append(errs, msg)
+			} else {
+				updated = append(updated, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"updated_ids": nonNil(updated), "errors": nonNil(errs)}, nil
+}
+
+// updateLease moves one lease, or says why not in msg.
+func (t *txn) updateLease(id int64, lt leaseTimes) (msg string, err error) {
+	ls, err := t.Leases(store.ByID("lease_id", id))
+	if err != nil {
+		return "", err
+	}
+	if len(ls) == 0 {
+		return "", noSuch(leaseKind, id)
+	}
+	if err := t.mayLease(ls[0].SliceID, "change"); err != nil {
+		return "", err
+	}
+	next, err := lt.apply(ls[0])
+	if f, ok := err.(*Fault); ok {
+		return fmt.Sprintf("lease %d: %s", id, f.Msg), nil
+	}
+	overlap, err := t.Leases(store.Query{Conds: []store.Cond{
+		{Field: "node_id", Op: store.Eq, Value: next.NodeID},
+		{Field: "lease_id", Op: store.Ne, Value: id},
+		{Field: "t_from", Op: store.Lt, Value: next.TUntil},
+		{Field: "t_until", Op: store.Gt, Value: next.TFrom},
+	}, Limit: 1})
+	if err != nil {
+		return "", err
+	}
+	if len(overlap) > 0 {
+		return fmt.Sprintf("lease %d: its node is already leased then", id), nil
+	}
+	if err := t.UpdateLease(&next); err != nil {
+		return "", err
+	}
+	t.bumpLease(ls[0])
+	t.bumpLease(next)
+	return "", nil
 }

@@ -230,10 +230,11 @@ func setList(set map[int64]bool) []any {
 	return out
 }
 
-func anyList(ids []int64) []any {
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
+// anyList is l as a query value.
+func anyList[T any](l []T) []any {
+	out := make([]any, len(l))
+	for i, v := range l {
+		out[i] = v
 	}
 	return out
 }

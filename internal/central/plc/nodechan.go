@@ -19,7 +19,7 @@ const (
 
 func (s *Service) registerNodeChannel() {
 	s.add(method{name: "GetSlivers", roles: rolesNode, max: 1, sig: []string{"struct", "int"},
-		help: "Returns what a node should run: {timestamp, node_id, hostname, version, slivers: [{name, slice_id, instantiation, expires, keys, attributes, rspec}]}. A node asks for itself (no argument); an admin names the node (node_id or hostname).",
+		help: "Returns what a node should run, in PlanetLab's shape for its NodeManager: {timestamp, node_id, hostname, version, interfaces, groups, conf_files, initscripts, accounts, slivers: [{name, slice_id, instantiation, expires, keys, attributes, rspec, GetSliceFamily}], leases, reservation_policy, lease_granularity, xmpp}. A node asks for itself (no argument); an admin names the node (node_id or hostname).",
 		call: s.getSlivers})
 	s.add(method{name: "ReportSlivers", roles: []string{"node"}, min: 1, max: 1, sig: []string{"int", "array"},
 		help: "A node reports the state of its slivers: [{name, state, reason}]. Replaces its earlier report.",
@@ -56,11 +56,7 @@ func (s *Service) getSlivers(ctx context.Context, c *Caller, args []any) (any, e
 	case !c.IsAdmin() && nodeID != c.NodeID:
 		return nil, denied("a node may only get its own slivers")
 	}
-	out, err := s.NodeSlivers(ctx, nodeID)
-	if err != nil {
-		return nil, err
-	}
-	return Generic(out), nil
+	return s.plSlivers(ctx, c, nodeID)
 }
 
 func (s *Service) reportSlivers(ctx context.Context, c *Caller, args []any) (any, error) {

@@ -18,11 +18,18 @@ import (
 // Version is the node's list version in the store. On a reservable node,
 // a slice without a lease there covering now is listed with enabled=0,
 // and Leases holds the node's current and future leases (reservation.go).
+//
+// An Orbis node runs a sliver's initscript attribute as its boot script,
+// so here that attribute carries the code resolveInitScripts finds.
 func (s *Service) NodeSlivers(ctx context.Context, nodeID int64) (api.Slivers, error) {
 	var out api.Slivers
 	err := s.view(ctx, &Caller{NodeID: nodeID}, func(t *txn) error {
 		var err error
-		out, err = t.nodeSlivers(nodeID)
+		if out, err = t.nodeSlivers(nodeID); err != nil {
+			return err
+		}
+		scripts, err := t.InitScripts(store.Query{})
+		resolveInitScripts(out.Slivers, scripts)
 		return err
 	})
 	return out, err
@@ -186,10 +193,12 @@ func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
 // rspec holding one is refused there.
 //
 // Every tag, these included, also reaches the node as an attribute
-// (api.AttributeTags): initscript is the sliver's boot script, enabled = 0
-// tells the node to stop the sliver and refuse logins (it stays listed, so
-// its files stay; on a reservable node NodeSlivers sets it outside the
-// slice's leases), vref names its image.
+// (api.AttributeTags):
+// initscript names the sliver's boot script or is its code (NodeSlivers
+// resolves it, see resolveInitScripts), enabled = 0 tells the node to
+// stop the sliver and refuse logins (it stays listed, so its files stay;
+// on a reservable node NodeSlivers sets it outside the slice's leases),
+// vref names its image.
 func SliverRspec(sl *api.Slice, attrs []api.Attribute) api.Rspec {
 	last := map[string]string{}
 	for _, a := range attrs {

@@ -100,6 +100,11 @@ func runSuite(t *testing.T, b backend) {
 		{"Addresses", testAddresses},
 		{"UpgradeKey", testUpgradeKey},
 		{"UpgradeBuilds", testUpgradeBuilds},
+		{"InitScripts", testInitScripts},
+		{"ConfFiles", testConfFiles},
+		{"UpdateLease", testUpdateLease},
+		{"PrimarySite", testPrimarySite},
+		{"SessionList", testSessionList},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

@@ -51,15 +51,18 @@ func (t *tx) personCols() string {
 		t.d.listAgg("role_id", "person_roles", "person_id = t.person_id") + ", " +
 		t.d.listAgg("site_id", "person_sites", "person_id = t.person_id") + ", " +
 		t.d.listAgg("key_id", "keys", "person_id = t.person_id") + ", " +
-		t.d.listAgg("slice_id", "slice_persons", "person_id = t.person_id")
+		t.d.listAgg("slice_id", "slice_persons", "person_id = t.person_id") + ", " +
+		"(SELECT MIN(site_id) FROM person_sites WHERE person_id = t.person_id AND is_primary = 1)"
 }
 
 func scanPerson(r *sql.Rows) (api.Person, error) {
 	var p api.Person
 	var roles, sites, keys, slices sql.NullString
+	var primary sql.NullInt64
 	err := r.Scan(&p.PersonID, &p.FirstName, &p.LastName, &p.Email, &p.Phone, &p.URL, &p.Bio,
-		&p.Enabled, &p.DateCreated, &p.LastUpdated, &roles, &sites, &keys, &slices)
+		&p.Enabled, &p.DateCreated, &p.LastUpdated, &roles, &sites, &keys, &slices, &primary)
 	p.RoleIDs, p.SiteIDs, p.KeyIDs, p.SliceIDs = idList(roles), idList(sites), idList(keys), idList(slices)
+	p.SiteIDs = primaryFirst(p.SiteIDs, primary)
 	p.Roles = []string{}
 	for _, id := range p.RoleIDs {
 		if name, ok := api.RoleNames[int(id)]; ok {

@@ -79,8 +79,8 @@ type Tx interface {
 	// DeleteSite cascades: its nodes, slices and memberships.
 	DeleteSite(id int64) error
 
-	// Persons lists persons; role_ids, roles, site_ids, key_ids and
-	// slice_ids are filled.
+	// Persons lists persons; role_ids, roles, site_ids (the primary site
+	// first, then by id), key_ids and slice_ids are filled.
 	Persons(q Query) ([]api.Person, error)
 	// AddPerson sets PersonID, DateCreated and LastUpdated.
 	AddPerson(p *api.Person, passwordHash string) error
@@ -96,6 +96,9 @@ type Tx interface {
 	AddPersonToSite(personID, siteID int64) error
 	// DeletePersonFromSite removes a site membership.
 	DeletePersonFromSite(personID, siteID int64) error
+	// SetPrimarySite makes a site the person's primary one, first in
+	// their site_ids; ErrNotFound if they are not at it.
+	SetPrimarySite(personID, siteID int64) error
 	// AddRoleToPerson is idempotent.
 	AddRoleToPerson(roleID, personID int64) error
 	// DeleteRoleFromPerson removes a role.
@@ -207,6 +210,8 @@ type Tx interface {
 	Leases(q Query) ([]api.Lease, error)
 	// AddLease sets LeaseID.
 	AddLease(l *api.Lease) error
+	// UpdateLease writes t_from and t_until.
+	UpdateLease(l *api.Lease) error
 	// DeleteLease removes a lease.
 	DeleteLease(id int64) error
 
@@ -216,6 +221,9 @@ type Tx interface {
 	Session(keyHash string, now int64) (personID, nodeID int64, err error)
 	// DeleteSession removes a session.
 	DeleteSession(keyHash string) error
+	// Sessions lists sessions; fields session_id (the key's hash),
+	// person_id, node_id, expires.
+	Sessions(q Query) ([]SessionRow, error)
 	// AddToken stores a JSON API token's hash (SHA-256 hex).
 	AddToken(tokenHash string, personID int64, name string, expires int64) error
 	// Token finds a token; ErrNotFound if absent or expired.
@@ -234,6 +242,27 @@ type Tx interface {
 	// session keepSession and the token keepToken ("" keeps none), and
 	// returns how many it ended.
 	RevokePerson(personID int64, keepSession, keepToken string) (int64, error)
+
+	// InitScripts lists initscripts (PLCAPI's, named by initscript tags).
+	InitScripts(q Query) ([]InitScript, error)
+	// AddInitScript sets InitScriptID; names are unique.
+	AddInitScript(s *InitScript) error
+	// UpdateInitScript writes every field.
+	UpdateInitScript(s *InitScript) error
+	// DeleteInitScript removes an initscript.
+	DeleteInitScript(id int64) error
+	// ConfFiles lists conf files; node_ids is filled.
+	ConfFiles(q Query) ([]ConfFile, error)
+	// AddConfFile sets ConfFileID.
+	AddConfFile(c *ConfFile) error
+	// UpdateConfFile writes every scalar field.
+	UpdateConfFile(c *ConfFile) error
+	// DeleteConfFile cascades: its links to nodes.
+	DeleteConfFile(id int64) error
+	// AddConfFileToNode is idempotent.
+	AddConfFileToNode(confFileID, nodeID int64) error
+	// DeleteConfFileFromNode removes a link.
+	DeleteConfFileFromNode(confFileID, nodeID int64) error
 
 	// SetSliverReports replaces the node's reports.
 	SetSliverReports(nodeID int64, reports []api.SliverReport, at int64) error
