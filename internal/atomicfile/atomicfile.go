@@ -206,3 +206,17 @@ func syncDir(root *os.Root, dir string) error {
 	}
 	return nil
 }
+
+// SyncDir syncs directory dir, making renames and removals in it
+// durable (for callers that rename files they did not write here).
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
