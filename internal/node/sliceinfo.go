@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/audit"
 	"github.com/orbisproject/orbis/internal/node/rm"
 )
@@ -142,12 +143,8 @@ func (b *sliceBook) writeLocked() error {
 	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
 		return fmt.Errorf("write slice book: %w", err)
 	}
-	tmp := b.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write slice book: %w", err)
-	}
-	if err := os.Rename(tmp, b.path); err != nil {
-		return fmt.Errorf("write slice book: %w", err)
+	if err := atomicfile.WriteFile(b.path, data, 0o600); err != nil {
+		return fmt.Errorf("slice book: %w", err)
 	}
 	return nil
 }
