@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // DefaultMaxSize bounds a published build unless central's
@@ -96,11 +97,10 @@ func (b *Builds) Publish(version, arch string, r io.Reader, nodeIDs []int64, per
 	if percent < 0 || percent > 100 {
 		return api.Upgrade{}, badInput("percent %d: want 1 to 100", percent)
 	}
-	tmp, err := os.CreateTemp(b.dir, "upload-*")
+	tmp, err := atomicfile.Create(filepath.Join(b.dir, "upload"), 0o600)
 	if err != nil {
 		return api.Upgrade{}, fmt.Errorf("store build: %w", err)
 	}
-	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, b.maxSize+1))
@@ -113,19 +113,16 @@ func (b *Builds) Publish(version, arch string, r io.Reader, nodeIDs []int64, per
 	if err := api.CheckELF(tmp, arch); err != nil {
 		return api.Upgrade{}, badInput("%v", err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return api.Upgrade{}, fmt.Errorf("store build: %w", err)
-	}
 	u := api.Upgrade{Version: version, Arch: arch, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)),
 		NodeIDs: slices.Clip(nodeIDs), Percent: percent, PublicKey: b.PublicKey()}
 	u.Signature = ed25519.Sign(b.key, api.UpgradeMessage(u))
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err := os.Rename(tmp.Name(), b.binPath(u.SHA256)); err != nil {
+	if err := tmp.CommitAs(filepath.Base(b.binPath(u.SHA256))); err != nil {
 		return api.Upgrade{}, fmt.Errorf("store build: %w", err)
 	}
 	data, _ := json.MarshalIndent(u, "", "  ")
-	if err := writeFileSync(filepath.Join(b.dir, "build.json"), data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(b.dir, "build.json"), data, 0o600); err != nil {
 		return api.Upgrade{}, fmt.Errorf("store build: %w", err)
 	}
 	if b.cur != nil && b.cur.SHA256 != u.SHA256 {

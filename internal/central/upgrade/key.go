@@ -15,6 +15,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // keyFile is the signing key's file in the upgrade directory.
@@ -56,36 +58,8 @@ func createKey(p string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("upgrade signing key: %w", err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	if err := writeFileSync(p, data, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, data, 0o600); err != nil {
 		return nil, fmt.Errorf("upgrade signing key: %w", err)
 	}
 	return k, nil
-}
-
-// writeFileSync writes data to p atomically: beside it, fsync, rename.
-// The temporary file is a new one of its own (os.CreateTemp, mode 0600
-// until it is whole): centrals sharing a data directory do not write
-// into each other's, and a file left by a crash lends it no mode.
-func writeFileSync(p string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+"-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
