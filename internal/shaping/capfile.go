@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // CapFile is where `orbis node bwcap` leaves the node's cap, under the
@@ -35,12 +36,8 @@ func WriteCap(stateDir string, kbit int64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write node cap: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(kbit, 10)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write node cap: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write node cap: %w", err)
+	if err := atomicfile.WriteFile(path, []byte(strconv.FormatInt(kbit, 10)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("node cap: %w", err)
 	}
 	return nil
 }
