@@ -76,6 +76,10 @@ type Config struct {
 	// PolicyCap returns the node's local policy bound on the cap, in
 	// kbit/s (nil or ok false: no bound).
 	PolicyCap func() (kbit int64, ok bool)
+	// CapChanged, if not nil, is told the cap a call has just recorded,
+	// so the node applies it at once (the file is for the node's next
+	// start). It must not block.
+	CapChanged func(kbit int64)
 	// Stream is the node's administrative sniffer stream (nil: watch is
 	// refused).
 	Stream *sniff.Stream
