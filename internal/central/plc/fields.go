@@ -93,7 +93,7 @@ func (f *fieldSet) int(name string, dst *int64) {
 	if !ok {
 		return
 	}
-	if n, ok := asInt(v); ok {
+	if n, ok := AsInt(v); ok {
 		*dst = n
 		return
 	}
