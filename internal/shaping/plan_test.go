@@ -19,7 +19,8 @@ func sliver(name string, index uint32, min, max int64) Sliver {
 }
 
 // TestClassesGolden checks, without privilege, the classes the Shaper asks
-// the kernel for (habit 3, first half): Set, SetCap, Throttle and Remove.
+// the kernel for (the root tests then check the kernel holds them): Set,
+// SetCap, Throttle and Remove.
 func TestClassesGolden(t *testing.T) {
 	ctx := testutil.Context(t)
 	rec := newRecordingTC()

@@ -87,8 +87,8 @@ func (m *Method) Allows(c *Caller) bool {
 	return false
 }
 
-// Fault codes of PLCAPI (../shared/PLCAPI.md), as package api names them
-// for clients.
+// Fault codes of PlanetLab's PLCAPI, as package api names them for
+// clients.
 const (
 	FaultInvalidMethod = api.FaultInvalidMethod
 	FaultArgCount      = api.FaultArgCount
