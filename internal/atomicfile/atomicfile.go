@@ -12,14 +12,14 @@
 package atomicfile
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -132,11 +132,11 @@ func create(root *os.Root, name string, perm fs.FileMode) (*File, error) {
 	return nil, errors.New("no free temporary name")
 }
 
-var randomSuffix = func() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
+// randomSuffix makes temporary names hard to guess (math/rand/v2 is
+// seeded by the runtime from the kernel); O_EXCL, not the name, is what
+// keeps a planted file from being used. It avoids crypto/rand, which
+// would grow the sliver's init (internal/sandbox writes through here).
+var randomSuffix = func() string { return strconv.FormatUint(rand.Uint64(), 16) }
 
 // Commit syncs the file, gives it its mode and renames it over the
 // target, then syncs the directory. After an error the target is the old
