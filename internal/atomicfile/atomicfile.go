@@ -41,6 +41,19 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	})
 }
 
+// WriteFileNoSync is WriteFile without the fsyncs (File.NoSync).
+func WriteFileNoSync(path string, data []byte, perm fs.FileMode) error {
+	f, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	f.NoSync()
+	return f.fillAndCommit(func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
 // WriteFileIn is WriteFile for name inside root.
 func WriteFileIn(root *os.Root, name string, data []byte, perm fs.FileMode) error {
 	return WriteIn(root, name, perm, func(w io.Writer) error {
@@ -88,8 +101,16 @@ type File struct {
 	shown   string   // the target as errors name it
 	temp    string   // the temporary file, relative to root
 	perm    fs.FileMode
+	noSync  bool // NoSync was called
 	done    bool // committed or discarded
 }
+
+// NoSync makes Commit skip both fsyncs: readers still see the old file or
+// the new one, whole, but after a crash of the machine the file may be
+// the old one. It is for files a crash makes moot, on paths that must stay
+// fast: run-time records under /run, files the node writes again at
+// every start.
+func (f *File) NoSync() { f.noSync = true }
 
 // Create starts a new version of path, mode perm once committed.
 func Create(path string, perm fs.FileMode) (*File, error) {
@@ -164,8 +185,10 @@ func (f *File) commit(name string) error {
 	if err := f.Chmod(f.perm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return err
+	if !f.noSync {
+		if err := f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := f.File.Close(); err != nil {
 		return err
@@ -174,6 +197,9 @@ func (f *File) commit(name string) error {
 		return err
 	}
 	f.done = true
+	if f.noSync {
+		return nil
+	}
 	return syncDir(f.root, filepath.Dir(name))
 }
 

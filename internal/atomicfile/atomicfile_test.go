@@ -194,3 +194,44 @@ func TestWriteInStaysInsideRoot(t *testing.T) {
 		t.Errorf("outside holds %v", got)
 	}
 }
+
+// BenchmarkWriteFile is the cost of one crash-safe replacement of a small
+// file (two fsyncs) in the test's temporary directory.
+func BenchmarkWriteFile(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "f")
+	data := bytes.Repeat([]byte("x"), 1024)
+	for b.Loop() {
+		if err := WriteFile(p, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestWriteFileNoSync(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	for _, data := range []string{"one", "two"} {
+		if err := WriteFileNoSync(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != data {
+			t.Errorf("content %q, want %q", got, data)
+		}
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v", st.Mode().Perm())
+	}
+	if got := names(t, dir); !slices.Equal(got, []string{"f"}) {
+		t.Errorf("directory holds %v", got)
+	}
+}
+
+func BenchmarkWriteFileNoSync(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "f")
+	data := bytes.Repeat([]byte("x"), 1024)
+	for b.Loop() {
+		if err := WriteFileNoSync(p, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

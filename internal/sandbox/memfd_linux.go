@@ -233,7 +233,8 @@ func noteInit(hint string, rec initRecord) error {
 	if !hostOnly(dir) {
 		return fmt.Errorf("init hint: %s is not root's alone", dir)
 	}
-	if err := atomicfile.WriteFile(hint, []byte(rec.String()), 0o600); err != nil {
+	// The hint is under /run: it need not outlive a crash.
+	if err := atomicfile.WriteFileNoSync(hint, []byte(rec.String()), 0o600); err != nil {
 		return fmt.Errorf("init hint: %w", err)
 	}
 	return nil

@@ -59,7 +59,8 @@ func readRecord(pid int) (initRecord, error) {
 }
 
 func writeRecord(cfg *Config, r initRecord) error {
-	if err := atomicfile.WriteFile(filepath.Join(cfg.RunDir, runPid), []byte(r.String()), 0o600); err != nil {
+	// RunDir is under /run: the record need not outlive a crash.
+	if err := atomicfile.WriteFileNoSync(filepath.Join(cfg.RunDir, runPid), []byte(r.String()), 0o600); err != nil {
 		return fmt.Errorf("pid file: %w", err)
 	}
 	return nil
