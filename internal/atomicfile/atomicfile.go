@@ -35,10 +35,7 @@ func IsTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }
 // WriteFile replaces path with data, mode perm (exactly: the umask does
 // not apply), crash-safely.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
-	return Write(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return Write(path, perm, writeData(data))
 }
 
 // WriteFileNoSync is WriteFile without the fsyncs (File.NoSync).
@@ -48,18 +45,20 @@ func WriteFileNoSync(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	f.NoSync()
-	return f.fillAndCommit(func(w io.Writer) error {
+	return f.fillAndCommit(writeData(data))
+}
+
+// writeData is a fill that writes data.
+func writeData(data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
-	})
+	}
 }
 
 // WriteFileIn is WriteFile for name inside root.
 func WriteFileIn(root *os.Root, name string, data []byte, perm fs.FileMode) error {
-	return WriteIn(root, name, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return WriteIn(root, name, perm, writeData(data))
 }
 
 // Write replaces path with what fill writes, mode perm. If fill fails,
