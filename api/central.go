@@ -1,7 +1,8 @@
 package api
 
-// Records of central (PLC), as PLCAPI names their fields (see
-// ../shared/PLCAPI.md): the JSON API and XML-RPC carry the same records.
+// Records of central (PLC), with the field names of PlanetLab's PLCAPI, so
+// that its clients work unchanged: the JSON API and XML-RPC carry the same
+// records.
 // Times are Unix seconds; an id of 0 means none.
 
 // Roles, by PLCAPI role_id.

@@ -4,7 +4,9 @@ import "context"
 
 // Typed calls of central's JSON API. A filter is what PLCAPI's Get*
 // methods take: nil (everything), an id, a name, a list of ids or names,
-// or a map of field conditions (see ../shared/PLCAPI.md). A record is
+// or a map of field conditions (a field name for equal, prefixed with "~"
+// for not equal, "<", ">", "[" for at most, "]" for at least; and "-SORT",
+// "-OFFSET", "-LIMIT"). A record is
 // named by its id (int64) or its unique name (login_base, email, hostname,
 // slice name); fields maps PLCAPI field names to new values.
 

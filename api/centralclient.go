@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// Central's JSON API: the same methods and records as PLCAPI (see
-// ../shared/PLCAPI.md), authenticated with an API token instead of an
-// auth struct.
+// Central's JSON API: the same methods and records as the XML-RPC PLCAPI
+// (package plc's method table serves both), authenticated with an API
+// token instead of an auth struct.
 //
 //	POST /api/v1/login     {"username": EMAIL, "password": P}
 //	                       -> {"result": {"token": T}}

@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -188,16 +187,5 @@ func TestFmtNum(t *testing.T) {
 		if got := fmtNum(v); got != want {
 			t.Errorf("fmtNum(%v) = %q, want %q", v, got, want)
 		}
-	}
-}
-
-func TestAxisTicks(t *testing.T) {
-	a := newAxis([]float64{16.3, 79.3, 50}, false, true, 1, [2]float64{}, 300, 64)
-	if a.lo != 0 || a.hi != 100 {
-		t.Errorf("linear axis %v to %v, want 0 to 100", a.lo, a.hi)
-	}
-	l := newAxis([]float64{0.02, 228}, true, true, 1, [2]float64{}, 300, 64)
-	if got := l.ticks(); len(got) != 6 || got[0] != 0.01 || math.Abs(got[5]-1000) > 1e-9 {
-		t.Errorf("log ticks %v, want 0.01 to 1000", got)
 	}
 }

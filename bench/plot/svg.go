@@ -7,11 +7,12 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/orbisproject/orbis/internal/svgplot"
 )
 
-// palette colours the series (Okabe-Ito, colour-blind friendly), as the
-// auditor's page does.
-var palette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"}
+// palette colours the series, as Orbis's pages do.
+var palette = svgplot.Palette
 
 // The canvas and the plot area inside it, in pixels.
 const (
@@ -45,7 +46,7 @@ func drawChart(w io.Writer, c *chart) error {
 	cv.f(`<rect width="%d" height="%d" fill="#ffffff"/>`, width, height)
 	cv.text(16, 26, "start", 16, ` font-weight="bold" fill="#222"`, c.Title)
 	drawLegend(&cv, c.Series)
-	y := newAxis(yValues(c), c.YLog, true, 1, c.YRange, bottom, top)
+	y := svgplot.NewAxis(yValues(c), c.YLog, true, 1, c.YRange, bottom, top)
 	drawYAxis(&cv, y, c.YLabel)
 	if c.Kind == "bar" {
 		drawBars(&cv, c, y)
@@ -85,10 +86,10 @@ func drawLegend(cv *canvas, series []string) {
 	}
 }
 
-// drawYAxis writes the y axis's grid lines, tick labels and label.
-func drawYAxis(cv *canvas, y axis, label string) {
-	for _, t := range y.ticks() {
-		py := y.px(t)
+// drawYAxis writes the y svgplot.Axis's grid lines, tick labels and label.
+func drawYAxis(cv *canvas, y svgplot.Axis, label string) {
+	for _, t := range y.Ticks() {
+		py := y.Px(t)
 		cv.f(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e0e0e0"/>`, left, py, right, py)
 		cv.text(left-6, py+4, "end", 11, ` fill="#333"`, fmtNum(t))
 	}
@@ -100,10 +101,10 @@ func drawYAxis(cv *canvas, y axis, label string) {
 
 // drawBars writes a group of bars per row (category), one per series,
 // each labelled with its value.
-func drawBars(cv *canvas, c *chart, y axis) {
+func drawBars(cv *canvas, c *chart, y svgplot.Axis) {
 	band := float64(right-left) / float64(len(c.Rows))
 	bw := band * 0.8 / float64(len(c.Series))
-	base := y.px(max(y.lo, 0))
+	base := y.Px(max(y.Lo, 0))
 	for r, rw := range c.Rows {
 		x0 := float64(left) + band*float64(r) + band*0.1
 		for i := range c.Series {
@@ -111,7 +112,7 @@ func drawBars(cv *canvas, c *chart, y axis) {
 			if math.IsNaN(v) {
 				continue
 			}
-			x, py := x0+bw*float64(i), y.px(v)
+			x, py := x0+bw*float64(i), y.Px(v)
 			cv.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %s</title></rect>`,
 				x+1, py, bw-2, base-py, palette[i], esc(c.Series[i]), fmtNum(v))
 			cv.text(x+bw/2, py-4, "middle", 10, ` fill="#222"`, fmtNum(v))
@@ -122,7 +123,7 @@ func drawBars(cv *canvas, c *chart, y axis) {
 
 // drawLines writes, per series, a marker for every figure (every run) and
 // a line through the median at each x.
-func drawLines(cv *canvas, c *chart, y axis) {
+func drawLines(cv *canvas, c *chart, y svgplot.Axis) {
 	var xs []float64
 	for _, rw := range c.Rows {
 		xs = append(xs, rw.X)
@@ -130,9 +131,9 @@ func drawLines(cv *canvas, c *chart, y axis) {
 	for _, p := range c.Points {
 		xs = append(xs, p.X)
 	}
-	x := newAxis(xs, c.XLog, false, 2, [2]float64{}, left, right)
-	for _, t := range x.ticks() {
-		px := x.px(t)
+	x := svgplot.NewAxis(xs, c.XLog, false, 2, [2]float64{}, left, right)
+	for _, t := range x.Ticks() {
+		px := x.Px(t)
 		cv.f(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`, px, bottom, px, bottom+5)
 		cv.text(px, bottom+18, "middle", 11, ` fill="#333"`, fmtNum(t))
 	}
@@ -140,18 +141,18 @@ func drawLines(cv *canvas, c *chart, y axis) {
 	for i, s := range c.Series {
 		var pts []string
 		for _, m := range medians(c, i) {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.px(m[0]), y.px(m[1])))
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x.Px(m[0]), y.Px(m[1])))
 		}
 		cv.f(`<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>`, strings.Join(pts, " "), palette[i])
 		for _, rw := range c.Rows {
 			if v := c.plotted(rw, i); !math.IsNaN(v) {
 				cv.f(`<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s"><title>%s: %s at %s</title></circle>`,
-					x.px(rw.X), y.px(v), palette[i], esc(s), fmtNum(v), fmtNum(rw.X))
+					x.Px(rw.X), y.Px(v), palette[i], esc(s), fmtNum(v), fmtNum(rw.X))
 			}
 		}
 	}
 	for _, p := range c.Points {
-		px, py := x.px(p.X), y.px(p.Y)
+		px, py := x.Px(p.X), y.Px(p.Y)
 		cv.f(`<path d="M%.1f %.1fl6 6l-6 6l-6 -6z" fill="#222"/>`, px, py-6)
 		cv.text(px-10, py+4, "end", 11, ` fill="#222"`, p.Label)
 	}
@@ -186,9 +187,9 @@ func medians(c *chart, i int) [][2]float64 {
 }
 
 // drawRefs writes the dashed reference lines with their labels.
-func drawRefs(cv *canvas, c *chart, y axis) {
+func drawRefs(cv *canvas, c *chart, y svgplot.Axis) {
 	for _, h := range c.HLines {
-		py := y.px(h.Y)
+		py := y.Px(h.Y)
 		cv.f(`<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#555" stroke-dasharray="6 4"/>`, left, py, right, py)
 		cv.text(right-4, py-5, "end", 11, ` fill="#555"`, h.Label)
 	}

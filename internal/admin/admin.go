@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -76,6 +75,10 @@ type Config struct {
 	// PolicyCap returns the node's local policy bound on the cap, in
 	// kbit/s (nil or ok false: no bound).
 	PolicyCap func() (kbit int64, ok bool)
+	// CapChanged, if not nil, is told the cap a call has just recorded,
+	// so the node applies it at once (the file is for the node's next
+	// start). It must not block.
+	CapChanged func(kbit int64)
 	// Stream is the node's administrative sniffer stream (nil: watch is
 	// refused).
 	Stream *sniff.Stream
@@ -174,24 +177,14 @@ const (
 // connection (watchers included). A caller holding MaxConnsPerCaller
 // connections has further ones closed at accept.
 func (s *Service) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler(),
-		ConnContext:       withPeer,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		IdleTimeout:       IdleTimeout,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn),
-	}
-	l = &peercred.Limited{Listener: l, Max: MaxConnsPerCaller, Key: s.connKey, Log: s.cfg.Log}
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
-	defer stop()
+	srv := &peercred.Server{Handler: s.handler(), Context: withPeer, Key: s.connKey, MaxConns: MaxConnsPerCaller,
+		ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout, Log: s.cfg.Log}
 	fctx, cancel := context.WithCancel(ctx)
 	flushed := make(chan struct{})
 	go func() { defer close(flushed); s.flushLoop(fctx) }()
 	defer func() { cancel(); <-flushed }()
-	err := srv.Serve(l)
-	if ctx.Err() != nil {
-		return nil
+	if err := srv.Serve(ctx, l); err != nil {
+		return fmt.Errorf("admin service: %w", err)
 	}
-	return fmt.Errorf("admin service: %w", err)
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,11 +33,10 @@ func callerFromContext(ctx context.Context) (Caller, bool) {
 }
 
 // withPeer records the credentials of a Unix socket's peer in the
-// connection's context; none where they cannot be read, so every call on
-// it is refused.
-func withPeer(ctx context.Context, c net.Conn) context.Context {
-	cred, err := peercred.Of(c)
-	if err != nil {
+// connection's context (peercred.Server.Context); none where they cannot
+// be read, so every call on it is refused.
+func withPeer(ctx context.Context, cred peercred.Cred, ok bool) context.Context {
+	if !ok {
 		return ctx
 	}
 	return context.WithValue(ctx, callerKey{}, Caller{HostUID: cred.UID, PID: int(cred.PID), UID: int(cred.UID)})

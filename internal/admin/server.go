@@ -137,9 +137,8 @@ func (s *Service) Bwcap() (api.AdminBwcap, error) {
 	return b, nil
 }
 
-// SetBwcap records rate (e.g. "10mbit") as the node's cap, where the
-// node's shaper picks it up (shaping.WatchCap), within the local policy's
-// bound.
+// SetBwcap records rate (e.g. "10mbit") as the node's cap, within the
+// local policy's bound, and tells the node (Config.CapChanged).
 func (s *Service) SetBwcap(rate string) (api.AdminBwcap, error) {
 	kbit, err := shaping.ParseRate(rate)
 	if err != nil {
@@ -153,6 +152,9 @@ func (s *Service) SetBwcap(rate string) (api.AdminBwcap, error) {
 	}
 	if err := shaping.WriteCap(s.cfg.StateDir, kbit); err != nil {
 		return api.AdminBwcap{}, err
+	}
+	if s.cfg.CapChanged != nil {
+		s.cfg.CapChanged(kbit)
 	}
 	return s.Bwcap()
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -140,5 +142,25 @@ func TestCentralQuery(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: status %d", rec.Code)
+	}
+}
+
+// TestSpoolDropsHalfWrittenBatches: batches half written when the agent
+// died are removed when the spool opens, so they do not hold disk that
+// the spool's bound does not count.
+func TestSpoolDropsHalfWrittenBatches(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{".atomic-00000000000000000001.json-1234", "00000000000000000002.json.tmp"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("[{"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spool, err := OpenSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 || spool.Len() != 0 {
+		t.Errorf("after opening, the spool directory holds %d files and the spool %d batches, want none", len(ents), spool.Len())
 	}
 }

@@ -5,23 +5,6 @@ import (
 	"strings"
 )
 
-// protoName names an IP protocol number.
-func protoName(p uint8) string {
-	switch p {
-	case 1:
-		return "icmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 58:
-		return "icmpv6"
-	case 132:
-		return "sctp"
-	}
-	return strconv.Itoa(int(p))
-}
-
 // tcpFlagNames are the TCP flags from the lowest bit up.
 const tcpFlagNames = "FSRPAUEC"
 

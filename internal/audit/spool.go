@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // DefaultSpoolBytes bounds a spool whose size is not given.
@@ -72,6 +74,10 @@ func (s *Spool) load() error {
 		return fmt.Errorf("list spool: %w", err)
 	}
 	for _, e := range ents {
+		if atomicfile.IsTemp(e.Name()) || strings.HasSuffix(e.Name(), ".tmp") {
+			s.root.Remove(e.Name()) // a batch half written when the agent died
+			continue
+		}
 		seq, err := strconv.ParseUint(strings.TrimSuffix(e.Name(), ".json"), 10, 64)
 		info, ierr := e.Info()
 		if err != nil || ierr != nil || !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".json") {
@@ -130,12 +136,8 @@ func (s *Spool) Put(rows []Row) error {
 
 // writeLocked writes a file whole, through a temporary name.
 func (s *Spool) writeLocked(name string, data []byte) error {
-	tmp := name + ".tmp"
-	if err := s.root.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write spooled batch: %w", err)
-	}
-	if err := s.root.Rename(tmp, name); err != nil {
-		return fmt.Errorf("write spooled batch: %w", err)
+	if err := atomicfile.WriteFileIn(s.root, name, data, 0o600); err != nil {
+		return fmt.Errorf("spooled batch: %w", err)
 	}
 	return nil
 }

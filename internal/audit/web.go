@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/orbisproject/orbis/api"
 )
 
 //go:embed templates/*.html
@@ -21,7 +23,7 @@ var templateFS embed.FS
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
-	"count": count, "bytes": bytesString, "proto": protoName, "flags": flagsString,
+	"count": count, "bytes": bytesString, "proto": api.ProtoName, "flags": flagsString,
 	"hhmm":  func(t time.Time) string { return t.UTC().Format("15:04") },
 	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000 UTC") },
 	"day":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },

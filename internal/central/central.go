@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/central/jsonapi"
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/push"
@@ -246,11 +247,7 @@ func (c *Central) bootstrap(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
 	data, _ := json.MarshalIndent(adm, "", "  ")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write admin.json: %w", err)
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, append(data, '\n'), 0o600)
 }
 
 // hasAdmin reports whether the database has an admin.

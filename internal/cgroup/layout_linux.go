@@ -1,14 +1,14 @@
 package cgroup
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
+
+	"github.com/orbisproject/orbis/internal/mountinfo"
 )
 
 // v1Controllers are the cgroup v1 controllers a hybrid node uses: the four
@@ -48,30 +48,27 @@ func (l layout) hierarchies() []string {
 // text of /proc/self/mountinfo. A later mount on the same point wins, as it
 // hides the earlier one.
 func parseMountinfo(r io.Reader, root string) (layout, error) {
+	mounts, err := mountinfo.Parse(r)
+	if err != nil {
+		return layout{}, err
+	}
 	l := layout{v1: map[string]string{}}
 	v2AtRoot := false
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		point, fstype, opts, ok := mountinfoLine(sc.Text())
-		if !ok {
-			continue
-		}
+	for _, m := range mounts {
+		point := m.Point
 		switch {
-		case point == root && fstype == "cgroup2":
+		case point == root && m.FSType == "cgroup2":
 			v2AtRoot = true
 		case path.Dir(point) != root:
-		case fstype == "cgroup2":
+		case m.FSType == "cgroup2":
 			l.unified = path.Base(point)
-		case fstype == "cgroup":
-			for _, o := range strings.Split(opts, ",") {
+		case m.FSType == "cgroup":
+			for _, o := range strings.Split(m.SuperOptions, ",") {
 				if slices.Contains(v1Controllers, o) {
 					l.v1[o] = path.Base(point)
 				}
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return layout{}, fmt.Errorf("read mountinfo: %w", err)
 	}
 	switch {
 	case v2AtRoot:
@@ -81,37 +78,4 @@ func parseMountinfo(r io.Reader, root string) (layout, error) {
 		return l, nil
 	}
 	return layout{}, fmt.Errorf("no cgroup hierarchy mounted at or under %s", root)
-}
-
-// mountinfoLine splits one line of mountinfo (proc(5)) into the mount
-// point, the file system type and the super block options.
-func mountinfoLine(line string) (point, fstype, opts string, ok bool) {
-	pre, post, found := strings.Cut(line, " - ")
-	if !found {
-		return "", "", "", false
-	}
-	f, g := strings.Fields(pre), strings.Fields(post)
-	if len(f) < 5 || len(g) < 3 {
-		return "", "", "", false
-	}
-	return unescapeOctal(f[4]), g[0], g[2], true
-}
-
-// unescapeOctal undoes mountinfo's \ooo escapes of spaces and the like.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

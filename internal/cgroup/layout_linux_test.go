@@ -65,9 +65,3 @@ func TestLayoutHierarchies(t *testing.T) {
 		t.Errorf("hierarchies() = %q, want %q", got, want)
 	}
 }
-
-func TestUnescapeOctal(t *testing.T) {
-	if got := unescapeOctal(`/mnt/a\040b\\`); got != `/mnt/a b\\` {
-		t.Errorf("got %q", got)
-	}
-}

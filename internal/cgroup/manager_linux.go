@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/orbisproject/orbis/internal/mountinfo"
 )
 
 // manager is the Manager of a real cgroup file system.
@@ -37,7 +39,7 @@ func New(root, parent string, log *slog.Logger) (Manager, error) {
 	if err := validParent(parent); err != nil {
 		return nil, err
 	}
-	mi, err := os.Open("/proc/self/mountinfo")
+	mi, err := os.Open(mountinfo.SelfFile)
 	if err != nil {
 		return nil, fmt.Errorf("probe cgroups: %w", err)
 	}

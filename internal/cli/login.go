@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 func init() {
@@ -108,22 +109,7 @@ func saveCredentials(c credentials) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("save credentials: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".credentials-*")
-	if err != nil {
-		return "", fmt.Errorf("save credentials: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(append(data, '\n'))
-	if err == nil {
-		err = tmp.Chmod(0o600) // CreateTemp makes 0600; keep it whatever the umask
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
+	if err := atomicfile.WriteFile(p, append(data, '\n'), 0o600); err != nil {
 		return "", fmt.Errorf("save credentials: %w", err)
 	}
 	return p, nil

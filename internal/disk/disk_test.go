@@ -57,7 +57,7 @@ func open(t testing.TB, kind string) (Quota, string) {
 
 // kinds returns the mechanisms this machine can test. Project quotas are
 // skipped only when the probe proves them missing (this kernel cannot
-// mount XFS or ext4 with quotas, MECHANISMS.md).
+// mount XFS or ext4 with quotas; docs/kernel.md).
 func kinds(t *testing.T) []string {
 	testutil.RequireRoot(t)
 	ks := []string{KindNone, KindBtrfs}

@@ -12,8 +12,10 @@ import (
 )
 
 // Serve answers srv's requests on l until ctx is done, then shuts srv down,
-// letting calls in progress finish for up to grace. It returns the error
-// that stopped srv before ctx was done, or else Shutdown's.
+// letting calls in progress finish for up to grace; with grace 0 or less
+// it closes every connection at once (for calls that stream without end).
+// It returns the error that stopped srv before ctx was done, or else
+// Shutdown's.
 func Serve(ctx context.Context, srv *http.Server, l net.Listener, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
@@ -21,6 +23,11 @@ func Serve(ctx context.Context, srv *http.Server, l net.Listener, grace time.Dur
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+	if grace <= 0 {
+		srv.Close()
+		<-errc
+		return nil
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()

@@ -156,6 +156,9 @@ Wants=network-online.target
 Type=exec
 EnvironmentFile=-%[1]s
 ExecStart=%[2]s node %[3]s %[4]s $ORBIS_ARGS
+# systemctl reload: the agent reads its local policy and the bandwidth cap
+# of `+"`orbis node bwcap`"+` again.
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=2s
 # Slivers are processes of their own that outlive the agent: stopping or

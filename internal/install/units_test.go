@@ -91,7 +91,7 @@ func TestUnitFacts(t *testing.T) {
 		t.Error("central under /var/lib: want systemd to make its StateDirectory")
 	}
 	n := Unit(Node, UnitOptions{Binary: "/usr/bin/orbis", DataDir: "/var/lib/orbis"})
-	for _, want := range []string{"KillMode=process\n", "ExecStart=/usr/bin/orbis node --state /var/lib/orbis $ORBIS_ARGS\n"} {
+	for _, want := range []string{"KillMode=process\n", "ExecReload=/bin/kill -HUP $MAINPID\n", "ExecStart=/usr/bin/orbis node --state /var/lib/orbis $ORBIS_ARGS\n"} {
 		if !strings.Contains(n, want) {
 			t.Errorf("node's unit lacks %q", want)
 		}

@@ -25,7 +25,9 @@
 //     requests and packets with IP options (IPv4 header longer than 20
 //     bytes, or an IPv6 hop-by-hop header). The HTB qdisc on the uplink
 //     classifies by skb->priority directly, since the tc cgroup and fw
-//     classifiers are missing on this kernel (MECHANISMS.md).
+//     classifiers are missing from the kernels Orbis supports (a cgroup
+//     v2 tree has no net_cls classid, and distribution kernels ship
+//     without the fw filter built in).
 //   - Input: a packet whose connection carries the sliver's mark is
 //     counted in its element of the rx set.
 //   - Sockets the node agent carries a sliver's traffic on (the SSH

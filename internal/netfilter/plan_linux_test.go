@@ -19,7 +19,8 @@ func testSlivers() []Sliver {
 }
 
 // TestPlanGolden checks, without privilege, the rules Set asks the kernel
-// for, in `nft --debug=netlink` form (habit 3, first half).
+// for, in `nft --debug=netlink` form (TestKernelRuleset then checks the
+// kernel holds them).
 func TestPlanGolden(t *testing.T) {
 	got := Plan("orbis", testSlivers())
 	const golden = "testdata/plan.golden"

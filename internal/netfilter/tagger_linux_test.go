@@ -42,7 +42,7 @@ func newTagger(t *testing.T) (*Tagger, *nettest.Pair, string) {
 }
 
 // TestKernelRuleset checks that the kernel holds exactly the planned rules
-// (habit 3, second half), and that Set is idempotent.
+// (TestPlanGolden pins them without root), and that Set is idempotent.
 func TestKernelRuleset(t *testing.T) {
 	tg, p, table := newTagger(t)
 	ctx := testutil.Context(t)

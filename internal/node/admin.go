@@ -49,9 +49,7 @@ func (n *Node) startAdmin(ctx context.Context, policyCap func() (int64, bool)) (
 		ActionsRetention: n.cfg.AdminLogRetention, MaxActionsPerMinute: n.cfg.AdminActionsPerMinute}
 	if n.net != nil {
 		cfg.Stream = n.net.stream
-		if sh := n.net.shaper; sh != nil {
-			cfg.AppliedCap = sh.Cap
-		}
+		n.net.adminCap(&cfg)
 	}
 	svc, err := admin.New(cfg)
 	if err != nil {

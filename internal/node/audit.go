@@ -33,6 +33,7 @@ func (n *Node) startAudit(ctx context.Context, addr string) (stop func(), err er
 	if err != nil {
 		return nil, err
 	}
+	n.book = s.book
 	return s.stop, nil
 }
 
@@ -50,7 +51,8 @@ type auditSetup struct {
 // auditServer is a running auditor and its pages.
 type auditServer struct {
 	auditor *audit.Auditor
-	addr    string // where the pages listen
+	addr    string     // where the pages listen
+	book    *sliceBook // the slices the pages name; learns each new sliver list
 	stop    func()
 }
 
@@ -75,7 +77,7 @@ func serveAudit(ctx context.Context, o auditSetup) (*auditServer, error) {
 		spool.Close()
 		return nil, fmt.Errorf("traffic auditor: %w", err)
 	}
-	book := openSliceBook(rmDir, filepath.Join(o.StateDir, "audit-slices.json"), 0, log)
+	book := openSliceBook(rmDir, filepath.Join(o.StateDir, "audit-slices.json"), 0, o.Now, log)
 	ctx, cancel := context.WithCancel(ctx)
 	srv := &http.Server{Handler: audit.NewHandler(a, audit.HandlerConfig{Node: o.Hostname, Logger: log,
 		ArchiveURLFunc: func() string { return archiveURL(rmDir) }, Slices: book}),
@@ -84,5 +86,5 @@ func serveAudit(ctx context.Context, o auditSetup) (*auditServer, error) {
 	go srv.Serve(ln)
 	o.Log.Info("traffic auditor listening", "addr", ln.Addr().String())
 	stop := func() { cancel(); srv.Close() }
-	return &auditServer{auditor: a, addr: ln.Addr().String(), stop: stop}, nil
+	return &auditServer{auditor: a, addr: ln.Addr().String(), book: book, stop: stop}, nil
 }

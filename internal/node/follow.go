@@ -16,7 +16,8 @@ import (
 // broker would. A node registers once with a one-time token; later runs
 // find its credentials in the state directory, so `orbis node` restarts
 // without flags. It returns nil at once when the node follows no central.
-func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
+// onList (nil: none) is told each sliver list the resource manager accepts.
+func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers, onList func(api.Slivers)) error {
 	dir := filepath.Join(cfg.StateDir, "rm")
 	creds, ok, err := rm.LoadCredentials(dir)
 	if err != nil {
@@ -45,7 +46,7 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 	}
 	go func() {
 		err := rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(cfg.NMSocket),
-			StateDir: dir, Log: cfg.Log.With("part", "rm")})
+			StateDir: dir, Log: cfg.Log.With("part", "rm"), OnList: onList})
 		if err != nil && ctx.Err() == nil {
 			cfg.Log.Error("resource manager stopped", "err", err)
 		}

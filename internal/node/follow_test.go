@@ -36,7 +36,7 @@ func TestFollowRefusesWrongCA(t *testing.T) {
 	}
 	for _, c := range cases {
 		cfg.Central, cfg.Token = c.central, c.token
-		err := follow(context.Background(), cfg, nil)
+		err := follow(context.Background(), cfg, nil, nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want a refusal saying %q", c.name, err, c.want)
 		}

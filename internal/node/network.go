@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,8 +51,10 @@ type network struct {
 	detach bool
 	// rawLimits bound the raw socket service (Config.RawSock).
 	rawLimits rawsock.Limits
-	// capBound is the local policy's bandwidth (kbit/s, 0: none), which
-	// bounds the node's cap; capKick tells watchCap it changed.
+	// capSet is the node's cap as recorded (kbit/s, 0: none, the
+	// default); capBound is the local policy's bandwidth (kbit/s, 0:
+	// none), which bounds it; capKick tells watchCap either changed.
+	capSet   atomic.Int64
 	capBound atomic.Int64
 	capKick  chan struct{}
 }
@@ -183,11 +186,16 @@ func (n *network) openShaping(ctx context.Context, cfg Config) error {
 			return nil
 		}
 	}
-	rootRate, _, _ := shaping.ReadCap(cfg.StateDir)
-	if n.shaper, err = shaping.New(dev, rootRate, cfg.Log); err != nil {
+	n.loadCap(cfg.StateDir)
+	if n.shaper, err = shaping.New(dev, n.capSet.Load(), cfg.Log); err != nil {
 		return fmt.Errorf("shaping %s: %w", dev, err)
 	}
-	go n.watchCap(lctx, cfg.StateDir, 5*time.Second)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, unix.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		n.watchCap(lctx, cfg.StateDir, hup)
+	}()
 	go shaping.NewDailyLimiter(n.shaper, tg, shaping.SystemClock{}, cfg.Log).Run(lctx, 30*time.Second)
 	cfg.Log.Info("shaping", "uplink", dev, "cap_kbit", n.shaper.Cap())
 	return nil

@@ -186,6 +186,9 @@ type Node struct {
 	// diskFull is why the node takes no new sliver for lack of disk
 	// ("": it does), as last checked (watchDisk).
 	diskFull atomic.Pointer[string]
+	// book is the traffic auditor's slice book (nil: no auditor), set
+	// before the resource manager starts.
+	book *sliceBook
 }
 
 // Open opens the node's resources and its sliver runtime, probing what the
@@ -441,7 +444,7 @@ func runAgent(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("node manager socket: %w", err)
 	}
 	cfg.Log.Info("node manager listening", "socket", cfg.NMSocket, "state", cfg.StateDir)
-	if err := follow(ctx, cfg, n.Slivers); err != nil {
+	if err := follow(ctx, cfg, n.Slivers, n.learnList); err != nil {
 		l.Close()
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/audit"
 	"github.com/orbisproject/orbis/internal/node/rm"
 )
@@ -22,29 +23,25 @@ import (
 const (
 	// DefaultSliceBook is how many slices the book remembers.
 	DefaultSliceBook = 1000
-	// sliceBookCheck is how often the book looks at the resource
-	// manager's list for a change.
-	sliceBookCheck = 2 * time.Second
 )
 
 // sliceBook tells the traffic auditor's pages about the slices this node
 // has run: their description, URL and users' emails as central last sent
-// them in the sliver list (which the resource manager keeps in rmDir).
+// them in the sliver list: the resource manager's last list (in rmDir)
+// when the book opens, then each new list as the resource manager accepts
+// it (Learn).
 // The pages show the last hour, whose slices may be gone from the list,
 // so the book keeps the last known info of the max slices seen most
 // recently, in its own file, across restarts.
 type sliceBook struct {
-	rmDir string
-	path  string
-	max   int
-	log   *slog.Logger
-	now   func() time.Time
+	path string
+	max  int
+	log  *slog.Logger
+	now  func() time.Time
 
 	// mu guards the following.
-	mu      sync.Mutex
-	known   map[string]bookEntry
-	listMod time.Time // the resource manager's list last read
-	checked time.Time
+	mu    sync.Mutex
+	known map[string]bookEntry
 }
 
 // bookEntry is what the book knows of one slice, and when it last saw it
@@ -59,13 +56,16 @@ type bookEntry struct {
 var _ audit.Slices = (*sliceBook)(nil)
 
 // openSliceBook opens the book kept at path (a file of the node agent's
-// own directory), following the list in rmDir; max 0 means
-// DefaultSliceBook.
-func openSliceBook(rmDir, path string, max int, log *slog.Logger) *sliceBook {
+// own directory), learning the list in rmDir; max 0 means
+// DefaultSliceBook, now nil means time.Now.
+func openSliceBook(rmDir, path string, max int, now func() time.Time, log *slog.Logger) *sliceBook {
 	if max <= 0 {
 		max = DefaultSliceBook
 	}
-	b := &sliceBook{rmDir: rmDir, path: path, max: max, log: log, now: time.Now, known: map[string]bookEntry{}}
+	if now == nil {
+		now = time.Now
+	}
+	b := &sliceBook{path: path, max: max, log: log, now: now, known: map[string]bookEntry{}}
 	data, err := os.ReadFile(path)
 	if err == nil {
 		err = json.Unmarshal(data, &b.known)
@@ -74,40 +74,41 @@ func openSliceBook(rmDir, path string, max int, log *slog.Logger) *sliceBook {
 		log.Warn("slice book unreadable; starting empty", "path", path, "err", err)
 		b.known = map[string]bookEntry{}
 	}
+	list, err := rm.LastList(rmDir)
+	if err != nil {
+		log.Warn("slice book: read sliver list", "err", err)
+	}
+	if err == nil && list.Version >= 0 {
+		b.Learn(list)
+	}
 	return b
+}
+
+// learnList is the resource manager's OnList: the slice book learns
+// each list at once.
+func (n *Node) learnList(l api.Slivers) {
+	if n.book != nil {
+		n.book.Learn(l)
+	}
+}
+
+// Learn records the slices of a sliver list the resource manager
+// accepted (rm.Options.OnList).
+func (b *sliceBook) Learn(list api.Slivers) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.learnLocked(list.Slivers, b.now().Unix())
 }
 
 // Info implements audit.Slices.
 func (b *sliceBook) Info(ctx context.Context, slice string) (audit.SliceInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.refreshLocked()
 	e, ok := b.known[slice]
 	if !ok {
 		return audit.SliceInfo{}, fmt.Errorf("slice %s: not known to this node", slice)
 	}
 	return audit.SliceInfo{Description: e.Description, URL: e.URL, Emails: slices.Clone(e.Emails)}, nil
-}
-
-// refreshLocked reads the resource manager's list when it changed, at
-// most every sliceBookCheck.
-func (b *sliceBook) refreshLocked() {
-	now := b.now()
-	if now.Sub(b.checked) < sliceBookCheck && !b.checked.IsZero() {
-		return
-	}
-	b.checked = now
-	st, err := os.Stat(rm.ListFile(b.rmDir))
-	if err != nil || st.ModTime().Equal(b.listMod) {
-		return
-	}
-	list, err := rm.LastList(b.rmDir)
-	if err != nil {
-		b.log.Warn("slice book: read sliver list", "err", err)
-		return
-	}
-	b.listMod = st.ModTime()
-	b.learnLocked(list.Slivers, now.Unix())
 }
 
 // learnLocked records the slivers' info, trims the book to its bound and
@@ -142,12 +143,8 @@ func (b *sliceBook) writeLocked() error {
 	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
 		return fmt.Errorf("write slice book: %w", err)
 	}
-	tmp := b.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write slice book: %w", err)
-	}
-	if err := os.Rename(tmp, b.path); err != nil {
-		return fmt.Errorf("write slice book: %w", err)
+	if err := atomicfile.WriteFile(b.path, data, 0o600); err != nil {
+		return fmt.Errorf("slice book: %w", err)
 	}
 	return nil
 }

@@ -26,31 +26,31 @@ func writeList(t *testing.T, rmDir string, slivers ...api.Sliver) {
 	}
 }
 
-// TestSliceBook: the book learns slices from central's list, keeps those
-// gone from it (the last hour's pages still show them), across restarts,
-// within its bound, forgetting the longest unseen first.
+// TestSliceBook: the book learns slices from the resource manager's last
+// list when it opens and from each list after (Learn, at once, with no
+// file to poll), keeps those gone from it (the last hour's pages still
+// show them), across restarts, within its bound, forgetting the longest
+// unseen first.
 func TestSliceBook(t *testing.T) {
 	state := t.TempDir()
 	rmDir, path := filepath.Join(state, "rm"), filepath.Join(state, "audit-slices.json")
 	now := time.Unix(1_000_000, 0)
 	open := func() *sliceBook {
-		b := openSliceBook(rmDir, path, 3, testLog())
-		b.now = func() time.Time { return now }
-		return b
+		return openSliceBook(rmDir, path, 3, func() time.Time { return now }, testLog())
 	}
-	b := open()
 	sv := func(i int) api.Sliver {
 		return api.Sliver{Name: fmt.Sprintf("s_%d", i), Description: fmt.Sprint("slice ", i), URL: "http://x", Emails: []string{fmt.Sprintf("u%d@x", i)}}
 	}
 	writeList(t, rmDir, sv(1), sv(2))
+	b := open()
 	if in, err := b.Info(t.Context(), "s_1"); err != nil || in.Description != "slice 1" || in.Emails[0] != "u1@x" {
 		t.Fatalf("Info(s_1) = %+v, %v", in, err)
 	}
 	// s_1 leaves the list; later lists bring s_3, then s_4.
 	for i, list := range [][]api.Sliver{{sv(2), sv(3)}, {sv(3), sv(4)}} {
 		now = now.Add(time.Minute)
-		time.Sleep(10 * time.Millisecond) // a new modification time
-		writeList(t, rmDir, list...)
+		writeList(t, rmDir, list...) // as the resource manager persists it, then
+		b.Learn(api.Slivers{Version: int64(i + 2), Slivers: list})
 		if _, err := b.Info(t.Context(), list[1].Name); err != nil {
 			t.Fatalf("list %d: %v", i, err)
 		}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // Upgrades from central. The agent asks central for the build offered to
@@ -285,7 +286,7 @@ func (u *upgrader) centralKey(offered []byte) (ed25519.PublicKey, error) {
 	if len(offered) != ed25519.PublicKeySize {
 		return nil, errors.New("central sent no upgrade key")
 	}
-	if err := writeSync(p, []byte(hex.EncodeToString(offered)+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, []byte(hex.EncodeToString(offered)+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("keep central's upgrade key: %w", err)
 	}
 	u.log.Info("keeping central's upgrade key", "file", p)
@@ -295,17 +296,12 @@ func (u *upgrader) centralKey(offered []byte) (ed25519.PublicKey, error) {
 // install fetches the build beside the agent's executable, checks it, and
 // replaces the executable with it, keeping the old one as <exe>.prev.
 func (u *upgrader) install(ctx context.Context, c *api.NodeClient, b api.Upgrade) (err error) {
-	os.Remove(u.exe + ".new") // left by an agent that stopped half way
-	tmp, err := os.OpenFile(u.exe+".new", os.O_CREATE|os.O_EXCL|os.O_RDWR|unix.O_NOFOLLOW, 0o755)
+	os.Remove(u.exe + ".new") // left by an agent of an older version that stopped half way
+	tmp, err := atomicfile.Create(u.exe, 0o755)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		tmp.Close()
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
+	defer tmp.Close()
 	h := sha256.New()
 	if err := c.UpgradeBinary(ctx, b.SHA256, b.Size, io.MultiWriter(tmp, h)); err != nil {
 		return err
@@ -316,9 +312,6 @@ func (u *upgrader) install(ctx context.Context, c *api.NodeClient, b api.Upgrade
 	if err := api.CheckELF(tmp, runtime.GOARCH); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
 	prev := u.exe + ".prev"
 	if err := os.Remove(prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -326,10 +319,7 @@ func (u *upgrader) install(ctx context.Context, c *api.NodeClient, b api.Upgrade
 	if err := os.Link(u.exe, prev); err != nil {
 		return fmt.Errorf("keep the previous agent: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), u.exe); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(u.exe))
+	return tmp.Commit()
 }
 
 // refusedFile lists the builds that failed their trial, one SHA-256 a
@@ -366,7 +356,7 @@ func (u *upgrader) restore() error {
 	if err := os.Rename(u.exe+".prev", u.exe); err != nil {
 		return fmt.Errorf("put the previous agent back: %w", err)
 	}
-	return syncDir(filepath.Dir(u.exe))
+	return atomicfile.SyncDir(filepath.Dir(u.exe))
 }
 
 // rollback refuses the build for good and puts the previous agent back.
@@ -405,34 +395,4 @@ func fileSHA256(p string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// writeSync writes data to p atomically: beside it, fsync, rename.
-func writeSync(p string, data []byte, mode os.FileMode) error {
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, data, mode); err != nil {
-		return err
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

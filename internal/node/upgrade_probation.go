@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // An upgraded agent is on probation until it has run for
@@ -25,7 +27,7 @@ func (u *upgrader) probationFile() string { return filepath.Join(u.dir, "probati
 
 // startProbation puts the build sha on probation.
 func (u *upgrader) startProbation(sha string) error {
-	return writeSync(u.probationFile(), []byte(sha+" 0\n"), 0o600)
+	return atomicfile.WriteFile(u.probationFile(), []byte(sha+" 0\n"), 0o600)
 }
 
 // countStart counts this start of an agent on probation, and reports
@@ -45,7 +47,7 @@ func (u *upgrader) countStart() (crashLoop bool, err error) {
 	if n > maxProbationStarts {
 		return true, nil
 	}
-	return false, writeSync(u.probationFile(), []byte(fmt.Sprintf("%s %d\n", f[0], n)), 0o600)
+	return false, atomicfile.WriteFile(u.probationFile(), []byte(fmt.Sprintf("%s %d\n", f[0], n)), 0o600)
 }
 
 // endProbation ends the probation of the running agent once it has run

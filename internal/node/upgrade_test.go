@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -112,8 +113,14 @@ func (r *upgradeRig) assertOld() {
 	if r.u.installed() {
 		r.t.Fatal("an upgrade is pending")
 	}
-	if _, err := os.Stat(r.u.exe + ".new"); err == nil {
-		r.t.Fatal("a partial build was left beside the agent")
+	ents, err := os.ReadDir(filepath.Dir(r.u.exe))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, e := range ents {
+		if atomicfile.IsTemp(e.Name()) {
+			r.t.Fatalf("a partial build %s was left beside the agent", e.Name())
+		}
 	}
 }
 

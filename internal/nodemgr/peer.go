@@ -2,7 +2,6 @@ package nodemgr
 
 import (
 	"context"
-	"net"
 
 	"github.com/orbisproject/orbis/internal/peercred"
 )
@@ -24,12 +23,11 @@ func PeerFromContext(ctx context.Context) (Peer, bool) {
 }
 
 // withPeer records the credentials of a Unix socket's peer in the
-// connection's context. A peer whose credentials cannot be read is
-// recorded as noPeerUID, which is refused: a connection through Serve is
-// never taken for an in-process call.
-func withPeer(ctx context.Context, c net.Conn) context.Context {
-	cred, err := peercred.Of(c)
-	if err != nil {
+// connection's context (peercred.Server.Context). A peer whose
+// credentials cannot be read is recorded as noPeerUID, which is refused: a
+// connection through Serve is never taken for an in-process call.
+func withPeer(ctx context.Context, cred peercred.Cred, ok bool) context.Context {
+	if !ok {
 		return context.WithValue(ctx, peerKey{}, Peer{PID: -1, UID: noPeerUID, GID: noPeerUID})
 	}
 	return context.WithValue(ctx, peerKey{}, Peer{PID: cred.PID, UID: cred.UID, GID: cred.GID})

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -58,15 +57,9 @@ const (
 // caller holding MaxConnsPerCaller connections has further ones closed at
 // accept.
 func (m *Manager) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{
-		Handler:           m.handler(),
-		ConnContext:       withPeer,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		IdleTimeout:       IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(m.log.Handler(), slog.LevelWarn),
-	}
-	ll := &peercred.Limited{Listener: l, Max: MaxConnsPerCaller, Key: m.connKey, Log: m.log}
-	return httpserve.Serve(ctx, srv, ll, 10*time.Second)
+	srv := &peercred.Server{Handler: m.handler(), Context: withPeer, Key: m.connKey, MaxConns: MaxConnsPerCaller,
+		ReadHeaderTimeout: ReadHeaderTimeout, IdleTimeout: IdleTimeout, Grace: 10 * time.Second, Log: m.log}
+	return srv.Serve(ctx, l)
 }
 
 // connKey names whom a connection counts against: the slice whose UID

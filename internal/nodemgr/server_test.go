@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/peercred"
 	"github.com/orbisproject/orbis/internal/sliver"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -184,7 +185,8 @@ func TestPeerCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	p, ok := PeerFromContext(withPeer(context.Background(), c))
+	cred, err := peercred.Of(c)
+	p, ok := PeerFromContext(withPeer(context.Background(), cred, err == nil))
 	if !ok || int(p.PID) != os.Getpid() || int(p.UID) != os.Getuid() {
 		t.Fatalf("peer %+v, %v; want pid %d uid %d", p, ok, os.Getpid(), os.Getuid())
 	}

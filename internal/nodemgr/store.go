@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // The kinds of record in the state directory, one subdirectory each.
@@ -74,7 +76,7 @@ func (s *store) put(kind, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s record: %w", kind, err)
 	}
-	if err := writeAtomic(s.dirs[kind], key+".json", data); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dirs[kind].Name(), key+".json"), data, 0o600); err != nil {
 		return fmt.Errorf("write %s record: %w", kind, err)
 	}
 	return nil
@@ -103,7 +105,7 @@ func (s *store) each(kind string, fn func(key string, data []byte) error) error 
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasPrefix(name, ".tmp-") {
+		if atomicfile.IsTemp(name) || strings.HasPrefix(name, ".tmp-") {
 			os.Remove(filepath.Join(dir, name))
 			continue
 		}
@@ -120,35 +122,6 @@ func (s *store) each(kind string, fn func(key string, data []byte) error) error 
 		}
 	}
 	return nil
-}
-
-// writeAtomic replaces dir/name with data: temporary file, fsync, rename,
-// directory fsync.
-func writeAtomic(dir *os.File, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir.Name(), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), filepath.Join(dir.Name(), name)); err != nil {
-		return err
-	}
-	return dir.Sync()
 }
 
 func syncDir(path string) error {

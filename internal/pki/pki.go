@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // The files of a generated CA and server certificate, in the data
@@ -184,7 +185,7 @@ func ensureCA(dir, name string) (keyPair, error) {
 	if err := writeKey(filepath.Join(dir, caKeyFile), key); err != nil {
 		return kp, err
 	}
-	return kp, writeFile(filepath.Join(dir, CAFile), api.EncodeCA(kp.cert), 0o644)
+	return kp, atomicfile.WriteFile(filepath.Join(dir, CAFile), api.EncodeCA(kp.cert), 0o644)
 }
 
 // ensureServerCert makes the server certificate in dir unless the one
@@ -225,7 +226,7 @@ func ensureServerCert(dir string, ca keyPair, sans []string) error {
 		return err
 	}
 	chain := append(api.EncodeCA(kp.cert), api.EncodeCA(ca.cert)...)
-	return writeFile(certFile, chain, 0o644)
+	return atomicfile.WriteFile(certFile, chain, 0o644)
 }
 
 // fits says whether cert, signed by ca, names every SAN and lasts.
@@ -277,30 +278,7 @@ func writeKey(path string, key *ecdsa.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("encode key: %w", err)
 	}
-	return writeFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
-}
-
-// writeFile replaces path with data at once, with the given mode.
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(mode)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 // ParseSANs splits a comma-separated list of host names and addresses.

@@ -18,7 +18,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestInstructionsGolden pins what the bind program asks of the kernel,
-// as text, without root (STYLE habit 3): both variants, with and without
+// as text, without root (the root tests load it for real): both variants, with and without
 // the low-port bypass.
 func TestInstructionsGolden(t *testing.T) {
 	for _, tc := range []struct {

@@ -49,8 +49,9 @@
 // exhaust the node agent's file descriptors or memory. A connection the
 // service closes of its own accord gets a wire.MsgHangup saying why.
 //
-// Why relay rather than hand the sliver file descriptors (the other two
-// designs measured in MECHANISMS.md): a passed AF_PACKET socket can send
+// Why relay rather than hand the sliver file descriptors (a passed
+// AF_PACKET socket, or a raw socket limited by SO_MARK and nft rules,
+// both measured against the relay): a passed AF_PACKET socket can send
 // forged frames, and a passed raw socket relies on SO_MARK and nft rules
 // being right on every path; here no privileged descriptor ever leaves
 // the service, every outgoing byte passes one checker that is fuzzed, and

@@ -2,8 +2,8 @@
 // starts /proc/self/exe with argv[0] set to a registered name, and main calls
 // Init first thing, before any other work, so the child runs that entry point
 // instead of the command line. This is how Orbis enters new namespaces
-// without calling setns or unshare from a multi-threaded Go process (runc's
-// init.go, STYLE habit 7).
+// without calling setns or unshare from a multi-threaded Go process, whose
+// other threads would stay outside them (as runc's init.go does).
 package reexec
 
 import (

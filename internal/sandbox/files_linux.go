@@ -2,16 +2,16 @@ package sandbox
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // InstallFiles writes files into the sliver, owned by its root, as the
@@ -266,35 +266,27 @@ func kind(fi fs.FileInfo) string {
 	return "a special file"
 }
 
-// replaceFile writes data to a new file of a random name beside name and
-// renames it over name, so a symlink, FIFO or hard link the sliver
-// planted at name is replaced, not written through or opened.
+// replaceFile writes data to a new file beside name and renames it over
+// name (atomicfile), so a symlink, FIFO or hard link the sliver planted at
+// name is replaced, not written through or opened. It does not fsync: the
+// node writes the files again whenever it applies the sliver's spec, and a
+// sliver's start stays fast.
 func replaceFile(root *os.Root, name string, data []byte, mode os.FileMode, uid int) error {
-	suffix, err := randomText()
+	f, err := atomicfile.CreateIn(root, name, mode)
 	if err != nil {
-		return fmt.Errorf("sliver file: write /%s: %w", name, err)
+		return fmt.Errorf("sliver file: %w", err)
 	}
-	tmp := filepath.Join(filepath.Dir(name), ".orbis-new-"+suffix)
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("sliver file: write /%s: %w", name, err)
-	}
+	defer f.Close()
+	f.NoSync()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chown(uid, uid)
 	}
 	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, name)
+		err = f.Commit()
 	}
 	if err != nil {
-		root.Remove(tmp)
-		return fmt.Errorf("sliver file: write /%s: %w", name, err)
+		return fmt.Errorf("sliver file /%s: %w", name, err)
 	}
 	return nil
 }
@@ -305,15 +297,4 @@ func removeFile(root *os.Root, name string) error {
 		return fmt.Errorf("sliver file: remove /%s: %w", name, err)
 	}
 	return nil
-}
-
-// randomText is 128 random bits in hex, from the kernel: the init does
-// without crypto/rand, which would add its packages to every running
-// sliver's init.
-func randomText() (string, error) {
-	var b [16]byte
-	if _, err := unix.Getrandom(b[:], 0); err != nil {
-		return "", fmt.Errorf("getrandom: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
 }

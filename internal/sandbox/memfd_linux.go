@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // InitProgramName is the file name of the init program
@@ -231,19 +233,8 @@ func noteInit(hint string, rec initRecord) error {
 	if !hostOnly(dir) {
 		return fmt.Errorf("init hint: %s is not root's alone", dir)
 	}
-	f, err := os.CreateTemp(dir, ".init-*")
-	if err != nil {
-		return fmt.Errorf("init hint: %w", err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.WriteString(rec.String())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), hint)
-	}
-	if err != nil {
+	// The hint is under /run: it need not outlive a crash.
+	if err := atomicfile.WriteFileNoSync(hint, []byte(rec.String()), 0o600); err != nil {
 		return fmt.Errorf("init hint: %w", err)
 	}
 	return nil

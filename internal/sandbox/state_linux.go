@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // initRecord identifies a running init beyond its pid, so that a recycled
@@ -57,12 +59,9 @@ func readRecord(pid int) (initRecord, error) {
 }
 
 func writeRecord(cfg *Config, r initRecord) error {
-	tmp := filepath.Join(cfg.RunDir, runPid+".tmp")
-	if err := os.WriteFile(tmp, []byte(r.String()), 0o600); err != nil {
-		return fmt.Errorf("write pid file: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(cfg.RunDir, runPid)); err != nil {
-		return fmt.Errorf("write pid file: %w", err)
+	// RunDir is under /run: the record need not outlive a crash.
+	if err := atomicfile.WriteFileNoSync(filepath.Join(cfg.RunDir, runPid), []byte(r.String()), 0o600); err != nil {
+		return fmt.Errorf("pid file: %w", err)
 	}
 	return nil
 }

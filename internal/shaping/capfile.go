@@ -1,24 +1,22 @@
 package shaping
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // CapFile is where `orbis node bwcap` leaves the node's cap, under the
 // node's state directory: one line, the rate in kbit/s. The directory and
-// file are root's; the node agent applies the file when it starts and
-// whenever its content changes (WatchCap).
+// file are root's; the node agent reads it when it starts and on SIGHUP
+// (the admin service, in the agent, tells it a new cap directly).
 const CapFile = "net/bwcap"
 
 // ParseRate reads a rate as tc writes them, "100mbit", "500kbit", "1gbit",
@@ -35,12 +33,8 @@ func WriteCap(stateDir string, kbit int64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write node cap: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatInt(kbit, 10)+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write node cap: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write node cap: %w", err)
+	if err := atomicfile.WriteFile(path, []byte(strconv.FormatInt(kbit, 10)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("node cap: %w", err)
 	}
 	return nil
 }
@@ -59,29 +53,4 @@ func ReadCap(stateDir string) (kbit int64, ok bool, err error) {
 		return 0, false, fmt.Errorf("read node cap %s: not a positive number of kbit/s", filepath.Join(stateDir, CapFile))
 	}
 	return kbit, true, nil
-}
-
-// WatchCap applies the cap recorded under stateDir to s now and whenever it
-// changes, polling every interval until ctx ends. With no file, the cap s
-// was made with stays.
-func WatchCap(ctx context.Context, stateDir string, s *Shaper, every time.Duration, log *slog.Logger) {
-	var applied int64
-	for {
-		kbit, ok, err := ReadCap(stateDir)
-		switch {
-		case err != nil:
-			log.Warn("node cap", "err", err)
-		case ok && kbit != applied:
-			if err := s.SetCap(ctx, kbit); err != nil {
-				log.Warn("node cap", "err", err)
-			} else {
-				applied = kbit
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
 }

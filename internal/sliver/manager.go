@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/cgroup"
 	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/rootfs"
@@ -202,7 +203,7 @@ func (m *Manager) SliceOfUID(uid uint32) (string, bool) {
 	return "", false
 }
 
-// writeSpec stores spec crash-safely: a temporary file, fsync, rename.
+// writeSpec stores spec crash-safely.
 func (m *Manager) writeSpec(s Spec) error {
 	m.mu.Lock()
 	m.uids[s.Name] = [2]uint32{s.UIDBase, s.UIDCount}
@@ -211,23 +212,8 @@ func (m *Manager) writeSpec(s Spec) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(m.dir(s.Name), specFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write sliver spec: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(m.dir(s.Name), specFile))
-	}
-	if err != nil {
-		return fmt.Errorf("write sliver spec: %w", err)
+	if err := atomicfile.WriteFile(filepath.Join(m.dir(s.Name), specFile), b, 0o600); err != nil {
+		return fmt.Errorf("sliver spec: %w", err)
 	}
 	return nil
 }

@@ -81,15 +81,6 @@ func TestOwnedName(t *testing.T) {
 	}
 }
 
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/tmp/a\040b\134c`); got != `/tmp/a b\c` {
-		t.Errorf("got %q", got)
-	}
-	if got := unescapeMount(`/plain`); got != "/plain" {
-		t.Errorf("got %q", got)
-	}
-}
-
 // TestProc: a process is alive until it ends, and a record with another
 // start time (a reused pid) is never taken for it.
 func TestProc(t *testing.T) {

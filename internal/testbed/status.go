@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/plc"
 )
 
 // Report is the state of a testbed as Status sees it.
@@ -93,25 +94,11 @@ func lastContacts(ctx context.Context, st *State) map[string]time.Time {
 	for _, x := range l {
 		m, _ := x.(map[string]any)
 		host, _ := m["hostname"].(string)
-		if t, ok := asInt(m["last_contact"]); ok && t > 0 {
+		if t, ok := plc.AsInt(m["last_contact"]); ok && t > 0 {
 			out[host] = time.Unix(t, 0)
 		}
 	}
 	return out
-}
-
-func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case int:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case float64:
-		return int64(x), true
-	}
-	return 0, false
 }
 
 // Print writes the report as an aligned table.

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 )
 
@@ -274,11 +275,10 @@ func (c *Config) save(st *State) error {
 	if err != nil {
 		return err
 	}
-	tmp := c.stateFile() + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write testbed state: %w", err)
+	if err := atomicfile.WriteFile(c.stateFile(), append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("testbed state: %w", err)
 	}
-	return os.Rename(tmp, c.stateFile())
+	return nil
 }
 
 // load reads the state of cfg's testbed, or nil if there is none.

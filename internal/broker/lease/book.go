@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // BookFile is the name of the book in its directory.
@@ -272,43 +273,8 @@ func (b *Book) saveLocked(now int64) error {
 	if err != nil {
 		return fmt.Errorf("encode book: %w", err)
 	}
-	return writeFileSync(b.dir, BookFile, data)
-}
-
-func writeFileSync(dir, name string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write book: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write book: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync book: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close book: %w", err)
-	}
-	if err = os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("rename book: %w", err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync book directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync book directory: %w", err)
+	if err := atomicfile.WriteFile(filepath.Join(b.dir, BookFile), data, 0o600); err != nil {
+		return fmt.Errorf("book: %w", err)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // OperatorFile is the name, in the book's directory, of the operator's
@@ -71,5 +73,5 @@ func newOperatorSecret(dir string) (string, error) {
 		os.Remove(path)
 		return "", fmt.Errorf("make operator secret: %w", err)
 	}
-	return secret, syncDir(dir)
+	return secret, atomicfile.SyncDir(dir)
 }

@@ -249,7 +249,7 @@ func (s *Service) sessionAuth(ctx context.Context, key string) (*Caller, error) 
 // hmacAuth checks a node's HMAC of the call (see HMACValue and
 // LegacyHMAC). Node secrets are 256-bit: never throttled.
 func (s *Service) hmacAuth(ctx context.Context, auth map[string]any, method string, args []any) (*Caller, error) {
-	nodeID, ok := asInt(auth["node_id"])
+	nodeID, ok := AsInt(auth["node_id"])
 	_, ok2 := auth["value"].(string)
 	if !ok || !ok2 || nodeID <= 0 {
 		return nil, Faultf(FaultAuth, "hmac auth: node_id (int) and value (string) are required")
@@ -270,7 +270,7 @@ func checkHMAC(secret, method string, auth map[string]any, args []any, now int64
 	value, _ := auth["value"].(string)
 	var want string
 	if strings.HasPrefix(value, HMACPrefix) {
-		t, ok := asInt(auth["time"])
+		t, ok := AsInt(auth["time"])
 		if !ok {
 			return Faultf(FaultAuth, "hmac auth: a %q value needs the time (int) it was made", HMACPrefix)
 		}

@@ -93,7 +93,7 @@ func (f *fieldSet) int(name string, dst *int64) {
 	if !ok {
 		return
 	}
-	if n, ok := asInt(v); ok {
+	if n, ok := AsInt(v); ok {
 		*dst = n
 		return
 	}
@@ -140,7 +140,7 @@ func (f *fieldSet) optInt(name string, dst **int64) {
 		*dst = nil
 		return
 	}
-	if n, ok := asInt(v); ok {
+	if n, ok := AsInt(v); ok {
 		*dst = &n
 		return
 	}

@@ -100,7 +100,7 @@ func parseFilter(k *recordKind, v any) ([]store.Query, error) {
 	if v == nil {
 		return []store.Query{{}}, nil
 	}
-	if id, ok := asInt(v); ok {
+	if id, ok := AsInt(v); ok {
 		return []store.Query{condQuery(k.idField, id)}, nil
 	}
 	switch x := v.(type) {
@@ -126,7 +126,7 @@ func condQuery(field string, v any) store.Query {
 func listFilter(k *recordKind, list []any) ([]store.Query, error) {
 	var ids, names []any
 	for i, v := range list {
-		if id, ok := asInt(v); ok {
+		if id, ok := AsInt(v); ok {
 			ids = append(ids, id)
 			continue
 		}
@@ -195,7 +195,7 @@ func addSpecialKey(k *recordKind, q *store.Query, key string, v any) error {
 	case "-SORT":
 		return parseSort(k, q, v)
 	case "-OFFSET", "-LIMIT":
-		n, ok := asInt(v)
+		n, ok := AsInt(v)
 		if !ok || n < 0 {
 			return Faultf(FaultInvalidArg, "filter: %s wants an int >= 0", key)
 		}
@@ -414,7 +414,7 @@ func filterValue(ft fieldType, field string, v any) (any, error) {
 	what := "filter: " + field
 	switch ft {
 	case ftInt, ftIntList:
-		if n, ok := asInt(v); ok {
+		if n, ok := AsInt(v); ok {
 			return n, nil
 		}
 		return nil, badArg(what, "an int", v)

@@ -60,7 +60,7 @@ func pyStr(v any) string {
 	case float64:
 		return pyFloat(x)
 	}
-	if n, ok := asInt(v); ok {
+	if n, ok := AsInt(v); ok {
 		return strconv.FormatInt(n, 10)
 	}
 	return ""

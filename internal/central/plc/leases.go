@@ -187,7 +187,7 @@ func parseLeaseTimes(f *fieldSet) (leaseTimes, error) {
 		}
 		n, err := leaseTime(f.what+"."+name, v)
 		if name == "duration" {
-			n, ok = asInt(v)
+			n, ok = AsInt(v)
 			if !ok || n <= 0 {
 				return lt, badArg(f.what+".duration", "a number of seconds > 0", v)
 			}

@@ -68,7 +68,7 @@ func splitLeaseFilter(m map[string]any, now int64) (map[string]any, *leaseFilter
 		if _, clip := rest["clip"]; clip {
 			return nil, nil, Faultf(FaultInvalidArg, "filter: clip and day do not go together")
 		}
-		n, ok := asInt(rest["day"])
+		n, ok := AsInt(rest["day"])
 		if !ok || n < 0 || n > maxLeaseDays {
 			return nil, nil, badArg("filter: day", fmt.Sprintf("a number of days from 0 to %d", maxLeaseDays), rest["day"])
 		}
@@ -147,7 +147,7 @@ func timeSelector(key string, v any) ([]store.Cond, error) {
 
 // leaseTime reads a time: Unix seconds, or 'YYYY-MM-DD HH:MM:SS' in UTC.
 func leaseTime(what string, v any) (int64, error) {
-	if n, ok := asInt(v); ok {
+	if n, ok := AsInt(v); ok {
 		return n, nil
 	}
 	if s, ok := v.(string); ok {

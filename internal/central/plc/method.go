@@ -119,8 +119,8 @@ func (c *Caller) describe() string {
 	return "a caller without roles"
 }
 
-// Fault codes of PLCAPI (../shared/PLCAPI.md), as package api names them
-// for clients.
+// Fault codes of PlanetLab's PLCAPI, as package api names them for
+// clients.
 const (
 	FaultInvalidMethod = api.FaultInvalidMethod
 	FaultArgCount      = api.FaultArgCount

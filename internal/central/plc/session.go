@@ -32,7 +32,7 @@ func (s *Service) registerSession() {
 func (s *Service) getSession(ctx context.Context, c *Caller, args []any) (any, error) {
 	ttl := int64(s.sessionTTL / time.Second)
 	if v := optArg(args, 0); v != nil {
-		n, ok := asInt(v)
+		n, ok := AsInt(v)
 		if max := int64(s.tokenTTL / time.Second); !ok || n <= 0 || n > max {
 			return nil, badArg("expires", fmt.Sprintf("a number of seconds from 1 to %d", max), v)
 		}

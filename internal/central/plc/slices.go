@@ -10,7 +10,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
-// Slice policy (PLCAPI.md, "Policies PlanetLab enforced").
+// Slice policy, as PlanetLab enforced it.
 const (
 	// SliceLife is how long a new slice lives unless told otherwise.
 	SliceLife = 14 * 24 * time.Hour

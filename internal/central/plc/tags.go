@@ -43,7 +43,7 @@ func (s *Service) getSliceTags(ctx context.Context, c *Caller, args []any) (any,
 
 // tagValue reads a tag value: a string, or a number given as one.
 func tagValue(args []any, i int) (string, error) {
-	if n, ok := asInt(args[i]); ok {
+	if n, ok := AsInt(args[i]); ok {
 		return strconv.FormatInt(n, 10), nil
 	}
 	return argString(args, i, "value")

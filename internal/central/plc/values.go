@@ -12,9 +12,12 @@ import (
 // fault 102 naming the argument or field when one has the wrong type, and
 // turns results back into generic values.
 
-// asInt returns v as an integer: an int64 (XML-RPC), an int, or a float64
-// with no fractional part (JSON).
-func asInt(v any) (int64, bool) {
+// AsInt returns v, a generic value of either codec, as an integer: an
+// int64 (XML-RPC), an int, or a float64 (JSON) that is a whole number a
+// float64 holds exactly (|x| < 2^53). A float with a fraction, or too
+// large to be exact, is no integer: truncating it would act on an ID or
+// a time the caller did not send.
+func AsInt(v any) (int64, bool) {
 	switch x := v.(type) {
 	case int64:
 		return x, true
@@ -36,7 +39,7 @@ func asBool(v any) (bool, bool) {
 	if b, ok := v.(bool); ok {
 		return b, true
 	}
-	if i, ok := asInt(v); ok && (i == 0 || i == 1) {
+	if i, ok := AsInt(v); ok && (i == 0 || i == 1) {
 		return i == 1, true
 	}
 	return false, false
@@ -85,7 +88,7 @@ func argInt(args []any, i int, what string) (int64, error) {
 	if i >= len(args) {
 		return 0, Faultf(FaultArgCount, "missing argument %s", what)
 	}
-	n, ok := asInt(args[i])
+	n, ok := AsInt(args[i])
 	if !ok {
 		return 0, badArg(what, "an int", args[i])
 	}
@@ -110,7 +113,7 @@ func argRef(args []any, i int, what string) (any, error) {
 	if i >= len(args) {
 		return nil, Faultf(FaultArgCount, "missing argument %s", what)
 	}
-	if n, ok := asInt(args[i]); ok {
+	if n, ok := AsInt(args[i]); ok {
 		return n, nil
 	}
 	if s, ok := args[i].(string); ok {

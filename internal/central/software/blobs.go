@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/manifest"
 )
 
@@ -200,34 +201,12 @@ func (b *Blobs) Collect(slice int64, keep *manifest.Manifest, keepHash string, g
 	sweep("manifests", func(h string) bool { return h == keepHash })
 }
 
-// writeAtomic writes final through a temporary file in its directory,
-// synced, then renamed into place.
-func writeAtomic(final string, write func(io.Writer) error) (err error) {
+// writeAtomic replaces final with what write writes, making its
+// directory first; write's errors come back as they are.
+func writeAtomic(final string, write func(io.Writer) error) error {
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("software store: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("software store: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("software store: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("software store: %w", err)
-	}
-	if err := os.Rename(f.Name(), final); err != nil {
-		return fmt.Errorf("software store: %w", err)
-	}
-	return nil
+	return atomicfile.Write(final, 0o600, write)
 }

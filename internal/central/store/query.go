@@ -2,7 +2,7 @@ package store
 
 // Query selects records of one kind: every condition must hold (AND), then
 // the result is sorted, offset and limited. It is the store-neutral form of
-// a PLCAPI filter (see ../shared/PLCAPI.md): the XML-RPC and JSON layers
+// a PLCAPI filter (package plc parses them): the XML-RPC and JSON layers
 // parse filters into a Query, and each store turns it into SQL.
 type Query struct {
 	Conds []Cond

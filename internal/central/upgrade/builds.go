@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
@@ -235,23 +236,17 @@ func (b *Builds) copyOut(ctx context.Context, sha string) error {
 		return err
 	}
 	defer r.Close()
-	tmp, err := os.CreateTemp(b.dir, "copy-*")
+	err = atomicfile.Write(b.copyPath(sha), 0o600, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, b.maxSize+1)); err != nil {
+			return fmt.Errorf("copy build %s from the store: %w", sha, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+			return fmt.Errorf("copy build %s from the store: its bytes' SHA-256 is %s", sha, got)
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("copy build: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r, b.maxSize+1)); err != nil {
-		return fmt.Errorf("copy build %s from the store: %w", sha, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
-		return fmt.Errorf("copy build %s from the store: its bytes' SHA-256 is %s", sha, got)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("copy build: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), b.copyPath(sha)); err != nil {
 		return fmt.Errorf("copy build: %w", err)
 	}
 	return nil

@@ -1,6 +1,6 @@
 // Package xmlrpc serves central's method table (plc.Registry) as PLCAPI:
 // XML-RPC over HTTP POST at /PLCAPI/, as PlanetLab's clients speak it
-// (../shared/PLCAPI.md). It holds a codec written with
+// (plcsh, the Python xmlrpclib scripts). It holds a codec written with
 // encoding/xml, the HTTP handler with the system.* introspection methods
 // and multicall, and a small Go client for tests; the method table's
 // dispatch (checks, call, error-to-fault mapping) is plc.Dispatch, which

@@ -13,9 +13,10 @@ import (
 
 // runBwcap is `orbis node bwcap [--state DIR] [RATE]`: the site admin's cap
 // on the node's outgoing bandwidth (paper section 4.2.2). It records RATE
-// (e.g. 100mbit, 10mbit, 500kbit) in <state>/net/bwcap, which the running
-// node agent applies within seconds (shaping.WatchCap); with no RATE it
-// prints the cap recorded.
+// (e.g. 100mbit, 10mbit, 500kbit) in <state>/net/bwcap, which the node
+// agent reads when it starts and on SIGHUP (systemctl reload orbis-node);
+// with no RATE it prints the cap recorded. An admin slice sets the cap
+// through the admin service instead, which applies it at once.
 func runBwcap(ctx context.Context, env *cli.Env, args []string) error {
 	fs := flag.NewFlagSet("orbis node bwcap", flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
@@ -49,6 +50,6 @@ func runBwcap(ctx context.Context, env *cli.Env, args []string) error {
 	if err := shaping.WriteCap(*state, kbit); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "node bandwidth cap set to %s; the node agent applies it within seconds\n", shaping.FormatRate(kbit))
+	fmt.Fprintf(env.Stdout, "node bandwidth cap set to %s; the node agent applies it when it restarts or gets SIGHUP (systemctl reload orbis-node)\n", shaping.FormatRate(kbit))
 	return nil
 }

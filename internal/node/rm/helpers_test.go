@@ -36,6 +36,7 @@ type env struct {
 	rmDir   string
 	stopRM  func()
 	central *api.NodeClient
+	onList  func(api.Slivers) // Options.OnList of the next startRM
 }
 
 func newEnv(t *testing.T) *env {
@@ -106,7 +107,7 @@ func (e *env) startRM() {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{Central: e.central, NM: e.nmc, StateDir: e.rmDir, Log: testutil.Logger(e.t),
-			Now: e.clock.Now, Every: 300 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
+			Now: e.clock.Now, Every: 300 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, OnList: e.onList})
 	}()
 	stopped := false
 	e.stopRM = func() {

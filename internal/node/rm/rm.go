@@ -50,6 +50,11 @@ type Options struct {
 	// MaxBackoff bounds the wait between attempts to reach central (0
 	// means 30 s). The first retry comes after MaxBackoff/60.
 	MaxBackoff time.Duration
+	// OnList, if not nil, is told each new list once it is persisted,
+	// so other parts of the agent follow it without reading the file
+	// again (LastList is for their start). It runs in the resource
+	// manager's loop: it must not block.
+	OnList func(api.Slivers)
 }
 
 func (o *Options) check() error {
@@ -127,6 +132,9 @@ func (m *manager) accept(l api.Slivers) {
 	}
 	m.log.Info("sliver list", "version", l.Version, "slivers", len(l.Slivers))
 	m.list = l
+	if m.opts.OnList != nil {
+		m.opts.OnList(l)
+	}
 }
 
 // offer replaces what waits in ch with v.

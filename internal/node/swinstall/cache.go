@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/manifest"
 )
 
@@ -185,22 +186,6 @@ func (c *Cache) Collect(keep []string) {
 	}
 }
 
-func (c *Cache) write(final string, fn func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(final), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("software cache: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = fn(f); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("software cache: %w", err)
-	}
-	return os.Rename(f.Name(), final)
+func (c *Cache) write(final string, fn func(io.Writer) error) error {
+	return atomicfile.Write(final, 0o600, fn)
 }

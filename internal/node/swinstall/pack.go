@@ -3,6 +3,7 @@ package swinstall
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // The cache keeps blobs in packs, not one file each: a fetch writes one
@@ -115,7 +117,7 @@ func (c *Cache) HasBlob(h string) bool {
 // Pack is a pack being written by one fetch.
 type Pack struct {
 	c      *Cache
-	f      *os.File
+	f      *atomicfile.File
 	w      *bufio.Writer
 	good   int64              // the end of the last whole, checked blob
 	locs   map[string]blobLoc // the blobs up to good
@@ -124,7 +126,7 @@ type Pack struct {
 
 // NewPack starts a pack; Commit ends it.
 func (c *Cache) NewPack() (*Pack, error) {
-	f, err := os.CreateTemp(c.packDir(), ".tmp-*")
+	f, err := atomicfile.Create(filepath.Join(c.packDir(), "pack"), 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("software cache: %w", err)
 	}
@@ -167,13 +169,7 @@ func (p *Pack) Add(h string, size int64, r io.Reader) error {
 
 // Commit puts the pack's whole blobs in the cache (none: no pack).
 func (p *Pack) Commit() (err error) {
-	name := filepath.Base(p.f.Name())
-	defer func() {
-		if err != nil || len(p.locs) == 0 {
-			p.f.Close()
-			os.Remove(p.f.Name())
-		}
-	}()
+	defer p.f.Close()
 	if len(p.locs) == 0 {
 		return nil
 	}
@@ -186,11 +182,8 @@ func (p *Pack) Commit() (err error) {
 	if err != nil {
 		return fmt.Errorf("software cache: %w", err)
 	}
-	if err = p.f.Close(); err != nil {
-		return fmt.Errorf("software cache: %w", err)
-	}
-	final := strings.TrimPrefix(name, ".tmp-")
-	if err = os.Rename(p.f.Name(), filepath.Join(p.c.packDir(), final)); err != nil {
+	final := randomName()
+	if err = p.f.CommitAs(final); err != nil {
 		return fmt.Errorf("software cache: %w", err)
 	}
 	p.c.mu.Lock()
@@ -316,4 +309,11 @@ func (c *Cache) repack(hashes []string) error {
 		}
 	}
 	return p.Commit()
+}
+
+// randomName names a new pack.
+func randomName() string {
+	b := make([]byte, 8)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }

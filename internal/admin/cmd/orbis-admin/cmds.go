@@ -141,7 +141,7 @@ func bwcap(ctx context.Context, c *api.AdminClient, args []string, stdout, stder
 	case b.AppliedKBit == 0:
 		line += ", not applied: this node shapes no uplink"
 	case b.AppliedKBit != b.KBit:
-		line += fmt.Sprintf(", not applied yet (the node applies it within seconds; now %s)", api.FormatRate(b.AppliedKBit))
+		line += fmt.Sprintf(", not applied yet (now %s)", api.FormatRate(b.AppliedKBit))
 	default:
 		line += ", applied"
 	}

@@ -25,7 +25,7 @@ func (t textWriter) write(p *api.AdminPacket) error {
 	if slice == "" {
 		slice = "-"
 	}
-	src, dst, proto := p.Src, p.Dst, protoName(p.Proto)
+	src, dst, proto := p.Src, p.Dst, api.ProtoName(p.Proto)
 	if p.Proto == 6 || p.Proto == 17 {
 		src, dst = fmt.Sprintf("%s.%d", src, p.SrcPort), fmt.Sprintf("%s.%d", dst, p.DstPort)
 	}
@@ -36,20 +36,6 @@ func (t textWriter) write(p *api.AdminPacket) error {
 	_, err := fmt.Fprintf(t.w, "%s %s %s > %s: %s%s length %d\n", p.Time.Local().Format("15:04:05.000000"),
 		slice, src, dst, proto, flags, p.Len)
 	return err
-}
-
-func protoName(p uint8) string {
-	switch p {
-	case 1:
-		return "icmp"
-	case 6:
-		return "tcp"
-	case 17:
-		return "udp"
-	case 58:
-		return "icmp6"
-	}
-	return fmt.Sprintf("proto-%d", p)
 }
 
 // tcpFlags writes flags as tcpdump does: S SYN, F FIN, R RST, P PSH, U
