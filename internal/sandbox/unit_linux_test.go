@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,15 @@ func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32, arg0 uint6
 }
 
 func TestSeccompProgram(t *testing.T) {
-	prog, err := seccompProgram()
+	for _, rawNotify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("raw sockets notified %v", rawNotify), func(t *testing.T) { testSeccompProgram(t, rawNotify) })
+	}
+}
+
+// testSeccompProgram checks the filter's answers to calls other than
+// socket(2), which are the same with or without the raw socket rule.
+func testSeccompProgram(t *testing.T, rawNotify bool) {
+	prog, err := seccompProgram(rawNotify)
 	if err != nil {
 		t.Fatal(err)
 	}
