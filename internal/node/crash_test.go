@@ -243,7 +243,7 @@ func cleanupNode(t *testing.T, tn *testNode) {
 	tn.kill()
 	// The agent died without removing its lock file and nft tables:
 	// remove them.
-	os.Remove(filepath.Join(agentLockDir, "node-"+tn.cgroups+".lock"))
+	os.Remove(filepath.Join(RunDir, "node-"+tn.cgroups+".lock"))
 	exec.Command("nft", "delete", "table", "inet", tn.cgroups).Run()
 	exec.Command("nft", "delete", "table", "inet", "orbis_rawsock").Run()
 	// The agent died without detaching its port manager: unpin it.

@@ -455,19 +455,19 @@ func runAgent(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// agentLockDir holds a lock for each running node agent, named after its
-// cgroup parent.
-const agentLockDir = "/run/orbis"
+// RunDir holds a lock for each running node agent, named after its
+// cgroup parent, and its slivers' run directories.
+const RunDir = "/run/orbis"
 
 // lockParent takes the machine-wide lock of the cgroup parent, which also
 // names the node's nft table and pinned BPF programs: a second agent with
 // the same parent would take them over, and its failed start would remove
 // them from under the first. The lock file goes with the lock.
 func lockParent(parent string) (unlock func(), err error) {
-	if err := os.MkdirAll(agentLockDir, 0o755); err != nil {
+	if err := os.MkdirAll(RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("node lock: %w", err)
 	}
-	p := filepath.Join(agentLockDir, "node-"+strings.ReplaceAll(parent, "/", "_")+".lock")
+	p := filepath.Join(RunDir, "node-"+strings.ReplaceAll(parent, "/", "_")+".lock")
 	for {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {
@@ -503,7 +503,7 @@ func sameFile(f *os.File, path string) bool {
 // parent, on /run: logging in to a sliver writes there, never on the state
 // disk, which may be full.
 func sliverRunDir(parent string) string {
-	return filepath.Join(agentLockDir, parent, "slivers")
+	return filepath.Join(RunDir, parent, "slivers")
 }
 
 // removeParentCgroups removes the node's own cgroups (its parent and the

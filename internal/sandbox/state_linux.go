@@ -154,8 +154,12 @@ func waitPidfd(ctx context.Context, pidfd int) error {
 	}
 }
 
-// lockRun takes the sliver's start lock, a host-only flock in RunDir.
+// lockRun takes the sliver's start lock, a host-only flock in RunDir,
+// making RunDir if it is gone (/run is empty after a reboot).
 func lockRun(ctx context.Context, cfg *Config) (unlock func(), err error) {
+	if err := os.MkdirAll(cfg.RunDir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock sliver: %w", err)
+	}
 	f, err := os.OpenFile(filepath.Join(cfg.RunDir, runLock), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock sliver: %w", err)

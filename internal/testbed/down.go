@@ -139,6 +139,7 @@ func (c *Config) sweep(ctx context.Context, r *Removed) error {
 	r.Mounts += n
 	errs = append(errs, err)
 	errs = append(errs, c.sweepPins())
+	errs = append(errs, c.sweepRunFiles())
 	if _, err := nodemgr.DropUIDClaims(nodemgr.DefaultUIDClaimDir, c.Dir); err != nil {
 		errs = append(errs, err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store/pgtest"
 	"github.com/orbisproject/orbis/internal/central/xmlrpc"
+	"github.com/orbisproject/orbis/internal/node"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/reexec"
 	"github.com/orbisproject/orbis/internal/testbed"
@@ -351,6 +352,11 @@ func leftovers(cfg testbed.Config, st *testbed.State) []string {
 		if p.Alive() {
 			left = append(left, fmt.Sprintf("process %d", p.Pid))
 		}
+	}
+	runFiles, _ := filepath.Glob(filepath.Join(node.RunDir, "node-"+cfg.Prefix+"-n*.lock"))
+	runDirs, _ := filepath.Glob(filepath.Join(node.RunDir, cfg.Prefix+"-n*"))
+	for _, f := range append(runFiles, runDirs...) {
+		left = append(left, "run file "+f)
 	}
 	claims, _ := filepath.Glob(filepath.Join(nodemgr.DefaultUIDClaimDir, "uid-*.lock"))
 	for _, c := range claims {
