@@ -6,11 +6,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/internal/mountinfo"
 )
+
+// staleLockWait is how long RemoveStaleRunFiles waits for the lock: the
+// processes of an agent just killed may take a moment to let it go.
+const staleLockWait = 3 * time.Second
 
 // RemoveStaleRunFiles removes what a node agent with cgroup parent parent
 // left in RunDir when it was killed: its lock file and its slivers'
@@ -28,7 +33,7 @@ func RemoveStaleRunFiles(parent string) (bool, error) {
 		return false, fmt.Errorf("stale node lock: %w", err)
 	default:
 		defer f.Close()
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if !flockWithin(f, staleLockWait) {
 			return false, nil // a live agent holds it
 		}
 	}
@@ -47,4 +52,19 @@ func RemoveStaleRunFiles(parent string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// flockWithin takes an exclusive flock on f, trying until wait has passed.
+func flockWithin(f *os.File, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
