@@ -46,7 +46,7 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers) error {
 	}
 	go func() {
 		err := rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(cfg.NMSocket),
-			StateDir: dir, Log: cfg.Log.With("part", "rm")})
+			StateDir: dir, Version: cli.Version, Log: cfg.Log.With("part", "rm")})
 		if err != nil && ctx.Err() == nil {
 			cfg.Log.Error("resource manager stopped", "err", err)
 		}

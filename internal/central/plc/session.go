@@ -45,6 +45,7 @@ func (s *Service) register() {
 	s.registerTags()
 	s.registerLeases()
 	s.registerNodeChannel()
+	s.registerNodeSummaries()
 	s.registerTokens()
 }
 

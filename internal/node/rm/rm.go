@@ -50,6 +50,10 @@ type Options struct {
 	// MaxBackoff bounds the wait between attempts to reach central (0
 	// means 30 s). The first retry comes after MaxBackoff/60.
 	MaxBackoff time.Duration
+	// Version is the agent's, sent in the node's summary; SummaryEvery
+	// how often the summary is sent (0 means a minute).
+	Version      string
+	SummaryEvery time.Duration
 }
 
 func (o *Options) check() error {
@@ -96,6 +100,7 @@ func Run(ctx context.Context, opts Options) error {
 	reports := make(chan []api.SliverReport, 1)
 	go follow(ctx, opts, list.Version, lists)
 	go reportLoop(ctx, opts, reports)
+	go summaryLoop(ctx, opts)
 	m.loop(ctx, lists, reports)
 	return nil
 }
