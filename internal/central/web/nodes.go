@@ -18,8 +18,9 @@ type nodesData struct {
 }
 
 // nodesPage is the table of every node from what central knows of it:
-// site, boot state, agent version, slivers, last contact; filtered and
-// sorted by the same query as the slice's node picker.
+// site, boot state, agent version, slivers, last contact, and its latest
+// summary (load, free memory and disk, bandwidth); filtered and sorted by
+// the same query as the slice's node picker.
 func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	d := &nodesData{Filter: pickerFilterOf(r), Now: p.now().Unix()}
 	d.Filter.Action = "/nodes"
@@ -31,13 +32,17 @@ func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	if err := p.call(r.Context(), r.caller, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
 		msg, status = p.message("list sites", err), statusOf(err)
 	}
+	sums, err := p.summaries(r.Context(), r.caller)
+	if err != nil {
+		msg, status = p.message("list node summaries", err), statusOf(err)
+	}
 	site := map[int64]string{}
 	for _, s := range d.Sites {
 		site[s.SiteID] = s.LoginBase
 	}
 	states := map[string]bool{}
 	for _, n := range nodes {
-		row := nodeRow{Node: n, Site: site[n.SiteID], Slivers: len(n.SliceIDs)}
+		row := newNodeRow(n, site[n.SiteID], sums)
 		states[n.BootState] = true
 		if d.Filter.matches(row) {
 			d.Nodes = append(d.Nodes, row)

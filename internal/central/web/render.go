@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,10 +112,13 @@ var flashes = map[string]string{
 func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
 
 var funcs = template.FuncMap{
-	"date": func(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-02 15:04 UTC") },
-	"add":  func(a, b int) int { return a + b },
-	"list": func(s ...string) []string { return s },
-	"iso":  func(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) },
+	"date":  func(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-02 15:04 UTC") },
+	"add":   func(a, b int) int { return a + b },
+	"list":  func(s ...string) []string { return s },
+	"iso":   func(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) },
+	"bytes": humanBytes,
+	"rate":  humanRate,
+	"load":  func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
 }
 
 // parsePages parses each page with the layout.

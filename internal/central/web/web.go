@@ -107,6 +107,7 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /slices/{name}/nodes", p.signedIn(p.addNodes))
 	p.mux.HandleFunc("POST /slices/{name}/nodes/remove", p.signedIn(p.removeNodes))
 	p.mux.HandleFunc("GET /nodes", p.signedIn(p.nodesPage))
+	p.mux.HandleFunc("GET /nodes/{node}", p.signedIn(p.nodePage))
 	p.mux.HandleFunc("GET /keys", p.signedIn(p.keysPage))
 	p.mux.HandleFunc("POST /keys", p.signedIn(p.addKey))
 	p.mux.HandleFunc("POST /keys/remove", p.signedIn(p.removeKey))
