@@ -21,8 +21,12 @@ numbers take a unit K, M, G or T (powers of 1024, an optional B or iB after it):
 var NodeFields = []string{"load", "mem_total", "free_mem", "disk_total", "free_disk", "slivers", "bw_in", "bw_out",
 	"last_contact", "assigned", "hostname", "site", "status", "agent_version"}
 
-// numericNodeFields counts the numeric fields at the start of NodeFields.
-const numericNodeFields = 10
+// numericNodeFields counts the numeric fields at the start of NodeFields,
+// summaryNodeFields those of them from the summary.
+const (
+	numericNodeFields = 10
+	summaryNodeFields = 8
+)
 
 // NodeView is a node as an expression sees it: central's record, its
 // site's login base and its latest summary (zero if none).
@@ -75,8 +79,18 @@ func (v *NodeView) Str(field string) string {
 	return ""
 }
 
-// Compare orders a and b by field: numbers ascending, text in byte order.
+// Compare orders a and b by field: numbers ascending, text in byte order;
+// by a field of the summary, a node that sent none comes after the others
+// (callers that reverse the order keep it last).
 func (a *NodeView) Compare(b *NodeView, field string) int {
+	if i := slices.Index(NodeFields, field); i < summaryNodeFields || field == "agent_version" {
+		switch x, y := a.Summary.Updated != 0, b.Summary.Updated != 0; {
+		case x && !y:
+			return -1
+		case y && !x:
+			return 1
+		}
+	}
 	if isNumericNodeField(field) {
 		x, y := a.Num(field), b.Num(field)
 		switch {

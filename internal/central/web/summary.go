@@ -42,14 +42,8 @@ func (r *nodeRow) view() *api.NodeView {
 // first if desc; rows without a summary last.
 func bySummary(field string, desc bool) func(a, b nodeRow) int {
 	return func(a, b nodeRow) int {
-		if a.HasSum != b.HasSum {
-			if a.HasSum {
-				return -1
-			}
-			return 1
-		}
 		c := a.view().Compare(b.view(), field)
-		if desc {
+		if desc && a.HasSum == b.HasSum {
 			c = -c
 		}
 		return cmp.Or(c, strings.Compare(a.Hostname, b.Hostname))
