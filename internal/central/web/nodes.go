@@ -24,17 +24,13 @@ type nodesData struct {
 func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	d := &nodesData{Filter: pickerFilterOf(r), Now: p.now().Unix()}
 	d.Filter.Action = "/nodes"
-	var nodes []api.Node
 	msg, status := "", http.StatusOK
-	if err := p.call(r.Context(), r.caller, "GetNodes", &nodes); err != nil {
+	nodes, sums, err := p.allNodes(r.Context(), r.caller)
+	if err != nil {
 		msg, status = p.message("list nodes", err), statusOf(err)
 	}
 	if err := p.call(r.Context(), r.caller, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
 		msg, status = p.message("list sites", err), statusOf(err)
-	}
-	sums, err := p.summaries(r.Context(), r.caller)
-	if err != nil {
-		msg, status = p.message("list node summaries", err), statusOf(err)
 	}
 	site := map[int64]string{}
 	for _, s := range d.Sites {

@@ -111,8 +111,11 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 			return nil, err
 		}
 	}
-	var nodes []api.Node
-	if err := p.call(ctx, c, "GetNodes", &nodes); err != nil {
+	nodes, sums, err := p.allNodes(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if nodes, err = p.withNodes(ctx, c, nodes, sl[0].NodeIDs); err != nil {
 		return nil, err
 	}
 	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
@@ -120,10 +123,6 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 	}
 	var reports []api.SliverReportRow
 	if err := p.call(ctx, c, "GetSliverReports", &reports, map[string]any{"name": sl[0].Name}); err != nil {
-		return nil, err
-	}
-	sums, err := p.summaries(ctx, c)
-	if err != nil {
 		return nil, err
 	}
 	p.fillNodes(d, sl[0], nodes, reports, sums)

@@ -53,6 +53,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock (time.Now if nil), for expiry shown as "in 3 days".
 	Now func() time.Time
+	// NodeCacheTTL is how long pages reuse the node list and summaries
+	// (DefaultNodeCacheTTL if 0; negative: read them for every page).
+	NodeCacheTTL time.Duration
 }
 
 // Portal serves the portal's pages.
@@ -66,6 +69,7 @@ type Portal struct {
 	now       func() time.Time
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
+	nodeCache nodeCache
 }
 
 // New returns the portal, to be mounted at / on central's mux.
@@ -76,6 +80,10 @@ func New(opts Options) *Portal {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	p.nodeCache.ttl = opts.NodeCacheTTL
+	if p.nodeCache.ttl == 0 {
+		p.nodeCache.ttl = DefaultNodeCacheTTL
 	}
 	p.pages = parsePages()
 	p.routes()
