@@ -95,3 +95,38 @@ func TestNodesLive(t *testing.T) {
 }
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
+
+// TestNodeMap: the slice page's map places each node by its site's
+// latitude and longitude: the slice's filled, the picker's linking to
+// their checkboxes; nodes of a site without a location are counted.
+func TestNodeMap(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	tc.call(t, "UpdateSite", w.site, map[string]any{"latitude": 40.35, "longitude": -74.65})
+	on := tc.call(t, "AddNode", w.site, map[string]any{"hostname": "on.pt.test"}).(int64)
+	pick := tc.call(t, "AddNode", w.site, map[string]any{"hostname": "pick.pt.test"}).(int64)
+	tc.call(t, "AddNode", "ev", map[string]any{"hostname": "nowhere.ev.test"})
+	tc.call(t, "AddSlice", map[string]any{"name": "pt_map", "url": "http://x", "description": "x"})
+	tc.call(t, "AddPersonToSlice", w.user, "pt_map")
+	tc.call(t, "AddSliceToNodes", "pt_map", []any{on})
+	user := tc.client(t)
+	user.signin(w.user)
+	if code := user.get("/slices/pt_map"); code != http.StatusOK {
+		t.Fatalf("slice page: %d", code)
+	}
+	x, y := fmt.Sprint((-74.65+180)*2), fmt.Sprint((90-40.35)*2)
+	for _, want := range []string{
+		`<image href="/static/world.svg"`,
+		`<circle class="on" cx="` + x + `" cy="` + y + `" r="5"><title>on.pt.test (pt): the slice's</title>`,
+		fmt.Sprintf(`<a href="#add-%d"><circle class="pick" cx="%s" cy="%s"`, pick, x, y),
+		fmt.Sprintf(`id="add-%d"`, pick),
+		"Not shown: 1 node(s) whose site has no location",
+	} {
+		if !strings.Contains(user.last, want) {
+			t.Errorf("slice page lacks %s in\n%s", want, user.last[strings.Index(user.last, "<figure"):strings.Index(user.last, "</figure>")])
+		}
+	}
+	if code := user.get("/static/world.svg"); code != http.StatusOK || !strings.Contains(user.last, "Natural Earth") {
+		t.Errorf("world.svg: %d", code)
+	}
+}

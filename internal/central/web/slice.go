@@ -22,6 +22,8 @@ type sliceData struct {
 	Sites  []api.Site
 	States []string
 	Weeks  []int
+	// Map shows the slice's nodes and the picker's where their sites are.
+	Map nodeMap
 }
 
 // nodeRow is a node in the slice's table or the picker.
@@ -118,7 +120,7 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 	if nodes, err = p.withNodes(ctx, c, nodes, sl[0].NodeIDs); err != nil {
 		return nil, err
 	}
-	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
+	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base", "latitude", "longitude"}); err != nil {
 		return nil, err
 	}
 	var reports []api.SliverReportRow
@@ -159,6 +161,7 @@ func (p *Portal) fillNodes(d *sliceData, sl api.Slice, nodes []api.Node, reports
 	slices.Sort(d.States)
 	slices.SortFunc(d.Nodes, sortKeys["hostname"])
 	slices.SortFunc(d.Picker, sortKeys[d.Filter.Sort])
+	d.Map = newNodeMap(d.Sites, d.Nodes, d.Picker)
 }
 
 // pickerFilterOf reads the picker's query; an unknown sort is by hostname.
