@@ -93,19 +93,20 @@ func (f *form) require(field, msg string) {
 // flashes are the messages a redirect after a change may name (?done=),
 // so that no one can put words on the page through a link.
 var flashes = map[string]string{
-	"signedout":  "You are signed out.",
-	"created":    "The slice is created.",
-	"renewed":    "The slice is renewed.",
-	"saved":      "Saved.",
-	"added":      "The nodes are added: their slivers start within a minute.",
-	"removed":    "The nodes are removed: their slivers are being stopped.",
-	"useradded":  "The user is added.",
-	"usergone":   "The user is removed.",
-	"keyadded":   "The key is added: your slices' nodes get it within a minute.",
-	"keygone":    "The key is removed.",
-	"revoked":    "The token is revoked.",
-	"reset":      "Your password is set: sign in with it.",
-	"registered": "You are registered: a PI of your site enables your account, then you can sign in.",
+	"signedout":       "You are signed out.",
+	"created":         "The slice is created.",
+	"renewed":         "The slice is renewed.",
+	"saved":           "Saved.",
+	"added":           "The nodes are added: their slivers start within a minute.",
+	"removed":         "The nodes are removed: their slivers are being stopped.",
+	"useradded":       "The user is added.",
+	"usergone":        "The user is removed.",
+	"keyadded":        "The key is added: your slices' nodes get it within a minute.",
+	"keygone":         "The key is removed.",
+	"revoked":         "The token is revoked.",
+	"reset":           "Your password is set: sign in with it.",
+	"registered":      "You are registered: a PI of your site enables your account, then you can sign in.",
+	"site-registered": "Your site is registered: an administrator approves it and enables your account, then you can sign in.",
 }
 
 // flash is the message of r's done parameter.
