@@ -106,6 +106,9 @@ var flashes = map[string]string{
 	"revoked":         "The token is revoked.",
 	"reset":           "Your password is set: sign in with it.",
 	"registered":      "You are registered: a PI of your site enables your account, then you can sign in.",
+	"tagadded":        "The tag is added: the slice's nodes get it within a minute.",
+	"tagsaved":        "The tag is saved.",
+	"taggone":         "The tag is removed.",
 	"site-registered": "Your site is registered: an administrator approves it and enables your account, then you can sign in.",
 }
 

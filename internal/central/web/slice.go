@@ -24,6 +24,10 @@ type sliceData struct {
 	Weeks  []int
 	// Map shows the slice's nodes and the picker's where their sites are.
 	Map nodeMap
+	// Tags are the slice's tags.
+	Tags []tagRow
+	// Push is the slice's software push progress, nil if none.
+	Push *pushData
 }
 
 // nodeRow is a node in the slice's table or the picker.
@@ -127,6 +131,10 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 	if err := p.call(ctx, c, "GetSliverReports", &reports, map[string]any{"name": sl[0].Name}); err != nil {
 		return nil, err
 	}
+	if d.Tags, err = p.sliceTags(r, sl[0].SliceID, nodes); err != nil {
+		return nil, err
+	}
+	d.Push = p.pushProgress(r, sl[0].Name)
 	p.fillNodes(d, sl[0], nodes, reports, sums)
 	return d, nil
 }

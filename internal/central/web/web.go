@@ -49,6 +49,8 @@ type Options struct {
 	Registrar Registrar
 	// Resetter makes and uses password reset links.
 	Resetter Resetter
+	// Software tells a slice's software push progress (nil: not shown).
+	Software SoftwareStatus
 	// Log receives the portal's records.
 	Log *slog.Logger
 	// Now is the clock (time.Now if nil), for expiry shown as "in 3 days".
@@ -65,6 +67,7 @@ type Portal struct {
 	// registrar adds self-registered persons.
 	registrar Registrar
 	resetter  Resetter
+	software  SoftwareStatus
 	log       *slog.Logger
 	now       func() time.Time
 	pages     map[string]*template.Template
@@ -74,7 +77,7 @@ type Portal struct {
 
 // New returns the portal, to be mounted at / on central's mux.
 func New(opts Options) *Portal {
-	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, resetter: opts.Resetter, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
+	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, resetter: opts.Resetter, software: opts.Software, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -114,6 +117,9 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /slices/{name}/edit", p.signedIn(p.editSlice))
 	p.mux.HandleFunc("POST /slices/{name}/users", p.signedIn(p.addUser))
 	p.mux.HandleFunc("POST /slices/{name}/users/remove", p.signedIn(p.removeUser))
+	p.mux.HandleFunc("POST /slices/{name}/tags", p.signedIn(p.addTag))
+	p.mux.HandleFunc("POST /slices/{name}/tags/update", p.signedIn(p.updateTag))
+	p.mux.HandleFunc("POST /slices/{name}/tags/remove", p.signedIn(p.removeTag))
 	p.mux.HandleFunc("POST /slices/{name}/nodes", p.signedIn(p.addNodes))
 	p.mux.HandleFunc("POST /slices/{name}/nodes/remove", p.signedIn(p.removeNodes))
 	p.mux.HandleFunc("GET /nodes", p.signedIn(p.nodesPage))
