@@ -56,28 +56,25 @@ func (p *Portal) addTag(w http.ResponseWriter, r *request) {
 
 // updateTag sets a tag's value (UpdateSliceTag).
 func (p *Portal) updateTag(w http.ResponseWriter, r *request) {
-	id, err := strconv.ParseInt(r.PostFormValue("slice_tag_id"), 10, 64)
-	if err != nil {
-		p.sliceError(w, r, "tags", "No such tag.")
-		return
-	}
-	if err := p.call(r.Context(), r.caller, "UpdateSliceTag", nil, id, r.PostFormValue("value")); err != nil {
-		p.sliceError(w, r, "tag-"+strconv.FormatInt(id, 10), p.message("update tag", err))
-		return
-	}
-	p.done(w, r, "tagsaved")
+	p.tagCall(w, r, "UpdateSliceTag", "tagsaved", r.PostFormValue("value"))
 }
 
 // removeTag deletes a tag (DeleteSliceTag).
 func (p *Portal) removeTag(w http.ResponseWriter, r *request) {
+	p.tagCall(w, r, "DeleteSliceTag", "taggone")
+}
+
+// tagCall calls method on the posted slice_tag_id with args after it; a
+// refusal shows beside that tag.
+func (p *Portal) tagCall(w http.ResponseWriter, r *request, method, done string, args ...any) {
 	id, err := strconv.ParseInt(r.PostFormValue("slice_tag_id"), 10, 64)
 	if err != nil {
 		p.sliceError(w, r, "tags", "No such tag.")
 		return
 	}
-	if err := p.call(r.Context(), r.caller, "DeleteSliceTag", nil, id); err != nil {
-		p.sliceError(w, r, "tag-"+strconv.FormatInt(id, 10), p.message("remove tag", err))
+	if err := p.call(r.Context(), r.caller, method, nil, append([]any{id}, args...)...); err != nil {
+		p.sliceError(w, r, "tag-"+strconv.FormatInt(id, 10), p.message(method, err))
 		return
 	}
-	p.done(w, r, "taggone")
+	p.done(w, r, done)
 }
