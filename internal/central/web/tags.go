@@ -42,7 +42,7 @@ func (p *Portal) addTag(w http.ResponseWriter, r *request) {
 		p.sliceError(w, r, "tagname", "Enter the tag's name.")
 		return
 	}
-	args := []any{r.PathValue("name"), name, r.PostFormValue("value")}
+	args := []any{r.PathValue("name"), name, tagValue(r)}
 	if node := strings.TrimSpace(r.PostFormValue("tag_node")); node != "" {
 		args = append(args, node)
 	}
@@ -56,7 +56,7 @@ func (p *Portal) addTag(w http.ResponseWriter, r *request) {
 
 // updateTag sets a tag's value (UpdateSliceTag).
 func (p *Portal) updateTag(w http.ResponseWriter, r *request) {
-	p.tagCall(w, r, "UpdateSliceTag", "tagsaved", r.PostFormValue("value"))
+	p.tagCall(w, r, "UpdateSliceTag", "tagsaved", tagValue(r))
 }
 
 // removeTag deletes a tag (DeleteSliceTag).
@@ -77,4 +77,11 @@ func (p *Portal) tagCall(w http.ResponseWriter, r *request, method, done string,
 		return
 	}
 	p.done(w, r, done)
+}
+
+// tagValue is the posted value with the browser's CRLF line ends (a
+// textarea's, as HTML sends them) turned back into LF: an initscript's
+// "#!/bin/sh\r" would not run.
+func tagValue(r *request) string {
+	return strings.ReplaceAll(r.PostFormValue("value"), "\r\n", "\n")
 }
