@@ -115,6 +115,9 @@ var flashes = map[string]string{
 // flash is the message of r's done parameter.
 func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
 
+// dateLayout is how pages write a time.
+const dateLayout = "2006-01-02 15:04 UTC"
+
 var funcs = template.FuncMap{
 	"date":  func(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-02 15:04 UTC") },
 	"add":   func(a, b int) int { return a + b },

@@ -43,6 +43,8 @@ type nodeRow struct {
 	// (HasSum false).
 	Sum    api.NodeSummary
 	HasSum bool
+	// Cells are the row's table cells.
+	Cells rowCells
 }
 
 // pickerFilter is the picker's query: ?site=&status=&where=&sort=.

@@ -27,10 +27,34 @@ func (p *Portal) summaries(ctx context.Context, c *plc.Caller) (map[int64]api.No
 	return out, nil
 }
 
+// rowCells are a node row's table cells as text, made once in Go: the
+// tables have a row per node (1,000 and more), and a template reaching
+// into the embedded api.Node by reflection, and calling a formatter per
+// cell, was most of a page's time.
+type rowCells struct {
+	ID, Host, Site, Status, Agent, IP    string
+	Load, FreeMem, FreeDisk, Slivers, BW string
+	// Contact and ContactISO are the last contact ("" if never).
+	Contact, ContactISO string
+}
+
 // newNodeRow is node n of site, with its summary from sums if any.
 func newNodeRow(n api.Node, site string, sums map[int64]api.NodeSummary) nodeRow {
 	s, ok := sums[n.NodeID]
-	return nodeRow{Node: n, Site: site, Slivers: len(n.SliceIDs), Sum: s, HasSum: ok}
+	r := nodeRow{Node: n, Site: site, Slivers: len(n.SliceIDs), Sum: s, HasSum: ok}
+	c := &r.Cells
+	c.ID, c.Host, c.Site, c.Status, c.Agent, c.IP = strconv.FormatInt(n.NodeID, 10), n.Hostname, site, n.BootState, n.Version, n.IP
+	c.Slivers = strconv.Itoa(r.Slivers)
+	if ok {
+		c.Load, c.FreeMem, c.FreeDisk = strconv.FormatFloat(s.Load, 'f', 2, 64), humanBytes(s.FreeMem), humanBytes(s.FreeDisk)
+		c.Slivers = strconv.FormatInt(s.Slivers, 10) + " of " + c.Slivers
+		c.BW, c.Agent = humanRate(s.BwIn)+" / "+humanRate(s.BwOut), s.AgentVersion
+	}
+	if n.LastContact != 0 {
+		t := time.Unix(n.LastContact, 0).UTC()
+		c.Contact, c.ContactISO = t.Format(dateLayout), t.Format(time.RFC3339)
+	}
+	return r
 }
 
 // view is the row as a node expression sees it.
