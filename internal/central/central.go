@@ -116,7 +116,8 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))
 	nodeChan := push.NewHandler(src, c.hub, push.Options{Log: cfg.Log})
 	mux.Handle(api.NodePath, nodeChan)
-	if err := c.mountSoftware(mux, cfg, nodeChan); err != nil {
+	sw, err := c.mountSoftware(mux, cfg, nodeChan)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -126,7 +127,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	}
 	c.mountAudit(mux, cfg, src)
 	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
-	mux.Handle("/", web.New(web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Resetter: c.Service, Log: cfg.Log}))
+	mux.Handle("/", web.New(web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Resetter: c.Service, Software: sw, Log: cfg.Log}))
 	c.handler = cfg.TrustedProxies.Handler(mux)
 	if cfg.AdminEmail != "" {
 		if err := c.bootstrap(ctx, cfg); err != nil {

@@ -13,14 +13,14 @@ import (
 // person calls under api.SoftwarePath and the node calls under
 // api.NodeSoftwarePath, signed as the node channel's. Blobs live in
 // DataDir/software.
-func (c *Central) mountSoftware(mux *http.ServeMux, cfg Config, nodeChan *push.Handler) error {
+func (c *Central) mountSoftware(mux *http.ServeMux, cfg Config, nodeChan *push.Handler) (*software.Handler, error) {
 	quota := cfg.SoftwareQuota
 	if quota <= 0 {
 		quota = software.DefaultQuota
 	}
 	blobs, err := software.NewBlobs(filepath.Join(cfg.DataDir, "software"), quota)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h := software.NewHandler(software.Options{
 		Core: c.Service, Store: c.Store, Blobs: blobs,
@@ -29,5 +29,5 @@ func (c *Central) mountSoftware(mux *http.ServeMux, cfg Config, nodeChan *push.H
 	})
 	mux.Handle(api.SoftwarePath, h)
 	mux.Handle(api.NodeSoftwarePath, h)
-	return nil
+	return h, nil
 }

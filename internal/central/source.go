@@ -19,8 +19,9 @@ type nodeSource struct {
 }
 
 var (
-	_ push.Source  = (*nodeSource)(nil)
-	_ push.Watcher = (*nodeSource)(nil)
+	_ push.Source        = (*nodeSource)(nil)
+	_ push.Watcher       = (*nodeSource)(nil)
+	_ push.SummarySource = (*nodeSource)(nil)
 )
 
 // WatchNodes tells the node channel's Hub of changes other central
@@ -44,6 +45,10 @@ func (s *nodeSource) NodeSlivers(ctx context.Context, nodeID int64) (api.Slivers
 
 func (s *nodeSource) ReportSlivers(ctx context.Context, nodeID int64, r []api.SliverReport) error {
 	return s.svc.ReportSlivers(ctx, nodeID, r)
+}
+
+func (s *nodeSource) ReportNodeSummary(ctx context.Context, nodeID int64, sum api.NodeSummary) error {
+	return s.svc.ReportNodeSummary(ctx, nodeID, sum)
 }
 
 func (s *nodeSource) NodeSecret(ctx context.Context, nodeID int64) (string, error) {

@@ -225,7 +225,7 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // fakeNode registers with a token from `orbis nodes token`'s output and
 // answers every sliver it is given with state (and reason), as a node
 // agent would, until the test ends.
-func fakeNode(t *testing.T, url, tokenOutput, hostname, state, reason string) {
+func fakeNode(t *testing.T, url, tokenOutput, hostname, state, reason string) *api.NodeClient {
 	t.Helper()
 	m := regexp.MustCompile(`orbis node --central (\S+) --token ([0-9a-f]+)`).FindStringSubmatch(tokenOutput)
 	if m == nil || m[1] != url {
@@ -254,6 +254,7 @@ func fakeNode(t *testing.T, url, tokenOutput, hostname, state, reason string) {
 			nc.Report(ctx, reports)
 		}
 	}()
+	return nc
 }
 
 func TestNodesSliceReal(t *testing.T) {
@@ -269,13 +270,36 @@ func TestNodesSliceReal(t *testing.T) {
 	wantFail(t, "", "nodes", "create", "n1.example.org", "--site", "mit")
 	out := orbis(t, "", "nodes", "token", "n1.example.org")
 	contains(t, out, "registration token for n1.example.org", "on the node, as root, run:\n  orbis node --central "+url+" --token ")
-	fakeNode(t, url, out, "n1.example.org", "running", "")
-	fakeNode(t, url, orbis(t, "", "nodes", "token", "n2.example.org"), "n2.example.org", "failed", "cpu_guarantee: 300 requested, 200 of 1000 free")
+	n1 := fakeNode(t, url, out, "n1.example.org", "running", "")
+	n2 := fakeNode(t, url, orbis(t, "", "nodes", "token", "n2.example.org"), "n2.example.org", "failed", "cpu_guarantee: 300 requested, 200 of 1000 free")
 	orbis(t, "", "nodes", "update", "n3.example.org", "--boot-state", "safeboot")
 	out = orbis(t, "", "nodes", "list", "--site", "mit")
-	if !regexp.MustCompile(`(?m)^\d+ +n3.example.org +mit +\S+ +safeboot +- +never +0$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^\d+ +n3.example.org +mit +\S+ +safeboot +- +never +0 +- +- +-$`).MatchString(out) {
 		t.Errorf("nodes list:\n%s", out)
 	}
+	// Node selection by the nodes' summaries, without scraping.
+	ctx := testutil.Context(t)
+	if err := n1.Summary(ctx, api.NodeSummary{Load: 2.5, MemTotal: 4 << 30, FreeMem: 3 << 30, DiskTotal: 10 << 30, FreeDisk: 5 << 30}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.Summary(ctx, api.NodeSummary{Load: 0.25, MemTotal: 4 << 30, FreeMem: 512 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	out = orbis(t, "", "nodes", "list", "--sort", "load")
+	if !regexp.MustCompile(`(?s)n2.example.org .* 0.25 +512.0MiB .*\n.*n1.example.org .* 2.50 +3.0GiB +5.0GiB\n.*n3.example.org`).MatchString(out) {
+		t.Errorf("nodes list --sort load:\n%s", out)
+	}
+	out = orbis(t, "", "nodes", "list", "--where", "free_mem>1G", "--sort", "-load")
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, "n1.example.org") {
+		t.Errorf("nodes list --where free_mem>1G:\n%s", out)
+	}
+	out = orbis(t, "", "nodes", "list", "--json", "--where", "load<1")
+	if !strings.Contains(out, `"hostname": "n2.example.org"`) || !strings.Contains(out, `"free_mem": 536870912`) || strings.Contains(out, "n1.example.org") {
+		t.Errorf("nodes list --json --where load<1:\n%s", out)
+	}
+	wantFail(t, `unknown field "mem"`, "nodes", "list", "--where", "mem>1G")
+	wantFail(t, `want a number`, "nodes", "list", "--where", "free_mem>lots")
+	wantFail(t, `--sort "size"`, "nodes", "list", "--sort", "size")
 	wantFail(t, `no node "n9.example.org"`, "nodes", "show", "n9.example.org")
 
 	// Alice makes a slice and puts it on the nodes.

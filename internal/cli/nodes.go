@@ -4,9 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/orbisproject/orbis/api"
 )
@@ -32,9 +30,11 @@ var nodeFields = []fieldSpec{
 }
 
 var nodeSubs = []*centralSub{
-	{name: "list", usage: "list [--site SITE] [--json]", maxArgs: 0, setup: func(fs *flag.FlagSet) func(context.Context, *centralCall) error {
+	{name: "list", usage: "list [--site SITE] [--where EXPR] [--sort [-]FIELD] [--json]", maxArgs: 0, setup: func(fs *flag.FlagSet) func(context.Context, *centralCall) error {
 		site := fs.String("site", "", "only the nodes of this site (id or login base)")
-		return func(ctx context.Context, c *centralCall) error { return nodeList(ctx, c, *site) }
+		where := fs.String("where", "", "only the nodes that meet this expression: "+api.NodeWhereHelp)
+		sort := fs.String("sort", "", "sort by this field of --where (numbers ascending, text in order; -FIELD reverses; nodes without a summary last): load, free_mem...")
+		return func(ctx context.Context, c *centralCall) error { return nodeList(ctx, c, *site, *where, *sort) }
 	}},
 	{name: "show", usage: "show ID|HOSTNAME [--json]", minArgs: 1, maxArgs: 1, setup: func(*flag.FlagSet) func(context.Context, *centralCall) error {
 		return nodeShow
@@ -60,44 +60,6 @@ var nodeSubs = []*centralSub{
 		return func(ctx context.Context, c *centralCall) error { return nodeToken(ctx, c, ref(c.args[0]), c.args[0]) }
 	}},
 	nodesUpgradeSub,
-}
-
-func nodeList(ctx context.Context, c *centralCall, site string) error {
-	var filter any
-	if site != "" {
-		s, err := findSite(ctx, c.client, site)
-		if err != nil {
-			return err
-		}
-		if len(s.NodeIDs) == 0 {
-			return printNodes(ctx, c, nil)
-		}
-		filter = s.NodeIDs
-	}
-	nodes, err := c.client.GetNodes(ctx, filter)
-	if err != nil {
-		return err
-	}
-	return printNodes(ctx, c, nodes)
-}
-
-func printNodes(ctx context.Context, c *centralCall, nodes []api.Node) error {
-	if c.json {
-		return writeJSON(c.env.Stdout, nodes)
-	}
-	sites, err := siteNames(ctx, c.client)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	rows := make([][]string, len(nodes))
-	for i, n := range nodes {
-		rows[i] = []string{
-			strconv.FormatInt(n.NodeID, 10), n.Hostname, idNames([]int64{n.SiteID}, sites),
-			orDash(n.NodeType), orDash(n.BootState), orDash(n.Version), formatAgo(n.LastContact, now), strconv.Itoa(len(n.SliceIDs)),
-		}
-	}
-	return writeTable(c.env.Stdout, []string{"ID", "HOSTNAME", "SITE", "TYPE", "STATE", "VERSION", "LAST_CONTACT", "SLICES"}, rows)
 }
 
 func nodeShow(ctx context.Context, c *centralCall) error {

@@ -46,7 +46,7 @@ func follow(ctx context.Context, cfg Config, slivers swinstall.Slivers, onList f
 	}
 	go func() {
 		err := rm.Run(ctx, rm.Options{Central: creds.Client(), NM: api.NewNMClient(cfg.NMSocket),
-			StateDir: dir, Log: cfg.Log.With("part", "rm"), OnList: onList})
+			StateDir: dir, Version: cfg.Version, Log: cfg.Log.With("part", "rm"), OnList: onList})
 		if err != nil && ctx.Err() == nil {
 			cfg.Log.Error("resource manager stopped", "err", err)
 		}

@@ -272,6 +272,8 @@ reports = [{"name": "univ_exp", "state": "failed", "reason": "no image"}]
 call("ReportSlivers", sha256("ReportSlivers", reports), reports)
 call("ReportSlivers", legacy(reports), reports)
 check(call("GetSliverReports", uauth)[0]["reason"], "no image", "GetSliverReports")
+check(call("GetNodeSummaries", anon, {">load": 0}), [], "GetNodeSummaries")
+check(call("GetNodeHistory", anon, node_id), [], "GetNodeHistory")
 
 r = call("AddLeases", uauth, [n], sl, 7200, 3 * 3600)
 check(r["errors"], [], "AddLeases errors")

@@ -179,12 +179,14 @@ func (t *txn) visibleSliceIDs() (ids []any, all bool, err error) {
 		return nil, true, nil
 	}
 	set := map[int64]bool{}
-	mine, err := t.Slices(store.Query{Conds: []store.Cond{{Field: "person_ids", Op: store.Eq, Value: t.c.PersonID}}})
+	// The caller's own record lists their slices: one row, not a read of
+	// every slice they are in.
+	me, err := t.Persons(condQuery("person_id", t.c.PersonID))
 	if err != nil {
 		return nil, false, err
 	}
-	for _, sl := range mine {
-		set[sl.SliceID] = true
+	for _, p := range me {
+		addAll(set, p.SliceIDs)
 	}
 	if len(t.c.SiteIDs) > 0 && (t.c.Has(api.RolePI) || t.c.Has(api.RoleTech)) {
 		sites, err := t.Sites(condQuery("site_id", anyList(t.c.SiteIDs)))

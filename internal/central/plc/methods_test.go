@@ -15,7 +15,7 @@ var allMethods = []string{
 	"AddRoleToPerson", "AddSite", "AddSlice", "AddSliceTag", "AddSliceToNodes", "AuthCheck", "DelegateShares",
 	"DeleteKey", "DeleteLeases", "DeleteNode", "DeletePerson", "DeletePersonFromSite", "DeletePersonFromSlice",
 	"DeleteRoleFromPerson", "DeleteSession", "DeleteSite", "DeleteSlice", "DeleteSliceFromNodes", "DeleteSliceTag", "GetEvents",
-	"GetAPITokens", "DeleteAPIToken", "GetKeys", "GetLeases", "GetNodes", "GetPersons", "GetRoles", "GetSession", "GetSites", "GetSliceTags",
+	"GetAPITokens", "DeleteAPIToken", "GetKeys", "GetLeases", "GetNodeHistory", "GetNodeSummaries", "GetNodes", "GetPersons", "GetRoles", "GetSession", "GetSites", "GetSliceTags",
 	"GetSlices", "GetSliverReports", "GetSlivers", "GetEvents", "RenewSlice", "ReportSlivers", "UpdateNode",
 	"UpdatePerson", "UpdateSite", "UpdateSlice", "UpdateSliceTag",
 	"UpdateKey", "BlacklistKey", "GetKeyTypes", "GetInterfaces", "AddInterface", "UpdateInterface", "DeleteInterface",

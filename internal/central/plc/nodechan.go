@@ -193,18 +193,7 @@ func (s *Service) getSliverReports(ctx context.Context, c *Caller, args []any) (
 		func(x *store.SliverReportRow) any { return [2]any{x.NodeID, x.Name} },
 		func(t *txn) (restriction, error) {
 			ids, all, err := t.visibleSliceIDs()
-			if err != nil || all {
-				return restriction{}, err
-			}
-			if len(ids) == 0 {
-				return restriction{none: true}, nil
-			}
-			sls, err := t.Slices(condQuery("slice_id", ids))
-			names := make([]any, len(sls))
-			for i, sl := range sls {
-				names[i] = sl.Name
-			}
-			return inRestriction("name", names, false), err
+			return inRestriction("slice_id", ids, all), err
 		})
 }
 

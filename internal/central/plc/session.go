@@ -61,6 +61,7 @@ func (s *Service) register() {
 	s.registerTags()
 	s.registerLeases()
 	s.registerNodeChannel()
+	s.registerNodeSummaries()
 	s.registerTokens()
 	s.registerInitScripts()
 	s.registerConfFiles()

@@ -121,6 +121,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.register(w, r)
 	case op == "traffic":
 		err = h.traffic(w, r)
+	case op == "summary":
+		err = h.summary(w, r)
 	case op == "slivers" || op == "report" || op == "register":
 		err = errorf(http.StatusMethodNotAllowed, "%s: method %s not allowed", op, r.Method)
 	default:

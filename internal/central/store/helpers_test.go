@@ -119,6 +119,7 @@ var (
 	leases    = store.Tx.Leases
 	events    = store.Tx.Events
 	reports   = store.Tx.SliverReports
+	summaries = store.Tx.NodeSummaries
 )
 
 func eq(field string, v any) store.Cond { return store.Cond{Field: field, Op: store.Eq, Value: v} }

@@ -86,6 +86,7 @@ func runSuite(t *testing.T, b backend) {
 		{"NodeVersions", testNodeVersions},
 		{"WatchNodes", testWatchNodes},
 		{"SliverReports", testSliverReports},
+		{"NodeSummaries", testNodeSummaries},
 		{"Events", testEvents},
 		{"Verbatim", testVerbatim},
 		{"ViewIsReadOnly", testViewIsReadOnly},

@@ -17,6 +17,9 @@ var sliverReportTable = &table{
 		"node_id": {"t.node_id", kInt, false}, "name": {"t.name", kString, false},
 		"state": {"t.state", kString, false}, "reason": {"t.reason", kString, false},
 		"updated": {"t.updated", kInt, false},
+		// slice_id is the reported slice's, for restricting reports to
+		// the slices a caller may see without reading those slices.
+		"slice_id": {"(SELECT s.slice_id FROM slices s WHERE s.name = t.name)", kInt, false},
 	},
 }
 

@@ -17,7 +17,10 @@ package store
 //     expires 0 never expires. Expired ones are pruned in the background.
 //   - Node versions count BumpNodes calls per node (0 if never bumped);
 //     they are read in the same transaction as the change they announce.
-//   - Events: every mutating method logs one event, except TouchNode;
+//   - Store.Tx's NodeSummaries, SetNodeSummary and NodeHistory keep what
+//     nodes' sensors say (summaries.go); migration 0007_node_summaries.
+//   - Events: every mutating method logs one event, except TouchNode and
+//     SetNodeSummary;
 //     idempotent adds that changed nothing, and SetSliverReports that
 //     changed no state or reason, log nothing. Details never hold password
 //     hashes, node secrets, session keys or token hashes.
@@ -271,6 +274,14 @@ type Tx interface {
 	SliverReports(q Query) ([]SliverReportRow, error)
 	// TouchNode sets last_contact, with no change-log entry.
 	TouchNode(nodeID, lastContact int64) error
+	// SetNodeSummary records s (its NodeID, at s.Updated) as its node's
+	// latest summary and its period's point of history, keeping at most
+	// api.NodeHistoryPoints points a node; no change-log entry.
+	SetNodeSummary(s api.NodeSummary) error
+	// NodeSummaries lists the latest summaries; fields as api.NodeSummary.
+	NodeSummaries(q Query) ([]api.NodeSummary, error)
+	// NodeHistory returns a node's points, oldest first.
+	NodeHistory(nodeID int64) ([]api.NodePoint, error)
 	// BumpNodes increments each node's version: a node-visible change.
 	BumpNodes(nodeIDs []int64) error
 	// NodeVersions is the current version per node (0 if never bumped).

@@ -37,6 +37,8 @@ func BenchmarkPages(b *testing.B) {
 		{"Slice", pi, "/slices/s0_slice0"},
 		{"SlicePickerFiltered", pi, "/slices/s0_slice0?site=s3&sort=slivers"},
 		{"Nodes", pi, "/nodes?sort=slivers"},
+		{"NodesWhere", pi, "/nodes?sort=load&where=free_mem%3E1G"},
+		{"Node", pi, "/nodes/n1.s0.example"},
 		{"AdminSlices", admin, "/slices"},
 	} {
 		b.Run(page.name, func(b *testing.B) {
@@ -59,8 +61,8 @@ func BenchmarkPages(b *testing.B) {
 	}
 }
 
-// loadPortalWorld writes sites (each with a PI), nodes and slices
-// straight through the store.
+// loadPortalWorld writes sites (each with a PI), nodes with a day of
+// summaries and slices straight through the store.
 func loadPortalWorld(b testing.TB, st store.Store, sites, nodes, slices int) {
 	var siteIDs, pis, nodeIDs []int64
 	err := st.Update(context.Background(), "system", func(tx store.Tx) error {
@@ -89,6 +91,27 @@ func loadPortalWorld(b testing.TB, st store.Store, sites, nodes, slices int) {
 				return err
 			}
 			nodeIDs = append(nodeIDs, node.NodeID)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().Unix()
+	err = st.Update(context.Background(), "system", func(tx store.Tx) error {
+		for i, id := range nodeIDs {
+			// A day of points for one node, the latest for the others.
+			from := int64(0)
+			if i == 1 {
+				from = api.NodeHistoryPoints - 1
+			}
+			for k := from; k >= 0; k-- {
+				s := api.NodeSummary{NodeID: id, Updated: now - k*api.NodeHistoryStep, Load: float64(i%17) / 4, MemTotal: 16 << 30,
+					FreeMem: int64(i%16) << 30, DiskTotal: 1 << 40, FreeDisk: int64(i) << 30, Slivers: 3, BwIn: 1e5, BwOut: 2e5, AgentVersion: "orbis-1"}
+				if err := tx.SetNodeSummary(s); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

@@ -27,6 +27,7 @@ func TestPortalBrowser(t *testing.T) {
 	n1 := tc.startNode(t, w.site, "n1.pt.test")
 	n2 := tc.startNode(t, w.site, "n2.pt.test")
 	id1, id2 := tc.nodeID(t, n1.Host), tc.nodeID(t, n2.Host)
+	tc.call(t, "UpdateSite", w.site, map[string]any{"latitude": 40.35, "longitude": -74.65})
 	b := newBrowser(t, exe)
 
 	step(t, "sign in", chromedp.Do(b.ctx, chromedp.Navigate(tc.url+"/"), chromedp.WaitVisible(chromedp.CSS("#email")),
@@ -61,6 +62,7 @@ func TestPortalBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#f-sort"), "slivers"), chromedp.Click(chromedp.CSS("form.filter button"))))
 	b.waitJS(t, "the filtered picker", "location.search", "sort=slivers")
 	b.waitText(t, "#picker caption", "(2)")
+	b.waitJS(t, "the map's points", `String(document.querySelectorAll("#node-map circle.pick").length)`, "2")
 	b.save(t, "portal-03-picker.png")
 	step(t, "pick nodes", chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#add-"+id1)), chromedp.Click(chromedp.CSS("#add-"+id2)),
 		chromedp.Click(chromedp.CSS(`form:has(#picker) button`))))
@@ -82,6 +84,14 @@ func TestPortalBrowser(t *testing.T) {
 		t.Fatal("the page says running but n1 has no pt_web sliver")
 	}
 	b.save(t, "portal-04-slivers.png")
+
+	step(t, "add a tag", chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.CSS("#tagname"), "initscript"),
+		chromedp.SetValue(chromedp.CSS("#tagvalue"), "#!/bin/sh\necho hello"), chromedp.Click(chromedp.CSS(`form[action$="/tags"] button`))))
+	b.waitText(t, ".flash", "tag is added")
+	b.waitText(t, "#tags", "initscript")
+	if got := tc.call(t, "GetSliceTags", map[string]any{"tagname": "initscript"}).([]any); len(got) != 1 || got[0].(map[string]any)["value"] != "#!/bin/sh\necho hello" {
+		t.Fatalf("the tag at central: %v", got)
+	}
 
 	step(t, "renew", chromedp.Do(b.ctx, chromedp.SetValue(chromedp.CSS("#weeks"), "8"), chromedp.Click(chromedp.CSS(`form[action$="/renew"] button`))))
 	b.waitText(t, ".flash", "renewed")
@@ -105,7 +115,24 @@ func TestPortalBrowser(t *testing.T) {
 
 	step(t, "nodes", chromedp.Do(b.ctx, chromedp.Navigate(tc.url+"/nodes?sort=slivers"), chromedp.WaitVisible(chromedp.CSS("#nodes"))))
 	b.waitText(t, "#nodes", n2.Host)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		step(t, "reload nodes", chromedp.Do(b.ctx, chromedp.Navigate(tc.url+"/nodes?sort=load"), chromedp.WaitVisible(chromedp.CSS("#nodes"))))
+		n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll("#nodes td.num").length - document.querySelectorAll("#nodes td[colspan]").length`))
+		step(t, "read summaries", err)
+		if n >= 10 { // both nodes' load, memory, disk, slivers and bandwidth
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes' summaries never reached the nodes page")
+		}
+	}
 	b.save(t, "portal-nodes.png")
+	step(t, "node page", chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`#nodes a[href="/nodes/`+id1+`"]`)), chromedp.WaitVisible(chromedp.CSS("#load-plot"))))
+	b.waitText(t, "#mem", "free of")
+	b.save(t, "portal-node.png")
+	step(t, "sites", chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS(`nav a[href="/sites"]`)), chromedp.WaitVisible(chromedp.CSS("#sites"))))
+	b.waitText(t, "#sites", "pt")
+	b.save(t, "portal-sites.png")
 	step(t, "phone", chromedp.Do(b.ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(tc.url+"/slices/pt_web"),
 		chromedp.WaitVisible(chromedp.CSS("#expires"))))
 	b.save(t, "portal-06-phone.png")

@@ -18,14 +18,15 @@ type nodesData struct {
 }
 
 // nodesPage is the table of every node from what central knows of it:
-// site, boot state, agent version, slivers, last contact; filtered and
-// sorted by the same query as the slice's node picker.
+// site, boot state, agent version, slivers, last contact, and its latest
+// summary (load, free memory and disk, bandwidth); filtered and sorted by
+// the same query as the slice's node picker.
 func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	d := &nodesData{Filter: pickerFilterOf(r), Now: p.now().Unix()}
 	d.Filter.Action = "/nodes"
-	var nodes []api.Node
 	msg, status := "", http.StatusOK
-	if err := p.call(r.Context(), r.caller, "GetNodes", &nodes); err != nil {
+	nodes, sums, err := p.allNodes(r.Context(), r.caller)
+	if err != nil {
 		msg, status = p.message("list nodes", err), statusOf(err)
 	}
 	if err := p.call(r.Context(), r.caller, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
@@ -37,7 +38,7 @@ func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	}
 	states := map[string]bool{}
 	for _, n := range nodes {
-		row := nodeRow{Node: n, Site: site[n.SiteID], Slivers: len(n.SliceIDs)}
+		row := newNodeRow(n, site[n.SiteID], sums)
 		states[n.BootState] = true
 		if d.Filter.matches(row) {
 			d.Nodes = append(d.Nodes, row)

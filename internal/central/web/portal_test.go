@@ -539,7 +539,7 @@ func TestNodesPage(t *testing.T) {
 	user := tc.client(t)
 	user.signin(w.user)
 	order := func() string {
-		rows := regexp.MustCompile(`<tr><th scope="row">([a-z.]+)</th><td>pt</td><td>[a-z]*</td><td>[^<]*</td><td>[^<]*</td><td>(\d+)</td>`).FindAllStringSubmatch(user.last, -1)
+		rows := regexp.MustCompile(`<tr><th scope="row"><a href="/nodes/\d+">([a-z.]+)</a></th><td>pt</td><td>[a-z]*</td><td colspan="4">no summary yet</td><td class="num">0 of (\d+)</td>`).FindAllStringSubmatch(user.last, -1)
 		var out []string
 		for _, r := range rows {
 			out = append(out, r[1]+"="+r[2])

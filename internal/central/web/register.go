@@ -10,9 +10,10 @@ import (
 	"github.com/orbisproject/orbis/internal/central/plc"
 )
 
-// Registrar adds self-registered persons: the core implements it.
+// Registrar adds self-registered persons and sites: the core implements it.
 type Registrar interface {
 	RegisterPerson(ctx context.Context, reg plc.Registration) (int64, error)
+	RegisterSite(ctx context.Context, reg plc.SiteRegistration) (int64, error)
 }
 
 // registerPage shows the registration form.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,29 +92,39 @@ func (f *form) require(field, msg string) {
 // flashes are the messages a redirect after a change may name (?done=),
 // so that no one can put words on the page through a link.
 var flashes = map[string]string{
-	"signedout":  "You are signed out.",
-	"created":    "The slice is created.",
-	"renewed":    "The slice is renewed.",
-	"saved":      "Saved.",
-	"added":      "The nodes are added: their slivers start within a minute.",
-	"removed":    "The nodes are removed: their slivers are being stopped.",
-	"useradded":  "The user is added.",
-	"usergone":   "The user is removed.",
-	"keyadded":   "The key is added: your slices' nodes get it within a minute.",
-	"keygone":    "The key is removed.",
-	"revoked":    "The token is revoked.",
-	"reset":      "Your password is set: sign in with it.",
-	"registered": "You are registered: a PI of your site enables your account, then you can sign in.",
+	"signedout":       "You are signed out.",
+	"created":         "The slice is created.",
+	"renewed":         "The slice is renewed.",
+	"saved":           "Saved.",
+	"added":           "The nodes are added: their slivers start within a minute.",
+	"removed":         "The nodes are removed: their slivers are being stopped.",
+	"useradded":       "The user is added.",
+	"usergone":        "The user is removed.",
+	"keyadded":        "The key is added: your slices' nodes get it within a minute.",
+	"keygone":         "The key is removed.",
+	"revoked":         "The token is revoked.",
+	"reset":           "Your password is set: sign in with it.",
+	"registered":      "You are registered: a PI of your site enables your account, then you can sign in.",
+	"tagadded":        "The tag is added: the slice's nodes get it within a minute.",
+	"tagsaved":        "The tag is saved.",
+	"taggone":         "The tag is removed.",
+	"site-registered": "Your site is registered: an administrator approves it and enables your account, then you can sign in.",
 }
 
 // flash is the message of r's done parameter.
 func flash(r *http.Request) string { return flashes[r.URL.Query().Get("done")] }
 
+// dateLayout is how pages write a time.
+const dateLayout = "2006-01-02 15:04 UTC"
+
 var funcs = template.FuncMap{
-	"date": func(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-02 15:04 UTC") },
-	"add":  func(a, b int) int { return a + b },
-	"list": func(s ...string) []string { return s },
-	"iso":  func(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) },
+	"date":  func(t int64) string { return time.Unix(t, 0).UTC().Format("2006-01-02 15:04 UTC") },
+	"add":   func(a, b int) int { return a + b },
+	"list":  func(s ...string) []string { return s },
+	"iso":   func(t int64) string { return time.Unix(t, 0).UTC().Format(time.RFC3339) },
+	"bytes": humanBytes,
+	"rate":  humanRate,
+	"load":  func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
 }
 
 // parsePages parses each page with the layout.

@@ -22,6 +22,12 @@ type sliceData struct {
 	Sites  []api.Site
 	States []string
 	Weeks  []int
+	// Map shows the slice's nodes and the picker's where their sites are.
+	Map nodeMap
+	// Tags are the slice's tags.
+	Tags []tagRow
+	// Push is the slice's software push progress, nil if none.
+	Push *pushData
 }
 
 // nodeRow is a node in the slice's table or the picker.
@@ -33,11 +39,21 @@ type nodeRow struct {
 	// State and Reason are the slice's sliver there, as the node last
 	// reported it ("" before its first report).
 	State, Reason string
+	// Sum is the node's latest summary of its sensors, zero if none
+	// (HasSum false).
+	Sum    api.NodeSummary
+	HasSum bool
+	// Cells are the row's table cells.
+	Cells rowCells
 }
 
-// pickerFilter is the picker's query: ?site=&status=&sort=.
+// pickerFilter is the picker's query: ?site=&status=&where=&sort=.
 type pickerFilter struct {
 	Site, Status, Sort string
+	// Where is a node expression (api.NodeWhereHelp), parsed into where;
+	// WhereErr says why it was refused (then it selects every node).
+	Where, WhereErr string
+	where           api.NodeWhere
 	// Action is the page the filter form reloads.
 	Action string
 }
@@ -54,7 +70,18 @@ var sortKeys = map[string]func(a, b nodeRow) int{
 	"slivers": func(a, b nodeRow) int {
 		return cmp.Or(cmp.Compare(a.Slivers, b.Slivers), strings.Compare(a.Hostname, b.Hostname))
 	},
+	"contact": func(a, b nodeRow) int {
+		return cmp.Or(cmp.Compare(b.LastContact, a.LastContact), strings.Compare(a.Hostname, b.Hostname))
+	},
+	"load":      bySummary("load", false),
+	"free_mem":  bySummary("free_mem", true),
+	"free_disk": bySummary("free_disk", true),
+	"running":   bySummary("slivers", false),
+	"bandwidth": bySummary("bw_out", false),
 }
+
+// sortNames are sortKeys' names in the order the filter offers them.
+var sortNames = []string{"hostname", "site", "status", "load", "free_mem", "free_disk", "slivers", "running", "bandwidth", "contact"}
 
 // slicePage shows one slice: expiry and renewal, description, users,
 // nodes with their slivers' state, and the node picker.
@@ -92,23 +119,30 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 			return nil, err
 		}
 	}
-	var nodes []api.Node
-	if err := p.call(ctx, c, "GetNodes", &nodes); err != nil {
+	nodes, sums, err := p.allNodes(ctx, c)
+	if err != nil {
 		return nil, err
 	}
-	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
+	if nodes, err = p.withNodes(ctx, c, nodes, sl[0].NodeIDs); err != nil {
+		return nil, err
+	}
+	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base", "latitude", "longitude"}); err != nil {
 		return nil, err
 	}
 	var reports []api.SliverReportRow
 	if err := p.call(ctx, c, "GetSliverReports", &reports, map[string]any{"name": sl[0].Name}); err != nil {
 		return nil, err
 	}
-	p.fillNodes(d, sl[0], nodes, reports)
+	if d.Tags, err = p.sliceTags(r, sl[0].SliceID, nodes); err != nil {
+		return nil, err
+	}
+	d.Push = p.pushProgress(r, sl[0].Name)
+	p.fillNodes(d, sl[0], nodes, reports, sums)
 	return d, nil
 }
 
 // fillNodes splits nodes into the slice's and the picker's.
-func (p *Portal) fillNodes(d *sliceData, sl api.Slice, nodes []api.Node, reports []api.SliverReportRow) {
+func (p *Portal) fillNodes(d *sliceData, sl api.Slice, nodes []api.Node, reports []api.SliverReportRow, sums map[int64]api.NodeSummary) {
 	siteName := map[int64]string{}
 	for _, s := range d.Sites {
 		siteName[s.SiteID] = s.LoginBase
@@ -119,7 +153,7 @@ func (p *Portal) fillNodes(d *sliceData, sl api.Slice, nodes []api.Node, reports
 	}
 	states := map[string]bool{}
 	for _, n := range nodes {
-		row := nodeRow{Node: n, Site: siteName[n.SiteID], Slivers: len(n.SliceIDs)}
+		row := newNodeRow(n, siteName[n.SiteID], sums)
 		states[n.BootState] = true
 		if slices.Contains(sl.NodeIDs, n.NodeID) {
 			rep := byNode[n.NodeID]
@@ -137,18 +171,28 @@ func (p *Portal) fillNodes(d *sliceData, sl api.Slice, nodes []api.Node, reports
 	slices.Sort(d.States)
 	slices.SortFunc(d.Nodes, sortKeys["hostname"])
 	slices.SortFunc(d.Picker, sortKeys[d.Filter.Sort])
+	d.Map = newNodeMap(d.Sites, d.Nodes, d.Picker)
 }
 
 // pickerFilterOf reads the picker's query; an unknown sort is by hostname.
 func pickerFilterOf(r *request) pickerFilter {
 	q := r.URL.Query()
-	f := pickerFilter{Site: q.Get("site"), Status: q.Get("status"), Sort: q.Get("sort")}
+	f := pickerFilter{Site: q.Get("site"), Status: q.Get("status"), Sort: q.Get("sort"), Where: q.Get("where")}
 	if sortKeys[f.Sort] == nil {
 		f.Sort = "hostname"
 	}
+	w, err := api.ParseNodeWhere(f.Where)
+	if err != nil {
+		f.WhereErr = err.Error()
+	}
+	f.where = w
 	return f
 }
 
 func (f pickerFilter) matches(n nodeRow) bool {
-	return (f.Site == "" || f.Site == n.Site) && (f.Status == "" || f.Status == n.BootState)
+	return (f.Site == "" || f.Site == n.Site) && (f.Status == "" || f.Status == n.BootState) &&
+		f.where.Match(n.view())
 }
+
+// Sorts are the sort orders the filter offers.
+func (f pickerFilter) Sorts() []string { return sortNames }

@@ -49,10 +49,15 @@ type Options struct {
 	Registrar Registrar
 	// Resetter makes and uses password reset links.
 	Resetter Resetter
+	// Software tells a slice's software push progress (nil: not shown).
+	Software SoftwareStatus
 	// Log receives the portal's records.
 	Log *slog.Logger
 	// Now is the clock (time.Now if nil), for expiry shown as "in 3 days".
 	Now func() time.Time
+	// NodeCacheTTL is how long pages reuse the node list and summaries
+	// (DefaultNodeCacheTTL if 0; negative: read them for every page).
+	NodeCacheTTL time.Duration
 }
 
 // Portal serves the portal's pages.
@@ -62,20 +67,26 @@ type Portal struct {
 	// registrar adds self-registered persons.
 	registrar Registrar
 	resetter  Resetter
+	software  SoftwareStatus
 	log       *slog.Logger
 	now       func() time.Time
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
+	nodeCache nodeCache
 }
 
 // New returns the portal, to be mounted at / on central's mux.
 func New(opts Options) *Portal {
-	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, resetter: opts.Resetter, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
+	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, resetter: opts.Resetter, software: opts.Software, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	p.nodeCache.ttl = opts.NodeCacheTTL
+	if p.nodeCache.ttl == 0 {
+		p.nodeCache.ttl = DefaultNodeCacheTTL
 	}
 	p.pages = parsePages()
 	p.routes()
@@ -94,6 +105,8 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /reset/{token}", p.setPassword)
 	p.mux.HandleFunc("GET /register", p.registerPage)
 	p.mux.HandleFunc("POST /register", p.register)
+	p.mux.HandleFunc("GET /register-site", p.registerSitePage)
+	p.mux.HandleFunc("POST /register-site", p.registerSite)
 	p.mux.HandleFunc("GET /people", p.signedIn(p.peoplePage))
 	p.mux.HandleFunc("POST /people/enable", p.signedIn(p.enablePerson))
 	p.mux.HandleFunc("POST /signout", p.signedIn(p.signout))
@@ -104,9 +117,17 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /slices/{name}/edit", p.signedIn(p.editSlice))
 	p.mux.HandleFunc("POST /slices/{name}/users", p.signedIn(p.addUser))
 	p.mux.HandleFunc("POST /slices/{name}/users/remove", p.signedIn(p.removeUser))
+	p.mux.HandleFunc("POST /slices/{name}/tags", p.signedIn(p.addTag))
+	p.mux.HandleFunc("POST /slices/{name}/tags/update", p.signedIn(p.updateTag))
+	p.mux.HandleFunc("POST /slices/{name}/tags/remove", p.signedIn(p.removeTag))
 	p.mux.HandleFunc("POST /slices/{name}/nodes", p.signedIn(p.addNodes))
 	p.mux.HandleFunc("POST /slices/{name}/nodes/remove", p.signedIn(p.removeNodes))
 	p.mux.HandleFunc("GET /nodes", p.signedIn(p.nodesPage))
+	p.mux.HandleFunc("GET /nodes/{node}", p.signedIn(p.nodePage))
+	p.mux.HandleFunc("GET /sites", p.signedIn(p.sitesPage))
+	p.mux.HandleFunc("POST /node-tokens", p.signedIn(p.nodeToken))
+	p.mux.HandleFunc("POST /sites/{site}", p.signedIn(p.updateSite))
+	p.mux.HandleFunc("GET /events", p.signedIn(p.eventsPage))
 	p.mux.HandleFunc("GET /keys", p.signedIn(p.keysPage))
 	p.mux.HandleFunc("POST /keys", p.signedIn(p.addKey))
 	p.mux.HandleFunc("POST /keys/remove", p.signedIn(p.removeKey))

@@ -55,6 +55,10 @@ type Options struct {
 	// again (LastList is for their start). It runs in the resource
 	// manager's loop: it must not block.
 	OnList func(api.Slivers)
+	// Version is the agent's, sent in the node's summary; SummaryEvery
+	// how often the summary is sent (0 means a minute).
+	Version      string
+	SummaryEvery time.Duration
 }
 
 func (o *Options) check() error {
@@ -101,6 +105,7 @@ func Run(ctx context.Context, opts Options) error {
 	reports := make(chan []api.SliverReport, 1)
 	go follow(ctx, opts, list.Version, lists)
 	go reportLoop(ctx, opts, reports)
+	go summaryLoop(ctx, opts)
 	m.loop(ctx, lists, reports)
 	return nil
 }

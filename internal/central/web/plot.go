@@ -1,0 +1,127 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// plotSeries is one named band of a plot: a value per time of the plot.
+type plotSeries struct {
+	name string
+	vals []float64
+}
+
+// svgPlot is a stacked area plot's layout, as the "plot" template draws
+// it: the same layout and look as the node sensor page's plots.
+type svgPlot struct {
+	ID, Title     string
+	Width, Height int
+	Left, Top     int // plot area's origin
+	W, H          int // plot area's size
+	Right         int
+	LegendX       int
+	Layers        []plotLayer
+	XTicks        []plotTick
+	YTicks        []plotTick
+	Empty         bool
+}
+
+// plotLayer is one series' band.
+type plotLayer struct {
+	Name, Color, Points, Last string
+	LegendY                   int
+}
+
+// plotTick is one labelled tick of an axis.
+type plotTick struct {
+	X, Y  float64
+	Label string
+}
+
+// plotPalette colours the bands (Okabe-Ito, colour-blind friendly).
+var plotPalette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7"}
+
+// plotTemplate draws an svgPlot as inline SVG: no script, no style
+// attribute, so it passes the portal's Content-Security-Policy.
+var plotTemplate = template.Must(template.New("plot").Parse(`<svg id="{{.ID}}" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="{{.Title}}">
+<text class="title" x="{{.Left}}" y="{{.Top}}" dy="-1">{{.Title}}</text>
+<rect x="{{.Left}}" y="{{.Top}}" width="{{.W}}" height="{{.H}}" fill="#fafafa" stroke="#ccc"/>
+{{range .YTicks}}<line x1="{{$.Left}}" x2="{{$.Right}}" y1="{{.Y}}" y2="{{.Y}}" stroke="#e4e4e4"/><text x="{{.X}}" y="{{.Y}}" dx="-6" dy="4" text-anchor="end">{{.Label}}</text>
+{{end}}{{range .XTicks}}<text x="{{.X}}" y="{{.Y}}" dy="16" text-anchor="middle">{{.Label}}</text>
+{{end}}{{range .Layers}}<polygon class="layer" points="{{.Points}}" fill="{{.Color}}" fill-opacity="0.85"><title>{{.Name}}</title></polygon>
+{{end}}{{range .Layers}}<rect x="{{$.LegendX}}" y="{{.LegendY}}" width="12" height="12" fill="{{.Color}}"/><text x="{{$.LegendX}}" dx="18" y="{{.LegendY}}" dy="10">{{.Name}} {{.Last}}</text>
+{{end}}{{if .Empty}}<text x="{{.Left}}" y="{{.Top}}" dx="12" dy="24">no points yet</text>{{end}}
+</svg>`))
+
+// drawPlot is the portal's one plotting call: series stacked over times
+// (Unix nanoseconds, ascending) from start to end, as inline SVG.
+func drawPlot(id, title string, times []int64, ss []plotSeries, start, end time.Time) (template.HTML, error) {
+	p := svgPlot{ID: id, Title: title, Width: 860, Height: 220, Left: 56, Top: 16, W: 600, H: 170, Empty: len(times) == 0}
+	p.Right, p.LegendX = p.Left+p.W, p.Left+p.W+24
+	top := 0.0
+	for i := range times {
+		sum := 0.0
+		for _, s := range ss {
+			if len(s.vals) != len(times) {
+				return "", fmt.Errorf("plot %s: series %s has %d values for %d times", id, s.name, len(s.vals), len(times))
+			}
+			sum += s.vals[i]
+		}
+		top = max(top, sum)
+	}
+	ymax := niceMax(top)
+	span := float64(end.Sub(start))
+	x := func(t int64) float64 { return float64(p.Left) + float64(t-start.UnixNano())/span*float64(p.W) }
+	y := func(v float64) float64 { return float64(p.Top+p.H) - v/ymax*float64(p.H) }
+	base := make([]float64, len(times))
+	for i, s := range ss {
+		l := plotLayer{Name: s.name, Color: plotPalette[i%len(plotPalette)], LegendY: p.Top + 8 + 18*i}
+		var b strings.Builder
+		next := make([]float64, len(times))
+		for m := range times {
+			next[m] = base[m] + s.vals[m]
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(times[m]), y(next[m]))
+		}
+		for m := len(times) - 1; m >= 0; m-- {
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(times[m]), y(base[m]))
+		}
+		if n := len(times); n > 0 {
+			l.Last = strconv.FormatFloat(s.vals[n-1], 'f', 2, 64)
+		}
+		l.Points, base = b.String(), next
+		p.Layers = append(p.Layers, l)
+	}
+	for i := range 4 {
+		t := start.Add(time.Duration(i) * end.Sub(start) / 3)
+		p.XTicks = append(p.XTicks, plotTick{X: x(t.UnixNano()), Y: float64(p.Top + p.H), Label: t.UTC().Format("15:04")})
+	}
+	for i := range 5 {
+		v := ymax * float64(i) / 4
+		p.YTicks = append(p.YTicks, plotTick{X: float64(p.Left), Y: y(v), Label: strconv.FormatFloat(v, 'g', 4, 64)})
+	}
+	var out bytes.Buffer
+	if err := plotTemplate.Execute(&out, p); err != nil {
+		return "", fmt.Errorf("plot %s: %w", id, err)
+	}
+	return template.HTML(out.String()), nil
+}
+
+// niceMax rounds v up to four times 1, 2 or 5 times a power of ten, so the
+// axis's quarters are round; at least 1.
+func niceMax(v float64) float64 {
+	if !(v > 1) || math.IsInf(v, 0) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v/4)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if 4*m*p >= v {
+			return 4 * m * p
+		}
+	}
+	return v
+}
