@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/svgplot"
 )
 
 // plotSeries is one named band of a plot: a value per time of the plot.
@@ -74,10 +75,11 @@ func drawPlot(id, title string, times []int64, ss []plotSeries, start, end time.
 		}
 		top = max(top, sum)
 	}
-	ymax := niceMax(top)
+	ymax := svgplot.NiceMax(top)
 	span := float64(end.Sub(start))
 	x := func(t int64) float64 { return float64(p.Left) + float64(t-start.UnixNano())/span*float64(p.W) }
-	y := func(v float64) float64 { return float64(p.Top+p.H) - v/ymax*float64(p.H) }
+	frame := svgplot.Frame{Width: p.Width, Height: p.Height, Left: p.Left, Top: p.Top, W: p.W, H: p.H}
+	y := func(v float64) float64 { return frame.Y(v, ymax) }
 	base := make([]float64, len(times))
 	for i, s := range ss {
 		l := plotLayer{Name: s.name, Color: plotPalette[i%len(plotPalette)], LegendY: p.Top + 8 + 18*i}
@@ -100,28 +102,12 @@ func drawPlot(id, title string, times []int64, ss []plotSeries, start, end time.
 		t := start.Add(time.Duration(i) * end.Sub(start) / 3)
 		p.XTicks = append(p.XTicks, plotTick{X: x(t.UnixNano()), Y: float64(p.Top + p.H), Label: t.UTC().Format("15:04")})
 	}
-	for i := range 5 {
-		v := ymax * float64(i) / 4
-		p.YTicks = append(p.YTicks, plotTick{X: float64(p.Left), Y: y(v), Label: strconv.FormatFloat(v, 'g', 4, 64)})
+	for _, t := range frame.YTicks(ymax, func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }) {
+		p.YTicks = append(p.YTicks, plotTick{X: t.X, Y: t.Y, Label: t.Label})
 	}
 	var out bytes.Buffer
 	if err := plotTemplate.Execute(&out, p); err != nil {
 		return "", fmt.Errorf("plot %s: %w", id, err)
 	}
 	return template.HTML(out.String()), nil
-}
-
-// niceMax rounds v up to four times 1, 2 or 5 times a power of ten, so the
-// axis's quarters are round; at least 1.
-func niceMax(v float64) float64 {
-	if !(v > 1) || math.IsInf(v, 0) {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(v/4)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if 4*m*p >= v {
-			return 4 * m * p
-		}
-	}
-	return v
 }
