@@ -36,7 +36,12 @@ type svgPlot struct {
 type plotLayer struct {
 	Name, Color, Points, Last string
 	LegendY                   int
+	Dots                      []plotTick // its top points, when too few to see as a band
 }
+
+// plotDotsBelow is the number of points under which each is also drawn as
+// a dot: a band over one or two points is too thin to see.
+const plotDotsBelow = 3
 
 // plotTick is one labelled tick of an axis.
 type plotTick struct {
@@ -54,8 +59,8 @@ var plotTemplate = template.Must(template.New("plot").Parse(`<svg id="{{.ID}}" w
 <rect x="{{.Left}}" y="{{.Top}}" width="{{.W}}" height="{{.H}}" fill="#fafafa" stroke="#ccc"/>
 {{range .YTicks}}<line x1="{{$.Left}}" x2="{{$.Right}}" y1="{{.Y}}" y2="{{.Y}}" stroke="#e4e4e4"/><text x="{{.X}}" y="{{.Y}}" dx="-6" dy="4" text-anchor="end">{{.Label}}</text>
 {{end}}{{range .XTicks}}<text x="{{.X}}" y="{{.Y}}" dy="16" text-anchor="middle">{{.Label}}</text>
-{{end}}{{range .Layers}}<polygon class="layer" points="{{.Points}}" fill="{{.Color}}" fill-opacity="0.85"><title>{{.Name}}</title></polygon>
-{{end}}{{range .Layers}}<rect x="{{$.LegendX}}" y="{{.LegendY}}" width="12" height="12" fill="{{.Color}}"/><text x="{{$.LegendX}}" dx="18" y="{{.LegendY}}" dy="10">{{.Name}} {{.Last}}</text>
+{{end}}{{range .Layers}}{{$color := .Color}}<polygon class="layer" points="{{.Points}}" fill="{{.Color}}" fill-opacity="0.85"><title>{{.Name}}</title></polygon>
+{{range .Dots}}<circle cx="{{.X}}" cy="{{.Y}}" r="4" fill="{{$color}}"/>{{end}}{{end}}{{range .Layers}}<rect x="{{$.LegendX}}" y="{{.LegendY}}" width="12" height="12" fill="{{.Color}}"/><text x="{{$.LegendX}}" dx="18" y="{{.LegendY}}" dy="10">{{.Name}} {{.Last}}</text>
 {{end}}{{if .Empty}}<text x="{{.Left}}" y="{{.Top}}" dx="12" dy="24">no points yet</text>{{end}}
 </svg>`))
 
@@ -88,6 +93,9 @@ func drawPlot(id, title string, times []int64, ss []plotSeries, start, end time.
 		for m := range times {
 			next[m] = base[m] + s.vals[m]
 			fmt.Fprintf(&b, "%.1f,%.1f ", x(times[m]), y(next[m]))
+			if len(times) < plotDotsBelow {
+				l.Dots = append(l.Dots, plotTick{X: x(times[m]), Y: y(next[m])})
+			}
 		}
 		for m := len(times) - 1; m >= 0; m-- {
 			fmt.Fprintf(&b, "%.1f,%.1f ", x(times[m]), y(base[m]))
