@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/orbisproject/orbis/internal/svgplot"
@@ -52,9 +53,10 @@ type plotTick struct {
 // plotPalette colours the bands (Okabe-Ito, colour-blind friendly).
 var plotPalette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7"}
 
-// plotTemplate draws an svgPlot as inline SVG: no script, no style
+// plotTemplate, made on first use, draws an svgPlot as inline SVG: no script, no style
 // attribute, so it passes the portal's Content-Security-Policy.
-var plotTemplate = template.Must(template.New("plot").Parse(`<svg id="{{.ID}}" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="{{.Title}}">
+var plotTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("plot").Parse(`<svg id="{{.ID}}" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="{{.Title}}">
 <text class="title" x="{{.Left}}" y="{{.Top}}" dy="-1">{{.Title}}</text>
 <rect x="{{.Left}}" y="{{.Top}}" width="{{.W}}" height="{{.H}}" fill="#fafafa" stroke="#ccc"/>
 {{range .YTicks}}<line x1="{{$.Left}}" x2="{{$.Right}}" y1="{{.Y}}" y2="{{.Y}}" stroke="#e4e4e4"/><text x="{{.X}}" y="{{.Y}}" dx="-6" dy="4" text-anchor="end">{{.Label}}</text>
@@ -63,6 +65,7 @@ var plotTemplate = template.Must(template.New("plot").Parse(`<svg id="{{.ID}}" w
 {{range .Dots}}<circle cx="{{.X}}" cy="{{.Y}}" r="4" fill="{{$color}}"/>{{end}}{{end}}{{range .Layers}}<rect x="{{$.LegendX}}" y="{{.LegendY}}" width="12" height="12" fill="{{.Color}}"/><text x="{{$.LegendX}}" dx="18" y="{{.LegendY}}" dy="10">{{.Name}} {{.Last}}</text>
 {{end}}{{if .Empty}}<text x="{{.Left}}" y="{{.Top}}" dx="12" dy="24">no points yet</text>{{end}}
 </svg>`))
+})
 
 // drawPlot is the portal's one plotting call: series stacked over times
 // (Unix nanoseconds, ascending) from start to end, as inline SVG.
@@ -114,7 +117,7 @@ func drawPlot(id, title string, times []int64, ss []plotSeries, start, end time.
 		p.YTicks = append(p.YTicks, plotTick{X: t.X, Y: t.Y, Label: t.Label})
 	}
 	var out bytes.Buffer
-	if err := plotTemplate.Execute(&out, p); err != nil {
+	if err := plotTemplate().Execute(&out, p); err != nil {
 		return "", fmt.Errorf("plot %s: %w", id, err)
 	}
 	return template.HTML(out.String()), nil
