@@ -1,0 +1,222 @@
+package rawfd
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/orbisproject/orbis/internal/nettest"
+	"github.com/orbisproject/orbis/internal/testutil"
+)
+
+// The attacks of a hostile slice's root on raw sockets through socket(2):
+// each test performs one on real slivers and fails while it works.
+
+var (
+	attackerOnce sync.Once
+	attackerErr  error
+)
+
+// attackImage returns the test image with /bin/attacker (testdata/attacker,
+// built static) beside /bin/probe.
+func attackImage(t testing.TB) string {
+	t.Helper()
+	dir := testImage(t)
+	attackerOnce.Do(func() {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "attacker"), "./testdata/attacker")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			attackerErr = fmt.Errorf("build attacker: %w\n%s", err, out)
+		}
+	})
+	if attackerErr != nil {
+		t.Fatal(attackerErr)
+	}
+	return dir
+}
+
+// attack runs /bin/attacker args in the sliver as its user 1000.
+func (s *testSlice) attack(t testing.TB, out *testutil.Buffer, args ...string) func() string {
+	t.Helper()
+	p := s.startCmd(t, out, append([]string{"/bin/attacker"}, args...))
+	return func() string {
+		t.Helper()
+		if _, err := p.Wait(); err != nil {
+			t.Fatalf("attacker %q: %v", args, err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+}
+
+// lastLine is the last line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestAttackErrorQueue: a slice's raw UDP socket with IP_RECVERR must not
+// get, on its error queue, the ICMP errors about another slice's
+// datagrams (the kernel hands them to every raw socket of the protocol
+// whose addresses match, past the socket's receive filter), with the
+// datagrams' quoted headers and data.
+func TestAttackErrorQueue(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 41)
+	b := newSlice(t, srv, p.SendNS, 42)
+	var spy testutil.Buffer
+	done := a.attack(t, &spy, "errq", "17", "3", "victim-secret-udp")
+	waitFor(t, &spy, "ready")
+	// The peer answers datagrams to its closed port 9 with port
+	// unreachable, quoting them.
+	var victim testutil.Buffer
+	if out := b.attack(t, &victim, "udpsend", p.RecvIP.String(), "9", "victim-secret-udp", "10")(); out != "sent" {
+		t.Fatalf("victim: %q", out)
+	}
+	if got := lastLine(done()); got != "got 0" {
+		t.Fatalf("slice a's raw UDP socket read slice b's ICMP errors from its error queue: %q, want got 0", got)
+	}
+}
+
+// TestAttackPingIdentifier: a slice's raw socket sending echo requests
+// with the identifier of another slice's ICMP datagram socket (which the
+// kernel chose, or the slice bound; /proc/net/icmp lists them) must
+// neither get that slice's echo replies nor hand it replies it did not ask
+// for.
+func TestAttackPingIdentifier(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 43)
+	b := newSlice(t, srv, p.SendNS, 44)
+	if err := nettest.InNS(p.SendNS, func() error {
+		return writePingGroups(GroupRange{b.UIDBase, b.UIDBase + b.UIDCount - 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var spy testutil.Buffer
+	done := a.attack(t, &spy, "pingsteal", p.RecvIP.String(), "4321", "4", "victim-echo")
+	waitFor(t, &spy, "ready")
+	var victim testutil.Buffer
+	got := b.attack(t, &victim, "dgramping", p.RecvIP.String(), "4321", "victim-echo", "40")()
+	stolen := lastLine(done())
+	if stolen != "got 0" {
+		t.Errorf("slice a's raw socket got slice b's echo replies: %q, want got 0", stolen)
+	}
+	if !strings.HasSuffix(got, " other 0") {
+		t.Errorf("slice b's ping socket was handed replies to slice a's echoes: %q, want other 0", got)
+	}
+}
+
+// TestAttackReleasedPort: a slice that held a UDP port and releases it
+// must not get, through its raw socket, the datagrams to the port once
+// another slice has it (the table follows the port manager only every
+// second).
+func TestAttackReleasedPort(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	var mu sync.Mutex
+	slices := map[string]*testSlice{}
+	// The port manager's rule: ports a slice's sockets are bound to that
+	// no one else's are.
+	ports := func(name string) ([]Port, error) {
+		mu.Lock()
+		me := slices[name]
+		mu.Unlock()
+		if me == nil {
+			return nil, nil
+		}
+		var owners map[uint16]map[uint32]bool
+		err := nettest.InNS(p.SendNS, func() (err error) {
+			owners, err = udpOwners()
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		var held []Port
+		for port, uids := range owners {
+			mine, others := false, false
+			for uid := range uids {
+				if uid >= me.UIDBase && uid < me.UIDBase+me.UIDCount {
+					mine = true
+				} else {
+					others = true
+				}
+			}
+			if mine && !others {
+				held = append(held, Port{17, port})
+			}
+		}
+		return held, nil
+	}
+	// The node's default: the table follows the ports every second.
+	srv, err := New(Config{Ports: ports, NetNS: p.SendNS, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(true); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	a := newSlice(t, srv, p.SendNS, 45)
+	b := newSlice(t, srv, p.SendNS, 46)
+	mu.Lock()
+	slices[a.Name], slices[b.Name] = a, b
+	mu.Unlock()
+	nettest.Listen(t, p, 5353, true)
+	var spy testutil.Buffer
+	done := a.attack(t, &spy, "portrace", "6400", "3", "victim-port")
+	waitFor(t, &spy, "holding")
+	var victim testutil.Buffer
+	vdone := b.attack(t, &victim, "udpecho", "6400", p.RecvIP.String(), "5353", "victim-port", "30")
+	if got := lastLine(vdone()); got == "echoes 0" || !strings.HasPrefix(got, "echoes ") {
+		t.Fatalf("victim: %q, want its echoes", got)
+	}
+	if got := lastLine(done()); got != "got 0" {
+		t.Fatalf("slice a's raw socket got slice b's datagrams to the port a released: %q, want got 0", got)
+	}
+}
+
+// udpOwners lists the UIDs of the UDP sockets on each local port in the
+// calling thread's network namespace.
+func udpOwners() (map[uint16]map[uint32]bool, error) {
+	out := map[uint16]map[uint32]bool{}
+	for _, name := range []string{"udp", "udp6"} {
+		f, err := os.Open("/proc/thread-self/net/" + name)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan()
+		for sc.Scan() {
+			fl := strings.Fields(sc.Text())
+			if len(fl) < 8 {
+				continue
+			}
+			_, portHex, _ := strings.Cut(fl[1], ":")
+			port, perr := strconv.ParseUint(portHex, 16, 16)
+			uid, uerr := strconv.ParseUint(fl[7], 10, 32)
+			if perr != nil || uerr != nil {
+				continue
+			}
+			if out[uint16(port)] == nil {
+				out[uint16(port)] = map[uint32]bool{}
+			}
+			out[uint16(port)][uint32(uid)] = true
+		}
+		f.Close()
+	}
+	return out, nil
+}
