@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testutil"
@@ -72,17 +73,25 @@ func TestAttackErrorQueue(t *testing.T) {
 	srv := newServer(t, p, nil)
 	a := newSlice(t, srv, p.SendNS, 41)
 	b := newSlice(t, srv, p.SendNS, 42)
-	var spy testutil.Buffer
-	done := a.attack(t, &spy, "errq", "17", "3", "victim-secret-udp")
-	waitFor(t, &spy, "ready")
-	// The peer answers datagrams to its closed port 9 with port
-	// unreachable, quoting them.
-	var victim testutil.Buffer
-	if out := b.attack(t, &victim, "udpsend", p.RecvIP.String(), "9", "victim-secret-udp", "10")(); out != "sent" {
-		t.Fatalf("victim: %q", out)
-	}
-	if got := lastLine(done()); got != "got 0" {
-		t.Fatalf("slice a's raw UDP socket read slice b's ICMP errors from its error queue: %q, want got 0", got)
+	for _, tc := range []struct{ name, errq, send, dst string }{
+		{"ipv4", "errq", "udpsend", p.RecvIP.String()},
+		{"ipv6", "errq6", "udpsend6", p.RecvIP6.String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mark := "victim-secret-udp-" + tc.name
+			var spy testutil.Buffer
+			done := a.attack(t, &spy, tc.errq, "17", "3", mark)
+			waitFor(t, &spy, "ready")
+			// The peer answers datagrams to its closed port 9 with
+			// port unreachable, quoting them.
+			var victim testutil.Buffer
+			if out := b.attack(t, &victim, tc.send, tc.dst, "9", mark, "10")(); out != "sent" {
+				t.Fatalf("victim: %q", out)
+			}
+			if got := lastLine(done()); got != "got 0" {
+				t.Fatalf("slice a's raw UDP socket read slice b's ICMP errors from its error queue: %q, want got 0", got)
+			}
+		})
 	}
 }
 
@@ -219,4 +228,102 @@ func udpOwners() (map[uint16]map[uint32]bool, error) {
 		f.Close()
 	}
 	return out, nil
+}
+
+// TestAttackFullDescriptorTable: a raw socket() from a process whose
+// descriptor table is full fails with EMFILE; it must not wait forever
+// (the kernel hands a failed ADDFD with SEND back to the agent, which
+// must then answer the call itself).
+func TestAttackFullDescriptorTable(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 47)
+	var out testutil.Buffer
+	if got := lastLine(a.attack(t, &out, "fdfull")()); got != "result: too many open files" {
+		t.Fatalf("raw socket() with a full descriptor table: %q, want EMFILE", out.String())
+	}
+	// The agent still answers the sliver.
+	if got := a.probe(t, "rawping", p.RecvIP.String(), "afterfull"); got != "reply" {
+		t.Fatalf("raw ping after: %q", got)
+	}
+}
+
+// TestAttackSocketStorm: threads calling socket(SOCK_RAW) at once get the
+// slice's bound and EMFILE past it, and callers killed while the agent
+// answers leave no raw socket behind; the agent still answers after.
+func TestAttackSocketStorm(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 48)
+	var out testutil.Buffer
+	if got := lastLine(a.attack(t, &out, "threads", "50")()); got != "ok 8 emfile 42 other 0" {
+		t.Fatalf("50 threads at once with a bound of 8: %q", got)
+	}
+	var kill testutil.Buffer
+	if got := lastLine(a.attack(t, &kill, "killrace", "60")()); got != "done" {
+		t.Fatalf("killrace: %q", got)
+	}
+	var held int
+	for end := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := nettest.InNS(p.SendNS, func() (err error) {
+			held, err = countRaw(a.UIDBase, a.UIDCount)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held == 0 || time.Now().After(end) {
+			break
+		}
+	}
+	if held != 0 {
+		t.Fatalf("%d raw sockets of the slice left after every caller was killed", held)
+	}
+	if got := a.probe(t, "rawping", p.RecvIP.String(), "afterstorm"); got != "reply" {
+		t.Fatalf("raw ping after the storm: %q", got)
+	}
+}
+
+// TestAttackMisc: the sliver's root tries what would get it past the
+// confinement: packet sockets, raw protocols the kernel has not, flags
+// the agent does not know, IP_TRANSPARENT, SO_MARK (option and control
+// message), SO_ATTACH_REUSEPORT_CBPF, ptrace of the init, io_uring.
+func TestAttackMisc(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 49)
+	var out testutil.Buffer
+	p0 := a.startAs(t, 0, &out, []string{"/bin/attacker", "misc"})
+	if _, err := p0.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := lastLine(out.String())
+	if strings.Contains(got, "ALLOWED") || !strings.Contains(got, "iouring=") {
+		t.Fatalf("the sliver's root: %s", got)
+	}
+}
+
+// TestAttackLoopbackSource: a raw packet with the source 127.0.0.1 (a
+// local address, but not one the node may send from on a link) must not
+// leave the node.
+func TestAttackLoopbackSource(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, func(string) ([]Port, error) { return []Port{{17, 6000}}, nil })
+	a := newSlice(t, srv, p.SendNS, 50)
+	for _, src := range []string{"127.0.0.1", "127.1.2.3"} {
+		c := startCapture(t, p)
+		mark := "loopsrc-" + src
+		out := a.probe(t, "send", "ownport", src, p.RecvIP.String(), mark)
+		if n := c.seen(mark); n != 0 {
+			t.Errorf("a packet from %s (probe: %s) reached the peer %d times", src, out, n)
+		}
+		c.close()
+	}
 }

@@ -14,6 +14,15 @@
 //	                                       holding MARK the raw socket gets
 //	attacker udpecho PORT DST DPORT MARK N bind UDP PORT as soon as it is free,
 //	                                       N datagrams and their echoes
+//	attacker errq6 PROTO SECS MARK         errq with IPv6 and IPV6_RECVERR
+//	attacker udpsend6 DST DPORT MARK N     udpsend over IPv6
+//	attacker fdfull                        a raw socket() with no descriptor
+//	                                       free: its errno, or "hung"
+//	attacker threads N                     N threads call socket(SOCK_RAW) at once
+//	attacker killrace N                    N children each killed while in
+//	                                       socket(SOCK_RAW)
+//	attacker misc                          ways around the confinement; each
+//	                                       says whether it was refused
 package main
 
 import (
@@ -23,8 +32,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
+	"runtime"
 	"strconv"
+	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,6 +69,22 @@ func run(args []string) error {
 		return dgramPing(addr(args[1]), atoi(args[2]), []byte(args[3]), atoi(args[4]))
 	case "portrace":
 		return portRace(atoi(args[1]), time.Duration(atoi(args[2]))*time.Second, []byte(args[3]))
+	case "errq6":
+		return errq6(atoi(args[1]), time.Duration(atoi(args[2]))*time.Second, []byte(args[3]))
+	case "udpsend6":
+		return udpSend6(netip.MustParseAddr(args[1]).As16(), atoi(args[2]), []byte(args[3]), atoi(args[4]))
+	case "fdfull":
+		return fdFull()
+	case "threads":
+		return threads(atoi(args[1]))
+	case "killrace":
+		return killRace(atoi(args[1]))
+	case "rawonce":
+		unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		time.Sleep(time.Second)
+		return nil
+	case "misc":
+		return misc()
 	case "udpecho":
 		return udpEcho(atoi(args[1]), addr(args[2]), atoi(args[3]), []byte(args[4]), atoi(args[5]))
 	}
@@ -252,4 +282,187 @@ func udpEcho(port int, dst [4]byte, dport int, mark []byte, n int) error {
 	}
 	fmt.Println("echoes", got)
 	return nil
+}
+
+func errq6(proto int, d time.Duration, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, proto)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1); err != nil {
+		return fmt.Errorf("IPV6_RECVERR: %w", err)
+	}
+	fmt.Println("ready")
+	n, buf, oob := 0, make([]byte, 65536), make([]byte, 512)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLERR}}
+		unix.Poll(pfd, 50)
+		m, _, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if err == nil && bytes.Contains(buf[:m], mark) {
+			n++
+		}
+	}
+	fmt.Println("got", n)
+	return nil
+}
+
+func udpSend6(dst [16]byte, dport int, mark []byte, n int) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	for range n {
+		unix.Sendto(fd, mark, 0, &unix.SockaddrInet6{Addr: dst, Port: dport})
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Println("sent")
+	return nil
+}
+
+// fdFull fills the descriptor table, then asks for a raw socket: the
+// answer must be an error, not a call that never returns.
+func fdFull() error {
+	time.Sleep(time.Millisecond) // the runtime's poller takes its descriptor now
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 32, Max: 32}); err != nil {
+		return err
+	}
+	for {
+		if _, err := unix.Open("/dev/null", unix.O_RDONLY, 0); err != nil {
+			break
+		}
+	}
+	res := make(chan error, 1)
+	go func() {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		if err == nil {
+			unix.Close(fd)
+		}
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		fmt.Println("result:", err)
+	case <-time.After(5 * time.Second):
+		fmt.Println("hung")
+	}
+	return nil
+}
+
+// threads has n threads call socket(SOCK_RAW) at once and counts what
+// they got.
+func threads(n int) error {
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	var fds []int
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			<-start
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				got[err.Error()]++
+				return
+			}
+			got["ok"]++
+			fds = append(fds, fd)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	fmt.Printf("ok %d emfile %d other %d\n", got["ok"], got[unix.EMFILE.Error()], n-got["ok"]-got[unix.EMFILE.Error()])
+	return nil
+}
+
+// killRace starts n children that each open a raw socket and kills each
+// a moment after it starts, so that many die while the agent answers.
+func killRace(n int) error {
+	for i := range n {
+		c := exec.Command("/proc/self/exe", "rawonce")
+		if err := c.Start(); err != nil {
+			return err
+		}
+		time.Sleep(time.Duration(i%7) * 300 * time.Microsecond)
+		c.Process.Signal(syscall.SIGKILL)
+		c.Wait()
+	}
+	fmt.Println("done")
+	return nil
+}
+
+// misc tries, as the sliver's root, what would get it past the
+// confinement, and prints for each whether it was refused.
+func misc() error {
+	refused := func(err error) string {
+		if err != nil {
+			return "refused"
+		}
+		return "ALLOWED"
+	}
+	var out []string
+	say := func(what string, err error) { out = append(out, what+"="+refused(err)) }
+	_, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0x0300)
+	say("packet", err)
+	_, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM, 0x0300)
+	say("packetdgram", err)
+	_, err = unix.Socket(unix.AF_INET, unix.SOCK_PACKET, 0x0300)
+	say("sockpacket", err)
+	_, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, -1)
+	say("protoneg", err)
+	_, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|0x4000, unix.IPPROTO_ICMP)
+	say("badflag", err)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	say("transparent", unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_TRANSPARENT, 1))
+	say("setmark", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, 1))
+	bpf := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff}}
+	say("reuseportcbpf", unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &unix.SockFprog{Len: 1, Filter: &bpf[0]}))
+	// SO_MARK as a control message of one sendmsg.
+	cm := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&cm[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SO_MARK
+	h.SetLen(unix.CmsgLen(4))
+	pkt := make([]byte, 28)
+	pkt[0], pkt[8], pkt[9] = 0x45, 64, unix.IPPROTO_UDP
+	pkt[3] = 28
+	copy(pkt[12:], []byte{127, 0, 0, 1})
+	copy(pkt[16:], []byte{127, 0, 0, 1})
+	say("markcmsg", unix.Sendmsg(fd, pkt, cm, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}, 0))
+	unix.Close(fd)
+	runtime.LockOSThread()
+	say("ptraceinit", unix.PtraceAttach(1))
+	_, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 8, 0, 0)
+	say("iouring", errnoErr(e))
+	fmt.Println(joinSp(out))
+	return nil
+}
+
+func errnoErr(e unix.Errno) error {
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func joinSp(s []string) string {
+	var b bytes.Buffer
+	for i, x := range s {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(x)
+	}
+	return b.String()
 }
