@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -325,5 +327,53 @@ func TestAttackLoopbackSource(t *testing.T) {
 			t.Errorf("a packet from %s (probe: %s) reached the peer %d times", src, out, n)
 		}
 		c.close()
+	}
+}
+
+// TestAttackNodePings: a slice's raw socket sending echo replies with the
+// identifier of a host pinging the node (the node's kernel answers it)
+// must not then get that host's echo requests.
+func TestAttackNodePings(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 51)
+	const id = 5151
+	var fd int
+	if err := nettest.InNS(p.RecvNS, func() (err error) {
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	ping := func(seq int, payload string) {
+		b := append([]byte{8, 0, 0, 0, id >> 8, id & 0xff, 0, byte(seq)}, payload...)
+		var sum uint32
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+		if len(b)%2 == 1 {
+			sum += uint32(b[len(b)-1]) << 8
+		}
+		for sum>>16 != 0 {
+			sum = sum&0xffff + sum>>16
+		}
+		b[2], b[3] = byte(^sum>>8), byte(^sum)
+		if err := unix.Sendto(fd, b, 0, &unix.SockaddrInet4{Addr: p.SendIP.As4()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ping(0, "first")
+	var spy testutil.Buffer
+	done := a.attack(t, &spy, "pingsteal", p.RecvIP.String(), fmt.Sprint(id), "3", "peer-echo-secret", "reply")
+	waitFor(t, &spy, "ready")
+	for seq := 1; seq <= 20; seq++ {
+		ping(seq, "peer-echo-secret")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := lastLine(done()); got != "got 0" {
+		t.Fatalf("slice a's raw socket got the echo requests a host sent the node: %q, want got 0", got)
 	}
 }

@@ -4,8 +4,10 @@
 //	attacker errq PROTO SECS MARK          a raw socket with IP_RECVERR: count
 //	                                       error-queue entries quoting MARK
 //	attacker udpsend DST DPORT MARK N      N datagrams from a plain UDP socket
-//	attacker pingsteal DST ID SECS MARK    flood echo requests with identifier
-//	                                       ID; count echo replies holding MARK
+//	attacker pingsteal DST ID SECS MARK [reply]
+//	                                       flood echo requests (replies) with
+//	                                       identifier ID; count echo replies
+//	                                       (requests) holding MARK
 //	attacker dgramping DST ID MARK N       N echoes through an ICMP datagram
 //	                                       socket bound to ID; count replies
 //	                                       holding MARK and any others
@@ -64,7 +66,7 @@ func run(args []string) error {
 	case "udpsend":
 		return udpSend(addr(args[1]), atoi(args[2]), []byte(args[3]), atoi(args[4]))
 	case "pingsteal":
-		return pingSteal(addr(args[1]), uint16(atoi(args[2])), time.Duration(atoi(args[3]))*time.Second, []byte(args[4]))
+		return pingSteal(addr(args[1]), uint16(atoi(args[2])), time.Duration(atoi(args[3]))*time.Second, []byte(args[4]), len(args) > 5)
 	case "dgramping":
 		return dgramPing(addr(args[1]), atoi(args[2]), []byte(args[3]), atoi(args[4]))
 	case "portrace":
@@ -157,8 +159,14 @@ func udpSend(dst [4]byte, dport int, mark []byte, n int) error {
 }
 
 // pingSteal sends echo requests with another slice's identifier to where
-// it pings, and counts the replies to that slice's echoes it gets.
-func pingSteal(dst [4]byte, id uint16, d time.Duration, mark []byte) error {
+// it pings, and counts the replies to that slice's echoes it gets. With
+// reply, it sends echo replies with the identifier of someone pinging the
+// node, and counts their echo requests it gets.
+func pingSteal(dst [4]byte, id uint16, d time.Duration, mark []byte, reply bool) error {
+	send, want := byte(8), byte(0)
+	if reply {
+		send, want = 0, 8
+	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
 	if err != nil {
 		return fmt.Errorf("raw socket: %w", err)
@@ -169,14 +177,19 @@ func pingSteal(dst [4]byte, id uint16, d time.Duration, mark []byte) error {
 	seq := uint16(30000)
 	for end := time.Now().Add(d); time.Now().Before(end); {
 		seq++
-		unix.Sendto(fd, echo(id, seq, []byte("attacker-injected")), 0, &unix.SockaddrInet4{Addr: dst})
+		e := echo(id, seq, []byte("attacker-injected"))
+		if send == 0 {
+			e[0], e[2], e[3] = 0, 0, 0
+			binary.BigEndian.PutUint16(e[2:], csum(e))
+		}
+		unix.Sendto(fd, e, 0, &unix.SockaddrInet4{Addr: dst})
 		for {
 			m, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
 			if err != nil {
 				break
 			}
 			ihl := int(buf[0]&0xf) * 4
-			if m >= ihl+8 && buf[ihl] == 0 && bytes.Contains(buf[ihl+8:m], mark) {
+			if m >= ihl+8 && buf[ihl] == want && bytes.Contains(buf[ihl+8:m], mark) {
 				n++
 			}
 		}
