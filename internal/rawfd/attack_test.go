@@ -2,6 +2,7 @@ package rawfd
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -350,17 +352,7 @@ func TestAttackNodePings(t *testing.T) {
 	t.Cleanup(func() { unix.Close(fd) })
 	ping := func(seq int, payload string) {
 		b := append([]byte{8, 0, 0, 0, id >> 8, id & 0xff, 0, byte(seq)}, payload...)
-		var sum uint32
-		for i := 0; i+1 < len(b); i += 2 {
-			sum += uint32(b[i])<<8 | uint32(b[i+1])
-		}
-		if len(b)%2 == 1 {
-			sum += uint32(b[len(b)-1]) << 8
-		}
-		for sum>>16 != 0 {
-			sum = sum&0xffff + sum>>16
-		}
-		b[2], b[3] = byte(^sum>>8), byte(^sum)
+		binary.BigEndian.PutUint16(b[2:], wire.Checksum(b))
 		if err := unix.Sendto(fd, b, 0, &unix.SockaddrInet4{Addr: p.SendIP.As4()}); err != nil {
 			t.Fatal(err)
 		}

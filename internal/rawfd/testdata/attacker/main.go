@@ -43,6 +43,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	wire "github.com/orbisproject/orbis/api/rawsock"
 )
 
 func main() {
@@ -98,23 +100,9 @@ func setTimeout(fd int, d time.Duration) {
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 }
 
-func csum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
-}
-
 func echo(id, seq uint16, payload []byte) []byte {
 	b := append([]byte{8, 0, 0, 0, byte(id >> 8), byte(id), byte(seq >> 8), byte(seq)}, payload...)
-	binary.BigEndian.PutUint16(b[2:], csum(b))
+	binary.BigEndian.PutUint16(b[2:], wire.Checksum(b))
 	return b
 }
 
@@ -180,7 +168,7 @@ func pingSteal(dst [4]byte, id uint16, d time.Duration, mark []byte, reply bool)
 		e := echo(id, seq, []byte("attacker-injected"))
 		if send == 0 {
 			e[0], e[2], e[3] = 0, 0, 0
-			binary.BigEndian.PutUint16(e[2:], csum(e))
+			binary.BigEndian.PutUint16(e[2:], wire.Checksum(e))
 		}
 		unix.Sendto(fd, e, 0, &unix.SockaddrInet4{Addr: dst})
 		for {
