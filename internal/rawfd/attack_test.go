@@ -369,3 +369,59 @@ func TestAttackNodePings(t *testing.T) {
 		t.Fatalf("slice a's raw socket got the echo requests a host sent the node: %q, want got 0", got)
 	}
 }
+
+// TestAttackIPv6HeaderChains: IPv6 packets from the slice's own port whose
+// fragment or routing header hides behind other extension headers, and a
+// non-first fragment, do not leave the node.
+func TestAttackIPv6HeaderChains(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, func(string) ([]Port, error) { return []Port{{17, 6000}}, nil })
+	a := newSlice(t, srv, p.SendNS, 52)
+	node, peer := p.SendIP6.String(), p.RecvIP6.String()
+	for _, tc := range []struct {
+		chain  string
+		leaves bool
+	}{
+		{"none", true},
+		{"hbh", true},
+		{"hbh-dst", true},
+		{"hbh-rt", false},
+		{"dst-rt", false},
+		{"dst-frag", false},
+		{"hbh-dst-frag", false},
+		{"fragn", false},
+		{"ah-frag", false},
+		{"dst-ah-rt", false},
+	} {
+		t.Run(tc.chain, func(t *testing.T) {
+			c := startCapture(t, p)
+			mark := "chain6-" + tc.chain
+			var out testutil.Buffer
+			res := a.attack(t, &out, "send6chain", tc.chain, node, peer, mark)()
+			if got := c.seen(mark); (got > 0) != tc.leaves {
+				t.Fatalf("%s (attacker: %s): the peer saw %d, want leaves=%v", tc.chain, res, got, tc.leaves)
+			}
+		})
+	}
+}
+
+// TestAttackClaimAllIdentifiers: a slice sending one echo request with
+// each of the 65,536 identifiers must not keep every other slice's raw
+// socket from pinging for the next two minutes.
+func TestAttackClaimAllIdentifiers(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 53)
+	b := newSlice(t, srv, p.SendNS, 54)
+	var out testutil.Buffer
+	if got := lastLine(a.attack(t, &out, "claimids", "127.0.0.1")()); got != "claimed 65536" {
+		t.Fatalf("claimids: %q", got)
+	}
+	if got := b.probe(t, "rawping", p.RecvIP.String(), "after-claim", "4242"); got != "reply" {
+		t.Fatalf("slice b's raw ping once slice a sent with every identifier: %q, want a reply", got)
+	}
+}

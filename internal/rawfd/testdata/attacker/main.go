@@ -23,6 +23,10 @@
 //	attacker threads N                     N threads call socket(SOCK_RAW) at once
 //	attacker killrace N                    N children each killed while in
 //	                                       socket(SOCK_RAW)
+//	attacker send6chain KIND SRC DST MARK  one IPv6 UDP packet from port 6000
+//	                                       behind the extension headers KIND
+//	attacker claimids DST                  one echo request with each of the
+//	                                       65,536 identifiers
 //	attacker misc                          ways around the confinement; each
 //	                                       says whether it was refused
 package main
@@ -87,6 +91,10 @@ func run(args []string) error {
 		unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
 		time.Sleep(time.Second)
 		return nil
+	case "send6chain":
+		return send6Chain(args[1], netip.MustParseAddr(args[2]).As16(), netip.MustParseAddr(args[3]).As16(), []byte(args[4]))
+	case "claimids":
+		return claimIDs(addr(args[1]))
 	case "misc":
 		return misc()
 	case "udpecho":
@@ -466,4 +474,82 @@ func joinSp(s []string) string {
 		b.WriteString(x)
 	}
 	return b.String()
+}
+
+// send6Chain sends one IPv6 packet: a UDP datagram from port 6000 behind
+// the chain of extension headers kind names ("hbh-dst-frag": hop-by-hop,
+// then destination options, then a fragment header).
+func send6Chain(kind string, src, dst [16]byte, mark []byte) error {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_RAW)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	udp := append([]byte{0x17, 0x70, 0x1f, 0x90, 0, 0, 0, 0}, mark...)
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+	hdr := map[string]struct {
+		nh  byte
+		ext func(next byte) []byte
+	}{
+		"hbh":  {0, func(n byte) []byte { return []byte{n, 0, 1, 4, 0, 0, 0, 0} }},
+		"dst":  {60, func(n byte) []byte { return []byte{n, 0, 1, 4, 0, 0, 0, 0} }},
+		"rt":   {43, func(n byte) []byte { return append([]byte{n, 2, 0, 1, 0, 0, 0, 0}, dst[:]...) }},
+		"frag": {44, func(n byte) []byte { return []byte{n, 0, 0, 1, 0, 0, 0, 7} }},
+		// a non-first fragment: offset 8 bytes, the last one
+		"fragn": {44, func(n byte) []byte { return []byte{n, 0, 0, 8, 0, 0, 0, 8} }},
+		"ah":    {51, func(n byte) []byte { return []byte{n, 2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0} }},
+	}
+	var chain []string
+	for _, k := range bytes.Split([]byte(kind), []byte("-")) {
+		if _, ok := hdr[string(k)]; !ok && string(k) != "none" {
+			return fmt.Errorf("unknown header %q", k)
+		}
+		if string(k) != "none" {
+			chain = append(chain, string(k))
+		}
+	}
+	nh, body := byte(17), udp
+	for i := len(chain) - 1; i >= 0; i-- {
+		h := hdr[chain[i]]
+		body = append(h.ext(nh), body...)
+		nh = h.nh
+	}
+	h := make([]byte, 40)
+	h[0], h[6], h[7] = 0x60, nh, 64
+	binary.BigEndian.PutUint16(h[4:], uint16(len(body)))
+	copy(h[8:], src[:])
+	copy(h[24:], dst[:])
+	if err := unix.Sendto(fd, append(h, body...), 0, &unix.SockaddrInet6{Addr: dst}); err != nil {
+		fmt.Println("send failed:", err)
+		return nil
+	}
+	fmt.Println("sent")
+	return nil
+}
+
+// claimIDs sends one echo request with every identifier, so that each is
+// the slice's for the next two minutes.
+func claimIDs(dst [4]byte) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+	sent := 0
+	for id := range 1 << 16 {
+		for {
+			err := unix.Sendto(fd, echo(uint16(id), 0, []byte("claim")), 0, &unix.SockaddrInet4{Addr: dst})
+			if err == nil {
+				sent++
+				break
+			}
+			if err != unix.ENOBUFS && err != unix.EAGAIN {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	fmt.Println("claimed", sent)
+	return nil
 }
