@@ -425,3 +425,72 @@ func TestAttackClaimAllIdentifiers(t *testing.T) {
 		t.Fatalf("slice b's raw ping once slice a sent with every identifier: %q, want a reply", got)
 	}
 }
+
+// TestAttackPortChurn: slices changing their ports before every raw
+// socket() call (each change is an nft(8) run on the agent's one worker
+// thread) must not make another slice's socket() calls wait much longer.
+func TestAttackPortChurn(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	var mu sync.Mutex
+	uids := map[string][2]uint32{}
+	ports := func(name string) ([]Port, error) {
+		mu.Lock()
+		r, ok := uids[name]
+		mu.Unlock()
+		if !ok {
+			return nil, nil
+		}
+		var owners map[uint16]map[uint32]bool
+		if err := nettest.InNS(p.SendNS, func() (err error) { owners, err = udpOwners(); return err }); err != nil {
+			return nil, err
+		}
+		var held []Port
+		for port, us := range owners {
+			for uid := range us {
+				if uid >= r[0] && uid < r[0]+r[1] {
+					held = append(held, Port{17, port})
+					break
+				}
+			}
+		}
+		return held, nil
+	}
+	srv, err := New(Config{Ports: ports, NetNS: p.SendNS, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(true) })
+	var attackers []*testSlice
+	for i := range 3 {
+		attackers = append(attackers, newSlice(t, srv, p.SendNS, uint32(55+i)))
+	}
+	b := newSlice(t, srv, p.SendNS, 59)
+	mu.Lock()
+	for _, s := range append(attackers, b) {
+		uids[s.Name] = [2]uint32{s.UIDBase, s.UIDCount}
+	}
+	mu.Unlock()
+	var base testutil.Buffer
+	before := lastLine(b.attack(t, &base, "latency", "50")())
+	var dones []func() string
+	for _, a := range attackers {
+		var out testutil.Buffer
+		dones = append(dones, a.attack(t, &out, "churn", "4"))
+		waitFor(t, &out, "ready")
+	}
+	var under testutil.Buffer
+	during := lastLine(b.attack(t, &under, "latency", "50")())
+	var calls []string
+	for _, d := range dones {
+		calls = append(calls, lastLine(d()))
+	}
+	t.Logf("slice b's raw socket(): alone %s; while 3 slices churn (%v) %s", before, calls, during)
+	var alone, mean, most int
+	fmt.Sscanf(before, "mean_us %d", &alone)
+	fmt.Sscanf(during, "mean_us %d max_us %d", &mean, &most)
+	if mean > 4*alone+10000 {
+		t.Fatalf("slice b's raw socket() waits %s while other slices churn their ports (alone: %s)", during, before)
+	}
+}

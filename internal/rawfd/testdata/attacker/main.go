@@ -27,6 +27,9 @@
 //	                                       behind the extension headers KIND
 //	attacker claimids DST                  one echo request with each of the
 //	                                       65,536 identifiers
+//	attacker churn SECS                    for SECS: bind a new UDP port, open
+//	                                       and close a raw socket, again
+//	attacker latency N                     N raw socket() calls: mean and max
 //	attacker misc                          ways around the confinement; each
 //	                                       says whether it was refused
 package main
@@ -95,6 +98,10 @@ func run(args []string) error {
 		return send6Chain(args[1], netip.MustParseAddr(args[2]).As16(), netip.MustParseAddr(args[3]).As16(), []byte(args[4]))
 	case "claimids":
 		return claimIDs(addr(args[1]))
+	case "churn":
+		return churn(time.Duration(atoi(args[1])) * time.Second)
+	case "latency":
+		return latency(atoi(args[1]))
 	case "misc":
 		return misc()
 	case "udpecho":
@@ -551,5 +558,47 @@ func claimIDs(dst [4]byte) error {
 		}
 	}
 	fmt.Println("claimed", sent)
+	return nil
+}
+
+// churn changes the slice's ports before each raw socket() call, so that
+// the agent has the table changed for each.
+func churn(d time.Duration) error {
+	fmt.Println("ready")
+	n, prev := 0, -1
+	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+		u, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			return err
+		}
+		unix.Bind(u, &unix.SockaddrInet4{Port: 20000 + n%20000})
+		if prev >= 0 {
+			unix.Close(prev)
+		}
+		prev = u
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		if err == nil {
+			unix.Close(fd)
+		}
+	}
+	fmt.Println("calls", n)
+	return nil
+}
+
+func latency(n int) error {
+	var total, most time.Duration
+	for range n {
+		t0 := time.Now()
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		d := time.Since(t0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+		total += d
+		most = max(most, d)
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Printf("mean_us %d max_us %d\n", (total / time.Duration(n)).Microseconds(), most.Microseconds())
 	return nil
 }
