@@ -16,6 +16,8 @@
 //	                                       holding MARK the raw socket gets
 //	attacker udpecho PORT DST DPORT MARK N bind UDP PORT as soon as it is free,
 //	                                       N datagrams and their echoes
+//	attacker udpserve PORT SECS            bind UDP PORT as soon as it is free,
+//	                                       echo what comes for SECS
 //	attacker errq6 PROTO SECS MARK         errq with IPv6 and IPV6_RECVERR
 //	attacker udpsend6 DST DPORT MARK N     udpsend over IPv6
 //	attacker fdfull                        a raw socket() with no descriptor
@@ -80,6 +82,8 @@ func run(args []string) error {
 		return dgramPing(addr(args[1]), atoi(args[2]), []byte(args[3]), atoi(args[4]))
 	case "portrace":
 		return portRace(atoi(args[1]), time.Duration(atoi(args[2]))*time.Second, []byte(args[3]))
+	case "udpserve":
+		return udpServe(atoi(args[1]), time.Duration(atoi(args[2]))*time.Second)
 	case "errq6":
 		return errq6(atoi(args[1]), time.Duration(atoi(args[2]))*time.Second, []byte(args[3]))
 	case "udpsend6":
@@ -253,8 +257,15 @@ func portRace(port int, d time.Duration, mark []byte) error {
 	fmt.Println("holding")
 	time.Sleep(2 * time.Second) // the victim waits for the port meanwhile
 	unix.Close(u)
-	fmt.Println("released")
 	n, buf := 0, make([]byte, 65536)
+	// What came while the port was the slice's is the slice's: only what
+	// comes after counts.
+	for {
+		if _, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT); err != nil {
+			break
+		}
+	}
+	fmt.Println("released")
 	setTimeout(fd, 50*time.Millisecond)
 	for end := time.Now().Add(d); time.Now().Before(end); {
 		m, _, err := unix.Recvfrom(fd, buf, 0)
@@ -600,5 +611,36 @@ func latency(n int) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	fmt.Printf("mean_us %d max_us %d\n", (total / time.Duration(n)).Microseconds(), most.Microseconds())
+	return nil
+}
+
+// udpServe binds port as soon as it can and echoes datagrams for d.
+func udpServe(port int, d time.Duration) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	fmt.Println("waiting")
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		err := unix.Bind(fd, &unix.SockaddrInet4{Port: port})
+		if err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("bind %d: %w", port, err)
+		}
+	}
+	fmt.Println("bound")
+	n, buf := 0, make([]byte, 65536)
+	setTimeout(fd, 50*time.Millisecond)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		m, from, err := unix.Recvfrom(fd, buf, 0)
+		if err == nil {
+			unix.Sendto(fd, buf[:m], 0, from)
+			n++
+		}
+	}
+	fmt.Println("served", n)
 	return nil
 }
