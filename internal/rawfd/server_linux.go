@@ -153,6 +153,15 @@ func (s *Server) answer(slice Slice, l *listener, n *notif) error {
 		return errors.New("caller gone")
 	}
 	if err := l.install(n.ID, fd, n.Args[1]&unix.SOCK_CLOEXEC != 0); err != nil {
+		// A failed install (EMFILE: the caller's descriptor table is
+		// full) leaves the call waiting: answer it with the errno.
+		// ENOENT means the caller has gone.
+		var errno unix.Errno
+		if errors.As(err, &errno) && errno != unix.ENOENT {
+			if ferr := l.fail(n.ID, errno); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
+				return fmt.Errorf("install socket: %w (answer: %w)", err, ferr)
+			}
+		}
 		return fmt.Errorf("install socket: %w", err)
 	}
 	return nil
