@@ -17,12 +17,27 @@ type table struct {
 	w    *worker
 }
 
-// idTimeout is how long an ICMP identifier stays a slice's after its
-// raw sockets last sent with it.
-const idTimeout = "2m"
+// pingTimeout is how long an ICMP identifier that an ICMP datagram (ping)
+// socket or the node sent an echo request with stays closed to raw
+// sockets after its last one: conntrack's ICMP timeout.
+const pingTimeout = "30s"
+
+// ctLabelRaw is the conntrack label bit of the echo flows that raw
+// sockets started.
+const ctLabelRaw = 120
 
 // ruleset is the table's text: %[1]s the table, %#[2]x the raw socket mark
-// base, %#[3]x netfilter's socket mark base, %[4]s idTimeout.
+// base, %#[3]x netfilter's socket mark base, %[4]s pingTimeout, %[5]d
+// ctLabelRaw.
+//
+// Echo requests and replies are the slice's by their conntrack flow
+// (addresses and identifier): a raw socket may start a flow or go on with
+// one of its slice's (ct mark), never join another's, so it cannot take
+// over another slice's ping, nor a host's ping of the node. The kernel
+// hands echo replies to an ICMP datagram socket by identifier alone,
+// whatever their source: so a raw socket may not use an identifier such a
+// socket (or the node) pings with, and a ping socket's echo request that
+// joins a raw socket's flow takes the flow from the slice.
 const ruleset = `table inet %[1]s {
 	# mark . protocol . port: the TCP and UDP ports each slice's raw
 	# sockets may send from (the slice holds them alone).
@@ -34,35 +49,29 @@ const ruleset = `table inet %[1]s {
 	map owner {
 		type inet_proto . inet_service : mark
 	}
-	# ICMP(v6) identifiers the raw sockets use, and whose they are: first
-	# come, first served, until unused for a while.
-	set ids4 {
+	# raw socket mark . socket mark of each served slice: the connection
+	# marks its raw sockets' echo packets may go on with.
+	set slices {
+		type mark . mark
+	}
+	# Identifiers of ICMP datagram sockets' and the node's echo requests.
+	set pinged4 {
 		typeof icmp id
 		size 65536
 		flags dynamic,timeout
 		timeout %[4]s
 	}
-	set own4 {
-		typeof icmp id . meta mark
-		size 65536
-		flags dynamic,timeout
-		timeout %[4]s
-	}
-	set ids6 {
+	set pinged6 {
 		typeof icmpv6 id
-		size 65536
-		flags dynamic,timeout
-		timeout %[4]s
-	}
-	set own6 {
-		typeof icmpv6 id . meta mark
 		size 65536
 		flags dynamic,timeout
 		timeout %[4]s
 	}
 	chain output {
 		type filter hook output priority -5; policy accept;
-		meta mark & 0xffff0000 == %#[2]x jump raw
+		meta mark & 0xffff0000 == %#[2]x goto raw
+		icmp type echo-request goto ping4
+		icmpv6 type echo-request goto ping6
 	}
 	chain raw {
 		fib saddr type != local drop
@@ -72,24 +81,34 @@ const ruleset = `table inet %[1]s {
 		exthdr frag exists drop
 		exthdr rt exists drop
 		meta l4proto { tcp, udp } meta mark . meta l4proto . th sport @ports goto ok
-		icmp type { echo-request, echo-reply } goto id4
-		icmpv6 type { echo-request, echo-reply } goto id6
+		icmp type { echo-request, echo-reply } goto echo4
+		icmpv6 type { echo-request, echo-reply } goto echo6
 		drop
 	}
-	chain id4 {
-		icmp id . meta mark @own4 update @own4 { icmp id . meta mark } update @ids4 { icmp id } goto ok
-		icmp id @ids4 drop
-		add @ids4 { icmp id } add @own4 { icmp id . meta mark } goto ok
-		drop
+	chain echo4 {
+		icmp id @pinged4 drop
+		goto echo
 	}
-	chain id6 {
-		icmpv6 id . meta mark @own6 update @own6 { icmpv6 id . meta mark } update @ids6 { icmpv6 id } goto ok
-		icmpv6 id @ids6 drop
-		add @ids6 { icmpv6 id } add @own6 { icmpv6 id . meta mark } goto ok
+	chain echo6 {
+		icmpv6 id @pinged6 drop
+		goto echo
+	}
+	chain echo {
+		icmp type echo-request ct state new ct label set %[5]d goto ok
+		icmpv6 type echo-request ct state new ct label set %[5]d goto ok
+		ct state established meta mark . ct mark @slices goto ok
 		drop
 	}
 	chain ok {
 		ct mark set meta mark & 0xffff | %#[3]x
+	}
+	chain ping4 {
+		update @pinged4 { icmp id }
+		ct label %[5]d ct mark set 0
+	}
+	chain ping6 {
+		update @pinged6 { icmpv6 id }
+		ct label %[5]d ct mark set 0
 	}
 	chain input {
 		type filter hook input priority -5; policy accept;
@@ -103,7 +122,7 @@ const ruleset = `table inet %[1]s {
 func (t *table) install() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\n", t.name, t.name)
-	fmt.Fprintf(&b, ruleset, t.name, rawMarkBase, netfilter.SocketMark(0), idTimeout)
+	fmt.Fprintf(&b, ruleset, t.name, rawMarkBase, netfilter.SocketMark(0), pingTimeout, ctLabelRaw)
 	if err := t.run(b.String()); err != nil {
 		return fmt.Errorf("install nft table %s: %w", t.name, err)
 	}
@@ -130,6 +149,16 @@ func (t *table) setPorts(mark uint32, have, want map[Port]bool) error {
 		return nil
 	}
 	return t.run(b.String())
+}
+
+// setSlice adds (or, with !on, removes) the slice of index to the slices
+// whose raw sockets may go on with their echo flows.
+func (t *table) setSlice(index uint32, on bool) error {
+	op := "delete"
+	if on {
+		op = "add"
+	}
+	return t.run(fmt.Sprintf("%s element inet %s slices { %#x . %#x }\n", op, t.name, RawMark(index), recvMark(index)))
 }
 
 // recvMarkOfRaw is the slice mark of a raw socket mark.

@@ -73,6 +73,14 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 	}
 	st := s.slices[slice.Name]
 	if st == nil {
+		// The table learns the slice first: its raw sockets' echo
+		// flows are then its own.
+		if err := s.nft.setSlice(slice.Index, true); err != nil {
+			s.mu.Unlock()
+			l.close()
+			s.cfg.Log.Error("raw sockets", "slice", slice.Name, "err", err)
+			return
+		}
 		st = &sliceState{Slice: slice, ports: map[Port]bool{}}
 		s.slices[slice.Name] = st
 	}
@@ -102,6 +110,9 @@ func (s *Server) release(name string) {
 	last := st.listeners == 0
 	if last {
 		delete(s.slices, name)
+		if err := s.nft.setSlice(st.Index, false); err != nil {
+			s.cfg.Log.Error("raw sockets: remove slice", "slice", name, "err", err)
+		}
 	}
 	s.mu.Unlock()
 	if last && len(st.ports) > 0 {
