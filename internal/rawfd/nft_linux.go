@@ -6,15 +6,57 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/internal/netfilter"
 )
 
 // table is the nftables table of the raw sockets (see the package
-// comment), handled with nft(8) on the worker's thread.
+// comment): installed and removed with nft(8) on the worker's thread, its
+// elements changed over netlink.
 type table struct {
 	name string
 	w    *worker
+
+	mu sync.Mutex
+	// mu guards the following.
+	conn *nftables.Conn // lasting, in the worker's network namespace
+}
+
+// dial opens the table's netlink connection in the network namespace of
+// path (the caller's if empty).
+func (t *table) dial(netns string) error {
+	opts := []nftables.ConnOption{nftables.AsLasting()}
+	if netns != "" {
+		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("nftables: open netns %s: %w", netns, err)
+		}
+		// The connection's socket is made in the namespace at once and
+		// stays there.
+		defer unix.Close(fd)
+		opts = append(opts, nftables.WithNetNSFd(fd))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t.conn = c
+	return nil
+}
+
+// hangup closes the table's netlink connection.
+func (t *table) hangup() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conn != nil {
+		t.conn.CloseLasting()
+		t.conn = nil
+	}
 }
 
 // pingTimeout is how long an ICMP identifier that an ICMP datagram (ping)
@@ -132,33 +174,87 @@ func (t *table) install() error {
 // setPorts changes the elements of mark's slice from have to want, in one
 // transaction.
 func (t *table) setPorts(mark uint32, have, want map[Port]bool) error {
-	var b strings.Builder
+	var del, add []Port
 	for _, p := range sortedPorts(have) {
 		if !want[p] {
-			fmt.Fprintf(&b, "delete element inet %s ports { %#x . %d . %d }\n", t.name, mark, p.Proto, p.Port)
-			fmt.Fprintf(&b, "delete element inet %s owner { %d . %d }\n", t.name, p.Proto, p.Port)
+			del = append(del, p)
 		}
 	}
 	for _, p := range sortedPorts(want) {
 		if !have[p] {
-			fmt.Fprintf(&b, "add element inet %s ports { %#x . %d . %d }\n", t.name, mark, p.Proto, p.Port)
-			fmt.Fprintf(&b, "add element inet %s owner { %d . %d : %#x }\n", t.name, p.Proto, p.Port, recvMarkOfRaw(mark))
+			add = append(add, p)
 		}
 	}
-	if b.Len() == 0 {
+	if len(del)+len(add) == 0 {
 		return nil
 	}
-	return t.run(b.String())
+	return t.change(func(c *nftables.Conn) error {
+		if len(del) > 0 {
+			if err := c.SetDeleteElements(t.set("ports"), portElems(mark, del, false)); err != nil {
+				return err
+			}
+			if err := c.SetDeleteElements(t.set("owner"), portElems(mark, del, true)); err != nil {
+				return err
+			}
+		}
+		if len(add) > 0 {
+			if err := c.SetAddElements(t.set("ports"), portElems(mark, add, false)); err != nil {
+				return err
+			}
+			return c.SetAddElements(t.set("owner"), portElems(mark, add, true))
+		}
+		return nil
+	})
+}
+
+// portElems are the elements of ports (mark . protocol . port) or, with
+// owner, of owner (protocol . port : the slice's socket mark).
+func portElems(mark uint32, ps []Port, owner bool) []nftables.SetElement {
+	elems := make([]nftables.SetElement, 0, len(ps))
+	for _, p := range ps {
+		// Each field of a concatenation takes 4 bytes; a mark is in host
+		// order, a port in network order.
+		key := []byte{p.Proto, 0, 0, 0, byte(p.Port >> 8), byte(p.Port), 0, 0}
+		if owner {
+			elems = append(elems, nftables.SetElement{Key: key, Val: binaryutil.NativeEndian.PutUint32(recvMarkOfRaw(mark))})
+		} else {
+			elems = append(elems, nftables.SetElement{Key: append(binaryutil.NativeEndian.PutUint32(mark), key...)})
+		}
+	}
+	return elems
 }
 
 // setSlice adds (or, with !on, removes) the slice of index to the slices
 // whose raw sockets may go on with their echo flows.
 func (t *table) setSlice(index uint32, on bool) error {
-	op := "delete"
-	if on {
-		op = "add"
+	key := append(binaryutil.NativeEndian.PutUint32(RawMark(index)), binaryutil.NativeEndian.PutUint32(recvMark(index))...)
+	elems := []nftables.SetElement{{Key: key}}
+	return t.change(func(c *nftables.Conn) error {
+		if on {
+			return c.SetAddElements(t.set("slices"), elems)
+		}
+		return c.SetDeleteElements(t.set("slices"), elems)
+	})
+}
+
+// set is the table's set or map of the name, as netlink names it.
+func (t *table) set(name string) *nftables.Set {
+	return &nftables.Set{Table: &nftables.Table{Family: nftables.TableFamilyINet, Name: t.name}, Name: name}
+}
+
+// change sends what f queues on the table's netlink connection as one
+// transaction: no process to start, so a slice changing its ports often
+// costs the node little.
+func (t *table) change(f func(*nftables.Conn) error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := f(t.conn); err != nil {
+		return fmt.Errorf("nft table %s: %w", t.name, err)
 	}
-	return t.run(fmt.Sprintf("%s element inet %s slices { %#x . %#x }\n", op, t.name, RawMark(index), recvMark(index)))
+	if err := t.conn.Flush(); err != nil {
+		return fmt.Errorf("nft table %s: %w", t.name, err)
+	}
+	return nil
 }
 
 // recvMarkOfRaw is the slice mark of a raw socket mark.

@@ -46,7 +46,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, w: w, nft: &table{name: cfg.Table, w: w}, slices: map[string]*sliceState{}}
+	if err := s.nft.dial(cfg.NetNS); err != nil {
+		w.stop()
+		return nil, err
+	}
 	if err := s.nft.install(); err != nil {
+		s.nft.hangup()
 		w.stop()
 		return nil, err
 	}
@@ -294,6 +299,7 @@ func (s *Server) Close(removeTable bool) error {
 	if removeTable {
 		err = s.nft.remove()
 	}
+	s.nft.hangup()
 	s.w.stop()
 	return err
 }
