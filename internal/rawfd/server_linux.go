@@ -141,7 +141,11 @@ func (s *Server) serve(slice Slice, l *listener) {
 			}
 			return
 		}
-		if err := s.answer(slice, l, &n); err != nil {
+		answer := s.answer
+		if n.Nr == unix.SYS_SETSOCKOPT {
+			answer = s.answerSetsockopt
+		}
+		if err := answer(slice, l, &n); err != nil {
 			log.Debug("raw socket refused", "pid", n.Pid, "err", err)
 		}
 	}

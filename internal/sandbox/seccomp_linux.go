@@ -30,7 +30,11 @@ import (
 // the node agent, which holds the listener, creates a confined raw socket
 // and installs it in the caller as the call's result (Config.RawSockets).
 // The init keeps a copy of the listener, so while no agent answers, the
-// call waits.
+// call waits. setsockopt(SOL_IP, IP_RECVERR) and (SOL_IPV6, IPV6_RECVERR)
+// go to the listener too: on a raw socket the error queue would hold the
+// ICMP errors about every packet of its protocol, whoever sent it, so the
+// agent refuses them there and sets them itself on any other socket
+// (traceroute and tracepath use them on UDP and ping sockets).
 
 // loadSeccomp installs the filter on every thread (TSYNC), which also sets
 // no_new_privs on every thread. With rawNotify it returns the filter's
@@ -72,6 +76,7 @@ const (
 	offArch   = 4
 	offArg0Lo = 16 // args[0], low 32 bits (little-endian)
 	offArg1Lo = 24 // args[1], low 32 bits
+	offArg2Lo = 32 // args[2], low 32 bits
 	bpfAnd    = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 	// sockTypeMask takes SOCK_NONBLOCK and SOCK_CLOEXEC off socket()'s
 	// type.
@@ -101,6 +106,7 @@ func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 	}
 	if rawNotify {
 		p = append(p, rawSocketRule()...)
+		p = append(p, recvErrRule()...)
 	}
 	for _, nr := range deniedSyscalls {
 		p = append(p, jump(bpfJeq, uint32(nr), 0, 1), eperm)
@@ -136,6 +142,30 @@ func rawSocketRule() []unix.SockFilter {
 		jump(bpfJeq, unix.SOCK_RAW, 0, 1),
 		stmt(bpfRet, unix.SECCOMP_RET_USER_NOTIF),
 		stmt(bpfRet, unix.SECCOMP_RET_ALLOW),
+	}
+}
+
+// recvErrRule sends setsockopt(fd, SOL_IP, IP_RECVERR) and (fd,
+// SOL_IPV6, IPV6_RECVERR) to the listener and lets every other
+// setsockopt() through; it expects the system call number in the
+// accumulator and leaves it there for the next rule. The kernel reads
+// level and optname as ints: only their low 32 bits count.
+func recvErrRule() []unix.SockFilter {
+	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
+	jump := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
+		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
+	}
+	return []unix.SockFilter{
+		jump(bpfJeq, unix.SYS_SETSOCKOPT, 0, 9),
+		stmt(bpfLdAbs, offArg1Lo),
+		jump(bpfJeq, unix.SOL_IP, 0, 2),
+		stmt(bpfLdAbs, offArg2Lo),
+		jump(bpfJeq, unix.IP_RECVERR, 4, 3),
+		jump(bpfJeq, unix.SOL_IPV6, 0, 2),
+		stmt(bpfLdAbs, offArg2Lo),
+		jump(bpfJeq, unix.IPV6_RECVERR, 1, 0),
+		stmt(bpfRet, unix.SECCOMP_RET_ALLOW),
+		stmt(bpfRet, unix.SECCOMP_RET_USER_NOTIF),
 	}
 }
 
