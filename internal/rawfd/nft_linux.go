@@ -21,6 +21,8 @@ import (
 type table struct {
 	name string
 	w    *worker
+	// owner: ports also go into the owner map (Config.Claim).
+	owner bool
 
 	mu sync.Mutex
 	// mu guards the following.
@@ -189,19 +191,22 @@ func (t *table) setPorts(mark uint32, have, want map[Port]bool) error {
 		return nil
 	}
 	return t.change(func(c *nftables.Conn) error {
-		if len(del) > 0 {
-			if err := c.SetDeleteElements(t.set("ports"), portElems(mark, del, false)); err != nil {
-				return err
-			}
-			if err := c.SetDeleteElements(t.set("owner"), portElems(mark, del, true)); err != nil {
-				return err
-			}
+		sets := []string{"ports"}
+		if t.owner {
+			sets = append(sets, "owner")
 		}
-		if len(add) > 0 {
-			if err := c.SetAddElements(t.set("ports"), portElems(mark, add, false)); err != nil {
-				return err
+		for _, name := range sets {
+			owner := name == "owner"
+			if len(del) > 0 {
+				if err := c.SetDeleteElements(t.set(name), portElems(mark, del, owner)); err != nil {
+					return err
+				}
 			}
-			return c.SetAddElements(t.set("owner"), portElems(mark, add, true))
+			if len(add) > 0 {
+				if err := c.SetAddElements(t.set(name), portElems(mark, add, owner)); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

@@ -34,7 +34,8 @@ type Server struct {
 type sliceState struct {
 	Slice
 	listeners int
-	ports     map[Port]bool // in the table now
+	ports     map[Port]bool   // in the table now
+	claims    map[Port]func() // with Config.Claim: the release of each claim
 }
 
 // New installs the table (replacing one left by an earlier run) and starts
@@ -45,7 +46,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, w: w, nft: &table{name: cfg.Table, w: w}, slices: map[string]*sliceState{}}
+	s := &Server{cfg: cfg, w: w, nft: &table{name: cfg.Table, w: w, owner: cfg.Claim != nil}, slices: map[string]*sliceState{}}
 	if err := s.nft.dial(cfg.NetNS); err != nil {
 		w.stop()
 		return nil, err
@@ -86,7 +87,7 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 			s.cfg.Log.Error("raw sockets", "slice", slice.Name, "err", err)
 			return
 		}
-		st = &sliceState{Slice: slice, ports: map[Port]bool{}}
+		st = &sliceState{Slice: slice, ports: map[Port]bool{}, claims: map[Port]func(){}}
 		s.slices[slice.Name] = st
 	}
 	st.Slice = slice
@@ -119,12 +120,15 @@ func (s *Server) release(name string) {
 			s.cfg.Log.Error("raw sockets: remove slice", "slice", name, "err", err)
 		}
 	}
-	s.mu.Unlock()
 	if last && len(st.ports) > 0 {
 		if err := s.nft.setPorts(RawMark(st.Index), st.ports, nil); err != nil {
 			s.cfg.Log.Error("raw sockets: remove ports", "slice", name, "err", err)
 		}
 	}
+	if last {
+		s.unclaimLocked(st, nil)
+	}
+	s.mu.Unlock()
 }
 
 func (s *Server) serve(slice Slice, l *listener) {
@@ -156,12 +160,7 @@ func (s *Server) serve(slice Slice, l *listener) {
 func (s *Server) answer(slice Slice, l *listener, n *notif) error {
 	fd, err := s.create(slice, n)
 	if err != nil {
-		errno := unix.EPERM
-		errors.As(err, &errno)
-		if ferr := l.fail(n.ID, errno); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
-			return fmt.Errorf("%w (answer: %w)", err, ferr)
-		}
-		return err
+		return l.refuse(n.ID, err)
 	}
 	defer unix.Close(fd)
 	// A tool often binds the port it will send from just before it opens
@@ -176,13 +175,11 @@ func (s *Server) answer(slice Slice, l *listener, n *notif) error {
 		// A failed install (EMFILE: the caller's descriptor table is
 		// full) leaves the call waiting: answer it with the errno.
 		// ENOENT means the caller has gone.
-		var errno unix.Errno
-		if errors.As(err, &errno) && errno != unix.ENOENT {
-			if ferr := l.fail(n.ID, errno); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
-				return fmt.Errorf("install socket: %w (answer: %w)", err, ferr)
-			}
+		err = fmt.Errorf("install socket: %w", err)
+		if errors.Is(err, unix.ENOENT) {
+			return err
 		}
-		return fmt.Errorf("install socket: %w", err)
+		return l.refuse(n.ID, err)
 	}
 	return nil
 }

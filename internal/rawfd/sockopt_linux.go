@@ -19,12 +19,7 @@ import (
 func (s *Server) answerSetsockopt(_ Slice, l *listener, n *notif) error {
 	val, err := s.setRecvErr(l, n)
 	if err != nil {
-		errno := unix.EPERM
-		errors.As(err, &errno)
-		if ferr := l.fail(n.ID, errno); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
-			return fmt.Errorf("%w (answer: %w)", err, ferr)
-		}
-		return err
+		return l.refuse(n.ID, err)
 	}
 	if err := l.succeed(n.ID, val); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("setsockopt: answer: %w", err)
