@@ -71,6 +71,11 @@ func TestClaimedPorts(t *testing.T) {
 		}
 	})
 	s := newSlice(t, srv, p.SendNS, 60)
+	// A process that outlives the test's steps keeps the sliver's init,
+	// so the slice stays served (and its claims held) between them.
+	var keep testutil.Buffer
+	s.start(t, &keep, "listen", "1", "60", "keep")
+	waitFor(t, &keep, "ready")
 	node, peer := p.SendIP.String(), p.RecvIP.String()
 	// Each raw socket() syncs the slice's ports before it returns.
 	sends := func(mark string) bool {
