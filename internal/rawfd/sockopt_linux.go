@@ -3,6 +3,9 @@ package rawfd
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -83,11 +86,18 @@ func (s *Server) setRecvErr(l *listener, n *notif) (int64, error) {
 // while the notification is still pending (so that its pid is still the
 // caller's).
 func callerFD(l *listener, n *notif, fd int) (int, error) {
-	pidfd, err := unix.PidfdOpen(int(n.Pid), 0)
+	// The caller may be any thread: a pidfd names a process (its thread
+	// group leader), whose descriptor table the threads share.
+	tgid, err := threadGroup(n.Pid)
+	if err != nil {
+		return -1, fmt.Errorf("caller gone: %w", unix.ESRCH)
+	}
+	pidfd, err := unix.PidfdOpen(tgid, 0)
 	if err != nil {
 		return -1, fmt.Errorf("caller gone: %w", unix.ESRCH)
 	}
 	defer unix.Close(pidfd)
+	// Pending, the caller still exists: tid and tgid were its own.
 	if !l.valid(n.ID) {
 		return -1, fmt.Errorf("caller gone: %w", unix.ESRCH)
 	}
@@ -99,4 +109,18 @@ func callerFD(l *listener, n *notif, fd int) (int, error) {
 		return -1, fmt.Errorf("setsockopt: get fd %d: %w", fd, unix.EPERM)
 	}
 	return sock, nil
+}
+
+// threadGroup is the process (thread group) of thread tid.
+func threadGroup(tid uint32) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no Tgid", tid)
 }
