@@ -70,8 +70,8 @@ type Config struct {
 	// MaxPerSlice bounds the raw sockets of one slice (DefaultMaxPerSlice
 	// if 0).
 	MaxPerSlice int
-	// CallsPerSec bounds how many raw socket() calls of one sliver the
-	// Server answers a second, after a burst of as many (DefaultCallsPerSec
+	// CallsPerSec bounds how many raw socket() and setsockopt(IP_RECVERR)
+	// calls of one sliver the Server answers a second, after a burst of as many (DefaultCallsPerSec
 	// if 0): a caller past it waits in the call, so a slice looping on
 	// socket() costs the agent no more than that.
 	CallsPerSec int
