@@ -83,16 +83,19 @@ const (
 	sockTypeMask = 0xf
 )
 
+func bpfStmt(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
+
+func bpfJump(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
+	return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
+}
+
 // seccompProgram returns the classic BPF program of the filter for this
 // architecture.
 func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 	if auditArch == 0 {
 		return nil, errors.New("seccomp: no filter for this architecture")
 	}
-	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
-	jump := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
-		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
-	}
+	stmt, jump := bpfStmt, bpfJump
 	eperm := stmt(bpfRet, unix.SECCOMP_RET_ERRNO|uint32(unix.EPERM))
 	allow := stmt(bpfRet, unix.SECCOMP_RET_ALLOW)
 	p := []unix.SockFilter{
@@ -128,10 +131,7 @@ func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 // listener and lets every other socket() through; it expects the system
 // call number in the accumulator and leaves it there for the next rule.
 func rawSocketRule() []unix.SockFilter {
-	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
-	jump := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
-		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
-	}
+	stmt, jump := bpfStmt, bpfJump
 	return []unix.SockFilter{
 		jump(bpfJeq, unix.SYS_SOCKET, 0, 8),
 		stmt(bpfLdAbs, offArg0Lo),
@@ -151,10 +151,7 @@ func rawSocketRule() []unix.SockFilter {
 // accumulator and leaves it there for the next rule. The kernel reads
 // level and optname as ints: only their low 32 bits count.
 func recvErrRule() []unix.SockFilter {
-	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
-	jump := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
-		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
-	}
+	stmt, jump := bpfStmt, bpfJump
 	return []unix.SockFilter{
 		jump(bpfJeq, unix.SYS_SETSOCKOPT, 0, 9),
 		stmt(bpfLdAbs, offArg1Lo),
