@@ -41,8 +41,14 @@ func openKernelRaw(cfg Config, n *network) *kernelRaw {
 		return nil
 	}
 	k := &kernelRaw{net: n, slivers: map[string]sliver.NetSliver{}}
-	srv, err := rawfd.New(rawfd.Config{Ports: k.ports, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice,
-		CallsPerSec: cfg.RawSocketCallsPerSec, Log: log})
+	rcfg := rawfd.Config{Ports: k.ports, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice,
+		CallsPerSec: cfg.RawSocketCallsPerSec, Log: log}
+	if n.ports != nil {
+		rcfg.Claim = k.claim
+	} else {
+		log.Warn("no port manager: slivers' raw sockets get only their own flows' packets, not new flows to ports they hold")
+	}
+	srv, err := rawfd.New(rcfg)
 	if err != nil {
 		log.Error("raw sockets through socket(2) are off: slivers use the raw socket service", "err", err)
 		return nil
@@ -100,6 +106,12 @@ func (k *kernelRaw) ports(slice string) ([]rawfd.Port, error) {
 		}
 	}
 	return held, nil
+}
+
+// claim keeps p from everyone but slice while the raw sockets' table
+// lists it as slice's (portmgr.Manager.Claim).
+func (k *kernelRaw) claim(slice string, p rawfd.Port, revoke func()) (func(), error) {
+	return k.net.claimPort(slice, protoName[p.Proto], p.Port, func(string) { revoke() })
 }
 
 var (

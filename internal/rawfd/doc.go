@@ -13,16 +13,17 @@
 // The socket is the slice's: it is owned by the slice's first host UID
 // (so the tagger shapes and counts its packets as the slice's) and
 // carries the mark RawMark(index). What it may do is enforced by the
-// kernel, in two places that the slice cannot touch:
+// kernel and the agent, in three places that the slice cannot touch:
 //
 //   - Sending: the nftables table (Config.Table) drops every packet with
 //     a raw socket mark whose source is not one of the node's addresses,
 //     that is an IPv4 fragment or carries a source route (LSRR, SSRR), an
 //     IPv6 packet with a fragment or routing header, a TCP or UDP segment
 //     from a port the slice does not hold alone (Config.Ports, kept in
-//     step every Config.SyncEvery and at each socket()), an ICMP or ICMPv6 echo request or
-//     reply with an identifier another slice's raw socket used in the
-//     last two minutes, or anything else (ICMP errors, redirects,
+//     step every Config.SyncEvery and at each socket(), over netlink), an
+//     ICMP or ICMPv6 echo request or reply that joins a conntrack flow
+//     not of the slice's or uses an identifier an ICMP datagram socket or
+//     the node pings with, or anything else (ICMP errors, redirects,
 //     timestamps, other protocols). The rules look at the packet the
 //     kernel is about to send, so IP_HDRINCL packets pass the same checks.
 //   - Receiving: each socket has a classic BPF filter, attached and
@@ -32,8 +33,12 @@
 //     mark when its connection is the slice's (replies to the slice's own
 //     packets, raw or not, and ICMP errors about them, which conntrack
 //     relates to the flow) or when it goes to a TCP or UDP port the slice
-//     holds alone. A raw socket therefore never sees another slice's
-//     packets nor the node's.
+//     holds alone and the agent claimed (Config.Claim). A raw socket
+//     therefore never sees another slice's packets nor the node's.
+//   - The error queue: setsockopt(IP_RECVERR or IPV6_RECVERR), which would
+//     queue other slices' ICMP errors on a raw socket past its filter,
+//     reaches the Server too; it does nothing on a raw socket and sets the
+//     option itself on any other.
 //
 // A slice holds at most Config.MaxPerSlice raw sockets at a time; a
 // socket() past it fails with EMFILE. Kernels before 5.14 lack the

@@ -6,23 +6,82 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/internal/netfilter"
 )
 
 // table is the nftables table of the raw sockets (see the package
-// comment), handled with nft(8) on the worker's thread.
+// comment): installed and removed with nft(8) on the worker's thread, its
+// elements changed over netlink.
 type table struct {
 	name string
 	w    *worker
+	// owner: ports also go into the owner map (Config.Claim).
+	owner bool
+
+	mu sync.Mutex
+	// mu guards the following.
+	conn *nftables.Conn // lasting, in the worker's network namespace
 }
 
-// idTimeout is how long an ICMP identifier stays a slice's after its
-// raw sockets last sent with it.
-const idTimeout = "2m"
+// dial opens the table's netlink connection in the network namespace of
+// path (the caller's if empty).
+func (t *table) dial(netns string) error {
+	opts := []nftables.ConnOption{nftables.AsLasting()}
+	if netns != "" {
+		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("nftables: open netns %s: %w", netns, err)
+		}
+		// The connection's socket is made in the namespace at once and
+		// stays there.
+		defer unix.Close(fd)
+		opts = append(opts, nftables.WithNetNSFd(fd))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t.conn = c
+	return nil
+}
+
+// hangup closes the table's netlink connection.
+func (t *table) hangup() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conn != nil {
+		t.conn.CloseLasting()
+		t.conn = nil
+	}
+}
+
+// pingTimeout is how long an ICMP identifier that an ICMP datagram (ping)
+// socket or the node sent an echo request with stays closed to raw
+// sockets after its last one: conntrack's ICMP timeout.
+const pingTimeout = "30s"
+
+// ctLabelRaw is the conntrack label bit of the echo flows that raw
+// sockets started.
+const ctLabelRaw = 120
 
 // ruleset is the table's text: %[1]s the table, %#[2]x the raw socket mark
-// base, %#[3]x netfilter's socket mark base, %[4]s idTimeout.
+// base, %#[3]x netfilter's socket mark base, %[4]s pingTimeout, %[5]d
+// ctLabelRaw.
+//
+// Echo requests and replies are the slice's by their conntrack flow
+// (addresses and identifier): a raw socket may start a flow or go on with
+// one of its slice's (ct mark), never join another's, so it cannot take
+// over another slice's ping, nor a host's ping of the node. The kernel
+// hands echo replies to an ICMP datagram socket by identifier alone,
+// whatever their source: so a raw socket may not use an identifier such a
+// socket (or the node) pings with, and a ping socket's echo request that
+// joins a raw socket's flow takes the flow from the slice.
 const ruleset = `table inet %[1]s {
 	# mark . protocol . port: the TCP and UDP ports each slice's raw
 	# sockets may send from (the slice holds them alone).
@@ -34,35 +93,29 @@ const ruleset = `table inet %[1]s {
 	map owner {
 		type inet_proto . inet_service : mark
 	}
-	# ICMP(v6) identifiers the raw sockets use, and whose they are: first
-	# come, first served, until unused for a while.
-	set ids4 {
+	# raw socket mark . socket mark of each served slice: the connection
+	# marks its raw sockets' echo packets may go on with.
+	set slices {
+		type mark . mark
+	}
+	# Identifiers of ICMP datagram sockets' and the node's echo requests.
+	set pinged4 {
 		typeof icmp id
 		size 65536
 		flags dynamic,timeout
 		timeout %[4]s
 	}
-	set own4 {
-		typeof icmp id . meta mark
-		size 65536
-		flags dynamic,timeout
-		timeout %[4]s
-	}
-	set ids6 {
+	set pinged6 {
 		typeof icmpv6 id
-		size 65536
-		flags dynamic,timeout
-		timeout %[4]s
-	}
-	set own6 {
-		typeof icmpv6 id . meta mark
 		size 65536
 		flags dynamic,timeout
 		timeout %[4]s
 	}
 	chain output {
 		type filter hook output priority -5; policy accept;
-		meta mark & 0xffff0000 == %#[2]x jump raw
+		meta mark & 0xffff0000 == %#[2]x goto raw
+		icmp type echo-request goto ping4
+		icmpv6 type echo-request goto ping6
 	}
 	chain raw {
 		fib saddr type != local drop
@@ -72,24 +125,34 @@ const ruleset = `table inet %[1]s {
 		exthdr frag exists drop
 		exthdr rt exists drop
 		meta l4proto { tcp, udp } meta mark . meta l4proto . th sport @ports goto ok
-		icmp type { echo-request, echo-reply } goto id4
-		icmpv6 type { echo-request, echo-reply } goto id6
+		icmp type { echo-request, echo-reply } goto echo4
+		icmpv6 type { echo-request, echo-reply } goto echo6
 		drop
 	}
-	chain id4 {
-		icmp id . meta mark @own4 update @own4 { icmp id . meta mark } update @ids4 { icmp id } goto ok
-		icmp id @ids4 drop
-		add @ids4 { icmp id } add @own4 { icmp id . meta mark } goto ok
-		drop
+	chain echo4 {
+		icmp id @pinged4 drop
+		goto echo
 	}
-	chain id6 {
-		icmpv6 id . meta mark @own6 update @own6 { icmpv6 id . meta mark } update @ids6 { icmpv6 id } goto ok
-		icmpv6 id @ids6 drop
-		add @ids6 { icmpv6 id } add @own6 { icmpv6 id . meta mark } goto ok
+	chain echo6 {
+		icmpv6 id @pinged6 drop
+		goto echo
+	}
+	chain echo {
+		icmp type echo-request ct state new ct label set %[5]d goto ok
+		icmpv6 type echo-request ct state new ct label set %[5]d goto ok
+		ct state established meta mark . ct mark @slices goto ok
 		drop
 	}
 	chain ok {
 		ct mark set meta mark & 0xffff | %#[3]x
+	}
+	chain ping4 {
+		update @pinged4 { icmp id }
+		ct label %[5]d ct mark set 0
+	}
+	chain ping6 {
+		update @pinged6 { icmpv6 id }
+		ct label %[5]d ct mark set 0
 	}
 	chain input {
 		type filter hook input priority -5; policy accept;
@@ -103,7 +166,7 @@ const ruleset = `table inet %[1]s {
 func (t *table) install() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\n", t.name, t.name)
-	fmt.Fprintf(&b, ruleset, t.name, rawMarkBase, netfilter.SocketMark(0), idTimeout)
+	fmt.Fprintf(&b, ruleset, t.name, rawMarkBase, netfilter.SocketMark(0), pingTimeout, ctLabelRaw)
 	if err := t.run(b.String()); err != nil {
 		return fmt.Errorf("install nft table %s: %w", t.name, err)
 	}
@@ -113,23 +176,90 @@ func (t *table) install() error {
 // setPorts changes the elements of mark's slice from have to want, in one
 // transaction.
 func (t *table) setPorts(mark uint32, have, want map[Port]bool) error {
-	var b strings.Builder
+	var del, add []Port
 	for _, p := range sortedPorts(have) {
 		if !want[p] {
-			fmt.Fprintf(&b, "delete element inet %s ports { %#x . %d . %d }\n", t.name, mark, p.Proto, p.Port)
-			fmt.Fprintf(&b, "delete element inet %s owner { %d . %d }\n", t.name, p.Proto, p.Port)
+			del = append(del, p)
 		}
 	}
 	for _, p := range sortedPorts(want) {
 		if !have[p] {
-			fmt.Fprintf(&b, "add element inet %s ports { %#x . %d . %d }\n", t.name, mark, p.Proto, p.Port)
-			fmt.Fprintf(&b, "add element inet %s owner { %d . %d : %#x }\n", t.name, p.Proto, p.Port, recvMarkOfRaw(mark))
+			add = append(add, p)
 		}
 	}
-	if b.Len() == 0 {
+	if len(del)+len(add) == 0 {
 		return nil
 	}
-	return t.run(b.String())
+	return t.change(func(c *nftables.Conn) error {
+		sets := []string{"ports"}
+		if t.owner {
+			sets = append(sets, "owner")
+		}
+		for _, name := range sets {
+			owner := name == "owner"
+			if len(del) > 0 {
+				if err := c.SetDeleteElements(t.set(name), portElems(mark, del, owner)); err != nil {
+					return err
+				}
+			}
+			if len(add) > 0 {
+				if err := c.SetAddElements(t.set(name), portElems(mark, add, owner)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// portElems are the elements of ports (mark . protocol . port) or, with
+// owner, of owner (protocol . port : the slice's socket mark).
+func portElems(mark uint32, ps []Port, owner bool) []nftables.SetElement {
+	elems := make([]nftables.SetElement, 0, len(ps))
+	for _, p := range ps {
+		// Each field of a concatenation takes 4 bytes; a mark is in host
+		// order, a port in network order.
+		key := []byte{p.Proto, 0, 0, 0, byte(p.Port >> 8), byte(p.Port), 0, 0}
+		if owner {
+			elems = append(elems, nftables.SetElement{Key: key, Val: binaryutil.NativeEndian.PutUint32(recvMarkOfRaw(mark))})
+		} else {
+			elems = append(elems, nftables.SetElement{Key: append(binaryutil.NativeEndian.PutUint32(mark), key...)})
+		}
+	}
+	return elems
+}
+
+// setSlice adds (or, with !on, removes) the slice of index to the slices
+// whose raw sockets may go on with their echo flows.
+func (t *table) setSlice(index uint32, on bool) error {
+	key := append(binaryutil.NativeEndian.PutUint32(RawMark(index)), binaryutil.NativeEndian.PutUint32(recvMark(index))...)
+	elems := []nftables.SetElement{{Key: key}}
+	return t.change(func(c *nftables.Conn) error {
+		if on {
+			return c.SetAddElements(t.set("slices"), elems)
+		}
+		return c.SetDeleteElements(t.set("slices"), elems)
+	})
+}
+
+// set is the table's set or map of the name, as netlink names it.
+func (t *table) set(name string) *nftables.Set {
+	return &nftables.Set{Table: &nftables.Table{Family: nftables.TableFamilyINet, Name: t.name}, Name: name}
+}
+
+// change sends what f queues on the table's netlink connection as one
+// transaction: no process to start, so a slice changing its ports often
+// costs the node little.
+func (t *table) change(f func(*nftables.Conn) error) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := f(t.conn); err != nil {
+		return fmt.Errorf("nft table %s: %w", t.name, err)
+	}
+	if err := t.conn.Flush(); err != nil {
+		return fmt.Errorf("nft table %s: %w", t.name, err)
+	}
+	return nil
 }
 
 // recvMarkOfRaw is the slice mark of a raw socket mark.

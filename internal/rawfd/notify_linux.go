@@ -121,6 +121,23 @@ func (l *listener) fail(id uint64, errno unix.Errno) error {
 	return l.ioctl(unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&r))
 }
 
+// refuse fails the notification with err's errno (EPERM if it has none)
+// and returns err.
+func (l *listener) refuse(id uint64, err error) error {
+	errno := unix.EPERM
+	errors.As(err, &errno)
+	if ferr := l.fail(id, errno); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
+		return fmt.Errorf("%w (answer: %w)", err, ferr)
+	}
+	return err
+}
+
+// succeed answers the notification with the result val.
+func (l *listener) succeed(id uint64, val int64) error {
+	r := notifResp{ID: id, Val: val}
+	return l.ioctl(unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&r))
+}
+
 // install puts fd into the caller as the result of its system call, in
 // one step; cloexec sets close-on-exec on the caller's descriptor.
 func (l *listener) install(id uint64, fd int, cloexec bool) error {

@@ -50,9 +50,18 @@ type Port struct {
 type Config struct {
 	// Ports returns the TCP and UDP ports slice holds alone now (the
 	// port manager's ownership rule): the only source ports its raw
-	// sockets may send from, and the ports whose packets they receive.
-	// Nil means none.
+	// sockets may send from, and (with Claim) the ports whose packets
+	// they receive. Nil means none.
 	Ports func(slice string) ([]Port, error)
+	// Claim, when set, keeps p from every other slice and the node while
+	// the table lists it as slice's (portmgr.Manager.Claim: their binds of
+	// it fail) until release is called; revoke is called when a
+	// reservation for another slice takes it back (the port then leaves
+	// the table at once). With Claim, packets of new flows to a listed
+	// port reach the slice's raw sockets; without it nothing keeps a
+	// port the slice gave up from others until the next sync, so its
+	// raw sockets get only the packets of its own flows.
+	Claim func(slice string, p Port, revoke func()) (release func(), err error)
 	// Table is the nftables table's name (DefaultTable if empty).
 	Table string
 	// NetNS, when set, is the path of the network namespace the sockets
@@ -61,8 +70,8 @@ type Config struct {
 	// MaxPerSlice bounds the raw sockets of one slice (DefaultMaxPerSlice
 	// if 0).
 	MaxPerSlice int
-	// CallsPerSec bounds how many raw socket() calls of one sliver the
-	// Server answers a second, after a burst of as many (DefaultCallsPerSec
+	// CallsPerSec bounds how many raw socket() and setsockopt(IP_RECVERR)
+	// calls of one sliver the Server answers a second, after a burst of as many (DefaultCallsPerSec
 	// if 0): a caller past it waits in the call, so a slice looping on
 	// socket() costs the agent no more than that.
 	CallsPerSec int

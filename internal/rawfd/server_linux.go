@@ -34,7 +34,8 @@ type Server struct {
 type sliceState struct {
 	Slice
 	listeners int
-	ports     map[Port]bool // in the table now
+	ports     map[Port]bool   // in the table now
+	claims    map[Port]func() // with Config.Claim: the release of each claim
 }
 
 // New installs the table (replacing one left by an earlier run) and starts
@@ -45,8 +46,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, w: w, nft: &table{name: cfg.Table, w: w}, slices: map[string]*sliceState{}}
+	s := &Server{cfg: cfg, w: w, nft: &table{name: cfg.Table, w: w, owner: cfg.Claim != nil}, slices: map[string]*sliceState{}}
+	if err := s.nft.dial(cfg.NetNS); err != nil {
+		w.stop()
+		return nil, err
+	}
 	if err := s.nft.install(); err != nil {
+		s.nft.hangup()
 		w.stop()
 		return nil, err
 	}
@@ -73,7 +79,15 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 	}
 	st := s.slices[slice.Name]
 	if st == nil {
-		st = &sliceState{Slice: slice, ports: map[Port]bool{}}
+		// The table learns the slice first: its raw sockets' echo
+		// flows are then its own.
+		if err := s.nft.setSlice(slice.Index, true); err != nil {
+			s.mu.Unlock()
+			l.close()
+			s.cfg.Log.Error("raw sockets", "slice", slice.Name, "err", err)
+			return
+		}
+		st = &sliceState{Slice: slice, ports: map[Port]bool{}, claims: map[Port]func(){}}
 		s.slices[slice.Name] = st
 	}
 	st.Slice = slice
@@ -102,13 +116,19 @@ func (s *Server) release(name string) {
 	last := st.listeners == 0
 	if last {
 		delete(s.slices, name)
+		if err := s.nft.setSlice(st.Index, false); err != nil {
+			s.cfg.Log.Error("raw sockets: remove slice", "slice", name, "err", err)
+		}
 	}
-	s.mu.Unlock()
 	if last && len(st.ports) > 0 {
 		if err := s.nft.setPorts(RawMark(st.Index), st.ports, nil); err != nil {
 			s.cfg.Log.Error("raw sockets: remove ports", "slice", name, "err", err)
 		}
 	}
+	if last {
+		s.unclaimLocked(st, nil)
+	}
+	s.mu.Unlock()
 }
 
 func (s *Server) serve(slice Slice, l *listener) {
@@ -125,7 +145,11 @@ func (s *Server) serve(slice Slice, l *listener) {
 			}
 			return
 		}
-		if err := s.answer(slice, l, &n); err != nil {
+		answer := s.answer
+		if n.Nr == unix.SYS_SETSOCKOPT {
+			answer = s.answerSetsockopt
+		}
+		if err := answer(slice, l, &n); err != nil {
 			log.Debug("raw socket refused", "pid", n.Pid, "err", err)
 		}
 	}
@@ -136,12 +160,7 @@ func (s *Server) serve(slice Slice, l *listener) {
 func (s *Server) answer(slice Slice, l *listener, n *notif) error {
 	fd, err := s.create(slice, n)
 	if err != nil {
-		errno := unix.EPERM
-		errors.As(err, &errno)
-		if ferr := l.fail(n.ID, errno); ferr != nil && !errors.Is(ferr, unix.ENOENT) {
-			return fmt.Errorf("%w (answer: %w)", err, ferr)
-		}
-		return err
+		return l.refuse(n.ID, err)
 	}
 	defer unix.Close(fd)
 	// A tool often binds the port it will send from just before it opens
@@ -153,7 +172,14 @@ func (s *Server) answer(slice Slice, l *listener, n *notif) error {
 		return errors.New("caller gone")
 	}
 	if err := l.install(n.ID, fd, n.Args[1]&unix.SOCK_CLOEXEC != 0); err != nil {
-		return fmt.Errorf("install socket: %w", err)
+		// A failed install (EMFILE: the caller's descriptor table is
+		// full) leaves the call waiting: answer it with the errno.
+		// ENOENT means the caller has gone.
+		err = fmt.Errorf("install socket: %w", err)
+		if errors.Is(err, unix.ENOENT) {
+			return err
+		}
+		return l.refuse(n.ID, err)
 	}
 	return nil
 }
@@ -274,6 +300,7 @@ func (s *Server) Close(removeTable bool) error {
 	if removeTable {
 		err = s.nft.remove()
 	}
+	s.nft.hangup()
 	s.w.stop()
 	return err
 }

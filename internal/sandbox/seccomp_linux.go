@@ -30,7 +30,11 @@ import (
 // the node agent, which holds the listener, creates a confined raw socket
 // and installs it in the caller as the call's result (Config.RawSockets).
 // The init keeps a copy of the listener, so while no agent answers, the
-// call waits.
+// call waits. setsockopt(SOL_IP, IP_RECVERR) and (SOL_IPV6, IPV6_RECVERR)
+// go to the listener too: on a raw socket the error queue would hold the
+// ICMP errors about every packet of its protocol, whoever sent it, so the
+// agent refuses them there and sets them itself on any other socket
+// (traceroute and tracepath use them on UDP and ping sockets).
 
 // loadSeccomp installs the filter on every thread (TSYNC), which also sets
 // no_new_privs on every thread. With rawNotify it returns the filter's
@@ -72,11 +76,18 @@ const (
 	offArch   = 4
 	offArg0Lo = 16 // args[0], low 32 bits (little-endian)
 	offArg1Lo = 24 // args[1], low 32 bits
+	offArg2Lo = 32 // args[2], low 32 bits
 	bpfAnd    = unix.BPF_ALU | unix.BPF_AND | unix.BPF_K
 	// sockTypeMask takes SOCK_NONBLOCK and SOCK_CLOEXEC off socket()'s
 	// type.
 	sockTypeMask = 0xf
 )
+
+func bpfStmt(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
+
+func bpfJump(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
+	return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
+}
 
 // seccompProgram returns the classic BPF program of the filter for this
 // architecture.
@@ -84,10 +95,7 @@ func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 	if auditArch == 0 {
 		return nil, errors.New("seccomp: no filter for this architecture")
 	}
-	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
-	jump := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
-		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
-	}
+	stmt, jump := bpfStmt, bpfJump
 	eperm := stmt(bpfRet, unix.SECCOMP_RET_ERRNO|uint32(unix.EPERM))
 	allow := stmt(bpfRet, unix.SECCOMP_RET_ALLOW)
 	p := []unix.SockFilter{
@@ -101,6 +109,7 @@ func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 	}
 	if rawNotify {
 		p = append(p, rawSocketRule()...)
+		p = append(p, recvErrRule()...)
 	}
 	for _, nr := range deniedSyscalls {
 		p = append(p, jump(bpfJeq, uint32(nr), 0, 1), eperm)
@@ -122,10 +131,7 @@ func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 // listener and lets every other socket() through; it expects the system
 // call number in the accumulator and leaves it there for the next rule.
 func rawSocketRule() []unix.SockFilter {
-	stmt := func(code uint16, k uint32) unix.SockFilter { return unix.SockFilter{Code: code, K: k} }
-	jump := func(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
-		return unix.SockFilter{Code: code, K: k, Jt: jt, Jf: jf}
-	}
+	stmt, jump := bpfStmt, bpfJump
 	return []unix.SockFilter{
 		jump(bpfJeq, unix.SYS_SOCKET, 0, 8),
 		stmt(bpfLdAbs, offArg0Lo),
@@ -136,6 +142,27 @@ func rawSocketRule() []unix.SockFilter {
 		jump(bpfJeq, unix.SOCK_RAW, 0, 1),
 		stmt(bpfRet, unix.SECCOMP_RET_USER_NOTIF),
 		stmt(bpfRet, unix.SECCOMP_RET_ALLOW),
+	}
+}
+
+// recvErrRule sends setsockopt(fd, SOL_IP, IP_RECVERR) and (fd,
+// SOL_IPV6, IPV6_RECVERR) to the listener and lets every other
+// setsockopt() through; it expects the system call number in the
+// accumulator and leaves it there for the next rule. The kernel reads
+// level and optname as ints: only their low 32 bits count.
+func recvErrRule() []unix.SockFilter {
+	stmt, jump := bpfStmt, bpfJump
+	return []unix.SockFilter{
+		jump(bpfJeq, unix.SYS_SETSOCKOPT, 0, 9),
+		stmt(bpfLdAbs, offArg1Lo),
+		jump(bpfJeq, unix.SOL_IP, 0, 2),
+		stmt(bpfLdAbs, offArg2Lo),
+		jump(bpfJeq, unix.IP_RECVERR, 4, 3),
+		jump(bpfJeq, unix.SOL_IPV6, 0, 2),
+		stmt(bpfLdAbs, offArg2Lo),
+		jump(bpfJeq, unix.IPV6_RECVERR, 1, 0),
+		stmt(bpfRet, unix.SECCOMP_RET_ALLOW),
+		stmt(bpfRet, unix.SECCOMP_RET_USER_NOTIF),
 	}
 }
 

@@ -18,6 +18,9 @@
 //	probe dgramrtt DST N             mean echo RTT over an ICMP datagram socket
 //	probe relayrtt SOCK DST N        mean echo RTT through the raw socket service
 //	probe flood DST SPORT DPORT N    N UDP datagrams from a raw socket; ns taken
+//	probe recverr                    IP_RECVERR and IPV6_RECVERR set from a thread
+//	                                 other than the main one, on UDP and raw
+//	                                 sockets, and read back
 package main
 
 import (
@@ -28,7 +31,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,6 +53,8 @@ func run(args []string) error {
 		return errors.New("no mode")
 	}
 	switch args[0] {
+	case "recverr":
+		return recvErr()
 	case "dgramping":
 		return dgramPing(addr(args[1]), []byte(args[2]))
 	case "rawping":
@@ -546,5 +553,42 @@ func bindSend(sport uint16, dst [4]byte, dport uint16) error {
 		return nil
 	}
 	fmt.Println("sent")
+	return nil
+}
+
+// recvErr sets IP_RECVERR (IPV6_RECVERR) on UDP and raw sockets from a
+// thread other than the main one, and prints for each the error of the
+// call and the option's value read back.
+func recvErr() error {
+	runtime.LockOSThread() // the main goroutine keeps the main thread
+	type sock struct {
+		name               string
+		domain, typ, proto int
+		level, opt         int
+	}
+	socks := []sock{
+		{"udp", unix.AF_INET, unix.SOCK_DGRAM, 0, unix.SOL_IP, unix.IP_RECVERR},
+		{"raw", unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP, unix.SOL_IP, unix.IP_RECVERR},
+		{"udp6", unix.AF_INET6, unix.SOCK_DGRAM, 0, unix.SOL_IPV6, unix.IPV6_RECVERR},
+		{"raw6", unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_UDP, unix.SOL_IPV6, unix.IPV6_RECVERR},
+	}
+	var out []string
+	for _, s := range socks {
+		fd, err := unix.Socket(s.domain, s.typ, s.proto)
+		if err != nil {
+			return fmt.Errorf("%s socket: %w", s.name, err)
+		}
+		done := make(chan string)
+		go func() {
+			runtime.LockOSThread()
+			tid := unix.Gettid()
+			serr := unix.SetsockoptInt(fd, s.level, s.opt, 1)
+			v, gerr := unix.GetsockoptInt(fd, s.level, s.opt)
+			done <- fmt.Sprintf("%s=%v/%d/%v/main=%v", s.name, serr, v, gerr, tid == os.Getpid())
+		}()
+		out = append(out, <-done)
+		unix.Close(fd)
+	}
+	fmt.Println(strings.Join(out, " "))
 	return nil
 }
