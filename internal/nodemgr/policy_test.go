@@ -196,7 +196,7 @@ func TestPolicyLineBoundsEverything(t *testing.T) {
 	if _, err := e.m.Acquire(e.as("pl_sharp"), api.Rspec{CPUGuarantee: 100, End: soon}); err != nil {
 		t.Fatalf("an acquire within the line: %v", err)
 	}
-	if e.m.ledger.total.cpu != 100 || e.m.ledger.total.mem != 0 || e.m.ledger.total.disk != 0 {
+	if tot := e.m.ledger.total; tot.of("cpu_guarantee") != 100 || tot.of("memory_guarantee") != 0 || tot.of("disk_guarantee") != 0 {
 		t.Fatalf("the node's guarantees after the hoard: %+v", e.m.ledger.total)
 	}
 }
