@@ -275,8 +275,6 @@ func checkWithin(parent, child api.Rspec) error {
 		return deniedf("privileges.node_manager: the parent does not hold it")
 	case child.Privileges.Admin && !parent.Privileges.Admin:
 		return deniedf("privileges.admin: the parent does not hold it")
-	case child.Delegated != nil && !child.Privileges.NodeManager:
-		return invalidf("delegated: only for an rspec with privileges.node_manager")
 	case len(child.BindSlices) > 0:
 		return deniedf("bind_slices: only central names the slices a broker may bind")
 	}

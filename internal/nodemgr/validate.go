@@ -156,24 +156,12 @@ func checkNode(node Node, rs api.Rspec) error {
 }
 
 // checkRelations checks what holds between fields once defaults are in:
-// the table's pairs (a field at most another, a field that requires
-// another) and the rspec's time window.
+// the table's pairs again (api.Validate: a field at most another, a field
+// that requires another, now that no zero stands for a default) and the
+// rspec's time window.
 func checkRelations(rs api.Rspec, now int64) error {
-	for i := range api.Resources {
-		r := &api.Resources[i]
-		if r.AtMost != "" {
-			up := api.ResourceByName(r.AtMost)
-			if v, limit := r.Get(&rs), up.Get(&rs); v > limit {
-				return invalidf("%s: %d exceeds %s %d", r.Name, v, up.Name, limit)
-			}
-		}
-		if r.Requires == "" || r.Get(&rs) == 0 || api.ResourceByName(r.Requires).Get(&rs) != 0 {
-			continue
-		}
-		if r.Kind == api.Flag {
-			return invalidf("%s: set without a %s", r.Name, r.Requires)
-		}
-		return invalidf("%s: only for an rspec with %s", r.Name, r.Requires)
+	if err := api.Validate(&rs); err != nil {
+		return invalidf("%v", err)
 	}
 	switch {
 	case rs.End != 0 && rs.End <= rs.Start:
