@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/orbisproject/orbis/internal/admin"
@@ -41,7 +40,7 @@ func (n *network) kickCap() {
 }
 
 // loadCap reads the cap file under stateDir (`orbis node bwcap` writes
-// it from another process): at start and on SIGHUP.
+// it from another process): at start and on SIGHUP (reloadCap).
 func (n *network) loadCap(stateDir string) {
 	kbit, ok, err := shaping.ReadCap(stateDir)
 	if err != nil {
@@ -53,14 +52,20 @@ func (n *network) loadCap(stateDir string) {
 	n.capSet.Store(kbit)
 }
 
+// reloadCap reads the cap file again and applies what it holds at once:
+// the node's reload on SIGHUP (reloadOnHUP).
+func (n *network) reloadCap(stateDir string) {
+	n.loadCap(stateDir)
+	n.kickCap()
+}
+
 // capRetry is how soon a cap the shaper failed to apply is tried again.
 const capRetry = 5 * time.Second
 
 // watchCap applies the node's cap: the one recorded (setCap, loadCap),
 // else the default, never above the local policy's bandwidth. It applies
-// it again at once when setCap or setCapBound change it, and reads the
-// cap file again on each hup.
-func (n *network) watchCap(ctx context.Context, stateDir string, hup <-chan os.Signal) {
+// it again at once when setCap, setCapBound or reloadCap change it.
+func (n *network) watchCap(ctx context.Context) {
 	var applied int64
 	for {
 		var retry <-chan time.Time
@@ -78,8 +83,6 @@ func (n *network) watchCap(ctx context.Context, stateDir string, hup <-chan os.S
 			return
 		case <-n.capKick:
 		case <-retry:
-		case <-hup:
-			n.loadCap(stateDir)
 		}
 	}
 }

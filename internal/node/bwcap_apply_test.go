@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,10 +14,9 @@ import (
 
 // capNetwork is the part of a node's network that keeps the uplink's cap:
 // a real shaper on dev, the cap read from stateDir as the agent starts,
-// and its watcher, with hup standing for SIGHUP.
+// and its watcher.
 type capNetwork struct {
 	*network
-	hup  chan os.Signal
 	stop func()
 }
 
@@ -33,9 +31,8 @@ func startCapNetwork(t *testing.T, stateDir, dev string) *capNetwork {
 	n.shaper = sh
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	hup := make(chan os.Signal, 1)
-	go func() { n.watchCap(ctx, stateDir, hup); close(done) }()
-	c := &capNetwork{network: n, hup: hup, stop: func() { cancel(); <-done }}
+	go func() { n.watchCap(ctx); close(done) }()
+	c := &capNetwork{network: n, stop: func() { cancel(); <-done }}
 	t.Cleanup(c.stop)
 	return c
 }
@@ -96,6 +93,6 @@ func TestAdminCapAppliesAtOnce(t *testing.T) {
 	if err := shaping.WriteCap(state, 3000); err != nil {
 		t.Fatal(err)
 	}
-	n.hup <- os.Interrupt // any signal value: the channel stands for SIGHUP
+	n.reloadCap(state) // what the node's SIGHUP does (reloadOnHUP)
 	waitCap(t, n.shaper, 3000, time.Second, "after SIGHUP")
 }

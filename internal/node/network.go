@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -190,12 +189,7 @@ func (n *network) openShaping(ctx context.Context, cfg Config) error {
 	if n.shaper, err = shaping.New(dev, n.capSet.Load(), cfg.Log); err != nil {
 		return fmt.Errorf("shaping %s: %w", dev, err)
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, unix.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		n.watchCap(lctx, cfg.StateDir, hup)
-	}()
+	go n.watchCap(lctx)
 	go shaping.NewDailyLimiter(n.shaper, tg, shaping.SystemClock{}, cfg.Log).Run(lctx, 30*time.Second)
 	cfg.Log.Info("shaping", "uplink", dev, "cap_kbit", n.shaper.Cap())
 	return nil

@@ -99,8 +99,8 @@ type Config struct {
 	PortScope string
 	// PolicyPath is the local policy file (nodemgr.Policy; flag --policy,
 	// default /etc/orbis/policy): the node's bandwidth cap, max slivers and
-	// each broker's share, reloaded when it changes or on SIGHUP. Empty:
-	// no policy.
+	// each broker's share, read at start and on SIGHUP (never polled).
+	// Empty: no policy.
 	PolicyPath string
 	// RawSock bounds the safe raw socket service (flags --rawsock-*; zero
 	// fields: rawsock's defaults).
@@ -433,7 +433,7 @@ func runAgent(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("open node manager: %w", err)
 	}
 	defer nm.Close()
-	n.watchPolicy(ctx, nm)
+	n.reloadOnHUP(ctx, nm)
 	stopSliverNM, err := serveSliverNM(ctx, cfg, nm)
 	if err != nil {
 		return err

@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
-	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/nodemgr"
@@ -101,21 +98,4 @@ func (n *Node) policyCap() (int64, bool) {
 		return 0, false
 	}
 	return p.BandwidthKbit, true
-}
-
-// watchPolicy reloads the policy when its file changes or on SIGHUP and
-// puts it in force in nm and the shaper, until ctx is done.
-func (n *Node) watchPolicy(ctx context.Context, nm *nodemgr.Manager) {
-	if n.cfg.PolicyPath == "" {
-		return
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		nodemgr.WatchPolicy(ctx, n.cfg.PolicyPath, 2*time.Second, hup, func(p *nodemgr.Policy) {
-			n.setPolicy(p)
-			nm.SetPolicy(p)
-		}, n.cfg.Log)
-	}()
 }

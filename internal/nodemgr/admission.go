@@ -1,6 +1,7 @@
 package nodemgr
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/orbisproject/orbis/api"
@@ -23,24 +24,51 @@ type ledger struct {
 	// mu guards the following.
 	mu        sync.Mutex
 	total     totals
-	byAccount map[string]*totals
+	byAccount map[string]totals
 	ports     map[api.Port]rcapHash
 }
 
-// totals are the sums admission control and the policy bound.
-type totals struct {
-	cpu, mem, disk, net int64
+// totals are the sums admission control and the policy bound: one per
+// guarantee of the resource table (guarantees), in its order, so a new
+// guarantee is summed with no change here.
+type totals []int64
+
+func newTotals() totals { return make(totals, len(guarantees)) }
+
+// of returns the sum of the guarantee named name (0 for another name).
+func (t totals) of(name string) int64 {
+	for i, r := range guarantees {
+		if r.Name == name && i < len(t) {
+			return t[i]
+		}
+	}
+	return 0
+}
+
+func (t totals) zero() bool {
+	for _, v := range t {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (t totals) plus(rs api.Rspec, sign int64) {
+	for i, r := range guarantees {
+		t[i] += sign * r.Get(&rs)
+	}
 }
 
 func newLedger() *ledger {
-	return &ledger{byAccount: map[string]*totals{}, ports: map[api.Port]rcapHash{}}
+	return &ledger{total: newTotals(), byAccount: map[string]totals{}, ports: map[api.Port]rcapHash{}}
 }
 
 // reset forgets every reservation, before the records are counted again.
 func (l *ledger) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total, l.byAccount, l.ports = totals{}, map[string]*totals{}, map[api.Port]rcapHash{}
+	l.total, l.byAccount, l.ports = newTotals(), map[string]totals{}, map[api.Port]rcapHash{}
 }
 
 // admit says whether rs, acquired for account, fits beside the live rcaps
@@ -57,7 +85,7 @@ func (l *ledger) admit(node Node, p *Policy, account string, rs api.Rspec) error
 
 // admitInstead is admit for rs replacing rcap h's rspec old: h's own
 // guarantees and ports are counted as free.
-func (l *ledger) admitInstead(node Node, p *Policy, h rcapHash, account string, old, rs api.Rspec) error {
+func (l *ledger) admitInstead(node Node, p *Policy, h rcapHash, account string, old checkedRspec, rs api.Rspec) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.removeLocked(h, account, old)
@@ -68,16 +96,14 @@ func (l *ledger) admitInstead(node Node, p *Policy, h rcapHash, account string, 
 	return l.admitPolicyLocked(p, account, rs)
 }
 
-// admitNodeLocked says whether rs fits beside the live rcaps.
+// admitNodeLocked says whether rs fits beside the live rcaps: each
+// guarantee the node's capacity bounds (moved) within what is free of it.
 func (l *ledger) admitNodeLocked(node Node, rs api.Rspec) error {
-	if free := api.MaxCPUGuarantee - l.total.cpu; rs.CPUGuarantee > free {
-		return refusedf("cpu_guarantee: %d requested, %d of %d free", rs.CPUGuarantee, free, api.MaxCPUGuarantee)
-	}
-	if free := node.MemoryBytes - l.total.mem; rs.MemoryGuarantee > free {
-		return refusedf("memory_guarantee: %d requested, %d of %d free", rs.MemoryGuarantee, free, node.MemoryBytes)
-	}
-	if free := node.DiskBytes - l.total.disk; rs.DiskGuarantee > free {
-		return refusedf("disk_guarantee: %d requested, %d of %d free", rs.DiskGuarantee, free, node.DiskBytes)
+	for _, r := range moved {
+		capacity, _ := bound(node, r)
+		if want, free := r.Get(&rs), capacity-l.total.of(r.Name); want > free {
+			return refusedf("%s: %d requested, %d of %d free", r.Name, want, free, capacity)
+		}
 	}
 	for _, p := range rs.Ports {
 		if owner, taken := l.ports[p]; taken {
@@ -96,26 +122,15 @@ func (l *ledger) admitPolicyLocked(p *Policy, account string, rs api.Rspec) erro
 	if p == nil {
 		return nil
 	}
-	if free := p.BandwidthKbit - l.total.net; p.BandwidthKbit > 0 && rs.NetMinRate > 0 && rs.NetMinRate > free {
+	if free := p.BandwidthKbit - l.total.of("net_min_rate"); p.BandwidthKbit > 0 && rs.NetMinRate > 0 && rs.NetMinRate > free {
 		return refusedf("net_min_rate: %d kbit/s requested, %d of the node's %d kbit/s (local policy) free", rs.NetMinRate, free, p.BandwidthKbit)
 	}
 	share := p.share(account)
 	used := l.byAccount[account]
-	if used == nil {
-		used = &totals{}
-	}
-	for _, c := range []struct {
-		name       string
-		want, used int64
-		limit      int64
-	}{
-		{"cpu_guarantee", rs.CPUGuarantee, used.cpu, share.CPUGuarantee},
-		{"memory_guarantee", rs.MemoryGuarantee, used.mem, share.MemoryGuarantee},
-		{"disk_guarantee", rs.DiskGuarantee, used.disk, share.DiskGuarantee},
-		{"net_min_rate", rs.NetMinRate, used.net, share.NetMinRate},
-	} {
-		if c.want > 0 && c.limit >= 0 && c.want > c.limit-c.used {
-			return refusedf("%s: %d requested, but %s may hold %d on this node (local policy) and holds %d", c.name, c.want, account, c.limit, c.used)
+	for _, r := range guarantees {
+		want, held, limit := r.Get(&rs), used.of(r.Name), share.of(r.Name)
+		if want > 0 && limit >= 0 && want > limit-held {
+			return refusedf("%s: %d requested, but %s may hold %d on this node (local policy) and holds %d", r.Name, want, account, limit, held)
 		}
 	}
 	return nil
@@ -126,7 +141,7 @@ func (l *ledger) admitPolicyLocked(p *Policy, account string, rs api.Rspec) erro
 // is a limit both keep: the child adds its net_min_rate to the node's
 // total and to account's, under the node's bandwidth cap and account's
 // share.
-func (l *ledger) admitSplit(p *Policy, account string, child api.Rspec) error {
+func (l *ledger) admitSplit(p *Policy, account string, child checkedRspec) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.admitPolicyLocked(p, account, api.Rspec{NetMinRate: child.NetMinRate})
@@ -141,45 +156,45 @@ func (l *ledger) portOwner(port api.Port) (rcapHash, bool) {
 }
 
 // reserve counts rcap h's rspec rs for account.
-func (l *ledger) reserve(h rcapHash, account string, rs api.Rspec) {
+func (l *ledger) reserve(h rcapHash, account string, rs checkedRspec) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.addLocked(h, account, rs)
 }
 
 // release stops counting rcap h's rspec rs for account.
-func (l *ledger) release(h rcapHash, account string, rs api.Rspec) {
+func (l *ledger) release(h rcapHash, account string, rs checkedRspec) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.removeLocked(h, account, rs)
 }
 
 // move counts rcap h's new rspec to instead of its old one from.
-func (l *ledger) move(h rcapHash, account string, from, to api.Rspec) {
+func (l *ledger) move(h rcapHash, account string, from, to checkedRspec) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.removeLocked(h, account, from)
 	l.addLocked(h, account, to)
 }
 
-func (l *ledger) addLocked(h rcapHash, account string, rs api.Rspec) {
-	l.total.plus(rs, 1)
+func (l *ledger) addLocked(h rcapHash, account string, rs checkedRspec) {
+	l.total.plus(rs.Rspec, 1)
 	t := l.byAccount[account]
 	if t == nil {
-		t = &totals{}
+		t = newTotals()
 		l.byAccount[account] = t
 	}
-	t.plus(rs, 1)
+	t.plus(rs.Rspec, 1)
 	for _, p := range rs.Ports {
 		l.ports[p] = h
 	}
 }
 
-func (l *ledger) removeLocked(h rcapHash, account string, rs api.Rspec) {
-	l.total.plus(rs, -1)
+func (l *ledger) removeLocked(h rcapHash, account string, rs checkedRspec) {
+	l.total.plus(rs.Rspec, -1)
 	if t := l.byAccount[account]; t != nil {
-		t.plus(rs, -1)
-		if *t == (totals{}) {
+		t.plus(rs.Rspec, -1)
+		if t.zero() {
 			delete(l.byAccount, account)
 		}
 	}
@@ -190,50 +205,45 @@ func (l *ledger) removeLocked(h rcapHash, account string, rs api.Rspec) {
 	}
 }
 
-func (t *totals) plus(rs api.Rspec, sign int64) {
-	t.cpu += sign * rs.CPUGuarantee
-	t.mem += sign * rs.MemoryGuarantee
-	t.disk += sign * rs.DiskGuarantee
-	t.net += sign * rs.NetMinRate
-}
-
 // splitRspec carves req out of parent. It returns the child's rspec and the
 // parent's after the split: the parent's guarantees and ports shrink by
 // exactly the child's, so the node's totals do not change. The child's
 // limits, privileges and time window stay within the parent's; a zero limit
-// or time in req means the parent's.
-func splitRspec(node Node, parent, req api.Rspec, now int64) (child, rest api.Rspec, err error) {
-	if err := checkRanges(node, req); err != nil {
+// or time in req means the parent's. req is checked as checkRspec checks a
+// request (checkRequest) before it is filled from the parent.
+func splitRspec(node Node, parent checkedRspec, req api.Rspec, now int64) (child, rest checkedRspec, err error) {
+	if err := checkRequest(node, req); err != nil {
 		return child, rest, err
 	}
-	child = req
-	child.Ports = clonePorts(req.Ports)
-	child.Slivers = 0 // a pool's count stays with the pool
+	c := req
+	c.Ports = clonePorts(req.Ports)
+	c.BindSlices = slices.Clone(req.BindSlices)
+	c.Slivers = 0 // a pool's count stays with the pool
 	for _, r := range kept {
-		if r.Get(&child) == 0 {
-			r.Set(&child, r.Get(&parent))
+		if r.Get(&c) == 0 {
+			r.Set(&c, r.Get(&parent.Rspec))
 		}
 	}
-	if err := checkWithin(parent, child); err != nil {
+	if err := checkWithin(parent.Rspec, c); err != nil {
 		return child, rest, err
 	}
-	if err := checkRelations(child, now); err != nil {
+	if err := checkRelations(c, now); err != nil {
 		return child, rest, err
 	}
-	rest = parent
+	rest = parent.clone()
 	for _, r := range moved {
-		r.Set(&rest, r.Get(&parent)-r.Get(&child))
+		r.Set(&rest.Rspec, r.Get(&parent.Rspec)-r.Get(&c))
 	}
 	rest.Ports = nil
 	for _, p := range parent.Ports {
-		if !hasPort(child.Ports, p) {
+		if !hasPort(c.Ports, p) {
 			rest.Ports = append(rest.Ports, p)
 		}
 	}
 	if rest.CPUCap && rest.CPUGuarantee == 0 {
 		return child, rest, refusedf("cpu_guarantee: the parent is capped at its guarantee and must keep some of it")
 	}
-	return child, rest, nil
+	return checkedRspec{c}, rest, nil
 }
 
 // checkWithin refuses a child that asks for more than its parent holds.
@@ -265,8 +275,6 @@ func checkWithin(parent, child api.Rspec) error {
 		return deniedf("privileges.node_manager: the parent does not hold it")
 	case child.Privileges.Admin && !parent.Privileges.Admin:
 		return deniedf("privileges.admin: the parent does not hold it")
-	case child.Delegated != nil && !child.Privileges.NodeManager:
-		return invalidf("delegated: only for an rspec with privileges.node_manager")
 	case len(child.BindSlices) > 0:
 		return deniedf("bind_slices: only central names the slices a broker may bind")
 	}

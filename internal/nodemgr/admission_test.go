@@ -73,7 +73,7 @@ func TestSplitRefusals(t *testing.T) {
 		{api.Rspec{Start: t0.Unix() - 10, CPUGuarantee: 1, CPUCap: true}, ErrRefused, "is before the parent's start"},
 		{api.Rspec{Ports: []api.Port{{Proto: "tcp", Port: 8001}}, CPUGuarantee: 1, CPUCap: true}, ErrRefused, "ports: tcp/8001 is not reserved by the parent"},
 		{api.Rspec{Privileges: sliverRights, CPUGuarantee: 1, CPUCap: true}, ErrDenied, "privileges.create_sliver: the parent does not hold it"},
-		{api.Rspec{CPUShares: -1}, ErrInvalid, "cpu_shares: negative value -1"},
+		{api.Rspec{CPUShares: -1}, ErrInvalid, "cpu_shares: -1 is out of range (0 to 262144 shares)"},
 	}
 	for _, tc := range tests {
 		_, err := e.m.Split(context.Background(), parent, tc.rs)

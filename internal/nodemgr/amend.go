@@ -51,7 +51,7 @@ func (m *Manager) Amend(ctx context.Context, rc api.Rcap, rs api.Rspec) error {
 // update, and the rcap's rspec.
 type amendOld struct {
 	sliverRecord
-	rspec api.Rspec
+	rspec checkedRspec
 }
 
 // amendLocked checks an amend and writes the new rspec. If a sliver is
@@ -68,8 +68,9 @@ func (m *Manager) amendLocked(ctx context.Context, rc api.Rcap, rs api.Rspec) (*
 	if rs.Start == 0 {
 		rs.Start = r.Rspec.Start
 	}
-	if rs, err = checkRspec(m.node, rs, m.now()); err == nil {
-		err = m.admitAmendLocked(p, r, rs)
+	checked, err := checkRspec(m.node, rs, m.now())
+	if err == nil {
+		err = m.admitAmendLocked(p, r, checked)
 	}
 	if err != nil {
 		m.log.Info("amend refused", "principal", p, "rcap", r.Hash.id(), "err", err)
@@ -84,15 +85,15 @@ func (m *Manager) amendLocked(ctx context.Context, rc api.Rcap, rs api.Rspec) (*
 			return nil, nil, err
 		}
 	}
-	if err := m.setRspecLocked(r, rs); err != nil {
+	if err := m.setRspecLocked(r, checked); err != nil {
 		if bound {
 			m.restoreSliverLocked(s, old.sliverRecord)
 		}
 		return nil, nil, err
 	}
-	m.log.Info("rcap amended", "principal", p, "rcap", r.Hash.id(), "cpu_guarantee", rs.CPUGuarantee,
-		"memory_guarantee", rs.MemoryGuarantee, "disk_guarantee", rs.DiskGuarantee,
-		"net_max_rate", rs.NetMaxRate, "ports", len(rs.Ports), "end", rs.End)
+	m.log.Info("rcap amended", "principal", p, "rcap", r.Hash.id(), "cpu_guarantee", checked.CPUGuarantee,
+		"memory_guarantee", checked.MemoryGuarantee, "disk_guarantee", checked.DiskGuarantee,
+		"net_max_rate", checked.NetMaxRate, "ports", len(checked.Ports), "end", checked.End)
 	if !bound {
 		return nil, nil, nil
 	}
@@ -104,7 +105,7 @@ func (m *Manager) amendLocked(ctx context.Context, rc api.Rcap, rs api.Rspec) (*
 // resources rs: what a slice may hold at all, then what rs adds to r
 // beside the other rcaps and in the local policy, then the bounds of
 // r's parent or of the slice's own rspec.
-func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error {
+func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs checkedRspec) error {
 	switch {
 	case m.busy[busyRcap(r.Hash)]:
 		return refusedf("rcap %s: another operation on it is under way", r.Hash.id())
@@ -115,7 +116,7 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 		return refusedf("slice %s: another operation on it is under way", name)
 	}
 	if p != principalCentral {
-		if err := checkSliceRspec(rs); err != nil {
+		if err := checkSliceRspec(rs.Rspec); err != nil {
 			return err
 		}
 	}
@@ -126,17 +127,17 @@ func (m *Manager) admitAmendLocked(p string, r *rcapRecord, rs api.Rspec) error 
 		return err
 	}
 	if p != principalCentral {
-		return m.checkSliceEndLocked(p, rs)
+		return m.checkSliceEndLocked(p, rs.End)
 	}
 	return nil
 }
 
 // growth is what want adds to have: the guarantees it raises, by how
 // much, and the ports have does not reserve. Nothing else is admitted.
-func growth(have, want api.Rspec) api.Rspec {
+func growth(have, want checkedRspec) api.Rspec {
 	var more api.Rspec
 	for _, r := range guarantees {
-		r.Set(&more, max(0, r.Get(&want)-r.Get(&have)))
+		r.Set(&more, max(0, r.Get(&want.Rspec)-r.Get(&have.Rspec)))
 	}
 	for _, p := range want.Ports {
 		if !hasPort(have.Ports, p) {
@@ -149,21 +150,21 @@ func growth(have, want api.Rspec) api.Rspec {
 // checkAmendSplit says whether a split may change from have to want: its
 // guarantees and ports came out of its parent (nil: gone), so they stay;
 // the rest stays within the parent, as at the split.
-func checkAmendSplit(parent *rcapRecord, have, want api.Rspec) error {
+func checkAmendSplit(parent *rcapRecord, have, want checkedRspec) error {
 	switch {
 	case parent == nil:
 		return refusedf("the rcap it was split from is gone: a split is amended within its parent")
-	case slices.ContainsFunc(moved, func(r *api.Resource) bool { return r.Get(&want) != r.Get(&have) }):
+	case slices.ContainsFunc(moved, func(r *api.Resource) bool { return r.Get(&want.Rspec) != r.Get(&have.Rspec) }):
 		return refusedf("guarantees: a split keeps those it took from its parent (split again or release to change them)")
 	case !samePorts(have.Ports, want.Ports):
 		return refusedf("ports: a split keeps those it took from its parent (split again or release to change them)")
 	}
-	within := cloneRspec(parent.Rspec)
+	within := cloneRspec(parent.Rspec.Rspec)
 	for _, r := range moved {
-		r.Set(&within, r.Get(&have))
+		r.Set(&within, r.Get(&have.Rspec))
 	}
 	within.Ports = have.Ports
-	return checkWithin(within, want)
+	return checkWithin(within, want.Rspec)
 }
 
 func samePorts(a, b []api.Port) bool {
@@ -180,7 +181,7 @@ func samePorts(a, b []api.Port) bool {
 
 // setRspecLocked writes rs as r's rspec and accounts for it: the ledger
 // and the expiry heap (an entry at the old end is skipped when it pops).
-func (m *Manager) setRspecLocked(r *rcapRecord, rs api.Rspec) error {
+func (m *Manager) setRspecLocked(r *rcapRecord, rs checkedRspec) error {
 	n := *r
 	n.Rspec = rs
 	old := r.Rspec
@@ -195,7 +196,7 @@ func (m *Manager) setRspecLocked(r *rcapRecord, rs api.Rspec) error {
 
 // undoAmend returns what update calls, under the lock, when the runtime
 // could apply none of an amend: the rcap gets back its old rspec.
-func (m *Manager) undoAmend(h rcapHash, old api.Rspec) func() {
+func (m *Manager) undoAmend(h rcapHash, old checkedRspec) func() {
 	return func() {
 		if r := m.rcap(h); r != nil {
 			if err := m.setRspecLocked(r, old); err != nil {

@@ -366,7 +366,7 @@ func (m *Manager) retryUpdates(ctx context.Context, now time.Time) {
 func (m *Manager) specLocked(s *sliverRecord) api.SliverSpec {
 	var rs api.Rspec
 	if r := m.rcap(s.Rcap); r != nil {
-		rs = r.Rspec
+		rs = r.Rspec.Rspec
 		rs.Ports = clonePorts(rs.Ports)
 	}
 	return api.SliverSpec{

@@ -58,7 +58,7 @@ func (m *Manager) extendLocked(ctx context.Context, rc api.Rcap, end int64) (str
 		return slice, nil
 	}
 	n := *r
-	n.Rspec = cloneRspec(r.Rspec)
+	n.Rspec = r.Rspec.clone()
 	n.Rspec.End = end
 	if d := n.Rspec.Delegated; d != nil && d.End == old {
 		d.End = end
@@ -95,7 +95,7 @@ func (m *Manager) checkExtendLocked(p string, r *rcapRecord, end int64) error {
 		return refusedf("end: %d is after the parent's end %d", end, parent.Rspec.End)
 	}
 	if p != principalCentral {
-		return m.checkSliceEndLocked(p, api.Rspec{End: end})
+		return m.checkSliceEndLocked(p, end)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/atomicfile"
 )
 
 // FakeRuntime is a Runtime that keeps slivers as records, in memory or in
@@ -53,7 +54,7 @@ func NewFakeRuntime(dir string) (*FakeRuntime, error) {
 	}
 	for _, e := range ents {
 		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
+		if !ok || atomicfile.IsTemp(e.Name()) {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
@@ -145,10 +146,7 @@ func (f *FakeRuntime) saveLocked(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	return atomicfile.WriteFile(path, data, 0o600)
 }
 
 func (f *FakeRuntime) existingLocked(name string) (*FakeSliver, error) {

@@ -3,8 +3,6 @@ package nodemgr
 import (
 	"context"
 	"encoding/hex"
-
-	"github.com/orbisproject/orbis/api"
 )
 
 // When an rcap split from another is released (by its owner, at its end,
@@ -79,10 +77,10 @@ func (m *Manager) giveBackLocked(r *rcapRecord) *giveBack {
 
 // returnedRspec is parent's rspec with child's guarantees and ports back.
 // A pool takes back only the ports its delegation still grants.
-func returnedRspec(parent *rcapRecord, child api.Rspec) api.Rspec {
-	rs := cloneRspec(parent.Rspec)
+func returnedRspec(parent *rcapRecord, child checkedRspec) checkedRspec {
+	rs := parent.Rspec.clone()
 	for _, r := range moved {
-		r.Set(&rs, r.Get(&rs)+r.Get(&child))
+		r.Set(&rs.Rspec, r.Get(&rs.Rspec)+r.Get(&child.Rspec))
 	}
 	for _, port := range child.Ports {
 		if hasPort(rs.Ports, port) || parent.Granted != nil && !hasPort(parent.Granted.Ports, port) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,11 +19,11 @@ func checkLedger(t *testing.T, e *testEnv) {
 	t.Helper()
 	e.m.mu.Lock()
 	defer e.m.mu.Unlock()
-	var want totals
+	want := newTotals()
 	for _, r := range e.m.rcaps {
-		want.plus(r.Rspec, 1)
+		want.plus(r.Rspec.Rspec, 1)
 	}
-	if e.m.ledger.total != want {
+	if !slices.Equal(e.m.ledger.total, want) {
 		t.Fatalf("ledger totals %+v, live rcaps sum to %+v", e.m.ledger.total, want)
 	}
 }

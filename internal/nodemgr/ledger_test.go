@@ -19,8 +19,8 @@ func TestLedgerReserveRelease(t *testing.T) {
 	l := newLedger()
 	a, b := testHash(1), testHash(2)
 	tcp80 := api.Port{Proto: "tcp", Port: 80}
-	big := api.Rspec{CPUGuarantee: 600, MemoryGuarantee: 60, DiskGuarantee: 600, Ports: []api.Port{tcp80}}
-	if err := l.admit(node, nil, principalCentral, big); err != nil {
+	big := checkedRspec{api.Rspec{CPUGuarantee: 600, MemoryGuarantee: 60, DiskGuarantee: 600, Ports: []api.Port{tcp80}}}
+	if err := l.admit(node, nil, principalCentral, big.Rspec); err != nil {
 		t.Fatal(err)
 	}
 	l.reserve(a, principalCentral, big)
@@ -42,21 +42,21 @@ func TestLedgerReserveRelease(t *testing.T) {
 		t.Errorf("portOwner(tcp/80) = %v, %v; want rcap a", owner.id(), ok)
 	}
 	// Replacing a's rspec counts a's own as free: the same again fits.
-	if err := l.admitInstead(node, nil, a, principalCentral, big, big); err != nil {
+	if err := l.admitInstead(node, nil, a, principalCentral, big, big.Rspec); err != nil {
 		t.Errorf("admitInstead of the same rspec: %v", err)
 	}
-	if l.total != (totals{cpu: 600, mem: 60, disk: 600}) {
+	if l.total.of("cpu_guarantee") != 600 || l.total.of("memory_guarantee") != 60 || l.total.of("disk_guarantee") != 600 {
 		t.Errorf("admitInstead changed the totals: %+v", l.total)
 	}
-	small := api.Rspec{CPUGuarantee: 100}
+	small := checkedRspec{api.Rspec{CPUGuarantee: 100}}
 	l.move(a, principalCentral, big, small)
 	if _, ok := l.portOwner(tcp80); ok {
 		t.Error("a port a gave up is still reserved")
 	}
-	l.reserve(b, principalCentral, api.Rspec{CPUGuarantee: 900})
+	l.reserve(b, principalCentral, checkedRspec{api.Rspec{CPUGuarantee: 900}})
 	l.release(a, principalCentral, small)
-	l.release(b, principalCentral, api.Rspec{CPUGuarantee: 900})
-	if l.total != (totals{}) || len(l.byAccount) != 0 || len(l.ports) != 0 {
+	l.release(b, principalCentral, checkedRspec{api.Rspec{CPUGuarantee: 900}})
+	if !l.total.zero() || len(l.byAccount) != 0 || len(l.ports) != 0 {
 		t.Errorf("after releasing everything: total %+v, accounts %v, ports %v", l.total, l.byAccount, l.ports)
 	}
 }
@@ -68,7 +68,7 @@ func TestLedgerPolicy(t *testing.T) {
 	p := &Policy{BandwidthKbit: 1000, Brokers: map[string]BrokerShare{"pl_broker": {CPUGuarantee: 100, MemoryGuarantee: -1, DiskGuarantee: -1, NetMinRate: 50, Slivers: -1}}}
 	l := newLedger()
 	broker := slicePrincipal("pl_broker")
-	l.reserve(testHash(1), broker, api.Rspec{CPUGuarantee: 80, NetMinRate: 40})
+	l.reserve(testHash(1), broker, checkedRspec{api.Rspec{CPUGuarantee: 80, NetMinRate: 40}})
 	for _, c := range []struct {
 		account string
 		rs      api.Rspec
@@ -86,7 +86,7 @@ func TestLedgerPolicy(t *testing.T) {
 	if err := l.admit(node, p, broker, api.Rspec{CPUGuarantee: 20, NetMinRate: 10}); err != nil {
 		t.Errorf("what is left of the share: %v", err)
 	}
-	if err := l.admitSplit(p, broker, api.Rspec{CPUGuarantee: 500, NetMinRate: 11}); err == nil || !strings.HasPrefix(err.Error(), "net_min_rate: 11 requested") {
+	if err := l.admitSplit(p, broker, checkedRspec{api.Rspec{CPUGuarantee: 500, NetMinRate: 11}}); err == nil || !strings.HasPrefix(err.Error(), "net_min_rate: 11 requested") {
 		t.Errorf("a split's net_min_rate beyond the share: %v", err)
 	}
 }
@@ -100,9 +100,9 @@ func TestLedgerConcurrent(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			h := testHash(byte(i))
-			rs := api.Rspec{MemoryGuarantee: 1 << 20, Ports: []api.Port{{Proto: "udp", Port: uint16(2000 + i)}}}
+			rs := checkedRspec{api.Rspec{MemoryGuarantee: 1 << 20, Ports: []api.Port{{Proto: "udp", Port: uint16(2000 + i)}}}}
 			for range 200 {
-				if err := l.admit(node, nil, principalCentral, rs); err != nil {
+				if err := l.admit(node, nil, principalCentral, rs.Rspec); err != nil {
 					t.Error(err)
 					return
 				}
@@ -115,7 +115,45 @@ func TestLedgerConcurrent(t *testing.T) {
 	wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total != (totals{}) || len(l.ports) != 0 {
+	if !l.total.zero() || len(l.ports) != 0 {
 		t.Errorf("after balanced reserves and releases: total %+v, ports %v", l.total, l.ports)
+	}
+}
+
+// TestLedgerSumsEveryGuarantee: the ledger sums every guarantee of the
+// resource table, per node and per account, with no field of its own for
+// any: a guarantee added to the table is counted as it is.
+func TestLedgerSumsEveryGuarantee(t *testing.T) {
+	var rs api.Rspec
+	n := 0
+	for i := range api.Resources {
+		if r := &api.Resources[i]; r.Kind == api.Guarantee {
+			r.Set(&rs, int64(i+1))
+			n++
+		}
+	}
+	if n == 0 || len(guarantees) != n {
+		t.Fatalf("the table has %d guarantees, the ledger sums %d", n, len(guarantees))
+	}
+	l := newLedger()
+	acct := slicePrincipal("pl_a")
+	l.reserve(testHash(1), acct, checkedRspec{rs})
+	l.reserve(testHash(2), acct, checkedRspec{rs})
+	for i := range api.Resources {
+		r := &api.Resources[i]
+		if r.Kind != api.Guarantee {
+			continue
+		}
+		if got := l.total.of(r.Name); got != 2*int64(i+1) {
+			t.Errorf("node total of %s = %d, want %d", r.Name, got, 2*(i+1))
+		}
+		if got := l.byAccount[acct].of(r.Name); got != 2*int64(i+1) {
+			t.Errorf("account total of %s = %d, want %d", r.Name, got, 2*(i+1))
+		}
+	}
+	l.release(testHash(1), acct, checkedRspec{rs})
+	l.release(testHash(2), acct, checkedRspec{rs})
+	if !l.total.zero() || len(l.byAccount) != 0 {
+		t.Errorf("after releasing both: total %v, accounts %v", l.total, l.byAccount)
 	}
 }

@@ -32,10 +32,15 @@ func (m *Manager) unbusyLocked(keys ...string) {
 // plain resources only (no privileges but create_sliver, no delegation),
 // within its share of the local policy.
 func (m *Manager) Acquire(ctx context.Context, rs api.Rspec) (api.Rcap, error) {
-	rs, err := checkRspec(m.node, rs, m.now())
+	checked, err := checkRspec(m.node, rs, m.now())
 	if err != nil {
 		return "", err
 	}
+	return m.acquire(ctx, checked)
+}
+
+// acquire admits the checked rspec rs and returns a new rcap for it.
+func (m *Manager) acquire(ctx context.Context, rs checkedRspec) (api.Rcap, error) {
 	m.winPorts(ctx, rs.Ports)
 	rc, h, err := newRcap()
 	if err != nil {
@@ -107,20 +112,20 @@ func (m *Manager) winPorts(ctx context.Context, ports []api.Port) {
 // admitAcquireLocked checks what principal p may acquire: a slice plain
 // resources only, and nothing at all if the policy gives it no share;
 // everyone within the node and the policy.
-func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
+func (m *Manager) admitAcquireLocked(p string, rs checkedRspec) error {
 	if p != principalCentral {
-		if err := checkSliceRspec(rs); err != nil {
+		if err := checkSliceRspec(rs.Rspec); err != nil {
 			return err
 		}
 		if !m.policy.hasShare(p) {
 			return refusedf("the local policy gives slice %s no share of this node", sliceOf(p))
 		}
 	}
-	if err := m.ledger.admit(m.node, m.policy, p, rs); err != nil {
+	if err := m.ledger.admit(m.node, m.policy, p, rs.Rspec); err != nil {
 		return err
 	}
 	if p != principalCentral {
-		return m.checkSliceEndLocked(p, rs)
+		return m.checkSliceEndLocked(p, rs.End)
 	}
 	return nil
 }
@@ -128,7 +133,7 @@ func (m *Manager) admitAcquireLocked(p string, rs api.Rspec) error {
 // checkSliceEndLocked refuses an rcap a slice acquires without an end,
 // or ending after the rspec the slice's own sliver is bound to (its
 // privilege): nothing a broker acquires outlives what it derives from.
-func (m *Manager) checkSliceEndLocked(p string, rs api.Rspec) error {
+func (m *Manager) checkSliceEndLocked(p string, end int64) error {
 	var own int64
 	if s := m.sliver(sliceOf(p)); s != nil {
 		if r := m.rcap(s.Rcap); r != nil {
@@ -136,10 +141,10 @@ func (m *Manager) checkSliceEndLocked(p string, rs api.Rspec) error {
 		}
 	}
 	switch {
-	case rs.End == 0:
+	case end == 0:
 		return invalidf("end: an rcap a slice acquires must end (set end, Unix seconds)")
-	case own != 0 && rs.End > own:
-		return refusedf("end: %d is after %d, when %s's own rspec ends", rs.End, own, p)
+	case own != 0 && end > own:
+		return refusedf("end: %d is after %d, when %s's own rspec ends", end, own, p)
 	}
 	return nil
 }
@@ -170,7 +175,7 @@ func (m *Manager) Query(ctx context.Context, rc api.Rcap) (api.QueryResponse, er
 	if err != nil {
 		return api.QueryResponse{}, err
 	}
-	return api.QueryResponse{ID: r.Hash.id(), Rspec: cloneRspec(r.Rspec), Slice: m.boundName(r.Hash)}, nil
+	return api.QueryResponse{ID: r.Hash.id(), Rspec: cloneRspec(r.Rspec.Rspec), Slice: m.boundName(r.Hash)}, nil
 }
 
 // cloneRspec copies rs deeply enough that the copy shares nothing.

@@ -111,6 +111,17 @@ var shareKeys = map[string]struct {
 	"slivers":          {func(s *BrokerShare) *int64 { return &s.Slivers }, parseCount},
 }
 
+// of returns the share of the resource named name (a key of a broker
+// line, the table's name); -1, unbounded, for one the policy has no key
+// for.
+func (s BrokerShare) of(name string) int64 {
+	k, ok := shareKeys[name]
+	if !ok {
+		return -1
+	}
+	return *k.field(&s)
+}
+
 // ParsePolicy reads a policy file's text; the error names the line and
 // what is wrong with it.
 func ParsePolicy(data []byte) (*Policy, error) {

@@ -6,10 +6,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/testutil"
@@ -100,39 +98,37 @@ func TestPolicyEnforced(t *testing.T) {
 	}
 }
 
-// TestWatchPolicy: a change of the file is applied; a file that does not
-// parse leaves the last good policy; a removed file lifts it.
-func TestWatchPolicy(t *testing.T) {
+// TestReloadPolicy: a reload applies the file's policy; a file that does
+// not parse, or an empty one, leaves the last good policy (apply is not
+// called) and says why; a removed file lifts it.
+func TestReloadPolicy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy")
-	os.WriteFile(path, []byte("max_slivers 7\n"), 0o644)
-	var mu sync.Mutex
 	var got []*Policy
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	reload := make(chan os.Signal, 1)
-	go WatchPolicy(ctx, path, 10*time.Millisecond, reload, func(p *Policy) {
-		mu.Lock()
-		got = append(got, p)
-		mu.Unlock()
-	}, testutil.Logger(t))
-	last := func() (*Policy, int) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(got) == 0 {
-			return nil, 0
+	apply := func(p *Policy) { got = append(got, p) }
+	reload := func(data string) error {
+		t.Helper()
+		if data == "" {
+			os.Remove(path)
+		} else if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		return got[len(got)-1], len(got)
+		return ReloadPolicy(path, testutil.Logger(t), apply)
 	}
-	eventually(t, "the first policy", func() bool { p, _ := last(); return p != nil && p.MaxSlivers == 7 })
-	os.WriteFile(path, []byte("max_slivers lots\n"), 0o644)
-	time.Sleep(100 * time.Millisecond)
-	if p, n := last(); p.MaxSlivers != 7 || n != 1 {
-		t.Fatalf("after a bad file: %+v (%d applied)", p, n)
+	if err := reload("max_slivers 7\n"); err != nil || len(got) != 1 || got[0].MaxSlivers != 7 {
+		t.Fatalf("first policy: %v, %+v", err, got)
 	}
-	os.WriteFile(path, []byte("max_slivers 9\n"), 0o644)
-	eventually(t, "the new policy", func() bool { p, _ := last(); return p != nil && p.MaxSlivers == 9 })
-	os.Remove(path)
-	eventually(t, "no policy", func() bool { p, _ := last(); return p == nil })
+	if err := reload("max_slivers lots\n"); err == nil || !strings.Contains(err.Error(), "line 1") || len(got) != 1 {
+		t.Fatalf("a bad file: %v (%d applied)", err, len(got))
+	}
+	if err := reload("  \n"); err == nil || len(got) != 1 {
+		t.Fatalf("an empty file: %v (%d applied)", err, len(got))
+	}
+	if err := reload("max_slivers 9\n"); err != nil || len(got) != 2 || got[1].MaxSlivers != 9 {
+		t.Fatalf("the new policy: %v, %+v", err, got)
+	}
+	if err := reload(""); err != nil || len(got) != 3 || got[2] != nil {
+		t.Fatalf("a removed file: %v, %+v", err, got)
+	}
 }
 
 // TestSplitPolicy: a split adds the child's net_min_rate (a limit parent
@@ -196,14 +192,14 @@ func TestPolicyLineBoundsEverything(t *testing.T) {
 	if _, err := e.m.Acquire(e.as("pl_sharp"), api.Rspec{CPUGuarantee: 100, End: soon}); err != nil {
 		t.Fatalf("an acquire within the line: %v", err)
 	}
-	if e.m.ledger.total.cpu != 100 || e.m.ledger.total.mem != 0 || e.m.ledger.total.disk != 0 {
+	if tot := e.m.ledger.total; tot.of("cpu_guarantee") != 100 || tot.of("memory_guarantee") != 0 || tot.of("disk_guarantee") != 0 {
 		t.Fatalf("the node's guarantees after the hoard: %+v", e.m.ledger.total)
 	}
 }
 
 // TestPolicyFileBounded performs issue 18's bloat: a 200 MB policy file
 // (and a FIFO, which would block a read) is refused without being read
-// into memory; under WatchPolicy the last good policy stays in force.
+// into memory; a reload of it leaves the last good policy in force.
 func TestPolicyFileBounded(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "policy")
@@ -233,23 +229,9 @@ func TestPolicyFileBounded(t *testing.T) {
 		t.Fatalf("a FIFO as the policy file: %v", err)
 	}
 
-	path := filepath.Join(dir, "watched")
-	os.WriteFile(path, []byte("max_slivers 7\n"), 0o644)
-	var mu sync.Mutex
 	var got []*Policy
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go WatchPolicy(ctx, path, 10*time.Millisecond, nil, func(p *Policy) {
-		mu.Lock()
-		got = append(got, p)
-		mu.Unlock()
-	}, testutil.Logger(t))
-	eventually(t, "the first policy", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
-	os.Truncate(path, 200<<20)
-	time.Sleep(300 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 1 || got[0] == nil || got[0].MaxSlivers != 7 {
-		t.Errorf("policies applied after the file grew to 200 MB: %+v", got)
+	err = ReloadPolicy(big, testutil.Logger(t), func(p *Policy) { got = append(got, p) })
+	if err == nil || len(got) != 0 {
+		t.Errorf("reloading a 200 MB policy file: %v, applied %+v", err, got)
 	}
 }

@@ -58,7 +58,7 @@ func (m *Manager) newPoolLocked(slice string, d api.Rspec) error {
 	if err != nil {
 		return err
 	}
-	if err := m.ledger.admit(m.node, m.policy, principalCentral, rs); err != nil {
+	if err := m.ledger.admit(m.node, m.policy, principalCentral, rs.Rspec); err != nil {
 		return err
 	}
 	rc, h, err := newRcap()
@@ -80,9 +80,9 @@ func (m *Manager) newPoolLocked(slice string, d api.Rspec) error {
 }
 
 // poolRspec checks a delegation and fills in the node's defaults.
-func poolRspec(node Node, d api.Rspec, now int64) (api.Rspec, error) {
+func poolRspec(node Node, d api.Rspec, now int64) (checkedRspec, error) {
 	if d.Delegated != nil || d.Privileges.NodeManager || d.Privileges.Admin {
-		return d, deniedf("delegated: a delegation carries resources and create_sliver only")
+		return checkedRspec{}, deniedf("delegated: a delegation carries resources and create_sliver only")
 	}
 	return checkRspec(node, d, now) // a negative slivers included
 }
@@ -100,11 +100,11 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 		old = &api.Rspec{}
 	}
 	for _, r := range moved {
-		v, out := r.Get(&rs), r.Get(old)-r.Get(&pool.Rspec)
+		v, out := r.Get(&rs.Rspec), r.Get(old)-r.Get(&pool.Rspec.Rspec)
 		if v < out {
 			return refusedf("delegated.%s: %d is less than the %d slice %s has handed out", r.Name, v, out, pool.PoolOf)
 		}
-		r.Set(&rs, v-out)
+		r.Set(&rs.Rspec, v-out)
 	}
 	var ports []api.Port
 	for _, p := range rs.Ports {
@@ -113,7 +113,7 @@ func (m *Manager) regrantPoolLocked(pool *rcapRecord, d api.Rspec) error {
 		}
 	}
 	rs.Ports = ports
-	err = m.ledger.admitInstead(m.node, m.policy, pool.Hash, pool.Account, pool.Rspec, rs)
+	err = m.ledger.admitInstead(m.node, m.policy, pool.Hash, pool.Account, pool.Rspec, rs.Rspec)
 	n := *pool
 	granted := cloneRspec(d)
 	n.Rspec, n.Granted = rs, &granted
@@ -169,7 +169,7 @@ func (m *Manager) poolSliversLocked(ph, slice string) int64 {
 
 // infoLocked describes rcap h without its secret.
 func (m *Manager) infoLocked(h rcapHash, r *rcapRecord) api.RcapInfo {
-	return api.RcapInfo{ID: h.id(), Parent: r.Parent, Rspec: cloneRspec(r.Rspec), Pool: r.PoolOf != "",
+	return api.RcapInfo{ID: h.id(), Parent: r.Parent, Rspec: cloneRspec(r.Rspec.Rspec), Pool: r.PoolOf != "",
 		Bound: m.boundName(h), Owner: r.Owner}
 }
 

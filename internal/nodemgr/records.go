@@ -9,9 +9,9 @@ import (
 // rcapRecord is one live rcap: its hash, the ID of the rcap it was split
 // from, its rspec with defaults filled in, and who owns it.
 type rcapRecord struct {
-	Hash   rcapHash  `json:"hash"`
-	Parent string    `json:"parent,omitempty"`
-	Rspec  api.Rspec `json:"rspec"`
+	Hash   rcapHash     `json:"hash"`
+	Parent string       `json:"parent,omitempty"`
+	Rspec  checkedRspec `json:"rspec"`
 	// Owner is the principal that may use the rcap ("central" or
 	// "slice:<name>"); load gives records older than owners central.
 	Owner string `json:"owner,omitempty"`
@@ -85,9 +85,9 @@ type sliverRecord struct {
 // parent's old rspec back. The caller never got the child rcap, so nothing
 // is lost.
 type splitIntent struct {
-	Child     rcapHash  `json:"child"`
-	Parent    rcapHash  `json:"parent"`
-	ParentOld api.Rspec `json:"parent_old"`
+	Child     rcapHash     `json:"child"`
+	Parent    rcapHash     `json:"parent"`
+	ParentOld checkedRspec `json:"parent_old"`
 }
 
 // MarshalText writes the hash in hex.

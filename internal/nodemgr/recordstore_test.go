@@ -81,7 +81,7 @@ func TestRecordsIndexes(t *testing.T) {
 func TestRecordsWriteFirst(t *testing.T) {
 	dir := t.TempDir()
 	rs := openTestRecords(t, dir)
-	r := &rcapRecord{Hash: testHash(1), Rspec: api.Rspec{CPUGuarantee: 10}, Owner: principalCentral, Account: principalCentral, Maker: principalCentral}
+	r := &rcapRecord{Hash: testHash(1), Rspec: checkedRspec{api.Rspec{CPUGuarantee: 10}}, Owner: principalCentral, Account: principalCentral, Maker: principalCentral}
 	if err := rs.putRcap(r); err != nil {
 		t.Fatal(err)
 	}

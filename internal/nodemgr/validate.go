@@ -1,7 +1,6 @@
 package nodemgr
 
 import (
-	"cmp"
 	"fmt"
 	"strings"
 
@@ -37,20 +36,32 @@ const (
 	maxKeyLen = 8192
 )
 
-// checkRspec checks an rspec given to acquire and returns it with the
-// defaults filled in.
-func checkRspec(node Node, rs api.Rspec, now int64) (api.Rspec, error) {
-	if err := checkRanges(node, rs); err != nil {
-		return rs, err
+// checkRspec is the node manager's edge: it checks an rspec a caller
+// gives (acquire, amend, a broker's delegation) against the resource
+// table and the node, fills in the defaults and returns the checked
+// rspec the operations below take.
+func checkRspec(node Node, rs api.Rspec, now int64) (checkedRspec, error) {
+	if err := checkRequest(node, rs); err != nil {
+		return checkedRspec{}, err
 	}
 	fillDefaults(node, &rs, now)
 	if err := checkRelations(rs, now); err != nil {
-		return rs, err
+		return checkedRspec{}, err
 	}
 	if err := checkDelegation(node, rs); err != nil {
-		return rs, err
+		return checkedRspec{}, err
 	}
-	return cloneRspec(rs), nil
+	return checkedRspec{cloneRspec(rs)}, nil
+}
+
+// checkRequest checks the fields of rs as given, before defaults: the
+// resource table's bounds, pairs and lists (api.Validate, its delegation
+// included), then what the node bounds (checkNode).
+func checkRequest(node Node, rs api.Rspec) error {
+	if err := api.Validate(&rs); err != nil {
+		return invalidf("%v", err)
+	}
+	return checkNode(node, rs)
 }
 
 // fillDefaults fills the zero fields of rs: the table's defaults, the
@@ -82,22 +93,20 @@ func fillDefaults(node Node, rs *api.Rspec, now int64) {
 }
 
 // checkDelegation checks an rspec's delegation (which checkRelations
-// allows only with the node manager privilege): one level deep, with sane
-// values. Admission control checks it when the pool is made, at bind.
+// allows only with the node manager privilege, and api.Validate bounds):
+// one level deep, within the node. Admission control checks it when the
+// pool is made, at bind.
 func checkDelegation(node Node, rs api.Rspec) error {
 	d := rs.Delegated
 	switch {
 	case d == nil:
-		return checkBindSlices(rs.BindSlices)
+		return nil
 	case d.Delegated != nil:
 		return invalidf("delegated.delegated: a delegation cannot delegate further")
 	case len(d.BindSlices) > 0:
 		return invalidf("delegated.bind_slices: the names go on the broker's own rspec")
 	}
-	if err := checkBindSlices(rs.BindSlices); err != nil {
-		return err
-	}
-	if err := checkRanges(node, *d); err != nil {
+	if err := checkNode(node, *d); err != nil {
 		return invalidf("delegated.%v", err)
 	}
 	return nil
@@ -109,21 +118,8 @@ func fill(v *int64, def int64) {
 	}
 }
 
-// boundWhat says what a resource's bound in the table is, for messages.
-var boundWhat = map[string]string{
-	"cpu_shares":    "the most the kernel accepts",
-	"cpu_guarantee": "the whole node",
-	"proc_max":      "the kernel's limit",
-	"openfile_max":  "the kernel's limit",
-	"net_min_rate":  "100 Gbit/s",
-	"net_max_rate":  "100 Gbit/s",
-	"net_max_kbyte": "the most a day can carry",
-	"start":         "year 9999",
-	"end":           "year 9999",
-}
-
-// bound is the most resource r may be on this node, and what that is: the
-// table's bound, or the node's capacity for its memory and disk.
+// bound is the most resource r may be on this node, and what that is:
+// the node's capacity for its memory and disk, else the table's Max.
 func bound(node Node, r *api.Resource) (int64, string) {
 	switch r.Name {
 	case "memory_max", "memory_guarantee":
@@ -131,73 +127,41 @@ func bound(node Node, r *api.Resource) (int64, string) {
 	case "disk_max", "disk_guarantee":
 		return node.DiskBytes, "the node's slice storage"
 	}
-	return r.Max, cmp.Or(boundWhat[r.Name], "its bound")
+	return r.Max, "its bound"
 }
 
-// checkRanges refuses negative and out-of-range values and bad ports.
-func checkRanges(node Node, rs api.Rspec) error {
+// checkNode checks what the node bounds beyond the table: memory and disk
+// within its capacity, ports it can give. The table's own bounds are
+// api.Validate's.
+func checkNode(node Node, rs api.Rspec) error {
 	for i := range api.Resources {
 		r := &api.Resources[i]
 		if !r.IsNumber() || r.Kind == api.Flag {
 			continue
 		}
-		v := r.Get(&rs)
-		limit, what := bound(node, r)
-		switch {
-		case v < r.Min:
-			return invalidf("%s: negative value %d", r.Name, v)
-		case v > api.MaxQuantity:
-			return invalidf("%s: %d is out of range (max %d)", r.Name, v, int64(api.MaxQuantity))
-		case v > limit:
-			return invalidf("%s: %d exceeds %s (%d)", r.Name, v, what, limit)
+		if limit, what := bound(node, r); r.Get(&rs) > limit {
+			return invalidf("%s: %d exceeds %s (%d)", r.Name, r.Get(&rs), what, limit)
 		}
 	}
-	return checkPorts(node, rs.Ports)
-}
-
-func checkPorts(node Node, ports []api.Port) error {
-	if len(ports) > api.MaxPorts {
-		return invalidf("ports: %d ports (max %d)", len(ports), api.MaxPorts)
-	}
-	seen := map[api.Port]bool{}
-	for _, p := range ports {
+	for _, p := range rs.Ports {
 		switch {
-		case p.Proto != "tcp" && p.Proto != "udp":
-			return invalidf("ports: proto %q (want tcp or udp)", p.Proto)
-		case p.Port == 0:
-			return invalidf("ports: %s port 0 cannot be reserved", p.Proto)
-		case seen[p]:
-			return invalidf("ports: %s/%d listed twice", p.Proto, p.Port)
 		case node.EphemeralLow > 0 && p.Port >= node.EphemeralLow && p.Port <= node.EphemeralHigh:
 			return invalidf("ports: %s/%d is in the node's ephemeral range %d-%d, which the kernel hands out to anyone: reserve a port outside it",
 				p.Proto, p.Port, node.EphemeralLow, node.EphemeralHigh)
 		case p.Port < 1024 && node.NoLowPorts:
 			return invalidf("ports: %s/%d: this node cannot give ports below 1024 to slivers", p.Proto, p.Port)
 		}
-		seen[p] = true
 	}
 	return nil
 }
 
 // checkRelations checks what holds between fields once defaults are in:
-// the table's pairs (a field at most another, a field that requires
-// another) and the rspec's time window.
+// the table's pairs again (api.Validate: a field at most another, a field
+// that requires another, now that no zero stands for a default) and the
+// rspec's time window.
 func checkRelations(rs api.Rspec, now int64) error {
-	for i := range api.Resources {
-		r := &api.Resources[i]
-		if r.AtMost != "" {
-			up := api.ResourceByName(r.AtMost)
-			if v, limit := r.Get(&rs), up.Get(&rs); v > limit {
-				return invalidf("%s: %d exceeds %s %d", r.Name, v, up.Name, limit)
-			}
-		}
-		if r.Requires == "" || r.Get(&rs) == 0 || api.ResourceByName(r.Requires).Get(&rs) != 0 {
-			continue
-		}
-		if r.Kind == api.Flag {
-			return invalidf("%s: set without a %s", r.Name, r.Requires)
-		}
-		return invalidf("%s: only for an rspec with %s", r.Name, r.Requires)
+	if err := api.Validate(&rs); err != nil {
+		return invalidf("%v", err)
 	}
 	switch {
 	case rs.End != 0 && rs.End <= rs.Start:
@@ -224,19 +188,6 @@ func checkSliceName(name string) error {
 		return invalidf("slice: name %q starts with a dot or contains \"..\"", name)
 	}
 	return invalidf("slice: name %q is not site_name (want %s)", name, api.SliceNameSyntax)
-}
-
-// checkBindSlices checks the slice names an rspec lets a broker bind.
-func checkBindSlices(names []string) error {
-	if len(names) > api.MaxBindSlices {
-		return invalidf("bind_slices: %d names (max %d)", len(names), api.MaxBindSlices)
-	}
-	for _, n := range names {
-		if err := checkSliceName(n); err != nil {
-			return invalidf("bind_slices: %v", err)
-		}
-	}
-	return nil
 }
 
 func checkAttrs(a api.BindAttrs) error {

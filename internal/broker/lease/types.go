@@ -114,21 +114,23 @@ type Error struct {
 }
 
 // Kinds of failure; every error the Book returns for a request wraps one,
-// and the server answers with its HTTP status (errkind.Status).
+// and the server answers with its HTTP status (errkind.Status). The
+// common kinds are errkind's, shared with the node manager; the others
+// are the broker's own.
 var (
 	// ErrInvalid is a malformed request.
-	ErrInvalid error = errkind.New("invalid request", http.StatusBadRequest)
+	ErrInvalid error = errkind.Invalid
 	// ErrDenied is a wrong token.
-	ErrDenied error = errkind.New("denied", http.StatusForbidden)
+	ErrDenied error = errkind.Denied
 	// ErrUnauthorized is a missing or wrong credential (a buyer's or the
 	// operator's).
 	ErrUnauthorized error = errkind.New("unauthorized", http.StatusUnauthorized)
 	// ErrCredit is a lease its buyer's credit cannot pay for.
 	ErrCredit error = errkind.New("credit exhausted", http.StatusPaymentRequired)
 	// ErrRefused is a request admission refused.
-	ErrRefused error = errkind.New("refused", http.StatusConflict)
+	ErrRefused error = errkind.Refused
 	// ErrNotFound is an unknown lease.
-	ErrNotFound error = errkind.New("not found", http.StatusNotFound)
+	ErrNotFound error = errkind.NotFound
 	// ErrUnavailable is a broker without a delegation.
 	ErrUnavailable error = errkind.New("unavailable", http.StatusServiceUnavailable)
 )

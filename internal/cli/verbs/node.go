@@ -51,7 +51,7 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *node.Config, *boo
 		fs.StringVar(&cfg.IP, "ip", "", "IP address to register (default: none)")
 		uintVar(fs, &cfg.UIDBase, "uid-base", "first host UID of slice ranges (0: 100000)")
 		uintVar(fs, &cfg.UIDRanges, "uid-ranges", "how many slice UID ranges of 65536 to hand out (0: all that fit)")
-		fs.StringVar(&cfg.PolicyPath, "policy", nodemgr.DefaultPolicyPath, `local policy file (bandwidth cap, max slivers, brokers' shares; "" for none)`)
+		fs.StringVar(&cfg.PolicyPath, "policy", nodemgr.DefaultPolicyPath, `local policy file (bandwidth cap, max slivers, brokers' shares; "" for none): read at start and on SIGHUP only (edit it, then kill -HUP the agent)`)
 		rawsockFlags(fs, &cfg.RawSock)
 		fs.IntVar(&cfg.RawSocketsPerSlice, "raw-sockets-per-slice", rawfd.DefaultMaxPerSlice,
 			"raw sockets one sliver may hold through socket(2), confined by the kernel (-1: none; slivers then use the raw socket service only)")
