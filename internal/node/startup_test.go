@@ -108,7 +108,14 @@ func TestStartupFailures(t *testing.T) {
 			if c.theirs != nil {
 				c.theirs(t, cfg)
 			}
-			for _, l := range leftovers(cfg) {
+			// The kernel releases an autoclear loop device after the
+			// last close of its unmounted filesystem, a moment after
+			// umount returns: give it two seconds.
+			left := leftovers(cfg)
+			for deadline := time.Now().Add(2 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = leftovers(cfg) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			for _, l := range left {
 				t.Errorf("left behind: %s", l)
 			}
 		})
