@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,11 +33,7 @@ func attackImage(t testing.TB) string {
 	t.Helper()
 	dir := testImage(t)
 	attackerOnce.Do(func() {
-		build := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "attacker"), "./testdata/attacker")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			attackerErr = fmt.Errorf("build attacker: %w\n%s", err, out)
-		}
+		attackerErr = buildTestProgram(filepath.Join(dir, "bin", "attacker"), "attacker", "ORBIS_TEST_RAWFD_ATTACKER")
 	})
 	if attackerErr != nil {
 		t.Fatal(attackerErr)

@@ -54,7 +54,7 @@ func testImage(t testing.TB) string {
 			}
 		}
 		os.Chmod(filepath.Join(imageDir, "tmp"), 0o1777)
-		imageErr = buildProbe(filepath.Join(imageDir, "bin", "probe"))
+		imageErr = buildTestProgram(filepath.Join(imageDir, "bin", "probe"), "probe", "ORBIS_TEST_RAWFD_PROBE")
 	})
 	if imageErr != nil {
 		t.Fatalf("rawfd test image: %v", imageErr)
@@ -62,20 +62,21 @@ func testImage(t testing.TB) string {
 	return imageDir
 }
 
-// buildProbe builds testdata/probe into dst, or copies the binary
-// $ORBIS_TEST_RAWFD_PROBE names (where there is no Go toolchain).
-func buildProbe(dst string) error {
-	if prog := os.Getenv("ORBIS_TEST_RAWFD_PROBE"); prog != "" {
+// buildTestProgram builds testdata/<name> into dst, or copies the binary
+// the environment variable env names (where there is no Go toolchain:
+// test/vm builds them on the host).
+func buildTestProgram(dst, name, env string) error {
+	if prog := os.Getenv(env); prog != "" {
 		b, err := os.ReadFile(prog)
 		if err != nil {
 			return err
 		}
 		return os.WriteFile(dst, b, 0o755)
 	}
-	build := exec.Command("go", "build", "-o", dst, "./testdata/probe")
+	build := exec.Command("go", "build", "-o", dst, "./testdata/"+name)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build probe: %w\n%s", err, out)
+		return fmt.Errorf("build %s: %w\n%s", name, err, out)
 	}
 	return nil
 }

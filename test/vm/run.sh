@@ -140,6 +140,7 @@ build_initramfs() {
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/orbis-init" ./internal/sandbox/cmd/orbis-init)
 	# rawfd's tests run their probe program in slivers.
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-probe" ./internal/rawfd/testdata/probe)
+	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-attacker" ./internal/rawfd/testdata/attacker)
 	echo "$pkgs" >"$root/tests/order"
 	echo "${vmtimeout}s" >"$root/tests/timeout"
 	(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) >"$work/initrd"
