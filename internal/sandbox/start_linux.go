@@ -210,7 +210,9 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 		return fmt.Errorf("boot init: %w", err)
 	}
 	m, got, err := recvCtx(ctx, boot)
-	defer closeFDs(got)
+	// A closure, so that the listener handed on below (got = nil) is not
+	// closed again: its number may by then be another file's.
+	defer func() { closeFDs(got) }()
 	if err != nil {
 		return fmt.Errorf("boot init: %w", err)
 	}
