@@ -306,3 +306,40 @@ func TestNoRawSocketsWithoutServer(t *testing.T) {
 		t.Fatalf("raw socket in a sliver without a server: %q, want EPERM", out)
 	}
 }
+
+// TestListenerStaysOpen: the seccomp listener the sliver's start hands
+// to the agent stays open, and stays the listener, after the start
+// returns (it was once closed again then, so that the agent's file, and
+// any file that took its number next, was closed under it).
+func TestListenerStaysOpen(t *testing.T) {
+	testutil.RequireRoot(t)
+	p := nettest.NewPair(t)
+	s := newSlice(t, nil, p.SendNS, 92)
+	got := make(chan *os.File, 1)
+	s.cfg.RawSockets = func(f *os.File) { got <- f }
+	var out testutil.Buffer
+	s.start(t, &out).Wait() // no mode: the probe exits at once
+	var f *os.File
+	select {
+	case f = <-got:
+	default:
+		t.Fatal("the start handed over no listener")
+	}
+	t.Cleanup(func() { f.Close() })
+	// Let any stray close land, then open files that would take the
+	// number a stray close freed.
+	for range 8 {
+		o, err := os.Open("/dev/null")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		t.Fatalf("the listener's descriptor: %v", err)
+	}
+	if !strings.Contains(link, "seccomp") {
+		t.Fatalf("the listener's descriptor is now %q, not the seccomp listener", link)
+	}
+}
