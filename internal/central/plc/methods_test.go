@@ -23,6 +23,7 @@ var allMethods = []string{
 	"GetPCUs", "AddPCU", "UpdatePCU", "DeletePCU", "AddNodeToPCU", "DeleteNodeFromPCU",
 	"GetAddressTypes", "AddAddressType", "UpdateAddressType", "DeleteAddressType", "GetAddresses", "AddSiteAddress",
 	"UpdateAddress", "DeleteAddress", "AddAddressTypeToAddress", "DeleteAddressTypeFromAddress",
+	"GetTagTypes", "AddTagType", "UpdateTagType", "DeleteTagType", "AddRoleToTagType", "DeleteRoleFromTagType",
 }
 
 func TestMethodTable(t *testing.T) {

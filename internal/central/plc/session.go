@@ -69,6 +69,7 @@ func (s *Service) register() {
 	s.registerNodeInfo()
 	s.registerPCUs()
 	s.registerAddresses()
+	s.registerTagTypes()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 

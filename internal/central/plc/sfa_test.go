@@ -38,7 +38,6 @@ var sfaKnownMissing = map[string]string{
 	"plslices.py:377 AddSiteTag":                         missingTags,
 	"plslices.py:397 GetSlices hrn, UpdateSlice expires": missingHrn,
 	"plslices.py:526 GetPersons hrn":                     missingHrn,
-	"plslices.py:628 GetTagTypes":                        missingTags,
 }
 
 // What the steps of sfaKnownMissing wait for.

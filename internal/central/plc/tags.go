@@ -15,7 +15,11 @@ import (
 // api.AttributeTags) bounds the tags it names.
 const maxTagValue = 64 << 10
 
-var tagNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$`) })
+// tagNamePattern is what a tag name (and so a tag type's) may be:
+// PlanetLab's tools make names that start with a digit too.
+const tagNamePattern = `^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`
+
+var tagNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(tagNamePattern) })
 
 func (s *Service) registerTags() {
 	s.add(method{name: "GetSliceTags", roles: rolesAll, max: 2, sig: []string{"array", "struct", "array"},
@@ -62,7 +66,7 @@ func (t *txn) checkTag(sl *api.Slice, name, value string) error {
 	}
 	switch {
 	case !tagNameRE().MatchString(name):
-		return Faultf(FaultInvalidArg, "tagname: %q is not a tag name (^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$)", name)
+		return Faultf(FaultInvalidArg, "tagname: %q is not a tag name (%s)", name, tagNamePattern)
 	case len(value) > maxTagValue:
 		return Faultf(FaultInvalidArg, "value: %d bytes (max %d)", len(value), maxTagValue)
 	case strings.ContainsRune(value, 0):
@@ -80,15 +84,33 @@ func (t *txn) mayTag(sl *api.Slice, name string) error {
 	if err := t.mayUseSlice(sl, "change its tags"); err != nil {
 		return err
 	}
-	spec, _, err := api.LookupTag(name)
+	spec, known, err := api.LookupTag(name)
 	adminOnly := err != nil || spec.Role == api.RoleAdmin
 	switch {
 	case name == ReceivedSharesTag:
 		return denied("tag %s is kept by DelegateShares", name)
 	case adminOnly && !t.c.IsAdmin():
 		return denied("only an admin may set the resource tag %s (PIs hand out shares with UpdateSlice)", name)
+	case known || t.c.IsAdmin():
+		return nil
 	}
-	return nil
+	return t.mayTagOfType(name)
+}
+
+// mayTagOfType: a tag the resource table does not name is free-form,
+// unless an admin made a tag type of that name: then only the type's
+// roles set it (none: admins only), as PLCAPI has it.
+func (t *txn) mayTagOfType(name string) error {
+	types, err := t.TagTypes(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}}})
+	if err != nil || len(types) == 0 {
+		return err
+	}
+	for _, r := range types[0].RoleIDs {
+		if t.c.Has(r) {
+			return nil
+		}
+	}
+	return denied("tags of type %s are for %v", name, types[0].Roles)
 }
 
 // bumpTag bumps the nodes a tag of sl reaches.

@@ -98,6 +98,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Interfaces", testInterfaces},
 		{"PCUs", testPCUs},
 		{"Addresses", testAddresses},
+		{"TagTypes", testTagTypes},
 		{"UpgradeKey", testUpgradeKey},
 		{"UpgradeBuilds", testUpgradeBuilds},
 		{"InitScripts", testInitScripts},

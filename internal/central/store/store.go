@@ -147,6 +147,15 @@ type Tx interface {
 	// DeleteAddressTypeFromAddress is idempotent.
 	DeleteAddressTypeFromAddress(typeID, addressID int64) error
 
+	// TagTypes lists tag types with their roles.
+	TagTypes(q Query) ([]api.TagType, error)
+	// AddTagType sets TagTypeID; ErrConflict if the name is taken.
+	AddTagType(a *api.TagType) error
+	// UpdateTagType writes every field, roles too.
+	UpdateTagType(a *api.TagType) error
+	// DeleteTagType removes a tag type.
+	DeleteTagType(id int64) error
+
 	// PCUs lists power control units with their nodes and ports.
 	PCUs(q Query) ([]api.PCU, error)
 	// AddPCU sets PCUID and LastUpdated.
