@@ -24,6 +24,7 @@ var allMethods = []string{
 	"GetAddressTypes", "AddAddressType", "UpdateAddressType", "DeleteAddressType", "GetAddresses", "AddSiteAddress",
 	"UpdateAddress", "DeleteAddress", "AddAddressTypeToAddress", "DeleteAddressTypeFromAddress",
 	"GetTagTypes", "AddTagType", "UpdateTagType", "DeleteTagType", "AddRoleToTagType", "DeleteRoleFromTagType",
+	"GetNodeTags", "AddNodeTag", "UpdateNodeTag", "DeleteNodeTag", "GetNodeGroups", "AddNodeGroup", "UpdateNodeGroup", "DeleteNodeGroup",
 }
 
 func TestMethodTable(t *testing.T) {

@@ -70,6 +70,7 @@ func (s *Service) register() {
 	s.registerPCUs()
 	s.registerAddresses()
 	s.registerTagTypes()
+	s.registerNodeTags()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 

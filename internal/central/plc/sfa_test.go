@@ -18,10 +18,8 @@ import (
 // one of them starts passing (take it off this list) or if a step not
 // listed fails.
 var sfaKnownMissing = map[string]string{
-	"plaggregate.py:120 GetNodeTags":                     missingTags,
 	"plaggregate.py:162 GetSlices hrn":                   missingHrn,
 	"plaggregate.py:202 GetPersonHrn":                    missingHrn,
-	"plaggregate.py:269 GetNodeTags hardware_type":       missingTags,
 	"plaggregate.py:294 GetSiteTags":                     missingTags,
 	"plaggregate.py:367 GetSliceTags":                    missingNodeGroups,
 	"plaggregate.py:471 GetNodeHrn, GetSliceHrn":         missingHrn,

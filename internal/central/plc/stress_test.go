@@ -19,8 +19,6 @@ import (
 // list of them. TestPLCAPIStress fails when a phase listed here passes
 // (take it off) or one not listed does not.
 var stressKnownMissing = []string{
-	// Node groups, which are made of tag types: not built.
-	"AddNodeGroups", "UpdateNodeGroups", "DeleteNodeGroups",
 	// Nodes: node groups, and the node tag arch AddNode sets.
 	"AddNodes", "UpdateNodes", "DeleteNodes",
 	// Interfaces and PCUs (built), conf files and slices work on the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/orbisproject/orbis/api"
@@ -64,13 +63,11 @@ func (t *txn) checkTag(sl *api.Slice, name, value string) error {
 	if err := t.mayTag(sl, name); err != nil {
 		return err
 	}
-	switch {
-	case !tagNameRE().MatchString(name):
+	if !tagNameRE().MatchString(name) {
 		return Faultf(FaultInvalidArg, "tagname: %q is not a tag name (%s)", name, tagNamePattern)
-	case len(value) > maxTagValue:
-		return Faultf(FaultInvalidArg, "value: %d bytes (max %d)", len(value), maxTagValue)
-	case strings.ContainsRune(value, 0):
-		return Faultf(FaultInvalidArg, "value: contains a NUL byte")
+	}
+	if err := checkTagValue(value); err != nil {
+		return err
 	}
 	if err := spec.Check(value); err != nil {
 		return Faultf(FaultInvalidArg, "value: tag %v", err)

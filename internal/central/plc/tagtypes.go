@@ -46,8 +46,9 @@ func (s *Service) registerTagTypes() {
 		call: s.roleOfTagType(false)})
 }
 
-// contractTagTypes are the tag types the resource table declares: its
-// tags' names, roles and docs.
+// contractTagTypes are the tag types central declares: the resource
+// table's slice tags, with their names, roles and docs, and PLCAPI's
+// standard accessor tags (api.AccessorTags).
 func contractTagTypes() []api.TagType {
 	var out []api.TagType
 	for _, spec := range api.TagSpecs() {
@@ -59,6 +60,14 @@ func contractTagTypes() []api.TagType {
 			tt.Description = spec.Attribute.Doc
 		}
 		out = append(out, tt)
+	}
+	for _, a := range api.AccessorTags {
+		roles := make([]int64, len(a.Roles))
+		for i, r := range a.Roles {
+			roles[i] = int64(r)
+		}
+		slices.Sort(roles)
+		out = append(out, api.TagType{TagName: a.Name, Category: a.Category, Description: a.Doc, RoleIDs: roles, Contract: true})
 	}
 	return out
 }

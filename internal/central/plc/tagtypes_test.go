@@ -29,8 +29,19 @@ func TestTagTypesFromTable(t *testing.T) {
 			t.Errorf("tag type %s: roles %v, the table's role is %d", spec.Name, roles, spec.Role)
 		}
 	}
+	for _, a := range api.AccessorTags {
+		tt, ok := byName[a.Name]
+		if _, dup, _ := api.LookupTag(a.Name); dup || !ok {
+			t.Errorf("accessor tag %s: a tag type %v, named by the resource table too %v", a.Name, ok, dup)
+			continue
+		}
+		if got := tt["role_ids"].([]any); len(got) != len(a.Roles) || tt["category"] != a.Category {
+			t.Errorf("accessor tag %s: %v, want roles %v", a.Name, tt, a.Roles)
+		}
+	}
 	for _, call := range [][]any{
 		{"AddRoleToTagType", "user", "cpu_share"},
+		{"AddRoleToTagType", "user", "hrn"},
 		{"DeleteRoleFromTagType", "user", "vref"},
 		{"UpdateTagType", "cpu_share", map[string]any{"tagname": "my_share"}},
 		{"DeleteTagType", "vref"},

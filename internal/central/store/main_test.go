@@ -99,6 +99,7 @@ func runSuite(t *testing.T, b backend) {
 		{"PCUs", testPCUs},
 		{"Addresses", testAddresses},
 		{"TagTypes", testTagTypes},
+		{"NodeTags", testNodeTags},
 		{"UpgradeKey", testUpgradeKey},
 		{"UpgradeBuilds", testUpgradeBuilds},
 		{"InitScripts", testInitScripts},

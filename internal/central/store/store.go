@@ -156,6 +156,24 @@ type Tx interface {
 	// DeleteTagType removes a tag type.
 	DeleteTagType(id int64) error
 
+	// NodeTags lists node tags.
+	NodeTags(q Query) ([]api.NodeTag, error)
+	// AddNodeTag sets NodeTagID; ErrConflict if the node has a tag of the
+	// type.
+	AddNodeTag(a *api.NodeTag) error
+	// UpdateNodeTag writes a tag's value.
+	UpdateNodeTag(id int64, value string) error
+	// DeleteNodeTag removes a node tag.
+	DeleteNodeTag(id int64) error
+	// NodeGroups lists node groups with their nodes.
+	NodeGroups(q Query) ([]api.NodeGroup, error)
+	// AddNodeGroup sets NodeGroupID; ErrConflict if the name is taken.
+	AddNodeGroup(g *api.NodeGroup) error
+	// UpdateNodeGroup writes GroupName and Value.
+	UpdateNodeGroup(g *api.NodeGroup) error
+	// DeleteNodeGroup removes a node group.
+	DeleteNodeGroup(id int64) error
+
 	// PCUs lists power control units with their nodes and ports.
 	PCUs(q Query) ([]api.PCU, error)
 	// AddPCU sets PCUID and LastUpdated.

@@ -47,3 +47,46 @@ func testTagTypes(t *testing.T, b backend) {
 	update(t, s, func(tx store.Tx) error { return tx.DeleteTagType(arch.TagTypeID) })
 	equal(t, "left", len(get(t, s, store.Tx.TagTypes, store.Query{})), 1)
 }
+
+// testNodeTags keeps node tags (one a type a node, named by their type)
+// and node groups, whose nodes are those tagged with the group's value.
+func testNodeTags(t *testing.T, b backend) {
+	s := b.newStore(t)
+	f := seed(t, s, "ex")
+	n0, n1 := f.nodes[0].NodeID, f.nodes[1].NodeID
+	arch := api.TagType{TagName: "arch", Category: "node/config"}
+	a := api.NodeTag{NodeID: n0, Value: "x86_64"}
+	c := api.NodeTag{NodeID: n1, Value: "aarch64"}
+	g := api.NodeGroup{GroupName: "x86 nodes", Value: "x86_64"}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.AddTagType(&arch); err != nil {
+			return err
+		}
+		a.TagTypeID, c.TagTypeID, g.TagTypeID = arch.TagTypeID, arch.TagTypeID, arch.TagTypeID
+		for _, x := range []*api.NodeTag{&a, &c} {
+			if err := tx.AddNodeTag(x); err != nil {
+				return err
+			}
+		}
+		return tx.AddNodeGroup(&g)
+	})
+	got := only(t, s, store.Tx.NodeTags, "node_tag_id", a.NodeTagID)
+	equal(t, "node tag", []any{got.TagName, got.Value, got.Hostname, got.Category}, []any{"arch", "x86_64", f.nodes[0].Hostname, "node/config"})
+	equal(t, "by tagname", len(get(t, s, store.Tx.NodeTags, where(eq("tagname", "arch")))), 2)
+	dup := func(tx store.Tx) error {
+		x := api.NodeTag{NodeID: n0, TagTypeID: arch.TagTypeID}
+		return tx.AddNodeTag(&x)
+	}
+	if err := s.Update(t.Context(), "system", dup); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second tag of a type on a node: %v, want ErrConflict", err)
+	}
+	equal(t, "group's nodes", only(t, s, store.Tx.NodeGroups, "nodegroup_id", g.NodeGroupID).NodeIDs, []int64{n0})
+	update(t, s, func(tx store.Tx) error { return tx.UpdateNodeTag(c.NodeTagID, "x86_64") })
+	equal(t, "group's nodes after update", only(t, s, store.Tx.NodeGroups, "nodegroup_id", g.NodeGroupID).NodeIDs, []int64{n0, n1})
+	update(t, s, func(tx store.Tx) error { g.Value = "aarch64"; return tx.UpdateNodeGroup(&g) })
+	equal(t, "group's nodes, new value", only(t, s, store.Tx.NodeGroups, "nodegroup_id", g.NodeGroupID).NodeIDs, []int64{})
+	update(t, s, func(tx store.Tx) error { return tx.DeleteNode(n1) })
+	equal(t, "tags gone with their node", len(get(t, s, store.Tx.NodeTags, store.Query{})), 1)
+	update(t, s, func(tx store.Tx) error { return tx.DeleteTagType(arch.TagTypeID) })
+	equal(t, "tags and groups gone with their type", []int{len(get(t, s, store.Tx.NodeTags, store.Query{})), len(get(t, s, store.Tx.NodeGroups, store.Query{}))}, []int{0, 0})
+}

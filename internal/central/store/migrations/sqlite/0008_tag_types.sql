@@ -14,3 +14,22 @@ CREATE TABLE tag_type_roles (
 	role_id INTEGER NOT NULL,
 	PRIMARY KEY (tag_type_id, role_id)
 );
+
+-- Tags on nodes (PLCAPI's NodeTag): one value of a tag type a node.
+CREATE TABLE node_tags (
+	node_tag_id INTEGER PRIMARY KEY AUTOINCREMENT,
+	node_id INTEGER NOT NULL REFERENCES nodes ON DELETE CASCADE,
+	tag_type_id INTEGER NOT NULL REFERENCES tag_types ON DELETE CASCADE,
+	value TEXT NOT NULL,
+	UNIQUE (node_id, tag_type_id)
+);
+CREATE INDEX node_tags_type ON node_tags (tag_type_id);
+
+-- Node groups (PLCAPI's NodeGroup): the nodes whose tag of a type has a
+-- value.
+CREATE TABLE node_groups (
+	nodegroup_id INTEGER PRIMARY KEY AUTOINCREMENT,
+	groupname TEXT NOT NULL UNIQUE,
+	tag_type_id INTEGER NOT NULL REFERENCES tag_types ON DELETE CASCADE,
+	value TEXT NOT NULL
+);
