@@ -49,3 +49,37 @@ func TestNodeTagsAttack(t *testing.T) {
 	}
 	w.id(w.admin, "AddNodeTag", w.nodeA1, "deployment", "beta")
 }
+
+// TestNodeTagFields: node tags are fields of nodes, as PLCAPI's accessor
+// tags are: AddNode and UpdateNode set them with AddNodeTag's rights (a
+// PI cannot slip an admin's tag in through UpdateNode, nor tag another
+// site's node), and GetNodes returns them.
+func TestNodeTagFields(t *testing.T) {
+	w := newWorld(t)
+	n := w.id(w.piA, "AddNode", w.siteA, map[string]any{"hostname": "n3.alpha.org", "arch": "x86_64"})
+	w.must(w.techA, "UpdateNode", n, map[string]any{"pldistro": "orbis", "arch": "aarch64"})
+	_, err := w.call(w.piA, "UpdateNode", n, map[string]any{"model": "evil", "deployment": "production"})
+	fault(t, err, plc.FaultPermission)
+	_, err = w.call(w.piB, "UpdateNode", n, map[string]any{"arch": "evil"})
+	fault(t, err, plc.FaultPermission)
+	got := records(t, w.must(w.userB, "GetNodes", []any{n, w.nodeA1}, []any{"hostname", "arch", "pldistro", "deployment"}))
+	want := map[string]any{"hostname": "n3.alpha.org", "arch": "aarch64", "pldistro": "orbis", "deployment": nil}
+	if len(got) != 2 || !sameRecord(got[1], want) || got[0]["arch"] != nil || got[0]["node_id"] != nil {
+		t.Fatalf("GetNodes with tag fields: %v, want second %v", got, want)
+	}
+	if m := records(t, w.must(w.userB, "GetNodes", n))[0]; m["model"] == "evil" || m["arch"] != "aarch64" {
+		t.Fatalf("the node after a refused update: %v", m)
+	}
+}
+
+func sameRecord(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if x, ok := a[k]; !ok || x != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,165 @@
+package plc
+
+import (
+	"context"
+	"slices"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/store"
+)
+
+// Tag names are fields of the objects they go on, as PLCAPI exposes its
+// accessor tags: GetNodes({}, ['hostname', 'arch']) returns each node's
+// arch tag (None when it has none), and AddNode and UpdateNode take
+// {'arch': 'x86_64'} and set the tag, with AddNodeTag's rights.
+
+// objectTags are the names of the accessor tags of object ("node").
+func objectTags(object string) []string {
+	var out []string
+	for _, a := range api.AccessorTags {
+		if slices.Contains(a.Objects, object) {
+			out = append(out, a.Name)
+		}
+	}
+	return out
+}
+
+// splitTagFields takes the accessor tags of object out of a fields
+// struct: their values (strings) come back, and f keeps the rest.
+func splitTagFields(f *fieldSet, object string) (map[string]string, error) {
+	tags := map[string]string{}
+	for _, name := range objectTags(object) {
+		v, ok := f.m[name]
+		if !ok {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, badArg(f.what+"."+name, "a string", v)
+		}
+		tags[name] = s
+		delete(f.m, name)
+	}
+	return tags, nil
+}
+
+// setNodeTags sets the tags of node n, adding or updating each, with the
+// caller's rights of AddNodeTag.
+func (t *txn) setNodeTags(n *api.Node, tags map[string]string) error {
+	for _, name := range slices.Sorted(mapsKeys(tags)) {
+		tt, err := t.tagType(name)
+		if err != nil {
+			return err
+		}
+		if err := t.mayTagNode(n, tt, tags[name]); err != nil {
+			return err
+		}
+		have, err := t.NodeTags(store.Query{Conds: []store.Cond{
+			{Field: "node_id", Op: store.Eq, Value: n.NodeID}, {Field: "tag_type_id", Op: store.Eq, Value: tt.TagTypeID}}})
+		switch {
+		case err != nil:
+			return err
+		case len(have) > 0:
+			err = t.UpdateNodeTag(have[0].NodeTagID, tags[name])
+		default:
+			err = t.AddNodeTag(&api.NodeTag{NodeID: n.NodeID, TagTypeID: tt.TagTypeID, Value: tags[name]})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// splitReturnFields takes the accessor tags of object out of a Get call's
+// return_fields (args[1]): it returns the args to pass on, the tags asked
+// for (every one of object's when return_fields is absent), and whether
+// idField was added to the fields (to be dropped from the answer).
+func splitReturnFields(args []any, object, idField string) ([]any, []string, bool) {
+	fields, ok := optArg(args, 1).([]any)
+	if !ok {
+		return args, objectTags(object), false
+	}
+	var rest []any
+	var tags []string
+	for _, f := range fields {
+		if name, ok := f.(string); ok && slices.Contains(objectTags(object), name) {
+			tags = append(tags, name)
+			continue
+		}
+		rest = append(rest, f)
+	}
+	if len(tags) == 0 {
+		return args, nil, false
+	}
+	added := !slices.Contains(rest, any(idField))
+	if added {
+		rest = append(rest, idField)
+	}
+	out := slices.Clone(args)
+	out[1] = rest
+	return out, tags, added
+}
+
+// getWithNodeTags runs a GetNodes answer's tag fields: each record gets
+// the value of each tag asked for, or nil.
+func (s *Service) addNodeTagFields(ctx context.Context, c *Caller, recs any, tags []string, dropID bool) (any, error) {
+	list, _ := recs.([]any)
+	if len(tags) == 0 || len(list) == 0 {
+		return recs, nil
+	}
+	var ids []any
+	for _, r := range list {
+		ids = append(ids, r.(map[string]any)["node_id"])
+	}
+	var have []api.NodeTag
+	err := s.view(ctx, c, func(t *txn) error {
+		var err error
+		have, err = t.NodeTags(store.Query{Conds: []store.Cond{
+			{Field: "node_id", Op: store.Eq, Value: ids}, {Field: "tagname", Op: store.Eq, Value: stringsAny(tags)}}})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	values := map[int64]map[string]string{}
+	for _, h := range have {
+		if values[h.NodeID] == nil {
+			values[h.NodeID] = map[string]string{}
+		}
+		values[h.NodeID][h.TagName] = h.Value
+	}
+	for _, r := range list {
+		m := r.(map[string]any)
+		id, _ := m["node_id"].(int64)
+		for _, name := range tags {
+			if v, ok := values[id][name]; ok {
+				m[name] = v
+			} else {
+				m[name] = nil
+			}
+		}
+		if dropID {
+			delete(m, "node_id")
+		}
+	}
+	return list, nil
+}
+
+func stringsAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, x := range s {
+		out[i] = x
+	}
+	return out
+}
+
+func mapsKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
