@@ -19,14 +19,12 @@ import (
 // list of them. TestPLCAPIStress fails when a phase listed here passes
 // (take it off) or one not listed does not.
 var stressKnownMissing = []string{
-	// Nodes: a node's nodegroup_ids.
-	"UpdateNodes", "DeleteNodes",
 	// Interfaces: the script's random addresses of the wrong type;
 	// interface links are not built.
 	"AddInterfaces", "UpdateInterfaces", "DeleteInterfaces", "AddIlinks", "UpdateIlinks", "DeleteIlinks",
 	// Conf files: the script's random dest is no absolute path.
 	"AddConfFiles", "UpdateConfFiles", "DeleteConfFiles",
-	// Slice tags: AddSliceTag by tag_type_id.
+	// Slice tags: a slice tag's tag_type_id.
 	"AddSliceTags", "UpdateSliceTags", "DeleteSliceTags",
 	// Run()'s final check: needs every phase.
 	"Cardinals",

@@ -124,7 +124,7 @@ func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, 
 	if err != nil {
 		return nil, err
 	}
-	name, err := argString(args, 1, "tagname")
+	tref, err := argRef(args, 1, "tag_type_id_or_name")
 	if err != nil {
 		return nil, err
 	}
@@ -138,12 +138,17 @@ func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, 
 			return nil, err
 		}
 	}
-	tag := api.SliceTag{TagName: name, Value: value}
+	tag := api.SliceTag{Value: value}
 	err = s.update(ctx, c, func(t *txn) error {
 		sl, err := t.slice(sref)
 		if err != nil {
 			return err
 		}
+		name, err := t.sliceTagName(tref)
+		if err != nil {
+			return err
+		}
+		tag.TagName = name
 		if err := t.checkTag(sl, name, value); err != nil {
 			return err
 		}
@@ -202,6 +207,19 @@ func (s *Service) deleteSliceTag(ctx context.Context, c *Caller, args []any) (an
 		return t.DeleteSliceTag(id)
 	})
 	return int64(1), err
+}
+
+// sliceTagName is the tag name ref gives: a name as it is (a tag no tag
+// type names is free-form), or a tag type's id.
+func (t *txn) sliceTagName(ref any) (string, error) {
+	if name, ok := ref.(string); ok {
+		return name, nil
+	}
+	tt, err := t.tagType(ref)
+	if err != nil {
+		return "", err
+	}
+	return tt.TagName, nil
 }
 
 // tagAndSlice finds a tag and its live slice.

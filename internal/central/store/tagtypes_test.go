@@ -81,6 +81,8 @@ func testNodeTags(t *testing.T, b backend) {
 		t.Errorf("a second tag of a type on a node: %v, want ErrConflict", err)
 	}
 	equal(t, "group's nodes", only(t, s, store.Tx.NodeGroups, "nodegroup_id", g.NodeGroupID).NodeIDs, []int64{n0})
+	node := only(t, s, nodes, "node_id", n0)
+	equal(t, "node's tags and groups", [][]int64{node.NodeTagIDs, node.NodeGroupIDs}, [][]int64{{a.NodeTagID}, {g.NodeGroupID}})
 	update(t, s, func(tx store.Tx) error { return tx.UpdateNodeTag(c.NodeTagID, "x86_64") })
 	equal(t, "group's nodes after update", only(t, s, store.Tx.NodeGroups, "nodegroup_id", g.NodeGroupID).NodeIDs, []int64{n0, n1})
 	update(t, s, func(tx store.Tx) error { g.Value = "aarch64"; return tx.UpdateNodeGroup(&g) })
