@@ -118,6 +118,8 @@ type SliceTag struct {
 	TagName    string `json:"tagname"`
 	Value      string `json:"value"`
 	NodeID     int64  `json:"node_id"`
+	// TagTypeID is the tag type named TagName, 0 for a free-form tag.
+	TagTypeID int64 `json:"tag_type_id"`
 }
 
 // Lease reserves a reservable node for a slice over [TFrom, TUntil).

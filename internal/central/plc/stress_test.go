@@ -24,8 +24,6 @@ var stressKnownMissing = []string{
 	"AddInterfaces", "UpdateInterfaces", "DeleteInterfaces", "AddIlinks", "UpdateIlinks", "DeleteIlinks",
 	// Conf files: the script's random dest is no absolute path.
 	"AddConfFiles", "UpdateConfFiles", "DeleteConfFiles",
-	// Slice tags: a slice tag's tag_type_id.
-	"AddSliceTags", "UpdateSliceTags", "DeleteSliceTags",
 	// Run()'s final check: needs every phase.
 	"Cardinals",
 }

@@ -35,13 +35,25 @@ func (s *Service) registerTags() {
 		call: s.deleteSliceTag})
 }
 
+// getSliceTags answers PLCAPI's None, not 0, for the node_id of a tag on
+// every node, and for the tag_type_id of a free-form tag.
 func (s *Service) getSliceTags(ctx context.Context, c *Caller, args []any) (any, error) {
-	return getter(s, ctx, c, args, tagKind, func(t *txn, q store.Query) ([]api.SliceTag, error) { return t.SliceTags(q) },
+	recs, err := getter(s, ctx, c, args, tagKind, func(t *txn, q store.Query) ([]api.SliceTag, error) { return t.SliceTags(q) },
 		func(x *api.SliceTag) any { return x.SliceTagID },
 		func(t *txn) (restriction, error) {
 			ids, all, err := t.visibleSliceIDs()
 			return inRestriction("slice_id", ids, all), err
 		})
+	list, _ := recs.([]any)
+	for _, r := range list {
+		m := r.(map[string]any)
+		for _, f := range []string{"node_id", "tag_type_id"} {
+			if v, ok := m[f]; ok && v == int64(0) {
+				m[f] = nil
+			}
+		}
+	}
+	return recs, err
 }
 
 // tagValue reads a tag value: a string, or a number given as one.
