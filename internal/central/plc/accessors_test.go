@@ -1,0 +1,101 @@
+package plc_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/central/plc"
+)
+
+// accessorMethods are PLCAPI's accessors of the node and slice tags
+// central declares, named as PLC/Accessors names them.
+func accessorMethods() []string {
+	camel := func(s string) string {
+		var b strings.Builder
+		for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '_' || r == '-' }) {
+			b.WriteString(strings.ToUpper(p[:1]) + p[1:])
+		}
+		return b.String()
+	}
+	var out []string
+	add := func(object, tag string) { out = append(out, "Get"+object+camel(tag), "Set"+object+camel(tag)) }
+	for _, a := range api.AccessorTags {
+		for _, o := range a.Objects {
+			switch o {
+			case "node":
+				add("Node", a.Name)
+			case "slice":
+				add("Slice", a.Name)
+			}
+		}
+	}
+	for _, a := range api.AttributeTags {
+		add("Slice", a.Name)
+	}
+	return out
+}
+
+// pythonAccessorCalls calls every accessor from Python within
+// TestXMLRPCPython: each Set, then its Get must answer the value.
+func pythonAccessorCalls() string {
+	names, _ := json.Marshal(accessorMethods())
+	return `
+# Accessors (accessors_test.go).
+acc_sl = call("AddSlice", admin, {"name": "plc_acc", "url": "http://plc.org", "description": "accessors"})
+acc_values = {"Enabled": "1", "OrbisSoftware": "` + strings.Repeat("0", 64) + ` /opt/x"}
+for name in ` + string(names) + `:
+    if not name.startswith("Set"):
+        continue
+    tag = name[3:].replace("Node", "", 1) if name.startswith("SetNode") else name[3:].replace("Slice", "", 1)
+    ref = "node1.plc.org" if name.startswith("SetNode") else "plc_acc"
+    value = acc_values.get(tag, "v1")
+    call(name, admin, ref, value)
+    check(call("Get" + name[3:], admin, ref), value, "Get" + name[3:])
+check(call("GetSliceArch", admin, "plc_acc"), "v1", "GetSliceArch")
+check(call("GetNodeDeployment", admin, "node1.plc.org"), "v1", "GetNodeDeployment")
+`
+}
+
+// TestAccessorsAttack: the accessors set tags with the rights of
+// AddNodeTag and AddSliceTag: a slice's user cannot set its hrn (SFA's
+// name for it) nor a node's tag, a PI of another site cannot set a tag of
+// a node of this site nor read a slice's tags they cannot see.
+func TestAccessorsAttack(t *testing.T) {
+	w := newWorld(t)
+	sl := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_acc", "url": "http://alpha.org", "description": "x"})
+	w.must(w.piA, "AddPersonToSlice", w.userA.PersonID, sl)
+	w.must(w.admin, "SetSliceHrn", sl, "plc.alpha.acc")
+	w.must(w.userA, "SetSliceVref", "alpha_acc", "debian")
+	w.must(w.techA, "SetNodeArch", w.nodeA1, "x86_64")
+	for _, a := range []struct {
+		c      *plc.Caller
+		method string
+		ref    any
+		code   int
+	}{
+		{w.userA, "SetSliceHrn", sl, plc.FaultPermission},
+		{w.piA, "SetSliceSfaCreated", sl, plc.FaultPermission},
+		{w.piB, "SetSliceVref", sl, plc.FaultPermission},
+		{w.userA, "SetNodeArch", w.nodeA1, plc.FaultPermission},
+		{w.piB, "SetNodeArch", w.nodeA1, plc.FaultPermission},
+		{w.piA, "SetNodeHrn", w.nodeA1, plc.FaultPermission},
+	} {
+		_, err := w.call(a.c, a.method, a.ref, "evil")
+		fault(t, err, a.code)
+	}
+	_, err := w.call(w.piB, "GetSliceVref", sl)
+	fault(t, err, plc.FaultInvalidArg) // not a slice piB may see
+	for method, want := range map[string]string{"GetSliceHrn": "plc.alpha.acc", "GetSliceVref": "debian"} {
+		if got := w.must(w.userA, method, sl); got != want {
+			t.Errorf("%s after the attacks: %v, want %q", method, got, want)
+		}
+	}
+	if got := w.must(w.userB, "GetNodeArch", w.nodeA1); got != "x86_64" {
+		t.Errorf("GetNodeArch after the attacks: %v", got)
+	}
+	if got := w.must(w.userB, "GetNodeHrn", w.nodeA1); got != nil {
+		t.Errorf("GetNodeHrn after the attacks: %v, want None", got)
+	}
+}
