@@ -92,6 +92,14 @@ func TestAccessorsAttack(t *testing.T) {
 			t.Errorf("%s after the attacks: %v, want %q", method, got, want)
 		}
 	}
+	// Tags as slice fields and filter keys show only slices one may see.
+	got := records(t, w.must(w.userA, "GetSlices", map[string]any{"hrn": "plc.alpha.acc"}, []any{"name", "hrn", "arch"}))
+	if len(got) != 1 || !sameRecord(got[0], map[string]any{"name": "alpha_acc", "hrn": "plc.alpha.acc", "arch": nil}) {
+		t.Errorf("GetSlices by hrn: %v", got)
+	}
+	if got := records(t, w.must(w.userB, "GetSlices", map[string]any{"hrn": []any{"plc.alpha.acc"}})); len(got) != 0 {
+		t.Errorf("a user of another site finds slices by hrn: %v", got)
+	}
 	if got := w.must(w.userB, "GetNodeArch", w.nodeA1); got != "x86_64" {
 		t.Errorf("GetNodeArch after the attacks: %v", got)
 	}

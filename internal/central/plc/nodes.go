@@ -46,12 +46,14 @@ func (s *Service) registerNodes() {
 
 func (s *Service) getNodes(ctx context.Context, c *Caller, args []any) (any, error) {
 	args, tags, dropID := splitReturnFields(args, "node", "node_id")
+	args, filter := splitTagFilter(args, "node")
 	recs, err := getter(s, ctx, c, args, nodeKind, func(t *txn, q store.Query) ([]api.Node, error) { return t.Nodes(q) },
-		func(x *api.Node) any { return x.NodeID }, nil)
+		func(x *api.Node) any { return x.NodeID },
+		func(t *txn) (restriction, error) { return t.tagRestriction("node", "node_id", filter) })
 	if err != nil {
 		return nil, err
 	}
-	return s.addNodeTagFields(ctx, c, recs, tags, dropID)
+	return s.addTagFields(ctx, c, recs, "node", "node_id", tags, dropID)
 }
 
 func (s *Service) addNode(ctx context.Context, c *Caller, args []any) (any, error) {

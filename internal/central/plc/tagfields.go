@@ -2,6 +2,7 @@ package plc
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/orbisproject/orbis/api"
@@ -101,37 +102,30 @@ func splitReturnFields(args []any, object, idField string) ([]any, []string, boo
 	return out, tags, added
 }
 
-// getWithNodeTags runs a GetNodes answer's tag fields: each record gets
-// the value of each tag asked for, or nil.
-func (s *Service) addNodeTagFields(ctx context.Context, c *Caller, recs any, tags []string, dropID bool) (any, error) {
+// addTagFields adds to each record of a Get answer (recs, projected) the
+// value of each tag asked for, or nil, and drops idField if it was only
+// added to join them.
+func (s *Service) addTagFields(ctx context.Context, c *Caller, recs any, object, idField string, tags []string, dropID bool) (any, error) {
 	list, _ := recs.([]any)
 	if len(tags) == 0 || len(list) == 0 {
 		return recs, nil
 	}
 	var ids []any
 	for _, r := range list {
-		ids = append(ids, r.(map[string]any)["node_id"])
+		ids = append(ids, r.(map[string]any)[idField])
 	}
-	var have []api.NodeTag
+	var values map[int64]map[string]string
 	err := s.view(ctx, c, func(t *txn) error {
 		var err error
-		have, err = t.NodeTags(store.Query{Conds: []store.Cond{
-			{Field: "node_id", Op: store.Eq, Value: ids}, {Field: "tagname", Op: store.Eq, Value: stringsAny(tags)}}})
+		values, err = t.tagValues(object, ids, tags)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	values := map[int64]map[string]string{}
-	for _, h := range have {
-		if values[h.NodeID] == nil {
-			values[h.NodeID] = map[string]string{}
-		}
-		values[h.NodeID][h.TagName] = h.Value
-	}
 	for _, r := range list {
 		m := r.(map[string]any)
-		id, _ := m["node_id"].(int64)
+		id, _ := m[idField].(int64)
 		for _, name := range tags {
 			if v, ok := values[id][name]; ok {
 				m[name] = v
@@ -140,10 +134,102 @@ func (s *Service) addNodeTagFields(ctx context.Context, c *Caller, recs any, tag
 			}
 		}
 		if dropID {
-			delete(m, "node_id")
+			delete(m, idField)
 		}
 	}
 	return list, nil
+}
+
+// tagValues reads the tags names of the objects ids (a slice's tags on
+// every node): id, then name, to value.
+func (t *txn) tagValues(object string, ids []any, names []string) (map[int64]map[string]string, error) {
+	values := map[int64]map[string]string{}
+	set := func(id int64, name, value string) {
+		if values[id] == nil {
+			values[id] = map[string]string{}
+		}
+		values[id][name] = value
+	}
+	in := store.Cond{Field: "tagname", Op: store.Eq, Value: stringsAny(names)}
+	switch object {
+	case "node":
+		tags, err := t.NodeTags(store.Query{Conds: []store.Cond{{Field: "node_id", Op: store.Eq, Value: ids}, in}})
+		for _, x := range tags {
+			set(x.NodeID, x.TagName, x.Value)
+		}
+		return values, err
+	case "slice":
+		tags, err := t.SliceTags(store.Query{Conds: []store.Cond{{Field: "slice_id", Op: store.Eq, Value: ids}, in,
+			{Field: "node_id", Op: store.Eq, Value: int64(0)}}})
+		for _, x := range tags {
+			set(x.SliceID, x.TagName, x.Value)
+		}
+		return values, err
+	}
+	return values, nil
+}
+
+// splitTagFilter takes the accessor tags of object out of a struct filter
+// (args[0]): it returns the args to pass on and the values asked for each
+// tag (one, or any of a list).
+func splitTagFilter(args []any, object string) ([]any, map[string][]any) {
+	f, ok := optArg(args, 0).(map[string]any)
+	if !ok {
+		return args, nil
+	}
+	var rest map[string]any
+	tags := map[string][]any{}
+	for _, name := range objectTags(object) {
+		v, ok := f[name]
+		if !ok {
+			continue
+		}
+		if rest == nil {
+			rest = maps.Clone(f)
+		}
+		delete(rest, name)
+		if l, ok := v.([]any); ok {
+			tags[name] = l
+		} else {
+			tags[name] = []any{v}
+		}
+	}
+	if rest == nil {
+		return args, nil
+	}
+	out := slices.Clone(args)
+	out[0] = rest
+	return out, tags
+}
+
+// tagRestriction narrows a Get to the objects whose tags have the values
+// asked for (splitTagFilter).
+func (t *txn) tagRestriction(object, idField string, filter map[string][]any) (restriction, error) {
+	var r restriction
+	for _, name := range slices.Sorted(maps.Keys(filter)) {
+		var ids []any
+		var err error
+		switch object {
+		case "node":
+			var tags []api.NodeTag
+			tags, err = t.NodeTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]}}})
+			for _, x := range tags {
+				ids = append(ids, x.NodeID)
+			}
+		case "slice":
+			var tags []api.SliceTag
+			tags, err = t.SliceTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]},
+				{Field: "node_id", Op: store.Eq, Value: int64(0)}}})
+			for _, x := range tags {
+				ids = append(ids, x.SliceID)
+			}
+		}
+		if err != nil || len(ids) == 0 {
+			return restriction{none: true}, err
+		}
+		r.conds = append(r.conds, store.Cond{Field: idField, Op: store.Eq, Value: ids})
+	}
+	return r, nil
 }
 
 func stringsAny(s []string) []any {
