@@ -9,7 +9,7 @@ import (
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
-// PLCAPI's accessors: for each standard tag of a node or a slice, a Get
+// PLCAPI's accessors: for each standard tag of a node, a slice or a site, a Get
 // and a Set method (GetNodeArch, SetSliceVref), as PLC/Accessors makes
 // them: Get<Object><Tag>(id_or_name) answers the tag's value or None,
 // Set<Object><Tag>(id_or_name, value) sets it with the rights of
@@ -26,7 +26,7 @@ func accessors() []accessor {
 	var out []accessor
 	for _, a := range api.AccessorTags {
 		for _, o := range a.Objects {
-			if o == "node" || o == "slice" {
+			if o == "node" || o == "slice" || o == "site" {
 				out = append(out, accessor{o, a.Name})
 			}
 		}
@@ -49,7 +49,7 @@ func accessorName(verb string, a accessor) string {
 
 func (s *Service) registerAccessors() {
 	for _, a := range accessors() {
-		what := a.object + "_id_or_" + map[string]string{"node": "hostname", "slice": "name"}[a.object]
+		what := a.object + "_id_or_" + map[string]string{"node": "hostname", "slice": "name", "site": "login_base"}[a.object]
 		s.add(method{name: accessorName("Get", a), roles: rolesAll, min: 1, max: 1, sig: []string{"string", "int"},
 			help: "Returns the " + a.tag + " tag of a " + a.object + " (by " + what + "), or None.",
 			call: s.getAccessor(a, what)})
@@ -80,16 +80,25 @@ func (s *Service) getAccessor(a accessor, what string) func(context.Context, *Ca
 // accessorValue reads the tag a of the object ref: a node's tag, or a
 // slice's tag on every node, as the caller may see them.
 func (t *txn) accessorValue(a accessor, ref any) (string, bool, error) {
-	if a.object == "node" {
+	var id int64
+	switch a.object {
+	case "node":
 		n, err := t.node(ref)
 		if err != nil {
 			return "", false, err
 		}
-		tags, err := t.NodeTags(store.Query{Conds: []store.Cond{{Field: "node_id", Op: store.Eq, Value: n.NodeID}, {Field: "tagname", Op: store.Eq, Value: a.tag}}})
-		if err != nil || len(tags) == 0 {
+		id = n.NodeID
+	case "site":
+		site, err := t.site(ref)
+		if err != nil {
 			return "", false, err
 		}
-		return tags[0].Value, true, nil
+		id = site.SiteID
+	}
+	if id != 0 {
+		values, err := t.tagValues(a.object, []any{id}, []string{a.tag})
+		v, ok := values[id][a.tag]
+		return v, ok, err
 	}
 	sl, err := t.slice(ref)
 	if err != nil {
@@ -133,12 +142,19 @@ func (s *Service) setAccessor(a accessor, what string) func(context.Context, *Ca
 			return nil, err
 		}
 		err = s.update(ctx, c, func(t *txn) error {
-			if a.object == "node" {
+			switch a.object {
+			case "node":
 				n, err := t.node(ref)
 				if err != nil {
 					return err
 				}
 				return t.setNodeTags(n, map[string]string{a.tag: value})
+			case "site":
+				site, err := t.site(ref)
+				if err != nil {
+					return err
+				}
+				return t.setSiteTag(site, a.tag, value)
 			}
 			return t.setSliceWideTag(ref, a.tag, value)
 		})

@@ -28,6 +28,8 @@ func accessorMethods() []string {
 				add("Node", a.Name)
 			case "slice":
 				add("Slice", a.Name)
+			case "site":
+				add("Site", a.Name)
 			}
 		}
 	}
@@ -48,8 +50,9 @@ acc_values = {"Enabled": "1", "OrbisSoftware": "` + strings.Repeat("0", 64) + ` 
 for name in ` + string(names) + `:
     if not name.startswith("Set"):
         continue
-    tag = name[3:].replace("Node", "", 1) if name.startswith("SetNode") else name[3:].replace("Slice", "", 1)
-    ref = "node1.plc.org" if name.startswith("SetNode") else "plc_acc"
+    obj = "Node" if name.startswith("SetNode") else "Site" if name.startswith("SetSite") else "Slice"
+    tag = name[3 + len(obj):]
+    ref = {"Node": "node1.plc.org", "Site": "plc", "Slice": "plc_acc"}[obj]
     value = acc_values.get(tag, "v1")
     call(name, admin, ref, value)
     check(call("Get" + name[3:], admin, ref), value, "Get" + name[3:])
@@ -105,5 +108,36 @@ func TestAccessorsAttack(t *testing.T) {
 	}
 	if got := w.must(w.userB, "GetNodeHrn", w.nodeA1); got != nil {
 		t.Errorf("GetNodeHrn after the attacks: %v, want None", got)
+	}
+}
+
+// TestSiteTagsAttack: a site's PI sets its tags of types their role may
+// set; a PI of another site cannot tag, retag or untag it, nor set its
+// hrn, which is SFA's (admins').
+func TestSiteTagsAttack(t *testing.T) {
+	w := newWorld(t)
+	ops := w.id(w.admin, "AddTagType", map[string]any{"tagname": "site_note", "category": "site/ops"})
+	w.must(w.admin, "AddRoleToTagType", "pi", ops)
+	note := w.id(w.piA, "AddSiteTag", w.siteA, "site_note", "ours")
+	w.must(w.admin, "SetSiteHrn", "alpha", "plc.alpha")
+	for _, call := range [][]any{
+		{"AddSiteTag", w.siteA, "site_note", "evil"},
+		{"UpdateSiteTag", note, "evil"},
+		{"DeleteSiteTag", note},
+		{"SetSiteHrn", "alpha", "evil"},
+	} {
+		_, err := w.call(w.piB, call[0].(string), call[1:]...)
+		fault(t, err, plc.FaultPermission)
+	}
+	_, err := w.call(w.piA, "SetSiteHrn", "alpha", "plc.beta")
+	fault(t, err, plc.FaultPermission) // hrn is SFA's
+	_, err = w.call(w.userA, "AddSiteTag", w.siteA, "site_note", "evil")
+	fault(t, err, plc.FaultAuth)
+	got := records(t, w.must(w.userB, "GetSites", "alpha", []any{"hrn", "sfa_created"}))
+	if len(got) != 1 || !sameRecord(got[0], map[string]any{"hrn": "plc.alpha", "sfa_created": nil}) {
+		t.Fatalf("site alpha after the attacks: %v", got)
+	}
+	if tags := records(t, w.must(w.userB, "GetSiteTags", map[string]any{"tagname": "site_note"})); len(tags) != 1 || tags[0]["value"] != "ours" {
+		t.Fatalf("site_note after the attacks: %v", tags)
 	}
 }

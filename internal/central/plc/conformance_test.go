@@ -259,6 +259,12 @@ check(call("GetNodeGroups", anon, "old nodes", ["node_ids", "tagname"]), [{"node
 fault(103, "AddNodeTag", uauth, "n1.univ.edu", "pldistro", "x")
 check(call("DeleteNodeGroup", admin, ng), 1, "DeleteNodeGroup")
 check(call("DeleteNodeTag", piauth, nt), 1, "DeleteNodeTag")
+st = call("AddSiteTag", admin, "univ", "hrn", "plc.univ")
+check(call("UpdateSiteTag", admin, st, "plc.univ2"), 1, "UpdateSiteTag")
+check(call("GetSiteTags", uauth, {"login_base": "univ"}, ["tagname", "value"]), [{"tagname": "hrn", "value": "plc.univ2"}], "GetSiteTags")
+check(call("GetSites", uauth, {"hrn": "plc.univ2"}, ["login_base", "hrn"]), [{"login_base": "univ", "hrn": "plc.univ2"}], "GetSites by hrn")
+fault(108, "UpdateSiteTag", piauth, st, "evil")
+check(call("DeleteSiteTag", admin, st), 1, "DeleteSiteTag")
 
 sl = call("AddSlice", piauth, {"name": "univ_exp", "url": "http://e", "description": "experiment"})
 call("AddPersonToSlice", piauth, "u@univ.edu", "univ_exp")

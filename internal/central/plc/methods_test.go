@@ -25,6 +25,7 @@ var allMethods = []string{
 	"UpdateAddress", "DeleteAddress", "AddAddressTypeToAddress", "DeleteAddressTypeFromAddress",
 	"GetTagTypes", "AddTagType", "UpdateTagType", "DeleteTagType", "AddRoleToTagType", "DeleteRoleFromTagType",
 	"GetNodeTags", "AddNodeTag", "UpdateNodeTag", "DeleteNodeTag", "GetNodeGroups", "AddNodeGroup", "UpdateNodeGroup", "DeleteNodeGroup",
+	"GetSiteTags", "AddSiteTag", "UpdateSiteTag", "DeleteSiteTag",
 }
 
 func TestMethodTable(t *testing.T) {

@@ -29,10 +29,10 @@ func (s *Service) registerNodeTags() {
 		call: s.addNodeTag})
 	s.add(method{name: "UpdateNodeTag", roles: rolesNodes, min: 2, max: 2, sig: []string{"int", "int", "string"},
 		help: "Sets a node tag's value, with AddNodeTag's rights.",
-		call: s.updateNodeTag})
+		call: s.tagWriter("node_tag_id", (*txn).ownNodeTag, func(t *txn, id int64, v string) error { return t.UpdateNodeTag(id, v) }, nil)})
 	s.add(method{name: "DeleteNodeTag", roles: rolesNodes, min: 1, max: 1, sig: []string{"int", "int"},
 		help: "Deletes a node tag, with AddNodeTag's rights.",
-		call: s.deleteNodeTag})
+		call: s.tagWriter("node_tag_id", (*txn).ownNodeTag, nil, func(t *txn, id int64) error { return t.DeleteNodeTag(id) })})
 	s.add(method{name: "GetNodeGroups", roles: rolesPublic, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the node groups that match the filter (an id, a groupname, a list of them, or a struct), each with the nodes whose tag tagname has the group's value (node_ids).",
 		call: s.getNodeGroups})
@@ -92,38 +92,6 @@ func (s *Service) addNodeTag(ctx context.Context, c *Caller, args []any) (any, e
 		return t.AddNodeTag(&tag)
 	})
 	return tag.NodeTagID, err
-}
-
-func (s *Service) updateNodeTag(ctx context.Context, c *Caller, args []any) (any, error) {
-	id, err := argInt(args, 0, "node_tag_id")
-	if err != nil {
-		return nil, err
-	}
-	value, err := tagValue(args, 1)
-	if err != nil {
-		return nil, err
-	}
-	err = s.update(ctx, c, func(t *txn) error {
-		if err := t.ownNodeTag(id, value); err != nil {
-			return err
-		}
-		return t.UpdateNodeTag(id, value)
-	})
-	return int64(1), err
-}
-
-func (s *Service) deleteNodeTag(ctx context.Context, c *Caller, args []any) (any, error) {
-	id, err := argInt(args, 0, "node_tag_id")
-	if err != nil {
-		return nil, err
-	}
-	err = s.update(ctx, c, func(t *txn) error {
-		if err := t.ownNodeTag(id, ""); err != nil {
-			return err
-		}
-		return t.DeleteNodeTag(id)
-	})
-	return int64(1), err
 }
 
 // ownNodeTag checks the caller's right to set the node tag id to value.

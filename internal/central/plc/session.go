@@ -71,6 +71,7 @@ func (s *Service) register() {
 	s.registerAddresses()
 	s.registerTagTypes()
 	s.registerNodeTags()
+	s.registerSiteTags()
 	s.registerAccessors()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }

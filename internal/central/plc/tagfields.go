@@ -158,6 +158,12 @@ func (t *txn) tagValues(object string, ids []any, names []string) (map[int64]map
 			set(x.NodeID, x.TagName, x.Value)
 		}
 		return values, err
+	case "site":
+		tags, err := t.SiteTags(store.Query{Conds: []store.Cond{{Field: "site_id", Op: store.Eq, Value: ids}, in}})
+		for _, x := range tags {
+			set(x.SiteID, x.TagName, x.Value)
+		}
+		return values, err
 	case "slice":
 		tags, err := t.SliceTags(store.Query{Conds: []store.Cond{{Field: "slice_id", Op: store.Eq, Value: ids}, in,
 			{Field: "node_id", Op: store.Eq, Value: int64(0)}}})
@@ -216,6 +222,12 @@ func (t *txn) tagRestriction(object, idField string, filter map[string][]any) (r
 			for _, x := range tags {
 				ids = append(ids, x.NodeID)
 			}
+		case "site":
+			var tags []api.SiteTag
+			tags, err = t.SiteTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]}}})
+			for _, x := range tags {
+				ids = append(ids, x.SiteID)
+			}
 		case "slice":
 			var tags []api.SliceTag
 			tags, err = t.SliceTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]},
@@ -247,5 +259,34 @@ func mapsKeys(m map[string]string) func(func(string) bool) {
 				return
 			}
 		}
+	}
+}
+
+// tagWriter makes UpdateXTag (update) or DeleteXTag of one kind of tag:
+// own checks the caller's right to set the tag id to value ("" for a
+// delete), then update or remove writes.
+func (s *Service) tagWriter(idField string, own func(t *txn, id int64, value string) error,
+	update func(t *txn, id int64, value string) error, remove func(t *txn, id int64) error) func(context.Context, *Caller, []any) (any, error) {
+	return func(ctx context.Context, c *Caller, args []any) (any, error) {
+		id, err := argInt(args, 0, idField)
+		if err != nil {
+			return nil, err
+		}
+		value := ""
+		if update != nil {
+			if value, err = tagValue(args, 1); err != nil {
+				return nil, err
+			}
+		}
+		err = s.update(ctx, c, func(t *txn) error {
+			if err := own(t, id, value); err != nil {
+				return err
+			}
+			if update != nil {
+				return update(t, id, value)
+			}
+			return remove(t, id)
+		})
+		return int64(1), err
 	}
 }

@@ -100,6 +100,7 @@ func runSuite(t *testing.T, b backend) {
 		{"Addresses", testAddresses},
 		{"TagTypes", testTagTypes},
 		{"NodeTags", testNodeTags},
+		{"SiteTags", testSiteTags},
 		{"UpgradeKey", testUpgradeKey},
 		{"UpgradeBuilds", testUpgradeBuilds},
 		{"InitScripts", testInitScripts},

@@ -165,6 +165,15 @@ type Tx interface {
 	UpdateNodeTag(id int64, value string) error
 	// DeleteNodeTag removes a node tag.
 	DeleteNodeTag(id int64) error
+	// SiteTags lists site tags.
+	SiteTags(q Query) ([]api.SiteTag, error)
+	// AddSiteTag sets SiteTagID; ErrConflict if the site has a tag of the
+	// type.
+	AddSiteTag(a *api.SiteTag) error
+	// UpdateSiteTag writes a tag's value.
+	UpdateSiteTag(id int64, value string) error
+	// DeleteSiteTag removes a site tag.
+	DeleteSiteTag(id int64) error
 	// NodeGroups lists node groups with their nodes.
 	NodeGroups(q Query) ([]api.NodeGroup, error)
 	// AddNodeGroup sets NodeGroupID; ErrConflict if the name is taken.

@@ -92,3 +92,29 @@ func testNodeTags(t *testing.T, b backend) {
 	update(t, s, func(tx store.Tx) error { return tx.DeleteTagType(arch.TagTypeID) })
 	equal(t, "tags and groups gone with their type", []int{len(get(t, s, store.Tx.NodeTags, store.Query{})), len(get(t, s, store.Tx.NodeGroups, store.Query{}))}, []int{0, 0})
 }
+
+// testSiteTags keeps site tags: one a type a site, named by their type,
+// gone with their site.
+func testSiteTags(t *testing.T, b backend) {
+	s := b.newStore(t)
+	f := seed(t, s, "ex")
+	hrn := api.TagType{TagName: "hrn", Category: "sfa"}
+	a := api.SiteTag{SiteID: f.site.SiteID, Value: "plc.ex"}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.AddTagType(&hrn); err != nil {
+			return err
+		}
+		a.TagTypeID = hrn.TagTypeID
+		return tx.AddSiteTag(&a)
+	})
+	got := only(t, s, store.Tx.SiteTags, "site_tag_id", a.SiteTagID)
+	equal(t, "site tag", []any{got.TagName, got.Value, got.LoginBase}, []any{"hrn", "plc.ex", f.site.LoginBase})
+	dup := func(tx store.Tx) error { x := api.SiteTag{SiteID: f.site.SiteID, TagTypeID: hrn.TagTypeID}; return tx.AddSiteTag(&x) }
+	if err := s.Update(t.Context(), "system", dup); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second tag of a type on a site: %v, want ErrConflict", err)
+	}
+	update(t, s, func(tx store.Tx) error { return tx.UpdateSiteTag(a.SiteTagID, "plc.ex2") })
+	equal(t, "after update", only(t, s, store.Tx.SiteTags, "site_tag_id", a.SiteTagID).Value, "plc.ex2")
+	update(t, s, func(tx store.Tx) error { return tx.DeleteSiteTag(a.SiteTagID) })
+	equal(t, "left", len(get(t, s, store.Tx.SiteTags, store.Query{})), 0)
+}

@@ -33,3 +33,13 @@ CREATE TABLE node_groups (
 	tag_type_id INTEGER NOT NULL REFERENCES tag_types ON DELETE CASCADE,
 	value TEXT NOT NULL
 );
+
+-- Tags on sites (PLCAPI's SiteTag).
+CREATE TABLE site_tags (
+	site_tag_id INTEGER PRIMARY KEY AUTOINCREMENT,
+	site_id INTEGER NOT NULL REFERENCES sites ON DELETE CASCADE,
+	tag_type_id INTEGER NOT NULL REFERENCES tag_types ON DELETE CASCADE,
+	value TEXT NOT NULL,
+	UNIQUE (site_id, tag_type_id)
+);
+CREATE INDEX site_tags_type ON site_tags (tag_type_id);
