@@ -9,7 +9,8 @@ import (
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
-// PLCAPI's accessors: for each standard tag of a node, a slice or a site, a Get
+// PLCAPI's accessors: for each standard tag of a node, a slice, a site or
+// a person, a Get
 // and a Set method (GetNodeArch, SetSliceVref), as PLC/Accessors makes
 // them: Get<Object><Tag>(id_or_name) answers the tag's value or None,
 // Set<Object><Tag>(id_or_name, value) sets it with the rights of
@@ -26,7 +27,7 @@ func accessors() []accessor {
 	var out []accessor
 	for _, a := range api.AccessorTags {
 		for _, o := range a.Objects {
-			if o == "node" || o == "slice" || o == "site" {
+			if o != "interface" {
 				out = append(out, accessor{o, a.Name})
 			}
 		}
@@ -49,7 +50,7 @@ func accessorName(verb string, a accessor) string {
 
 func (s *Service) registerAccessors() {
 	for _, a := range accessors() {
-		what := a.object + "_id_or_" + map[string]string{"node": "hostname", "slice": "name", "site": "login_base"}[a.object]
+		what := a.object + "_id_or_" + map[string]string{"node": "hostname", "slice": "name", "site": "login_base", "person": "email"}[a.object]
 		s.add(method{name: accessorName("Get", a), roles: rolesAll, min: 1, max: 1, sig: []string{"string", "int"},
 			help: "Returns the " + a.tag + " tag of a " + a.object + " (by " + what + "), or None.",
 			call: s.getAccessor(a, what)})
@@ -94,6 +95,19 @@ func (t *txn) accessorValue(a accessor, ref any) (string, bool, error) {
 			return "", false, err
 		}
 		id = site.SiteID
+	case "person":
+		p, err := t.person(ref)
+		if err != nil {
+			return "", false, err
+		}
+		ids, all, err := t.visiblePersonIDs()
+		if err != nil {
+			return "", false, err
+		}
+		if !all && !slices.Contains(ids, any(p.PersonID)) {
+			return "", false, noSuch(personKind, ref)
+		}
+		id = p.PersonID
 	}
 	if id != 0 {
 		values, err := t.tagValues(a.object, []any{id}, []string{a.tag})
@@ -155,6 +169,12 @@ func (s *Service) setAccessor(a accessor, what string) func(context.Context, *Ca
 					return err
 				}
 				return t.setSiteTag(site, a.tag, value)
+			case "person":
+				p, err := t.person(ref)
+				if err != nil {
+					return err
+				}
+				return t.setPersonTag(p, a.tag, value)
 			}
 			return t.setSliceWideTag(ref, a.tag, value)
 		})

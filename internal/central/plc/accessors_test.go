@@ -30,6 +30,8 @@ func accessorMethods() []string {
 				add("Slice", a.Name)
 			case "site":
 				add("Site", a.Name)
+			case "person":
+				add("Person", a.Name)
 			}
 		}
 	}
@@ -50,9 +52,9 @@ acc_values = {"Enabled": "1", "OrbisSoftware": "` + strings.Repeat("0", 64) + ` 
 for name in ` + string(names) + `:
     if not name.startswith("Set"):
         continue
-    obj = "Node" if name.startswith("SetNode") else "Site" if name.startswith("SetSite") else "Slice"
+    obj = [o for o in ("Node", "Site", "Slice", "Person") if name.startswith("Set" + o)][0]
     tag = name[3 + len(obj):]
-    ref = {"Node": "node1.plc.org", "Site": "plc", "Slice": "plc_acc"}[obj]
+    ref = {"Node": "node1.plc.org", "Site": "plc", "Slice": "plc_acc", "Person": "admin@example.org"}[obj]
     value = acc_values.get(tag, "v1")
     call(name, admin, ref, value)
     check(call("Get" + name[3:], admin, ref), value, "Get" + name[3:])
@@ -139,5 +141,42 @@ func TestSiteTagsAttack(t *testing.T) {
 	}
 	if tags := records(t, w.must(w.userB, "GetSiteTags", map[string]any{"tagname": "site_note"})); len(tags) != 1 || tags[0]["value"] != "ours" {
 		t.Fatalf("site_note after the attacks: %v", tags)
+	}
+}
+
+// TestPersonTagsAttack: a person's tags are read as the person is (a user
+// of another site sees neither them nor the person through a tag filter),
+// and set by those who may update the person; hrn is admins'.
+func TestPersonTagsAttack(t *testing.T) {
+	w := newWorld(t)
+	w.must(w.admin, "SetPersonHrn", w.userA.PersonID, "plc.alpha.user")
+	note := w.id(w.userA, "AddPersonTag", w.userA.PersonID, "pldistro", "mine")
+	for _, c := range []*plc.Caller{w.piB, w.userB} {
+		for _, call := range [][]any{
+			{"AddPersonTag", w.userA.PersonID, "arch", "evil"},
+			{"UpdatePersonTag", note, "evil"},
+			{"DeletePersonTag", note},
+			{"SetPersonHrn", w.userA.PersonID, "evil"},
+		} {
+			_, err := w.call(c, call[0].(string), call[1:]...)
+			fault(t, err, plc.FaultPermission)
+		}
+		if got := records(t, w.must(c, "GetPersonTags", map[string]any{"person_id": w.userA.PersonID})); len(got) != 0 {
+			t.Errorf("another site's caller reads user A's tags: %v", got)
+		}
+		if got := records(t, w.must(c, "GetPersons", map[string]any{"hrn": "plc.alpha.user"})); len(got) != 0 {
+			t.Errorf("another site's caller finds user A by hrn: %v", got)
+		}
+		_, err := w.call(c, "GetPersonHrn", w.userA.PersonID)
+		fault(t, err, plc.FaultInvalidArg)
+	}
+	_, err := w.call(w.userA, "SetPersonHrn", w.userA.PersonID, "plc.admin")
+	fault(t, err, plc.FaultPermission) // hrn is SFA's
+	got := records(t, w.must(w.piA, "GetPersons", map[string]any{"hrn": "plc.alpha.user"}, []any{"email", "hrn", "sfa_created"}))
+	if len(got) != 1 || !sameRecord(got[0], map[string]any{"email": "user@alpha.org", "hrn": "plc.alpha.user", "sfa_created": nil}) {
+		t.Fatalf("user A after the attacks: %v", got)
+	}
+	if tags := records(t, w.must(w.userA, "GetPersonTags", note)); len(tags) != 1 || tags[0]["value"] != "mine" {
+		t.Fatalf("user A's tag after the attacks: %v", tags)
 	}
 }

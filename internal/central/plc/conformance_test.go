@@ -265,6 +265,10 @@ check(call("GetSiteTags", uauth, {"login_base": "univ"}, ["tagname", "value"]), 
 check(call("GetSites", uauth, {"hrn": "plc.univ2"}, ["login_base", "hrn"]), [{"login_base": "univ", "hrn": "plc.univ2"}], "GetSites by hrn")
 fault(108, "UpdateSiteTag", piauth, st, "evil")
 check(call("DeleteSiteTag", admin, st), 1, "DeleteSiteTag")
+pt = call("AddPersonTag", uauth, "u@univ.edu", "pldistro", "x")
+check(call("UpdatePersonTag", uauth, pt, "y"), 1, "UpdatePersonTag")
+check(call("GetPersonTags", uauth, {"email": "u@univ.edu"}, ["tagname", "value"]), [{"tagname": "pldistro", "value": "y"}], "GetPersonTags")
+check(call("DeletePersonTag", uauth, pt), 1, "DeletePersonTag")
 
 sl = call("AddSlice", piauth, {"name": "univ_exp", "url": "http://e", "description": "experiment"})
 call("AddPersonToSlice", piauth, "u@univ.edu", "univ_exp")

@@ -26,6 +26,7 @@ var allMethods = []string{
 	"GetTagTypes", "AddTagType", "UpdateTagType", "DeleteTagType", "AddRoleToTagType", "DeleteRoleFromTagType",
 	"GetNodeTags", "AddNodeTag", "UpdateNodeTag", "DeleteNodeTag", "GetNodeGroups", "AddNodeGroup", "UpdateNodeGroup", "DeleteNodeGroup",
 	"GetSiteTags", "AddSiteTag", "UpdateSiteTag", "DeleteSiteTag",
+	"GetPersonTags", "AddPersonTag", "UpdatePersonTag", "DeletePersonTag",
 }
 
 func TestMethodTable(t *testing.T) {

@@ -72,6 +72,7 @@ func (s *Service) register() {
 	s.registerTagTypes()
 	s.registerNodeTags()
 	s.registerSiteTags()
+	s.registerPersonTags()
 	s.registerAccessors()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }

@@ -18,12 +18,8 @@ import (
 // one of them starts passing (take it off this list) or if a step not
 // listed fails.
 var sfaKnownMissing = map[string]string{
-	"plaggregate.py:202 GetPersonHrn": missingHrn,
 	"plaggregate.py:367 GetSliceTags": missingNodeGroups,
-	"pldriver.py:167 SetPersonHrn":    missingHrn,
-	"plimporter.py:164 GetPersons":    missingHrn,
 	"plslices.py:377 AddSiteTag":      missingTags,
-	"plslices.py:526 GetPersons hrn":  missingHrn,
 }
 
 // What the steps of sfaKnownMissing wait for.

@@ -164,6 +164,12 @@ func (t *txn) tagValues(object string, ids []any, names []string) (map[int64]map
 			set(x.SiteID, x.TagName, x.Value)
 		}
 		return values, err
+	case "person":
+		tags, err := t.PersonTags(store.Query{Conds: []store.Cond{{Field: "person_id", Op: store.Eq, Value: ids}, in}})
+		for _, x := range tags {
+			set(x.PersonID, x.TagName, x.Value)
+		}
+		return values, err
 	case "slice":
 		tags, err := t.SliceTags(store.Query{Conds: []store.Cond{{Field: "slice_id", Op: store.Eq, Value: ids}, in,
 			{Field: "node_id", Op: store.Eq, Value: int64(0)}}})
@@ -227,6 +233,12 @@ func (t *txn) tagRestriction(object, idField string, filter map[string][]any) (r
 			tags, err = t.SiteTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]}}})
 			for _, x := range tags {
 				ids = append(ids, x.SiteID)
+			}
+		case "person":
+			var tags []api.PersonTag
+			tags, err = t.PersonTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]}}})
+			for _, x := range tags {
+				ids = append(ids, x.PersonID)
 			}
 		case "slice":
 			var tags []api.SliceTag

@@ -101,6 +101,7 @@ func runSuite(t *testing.T, b backend) {
 		{"TagTypes", testTagTypes},
 		{"NodeTags", testNodeTags},
 		{"SiteTags", testSiteTags},
+		{"PersonTags", testPersonTags},
 		{"UpgradeKey", testUpgradeKey},
 		{"UpgradeBuilds", testUpgradeBuilds},
 		{"InitScripts", testInitScripts},

@@ -174,6 +174,15 @@ type Tx interface {
 	UpdateSiteTag(id int64, value string) error
 	// DeleteSiteTag removes a site tag.
 	DeleteSiteTag(id int64) error
+	// PersonTags lists person tags.
+	PersonTags(q Query) ([]api.PersonTag, error)
+	// AddPersonTag sets PersonTagID; ErrConflict if the person has a tag
+	// of the type.
+	AddPersonTag(a *api.PersonTag) error
+	// UpdatePersonTag writes a tag's value.
+	UpdatePersonTag(id int64, value string) error
+	// DeletePersonTag removes a person tag.
+	DeletePersonTag(id int64) error
 	// NodeGroups lists node groups with their nodes.
 	NodeGroups(q Query) ([]api.NodeGroup, error)
 	// AddNodeGroup sets NodeGroupID; ErrConflict if the name is taken.

@@ -109,7 +109,10 @@ func testSiteTags(t *testing.T, b backend) {
 	})
 	got := only(t, s, store.Tx.SiteTags, "site_tag_id", a.SiteTagID)
 	equal(t, "site tag", []any{got.TagName, got.Value, got.LoginBase}, []any{"hrn", "plc.ex", f.site.LoginBase})
-	dup := func(tx store.Tx) error { x := api.SiteTag{SiteID: f.site.SiteID, TagTypeID: hrn.TagTypeID}; return tx.AddSiteTag(&x) }
+	dup := func(tx store.Tx) error {
+		x := api.SiteTag{SiteID: f.site.SiteID, TagTypeID: hrn.TagTypeID}
+		return tx.AddSiteTag(&x)
+	}
 	if err := s.Update(t.Context(), "system", dup); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("a second tag of a type on a site: %v, want ErrConflict", err)
 	}
@@ -117,4 +120,33 @@ func testSiteTags(t *testing.T, b backend) {
 	equal(t, "after update", only(t, s, store.Tx.SiteTags, "site_tag_id", a.SiteTagID).Value, "plc.ex2")
 	update(t, s, func(tx store.Tx) error { return tx.DeleteSiteTag(a.SiteTagID) })
 	equal(t, "left", len(get(t, s, store.Tx.SiteTags, store.Query{})), 0)
+}
+
+// testPersonTags keeps person tags: one a type a person, named by their type,
+// gone with their person.
+func testPersonTags(t *testing.T, b backend) {
+	s := b.newStore(t)
+	f := seed(t, s, "ex")
+	hrn := api.TagType{TagName: "hrn", Category: "sfa"}
+	a := api.PersonTag{PersonID: f.person.PersonID, Value: "plc.ex"}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.AddTagType(&hrn); err != nil {
+			return err
+		}
+		a.TagTypeID = hrn.TagTypeID
+		return tx.AddPersonTag(&a)
+	})
+	got := only(t, s, store.Tx.PersonTags, "person_tag_id", a.PersonTagID)
+	equal(t, "person tag", []any{got.TagName, got.Value, got.Email}, []any{"hrn", "plc.ex", f.person.Email})
+	dup := func(tx store.Tx) error {
+		x := api.PersonTag{PersonID: f.person.PersonID, TagTypeID: hrn.TagTypeID}
+		return tx.AddPersonTag(&x)
+	}
+	if err := s.Update(t.Context(), "system", dup); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second tag of a type on a person: %v, want ErrConflict", err)
+	}
+	update(t, s, func(tx store.Tx) error { return tx.UpdatePersonTag(a.PersonTagID, "plc.ex2") })
+	equal(t, "after update", only(t, s, store.Tx.PersonTags, "person_tag_id", a.PersonTagID).Value, "plc.ex2")
+	update(t, s, func(tx store.Tx) error { return tx.DeletePersonTag(a.PersonTagID) })
+	equal(t, "left", len(get(t, s, store.Tx.PersonTags, store.Query{})), 0)
 }

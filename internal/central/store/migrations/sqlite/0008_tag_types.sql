@@ -43,3 +43,13 @@ CREATE TABLE site_tags (
 	UNIQUE (site_id, tag_type_id)
 );
 CREATE INDEX site_tags_type ON site_tags (tag_type_id);
+
+-- Tags on persons (PLCAPI's PersonTag).
+CREATE TABLE person_tags (
+	person_tag_id INTEGER PRIMARY KEY AUTOINCREMENT,
+	person_id INTEGER NOT NULL REFERENCES persons ON DELETE CASCADE,
+	tag_type_id INTEGER NOT NULL REFERENCES tag_types ON DELETE CASCADE,
+	value TEXT NOT NULL,
+	UNIQUE (person_id, tag_type_id)
+);
+CREATE INDEX person_tags_type ON person_tags (tag_type_id);
