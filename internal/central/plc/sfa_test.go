@@ -19,13 +19,10 @@ import (
 // listed fails.
 var sfaKnownMissing = map[string]string{
 	"plaggregate.py:367 GetSliceTags": missingNodeGroups,
-	"plslices.py:377 AddSiteTag":      missingTags,
 }
 
 // What the steps of sfaKnownMissing wait for.
 const (
-	missingHrn        = "the hrn and sfa_created tag accessors (issue 15 item 1)"
-	missingTags       = "tag types and node, site tags (issue 15 item 1)"
 	missingNodeGroups = "slice tags' nodegroup_id, with node groups (issue 15 items 1 and 2)"
 )
 
