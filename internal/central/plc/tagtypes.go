@@ -171,8 +171,32 @@ func (s *Service) deleteTagType(ctx context.Context, c *Caller, args []any) (any
 	if err != nil {
 		return nil, err
 	}
-	err = s.changeTagType(ctx, c, ref, func(t *txn, tt *api.TagType) error { return t.DeleteTagType(tt.TagTypeID) })
+	err = s.changeTagType(ctx, c, ref, func(t *txn, tt *api.TagType) error {
+		if err := t.deleteSliceTagsNamed(tt.TagName); err != nil {
+			return err
+		}
+		return t.DeleteTagType(tt.TagTypeID)
+	})
 	return int64(1), err
+}
+
+// deleteSliceTagsNamed deletes the slice tags of a tag type that goes, as
+// its node, site and person tags go with it: left behind, they would
+// become free-form tags the slices' users could change.
+func (t *txn) deleteSliceTagsNamed(name string) error {
+	tags, err := t.SliceTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}}})
+	if err != nil {
+		return err
+	}
+	for _, tag := range tags {
+		if sl, err := t.slice(tag.SliceID); err == nil {
+			t.bumpTag(sl, tag.NodeID)
+		}
+		if err := t.DeleteSliceTag(tag.SliceTagID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) roleOfTagType(add bool) func(context.Context, *Caller, []any) (any, error) {

@@ -111,4 +111,10 @@ func TestTagTypeRolesAttack(t *testing.T) {
 	}
 	// A free-form tag no tag type names stays the slice's users'.
 	w.id(w.userA, "AddSliceTag", sl, "my_note", "x")
+	// The type's tags go with it, so that they do not become free-form
+	// tags the slice's users could change.
+	w.must(w.admin, "DeleteTagType", ops)
+	if tags := records(t, w.must(w.admin, "GetSliceTags", map[string]any{"tagname": "ops_note"})); len(tags) != 0 {
+		t.Fatalf("slice tags of a deleted tag type: %v", tags)
+	}
 }
