@@ -83,8 +83,12 @@ type Node struct {
 	SliceIDsWhitelist []int64 `json:"slice_ids_whitelist"`
 	InterfaceIDs      []int64 `json:"interface_ids"`
 	PCUIDs            []int64 `json:"pcu_ids"` // the PCUs it is on
-	DateCreated       int64   `json:"date_created"`
-	LastUpdated       int64   `json:"last_updated"`
+	// NodeTagIDs are its tags; NodeGroupIDs the node groups its tags put
+	// it in.
+	NodeTagIDs   []int64 `json:"node_tag_ids"`
+	NodeGroupIDs []int64 `json:"nodegroup_ids"`
+	DateCreated  int64   `json:"date_created"`
+	LastUpdated  int64   `json:"last_updated"`
 }
 
 // Slice is a named set of slivers with users, a boot script, resources and
@@ -115,6 +119,8 @@ type SliceTag struct {
 	TagName    string `json:"tagname"`
 	Value      string `json:"value"`
 	NodeID     int64  `json:"node_id"`
+	// TagTypeID is the tag type named TagName, 0 for a free-form tag.
+	TagTypeID int64 `json:"tag_type_id"`
 }
 
 // Lease reserves a reservable node for a slice over [TFrom, TUntil).

@@ -23,11 +23,15 @@ var allMethods = []string{
 	"GetPCUs", "AddPCU", "UpdatePCU", "DeletePCU", "AddNodeToPCU", "DeleteNodeFromPCU",
 	"GetAddressTypes", "AddAddressType", "UpdateAddressType", "DeleteAddressType", "GetAddresses", "AddSiteAddress",
 	"UpdateAddress", "DeleteAddress", "AddAddressTypeToAddress", "DeleteAddressTypeFromAddress",
+	"GetTagTypes", "AddTagType", "UpdateTagType", "DeleteTagType", "AddRoleToTagType", "DeleteRoleFromTagType",
+	"GetNodeTags", "AddNodeTag", "UpdateNodeTag", "DeleteNodeTag", "GetNodeGroups", "AddNodeGroup", "UpdateNodeGroup", "DeleteNodeGroup",
+	"GetSiteTags", "AddSiteTag", "UpdateSiteTag", "DeleteSiteTag",
+	"GetPersonTags", "AddPersonTag", "UpdatePersonTag", "DeletePersonTag",
 }
 
 func TestMethodTable(t *testing.T) {
 	e := newEnv(t)
-	want := slices.Compact(slices.Sorted(slices.Values(append(allMethods, plMethods...))))
+	want := slices.Compact(slices.Sorted(slices.Values(slices.Concat(allMethods, plMethods, accessorMethods()))))
 	got := slices.DeleteFunc(e.svc.Registry().Names(), func(n string) bool { return e.svc.Registry().Lookup(n).Missing })
 	if !slices.Equal(got, want) {
 		t.Fatalf("methods\n got %v\nwant %v", got, want)

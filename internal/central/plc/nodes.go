@@ -45,8 +45,15 @@ func (s *Service) registerNodes() {
 }
 
 func (s *Service) getNodes(ctx context.Context, c *Caller, args []any) (any, error) {
-	return getter(s, ctx, c, args, nodeKind, func(t *txn, q store.Query) ([]api.Node, error) { return t.Nodes(q) },
-		func(x *api.Node) any { return x.NodeID }, nil)
+	args, tags, dropID := splitReturnFields(args, "node", "node_id")
+	args, filter := splitTagFilter(args, "node")
+	recs, err := getter(s, ctx, c, args, nodeKind, func(t *txn, q store.Query) ([]api.Node, error) { return t.Nodes(q) },
+		func(x *api.Node) any { return x.NodeID },
+		func(t *txn) (restriction, error) { return t.tagRestriction("node", "node_id", filter) })
+	if err != nil {
+		return nil, err
+	}
+	return s.addTagFields(ctx, c, recs, "node", "node_id", tags, dropID)
 }
 
 func (s *Service) addNode(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -58,7 +65,14 @@ func (s *Service) addNode(ctx context.Context, c *Caller, args []any) (any, erro
 	if err != nil {
 		return nil, err
 	}
+	tags, err := splitTagFields(f, "node")
+	if err != nil {
+		return nil, err
+	}
 	if err := f.only(nodeFields...); err != nil {
+		return nil, err
+	}
+	if err := s.seedTagTypes(ctx); err != nil {
 		return nil, err
 	}
 	if err := f.require("hostname"); err != nil {
@@ -77,7 +91,10 @@ func (s *Service) addNode(ctx context.Context, c *Caller, args []any) (any, erro
 			return err
 		}
 		n.SiteID = site.SiteID
-		return t.AddNode(&n)
+		if err := t.AddNode(&n); err != nil {
+			return err
+		}
+		return t.setNodeTags(&n, tags)
 	})
 	return n.NodeID, err
 }
@@ -118,7 +135,14 @@ func (s *Service) updateNode(ctx context.Context, c *Caller, args []any) (any, e
 	if err != nil {
 		return nil, err
 	}
+	tags, err := splitTagFields(f, "node")
+	if err != nil {
+		return nil, err
+	}
 	if err := f.only(nodeFields...); err != nil {
+		return nil, err
+	}
+	if err := s.seedTagTypes(ctx); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, c, func(t *txn) error {
@@ -136,7 +160,10 @@ func (s *Service) updateNode(ctx context.Context, c *Caller, args []any) (any, e
 		if n.NodeType != prevType {
 			t.bump(n.NodeID) // leases start or stop applying (reservation.go)
 		}
-		return t.UpdateNode(n)
+		if err := t.UpdateNode(n); err != nil {
+			return err
+		}
+		return t.setNodeTags(n, tags)
 	})
 	return int64(1), err
 }

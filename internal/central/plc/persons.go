@@ -49,12 +49,24 @@ func getRoles(context.Context, *Caller, []any) (any, error) {
 }
 
 func (s *Service) getPersons(ctx context.Context, c *Caller, args []any) (any, error) {
-	return getter(s, ctx, c, args, personKind, func(t *txn, q store.Query) ([]api.Person, error) { return t.Persons(q) },
+	args, tags, dropID := splitReturnFields(args, "person", "person_id")
+	args, filter := splitTagFilter(args, "person")
+	recs, err := getter(s, ctx, c, args, personKind, func(t *txn, q store.Query) ([]api.Person, error) { return t.Persons(q) },
 		func(x *api.Person) any { return x.PersonID },
 		func(t *txn) (restriction, error) {
 			ids, all, err := t.visiblePersonIDs()
-			return inRestriction("person_id", ids, all), err
+			r := inRestriction("person_id", ids, all)
+			if err != nil || r.none {
+				return r, err
+			}
+			byTag, err := t.tagRestriction("person", "person_id", filter)
+			r.conds, r.none = append(r.conds, byTag.conds...), byTag.none
+			return r, err
 		})
+	if err != nil {
+		return nil, err
+	}
+	return s.addTagFields(ctx, c, recs, "person", "person_id", tags, dropID)
 }
 
 func (s *Service) addPerson(ctx context.Context, c *Caller, args []any) (any, error) {

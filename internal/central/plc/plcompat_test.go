@@ -26,7 +26,8 @@ const pythonPLCalls = `
 # Initscripts, conf files and the small methods (plcompat_test.go).
 isid = call("AddInitScript", admin, {"name": "web", "script": "#!/bin/sh\necho web"})
 fault(102, "AddInitScript", admin, {"name": "web", "script": "x"})
-fault(108, "AddInitScript", piauth, {"name": "other", "script": "x"})
+fault(103, "AddInitScript", piauth, {"name": "other", "script": "x"})
+fault(108, "AddInitScript", {"AuthMethod": "session", "session": call("GetSession", piauth)}, {"name": "other", "script": "x"})
 call("UpdateInitScript", admin, isid, {"enabled": False})
 check([(i["name"], i["enabled"]) for i in call("GetInitScripts", admin, "web")], [("web", False)], "GetInitScripts")
 cf = call("AddConfFile", admin, {"source": "PlanetLabConf/motd", "dest": "/etc/motd"})
@@ -67,7 +68,8 @@ call("DeleteSite", admin, "second")
 sudo = call("AddSession", admin, "pi@univ.edu")
 check(call("AuthCheck", {"AuthMethod": "session", "session": sudo}), 1, "AddSession's session")
 check([x["person_id"] for x in call("GetSessions", admin, [sudo])], [pi], "GetSessions by key")
-fault(108, "GetSessions", piauth)
+fault(103, "GetSessions", piauth)
+fault(108, "GetSessions", {"AuthMethod": "session", "session": call("GetSession", piauth)})
 `
 
 // TestInitScriptResolution: an Orbis node runs its sliver's initscript
@@ -120,8 +122,10 @@ func TestInitScriptResolution(t *testing.T) {
 	if !slices.ContainsFunc(attrs, func(a any) bool { return a.(map[string]any)["value"] == "web" }) {
 		t.Fatalf("GetSlivers attributes %v lost the initscript's name", attrs)
 	}
+	// A PI who came with a password gets PLCAPI's 103 (as PasswordAuth
+	// answers); the same PI with a session would get 108.
 	_, err := w.call(w.piA, "AddInitScript", map[string]any{"name": "x", "script": "x"})
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	_, err = w.call(w.admin, "AddInitScript", map[string]any{"name": "big", "script": strings.Repeat("x", 40<<10)})
 	fault(t, err, plc.FaultInvalidArg)
 }
@@ -264,9 +268,9 @@ func TestAddAndGetSessions(t *testing.T) {
 		t.Fatalf("GetSessions by hash: %v", byHash)
 	}
 	_, err = w.call(w.piA, "AddSession", w.userA.Email)
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 	_, err = w.call(w.piA, "GetSessions")
-	fault(t, err, plc.FaultPermission)
+	fault(t, err, plc.FaultAuth)
 }
 
 // TestGetSliceFamily: vref wins; else pldistro-fcdistro-arch with the

@@ -62,6 +62,8 @@ type Service struct {
 	limiter *limiter
 	gates   *sourceGates
 	pw      *pwCache
+	// tagTypes says whether the resource table's tag types are stored.
+	tagTypes tagTypeSeed
 	// hashSlots bounds the password hashes computed at once: each takes
 	// argon2's memory.
 	hashSlots chan struct{}

@@ -70,6 +70,11 @@ func (s *Service) register() {
 	s.registerNodeInfo()
 	s.registerPCUs()
 	s.registerAddresses()
+	s.registerTagTypes()
+	s.registerNodeTags()
+	s.registerSiteTags()
+	s.registerPersonTags()
+	s.registerAccessors()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 

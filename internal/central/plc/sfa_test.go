@@ -18,57 +18,11 @@ import (
 // one of them starts passing (take it off this list) or if a step not
 // listed fails.
 var sfaKnownMissing = map[string]string{
-	"peers.py:15 GetPeers":                                                          missingPeers,
-	"plaggregate.py:120 GetNodeTags":                                                missingTags,
-	"plaggregate.py:162 GetSlices hrn":                                              missingPeerID + "; " + missingHrn,
-	"plaggregate.py:202 GetPersonHrn":                                               missingHrn,
-	"plaggregate.py:269 GetNodeTags hardware_type":                                  missingTags,
-	"plaggregate.py:294 GetSiteTags":                                                missingTags,
-	"plaggregate.py:367 GetSliceTags":                                               missingNodeGroups,
-	"plaggregate.py:42 GetNodes":                                                    missingPeerID,
-	"plaggregate.py:471 GetNodeHrn, GetSliceHrn":                                    missingHrn,
-	"plaggregate.py:58 GetInterfaces":                                               missingInterfaces,
-	"pldriver.py:125 GetSites login_base":                                           missingPeerID,
-	"pldriver.py:133 SetSiteHrn":                                                    missingHrn,
-	"pldriver.py:142 GetSlices name":                                                missingPeerID,
-	"pldriver.py:150 SetSliceHrn":                                                   missingHrn,
-	"pldriver.py:155 GetPersons email":                                              missingPeerID,
-	"pldriver.py:167 SetPersonHrn":                                                  missingHrn,
-	"pldriver.py:196 GetNodes hostname":                                             missingPeerID,
-	"pldriver.py:199 AddNode":                                                       missingModel,
-	"pldriver.py:200 SetNodeHrn":                                                    missingModel + "; " + missingHrn,
-	"pldriver.py:252 GetPersons key_ids, GetKeys":                                   missingPeerID,
-	"pldriver.py:269 UpdateNode":                                                    missingModel,
-	"pldriver.py:278 GetPersons, DeletePerson, DeleteSlice, DeleteNode, DeleteSite": missingPeerID,
-	"pldriver.py:381 GetNodes, GetSites, GetSlices, GetPersons, GetKeys by ids":     missingPeerID,
-	"pldriver.py:453 field-limited Gets":                                            missingPeerID,
-	"pldriver.py:536 GetPersons PIs":                                                missingPeerID + "; " + missingModifiers,
-	"pldriver.py:656 GetPersons, AddRoleToPerson pi":                                missingPeerID,
-	"pldriver.py:768 GetSlices hrn":                                                 missingPeerID + "; " + missingHrn,
-	"pldriver.py:889 GetSlices slice_id":                                            missingPeerID,
-	"plimporter.py:159 GetSites":                                                    missingPeerID + "; " + missingHrn,
-	"plimporter.py:164 GetPersons":                                                  missingPeerID + "; " + missingHrn,
-	"plimporter.py:171 GetPersons disabled":                                         missingPeerID,
-	"plimporter.py:180 GetKeys":                                                     missingPeerID,
-	"plimporter.py:199 GetNodes":                                                    missingPeerID,
-	"plimporter.py:204 GetSlices":                                                   missingPeerID + "; " + missingHrn,
-	"plimporter.py:219 GetSiteSfaCreated":                                           missingHrn,
-	"plslices.py:353 GetSites hrn":                                                  missingPeerID + "; " + missingHrn,
-	"plslices.py:377 AddSiteTag":                                                    missingTags,
-	"plslices.py:397 GetSlices hrn, UpdateSlice expires":                            missingPeerID + "; " + missingHrn,
-	"plslices.py:526 GetPersons hrn":                                                missingPeerID + "; " + missingHrn,
-	"plslices.py:628 GetTagTypes":                                                   missingTags,
+	"plaggregate.py:367 GetSliceTags": missingNodeGroups,
 }
 
 // What the steps of sfaKnownMissing wait for.
 const (
-	missingPeerID     = "None as a filter value and peer_id fields (issue 15 items 2 and 3)"
-	missingModifiers  = "the | and & filter modifiers (issue 15 item 3)"
-	missingHrn        = "the hrn and sfa_created tag accessors (issue 15 item 1)"
-	missingTags       = "tag types and node, site tags (issue 15 item 1)"
-	missingPeers      = "GetPeers (issue 15 item 2)"
-	missingInterfaces = "the interface family (issue 15 item 2)"
-	missingModel      = "the node's model field (issue 15 item 2)"
 	missingNodeGroups = "slice tags' nodegroup_id, with node groups (issue 15 items 1 and 2)"
 )
 

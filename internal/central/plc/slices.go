@@ -46,14 +46,25 @@ func (s *Service) registerSlices() {
 }
 
 func (s *Service) getSlices(ctx context.Context, c *Caller, args []any) (any, error) {
-	return getter(s, ctx, c, args, sliceKind, func(t *txn, q store.Query) ([]api.Slice, error) { return t.Slices(q) },
+	args, tags, dropID := splitReturnFields(args, "slice", "slice_id")
+	args, filter := splitTagFilter(args, "slice")
+	recs, err := getter(s, ctx, c, args, sliceKind, func(t *txn, q store.Query) ([]api.Slice, error) { return t.Slices(q) },
 		func(x *api.Slice) any { return x.SliceID },
 		func(t *txn) (restriction, error) {
 			ids, all, err := t.visibleSliceIDs()
 			r := inRestriction("slice_id", ids, all)
 			r.conds = append(r.conds, t.liveCond())
+			if err != nil || r.none {
+				return r, err
+			}
+			byTag, err := t.tagRestriction("slice", "slice_id", filter)
+			r.conds, r.none = append(r.conds, byTag.conds...), byTag.none
 			return r, err
 		})
+	if err != nil {
+		return nil, err
+	}
+	return s.addTagFields(ctx, c, recs, "slice", "slice_id", tags, dropID)
 }
 
 func (s *Service) addSlice(ctx context.Context, c *Caller, args []any) (any, error) {

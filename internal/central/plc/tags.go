@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/orbisproject/orbis/api"
@@ -15,7 +14,11 @@ import (
 // api.AttributeTags) bounds the tags it names.
 const maxTagValue = 64 << 10
 
-var tagNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$`) })
+// tagNamePattern is what a tag name (and so a tag type's) may be:
+// PlanetLab's tools make names that start with a digit too.
+const tagNamePattern = `^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`
+
+var tagNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(tagNamePattern) })
 
 func (s *Service) registerTags() {
 	s.add(method{name: "GetSliceTags", roles: rolesAll, max: 2, sig: []string{"array", "struct", "array"},
@@ -32,13 +35,25 @@ func (s *Service) registerTags() {
 		call: s.deleteSliceTag})
 }
 
+// getSliceTags answers PLCAPI's None, not 0, for the node_id of a tag on
+// every node, and for the tag_type_id of a free-form tag.
 func (s *Service) getSliceTags(ctx context.Context, c *Caller, args []any) (any, error) {
-	return getter(s, ctx, c, args, tagKind, func(t *txn, q store.Query) ([]api.SliceTag, error) { return t.SliceTags(q) },
+	recs, err := getter(s, ctx, c, args, tagKind, func(t *txn, q store.Query) ([]api.SliceTag, error) { return t.SliceTags(q) },
 		func(x *api.SliceTag) any { return x.SliceTagID },
 		func(t *txn) (restriction, error) {
 			ids, all, err := t.visibleSliceIDs()
 			return inRestriction("slice_id", ids, all), err
 		})
+	list, _ := recs.([]any)
+	for _, r := range list {
+		m := r.(map[string]any)
+		for _, f := range []string{"node_id", "tag_type_id"} {
+			if v, ok := m[f]; ok && v == int64(0) {
+				m[f] = nil
+			}
+		}
+	}
+	return recs, err
 }
 
 // tagValue reads a tag value: a string, or a number given as one.
@@ -60,13 +75,11 @@ func (t *txn) checkTag(sl *api.Slice, name, value string) error {
 	if err := t.mayTag(sl, name); err != nil {
 		return err
 	}
-	switch {
-	case !tagNameRE().MatchString(name):
-		return Faultf(FaultInvalidArg, "tagname: %q is not a tag name (^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$)", name)
-	case len(value) > maxTagValue:
-		return Faultf(FaultInvalidArg, "value: %d bytes (max %d)", len(value), maxTagValue)
-	case strings.ContainsRune(value, 0):
-		return Faultf(FaultInvalidArg, "value: contains a NUL byte")
+	if !tagNameRE().MatchString(name) {
+		return Faultf(FaultInvalidArg, "tagname: %q is not a tag name (%s)", name, tagNamePattern)
+	}
+	if err := checkTagValue(value); err != nil {
+		return err
 	}
 	if err := spec.Check(value); err != nil {
 		return Faultf(FaultInvalidArg, "value: tag %v", err)
@@ -80,15 +93,33 @@ func (t *txn) mayTag(sl *api.Slice, name string) error {
 	if err := t.mayUseSlice(sl, "change its tags"); err != nil {
 		return err
 	}
-	spec, _, err := api.LookupTag(name)
+	spec, known, err := api.LookupTag(name)
 	adminOnly := err != nil || spec.Role == api.RoleAdmin
 	switch {
 	case name == ReceivedSharesTag:
 		return denied("tag %s is kept by DelegateShares", name)
 	case adminOnly && !t.c.IsAdmin():
 		return denied("only an admin may set the resource tag %s (PIs hand out shares with UpdateSlice)", name)
+	case known || t.c.IsAdmin():
+		return nil
 	}
-	return nil
+	return t.mayTagOfType(name)
+}
+
+// mayTagOfType: a tag the resource table does not name is free-form,
+// unless an admin made a tag type of that name: then only the type's
+// roles set it (none: admins only), as PLCAPI has it.
+func (t *txn) mayTagOfType(name string) error {
+	types, err := t.TagTypes(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}}})
+	if err != nil || len(types) == 0 {
+		return err
+	}
+	for _, r := range types[0].RoleIDs {
+		if t.c.Has(r) {
+			return nil
+		}
+	}
+	return denied("tags of type %s are for %v", name, types[0].Roles)
 }
 
 // bumpTag bumps the nodes a tag of sl reaches.
@@ -105,7 +136,7 @@ func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, 
 	if err != nil {
 		return nil, err
 	}
-	name, err := argString(args, 1, "tagname")
+	tref, err := argRef(args, 1, "tag_type_id_or_name")
 	if err != nil {
 		return nil, err
 	}
@@ -119,12 +150,17 @@ func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, 
 			return nil, err
 		}
 	}
-	tag := api.SliceTag{TagName: name, Value: value}
+	tag := api.SliceTag{Value: value}
 	err = s.update(ctx, c, func(t *txn) error {
 		sl, err := t.slice(sref)
 		if err != nil {
 			return err
 		}
+		name, err := t.sliceTagName(tref)
+		if err != nil {
+			return err
+		}
+		tag.TagName = name
 		if err := t.checkTag(sl, name, value); err != nil {
 			return err
 		}
@@ -183,6 +219,19 @@ func (s *Service) deleteSliceTag(ctx context.Context, c *Caller, args []any) (an
 		return t.DeleteSliceTag(id)
 	})
 	return int64(1), err
+}
+
+// sliceTagName is the tag name ref gives: a name as it is (a tag no tag
+// type names is free-form), or a tag type's id.
+func (t *txn) sliceTagName(ref any) (string, error) {
+	if name, ok := ref.(string); ok {
+		return name, nil
+	}
+	tt, err := t.tagType(ref)
+	if err != nil {
+		return "", err
+	}
+	return tt.TagName, nil
 }
 
 // tagAndSlice finds a tag and its live slice.

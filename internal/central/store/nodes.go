@@ -22,26 +22,30 @@ var nodeTable = &table{
 		"slice_ids":     {table: "slice_nodes", owner: "node_id", member: "slice_id"},
 		"interface_ids": {table: "interfaces", owner: "node_id", member: "interface_id"},
 		"pcu_ids":       {table: "pcu_nodes", owner: "node_id", member: "pcu_id"},
+		"node_tag_ids":  {table: "node_tags", owner: "node_id", member: "node_tag_id"},
 	},
 }
 
 // nodeListFields are a node's list fields, left out of change details.
-var nodeListFields = []string{"slice_ids", "slice_ids_whitelist", "interface_ids", "pcu_ids"}
+var nodeListFields = []string{"slice_ids", "slice_ids_whitelist", "interface_ids", "pcu_ids", "node_tag_ids", "nodegroup_ids"}
 
 func (t *tx) nodeCols() string {
 	return "t.node_id, t.hostname, t.site_id, t.node_type, t.boot_state, t.version, t.model, t.ip, " +
 		"t.last_contact, t.date_created, t.last_updated, " +
 		t.d.listAgg("slice_id", "slice_nodes", "node_id = t.node_id") + ", " +
 		t.d.listAgg("interface_id", "interfaces", "node_id = t.node_id") + ", " +
-		t.d.listAgg("pcu_id", "pcu_nodes", "node_id = t.node_id")
+		t.d.listAgg("pcu_id", "pcu_nodes", "node_id = t.node_id") + ", " +
+		t.d.listAgg("node_tag_id", "node_tags", "node_id = t.node_id") + ", " +
+		t.d.listAgg("g.nodegroup_id", "node_groups g JOIN node_tags nt ON nt.tag_type_id = g.tag_type_id AND nt.value = g.value", "nt.node_id = t.node_id")
 }
 
 func scanNode(r *sql.Rows) (api.Node, error) {
 	var n api.Node
-	var slices, interfaces, pcus sql.NullString
+	var slices, interfaces, pcus, tags, groups sql.NullString
 	err := r.Scan(&n.NodeID, &n.Hostname, &n.SiteID, &n.NodeType, &n.BootState, &n.Version, &n.Model, &n.IP,
-		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces, &pcus)
+		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces, &pcus, &tags, &groups)
 	n.SliceIDs, n.InterfaceIDs, n.PCUIDs = idList(slices), idList(interfaces), idList(pcus)
+	n.NodeTagIDs, n.NodeGroupIDs = idList(tags), idList(groups)
 	n.SliceIDsWhitelist = []int64{}
 	return n, err
 }

@@ -110,6 +110,7 @@ func testNodes(t *testing.T, b backend) {
 	got := only(t, s, nodes, "node_id", f.nodes[0].NodeID)
 	want := f.nodes[0]
 	want.SliceIDs, want.SliceIDsWhitelist, want.InterfaceIDs, want.PCUIDs = []int64{f.slice.SliceID}, []int64{}, []int64{}, []int64{}
+	want.NodeTagIDs, want.NodeGroupIDs = []int64{}, []int64{}
 	equal(t, "node", got, want)
 
 	got.BootState, got.Version, got.Hostname = "safeboot", "orbis-2", "renamed.example"

@@ -150,6 +150,51 @@ type Tx interface {
 	// DeleteAddressTypeFromAddress is idempotent.
 	DeleteAddressTypeFromAddress(typeID, addressID int64) error
 
+	// TagTypes lists tag types with their roles.
+	TagTypes(q Query) ([]api.TagType, error)
+	// AddTagType sets TagTypeID; ErrConflict if the name is taken.
+	AddTagType(a *api.TagType) error
+	// UpdateTagType writes every field, roles too.
+	UpdateTagType(a *api.TagType) error
+	// DeleteTagType removes a tag type.
+	DeleteTagType(id int64) error
+
+	// NodeTags lists node tags.
+	NodeTags(q Query) ([]api.NodeTag, error)
+	// AddNodeTag sets NodeTagID; ErrConflict if the node has a tag of the
+	// type.
+	AddNodeTag(a *api.NodeTag) error
+	// UpdateNodeTag writes a tag's value.
+	UpdateNodeTag(id int64, value string) error
+	// DeleteNodeTag removes a node tag.
+	DeleteNodeTag(id int64) error
+	// SiteTags lists site tags.
+	SiteTags(q Query) ([]api.SiteTag, error)
+	// AddSiteTag sets SiteTagID; ErrConflict if the site has a tag of the
+	// type.
+	AddSiteTag(a *api.SiteTag) error
+	// UpdateSiteTag writes a tag's value.
+	UpdateSiteTag(id int64, value string) error
+	// DeleteSiteTag removes a site tag.
+	DeleteSiteTag(id int64) error
+	// PersonTags lists person tags.
+	PersonTags(q Query) ([]api.PersonTag, error)
+	// AddPersonTag sets PersonTagID; ErrConflict if the person has a tag
+	// of the type.
+	AddPersonTag(a *api.PersonTag) error
+	// UpdatePersonTag writes a tag's value.
+	UpdatePersonTag(id int64, value string) error
+	// DeletePersonTag removes a person tag.
+	DeletePersonTag(id int64) error
+	// NodeGroups lists node groups with their nodes.
+	NodeGroups(q Query) ([]api.NodeGroup, error)
+	// AddNodeGroup sets NodeGroupID; ErrConflict if the name is taken.
+	AddNodeGroup(g *api.NodeGroup) error
+	// UpdateNodeGroup writes GroupName and Value.
+	UpdateNodeGroup(g *api.NodeGroup) error
+	// DeleteNodeGroup removes a node group.
+	DeleteNodeGroup(id int64) error
+
 	// PCUs lists power control units with their nodes and ports.
 	PCUs(q Query) ([]api.PCU, error)
 	// AddPCU sets PCUID and LastUpdated.

@@ -10,19 +10,20 @@ import (
 // sliceTagTable is what a slice tag Query may name. node_id 0 (NULL in
 // the table) is a tag on every node.
 var sliceTagTable = &table{
-	kind: "slice tag", from: "slice_tags t", pk: "t.slice_tag_id",
+	kind: "slice tag", from: "slice_tags t LEFT JOIN tag_types y ON y.tagname = t.tagname", pk: "t.slice_tag_id",
 	cols: map[string]column{
 		"slice_tag_id": {"t.slice_tag_id", kInt, false}, "slice_id": {"t.slice_id", kInt, false},
 		"tagname": {"t.tagname", kString, false}, "value": {"t.value", kString, false},
-		"node_id": {"COALESCE(t.node_id, 0)", kInt, false},
+		"node_id":     {"COALESCE(t.node_id, 0)", kInt, false},
+		"tag_type_id": {"COALESCE(y.tag_type_id, 0)", kInt, false},
 	},
 }
 
-const sliceTagCols = "t.slice_tag_id, t.slice_id, t.tagname, t.value, COALESCE(t.node_id, 0)"
+const sliceTagCols = "t.slice_tag_id, t.slice_id, t.tagname, t.value, COALESCE(t.node_id, 0), COALESCE(y.tag_type_id, 0)"
 
 func scanSliceTag(r *sql.Rows) (api.SliceTag, error) {
 	var s api.SliceTag
-	err := r.Scan(&s.SliceTagID, &s.SliceID, &s.TagName, &s.Value, &s.NodeID)
+	err := r.Scan(&s.SliceTagID, &s.SliceID, &s.TagName, &s.Value, &s.NodeID, &s.TagTypeID)
 	return s, err
 }
 
