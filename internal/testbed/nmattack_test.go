@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,10 @@ func privileged(t *testing.T, p *plc, st *testbed.State, name, email string, tag
 func setPolicy(t *testing.T, n testbed.Node, policy string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(n.StateDir, "policy"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The agent reads its policy at start and on SIGHUP only.
+	if err := syscall.Kill(n.Proc.Pid, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, n.Hostname+" to load its local policy", 20*time.Second, func() bool {
