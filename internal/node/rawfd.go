@@ -92,12 +92,13 @@ func (k *kernelRaw) ports(slice string) ([]rawfd.Port, error) {
 			cands[rawfd.Port{Proto: proto, Port: p.Port}] = true
 		}
 	}
-	bound, err := rawfd.BoundPorts(s.UIDBase, s.UIDCount)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range bound {
-		cands[p] = true
+	// The ports its sockets use come from the same reading: each
+	// reading of the TCP tables walks the kernel's whole socket hash
+	// (milliseconds on a machine with much memory).
+	for _, p := range h.PortsOf(slice) {
+		if proto, ok := protoNumber[p.Proto]; ok {
+			cands[rawfd.Port{Proto: proto, Port: p.Port}] = true
+		}
 	}
 	var held []rawfd.Port
 	for p := range cands {
