@@ -1,6 +1,7 @@
 package testbed_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -30,6 +31,16 @@ func TestKernelRawSockets(t *testing.T) {
 	p.call("AddSliceToNodes", name, []any{n1.Hostname})
 	waitRunning(t, p, name, 1)
 	copyInto(t, key, name, n1, buildStatic(t, "github.com/orbisproject/orbis/internal/rawfd/testdata/probe", "probe"), "probe")
+	t.Cleanup(func() {
+		if t.Failed() { // what the agent said of raw sockets, for the failure
+			b, _ := os.ReadFile(n1.Log)
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "raw") {
+					t.Log(l)
+				}
+			}
+		}
+	})
 	for _, c := range []struct{ cmd, want string }{
 		{"/root/probe dgramping " + n2.Addr + " dgram", "reply"},
 		{"/root/probe rawping " + n2.Addr + " raw", "reply"},
