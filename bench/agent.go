@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+
+	"github.com/orbisproject/orbis/internal/node"
 )
 
 // agent is a running node agent, `orbis node`, started from the built
@@ -164,6 +166,9 @@ func (a *agent) close() {
 		fmt.Fprintln(os.Stderr, "bench: unmount:", err)
 	}
 	removeCgroups(a.cgroup)
+	if _, err := node.RemoveStaleRunFiles(a.cgroup); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
 	os.RemoveAll(a.state)
 }
 
