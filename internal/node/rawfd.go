@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"sync"
 
-	"github.com/orbisproject/orbis/internal/portmgr"
 	"github.com/orbisproject/orbis/internal/rawfd"
 	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/sliver"
@@ -42,7 +41,7 @@ func openKernelRaw(cfg Config, n *network) *kernelRaw {
 		return nil
 	}
 	k := &kernelRaw{net: n, slivers: map[string]sliver.NetSliver{}}
-	rcfg := rawfd.Config{Ports: k.ports, PortsOfAll: k.portsOfAll, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice,
+	rcfg := rawfd.Config{Ports: k.ports, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice,
 		CallsPerSec: cfg.RawSocketCallsPerSec, Log: log}
 	if n.ports != nil {
 		rcfg.Claim = k.claim
@@ -77,51 +76,36 @@ func (k *kernelRaw) serveFunc() func(sliver.NetSliver, *os.File) {
 // manager's rule, portmgr.Holders.Hold): its reserved ports and those its
 // own sockets are bound to, each confirmed.
 func (k *kernelRaw) ports(slice string) ([]rawfd.Port, error) {
-	all, err := k.portsOfAll([]string{slice})
-	return all[slice], err
-}
-
-// portsOfAll is ports for each of slices, from one reading of the
-// node's sockets: each reading of the TCP tables walks the kernel's whole
-// socket hash (milliseconds on a machine with much memory).
-func (k *kernelRaw) portsOfAll(slices []string) (map[string][]rawfd.Port, error) {
+	k.mu.Lock()
+	s, ok := k.slivers[slice]
+	k.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
 	h, err := k.net.portHolders()
 	if err != nil {
 		return nil, err
 	}
-	all := make(map[string][]rawfd.Port, len(slices))
-	for _, slice := range slices {
-		k.mu.Lock()
-		s, ok := k.slivers[slice]
-		k.mu.Unlock()
-		if ok {
-			all[slice] = heldPorts(h, s)
-		}
-	}
-	return all, nil
-}
-
-// heldPorts are the ports of s's reservations and sockets that h says
-// its slice holds alone.
-func heldPorts(h *portmgr.Holders, s sliver.NetSliver) []rawfd.Port {
 	cands := map[rawfd.Port]bool{}
 	for _, p := range s.Ports {
 		if proto, ok := protoNumber[p.Proto]; ok {
 			cands[rawfd.Port{Proto: proto, Port: p.Port}] = true
 		}
 	}
-	for _, p := range h.PortsOf(s.Name) {
-		if proto, ok := protoNumber[p.Proto]; ok {
-			cands[rawfd.Port{Proto: proto, Port: p.Port}] = true
-		}
+	bound, err := rawfd.BoundPorts(s.UIDBase, s.UIDCount)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range bound {
+		cands[p] = true
 	}
 	var held []rawfd.Port
 	for p := range cands {
-		if _, err := h.Hold(s.Name, protoName[p.Proto], p.Port); err == nil {
+		if _, err := h.Hold(slice, protoName[p.Proto], p.Port); err == nil {
 			held = append(held, p)
 		}
 	}
-	return held
+	return held, nil
 }
 
 // claim keeps p from everyone but slice while the raw sockets' table

@@ -62,22 +62,6 @@ func ReadHolders(procRoot string, resolve func(uint32) (string, bool), reserved 
 	return h, nil
 }
 
-// PortsOf are the ports of the sockets resolve attributes to slice, in
-// any state, each once (the candidates for Hold): the reading's socket
-// tables answer it, so that no second reading is needed.
-func (h *Holders) PortsOf(slice string) []api.Port {
-	var out []api.Port
-	for _, proto := range []string{"tcp", "udp"} {
-		for _, s := range h.socks[proto] {
-			p := api.Port{Proto: proto, Port: s.port}
-			if owner, ok := h.resolve(s.uid); ok && owner == slice && !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
 // Hold is where slice holds proto/port ("tcp" or "udp") alone. The slice
 // holds it when it is reserved for it, or one of its sockets is bound to
 // it (a TCP listener or unconnected bound socket, or a UDP socket), and

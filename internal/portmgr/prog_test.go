@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -242,45 +241,6 @@ func TestPortList(t *testing.T) {
 	for _, bad := range []string{"x", "5-3", "70000", "1,-2"} {
 		if _, err := parsePortList(bad); err == nil {
 			t.Errorf("%q parsed", bad)
-		}
-	}
-}
-
-// TestPortsOf: the candidates of a slice are the ports of its own
-// sockets, in any state, each once; another slice's or the node's are
-// not among them.
-func TestPortsOf(t *testing.T) {
-	const tcp = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0101CA0A:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 65536 0 1
-   1: 0101CA0A:1F90 0202CA0A:0050 01 00000000:00000000 00:00000000 00000000 65536 0 2
-   2: 0101CA0A:2257 0202CA0A:0050 01 00000000:00000000 00:00000000 00000000 65536 0 3
-   3: 0100007F:2256 00000000:0000 0A 00000000:00000000 00:00000000 00000000 131072 0 4
-   4: 0101CA0A:2258 0202CA0A:0050 01 00000000:00000000 00:00000000 00000000 0 0 5
-`
-	const udp = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
-   0: 00000000:1F90 00000000:0000 07 00000000:00000000 00:00000000 00000000 65536 0 6 2 0000000000000000 0
-`
-	proc := t.TempDir()
-	os.MkdirAll(filepath.Join(proc, "net"), 0o755)
-	for name, data := range map[string]string{"tcp": tcp, "tcp6": "", "udp": udp, "udp6": ""} {
-		if err := os.WriteFile(filepath.Join(proc, "net", name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	resolve := func(uid uint32) (string, bool) {
-		return map[uint32]string{65536: "victim", 131072: "attacker"}[uid], uid == 65536 || uid == 131072
-	}
-	h, err := ReadHolders(proc, resolve, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for slice, want := range map[string][]api.Port{
-		"victim":   {{Proto: "tcp", Port: 8080}, {Proto: "tcp", Port: 8791}, {Proto: "udp", Port: 8080}},
-		"attacker": {{Proto: "tcp", Port: 8790}},
-		"nobody":   nil,
-	} {
-		if got := h.PortsOf(slice); !slices.Equal(got, want) {
-			t.Errorf("PortsOf(%s) = %v, want %v", slice, got, want)
 		}
 	}
 }

@@ -53,11 +53,6 @@ type Config struct {
 	// sockets may send from, and (with Claim) the ports whose packets
 	// they receive. Nil means none.
 	Ports func(slice string) ([]Port, error)
-	// PortsOfAll, when set, is Ports for many slices from one reading of
-	// the node's sockets (a reading of the TCP tables walks the kernel's
-	// whole socket hash): the periodic sync asks it once for all served
-	// slices. Nil: the sync asks Ports for each.
-	PortsOfAll func(slices []string) (map[string][]Port, error)
 	// Claim, when set, keeps p from every other slice and the node while
 	// the table lists it as slice's (portmgr.Manager.Claim: their binds of
 	// it fail) until release is called; revoke is called when a

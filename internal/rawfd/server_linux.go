@@ -64,11 +64,7 @@ func New(cfg Config) (*Server, error) {
 
 // Serve answers the raw socket() calls that reach listener (a sliver's
 // seccomp listener, sandbox.Config.RawSockets) for slice, until the
-// sliver has no process left or the Server closes. It takes listener over
-// and returns at once: the table learns the slice and its ports on the
-// serving goroutine, before the first call is answered (until then the
-// sliver's raw socket() calls wait), so that starting a sliver does not
-// wait for nftables.
+// sliver has no process left or the Server closes. It takes listener over.
 func (s *Server) Serve(slice Slice, f *os.File) {
 	l, err := newListener(f)
 	if err != nil {
@@ -81,18 +77,26 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 		l.close()
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		if err := s.join(slice); err != nil {
+	st := s.slices[slice.Name]
+	if st == nil {
+		// The table learns the slice first: its raw sockets' echo
+		// flows are then its own.
+		if err := s.nft.setSlice(slice.Index, true); err != nil {
+			s.mu.Unlock()
 			l.close()
-			if !errors.Is(err, errClosed) {
-				s.cfg.Log.Error("raw sockets", "slice", slice.Name, "err", err)
-			}
+			s.cfg.Log.Error("raw sockets", "slice", slice.Name, "err", err)
 			return
 		}
-		s.syncSlice(slice.Name)
+		st = &sliceState{Slice: slice, ports: map[Port]bool{}, claims: map[Port]func(){}}
+		s.slices[slice.Name] = st
+	}
+	st.Slice = slice
+	st.listeners++
+	s.mu.Unlock()
+	s.syncSlice(slice.Name)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
 		// Close wakes the loop up; it ends by itself when the sliver's
 		// last process exits.
 		stop := context.AfterFunc(s.ctx, func() { l.f.SetReadDeadline(time.Unix(1, 0)) })
@@ -101,32 +105,6 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 		l.close()
 		s.release(slice.Name)
 	}()
-}
-
-// errClosed says the Server was closed.
-var errClosed = errors.New("raw sockets: the server is closed")
-
-// join counts one more listener of slice, entering the slice in the
-// table with its first.
-func (s *Server) join(slice Slice) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errClosed
-	}
-	st := s.slices[slice.Name]
-	if st == nil {
-		// The table learns the slice first: its raw sockets' echo
-		// flows are then its own.
-		if err := s.nft.setSlice(slice.Index, true); err != nil {
-			return err
-		}
-		st = &sliceState{Slice: slice, ports: map[Port]bool{}, claims: map[Port]func(){}}
-		s.slices[slice.Name] = st
-	}
-	st.Slice = slice
-	st.listeners++
-	return nil
 }
 
 // release forgets one listener of the slice, and the slice's ports in

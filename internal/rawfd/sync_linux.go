@@ -23,9 +23,8 @@ func (s *Server) syncLoop() {
 			names = append(names, name)
 		}
 		s.mu.Unlock()
-		held := s.heldPortsOfAll(names)
 		for _, name := range names {
-			s.syncSliceTo(name, held[name])
+			s.syncSlice(name)
 		}
 	}
 }
@@ -35,10 +34,8 @@ func (s *Server) syncLoop() {
 // no TCP or UDP until the next sync. With Config.Claim, a port enters the
 // table only once claimed and still held after the claim (a socket bound
 // to it before stays), and leaves it before its claim is released.
-func (s *Server) syncSlice(name string) { s.syncSliceTo(name, s.heldPorts(name)) }
-
-// syncSliceTo is syncSlice with want, what Config.Ports said.
-func (s *Server) syncSliceTo(name string, want map[Port]bool) {
+func (s *Server) syncSlice(name string) {
+	want := s.heldPorts(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.slices[name]
@@ -64,32 +61,6 @@ func (s *Server) heldPorts(name string) map[Port]bool {
 		s.cfg.Log.Error("raw sockets: ports of slice", "slice", name, "err", err)
 		ports = nil
 	}
-	return heldSet(ports)
-}
-
-// heldPortsOfAll is heldPorts for each of names, from one call of
-// Config.PortsOfAll when there is one.
-func (s *Server) heldPortsOfAll(names []string) map[string]map[Port]bool {
-	held := make(map[string]map[Port]bool, len(names))
-	if s.cfg.PortsOfAll == nil {
-		for _, name := range names {
-			held[name] = s.heldPorts(name)
-		}
-		return held
-	}
-	all, err := s.cfg.PortsOfAll(names)
-	if err != nil {
-		s.cfg.Log.Error("raw sockets: ports of slices", "err", err)
-		all = nil
-	}
-	for _, name := range names {
-		held[name] = heldSet(all[name])
-	}
-	return held
-}
-
-// heldSet is the set of the TCP and UDP ports among ports.
-func heldSet(ports []Port) map[Port]bool {
 	held := map[Port]bool{}
 	for _, p := range ports {
 		if p.Proto == 6 || p.Proto == 17 {
