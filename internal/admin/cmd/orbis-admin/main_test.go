@@ -65,6 +65,7 @@ func runAdmin(t *testing.T, sock string, args ...string) (code int, stdout, stde
 }
 
 func TestBwcap(t *testing.T) {
+	testutil.RequireRoot(t)
 	var applied atomic.Int64
 	applied.Store(100000)
 	sock := service(t, &applied, 50000)
@@ -90,6 +91,7 @@ func TestBwcap(t *testing.T) {
 }
 
 func TestPSAndKill(t *testing.T) {
+	testutil.RequireRoot(t)
 	var applied atomic.Int64
 	sock := service(t, &applied, 0)
 	code, out, errs := runAdmin(t, sock, "ps", "--json")
@@ -144,6 +146,7 @@ func TestPSAndKill(t *testing.T) {
 }
 
 func TestWatchRefusedWithoutStream(t *testing.T) {
+	testutil.RequireRoot(t)
 	var applied atomic.Int64
 	sock := service(t, &applied, 0)
 	if code, _, errs := runAdmin(t, sock, "watch", "-c", "1"); code != 1 || errs == "" {
