@@ -47,10 +47,6 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	if cfg.TrustedProxies, err = plc.ParseTrustedProxies(*proxies); err != nil {
 		return &cli.UsageError{Msg: "-trusted-proxies: " + err.Error()}
 	}
-	lvl := slog.LevelInfo
-	if *debug {
-		lvl = slog.LevelDebug
-	}
-	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	cfg.Log = logger(env.Stderr, *debug, slog.LevelInfo)
 	return central.Run(ctx, cfg)
 }

@@ -35,10 +35,6 @@ func runDev(ctx context.Context, env *cli.Env, args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("orbis dev runs the node agent, which needs root")
 	}
-	lvl := slog.LevelWarn
-	if *debug {
-		lvl = slog.LevelDebug
-	}
-	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	cfg.Log = logger(env.Stderr, *debug, slog.LevelWarn)
 	return dev.Run(ctx, cfg)
 }

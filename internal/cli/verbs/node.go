@@ -124,8 +124,10 @@ func uintVar(fs *flag.FlagSet, p *uint32, name, usage string) {
 	})
 }
 
-func logger(w io.Writer, debug bool) *slog.Logger {
-	lvl := slog.LevelInfo
+// logger writes text records to w from level quiet up, or from debug up
+// with --debug.
+func logger(w io.Writer, debug bool, quiet slog.Level) *slog.Logger {
+	lvl := quiet
 	if debug {
 		lvl = slog.LevelDebug
 	}
@@ -143,7 +145,7 @@ func runNode(ctx context.Context, env *cli.Env, args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the node agent runs as root")
 	}
-	cfg.Log = logger(env.Stderr, *debug)
+	cfg.Log = logger(env.Stderr, *debug, slog.LevelInfo)
 	cfg.Version = cli.Version
 	return node.Run(ctx, *cfg)
 }
@@ -176,10 +178,7 @@ func runSliver(ctx context.Context, env *cli.Env, args []string) error {
 	if cmdArgs[0] == "--" {
 		cmdArgs = cmdArgs[1:]
 	}
-	cfg.Log = logger(env.Stderr, *debug)
-	if !*debug {
-		cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
+	cfg.Log = logger(env.Stderr, *debug, slog.LevelWarn)
 	if args[0] == "run" {
 		if err := makeSliver(ctx, env, cfg.NMSocket, name, rspec); err != nil {
 			return err

@@ -52,11 +52,7 @@ func runTestbed(ctx context.Context, env *cli.Env, args []string) error {
 		}
 		cfg.Subnet = p
 	}
-	lvl := slog.LevelWarn
-	if *debug {
-		lvl = slog.LevelDebug
-	}
-	cfg.Log = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	cfg.Log = logger(env.Stderr, *debug, slog.LevelWarn)
 	if os.Geteuid() != 0 {
 		return errors.New("orbis testbed makes network namespaces and runs node agents: it needs root")
 	}
