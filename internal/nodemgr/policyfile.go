@@ -34,7 +34,7 @@ const MaxPolicyBytes = 1 << 20
 
 // readPolicyFile reads the regular file at path, refusing one over
 // MaxPolicyBytes (and a FIFO or device, which could block or never end)
-// before reading more than that.
+// before reading more than that. Its callers name the file in the error.
 func readPolicyFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO must not block the open
 	if err != nil {
@@ -46,14 +46,14 @@ func readPolicyFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("policy %s: not a regular file", path)
+		return nil, errors.New("not a regular file")
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxPolicyBytes+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(data) > MaxPolicyBytes {
-		return nil, fmt.Errorf("policy %s: over %d bytes: not a policy", path, MaxPolicyBytes)
+		return nil, fmt.Errorf("over %d bytes: not a policy", MaxPolicyBytes)
 	}
 	return data, nil
 }
