@@ -459,6 +459,11 @@ func runAgent(ctx context.Context, cfg Config) error {
 // cgroup parent, and its slivers' run directories.
 const RunDir = "/run/orbis"
 
+// lockPath is the lock file of the node agent with cgroup parent parent.
+func lockPath(parent string) string {
+	return filepath.Join(RunDir, "node-"+strings.ReplaceAll(parent, "/", "_")+".lock")
+}
+
 // lockParent takes the machine-wide lock of the cgroup parent, which also
 // names the node's nft table and pinned BPF programs: a second agent with
 // the same parent would take them over, and its failed start would remove
@@ -467,7 +472,7 @@ func lockParent(parent string) (unlock func(), err error) {
 	if err := os.MkdirAll(RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("node lock: %w", err)
 	}
-	p := filepath.Join(RunDir, "node-"+strings.ReplaceAll(parent, "/", "_")+".lock")
+	p := lockPath(parent)
 	for {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
 		if err != nil {

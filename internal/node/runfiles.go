@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,9 +22,9 @@ const staleLockWait = 3 * time.Second
 // leaves a run directory that still has a mount below it. It reports
 // whether anything was removed.
 func RemoveStaleRunFiles(parent string) (bool, error) {
-	lockPath := filepath.Join(RunDir, "node-"+strings.ReplaceAll(parent, "/", "_")+".lock")
+	lockFile := lockPath(parent)
 	runDir := filepath.Join(RunDir, parent)
-	f, err := os.OpenFile(lockPath, os.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(lockFile, os.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		f = nil
@@ -47,7 +46,7 @@ func RemoveStaleRunFiles(parent string) (bool, error) {
 		return false, fmt.Errorf("stale run directory: %w", err)
 	}
 	if f != nil {
-		if err := os.Remove(lockPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(lockFile); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return false, fmt.Errorf("stale node lock: %w", err)
 		}
 	}
