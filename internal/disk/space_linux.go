@@ -1,14 +1,14 @@
 package disk
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orbisproject/orbis/internal/mountinfo"
 )
 
 // iocResize is BTRFS_IOC_RESIZE, _IOW(0x94, 3, struct btrfs_ioctl_vol_args).
@@ -138,29 +138,21 @@ func isSparse(path string) (bool, error) {
 	return st.Blocks*512 < st.Size, nil
 }
 
-// mountSource names the device mounted at mnt, from /proc/self/mountinfo.
+// mountSource names the device mounted at mnt, from this process's mount
+// table.
 func mountSource(mnt string) (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read(mountinfo.SelfFile)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
 	var src string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent maj:min root mountpoint options ... - fstype source super
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 || fields[4] != mnt {
-			continue
-		}
-		for i, fl := range fields {
-			if fl == "-" && i+2 < len(fields) {
-				src = fields[i+2] // the last mount there is the one seen
-			}
+	for _, m := range mounts {
+		if m.Point == mnt {
+			src = m.Source // the last mount there is the one seen
 		}
 	}
 	if src == "" {
 		return "", errors.New("no mount at " + mnt)
 	}
-	return src, sc.Err()
+	return src, nil
 }

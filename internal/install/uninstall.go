@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/orbisproject/orbis/internal/mountinfo"
 )
 
 // UninstallOptions say what to remove.
@@ -124,15 +126,12 @@ func checkNodeEmpty(state string) error {
 	if len(ents) > 0 {
 		return fmt.Errorf("not purging: the node still has %d sliver(s) in %s; delete their slices at central (or uninstall without --purge)", len(ents), filepath.Join(state, "slivers"))
 	}
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	busy, err := mountinfo.PointsUnder(filepath.Clean(state))
 	if err != nil {
 		return err
 	}
-	for _, line := range strings.Split(string(mounts), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && (f[4] == state || strings.HasPrefix(f[4], state+"/")) {
-			return fmt.Errorf("not purging: %s is mounted under the node's state; stop the node's slivers first", f[4])
-		}
+	if len(busy) > 0 {
+		return fmt.Errorf("not purging: %s is mounted under the node's state; stop the node's slivers first", busy[0])
 	}
 	return nil
 }
