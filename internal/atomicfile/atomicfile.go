@@ -159,8 +159,9 @@ func create(root *os.Root, name string, perm fs.FileMode) (*File, error) {
 var randomSuffix = func() string { return strconv.FormatUint(rand.Uint64(), 16) }
 
 // Commit syncs the file, gives it its mode and renames it over the
-// target, then syncs the directory. After an error the target is the old
-// one and the temporary file is gone.
+// target, then syncs the directory. The temporary file is gone after an
+// error; the target is the old one, unless only the directory's sync
+// failed (the new one is in place then, not yet durable).
 func (f *File) Commit() error { return f.CommitAs(f.name) }
 
 // CommitAs is Commit onto another name in the same directory, for
