@@ -76,37 +76,68 @@ func (l *listener) recv() (notif, error) {
 		return n, err
 	}
 	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
+	for {
+		err = rc.Read(func(fd uintptr) bool {
+			n, rerr = take(fd)
+			return rerr != errNone
+		})
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, os.ErrClosed) {
+			// The poller's only other error: epoll reported EPOLLERR
+			// alone, which the listener's poll returns when a signal
+			// interrupts it taking its lock; the poller keeps saying
+			// so until the fd's next event. Wait on the fd directly.
+			err = rc.Control(func(fd uintptr) {
+				unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
+				n, rerr = take(fd)
+			})
+			if err == nil && rerr == errNone {
+				continue
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+		return n, rerr
+	}
+}
+
+// errNone says take found no notification pending.
+var errNone = errors.New("no notification pending")
+
+// take receives the pending notification, if any. It polls until
+// the answer is sure: a poll interrupted by a signal, or a listener's
+// poll interrupted taking its lock (POLLERR alone), or a caller gone
+// before its notification was received says nothing, and an event the
+// runtime's edge-triggered poller has consumed does not come again.
+func take(fd uintptr) (notif, error) {
+	for {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		if _, err := unix.Poll(pfd, 0); err != nil {
-			rerr = err
-			return err != unix.EINTR
+		if _, err := unix.Poll(pfd, 0); err == unix.EINTR {
+			continue
+		} else if err != nil {
+			return notif{}, fmt.Errorf("seccomp listener: poll: %w", err)
 		}
 		switch {
 		case pfd[0].Revents&unix.POLLIN != 0:
-		case pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0:
-			rerr = errHangup
-			return true
+		case pfd[0].Revents&unix.POLLHUP != 0:
+			return notif{}, errHangup
+		case pfd[0].Revents&unix.POLLERR != 0:
+			continue
 		default:
-			return false
+			return notif{}, errNone
 		}
-		n = notif{}
+		var n notif
 		_, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
 		switch errno {
 		case 0:
-			rerr = nil
+			return n, nil
 		case unix.EINTR, unix.ENOENT, unix.EAGAIN:
 			// ENOENT: the caller went away between poll and recv.
-			return false
+			continue
 		default:
-			rerr = fmt.Errorf("seccomp notification: %w", errno)
+			return notif{}, fmt.Errorf("seccomp notification: %w", errno)
 		}
-		return true
-	})
-	if err != nil {
-		return n, err
 	}
-	return n, rerr
 }
 
 // valid reports whether the notification is still pending: its caller

@@ -92,9 +92,11 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 	}
 	st.Slice = slice
 	st.listeners++
+	// Added while not closed, under mu: Close then waits for this
+	// sync and the serving below, which use the worker it stops.
+	s.wg.Add(1)
 	s.mu.Unlock()
 	s.syncSlice(slice.Name)
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		// Close wakes the loop up; it ends by itself when the sliver's
