@@ -168,13 +168,13 @@ func (s *Service) setAccessor(a accessor, what string) func(context.Context, *Ca
 				if err != nil {
 					return err
 				}
-				return t.setSiteTag(site, a.tag, value)
+				return siteTags.set(t, site, a.tag, value)
 			case "person":
 				p, err := t.person(ref)
 				if err != nil {
 					return err
 				}
-				return t.setPersonTag(p, a.tag, value)
+				return personTags.set(t, p, a.tag, value)
 			}
 			return t.setSliceWideTag(ref, a.tag, value)
 		})

@@ -48,24 +48,7 @@ func splitTagFields(f *fieldSet, object string) (map[string]string, error) {
 // caller's rights of AddNodeTag.
 func (t *txn) setNodeTags(n *api.Node, tags map[string]string) error {
 	for _, name := range slices.Sorted(mapsKeys(tags)) {
-		tt, err := t.tagType(name)
-		if err != nil {
-			return err
-		}
-		if err := t.mayTagNode(n, tt, tags[name]); err != nil {
-			return err
-		}
-		have, err := t.NodeTags(store.Query{Conds: []store.Cond{
-			{Field: "node_id", Op: store.Eq, Value: n.NodeID}, {Field: "tag_type_id", Op: store.Eq, Value: tt.TagTypeID}}})
-		switch {
-		case err != nil:
-			return err
-		case len(have) > 0:
-			err = t.UpdateNodeTag(have[0].NodeTagID, tags[name])
-		default:
-			err = t.AddNodeTag(&api.NodeTag{NodeID: n.NodeID, TagTypeID: tt.TagTypeID, Value: tags[name]})
-		}
-		if err != nil {
+		if err := nodeTags.set(t, n, name, tags[name]); err != nil {
 			return err
 		}
 	}
