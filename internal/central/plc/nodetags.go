@@ -24,7 +24,7 @@ var nodeTags = &objectTagKind[api.Node, api.NodeTag]{
 		return t.mayManageNodes(n.SiteID, "tag the node "+n.Hostname)
 	},
 	list: func(t *txn, q store.Query) ([]api.NodeTag, error) { return t.NodeTags(q) },
-	ids:  func(x *api.NodeTag) (int64, int64, int64) { return x.NodeTagID, x.NodeID, x.TagTypeID },
+	row:  func(x *api.NodeTag) tagRow { return tagRow{x.NodeTagID, x.NodeID, x.TagTypeID, x.TagName, x.Value} },
 	add: func(t *txn, nodeID, typeID int64, value string) (int64, error) {
 		tag := api.NodeTag{NodeID: nodeID, TagTypeID: typeID, Value: value}
 		err := t.AddNodeTag(&tag)

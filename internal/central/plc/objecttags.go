@@ -28,11 +28,10 @@ type objectTagKind[O, T any] struct {
 	// mayObject is who may change o's tags, whatever their type.
 	mayObject func(t *txn, o *O) error
 	list      func(t *txn, q store.Query) ([]T, error)
-	// ids reads a tag's own id, its object's and its tag type's.
-	ids    func(*T) (tagID, objID, typeID int64)
-	add    func(t *txn, objID, typeID int64, value string) (int64, error)
-	update func(t *txn, id int64, value string) error
-	remove func(t *txn, id int64) error
+	row       func(*T) tagRow
+	add       func(t *txn, objID, typeID int64, value string) (int64, error)
+	update    func(t *txn, id int64, value string) error
+	remove    func(t *txn, id int64) error
 }
 
 // register adds AddXTag, UpdateXTag and DeleteXTag (x the method names'
@@ -119,12 +118,12 @@ func (k *objectTagKind[O, T]) own(t *txn, id int64, value string) error {
 	if err != nil {
 		return err
 	}
-	_, objID, typeID := k.ids(tag)
-	o, err := k.object(t, objID)
+	r := k.row(tag)
+	o, err := k.object(t, r.objID)
 	if err != nil {
 		return err
 	}
-	tt, err := t.tagType(typeID)
+	tt, err := t.tagType(r.typeID)
 	if err != nil {
 		return err
 	}
@@ -149,8 +148,45 @@ func (k *objectTagKind[O, T]) set(t *txn, o *O, name, value string) error {
 	if err := k.mayTag(t, o, tt, value); err != nil {
 		return err
 	}
-	tagID, _, _ := k.ids(&have[0])
-	return k.update(t, tagID, value)
+	return k.update(t, k.row(&have[0]).id, value)
+}
+
+// tagRow is what every kind of tag has: its id, its object's, its tag
+// type's, its name and value.
+type tagRow struct {
+	id, objID, typeID int64
+	name, value       string
+}
+
+// rows lists the tags that meet conds.
+func (k *objectTagKind[O, T]) rows(t *txn, conds []store.Cond) ([]tagRow, error) {
+	tags, err := k.list(t, store.Query{Conds: conds})
+	out := make([]tagRow, len(tags))
+	for i := range tags {
+		out[i] = k.row(&tags[i])
+	}
+	return out, err
+}
+
+// tagRows lists the tags of object ("node") that meet conds: a slice's
+// are its tags on every node.
+func (t *txn) tagRows(object string, conds ...store.Cond) ([]tagRow, error) {
+	switch object {
+	case "node":
+		return nodeTags.rows(t, conds)
+	case "site":
+		return siteTags.rows(t, conds)
+	case "person":
+		return personTags.rows(t, conds)
+	case "slice":
+		tags, err := t.SliceTags(store.Query{Conds: append(conds, store.Cond{Field: "node_id", Op: store.Eq, Value: int64(0)})})
+		out := make([]tagRow, len(tags))
+		for i, x := range tags {
+			out[i] = tagRow{x.SliceTagID, x.SliceID, x.TagTypeID, x.TagName, x.Value}
+		}
+		return out, err
+	}
+	return nil, nil
 }
 
 // checkTagValue bounds a tag value of any object.

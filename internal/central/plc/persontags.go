@@ -18,7 +18,9 @@ var personTags = &objectTagKind[api.Person, api.PersonTag]{
 	name:      func(p *api.Person) string { return p.Email },
 	mayObject: func(t *txn, p *api.Person) error { return t.mayUpdatePerson(p, "change the tags of") },
 	list:      func(t *txn, q store.Query) ([]api.PersonTag, error) { return t.PersonTags(q) },
-	ids:       func(x *api.PersonTag) (int64, int64, int64) { return x.PersonTagID, x.PersonID, x.TagTypeID },
+	row: func(x *api.PersonTag) tagRow {
+		return tagRow{x.PersonTagID, x.PersonID, x.TagTypeID, x.TagName, x.Value}
+	},
 	add: func(t *txn, personID, typeID int64, value string) (int64, error) {
 		tag := api.PersonTag{PersonID: personID, TagTypeID: typeID, Value: value}
 		err := t.AddPersonTag(&tag)

@@ -22,7 +22,7 @@ var siteTags = &objectTagKind[api.Site, api.SiteTag]{
 		return nil
 	},
 	list: func(t *txn, q store.Query) ([]api.SiteTag, error) { return t.SiteTags(q) },
-	ids:  func(x *api.SiteTag) (int64, int64, int64) { return x.SiteTagID, x.SiteID, x.TagTypeID },
+	row:  func(x *api.SiteTag) tagRow { return tagRow{x.SiteTagID, x.SiteID, x.TagTypeID, x.TagName, x.Value} },
 	add: func(t *txn, siteID, typeID int64, value string) (int64, error) {
 		tag := api.SiteTag{SiteID: siteID, TagTypeID: typeID, Value: value}
 		err := t.AddSiteTag(&tag)
