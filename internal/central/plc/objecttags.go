@@ -151,6 +151,15 @@ func (k *objectTagKind[O, T]) set(t *txn, o *O, name, value string) error {
 	return k.update(t, k.row(&have[0]).id, value)
 }
 
+// setRef sets the tag name of the object ref, adding or updating it.
+func (k *objectTagKind[O, T]) setRef(t *txn, ref any, name, value string) error {
+	o, err := k.object(t, ref)
+	if err != nil {
+		return err
+	}
+	return k.set(t, o, name, value)
+}
+
 // tagRow is what every kind of tag has: its id, its object's, its tag
 // type's, its name and value.
 type tagRow struct {
