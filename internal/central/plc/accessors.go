@@ -158,23 +158,11 @@ func (s *Service) setAccessor(a accessor, what string) func(context.Context, *Ca
 		err = s.update(ctx, c, func(t *txn) error {
 			switch a.object {
 			case "node":
-				n, err := t.node(ref)
-				if err != nil {
-					return err
-				}
-				return t.setNodeTags(n, map[string]string{a.tag: value})
+				return nodeTags.setRef(t, ref, a.tag, value)
 			case "site":
-				site, err := t.site(ref)
-				if err != nil {
-					return err
-				}
-				return t.setSiteTag(site, a.tag, value)
+				return siteTags.setRef(t, ref, a.tag, value)
 			case "person":
-				p, err := t.person(ref)
-				if err != nil {
-					return err
-				}
-				return t.setPersonTag(p, a.tag, value)
+				return personTags.setRef(t, ref, a.tag, value)
 			}
 			return t.setSliceWideTag(ref, a.tag, value)
 		})

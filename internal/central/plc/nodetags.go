@@ -2,37 +2,43 @@ package plc
 
 import (
 	"context"
-	"slices"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
-// maxNodeTags bounds the tags one node holds: each is a row a site's PI
-// or tech adds.
-const maxNodeTags = 256
-
 var (
 	nodeTagKind   = newKind("node tag", api.NodeTag{}, "node_tag_id", "")
 	nodeGroupKind = newKind("node group", api.NodeGroup{}, "nodegroup_id", "groupname")
 )
 
+// nodeTags are the nodes' tags: admins, and PIs and techs of the node's
+// site, as PLCAPI's AddNodeTag has it.
+var nodeTags = &objectTagKind[api.Node, api.NodeTag]{
+	tag: nodeTagKind, noun: "node", idField: "node_id", refArg: "node_id_or_hostname",
+	object: (*txn).node,
+	id:     func(n *api.Node) int64 { return n.NodeID },
+	name:   func(n *api.Node) string { return n.Hostname },
+	mayObject: func(t *txn, n *api.Node) error {
+		return t.mayManageNodes(n.SiteID, "tag the node "+n.Hostname)
+	},
+	list: func(t *txn, q store.Query) ([]api.NodeTag, error) { return t.NodeTags(q) },
+	row:  func(x *api.NodeTag) tagRow { return tagRow{x.NodeTagID, x.NodeID, x.TagTypeID, x.TagName, x.Value} },
+	add: func(t *txn, nodeID, typeID int64, value string) (int64, error) {
+		tag := api.NodeTag{NodeID: nodeID, TagTypeID: typeID, Value: value}
+		err := t.AddNodeTag(&tag)
+		return tag.NodeTagID, err
+	},
+	update: func(t *txn, id int64, v string) error { return t.UpdateNodeTag(id, v) },
+	remove: func(t *txn, id int64) error { return t.DeleteNodeTag(id) },
+}
+
 func (s *Service) registerNodeTags() {
 	s.add(method{name: "GetNodeTags", roles: rolesAll, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the node tags that match the filter (a node_tag_id, a list of them, or a struct: node_id, hostname, tagname, value...).",
 		call: s.getNodeTags})
-	s.add(method{name: "AddNodeTag", roles: rolesNodes, min: 3, max: 3, sig: []string{"int", "int", "int", "string"},
-		help: "Tags a node (by node_id or hostname) with a value of a tag type (by tag_type_id or tagname) and returns its node_tag_id. Admins, and PIs and techs of the node's site who hold one of the tag type's roles. A node has one tag of a type, and at most " + strconv.Itoa(maxNodeTags) + " tags.",
-		call: s.addNodeTag})
-	s.add(method{name: "UpdateNodeTag", roles: rolesNodes, min: 2, max: 2, sig: []string{"int", "int", "string"},
-		help: "Sets a node tag's value, with AddNodeTag's rights.",
-		call: s.tagWriter("node_tag_id", (*txn).ownNodeTag, func(t *txn, id int64, v string) error { return t.UpdateNodeTag(id, v) }, nil)})
-	s.add(method{name: "DeleteNodeTag", roles: rolesNodes, min: 1, max: 1, sig: []string{"int", "int"},
-		help: "Deletes a node tag, with AddNodeTag's rights.",
-		call: s.tagWriter("node_tag_id", (*txn).ownNodeTag, nil, func(t *txn, id int64) error { return t.DeleteNodeTag(id) })})
+	nodeTags.register(s, "Node", rolesNodes, ". Admins, and PIs and techs of the node's site who hold one of the tag type's roles.")
 	s.add(method{name: "GetNodeGroups", roles: rolesPublic, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the node groups that match the filter (an id, a groupname, a list of them, or a struct), each with the nodes whose tag tagname has the group's value (node_ids).",
 		call: s.getNodeGroups})
@@ -50,90 +56,6 @@ func (s *Service) registerNodeTags() {
 func (s *Service) getNodeTags(ctx context.Context, c *Caller, args []any) (any, error) {
 	return getter(s, ctx, c, args, nodeTagKind, func(t *txn, q store.Query) ([]api.NodeTag, error) { return t.NodeTags(q) },
 		func(x *api.NodeTag) any { return x.NodeTagID }, nil)
-}
-
-func (s *Service) addNodeTag(ctx context.Context, c *Caller, args []any) (any, error) {
-	nref, err := argRef(args, 0, "node_id_or_hostname")
-	if err != nil {
-		return nil, err
-	}
-	tref, err := argRef(args, 1, "tag_type_id_or_name")
-	if err != nil {
-		return nil, err
-	}
-	value, err := tagValue(args, 2)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.seedTagTypes(ctx); err != nil {
-		return nil, err
-	}
-	tag := api.NodeTag{Value: value}
-	err = s.update(ctx, c, func(t *txn) error {
-		n, err := t.node(nref)
-		if err != nil {
-			return err
-		}
-		tt, err := t.tagType(tref)
-		if err != nil {
-			return err
-		}
-		if err := t.mayTagNode(n, tt, value); err != nil {
-			return err
-		}
-		have, err := t.NodeTags(store.Query{Conds: []store.Cond{{Field: "node_id", Op: store.Eq, Value: n.NodeID}}})
-		if err != nil {
-			return err
-		}
-		if len(have) >= maxNodeTags {
-			return Faultf(FaultInvalidArg, "node %s has %d tags already (at most %d)", n.Hostname, len(have), maxNodeTags)
-		}
-		tag.NodeID, tag.TagTypeID = n.NodeID, tt.TagTypeID
-		return t.AddNodeTag(&tag)
-	})
-	return tag.NodeTagID, err
-}
-
-// ownNodeTag checks the caller's right to set the node tag id to value.
-func (t *txn) ownNodeTag(id int64, value string) error {
-	recs, err := t.NodeTags(store.ByID("node_tag_id", id))
-	tag, err := one(nodeTagKind, id, recs, err)
-	if err != nil {
-		return err
-	}
-	n, err := t.node(tag.NodeID)
-	if err != nil {
-		return err
-	}
-	tt, err := t.tagType(tag.TagTypeID)
-	if err != nil {
-		return err
-	}
-	return t.mayTagNode(n, tt, value)
-}
-
-// mayTagNode: admins; else a PI or tech of the node's site who holds one
-// of the tag type's roles, as PLCAPI's AddNodeTag has it. The value is
-// bounded as a slice tag's.
-func (t *txn) mayTagNode(n *api.Node, tt *api.TagType, value string) error {
-	if err := t.mayManageNodes(n.SiteID, "tag the node "+n.Hostname); err != nil {
-		return err
-	}
-	if !t.c.IsAdmin() && !slices.ContainsFunc(tt.RoleIDs, t.c.Has) {
-		return denied("tags of type %s are for %s", tt.TagName, strings.Join(tt.Roles, ", "))
-	}
-	return checkTagValue(value)
-}
-
-// checkTagValue bounds a tag value of any object.
-func checkTagValue(value string) error {
-	switch {
-	case len(value) > maxTagValue:
-		return Faultf(FaultInvalidArg, "value: %d bytes (max %d)", len(value), maxTagValue)
-	case strings.ContainsRune(value, 0):
-		return Faultf(FaultInvalidArg, "value: contains a NUL byte")
-	}
-	return nil
 }
 
 func (s *Service) getNodeGroups(ctx context.Context, c *Caller, args []any) (any, error) {

@@ -48,24 +48,7 @@ func splitTagFields(f *fieldSet, object string) (map[string]string, error) {
 // caller's rights of AddNodeTag.
 func (t *txn) setNodeTags(n *api.Node, tags map[string]string) error {
 	for _, name := range slices.Sorted(mapsKeys(tags)) {
-		tt, err := t.tagType(name)
-		if err != nil {
-			return err
-		}
-		if err := t.mayTagNode(n, tt, tags[name]); err != nil {
-			return err
-		}
-		have, err := t.NodeTags(store.Query{Conds: []store.Cond{
-			{Field: "node_id", Op: store.Eq, Value: n.NodeID}, {Field: "tag_type_id", Op: store.Eq, Value: tt.TagTypeID}}})
-		switch {
-		case err != nil:
-			return err
-		case len(have) > 0:
-			err = t.UpdateNodeTag(have[0].NodeTagID, tags[name])
-		default:
-			err = t.AddNodeTag(&api.NodeTag{NodeID: n.NodeID, TagTypeID: tt.TagTypeID, Value: tags[name]})
-		}
-		if err != nil {
+		if err := nodeTags.set(t, n, name, tags[name]); err != nil {
 			return err
 		}
 	}
@@ -144,41 +127,15 @@ func (s *Service) addTagFields(ctx context.Context, c *Caller, recs any, object,
 // every node): id, then name, to value.
 func (t *txn) tagValues(object string, ids []any, names []string) (map[int64]map[string]string, error) {
 	values := map[int64]map[string]string{}
-	set := func(id int64, name, value string) {
-		if values[id] == nil {
-			values[id] = map[string]string{}
+	rows, err := t.tagRows(object, store.Cond{Field: object + "_id", Op: store.Eq, Value: ids},
+		store.Cond{Field: "tagname", Op: store.Eq, Value: stringsAny(names)})
+	for _, r := range rows {
+		if values[r.objID] == nil {
+			values[r.objID] = map[string]string{}
 		}
-		values[id][name] = value
+		values[r.objID][r.name] = r.value
 	}
-	in := store.Cond{Field: "tagname", Op: store.Eq, Value: stringsAny(names)}
-	switch object {
-	case "node":
-		tags, err := t.NodeTags(store.Query{Conds: []store.Cond{{Field: "node_id", Op: store.Eq, Value: ids}, in}})
-		for _, x := range tags {
-			set(x.NodeID, x.TagName, x.Value)
-		}
-		return values, err
-	case "site":
-		tags, err := t.SiteTags(store.Query{Conds: []store.Cond{{Field: "site_id", Op: store.Eq, Value: ids}, in}})
-		for _, x := range tags {
-			set(x.SiteID, x.TagName, x.Value)
-		}
-		return values, err
-	case "person":
-		tags, err := t.PersonTags(store.Query{Conds: []store.Cond{{Field: "person_id", Op: store.Eq, Value: ids}, in}})
-		for _, x := range tags {
-			set(x.PersonID, x.TagName, x.Value)
-		}
-		return values, err
-	case "slice":
-		tags, err := t.SliceTags(store.Query{Conds: []store.Cond{{Field: "slice_id", Op: store.Eq, Value: ids}, in,
-			{Field: "node_id", Op: store.Eq, Value: int64(0)}}})
-		for _, x := range tags {
-			set(x.SliceID, x.TagName, x.Value)
-		}
-		return values, err
-	}
-	return values, nil
+	return values, err
 }
 
 // splitTagFilter takes the accessor tags of object out of a struct filter
@@ -219,34 +176,10 @@ func splitTagFilter(args []any, object string) ([]any, map[string][]any) {
 func (t *txn) tagRestriction(object, idField string, filter map[string][]any) (restriction, error) {
 	var r restriction
 	for _, name := range slices.Sorted(maps.Keys(filter)) {
+		rows, err := t.tagRows(object, store.Cond{Field: "tagname", Op: store.Eq, Value: name}, store.Cond{Field: "value", Op: store.Eq, Value: filter[name]})
 		var ids []any
-		var err error
-		switch object {
-		case "node":
-			var tags []api.NodeTag
-			tags, err = t.NodeTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]}}})
-			for _, x := range tags {
-				ids = append(ids, x.NodeID)
-			}
-		case "site":
-			var tags []api.SiteTag
-			tags, err = t.SiteTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]}}})
-			for _, x := range tags {
-				ids = append(ids, x.SiteID)
-			}
-		case "person":
-			var tags []api.PersonTag
-			tags, err = t.PersonTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]}}})
-			for _, x := range tags {
-				ids = append(ids, x.PersonID)
-			}
-		case "slice":
-			var tags []api.SliceTag
-			tags, err = t.SliceTags(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: name}, {Field: "value", Op: store.Eq, Value: filter[name]},
-				{Field: "node_id", Op: store.Eq, Value: int64(0)}}})
-			for _, x := range tags {
-				ids = append(ids, x.SliceID)
-			}
+		for _, x := range rows {
+			ids = append(ids, x.objID)
 		}
 		if err != nil || len(ids) == 0 {
 			return restriction{none: true}, err

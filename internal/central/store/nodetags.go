@@ -7,19 +7,8 @@ import (
 	"github.com/orbisproject/orbis/api"
 )
 
-// nodeTagTable is what a node tag Query may name.
-var nodeTagTable = &table{
-	kind: "node tag", from: "node_tags t JOIN nodes n ON n.node_id = t.node_id JOIN tag_types y ON y.tag_type_id = t.tag_type_id",
-	pk: "t.node_tag_id",
-	cols: map[string]column{
-		"node_tag_id": {"t.node_tag_id", kInt, false}, "node_id": {"t.node_id", kInt, false},
-		"hostname": {"n.hostname", kString, true}, "tag_type_id": {"t.tag_type_id", kInt, false},
-		"tagname": {"y.tagname", kString, false}, "value": {"t.value", kString, false},
-		"category": {"y.category", kString, false}, "description": {"y.description", kString, false},
-	},
-}
-
-const nodeTagCols = "t.node_tag_id, t.node_id, n.hostname, t.tag_type_id, y.tagname, t.value, y.category, y.description"
+// nodeTags are the nodes' tags.
+var nodeTags = newObjectTagTable("node", "Node", "nodes", "hostname", true)
 
 func scanNodeTag(r *sql.Rows) (api.NodeTag, error) {
 	var a api.NodeTag
@@ -29,44 +18,23 @@ func scanNodeTag(r *sql.Rows) (api.NodeTag, error) {
 // NodeTags lists node tags with their type's name, category and
 // description.
 func (t *tx) NodeTags(q Query) ([]api.NodeTag, error) {
-	return list(t, nodeTagTable, nodeTagCols, q, scanNodeTag)
+	return list(t, nodeTags.q, nodeTags.cols, q, scanNodeTag)
 }
 
 // AddNodeTag adds a tag to a node; ErrConflict if the node has one of
 // that type.
 func (t *tx) AddNodeTag(a *api.NodeTag) error {
-	if err := t.writable(); err != nil {
-		return err
-	}
-	if err := t.exists("nodes", "node_id", a.NodeID); err != nil {
-		return err
-	}
-	if err := t.exists("tag_types", "tag_type_id", a.TagTypeID); err != nil {
-		return err
-	}
-	id, err := t.insert("node_tags", "node_tag_id", []string{"node_id", "tag_type_id", "value"}, []any{a.NodeID, a.TagTypeID, a.Value},
-		fmt.Errorf("%w: node %d has a tag of type %d already", ErrConflict, a.NodeID, a.TagTypeID))
-	if err != nil {
-		return err
-	}
-	a.NodeTagID = id
-	return t.event("AddNodeTag", "node tag", id, map[string]any{"node_id": a.NodeID, "tag_type_id": a.TagTypeID})
+	return t.addTag(nodeTags, &a.NodeTagID, a.NodeID, a.TagTypeID, a.Value)
 }
 
 // UpdateNodeTag writes a node tag's value.
 func (t *tx) UpdateNodeTag(id int64, value string) error {
-	if err := t.writable(); err != nil {
-		return err
-	}
-	if err := t.update("node_tags", "node_tag_id", id, []string{"value"}, []any{value}, nil); err != nil {
-		return err
-	}
-	return t.event("UpdateNodeTag", "node tag", id, nil)
+	return t.updateTag(nodeTags, id, value)
 }
 
 // DeleteNodeTag deletes a node tag.
 func (t *tx) DeleteNodeTag(id int64) error {
-	return t.deleteRow("node_tags", "node_tag_id", "node tag", "DeleteNodeTag", id)
+	return t.deleteTag(nodeTags, id)
 }
 
 // nodeGroupTable is what a node group Query may name.
