@@ -20,7 +20,9 @@ var (
 )
 
 // maxInterfacesPerNode bounds the interfaces a node's PI or tech may add:
-// every one is stored and sent in the node's answers.
+// every one is stored and listed with the node (GetNodes' interface_ids,
+// GetInterfaces). No sliver list holds them (GetSlivers' interfaces is the
+// node's own address), so changing one wakes no node.
 const maxInterfacesPerNode = 16
 
 // minBWLimit is PLCAPI's least interface bandwidth limit, 500 kbit/s.
@@ -101,7 +103,6 @@ func (s *Service) addInterface(ctx context.Context, c *Caller, args []any) (any,
 			i.IsPrimary = true
 		}
 		i.NodeID = n.NodeID
-		t.bump(n.NodeID)
 		return t.AddInterface(&i)
 	})
 	return i.InterfaceID, err
@@ -124,7 +125,6 @@ func (s *Service) updateInterface(ctx context.Context, c *Caller, args []any) (a
 		if err := setInterfaceFields(f, i); err != nil {
 			return err
 		}
-		t.bump(i.NodeID)
 		return t.UpdateInterface(i)
 	})
 	return int64(1), err
@@ -136,11 +136,9 @@ func (s *Service) deleteInterface(ctx context.Context, c *Caller, args []any) (a
 		return nil, err
 	}
 	err = s.update(ctx, c, func(t *txn) error {
-		i, err := t.ownInterface(id, "delete an interface of")
-		if err != nil {
+		if _, err := t.ownInterface(id, "delete an interface of"); err != nil {
 			return err
 		}
-		t.bump(i.NodeID)
 		return t.DeleteInterface(id)
 	})
 	return int64(1), err

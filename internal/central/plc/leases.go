@@ -45,12 +45,8 @@ func (s *Service) addLeases(ctx context.Context, c *Caller, args []any) (any, er
 	if err != nil {
 		return nil, err
 	}
-	from -= from % LeaseGranularity
-	if r := until % LeaseGranularity; r != 0 {
-		until += LeaseGranularity - r
-	}
-	if until <= from {
-		return nil, Faultf(FaultInvalidArg, "t_until: must be after t_from")
+	if from, until, err = roundLease(from, until); err != nil {
+		return nil, err
 	}
 	var newIDs, errs []any
 	err = s.update(ctx, c, func(t *txn) error {
@@ -100,15 +96,11 @@ func (t *txn) addLease(ref any, sliceID, from, until int64) (id int64, msg strin
 	if n.NodeType != "reservable" {
 		return 0, "node " + n.Hostname + " is not reservable", nil
 	}
-	overlap, err := t.Leases(store.Query{Conds: []store.Cond{
-		{Field: "node_id", Op: store.Eq, Value: n.NodeID},
-		{Field: "t_from", Op: store.Lt, Value: until},
-		{Field: "t_until", Op: store.Gt, Value: from},
-	}, Limit: 1})
+	overlap, err := t.leaseOverlaps(n.NodeID, from, until, 0)
 	if err != nil {
 		return 0, "", err
 	}
-	if len(overlap) > 0 {
+	if overlap {
 		return 0, "node " + n.Hostname + " is already leased then", nil
 	}
 	l := api.Lease{NodeID: n.NodeID, SliceID: sliceID, TFrom: from, TUntil: until}
@@ -220,14 +212,34 @@ func (lt leaseTimes) apply(l api.Lease) (api.Lease, error) {
 	default:
 		l.TUntil = l.TFrom + d
 	}
-	l.TFrom -= l.TFrom % LeaseGranularity
-	if r := l.TUntil % LeaseGranularity; r != 0 {
-		l.TUntil += LeaseGranularity - r
+	var err error
+	l.TFrom, l.TUntil, err = roundLease(l.TFrom, l.TUntil)
+	return l, err
+}
+
+// roundLease widens [from, until) to whole LeaseGranularity periods; a
+// fault if it is empty.
+func roundLease(from, until int64) (int64, int64, error) {
+	from -= from % LeaseGranularity
+	if r := until % LeaseGranularity; r != 0 {
+		until += LeaseGranularity - r
 	}
-	if l.TUntil <= l.TFrom {
-		return l, Faultf(FaultInvalidArg, "t_until: must be after t_from")
+	if until <= from {
+		return from, until, Faultf(FaultInvalidArg, "t_until: must be after t_from")
 	}
-	return l, nil
+	return from, until, nil
+}
+
+// leaseOverlaps reports whether a lease of node nodeID but except (0:
+// none) overlaps [from, until).
+func (t *txn) leaseOverlaps(nodeID, from, until, except int64) (bool, error) {
+	ls, err := t.Leases(store.Query{Conds: []store.Cond{
+		{Field: "node_id", Op: store.Eq, Value: nodeID},
+		{Field: "lease_id", Op: store.Ne, Value: except},
+		{Field: "t_from", Op: store.Lt, Value: until},
+		{Field: "t_until", Op: store.Gt, Value: from},
+	}, Limit: 1})
+	return len(ls) > 0, err
 }
 
 func (s *Service) updateLeases(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -285,16 +297,11 @@ func (t *txn) updateLease(id int64, lt leaseTimes) (msg string, err error) {
 	if f, ok := err.(*Fault); ok {
 		return fmt.Sprintf("lease %d: %s", id, f.Msg), nil
 	}
-	overlap, err := t.Leases(store.Query{Conds: []store.Cond{
-		{Field: "node_id", Op: store.Eq, Value: next.NodeID},
-		{Field: "lease_id", Op: store.Ne, Value: id},
-		{Field: "t_from", Op: store.Lt, Value: next.TUntil},
-		{Field: "t_until", Op: store.Gt, Value: next.TFrom},
-	}, Limit: 1})
+	overlap, err := t.leaseOverlaps(next.NodeID, next.TFrom, next.TUntil, id)
 	if err != nil {
 		return "", err
 	}
-	if len(overlap) > 0 {
+	if overlap {
 		return fmt.Sprintf("lease %d: its node is already leased then", id), nil
 	}
 	if err := t.UpdateLease(&next); err != nil {

@@ -61,25 +61,36 @@ func (s *Service) getNodeHistory(ctx context.Context, c *Caller, args []any) (an
 // ReportNodeSummary records what node nodeID's sensors say of it, clamped
 // (see clampSummary), as its latest summary and a point of its history,
 // and that it was in contact now. A summary within minSummaryInterval of
-// the last one kept is dropped, so a node flooding central costs it one
-// read each.
+// the last one kept is dropped after a read-only look, so a node flooding
+// central costs it one read each and takes no write slot.
 func (s *Service) ReportNodeSummary(ctx context.Context, nodeID int64, sum api.NodeSummary) error {
 	clampSummary(&sum)
 	sum.NodeID = nodeID
-	return s.update(ctx, &Caller{NodeID: nodeID}, func(t *txn) error {
-		sum.Updated = t.now
-		last, err := t.NodeSummaries(condQuery("node_id", nodeID))
-		if err != nil {
+	c := &Caller{NodeID: nodeID}
+	recent := false
+	if err := s.view(ctx, c, func(t *txn) (err error) { recent, err = t.recentSummary(nodeID); return err }); err != nil || recent {
+		return err
+	}
+	return s.update(ctx, c, func(t *txn) error {
+		if recent, err := t.recentSummary(nodeID); err != nil || recent {
 			return err
 		}
-		if len(last) == 1 && t.now >= last[0].Updated && t.now-last[0].Updated < minSummaryInterval {
-			return nil
-		}
+		sum.Updated = t.now
 		if err := t.SetNodeSummary(sum); err != nil {
 			return err
 		}
 		return t.TouchNode(nodeID, t.now)
 	})
+}
+
+// recentSummary reports whether node nodeID's last summary kept is less
+// than minSummaryInterval old.
+func (t *txn) recentSummary(nodeID int64) (bool, error) {
+	last, err := t.NodeSummaries(condQuery("node_id", nodeID))
+	if err != nil {
+		return false, err
+	}
+	return len(last) == 1 && t.now >= last[0].Updated && t.now-last[0].Updated < minSummaryInterval, nil
 }
 
 // clampSummary brings every value of sum into its range: negative and

@@ -27,6 +27,19 @@ type Registration struct {
 // registration counts against the login throttle of the caller's
 // address (ClientAddr), as a failed login does.
 func (s *Service) RegisterPerson(ctx context.Context, reg Registration) (int64, error) {
+	var site *api.Site
+	room := func(t *txn) (err error) { site, err = t.openForRegistration(reg.LoginBase, s.maxPending); return err }
+	return s.selfRegister(ctx, reg, room, func(t *txn, p *api.Person, hash string) error {
+		return t.addRegistrant(p, hash, site.SiteID, api.RoleUser)
+	})
+}
+
+// selfRegister is the flow of a self-registration: reg's person is checked,
+// room (which must hold) is checked, the caller's address is throttled,
+// the password is hashed outside any transaction, and add stores the
+// person in one transaction with room checked again. It returns the new
+// person's ID.
+func (s *Service) selfRegister(ctx context.Context, reg Registration, room func(t *txn) error, add func(t *txn, p *api.Person, hash string) error) (int64, error) {
 	f := &fieldSet{what: "person_fields", m: map[string]any{"first_name": reg.FirstName, "last_name": reg.LastName, "email": reg.Email, "password": reg.Password}}
 	var p api.Person
 	pw, err := setPersonFields(f, &p)
@@ -36,9 +49,8 @@ func (s *Service) RegisterPerson(ctx context.Context, reg Registration) (int64, 
 	if pw == "" {
 		return 0, Faultf(FaultInvalidArg, "person_fields.password: at least %d characters", MinPasswordLen)
 	}
-	var site *api.Site
 	c := &Caller{Anonymous: true}
-	if err := s.view(ctx, c, func(t *txn) error { site, err = t.openForRegistration(reg.LoginBase, s.maxPending); return err }); err != nil {
+	if err := s.view(ctx, c, room); err != nil {
 		return 0, err
 	}
 	if err := s.throttleAnonymous(ctx, p.Email); err != nil {
@@ -49,18 +61,29 @@ func (s *Service) RegisterPerson(ctx context.Context, reg Registration) (int64, 
 		return 0, err
 	}
 	err = s.update(ctx, c, func(t *txn) error {
-		if _, err := t.openForRegistration(reg.LoginBase, s.maxPending); err != nil {
+		if err := room(t); err != nil {
 			return err
 		}
-		if err := t.AddPerson(&p, hash); err != nil {
-			return err
-		}
-		if err := t.AddPersonToSite(p.PersonID, site.SiteID); err != nil {
-			return err
-		}
-		return t.AddRoleToPerson(api.RoleUser, p.PersonID)
+		return add(t, &p, hash)
 	})
 	return p.PersonID, err
+}
+
+// addRegistrant adds the registered person p, a member of siteID with
+// roles.
+func (t *txn) addRegistrant(p *api.Person, hash string, siteID int64, roles ...int64) error {
+	if err := t.AddPerson(p, hash); err != nil {
+		return err
+	}
+	if err := t.AddPersonToSite(p.PersonID, siteID); err != nil {
+		return err
+	}
+	for _, r := range roles {
+		if err := t.AddRoleToPerson(r, p.PersonID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openForRegistration returns the enabled site loginBase if it holds

@@ -35,43 +35,12 @@ func (s *Service) RegisterSite(ctx context.Context, reg SiteRegistration) (int64
 		return 0, err
 	}
 	site.Enabled, site.MaxSlices, site.MaxSlivers, site.Shares = false, 0, 0, 0
-	pf := &fieldSet{what: "person_fields", m: map[string]any{"first_name": reg.PI.FirstName, "last_name": reg.PI.LastName, "email": reg.PI.Email, "password": reg.PI.Password}}
-	var p api.Person
-	pw, err := setPersonFields(pf, &p)
-	if err != nil {
-		return 0, err
-	}
-	if pw == "" {
-		return 0, Faultf(FaultInvalidArg, "person_fields.password: at least %d characters", MinPasswordLen)
-	}
-	c := &Caller{Anonymous: true}
-	if err := s.view(ctx, c, func(t *txn) error { return t.siteRoomForRegistration(s.maxPending) }); err != nil {
-		return 0, err
-	}
-	if err := s.throttleAnonymous(ctx, p.Email); err != nil {
-		return 0, err
-	}
-	hash, err := s.boundedHash(ctx, pw) // outside the transaction: it is slow on purpose
-	if err != nil {
-		return 0, err
-	}
-	err = s.update(ctx, c, func(t *txn) error {
-		if err := t.siteRoomForRegistration(s.maxPending); err != nil {
-			return err
-		}
+	room := func(t *txn) error { return t.siteRoomForRegistration(s.maxPending) }
+	_, err := s.selfRegister(ctx, reg.PI, room, func(t *txn, p *api.Person, hash string) error {
 		if err := t.AddSite(&site); err != nil {
 			return err
 		}
-		if err := t.AddPerson(&p, hash); err != nil {
-			return err
-		}
-		if err := t.AddPersonToSite(p.PersonID, site.SiteID); err != nil {
-			return err
-		}
-		if err := t.AddRoleToPerson(api.RolePI, p.PersonID); err != nil {
-			return err
-		}
-		return t.AddRoleToPerson(api.RoleUser, p.PersonID)
+		return t.addRegistrant(p, hash, site.SiteID, api.RolePI, api.RoleUser)
 	})
 	return site.SiteID, err
 }

@@ -65,7 +65,7 @@ const trafficSkew = 3600
 
 // AddTraffic implements TrafficArchive.
 func (a trafficArchive) AddTraffic(ctx context.Context, nodeID int64, b api.TrafficBatch) (added int, dup bool, err error) {
-	err = a.inTx(ctx, func(tx *sql.Tx) error {
+	err = a.s.archiveTx(ctx, func(tx *sql.Tx) error {
 		added, dup = 0, false
 		var host string
 		err := tx.QueryRowContext(ctx, a.s.d.rebind("SELECT hostname FROM nodes WHERE node_id = ?"), nodeID).Scan(&host)
@@ -198,7 +198,7 @@ func (a trafficArchive) PruneTraffic(ctx context.Context, before, maxRows int64)
 			return total, err
 		}
 	}
-	err := a.inTx(ctx, func(tx *sql.Tx) error {
+	err := a.s.archiveTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, a.s.d.rebind("DELETE FROM traffic_batches WHERE received < ?"), before-trafficSkew)
 		return err
 	})
@@ -234,7 +234,7 @@ func (a trafficArchive) pruneCount(ctx context.Context, maxRows int64) (int64, e
 // pruneChunk deletes at most trafficPruneChunk rows matching where.
 func (a trafficArchive) pruneChunk(ctx context.Context, where string, arg int64) (int64, error) {
 	var n int64
-	err := a.inTx(ctx, func(tx *sql.Tx) error {
+	err := a.s.archiveTx(ctx, func(tx *sql.Tx) error {
 		q := fmt.Sprintf("DELETE FROM traffic WHERE id IN (SELECT id FROM traffic WHERE %s LIMIT %d)", where, trafficPruneChunk)
 		res, err := tx.ExecContext(ctx, a.s.d.rebind(q), arg)
 		if err != nil {
@@ -258,16 +258,23 @@ func (a trafficArchive) TrafficRows(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// inTx runs fn in a READ COMMITTED transaction (SQLite's writer
-// serializes anyway), retried on conflicts: a concurrent push of the same
-// batch waits on the batch ID's unique index and then adds nothing.
-func (a trafficArchive) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+// archiveTxOptions are those of a write transaction of the archives
+// (traffic, upgrades), outside Update and the change log: READ COMMITTED
+// on PostgreSQL (SQLite's writer serializes anyway).
+func (s *db) archiveTxOptions() *sql.TxOptions {
 	opts := &sql.TxOptions{}
-	if a.s.d.name() == "postgres" {
+	if s.d.name() == "postgres" {
 		opts.Isolation = sql.LevelReadCommitted
 	}
+	return opts
+}
+
+// archiveTx runs fn in an archive's write transaction, retried on
+// conflicts: a concurrent push of the same traffic batch waits on the
+// batch ID's unique index and then adds nothing.
+func (s *db) archiveTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	for attempt := 0; ; attempt++ {
-		tx, err := a.s.w.BeginTx(ctx, opts)
+		tx, err := s.w.BeginTx(ctx, s.archiveTxOptions())
 		if err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
@@ -277,7 +284,7 @@ func (a trafficArchive) inTx(ctx context.Context, fn func(*sql.Tx) error) error 
 		} else {
 			tx.Rollback()
 		}
-		if err == nil || !a.s.d.retryable(err) || attempt >= 5 {
+		if err == nil || !s.d.retryable(err) || attempt >= 5 {
 			return err
 		}
 	}

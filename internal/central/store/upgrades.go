@@ -72,8 +72,7 @@ func (a upgradeArchive) InitSigningKey(ctx context.Context, pem string) (string,
 	if strings.TrimSpace(pem) == "" {
 		return "", errors.New("init upgrade signing key: empty key")
 	}
-	// The traffic archive's write transaction, retried on a conflict.
-	err := trafficArchive{a.s}.inTx(ctx, func(tx *sql.Tx) error {
+	err := a.s.archiveTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, a.s.d.rebind("INSERT INTO upgrade_key (id, pem, created) VALUES (1, ?, ?) ON CONFLICT DO NOTHING"),
 			pem, time.Now().Unix())
 		return err
@@ -109,11 +108,7 @@ func (a upgradeArchive) AddBuild(ctx context.Context, b *UpgradeBuild, data io.R
 	created := time.Now().Unix()
 	// Not retried: data is read once. SQLite's writer and PostgreSQL's
 	// lock make concurrent publishes wait for each other instead.
-	opts := &sql.TxOptions{}
-	if a.s.d.name() == "postgres" {
-		opts.Isolation = sql.LevelReadCommitted
-	}
-	tx, err := a.s.w.BeginTx(ctx, opts)
+	tx, err := a.s.w.BeginTx(ctx, a.s.archiveTxOptions())
 	if err != nil {
 		return fmt.Errorf("add upgrade build: %w", err)
 	}

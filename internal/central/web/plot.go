@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -50,9 +49,6 @@ type plotTick struct {
 	Label string
 }
 
-// plotPalette colours the bands (Okabe-Ito, colour-blind friendly).
-var plotPalette = []string{"#0072B2", "#E69F00", "#009E73", "#CC79A7"}
-
 // plotTemplate, made on first use, draws an svgPlot as inline SVG: no script, no style
 // attribute, so it passes the portal's Content-Security-Policy.
 var plotTemplate = sync.OnceValue(func() *template.Template {
@@ -72,41 +68,33 @@ var plotTemplate = sync.OnceValue(func() *template.Template {
 func drawPlot(id, title string, times []int64, ss []plotSeries, start, end time.Time) (template.HTML, error) {
 	p := svgPlot{ID: id, Title: title, Width: 860, Height: 220, Left: 56, Top: 16, W: 600, H: 170, Empty: len(times) == 0}
 	p.Right, p.LegendX = p.Left+p.W, p.Left+p.W+24
-	top := 0.0
-	for i := range times {
-		sum := 0.0
-		for _, s := range ss {
-			if len(s.vals) != len(times) {
-				return "", fmt.Errorf("plot %s: series %s has %d values for %d times", id, s.name, len(s.vals), len(times))
-			}
-			sum += s.vals[i]
-		}
-		top = max(top, sum)
-	}
-	ymax := svgplot.NiceMax(top)
 	span := float64(end.Sub(start))
 	x := func(t int64) float64 { return float64(p.Left) + float64(t-start.UnixNano())/span*float64(p.W) }
-	frame := svgplot.Frame{Width: p.Width, Height: p.Height, Left: p.Left, Top: p.Top, W: p.W, H: p.H}
-	y := func(v float64) float64 { return frame.Y(v, ymax) }
-	base := make([]float64, len(times))
+	xs := make([]float64, len(times))
+	for m, t := range times {
+		xs[m] = x(t)
+	}
+	in := make([]svgplot.Series, len(ss))
 	for i, s := range ss {
-		l := plotLayer{Name: s.name, Color: plotPalette[i%len(plotPalette)], LegendY: p.Top + 8 + 18*i}
-		var b strings.Builder
-		next := make([]float64, len(times))
+		if len(s.vals) != len(times) {
+			return "", fmt.Errorf("plot %s: series %s has %d values for %d times", id, s.name, len(s.vals), len(times))
+		}
+		in[i] = svgplot.Series{Name: s.name, Values: s.vals}
+	}
+	frame := svgplot.Frame{Width: p.Width, Height: p.Height, Left: p.Left, Top: p.Top, W: p.W, H: p.H}
+	bands, ymax := svgplot.Stack(frame, xs, in, 1, 18)
+	top := make([]float64, len(times)) // the stack's height so far at each time
+	for i, b := range bands {
+		l := plotLayer{Name: b.Name, Color: b.Color, Points: b.Points, LegendY: b.LegendY}
 		for m := range times {
-			next[m] = base[m] + s.vals[m]
-			fmt.Fprintf(&b, "%.1f,%.1f ", x(times[m]), y(next[m]))
+			top[m] += ss[i].vals[m]
 			if len(times) < plotDotsBelow {
-				l.Dots = append(l.Dots, plotTick{X: x(times[m]), Y: y(next[m])})
+				l.Dots = append(l.Dots, plotTick{X: xs[m], Y: frame.Y(top[m], ymax)})
 			}
 		}
-		for m := len(times) - 1; m >= 0; m-- {
-			fmt.Fprintf(&b, "%.1f,%.1f ", x(times[m]), y(base[m]))
-		}
 		if n := len(times); n > 0 {
-			l.Last = strconv.FormatFloat(s.vals[n-1], 'f', 2, 64)
+			l.Last = strconv.FormatFloat(ss[i].vals[n-1], 'f', 2, 64)
 		}
-		l.Points, base = b.String(), next
 		p.Layers = append(p.Layers, l)
 	}
 	for i := range 4 {
