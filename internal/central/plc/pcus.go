@@ -149,8 +149,8 @@ func (s *Service) pcuNode(ctx context.Context, c *Caller, args []any, add bool) 
 		if port, err = argInt(args, 2, "port"); err != nil {
 			return nil, err
 		}
-		if port < 0 || port > 1<<16 {
-			return nil, Faultf(FaultInvalidArg, "port: %d (want 0 to %d)", port, 1<<16)
+		if port < 0 || port > 1<<16-1 {
+			return nil, Faultf(FaultInvalidArg, "port: %d (want 0 to %d)", port, 1<<16-1)
 		}
 	}
 	err = s.update(ctx, c, func(t *txn) error {
