@@ -343,3 +343,38 @@ func TestListenerStaysOpen(t *testing.T) {
 		t.Fatalf("the listener's descriptor is now %q, not the seccomp listener", link)
 	}
 }
+
+// TestSlowAnswerToGoProgram: a Go program in a sliver (the probe) is
+// signalled every 10 ms by its runtime while it waits in socket(2); on a
+// node slow to answer (here every answer takes 60 ms, as reading a busy
+// node's socket tables can) it still gets its raw socket, whether its
+// wait becomes killable once the call is received (Linux 5.19) or stays
+// interruptible, as on older kernels, where each signal restarts the
+// call.
+func TestSlowAnswerToGoProgram(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, func(string) ([]Port, error) {
+		time.Sleep(60 * time.Millisecond)
+		return nil, nil
+	})
+	for i, interruptible := range []bool{false, true} {
+		s := newSlice(t, srv, p.SendNS, uint32(20+i))
+		s.cfg.RawWaitInterruptible = interruptible
+		var out testutil.Buffer
+		// Each its own echo identifier: a flow is its first sender's.
+		proc := s.start(t, &out, "rawping", p.RecvIP.String(), "slowmark", fmt.Sprint(0x4300+i))
+		done := make(chan struct{})
+		go func() { proc.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			proc.SignalGroup(9)
+			<-done
+			t.Fatalf("interruptible=%v: the probe still waits for its raw socket after 15 s: %q", interruptible, out.String())
+		}
+		if got := strings.TrimSpace(out.String()); got != "reply" {
+			t.Errorf("interruptible=%v: raw ping on a slow node: %q, want a reply", interruptible, got)
+		}
+	}
+}

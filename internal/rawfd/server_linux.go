@@ -136,6 +136,8 @@ func (s *Server) release(name string) {
 func (s *Server) serve(slice Slice, l *listener) {
 	log := s.cfg.Log.With("slice", slice.Name)
 	pace := newPacer(s.cfg.CallsPerSec)
+	sp := &spare{fd: -1}
+	defer sp.drop()
 	for {
 		if !pace.wait(s.ctx) {
 			return
@@ -147,43 +149,95 @@ func (s *Server) serve(slice Slice, l *listener) {
 			}
 			return
 		}
-		answer := s.answer
 		if n.Nr == unix.SYS_SETSOCKOPT {
-			answer = s.answerSetsockopt
+			err = s.answerSetsockopt(slice, l, &n)
+		} else {
+			err = s.answer(slice, l, &n, sp)
 		}
-		if err := answer(slice, l, &n); err != nil {
+		if err != nil {
 			log.Debug("raw socket refused", "pid", n.Pid, "err", err)
 		}
 	}
 }
 
 // answer makes the socket the notification asks for and installs it, or
-// fails the call with the reason's errno.
-func (s *Server) answer(slice Slice, l *listener, n *notif) error {
-	fd, err := s.create(slice, n)
-	if err != nil {
-		return l.refuse(n.ID, err)
+// fails the call with the reason's errno. A call interrupted by a signal
+// while its socket was made restarts as a new notification: it gets the
+// socket kept for it in sp.
+func (s *Server) answer(slice Slice, l *listener, n *notif, sp *spare) error {
+	fd := sp.take(n)
+	if fd < 0 {
+		var err error
+		if fd, err = s.create(slice, n); err != nil {
+			return l.refuse(n.ID, err)
+		}
+		// A tool often binds the port it will send from just before it
+		// opens its raw socket: let the table hold it from the first
+		// packet.
+		s.syncSlice(slice.Name)
 	}
-	defer unix.Close(fd)
-	// A tool often binds the port it will send from just before it opens
-	// its raw socket: let the table hold it from the first packet.
-	s.syncSlice(slice.Name)
-	// The caller may have gone (killed) while the socket was made: then
-	// its notification is no longer valid and the socket is dropped.
+	// The caller may have left the call while the socket was made:
+	// killed, or interrupted by a signal, after which it calls again.
 	if !l.valid(n.ID) {
-		return errors.New("caller gone")
+		sp.keep(n, fd)
+		return errors.New("caller left the call")
 	}
-	if err := l.install(n.ID, fd, n.Args[1]&unix.SOCK_CLOEXEC != 0); err != nil {
+	err := l.install(n.ID, fd, n.Args[1]&unix.SOCK_CLOEXEC != 0)
+	if errors.Is(err, unix.ENOENT) { // it left just now
+		sp.keep(n, fd)
+		return fmt.Errorf("install socket: %w", err)
+	}
+	unix.Close(fd)
+	if err != nil {
 		// A failed install (EMFILE: the caller's descriptor table is
 		// full) leaves the call waiting: answer it with the errno.
-		// ENOENT means the caller has gone.
-		err = fmt.Errorf("install socket: %w", err)
-		if errors.Is(err, unix.ENOENT) {
-			return err
-		}
-		return l.refuse(n.ID, err)
+		return l.refuse(n.ID, fmt.Errorf("install socket: %w", err))
 	}
 	return nil
+}
+
+// spareFor is how long a socket made for a call its caller left is kept
+// for the same call made again.
+const spareFor = time.Second
+
+// spare is the socket made for the last raw socket() call whose caller
+// left it before it was installed. On kernels before 5.19 any signal
+// ends the wait for the answer and the call starts again once the
+// handler returns (a Go program's runtime signals it every 10 ms): the
+// same process making the same call soon after gets this socket at once,
+// so an answer slower than the signals still arrives. One per listener.
+type spare struct {
+	fd   int // -1: none
+	pid  uint32
+	args [3]uint64 // domain, type, protocol
+	made time.Time
+}
+
+// keep holds fd, made for n, for the same call made again.
+func (sp *spare) keep(n *notif, fd int) {
+	sp.drop()
+	sp.fd, sp.pid, sp.args, sp.made = fd, n.Pid, [3]uint64{n.Args[0], n.Args[1], n.Args[2]}, time.Now()
+}
+
+// take returns the socket kept for n's call, or -1; any other is closed.
+func (sp *spare) take(n *notif) int {
+	if sp.fd < 0 {
+		return -1
+	}
+	if sp.pid != n.Pid || sp.args != [3]uint64{n.Args[0], n.Args[1], n.Args[2]} || time.Since(sp.made) > spareFor {
+		sp.drop()
+		return -1
+	}
+	fd := sp.fd
+	sp.fd = -1
+	return fd
+}
+
+func (sp *spare) drop() {
+	if sp.fd >= 0 {
+		unix.Close(sp.fd)
+		sp.fd = -1
+	}
 }
 
 // create checks the call and makes its socket.

@@ -37,7 +37,7 @@ func KeptCaps() uint64 {
 // every child forks, and on every thread when the runtime allows it (no
 // cgo). With rawNotify it returns the seccomp filter's listener
 // (loadSeccomp), else -1.
-func confine(rlimits []Rlimit, rawNotify bool) (listener int, err error) {
+func confine(rlimits []Rlimit, rawNotify, interruptible bool) (listener int, err error) {
 	for _, r := range rlimits {
 		// syscall.Setrlimit, not unix: it also stops the runtime from
 		// restoring its start-up RLIMIT_NOFILE in children.
@@ -57,7 +57,7 @@ func confine(rlimits []Rlimit, rawNotify bool) (listener int, err error) {
 	if err := scopeAbstractSockets(); err != nil {
 		return -1, err
 	}
-	return loadSeccomp(rawNotify)
+	return loadSeccomp(rawNotify, interruptible)
 }
 
 func dropCaps() error {

@@ -78,7 +78,7 @@ func bootstrap(boot *net.UnixConn) (linger time.Duration, err error) {
 	}
 	closeFDs(fds)
 	fds = nil
-	listener, err := confine(m.Setup.Rlimits, m.Setup.RawNotify)
+	listener, err := confine(m.Setup.Rlimits, m.Setup.RawNotify, m.Setup.RawWaitInterruptible)
 	if err != nil {
 		return 0, err
 	}

@@ -66,6 +66,9 @@ type setupMsg struct {
 	// RawNotify asks the init to hand raw socket() calls to a seccomp
 	// listener and send the listener back with its ok.
 	RawNotify bool `json:"raw_notify,omitempty"`
+	// RawWaitInterruptible keeps a raw socket() call's wait for the
+	// host's answer interruptible by signals (Config.RawWaitInterruptible).
+	RawWaitInterruptible bool `json:"raw_wait_interruptible,omitempty"`
 }
 
 // The order of the file descriptors sent with a setupMsg.

@@ -89,6 +89,11 @@ type Config struct {
 	// agent) and no process of the sliver can reach; so without someone
 	// answering, the calls wait. Use it only where RawNotifySupported.
 	RawSockets func(listener *os.File)
+	// RawWaitInterruptible keeps the wait of a raw socket() call for its
+	// answer interruptible by signals even where the kernel could make
+	// it killable once the answer is under way (Linux 5.19): how the
+	// calls wait on older kernels, for tests.
+	RawWaitInterruptible bool
 	// Shares are further host directories shown in the sliver, each
 	// bind-mounted read-only, nosuid, nodev and noexec at its Target
 	// (e.g. the node manager's socket directory at /run/orbis-nm, for the

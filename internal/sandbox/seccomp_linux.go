@@ -39,7 +39,17 @@ import (
 // loadSeccomp installs the filter on every thread (TSYNC), which also sets
 // no_new_privs on every thread. With rawNotify it returns the filter's
 // listener, close-on-exec; else -1.
-func loadSeccomp(rawNotify bool) (listener int, err error) {
+//
+// A call waiting for the listener's answer is interrupted by any signal
+// and restarted once the handler returns, as a new notification: the
+// answer to the first is lost. Go programs get a signal every 10 ms
+// while in a raw system call (the runtime's preemption, SIGURG), so an
+// answer that takes longer would never arrive. Since Linux 5.19 the
+// wait can become killable once the agent has received the call
+// (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), which the filter asks for
+// unless interruptible; before, the agent's answers must outrun the
+// signals (internal/rawfd keeps a restarted call's socket for it).
+func loadSeccomp(rawNotify, interruptible bool) (listener int, err error) {
 	prog, err := seccompProgram(rawNotify)
 	if err != nil {
 		return -1, err
@@ -52,8 +62,18 @@ func loadSeccomp(rawNotify bool) (listener int, err error) {
 		flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	r, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		flags, uintptr(unsafe.Pointer(&fprog)))
+	load := func(flags uintptr) (uintptr, unix.Errno) {
+		r, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+			flags, uintptr(unsafe.Pointer(&fprog)))
+		return r, errno
+	}
+	r, errno := uintptr(0), unix.EINVAL
+	if rawNotify && !interruptible {
+		r, errno = load(flags | unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+	}
+	if errno == unix.EINVAL { // a kernel before 5.19: no such flag
+		r, errno = load(flags)
+	}
 	if errno != 0 {
 		return -1, fmt.Errorf("load seccomp filter: %w", errno)
 	}

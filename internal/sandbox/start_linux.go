@@ -202,7 +202,7 @@ func bootInit(ctx context.Context, cfg *Config, pid int, boot *net.UnixConn) err
 		return err
 	}
 	setup := &setupMsg{Proto: protoVersion, Name: cfg.Name, Rlimits: cfg.Rlimits, Linger: cfg.Linger,
-		RawNotify: cfg.RawSockets != nil}
+		RawNotify: cfg.RawSockets != nil, RawWaitInterruptible: cfg.RawWaitInterruptible}
 	for _, sh := range cfg.allShares() {
 		setup.Shares = append(setup.Shares, sh.Target)
 	}

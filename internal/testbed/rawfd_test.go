@@ -3,7 +3,9 @@ package testbed_test
 import (
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/testbed"
@@ -32,12 +34,19 @@ func TestKernelRawSockets(t *testing.T) {
 	waitRunning(t, p, name, 1)
 	copyInto(t, key, name, n1, buildStatic(t, "github.com/orbisproject/orbis/internal/rawfd/testdata/probe", "probe"), "probe")
 	t.Cleanup(func() {
-		if t.Failed() { // what the agent said of raw sockets, for the failure
-			b, _ := os.ReadFile(n1.Log)
-			for _, l := range strings.Split(string(b), "\n") {
-				if strings.Contains(l, "raw") {
-					t.Log(l)
-				}
+		if !t.Failed() {
+			return
+		}
+		// What the agent said of raw sockets, and where its goroutines
+		// are (SIGQUIT: the runtime writes them to the log and exits).
+		syscall.Kill(n1.Proc.Pid, syscall.SIGQUIT)
+		time.Sleep(2 * time.Second)
+		b, _ := os.ReadFile(n1.Log)
+		dump := false
+		for _, l := range strings.Split(string(b), "\n") {
+			dump = dump || strings.HasPrefix(l, "SIGQUIT")
+			if dump || strings.Contains(l, "raw") {
+				t.Log(l)
 			}
 		}
 	})
