@@ -9,7 +9,7 @@
 # Environment: ORBIS_VM_PKGS (packages under internal/, default below),
 # ORBIS_VM_CACHE (where the kernel package is kept, default
 # /var/cache/orbis-vm), ORBIS_VM_MEM (MiB, default 3072), ORBIS_VM_TIMEOUT
-# (seconds for the whole VM, default 480), ORBIS_VM_LOG (the console log,
+# (seconds for the whole VM, default 720), ORBIS_VM_LOG (the console log,
 # default test-artifacts/vm-console.log).
 set -euo pipefail
 
@@ -18,7 +18,7 @@ repo=$(cd "$here/../.." && pwd)
 pkgs=${ORBIS_VM_PKGS:-"cgroup disk sandbox sliver rootfs netfilter portmgr rawfd"}
 cache=${ORBIS_VM_CACHE:-/var/cache/orbis-vm}
 mem=${ORBIS_VM_MEM:-3072}
-vmtimeout=${ORBIS_VM_TIMEOUT:-480}
+vmtimeout=${ORBIS_VM_TIMEOUT:-720}
 log=${ORBIS_VM_LOG:-$repo/test-artifacts/vm-console.log}
 GO=${GO:-go}
 
