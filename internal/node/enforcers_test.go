@@ -1,6 +1,9 @@
 package node
 
 import (
+	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
@@ -26,6 +29,25 @@ func TestEveryEnforcerRegistered(t *testing.T) {
 	for e := range enforcers {
 		if !used[e] {
 			t.Errorf("the node registers enforcer %q, which no resource or tag of the table names", e)
+		}
+	}
+}
+
+// TestEnforcersAreReal: every registered enforcer is a function of an
+// Orbis component, not nil and not a stand-in written into the registry.
+func TestEnforcersAreReal(t *testing.T) {
+	for e, how := range enforcers {
+		v := reflect.ValueOf(how.fn)
+		if v.Kind() != reflect.Func || v.IsNil() {
+			t.Errorf("enforcer %q: %T is not a function", e, how.fn)
+			continue
+		}
+		name := runtime.FuncForPC(v.Pointer()).Name()
+		if !strings.HasPrefix(name, "github.com/orbisproject/orbis/internal/") || strings.Contains(name, ".func") {
+			t.Errorf("enforcer %q: %s is not a component's function", e, name)
+		}
+		if how.how == "" {
+			t.Errorf("enforcer %q (%s) does not say what it does", e, name)
 		}
 	}
 }
