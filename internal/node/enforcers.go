@@ -2,10 +2,12 @@ package node
 
 import (
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/disk"
 	"github.com/orbisproject/orbis/internal/node/rm"
 	"github.com/orbisproject/orbis/internal/node/swinstall"
 	"github.com/orbisproject/orbis/internal/nodemgr"
 	"github.com/orbisproject/orbis/internal/portmgr"
+	"github.com/orbisproject/orbis/internal/rootfs"
 	"github.com/orbisproject/orbis/internal/shaping"
 	"github.com/orbisproject/orbis/internal/sliver"
 )
@@ -24,11 +26,11 @@ type enforcement struct {
 // nothing, which TestEveryEnforcerRegistered refuses. Adding a resource is
 // one table entry plus its enforcer, registered here.
 var enforcers = map[api.Enforcer]enforcement{
-	api.EnforceCgroupCPU:    {(*sliver.Manager).Update, "the cpu weight of cpu_shares or cpu_guarantee, and the CFS quota of cpu_cap"},
-	api.EnforceCgroupMemory: {(*sliver.Manager).Update, "memory.max and memory.low"},
-	api.EnforceCgroupPids:   {(*sliver.Manager).Update, "pids.max"},
-	api.EnforceRlimitNofile: {(*sliver.Manager).Start, "RLIMIT_NOFILE of the sliver's processes"},
-	api.EnforceDiskQuota:    {(*sliver.Manager).Create, "the quota of the writable layer"},
+	api.EnforceCgroupCPU:    {sliver.CgroupResources, "the cpu weight of cpu_shares or cpu_guarantee, and the CFS quota of cpu_cap"},
+	api.EnforceCgroupMemory: {sliver.CgroupResources, "memory.max and memory.low"},
+	api.EnforceCgroupPids:   {sliver.CgroupResources, "pids.max"},
+	api.EnforceRlimitNofile: {sliver.Rlimits, "RLIMIT_NOFILE of the sliver's processes"},
+	api.EnforceDiskQuota:    {disk.Quota.SetLimit, "the quota of the writable layer"},
 	api.EnforceDiskLedger:   {(*nodemgr.Manager).Acquire, "admission control's ledger of disk guarantees"},
 	api.EnforceHTB:          {(*shaping.Shaper).Set, "the sliver's HTB class"},
 	api.EnforceDailyCap:     {(*shaping.DailyLimiter).Check, "the daily byte cap lowering the HTB ceiling"},
@@ -38,8 +40,8 @@ var enforcers = map[api.Enforcer]enforcement{
 	api.EnforceNMSocket:     {serveSliverNM, "the node manager's socket in the sliver"},
 	api.EnforceAdminSocket:  {(*Node).startAdmin, "the admin service's socket in the sliver"},
 	api.EnforcePool:         {(*nodemgr.Manager).Bind, "bind syncs the broker's pool rcap and counts its slivers"},
-	api.EnforceInitScript:   {(*sliver.Manager).Start, "the boot script run at every start"},
+	api.EnforceInitScript:   {sliver.Files, "the boot script, run at every start"},
 	api.EnforceEnabled:      {rm.Run, "the reconcile loop stops a sliver whose enabled tag is 0"},
-	api.EnforceImage:        {(*sliver.Manager).Create, "the reference image of the sliver's root"},
+	api.EnforceImage:        {(*rootfs.Store).Get, "the reference image of the sliver's root"},
 	api.EnforceSoftware:     {swinstall.Run, "installs the slice's software (api.Sliver.Software) in its sliver"},
 }
