@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -8,25 +9,75 @@ import (
 	"strings"
 )
 
-// NodeWhereHelp documents the node expression language, for flag help and
-// the portal.
-const NodeWhereHelp = `conditions "field op value" joined by "," or " and ", all of which must hold;
-op is one of = != < <= > >=; fields: hostname, site, status, agent_version (text, = and != only),
-load, mem_total, free_mem, disk_total, free_disk, slivers (running), bw_in, bw_out (bytes/s),
-last_contact (Unix seconds), assigned (slivers central put there);
-numbers take a unit K, M, G or T (powers of 1024, an optional B or iB after it): free_mem>1G`
+// A nodeField is one field a node expression may name and a sort key.
+type nodeField struct {
+	name string
+	doc  string // said after the name in the help, if not ""
+	// summary: the value comes from the node's summary, so a node that
+	// sent none sorts after the others.
+	summary bool
+	num     func(*NodeView) float64 // a number's value; nil for text
+	str     func(*NodeView) string  // text's value
+}
+
+// nodeFieldTable is the one table of node fields: NodeFields, the help,
+// matching and sorting are all read from it. Numbers come first.
+var nodeFieldTable = []nodeField{
+	{name: "load", summary: true, num: func(v *NodeView) float64 { return v.Summary.Load }},
+	{name: "mem_total", summary: true, num: func(v *NodeView) float64 { return float64(v.Summary.MemTotal) }},
+	{name: "free_mem", summary: true, num: func(v *NodeView) float64 { return float64(v.Summary.FreeMem) }},
+	{name: "disk_total", summary: true, num: func(v *NodeView) float64 { return float64(v.Summary.DiskTotal) }},
+	{name: "free_disk", summary: true, num: func(v *NodeView) float64 { return float64(v.Summary.FreeDisk) }},
+	{name: "slivers", doc: "running", summary: true, num: func(v *NodeView) float64 { return float64(v.Summary.Slivers) }},
+	{name: "bw_in", doc: "bytes/s", summary: true, num: func(v *NodeView) float64 { return float64(v.Summary.BwIn) }},
+	{name: "bw_out", doc: "bytes/s", summary: true, num: func(v *NodeView) float64 { return float64(v.Summary.BwOut) }},
+	{name: "last_contact", doc: "Unix seconds", num: func(v *NodeView) float64 { return float64(v.Node.LastContact) }},
+	{name: "assigned", doc: "slivers central put there", num: func(v *NodeView) float64 { return float64(len(v.Node.SliceIDs)) }},
+	{name: "hostname", str: func(v *NodeView) string { return v.Node.Hostname }},
+	{name: "site", str: func(v *NodeView) string { return v.Site }},
+	{name: "status", str: func(v *NodeView) string { return v.Node.BootState }},
+	{name: "agent_version", summary: true, str: func(v *NodeView) string { return v.Summary.AgentVersion }},
+}
 
 // NodeFields are the fields a node expression may name, numeric ones
 // first; a sort key is one of them.
-var NodeFields = []string{"load", "mem_total", "free_mem", "disk_total", "free_disk", "slivers", "bw_in", "bw_out",
-	"last_contact", "assigned", "hostname", "site", "status", "agent_version"}
+var NodeFields = func() []string {
+	names := make([]string, len(nodeFieldTable))
+	for i, f := range nodeFieldTable {
+		names[i] = f.name
+	}
+	return names
+}()
 
-// numericNodeFields counts the numeric fields at the start of NodeFields,
-// summaryNodeFields those of them from the summary.
-const (
-	numericNodeFields = 10
-	summaryNodeFields = 8
-)
+// NodeWhereHelp documents the node expression language, for flag help and
+// the portal.
+var NodeWhereHelp = func() string {
+	var text, nums []string
+	for _, f := range nodeFieldTable {
+		name := f.name
+		if f.doc != "" {
+			name += " (" + f.doc + ")"
+		}
+		if f.num == nil {
+			text = append(text, name)
+		} else {
+			nums = append(nums, name)
+		}
+	}
+	return `conditions "field op value" joined by "," or " and ", all of which must hold;
+op is one of = != < <= > >=; fields: ` + strings.Join(text, ", ") + ` (text, = and != only),
+` + strings.Join(nums, ", ") + `;
+numbers take a unit K, M, G or T (powers of 1024, an optional B or iB after it): free_mem>1G`
+}()
+
+// lookupNodeField returns the field named name.
+func lookupNodeField(name string) (nodeField, bool) {
+	i := slices.IndexFunc(nodeFieldTable, func(f nodeField) bool { return f.name == name })
+	if i < 0 {
+		return nodeField{}, false
+	}
+	return nodeFieldTable[i], true
+}
 
 // NodeView is a node as an expression sees it: central's record, its
 // site's login base and its latest summary (zero if none).
@@ -36,45 +87,18 @@ type NodeView struct {
 	Summary NodeSummary
 }
 
-// Num returns a numeric field's value.
+// Num returns a numeric field's value (0 for any other name).
 func (v *NodeView) Num(field string) float64 {
-	s := &v.Summary
-	switch field {
-	case "load":
-		return s.Load
-	case "mem_total":
-		return float64(s.MemTotal)
-	case "free_mem":
-		return float64(s.FreeMem)
-	case "disk_total":
-		return float64(s.DiskTotal)
-	case "free_disk":
-		return float64(s.FreeDisk)
-	case "slivers":
-		return float64(s.Slivers)
-	case "bw_in":
-		return float64(s.BwIn)
-	case "bw_out":
-		return float64(s.BwOut)
-	case "last_contact":
-		return float64(v.Node.LastContact)
-	case "assigned":
-		return float64(len(v.Node.SliceIDs))
+	if f, ok := lookupNodeField(field); ok && f.num != nil {
+		return f.num(v)
 	}
 	return 0
 }
 
-// Str returns a text field's value.
+// Str returns a text field's value ("" for any other name).
 func (v *NodeView) Str(field string) string {
-	switch field {
-	case "hostname":
-		return v.Node.Hostname
-	case "site":
-		return v.Site
-	case "status":
-		return v.Node.BootState
-	case "agent_version":
-		return v.Summary.AgentVersion
+	if f, ok := lookupNodeField(field); ok && f.str != nil {
+		return f.str(v)
 	}
 	return ""
 }
@@ -83,7 +107,8 @@ func (v *NodeView) Str(field string) string {
 // by a field of the summary, a node that sent none comes after the others
 // (callers that reverse the order keep it last).
 func (a *NodeView) Compare(b *NodeView, field string) int {
-	if i := slices.Index(NodeFields, field); i < summaryNodeFields || field == "agent_version" {
+	f, _ := lookupNodeField(field)
+	if f.summary {
 		switch x, y := a.Summary.Updated != 0, b.Summary.Updated != 0; {
 		case x && !y:
 			return -1
@@ -91,22 +116,15 @@ func (a *NodeView) Compare(b *NodeView, field string) int {
 			return 1
 		}
 	}
-	if isNumericNodeField(field) {
-		x, y := a.Num(field), b.Num(field)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+	if f.num != nil {
+		return cmp.Compare(f.num(a), f.num(b))
 	}
 	return strings.Compare(a.Str(field), b.Str(field))
 }
 
-func isNumericNodeField(f string) bool {
-	i := slices.Index(NodeFields, f)
-	return i >= 0 && i < numericNodeFields
+func isNumericNodeField(name string) bool {
+	f, ok := lookupNodeField(name)
+	return ok && f.num != nil
 }
 
 // NodeCond is one condition of a node expression.

@@ -102,14 +102,14 @@ func printNodeRows(c *centralCall, nodes []nodeListRow, sites map[int64]string) 
 	now := time.Now()
 	rows := make([][]string, len(nodes))
 	for i, n := range nodes {
-		rows[i] = []string{
+		summary := []string{"-", "-", "-"} // LOAD, FREE_MEM, FREE_DISK
+		if s := n.Summary; s != nil {
+			summary = []string{strconv.FormatFloat(s.Load, 'f', 2, 64), compactSize(s.FreeMem), compactSize(s.FreeDisk)}
+		}
+		rows[i] = append([]string{
 			strconv.FormatInt(n.NodeID, 10), n.Hostname, idNames([]int64{n.SiteID}, sites),
 			orDash(n.NodeType), orDash(n.BootState), orDash(n.Version), formatAgo(n.LastContact, now), strconv.Itoa(len(n.SliceIDs)),
-			"-", "-", "-",
-		}
-		if s := n.Summary; s != nil {
-			rows[i][8], rows[i][9], rows[i][10] = strconv.FormatFloat(s.Load, 'f', 2, 64), compactSize(s.FreeMem), compactSize(s.FreeDisk)
-		}
+		}, summary...)
 	}
 	return writeTable(c.env.Stdout, []string{"ID", "HOSTNAME", "SITE", "TYPE", "STATE", "VERSION", "LAST_CONTACT", "SLICES", "LOAD", "FREE_MEM", "FREE_DISK"}, rows)
 }

@@ -21,7 +21,7 @@ type slivers struct {
 // Space reports the room of the file system under the sliver directories,
 // which is the state disk for the mechanisms without an image.
 func (s slivers) Space() (Space, error) {
-	free, size, err := statfs(s.root)
+	free, size, err := Statfs(s.root)
 	if err != nil {
 		return Space{}, err
 	}

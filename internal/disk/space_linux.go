@@ -14,9 +14,9 @@ import (
 // iocResize is BTRFS_IOC_RESIZE, _IOW(0x94, 3, struct btrfs_ioctl_vol_args).
 const iocResize = 0x50009403
 
-// statfs returns the bytes free (to root) and the size of dir's file
-// system.
-func statfs(dir string) (free, size int64, err error) {
+// Statfs returns the bytes free (to users other than root) and the size
+// of dir's file system.
+func Statfs(dir string) (free, size int64, err error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
@@ -60,11 +60,11 @@ func (q *btrfsQuota) Space() (Space, error) {
 func growStep(size int64) int64 { return max(size/4, growMin) }
 
 func (q *btrfsQuota) space() (Space, error) {
-	free, size, err := statfs(q.root)
+	free, size, err := Statfs(q.root)
 	if err != nil {
 		return Space{}, err
 	}
-	stateFree, _, err := statfs(q.stateDir)
+	stateFree, _, err := Statfs(q.stateDir)
 	if err != nil {
 		return Space{}, err
 	}

@@ -4,6 +4,7 @@ package disk
 
 import "errors"
 
-func statfs(dir string) (free, size int64, err error) {
+// Statfs needs Linux.
+func Statfs(dir string) (free, size int64, err error) {
 	return 0, 0, errors.New("statfs needs Linux")
 }

@@ -300,6 +300,7 @@ func dummyLink(t *testing.T) string {
 // startAdminNode starts the node agent as a child shaping uplink.
 func startAdminNode(t *testing.T, tn *testNode, uplink string) {
 	t.Helper()
+	restorePingGroups(t)
 	tn.cmd = reexec.Command(adminNodeEntry, tn.state, tn.sock, tn.cgroups, uplink)
 	tn.cmd.Stderr = os.Stderr
 	if err := tn.cmd.Start(); err != nil {

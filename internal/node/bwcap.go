@@ -40,13 +40,17 @@ func (n *network) kickCap() {
 }
 
 // loadCap reads the cap file under stateDir (`orbis node bwcap` writes
-// it from another process): at start and on SIGHUP (reloadCap).
+// it from another process): at start and on SIGHUP (reloadCap). A file
+// that cannot be read or holds no cap changes nothing: the last good cap
+// (at start, the default) stays in force, and the error is logged. No
+// file means no cap set: the default.
 func (n *network) loadCap(stateDir string) {
 	kbit, ok, err := shaping.ReadCap(stateDir)
 	if err != nil {
-		n.log.Warn("node cap", "err", err)
+		n.log.Error("node cap file unusable; keeping the cap in force", "kbit", n.wantCap(), "err", err)
+		return
 	}
-	if !ok || err != nil {
+	if !ok {
 		kbit = 0
 	}
 	n.capSet.Store(kbit)

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +97,14 @@ func TestAdminCapAppliesAtOnce(t *testing.T) {
 	}
 	n.reloadCap(state) // what the node's SIGHUP does (reloadOnHUP)
 	waitCap(t, n.shaper, 3000, time.Second, "after SIGHUP")
+
+	// A garbled file on SIGHUP leaves the uplink at the last good cap.
+	if err := os.WriteFile(filepath.Join(state, shaping.CapFile), []byte("fast\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.reloadCap(state)
+	time.Sleep(100 * time.Millisecond) // time for watchCap to act, if it would
+	if got := n.shaper.Cap(); got != 3000 {
+		t.Errorf("after SIGHUP with a garbled cap file the cap is %d kbit/s, want the last good 3000", got)
+	}
 }

@@ -56,6 +56,7 @@ type testNode struct {
 
 func startTestNode(t *testing.T, tn *testNode) {
 	t.Helper()
+	restorePingGroups(t)
 	tn.cmd = reexec.Command(nodeEntry, tn.state, tn.sock, tn.cgroups)
 	tn.cmd.Stderr = os.Stderr
 	os.Remove(tn.sock)
@@ -83,6 +84,7 @@ func startTestNode(t *testing.T, tn *testNode) {
 func (tn *testNode) spawn(entry string, args ...string) *Node {
 	t := tn.t
 	t.Helper()
+	restorePingGroups(t) // registered first: runs after cleanupNode
 	tn.cmd = reexec.Command(entry, append([]string{tn.state, tn.sock, tn.cgroups}, args...)...)
 	tn.cmd.Stderr = os.Stderr
 	if err := tn.cmd.Start(); err != nil {

@@ -334,13 +334,13 @@ func (n *Node) capacity() (nodemgr.Node, error) {
 	if err := unix.Sysinfo(&si); err != nil {
 		return nodemgr.Node{}, fmt.Errorf("node memory: %w", err)
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(n.cfg.StateDir, &st); err != nil {
+	_, size, err := disk.Statfs(n.cfg.StateDir)
+	if err != nil {
 		return nodemgr.Node{}, fmt.Errorf("node disk: %w", err)
 	}
 	node := nodemgr.Node{
 		MemoryBytes: int64(si.Totalram) * int64(si.Unit),
-		DiskBytes:   int64(st.Blocks) * st.Bsize,
+		DiskBytes:   size,
 		// PlanetLab's default disk_max: 10,000,000 KB.
 		DefaultDiskMax: 10_000_000 << 10,
 		DefaultImage:   n.cfg.DefaultImage,

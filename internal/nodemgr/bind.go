@@ -90,9 +90,6 @@ func (m *Manager) takeOverLocked(ctx context.Context, slice string, rc api.Rcap)
 	}
 	m.log.Warn("central binds a slice whose sliver a slice made: destroying it first", "slice", slice,
 		"maker", s.Maker, "rcap", r.Hash.id())
-	if m.boundName(s.Rcap) == slice {
-		m.unbind(s.Rcap, "")
-	}
 	m.busy[slice] = true
 	return s, nil
 }
@@ -140,8 +137,6 @@ func (m *Manager) prepareBindLocked(ctx context.Context, slice string, rc api.Rc
 	if err := m.saveSliver(s, n); err != nil {
 		return nil, nil, api.SliverSpec{}, err
 	}
-	m.unbind(old.Rcap, "")
-	m.bind(r.Hash, slice)
 	m.busy[slice], m.busy[busyRcap(r.Hash)], m.busy[busyRcap(old.Rcap)] = true, true, true
 	return s, &old, m.specLocked(s), nil
 }
@@ -257,7 +252,6 @@ func (m *Manager) create(ctx context.Context, s *sliverRecord, spec api.SliverSp
 		return nil
 	}
 	m.log.Error("bind failed, rolling back", "slice", s.Name, "err", err)
-	m.unbind(s.Rcap, "")
 	m.unbusyLocked(busyRcap(s.Rcap))
 	if serr := m.setStateLocked(s, sliverDestroying); serr != nil {
 		m.log.Error("mark sliver destroying", "slice", s.Name, "err", serr)
@@ -296,8 +290,6 @@ func (m *Manager) update(ctx context.Context, s *sliverRecord, old sliverRecord,
 	if undo != nil {
 		undo()
 	}
-	m.unbind(s.Rcap, "")
-	m.bind(old.Rcap, s.Name)
 	if serr := m.saveSliver(s, old); serr != nil {
 		m.log.Error("restore sliver record", "slice", s.Name, "err", serr)
 	} else if uerr := m.rt.Update(rctx, m.specLocked(s)); uerr != nil {

@@ -257,7 +257,6 @@ func (m *Manager) dropRcapLocked(r *rcapRecord) (s, up *sliverRecord, err error)
 			return nil, nil, err
 		}
 		m.busy[name] = true
-		m.unbind(r.Hash, "")
 	}
 	g := m.giveBackLocked(r)
 	if err := m.delRcap(r.Hash); err != nil {

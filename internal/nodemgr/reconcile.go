@@ -85,9 +85,6 @@ func (m *Manager) recover(ctx context.Context, s *sliverRecord) {
 	case !live:
 		log.Warn("sliver's rcap is gone; destroying it")
 	}
-	if m.boundName(s.Rcap) == s.Name {
-		m.unbind(s.Rcap, "")
-	}
 	if err := m.setStateLocked(s, sliverDestroying); err != nil {
 		log.Error("mark sliver destroying", "err", err)
 	}

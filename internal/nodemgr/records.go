@@ -113,7 +113,7 @@ func (m *Manager) load() error {
 	return err
 }
 
-// indexLocked rebuilds the bindings and pools, the admission ledger and
+// indexLocked rebuilds the pools, the admission ledger and
 // the expiry heap from the records.
 func (m *Manager) indexLocked() {
 	m.records.index()

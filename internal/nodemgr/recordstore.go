@@ -11,7 +11,8 @@ import (
 // records is the node manager's record store: every live rcap and sliver
 // record, on disk (one file each, see store) and in memory, with the
 // indexes built from them: which slice each rcap is bound to, which slice
-// holds each host UID range, and each broker's pool. A change is written
+// holds each host UID range, and each broker's pool. The bindings are the
+// sliver records' (see rebindLocked), so they cannot drift from them. A change is written
 // to disk first and made in memory only if the write succeeded, so what
 // memory says was always on disk.
 //
@@ -27,7 +28,7 @@ type records struct {
 	mu      sync.Mutex
 	rcaps   map[rcapHash]*rcapRecord
 	slivers map[string]*sliverRecord
-	boundTo map[rcapHash]string // rcap -> slice of the sliver bound to it
+	boundTo map[rcapHash]string // rcap -> slice of the sliver that names it and is not destroying
 	byUID   map[uint32]string   // UID base -> slice of the sliver with that range
 	pools   map[string]rcapHash // broker slice -> its pool rcap
 }
@@ -78,12 +79,17 @@ func (rs *records) sliverRcap(name string) (*sliverRecord, *rcapRecord) {
 	return s, rs.rcaps[s.Rcap]
 }
 
-// bindingOf returns the slice whose sliver is bound to rcap h.
+// bindingOf returns the slice whose sliver is bound to rcap h: the
+// sliver whose record names h and is not being destroyed, while h is
+// live.
 func (rs *records) bindingOf(h rcapHash) (string, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	name, ok := rs.boundTo[h]
-	return name, ok
+	if !ok || rs.rcaps[h] == nil {
+		return "", false
+	}
+	return name, true
 }
 
 // boundName is the slice whose sliver is bound to rcap h, or "".
@@ -267,7 +273,7 @@ func (rs *records) newSliver(s *sliverRecord) error {
 	}
 	rs.slivers[s.Name] = s
 	rs.byUID[uid] = s.Name
-	rs.boundTo[s.Rcap] = s.Name
+	rs.rebindLocked(nil, s)
 	return nil
 }
 
@@ -279,7 +285,9 @@ func (rs *records) saveSliver(s *sliverRecord, n sliverRecord) error {
 	if err := rs.store.put(kindSliver, n.Name, &n); err != nil {
 		return err
 	}
+	old := *s
 	*s = n
+	rs.rebindLocked(&old, s)
 	return nil
 }
 
@@ -293,23 +301,20 @@ func (rs *records) delSliver(s *sliverRecord) error {
 	}
 	delete(rs.slivers, s.Name)
 	delete(rs.byUID, s.UIDBase)
+	rs.rebindLocked(s, nil)
 	rs.uids.free(s.UIDBase)
 	return nil
 }
 
-// bind records that slice's sliver is bound to rcap h.
-func (rs *records) bind(h rcapHash, slice string) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.boundTo[h] = slice
-}
-
-// unbind forgets rcap h's binding if it is to slice ("": whichever).
-func (rs *records) unbind(h rcapHash, slice string) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if slice == "" || rs.boundTo[h] == slice {
-		delete(rs.boundTo, h)
+// rebindLocked moves a sliver's binding from its record old to its
+// record now (nil: none), as a record in memory changes: the one place
+// the bindings change.
+func (rs *records) rebindLocked(old, now *sliverRecord) {
+	if old != nil && rs.boundTo[old.Rcap] == old.Name {
+		delete(rs.boundTo, old.Rcap)
+	}
+	if now != nil && now.State != sliverDestroying {
+		rs.boundTo[now.Rcap] = now.Name
 	}
 }
 
@@ -390,6 +395,7 @@ func (rs *records) load() ([]string, error) {
 		}
 		rs.slivers[s.Name] = &s
 		rs.byUID[s.UIDBase] = s.Name
+		rs.rebindLocked(nil, &s)
 		return nil
 	})
 }
@@ -416,16 +422,10 @@ func (rs *records) finishReturnsLocked() ([]string, error) {
 	return done, nil
 }
 
-// index rebuilds the bindings and the pools from the records.
+// index rebuilds the pools from the records.
 func (rs *records) index() {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	rs.boundTo = map[rcapHash]string{}
-	for _, s := range rs.slivers {
-		if s.State != sliverDestroying && rs.rcaps[s.Rcap] != nil {
-			rs.boundTo[s.Rcap] = s.Name
-		}
-	}
 	rs.pools = map[string]rcapHash{}
 	for h, r := range rs.rcaps {
 		if r.PoolOf != "" {

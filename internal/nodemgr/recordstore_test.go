@@ -54,9 +54,23 @@ func TestRecordsIndexes(t *testing.T) {
 	if got := rs.boundName(pool.Hash); got != "pl_a" {
 		t.Errorf("bound to the pool: %q", got)
 	}
-	rs.unbind(pool.Hash, "pl_other") // another slice's binding: kept
+	gone := sliverRecord{Name: "pl_gone", Rcap: pool.Hash, State: sliverDestroying}
+	if err := rs.newSliver(&gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.delSliver(&gone); err != nil {
+		t.Fatal(err)
+	}
 	if got := rs.boundName(pool.Hash); got != "pl_a" {
-		t.Errorf("unbind of another slice dropped the binding: %q", got)
+		t.Errorf("another slice's destroyed sliver dropped the binding: %q", got)
+	}
+	n := *a
+	n.State = sliverDestroying
+	if err := rs.saveSliver(a, n); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.boundName(pool.Hash); got != "" {
+		t.Errorf("a destroying sliver is still bound: %q", got)
 	}
 	if err := rs.delSliver(a); err != nil {
 		t.Fatal(err)
@@ -179,10 +193,9 @@ func TestRecordsConcurrent(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				rs.bind(h, "pl_x")
+				rs.boundName(h)
 				rs.rcapList()
 				rs.sliceOfUID(100000)
-				rs.unbind(h, "")
 				if err := rs.delRcap(h); err != nil {
 					t.Error(err)
 					return

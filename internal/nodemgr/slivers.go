@@ -64,9 +64,6 @@ func (m *Manager) DestroySliver(ctx context.Context, name string) error {
 		m.mu.Unlock()
 		return err
 	}
-	if m.boundName(s.Rcap) == name {
-		m.unbind(s.Rcap, "")
-	}
 	m.busy[name] = true
 	m.mu.Unlock()
 	return m.teardown(ctx, s)

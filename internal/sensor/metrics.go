@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/orbisproject/orbis/internal/procfs"
 )
 
 // metrics is /metrics: the Prometheus text exposition format (0.0.4),
@@ -37,32 +39,31 @@ func (s *Server) metrics(_ context.Context, q *query) (*answer, error) {
 
 // nodeMetrics writes what /proc tells of the node.
 func (s *Server) nodeMetrics(m *metricWriter) {
-	if data, err := readProc(s.cfg.ProcRoot, "loadavg"); err == nil {
-		if l, err := parseLoadavg(data); err == nil {
+	if data, err := procfs.Read(s.cfg.ProcRoot, "loadavg"); err == nil {
+		if l, err := procfs.ParseLoadavg(data); err == nil {
 			for i, name := range []string{"node_load1", "node_load5", "node_load15"} {
 				m.family(name, "gauge", "Load average over "+[]string{"1", "5", "15"}[i]+" minutes.")
 				m.raw(name, "", l[i])
 			}
 		}
 	}
-	if data, err := readProc(s.cfg.ProcRoot, "meminfo"); err == nil {
-		if rows, err := parseMeminfo(data); err == nil {
-			for _, r := range rows {
-				name := "node_memory_" + metricName(r[0]) + "_bytes"
-				kb, _ := strconv.ParseFloat(r[1], 64)
-				m.family(name, "gauge", "Memory information field "+r[0]+".")
-				m.sample(name, "", kb*1024)
+	if data, err := procfs.Read(s.cfg.ProcRoot, "meminfo"); err == nil {
+		if fields, err := procfs.ParseMeminfo(data); err == nil {
+			for _, f := range fields {
+				name := "node_memory_" + metricName(f.Name) + "_bytes"
+				m.family(name, "gauge", "Memory information field "+f.Name+".")
+				m.sample(name, "", float64(f.KB)*1024)
 			}
 		}
 	}
-	if data, err := readProc(s.cfg.ProcRoot, "uptime"); err == nil {
-		if u, err := parseUptime(data); err == nil {
+	if data, err := procfs.Read(s.cfg.ProcRoot, "uptime"); err == nil {
+		if u, err := procfs.ParseUptime(data); err == nil {
 			m.family("orbis_node_uptime_seconds", "gauge", "Seconds since the node booted.")
 			m.raw("orbis_node_uptime_seconds", "", u)
 		}
 	}
-	if data, err := readProc(s.cfg.ProcRoot, "stat"); err == nil {
-		if n, err := parseCPUs(data); err == nil {
+	if data, err := procfs.Read(s.cfg.ProcRoot, "stat"); err == nil {
+		if n, err := procfs.ParseCPUs(data); err == nil {
 			m.family("orbis_node_cpus", "gauge", "CPUs online.")
 			m.sample("orbis_node_cpus", "", float64(n))
 		}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/orbisproject/orbis/internal/procfs"
 )
 
 // Schemas of the sensors, as their header lines name the columns.
@@ -92,40 +94,45 @@ func noPath(name string, q *query) error {
 }
 
 func (s *Server) meminfo() ([][]string, error) {
-	data, err := readProc(s.cfg.ProcRoot, "meminfo")
+	data, err := procfs.Read(s.cfg.ProcRoot, "meminfo")
 	if err != nil {
 		return nil, err
 	}
-	return parseMeminfo(data)
+	fields, err := procfs.ParseMeminfo(data)
+	rows := make([][]string, len(fields))
+	for i, f := range fields {
+		rows[i] = []string{f.Name, strconv.FormatUint(f.KB, 10)}
+	}
+	return rows, err
 }
 
 // loadavg returns the reader of the i-th load average (0: 1 minute).
 func (s *Server) loadavg(i int) func() ([][]string, error) {
 	return func() ([][]string, error) {
-		data, err := readProc(s.cfg.ProcRoot, "loadavg")
+		data, err := procfs.Read(s.cfg.ProcRoot, "loadavg")
 		if err != nil {
 			return nil, err
 		}
-		l, err := parseLoadavg(data)
+		l, err := procfs.ParseLoadavg(data)
 		return [][]string{{l[i]}}, err
 	}
 }
 
 func (s *Server) uptime() ([][]string, error) {
-	data, err := readProc(s.cfg.ProcRoot, "uptime")
+	data, err := procfs.Read(s.cfg.ProcRoot, "uptime")
 	if err != nil {
 		return nil, err
 	}
-	u, err := parseUptime(data)
+	u, err := procfs.ParseUptime(data)
 	return [][]string{{u}}, err
 }
 
 func (s *Server) cpus() ([][]string, error) {
-	data, err := readProc(s.cfg.ProcRoot, "stat")
+	data, err := procfs.Read(s.cfg.ProcRoot, "stat")
 	if err != nil {
 		return nil, err
 	}
-	n, err := parseCPUs(data)
+	n, err := procfs.ParseCPUs(data)
 	return [][]string{{strconv.Itoa(n)}}, err
 }
 

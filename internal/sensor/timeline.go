@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/orbisproject/orbis/internal/procfs"
 )
 
 // pageTopSlices is how many slices the page plots apart, by bytes sent;
@@ -90,11 +92,11 @@ func (s *Server) loadLoop(ctx context.Context) {
 // readLoad returns the 1, 5 and 15 minute load averages.
 func (s *Server) readLoad() ([3]float64, error) {
 	var out [3]float64
-	data, err := readProc(s.cfg.ProcRoot, "loadavg")
+	data, err := procfs.Read(s.cfg.ProcRoot, "loadavg")
 	if err != nil {
 		return out, err
 	}
-	l, err := parseLoadavg(data)
+	l, err := procfs.ParseLoadavg(data)
 	for i := range out {
 		out[i], _ = strconv.ParseFloat(l[i], 64) // parseLoadavg checked them
 	}

@@ -45,8 +45,10 @@ func (m *Manager) cgroupsOf(s Spec) cgroup.Manager {
 	return m.opts.Fair
 }
 
-// resources turns an rspec into the sliver's cgroup settings.
-func (m *Manager) resources(r api.Rspec) cgroup.Resources {
+// CgroupResources turns an rspec into the cgroup settings of a sliver on
+// a node of numCPU CPUs: it enforces cpu_shares, cpu_guarantee, cpu_cap,
+// memory_max, memory_guarantee and proc_max.
+func CgroupResources(r api.Rspec, numCPU int) cgroup.Resources {
 	res := cgroup.Resources{
 		CPUWeight: max(1, r.CPUShares),
 		MemoryMax: r.MemoryMax,
@@ -57,7 +59,7 @@ func (m *Manager) resources(r api.Rspec) cgroup.Resources {
 		res.CPUWeight = weightOf(r.CPUGuarantee)
 		if r.CPUCap {
 			res.CPUPeriod = cgroup.DefaultCPUPeriod
-			res.CPUQuota = r.CPUGuarantee * int64(m.opts.NumCPU) * cgroup.DefaultCPUPeriod / api.MaxCPUGuarantee
+			res.CPUQuota = r.CPUGuarantee * int64(numCPU) * cgroup.DefaultCPUPeriod / api.MaxCPUGuarantee
 		}
 	}
 	return res
@@ -107,7 +109,7 @@ func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
 // OOM killer would, and the limit set on the emptied cgroup; the sliver's
 // state stays, and the next login or start brings it back.
 func (m *Manager) setLimits(ctx context.Context, cg cgroup.Manager, s Spec) error {
-	res := m.resources(s.Rspec)
+	res := CgroupResources(s.Rspec, m.opts.NumCPU)
 	err := cg.Set(s.Name, res)
 	if !errors.Is(err, unix.EBUSY) || res.MemoryMax <= 0 {
 		return err
@@ -134,9 +136,9 @@ func (m *Manager) removeCgroups(ctx context.Context, name string) error {
 	return errors.Join(m.opts.Cgroups.Remove(ctx, name), m.opts.Fair.Remove(ctx, name))
 }
 
-// rlimits are the per-process limits of the rspec; the open-file limit
+// Rlimits are the per-process limits of the rspec; the open-file limit
 // bounds each process, and the cgroup's process limit bounds how many.
-func rlimits(r api.Rspec) []sandbox.Rlimit {
+func Rlimits(r api.Rspec) []sandbox.Rlimit {
 	if r.OpenFileMax <= 0 {
 		return nil
 	}

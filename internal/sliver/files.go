@@ -11,11 +11,11 @@ import (
 // spec the node holds, never this file, which the sliver's root can write.
 const AuthorizedKeys = "/root/.ssh/authorized_keys"
 
-// sliverFiles are the files the node keeps in the sliver of s: the slice's
+// Files are the files the node keeps in the sliver of s: the slice's
 // SSH keys and its boot script (removed when it has none). The sandbox
 // writes them as the sliver sees them (sandbox.InstallFiles), whatever
 // the sliver's root planted on their way.
-func sliverFiles(s Spec) []sandbox.File {
+func Files(s Spec) []sandbox.File {
 	keys := strings.Join(s.Keys, "\n")
 	if keys != "" {
 		keys += "\n"

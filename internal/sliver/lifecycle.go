@@ -126,7 +126,7 @@ func (m *Manager) apply(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	m.noteFiles(spec.Name, sandbox.InstallFiles(ctx, cfg, sliverFiles(spec)))
+	m.noteFiles(spec.Name, sandbox.InstallFiles(ctx, cfg, Files(spec)))
 	return errors.Join(errs...)
 }
 

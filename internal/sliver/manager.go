@@ -238,7 +238,7 @@ func (m *Manager) sandboxConfig(s Spec, diskDir string) (sandbox.Config, error) 
 		RunDir:      m.runDir(s.Name),
 		UIDBase:     s.UIDBase,
 		UIDCount:    s.UIDCount,
-		Rlimits:     rlimits(s.Rspec),
+		Rlimits:     Rlimits(s.Rspec),
 		RunShare:    m.opts.RunShare,
 		Shares:      m.shares(s),
 		EnterCgroup: func(pid int) error { return m.enterCgroup(s, pid) },

@@ -203,7 +203,9 @@ func (h *Handler) waitChange(ctx context.Context, node, since int64) (bool, erro
 	pctx, cancel := context.WithTimeout(ctx, h.longPoll)
 	defer cancel()
 	_, err = h.hub.Wait(pctx, node, since)
-	return err == nil, nil // an error: the period ended, or the node went away
+	// An error: the period ended, the node went away, or a newer request
+	// of the node replaced this one (it answers as if nothing changed).
+	return err == nil, nil
 }
 
 func parseSince(r *http.Request) (since int64, wait bool, err error) {

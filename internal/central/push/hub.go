@@ -14,6 +14,7 @@ package push
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -38,14 +39,26 @@ type Watcher interface {
 	WatchNodes(ctx context.Context, changed func()) error
 }
 
+// MaxWaitsPerNode is how many requests of one node may wait at once. A
+// node follows its list with one request at a time; the second is for the
+// moment it reconnects while central still holds the old one. A further
+// request replaces the node's oldest, so a node (or whoever holds its
+// key) cannot pile up waits, and a node whose old connection died
+// unnoticed is not locked out.
+const MaxWaitsPerNode = 2
+
+// ErrReplaced is what Wait returns when a newer request of the same node
+// took the waiting request's place (see MaxWaitsPerNode).
+var ErrReplaced = errors.New("replaced by a newer request of the same node")
+
 // watchRetry is how long the Hub waits before watching again after the
 // watch failed (the poll goes on meanwhile).
 const watchRetry = 2 * time.Second
 
 // Hub tracks a list version per node and the requests waiting for the
 // next one. Its methods are safe for concurrent use. Memory is bounded by
-// the requests waiting (each removed when it ends) and one version per
-// node seen.
+// the requests waiting (each removed when it ends, at most
+// MaxWaitsPerNode a node) and one version per node seen.
 type Hub struct {
 	src      VersionSource
 	log      *slog.Logger
@@ -56,12 +69,16 @@ type Hub struct {
 	known   map[int64]int64                // node -> version as last polled
 	waiters map[int64]map[*waiter]struct{} // node -> its waiting requests
 	count   int                            // waiters, all nodes together
+	seq     uint64                         // the last waiter's seq
 }
 
-// waiter is one waiting request: ch is closed when it is woken.
+// waiter is one waiting request: ch is closed when it is woken, after
+// replaced is set if a newer request took its place.
 type waiter struct {
-	since int64
-	ch    chan struct{}
+	since    int64
+	seq      uint64 // the order requests came in
+	ch       chan struct{}
+	replaced bool
 }
 
 // NewHub returns a Hub that polls src. Run must run for the poll to
@@ -95,20 +112,14 @@ func (h *Hub) Notify(nodeIDs []int64) {
 // if it already is), when Notify names the node, or when ctx ends (with
 // ctx's error). It returns the version last polled, which after a Notify
 // may not be above since yet: the caller reads the list again either way.
+// A wait that a newer one of the same node replaced returns ErrReplaced.
 func (h *Hub) Wait(ctx context.Context, nodeID, since int64) (int64, error) {
 	h.mu.Lock()
 	if v, ok := h.known[nodeID]; ok && v > since {
 		h.mu.Unlock()
 		return v, nil
 	}
-	w := &waiter{since: since, ch: make(chan struct{})}
-	ws := h.waiters[nodeID]
-	if ws == nil {
-		ws = map[*waiter]struct{}{}
-		h.waiters[nodeID] = ws
-	}
-	ws[w] = struct{}{}
-	h.count++
+	w := h.addLocked(nodeID, since)
 	h.mu.Unlock()
 
 	select {
@@ -117,11 +128,39 @@ func (h *Hub) Wait(ctx context.Context, nodeID, since int64) (int64, error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, still := h.waiters[nodeID][w]; still {
+	switch _, still := h.waiters[nodeID][w]; {
+	case still:
 		h.removeLocked(nodeID, w)
 		return h.known[nodeID], ctx.Err()
+	case w.replaced:
+		return h.known[nodeID], ErrReplaced
 	}
 	return h.known[nodeID], nil
+}
+
+// addLocked adds a waiter for nodeID, first replacing the node's oldest
+// if it has MaxWaitsPerNode.
+func (h *Hub) addLocked(nodeID, since int64) *waiter {
+	if ws := h.waiters[nodeID]; len(ws) >= MaxWaitsPerNode {
+		var oldest *waiter
+		for o := range ws {
+			if oldest == nil || o.seq < oldest.seq {
+				oldest = o
+			}
+		}
+		oldest.replaced = true
+		h.wakeLocked(nodeID, oldest)
+	}
+	ws := h.waiters[nodeID]
+	if ws == nil {
+		ws = map[*waiter]struct{}{}
+		h.waiters[nodeID] = ws
+	}
+	h.seq++
+	w := &waiter{since: since, seq: h.seq, ch: make(chan struct{})}
+	ws[w] = struct{}{}
+	h.count++
+	return w
 }
 
 // Waiters returns how many requests are waiting, all nodes together.

@@ -1,18 +1,13 @@
 package rm
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/disk"
+	"github.com/orbisproject/orbis/internal/procfs"
 )
 
 // SummarySender is a Central that also takes the node's summary of its
@@ -87,23 +82,21 @@ func running(ss []api.SliverInfo) int64 {
 // summary measures the node now; what cannot be read stays 0.
 func (z *summarizer) summary(now time.Time) api.NodeSummary {
 	s := api.NodeSummary{AgentVersion: z.version}
-	if b, err := os.ReadFile(filepath.Join(z.procRoot, "loadavg")); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			s.Load, _ = strconv.ParseFloat(f[0], 64)
+	if b, err := procfs.Read(z.procRoot, "loadavg"); err == nil {
+		if l, err := procfs.ParseLoadavg(b); err == nil {
+			s.Load, _ = strconv.ParseFloat(l[0], 64) // ParseLoadavg checked it
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(z.procRoot, "meminfo")); err == nil {
-		kb := meminfo(b)
-		s.MemTotal, s.FreeMem = kb["MemTotal"]*1024, kb["MemAvailable"]*1024
+	if b, err := procfs.Read(z.procRoot, "meminfo"); err == nil {
+		if mem, err := procfs.ParseMeminfo(b); err == nil {
+			s.MemTotal, s.FreeMem = procfs.MemBytes(mem, "MemTotal"), procfs.MemBytes(mem, "MemAvailable")
+		}
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(z.dir, &st); err == nil {
-		s.DiskTotal = int64(st.Blocks) * st.Bsize
-		s.FreeDisk = int64(st.Bavail) * st.Bsize
+	if free, size, err := disk.Statfs(z.dir); err == nil {
+		s.DiskTotal, s.FreeDisk = size, free
 	}
-	if b, err := os.ReadFile(filepath.Join(z.procRoot, "net/dev")); err == nil {
-		rx, tx, err := netdev(b)
-		if err == nil {
+	if b, err := procfs.Read(z.procRoot, "net/dev"); err == nil {
+		if rx, tx, err := procfs.ParseNetDev(b); err == nil {
 			if secs := now.Sub(z.lastAt).Seconds(); !z.lastAt.IsZero() && secs > 0 && rx >= z.lastRx && tx >= z.lastTx {
 				s.BwIn, s.BwOut = int64(float64(rx-z.lastRx)/secs), int64(float64(tx-z.lastTx)/secs)
 			}
@@ -111,44 +104,4 @@ func (z *summarizer) summary(now time.Time) api.NodeSummary {
 		}
 	}
 	return s
-}
-
-// meminfo returns /proc/meminfo's fields counted in kB.
-func meminfo(b []byte) map[string]int64 {
-	out := map[string]int64{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		f := strings.Fields(rest)
-		if !ok || len(f) != 2 || f[1] != "kB" {
-			continue
-		}
-		if v, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out
-}
-
-// netdev sums the received and sent bytes of /proc/net/dev's interfaces
-// but loopback.
-func netdev(b []byte) (rx, tx uint64, err error) {
-	lines := strings.Split(string(b), "\n")
-	if len(lines) < 2 {
-		return 0, 0, fmt.Errorf("net/dev: too short")
-	}
-	for _, line := range lines[2:] {
-		name, rest, ok := strings.Cut(line, ":")
-		f := strings.Fields(rest)
-		if !ok || len(f) < 9 || strings.TrimSpace(name) == "lo" {
-			continue
-		}
-		r, err1 := strconv.ParseUint(f[0], 10, 64)
-		t, err2 := strconv.ParseUint(f[8], 10, 64)
-		if err1 != nil || err2 != nil {
-			return 0, 0, fmt.Errorf("net/dev %s: bad counters", strings.TrimSpace(name))
-		}
-		rx, tx = rx+r, tx+t
-	}
-	return rx, tx, nil
 }
