@@ -20,6 +20,11 @@ type Server struct {
 	cfg    Config
 	w      *worker
 	nft    *table
+	// pkt and egress confine packet sockets; nil where the kernel
+	// lacks what they need: packet socket() then fails with EPERM.
+	pkt    *pktFilter
+	pktMu  sync.Mutex // guards pkt's programs
+	egress *egressTable
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -56,6 +61,7 @@ func New(cfg Config) (*Server, error) {
 		w.stop()
 		return nil, err
 	}
+	s.openPackets()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.syncLoop()
@@ -129,6 +135,7 @@ func (s *Server) release(name string) {
 	}
 	if last {
 		s.unclaimLocked(st, nil)
+		s.forgetPackets(st)
 	}
 	s.mu.Unlock()
 }
@@ -149,7 +156,9 @@ func (s *Server) serve(slice Slice, l *listener) {
 			}
 			return
 		}
-		if n.Nr == unix.SYS_SETSOCKOPT {
+		if n.Nr == unix.SYS_SETSOCKOPT && int32(n.Args[1]) == unix.SOL_PACKET {
+			err = s.answerPacketOpt(l, &n)
+		} else if n.Nr == unix.SYS_SETSOCKOPT {
 			err = s.answerSetsockopt(slice, l, &n)
 		} else {
 			err = s.answer(slice, l, &n, sp)
@@ -246,6 +255,8 @@ func (s *Server) create(slice Slice, n *notif) (int, error) {
 	switch {
 	case n.Arch != auditArch || n.Nr != unix.SYS_SOCKET:
 		return -1, fmt.Errorf("not socket(): %w", unix.EPERM)
+	case domain == unix.AF_PACKET:
+		return s.createPacket(slice, typ, proto)
 	case domain != unix.AF_INET && domain != unix.AF_INET6, typ&0xf != unix.SOCK_RAW:
 		return -1, fmt.Errorf("not a raw socket: %w", unix.EPERM)
 	case typ&^(0xf|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0:
@@ -314,12 +325,15 @@ func socketAs(uid uint32, domain, typ, proto int) (int, error) {
 	return fd, nil
 }
 
-// countRaw counts the raw sockets owned by UIDs in [base, base+count) in
+// countRaw counts the raw and packet sockets owned by UIDs in [base, base+count) in
 // the calling thread's network namespace.
 func countRaw(base, count uint32) (int, error) {
 	n := 0
-	for _, name := range []string{"raw", "raw6"} {
+	for _, name := range []string{"raw", "raw6", "packet"} {
 		f, err := os.Open("/proc/thread-self/net/" + name)
+		if errors.Is(err, os.ErrNotExist) && name == "packet" {
+			continue // no packet sockets in this kernel
+		}
 		if err != nil {
 			return 0, fmt.Errorf("count raw sockets: %w", err)
 		}
@@ -355,6 +369,12 @@ func (s *Server) Close(removeTable bool) error {
 	var err error
 	if removeTable {
 		err = s.nft.remove()
+		if s.egress != nil {
+			err = errors.Join(err, s.egress.remove())
+		}
+	}
+	if s.pkt != nil {
+		s.pkt.close()
 	}
 	s.nft.hangup()
 	s.w.stop()
