@@ -61,7 +61,7 @@ func TestPacketFilterVerdicts(t *testing.T) {
 	}
 	peer, node := net.IPv4(10, 9, 0, 2), net.IPv4(10, 9, 0, 1)
 	laterFrag := frame4(peer, node, 17, ports(53, 5000))
-	laterFrag[14+6] = 0x01 // fragment offset 256 bytes
+	laterFrag[14+6] = 0x01               // fragment offset 256 bytes
 	quote := func(sport uint16) []byte { // an ICMP error about node:sport -> peer:53
 		return icmp4(3, 0, frame4(node, peer, 17, ports(sport, 53))[14:])
 	}

@@ -17,9 +17,9 @@ import (
 
 // Server answers the raw socket() calls of the node's slivers.
 type Server struct {
-	cfg    Config
-	w      *worker
-	nft    *table
+	cfg Config
+	w   *worker
+	nft *table
 	// pkt and egress confine packet sockets; nil where the kernel
 	// lacks what they need: packet socket() then fails with EPERM.
 	pkt    *pktFilter
