@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if imageDir != "" {
 		os.RemoveAll(imageDir)
 	}
+	if debianDir != "" {
+		os.RemoveAll(debianDir)
+	}
 	os.Exit(code)
 }
 
