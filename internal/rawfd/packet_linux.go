@@ -49,19 +49,8 @@ func (s *Server) createPacket(slice Slice, typ, proto int) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("%w: %w", err, unix.EPERM)
 	}
-	var fd int
-	s.w.do(func() {
-		var held int
-		if held, err = countRaw(slice.UIDBase, slice.UIDCount); err != nil {
-			return
-		}
-		if held >= s.cfg.MaxPerSlice {
-			err = fmt.Errorf("slice holds %d raw and packet sockets, the most it may: %w", held, unix.EMFILE)
-			return
-		}
-		// No protocol: not hooked to any device until bound below.
-		fd, err = socketAs(slice.UIDBase, unix.AF_PACKET, typ&0xf|unix.SOCK_CLOEXEC|typ&unix.SOCK_NONBLOCK, 0)
-	})
+	// No protocol: not hooked to any device until bound below.
+	fd, err := s.socketFor(slice, unix.AF_PACKET, typ&(0xf|unix.SOCK_NONBLOCK), 0)
 	if err != nil {
 		return -1, err
 	}

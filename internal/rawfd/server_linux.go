@@ -262,19 +262,7 @@ func (s *Server) create(slice Slice, n *notif) (int, error) {
 	case typ&^(0xf|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0:
 		return -1, fmt.Errorf("socket type %#x: %w", typ, unix.EINVAL)
 	}
-	var fd int
-	var err error
-	s.w.do(func() {
-		var held int
-		if held, err = countRaw(slice.UIDBase, slice.UIDCount); err != nil {
-			return
-		}
-		if held >= s.cfg.MaxPerSlice {
-			err = fmt.Errorf("slice holds %d raw sockets, the most it may: %w", held, unix.EMFILE)
-			return
-		}
-		fd, err = socketAs(slice.UIDBase, domain, unix.SOCK_RAW|unix.SOCK_CLOEXEC|typ&unix.SOCK_NONBLOCK, proto)
-	})
+	fd, err := s.socketFor(slice, domain, unix.SOCK_RAW|typ&unix.SOCK_NONBLOCK, proto)
 	if err != nil {
 		return -1, err
 	}
@@ -313,6 +301,23 @@ func recvFilter(mark uint32) []unix.SockFilter {
 	}
 }
 
+// socketFor makes a close-on-exec socket owned by the slice, within
+// Config.MaxPerSlice of its raw and packet sockets.
+func (s *Server) socketFor(slice Slice, domain, typ, proto int) (fd int, err error) {
+	s.w.do(func() {
+		var held int
+		if held, err = countRaw(slice.UIDBase, slice.UIDCount); err != nil {
+			return
+		}
+		if held >= s.cfg.MaxPerSlice {
+			err = fmt.Errorf("slice holds %d raw and packet sockets, the most it may: %w", held, unix.EMFILE)
+			return
+		}
+		fd, err = socketAs(slice.UIDBase, domain, typ|unix.SOCK_CLOEXEC, proto)
+	})
+	return fd, err
+}
+
 // socketAs makes a socket owned by uid: its owner (sk_uid, meta skuid)
 // is the creating thread's fsuid. Call it on the worker's thread only.
 func socketAs(uid uint32, domain, typ, proto int) (int, error) {
@@ -320,7 +325,7 @@ func socketAs(uid uint32, domain, typ, proto int) (int, error) {
 	defer unix.RawSyscall(unix.SYS_SETFSUID, 0, 0, 0)
 	fd, err := unix.Socket(domain, typ, proto)
 	if err != nil {
-		return -1, fmt.Errorf("socket(%d, SOCK_RAW, %d): %w", domain, proto, err)
+		return -1, fmt.Errorf("socket(%d, %#x, %d): %w", domain, typ, proto, err)
 	}
 	return fd, nil
 }
