@@ -69,8 +69,8 @@ type Config struct {
 	// NetNS, when set, is the path of the network namespace the sockets
 	// and the table are made in (tests); empty means the caller's.
 	NetNS string
-	// MaxPerSlice bounds the raw sockets of one slice (DefaultMaxPerSlice
-	// if 0).
+	// MaxPerSlice bounds the raw and packet sockets of one slice
+	// (DefaultMaxPerSlice if 0).
 	MaxPerSlice int
 	// CallsPerSec bounds how many raw socket() and setsockopt(IP_RECVERR)
 	// calls of one sliver the Server answers a second, after a burst of as many (DefaultCallsPerSec
