@@ -190,10 +190,16 @@ type capture struct {
 
 func startCapture(t testing.TB, p *nettest.Pair) *capture {
 	t.Helper()
+	return startCaptureOn(t, p.RecvNS, p.RecvDev)
+}
+
+// startCaptureOn records every IP packet that reaches dev in ns.
+func startCaptureOn(t testing.TB, ns, dev string) *capture {
+	t.Helper()
 	c := &capture{done: make(chan struct{})}
 	var fd int
-	err := nettest.InNS(p.RecvNS, func() error {
-		ifi, err := net.InterfaceByName(p.RecvDev)
+	err := nettest.InNS(ns, func() error {
+		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
 		}

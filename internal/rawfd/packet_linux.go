@@ -193,6 +193,19 @@ func (s *Server) openPackets() {
 		s.cfg.Log.Warn("slivers' packet sockets are off (socket(AF_PACKET) fails with EPERM): no nftables egress hook (Linux 5.16, CONFIG_NETFILTER_EGRESS) to keep them from sending", "err", err)
 		return
 	}
+	s.pktDone = make(chan struct{})
+	done := s.pktDone
+	onErr := func(err error) {
+		select {
+		case <-done: // the subscription's socket closed with the Server
+		default:
+			s.cfg.Log.Error("packet sockets", "err", err)
+		}
+	}
+	if err := e.watch(s.cfg.NetNS, done, &s.pktWG, onErr); err != nil {
+		// The periodic sync still follows the devices.
+		s.cfg.Log.Warn("packet sockets: devices followed at each sync only", "err", err)
+	}
 	s.pkt, s.egress = pkt, e
 	s.cfg.Log.Info("slivers open receive-only packet sockets with socket(2), filtered to their own traffic", "table", e.name)
 }

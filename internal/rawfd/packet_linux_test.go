@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +182,64 @@ func TestPacketSocketTamper(t *testing.T) {
 		}
 	}
 	t.Logf("%s", out)
+}
+
+// TestPacketSocketNewDevice: a device the node makes while a sliver holds
+// a packet socket gets the egress chain when the agent sees its link
+// event (here no periodic sync runs): a frame the sliver sends on it once
+// it is up never reaches the other end. (Between the device's creation
+// and that event, a few milliseconds, it has no chain: a device brought up
+// within them could carry a frame.)
+func TestPacketSocketNewDevice(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv, err := New(Config{NetNS: p.SendNS, SyncEvery: time.Hour, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(true) })
+	s := newSlice(t, srv, p.SendNS, 87)
+	dev, peerDev := p.SendDev+"n", p.RecvDev+"n"
+	sendNS, recvNS := strings.TrimPrefix(p.SendNS, "/run/netns/"), strings.TrimPrefix(p.RecvNS, "/run/netns/")
+	var out testutil.Buffer
+	proc := s.start(t, &out, "pkt", "sendwait", dev, "NEWDEVFRAME")
+	waitFor(t, &out, "opened")
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("-n", recvNS, "link", "add", peerDev, "type", "veth", "peer", "name", dev+"x")
+	ip("-n", recvNS, "link", "set", peerDev, "up")
+	c := startCaptureOn(t, p.RecvNS, peerDev)
+	// Created in the node's namespace, down; up a moment later.
+	ip("-n", recvNS, "link", "set", dev+"x", "netns", sendNS, "name", dev)
+	time.Sleep(300 * time.Millisecond)
+	ip("-n", sendNS, "link", "set", dev, "up")
+	proc.Wait()
+	if !strings.Contains(out.String(), "sendto") {
+		t.Fatalf("probe: %s", out.String())
+	}
+	if n := c.seen("NEWDEVFRAME"); n != 0 {
+		t.Fatalf("%d frames the sliver sent on a new device reached its peer (probe: %s)", n, out.String())
+	}
+	// The capture works: the node's own frame on the device arrives.
+	if err := nettest.InNS(p.SendNS, func() error {
+		fd, ifindex, err := rootPacketSocket(dev)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		frame := make([]byte, 60)
+		copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		frame[12], frame[13] = 0x08, 0x00
+		copy(frame[40:], "NODEFRAME")
+		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Protocol: htons(0x0800), Ifindex: ifindex, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c.seen("NODEFRAME") == 0 {
+		t.Fatal("the capture missed the node's own frame")
+	}
 }

@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // packetMarkBase is the high half of every PacketMark.
@@ -27,8 +30,9 @@ func PacketMark(index uint32) uint32 { return packetMarkBase | index&0xffff }
 // SO_MARK control message need CAP_NET_ADMIN in the node's namespace).
 //
 // The chains follow the node's devices: the table is rewritten, in one
-// transaction, when the devices change (checked at each packet socket()
-// and every Config.SyncEvery).
+// transaction, when the devices change (on each link event, and checked
+// at each packet socket() and every Config.SyncEvery). A device the node
+// creates has no chain for the moment until its event is handled.
 type egressTable struct {
 	name string
 	t    *table // runs nft in the worker's namespace
@@ -87,5 +91,48 @@ func (e *egressTable) remove() error {
 	if err := e.t.run(fmt.Sprintf("table netdev %s\ndelete table netdev %s\n", e.name, e.name)); err != nil {
 		return fmt.Errorf("remove nft table %s: %w", e.name, err)
 	}
+	return nil
+}
+
+// watch syncs the table on every link event of the namespace netnsPath
+// (the caller's if empty) until done is closed, in a goroutine wg
+// counts; it returns once subscribed. Errors go to onErr.
+func (e *egressTable) watch(netnsPath string, done <-chan struct{}, wg *sync.WaitGroup, onErr func(error)) error {
+	var h netns.NsHandle
+	var err error
+	if netnsPath != "" {
+		h, err = netns.GetFromPath(netnsPath)
+	} else {
+		h, err = netns.Get()
+	}
+	if err != nil {
+		return fmt.Errorf("packet sockets: network namespace: %w", err)
+	}
+	defer h.Close()
+	ch := make(chan netlink.LinkUpdate, 64)
+	if err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{Namespace: &h, ErrorCallback: onErr}); err != nil {
+		return fmt.Errorf("packet sockets: link events: %w", err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case _, ok := <-ch:
+				if !ok {
+					return
+				}
+			}
+			// A burst of events needs one sync.
+			for len(ch) > 0 {
+				<-ch
+			}
+			if err := e.sync(); err != nil {
+				onErr(err)
+			}
+		}
+	}()
 	return nil
 }

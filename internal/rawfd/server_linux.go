@@ -22,12 +22,14 @@ type Server struct {
 	nft *table
 	// pkt and egress confine packet sockets; nil where the kernel
 	// lacks what they need: packet socket() then fails with EPERM.
-	pkt    *pktFilter
-	pktMu  sync.Mutex // guards pkt's programs
-	egress *egressTable
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	pkt     *pktFilter
+	pktMu   sync.Mutex // guards pkt's programs
+	egress  *egressTable
+	pktDone chan struct{} // closed to stop following the devices
+	pktWG   sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	mu sync.Mutex
 	// mu guards the following.
@@ -371,6 +373,10 @@ func (s *Server) Close(removeTable bool) error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	if s.pkt != nil {
+		close(s.pktDone)
+		s.pktWG.Wait()
+	}
 	var err error
 	if removeTable {
 		err = s.nft.remove()

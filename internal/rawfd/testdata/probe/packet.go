@@ -17,11 +17,16 @@ import (
 //	pkt listen DEV SECS   print "saw PROTO SPORT DPORT" for each IP frame a
 //	                      packet socket bound to DEV ("any": all) gets
 //	pkt send DEV MARK     send an Ethernet broadcast frame holding MARK
+//	pkt sendwait DEV MARK the same from a socket opened before DEV exists:
+//	                      print "opened", wait for DEV, then send
 //	pkt tamper DEV        try to widen or bypass the socket's confinement,
 //	                      one line per attempt
 func packetMode(args []string) error {
 	if len(args) < 2 {
 		return errors.New("pkt: mode and device")
+	}
+	if args[0] == "sendwait" {
+		return packetSendWait(args[1], []byte(args[2]))
 	}
 	fd, ifindex, err := packetSocket(args[1])
 	if err != nil {
@@ -158,4 +163,19 @@ func setReq(fd, opt int, r *unix.TpacketReq) error {
 		return errno
 	}
 	return nil
+}
+
+func packetSendWait(dev string, mark []byte) error {
+	fd, _, err := packetSocket("any")
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	fmt.Println("opened")
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		if ifi, err := net.InterfaceByName(dev); err == nil && ifi.Flags&net.FlagUp != 0 {
+			return packetSend(fd, ifi.Index, mark)
+		}
+	}
+	return fmt.Errorf("no device %s", dev)
 }
