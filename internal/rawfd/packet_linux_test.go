@@ -77,8 +77,10 @@ func TestPacketSocketSeesOnlyItsSlice(t *testing.T) {
 		}
 	}()
 	var outA, outB testutil.Buffer
-	pa := sa.start(t, &outA, "pkt", "listen", p.SendDev, "3")
-	pb := sb.start(t, &outB, "pkt", "listen", "any", "3")
+	// Until killed once the traffic is over (a sliver may take seconds
+	// to start under emulation).
+	pa := sa.start(t, &outA, "pkt", "listen", p.SendDev, "120")
+	pb := sb.start(t, &outB, "pkt", "listen", "any", "120")
 	waitFor(t, &outA, "ready")
 	waitFor(t, &outB, "ready")
 	udpFrom(t, p, 5000, 7, 3)
@@ -96,6 +98,9 @@ func TestPacketSocketSeesOnlyItsSlice(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("the node's service: %v", err)
 	}
+	time.Sleep(300 * time.Millisecond) // the last replies
+	pa.Signal(9)
+	pb.Signal(9)
 	pa.Wait()
 	pb.Wait()
 	check := func(name, out, own, other string) {
