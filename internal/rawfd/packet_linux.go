@@ -20,7 +20,8 @@ import (
 //     that mark on every device (pktsend_linux.go);
 //   - setsockopt(SOL_PACKET) reaches the Server (internal/sandbox), which
 //     refuses PACKET_QDISC_BYPASS (it would skip the egress hook),
-//     PACKET_TX_RING, PACKET_FANOUT and promiscuous membership, bounds
+//     PACKET_TX_RING, PACKET_FANOUT and device memberships (promiscuous
+//     mode and the like), bounds
 //     PACKET_RX_RING to Config.MaxPacketRing bytes, and does the others
 //     itself on the socket it checked.
 //
@@ -138,19 +139,12 @@ func (s *Server) setPacketOpt(l *listener, n *notif) error {
 // filter admits, change the node's devices or hold unbounded memory.
 func (s *Server) checkPacketOpt(opt int, val []byte) error {
 	switch opt {
-	case unix.PACKET_ADD_MEMBERSHIP, unix.PACKET_DROP_MEMBERSHIP:
-		// struct packet_mreq: int mr_ifindex, unsigned short mr_type.
-		if len(val) < 6 {
-			return fmt.Errorf("setsockopt(PACKET_ADD_MEMBERSHIP): %w", unix.EINVAL)
-		}
-		switch typ := *(*uint16)(unsafe.Pointer(&val[4])); typ {
-		case unix.PACKET_MR_MULTICAST:
-		default:
-			// Promiscuous or all-multicast mode is the node's device's,
-			// not the slice's; the filter drops other hosts' frames
-			// anyway.
-			return fmt.Errorf("setsockopt(PACKET_ADD_MEMBERSHIP, type %d): %w", typ, unix.EPERM)
-		}
+	case unix.PACKET_ADD_MEMBERSHIP:
+		// Promiscuous, all-multicast, unicast or multicast membership
+		// changes the node's device (and each costs kernel memory the
+		// slice is not charged); the filter drops other hosts' frames
+		// anyway.
+		return fmt.Errorf("setsockopt(PACKET_ADD_MEMBERSHIP): %w", unix.EPERM)
 	case unix.PACKET_RX_RING:
 		// struct tpacket_req(3): block size and count first.
 		if len(val) < 8 {
