@@ -133,20 +133,7 @@ func TestPacketSocketCannotSend(t *testing.T) {
 	if !strings.Contains(out, "sendto") {
 		t.Fatalf("probe: %s", out)
 	}
-	if err := nettest.InNS(p.SendNS, func() error {
-		fd, ifindex, err := rootPacketSocket(p.SendDev)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		frame := make([]byte, 60)
-		copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-		frame[12], frame[13] = 0x08, 0x00
-		copy(frame[40:], "NODEFRAME")
-		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Protocol: htons(0x0800), Ifindex: ifindex, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	sendNodeFrame(t, p.SendNS, p.SendDev, "NODEFRAME")
 	if n := c.seen("NODEFRAME"); n == 0 {
 		t.Fatal("the capture missed the node's own frame")
 	}
@@ -156,13 +143,28 @@ func TestPacketSocketCannotSend(t *testing.T) {
 	t.Logf("sliver's sends: %s", strings.ReplaceAll(out, "\n", "; "))
 }
 
-func rootPacketSocket(dev string) (int, int, error) {
-	ifi, err := net.InterfaceByName(dev)
-	if err != nil {
-		return -1, 0, err
+// sendNodeFrame sends a broadcast frame holding mark on dev in ns, as
+// the node (root, no mark).
+func sendNodeFrame(t *testing.T, ns, dev, mark string) {
+	t.Helper()
+	if err := nettest.InNS(ns, func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		frame := make([]byte, 60)
+		copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+		frame[12], frame[13] = 0x08, 0x00
+		copy(frame[40:], mark)
+		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Protocol: htons(0x0800), Ifindex: ifi.Index, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}})
+	}); err != nil {
+		t.Fatal(err)
 	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	return fd, ifi.Index, err
 }
 
 // TestPacketSocketTamper: a sliver cannot detach, replace or unlock its
@@ -230,20 +232,7 @@ func TestPacketSocketNewDevice(t *testing.T) {
 		t.Fatalf("%d frames the sliver sent on a new device reached its peer (probe: %s)", n, out.String())
 	}
 	// The capture works: the node's own frame on the device arrives.
-	if err := nettest.InNS(p.SendNS, func() error {
-		fd, ifindex, err := rootPacketSocket(dev)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		frame := make([]byte, 60)
-		copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-		frame[12], frame[13] = 0x08, 0x00
-		copy(frame[40:], "NODEFRAME")
-		return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Protocol: htons(0x0800), Ifindex: ifindex, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	sendNodeFrame(t, p.SendNS, dev, "NODEFRAME")
 	if c.seen("NODEFRAME") == 0 {
 		t.Fatal("the capture missed the node's own frame")
 	}
