@@ -113,6 +113,10 @@ type Config struct {
 	// the agent answers a second (flag --raw-socket-calls-per-sec; 0:
 	// rawfd.DefaultCallsPerSec).
 	RawSocketCallsPerSec int
+	// PacketRingMax bounds the bytes of the receive ring of one packet
+	// socket of a sliver (flag --packet-ring-max-mib; 0:
+	// rawfd.DefaultMaxPacketRing).
+	PacketRingMax int64
 	// MaxSocketsPerSlice is the most IPv4 and IPv6 sockets, and so ports,
 	// one sliver may hold at once (flag --max-sockets-per-slice; 0:
 	// portmgr.DefaultMaxSockets).

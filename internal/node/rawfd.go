@@ -42,7 +42,7 @@ func openKernelRaw(cfg Config, n *network) *kernelRaw {
 	}
 	k := &kernelRaw{net: n, slivers: map[string]sliver.NetSliver{}}
 	rcfg := rawfd.Config{Ports: k.ports, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice,
-		CallsPerSec: cfg.RawSocketCallsPerSec, Log: log}
+		CallsPerSec: cfg.RawSocketCallsPerSec, MaxPacketRing: int(cfg.PacketRingMax), Log: log}
 	if n.ports != nil {
 		rcfg.Claim = k.claim
 	} else {

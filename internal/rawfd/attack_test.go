@@ -324,7 +324,8 @@ func TestAttackSocketStorm(t *testing.T) {
 }
 
 // TestAttackMisc: the sliver's root tries what would get it past the
-// confinement: packet sockets, raw protocols the kernel has not, flags
+// confinement: packet sockets of a type or protocol the agent does not
+// make, raw protocols the kernel has not, flags
 // the agent does not know, IP_TRANSPARENT, SO_MARK (option and control
 // message), SO_ATTACH_REUSEPORT_CBPF, ptrace of the init, io_uring.
 func TestAttackMisc(t *testing.T) {

@@ -40,7 +40,18 @@
 //     reaches the Server too; it does nothing on a raw socket and sets the
 //     option itself on any other.
 //
-// A slice holds at most Config.MaxPerSlice raw sockets at a time; a
+// Packet sockets: tools such as hping3 (libpcap) and scapy send through
+// a raw socket and receive through a packet socket. A sliver's
+// socket(AF_PACKET) reaches the Server the same way and gets a socket
+// that receives only the slice's own traffic and cannot send
+// (packet_linux.go): an eBPF socket filter, locked, that reads each frame
+// and admits the slice's ports, the echo flows its raw sockets started and
+// the ICMP errors about them; a mark that an nftables egress chain on
+// every device drops; and setsockopt(SOL_PACKET) checked by the Server.
+// Kernels without the egress hook (before 5.16) or the filter keep
+// refusing packet sockets, as the Server says when it starts.
+//
+// A slice holds at most Config.MaxPerSlice raw and packet sockets at a time; a
 // socket() past it fails with EMFILE. Kernels before 5.14 lack the
 // one-step install: there the node keeps the raw socket service
 // (internal/rawsock) alone and says so when it starts.

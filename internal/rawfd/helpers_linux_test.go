@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if imageDir != "" {
 		os.RemoveAll(imageDir)
 	}
+	if debianDir != "" {
+		os.RemoveAll(debianDir)
+	}
 	os.Exit(code)
 }
 
@@ -187,10 +190,16 @@ type capture struct {
 
 func startCapture(t testing.TB, p *nettest.Pair) *capture {
 	t.Helper()
+	return startCaptureOn(t, p.RecvNS, p.RecvDev)
+}
+
+// startCaptureOn records every IP packet that reaches dev in ns.
+func startCaptureOn(t testing.TB, ns, dev string) *capture {
+	t.Helper()
 	c := &capture{done: make(chan struct{})}
 	var fd int
-	err := nettest.InNS(p.RecvNS, func() error {
-		ifi, err := net.InterfaceByName(p.RecvDev)
+	err := nettest.InNS(ns, func() error {
+		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
 		}

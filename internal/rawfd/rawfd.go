@@ -16,6 +16,8 @@ const (
 	DefaultMaxPerSlice = 64
 	DefaultCallsPerSec = 100
 	DefaultSyncEvery   = time.Second
+	// DefaultMaxPacketRing is libpcap's default buffer, twice.
+	DefaultMaxPacketRing = 4 << 20
 )
 
 // rawMarkBase is the high half of every RawMark: one value no other part
@@ -67,8 +69,8 @@ type Config struct {
 	// NetNS, when set, is the path of the network namespace the sockets
 	// and the table are made in (tests); empty means the caller's.
 	NetNS string
-	// MaxPerSlice bounds the raw sockets of one slice (DefaultMaxPerSlice
-	// if 0).
+	// MaxPerSlice bounds the raw and packet sockets of one slice
+	// (DefaultMaxPerSlice if 0).
 	MaxPerSlice int
 	// CallsPerSec bounds how many raw socket() and setsockopt(IP_RECVERR)
 	// calls of one sliver the Server answers a second, after a burst of as many (DefaultCallsPerSec
@@ -78,7 +80,11 @@ type Config struct {
 	// SyncEvery is how often the table's ports follow Ports
 	// (DefaultSyncEvery if 0).
 	SyncEvery time.Duration
-	Log       *slog.Logger
+	// MaxPacketRing bounds the bytes of one packet socket's receive ring
+	// (PACKET_RX_RING), memory the kernel does not charge to the slice
+	// (DefaultMaxPacketRing if 0).
+	MaxPacketRing int
+	Log           *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -93,6 +99,9 @@ func (c *Config) defaults() {
 	}
 	if c.SyncEvery <= 0 {
 		c.SyncEvery = DefaultSyncEvery
+	}
+	if c.MaxPacketRing <= 0 {
+		c.MaxPacketRing = DefaultMaxPacketRing
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

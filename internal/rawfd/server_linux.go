@@ -17,12 +17,19 @@ import (
 
 // Server answers the raw socket() calls of the node's slivers.
 type Server struct {
-	cfg    Config
-	w      *worker
-	nft    *table
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg Config
+	w   *worker
+	nft *table
+	// pkt and egress confine packet sockets; nil where the kernel
+	// lacks what they need: packet socket() then fails with EPERM.
+	pkt     *pktFilter
+	pktMu   sync.Mutex // guards pkt's programs
+	egress  *egressTable
+	pktDone chan struct{} // closed to stop following the devices
+	pktWG   sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	mu sync.Mutex
 	// mu guards the following.
@@ -56,6 +63,7 @@ func New(cfg Config) (*Server, error) {
 		w.stop()
 		return nil, err
 	}
+	s.openPackets()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.syncLoop()
@@ -129,6 +137,7 @@ func (s *Server) release(name string) {
 	}
 	if last {
 		s.unclaimLocked(st, nil)
+		s.forgetPackets(st)
 	}
 	s.mu.Unlock()
 }
@@ -149,7 +158,9 @@ func (s *Server) serve(slice Slice, l *listener) {
 			}
 			return
 		}
-		if n.Nr == unix.SYS_SETSOCKOPT {
+		if n.Nr == unix.SYS_SETSOCKOPT && int32(n.Args[1]) == unix.SOL_PACKET {
+			err = s.answerPacketOpt(l, &n)
+		} else if n.Nr == unix.SYS_SETSOCKOPT {
 			err = s.answerSetsockopt(slice, l, &n)
 		} else {
 			err = s.answer(slice, l, &n, sp)
@@ -246,24 +257,14 @@ func (s *Server) create(slice Slice, n *notif) (int, error) {
 	switch {
 	case n.Arch != auditArch || n.Nr != unix.SYS_SOCKET:
 		return -1, fmt.Errorf("not socket(): %w", unix.EPERM)
+	case domain == unix.AF_PACKET:
+		return s.createPacket(slice, typ, proto)
 	case domain != unix.AF_INET && domain != unix.AF_INET6, typ&0xf != unix.SOCK_RAW:
 		return -1, fmt.Errorf("not a raw socket: %w", unix.EPERM)
 	case typ&^(0xf|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC) != 0:
 		return -1, fmt.Errorf("socket type %#x: %w", typ, unix.EINVAL)
 	}
-	var fd int
-	var err error
-	s.w.do(func() {
-		var held int
-		if held, err = countRaw(slice.UIDBase, slice.UIDCount); err != nil {
-			return
-		}
-		if held >= s.cfg.MaxPerSlice {
-			err = fmt.Errorf("slice holds %d raw sockets, the most it may: %w", held, unix.EMFILE)
-			return
-		}
-		fd, err = socketAs(slice.UIDBase, domain, unix.SOCK_RAW|unix.SOCK_CLOEXEC|typ&unix.SOCK_NONBLOCK, proto)
-	})
+	fd, err := s.socketFor(slice, domain, unix.SOCK_RAW|typ&unix.SOCK_NONBLOCK, proto)
 	if err != nil {
 		return -1, err
 	}
@@ -302,6 +303,23 @@ func recvFilter(mark uint32) []unix.SockFilter {
 	}
 }
 
+// socketFor makes a close-on-exec socket owned by the slice, within
+// Config.MaxPerSlice of its raw and packet sockets.
+func (s *Server) socketFor(slice Slice, domain, typ, proto int) (fd int, err error) {
+	s.w.do(func() {
+		var held int
+		if held, err = countRaw(slice.UIDBase, slice.UIDCount); err != nil {
+			return
+		}
+		if held >= s.cfg.MaxPerSlice {
+			err = fmt.Errorf("slice holds %d raw and packet sockets, the most it may: %w", held, unix.EMFILE)
+			return
+		}
+		fd, err = socketAs(slice.UIDBase, domain, typ|unix.SOCK_CLOEXEC, proto)
+	})
+	return fd, err
+}
+
 // socketAs makes a socket owned by uid: its owner (sk_uid, meta skuid)
 // is the creating thread's fsuid. Call it on the worker's thread only.
 func socketAs(uid uint32, domain, typ, proto int) (int, error) {
@@ -309,17 +327,20 @@ func socketAs(uid uint32, domain, typ, proto int) (int, error) {
 	defer unix.RawSyscall(unix.SYS_SETFSUID, 0, 0, 0)
 	fd, err := unix.Socket(domain, typ, proto)
 	if err != nil {
-		return -1, fmt.Errorf("socket(%d, SOCK_RAW, %d): %w", domain, proto, err)
+		return -1, fmt.Errorf("socket(%d, %#x, %d): %w", domain, typ, proto, err)
 	}
 	return fd, nil
 }
 
-// countRaw counts the raw sockets owned by UIDs in [base, base+count) in
+// countRaw counts the raw and packet sockets owned by UIDs in [base, base+count) in
 // the calling thread's network namespace.
 func countRaw(base, count uint32) (int, error) {
 	n := 0
-	for _, name := range []string{"raw", "raw6"} {
+	for _, name := range []string{"raw", "raw6", "packet"} {
 		f, err := os.Open("/proc/thread-self/net/" + name)
+		if errors.Is(err, os.ErrNotExist) && name == "packet" {
+			continue // no packet sockets in this kernel
+		}
 		if err != nil {
 			return 0, fmt.Errorf("count raw sockets: %w", err)
 		}
@@ -352,9 +373,19 @@ func (s *Server) Close(removeTable bool) error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	if s.pkt != nil {
+		close(s.pktDone)
+		s.pktWG.Wait()
+	}
 	var err error
 	if removeTable {
 		err = s.nft.remove()
+		if s.egress != nil {
+			err = errors.Join(err, s.egress.remove())
+		}
+	}
+	if s.pkt != nil {
+		s.pkt.close()
 	}
 	s.nft.hangup()
 	s.w.stop()

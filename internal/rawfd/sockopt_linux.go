@@ -61,15 +61,8 @@ func (s *Server) setRecvErr(l *listener, n *notif) (int64, error) {
 	optlen := int(int32(n.Args[4]))
 	buf := make([]byte, min(max(optlen, 0), 4))
 	if len(buf) > 0 {
-		local := []unix.Iovec{{Base: &buf[0], Len: uint64(len(buf))}}
-		remote := []unix.RemoteIovec{{Base: uintptr(n.Args[3]), Len: len(buf)}}
-		if _, err := unix.ProcessVMReadv(int(n.Pid), local, remote, 0); err != nil {
-			return 0, fmt.Errorf("setsockopt: read optval: %w", unix.EFAULT)
-		}
-		// A pid is read by number: it was still the caller's if the
-		// caller is still in the call.
-		if !l.valid(n.ID) {
-			return 0, fmt.Errorf("caller gone: %w", unix.ESRCH)
+		if err := readCaller(l, n, n.Args[3], buf); err != nil {
+			return 0, err
 		}
 	}
 	var p unsafe.Pointer

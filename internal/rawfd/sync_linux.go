@@ -26,6 +26,11 @@ func (s *Server) syncLoop() {
 		for _, name := range names {
 			s.syncSlice(name)
 		}
+		if s.egress != nil {
+			if err := s.egress.sync(); err != nil {
+				s.cfg.Log.Error("packet sockets", "err", err)
+			}
+		}
 	}
 }
 
@@ -50,6 +55,7 @@ func (s *Server) syncSlice(name string) {
 		s.unclaimLocked(st, st.ports)
 		return
 	}
+	s.setPacketPorts(st, want)
 	st.ports = want
 	s.unclaimLocked(st, want)
 }
@@ -128,6 +134,7 @@ func (s *Server) revoke(name string, p Port) {
 		s.cfg.Log.Error("raw sockets: revoke port", "slice", name, "port", p, "err", err)
 		return
 	}
+	s.setPacketPorts(st, want)
 	st.ports = want
 	delete(st.claims, p)
 }

@@ -35,6 +35,9 @@ import (
 // ICMP errors about every packet of its protocol, whoever sent it, so the
 // agent refuses them there and sets them itself on any other socket
 // (traceroute and tracepath use them on UDP and ping sockets).
+// socket(AF_PACKET) and setsockopt(SOL_PACKET) go there too: the agent
+// makes receive-only packet sockets confined to the slice's traffic and
+// checks their options (internal/rawfd).
 
 // loadSeccomp installs the filter on every thread (TSYNC), which also sets
 // no_new_privs on every thread. With rawNotify it returns the filter's
@@ -147,14 +150,16 @@ func seccompProgram(rawNotify bool) ([]unix.SockFilter, error) {
 	return append(p, allow), nil
 }
 
-// rawSocketRule sends socket(AF_INET or AF_INET6, SOCK_RAW, any) to the
-// listener and lets every other socket() through; it expects the system
-// call number in the accumulator and leaves it there for the next rule.
+// rawSocketRule sends socket(AF_INET or AF_INET6, SOCK_RAW, any) and
+// socket(AF_PACKET, any, any) to the listener and lets every other
+// socket() through; it expects the system call number in the accumulator
+// and leaves it there for the next rule.
 func rawSocketRule() []unix.SockFilter {
 	stmt, jump := bpfStmt, bpfJump
 	return []unix.SockFilter{
-		jump(bpfJeq, unix.SYS_SOCKET, 0, 8),
+		jump(bpfJeq, unix.SYS_SOCKET, 0, 9),
 		stmt(bpfLdAbs, offArg0Lo),
+		jump(bpfJeq, unix.AF_PACKET, 5, 0),
 		jump(bpfJeq, unix.AF_INET, 1, 0),
 		jump(bpfJeq, unix.AF_INET6, 0, 4),
 		stmt(bpfLdAbs, offArg1Lo),
@@ -165,16 +170,17 @@ func rawSocketRule() []unix.SockFilter {
 	}
 }
 
-// recvErrRule sends setsockopt(fd, SOL_IP, IP_RECVERR) and (fd,
-// SOL_IPV6, IPV6_RECVERR) to the listener and lets every other
-// setsockopt() through; it expects the system call number in the
+// recvErrRule sends setsockopt(fd, SOL_IP, IP_RECVERR), (fd, SOL_IPV6,
+// IPV6_RECVERR) and (fd, SOL_PACKET, any) to the listener and lets every
+// other setsockopt() through; it expects the system call number in the
 // accumulator and leaves it there for the next rule. The kernel reads
 // level and optname as ints: only their low 32 bits count.
 func recvErrRule() []unix.SockFilter {
 	stmt, jump := bpfStmt, bpfJump
 	return []unix.SockFilter{
-		jump(bpfJeq, unix.SYS_SETSOCKOPT, 0, 9),
+		jump(bpfJeq, unix.SYS_SETSOCKOPT, 0, 10),
 		stmt(bpfLdAbs, offArg1Lo),
+		jump(bpfJeq, unix.SOL_PACKET, 7, 0),
 		jump(bpfJeq, unix.SOL_IP, 0, 2),
 		stmt(bpfLdAbs, offArg2Lo),
 		jump(bpfJeq, unix.IP_RECVERR, 4, 3),

@@ -22,10 +22,18 @@ import (
 // nr and args[0], as the kernel would, and returns the action it returns.
 func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32, arg0 uint64) uint32 {
 	t.Helper()
+	return runFilterArgs(t, prog, arch, nr, arg0)
+}
+
+// runFilterArgs is runFilter with the call's first arguments.
+func runFilterArgs(t *testing.T, prog []unix.SockFilter, arch, nr uint32, args ...uint64) uint32 {
+	t.Helper()
 	data := make([]byte, 64) // struct seccomp_data: nr, arch, ip, args[6]
 	binary.LittleEndian.PutUint32(data[0:], nr)
 	binary.LittleEndian.PutUint32(data[4:], arch)
-	binary.LittleEndian.PutUint64(data[16:], arg0)
+	for i, a := range args {
+		binary.LittleEndian.PutUint64(data[16+8*i:], a)
+	}
 	var acc uint32
 	for pc := 0; pc < len(prog); pc++ {
 		in := prog[pc]
@@ -47,6 +55,8 @@ func runFilter(t *testing.T, prog []unix.SockFilter, arch, nr uint32, arg0 uint6
 			} else {
 				pc += int(in.Jf)
 			}
+		case bpfAnd:
+			acc &= in.K
 		case bpfRet:
 			return in.K
 		default:
@@ -110,6 +120,41 @@ func testSeccompProgram(t *testing.T, rawNotify bool) {
 	if foreignABIBit != 0 {
 		if got := runFilter(t, prog, auditArch, foreignABIBit|unix.SYS_GETPID, 0); got != kill {
 			t.Errorf("a system call of the foreign ABI: action %#x, want kill", got)
+		}
+	}
+}
+
+// TestSeccompNotifiedCalls: with rawNotify, the listener gets raw and
+// packet socket() calls and setsockopt(IP_RECVERR, IPV6_RECVERR, any
+// SOL_PACKET option); other sockets and options go straight through.
+func TestSeccompNotifiedCalls(t *testing.T) {
+	prog, err := seccompProgram(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notify, allow := uint32(unix.SECCOMP_RET_USER_NOTIF), uint32(unix.SECCOMP_RET_ALLOW)
+	for _, c := range []struct {
+		what string
+		nr   uint32
+		args []uint64
+		want uint32
+	}{
+		{"raw IPv4", unix.SYS_SOCKET, []uint64{unix.AF_INET, unix.SOCK_RAW | unix.SOCK_CLOEXEC, 1}, notify},
+		{"raw IPv6", unix.SYS_SOCKET, []uint64{unix.AF_INET6, unix.SOCK_RAW, 58}, notify},
+		{"UDP", unix.SYS_SOCKET, []uint64{unix.AF_INET, unix.SOCK_DGRAM, 0}, allow},
+		{"packet raw", unix.SYS_SOCKET, []uint64{unix.AF_PACKET, unix.SOCK_RAW, 0x0300}, notify},
+		{"packet dgram", unix.SYS_SOCKET, []uint64{unix.AF_PACKET, unix.SOCK_DGRAM | unix.SOCK_NONBLOCK, 8}, notify},
+		{"packet legacy", unix.SYS_SOCKET, []uint64{unix.AF_PACKET, unix.SOCK_PACKET, 0x0300}, notify},
+		{"unix", unix.SYS_SOCKET, []uint64{unix.AF_UNIX, unix.SOCK_STREAM, 0}, allow},
+		{"IP_RECVERR", unix.SYS_SETSOCKOPT, []uint64{3, unix.SOL_IP, unix.IP_RECVERR}, notify},
+		{"IPV6_RECVERR", unix.SYS_SETSOCKOPT, []uint64{3, unix.SOL_IPV6, unix.IPV6_RECVERR}, notify},
+		{"PACKET_QDISC_BYPASS", unix.SYS_SETSOCKOPT, []uint64{3, unix.SOL_PACKET, unix.PACKET_QDISC_BYPASS}, notify},
+		{"PACKET_RX_RING", unix.SYS_SETSOCKOPT, []uint64{3, unix.SOL_PACKET, unix.PACKET_RX_RING}, notify},
+		{"SO_RCVBUF", unix.SYS_SETSOCKOPT, []uint64{3, unix.SOL_SOCKET, unix.SO_RCVBUF}, allow},
+		{"IP_TTL", unix.SYS_SETSOCKOPT, []uint64{3, unix.SOL_IP, unix.IP_TTL}, allow},
+	} {
+		if got := runFilterArgs(t, prog, auditArch, c.nr, c.args...); got != c.want {
+			t.Errorf("%s: action %#x, want %#x", c.what, got, c.want)
 		}
 	}
 }

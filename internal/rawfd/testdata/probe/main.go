@@ -18,6 +18,7 @@
 //	probe dgramrtt DST N             mean echo RTT over an ICMP datagram socket
 //	probe relayrtt SOCK DST N        mean echo RTT through the raw socket service
 //	probe flood DST SPORT DPORT N    N UDP datagrams from a raw socket; ns taken
+//	probe pkt ...                    packet socket modes (packet.go)
 //	probe recverr                    IP_RECVERR and IPV6_RECVERR set from a thread
 //	                                 other than the main one, on UDP and raw
 //	                                 sockets, and read back
@@ -55,6 +56,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "recverr":
 		return recvErr()
+	case "pkt":
+		return packetMode(args[1:])
 	case "dgramping":
 		return dgramPing(addr(args[1]), []byte(args[2]))
 	case "rawping":
