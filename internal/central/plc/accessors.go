@@ -184,7 +184,7 @@ func (t *txn) setSliceWideTag(ref any, name, value string) error {
 	if err != nil {
 		return err
 	}
-	t.bumpTag(sl, 0)
+	t.bump(sl.NodeIDs...)
 	if tag != nil {
 		tag.Value = value
 		return t.UpdateSliceTag(tag)

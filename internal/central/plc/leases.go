@@ -15,7 +15,7 @@ const LeaseGranularity = int64(time.Hour / time.Second)
 
 func (s *Service) registerLeases() {
 	s.add(method{name: "AddLeases", roles: rolesSlice, min: 4, max: 4, sig: []string{"struct", "array", "int", "int", "int"},
-		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until) (Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC), rounded to the hour. Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
+		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until) (Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC, from 1970 to 9999), rounded to the hour, at most " + (time.Duration(MaxLeaseLength) * time.Second).String() + " long. Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
 		call: s.addLeases})
 	s.add(method{name: "GetLeases", roles: rolesPublic, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the leases that match the filter (a lease_id, a list of them, or a struct), with their node's hostname and node_type, their slice's name and site_id, duration and expired. A struct filter also takes clip (a time: leases not over then; or [from, until]: leases overlapping it), alive (a time: leases running then; or [from, until]), day (N days from 00:00 UTC today, 0: no end), expired, and the node's and slice's fields above; times are Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC.",
@@ -180,8 +180,8 @@ func parseLeaseTimes(f *fieldSet) (leaseTimes, error) {
 		n, err := leaseTime(f.what+"."+name, v)
 		if name == "duration" {
 			n, ok = AsInt(v)
-			if !ok || n <= 0 {
-				return lt, badArg(f.what+".duration", "a number of seconds > 0", v)
+			if !ok || n <= 0 || n > MaxLeaseLength {
+				return lt, badArg(f.what+".duration", fmt.Sprintf("a number of seconds from 1 to %d", MaxLeaseLength), v)
 			}
 			err = nil
 		}
@@ -217,15 +217,36 @@ func (lt leaseTimes) apply(l api.Lease) (api.Lease, error) {
 	return l, err
 }
 
+// MaxLeaseLength bounds one lease: a reservable node leased to one
+// slice is refused to every other, so a lease holds it at most as far
+// ahead as a node is told of its leases (leaseHorizon, one week). A
+// longer reservation is several leases, each its own request.
+const MaxLeaseLength = leaseHorizon
+
 // roundLease widens [from, until) to whole LeaseGranularity periods; a
-// fault if it is empty.
+// fault if either time is outside 0 to api.MaxTime (before or after
+// rounding), or the lease is empty or longer than MaxLeaseLength.
 func roundLease(from, until int64) (int64, int64, error) {
+	for _, x := range []struct {
+		name string
+		v    int64
+	}{{"t_from", from}, {"t_until", until}} {
+		if x.v < 0 || x.v > api.MaxTime {
+			return from, until, Faultf(FaultInvalidArg, "%s: %d is outside 0 to %d (9999-12-31 23:59:59 UTC)", x.name, x.v, int64(api.MaxTime))
+		}
+	}
 	from -= from % LeaseGranularity
 	if r := until % LeaseGranularity; r != 0 {
 		until += LeaseGranularity - r
 	}
-	if until <= from {
+	switch {
+	case until > api.MaxTime:
+		return from, until, Faultf(FaultInvalidArg, "t_until: rounded up to the hour it is past %d (9999-12-31 23:59:59 UTC)", int64(api.MaxTime))
+	case until <= from:
 		return from, until, Faultf(FaultInvalidArg, "t_until: must be after t_from")
+	case until-from > MaxLeaseLength:
+		return from, until, Faultf(FaultInvalidArg, "t_until: a lease lasts at most %d s (%s), rounded to the hour; this one %d s",
+			MaxLeaseLength, time.Duration(MaxLeaseLength)*time.Second, until-from)
 	}
 	return from, until, nil
 }

@@ -187,6 +187,8 @@ func (t *txn) tagRows(object string, conds ...store.Cond) ([]tagRow, error) {
 		return siteTags.rows(t, conds)
 	case "person":
 		return personTags.rows(t, conds)
+	case "interface":
+		return interfaceTags.rows(t, conds)
 	case "slice":
 		tags, err := t.SliceTags(store.Query{Conds: append(conds, store.Cond{Field: "node_id", Op: store.Eq, Value: int64(0)})})
 		out := make([]tagRow, len(tags))

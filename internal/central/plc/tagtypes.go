@@ -190,7 +190,9 @@ func (t *txn) deleteSliceTagsNamed(name string) error {
 	}
 	for _, tag := range tags {
 		if sl, err := t.slice(tag.SliceID); err == nil {
-			t.bumpTag(sl, tag.NodeID)
+			if err := t.bumpTag(sl, &tag); err != nil {
+				return err
+			}
 		}
 		if err := t.DeleteSliceTag(tag.SliceTagID); err != nil {
 			return err
