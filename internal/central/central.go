@@ -110,7 +110,11 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	c := &Central{Store: st, log: cfg.Log}
 	src := &nodeSource{st: st}
 	c.hub = push.NewHub(src, cfg.Log)
-	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending, OnChange: c.hub.Notify})
+	c.Service, err = plc.New(ctx, plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending, OnChange: c.hub.Notify})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	src.svc = c.Service
 	mux := http.NewServeMux()
 	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))

@@ -152,9 +152,6 @@ func (s *Service) setAccessor(a accessor, what string) func(context.Context, *Ca
 		if err != nil {
 			return nil, err
 		}
-		if err := s.seedTagTypes(ctx); err != nil {
-			return nil, err
-		}
 		err = s.update(ctx, c, func(t *txn) error {
 			switch a.object {
 			case "node":

@@ -92,9 +92,6 @@ func (s *Service) addIlink(ctx context.Context, c *Caller, args []any) (any, err
 			return nil, err
 		}
 	}
-	if err := s.seedTagTypes(ctx); err != nil {
-		return nil, err
-	}
 	l := store.Ilink{SrcInterfaceID: src, DstInterfaceID: dst, Value: value}
 	err = s.update(ctx, c, func(t *txn) error {
 		tt, err := t.tagType(tref)

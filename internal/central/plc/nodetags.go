@@ -104,9 +104,6 @@ func (s *Service) addNodeGroup(ctx context.Context, c *Caller, args []any) (any,
 	if err := checkNodeGroup(&g); err != nil {
 		return nil, err
 	}
-	if err := s.seedTagTypes(ctx); err != nil {
-		return nil, err
-	}
 	err = s.update(ctx, c, func(t *txn) error {
 		tt, err := t.tagType(tref)
 		if err != nil {

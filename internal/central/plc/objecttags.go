@@ -63,9 +63,6 @@ func (k *objectTagKind[O, T]) addCall(s *Service) func(context.Context, *Caller,
 		if err != nil {
 			return nil, err
 		}
-		if err := s.seedTagTypes(ctx); err != nil {
-			return nil, err
-		}
 		var id int64
 		err = s.update(ctx, c, func(t *txn) error {
 			o, err := k.object(t, oref)

@@ -62,8 +62,6 @@ type Service struct {
 	limiter *limiter
 	gates   *sourceGates
 	pw      *pwCache
-	// tagTypes says whether the resource table's tag types are stored.
-	tagTypes tagTypeSeed
 	// hashSlots bounds the password hashes computed at once: each takes
 	// argon2's memory.
 	hashSlots chan struct{}
@@ -83,8 +81,9 @@ const (
 	DefaultMaxWriters = 4
 )
 
-// New returns a Service over opts.Store.
-func New(opts Options) *Service {
+// New returns a Service over opts.Store, with the resource table's tag
+// types written into it (seedTagTypes); an error if they cannot be.
+func New(ctx context.Context, opts Options) (*Service, error) {
 	s := &Service{
 		store:      opts.Store,
 		log:        opts.Log,
@@ -121,7 +120,10 @@ func New(opts Options) *Service {
 	}
 	s.reg = NewRegistry()
 	s.register()
-	return s
+	if err := s.seedTagTypes(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Registry returns the table of every method.
