@@ -2,7 +2,6 @@ package plc
 
 import (
 	"context"
-	"log/slog"
 	"path"
 	"slices"
 	"strconv"
@@ -225,7 +224,7 @@ func (t *txn) nodeConfFiles(n *api.Node) ([]store.ConfFile, error) {
 	var out []store.ConfFile
 	put := func(cf store.ConfFile) {
 		if !safeConfDest(cf.Dest) {
-			slog.Debug("conf file left out of GetSlivers: dest is no clean absolute path", "conf_file_id", cf.ConfFileID, "dest", cf.Dest)
+			t.s.log.Debug("conf file left out of GetSlivers: dest is no clean absolute path", "conf_file_id", cf.ConfFileID, "dest", cf.Dest)
 			return
 		}
 		if i, ok := byDest[cf.Dest]; ok {
