@@ -199,14 +199,14 @@ func TestIlinksAndInterfaceTags(t *testing.T) {
 }
 
 // TestLeaseBounds: a lease's times are 0 to api.MaxTime and it lasts at
-// most MaxLeaseLength, through AddLeases and UpdateLeases; a negative
-// time is refused, not rounded towards 0; nothing is stored.
+// most DefaultMaxLeaseLength, through AddLeases and UpdateLeases; a
+// negative time is refused, not rounded towards 0; nothing is stored.
 func TestLeaseBounds(t *testing.T) {
 	w := newWorld(t)
 	rn := w.id(w.admin, "AddNode", w.siteA, map[string]any{"hostname": "r.alpha.org", "node_type": "reservable"})
 	sid := w.id(w.piA, "AddSlice", map[string]any{"name": "alpha_lease"})
 	const h = 3600
-	week := int64(plc.MaxLeaseLength)
+	week := int64(plc.DefaultMaxLeaseLength / time.Second)
 	for _, c := range []struct {
 		name        string
 		from, until any
@@ -232,7 +232,7 @@ func TestLeaseBounds(t *testing.T) {
 	r := w.must(w.piA, "AddLeases", []any{rn}, sid, start, start+week).(map[string]any)
 	ids := r["new_ids"].([]any)
 	if len(ids) != 1 {
-		t.Fatalf("a lease of MaxLeaseLength: %v", r)
+		t.Fatalf("a lease of DefaultMaxLeaseLength: %v", r)
 	}
 	_, err := w.call(w.piA, "UpdateLeases", ids, map[string]any{"duration": week + h})
 	fault(t, err, plc.FaultInvalidArg)
@@ -250,19 +250,21 @@ func TestLeaseBounds(t *testing.T) {
 	}
 }
 
-// TestSessionCap: a person holds at most MaxSessions sessions; past it
-// the one that would expire first ends, and the newest works.
+// TestSessionCap: a person holds at most Options.MaxSessions sessions;
+// past it the one that would expire first ends, and the newest works.
 func TestSessionCap(t *testing.T) {
-	w := newWorld(t)
+	const limit = 5
+	w := &world{env: newEnvWith(t, sqliteStore, func(o *plc.Options) { o.MaxSessions = limit })}
+	w.userA = w.person("user@alpha.org", w.site("alpha", 3), "user")
 	var keys []string
-	for i := range plc.MaxSessions + 3 {
+	for i := range limit + 3 {
 		k := w.must(w.userA, "GetSession", int64(3600+i)).(string)
 		keys = append(keys, k)
 		w.advance(time.Second)
 	}
 	have := records(t, w.must(w.admin, "GetSessions", map[string]any{"person_id": w.userA.PersonID}))
-	if len(have) != plc.MaxSessions {
-		t.Fatalf("%d sessions, want %d", len(have), plc.MaxSessions)
+	if len(have) != limit {
+		t.Fatalf("%d sessions, want %d", len(have), limit)
 	}
 	auth := func(k string) error {
 		_, err := w.svc.Authenticate(w.ctx, map[string]any{"AuthMethod": "session", "session": k}, "AuthCheck", nil)
@@ -275,7 +277,22 @@ func TestSessionCap(t *testing.T) {
 	}
 	// AddSession keeps the same cap.
 	w.must(w.admin, "AddSession", "user@alpha.org")
-	if n := len(records(t, w.must(w.admin, "GetSessions", map[string]any{"person_id": w.userA.PersonID}))); n != plc.MaxSessions {
+	if n := len(records(t, w.must(w.admin, "GetSessions", map[string]any{"person_id": w.userA.PersonID}))); n != limit {
 		t.Errorf("after AddSession: %d sessions", n)
+	}
+}
+
+// TestLeaseMaxLengthOption: Options.MaxLeaseLength (central's
+// -lease-max-length) sets the bound.
+func TestLeaseMaxLengthOption(t *testing.T) {
+	e := newEnvWith(t, sqliteStore, func(o *plc.Options) { o.MaxLeaseLength = 2 * time.Hour })
+	site := e.site("alpha", 3)
+	rn := e.id(e.admin, "AddNode", site, map[string]any{"hostname": "r.alpha.org", "node_type": "reservable"})
+	sid := e.id(e.admin, "AddSlice", map[string]any{"name": "alpha_lease"})
+	start := e.clock.Load() - e.clock.Load()%3600 + 3600
+	_, err := e.call(e.admin, "AddLeases", []any{rn}, sid, start, start+3*3600)
+	fault(t, err, plc.FaultInvalidArg)
+	if r := e.must(e.admin, "AddLeases", []any{rn}, sid, start, start+2*3600).(map[string]any); len(r["new_ids"].([]any)) != 1 {
+		t.Fatalf("a lease of the bound: %v", r)
 	}
 }

@@ -16,7 +16,7 @@ func (s *Service) registerSession() {
 		help: "Returns 1 if the auth struct is good.",
 		call: func(context.Context, *Caller, []any) (any, error) { return int64(1), nil }})
 	s.add(method{name: "GetSession", roles: rolesAll, max: 1, sig: []string{"string", "int"},
-		help: "Returns a new session key for {\"AuthMethod\": \"session\", \"session\": key}, good for expires seconds (default 24 hours, at most as long as a JSON API token from Login lasts, 30 days by default). A person (or node) holds at most " + strconv.Itoa(MaxSessions) + " sessions: a new one ends the one that would expire first.",
+		help: "Returns a new session key for {\"AuthMethod\": \"session\", \"session\": key}, good for expires seconds (default 24 hours, at most as long as a JSON API token from Login lasts, 30 days by default). A person (or node) holds at most " + strconv.Itoa(s.maxSessions) + " sessions (central's -max-sessions): a new one ends the one that would expire first.",
 		call: s.getSession})
 	s.add(method{name: "AddSession", roles: rolesAdmin, min: 1, max: 1, sig: []string{"string", "int"},
 		help: "Makes a session for a person (person_id or email), good for 24 hours, and returns its key: an admin acting as that person. The change log names the admin.",
@@ -83,16 +83,17 @@ func (s *Service) register() {
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 
-// MaxSessions bounds the sessions one person or node holds: each
-// GetSession call stores one until it expires, and a script that logs in
-// on every run would otherwise pile up rows (and live keys) without
-// bound. Past it, the session that would expire first ends: the newest
-// login always works, and a key leaked long ago loses its power first.
-// Refusing new sessions instead would lock the person out for a day.
-const MaxSessions = 64
+// DefaultMaxSessions bounds the sessions one person or node holds unless
+// Options.MaxSessions says otherwise: each GetSession call stores one
+// until it expires, and a script that logs in on every run would
+// otherwise pile up rows (and live keys) without bound. Past it, the
+// session that would expire first ends: the newest login always works,
+// and a key leaked long ago loses its power first. Refusing new sessions
+// instead would lock the person out for a day.
+const DefaultMaxSessions = 64
 
 // capSessions ends the sessions of person personID (else node nodeID)
-// that expire first, so that one more makes at most MaxSessions.
+// that expire first, so that one more makes at most Options.MaxSessions.
 func (t *txn) capSessions(personID, nodeID int64) error {
 	field, id := "person_id", personID
 	if id == 0 {
@@ -105,7 +106,7 @@ func (t *txn) capSessions(personID, nodeID int64) error {
 	if err != nil {
 		return err
 	}
-	for i := 0; len(have)-i >= MaxSessions; i++ {
+	for i := 0; len(have)-i >= t.s.maxSessions; i++ {
 		if err := t.DeleteSession(have[i].SessionID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
