@@ -78,13 +78,26 @@ func contractRoles(role int) []int64 {
 // New starts the service (every request then finds them): new ones are
 // added, and ones whose roles, category or description the table changed
 // (or an admin's type of the same name) become the table's.
+//
+// Centrals that share a database and start together may race to add the
+// same type: the loser's transaction fails, and a second pass finds the
+// winner's rows.
 func (s *Service) seedTagTypes(ctx context.Context) error {
-	want := contractTagTypes()
-	names := make([]any, len(want))
-	for i, tt := range want {
-		names[i] = tt.TagName
+	var err error
+	for range seedRounds {
+		if err = s.seedTagTypesOnce(ctx); err == nil {
+			return nil
+		}
 	}
-	err := s.update(ctx, &Caller{}, func(t *txn) error {
+	return fmt.Errorf("seed tag types: %w", err)
+}
+
+// seedRounds is how many passes seedTagTypes makes.
+const seedRounds = 3
+
+func (s *Service) seedTagTypesOnce(ctx context.Context) error {
+	want := contractTagTypes()
+	return s.update(ctx, &Caller{}, func(t *txn) error {
 		have, err := t.TagTypes(store.Query{})
 		if err != nil {
 			return err
@@ -105,10 +118,6 @@ func (s *Service) seedTagTypes(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("seed tag types: %w", err)
-	}
-	return nil
 }
 
 func (s *Service) getTagTypes(ctx context.Context, c *Caller, args []any) (any, error) {
