@@ -119,6 +119,10 @@ type SliceTag struct {
 	TagName    string `json:"tagname"`
 	Value      string `json:"value"`
 	NodeID     int64  `json:"node_id"`
+	// NodeGroupID scopes the tag to the nodes of a node group (0: none).
+	// On a node, a tag on the node wins over one on its node group, which
+	// wins over one on every node.
+	NodeGroupID int64 `json:"nodegroup_id"`
 	// TagTypeID is the tag type named TagName, 0 for a free-form tag.
 	TagTypeID int64 `json:"tag_type_id"`
 }

@@ -55,6 +55,11 @@ type Config struct {
 	// MaxPending bounds the self-registered persons waiting at one site
 	// (0: plc.DefaultMaxPending).
 	MaxPending int
+	// MaxLeaseLength bounds one lease (0: plc.DefaultMaxLeaseLength);
+	// MaxSessions the sessions one person holds (0:
+	// plc.DefaultMaxSessions).
+	MaxLeaseLength time.Duration
+	MaxSessions    int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (none: the TCP peer is the client).
 	TrustedProxies plc.TrustedProxies
@@ -110,7 +115,12 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	c := &Central{Store: st, log: cfg.Log}
 	src := &nodeSource{st: st}
 	c.hub = push.NewHub(src, cfg.Log)
-	c.Service = plc.New(plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending, OnChange: c.hub.Notify})
+	c.Service, err = plc.New(ctx, plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending,
+		MaxLeaseLength: cfg.MaxLeaseLength, MaxSessions: cfg.MaxSessions, OnChange: c.hub.Notify})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	src.svc = c.Service
 	mux := http.NewServeMux()
 	mux.Handle("/PLCAPI/", xmlrpc.New(c.Service.Registry(), c.Service, cfg.Log))

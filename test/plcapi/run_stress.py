@@ -111,6 +111,15 @@ def rfc_email_lengths():
         lengths["email"] = min(lengths["email"], 64)
 
 
+def plcsh_globals(api):
+    """plcsh runs the script with every PLCAPI method bound in its globals
+    as well as on its shell, and AddIlinks' check calls GetIlinks so,
+    bare. Bind them likewise."""
+    for name in api.server.system.listMethods():
+        if "." not in name:
+            setattr(st, name, getattr(api, name))
+
+
 def field_detail(e):
     """For a failed check of the script's (assert x[field] == y[field]),
     the field and the two values, from the failing frame."""
@@ -147,6 +156,7 @@ def main():
     rfc_email_lengths()
     st.random.seed(opts.seed)
     test = st.Test(api=Shell(), check=opts.check, verbose=False, preserve=False, federating=False)
+    plcsh_globals(test.api)
     test.namelengths = st.Test.namelengths_short if opts.short_names else st.Test.namelengths_default
     sizes = st.Test.sizes_default.copy()
     if opts.tiny:

@@ -152,9 +152,6 @@ func (s *Service) setAccessor(a accessor, what string) func(context.Context, *Ca
 		if err != nil {
 			return nil, err
 		}
-		if err := s.seedTagTypes(ctx); err != nil {
-			return nil, err
-		}
 		err = s.update(ctx, c, func(t *txn) error {
 			switch a.object {
 			case "node":
@@ -184,7 +181,7 @@ func (t *txn) setSliceWideTag(ref any, name, value string) error {
 	if err != nil {
 		return err
 	}
-	t.bumpTag(sl, 0)
+	t.bump(sl.NodeIDs...)
 	if tag != nil {
 		tag.Value = value
 		return t.UpdateSliceTag(tag)

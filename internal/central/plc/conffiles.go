@@ -2,8 +2,12 @@ package plc
 
 import (
 	"context"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
@@ -17,7 +21,7 @@ var confFileLimits = map[string]int{
 
 func (s *Service) registerConfFiles() {
 	s.add(method{name: "AddConfFile", roles: rolesAdmin, min: 1, max: 1, sig: []string{"int", "struct"},
-		help: "Adds a configuration file {source, dest, file_permissions, file_owner, file_group, preinstall_cmd, postinstall_cmd, error_cmd, ignore_cmd_errors, always_update, enabled} and returns its conf_file_id. A file linked to no node goes to every node. Orbis nodes do not install conf files: GetSlivers hands them to PlanetLab's NodeManager, which does.",
+		help: "Adds a configuration file {source, dest, file_permissions, file_owner, file_group, preinstall_cmd, postinstall_cmd, error_cmd, ignore_cmd_errors, always_update, enabled} and returns its conf_file_id. A file linked to no node nor node group goes to every node. Orbis nodes do not install conf files: GetSlivers hands them to PlanetLab's NodeManager, which does. Any dest is stored, as PLCAPI does, but GetSlivers hands a node only files whose dest is a clean absolute path (no '..', '.', '//'), so that none is written outside the path named.",
 		call: s.addConfFile})
 	s.add(method{name: "GetConfFiles", roles: rolesNode, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the configuration files that match the filter (a conf_file_id, a list of them, or a struct).",
@@ -34,6 +38,12 @@ func (s *Service) registerConfFiles() {
 	s.add(method{name: "DeleteConfFileFromNode", roles: rolesAdmin, min: 2, max: 2, sig: []string{"int", "int", "int"},
 		help: "Removes a configuration file's link to a node (node_id or hostname).",
 		call: s.linkConfFile(false)})
+	s.add(method{name: "AddConfFileToNodeGroup", roles: rolesAdmin, min: 2, max: 2, sig: []string{"int", "int", "int"},
+		help: "Links a configuration file to a node group (nodegroup_id or groupname): it then goes to the group's nodes (a file linked to a node wins over a group's of the same dest).",
+		call: s.linkConfFileGroup(true)})
+	s.add(method{name: "DeleteConfFileFromNodeGroup", roles: rolesAdmin, min: 2, max: 2, sig: []string{"int", "int", "int"},
+		help: "Removes a configuration file's link to a node group (nodegroup_id or groupname).",
+		call: s.linkConfFileGroup(false)})
 }
 
 func (s *Service) getConfFiles(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -71,10 +81,10 @@ func setConfFileFields(f *fieldSet, cf *store.ConfFile) error {
 	switch {
 	case cf.Source == "":
 		return Faultf(FaultInvalidArg, "%s.source: required (a path on the boot server)", f.what)
-	case !strings.HasPrefix(cf.Dest, "/"):
-		return Faultf(FaultInvalidArg, "%s.dest: %q is not an absolute path", f.what, cf.Dest)
-	case strings.Trim(cf.FilePermissions, "01234567") != "" || cf.FilePermissions == "":
-		return Faultf(FaultInvalidArg, "%s.file_permissions: %q is not an octal mode", f.what, cf.FilePermissions)
+	case cf.Dest == "":
+		return Faultf(FaultInvalidArg, "%s.dest: required (where the node installs the file)", f.what)
+	case !octalMode(cf.FilePermissions):
+		return Faultf(FaultInvalidArg, "%s.file_permissions: %q is not an octal mode (0 to 7777, as 644, 0644 or 0o644)", f.what, cf.FilePermissions)
 	}
 	return nil
 }
@@ -156,6 +166,44 @@ func (s *Service) linkConfFile(add bool) func(ctx context.Context, c *Caller, ar
 	}
 }
 
+// octalMode reports whether m is a chmod mode in octal, with or without
+// a 0 or Python 3's 0o prefix (NodeManager reads it with int(m, 8), which
+// takes both).
+func octalMode(m string) bool {
+	digits := strings.TrimPrefix(strings.TrimPrefix(m, "0o"), "0O")
+	n, err := strconv.ParseUint(digits, 8, 32)
+	return digits != "" && err == nil && n <= 0o7777
+}
+
+// linkConfFileGroup is AddConfFileToNodeGroup (add) or
+// DeleteConfFileFromNodeGroup.
+func (s *Service) linkConfFileGroup(add bool) func(ctx context.Context, c *Caller, args []any) (any, error) {
+	return func(ctx context.Context, c *Caller, args []any) (any, error) {
+		id, err := argInt(args, 0, "conf_file_id")
+		if err != nil {
+			return nil, err
+		}
+		ref, err := argRef(args, 1, "nodegroup_id_or_name")
+		if err != nil {
+			return nil, err
+		}
+		err = s.update(ctx, c, func(t *txn) error {
+			if _, err := t.confFile(id); err != nil {
+				return err
+			}
+			g, err := t.nodeGroup(ref)
+			if err != nil {
+				return err
+			}
+			if add {
+				return t.AddConfFileToNodeGroup(id, g.NodeGroupID)
+			}
+			return t.DeleteConfFileFromNodeGroup(id, g.NodeGroupID)
+		})
+		return int64(1), err
+	}
+}
+
 // confFile finds a conf file by conf_file_id.
 func (t *txn) confFile(id int64) (*store.ConfFile, error) {
 	recs, err := t.ConfFiles(store.ByID("conf_file_id", id))
@@ -163,9 +211,11 @@ func (t *txn) confFile(id int64) (*store.ConfFile, error) {
 }
 
 // nodeConfFiles are the enabled conf files for node n, as PLCAPI picks
-// them: those linked to no node, then those linked to n, one per dest
-// (a linked file wins over a global one).
-func (t *txn) nodeConfFiles(nodeID int64) ([]store.ConfFile, error) {
+// them: those linked to no node nor group, then those linked to one of
+// its node groups, then those linked to n, one per dest (a closer link
+// wins). A file whose dest is no clean absolute path (safeConfDest) is
+// left out: PLCAPI stores any dest, but no node is told to write one.
+func (t *txn) nodeConfFiles(n *api.Node) ([]store.ConfFile, error) {
 	all, err := t.ConfFiles(store.Query{Conds: []store.Cond{{Field: "enabled", Op: store.Eq, Value: true}}, Sort: []string{"conf_file_id"}})
 	if err != nil {
 		return nil, err
@@ -173,6 +223,10 @@ func (t *txn) nodeConfFiles(nodeID int64) ([]store.ConfFile, error) {
 	byDest := map[string]int{}
 	var out []store.ConfFile
 	put := func(cf store.ConfFile) {
+		if !safeConfDest(cf.Dest) {
+			t.s.log.Debug("conf file left out of GetSlivers: dest is no clean absolute path", "conf_file_id", cf.ConfFileID, "dest", cf.Dest)
+			return
+		}
 		if i, ok := byDest[cf.Dest]; ok {
 			out[i] = cf
 			return
@@ -180,15 +234,35 @@ func (t *txn) nodeConfFiles(nodeID int64) ([]store.ConfFile, error) {
 		byDest[cf.Dest] = len(out)
 		out = append(out, cf)
 	}
+	inGroup := func(cf store.ConfFile) bool {
+		return slices.ContainsFunc(cf.NodeGroupIDs, func(g int64) bool { return slices.Contains(n.NodeGroupIDs, g) })
+	}
 	for _, cf := range all {
-		if len(cf.NodeIDs) == 0 {
+		if len(cf.NodeIDs) == 0 && len(cf.NodeGroupIDs) == 0 {
 			put(cf)
 		}
 	}
 	for _, cf := range all {
-		if contains(cf.NodeIDs, nodeID) {
+		if inGroup(cf) {
+			put(cf)
+		}
+	}
+	for _, cf := range all {
+		if slices.Contains(cf.NodeIDs, n.NodeID) {
 			put(cf)
 		}
 	}
 	return out, nil
+}
+
+// safeConfDest reports whether a node may install a file at dest: an
+// absolute path, already clean (no "..", ".", "//" or trailing "/"), of
+// printable characters. NodeManager writes dest as it is given, so a
+// relative dest would land wherever NodeManager runs, and "/etc/../x" is
+// not the file the admin was shown.
+func safeConfDest(dest string) bool {
+	if len(dest) < 2 || dest[0] != '/' || path.Clean(dest) != dest {
+		return false
+	}
+	return !strings.ContainsFunc(dest, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }

@@ -79,7 +79,11 @@ func newEnvWith(t *testing.T, b backend, opts func(*plc.Options)) *env {
 	if opts != nil {
 		opts(&o)
 	}
-	e.svc = plc.New(o)
+	svc, err := plc.New(e.ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc = svc
 	if err := e.svc.Bootstrap(e.ctx, "admin@example.org", "admin-password"); err != nil {
 		t.Fatalf("bootstrap: %v", err)
 	}

@@ -146,22 +146,15 @@ func (s *Service) deleteInterface(ctx context.Context, c *Caller, args []any) (a
 
 // ownInterface returns interface id if the caller may manage its node.
 func (t *txn) ownInterface(id int64, what string) (*api.Interface, error) {
-	l, err := t.Interfaces(store.ByID("interface_id", id))
+	i, err := t.iface(id)
 	if err != nil {
 		return nil, err
 	}
-	if len(l) == 0 {
-		return nil, noSuch(interfaceKind, id)
-	}
-	n, err := t.node(l[0].NodeID)
-	if err != nil {
-		return nil, err
-	}
-	return &l[0], t.mayManageNodes(n.SiteID, what+" node "+n.Hostname)
+	return i, t.mayManageInterface(i, what)
 }
 
 // setInterfaceFields reads interface_fields over i and checks the result
-// as PLCAPI does: known method and type, addresses of that type, a
+// as PLCAPI does: known method and type, addresses of one family, a
 // static interface's network and broadcast consistent with its ip and
 // netmask, and its gateway inside.
 func setInterfaceFields(f *fieldSet, i *api.Interface) error {
@@ -200,13 +193,28 @@ func checkInterface(i *api.Interface) error {
 		}
 		i.MAC = strings.ToUpper(mac.String())
 	}
+	// PLCAPI's type is a label: its addresses are IPv4 whatever the type
+	// (an IPv6 address goes in the ipv6addr interface tag), and Orbis's
+	// nodes configure their own network and never read these. An address
+	// of either family is kept, but one interface's addresses are of one
+	// family.
+	family := ""
 	for _, a := range interfaceStrings(i) {
-		if a.addr && *a.dst != "" && !isAddrOfType(*a.dst, i.Type) {
-			return bad(a.name, "%q is not an %s address", *a.dst, i.Type)
+		if !a.addr || *a.dst == "" {
+			continue
 		}
+		ip := net.ParseIP(*a.dst)
+		if ip == nil {
+			return bad(a.name, "%q is not an IP address", *a.dst)
+		}
+		f := addrFamily(ip)
+		if family != "" && f != family {
+			return bad(a.name, "%q is an %s address, but the interface's other addresses are %s", *a.dst, f, family)
+		}
+		family = f
 	}
 	if i.Method == "static" {
-		return checkStatic(i)
+		return checkStatic(i, family)
 	}
 	return nil
 }
@@ -227,22 +235,22 @@ func interfaceStrings(i *api.Interface) []stringField {
 	}
 }
 
-// isAddrOfType reports whether a is an address of type typ (ipv4, ipv6).
-func isAddrOfType(a, typ string) bool {
-	ip := net.ParseIP(a)
-	if ip == nil {
-		return false
+// addrFamily is ip's family: ipv4 or ipv6.
+func addrFamily(ip net.IP) string {
+	if ip.To4() != nil {
+		return "ipv4"
 	}
-	return (ip.To4() != nil) == (typ == "ipv4")
+	return "ipv6"
 }
 
-// checkStatic checks a static IPv4 interface's addresses against each
-// other (PLCAPI checks them for IPv4 only).
-func checkStatic(i *api.Interface) error {
+// checkStatic checks a static interface's addresses (of family) against
+// each other: PLCAPI's ip, netmask, network and broadcast consistent, the
+// gateway inside (for IPv4 addresses, as PLCAPI checks them).
+func checkStatic(i *api.Interface, family string) error {
 	if i.IP == "" || i.Netmask == "" {
 		return Faultf(FaultInvalidArg, "interface_fields: a static interface needs ip and netmask")
 	}
-	if i.Type != "ipv4" {
+	if family != "ipv4" {
 		return nil
 	}
 	ip, mask := v4(i.IP), v4(i.Netmask)

@@ -42,7 +42,8 @@ func TestInterfaces(t *testing.T) {
 	// Bad input is refused, naming the field.
 	for field, f := range map[string]map[string]any{
 		"method":    {"method": "carrier-pigeon", "type": "ipv4"},
-		"ip":        {"method": "dhcp", "type": "ipv4", "ip": "2001:db8::1"},
+		"ip":        {"method": "dhcp", "type": "ipv4", "ip": "198.51.100.300"},
+		"dns1":      {"method": "dhcp", "type": "ipv6", "ip": "2001:db8::1", "dns1": "198.51.100.53"},
 		"netmask":   {"method": "static", "type": "ipv4", "ip": "198.51.100.7", "netmask": "255.0.255.0"},
 		"gateway":   {"method": "static", "type": "ipv4", "ip": "198.51.100.7", "netmask": "255.255.255.128", "gateway": "198.51.100.200"},
 		"broadcast": {"method": "static", "type": "ipv4", "ip": "198.51.100.7", "netmask": "255.255.255.128", "broadcast": "198.51.100.255"},

@@ -15,7 +15,7 @@ const LeaseGranularity = int64(time.Hour / time.Second)
 
 func (s *Service) registerLeases() {
 	s.add(method{name: "AddLeases", roles: rolesSlice, min: 4, max: 4, sig: []string{"struct", "array", "int", "int", "int"},
-		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until) (Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC), rounded to the hour. Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
+		help: "Reserves reservable nodes (node_ids or hostnames) for a slice over [t_from, t_until) (Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC, from 1970 to 9999), rounded to the hour, at most " + (time.Duration(s.maxLeaseLength) * time.Second).String() + " long (central's -lease-max-length). Returns {new_ids, errors}: one error per node that is not reservable or already leased then.",
 		call: s.addLeases})
 	s.add(method{name: "GetLeases", roles: rolesPublic, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the leases that match the filter (a lease_id, a list of them, or a struct), with their node's hostname and node_type, their slice's name and site_id, duration and expired. A struct filter also takes clip (a time: leases not over then; or [from, until]: leases overlapping it), alive (a time: leases running then; or [from, until]), day (N days from 00:00 UTC today, 0: no end), expired, and the node's and slice's fields above; times are Unix seconds or 'YYYY-MM-DD HH:MM:SS' UTC.",
@@ -45,7 +45,7 @@ func (s *Service) addLeases(ctx context.Context, c *Caller, args []any) (any, er
 	if err != nil {
 		return nil, err
 	}
-	if from, until, err = roundLease(from, until); err != nil {
+	if from, until, err = roundLease(from, until, s.maxLeaseLength); err != nil {
 		return nil, err
 	}
 	var newIDs, errs []any
@@ -166,8 +166,9 @@ type leaseTimes struct {
 	from, until, duration *int64
 }
 
-// parseLeaseTimes reads UpdateLeases' fields.
-func parseLeaseTimes(f *fieldSet) (leaseTimes, error) {
+// parseLeaseTimes reads UpdateLeases' fields; a duration is at most
+// maxLen seconds.
+func parseLeaseTimes(f *fieldSet, maxLen int64) (leaseTimes, error) {
 	var lt leaseTimes
 	if err := f.only("t_from", "t_until", "duration"); err != nil {
 		return lt, err
@@ -180,8 +181,8 @@ func parseLeaseTimes(f *fieldSet) (leaseTimes, error) {
 		n, err := leaseTime(f.what+"."+name, v)
 		if name == "duration" {
 			n, ok = AsInt(v)
-			if !ok || n <= 0 {
-				return lt, badArg(f.what+".duration", "a number of seconds > 0", v)
+			if !ok || n <= 0 || n > maxLen {
+				return lt, badArg(f.what+".duration", fmt.Sprintf("a number of seconds from 1 to %d", maxLen), v)
 			}
 			err = nil
 		}
@@ -196,8 +197,8 @@ func parseLeaseTimes(f *fieldSet) (leaseTimes, error) {
 	return lt, nil
 }
 
-// apply moves lease l, rounding as AddLeases does.
-func (lt leaseTimes) apply(l api.Lease) (api.Lease, error) {
+// apply moves lease l, rounding and bounding as AddLeases does.
+func (lt leaseTimes) apply(l api.Lease, maxLen int64) (api.Lease, error) {
 	d := l.TUntil - l.TFrom
 	if lt.duration != nil {
 		d = *lt.duration
@@ -213,19 +214,41 @@ func (lt leaseTimes) apply(l api.Lease) (api.Lease, error) {
 		l.TUntil = l.TFrom + d
 	}
 	var err error
-	l.TFrom, l.TUntil, err = roundLease(l.TFrom, l.TUntil)
+	l.TFrom, l.TUntil, err = roundLease(l.TFrom, l.TUntil, maxLen)
 	return l, err
 }
 
+// DefaultMaxLeaseLength bounds one lease unless Options.MaxLeaseLength
+// says otherwise: a reservable node leased to one slice is refused to
+// every other, so by default a lease holds it at most as far ahead as a
+// node is told of its leases (leaseHorizon, one week). A longer
+// reservation is several leases, each its own request.
+const DefaultMaxLeaseLength = leaseHorizon * time.Second
+
 // roundLease widens [from, until) to whole LeaseGranularity periods; a
-// fault if it is empty.
-func roundLease(from, until int64) (int64, int64, error) {
+// fault if either time is outside 0 to api.MaxTime (before or after
+// rounding), or the lease is empty or longer than maxLen seconds.
+func roundLease(from, until, maxLen int64) (int64, int64, error) {
+	for _, x := range []struct {
+		name string
+		v    int64
+	}{{"t_from", from}, {"t_until", until}} {
+		if x.v < 0 || x.v > api.MaxTime {
+			return from, until, Faultf(FaultInvalidArg, "%s: %d is outside 0 to %d (9999-12-31 23:59:59 UTC)", x.name, x.v, int64(api.MaxTime))
+		}
+	}
 	from -= from % LeaseGranularity
 	if r := until % LeaseGranularity; r != 0 {
 		until += LeaseGranularity - r
 	}
-	if until <= from {
+	switch {
+	case until > api.MaxTime:
+		return from, until, Faultf(FaultInvalidArg, "t_until: rounded up to the hour it is past %d (9999-12-31 23:59:59 UTC)", int64(api.MaxTime))
+	case until <= from:
 		return from, until, Faultf(FaultInvalidArg, "t_until: must be after t_from")
+	case until-from > maxLen:
+		return from, until, Faultf(FaultInvalidArg, "t_until: a lease lasts at most %d s (%s), rounded to the hour; this one %d s",
+			maxLen, time.Duration(maxLen)*time.Second, until-from)
 	}
 	return from, until, nil
 }
@@ -251,7 +274,7 @@ func (s *Service) updateLeases(ctx context.Context, c *Caller, args []any) (any,
 	if err != nil {
 		return nil, err
 	}
-	lt, err := parseLeaseTimes(f)
+	lt, err := parseLeaseTimes(f, s.maxLeaseLength)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +316,7 @@ func (t *txn) updateLease(id int64, lt leaseTimes) (msg string, err error) {
 	if err := t.mayLease(ls[0].SliceID, "change"); err != nil {
 		return "", err
 	}
-	next, err := lt.apply(ls[0])
+	next, err := lt.apply(ls[0], t.s.maxLeaseLength)
 	if f, ok := err.(*Fault); ok {
 		return fmt.Sprintf("lease %d: %s", id, f.Msg), nil
 	}

@@ -27,6 +27,8 @@ var allMethods = []string{
 	"GetNodeTags", "AddNodeTag", "UpdateNodeTag", "DeleteNodeTag", "GetNodeGroups", "AddNodeGroup", "UpdateNodeGroup", "DeleteNodeGroup",
 	"GetSiteTags", "AddSiteTag", "UpdateSiteTag", "DeleteSiteTag",
 	"GetPersonTags", "AddPersonTag", "UpdatePersonTag", "DeletePersonTag",
+	"GetInterfaceTags", "AddInterfaceTag", "UpdateInterfaceTag", "DeleteInterfaceTag",
+	"GetIlinks", "AddIlink", "UpdateIlink", "DeleteIlink", "AddConfFileToNodeGroup", "DeleteConfFileFromNodeGroup",
 }
 
 func TestMethodTable(t *testing.T) {

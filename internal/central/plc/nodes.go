@@ -72,9 +72,6 @@ func (s *Service) addNode(ctx context.Context, c *Caller, args []any) (any, erro
 	if err := f.only(nodeFields...); err != nil {
 		return nil, err
 	}
-	if err := s.seedTagTypes(ctx); err != nil {
-		return nil, err
-	}
 	if err := f.require("hostname"); err != nil {
 		return nil, err
 	}
@@ -140,9 +137,6 @@ func (s *Service) updateNode(ctx context.Context, c *Caller, args []any) (any, e
 		return nil, err
 	}
 	if err := f.only(nodeFields...); err != nil {
-		return nil, err
-	}
-	if err := s.seedTagTypes(ctx); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, c, func(t *txn) error {

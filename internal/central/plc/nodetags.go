@@ -25,13 +25,37 @@ var nodeTags = &objectTagKind[api.Node, api.NodeTag]{
 	},
 	list: func(t *txn, q store.Query) ([]api.NodeTag, error) { return t.NodeTags(q) },
 	row:  func(x *api.NodeTag) tagRow { return tagRow{x.NodeTagID, x.NodeID, x.TagTypeID, x.TagName, x.Value} },
+	// A node's tags make its node groups, which slice tags may be on: a
+	// change wakes the node.
 	add: func(t *txn, nodeID, typeID int64, value string) (int64, error) {
 		tag := api.NodeTag{NodeID: nodeID, TagTypeID: typeID, Value: value}
+		t.bump(nodeID)
 		err := t.AddNodeTag(&tag)
 		return tag.NodeTagID, err
 	},
-	update: func(t *txn, id int64, v string) error { return t.UpdateNodeTag(id, v) },
-	remove: func(t *txn, id int64) error { return t.DeleteNodeTag(id) },
+	update: func(t *txn, id int64, v string) error {
+		if err := t.bumpNodeOfTag(id); err != nil {
+			return err
+		}
+		return t.UpdateNodeTag(id, v)
+	},
+	remove: func(t *txn, id int64) error {
+		if err := t.bumpNodeOfTag(id); err != nil {
+			return err
+		}
+		return t.DeleteNodeTag(id)
+	},
+}
+
+// bumpNodeOfTag bumps the node of node tag id.
+func (t *txn) bumpNodeOfTag(id int64) error {
+	tags, err := t.NodeTags(store.ByID("node_tag_id", id))
+	tag, err := one(nodeTagKind, id, tags, err)
+	if err != nil {
+		return err
+	}
+	t.bump(tag.NodeID)
+	return nil
 }
 
 func (s *Service) registerNodeTags() {
@@ -49,7 +73,7 @@ func (s *Service) registerNodeTags() {
 		help: "Changes a node group's groupname or value (by nodegroup_id or groupname); its tag type stays.",
 		call: s.updateNodeGroup})
 	s.add(method{name: "DeleteNodeGroup", roles: rolesAdmin, min: 1, max: 1, sig: []string{"int", "int"},
-		help: "Deletes a node group (by nodegroup_id or groupname); its nodes keep their tags.",
+		help: "Deletes a node group (by nodegroup_id or groupname), with the slice tags on it; its nodes keep their tags.",
 		call: s.deleteNodeGroup})
 }
 
@@ -78,9 +102,6 @@ func (s *Service) addNodeGroup(ctx context.Context, c *Caller, args []any) (any,
 	}
 	g := api.NodeGroup{GroupName: name, Value: value}
 	if err := checkNodeGroup(&g); err != nil {
-		return nil, err
-	}
-	if err := s.seedTagTypes(ctx); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, c, func(t *txn) error {
@@ -119,7 +140,17 @@ func (s *Service) updateNodeGroup(ctx context.Context, c *Caller, args []any) (a
 		if err := checkNodeGroup(g); err != nil {
 			return err
 		}
-		return t.UpdateNodeGroup(g)
+		// Its nodes, before and after, may see other slice tags.
+		t.bump(g.NodeIDs...)
+		if err := t.UpdateNodeGroup(g); err != nil {
+			return err
+		}
+		after, err := t.nodeGroup(g.NodeGroupID)
+		if err != nil {
+			return err
+		}
+		t.bump(after.NodeIDs...)
+		return nil
 	})
 	return int64(1), err
 }
@@ -134,6 +165,7 @@ func (s *Service) deleteNodeGroup(ctx context.Context, c *Caller, args []any) (a
 		if err != nil {
 			return err
 		}
+		t.bump(g.NodeIDs...) // its slice tags go with it
 		return t.DeleteNodeGroup(g.NodeGroupID)
 	})
 	return int64(1), err

@@ -63,9 +63,6 @@ func (k *objectTagKind[O, T]) addCall(s *Service) func(context.Context, *Caller,
 		if err != nil {
 			return nil, err
 		}
-		if err := s.seedTagTypes(ctx); err != nil {
-			return nil, err
-		}
 		var id int64
 		err = s.update(ctx, c, func(t *txn) error {
 			o, err := k.object(t, oref)
@@ -187,6 +184,8 @@ func (t *txn) tagRows(object string, conds ...store.Cond) ([]tagRow, error) {
 		return siteTags.rows(t, conds)
 	case "person":
 		return personTags.rows(t, conds)
+	case "interface":
+		return interfaceTags.rows(t, conds)
 	case "slice":
 		tags, err := t.SliceTags(store.Query{Conds: append(conds, store.Cond{Field: "node_id", Op: store.Eq, Value: int64(0)})})
 		out := make([]tagRow, len(tags))

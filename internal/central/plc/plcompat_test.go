@@ -31,7 +31,12 @@ fault(108, "AddInitScript", {"AuthMethod": "session", "session": call("GetSessio
 call("UpdateInitScript", admin, isid, {"enabled": False})
 check([(i["name"], i["enabled"]) for i in call("GetInitScripts", admin, "web")], [("web", False)], "GetInitScripts")
 cf = call("AddConfFile", admin, {"source": "PlanetLabConf/motd", "dest": "/etc/motd"})
-fault(102, "AddConfFile", admin, {"source": "x", "dest": "relative/path"})
+fault(102, "AddConfFile", admin, {"source": "x", "dest": ""})
+# PLCAPI stores any dest; no node is told to write one that is not a clean
+# absolute path (GetSlivers below).
+unsafe = [call("AddConfFile", admin, {"source": "x", "dest": d})
+          for d in ["relative/path", "/etc/../root/.ssh/authorized_keys", "/etc/./motd", "/etc//motd", "/etc/motd/", "/etc/mo\ntd"]]
+check([c["dest"] for c in call("GetConfFiles", admin, unsafe)][:2], ["relative/path", "/etc/../root/.ssh/authorized_keys"], "unsafe dests stored")
 call("UpdateConfFile", admin, cf, {"file_permissions": "600"})
 call("AddConfFileToNode", admin, cf, "node1.plc.org")
 check([(c["node_ids"], c["file_permissions"]) for c in call("GetConfFiles", legacy(cf), cf)], [([node_id], "600")], "GetConfFiles")
@@ -39,6 +44,8 @@ sv = call("GetSlivers", legacy())
 check([c["dest"] for c in sv["conf_files"]], ["/etc/motd"], "GetSlivers conf_files")
 check(sv["initscripts"], [], "GetSlivers initscripts (web is disabled)")
 call("DeleteConfFileFromNode", admin, cf, node_id)
+for u in unsafe:
+    call("DeleteConfFile", admin, u)
 call("DeleteConfFile", admin, cf)
 call("DeleteInitScript", admin, "web")
 check(call("GetInitScripts", admin), [], "after DeleteInitScript")

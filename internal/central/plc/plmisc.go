@@ -67,7 +67,7 @@ func (s *Service) getSliceFamily(ctx context.Context, c *Caller, args []any) (an
 			return err
 		}
 		tags, err := t.SliceTags(condQuery("slice_id", sl.SliceID))
-		family = sliceFamily(Attributes(tags, 0))
+		family = sliceFamily(Attributes(tags, 0, nil))
 		return err
 	})
 	return family, err

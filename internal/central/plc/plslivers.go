@@ -21,8 +21,9 @@ import (
 //	                    Orbis nodes; NodeManager resolves it itself)
 //	leases[].name       the leased slice's name
 //	interfaces          the node's address as its one primary interface
-//	groups              node group names (none: Orbis has no node groups)
-//	conf_files          the enabled conf files for this node (nodeConfFiles)
+//	groups              the names of the node's node groups
+//	conf_files          the enabled conf files for this node, of safe
+//	                    dests (nodeConfFiles)
 //	initscripts         every enabled initscript
 //	accounts            site_admin: ssh keys of the site's enabled PIs and
 //	                    techs; root: those of enabled admins
@@ -54,8 +55,10 @@ func (t *txn) plSlivers(nodeID int64) (map[string]any, error) {
 		return nil, err
 	}
 	out["interfaces"] = []any{nodeInterface(n)}
-	out["groups"] = []any{}
-	confs, err := t.nodeConfFiles(nodeID)
+	if out["groups"], err = t.groupNames(n.NodeGroupIDs); err != nil {
+		return nil, err
+	}
+	confs, err := t.nodeConfFiles(n)
 	if err != nil {
 		return nil, err
 	}
@@ -196,4 +199,21 @@ func sliceFamily(attrs []api.Attribute) string {
 		return DefaultSliceFamily
 	}
 	return cmp.Or(last["pldistro"], defaultPldistro) + "-" + cmp.Or(last["fcdistro"], defaultFcdistro) + "-" + cmp.Or(last["arch"], defaultArch)
+}
+
+// groupNames are the names of node groups ids.
+func (t *txn) groupNames(ids []int64) ([]any, error) {
+	names := []any{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	set := map[int64]bool{}
+	for _, id := range ids {
+		set[id] = true
+	}
+	groups, err := t.NodeGroups(store.Query{Conds: []store.Cond{{Field: "nodegroup_id", Op: store.Eq, Value: setList(set)}}, Sort: []string{"nodegroup_id"}})
+	for _, g := range groups {
+		names = append(names, g.GroupName)
+	}
+	return names, err
 }

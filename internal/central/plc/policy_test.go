@@ -188,8 +188,11 @@ func TestExpireLoop(t *testing.T) {
 	}
 	defer st.Close()
 	changed := make(chan []int64, 10)
-	svc := plc.New(plc.Options{Store: st, Log: testutil.Logger(t), OnChange: func(ids []int64) { changed <- ids }})
 	ctx := testutil.Context(t)
+	svc, err := plc.New(ctx, plc.Options{Store: st, Log: testutil.Logger(t), OnChange: func(ids []int64) { changed <- ids }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := svc.Bootstrap(ctx, "a@b.c", "password1"); err != nil {
 		t.Fatal(err)
 	}

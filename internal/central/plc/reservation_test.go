@@ -213,13 +213,16 @@ func TestLeaseRestart(t *testing.T) {
 		t.Errorf("a late pass over the +1h boundary: deltas %v, want [1 0]", d)
 	}
 	// Central restarts at +2h30m: the +2h boundary was never seen.
-	restarted := plc.New(plc.Options{Store: w.store, Log: testutil.Logger(t),
+	restarted, err := plc.New(testutil.Context(t), plc.Options{Store: w.store, Log: testutil.Logger(t),
 		Now: func() time.Time { return time.Unix(w.clock.Load(), 0) },
 		OnChange: func(ids []int64) {
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			w.changed = append(w.changed, ids...)
 		}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d := w.tick(restarted, 150*time.Minute); d != [2]int64{1, 0} {
 		t.Errorf("first pass after a restart: deltas %v, want [1 0]", d)
 	}

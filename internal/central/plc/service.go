@@ -40,6 +40,13 @@ type Options struct {
 	// MaxPending bounds the self-registered persons waiting at one site
 	// (RegisterPerson; default DefaultMaxPending).
 	MaxPending int
+	// MaxLeaseLength bounds one lease, after rounding to the hour
+	// (default DefaultMaxLeaseLength).
+	MaxLeaseLength time.Duration
+	// MaxSessions bounds the sessions one person or node holds (default
+	// DefaultMaxSessions); past it, a new one ends the one that would
+	// expire first.
+	MaxSessions int
 	// OnChange is called after a commit that changed what some nodes
 	// should run, with their ids (also with the ids of deleted nodes, so
 	// their waiting requests end).
@@ -56,14 +63,16 @@ type Service struct {
 	sessionTTL time.Duration
 	tokenTTL   time.Duration
 	maxPending int
-	onChange   func([]int64)
-	reg        *Registry
+	// maxLeaseLength is Options.MaxLeaseLength in seconds, at least
+	// LeaseGranularity.
+	maxLeaseLength int64
+	maxSessions    int
+	onChange       func([]int64)
+	reg            *Registry
 
 	limiter *limiter
 	gates   *sourceGates
 	pw      *pwCache
-	// tagTypes says whether the resource table's tag types are stored.
-	tagTypes tagTypeSeed
 	// hashSlots bounds the password hashes computed at once: each takes
 	// argon2's memory.
 	hashSlots chan struct{}
@@ -83,22 +92,25 @@ const (
 	DefaultMaxWriters = 4
 )
 
-// New returns a Service over opts.Store.
-func New(opts Options) *Service {
+// New returns a Service over opts.Store, with the resource table's tag
+// types written into it (seedTagTypes); an error if they cannot be.
+func New(ctx context.Context, opts Options) (*Service, error) {
 	s := &Service{
-		store:      opts.Store,
-		log:        opts.Log,
-		now:        opts.Now,
-		siteShares: opts.SiteShares,
-		sessionTTL: opts.SessionTTL,
-		tokenTTL:   opts.TokenTTL,
-		maxPending: cmp.Or(opts.MaxPending, DefaultMaxPending),
-		onChange:   opts.OnChange,
-		limiter:    newLimiter(opts.Login),
-		gates:      newSourceGates(),
-		pw:         newPWCache(),
-		hashSlots:  make(chan struct{}, max(1, runtime.NumCPU())),
-		expiryWake: make(chan struct{}, 1),
+		store:          opts.Store,
+		log:            opts.Log,
+		now:            opts.Now,
+		siteShares:     opts.SiteShares,
+		sessionTTL:     opts.SessionTTL,
+		tokenTTL:       opts.TokenTTL,
+		maxPending:     cmp.Or(opts.MaxPending, DefaultMaxPending),
+		maxLeaseLength: int64(max(cmp.Or(opts.MaxLeaseLength, DefaultMaxLeaseLength), time.Duration(LeaseGranularity)*time.Second) / time.Second),
+		maxSessions:    max(cmp.Or(opts.MaxSessions, DefaultMaxSessions), 1),
+		onChange:       opts.OnChange,
+		limiter:        newLimiter(opts.Login),
+		gates:          newSourceGates(),
+		pw:             newPWCache(),
+		hashSlots:      make(chan struct{}, max(1, runtime.NumCPU())),
+		expiryWake:     make(chan struct{}, 1),
 	}
 	if opts.MaxWriters <= 0 {
 		opts.MaxWriters = DefaultMaxWriters
@@ -121,7 +133,10 @@ func New(opts Options) *Service {
 	}
 	s.reg = NewRegistry()
 	s.register()
-	return s
+	if err := s.seedTagTypes(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Registry returns the table of every method.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -15,7 +16,7 @@ func (s *Service) registerSession() {
 		help: "Returns 1 if the auth struct is good.",
 		call: func(context.Context, *Caller, []any) (any, error) { return int64(1), nil }})
 	s.add(method{name: "GetSession", roles: rolesAll, max: 1, sig: []string{"string", "int"},
-		help: "Returns a new session key for {\"AuthMethod\": \"session\", \"session\": key}, good for expires seconds (default 24 hours, at most as long as a JSON API token from Login lasts, 30 days by default).",
+		help: "Returns a new session key for {\"AuthMethod\": \"session\", \"session\": key}, good for expires seconds (default 24 hours, at most as long as a JSON API token from Login lasts, 30 days by default). A person (or node) holds at most " + strconv.Itoa(s.maxSessions) + " sessions (central's -max-sessions): a new one ends the one that would expire first.",
 		call: s.getSession})
 	s.add(method{name: "AddSession", roles: rolesAdmin, min: 1, max: 1, sig: []string{"string", "int"},
 		help: "Makes a session for a person (person_id or email), good for 24 hours, and returns its key: an admin acting as that person. The change log names the admin.",
@@ -40,6 +41,9 @@ func (s *Service) getSession(ctx context.Context, c *Caller, args []any) (any, e
 	}
 	key := randomHex(32)
 	err := s.update(ctx, c, func(t *txn) error {
+		if err := t.capSessions(c.PersonID, c.NodeID); err != nil {
+			return err
+		}
 		return t.AddSession(sha256Hex(key), c.PersonID, c.NodeID, t.now+ttl)
 	})
 	if err != nil {
@@ -67,6 +71,7 @@ func (s *Service) register() {
 	s.registerConfFiles()
 	s.registerPLMisc()
 	s.registerInterfaces()
+	s.registerIlinks()
 	s.registerNodeInfo()
 	s.registerPCUs()
 	s.registerAddresses()
@@ -76,6 +81,37 @@ func (s *Service) register() {
 	s.registerPersonTags()
 	s.registerAccessors()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
+}
+
+// DefaultMaxSessions bounds the sessions one person or node holds unless
+// Options.MaxSessions says otherwise: each GetSession call stores one
+// until it expires, and a script that logs in on every run would
+// otherwise pile up rows (and live keys) without bound. Past it, the
+// session that would expire first ends: the newest login always works,
+// and a key leaked long ago loses its power first. Refusing new sessions
+// instead would lock the person out for a day.
+const DefaultMaxSessions = 64
+
+// capSessions ends the sessions of person personID (else node nodeID)
+// that expire first, so that one more makes at most Options.MaxSessions.
+func (t *txn) capSessions(personID, nodeID int64) error {
+	field, id := "person_id", personID
+	if id == 0 {
+		field, id = "node_id", nodeID
+	}
+	if id == 0 {
+		return nil
+	}
+	have, err := t.Sessions(store.Query{Conds: []store.Cond{{Field: field, Op: store.Eq, Value: id}}, Sort: []string{"expires"}})
+	if err != nil {
+		return err
+	}
+	for i := 0; len(have)-i >= t.s.maxSessions; i++ {
+		if err := t.DeleteSession(have[i].SessionID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
 
 // deleteSession ends the caller's session, as PlanetLab's DeleteSession
@@ -109,6 +145,9 @@ func (s *Service) addSession(ctx context.Context, c *Caller, args []any) (any, e
 	err = s.update(ctx, c, func(t *txn) error {
 		p, err := t.person(ref)
 		if err != nil {
+			return err
+		}
+		if err := t.capSessions(p.PersonID, 0); err != nil {
 			return err
 		}
 		return t.AddSession(sha256Hex(key), p.PersonID, 0, t.now+int64(s.sessionTTL/time.Second))

@@ -16,15 +16,8 @@ import (
 // sfaKnownMissing are the steps of testdata/sfa/sfa_replay.py that Orbis
 // cannot serve yet, each with what it waits for. TestSFAReplay fails if
 // one of them starts passing (take it off this list) or if a step not
-// listed fails.
-var sfaKnownMissing = map[string]string{
-	"plaggregate.py:367 GetSliceTags": missingNodeGroups,
-}
-
-// What the steps of sfaKnownMissing wait for.
-const (
-	missingNodeGroups = "slice tags' nodegroup_id, with node groups (issue 15 items 1 and 2)"
-)
+// listed fails. Every step passes: it is empty.
+var sfaKnownMissing = map[string]string{}
 
 // TestSFAReplay replays, through Python's xmlrpc.client over HTTPS with
 // SFA's own SSL context, the PLCAPI calls SFA's PlanetLab driver and

@@ -14,7 +14,8 @@ import (
 // NodeSlivers returns what node nodeID should run, as GetSlivers does:
 // every live slice on the node except not-instantiated ones, with the
 // keys of its enabled users, its tags as attributes (a tag on this node
-// overrides global tags of its name), and the rspec SliverRspec makes.
+// overrides tags of its name on the node's node groups, which override
+// global ones: Attributes), and the rspec SliverRspec makes.
 // Version is the node's list version in the store. On a reservable node,
 // a slice without a lease there covering now is listed with enabled=0,
 // and Leases holds the node's current and future leases (reservation.go).
@@ -67,7 +68,7 @@ func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
 		return out, err
 	}
 	for i := range sls {
-		sv := sliverOf(&sls[i], nodeID, tags, people)
+		sv := sliverOf(&sls[i], &nodes[0], tags, people)
 		if sls[i].SiteID != nodes[0].SiteID {
 			// A site's admin slice administers its own site's nodes only.
 			sv.Rspec.Privileges.Admin = false
@@ -112,14 +113,14 @@ func (t *txn) slicePeople(sls []api.Slice) (slicePeople, error) {
 
 // sliverOf is slice sl as node nodeID runs it, with its description, URL
 // and users' emails for the node's traffic auditor pages (paper 4.4.3).
-func sliverOf(sl *api.Slice, nodeID int64, tags []api.SliceTag, people slicePeople) api.Sliver {
+func sliverOf(sl *api.Slice, node *api.Node, tags []api.SliceTag, people slicePeople) api.Sliver {
 	var mine []api.SliceTag
 	for _, tag := range tags {
 		if tag.SliceID == sl.SliceID {
 			mine = append(mine, tag)
 		}
 	}
-	attrs := Attributes(mine, nodeID)
+	attrs := Attributes(mine, node.NodeID, node.NodeGroupIDs)
 	sv := api.Sliver{
 		Name: sl.Name, SliceID: sl.SliceID, Instantiation: sl.Instantiation, Expires: sl.Expires,
 		Keys: []api.SliverKey{}, Attributes: attrs, Rspec: SliverRspec(sl, attrs),
@@ -135,24 +136,39 @@ func sliverOf(sl *api.Slice, nodeID int64, tags []api.SliceTag, people slicePeop
 	return sv
 }
 
-// Attributes are a slice's tags as node nodeID sees them: for each
-// tagname, the tags on this node if there are any, else the global ones;
-// tags on other nodes and ReceivedSharesTag are left out. They are sorted
-// by tagname, then in the order they were added.
-func Attributes(tags []api.SliceTag, nodeID int64) []api.Attribute {
-	local := map[string]bool{}
+// Attributes are a slice's tags as node nodeID, in node groups groupIDs,
+// sees them: for each tagname, the tags on this node if there are any,
+// else those on one of its node groups if there are any, else the global
+// ones (PlanetLab's precedence); tags on other nodes or groups and
+// ReceivedSharesTag are left out. They are sorted by tagname, then in
+// the order they were added.
+func Attributes(tags []api.SliceTag, nodeID int64, groupIDs []int64) []api.Attribute {
+	const (
+		global = iota
+		group
+		node
+	)
+	// scope is how close tag t is to the node; ok is false if it is not
+	// on the node at all.
+	scope := func(t api.SliceTag) (int, bool) {
+		switch {
+		case t.NodeID != 0:
+			return node, t.NodeID == nodeID && nodeID != 0
+		case t.NodeGroupID != 0:
+			return group, slices.Contains(groupIDs, t.NodeGroupID)
+		}
+		return global, true
+	}
+	best := map[string]int{}
 	for _, t := range tags {
-		if t.NodeID == nodeID && nodeID != 0 {
-			local[t.TagName] = true
+		if sc, ok := scope(t); ok && sc >= best[t.TagName] {
+			best[t.TagName] = sc
 		}
 	}
 	var keep []api.SliceTag
 	for _, t := range tags {
-		switch {
-		case t.TagName == ReceivedSharesTag:
-		case t.NodeID != 0 && t.NodeID != nodeID:
-		case t.NodeID == 0 && local[t.TagName]:
-		default:
+		sc, ok := scope(t)
+		if ok && sc == best[t.TagName] && t.TagName != ReceivedSharesTag {
 			keep = append(keep, t)
 		}
 	}

@@ -83,16 +83,30 @@ func TestAttributesPrecedence(t *testing.T) {
 		{SliceTagID: 4, TagName: "vsys", Value: "b"},
 		{SliceTagID: 5, TagName: "initscript", Value: "x", NodeID: 6},
 		{SliceTagID: 6, TagName: plc.ReceivedSharesTag, Value: "100"},
+		{SliceTagID: 7, TagName: "cpu_share", Value: "4", NodeGroupID: 30},
+		{SliceTagID: 8, TagName: "vref", Value: "g31", NodeGroupID: 31},
+		{SliceTagID: 9, TagName: "vref", Value: "all"},
 	}
-	got := plc.Attributes(tags, 5)
-	want := []api.Attribute{{TagName: "cpu_share", Value: "9"}, {TagName: "vsys", Value: "a"}, {TagName: "vsys", Value: "b"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("node 5: %v", got)
+	cases := []struct {
+		name   string
+		node   int64
+		groups []int64
+		want   []api.Attribute
+	}{
+		// A tag on the node wins over its group's and the global one.
+		{"node 5 in group 30", 5, []int64{30}, []api.Attribute{{TagName: "cpu_share", Value: "9"}, {TagName: "vref", Value: "all"},
+			{TagName: "vsys", Value: "a"}, {TagName: "vsys", Value: "b"}}},
+		// A group's tag wins over the global one.
+		{"node 6 in groups 30, 31", 6, []int64{30, 31}, []api.Attribute{{TagName: "cpu_share", Value: "4"}, {TagName: "initscript", Value: "x"},
+			{TagName: "vref", Value: "g31"}, {TagName: "vsys", Value: "a"}, {TagName: "vsys", Value: "b"}}},
+		// Another group's tags are not this node's.
+		{"node 6 in no group", 6, nil, []api.Attribute{{TagName: "cpu_share", Value: "2"}, {TagName: "initscript", Value: "x"},
+			{TagName: "vref", Value: "all"}, {TagName: "vsys", Value: "a"}, {TagName: "vsys", Value: "b"}}},
 	}
-	got = plc.Attributes(tags, 6)
-	want = []api.Attribute{{TagName: "cpu_share", Value: "2"}, {TagName: "initscript", Value: "x"}, {TagName: "vsys", Value: "a"}, {TagName: "vsys", Value: "b"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("node 6: %v", got)
+	for _, tc := range cases {
+		if got := plc.Attributes(tags, tc.node, tc.groups); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %v\nwant %v", tc.name, got, tc.want)
+		}
 	}
 }
 

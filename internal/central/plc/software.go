@@ -70,7 +70,7 @@ func (s *Service) SetSliceSoftware(ctx context.Context, c *Caller, sliceID int64
 			err = t.UpdateSliceTag(tag)
 		}
 		changed = true
-		t.bumpTag(sl, 0)
+		t.bump(sl.NodeIDs...)
 		return err
 	})
 	return sl, changed, err

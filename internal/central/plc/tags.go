@@ -24,8 +24,8 @@ func (s *Service) registerTags() {
 	s.add(method{name: "GetSliceTags", roles: rolesAll, max: 2, sig: []string{"array", "struct", "array"},
 		help: "Returns the slice tags that match the filter (an id, a tagname, a list of them, or a struct), of the slices the caller may see.",
 		call: s.getSliceTags})
-	s.add(method{name: "AddSliceTag", roles: rolesSlice, min: 3, max: 4, sig: []string{"int", "int", "string", "string", "int"},
-		help: "Adds a tag (tagname, value) to a slice, on every node or on one (node_id or hostname), and returns its slice_tag_id. Resource and privilege tags (cpu_share, cpu_pct, net_*, disk_max, memory, ports, nm_controller...) are for admins; initscript, enabled, vref and free-form tags for the slice's users and PIs. Tags no node enforces (net_share, vsys, capabilities, most rlimits) are refused.",
+	s.add(method{name: "AddSliceTag", roles: rolesSlice, min: 3, max: 5, sig: []string{"int", "int", "string", "string", "int", "int"},
+		help: "Adds a tag (tagname, value) to a slice, on every node, on one (node_id or hostname), or on the nodes of a node group (None for the node, then nodegroup_id or groupname), and returns its slice_tag_id. On a node, a tag on the node wins over one on a node group it is in, which wins over one on every node. Resource and privilege tags (cpu_share, cpu_pct, net_*, disk_max, memory, ports, nm_controller...) are for admins; initscript, enabled, vref and free-form tags for the slice's users and PIs. Tags no node enforces (net_share, vsys, capabilities, most rlimits) are refused.",
 		call: s.addSliceTag})
 	s.add(method{name: "UpdateSliceTag", roles: rolesSlice, min: 2, max: 2, sig: []string{"int", "int", "string"},
 		help: "Sets a slice tag's value, with the rights of AddSliceTag.",
@@ -35,8 +35,9 @@ func (s *Service) registerTags() {
 		call: s.deleteSliceTag})
 }
 
-// getSliceTags answers PLCAPI's None, not 0, for the node_id of a tag on
-// every node, and for the tag_type_id of a free-form tag.
+// getSliceTags answers PLCAPI's None, not 0, for the node_id and
+// nodegroup_id of a tag on every node, and for the tag_type_id of a
+// free-form tag.
 func (s *Service) getSliceTags(ctx context.Context, c *Caller, args []any) (any, error) {
 	recs, err := getter(s, ctx, c, args, tagKind, func(t *txn, q store.Query) ([]api.SliceTag, error) { return t.SliceTags(q) },
 		func(x *api.SliceTag) any { return x.SliceTagID },
@@ -47,7 +48,7 @@ func (s *Service) getSliceTags(ctx context.Context, c *Caller, args []any) (any,
 	list, _ := recs.([]any)
 	for _, r := range list {
 		m := r.(map[string]any)
-		for _, f := range []string{"node_id", "tag_type_id"} {
+		for _, f := range []string{"node_id", "nodegroup_id", "tag_type_id"} {
 			if v, ok := m[f]; ok && v == int64(0) {
 				m[f] = nil
 			}
@@ -122,13 +123,28 @@ func (t *txn) mayTagOfType(name string) error {
 	return denied("tags of type %s are for %v", name, types[0].Roles)
 }
 
-// bumpTag bumps the nodes a tag of sl reaches.
-func (t *txn) bumpTag(sl *api.Slice, nodeID int64) {
-	if nodeID == 0 {
+// bumpTag bumps the nodes a tag of sl reaches: the slice's nodes, those
+// in the tag's node group, or its node.
+func (t *txn) bumpTag(sl *api.Slice, tag *api.SliceTag) error {
+	switch {
+	case tag.NodeID != 0:
+		if contains(sl.NodeIDs, tag.NodeID) {
+			t.bump(tag.NodeID)
+		}
+	case tag.NodeGroupID != 0:
+		g, err := t.nodeGroup(tag.NodeGroupID)
+		if err != nil {
+			return err
+		}
+		for _, id := range g.NodeIDs {
+			if contains(sl.NodeIDs, id) {
+				t.bump(id)
+			}
+		}
+	default:
 		t.bump(sl.NodeIDs...)
-	} else if contains(sl.NodeIDs, nodeID) {
-		t.bump(nodeID)
 	}
+	return nil
 }
 
 func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -144,11 +160,19 @@ func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, 
 	if err != nil {
 		return nil, err
 	}
-	var nref any
+	var nref, gref any
 	if v := optArg(args, 3); v != nil {
 		if nref, err = argRef(args, 3, "node_id_or_hostname"); err != nil {
 			return nil, err
 		}
+	}
+	if v := optArg(args, 4); v != nil {
+		if gref, err = argRef(args, 4, "nodegroup_id_or_name"); err != nil {
+			return nil, err
+		}
+	}
+	if nref != nil && gref != nil {
+		return nil, Faultf(FaultInvalidArg, "a slice tag is on a node or on a node group, not both")
 	}
 	tag := api.SliceTag{Value: value}
 	err = s.update(ctx, c, func(t *txn) error {
@@ -171,8 +195,17 @@ func (s *Service) addSliceTag(ctx context.Context, c *Caller, args []any) (any, 
 			}
 			tag.NodeID = n.NodeID
 		}
+		if gref != nil {
+			g, err := t.nodeGroup(gref)
+			if err != nil {
+				return err
+			}
+			tag.NodeGroupID = g.NodeGroupID
+		}
 		tag.SliceID = sl.SliceID
-		t.bumpTag(sl, tag.NodeID)
+		if err := t.bumpTag(sl, &tag); err != nil {
+			return err
+		}
 		return t.AddSliceTag(&tag)
 	})
 	return tag.SliceTagID, err
@@ -196,7 +229,9 @@ func (s *Service) updateSliceTag(ctx context.Context, c *Caller, args []any) (an
 			return err
 		}
 		tag.Value = value
-		t.bumpTag(sl, tag.NodeID)
+		if err := t.bumpTag(sl, tag); err != nil {
+			return err
+		}
 		return t.UpdateSliceTag(tag)
 	})
 	return int64(1), err
@@ -215,7 +250,9 @@ func (s *Service) deleteSliceTag(ctx context.Context, c *Caller, args []any) (an
 		if err := t.mayTag(sl, tag.TagName); err != nil {
 			return err
 		}
-		t.bumpTag(sl, tag.NodeID)
+		if err := t.bumpTag(sl, tag); err != nil {
+			return err
+		}
 		return t.DeleteSliceTag(id)
 	})
 	return int64(1), err

@@ -2,8 +2,8 @@ package plc
 
 import (
 	"context"
+	"fmt"
 	"slices"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/orbisproject/orbis/api"
@@ -17,13 +17,6 @@ const (
 	categoryRspec     = "slice/rspec"
 	categoryAttribute = "slice/config"
 )
-
-// tagTypeSeed remembers that the resource table's tag types are in the
-// store; mu guards the following.
-type tagTypeSeed struct {
-	mu   sync.Mutex
-	done bool
-}
 
 func (s *Service) registerTagTypes() {
 	s.add(method{name: "GetTagTypes", roles: rolesAll, max: 2, sig: []string{"array", "struct", "array"},
@@ -81,22 +74,30 @@ func contractRoles(role int) []int64 {
 	return []int64{api.RoleAdmin, api.RolePI, api.RoleUser}
 }
 
-// seedTagTypes writes the resource table's tag types into the store, once
-// a process: new ones are added, and ones whose roles, category or
-// description the table changed (or an admin's type of the same name)
-// become the table's.
+// seedTagTypes writes the resource table's tag types into the store, as
+// New starts the service (every request then finds them): new ones are
+// added, and ones whose roles, category or description the table changed
+// (or an admin's type of the same name) become the table's.
+//
+// Centrals that share a database and start together may race to add the
+// same type: the loser's transaction fails, and a second pass finds the
+// winner's rows.
 func (s *Service) seedTagTypes(ctx context.Context) error {
-	s.tagTypes.mu.Lock()
-	defer s.tagTypes.mu.Unlock()
-	if s.tagTypes.done {
-		return nil
+	var err error
+	for range seedRounds {
+		if err = s.seedTagTypesOnce(ctx); err == nil {
+			return nil
+		}
 	}
+	return fmt.Errorf("seed tag types: %w", err)
+}
+
+// seedRounds is how many passes seedTagTypes makes.
+const seedRounds = 3
+
+func (s *Service) seedTagTypesOnce(ctx context.Context) error {
 	want := contractTagTypes()
-	names := make([]any, len(want))
-	for i, tt := range want {
-		names[i] = tt.TagName
-	}
-	err := s.update(ctx, &Caller{}, func(t *txn) error {
+	return s.update(ctx, &Caller{}, func(t *txn) error {
 		have, err := t.TagTypes(store.Query{})
 		if err != nil {
 			return err
@@ -117,14 +118,9 @@ func (s *Service) seedTagTypes(ctx context.Context) error {
 		}
 		return nil
 	})
-	s.tagTypes.done = err == nil
-	return err
 }
 
 func (s *Service) getTagTypes(ctx context.Context, c *Caller, args []any) (any, error) {
-	if err := s.seedTagTypes(ctx); err != nil {
-		return nil, err
-	}
 	return getter(s, ctx, c, args, tagTypeKind, func(t *txn, q store.Query) ([]api.TagType, error) { return t.TagTypes(q) },
 		func(x *api.TagType) any { return x.TagTypeID }, nil)
 }
@@ -139,9 +135,6 @@ func (s *Service) addTagType(ctx context.Context, c *Caller, args []any) (any, e
 	}
 	tt := api.TagType{}
 	if err := setTagTypeFields(f, &tt); err != nil {
-		return nil, err
-	}
-	if err := s.seedTagTypes(ctx); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, c, func(t *txn) error { return t.AddTagType(&tt) })
@@ -190,7 +183,9 @@ func (t *txn) deleteSliceTagsNamed(name string) error {
 	}
 	for _, tag := range tags {
 		if sl, err := t.slice(tag.SliceID); err == nil {
-			t.bumpTag(sl, tag.NodeID)
+			if err := t.bumpTag(sl, &tag); err != nil {
+				return err
+			}
 		}
 		if err := t.DeleteSliceTag(tag.SliceTagID); err != nil {
 			return err
@@ -233,9 +228,6 @@ func (s *Service) roleOfTagType(add bool) func(context.Context, *Caller, []any) 
 // resource table declares: who may set those and what values they take
 // is the table's, not the database's.
 func (s *Service) changeTagType(ctx context.Context, c *Caller, ref any, fn func(*txn, *api.TagType) error) error {
-	if err := s.seedTagTypes(ctx); err != nil {
-		return err
-	}
 	return s.update(ctx, c, func(t *txn) error {
 		tt, err := t.tagType(ref)
 		if err != nil {

@@ -1,11 +1,14 @@
 package plc_test
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/central/plc"
+	"github.com/orbisproject/orbis/internal/central/store"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestTagTypesFromTable: every tag of the resource table is a tag type,
@@ -116,5 +119,33 @@ func TestTagTypeRolesAttack(t *testing.T) {
 	w.must(w.admin, "DeleteTagType", ops)
 	if tags := records(t, w.must(w.admin, "GetSliceTags", map[string]any{"tagname": "ops_note"})); len(tags) != 0 {
 		t.Fatalf("slice tags of a deleted tag type: %v", tags)
+	}
+}
+
+// TestTagTypesSeededAtStart: New writes the resource table's tag types
+// into the store before it returns (no request path does), and a store
+// that cannot take them makes New fail rather than serve without them.
+func TestTagTypesSeededAtStart(t *testing.T) {
+	ctx := testutil.Context(t)
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "c.db"), testutil.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plc.New(ctx, plc.Options{Store: st, Log: testutil.Logger(t)}); err != nil {
+		t.Fatal(err)
+	}
+	var types []api.TagType
+	if err := st.View(ctx, func(tx store.Tx) error {
+		types, err = tx.TagTypes(store.Query{Conds: []store.Cond{{Field: "tagname", Op: store.Eq, Value: []any{"cpu_share", "vref", "hrn"}}}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(types) != 3 {
+		t.Fatalf("tag types after New: %v, want cpu_share, vref and hrn", types)
+	}
+	st.Close()
+	if _, err := plc.New(ctx, plc.Options{Store: st, Log: testutil.Logger(t)}); err == nil {
+		t.Fatal("New over a closed store: no error")
 	}
 }

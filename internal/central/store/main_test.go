@@ -110,6 +110,7 @@ func runSuite(t *testing.T, b backend) {
 		{"UpdateLease", testUpdateLease},
 		{"PrimarySite", testPrimarySite},
 		{"SessionList", testSessionList},
+		{"IlinksAndScopes", testIlinksAndScopes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })

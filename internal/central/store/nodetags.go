@@ -46,19 +46,23 @@ var nodeGroupTable = &table{
 	},
 }
 
-const nodeGroupCols = "t.nodegroup_id, t.groupname, t.tag_type_id, y.tagname, t.value"
+func (t *tx) nodeGroupCols() string {
+	return "t.nodegroup_id, t.groupname, t.tag_type_id, y.tagname, t.value, " +
+		t.d.listAgg("conf_file_id", "conf_file_nodegroups", "nodegroup_id = t.nodegroup_id")
+}
 
 func scanNodeGroup(r *sql.Rows) (api.NodeGroup, error) {
 	var g api.NodeGroup
-	err := r.Scan(&g.NodeGroupID, &g.GroupName, &g.TagTypeID, &g.TagName, &g.Value)
-	g.NodeIDs, g.ConfFileIDs = []int64{}, []int64{}
+	var confs sql.NullString
+	err := r.Scan(&g.NodeGroupID, &g.GroupName, &g.TagTypeID, &g.TagName, &g.Value, &confs)
+	g.NodeIDs, g.ConfFileIDs = []int64{}, idList(confs)
 	return g, err
 }
 
 // NodeGroups lists node groups, each with the nodes whose tag of the
 // group's type has the group's value (in id order).
 func (t *tx) NodeGroups(q Query) ([]api.NodeGroup, error) {
-	groups, err := list(t, nodeGroupTable, nodeGroupCols, q, scanNodeGroup)
+	groups, err := list(t, nodeGroupTable, t.nodeGroupCols(), q, scanNodeGroup)
 	if err != nil {
 		return nil, err
 	}

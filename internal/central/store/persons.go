@@ -176,6 +176,12 @@ func (t *tx) addMember(action, tableName string, cols [2]string, ids [2]int64, p
 			return err
 		}
 	}
+	return t.insertMember(action, tableName, cols, ids, objType, objID)
+}
+
+// insertMember inserts a membership row unless it is there, and logs it
+// if it was new; the caller checked both ends exist.
+func (t *tx) insertMember(action, tableName string, cols [2]string, ids [2]int64, objType string, objID int64) error {
 	n, err := t.execCount("INSERT INTO "+tableName+" ("+cols[0]+", "+cols[1]+") VALUES (?, ?) ON CONFLICT DO NOTHING", ids[0], ids[1])
 	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)

@@ -299,18 +299,43 @@ type Tx interface {
 	UpdateInitScript(s *InitScript) error
 	// DeleteInitScript removes an initscript.
 	DeleteInitScript(id int64) error
-	// ConfFiles lists conf files; node_ids is filled.
+	// ConfFiles lists conf files; node_ids and nodegroup_ids are filled.
 	ConfFiles(q Query) ([]ConfFile, error)
 	// AddConfFile sets ConfFileID.
 	AddConfFile(c *ConfFile) error
 	// UpdateConfFile writes every scalar field.
 	UpdateConfFile(c *ConfFile) error
-	// DeleteConfFile cascades: its links to nodes.
+	// DeleteConfFile cascades: its links to nodes and node groups.
 	DeleteConfFile(id int64) error
 	// AddConfFileToNode is idempotent.
 	AddConfFileToNode(confFileID, nodeID int64) error
 	// DeleteConfFileFromNode removes a link.
 	DeleteConfFileFromNode(confFileID, nodeID int64) error
+	// AddConfFileToNodeGroup is idempotent.
+	AddConfFileToNodeGroup(confFileID, nodeGroupID int64) error
+	// DeleteConfFileFromNodeGroup removes a link.
+	DeleteConfFileFromNodeGroup(confFileID, nodeGroupID int64) error
+
+	// InterfaceTags lists interface tags; fields interface_tag_id,
+	// interface_id, ip, tag_type_id, tagname, value, category,
+	// description.
+	InterfaceTags(q Query) ([]InterfaceTag, error)
+	// AddInterfaceTag sets InterfaceTagID; ErrConflict if the interface
+	// has a tag of the type.
+	AddInterfaceTag(a *InterfaceTag) error
+	// UpdateInterfaceTag writes a tag's value.
+	UpdateInterfaceTag(id int64, value string) error
+	// DeleteInterfaceTag removes an interface tag.
+	DeleteInterfaceTag(id int64) error
+	// Ilinks lists interface links.
+	Ilinks(q Query) ([]Ilink, error)
+	// AddIlink sets IlinkID; ErrConflict if a link of its type joins
+	// the two interfaces.
+	AddIlink(l *Ilink) error
+	// UpdateIlink writes a link's value.
+	UpdateIlink(id int64, value string) error
+	// DeleteIlink removes a link.
+	DeleteIlink(id int64) error
 
 	// SetSliverReports replaces the node's reports.
 	SetSliverReports(nodeID int64, reports []api.SliverReport, at int64) error

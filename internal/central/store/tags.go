@@ -7,23 +7,25 @@ import (
 	"github.com/orbisproject/orbis/api"
 )
 
-// sliceTagTable is what a slice tag Query may name. node_id 0 (NULL in
-// the table) is a tag on every node.
+// sliceTagTable is what a slice tag Query may name. node_id and
+// nodegroup_id 0 (NULL in the table) with both 0 is a tag on every node.
 var sliceTagTable = &table{
 	kind: "slice tag", from: "slice_tags t LEFT JOIN tag_types y ON y.tagname = t.tagname", pk: "t.slice_tag_id",
 	cols: map[string]column{
 		"slice_tag_id": {"t.slice_tag_id", kInt, false}, "slice_id": {"t.slice_id", kInt, false},
 		"tagname": {"t.tagname", kString, false}, "value": {"t.value", kString, false},
-		"node_id":     {"COALESCE(t.node_id, 0)", kInt, false},
-		"tag_type_id": {"COALESCE(y.tag_type_id, 0)", kInt, false},
+		"node_id":      {"COALESCE(t.node_id, 0)", kInt, false},
+		"nodegroup_id": {"COALESCE(t.nodegroup_id, 0)", kInt, false},
+		"tag_type_id":  {"COALESCE(y.tag_type_id, 0)", kInt, false},
 	},
 }
 
-const sliceTagCols = "t.slice_tag_id, t.slice_id, t.tagname, t.value, COALESCE(t.node_id, 0), COALESCE(y.tag_type_id, 0)"
+const sliceTagCols = "t.slice_tag_id, t.slice_id, t.tagname, t.value, COALESCE(t.node_id, 0), " +
+	"COALESCE(t.nodegroup_id, 0), COALESCE(y.tag_type_id, 0)"
 
 func scanSliceTag(r *sql.Rows) (api.SliceTag, error) {
 	var s api.SliceTag
-	err := r.Scan(&s.SliceTagID, &s.SliceID, &s.TagName, &s.Value, &s.NodeID, &s.TagTypeID)
+	err := r.Scan(&s.SliceTagID, &s.SliceID, &s.TagName, &s.Value, &s.NodeID, &s.NodeGroupID, &s.TagTypeID)
 	return s, err
 }
 
@@ -32,13 +34,19 @@ func (t *tx) SliceTags(q Query) ([]api.SliceTag, error) {
 	return list(t, sliceTagTable, sliceTagCols, q, scanSliceTag)
 }
 
-// checkTagRefs checks a tag's slice and node (if any) exist.
+// checkTagRefs checks a tag's slice and node or node group (if any)
+// exist; a tag has one scope.
 func (t *tx) checkTagRefs(s *api.SliceTag) error {
 	if err := t.exists("slices", "slice_id", s.SliceID); err != nil {
 		return err
 	}
-	if s.NodeID != 0 {
+	switch {
+	case s.NodeID != 0 && s.NodeGroupID != 0:
+		return fmt.Errorf("%w: a slice tag is on a node or on a node group, not both", ErrInvalidField)
+	case s.NodeID != 0:
 		return t.exists("nodes", "node_id", s.NodeID)
+	case s.NodeGroupID != 0:
+		return t.exists("node_groups", "nodegroup_id", s.NodeGroupID)
 	}
 	return nil
 }
@@ -51,8 +59,8 @@ func (t *tx) AddSliceTag(s *api.SliceTag) error {
 	if err := t.checkTagRefs(s); err != nil {
 		return err
 	}
-	id, err := t.insert("slice_tags", "slice_tag_id", []string{"slice_id", "tagname", "value", "node_id"},
-		[]any{s.SliceID, s.TagName, s.Value, nullID(s.NodeID)}, fmt.Errorf("%w: slice tag exists", ErrConflict))
+	id, err := t.insert("slice_tags", "slice_tag_id", []string{"slice_id", "tagname", "value", "node_id", "nodegroup_id"},
+		[]any{s.SliceID, s.TagName, s.Value, nullID(s.NodeID), nullID(s.NodeGroupID)}, fmt.Errorf("%w: slice tag exists", ErrConflict))
 	if err != nil {
 		return err
 	}
@@ -72,8 +80,8 @@ func (t *tx) UpdateSliceTag(s *api.SliceTag) error {
 	if err := t.checkTagRefs(s); err != nil {
 		return err
 	}
-	if err := t.update("slice_tags", "slice_tag_id", s.SliceTagID, []string{"slice_id", "tagname", "value", "node_id"},
-		[]any{s.SliceID, s.TagName, s.Value, nullID(s.NodeID)}, nil); err != nil {
+	if err := t.update("slice_tags", "slice_tag_id", s.SliceTagID, []string{"slice_id", "tagname", "value", "node_id", "nodegroup_id"},
+		[]any{s.SliceID, s.TagName, s.Value, nullID(s.NodeID), nullID(s.NodeGroupID)}, nil); err != nil {
 		return err
 	}
 	return t.event("UpdateSliceTag", "slice_tag", s.SliceTagID, changed(prev, s))

@@ -29,6 +29,8 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	fs.DurationVar(&cfg.Login.Refill, "login-refill", plc.DefaultLoginRefill, "how often each login throttle regains one failed login")
 	fs.IntVar(&cfg.Login.MaxTracked, "login-tracked", plc.DefaultLoginTracked, "most addresses, accounts and address-account pairs the login throttle remembers, each (the least recent are forgotten)")
 	fs.IntVar(&cfg.MaxPending, "max-pending", plc.DefaultMaxPending, "persons who registered themselves in the portal that one site holds waiting for its PI to enable them; past it, registration at the site is refused")
+	fs.DurationVar(&cfg.MaxLeaseLength, "lease-max-length", plc.DefaultMaxLeaseLength, "longest lease of a reservable node one AddLeases or UpdateLeases may make (rounded to the hour; at least one hour): a leased node is refused to every other slice")
+	fs.IntVar(&cfg.MaxSessions, "max-sessions", plc.DefaultMaxSessions, "PLCAPI sessions (GetSession, AddSession) one person or node holds; past it, a new one ends the one that would expire first")
 	proxies := fs.String("trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For names the client (empty: none; the TCP peer is the client)")
 	fs.StringVar(&cfg.TLS.CertFile, "tls-cert", "", "PEM certificate (and its chain) to serve HTTPS with, reloaded when it changes; empty: a CA central makes in <data>/tls")
 	fs.StringVar(&cfg.TLS.KeyFile, "tls-key", "", "PEM key of -tls-cert")
