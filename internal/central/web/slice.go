@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,7 +18,9 @@ type sliceData struct {
 	Nodes []nodeRow
 	// Picker are the nodes to add, filtered and sorted as Filter says.
 	Picker []nodeRow
-	Filter pickerFilter
+	// PickerRows are Picker's table rows.
+	PickerRows []template.HTML
+	Filter     pickerFilter
 	// Sites and States are the picker's filter choices.
 	Sites  []api.Site
 	States []string
@@ -94,6 +97,15 @@ func (p *Portal) renderSlice(w http.ResponseWriter, r *request, status int, f *f
 	if err != nil {
 		p.render(w, statusOf(err), "error", &view{Title: "Slice " + r.PathValue("name"), Me: r.caller, CSRF: r.csrf, Error: p.message("show slice", err)})
 		return
+	}
+	for _, n := range d.Picker {
+		h, err := p.pickerRowHTML(n.Cells, f.Tick(n.NodeID))
+		if err != nil {
+			p.log.Error("portal render", "page", "slice", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		d.PickerRows = append(d.PickerRows, h)
 	}
 	if f.Value("description") == "" && f.Value("url") == "" && f.Err("description") == "" && f.Err("url") == "" {
 		f.Values["description"], f.Values["url"] = d.Slice.Description, d.Slice.URL

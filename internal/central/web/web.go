@@ -73,6 +73,7 @@ type Portal struct {
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
 	nodeCache nodeCache
+	rowCache  rowHTMLCache
 }
 
 // New returns the portal, to be mounted at / on central's mux.
