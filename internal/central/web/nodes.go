@@ -10,7 +10,7 @@ import (
 
 // nodesData is the nodes page's.
 type nodesData struct {
-	Nodes []nodeRow
+	Nodes []*nodeRow
 	// Rows are Nodes' table rows.
 	Rows   []template.HTML
 	Filter pickerFilter

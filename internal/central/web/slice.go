@@ -15,9 +15,9 @@ type sliceData struct {
 	Slice sliceRow
 	Users []api.Person
 	// Nodes are the slice's nodes with their slivers' state.
-	Nodes []nodeRow
+	Nodes []*nodeRow
 	// Picker are the nodes to add, filtered and sorted as Filter says.
-	Picker []nodeRow
+	Picker []*nodeRow
 	// PickerRows are Picker's table rows.
 	PickerRows []template.HTML
 	Filter     pickerFilter
@@ -48,6 +48,8 @@ type nodeRow struct {
 	HasSum bool
 	// Cells are the row's table cells.
 	Cells rowCells
+	// nv is the row as a node expression sees it.
+	nv *api.NodeView
 }
 
 // pickerFilter is the picker's query: ?site=&status=&where=&sort=.
@@ -62,18 +64,18 @@ type pickerFilter struct {
 }
 
 // sortKeys are the picker's sort orders.
-var sortKeys = map[string]func(a, b nodeRow) int{
-	"hostname": func(a, b nodeRow) int { return strings.Compare(a.Hostname, b.Hostname) },
-	"site": func(a, b nodeRow) int {
+var sortKeys = map[string]func(a, b *nodeRow) int{
+	"hostname": func(a, b *nodeRow) int { return strings.Compare(a.Hostname, b.Hostname) },
+	"site": func(a, b *nodeRow) int {
 		return cmp.Or(strings.Compare(a.Site, b.Site), strings.Compare(a.Hostname, b.Hostname))
 	},
-	"status": func(a, b nodeRow) int {
+	"status": func(a, b *nodeRow) int {
 		return cmp.Or(strings.Compare(a.BootState, b.BootState), strings.Compare(a.Hostname, b.Hostname))
 	},
-	"slivers": func(a, b nodeRow) int {
+	"slivers": func(a, b *nodeRow) int {
 		return cmp.Or(cmp.Compare(a.Slivers, b.Slivers), strings.Compare(a.Hostname, b.Hostname))
 	},
-	"contact": func(a, b nodeRow) int {
+	"contact": func(a, b *nodeRow) int {
 		return cmp.Or(cmp.Compare(b.LastContact, a.LastContact), strings.Compare(a.Hostname, b.Hostname))
 	},
 	"load":      bySummary("load", false),
@@ -201,7 +203,7 @@ func pickerFilterOf(r *request) pickerFilter {
 	return f
 }
 
-func (f pickerFilter) matches(n nodeRow) bool {
+func (f pickerFilter) matches(n *nodeRow) bool {
 	return (f.Site == "" || f.Site == n.Site) && (f.Status == "" || f.Status == n.BootState) &&
 		f.where.Match(n.view())
 }
