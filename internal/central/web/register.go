@@ -47,14 +47,16 @@ func (p *Portal) register(w http.ResponseWriter, r *http.Request) {
 		p.renderRegister(w, r, http.StatusBadRequest, f)
 		return
 	}
-	_, err := p.registrar.RegisterPerson(plc.WithRequestAddr(r), plc.Registration{LoginBase: f.Value("site"),
-		FirstName: f.Value("first_name"), LastName: f.Value("last_name"), Email: strings.TrimSpace(f.Value("email")), Password: r.PostFormValue("password")})
+	reg := plc.Registration{LoginBase: f.Value("site"), FirstName: f.Value("first_name"), LastName: f.Value("last_name"),
+		Email: strings.TrimSpace(f.Value("email")), Password: r.PostFormValue("password")}
+	_, err := p.registrar.RegisterPerson(plc.WithRequestAddr(r), reg)
 	if err != nil {
 		msg := p.message("register", err)
 		f.fail(fieldOf(msg, "email", "password", "email", "first_name", "last_name", "site"), msg)
 		p.renderRegister(w, r, statusOf(err), f)
 		return
 	}
+	p.tellPIs(r.Context(), reg.LoginBase, reg.Email, reg.FirstName+" "+reg.LastName)
 	http.Redirect(w, r, "/signin?done=registered", http.StatusSeeOther)
 }
 
@@ -114,6 +116,9 @@ func (p *Portal) enablePerson(w http.ResponseWriter, r *request) {
 	if err := p.call(r.Context(), r.caller, "UpdatePerson", nil, email, map[string]any{"enabled": enable}); err != nil {
 		p.renderPeople(w, r, statusOf(err), p.message("enable person", err))
 		return
+	}
+	if enable {
+		p.tellEnabled(email)
 	}
 	http.Redirect(w, r.Request, "/people?done=saved", http.StatusSeeOther)
 }
