@@ -119,6 +119,7 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /register-site", p.registerSite)
 	p.mux.HandleFunc("GET /people", p.signedIn(p.peoplePage))
 	p.mux.HandleFunc("POST /people/enable", p.signedIn(p.enablePerson))
+	p.mux.HandleFunc("POST /people/roles", p.signedIn(p.changeRole))
 	p.mux.HandleFunc("POST /signout", p.signedIn(p.signout))
 	p.mux.HandleFunc("GET /slices", p.signedIn(p.slicesPage))
 	p.mux.HandleFunc("POST /slices", p.signedIn(p.createSlice))
