@@ -52,6 +52,17 @@ func Step(t testing.TB, what string, err error) {
 	}
 }
 
+// Submit runs steps that end in loading a new page (a form sent, a
+// link followed) and waits up to 10 s for that page to be loaded, so
+// that what follows never reads the page it left.
+func (b *Browser) Submit(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	_, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`window.webtestLeft = true`))
+	Step(b.t, what+": mark the page", err)
+	Step(b.t, what, chromedp.Do(b.Ctx, steps...))
+	b.WaitJS(what+": the new page", `window.webtestLeft ? "" : document.readyState`, "complete")
+}
+
 // WaitText waits up to 10 s for the element sel to contain want.
 func (b *Browser) WaitText(sel, want string) {
 	b.t.Helper()
@@ -80,7 +91,9 @@ func (b *Browser) failShot() {
 // Save keeps a screenshot of the whole page as name.
 func (b *Browser) Save(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	ctx, cancel := context.WithTimeout(b.Ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Logf("chromium: screenshot %s: %v", name, err)
 		return
