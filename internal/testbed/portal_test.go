@@ -42,6 +42,7 @@ func TestPortalEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.call("UpdateSite", testbed.Site, map[string]any{"latitude": 46.52, "longitude": 6.57}) // the picker's map places the nodes
 	const email, password, slice = "ann@tb.test", "ann's long passphrase", testbed.Site + "_web"
 	b := webtest.New(t, exe, 240*time.Second, chromedp.Flag("ignore-certificate-errors-spki-list", mustCAPin(t, st)))
 	u := st.CentralURL

@@ -80,8 +80,8 @@ type peopleData struct {
 	RoleNames []string
 }
 
-// roleNames are the roles, most powerful first.
-var roleNames = []string{"admin", "pi", "tech", "user"}
+// roleNames are the roles, least powerful (the default choice) first.
+var roleNames = []string{"user", "tech", "pi", "admin"}
 
 func (p *Portal) renderPeople(w http.ResponseWriter, r *request, status int, msg string, f *form) {
 	var persons []api.Person
