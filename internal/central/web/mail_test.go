@@ -1,9 +1,12 @@
 package web_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -136,5 +139,22 @@ func TestMailRelayDown(t *testing.T) {
 	link := links[len(links)-1][1] // the pi's last link replaced the first
 	if st := anon.submit(link, link, url.Values{"password": {"a new long passphrase"}}); st != 200 {
 		t.Fatalf("the logged link: %d\n%s", st, anon.last)
+	}
+}
+
+// TestMailSTARTTLS: a relay that offers STARTTLS gets the mail over TLS
+// (its certificate verified), after AUTH PLAIN with --smtp-user.
+func TestMailSTARTTLS(t *testing.T) {
+	hs := httptest.NewTLSServer(http.NotFoundHandler()) // a certificate for 127.0.0.1
+	defer hs.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(hs.Certificate())
+	srv := startSMTPWith(t, &smtpServer{tls: hs.TLS.Clone(), user: "orbis", pass: "relay secret"})
+	tc := startCentralConfig(t, central.Config{Log: testutil.Logger(t), PortalURL: "https://portal.test",
+		Mail: mail.Config{Addr: srv.addr, Username: "orbis", Password: "relay secret", TLS: &tls.Config{RootCAs: roots}}})
+	w := tc.world(t)
+	tc.client(t).submit("/reset", "/reset", url.Values{"email": {w.user}})
+	if m := srv.wait(t); !m.Secure || !m.Authed || !slices.Equal(m.To, []string{w.user}) {
+		t.Fatalf("mail over a STARTTLS relay: secure %v, authenticated %v, to %v", m.Secure, m.Authed, m.To)
 	}
 }

@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"crypto/tls"
+	"encoding/base64"
 	"net"
 	"net/textproto"
 	"strings"
@@ -13,6 +15,10 @@ import (
 // it is given.
 type smtpServer struct {
 	addr string
+	// tls, if set, is offered with STARTTLS, and then AUTH PLAIN of
+	// user and pass.
+	tls        *tls.Config
+	user, pass string
 	// mu guards the following.
 	mu    sync.Mutex
 	mails []gotMail
@@ -24,15 +30,21 @@ type gotMail struct {
 	From string
 	To   []string
 	Data string
+	// Secure and Authed say the mail came over STARTTLS, by an
+	// authenticated client.
+	Secure, Authed bool
 }
 
-func startSMTP(t testing.TB) *smtpServer {
+func startSMTP(t testing.TB) *smtpServer { return startSMTPWith(t, &smtpServer{}) }
+
+// startSMTPWith starts s.
+func startSMTPWith(t testing.TB, s *smtpServer) *smtpServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &smtpServer{addr: l.Addr().String(), got: make(chan struct{}, 100)}
+	s.addr, s.got = l.Addr().String(), make(chan struct{}, 100)
 	var wg sync.WaitGroup
 	t.Cleanup(func() { l.Close(); wg.Wait() })
 	wg.Add(1)
@@ -57,6 +69,7 @@ func (s *smtpServer) serve(c net.Conn) {
 	tp := textproto.NewConn(c)
 	tp.PrintfLine("220 test ESMTP")
 	var m gotMail
+	secure, authed := false, false
 	for {
 		line, err := tp.ReadLine()
 		if err != nil {
@@ -66,9 +79,31 @@ func (s *smtpServer) serve(c net.Conn) {
 		arg := strings.TrimSpace(strings.TrimPrefix(line, line[:len(cmd)]))
 		switch cmd {
 		case "EHLO", "HELO":
-			tp.PrintfLine("250-test\r\n250 8BITMIME")
+			switch {
+			case s.tls != nil && !secure:
+				tp.PrintfLine("250-test\r\n250 STARTTLS")
+			case s.tls != nil:
+				tp.PrintfLine("250-test\r\n250 AUTH PLAIN")
+			default:
+				tp.PrintfLine("250-test\r\n250 8BITMIME")
+			}
+		case "STARTTLS":
+			tp.PrintfLine("220 go ahead")
+			tc := tls.Server(c, s.tls)
+			if tc.Handshake() != nil {
+				return
+			}
+			c, tp, secure = tc, textproto.NewConn(tc), true
+		case "AUTH":
+			want := "PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+s.user+"\x00"+s.pass))
+			if !secure || arg != want {
+				tp.PrintfLine("535 no")
+				continue
+			}
+			authed = true
+			tp.PrintfLine("235 ok")
 		case "MAIL":
-			m = gotMail{From: angle(arg)}
+			m = gotMail{From: angle(arg), Secure: secure, Authed: authed}
 			tp.PrintfLine("250 ok")
 		case "RCPT":
 			m.To = append(m.To, angle(arg))
