@@ -32,7 +32,7 @@ func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	if err != nil {
 		msg, status = p.message("list nodes", err), statusOf(err)
 	}
-	if err := p.call(r.Context(), r.caller, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
+	if d.Sites, err = p.allSites(r.Context(), r.caller); err != nil {
 		msg, status = p.message("list sites", err), statusOf(err)
 	}
 	site := map[int64]string{}

@@ -140,7 +140,7 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 	if nodes, err = p.withNodes(ctx, c, nodes, sl[0].NodeIDs); err != nil {
 		return nil, err
 	}
-	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base", "latitude", "longitude"}); err != nil {
+	if d.Sites, err = p.allSites(ctx, c); err != nil {
 		return nil, err
 	}
 	var reports []api.SliverReportRow
