@@ -21,6 +21,7 @@ import (
 	"github.com/orbisproject/orbis/api"
 	"github.com/orbisproject/orbis/internal/atomicfile"
 	"github.com/orbisproject/orbis/internal/central/jsonapi"
+	"github.com/orbisproject/orbis/internal/central/mail"
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/push"
 	"github.com/orbisproject/orbis/internal/central/store"
@@ -73,6 +74,13 @@ type Config struct {
 	// PlainHTTP makes Run serve plain HTTP, on a loopback address only
 	// unless InsecureHTTP.
 	PlainHTTP, InsecureHTTP bool
+	// Mail is the SMTP relay that password reset links and registration
+	// notices are sent through (Mail.Addr empty: none; reset links are
+	// logged).
+	Mail mail.Config
+	// PortalURL is the portal's address as people reach it, for links in
+	// mails (default: https:// or http:// and Addr).
+	PortalURL string
 	// Log receives central's records.
 	Log *slog.Logger
 }
@@ -87,6 +95,12 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.PortalURL == "" {
+		c.PortalURL = "https://" + c.Addr
+		if c.PlainHTTP {
+			c.PortalURL = "http://" + c.Addr
+		}
+	}
 }
 
 // Central is an opened central service.
@@ -94,6 +108,7 @@ type Central struct {
 	Store   store.Store
 	Service *plc.Service
 	hub     *push.Hub
+	mailer  *mail.Mailer
 	archive *trafficArchive
 	handler http.Handler
 	log     *slog.Logger
@@ -137,7 +152,15 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	}
 	c.mountAudit(mux, cfg, src)
 	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
-	mux.Handle("/", web.New(web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Resetter: c.Service, Software: sw, Log: cfg.Log}))
+	wo := web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Resetter: c.Service, Software: sw, PortalURL: cfg.PortalURL, Log: cfg.Log}
+	if cfg.Mail.Addr != "" {
+		if c.mailer, err = mail.New(cfg.Mail, cfg.Log); err != nil {
+			st.Close()
+			return nil, err
+		}
+		wo.Mailer = c.mailer
+	}
+	mux.Handle("/", web.New(wo))
 	c.handler = cfg.TrustedProxies.Handler(mux)
 	if cfg.AdminEmail != "" {
 		if err := c.bootstrap(ctx, cfg); err != nil {
@@ -161,6 +184,9 @@ func (c *Central) Serve(ctx context.Context, l net.Listener) error {
 	go c.Service.LeaseLoop(ctx)
 	go c.hub.Run(ctx)
 	go c.archive.pruneLoop(ctx)
+	if c.mailer != nil {
+		go c.mailer.Run(ctx)
+	}
 	srv := &http.Server{
 		Handler:           c.handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -160,7 +160,14 @@ func (t *txn) visiblePersonIDs() (ids []any, all bool, err error) {
 			addAll(set, s.PersonIDs)
 		}
 	}
-	slices, err := t.Slices(store.Query{Conds: []store.Cond{{Field: "person_ids", Op: store.Eq, Value: t.c.PersonID}, t.liveCond()}})
+	shared, err := t.slicesSharedWithOthers(set)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(shared) == 0 {
+		return setList(set), false, nil
+	}
+	slices, err := t.Slices(store.Query{Conds: []store.Cond{{Field: "slice_id", Op: store.Eq, Value: shared}, t.liveCond()}})
 	if err != nil {
 		return nil, false, err
 	}
@@ -168,6 +175,44 @@ func (t *txn) visiblePersonIDs() (ids []any, all bool, err error) {
 		addAll(set, sl.PersonIDs)
 	}
 	return setList(set), false, nil
+}
+
+// maxSharedLookup bounds the slices slicesSharedWithOthers lists in one
+// query; a person in more has them all read instead.
+const maxSharedLookup = 1000
+
+// slicesSharedWithOthers lists the caller's slices, live or not, that
+// hold a person not in known. It reads the persons of the caller's
+// slices (a few rows) rather than the slices with their lists (a PI's
+// thousand slices took most of a page's time), so that usually, when the
+// caller's slices hold only persons known already, no slice is read.
+func (t *txn) slicesSharedWithOthers(known map[int64]bool) ([]any, error) {
+	me, err := t.Persons(condQuery("person_id", t.c.PersonID))
+	if err != nil || len(me) == 0 {
+		return nil, err
+	}
+	mine := me[0].SliceIDs
+	if len(mine) > maxSharedLookup {
+		return anyList(mine), nil
+	}
+	mates, err := t.Persons(store.Query{Conds: []store.Cond{{Field: "slice_ids", Op: store.Eq, Value: anyList(mine)}}})
+	if err != nil {
+		return nil, err
+	}
+	inMine := make(map[int64]bool, len(mine))
+	addAll(inMine, mine)
+	shared := map[int64]bool{}
+	for _, m := range mates {
+		if known[m.PersonID] {
+			continue
+		}
+		for _, id := range m.SliceIDs {
+			if inMine[id] {
+				shared[id] = true
+			}
+		}
+	}
+	return setList(shared), nil
 }
 
 // visibleSliceIDs lists the slices a person who is not an admin may see

@@ -3,6 +3,7 @@ package plc_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/central/plc"
 )
@@ -30,6 +31,11 @@ func TestPersonVisibility(t *testing.T) {
 	w.must(w.piA, "AddPersonToSlice", "user@beta.org", sid)
 	if got := records(t, w.must(w.userA, "GetPersons", "user@beta.org")); len(got) != 1 {
 		t.Fatalf("slice mates not visible: %v", got)
+	}
+	// A mate through an expired slice is not.
+	w.advance(plc.MaxRenewal + 7*24*time.Hour)
+	if got := records(t, w.must(w.userA, "GetPersons", "user@beta.org")); len(got) != 0 {
+		t.Fatalf("mate of an expired slice still visible: %v", got)
 	}
 	// A person at no site sees only themself.
 	lone := w.person("lone@nowhere.org", 0, "user")

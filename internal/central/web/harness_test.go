@@ -37,9 +37,17 @@ func startCentral(t testing.TB) *testCentral { return startCentralLog(t, testuti
 // startCentralLog is startCentral logging to log.
 func startCentralLog(t testing.TB, log *slog.Logger) *testCentral {
 	t.Helper()
+	return startCentralConfig(t, central.Config{Log: log})
+}
+
+// startCentralConfig is startCentral with cfg (its data directory and
+// admin are the test's).
+func startCentralConfig(t testing.TB, cfg central.Config) *testCentral {
+	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := central.Open(ctx, central.Config{DataDir: dir, AdminEmail: "admin@orbis.test", Log: log})
+	cfg.DataDir, cfg.AdminEmail = dir, "admin@orbis.test"
+	c, err := central.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

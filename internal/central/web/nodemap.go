@@ -32,7 +32,7 @@ type nodeMap struct {
 
 // newNodeMap places the slice's nodes (on) and the picker's (pick) by
 // their sites' locations.
-func newNodeMap(sites []api.Site, on, pick []nodeRow) nodeMap {
+func newNodeMap(sites []api.Site, on, pick []*nodeRow) nodeMap {
 	loc := map[int64]api.Site{}
 	for _, s := range sites {
 		if s.Latitude != nil && s.Longitude != nil {
@@ -40,7 +40,7 @@ func newNodeMap(sites []api.Site, on, pick []nodeRow) nodeMap {
 		}
 	}
 	m := nodeMap{Width: mapWidth, Height: mapHeight}
-	add := func(rows []nodeRow, isOn bool) {
+	add := func(rows []*nodeRow, isOn bool) {
 		for _, r := range rows {
 			s, ok := loc[r.SiteID]
 			lat, lon := 0.0, 0.0

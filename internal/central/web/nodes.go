@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"slices"
 
@@ -9,7 +10,9 @@ import (
 
 // nodesData is the nodes page's.
 type nodesData struct {
-	Nodes  []nodeRow
+	Nodes []*nodeRow
+	// Rows are Nodes' table rows.
+	Rows   []template.HTML
 	Filter pickerFilter
 	Sites  []api.Site
 	States []string
@@ -29,7 +32,7 @@ func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	if err != nil {
 		msg, status = p.message("list nodes", err), statusOf(err)
 	}
-	if err := p.call(r.Context(), r.caller, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base"}); err != nil {
+	if d.Sites, err = p.allSites(r.Context(), r.caller); err != nil {
 		msg, status = p.message("list sites", err), statusOf(err)
 	}
 	site := map[int64]string{}
@@ -49,5 +52,14 @@ func (p *Portal) nodesPage(w http.ResponseWriter, r *request) {
 	}
 	slices.Sort(d.States)
 	slices.SortFunc(d.Nodes, sortKeys[d.Filter.Sort])
+	for _, n := range d.Nodes {
+		h, err := p.rowHTML(n.Cells)
+		if err != nil {
+			p.log.Error("portal render", "page", "nodes", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		d.Rows = append(d.Rows, h)
+	}
 	p.render(w, status, "nodes", &view{Title: "Nodes", Me: r.caller, CSRF: r.csrf, Error: msg, Data: d})
 }

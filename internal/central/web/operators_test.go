@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -102,5 +103,37 @@ func TestRegisterSite(t *testing.T) {
 	pi.signin("pat@new.example")
 	if pi.get("/sites"); !strings.Contains(pi.last, "<th scope=\"row\">newu</th>") {
 		t.Error("the approved PI does not see their site")
+	}
+}
+
+// TestPeopleRoles: the people page grants and takes roles as
+// AddRoleToPerson and DeleteRoleFromPerson do; a refused grant shows its
+// error beside the person's role field with the choice kept.
+func TestPeopleRoles(t *testing.T) {
+	tc := startCentral(t)
+	w := tc.world(t)
+	pi := tc.client(t)
+	pi.signin(w.pi)
+	uid := fmt.Sprint(tc.call(t, "GetPersons", []any{w.user}, []any{"person_id"}).([]any)[0].(map[string]any)["person_id"])
+	if code := pi.submit("/people", "/people/roles", url.Values{"email": {w.user}, "role": {"admin"}, "op": {"add"}}); code != http.StatusForbidden ||
+		!strings.Contains(pi.last, `id="role-`+uid+`-err"`) || !strings.Contains(pi.last, `<option selected>admin</option>`) {
+		t.Fatalf("a PI granting admin: %d, want 403 beside the field with the choice kept:\n%s", code, pi.last)
+	}
+	if code := pi.submit("/people", "/people/roles", url.Values{"email": {w.user}, "role": {"tech"}, "op": {"add"}}); code != http.StatusOK {
+		t.Fatalf("a PI granting tech: %d", code)
+	}
+	roles := func() string {
+		return fmt.Sprint(tc.call(t, "GetPersons", []any{w.user}, []any{"roles"}).([]any)[0].(map[string]any)["roles"])
+	}
+	if r := roles(); !strings.Contains(r, "tech") {
+		t.Fatalf("roles after the grant: %s", r)
+	}
+	if code := pi.submit("/people", "/people/roles", url.Values{"email": {w.user}, "role": {"tech"}, "op": {"remove"}}); code != http.StatusOK || strings.Contains(roles(), "tech") {
+		t.Fatalf("take tech: %d, roles %s", code, roles())
+	}
+	atk := tc.client(t)
+	atk.signin(w.atk)
+	if code := atk.submit("/slices", "/people/roles", url.Values{"email": {w.user}, "role": {"user"}, "op": {"remove"}}); code < 400 || !strings.Contains(roles(), "user") {
+		t.Fatalf("another site's PI took a role: %d, roles %s", code, roles())
 	}
 }

@@ -43,9 +43,10 @@ func (p *Portal) registerSite(w http.ResponseWriter, r *http.Request) {
 		p.renderRegisterSite(w, r, http.StatusBadRequest, f)
 		return
 	}
-	_, err := p.registrar.RegisterSite(plc.WithRequestAddr(r), plc.SiteRegistration{
+	reg := plc.SiteRegistration{
 		Name: f.Value("site_name"), LoginBase: strings.TrimSpace(f.Value("login_base")), URL: f.Value("url"), Latitude: lat, Longitude: lon,
-		PI: plc.Registration{FirstName: f.Value("first_name"), LastName: f.Value("last_name"), Email: strings.TrimSpace(f.Value("email")), Password: r.PostFormValue("password")}})
+		PI: plc.Registration{FirstName: f.Value("first_name"), LastName: f.Value("last_name"), Email: strings.TrimSpace(f.Value("email")), Password: r.PostFormValue("password")}}
+	_, err := p.registrar.RegisterSite(plc.WithRequestAddr(r), reg)
 	if err != nil {
 		msg := p.message("register site", err)
 		field := fieldOf(msg, "login_base", "login_base", "latitude", "longitude", "url", "password", "email", "first_name", "last_name")
@@ -56,6 +57,7 @@ func (p *Portal) registerSite(w http.ResponseWriter, r *http.Request) {
 		p.renderRegisterSite(w, r, statusOf(err), f)
 		return
 	}
+	p.tellAdmins(r.Context(), reg.Name, reg.LoginBase, reg.PI.Email)
 	http.Redirect(w, r, "/signin?done=site-registered", http.StatusSeeOther)
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,10 +15,12 @@ type sliceData struct {
 	Slice sliceRow
 	Users []api.Person
 	// Nodes are the slice's nodes with their slivers' state.
-	Nodes []nodeRow
+	Nodes []*nodeRow
 	// Picker are the nodes to add, filtered and sorted as Filter says.
-	Picker []nodeRow
-	Filter pickerFilter
+	Picker []*nodeRow
+	// PickerRows are Picker's table rows.
+	PickerRows []template.HTML
+	Filter     pickerFilter
 	// Sites and States are the picker's filter choices.
 	Sites  []api.Site
 	States []string
@@ -45,6 +48,8 @@ type nodeRow struct {
 	HasSum bool
 	// Cells are the row's table cells.
 	Cells rowCells
+	// nv is the row as a node expression sees it.
+	nv *api.NodeView
 }
 
 // pickerFilter is the picker's query: ?site=&status=&where=&sort=.
@@ -59,18 +64,18 @@ type pickerFilter struct {
 }
 
 // sortKeys are the picker's sort orders.
-var sortKeys = map[string]func(a, b nodeRow) int{
-	"hostname": func(a, b nodeRow) int { return strings.Compare(a.Hostname, b.Hostname) },
-	"site": func(a, b nodeRow) int {
+var sortKeys = map[string]func(a, b *nodeRow) int{
+	"hostname": func(a, b *nodeRow) int { return strings.Compare(a.Hostname, b.Hostname) },
+	"site": func(a, b *nodeRow) int {
 		return cmp.Or(strings.Compare(a.Site, b.Site), strings.Compare(a.Hostname, b.Hostname))
 	},
-	"status": func(a, b nodeRow) int {
+	"status": func(a, b *nodeRow) int {
 		return cmp.Or(strings.Compare(a.BootState, b.BootState), strings.Compare(a.Hostname, b.Hostname))
 	},
-	"slivers": func(a, b nodeRow) int {
+	"slivers": func(a, b *nodeRow) int {
 		return cmp.Or(cmp.Compare(a.Slivers, b.Slivers), strings.Compare(a.Hostname, b.Hostname))
 	},
-	"contact": func(a, b nodeRow) int {
+	"contact": func(a, b *nodeRow) int {
 		return cmp.Or(cmp.Compare(b.LastContact, a.LastContact), strings.Compare(a.Hostname, b.Hostname))
 	},
 	"load":      bySummary("load", false),
@@ -94,6 +99,15 @@ func (p *Portal) renderSlice(w http.ResponseWriter, r *request, status int, f *f
 	if err != nil {
 		p.render(w, statusOf(err), "error", &view{Title: "Slice " + r.PathValue("name"), Me: r.caller, CSRF: r.csrf, Error: p.message("show slice", err)})
 		return
+	}
+	for _, n := range d.Picker {
+		h, err := p.pickerRowHTML(n.Cells, f.Tick(n.NodeID))
+		if err != nil {
+			p.log.Error("portal render", "page", "slice", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		d.PickerRows = append(d.PickerRows, h)
 	}
 	if f.Value("description") == "" && f.Value("url") == "" && f.Err("description") == "" && f.Err("url") == "" {
 		f.Values["description"], f.Values["url"] = d.Slice.Description, d.Slice.URL
@@ -126,7 +140,7 @@ func (p *Portal) sliceData(r *request) (*sliceData, error) {
 	if nodes, err = p.withNodes(ctx, c, nodes, sl[0].NodeIDs); err != nil {
 		return nil, err
 	}
-	if err := p.call(ctx, c, "GetSites", &d.Sites, nil, []any{"site_id", "name", "login_base", "latitude", "longitude"}); err != nil {
+	if d.Sites, err = p.allSites(ctx, c); err != nil {
 		return nil, err
 	}
 	var reports []api.SliverReportRow
@@ -189,7 +203,7 @@ func pickerFilterOf(r *request) pickerFilter {
 	return f
 }
 
-func (f pickerFilter) matches(n nodeRow) bool {
+func (f pickerFilter) matches(n *nodeRow) bool {
 	return (f.Site == "" || f.Site == n.Site) && (f.Status == "" || f.Status == n.BootState) &&
 		f.where.Match(n.view())
 }

@@ -81,8 +81,8 @@ func (p *Portal) slicesData(r *request) (*slicesData, error) {
 	if !r.caller.Has(api.RolePI) && !r.caller.IsAdmin() {
 		return d, nil
 	}
-	var sites []api.Site
-	if err := p.call(r.Context(), r.caller, "GetSites", &sites); err != nil {
+	sites, err := p.allSites(r.Context(), r.caller)
+	if err != nil {
 		return d, err
 	}
 	for _, s := range sites {

@@ -39,9 +39,10 @@ type rowCells struct {
 }
 
 // newNodeRow is node n of site, with its summary from sums if any.
-func newNodeRow(n api.Node, site string, sums map[int64]api.NodeSummary) nodeRow {
+func newNodeRow(n api.Node, site string, sums map[int64]api.NodeSummary) *nodeRow {
 	s, ok := sums[n.NodeID]
-	r := nodeRow{Node: n, Site: site, Slivers: len(n.SliceIDs), Sum: s, HasSum: ok}
+	r := &nodeRow{Node: n, Site: site, Slivers: len(n.SliceIDs), Sum: s, HasSum: ok}
+	r.nv = &api.NodeView{Node: n, Site: site, Summary: s}
 	c := &r.Cells
 	c.ID, c.Host, c.Site, c.Status, c.Agent, c.IP = strconv.FormatInt(n.NodeID, 10), n.Hostname, site, n.BootState, n.Version, n.IP
 	c.Slivers = strconv.Itoa(r.Slivers)
@@ -58,14 +59,12 @@ func newNodeRow(n api.Node, site string, sums map[int64]api.NodeSummary) nodeRow
 }
 
 // view is the row as a node expression sees it.
-func (r *nodeRow) view() *api.NodeView {
-	return &api.NodeView{Node: r.Node, Site: r.Site, Summary: r.Sum}
-}
+func (r *nodeRow) view() *api.NodeView { return r.nv }
 
 // bySummary orders rows by a summary field (api.NodeFields), the most
 // first if desc; rows without a summary last.
-func bySummary(field string, desc bool) func(a, b nodeRow) int {
-	return func(a, b nodeRow) int {
+func bySummary(field string, desc bool) func(a, b *nodeRow) int {
+	return func(a, b *nodeRow) int {
 		c := a.view().Compare(b.view(), field)
 		if desc && a.HasSum == b.HasSum {
 			c = -c
@@ -101,7 +100,7 @@ func humanRate(v int64) string {
 
 // nodeData is a node's page's.
 type nodeData struct {
-	Row    nodeRow
+	Row    *nodeRow
 	Points int
 	// Plots are the last day's SVG plots, or PlotErr why there are none.
 	Plots   []nodePlot

@@ -19,6 +19,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/orbisproject/orbis/internal/central/jsonapi"
@@ -51,6 +52,12 @@ type Options struct {
 	Resetter Resetter
 	// Software tells a slice's software push progress (nil: not shown).
 	Software SoftwareStatus
+	// Mailer sends password reset links and registration notices (nil:
+	// reset links are logged, notices not sent).
+	Mailer Mailer
+	// PortalURL is the portal's address as people reach it
+	// ("https://plc.example.org"), for the links in mails.
+	PortalURL string
 	// Log receives the portal's records.
 	Log *slog.Logger
 	// Now is the clock (time.Now if nil), for expiry shown as "in 3 days".
@@ -68,16 +75,19 @@ type Portal struct {
 	registrar Registrar
 	resetter  Resetter
 	software  SoftwareStatus
+	mailer    Mailer
+	portalURL string
 	log       *slog.Logger
 	now       func() time.Time
 	pages     map[string]*template.Template
 	mux       *http.ServeMux
 	nodeCache nodeCache
+	rowCache  rowHTMLCache
 }
 
 // New returns the portal, to be mounted at / on central's mux.
 func New(opts Options) *Portal {
-	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, resetter: opts.Resetter, software: opts.Software, log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
+	p := &Portal{reg: opts.Registry, auth: opts.Auth, registrar: opts.Registrar, resetter: opts.Resetter, software: opts.Software, mailer: opts.Mailer, portalURL: strings.TrimSuffix(opts.PortalURL, "/"), log: opts.Log, now: opts.Now, mux: http.NewServeMux()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +119,7 @@ func (p *Portal) routes() {
 	p.mux.HandleFunc("POST /register-site", p.registerSite)
 	p.mux.HandleFunc("GET /people", p.signedIn(p.peoplePage))
 	p.mux.HandleFunc("POST /people/enable", p.signedIn(p.enablePerson))
+	p.mux.HandleFunc("POST /people/roles", p.signedIn(p.changeRole))
 	p.mux.HandleFunc("POST /signout", p.signedIn(p.signout))
 	p.mux.HandleFunc("GET /slices", p.signedIn(p.slicesPage))
 	p.mux.HandleFunc("POST /slices", p.signedIn(p.createSlice))

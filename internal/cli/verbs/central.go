@@ -4,8 +4,11 @@ import (
 	"context"
 	"flag"
 	"log/slog"
+	"os"
+	"strings"
 
 	"github.com/orbisproject/orbis/internal/central"
+	"github.com/orbisproject/orbis/internal/central/mail"
 	"github.com/orbisproject/orbis/internal/central/plc"
 	"github.com/orbisproject/orbis/internal/central/upgrade"
 	"github.com/orbisproject/orbis/internal/cli"
@@ -37,6 +40,13 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	sans := fs.String("tls-san", "", "comma-separated host names and addresses the generated certificate is for, besides the listen address (every address of this machine when it listens on all)")
 	fs.BoolVar(&cfg.PlainHTTP, "http", false, "serve plain HTTP instead of HTTPS, on a loopback address only (behind a TLS proxy on this machine)")
 	insecure := fs.Bool("insecure-http", false, "serve plain HTTP on any address: passwords, tokens and nodes' secrets cross the network in clear")
+	fs.StringVar(&cfg.Mail.Addr, "smtp", "", "SMTP relay (host:port) to send password reset links and registration notices through, with STARTTLS when it offers it; empty: no mail, reset links are printed to the log")
+	fs.StringVar(&cfg.Mail.From, "smtp-from", "", "sender of central's mails (default: orbis@ this machine's host name)")
+	fs.StringVar(&cfg.Mail.Username, "smtp-user", "", "user name to authenticate to the relay with (AUTH PLAIN, only over TLS or to loopback); empty: no authentication")
+	smtpPass := fs.String("smtp-password-file", "", "file holding the password of -smtp-user")
+	fs.DurationVar(&cfg.Mail.Timeout, "smtp-timeout", mail.DefaultTimeout, "longest one mail's delivery may take; a mail not sent is logged with its link")
+	fs.IntVar(&cfg.Mail.QueueLen, "smtp-queue", mail.DefaultQueueLen, "mails waiting to be sent at most; past it a mail is dropped and logged with its link")
+	fs.StringVar(&cfg.PortalURL, "portal-url", "", "the portal's address as people reach it, for the links in mails (default: https:// and -addr)")
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
@@ -48,6 +58,13 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	var err error
 	if cfg.TrustedProxies, err = plc.ParseTrustedProxies(*proxies); err != nil {
 		return &cli.UsageError{Msg: "-trusted-proxies: " + err.Error()}
+	}
+	if *smtpPass != "" {
+		b, err := os.ReadFile(*smtpPass)
+		if err != nil {
+			return &cli.UsageError{Msg: "-smtp-password-file: " + err.Error()}
+		}
+		cfg.Mail.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	cfg.Log = logger(env.Stderr, *debug, slog.LevelInfo)
 	return central.Run(ctx, cfg)
