@@ -32,7 +32,7 @@ type agent struct {
 	nm     *api.NMClient
 }
 
-func startAgent(ctx context.Context, bin string) (*agent, error) {
+func startAgent(ctx context.Context, bin, profile string) (*agent, error) {
 	for _, p := range []string{"orbis", "orbis-init"} {
 		if _, err := os.Stat(filepath.Join(bin, p)); err != nil {
 			return nil, fmt.Errorf("%w (run make build)", err)
@@ -49,10 +49,14 @@ func startAgent(ctx context.Context, bin string) (*agent, error) {
 	}
 	uidBase := 1<<31 + uint64(os.Getpid()%8)<<27
 	script := `ip link set lo up && ip link add up0 type veth peer name up1 && ip link set up0 up && ip link set up1 up && exec "$@"`
-	a.proc = exec.Command("unshare", "--net", "sh", "-c", script, "sh",
+	args := []string{"--net", "sh", "-c", script, "sh",
 		filepath.Join(bin, "orbis"), "node", "--state", state, "--nm-socket", a.socket(), "--cgroup-parent", a.cgroup,
 		"--uplink", "up0", "--ssh-addr", "", "--sensor-addr", "", "--audit-addr", "", "--policy", "",
-		"--port-scope", "node", "--uid-base", strconv.FormatUint(uidBase, 10), "--uid-ranges", "2000", "--suspend-on-exit")
+		"--port-scope", "node", "--uid-base", strconv.FormatUint(uidBase, 10), "--uid-ranges", "2000", "--suspend-on-exit"}
+	if profile != "" {
+		args = append(args, "--cpu-profile", profile)
+	}
+	a.proc = exec.Command("unshare", args...)
 	a.proc.Stdout, _ = os.Create(filepath.Join(state, "agent.log"))
 	a.proc.Stderr = a.proc.Stdout
 	if err := a.proc.Start(); err != nil {

@@ -15,7 +15,7 @@
 // Density (-density N): N slivers, each running one process, and the
 // memory each costs the node.
 //
-//	go run ./bench [-rounds 30] [-density 0] [-bin bin]
+//	go run ./bench [-rounds 30] [-density 0] [-bin bin] [-profile FILE]
 package main
 
 import (
@@ -39,6 +39,7 @@ func main() {
 	rounds := flag.Int("rounds", 30, "creation rounds, each starting one container of every kind")
 	density := flag.Int("density", 0, "if > 0, start this many slivers, each running one process, and report memory per sliver")
 	bin := flag.String("bin", "bin", "directory of the built orbis and orbis-init (make build)")
+	profile := flag.String("profile", "", "write the node agent's CPU profile to this new file (go tool pprof -top bin/orbis FILE)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: run as root")
@@ -46,15 +47,15 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rounds, *density, *bin); err != nil {
+	if err := run(ctx, *rounds, *density, *bin, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, rounds, density int, bin string) error {
+func run(ctx context.Context, rounds, density int, bin, profile string) error {
 	fmt.Printf("Machine: %d CPUs, %s, Linux %s, %s\n\n", runtime.NumCPU(), memTotal(), kernel(), time.Now().UTC().Format("2006-01-02"))
-	a, err := startAgent(ctx, bin)
+	a, err := startAgent(ctx, bin, profile)
 	if err != nil {
 		return err
 	}

@@ -139,6 +139,7 @@ func runNode(ctx context.Context, env *cli.Env, args []string) error {
 		return runBwcap(ctx, env, args[1:])
 	}
 	fs, cfg, debug := nodeFlags("node", env.Stderr)
+	profile := fs.String("cpu-profile", "", "write a CPU profile of the agent to this new file until it exits (for `go tool pprof`)")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
@@ -147,7 +148,11 @@ func runNode(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	cfg.Log = logger(env.Stderr, *debug, slog.LevelInfo)
 	cfg.Version = cli.Version
-	return node.Run(ctx, *cfg)
+	stop, err := startCPUProfile(*profile)
+	if err != nil {
+		return err
+	}
+	return errors.Join(node.Run(ctx, *cfg), stop())
 }
 
 // sliverUsage is the usage of `orbis sliver`.
