@@ -63,19 +63,39 @@ func (m *Manager) resources(r api.Rspec) cgroup.Resources {
 	return res
 }
 
-// setCgroups puts the sliver's cgroup in the right group with the right
-// settings, moving its processes if its guarantee appeared or went away,
-// and reweighs the fair group.
-func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
+// setFairWeight records the CPU guarantee of s and weighs the fair group
+// at what the guarantees leave. The weight is a node's, not a sliver's:
+// it is written when it changes (the first call of a manager always
+// writes it), not at every sliver's create.
+func (m *Manager) setFairWeight(s Spec) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.indexLocked(); err != nil {
+		return fmt.Errorf("fair group: %w", err)
+	}
 	m.guarantees[s.Name] = s.Rspec.CPUGuarantee
 	var sum int64
 	for _, g := range m.guarantees {
 		sum += g
 	}
-	m.mu.Unlock()
-	if err := m.opts.Cgroups.Set(fairGroup, cgroup.Resources{CPUWeight: weightOf(max(0, api.MaxCPUGuarantee-sum))}); err != nil {
+	w := weightOf(max(0, api.MaxCPUGuarantee-sum))
+	if w == m.fairWeight {
+		return nil
+	}
+	if err := m.opts.Cgroups.Set(fairGroup, cgroup.Resources{CPUWeight: w}); err != nil {
+		m.fairWeight = 0
 		return fmt.Errorf("fair group: %w", err)
+	}
+	m.fairWeight = w
+	return nil
+}
+
+// setCgroups puts the sliver's cgroup in the right group with the right
+// settings, moving its processes if its guarantee appeared or went away,
+// and reweighs the fair group.
+func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
+	if err := m.setFairWeight(s); err != nil {
+		return err
 	}
 	to, from := m.opts.Fair, m.opts.Cgroups
 	if s.Rspec.CPUGuarantee > 0 {

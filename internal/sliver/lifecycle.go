@@ -317,7 +317,7 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 		}
 	}
 	m.mu.Lock()
-	delete(m.guarantees, name)
+	delete(m.guarantees, name) // a nil index has nothing to delete
 	delete(m.uids, name)
 	m.mu.Unlock()
 	m.opts.Log.Info("sliver destroyed", "slice", name)

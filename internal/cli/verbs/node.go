@@ -194,6 +194,9 @@ func runSliver(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 	defer n.Close()
+	if err := n.Slivers.Revive(ctx, name); err != nil {
+		return err
+	}
 	p, err := n.Slivers.Exec(ctx, name, sandbox.Cmd{Args: cmdArgs, Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr})
 	if err != nil {
 		return err
