@@ -256,6 +256,7 @@ func (n *Node) open(ctx context.Context) error {
 		Images:       n.Images,
 		DefaultImage: cfg.DefaultImage,
 		InitLinger:   cfg.InitLinger,
+		WarmAttach:   warmAttachFunc(cfg, cg),
 		RawSockets:   n.raw.serveFunc(),
 		NumCPU:       runtime.NumCPU(),
 		Log:          log,

@@ -140,6 +140,13 @@ func (m *Manager) setLimits(ctx context.Context, cg cgroup.Manager, s Spec) erro
 	return cg.Set(s.Name, res)
 }
 
+// warmAttach calls Options.WarmAttach, if set.
+func (m *Manager) warmAttach() {
+	if m.opts.WarmAttach != nil {
+		m.opts.WarmAttach()
+	}
+}
+
 // enterCgroup puts a new init of the sliver in its cgroup before it runs
 // any sliver code.
 func (m *Manager) enterCgroup(s Spec, pid int) error {

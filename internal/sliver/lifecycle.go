@@ -22,6 +22,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err := CheckName(spec.Name); err != nil {
 		return err
 	}
+	m.warmAttach() // a bind starts the sliver next
 	defer m.lock(spec.Name)()
 	log := m.opts.Log.With("slice", spec.Name)
 	if err := os.MkdirAll(m.dir(spec.Name), 0o700); err != nil {
@@ -228,6 +229,7 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 }
 
 func (m *Manager) startLocked(ctx context.Context, name string) error {
+	m.warmAttach()
 	_, cfg, err := m.config(name)
 	if err != nil {
 		return err

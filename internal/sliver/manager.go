@@ -61,6 +61,11 @@ type Options struct {
 	// init's seccomp listener, which it owns from then on
 	// (sandbox.Config.RawSockets). Nil: slivers cannot open raw sockets.
 	RawSockets func(s NetSliver, listener *os.File)
+	// WarmAttach, when set, readies the kernel for a process to enter
+	// its cgroups, without waiting; the manager calls it when a sliver's
+	// init may soon start (Create, Start), so that the init's entry into
+	// its cgroups, on the critical path of a start, is quick.
+	WarmAttach func()
 	// InitLinger is how long a sliver's init with no command left waits
 	// for another before the sliver goes idle (sandbox.Config.Linger).
 	InitLinger time.Duration
