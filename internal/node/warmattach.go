@@ -20,7 +20,9 @@ import (
 // warmAttach pays that wait early, beside the rest of the sliver's
 // creation: it moves the agent into the cgroup it is already in (a move
 // that changes nothing but takes the lock), so that the init's own moves
-// find the lock warm.
+// find the lock warm. The kernel holds its cgroup mutex through that
+// wait, so the sliver manager warms only once the sliver's cgroups are
+// made (a mkdir waits on the mutex), and the wait is moved, not added.
 
 // warmAttacher warms the kernel's cgroup attach lock for a sliver's
 // coming init (sliver.Options.WarmAttach).

@@ -22,7 +22,6 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err := CheckName(spec.Name); err != nil {
 		return err
 	}
-	m.warmAttach() // a bind starts the sliver next
 	defer m.lock(spec.Name)()
 	log := m.opts.Log.With("slice", spec.Name)
 	if err := os.MkdirAll(m.dir(spec.Name), 0o700); err != nil {
@@ -31,7 +30,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err := m.writeSpec(spec); err != nil {
 		return err
 	}
-	if err := m.apply(ctx, spec); err != nil {
+	// A bind starts the sliver next: its init's entry into its cgroups
+	// finds the attach lock warm.
+	if err := m.apply(ctx, spec, m.warmAttach); err != nil {
 		return fmt.Errorf("create sliver %s: %w", spec.Name, err)
 	}
 	log.Info("sliver created", "uid_base", spec.UIDBase, "image", m.imageName(spec))
@@ -62,7 +63,7 @@ func (m *Manager) Update(ctx context.Context, spec Spec) error {
 	if err := m.writeSpec(spec); err != nil {
 		return err
 	}
-	err = m.apply(ctx, spec)
+	err = m.apply(ctx, spec, nil)
 	m.noteApply(spec.Name, err)
 	if err != nil {
 		return fmt.Errorf("update sliver %s: %w: %w", spec.Name, ErrPartlyApplied, err)
@@ -100,13 +101,17 @@ func (m *Manager) restartLocked(ctx context.Context, spec Spec) error {
 // and what goes wrong there (the sliver owns those paths and may have
 // planted anything) is noted in the sliver's status, not returned: it
 // must never keep a sliver on its old limits, nor undo a revoked key.
-func (m *Manager) apply(ctx context.Context, spec Spec) error {
+// cgroupsSet, if not nil, is called once the cgroups are set.
+func (m *Manager) apply(ctx context.Context, spec Spec, cgroupsSet func()) error {
 	var errs []error
 	if spec.Rspec.DiskMax > 0 && !m.opts.Disk.Enforces() {
 		errs = append(errs, fmt.Errorf("disk_max: %w", m.diskUnsupported()))
 	}
 	if err := m.setCgroups(ctx, spec); err != nil {
 		errs = append(errs, err)
+	}
+	if cgroupsSet != nil {
+		cgroupsSet()
 	}
 	if m.opts.Network != nil {
 		if err := m.opts.Network.SetSliver(ctx, m.netSliver(spec)); err != nil {

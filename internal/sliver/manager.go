@@ -63,8 +63,9 @@ type Options struct {
 	RawSockets func(s NetSliver, listener *os.File)
 	// WarmAttach, when set, readies the kernel for a process to enter
 	// its cgroups, without waiting; the manager calls it when a sliver's
-	// init may soon start (Create, Start), so that the init's entry into
-	// its cgroups, on the critical path of a start, is quick.
+	// init may soon start (Create, once the sliver's cgroups are made;
+	// Start), so that the init's entry into its cgroups, on the critical
+	// path of a start, is quick.
 	WarmAttach func()
 	// InitLinger is how long a sliver's init with no command left waits
 	// for another before the sliver goes idle (sandbox.Config.Linger).
