@@ -8,8 +8,8 @@ import (
 	"github.com/orbisproject/orbis/api"
 )
 
-// TestCreateStoresSpec: Create stores the spec (beside setting up the
-// kernel state) before it returns, and a spec it could not store fails it.
+// TestCreateStoresSpec: Create stores the spec before it returns, and a
+// spec it could not store fails it before any kernel state is set up.
 func TestCreateStoresSpec(t *testing.T) {
 	n := newNode(t)
 	s := n.create("pl_spec", api.Rspec{ProcMax: 32, CPUShares: 3}, "")
@@ -29,5 +29,8 @@ func TestCreateStoresSpec(t *testing.T) {
 	}
 	if err := n.m.Create(n.ctx, bad); err == nil {
 		t.Error("Create succeeded without storing its spec")
+	}
+	if _, err := os.Stat(n.m.opts.Fair.UnifiedPath(bad.Name)); !os.IsNotExist(err) {
+		t.Errorf("a Create that could not store its spec made the sliver's cgroup: %v", err)
 	}
 }

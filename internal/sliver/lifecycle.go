@@ -17,8 +17,9 @@ import (
 // its quota'd writable layer, its cgroups, the overlay's directories and
 // the slice's keys and boot script. Creating a sliver that exists makes it
 // match spec, so a Create cut short by a crash is finished by running it
-// again. The spec is stored (an fsync, often the slowest step) while the
-// kernel state is set up; Create returns once both are done.
+// again. The spec is stored before any kernel state is set up: an agent
+// that restarts after a crash finds (Restore), and a rollback removes,
+// the kernel state of every sliver whose spec it reads.
 func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err := CheckName(spec.Name); err != nil {
 		return err
@@ -28,18 +29,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err := os.MkdirAll(m.dir(spec.Name), 0o700); err != nil {
 		return fmt.Errorf("create sliver: %w", err)
 	}
-	if err := m.indexSpec(spec); err != nil {
+	if err := m.writeSpec(spec); err != nil {
 		return err
 	}
-	saved := make(chan error, 1)
-	go func() { saved <- m.saveSpec(spec) }()
 	// A bind starts the sliver next: its init's entry into its cgroups
 	// finds the attach lock warm.
-	err = m.apply(ctx, spec, m.warmAttach)
-	if serr := <-saved; serr != nil {
-		return serr
-	}
-	if err != nil {
+	if err := m.apply(ctx, spec, m.warmAttach); err != nil {
 		return fmt.Errorf("create sliver %s: %w", spec.Name, err)
 	}
 	log.Info("sliver created", "uid_base", spec.UIDBase, "image", m.imageName(spec))

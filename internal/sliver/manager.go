@@ -228,16 +228,9 @@ func (m *Manager) SliceOfUID(uid uint32) (string, bool) {
 	return "", false
 }
 
-// writeSpec stores spec crash-safely.
+// writeSpec enters the sliver of s in the manager's index and stores s
+// crash-safely.
 func (m *Manager) writeSpec(s Spec) error {
-	if err := m.indexSpec(s); err != nil {
-		return err
-	}
-	return m.saveSpec(s)
-}
-
-// indexSpec enters the sliver of s in the manager's index.
-func (m *Manager) indexSpec(s Spec) error {
 	m.mu.Lock()
 	err := m.indexLocked()
 	if err == nil {
@@ -247,11 +240,6 @@ func (m *Manager) indexSpec(s Spec) error {
 	if err != nil {
 		return fmt.Errorf("sliver spec: %w", err)
 	}
-	return nil
-}
-
-// saveSpec stores spec crash-safely.
-func (m *Manager) saveSpec(s Spec) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
