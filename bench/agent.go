@@ -100,8 +100,7 @@ func (a *agent) orbisIn(ctx context.Context, stdin []byte, args ...string) ([]by
 
 // cliCreate is what a user's or broker's script does: `orbis nm acquire`,
 // `orbis nm bind` and `orbis sliver exec NAME -- /bin/true`, three
-// processes, until /bin/true has exited. The exec runs in the agent's
-// network namespace (nsenter), as slivers share the node's.
+// processes, until /bin/true has exited.
 func (a *agent) cliCreate(ctx context.Context, name string) error {
 	rspec := `{"cpu_shares":1,"privileges":{"create_sliver":true}}`
 	out, err := a.orbis(ctx, "nm", "acquire", "--socket", a.socket(), rspec)
@@ -118,6 +117,22 @@ func (a *agent) cliCreate(ctx context.Context, name string) error {
 	if _, err := a.orbisIn(ctx, bind, "nm", "bind", "--socket", a.socket()); err != nil {
 		return err
 	}
+	return a.cliExec(ctx, name)
+}
+
+// nmCreate is the same path in two CLI processes: `orbis nm create`
+// (acquire and bind in one call) and `orbis sliver exec NAME -- /bin/true`.
+func (a *agent) nmCreate(ctx context.Context, name string) error {
+	req := fmt.Sprintf(`{"slice":%q,"rspec":{"cpu_shares":1}}`, name)
+	if _, err := a.orbis(ctx, "nm", "create", "--socket", a.socket(), req); err != nil {
+		return err
+	}
+	return a.cliExec(ctx, name)
+}
+
+// cliExec is `orbis sliver exec NAME -- /bin/true`, run in the agent's
+// network namespace (nsenter), as slivers share the node's.
+func (a *agent) cliExec(ctx context.Context, name string) error {
 	exec := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", a.proc.Process.Pid),
 		filepath.Join(a.bin, "orbis"), "sliver", "exec", "--state", a.state, "--cgroup-parent", a.cgroup, name, "--", "/bin/true")
 	if out, err := exec.CombinedOutput(); err != nil {

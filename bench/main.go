@@ -4,7 +4,8 @@
 //
 // Creation: each round starts, in a rotating order, one container of each
 // kind running /bin/true: a sliver through the user's path (the orbis CLI:
-// nm acquire, nm bind, sliver exec; or sliver run, all three in one) and a broker's path in process
+// nm acquire, nm bind, sliver exec; nm create (acquire and bind) and
+// sliver exec; or sliver run, all three in one) and a broker's path in process
 // (acquire and bind over the node manager's socket, to the boot script
 // started), both against a running node agent (`orbis node`, network layer
 // included, in a network namespace of its own); runc, crun and
@@ -86,6 +87,7 @@ func creation(ctx context.Context, a *agent, rounds int) error {
 	defer rt.close()
 	cs := []*contender{
 		{name: "orbis CLI: nm acquire + nm bind + sliver exec", start: func(ctx context.Context, i int) error { return a.cliCreate(ctx, fmt.Sprintf("bench_cli%d", i)) }},
+		{name: "orbis CLI: nm create + sliver exec", start: func(ctx context.Context, i int) error { return a.nmCreate(ctx, fmt.Sprintf("bench_mk%d", i)) }},
 		{name: "orbis CLI: sliver run (one process)", start: func(ctx context.Context, i int) error { return a.runCreate(ctx, fmt.Sprintf("bench_run%d", i)) }},
 		{name: "orbis in process: acquire + bind, boot script started", start: func(ctx context.Context, i int) error {
 			return a.apiCreate(ctx, fmt.Sprintf("bench_api%d", i), "/bin/true")
