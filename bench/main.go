@@ -16,7 +16,10 @@
 // Density (-density N): N slivers, each running one process, and the
 // memory each costs the node.
 //
-//	go run ./bench [-rounds 30] [-density 0] [-bin bin] [-profile FILE]
+// Exec (-exec-at N): `orbis sliver exec` in idle slivers of a node holding
+// N slivers.
+//
+//	go run ./bench [-rounds 30] [-density 0] [-exec-at 0] [-bin bin] [-profile FILE]
 package main
 
 import (
@@ -40,6 +43,7 @@ func main() {
 	rounds := flag.Int("rounds", 30, "creation rounds, each starting one container of every kind")
 	density := flag.Int("density", 0, "if > 0, start this many slivers, each running one process, and report memory per sliver")
 	bin := flag.String("bin", "bin", "directory of the built orbis and orbis-init (make build)")
+	execAt := flag.Int("exec-at", 0, "if > 0, fill the node with this many idle slivers and time `orbis sliver exec` in them")
 	profile := flag.String("profile", "", "write the node agent's CPU profile to this new file (go tool pprof -top bin/orbis FILE)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -48,13 +52,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rounds, *density, *bin, *profile); err != nil {
+	if err := run(ctx, *rounds, *density, *execAt, *bin, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, rounds, density int, bin, profile string) error {
+func run(ctx context.Context, rounds, density, execAt int, bin, profile string) error {
 	fmt.Printf("Machine: %d CPUs, %s, Linux %s, %s\n\n", runtime.NumCPU(), memTotal(), kernel(), time.Now().UTC().Format("2006-01-02"))
 	a, err := startAgent(ctx, bin, profile)
 	if err != nil {
@@ -63,6 +67,11 @@ func run(ctx context.Context, rounds, density int, bin, profile string) error {
 	defer a.close()
 	if rounds > 0 {
 		if err := creation(ctx, a, rounds); err != nil {
+			return err
+		}
+	}
+	if execAt > 0 {
+		if err := a.execAt(ctx, execAt, 30); err != nil {
 			return err
 		}
 	}
