@@ -270,7 +270,7 @@ func (n *Node) open(ctx context.Context) error {
 		}
 	}
 	if !cfg.agent {
-		return nil // a command in one sliver revives it (Exec)
+		return nil // a command revives the one sliver it runs in (sliver.Manager.Revive)
 	}
 	if err := n.Slivers.Restore(ctx); err != nil {
 		log.Error("restore slivers", "err", err)
