@@ -32,7 +32,7 @@ type agent struct {
 	nm     *api.NMClient
 }
 
-func startAgent(ctx context.Context, bin string) (*agent, error) {
+func startAgent(ctx context.Context, bin, profile string) (*agent, error) {
 	for _, p := range []string{"orbis", "orbis-init"} {
 		if _, err := os.Stat(filepath.Join(bin, p)); err != nil {
 			return nil, fmt.Errorf("%w (run make build)", err)
@@ -49,10 +49,14 @@ func startAgent(ctx context.Context, bin string) (*agent, error) {
 	}
 	uidBase := 1<<31 + uint64(os.Getpid()%8)<<27
 	script := `ip link set lo up && ip link add up0 type veth peer name up1 && ip link set up0 up && ip link set up1 up && exec "$@"`
-	a.proc = exec.Command("unshare", "--net", "sh", "-c", script, "sh",
+	args := []string{"--net", "sh", "-c", script, "sh",
 		filepath.Join(bin, "orbis"), "node", "--state", state, "--nm-socket", a.socket(), "--cgroup-parent", a.cgroup,
 		"--uplink", "up0", "--ssh-addr", "", "--sensor-addr", "", "--audit-addr", "", "--policy", "",
-		"--port-scope", "node", "--uid-base", strconv.FormatUint(uidBase, 10), "--uid-ranges", "2000", "--suspend-on-exit")
+		"--port-scope", "node", "--uid-base", strconv.FormatUint(uidBase, 10), "--uid-ranges", "2000", "--suspend-on-exit"}
+	if profile != "" {
+		args = append(args, "--cpu-profile", profile)
+	}
+	a.proc = exec.Command("unshare", args...)
 	a.proc.Stdout, _ = os.Create(filepath.Join(state, "agent.log"))
 	a.proc.Stderr = a.proc.Stdout
 	if err := a.proc.Start(); err != nil {
@@ -96,8 +100,7 @@ func (a *agent) orbisIn(ctx context.Context, stdin []byte, args ...string) ([]by
 
 // cliCreate is what a user's or broker's script does: `orbis nm acquire`,
 // `orbis nm bind` and `orbis sliver exec NAME -- /bin/true`, three
-// processes, until /bin/true has exited. The exec runs in the agent's
-// network namespace (nsenter), as slivers share the node's.
+// processes, until /bin/true has exited.
 func (a *agent) cliCreate(ctx context.Context, name string) error {
 	rspec := `{"cpu_shares":1,"privileges":{"create_sliver":true}}`
 	out, err := a.orbis(ctx, "nm", "acquire", "--socket", a.socket(), rspec)
@@ -114,6 +117,22 @@ func (a *agent) cliCreate(ctx context.Context, name string) error {
 	if _, err := a.orbisIn(ctx, bind, "nm", "bind", "--socket", a.socket()); err != nil {
 		return err
 	}
+	return a.cliExec(ctx, name)
+}
+
+// nmCreate is the same path in two CLI processes: `orbis nm create`
+// (acquire and bind in one call) and `orbis sliver exec NAME -- /bin/true`.
+func (a *agent) nmCreate(ctx context.Context, name string) error {
+	req := fmt.Sprintf(`{"slice":%q,"rspec":{"cpu_shares":1}}`, name)
+	if _, err := a.orbis(ctx, "nm", "create", "--socket", a.socket(), req); err != nil {
+		return err
+	}
+	return a.cliExec(ctx, name)
+}
+
+// cliExec is `orbis sliver exec NAME -- /bin/true`, run in the agent's
+// network namespace (nsenter), as slivers share the node's.
+func (a *agent) cliExec(ctx context.Context, name string) error {
 	exec := exec.CommandContext(ctx, "nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", a.proc.Process.Pid),
 		filepath.Join(a.bin, "orbis"), "sliver", "exec", "--state", a.state, "--cgroup-parent", a.cgroup, name, "--", "/bin/true")
 	if out, err := exec.CombinedOutput(); err != nil {

@@ -4,7 +4,8 @@
 //
 // Creation: each round starts, in a rotating order, one container of each
 // kind running /bin/true: a sliver through the user's path (the orbis CLI:
-// nm acquire, nm bind, sliver exec; or sliver run, all three in one) and a broker's path in process
+// nm acquire, nm bind, sliver exec; nm create (acquire and bind) and
+// sliver exec; or sliver run, all three in one) and a broker's path in process
 // (acquire and bind over the node manager's socket, to the boot script
 // started), both against a running node agent (`orbis node`, network layer
 // included, in a network namespace of its own); runc, crun and
@@ -15,7 +16,10 @@
 // Density (-density N): N slivers, each running one process, and the
 // memory each costs the node.
 //
-//	go run ./bench [-rounds 30] [-density 0] [-bin bin]
+// Exec (-exec-at N): `orbis sliver exec` in idle slivers of a node holding
+// N slivers.
+//
+//	go run ./bench [-rounds 30] [-density 0] [-exec-at 0] [-bin bin] [-profile FILE]
 package main
 
 import (
@@ -39,6 +43,8 @@ func main() {
 	rounds := flag.Int("rounds", 30, "creation rounds, each starting one container of every kind")
 	density := flag.Int("density", 0, "if > 0, start this many slivers, each running one process, and report memory per sliver")
 	bin := flag.String("bin", "bin", "directory of the built orbis and orbis-init (make build)")
+	execAt := flag.Int("exec-at", 0, "if > 0, fill the node with this many idle slivers and time `orbis sliver exec` in them")
+	profile := flag.String("profile", "", "write the node agent's CPU profile to this new file (go tool pprof -top bin/orbis FILE)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "bench: run as root")
@@ -46,21 +52,26 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *rounds, *density, *bin); err != nil {
+	if err := run(ctx, *rounds, *density, *execAt, *bin, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, rounds, density int, bin string) error {
+func run(ctx context.Context, rounds, density, execAt int, bin, profile string) error {
 	fmt.Printf("Machine: %d CPUs, %s, Linux %s, %s\n\n", runtime.NumCPU(), memTotal(), kernel(), time.Now().UTC().Format("2006-01-02"))
-	a, err := startAgent(ctx, bin)
+	a, err := startAgent(ctx, bin, profile)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	if rounds > 0 {
 		if err := creation(ctx, a, rounds); err != nil {
+			return err
+		}
+	}
+	if execAt > 0 {
+		if err := a.execAt(ctx, execAt, 30); err != nil {
 			return err
 		}
 	}
@@ -85,6 +96,7 @@ func creation(ctx context.Context, a *agent, rounds int) error {
 	defer rt.close()
 	cs := []*contender{
 		{name: "orbis CLI: nm acquire + nm bind + sliver exec", start: func(ctx context.Context, i int) error { return a.cliCreate(ctx, fmt.Sprintf("bench_cli%d", i)) }},
+		{name: "orbis CLI: nm create + sliver exec", start: func(ctx context.Context, i int) error { return a.nmCreate(ctx, fmt.Sprintf("bench_mk%d", i)) }},
 		{name: "orbis CLI: sliver run (one process)", start: func(ctx context.Context, i int) error { return a.runCreate(ctx, fmt.Sprintf("bench_run%d", i)) }},
 		{name: "orbis in process: acquire + bind, boot script started", start: func(ctx context.Context, i int) error {
 			return a.apiCreate(ctx, fmt.Sprintf("bench_api%d", i), "/bin/true")

@@ -19,7 +19,7 @@ import (
 func init() {
 	register(&Command{
 		Name:    "nm",
-		Summary: "call this node's node manager (acquire, bind, split, release, query, list, rcaps, pass, reclaim, start, stop, destroy)",
+		Summary: "call this node's node manager (acquire, bind, create, split, release, query, list, rcaps, pass, reclaim, start, stop, destroy)",
 		Run:     runNM,
 	})
 }
@@ -32,6 +32,10 @@ rather than as arguments, which other users can see.
 
   acquire RSPEC                          -> {"rcap": ...}
   bind    {"slice", "rcap", "attrs": {"keys", "initscript", "image"}}
+  create  {"slice", "rspec", "attrs"}    -> {"rcap": ...}: acquire (with
+                                         create_sliver) and bind in one
+                                         call; the rcap is released if
+                                         the bind fails
   split   {"rcap", "rspec"}              -> {"rcap": ...}
   release {"rcap"}
   query   {"rcap"}                       -> {"id", "rspec", "slice"}
@@ -47,7 +51,7 @@ rather than as arguments, which other users can see.
 `
 
 func runNM(ctx context.Context, env *Env, args []string) error {
-	sub, rest, err := subcommand("nm", args, "acquire", "bind", "split", "release", "query", "list", "rcaps", "pass", "extend", "amend", "reclaim", "start", "stop", "destroy")
+	sub, rest, err := subcommand("nm", args, "acquire", "bind", "create", "split", "release", "query", "list", "rcaps", "pass", "extend", "amend", "reclaim", "start", "stop", "destroy")
 	if err != nil {
 		return err
 	}
@@ -75,6 +79,9 @@ func runNM(ctx context.Context, env *Env, args []string) error {
 	body, err := nmInput(env.Stdin, sub, fs.Args())
 	if err != nil {
 		return err
+	}
+	if sub == "create" {
+		return nmCreate(ctx, env, c, body)
 	}
 	resp, err := c.Raw(ctx, sub, body)
 	if err != nil {

@@ -197,7 +197,9 @@ type Node struct {
 
 // Open opens the node's resources and its sliver runtime, probing what the
 // kernel offers and saying clearly what it lacks. If it fails, it says why
-// and leaves nothing it made behind (see abort).
+// and leaves nothing it made behind (see abort). Outside the agent (a
+// command such as orbis sliver exec) it restores no sliver: the command
+// revives the one it runs in (sliver.Manager.Revive).
 func Open(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.defaults()
 	if err := secureStateDir(cfg.StateDir, cfg.Log); err != nil {
@@ -258,6 +260,7 @@ func (n *Node) open(ctx context.Context) error {
 		Images:       n.Images,
 		DefaultImage: cfg.DefaultImage,
 		InitLinger:   cfg.InitLinger,
+		WarmAttach:   warmAttachFunc(cfg, cg),
 		RawSockets:   n.raw.serveFunc(),
 		NumCPU:       runtime.NumCPU(),
 		Log:          log,
@@ -269,6 +272,9 @@ func (n *Node) open(ctx context.Context) error {
 		if err := n.net.startServices(ctx, share, n.Slivers.SliceOfUID); err != nil {
 			return err
 		}
+	}
+	if !cfg.agent {
+		return nil // a command revives the one sliver it runs in (sliver.Manager.Revive)
 	}
 	if err := n.Slivers.Restore(ctx); err != nil {
 		log.Error("restore slivers", "err", err)

@@ -65,19 +65,39 @@ func CgroupResources(r api.Rspec, numCPU int) cgroup.Resources {
 	return res
 }
 
-// setCgroups puts the sliver's cgroup in the right group with the right
-// settings, moving its processes if its guarantee appeared or went away,
-// and reweighs the fair group.
-func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
+// setFairWeight records the CPU guarantee of s and weighs the fair group
+// at what the guarantees leave. The weight is a node's, not a sliver's:
+// it is written when it changes (the first call of a manager always
+// writes it), not at every sliver's create.
+func (m *Manager) setFairWeight(s Spec) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.indexLocked(); err != nil {
+		return fmt.Errorf("fair group: %w", err)
+	}
 	m.guarantees[s.Name] = s.Rspec.CPUGuarantee
 	var sum int64
 	for _, g := range m.guarantees {
 		sum += g
 	}
-	m.mu.Unlock()
-	if err := m.opts.Cgroups.Set(fairGroup, cgroup.Resources{CPUWeight: weightOf(max(0, api.MaxCPUGuarantee-sum))}); err != nil {
+	w := weightOf(max(0, api.MaxCPUGuarantee-sum))
+	if w == m.fairWeight {
+		return nil
+	}
+	if err := m.opts.Cgroups.Set(fairGroup, cgroup.Resources{CPUWeight: w}); err != nil {
+		m.fairWeight = 0
 		return fmt.Errorf("fair group: %w", err)
+	}
+	m.fairWeight = w
+	return nil
+}
+
+// setCgroups puts the sliver's cgroup in the right group with the right
+// settings, moving its processes if its guarantee appeared or went away,
+// and reweighs the fair group.
+func (m *Manager) setCgroups(ctx context.Context, s Spec) error {
+	if err := m.setFairWeight(s); err != nil {
+		return err
 	}
 	to, from := m.opts.Fair, m.opts.Cgroups
 	if s.Rspec.CPUGuarantee > 0 {
@@ -120,6 +140,13 @@ func (m *Manager) setLimits(ctx context.Context, cg cgroup.Manager, s Spec) erro
 		return fmt.Errorf("memory limit below the sliver's use: %w", err)
 	}
 	return cg.Set(s.Name, res)
+}
+
+// warmAttach calls Options.WarmAttach, if set.
+func (m *Manager) warmAttach() {
+	if m.opts.WarmAttach != nil {
+		m.opts.WarmAttach()
+	}
 }
 
 // enterCgroup puts a new init of the sliver in its cgroup before it runs

@@ -17,7 +17,9 @@ import (
 // its quota'd writable layer, its cgroups, the overlay's directories and
 // the slice's keys and boot script. Creating a sliver that exists makes it
 // match spec, so a Create cut short by a crash is finished by running it
-// again.
+// again. The spec is stored before any kernel state is set up: an agent
+// that restarts after a crash finds (Restore), and a rollback removes,
+// the kernel state of every sliver whose spec it reads.
 func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err := CheckName(spec.Name); err != nil {
 		return err
@@ -30,7 +32,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (err error) {
 	if err := m.writeSpec(spec); err != nil {
 		return err
 	}
-	if err := m.apply(ctx, spec); err != nil {
+	// A bind starts the sliver next: its init's entry into its cgroups
+	// finds the attach lock warm.
+	if err := m.apply(ctx, spec, m.warmAttach); err != nil {
 		return fmt.Errorf("create sliver %s: %w", spec.Name, err)
 	}
 	log.Info("sliver created", "uid_base", spec.UIDBase, "image", m.imageName(spec))
@@ -61,7 +65,7 @@ func (m *Manager) Update(ctx context.Context, spec Spec) error {
 	if err := m.writeSpec(spec); err != nil {
 		return err
 	}
-	err = m.apply(ctx, spec)
+	err = m.apply(ctx, spec, nil)
 	m.noteApply(spec.Name, err)
 	if err != nil {
 		return fmt.Errorf("update sliver %s: %w: %w", spec.Name, ErrPartlyApplied, err)
@@ -99,13 +103,17 @@ func (m *Manager) restartLocked(ctx context.Context, spec Spec) error {
 // and what goes wrong there (the sliver owns those paths and may have
 // planted anything) is noted in the sliver's status, not returned: it
 // must never keep a sliver on its old limits, nor undo a revoked key.
-func (m *Manager) apply(ctx context.Context, spec Spec) error {
+// cgroupsSet, if not nil, is called once the cgroups are set.
+func (m *Manager) apply(ctx context.Context, spec Spec, cgroupsSet func()) error {
 	var errs []error
 	if spec.Rspec.DiskMax > 0 && !m.opts.Disk.Enforces() {
 		errs = append(errs, fmt.Errorf("disk_max: %w", m.diskUnsupported()))
 	}
 	if err := m.setCgroups(ctx, spec); err != nil {
 		errs = append(errs, err)
+	}
+	if cgroupsSet != nil {
+		cgroupsSet()
 	}
 	if m.opts.Network != nil {
 		if err := m.opts.Network.SetSliver(ctx, m.netSliver(spec)); err != nil {
@@ -228,6 +236,7 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 }
 
 func (m *Manager) startLocked(ctx context.Context, name string) error {
+	m.warmAttach()
 	_, cfg, err := m.config(name)
 	if err != nil {
 		return err
@@ -317,7 +326,7 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 		}
 	}
 	m.mu.Lock()
-	delete(m.guarantees, name)
+	delete(m.guarantees, name) // a nil index has nothing to delete
 	delete(m.uids, name)
 	m.mu.Unlock()
 	m.opts.Log.Info("sliver destroyed", "slice", name)

@@ -61,6 +61,12 @@ type Options struct {
 	// init's seccomp listener, which it owns from then on
 	// (sandbox.Config.RawSockets). Nil: slivers cannot open raw sockets.
 	RawSockets func(s NetSliver, listener *os.File)
+	// WarmAttach, when set, readies the kernel for a process to enter
+	// its cgroups, without waiting; the manager calls it when a sliver's
+	// init may soon start (Create, once the sliver's cgroups are made;
+	// Start), so that the init's entry into its cgroups, on the critical
+	// path of a start, is quick.
+	WarmAttach func()
 	// InitLinger is how long a sliver's init with no command left waits
 	// for another before the sliver goes idle (sandbox.Config.Linger).
 	InitLinger time.Duration
@@ -75,10 +81,14 @@ type Manager struct {
 	opts Options
 
 	// mu guards the following.
-	mu         sync.Mutex
-	locks      map[string]*sync.Mutex // one per sliver, so slivers proceed in parallel
-	guarantees map[string]int64       // CPU guarantee of each sliver, thousandths
-	uids       map[string][2]uint32   // host UID range of each sliver: base, count
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // one per sliver, so slivers proceed in parallel
+	// guarantees and uids index every sliver's spec; nil until first
+	// used (indexLocked), so that a command that runs in one sliver
+	// (orbis sliver exec) does not read every sliver's spec.
+	guarantees map[string]int64     // CPU guarantee of each sliver, thousandths
+	uids       map[string][2]uint32 // host UID range of each sliver: base, count
+	fairWeight int64                // the fair group's weight last set; 0: none yet
 }
 
 // ErrNotFound is returned for a sliver that does not exist.
@@ -97,8 +107,8 @@ func CheckName(name string) error {
 	return nil
 }
 
-// NewManager returns a Manager, creating StateDir if needed and reading the
-// CPU guarantees of the slivers already there.
+// NewManager returns a Manager, creating StateDir if needed. It reads the
+// slivers already there when it first needs them (indexLocked).
 func NewManager(opts Options) (*Manager, error) {
 	if opts.NumCPU <= 0 {
 		return nil, errors.New("sliver manager: NumCPU must be positive")
@@ -106,18 +116,29 @@ func NewManager(opts Options) (*Manager, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("sliver state dir: %w", err)
 	}
-	m := &Manager{opts: opts, locks: map[string]*sync.Mutex{}, guarantees: map[string]int64{}, uids: map[string][2]uint32{}}
+	return &Manager{opts: opts, locks: map[string]*sync.Mutex{}}, nil
+}
+
+// indexLocked reads the CPU guarantee and UID range of every sliver in
+// StateDir into m.guarantees and m.uids, once. A sliver whose spec cannot
+// be read is left out, as if it had no guarantee; a state directory that
+// cannot be listed is an error, and the next call tries again.
+func (m *Manager) indexLocked() error {
+	if m.uids != nil {
+		return nil
+	}
 	names, err := m.stateNames()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("index slivers: %w", err)
 	}
+	m.guarantees, m.uids = map[string]int64{}, map[string][2]uint32{}
 	for _, n := range names {
 		if s, err := m.readSpec(n); err == nil {
 			m.guarantees[n] = s.Rspec.CPUGuarantee
 			m.uids[n] = [2]uint32{s.UIDBase, s.UIDCount}
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // lock serialises the operations on one sliver.
@@ -195,6 +216,10 @@ func (m *Manager) readSpec(name string) (Spec, error) {
 func (m *Manager) SliceOfUID(uid uint32) (string, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.indexLocked(); err != nil {
+		m.opts.Log.Error("slice of a UID", "uid", uid, "err", err)
+		return "", false
+	}
 	for name, r := range m.uids {
 		if uid >= r[0] && uid-r[0] < r[1] {
 			return name, true
@@ -203,11 +228,18 @@ func (m *Manager) SliceOfUID(uid uint32) (string, bool) {
 	return "", false
 }
 
-// writeSpec stores spec crash-safely.
+// writeSpec enters the sliver of s in the manager's index and stores s
+// crash-safely.
 func (m *Manager) writeSpec(s Spec) error {
 	m.mu.Lock()
-	m.uids[s.Name] = [2]uint32{s.UIDBase, s.UIDCount}
+	err := m.indexLocked()
+	if err == nil {
+		m.uids[s.Name] = [2]uint32{s.UIDBase, s.UIDCount}
+	}
 	m.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("sliver spec: %w", err)
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err

@@ -21,14 +21,29 @@ func (m *Manager) Restore(ctx context.Context) error {
 	}
 	var errs []error
 	for _, name := range names {
-		if err := m.restore(ctx, name); err != nil {
+		if err := m.restore(ctx, name, false); err != nil {
 			errs = append(errs, fmt.Errorf("restore sliver %s: %w", name, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (m *Manager) restore(ctx context.Context, name string) error {
+// Revive restores the one sliver name as Restore would if a reboot (or
+// Suspend) removed its cgroup, and leaves it alone if its cgroup is
+// there. A command that runs in one sliver (orbis sliver exec) revives
+// that sliver only: the node agent restores every sliver when it opens,
+// and a command must neither rewrite nor wait on the others.
+func (m *Manager) Revive(ctx context.Context, name string) error {
+	err := m.restore(ctx, name, true)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("restore sliver %s: %w", name, err)
+	}
+	return err
+}
+
+// restore is Restore of one sliver; goneOnly leaves a sliver whose cgroup
+// is there untouched.
+func (m *Manager) restore(ctx context.Context, name string, goneOnly bool) error {
 	spec, err := m.readSpec(name)
 	if err != nil {
 		return err
@@ -36,6 +51,10 @@ func (m *Manager) restore(ctx context.Context, name string) error {
 	unlock := m.lock(name)
 	_, err = m.cgroupsOf(spec).Procs(name)
 	gone := errors.Is(err, fs.ErrNotExist)
+	if goneOnly && !gone {
+		unlock()
+		return nil
+	}
 	err = m.setKernel(ctx, spec)
 	unlock()
 	if err == nil && !gone {

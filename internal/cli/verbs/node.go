@@ -140,6 +140,7 @@ func runNode(ctx context.Context, env *cli.Env, args []string) error {
 		return runBwcap(ctx, env, args[1:])
 	}
 	fs, cfg, debug := nodeFlags("node", env.Stderr)
+	profile := fs.String("cpu-profile", "", "write a CPU profile of the agent to this new file until it exits (for `go tool pprof`)")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
 	}
@@ -148,7 +149,11 @@ func runNode(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	cfg.Log = logger(env.Stderr, *debug, slog.LevelInfo)
 	cfg.Version = cli.Version
-	return node.Run(ctx, *cfg)
+	stop, err := startCPUProfile(*profile)
+	if err != nil {
+		return err
+	}
+	return errors.Join(node.Run(ctx, *cfg), stop())
 }
 
 // sliverUsage is the usage of `orbis sliver`.
@@ -190,6 +195,9 @@ func runSliver(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 	defer n.Close()
+	if err := n.Slivers.Revive(ctx, name); err != nil {
+		return err
+	}
 	p, err := n.Slivers.Exec(ctx, name, sandbox.Cmd{Args: cmdArgs, Stdin: env.Stdin, Stdout: env.Stdout, Stderr: env.Stderr})
 	if err != nil {
 		return err

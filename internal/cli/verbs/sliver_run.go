@@ -21,17 +21,9 @@ func makeSliver(ctx context.Context, env *cli.Env, socket, name, rspec string) e
 	if err := json.Unmarshal([]byte(rspec), &rs); err != nil {
 		return &cli.UsageError{Msg: fmt.Sprintf("orbis sliver run: --rspec: %v", err)}
 	}
-	rs.Privileges.CreateSliver = true
-	nm := api.NewNMClient(socket)
-	rc, err := nm.Acquire(ctx, rs)
+	rc, err := cli.CreateSliver(ctx, api.NewNMClient(socket), name, rs, api.BindAttrs{})
 	if err != nil {
-		return fmt.Errorf("acquire: %w", err)
-	}
-	if err := nm.Bind(ctx, name, rc, api.BindAttrs{}); err != nil {
-		if rerr := nm.Release(context.WithoutCancel(ctx), rc); rerr != nil {
-			return fmt.Errorf("bind: %w (and release: %v)", err, rerr)
-		}
-		return fmt.Errorf("bind: %w", err)
+		return err
 	}
 	out, _ := json.Marshal(api.AcquireResponse{Rcap: rc})
 	fmt.Fprintf(env.Stderr, "%s\n", out)
