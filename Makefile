@@ -16,6 +16,13 @@ DEBS    := bash busybox-static debootstrap btrfs-progs e2fsprogs iproute2 util-l
 # runtimes the benchmarks compare slivers with (runc, crun, lxc).
 TEST_DEBS := postgresql chromium python3 openssh-client nftables tcpdump runc crun lxc systemd haproxy
 
+# ...and those `make build` needs besides Go: a C compiler and musl, for
+# orbis-idle (below).
+BUILD_DEBS := gcc musl-tools
+# orbis-idle is C: static against musl if there is musl-gcc (34 KB), else
+# against the C compiler's libc.
+IDLE_CC ?= $(shell command -v musl-gcc 2>/dev/null || echo cc)
+
 # Debian packages `make test-vm` needs besides DEBS; the kernel it boots is
 # downloaded by test/vm/run.sh, never installed.
 VMDEBS  := qemu-system-x86 busybox-static btrfs-progs e2fsprogs iproute2 nftables
@@ -29,10 +36,13 @@ all: build
 # plabdump, orbis-lease (the lease broker, run in its own slice) and
 # orbis-admin (the admin slice's tool) likewise. orbis-init is every running
 # sliver's init, which the node holds in one sealed memfd: small and
-# stripped, since all of it stays in memory while a sliver runs.
+# stripped, since all of it stays in memory while a sliver runs; once the
+# init has set the sliver up and its commands run, it becomes orbis-idle,
+# a few pages of C (internal/sandbox/idle_linux.go).
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/orbis
 	CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o bin/orbis-init ./internal/sandbox/cmd/orbis-init
+	$(IDLE_CC) -static -Os -s -Wall -o bin/orbis-idle internal/sandbox/cmd/orbis-idle/idle.c
 	CGO_ENABLED=0 $(GO) build -o bin/ping-orbis ./internal/rawsock/cmd/ping-orbis
 	CGO_ENABLED=0 $(GO) build -o bin/plabdump ./internal/rawsock/cmd/plabdump
 	CGO_ENABLED=0 $(GO) build -o bin/orbis-lease ./internal/broker/cmd/orbis-lease
@@ -47,7 +57,7 @@ deb: build
 # deps installs the Debian packages Orbis runs with (once; skipped when all
 # are present) and downloads the Go modules; test-deps adds the tests' own.
 deps:
-	@$(MAKE) --no-print-directory apt-install PKGS="$(DEBS)"
+	@$(MAKE) --no-print-directory apt-install PKGS="$(DEBS) $(BUILD_DEBS)"
 	$(GO) mod download
 
 test-deps:
@@ -85,7 +95,7 @@ test-host: deps test-deps vet
 # 2-core machine): see test/vm/run.sh and docs/kernel.md.
 test-vm:
 	@$(MAKE) --no-print-directory apt-install PKGS="$(VMDEBS)"
-	GO=$(GO) test/vm/run.sh
+	GO=$(GO) IDLE_CC=$(IDLE_CC) test/vm/run.sh
 
 bench: deps build
 	$(GO) run ./bench

@@ -49,7 +49,7 @@ func (a *agent) density(ctx context.Context, n int) error {
 	table([]string{"what", "per sliver"}, [][]string{
 		{"node (MemAvailable drop: processes, kernel objects, page cache)", kib(mem0 - memAvailable())},
 		{"its init's own pages (Pss_Anon)", kib(anon)},
-		{"its init's binary (Pss_Shmem: one sealed memfd per node)", kib(shmem)},
+		{"its init's binary (Pss_Shmem: sealed memfds, one per program and node)", kib(shmem)},
 		{"its init in all (Pss)", kib(pss)},
 		{"shared memory (Shmem growth)", kib(meminfo("Shmem:") - shm0)},
 		{"node agent (Rss growth)", kib(rollup(a.proc.Process.Pid)["Rss"] - agent0)},
@@ -57,7 +57,8 @@ func (a *agent) density(ctx context.Context, n int) error {
 	return nil
 }
 
-// inits are the pids of the agent's children that run the init program.
+// inits are the pids of the agent's children that run the init program,
+// or the idle program that a running sliver's init becomes.
 func (a *agent) inits() []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
@@ -67,7 +68,7 @@ func (a *agent) inits() []int {
 			continue
 		}
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		if strings.HasPrefix(exe, "/memfd:orbis-init") && ppid(pid) == a.proc.Process.Pid {
+		if (strings.HasPrefix(exe, "/memfd:orbis-init") || strings.HasPrefix(exe, "/memfd:orbis-idle")) && ppid(pid) == a.proc.Process.Pid {
 			pids = append(pids, pid)
 		}
 	}

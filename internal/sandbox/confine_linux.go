@@ -35,7 +35,7 @@ func KeptCaps() uint64 {
 // children inherit all of it. Capabilities are per thread: they are
 // dropped on the calling thread, which initMain locked and from which
 // every child forks, and on every thread when the runtime allows it (no
-// cgo). With rawNotify it returns the seccomp filter's listener
+// cgo), the bounding set excepted (dropCaps). With rawNotify it returns the seccomp filter's listener
 // (loadSeccomp), else -1.
 func confine(rlimits []Rlimit, rawNotify, interruptible bool) (listener int, err error) {
 	for _, r := range rlimits {
@@ -60,6 +60,14 @@ func confine(rlimits []Rlimit, rawNotify, interruptible bool) (listener int, err
 	return loadSeccomp(rawNotify, interruptible)
 }
 
+// dropCaps drops from every thread's effective, permitted and ambient sets
+// every capability not kept, and from the bounding set of the calling
+// thread. The bounding set counts only at execve, which no thread of the
+// init but the calling one makes (spawnChild forks from it, goIdle
+// executes from it, and both the init's cgroup namespace and Landlock
+// domain are that thread's alone): one pass there, where every thread
+// would cost a stop-the-world a capability, most of a millisecond of each
+// sliver start.
 func dropCaps() error {
 	keep := KeptCaps()
 	for c := uintptr(0); c < 64; c++ {
@@ -67,8 +75,8 @@ func dropCaps() error {
 			break // past the kernel's last capability
 		}
 		if keep&(1<<c) == 0 {
-			if err := prctl(unix.PR_CAPBSET_DROP, c); err != nil {
-				return fmt.Errorf("drop capability %d from bounding set: %w", c, err)
+			if _, _, errno := syscall.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c, 0); errno != 0 {
+				return fmt.Errorf("drop capability %d from bounding set: %w", c, errno)
 			}
 		}
 	}

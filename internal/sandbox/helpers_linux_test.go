@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -39,11 +38,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildInitProgram builds orbis-init into dir (or takes the one
-// $ORBIS_TEST_INIT_PROGRAM names, where there is no Go toolchain, as in
-// make test-vm) and makes the package's inits run it, noting them in a
-// hint file of dir's: the tests check the init program, not a copy of the
-// test binary.
+// buildInitProgram builds orbis-init and orbis-idle into dir (or takes
+// the ones $ORBIS_TEST_INIT_PROGRAM and $ORBIS_TEST_IDLE_PROGRAM name,
+// where there is no toolchain, as in make test-vm) and makes the package's
+// inits run them, noting them in a hint file of dir's: the tests check the
+// init programs, not a copy of the test binary.
 func buildInitProgram(dir string) error {
 	prog := os.Getenv("ORBIS_TEST_INIT_PROGRAM")
 	if prog == "" {
@@ -54,7 +53,20 @@ func buildInitProgram(dir string) error {
 			return fmt.Errorf("build orbis-init: %w\n%s", err, out)
 		}
 	}
+	idle := os.Getenv("ORBIS_TEST_IDLE_PROGRAM")
+	if idle == "" {
+		idle = filepath.Join(dir, IdleProgramName)
+		cc := "cc"
+		if _, err := exec.LookPath("musl-gcc"); err == nil {
+			cc = "musl-gcc"
+		}
+		build := exec.Command(cc, "-static", "-Os", "-o", idle, "./cmd/orbis-idle/idle.c")
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("build orbis-idle: %w\n%s", err, out)
+		}
+	}
 	initProgram = func() string { return prog }
+	idleProgram = func() string { return idle }
 	initHintFile = filepath.Join(dir, "hint", "init")
 	return nil
 }
@@ -66,11 +78,12 @@ func forgetInit(t testing.TB) {
 	initExe.mu.Lock()
 	defer initExe.mu.Unlock()
 	if initExe.path != "" {
-		var fd int
-		fmt.Sscanf(initExe.path, "/proc/self/fd/%d", &fd)
-		syscall.Close(fd)
+		initExe.init.Close()
+		if initExe.idle != nil {
+			initExe.idle.Close()
+		}
 	}
-	initExe.path, initExe.small = "", false
+	initExe.path, initExe.small, initExe.init, initExe.idle = "", false, nil, nil
 }
 
 // waitIdle waits until the sliver's init has exited.

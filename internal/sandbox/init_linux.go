@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,8 @@ func init() { reexec.Register(initEntry, initMain) }
 const (
 	initBootFD = 3 // SOCK_SEQPACKET to the host that started it
 	initCtlFD  = 4 // listening control socket
+	initProgFD = 5 // sealed memfd of the init program (this one)
+	idleProgFD = 6 // sealed memfd of the idle program, if the node has one
 )
 
 // initMain is pid 1 of a sliver. It runs on one locked OS thread: the
@@ -103,45 +106,86 @@ type request struct {
 	fds  []int
 }
 
-// serve spawns the first command (from boot), then whatever the control
-// socket asks for, reaps every child (orphans too: it is pid 1), reports
-// each command's exit to whoever asked for it, and returns when it has had
-// no child for linger: then the sliver is idle and holds no process.
-func serve(boot *net.UnixConn, linger time.Duration) int {
-	sigchld := make(chan os.Signal, 1)
-	signal.Notify(sigchld, syscall.SIGCHLD)
-	lnFile := os.NewFile(initCtlFD, "ctl")
+// server is the init serving the host: it spawns what the control socket
+// asks for and reports each command's exit to whoever asked for it.
+type server struct {
+	ln      *net.UnixListener
+	reqs    chan request
+	waiting map[int]*net.UnixConn // pid -> who waits for its exit
+	linger  time.Duration
+	// pending counts connections accepted and not yet handled: the init
+	// turns idle (goIdle) only without one.
+	pending atomic.Int32
+	// acceptDone is closed when the accepting goroutine has returned.
+	acceptDone chan struct{}
+}
+
+// newServer serves the listening control socket ctl; ctl is closed.
+func newServer(ctl int, linger time.Duration) (*server, error) {
+	lnFile := os.NewFile(uintptr(ctl), "ctl")
 	ln, err := net.FileListener(lnFile) // a close-on-exec dup
 	lnFile.Close()
 	if err != nil {
+		return nil, err
+	}
+	return &server{ln: ln.(*net.UnixListener), reqs: make(chan request),
+		waiting: map[int]*net.UnixConn{}, linger: linger}, nil
+}
+
+// serve spawns the first command (from boot), then serves.
+func serve(boot *net.UnixConn, linger time.Duration) int {
+	s, err := newServer(initCtlFD, linger)
+	if err != nil {
 		return 1
 	}
-	reqs := make(chan request)
-	go accept(ln.(*net.UnixListener), reqs)
-	waiting := map[int]*net.UnixConn{} // pid -> who waits for its exit
 	m, fds, err := recv(boot)
 	if err != nil {
 		return 1
 	}
-	handle(request{boot, m, fds}, waiting)
+	s.handle(request{boot, m, fds})
+	return s.run()
+}
+
+// run reaps every child (orphans too: the init is pid 1), handles what the
+// control socket asks for, and returns when the init has had no child for
+// linger: then the sliver is idle and holds no process. When no request
+// has come for idleAfter while commands run, it executes the idle form of
+// the init in its place (goIdle), which comes back here on the next.
+func (s *server) run() int {
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	s.startAccept()
+	var idle <-chan time.Time
+	timer := time.NewTimer(idleAfter)
+	if idleProgramHeld() {
+		idle = timer.C
+	}
 	for {
-		if !reap(waiting) && !lingered(reqs, linger, waiting) {
+		if !reap(s.waiting) && !s.lingered() {
 			break
 		}
-		// Give back what the request took: the init stays in memory as
-		// long as the sliver runs, once per running sliver.
-		debug.FreeOSMemory()
+		if idle == nil {
+			// Give back what the request took: this init stays in
+			// memory as long as the sliver runs.
+			debug.FreeOSMemory()
+		}
 		select {
 		case <-sigchld:
-		case r := <-reqs:
-			handle(r, waiting)
+		case r := <-s.reqs:
+			s.pending.Add(-1)
+			s.handle(r)
+			timer.Reset(idleAfter)
+		case <-idle:
+			s.goIdle()
+			timer.Reset(idleAfter)
 		}
 	}
 	// Idle. Refuse what is queued: the host starts a new init for it.
-	ln.Close()
+	s.ln.Close()
 	for {
 		select {
-		case r := <-reqs:
+		case r := <-s.reqs:
+			s.pending.Add(-1)
 			closeFDs(r.fds)
 			r.conn.Close()
 		default:
@@ -154,41 +198,51 @@ func serve(boot *net.UnixConn, linger time.Duration) int {
 // left, handles it if one comes, and reports whether one came: a command
 // that follows closely (as `orbis sliver exec` after the boot script) then
 // needs no new init.
-func lingered(reqs <-chan request, linger time.Duration, waiting map[int]*net.UnixConn) bool {
-	if linger <= 0 {
+func (s *server) lingered() bool {
+	if s.linger <= 0 {
 		return false
 	}
-	t := time.NewTimer(linger)
+	t := time.NewTimer(s.linger)
 	defer t.Stop()
 	select {
-	case r := <-reqs:
-		handle(r, waiting)
+	case r := <-s.reqs:
+		s.pending.Add(-1)
+		s.handle(r)
 		return true
 	case <-t.C:
 		return false
 	}
 }
 
-// accept reads one spawn request from each connection to the control
-// socket. Only host root can connect: the socket is in a root-only
-// directory outside the sliver's root.
-func accept(ln *net.UnixListener, reqs chan<- request) {
-	for {
-		conn, err := ln.AcceptUnix()
-		if err != nil {
-			return
-		}
-		go func() {
-			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			m, fds, err := recv(conn)
-			conn.SetReadDeadline(time.Time{})
+// startAccept starts reading one spawn request from each connection to
+// the control socket. Only host root can connect: the socket is in a
+// root-only directory outside the sliver's root.
+func (s *server) startAccept() {
+	s.acceptDone = make(chan struct{})
+	go func() {
+		defer close(s.acceptDone)
+		for {
+			conn, err := s.ln.AcceptUnix()
 			if err != nil {
-				conn.Close()
 				return
 			}
-			reqs <- request{conn, m, fds}
-		}()
+			s.pending.Add(1)
+			go s.read(conn)
+		}
+	}()
+}
+
+// read reads the request on conn and queues it.
+func (s *server) read(conn *net.UnixConn) {
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	m, fds, err := recv(conn)
+	conn.SetReadDeadline(time.Time{})
+	if err != nil {
+		s.pending.Add(-1)
+		conn.Close()
+		return
 	}
+	s.reqs <- request{conn, m, fds}
 }
 
 // reap collects every exited child and reports whether any is left.
@@ -215,7 +269,7 @@ func reap(waiting map[int]*net.UnixConn) bool {
 
 // handle spawns one command and answers with its pidfd, and the master of
 // its terminal if it asked for one; or it installs files (InstallFiles).
-func handle(r request, waiting map[int]*net.UnixConn) {
+func (s *server) handle(r request) {
 	defer closeFDs(r.fds)
 	if r.msg.Install != nil {
 		send(r.conn, handleInstall(r.msg.Install, r.fds))
@@ -238,7 +292,7 @@ func handle(r request, waiting map[int]*net.UnixConn) {
 		return
 	}
 	defer closeFDs(reply)
-	waiting[pid] = r.conn
+	s.waiting[pid] = r.conn
 	send(r.conn, message{Pid: pid}, reply...)
 }
 

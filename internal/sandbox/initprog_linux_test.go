@@ -17,7 +17,15 @@ import (
 // startSleeper starts a long sleep in the sliver and returns its init's pid.
 func startSleeper(t *testing.T, cfg Config) int {
 	t.Helper()
-	p, err := Start(testutil.Context(t), cfg, Cmd{Args: []string{"sleep", "60"}}, testutil.Logger(t))
+	_, pid := startIn(t, cfg, Cmd{Args: []string{"sleep", "60"}})
+	return pid
+}
+
+// startIn starts cmd in the sliver, to be killed when the test ends, and
+// returns it and its init's pid.
+func startIn(t *testing.T, cfg Config, cmd Cmd) (*Process, int) {
+	t.Helper()
+	p, err := Start(testutil.Context(t), cfg, cmd, testutil.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,34 +34,41 @@ func startSleeper(t *testing.T, cfg Config) int {
 	if !ok {
 		t.Fatal("no init after Start")
 	}
-	return pid
+	return p, pid
 }
 
-func exeInode(t *testing.T, pid int) uint64 {
+// inode returns the inode of a /proc file of pid: "exe", or "fd/N".
+func inode(t *testing.T, pid int, file string) uint64 {
 	t.Helper()
 	var st unix.Stat_t
-	if err := unix.Stat(fmt.Sprintf("/proc/%d/exe", pid), &st); err != nil {
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/%s", pid, file), &st); err != nil {
 		t.Fatal(err)
 	}
 	return st.Ino
 }
 
-// requireSealedProgram fails unless pid runs from a sealed memfd holding
-// the init program.
+// requireSealedProgram fails unless pid holds sealed memfds of the init
+// and idle programs and runs from one of them.
 func requireSealedProgram(t *testing.T, pid int) {
 	t.Helper()
-	want, err := os.ReadFile(initProgram())
-	if err != nil {
-		t.Fatal(err)
+	for fd, prog := range map[int]string{initProgFD: initProgram(), idleProgFD: idleProgram()} {
+		want, err := os.ReadFile(prog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := unix.Open(fmt.Sprintf("/proc/%d/fd/%d", pid, fd), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(f)
+		if !sameSealed(f, want) {
+			link, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+			t.Fatalf("init %d holds %s as fd %d: not a sealed memfd of %s", pid, link, fd, prog)
+		}
 	}
-	fd, err := unix.Open(fmt.Sprintf("/proc/%d/exe", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if !sameSealed(fd, want) {
+	if exe := inode(t, pid, "exe"); exe != inode(t, pid, fmt.Sprintf("fd/%d", initProgFD)) && exe != inode(t, pid, fmt.Sprintf("fd/%d", idleProgFD)) {
 		link, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		t.Fatalf("init %d runs %s: not a sealed memfd of the init program", pid, link)
+		t.Fatalf("init %d runs %s, neither of its sealed programs", pid, link)
 	}
 }
 
@@ -70,15 +85,19 @@ func TestInitShared(t *testing.T) {
 	ib := startSleeper(t, b)
 	requireSealedProgram(t, ia)
 	requireSealedProgram(t, ib)
-	if exeInode(t, ia) != exeInode(t, ib) {
-		t.Errorf("inits %d and %d run from two copies of the init program", ia, ib)
+	for _, fd := range []int{initProgFD, idleProgFD} {
+		file := fmt.Sprintf("fd/%d", fd)
+		if inode(t, ia, file) != inode(t, ib, file) {
+			t.Errorf("inits %d and %d hold two copies of their program %s", ia, ib, file)
+		}
 	}
 }
 
-// TestForgedInitHint points the hint at processes whose binary is not a
-// sealed memfd of the init program: a host program anyone could replace,
-// and an unsealed copy of the init program. A new init must not run
-// either: it runs a sealed memfd of its own.
+// TestForgedInitHint points the hint at processes whose programs (exe,
+// and the files they hold where inits hold theirs) are not sealed memfds
+// of the init programs: a host program anyone could replace, and an
+// unsealed copy of the init program. A new init must not run either: it
+// runs a sealed memfd of its own.
 func TestForgedInitHint(t *testing.T) {
 	cfg := testSliver(t, "orbistest-forged", 500000)
 	for name, exe := range map[string]string{"host program": "/usr/bin/sleep", "unsealed copy": writableCopy(t)} {
@@ -91,7 +110,12 @@ func TestForgedInitHint(t *testing.T) {
 			}
 			defer conn.Close()
 			defer child.Close()
-			host.ExtraFiles = []*os.File{child}
+			prog, err := os.Open(exe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prog.Close()
+			host.ExtraFiles = []*os.File{child, nil, prog, prog} // initProgFD, idleProgFD
 			if err := host.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -106,8 +130,10 @@ func TestForgedInitHint(t *testing.T) {
 			forgetInit(t)
 			pid := startSleeper(t, cfg)
 			requireSealedProgram(t, pid)
-			if exeInode(t, pid) == exeInode(t, host.Process.Pid) {
-				t.Errorf("the init runs %s, which the forged hint named", exe)
+			for _, file := range []string{"exe", fmt.Sprintf("fd/%d", initProgFD), fmt.Sprintf("fd/%d", idleProgFD)} {
+				if inode(t, pid, file) == inode(t, host.Process.Pid, "exe") {
+					t.Errorf("the init's %s is %s, which the forged hint named", file, exe)
+				}
 			}
 			if err := Stop(testutil.Context(t), cfg); err != nil {
 				t.Fatal(err)
@@ -131,21 +157,23 @@ func writableCopy(t *testing.T) string {
 	return p
 }
 
-// TestSameSealed checks what sameSealed accepts: only all the seals and
-// exactly the bytes.
+// TestSameSealed checks what sameSealed accepts: only all the seals,
+// initMode and exactly the bytes.
 func TestSameSealed(t *testing.T) {
 	want := []byte("the init program")
 	tests := []struct {
 		name  string
 		data  []byte
 		seals int
+		mode  uint32
 		ok    bool
 	}{
-		{"sealed, same", want, initSeals, true},
-		{"unsealed, same", want, 0, false},
-		{"no write seal", want, unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW, false},
-		{"sealed, other bytes", []byte("the init programme"), initSeals, false},
-		{"sealed, same length", bytes.ToUpper(want), initSeals, false},
+		{"sealed, same", want, initSeals, initMode, true},
+		{"unsealed, same", want, 0, initMode, false},
+		{"no write seal", want, unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW, initMode, false},
+		{"sealed, other bytes", []byte("the init programme"), initSeals, initMode, false},
+		{"sealed, same length", bytes.ToUpper(want), initSeals, initMode, false},
+		{"sealed, readable", want, initSeals, 0o555, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,6 +183,9 @@ func TestSameSealed(t *testing.T) {
 			}
 			defer unix.Close(fd)
 			if _, err := unix.Write(fd, tt.data); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Fchmod(fd, tt.mode); err != nil {
 				t.Fatal(err)
 			}
 			if tt.seals != 0 {

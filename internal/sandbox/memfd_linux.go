@@ -19,12 +19,26 @@ import (
 // (internal/sandbox/cmd/orbis-init) that `make build` puts beside orbis.
 const InitProgramName = "orbis-init"
 
-// maxInitProgram bounds the init program.
+// IdleProgramName is the file name of the idle program
+// (internal/sandbox/cmd/orbis-idle, idle_linux.go) that `make build` puts
+// beside orbis. Without it, a sliver's init stays a Go program while its
+// commands run, which costs most of a megabyte more per running sliver.
+const IdleProgramName = "orbis-idle"
+
+// maxInitProgram bounds the init and idle programs.
 const maxInitProgram = 64 << 20
 
 // initSeals are the seals of the memfd an init runs from: its content
 // can never change, nor its seals.
 const initSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// initMode is the mode of the memfds that inits run from: executable, and
+// readable by nobody without CAP_DAC_OVERRIDE over host root's files. A
+// process that executes a file it cannot read is undumpable from that
+// execve on, and its mm belongs to the node's user namespace (the kernel's
+// would_dump): the sliver's root cannot ptrace its init, whichever
+// program it runs, nor read its /proc files.
+const initMode = 0o111
 
 // initHintFile notes a running init whose sealed memfd later inits may
 // share. It is only a hint: what it leads to is used only if it is a
@@ -33,69 +47,102 @@ const initSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | uni
 // share it, as they run the same program.
 var initHintFile = "/run/orbis-sandbox/init"
 
-// initProgram returns the path of the init program: orbis-init beside
-// this binary, or "" when it is not there (then an init runs a sealed
-// copy of this very binary, which costs its size per process).
-var initProgram = sync.OnceValue(func() string {
+// besideExe returns the path of the program name beside this binary, or
+// "" when it is not there.
+func besideExe(name string) string {
 	exe, err := os.Executable()
 	if err != nil {
 		return ""
 	}
-	p := filepath.Join(filepath.Dir(exe), InitProgramName)
+	p := filepath.Join(filepath.Dir(exe), name)
 	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
 		return ""
 	}
 	return p
-})
+}
 
-// initExe is the sealed memfd this process starts inits from.
+// initProgram returns the path of the init program: orbis-init beside
+// this binary, or "" when it is not there (then an init runs a sealed
+// copy of this very binary, which costs its size per process).
+var initProgram = sync.OnceValue(func() string { return besideExe(InitProgramName) })
+
+// idleProgram returns the path of the idle program, orbis-idle beside this
+// binary, or "" when it is not there.
+var idleProgram = sync.OnceValue(func() string { return besideExe(IdleProgramName) })
+
+// initExe is what this process starts inits from.
 var initExe struct {
 	// mu guards the following.
 	mu    sync.Mutex
-	path  string // "/proc/self/fd/N", or "" until made
+	path  string // "/proc/self/fd/N" of init, or "" until made
 	small bool   // it holds the init program, not this binary
+	// init and idle are the sealed memfds of the init and idle programs
+	// that every init gets (initProgFD, idleProgFD); idle is nil without
+	// an idle program (or init program).
+	init, idle *os.File
 }
 
 // sealedInit returns a path through which this process can execute the
-// sealed, in-memory init, and whether it is the init program (which inits
-// of other processes share, through the hint) rather than a copy of this
-// binary. A sliver's init runs from it, so /proc/1/exe inside the sliver
-// names a memfd that nobody can write, never a host file (runc
-// CVE-2019-5736).
-func sealedInit() (string, bool, error) {
+// sealed, in-memory init, the files each init gets as its initProgFD
+// and idleProgFD, and whether it is the init program (which inits of other
+// processes share, through the hint) rather than a copy of this binary. A
+// sliver's init runs from it, so /proc/1/exe inside the sliver names a
+// memfd that nobody can write, never a host file (runc CVE-2019-5736).
+func sealedInit() (exe string, progs []*os.File, small bool, err error) {
 	initExe.mu.Lock()
 	defer initExe.mu.Unlock()
 	if initExe.path != "" {
-		return initExe.path, initExe.small, nil
+		return initExe.path, []*os.File{initExe.init, initExe.idle}, initExe.small, nil
 	}
-	fd, small, err := openInitBinary()
+	fd, small, err := openInitBinary(initProgFD, initProgram(), InitProgramName)
 	if err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
-	defer unix.Close(fd)
-	// A high number, so that os/exec's shuffling of a child's fds (which
-	// reuses the numbers just above the ones it passes) never lands on it
-	// before the child executes it.
-	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+	high, err := highFD(fd)
 	if err != nil {
-		return "", false, fmt.Errorf("sealed init: dup: %w", err)
+		return "", nil, false, err
 	}
-	initExe.path, initExe.small = fmt.Sprintf("/proc/self/fd/%d", high), small
-	return initExe.path, small, nil
+	var idle *os.File
+	if small && idleProgram() != "" {
+		fd, _, err := openInitBinary(idleProgFD, idleProgram(), IdleProgramName)
+		if err != nil {
+			high.Close()
+			return "", nil, false, err
+		}
+		if idle, err = highFD(fd); err != nil {
+			high.Close()
+			return "", nil, false, err
+		}
+	}
+	initExe.path, initExe.small = fmt.Sprintf("/proc/self/fd/%d", high.Fd()), small
+	initExe.init, initExe.idle = high, idle
+	return initExe.path, []*os.File{high, idle}, small, nil
 }
 
-// openInitBinary returns an fd of a sealed memfd of the init program, shared
-// with the node's running inits when the hint leads to one, or else of a
-// new sealed copy of the program (or of this binary, without one).
-func openInitBinary() (fd int, small bool, err error) {
-	prog := initProgram()
+// highFD moves fd to a high number, so that os/exec's shuffling of a
+// child's fds (which reuses the numbers just above the ones it passes)
+// never lands on it before the child executes it.
+func highFD(fd int) (*os.File, error) {
+	defer unix.Close(fd)
+	high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 100)
+	if err != nil {
+		return nil, fmt.Errorf("sealed init: dup: %w", err)
+	}
+	return os.NewFile(uintptr(high), "sealed-init"), nil
+}
+
+// openInitBinary returns an fd of a sealed memfd of the program prog (named
+// name), shared with the node's running inits when the hint leads to one
+// that holds it as its fd held, or else of a new sealed copy of prog (or of
+// this binary, without prog).
+func openInitBinary(held int, prog, name string) (fd int, small bool, err error) {
 	if prog == "" {
 		fd, err := sealedCopy("/proc/self/exe")
 		return fd, false, err
 	}
 	f, err := os.Open(prog)
 	if err != nil {
-		return -1, false, fmt.Errorf("init program: %w", err)
+		return -1, false, fmt.Errorf("%s: %w", name, err)
 	}
 	defer f.Close()
 	want, unmap, err := mapProgram(f)
@@ -103,10 +150,10 @@ func openInitBinary() (fd int, small bool, err error) {
 		return -1, false, err
 	}
 	defer unmap()
-	if fd, ok := hintedInit(initHintFile, want); ok {
+	if fd, ok := hintedInit(initHintFile, held, want); ok {
 		return fd, true, nil
 	}
-	fd, err = sealedMemfd(f)
+	fd, err = sealedMemfd(f, name)
 	return fd, true, err
 }
 
@@ -133,23 +180,28 @@ func sealedCopy(path string) (int, error) {
 		return -1, fmt.Errorf("sealed init: %w", err)
 	}
 	defer src.Close()
-	return sealedMemfd(src)
+	return sealedMemfd(src, InitProgramName)
 }
 
-// sealedMemfd returns an fd of a new memfd holding what r reads, sealed.
-// From an *os.File the kernel copies it (sendfile), not this process.
-func sealedMemfd(r io.Reader) (int, error) {
-	fd, err := unix.MemfdCreate(InitProgramName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+// sealedMemfd returns an fd of a new memfd named name holding what r
+// reads, sealed, and executable but readable by nobody but host root
+// (initMode). From an *os.File the kernel copies it (sendfile), not this
+// process.
+func sealedMemfd(r io.Reader, name string) (int, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
 	if errors.Is(err, unix.EINVAL) { // kernels before 6.3 know no MFD_EXEC
-		fd, err = unix.MemfdCreate(InitProgramName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("sealed init: memfd_create: %w", err)
 	}
 	// dst owns a dup: closing fd behind an *os.File's back would let its
 	// finalizer close the number again later, when it may name another file.
-	dst := os.NewFile(uintptr(fd), InitProgramName)
+	dst := os.NewFile(uintptr(fd), name)
 	defer dst.Close()
+	if err := unix.Fchmod(fd, initMode); err != nil {
+		return -1, fmt.Errorf("sealed init: chmod: %w", err)
+	}
 	if _, err := io.Copy(dst, r); err != nil {
 		return -1, fmt.Errorf("sealed init: copy: %w", err)
 	}
@@ -163,11 +215,12 @@ func sealedMemfd(r io.Reader) (int, error) {
 	return dup, nil
 }
 
-// hintedInit opens the binary of the init the hint names, and returns it
-// if it is a sealed memfd holding exactly want. The init is the sliver's,
-// so its binary is checked, not trusted: the seals first (only a memfd has
-// them, so reading it cannot block), then every byte.
-func hintedInit(hint string, want []byte) (int, bool) {
+// hintedInit opens the file that the init the hint names holds as its fd
+// held (initProgFD or idleProgFD), and returns it if it is a sealed memfd
+// holding exactly want. The init is the sliver's, so its file is checked,
+// not trusted: the seals first (only a memfd has them, so reading it
+// cannot block), then every byte.
+func hintedInit(hint string, held int, want []byte) (int, bool) {
 	if !hostOnly(filepath.Dir(hint)) {
 		return -1, false
 	}
@@ -182,7 +235,7 @@ func hintedInit(hint string, want []byte) (int, bool) {
 	if got, err := readRecord(rec.Pid); err != nil || got != rec {
 		return -1, false
 	}
-	fd, err := unix.Open(fmt.Sprintf("/proc/%d/exe", rec.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(fmt.Sprintf("/proc/%d/fd/%d", rec.Pid, held), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, false
 	}
@@ -193,14 +246,15 @@ func hintedInit(hint string, want []byte) (int, bool) {
 	return -1, false
 }
 
-// sameSealed reports whether fd is a memfd with initSeals holding want.
+// sameSealed reports whether fd is a memfd with initSeals and initMode
+// holding want.
 func sameSealed(fd int, want []byte) bool {
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil || seals&initSeals != initSeals {
 		return false
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != int64(len(want)) {
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Mode&0o7777 != initMode || st.Size != int64(len(want)) {
 		return false
 	}
 	got, err := unix.Mmap(fd, 0, len(want), unix.PROT_READ, unix.MAP_SHARED)

@@ -11,7 +11,11 @@
 // write or replace what it names (CVE-2019-5736). The node's inits share
 // one such memfd, whichever process started them: a running sliver pins no
 // copy of its own. Without the init program (a test binary), an init runs
-// a sealed copy of the binary that starts it. The init sets up the root, drops
+// a sealed copy of the binary that starts it. While the sliver's commands
+// run and no request comes, the init executes the idle program
+// (cmd/orbis-idle, beside orbis: a few pages of C, shared the same way) in
+// its place, and the idle program executes the init again for the next
+// request (idle_linux.go). The init sets up the root, drops
 // what the sliver must not have (capabilities, privilege gain through exec,
 // dangerous system calls) and then spawns every command of the sliver as its
 // own child: the first one it is started with, and every later one a host

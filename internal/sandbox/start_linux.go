@@ -72,13 +72,13 @@ func startInit(ctx context.Context, cfg *Config, cmd *Cmd, log *slog.Logger) (p 
 		return nil, err
 	}
 	defer childBoot.Close()
-	exe, shared, err := sealedInit()
+	exe, progs, shared, err := sealedInit()
 	if err != nil {
 		boot.Close()
 		return nil, err
 	}
 	took.mark(t0, "exe")
-	c := initCommand(cfg, exe, childBoot, ln)
+	c := initCommand(cfg, exe, append([]*os.File{childBoot, ln}, progs...))
 	if err := c.Start(); err != nil {
 		boot.Close()
 		return nil, fmt.Errorf("start init: %w", err)
@@ -165,14 +165,15 @@ func listenCtl(cfg *Config) (*os.File, error) {
 
 // initCommand is the init's command: the sealed init program exe in new
 // user, mount, PID, UTS and IPC namespaces, as root of the new user
-// namespace, which maps the sliver's range.
-func initCommand(cfg *Config, exe string, boot, ln *os.File) *exec.Cmd {
+// namespace, which maps the sliver's range. files become its fds from 3
+// on: initBootFD, initCtlFD, initProgFD and idleProgFD.
+func initCommand(cfg *Config, exe string, files []*os.File) *exec.Cmd {
 	c := reexec.Command(initEntry)
 	c.Path = exe
 	// One P: the init mostly waits, and each P costs memory in every
 	// running sliver.
 	c.Env = []string{"GOMAXPROCS=1"}
-	c.ExtraFiles = []*os.File{boot, ln} // fds 3 and 4
+	c.ExtraFiles = files
 	idmap := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(cfg.UIDBase), Size: int(cfg.UIDCount)}}
 	c.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |

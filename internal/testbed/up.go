@@ -227,11 +227,13 @@ func (c *Config) nodeBinary(n *Node) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", fmt.Errorf("node binary: %w", err)
 	}
-	// The node looks for the sliver init program beside its binary.
-	init := filepath.Join(filepath.Dir(c.Binary), sandbox.InitProgramName)
-	if _, err := os.Stat(init); err == nil {
-		if err := linkOrCopy(init, filepath.Join(filepath.Dir(p), sandbox.InitProgramName)); err != nil {
-			return "", fmt.Errorf("node binary: %w", err)
+	// The node looks for the sliver init programs beside its binary.
+	for _, name := range []string{sandbox.InitProgramName, sandbox.IdleProgramName} {
+		prog := filepath.Join(filepath.Dir(c.Binary), name)
+		if _, err := os.Stat(prog); err == nil {
+			if err := linkOrCopy(prog, filepath.Join(filepath.Dir(p), name)); err != nil {
+				return "", fmt.Errorf("node binary: %w", err)
+			}
 		}
 	}
 	if err := linkOrCopy(c.Binary, p); err != nil {

@@ -135,9 +135,10 @@ build_initramfs() {
 		awk -v p="$pkg" '!/^#/ && $1 == p { s = s (s ? "|" : "") $2 } END { if (s) print "^(" s ")$" }' \
 			"$here/skip.txt" >"$root/tests/$pkg.skip"
 	done
-	# The sandbox's tests run every sliver's init from orbis-init (the VM
-	# has no Go to build it).
+	# The sandbox's tests run every sliver's init from orbis-init and
+	# orbis-idle (the VM has no Go or C compiler to build them).
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/orbis-init" ./internal/sandbox/cmd/orbis-init)
+	(cd "$repo" && ${IDLE_CC:-cc} -static -Os -o "$root/tests/orbis-idle" internal/sandbox/cmd/orbis-idle/idle.c)
 	# rawfd's tests run their probe program in slivers.
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-probe" ./internal/rawfd/testdata/probe)
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-attacker" ./internal/rawfd/testdata/attacker)
