@@ -25,9 +25,10 @@ import (
 const Name = "orbis"
 
 // Programs are what `make build` puts in bin/ and the package in /usr/bin:
-// orbis, every running sliver's init (orbis-init, which the node looks
-// for beside orbis), then the static helpers slivers' images get.
-var Programs = []string{"orbis", "orbis-init", "ping-orbis", "plabdump", "orbis-lease", "orbis-admin"}
+// orbis, every running sliver's init (orbis-init and the idle form it
+// turns into, orbis-idle, which the node looks for beside orbis), then
+// the static helpers slivers' images get.
+var Programs = []string{"orbis", "orbis-init", "orbis-idle", "ping-orbis", "plabdump", "orbis-lease", "orbis-admin"}
 
 // Options say what to package.
 type Options struct {

@@ -22,8 +22,18 @@ func buildPackage(t *testing.T, v string) string {
 	pkgs := map[string]string{"orbis": "./cmd/orbis", "orbis-init": "./internal/sandbox/cmd/orbis-init", "ping-orbis": "./internal/rawsock/cmd/ping-orbis",
 		"plabdump": "./internal/rawsock/cmd/plabdump", "orbis-lease": "./internal/broker/cmd/orbis-lease",
 		"orbis-admin": "./internal/admin/cmd/orbis-admin"}
-	if len(pkgs) != len(Programs) {
-		t.Fatalf("the test builds %d programs, the package holds %d", len(pkgs), len(Programs))
+	// orbis-idle is C (the Makefile's IDLE_CC).
+	cc := "cc"
+	if p, err := exec.LookPath("musl-gcc"); err == nil {
+		cc = p
+	}
+	idle := exec.Command(cc, "-static", "-Os", "-s", "-Wall", "-o", filepath.Join(bin, "orbis-idle"), "internal/sandbox/cmd/orbis-idle/idle.c")
+	idle.Dir = "../../.."
+	if out, err := idle.CombinedOutput(); err != nil {
+		t.Fatalf("build orbis-idle: %v\n%s", err, out)
+	}
+	if len(pkgs)+1 != len(Programs) {
+		t.Fatalf("the test builds %d programs, the package holds %d", len(pkgs)+1, len(Programs))
 	}
 	for name, pkg := range pkgs {
 		cmd := exec.Command("go", "build", "-ldflags", "-X github.com/orbisproject/orbis/internal/cli.Version="+v, "-o", filepath.Join(bin, name), pkg)
