@@ -16,7 +16,11 @@ import (
 // maxRowHTML bounds the rows kept; past it the cache starts over.
 const maxRowHTML = 20000
 
-var rowTemplates = template.Must(template.New("rows").ParseFS(templateFS, "templates/rows.html"))
+// rowTemplates parses the row templates once, when a page first needs
+// them (not at every start of orbis).
+var rowTemplates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("rows").ParseFS(templateFS, "templates/rows.html"))
+})
 
 // rowKey is a rendered row: its template and what it shows.
 type rowKey struct {
@@ -55,7 +59,7 @@ func (c *rowHTMLCache) get(k rowKey, data any) (template.HTML, error) {
 		return h, nil
 	}
 	var b bytes.Buffer
-	if err := rowTemplates.ExecuteTemplate(&b, k.tmpl, data); err != nil {
+	if err := rowTemplates().ExecuteTemplate(&b, k.tmpl, data); err != nil {
 		return "", err
 	}
 	h = template.HTML(b.String())
