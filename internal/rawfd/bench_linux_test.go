@@ -3,7 +3,6 @@ package rawfd
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -157,31 +156,8 @@ func rootRTT(b testing.TB, p *nettest.Pair, n int) int64 {
 
 // rootFlood is how long root's raw UDP socket takes to send n datagrams.
 func rootFlood(b testing.TB, p *nettest.Pair, n int) int64 {
-	var took int64
-	err := nettest.InNS(p.SendNS, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		seg := make([]byte, 8+512)
-		binary.BigEndian.PutUint16(seg[0:], 6001)
-		binary.BigEndian.PutUint16(seg[2:], 5555)
-		binary.BigEndian.PutUint16(seg[4:], uint16(len(seg)))
-		to := &unix.SockaddrInet4{Addr: p.RecvIP.As4()}
-		t0 := time.Now()
-		for range n {
-			if err := unix.Sendto(fd, seg, 0, to); err != nil && err != unix.ENOBUFS {
-				return err
-			}
-		}
-		took = time.Since(t0).Nanoseconds()
-		return nil
-	})
-	if err != nil {
-		b.Fatal(fmt.Errorf("root flood: %w", err))
-	}
-	return took
+	wall, _ := flood(b, p, 0, 6001, n)
+	return wall
 }
 
 func checksum(b []byte) uint16 {
