@@ -1,9 +1,12 @@
 package rawfd
 
 import (
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orbisproject/orbis/internal/nettest"
 	"github.com/orbisproject/orbis/internal/portmgr"
@@ -55,4 +58,35 @@ func BenchmarkAnswer(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkServe times what serving a sliver's raw sockets adds to its
+// start: Server.Serve, which sandbox.Start calls with the sliver's
+// listener before it returns, here with a Ports that reads the socket
+// tables as the node's does.
+func BenchmarkServe(b *testing.B) {
+	requireNotify(b)
+	p := nettest.NewPair(b)
+	nobody := func(uint32) (string, bool) { return "", false }
+	srv := newServer(b, p, func(string) ([]Port, error) {
+		return nil, nettest.InNS(p.SendNS, func() error {
+			_, err := portmgr.ReadHolders("/proc/thread-self", nobody, nil)
+			return err
+		})
+	})
+	var took []time.Duration
+	index := uint32(100)
+	for b.Loop() {
+		s := newSlice(b, srv, p.SendNS, index)
+		index++
+		serve := s.cfg.RawSockets
+		s.cfg.RawSockets = func(f *os.File) {
+			t0 := time.Now()
+			serve(f)
+			took = append(took, time.Since(t0))
+		}
+		s.probe(b, "many", "0")
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Nanoseconds()), "ns/serve")
 }
