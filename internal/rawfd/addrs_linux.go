@@ -21,7 +21,8 @@ import (
 // the sets within the time the event takes to arrive; when the events
 // fail (the socket's buffer overflowed), the sets are emptied until the
 // list is read again, so that they never hold an address the node no
-// longer has for longer than that.
+// longer has for longer than that. While no agent runs (Server.Close
+// leaves the table) the sets keep the addresses they had.
 
 // addrWatch keeps the table's address sets in step.
 type addrWatch struct {
