@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +20,8 @@ import (
 // large machine, even in an empty namespace), and a reader of the tcp and
 // tcp6 files walks it twice or more. sock_diag skips that walk when asked
 // for listeners only (BoundBy), and walks it once for both families in
-// the older TCPDIAG_GETSOCK request (ReadHoldersNow).
+// the older TCPDIAG_GETSOCK request (ReadHoldersNow). A kernel without
+// sock_diag is read through /proc/thread-self/net instead.
 
 // States of sockets asked for (TCPF_* of include/net/tcp_states.h).
 const (
@@ -42,19 +44,25 @@ const (
 
 // BoundBy lists the ports of the TCP listeners and UDP sockets whose
 // owner's UID is in [lo, hi], in the calling thread's network namespace:
-// the ports those sockets hold for themselves. It walks the kernel's
-// listening and UDP tables only.
+// the ports those sockets hold for themselves. Through sock_diag it
+// walks the kernel's listening and UDP tables only.
 func BoundBy(lo, hi uint32) ([]api.Port, error) {
+	socks, err := readNow(tcpfListen)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[api.Port]bool{}
 	var out []api.Port
-	err := listening(func(proto string, s procSock) {
-		p := api.Port{Proto: proto, Port: s.port}
-		if s.uid >= lo && s.uid <= hi && s.port != 0 && !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+	for _, proto := range []string{"tcp", "udp"} {
+		for _, s := range socks[proto] {
+			p := api.Port{Proto: proto, Port: s.port}
+			if s.uid >= lo && s.uid <= hi && s.port != 0 && !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
 		}
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // boundSocketsNow is boundSockets of the calling thread's network
@@ -63,55 +71,101 @@ func boundSocketsNow(resolve func(uint32) (string, bool)) ([]Entry, error) {
 	if resolve == nil {
 		return nil, nil
 	}
+	socks, err := readNow(tcpfListen)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[Entry]bool{}
 	var out []Entry
-	err := listening(func(proto string, s procSock) {
-		owner, ok := resolve(s.uid)
-		e := Entry{Proto: proto, Port: s.port, Owner: owner, Kind: Bound}
-		if ok && s.port != 0 && !seen[e] {
-			seen[e] = true
-			out = append(out, e)
-		}
-	})
-	return out, err
-}
-
-// listening calls f with each TCP listener and UDP socket.
-func listening(f func(proto string, s procSock)) error {
-	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := dumpSockets(family, unix.IPPROTO_TCP, tcpfListen, func(s procSock) { f("tcp", s) }); err != nil {
-			return err
-		}
-		if err := dumpSockets(family, unix.IPPROTO_UDP, tcpfAll, func(s procSock) { f("udp", s) }); err != nil {
-			return err
+	for _, proto := range []string{"tcp", "udp"} {
+		for _, s := range socks[proto] {
+			owner, ok := resolve(s.uid)
+			e := Entry{Proto: proto, Port: s.port, Owner: owner, Kind: Bound}
+			if ok && s.port != 0 && !seen[e] {
+				seen[e] = true
+				out = append(out, e)
+			}
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // ReadHoldersNow is ReadHolders of the calling thread's network namespace,
 // read through sock_diag.
 func ReadHoldersNow(resolve func(uint32) (string, bool), reserved map[api.Port]string) (*Holders, error) {
-	h := &Holders{socks: map[string][]procSock{}, reserved: reserved, resolve: resolve}
-	collect := func(proto string) func(procSock) {
-		return func(s procSock) { h.socks[proto] = append(h.socks[proto], s) }
-	}
-	if err := dumpSockets(unix.AF_UNSPEC, unix.IPPROTO_TCP, tcpfHolding, collect("tcp")); err != nil {
+	socks, err := readNow(tcpfHolding)
+	if err != nil {
 		return nil, err
 	}
+	return &Holders{socks: socks, reserved: reserved, resolve: resolve}, nil
+}
+
+// readNow reads the TCP sockets in tcpStates and every UDP socket of the
+// calling thread's network namespace, by protocol ("tcp", "udp"): through
+// sock_diag, or, on a kernel without it (CONFIG_INET_DIAG off, or its
+// modules not loadable), from /proc/thread-self/net.
+func readNow(tcpStates uint32) (map[string][]procSock, error) {
+	socks, err := diagNow(tcpStates)
+	if !errors.Is(err, errNoDiag) {
+		return socks, err
+	}
+	socks = map[string][]procSock{}
+	for _, f := range procNetFiles {
+		ss, err := readProcNet(filepath.Join("/proc/thread-self/net", f.file))
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range ss {
+			if f.proto == "udp" || tcpStates&(1<<s.state) != 0 {
+				socks[f.proto] = append(socks[f.proto], s)
+			}
+		}
+	}
+	return socks, nil
+}
+
+// diagNow is readNow through sock_diag. TCP in more states than
+// listening is asked for in the older TCPDIAG_GETSOCK request, which
+// walks the established connections once for both families, or, where
+// the kernel lacks it, once a family.
+func diagNow(tcpStates uint32) (map[string][]procSock, error) {
+	socks := map[string][]procSock{}
+	collect := func(proto string) func(procSock) {
+		return func(s procSock) { socks[proto] = append(socks[proto], s) }
+	}
+	tcpDone := false
+	if tcpStates != tcpfListen {
+		err := dumpSockets(unix.AF_UNSPEC, unix.IPPROTO_TCP, tcpStates, collect("tcp"))
+		if err != nil && !errors.Is(err, errNoDiag) {
+			return nil, err
+		}
+		tcpDone = err == nil
+	}
 	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if !tcpDone {
+			if err := dumpSockets(family, unix.IPPROTO_TCP, tcpStates, collect("tcp")); err != nil {
+				return nil, err
+			}
+		}
 		if err := dumpSockets(family, unix.IPPROTO_UDP, tcpfAll, collect("udp")); err != nil {
 			return nil, err
 		}
 	}
-	return h, nil
+	return socks, nil
 }
+
+// errNoDiag wraps the errors of a kernel that cannot answer a sock_diag
+// request: no handler for the family or protocol, nor a module to load.
+var errNoDiag = errors.New("no sock_diag")
 
 // dumpSockets asks the kernel for the sockets of family and proto in
 // states and calls f with each. AF_UNSPEC (TCP only) asks for both
 // families at once.
 func dumpSockets(family, proto uint8, states uint32, f func(procSock)) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if errors.Is(err, unix.EPROTONOSUPPORT) {
+		return fmt.Errorf("sock_diag: %w: %w", errNoDiag, err)
+	}
 	if err != nil {
 		return fmt.Errorf("sock_diag: %w", err)
 	}
@@ -152,7 +206,11 @@ func dumpSockets(family, proto uint8, states uint32, f func(procSock)) error {
 				return nil
 			case unix.NLMSG_ERROR:
 				if len(m.Data) >= 4 && ne.Uint32(m.Data) != 0 {
-					return fmt.Errorf("sock_diag: %w", unix.Errno(-int32(ne.Uint32(m.Data))))
+					errno := unix.Errno(-int32(ne.Uint32(m.Data)))
+					if errno == unix.ENOENT || errno == unix.EOPNOTSUPP {
+						return fmt.Errorf("sock_diag: %w: %w", errNoDiag, errno)
+					}
+					return fmt.Errorf("sock_diag: %w", errno)
 				}
 				return errors.New("sock_diag: error message")
 			}
