@@ -131,3 +131,31 @@ func sockList(ss []procSock) []string {
 	slices.Sort(out)
 	return out
 }
+
+// BenchmarkReadHolders: one reading of who holds which port, from /proc
+// and through sock_diag (ReadHoldersNow), and the listeners alone
+// (BoundBy), in the test process's network namespace.
+func BenchmarkReadHolders(b *testing.B) {
+	nobody := func(uint32) (string, bool) { return "", false }
+	b.Run("proc", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ReadHolders("/proc/thread-self", nobody, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sock_diag", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ReadHoldersNow(nobody, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("listeners", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := BoundBy(1, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
