@@ -130,8 +130,18 @@ func Snapshot(pinDir, procRoot string, resolve func(uint32) (string, bool)) ([]E
 	return es, missing
 }
 
+// boundSockets lists the bound sockets' entries (boundSockets), through
+// sock_diag when Config.ProcRoot is /proc.
+func (m *Manager) boundSockets() ([]Entry, error) {
+	if m.cfg.ProcRoot == defaultProcRoot {
+		return boundSocketsNow(m.cfg.Resolve)
+	}
+	return boundSockets(m.cfg.ProcRoot, m.cfg.Resolve)
+}
+
 // Holders reads who holds which port now: the socket tables under
-// Config.ProcRoot and this Manager's reservations.
+// Config.ProcRoot (through sock_diag when it is /proc: the caller's
+// network namespace's, read faster) and this Manager's reservations.
 func (m *Manager) Holders() (*Holders, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -145,6 +155,9 @@ func (m *Manager) Holders() (*Holders, error) {
 	reserved := map[api.Port]string{}
 	for k, v := range have {
 		reserved[portOf(k)] = v.owner()
+	}
+	if m.cfg.ProcRoot == defaultProcRoot {
+		return ReadHoldersNow(m.cfg.Resolve, reserved)
 	}
 	return ReadHolders(m.cfg.ProcRoot, m.cfg.Resolve, reserved)
 }

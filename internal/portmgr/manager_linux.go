@@ -224,7 +224,10 @@ func (m *Manager) reserve(owner string, v value, want map[uint32]value) ([]func(
 // warnHeld logs the newly reserved ports that another sliver's sockets
 // hold now: a reservation refuses new binds, it does not close sockets.
 func (m *Manager) warnHeld(owner string, want map[uint32]value) {
-	bound, err := boundSockets(m.cfg.ProcRoot, m.cfg.Resolve)
+	if len(want) == 0 {
+		return // a sliver with no reserved port: no table to read
+	}
+	bound, err := m.boundSockets()
 	if err != nil {
 		m.cfg.Log.Warn("read bound sockets", "err", err)
 		return

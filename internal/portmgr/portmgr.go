@@ -93,6 +93,10 @@ import (
 
 // Config configures a Manager. Every root is a parameter, so tests can
 // use their own.
+// defaultProcRoot is where procfs is mounted by default; the socket
+// tables under it are the caller's network namespace's.
+const defaultProcRoot = "/proc"
+
 type Config struct {
 	// CgroupRoot is the root of the cgroup v2 hierarchy, where the
 	// programs are attached: /sys/fs/cgroup on a pure v2 machine,
@@ -112,7 +116,7 @@ type Config struct {
 	// BPFFS is the bpffs mount point mounted if PinDir is not already on
 	// a bpffs (default /sys/fs/bpf).
 	BPFFS string
-	// ProcRoot is where procfs is mounted (default /proc).
+	// ProcRoot is where procfs is mounted (defaultProcRoot if empty).
 	ProcRoot string
 	// LocalReservedPorts is the node's ip_local_reserved_ports sysctl,
 	// where claimed ports inside the ephemeral range are listed while
@@ -146,7 +150,7 @@ func (c *Config) defaults() {
 		c.BPFFS = "/sys/fs/bpf"
 	}
 	if c.ProcRoot == "" {
-		c.ProcRoot = "/proc"
+		c.ProcRoot = defaultProcRoot
 	}
 	if c.LocalReservedPorts == "" {
 		c.LocalReservedPorts = filepath.Join(c.ProcRoot, "sys/net/ipv4/ip_local_reserved_ports")

@@ -3,10 +3,10 @@ package rawfd
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,17 +21,20 @@ import (
 )
 
 // BenchmarkRawSockets puts, in one run on one veth pair, a sliver's raw
-// sockets beside root's and the raw socket service's:
+// sockets beside root's and the raw socket service's, in rounds that
+// take each in turn (so that a change of the machine's load falls on all
+// alike), and reports the median of each:
 //
-//	rtt/root         root's raw ICMP socket, in the test process
-//	rtt/sliver-raw   an unprivileged sliver user's socket(SOCK_RAW)
-//	rtt/sliver-ping  the same user's ICMP datagram socket
-//	rtt/sliver-relay the same user through the raw socket service
-//	pps/root, pps/sliver-raw: 512-byte UDP datagrams sent through a raw
-//	UDP socket as fast as it goes
+//	rtt: the mean echo round trip (ns/rtt) of root's raw ICMP socket in
+//	the test process (root-), an unprivileged sliver user's
+//	socket(SOCK_RAW) (raw-), the same user's ICMP datagram socket
+//	(ping-) and the same user through the raw socket service (relay-)
+//	pps: 512-byte UDP datagrams a second sent through a raw UDP socket
+//	as fast as it goes, by root (root-) and by the sliver user (raw-)
 //
-// Each reports its own metric (ns/rtt or pkt/s), measured inside the
-// sliver's program, so that starting it is not counted.
+// and the median of the rounds' ratios of the sliver's raw socket to
+// root's. The sliver's figures are measured inside its program, so that
+// starting it is not counted.
 func BenchmarkRawSockets(b *testing.B) {
 	requireNotify(b)
 	p := nettest.NewPair(b)
@@ -49,41 +52,51 @@ func BenchmarkRawSockets(b *testing.B) {
 	}
 	sink := nettest.Listen(b, p, 5555, false)
 	peer := p.RecvIP.String()
-	const rounds, floods = 2000, 50000
-	metric := func(b *testing.B, out, unit string, scale func(int64) float64) {
+	const rounds, echoes, floods = 5, 2000, 50000
+	parse := func(b *testing.B, out string) float64 {
 		ns, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
 		if err != nil {
 			b.Fatalf("probe: %q", out)
 		}
-		b.ReportMetric(scale(ns), unit)
+		return float64(ns)
 	}
-	perRTT := func(ns int64) float64 { return float64(ns) }
-	perSec := func(ns int64) float64 { return floods * 1e9 / float64(ns) }
-	b.Run("rtt/root", func(b *testing.B) {
-		for b.Loop() {
-			metric(b, strconv.FormatInt(rootRTT(b, p, rounds), 10), "ns/rtt", perRTT)
-		}
-	})
-	for _, m := range []struct{ name, mode string }{{"sliver-raw", "rtt"}, {"sliver-ping", "dgramrtt"}} {
-		b.Run("rtt/"+m.name, func(b *testing.B) {
-			for b.Loop() {
-				metric(b, s.probe(b, m.mode, peer, strconv.Itoa(rounds)), "ns/rtt", perRTT)
+	// interleave runs each of runs once a round and reports the median
+	// of each (name-unit) and of the rounds' ratios of the sliver's raw
+	// socket (raw) to root's.
+	interleave := func(b *testing.B, unit string, names []string, runs ...func() float64) {
+		got := make([][]float64, len(runs))
+		var ratio []float64
+		for range rounds {
+			for i, run := range runs {
+				got[i] = append(got[i], run())
 			}
-		})
+			ratio = append(ratio, got[1][len(got[1])-1]/got[0][len(got[0])-1])
+		}
+		for i, xs := range got {
+			slices.Sort(xs)
+			b.ReportMetric(xs[rounds/2], names[i]+"-"+unit)
+		}
+		slices.Sort(ratio)
+		b.ReportMetric(ratio[rounds/2], "raw/root")
 	}
-	b.Run("rtt/sliver-relay", func(b *testing.B) {
+	b.Run("rtt", func(b *testing.B) {
 		for b.Loop() {
-			metric(b, s.probe(b, "relayrtt", "/run/orbis/rawsock.sock", peer, strconv.Itoa(rounds)), "ns/rtt", perRTT)
+			interleave(b, "ns/rtt", []string{"root", "raw", "ping", "relay"},
+				func() float64 { return float64(rootRTT(b, p, echoes)) },
+				func() float64 { return parse(b, s.probe(b, "rtt", peer, strconv.Itoa(echoes))) },
+				func() float64 { return parse(b, s.probe(b, "dgramrtt", peer, strconv.Itoa(echoes))) },
+				func() float64 {
+					return parse(b, s.probe(b, "relayrtt", "/run/orbis/rawsock.sock", peer, strconv.Itoa(echoes)))
+				})
 		}
 	})
-	b.Run("pps/root", func(b *testing.B) {
+	b.Run("pps", func(b *testing.B) {
 		for b.Loop() {
-			metric(b, strconv.FormatInt(rootFlood(b, p, floods), 10), "pkt/s", perSec)
-		}
-	})
-	b.Run("pps/sliver-raw", func(b *testing.B) {
-		for b.Loop() {
-			metric(b, s.probe(b, "flood", peer, "6000", "5555", strconv.Itoa(floods)), "pkt/s", perSec)
+			interleave(b, "pkt/s", []string{"root", "raw"},
+				func() float64 { return floods * 1e9 / float64(rootFlood(b, p, floods)) },
+				func() float64 {
+					return floods * 1e9 / parse(b, s.probe(b, "flood", peer, "6000", "5555", strconv.Itoa(floods)))
+				})
 		}
 	})
 	b.Logf("the sink received %d datagrams", sink.Packets())
@@ -157,31 +170,8 @@ func rootRTT(b testing.TB, p *nettest.Pair, n int) int64 {
 
 // rootFlood is how long root's raw UDP socket takes to send n datagrams.
 func rootFlood(b testing.TB, p *nettest.Pair, n int) int64 {
-	var took int64
-	err := nettest.InNS(p.SendNS, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		seg := make([]byte, 8+512)
-		binary.BigEndian.PutUint16(seg[0:], 6001)
-		binary.BigEndian.PutUint16(seg[2:], 5555)
-		binary.BigEndian.PutUint16(seg[4:], uint16(len(seg)))
-		to := &unix.SockaddrInet4{Addr: p.RecvIP.As4()}
-		t0 := time.Now()
-		for range n {
-			if err := unix.Sendto(fd, seg, 0, to); err != nil && err != unix.ENOBUFS {
-				return err
-			}
-		}
-		took = time.Since(t0).Nanoseconds()
-		return nil
-	})
-	if err != nil {
-		b.Fatal(fmt.Errorf("root flood: %w", err))
-	}
-	return took
+	wall, _ := flood(b, p, 0, 6001, n)
+	return wall
 }
 
 func checksum(b []byte) uint16 {

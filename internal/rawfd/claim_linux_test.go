@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,8 +78,10 @@ func TestClaimedPorts(t *testing.T) {
 	s.start(t, &keep, "listen", "1", "60", "keep")
 	waitFor(t, &keep, "ready")
 	node, peer := p.SendIP.String(), p.RecvIP.String()
-	// Each raw socket() syncs the slice's ports before it returns.
+	// Each step syncs the slice's ports as the periodic sync does (a
+	// raw socket() syncs only when the slice's own sockets changed).
 	sends := func(mark string) bool {
+		srv.syncSlice(s.Name)
 		c := startCapture(t, p)
 		defer c.close()
 		out := s.probe(t, "send", "ownport", node, peer, mark)
@@ -126,9 +129,9 @@ func TestClaimedPorts(t *testing.T) {
 		t.Fatal("no live claim on the port")
 	}
 	revoke()
-	list, err := exec.Command("nsenter", "--net="+p.SendNS, "nft", "list", "set", "inet", DefaultTable, "ports").CombinedOutput()
+	list, err := exec.Command("nsenter", "--net="+p.SendNS, "nft", "list", "map", "inet", DefaultTable, "ports").CombinedOutput()
 	if err != nil {
-		t.Fatalf("nft list set: %v\n%s", err, list)
+		t.Fatalf("nft list map: %v\n%s", err, list)
 	}
 	if strings.Contains(string(list), "6000") {
 		t.Fatalf("the revoked port is still in the table:\n%s", list)
@@ -152,5 +155,55 @@ func TestClaimedPorts(t *testing.T) {
 	defer claims.mu.Unlock()
 	if len(claims.live) != 0 || claims.released == 0 {
 		t.Fatalf("claims after the slice gave the port up: live %v, released %d", claims.live, claims.released)
+	}
+}
+
+// TestSyncOnBind: a raw socket() syncs the slice's ports when the slice
+// bound a port since its last sync, so a tool that binds its port and
+// then opens its raw socket sends from it at once, long before the
+// periodic sync; a raw socket() after which nothing changed reads no
+// socket table (Config.Ports).
+func TestSyncOnBind(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	var s *testSlice
+	var reads atomic.Int32
+	srv, err := New(Config{
+		Ports: func(string) ([]Port, error) {
+			reads.Add(1)
+			var bound []Port
+			err := nettest.InNS(p.SendNS, func() (err error) {
+				bound, err = BoundPorts(s.UIDBase, s.UIDCount)
+				return err
+			})
+			return bound, err
+		},
+		NetNS: p.SendNS, SyncEvery: time.Hour, Log: testutil.Logger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(true); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	s = newSlice(t, srv, p.SendNS, 61)
+	var keep testutil.Buffer
+	s.start(t, &keep, "listen", "1", "60", "keep")
+	waitFor(t, &keep, "ready")
+	c := startCapture(t, p)
+	if out := s.probe(t, "bindsend", "6543", p.RecvIP.String(), "9"); out != "sent" {
+		t.Fatalf("bindsend: %q", out)
+	}
+	if c.seen("held") == 0 {
+		t.Fatal("no raw packet left from the port the slice bound just before")
+	}
+	before := reads.Load()
+	if out := s.probe(t, "opens", "5"); strings.HasPrefix(out, "error") {
+		t.Fatalf("opens: %q", out)
+	}
+	if got := reads.Load(); got != before {
+		t.Fatalf("raw socket() calls after which nothing changed read the socket tables %d times", got-before)
 	}
 }

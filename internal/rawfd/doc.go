@@ -16,11 +16,13 @@
 // kernel and the agent, in three places that the slice cannot touch:
 //
 //   - Sending: the nftables table (Config.Table) drops every packet with
-//     a raw socket mark whose source is not one of the node's addresses,
+//     a raw socket mark whose source is not one of the node's addresses
+//     (sets kept in step with the kernel's address events),
 //     that is an IPv4 fragment or carries a source route (LSRR, SSRR), an
 //     IPv6 packet with a fragment or routing header, a TCP or UDP segment
 //     from a port the slice does not hold alone (Config.Ports, kept in
-//     step every Config.SyncEvery and at each socket(), over netlink), an
+//     step every Config.SyncEvery and at a socket() after the slice's own
+//     sockets bound a new port, over netlink), an
 //     ICMP or ICMPv6 echo request or reply that joins a conntrack flow
 //     not of the slice's or uses an identifier an ICMP datagram socket or
 //     the node pings with, or anything else (ICMP errors, redirects,

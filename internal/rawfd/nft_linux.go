@@ -83,15 +83,24 @@ const ctLabelRaw = 120
 // socket (or the node) pings with, and a ping socket's echo request that
 // joins a raw socket's flow takes the flow from the slice.
 const ruleset = `table inet %[1]s {
-	# mark . protocol . port: the TCP and UDP ports each slice's raw
-	# sockets may send from (the slice holds them alone).
-	set ports {
-		type mark . inet_proto . inet_service
+	# mark . protocol . port -> the slice's socket mark: the TCP and UDP
+	# ports each slice's raw sockets may send from (the slice holds them
+	# alone), and the connection mark their packets give their flows.
+	map ports {
+		type mark . inet_proto . inet_service : mark
 	}
 	# protocol . port -> the slice's socket mark: packets to these ports
 	# reach that slice's raw sockets.
 	map owner {
 		type inet_proto . inet_service : mark
+	}
+	# The addresses of the node: the only sources of raw sockets'
+	# packets (see addrs_linux.go).
+	set local4 {
+		type ipv4_addr
+	}
+	set local6 {
+		type ipv6_addr
 	}
 	# raw socket mark . socket mark of each served slice: the connection
 	# marks its raw sockets' echo packets may go on with.
@@ -118,13 +127,33 @@ const ruleset = `table inet %[1]s {
 		icmpv6 type echo-request goto ping6
 	}
 	chain raw {
-		fib saddr type != local drop
+		meta nfproto ipv4 goto raw4
+		meta nfproto ipv6 goto raw6
+		drop
+	}
+	# An IPv4 header with no options that is no fragment passes with
+	# one comparison; any other is checked in header4.
+	chain raw4 {
+		@nh,0,64 & 0x0f00000000003fff != 0x0500000000000000 jump header4
+		ip saddr != @local4 drop
+		goto ports
+	}
+	chain header4 {
 		ip frag-off & 0x3fff != 0 drop
 		ip option lsrr exists drop
 		ip option ssrr exists drop
+	}
+	chain raw6 {
+		ip6 nexthdr != { tcp, udp, icmpv6 } jump headers6
+		ip6 saddr != @local6 drop
+		goto ports
+	}
+	chain headers6 {
 		exthdr frag exists drop
 		exthdr rt exists drop
-		meta l4proto { tcp, udp } meta mark . meta l4proto . th sport @ports goto ok
+	}
+	chain ports {
+		ct mark set meta mark . meta l4proto . th sport map @ports accept
 		icmp type { echo-request, echo-reply } goto echo4
 		icmpv6 type { echo-request, echo-reply } goto echo6
 		drop
@@ -212,19 +241,19 @@ func (t *table) setPorts(mark uint32, have, want map[Port]bool) error {
 	})
 }
 
-// portElems are the elements of ports (mark . protocol . port) or, with
-// owner, of owner (protocol . port : the slice's socket mark).
+// portElems are the elements of ports (mark . protocol . port : the
+// slice's socket mark) or, with owner, of owner (protocol . port : the
+// same).
 func portElems(mark uint32, ps []Port, owner bool) []nftables.SetElement {
 	elems := make([]nftables.SetElement, 0, len(ps))
 	for _, p := range ps {
 		// Each field of a concatenation takes 4 bytes; a mark is in host
 		// order, a port in network order.
 		key := []byte{p.Proto, 0, 0, 0, byte(p.Port >> 8), byte(p.Port), 0, 0}
-		if owner {
-			elems = append(elems, nftables.SetElement{Key: key, Val: binaryutil.NativeEndian.PutUint32(recvMarkOfRaw(mark))})
-		} else {
-			elems = append(elems, nftables.SetElement{Key: append(binaryutil.NativeEndian.PutUint32(mark), key...)})
+		if !owner {
+			key = append(binaryutil.NativeEndian.PutUint32(mark), key...)
 		}
+		elems = append(elems, nftables.SetElement{Key: key, Val: binaryutil.NativeEndian.PutUint32(recvMarkOfRaw(mark))})
 	}
 	return elems
 }

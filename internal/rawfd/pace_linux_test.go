@@ -24,9 +24,14 @@ func TestPacer(t *testing.T) {
 	if d := time.Since(t0); d < 60*time.Millisecond {
 		t.Fatalf("5 past the burst at 50/s took %v, want about 100ms", d)
 	}
+	// At 1/s the wait past the burst is a second long: a slow machine
+	// does not reach its end before the check.
+	q := newPacer(1)
+	q.wait(context.Background())
+	q.wait(context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if p.wait(ctx) {
+	if q.wait(ctx) {
 		t.Fatal("wait past the burst with a done context went on")
 	}
 }

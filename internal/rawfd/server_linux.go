@@ -17,9 +17,10 @@ import (
 
 // Server answers the raw socket() calls of the node's slivers.
 type Server struct {
-	cfg Config
-	w   *worker
-	nft *table
+	cfg   Config
+	w     *worker
+	nft   *table
+	addrs *addrWatch
 	// pkt and egress confine packet sockets; nil where the kernel
 	// lacks what they need: packet socket() then fails with EPERM.
 	pkt     *pktFilter
@@ -43,6 +44,15 @@ type sliceState struct {
 	listeners int
 	ports     map[Port]bool   // in the table now
 	claims    map[Port]func() // with Config.Claim: the release of each claim
+
+	// syncing orders the slice's syncs and guards bound and pending.
+	syncing sync.Mutex
+	// bound are the ports its own sockets held at the last sync
+	// (BoundPorts).
+	bound map[Port]bool
+	// pending: the last sync failed, or left out a port Config.Ports
+	// said the slice holds.
+	pending bool
 }
 
 // New installs the table (replacing one left by an earlier run) and starts
@@ -59,6 +69,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	if err := s.nft.install(); err != nil {
+		s.nft.hangup()
+		w.stop()
+		return nil, err
+	}
+	if s.addrs, err = watchAddrs(s.nft, w, cfg.Log); err != nil {
 		s.nft.hangup()
 		w.stop()
 		return nil, err
@@ -104,9 +119,11 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 	// sync and the serving below, which use the worker it stops.
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.syncSlice(slice.Name)
 	go func() {
 		defer s.wg.Done()
+		// Here, not in the sliver's start, which this would slow down:
+		// its first raw socket() waits for the sync anyway.
+		s.syncSlice(slice.Name)
 		// Close wakes the loop up; it ends by itself when the sliver's
 		// last process exits.
 		stop := context.AfterFunc(s.ctx, func() { l.f.SetReadDeadline(time.Unix(1, 0)) })
@@ -185,7 +202,7 @@ func (s *Server) answer(slice Slice, l *listener, n *notif, sp *spare) error {
 		// A tool often binds the port it will send from just before it
 		// opens its raw socket: let the table hold it from the first
 		// packet.
-		s.syncSlice(slice.Name)
+		s.syncIfBound(slice.Name)
 	}
 	// The caller may have left the call while the socket was made:
 	// killed, or interrupted by a signal, after which it calls again.
@@ -373,6 +390,7 @@ func (s *Server) Close(removeTable bool) error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	s.addrs.stop()
 	if s.pkt != nil {
 		close(s.pktDone)
 		s.pktWG.Wait()

@@ -33,6 +33,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,6 +106,9 @@ func run(args []string) error {
 	case "rtt":
 		n, _ := strconv.Atoi(args[2])
 		return rtt(addr(args[1]), n)
+	case "opens":
+		n, _ := strconv.Atoi(args[1])
+		return opens(n, len(args) > 2 && args[2] == "bind")
 	}
 	return fmt.Errorf("unknown mode %q", args[0])
 }
@@ -593,5 +597,33 @@ func recvErr() error {
 		unix.Close(fd)
 	}
 	fmt.Println(strings.Join(out, " "))
+	return nil
+}
+
+// opens times n raw socket() calls, each after binding a fresh UDP socket
+// with bind, and prints the median in ns.
+func opens(n int, bind bool) error {
+	took := make([]int64, 0, n)
+	for range n {
+		if bind {
+			u, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(u)
+			if err := unix.Bind(u, &unix.SockaddrInet4{}); err != nil {
+				return err
+			}
+		}
+		t0 := time.Now()
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_UDP)
+		took = append(took, time.Since(t0).Nanoseconds())
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	}
+	slices.Sort(took)
+	fmt.Println(took[len(took)/2])
 	return nil
 }
