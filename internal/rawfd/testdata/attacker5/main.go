@@ -1,0 +1,125 @@
+// Command attacker5 is what a hostile slice runs in the rawfd attack
+// tests of attack5_test.go: each mode does one thing and prints what it
+// got.
+//
+//	attacker5 echosteal DST ID SECS MARK  teach the packet sockets' filter
+//	                                      the echo flow (DST, ID) with a raw
+//	                                      socket's echo request seen by a
+//	                                      packet socket on every protocol,
+//	                                      close that socket, then count for
+//	                                      SECS the frames holding MARK a
+//	                                      packet socket on IPv4 alone gets
+//	attacker5 pktcount SECS MARK          count for SECS the frames holding
+//	                                      MARK a packet socket on every
+//	                                      protocol and device gets
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return errors.New("no mode")
+	}
+	switch args[0] {
+	case "echosteal":
+		id, _ := strconv.Atoi(args[2])
+		secs, _ := strconv.Atoi(args[3])
+		return echoSteal(netip.MustParseAddr(args[1]).As4(), uint16(id), time.Duration(secs)*time.Second, []byte(args[4]))
+	case "pktcount":
+		secs, _ := strconv.Atoi(args[1])
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return fmt.Errorf("socket(AF_PACKET): %w", err)
+		}
+		defer unix.Close(fd)
+		return count(fd, time.Duration(secs)*time.Second, []byte(args[2]))
+	}
+	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func echoSteal(dst [4]byte, id uint16, d time.Duration, mark []byte) error {
+	learner, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return fmt.Errorf("socket(AF_PACKET, ETH_P_ALL): %w", err)
+	}
+	raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	req := []byte{8, 0, 0, 0, byte(id >> 8), byte(id), 0, 1, 'l', 'e', 'a', 'r', 'n'}
+	binary.BigEndian.PutUint16(req[2:], csum(req))
+	if err := unix.Sendto(raw, req, 0, &unix.SockaddrInet4{Addr: dst}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	// The learner's filter saw the request go out: the flow is the
+	// slice's now. Its reply proves it.
+	tv := unix.NsecToTimeval((2 * time.Second).Nanoseconds())
+	unix.SetsockoptTimeval(raw, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	buf := make([]byte, 1500)
+	if n, _, err := unix.Recvfrom(raw, buf, 0); err != nil || n < 28 {
+		fmt.Println("no reply to the learning echo:", err)
+	} else {
+		fmt.Println("learned")
+	}
+	unix.Close(raw)
+	unix.Close(learner)
+	// A packet socket of one protocol gets received frames only: no
+	// filter of the slice's sees anyone's echo request go out now.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+	if err != nil {
+		return fmt.Errorf("socket(AF_PACKET, ETH_P_IP): %w", err)
+	}
+	defer unix.Close(fd)
+	return count(fd, d, mark)
+}
+
+// count prints "ready", then "got N": the frames holding mark fd got in d.
+func count(fd int, d time.Duration, mark []byte) error {
+	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	fmt.Println("ready")
+	buf := make([]byte, 65536)
+	got := 0
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err == nil && bytes.Contains(buf[:n], mark) {
+			got++
+		}
+	}
+	fmt.Println("got", got)
+	return nil
+}
+
+func csum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return ^uint16(s)
+}
