@@ -113,3 +113,93 @@ func TestAttackStaleEchoFlow(t *testing.T) {
 		t.Fatalf("slice a's packet socket got the node's echo replies: %q, want got 0", got)
 	}
 }
+
+// udpHolders is the port manager's rule for the test's slices: the UDP
+// ports a slice's sockets are bound to that no one else's are.
+func udpHolders(ns string, mu *sync.Mutex, slices map[string]*testSlice) func(string) ([]Port, error) {
+	return func(name string) ([]Port, error) {
+		mu.Lock()
+		me := slices[name]
+		mu.Unlock()
+		if me == nil {
+			return nil, nil
+		}
+		var owners map[uint16]map[uint32]bool
+		if err := nettest.InNS(ns, func() (err error) { owners, err = udpOwners(); return err }); err != nil {
+			return nil, err
+		}
+		var held []Port
+		for port, uids := range owners {
+			mine, others := false, false
+			for uid := range uids {
+				if uid >= me.UIDBase && uid < me.UIDBase+me.UIDCount {
+					mine = true
+				} else {
+					others = true
+				}
+			}
+			if mine && !others {
+				held = append(held, Port{17, port})
+			}
+		}
+		return held, nil
+	}
+}
+
+// TestAttackPacketReleasedPort: on a node without a port manager (no
+// Config.Claim), a slice that held a UDP port and releases it must not
+// see, on its packet socket, the datagrams of another slice that binds
+// the port next (the filter's ports follow the port manager only at
+// each sync: a raw socket gets only its own flows meanwhile, through
+// conntrack, but a packet socket's filter reads the port alone).
+func TestAttackPacketReleasedPort(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	var mu sync.Mutex
+	slices := map[string]*testSlice{}
+	// The node's default: the filter follows the ports every second.
+	srv, err := New(Config{Ports: udpHolders(p.SendNS, &mu, slices), NetNS: p.SendNS, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(true); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	a := newSlice(t, srv, p.SendNS, 92)
+	b := newSlice(t, srv, p.SendNS, 93)
+	mu.Lock()
+	slices[a.Name], slices[b.Name] = a, b
+	mu.Unlock()
+	var spy testutil.Buffer
+	done := a.attack5(t, &spy, "pktrace", "6410", "2", "victim-port-secret")
+	waitFor(t, &spy, "holding")
+	var victim testutil.Buffer
+	vdone := b.attack(t, &victim, "udpserve", "6410", "3")
+	waitFor(t, &victim, "bound")
+	// Only once slice b serves on the port: a host sends it a datagram
+	// every 10ms.
+	if err := nettest.InNS(p.RecvNS, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for i := 0; i < 100; i++ {
+			unix.Sendto(fd, []byte("victim-port-secret"), 0, &unix.SockaddrInet4{Addr: p.SendIP.As4(), Port: 6410})
+			time.Sleep(10 * time.Millisecond)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stolen := lastLine(done())
+	if got := lastLine(vdone()); got == "served 0" || !strings.HasPrefix(got, "served ") {
+		t.Fatalf("victim: %q, want it to serve", got)
+	}
+	if stolen != "got 0" {
+		t.Fatalf("slice a's packet socket saw slice b's datagrams on the port a released: %q, want got 0", stolen)
+	}
+}

@@ -12,6 +12,10 @@
 //	attacker5 pktcount SECS MARK          count for SECS the frames holding
 //	                                      MARK a packet socket on every
 //	                                      protocol and device gets
+//	attacker5 pktrace PORT SECS MARK      hold UDP PORT, open a packet
+//	                                      socket, release PORT 2s later;
+//	                                      then count for SECS the frames
+//	                                      holding MARK the packet socket gets
 package main
 
 import (
@@ -43,6 +47,10 @@ func run(args []string) error {
 		id, _ := strconv.Atoi(args[2])
 		secs, _ := strconv.Atoi(args[3])
 		return echoSteal(netip.MustParseAddr(args[1]).As4(), uint16(id), time.Duration(secs)*time.Second, []byte(args[4]))
+	case "pktrace":
+		port, _ := strconv.Atoi(args[1])
+		secs, _ := strconv.Atoi(args[2])
+		return pktRace(port, time.Duration(secs)*time.Second, []byte(args[3]))
 	case "pktcount":
 		secs, _ := strconv.Atoi(args[1])
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
@@ -90,6 +98,26 @@ func echoSteal(dst [4]byte, id uint16, d time.Duration, mark []byte) error {
 		return fmt.Errorf("socket(AF_PACKET, ETH_P_IP): %w", err)
 	}
 	defer unix.Close(fd)
+	return count(fd, d, mark)
+}
+
+func pktRace(port int, d time.Duration, mark []byte) error {
+	u, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Bind(u, &unix.SockaddrInet4{Port: port}); err != nil {
+		return fmt.Errorf("bind %d: %w", port, err)
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return fmt.Errorf("socket(AF_PACKET): %w", err)
+	}
+	defer unix.Close(fd)
+	fmt.Println("holding")
+	time.Sleep(2 * time.Second) // the victim waits for the port meanwhile
+	unix.Close(u)
+	fmt.Println("released")
 	return count(fd, d, mark)
 }
 
