@@ -203,3 +203,25 @@ func TestAttackPacketReleasedPort(t *testing.T) {
 		t.Fatalf("slice a's packet socket saw slice b's datagrams on the port a released: %q, want got 0", stolen)
 	}
 }
+
+// TestAttackSpareHeld: a sliver whose raw socket() caller is killed
+// while the agent makes its socket (the agent keeps that socket for the
+// same call made again within a second) must not leave the agent holding
+// the socket once that second is over: it counts toward the slice's
+// bound and the agent's descriptors for as long as the sliver makes no
+// other call.
+func TestAttackSpareHeld(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	srv := newServer(t, p, nil)
+	a := newSlice(t, srv, p.SendNS, 94)
+	var out testutil.Buffer
+	got := a.attack5(t, &out, "spare", "300")()
+	if strings.Contains(got, "never held") {
+		t.Logf("the agent never kept a socket for a killed caller: %s", got)
+		return
+	}
+	if strings.Contains(got, "still held") {
+		t.Fatalf("the agent still holds the socket of a caller killed 2.5s ago: %s", got)
+	}
+}

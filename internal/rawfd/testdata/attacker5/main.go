@@ -16,6 +16,12 @@
 //	                                      socket, release PORT 2s later;
 //	                                      then count for SECS the frames
 //	                                      holding MARK the packet socket gets
+//	attacker5 spare N                     up to N times: a child calling
+//	                                      socket(SOCK_RAW) in a loop, killed
+//	                                      a few ms in, until the node holds a
+//	                                      raw socket of the slice that no
+//	                                      process has 2.5s after the kill:
+//	                                      then "still held N"
 package main
 
 import (
@@ -25,7 +31,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,6 +60,16 @@ func run(args []string) error {
 		port, _ := strconv.Atoi(args[1])
 		secs, _ := strconv.Atoi(args[2])
 		return pktRace(port, time.Duration(secs)*time.Second, []byte(args[3]))
+	case "spare":
+		n, _ := strconv.Atoi(args[1])
+		return spare(n)
+	case "rawloop":
+		for {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
+			if err == nil {
+				unix.Close(fd)
+			}
+		}
 	case "pktcount":
 		secs, _ := strconv.Atoi(args[1])
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
@@ -119,6 +138,53 @@ func pktRace(port int, d time.Duration, mark []byte) error {
 	unix.Close(u)
 	fmt.Println("released")
 	return count(fd, d, mark)
+}
+
+func spare(n int) error {
+	for i := range n {
+		c := exec.Command("/proc/self/exe", "rawloop")
+		if err := c.Start(); err != nil {
+			return err
+		}
+		time.Sleep(time.Duration(5+i%13) * time.Millisecond)
+		c.Process.Signal(syscall.SIGKILL)
+		c.Wait()
+		if held, err := rawHeld(); err != nil {
+			return err
+		} else if held == 0 {
+			continue
+		}
+		// Held now: by the agent, or only while it answers a call
+		// that just failed. Past the spare's second, only the first.
+		time.Sleep(2500 * time.Millisecond)
+		held, err := rawHeld()
+		if err != nil {
+			return err
+		}
+		if held > 0 {
+			fmt.Println("tries", i+1)
+			fmt.Println("still held", held)
+			return nil
+		}
+	}
+	fmt.Println("never held")
+	return nil
+}
+
+// rawHeld counts the raw sockets of the slice (its root, as this sliver
+// sees the node's tables).
+func rawHeld() (int, error) {
+	b, err := os.ReadFile("/proc/net/raw")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 7 && f[7] == "0" {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // count prints "ready", then "got N": the frames holding mark fd got in d.
