@@ -225,3 +225,82 @@ func TestAttackSpareHeld(t *testing.T) {
 		t.Fatalf("the agent still holds the socket of a caller killed 2.5s ago: %s", got)
 	}
 }
+
+// nodeSendRate is how many 512-byte UDP datagrams a second the node (a
+// plain socket in ns) sends to dst:9 over d.
+func nodeSendRate(t *testing.T, ns string, dst [4]byte, d time.Duration) int {
+	t.Helper()
+	n := 0
+	if err := nettest.InNS(ns, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: dst, Port: 9}); err != nil {
+			return err
+		}
+		buf := make([]byte, 512)
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			if _, err := unix.Write(fd, buf); err == nil {
+				n++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return int(time.Duration(n) * time.Second / d)
+}
+
+// packetSocketsServer is a Server with the node's default bounds, and a
+// sliver of it.
+func packetSocketsServer(t *testing.T, p *nettest.Pair, index uint32) *testSlice {
+	t.Helper()
+	srv, err := New(Config{NetNS: p.SendNS, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(true); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	return newSlice(t, srv, p.SendNS, index)
+}
+
+// TestAttackPacketSocketsSlowNode: a slice holding every packet socket its
+// bound allows, idle, must not slow the node's own traffic much: every
+// socket's filter runs on every frame the node sends or receives.
+func TestAttackPacketSocketsSlowNode(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	a := packetSocketsServer(t, p, 95)
+	before := nodeSendRate(t, p.SendNS, p.RecvIP.As4(), time.Second)
+	var out testutil.Buffer
+	done := a.attack5(t, &out, "pktmany", fmt.Sprint(DefaultMaxPerSlice), "3")
+	waitFor(t, &out, "ring ")
+	during := nodeSendRate(t, p.SendNS, p.RecvIP.As4(), time.Second)
+	got := done()
+	t.Logf("node's datagrams/s alone %d, with slice a's packet sockets (%s) %d", before, strings.ReplaceAll(got, "\n", ", "), during)
+	if during < before/2 {
+		t.Errorf("the node sends %d datagrams/s while slice a holds its packet sockets (%s), %d alone", during, strings.ReplaceAll(got, "\n", ", "), before)
+	}
+}
+
+// TestAttackPacketRingMemory: a slice opening every packet socket its
+// bound allows, each with the largest receive ring the agent lets it
+// map, must not hold more ring memory, which the kernel charges to no
+// one, than the bound of one ring (--packet-ring-max-mib).
+func TestAttackPacketRingMemory(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	a := packetSocketsServer(t, p, 96)
+	var out testutil.Buffer
+	got := a.attack5(t, &out, "pktmany", fmt.Sprint(DefaultMaxPerSlice), "0")()
+	var opened, rings int
+	fmt.Sscanf(got, "opened %d\nring %d", &opened, &rings)
+	if opened == 0 || rings*DefaultMaxPacketRing > DefaultMaxPacketRing {
+		t.Errorf("slice a holds %d receive rings of %d MiB (%d MiB the kernel charges to no one): %s", rings, DefaultMaxPacketRing>>20, rings*DefaultMaxPacketRing>>20, got)
+	}
+}

@@ -22,6 +22,10 @@
 //	                                      raw socket of the slice that no
 //	                                      process has 2.5s after the kill:
 //	                                      then "still held N"
+//	attacker5 pktmany N SECS              N packet sockets on every protocol
+//	                                      and device, each with an RX ring of
+//	                                      4 MiB if it may; "ring N" says how
+//	                                      many got one; held SECS, unread
 package main
 
 import (
@@ -36,6 +40,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,6 +75,10 @@ func run(args []string) error {
 				unix.Close(fd)
 			}
 		}
+	case "pktmany":
+		n, _ := strconv.Atoi(args[1])
+		secs, _ := strconv.Atoi(args[2])
+		return pktMany(n, time.Duration(secs)*time.Second)
 	case "pktcount":
 		secs, _ := strconv.Atoi(args[1])
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
@@ -185,6 +194,29 @@ func rawHeld() (int, error) {
 		}
 	}
 	return n, nil
+}
+
+func pktMany(n int, d time.Duration) error {
+	opened, rings := 0, 0
+	for range n {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			break
+		}
+		opened++
+		if unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V2) != nil {
+			continue
+		}
+		req := unix.TpacketReq{Block_size: 1 << 20, Block_nr: 4, Frame_size: 2048, Frame_nr: 4 << 9}
+		if _, _, errno := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_PACKET, unix.PACKET_RX_RING,
+			uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0); errno == 0 {
+			rings++
+		}
+	}
+	fmt.Println("opened", opened)
+	fmt.Println("ring", rings)
+	time.Sleep(d)
+	return nil
 }
 
 // count prints "ready", then "got N": the frames holding mark fd got in d.
