@@ -1,6 +1,7 @@
 package rawfd
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	wire "github.com/orbisproject/orbis/api/rawsock"
 	"github.com/orbisproject/orbis/internal/nettest"
+	"github.com/orbisproject/orbis/internal/sandbox"
 	"github.com/orbisproject/orbis/internal/testutil"
 )
 
@@ -302,5 +304,85 @@ func TestAttackPacketRingMemory(t *testing.T) {
 	fmt.Sscanf(got, "opened %d\nring %d", &opened, &rings)
 	if opened == 0 || rings*DefaultMaxPacketRing > DefaultMaxPacketRing {
 		t.Errorf("slice a holds %d receive rings of %d MiB (%d MiB the kernel charges to no one): %s", rings, DefaultMaxPacketRing>>20, rings*DefaultMaxPacketRing>>20, got)
+	}
+}
+
+// TestAttackSocketOutlivesSliver: a slice hands its packet socket to a
+// process of another slice it runs (slivers share the node's network
+// namespace, and so its abstract Unix sockets); its sliver is deleted and
+// a new slice's sliver gets the same netfilter index (it follows the UID
+// range, which the node reuses). The kept socket must not see the new
+// slice's traffic. Since Linux 6.12 the handoff itself fails (Landlock
+// scopes abstract Unix sockets to the sliver).
+func TestAttackSocketOutlivesSliver(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	var mu sync.Mutex
+	held := map[string][]Port{}
+	srv := newServer(t, p, func(name string) ([]Port, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return held[name], nil
+	})
+	a := newSlice(t, srv, p.SendNS, 97)
+	c := newSlice(t, srv, p.SendNS, 98)
+	name := fmt.Sprintf("orbis-atk5-%d", time.Now().UnixNano())
+	var kept testutil.Buffer
+	kdone := c.attack5(t, &kept, "keeper", name, "8", "new-slice-secret")
+	waitFor(t, &kept, "ready")
+	var ho testutil.Buffer
+	if got := a.attack5(t, &ho, "handoff", name)(); strings.Contains(got, "connect @") && strings.Contains(got, "operation not permitted") {
+		// Landlock scopes abstract Unix sockets to the sliver (Linux
+		// 6.12): no way to hand a socket to another slice.
+		t.Logf("handoff refused: %s", got)
+		return
+	} else if got != "handed" {
+		t.Fatalf("handoff: %s", got)
+	}
+	waitFor(t, &kept, "kept")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sandbox.Stop(ctx, a.cfg); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		srv.mu.Lock()
+		gone := srv.slices[a.Name] == nil
+		srv.mu.Unlock()
+		if gone {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the server still serves the deleted sliver")
+		}
+	}
+	// The new slice, with the deleted one's index, serves on its port.
+	d := newSlice(t, srv, p.SendNS, 97)
+	mu.Lock()
+	held[d.Name] = []Port{{17, 6420}}
+	mu.Unlock()
+	var victim testutil.Buffer
+	vdone := d.attack(t, &victim, "udpserve", "6420", "3")
+	waitFor(t, &victim, "bound")
+	if err := nettest.InNS(p.RecvNS, func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for i := 0; i < 50; i++ {
+			unix.Sendto(fd, []byte("new-slice-secret"), 0, &unix.SockaddrInet4{Addr: p.SendIP.As4(), Port: 6420})
+			time.Sleep(20 * time.Millisecond)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastLine(vdone()); got == "served 0" || !strings.HasPrefix(got, "served ") {
+		t.Fatalf("victim: %q, want it to serve", got)
+	}
+	if got := lastLine(kdone()); got != "got 0" {
+		t.Fatalf("a packet socket of a deleted sliver, kept by another slice, sees the traffic of the new slice with its index: %q, want got 0", got)
 	}
 }

@@ -26,6 +26,13 @@
 //	                                      and device, each with an RX ring of
 //	                                      4 MiB if it may; "ring N" says how
 //	                                      many got one; held SECS, unread
+//	attacker5 handoff NAME                open a packet socket and a raw UDP
+//	                                      socket and hand them to the keeper
+//	                                      at the abstract Unix address NAME
+//	attacker5 keeper NAME SECS MARK       take the sockets handoff hands over,
+//	                                      say "kept", then count for SECS the
+//	                                      frames holding MARK the packet
+//	                                      socket gets ("got N")
 package main
 
 import (
@@ -79,6 +86,11 @@ func run(args []string) error {
 		n, _ := strconv.Atoi(args[1])
 		secs, _ := strconv.Atoi(args[2])
 		return pktMany(n, time.Duration(secs)*time.Second)
+	case "handoff":
+		return handoff(args[1])
+	case "keeper":
+		secs, _ := strconv.Atoi(args[2])
+		return keeper(args[1], time.Duration(secs)*time.Second, []byte(args[3]))
 	case "pktcount":
 		secs, _ := strconv.Atoi(args[1])
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
@@ -217,6 +229,62 @@ func pktMany(n int, d time.Duration) error {
 	fmt.Println("ring", rings)
 	time.Sleep(d)
 	return nil
+}
+
+func handoff(name string) error {
+	pkt, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		return fmt.Errorf("socket(AF_PACKET): %w", err)
+	}
+	raw, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Connect(c, &unix.SockaddrUnix{Name: "@" + name}); err != nil {
+		return fmt.Errorf("connect @%s: %w", name, err)
+	}
+	if err := unix.Sendmsg(c, []byte("fds"), unix.UnixRights(pkt, raw), nil, 0); err != nil {
+		return fmt.Errorf("sendmsg: %w", err)
+	}
+	fmt.Println("handed")
+	return nil
+}
+
+func keeper(name string, d time.Duration, mark []byte) error {
+	l, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Bind(l, &unix.SockaddrUnix{Name: "@" + name}); err != nil {
+		return fmt.Errorf("bind @%s: %w", name, err)
+	}
+	if err := unix.Listen(l, 1); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	c, _, err := unix.Accept(l)
+	if err != nil {
+		return err
+	}
+	buf, oob := make([]byte, 16), make([]byte, 64)
+	_, oobn, _, _, err := unix.Recvmsg(c, buf, oob, 0)
+	if err != nil {
+		return err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return fmt.Errorf("no descriptors: %v", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 2 {
+		return fmt.Errorf("descriptors: %v %v", fds, err)
+	}
+	fmt.Println("kept")
+	return count(fds[0], d, mark)
 }
 
 // count prints "ready", then "got N": the frames holding mark fd got in d.
