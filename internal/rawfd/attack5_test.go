@@ -386,3 +386,46 @@ func TestAttackSocketOutlivesSliver(t *testing.T) {
 		t.Fatalf("a packet socket of a deleted sliver, kept by another slice, sees the traffic of the new slice with its index: %q, want got 0", got)
 	}
 }
+
+// TestAttackRawReleasedPortSend: on a node without a port manager (no
+// Config.Claim), a slice that held a UDP port and releases it must not
+// send from it, through the raw socket it opened meanwhile, once another
+// slice serves on it (the table follows the port manager only at each
+// sync).
+func TestAttackRawReleasedPortSend(t *testing.T) {
+	requireNotify(t)
+	attackImage(t)
+	p := nettest.NewPair(t)
+	var mu sync.Mutex
+	slices := map[string]*testSlice{}
+	srv, err := New(Config{Ports: udpHolders(p.SendNS, &mu, slices), NetNS: p.SendNS, Log: testutil.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(true); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	a := newSlice(t, srv, p.SendNS, 99)
+	b := newSlice(t, srv, p.SendNS, 100)
+	mu.Lock()
+	slices[a.Name], slices[b.Name] = a, b
+	mu.Unlock()
+	var spy testutil.Buffer
+	done := a.attack5(t, &spy, "rawrace", "6430", p.RecvIP.String(), "7", "2", "forged-from-b")
+	waitFor(t, &spy, "holding")
+	var victim testutil.Buffer
+	vdone := b.attack(t, &victim, "udpserve", "6430", "3")
+	waitFor(t, &victim, "bound")
+	// Only what leaves once slice b holds the port counts.
+	c := startCapture(t, p)
+	got := done()
+	vdone()
+	if !strings.Contains(got, "sent ") {
+		t.Fatalf("attacker: %s", got)
+	}
+	if n := c.seen("forged-from-b"); n != 0 {
+		t.Fatalf("slice a's raw socket sent datagrams from the port slice b serves on: %d frames at the peer hold them (the datagrams and the peer's port unreachable errors quoting them; %s)", n, strings.ReplaceAll(got, "\n", ", "))
+	}
+}

@@ -33,6 +33,11 @@
 //	                                      say "kept", then count for SECS the
 //	                                      frames holding MARK the packet
 //	                                      socket gets ("got N")
+//	attacker5 rawrace PORT DST DPORT SECS MARK
+//	                                      hold UDP PORT, open a raw UDP
+//	                                      socket, release PORT 2s later; then
+//	                                      for SECS send datagrams holding MARK
+//	                                      from PORT to DST:DPORT every 5ms
 package main
 
 import (
@@ -91,6 +96,11 @@ func run(args []string) error {
 	case "keeper":
 		secs, _ := strconv.Atoi(args[2])
 		return keeper(args[1], time.Duration(secs)*time.Second, []byte(args[3]))
+	case "rawrace":
+		port, _ := strconv.Atoi(args[1])
+		dport, _ := strconv.Atoi(args[3])
+		secs, _ := strconv.Atoi(args[4])
+		return rawRace(port, netip.MustParseAddr(args[2]).As4(), dport, time.Duration(secs)*time.Second, []byte(args[5]))
 	case "pktcount":
 		secs, _ := strconv.Atoi(args[1])
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
@@ -285,6 +295,35 @@ func keeper(name string, d time.Duration, mark []byte) error {
 	}
 	fmt.Println("kept")
 	return count(fds[0], d, mark)
+}
+
+func rawRace(port int, dst [4]byte, dport int, d time.Duration, mark []byte) error {
+	u, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Bind(u, &unix.SockaddrInet4{Port: port}); err != nil {
+		return fmt.Errorf("bind %d: %w", port, err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	defer unix.Close(fd)
+	fmt.Println("holding")
+	time.Sleep(2 * time.Second)
+	unix.Close(u)
+	fmt.Println("released")
+	udp := append([]byte{byte(port >> 8), byte(port), byte(dport >> 8), byte(dport), 0, 0, 0, 0}, mark...)
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+	sent := 0
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if unix.Sendto(fd, udp, 0, &unix.SockaddrInet4{Addr: dst}) == nil {
+			sent++
+		}
+	}
+	fmt.Println("sent", sent)
+	return nil
 }
 
 // count prints "ready", then "got N": the frames holding mark fd got in d.
