@@ -4,9 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -427,5 +432,85 @@ func TestAttackRawReleasedPortSend(t *testing.T) {
 	}
 	if n := c.seen("forged-from-b"); n != 0 {
 		t.Fatalf("slice a's raw socket sent datagrams from the port slice b serves on: %d frames at the peer hold them (the datagrams and the peer's port unreachable errors quoting them; %s)", n, strings.ReplaceAll(got, "\n", ", "))
+	}
+}
+
+var routed atomic.Uint32
+
+// routedClient adds a namespace behind p's sending side, which routes
+// between it and the receiving side (a node that forwards: a gateway, or
+// a host of containers), and returns its path.
+func routedClient(t *testing.T, p *nettest.Pair) string {
+	t.Helper()
+	n := routed.Add(1)
+	ns := fmt.Sprintf("orbistest-c%d-%d", os.Getpid(), n)
+	dev, peer := fmt.Sprintf("oba%d", os.Getpid()*10+int(n)%10), fmt.Sprintf("obb%d", os.Getpid()*10+int(n)%10)
+	sendNS, recvNS := strings.TrimPrefix(p.SendNS, "/run/netns/"), strings.TrimPrefix(p.RecvNS, "/run/netns/")
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	for _, args := range [][]string{
+		{"netns", "add", ns},
+		{"link", "add", dev, "netns", sendNS, "type", "veth", "peer", "name", peer, "netns", ns},
+		{"-n", sendNS, "addr", "add", "10.202.0.1/24", "dev", dev},
+		{"-n", sendNS, "link", "set", dev, "up"},
+		{"-n", ns, "addr", "add", "10.202.0.2/24", "dev", peer},
+		{"-n", ns, "link", "set", peer, "up"},
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"-n", ns, "route", "add", "default", "via", "10.202.0.1"},
+		{"-n", recvNS, "route", "add", "10.202.0.0/24", "via", p.SendIP.String()},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	if err := nettest.InNS(p.SendNS, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return "/run/netns/" + ns
+}
+
+// TestAttackPacketForwarded: on a node that forwards packets, a slice
+// holding UDP port P must not see, on its packet socket, a forwarded flow
+// between two other hosts that uses port P (the frames come to and from
+// the node's own link address, but are not the node's).
+func TestAttackPacketForwarded(t *testing.T) {
+	requireNotify(t)
+	p := nettest.NewPair(t)
+	nettest.Listen(t, p, 7, true)
+	a := fmt.Sprintf("rawfd%d", slivers.Load()+1)
+	srv := packetServer(t, p, map[string][]Port{a: {{17, 6440}}})
+	sa := newSlice(t, srv, p.SendNS, 101)
+	if sa.Name != a {
+		t.Fatalf("slice %s, want %s", sa.Name, a)
+	}
+	client := routedClient(t, p)
+	var spy testutil.Buffer
+	done := sa.attack5(t, &spy, "pktcount", "3", "forwarded-secret")
+	waitFor(t, &spy, "ready")
+	echoes := 0
+	if err := nettest.InNS(client, func() error {
+		c, err := net.DialUDP("udp4", &net.UDPAddr{Port: 6440}, net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.RecvIP, 7)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 64)
+		for i := 0; i < 10; i++ {
+			c.Write([]byte("forwarded-secret"))
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, err := c.Read(buf); err == nil {
+				echoes++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if echoes == 0 {
+		t.Fatal("the forwarded flow got no echo: the test proves nothing")
+	}
+	if got := lastLine(done()); got != "got 0" {
+		t.Fatalf("slice a's packet socket saw a flow the node forwards between two other hosts: %q, want got 0", got)
 	}
 }
