@@ -22,6 +22,8 @@
 //	                                      raw socket of the slice that no
 //	                                      process has 2.5s after the kill:
 //	                                      then "still held N"
+//	attacker5 rawloop                     (spare's child) socket(SOCK_RAW)
+//	                                      and close, forever
 //	attacker5 pktmany N SECS              N packet sockets on every protocol
 //	                                      and device, each with an RX ring of
 //	                                      4 MiB if it may; "ring N" says how
