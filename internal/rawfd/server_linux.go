@@ -233,38 +233,61 @@ const spareFor = time.Second
 // ends the wait for the answer and the call starts again once the
 // handler returns (a Go program's runtime signals it every 10 ms): the
 // same process making the same call soon after gets this socket at once,
-// so an answer slower than the signals still arrives. One per listener.
+// so an answer slower than the signals still arrives. One per listener,
+// closed spareFor after it was kept if no call took it (a caller killed
+// meanwhile never calls again).
 type spare struct {
-	fd   int // -1: none
-	pid  uint32
-	args [3]uint64 // domain, type, protocol
-	made time.Time
+	mu sync.Mutex
+	// mu guards the following.
+	fd    int // -1: none
+	pid   uint32
+	args  [3]uint64 // domain, type, protocol
+	timer *time.Timer
 }
 
 // keep holds fd, made for n, for the same call made again.
 func (sp *spare) keep(n *notif, fd int) {
-	sp.drop()
-	sp.fd, sp.pid, sp.args, sp.made = fd, n.Pid, [3]uint64{n.Args[0], n.Args[1], n.Args[2]}, time.Now()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.dropLocked()
+	sp.fd, sp.pid, sp.args = fd, n.Pid, [3]uint64{n.Args[0], n.Args[1], n.Args[2]}
+	sp.timer = time.AfterFunc(spareFor, func() {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		if sp.fd == fd {
+			sp.dropLocked()
+		}
+	})
 }
 
 // take returns the socket kept for n's call, or -1; any other is closed.
 func (sp *spare) take(n *notif) int {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
 	if sp.fd < 0 {
 		return -1
 	}
-	if sp.pid != n.Pid || sp.args != [3]uint64{n.Args[0], n.Args[1], n.Args[2]} || time.Since(sp.made) > spareFor {
-		sp.drop()
+	if sp.pid != n.Pid || sp.args != [3]uint64{n.Args[0], n.Args[1], n.Args[2]} {
+		sp.dropLocked()
 		return -1
 	}
 	fd := sp.fd
 	sp.fd = -1
+	sp.timer.Stop()
 	return fd
 }
 
 func (sp *spare) drop() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.dropLocked()
+}
+
+func (sp *spare) dropLocked() {
 	if sp.fd >= 0 {
 		unix.Close(sp.fd)
 		sp.fd = -1
+		sp.timer.Stop()
 	}
 }
 
