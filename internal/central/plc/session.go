@@ -59,6 +59,7 @@ func (s *Service) register() {
 	s.registerPersons()
 	s.registerKeys()
 	s.registerNodes()
+	s.registerNodeConf()
 	s.registerSlices()
 	s.registerMembers()
 	s.registerShares()
