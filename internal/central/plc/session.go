@@ -81,6 +81,9 @@ func (s *Service) register() {
 	s.registerSiteTags()
 	s.registerPersonTags()
 	s.registerAccessors()
+	s.registerFixed()
+	s.registerSliceKeys()
+	s.registerBoot()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 
