@@ -224,8 +224,8 @@ func Run(ctx context.Context, cfg Config) error {
 // cfg.Addr; it closes l. Unless cfg.PlainHTTP it serves HTTPS.
 func RunOn(ctx context.Context, cfg Config, l net.Listener) error {
 	defer l.Close()
+	cfg.Addr = l.Addr().String() // before defaults, which derive PortalURL from it
 	cfg.defaults()
-	cfg.Addr = l.Addr().String()
 	if err := cfg.checkPlain(); err != nil {
 		return err
 	}
