@@ -50,4 +50,31 @@ var AccessorTags = []AccessorTag{
 	{"ifname", "interface/config", []string{"interface"}, rolesTech, "linux name"},
 	{"driver", "interface/config", []string{"interface"}, rolesTech, "driver name"},
 	{"alias", "interface/config", []string{"interface"}, rolesTech, "interface alias"},
+	{"backdoor", "interface/hidden", []string{"interface"}, rolesAdminOnly, "For testing new settings"},
+	{"sliversipv6prefix", "interface/ipv6", []string{"interface"}, rolesTech, "The IPv6 Range/Prefix for the Slivers"},
+	// The wireless tags (PlanetLab's Accessors_wireless): every caller
+	// reads an interface's tags, these too, as in PLCAPI.
+	{"mode", "interface/wifi", []string{"interface"}, rolesTech, "Wifi operation mode - see iwconfig"},
+	{"essid", "interface/wifi", []string{"interface"}, rolesTech, "Wireless essid - see iwconfig"},
+	{"nw", "interface/wifi", []string{"interface"}, rolesTech, "Wireless nw - see iwconfig"},
+	{"freq", "interface/wifi", []string{"interface"}, rolesTech, "Wireless freq - see iwconfig"},
+	{"channel", "interface/wifi", []string{"interface"}, rolesTech, "Wireless channel - see iwconfig"},
+	{"sens", "interface/wifi", []string{"interface"}, rolesTech, "Wireless sens - see iwconfig"},
+	{"rate", "interface/wifi", []string{"interface"}, rolesTech, "Wireless rate - see iwconfig"},
+	{"key", "interface/wifi", []string{"interface"}, rolesTech, "Wireless key - see iwconfig key"},
+	{"key1", "interface/wifi", []string{"interface"}, rolesTech, "Wireless key1 - see iwconfig key[1]"},
+	{"key2", "interface/wifi", []string{"interface"}, rolesTech, "Wireless key2 - see iwconfig key[2]"},
+	{"key3", "interface/wifi", []string{"interface"}, rolesTech, "Wireless key3 - see iwconfig key[3]"},
+	{"key4", "interface/wifi", []string{"interface"}, rolesTech, "Wireless key4 - see iwconfig key[4]"},
+	{"securitymode", "interface/wifi", []string{"interface"}, rolesTech, "Wireless securitymode - see iwconfig enc"},
+	{"iwconfig", "interface/wifi", []string{"interface"}, rolesTech, "Wireless iwconfig - see ifup-wireless"},
+	{"iwpriv", "interface/wifi", []string{"interface"}, rolesTech, "Wireless iwpriv - see ifup-wireless"},
+}
+
+// AccessorSuffixes are the accessor method names' suffixes that PLCAPI
+// spells otherwise than the tag's name capitalized at each _ and -
+// (GetInterfaceSecurityMode, not GetInterfaceSecuritymode).
+var AccessorSuffixes = map[string]string{
+	"securitymode":      "SecurityMode",
+	"sliversipv6prefix": "SliversIPv6Prefix",
 }

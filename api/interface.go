@@ -22,4 +22,6 @@ type Interface struct {
 	BWLimit     *int64 `json:"bwlimit"`
 	Hostname    string `json:"hostname"`
 	LastUpdated int64  `json:"last_updated"`
+	// InterfaceTagIDs are its tags.
+	InterfaceTagIDs []int64 `json:"interface_tag_ids"`
 }

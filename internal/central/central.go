@@ -83,6 +83,8 @@ type Config struct {
 	PortalURL string
 	// Log receives central's records.
 	Log *slog.Logger
+	// caHash is the hash of the CA RunOn serves by, which nodes pin.
+	caHash string
 }
 
 func (c *Config) defaults() {
@@ -131,7 +133,8 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	src := &nodeSource{st: st}
 	c.hub = push.NewHub(src, cfg.Log)
 	c.Service, err = plc.New(ctx, plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending,
-		MaxLeaseLength: cfg.MaxLeaseLength, MaxSessions: cfg.MaxSessions, OnChange: c.hub.Notify})
+		MaxLeaseLength: cfg.MaxLeaseLength, MaxSessions: cfg.MaxSessions, OnChange: c.hub.Notify,
+		CentralURL: cfg.PortalURL, CAHash: cfg.caHash})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -221,8 +224,8 @@ func Run(ctx context.Context, cfg Config) error {
 // cfg.Addr; it closes l. Unless cfg.PlainHTTP it serves HTTPS.
 func RunOn(ctx context.Context, cfg Config, l net.Listener) error {
 	defer l.Close()
+	cfg.Addr = l.Addr().String() // before defaults, which derive PortalURL from it
 	cfg.defaults()
-	cfg.Addr = l.Addr().String()
 	if err := cfg.checkPlain(); err != nil {
 		return err
 	}
@@ -236,6 +239,7 @@ func RunOn(ctx context.Context, cfg Config, l net.Listener) error {
 			return err
 		}
 		if h := srv.CAHash(); h != "" {
+			cfg.caHash = h
 			cfg.Log.Info("central's CA: nodes and `orbis login --ca-hash` pin it", "ca_hash", h, "ca_file", srv.CAFile)
 		}
 	}

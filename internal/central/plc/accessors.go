@@ -9,27 +9,25 @@ import (
 	"github.com/orbisproject/orbis/internal/central/store"
 )
 
-// PLCAPI's accessors: for each standard tag of a node, a slice, a site or
-// a person, a Get
-// and a Set method (GetNodeArch, SetSliceVref), as PLC/Accessors makes
-// them: Get<Object><Tag>(id_or_name) answers the tag's value or None,
+// PLCAPI's accessors: for each standard tag of a node, an interface, a
+// slice, a site or a person, a Get and a Set method (GetNodeArch,
+// SetSliceVref, GetInterfaceIfname), as PLC/Accessors makes them:
+// Get<Object><Tag>(id_or_name) answers the tag's value or None,
 // Set<Object><Tag>(id_or_name, value) sets it with the rights of
-// AddNodeTag or AddSliceTag. The tags are api.AccessorTags, and for
-// slices the resource table's attribute tags (vref, initscript...).
+// Add<Object>Tag. The tags are api.AccessorTags, and for slices the
+// resource table's attribute tags (vref, initscript...).
 
 // accessor is one tag of one kind of object.
 type accessor struct {
 	object, tag string
 }
 
-// accessors lists the accessors of nodes and slices.
+// accessors lists the accessors of every kind of object.
 func accessors() []accessor {
 	var out []accessor
 	for _, a := range api.AccessorTags {
 		for _, o := range a.Objects {
-			if o != "interface" {
-				out = append(out, accessor{o, a.Name})
-			}
+			out = append(out, accessor{o, a.Name})
 		}
 	}
 	for _, a := range api.AttributeTags {
@@ -42,20 +40,38 @@ func accessors() []accessor {
 func accessorName(verb string, a accessor) string {
 	var b strings.Builder
 	b.WriteString(verb)
-	for _, part := range strings.FieldsFunc(a.object+"_"+a.tag, func(r rune) bool { return r == '_' || r == '-' }) {
-		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	b.WriteString(capitalize(a.object))
+	if suffix, ok := api.AccessorSuffixes[a.tag]; ok {
+		b.WriteString(suffix)
+		return b.String()
+	}
+	for _, part := range strings.FieldsFunc(a.tag, func(r rune) bool { return r == '_' || r == '-' }) {
+		b.WriteString(capitalize(part))
 	}
 	return b.String()
 }
 
+func capitalize(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+// withArticle is noun with "a" or "an" before it.
+func withArticle(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
 func (s *Service) registerAccessors() {
 	for _, a := range accessors() {
-		what := a.object + "_id_or_" + map[string]string{"node": "hostname", "slice": "name", "site": "login_base", "person": "email"}[a.object]
+		what := a.object + "_id"
+		if name := map[string]string{"node": "hostname", "slice": "name", "site": "login_base", "person": "email"}[a.object]; name != "" {
+			what += "_or_" + name
+		}
 		s.add(method{name: accessorName("Get", a), roles: rolesAll, min: 1, max: 1, sig: []string{"string", "int"},
-			help: "Returns the " + a.tag + " tag of a " + a.object + " (by " + what + "), or None.",
+			help: "Returns the " + a.tag + " tag of " + withArticle(a.object) + " (by " + what + "), or None.",
 			call: s.getAccessor(a, what)})
 		s.add(method{name: accessorName("Set", a), roles: rolesPersons, min: 2, max: 2, sig: []string{"string", "int", "string"},
-			help: "Sets the " + a.tag + " tag of a " + a.object + " (by " + what + "), with the rights of Add" + strings.ToUpper(a.object[:1]) + a.object[1:] + "Tag and the tag type's roles.",
+			help: "Sets the " + a.tag + " tag of " + withArticle(a.object) + " (by " + what + "), with the rights of Add" + capitalize(a.object) + "Tag and the tag type's roles.",
 			call: s.setAccessor(a, what)})
 	}
 }
@@ -95,6 +111,12 @@ func (t *txn) accessorValue(a accessor, ref any) (string, bool, error) {
 			return "", false, err
 		}
 		id = site.SiteID
+	case "interface":
+		i, err := t.iface(ref)
+		if err != nil {
+			return "", false, err
+		}
+		id = i.InterfaceID
 	case "person":
 		p, err := t.person(ref)
 		if err != nil {
@@ -160,6 +182,8 @@ func (s *Service) setAccessor(a accessor, what string) func(context.Context, *Ca
 				return siteTags.setRef(t, ref, a.tag, value)
 			case "person":
 				return personTags.setRef(t, ref, a.tag, value)
+			case "interface":
+				return interfaceTags.setRef(t, ref, a.tag, value)
 			}
 			return t.setSliceWideTag(ref, a.tag, value)
 		})

@@ -9,10 +9,13 @@ import (
 	"github.com/orbisproject/orbis/internal/central/plc"
 )
 
-// accessorMethods are PLCAPI's accessors of the node and slice tags
-// central declares, named as PLC/Accessors names them.
+// accessorMethods are PLCAPI's accessors of the tags central declares,
+// named as PLC/Accessors names them.
 func accessorMethods() []string {
 	camel := func(s string) string {
+		if suffix, ok := api.AccessorSuffixes[s]; ok {
+			return suffix
+		}
 		var b strings.Builder
 		for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == '_' || r == '-' }) {
 			b.WriteString(strings.ToUpper(p[:1]) + p[1:])
@@ -32,6 +35,8 @@ func accessorMethods() []string {
 				add("Site", a.Name)
 			case "person":
 				add("Person", a.Name)
+			case "interface":
+				add("Interface", a.Name)
 			}
 		}
 	}
@@ -48,18 +53,24 @@ func pythonAccessorCalls() string {
 	return `
 # Accessors (accessors_test.go).
 acc_sl = call("AddSlice", admin, {"name": "plc_acc", "url": "http://plc.org", "description": "accessors"})
+acc_if = call("AddInterface", admin, "node1.plc.org", {"method": "dhcp", "type": "ipv4"})
 acc_values = {"Enabled": "1", "OrbisSoftware": "` + strings.Repeat("0", 64) + ` /opt/x"}
 for name in ` + string(names) + `:
     if not name.startswith("Set"):
         continue
-    obj = [o for o in ("Node", "Site", "Slice", "Person") if name.startswith("Set" + o)][0]
+    obj = [o for o in ("Node", "Site", "Slice", "Person", "Interface") if name.startswith("Set" + o)][0]
     tag = name[3 + len(obj):]
-    ref = {"Node": "node1.plc.org", "Site": "plc", "Slice": "plc_acc", "Person": "admin@example.org"}[obj]
+    ref = {"Node": "node1.plc.org", "Site": "plc", "Slice": "plc_acc", "Person": "admin@example.org", "Interface": acc_if}[obj]
     value = acc_values.get(tag, "v1")
     call(name, admin, ref, value)
     check(call("Get" + name[3:], admin, ref), value, "Get" + name[3:])
 check(call("GetSliceArch", admin, "plc_acc"), "v1", "GetSliceArch")
 check(call("GetNodeDeployment", admin, "node1.plc.org"), "v1", "GetNodeDeployment")
+acc_ifs = call("GetInterfaces", admin, {"ifname": "v1", "interface_id": acc_if}, ["interface_id", "ifname", "essid", "interface_tag_ids"])
+check([(i["interface_id"], i["ifname"], i["essid"], len(i["interface_tag_ids"])) for i in acc_ifs],
+      [(acc_if, "v1", "v1", len([n for n in ` + string(names) + ` if n.startswith("SetInterface")]))], "GetInterfaces by ifname")
+check(call("GetInterfaceSecurityMode", admin, acc_if), "v1", "GetInterfaceSecurityMode")
+call("DeleteInterface", admin, acc_if)
 `
 }
 

@@ -95,13 +95,13 @@ func TestXMLRPCPython(t *testing.T) {
 	if err != nil {
 		t.Fatal("python3 is needed for the conformance test (it is on every machine here)")
 	}
-	e := newEnv(t)
+	e := newEnvWith(t, sqliteStore, func(o *plc.Options) { o.CentralURL = "https://plc.example.org:8780" })
 	_, node, secret := e.registeredNode()
 	e.clock.Store(time.Now().Unix()) // the sha256 scheme checks the node's clock
 	url := e.serve()
 	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "-c", strings.Replace(pythonConformance, "print(\"CALLED\"", pythonPLCalls+pythonAccessorCalls()+"print(\"CALLED\"", 1), url, strconv.FormatInt(node, 10), secret).CombinedOutput()
+	out, err := exec.CommandContext(ctx, py, "-c", strings.Replace(pythonConformance, "print(\"CALLED\"", pythonPLCalls+pythonAccessorCalls()+pythonFixedCalls(e.svc.Registry())+"print(\"CALLED\"", 1), url, strconv.FormatInt(node, 10), secret).CombinedOutput()
 	if err != nil {
 		t.Fatalf("python conformance: %v\n%s", err, out)
 	}

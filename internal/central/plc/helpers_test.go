@@ -239,8 +239,11 @@ type world struct {
 
 func newWorld(t *testing.T) *world { return newWorldOn(t, sqliteStore) }
 
-func newWorldOn(t *testing.T, b backend) *world {
-	e := newEnvOn(t, b)
+func newWorldOn(t *testing.T, b backend) *world { return newWorldWith(t, b, nil) }
+
+// newWorldWith is newWorldOn with Options changed by opts, if not nil.
+func newWorldWith(t *testing.T, b backend, opts func(*plc.Options)) *world {
+	e := newEnvWith(t, b, opts)
 	w := &world{env: e}
 	w.siteA = e.site("alpha", 3)
 	w.siteB = e.site("beta", 3)

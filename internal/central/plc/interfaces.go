@@ -36,10 +36,10 @@ var (
 
 func (s *Service) registerInterfaces() {
 	s.add(method{name: "GetInterfaces", roles: rolesPublic, max: 2, sig: []string{"array", "struct", "array"},
-		help: "Returns the network interfaces that match the filter (an interface_id, a list of them, or a struct). Orbis keeps them as PLCAPI does; its nodes configure their own network and do not read them.",
+		help: "Returns the network interfaces that match the filter (an interface_id, a list of them, or a struct; the interface accessor tags, ifname, driver, alias..., are filter keys and return fields). Orbis keeps them as PLCAPI does; its nodes configure their own network and do not read them.",
 		call: s.getInterfaces})
 	s.add(method{name: "AddInterface", roles: rolesNodes, min: 2, max: 2, sig: []string{"int", "int", "struct"},
-		help: fmt.Sprintf("Adds a network interface to a node (by node_id or hostname) and returns its interface_id: method (%s), type (%s), ip, mac, gateway, network, broadcast, netmask, dns1, dns2, bwlimit (bit/s, at least %d), hostname, is_primary (the node's first interface is). A static interface needs ip and netmask. Admins, and PIs and techs of the node's site; at most %d per node.",
+		help: fmt.Sprintf("Adds a network interface to a node (by node_id or hostname) and returns its interface_id: method (%s), type (%s), ip, mac, gateway, network, broadcast, netmask, dns1, dns2, bwlimit (bit/s, at least %d), hostname, is_primary (the node's first interface is), and the interface accessor tags (ifname, driver, alias..., with AddInterfaceTag's rights). A static interface needs ip and netmask. Admins, and PIs and techs of the node's site; at most %d per node.",
 			strings.Join(networkMethods, ", "), strings.Join(networkTypes, ", "), minBWLimit, maxInterfacesPerNode),
 		call: s.addInterface})
 	s.add(method{name: "UpdateInterface", roles: rolesNodes, min: 2, max: 2, sig: []string{"int", "int", "struct"},
@@ -68,8 +68,8 @@ func constList(names []string) func(context.Context, *Caller, []any) (any, error
 }
 
 func (s *Service) getInterfaces(ctx context.Context, c *Caller, args []any) (any, error) {
-	return getter(s, ctx, c, args, interfaceKind, func(t *txn, q store.Query) ([]api.Interface, error) { return t.Interfaces(q) },
-		func(x *api.Interface) any { return x.InterfaceID }, nil)
+	return taggedGetter(s, ctx, c, args, interfaceKind, "interface", "interface_id", func(t *txn, q store.Query) ([]api.Interface, error) { return t.Interfaces(q) },
+		func(x *api.Interface) any { return x.InterfaceID })
 }
 
 func (s *Service) addInterface(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -78,6 +78,10 @@ func (s *Service) addInterface(ctx context.Context, c *Caller, args []any) (any,
 		return nil, err
 	}
 	f, err := structArg(args, 1, "interface_fields")
+	if err != nil {
+		return nil, err
+	}
+	tags, err := splitTagFields(f, "interface")
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +107,10 @@ func (s *Service) addInterface(ctx context.Context, c *Caller, args []any) (any,
 			i.IsPrimary = true
 		}
 		i.NodeID = n.NodeID
-		return t.AddInterface(&i)
+		if err := t.AddInterface(&i); err != nil {
+			return err
+		}
+		return interfaceTags.setAll(t, &i, tags)
 	})
 	return i.InterfaceID, err
 }
@@ -117,6 +124,10 @@ func (s *Service) updateInterface(ctx context.Context, c *Caller, args []any) (a
 	if err != nil {
 		return nil, err
 	}
+	tags, err := splitTagFields(f, "interface")
+	if err != nil {
+		return nil, err
+	}
 	err = s.update(ctx, c, func(t *txn) error {
 		i, err := t.ownInterface(id, "update an interface of")
 		if err != nil {
@@ -125,7 +136,10 @@ func (s *Service) updateInterface(ctx context.Context, c *Caller, args []any) (a
 		if err := setInterfaceFields(f, i); err != nil {
 			return err
 		}
-		return t.UpdateInterface(i)
+		if err := t.UpdateInterface(i); err != nil {
+			return err
+		}
+		return interfaceTags.setAll(t, i, tags)
 	})
 	return int64(1), err
 }

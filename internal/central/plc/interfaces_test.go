@@ -1,6 +1,7 @@
 package plc_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -71,5 +72,66 @@ func TestInterfaces(t *testing.T) {
 	w.must(w.admin, "DeleteNode", w.nodeA1)
 	if got := records(t, w.must(w.admin, "GetInterfaces")); len(got) != 0 {
 		t.Fatalf("interfaces outlive their node: %v", got)
+	}
+}
+
+// TestInterfaceAccessorsAttack: the interface accessor tags (ifname, the
+// wireless ones, backdoor) are set through AddInterface, UpdateInterface
+// and Set<Interface><Tag> with AddInterfaceTag's rights, are return
+// fields and filter keys of GetInterfaces, and interface_tag_ids lists
+// them. Another site's tech and PI, and the node's site's user, cannot
+// set them; backdoor is admins' only.
+func TestInterfaceAccessorsAttack(t *testing.T) {
+	w := newWorld(t)
+	ifc := w.id(w.techA, "AddInterface", w.nodeA1, map[string]any{"method": "dhcp", "type": "ipv4", "ifname": "eth0"})
+	other := w.id(w.techA, "AddInterface", w.nodeA1, map[string]any{"method": "dhcp", "type": "ipv4"})
+	w.must(w.piA, "UpdateInterface", ifc, map[string]any{"essid": "orbis", "bwlimit": 2000000})
+	w.must(w.techA, "SetInterfaceSecurityMode", ifc, "restricted")
+	w.must(w.admin, "SetInterfaceBackdoor", ifc, "yes")
+	techB := w.person("tech@beta.org", w.siteB, "tech")
+	for _, a := range []struct {
+		c      *plc.Caller
+		method string
+		args   []any
+		code   int
+	}{
+		{techB, "SetInterfaceIfname", []any{ifc, "evil"}, plc.FaultPermission},
+		{w.piB, "SetInterfaceKey", []any{ifc, "evil"}, plc.FaultPermission},
+		{techB, "UpdateInterface", []any{ifc, map[string]any{"ifname": "evil"}}, plc.FaultPermission},
+		{w.piA, "SetInterfaceBackdoor", []any{ifc, "no"}, plc.FaultPermission},
+		{w.techA, "UpdateInterface", []any{other, map[string]any{"backdoor": "no"}}, plc.FaultPermission},
+		{w.userA, "SetInterfaceIfname", []any{ifc, "evil"}, plc.FaultPermission},
+		{w.techA, "SetInterfaceIfname", []any{"198.51.100.7", "eth1"}, plc.FaultInvalidArg},
+		{w.techA, "UpdateInterface", []any{ifc, map[string]any{"ifname": 7}}, plc.FaultInvalidArg},
+	} {
+		_, err := w.call(a.c, a.method, a.args...)
+		fault(t, err, a.code)
+	}
+	want := map[string]any{"interface_id": ifc, "ifname": "eth0", "essid": "orbis", "securitymode": "restricted", "backdoor": "yes", "driver": nil}
+	got := records(t, w.must(w.userB, "GetInterfaces", map[string]any{"ifname": "eth0"}, []any{"interface_id", "ifname", "essid", "securitymode", "backdoor", "driver"}))
+	if len(got) != 1 || !sameRecord(got[0], want) {
+		t.Fatalf("GetInterfaces by ifname after the attacks: %v, want %v", got, want)
+	}
+	if got := w.must(w.userB, "GetInterfaceIfname", ifc); got != "eth0" {
+		t.Errorf("GetInterfaceIfname: %v", got)
+	}
+	if got := w.must(w.userB, "GetInterfaceDriver", ifc); got != nil {
+		t.Errorf("GetInterfaceDriver of an untagged interface: %v, want None", got)
+	}
+	tagIDs := ints(t, w.must(w.admin, "GetInterfaceTags", map[string]any{"interface_id": ifc}), "interface_tag_id")
+	all := records(t, w.must(w.admin, "GetInterfaces", map[string]any{"node_id": w.nodeA1, "-SORT": "interface_id"}))
+	if len(all) != 2 || len(tagIDs) != 4 || fmt.Sprint(all[0]["interface_tag_ids"]) != fmt.Sprint(tagIDs) ||
+		fmt.Sprint(all[1]["interface_tag_ids"]) != "[]" || all[1]["ifname"] != nil {
+		t.Fatalf("GetInterfaces' interface_tag_ids and tags (tags %v): %v", tagIDs, all)
+	}
+	if got := ints(t, w.must(w.admin, "GetInterfaces", map[string]any{"|interface_tag_ids": []any{tagIDs[0]}}), "interface_id"); len(got) != 1 || got[0] != ifc {
+		t.Errorf("GetInterfaces by interface_tag_ids: %v", got)
+	}
+	if got := ints(t, w.must(w.admin, "GetInterfaces", map[string]any{"ifname": []any{"eth1", "eth2"}}), "interface_id"); len(got) != 0 {
+		t.Errorf("GetInterfaces by an ifname no interface has: %v", got)
+	}
+	w.must(w.techA, "DeleteInterface", ifc)
+	if got := records(t, w.must(w.admin, "GetInterfaceTags", map[string]any{"tagname": "ifname"})); len(got) != 0 {
+		t.Errorf("an interface's tags outlive it: %v", got)
 	}
 }

@@ -33,7 +33,7 @@ var allMethods = []string{
 
 func TestMethodTable(t *testing.T) {
 	e := newEnv(t)
-	want := slices.Compact(slices.Sorted(slices.Values(slices.Concat(allMethods, plMethods, accessorMethods()))))
+	want := slices.Compact(slices.Sorted(slices.Values(slices.Concat(allMethods, plMethods, newPLMethods, accessorMethods()))))
 	got := slices.DeleteFunc(e.svc.Registry().Names(), func(n string) bool { return e.svc.Registry().Lookup(n).Missing })
 	if !slices.Equal(got, want) {
 		t.Fatalf("methods\n got %v\nwant %v", got, want)

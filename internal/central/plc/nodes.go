@@ -45,15 +45,8 @@ func (s *Service) registerNodes() {
 }
 
 func (s *Service) getNodes(ctx context.Context, c *Caller, args []any) (any, error) {
-	args, tags, dropID := splitReturnFields(args, "node", "node_id")
-	args, filter := splitTagFilter(args, "node")
-	recs, err := getter(s, ctx, c, args, nodeKind, func(t *txn, q store.Query) ([]api.Node, error) { return t.Nodes(q) },
-		func(x *api.Node) any { return x.NodeID },
-		func(t *txn) (restriction, error) { return t.tagRestriction("node", "node_id", filter) })
-	if err != nil {
-		return nil, err
-	}
-	return s.addTagFields(ctx, c, recs, "node", "node_id", tags, dropID)
+	return taggedGetter(s, ctx, c, args, nodeKind, "node", "node_id", func(t *txn, q store.Query) ([]api.Node, error) { return t.Nodes(q) },
+		func(x *api.Node) any { return x.NodeID })
 }
 
 func (s *Service) addNode(ctx context.Context, c *Caller, args []any) (any, error) {
@@ -91,7 +84,7 @@ func (s *Service) addNode(ctx context.Context, c *Caller, args []any) (any, erro
 		if err := t.AddNode(&n); err != nil {
 			return err
 		}
-		return t.setNodeTags(&n, tags)
+		return nodeTags.setAll(t, &n, tags)
 	})
 	return n.NodeID, err
 }
@@ -157,7 +150,7 @@ func (s *Service) updateNode(ctx context.Context, c *Caller, args []any) (any, e
 		if err := t.UpdateNode(n); err != nil {
 			return err
 		}
-		return t.setNodeTags(n, tags)
+		return nodeTags.setAll(t, n, tags)
 	})
 	return int64(1), err
 }

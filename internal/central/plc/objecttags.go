@@ -148,6 +148,17 @@ func (k *objectTagKind[O, T]) set(t *txn, o *O, name, value string) error {
 	return k.update(t, k.row(&have[0]).id, value)
 }
 
+// setAll sets the tags of o (name to value), adding or updating each,
+// with the caller's rights of AddXTag.
+func (k *objectTagKind[O, T]) setAll(t *txn, o *O, tags map[string]string) error {
+	for _, name := range slices.Sorted(mapsKeys(tags)) {
+		if err := k.set(t, o, name, tags[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setRef sets the tag name of the object ref, adding or updating it.
 func (k *objectTagKind[O, T]) setRef(t *txn, ref any, name, value string) error {
 	o, err := k.object(t, ref)

@@ -47,6 +47,11 @@ type Options struct {
 	// DefaultMaxSessions); past it, a new one ends the one that would
 	// expire first.
 	MaxSessions int
+	// CentralURL is central's URL as nodes reach it, and CAHash the hash
+	// of its CA (api.CAHash; "" when central serves plain HTTP or a
+	// certificate of a CA the system trusts): GenerateNodeConfFile writes
+	// them into a node's configuration.
+	CentralURL, CAHash string
 	// OnChange is called after a commit that changed what some nodes
 	// should run, with their ids (also with the ids of deleted nodes, so
 	// their waiting requests end).
@@ -68,6 +73,8 @@ type Service struct {
 	maxLeaseLength int64
 	maxSessions    int
 	onChange       func([]int64)
+	centralURL     string
+	caHash         string
 	reg            *Registry
 
 	limiter *limiter
@@ -106,6 +113,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		maxLeaseLength: int64(max(cmp.Or(opts.MaxLeaseLength, DefaultMaxLeaseLength), time.Duration(LeaseGranularity)*time.Second) / time.Second),
 		maxSessions:    max(cmp.Or(opts.MaxSessions, DefaultMaxSessions), 1),
 		onChange:       opts.OnChange,
+		centralURL:     opts.CentralURL,
+		caHash:         opts.CAHash,
 		limiter:        newLimiter(opts.Login),
 		gates:          newSourceGates(),
 		pw:             newPWCache(),

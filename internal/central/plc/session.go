@@ -59,6 +59,7 @@ func (s *Service) register() {
 	s.registerPersons()
 	s.registerKeys()
 	s.registerNodes()
+	s.registerNodeConf()
 	s.registerSlices()
 	s.registerMembers()
 	s.registerShares()
@@ -80,6 +81,9 @@ func (s *Service) register() {
 	s.registerSiteTags()
 	s.registerPersonTags()
 	s.registerAccessors()
+	s.registerFixed()
+	s.registerSliceKeys()
+	s.registerBoot()
 	s.registerNotYetImplemented() // last: every PLCAPI method not added above
 }
 

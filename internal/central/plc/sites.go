@@ -35,15 +35,8 @@ func (s *Service) registerSites() {
 }
 
 func (s *Service) getSites(ctx context.Context, c *Caller, args []any) (any, error) {
-	args, tags, dropID := splitReturnFields(args, "site", "site_id")
-	args, filter := splitTagFilter(args, "site")
-	recs, err := getter(s, ctx, c, args, siteKind, func(t *txn, q store.Query) ([]api.Site, error) { return t.Sites(q) },
-		func(x *api.Site) any { return x.SiteID },
-		func(t *txn) (restriction, error) { return t.tagRestriction("site", "site_id", filter) })
-	if err != nil {
-		return nil, err
-	}
-	return s.addTagFields(ctx, c, recs, "site", "site_id", tags, dropID)
+	return taggedGetter(s, ctx, c, args, siteKind, "site", "site_id", func(t *txn, q store.Query) ([]api.Site, error) { return t.Sites(q) },
+		func(x *api.Site) any { return x.SiteID })
 }
 
 func (s *Service) addSite(ctx context.Context, c *Caller, args []any) (any, error) {

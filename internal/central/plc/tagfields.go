@@ -44,15 +44,18 @@ func splitTagFields(f *fieldSet, object string) (map[string]string, error) {
 	return tags, nil
 }
 
-// setNodeTags sets the tags of node n, adding or updating each, with the
-// caller's rights of AddNodeTag.
-func (t *txn) setNodeTags(n *api.Node, tags map[string]string) error {
-	for _, name := range slices.Sorted(mapsKeys(tags)) {
-		if err := nodeTags.set(t, n, name, tags[name]); err != nil {
-			return err
-		}
+// taggedGetter is a Get method whose records' accessor tags (of object,
+// joined on idField) are filter keys and return fields besides k's own.
+func taggedGetter[T any](s *Service, ctx context.Context, c *Caller, args []any, k *recordKind, object, idField string,
+	list func(t *txn, q store.Query) ([]T, error), id func(*T) any) (any, error) {
+	args, tags, dropID := splitReturnFields(args, object, idField)
+	args, filter := splitTagFilter(args, object)
+	recs, err := getter(s, ctx, c, args, k, list, id,
+		func(t *txn) (restriction, error) { return t.tagRestriction(object, idField, filter) })
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return s.addTagFields(ctx, c, recs, object, idField, tags, dropID)
 }
 
 // splitReturnFields takes the accessor tags of object out of a Get call's

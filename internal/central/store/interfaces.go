@@ -20,16 +20,28 @@ var interfaceTable = &table{
 		"dns2": {"t.dns2", kString, false}, "bwlimit": {"t.bwlimit", kInt, false},
 		"hostname": {"t.hostname", kString, true}, "last_updated": {"t.last_updated", kInt, false},
 	},
+	lists: map[string]listCol{
+		"interface_tag_ids": {table: "interface_tags", owner: "interface_id", member: "interface_tag_id"},
+	},
 }
 
-const interfaceCols = "t.interface_id, t.node_id, t.is_primary, t.type, t.method, t.ip, t.mac, t.gateway, " +
-	"t.network, t.broadcast, t.netmask, t.dns1, t.dns2, t.bwlimit, t.hostname, t.last_updated"
+// interfaceListFields are an interface's list fields, left out of change
+// details.
+var interfaceListFields = []string{"interface_tag_ids"}
+
+func (t *tx) interfaceCols() string {
+	return "t.interface_id, t.node_id, t.is_primary, t.type, t.method, t.ip, t.mac, t.gateway, " +
+		"t.network, t.broadcast, t.netmask, t.dns1, t.dns2, t.bwlimit, t.hostname, t.last_updated, " +
+		t.d.listAgg("interface_tag_id", "interface_tags", "interface_id = t.interface_id")
+}
 
 func scanInterface(r *sql.Rows) (api.Interface, error) {
 	var i api.Interface
 	var bw sql.NullInt64
+	var tags sql.NullString
 	err := r.Scan(&i.InterfaceID, &i.NodeID, &i.IsPrimary, &i.Type, &i.Method, &i.IP, &i.MAC, &i.Gateway,
-		&i.Network, &i.Broadcast, &i.Netmask, &i.DNS1, &i.DNS2, &bw, &i.Hostname, &i.LastUpdated)
+		&i.Network, &i.Broadcast, &i.Netmask, &i.DNS1, &i.DNS2, &bw, &i.Hostname, &i.LastUpdated, &tags)
+	i.InterfaceTagIDs = idList(tags)
 	if bw.Valid {
 		i.BWLimit = &bw.Int64
 	}
@@ -38,7 +50,7 @@ func scanInterface(r *sql.Rows) (api.Interface, error) {
 
 // Interfaces lists network interfaces.
 func (t *tx) Interfaces(q Query) ([]api.Interface, error) {
-	return list(t, interfaceTable, interfaceCols, q, scanInterface)
+	return list(t, interfaceTable, t.interfaceCols(), q, scanInterface)
 }
 
 func interfaceValues(i *api.Interface) ([]string, []any) {
@@ -68,7 +80,7 @@ func (t *tx) AddInterface(i *api.Interface) error {
 		return err
 	}
 	i.InterfaceID = id
-	return t.event("AddInterface", "interface", id, fields(i))
+	return t.event("AddInterface", "interface", id, fields(i, interfaceListFields...))
 }
 
 // UpdateInterface writes an interface's fields but its node.
@@ -76,7 +88,7 @@ func (t *tx) UpdateInterface(i *api.Interface) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	prev, err := one(t, interfaceTable, interfaceCols, "interface_id", i.InterfaceID, scanInterface)
+	prev, err := one(t, interfaceTable, t.interfaceCols(), "interface_id", i.InterfaceID, scanInterface)
 	if err != nil {
 		return err
 	}
@@ -88,7 +100,7 @@ func (t *tx) UpdateInterface(i *api.Interface) error {
 	if err := t.update("interfaces", "interface_id", i.InterfaceID, cols, vals, nil); err != nil {
 		return err
 	}
-	return t.event("UpdateInterface", "interface", i.InterfaceID, changed(prev, i, "last_updated"))
+	return t.event("UpdateInterface", "interface", i.InterfaceID, changed(prev, i, append(interfaceListFields, "last_updated")...))
 }
 
 // onePrimary clears is_primary on the node's other interfaces when i is
@@ -108,7 +120,7 @@ func (t *tx) DeleteInterface(id int64) error {
 	if err := t.writable(); err != nil {
 		return err
 	}
-	prev, err := one(t, interfaceTable, interfaceCols, "interface_id", id, scanInterface)
+	prev, err := one(t, interfaceTable, t.interfaceCols(), "interface_id", id, scanInterface)
 	if err != nil {
 		return err
 	}

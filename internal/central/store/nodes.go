@@ -164,6 +164,21 @@ func (t *tx) AddNodeToken(nodeID int64, tokenHash string, expires int64) error {
 	return t.event("AddNodeToken", "node", nodeID, map[string]any{"expires": expires})
 }
 
+// DeleteNodeTokens deletes every registration token of a node.
+func (t *tx) DeleteNodeTokens(nodeID int64) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	res, err := t.exec("DELETE FROM node_tokens WHERE node_id = ?", nodeID)
+	if err != nil {
+		return fmt.Errorf("delete node tokens: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return t.event("DeleteNodeTokens", "node", nodeID, map[string]any{})
+}
+
 // UseNodeToken consumes a registration token.
 func (t *tx) UseNodeToken(tokenHash string, now int64) (int64, error) {
 	if err := t.writable(); err != nil {

@@ -226,6 +226,8 @@ type Tx interface {
 	// UseNodeToken deletes the token and returns its node; ErrNotFound if
 	// absent or expired.
 	UseNodeToken(tokenHash string, now int64) (nodeID int64, err error)
+	// DeleteNodeTokens deletes every registration token of a node.
+	DeleteNodeTokens(nodeID int64) error
 
 	// Slices lists slices; node_ids, person_ids and slice_tag_ids are
 	// filled.

@@ -46,7 +46,7 @@ func runCentral(ctx context.Context, env *cli.Env, args []string) error {
 	smtpPass := fs.String("smtp-password-file", "", "file holding the password of -smtp-user")
 	fs.DurationVar(&cfg.Mail.Timeout, "smtp-timeout", mail.DefaultTimeout, "longest one mail's delivery may take; a mail not sent is logged with its link")
 	fs.IntVar(&cfg.Mail.QueueLen, "smtp-queue", mail.DefaultQueueLen, "mails waiting to be sent at most; past it a mail is dropped and logged with its link")
-	fs.StringVar(&cfg.PortalURL, "portal-url", "", "the portal's address as people reach it, for the links in mails (default: https:// and -addr)")
+	fs.StringVar(&cfg.PortalURL, "portal-url", "", "the portal's address as people and nodes reach it, for the links in mails and the central URL in GenerateNodeConfFile's node configurations (default: https:// and -addr)")
 	debug := fs.Bool("debug", false, "log debug records")
 	if err := fs.Parse(args); err != nil {
 		return &cli.UsageError{Msg: err.Error()}
