@@ -27,7 +27,7 @@ func BenchmarkAnswer(b *testing.B) {
 	ports := func(name string) ([]Port, error) {
 		var held []Port
 		err := nettest.InNS(p.SendNS, func() error {
-			h, err := portmgr.ReadHolders("/proc/thread-self", owner, nil)
+			h, err := portmgr.ReadHoldersNow(owner, nil)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func BenchmarkServe(b *testing.B) {
 	nobody := func(uint32) (string, bool) { return "", false }
 	srv := newServer(b, p, func(string) ([]Port, error) {
 		return nil, nettest.InNS(p.SendNS, func() error {
-			_, err := portmgr.ReadHolders("/proc/thread-self", nobody, nil)
+			_, err := portmgr.ReadHoldersNow(nobody, nil)
 			return err
 		})
 	})
