@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -114,6 +115,16 @@ func TestUpgradeThroughOtherCentral(t *testing.T) {
 		t.Fatalf("login at the other central: %v", err)
 	}
 	n := st.Nodes[0]
+	t.Cleanup(func() {
+		if t.Failed() { // what the node said of upgrades
+			b, _ := os.ReadFile(n.Log)
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(strings.ToLower(l), "upgrade") || strings.Contains(l, "level=ERROR") {
+					t.Log(l)
+				}
+			}
+		}
+	})
 	for round, kill := range []bool{false, true} {
 		version := fmt.Sprintf("tb-multi-%d-%d", os.Getpid(), round)
 		bin := buildVersion(t, version)

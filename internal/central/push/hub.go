@@ -40,12 +40,13 @@ type Watcher interface {
 }
 
 // MaxWaitsPerNode is how many requests of one node may wait at once. A
-// node follows its list with one request at a time; the second is for the
-// moment it reconnects while central still holds the old one. A further
-// request replaces the node's oldest, so a node (or whoever holds its
-// key) cannot pile up waits, and a node whose old connection died
+// node follows two things with one request each, its list and its
+// upgrades (internal/central/upgrade waits here too); the other two are
+// for the moments it reconnects while central still holds an old one. A
+// further request replaces the node's oldest, so a node (or whoever holds
+// its key) cannot pile up waits, and a node whose old connection died
 // unnoticed is not locked out.
-const MaxWaitsPerNode = 2
+const MaxWaitsPerNode = 4
 
 // ErrReplaced is what Wait returns when a newer request of the same node
 // took the waiting request's place (see MaxWaitsPerNode).
