@@ -7,7 +7,7 @@ import (
 
 // PLCAPI methods whose records Orbis does not keep: lookup tables that
 // are fixed in Orbis (its roles, key, node and network types, boot states
-// and instantiations are the code's), PCU types, message templates,
+// and instantiations are the code's), message templates,
 // peers, node whitelists, boot media and PCU reboots. Each answers with
 // PLCAPI's roles: the lists are empty, and a change is refused with fault
 // 102 saying why, so that a tool learns what Orbis does rather than that a
@@ -26,7 +26,6 @@ type fixedMethod struct {
 
 const (
 	whyLookup  = "Orbis's lookup tables are fixed: GetRoles, GetKeyTypes, GetNodeTypes, GetBootStates, GetNetworkMethods, GetNetworkTypes and GetSliceInstantiations list what it takes"
-	whyPCU     = "Orbis keeps no PCU types and never powers a node through a PCU (it keeps PCUs' records: GetPCUs)"
 	whyMessage = "Orbis keeps no message templates: its mails (password resets, registrations) are its own"
 	whyPeer    = "Orbis keeps no peers: it federates through SFA"
 	whyList    = "Orbis keeps no node whitelists: a slice runs on the nodes it is added to"
@@ -57,14 +56,6 @@ func fixedMethods() []fixedMethod {
 		{"DeleteSliceInstantiation", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyLookup},
 		{"AddBootState", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyLookup},
 		{"DeleteBootState", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyLookup},
-		{"GetPCUTypes", rolesAll, 0, 2, []string{"array", "struct", "array"}, empty, ""},
-		{"AddPCUType", rolesAdmin, 1, 1, []string{"int", "struct"}, nil, whyPCU},
-		{"UpdatePCUType", rolesAdmin, 2, 2, []string{"int", "int", "struct"}, nil, whyPCU},
-		{"DeletePCUType", rolesAdmin, 1, 1, []string{"int", "int"}, nil, whyPCU},
-		{"GetPCUProtocolTypes", rolesAll, 0, 2, []string{"array", "struct", "array"}, empty, ""},
-		{"AddPCUProtocolType", rolesAdmin, 2, 2, []string{"int", "int", "struct"}, nil, whyPCU},
-		{"UpdatePCUProtocolType", rolesAdmin, 2, 2, []string{"int", "int", "struct"}, nil, whyPCU},
-		{"DeletePCUProtocolType", rolesAdmin, 1, 1, []string{"int", "int"}, nil, whyPCU},
 		{"RebootNodeWithPCU", rolesNodes, 1, 2, []string{"string", "int", "boolean"}, nil, whyReboot},
 		{"RebootNode", rolesNodes, 1, 1, []string{"int", "int"}, nil, whyReboot},
 		{"GetMessages", rolesNode, 0, 1, []string{"array", "struct"}, empty, ""},

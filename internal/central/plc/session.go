@@ -75,6 +75,7 @@ func (s *Service) register() {
 	s.registerIlinks()
 	s.registerNodeInfo()
 	s.registerPCUs()
+	s.registerPCUTypes()
 	s.registerAddresses()
 	s.registerTagTypes()
 	s.registerNodeTags()

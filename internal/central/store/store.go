@@ -209,6 +209,23 @@ type Tx interface {
 	// DeleteNodeFromPCU takes a node off a PCU.
 	DeleteNodeFromPCU(nodeID, pcuID int64) error
 
+	// PCUTypes lists PCU models, each with its protocol types.
+	PCUTypes(q Query) ([]PCUType, error)
+	// AddPCUType sets PCUTypeID; ErrConflict if the model is taken.
+	AddPCUType(p *PCUType) error
+	// UpdatePCUType writes Model and Name.
+	UpdatePCUType(p *PCUType) error
+	// DeletePCUType removes a PCU type and its protocol types.
+	DeletePCUType(id int64) error
+	// PCUProtocolTypes lists the protocol types of PCU models.
+	PCUProtocolTypes(q Query) ([]PCUProtocolType, error)
+	// AddPCUProtocolType sets PCUProtocolTypeID.
+	AddPCUProtocolType(p *PCUProtocolType) error
+	// UpdatePCUProtocolType writes Port, Protocol and Supported.
+	UpdatePCUProtocolType(p *PCUProtocolType) error
+	// DeletePCUProtocolType removes a PCU protocol type.
+	DeletePCUProtocolType(id int64) error
+
 	// Nodes lists nodes; slice_ids and interface_ids are filled.
 	Nodes(q Query) ([]api.Node, error)
 	// AddNode sets NodeID, DateCreated and LastUpdated.
