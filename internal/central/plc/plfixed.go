@@ -7,7 +7,7 @@ import (
 
 // PLCAPI methods whose records Orbis does not keep: lookup tables that
 // are fixed in Orbis (its roles, key, node and network types, boot states
-// and instantiations are the code's), message templates,
+// and instantiations are the code's),
 // peers, node whitelists, boot media and PCU reboots. Each answers with
 // PLCAPI's roles: the lists are empty, and a change is refused with fault
 // 102 saying why, so that a tool learns what Orbis does rather than that a
@@ -25,18 +25,17 @@ type fixedMethod struct {
 }
 
 const (
-	whyLookup  = "Orbis's lookup tables are fixed: GetRoles, GetKeyTypes, GetNodeTypes, GetBootStates, GetNetworkMethods, GetNetworkTypes and GetSliceInstantiations list what it takes"
-	whyMessage = "Orbis keeps no message templates: its mails (password resets, registrations) are its own"
-	whyPeer    = "Orbis keeps no peers: it federates through SFA"
-	whyList    = "Orbis keeps no node whitelists: a slice runs on the nodes it is added to"
-	whyBoot    = "Orbis nodes have no boot CD: GenerateNodeConfFile gives what `orbis node` takes to join"
-	whyReboot  = "Orbis cannot reboot a node: an Orbis node has no PCU link and no boot manager"
-	whyNotify  = "Orbis sends no mail through PLCAPI: its portal and central mail what they must"
-	whyTicket  = "Orbis has no slice tickets: nodes get their slivers from central (GetSlivers)"
-	whyEvents  = "Orbis's change log is not served through PLCAPI"
-	whyVerify  = "Orbis verifies persons through its portal's registration, which an admin or PI enables"
-	whyReset   = "Orbis resets passwords through its portal (a person asks there, and the mail carries the link)"
-	whyKeys    = "Orbis's slivers have no keys of their own (no sliverauth): the keys a sliver takes are its persons' (GetSliceKeys, GetSlivers)"
+	whyLookup = "Orbis's lookup tables are fixed: GetRoles, GetKeyTypes, GetNodeTypes, GetBootStates, GetNetworkMethods, GetNetworkTypes and GetSliceInstantiations list what it takes"
+	whyPeer   = "Orbis keeps no peers: it federates through SFA"
+	whyList   = "Orbis keeps no node whitelists: a slice runs on the nodes it is added to"
+	whyBoot   = "Orbis nodes have no boot CD: GenerateNodeConfFile gives what `orbis node` takes to join"
+	whyReboot = "Orbis cannot reboot a node: an Orbis node has no PCU link and no boot manager"
+	whyNotify = "Orbis sends no mail through PLCAPI: its portal and central mail what they must"
+	whyTicket = "Orbis has no slice tickets: nodes get their slivers from central (GetSlivers)"
+	whyEvents = "Orbis's change log is not served through PLCAPI"
+	whyVerify = "Orbis verifies persons through its portal's registration, which an admin or PI enables"
+	whyReset  = "Orbis resets passwords through its portal (a person asks there, and the mail carries the link)"
+	whyKeys   = "Orbis's slivers have no keys of their own (no sliverauth): the keys a sliver takes are its persons' (GetSliceKeys, GetSlivers)"
 )
 
 func fixedMethods() []fixedMethod {
@@ -58,10 +57,6 @@ func fixedMethods() []fixedMethod {
 		{"DeleteBootState", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyLookup},
 		{"RebootNodeWithPCU", rolesNodes, 1, 2, []string{"string", "int", "boolean"}, nil, whyReboot},
 		{"RebootNode", rolesNodes, 1, 1, []string{"int", "int"}, nil, whyReboot},
-		{"GetMessages", rolesNode, 0, 1, []string{"array", "struct"}, empty, ""},
-		{"AddMessage", rolesAdmin, 1, 1, []string{"int", "struct"}, nil, whyMessage},
-		{"UpdateMessage", rolesAdmin, 2, 2, []string{"int", "string", "struct"}, nil, whyMessage},
-		{"DeleteMessage", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyMessage},
 		{"NotifyPersons", rolesNode, 3, 3, []string{"int", "array", "string", "string"}, nil, whyNotify},
 		{"NotifySupport", rolesAdmin, 2, 2, []string{"int", "string", "string"}, nil, whyNotify},
 		{"BootNotifyOwners", []string{"node"}, 1, 4, []string{"int", "string", "boolean", "boolean", "boolean"}, nil, whyNotify},

@@ -19,7 +19,7 @@ func TestFixedMethods(t *testing.T) {
 	for name, args := range map[string][]any{
 		"AddNodeType": {"dummynet"}, "DeleteNodeType": {"regular"}, "AddRole": {50, "peer"}, "DeleteRole": {10},
 		"AddKeyType": {"rsa"}, "AddPeer": {map[string]any{"peername": "x"}},
-		"AddMessage": {map[string]any{"message_id": "x"}}, "RebootNode": {w.nodeA1}, "GetBootMedium": {w.nodeA1, "node-iso", ""},
+		"RebootNode": {w.nodeA1}, "GetBootMedium": {w.nodeA1, "node-iso", ""},
 		"GetSliceTicket": {"alpha_x"}, "AddSliceToNodesWhitelist": {1, []any{w.nodeA1}}, "GetEventObjects": {},
 		"ResetPassword": {w.userA.PersonID}, "NotifySupport": {"subject", "body"},
 	} {
@@ -28,7 +28,7 @@ func TestFixedMethods(t *testing.T) {
 			t.Errorf("%s: %q does not say what Orbis does", name, f.Msg)
 		}
 	}
-	for name, want := range map[string]int{"GetMessages": 0, "GetWhitelist": 0} {
+	for name, want := range map[string]int{"GetWhitelist": 0} {
 		if got := records(t, w.must(w.admin, name)); len(got) != want {
 			t.Errorf("%s: %v", name, got)
 		}
@@ -114,19 +114,19 @@ func TestBootAndSliceKeyMethods(t *testing.T) {
 // fixedMethodNames are plfixed.go's methods: the empty lists first, then
 // those refused with fault 102.
 var (
-	fixedEmpty   = []string{"GetMessages", "GetWhitelist"}
+	fixedEmpty   = []string{"GetWhitelist"}
 	fixedRefused = []string{"AddKeyType", "DeleteKeyType", "AddNetworkMethod", "DeleteNetworkMethod", "AddNetworkType",
 		"DeleteNetworkType", "AddNodeType", "DeleteNodeType", "AddRole", "DeleteRole", "AddSliceInstantiation",
 		"DeleteSliceInstantiation", "AddBootState", "DeleteBootState", "RebootNodeWithPCU", "RebootNode",
-		"AddMessage", "UpdateMessage", "DeleteMessage", "NotifyPersons", "NotifySupport", "ResetPassword", "VerifyPerson",
+		"NotifyPersons", "NotifySupport", "ResetPassword", "VerifyPerson",
 		"AddPeer", "UpdatePeer", "DeletePeer", "RefreshPeer", "DeleteAllPeerEntries", "BindObjectToPeer",
 		"UnBindObjectFromPeer", "GetPeerData", "AddSliceToNodesWhitelist", "DeleteSliceFromNodesWhitelist",
 		"GetBootMedium", "GetSliceTicket", "RetrieveSliceSliverKeys", "GetEventObjects"}
 	// fixedNodeRefused are refused too, to the node that calls them.
 	fixedNodeRefused = []string{"BootNotifyOwners"}
 	// newPLMethods are plfixed.go's, plkeys.go's, plboot.go's,
-	// nodeconf.go's and pcutypes.go's, for TestMethodTable.
-	newPLMethods = slices.Concat(fixedEmpty, fixedRefused, fixedNodeRefused, pcuTypeMethods, []string{"GetPeerName",
+	// nodeconf.go's, pcutypes.go's and messages.go's, for TestMethodTable.
+	newPLMethods = slices.Concat(fixedEmpty, fixedRefused, fixedNodeRefused, pcuTypeMethods, messageMethods, []string{"GetPeerName",
 		"GetSliceKeys", "RetrieveSlicePersonKeys", "ResolveSlices", "GetNodeFlavour", "BootGetNodeDetails",
 		"BootUpdateNode", "ReportRunlevel", "GenerateNodeConfFile"})
 )

@@ -76,6 +76,7 @@ func (s *Service) register() {
 	s.registerNodeInfo()
 	s.registerPCUs()
 	s.registerPCUTypes()
+	s.registerMessages()
 	s.registerAddresses()
 	s.registerTagTypes()
 	s.registerNodeTags()

@@ -226,6 +226,15 @@ type Tx interface {
 	// DeletePCUProtocolType removes a PCU protocol type.
 	DeletePCUProtocolType(id int64) error
 
+	// Messages lists message templates.
+	Messages(q Query) ([]Message, error)
+	// AddMessage adds a template; ErrConflict if its id is taken.
+	AddMessage(m *Message) error
+	// UpdateMessage writes Subject, Template and Enabled.
+	UpdateMessage(m *Message) error
+	// DeleteMessage removes a template.
+	DeleteMessage(id string) error
+
 	// Nodes lists nodes; slice_ids and interface_ids are filled.
 	Nodes(q Query) ([]api.Node, error)
 	// AddNode sets NodeID, DateCreated and LastUpdated.
