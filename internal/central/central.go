@@ -132,9 +132,19 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	c := &Central{Store: st, log: cfg.Log}
 	src := &nodeSource{st: st}
 	c.hub = push.NewHub(src, cfg.Log)
-	c.Service, err = plc.New(ctx, plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending,
+	if cfg.Mail.Addr != "" {
+		if c.mailer, err = mail.New(cfg.Mail, cfg.Log); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	po := plc.Options{Store: st, Log: cfg.Log, SiteShares: cfg.SiteShares, Login: cfg.Login, MaxPending: cfg.MaxPending,
 		MaxLeaseLength: cfg.MaxLeaseLength, MaxSessions: cfg.MaxSessions, OnChange: c.hub.Notify,
-		CentralURL: cfg.PortalURL, CAHash: cfg.caHash})
+		CentralURL: cfg.PortalURL, CAHash: cfg.caHash}
+	if c.mailer != nil { // not a nil *mail.Mailer in the interface
+		po.Mailer = c.mailer
+	}
+	c.Service, err = plc.New(ctx, po)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -156,11 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Central, error) {
 	c.mountAudit(mux, cfg, src)
 	mux.Handle("/api/v1/", jsonapi.New(c.Service.Registry(), c.Service, cfg.Log))
 	wo := web.Options{Registry: c.Service.Registry(), Auth: c.Service, Registrar: c.Service, Resetter: c.Service, Software: sw, PortalURL: cfg.PortalURL, Log: cfg.Log}
-	if cfg.Mail.Addr != "" {
-		if c.mailer, err = mail.New(cfg.Mail, cfg.Log); err != nil {
-			st.Close()
-			return nil, err
-		}
+	if c.mailer != nil {
 		wo.Mailer = c.mailer
 	}
 	mux.Handle("/", web.New(wo))

@@ -220,3 +220,15 @@ func (m *Mailer) compose(msg Message) []byte {
 	}
 	return []byte(b.String())
 }
+
+// ResetPath is the portal's path of a password reset token: the link is
+// it on the portal's address.
+func ResetPath(token string) string { return "/reset/" + token }
+
+// Reset is the mail that carries email's password reset link, which
+// works once, for ttl.
+func Reset(email, link string, ttl time.Duration) Message {
+	return Message{To: []string{email}, Subject: "Orbis: reset your password", Link: link,
+		Body: fmt.Sprintf("Someone, probably you, asked to reset the password of %s on Orbis.\n\nChoose a new one at\n\n  %s\n\nThe link works once, for %s. If you did not ask, ignore this mail: your password is unchanged.\n",
+			email, link, ttl)}
+}

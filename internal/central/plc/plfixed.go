@@ -30,11 +30,10 @@ const (
 	whyList   = "Orbis keeps no node whitelists: a slice runs on the nodes it is added to"
 	whyBoot   = "Orbis nodes have no boot CD: GenerateNodeConfFile gives what `orbis node` takes to join"
 	whyReboot = "Orbis cannot reboot a node: an Orbis node has no PCU link and no boot manager"
-	whyNotify = "Orbis sends no mail through PLCAPI: its portal and central mail what they must"
+	whyNotify = "Orbis nodes have no boot manager to report to their owners: central mails only what PLCAPI callers ask (NotifyPersons, NotifySupport) and the portal's notices"
 	whyTicket = "Orbis has no slice tickets: nodes get their slivers from central (GetSlivers)"
 	whyEvents = "Orbis's change log is not served through PLCAPI"
 	whyVerify = "Orbis verifies persons through its portal's registration, which an admin or PI enables"
-	whyReset  = "Orbis resets passwords through its portal (a person asks there, and the mail carries the link)"
 	whyKeys   = "Orbis's slivers have no keys of their own (no sliverauth): the keys a sliver takes are its persons' (GetSliceKeys, GetSlivers)"
 )
 
@@ -57,10 +56,7 @@ func fixedMethods() []fixedMethod {
 		{"DeleteBootState", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyLookup},
 		{"RebootNodeWithPCU", rolesNodes, 1, 2, []string{"string", "int", "boolean"}, nil, whyReboot},
 		{"RebootNode", rolesNodes, 1, 1, []string{"int", "int"}, nil, whyReboot},
-		{"NotifyPersons", rolesNode, 3, 3, []string{"int", "array", "string", "string"}, nil, whyNotify},
-		{"NotifySupport", rolesAdmin, 2, 2, []string{"int", "string", "string"}, nil, whyNotify},
 		{"BootNotifyOwners", []string{"node"}, 1, 4, []string{"int", "string", "boolean", "boolean", "boolean"}, nil, whyNotify},
-		{"ResetPassword", rolesAdmin, 1, 3, []string{"int", "int", "string", "int"}, nil, whyReset},
 		{"VerifyPerson", rolesAdmin, 1, 3, []string{"int", "int", "string", "int"}, nil, whyVerify},
 		{"AddPeer", rolesAdmin, 1, 1, []string{"int", "struct"}, nil, whyPeer},
 		{"UpdatePeer", rolesAdmin, 2, 2, []string{"int", "int", "struct"}, nil, whyPeer},

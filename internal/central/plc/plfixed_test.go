@@ -21,7 +21,6 @@ func TestFixedMethods(t *testing.T) {
 		"AddKeyType": {"rsa"}, "AddPeer": {map[string]any{"peername": "x"}},
 		"RebootNode": {w.nodeA1}, "GetBootMedium": {w.nodeA1, "node-iso", ""},
 		"GetSliceTicket": {"alpha_x"}, "AddSliceToNodesWhitelist": {1, []any{w.nodeA1}}, "GetEventObjects": {},
-		"ResetPassword": {w.userA.PersonID}, "NotifySupport": {"subject", "body"},
 	} {
 		_, err := w.call(w.admin, name, args...)
 		if f := fault(t, err, plc.FaultInvalidArg); !strings.Contains(f.Msg, "Orbis") {
@@ -118,15 +117,15 @@ var (
 	fixedRefused = []string{"AddKeyType", "DeleteKeyType", "AddNetworkMethod", "DeleteNetworkMethod", "AddNetworkType",
 		"DeleteNetworkType", "AddNodeType", "DeleteNodeType", "AddRole", "DeleteRole", "AddSliceInstantiation",
 		"DeleteSliceInstantiation", "AddBootState", "DeleteBootState", "RebootNodeWithPCU", "RebootNode",
-		"NotifyPersons", "NotifySupport", "ResetPassword", "VerifyPerson",
+		"VerifyPerson",
 		"AddPeer", "UpdatePeer", "DeletePeer", "RefreshPeer", "DeleteAllPeerEntries", "BindObjectToPeer",
 		"UnBindObjectFromPeer", "GetPeerData", "AddSliceToNodesWhitelist", "DeleteSliceFromNodesWhitelist",
 		"GetBootMedium", "GetSliceTicket", "RetrieveSliceSliverKeys", "GetEventObjects"}
 	// fixedNodeRefused are refused too, to the node that calls them.
 	fixedNodeRefused = []string{"BootNotifyOwners"}
 	// newPLMethods are plfixed.go's, plkeys.go's, plboot.go's,
-	// nodeconf.go's, pcutypes.go's and messages.go's, for TestMethodTable.
-	newPLMethods = slices.Concat(fixedEmpty, fixedRefused, fixedNodeRefused, pcuTypeMethods, messageMethods, []string{"GetPeerName",
+	// nodeconf.go's, pcutypes.go's, messages.go's and notify.go's, for TestMethodTable.
+	newPLMethods = slices.Concat(fixedEmpty, fixedRefused, fixedNodeRefused, pcuTypeMethods, messageMethods, notifyMethods, []string{"GetPeerName",
 		"GetSliceKeys", "RetrieveSlicePersonKeys", "ResolveSlices", "GetNodeFlavour", "BootGetNodeDetails",
 		"BootUpdateNode", "ReportRunlevel", "GenerateNodeConfFile"})
 )

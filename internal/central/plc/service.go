@@ -52,6 +52,10 @@ type Options struct {
 	// certificate of a CA the system trusts): GenerateNodeConfFile writes
 	// them into a node's configuration.
 	CentralURL, CAHash string
+	// Mailer sends the mails of NotifyPersons, NotifySupport and
+	// ResetPassword; nil (no relay) refuses the first two and logs
+	// ResetPassword's link, as the portal does.
+	Mailer Mailer
 	// OnChange is called after a commit that changed what some nodes
 	// should run, with their ids (also with the ids of deleted nodes, so
 	// their waiting requests end).
@@ -74,6 +78,7 @@ type Service struct {
 	maxSessions    int
 	onChange       func([]int64)
 	centralURL     string
+	mailer         Mailer
 	caHash         string
 	reg            *Registry
 
@@ -114,6 +119,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		maxSessions:    max(cmp.Or(opts.MaxSessions, DefaultMaxSessions), 1),
 		onChange:       opts.OnChange,
 		centralURL:     opts.CentralURL,
+		mailer:         opts.Mailer,
 		caHash:         opts.CAHash,
 		limiter:        newLimiter(opts.Login),
 		gates:          newSourceGates(),

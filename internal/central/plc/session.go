@@ -77,6 +77,7 @@ func (s *Service) register() {
 	s.registerPCUs()
 	s.registerPCUTypes()
 	s.registerMessages()
+	s.registerNotify()
 	s.registerAddresses()
 	s.registerTagTypes()
 	s.registerNodeTags()

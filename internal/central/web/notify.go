@@ -26,15 +26,13 @@ func (p *Portal) link(path string) string { return p.portalURL + path }
 // logs it for the operator to pass on: as a path, never built from the
 // request's Host header, which the requester chooses.
 func (p *Portal) sendReset(email, token string) {
-	path := "/reset/" + token
+	path := mail.ResetPath(token)
 	if p.mailer == nil {
 		p.log.Info("password reset link made; no mail is configured: give the person this path on central's address, good for "+plc.ResetTTL.String(),
 			"email", email, "path", path)
 		return
 	}
-	p.mailer.Send(mail.Message{To: []string{email}, Subject: "Orbis: reset your password", Link: p.link(path),
-		Body: fmt.Sprintf("Someone, probably you, asked to reset the password of %s on Orbis.\n\nChoose a new one at\n\n  %s\n\nThe link works once, for %s. If you did not ask, ignore this mail: your password is unchanged.\n",
-			email, p.link(path), plc.ResetTTL)})
+	p.mailer.Send(mail.Reset(email, p.link(path), plc.ResetTTL))
 }
 
 // tellPIs mails the enabled PIs of site loginBase that email registered
