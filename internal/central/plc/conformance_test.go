@@ -101,7 +101,7 @@ func TestXMLRPCPython(t *testing.T) {
 	url := e.serve()
 	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, py, "-c", strings.Replace(pythonConformance, "print(\"CALLED\"", pythonPLCalls+pythonAccessorCalls()+pythonPCUTypeCalls+pythonMessageCalls+pythonNotifyCalls+pythonFixedCalls(e.svc.Registry())+"print(\"CALLED\"", 1), url, strconv.FormatInt(node, 10), secret).CombinedOutput()
+	out, err := exec.CommandContext(ctx, py, "-c", strings.Replace(pythonConformance, "print(\"CALLED\"", pythonPLCalls+pythonAccessorCalls()+pythonPCUTypeCalls+pythonMessageCalls+pythonNotifyCalls+pythonWhitelistCalls+pythonFixedCalls(e.svc.Registry())+"print(\"CALLED\"", 1), url, strconv.FormatInt(node, 10), secret).CombinedOutput()
 	if err != nil {
 		t.Fatalf("python conformance: %v\n%s", err, out)
 	}

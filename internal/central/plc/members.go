@@ -108,6 +108,9 @@ func (t *txn) addSliceToNodes(sl *api.Slice, nodes []int64) error {
 	if len(fresh) == 0 {
 		return nil
 	}
+	if err := t.checkWhitelists(sl, fresh); err != nil {
+		return err
+	}
 	if n := int64(len(sl.NodeIDs) + len(fresh)); n > sl.MaxNodes {
 		return Faultf(FaultInvalidArg, "slice %s would be on %d nodes, over its max_nodes of %d", sl.Name, n, sl.MaxNodes)
 	}

@@ -7,9 +7,9 @@ import (
 
 // PLCAPI methods whose records Orbis does not keep: lookup tables that
 // are fixed in Orbis (its roles, key, node and network types, boot states
-// and instantiations are the code's),
-// peers, node whitelists, boot media and PCU reboots. Each answers with
-// PLCAPI's roles: the lists are empty, and a change is refused with fault
+// and instantiations are the code's), peers, boot media and PCU reboots.
+// Each answers with PLCAPI's roles: the lists are empty, and a change is
+// refused with fault
 // 102 saying why, so that a tool learns what Orbis does rather than that a
 // method is missing. docs/plcapi.md lists them.
 
@@ -27,7 +27,6 @@ type fixedMethod struct {
 const (
 	whyLookup = "Orbis's lookup tables are fixed: GetRoles, GetKeyTypes, GetNodeTypes, GetBootStates, GetNetworkMethods, GetNetworkTypes and GetSliceInstantiations list what it takes"
 	whyPeer   = "Orbis keeps no peers: it federates through SFA"
-	whyList   = "Orbis keeps no node whitelists: a slice runs on the nodes it is added to"
 	whyBoot   = "Orbis nodes have no boot CD: GenerateNodeConfFile gives what `orbis node` takes to join"
 	whyReboot = "Orbis cannot reboot a node: an Orbis node has no PCU link and no boot manager"
 	whyNotify = "Orbis nodes have no boot manager to report to their owners: central mails only what PLCAPI callers ask (NotifyPersons, NotifySupport) and the portal's notices"
@@ -38,7 +37,6 @@ const (
 )
 
 func fixedMethods() []fixedMethod {
-	empty := []any{}
 	return []fixedMethod{
 		{"AddKeyType", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyLookup},
 		{"DeleteKeyType", rolesAdmin, 1, 1, []string{"int", "string"}, nil, whyLookup},
@@ -66,9 +64,6 @@ func fixedMethods() []fixedMethod {
 		{"BindObjectToPeer", rolesAdmin, 4, 4, []string{"int", "string", "int", "string", "int"}, nil, whyPeer},
 		{"UnBindObjectFromPeer", rolesAdmin, 3, 3, []string{"int", "string", "int", "string"}, nil, whyPeer},
 		{"GetPeerData", rolesAdmin, 0, 2, []string{"struct", "struct", "struct"}, nil, whyPeer},
-		{"GetWhitelist", rolesPublic, 0, 2, []string{"array", "struct", "array"}, empty, ""},
-		{"AddSliceToNodesWhitelist", rolesAdmin, 2, 2, []string{"int", "int", "array"}, nil, whyList},
-		{"DeleteSliceFromNodesWhitelist", rolesAdmin, 2, 2, []string{"int", "int", "array"}, nil, whyList},
 		{"GetBootMedium", rolesNodes, 2, 4, []string{"string", "int", "string", "string", "array"}, nil, whyBoot},
 		{"GetSliceTicket", rolesSlice, 1, 1, []string{"string", "int"}, nil, whyTicket},
 		{"RetrieveSliceSliverKeys", rolesPublic, 1, 2, []string{"struct", "int", "struct"}, nil, whyKeys},

@@ -10,7 +10,7 @@ import (
 )
 
 // TestFixedMethods: the PLCAPI methods whose records Orbis does not keep
-// answer an empty list or fault 102 saying why, never 109; one refused to
+// answer fault 102 saying why, never 109; one refused to
 // an admin is refused to a PI before (PLCAPI's role fault), and the fixed
 // tables stay as they were after the calls.
 func TestFixedMethods(t *testing.T) {
@@ -20,16 +20,11 @@ func TestFixedMethods(t *testing.T) {
 		"AddNodeType": {"dummynet"}, "DeleteNodeType": {"regular"}, "AddRole": {50, "peer"}, "DeleteRole": {10},
 		"AddKeyType": {"rsa"}, "AddPeer": {map[string]any{"peername": "x"}},
 		"RebootNode": {w.nodeA1}, "GetBootMedium": {w.nodeA1, "node-iso", ""},
-		"GetSliceTicket": {"alpha_x"}, "AddSliceToNodesWhitelist": {1, []any{w.nodeA1}}, "GetEventObjects": {},
+		"GetSliceTicket": {"alpha_x"}, "GetEventObjects": {},
 	} {
 		_, err := w.call(w.admin, name, args...)
 		if f := fault(t, err, plc.FaultInvalidArg); !strings.Contains(f.Msg, "Orbis") {
 			t.Errorf("%s: %q does not say what Orbis does", name, f.Msg)
-		}
-	}
-	for name, want := range map[string]int{"GetWhitelist": 0} {
-		if got := records(t, w.must(w.admin, name)); len(got) != want {
-			t.Errorf("%s: %v", name, got)
 		}
 	}
 	_, err := w.call(w.piA, "AddNodeType", "dummynet")
@@ -110,22 +105,21 @@ func TestBootAndSliceKeyMethods(t *testing.T) {
 	}
 }
 
-// fixedMethodNames are plfixed.go's methods: the empty lists first, then
-// those refused with fault 102.
+// fixedRefused and fixedNodeRefused are plfixed.go's methods, refused
+// with fault 102.
 var (
-	fixedEmpty   = []string{"GetWhitelist"}
 	fixedRefused = []string{"AddKeyType", "DeleteKeyType", "AddNetworkMethod", "DeleteNetworkMethod", "AddNetworkType",
 		"DeleteNetworkType", "AddNodeType", "DeleteNodeType", "AddRole", "DeleteRole", "AddSliceInstantiation",
 		"DeleteSliceInstantiation", "AddBootState", "DeleteBootState", "RebootNodeWithPCU", "RebootNode",
 		"VerifyPerson",
 		"AddPeer", "UpdatePeer", "DeletePeer", "RefreshPeer", "DeleteAllPeerEntries", "BindObjectToPeer",
-		"UnBindObjectFromPeer", "GetPeerData", "AddSliceToNodesWhitelist", "DeleteSliceFromNodesWhitelist",
+		"UnBindObjectFromPeer", "GetPeerData",
 		"GetBootMedium", "GetSliceTicket", "RetrieveSliceSliverKeys", "GetEventObjects"}
 	// fixedNodeRefused are refused too, to the node that calls them.
 	fixedNodeRefused = []string{"BootNotifyOwners"}
 	// newPLMethods are plfixed.go's, plkeys.go's, plboot.go's,
-	// nodeconf.go's, pcutypes.go's, messages.go's and notify.go's, for TestMethodTable.
-	newPLMethods = slices.Concat(fixedEmpty, fixedRefused, fixedNodeRefused, pcuTypeMethods, messageMethods, notifyMethods, []string{"GetPeerName",
+	// nodeconf.go's, pcutypes.go's, messages.go's, notify.go's and whitelist.go's, for TestMethodTable.
+	newPLMethods = slices.Concat(fixedRefused, fixedNodeRefused, pcuTypeMethods, messageMethods, notifyMethods, whitelistMethods, []string{"GetPeerName",
 		"GetSliceKeys", "RetrieveSlicePersonKeys", "ResolveSlices", "GetNodeFlavour", "BootGetNodeDetails",
 		"BootUpdateNode", "ReportRunlevel", "GenerateNodeConfFile"})
 )
@@ -145,14 +139,11 @@ func pythonFixedCalls(reg *plc.Registry) string {
 		refused[name] = args
 	}
 	js, _ := json.Marshal(refused)
-	empty, _ := json.Marshal(fixedEmpty)
 	return `
 # The methods whose records Orbis does not keep, and BootManager's (plfixed_test.go).
 import json
 for name, args in json.loads(r'''` + string(js) + `''').items():
     fault(102, name, legacy(*args) if name == "BootNotifyOwners" else admin, *args)
-for name in json.loads(r'''` + string(empty) + `'''):
-    check(call(name, admin), [], name)
 check(type(call("GetPeerName", admin)), str, "GetPeerName")
 fk = call("AddSlice", admin, {"name": "plc_fixedkeys"})
 check(call("GetSliceKeys", admin, [fk]), [], "GetSliceKeys")

@@ -78,6 +78,7 @@ func (s *Service) register() {
 	s.registerPCUTypes()
 	s.registerMessages()
 	s.registerNotify()
+	s.registerWhitelist()
 	s.registerAddresses()
 	s.registerTagTypes()
 	s.registerNodeTags()

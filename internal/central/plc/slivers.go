@@ -56,6 +56,7 @@ func (t *txn) nodeSlivers(nodeID int64) (api.Slivers, error) {
 	if err != nil {
 		return out, err
 	}
+	sls = slices.DeleteFunc(sls, func(sl api.Slice) bool { return !whitelisted(&nodes[0], sl.SliceID) })
 	if len(sls) == 0 {
 		return out, t.applyLeases(&nodes[0], &out)
 	}

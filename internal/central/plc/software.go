@@ -106,6 +106,10 @@ func (s *Service) NodeSliceSoftware(ctx context.Context, nodeID int64, name stri
 		if len(sls) == 0 {
 			return nil
 		}
+		n, err := t.node(nodeID)
+		if err != nil || !whitelisted(n, sls[0].SliceID) {
+			return err // a slice the node's whitelist leaves out is not the node's
+		}
 		id = sls[0].SliceID
 		tag, err := t.softwareTag(id)
 		if tag != nil {

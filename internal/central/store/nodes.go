@@ -19,10 +19,11 @@ var nodeTable = &table{
 		"date_created": {"t.date_created", kInt, false}, "last_updated": {"t.last_updated", kInt, false},
 	},
 	lists: map[string]listCol{
-		"slice_ids":     {table: "slice_nodes", owner: "node_id", member: "slice_id"},
-		"interface_ids": {table: "interfaces", owner: "node_id", member: "interface_id"},
-		"pcu_ids":       {table: "pcu_nodes", owner: "node_id", member: "pcu_id"},
-		"node_tag_ids":  {table: "node_tags", owner: "node_id", member: "node_tag_id"},
+		"slice_ids":           {table: "slice_nodes", owner: "node_id", member: "slice_id"},
+		"interface_ids":       {table: "interfaces", owner: "node_id", member: "interface_id"},
+		"pcu_ids":             {table: "pcu_nodes", owner: "node_id", member: "pcu_id"},
+		"node_tag_ids":        {table: "node_tags", owner: "node_id", member: "node_tag_id"},
+		"slice_ids_whitelist": {table: "node_slice_whitelist", owner: "node_id", member: "slice_id"},
 	},
 }
 
@@ -36,17 +37,17 @@ func (t *tx) nodeCols() string {
 		t.d.listAgg("interface_id", "interfaces", "node_id = t.node_id") + ", " +
 		t.d.listAgg("pcu_id", "pcu_nodes", "node_id = t.node_id") + ", " +
 		t.d.listAgg("node_tag_id", "node_tags", "node_id = t.node_id") + ", " +
-		t.d.listAgg("g.nodegroup_id", "node_groups g JOIN node_tags nt ON nt.tag_type_id = g.tag_type_id AND nt.value = g.value", "nt.node_id = t.node_id")
+		t.d.listAgg("g.nodegroup_id", "node_groups g JOIN node_tags nt ON nt.tag_type_id = g.tag_type_id AND nt.value = g.value", "nt.node_id = t.node_id") + ", " +
+		t.d.listAgg("slice_id", "node_slice_whitelist", "node_id = t.node_id")
 }
 
 func scanNode(r *sql.Rows) (api.Node, error) {
 	var n api.Node
-	var slices, interfaces, pcus, tags, groups sql.NullString
+	var slices, interfaces, pcus, tags, groups, whitelist sql.NullString
 	err := r.Scan(&n.NodeID, &n.Hostname, &n.SiteID, &n.NodeType, &n.BootState, &n.Version, &n.Model, &n.IP,
-		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces, &pcus, &tags, &groups)
+		&n.LastContact, &n.DateCreated, &n.LastUpdated, &slices, &interfaces, &pcus, &tags, &groups, &whitelist)
 	n.SliceIDs, n.InterfaceIDs, n.PCUIDs = idList(slices), idList(interfaces), idList(pcus)
-	n.NodeTagIDs, n.NodeGroupIDs = idList(tags), idList(groups)
-	n.SliceIDsWhitelist = []int64{}
+	n.NodeTagIDs, n.NodeGroupIDs, n.SliceIDsWhitelist = idList(tags), idList(groups), idList(whitelist)
 	return n, err
 }
 
@@ -209,4 +210,36 @@ func (t *tx) TouchNode(nodeID, lastContact int64) error {
 		return fmt.Errorf("node %d: %w", nodeID, ErrNotFound)
 	}
 	return nil
+}
+
+// SetSliceWhitelisted puts a slice on nodes' whitelists (on) or takes it
+// off them; nodes where it is so already are left alone.
+func (t *tx) SetSliceWhitelisted(sliceID int64, nodeIDs []int64, on bool) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	if err := t.exists("slices", "slice_id", sliceID); err != nil {
+		return err
+	}
+	q, action := "INSERT INTO node_slice_whitelist (node_id, slice_id) VALUES (?, ?) ON CONFLICT DO NOTHING", "AddSliceToNodesWhitelist"
+	if !on {
+		q, action = "DELETE FROM node_slice_whitelist WHERE node_id = ? AND slice_id = ?", "DeleteSliceFromNodesWhitelist"
+	}
+	var changed []int64
+	for _, n := range uniqueIDs(nodeIDs) {
+		if err := t.exists("nodes", "node_id", n); err != nil {
+			return err
+		}
+		c, err := t.execCount(q, n, sliceID)
+		if err != nil {
+			return fmt.Errorf("node whitelist: %w", err)
+		}
+		if c > 0 {
+			changed = append(changed, n)
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return t.event(action, "slice", sliceID, map[string]any{"node_ids": changed})
 }

@@ -235,6 +235,10 @@ type Tx interface {
 	// DeleteMessage removes a template.
 	DeleteMessage(id string) error
 
+	// SetSliceWhitelisted puts a slice on nodes' whitelists (on) or
+	// takes it off.
+	SetSliceWhitelisted(sliceID int64, nodeIDs []int64, on bool) error
+
 	// Nodes lists nodes; slice_ids and interface_ids are filled.
 	Nodes(q Query) ([]api.Node, error)
 	// AddNode sets NodeID, DateCreated and LastUpdated.

@@ -23,3 +23,12 @@ CREATE TABLE messages (
 	template TEXT NOT NULL,
 	enabled BOOLEAN NOT NULL
 );
+
+-- A node's slice whitelist (PLCAPI's node_slice_whitelist): a node with
+-- one takes only those slices.
+CREATE TABLE node_slice_whitelist (
+	node_id BIGINT NOT NULL REFERENCES nodes ON DELETE CASCADE,
+	slice_id BIGINT NOT NULL REFERENCES slices ON DELETE CASCADE,
+	PRIMARY KEY (node_id, slice_id)
+);
+CREATE INDEX node_slice_whitelist_slice ON node_slice_whitelist (slice_id);
