@@ -98,6 +98,7 @@ func runSuite(t *testing.T, b backend) {
 		{"KeyBlacklist", testKeyBlacklist},
 		{"Interfaces", testInterfaces},
 		{"PCUs", testPCUs},
+		{"PLCAPIRecords", testPLCAPIRecords},
 		{"Addresses", testAddresses},
 		{"TagTypes", testTagTypes},
 		{"NodeTags", testNodeTags},
