@@ -168,7 +168,10 @@ func (s *testSlice) probe(t testing.TB, args ...string) string {
 // ports are what ports says.
 func newServer(t testing.TB, p *nettest.Pair, ports func(string) ([]Port, error)) *Server {
 	t.Helper()
-	srv, err := New(Config{Ports: ports, NetNS: p.SendNS, SyncEvery: 100 * time.Millisecond, MaxPerSlice: 8, Log: testutil.Logger(t)})
+	// A port manager that grants every claim: without one, raw and
+	// packet sockets get no port at all.
+	claim := func(string, Port, func()) (func(), error) { return func() {}, nil }
+	srv, err := New(Config{Ports: ports, Claim: claim, NetNS: p.SendNS, SyncEvery: 100 * time.Millisecond, MaxPerSlice: 8, Log: testutil.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

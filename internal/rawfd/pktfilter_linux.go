@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -16,6 +17,11 @@ import (
 // socket's type and device (SKF_NET_OFF), and admits only
 //   - frames the node sends (PACKET_OUTGOING) or receives for itself
 //     (PACKET_HOST): never another host's, even in promiscuous mode;
+//     and, when it admits one, only if the packet's local side (source
+//     when sent, destination when received) is one of the node's
+//     addresses: the local map, kept equal to the table's sets local4
+//     and local6 (addrs_linux.go), so a flow the node forwards between
+//     two other hosts is never admitted;
 //   - IPv4 (not a fragment after the first) and IPv6 (no extension
 //     header), TCP, UDP, ICMP and ICMPv6;
 //   - a TCP or UDP segment whose local port (source when sent,
@@ -55,6 +61,7 @@ const (
 const (
 	pktPortsName = "orbis_pkt_ports"
 	pktEchoName  = "orbis_pkt_echo"
+	pktLocalName = "orbis_pkt_local"
 )
 
 // Sizes of the filter's maps: every (protocol, port) pair, and the echo
@@ -62,6 +69,7 @@ const (
 const (
 	pktPortsMax = 2 * 65536
 	pktEchoMax  = 8192
+	pktLocalMax = 65536
 )
 
 // echoKeySize is the echo map's key: the peer's address (16 bytes, an
@@ -75,7 +83,11 @@ const echoKeySize = 24
 type pktFilter struct {
 	ports *ebpf.Map // protocol<<16 | port -> slice index
 	echo  *ebpf.Map // echo flow -> slice index (0: the node's)
+	local *ebpf.Map // the node's addresses (localKey) -> 1
 	progs map[uint32]*ebpf.Program
+
+	// addrs is what local holds; only the address watch uses it.
+	addrs map[netip.Addr]bool
 }
 
 func newPktFilter() (*pktFilter, error) {
@@ -90,7 +102,14 @@ func newPktFilter() (*pktFilter, error) {
 		ports.Close()
 		return nil, fmt.Errorf("packet sockets: echo map: %w", err)
 	}
-	f := &pktFilter{ports: ports, echo: echo, progs: map[uint32]*ebpf.Program{}}
+	local, err := ebpf.NewMap(&ebpf.MapSpec{Name: pktLocalName, Type: ebpf.Hash, KeySize: 16, ValueSize: 4,
+		MaxEntries: pktLocalMax, Flags: 1}) // BPF_F_NO_PREALLOC
+	if err != nil {
+		ports.Close()
+		echo.Close()
+		return nil, fmt.Errorf("packet sockets: local map: %w", err)
+	}
+	f := &pktFilter{ports: ports, echo: echo, local: local, progs: map[uint32]*ebpf.Program{}, addrs: map[netip.Addr]bool{}}
 	// Load one now: a kernel that refuses it says so at start-up.
 	if _, err := f.prog(0); err != nil {
 		f.close()
@@ -106,7 +125,7 @@ func (f *pktFilter) prog(index uint32) (*ebpf.Program, error) {
 	}
 	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
 		Name: "orbis_pkt", Type: ebpf.SocketFilter, License: "GPL",
-		Instructions: pktInstructions(index, f.ports.FD(), f.echo.FD()),
+		Instructions: pktInstructions(index, f.ports.FD(), f.echo.FD(), f.local.FD()),
 	}, ebpf.ProgramOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("packet sockets: load filter: %w", err)
@@ -129,6 +148,48 @@ func (f *pktFilter) close() {
 	}
 	f.ports.Close()
 	f.echo.Close()
+	f.local.Close()
+}
+
+// setAddrs makes the local map hold the addresses of want.
+func (f *pktFilter) setAddrs(want map[netip.Addr]bool) error {
+	var errs []error
+	for ip := range f.addrs {
+		if want[ip] {
+			continue
+		}
+		if err := f.local.Delete(localKey(ip)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		delete(f.addrs, ip)
+	}
+	for ip := range want {
+		if f.addrs[ip] {
+			continue
+		}
+		if err := f.local.Put(localKey(ip), uint32(1)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.addrs[ip] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("packet sockets: local map: %w", err)
+	}
+	return nil
+}
+
+// localKey is the local map's key of ip: its 16-byte form (IPv4-mapped
+// for IPv4) as four host-order words, as the program's word loads read
+// them.
+func localKey(ip netip.Addr) [16]byte {
+	b := ip.As16()
+	var k [16]byte
+	for i := 0; i < 16; i += 4 {
+		binary.NativeEndian.PutUint32(k[i:], binary.BigEndian.Uint32(b[i:]))
+	}
+	return k
 }
 
 // setPorts changes the ports of the slice of index from have to want.
@@ -174,11 +235,13 @@ const (
 	keyAddr = -24
 	keyID   = -8
 	keyVer  = -4
+	// keyLocal is the local map's key (localKey), 16 bytes.
+	keyLocal = -48
 )
 
 // pktInstructions is the program of the slice of index. LdAbs and LdInd
 // clobber R1-R5, so what lasts is in R6-R9 or on the stack.
-func pktInstructions(index uint32, portsFD, echoFD int) asm.Instructions {
+func pktInstructions(index uint32, portsFD, echoFD, localFD int) asm.Instructions {
 	rawMark := int32(RawMark(index))
 	ld := func(off int32, size asm.Size) asm.Instruction { return asm.LoadAbs(skfNetOff+off, size) }
 	ldL4 := func(off int32, size asm.Size) asm.Instruction { return asm.LoadInd(asm.R0, rL4, skfNetOff+off, size) }
@@ -386,12 +449,47 @@ func pktInstructions(index uint32, portsFD, echoFD int) asm.Instructions {
 		asm.JEq.Imm(asm.R0, 8, "echo"),
 		asm.Ja.Label("drop"),
 
-		asm.Mov.Imm(asm.R0, -1).WithSymbol("accept"), // whole
+		// Admitted, if its local side is the node's: read from the
+		// network header again (rL4 and rProt may be an error's quote;
+		// rOut 2 is a received error).
+		ld(0, asm.Byte).WithSymbol("accept"),
+		asm.RSh.Imm(asm.R0, 4),
+		asm.JEq.Imm(asm.R0, 6, "local6"),
+		asm.StoreImm(asm.RFP, keyLocal, 0, asm.Word),
+		asm.StoreImm(asm.RFP, keyLocal+4, 0, asm.Word),
+		asm.StoreImm(asm.RFP, keyLocal+8, 0xffff, asm.Word),
+		ld(16, asm.Word), // destination
+		asm.JNE.Imm(rOut, 1, "local4"),
+		ld(12, asm.Word), // source
+		asm.StoreMem(asm.RFP, keyLocal+12, asm.R0, asm.Word).WithSymbol("local4"),
+		asm.Ja.Label("islocal"),
+	)
+	ins = append(ins, localAddr6(24)...) // destination
+	ins[len(ins)-8] = ins[len(ins)-8].WithSymbol("local6")
+	ins = append(ins, asm.JNE.Imm(rOut, 1, "islocal"))
+	ins = append(ins, localAddr6(8)...) // source
+	ins = append(ins,
+		asm.LoadMapPtr(asm.R1, localFD).WithSymbol("islocal"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, keyLocal),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "drop"),
+		asm.Mov.Imm(asm.R0, -1), // whole
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("drop"),
 		asm.Return(),
 	)
 	return ins
+}
+
+// localAddr6 stores the 16-byte address at the network offset off in the
+// local map's key (8 instructions).
+func localAddr6(off int32) asm.Instructions {
+	var out asm.Instructions
+	for i := int32(0); i < 4; i++ {
+		out = append(out, asm.LoadAbs(skfNetOff+off+4*i, asm.Word), asm.StoreMem(asm.RFP, keyLocal+int16(4*i), asm.R0, asm.Word))
+	}
+	return out
 }
 
 // htons16 is v in network order, as a host-order load of it reads.

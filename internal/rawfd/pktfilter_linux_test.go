@@ -3,6 +3,7 @@ package rawfd
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -73,6 +74,9 @@ func TestPacketFilterVerdicts(t *testing.T) {
 	}
 	peer, node := net.IPv4(10, 9, 0, 2), net.IPv4(10, 9, 0, 1)
 	peer6, node6 := net.ParseIP("fd00:9::2"), net.ParseIP("fd00:9::1")
+	if err := f.setAddrs(map[netip.Addr]bool{netip.MustParseAddr("10.9.0.1"): true, netip.MustParseAddr("fd00:9::1"): true}); err != nil {
+		t.Fatal(err)
+	}
 	laterFrag := frame4(peer, node, 17, ports(53, 5000))
 	laterFrag[14+6] = 0x01               // fragment offset 256 bytes
 	quote := func(sport uint16) []byte { // an ICMP error about node:sport -> peer:53
@@ -85,6 +89,8 @@ func TestPacketFilterVerdicts(t *testing.T) {
 	}{
 		{"udp to its port", frame4(peer, node, 17, ports(53, 5000)), true},
 		{"tcp to its port", frame4(peer, node, 6, ports(80, 6000)), true},
+		{"udp to its port at another host (forwarded)", frame4(peer, net.IPv4(10, 9, 1, 2), 17, ports(53, 5000)), false},
+		{"ipv6 udp to its port at another host (forwarded)", frame6(peer6, net.ParseIP("fd00:9:1::2"), 17, ports(53, 5000)), false},
 		{"udp to another slice's port", frame4(peer, node, 17, ports(53, 5001)), false},
 		{"tcp to the node's ssh", frame4(peer, node, 6, ports(40000, 22)), false},
 		{"its port as the peer's source", frame4(peer, node, 17, ports(5000, 53)), false},
@@ -129,6 +135,9 @@ func BenchmarkPacketFilter(b *testing.B) {
 		b.Fatal(err)
 	}
 	peer, node := net.IPv4(10, 9, 0, 2), net.IPv4(10, 9, 0, 1)
+	if err := f.setAddrs(map[netip.Addr]bool{netip.MustParseAddr("10.9.0.1"): true}); err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name  string
 		frame []byte
