@@ -244,6 +244,11 @@ func (s *Server) openPackets() {
 		s.cfg.Log.Warn("slivers' packet sockets are off (socket(AF_PACKET) fails with EPERM): this kernel does not load their receive filter", "err", err)
 		return
 	}
+	if err := pkt.openLearner(s.w); err != nil {
+		pkt.close()
+		s.cfg.Log.Warn("slivers' packet sockets are off (socket(AF_PACKET) fails with EPERM): no socket to learn the node's echo flows", "err", err)
+		return
+	}
 	e := &egressTable{name: s.cfg.Table + "_pkt", t: s.nft}
 	if err := e.sync(); err != nil {
 		pkt.close()

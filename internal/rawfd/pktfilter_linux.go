@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 // The receive filter of a sliver's packet sockets, an eBPF socket filter
@@ -30,10 +31,12 @@ import (
 //   - a packet the slice's raw sockets sent (their mark, set before
 //     netfilter confined them);
 //   - an ICMP or ICMPv6 echo request or reply of an echo flow (peer
-//     address, identifier) the slice's raw sockets started: the echo map,
-//     which the filters themselves fill from the raw sockets' outgoing
-//     echo requests, the mark telling which slice sent one; any other
-//     echo request the node sends takes the flow from every slice;
+//     address, identifier) the slice's raw sockets started less than
+//     pingTimeout ago (as the table's echo flows expire): the echo map,
+//     which the agent's own packet socket (openLearner) fills from every
+//     echo request the node sends, the mark telling which slice's raw
+//     socket sent one; any other echo request the node sends takes the
+//     flow from every slice;
 //   - an ICMP or ICMPv6 error received about a packet that one of the
 //     above admits as sent: the quoted packet is read as an outgoing one.
 //
@@ -85,6 +88,8 @@ type pktFilter struct {
 	echo  *ebpf.Map // echo flow -> slice index (0: the node's)
 	local *ebpf.Map // the node's addresses (localKey) -> 1
 	progs map[uint32]*ebpf.Program
+	// learner is the agent's own packet socket, which fills echo.
+	learner int
 
 	// addrs is what local holds; only the address watch uses it.
 	addrs map[netip.Addr]bool
@@ -96,7 +101,7 @@ func newPktFilter() (*pktFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packet sockets: ports map: %w", err)
 	}
-	echo, err := ebpf.NewMap(&ebpf.MapSpec{Name: pktEchoName, Type: ebpf.LRUHash, KeySize: echoKeySize, ValueSize: 4,
+	echo, err := ebpf.NewMap(&ebpf.MapSpec{Name: pktEchoName, Type: ebpf.LRUHash, KeySize: echoKeySize, ValueSize: echoValSize,
 		MaxEntries: pktEchoMax})
 	if err != nil {
 		ports.Close()
@@ -109,7 +114,7 @@ func newPktFilter() (*pktFilter, error) {
 		echo.Close()
 		return nil, fmt.Errorf("packet sockets: local map: %w", err)
 	}
-	f := &pktFilter{ports: ports, echo: echo, local: local, progs: map[uint32]*ebpf.Program{}, addrs: map[netip.Addr]bool{}}
+	f := &pktFilter{ports: ports, echo: echo, local: local, progs: map[uint32]*ebpf.Program{}, learner: -1, addrs: map[netip.Addr]bool{}}
 	// Load one now: a kernel that refuses it says so at start-up.
 	if _, err := f.prog(0); err != nil {
 		f.close()
@@ -146,9 +151,42 @@ func (f *pktFilter) close() {
 	for i := range f.progs {
 		f.forget(i)
 	}
+	if f.learner >= 0 {
+		unix.Close(f.learner)
+	}
 	f.ports.Close()
 	f.echo.Close()
 	f.local.Close()
+}
+
+// openLearner opens the agent's own packet socket, on every protocol and
+// device of w's namespace, whose filter fills the echo map from every
+// echo request the node sends, whoever sends it, and takes no frame: no
+// slice can close it or change its filter, so the node's (and other
+// slices') echo requests always take their flow back.
+func (f *pktFilter) openLearner(w *worker) (err error) {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "orbis_pkt_learn", Type: ebpf.SocketFilter, License: "GPL",
+		Instructions: learnerInstructions(f.echo.FD())})
+	if err != nil {
+		return fmt.Errorf("packet sockets: load echo learner: %w", err)
+	}
+	defer prog.Close() // the socket keeps it
+	fd := -1
+	// No protocol until the filter is on.
+	w.do(func() { fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0) })
+	if err != nil {
+		return fmt.Errorf("packet sockets: echo learner: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ATTACH_BPF, prog.FD()); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("packet sockets: echo learner: SO_ATTACH_BPF: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons16(unix.ETH_P_ALL)}); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("packet sockets: echo learner: bind: %w", err)
+	}
+	f.learner = fd
+	return nil
 }
 
 // setAddrs makes the local map hold the addresses of want.
@@ -242,6 +280,19 @@ const (
 // pktInstructions is the program of the slice of index. LdAbs and LdInd
 // clobber R1-R5, so what lasts is in R6-R9 or on the stack.
 func pktInstructions(index uint32, portsFD, echoFD, localFD int) asm.Instructions {
+	return filterInstructions(index, portsFD, echoFD, localFD, false)
+}
+
+// learnerInstructions is the program of the agent's own packet socket,
+// which learns echo flows from every echo request the node sends and
+// takes no frame.
+func learnerInstructions(echoFD int) asm.Instructions {
+	return filterInstructions(0, -1, echoFD, -1, true)
+}
+
+// filterInstructions is a slice's filter, or with learner the learner:
+// the network layer is read alike.
+func filterInstructions(index uint32, portsFD, echoFD, localFD int, learner bool) asm.Instructions {
 	rawMark := int32(RawMark(index))
 	ld := func(off int32, size asm.Size) asm.Instruction { return asm.LoadAbs(skfNetOff+off, size) }
 	ldL4 := func(off int32, size asm.Size) asm.Instruction { return asm.LoadInd(asm.R0, rL4, skfNetOff+off, size) }
@@ -277,11 +328,15 @@ func pktInstructions(index uint32, portsFD, echoFD, localFD int) asm.Instruction
 		asm.StoreImm(asm.RFP, keyAddr+12, 0, asm.Word),
 		asm.StoreImm(asm.RFP, keyVer, 4, asm.Word),
 	}
+	hostTo := "proto"
+	if learner {
+		hostTo = "drop" // it learns from sent frames only
+	}
 	ins := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.Mov.Imm(rOut, 0),
 		asm.LoadMem(asm.R0, asm.R6, skbPktType, asm.Word),
-		asm.JEq.Imm(asm.R0, packetHost, "proto"),
+		asm.JEq.Imm(asm.R0, packetHost, hostTo),
 		asm.JNE.Imm(asm.R0, packetOutgoing, "drop"),
 		asm.Mov.Imm(rOut, 1),
 
@@ -324,37 +379,14 @@ func pktInstructions(index uint32, portsFD, echoFD, localFD int) asm.Instruction
 	dst := addr6(24, false)
 	dst[0] = dst[0].WithSymbol("ip6dst")
 	ins = append(ins, dst...)
+	if learner {
+		return append(ins, learnInstructions(echoFD, ldL4)...)
+	}
 	ins = append(ins,
 		// Transport layer.
 		asm.JEq.Imm(rOut, 0, "tcpudp").WithSymbol("l4"),
-		// Sent: learn who starts echo flows from echo requests.
-		asm.JEq.Imm(rProt, 1, "learn4"),
-		asm.JEq.Imm(rProt, 58, "learn6"),
-		asm.Ja.Label("sent"),
-		ldL4(0, asm.Byte).WithSymbol("learn4"),
-		asm.JEq.Imm(asm.R0, 8, "learn"),
-		asm.Ja.Label("sent"),
-		ldL4(0, asm.Byte).WithSymbol("learn6"),
-		asm.JNE.Imm(asm.R0, 128, "sent"),
-		ldL4(4, asm.Half).WithSymbol("learn"),
-		asm.StoreMem(asm.RFP, keyID, asm.R0, asm.Word),
-		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word),
-		asm.Mov.Reg(asm.R1, asm.R0),
-		asm.And.Imm(asm.R1, -0x10000), // 0xffff0000
-		asm.Mov.Imm(asm.R3, 0),        // the node's, or a ping socket's
-		asm.JNE.Imm(asm.R1, rawMarkBase, "store"),
-		asm.Mov.Reg(asm.R3, asm.R0),
-		asm.And.Imm(asm.R3, 0xffff),
-		asm.StoreMem(asm.RFP, -32, asm.R3, asm.Word).WithSymbol("store"),
-		asm.LoadMapPtr(asm.R1, echoFD),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, keyAddr),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -32),
-		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
-		asm.FnMapUpdateElem.Call(),
 		// Sent by the slice's raw sockets: netfilter confined it.
-		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word).WithSymbol("sent"),
+		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word),
 		asm.JEq.Imm(asm.R0, rawMark, "accept"),
 
 		// TCP and UDP: by the local port.
@@ -400,7 +432,20 @@ func pktInstructions(index uint32, portsFD, echoFD, localFD int) asm.Instruction
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, keyAddr),
 	)
-	ins = append(ins, lookup(echoFD)...)
+	ins = append(ins,
+		asm.LoadMapPtr(asm.R1, echoFD),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "drop"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.JNE.Imm(asm.R1, int32(index), "drop"),
+		// Learned more than pingTimeout ago: expired, as in the table.
+		asm.LoadMem(rL4, asm.R0, 8, asm.DWord),
+		asm.FnKtimeGetNs.Call(),
+		asm.Sub.Reg(asm.R0, rL4),
+		asm.LoadImm(asm.R1, pingTimeout.Nanoseconds(), asm.DWord),
+		asm.JGT.Reg(asm.R0, asm.R1, "drop"),
+		asm.Ja.Label("accept"),
+	)
 	ins = append(ins,
 		// An error the node received, quoting a packet it sent: read
 		// the quote as that packet, once (rOut 2: no error in it).
@@ -480,6 +525,53 @@ func pktInstructions(index uint32, portsFD, echoFD, localFD int) asm.Instruction
 		asm.Return(),
 	)
 	return ins
+}
+
+// echoVal is the stack slot of an echo map value: the slice's index
+// (0: the node's) and, 8 bytes in, when it was learned (CLOCK_MONOTONIC
+// nanoseconds, bpf_ktime_get_ns).
+const (
+	echoVal     = -40
+	echoValSize = 16
+)
+
+// learnInstructions learn the echo flow of a sent echo request (its peer
+// and identifier; the peer is in the key already): who sent it, the
+// slice whose raw socket's mark it carries or the node, and when. The
+// frame is never taken.
+func learnInstructions(echoFD int, ldL4 func(int32, asm.Size) asm.Instruction) asm.Instructions {
+	return asm.Instructions{
+		asm.JEq.Imm(rProt, 1, "learn4").WithSymbol("l4"),
+		asm.JEq.Imm(rProt, 58, "learn6"),
+		asm.Ja.Label("drop"),
+		ldL4(0, asm.Byte).WithSymbol("learn4"),
+		asm.JEq.Imm(asm.R0, 8, "learn"),
+		asm.Ja.Label("drop"),
+		ldL4(0, asm.Byte).WithSymbol("learn6"),
+		asm.JNE.Imm(asm.R0, 128, "drop"),
+		ldL4(4, asm.Half).WithSymbol("learn"),
+		asm.StoreMem(asm.RFP, keyID, asm.R0, asm.Word),
+		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word),
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.And.Imm(asm.R1, -0x10000), // 0xffff0000
+		asm.Mov.Imm(asm.R3, 0),        // the node's, or a ping socket's
+		asm.JNE.Imm(asm.R1, rawMarkBase, "store"),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.And.Imm(asm.R3, 0xffff),
+		asm.StoreMem(asm.RFP, echoVal, asm.R3, asm.Word).WithSymbol("store"),
+		asm.StoreImm(asm.RFP, echoVal+4, 0, asm.Word),
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.RFP, echoVal+8, asm.R0, asm.DWord),
+		asm.LoadMapPtr(asm.R1, echoFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, keyAddr),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, echoVal),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("drop"),
+		asm.Return(),
+	}
 }
 
 // localAddr6 stores the 16-byte address at the network offset off in the

@@ -5,8 +5,10 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -153,5 +155,56 @@ func BenchmarkPacketFilter(b *testing.B) {
 			}
 			b.ReportMetric(float64(d.Nanoseconds()), "ns/frame")
 		})
+	}
+}
+
+// TestPacketFilterEchoExpires: an echo flow the learner saw a slice's raw
+// socket start admits its replies for pingTimeout, as the table's echo
+// flows last, and no longer.
+func TestPacketFilterEchoExpires(t *testing.T) {
+	testutil.RequireRoot(t)
+	f, err := newPktFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	const mine = 7
+	if err := f.setAddrs(map[netip.Addr]bool{netip.MustParseAddr("10.9.0.1"): true}); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := f.prog(mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, node := net.IPv4(10, 9, 0, 2), net.IPv4(10, 9, 0, 1)
+	var key [echoKeySize]byte
+	binary.NativeEndian.PutUint32(key[0:], binary.BigEndian.Uint32(peer.To4()))
+	binary.NativeEndian.PutUint32(key[16:], 77)
+	binary.NativeEndian.PutUint32(key[20:], 4)
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		age  time.Duration
+		pass bool
+	}{
+		{"fresh", time.Second, true},
+		{"expired", pingTimeout + time.Second, false},
+	} {
+		var val [echoValSize]byte
+		binary.NativeEndian.PutUint32(val[0:], mine)
+		binary.NativeEndian.PutUint64(val[8:], uint64(now.Nano()-tc.age.Nanoseconds()))
+		if err := f.echo.Put(key, val); err != nil {
+			t.Fatal(err)
+		}
+		ret, err := prog.Run(&ebpf.RunOptions{Data: frame4(peer, node, 1, icmp4(0, 77, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (ret != 0) != tc.pass {
+			t.Errorf("%s echo flow: filter returned %d, want pass %v", tc.name, ret, tc.pass)
+		}
 	}
 }
