@@ -109,12 +109,16 @@ type Config struct {
 	// through socket(2) (flag --raw-sockets-per-slice; 0:
 	// rawfd.DefaultMaxPerSlice; -1: none, the raw socket service only).
 	RawSocketsPerSlice int
+	// PacketSocketsPerSlice is the most of those that may be packet
+	// sockets (flag --packet-sockets-per-slice; 0:
+	// rawfd.DefaultMaxPacketPerSlice).
+	PacketSocketsPerSlice int
 	// RawSocketCallsPerSec bounds the raw socket() calls of one sliver
 	// the agent answers a second (flag --raw-socket-calls-per-sec; 0:
 	// rawfd.DefaultCallsPerSec).
 	RawSocketCallsPerSec int
-	// PacketRingMax bounds the bytes of the receive ring of one packet
-	// socket of a sliver (flag --packet-ring-max-mib; 0:
+	// PacketRingMax bounds the bytes of the receive rings of all the
+	// packet sockets of one sliver (flag --packet-ring-max-mib; 0:
 	// rawfd.DefaultMaxPacketRing).
 	PacketRingMax int64
 	// MaxSocketsPerSlice is the most IPv4 and IPv6 sockets, and so ports,

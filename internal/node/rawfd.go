@@ -42,12 +42,11 @@ func openKernelRaw(cfg Config, n *network) *kernelRaw {
 	}
 	k := &kernelRaw{net: n, slivers: map[string]sliver.NetSliver{}}
 	rcfg := rawfd.Config{Ports: k.ports, Table: cfg.CgroupParent + "_rawfd", MaxPerSlice: cfg.RawSocketsPerSlice,
-		CallsPerSec: cfg.RawSocketCallsPerSec, MaxPacketRing: int(cfg.PacketRingMax), Log: log}
+		MaxPacketPerSlice: cfg.PacketSocketsPerSlice, CallsPerSec: cfg.RawSocketCallsPerSec,
+		MaxPacketRing: int(cfg.PacketRingMax), Log: log}
 	if n.ports != nil {
 		rcfg.Claim = k.claim
-	} else {
-		log.Warn("no port manager: slivers' raw sockets get only their own flows' packets, not new flows to ports they hold")
-	}
+	} // else rawfd says its sockets then carry ICMP only
 	srv, err := rawfd.New(rcfg)
 	if err != nil {
 		log.Error("raw sockets through socket(2) are off: slivers use the raw socket service", "err", err)

@@ -1,6 +1,7 @@
 package rawfd
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -30,6 +31,7 @@ type addrWatch struct {
 	w    *worker
 	log  *slog.Logger
 	h    *netlink.Handle // in the worker's namespace
+	pkt  *pktFilter      // its local map follows the sets too; may be nil
 	done chan struct{}
 	wg   sync.WaitGroup
 
@@ -40,8 +42,8 @@ type addrWatch struct {
 
 // watchAddrs fills the table's address sets and keeps them in step until
 // stop.
-func watchAddrs(t *table, w *worker, log *slog.Logger) (*addrWatch, error) {
-	a := &addrWatch{t: t, w: w, log: log, done: make(chan struct{})}
+func watchAddrs(t *table, w *worker, pkt *pktFilter, log *slog.Logger) (*addrWatch, error) {
+	a := &addrWatch{t: t, w: w, pkt: pkt, log: log, done: make(chan struct{})}
 	var err error
 	w.do(func() { a.h, err = netlink.NewHandle(unix.NETLINK_ROUTE) })
 	if err != nil {
@@ -144,8 +146,19 @@ func (a *addrWatch) sync() error {
 	return a.apply(want)
 }
 
-// apply changes the sets from what they hold to want, in one transaction.
+// apply changes the sets from what they hold to want, in one transaction,
+// and the packet sockets' local map.
 func (a *addrWatch) apply(want map[netip.Addr]bool) error {
+	var perr error
+	if a.pkt != nil {
+		perr = a.pkt.setAddrs(want)
+	}
+	return errors.Join(perr, a.applySets(want))
+}
+
+// applySets changes the sets from what they hold to want, in one
+// transaction.
+func (a *addrWatch) applySets(want map[netip.Addr]bool) error {
 	var add, del [2][]nftables.SetElement // IPv4, IPv6
 	elem := func(ip netip.Addr) (int, nftables.SetElement) {
 		if ip.Is4() {

@@ -304,8 +304,9 @@ func TestAttackSocketStorm(t *testing.T) {
 	}
 	var held int
 	for end := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		err := nettest.InNS(p.SendNS, func() (err error) {
-			held, err = countRaw(a.UIDBase, a.UIDCount)
+		err := nettest.InNS(p.SendNS, func() error {
+			h, err := heldBy(a.UIDBase, a.UIDCount)
+			held = h.all
 			return err
 		})
 		if err != nil {

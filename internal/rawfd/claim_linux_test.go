@@ -178,7 +178,7 @@ func TestSyncOnBind(t *testing.T) {
 			})
 			return bound, err
 		},
-		NetNS: p.SendNS, SyncEvery: time.Hour, Log: testutil.Logger(t),
+		Claim: grantClaims, NetNS: p.SendNS, SyncEvery: time.Hour, Log: testutil.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -35,8 +35,10 @@
 //     mark when its connection is the slice's (replies to the slice's own
 //     packets, raw or not, and ICMP errors about them, which conntrack
 //     relates to the flow) or when it goes to a TCP or UDP port the slice
-//     holds alone and the agent claimed (Config.Claim). A raw socket
-//     therefore never sees another slice's packets nor the node's.
+//     holds alone and the agent claimed (Config.Claim; a node without
+//     Claim gives raw and packet sockets no TCP or UDP port at all). A
+//     raw socket therefore never sees another slice's packets nor the
+//     node's.
 //   - The error queue: setsockopt(IP_RECVERR or IPV6_RECVERR), which would
 //     queue other slices' ICMP errors on a raw socket past its filter,
 //     reaches the Server too; it does nothing on a raw socket and sets the
@@ -47,14 +49,16 @@
 // socket(AF_PACKET) reaches the Server the same way and gets a socket
 // that receives only the slice's own traffic and cannot send
 // (packet_linux.go): an eBPF socket filter, locked, that reads each frame
-// and admits the slice's ports, the echo flows its raw sockets started and
-// the ICMP errors about them; a mark that an nftables egress chain on
+// and admits, when its local address is the node's, the slice's ports,
+// the echo flows its raw sockets started (which the agent's own packet
+// socket learns) and the ICMP errors about them; a mark that an nftables egress chain on
 // every device drops; and setsockopt(SOL_PACKET) checked by the Server.
 // Kernels without the egress hook (before 5.16) or the filter keep
 // refusing packet sockets, as the Server says when it starts.
 //
-// A slice holds at most Config.MaxPerSlice raw and packet sockets at a time; a
-// socket() past it fails with EMFILE. Kernels before 5.14 lack the
+// A slice holds at most Config.MaxPerSlice raw and packet sockets at a
+// time, Config.MaxPacketPerSlice of them packet sockets; a socket() past
+// either fails with EMFILE. Kernels before 5.14 lack the
 // one-step install: there the node keeps the raw socket service
 // (internal/rawsock) alone and says so when it starts.
 package rawfd

@@ -166,9 +166,13 @@ func (s *testSlice) probe(t testing.TB, args ...string) string {
 
 // newServer starts a Server in the pair's sending namespace; slice
 // ports are what ports says.
+// grantClaims is a port manager that grants every claim: without one,
+// raw and packet sockets get no port at all.
+func grantClaims(string, Port, func()) (func(), error) { return func() {}, nil }
+
 func newServer(t testing.TB, p *nettest.Pair, ports func(string) ([]Port, error)) *Server {
 	t.Helper()
-	srv, err := New(Config{Ports: ports, NetNS: p.SendNS, SyncEvery: 100 * time.Millisecond, MaxPerSlice: 8, Log: testutil.Logger(t)})
+	srv, err := New(Config{Ports: ports, Claim: grantClaims, NetNS: p.SendNS, SyncEvery: 100 * time.Millisecond, MaxPerSlice: 8, Log: testutil.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -64,7 +65,7 @@ func (t *table) hangup() {
 // pingTimeout is how long an ICMP identifier that an ICMP datagram (ping)
 // socket or the node sent an echo request with stays closed to raw
 // sockets after its last one: conntrack's ICMP timeout.
-const pingTimeout = "30s"
+const pingTimeout = 30 * time.Second
 
 // ctLabelRaw is the conntrack label bit of the echo flows that raw
 // sockets started.
@@ -195,7 +196,7 @@ const ruleset = `table inet %[1]s {
 func (t *table) install() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\n", t.name, t.name)
-	fmt.Fprintf(&b, ruleset, t.name, rawMarkBase, netfilter.SocketMark(0), pingTimeout, ctLabelRaw)
+	fmt.Fprintf(&b, ruleset, t.name, rawMarkBase, netfilter.SocketMark(0), fmt.Sprintf("%ds", int(pingTimeout/time.Second)), ctLabelRaw)
 	if err := t.run(b.String()); err != nil {
 		return fmt.Errorf("install nft table %s: %w", t.name, err)
 	}

@@ -21,12 +21,13 @@ import (
 //   - setsockopt(SOL_PACKET) reaches the Server (internal/sandbox), which
 //     refuses PACKET_QDISC_BYPASS (it would skip the egress hook),
 //     PACKET_TX_RING, PACKET_FANOUT and device memberships (promiscuous
-//     mode and the like), bounds
-//     PACKET_RX_RING to Config.MaxPacketRing bytes, and does the others
+//     mode and the like), bounds the slice's PACKET_RX_RINGs to
+//     Config.MaxPacketRing bytes together, and does the others
 //     itself on the socket it checked.
 //
 // A slice's packet sockets count with its raw sockets toward
-// Config.MaxPerSlice.
+// Config.MaxPerSlice, and toward Config.MaxPacketPerSlice alone; their
+// rings together toward Config.MaxPacketRing.
 
 // createPacket checks a packet socket() call and makes its socket.
 func (s *Server) createPacket(slice Slice, typ, proto int) (int, error) {
@@ -90,8 +91,8 @@ const maxOptLen = 64
 // answerPacketOpt answers a sliver's setsockopt(SOL_PACKET), which its
 // seccomp filter hands over: refused, or done by the Server on the socket
 // it checked (the caller cannot swap another in between).
-func (s *Server) answerPacketOpt(l *listener, n *notif) error {
-	if err := s.setPacketOpt(l, n); err != nil {
+func (s *Server) answerPacketOpt(slice Slice, l *listener, n *notif) error {
+	if err := s.setPacketOpt(slice, l, n); err != nil {
 		return l.refuse(n.ID, err)
 	}
 	if err := l.succeed(n.ID, 0); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -100,7 +101,7 @@ func (s *Server) answerPacketOpt(l *listener, n *notif) error {
 	return nil
 }
 
-func (s *Server) setPacketOpt(l *listener, n *notif) error {
+func (s *Server) setPacketOpt(slice Slice, l *listener, n *notif) (err error) {
 	fd, opt, optlen := int(int32(n.Args[0])), int(int32(n.Args[2])), int(int32(n.Args[4]))
 	switch opt {
 	case unix.PACKET_QDISC_BYPASS, unix.PACKET_TX_RING, unix.PACKET_FANOUT, unix.PACKET_FANOUT_DATA:
@@ -121,8 +122,19 @@ func (s *Server) setPacketOpt(l *listener, n *notif) error {
 		}
 	}
 	if dom, err := unix.GetsockoptInt(sock, unix.SOL_SOCKET, unix.SO_DOMAIN); err == nil && dom == unix.AF_PACKET {
-		if err := s.checkPacketOpt(opt, buf); err != nil {
+		if err := checkPacketOpt(opt, buf); err != nil {
 			return err
+		}
+		if opt == unix.PACKET_RX_RING {
+			undo, err := s.reserveRing(slice, sock, ringSize(buf))
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err != nil {
+					undo()
+				}
+			}()
 		}
 	}
 	var p unsafe.Pointer
@@ -136,8 +148,8 @@ func (s *Server) setPacketOpt(l *listener, n *notif) error {
 }
 
 // checkPacketOpt refuses what would let a packet socket see more than its
-// filter admits, change the node's devices or hold unbounded memory.
-func (s *Server) checkPacketOpt(opt int, val []byte) error {
+// filter admits or change the node's devices.
+func checkPacketOpt(opt int, val []byte) error {
 	switch opt {
 	case unix.PACKET_ADD_MEMBERSHIP:
 		// Promiscuous, all-multicast, unicast or multicast membership
@@ -150,12 +162,63 @@ func (s *Server) checkPacketOpt(opt int, val []byte) error {
 		if len(val) < 8 {
 			return fmt.Errorf("setsockopt(PACKET_RX_RING): %w", unix.EINVAL)
 		}
-		size := uint64(*(*uint32)(unsafe.Pointer(&val[0]))) * uint64(*(*uint32)(unsafe.Pointer(&val[4])))
-		if size > uint64(s.cfg.MaxPacketRing) {
-			return fmt.Errorf("setsockopt(PACKET_RX_RING): %d bytes, the most is %d: %w", size, s.cfg.MaxPacketRing, unix.ENOMEM)
-		}
 	}
 	return nil
+}
+
+// ringSize is the bytes of the ring a PACKET_RX_RING value asks for.
+func ringSize(val []byte) uint64 {
+	return uint64(*(*uint32)(unsafe.Pointer(&val[0]))) * uint64(*(*uint32)(unsafe.Pointer(&val[4])))
+}
+
+// reserveRing counts a ring of size bytes (0: none) on the slice's packet
+// socket sock within Config.MaxPacketRing, which bounds the rings of all
+// the slice's live packet sockets together (the kernel frees a ring with
+// its socket); undo gives the reservation back when the kernel refuses
+// the ring.
+func (s *Server) reserveRing(slice Slice, sock int, size uint64) (undo func(), err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(sock, &st); err != nil {
+		return nil, fmt.Errorf("setsockopt(PACKET_RX_RING): fstat: %w", err)
+	}
+	var h held
+	s.w.do(func() { h, err = heldBy(slice.UIDBase, slice.UIDCount) })
+	if err != nil {
+		return nil, fmt.Errorf("setsockopt(PACKET_RX_RING): %w: %w", err, unix.ENOMEM)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss := s.slices[slice.Name]
+	if ss == nil {
+		return nil, fmt.Errorf("setsockopt(PACKET_RX_RING): slice not served: %w", unix.EPERM)
+	}
+	total := uint64(0)
+	for ino, n := range ss.rings {
+		if !h.packet[ino] {
+			delete(ss.rings, ino) // its socket is closed, and its ring freed
+		} else if ino != st.Ino {
+			total += uint64(n)
+		}
+	}
+	if size > 0 && total+size > uint64(s.cfg.MaxPacketRing) {
+		return nil, fmt.Errorf("setsockopt(PACKET_RX_RING): %d bytes, and the slice's other rings hold %d of the %d it may: %w",
+			size, total, s.cfg.MaxPacketRing, unix.ENOMEM)
+	}
+	prev, had := ss.rings[st.Ino]
+	if size > 0 {
+		ss.rings[st.Ino] = int(size)
+	} else {
+		delete(ss.rings, st.Ino)
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if had {
+			ss.rings[st.Ino] = prev
+		} else {
+			delete(ss.rings, st.Ino)
+		}
+	}, nil
 }
 
 // readCaller reads len(buf) bytes at addr in the notification's caller.
@@ -181,6 +244,11 @@ func (s *Server) openPackets() {
 		s.cfg.Log.Warn("slivers' packet sockets are off (socket(AF_PACKET) fails with EPERM): this kernel does not load their receive filter", "err", err)
 		return
 	}
+	if err := pkt.openLearner(s.w); err != nil {
+		pkt.close()
+		s.cfg.Log.Warn("slivers' packet sockets are off (socket(AF_PACKET) fails with EPERM): no socket to learn the node's echo flows", "err", err)
+		return
+	}
 	e := &egressTable{name: s.cfg.Table + "_pkt", t: s.nft}
 	if err := e.sync(); err != nil {
 		pkt.close()
@@ -202,6 +270,26 @@ func (s *Server) openPackets() {
 	}
 	s.pkt, s.egress = pkt, e
 	s.cfg.Log.Info("slivers open receive-only packet sockets with socket(2), filtered to their own traffic", "table", e.name)
+}
+
+// stopPackets stops following the devices.
+func (s *Server) stopPackets() {
+	if s.pkt != nil {
+		close(s.pktDone)
+		s.pktWG.Wait()
+	}
+}
+
+// closePackets undoes openPackets, egress table included.
+func (s *Server) closePackets() {
+	s.stopPackets()
+	if s.pkt == nil {
+		return
+	}
+	if err := s.egress.remove(); err != nil {
+		s.cfg.Log.Error("packet sockets: remove egress table", "err", err)
+	}
+	s.pkt.close()
 }
 
 // setPacketPorts sets the ports the slice's packet sockets receive from

@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 // The receive filter of a sliver's packet sockets, an eBPF socket filter
@@ -16,6 +18,11 @@ import (
 // socket's type and device (SKF_NET_OFF), and admits only
 //   - frames the node sends (PACKET_OUTGOING) or receives for itself
 //     (PACKET_HOST): never another host's, even in promiscuous mode;
+//     and, when it admits one, only if the packet's local side (source
+//     when sent, destination when received) is one of the node's
+//     addresses: the local map, kept equal to the table's sets local4
+//     and local6 (addrs_linux.go), so a flow the node forwards between
+//     two other hosts is never admitted;
 //   - IPv4 (not a fragment after the first) and IPv6 (no extension
 //     header), TCP, UDP, ICMP and ICMPv6;
 //   - a TCP or UDP segment whose local port (source when sent,
@@ -24,10 +31,12 @@ import (
 //   - a packet the slice's raw sockets sent (their mark, set before
 //     netfilter confined them);
 //   - an ICMP or ICMPv6 echo request or reply of an echo flow (peer
-//     address, identifier) the slice's raw sockets started: the echo map,
-//     which the filters themselves fill from the raw sockets' outgoing
-//     echo requests, the mark telling which slice sent one; any other
-//     echo request the node sends takes the flow from every slice;
+//     address, identifier) the slice's raw sockets started less than
+//     pingTimeout ago (as the table's echo flows expire): the echo map,
+//     which the agent's own packet socket (openLearner) fills from every
+//     echo request the node sends, the mark telling which slice's raw
+//     socket sent one; any other echo request the node sends takes the
+//     flow from every slice;
 //   - an ICMP or ICMPv6 error received about a packet that one of the
 //     above admits as sent: the quoted packet is read as an outgoing one.
 //
@@ -55,6 +64,7 @@ const (
 const (
 	pktPortsName = "orbis_pkt_ports"
 	pktEchoName  = "orbis_pkt_echo"
+	pktLocalName = "orbis_pkt_local"
 )
 
 // Sizes of the filter's maps: every (protocol, port) pair, and the echo
@@ -62,6 +72,7 @@ const (
 const (
 	pktPortsMax = 2 * 65536
 	pktEchoMax  = 8192
+	pktLocalMax = 65536
 )
 
 // echoKeySize is the echo map's key: the peer's address (16 bytes, an
@@ -75,7 +86,13 @@ const echoKeySize = 24
 type pktFilter struct {
 	ports *ebpf.Map // protocol<<16 | port -> slice index
 	echo  *ebpf.Map // echo flow -> slice index (0: the node's)
+	local *ebpf.Map // the node's addresses (localKey) -> 1
 	progs map[uint32]*ebpf.Program
+	// learner is the agent's own packet socket, which fills echo.
+	learner int
+
+	// addrs is what local holds; only the address watch uses it.
+	addrs map[netip.Addr]bool
 }
 
 func newPktFilter() (*pktFilter, error) {
@@ -84,13 +101,20 @@ func newPktFilter() (*pktFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("packet sockets: ports map: %w", err)
 	}
-	echo, err := ebpf.NewMap(&ebpf.MapSpec{Name: pktEchoName, Type: ebpf.LRUHash, KeySize: echoKeySize, ValueSize: 4,
+	echo, err := ebpf.NewMap(&ebpf.MapSpec{Name: pktEchoName, Type: ebpf.LRUHash, KeySize: echoKeySize, ValueSize: echoValSize,
 		MaxEntries: pktEchoMax})
 	if err != nil {
 		ports.Close()
 		return nil, fmt.Errorf("packet sockets: echo map: %w", err)
 	}
-	f := &pktFilter{ports: ports, echo: echo, progs: map[uint32]*ebpf.Program{}}
+	local, err := ebpf.NewMap(&ebpf.MapSpec{Name: pktLocalName, Type: ebpf.Hash, KeySize: 16, ValueSize: 4,
+		MaxEntries: pktLocalMax, Flags: 1}) // BPF_F_NO_PREALLOC
+	if err != nil {
+		ports.Close()
+		echo.Close()
+		return nil, fmt.Errorf("packet sockets: local map: %w", err)
+	}
+	f := &pktFilter{ports: ports, echo: echo, local: local, progs: map[uint32]*ebpf.Program{}, learner: -1, addrs: map[netip.Addr]bool{}}
 	// Load one now: a kernel that refuses it says so at start-up.
 	if _, err := f.prog(0); err != nil {
 		f.close()
@@ -106,7 +130,7 @@ func (f *pktFilter) prog(index uint32) (*ebpf.Program, error) {
 	}
 	p, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
 		Name: "orbis_pkt", Type: ebpf.SocketFilter, License: "GPL",
-		Instructions: pktInstructions(index, f.ports.FD(), f.echo.FD()),
+		Instructions: pktInstructions(index, f.ports.FD(), f.echo.FD(), f.local.FD()),
 	}, ebpf.ProgramOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("packet sockets: load filter: %w", err)
@@ -127,8 +151,53 @@ func (f *pktFilter) close() {
 	for i := range f.progs {
 		f.forget(i)
 	}
+	if f.learner >= 0 {
+		unix.Close(f.learner)
+	}
 	f.ports.Close()
 	f.echo.Close()
+	f.local.Close()
+}
+
+// setAddrs makes the local map hold the addresses of want.
+func (f *pktFilter) setAddrs(want map[netip.Addr]bool) error {
+	var errs []error
+	for ip := range f.addrs {
+		if want[ip] {
+			continue
+		}
+		if err := f.local.Delete(localKey(ip)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		delete(f.addrs, ip)
+	}
+	for ip := range want {
+		if f.addrs[ip] {
+			continue
+		}
+		if err := f.local.Put(localKey(ip), uint32(1)); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.addrs[ip] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("packet sockets: local map: %w", err)
+	}
+	return nil
+}
+
+// localKey is the local map's key of ip: its 16-byte form (IPv4-mapped
+// for IPv4) as four host-order words, as the program's word loads read
+// them.
+func localKey(ip netip.Addr) [16]byte {
+	b := ip.As16()
+	var k [16]byte
+	for i := 0; i < 16; i += 4 {
+		binary.NativeEndian.PutUint32(k[i:], binary.BigEndian.Uint32(b[i:]))
+	}
+	return k
 }
 
 // setPorts changes the ports of the slice of index from have to want.
@@ -174,11 +243,19 @@ const (
 	keyAddr = -24
 	keyID   = -8
 	keyVer  = -4
+	// keyLocal is the local map's key (localKey), 16 bytes.
+	keyLocal = -48
 )
 
 // pktInstructions is the program of the slice of index. LdAbs and LdInd
 // clobber R1-R5, so what lasts is in R6-R9 or on the stack.
-func pktInstructions(index uint32, portsFD, echoFD int) asm.Instructions {
+func pktInstructions(index uint32, portsFD, echoFD, localFD int) asm.Instructions {
+	return filterInstructions(index, portsFD, echoFD, localFD, false)
+}
+
+// filterInstructions is a slice's filter, or with learner the learner:
+// the network layer is read alike.
+func filterInstructions(index uint32, portsFD, echoFD, localFD int, learner bool) asm.Instructions {
 	rawMark := int32(RawMark(index))
 	ld := func(off int32, size asm.Size) asm.Instruction { return asm.LoadAbs(skfNetOff+off, size) }
 	ldL4 := func(off int32, size asm.Size) asm.Instruction { return asm.LoadInd(asm.R0, rL4, skfNetOff+off, size) }
@@ -214,11 +291,15 @@ func pktInstructions(index uint32, portsFD, echoFD int) asm.Instructions {
 		asm.StoreImm(asm.RFP, keyAddr+12, 0, asm.Word),
 		asm.StoreImm(asm.RFP, keyVer, 4, asm.Word),
 	}
+	hostTo := "proto"
+	if learner {
+		hostTo = "drop" // it learns from sent frames only
+	}
 	ins := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.Mov.Imm(rOut, 0),
 		asm.LoadMem(asm.R0, asm.R6, skbPktType, asm.Word),
-		asm.JEq.Imm(asm.R0, packetHost, "proto"),
+		asm.JEq.Imm(asm.R0, packetHost, hostTo),
 		asm.JNE.Imm(asm.R0, packetOutgoing, "drop"),
 		asm.Mov.Imm(rOut, 1),
 
@@ -261,37 +342,14 @@ func pktInstructions(index uint32, portsFD, echoFD int) asm.Instructions {
 	dst := addr6(24, false)
 	dst[0] = dst[0].WithSymbol("ip6dst")
 	ins = append(ins, dst...)
+	if learner {
+		return append(ins, learnInstructions(echoFD, ldL4)...)
+	}
 	ins = append(ins,
 		// Transport layer.
 		asm.JEq.Imm(rOut, 0, "tcpudp").WithSymbol("l4"),
-		// Sent: learn who starts echo flows from echo requests.
-		asm.JEq.Imm(rProt, 1, "learn4"),
-		asm.JEq.Imm(rProt, 58, "learn6"),
-		asm.Ja.Label("sent"),
-		ldL4(0, asm.Byte).WithSymbol("learn4"),
-		asm.JEq.Imm(asm.R0, 8, "learn"),
-		asm.Ja.Label("sent"),
-		ldL4(0, asm.Byte).WithSymbol("learn6"),
-		asm.JNE.Imm(asm.R0, 128, "sent"),
-		ldL4(4, asm.Half).WithSymbol("learn"),
-		asm.StoreMem(asm.RFP, keyID, asm.R0, asm.Word),
-		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word),
-		asm.Mov.Reg(asm.R1, asm.R0),
-		asm.And.Imm(asm.R1, -0x10000), // 0xffff0000
-		asm.Mov.Imm(asm.R3, 0),        // the node's, or a ping socket's
-		asm.JNE.Imm(asm.R1, rawMarkBase, "store"),
-		asm.Mov.Reg(asm.R3, asm.R0),
-		asm.And.Imm(asm.R3, 0xffff),
-		asm.StoreMem(asm.RFP, -32, asm.R3, asm.Word).WithSymbol("store"),
-		asm.LoadMapPtr(asm.R1, echoFD),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, keyAddr),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -32),
-		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
-		asm.FnMapUpdateElem.Call(),
 		// Sent by the slice's raw sockets: netfilter confined it.
-		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word).WithSymbol("sent"),
+		asm.LoadMem(asm.R0, asm.R6, skbMark, asm.Word),
 		asm.JEq.Imm(asm.R0, rawMark, "accept"),
 
 		// TCP and UDP: by the local port.
@@ -337,7 +395,20 @@ func pktInstructions(index uint32, portsFD, echoFD int) asm.Instructions {
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, keyAddr),
 	)
-	ins = append(ins, lookup(echoFD)...)
+	ins = append(ins,
+		asm.LoadMapPtr(asm.R1, echoFD),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "drop"),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.Word),
+		asm.JNE.Imm(asm.R1, int32(index), "drop"),
+		// Learned more than pingTimeout ago: expired, as in the table.
+		asm.LoadMem(rL4, asm.R0, 8, asm.DWord),
+		asm.FnKtimeGetNs.Call(),
+		asm.Sub.Reg(asm.R0, rL4),
+		asm.LoadImm(asm.R1, pingTimeout.Nanoseconds(), asm.DWord),
+		asm.JGT.Reg(asm.R0, asm.R1, "drop"),
+		asm.Ja.Label("accept"),
+	)
 	ins = append(ins,
 		// An error the node received, quoting a packet it sent: read
 		// the quote as that packet, once (rOut 2: no error in it).
@@ -386,12 +457,47 @@ func pktInstructions(index uint32, portsFD, echoFD int) asm.Instructions {
 		asm.JEq.Imm(asm.R0, 8, "echo"),
 		asm.Ja.Label("drop"),
 
-		asm.Mov.Imm(asm.R0, -1).WithSymbol("accept"), // whole
+		// Admitted, if its local side is the node's: read from the
+		// network header again (rL4 and rProt may be an error's quote;
+		// rOut 2 is a received error).
+		ld(0, asm.Byte).WithSymbol("accept"),
+		asm.RSh.Imm(asm.R0, 4),
+		asm.JEq.Imm(asm.R0, 6, "local6"),
+		asm.StoreImm(asm.RFP, keyLocal, 0, asm.Word),
+		asm.StoreImm(asm.RFP, keyLocal+4, 0, asm.Word),
+		asm.StoreImm(asm.RFP, keyLocal+8, 0xffff, asm.Word),
+		ld(16, asm.Word), // destination
+		asm.JNE.Imm(rOut, 1, "local4"),
+		ld(12, asm.Word), // source
+		asm.StoreMem(asm.RFP, keyLocal+12, asm.R0, asm.Word).WithSymbol("local4"),
+		asm.Ja.Label("islocal"),
+	)
+	ins = append(ins, localAddr6(24)...) // destination
+	ins[len(ins)-8] = ins[len(ins)-8].WithSymbol("local6")
+	ins = append(ins, asm.JNE.Imm(rOut, 1, "islocal"))
+	ins = append(ins, localAddr6(8)...) // source
+	ins = append(ins,
+		asm.LoadMapPtr(asm.R1, localFD).WithSymbol("islocal"),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, keyLocal),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "drop"),
+		asm.Mov.Imm(asm.R0, -1), // whole
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("drop"),
 		asm.Return(),
 	)
 	return ins
+}
+
+// localAddr6 stores the 16-byte address at the network offset off in the
+// local map's key (8 instructions).
+func localAddr6(off int32) asm.Instructions {
+	var out asm.Instructions
+	for i := int32(0); i < 4; i++ {
+		out = append(out, asm.LoadAbs(skfNetOff+off+4*i, asm.Word), asm.StoreMem(asm.RFP, keyLocal+int16(4*i), asm.R0, asm.Word))
+	}
+	return out
 }
 
 // htons16 is v in network order, as a host-order load of it reads.

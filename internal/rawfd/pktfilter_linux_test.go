@@ -3,9 +3,12 @@ package rawfd
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/orbisproject/orbis/internal/testutil"
 )
@@ -73,6 +76,9 @@ func TestPacketFilterVerdicts(t *testing.T) {
 	}
 	peer, node := net.IPv4(10, 9, 0, 2), net.IPv4(10, 9, 0, 1)
 	peer6, node6 := net.ParseIP("fd00:9::2"), net.ParseIP("fd00:9::1")
+	if err := f.setAddrs(map[netip.Addr]bool{netip.MustParseAddr("10.9.0.1"): true, netip.MustParseAddr("fd00:9::1"): true}); err != nil {
+		t.Fatal(err)
+	}
 	laterFrag := frame4(peer, node, 17, ports(53, 5000))
 	laterFrag[14+6] = 0x01               // fragment offset 256 bytes
 	quote := func(sport uint16) []byte { // an ICMP error about node:sport -> peer:53
@@ -85,6 +91,8 @@ func TestPacketFilterVerdicts(t *testing.T) {
 	}{
 		{"udp to its port", frame4(peer, node, 17, ports(53, 5000)), true},
 		{"tcp to its port", frame4(peer, node, 6, ports(80, 6000)), true},
+		{"udp to its port at another host (forwarded)", frame4(peer, net.IPv4(10, 9, 1, 2), 17, ports(53, 5000)), false},
+		{"ipv6 udp to its port at another host (forwarded)", frame6(peer6, net.ParseIP("fd00:9:1::2"), 17, ports(53, 5000)), false},
 		{"udp to another slice's port", frame4(peer, node, 17, ports(53, 5001)), false},
 		{"tcp to the node's ssh", frame4(peer, node, 6, ports(40000, 22)), false},
 		{"its port as the peer's source", frame4(peer, node, 17, ports(5000, 53)), false},
@@ -129,6 +137,9 @@ func BenchmarkPacketFilter(b *testing.B) {
 		b.Fatal(err)
 	}
 	peer, node := net.IPv4(10, 9, 0, 2), net.IPv4(10, 9, 0, 1)
+	if err := f.setAddrs(map[netip.Addr]bool{netip.MustParseAddr("10.9.0.1"): true}); err != nil {
+		b.Fatal(err)
+	}
 	for _, bc := range []struct {
 		name  string
 		frame []byte
@@ -144,5 +155,56 @@ func BenchmarkPacketFilter(b *testing.B) {
 			}
 			b.ReportMetric(float64(d.Nanoseconds()), "ns/frame")
 		})
+	}
+}
+
+// TestPacketFilterEchoExpires: an echo flow the learner saw a slice's raw
+// socket start admits its replies for pingTimeout, as the table's echo
+// flows last, and no longer.
+func TestPacketFilterEchoExpires(t *testing.T) {
+	testutil.RequireRoot(t)
+	f, err := newPktFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.close()
+	const mine = 7
+	if err := f.setAddrs(map[netip.Addr]bool{netip.MustParseAddr("10.9.0.1"): true}); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := f.prog(mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, node := net.IPv4(10, 9, 0, 2), net.IPv4(10, 9, 0, 1)
+	var key [echoKeySize]byte
+	binary.NativeEndian.PutUint32(key[0:], binary.BigEndian.Uint32(peer.To4()))
+	binary.NativeEndian.PutUint32(key[16:], 77)
+	binary.NativeEndian.PutUint32(key[20:], 4)
+	var now unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		age  time.Duration
+		pass bool
+	}{
+		{"fresh", time.Second, true},
+		{"expired", pingTimeout + time.Second, false},
+	} {
+		var val [echoValSize]byte
+		binary.NativeEndian.PutUint32(val[0:], mine)
+		binary.NativeEndian.PutUint64(val[8:], uint64(now.Nano()-tc.age.Nanoseconds()))
+		if err := f.echo.Put(key, val); err != nil {
+			t.Fatal(err)
+		}
+		ret, err := prog.Run(&ebpf.RunOptions{Data: frame4(peer, node, 1, icmp4(0, 77, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (ret != 0) != tc.pass {
+			t.Errorf("%s echo flow: filter returned %d, want pass %v", tc.name, ret, tc.pass)
+		}
 	}
 }

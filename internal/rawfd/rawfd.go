@@ -14,8 +14,11 @@ const DefaultTable = "orbis_rawfd"
 // Defaults of Config.
 const (
 	DefaultMaxPerSlice = 64
-	DefaultCallsPerSec = 100
-	DefaultSyncEvery   = time.Second
+	// DefaultMaxPacketPerSlice is small: every packet socket's filter
+	// runs on every frame the node sends or receives.
+	DefaultMaxPacketPerSlice = 4
+	DefaultCallsPerSec       = 100
+	DefaultSyncEvery         = time.Second
 	// DefaultMaxPacketRing is libpcap's default buffer, twice.
 	DefaultMaxPacketRing = 4 << 20
 )
@@ -51,18 +54,19 @@ type Port struct {
 // Config is what the Server needs from the node.
 type Config struct {
 	// Ports returns the TCP and UDP ports slice holds alone now (the
-	// port manager's ownership rule): the only source ports its raw
-	// sockets may send from, and (with Claim) the ports whose packets
-	// they receive. Nil means none.
+	// port manager's ownership rule): with Claim, the only source ports
+	// its raw sockets may send from and whose packets its raw and
+	// packet sockets receive. Without Claim it is not used: nothing
+	// keeps a port the slice gave up from others until the next sync,
+	// so raw and packet sockets get no TCP or UDP port at all. Nil
+	// means none.
 	Ports func(slice string) ([]Port, error)
 	// Claim, when set, keeps p from every other slice and the node while
 	// the table lists it as slice's (portmgr.Manager.Claim: their binds of
 	// it fail) until release is called; revoke is called when a
 	// reservation for another slice takes it back (the port then leaves
-	// the table at once). With Claim, packets of new flows to a listed
-	// port reach the slice's raw sockets; without it nothing keeps a
-	// port the slice gave up from others until the next sync, so its
-	// raw sockets get only the packets of its own flows.
+	// the table at once). Without Claim, raw and packet sockets carry
+	// ICMP only (see Ports).
 	Claim func(slice string, p Port, revoke func()) (release func(), err error)
 	// Table is the nftables table's name (DefaultTable if empty).
 	Table string
@@ -72,6 +76,10 @@ type Config struct {
 	// MaxPerSlice bounds the raw and packet sockets of one slice
 	// (DefaultMaxPerSlice if 0).
 	MaxPerSlice int
+	// MaxPacketPerSlice bounds the packet sockets of one slice, counted
+	// within MaxPerSlice (DefaultMaxPacketPerSlice if 0): each one's
+	// filter runs on every frame of the node.
+	MaxPacketPerSlice int
 	// CallsPerSec bounds how many raw socket() and setsockopt(IP_RECVERR)
 	// calls of one sliver the Server answers a second, after a burst of as many (DefaultCallsPerSec
 	// if 0): a caller past it waits in the call, so a slice looping on
@@ -80,8 +88,9 @@ type Config struct {
 	// SyncEvery is how often the table's ports follow Ports
 	// (DefaultSyncEvery if 0).
 	SyncEvery time.Duration
-	// MaxPacketRing bounds the bytes of one packet socket's receive ring
-	// (PACKET_RX_RING), memory the kernel does not charge to the slice
+	// MaxPacketRing bounds the bytes of the receive rings
+	// (PACKET_RX_RING) of all the live packet sockets of one slice
+	// together, memory the kernel does not charge to the slice
 	// (DefaultMaxPacketRing if 0).
 	MaxPacketRing int
 	Log           *slog.Logger
@@ -93,6 +102,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxPerSlice <= 0 {
 		c.MaxPerSlice = DefaultMaxPerSlice
+	}
+	if c.MaxPacketPerSlice <= 0 {
+		c.MaxPacketPerSlice = DefaultMaxPacketPerSlice
 	}
 	if c.CallsPerSec <= 0 {
 		c.CallsPerSec = DefaultCallsPerSec
@@ -106,7 +118,8 @@ func (c *Config) defaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	if c.Ports == nil {
+	if c.Ports == nil || c.Claim == nil {
+		// Without Claim no port is the slice's for sure: see Ports.
 		c.Ports = func(string) ([]Port, error) { return nil, nil }
 	}
 }

@@ -44,6 +44,9 @@ type sliceState struct {
 	listeners int
 	ports     map[Port]bool   // in the table now
 	claims    map[Port]func() // with Config.Claim: the release of each claim
+	// rings are the receive rings' bytes of its packet sockets, by
+	// socket inode (Config.MaxPacketRing bounds their sum).
+	rings map[uint64]int
 
 	// syncing orders the slice's syncs and guards bound and pending.
 	syncing sync.Mutex
@@ -58,6 +61,9 @@ type sliceState struct {
 // New installs the table (replacing one left by an earlier run) and starts
 // keeping its ports in step.
 func New(cfg Config) (*Server, error) {
+	if cfg.Claim == nil && cfg.Ports != nil && cfg.Log != nil {
+		cfg.Log.Warn("no port manager to claim ports: slivers' raw and packet sockets carry ICMP only, no TCP or UDP port")
+	}
 	cfg.defaults()
 	w, err := startWorker(cfg.NetNS)
 	if err != nil {
@@ -73,12 +79,15 @@ func New(cfg Config) (*Server, error) {
 		w.stop()
 		return nil, err
 	}
-	if s.addrs, err = watchAddrs(s.nft, w, cfg.Log); err != nil {
+	// Packet sockets first: their filter's local map follows the
+	// addresses too.
+	s.openPackets()
+	if s.addrs, err = watchAddrs(s.nft, w, s.pkt, cfg.Log); err != nil {
+		s.closePackets()
 		s.nft.hangup()
 		w.stop()
 		return nil, err
 	}
-	s.openPackets()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.syncLoop()
@@ -110,7 +119,7 @@ func (s *Server) Serve(slice Slice, f *os.File) {
 			s.cfg.Log.Error("raw sockets", "slice", slice.Name, "err", err)
 			return
 		}
-		st = &sliceState{Slice: slice, ports: map[Port]bool{}, claims: map[Port]func(){}}
+		st = &sliceState{Slice: slice, ports: map[Port]bool{}, claims: map[Port]func(){}, rings: map[uint64]int{}}
 		s.slices[slice.Name] = st
 	}
 	st.Slice = slice
@@ -176,7 +185,7 @@ func (s *Server) serve(slice Slice, l *listener) {
 			return
 		}
 		if n.Nr == unix.SYS_SETSOCKOPT && int32(n.Args[1]) == unix.SOL_PACKET {
-			err = s.answerPacketOpt(l, &n)
+			err = s.answerPacketOpt(slice, l, &n)
 		} else if n.Nr == unix.SYS_SETSOCKOPT {
 			err = s.answerSetsockopt(slice, l, &n)
 		} else {
@@ -344,15 +353,20 @@ func recvFilter(mark uint32) []unix.SockFilter {
 }
 
 // socketFor makes a close-on-exec socket owned by the slice, within
-// Config.MaxPerSlice of its raw and packet sockets.
+// Config.MaxPerSlice of its raw and packet sockets and, for a packet
+// socket (domain AF_PACKET), Config.MaxPacketPerSlice of those.
 func (s *Server) socketFor(slice Slice, domain, typ, proto int) (fd int, err error) {
 	s.w.do(func() {
-		var held int
-		if held, err = countRaw(slice.UIDBase, slice.UIDCount); err != nil {
+		var h held
+		if h, err = heldBy(slice.UIDBase, slice.UIDCount); err != nil {
 			return
 		}
-		if held >= s.cfg.MaxPerSlice {
-			err = fmt.Errorf("slice holds %d raw and packet sockets, the most it may: %w", held, unix.EMFILE)
+		switch {
+		case h.all >= s.cfg.MaxPerSlice:
+			err = fmt.Errorf("slice holds %d raw and packet sockets, the most it may: %w", h.all, unix.EMFILE)
+			return
+		case domain == unix.AF_PACKET && len(h.packet) >= s.cfg.MaxPacketPerSlice:
+			err = fmt.Errorf("slice holds %d packet sockets, the most it may: %w", len(h.packet), unix.EMFILE)
 			return
 		}
 		fd, err = socketAs(slice.UIDBase, domain, typ|unix.SOCK_CLOEXEC, proto)
@@ -372,33 +386,45 @@ func socketAs(uid uint32, domain, typ, proto int) (int, error) {
 	return fd, nil
 }
 
-// countRaw counts the raw and packet sockets owned by UIDs in [base, base+count) in
-// the calling thread's network namespace.
-func countRaw(base, count uint32) (int, error) {
-	n := 0
+// held is what heldBy finds a slice holds.
+type held struct {
+	all    int             // raw and packet sockets
+	packet map[uint64]bool // the inodes of its packet sockets
+}
+
+// heldBy finds the raw and packet sockets owned by UIDs in [base,
+// base+count) in the calling thread's network namespace.
+func heldBy(base, count uint32) (held, error) {
+	h := held{packet: map[uint64]bool{}}
 	for _, name := range []string{"raw", "raw6", "packet"} {
 		f, err := os.Open("/proc/thread-self/net/" + name)
 		if errors.Is(err, os.ErrNotExist) && name == "packet" {
 			continue // no packet sockets in this kernel
 		}
 		if err != nil {
-			return 0, fmt.Errorf("count raw sockets: %w", err)
+			return held{}, fmt.Errorf("count raw sockets: %w", err)
 		}
 		sc := bufio.NewScanner(f)
 		sc.Scan() // header
 		for sc.Scan() {
+			// packet: sk RefCnt Type Proto Iface R Rmem User Inode
 			fields := strings.Fields(sc.Text())
-			if len(fields) < 8 {
+			if len(fields) < 9 {
 				continue
 			}
 			uid, err := strconv.ParseUint(fields[7], 10, 32)
-			if err == nil && uint32(uid) >= base && uint64(uid) < uint64(base)+uint64(count) {
-				n++
+			if err != nil || uint32(uid) < base || uint64(uid) >= uint64(base)+uint64(count) {
+				continue
+			}
+			h.all++
+			if name == "packet" {
+				ino, _ := strconv.ParseUint(fields[8], 10, 64)
+				h.packet[ino] = true
 			}
 		}
 		f.Close()
 	}
-	return n, nil
+	return h, nil
 }
 
 // Close stops answering: the slivers' raw socket() calls then wait for
@@ -414,10 +440,7 @@ func (s *Server) Close(removeTable bool) error {
 	s.cancel()
 	s.wg.Wait()
 	s.addrs.stop()
-	if s.pkt != nil {
-		close(s.pktDone)
-		s.pktWG.Wait()
-	}
+	s.stopPackets()
 	var err error
 	if removeTable {
 		err = s.nft.remove()

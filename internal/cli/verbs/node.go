@@ -57,7 +57,9 @@ func nodeFlags(name string, stderr io.Writer) (*flag.FlagSet, *node.Config, *boo
 			"raw and receive-only packet sockets one sliver may hold through socket(2), confined by the kernel (-1: none; slivers then use the raw socket service only)")
 		fs.IntVar(&cfg.RawSocketCallsPerSec, "raw-socket-calls-per-sec", rawfd.DefaultCallsPerSec,
 			"raw socket() calls of one sliver the agent answers a second, after a burst of as many; a caller past it waits")
-		mibVar(fs, &cfg.PacketRingMax, "packet-ring-max-mib", fmt.Sprintf("MiB of the receive ring (PACKET_RX_RING) of one packet socket of a sliver, memory the kernel does not charge to the slice; raw and packet sockets together count toward --raw-sockets-per-slice (default %d)", rawfd.DefaultMaxPacketRing>>20))
+		fs.IntVar(&cfg.PacketSocketsPerSlice, "packet-sockets-per-slice", rawfd.DefaultMaxPacketPerSlice,
+			"receive-only packet sockets one sliver may hold, counted within --raw-sockets-per-slice (each one's filter runs on every frame of the node)")
+		mibVar(fs, &cfg.PacketRingMax, "packet-ring-max-mib", fmt.Sprintf("MiB of the receive rings (PACKET_RX_RING) of all the live packet sockets of one sliver together, memory the kernel does not charge to the slice (default %d)", rawfd.DefaultMaxPacketRing>>20))
 		fs.IntVar(&cfg.MaxSocketsPerSlice, "max-sockets-per-slice", portmgr.DefaultMaxSockets,
 			"most TCP, UDP and other IPv4/IPv6 sockets one sliver may hold at once (accepted connections not counted), and so most ports: one slice cannot take the ephemeral range (ip_local_port_range) from the others and the node")
 		mibVar(fs, &cfg.Disk.ImageSize, "disk-image-size", fmt.Sprintf("MiB of a new btrfs image for slivers' files (when the state disk has no project quotas), allocated at once and grown as they fill it (default %d)", disk.DefaultImageSize>>20))
