@@ -142,6 +142,7 @@ build_initramfs() {
 	# rawfd's tests run their probe program in slivers.
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-probe" ./internal/rawfd/testdata/probe)
 	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-attacker" ./internal/rawfd/testdata/attacker)
+	(cd "$repo" && CGO_ENABLED=0 $GO build -o "$root/tests/rawfd-attacker5" ./internal/rawfd/testdata/attacker5)
 	echo "$pkgs" >"$root/tests/order"
 	echo "${vmtimeout}s" >"$root/tests/timeout"
 	(cd "$root" && find . | busybox cpio -o -H newc 2>/dev/null) >"$work/initrd"
