@@ -171,8 +171,11 @@ func TestPidsForkBomb(t *testing.T) {
 		}
 	}
 	t.Logf("fork bomb peaked at %d tasks", peak)
-	if peak > 16 || peak < 15 {
-		t.Errorf("fork bomb peaked at %d tasks, want 15 or 16 (held at pids.max 16)", peak)
+	// The kernel charges a fork before it checks the limit and takes the
+	// charge back when it is over (pids_try_charge), so pids.current may
+	// read one over pids.max for that instant; no task is made past it.
+	if peak > 17 || peak < 15 {
+		t.Errorf("fork bomb peaked at %d tasks, want 15 to 16 (held at pids.max 16; 17 only for a refused fork's instant)", peak)
 	}
 	if err := exec.Command("true").Run(); err != nil {
 		t.Errorf("host cannot fork beside the bomb: %v", err)
