@@ -248,6 +248,7 @@ func cleanupNode(t *testing.T, tn *testNode) {
 	os.Remove(filepath.Join(RunDir, "node-"+tn.cgroups+".lock"))
 	exec.Command("nft", "delete", "table", "inet", tn.cgroups).Run()
 	exec.Command("nft", "delete", "table", "inet", tn.cgroups+"_rawfd").Run()
+	exec.Command("nft", "delete", "table", "netdev", tn.cgroups+"_rawfd_pkt").Run()
 	exec.Command("nft", "delete", "table", "inet", "orbis_rawsock").Run()
 	// The agent died without detaching its port manager: unpin it.
 	if err := os.RemoveAll(filepath.Join(portmgr.DefaultPinDir, tn.cgroups)); err != nil {
