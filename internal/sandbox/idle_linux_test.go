@@ -61,6 +61,7 @@ func procValue(t *testing.T, pid int, file, field string) int64 {
 // listener survives both forms; the idle program reports the first
 // command's exit, and the init exits once no process is left.
 func TestInitTurnsIdle(t *testing.T) {
+	testutil.RequireRoot(t)
 	cfg := testSliver(t, "orbistest-idle", 500000)
 	cfg.Rlimits = []Rlimit{{Resource: unix.RLIMIT_NOFILE, Soft: 321, Hard: 654}}
 	listeners := make(chan *os.File, 1)
@@ -122,6 +123,7 @@ func TestInitTurnsIdle(t *testing.T) {
 // init is idle: read its memory, environment and fds, reach its binary,
 // kill it. Each must fail, and the init must go on serving.
 func TestIdleInitAttacked(t *testing.T) {
+	testutil.RequireRoot(t)
 	cfg := testSliver(t, "orbistest-idleattack", 600000)
 	attacks := []struct{ name, script string }{
 		{"read init's memory", "head -c 1 /proc/1/mem"},

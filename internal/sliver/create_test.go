@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestCreateStoresSpec: Create stores the spec before it returns, and a
 // spec it could not store fails it before any kernel state is set up.
 func TestCreateStoresSpec(t *testing.T) {
+	testutil.RequireRoot(t)
 	n := newNode(t)
 	s := n.create("pl_spec", api.Rspec{ProcMax: 32, CPUShares: 3}, "")
 	got, err := n.m.readSpec("pl_spec")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orbisproject/orbis/api"
+	"github.com/orbisproject/orbis/internal/testutil"
 )
 
 // TestRevive: a command in one sliver (orbis sliver exec) revives that
@@ -15,6 +16,7 @@ import (
 // sliver's gone; on a running sliver it boots nothing; an unknown sliver
 // is ErrNotFound.
 func TestRevive(t *testing.T) {
+	testutil.RequireRoot(t)
 	n := newNode(t)
 	for _, name := range []string{"pl_rva", "pl_rvb"} {
 		n.create(name, api.Rspec{ProcMax: 32}, "echo booted")
